@@ -1,0 +1,1 @@
+"""The tillflow HTTP API (FastAPI): ingestion now; prices, recommendations and pages later."""

@@ -1,0 +1,1 @@
+"""The ``tillflow`` command."""

@@ -1,0 +1,210 @@
+"""``tillflow``: one command for the local stack, the simulator, ingestion and the API."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from infra.stack.errors import StackError
+from observability.logs import configure_logging
+from schemas.settings import Settings
+from schemas.topics import INPUT_TOPICS, input_topic
+
+app = typer.Typer(
+    help="tillflow: live shop events in, prices and recommendations out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+topics_app = typer.Typer(help="Kafka topics of the contract.", no_args_is_help=True)
+schemas_app = typer.Typer(help="The event contract.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+app.add_typer(schemas_app, name="schemas")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    configure_logging(settings)
+    return settings
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}")
+    return typer.Exit(code=1)
+
+
+@app.command()
+def setup() -> None:
+    """Fetch what the local stack needs (the Kafka jars from Maven Central) and check Java."""
+    from infra.stack import kafka
+
+    settings = _settings()
+    try:
+        kafka.find_java()
+        libs = kafka.ensure_jars(settings)
+    except StackError as exc:
+        raise _fail(exc) from None
+    out.print(f"kafka jars ready in {libs}")
+
+
+@app.command()
+def up() -> None:
+    """Start Redis and Kafka (KRaft) on 127.0.0.1 and create the topics. Idempotent."""
+    from infra.stack import local
+    from infra.stack.topics import ensure_topics
+
+    settings = _settings()
+    try:
+        local.up(settings)
+        states = ensure_topics(settings)
+    except StackError as exc:
+        raise _fail(exc) from None
+    _print_status(local.status(settings))
+    out.print(", ".join(f"{s.name}({s.partitions}) {s.action}" for s in states))
+
+
+@app.command()
+def down() -> None:
+    """Stop the services that `tillflow up` started."""
+    from infra.stack import local
+
+    stopped = local.down(_settings())
+    out.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+@app.command()
+def status() -> None:
+    """Say what runs where."""
+    from infra.stack import local
+
+    _print_status(local.status(_settings()))
+
+
+def _print_status(statuses: list[object]) -> None:
+    table = Table("service", "state", "address", "pid", "log")
+    for s in statuses:
+        table.add_row(s.name, s.state, s.address, str(s.pid or "-"), s.log)  # type: ignore[attr-defined]
+    out.print(table)
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create the contract's topics (input topics with TILLFLOW_INPUT_PARTITIONS partitions)."""
+    from infra.stack.topics import ensure_topics
+
+    try:
+        for s in ensure_topics(_settings()):
+            out.print(f"{s.name}\t{s.partitions} partitions\t{s.action}")
+    except StackError as exc:
+        raise _fail(exc) from None
+
+
+@schemas_app.command("export")
+def schemas_export(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the files.")] = Path(
+        "schemas/json"
+    ),
+) -> None:
+    """Write one JSON Schema file per topic."""
+    from schemas.export import export_json_schemas
+
+    for path in export_json_schemas(out_dir):
+        out.print(str(path))
+
+
+@app.command()
+def simulate(
+    rate: Annotated[float, typer.Option(help="Events per second; 0 = as fast as possible.")] = 0,
+    days: Annotated[float, typer.Option(help="Simulated days to run.")] = 28.0,
+    max_events: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
+    clock: Annotated[
+        str, typer.Option(help="sim: accelerated simulated time; wall: stamp with wall time.")
+    ] = "sim",
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same shop.")] = 42,
+    products: Annotated[int, typer.Option(help="Products in the catalogue.")] = 500,
+    shoppers: Annotated[int, typer.Option(help="Shoppers.")] = 5_000,
+    sessions_per_day: Annotated[float, typer.Option(help="Sessions per simulated day.")] = 10_000,
+    ground_truth: Annotated[
+        Path | None, typer.Option(help="Write the ground truth JSON here at the end.")
+    ] = Path(".tillflow/ground_truth.json"),
+) -> None:
+    """Run the closed-loop shop: produce its events to Kafka, read published prices from Redis."""
+    from simulator.config import ShopConfig
+    from simulator.producer import RunOptions, run_shop
+
+    if clock not in ("sim", "wall"):
+        raise _fail(ValueError("--clock must be 'sim' or 'wall'"))
+    settings = _settings()
+    config = ShopConfig(
+        seed=seed, products=products, shoppers=shoppers, sessions_per_day=sessions_per_day
+    )
+    options = RunOptions(
+        rate=rate, clock=clock, days=days, max_events=max_events, ground_truth=ground_truth
+    )
+    try:
+        report = asyncio.run(run_shop(settings, config, options))
+    except StackError as exc:
+        raise _fail(exc) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    out.print(
+        f"produced {report.events} events in {report.seconds:.1f}s "
+        f"({report.events_per_s:,.0f}/s): {report.per_topic}"
+    )
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A .jsonl file.")],
+    topic: Annotated[str, typer.Option(help="Input topic the lines belong to.")],
+    rate: Annotated[float, typer.Option(help="Events per second; 0 = as fast as possible.")] = 0,
+) -> None:
+    """Stream a JSON-lines file into Kafka; report rejected lines with their line numbers."""
+    from ingest.replay import replay as run_replay
+
+    target = input_topic(topic)
+    if target is None:
+        names = ", ".join(t.name for t in INPUT_TOPICS)
+        raise _fail(ValueError(f"unknown input topic {topic!r}; choose one of: {names}"))
+    try:
+        report = asyncio.run(run_replay(_settings(), file, target, rate=rate))
+    except StackError as exc:
+        raise _fail(exc) from None
+    for r in report.rejected:
+        err.print(f"{file}:{r.line}: rejected: {r.error}")
+    out.print(f"produced {report.produced} events to {topic}; rejected {len(report.rejected)}")
+    if report.rejected:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="Bind address (TILLFLOW_API_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (TILLFLOW_API_PORT).")] = None,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+) -> None:
+    """Serve the HTTP API with uvicorn."""
+    import uvicorn
+
+    settings = _settings()
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+    )
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

@@ -1,0 +1,1 @@
+"""Infrastructure: local launchers for the real services, compose file, configs."""

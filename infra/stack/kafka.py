@@ -1,0 +1,166 @@
+"""Apache Kafka 4.x in KRaft mode (one combined broker+controller) from Maven Central jars."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import shutil
+import subprocess
+import time
+import uuid
+from importlib import resources
+from pathlib import Path
+
+from infra.stack.errors import ServiceUnavailable, StackError
+from infra.stack.processes import ServiceFiles, log_tail, running_pid, spawn
+from schemas.settings import Settings
+
+MIN_JAVA = 17
+
+
+def _infra_file(name: str) -> Path:
+    return Path(str(resources.files("infra").joinpath("kafka", name)))
+
+
+def files(settings: Settings) -> ServiceFiles:
+    return ServiceFiles(settings.runtime_dir, "kafka")
+
+
+def jar_dir(settings: Settings) -> Path:
+    """The cache folder of the broker's jars, keyed by the content of the pom."""
+    digest = hashlib.sha256(_infra_file("pom.xml").read_bytes()).hexdigest()[:12]
+    return settings.runtime_dir / "cache" / f"kafka-{digest}" / "libs"
+
+
+def find_java() -> str:
+    """Path of a ``java`` of version 17 or newer; StackError naming the problem otherwise."""
+    java = shutil.which("java")
+    if java is None:
+        raise StackError(
+            "Java is missing: Kafka needs Java 17 or newer on PATH "
+            "(Debian: apt-get install openjdk-17-jre-headless)."
+        )
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr
+    match = re.search(r'version "(\d+)', out)
+    if match is None or int(match.group(1)) < MIN_JAVA:
+        raise StackError(f"Kafka needs Java {MIN_JAVA}+, but {java} says: {out.strip()[:200]}")
+    return java
+
+
+def ensure_jars(settings: Settings) -> Path:
+    """Resolve the broker's jars with Maven into the cache (once); return the folder."""
+    libs = jar_dir(settings)
+    marker = libs / ".complete"
+    if marker.exists():
+        return libs
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise StackError(
+            "Maven is missing: the Kafka jars are fetched from Maven Central with `mvn` "
+            "(Debian: apt-get install maven)."
+        )
+    libs.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        mvn, "-B", "-q", "-f", str(_infra_file("pom.xml")),
+        "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={libs.resolve()}",
+    ]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise StackError(
+            "Maven could not fetch the Kafka jars from Maven Central:\n"
+            + (result.stdout + result.stderr)[-2000:]
+        )
+    if not any(libs.glob("kafka_2.13-*.jar")):
+        raise StackError(f"Maven ran but no kafka_2.13 jar landed in {libs}")
+    marker.touch()
+    return libs
+
+
+def server_properties(settings: Settings, log_dir: Path) -> str:
+    """The broker configuration: one node that is both broker and KRaft controller."""
+    host = "127.0.0.1"
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@{host}:{settings.kafka_controller_port}",
+            f"listeners=PLAINTEXT://{host}:{settings.kafka_port},"
+            f"CONTROLLER://{host}:{settings.kafka_controller_port}",
+            f"advertised.listeners=PLAINTEXT://{host}:{settings.kafka_port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"log.dirs={log_dir}",
+            f"num.partitions={settings.input_partitions}",
+            "auto.create.topics.enable=false",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=3",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "log.retention.hours=168",
+            "log.segment.bytes=268435456",
+            "",
+        ]
+    )
+
+
+def _cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def start(settings: Settings) -> int:
+    """Format the storage on first use and start the broker; return its pid (idempotent)."""
+    svc = files(settings)
+    pid = running_pid(svc)
+    if pid is not None:
+        return pid
+    java = find_java()
+    libs = ensure_jars(settings)
+    svc.prepare()
+    log_dir = (svc.data_dir / "logs").resolve()
+    config = svc.data_dir / "server.properties"
+    config.write_text(server_properties(settings, log_dir))
+    classpath = f"{libs.resolve()}/*"
+    log4j = f"-Dlog4j2.configurationFile={_infra_file('log4j2.xml')}"
+    logs_prop = f"-Dkafka.logs.dir={svc.log_file.parent.resolve()}"
+    if not (log_dir / "meta.properties").exists():
+        fmt = subprocess.run(
+            [java, log4j, logs_prop, "-cp", classpath, "kafka.tools.StorageTool", "format",
+             "-t", _cluster_id(), "-c", str(config.resolve()), "--ignore-formatted"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if fmt.returncode != 0:
+            raise StackError(f"Kafka storage format failed:\n{fmt.stdout}{fmt.stderr}"[-2000:])
+    heap = settings.kafka_heap
+    return spawn(
+        svc,
+        [java, f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+         "-Djava.awt.headless=true", log4j, logs_prop, "-cp", classpath,
+         "kafka.Kafka", str(config.resolve())],
+    )  # fmt: skip
+
+
+def wait_ready(settings: Settings, timeout_s: float = 90.0) -> None:
+    """Block until the broker answers metadata requests; raise with its log tail if not."""
+    from confluent_kafka.admin import AdminClient
+
+    svc = files(settings)
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0})
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if running_pid(svc) is None:
+            raise StackError(f"Kafka exited during start-up. Last log lines:\n{log_tail(svc)}")
+        try:
+            meta = admin.list_topics(timeout=2)
+            if meta.brokers:
+                return
+        except Exception:  # noqa: BLE001  (any client error means: not ready yet)
+            time.sleep(0.5)
+    raise ServiceUnavailable(
+        "Kafka", settings.kafka_bootstrap, f"not ready after {timeout_s:.0f}s. Log:\n"
+        + log_tail(svc)
+    )

@@ -1,0 +1,55 @@
+"""Redis from Debian's ``redis-server``, on 127.0.0.1, in memory only."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import redis
+
+from infra.stack.errors import ServiceUnavailable, StackError
+from infra.stack.processes import ServiceFiles, log_tail, running_pid, spawn
+from schemas.settings import Settings
+
+
+def files(settings: Settings) -> ServiceFiles:
+    return ServiceFiles(settings.runtime_dir, "redis")
+
+
+def start(settings: Settings) -> int:
+    """Start redis-server unless it already runs; return its pid."""
+    svc = files(settings)
+    pid = running_pid(svc)
+    if pid is not None:
+        return pid
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise StackError(
+            "redis-server is missing (Debian: apt-get install redis-server; `make setup` does it)."
+        )
+    svc.prepare()
+    return spawn(
+        svc,
+        [binary, "--bind", "127.0.0.1", "--port", str(settings.redis_port),
+         "--save", "", "--appendonly", "no", "--daemonize", "no",
+         "--dir", str(svc.data_dir.resolve()), "--maxclients", "10000"],
+    )  # fmt: skip
+
+
+def wait_ready(settings: Settings, timeout_s: float = 20.0) -> None:
+    """Block until Redis answers PING; raise with its log tail if it does not."""
+    svc = files(settings)
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            if running_pid(svc) is None:
+                raise StackError(f"Redis exited during start-up. Last log lines:\n{log_tail(svc)}")
+            try:
+                if client.ping():
+                    return
+            except redis.RedisError:
+                time.sleep(0.1)
+    finally:
+        client.close()
+    raise ServiceUnavailable("Redis", settings.redis_url, f"no PING reply in {timeout_s:.0f}s")

@@ -1,0 +1,67 @@
+"""Settings: one typed object, read from ``TILLFLOW_*`` environment variables (or ``.env``).
+
+>>> s = Settings(topic_prefix="shop1.")
+>>> s.topic(ORDERS)
+'shop1.orders'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.keys import RedisKeys
+from schemas.topics import ORDERS, Topic  # noqa: F401  (ORDERS is used by the doctest)
+
+
+class Settings(BaseSettings):
+    """Every tunable of tillflow. Environment variables are ``TILLFLOW_<FIELD>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TILLFLOW_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+
+    # Where the local stack keeps its jars, data, logs and pid files.
+    runtime_dir: Path = Path(".tillflow")
+
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "512m"
+    topic_prefix: str = ""
+    input_partitions: int = Field(default=3, ge=1)
+    output_partitions: int = Field(default=3, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    kafka_timeout_s: float = Field(default=10.0, gt=0)
+
+    # Redis
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_port: int = 6379
+    redis_prefix: str = "tillflow:"
+    redis_timeout_s: float = Field(default=2.0, gt=0)
+
+    # API
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    max_events_per_request: int = Field(default=10_000, ge=1)
+
+    def topic(self, topic: Topic) -> str:
+        """The broker-side name of ``topic`` under this deployment's prefix."""
+        return topic.qualified(self.topic_prefix)
+
+    @property
+    def keys(self) -> RedisKeys:
+        """The Redis key layout under this deployment's prefix."""
+        return RedisKeys(self.redis_prefix)
+
+    def partitions(self, topic: Topic) -> int:
+        """How many partitions ``topic`` is created with."""
+        return self.input_partitions if topic.direction == "in" else self.output_partitions

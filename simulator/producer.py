@@ -1,0 +1,141 @@
+"""Run the shop against the real stack: produce its events to Kafka with aiokafka and read
+the prices tillflow publishes back from Redis, closing the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import orjson
+import redis.asyncio as aioredis
+import structlog
+from aiokafka import AIOKafkaProducer
+
+from infra.readiness import require_redis, require_topics
+from schemas.settings import Settings
+from schemas.topics import INPUT_TOPICS
+from simulator.config import ShopConfig
+from simulator.ground_truth import write_ground_truth
+from simulator.shop import DAY, Shop
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """How to drive the shop: how fast, on which clock, for how long."""
+
+    rate: float = 0.0  # events per wall-clock second; 0 = as fast as possible
+    clock: str = "sim"  # "sim": event_time from the simulated clock; "wall": time of sending
+    days: float = 28.0  # simulated days to run
+    max_events: int | None = None
+    price_refresh_s: float = 0.5  # how often published prices are re-read from Redis
+    batch: int = 500  # events handed to the producer between pacing checks
+    ground_truth: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    events: int
+    seconds: float
+    events_per_s: float
+    per_topic: dict[str, int]
+    price_refreshes: int
+    published_prices: int
+
+
+def make_producer(settings: Settings) -> AIOKafkaProducer:
+    """An idempotent producer that waits for all in-sync replicas (acks=all)."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+        compression_type=None,
+        request_timeout_ms=int(settings.kafka_timeout_s * 1000),
+    )
+
+
+async def refresh_prices(shop: Shop, client: aioredis.Redis, settings: Settings) -> int:
+    """Load every published price into the shop's price book; return how many there are."""
+    published = await client.hgetall(settings.keys.current_prices)
+    return shop.prices.update(published)
+
+
+async def run_shop(
+    settings: Settings,
+    config: ShopConfig,
+    options: RunOptions,
+    on_progress: Callable[[int], Awaitable[None] | None] | None = None,
+) -> RunReport:
+    """Produce the shop's events to the input topics until ``days`` or ``max_events``."""
+    names = {t.name: settings.topic(t) for t in INPUT_TOPICS}
+    require_topics(settings, list(names.values()))
+    require_redis(settings)
+    shop = Shop(config)
+    if options.clock == "wall":
+        shop.stamp_with(lambda _t: time.time())
+    client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout_s)
+    producer = make_producer(settings)
+    await producer.start()
+    sent = 0
+    refreshes = 0
+    published = await refresh_prices(shop, client, settings)
+    started = time.perf_counter()
+    last_refresh = started
+    pending: list[asyncio.Future[object]] = []
+    try:
+        until = shop.start + options.days * DAY
+        for event in shop.events(until=until):
+            value = orjson.dumps(event.payload)
+            pending.append(
+                await producer.send(names[event.topic.name], value=value, key=event.key.encode())
+            )
+            sent += 1
+            if options.max_events is not None and sent >= options.max_events:
+                break
+            if sent % options.batch:
+                continue
+            await _settle(pending)
+            now = time.perf_counter()
+            if now - last_refresh >= options.price_refresh_s:
+                published = await refresh_prices(shop, client, settings)
+                refreshes += 1
+                last_refresh = now
+            if options.rate > 0:
+                ahead = sent / options.rate - (now - started)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+            if on_progress is not None:
+                result = on_progress(sent)
+                if result is not None:
+                    await result
+        await producer.flush()
+        await _settle(pending)
+    finally:
+        await producer.stop()
+        await client.aclose()
+    seconds = time.perf_counter() - started
+    if options.ground_truth is not None:
+        write_ground_truth(shop, options.ground_truth)
+    report = RunReport(
+        events=sent,
+        seconds=seconds,
+        events_per_s=sent / seconds if seconds > 0 else 0.0,
+        per_topic=dict(shop.stats.events),
+        price_refreshes=refreshes,
+        published_prices=published,
+    )
+    log.info("simulation finished", **asdict(report))
+    return report
+
+
+async def _settle(pending: list[asyncio.Future[object]]) -> None:
+    """Wait for the acknowledgements of everything sent so far; raise the first failure."""
+    if pending:
+        await asyncio.gather(*pending)
+        pending.clear()
