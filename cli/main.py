@@ -26,8 +26,8 @@ schemas_app = typer.Typer(help="The event contract.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True, highlight=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 def _settings() -> Settings:
@@ -37,7 +37,8 @@ def _settings() -> Settings:
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {exc}")
+    err.print("error: ", style="bold red", end="")
+    err.print(str(exc), markup=False)
     return typer.Exit(code=1)
 
 
@@ -179,7 +180,7 @@ def replay(
     except StackError as exc:
         raise _fail(exc) from None
     for r in report.rejected:
-        err.print(f"{file}:{r.line}: rejected: {r.error}")
+        err.print(f"{file}:{r.line}: rejected: {r.error}", markup=False)
     out.print(f"produced {report.produced} events to {topic}; rejected {len(report.rejected)}")
     if report.rejected:
         raise typer.Exit(code=1)

@@ -94,7 +94,7 @@ async def ingest_events(topic: str, request: Request, state: State) -> Accepted:
     limit = state.settings.max_events_per_request
     if len(items) > limit:
         raise HTTPException(
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            status.HTTP_413_CONTENT_TOO_LARGE,
             f"{len(items)} events in one request; at most {limit} are accepted",
         )
     events: list[Event] = []

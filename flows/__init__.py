@@ -1,0 +1,1 @@
+"""Bytewax dataflows: validate, featurise, learn and sink the event streams (issue 3)."""

@@ -1,0 +1,81 @@
+"""The compose file, the Dockerfile and the Kafka launcher's configuration, checked without an engine."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.stack import kafka
+from infra.stack.errors import StackError
+from schemas.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "infra" / "docker-compose.yml"
+
+
+def test_compose_file_matches_the_compose_spec() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec",
+         str(COMPOSE)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_docker_compose_accepts_the_file() -> None:
+    binary = shutil.which("docker-compose")
+    assert binary is not None, "docker-compose (Debian package) is installed by `make setup`"
+    result = subprocess.run(
+        [binary, "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_runs_the_stack_the_launcher_runs() -> None:
+    spec = yaml.safe_load(COMPOSE.read_text())
+    services = spec["services"]
+    assert {"kafka", "redis", "topics", "api", "simulator"} <= set(services)
+    assert services["kafka"]["image"].startswith("apache/kafka:4.")
+    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    pom = (ROOT / "infra" / "kafka" / "pom.xml").read_text()
+    version = services["kafka"]["image"].split(":")[1]
+    assert f"<kafka.version>{version}</kafka.version>" in pom, "compose and launcher differ"
+    for name in ("topics", "api", "simulator"):
+        assert services[name]["build"]["dockerfile"] == "Dockerfile"
+        assert (ROOT / services[name]["build"]["context"].replace("..", ".")).exists()
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for package in ("schemas", "simulator", "ingest", "api", "cli", "infra"):
+        assert f"COPY {package} {package}" in dockerfile
+
+
+def test_broker_config_is_a_single_kraft_node_on_loopback(tmp_path: Path) -> None:
+    settings = Settings(kafka_port=19092, kafka_controller_port=19093, input_partitions=4)
+    props = dict(
+        line.split("=", 1)
+        for line in kafka.server_properties(settings, tmp_path).splitlines()
+        if line
+    )
+    assert props["process.roles"] == "broker,controller"
+    assert props["controller.quorum.voters"] == "1@127.0.0.1:19093"
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert props["offsets.topic.replication.factor"] == "1"
+    assert props["group.initial.rebalance.delay.ms"] == "0"
+    assert props["num.partitions"] == "4"
+    assert props["auto.create.topics.enable"] == "false"
+
+
+def test_missing_java_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(StackError, match="Java is missing"):
+        kafka.find_java()
+
+
+def test_missing_maven_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(StackError, match="Maven is missing"):
+        kafka.ensure_jars(Settings(runtime_dir=tmp_path / "runtime"))
