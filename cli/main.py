@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from infra.stack.errors import StackError
+from infra.stack.local import ServiceStatus
 from observability.logs import configure_logging
 from schemas.settings import Settings
 from schemas.topics import INPUT_TOPICS, input_topic
@@ -89,10 +90,10 @@ def status() -> None:
     _print_status(local.status(_settings()))
 
 
-def _print_status(statuses: list[object]) -> None:
+def _print_status(statuses: list[ServiceStatus]) -> None:
     table = Table("service", "state", "address", "pid", "log")
     for s in statuses:
-        table.add_row(s.name, s.state, s.address, str(s.pid or "-"), s.log)  # type: ignore[attr-defined]
+        table.add_row(s.name, s.state, s.address, str(s.pid or "-"), s.log)
     out.print(table)
 
 
@@ -160,6 +161,41 @@ def simulate(
         f"produced {report.events} events in {report.seconds:.1f}s "
         f"({report.events_per_s:,.0f}/s): {report.per_topic}"
     )
+
+
+@app.command()
+def demo(
+    rate: Annotated[float, typer.Option(help="Simulated events per second.")] = 2000,
+    days: Annotated[float, typer.Option(help="Simulated days to run.")] = 28.0,
+) -> None:
+    """The live demo: the stack, the API, and the shop simulator producing in wall-clock time."""
+    from infra.stack import local
+    from infra.stack.topics import ensure_topics
+    from simulator.config import ShopConfig
+    from simulator.producer import RunOptions, run_shop
+
+    settings = _settings()
+    try:
+        local.up(settings)
+        ensure_topics(settings)
+        local.start_api(settings)
+    except StackError as exc:
+        raise _fail(exc) from None
+    _print_status(local.status(settings))
+    api_url = f"http://{settings.api_host}:{settings.api_port}"
+    out.print(f"API: {api_url}/docs   ingest: POST {api_url}/events/<topic>")
+    out.print(f"watch: kcat -b {settings.kafka_bootstrap} -C -t {settings.topic_prefix}orders")
+    out.print(f"simulating at {rate:,.0f} events/s; Ctrl-C stops the simulator, `make down` all")
+    options = RunOptions(
+        rate=rate, clock="wall", days=days, ground_truth=settings.runtime_dir / "ground_truth.json"
+    )
+    try:
+        report = asyncio.run(run_shop(settings, ShopConfig(), options))
+    except StackError as exc:
+        raise _fail(exc) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    out.print(f"produced {report.events} events ({report.events_per_s:,.0f}/s)")
 
 
 @app.command()

@@ -8,7 +8,7 @@ and raise :class:`ServiceUnavailable` naming the service, its address and the fi
 from __future__ import annotations
 
 import redis
-from confluent_kafka.admin import AdminClient, ClusterMetadata
+from confluent_kafka.admin import AdminClient, ClusterMetadata  # type: ignore[attr-defined]
 
 from infra.stack.errors import ServiceUnavailable
 from schemas.settings import Settings

@@ -48,7 +48,9 @@ class Topic:
         return str(getattr(event, self.key_field)).encode()
 
 
-ORDERS = Topic("orders", Order, "order_id", "in", "Completed checkouts from tills and the web shop.")
+ORDERS = Topic(
+    "orders", Order, "order_id", "in", "Completed checkouts from tills and the web shop."
+)
 USER_ACTIVITY = Topic(
     "user-activity", UserActivity, "user_id", "in", "Views, carts, searches, wishlists."
 )

@@ -36,7 +36,7 @@ class Product:
         >>> round(p.demand_multiplier(5.0, 0), 6)
         4.0
         """
-        return (price / self.list_price) ** self.elasticity * self.seasonality[weekday]
+        return float((price / self.list_price) ** self.elasticity * self.seasonality[weekday])
 
 
 def category_name(index: int) -> str:

@@ -62,7 +62,7 @@ def make_producer(settings: Settings) -> AIOKafkaProducer:
 
 async def refresh_prices(shop: Shop, client: aioredis.Redis, settings: Settings) -> int:
     """Load every published price into the shop's price book; return how many there are."""
-    published = await client.hgetall(settings.keys.current_prices)
+    published: dict[bytes, bytes] = await client.hgetall(settings.keys.current_prices)  # type: ignore[misc]
     return shop.prices.update(published)
 
 

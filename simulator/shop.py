@@ -98,7 +98,7 @@ class Shop:
         self._clock: Callable[[float], float] | None = None
 
     def stamp_with(self, clock: Callable[[float], float] | None) -> None:
-        """Stamp events with ``clock(simulated_time)`` (e.g. wall time) instead of simulated time."""
+        """Stamp events with ``clock(simulated_time)`` (e.g. wall time), not simulated time."""
         self._clock = clock
 
     # ----------------------------------------------------------------- ground truth
@@ -185,7 +185,10 @@ class Shop:
         for _ in range(n_views):
             j = self._pick_item(u)
             product = self.products[j]
-            yield t, self._emit(USER_ACTIVITY, user, t, {**base, "action": "view", "sku": product.sku})
+            yield (
+                t,
+                self._emit(USER_ACTIVITY, user, t, {**base, "action": "view", "sku": product.sku}),
+            )
             t += rng.expovariate(1 / 25)
             p_cart = self.cart_probability(product, self.prices.current[j], t)
             if self.price_rng.random() < p_cart:
@@ -243,7 +246,8 @@ class Shop:
     def _inventory_event(self, store: int, j: int, t: float) -> Emitted:
         sku = self.products[j].sku
         return self._emit(INVENTORY, sku, t, {
-            "sku": sku, "store_id": f"store-{store + 1:02d}", "on_hand": int(self.on_hand[store, j])})  # fmt: skip
+            "sku": sku, "store_id": f"store-{store + 1:02d}",
+            "on_hand": int(self.on_hand[store, j])})  # fmt: skip
 
     def _restock(self) -> Actor:
         """At the start and every night at 04:00 UTC, stores refill what runs low."""
@@ -288,7 +292,8 @@ class Shop:
         sku = self.products[j].sku
         price = max(0.01, round(self._competitor_price[(j, c)], 2))
         return self._emit(COMPETITOR_PRICES, sku, t, {
-            "sku": sku, "competitor": f"competitor-{chr(ord('a') + c)}", "price": price})  # fmt: skip
+            "sku": sku, "competitor": f"competitor-{chr(ord('a') + c)}",
+            "price": price})  # fmt: skip
 
     # ----------------------------------------------------------------- driver
     def events(self, until: float | None = None) -> Iterator[Emitted]:

@@ -86,7 +86,8 @@ async def ingest_events(topic: str, request: Request, state: State) -> Accepted:
     try:
         body: Any = orjson.loads(await request.body())
     except orjson.JSONDecodeError as exc:
-        raise _rejection("the body is not valid JSON", [(None, "(body)", str(exc), "json_invalid")])
+        problem = (None, "(body)", str(exc), "json_invalid")
+        raise _rejection("the body is not valid JSON", [problem]) from None
     items = body if isinstance(body, list) else [body]
     is_batch = isinstance(body, list)
     if not items:
@@ -113,11 +114,15 @@ async def ingest_events(topic: str, request: Request, state: State) -> Accepted:
         events.append(event)
     if problems:
         count = len({p[0] for p in problems})
-        raise _rejection(f"{count} invalid event(s) for topic {topic!r}; nothing produced", problems)
+        raise _rejection(
+            f"{count} invalid event(s) for topic {topic!r}; nothing produced", problems
+        )
     await state.producer.send_all(target, events)
     return Accepted(topic=topic, accepted=len(events), event_ids=[e.event_id for e in events])
 
 
 def _rejection(detail: str, problems: list[tuple[int | None, str, str, str]]) -> HTTPException:
     errors = [{"index": i, "field": f, "message": m, "type": t} for i, f, m, t in problems]
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, {"detail": detail, "errors": errors})
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT, {"detail": detail, "errors": errors}
+    )

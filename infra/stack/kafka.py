@@ -63,7 +63,8 @@ def ensure_jars(settings: Settings) -> Path:
     libs.mkdir(parents=True, exist_ok=True)
     cmd = [
         mvn, "-B", "-q", "-f", str(_infra_file("pom.xml")),
-        "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={libs.resolve()}",
+        "dependency:copy-dependencies", "-DincludeScope=runtime",
+        f"-DoutputDirectory={libs.resolve()}",
     ]  # fmt: skip
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -161,6 +162,7 @@ def wait_ready(settings: Settings, timeout_s: float = 90.0) -> None:
         except Exception:  # noqa: BLE001  (any client error means: not ready yet)
             time.sleep(0.5)
     raise ServiceUnavailable(
-        "Kafka", settings.kafka_bootstrap, f"not ready after {timeout_s:.0f}s. Log:\n"
-        + log_tail(svc)
+        "Kafka",
+        settings.kafka_bootstrap,
+        f"not ready after {timeout_s:.0f}s. Log:\n" + log_tail(svc),
     )

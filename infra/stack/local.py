@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+import time
+import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 import redis
 
 from infra.stack import kafka
 from infra.stack import redis as redis_service
-from infra.stack.processes import ServiceFiles, running_pid, terminate
+from infra.stack.errors import StackError
+from infra.stack.processes import ServiceFiles, log_tail, running_pid, spawn, terminate
 from schemas.settings import Settings
 
 
@@ -22,7 +27,9 @@ class ServiceStatus:
 
 
 def _redis_answers(settings: Settings) -> bool:
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    client = redis.Redis.from_url(
+        settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
+    )
     try:
         return bool(client.ping())
     except redis.RedisError:
@@ -52,10 +59,39 @@ def up(settings: Settings) -> list[ServiceStatus]:
     return status(settings)
 
 
+def api_files(settings: Settings) -> ServiceFiles:
+    return ServiceFiles(settings.runtime_dir, "api")
+
+
+def start_api(settings: Settings, timeout_s: float = 30.0) -> int:
+    """Start the HTTP API (``tillflow api``) detached and wait for ``/healthz``; return its pid."""
+    svc = api_files(settings)
+    pid = running_pid(svc)
+    if pid is None:
+        pid = spawn(svc, [sys.executable, "-m", "cli", "api"], env={"PYTHONPATH": str(Path.cwd())})
+    url = f"http://{settings.api_host}:{settings.api_port}/healthz"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if running_pid(svc) is None:
+            raise StackError(f"the API exited during start-up. Last log lines:\n{log_tail(svc)}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return pid
+        except OSError:
+            time.sleep(0.2)
+    raise StackError(f"the API did not answer {url} within {timeout_s:.0f}s:\n{log_tail(svc)}")
+
+
 def down(settings: Settings) -> list[str]:
-    """Stop what ``up`` started; return the names of the services that were stopped."""
+    """Stop what ``up`` and ``demo`` started; return the names of the services stopped."""
     stopped = []
-    for name, svc in (("kafka", kafka.files(settings)), ("redis", redis_service.files(settings))):
+    services = (
+        ("api", api_files(settings)),
+        ("kafka", kafka.files(settings)),
+        ("redis", redis_service.files(settings)),
+    )
+    for name, svc in services:
         if terminate(svc):
             stopped.append(name)
     return stopped
@@ -69,9 +105,11 @@ def _status(name: str, address: str, svc: ServiceFiles, answers: bool) -> Servic
 
 def status(settings: Settings) -> list[ServiceStatus]:
     """What runs where."""
+    api_address = f"http://{settings.api_host}:{settings.api_port}"
     return [
         _status("kafka", settings.kafka_bootstrap, kafka.files(settings), _kafka_answers(settings)),
         _status(
             "redis", settings.redis_url, redis_service.files(settings), _redis_answers(settings)
         ),
+        _status("api", api_address, api_files(settings), False),
     ]

@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    NewPartitions,
+    NewTopic,
+)
 
 from infra.readiness import require_kafka
 from infra.stack.errors import StackError
@@ -36,7 +40,8 @@ def ensure_topics(settings: Settings, topics: tuple[Topic, ...] = ALL_TOPICS) ->
         for name, n in wanted.items()
         if name in meta.topics and len(meta.topics[name].partitions) < n
     }
-    for name, future in admin.create_topics(to_create, operation_timeout=30).items():
+    created = admin.create_topics(to_create, operation_timeout=30) if to_create else {}
+    for name, future in created.items():
         try:
             future.result()
             states.append(TopicState(name, wanted[name], "created"))

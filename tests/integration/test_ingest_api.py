@@ -32,7 +32,8 @@ def test_one_event_is_produced_keyed_by_user(
     assert r.status_code == 202, r.text
     assert r.json() == {"topic": "user-activity", "accepted": 1, "event_ids": ["api-1"]}
     received = consume(USER_ACTIVITY, 1, where=lambda v: v["event_id"] == "api-1")
-    assert received and received[0][0] == b"u-1"
+    assert received
+    assert received[0][0] == b"u-1"
 
 
 def test_an_array_is_produced_whole(
@@ -110,4 +111,5 @@ def test_unreachable_kafka_is_a_readable_503(stack: Settings) -> None:
     assert r.status_code == 503
     assert r.json()["service"] == "Kafka"
     assert "Kafka is not reachable at 127.0.0.1:1" in r.json()["detail"]
-    assert ready.status_code == 503 and ready.json()["ready"] is False
+    assert ready.status_code == 503
+    assert ready.json()["ready"] is False

@@ -26,9 +26,7 @@ async def test_simulator_fills_every_input_topic_with_valid_events(
 ) -> None:  # fmt: skip
     before = {t.name: end_offsets(t) for t in INPUT_TOPICS}
     truth = tmp_path / "truth.json"
-    report = await run_shop(
-        stack, CONFIG, RunOptions(days=0.5, rate=0, ground_truth=truth)
-    )
+    report = await run_shop(stack, CONFIG, RunOptions(days=0.5, rate=0, ground_truth=truth))
     assert report.events == sum(report.per_topic.values()) > 1_000
     for topic in INPUT_TOPICS:
         assert end_offsets(topic) - before[topic.name] == report.per_topic[topic.name]
@@ -36,7 +34,8 @@ async def test_simulator_fills_every_input_topic_with_valid_events(
         order = ORDERS.model.model_validate(value)
         assert key == ORDERS.key_of(order)
     data = orjson.loads(truth.read_bytes())
-    assert len(data["products"]) == 30 and len(data["shoppers"]) == 400
+    assert len(data["products"]) == 30
+    assert len(data["shoppers"]) == 400
     assert all(-3.0 <= p["elasticity"] <= -0.5 for p in data["products"])
     assert sum(len(v) for v in data["purchases"].values()) > 0
     assert data["stats"]["events"] == report.per_topic

@@ -1,4 +1,4 @@
-"""The compose file, the Dockerfile and the Kafka launcher's configuration, checked without an engine."""
+"""The compose file, the Dockerfile and the Kafka launcher's configuration, without an engine."""
 
 from __future__ import annotations
 

@@ -7,7 +7,10 @@ from pathlib import Path
 from ingest.replay import ReplayReport, read_events
 from schemas.topics import INVENTORY
 
-GOOD = '{"event_id": "e%d", "event_time": "2026-01-05T00:00:00Z", "sku": "A", "store_id": "s", "on_hand": %d}'
+GOOD = (
+    '{"event_id": "e%d", "event_time": "2026-01-05T00:00:00Z", "sku": "A", '
+    '"store_id": "s", "on_hand": %d}'
+)
 
 
 def test_bad_lines_are_reported_with_their_numbers(tmp_path: Path) -> None:

@@ -1,0 +1,55 @@
+# Every command of the project is spelled here. `make help` lists them.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+TILLFLOW := $(VENV)/bin/tillflow
+RATE ?= 2000
+
+.DEFAULT_GOAL := help
+.PHONY: help setup up down status demo check test lint typecheck bench lock schemas clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+setup: ## Install everything (Debian packages, .venv from requirements.lock, Kafka jars)
+	@bash infra/setup.sh
+
+up: ## Start Kafka (KRaft) and Redis on 127.0.0.1 and create the topics
+	@$(TILLFLOW) up
+
+down: ## Stop what `make up` / `make demo` started
+	@$(TILLFLOW) down
+
+status: ## Say what runs where
+	@$(TILLFLOW) status
+
+demo: setup up ## Set up, start the stack, the API and the live shop simulator (RATE events/s)
+	@$(TILLFLOW) demo --rate $(RATE)
+
+check: setup ## Set up, start the stack, lint, type-check and run every test, stop the stack
+	@$(TILLFLOW) up
+	@status=0; $(MAKE) --no-print-directory lint typecheck test || status=$$?; \
+	  $(TILLFLOW) down; exit $$status
+
+test: ## Run the test suite (needs `make up`)
+	@$(PY) -m pytest
+
+lint: ## ruff lint and format check
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+
+typecheck: ## mypy --strict
+	@$(VENV)/bin/mypy
+
+bench: setup up ## Run the benchmarks; write benchmarks/results/*.json and BENCHMARKS.md
+	@$(PY) -m benchmarks.ingest
+	@$(PY) -m benchmarks.report
+
+lock: ## Re-resolve requirements.lock from pyproject.toml
+	@$(VENV)/bin/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+schemas: ## Write the contract's JSON Schema files to schemas/json/
+	@$(TILLFLOW) schemas export --out schemas/json
+
+clean: down ## Stop the stack and delete its data (.tillflow/data, logs)
+	@rm -rf .tillflow/data .tillflow/logs .tillflow/run

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Set up everything tillflow needs on a fresh Debian machine (idempotent):
+#   - Debian packages: redis-server, kcat, docker-compose (compose file check), Java 17+, Maven
+#   - a virtualenv in .venv with the locked Python dependencies (requirements.lock)
+#   - the Kafka broker's jars from Maven Central (into .tillflow/cache)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3.11}
+UV_VERSION=0.13.8
+
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v kcat >/dev/null || need+=(kcat)
+command -v docker-compose >/dev/null || need+=(docker-compose)
+command -v java >/dev/null || need+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need+=(maven)
+if ((${#need[@]})); then
+  echo "setup: installing Debian packages: ${need[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Debian's postinst may start a system redis on 6379; tillflow runs its own.
+if pgrep -x redis-server >/dev/null && [ ! -f .tillflow/run/redis.pid ]; then
+  (service redis-server stop >/dev/null 2>&1 || true)
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+if ! .venv/bin/uv --version 2>/dev/null | grep -q "$UV_VERSION"; then
+  .venv/bin/pip install -q "uv==$UV_VERSION"
+fi
+.venv/bin/uv pip install -q --python .venv/bin/python -r requirements.lock
+.venv/bin/uv pip install -q --python .venv/bin/python --no-deps -e .
+.venv/bin/tillflow setup

@@ -1,0 +1,65 @@
+"""The local stack: idempotent start, topic creation, status, and readable errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from infra.readiness import require_kafka, require_redis
+from infra.stack import local
+from infra.stack.errors import ServiceUnavailable
+from infra.stack.topics import ensure_topics
+from schemas.settings import Settings
+from schemas.topics import ALL_TOPICS, INPUT_TOPICS
+
+pytestmark = pytest.mark.integration
+
+
+def test_topics_are_created_once_with_their_partitions(stack: Settings) -> None:
+    again = ensure_topics(stack)  # the stack fixture created them already
+    assert {s.action for s in again} == {"exists"}
+    assert {s.name for s in again} == {stack.topic(t) for t in ALL_TOPICS}
+    meta = require_kafka(stack)
+    for topic in INPUT_TOPICS:
+        assert len(meta.topics[stack.topic(topic)].partitions) == stack.input_partitions
+
+
+def test_partitions_grow_when_configured_higher(stack: Settings) -> None:
+    wider = stack.model_copy(
+        update={"topic_prefix": stack.topic_prefix + "wide.", "input_partitions": 2}
+    )
+    from infra.stack.topics import delete_topics
+
+    try:
+        ensure_topics(wider, INPUT_TOPICS)
+        grown = ensure_topics(wider.model_copy(update={"input_partitions": 4}), INPUT_TOPICS)
+        assert {s.action for s in grown} == {"grown"}
+        meta = require_kafka(wider)
+        assert {len(meta.topics[wider.topic(t)].partitions) for t in INPUT_TOPICS} == {4}
+    finally:
+        delete_topics(wider, [wider.topic(t) for t in INPUT_TOPICS])
+
+
+def test_up_is_idempotent_and_status_says_what_runs_where(stack: Settings) -> None:
+    before = {s.name: s for s in local.status(stack)}
+    after = {s.name: s for s in local.up(stack)}
+    for name in ("kafka", "redis"):
+        assert after[name].state in ("running", "external")
+        assert after[name].pid == before[name].pid, f"{name} was restarted"
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "status"], capture_output=True, text=True, check=True
+    )
+    assert "kafka" in result.stdout and "127.0.0.1:9092" in result.stdout
+
+
+def test_missing_services_are_named_quickly() -> None:
+    nowhere = Settings(kafka_bootstrap="127.0.0.1:1", redis_url="redis://127.0.0.1:1/0")
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailable, match=r"Kafka is not reachable at 127\.0\.0\.1:1"):
+        require_kafka(nowhere, timeout_s=2)
+    with pytest.raises(ServiceUnavailable, match=r"Redis is not reachable at redis://127"):
+        require_redis(nowhere)
+    assert time.monotonic() - started < 30, "a missing service must not hang"
