@@ -7,10 +7,10 @@ out ordered by event time. ``item`` is an :class:`Emitted` event or a new actor 
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 import random
-import uuid
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -94,7 +94,14 @@ class Shop:
         self._session_seq = 0
         self._order_seq = 0
         self.user_ids = [user_id_of(u) for u in range(config.shoppers)]
-        self._user_cdf = np.cumsum(self.shoppers.activity) / self.shoppers.activity.sum()
+        self._user_cdf: list[float] = (
+            np.cumsum(self.shoppers.activity) / self.shoppers.activity.sum()
+        ).tolist()
+        self._category_cdf: list[list[float]] = self.shoppers.category_cdf.tolist()
+        self._blocks = [
+            (int(s), int(e))
+            for s, e in zip(self.shoppers.block_start, self.shoppers.block_end, strict=True)
+        ]
         self._clock: Callable[[float], float] | None = None
 
     def stamp_with(self, clock: Callable[[float], float] | None) -> None:
@@ -115,7 +122,9 @@ class Shop:
 
     # ----------------------------------------------------------------- helpers
     def _event_id(self) -> str:
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        """A random UUID-formatted id from the seeded stream (same seed, same ids)."""
+        h = f"{self.rng.getrandbits(128):032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def _iso(self, t: float) -> str:
         return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
@@ -146,24 +155,25 @@ class Shop:
     # ----------------------------------------------------------------- actors
     def _arrivals(self) -> Actor:
         """Sessions start as a Poisson process shaped by the hour-of-day profile."""
-        rate_max = self.config.sessions_per_day / DAY * float(HOURLY_PROFILE.max())
+        peak = float(HOURLY_PROFILE.max())
+        profile = [float(x) for x in HOURLY_PROFILE]
+        rate_max = self.config.sessions_per_day / DAY * peak
         t = self.start
         rng = self.rng
         while True:
             t += rng.expovariate(rate_max)
             hour = int((t % DAY) // 3600)
-            if rng.random() * HOURLY_PROFILE.max() <= HOURLY_PROFILE[hour]:
-                u = int(np.searchsorted(self._user_cdf, rng.random(), side="right"))
+            if rng.random() * peak <= profile[hour]:
+                u = bisect.bisect_right(self._user_cdf, rng.random())
                 yield t, self._session(min(u, self.config.shoppers - 1), t)
 
     def _pick_item(self, u: int) -> int:
-        sh, rng = self.shoppers, self.rng
-        c = int(np.searchsorted(sh.category_cdf[u], rng.random(), side="right"))
-        c = min(c, sh.category_cdf.shape[1] - 1)
-        s, e = int(sh.block_start[c]), int(sh.block_end[c])
+        sh, rng, blocks = self.shoppers, self.rng, self._blocks
+        cdf = self._category_cdf[u]
+        c = min(bisect.bisect_right(cdf, rng.random()), len(cdf) - 1)
+        s, e = blocks[c]
         while s == e:  # a category without products: fall back to any category
-            c = rng.randrange(len(sh.block_start))
-            s, e = int(sh.block_start[c]), int(sh.block_end[c])
+            s, e = blocks[rng.randrange(len(blocks))]
         j = s + int(np.searchsorted(sh.item_cdf[u, s:e], rng.random(), side="right"))
         return min(j, e - 1)
 

@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` runs them; each writes JSON to benchmarks/results/."""
