@@ -52,7 +52,8 @@ def test_up_is_idempotent_and_status_says_what_runs_where(stack: Settings) -> No
     result = subprocess.run(
         [sys.executable, "-m", "cli", "status"], capture_output=True, text=True, check=True
     )
-    assert "kafka" in result.stdout and "127.0.0.1:9092" in result.stdout
+    assert "kafka" in result.stdout
+    assert "127.0.0.1:9092" in result.stdout
 
 
 def test_missing_services_are_named_quickly() -> None:
