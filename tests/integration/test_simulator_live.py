@@ -79,3 +79,32 @@ async def test_simulator_sells_at_the_price_published_in_redis(
     for sku, prices in seen.items():
         expected = float(published[sku]) if sku in published else list_prices[sku]
         assert prices == {expected}, sku
+
+
+async def test_kcat_reads_back_valid_events(stack: Settings) -> None:
+    """The events the simulator writes are readable by a plain Kafka tool (kcat)."""
+    import shutil
+    import subprocess
+
+    kcat = shutil.which("kcat")
+    assert kcat is not None, "kcat (Debian package) is installed by `make setup`"
+    other = stack.model_copy(update={"topic_prefix": stack.topic_prefix + "kcat."})
+    from infra.stack.topics import delete_topics, ensure_topics
+
+    ensure_topics(other, INPUT_TOPICS)
+    try:
+        report = await run_shop(other, CONFIG, RunOptions(days=0.1, rate=2_000))
+        for topic in INPUT_TOPICS:
+            result = subprocess.run(  # noqa: ASYNC221  (the test waits on purpose)
+                [kcat, "-b", other.kafka_bootstrap, "-C", "-t", other.topic(topic), "-e",
+                 "-q", "-f", "%k\\t%s\\n"],
+                capture_output=True, text=True, timeout=60, check=True,
+            )  # fmt: skip
+            lines = result.stdout.splitlines()
+            assert len(lines) == report.per_topic[topic.name]
+            for line in lines:
+                key, value = line.split("\t", 1)
+                event = topic.model.model_validate_json(value)
+                assert topic.key_of(event) == key.encode()
+    finally:
+        delete_topics(other, [other.topic(t) for t in INPUT_TOPICS])
