@@ -23,9 +23,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 topics_app = typer.Typer(help="Kafka topics of the contract.", no_args_is_help=True)
+flows_app = typer.Typer(help="The streaming dataflows (Bytewax).", no_args_is_help=True)
+catalogue_app = typer.Typer(help="Product master data in Redis.", no_args_is_help=True)
 schemas_app = typer.Typer(help="The event contract.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
+app.add_typer(flows_app, name="flows")
+app.add_typer(catalogue_app, name="catalogue")
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -107,6 +111,56 @@ def topics_create() -> None:
             out.print(f"{s.name}\t{s.partitions} partitions\t{s.action}")
     except StackError as exc:
         raise _fail(exc) from None
+
+
+@flows_app.command("run")
+def flows_run(
+    processes: Annotated[
+        int | None, typer.Option(help="Processes (TILLFLOW_FLOW_PROCESSES).")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Workers per process.")] = None,
+    recovery: Annotated[bool, typer.Option(help="Snapshot state for crash recovery.")] = True,
+    once: Annotated[bool, typer.Option(help="Stop at the end of the topics (backfill).")] = False,
+) -> None:
+    """Run the dataflow over every partition of the input topics."""
+    from flows.run import run
+
+    settings = _settings()
+    try:
+        code = run(
+            settings,
+            processes=processes or settings.flow_processes,
+            workers=workers or settings.flow_workers,
+            recovery=recovery,
+            tail=not once,
+        )
+    except StackError as exc:
+        raise _fail(exc) from None
+    raise typer.Exit(code)
+
+
+@catalogue_app.command("load")
+def catalogue_load(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines.")],
+) -> None:
+    """Load products (sku, category, list_price, unit_cost per line) into Redis."""
+    from pydantic import ValidationError
+
+    from flows.catalogue import store_catalogue
+    from schemas.catalogue import CatalogueItem
+
+    items, bad = [], 0
+    for number, line in enumerate(file.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append(CatalogueItem.model_validate_json(line))
+        except ValidationError as exc:
+            bad += 1
+            err.print(f"{file}:{number}: rejected: {exc.errors()[0]['msg']}", markup=False)
+    out.print(f"loaded {store_catalogue(_settings(), items)} products; rejected {bad}")
+    if bad:
+        raise typer.Exit(1)
 
 
 @schemas_app.command("export")

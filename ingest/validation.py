@@ -56,6 +56,10 @@ def validate_one(topic: Topic, data: object) -> Event:
 def parse_one(topic: Topic, raw: bytes | str) -> Event:
     """Decode and validate one message; raise :class:`InvalidEvent` if it is not acceptable."""
     try:
+        return topic.model.model_validate_json(raw)
+    except ValidationError:
+        pass  # decode separately to say precisely what is wrong
+    try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidEvent(

@@ -38,3 +38,47 @@ class RedisKeys:
     def price_channel(self) -> str:
         """Pub/sub channel carrying every price change as a ``PriceUpdate`` JSON."""
         return f"{self.prefix}channel:prices"
+
+    def price_history(self, sku: str) -> str:
+        """Sorted set of ``PriceUpdate`` JSON scored by event time (epoch seconds)."""
+        return f"{self.prefix}price-history:{sku}"
+
+    @property
+    def catalogue(self) -> str:
+        """Hash ``sku -> CatalogueItem JSON``: list prices, unit costs, categories."""
+        return f"{self.prefix}catalogue"
+
+    def sku_features(self, sku: str) -> str:
+        """Hash of the sku's features (names from ``schemas.features.SKU_FEATURES``)."""
+        return f"{self.prefix}features:sku:{sku}"
+
+    def user_features(self, user_id: str) -> str:
+        """Hash of the shopper's features (names from ``schemas.features.USER_FEATURES``)."""
+        return f"{self.prefix}features:user:{user_id}"
+
+    def neighbours(self, sku: str) -> str:
+        """Hash ``sku -> score`` of the items most often co-interacted with ``sku``."""
+        return f"{self.prefix}reco:neighbours:{sku}"
+
+    @property
+    def popularity(self) -> str:
+        """Sorted set of skus scored by decayed interaction counts (the fallback list)."""
+        return f"{self.prefix}reco:popular"
+
+    def recommendations(self, user_id: str) -> str:
+        """String: JSON ``{"items": [{"sku", "score"}...], "source", "updated_at"}``."""
+        return f"{self.prefix}reco:user:{user_id}"
+
+    def recommendation_channel(self, user_id: str) -> str:
+        """Pub/sub channel with the shopper's new list each time it changes."""
+        return f"{self.prefix}channel:reco:{user_id}"
+
+    @property
+    def flow_stats(self) -> str:
+        """Hash of the flows' counters (events in, dead-lettered, duplicates, late, …)."""
+        return f"{self.prefix}flow:stats"
+
+    @property
+    def drift_events(self) -> str:
+        """Stream (XADD) of drift detections that the batch scheduler reacts to."""
+        return f"{self.prefix}drift"

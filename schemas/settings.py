@@ -48,6 +48,19 @@ class Settings(BaseSettings):
     redis_prefix: str = "tillflow:"
     redis_timeout_s: float = Field(default=2.0, gt=0)
 
+    # Flows
+    lake_dir: Path = Path(".tillflow/lake")
+    recovery_dir: Path = Path(".tillflow/recovery")
+    flow_processes: int = Field(default=1, ge=1)
+    flow_workers: int = Field(default=1, ge=1)
+    flow_base_port: int = 2101  # processes talk on base_port, base_port + 1, ...
+    snapshot_s: float = Field(default=5.0, gt=0)
+    lake_batch_rows: int = Field(default=20_000, ge=1)
+    lake_flush_s: float = Field(default=2.0, gt=0)
+    kafka_batch: int = Field(default=2_000, ge=1)
+    dedupe_horizon_s: float = Field(default=86_400.0, gt=0)
+    recommendations_k: int = Field(default=10, ge=1)
+
     # API
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 import structlog
 from aiokafka import AIOKafkaProducer
 
+from flows.catalogue import store_catalogue
 from infra.readiness import require_redis, require_topics
 from schemas.settings import Settings
 from schemas.topics import INPUT_TOPICS
@@ -77,6 +78,7 @@ async def run_shop(
     require_topics(settings, list(names.values()))
     require_redis(settings)
     shop = Shop(config)
+    store_catalogue(settings, shop.catalogue())
     if options.clock == "wall":
         shop.stamp_with(lambda _t: time.time())
     client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout_s)

@@ -18,6 +18,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from schemas.catalogue import CatalogueItem
 from schemas.topics import COMPETITOR_PRICES, INVENTORY, ORDERS, USER_ACTIVITY, Topic
 from simulator.catalogue import Product, category_name, make_catalogue
 from simulator.config import ShopConfig
@@ -107,6 +108,18 @@ class Shop:
     def stamp_with(self, clock: Callable[[float], float] | None) -> None:
         """Stamp events with ``clock(simulated_time)`` (e.g. wall time), not simulated time."""
         self._clock = clock
+
+    def catalogue(self) -> list[CatalogueItem]:
+        """The shop's master data as the flows need it (costs, list prices, categories)."""
+        return [
+            CatalogueItem(
+                sku=p.sku,
+                category=category_name(p.category),
+                list_price=p.list_price,
+                unit_cost=p.unit_cost,
+            )
+            for p in self.products
+        ]
 
     # ----------------------------------------------------------------- ground truth
     def _expected_daily_units(self) -> np.ndarray:

@@ -1,0 +1,32 @@
+"""Read and write the product catalogue in Redis (``schemas.keys.RedisKeys.catalogue``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import redis
+
+from schemas.catalogue import CatalogueItem
+from schemas.settings import Settings
+
+
+def load_catalogue(settings: Settings) -> dict[str, CatalogueItem]:
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout_s)
+    try:
+        raw = client.hgetall(settings.keys.catalogue)
+    finally:
+        client.close()
+    items = (CatalogueItem.model_validate_json(v) for v in raw.values())  # type: ignore[union-attr]
+    return {item.sku: item for item in items}
+
+
+def store_catalogue(settings: Settings, items: Iterable[CatalogueItem]) -> int:
+    mapping = {item.sku: item.model_dump_json() for item in items}
+    if not mapping:
+        return 0
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout_s)
+    try:
+        client.hset(settings.keys.catalogue, mapping=mapping)
+    finally:
+        client.close()
+    return len(mapping)

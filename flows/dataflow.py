@@ -1,0 +1,177 @@
+"""The tillflow dataflow, top-down: Kafka in → validate → lake, features, learners → sinks.
+
+::
+
+    kafka-in ─ parse ─┬─ invalid ─▶ dead-letter topic
+                      └─ valid ─┬─ per (topic, partition) batches ─▶ Delta bronze
+                                └─ dedupe ─┬─ per sku: features, elasticity, price
+                                           │     ─▶ Redis, price-updates, pub/sub
+                                           └─ per shopper: features, recent items
+                                                 ─▶ Redis, recommendations, pub/sub
+                                                 └─ item pairs ─▶ co-occurrence ─▶ Redis
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.connectors.kafka import KafkaError, KafkaSink, KafkaSinkMessage, KafkaSource
+from bytewax.dataflow import Dataflow
+
+from flows.dedupe import RecentIds, bucket_of
+from flows.parse import dead_letter, parse_message
+from flows.records import Accepted, LakeRow, Rejected
+from flows.sinks.lake import BronzeSink
+from flows.sinks.serving import (
+    FeatureSink,
+    ItemGraphSink,
+    PriceSink,
+    RecommendationSink,
+    StatsSink,
+)
+from flows.steps import (
+    ItemNeighbours,
+    ShopperState,
+    new_sku_state,
+    sku_signals,
+    user_signal,
+)
+from schemas.catalogue import CatalogueItem
+from schemas.settings import Settings
+from schemas.topics import DEAD_LETTER, INPUT_TOPICS
+
+
+def build_flow(
+    settings: Settings, catalogue: dict[str, CatalogueItem], tail: bool = True
+) -> Dataflow:
+    """The whole streaming pipeline. ``tail=False`` stops at the end of the topics."""
+    flow = Dataflow("tillflow")
+    topics = {settings.topic(t): t for t in INPUT_TOPICS}
+    brokers = [settings.kafka_bootstrap]
+    categories = {sku: item.category for sku, item in catalogue.items()}
+
+    # -- in: every partition of the four input topics; validate --------------------------
+    source = KafkaSource(brokers, list(topics), tail=tail, batch_size=settings.kafka_batch)
+    messages = op.input("kafka-in", flow, source)
+
+    def parse(m: Any) -> Accepted | Rejected:
+        if isinstance(m, KafkaError):  # a consumer-side error carries the message it hit
+            m = m.msg
+        return parse_message(topics, m.topic or "", m.partition or 0, m.offset or 0, m.key, m.value)
+
+    parsed = op.map("parse", messages, parse)
+    checked = op.branch("valid?", parsed, lambda r: isinstance(r, Accepted))
+    valid: Any = checked.trues
+    invalid: Any = checked.falses
+
+    # -- bad events: dead-letter topic, with the reason ----------------------------------
+    def to_dead_letter(r: Rejected) -> KafkaSinkMessage[bytes | None, bytes]:
+        return KafkaSinkMessage(key=None, value=dead_letter(r).model_dump_json().encode())
+
+    op.output(
+        "dead-letter",
+        op.map("dead-letter-message", invalid, to_dead_letter),
+        KafkaSink(brokers, settings.topic(DEAD_LETTER), add_config={"linger.ms": "5"}),
+    )
+
+    # -- lake: batches per Kafka partition, appended idempotently to Delta bronze --------
+    rows = op.map("lake-row", valid, LakeRow.of)
+    by_partition = op.key_on("lake-key", rows, lambda r: f"{r.topic}:{r.partition}")
+    batches = op.collect(
+        "lake-batch",
+        by_partition,
+        timeout=timedelta(seconds=settings.lake_flush_s),
+        max_size=settings.lake_batch_rows,
+    )
+    op.output("bronze", batches, BronzeSink(settings.lake_dir))
+
+    # -- dedupe by event_id within a bounded horizon -------------------------------------
+    def dedupe(state: RecentIds | None, r: Accepted) -> tuple[RecentIds, Accepted | None]:
+        state = state or RecentIds(horizon_s=settings.dedupe_horizon_s)
+        return state, (r if state.first_time(r.event.event_id, r.t) else None)
+
+    deduped = op.stateful_map(
+        "dedupe", op.key_on("dedupe-key", valid, lambda r: bucket_of(r.event.event_id)), dedupe
+    )
+    unique = op.filter_map("unique", deduped, lambda kv: kv[1])
+    duplicates = op.filter_map(
+        "duplicates", deduped, lambda kv: ("duplicates", 1) if kv[1] is None else None
+    )
+
+    # -- per product: windowed features, elasticity, dynamic price -----------------------
+    sku_out = _keyed_stateful(
+        "sku-state",
+        op.flat_map("sku-signals", unique, sku_signals),
+        lambda key: new_sku_state(key, catalogue),
+        lambda state, s: state.apply(s),
+    )
+    sku_values = op.map("sku-output", sku_out, lambda kv: kv[1])
+
+    # -- per shopper: features, recent items, co-interaction pairs -----------------------
+    shopper_out = _keyed_stateful(
+        "shopper-state",
+        op.filter_map("user-signals", unique, user_signal),
+        lambda key: ShopperState(key),
+        lambda state, s: state.apply(s, categories),
+    )
+    shopper_values = op.map("shopper-output", shopper_out, lambda kv: kv[1])
+    pairs = op.flat_map("co-pairs", shopper_values, lambda o: o.pairs)
+    neighbours = _keyed_stateful(
+        "co-occurrence",
+        pairs,
+        lambda key: ItemNeighbours(),
+        lambda state, nw: state.add(nw[0], nw[1]),
+    )
+
+    # -- out ----------------------------------------------------------------------------
+    features = op.merge(
+        "features",
+        op.map("sku-features", sku_values, lambda o: o.features),
+        op.map("shopper-features", shopper_values, lambda o: o.features),
+    )
+    op.output("features-redis", features, FeatureSink(settings))
+    op.output(
+        "prices",
+        op.filter_map("price-changes", sku_values, lambda o: o.change),
+        PriceSink(settings),
+    )
+    op.output(
+        "recommendations",
+        op.map("shopper-recent", shopper_out, lambda kv: (kv[0], kv[1].recent)),
+        RecommendationSink(settings),
+    )
+    graph = op.merge(
+        "item-graph",
+        op.filter_map("neighbour-lists", neighbours, lambda kv: kv if kv[1] is not None else None),
+        op.filter_map(
+            "popularity",
+            sku_out,
+            lambda kv: (kv[0], kv[1].popularity) if kv[1].popularity is not None else None,
+        ),
+    )
+    op.output("item-graph-redis", graph, ItemGraphSink(settings))
+    stats = op.merge(
+        "stats",
+        duplicates,
+        op.map("dead-lettered", invalid, lambda r: (f"dead_lettered:{r.topic}", 1)),
+        op.filter_map("drift", sku_values, lambda o: o.drift),
+    )
+    op.output("stats-redis", stats, StatsSink(settings))
+    return flow
+
+
+def _keyed_stateful(step_id: str, up: Any, new: Any, apply: Any) -> Any:
+    """``stateful_map`` whose state is created from the key on first use.
+
+    Items of ``up`` are ``(key, (key, value))``: the step sees its key in the value.
+    """
+
+    def mapper(state: Any, item: tuple[str, Any]) -> tuple[Any, Any]:
+        key, value = item
+        if state is None:
+            state = new(key)
+        return state, apply(state, value)
+
+    return op.stateful_map(step_id, up, mapper)

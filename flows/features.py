@@ -1,0 +1,166 @@
+"""Feature state per product and per shopper, updated event by event (pure, picklable).
+
+Names and meanings are defined once in ``schemas.features``; this module computes them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from flows.records import SkuSignal, UserSignal
+from flows.windows import SlidingSum
+from schemas.features import WINDOWS
+
+LATE_AFTER_S = 300.0  # an event this much older than its key's watermark is late
+MAX_COVER_DAYS = 999.0
+RECENT_ITEMS = 20
+AFFINITY_DECAY = 0.9
+
+
+def iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
+
+
+def _windows() -> dict[str, SlidingSum]:
+    return {w.name: SlidingSum(w.bucket_s, w.buckets) for w in WINDOWS}
+
+
+@dataclass
+class SkuFeatures:
+    """Windowed activity, prices and stock of one product."""
+
+    views: dict[str, SlidingSum] = field(default_factory=_windows)
+    add_to_carts: dict[str, SlidingSum] = field(default_factory=_windows)
+    units: dict[str, SlidingSum] = field(default_factory=_windows)
+    revenue: dict[str, SlidingSum] = field(default_factory=_windows)
+    last_price: float = 0.0
+    competitors: dict[str, float] = field(default_factory=dict)
+    stock: dict[str, int] = field(default_factory=dict)
+    late_events: int = 0
+    watermark: float = float("-inf")
+    _seen: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def apply(self, s: SkuSignal) -> None:
+        if s.t < self.watermark - LATE_AFTER_S:
+            self.late_events += 1
+        self.watermark = max(self.watermark, s.t)
+        if s.kind == "view":
+            self._add(self.views, s.t, 1.0)
+        elif s.kind == "add_to_cart":
+            self._add(self.add_to_carts, s.t, 1.0)
+        elif s.kind == "sale":
+            self._add(self.units, s.t, float(s.quantity))
+            self._add(self.revenue, s.t, s.quantity * s.price)
+            if s.t >= self._seen.get(("sale", ""), float("-inf")):
+                self._seen[("sale", "")] = s.t
+                self.last_price = s.price
+        elif s.kind == "stock" and s.t >= self._seen.get(("stock", s.source), float("-inf")):
+            self._seen[("stock", s.source)] = s.t  # latest by event time, not arrival order
+            self.stock[s.source] = s.quantity
+        elif s.kind == "competitor" and s.t >= self._seen.get(
+            ("competitor", s.source), float("-inf")
+        ):
+            self._seen[("competitor", s.source)] = s.t
+            self.competitors[s.source] = s.price
+        for group in (self.views, self.add_to_carts, self.units, self.revenue):
+            for w in group.values():
+                w.advance(self.watermark)
+
+    @staticmethod
+    def _add(group: dict[str, SlidingSum], t: float, value: float) -> None:
+        for w in group.values():
+            w.add(t, value)
+
+    @property
+    def min_competitor_price(self) -> float | None:
+        return min(self.competitors.values()) if self.competitors else None
+
+    @property
+    def on_hand(self) -> int:
+        return sum(self.stock.values())
+
+    @property
+    def days_of_cover(self) -> float | None:
+        if not self.stock:
+            return None
+        sold = self.units["24h"].total
+        return MAX_COVER_DAYS if sold <= 0 else min(MAX_COVER_DAYS, self.on_hand / sold)
+
+    def values(self, published_price: float) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for w in WINDOWS:
+            views = self.views[w.name].total
+            units = self.units[w.name].total
+            out[f"views_{w.name}"] = int(views)
+            out[f"add_to_carts_{w.name}"] = int(self.add_to_carts[w.name].total)
+            out[f"units_{w.name}"] = int(units)
+            out[f"revenue_{w.name}"] = round(self.revenue[w.name].total, 2)
+            out[f"conversion_{w.name}"] = round(units / views, 6) if views else 0.0
+        lowest = self.min_competitor_price
+        out["last_price"] = self.last_price
+        out["min_competitor_price"] = lowest or 0.0
+        out["competitor_gap"] = round((published_price - lowest) / lowest, 6) if lowest else 0.0
+        out["on_hand"] = self.on_hand
+        cover = self.days_of_cover
+        out["days_of_cover"] = round(cover, 3) if cover is not None else MAX_COVER_DAYS
+        out["late_events"] = self.late_events
+        out["event_time"] = iso(self.watermark)
+        out["published_price"] = published_price
+        return out
+
+
+@dataclass
+class ShopperFeatures:
+    """What one shopper looked at and bought lately, and their current session."""
+
+    recent_views: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_ITEMS))
+    recent_purchases: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_ITEMS))
+    affinity: dict[str, float] = field(default_factory=dict)
+    session_id: str = ""
+    session_events: int = 0
+    session_start: float = 0.0
+    watermark: float = float("-inf")
+
+    def apply(self, s: UserSignal, categories: dict[str, str]) -> None:
+        self.watermark = max(self.watermark, s.t)
+        if s.session_id != self.session_id:
+            self.session_id, self.session_events, self.session_start = s.session_id, 0, s.t
+        self.session_events += 1
+        if s.kind == "view":
+            self.recent_views.appendleft(s.skus[0])
+        elif s.kind == "purchase":
+            for sku in s.skus:
+                self.recent_purchases.appendleft(sku)
+        if s.kind in ("view", "add_to_cart", "wishlist", "purchase"):
+            for key in list(self.affinity):
+                self.affinity[key] *= AFFINITY_DECAY
+            for sku in s.skus:
+                cat = categories.get(sku)
+                if cat is not None:
+                    self.affinity[cat] = self.affinity.get(cat, 0.0) + 1.0
+            self.affinity = {k: v for k, v in self.affinity.items() if v >= 0.01}
+
+    def recent_items(self, n: int) -> list[str]:
+        """The latest distinct items the shopper interacted with, newest first."""
+        seen: list[str] = []
+        for sku in (*self.recent_purchases, *self.recent_views):
+            if sku not in seen:
+                seen.append(sku)
+            if len(seen) >= n:
+                break
+        return seen
+
+    def values(self) -> dict[str, Any]:
+        total = sum(self.affinity.values()) or 1.0
+        return {
+            "recent_views": list(self.recent_views),
+            "recent_purchases": list(self.recent_purchases),
+            "category_affinity": {k: round(v / total, 4) for k, v in self.affinity.items()},
+            "session_id": self.session_id,
+            "session_events": self.session_events,
+            "session_seconds": round(max(0.0, self.watermark - self.session_start), 3),
+            "event_time": iso(self.watermark),
+        }

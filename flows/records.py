@@ -1,0 +1,100 @@
+"""What travels between the steps of the dataflow (all plain, picklable values)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, NamedTuple, Protocol
+
+from schemas.events import Event
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A valid input message with where it came from."""
+
+    topic: str  # contract name, without prefix
+    partition: int
+    offset: int
+    key: bytes | None
+    raw: bytes
+    event: Event
+
+    @property
+    def t(self) -> float:
+        return self.event.event_time.timestamp()
+
+
+class LakeRow(NamedTuple):
+    """What bronze keeps of a valid message: plain values, cheap to snapshot."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    raw: bytes
+    event_id: str
+    event_us: int  # event time, microseconds since the epoch (UTC)
+
+    @classmethod
+    def of(cls, r: Accepted) -> LakeRow:
+        t = r.event.event_time
+        us = (t - EPOCH) // timedelta(microseconds=1)
+        return cls(r.topic, r.partition, r.offset, r.key, r.raw, r.event.event_id, us)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An input message that failed validation, ready for the dead-letter topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    raw: bytes
+    error: str
+
+
+SkuKind = Literal["view", "add_to_cart", "sale", "stock", "competitor"]
+
+
+@dataclass(frozen=True, slots=True)
+class SkuSignal:
+    """One thing that happened to a product, in event time."""
+
+    kind: SkuKind
+    t: float
+    quantity: int = 0  # units sold, or units on hand
+    price: float = 0.0  # unit price of a sale, or a competitor's price
+    source: str = ""  # store (stock) or competitor
+
+
+UserKind = Literal["view", "add_to_cart", "remove_from_cart", "wishlist", "search", "purchase"]
+
+
+@dataclass(frozen=True, slots=True)
+class UserSignal:
+    """One thing a shopper did, in event time."""
+
+    kind: UserKind
+    t: float
+    session_id: str
+    skus: tuple[str, ...] = ()
+
+
+class HasFeatures(Protocol):
+    def values(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureRow:
+    """An entity (sku or shopper) whose features changed.
+
+    ``source`` is the live state of that entity: the sink computes the values once per
+    batch, from the freshest state, however many events touched the entity meanwhile.
+    """
+
+    entity: Literal["sku", "user"]
+    key: str
+    source: HasFeatures

@@ -1,0 +1,86 @@
+"""Run the dataflow: check the services, prepare recovery, start one or more processes.
+
+``tillflow flows run`` is the entry point; each process is ``python -m bytewax.run
+"flows.run:flow_from_env()" -i <id> -a <addresses> -r <recovery> -s <snapshot>``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from bytewax.dataflow import Dataflow
+
+from flows.catalogue import load_catalogue
+from flows.dataflow import build_flow
+from infra.readiness import require_kafka, require_redis, require_topics
+from observability.logs import configure_logging
+from schemas.settings import Settings
+from schemas.topics import ALL_TOPICS
+
+TAIL_ENV = "TILLFLOW_FLOW_TAIL"
+
+
+def check_services(settings: Settings) -> None:
+    """Fail fast, naming the service, before Bytewax would hang on an absent broker."""
+    require_kafka(settings)
+    require_topics(settings, [settings.topic(t) for t in ALL_TOPICS])
+    require_redis(settings)
+
+
+def flow_from_env() -> Dataflow:
+    """The factory ``bytewax.run`` calls in each process."""
+    settings = Settings()
+    configure_logging(settings)
+    check_services(settings)
+    tail = os.environ.get(TAIL_ENV, "1") != "0"
+    return build_flow(settings, load_catalogue(settings), tail=tail)
+
+
+def init_recovery(directory: Path, partitions: int) -> None:
+    """Create the recovery partitions once (``python -m bytewax.recovery``)."""
+    if directory.exists() and any(directory.glob("part-*.sqlite3")):
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "-m", "bytewax.recovery", str(directory), str(partitions)], check=True
+    )
+
+
+def process_commands(
+    settings: Settings, processes: int, workers: int, recovery: bool
+) -> list[list[str]]:
+    """One ``bytewax.run`` command line per process."""
+    addresses = ";".join(f"127.0.0.1:{settings.flow_base_port + i}" for i in range(processes))
+    base = [sys.executable, "-m", "bytewax.run", "flows.run:flow_from_env()"]
+    base += ["-w", str(workers)]
+    if recovery:
+        base += ["-r", str(settings.recovery_dir), "-s", str(settings.snapshot_s), "-b", "0"]
+    if processes == 1:
+        return [base]
+    return [[*base, "-i", str(i), "-a", addresses] for i in range(processes)]
+
+
+def run(
+    settings: Settings, processes: int = 1, workers: int = 1, recovery: bool = True,
+    tail: bool = True,
+) -> int:  # fmt: skip
+    """Start the processes and wait for them; return the worst exit code."""
+    check_services(settings)
+    if recovery:
+        init_recovery(settings.recovery_dir, max(1, processes * workers))
+    env = {**os.environ, TAIL_ENV: "1" if tail else "0", "PYTHONPATH": str(Path.cwd())}
+    procs = [
+        subprocess.Popen(cmd, env=env)
+        for cmd in process_commands(settings, processes, workers, recovery)
+    ]
+    try:
+        codes = [p.wait() for p in procs]
+    except KeyboardInterrupt:
+        for p in procs:
+            p.send_signal(signal.SIGINT)
+        codes = [p.wait() for p in procs]
+    return max(codes, key=abs)

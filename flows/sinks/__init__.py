@@ -1,0 +1,1 @@
+"""Sinks of the dataflow: each a tiny DynamicSink whose partition builds its client in build()."""

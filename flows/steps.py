@@ -1,0 +1,151 @@
+"""The pure logic of each stateful step: what a signal does to the state, what comes out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from flows.features import ShopperFeatures, SkuFeatures
+from flows.records import Accepted, FeatureRow, SkuSignal, UserSignal
+from flows.snapshots import PickleCopy
+from online_models.pricer import PriceChange, ProductPricer
+from online_models.recommender import CoOccurrence
+from schemas.catalogue import CatalogueItem
+from schemas.events import Action, CompetitorPrice, InventoryLevel, Order, UserActivity
+
+PAIR_WEIGHTS = {"view": 1.0, "add_to_cart": 2.0, "wishlist": 1.0, "purchase": 3.0}
+PAIR_DEPTH = 3  # a new interaction pairs with this many of the shopper's recent items
+POPULARITY_DECAY = 0.9995
+POPULARITY_EVERY = 10  # publish a product's popularity every n interactions
+NEIGHBOURS_EVERY = 25  # publish an item's neighbours every n updates (after the first few)
+
+
+Keyed = tuple[str, tuple[str, Any]]  # (key, (key, value)): stateful steps see their key
+
+
+def sku_signals(rec: Accepted) -> Iterator[Keyed]:
+    """Split an event into per-product signals, keyed by sku."""
+    e, t = rec.event, rec.t
+    if isinstance(e, UserActivity):
+        if e.sku is not None and e.action in (Action.VIEW, Action.ADD_TO_CART):
+            yield e.sku, (e.sku, SkuSignal(e.action.value, t))  # type: ignore[arg-type]
+    elif isinstance(e, Order):
+        for line in e.lines:
+            signal = SkuSignal("sale", t, line.quantity, float(line.unit_price))
+            yield line.sku, (line.sku, signal)
+    elif isinstance(e, InventoryLevel):
+        yield e.sku, (e.sku, SkuSignal("stock", t, e.on_hand, source=e.store_id))
+    elif isinstance(e, CompetitorPrice):
+        signal = SkuSignal("competitor", t, price=float(e.price), source=e.competitor)
+        yield e.sku, (e.sku, signal)
+
+
+def user_signal(rec: Accepted) -> Keyed | None:
+    """The shopper-side view of an event, keyed by user id (None for other events)."""
+    e, t = rec.event, rec.t
+    if isinstance(e, UserActivity):
+        skus: tuple[str, ...] = (e.sku,) if e.sku is not None else ()
+        kind: Any = e.action.value
+        return e.user_id, (e.user_id, UserSignal(kind, t, e.session_id, skus))
+    if isinstance(e, Order):
+        skus = tuple(line.sku for line in e.lines)
+        return e.user_id, (e.user_id, UserSignal("purchase", t, f"order:{e.order_id}", skus))
+    return None
+
+
+@dataclass
+class SkuOutput:
+    features: FeatureRow
+    change: PriceChange | None = None
+    drift: dict[str, Any] | None = None
+    popularity: float | None = None
+
+
+@dataclass
+class SkuState(PickleCopy):
+    """Features, pricing and popularity of one product."""
+
+    sku: str
+    features: SkuFeatures = field(default_factory=SkuFeatures)
+    pricer: ProductPricer | None = None
+    popularity: float = 0.0
+    interactions: int = 0
+
+    def apply(self, s: SkuSignal) -> SkuOutput:
+        self.features.apply(s)
+        change = None
+        drift = None
+        popularity = None
+        if self.pricer is not None:
+            if s.kind == "sale":
+                self.pricer.on_sale(s.price, s.quantity)
+            elif s.kind == "view":
+                f = self.features
+                change, drifted = self.pricer.on_view(s.t, f.min_competitor_price, f.days_of_cover)
+                if drifted:
+                    drift = {
+                        "model": "elasticity", "sku": self.sku, "t": s.t,
+                        "mean_error": round(self.pricer.drift.mean_error, 6),
+                    }  # fmt: skip
+        if s.kind in ("view", "add_to_cart", "sale"):
+            self.popularity = self.popularity * POPULARITY_DECAY + 1.0
+            self.interactions += 1
+            if self.interactions % POPULARITY_EVERY == 1:
+                popularity = round(self.popularity, 4)
+        return SkuOutput(FeatureRow("sku", self.sku, self), change, drift, popularity)
+
+    def values(self) -> dict[str, Any]:
+        price = self.pricer.price if self.pricer is not None else self.features.last_price
+        values = self.features.values(price)
+        if self.pricer is not None:
+            values["elasticity"] = round(self.pricer.demand.elasticity, 6)
+            values["elasticity_std"] = round(self.pricer.demand.elasticity_std, 6)
+            values["observations"] = self.pricer.demand.observations
+        return values
+
+
+def new_sku_state(sku: str, catalogue: dict[str, CatalogueItem]) -> SkuState:
+    item = catalogue.get(sku)
+    pricer = None if item is None else ProductPricer(sku, item.list_price, item.unit_cost)
+    return SkuState(sku, pricer=pricer)
+
+
+@dataclass
+class ShopperOutput:
+    features: FeatureRow
+    recent: list[str]
+    pairs: list[Keyed]
+
+
+@dataclass
+class ShopperState(PickleCopy):
+    user_id: str
+    features: ShopperFeatures = field(default_factory=ShopperFeatures)
+
+    def apply(self, s: UserSignal, categories: dict[str, str]) -> ShopperOutput:
+        before = self.features.recent_items(PAIR_DEPTH)
+        self.features.apply(s, categories)
+        pairs: list[Keyed] = []
+        weight = PAIR_WEIGHTS.get(s.kind)
+        if weight is not None:
+            for new in s.skus:
+                for old in before:
+                    if old != new:
+                        pairs.append((old, (old, (new, weight))))
+                        pairs.append((new, (new, (old, weight))))
+        recent = self.features.recent_items(PAIR_DEPTH)
+        return ShopperOutput(FeatureRow("user", self.user_id, self.features), recent, pairs)
+
+
+@dataclass
+class ItemNeighbours(PickleCopy):
+    co: CoOccurrence = field(default_factory=CoOccurrence)
+    updates: int = 0
+
+    def add(self, neighbour: str, weight: float) -> list[tuple[str, float]] | None:
+        self.co.add(neighbour, weight)
+        self.updates += 1
+        if self.updates <= 5 or self.updates % NEIGHBOURS_EVERY == 0:
+            return self.co.top()
+        return None

@@ -1,0 +1,249 @@
+"""The dataflow against the real broker, Redis and Delta: one simulated day, plus bad input.
+
+The simulator fills the input topics; a few malformed messages and re-sent duplicates are
+added; the flow runs to the end of the topics (``tail=False``). Every output is then checked
+against what was produced.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import redis
+from bytewax.testing import run_main
+from confluent_kafka import Producer
+from deltalake import DeltaTable
+
+from flows.catalogue import load_catalogue
+from flows.dataflow import build_flow
+from infra.stack.topics import delete_topics, ensure_topics
+from schemas.events import CompetitorPrice, InventoryLevel, Order, PriceUpdate, UserActivity
+from schemas.features import WINDOWS
+from schemas.lake import bronze_path
+from schemas.settings import Settings
+from schemas.topics import (
+    ALL_TOPICS,
+    DEAD_LETTER,
+    INPUT_TOPICS,
+    ORDERS,
+    PRICE_UPDATES,
+    USER_ACTIVITY,
+)
+from simulator.config import ShopConfig
+from simulator.producer import RunOptions, run_shop
+from simulator.shop import Shop
+
+pytestmark = pytest.mark.integration
+
+CONFIG = ShopConfig(seed=5, products=40, shoppers=500, sessions_per_day=30_000, competitors=2)
+BAD = [
+    (USER_ACTIVITY, b"u-1", b"{not json"),
+    (USER_ACTIVITY, b"u-1", b'{"event_id": "x", "event_time": "2026-01-05T00:00:00Z"}'),
+    (ORDERS, b"o-1", b"\xff\xfe binary"),
+    (ORDERS, b"o-2", orjson.dumps({"event_id": "y", "event_time": "2026-01-05T00:00:00",
+                                   "order_id": "o", "user_id": "u", "store_id": "s",
+                                   "lines": [{"sku": "a", "quantity": 1, "unit_price": 1}]})),
+]  # fmt: skip
+
+
+@dataclass
+class Run:
+    settings: Settings
+    produced: dict[str, list[dict[str, Any]]]  # valid events per topic, duplicates included
+    duplicates: int
+    shop: Shop
+
+
+@pytest.fixture(scope="module")
+def flow_run(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    rid = uuid.uuid4().hex[:6]
+    settings = stack.model_copy(
+        update={
+            "topic_prefix": f"{stack.topic_prefix}flow{rid}.",
+            "redis_prefix": f"{stack.redis_prefix}flow{rid}:",
+            "lake_dir": Path(tmp_path_factory.mktemp("lake")),
+        }
+    )
+    ensure_topics(settings)
+    import asyncio
+
+    asyncio.run(run_shop(settings, CONFIG, RunOptions(days=1.0)))
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    for topic, key, value in BAD:
+        producer.produce(settings.topic(topic), value=value, key=key)
+    # Re-send some valid events: the flow must count them once.
+    shop = Shop(CONFIG)
+    events = list(shop.events(until=shop.start + 86_400.0))
+    resent = [e for e in events if e.topic is USER_ACTIVITY][:25]
+    for e in resent:
+        producer.produce(settings.topic(e.topic), value=orjson.dumps(e.payload), key=e.key)
+    producer.flush(30)
+    produced: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for e in [*events, *resent]:
+        produced[e.topic.name].append(e.payload)
+    run_main(build_flow(settings, load_catalogue(settings), tail=False))
+    yield Run(settings, produced, len(resent), shop)
+    delete_topics(settings, [settings.topic(t) for t in ALL_TOPICS])
+
+
+def read_topic(settings: Settings, name: str) -> list[dict[str, Any]]:
+    from confluent_kafka import Consumer
+
+    c = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": uuid.uuid4().hex,
+                  "auto.offset.reset": "earliest", "enable.partition.eof": True})  # fmt: skip
+    c.subscribe([name])
+    out, eofs, empty = [], set(), 0
+    while empty < 20:
+        msg = c.poll(0.5)
+        if msg is None:
+            empty += 1
+            continue
+        if msg.error():
+            eofs.add(msg.partition())
+            if len(eofs) == 3:
+                break
+            continue
+        out.append(orjson.loads(msg.value()))
+    c.close()
+    return out
+
+
+def test_bronze_holds_every_valid_message_once(flow_run: Run) -> None:
+    for topic in INPUT_TOPICS:
+        table = DeltaTable(str(bronze_path(flow_run.settings.lake_dir, topic))).to_pyarrow_table()
+        expected = flow_run.produced[topic.name]
+        assert table.num_rows == len(expected), topic.name
+        ids = sorted(table.column("event_id").to_pylist())
+        assert ids == sorted(p["event_id"] for p in expected)
+        positions = set(zip(table.column("kafka_partition").to_pylist(),
+                            table.column("kafka_offset").to_pylist(), strict=True))  # fmt: skip
+        assert len(positions) == table.num_rows, "a (partition, offset) appears twice"
+        assert str(table.schema.field("event_time").type) == "timestamp[us, tz=UTC]"
+        assert set(table.column("date").to_pylist()) <= {"2026-01-05", "2026-01-06"}
+
+
+def test_invalid_messages_reach_the_dead_letter_topic_with_the_reason(flow_run: Run) -> None:
+    letters = read_topic(flow_run.settings, flow_run.settings.topic(DEAD_LETTER))
+    assert len(letters) == len(BAD)
+    by_raw = {}
+    for letter in letters:
+        DEAD_LETTER.model.model_validate(letter)
+        raw = letter["raw"].encode() if letter["raw_encoding"] == "utf-8" else base64.b64decode(
+            letter["raw"])  # fmt: skip
+        by_raw[raw] = letter
+    for topic, _key, value in BAD:
+        letter = by_raw[value]
+        assert letter["topic"] == topic.name
+        assert letter["offset"] >= 0
+        assert letter["error"]
+    assert "not valid JSON" in by_raw[b"{not json"]["error"]
+    assert by_raw[b"\xff\xfe binary"]["raw_encoding"] == "base64"
+    assert "timezone" in by_raw[BAD[3][2]]["error"]
+
+
+def test_duplicates_and_dead_letters_are_counted(flow_run: Run) -> None:
+    client = redis.Redis.from_url(flow_run.settings.redis_url, decode_responses=True)
+    stats = client.hgetall(flow_run.settings.keys.flow_stats)
+    client.close()
+    assert int(stats["duplicates"]) == flow_run.duplicates
+    assert int(stats["dead_lettered:user-activity"]) == 2
+    assert int(stats["dead_lettered:orders"]) == 2
+
+
+def _sku_signals(run: Run) -> dict[str, list[tuple[float, str, dict[str, Any]]]]:
+    signals: dict[str, list[tuple[float, str, dict[str, Any]]]] = defaultdict(list)
+    seen: set[str] = set()
+    for name, payloads in run.produced.items():
+        for p in payloads:
+            if p["event_id"] in seen:
+                continue
+            seen.add(p["event_id"])
+            if name == "user-activity":
+                e = UserActivity.model_validate(p)
+                if e.sku and e.action.value in ("view", "add_to_cart"):
+                    signals[e.sku].append((e.event_time.timestamp(), e.action.value, {}))
+            elif name == "orders":
+                o = Order.model_validate(p)
+                for line in o.lines:
+                    signals[line.sku].append((o.event_time.timestamp(), "sale", {
+                        "q": line.quantity, "p": float(line.unit_price)}))  # fmt: skip
+            elif name == "inventory":
+                i = InventoryLevel.model_validate(p)
+                signals[i.sku].append((i.event_time.timestamp(), "stock", {
+                    "store": i.store_id, "on_hand": i.on_hand}))  # fmt: skip
+            else:
+                c = CompetitorPrice.model_validate(p)
+                signals[c.sku].append((c.event_time.timestamp(), "competitor", {
+                    "who": c.competitor, "price": float(c.price)}))  # fmt: skip
+    return signals
+
+
+def test_sku_features_match_the_events(flow_run: Run) -> None:
+    client = redis.Redis.from_url(flow_run.settings.redis_url, decode_responses=True)
+    checked = 0
+    for sku, signals in _sku_signals(flow_run).items():
+        got = client.hgetall(flow_run.settings.keys.sku_features(sku))
+        assert got, sku
+        watermark = max(t for t, _, _ in signals)
+        for w in WINDOWS:
+            head = math.floor(watermark / w.bucket_s)
+            live = [s for s in signals if math.floor(s[0] / w.bucket_s) > head - w.buckets]
+            views = sum(1 for _, kind, _ in live if kind == "view")
+            units = sum(d["q"] for _, kind, d in live if kind == "sale")
+            assert int(got[f"views_{w.name}"]) == views, (sku, w.name)
+            assert int(got[f"units_{w.name}"]) == units, (sku, w.name)
+        stock: dict[str, tuple[float, int]] = {}
+        lowest: dict[str, tuple[float, float]] = {}
+        for t, kind, d in sorted(signals, key=lambda s: s[0]):
+            if kind == "stock":
+                stock[d["store"]] = (t, d["on_hand"])
+            elif kind == "competitor":
+                lowest[d["who"]] = (t, d["price"])
+        assert int(got["on_hand"]) == sum(v for _, v in stock.values())
+        assert float(got["min_competitor_price"]) == min(p for _, p in lowest.values())
+        checked += 1
+    client.close()
+    assert checked == CONFIG.products
+
+
+def test_prices_move_within_the_guardrails_and_are_published(flow_run: Run) -> None:
+    s = flow_run.settings
+    updates = [PriceUpdate.model_validate(u) for u in read_topic(s, s.topic(PRICE_UPDATES))]
+    assert updates, "the pricing flow published no price change in a simulated day"
+    products = {p.sku: p for p in flow_run.shop.products}
+    last: dict[str, PriceUpdate] = {}
+    for u in sorted(updates, key=lambda u: int(u.event_id.rsplit(":", 1)[1])):
+        p = products[u.sku]
+        assert float(u.price) >= round(p.unit_cost * 1.05, 2) - 0.01
+        assert float(u.price) <= round(p.list_price * 1.6, 2) + 0.01
+        assert abs(float(u.price) - float(u.previous_price)) <= 0.1 * float(u.previous_price) + 0.01
+        last[u.sku] = u
+    client = redis.Redis.from_url(s.redis_url, decode_responses=True)
+    current = client.hgetall(s.keys.current_prices)
+    for sku, u in last.items():
+        assert float(current[sku]) == float(u.price)
+        details = client.hgetall(s.keys.price(sku))
+        assert details["model_version"] == u.model_version
+        assert client.zcard(s.keys.price_history(sku)) >= 1
+    client.close()
+
+
+def test_recommendations_are_kept_for_active_shoppers(flow_run: Run) -> None:
+    s = flow_run.settings
+    client = redis.Redis.from_url(s.redis_url, decode_responses=True)
+    users = {p["user_id"] for p in flow_run.produced["user-activity"]}
+    lists = [client.get(s.keys.recommendations(u)) for u in sorted(users)[:200]]
+    client.close()
+    present = [orjson.loads(x) for x in lists if x is not None]
+    assert len(present) >= 150
+    assert all(len(x["items"]) == s.recommendations_k for x in present)
+    assert {x["source"] for x in present} <= {"co-occurrence", "popularity"}
+    assert any(x["source"] == "co-occurrence" for x in present)
