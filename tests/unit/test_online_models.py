@@ -1,0 +1,144 @@
+"""The learners and the price optimiser, without services."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+from river import linear_model
+
+from online_models.bayes_linear import BayesLinear
+from online_models.drift import ErrorDrift
+from online_models.elasticity import ElasticityConfig, ElasticityModel
+from online_models.pricer import ProductPricer
+from online_models.pricing import Guardrails, PricingInput, decide, optimal_price
+from online_models.recommender import CoOccurrence, recommend
+
+
+def test_bayes_linear_predicts_like_rivers_blr_with_alpha_1() -> None:
+    rng = random.Random(3)
+    ours = BayesLinear(["a", "b"], alpha=1.0, beta=4.0)
+    river = linear_model.BayesianLinearRegression(alpha=1, beta=4.0)
+    for _ in range(300):
+        x = {"a": rng.gauss(0, 1), "b": rng.gauss(0, 1)}
+        y = 0.5 + 2 * x["a"] - x["b"] + rng.gauss(0, 0.5)
+        ours.learn_one(x, y)
+        river.learn_one({**x, "intercept": 1.0}, y)
+    for _ in range(20):
+        x = {"a": rng.gauss(0, 1), "b": rng.gauss(0, 1)}
+        assert ours.predict_one(x) == pytest.approx(river.predict_one({**x, "intercept": 1.0}))
+    assert ours.coef_mean("a") == pytest.approx(2.0, abs=0.1)
+    assert ours.coef_std("a") < 0.05
+
+
+def _simulate_elasticity(true_e: float, seed: int) -> ElasticityModel:
+    """Views at varied prices; each view converts with prob ∝ (p/list)^e."""
+    rng = random.Random(seed)
+    model = ElasticityModel(list_price=10.0, config=ElasticityConfig(bucket_views=150))
+    t = 1_767_571_200.0  # 2026-01-05
+    price = 10.0
+    for step in range(60_000):
+        if step % 400 == 0:
+            price = round(10.0 * rng.uniform(0.7, 1.3), 2)
+        t += 5.0
+        model.on_view(price, t)
+        p_buy = min(1.0, 0.1 * (price / 10.0) ** true_e)
+        if rng.random() < p_buy:
+            model.on_units(price, 1)
+    return model
+
+
+@pytest.mark.parametrize("true_e", [-0.6, -1.2, -2.0, -2.9])
+def test_elasticity_is_recovered_with_honest_uncertainty(true_e: float) -> None:
+    model = _simulate_elasticity(true_e, seed=int(-true_e * 10))
+    assert model.observations >= 250
+    assert model.elasticity == pytest.approx(true_e, abs=0.3)
+    assert abs(model.elasticity - true_e) < 4 * model.elasticity_std
+
+
+# current, list, cost, elasticity, competitor, cover -> expected price (None = no change)
+DECISIONS = [
+    ("elastic: move toward optimum, step-limited", 10.0, 10.0, 6.0, -2.0, None, None, 11.0),
+    ("already optimal", 12.0, 10.0, 6.0, -2.0, None, None, None),
+    ("inelastic: up to the step limit", 10.0, 10.0, 6.0, -0.8, None, None, 11.0),
+    ("very elastic: close to cost", 7.5, 10.0, 6.0, -6.0, None, None, 7.2),
+    ("floor beats a competitor below cost", 6.5, 10.0, 6.0, -1.5, 5.0, None, 6.3),
+    ("competitor caps the rise", 10.0, 10.0, 6.0, -1.2, 8.5, None, 10.62),
+    ("ceiling", 15.5, 10.0, 6.0, -0.5, None, None, 16.0),
+    ("short cover raises", 12.0, 10.0, 6.0, -2.0, None, 1.0, 12.6),
+    ("overstock lowers", 12.0, 10.0, 6.0, -2.0, None, 90.0, 11.4),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "current", "list_price", "cost", "e", "competitor", "cover", "expected"),
+    DECISIONS,
+    ids=[d[0] for d in DECISIONS],
+)
+def test_price_decisions_respect_the_guardrails(
+    case: str, current: float, list_price: float, cost: float, e: float,
+    competitor: float | None, cover: float | None, expected: float | None,
+) -> None:  # fmt: skip
+    decision = decide(PricingInput(current, list_price, cost, e, competitor, cover), Guardrails())
+    if expected is None:
+        assert decision is None
+    else:
+        assert decision is not None
+        assert decision.price == pytest.approx(expected)
+        assert decision.reason
+
+
+def test_optimal_price_maximises_profit() -> None:
+    cost, e = 4.0, -1.7
+    best = optimal_price(cost, e, ceiling=1e9)
+    grid = np.linspace(cost * 1.01, cost * 5, 2_000)
+    profits = (grid - cost) * grid**e
+    assert best == pytest.approx(grid[int(np.argmax(profits))], rel=0.01)
+
+
+def test_pricer_limits_updates_per_hour_and_learns() -> None:
+    pricer = ProductPricer("SKU-1", list_price=10.0, unit_cost=5.0)
+    rng = random.Random(0)
+    t = 1_767_571_200.0
+    changes = []
+    for _ in range(40_000):
+        t += 2.0
+        change, _ = pricer.on_view(t, None, None)
+        if rng.random() < min(1.0, 0.1 * (pricer.price / 10.0) ** -2.0):
+            pricer.on_sale(pricer.price, 1)
+        if change is not None:
+            changes.append(change)
+    assert changes
+    per_hour: dict[int, int] = {}
+    for c in changes:
+        per_hour[int(c.t // 3600)] = per_hour.get(int(c.t // 3600), 0) + 1
+    assert max(per_hour.values()) <= Guardrails().max_updates_per_hour
+    assert pricer.demand.elasticity == pytest.approx(-2.0, abs=0.35)
+    # the optimum for e = -2 and cost 5 is 10: prices end near it
+    assert 8.5 <= pricer.price <= 12.0
+
+
+def test_adwin_flags_a_shift_in_the_error() -> None:
+    detector = ErrorDrift()
+    rng = random.Random(1)
+    early = [detector.update(rng.gauss(0.1, 0.05)) for _ in range(2_000)]
+    late = [detector.update(rng.gauss(0.8, 0.05)) for _ in range(300)]
+    assert not any(early)
+    assert any(late)
+
+
+def test_recommendations_prefer_neighbours_and_fall_back_to_popularity() -> None:
+    co = CoOccurrence()
+    for _ in range(10):
+        co.add("bread", 1.0)
+    co.add("jam", 1.0)
+    neighbours = {"butter": dict(co.top())}
+    ranked, source = recommend(["butter"], neighbours, [("milk", 50.0), ("bread", 40.0)], k=3)
+    assert source == "co-occurrence"
+    assert [s for s, _ in ranked] == ["bread", "jam", "milk"]
+    ranked, source = recommend([], {}, [("milk", 50.0), ("eggs", 40.0)], k=2)
+    assert source == "popularity"
+    assert [s for s, _ in ranked] == ["milk", "eggs"]
+    assert math.isfinite(ranked[0][1])
