@@ -64,3 +64,17 @@ def test_missing_services_are_named_quickly() -> None:
     with pytest.raises(ServiceUnavailable, match=r"Redis is not reachable at redis://127"):
         require_redis(nowhere)
     assert time.monotonic() - started < 30, "a missing service must not hang"
+
+
+def test_flows_refuse_to_start_without_the_broker() -> None:
+    env = {"PATH": "/usr/bin:/bin", "TILLFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:1",
+           "TILLFLOW_KAFKA_TIMEOUT_S": "2"}  # fmt: skip
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "flows", "run", "--once"],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "Kafka is not reachable at 127.0.0.1:1" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert time.monotonic() - started < 30
