@@ -75,8 +75,8 @@ def _bronze(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
     out = {}
     for topic in INPUT_TOPICS:
         t = DeltaTable(str(bronze_path(settings.lake_dir, topic))).to_pyarrow_table()
-        rows = zip(*(t.column(c).to_pylist() for c in (
-            "kafka_partition", "kafka_offset", "event_id", "payload", "event_time")), strict=True)  # fmt: skip
+        columns = ("kafka_partition", "kafka_offset", "event_id", "payload", "event_time")
+        rows = zip(*(t.column(c).to_pylist() for c in columns), strict=True)
         out[topic.name] = sorted(rows)
     return out
 
