@@ -222,7 +222,7 @@ def demo(
     rate: Annotated[float, typer.Option(help="Simulated events per second.")] = 2000,
     days: Annotated[float, typer.Option(help="Simulated days to run.")] = 28.0,
 ) -> None:
-    """The live demo: the stack, the API, and the shop simulator producing in wall-clock time."""
+    """The live demo: the stack, the flows, the API, and the shop simulator (wall-clock time)."""
     from infra.stack import local
     from infra.stack.topics import ensure_topics
     from simulator.config import ShopConfig
@@ -233,6 +233,11 @@ def demo(
         local.up(settings)
         ensure_topics(settings)
         local.start_api(settings)
+        from flows.catalogue import store_catalogue
+        from simulator.shop import Shop
+
+        store_catalogue(settings, Shop(ShopConfig()).catalogue())  # the flows price from it
+        local.start_flows(settings)
     except StackError as exc:
         raise _fail(exc) from None
     _print_status(local.status(settings))

@@ -83,10 +83,29 @@ def start_api(settings: Settings, timeout_s: float = 30.0) -> int:
     raise StackError(f"the API did not answer {url} within {timeout_s:.0f}s:\n{log_tail(svc)}")
 
 
+def flows_files(settings: Settings) -> ServiceFiles:
+    return ServiceFiles(settings.runtime_dir, "flows")
+
+
+def start_flows(settings: Settings) -> int:
+    """Start the dataflow (``tillflow flows run``) detached; return its pid (idempotent)."""
+    svc = flows_files(settings)
+    pid = running_pid(svc)
+    if pid is None:
+        pid = spawn(
+            svc, [sys.executable, "-m", "cli", "flows", "run"], env={"PYTHONPATH": str(Path.cwd())}
+        )
+    time.sleep(1.0)
+    if running_pid(svc) is None:
+        raise StackError(f"the flows exited during start-up. Last log lines:\n{log_tail(svc)}")
+    return pid
+
+
 def down(settings: Settings) -> list[str]:
     """Stop what ``up`` and ``demo`` started; return the names of the services stopped."""
     stopped = []
     services = (
+        ("flows", flows_files(settings)),
         ("api", api_files(settings)),
         ("kafka", kafka.files(settings)),
         ("redis", redis_service.files(settings)),
@@ -112,4 +131,5 @@ def status(settings: Settings) -> list[ServiceStatus]:
             "redis", settings.redis_url, redis_service.files(settings), _redis_answers(settings)
         ),
         _status("api", api_address, api_files(settings), False),
+        _status("flows", f"{settings.flow_processes} process(es)", flows_files(settings), False),
     ]
