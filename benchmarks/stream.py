@@ -1,0 +1,209 @@
+"""Streaming benchmark -> benchmarks/results/stream.json.
+
+- ``events_per_s_1proc`` / ``events_per_s_2proc``: the whole dataflow (Kafka → validation →
+  features → learners → Redis + Delta, with recovery snapshots) over EVENTS pre-produced
+  simulator events, as 1 and 2 processes. Each run's start-up time (the same flow over empty
+  topics, measured in the same run) is subtracted.
+- ``raw_consume_events_per_s``: a plain confluent-kafka consume-and-parse (orjson) loop over
+  the same events: the baseline; ``ratio_to_raw_consume`` = 1proc / raw.
+- ``freshness_p50_ms`` / ``freshness_p99_ms``: probe events produced while the flow tails the
+  topics under a 5,000 events/s load, until the shopper's features in Redis show them.
+Medians of REPEATS runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import redis
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from benchmarks.common import median, percentile, write_result
+from flows.catalogue import store_catalogue
+from flows.run import TAIL_ENV, init_recovery, process_commands
+from infra.readiness import require_kafka, require_redis
+from infra.stack.topics import delete_topics, ensure_topics
+from schemas.settings import Settings
+from schemas.topics import ALL_TOPICS, INPUT_TOPICS, USER_ACTIVITY
+from simulator.config import ShopConfig
+from simulator.producer import RunOptions, run_shop
+from simulator.shop import Shop
+
+EVENTS = 150_000
+REPEATS = 3
+LOAD_RATE = 5_000
+PROBES = 300
+
+
+def variant(base: Settings, tag: str, workdir: Path) -> Settings:
+    return base.model_copy(
+        update={
+            "topic_prefix": f"bench-{tag}.",
+            "redis_prefix": f"bench-{tag}:",
+            "lake_dir": workdir / tag / "lake",
+            "recovery_dir": workdir / tag / "recovery",
+        }
+    )
+
+
+def env_of(s: Settings, tail: bool) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": str(Path.cwd()),
+        TAIL_ENV: "1" if tail else "0",
+        "TILLFLOW_TOPIC_PREFIX": s.topic_prefix,
+        "TILLFLOW_REDIS_PREFIX": s.redis_prefix,
+        "TILLFLOW_LAKE_DIR": str(s.lake_dir),
+        "TILLFLOW_RECOVERY_DIR": str(s.recovery_dir),
+        "TILLFLOW_LOG_LEVEL": "warning",
+    }
+
+
+def run_flow(s: Settings, processes: int) -> float:
+    init_recovery(s.recovery_dir, processes)
+    started = time.perf_counter()
+    procs = [
+        subprocess.Popen(cmd, env=env_of(s, tail=False), stdout=subprocess.DEVNULL)
+        for cmd in process_commands(s, processes, 1, recovery=True)
+    ]
+    for p in procs:
+        if p.wait() != 0:
+            raise RuntimeError(f"flow exited with {p.returncode}")
+    return time.perf_counter() - started
+
+
+def raw_consume(s: Settings, total: int) -> float:
+    consumer = Consumer({"bootstrap.servers": s.kafka_bootstrap, "group.id": uuid.uuid4().hex,
+                         "enable.auto.commit": False})  # fmt: skip
+    parts = [TopicPartition(s.topic(t), p, 0) for t in INPUT_TOPICS for p in range(3)]
+    consumer.assign(parts)
+    seen = 0
+    started = time.perf_counter()
+    while seen < total:
+        for msg in consumer.consume(1_000, 1.0):
+            if msg.error() is None:
+                orjson.loads(msg.value())
+                seen += 1
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return total / elapsed
+
+
+def freshness(base: Settings, workdir: Path, tag: str) -> list[float]:
+    s = variant(base, tag, workdir)
+    ensure_topics(s)
+    shop = Shop(ShopConfig(seed=3))
+    store_catalogue(s, shop.catalogue())
+    load = [
+        (e.topic, e.key, orjson.dumps(e.payload))
+        for _, e in zip(range(200_000), shop.events(), strict=False)
+    ]
+    init_recovery(s.recovery_dir, 1)
+    flow = subprocess.Popen(process_commands(s, 1, 1, recovery=True)[0],
+                            env=env_of(s, tail=True), stdout=subprocess.DEVNULL)  # fmt: skip
+    client = redis.Redis.from_url(s.redis_url, decode_responses=True)
+    producer = Producer({"bootstrap.servers": s.kafka_bootstrap, "linger.ms": 1})
+    stop = threading.Event()
+
+    def background() -> None:
+        started, i = time.perf_counter(), 0
+        while not stop.is_set() and i < len(load):
+            topic, key, value = load[i]
+            producer.produce(s.topic(topic), value=value, key=key)
+            i += 1
+            if i % 100 == 0:
+                producer.poll(0)
+                ahead = i / LOAD_RATE - (time.perf_counter() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+
+    latencies: list[float] = []
+    try:
+        time.sleep(8)  # start-up
+        loader = threading.Thread(target=background, daemon=True)
+        loader.start()
+        time.sleep(2)
+        for n in range(PROBES):
+            user = f"probe-{n % 20}"
+            now = datetime.now(UTC)
+            stamp = now.isoformat(timespec="microseconds")
+            event = {"event_id": f"probe-{uuid.uuid4().hex}", "event_time": stamp,
+                     "user_id": user, "session_id": f"ps-{n}", "action": "view",
+                     "sku": shop.products[n % 50].sku}  # fmt: skip
+            sent = time.perf_counter()
+            producer.produce(s.topic(USER_ACTIVITY), value=orjson.dumps(event), key=user.encode())
+            producer.poll(0)
+            expected = datetime.fromisoformat(stamp).isoformat(timespec="milliseconds")
+            key = s.keys.user_features(user)
+            while time.perf_counter() - sent < 5:
+                if client.hget(key, "event_time") == expected:
+                    latencies.append((time.perf_counter() - sent) * 1000)
+                    break
+                time.sleep(0.001)
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        flow.terminate()
+        flow.wait(30)
+        client.close()
+        delete_topics(s, [s.topic(t) for t in ALL_TOPICS])
+    return latencies
+
+
+def main() -> None:
+    base = Settings(environment="test")
+    require_kafka(base)
+    require_redis(base)
+    workdir = Path(tempfile.mkdtemp(prefix="tillflow-bench-"))
+    runs: dict[str, list[float]] = {k: [] for k in (
+        "events_per_s_1proc", "events_per_s_2proc", "raw_consume_events_per_s",
+        "startup_s", "freshness_p50_ms", "freshness_p99_ms")}  # fmt: skip
+    try:
+        for repeat in range(REPEATS):
+            tag = uuid.uuid4().hex[:6]
+            data = variant(base, f"{tag}", workdir)
+            empty = variant(base, f"{tag}e", workdir)
+            ensure_topics(data)
+            ensure_topics(empty)
+            report = asyncio.run(run_shop(data, ShopConfig(), RunOptions(max_events=EVENTS)))
+            store_catalogue(empty, Shop(ShopConfig()).catalogue())
+            startup = run_flow(empty, 1)
+            runs["startup_s"].append(startup)
+            one = run_flow(data, 1)
+            runs["events_per_s_1proc"].append(report.events / (one - startup))
+            two_settings = data.model_copy(update={
+                "redis_prefix": f"bench-{tag}2:", "lake_dir": workdir / f"{tag}2" / "lake",
+                "recovery_dir": workdir / f"{tag}2" / "recovery"})  # fmt: skip
+            store_catalogue(two_settings, Shop(ShopConfig()).catalogue())
+            two = run_flow(two_settings, 2)
+            runs["events_per_s_2proc"].append(report.events / (two - startup))
+            runs["raw_consume_events_per_s"].append(raw_consume(data, report.events))
+            lat = freshness(base, workdir, f"{tag}f")
+            runs["freshness_p50_ms"].append(percentile(lat, 50))
+            runs["freshness_p99_ms"].append(percentile(lat, 99))
+            for s in (data, empty):
+                delete_topics(s, [s.topic(t) for t in ALL_TOPICS])
+            print(f"repeat {repeat + 1}/{REPEATS}: " + ", ".join(
+                f"{k}={v[-1]:,.1f}" for k, v in runs.items()))  # fmt: skip
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    figures = {k: median(v) for k, v in runs.items()}
+    figures["ratio_to_raw_consume"] = (
+        figures["events_per_s_1proc"] / figures["raw_consume_events_per_s"]
+    )
+    path = write_result("stream", figures, {"repeats": REPEATS, "events": EVENTS, **runs})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
