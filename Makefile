@@ -43,6 +43,8 @@ typecheck: ## mypy --strict
 
 bench: setup up ## Run the benchmarks; write benchmarks/results/*.json and BENCHMARKS.md
 	@$(PY) -m benchmarks.ingest
+	@$(PY) -m benchmarks.stream
+	@$(PY) -m benchmarks.quality
 	@$(PY) -m benchmarks.report
 
 lock: ## Re-resolve requirements.lock from pyproject.toml

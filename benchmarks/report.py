@@ -20,6 +20,23 @@ TABLES: dict[str, list[tuple[str, str, str]]] = {
         ("produce_p99_ms", "raw_produce_p99_ms", "aiokafka send→ack at 2,000 events/s"),
         ("raw_produce_p99_ms", "", "baseline: confluent-kafka at the same rate"),
     ],
+    "stream": [
+        ("events_per_s_1proc", "raw_consume_events_per_s", "goal ≥ 20,000"),
+        ("events_per_s_2proc", "events_per_s_1proc", "two processes, 3 partitions"),
+        ("raw_consume_events_per_s", "", "baseline: confluent-kafka consume + orjson"),
+        ("ratio_to_raw_consume", "", "goal ≥ 0.25"),
+        ("freshness_p50_ms", "", "probe produced → shopper features in Redis, 5,000/s load"),
+        ("freshness_p99_ms", "", "goal ≤ 250"),
+        ("startup_s", "", "flow start-up, subtracted from the throughput runs"),
+    ],
+    "quality": [
+        ("elasticity_mae", "", "products with ≥ 200 units; goal ≤ 0.10"),
+        ("profit_vs_oracle", "profit_oracle", "goal ≥ 0.95"),
+        ("profit_vs_static", "profit_static", "goal ≥ 1.10"),
+        ("profit_tillflow", "", "28 simulated days, seed 42"),
+        ("hr_at_10", "hr_at_10_popularity", "next purchase in the shopper's top-10"),
+        ("hr_at_10_vs_popularity", "", "goal ≥ 2"),
+    ],
 }
 
 NOTES: dict[str, str] = {

@@ -56,10 +56,11 @@ class BayesLinear:
                 v[i] = value
         return v
 
-    def learn_one(self, x: Mapping[str, float], y: float) -> None:
+    def learn_one(self, x: Mapping[str, float], y: float, w: float = 1.0) -> None:
+        """Learn one observation; ``w`` scales its precision (heteroscedastic noise)."""
         v = self._vector(x)
-        self._precision += self.beta * np.outer(v, v)
-        self._b += self.beta * v * y
+        self._precision += w * self.beta * np.outer(v, v)
+        self._b += w * self.beta * v * y
         self._cov = None
         self.n += 1
 

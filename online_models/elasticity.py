@@ -20,10 +20,10 @@ WEEKDAYS = [f"dow_{d}" for d in range(1, 7)]  # Monday is the baseline
 
 @dataclass(frozen=True, slots=True)
 class ElasticityConfig:
-    bucket_views: int = 150  # a bucket closes once it holds this many views
+    bucket_views: int = 60  # a bucket closes once it holds this many views
     prior_elasticity: float = -1.5
     prior_precision: float = 1.0  # River's alpha; keep 1 (see shared/DESIGN.md)
-    noise_precision: float = 10.0  # River's beta = 1 / σ² of one bucket's log conversion
+    noise_precision: float = 1.0  # River's beta, per unit sold (observations weigh their units)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,10 @@ class Observation:
 
     def target(self) -> float:
         return math.log((self.units + 0.5) / self.views)
+
+    def weight(self) -> float:
+        """Relative precision of the target: a log count's variance is about 1 / count."""
+        return self.units + 0.5
 
 
 @dataclass
@@ -87,7 +91,7 @@ class ElasticityModel:
             obs = Observation(self._price, self._views, self._units, self._weekday, t)
             x = obs.features(self.list_price)
             error = obs.target() - self.model.predict_one(x)
-            self.model.learn_one(x, obs.target())
+            self.model.learn_one(x, obs.target(), obs.weight())
             closed = (obs, error)
         if changed or full:
             self._price, self._views, self._units, self._weekday = price, 0, 0, weekday
