@@ -119,6 +119,7 @@ class ShopperFeatures:
     recent_views: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_ITEMS))
     recent_purchases: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_ITEMS))
     affinity: dict[str, float] = field(default_factory=dict)
+    recent: list[str] = field(default_factory=list)  # distinct items, latest interaction first
     session_id: str = ""
     session_events: int = 0
     session_start: float = 0.0
@@ -135,6 +136,11 @@ class ShopperFeatures:
             for sku in s.skus:
                 self.recent_purchases.appendleft(sku)
         if s.kind in ("view", "add_to_cart", "wishlist", "purchase"):
+            for sku in s.skus:
+                if sku in self.recent:
+                    self.recent.remove(sku)
+                self.recent.insert(0, sku)
+            del self.recent[RECENT_ITEMS:]
             for key in list(self.affinity):
                 self.affinity[key] *= AFFINITY_DECAY
             for sku in s.skus:
@@ -145,13 +151,7 @@ class ShopperFeatures:
 
     def recent_items(self, n: int) -> list[str]:
         """The latest distinct items the shopper interacted with, newest first."""
-        seen: list[str] = []
-        for sku in (*self.recent_purchases, *self.recent_views):
-            if sku not in seen:
-                seen.append(sku)
-            if len(seen) >= n:
-                break
-        return seen
+        return self.recent[:n]
 
     def values(self) -> dict[str, Any]:
         total = sum(self.affinity.values()) or 1.0

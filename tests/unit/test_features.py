@@ -1,0 +1,55 @@
+"""Per-product and per-shopper feature state, fed signals directly."""
+
+from __future__ import annotations
+
+from flows.features import MAX_COVER_DAYS, ShopperFeatures, SkuFeatures
+from flows.records import SkuSignal, UserSignal
+
+T0 = 1_767_571_200.0  # 2026-01-05T00:00Z
+
+
+def test_windows_count_views_sales_and_conversion() -> None:
+    f = SkuFeatures()
+    for i in range(10):
+        f.apply(SkuSignal("view", T0 + i))
+    f.apply(SkuSignal("sale", T0 + 20, quantity=2, price=9.5))
+    f.apply(SkuSignal("view", T0 + 3_600 + 30))  # 1 h later: the 5 min window moved on
+    v = f.values(published_price=9.5)
+    assert (v["views_5m"], v["views_1h"], v["views_24h"]) == (1, 1, 11)
+    assert (v["units_5m"], v["units_24h"], v["revenue_24h"]) == (0, 2, 19.0)
+    assert v["conversion_24h"] == round(2 / 11, 6)
+    assert v["last_price"] == 9.5
+
+
+def test_stock_and_competitors_keep_the_latest_by_event_time() -> None:
+    f = SkuFeatures()
+    f.apply(SkuSignal("stock", T0 + 100, quantity=5, source="store-01"))
+    f.apply(SkuSignal("stock", T0 + 50, quantity=99, source="store-01"))  # older, arrives late
+    f.apply(SkuSignal("stock", T0 + 60, quantity=7, source="store-02"))
+    f.apply(SkuSignal("competitor", T0 + 10, price=8.0, source="a"))
+    f.apply(SkuSignal("competitor", T0 + 20, price=11.0, source="b"))
+    v = f.values(published_price=10.0)
+    assert v["on_hand"] == 12
+    assert v["min_competitor_price"] == 8.0
+    assert v["competitor_gap"] == 0.25
+    assert v["days_of_cover"] == MAX_COVER_DAYS  # nothing sold yet
+    assert v["late_events"] == 0
+    f.apply(SkuSignal("view", T0 - 1_000))
+    assert f.values(10.0)["late_events"] == 1
+
+
+def test_shopper_recent_items_affinity_and_session() -> None:
+    f = ShopperFeatures()
+    cats = {"a": "dairy", "b": "dairy", "c": "bakery"}
+    f.apply(UserSignal("view", T0, "s1", ("a",)), cats)
+    f.apply(UserSignal("view", T0 + 5, "s1", ("b",)), cats)
+    f.apply(UserSignal("view", T0 + 9, "s1", ("a",)), cats)
+    assert f.recent_items(3) == ["a", "b"]
+    f.apply(UserSignal("purchase", T0 + 30, "order:1", ("c",)), cats)
+    v = f.values()
+    assert f.recent_items(3) == ["c", "a", "b"]
+    assert v["recent_purchases"] == ["c"]
+    assert v["recent_views"] == ["a", "b", "a"]
+    assert v["session_id"] == "order:1"
+    assert set(v["category_affinity"]) == {"dairy", "bakery"}
+    assert v["category_affinity"]["dairy"] > v["category_affinity"]["bakery"]
