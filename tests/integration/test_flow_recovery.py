@@ -58,17 +58,27 @@ def _env(settings: Settings) -> dict[str, str]:
     }
 
 
-def _start(settings: Settings, processes: int) -> list[subprocess.Popen[bytes]]:
+Started = list[tuple[subprocess.Popen[bytes], Path]]
+
+
+def _start(settings: Settings, processes: int) -> Started:
     init_recovery(settings.recovery_dir, processes)
-    return [
-        subprocess.Popen(cmd, env=_env(settings), stdout=subprocess.DEVNULL)
-        for cmd in process_commands(settings, processes, 1, recovery=True)
-    ]
+    logs = settings.lake_dir.parent / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for i, cmd in enumerate(process_commands(settings, processes, 1, recovery=True)):
+        path = logs / f"process-{i}-{time.monotonic_ns()}.log"
+        with path.open("wb") as log:
+            procs.append((subprocess.Popen(cmd, env=_env(settings), stdout=log, stderr=log), path))
+    return procs
 
 
-def _wait(procs: list[subprocess.Popen[bytes]], timeout_s: float = 300) -> None:
-    for p in procs:
-        assert p.wait(timeout=timeout_s) == 0
+def _wait(procs: Started, timeout_s: float = 300) -> None:
+    for p, log in procs:
+        code = p.wait(timeout=timeout_s)
+        if code != 0:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+            raise AssertionError(f"flow process exited with {code}:\n{tail}")
 
 
 def _bronze(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
@@ -129,9 +139,10 @@ def test_kill_restart_and_two_processes_match_one_clean_run(
         while time.monotonic() < deadline and not (activity / "_delta_log").exists():
             time.sleep(0.2)
         time.sleep(4.0)  # into the stream, past a snapshot
-        assert first[0].poll() is None, "the flow finished before it could be killed"
-        first[0].send_signal(signal.SIGKILL)
-        first[0].wait()
+        victim = first[0][0]
+        assert victim.poll() is None, "the flow finished before it could be killed"
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
         partial = DeltaTable(str(activity)).to_pyarrow_table().num_rows
         _wait(_start(crash, processes=1))
 

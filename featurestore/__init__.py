@@ -1,0 +1,1 @@
+"""The Feast feature repository, generated from the one feature definition in schemas/."""

@@ -1,0 +1,108 @@
+"""Feast objects built from ``schemas.features``: entities, feature views, the store itself.
+
+tillflow applies this repository itself (``tillflow features apply``, and the flows on start);
+the streaming flows write model features to Feast's Redis online store in batches
+(``write_to_online_store``). Offline sources are parquet files under the lake's ``gold``
+folder (Feast cannot read Delta beside deltalake 1.x; see shared/DESIGN.md), filled by the
+batch jobs.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from feast import Entity, FeatureStore, FeatureView, Field, FileSource, RepoConfig
+from feast.infra.online_stores.redis import RedisOnlineStoreConfig
+from feast.types import Float64, Int64, String
+from feast.value_type import ValueType
+
+from schemas.features import SKU_FEATURES, USER_FEATURES, Feature
+from schemas.settings import Settings
+
+SKU_VIEW = "sku_features"
+USER_VIEW = "user_features"
+TIMESTAMP = "event_timestamp"
+_TYPES = {"int": Int64, "float": Float64, "string": String, "json": String}
+
+
+def project_name(settings: Settings) -> str:
+    """A Feast project per Redis prefix (``tillflow:`` → ``tillflow``)."""
+    return re.sub(r"[^a-zA-Z0-9_]", "_", settings.redis_prefix).strip("_") or "tillflow"
+
+
+def repo_config(settings: Settings) -> RepoConfig:
+    host_port = settings.redis_url.split("://", 1)[-1].split("/", 1)[0]
+    registry = settings.runtime_dir / "feast" / f"{project_name(settings)}.registry.db"
+    registry.parent.mkdir(parents=True, exist_ok=True)
+    return RepoConfig(
+        project=project_name(settings),
+        registry=str(registry.resolve()),
+        provider="local",
+        online_store=RedisOnlineStoreConfig(connection_string=host_port),
+        offline_store={"type": "file"},
+        entity_key_serialization_version=3,
+    )
+
+
+def _schema(features: tuple[Feature, ...]) -> list[Field]:
+    return [Field(name=f.name, dtype=_TYPES[f.dtype], description=f.description) for f in features]
+
+
+def definitions(settings: Settings) -> list[Any]:
+    gold = (settings.lake_dir / "gold").resolve()
+    sku = Entity(name="sku", join_keys=["sku"], value_type=ValueType.STRING)
+    user = Entity(name="user", join_keys=["user_id"], value_type=ValueType.STRING)
+    views = [
+        FeatureView(
+            name=SKU_VIEW,
+            entities=[sku],
+            ttl=timedelta(0),  # no expiry: simulated event times may lie in the past
+            schema=_schema(SKU_FEATURES),
+            source=FileSource(path=str(gold / "sku_features.parquet"), timestamp_field=TIMESTAMP),
+            online=True,
+        ),
+        FeatureView(
+            name=USER_VIEW,
+            entities=[user],
+            ttl=timedelta(0),
+            schema=_schema(USER_FEATURES),
+            source=FileSource(path=str(gold / "user_features.parquet"), timestamp_field=TIMESTAMP),
+            online=True,
+        ),
+    ]
+    return [sku, user, *views]
+
+
+def feature_store(settings: Settings) -> FeatureStore:
+    config = repo_config(settings)
+    return FeatureStore(config=config, repo_path=str(settings.runtime_dir / "feast"))
+
+
+def apply(settings: Settings) -> FeatureStore:
+    """Register the entities and feature views (idempotent); return the store."""
+    store = feature_store(settings)
+    store.apply(definitions(settings))
+    return store
+
+
+def online_features(
+    store: FeatureStore, entity: str, keys: list[str], names: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Read features of ``entity`` ("sku" or "user") for ``keys``; missing keys are left out."""
+    view, join_key, features = (
+        (SKU_VIEW, "sku", SKU_FEATURES)
+        if entity == "sku"
+        else (USER_VIEW, "user_id", USER_FEATURES)
+    )
+    wanted = names or [f.name for f in features]
+    rows = store.get_online_features(
+        features=[f"{view}:{n}" for n in wanted], entity_rows=[{join_key: k} for k in keys]
+    ).to_dict()
+    out: dict[str, dict[str, Any]] = {}
+    for i, key in enumerate(rows[join_key]):
+        values = {n: rows[n][i] for n in wanted}
+        if any(v is not None for v in values.values()):
+            out[key] = values
+    return out
