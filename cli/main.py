@@ -25,11 +25,13 @@ app = typer.Typer(
 topics_app = typer.Typer(help="Kafka topics of the contract.", no_args_is_help=True)
 flows_app = typer.Typer(help="The streaming dataflows (Bytewax).", no_args_is_help=True)
 catalogue_app = typer.Typer(help="Product master data in Redis.", no_args_is_help=True)
+features_app = typer.Typer(help="The Feast feature repository.", no_args_is_help=True)
 schemas_app = typer.Typer(help="The event contract.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(flows_app, name="flows")
 app.add_typer(catalogue_app, name="catalogue")
+app.add_typer(features_app, name="features")
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -137,6 +139,17 @@ def flows_run(
     except StackError as exc:
         raise _fail(exc) from None
     raise typer.Exit(code)
+
+
+@features_app.command("apply")
+def features_apply() -> None:
+    """Register the Feast entities and feature views (idempotent)."""
+    from featurestore.repo import apply, project_name
+
+    settings = _settings()
+    store = apply(settings)
+    names = ", ".join(v.name for v in store.list_feature_views())
+    out.print(f"feast project {project_name(settings)}: {names}")
 
 
 @catalogue_app.command("load")

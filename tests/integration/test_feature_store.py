@@ -30,3 +30,17 @@ def test_repository_applies_idempotently_and_serves_what_is_written(stack: Setti
     )
     got = online_features(store, "sku", ["SKU-FEAST", "SKU-ABSENT"], ["views_5m", "event_time"])
     assert got == {"SKU-FEAST": {"views_5m": 3, "event_time": "x"}}
+
+
+def test_cli_applies_the_repository(stack: Settings) -> None:
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "TILLFLOW_REDIS_PREFIX": stack.redis_prefix + "cli:"}
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "features", "apply"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "sku_features" in result.stdout
+    assert "user_features" in result.stdout
