@@ -11,6 +11,7 @@ COPY api api
 COPY cli cli
 COPY infra infra
 COPY observability observability
+COPY featurestore featurestore
 COPY flows flows
 COPY online_models online_models
 COPY batch batch

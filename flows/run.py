@@ -10,8 +10,10 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import structlog
 from bytewax.dataflow import Dataflow
 
 from flows.catalogue import load_catalogue
@@ -22,6 +24,8 @@ from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS
 
 TAIL_ENV = "TILLFLOW_FLOW_TAIL"
+CATALOGUE_WAIT_S = 30.0
+log = structlog.get_logger(__name__)
 
 
 def check_services(settings: Settings) -> None:
@@ -37,7 +41,15 @@ def flow_from_env() -> Dataflow:
     configure_logging(settings)
     check_services(settings)
     tail = os.environ.get(TAIL_ENV, "1") != "0"
-    return build_flow(settings, load_catalogue(settings), tail=tail)
+    catalogue = load_catalogue(settings)
+    deadline = time.monotonic() + CATALOGUE_WAIT_S
+    while not catalogue and time.monotonic() < deadline:  # e.g. compose starts us first
+        time.sleep(1.0)
+        catalogue = load_catalogue(settings)
+    if not catalogue:
+        log.warning("no product catalogue in Redis: features only, no pricing",
+                    key=settings.keys.catalogue)  # fmt: skip
+    return build_flow(settings, catalogue, tail=tail)
 
 
 def init_recovery(directory: Path, partitions: int) -> None:

@@ -21,6 +21,7 @@ import pytest
 import redis
 from deltalake import DeltaTable
 
+from flows.catalogue import store_catalogue
 from flows.run import TAIL_ENV, init_recovery, process_commands
 from infra.stack.topics import delete_topics, ensure_topics
 from schemas.lake import bronze_path
@@ -63,6 +64,7 @@ Started = list[tuple[subprocess.Popen[bytes], Path]]
 
 def _start(settings: Settings, processes: int) -> Started:
     init_recovery(settings.recovery_dir, processes)
+    store_catalogue(settings, Shop(CONFIG).catalogue())  # pricing on, as in production
     logs = settings.lake_dir.parent / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     procs = []

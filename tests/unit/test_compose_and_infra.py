@@ -39,17 +39,18 @@ def test_docker_compose_accepts_the_file() -> None:
 def test_compose_runs_the_stack_the_launcher_runs() -> None:
     spec = yaml.safe_load(COMPOSE.read_text())
     services = spec["services"]
-    assert {"kafka", "redis", "topics", "api", "simulator"} <= set(services)
+    assert {"kafka", "redis", "topics", "api", "flows", "simulator"} <= set(services)
     assert services["kafka"]["image"].startswith("apache/kafka:4.")
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
     pom = (ROOT / "infra" / "kafka" / "pom.xml").read_text()
     version = services["kafka"]["image"].split(":")[1]
     assert f"<kafka.version>{version}</kafka.version>" in pom, "compose and launcher differ"
-    for name in ("topics", "api", "simulator"):
+    for name in ("topics", "api", "flows", "simulator"):
         assert services[name]["build"]["dockerfile"] == "Dockerfile"
         assert (ROOT / services[name]["build"]["context"].replace("..", ".")).exists()
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for package in ("schemas", "simulator", "ingest", "api", "cli", "infra"):
+    for package in ("schemas", "simulator", "ingest", "api", "cli", "infra", "flows",
+                    "online_models", "featurestore", "observability"):  # fmt: skip
         assert f"COPY {package} {package}" in dockerfile
 
 
