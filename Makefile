@@ -23,7 +23,7 @@ down: ## Stop what `make up` / `make demo` started
 status: ## Say what runs where
 	@$(TILLFLOW) status
 
-demo: setup up ## Set up, start the stack, the API and the live shop simulator (RATE events/s)
+demo: setup up ## Set up; start the stack, the flows, the API and the live shop simulator (RATE/s)
 	@$(TILLFLOW) demo --rate $(RATE)
 
 check: setup ## Set up, start the stack, lint, type-check and run every test, stop the stack
@@ -53,5 +53,5 @@ lock: ## Re-resolve requirements.lock from pyproject.toml
 schemas: ## Write the contract's JSON Schema files to schemas/json/
 	@$(TILLFLOW) schemas export --out schemas/json
 
-clean: down ## Stop the stack and delete its data (.tillflow/data, logs)
-	@rm -rf .tillflow/data .tillflow/logs .tillflow/run
+clean: down ## Stop the stack; delete its data, logs, lake, recovery state and Feast registry
+	@rm -rf .tillflow/data .tillflow/logs .tillflow/run .tillflow/lake .tillflow/recovery .tillflow/feast
