@@ -31,6 +31,22 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
+def print_repeat(repeat: int, repeats: int, runs: dict[str, list[float]]) -> None:
+    """One line with the latest value of every measured figure."""
+    latest = ", ".join(f"{k}={v[-1]:,.1f}" for k, v in runs.items())
+    print(f"repeat {repeat + 1}/{repeats}: {latest}")
+
+
+def write_medians(
+    name: str, runs: dict[str, list[float]], ratio: tuple[str, str, str], meta: dict[str, Any]
+) -> None:
+    """Write the median of every figure plus ``ratio = (name, numerator, denominator)``."""
+    figures = {k: median(v) for k, v in runs.items()}
+    key, num, den = ratio
+    figures[key] = figures[num] / figures[den]
+    print(f"wrote {write_result(name, figures, {**meta, **runs})}")
+
+
 def write_result(name: str, figures: dict[str, float], runs: dict[str, Any]) -> Path:
     """Write ``results/<name>.json``: the figures (medians), every run, and the machine."""
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -17,12 +17,12 @@ import time
 import uuid
 
 import orjson
-from aiokafka import AIOKafkaProducer
 from confluent_kafka import Producer
 
-from benchmarks.common import median, percentile, write_result
+from benchmarks.common import percentile, print_repeat, write_medians
 from infra.readiness import require_kafka, require_redis
 from infra.stack.topics import delete_topics, ensure_topics
+from ingest.producer import aiokafka_producer
 from schemas.settings import Settings
 from schemas.topics import INPUT_TOPICS
 from simulator.config import ShopConfig
@@ -77,10 +77,7 @@ def raw_producer_rate(settings: Settings, events: list[tuple[str, bytes, bytes]]
 async def aiokafka_latencies(
     settings: Settings, events: list[tuple[str, bytes, bytes]]
 ) -> list[float]:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
-        linger_ms=5,
-    )  # fmt: skip
+    producer = aiokafka_producer(settings, linger_ms=5)  # the simulator's producer
     await producer.start()
     latencies: list[float] = []
     pending = []
@@ -150,14 +147,13 @@ def main() -> None:
             runs["raw_produce_p99_ms"].append(percentile(raw_latencies(settings, events), 99))
         finally:
             delete_topics(settings, [settings.topic(t) for t in INPUT_TOPICS])
-        print(f"repeat {repeat + 1}/{REPEATS}: " + ", ".join(
-            f"{k}={v[-1]:,.1f}" for k, v in runs.items()))  # fmt: skip
-    figures = {k: median(v) for k, v in runs.items()}
-    figures["simulator_vs_raw_producer"] = (
-        figures["simulator_events_per_s"] / figures["raw_producer_events_per_s"]
+        print_repeat(repeat, REPEATS, runs)
+    write_medians(
+        "ingest",
+        runs,
+        ("simulator_vs_raw_producer", "simulator_events_per_s", "raw_producer_events_per_s"),
+        {"repeats": REPEATS, "events": EVENTS},
     )
-    path = write_result("ingest", figures, {"repeats": REPEATS, "events": EVENTS, **runs})
-    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

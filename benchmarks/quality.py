@@ -16,7 +16,6 @@ price under the same guardrails: floor, ceiling, competitor cap), and fixed list
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,7 +45,8 @@ MIN_UNITS = 200
 
 def accepted(e: Emitted) -> Accepted:
     topic = by_name(e.topic.name)
-    return Accepted(topic.name, 0, 0, e.key.encode(), b"", topic.model.model_validate(e.payload))
+    event = topic.model.model_validate(e.payload)
+    return Accepted.of(topic.name, 0, 0, e.key.encode(), b"", event)
 
 
 def run_static(config: ShopConfig) -> float:
@@ -88,10 +88,7 @@ def run_tillflow(config: ShopConfig) -> dict[str, Any]:
     hits = hits_popular = trials = 0
     warm = shop.start + WARMUP_DAYS * DAY
 
-    def events() -> Iterator[Emitted]:
-        yield from shop.events(until=shop.start + DAYS * DAY)
-
-    for e in events():
+    for e in shop.events(until=shop.start + DAYS * DAY):
         rec = accepted(e)
         if e.topic.name == "orders" and e.time >= warm:
             user = e.payload["user_id"]

@@ -28,7 +28,7 @@ import orjson
 import redis
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from benchmarks.common import median, percentile, write_result
+from benchmarks.common import percentile, print_repeat, write_medians
 from flows.catalogue import store_catalogue
 from flows.run import TAIL_ENV, init_recovery, process_commands
 from infra.readiness import require_kafka, require_redis
@@ -193,16 +193,15 @@ def main() -> None:
             runs["freshness_p99_ms"].append(percentile(lat, 99))
             for s in (data, empty):
                 delete_topics(s, [s.topic(t) for t in ALL_TOPICS])
-            print(f"repeat {repeat + 1}/{REPEATS}: " + ", ".join(
-                f"{k}={v[-1]:,.1f}" for k, v in runs.items()))  # fmt: skip
+            print_repeat(repeat, REPEATS, runs)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    figures = {k: median(v) for k, v in runs.items()}
-    figures["ratio_to_raw_consume"] = (
-        figures["events_per_s_1proc"] / figures["raw_consume_events_per_s"]
+    write_medians(
+        "stream",
+        runs,
+        ("ratio_to_raw_consume", "events_per_s_1proc", "raw_consume_events_per_s"),
+        {"repeats": REPEATS, "events": EVENTS},
     )
-    path = write_result("stream", figures, {"repeats": REPEATS, "events": EVENTS, **runs})
-    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

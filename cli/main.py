@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -313,7 +312,3 @@ def api(
         log_config=None,
         access_log=False,
     )
-
-
-def main() -> None:  # pragma: no cover - console entry point
-    sys.exit(app())

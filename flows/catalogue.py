@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import redis
-
+from infra.clients import redis_client
 from schemas.catalogue import CatalogueItem
 from schemas.settings import Settings
 
 
 def load_catalogue(settings: Settings) -> dict[str, CatalogueItem]:
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout_s)
+    client = redis_client(settings)
     try:
         raw = client.hgetall(settings.keys.catalogue)
     finally:
@@ -24,7 +23,7 @@ def store_catalogue(settings: Settings, items: Iterable[CatalogueItem]) -> int:
     mapping = {item.sku: item.model_dump_json() for item in items}
     if not mapping:
         return 0
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout_s)
+    client = redis_client(settings)
     try:
         client.hset(settings.keys.catalogue, mapping=mapping)
     finally:

@@ -25,11 +25,12 @@ from flows.parse import dead_letter, parse_message
 from flows.records import Accepted, LakeRow, Rejected
 from flows.sinks.lake import BronzeSink
 from flows.sinks.serving import (
-    FeatureSink,
-    ItemGraphSink,
-    PriceSink,
-    RecommendationSink,
-    StatsSink,
+    FeatureWriter,
+    ItemGraphWriter,
+    PriceWriter,
+    RecommendationWriter,
+    ServingSink,
+    StatsWriter,
 )
 from flows.steps import (
     ItemNeighbours,
@@ -131,16 +132,16 @@ def build_flow(
         op.map("sku-features", sku_values, lambda o: o.features),
         op.map("shopper-features", shopper_values, lambda o: o.features),
     )
-    op.output("features-redis", features, FeatureSink(settings))
+    op.output("features-redis", features, ServingSink(FeatureWriter, settings))
     op.output(
         "prices",
         op.filter_map("price-changes", sku_values, lambda o: o.change),
-        PriceSink(settings),
+        ServingSink(PriceWriter, settings),
     )
     op.output(
         "recommendations",
         op.map("shopper-recent", shopper_out, lambda kv: (kv[0], kv[1].recent)),
-        RecommendationSink(settings),
+        ServingSink(RecommendationWriter, settings),
     )
     graph = op.merge(
         "item-graph",
@@ -151,14 +152,14 @@ def build_flow(
             lambda kv: (kv[0], kv[1].popularity) if kv[1].popularity is not None else None,
         ),
     )
-    op.output("item-graph-redis", graph, ItemGraphSink(settings))
+    op.output("item-graph-redis", graph, ServingSink(ItemGraphWriter, settings))
     stats = op.merge(
         "stats",
         duplicates,
         op.map("dead-lettered", invalid, lambda r: (f"dead_lettered:{r.topic}", 1)),
         op.filter_map("drift", sku_values, lambda o: o.drift),
     )
-    op.output("stats-redis", stats, StatsSink(settings))
+    op.output("stats-redis", stats, ServingSink(StatsWriter, settings))
     return flow
 
 

@@ -33,7 +33,7 @@ def parse_message(
         event = parse_one(contract, raw)
     except InvalidEvent as exc:
         return Rejected(contract.name, partition, offset, raw, str(exc))
-    return Accepted(contract.name, partition, offset, key, raw, event)
+    return Accepted.of(contract.name, partition, offset, key, raw, event)
 
 
 def dead_letter(rejected: Rejected, now: datetime | None = None) -> DeadLetter:

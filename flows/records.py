@@ -21,10 +21,13 @@ class Accepted:
     key: bytes | None
     raw: bytes
     event: Event
+    t: float  # event time, epoch seconds (computed once, read by every step)
 
-    @property
-    def t(self) -> float:
-        return self.event.event_time.timestamp()
+    @classmethod
+    def of(
+        cls, topic: str, partition: int, offset: int, key: bytes | None, raw: bytes, event: Event
+    ) -> Accepted:
+        return cls(topic, partition, offset, key, raw, event, event.event_time.timestamp())
 
 
 class LakeRow(NamedTuple):

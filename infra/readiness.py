@@ -8,8 +8,9 @@ and raise :class:`ServiceUnavailable` naming the service, its address and the fi
 from __future__ import annotations
 
 import redis
-from confluent_kafka.admin import AdminClient, ClusterMetadata  # type: ignore[attr-defined]
+from confluent_kafka.admin import ClusterMetadata  # type: ignore[attr-defined]
 
+from infra.clients import kafka_admin, redis_client
 from infra.stack.errors import ServiceUnavailable
 from schemas.settings import Settings
 
@@ -18,10 +19,9 @@ START_HINT = "start the local stack with `tillflow up` (or `make up`), or set th
 
 def require_kafka(settings: Settings, timeout_s: float | None = None) -> ClusterMetadata:
     """Return the cluster metadata, or raise ServiceUnavailable if no broker answers."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0})
     timeout = settings.kafka_timeout_s if timeout_s is None else timeout_s
     try:
-        meta = admin.list_topics(timeout=timeout)
+        meta = kafka_admin(settings).list_topics(timeout=timeout)
     except Exception as exc:  # noqa: BLE001  (KafkaException or transport errors alike)
         raise ServiceUnavailable(
             "Kafka",
@@ -44,13 +44,9 @@ def require_topics(settings: Settings, names: list[str], timeout_s: float | None
         )
 
 
-def require_redis(settings: Settings) -> None:
+def require_redis(settings: Settings, timeout_s: float | None = None) -> None:
     """Raise ServiceUnavailable if Redis does not answer PING."""
-    client = redis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_timeout_s,
-        socket_connect_timeout=settings.redis_timeout_s,
-    )
+    client = redis_client(settings, timeout_s=timeout_s)
     try:
         client.ping()
     except redis.RedisError as exc:
@@ -59,3 +55,20 @@ def require_redis(settings: Settings) -> None:
         ) from None
     finally:
         client.close()
+
+
+def kafka_answers(settings: Settings, timeout_s: float) -> bool:
+    """Whether a broker answers metadata requests within ``timeout_s`` (never raises)."""
+    try:
+        return bool(require_kafka(settings, timeout_s).brokers)
+    except ServiceUnavailable:
+        return False
+
+
+def redis_answers(settings: Settings, timeout_s: float) -> bool:
+    """Whether Redis answers PING within ``timeout_s`` (never raises)."""
+    try:
+        require_redis(settings, timeout_s)
+    except ServiceUnavailable:
+        return False
+    return True

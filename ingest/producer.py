@@ -15,6 +15,18 @@ from schemas.settings import Settings
 from schemas.topics import Topic
 
 
+def aiokafka_producer(settings: Settings, linger_ms: int = 2) -> AIOKafkaProducer:
+    """An idempotent producer that waits for all in-sync replicas (acks=all)."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=linger_ms,
+        max_batch_size=256 * 1024,
+        request_timeout_ms=int(settings.kafka_timeout_s * 1000),
+    )
+
+
 class EventProducer:
     """Produces validated events to their topics with acks=all and idempotence.
 
@@ -36,13 +48,7 @@ class EventProducer:
         async with self._lock:
             if self._producer is not None:
                 return
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self.settings.kafka_bootstrap,
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=2,
-                request_timeout_ms=int(self.settings.kafka_timeout_s * 1000),
-            )
+            producer = aiokafka_producer(self.settings)
             try:
                 await asyncio.wait_for(producer.start(), timeout=self.settings.kafka_timeout_s)
             except (KafkaError, TimeoutError, OSError) as exc:

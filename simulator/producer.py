@@ -12,10 +12,10 @@ from pathlib import Path
 import orjson
 import redis.asyncio as aioredis
 import structlog
-from aiokafka import AIOKafkaProducer
 
 from flows.catalogue import store_catalogue
 from infra.readiness import require_redis, require_topics
+from ingest.producer import aiokafka_producer
 from schemas.settings import Settings
 from schemas.topics import INPUT_TOPICS
 from simulator.config import ShopConfig
@@ -48,19 +48,6 @@ class RunReport:
     published_prices: int
 
 
-def make_producer(settings: Settings) -> AIOKafkaProducer:
-    """An idempotent producer that waits for all in-sync replicas (acks=all)."""
-    return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-        max_batch_size=256 * 1024,
-        compression_type=None,
-        request_timeout_ms=int(settings.kafka_timeout_s * 1000),
-    )
-
-
 async def refresh_prices(shop: Shop, client: aioredis.Redis, settings: Settings) -> int:
     """Load every published price into the shop's price book; return how many there are."""
     published: dict[bytes, bytes] = await client.hgetall(settings.keys.current_prices)  # type: ignore[misc]
@@ -82,7 +69,7 @@ async def run_shop(
     if options.clock == "wall":
         shop.stamp_with(lambda _t: time.time())
     client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout_s)
-    producer = make_producer(settings)
+    producer = aiokafka_producer(settings, linger_ms=5)
     await producer.start()
     sent = 0
     refreshes = 0

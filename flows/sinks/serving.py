@@ -8,8 +8,9 @@ The counters in ``flow:stats`` are the exception and say so: they are operationa
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import redis
@@ -17,6 +18,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import Producer
 
 from flows.records import FeatureRow
+from infra.clients import redis_client
 from online_models.pricer import PriceChange
 from online_models.recommender import recommend
 from schemas.events import PriceUpdate
@@ -24,14 +26,26 @@ from schemas.keys import RedisKeys
 from schemas.settings import Settings
 from schemas.topics import PRICE_UPDATES
 
+T = TypeVar("T")
+
+
+class ServingSink(DynamicSink[T]):
+    """A sink whose writer (one per worker) builds its clients from the settings in build()."""
+
+    def __init__(
+        self, writer: Callable[[Settings], StatelessSinkPartition[T]], settings: Settings
+    ) -> None:
+        self.writer = writer
+        self.settings = settings
+
+    def build(
+        self, step_id: str, worker_index: int, worker_count: int
+    ) -> StatelessSinkPartition[T]:
+        return self.writer(self.settings)
+
 
 def _client(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_timeout_s,
-        socket_connect_timeout=settings.redis_timeout_s,
-        decode_responses=True,
-    )
+    return redis_client(settings, decode_responses=True)
 
 
 def _encode(value: Any) -> str:
@@ -40,7 +54,9 @@ def _encode(value: Any) -> str:
     return str(value)
 
 
-class _FeaturePartition(StatelessSinkPartition[FeatureRow]):
+class FeatureWriter(StatelessSinkPartition[FeatureRow]):
+    """The latest feature values per product and shopper, as Redis hashes."""
+
     def __init__(self, settings: Settings) -> None:
         self.keys = settings.keys
         self.redis = _client(settings)
@@ -59,16 +75,6 @@ class _FeaturePartition(StatelessSinkPartition[FeatureRow]):
         self.redis.close()
 
 
-class FeatureSink(DynamicSink[FeatureRow]):
-    """The latest feature values per product and shopper, as Redis hashes."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _FeaturePartition:
-        return _FeaturePartition(self.settings)
-
-
 def price_update_event(change: PriceChange) -> PriceUpdate:
     """The contract event of a change; its id is stable, so replays are recognisable."""
     return PriceUpdate.model_validate(
@@ -84,7 +90,9 @@ def price_update_event(change: PriceChange) -> PriceUpdate:
     )
 
 
-class _PricePartition(StatelessSinkPartition[PriceChange]):
+class PriceWriter(StatelessSinkPartition[PriceChange]):
+    """Every price change: price-updates topic, Redis (current, details, history), pub/sub."""
+
     def __init__(self, settings: Settings) -> None:
         self.keys: RedisKeys = settings.keys
         self.topic = settings.topic(PRICE_UPDATES)
@@ -121,22 +129,14 @@ class _PricePartition(StatelessSinkPartition[PriceChange]):
         self.redis.close()
 
 
-class PriceSink(DynamicSink[PriceChange]):
-    """Every price change: price-updates topic, Redis (current, details, history), pub/sub."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _PricePartition:
-        return _PricePartition(self.settings)
-
-
 ShopperItems = tuple[str, list[str]]  # (user_id, recent items newest first)
 Neighbours = tuple[str, list[tuple[str, float]]]  # (sku, [(neighbour, weight), ...])
 Popularity = tuple[str, float]  # (sku, decayed interaction count)
 
 
-class _RecoPartition(StatelessSinkPartition[ShopperItems]):
+class RecommendationWriter(StatelessSinkPartition[ShopperItems]):
+    """Re-ranks a shopper's candidates when they act; stores and publishes changed lists."""
+
     def __init__(self, settings: Settings) -> None:
         self.keys = settings.keys
         self.k = settings.recommendations_k
@@ -173,17 +173,9 @@ class _RecoPartition(StatelessSinkPartition[ShopperItems]):
         self.redis.close()
 
 
-class RecommendationSink(DynamicSink[ShopperItems]):
-    """Re-ranks a shopper's candidates when they act; stores and publishes changed lists."""
+class ItemGraphWriter(StatelessSinkPartition[Neighbours | Popularity]):
+    """Each item's top neighbours (hash) and the popularity list (sorted set)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _RecoPartition:
-        return _RecoPartition(self.settings)
-
-
-class _GraphPartition(StatelessSinkPartition[Neighbours | Popularity]):
     def __init__(self, settings: Settings) -> None:
         self.keys = settings.keys
         self.redis = _client(settings)
@@ -209,20 +201,12 @@ class _GraphPartition(StatelessSinkPartition[Neighbours | Popularity]):
         self.redis.close()
 
 
-class ItemGraphSink(DynamicSink[Neighbours | Popularity]):
-    """Each item's top neighbours (hash) and the popularity list (sorted set)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _GraphPartition:
-        return _GraphPartition(self.settings)
-
-
 Stat = tuple[str, int]  # (counter name, increment)
 
 
-class _StatsPartition(StatelessSinkPartition[Stat | dict[str, Any]]):
+class StatsWriter(StatelessSinkPartition[Stat | dict[str, Any]]):
+    """Operational counters (at-least-once: a replay after a crash may count twice)."""
+
     def __init__(self, settings: Settings) -> None:
         self.keys = settings.keys
         self.redis = _client(settings)
@@ -243,13 +227,3 @@ class _StatsPartition(StatelessSinkPartition[Stat | dict[str, Any]]):
 
     def close(self) -> None:
         self.redis.close()
-
-
-class StatsSink(DynamicSink[Stat | dict[str, Any]]):
-    """Operational counters (at-least-once: a replay after a crash may count twice)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _StatsPartition:
-        return _StatsPartition(self.settings)

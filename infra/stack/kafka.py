@@ -12,6 +12,7 @@ import uuid
 from importlib import resources
 from pathlib import Path
 
+from infra.readiness import kafka_answers
 from infra.stack.errors import ServiceUnavailable, StackError
 from infra.stack.processes import ServiceFiles, log_tail, running_pid, spawn
 from schemas.settings import Settings
@@ -147,20 +148,14 @@ def start(settings: Settings) -> int:
 
 def wait_ready(settings: Settings, timeout_s: float = 90.0) -> None:
     """Block until the broker answers metadata requests; raise with its log tail if not."""
-    from confluent_kafka.admin import AdminClient
-
     svc = files(settings)
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0})
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if running_pid(svc) is None:
             raise StackError(f"Kafka exited during start-up. Last log lines:\n{log_tail(svc)}")
-        try:
-            meta = admin.list_topics(timeout=2)
-            if meta.brokers:
-                return
-        except Exception:  # noqa: BLE001  (any client error means: not ready yet)
-            time.sleep(0.5)
+        if kafka_answers(settings, 2.0):
+            return
+        time.sleep(0.5)
     raise ServiceUnavailable(
         "Kafka",
         settings.kafka_bootstrap,

@@ -8,8 +8,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
-
+from infra.readiness import kafka_answers, redis_answers
 from infra.stack import kafka
 from infra.stack import redis as redis_service
 from infra.stack.errors import StackError
@@ -26,34 +25,12 @@ class ServiceStatus:
     log: str
 
 
-def _redis_answers(settings: Settings) -> bool:
-    client = redis.Redis.from_url(
-        settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
-    )
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
-
-
-def _kafka_answers(settings: Settings) -> bool:
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0})
-    try:
-        return bool(admin.list_topics(timeout=1).brokers)
-    except Exception:  # noqa: BLE001
-        return False
-
-
 def up(settings: Settings) -> list[ServiceStatus]:
     """Start Redis and Kafka (each unless already answering) and wait until both are ready."""
-    if running_pid(redis_service.files(settings)) is None and not _redis_answers(settings):
+    if running_pid(redis_service.files(settings)) is None and not redis_answers(settings, 0.5):
         redis_service.start(settings)
     redis_service.wait_ready(settings)
-    if running_pid(kafka.files(settings)) is None and not _kafka_answers(settings):
+    if running_pid(kafka.files(settings)) is None and not kafka_answers(settings, 1.0):
         kafka.start(settings)
     kafka.wait_ready(settings)
     return status(settings)
@@ -126,9 +103,11 @@ def status(settings: Settings) -> list[ServiceStatus]:
     """What runs where."""
     api_address = f"http://{settings.api_host}:{settings.api_port}"
     return [
-        _status("kafka", settings.kafka_bootstrap, kafka.files(settings), _kafka_answers(settings)),
         _status(
-            "redis", settings.redis_url, redis_service.files(settings), _redis_answers(settings)
+            "kafka", settings.kafka_bootstrap, kafka.files(settings), kafka_answers(settings, 1.0)
+        ),
+        _status(
+            "redis", settings.redis_url, redis_service.files(settings), redis_answers(settings, 0.5)
         ),
         _status("api", api_address, api_files(settings), False),
         _status("flows", f"{settings.flow_processes} process(es)", flows_files(settings), False),

@@ -5,8 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 
-import redis
-
+from infra.readiness import redis_answers
 from infra.stack.errors import ServiceUnavailable, StackError
 from infra.stack.processes import ServiceFiles, log_tail, running_pid, spawn
 from schemas.settings import Settings
@@ -39,17 +38,11 @@ def start(settings: Settings) -> int:
 def wait_ready(settings: Settings, timeout_s: float = 20.0) -> None:
     """Block until Redis answers PING; raise with its log tail if it does not."""
     svc = files(settings)
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
     deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline:
-            if running_pid(svc) is None:
-                raise StackError(f"Redis exited during start-up. Last log lines:\n{log_tail(svc)}")
-            try:
-                if client.ping():
-                    return
-            except redis.RedisError:
-                time.sleep(0.1)
-    finally:
-        client.close()
+    while time.monotonic() < deadline:
+        if running_pid(svc) is None:
+            raise StackError(f"Redis exited during start-up. Last log lines:\n{log_tail(svc)}")
+        if redis_answers(settings, 1.0):
+            return
+        time.sleep(0.1)
     raise ServiceUnavailable("Redis", settings.redis_url, f"no PING reply in {timeout_s:.0f}s")

@@ -5,12 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import (  # type: ignore[attr-defined]
-    AdminClient,
-    NewPartitions,
-    NewTopic,
-)
+from confluent_kafka.admin import NewPartitions, NewTopic  # type: ignore[attr-defined]
 
+from infra.clients import kafka_admin
 from infra.readiness import require_kafka
 from infra.stack.errors import StackError
 from schemas.settings import Settings
@@ -27,7 +24,7 @@ class TopicState:
 def ensure_topics(settings: Settings, topics: tuple[Topic, ...] = ALL_TOPICS) -> list[TopicState]:
     """Create missing topics and grow under-partitioned ones; return what was done."""
     meta = require_kafka(settings)
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0})
+    admin = kafka_admin(settings)
     wanted = {settings.topic(t): settings.partitions(t) for t in topics}
     states: list[TopicState] = []
     to_create = [
@@ -64,7 +61,7 @@ def delete_topics(settings: Settings, names: list[str]) -> None:
     """Delete topics by broker-side name (used by tests to clean up their prefixes)."""
     if not names:
         return
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 0})
+    admin = kafka_admin(settings)
     for future in admin.delete_topics(names, operation_timeout=30).values():
         try:
             future.result()
