@@ -7,14 +7,13 @@ import hashlib
 import re
 import shutil
 import subprocess
-import time
 import uuid
 from importlib import resources
 from pathlib import Path
 
 from infra.readiness import kafka_answers
-from infra.stack.errors import ServiceUnavailable, StackError
-from infra.stack.processes import ServiceFiles, log_tail, running_pid, spawn
+from infra.stack.errors import StackError
+from infra.stack.processes import ServiceFiles, running_pid, spawn, wait_until_ready
 from schemas.settings import Settings
 
 MIN_JAVA = 17
@@ -148,16 +147,7 @@ def start(settings: Settings) -> int:
 
 def wait_ready(settings: Settings, timeout_s: float = 90.0) -> None:
     """Block until the broker answers metadata requests; raise with its log tail if not."""
-    svc = files(settings)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if running_pid(svc) is None:
-            raise StackError(f"Kafka exited during start-up. Last log lines:\n{log_tail(svc)}")
-        if kafka_answers(settings, 2.0):
-            return
-        time.sleep(0.5)
-    raise ServiceUnavailable(
-        "Kafka",
-        settings.kafka_bootstrap,
-        f"not ready after {timeout_s:.0f}s. Log:\n" + log_tail(svc),
-    )
+    wait_until_ready(
+        files(settings), "Kafka", settings.kafka_bootstrap,
+        lambda: kafka_answers(settings, 2.0), timeout_s, poll_s=0.5,
+    )  # fmt: skip

@@ -12,7 +12,14 @@ from infra.readiness import kafka_answers, redis_answers
 from infra.stack import kafka
 from infra.stack import redis as redis_service
 from infra.stack.errors import StackError
-from infra.stack.processes import ServiceFiles, log_tail, running_pid, spawn, terminate
+from infra.stack.processes import (
+    ServiceFiles,
+    log_tail,
+    running_pid,
+    spawn,
+    terminate,
+    wait_until_ready,
+)
 from schemas.settings import Settings
 
 
@@ -47,17 +54,16 @@ def start_api(settings: Settings, timeout_s: float = 30.0) -> int:
     if pid is None:
         pid = spawn(svc, [sys.executable, "-m", "cli", "api"], env={"PYTHONPATH": str(Path.cwd())})
     url = f"http://{settings.api_host}:{settings.api_port}/healthz"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if running_pid(svc) is None:
-            raise StackError(f"the API exited during start-up. Last log lines:\n{log_tail(svc)}")
+
+    def healthy() -> bool:
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return pid
+                return bool(response.status == 200)
         except OSError:
-            time.sleep(0.2)
-    raise StackError(f"the API did not answer {url} within {timeout_s:.0f}s:\n{log_tail(svc)}")
+            return False
+
+    wait_until_ready(svc, "The API", url, healthy, timeout_s)
+    return pid
 
 
 def flows_files(settings: Settings) -> ServiceFiles:

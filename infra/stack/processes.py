@@ -6,8 +6,11 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from infra.stack.errors import ServiceUnavailable, StackError
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,3 +99,27 @@ def log_tail(files: ServiceFiles, lines: int = 20) -> str:
     except FileNotFoundError:
         return "(no log yet)"
     return "\n".join(text.splitlines()[-lines:])
+
+
+def wait_until_ready(
+    files: ServiceFiles,
+    service: str,
+    address: str,
+    answers: Callable[[], bool],
+    timeout_s: float,
+    poll_s: float = 0.2,
+) -> None:
+    """Poll ``answers`` until it says yes; fail with the log tail if the process dies first
+    or ``timeout_s`` passes."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if running_pid(files) is None:
+            raise StackError(
+                f"{service} exited during start-up. Last log lines:\n{log_tail(files)}"
+            )
+        if answers():
+            return
+        time.sleep(poll_s)
+    raise ServiceUnavailable(
+        service, address, f"not ready after {timeout_s:.0f}s. Last log lines:\n{log_tail(files)}"
+    )

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import shutil
-import time
 
 from infra.readiness import redis_answers
-from infra.stack.errors import ServiceUnavailable, StackError
-from infra.stack.processes import ServiceFiles, log_tail, running_pid, spawn
+from infra.stack.errors import StackError
+from infra.stack.processes import ServiceFiles, running_pid, spawn, wait_until_ready
 from schemas.settings import Settings
 
 
@@ -37,12 +36,7 @@ def start(settings: Settings) -> int:
 
 def wait_ready(settings: Settings, timeout_s: float = 20.0) -> None:
     """Block until Redis answers PING; raise with its log tail if it does not."""
-    svc = files(settings)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if running_pid(svc) is None:
-            raise StackError(f"Redis exited during start-up. Last log lines:\n{log_tail(svc)}")
-        if redis_answers(settings, 1.0):
-            return
-        time.sleep(0.1)
-    raise ServiceUnavailable("Redis", settings.redis_url, f"no PING reply in {timeout_s:.0f}s")
+    wait_until_ready(
+        files(settings), "Redis", settings.redis_url,
+        lambda: redis_answers(settings, 1.0), timeout_s, poll_s=0.1,
+    )  # fmt: skip
