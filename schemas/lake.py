@@ -35,3 +35,72 @@ def bronze_path(lake_dir: Path, topic: Topic) -> Path:
 def bronze_app_id(topic: Topic, partition: int) -> str:
     """The Delta transaction id of one Kafka partition's appends (its version is an offset)."""
     return f"tillflow-bronze:{topic.name}:{partition}"
+
+
+# --- Silver and gold: written by the batch jobs (batch/), read by Feast, training and the graph.
+
+
+def silver_path(lake_dir: Path, table: str) -> Path:
+    """``<lake>/silver/<table>``: typed, deduplicated rows (one table per event kind)."""
+    return lake_dir / "silver" / table
+
+
+def gold_path(lake_dir: Path, table: str) -> Path:
+    """``<lake>/gold/<table>``, e.g. ``.tillflow/lake/gold/sku_daily``."""
+    return lake_dir / "gold" / table
+
+
+SKU_DAILY = "sku_daily"
+USER_ITEM_INTERACTIONS = "user_item_interactions"
+ORDERS_ENRICHED = "orders_enriched"
+
+GOLD_SCHEMAS: dict[str, pa.Schema] = {
+    # One row per (sku, date): what sold, at what prices, against which competitor price and stock.
+    SKU_DAILY: pa.schema(
+        [
+            pa.field("sku", pa.string(), nullable=False),
+            pa.field("date", pa.string(), nullable=False),  # YYYY-MM-DD (UTC)
+            pa.field("day_start", pa.timestamp("us", tz="UTC"), nullable=False),
+            pa.field("units", pa.int64(), nullable=False),
+            pa.field("revenue", pa.float64(), nullable=False),
+            pa.field("orders", pa.int64(), nullable=False),
+            pa.field("avg_price", pa.float64()),  # revenue / units; null on days without sales
+            pa.field("min_price", pa.float64()),
+            pa.field("max_price", pa.float64()),
+            pa.field("views", pa.int64(), nullable=False),
+            pa.field("competitor_min", pa.float64()),  # lowest competitor price seen that day
+            pa.field("stock", pa.int64()),  # last on-hand level reported that day (all stores)
+        ]
+    ),
+    # One row per (user, sku): implicit feedback, weight = views + 3·carts + 10·purchased units.
+    USER_ITEM_INTERACTIONS: pa.schema(
+        [
+            pa.field("user_id", pa.string(), nullable=False),
+            pa.field("sku", pa.string(), nullable=False),
+            pa.field("views", pa.int64(), nullable=False),
+            pa.field("carts", pa.int64(), nullable=False),
+            pa.field("purchases", pa.int64(), nullable=False),  # units bought
+            pa.field("weight", pa.float64(), nullable=False),
+            pa.field("first_time", pa.timestamp("us", tz="UTC"), nullable=False),
+            pa.field("last_time", pa.timestamp("us", tz="UTC"), nullable=False),
+        ]
+    ),
+    # One row per order line, joined with the catalogue (category, cost).
+    ORDERS_ENRICHED: pa.schema(
+        [
+            pa.field("order_id", pa.string(), nullable=False),
+            pa.field("event_id", pa.string(), nullable=False),
+            pa.field("event_time", pa.timestamp("us", tz="UTC"), nullable=False),
+            pa.field("date", pa.string(), nullable=False),
+            pa.field("user_id", pa.string(), nullable=False),
+            pa.field("store_id", pa.string(), nullable=False),
+            pa.field("sku", pa.string(), nullable=False),
+            pa.field("category", pa.string()),  # null when the sku is not in the catalogue
+            pa.field("quantity", pa.int64(), nullable=False),
+            pa.field("unit_price", pa.float64(), nullable=False),
+            pa.field("unit_cost", pa.float64()),
+            pa.field("revenue", pa.float64(), nullable=False),
+            pa.field("margin", pa.float64()),
+        ]
+    ),
+}

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     # Flows
     lake_dir: Path = Path(".tillflow/lake")
     recovery_dir: Path = Path(".tillflow/recovery")
+    registry_dir: Path = Path(".tillflow/models")
     flow_processes: int = Field(default=1, ge=1)
     flow_workers: int = Field(default=1, ge=1)
     flow_base_port: int = 2101  # processes talk on base_port, base_port + 1, ...
