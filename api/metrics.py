@@ -98,9 +98,9 @@ def route_template(scope: Scope) -> str:
         return path
     app = scope.get("app")
     for candidate in getattr(getattr(app, "router", None), "routes", []):
-        match, _ = candidate.matches(scope)
-        if match is Match.FULL:
-            return str(candidate.path)
+        template = getattr(candidate, "path", None)
+        if isinstance(template, str) and candidate.matches(scope)[0] is Match.FULL:
+            return template
     return "unmatched"
 
 

@@ -73,14 +73,16 @@ def parse_skus(text: str) -> list[str]:
     """``"a, b,a"`` → ``["a", "b"]``; 422 when empty, too many or malformed."""
     skus = list(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
     if not skus:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "skus: give at least one sku")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "skus: give at least one sku")
     if len(skus) > MAX_SKUS:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY, f"skus: at most {MAX_SKUS} per request"
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"skus: at most {MAX_SKUS} per request"
         )
     bad = [s for s in skus if not re.fullmatch(SKU_PATTERN, s)]
     if bad:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"skus: malformed sku {bad[0]!r}")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"skus: malformed sku {bad[0]!r}"
+        )
     return skus
 
 
