@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from api.metrics import ObservabilityMiddleware
 from api.ratelimit import RateLimitMiddleware, TokenBucket
-from api.routes import events, health, metrics, prices, recommendations, ws
+from api.routes import admin, events, health, metrics, prices, recommendations, ws
 from api.state import AppState
 from infra.stack.errors import ServiceUnavailable
 from schemas.settings import Settings
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Live shop events in; prices and recommendations out.",
         lifespan=lifespan,
     )
-    for module in (prices, recommendations, ws, events, health, metrics):
+    for module in (prices, recommendations, ws, events, admin, health, metrics):
         app.include_router(module.router)
     if settings.rate_limit_per_s > 0:
         bucket = TokenBucket(settings.rate_limit_per_s, settings.rate_limit_burst)
