@@ -12,14 +12,24 @@ from fastapi.responses import JSONResponse
 
 from api.metrics import ObservabilityMiddleware
 from api.ratelimit import RateLimitMiddleware, TokenBucket
-from api.routes import admin, events, health, metrics, prices, recommendations, ws
+from api.routes import (
+    admin,
+    events,
+    health,
+    metrics,
+    pages,
+    prices,
+    products,
+    recommendations,
+    ws,
+)
 from api.state import AppState
 from infra.stack.errors import ServiceUnavailable
 from schemas.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-PUBLIC_PREFIXES = ("/prices", "/recommendations", "/events")
+PUBLIC_PREFIXES = ("/prices", "/products", "/pricing", "/recommendations", "/events")
 
 
 async def _follow_registry(state: AppState) -> None:
@@ -64,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Live shop events in; prices and recommendations out.",
         lifespan=lifespan,
     )
-    for module in (prices, recommendations, ws, events, admin, health, metrics):
+    for module in (prices, products, recommendations, ws, events, admin, health, metrics, pages):
         app.include_router(module.router)
     if settings.rate_limit_per_s > 0:
         bucket = TokenBucket(settings.rate_limit_per_s, settings.rate_limit_burst)
