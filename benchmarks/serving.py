@@ -160,7 +160,6 @@ def _ms(text: str) -> float:
 def floor_ms(settings: Settings, skus: list[str], n: int = 3_000) -> list[float]:
     """One request's work without HTTP: the pipelined Redis read plus one demand-model run."""
     from api.onnx_models import load
-    from api.prices import SKU_FIELDS
 
     current = ModelRegistry(settings.registry_dir).current("demand")
     if current is None:
@@ -179,7 +178,7 @@ def floor_ms(settings: Settings, skus: list[str], n: int = 3_000) -> list[float]
         start = time.perf_counter()
         pipe = client.pipeline(transaction=False)
         pipe.hgetall(keys.price(sku))
-        pipe.hmget(keys.sku_features(sku), list(SKU_FIELDS))
+        pipe.hgetall(keys.sku_features(sku))
         pipe.hmget(keys.catalogue, [sku])
         pipe.execute()
         model.predict(row)

@@ -8,7 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from api.deps import State
-from api.recommendations import Candidates, Recommendations, read_candidates, without_ranker
+from api.recommendations import (
+    Candidates,
+    Recommendations,
+    ranked,
+    read_candidates,
+    without_ranker,
+)
 from api.state import AppState
 from infra.stack.errors import ServiceUnavailable
 
@@ -18,18 +24,20 @@ USER_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
 MAX_K = 50
 
 
-async def candidates_for(state: AppState, user_id: str) -> tuple[Candidates, bool]:
+async def candidates_for(
+    state: AppState, user_id: str, with_features: bool
+) -> tuple[Candidates, bool]:
     """The shopper's candidates and whether they are stale (cache, Redis, last-known)."""
     now = time.monotonic()
     lookups = state.metrics.lookups
     cached = state.candidates.fresh(user_id, now)
-    if cached is not None:
+    if cached is not None and (cached.items or not with_features or not cached.stored):
         lookups.labels(kind="recommendations", result="hit").inc()
         return cached, False
     keys = state.settings.keys
     try:
         found = await state.redis.run(
-            lambda client: read_candidates(client, keys, user_id, depth=MAX_K)
+            lambda client: read_candidates(client, keys, user_id, MAX_K, with_features)
         )
     except ServiceUnavailable:
         last = state.candidates.last(user_id)
@@ -47,8 +55,9 @@ async def candidates_for(state: AppState, user_id: str) -> tuple[Candidates, boo
     response_model=Recommendations,
     summary="A shopper's recommended products",
     description="Candidates from the streaming recommender (item co-occurrence over the "
-    "shopper's recent views and purchases); a popularity list for shoppers the flows have "
-    "not seen yet. `source` says which served the answer.",
+    "shopper's recent views and purchases, topped up from popularity), re-ranked by the "
+    "registry's current ONNX ranker over the shopper's and items' online features; a "
+    "popularity list for shoppers the flows have not seen yet. `source` says which served.",
     responses={503: {"description": "Redis is unavailable and no last-known list exists."}},
 )
 async def get_recommendations(
@@ -61,5 +70,8 @@ async def get_recommendations(
 
 async def recommendations_for(state: AppState, user_id: str, k: int) -> Recommendations:
     """What both the route and the websocket serve."""
-    found, stale = await candidates_for(state, user_id)
-    return without_ranker(found, k, stale=stale)
+    ranker = state.models["ranker"].model
+    found, stale = await candidates_for(state, user_id, with_features=ranker is not None)
+    if ranker is None:
+        return without_ranker(found, k, stale=stale)
+    return ranked(found, ranker, k, stale=stale)
