@@ -1,8 +1,14 @@
-"""A shopper's recommendations: streaming candidates, re-ranked when a ranker is loaded."""
+"""A shopper's recommendations: streaming candidates, re-ranked when a ranker is loaded.
+
+Reads are split by how widely they are shared, so each can be cached on its own: the
+shopper's stored list and feature hash (one per shopper), the popularity list (one for all),
+and each candidate item's features and category (shared by every shopper who sees it).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import orjson
@@ -12,6 +18,10 @@ from pydantic import BaseModel, Field
 from api.onnx_models import LoadedModel
 from online_models.ranking import ranker_features
 from schemas.keys import RedisKeys
+
+# The item fields online_models.ranking reads (HMGET them, not the whole hash).
+ITEM_FIELDS = ("views_24h", "units_24h", "add_to_carts_24h", "conversion_24h", "last_price",
+               "published_price", "competitor_gap", "on_hand")  # fmt: skip
 
 
 class RecommendedItem(BaseModel):
@@ -34,108 +44,121 @@ class Recommendations(BaseModel):
     stale: bool = Field(False, description="True when Redis was unavailable: last-known list.")
 
 
-class Candidates(BaseModel):
-    """What Redis holds for one shopper (cached as a unit)."""
+class Shopper(BaseModel):
+    """What Redis holds for one shopper."""
 
     user_id: str
     stored: list[RecommendedItem]  # the flows' list, best first ([] for unknown shoppers)
-    popular: list[RecommendedItem]  # the popularity fallback, best first
     updated_at: datetime | None
-    user: dict[str, str] = {}  # the shopper's feature hash (read when a ranker is loaded)
-    items: dict[str, dict[str, str]] = {}  # each candidate's feature hash (idem)
-    categories: dict[str, str] = {}  # each candidate's catalogue category (idem)
+    features: dict[str, str]  # the shopper's feature hash ({} when not read)
 
 
-async def read_candidates(
-    client: aioredis.Redis, keys: RedisKeys, user_id: str, depth: int, with_features: bool
-) -> Candidates:
-    """The shopper's stored list and the top ``depth`` popular items; with their features
-    (a second round trip) when ``with_features``."""
+class Item(BaseModel):
+    """What the ranker needs of one candidate item."""
+
+    features: dict[str, str]
+    category: str | None
+
+
+async def read_shopper(
+    client: aioredis.Redis, keys: RedisKeys, user_id: str, with_features: bool
+) -> Shopper:
     pipe = client.pipeline(transaction=False)
     pipe.get(keys.recommendations(user_id))
-    pipe.zrevrange(keys.popularity, 0, depth - 1, withscores=True)
     if with_features:
         pipe.hgetall(keys.user_features(user_id))
     replies = await pipe.execute()
-    stored_raw, popular_raw = replies[0], replies[1]
     stored: list[RecommendedItem] = []
     updated_at = None
-    if stored_raw is not None:
-        body = orjson.loads(stored_raw)
+    if replies[0] is not None:
+        body = orjson.loads(replies[0])
         stored = [RecommendedItem(sku=i["sku"], score=float(i["score"])) for i in body["items"]]
         if body.get("updated_at"):
             updated_at = datetime.fromisoformat(body["updated_at"])
-    popular = [RecommendedItem(sku=s, score=float(v)) for s, v in popular_raw]
-    found = Candidates(user_id=user_id, stored=stored, popular=popular, updated_at=updated_at)
-    if not with_features or not stored:
-        return found
-    skus = _pool(found, depth)
+    features = replies[1] if with_features else {}
+    return Shopper(user_id=user_id, stored=stored, updated_at=updated_at, features=features)
+
+
+async def read_popular(
+    client: aioredis.Redis, keys: RedisKeys, depth: int
+) -> list[RecommendedItem]:
+    top = await client.zrevrange(keys.popularity, 0, depth - 1, withscores=True)
+    return [RecommendedItem(sku=s, score=float(v)) for s, v in top]
+
+
+async def read_items(client: aioredis.Redis, keys: RedisKeys, skus: list[str]) -> dict[str, Item]:
     pipe = client.pipeline(transaction=False)
     for sku in skus:
-        pipe.hgetall(keys.sku_features(sku))
+        pipe.hmget(keys.sku_features(sku), list(ITEM_FIELDS))
     pipe.hmget(keys.catalogue, skus)
-    answers = await pipe.execute()
-    found.user = replies[2]
-    found.items = dict(zip(skus, answers[:-1], strict=True))
-    found.categories = {
-        sku: orjson.loads(raw)["category"]
-        for sku, raw in zip(skus, answers[-1], strict=True)
-        if raw is not None
-    }
-    return found
+    replies: list[Any] = await pipe.execute()
+    out = {}
+    for sku, values, entry in zip(skus, replies[:-1], replies[-1], strict=True):
+        features = {k: v for k, v in zip(ITEM_FIELDS, values, strict=True) if v is not None}
+        category = None if entry is None else orjson.loads(entry)["category"]
+        out[sku] = Item(features=features, category=category)
+    return out
 
 
-def _pool(c: Candidates, depth: int) -> list[str]:
-    """The skus to rank: the stored list first, then popular items, without repeats."""
-    seen: dict[str, None] = dict.fromkeys(i.sku for i in c.stored)
-    for item in c.popular:
-        if len(seen) >= depth:
+def pool(shopper: Shopper, popular: list[RecommendedItem], depth: int) -> list[RecommendedItem]:
+    """The candidates: the stored list first, then popular items, without repeats."""
+    out = {i.sku: i for i in shopper.stored}
+    for item in popular:
+        if len(out) >= depth:
             break
-        seen.setdefault(item.sku, None)
-    return list(seen)
+        out.setdefault(item.sku, item)
+    return list(out.values())
 
 
-def without_ranker(c: Candidates, k: int, *, stale: bool = False) -> Recommendations:
+def without_ranker(
+    shopper: Shopper, popular: list[RecommendedItem], k: int, *, stale: bool = False
+) -> Recommendations:
     """The stored list (topped up from popularity), or popularity alone for new shoppers."""
-    if not c.stored:
+    if not shopper.stored:
         return Recommendations(
-            user_id=c.user_id, items=c.popular[:k], source="popularity", stale=stale
+            user_id=shopper.user_id, items=popular[:k], source="popularity", stale=stale
         )
-    seen = {i.sku for i in c.stored}
-    items = c.stored[:k] + [i for i in c.popular if i.sku not in seen][: max(0, k - len(c.stored))]
     return Recommendations(
-        user_id=c.user_id, items=items, source="streaming", updated_at=c.updated_at, stale=stale
-    )
+        user_id=shopper.user_id, items=pool(shopper, popular, k)[:k], source="streaming",
+        updated_at=shopper.updated_at, stale=stale,
+    )  # fmt: skip
 
 
-def ranked(c: Candidates, model: LoadedModel, k: int, *, stale: bool = False) -> Recommendations:
-    """The candidate pool scored by the ranker (one ONNX run for all of them), best first.
-
-    Shoppers the flows have not seen keep the popularity list: the ranker has nothing to
-    go on for them.
-    """
-    if not c.stored or not c.items:
-        return without_ranker(c, k, stale=stale)
-    scores = {i.sku: i.score for i in c.stored} | {
-        i.sku: i.score for i in c.popular if i.sku not in {s.sku for s in c.stored}
-    }
-    skus = list(c.items)
+def ranked(
+    shopper: Shopper,
+    candidates: list[RecommendedItem],
+    items: dict[str, Item],
+    model: LoadedModel,
+    k: int,
+    *,
+    stale: bool = False,
+) -> Recommendations:
+    """The candidates scored by the ranker (one ONNX run for all of them), best first."""
+    empty = Item(features={}, category=None)
     rows = np.array(
         [
             ranker_features(
-                c.user, c.items[sku], scores.get(sku, 0.0), rank, c.categories.get(sku), sku=sku
+                shopper.features,
+                items.get(c.sku, empty).features,
+                c.score,
+                rank,
+                items.get(c.sku, empty).category,
+                sku=c.sku,
             )
-            for rank, sku in enumerate(skus)
+            for rank, c in enumerate(candidates)
         ],
         dtype=np.float32,
     )
     predicted = model.predict(rows)
     order = np.argsort(-predicted, kind="stable")[:k]
     return Recommendations(
-        user_id=c.user_id,
-        items=[RecommendedItem(sku=skus[i], score=round(float(predicted[i]), 6)) for i in order],
+        user_id=shopper.user_id,
+        items=[
+            RecommendedItem(sku=candidates[i].sku, score=round(float(predicted[i]), 6))
+            for i in order
+        ],
         source="ranker",
         model_version=model.label,
-        updated_at=c.updated_at,
+        updated_at=shopper.updated_at,
         stale=stale,
     )
