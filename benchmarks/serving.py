@@ -268,7 +268,7 @@ def main() -> None:
         for start in range(0, len(keys), 1000):
             client.delete(*keys[start : start + 1000])
         client.close()
-    meta = {"concurrency": CONCURRENCY, "seconds": SECONDS, "skus": len(skus),
+    meta = {"repeats": REPEATS, "concurrency": CONCURRENCY, "seconds": SECONDS, "skus": len(skus),
             "shoppers": SHOPPERS, "ws_clients": WS_CLIENTS, "ws_changes": WS_CHANGES}  # fmt: skip
     write_medians("serving", runs, ("prices_p50_vs_floor", "prices_p50_ms", "floor_p50_ms"), meta)
 
