@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 TILLFLOW := $(VENV)/bin/tillflow
-RATE ?= 2000
+RATE ?= 300
 
 .DEFAULT_GOAL := help
 .PHONY: help setup up down status demo check test lint typecheck bench lock schemas clean
