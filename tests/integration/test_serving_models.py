@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -121,25 +121,29 @@ def test_the_ranker_orders_a_known_shoppers_candidates(client: TestClient) -> No
     assert new["source"] == "popularity"
 
 
+def _eventually(check: Callable[[], bool], timeout_s: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return check()
+
+
 def test_promotion_is_picked_up_without_restart(
     client: TestClient, models_shop: Settings, trained: tuple[LinearRegression, object]
 ) -> None:
     registry = ModelRegistry(models_shop.registry_dir)
     _register(registry, "demand", trained[0], DEMAND_FEATURES)  # v2, promoted
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if client.get("/readyz").json()["checks"]["model:demand"] == "ok (demand:v2)":
-            break
-        time.sleep(0.1)
-    assert client.get("/readyz").json()["checks"]["model:demand"] == "ok (demand:v2)"
-    assert (
-        'tillflow_model_info{model="demand",version="demand:v2"} 1.0' in client.get("/metrics").text
+    v2_info = 'tillflow_model_info{model="demand",version="demand:v2"} 1.0'
+    assert _eventually(
+        lambda: (
+            client.get("/readyz").json()["checks"]["model:demand"] == "ok (demand:v2)"
+            and v2_info in client.get("/metrics").text
+        )
     )
     registry.rollback("demand")
-    deadline = time.monotonic() + 10
-    while (
-        time.monotonic() < deadline
-        and "v1" not in client.get("/readyz").json()["checks"]["model:demand"]
-    ):
-        time.sleep(0.1)
-    assert client.get(f"/prices/{SKUS[2]}").json()["demand_model"] == "demand:v1"
+    assert _eventually(
+        lambda: client.get(f"/prices/{SKUS[2]}").json()["demand_model"] == "demand:v1"
+    )
+    assert _eventually(lambda: v2_info not in client.get("/metrics").text)
