@@ -10,6 +10,7 @@ from pathlib import Path
 
 from infra.readiness import kafka_answers, redis_answers
 from infra.stack import kafka
+from infra.stack import prometheus as prometheus_service
 from infra.stack import redis as redis_service
 from infra.stack.errors import StackError
 from infra.stack.processes import (
@@ -33,13 +34,17 @@ class ServiceStatus:
 
 
 def up(settings: Settings) -> list[ServiceStatus]:
-    """Start Redis and Kafka (each unless already answering) and wait until both are ready."""
+    """Start Redis, Kafka and Prometheus (each unless already answering); wait until ready."""
     if running_pid(redis_service.files(settings)) is None and not redis_answers(settings, 0.5):
         redis_service.start(settings)
     redis_service.wait_ready(settings)
     if running_pid(kafka.files(settings)) is None and not kafka_answers(settings, 1.0):
         kafka.start(settings)
     kafka.wait_ready(settings)
+    prom = prometheus_service
+    if running_pid(prom.files(settings)) is None and not prom.answers(settings, 0.5):
+        prom.start(settings)
+        prom.wait_ready(settings)
     return status(settings)
 
 
@@ -90,6 +95,7 @@ def down(settings: Settings) -> list[str]:
     services = (
         ("flows", flows_files(settings)),
         ("api", api_files(settings)),
+        ("prometheus", prometheus_service.files(settings)),
         ("kafka", kafka.files(settings)),
         ("redis", redis_service.files(settings)),
     )
@@ -114,6 +120,12 @@ def status(settings: Settings) -> list[ServiceStatus]:
         ),
         _status(
             "redis", settings.redis_url, redis_service.files(settings), redis_answers(settings, 0.5)
+        ),
+        _status(
+            "prometheus",
+            prometheus_service.address(settings),
+            prometheus_service.files(settings),
+            prometheus_service.answers(settings, 0.5),
         ),
         _status("api", api_address, api_files(settings), False),
         _status("flows", f"{settings.flow_processes} process(es)", flows_files(settings), False),
