@@ -1,39 +1,72 @@
-"""Assemble the FastAPI application: lifespan state, routes and error handlers."""
+"""Assemble the FastAPI application: lifespan state, middleware, routes and error handlers."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 import structlog
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 
-from api.routes import events, health
+from api.metrics import ObservabilityMiddleware
+from api.ratelimit import RateLimitMiddleware, TokenBucket
+from api.routes import (
+    admin,
+    events,
+    health,
+    metrics,
+    pages,
+    prices,
+    products,
+    recommendations,
+    ws,
+)
 from api.state import AppState
 from infra.stack.errors import ServiceUnavailable
-from ingest.producer import EventProducer
 from schemas.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+PUBLIC_PREFIXES = ("/prices", "/products", "/pricing", "/recommendations", "/events")
+
+
+async def _follow_registry(state: AppState) -> None:
+    """Reload models when the registry's ``current`` pointer moves."""
+    while True:
+        await asyncio.sleep(state.settings.model_poll_s)
+        await asyncio.to_thread(state.refresh_models)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for ``settings`` (read from the environment when omitted)."""
     settings = settings if settings is not None else Settings()
+    state = AppState.create(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        producer = EventProducer(settings)
         try:
-            await producer.start()
+            await state.producer.start()
         except ServiceUnavailable as exc:  # serve anyway; /readyz and 503s report it
             log.warning("kafka unavailable at start-up", error=str(exc))
-        app.state.tillflow = AppState(settings=settings, producer=producer)
+        state.refresh_models()
+        hub_ready = asyncio.Event()
+        tasks = [
+            asyncio.create_task(state.hub.listen(settings, hub_ready), name="pubsub"),
+            asyncio.create_task(_follow_registry(state), name="registry"),
+        ]
+        with suppress(TimeoutError):
+            await asyncio.wait_for(hub_ready.wait(), timeout=2.0)
+        app.state.tillflow = state
         try:
             yield
         finally:
-            await producer.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await state.producer.stop()
+            await state.redis.close()
 
     app = FastAPI(
         title="tillflow",
@@ -41,8 +74,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Live shop events in; prices and recommendations out.",
         lifespan=lifespan,
     )
-    app.include_router(events.router)
-    app.include_router(health.router)
+    for module in (prices, products, recommendations, ws, events, admin, health, metrics, pages):
+        app.include_router(module.router)
+    if settings.rate_limit_per_s > 0:
+        bucket = TokenBucket(settings.rate_limit_per_s, settings.rate_limit_burst)
+        app.add_middleware(RateLimitMiddleware, bucket=bucket, prefixes=PUBLIC_PREFIXES)
+    app.add_middleware(ObservabilityMiddleware, metrics=state.metrics)
 
     @app.exception_handler(ServiceUnavailable)
     async def unavailable(_: Request, exc: ServiceUnavailable) -> JSONResponse:

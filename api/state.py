@@ -2,13 +2,55 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from api.cache import LastKnown
+from api.hub import Hub
+from api.metrics import ApiMetrics
+from api.onnx_models import ModelSlot
+from api.prices import PriceState
+from api.recommendations import Candidates
+from api.redis_gate import RedisGate
 from ingest.producer import EventProducer
+from registry import ModelRegistry
 from schemas.settings import Settings
 
+MODEL_NAMES = ("demand", "ranker")
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass
 class AppState:
     settings: Settings
     producer: EventProducer
+    redis: RedisGate
+    metrics: ApiMetrics
+    hub: Hub
+    registry: ModelRegistry
+    models: dict[str, ModelSlot] = field(default_factory=dict)
+    prices: LastKnown[PriceState] = field(default_factory=lambda: LastKnown(1.0))
+    candidates: LastKnown[Candidates] = field(default_factory=lambda: LastKnown(1.0))
+    hub_ready: bool = False
+
+    @classmethod
+    def create(cls, settings: Settings) -> AppState:
+        metrics = ApiMetrics()
+        registry = ModelRegistry(settings.registry_dir)
+        state = cls(
+            settings=settings,
+            producer=EventProducer(settings),
+            redis=RedisGate(settings),
+            metrics=metrics,
+            hub=Hub(settings, metrics),
+            registry=registry,
+            models={name: ModelSlot(registry, name) for name in MODEL_NAMES},
+            prices=LastKnown(settings.api_cache_ttl_s),
+            candidates=LastKnown(settings.api_cache_ttl_s),
+        )
+        state.hub.on_price.append(state.prices.invalidate)
+        state.hub.on_recommendations.append(state.candidates.invalidate)
+        return state
+
+    def refresh_models(self) -> None:
+        for name, slot in self.models.items():
+            if slot.refresh():
+                self.metrics.set_model(name, slot.model.label if slot.model else None)

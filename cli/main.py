@@ -310,5 +310,6 @@ def api(
         port=port or settings.api_port,
         workers=workers,
         log_config=None,
-        access_log=False,
+        access_log=False,  # the API logs each request itself (with its request id)
+        ws="websockets-sansio",
     )

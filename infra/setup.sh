@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything tillflow needs on a fresh Debian machine (idempotent):
 #   - Debian packages: redis-server, kcat, docker-compose (compose file check), Java 17+, Maven,
+#     chromium (page tests), wrk (serving benchmark),
 #     prometheus (+ promtool), prometheus-alertmanager (amtool checks the alert routing)
 #   - a virtualenv in .venv with the locked Python dependencies (requirements.lock)
 #   - the Kafka broker's jars from Maven Central (into .tillflow/cache)
@@ -14,6 +15,8 @@ need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v kcat >/dev/null || need+=(kcat)
 command -v docker-compose >/dev/null || need+=(docker-compose)
+command -v chromium >/dev/null || need+=(chromium)  # page tests (headless, driven by Playwright)
+command -v wrk >/dev/null || need+=(wrk)  # serving benchmark load generator
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v prometheus >/dev/null || need+=(prometheus)

@@ -10,11 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.keys import RedisKeys
 from schemas.topics import ORDERS, Topic  # noqa: F401  (ORDERS is used by the doctest)
+
+DEV_ADMIN_PASSWORD = "tillflow-admin"  # development and tests only; refused in production
+DEV_JWT_SECRET = "tillflow-development-jwt-secret-not-for-production"
 
 
 class Settings(BaseSettings):
@@ -66,6 +69,25 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     max_events_per_request: int = Field(default=10_000, ge=1)
+    api_cache_ttl_s: float = Field(default=1.0, ge=0)  # in-process cache of price/reco reads
+    api_redis_timeout_s: float = Field(default=0.25, gt=0)  # then serve last-known or 503
+    rate_limit_per_s: float = Field(default=50.0, ge=0)  # per client on public routes; 0: off
+    rate_limit_burst: int = Field(default=100, ge=1)
+    ws_queue_size: int = Field(default=64, ge=1)  # per websocket; oldest dropped when full
+    model_poll_s: float = Field(default=2.0, gt=0)  # how often the API checks the registry
+    admin_username: str = "admin"
+    admin_password: SecretStr = SecretStr(DEV_ADMIN_PASSWORD)
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_ttl_s: int = Field(default=3_600, ge=60)
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets_in_production(self) -> Settings:
+        if self.environment == "production":
+            if self.admin_password.get_secret_value() == DEV_ADMIN_PASSWORD:
+                raise ValueError("set TILLFLOW_ADMIN_PASSWORD: the development default is refused")
+            if self.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
+                raise ValueError("set TILLFLOW_JWT_SECRET: the development default is refused")
+        return self
 
     # Observability: /metrics endpoints, Prometheus
     metrics_host: str = "127.0.0.1"  # bind address of the flows' and scheduler's /metrics

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import redis.asyncio as aioredis
 from fastapi import APIRouter, Response, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import State
 from infra.stack.errors import ServiceUnavailable
@@ -17,7 +18,15 @@ class Health(BaseModel):
 
 class Readiness(BaseModel):
     ready: bool
-    checks: dict[str, str]
+    checks: dict[str, str] = Field(
+        description="Per dependency: `ok`, or what is wrong. Models report `ok (name:vN)`, "
+        "or `not registered` (the API serves without them: streaming lists, no forecast); "
+        "a model that fails to load makes the API not ready."
+    )
+
+
+async def _ping(client: aioredis.Redis) -> bool:
+    return bool(await client.ping())  # type: ignore[misc]
 
 
 @router.get("/healthz", response_model=Health, summary="Liveness: the process answers")
@@ -28,7 +37,7 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Readiness,
-    summary="Readiness: Kafka reachable",
+    summary="Readiness: Kafka and Redis reachable, models loaded",
     responses={503: {"model": Readiness, "description": "A dependency is not ready."}},
 )
 async def readyz(state: State, response: Response) -> Readiness:
@@ -38,7 +47,20 @@ async def readyz(state: State, response: Response) -> Readiness:
         checks["kafka"] = "ok"
     except ServiceUnavailable as exc:
         checks["kafka"] = str(exc)
-    ready = all(v == "ok" for v in checks.values())
+    try:
+        await state.redis.run(_ping)
+        checks["redis"] = "ok"
+    except ServiceUnavailable as exc:
+        checks["redis"] = str(exc)
+    failed = False
+    for name, slot in state.models.items():
+        if slot.model is not None:
+            checks[f"model:{name}"] = f"ok ({slot.model.label})"
+        elif slot.error and "failed to load" in slot.error:
+            checks[f"model:{name}"], failed = slot.error, True
+        else:
+            checks[f"model:{name}"] = "not registered"
+    ready = checks["kafka"] == "ok" and checks["redis"] == "ok" and not failed
     if not ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     return Readiness(ready=ready, checks=checks)

@@ -1,0 +1,55 @@
+"""A small in-process cache that also remembers last-known values for when Redis is away.
+
+``fresh`` answers within the TTL (a *hit*); ``last`` answers regardless of age, which the
+API serves flagged ``stale`` while Redis is unavailable. Bounded: the least recently
+stored entries go first.
+
+>>> c = LastKnown[str](ttl_s=1.0, max_entries=2)
+>>> c.put("a", "1", now=0.0); c.fresh("a", now=0.5), c.fresh("a", now=1.5), c.last("a")
+('1', None, '1')
+>>> c.put("b", "2", now=0.0); c.put("c", "3", now=0.0); c.last("a") is None
+True
+>>> c.invalidate("b"); c.fresh("b", now=0.1), c.last("b")
+(None, '2')
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
+
+
+class LastKnown(Generic[V]):
+    """TTL cache over keys, keeping the last value of each key for stale serving."""
+
+    def __init__(self, ttl_s: float, max_entries: int = 100_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._items: OrderedDict[str, tuple[float, V]] = OrderedDict()
+
+    def fresh(self, key: str, now: float) -> V | None:
+        item = self._items.get(key)
+        if item is None or now - item[0] >= self.ttl_s:
+            return None
+        return item[1]
+
+    def last(self, key: str) -> V | None:
+        item = self._items.get(key)
+        return None if item is None else item[1]
+
+    def put(self, key: str, value: V, now: float) -> None:
+        self._items[key] = (now, value)
+        self._items.move_to_end(key)
+        while len(self._items) > self.max_entries:
+            self._items.popitem(last=False)
+
+    def invalidate(self, key: str) -> None:
+        """Make the next read of ``key`` go to Redis (the last value stays for stale use)."""
+        item = self._items.get(key)
+        if item is not None:
+            self._items[key] = (float("-inf"), item[1])
+
+    def __len__(self) -> int:
+        return len(self._items)

@@ -1,0 +1,125 @@
+"""Websocket fan-out: one Redis pub/sub listener per API process feeding bounded client queues.
+
+The listener never waits for a client: it offers each message to every interested
+subscriber's queue and moves on. A full queue drops its oldest message (counted in
+``tillflow_ws_messages_dropped_total``), so a slow client sees fewer, newer messages and
+never stalls the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import suppress
+
+import orjson
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError
+
+from api.metrics import ApiMetrics
+from schemas.keys import RedisKeys
+from schemas.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class Subscriber:
+    """One websocket's queue of outgoing JSON texts."""
+
+    def __init__(self, channel: str, size: int, metrics: ApiMetrics) -> None:
+        self.channel = channel
+        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=size)
+        self._dropped = metrics.ws_dropped.labels(channel=channel)
+        self.dropped = 0
+
+    def offer(self, text: str) -> None:
+        if self.queue.full():
+            with suppress(asyncio.QueueEmpty):
+                self.queue.get_nowait()
+            self.dropped += 1
+            self._dropped.inc()
+        self.queue.put_nowait(text)
+
+
+class Hub:
+    """Subscribers to price changes (all or some skus) and to shoppers' recommendation lists."""
+
+    def __init__(self, settings: Settings, metrics: ApiMetrics) -> None:
+        self.keys: RedisKeys = settings.keys
+        self.queue_size = settings.ws_queue_size
+        self.metrics = metrics
+        self.prices: dict[Subscriber, frozenset[str] | None] = {}
+        self.recommendations: dict[str, set[Subscriber]] = {}
+        self.on_price: list[Callable[[str], None]] = []  # called with the sku of each change
+        self.on_recommendations: list[Callable[[str], None]] = []  # with the user id
+        self._reco_prefix = self.keys.recommendation_channel("")
+
+    def subscribe_prices(self, skus: frozenset[str] | None) -> Subscriber:
+        sub = Subscriber("prices", self.queue_size, self.metrics)
+        self.prices[sub] = skus
+        self.metrics.ws_connections.labels(channel="prices").inc()
+        return sub
+
+    def subscribe_recommendations(self, user_id: str) -> Subscriber:
+        sub = Subscriber("recommendations", self.queue_size, self.metrics)
+        self.recommendations.setdefault(user_id, set()).add(sub)
+        self.metrics.ws_connections.labels(channel="recommendations").inc()
+        return sub
+
+    def unsubscribe(self, sub: Subscriber, user_id: str | None = None) -> None:
+        if sub.channel == "prices":
+            if self.prices.pop(sub, False) is not False:
+                self.metrics.ws_connections.labels(channel="prices").dec()
+            return
+        subs = self.recommendations.get(user_id or "", set())
+        if sub in subs:
+            subs.discard(sub)
+            self.metrics.ws_connections.labels(channel="recommendations").dec()
+            if not subs:
+                self.recommendations.pop(user_id or "", None)
+
+    def dispatch(self, channel: str, text: str) -> None:
+        """Route one pub/sub message to the callbacks and the interested subscribers."""
+        if channel == self.keys.price_channel:
+            try:
+                sku = str(orjson.loads(text).get("sku", ""))
+            except (orjson.JSONDecodeError, AttributeError):
+                log.warning("ignored a price message that is not a JSON object", text=text[:200])
+                return
+            for callback in self.on_price:
+                callback(sku)
+            for sub, skus in list(self.prices.items()):
+                if skus is None or sku in skus:
+                    sub.offer(text)
+        elif channel.startswith(self._reco_prefix):
+            user_id = channel[len(self._reco_prefix) :]
+            for callback in self.on_recommendations:
+                callback(user_id)
+            for sub in list(self.recommendations.get(user_id, ())):
+                sub.offer(text)
+
+    async def listen(self, settings: Settings, ready: asyncio.Event | None = None) -> None:
+        """Follow Redis pub/sub until cancelled, reconnecting after failures."""
+        while True:
+            client = aioredis.Redis.from_url(
+                settings.redis_url, decode_responses=True, socket_connect_timeout=2.0
+            )
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.keys.price_channel)
+                await pubsub.psubscribe(self._reco_prefix + "*")
+                if ready is not None:
+                    ready.set()
+                log.info("listening for price and recommendation changes")
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None and message["type"] in ("message", "pmessage"):
+                        self.dispatch(message["channel"], message["data"])
+            except (RedisError, OSError) as exc:
+                log.warning("pub/sub connection lost; retrying in 1 s", error=str(exc))
+                await asyncio.sleep(1.0)
+            finally:
+                with suppress(RedisError, OSError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await client.aclose()

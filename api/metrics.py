@@ -1,0 +1,155 @@
+"""The API's Prometheus metrics, one registry per application (no module-level metrics).
+
+Names follow Prometheus conventions (units in names, ``_total`` counters); dashboards and
+alert rules in ``infra/`` use exactly these.
+
+>>> m = ApiMetrics()
+>>> m.lookups.labels(kind="price", result="hit").inc()
+>>> b"tillflow_serving_lookups_total" in m.render()
+True
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Latency buckets in seconds: fine below 10 ms, where the objectives are.
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5
+)  # fmt: skip
+
+log = structlog.get_logger("tillflow.api.access")
+
+
+class ApiMetrics:
+    """Every metric the API exports."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._loaded: dict[str, str] = {}
+        r = self.registry
+        self.request_seconds = Histogram(
+            "tillflow_http_request_duration_seconds",
+            "Time from request to response, per route template.",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.requests = Counter(
+            "tillflow_http_requests", "HTTP requests answered.", ["route", "method", "status"],
+            registry=r,
+        )  # fmt: skip
+        self.ws_connections = Gauge(
+            "tillflow_ws_connections", "Open websocket connections.", ["channel"], registry=r
+        )
+        self.ws_sent = Counter(
+            "tillflow_ws_messages_sent", "Messages pushed to websocket clients.", ["channel"],
+            registry=r,
+        )  # fmt: skip
+        self.ws_dropped = Counter(
+            "tillflow_ws_messages_dropped",
+            "Messages dropped for slow websocket clients (oldest first).",
+            ["channel"],
+            registry=r,
+        )
+        self.model_info = Gauge(
+            "tillflow_model_info", "Model versions loaded by the API (value 1).",
+            ["model", "version"], registry=r,
+        )  # fmt: skip
+        self.lookups = Counter(
+            "tillflow_serving_lookups",
+            "Serving lookups by outcome: hit (in-process cache), miss (read from Redis), "
+            "stale (Redis unavailable, last-known value served).",
+            ["kind", "result"],
+            registry=r,
+        )
+        for channel in ("prices", "recommendations"):
+            self.ws_connections.labels(channel=channel).set(0)
+            self.ws_sent.labels(channel=channel)
+            self.ws_dropped.labels(channel=channel)
+        for kind in ("price", "recommendations"):
+            for result in ("hit", "miss", "stale"):
+                self.lookups.labels(kind=kind, result=result)
+
+    def set_model(self, model: str, version: str | None) -> None:
+        """Record that ``model`` now serves ``version`` (None: not loaded)."""
+        previous = self._loaded.pop(model, None)
+        if previous is not None:
+            self.model_info.remove(model, previous)
+        if version is not None:
+            self.model_info.labels(model=model, version=version).set(1)
+            self._loaded[model] = version
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (``/prices/{sku}``), so labels stay bounded."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if isinstance(path, str):
+        return path
+    app = scope.get("app")
+    for candidate in getattr(getattr(app, "router", None), "routes", []):
+        template = getattr(candidate, "path", None)
+        if isinstance(template, str) and candidate.matches(scope)[0] is Match.FULL:
+            return template
+    return "unmatched"
+
+
+class ObservabilityMiddleware:
+    """Request id, latency histogram, request counter and one structured access log line.
+
+    The request id comes from the ``X-Request-ID`` header (or is generated), is bound into
+    structlog's context for every log line of the request, and is echoed in the response.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        start = time.perf_counter()
+        status_code = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                elapsed = time.perf_counter() - start
+                route = route_template(scope)
+                labels = (route, scope["method"], str(status_code))
+                self.metrics.request_seconds.labels(*labels).observe(elapsed)
+                self.metrics.requests.labels(*labels).inc()
+                if route != "/metrics":
+                    log.info(
+                        "request", method=scope["method"], route=route, path=scope["path"],
+                        status=status_code, ms=round(elapsed * 1000, 3),
+                    )  # fmt: skip
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            text = value.decode("latin-1").strip()
+            return text[:128] if text else None
+    return None

@@ -1,0 +1,82 @@
+"""ONNX models served by the API, loaded from the registry and reloaded when ``current`` moves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import structlog
+
+from registry import ModelRegistry, ModelVersion, RegistryError
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One registered version with its inference session."""
+
+    version: ModelVersion
+    session: ort.InferenceSession
+    input_name: str
+    features: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return self.version.label
+
+    def predict(self, rows: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """One score per row: the regression output, or the positive-class probability."""
+        outputs = self.session.run(None, {self.input_name: rows.astype(np.float32, copy=False)})
+        out = outputs[-1] if len(outputs) > 1 else outputs[0]
+        if isinstance(out, list):  # ZipMap: [{label: probability}, ...]
+            return np.array([row.get(1, row.get("1", 0.0)) for row in out], dtype=np.float64)
+        arr = np.asarray(out, dtype=np.float64)
+        if arr.ndim == 2 and arr.shape[1] == 2:
+            return arr[:, 1]
+        return arr.reshape(-1)
+
+
+def load(version: ModelVersion) -> LoadedModel:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # one request's rows are few; threads only add latency
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(
+        str(version.model_path), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+    input_name = session.get_inputs()[0].name
+    features = tuple(version.metadata.get("features", ()))
+    return LoadedModel(version=version, session=session, input_name=input_name, features=features)
+
+
+class ModelSlot:
+    """The current version of one named model; ``refresh`` follows the registry's pointer."""
+
+    def __init__(self, registry: ModelRegistry, name: str) -> None:
+        self.registry = registry
+        self.name = name
+        self.model: LoadedModel | None = None
+        self.error: str | None = None
+
+    def refresh(self) -> bool:
+        """Load the registry's current version if it changed; True when the slot changed."""
+        try:
+            current = self.registry.current(self.name)
+        except (RegistryError, OSError, ValueError) as exc:
+            self.error = f"registry unreadable: {exc}"
+            return False
+        loaded = self.model.version.version if self.model else None
+        if current is None or current.version == loaded:
+            self.error = None if current else f"no current version of {self.name!r}"
+            return False
+        try:
+            model = load(current)
+        except Exception as exc:  # noqa: BLE001 - a broken model must not take the API down
+            self.error = f"{current.label} failed to load: {exc}"
+            log.error("model load failed", model=current.label, error=str(exc))
+            return False
+        self.model, self.error = model, None
+        log.info("model loaded", model=model.label, previous=loaded)
+        return True

@@ -1,0 +1,54 @@
+// Pricing page: one product's price, elasticity ± uncertainty, competitor, stock, guardrails,
+// history and demand curve, refreshed on every price change pushed for it.
+"use strict";
+const select = document.getElementById("sku");
+
+function rows(table, pairs) {
+  table.replaceChildren(...pairs.map(([k, v]) => {
+    const tr = document.createElement("tr");
+    tr.innerHTML = "<th></th><td></td>";
+    tr.children[0].textContent = k;
+    tr.children[1].textContent = v;
+    return tr;
+  }));
+}
+
+async function show(sku) {
+  const d = await tf.json(`/pricing/${encodeURIComponent(sku)}`);
+  const c = d.current;
+  const el = c.elasticity == null ? "not learned yet" :
+    `${c.elasticity.toFixed(2)} ± ${(c.elasticity_std ?? 0).toFixed(2)} (${c.observations} buckets)`;
+  rows(document.getElementById("now"), [
+    ["price", tf.money(c.price)], ["previous", tf.money(c.previous_price)],
+    ["updated", c.updated_at || "–"], ["reason", c.reason || "–"], ["elasticity", el],
+    ["lowest competitor", tf.money(d.min_competitor_price)],
+    ["gap to competitor", d.competitor_gap == null ? "–" : `${(100 * d.competitor_gap).toFixed(1)} %`],
+    ["on hand", d.on_hand ?? "–"], ["days of cover", d.days_of_cover == null ? "–" : d.days_of_cover.toFixed(1)],
+    ["units 24 h", d.units_24h ?? "–"], ["unit cost", tf.money(d.unit_cost)], ["list price", tf.money(d.list_price)],
+  ]);
+  const g = d.guardrails;
+  rows(document.getElementById("rails"), g ? [
+    ["floor", tf.money(g.floor)], ["ceiling", tf.money(g.ceiling)],
+    ["competitor cap", tf.money(g.competitor_cap)], ["max step", `${(100 * g.max_step).toFixed(0)} %`],
+    ["changes in the last hour", `${g.changes_last_hour} of ${g.max_changes_per_hour}`],
+    ["status", g.within ? "within guardrails" : "OUTSIDE guardrails"], ["notes", g.notes.join("; ") || "–"],
+  ] : [["status", "no catalogue entry"]]);
+  tf.plot(document.getElementById("history"),
+    d.history.map((h) => ({ x: Date.parse(h.at), y: h.price })), { x: "time", y: "price" });
+  tf.plot(document.getElementById("curve"),
+    d.demand_curve.map((p) => ({ x: p.price, y: p.expected_units_24h })), { x: "price →", y: "units" });
+  const changes = d.history.slice(-15).reverse().map((h) => [h.at, `${tf.money(h.previous_price)} → ${tf.money(h.price)}: ${h.reason}`]);
+  rows(document.getElementById("changes"), changes.length ? changes : [["–", "no change published yet"]]);
+}
+
+async function start() {
+  const products = await tf.json("/products?limit=1000");
+  for (const p of products) select.add(new Option(`${p.sku} (${p.category})`, p.sku));
+  const wanted = new URLSearchParams(location.search).get("sku");
+  if (wanted) select.value = wanted;
+  select.addEventListener("change", () => show(select.value));
+  tf.live("/ws/prices", (u) => { if (u.sku === select.value) show(u.sku); },
+    (s) => { document.getElementById("live").textContent = `live ${s}`; });
+  if (select.value) await show(select.value);
+}
+start().catch((e) => { document.querySelector("main").textContent = `could not load: ${e.message}`; });

@@ -1,0 +1,94 @@
+"""Reading a product's price for serving: the published price, its history and its model."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from pydantic import BaseModel, Field
+
+from schemas.keys import RedisKeys
+
+SKU_FIELDS = ("elasticity", "elasticity_std", "observations", "min_competitor_price", "on_hand",
+              "days_of_cover", "units_24h", "views_24h")  # fmt: skip
+
+
+class PriceView(BaseModel):
+    """A product's current price and what the pricing model knows about it."""
+
+    sku: str
+    price: float = Field(description="The published price (the list price until a change).")
+    previous_price: float | None = Field(None, description="The price before the last change.")
+    updated_at: datetime | None = Field(None, description="When the price last changed (UTC).")
+    reason: str | None = Field(None, description="Why it changed (pricer decision, guardrail).")
+    model_version: str | None = Field(None, description="The online pricer that set it.")
+    elasticity: float | None = Field(None, description="Posterior mean of the price elasticity.")
+    elasticity_std: float | None = Field(None, description="Its posterior standard deviation.")
+    observations: int = Field(0, description="Price/demand buckets the elasticity learned from.")
+    expected_units_per_day: float | None = Field(
+        None, description="Demand model forecast at this price (when a model is loaded)."
+    )
+    demand_model: str | None = Field(None, description="The ONNX demand model that forecast it.")
+    stale: bool = Field(False, description="True when Redis was unavailable: last-known value.")
+
+
+class PriceState(BaseModel):
+    """Everything Redis holds about one sku that the price routes use (cached as a unit)."""
+
+    sku: str
+    details: dict[str, str]
+    features: dict[str, str]
+    catalogue: dict[str, Any] | None
+
+
+async def read_price_states(
+    client: aioredis.Redis, keys: RedisKeys, skus: list[str]
+) -> dict[str, PriceState]:
+    """One pipelined round trip for all ``skus``; unknown skus are left out."""
+    pipe = client.pipeline(transaction=False)
+    for sku in skus:
+        pipe.hgetall(keys.price(sku))
+        pipe.hmget(keys.sku_features(sku), list(SKU_FIELDS))
+    pipe.hmget(keys.catalogue, skus)
+    replies = await pipe.execute()
+    catalogue = replies[-1]
+    out: dict[str, PriceState] = {}
+    for i, sku in enumerate(skus):
+        details, values = replies[2 * i], replies[2 * i + 1]
+        item = catalogue[i]
+        if not details and item is None:
+            continue
+        features = {k: v for k, v in zip(SKU_FIELDS, values, strict=True) if v is not None}
+        out[sku] = PriceState(
+            sku=sku,
+            details=details,
+            features=features,
+            catalogue=None if item is None else orjson.loads(item),
+        )
+    return out
+
+
+def price_view(state: PriceState, *, stale: bool = False) -> PriceView:
+    """The response for one sku (list price when nothing was published yet)."""
+    d, f = state.details, state.features
+    list_price = None if state.catalogue is None else float(state.catalogue["list_price"])
+    price = float(d["price"]) if "price" in d else list_price
+    assert price is not None  # read_price_states drops skus with neither
+    return PriceView(
+        sku=state.sku,
+        price=price,
+        previous_price=float(d["previous_price"]) if "previous_price" in d else None,
+        updated_at=datetime.fromisoformat(d["updated_at"]) if "updated_at" in d else None,
+        reason=d.get("reason", None if "price" in d else "list price (no change published yet)"),
+        model_version=d.get("model_version"),
+        elasticity=_float(f.get("elasticity")),
+        elasticity_std=_float(f.get("elasticity_std")),
+        observations=int(float(f.get("observations", "0"))),
+        stale=stale,
+    )
+
+
+def _float(text: str | None) -> float | None:
+    return None if text is None or text == "" else float(text)

@@ -1,0 +1,56 @@
+"""The API's Redis access: bounded waits, and a short pause after a failure.
+
+When Redis does not answer within ``TILLFLOW_API_REDIS_TIMEOUT_S`` the gate raises
+``ServiceUnavailable("Redis", ...)`` and, for the next second, fails at once instead of
+waiting again, so a Redis outage costs one timeout per second rather than one per request.
+Callers serve last-known values (flagged ``stale``) or answer 503 naming Redis.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from infra.stack.errors import ServiceUnavailable
+from schemas.settings import Settings
+
+T = TypeVar("T")
+
+PAUSE_S = 1.0
+
+
+class RedisGate:
+    """One async Redis client plus the outage pause; created in the API's lifespan."""
+
+    def __init__(self, settings: Settings) -> None:
+        timeout = settings.api_redis_timeout_s
+        self.url = settings.redis_url
+        self.client: aioredis.Redis = aioredis.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            decode_responses=True,
+            health_check_interval=0,
+        )
+        self._down_until = 0.0
+
+    @property
+    def down(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    async def run(self, call: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
+        """Run ``call(client)``; ServiceUnavailable naming Redis when it fails or is paused."""
+        if self.down:
+            raise ServiceUnavailable("Redis", self.url, "it failed less than a second ago")
+        try:
+            return await call(self.client)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._down_until = time.monotonic() + PAUSE_S
+            raise ServiceUnavailable("Redis", self.url, f"{type(exc).__name__}: {exc}") from None
+
+    async def close(self) -> None:
+        await self.client.aclose()

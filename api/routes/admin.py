@@ -1,0 +1,175 @@
+"""Admin: token, models (promote, roll back), drift. Every action is logged with its admin."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import redis.asyncio as aioredis
+import structlog
+from fastapi import APIRouter, Form, HTTPException, Security, status
+from pydantic import BaseModel, Field
+
+from api.auth import READ, SCOPES, WRITE, Claims, current_admin, issue_token, password_ok
+from api.deps import State
+from registry import RegistryError
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+audit = structlog.get_logger("tillflow.api.audit")
+
+Reader = Annotated[Claims, Security(current_admin, scopes=[READ])]
+Writer = Annotated[Claims, Security(current_admin, scopes=[WRITE])]
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    scopes: list[str]
+
+
+@router.post(
+    "/token",
+    response_model=Token,
+    summary="Log in (OAuth2 password flow) and get a bearer token",
+    responses={401: {"description": "Wrong username or password."}},
+)
+async def token(
+    state: State,
+    username: Annotated[str, Form(max_length=128)],
+    password: Annotated[str, Form(max_length=256)],
+    scope: Annotated[str, Form(description="Space-separated scopes; all when empty.")] = "",
+) -> Token:
+    if not password_ok(state.settings, username, password):
+        audit.warning("admin login refused", username=username)
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
+    wanted = scope.split() or list(SCOPES)
+    unknown = [s for s in wanted if s not in SCOPES]
+    if unknown:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unknown scope: {', '.join(unknown)}")
+    jwt_token, _ = issue_token(state.settings, username, wanted)
+    audit.info("admin login", username=username, scopes=wanted)
+    return Token(access_token=jwt_token, expires_in=state.settings.jwt_ttl_s, scopes=wanted)
+
+
+class VersionInfo(BaseModel):
+    version: int
+    label: str
+    created_at: str | None
+    metrics: dict[str, Any]
+    current: bool
+
+
+class ModelInfo(BaseModel):
+    name: str
+    current: int | None = Field(description="The registry's current version.")
+    loaded: str | None = Field(description="The version this API process serves.")
+    error: str | None
+    versions: list[VersionInfo]
+
+
+def _models(state: Any) -> list[ModelInfo]:
+    out = []
+    names = sorted(set(state.registry.names()) | set(state.models))
+    for name in names:
+        current = state.registry.current(name)
+        slot = state.models.get(name)
+        out.append(
+            ModelInfo(
+                name=name,
+                current=None if current is None else current.version,
+                loaded=slot.model.label if slot and slot.model else None,
+                error=slot.error if slot else None,
+                versions=[
+                    VersionInfo(
+                        version=v.version,
+                        label=v.label,
+                        created_at=v.metadata.get("created_at"),
+                        metrics=v.metadata.get("metrics", {}),
+                        current=current is not None and v.version == current.version,
+                    )
+                    for v in state.registry.versions(name)
+                ],
+            )
+        )
+    return out
+
+
+@router.get("/models", response_model=list[ModelInfo], summary="Registered models and versions")
+async def models(state: State, admin: Reader) -> list[ModelInfo]:
+    return await asyncio.to_thread(_models, state)
+
+
+class Promotion(BaseModel):
+    version: int = Field(ge=1)
+
+
+@router.post(
+    "/models/{name}/promote",
+    response_model=ModelInfo,
+    summary="Make a version current (the API reloads it)",
+    responses={404: {"description": "Unknown model or version."}},
+)
+async def promote(name: str, body: Promotion, state: State, admin: Writer) -> ModelInfo:
+    try:
+        await asyncio.to_thread(state.registry.promote, name, body.version)
+    except RegistryError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    audit.info("admin action", action="promote", model=name, version=body.version,
+               admin=admin.subject)  # fmt: skip
+    await asyncio.to_thread(state.refresh_models)
+    return next(m for m in await asyncio.to_thread(_models, state) if m.name == name)
+
+
+@router.post(
+    "/models/{name}/rollback",
+    response_model=ModelInfo,
+    summary="Return to the previously current version",
+    responses={409: {"description": "Nothing to roll back to."}},
+)
+async def rollback(name: str, state: State, admin: Writer) -> ModelInfo:
+    try:
+        back = await asyncio.to_thread(state.registry.rollback, name)
+    except RegistryError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    audit.info("admin action", action="rollback", model=name, version=back.version,
+               admin=admin.subject)  # fmt: skip
+    await asyncio.to_thread(state.refresh_models)
+    return next(m for m in await asyncio.to_thread(_models, state) if m.name == name)
+
+
+class DriftEvent(BaseModel):
+    id: str
+    at: datetime | None
+    fields: dict[str, str]
+
+
+class DriftStatus(BaseModel):
+    detections: int = Field(description="Drift detections the flows have reported in total.")
+    recent: list[DriftEvent] = Field(description="The latest detections, newest first.")
+    flow_counters: dict[str, int]
+
+
+@router.get("/drift", response_model=DriftStatus, summary="Drift detections and flow counters")
+async def drift(state: State, admin: Reader) -> DriftStatus:
+    keys = state.settings.keys
+
+    async def read(client: aioredis.Redis) -> tuple[list[Any], dict[str, str]]:
+        pipe = client.pipeline(transaction=False)
+        pipe.xrevrange(keys.drift_events, count=50)
+        pipe.hgetall(keys.flow_stats)
+        recent, stats = await pipe.execute()
+        return recent, stats
+
+    recent, stats = await state.redis.run(read)
+    events = [
+        DriftEvent(id=i, at=datetime.fromtimestamp(int(i.split("-")[0]) / 1000, tz=UTC), fields=f)
+        for i, f in recent
+    ]
+    counters = {k: int(v) for k, v in stats.items() if v.lstrip("-").isdigit()}
+    return DriftStatus(
+        detections=counters.get("drift_detections", len(events)),
+        recent=events,
+        flow_counters=counters,
+    )

@@ -1,0 +1,101 @@
+"""``GET /prices/{sku}`` and ``GET /prices?skus=…``: published prices with their model."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+
+from api.deps import State
+from api.prices import PriceState, PriceView, price_view, read_price_states
+from api.state import AppState
+from infra.stack.errors import ServiceUnavailable
+
+router = APIRouter(tags=["prices"])
+
+MAX_SKUS = 200
+SKU_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+
+_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"description": "Redis is unavailable and no last-known value exists."}
+}
+
+
+async def lookup(state: AppState, skus: list[str]) -> dict[str, PriceView]:
+    """Price views for ``skus`` (unknown ones left out): cache, then Redis, then last-known."""
+    now = time.monotonic()
+    lookups = state.metrics.lookups
+    found: dict[str, PriceView] = {}
+    missing: list[str] = []
+    for sku in skus:
+        cached = state.prices.fresh(sku, now)
+        if cached is None:
+            missing.append(sku)
+        else:
+            found[sku] = price_view(cached)
+            lookups.labels(kind="price", result="hit").inc()
+    if not missing:
+        return found
+    keys = state.settings.keys
+    try:
+        states: dict[str, PriceState] = await state.redis.run(
+            lambda client: read_price_states(client, keys, missing)
+        )
+    except ServiceUnavailable:
+        stale = {sku: s for sku in missing if (s := state.prices.last(sku)) is not None}
+        if len(stale) < len(missing):
+            raise
+        lookups.labels(kind="price", result="stale").inc(len(stale))
+        return found | {sku: price_view(s, stale=True) for sku, s in stale.items()}
+    lookups.labels(kind="price", result="miss").inc(len(missing))
+    for sku, price_state in states.items():
+        state.prices.put(sku, price_state, now)
+        found[sku] = price_view(price_state)
+    return found
+
+
+@router.get(
+    "/prices/{sku}",
+    response_model=PriceView,
+    summary="A product's current price, previous price and elasticity",
+    responses={404: {"description": "Unknown sku."}, **_UNAVAILABLE},
+)
+async def get_price(sku: Annotated[str, Path(pattern=SKU_PATTERN)], state: State) -> PriceView:
+    views = await lookup(state, [sku])
+    if sku not in views:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown sku {sku!r}")
+    return views[sku]
+
+
+def parse_skus(text: str) -> list[str]:
+    """``"a, b,a"`` → ``["a", "b"]``; 422 when empty, too many or malformed."""
+    skus = list(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+    if not skus:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "skus: give at least one sku")
+    if len(skus) > MAX_SKUS:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"skus: at most {MAX_SKUS} per request"
+        )
+    bad = [s for s in skus if not re.fullmatch(SKU_PATTERN, s)]
+    if bad:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"skus: malformed sku {bad[0]!r}"
+        )
+    return skus
+
+
+@router.get(
+    "/prices",
+    response_model=dict[str, PriceView],
+    summary="Several products' prices at once",
+    description=f"`skus` is a comma-separated list (at most {MAX_SKUS}); unknown skus are "
+    "left out of the answer.",
+    responses=_UNAVAILABLE,
+)
+async def get_prices(
+    state: State,
+    skus: Annotated[str, Query(min_length=1, max_length=MAX_SKUS * 130, examples=["SKU-00001"])],
+) -> dict[str, PriceView]:
+    return await lookup(state, parse_skus(skus))

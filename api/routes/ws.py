@@ -1,0 +1,100 @@
+"""Websockets: live price changes and each shopper's live recommendations."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from typing import Annotated, cast
+
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+
+from api.hub import Subscriber
+from api.routes.prices import parse_skus
+from api.routes.recommendations import USER_PATTERN, recommendations_for
+from api.state import AppState
+from infra.stack.errors import ServiceUnavailable
+
+router = APIRouter(tags=["live"])
+
+
+async def _pump(
+    websocket: WebSocket,
+    sub: Subscriber,
+    render: Callable[[str], Awaitable[str | None]] | None = None,
+) -> None:
+    """Send the subscriber's queue (through ``render``) until the client disconnects."""
+    sent = websocket.app.state.tillflow.metrics.ws_sent.labels(channel=sub.channel)
+
+    async def send() -> None:
+        while True:
+            message = await sub.queue.get()
+            text = message if render is None else await render(message)
+            if text is not None:
+                await websocket.send_text(text)
+                sent.inc()
+
+    async def receive() -> None:  # the client may send pings or nothing; we only watch for close
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+
+    tasks = [asyncio.create_task(send()), asyncio.create_task(receive())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await task
+
+
+@router.websocket("/ws/prices")
+async def ws_prices(
+    websocket: WebSocket,
+    sku: Annotated[str | None, Query(description="Comma-separated skus; all when absent.")] = None,
+) -> None:
+    """Pushes every price change (a ``PriceUpdate`` JSON) as the flows publish it."""
+    state = cast(AppState, websocket.app.state.tillflow)
+    try:
+        skus = None if sku is None else frozenset(parse_skus(sku))
+    except Exception as exc:  # noqa: BLE001 - an HTTPException from parsing
+        await websocket.close(code=1008, reason=str(getattr(exc, "detail", exc))[:120])
+        return
+    await websocket.accept()
+    sub = state.hub.subscribe_prices(skus)
+    try:
+        await _pump(websocket, sub)
+    finally:
+        state.hub.unsubscribe(sub)
+
+
+@router.websocket("/ws/recommendations/{user_id}")
+async def ws_recommendations(websocket: WebSocket, user_id: str) -> None:
+    """Sends the shopper's current list at once, then the new list each time the flows change it.
+
+    Messages are ``Recommendations`` JSON, exactly what ``GET /recommendations/{user_id}``
+    answers at that moment.
+    """
+    state = cast(AppState, websocket.app.state.tillflow)
+    if not re.fullmatch(USER_PATTERN, user_id):
+        await websocket.close(code=1008, reason="malformed user id")
+        return
+    await websocket.accept()
+    sub = state.hub.subscribe_recommendations(user_id)
+    k = state.settings.recommendations_k
+
+    async def render(_: str) -> str | None:
+        try:
+            return (await recommendations_for(state, user_id, k)).model_dump_json()
+        except ServiceUnavailable:
+            return None  # the next change after Redis is back brings the list
+
+    sub.offer("initial")
+    try:
+        await _pump(websocket, sub, render)
+    finally:
+        state.hub.unsubscribe(sub, user_id)

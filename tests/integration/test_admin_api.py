@@ -1,0 +1,109 @@
+"""Admin routes: OAuth2 login, JWT scopes and expiry, models in the registry, drift."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import jwt
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from registry import ModelRegistry
+from schemas.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def admin_settings(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return stack.model_copy(
+        update={
+            "redis_prefix": f"{stack.redis_prefix}admin{uuid.uuid4().hex[:6]}:",
+            "registry_dir": tmp_path_factory.mktemp("registry"),
+            "rate_limit_per_s": 0.0,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def client(admin_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(admin_settings)) as c:
+        yield c
+
+
+def login(client: TestClient, settings: Settings, scope: str = "") -> dict[str, str]:
+    password = settings.admin_password.get_secret_value()
+    answer = client.post(
+        "/admin/token",
+        data={"username": settings.admin_username, "password": password, "scope": scope},
+    )
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+def test_anonymous_and_wrong_credentials_are_refused(client: TestClient) -> None:
+    anonymous = client.get("/admin/models")
+    assert anonymous.status_code == 401
+    assert "login required" in anonymous.json()["detail"]
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    wrong = client.post("/admin/token", data={"username": "admin", "password": "nope"})
+    assert wrong.status_code == 401
+    forged = client.get("/admin/models", headers={"Authorization": "Bearer not.a.jwt"})
+    assert forged.status_code == 401
+
+
+def test_expired_tokens_are_refused(client: TestClient, admin_settings: Settings) -> None:
+    old = int(time.time()) - 7200
+    token = jwt.encode(
+        {"sub": "admin", "scopes": ["admin:read"], "iat": old, "exp": old + 60, "iss": "tillflow"},
+        admin_settings.jwt_secret.get_secret_value(),
+        algorithm="HS256",
+    )
+    answer = client.get("/admin/models", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 401
+    assert "expired" in answer.json()["detail"]
+
+
+def test_promote_and_rollback_move_the_registry_pointer(
+    client: TestClient, admin_settings: Settings
+) -> None:
+    registry = ModelRegistry(admin_settings.registry_dir)
+    v1 = registry.register("demand", b"not-onnx-1", {"metrics": {"wape": 0.3}})
+    v2 = registry.register("demand", b"not-onnx-2", {"metrics": {"wape": 0.2}})
+    registry.promote("demand", v1.version)
+    read_only = login(client, admin_settings, scope="admin:read")
+    writer = login(client, admin_settings)
+    listed = {m["name"]: m for m in client.get("/admin/models", headers=read_only).json()}
+    assert listed["demand"]["current"] == v1.version
+    assert [v["version"] for v in listed["demand"]["versions"]] == [1, 2]
+    forbidden = client.post("/admin/models/demand/promote", json={"version": 2}, headers=read_only)
+    assert forbidden.status_code == 403
+    assert "admin:write" in forbidden.json()["detail"]
+    promoted = client.post("/admin/models/demand/promote", json={"version": 2}, headers=writer)
+    assert promoted.status_code == 200
+    assert promoted.json()["current"] == v2.version
+    assert "failed to load" in promoted.json()["error"]  # the bytes are not a model
+    assert registry.current("demand").version == 2  # type: ignore[union-attr]
+    back = client.post("/admin/models/demand/rollback", headers=writer)
+    assert back.json()["current"] == v1.version
+    nothing = client.post("/admin/models/demand/rollback", headers=writer)
+    assert nothing.status_code == 409
+    unknown = client.post("/admin/models/demand/promote", json={"version": 99}, headers=writer)
+    assert unknown.status_code == 404
+    bad = client.post("/admin/models/demand/promote", json={"version": 0}, headers=writer)
+    assert bad.status_code == 422
+
+
+def test_drift_lists_the_flows_detections(client: TestClient, admin_settings: Settings) -> None:
+    r = redis.Redis.from_url(admin_settings.redis_url, decode_responses=True)
+    keys = admin_settings.keys
+    r.xadd(keys.drift_events, {"sku": "SKU-1", "mean_error": "0.4"})
+    r.hincrby(keys.flow_stats, "drift_detections", 1)
+    r.close()
+    body = client.get("/admin/drift", headers=login(client, admin_settings)).json()
+    assert body["detections"] == 1
+    assert body["recent"][0]["fields"] == {"sku": "SKU-1", "mean_error": "0.4"}

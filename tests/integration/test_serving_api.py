@@ -1,0 +1,195 @@
+"""Prices, recommendations and their websockets, served from the real Redis the flows write.
+
+Redis is filled by the flows' own sinks (PriceWriter, RecommendationWriter, ItemGraphWriter),
+so these tests exercise the same key layout and pub/sub messages as production.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from flows.catalogue import store_catalogue
+from flows.sinks.serving import ItemGraphWriter, PriceWriter, RecommendationWriter
+from online_models.pricer import PriceChange
+from schemas.catalogue import CatalogueItem
+from schemas.settings import Settings
+from tests.tcp_proxy import TcpProxy
+
+pytestmark = pytest.mark.integration
+
+A, B, C = "SKU-A1", "SKU-B2", "SKU-C3"
+
+
+@pytest.fixture(scope="module")
+def shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    rid = uuid.uuid4().hex[:6]
+    settings = stack.model_copy(
+        update={
+            "redis_prefix": f"{stack.redis_prefix}serve{rid}:",
+            "registry_dir": tmp_path_factory.mktemp("registry"),
+            "rate_limit_per_s": 0.0,
+            "api_cache_ttl_s": 30.0,  # long: the tests prove pub/sub invalidates it
+        }
+    )
+    store_catalogue(
+        settings,
+        [
+            CatalogueItem(sku=A, category="tea", list_price=10.0, unit_cost=4.0),
+            CatalogueItem(sku=B, category="tea", list_price=20.0, unit_cost=8.0),
+            CatalogueItem(sku=C, category="coffee", list_price=5.0, unit_cost=2.0),
+        ],
+    )
+    graph = ItemGraphWriter(settings)
+    graph.write_batch([(A, [(B, 3.0), (C, 1.0)]), (B, [(A, 3.0)]), (A, 5.0), (B, 4.0), (C, 9.0)])
+    graph.close()
+    return settings
+
+
+@pytest.fixture(scope="module")
+def client(shop: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(shop)) as c:
+        yield c
+
+
+def change(sku: str, price: float, previous: float, seq: int = 1) -> PriceChange:
+    return PriceChange(sku=sku, price=price, previous_price=previous, reason="test",
+                       model_version="pricer:test", t=time.time(), sequence=seq)  # fmt: skip
+
+
+def publish(settings: Settings, *changes: PriceChange) -> None:
+    writer = PriceWriter(settings)
+    writer.write_batch(list(changes))
+    writer.close()
+
+
+def test_a_product_without_changes_is_served_at_its_list_price(client: TestClient) -> None:
+    body = client.get(f"/prices/{C}").json()
+    assert body["price"] == 5.0
+    assert body["previous_price"] is None
+    assert body["stale"] is False
+    assert "list price" in body["reason"]
+
+
+def test_unknown_and_malformed_skus(client: TestClient) -> None:
+    missing = client.get("/prices/SKU-NOPE")
+    assert missing.status_code == 404
+    assert "SKU-NOPE" in missing.json()["detail"]
+    assert client.get("/prices/bad%20sku!").status_code == 422
+    several = client.get("/prices", params={"skus": f"{A},SKU-NOPE,{C}"}).json()
+    assert set(several) == {A, C}
+    too_many = client.get("/prices", params={"skus": ",".join(f"S{i}" for i in range(201))})
+    assert too_many.status_code == 422
+    assert "at most 200" in too_many.json()["detail"]
+
+
+def test_a_price_change_is_pushed_and_then_served(shop: Settings, client: TestClient) -> None:
+    assert client.get(f"/prices/{A}").json()["price"] == 10.0  # now cached for 30 s
+    with client.websocket_connect(f"/ws/prices?sku={A}") as ws:
+        publish(shop, change(B, 21.0, 20.0), change(A, 10.9, 10.0))
+        pushed = orjson.loads(ws.receive_text())
+    assert pushed["sku"] == A  # B's change was filtered out for this client
+    assert pushed["price"] == 10.9
+    served = client.get(f"/prices/{A}").json()  # the push invalidated the cached entry
+    assert served["price"] == 10.9
+    assert served["previous_price"] == 10.0
+    assert served["model_version"] == "pricer:test"
+    assert client.get(f"/prices/{B}").json()["price"] == 21.0
+
+
+def test_every_change_reaches_an_unfiltered_client(shop: Settings, client: TestClient) -> None:
+    with client.websocket_connect("/ws/prices") as ws:
+        publish(shop, change(B, 22.0, 21.0, 2), change(C, 5.5, 5.0, 2))
+        got = [orjson.loads(ws.receive_text())["sku"] for _ in range(2)]
+    assert got == [B, C]
+
+
+def test_new_shoppers_get_the_popularity_list(client: TestClient) -> None:
+    body = client.get("/recommendations/u-new", params={"k": 2}).json()
+    assert body["source"] == "popularity"
+    assert [i["sku"] for i in body["items"]] == [C, A]
+    assert client.get("/recommendations/u-new", params={"k": 0}).status_code == 422
+    assert client.get("/recommendations/bad user!").status_code == 422
+
+
+def test_a_shoppers_list_follows_their_activity_live(shop: Settings, client: TestClient) -> None:
+    writer = RecommendationWriter(shop)
+    with client.websocket_connect("/ws/recommendations/u-live") as ws:
+        first = orjson.loads(ws.receive_text())
+        assert first["source"] == "popularity"  # not seen by the flows yet
+        writer.write_batch([("u-live", [A])])  # the shopper viewed A
+        update = orjson.loads(ws.receive_text())
+    writer.close()
+    assert update["user_id"] == "u-live"
+    assert update["source"] == "streaming"
+    assert update["items"][0]["sku"] == B  # A's strongest neighbour
+    served = client.get("/recommendations/u-live").json()
+    assert served["items"] == update["items"]
+
+
+def test_metrics_count_requests_per_route_and_cache_hits(client: TestClient) -> None:
+    client.get(f"/prices/{C}")
+    client.get(f"/prices/{C}")
+    text = client.get("/metrics").text
+    counts = [
+        line for line in text.splitlines()
+        if line.startswith("tillflow_http_request_duration_seconds_count")
+        and 'route="/prices/{sku}"' in line and 'status="200"' in line
+    ]  # fmt: skip
+    assert counts
+    assert float(counts[0].split()[-1]) >= 2
+    hits = [
+        line for line in text.splitlines()
+        if line.startswith('tillflow_serving_lookups_total{kind="price",result="hit"}')
+    ]  # fmt: skip
+    assert hits
+    assert float(hits[0].split()[-1]) >= 1
+    assert client.get("/healthz").headers["x-request-id"]
+    assert client.get("/healthz", headers={"X-Request-ID": "abc"}).headers["x-request-id"] == "abc"
+
+
+def test_rate_limit_answers_429_with_retry_after(shop: Settings) -> None:
+    limited = shop.model_copy(update={"rate_limit_per_s": 1.0, "rate_limit_burst": 2})
+    with TestClient(create_app(limited)) as c:
+        codes = [c.get(f"/prices/{C}").status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+        refused = c.get(f"/prices/{C}")
+        assert refused.headers["retry-after"] == "1"
+        assert "rate limit" in refused.json()["detail"]
+        assert c.get("/healthz").status_code == 200  # not a public data route
+
+
+def test_a_redis_outage_serves_last_known_values_or_503(shop: Settings) -> None:
+    url = urlparse(shop.redis_url)
+    proxy = TcpProxy(url.hostname or "127.0.0.1", url.port or 6379)
+    via_proxy = shop.model_copy(
+        update={"redis_url": f"redis://127.0.0.1:{proxy.port}/0", "api_cache_ttl_s": 0.0}
+    )
+    try:
+        with TestClient(create_app(via_proxy)) as c:
+            assert c.get(f"/prices/{A}").json()["stale"] is False
+            assert c.get("/recommendations/u-new").json()["stale"] is False
+            proxy.cut()
+            started = time.monotonic()
+            price = c.get(f"/prices/{A}")
+            assert price.status_code == 200
+            assert price.json()["stale"] is True
+            recs = c.get("/recommendations/u-new")
+            assert recs.json()["stale"] is True
+            never_seen = c.get(f"/prices/{B}")
+            assert never_seen.status_code == 503
+            assert never_seen.json()["service"] == "Redis"
+            assert "Redis is not reachable" in never_seen.json()["detail"]
+            assert time.monotonic() - started < 10  # bounded waits, not a hang
+            ready = c.get("/readyz")
+            assert ready.status_code == 503
+            assert "Redis" in ready.json()["checks"]["redis"]
+    finally:
+        proxy.close()
