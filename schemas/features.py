@@ -85,3 +85,20 @@ USER_FEATURES: tuple[Feature, ...] = (
     Feature("session_seconds", "user", "float", "length of the current session so far"),
     Feature("event_time", "user", "string", "event time of the latest update (ISO-8601, UTC)"),
 )
+
+# --- Batch features: computed daily from gold ``sku_daily`` by ``tillflow batch features``,
+# managed by Feast (offline parquet source, materialised to Feast's online store). They are
+# Feast's alone: none of these names is written to the plain Redis hashes above.
+# A row's timestamp is the end of its day, so a point-in-time join as of a day's start
+# sees the day before.
+
+BATCH_SKU_FEATURES: tuple[Feature, ...] = (
+    Feature("units_1d", "sku", "int", "units sold on the day"),
+    Feature("views_1d", "sku", "int", "product views on the day"),
+    Feature("stock_1d", "sku", "int", "units on hand over all stores at the end of the day"),
+    Feature("last_paid_price", "sku", "float", "latest average unit price paid (0: none yet)"),
+    Feature("competitor_min_1d", "sku", "float", "lowest competitor price known (0: none)"),
+    Feature("units_per_day_7d", "sku", "float", "mean units sold per day over 7 days"),
+    Feature("views_per_day_7d", "sku", "float", "mean views per day over 7 days"),
+    Feature("units_per_day_28d", "sku", "float", "mean units sold per day over 28 days"),
+)

@@ -82,3 +82,24 @@ class RedisKeys:
     def drift_events(self) -> str:
         """Stream (XADD) of drift detections that the batch scheduler reacts to."""
         return f"{self.prefix}drift"
+
+    # --- batch jobs (batch/runs.py, batch/scheduler.py) -------------------------------------
+
+    @property
+    def job_runs(self) -> str:
+        """List of finished job runs as JSON, newest first (capped; the admin page reads it)."""
+        return f"{self.prefix}batch:runs"
+
+    def job_lock(self, job: str) -> str:
+        """String holding the token of the one process running ``job`` (expires by itself)."""
+        return f"{self.prefix}batch:lock:{job}"
+
+    @property
+    def job_requests(self) -> str:
+        """Stream (XADD) of ``{"job": name}`` requests to run a job now; the scheduler reads it."""
+        return f"{self.prefix}batch:requests"
+
+    @property
+    def scheduler_state(self) -> str:
+        """Hash of the scheduler's cursors (last drift and request ids handled, last runs)."""
+        return f"{self.prefix}batch:scheduler"

@@ -1,0 +1,267 @@
+"""Serving benchmark -> benchmarks/results/serving.json.
+
+The API runs as its own uvicorn process on 127.0.0.1 (one worker, as `tillflow api`), over a
+Redis filled by the flows' own sinks; load comes from ``wrk`` (a separate C process) at fixed
+concurrency. In the same run:
+
+- ``prices_rps``, ``prices_p50_ms``, ``prices_p99_ms``: ``GET /prices/{sku}`` over random skus,
+  the API as configured by default (in-process cache, 1 s TTL, invalidated by pub/sub);
+  ``prices_nocache_*`` the same with the cache off (every request reads Redis).
+- ``recs_rps``, ``recs_p50_ms``, ``recs_p99_ms``: ``GET /recommendations/{user}`` over random
+  shoppers (ranked by the ONNX ranker when the registry has one).
+- ``floor_p50_ms``: the same request's work without HTTP: one pipelined Redis round trip for
+  the price state plus one ONNX run of the demand model (one row), measured in-process;
+  ``prices_p50_vs_floor`` = prices_p50_ms / floor_p50_ms.
+- ``ws_fanout_p99_ms``: a price change written by the flows' PriceWriter (price-updates topic,
+  Redis, pub/sub) → received by each of 1,000 websocket clients (another process).
+Each figure is the median of REPEATS runs.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import orjson
+import redis
+
+from benchmarks.common import percentile, print_repeat, write_medians
+from flows.catalogue import store_catalogue
+from flows.sinks.serving import ItemGraphWriter, PriceWriter, RecommendationWriter
+from infra.readiness import require_kafka, require_redis
+from infra.stack.processes import wait_until_ready
+from infra.stack.topics import delete_topics, ensure_topics
+from online_models.pricer import PriceChange
+from registry import ModelRegistry
+from schemas.settings import Settings
+from schemas.topics import ALL_TOPICS
+from simulator.config import ShopConfig
+from simulator.shop import Shop
+
+REPEATS = 3
+SECONDS = 10
+CONCURRENCY = 4
+SHOPPERS = 2_000
+WS_CLIENTS = 1_000
+WS_CHANGES = 20
+
+WRK_SCRIPT = """
+local ids = {}
+for line in io.lines("%s") do ids[#ids + 1] = line end
+math.randomseed(42)
+request = function()
+  return wrk.format("GET", "%s" .. ids[math.random(#ids)])
+end
+"""
+
+
+def raise_fd_limit() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def fill_redis(settings: Settings) -> tuple[list[str], list[str]]:
+    """Catalogue, a published price per product, neighbours and shoppers' lists."""
+    catalogue = Shop(ShopConfig()).catalogue()
+    store_catalogue(settings, catalogue)
+    skus = [c.sku for c in catalogue]
+    rng = random.Random(7)
+    now = time.time()
+    prices = PriceWriter(settings)
+    prices.write_batch([
+        PriceChange(sku=c.sku, price=round(c.list_price * 1.02, 2), previous_price=c.list_price,
+                    reason="benchmark", model_version="pricer:bench", t=now, sequence=1)
+        for c in catalogue
+    ])  # fmt: skip
+    prices.close()
+    graph = ItemGraphWriter(settings)
+    graph.write_batch(
+        [(s, [(n, rng.random()) for n in rng.sample(skus, 20)]) for s in skus]
+        + [(s, rng.random() * 100) for s in skus]
+    )
+    graph.close()
+    users = [f"u-bench{i:05d}" for i in range(SHOPPERS)]
+    recos = RecommendationWriter(settings)
+    for start in range(0, SHOPPERS, 200):
+        recos.write_batch([(u, rng.sample(skus, 5)) for u in users[start : start + 200]])
+    recos.close()
+    feats = redis.Redis.from_url(settings.redis_url)
+    pipe = feats.pipeline(transaction=False)
+    for s in skus:
+        pipe.hset(settings.keys.sku_features(s), mapping={
+            "units_24h": rng.randint(0, 40), "views_24h": rng.randint(10, 400),
+            "elasticity": -1.5 - rng.random(), "elasticity_std": 0.2, "observations": 30,
+            "min_competitor_price": 0, "on_hand": 100, "days_of_cover": 10})  # fmt: skip
+    pipe.execute()
+    feats.close()
+    return skus, users
+
+
+def start_api(
+    settings: Settings, port: int, cache_ttl_s: float, log: Path
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ, "PYTHONPATH": str(Path.cwd()),
+        "TILLFLOW_REDIS_PREFIX": settings.redis_prefix,
+        "TILLFLOW_TOPIC_PREFIX": settings.topic_prefix,
+        "TILLFLOW_API_PORT": str(port), "TILLFLOW_API_CACHE_TTL_S": str(cache_ttl_s),
+        "TILLFLOW_RATE_LIMIT_PER_S": "1000000", "TILLFLOW_RATE_LIMIT_BURST": "1000000",
+        "TILLFLOW_REGISTRY_DIR": str(settings.registry_dir), "TILLFLOW_LOG_LEVEL": "warning",
+    }  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", "api", "--port", str(port)], env=env,
+        stdout=log.open("ab"), stderr=subprocess.STDOUT, preexec_fn=raise_fd_limit,
+    )  # fmt: skip
+    import urllib.request
+
+    def healthy() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    wait_until_ready(healthy, 60, "the API", log)
+    return proc
+
+
+def wrk(url_prefix: str, ids: list[str], path: str) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        ids_file = Path(tmp) / "ids.txt"
+        ids_file.write_text("\n".join(ids))
+        script = Path(tmp) / "load.lua"
+        script.write_text(WRK_SCRIPT % (ids_file, path))
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{CONCURRENCY}", f"-d{SECONDS}s", "--latency", "-s", str(script),
+             url_prefix],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    if "Non-2xx" in out:
+        raise RuntimeError(f"wrk saw errors:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    lat = {q: _ms(re.search(rf"\s{q}%\s+([\d.]+\w+)", out).group(1)) for q in (50, 99)}  # type: ignore[union-attr]
+    return {"rps": rps, "p50": lat[50], "p99": lat[99]}
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def floor_ms(settings: Settings, skus: list[str], n: int = 3_000) -> list[float]:
+    """One request's work without HTTP: the pipelined Redis read plus one demand-model run."""
+    from api.onnx_models import load
+    from api.prices import SKU_FIELDS
+
+    current = ModelRegistry(settings.registry_dir).current("demand")
+    if current is None:
+        raise SystemExit(
+            f"no demand model in {settings.registry_dir}: run `make bench` (batch first) "
+            "or `tillflow batch train`"
+        )
+    model = load(current)
+    row = np.zeros((1, max(1, len(model.features))), dtype=np.float32)
+    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    keys = settings.keys
+    rng = random.Random(3)
+    out = []
+    for _ in range(n):
+        sku = rng.choice(skus)
+        start = time.perf_counter()
+        pipe = client.pipeline(transaction=False)
+        pipe.hgetall(keys.price(sku))
+        pipe.hmget(keys.sku_features(sku), list(SKU_FIELDS))
+        pipe.hmget(keys.catalogue, [sku])
+        pipe.execute()
+        model.predict(row)
+        out.append((time.perf_counter() - start) * 1000)
+    client.close()
+    return out
+
+
+def fanout_ms(settings: Settings, port: int, skus: list[str]) -> list[float]:
+    clients = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.ws_clients", "--url", f"ws://127.0.0.1:{port}/ws/prices",
+         "--clients", str(WS_CLIENTS), "--expect", str(WS_CHANGES)],
+        stdout=subprocess.PIPE, text=True, preexec_fn=raise_fd_limit,
+    )  # fmt: skip
+    assert clients.stdout is not None
+    if clients.stdout.readline().strip() != "ready":
+        raise RuntimeError("the websocket clients did not connect")
+    time.sleep(1.0)
+    writer = PriceWriter(settings)
+    for i in range(WS_CHANGES):
+        sku = skus[i % len(skus)]
+        writer.write_batch([PriceChange(sku=sku, price=10.0 + i, previous_price=10.0,
+                                        reason="fan-out benchmark", model_version="pricer:bench",
+                                        t=time.time(), sequence=100 + i)])  # fmt: skip
+        time.sleep(0.25)
+    writer.close()
+    delays: list[float] = orjson.loads(clients.stdout.readline())
+    clients.wait(60)
+    if len(delays) != WS_CLIENTS * WS_CHANGES:
+        raise RuntimeError(f"expected {WS_CLIENTS * WS_CHANGES} messages, got {len(delays)}")
+    return delays
+
+
+def main() -> None:
+    raise_fd_limit()
+    base = Settings()
+    require_kafka(base)
+    require_redis(base)
+    rid = uuid.uuid4().hex[:6]
+    settings = base.model_copy(
+        update={"topic_prefix": f"bench-serving-{rid}.", "redis_prefix": f"bench-serving-{rid}:"}
+    )
+    ensure_topics(settings)
+    skus, users = fill_redis(settings)
+    log = Path(tempfile.mkdtemp()) / "api.log"
+    runs: dict[str, list[float]] = {}
+    try:
+        for repeat in range(REPEATS):
+            for label, ttl in (("prices", settings.api_cache_ttl_s), ("prices_nocache", 0.0)):
+                port = 18_500 + repeat * 10 + (label == "prices_nocache")
+                api = start_api(settings, port, ttl, log)
+                try:
+                    p = wrk(f"http://127.0.0.1:{port}", skus, "/prices/")
+                    for k, v in p.items():
+                        runs.setdefault(
+                            f"{label}_{k}_ms" if k != "rps" else f"{label}_rps", []
+                        ).append(v)
+                    if label == "prices":
+                        r = wrk(f"http://127.0.0.1:{port}", users, "/recommendations/")
+                        runs.setdefault("recs_rps", []).append(r["rps"])
+                        runs.setdefault("recs_p50_ms", []).append(r["p50"])
+                        runs.setdefault("recs_p99_ms", []).append(r["p99"])
+                        runs.setdefault("ws_fanout_p99_ms", []).append(
+                            percentile(fanout_ms(settings, port, skus), 99)
+                        )
+                finally:
+                    api.terminate()
+                    api.wait(30)
+            floor = floor_ms(settings, skus)
+            runs.setdefault("floor_p50_ms", []).append(percentile(floor, 50))
+            print_repeat(repeat, REPEATS, runs)
+    finally:
+        delete_topics(settings, [settings.topic(t) for t in ALL_TOPICS])
+        client = redis.Redis.from_url(settings.redis_url)
+        keys = list(client.scan_iter(f"{settings.redis_prefix}*"))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+        client.close()
+    meta = {"concurrency": CONCURRENCY, "seconds": SECONDS, "skus": len(skus),
+            "shoppers": SHOPPERS, "ws_clients": WS_CLIENTS, "ws_changes": WS_CHANGES}  # fmt: skip
+    write_medians("serving", runs, ("prices_p50_vs_floor", "prices_p50_ms", "floor_p50_ms"), meta)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""The recommendation ranker's input row for one (shopper, candidate item) pair (pure).
+
+Serving builds it from the Redis hashes the flows write: the shopper's
+(``keys.user_features(user)``, ``schemas.features.USER_FEATURES``; ``recent_views``,
+``recent_purchases`` and ``category_affinity`` are JSON) and the item's
+(``keys.sku_features(sku)``, ``SKU_FEATURES``), plus the candidate's score and rank from the
+candidate list and the item's catalogue category. Training rebuilds the same hashes as of a
+cut-off time from the lake (batch/ranker_data.py) and calls the same function, so both agree.
+Missing or unreadable values count as 0.
+
+>>> user = {"recent_views": '["b", "a"]', "recent_purchases": '["c"]',
+...         "category_affinity": '{"dairy": 0.75, "bakery": 0.25}'}
+>>> item = {"views_24h": "99", "units_24h": "9", "on_hand": "3", "last_price": "2.5"}
+>>> row = dict(zip(RANKER_FEATURES, ranker_features(user, item, 4.0, 0, "dairy", sku="a")))
+>>> row["category_affinity"], row["viewed_position"], row["purchased_position"], row["in_stock"]
+(0.75, 0.5, 0.0, 1.0)
+>>> dict(zip(RANKER_FEATURES, ranker_features(user, item, 1.0, 3, None)))["viewed_position"]
+0.0
+>>> round(dict(zip(RANKER_FEATURES, ranker_features(user, {}, 1.0, 3, "x")))["item_views"], 3)
+0.0
+>>> ranker_features(user, item, 1.0, 1, "dairy") == ranker_features(user, item, 1.0, 1, "dairy")
+True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from online_models.hash_values import hash_number
+
+RANKER_FEATURES: tuple[str, ...] = (
+    "candidate_score",
+    "candidate_rank",  # 0 = first in the candidate list
+    "item_views",  # ln(1 + views in 24 h)
+    "item_units",  # ln(1 + units sold in 24 h)
+    "item_add_to_carts",  # ln(1 + add-to-carts in 24 h)
+    "item_conversion",
+    "item_log_price",
+    "item_competitor_gap",
+    "in_stock",
+    "user_recent_views",  # how many recent views the shopper has (≤ 20)
+    "user_recent_purchases",
+    "category_affinity",  # the shopper's share of interactions in the item's category
+    "viewed_position",  # 1 / (1 + position) of the item in recent views; 0 if absent
+    "viewed_count",  # times the item appears in recent views
+    "purchased_position",  # same for recent purchases
+)
+"""Ordered ONNX input columns of the ranker (``metadata["features"]``)."""
+
+
+def _json(values: Mapping[str, str], name: str) -> Any:
+    raw = values.get(name)
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _position(items: list[Any], sku: str | None) -> float:
+    if sku is None:
+        return 0.0
+    for i, other in enumerate(items):
+        if other == sku:
+            return 1.0 / (1.0 + i)
+    return 0.0
+
+
+def ranker_features(
+    user: Mapping[str, str],
+    item: Mapping[str, str],
+    candidate_score: float,
+    candidate_rank: int,
+    category: str | None,
+    sku: str | None = None,
+) -> list[float]:
+    """One row of :data:`RANKER_FEATURES`.
+
+    ``sku`` (the candidate's id) enables the position features; without it they are 0.
+    """
+    views = _json(user, "recent_views")
+    purchases = _json(user, "recent_purchases")
+    affinity = _json(user, "category_affinity")
+    views = views if isinstance(views, list) else []
+    purchases = purchases if isinstance(purchases, list) else []
+    affinity = affinity if isinstance(affinity, dict) else {}
+    share = affinity.get(category, 0.0) if category is not None else 0.0
+    price = hash_number(item, "last_price") or hash_number(item, "published_price")
+    return [
+        float(candidate_score),
+        float(candidate_rank),
+        math.log1p(max(0.0, hash_number(item, "views_24h"))),
+        math.log1p(max(0.0, hash_number(item, "units_24h"))),
+        math.log1p(max(0.0, hash_number(item, "add_to_carts_24h"))),
+        hash_number(item, "conversion_24h"),
+        math.log(price) if price > 0 else 0.0,
+        hash_number(item, "competitor_gap"),
+        1.0 if hash_number(item, "on_hand") > 0 else 0.0,
+        float(len(views)),
+        float(len(purchases)),
+        float(share) if isinstance(share, int | float) else 0.0,
+        _position(views, sku),
+        float(sum(1 for v in views if sku is not None and v == sku)),
+        _position(purchases, sku),
+    ]

@@ -1,0 +1,57 @@
+"""The model input rows shared by training and serving (online_models.ranking/demand_features)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from online_models.demand_features import DEMAND_FEATURES, demand_features, sku_state_from_batch
+from online_models.ranking import RANKER_FEATURES, ranker_features
+
+WHEN = datetime(2026, 1, 10, 9, tzinfo=UTC)  # a Saturday
+
+
+@pytest.mark.parametrize(
+    ("user", "expected_views", "expected_affinity"),
+    [
+        ({}, 0.0, 0.0),
+        ({"recent_views": "not json", "category_affinity": "[1, 2]"}, 0.0, 0.0),
+        ({"recent_views": '["s1", "s2", "s1"]', "category_affinity": '{"toys": 0.4}'}, 3.0, 0.4),
+    ],
+)
+def test_ranker_rows_tolerate_missing_and_malformed_user_state(
+    user: dict[str, str], expected_views: float, expected_affinity: float
+) -> None:
+    row = dict(zip(RANKER_FEATURES, ranker_features(user, {}, 2.0, 5, "toys", sku="s1"),
+                   strict=True))  # fmt: skip
+    assert row["user_recent_views"] == expected_views
+    assert row["category_affinity"] == expected_affinity
+    assert row["candidate_score"] == 2.0
+    assert row["candidate_rank"] == 5.0
+    assert row["viewed_count"] == (2.0 if expected_views else 0.0)
+
+
+def test_demand_row_follows_price_and_weekday() -> None:
+    state = {"units_24h": "4", "views_24h": "50", "last_price": "5", "min_competitor_price": "4"}
+    cheap = dict(zip(DEMAND_FEATURES, demand_features(state, 4.0, WHEN), strict=True))
+    dear = dict(zip(DEMAND_FEATURES, demand_features(state, 6.0, WHEN), strict=True))
+    assert cheap["log_price_ratio"] < 0 < dear["log_price_ratio"]
+    assert cheap["competitor_gap"] == 0.0
+    assert dear["competitor_gap"] == pytest.approx(0.5)
+    assert cheap["weekday"] == 5.0
+    assert cheap["conversion_24h"] == pytest.approx(0.08)
+    with pytest.raises(ValueError, match="timezone"):
+        demand_features(state, 4.0, datetime(2026, 1, 10))
+
+
+def test_training_state_from_batch_features_builds_the_same_row_as_serving() -> None:
+    batch = {"units_1d": 4, "views_1d": 50, "stock_1d": 10, "last_paid_price": 5.0,
+             "competitor_min_1d": 4.0, "units_per_day_7d": 3.5, "views_per_day_7d": 45.0,
+             "units_per_day_28d": 3.0}  # fmt: skip
+    serving = {"units_24h": "4", "views_24h": "50", "conversion_24h": "0.08", "on_hand": "10",
+               "last_price": "5.0", "min_competitor_price": "4.0", "units_per_day_7d": "3.5",
+               "views_per_day_7d": "45.0", "units_per_day_28d": "3.0"}  # fmt: skip
+    assert demand_features(sku_state_from_batch(batch), 4.5, WHEN) == pytest.approx(
+        demand_features(serving, 4.5, WHEN)
+    )
