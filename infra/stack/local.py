@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,18 +34,27 @@ class ServiceStatus:
     log: str
 
 
+def _ensure(
+    files: ServiceFiles, answers: Callable[[], bool], start: Callable[[], int],
+    wait: Callable[[], None],
+) -> None:  # fmt: skip
+    """Use a service that answers as is (ours or not); else start it unless ours runs; wait."""
+    if answers():
+        return
+    if running_pid(files) is None:
+        start()
+    wait()
+
+
 def up(settings: Settings) -> list[ServiceStatus]:
     """Start Redis, Kafka and Prometheus (each unless already answering); wait until ready."""
-    if running_pid(redis_service.files(settings)) is None and not redis_answers(settings, 0.5):
-        redis_service.start(settings)
-    redis_service.wait_ready(settings)
-    if running_pid(kafka.files(settings)) is None and not kafka_answers(settings, 1.0):
-        kafka.start(settings)
-    kafka.wait_ready(settings)
-    prom = prometheus_service
-    if running_pid(prom.files(settings)) is None and not prom.answers(settings, 0.5):
-        prom.start(settings)
-        prom.wait_ready(settings)
+    r, k, p = redis_service, kafka, prometheus_service
+    _ensure(r.files(settings), lambda: redis_answers(settings, 0.5),
+            lambda: r.start(settings), lambda: r.wait_ready(settings))  # fmt: skip
+    _ensure(k.files(settings), lambda: kafka_answers(settings, 1.0),
+            lambda: k.start(settings), lambda: k.wait_ready(settings))  # fmt: skip
+    _ensure(p.files(settings), lambda: p.answers(settings, 0.5),
+            lambda: p.start(settings), lambda: p.wait_ready(settings))  # fmt: skip
     return status(settings)
 
 

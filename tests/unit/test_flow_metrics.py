@@ -9,6 +9,7 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from batch.runs import JobRun
 from flows.metrics import FlowMetrics
 from flows.parse import parse_message
 from flows.records import Accepted
@@ -119,10 +120,23 @@ def test_job_failure_is_counted_and_reraised() -> None:
     jobs = JobMetrics(CollectorRegistry())
     with pytest.raises(RuntimeError), jobs.track("gold"):
         raise RuntimeError("boom")
-    assert jobs.value("tillflow_batch_job_runs_total", batch_job="gold", outcome="failure") == 1.0
-    assert jobs.value("tillflow_batch_job_runs_total", batch_job="gold", outcome="success") == 0.0
+    assert jobs.value("tillflow_batch_job_runs_total", batch_job="gold", outcome="failed") == 1.0
+    assert jobs.value("tillflow_batch_job_runs_total", batch_job="gold", outcome="ok") == 0.0
     assert jobs.value("tillflow_batch_job_duration_seconds_count", batch_job="gold") == 1.0
     assert jobs.value("tillflow_batch_job_last_success_timestamp_seconds", batch_job="gold") is None
+
+
+def test_finished_runs_are_recorded_with_their_rows_and_status() -> None:
+    jobs = JobMetrics(CollectorRegistry())
+    started = "2026-01-05T00:00:00+00:00"
+    jobs.record(JobRun("silver", "ok", started, 12.5, rows_in=100, rows_out=90))
+    jobs.record(JobRun("silver", "skipped", started, 0.1))
+    assert jobs.value("tillflow_batch_job_runs_total", batch_job="silver", outcome="ok") == 1.0
+    assert jobs.value("tillflow_batch_job_runs_total", batch_job="silver", outcome="skipped") == 1.0
+    assert jobs.value("tillflow_batch_rows_total", batch_job="silver", direction="read") == 100.0
+    assert jobs.value("tillflow_batch_rows_total", batch_job="silver", direction="written") == 90.0
+    seconds = jobs.value("tillflow_batch_job_duration_seconds_sum", batch_job="silver")
+    assert seconds == pytest.approx(12.6)
 
 
 def test_registry_gauge_follows_the_current_pointer(tmp_path: Path) -> None:
