@@ -28,16 +28,24 @@ name                                           type       labels               m
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Iterator, Mapping, Sequence
+from itertools import accumulate
 from typing import Any, Protocol, runtime_checkable
 
 import structlog
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from flows.records import Accepted, Rejected
@@ -67,12 +75,6 @@ class FlowMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         r = registry
-        self.events = Counter("tillflow_flow_events", "Input messages read.", ["topic"],
-                              registry=r)  # fmt: skip
-        self.dead_lettered = Counter(
-            "tillflow_flow_dead_lettered", "Invalid messages sent to the dead-letter topic.",
-            ["topic"], registry=r,
-        )  # fmt: skip
         self.duplicates = Counter(
             "tillflow_flow_duplicate_events", "Events dropped as repeats of an event_id.",
             registry=r,
@@ -81,14 +83,6 @@ class FlowMetrics:
             "tillflow_flow_late_events",
             "Product signals more than 5 min older than their product's newest event.",
             registry=r,
-        )  # fmt: skip
-        self.lag = Histogram(
-            "tillflow_flow_processing_lag_seconds", "Wall time when parsed minus event time.",
-            ["topic"], buckets=LAG_BUCKETS, registry=r,
-        )  # fmt: skip
-        self.last_event = Gauge(
-            "tillflow_flow_last_event_timestamp_seconds", "Newest event time read, unix time.",
-            ["topic"], registry=r,
         )  # fmt: skip
         self.learner_error = Gauge(
             "tillflow_flow_learner_mean_absolute_error",
@@ -113,17 +107,15 @@ class FlowMetrics:
         self.revenue = Counter("tillflow_flow_revenue", "Revenue of unique orders (currency).",
                                registry=r)  # fmt: skip
         self.units = Counter("tillflow_flow_units_sold", "Units in unique orders.", registry=r)
-        self.offsets: dict[tuple[str, int], int] = {}
+        self.messages = MessageStats([topic.name for topic in INPUT_TOPICS])
+        registry.register(self.messages)
+        self.offsets = self.messages.offsets
         self._late_seen: dict[str, int] = {}
         self._errors: dict[str, float] = {}
         self._declare()
 
     def _declare(self) -> None:
         """Create every labelled series at zero, so dashboards and alerts see them at once."""
-        for topic in INPUT_TOPICS:
-            self.events.labels(topic.name)
-            self.dead_lettered.labels(topic.name)
-            self.lag.labels(topic.name)
         for model in MODELS:
             self.drift.labels(model)
         for direction in ("up", "down"):
@@ -132,16 +124,18 @@ class FlowMetrics:
     # -- hooks ---------------------------------------------------------------------------
     def on_parsed(self, _step_id: str, item: Accepted | Rejected) -> None:
         """After parsing: count, measure lag and freshness, remember the offset read."""
-        self.offsets[(item.topic, item.partition)] = item.offset
-        self.events.labels(item.topic).inc()
+        stats, topic = self.messages, item.topic
+        stats.offsets[(topic, item.partition)] = item.offset
+        stats.events[topic] += 1
         if isinstance(item, Rejected):
-            self.dead_lettered.labels(item.topic).inc()
+            stats.dead_lettered[topic] += 1
             log.warning("dead-lettered", topic=item.topic, partition=item.partition,
                         offset=item.offset, error=item.error[:200],
                         correlation_id=item.correlation_id)  # fmt: skip
             return
-        self.lag.labels(item.topic).observe(time.time() - item.t)
-        self.last_event.labels(item.topic).set(item.t)
+        stats.observe_lag(topic, time.time() - item.t)
+        if item.t > stats.newest.get(topic, -math.inf):
+            stats.newest[topic] = item.t
         if item.correlation_id is not None:
             log.debug("event read", topic=item.topic, partition=item.partition,
                       offset=item.offset, event_id=item.event.event_id,
@@ -184,6 +178,57 @@ class FlowMetrics:
         """The counters the stats sink adds to Redis (duplicates, drift detections)."""
         self.duplicates.inc(totals.get("duplicates", 0))
         self.drift.labels("elasticity").inc(totals.get("drift_detections", 0))
+
+
+class MessageStats(Collector):
+    """The per-message figures, kept as plain numbers by the worker and turned into metric
+    families at each scrape: prometheus_client's locked objects cost more per message than
+    most of the flow's own steps (``python -m benchmarks.observability``).
+
+    >>> stats = MessageStats(["orders"])
+    >>> stats.observe_lag("orders", 0.3)
+    >>> stats.lag_buckets["orders"][LAG_BUCKETS.index(0.5)]
+    1
+    """
+
+    def __init__(self, topics: Sequence[str]) -> None:
+        self.events = dict.fromkeys(topics, 0)
+        self.dead_lettered = dict.fromkeys(topics, 0)
+        self.lag_buckets = {t: [0] * (len(LAG_BUCKETS) + 1) for t in topics}  # last: +Inf
+        self.lag_sum = dict.fromkeys(topics, 0.0)
+        self.newest: dict[str, float] = {}  # a topic's freshness series starts with its data
+        self.offsets: dict[tuple[str, int], int] = {}
+
+    def observe_lag(self, topic: str, seconds: float) -> None:
+        self.lag_buckets[topic][bisect_left(LAG_BUCKETS, seconds)] += 1
+        self.lag_sum[topic] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        events = CounterMetricFamily("tillflow_flow_events", "Input messages read.",
+                                     labels=["topic"])  # fmt: skip
+        dead = CounterMetricFamily(
+            "tillflow_flow_dead_lettered", "Invalid messages sent to the dead-letter topic.",
+            labels=["topic"],
+        )  # fmt: skip
+        lag = HistogramMetricFamily(
+            "tillflow_flow_processing_lag_seconds", "Wall time when parsed minus event time.",
+            labels=["topic"],
+        )  # fmt: skip
+        newest = GaugeMetricFamily(
+            "tillflow_flow_last_event_timestamp_seconds", "Newest event time read, unix time.",
+            labels=["topic"],
+        )  # fmt: skip
+        for topic in self.events:
+            events.add_metric([topic], self.events[topic])
+            dead.add_metric([topic], self.dead_lettered[topic])
+            counts = list(self.lag_buckets[topic])
+            cumulative = list(accumulate(counts))
+            bounds = [*(str(float(b)) for b in LAG_BUCKETS), "+Inf"]
+            lag.add_metric([topic], list(zip(bounds, cumulative, strict=True)),
+                           sum_value=self.lag_sum[topic])  # fmt: skip
+        for topic, t in self.newest.copy().items():
+            newest.add_metric([topic], t)
+        yield from (events, dead, lag, newest)
 
 
 class ConsumerLagCollector(Collector):
