@@ -255,6 +255,9 @@ def demo(
     _print_status(local.status(settings))
     api_url = f"http://{settings.api_host}:{settings.api_port}"
     out.print(f"API: {api_url}/docs   ingest: POST {api_url}/events/<topic>")
+    out.print(
+        f"Prometheus: http://127.0.0.1:{settings.prometheus_port}/alerts   (README: dashboards)"
+    )
     out.print(f"watch: kcat -b {settings.kafka_bootstrap} -C -t {settings.topic_prefix}orders")
     out.print(f"simulating at {rate:,.0f} events/s; Ctrl-C stops the simulator, `make down` all")
     options = RunOptions(

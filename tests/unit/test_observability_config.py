@@ -132,7 +132,14 @@ def test_compose_runs_prometheus_alertmanager_and_grafana_with_the_provisioning(
             if source.startswith("./"):
                 assert (INFRA / source).exists(), source
     provider = yaml.safe_load((INFRA / "grafana/provisioning/dashboards/tillflow.yml").read_text())
-    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    source = yaml.safe_load((INFRA / "grafana/provisioning/datasources/prometheus.yml").read_text())
+    grafana = COMPOSE["grafana"]["environment"]
+    assert provider["providers"][0]["options"]["path"] == "${DASHBOARDS_DIR}"
+    assert grafana["DASHBOARDS_DIR"] == "/var/lib/grafana/dashboards"
+    assert source["datasources"][0]["url"] == "${PROMETHEUS_URL}"
+    assert grafana["PROMETHEUS_URL"] == "http://prometheus:9090"
+    assert "127.0.0.1:9090:9090" in COMPOSE["prometheus"]["ports"]
+    assert "127.0.0.1:3000:3000" in COMPOSE["grafana"]["ports"]
     assert COMPOSE["flows"]["environment"]["TILLFLOW_METRICS_HOST"] == "0.0.0.0"
 
 
