@@ -207,3 +207,40 @@ def test_dashboards_cover_the_four_views() -> None:
     assert any("drift" in t.lower() for t in titles["tillflow-models"])
     assert any("revenue" in t.lower() for t in titles["tillflow-business"])
     assert any("price change" in t.lower() for t in titles["tillflow-business"])
+
+
+def _exported_names() -> set[str]:
+    """Every sample name the code can export (flows, API, batch, registry)."""
+    from prometheus_client import CollectorRegistry
+
+    from api.metrics import ApiMetrics
+    from flows.metrics import ConsumerLagCollector, FlowMetrics
+    from observability.jobs import JobMetrics, RegistryCollector
+    from registry.store import ModelRegistry
+
+    registries = [FlowMetrics(CollectorRegistry()).registry, ApiMetrics().registry]
+    jobs = JobMetrics(CollectorRegistry())
+    jobs.registry.register(RegistryCollector(ModelRegistry(ROOT / "no-such-registry")))
+    jobs.registry.register(ConsumerLagCollector(Settings(), {}))
+    registries.append(jobs.registry)
+    names = set()
+    for registry in registries:
+        for family in registry.collect():
+            suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
+            names |= {family.name + s for s in suffixes.get(family.type, ("",))}
+    return names
+
+
+def test_dashboards_and_alerts_only_use_metrics_the_code_exports() -> None:
+    exported = _exported_names()
+    rules = (INFRA / "prometheus" / "rules" / "tillflow.yml").read_text()
+    used = set(re.findall(r"\btillflow_[a-z_]+", rules))
+    for path in DASHBOARD_FILES:
+        board = _load(path)
+        for panel in board["panels"]:
+            for target in panel["targets"]:
+                used |= set(re.findall(r"\btillflow_[a-z_]+", target["expr"]))
+        for variable in board["templating"]["list"]:
+            used |= set(re.findall(r"\btillflow_[a-z_]+", variable["query"]["query"]))
+    assert len(used) > 25
+    assert used <= exported, f"not exported by any tillflow process: {sorted(used - exported)}"
