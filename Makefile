@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 TILLFLOW := $(VENV)/bin/tillflow
-RATE ?= 2000
+RATE ?= 300
 
 .DEFAULT_GOAL := help
 .PHONY: help setup up down status demo check test lint typecheck bench lock schemas dashboards rules clean
@@ -45,6 +45,7 @@ bench: setup up ## Run the benchmarks; write benchmarks/results/*.json and BENCH
 	@$(PY) -m benchmarks.ingest
 	@$(PY) -m benchmarks.stream
 	@$(PY) -m benchmarks.quality
+	@$(PY) -m benchmarks.serving
 	@$(PY) -m benchmarks.observability
 	@$(PY) -m benchmarks.report
 

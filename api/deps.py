@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from api.state import AppState
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     return cast(AppState, request.app.state.tillflow)
 
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import orjson
 import redis.asyncio as aioredis
 from pydantic import BaseModel, Field
 
+from api.onnx_models import LoadedModel
+from online_models.demand_features import demand_features
 from schemas.keys import RedisKeys
-
-SKU_FIELDS = ("elasticity", "elasticity_std", "observations", "min_competitor_price", "on_hand",
-              "days_of_cover", "units_24h", "views_24h")  # fmt: skip
 
 
 class PriceView(BaseModel):
@@ -50,17 +50,16 @@ async def read_price_states(
     pipe = client.pipeline(transaction=False)
     for sku in skus:
         pipe.hgetall(keys.price(sku))
-        pipe.hmget(keys.sku_features(sku), list(SKU_FIELDS))
+        pipe.hgetall(keys.sku_features(sku))
     pipe.hmget(keys.catalogue, skus)
     replies = await pipe.execute()
     catalogue = replies[-1]
     out: dict[str, PriceState] = {}
     for i, sku in enumerate(skus):
-        details, values = replies[2 * i], replies[2 * i + 1]
+        details, features = replies[2 * i], replies[2 * i + 1]
         item = catalogue[i]
         if not details and item is None:
             continue
-        features = {k: v for k, v in zip(SKU_FIELDS, values, strict=True) if v is not None}
         out[sku] = PriceState(
             sku=sku,
             details=details,
@@ -70,12 +69,22 @@ async def read_price_states(
     return out
 
 
-def price_view(state: PriceState, *, stale: bool = False) -> PriceView:
-    """The response for one sku (list price when nothing was published yet)."""
+def price_view(
+    state: PriceState, *, stale: bool = False, demand: LoadedModel | None = None
+) -> PriceView:
+    """The response for one sku (list price when nothing was published yet).
+
+    With a demand model, the view carries its forecast of units per day at this price from
+    the product's online features (``online_models.demand_features``, as in training).
+    """
     d, f = state.details, state.features
     list_price = None if state.catalogue is None else float(state.catalogue["list_price"])
     price = float(d["price"]) if "price" in d else list_price
     assert price is not None  # read_price_states drops skus with neither
+    forecast = None
+    if demand is not None:
+        row = demand_features(state.features, price, datetime.now(UTC))
+        forecast = max(0.0, round(float(demand.predict(np.array([row]))[0]), 4))
     return PriceView(
         sku=state.sku,
         price=price,
@@ -85,7 +94,9 @@ def price_view(state: PriceState, *, stale: bool = False) -> PriceView:
         model_version=d.get("model_version"),
         elasticity=_float(f.get("elasticity")),
         elasticity_std=_float(f.get("elasticity_std")),
-        observations=int(float(f.get("observations", "0"))),
+        observations=int(float(f.get("observations", "0") or 0)),
+        expected_units_per_day=forecast,
+        demand_model=None if demand is None else demand.label,
         stale=stale,
     )
 

@@ -1,14 +1,27 @@
-"""A shopper's recommendations: streaming candidates, re-ranked when a ranker is loaded."""
+"""A shopper's recommendations: streaming candidates, re-ranked when a ranker is loaded.
+
+Reads are split by how widely they are shared, so each can be cached on its own: the
+shopper's stored list and feature hash (one per shopper), the popularity list (one for all),
+and each candidate item's features and category (shared by every shopper who sees it).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+import numpy as np
 import orjson
 import redis.asyncio as aioredis
 from pydantic import BaseModel, Field
 
+from api.onnx_models import LoadedModel
+from online_models.ranking import ranker_features
 from schemas.keys import RedisKeys
+
+# The item fields online_models.ranking reads (HMGET them, not the whole hash).
+ITEM_FIELDS = ("views_24h", "units_24h", "add_to_carts_24h", "conversion_24h", "last_price",
+               "published_price", "competitor_gap", "on_hand")  # fmt: skip
 
 
 class RecommendedItem(BaseModel):
@@ -22,51 +35,130 @@ class Recommendations(BaseModel):
     user_id: str
     items: list[RecommendedItem]
     source: str = Field(
-        description="What served the list: `ranker` (ONNX ranker over the streaming "
-        "candidates), `streaming` (the flows' co-occurrence list as stored) or `popularity` "
-        "(fallback for shoppers the flows have not seen)."
+        description="What served the list: `ranker` (the ONNX ranker re-ranking the streaming "
+        "candidates, topped up from popularity), `streaming` (the flows' co-occurrence list as "
+        "stored, when no ranker is loaded) or `popularity` (shoppers the flows have not seen)."
     )
     model_version: str | None = Field(None, description="The ranker version, when it ranked.")
     updated_at: datetime | None = Field(None, description="When the flows last refreshed it.")
     stale: bool = Field(False, description="True when Redis was unavailable: last-known list.")
 
 
-class Candidates(BaseModel):
-    """What Redis holds for one shopper (cached as a unit)."""
+class Shopper(BaseModel):
+    """What Redis holds for one shopper."""
 
     user_id: str
     stored: list[RecommendedItem]  # the flows' list, best first ([] for unknown shoppers)
-    popular: list[RecommendedItem]  # the popularity fallback, best first
     updated_at: datetime | None
+    features: dict[str, str]  # the shopper's feature hash ({} when not read)
 
 
-async def read_candidates(
-    client: aioredis.Redis, keys: RedisKeys, user_id: str, depth: int
-) -> Candidates:
-    """The shopper's stored list and the top ``depth`` popular items, in one round trip."""
+class Item(BaseModel):
+    """What the ranker needs of one candidate item."""
+
+    features: dict[str, str]
+    category: str | None
+
+
+async def read_shopper(
+    client: aioredis.Redis, keys: RedisKeys, user_id: str, with_features: bool
+) -> Shopper:
     pipe = client.pipeline(transaction=False)
     pipe.get(keys.recommendations(user_id))
-    pipe.zrevrange(keys.popularity, 0, depth - 1, withscores=True)
-    stored_raw, popular_raw = await pipe.execute()
+    if with_features:
+        pipe.hgetall(keys.user_features(user_id))
+    replies = await pipe.execute()
     stored: list[RecommendedItem] = []
     updated_at = None
-    if stored_raw is not None:
-        body = orjson.loads(stored_raw)
+    if replies[0] is not None:
+        body = orjson.loads(replies[0])
         stored = [RecommendedItem(sku=i["sku"], score=float(i["score"])) for i in body["items"]]
         if body.get("updated_at"):
             updated_at = datetime.fromisoformat(body["updated_at"])
-    popular = [RecommendedItem(sku=s, score=float(v)) for s, v in popular_raw]
-    return Candidates(user_id=user_id, stored=stored, popular=popular, updated_at=updated_at)
+    features = replies[1] if with_features else {}
+    return Shopper(user_id=user_id, stored=stored, updated_at=updated_at, features=features)
 
 
-def without_ranker(c: Candidates, k: int, *, stale: bool = False) -> Recommendations:
+async def read_popular(
+    client: aioredis.Redis, keys: RedisKeys, depth: int
+) -> list[RecommendedItem]:
+    top = await client.zrevrange(keys.popularity, 0, depth - 1, withscores=True)
+    return [RecommendedItem(sku=s, score=float(v)) for s, v in top]
+
+
+async def read_items(client: aioredis.Redis, keys: RedisKeys, skus: list[str]) -> dict[str, Item]:
+    pipe = client.pipeline(transaction=False)
+    for sku in skus:
+        pipe.hmget(keys.sku_features(sku), list(ITEM_FIELDS))
+    pipe.hmget(keys.catalogue, skus)
+    replies: list[Any] = await pipe.execute()
+    out = {}
+    for sku, values, entry in zip(skus, replies[:-1], replies[-1], strict=True):
+        features = {k: v for k, v in zip(ITEM_FIELDS, values, strict=True) if v is not None}
+        category = None if entry is None else orjson.loads(entry)["category"]
+        out[sku] = Item(features=features, category=category)
+    return out
+
+
+def pool(shopper: Shopper, popular: list[RecommendedItem], depth: int) -> list[RecommendedItem]:
+    """The candidates: the stored list first, then popular items, without repeats."""
+    out = {i.sku: i for i in shopper.stored}
+    for item in popular:
+        if len(out) >= depth:
+            break
+        out.setdefault(item.sku, item)
+    return list(out.values())
+
+
+def without_ranker(
+    shopper: Shopper, popular: list[RecommendedItem], k: int, *, stale: bool = False
+) -> Recommendations:
     """The stored list (topped up from popularity), or popularity alone for new shoppers."""
-    if not c.stored:
+    if not shopper.stored:
         return Recommendations(
-            user_id=c.user_id, items=c.popular[:k], source="popularity", stale=stale
+            user_id=shopper.user_id, items=popular[:k], source="popularity", stale=stale
         )
-    seen = {i.sku for i in c.stored}
-    items = c.stored[:k] + [i for i in c.popular if i.sku not in seen][: max(0, k - len(c.stored))]
     return Recommendations(
-        user_id=c.user_id, items=items, source="streaming", updated_at=c.updated_at, stale=stale
+        user_id=shopper.user_id, items=pool(shopper, popular, k)[:k], source="streaming",
+        updated_at=shopper.updated_at, stale=stale,
+    )  # fmt: skip
+
+
+def ranked(
+    shopper: Shopper,
+    candidates: list[RecommendedItem],
+    items: dict[str, Item],
+    model: LoadedModel,
+    k: int,
+    *,
+    stale: bool = False,
+) -> Recommendations:
+    """The candidates scored by the ranker (one ONNX run for all of them), best first."""
+    empty = Item(features={}, category=None)
+    rows = np.array(
+        [
+            ranker_features(
+                shopper.features,
+                items.get(c.sku, empty).features,
+                c.score,
+                rank,
+                items.get(c.sku, empty).category,
+                sku=c.sku,
+            )
+            for rank, c in enumerate(candidates)
+        ],
+        dtype=np.float32,
+    )
+    predicted = model.predict(rows)
+    order = np.argsort(-predicted, kind="stable")[:k]
+    return Recommendations(
+        user_id=shopper.user_id,
+        items=[
+            RecommendedItem(sku=candidates[i].sku, score=round(float(predicted[i]), 6))
+            for i in order
+        ],
+        source="ranker",
+        model_version=model.label,
+        updated_at=shopper.updated_at,
+        stale=stale,
     )

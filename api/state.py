@@ -9,7 +9,7 @@ from api.hub import Hub
 from api.metrics import ApiMetrics
 from api.onnx_models import ModelSlot
 from api.prices import PriceState
-from api.recommendations import Candidates
+from api.recommendations import Item, RecommendedItem, Shopper
 from api.redis_gate import RedisGate
 from ingest.producer import EventProducer
 from registry import ModelRegistry
@@ -28,7 +28,9 @@ class AppState:
     registry: ModelRegistry
     models: dict[str, ModelSlot] = field(default_factory=dict)
     prices: LastKnown[PriceState] = field(default_factory=lambda: LastKnown(1.0))
-    candidates: LastKnown[Candidates] = field(default_factory=lambda: LastKnown(1.0))
+    shoppers: LastKnown[Shopper] = field(default_factory=lambda: LastKnown(1.0))
+    popular: LastKnown[list[RecommendedItem]] = field(default_factory=lambda: LastKnown(1.0))
+    items: LastKnown[Item] = field(default_factory=lambda: LastKnown(1.0))
     hub_ready: bool = False
 
     @classmethod
@@ -44,10 +46,12 @@ class AppState:
             registry=registry,
             models={name: ModelSlot(registry, name) for name in MODEL_NAMES},
             prices=LastKnown(settings.api_cache_ttl_s),
-            candidates=LastKnown(settings.api_cache_ttl_s),
+            shoppers=LastKnown(settings.api_cache_ttl_s),
+            popular=LastKnown(settings.api_cache_ttl_s),
+            items=LastKnown(settings.api_cache_ttl_s),
         )
         state.hub.on_price.append(state.prices.invalidate)
-        state.hub.on_recommendations.append(state.candidates.invalidate)
+        state.hub.on_recommendations.append(state.shoppers.invalidate)
         return state
 
     def refresh_models(self) -> None:

@@ -37,6 +37,19 @@ TABLES: dict[str, list[tuple[str, str, str]]] = {
         ("hr_at_10", "hr_at_10_popularity", "next purchase in the shopper's top-10"),
         ("hr_at_10_vs_popularity", "", "goal ≥ 2"),
     ],
+    "serving": [
+        ("prices_rps", "", "GET /prices/{sku}, wrk, fixed concurrency; goal ≥ 1,000"),
+        ("prices_p50_ms", "floor_p50_ms", "goal ≤ 2× the floor"),
+        ("prices_p99_ms", "", "goal ≤ 2 ms"),
+        ("prices_p50_vs_floor", "", "goal ≤ 2"),
+        ("prices_nocache_p50_ms", "", "cache off: every request reads Redis"),
+        ("prices_nocache_p99_ms", "", "cache off"),
+        ("recs_rps", "", "GET /recommendations/{user}, ranked by ONNX; goal ≥ 1,000"),
+        ("recs_p50_ms", "", ""),
+        ("recs_p99_ms", "", "goal ≤ 5 ms"),
+        ("floor_p50_ms", "", "baseline: Redis round trip + one ONNX run, no HTTP"),
+        ("ws_fanout_p99_ms", "", "price change → each of 1,000 websocket clients; goal ≤ 100"),
+    ],
     "observability": [
         (
             "parse_and_hooks_events_per_s",

@@ -23,10 +23,12 @@ import os
 import random
 import re
 import resource
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -38,7 +40,6 @@ from benchmarks.common import percentile, print_repeat, write_medians
 from flows.catalogue import store_catalogue
 from flows.sinks.serving import ItemGraphWriter, PriceWriter, RecommendationWriter
 from infra.readiness import require_kafka, require_redis
-from infra.stack.processes import wait_until_ready
 from infra.stack.topics import delete_topics, ensure_topics
 from online_models.pricer import PriceChange
 from registry import ModelRegistry
@@ -62,6 +63,12 @@ request = function()
   return wrk.format("GET", "%s" .. ids[math.random(#ids)])
 end
 """
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def raise_fd_limit() -> None:
@@ -121,7 +128,6 @@ def start_api(
         [sys.executable, "-m", "cli", "api", "--port", str(port)], env=env,
         stdout=log.open("ab"), stderr=subprocess.STDOUT, preexec_fn=raise_fd_limit,
     )  # fmt: skip
-    import urllib.request
 
     def healthy() -> bool:
         try:
@@ -130,7 +136,12 @@ def start_api(
         except OSError:
             return False
 
-    wait_until_ready(healthy, 60, "the API", log)
+    deadline = time.monotonic() + 60
+    while not healthy():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"the API did not become ready; see {log}")
+        time.sleep(0.2)
     return proc
 
 
@@ -160,7 +171,6 @@ def _ms(text: str) -> float:
 def floor_ms(settings: Settings, skus: list[str], n: int = 3_000) -> list[float]:
     """One request's work without HTTP: the pipelined Redis read plus one demand-model run."""
     from api.onnx_models import load
-    from api.prices import SKU_FIELDS
 
     current = ModelRegistry(settings.registry_dir).current("demand")
     if current is None:
@@ -179,7 +189,7 @@ def floor_ms(settings: Settings, skus: list[str], n: int = 3_000) -> list[float]
         start = time.perf_counter()
         pipe = client.pipeline(transaction=False)
         pipe.hgetall(keys.price(sku))
-        pipe.hmget(keys.sku_features(sku), list(SKU_FIELDS))
+        pipe.hgetall(keys.sku_features(sku))
         pipe.hmget(keys.catalogue, [sku])
         pipe.execute()
         model.predict(row)
@@ -229,7 +239,7 @@ def main() -> None:
     try:
         for repeat in range(REPEATS):
             for label, ttl in (("prices", settings.api_cache_ttl_s), ("prices_nocache", 0.0)):
-                port = 18_500 + repeat * 10 + (label == "prices_nocache")
+                port = free_port()
                 api = start_api(settings, port, ttl, log)
                 try:
                     p = wrk(f"http://127.0.0.1:{port}", skus, "/prices/")
@@ -258,7 +268,7 @@ def main() -> None:
         for start in range(0, len(keys), 1000):
             client.delete(*keys[start : start + 1000])
         client.close()
-    meta = {"concurrency": CONCURRENCY, "seconds": SECONDS, "skus": len(skus),
+    meta = {"repeats": REPEATS, "concurrency": CONCURRENCY, "seconds": SECONDS, "skus": len(skus),
             "shoppers": SHOPPERS, "ws_clients": WS_CLIENTS, "ws_changes": WS_CHANGES}  # fmt: skip
     write_medians("serving", runs, ("prices_p50_vs_floor", "prices_p50_ms", "floor_p50_ms"), meta)
 

@@ -231,7 +231,7 @@ def simulate(
 
 @app.command()
 def demo(
-    rate: Annotated[float, typer.Option(help="Simulated events per second.")] = 2000,
+    rate: Annotated[float, typer.Option(help="Simulated events per second.")] = 300,
     days: Annotated[float, typer.Option(help="Simulated days to run.")] = 28.0,
 ) -> None:
     """The live demo: the stack, the flows, the API, and the shop simulator (wall-clock time)."""
@@ -254,7 +254,10 @@ def demo(
         raise _fail(exc) from None
     _print_status(local.status(settings))
     api_url = f"http://{settings.api_host}:{settings.api_port}"
-    out.print(f"API: {api_url}/docs   ingest: POST {api_url}/events/<topic>")
+    out.print(f"storefront: {api_url}/   pricing: {api_url}/pricing   admin: {api_url}/admin")
+    out.print(
+        f"API: {api_url}/docs   metrics: {api_url}/metrics   ingest: POST {api_url}/events/<topic>"
+    )
     out.print(
         f"Prometheus: http://127.0.0.1:{settings.prometheus_port}/alerts   (README: dashboards)"
     )

@@ -78,8 +78,8 @@ HTTP = "tillflow_http_request_duration_seconds"
 SERVING = Dashboard(
     "tillflow-serving",
     "tillflow · serving",
-    "The API: request rate, latency per route (objective: p99 of reads within 50 ms), "
-    "cache hits, websockets.",
+    "The API: request rate, latency per route (objectives: p99 within 2 ms for prices, "
+    "5 ms for recommendations), cache hits, websockets.",
     (
         Panel("Requests per second by route",
               (Query(f"sum by (route) (rate(tillflow_http_requests_total{{{ROUTE}}}[{RATE}]))",
@@ -92,7 +92,7 @@ SERVING = Dashboard(
         Panel("p95 latency by route", (Query(_quantile(0.95, HTTP, "route", ROUTE), "{{route}}"),),
               "s", width=8),
         Panel("p99 latency by route", (Query(_quantile(0.99, HTTP, "route", ROUTE), "{{route}}"),),
-              "s", "timeseries", "Alert TillflowApiLatencyP99High fires above 50 ms.", width=8),
+              "s", "timeseries", "Alerts over 2 ms (prices) or 5 ms (recommendations).", width=8),
         Panel("Latency heatmap",
               (Query(f"sum by (le) (rate({HTTP}_bucket{{{ROUTE}}}[{RATE}]))", "{{le}}"),),
               "s", "heatmap", width=24),

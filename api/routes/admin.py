@@ -1,18 +1,20 @@
-"""Admin: token, models (promote, roll back), drift. Every action is logged with its admin."""
+"""Admin: token, models (promote, roll back), jobs (runs, trigger), drift; actions are logged."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import redis.asyncio as aioredis
 import structlog
-from fastapi import APIRouter, Form, HTTPException, Security, status
+from fastapi import APIRouter, Form, HTTPException, Query, Security, status
 from pydantic import BaseModel, Field
 
 from api.auth import READ, SCOPES, WRITE, Claims, current_admin, issue_token, password_ok
 from api.deps import State
+from batch.runs import JOBS, KEEP_RUNS, JobRun, check_job
 from registry import RegistryError
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -173,3 +175,62 @@ async def drift(state: State, admin: Reader) -> DriftStatus:
         recent=events,
         flow_counters=counters,
     )
+
+
+class RunInfo(BaseModel):
+    job: str
+    status: str
+    started_at: str
+    duration_s: float
+    rows_in: int
+    rows_out: int
+    error: str | None
+    trigger: str
+
+
+class Jobs(BaseModel):
+    jobs: list[str] = Field(description="Jobs that can be triggered.")
+    runs: list[RunInfo] = Field(description="The latest runs, newest first.")
+
+
+@router.get("/jobs", response_model=Jobs, summary="Batch jobs and their latest runs")
+async def jobs(
+    state: State,
+    admin: Reader,
+    limit: Annotated[int, Query(ge=1, le=KEEP_RUNS)] = 50,
+) -> Jobs:
+    keys = state.settings.keys
+
+    async def read(client: aioredis.Redis) -> list[Any]:
+        return list(await client.lrange(keys.job_runs, 0, limit - 1))  # type: ignore[misc]
+
+    raw = await state.redis.run(read)
+    runs = [RunInfo(**asdict(JobRun.from_json(r))) for r in raw]
+    return Jobs(jobs=list(JOBS), runs=runs)
+
+
+class JobRequested(BaseModel):
+    job: str
+    request_id: str = Field(description="The scheduler's request stream id.")
+
+
+@router.post(
+    "/jobs/{job}",
+    response_model=JobRequested,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Ask the scheduler to run a job now",
+    responses={404: {"description": "Unknown job."}},
+)
+async def trigger(job: str, state: State, admin: Writer) -> JobRequested:
+    try:
+        check_job(job)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    keys = state.settings.keys
+
+    async def add(client: aioredis.Redis) -> str:
+        return str(await client.xadd(keys.job_requests, {"job": job}, maxlen=10_000))
+
+    request_id = await state.redis.run(add)
+    audit.info("admin action", action="trigger", job=job, request=request_id, admin=admin.subject)
+    return JobRequested(job=job, request_id=request_id)

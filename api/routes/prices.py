@@ -27,6 +27,7 @@ async def lookup(state: AppState, skus: list[str]) -> dict[str, PriceView]:
     """Price views for ``skus`` (unknown ones left out): cache, then Redis, then last-known."""
     now = time.monotonic()
     lookups = state.metrics.lookups
+    demand = state.models["demand"].model
     found: dict[str, PriceView] = {}
     missing: list[str] = []
     for sku in skus:
@@ -34,7 +35,7 @@ async def lookup(state: AppState, skus: list[str]) -> dict[str, PriceView]:
         if cached is None:
             missing.append(sku)
         else:
-            found[sku] = price_view(cached)
+            found[sku] = price_view(cached, demand=demand)
             lookups.labels(kind="price", result="hit").inc()
     if not missing:
         return found
@@ -48,11 +49,11 @@ async def lookup(state: AppState, skus: list[str]) -> dict[str, PriceView]:
         if len(stale) < len(missing):
             raise
         lookups.labels(kind="price", result="stale").inc(len(stale))
-        return found | {sku: price_view(s, stale=True) for sku, s in stale.items()}
+        return found | {sku: price_view(s, stale=True, demand=demand) for sku, s in stale.items()}
     lookups.labels(kind="price", result="miss").inc(len(missing))
     for sku, price_state in states.items():
         state.prices.put(sku, price_state, now)
-        found[sku] = price_view(price_state)
+        found[sku] = price_view(price_state, demand=demand)
     return found
 
 

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
+import redis.asyncio as aioredis
 from fastapi import APIRouter, Path, Query
 
+from api.cache import LastKnown
 from api.deps import State
-from api.recommendations import Candidates, Recommendations, read_candidates, without_ranker
+from api.recommendations import (
+    Item,
+    Recommendations,
+    RecommendedItem,
+    Shopper,
+    pool,
+    ranked,
+    read_items,
+    read_popular,
+    read_shopper,
+    without_ranker,
+)
 from api.state import AppState
 from infra.stack.errors import ServiceUnavailable
 
@@ -16,30 +30,76 @@ router = APIRouter(tags=["recommendations"])
 
 USER_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
 MAX_K = 50
+POPULAR_DEPTH = 2 * MAX_K
+T = TypeVar("T")
 
 
-async def candidates_for(state: AppState, user_id: str) -> tuple[Candidates, bool]:
-    """The shopper's candidates and whether they are stale (cache, Redis, last-known)."""
+async def _cached(
+    state: AppState, cache: LastKnown[T], key: str, read: Callable[[aioredis.Redis], Awaitable[T]]
+) -> tuple[T, str]:
+    """``cache[key]`` when fresh (hit), else Redis (miss), else the last-known value (stale)."""
     now = time.monotonic()
-    lookups = state.metrics.lookups
-    cached = state.candidates.fresh(user_id, now)
-    if cached is not None:
-        lookups.labels(kind="recommendations", result="hit").inc()
-        return cached, False
-    keys = state.settings.keys
+    found = cache.fresh(key, now)
+    if found is not None:
+        return found, "hit"
     try:
-        found = await state.redis.run(
-            lambda client: read_candidates(client, keys, user_id, depth=MAX_K)
-        )
+        value = await state.redis.run(read)
     except ServiceUnavailable:
-        last = state.candidates.last(user_id)
+        last = cache.last(key)
         if last is None:
             raise
-        lookups.labels(kind="recommendations", result="stale").inc()
-        return last, True
-    lookups.labels(kind="recommendations", result="miss").inc()
-    state.candidates.put(user_id, found, now)
-    return found, False
+        return last, "stale"
+    cache.put(key, value, now)
+    return value, "miss"
+
+
+async def recommendations_for(state: AppState, user_id: str, k: int) -> Recommendations:
+    """What both the route and the websocket serve."""
+    keys = state.settings.keys
+    ranker = state.models["ranker"].model
+    shopper, result = await _cached(
+        state, state.shoppers, user_id,
+        lambda client: read_shopper(client, keys, user_id, with_features=ranker is not None),
+    )  # fmt: skip
+    state.metrics.lookups.labels(kind="recommendations", result=result).inc()
+    popular, popular_result = await _cached(
+        state, state.popular, "top", lambda client: read_popular(client, keys, POPULAR_DEPTH)
+    )
+    stale = "stale" in (result, popular_result)
+    if ranker is None or not shopper.stored:
+        return without_ranker(shopper, popular, k, stale=stale)
+    candidates = pool(shopper, popular, max(2 * k, 20))
+    items, stale_items = await _items(state, candidates)
+    return ranked(shopper, candidates, items, ranker, k, stale=stale or stale_items)
+
+
+async def _items(
+    state: AppState, candidates: list[RecommendedItem]
+) -> tuple[dict[str, Item], bool]:
+    """Each candidate's features and category: shared cache first, one pipeline for the rest."""
+    now = time.monotonic()
+    items: dict[str, Item] = {}
+    missing = []
+    for c in candidates:
+        cached = state.items.fresh(c.sku, now)
+        if cached is None:
+            missing.append(c.sku)
+        else:
+            items[c.sku] = cached
+    if not missing:
+        return items, False
+    keys = state.settings.keys
+    try:
+        read = await state.redis.run(lambda client: read_items(client, keys, missing))
+    except ServiceUnavailable:
+        for sku in missing:
+            last = state.items.last(sku)
+            if last is not None:
+                items[sku] = last
+        return items, True
+    for sku, item in read.items():
+        state.items.put(sku, item, now)
+    return items | read, False
 
 
 @router.get(
@@ -47,8 +107,9 @@ async def candidates_for(state: AppState, user_id: str) -> tuple[Candidates, boo
     response_model=Recommendations,
     summary="A shopper's recommended products",
     description="Candidates from the streaming recommender (item co-occurrence over the "
-    "shopper's recent views and purchases); a popularity list for shoppers the flows have "
-    "not seen yet. `source` says which served the answer.",
+    "shopper's recent views and purchases, topped up from popularity), re-ranked by the "
+    "registry's current ONNX ranker over the shopper's and items' online features; a "
+    "popularity list for shoppers the flows have not seen yet. `source` says which served.",
     responses={503: {"description": "Redis is unavailable and no last-known list exists."}},
 )
 async def get_recommendations(
@@ -59,7 +120,4 @@ async def get_recommendations(
     return await recommendations_for(state, user_id, k)
 
 
-async def recommendations_for(state: AppState, user_id: str, k: int) -> Recommendations:
-    """What both the route and the websocket serve."""
-    found, stale = await candidates_for(state, user_id)
-    return without_ranker(found, k, stale=stale)
+__all__ = ["USER_PATTERN", "Shopper", "recommendations_for", "router"]

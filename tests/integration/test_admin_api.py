@@ -107,3 +107,29 @@ def test_drift_lists_the_flows_detections(client: TestClient, admin_settings: Se
     body = client.get("/admin/drift", headers=login(client, admin_settings)).json()
     assert body["detections"] == 1
     assert body["recent"][0]["fields"] == {"sku": "SKU-1", "mean_error": "0.4"}
+
+
+def test_jobs_list_runs_and_triggers_reach_the_scheduler_stream(
+    client: TestClient, admin_settings: Settings
+) -> None:
+    from batch.runs import JobRun, record_run
+
+    r = redis.Redis.from_url(admin_settings.redis_url)
+    keys = admin_settings.keys
+    record_run(r, keys, JobRun(job="silver", status="ok", started_at="2026-01-05T00:00:00+00:00",
+                               duration_s=1.5, rows_in=10, rows_out=9))  # fmt: skip
+    headers = login(client, admin_settings)
+    listed = client.get("/admin/jobs", headers=headers).json()
+    assert "silver" in listed["jobs"]
+    assert listed["runs"][0]["rows_out"] == 9
+    asked = client.post("/admin/jobs/gold", headers=headers)
+    assert asked.status_code == 202
+    entries = r.xrange(keys.job_requests)
+    r.close()
+    assert entries[-1][1] == {b"job": b"gold"}
+    assert asked.json()["request_id"] == entries[-1][0].decode()
+    unknown = client.post("/admin/jobs/nope", headers=headers)
+    assert unknown.status_code == 404
+    assert "unknown job" in unknown.json()["detail"]
+    reader = login(client, admin_settings, scope="admin:read")
+    assert client.post("/admin/jobs/gold", headers=reader).status_code == 403

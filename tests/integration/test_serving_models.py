@@ -1,0 +1,145 @@
+"""The API serves with the registry's ONNX models and follows promotions without a restart.
+
+The models here are small scikit-learn models exported with skl2onnx, registered through
+the real registry; the batch tests cover the production training. What is checked is that the
+API feeds them exactly the rows training would (online_models.demand_features / ranking) and
+reloads when ``current`` moves.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from skl2onnx import to_onnx
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
+from api.main import create_app
+from flows.catalogue import store_catalogue
+from flows.sinks.serving import ItemGraphWriter, RecommendationWriter
+from online_models.demand_features import DEMAND_FEATURES, demand_features
+from online_models.ranking import RANKER_FEATURES
+from registry import ModelRegistry
+from schemas.catalogue import CatalogueItem
+from schemas.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+SKUS = [f"SKU-M{i}" for i in range(8)]
+
+
+def _register(registry: ModelRegistry, name: str, model: object, features: tuple[str, ...]) -> int:
+    onx = to_onnx(model, np.zeros((1, len(features)), dtype=np.float32), target_opset=17,
+                  options={id(model): {"zipmap": False}} if name == "ranker" else None)  # fmt: skip
+    version = registry.register(
+        name, onx.SerializeToString(), {"features": list(features), "metrics": {"x": 1.0}}
+    )
+    registry.promote(name, version.version)
+    return version.version
+
+
+@pytest.fixture(scope="module")
+def models_shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    settings = stack.model_copy(
+        update={
+            "redis_prefix": f"{stack.redis_prefix}models{uuid.uuid4().hex[:6]}:",
+            "registry_dir": Path(tmp_path_factory.mktemp("registry")),
+            "rate_limit_per_s": 0.0,
+            "model_poll_s": 0.2,
+        }
+    )
+    store_catalogue(settings, [
+        CatalogueItem(sku=s, category="tea" if i % 2 else "coffee", list_price=10.0 + i,
+                      unit_cost=4.0) for i, s in enumerate(SKUS)])  # fmt: skip
+    r = redis.Redis.from_url(settings.redis_url)
+    for i, sku in enumerate(SKUS):
+        r.hset(settings.keys.sku_features(sku), mapping={
+            "units_24h": 3 + i, "views_24h": 40 + 5 * i, "last_price": 10.0 + i,
+            "min_competitor_price": 11.0, "on_hand": 50 * i, "conversion_24h": 0.1,
+            "add_to_carts_24h": i})  # fmt: skip
+    r.hset(settings.keys.user_features("u-1"), mapping={
+        "recent_views": f'["{SKUS[1]}", "{SKUS[2]}"]', "recent_purchases": "[]",
+        "category_affinity": '{"tea": 0.8, "coffee": 0.2}'})  # fmt: skip
+    r.close()
+    graph = ItemGraphWriter(settings)
+    graph.write_batch([(SKUS[1], [(s, 1.0 + i) for i, s in enumerate(SKUS[2:])])]
+                      + [(s, float(i)) for i, s in enumerate(SKUS)])  # fmt: skip
+    graph.close()
+    writer = RecommendationWriter(settings)
+    writer.write_batch([("u-1", [SKUS[1]])])
+    writer.close()
+    return settings
+
+
+@pytest.fixture(scope="module")
+def trained(models_shop: Settings) -> tuple[LinearRegression, LogisticRegression]:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, len(DEMAND_FEATURES))).astype(np.float32)
+    demand = LinearRegression().fit(x, x @ rng.normal(size=len(DEMAND_FEATURES)) + 5)
+    xr = rng.normal(size=(300, len(RANKER_FEATURES))).astype(np.float32)
+    ranker = LogisticRegression().fit(xr, (xr[:, 2] + xr[:, 11] > 0).astype(int))
+    registry = ModelRegistry(models_shop.registry_dir)
+    _register(registry, "demand", demand, DEMAND_FEATURES)
+    _register(registry, "ranker", ranker, RANKER_FEATURES)
+    return demand, ranker
+
+
+@pytest.fixture(scope="module")
+def client(models_shop: Settings, trained: object) -> Iterator[TestClient]:
+    with TestClient(create_app(models_shop)) as c:
+        yield c
+
+
+def test_prices_carry_the_demand_models_forecast(
+    client: TestClient, models_shop: Settings, trained: tuple[LinearRegression, object]
+) -> None:
+    body = client.get(f"/prices/{SKUS[3]}").json()
+    assert body["demand_model"] == "demand:v1"
+    r = redis.Redis.from_url(models_shop.redis_url, decode_responses=True)
+    features = r.hgetall(models_shop.keys.sku_features(SKUS[3]))
+    r.close()
+    row = demand_features(features, body["price"], datetime.now(UTC))
+    native = float(trained[0].predict(np.array([row], dtype=np.float32))[0])
+    assert body["expected_units_per_day"] == pytest.approx(max(0.0, native), abs=1e-3)
+
+
+def test_the_ranker_orders_a_known_shoppers_candidates(client: TestClient) -> None:
+    body = client.get("/recommendations/u-1", params={"k": 5}).json()
+    assert body["source"] == "ranker"
+    assert body["model_version"] == "ranker:v1"
+    scores = [i["score"] for i in body["items"]]
+    assert scores == sorted(scores, reverse=True)
+    assert len(body["items"]) == 5
+    new = client.get("/recommendations/u-unknown").json()
+    assert new["source"] == "popularity"
+
+
+def test_promotion_is_picked_up_without_restart(
+    client: TestClient, models_shop: Settings, trained: tuple[LinearRegression, object]
+) -> None:
+    registry = ModelRegistry(models_shop.registry_dir)
+    _register(registry, "demand", trained[0], DEMAND_FEATURES)  # v2, promoted
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if client.get("/readyz").json()["checks"]["model:demand"] == "ok (demand:v2)":
+            break
+        time.sleep(0.1)
+    assert client.get("/readyz").json()["checks"]["model:demand"] == "ok (demand:v2)"
+    assert (
+        'tillflow_model_info{model="demand",version="demand:v2"} 1.0' in client.get("/metrics").text
+    )
+    registry.rollback("demand")
+    deadline = time.monotonic() + 10
+    while (
+        time.monotonic() < deadline
+        and "v1" not in client.get("/readyz").json()["checks"]["model:demand"]
+    ):
+        time.sleep(0.1)
+    assert client.get(f"/prices/{SKUS[2]}").json()["demand_model"] == "demand:v1"
