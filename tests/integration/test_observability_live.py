@@ -43,6 +43,7 @@ from infra.stack.processes import terminate
 from infra.stack.topics import delete_topics, ensure_topics
 from observability.exposition import MetricsServer
 from observability.jobs import JobMetrics, start_scheduler_metrics
+from online_models.demand_features import DEMAND_FEATURES
 from registry.store import ModelRegistry
 from schemas.headers import CORRELATION_ID
 from schemas.settings import Settings
@@ -74,9 +75,9 @@ def _env(settings: Settings) -> dict[str, str]:
     }  # fmt: skip
 
 
-def _onnx_sum_model() -> bytes:
-    """A real two-feature ONNX regression (y = a + b), enough for the API to load and serve."""
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2])
+def _onnx_sum_model(width: int) -> bytes:
+    """A real ONNX regression (the sum of its inputs), enough for the API to load and serve."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, width])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])
     axes = helper.make_tensor("axes", TensorProto.INT64, [1], [1])
     node = helper.make_node("ReduceSum", ["x", "axes"], ["y"], keepdims=1)
@@ -209,7 +210,8 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     )
     ensure_topics(settings)
     models = ModelRegistry(settings.registry_dir)
-    version = models.register("demand", _onnx_sum_model(), {"features": ["a", "b"]})
+    demand = {"features": list(DEMAND_FEATURES)}  # the rows the API builds for prices
+    version = models.register("demand", _onnx_sum_model(len(DEMAND_FEATURES)), demand)
     models.promote("demand", version.version)
 
     # `tillflow up` finds Kafka and Redis answering and starts only Prometheus, for this run.
