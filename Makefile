@@ -6,7 +6,7 @@ TILLFLOW := $(VENV)/bin/tillflow
 RATE ?= 300
 
 .DEFAULT_GOAL := help
-.PHONY: help setup up down status demo check test lint typecheck bench lock schemas clean
+.PHONY: help setup up down status demo check test lint typecheck bench lock schemas dashboards rules clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -46,6 +46,7 @@ bench: setup up ## Run the benchmarks; write benchmarks/results/*.json and BENCH
 	@$(PY) -m benchmarks.stream
 	@$(PY) -m benchmarks.quality
 	@$(PY) -m benchmarks.serving
+	@$(PY) -m benchmarks.observability
 	@$(PY) -m benchmarks.report
 
 lock: ## Re-resolve requirements.lock from pyproject.toml
@@ -53,6 +54,13 @@ lock: ## Re-resolve requirements.lock from pyproject.toml
 
 schemas: ## Write the contract's JSON Schema files to schemas/json/
 	@$(TILLFLOW) schemas export --out schemas/json
+
+dashboards: ## Regenerate infra/grafana/dashboards/*.json from observability/dashboards.py
+	@$(PY) -m observability.dashboards
+
+rules: ## Check the Prometheus alert rules and run their unit tests (promtool)
+	@promtool check rules infra/prometheus/rules/*.yml
+	@promtool test rules infra/prometheus/tests/*.yml
 
 clean: down ## Stop the stack; delete its data, logs, lake, recovery state and Feast registry
 	@rm -rf .tillflow/data .tillflow/logs .tillflow/run .tillflow/lake .tillflow/recovery .tillflow/feast

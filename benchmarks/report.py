@@ -50,6 +50,17 @@ TABLES: dict[str, list[tuple[str, str, str]]] = {
         ("floor_p50_ms", "", "baseline: Redis round trip + one ONNX run, no HTTP"),
         ("ws_fanout_p99_ms", "", "price change → each of 1,000 websocket clients; goal ≤ 100"),
     ],
+    "observability": [
+        (
+            "parse_and_hooks_events_per_s",
+            "parse_events_per_s",
+            "the flow's parse step + metrics hooks",
+        ),
+        ("parse_events_per_s", "", "baseline: the parse step alone"),
+        ("hooks_vs_parse", "", "ratio of the two above"),
+        ("hooks_us_per_event", "", "goal ≤ 2.5 µs: 5 % of the 50 µs/event of the 20,000/s goal"),
+        ("scrape_ms", "", "one /metrics exposition of a flow process"),
+    ],
 }
 
 NOTES: dict[str, str] = {
@@ -74,6 +85,14 @@ NOTES: dict[str, str] = {
         "Profit beats the oracle goal; the elasticity posterior stays wide because prices "
         "inside the guardrails move too little to pin the slope (deliberate price experiments "
         "are the next step), and recommendations are 1.9× popularity, short of 2×."
+    ),
+    "observability": (
+        "Micro-benchmark over 100k simulated messages in one process (no Kafka): every message "
+        "passes the flow's two metrics hooks (events, dead letters, processing-lag histogram, "
+        "freshness, offsets for consumer lag; order revenue). The per-message figures are plain "
+        "numbers turned into metric families at scrape time: with prometheus_client's locked "
+        "objects the hooks cost ~12 µs per message, as much as parsing; now ~2 µs. The "
+        "machine was shared with other jobs, so single repeats scatter; medians are quoted."
     ),
 }
 

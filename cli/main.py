@@ -258,6 +258,9 @@ def demo(
     out.print(
         f"API: {api_url}/docs   metrics: {api_url}/metrics   ingest: POST {api_url}/events/<topic>"
     )
+    out.print(
+        f"Prometheus: http://127.0.0.1:{settings.prometheus_port}/alerts   (README: dashboards)"
+    )
     out.print(f"watch: kcat -b {settings.kafka_bootstrap} -C -t {settings.topic_prefix}orders")
     out.print(f"simulating at {rate:,.0f} events/s; Ctrl-C stops the simulator, `make down` all")
     options = RunOptions(

@@ -21,6 +21,7 @@ from bytewax.connectors.kafka import KafkaError, KafkaSink, KafkaSinkMessage, Ka
 from bytewax.dataflow import Dataflow
 
 from flows.dedupe import RecentIds, bucket_of
+from flows.metrics import flow_metrics
 from flows.parse import dead_letter, parse_message
 from flows.records import Accepted, LakeRow, Rejected
 from flows.sinks.lake import BronzeSink
@@ -40,6 +41,7 @@ from flows.steps import (
     user_signal,
 )
 from schemas.catalogue import CatalogueItem
+from schemas.headers import correlation_headers
 from schemas.settings import Settings
 from schemas.topics import DEAD_LETTER, INPUT_TOPICS
 
@@ -60,16 +62,22 @@ def build_flow(
     def parse(m: Any) -> Accepted | Rejected:
         if isinstance(m, KafkaError):  # a consumer-side error carries the message it hit
             m = m.msg
-        return parse_message(topics, m.topic or "", m.partition or 0, m.offset or 0, m.key, m.value)
+        return parse_message(
+            topics, m.topic or "", m.partition or 0, m.offset or 0, m.key, m.value, m.headers
+        )
 
     parsed = op.map("parse", messages, parse)
+    metrics = flow_metrics()  # observability hook: counts, lag, offsets (flows/metrics.py)
+    op.inspect("metrics-parsed", parsed, metrics.on_parsed)
     checked = op.branch("valid?", parsed, lambda r: isinstance(r, Accepted))
     valid: Any = checked.trues
     invalid: Any = checked.falses
 
     # -- bad events: dead-letter topic, with the reason ----------------------------------
     def to_dead_letter(r: Rejected) -> KafkaSinkMessage[bytes | None, bytes]:
-        return KafkaSinkMessage(key=None, value=dead_letter(r).model_dump_json().encode())
+        value = dead_letter(r).model_dump_json().encode()
+        headers = correlation_headers(r.correlation_id)
+        return KafkaSinkMessage(key=None, value=value, headers=headers)
 
     op.output(
         "dead-letter",
@@ -97,6 +105,7 @@ def build_flow(
         "dedupe", op.key_on("dedupe-key", valid, lambda r: bucket_of(r.event.event_id)), dedupe
     )
     unique = op.filter_map("unique", deduped, lambda kv: kv[1])
+    op.inspect("metrics-unique", unique, metrics.on_unique)  # observability hook: revenue
     duplicates = op.filter_map(
         "duplicates", deduped, lambda kv: ("duplicates", 1) if kv[1] is None else None
     )

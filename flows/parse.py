@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from flows.records import Accepted, Rejected
 from ingest.validation import InvalidEvent, parse_one
 from schemas.events import DeadLetter
+from schemas.headers import Headers, correlation_id
 from schemas.topics import Topic
 
 
@@ -19,21 +20,24 @@ def parse_message(
     offset: int,
     key: bytes | None,
     value: bytes | None,
+    headers: Headers | None = None,
 ) -> Accepted | Rejected:
-    """``topics`` maps broker-side names to contract topics.
+    """``topics`` maps broker-side names to contract topics; the correlation id header is kept.
 
     >>> from schemas.topics import INVENTORY
-    >>> r = parse_message({"x.inventory": INVENTORY}, "x.inventory", 0, 7, b"A", b"{")
-    >>> type(r).__name__, r.topic, r.error.startswith("(event): not valid JSON")
-    ('Rejected', 'inventory', True)
+    >>> hs = [("x-correlation-id", b"req-9")]
+    >>> r = parse_message({"x.inventory": INVENTORY}, "x.inventory", 0, 7, b"A", b"{", hs)
+    >>> type(r).__name__, r.topic, r.error.startswith("(event): not valid JSON"), r.correlation_id
+    ('Rejected', 'inventory', True, 'req-9')
     """
     contract = topics[topic]
     raw = value or b""
+    cid = correlation_id(headers)
     try:
         event = parse_one(contract, raw)
     except InvalidEvent as exc:
-        return Rejected(contract.name, partition, offset, raw, str(exc))
-    return Accepted.of(contract.name, partition, offset, key, raw, event)
+        return Rejected(contract.name, partition, offset, raw, str(exc), cid)
+    return Accepted.of(contract.name, partition, offset, key, raw, event, cid)
 
 
 def dead_letter(rejected: Rejected, now: datetime | None = None) -> DeadLetter:
@@ -51,4 +55,5 @@ def dead_letter(rejected: Rejected, now: datetime | None = None) -> DeadLetter:
         raw=raw,
         raw_encoding=encoding,
         error=rejected.error,
+        correlation_id=rejected.correlation_id,
     )

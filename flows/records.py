@@ -22,12 +22,21 @@ class Accepted:
     raw: bytes
     event: Event
     t: float  # event time, epoch seconds (computed once, read by every step)
+    correlation_id: str | None = None  # the message's x-correlation-id header
 
     @classmethod
     def of(
-        cls, topic: str, partition: int, offset: int, key: bytes | None, raw: bytes, event: Event
+        cls,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        raw: bytes,
+        event: Event,
+        correlation_id: str | None = None,
     ) -> Accepted:
-        return cls(topic, partition, offset, key, raw, event, event.event_time.timestamp())
+        t = event.event_time.timestamp()
+        return cls(topic, partition, offset, key, raw, event, t, correlation_id)
 
 
 class LakeRow(NamedTuple):
@@ -57,6 +66,7 @@ class Rejected:
     offset: int
     raw: bytes
     error: str
+    correlation_id: str | None = None  # the message's x-correlation-id header
 
 
 SkuKind = Literal["view", "add_to_cart", "sale", "stock", "competitor"]

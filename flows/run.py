@@ -18,6 +18,7 @@ from bytewax.dataflow import Dataflow
 
 from flows.catalogue import load_catalogue
 from flows.dataflow import build_flow
+from flows.metrics import start_flow_metrics
 from infra.readiness import require_kafka, require_redis, require_topics
 from observability.logs import configure_logging
 from schemas.settings import Settings
@@ -40,6 +41,7 @@ def flow_from_env() -> Dataflow:
     settings = Settings()
     configure_logging(settings)
     check_services(settings)
+    start_flow_metrics(settings, os.environ)
     tail = os.environ.get(TAIL_ENV, "1") != "0"
     catalogue = load_catalogue(settings)
     deadline = time.monotonic() + CATALOGUE_WAIT_S

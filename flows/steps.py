@@ -95,6 +95,12 @@ class SkuState(PickleCopy):
                 popularity = round(self.popularity, 4)
         return SkuOutput(FeatureRow("sku", self.sku, self), change, drift, popularity)
 
+    def model_error(self) -> float | None:
+        """The elasticity learner's recent mean absolute error (for metrics), if it learned."""
+        if self.pricer is None or self.pricer.drift.updates == 0:
+            return None
+        return self.pricer.drift.mean_error
+
     def values(self) -> dict[str, Any]:
         price = self.pricer.price if self.pricer is not None else self.features.last_price
         values = self.features.values(price)

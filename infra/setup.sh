@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything tillflow needs on a fresh Debian machine (idempotent):
 #   - Debian packages: redis-server, kcat, docker-compose (compose file check), Java 17+, Maven,
-#     chromium (page tests), wrk (serving benchmark)
+#     chromium (page tests), wrk (serving benchmark),
+#     prometheus (+ promtool), prometheus-alertmanager (amtool checks the alert routing)
 #   - a virtualenv in .venv with the locked Python dependencies (requirements.lock)
 #   - the Kafka broker's jars from Maven Central (into .tillflow/cache)
 set -euo pipefail
@@ -18,6 +19,8 @@ command -v chromium >/dev/null || need+=(chromium)  # page tests (headless, driv
 command -v wrk >/dev/null || need+=(wrk)  # serving benchmark load generator
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 if ((${#need[@]})); then
   echo "setup: installing Debian packages: ${need[*]}"
   SUDO=""
@@ -28,6 +31,13 @@ fi
 # Debian's postinst may start a system redis on 6379; tillflow runs its own.
 if pgrep -x redis-server >/dev/null && [ ! -f .tillflow/run/redis.pid ]; then
   (service redis-server stop >/dev/null 2>&1 || true)
+fi
+# Likewise a system prometheus on 9090 and alertmanager on 9093 (Kafka's controller port).
+if pgrep -x prometheus >/dev/null && [ ! -f .tillflow/run/prometheus.pid ]; then
+  (service prometheus stop >/dev/null 2>&1 || true)
+fi
+if pgrep -x prometheus-alertmanager >/dev/null; then
+  (service prometheus-alertmanager stop >/dev/null 2>&1 || true)
 fi
 
 if [ ! -x .venv/bin/python ]; then

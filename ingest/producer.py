@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaError
 from infra.stack.errors import ServiceUnavailable
 from ingest.validation import encode
 from schemas.events import Event
+from schemas.headers import correlation_headers
 from schemas.settings import Settings
 from schemas.topics import Topic
 
@@ -64,14 +65,23 @@ class EventProducer:
                 await self._producer.stop()
                 self._producer = None
 
-    async def send_all(self, topic: Topic, events: Sequence[Event]) -> None:
-        """Produce ``events`` to ``topic`` and wait until the broker acknowledged all of them."""
+    async def send_all(
+        self, topic: Topic, events: Sequence[Event], correlation_id: str | None = None
+    ) -> None:
+        """Produce ``events`` to ``topic`` and wait until the broker acknowledged all of them.
+
+        ``correlation_id`` (e.g. the API's request id) travels in the ``x-correlation-id``
+        header of every message, so the flows' logs and dead letters can name it.
+        """
         await self.start()
         assert self._producer is not None
         name = self.settings.topic(topic)
+        headers = correlation_headers(correlation_id) or None
         try:
             futures = [
-                await self._producer.send(name, value=encode(e), key=topic.key_of(e))
+                await self._producer.send(
+                    name, value=encode(e), key=topic.key_of(e), headers=headers
+                )
                 for e in events
             ]
             await asyncio.wait_for(

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import structlog
 
 from ingest.producer import EventProducer
 from ingest.validation import InvalidEvent, parse_one
 from schemas.events import Event
 from schemas.settings import Settings
 from schemas.topics import Topic
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +35,7 @@ class ReplayReport:
     produced: int = 0
     blank: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    correlation_id: str = field(default_factory=lambda: f"replay-{uuid.uuid4().hex[:12]}")
 
 
 def read_events(path: Path, topic: Topic, report: ReplayReport) -> Iterator[Event]:
@@ -54,13 +60,16 @@ async def replay(
         batch = max(1, min(batch, int(rate / 10)))
     producer = EventProducer(settings)
     await producer.start()
+    log.info("replay started", file=str(path), topic=topic.name,
+             correlation_id=report.correlation_id)  # fmt: skip
+    cid = report.correlation_id
     started = time.perf_counter()
     chunk: list[Event] = []
     try:
         for event in read_events(path, topic, report):
             chunk.append(event)
             if len(chunk) >= batch:
-                await producer.send_all(topic, chunk)
+                await producer.send_all(topic, chunk, correlation_id=cid)
                 report.produced += len(chunk)
                 chunk = []
                 if rate > 0:
@@ -68,7 +77,7 @@ async def replay(
                     if ahead > 0:
                         await asyncio.sleep(ahead)
         if chunk:
-            await producer.send_all(topic, chunk)
+            await producer.send_all(topic, chunk, correlation_id=cid)
             report.produced += len(chunk)
     finally:
         await producer.stop()

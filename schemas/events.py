@@ -160,3 +160,4 @@ class DeadLetter(Event):
     raw: str
     raw_encoding: Annotated[str, Field(pattern="^(utf-8|base64)$")] = "utf-8"
     error: str
+    correlation_id: str | None = None  # the message's ``x-correlation-id`` header, if any

@@ -89,6 +89,15 @@ class Settings(BaseSettings):
                 raise ValueError("set TILLFLOW_JWT_SECRET: the development default is refused")
         return self
 
+    # Observability: /metrics endpoints, Prometheus
+    metrics_host: str = "127.0.0.1"  # bind address of the flows' and scheduler's /metrics
+    flow_metrics_port: int = Field(default=9101, ge=0)  # process i serves port + i; 0: off
+    scheduler_metrics_port: int = Field(default=9100, ge=0)
+    prometheus_port: int = 9090
+    prometheus_scrape_interval_s: int = Field(default=15, ge=1)
+    prometheus_retention: str = "7d"
+    alertmanager_url: str = ""  # e.g. http://127.0.0.1:9095; empty: alerts stay in Prometheus
+
     def topic(self, topic: Topic) -> str:
         """The broker-side name of ``topic`` under this deployment's prefix."""
         return topic.qualified(self.topic_prefix)

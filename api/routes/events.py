@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import structlog
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel
 
@@ -117,7 +118,8 @@ async def ingest_events(topic: str, request: Request, state: State) -> Accepted:
         raise _rejection(
             f"{count} invalid event(s) for topic {topic!r}; nothing produced", problems
         )
-    await state.producer.send_all(target, events)
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    await state.producer.send_all(target, events, correlation_id=request_id)
     return Accepted(topic=topic, accepted=len(events), event_ids=[e.event_id for e in events])
 
 

@@ -17,6 +17,7 @@ import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import Producer
 
+from flows.metrics import flow_metrics
 from flows.records import FeatureRow
 from infra.clients import redis_client
 from online_models.pricer import PriceChange
@@ -60,6 +61,7 @@ class FeatureWriter(StatelessSinkPartition[FeatureRow]):
     def __init__(self, settings: Settings) -> None:
         self.keys = settings.keys
         self.redis = _client(settings)
+        self.metrics = flow_metrics()
 
     def write_batch(self, items: list[FeatureRow]) -> None:
         latest: dict[tuple[str, str], FeatureRow] = {}
@@ -68,7 +70,9 @@ class FeatureWriter(StatelessSinkPartition[FeatureRow]):
         pipe = self.redis.pipeline(transaction=False)
         for (entity, key), row in latest.items():
             name = self.keys.sku_features(key) if entity == "sku" else self.keys.user_features(key)
-            pipe.hset(name, mapping={k: _encode(v) for k, v in row.source.values().items()})
+            values = row.source.values()
+            pipe.hset(name, mapping={k: _encode(v) for k, v in values.items()})
+            self.metrics.on_features(entity, key, values, row.source)
         pipe.execute()
 
     def close(self) -> None:
@@ -101,6 +105,7 @@ class PriceWriter(StatelessSinkPartition[PriceChange]):
             {"bootstrap.servers": settings.kafka_bootstrap, "acks": "all",
              "enable.idempotence": True, "linger.ms": 5}
         )  # fmt: skip
+        self.metrics = flow_metrics()
 
     def write_batch(self, items: list[PriceChange]) -> None:
         pipe = self.redis.pipeline(transaction=True)
@@ -123,6 +128,7 @@ class PriceWriter(StatelessSinkPartition[PriceChange]):
             pipe.publish(self.keys.price_channel, value)
         pipe.execute()
         self.producer.flush(30)
+        self.metrics.on_price_changes(items)
 
     def close(self) -> None:
         self.producer.flush(30)
@@ -210,6 +216,7 @@ class StatsWriter(StatelessSinkPartition[Stat | dict[str, Any]]):
     def __init__(self, settings: Settings) -> None:
         self.keys = settings.keys
         self.redis = _client(settings)
+        self.metrics = flow_metrics()
 
     def write_batch(self, items: list[Stat | dict[str, Any]]) -> None:
         totals: dict[str, int] = {}
@@ -224,6 +231,7 @@ class StatsWriter(StatelessSinkPartition[Stat | dict[str, Any]]):
         for name, n in totals.items():
             pipe.hincrby(self.keys.flow_stats, name, n)
         pipe.execute()
+        self.metrics.on_stats(totals)
 
     def close(self) -> None:
         self.redis.close()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from infra.readiness import kafka_answers, redis_answers
 from infra.stack import kafka
+from infra.stack import prometheus as prometheus_service
 from infra.stack import redis as redis_service
 from infra.stack.errors import StackError
 from infra.stack.processes import (
@@ -32,14 +34,27 @@ class ServiceStatus:
     log: str
 
 
+def _ensure(
+    files: ServiceFiles, answers: Callable[[], bool], start: Callable[[], int],
+    wait: Callable[[], None],
+) -> None:  # fmt: skip
+    """Use a service that answers as is (ours or not); else start it unless ours runs; wait."""
+    if answers():
+        return
+    if running_pid(files) is None:
+        start()
+    wait()
+
+
 def up(settings: Settings) -> list[ServiceStatus]:
-    """Start Redis and Kafka (each unless already answering) and wait until both are ready."""
-    if running_pid(redis_service.files(settings)) is None and not redis_answers(settings, 0.5):
-        redis_service.start(settings)
-    redis_service.wait_ready(settings)
-    if running_pid(kafka.files(settings)) is None and not kafka_answers(settings, 1.0):
-        kafka.start(settings)
-    kafka.wait_ready(settings)
+    """Start Redis, Kafka and Prometheus (each unless already answering); wait until ready."""
+    r, k, p = redis_service, kafka, prometheus_service
+    _ensure(r.files(settings), lambda: redis_answers(settings, 0.5),
+            lambda: r.start(settings), lambda: r.wait_ready(settings))  # fmt: skip
+    _ensure(k.files(settings), lambda: kafka_answers(settings, 1.0),
+            lambda: k.start(settings), lambda: k.wait_ready(settings))  # fmt: skip
+    _ensure(p.files(settings), lambda: p.answers(settings, 0.5),
+            lambda: p.start(settings), lambda: p.wait_ready(settings))  # fmt: skip
     return status(settings)
 
 
@@ -90,6 +105,7 @@ def down(settings: Settings) -> list[str]:
     services = (
         ("flows", flows_files(settings)),
         ("api", api_files(settings)),
+        ("prometheus", prometheus_service.files(settings)),
         ("kafka", kafka.files(settings)),
         ("redis", redis_service.files(settings)),
     )
@@ -114,6 +130,12 @@ def status(settings: Settings) -> list[ServiceStatus]:
         ),
         _status(
             "redis", settings.redis_url, redis_service.files(settings), redis_answers(settings, 0.5)
+        ),
+        _status(
+            "prometheus",
+            prometheus_service.address(settings),
+            prometheus_service.files(settings),
+            prometheus_service.answers(settings, 0.5),
         ),
         _status("api", api_address, api_files(settings), False),
         _status("flows", f"{settings.flow_processes} process(es)", flows_files(settings), False),

@@ -46,7 +46,7 @@ def test_partitions_grow_when_configured_higher(stack: Settings) -> None:
 def test_up_is_idempotent_and_status_says_what_runs_where(stack: Settings) -> None:
     before = {s.name: s for s in local.status(stack)}
     after = {s.name: s for s in local.up(stack)}
-    for name in ("kafka", "redis"):
+    for name in ("kafka", "redis", "prometheus"):
         assert after[name].state in ("running", "external")
         assert after[name].pid == before[name].pid, f"{name} was restarted"
     result = subprocess.run(
@@ -54,6 +54,7 @@ def test_up_is_idempotent_and_status_says_what_runs_where(stack: Settings) -> No
     )
     assert "kafka" in result.stdout
     assert "127.0.0.1:9092" in result.stdout
+    assert "prometheus" in result.stdout
 
 
 def test_missing_services_are_named_quickly() -> None:

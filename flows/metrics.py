@@ -1,0 +1,321 @@
+"""Prometheus metrics of a flow process, its ``/metrics`` endpoint and its consumer lag.
+
+Each flow process serves ``/metrics`` on ``TILLFLOW_FLOW_METRICS_PORT`` + its process index.
+The dataflow reports through a few hooks (an ``op.inspect`` after parsing and after dedupe,
+and the sinks); the metric objects live in one :class:`FlowMetrics` per process.
+
+=============================================  =========  ===================  ==================
+name                                           type       labels               meaning
+=============================================  =========  ===================  ==================
+``tillflow_flow_events_total``                 counter    topic                messages read
+``tillflow_flow_dead_lettered_total``          counter    topic                invalid messages
+``tillflow_flow_duplicate_events_total``       counter                         repeated event ids
+``tillflow_flow_late_events_total``            counter                         late product signals
+``tillflow_flow_processing_lag_seconds``       histogram  topic                now − event_time
+``tillflow_flow_last_event_timestamp_seconds`` gauge      topic                newest event time
+``tillflow_flow_consumer_lag_messages``        gauge      topic, partition     high-water − next
+``tillflow_flow_consumed_offset``              gauge      topic, partition     last offset read
+``tillflow_flow_learner_mean_absolute_error``  gauge      model                mean learner error
+``tillflow_flow_drift_detections_total``       counter    model                ADWIN detections
+``tillflow_flow_price_changes_total``          counter    direction            up or down
+``tillflow_flow_price_change_ratio``           histogram                       abs(new/old − 1)
+``tillflow_flow_price_last_change_timestamp``  gauge                           wall time of the
+``_seconds``                                                                   last publication
+``tillflow_flow_revenue_total``                counter                         order revenue
+``tillflow_flow_units_sold_total``             counter                         units ordered
+=============================================  =========  ===================  ==================
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Iterator, Mapping, Sequence
+from itertools import accumulate
+from typing import Any, Protocol, runtime_checkable
+
+import structlog
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from flows.records import Accepted, Rejected
+from observability.exposition import MetricsServer, serve_metrics
+from online_models.pricer import PriceChange
+from schemas.events import Order
+from schemas.settings import Settings
+from schemas.topics import INPUT_TOPICS, by_name
+
+LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+               3600.0, 21_600.0, 86_400.0)  # fmt: skip
+CHANGE_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25)
+MODELS = ("elasticity",)
+log = structlog.get_logger(__name__)
+
+
+@runtime_checkable
+class ReportsModelError(Protocol):
+    """A feature source that also knows its learner's current mean absolute error."""
+
+    def model_error(self) -> float | None: ...
+
+
+class FlowMetrics:
+    """The metric objects of one flow process, and what each hook does to them."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        r = registry
+        self.duplicates = Counter(
+            "tillflow_flow_duplicate_events", "Events dropped as repeats of an event_id.",
+            registry=r,
+        )  # fmt: skip
+        self.late = Counter(
+            "tillflow_flow_late_events",
+            "Product signals more than 5 min older than their product's newest event.",
+            registry=r,
+        )  # fmt: skip
+        self.learner_error = Gauge(
+            "tillflow_flow_learner_mean_absolute_error",
+            "Mean over products of each online learner's recent absolute error (ADWIN mean).",
+            ["model"], registry=r,
+        )  # fmt: skip
+        self.drift = Counter(
+            "tillflow_flow_drift_detections", "Drift detections on learner error.", ["model"],
+            registry=r,
+        )  # fmt: skip
+        self.price_changes = Counter(
+            "tillflow_flow_price_changes", "Published price changes.", ["direction"], registry=r
+        )
+        self.price_change_ratio = Histogram(
+            "tillflow_flow_price_change_ratio", "Size of published changes, abs(new/old - 1).",
+            buckets=CHANGE_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.last_price_change = Gauge(
+            "tillflow_flow_price_last_change_timestamp_seconds",
+            "Wall time of the last published price change, unix time.", registry=r,
+        )  # fmt: skip
+        self.revenue = Counter("tillflow_flow_revenue", "Revenue of unique orders (currency).",
+                               registry=r)  # fmt: skip
+        self.units = Counter("tillflow_flow_units_sold", "Units in unique orders.", registry=r)
+        self.messages = MessageStats([topic.name for topic in INPUT_TOPICS])
+        registry.register(self.messages)
+        self.offsets = self.messages.offsets
+        self._late_seen: dict[str, int] = {}
+        self._errors: dict[str, float] = {}
+        self._declare()
+
+    def _declare(self) -> None:
+        """Create every labelled series at zero, so dashboards and alerts see them at once."""
+        for model in MODELS:
+            self.drift.labels(model)
+        for direction in ("up", "down"):
+            self.price_changes.labels(direction)
+
+    # -- hooks ---------------------------------------------------------------------------
+    def on_parsed(self, _step_id: str, item: Accepted | Rejected) -> None:
+        """After parsing: count, measure lag and freshness, remember the offset read."""
+        stats, topic = self.messages, item.topic
+        stats.offsets[(topic, item.partition)] = item.offset
+        stats.events[topic] += 1
+        if isinstance(item, Rejected):
+            stats.dead_lettered[topic] += 1
+            log.warning("dead-lettered", topic=item.topic, partition=item.partition,
+                        offset=item.offset, error=item.error[:200],
+                        correlation_id=item.correlation_id)  # fmt: skip
+            return
+        stats.observe_lag(topic, time.time() - item.t)
+        if item.t > stats.newest.get(topic, -math.inf):
+            stats.newest[topic] = item.t
+        if item.correlation_id is not None:
+            log.debug("event read", topic=item.topic, partition=item.partition,
+                      offset=item.offset, event_id=item.event.event_id,
+                      correlation_id=item.correlation_id)  # fmt: skip
+
+    def on_unique(self, _step_id: str, item: Accepted) -> None:
+        """After dedupe: business totals of orders."""
+        if isinstance(item.event, Order):
+            for line in item.event.lines:
+                self.units.inc(line.quantity)
+                self.revenue.inc(float(line.unit_price) * line.quantity)
+
+    def on_features(self, entity: str, key: str, values: Mapping[str, Any], source: Any) -> None:
+        """A product's features were written: late signals and learner error."""
+        if entity != "sku":
+            return
+        late = int(values.get("late_events", 0))
+        before = self._late_seen.get(key, 0)
+        if late > before:
+            self.late.inc(late - before)
+        self._late_seen[key] = late
+        if isinstance(source, ReportsModelError):
+            error = source.model_error()
+            if error is not None:
+                self._errors[key] = error
+                self.learner_error.labels("elasticity").set(
+                    sum(self._errors.values()) / len(self._errors)
+                )
+
+    def on_price_changes(self, changes: Sequence[PriceChange]) -> None:
+        for change in changes:
+            up = change.price >= change.previous_price
+            self.price_changes.labels("up" if up else "down").inc()
+            if change.previous_price > 0:
+                self.price_change_ratio.observe(abs(change.price / change.previous_price - 1))
+        if changes:
+            self.last_price_change.set(time.time())
+
+    def on_stats(self, totals: Mapping[str, int]) -> None:
+        """The counters the stats sink adds to Redis (duplicates, drift detections)."""
+        self.duplicates.inc(totals.get("duplicates", 0))
+        self.drift.labels("elasticity").inc(totals.get("drift_detections", 0))
+
+
+class MessageStats(Collector):
+    """The per-message figures, kept as plain numbers by the worker and turned into metric
+    families at each scrape: prometheus_client's locked objects cost more per message than
+    most of the flow's own steps (``python -m benchmarks.observability``).
+
+    >>> stats = MessageStats(["orders"])
+    >>> stats.observe_lag("orders", 0.3)
+    >>> stats.lag_buckets["orders"][LAG_BUCKETS.index(0.5)]
+    1
+    """
+
+    def __init__(self, topics: Sequence[str]) -> None:
+        self.events = dict.fromkeys(topics, 0)
+        self.dead_lettered = dict.fromkeys(topics, 0)
+        self.lag_buckets = {t: [0] * (len(LAG_BUCKETS) + 1) for t in topics}  # last: +Inf
+        self.lag_sum = dict.fromkeys(topics, 0.0)
+        self.newest: dict[str, float] = {}  # a topic's freshness series starts with its data
+        self.offsets: dict[tuple[str, int], int] = {}
+
+    def observe_lag(self, topic: str, seconds: float) -> None:
+        self.lag_buckets[topic][bisect_left(LAG_BUCKETS, seconds)] += 1
+        self.lag_sum[topic] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        events = CounterMetricFamily("tillflow_flow_events", "Input messages read.",
+                                     labels=["topic"])  # fmt: skip
+        dead = CounterMetricFamily(
+            "tillflow_flow_dead_lettered", "Invalid messages sent to the dead-letter topic.",
+            labels=["topic"],
+        )  # fmt: skip
+        lag = HistogramMetricFamily(
+            "tillflow_flow_processing_lag_seconds", "Wall time when parsed minus event time.",
+            labels=["topic"],
+        )  # fmt: skip
+        newest = GaugeMetricFamily(
+            "tillflow_flow_last_event_timestamp_seconds", "Newest event time read, unix time.",
+            labels=["topic"],
+        )  # fmt: skip
+        for topic in self.events:
+            events.add_metric([topic], self.events[topic])
+            dead.add_metric([topic], self.dead_lettered[topic])
+            counts = list(self.lag_buckets[topic])
+            cumulative = list(accumulate(counts))
+            bounds = [*(str(float(b)) for b in LAG_BUCKETS), "+Inf"]
+            lag.add_metric([topic], list(zip(bounds, cumulative, strict=True)),
+                           sum_value=self.lag_sum[topic])  # fmt: skip
+        for topic, t in self.newest.copy().items():
+            newest.add_metric([topic], t)
+        yield from (events, dead, lag, newest)
+
+
+class ConsumerLagCollector(Collector):
+    """``tillflow_flow_consumer_lag_messages`` and ``..._consumed_offset`` per partition read.
+
+    At each scrape the offsets this process consumed are compared with the broker's
+    high-water marks (one metadata client per process, bounded by ``kafka_timeout_s``).
+    """
+
+    def __init__(self, settings: Settings, offsets: dict[tuple[str, int], int]) -> None:
+        self.settings = settings
+        self.offsets = offsets
+        self._consumer: Consumer | None = None
+        self._lock = threading.Lock()
+
+    def _client(self) -> Consumer:
+        if self._consumer is None:
+            self._consumer = Consumer(
+                {"bootstrap.servers": self.settings.kafka_bootstrap, "log_level": 0,
+                 "group.id": "tillflow-lag-metrics", "enable.auto.commit": False}
+            )  # fmt: skip
+        return self._consumer
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        lag = GaugeMetricFamily(
+            "tillflow_flow_consumer_lag_messages",
+            "Messages in the partition after the last one this process read.",
+            labels=["topic", "partition"],
+        )
+        consumed = GaugeMetricFamily(
+            "tillflow_flow_consumed_offset", "Offset of the last message read.",
+            labels=["topic", "partition"],
+        )  # fmt: skip
+        with self._lock:
+            for (topic, partition), offset in sorted(self.offsets.copy().items()):
+                labels = [topic, str(partition)]
+                consumed.add_metric(labels, float(offset))
+                name = self.settings.topic(by_name(topic))
+                try:
+                    _low, high = self._client().get_watermark_offsets(
+                        TopicPartition(name, partition), timeout=self.settings.kafka_timeout_s
+                    )
+                except KafkaException as exc:
+                    log.warning("no high-water mark", topic=name, partition=partition,
+                                error=str(exc))  # fmt: skip
+                    continue
+                lag.add_metric(labels, float(max(0, high - offset - 1)))
+        yield lag
+        yield consumed
+
+
+_process_metrics: FlowMetrics | None = None
+
+
+def flow_metrics() -> FlowMetrics:
+    """This process's metrics (created on first use, in the default registry)."""
+    global _process_metrics
+    if _process_metrics is None:
+        _process_metrics = FlowMetrics(REGISTRY)
+    return _process_metrics
+
+
+def process_index(argv: Sequence[str], env: Mapping[str, str]) -> int:
+    """The Bytewax process id of this process (``-i``/``--process-id`` or its env variable).
+
+    >>> process_index(["bytewax.run", "f:flow", "-i", "2", "-a", "x"], {})
+    2
+    >>> process_index(["bytewax.run", "f:flow", "--process-id=1"], {})
+    1
+    >>> process_index(["bytewax.run", "f:flow"], {"BYTEWAX_PROCESS_ID": "3"})
+    3
+    >>> process_index(["bytewax.run", "f:flow"], {})
+    0
+    """
+    for i, arg in enumerate(argv):
+        if arg in ("-i", "--process-id") and i + 1 < len(argv):
+            return int(argv[i + 1])
+        if arg.startswith("--process-id="):
+            return int(arg.split("=", 1)[1])
+    return int(env.get("BYTEWAX_PROCESS_ID", "0"))
+
+
+def start_flow_metrics(settings: Settings, env: Mapping[str, str]) -> MetricsServer | None:
+    """Serve this process's ``/metrics`` (port = base + process index; base 0 turns it off)."""
+    if settings.flow_metrics_port == 0:
+        return None
+    metrics = flow_metrics()
+    REGISTRY.register(ConsumerLagCollector(settings, metrics.offsets))
+    port = settings.flow_metrics_port + process_index(sys.argv, env)
+    return serve_metrics(settings.metrics_host, port, REGISTRY)
