@@ -20,6 +20,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import redis
 import uvicorn
 from confluent_kafka import Producer
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -110,6 +111,13 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             ws="websockets-sansio",
         )
     )
+    # The flow is ready once it has learned P1's neighbours from the seeded history.
+    r = redis.Redis.from_url(settings.redis_url)
+    deadline = time.monotonic() + 180
+    while not r.exists(settings.keys.neighbours("SKU-P1")) and time.monotonic() < deadline:
+        assert flow.poll() is None, (root / "flow.log").read_text()[-2000:]
+        time.sleep(0.2)
+    r.close()
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
