@@ -62,6 +62,13 @@ def float32_thresholds(model: Any) -> None:
     model._Booster = lgb.Booster(model_str="\n".join(lines) + "\n")
 
 
+def _has_stump(model: Any) -> bool:
+    """A tree that is a single leaf: onnxmltools cannot split such an ensemble into chunks
+    (partial sums in double, :data:`SPLIT`), so it is converted whole."""
+    trees = model.booster_.dump_model()["tree_info"]
+    return any("leaf_value" in tree["tree_structure"] for tree in trees)
+
+
 def _score_output(classifier: bool) -> str:
     return "probabilities" if classifier else "variable"
 
@@ -96,7 +103,7 @@ def export(model: Any, check_rows: np.ndarray, latency_rows: int = 200) -> Expor
         initial_types=[(INPUT, FloatTensorType([None, width]))],
         target_opset=OPSET,
         zipmap=False,
-        split=None if classifier else SPLIT,  # partial sums in double: less float32 drift
+        split=None if classifier or _has_stump(model) else SPLIT,
     )
     onnx = proto.SerializeToString()
     output = _score_output(classifier)

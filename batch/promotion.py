@@ -1,8 +1,9 @@
 """Register a trained model and make it current only when it beats the current one.
 
-"Beats" is measured on the new model's holdout: the current version's ONNX file is scored on
-the same rows, so both figures come from the same data (a current version with another
-feature list cannot be scored on them and is replaced).
+"Beats" is measured on the new model's holdout with both ONNX files, the new one and the
+current one, scored on the same rows by the same runtime: exactly what would be served, so a
+retrained model that predicts the same is not "better" by a rounding difference. A current
+version with another feature list cannot be scored on these rows and is replaced.
 """
 
 from __future__ import annotations
@@ -39,12 +40,13 @@ def register_and_promote(
 ) -> Outcome:
     """Register ``exported``; promote it if it beats the current version on ``holdout``."""
     current = registry.current(name)
+    new = score(onnx_scores(session(exported.onnx), exported.output, holdout))
     current_score = None
     if current is not None and current.metadata.get("features") == metadata["features"]:
         sess = session(current.model_path.read_bytes())
         output = str(current.metadata.get("onnx_output", exported.output))
         current_score = score(onnx_scores(sess, output, holdout))
-    metrics = dict(metadata["metrics"])
+    metrics = {**metadata["metrics"], f"{metric}_onnx": new}
     if current_score is not None:
         metrics[f"{metric}_current_on_holdout"] = current_score
     version = registry.register(
@@ -52,7 +54,6 @@ def register_and_promote(
         exported.onnx,
         {**metadata, "metrics": metrics, "onnx_input": INPUT, "onnx_output": exported.output},
     )
-    new = float(metrics[metric])
     better = current_score is None or (
         new > current_score if higher_is_better else new < current_score
     )
