@@ -58,6 +58,20 @@ SELECT user_id, sku, 'purchase', event_time::TIMESTAMP, quantity, unit_price FRO
 """
 
 
+_LAGS = " UNION ALL ".join(
+    f"SELECT sku AS a, lag(sku, {k}) OVER w AS b, t FROM events "
+    "WINDOW w AS (PARTITION BY user_id ORDER BY t)"
+    for k in range(1, PAIR_DEPTH + 1)
+)
+PAIRS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE pairs AS
+WITH pairs AS (SELECT a, b, t FROM ({_LAGS}) WHERE b IS NOT NULL AND a <> b)
+SELECT a, b, t FROM pairs UNION ALL SELECT b, a, t FROM pairs;
+"""
+"""Co-interaction pairs as the flow forms them: a shopper's interaction with each of their
+:data:`PAIR_DEPTH` previous ones, both ways, stamped with the time of the later one."""
+
+
 def load_events(lake_dir: Path, con: duckdb.DuckDBPyConnection) -> tuple[datetime, datetime]:
     """Register silver activity, orders, inventory and competitor prices; the time span."""
     for name in (USER_ACTIVITY, ORDER_LINES, INVENTORY, COMPETITOR_PRICES):
@@ -66,6 +80,7 @@ def load_events(lake_dir: Path, con: duckdb.DuckDBPyConnection) -> tuple[datetim
             raise ValueError(f"silver table {name!r} is missing: run `tillflow batch silver`")
         con.register(name, rows)
     con.execute(EVENTS_SQL)
+    con.execute(PAIRS_SQL)
     ((first, last),) = con.sql("SELECT min(t), max(t) FROM events").fetchall()
     if first is None or last is None:
         raise ValueError("silver holds no shopper events yet")
@@ -207,18 +222,12 @@ def _item_states(
 def _neighbours(
     con: duckdb.DuckDBPyConnection, start: datetime, c: datetime
 ) -> dict[str, dict[str, float]]:
-    """Each item's top co-interacted items: pairs of a shopper's consecutive interactions."""
-    lags = " UNION ALL ".join(
-        f"SELECT sku AS a, lag(sku, {k}) OVER w AS b FROM recent WINDOW w AS "
-        "(PARTITION BY user_id ORDER BY t)"
-        for k in range(1, PAIR_DEPTH + 1)
-    )
+    """Each item's top co-interacted items among the pairs formed in ``[start, c)``."""
     rows = con.execute(
         f"""
-        WITH recent AS (SELECT user_id, sku, t FROM events WHERE t >= ? AND t < ?),
-        pairs AS (SELECT a, b FROM ({lags}) WHERE b IS NOT NULL AND a <> b),
-        both_ways AS (SELECT a, b FROM pairs UNION ALL SELECT b, a FROM pairs),
-        weights AS (SELECT a, b, count(*)::DOUBLE AS w FROM both_ways GROUP BY ALL)
+        WITH weights AS (
+            SELECT a, b, count(*)::DOUBLE AS w FROM pairs WHERE t >= ? AND t < ? GROUP BY ALL
+        )
         SELECT a, b, w FROM weights
         QUALIFY row_number() OVER (PARTITION BY a ORDER BY w DESC, b) <= {NEIGHBOURS}
         """,

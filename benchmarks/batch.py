@@ -108,7 +108,7 @@ def main() -> None:
             print_repeat(repeat, REPEATS, runs)
         figures = {k: median(v) for k, v in runs.items()}
         figures["events"] = float(sum(counts.values()))
-        print(f"wrote {write_result('batch', figures, runs)}")
+        print(f"wrote {write_result('batch', figures, {**runs, 'repeats': REPEATS})}")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

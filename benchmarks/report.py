@@ -69,7 +69,9 @@ NOTES: dict[str, str] = {
         "Delta writes; training is dominated by rebuilding the ranker's point-in-time shopper "
         "and item states (DuckDB) and building candidate rows in Python; LightGBM runs on one "
         "thread because two OpenMP threads were ~10× slower on the busy shared 2 cores. The "
-        "machine was shared with other work during the run: CPU seconds are the steadier figure."
+        "machine was shared with other work during the run (load average 14–18 on 2 cores): "
+        "the wall-clock figure (62 s, goal 60) is at the mercy of that load, the CPU time "
+        "(20 s for the whole pipeline) is the steadier figure."
     ),
     "ingest": (
         "Profile (pyinstrument, 100k events): of the simulator's time, about half is the shop "

@@ -15,7 +15,7 @@ command -v kcat >/dev/null || need+=(kcat)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
-[ -e /usr/lib/x86_64-linux-gnu/libgomp.so.1 ] || ldconfig -p | grep -q libgomp.so.1 || need+=(libgomp1)  # LightGBM
+ldconfig -p | grep -q libgomp.so.1 || need+=(libgomp1)  # OpenMP runtime of LightGBM
 if ((${#need[@]})); then
   echo "setup: installing Debian packages: ${need[*]}"
   SUDO=""
