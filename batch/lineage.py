@@ -2,7 +2,8 @@
 
 Events go to ``TILLFLOW_LINEAGE_URL`` (an OpenLineage HTTP endpoint such as Marquez) when it is
 set, else one JSON per line to ``TILLFLOW_LINEAGE_FILE``. Datasets are named by their path in
-the lake (``silver/order_lines``) under the namespace ``file://<lake dir>``.
+the lake (``silver/order_lines``) under the namespace ``file://<lake dir>``; models
+(``models/demand/3``) under ``file://<registry dir>``.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Lineage:
     def __init__(self, settings: Settings, job: str) -> None:
         self.client = OpenLineageClient(transport=transport(settings))
         self.namespace = f"file://{settings.lake_dir.resolve()}"
+        self.models = f"file://{settings.registry_dir.resolve()}"
         self.job = Job(namespace=NAMESPACE, name=f"batch.{job}")
         self.run = Run(runId=str(uuid.uuid4()))
 
@@ -51,13 +53,17 @@ class Lineage:
             run=self.run,
             job=self.job,
             producer=PRODUCER,
-            inputs=[InputDataset(namespace=self.namespace, name=n) for n in inputs],
-            outputs=[OutputDataset(namespace=self.namespace, name=n) for n in outputs],
+            inputs=[InputDataset(namespace=self._namespace(n), name=n) for n in inputs],
+            outputs=[OutputDataset(namespace=self._namespace(n), name=n) for n in outputs],
         )
         try:
             self.client.emit(event)
         except Exception as exc:  # noqa: BLE001  (lineage must never fail the job itself)
             log.warning("lineage.emit_failed", job=self.job.name, error=str(exc))
+
+    def _namespace(self, name: str) -> str:
+        """Lake tables live under the lake, ``models/<name>/<version>`` under the registry."""
+        return self.models if name.startswith("models/") else self.namespace
 
     def start(self) -> None:
         self._emit(RunState.START)

@@ -60,7 +60,7 @@ SELECT user_id, sku, 'purchase', event_time::TIMESTAMP, quantity, unit_price FRO
 
 _LAGS = " UNION ALL ".join(
     f"SELECT sku AS a, lag(sku, {k}) OVER w AS b, t FROM events "
-    "WINDOW w AS (PARTITION BY user_id ORDER BY t)"
+    "WINDOW w AS (PARTITION BY user_id ORDER BY t, kind, sku)"  # ties: an order's lines
     for k in range(1, PAIR_DEPTH + 1)
 )
 PAIRS_SQL = f"""
@@ -102,8 +102,12 @@ def ranking_set(
     """The candidate rows of every shopper who buys within ``(cutoff, cutoff + horizon]``."""
     c = _naive(cutoff)
     end, day, week = c + horizon, c - timedelta(days=1), c - timedelta(days=7)
-    bought = _by_key(con, "SELECT user_id, list(DISTINCT sku) FROM events WHERE kind = 'purchase'"
-                     " AND t > ? AND t <= ? GROUP BY ALL ORDER BY user_id", [c, end])  # fmt: skip
+    bought = _by_key(
+        con,
+        "SELECT user_id, list(DISTINCT sku ORDER BY sku) FROM events WHERE kind = 'purchase'"
+        " AND t > ? AND t <= ? GROUP BY ALL ORDER BY user_id",
+        [c, end],
+    )
     con.register("shoppers", pa.table({"user_id": list(bought)}))
     users = _user_states(con, c, categories)
     items = _item_states(con, c, day)
@@ -154,9 +158,9 @@ def _user_states(
     recent = con.execute(
         f"""
         SELECT user_id,
-               list(sku ORDER BY t DESC) FILTER (WHERE kind = 'view')[1:{RECENT}],
-               list(sku ORDER BY t DESC) FILTER (WHERE kind = 'purchase')[1:{RECENT}],
-               list(sku ORDER BY t DESC)[1:{AFFINITY_EVENTS}]
+               list(sku ORDER BY t DESC, sku) FILTER (WHERE kind = 'view')[1:{RECENT}],
+               list(sku ORDER BY t DESC, sku) FILTER (WHERE kind = 'purchase')[1:{RECENT}],
+               list(sku ORDER BY t DESC, sku)[1:{AFFINITY_EVENTS}]
         FROM events JOIN shoppers USING (user_id) WHERE t < ? GROUP BY user_id
         """,
         [c],

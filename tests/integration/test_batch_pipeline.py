@@ -293,6 +293,13 @@ def test_every_job_left_lineage_and_a_run_record(
     complete = next(e for e in silver if e["eventType"] == "COMPLETE")
     assert "bronze/orders" in {d["name"] for d in complete["inputs"]}
     assert "silver/order_lines" in {d["name"] for d in complete["outputs"]}
+    train = next(e for e in events
+                 if e["job"]["name"] == "batch.train" and e["eventType"] == "COMPLETE")  # fmt: skip
+    assert {d["namespace"] for d in train["outputs"]} == {
+        f"file://{pipeline.registry_dir.resolve()}"
+    }
+    assert {d["name"].rsplit("/", 1)[0] for d in train["outputs"]} == {
+        "models/demand", "models/ranker"}  # fmt: skip
     runs = latest_runs(redis_client, pipeline.keys, 50)
     assert {"pipeline", "silver", "gold", "train"} <= {r.job for r in runs}
     assert all(r.status == "ok" and r.duration_s >= 0 for r in runs)
