@@ -45,8 +45,9 @@ bench: setup up ## Run the benchmarks; write benchmarks/results/*.json and BENCH
 	@$(PY) -m benchmarks.ingest
 	@$(PY) -m benchmarks.stream
 	@$(PY) -m benchmarks.quality
-	@$(PY) -m benchmarks.serving
 	@$(PY) -m benchmarks.observability
+	@$(PY) -m benchmarks.batch
+	@$(PY) -m benchmarks.serving
 	@$(PY) -m benchmarks.report
 
 lock: ## Re-resolve requirements.lock from pyproject.toml

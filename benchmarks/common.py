@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+BENCH_MODELS = Path(".tillflow/bench-models")  # the batch benchmark's models, served by serving
 
 
 def percentile(values: list[float], q: float) -> float:

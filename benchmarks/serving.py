@@ -36,7 +36,7 @@ import numpy as np
 import orjson
 import redis
 
-from benchmarks.common import percentile, print_repeat, write_medians
+from benchmarks.common import BENCH_MODELS, percentile, print_repeat, write_medians
 from flows.catalogue import store_catalogue
 from flows.sinks.serving import ItemGraphWriter, PriceWriter, RecommendationWriter
 from infra.readiness import require_kafka, require_redis
@@ -175,8 +175,8 @@ def floor_ms(settings: Settings, skus: list[str], n: int = 3_000) -> list[float]
     current = ModelRegistry(settings.registry_dir).current("demand")
     if current is None:
         raise SystemExit(
-            f"no demand model in {settings.registry_dir}: run `make bench` (batch first) "
-            "or `tillflow batch train`"
+            f"no demand model in {settings.registry_dir}: run `python -m benchmarks.batch` "
+            "first (make bench does), or `tillflow batch pipeline`"
         )
     model = load(current)
     row = np.zeros((1, max(1, len(model.features))), dtype=np.float32)
@@ -229,8 +229,13 @@ def main() -> None:
     require_kafka(base)
     require_redis(base)
     rid = uuid.uuid4().hex[:6]
+    registry = BENCH_MODELS if ModelRegistry(BENCH_MODELS).names() else base.registry_dir
     settings = base.model_copy(
-        update={"topic_prefix": f"bench-serving-{rid}.", "redis_prefix": f"bench-serving-{rid}:"}
+        update={
+            "topic_prefix": f"bench-serving-{rid}.",
+            "redis_prefix": f"bench-serving-{rid}:",
+            "registry_dir": registry,
+        }
     )
     ensure_topics(settings)
     skus, users = fill_redis(settings)

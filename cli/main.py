@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.batch import batch_app, models_app, scheduler_app
 from infra.stack.errors import StackError
 from infra.stack.local import ServiceStatus
 from observability.logs import configure_logging
@@ -31,6 +32,9 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(flows_app, name="flows")
 app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(features_app, name="features")
+app.add_typer(batch_app, name="batch")
+app.add_typer(models_app, name="models")
+app.add_typer(scheduler_app, name="scheduler")
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)

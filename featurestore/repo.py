@@ -4,7 +4,8 @@ tillflow applies this repository itself (``tillflow features apply``, and the fl
 the streaming flows write model features to Feast's Redis online store in batches
 (``write_to_online_store``). Offline sources are parquet files under the lake's ``gold``
 folder (Feast cannot read Delta beside deltalake 1.x; see shared/DESIGN.md), filled by the
-batch jobs.
+batch jobs: ``sku_daily_features`` (``BATCH_SKU_FEATURES``) is exported from gold
+``sku_daily`` by ``tillflow batch features``, which also materialises it online.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from feast.infra.online_stores.redis import RedisOnlineStoreConfig
 from feast.types import Float64, Int64, String
 from feast.value_type import ValueType
 
-from schemas.features import SKU_FEATURES, USER_FEATURES, Feature
+from schemas.features import BATCH_SKU_FEATURES, SKU_FEATURES, USER_FEATURES, Feature
+from schemas.lake import SKU_DAILY_FEATURES, feast_source_path
 from schemas.settings import Settings
 
 SKU_VIEW = "sku_features"
 USER_VIEW = "user_features"
+BATCH_SKU_VIEW = SKU_DAILY_FEATURES  # batch features from gold (batch/features.py)
 TIMESTAMP = "event_timestamp"
 _TYPES = {"int": Int64, "float": Float64, "string": String, "json": String}
 
@@ -69,6 +72,17 @@ def definitions(settings: Settings) -> list[Any]:
             ttl=timedelta(0),
             schema=_schema(USER_FEATURES),
             source=FileSource(path=str(gold / "user_features.parquet"), timestamp_field=TIMESTAMP),
+            online=True,
+        ),
+        FeatureView(
+            name=BATCH_SKU_VIEW,
+            entities=[sku],
+            ttl=timedelta(0),
+            schema=_schema(BATCH_SKU_FEATURES),
+            source=FileSource(
+                path=str(feast_source_path(settings.lake_dir, BATCH_SKU_VIEW).resolve()),
+                timestamp_field=TIMESTAMP,
+            ),
             online=True,
         ),
     ]

@@ -21,6 +21,7 @@ command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v amtool >/dev/null || need+=(prometheus-alertmanager)
+ldconfig -p | grep -q libgomp.so.1 || need+=(libgomp1)  # OpenMP runtime of LightGBM
 if ((${#need[@]})); then
   echo "setup: installing Debian packages: ${need[*]}"
   SUDO=""

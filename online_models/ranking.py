@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from online_models.hash_values import hash_number
@@ -70,6 +71,63 @@ def _position(items: list[Any], sku: str | None) -> float:
     return 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class Shopper:
+    """The parsed JSON parts of a shopper's hash (parse once, score many candidates)."""
+
+    views: list[Any]
+    purchases: list[Any]
+    affinity: dict[str, Any]
+
+
+def shopper(user: Mapping[str, str]) -> Shopper:
+    views = _json(user, "recent_views")
+    purchases = _json(user, "recent_purchases")
+    affinity = _json(user, "category_affinity")
+    return Shopper(
+        views if isinstance(views, list) else [],
+        purchases if isinstance(purchases, list) else [],
+        affinity if isinstance(affinity, dict) else {},
+    )
+
+
+def item_values(item: Mapping[str, str]) -> tuple[float, ...]:
+    """The item's part of the row (RANKER_FEATURES[2:9]); the same for every shopper."""
+    price = hash_number(item, "last_price") or hash_number(item, "published_price")
+    return (
+        math.log1p(max(0.0, hash_number(item, "views_24h"))),
+        math.log1p(max(0.0, hash_number(item, "units_24h"))),
+        math.log1p(max(0.0, hash_number(item, "add_to_carts_24h"))),
+        hash_number(item, "conversion_24h"),
+        math.log(price) if price > 0 else 0.0,
+        hash_number(item, "competitor_gap"),
+        1.0 if hash_number(item, "on_hand") > 0 else 0.0,
+    )
+
+
+def candidate_row(
+    who: Shopper,
+    item: tuple[float, ...],
+    candidate_score: float,
+    candidate_rank: int,
+    category: str | None,
+    sku: str | None,
+) -> list[float]:
+    """One row from the parsed shopper and the item's :func:`item_values`."""
+    share = who.affinity.get(category, 0.0) if category is not None else 0.0
+    return [
+        float(candidate_score),
+        float(candidate_rank),
+        *item,
+        float(len(who.views)),
+        float(len(who.purchases)),
+        float(share) if isinstance(share, int | float) else 0.0,
+        _position(who.views, sku),
+        float(sum(1 for v in who.views if sku is not None and v == sku)),
+        _position(who.purchases, sku),
+    ]
+
+
 def ranker_features(
     user: Mapping[str, str],
     item: Mapping[str, str],
@@ -81,29 +139,9 @@ def ranker_features(
     """One row of :data:`RANKER_FEATURES`.
 
     ``sku`` (the candidate's id) enables the position features; without it they are 0.
+    To score many candidates of one shopper, parse once: :func:`shopper`, :func:`item_values`
+    and :func:`candidate_row` build the same row.
     """
-    views = _json(user, "recent_views")
-    purchases = _json(user, "recent_purchases")
-    affinity = _json(user, "category_affinity")
-    views = views if isinstance(views, list) else []
-    purchases = purchases if isinstance(purchases, list) else []
-    affinity = affinity if isinstance(affinity, dict) else {}
-    share = affinity.get(category, 0.0) if category is not None else 0.0
-    price = hash_number(item, "last_price") or hash_number(item, "published_price")
-    return [
-        float(candidate_score),
-        float(candidate_rank),
-        math.log1p(max(0.0, hash_number(item, "views_24h"))),
-        math.log1p(max(0.0, hash_number(item, "units_24h"))),
-        math.log1p(max(0.0, hash_number(item, "add_to_carts_24h"))),
-        hash_number(item, "conversion_24h"),
-        math.log(price) if price > 0 else 0.0,
-        hash_number(item, "competitor_gap"),
-        1.0 if hash_number(item, "on_hand") > 0 else 0.0,
-        float(len(views)),
-        float(len(purchases)),
-        float(share) if isinstance(share, int | float) else 0.0,
-        _position(views, sku),
-        float(sum(1 for v in views if sku is not None and v == sku)),
-        _position(purchases, sku),
-    ]
+    return candidate_row(
+        shopper(user), item_values(item), candidate_score, candidate_rank, category, sku
+    )

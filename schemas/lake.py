@@ -104,3 +104,102 @@ GOLD_SCHEMAS: dict[str, pa.Schema] = {
         ]
     ),
 }
+
+
+# --- Silver: one table per input topic, typed and deduplicated by event_id, partitioned by
+# date; rows that fail the contract go to ``quarantine`` with the reason (batch/silver.py).
+
+ORDER_LINES = "order_lines"
+USER_ACTIVITY = "user_activity"
+INVENTORY = "inventory"
+COMPETITOR_PRICES = "competitor_prices"
+QUARANTINE = "quarantine"
+
+
+def _event_fields() -> list[pa.Field]:
+    return [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("event_time", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("date", pa.string(), nullable=False),
+    ]
+
+
+SILVER_TABLES: dict[str, str] = {
+    "orders": ORDER_LINES,
+    "user-activity": USER_ACTIVITY,
+    "inventory": INVENTORY,
+    "competitor-prices": COMPETITOR_PRICES,
+}
+"""Input topic name → its silver table."""
+
+SILVER_SCHEMAS: dict[str, pa.Schema] = {
+    # One row per order line; every line of an order shares the order's event_id.
+    ORDER_LINES: pa.schema(
+        [
+            *_event_fields(),
+            pa.field("order_id", pa.string(), nullable=False),
+            pa.field("user_id", pa.string(), nullable=False),
+            pa.field("store_id", pa.string(), nullable=False),
+            pa.field("line", pa.int32(), nullable=False),  # 0-based position in the order
+            pa.field("sku", pa.string(), nullable=False),
+            pa.field("quantity", pa.int64(), nullable=False),
+            pa.field("unit_price", pa.float64(), nullable=False),
+        ]
+    ),
+    USER_ACTIVITY: pa.schema(
+        [
+            *_event_fields(),
+            pa.field("user_id", pa.string(), nullable=False),
+            pa.field("session_id", pa.string(), nullable=False),
+            pa.field("action", pa.string(), nullable=False),
+            pa.field("sku", pa.string()),  # null for searches
+            pa.field("query", pa.string()),  # searches only
+        ]
+    ),
+    INVENTORY: pa.schema(
+        [
+            *_event_fields(),
+            pa.field("sku", pa.string(), nullable=False),
+            pa.field("store_id", pa.string(), nullable=False),
+            pa.field("on_hand", pa.int64(), nullable=False),
+        ]
+    ),
+    COMPETITOR_PRICES: pa.schema(
+        [
+            *_event_fields(),
+            pa.field("sku", pa.string(), nullable=False),
+            pa.field("competitor", pa.string(), nullable=False),
+            pa.field("price", pa.float64(), nullable=False),
+        ]
+    ),
+    # Bronze rows that break the contract, kept whole with the reason.
+    QUARANTINE: pa.schema(
+        [
+            pa.field("topic", pa.string(), nullable=False),
+            *_event_fields(),
+            pa.field("kafka_partition", pa.int32(), nullable=False),
+            pa.field("kafka_offset", pa.int64(), nullable=False),
+            pa.field("payload", pa.string(), nullable=False),
+            pa.field("reason", pa.string(), nullable=False),
+            pa.field("quarantined_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        ]
+    ),
+}
+
+
+def silver_app_id(topic: Topic) -> str:
+    """The Delta transaction id whose version is the bronze version silver has read up to."""
+    return f"tillflow-silver:{topic.name}"
+
+
+def gold_app_id(source: str) -> str:
+    """The Delta transaction id whose version is the ``source`` table version gold has read."""
+    return f"tillflow-gold:{source}"
+
+
+def feast_source_path(lake_dir: Path, view: str) -> Path:
+    """``<lake>/gold/feast/<view>.parquet``: a Feast offline source exported from gold."""
+    return lake_dir / "gold" / "feast" / f"{view}.parquet"
+
+
+SKU_DAILY_FEATURES = "sku_daily_features"  # Feast view of schemas.features.BATCH_SKU_FEATURES

@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     dedupe_horizon_s: float = Field(default=86_400.0, gt=0)
     recommendations_k: int = Field(default=10, ge=1)
 
+    # Batch jobs (batch/), the scheduler and lineage
+    batch_schedule: str = "pipeline=3600,maintain=86400"  # job=seconds, comma-separated
+    scheduler_poll_s: float = Field(default=5.0, gt=0)
+    job_lock_ttl_s: int = Field(default=3_600, ge=1)  # a crashed job's lock expires after this
+    vacuum_retention_hours: int = Field(default=168, ge=0)  # time travel reaches this far back
+    lineage_file: Path = Path(".tillflow/lineage/events.jsonl")  # OpenLineage events, one a line
+    lineage_url: str = ""  # an OpenLineage HTTP endpoint (e.g. Marquez); replaces the file
+
     # API
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from featurestore.repo import SKU_VIEW, USER_VIEW, apply, online_features, project_name
+from featurestore.repo import (
+    BATCH_SKU_VIEW,
+    SKU_VIEW,
+    USER_VIEW,
+    apply,
+    online_features,
+    project_name,
+)
 from schemas.features import SKU_FEATURES, USER_FEATURES
 from schemas.settings import Settings
 
@@ -18,7 +25,7 @@ def test_repository_applies_idempotently_and_serves_what_is_written(stack: Setti
     store = apply(stack)
     store = apply(stack)  # a second apply changes nothing
     views = {v.name: v for v in store.list_feature_views()}
-    assert set(views) == {SKU_VIEW, USER_VIEW}
+    assert set(views) == {SKU_VIEW, USER_VIEW, BATCH_SKU_VIEW}
     assert [f.name for f in views[SKU_VIEW].features] == [f.name for f in SKU_FEATURES]
     assert [f.name for f in views[USER_VIEW].features] == [f.name for f in USER_FEATURES]
     assert project_name(stack) == stack.redis_prefix.strip(":").replace("-", "_")

@@ -1,0 +1,172 @@
+"""Running a batch job: one instance at a time, with lineage, logs and a record of the run.
+
+:func:`run_job` takes the job's Redis lock (``JobBusy`` → a ``skipped`` run), emits OpenLineage
+START/COMPLETE/FAIL events, runs the job's stages and appends a :class:`batch.runs.JobRun`
+(status, duration, rows in/out, error) to Redis, where the admin page and
+``tillflow batch runs`` read it. ``pipeline`` runs silver → gold → features → train, each stage
+under its own lock too, so it never overlaps a separate run of one of them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import redis
+import structlog
+
+from batch.catalogue_source import read_catalogue
+from batch.lineage import Lineage
+from batch.locks import JobBusy, job_lock
+from batch.result import StepResult
+from batch.runs import JobRun, check_job, record_run
+from infra.clients import redis_client
+from infra.readiness import require_redis
+from schemas.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+PIPELINE = ("silver", "gold", "features", "train")
+STEPS = {"silver": 4, "gold": 3, "features": 1, "train": 2, "maintain": 0, "pipeline": 10}
+"""Progress steps per job (``maintain``: one per table, known when it starts)."""
+
+Step = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    catalogue_file: Path | None = None  # instead of the catalogue in Redis
+    retention_hours: int | None = None  # vacuum; default TILLFLOW_VACUUM_RETENTION_HOURS
+    materialize: bool = True  # features: also copy them to Feast's online store
+
+
+@dataclass
+class _Catalogue:
+    """Loaded at most once per run, and only by the stages that need it."""
+
+    settings: Settings
+    file: Path | None
+    table: pa.Table | None = None
+
+    def get(self) -> pa.Table:
+        if self.table is None:
+            self.table = read_catalogue(self.settings, self.file)
+            if self.table.num_rows == 0:
+                log.warning("catalogue.empty", hint="load it with `tillflow catalogue load`")
+        return self.table
+
+
+def _stage(
+    settings: Settings, job: str, options: JobOptions, catalogue: _Catalogue, step: Step
+) -> StepResult:
+    if job == "silver":
+        from batch.silver import run_silver
+
+        return run_silver(settings.lake_dir, step)
+    if job == "gold":
+        from batch.gold import run_gold
+
+        return run_gold(settings.lake_dir, catalogue.get(), step)
+    if job == "features":
+        from batch.features import run_features
+
+        result = run_features(settings, materialize=options.materialize)
+        step("features")
+        return result
+    if job == "train":
+        from batch.training import run_training
+
+        return run_training(settings, catalogue.get(), step)
+    if job == "maintain":
+        from batch.maintenance import maintain
+
+        hours = options.retention_hours
+        return maintain(settings.lake_dir, settings.vacuum_retention_hours
+                        if hours is None else hours, step)  # fmt: skip
+    raise ValueError(f"unknown stage {job!r}")
+
+
+def _locked_stage(
+    client: redis.Redis,
+    settings: Settings,
+    job: str,
+    options: JobOptions,
+    catalogue: _Catalogue,
+    step: Step,
+) -> StepResult:
+    lineage = Lineage(settings, job)
+    with job_lock(client, settings.keys, job, settings.job_lock_ttl_s):
+        lineage.start()
+        try:
+            result = _stage(settings, job, options, catalogue, step)
+        except Exception:
+            lineage.fail()
+            raise
+        lineage.complete(result.inputs, result.outputs)
+        return result
+
+
+def run_job(
+    settings: Settings,
+    job: str,
+    *,
+    trigger: str = "manual",
+    options: JobOptions | None = None,
+    step: Step = lambda _: None,
+) -> tuple[JobRun, StepResult | None]:
+    """Run ``job`` once and record the run; never raises for a failing job (status says it)."""
+    check_job(job)
+    require_redis(settings)
+    options = options or JobOptions()
+    client = redis_client(settings, decode_responses=True)
+    catalogue = _Catalogue(settings, options.catalogue_file)
+    started = datetime.now(UTC)
+    clock = time.perf_counter()
+    result: StepResult | None = None
+    error: str | None = None
+    status = "ok"
+    try:
+        if job == "pipeline":
+            lineage = Lineage(settings, job)
+            with job_lock(client, settings.keys, job, settings.job_lock_ttl_s):
+                lineage.start()
+                try:
+                    result = StepResult()
+                    for stage in PIPELINE:
+                        result = result + _locked_stage(client, settings, stage, options,
+                                                        catalogue, step)  # fmt: skip
+                except Exception:
+                    lineage.fail()
+                    raise
+                lineage.complete(result.inputs, result.outputs)
+        else:
+            result = _locked_stage(client, settings, job, options, catalogue, step)
+    except JobBusy as exc:
+        status, error = "skipped", str(exc)
+    except Exception as exc:
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        log.exception("job.failed", job=job, trigger=trigger)
+    run = JobRun(
+        job=job,
+        status=status,  # type: ignore[arg-type]
+        started_at=started.isoformat(timespec="seconds"),
+        duration_s=round(time.perf_counter() - clock, 3),
+        rows_in=result.rows_in if result else 0,
+        rows_out=result.rows_out if result else 0,
+        error=error,
+        trigger=trigger,
+    )
+    try:
+        record_run(client, settings.keys, run)
+    finally:
+        client.close()
+    log.info(
+        "job.finished", job=run.job, status=run.status, trigger=run.trigger,
+        duration_s=run.duration_s, rows_in=run.rows_in, rows_out=run.rows_out, error=run.error,
+        **({} if result is None else {"details": result.details}),
+    )  # fmt: skip
+    return run, result

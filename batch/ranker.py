@@ -1,0 +1,155 @@
+"""Train the recommendation ranker: re-order the flow's candidates by P(bought next day).
+
+Cut-offs one horizon (a day) apart: the latest is the holdout (features before it, purchases in
+the day after it); up to :data:`TRAIN_CUTOFFS` earlier ones are the training queries. The model
+is a LightGBM binary classifier over ``online_models.ranking.RANKER_FEATURES``; it is scored
+with HR@10 and NDCG@10 against the popularity list and against the candidates' own order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pyarrow as pa
+import structlog
+
+from batch.demand import THREADS
+from batch.lake import table_version
+from batch.onnx_export import Export, export
+from batch.ranker_data import RankingSet, load_events, ranking_set
+from batch.silver import connect
+from online_models.ranking import RANKER_FEATURES
+from schemas.lake import ORDER_LINES, USER_ACTIVITY, silver_path
+
+log = structlog.get_logger(__name__)
+
+MODEL = "ranker"
+HORIZON = timedelta(days=1)
+TRAIN_CUTOFFS = 3
+NEGATIVES = 15  # sampled unbought candidates per training query
+MIN_HISTORY = timedelta(days=1)
+K = 10
+
+
+@dataclass(frozen=True)
+class RankerModel:
+    model: lgb.LGBMClassifier
+    exported: Export
+    metrics: dict[str, float]
+    test: RankingSet
+    trained_on: dict[str, int]
+
+
+def hit_and_ndcg(ranked: list[str], positives: set[str], k: int = K) -> tuple[float, float]:
+    """HR@k and NDCG@k (binary relevance) of one ranked list.
+
+    >>> hit_and_ndcg(["a", "b", "c"], {"b"}, k=2)
+    (1.0, 0.6309297535714575)
+    >>> hit_and_ndcg(["a"], {"z"}, k=2)
+    (0.0, 0.0)
+    """
+    top = ranked[:k]
+    dcg = sum(1.0 / math.log2(i + 2) for i, sku in enumerate(top) if sku in positives)
+    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(k, len(positives))))
+    return (1.0 if dcg > 0 else 0.0), (dcg / ideal if ideal else 0.0)
+
+
+def evaluate(data: RankingSet, scores: np.ndarray) -> tuple[float, float]:
+    """Mean HR@10 and NDCG@10 over the queries when candidates are sorted by ``scores``."""
+    hits, gains = [], []
+    for query, positives in enumerate(data.positives):
+        rows = np.flatnonzero(data.groups == query)
+        order = rows[np.argsort(-scores[rows], kind="stable")]
+        hit, gain = hit_and_ndcg([data.candidate_skus[i] for i in order], positives)
+        hits.append(hit)
+        gains.append(gain)
+    return float(np.mean(hits)) if hits else math.nan, float(np.mean(gains)) if gains else math.nan
+
+
+def _popularity(data: RankingSet) -> tuple[float, float]:
+    results = [hit_and_ndcg(data.popular, positives) for positives in data.positives]
+    return float(np.mean([h for h, _ in results])), float(np.mean([n for _, n in results]))
+
+
+def _concat(sets: list[RankingSet], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Training rows: queries with a bought candidate (the rest teach nothing), each with all
+    its positives and at most :data:`NEGATIVES` sampled negatives."""
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for s in sets:
+        keep = np.zeros(len(s.labels), dtype=bool)
+        for query in np.unique(s.groups[s.labels == 1]):
+            rows = np.flatnonzero(s.groups == query)
+            negatives = rows[s.labels[rows] == 0]
+            keep[rows[s.labels[rows] == 1]] = True
+            keep[rng.choice(negatives, min(NEGATIVES, len(negatives)), replace=False)] = True
+        xs.append(s.features[keep])
+        ys.append(s.labels[keep])
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def train_ranker(lake_dir: Path, catalogue: pa.Table, seed: int = 7) -> RankerModel:
+    categories = dict(zip(catalogue.column("sku").to_pylist(),
+                          catalogue.column("category").to_pylist(), strict=True))  # fmt: skip
+    con = connect()
+    try:
+        first, last = load_events(lake_dir, con)
+        test_cutoff = last - HORIZON
+        cutoffs = [test_cutoff - HORIZON * k for k in range(1, TRAIN_CUTOFFS + 1)]
+        cutoffs = [c for c in cutoffs if c - first >= MIN_HISTORY]
+        if not cutoffs:
+            raise ValueError("the ranker needs at least three days of silver events")
+        train_sets = [ranking_set(con, c, HORIZON, categories) for c in cutoffs]
+        test = ranking_set(con, test_cutoff, HORIZON, categories)
+    finally:
+        con.close()
+    x, y = _concat(train_sets, seed)
+    if y.sum() == 0 or y.sum() == len(y):
+        raise ValueError("the ranker's training rows need both bought and unbought candidates")
+    model = lgb.LGBMClassifier(
+        n_estimators=150, learning_rate=0.08, num_leaves=31, min_child_samples=50, max_bin=63,
+        subsample=0.8, subsample_freq=1, random_state=seed, n_jobs=THREADS, verbose=-1,
+    )  # fmt: skip
+    model.fit(x, y)
+    scores = np.asarray(model.predict_proba(test.features))[:, 1]
+    hr, ndcg = evaluate(test, scores)
+    hr_pop, ndcg_pop = _popularity(test)
+    hr_cand, ndcg_cand = evaluate(test, -test.features[:, RANKER_FEATURES.index("candidate_rank")])
+    exported = export(model, test.features)
+    metrics = {
+        "hr_at_10": hr,
+        "ndcg_at_10": ndcg,
+        "hr_at_10_popularity": hr_pop,
+        "ndcg_at_10_popularity": ndcg_pop,
+        "hr_at_10_candidate_order": hr_cand,
+        "ndcg_at_10_candidate_order": ndcg_cand,
+        "onnx_max_abs_diff": exported.max_abs_diff,
+        "train_rows": float(len(y)),
+        "test_queries": float(test.queries),
+    }
+    log.info("ranker.trained", **{k: round(v, 4) for k, v in metrics.items()})
+    trained_on = {f"silver/{t}": table_version(silver_path(lake_dir, t))
+                  for t in (USER_ACTIVITY, ORDER_LINES)}  # fmt: skip
+    return RankerModel(model, exported, metrics, test, trained_on)
+
+
+def metadata(trained: RankerModel) -> dict[str, Any]:
+    return {
+        "features": list(RANKER_FEATURES),
+        "metrics": trained.metrics,
+        "trained_on": trained.trained_on,
+        "model_type": "lightgbm.LGBMClassifier(binary)",
+        "target": "P(the shopper buys the candidate within a day)",
+        "holdout": "purchases in the last day, features before it",
+    }
+
+
+def ndcg_of(test: RankingSet) -> Any:
+    """A scorer for promotion: NDCG@10 of given scores on ``test``."""
+    return lambda scores: evaluate(test, scores)[1]

@@ -1,0 +1,230 @@
+"""``tillflow batch …``, ``tillflow models …`` and ``tillflow scheduler``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from infra.stack.errors import StackError
+from observability.logs import configure_logging
+from schemas.settings import Settings
+
+batch_app = typer.Typer(help="Lakehouse jobs: bronze → silver → gold, features, training.",
+                        no_args_is_help=True)  # fmt: skip
+models_app = typer.Typer(help="The model registry (demand, ranker).", no_args_is_help=True)
+scheduler_app = typer.Typer(help="Run the batch jobs on a schedule, on drift and on request.",
+                            invoke_without_command=True)  # fmt: skip
+
+out = Console(soft_wrap=True, highlight=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+CatalogueOption = Annotated[
+    Path | None,
+    typer.Option("--catalogue", exists=True, dir_okay=False,
+                 help="Catalogue JSON lines (default: the catalogue in Redis)."),
+]  # fmt: skip
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    configure_logging(settings)
+    return settings
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print("error: ", style="bold red", end="")
+    err.print(str(exc), markup=False)
+    return typer.Exit(code=1)
+
+
+def _run(job: str, catalogue: Path | None = None, retention_hours: int | None = None) -> None:
+    from batch.jobs import STEPS, JobOptions, run_job
+    from batch.maintenance import lake_tables
+
+    settings = _settings()
+    total = STEPS[job] or len(lake_tables(settings.lake_dir))
+    options = JobOptions(catalogue_file=catalogue, retention_hours=retention_hours)
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
+               "{task.total}"), TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=err, transient=False) as progress:
+        task = progress.add_task(job, total=total)
+
+        def step(name: str) -> None:
+            progress.update(task, advance=1, description=f"{job}: {name}")
+
+        try:
+            run, result = run_job(settings, job, options=options, step=step)
+        except StackError as exc:
+            raise _fail(exc) from None
+    out.print(f"{run.job}: {run.status} in {run.duration_s:.1f}s, "
+              f"rows in {run.rows_in:,}, rows out {run.rows_out:,}")  # fmt: skip
+    if result is not None:
+        for key, value in result.details.items():
+            out.print(f"  {key}: {value}")
+    if run.status != "ok":
+        raise _fail(RuntimeError(run.error or run.status))
+
+
+@batch_app.command("silver")
+def silver() -> None:
+    """Bronze → silver: typed, deduplicated by event_id, bad rows quarantined."""
+    _run("silver")
+
+
+@batch_app.command("gold")
+def gold(catalogue: CatalogueOption = None) -> None:
+    """Silver → gold: sku_daily, user_item_interactions, orders_enriched."""
+    _run("gold", catalogue)
+
+
+@batch_app.command("features")
+def features() -> None:
+    """Gold → Feast: export sku_daily_features, materialise them to the online store."""
+    _run("features")
+
+
+@batch_app.command("train")
+def train(catalogue: CatalogueOption = None) -> None:
+    """Train demand and ranker, export to ONNX, register, promote when better."""
+    _run("train", catalogue)
+
+
+@batch_app.command("maintain")
+def maintain(
+    retention_hours: Annotated[
+        int | None, typer.Option(help="Vacuum retention (TILLFLOW_VACUUM_RETENTION_HOURS).")
+    ] = None,
+) -> None:
+    """Compact and vacuum every Delta table; time travel reaches back the retention."""
+    _run("maintain", retention_hours=retention_hours)
+
+
+@batch_app.command("pipeline")
+def pipeline(catalogue: CatalogueOption = None) -> None:
+    """silver → gold → features → train, each stage under its own lock."""
+    _run("pipeline", catalogue)
+
+
+@batch_app.command("runs")
+def runs(
+    n: Annotated[int, typer.Option("-n", help="How many.")] = 20,
+    job: Annotated[str | None, typer.Option(help="Only this job.")] = None,
+) -> None:
+    """The latest job runs (what the admin page shows)."""
+    from batch.runs import latest_runs
+    from infra.clients import redis_client
+    from infra.readiness import require_redis
+
+    settings = _settings()
+    try:
+        require_redis(settings)
+    except StackError as exc:
+        raise _fail(exc) from None
+    client = redis_client(settings, decode_responses=True)
+    table = Table("job", "status", "trigger", "started_at", "duration_s", "rows_in", "rows_out",
+                  "error")  # fmt: skip
+    for r in latest_runs(client, settings.keys, n, job):
+        table.add_row(r.job, r.status, r.trigger, r.started_at, f"{r.duration_s:.1f}",
+                      f"{r.rows_in:,}", f"{r.rows_out:,}", r.error or "")  # fmt: skip
+    client.close()
+    out.print(table)
+
+
+@batch_app.command("history")
+def history(
+    table: Annotated[str, typer.Argument(help="A table path in the lake, e.g. gold/sku_daily.")],
+    limit: Annotated[int, typer.Option(help="How many versions.")] = 10,
+) -> None:
+    """A table's versions (time travel: read one with DeltaTable(path, version=N))."""
+    from batch.lake import open_table
+
+    settings = _settings()
+    delta = open_table(settings.lake_dir / table)
+    if delta is None:
+        raise _fail(ValueError(f"no Delta table at {settings.lake_dir / table}"))
+    rows = Table("version", "timestamp", "operation", "tillflow", "files added")
+    for h in delta.history(limit):
+        metrics = h.get("operationMetrics", {})
+        added = metrics.get("num_added_files", metrics.get("numFilesAdded", ""))
+        rows.add_row(str(h.get("version")), str(h.get("timestamp")), str(h.get("operation")),
+                     str(h.get("tillflow.operation", "")), str(added))  # fmt: skip
+    out.print(rows)
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Every model version with its metrics; * marks the current one."""
+    from registry.store import ModelRegistry
+
+    registry = ModelRegistry(_settings().registry_dir)
+    table = Table("model", "version", "current", "created_at", "metrics", "trained_on")
+    for name in registry.names():
+        current = registry.current(name)
+        for v in registry.versions(name):
+            metrics = v.metadata.get("metrics", {})
+            numbers = sorted((k, val) for k, val in metrics.items() if isinstance(val, int | float))
+            shown = ", ".join(f"{k}={val:.4g}" for k, val in numbers if not k.endswith("rows"))
+            mark = "*" if current is not None and current.version == v.version else ""
+            table.add_row(name, str(v.version), mark, str(v.metadata.get("created_at", "")),
+                          shown, str(v.metadata.get("trained_on", "")))  # fmt: skip
+    out.print(table)
+
+
+@models_app.command("promote")
+def models_promote(
+    name: Annotated[str, typer.Argument(help="demand or ranker")],
+    version: Annotated[int, typer.Argument(help="The version to make current.")],
+) -> None:
+    """Make a version current (the API reloads it)."""
+    from registry.store import ModelRegistry, RegistryError
+
+    try:
+        target = ModelRegistry(_settings().registry_dir).promote(name, version)
+    except RegistryError as exc:
+        raise _fail(exc) from None
+    out.print(f"current {name}: {target.label}")
+
+
+@models_app.command("rollback")
+def models_rollback(name: Annotated[str, typer.Argument(help="demand or ranker")]) -> None:
+    """Return to the version that was current before the last promotion."""
+    from registry.store import ModelRegistry, RegistryError
+
+    try:
+        target = ModelRegistry(_settings().registry_dir).rollback(name)
+    except RegistryError as exc:
+        raise _fail(exc) from None
+    out.print(f"current {name}: {target.label}")
+
+
+@scheduler_app.callback()
+def scheduler(
+    schedule: Annotated[
+        str | None, typer.Option(help="job=seconds,… (TILLFLOW_BATCH_SCHEDULE).")
+    ] = None,
+    once: Annotated[bool, typer.Option(help="Run what is due now, then stop.")] = False,
+    catalogue: CatalogueOption = None,
+) -> None:
+    """Run jobs on their schedule, retrain on drift, serve run requests; Ctrl-C stops."""
+    from batch.jobs import JobOptions
+    from batch.scheduler import Scheduler, parse_schedule
+    from infra.readiness import require_redis
+
+    settings = _settings()
+    try:
+        plan = parse_schedule(settings.batch_schedule if schedule is None else schedule)
+        require_redis(settings)
+    except (ValueError, StackError) as exc:
+        raise _fail(exc) from None
+    runner = Scheduler(settings, plan, options=JobOptions(catalogue_file=catalogue))
+    try:
+        runner.run(ticks=1 if once else None)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    finally:
+        runner.close()
