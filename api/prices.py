@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ import orjson
 import redis.asyncio as aioredis
 from pydantic import BaseModel, Field
 
+from api.batch_features import merged
 from api.onnx_models import LoadedModel
 from online_models.demand_features import demand_features
 from schemas.keys import RedisKeys
@@ -70,12 +72,17 @@ async def read_price_states(
 
 
 def price_view(
-    state: PriceState, *, stale: bool = False, demand: LoadedModel | None = None
+    state: PriceState,
+    *,
+    stale: bool = False,
+    demand: LoadedModel | None = None,
+    batch: Mapping[str, Any] | None = None,
 ) -> PriceView:
     """The response for one sku (list price when nothing was published yet).
 
     With a demand model, the view carries its forecast of units per day at this price from
-    the product's online features (``online_models.demand_features``, as in training).
+    the product's online features merged with its batch averages (``batch``), the row
+    ``online_models.demand_features`` builds in training too.
     """
     d, f = state.details, state.features
     list_price = None if state.catalogue is None else float(state.catalogue["list_price"])
@@ -83,7 +90,7 @@ def price_view(
     assert price is not None  # read_price_states drops skus with neither
     forecast = None
     if demand is not None:
-        row = demand_features(state.features, price, datetime.now(UTC))
+        row = demand_features(merged(state.features, batch or {}), price, datetime.now(UTC))
         forecast = max(0.0, round(float(demand.predict(np.array([row]))[0]), 4))
     return PriceView(
         sku=state.sku,

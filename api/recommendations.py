@@ -16,7 +16,8 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel, Field
 
 from api.onnx_models import LoadedModel
-from online_models.ranking import ranker_features
+from online_models.ranking import candidate_row, item_values
+from online_models.ranking import shopper as parse_shopper
 from schemas.keys import RedisKeys
 
 # The item fields online_models.ranking reads (HMGET them, not the whole hash).
@@ -54,9 +55,9 @@ class Shopper(BaseModel):
 
 
 class Item(BaseModel):
-    """What the ranker needs of one candidate item."""
+    """What the ranker needs of one candidate item (its part of the row, computed once)."""
 
-    features: dict[str, str]
+    values: tuple[float, ...]  # online_models.ranking.item_values of its feature hash
     category: str | None
 
 
@@ -96,7 +97,7 @@ async def read_items(client: aioredis.Redis, keys: RedisKeys, skus: list[str]) -
     for sku, values, entry in zip(skus, replies[:-1], replies[-1], strict=True):
         features = {k: v for k, v in zip(ITEM_FIELDS, values, strict=True) if v is not None}
         category = None if entry is None else orjson.loads(entry)["category"]
-        out[sku] = Item(features=features, category=category)
+        out[sku] = Item(values=item_values(features), category=category)
     return out
 
 
@@ -133,19 +134,18 @@ def ranked(
     *,
     stale: bool = False,
 ) -> Recommendations:
-    """The candidates scored by the ranker (one ONNX run for all of them), best first."""
-    empty = Item(features={}, category=None)
+    """The candidates scored by the ranker (one ONNX run for all of them), best first.
+
+    Rows are ``online_models.ranking``'s, as in training: the shopper's JSON is parsed once
+    and each item's part comes precomputed from the shared item cache.
+    """
+    who = parse_shopper(shopper.features)
+    empty = Item(values=item_values({}), category=None)
     rows = np.array(
         [
-            ranker_features(
-                shopper.features,
-                items.get(c.sku, empty).features,
-                c.score,
-                rank,
-                items.get(c.sku, empty).category,
-                sku=c.sku,
-            )
+            candidate_row(who, item.values, c.score, rank, item.category, c.sku)
             for rank, c in enumerate(candidates)
+            for item in (items.get(c.sku, empty),)
         ],
         dtype=np.float32,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from api.batch_features import BatchFeatures
 from api.cache import LastKnown
 from api.hub import Hub
 from api.metrics import ApiMetrics
@@ -31,7 +32,7 @@ class AppState:
     shoppers: LastKnown[Shopper] = field(default_factory=lambda: LastKnown(1.0))
     popular: LastKnown[list[RecommendedItem]] = field(default_factory=lambda: LastKnown(1.0))
     items: LastKnown[Item] = field(default_factory=lambda: LastKnown(1.0))
-    hub_ready: bool = False
+    batch_features: BatchFeatures = field(default_factory=BatchFeatures)
 
     @classmethod
     def create(cls, settings: Settings) -> AppState:

@@ -147,3 +147,32 @@ def test_promotion_is_picked_up_without_restart(
         lambda: client.get(f"/prices/{SKUS[2]}").json()["demand_model"] == "demand:v1"
     )
     assert _eventually(lambda: v2_info not in client.get("/metrics").text)
+
+
+def test_forecasts_use_the_feast_batch_averages_like_training(
+    client: TestClient, models_shop: Settings, trained: tuple[LinearRegression, object]
+) -> None:
+    import pandas as pd
+
+    from api.batch_features import merged
+    from featurestore.repo import BATCH_SKU_VIEW, apply
+    from schemas.features import BATCH_SKU_FEATURES
+
+    store = apply(models_shop)
+    row = {f.name: 0 if f.dtype == "int" else 0.0 for f in BATCH_SKU_FEATURES}
+    row |= {"units_per_day_7d": 42.0, "views_per_day_7d": 400.0, "units_per_day_28d": 30.0}
+    store.write_to_online_store(
+        BATCH_SKU_VIEW,
+        pd.DataFrame([{**row, "sku": SKUS[4], "event_timestamp": datetime.now(UTC)}]),
+    )
+    state = client.app.state.tillflow  # type: ignore[attr-defined]
+    state.batch_features.refresh(models_shop)
+    assert state.batch_features.get(SKUS[4])["units_per_day_7d"] == 42.0
+    body = client.get(f"/prices/{SKUS[4]}").json()
+    r = redis.Redis.from_url(models_shop.redis_url, decode_responses=True)
+    online = r.hgetall(models_shop.keys.sku_features(SKUS[4]))
+    r.close()
+    row_served = demand_features(merged(online, row), body["price"], datetime.now(UTC))
+    assert row_served[DEMAND_FEATURES.index("units_per_day_7d")] == 42.0
+    native = float(trained[0].predict(np.array([row_served], dtype=np.float32))[0])
+    assert body["expected_units_per_day"] == pytest.approx(max(0.0, native), abs=1e-3)
