@@ -238,7 +238,7 @@ def demo(
     rate: Annotated[float, typer.Option(help="Simulated events per second.")] = 300,
     days: Annotated[float, typer.Option(help="Simulated days to run.")] = 28.0,
 ) -> None:
-    """The live demo: the stack, the flows, the API, and the shop simulator (wall-clock time)."""
+    """The live demo: the stack, the flows, the API, the scheduler and the shop simulator."""
     from infra.stack import local
     from infra.stack.topics import ensure_topics
     from simulator.config import ShopConfig
@@ -254,6 +254,7 @@ def demo(
 
         store_catalogue(settings, Shop(ShopConfig()).catalogue())  # the flows price from it
         local.start_flows(settings)
+        local.start_scheduler(settings)
     except StackError as exc:
         raise _fail(exc) from None
     _print_status(local.status(settings))
@@ -263,7 +264,13 @@ def demo(
         f"API: {api_url}/docs   metrics: {api_url}/metrics   ingest: POST {api_url}/events/<topic>"
     )
     out.print(
-        f"Prometheus: http://127.0.0.1:{settings.prometheus_port}/alerts   (README: dashboards)"
+        f"Prometheus: http://127.0.0.1:{settings.prometheus_port}/alerts   Grafana: "
+        "http://127.0.0.1:3000 with `docker compose -f infra/docker-compose.yml up` or any "
+        "local Grafana (README: Observability)"
+    )
+    out.print(
+        "models: the scheduler trains them on its first pipeline run with enough data "
+        "(`tillflow batch pipeline` runs it now; /admin shows runs)"
     )
     out.print(f"watch: kcat -b {settings.kafka_bootstrap} -C -t {settings.topic_prefix}orders")
     out.print(f"simulating at {rate:,.0f} events/s; Ctrl-C stops the simulator, `make down` all")

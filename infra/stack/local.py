@@ -99,11 +99,30 @@ def start_flows(settings: Settings) -> int:
     return pid
 
 
+def scheduler_files(settings: Settings) -> ServiceFiles:
+    return ServiceFiles(settings.runtime_dir, "scheduler")
+
+
+def start_scheduler(settings: Settings) -> int:
+    """Start the batch scheduler (``tillflow scheduler``) detached; return its pid (idempotent)."""
+    svc = scheduler_files(settings)
+    pid = running_pid(svc)
+    if pid is None:
+        pid = spawn(
+            svc, [sys.executable, "-m", "cli", "scheduler"], env={"PYTHONPATH": str(Path.cwd())}
+        )
+    time.sleep(1.0)
+    if running_pid(svc) is None:
+        raise StackError(f"the scheduler exited during start-up. Last log lines:\n{log_tail(svc)}")
+    return pid
+
+
 def down(settings: Settings) -> list[str]:
     """Stop what ``up`` and ``demo`` started; return the names of the services stopped."""
     stopped = []
     services = (
         ("flows", flows_files(settings)),
+        ("scheduler", scheduler_files(settings)),
         ("api", api_files(settings)),
         ("prometheus", prometheus_service.files(settings)),
         ("kafka", kafka.files(settings)),
@@ -139,4 +158,5 @@ def status(settings: Settings) -> list[ServiceStatus]:
         ),
         _status("api", api_address, api_files(settings), False),
         _status("flows", f"{settings.flow_processes} process(es)", flows_files(settings), False),
+        _status("scheduler", settings.batch_schedule, scheduler_files(settings), False),
     ]
