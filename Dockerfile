@@ -15,6 +15,7 @@ COPY featurestore featurestore
 COPY flows flows
 COPY online_models online_models
 COPY batch batch
+COPY graph graph
 RUN pip install --no-cache-dir --no-deps .
 EXPOSE 8000
 ENTRYPOINT ["tillflow"]

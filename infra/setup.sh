@@ -2,7 +2,7 @@
 # Set up everything tillflow needs on a fresh Debian machine (idempotent):
 #   - Debian packages: redis-server, kcat, docker-compose (compose file check), Java 17+, Maven
 #   - a virtualenv in .venv with the locked Python dependencies (requirements.lock)
-#   - the Kafka broker's jars from Maven Central (into .tillflow/cache)
+#   - the Kafka broker's and Neo4j's jars from Maven Central (into .tillflow/cache)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

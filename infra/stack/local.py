@@ -8,8 +8,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.readiness import kafka_answers, redis_answers
+from infra.readiness import kafka_answers, neo4j_answers, redis_answers
 from infra.stack import kafka
+from infra.stack import neo4j as neo4j_service
 from infra.stack import redis as redis_service
 from infra.stack.errors import StackError
 from infra.stack.processes import (
@@ -33,13 +34,16 @@ class ServiceStatus:
 
 
 def up(settings: Settings) -> list[ServiceStatus]:
-    """Start Redis and Kafka (each unless already answering) and wait until both are ready."""
+    """Start Redis, Kafka and Neo4j (each unless already answering); wait until all are ready."""
     if running_pid(redis_service.files(settings)) is None and not redis_answers(settings, 0.5):
         redis_service.start(settings)
     redis_service.wait_ready(settings)
     if running_pid(kafka.files(settings)) is None and not kafka_answers(settings, 1.0):
         kafka.start(settings)
     kafka.wait_ready(settings)
+    if running_pid(neo4j_service.files(settings)) is None and not neo4j_answers(settings, 2.0):
+        neo4j_service.start(settings)
+    neo4j_service.wait_ready(settings)
     return status(settings)
 
 
@@ -91,6 +95,7 @@ def down(settings: Settings) -> list[str]:
         ("flows", flows_files(settings)),
         ("api", api_files(settings)),
         ("kafka", kafka.files(settings)),
+        ("neo4j", neo4j_service.files(settings)),
         ("redis", redis_service.files(settings)),
     )
     for name, svc in services:
@@ -114,6 +119,12 @@ def status(settings: Settings) -> list[ServiceStatus]:
         ),
         _status(
             "redis", settings.redis_url, redis_service.files(settings), redis_answers(settings, 0.5)
+        ),
+        _status(
+            "neo4j",
+            settings.neo4j_uri,
+            neo4j_service.files(settings),
+            neo4j_answers(settings, 1.0),
         ),
         _status("api", api_address, api_files(settings), False),
         _status("flows", f"{settings.flow_processes} process(es)", flows_files(settings), False),
