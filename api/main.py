@@ -9,8 +9,9 @@ import structlog
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 
-from api.routes import events, health
+from api.routes import events, graph, health
 from api.state import AppState
+from infra.clients import neo4j_async_driver
 from infra.stack.errors import ServiceUnavailable
 from ingest.producer import EventProducer
 from schemas.settings import Settings
@@ -29,11 +30,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await producer.start()
         except ServiceUnavailable as exc:  # serve anyway; /readyz and 503s report it
             log.warning("kafka unavailable at start-up", error=str(exc))
-        app.state.tillflow = AppState(settings=settings, producer=producer)
+        graph_driver = neo4j_async_driver(settings)
+        app.state.tillflow = AppState(settings=settings, producer=producer, graph=graph_driver)
         try:
             yield
         finally:
             await producer.stop()
+            await graph_driver.close()
 
     app = FastAPI(
         title="tillflow",
@@ -43,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(events.router)
     app.include_router(health.router)
+    app.include_router(graph.router)
 
     @app.exception_handler(ServiceUnavailable)
     async def unavailable(_: Request, exc: ServiceUnavailable) -> JSONResponse:

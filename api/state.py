@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import neo4j
+
 from ingest.producer import EventProducer
 from schemas.settings import Settings
 
@@ -12,3 +14,4 @@ from schemas.settings import Settings
 class AppState:
     settings: Settings
     producer: EventProducer
+    graph: neo4j.AsyncDriver  # connects on first use

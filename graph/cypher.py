@@ -162,3 +162,13 @@ ALL_PAIRS: LiteralString = """
 MATCH (a:Product {ns: $ns})-[r:CO_PURCHASED]->(b:Product)
 RETURN a.sku AS a, b.sku AS b, r.weight AS weight, r.lift AS lift
 """
+
+NEIGHBOURS: LiteralString = """
+UNWIND $skus AS sku
+MATCH (p:Product {ns: $ns, sku: sku})
+RETURN sku, COLLECT {
+  MATCH (p)-[r:CO_PURCHASED]-(o:Product)
+  WITH o, r ORDER BY r.weight DESC, r.lift DESC, o.sku LIMIT $limit
+  RETURN {sku: o.sku, weight: r.weight, lift: r.lift}
+} AS related
+"""
