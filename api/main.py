@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from api.routes import events, graph, health
 from api.state import AppState
-from infra.clients import neo4j_async_driver
+from graph.serving import GraphService
 from infra.stack.errors import ServiceUnavailable
 from ingest.producer import EventProducer
 from schemas.settings import Settings
@@ -30,13 +30,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await producer.start()
         except ServiceUnavailable as exc:  # serve anyway; /readyz and 503s report it
             log.warning("kafka unavailable at start-up", error=str(exc))
-        graph_driver = neo4j_async_driver(settings)
-        app.state.tillflow = AppState(settings=settings, producer=producer, graph=graph_driver)
+        graph_service = GraphService(settings)
+        app.state.tillflow = AppState(settings=settings, producer=producer, graph=graph_service)
         try:
             yield
         finally:
             await producer.stop()
-            await graph_driver.close()
+            await graph_service.close()
 
     app = FastAPI(
         title="tillflow",

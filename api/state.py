@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import neo4j
-
+from graph.serving import GraphService
 from ingest.producer import EventProducer
 from schemas.settings import Settings
 
@@ -14,4 +13,4 @@ from schemas.settings import Settings
 class AppState:
     settings: Settings
     producer: EventProducer
-    graph: neo4j.AsyncDriver  # connects on first use
+    graph: GraphService  # connects on first use

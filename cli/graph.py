@@ -18,15 +18,16 @@ def batch_graph() -> None:
     import typer
 
     from graph.load import load_graph
-    from infra.clients import neo4j_driver
-    from infra.readiness import require_neo4j
+    from infra.clients import neo4j_driver, redis_client
+    from infra.readiness import require_neo4j, require_redis
 
     settings = Settings()
     configure_logging(settings)
     try:
         require_neo4j(settings)
-        with neo4j_driver(settings) as driver:
-            report = load_graph(settings, driver)
+        require_redis(settings)
+        with neo4j_driver(settings) as driver, redis_client(settings) as cache:
+            report = load_graph(settings, driver, cache)
     except StackError as exc:
         err.print("error: ", style="bold red", end="")
         err.print(str(exc), markup=False)

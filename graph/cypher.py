@@ -169,6 +169,6 @@ MATCH (p:Product {ns: $ns, sku: sku})
 RETURN sku, COLLECT {
   MATCH (p)-[r:CO_PURCHASED]-(o:Product)
   WITH o, r ORDER BY r.weight DESC, r.lift DESC, o.sku LIMIT $limit
-  RETURN {sku: o.sku, weight: r.weight, lift: r.lift}
+  RETURN {sku: o.sku, category: o.category, weight: r.weight, lift: r.lift}
 } AS related
 """

@@ -18,12 +18,14 @@ from typing import Any, LiteralString
 
 import neo4j
 import pandas as pd
+import redis
 import structlog
 
 from graph import cypher
 from graph.copurchase import MIN_SUPPORT, PurchaseMatrix
 from graph.gold import Changes, changes, current_version
 from graph.influence import pagerank, ranks, weighted_degree
+from graph.serving import cache_related
 from schemas.lake import ORDERS_ENRICHED, SKU_DAILY, USER_ITEM_INTERACTIONS
 from schemas.settings import Settings
 
@@ -106,8 +108,11 @@ def loaded_versions(driver: neo4j.Driver, namespace: str) -> dict[str, int]:
     return {r["table"]: r["version"] for r in records}
 
 
-def load_graph(settings: Settings, driver: neo4j.Driver) -> LoadReport:
-    """Bring the namespace's graph up to date with the gold tables under the lake."""
+def load_graph(
+    settings: Settings, driver: neo4j.Driver, cache: redis.Redis | None = None
+) -> LoadReport:
+    """Bring the namespace's graph up to date with the gold tables under the lake, and copy
+    the bought-together lists to Redis (``cache``) for serving."""
     report = LoadReport()
     ensure_schema(driver)
     loaded = loaded_versions(driver, settings.graph_namespace)
@@ -133,7 +138,11 @@ def load_graph(settings: Settings, driver: neo4j.Driver) -> LoadReport:
     if USER_ITEM_INTERACTIONS in diffs:
         interactions = diffs[USER_ITEM_INTERACTIONS]
         _interactions(writer, interactions)
-        _co_purchases(writer, interactions)
+        skus = _co_purchases(writer, interactions)
+        if cache is not None:
+            started = time.perf_counter()
+            report.written["redis_related"] = cache_related(settings, driver, cache, skus)
+            report.seconds["redis_related"] = time.perf_counter() - started
     writer.write(
         "load_state",
         cypher.SAVE_LOAD_STATE,
@@ -220,7 +229,8 @@ def pair_deltas(
     return dict(sorted(deltas.items()))
 
 
-def _co_purchases(writer: GraphWriter, inter: Changes) -> None:
+def _co_purchases(writer: GraphWriter, inter: Changes) -> list[str]:
+    """Write the changed co-purchase edges, every lift and PageRank; return the products."""
     started = time.perf_counter()
     current = inter.current
     bought = current.loc[current["purchases"] > 0, ["user_id", "sku"]]
@@ -269,3 +279,4 @@ def _co_purchases(writer: GraphWriter, inter: Changes) -> None:
     ]
     writer.report.seconds["pagerank"] = time.perf_counter() - started
     writer.write("influence", cypher.SET_INFLUENCE, rows)
+    return skus

@@ -89,3 +89,17 @@ def neighbours(
         routing_="r",
     )  # fmt: skip
     return {r["sku"]: [(i["sku"], float(i["weight"])) for i in r["related"]] for r in records}
+
+
+def related_lists(
+    driver: neo4j.Driver, settings: Settings, skus: Sequence[str], limit: int
+) -> list[RelatedProducts]:
+    """The bought-together lists of many products (for the Redis serving copy)."""
+    records, _, _ = driver.execute_query(
+        cypher.NEIGHBOURS, ns=settings.graph_namespace, skus=list(skus), limit=limit,
+        routing_="r",
+    )  # fmt: skip
+    return [
+        RelatedProducts(sku=r["sku"], items=[RelatedItem(**i) for i in r["related"]])
+        for r in records
+    ]

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from api.deps import State
-from graph import queries
 from graph.queries import Influence, RelatedProducts
 
 router = APIRouter(prefix="/graph", tags=["graph"])
@@ -32,7 +31,7 @@ def _unknown(sku: str) -> HTTPException:
 async def related(
     sku: Sku, state: State, limit: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> RelatedProducts:
-    found = await queries.related(state.graph, state.settings, sku, limit)
+    found = await state.graph.related(sku, limit)
     if found is None:
         raise _unknown(sku)
     return found
@@ -45,7 +44,7 @@ async def related(
     responses=RESPONSES,
 )
 async def influence(sku: Sku, state: State) -> Influence:
-    found = await queries.influence(state.graph, state.settings, sku)
+    found = await state.graph.influence(sku)
     if found is None:
         raise _unknown(sku)
     return found

@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from graph.copurchase import MIN_SUPPORT
 from graph.load import load_graph
-from graph.queries import neighbours
+from graph.queries import neighbours, related_lists
 from graph.testdata import SampleGold
-from infra.clients import neo4j_driver
+from infra.clients import neo4j_driver, redis_client
 from infra.readiness import require_neo4j
 from infra.stack.errors import ServiceUnavailable
 from schemas.lake import ORDERS_ENRICHED, USER_ITEM_INTERACTIONS, gold_path
@@ -210,9 +210,11 @@ def test_bulk_neighbours_are_the_strongest_pairs(
 
 
 @pytest.fixture(scope="module")
-def api(lake: Lake, settings: Settings, driver: neo4j.Driver) -> Iterator[tuple[TestClient, Lake]]:
-    s = graph_settings(settings, lake.root, "load")
-    load_graph(s, driver)
+def api(lake: Lake, stack: Settings, driver: neo4j.Driver) -> Iterator[tuple[TestClient, Lake]]:
+    s = graph_settings(stack, lake.root, "api")
+    with redis_client(s) as cache:
+        report = load_graph(s, driver, cache)
+    assert report.written["redis_related"] == len(set(lake.table(USER_ITEM_INTERACTIONS)["sku"]))
     with TestClient(create_app(s)) as client:
         yield client, lake
 
@@ -232,6 +234,20 @@ def test_related_endpoint_lists_bought_together(api: tuple[TestClient, Lake]) ->
     top = {i["sku"]: i for i in body["items"]}
     if b in top:
         assert top[b]["lift"] == pytest.approx(lift)
+
+
+def test_served_lists_equal_neo4j_with_or_without_the_redis_copy(
+    api: tuple[TestClient, Lake], settings: Settings, driver: neo4j.Driver
+) -> None:
+    client, lake = api
+    s = graph_settings(settings, lake.root, "api")
+    skus = sorted(set(lake.table(USER_ITEM_INTERACTIONS)["sku"]))[:10]
+    truth = {r.sku: r.model_dump() for r in related_lists(driver, s, skus, 10)}
+    served = {sku: client.get(f"/graph/products/{sku}/related").json() for sku in skus}
+    assert served == truth
+    with redis_client(s) as cache:
+        cache.delete(*(s.keys.graph_related(s.graph_namespace, sku) for sku in skus))
+    assert {sku: client.get(f"/graph/products/{sku}/related").json() for sku in skus} == truth
 
 
 def test_influence_endpoint_ranks_products(api: tuple[TestClient, Lake]) -> None:
