@@ -45,6 +45,7 @@ bench: setup up ## Run the benchmarks; write benchmarks/results/*.json and BENCH
 	@$(PY) -m benchmarks.ingest
 	@$(PY) -m benchmarks.stream
 	@$(PY) -m benchmarks.quality
+	@$(PY) -m benchmarks.graph
 	@$(PY) -m benchmarks.report
 
 lock: ## Re-resolve requirements.lock from pyproject.toml

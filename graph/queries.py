@@ -80,17 +80,6 @@ async def influence(driver: neo4j.AsyncDriver, settings: Settings, sku: str) -> 
     return None if row is None else Influence(**row)
 
 
-def neighbours(
-    driver: neo4j.Driver, settings: Settings, skus: Sequence[str], limit: int
-) -> dict[str, list[tuple[str, float]]]:
-    """Bought-together lists of many products at once: ``sku -> [(other, weight)]``."""
-    records, _, _ = driver.execute_query(
-        cypher.NEIGHBOURS, ns=settings.graph_namespace, skus=list(skus), limit=limit,
-        routing_="r",
-    )  # fmt: skip
-    return {r["sku"]: [(i["sku"], float(i["weight"])) for i in r["related"]] for r in records}
-
-
 def related_lists(
     driver: neo4j.Driver, settings: Settings, skus: Sequence[str], limit: int
 ) -> list[RelatedProducts]:
@@ -103,3 +92,11 @@ def related_lists(
         RelatedProducts(sku=r["sku"], items=[RelatedItem(**i) for i in r["related"]])
         for r in records
     ]
+
+
+def neighbours(
+    driver: neo4j.Driver, settings: Settings, skus: Sequence[str], limit: int
+) -> dict[str, list[tuple[str, float]]]:
+    """Bought-together lists of many products at once: ``sku -> [(other, weight)]``."""
+    lists = related_lists(driver, settings, skus, limit)
+    return {r.sku: [(i.sku, float(i.weight)) for i in r.items] for r in lists}
