@@ -277,3 +277,24 @@ def test_missing_neo4j_is_a_503_naming_it(settings: Settings) -> None:
     assert r.status_code == 503
     assert r.json()["service"] == "Neo4j"
     assert "Neo4j is not reachable at bolt://127.0.0.1:1" in r.json()["detail"]
+
+
+def test_batch_graph_names_a_missing_neo4j_and_missing_gold(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    base = {"PATH": "/usr/bin:/bin", "TILLFLOW_LAKE_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "batch", "graph"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**base, "TILLFLOW_NEO4J_URI": "bolt://127.0.0.1:1", "TILLFLOW_NEO4J_TIMEOUT_S": "2"},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "Neo4j is not reachable at bolt://127.0.0.1:1" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "batch", "graph"],
+        capture_output=True, text=True, timeout=60, check=False, env=base,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "gold table 'user_item_interactions' not found" in result.stderr
