@@ -40,7 +40,7 @@ from benchmarks.common import median, percentile, print_repeat, write_result
 from benchmarks.quality import accepted
 from flows.steps import PAIR_DEPTH, ItemNeighbours, ShopperState, SkuState, sku_signals, user_signal
 from graph import cypher
-from graph.load import load_graph
+from graph.load import drop_namespace, load_graph
 from graph.queries import neighbours
 from graph.testdata import SampleGold
 from infra.clients import neo4j_async_driver, neo4j_driver, redis_client
@@ -104,13 +104,6 @@ def timed_loads(settings: Settings, lake: Path, run: str) -> tuple[dict[str, lis
             if repeat < REPEATS - 1:
                 drop_namespace(driver, ns)
     return runs, ns
-
-
-def drop_namespace(driver: Any, ns: str) -> None:
-    with driver.session() as session:
-        session.run(
-            "MATCH (n {ns: $ns}) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS", ns=ns
-        ).consume()
 
 
 def free_port() -> int:

@@ -158,9 +158,8 @@ RETURN p.sku AS sku, p.category AS category, p.pagerank AS pagerank,
        COUNT { (q:Product {ns: $ns}) } AS products
 """
 
-ALL_PAIRS: LiteralString = """
-MATCH (a:Product {ns: $ns})-[r:CO_PURCHASED]->(b:Product)
-RETURN a.sku AS a, b.sku AS b, r.weight AS weight, r.lift AS lift
+ALL_PRODUCTS: LiteralString = """
+MATCH (p:Product {ns: $ns}) RETURN p.sku AS sku ORDER BY sku
 """
 
 NEIGHBOURS: LiteralString = """
@@ -171,4 +170,15 @@ RETURN sku, COLLECT {
   WITH o, r ORDER BY r.weight DESC, r.lift DESC, o.sku LIMIT $limit
   RETURN {sku: o.sku, category: o.category, weight: r.weight, lift: r.lift}
 } AS related
+"""
+
+# Dropping a namespace: relationships first, in batches (a product has thousands), then nodes.
+DROP_EDGES: LiteralString = """
+MATCH (n {ns: $ns})-[r]->()
+CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS
+"""
+
+DROP_NODES: LiteralString = """
+MATCH (n {ns: $ns})
+CALL (n) { DELETE n } IN TRANSACTIONS OF 10000 ROWS
 """

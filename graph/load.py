@@ -103,6 +103,13 @@ def ensure_schema(driver: neo4j.Driver) -> None:
         driver.execute_query(statement, routing_="w")
 
 
+def drop_namespace(driver: neo4j.Driver, namespace: str) -> None:
+    """Delete every node and relationship of ``namespace`` (tests, benchmarks, re-imports)."""
+    with driver.session() as session:
+        session.run(cypher.DROP_EDGES, ns=namespace).consume()
+        session.run(cypher.DROP_NODES, ns=namespace).consume()
+
+
 def loaded_versions(driver: neo4j.Driver, namespace: str) -> dict[str, int]:
     records, _, _ = driver.execute_query(cypher.LOAD_STATE, ns=namespace, routing_="r")
     return {r["table"]: r["version"] for r in records}
@@ -138,11 +145,13 @@ def load_graph(
     if USER_ITEM_INTERACTIONS in diffs:
         interactions = diffs[USER_ITEM_INTERACTIONS]
         _interactions(writer, interactions)
-        skus = _co_purchases(writer, interactions)
-        if cache is not None:
-            started = time.perf_counter()
-            report.written["redis_related"] = cache_related(settings, driver, cache, skus)
-            report.seconds["redis_related"] = time.perf_counter() - started
+        _co_purchases(writer, interactions)
+    if cache is not None:  # every list: lifts and categories may have moved
+        started = time.perf_counter()
+        records, _, _ = driver.execute_query(cypher.ALL_PRODUCTS, ns=settings.graph_namespace)
+        skus = [r["sku"] for r in records]
+        report.written["redis_related"] = cache_related(settings, driver, cache, skus)
+        report.seconds["redis_related"] = time.perf_counter() - started
     writer.write(
         "load_state",
         cypher.SAVE_LOAD_STATE,
@@ -229,8 +238,8 @@ def pair_deltas(
     return dict(sorted(deltas.items()))
 
 
-def _co_purchases(writer: GraphWriter, inter: Changes) -> list[str]:
-    """Write the changed co-purchase edges, every lift and PageRank; return the products."""
+def _co_purchases(writer: GraphWriter, inter: Changes) -> None:
+    """Write the changed co-purchase edges, then every lift and every product's PageRank."""
     started = time.perf_counter()
     current = inter.current
     bought = current.loc[current["purchases"] > 0, ["user_id", "sku"]]
@@ -279,4 +288,3 @@ def _co_purchases(writer: GraphWriter, inter: Changes) -> list[str]:
     ]
     writer.report.seconds["pagerank"] = time.perf_counter() - started
     writer.write("influence", cypher.SET_INFLUENCE, rows)
-    return skus

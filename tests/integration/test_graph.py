@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from graph.copurchase import MIN_SUPPORT
-from graph.load import load_graph
+from graph.load import drop_namespace, load_graph
 from graph.queries import neighbours, related_lists
 from graph.testdata import SampleGold
 from infra.clients import neo4j_driver, redis_client
@@ -48,13 +48,12 @@ def driver(settings: Settings) -> Iterator[neo4j.Driver]:
         pytest.fail(f"graph tests need the local Neo4j (`tillflow up`): {exc}", pytrace=False)
     with neo4j_driver(settings) as d:
         yield d
-        prefix = settings.redis_prefix.rstrip(":")
-        with d.session() as session:  # CALL … IN TRANSACTIONS needs an auto-commit query
-            session.run(
-                "MATCH (n) WHERE n.ns STARTS WITH $prefix CALL (n) { DETACH DELETE n } "
-                "IN TRANSACTIONS OF 10000 ROWS",
-                prefix=prefix,
-            ).consume()
+        records, _, _ = d.execute_query(
+            "MATCH (l:LoadState) WHERE l.ns STARTS WITH $prefix RETURN DISTINCT l.ns AS ns",
+            prefix=settings.redis_prefix.rstrip(":"),
+        )
+        for record in records:
+            drop_namespace(d, record["ns"])
 
 
 class Lake:
