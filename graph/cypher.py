@@ -69,6 +69,11 @@ MATCH (:Shopper {ns: $ns})-[r:VIEWED|BOUGHT]->()
 CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS
 """
 
+CLEAR_CO_PURCHASED: LiteralString = """
+MATCH (:Product {ns: $ns})-[r:CO_PURCHASED]->()
+CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS
+"""
+
 _INTERACTION_ENDS: LiteralString = """
 UNWIND $rows AS row
 MATCH (s:Shopper {ns: $ns, user_id: row.user_id})
@@ -160,6 +165,17 @@ RETURN p.sku AS sku, p.category AS category, p.pagerank AS pagerank,
 
 ALL_PRODUCTS: LiteralString = """
 MATCH (p:Product {ns: $ns}) RETURN p.sku AS sku ORDER BY sku
+"""
+
+# The recommender's candidates: the most *specific* co-purchases (lift), with enough support.
+CANDIDATES: LiteralString = """
+UNWIND $skus AS sku
+MATCH (p:Product {ns: $ns, sku: sku})
+RETURN sku, COLLECT {
+  MATCH (p)-[r:CO_PURCHASED]-(o:Product) WHERE r.weight >= $min_weight
+  WITH o, r ORDER BY r.lift DESC, r.weight DESC, o.sku LIMIT $limit
+  RETURN [o.sku, r.lift]
+} AS candidates
 """
 
 NEIGHBOURS: LiteralString = """

@@ -136,7 +136,7 @@ def load_graph(
     writer = GraphWriter(driver, settings, report)
     if USER_ITEM_INTERACTIONS in diffs and diffs[USER_ITEM_INTERACTIONS].full:
         writer.run("clear", cypher.CLEAR_SHOPPER_EDGES)
-        writer.run("clear", "MATCH (:Product {ns: $ns})-[r:CO_PURCHASED]->() DELETE r")
+        writer.run("clear", cypher.CLEAR_CO_PURCHASED)
     _merge_nodes(writer, diffs.values())
     if ORDERS_ENRICHED in diffs:
         _categories(writer, diffs[ORDERS_ENRICHED])
@@ -166,7 +166,7 @@ def _merge_nodes(writer: GraphWriter, diffs: Iterable[Changes]) -> None:
     users: set[str] = set()
     for d in diffs:
         skus.update(d.upserts["sku"])
-        if "user_id" in d.upserts and d.table == USER_ITEM_INTERACTIONS:
+        if d.table == USER_ITEM_INTERACTIONS:
             users.update(d.upserts["user_id"])
     writer.write("products", cypher.MERGE_PRODUCTS, [{"sku": s} for s in sorted(skus)])
     writer.write("shoppers", cypher.MERGE_SHOPPERS, [{"user_id": u} for u in sorted(users)])

@@ -94,9 +94,13 @@ def related_lists(
     ]
 
 
-def neighbours(
-    driver: neo4j.Driver, settings: Settings, skus: Sequence[str], limit: int
+def candidates(
+    driver: neo4j.Driver, settings: Settings, skus: Sequence[str], limit: int, min_weight: int
 ) -> dict[str, list[tuple[str, float]]]:
-    """Bought-together lists of many products at once: ``sku -> [(other, weight)]``."""
-    lists = related_lists(driver, settings, skus, limit)
-    return {r.sku: [(i.sku, float(i.weight)) for i in r.items] for r in lists}
+    """The recommender's graph candidates for many products: ``sku -> [(other, lift)]``, the
+    ``limit`` highest-lift co-purchases bought by at least ``min_weight`` shoppers."""
+    records, _, _ = driver.execute_query(
+        cypher.CANDIDATES, ns=settings.graph_namespace, skus=list(skus), limit=limit,
+        min_weight=min_weight, routing_="r",
+    )  # fmt: skip
+    return {r["sku"]: [(c[0], float(c[1])) for c in r["candidates"]] for r in records}

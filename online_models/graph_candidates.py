@@ -1,7 +1,9 @@
 """The co-purchase graph as a second candidate source for the recommender.
 
 The streaming recommender knows what was co-interacted *recently* (decayed, 30 neighbours per
-item); the graph knows which products the same shoppers *bought* over all of gold. Both are
+item); the graph knows which products the same shoppers *bought* over all of gold. The graph's
+list for an item is its highest-lift co-purchases with at least ``MIN_SHOPPERS`` shoppers
+(``graph.queries.candidates``; by weight they would only repeat the popular items). Both are
 neighbour lists per item; they are merged by scaling each list to its strongest neighbour and
 adding the graph's with weight ``graph_weight``, then ranked as usual by
 :func:`online_models.recommender.recommend`.
@@ -22,7 +24,8 @@ from collections.abc import Mapping, Sequence
 
 from online_models.recommender import recommend
 
-GRAPH_WEIGHT = 0.1  # best of the sweep in benchmarks/graph.py (0.1, 0.25, 0.5, 1)
+GRAPH_WEIGHT = 0.1  # chosen from the sweep in benchmarks/graph.py (meta: hr_at_10_by_graph_weight)
+MIN_SHOPPERS = 3  # graph candidates: co-purchases by at least this many shoppers, by lift
 
 
 def _scaled(weights: Mapping[str, float]) -> dict[str, float]:

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from graph.copurchase import MIN_SUPPORT
 from graph.load import drop_namespace, load_graph
-from graph.queries import neighbours, related_lists
+from graph.queries import candidates, related_lists
 from graph.testdata import SampleGold
 from infra.clients import neo4j_driver, redis_client
 from infra.readiness import require_neo4j
@@ -193,19 +193,19 @@ def test_incremental_update_equals_a_full_load(
     assert_pairs(pairs, expected_pairs(inter))
 
 
-def test_bulk_neighbours_are_the_strongest_pairs(
+def test_candidates_are_the_highest_lift_pairs_with_support(
     lake: Lake, settings: Settings, driver: neo4j.Driver
 ) -> None:
     s = graph_settings(settings, lake.root, "load")
     load_graph(s, driver)
     pairs = expected_pairs(lake.table(USER_ITEM_INTERACTIONS))
-    sku = max(
-        {a for a, _ in pairs}, key=lambda x: sum(w for (a, _), (w, _) in pairs.items() if a == x)
-    )
-    found = neighbours(driver, s, [sku, "no-such-sku"], limit=3)
+    sku = max({a for a, _ in pairs}, key=lambda x: sum(1 for a, _ in pairs if a == x))
+    found = candidates(driver, s, [sku, "no-such-sku"], limit=3, min_weight=3)
     assert set(found) == {sku}
-    weights = sorted((w for (a, b), (w, _) in pairs.items() if sku in (a, b)), reverse=True)[:3]
-    assert [w for _, w in found[sku]] == weights
+    lifts = sorted(
+        (lift for (a, b), (w, lift) in pairs.items() if sku in (a, b) and w >= 3), reverse=True
+    )[:3]
+    assert [lift for _, lift in found[sku]] == pytest.approx(lifts, abs=2e-6)
 
 
 @pytest.fixture(scope="module")
