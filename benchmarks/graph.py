@@ -240,6 +240,9 @@ def main() -> None:
         load_graph(graph_settings, driver, cache)
         incremental = time.perf_counter() - started
     runs.update(related_latency(graph_settings, skus))
+    with neo4j_driver(settings) as driver, redis_client(settings) as cache:
+        drop_namespace(driver, ns)
+        cache.delete(*(settings.keys.graph_related(ns, sku) for sku in skus))
     figures = {k: median(v) for k, v in runs.items() if k != "steps"}
     figures.update(
         {
