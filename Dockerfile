@@ -16,6 +16,7 @@ COPY flows flows
 COPY online_models online_models
 COPY batch batch
 COPY registry registry
+COPY graph graph
 RUN pip install --no-cache-dir --no-deps .
 EXPOSE 8000
 ENTRYPOINT ["tillflow"]

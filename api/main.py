@@ -15,6 +15,7 @@ from api.ratelimit import RateLimitMiddleware, TokenBucket
 from api.routes import (
     admin,
     events,
+    graph,
     health,
     metrics,
     pages,
@@ -29,7 +30,7 @@ from schemas.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-PUBLIC_PREFIXES = ("/prices", "/products", "/pricing", "/recommendations", "/events")
+PUBLIC_PREFIXES = ("/prices", "/products", "/pricing", "/recommendations", "/graph", "/events")
 
 
 async def _refresh_batch_features(state: AppState) -> None:
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await asyncio.gather(*tasks, return_exceptions=True)
             await state.producer.stop()
             await state.redis.close()
+            await state.graph.close()
 
     app = FastAPI(
         title="tillflow",
@@ -82,7 +84,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Live shop events in; prices and recommendations out.",
         lifespan=lifespan,
     )
-    for module in (prices, products, recommendations, ws, events, admin, health, metrics, pages):
+    for module in (
+        prices,
+        products,
+        recommendations,
+        graph,
+        ws,
+        events,
+        admin,
+        health,
+        metrics,
+        pages,
+    ):
         app.include_router(module.router)
     if settings.rate_limit_per_s > 0:
         bucket = TokenBucket(settings.rate_limit_per_s, settings.rate_limit_burst)

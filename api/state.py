@@ -12,6 +12,7 @@ from api.onnx_models import ModelSlot
 from api.prices import PriceState
 from api.recommendations import Item, RecommendedItem, Shopper
 from api.redis_gate import RedisGate
+from graph.serving import GraphService
 from ingest.producer import EventProducer
 from registry import ModelRegistry
 from schemas.settings import Settings
@@ -27,6 +28,7 @@ class AppState:
     metrics: ApiMetrics
     hub: Hub
     registry: ModelRegistry
+    graph: GraphService  # Neo4j driver and the Redis copy of related lists; connects lazily
     models: dict[str, ModelSlot] = field(default_factory=dict)
     prices: LastKnown[PriceState] = field(default_factory=lambda: LastKnown(1.0))
     shoppers: LastKnown[Shopper] = field(default_factory=lambda: LastKnown(1.0))
@@ -45,6 +47,7 @@ class AppState:
             metrics=metrics,
             hub=Hub(settings, metrics),
             registry=registry,
+            graph=GraphService(settings),
             models={name: ModelSlot(registry, name) for name in MODEL_NAMES},
             prices=LastKnown(settings.api_cache_ttl_s),
             shoppers=LastKnown(settings.api_cache_ttl_s),

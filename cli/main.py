@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.batch import batch_app, models_app, scheduler_app
+from cli.graph import batch_graph
 from infra.stack.errors import StackError
 from infra.stack.local import ServiceStatus
 from observability.logs import configure_logging
@@ -35,6 +36,7 @@ app.add_typer(features_app, name="features")
 app.add_typer(batch_app, name="batch")
 app.add_typer(models_app, name="models")
 app.add_typer(scheduler_app, name="scheduler")
+batch_app.command("graph")(batch_graph)
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -54,21 +56,24 @@ def _fail(exc: Exception) -> typer.Exit:
 
 @app.command()
 def setup() -> None:
-    """Fetch what the local stack needs (the Kafka jars from Maven Central) and check Java."""
-    from infra.stack import kafka
+    """Fetch what the local stack needs (Kafka and Neo4j jars from Maven Central); check Java."""
+    from infra.stack import kafka, neo4j
 
     settings = _settings()
     try:
         kafka.find_java()
         libs = kafka.ensure_jars(settings)
+        neo4j.find_java()
+        graph_libs = neo4j.ensure_jars(settings)
     except StackError as exc:
         raise _fail(exc) from None
     out.print(f"kafka jars ready in {libs}")
+    out.print(f"neo4j jars ready in {graph_libs}")
 
 
 @app.command()
 def up() -> None:
-    """Start Redis and Kafka (KRaft) on 127.0.0.1 and create the topics. Idempotent."""
+    """Start Redis, Kafka (KRaft) and Neo4j on 127.0.0.1 and create the topics. Idempotent."""
     from infra.stack import local
     from infra.stack.topics import ensure_topics
 

@@ -7,10 +7,11 @@ and raise :class:`ServiceUnavailable` naming the service, its address and the fi
 
 from __future__ import annotations
 
+import neo4j
 import redis
 from confluent_kafka.admin import ClusterMetadata  # type: ignore[attr-defined]
 
-from infra.clients import kafka_admin, redis_client
+from infra.clients import kafka_admin, neo4j_driver, redis_client
 from infra.stack.errors import ServiceUnavailable
 from schemas.settings import Settings
 
@@ -69,6 +70,29 @@ def redis_answers(settings: Settings, timeout_s: float) -> bool:
     """Whether Redis answers PING within ``timeout_s`` (never raises)."""
     try:
         require_redis(settings, timeout_s)
+    except ServiceUnavailable:
+        return False
+    return True
+
+
+def require_neo4j(settings: Settings, timeout_s: float | None = None) -> None:
+    """Raise ServiceUnavailable if Neo4j does not answer on Bolt."""
+    timeout = settings.neo4j_timeout_s if timeout_s is None else timeout_s
+    driver = neo4j_driver(settings.model_copy(update={"neo4j_timeout_s": timeout}))
+    try:
+        driver.verify_connectivity()
+    except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError, OSError) as exc:
+        raise ServiceUnavailable(
+            "Neo4j", settings.neo4j_uri, f"{exc}; {START_HINT} TILLFLOW_NEO4J_URI"
+        ) from None
+    finally:
+        driver.close()
+
+
+def neo4j_answers(settings: Settings, timeout_s: float) -> bool:
+    """Whether Neo4j answers on Bolt within ``timeout_s`` (never raises)."""
+    try:
+        require_neo4j(settings, timeout_s)
     except ServiceUnavailable:
         return False
     return True

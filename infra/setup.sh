@@ -4,7 +4,7 @@
 #     chromium (page tests), wrk (serving benchmark),
 #     prometheus (+ promtool), prometheus-alertmanager (amtool checks the alert routing)
 #   - a virtualenv in .venv with the locked Python dependencies (requirements.lock)
-#   - the Kafka broker's jars from Maven Central (into .tillflow/cache)
+#   - the Kafka broker's and Neo4j's jars from Maven Central (into .tillflow/cache)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

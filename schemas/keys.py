@@ -73,6 +73,11 @@ class RedisKeys:
         """Pub/sub channel with the shopper's new list each time it changes."""
         return f"{self.prefix}channel:reco:{user_id}"
 
+    def graph_related(self, namespace: str, sku: str) -> str:
+        """String: JSON ``{"sku", "items": [{"sku", "category", "weight", "lift"}...]}``, the
+        product's strongest co-purchases in graph ``namespace`` (written by each graph load)."""
+        return f"{self.prefix}graph:related:{namespace}:{sku}"
+
     @property
     def flow_stats(self) -> str:
         """Hash of the flows' counters (events in, dead-lettered, duplicates, late, …)."""

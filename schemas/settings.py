@@ -51,6 +51,17 @@ class Settings(BaseSettings):
     redis_prefix: str = "tillflow:"
     redis_timeout_s: float = Field(default=2.0, gt=0)
 
+    # Neo4j (the co-purchase graph, graph/)
+    neo4j_uri: str = "bolt://127.0.0.1:7687"
+    neo4j_port: int = 7687  # Bolt port of the local Neo4j (change the URI too)
+    neo4j_user: str = "neo4j"
+    neo4j_password: SecretStr = SecretStr("")  # empty: the local Neo4j runs without auth
+    neo4j_heap: str = "1g"
+    neo4j_pagecache: str = "512m"
+    neo4j_timeout_s: float = Field(default=5.0, gt=0)
+    graph_namespace: str = "tillflow"  # every node carries it, so one Neo4j holds several shops
+    graph_batch_rows: int = Field(default=10_000, ge=1)  # rows per UNWIND transaction
+
     # Flows
     lake_dir: Path = Path(".tillflow/lake")
     recovery_dir: Path = Path(".tillflow/recovery")

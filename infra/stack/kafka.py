@@ -3,79 +3,33 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import re
-import shutil
 import subprocess
 import uuid
-from importlib import resources
 from pathlib import Path
 
 from infra.readiness import kafka_answers
+from infra.stack import jvm
 from infra.stack.errors import StackError
 from infra.stack.processes import ServiceFiles, running_pid, spawn, wait_until_ready
 from schemas.settings import Settings
 
-MIN_JAVA = 17
-
 
 def _infra_file(name: str) -> Path:
-    return Path(str(resources.files("infra").joinpath("kafka", name)))
+    return jvm.infra_file("kafka", name)
 
 
 def files(settings: Settings) -> ServiceFiles:
     return ServiceFiles(settings.runtime_dir, "kafka")
 
 
-def jar_dir(settings: Settings) -> Path:
-    """The cache folder of the broker's jars, keyed by the content of the pom."""
-    digest = hashlib.sha256(_infra_file("pom.xml").read_bytes()).hexdigest()[:12]
-    return settings.runtime_dir / "cache" / f"kafka-{digest}" / "libs"
-
-
 def find_java() -> str:
     """Path of a ``java`` of version 17 or newer; StackError naming the problem otherwise."""
-    java = shutil.which("java")
-    if java is None:
-        raise StackError(
-            "Java is missing: Kafka needs Java 17 or newer on PATH "
-            "(Debian: apt-get install openjdk-17-jre-headless)."
-        )
-    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr
-    match = re.search(r'version "(\d+)', out)
-    if match is None or int(match.group(1)) < MIN_JAVA:
-        raise StackError(f"Kafka needs Java {MIN_JAVA}+, but {java} says: {out.strip()[:200]}")
-    return java
+    return jvm.find_java("Kafka")
 
 
 def ensure_jars(settings: Settings) -> Path:
     """Resolve the broker's jars with Maven into the cache (once); return the folder."""
-    libs = jar_dir(settings)
-    marker = libs / ".complete"
-    if marker.exists():
-        return libs
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise StackError(
-            "Maven is missing: the Kafka jars are fetched from Maven Central with `mvn` "
-            "(Debian: apt-get install maven)."
-        )
-    libs.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        mvn, "-B", "-q", "-f", str(_infra_file("pom.xml")),
-        "dependency:copy-dependencies", "-DincludeScope=runtime",
-        f"-DoutputDirectory={libs.resolve()}",
-    ]  # fmt: skip
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise StackError(
-            "Maven could not fetch the Kafka jars from Maven Central:\n"
-            + (result.stdout + result.stderr)[-2000:]
-        )
-    if not any(libs.glob("kafka_2.13-*.jar")):
-        raise StackError(f"Maven ran but no kafka_2.13 jar landed in {libs}")
-    marker.touch()
-    return libs
+    return jvm.ensure_jars(settings, "kafka", "kafka_2.13-*.jar")
 
 
 def server_properties(settings: Settings, log_dir: Path) -> str:

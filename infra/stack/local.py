@@ -9,8 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.readiness import kafka_answers, redis_answers
+from infra.readiness import kafka_answers, neo4j_answers, redis_answers
 from infra.stack import kafka
+from infra.stack import neo4j as neo4j_service
 from infra.stack import prometheus as prometheus_service
 from infra.stack import redis as redis_service
 from infra.stack.errors import StackError
@@ -47,12 +48,14 @@ def _ensure(
 
 
 def up(settings: Settings) -> list[ServiceStatus]:
-    """Start Redis, Kafka and Prometheus (each unless already answering); wait until ready."""
-    r, k, p = redis_service, kafka, prometheus_service
+    """Start Redis, Kafka, Neo4j and Prometheus (each unless already answering); wait for all."""
+    r, k, n, p = redis_service, kafka, neo4j_service, prometheus_service
     _ensure(r.files(settings), lambda: redis_answers(settings, 0.5),
             lambda: r.start(settings), lambda: r.wait_ready(settings))  # fmt: skip
     _ensure(k.files(settings), lambda: kafka_answers(settings, 1.0),
             lambda: k.start(settings), lambda: k.wait_ready(settings))  # fmt: skip
+    _ensure(n.files(settings), lambda: neo4j_answers(settings, 2.0),
+            lambda: n.start(settings), lambda: n.wait_ready(settings))  # fmt: skip
     _ensure(p.files(settings), lambda: p.answers(settings, 0.5),
             lambda: p.start(settings), lambda: p.wait_ready(settings))  # fmt: skip
     return status(settings)
@@ -126,6 +129,7 @@ def down(settings: Settings) -> list[str]:
         ("api", api_files(settings)),
         ("prometheus", prometheus_service.files(settings)),
         ("kafka", kafka.files(settings)),
+        ("neo4j", neo4j_service.files(settings)),
         ("redis", redis_service.files(settings)),
     )
     for name, svc in services:
@@ -149,6 +153,12 @@ def status(settings: Settings) -> list[ServiceStatus]:
         ),
         _status(
             "redis", settings.redis_url, redis_service.files(settings), redis_answers(settings, 0.5)
+        ),
+        _status(
+            "neo4j",
+            settings.neo4j_uri,
+            neo4j_service.files(settings),
+            neo4j_answers(settings, 1.0),
         ),
         _status(
             "prometheus",

@@ -113,12 +113,12 @@ def wait_until_ready(
     or ``timeout_s`` passes."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        if answers():  # first: a service that answers but was not started by us is fine
+            return
         if running_pid(files) is None:
             raise StackError(
                 f"{service} exited during start-up. Last log lines:\n{log_tail(files)}"
             )
-        if answers():
-            return
         time.sleep(poll_s)
     raise ServiceUnavailable(
         service, address, f"not ready after {timeout_s:.0f}s. Last log lines:\n{log_tail(files)}"

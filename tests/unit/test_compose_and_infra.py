@@ -45,12 +45,17 @@ def test_compose_runs_the_stack_the_launcher_runs() -> None:
     pom = (ROOT / "infra" / "kafka" / "pom.xml").read_text()
     version = services["kafka"]["image"].split(":")[1]
     assert f"<kafka.version>{version}</kafka.version>" in pom, "compose and launcher differ"
+    neo4j_pom = (ROOT / "infra" / "neo4j" / "pom.xml").read_text()
+    neo4j_version = services["neo4j"]["image"].split(":")[1].removesuffix("-community")
+    assert f"<neo4j.version>{neo4j_version}</neo4j.version>" in neo4j_pom, (
+        "compose and launcher differ"
+    )
     for name in ("topics", "api", "flows", "simulator"):
         assert services[name]["build"]["dockerfile"] == "Dockerfile"
         assert (ROOT / services[name]["build"]["context"].replace("..", ".")).exists()
     dockerfile = (ROOT / "Dockerfile").read_text()
     for package in ("schemas", "simulator", "ingest", "api", "cli", "infra", "flows",
-                    "online_models", "featurestore", "observability"):  # fmt: skip
+                    "online_models", "featurestore", "observability", "graph"):  # fmt: skip
         assert f"COPY {package} {package}" in dockerfile
 
 

@@ -12,6 +12,7 @@ EXPECTED = {
     ("get", "/admin/models"), ("post", "/admin/models/{name}/promote"),
     ("post", "/admin/models/{name}/rollback"), ("get", "/admin/jobs"),
     ("post", "/admin/jobs/{job}"), ("get", "/admin/drift"),
+    ("get", "/graph/products/{sku}/related"), ("get", "/graph/products/{sku}/influence"),
 }  # fmt: skip
 
 

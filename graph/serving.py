@@ -1,0 +1,77 @@
+"""The graph as the API serves it: bought-together lists from Redis, the rest from Neo4j.
+
+Each graph load copies every product's strongest ``CACHED_RELATED`` co-purchases to Redis
+(``RedisKeys.graph_related``), because a Redis GET is several times cheaper per request than
+a Cypher round trip through the Python driver (see BENCHMARKS.md, graph). A miss (unknown sku,
+a longer list than cached, Redis down) asks Neo4j, which decides between the list and a 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import neo4j
+import orjson
+import redis
+import redis.asyncio
+import structlog
+
+from graph import queries
+from graph.queries import Influence, RelatedProducts
+from infra.clients import neo4j_async_driver
+from schemas.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+CACHED_RELATED = 50
+
+
+def cache_related(
+    settings: Settings, driver: neo4j.Driver, client: redis.Redis, skus: Sequence[str]
+) -> int:
+    """Copy the bought-together lists of ``skus`` to Redis; return how many were written."""
+    keys = settings.keys
+    written = 0
+    for start in range(0, len(skus), 1_000):
+        lists = queries.related_lists(driver, settings, skus[start : start + 1_000], CACHED_RELATED)
+        client.mset(
+            {
+                keys.graph_related(settings.graph_namespace, r.sku): r.model_dump_json()
+                for r in lists
+            }
+        )
+        written += len(lists)
+    return written
+
+
+class GraphService:
+    """Per-process clients of the graph endpoints (created in the API's lifespan)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.driver = neo4j_async_driver(settings)
+        self.redis = redis.asyncio.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis_timeout_s,
+            socket_connect_timeout=settings.redis_timeout_s,
+        )
+
+    async def related(self, sku: str, limit: int) -> RelatedProducts | None:
+        key = self.settings.keys.graph_related(self.settings.graph_namespace, sku)
+        try:
+            raw = await self.redis.get(key)
+        except redis.RedisError as exc:
+            log.warning("graph cache unavailable; asking Neo4j", error=str(exc))
+            raw = None
+        if raw is not None:
+            cached = RelatedProducts.model_validate(orjson.loads(raw))
+            if limit <= len(cached.items) or len(cached.items) < CACHED_RELATED:
+                return RelatedProducts(sku=sku, items=cached.items[:limit])
+        return await queries.related(self.driver, self.settings, sku, limit)
+
+    async def influence(self, sku: str) -> Influence | None:
+        return await queries.influence(self.driver, self.settings, sku)
+
+    async def close(self) -> None:
+        await self.driver.close()
+        await self.redis.aclose()
