@@ -25,6 +25,7 @@ from api.routes import (
     ws,
 )
 from api.state import AppState
+from graph.serving import GraphService
 from infra.stack.errors import ServiceUnavailable
 from schemas.settings import Settings
 
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await state.producer.start()
         except ServiceUnavailable as exc:  # serve anyway; /readyz and 503s report it
             log.warning("kafka unavailable at start-up", error=str(exc))
+        state.graph = GraphService(settings)
         state.refresh_models()
         hub_ready = asyncio.Event()
         tasks = [

@@ -28,13 +28,14 @@ class AppState:
     metrics: ApiMetrics
     hub: Hub
     registry: ModelRegistry
-    graph: GraphService  # Neo4j driver and the Redis copy of related lists; connects lazily
     models: dict[str, ModelSlot] = field(default_factory=dict)
     prices: LastKnown[PriceState] = field(default_factory=lambda: LastKnown(1.0))
     shoppers: LastKnown[Shopper] = field(default_factory=lambda: LastKnown(1.0))
     popular: LastKnown[list[RecommendedItem]] = field(default_factory=lambda: LastKnown(1.0))
     items: LastKnown[Item] = field(default_factory=lambda: LastKnown(1.0))
     batch_features: BatchFeatures = field(default_factory=BatchFeatures)
+    # Neo4j driver and the Redis copy of related lists: opened in the lifespan, closed with it.
+    graph: GraphService = field(init=False)
 
     @classmethod
     def create(cls, settings: Settings) -> AppState:
@@ -47,7 +48,6 @@ class AppState:
             metrics=metrics,
             hub=Hub(settings, metrics),
             registry=registry,
-            graph=GraphService(settings),
             models={name: ModelSlot(registry, name) for name in MODEL_NAMES},
             prices=LastKnown(settings.api_cache_ttl_s),
             shoppers=LastKnown(settings.api_cache_ttl_s),
