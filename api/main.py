@@ -45,7 +45,10 @@ async def _follow_registry(state: AppState) -> None:
     """Reload models when the registry's ``current`` pointer moves."""
     while True:
         await asyncio.sleep(state.settings.model_poll_s)
-        await asyncio.to_thread(state.refresh_models)
+        try:
+            await asyncio.to_thread(state.refresh_models)
+        except Exception:  # keep following the registry whatever one pass hit
+            log.exception("registry refresh failed; retrying")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

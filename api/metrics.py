@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,7 +35,6 @@ class ApiMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self._loaded: dict[str, str] = {}
         r = self.registry
         self.request_seconds = Histogram(
             "tillflow_http_request_duration_seconds",
@@ -58,10 +60,8 @@ class ApiMetrics:
             ["channel"],
             registry=r,
         )
-        self.model_info = Gauge(
-            "tillflow_model_info", "Model versions loaded by the API (value 1).",
-            ["model", "version"], registry=r,
-        )  # fmt: skip
+        self._loaded: dict[str, str] = {}
+        r.register(_ModelInfo(self._loaded))
         self.lookups = Counter(
             "tillflow_serving_lookups",
             "Serving lookups by outcome: hit (in-process cache), miss (read from Redis), "
@@ -79,15 +79,30 @@ class ApiMetrics:
 
     def set_model(self, model: str, version: str | None) -> None:
         """Record that ``model`` now serves ``version`` (None: not loaded)."""
-        previous = self._loaded.pop(model, None)
-        if previous is not None:
-            self.model_info.remove(model, previous)
-        if version is not None:
-            self.model_info.labels(model=model, version=version).set(1)
+        if version is None:
+            self._loaded.pop(model, None)
+        else:
             self._loaded[model] = version
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _ModelInfo(Collector):
+    """``tillflow_model_info{model, version} 1`` for each loaded model, built at scrape time
+    (so a replaced version disappears without removing label sets)."""
+
+    def __init__(self, loaded: dict[str, str]) -> None:
+        self.loaded = loaded
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "tillflow_model_info", "Model versions loaded by the API (value 1).",
+            labels=["model", "version"],
+        )  # fmt: skip
+        for model, version in sorted(self.loaded.items()):
+            family.add_metric([model, version], 1.0)
+        yield family
 
 
 def route_template(scope: Scope) -> str:
