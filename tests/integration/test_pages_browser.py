@@ -102,33 +102,36 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     log = (root / "flow.log").open("wb")
     [cmd] = process_commands(settings, 1, 1, recovery=False)
     flow = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings),
-            host="127.0.0.1",
-            port=settings.api_port,
-            log_level="warning",
-            ws="websockets-sansio",
-        )
-    )
-    # The flow is ready once it has learned P1's neighbours from the seeded history.
-    r = redis.Redis.from_url(settings.redis_url)
-    deadline = time.monotonic() + 180
-    while not r.exists(settings.keys.neighbours("SKU-P1")) and time.monotonic() < deadline:
-        assert flow.poll() is None, (root / "flow.log").read_text()[-2000:]
-        time.sleep(0.2)
-    r.close()
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
+    server: uvicorn.Server | None = None
+    thread: threading.Thread | None = None
     try:
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(settings),
+                host="127.0.0.1",
+                port=settings.api_port,
+                log_level="warning",
+                ws="websockets-sansio",
+            )
+        )
+        # The flow is ready once it has learned P1's neighbours from the seeded history.
+        r = redis.Redis.from_url(settings.redis_url)
+        deadline = time.monotonic() + 180
+        while not r.exists(settings.keys.neighbours("SKU-P1")) and time.monotonic() < deadline:
+            assert flow.poll() is None, (root / "flow.log").read_text()[-2000:]
+            time.sleep(0.2)
+        r.close()
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.started, "uvicorn did not start"
         yield Live(f"http://127.0.0.1:{settings.api_port}", settings)
     finally:
-        server.should_exit = True
-        thread.join(10)
+        if server is not None and thread is not None:
+            server.should_exit = True
+            thread.join(10)
         flow.terminate()
         flow.wait(30)
         log.close()
