@@ -43,12 +43,27 @@ class BatchFeatures:
         self.values: dict[str, dict[str, Any]] = {}
         self.refreshed_at: float | None = None
         self.error: str | None = None
+        self.attempted = False  # the first refresh (which imports Feast) has finished
+
+    def status(self) -> str:
+        """For /readyz: ``loading``, ``ok (N skus)`` or why forecasts use 24 h values."""
+        if not self.attempted:
+            return "loading"
+        if self.error is not None:
+            return f"unavailable ({self.error[:120]}); forecasts use 24 h values"
+        return f"ok ({len(self.values)} skus)"
 
     def get(self, sku: str) -> dict[str, Any]:
         return self.values.get(sku, {})
 
     def refresh(self, settings: Settings) -> None:
         """Read every catalogued sku's batch features from the Feast online store (blocking)."""
+        try:
+            self._refresh(settings)
+        finally:
+            self.attempted = True
+
+    def _refresh(self, settings: Settings) -> None:
         try:
             client = redis_client(settings, decode_responses=True)
             try:

@@ -101,9 +101,10 @@ NOTES: dict[str, str] = {
         "Delta writes; training is dominated by rebuilding the ranker's point-in-time shopper "
         "and item states (DuckDB) and building candidate rows in Python; LightGBM runs on one "
         "thread because two OpenMP threads were ~10× slower on the busy shared 2 cores. The "
-        "machine was shared with other work during the run (load average 14–18 on 2 cores): "
-        "the wall-clock figure (62 s, goal 60) is at the mercy of that load, the CPU time "
-        "(20 s for the whole pipeline) is the steadier figure."
+        "latest run (load average ~4 from other work on the 2 cores) took 25.6 s wall and 19 s "
+        "CPU, within the 60 s goal; an earlier run under load average 14–18 needed 62 s wall "
+        "for the same CPU time, so the CPU figure is the steadier one. The serving benchmark "
+        "serves the models this run trains (copied to .tillflow/bench-models)."
     ),
     "ingest": (
         "Profile (pyinstrument, 100k events): of the simulator's time, about half is the shop "
