@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli.console import err, out
+from cli.console import fail as _fail
+from cli.console import settings_with_logging as _settings
 from infra.stack.errors import StackError
-from observability.logs import configure_logging
-from schemas.settings import Settings
 
 batch_app = typer.Typer(help="Lakehouse jobs: bronze → silver → gold, features, training.",
                         no_args_is_help=True)  # fmt: skip
@@ -20,26 +20,12 @@ models_app = typer.Typer(help="The model registry (demand, ranker).", no_args_is
 scheduler_app = typer.Typer(help="Run the batch jobs on a schedule, on drift and on request.",
                             invoke_without_command=True)  # fmt: skip
 
-out = Console(soft_wrap=True, highlight=False)
-err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 CatalogueOption = Annotated[
     Path | None,
     typer.Option("--catalogue", exists=True, dir_okay=False,
                  help="Catalogue JSON lines (default: the catalogue in Redis)."),
 ]  # fmt: skip
-
-
-def _settings() -> Settings:
-    settings = Settings()
-    configure_logging(settings)
-    return settings
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    err.print("error: ", style="bold red", end="")
-    err.print(str(exc), markup=False)
-    return typer.Exit(code=1)
 
 
 def _run(job: str, catalogue: Path | None = None, retention_hours: int | None = None) -> None:

@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from cli.batch import batch_app, models_app, scheduler_app
+from cli.console import err, out
+from cli.console import fail as _fail
+from cli.console import settings_with_logging as _settings
 from cli.graph import batch_graph
 from infra.stack.errors import StackError
 from infra.stack.local import ServiceStatus
-from observability.logs import configure_logging
-from schemas.settings import Settings
 from schemas.topics import INPUT_TOPICS, input_topic
 
 app = typer.Typer(
@@ -37,21 +37,6 @@ app.add_typer(batch_app, name="batch")
 app.add_typer(models_app, name="models")
 app.add_typer(scheduler_app, name="scheduler")
 batch_app.command("graph")(batch_graph)
-
-out = Console(soft_wrap=True, highlight=False)
-err = Console(stderr=True, soft_wrap=True, highlight=False)
-
-
-def _settings() -> Settings:
-    settings = Settings()
-    configure_logging(settings)
-    return settings
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    err.print("error: ", style="bold red", end="")
-    err.print(str(exc), markup=False)
-    return typer.Exit(code=1)
 
 
 @app.command()

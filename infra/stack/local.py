@@ -90,16 +90,7 @@ def flows_files(settings: Settings) -> ServiceFiles:
 
 def start_flows(settings: Settings) -> int:
     """Start the dataflow (``tillflow flows run``) detached; return its pid (idempotent)."""
-    svc = flows_files(settings)
-    pid = running_pid(svc)
-    if pid is None:
-        pid = spawn(
-            svc, [sys.executable, "-m", "cli", "flows", "run"], env={"PYTHONPATH": str(Path.cwd())}
-        )
-    time.sleep(1.0)
-    if running_pid(svc) is None:
-        raise StackError(f"the flows exited during start-up. Last log lines:\n{log_tail(svc)}")
-    return pid
+    return _start_detached(flows_files(settings), "the flows", ["flows", "run"])
 
 
 def scheduler_files(settings: Settings) -> ServiceFiles:
@@ -108,15 +99,18 @@ def scheduler_files(settings: Settings) -> ServiceFiles:
 
 def start_scheduler(settings: Settings) -> int:
     """Start the batch scheduler (``tillflow scheduler``) detached; return its pid (idempotent)."""
-    svc = scheduler_files(settings)
+    return _start_detached(scheduler_files(settings), "the scheduler", ["scheduler"])
+
+
+def _start_detached(svc: ServiceFiles, name: str, command: list[str]) -> int:
+    """``python -m cli <command>`` in the background unless it runs; fail if it exits at once."""
     pid = running_pid(svc)
     if pid is None:
-        pid = spawn(
-            svc, [sys.executable, "-m", "cli", "scheduler"], env={"PYTHONPATH": str(Path.cwd())}
-        )
+        pid = spawn(svc, [sys.executable, "-m", "cli", *command],
+                    env={"PYTHONPATH": str(Path.cwd())})  # fmt: skip
     time.sleep(1.0)
     if running_pid(svc) is None:
-        raise StackError(f"the scheduler exited during start-up. Last log lines:\n{log_tail(svc)}")
+        raise StackError(f"{name} exited during start-up. Last log lines:\n{log_tail(svc)}")
     return pid
 
 
