@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import neo4j
 import redis
 from confluent_kafka.admin import AdminClient
@@ -32,27 +34,23 @@ def _neo4j_auth(settings: Settings) -> tuple[str, str] | None:
     return (settings.neo4j_user, password) if password else None
 
 
+def _neo4j_options(settings: Settings) -> dict[str, Any]:
+    """Driver options shared by the sync and async drivers: every wait bounded."""
+    t = settings.neo4j_timeout_s
+    return {
+        "auth": _neo4j_auth(settings),
+        "connection_timeout": t,
+        "connection_acquisition_timeout": t,
+        "max_transaction_retry_time": t,
+        "notifications_min_severity": "OFF",  # "index already exists" and such, on every load
+    }
+
+
 def neo4j_driver(settings: Settings) -> neo4j.Driver:
     """A Neo4j driver whose connection waits and retries are bounded (``TILLFLOW_NEO4J_*``)."""
-    t = settings.neo4j_timeout_s
-    return neo4j.GraphDatabase.driver(
-        settings.neo4j_uri,
-        auth=_neo4j_auth(settings),
-        connection_timeout=t,
-        connection_acquisition_timeout=t,
-        max_transaction_retry_time=t,
-        notifications_min_severity="OFF",  # "index already exists" and such, on every load
-    )
+    return neo4j.GraphDatabase.driver(settings.neo4j_uri, **_neo4j_options(settings))
 
 
 def neo4j_async_driver(settings: Settings) -> neo4j.AsyncDriver:
     """The asyncio driver for the API, bounded like :func:`neo4j_driver`."""
-    t = settings.neo4j_timeout_s
-    return neo4j.AsyncGraphDatabase.driver(
-        settings.neo4j_uri,
-        auth=_neo4j_auth(settings),
-        connection_timeout=t,
-        connection_acquisition_timeout=t,
-        max_transaction_retry_time=t,
-        notifications_min_severity="OFF",  # "index already exists" and such, on every load
-    )
+    return neo4j.AsyncGraphDatabase.driver(settings.neo4j_uri, **_neo4j_options(settings))

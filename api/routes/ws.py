@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Annotated, cast
 
-from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect
 
 from api.hub import Subscriber
 from api.routes.prices import parse_skus
@@ -61,8 +61,8 @@ async def ws_prices(
     state = cast(AppState, websocket.app.state.tillflow)
     try:
         skus = None if sku is None else frozenset(parse_skus(sku))
-    except Exception as exc:  # noqa: BLE001 - an HTTPException from parsing
-        await websocket.close(code=1008, reason=str(getattr(exc, "detail", exc))[:120])
+    except HTTPException as exc:
+        await websocket.close(code=1008, reason=str(exc.detail)[:120])
         return
     await websocket.accept()
     sub = state.hub.subscribe_prices(skus)

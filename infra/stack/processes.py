@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -123,3 +124,13 @@ def wait_until_ready(
     raise ServiceUnavailable(
         service, address, f"not ready after {timeout_s:.0f}s. Last log lines:\n{log_tail(files)}"
     )
+
+
+def debian_binary(name: str, package: str) -> str:
+    """The path of ``name`` on PATH, or a StackError saying which Debian package provides it."""
+    binary = shutil.which(name)
+    if binary is None:
+        raise StackError(
+            f"{name} is missing (Debian: apt-get install {package}; `make setup` does it)."
+        )
+    return binary

@@ -8,15 +8,19 @@ is the same configuration for the compose service names.
 from __future__ import annotations
 
 import json
-import shutil
 import urllib.request
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from infra.stack.errors import StackError
-from infra.stack.processes import ServiceFiles, running_pid, spawn, wait_until_ready
+from infra.stack.processes import (
+    ServiceFiles,
+    debian_binary,
+    running_pid,
+    spawn,
+    wait_until_ready,
+)
 from schemas.settings import Settings
 
 JOBS = ("tillflow-api", "tillflow-flows", "tillflow-scheduler")
@@ -127,11 +131,7 @@ def start(settings: Settings) -> int:
     pid = running_pid(svc)
     if pid is not None:
         return pid
-    binary = shutil.which("prometheus")
-    if binary is None:
-        raise StackError(
-            "prometheus is missing (Debian: apt-get install prometheus; `make setup` does it)."
-        )
+    binary = debian_binary("prometheus", "prometheus")
     path = write_config(settings)
     return spawn(
         svc,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
-
 from infra.readiness import redis_answers
-from infra.stack.errors import StackError
-from infra.stack.processes import ServiceFiles, running_pid, spawn, wait_until_ready
+from infra.stack.processes import (
+    ServiceFiles,
+    debian_binary,
+    running_pid,
+    spawn,
+    wait_until_ready,
+)
 from schemas.settings import Settings
 
 
@@ -20,11 +23,7 @@ def start(settings: Settings) -> int:
     pid = running_pid(svc)
     if pid is not None:
         return pid
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise StackError(
-            "redis-server is missing (Debian: apt-get install redis-server; `make setup` does it)."
-        )
+    binary = debian_binary("redis-server", "redis-server")
     svc.prepare()
     return spawn(
         svc,

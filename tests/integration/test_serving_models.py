@@ -8,6 +8,7 @@ reloads when ``current`` moves.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,7 +26,7 @@ from api.main import create_app
 from flows.catalogue import store_catalogue
 from flows.sinks.serving import ItemGraphWriter, RecommendationWriter
 from online_models.demand_features import DEMAND_FEATURES, demand_features
-from online_models.ranking import RANKER_FEATURES
+from online_models.ranking import RANKER_FEATURES, ranker_features
 from registry import ModelRegistry
 from schemas.catalogue import CatalogueItem
 from schemas.settings import Settings
@@ -83,7 +84,8 @@ def trained(models_shop: Settings) -> tuple[LinearRegression, LogisticRegression
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, len(DEMAND_FEATURES))).astype(np.float32)
     demand = LinearRegression().fit(x, x @ rng.normal(size=len(DEMAND_FEATURES)) + 5)
-    xr = rng.normal(size=(300, len(RANKER_FEATURES))).astype(np.float32)
+    # Wide inputs give small weights, so the served rows' scores stay apart (no saturation).
+    xr = rng.normal(scale=20.0, size=(300, len(RANKER_FEATURES))).astype(np.float32)
     ranker = LogisticRegression().fit(xr, (xr[:, 2] + xr[:, 11] > 0).astype(int))
     registry = ModelRegistry(models_shop.registry_dir)
     _register(registry, "demand", demand, DEMAND_FEATURES)
@@ -110,13 +112,35 @@ def test_prices_carry_the_demand_models_forecast(
     assert body["expected_units_per_day"] == pytest.approx(max(0.0, native), abs=1e-3)
 
 
-def test_the_ranker_orders_a_known_shoppers_candidates(client: TestClient) -> None:
+def test_the_ranker_orders_a_known_shoppers_candidates(
+    client: TestClient, models_shop: Settings, trained: tuple[object, LogisticRegression]
+) -> None:
     body = client.get("/recommendations/u-1", params={"k": 5}).json()
     assert body["source"] == "ranker"
     assert body["model_version"] == "ranker:v1"
-    scores = [i["score"] for i in body["items"]]
-    assert scores == sorted(scores, reverse=True)
-    assert len(body["items"]) == 5
+    # Rebuild the candidate pool (stored list, then popularity) and score it with the native
+    # model on rows from online_models.ranking.ranker_features, the training path.
+    r = redis.Redis.from_url(models_shop.redis_url, decode_responses=True)
+    keys = models_shop.keys
+    stored = json.loads(r.get(keys.recommendations("u-1")) or "{}")["items"]
+    pool = {i["sku"]: float(i["score"]) for i in stored}
+    for sku, score in r.zrevrange(keys.popularity, 0, -1, withscores=True):
+        if len(pool) >= 20:
+            break
+        pool.setdefault(sku, score)
+    user = r.hgetall(keys.user_features("u-1"))
+    rows = []
+    for rank, (sku, score) in enumerate(pool.items()):
+        item = r.hgetall(keys.sku_features(sku))
+        category = json.loads(r.hget(keys.catalogue, sku) or "{}").get("category")
+        rows.append(ranker_features(user, item, score, rank, category, sku=sku))
+    r.close()
+    native = trained[1].predict_proba(np.array(rows, dtype=np.float32))[:, 1]
+    expected = sorted(zip(pool, native, strict=True), key=lambda p: -p[1])[:5]
+    assert [i["sku"] for i in body["items"]] == [sku for sku, _ in expected]
+    assert [i["score"] for i in body["items"]] == pytest.approx(
+        [float(p) for _, p in expected], abs=1e-4
+    )
     new = client.get("/recommendations/u-unknown").json()
     assert new["source"] == "popularity"
 
