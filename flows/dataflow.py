@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import bytewax.operators as op
@@ -140,8 +141,8 @@ def build_flow(
     )
     op.output(
         "recommendations",
-        op.map("shopper-recent", shopper_out, lambda kv: (kv[0], kv[1].recent)),
-        ServingSink(RecommendationWriter, settings),
+        op.map("shopper-profile", shopper_out, lambda kv: (kv[0], kv[1].shopper)),
+        ServingSink(partial(RecommendationWriter, categories=categories), settings),
     )
     graph = op.merge(
         "item-graph",
