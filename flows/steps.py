@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from flows.features import ShopperFeatures, SkuFeatures
 from flows.records import Accepted, FeatureRow, SkuSignal, UserSignal
@@ -54,6 +54,20 @@ def user_signal(rec: Accepted) -> Keyed | None:
         skus = tuple(line.sku for line in e.lines)
         return e.user_id, (e.user_id, UserSignal("purchase", t, f"order:{e.order_id}", skus))
     return None
+
+
+class Routed(NamedTuple):
+    """A valid event reduced to what the keyed steps need: plain values, cheap to exchange
+    between workers (no pydantic model crosses a process boundary)."""
+
+    event_id: str
+    t: float
+    sku: list[Keyed]  # per-product signals
+    user: Keyed | None  # the shopper signal
+
+    @classmethod
+    def of(cls, rec: Accepted) -> Routed:
+        return cls(rec.event.event_id, rec.t, list(sku_signals(rec)), user_signal(rec))
 
 
 @dataclass

@@ -13,13 +13,15 @@ from typing import Any, TypeVar
 
 import orjson
 import redis
+import structlog
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import Producer
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from featurestore.layout import sku_layout, user_layout
 from flows.records import FeatureRow
 from flows.steps import ShopperState
-from infra.clients import redis_client
 from online_models.pricer import PriceChange
 from online_models.recommender import CATEGORY_ITEMS, recommend
 from schemas.events import PriceUpdate
@@ -29,6 +31,8 @@ from schemas.settings import Settings
 from schemas.topics import PRICE_UPDATES
 
 T = TypeVar("T")
+SINK_RETRIES = 6  # with backoff up to 2 s: rides out ~20 s of a stalled Redis
+log = structlog.get_logger(__name__)
 
 
 class ServingSink(DynamicSink[T]):
@@ -43,11 +47,47 @@ class ServingSink(DynamicSink[T]):
     def build(
         self, step_id: str, worker_index: int, worker_count: int
     ) -> StatelessSinkPartition[T]:
-        return self.writer(self.settings)
+        return _Logged(step_id, self.writer(self.settings))
 
 
-def _client(settings: Settings) -> redis.Redis:
-    return redis_client(settings, decode_responses=True)
+class _Logged(StatelessSinkPartition[T]):
+    """Logs a writer's error before Bytewax sees it.
+
+    With several processes, Bytewax turns an exception in user code into a timely panic
+    ("Send thread panic", "MergeQueue poisoned") and the Python error is lost (bytewax
+    issue #318): the log line is the only trace of what went wrong.
+    """
+
+    def __init__(self, step_id: str, inner: StatelessSinkPartition[T]) -> None:
+        self.step_id = step_id
+        self.inner = inner
+
+    def write_batch(self, items: list[T]) -> None:
+        try:
+            self.inner.write_batch(items)
+        except Exception as exc:
+            log.error("sink failed", step=self.step_id, error=repr(exc), items=len(items))
+            raise
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _client(settings: Settings, decode_responses: bool = True) -> redis.Redis:
+    """A Redis client for a sink: timeouts and dropped connections are retried with backoff.
+
+    Every sink write is idempotent (absolute values; the counters of ``flow:stats`` are
+    at-least-once anyway), so a retry is safe; on a busy machine a single 2 s socket timeout
+    would otherwise stop the flow.
+    """
+    return redis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout_s,
+        socket_connect_timeout=settings.redis_timeout_s,
+        decode_responses=decode_responses,
+        retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), SINK_RETRIES),
+        retry_on_error=[redis.exceptions.TimeoutError, redis.exceptions.ConnectionError],
+    )
 
 
 class FeatureWriter(StatelessSinkPartition[FeatureRow]):
@@ -59,7 +99,7 @@ class FeatureWriter(StatelessSinkPartition[FeatureRow]):
 
     def __init__(self, settings: Settings) -> None:
         self.keys = settings.keys
-        self.redis = redis_client(settings)
+        self.redis = _client(settings, decode_responses=False)
         self.feast = {"sku": sku_layout(settings), "user": user_layout(settings)}
         self.plain = [f.name for f in stored_in(SKU_FEATURES, "redis")]
 
@@ -73,8 +113,8 @@ class FeatureWriter(StatelessSinkPartition[FeatureRow]):
             layout = self.feast[entity]
             fields = layout.fields(values, row.source.watermark)
             pipe.hset(layout.key(key), mapping=fields)  # type: ignore[arg-type]
-            if entity == "sku":
-                plain = {name: str(values[name]) for name in self.plain}
+            plain = {name: str(values[name]) for name in self.plain if name in values}
+            if entity == "sku" and plain:  # products outside the catalogue have no pricing
                 pipe.hset(self.keys.sku_features(key), mapping=plain)
         pipe.execute()
 

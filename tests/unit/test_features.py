@@ -76,3 +76,22 @@ def test_state_snapshots_restore_the_state_as_it_was() -> None:
     assert restored.values() == before != state.values()
     restored.apply(SkuSignal("view", t + 20_000))
     assert restored.values() == state.values()
+
+
+def test_a_failing_sink_logs_its_error_before_bytewax_swallows_it() -> None:
+    import pytest
+    from bytewax.outputs import StatelessSinkPartition
+    from structlog.testing import capture_logs
+
+    from flows.sinks.serving import ServingSink
+    from schemas.settings import Settings
+
+    class Broken(StatelessSinkPartition[int]):
+        def write_batch(self, items: list[int]) -> None:
+            raise ValueError("redis said no")
+
+    part = ServingSink(lambda _: Broken(), Settings()).build("prices", 0, 1)
+    with capture_logs() as logs, pytest.raises(ValueError, match="redis said no"):
+        part.write_batch([1, 2])
+    assert logs[0]["step"] == "prices"
+    assert "redis said no" in logs[0]["error"]

@@ -119,8 +119,8 @@ def test_pricer_limits_updates_per_hour_and_learns() -> None:
         per_hour[int(c.t // 3600)] = per_hour.get(int(c.t // 3600), 0) + 1
     assert max(per_hour.values()) <= Guardrails().max_updates_per_hour
     assert pricer.demand.elasticity == pytest.approx(-2.0, abs=0.35)
-    # the optimum for e = -2 and cost 5 is 10: prices settle near it (Thompson draws and
-    # exploration keep single prices moving around it)
+    # the optimum for e = -2 and cost 5 is 10: prices settle near it (Thompson draws keep
+    # single prices moving around it)
     assert 8.5 <= float(np.median(late_prices)) <= 12.0
 
 
