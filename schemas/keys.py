@@ -57,8 +57,8 @@ class RedisKeys:
         return f"{self.prefix}features:sku:{sku}"
 
     def user_features(self, user_id: str) -> str:
-        """Not written: every shopper feature is a model feature, in Feast (feature view
-        ``user_features``). Kept so that older readers fail visibly (an empty hash)."""
+        """Not written any more: every shopper feature is a model feature, in Feast (feature
+        view ``user_features``). Left in place for readers that still import it."""
         return f"{self.prefix}features:user:{user_id}"
 
     def neighbours(self, sku: str) -> str:
