@@ -34,13 +34,6 @@ log = structlog.get_logger(__name__)
 PUBLIC_PREFIXES = ("/prices", "/products", "/pricing", "/recommendations", "/graph", "/events")
 
 
-async def _refresh_batch_features(state: AppState) -> None:
-    """Load the demand model's batch features now and then every refresh period."""
-    while True:
-        await asyncio.to_thread(state.batch_features.refresh, state.settings)
-        await asyncio.sleep(state.settings.batch_features_refresh_s)
-
-
 async def _follow_registry(state: AppState) -> None:
     """Reload models when the registry's ``current`` pointer moves."""
     while True:
@@ -68,7 +61,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tasks = [
             asyncio.create_task(state.hub.listen(settings, hub_ready), name="pubsub"),
             asyncio.create_task(_follow_registry(state), name="registry"),
-            asyncio.create_task(_refresh_batch_features(state), name="batch-features"),
         ]
         with suppress(TimeoutError):
             await asyncio.wait_for(hub_ready.wait(), timeout=2.0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +10,7 @@ import orjson
 import redis.asyncio as aioredis
 from pydantic import BaseModel, Field
 
-from api.batch_features import merged
+from api.features import FeatureReads, text
 from api.onnx_models import LoadedModel
 from online_models.demand_features import demand_features
 from schemas.keys import RedisKeys
@@ -41,31 +40,35 @@ class PriceState(BaseModel):
 
     sku: str
     details: dict[str, str]
+    # The pricing state (plain hash) and the demand model's inputs (Feast: the flows' online
+    # features and the batch averages), as text by feature name.
     features: dict[str, str]
     catalogue: dict[str, Any] | None
 
 
 async def read_price_states(
-    client: aioredis.Redis, keys: RedisKeys, skus: list[str]
+    client: aioredis.Redis, keys: RedisKeys, reads: FeatureReads, skus: list[str]
 ) -> dict[str, PriceState]:
-    """One pipelined round trip for all ``skus``; unknown skus are left out."""
+    """One pipelined round trip for all ``skus`` (``client`` returns bytes); unknown skus
+    are left out."""
     pipe = client.pipeline(transaction=False)
     for sku in skus:
         pipe.hgetall(keys.price(sku))
         pipe.hgetall(keys.sku_features(sku))
+        pipe.hmget(reads.sku.key(sku), list(reads.price.fields))  # type: ignore[arg-type]
     pipe.hmget(keys.catalogue, skus)
     replies = await pipe.execute()
     catalogue = replies[-1]
     out: dict[str, PriceState] = {}
     for i, sku in enumerate(skus):
-        details, features = replies[2 * i], replies[2 * i + 1]
+        details, state, model = replies[3 * i : 3 * i + 3]
         item = catalogue[i]
         if not details and item is None:
             continue
         out[sku] = PriceState(
             sku=sku,
-            details=details,
-            features=features,
+            details=text(details),
+            features=text(state) | reads.price.decode(model),
             catalogue=None if item is None else orjson.loads(item),
         )
     return out
@@ -76,12 +79,11 @@ def price_view(
     *,
     stale: bool = False,
     demand: LoadedModel | None = None,
-    batch: Mapping[str, Any] | None = None,
 ) -> PriceView:
     """The response for one sku (list price when nothing was published yet).
 
     With a demand model, the view carries its forecast of units per day at this price from
-    the product's online features merged with its batch averages (``batch``), the row
+    the product's online features and batch averages, the row
     ``online_models.demand_features`` builds in training too.
     """
     d, f = state.details, state.features
@@ -90,7 +92,7 @@ def price_view(
     assert price is not None  # read_price_states drops skus with neither
     forecast = None
     if demand is not None:
-        row = demand_features(merged(state.features, batch or {}), price, datetime.now(UTC))
+        row = demand_features(state.features, price, datetime.now(UTC))
         forecast = max(0.0, round(float(demand.predict(np.array([row]))[0]), 4))
     return PriceView(
         sku=state.sku,

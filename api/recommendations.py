@@ -15,14 +15,11 @@ import orjson
 import redis.asyncio as aioredis
 from pydantic import BaseModel, Field
 
+from api.features import FeatureReads
 from api.onnx_models import LoadedModel
 from online_models.ranking import candidate_row, item_values
 from online_models.ranking import shopper as parse_shopper
 from schemas.keys import RedisKeys
-
-# The item fields online_models.ranking reads (HMGET them, not the whole hash).
-ITEM_FIELDS = ("views_24h", "units_24h", "add_to_carts_24h", "conversion_24h", "last_price",
-               "published_price", "competitor_gap", "on_hand")  # fmt: skip
 
 
 class RecommendedItem(BaseModel):
@@ -51,23 +48,28 @@ class Shopper(BaseModel):
     user_id: str
     stored: list[RecommendedItem]  # the flows' list, best first ([] for unknown shoppers)
     updated_at: datetime | None
-    features: dict[str, str]  # the shopper's feature hash ({} when not read)
+    features: dict[str, str]  # the shopper's features by name ({} when not read)
 
 
 class Item(BaseModel):
     """What the ranker needs of one candidate item (its part of the row, computed once)."""
 
-    values: tuple[float, ...]  # online_models.ranking.item_values of its feature hash
+    values: tuple[float, ...]  # online_models.ranking.item_values of its features
     category: str | None
 
 
 async def read_shopper(
-    client: aioredis.Redis, keys: RedisKeys, user_id: str, with_features: bool
+    client: aioredis.Redis,
+    keys: RedisKeys,
+    reads: FeatureReads,
+    user_id: str,
+    with_features: bool,
 ) -> Shopper:
+    """The shopper's stored list and, for the ranker, features (``client`` returns bytes)."""
     pipe = client.pipeline(transaction=False)
     pipe.get(keys.recommendations(user_id))
     if with_features:
-        pipe.hgetall(keys.user_features(user_id))
+        pipe.hmget(reads.user.key(user_id), list(reads.shopper.fields))  # type: ignore[arg-type]
     replies = await pipe.execute()
     stored: list[RecommendedItem] = []
     updated_at = None
@@ -76,7 +78,7 @@ async def read_shopper(
         stored = [RecommendedItem(sku=i["sku"], score=float(i["score"])) for i in body["items"]]
         if body.get("updated_at"):
             updated_at = datetime.fromisoformat(body["updated_at"])
-    features = replies[1] if with_features else {}
+    features = reads.shopper.decode(replies[1]) if with_features else {}
     return Shopper(user_id=user_id, stored=stored, updated_at=updated_at, features=features)
 
 
@@ -87,15 +89,22 @@ async def read_popular(
     return [RecommendedItem(sku=s, score=float(v)) for s, v in top]
 
 
-async def read_items(client: aioredis.Redis, keys: RedisKeys, skus: list[str]) -> dict[str, Item]:
+async def read_items(
+    client: aioredis.Redis, keys: RedisKeys, reads: FeatureReads, skus: list[str]
+) -> dict[str, Item]:
+    """Each item's ranker inputs and category, one pipeline (``client`` returns bytes)."""
     pipe = client.pipeline(transaction=False)
     for sku in skus:
-        pipe.hmget(keys.sku_features(sku), list(ITEM_FIELDS))
+        pipe.hmget(reads.sku.key(sku), list(reads.item.fields))  # type: ignore[arg-type]
+        pipe.hmget(keys.sku_features(sku), list(reads.item_state))
     pipe.hmget(keys.catalogue, skus)
     replies: list[Any] = await pipe.execute()
     out = {}
-    for sku, values, entry in zip(skus, replies[:-1], replies[-1], strict=True):
-        features = {k: v for k, v in zip(ITEM_FIELDS, values, strict=True) if v is not None}
+    for i, (sku, entry) in enumerate(zip(skus, replies[-1], strict=True)):
+        model, plain = replies[2 * i], replies[2 * i + 1]
+        features = reads.item.decode(model)
+        state = zip(reads.item_state, plain, strict=True)
+        features |= {k: v.decode() for k, v in state if v is not None}
         category = None if entry is None else orjson.loads(entry)["category"]
         out[sku] = Item(values=item_values(features), category=category)
     return out

@@ -24,33 +24,44 @@ PAUSE_S = 1.0
 
 
 class RedisGate:
-    """One async Redis client plus the outage pause; created in the API's lifespan."""
+    """Async Redis clients plus the outage pause; created in the API's lifespan.
+
+    ``client`` decodes replies to text; ``raw`` returns bytes, for reads that include the
+    Feast online store's binary fields (featurestore/layout.py).
+    """
 
     def __init__(self, settings: Settings) -> None:
-        timeout = settings.api_redis_timeout_s
         self.url = settings.redis_url
-        self.client: aioredis.Redis = aioredis.Redis.from_url(
+        self.client = self._client(settings, decode=True)
+        self.raw = self._client(settings, decode=False)
+        self._down_until = 0.0
+
+    @staticmethod
+    def _client(settings: Settings, *, decode: bool) -> aioredis.Redis:
+        timeout = settings.api_redis_timeout_s
+        return aioredis.Redis.from_url(
             settings.redis_url,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
-            decode_responses=True,
+            decode_responses=decode,
             health_check_interval=0,
         )
-        self._down_until = 0.0
 
     @property
     def down(self) -> bool:
         return time.monotonic() < self._down_until
 
-    async def run(self, call: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
-        """Run ``call(client)``; ServiceUnavailable naming Redis when it fails or is paused."""
+    async def run(self, call: Callable[[aioredis.Redis], Awaitable[T]], *, raw: bool = False) -> T:
+        """Run ``call(client)`` (``raw``: the bytes client); ServiceUnavailable naming Redis
+        when it fails or is paused."""
         if self.down:
             raise ServiceUnavailable("Redis", self.url, "it failed less than a second ago")
         try:
-            return await call(self.client)
+            return await call(self.raw if raw else self.client)
         except (RedisError, OSError, TimeoutError) as exc:
             self._down_until = time.monotonic() + PAUSE_S
             raise ServiceUnavailable("Redis", self.url, f"{type(exc).__name__}: {exc}") from None
 
     async def close(self) -> None:
         await self.client.aclose()
+        await self.raw.aclose()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from api.batch_features import BatchFeatures
 from api.cache import LastKnown
+from api.features import FeatureReads
 from api.hub import Hub
 from api.metrics import ApiMetrics
 from api.onnx_models import ModelSlot
@@ -28,12 +28,12 @@ class AppState:
     metrics: ApiMetrics
     hub: Hub
     registry: ModelRegistry
+    features: FeatureReads
     models: dict[str, ModelSlot] = field(default_factory=dict)
     prices: LastKnown[PriceState] = field(default_factory=lambda: LastKnown(1.0))
     shoppers: LastKnown[Shopper] = field(default_factory=lambda: LastKnown(1.0))
     popular: LastKnown[list[RecommendedItem]] = field(default_factory=lambda: LastKnown(1.0))
     items: LastKnown[Item] = field(default_factory=lambda: LastKnown(1.0))
-    batch_features: BatchFeatures = field(default_factory=BatchFeatures)
     # Neo4j driver and the Redis copy of related lists: opened in the lifespan, closed with it.
     graph: GraphService = field(init=False)
 
@@ -48,6 +48,7 @@ class AppState:
             metrics=metrics,
             hub=Hub(settings, metrics),
             registry=registry,
+            features=FeatureReads.create(settings),
             models={name: ModelSlot(registry, name) for name in MODEL_NAMES},
             prices=LastKnown(settings.api_cache_ttl_s),
             shoppers=LastKnown(settings.api_cache_ttl_s),

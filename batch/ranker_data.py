@@ -23,12 +23,19 @@ import pyarrow as pa
 
 from batch.lake import read_all
 from online_models.ranking import RANKER_FEATURES, candidate_row, item_values, shopper
-from online_models.recommender import NEIGHBOURS, recommend
+from online_models.recommender import (
+    CATEGORY_ITEMS,
+    NEIGHBOURS,
+    PAIR_DEPTH,
+    Profile,
+    new_interest,
+    recommend,
+)
 from schemas.lake import COMPETITOR_PRICES, INVENTORY, ORDER_LINES, USER_ACTIVITY, silver_path
 
 CANDIDATES = 50
 RECENT = 20
-PAIR_DEPTH = 3  # as flows.steps: an interaction pairs with the shopper's 3 latest items
+INTEREST_EVENTS = 500  # 0.99 ** 500 < 0.01: older interactions no longer count (recommender)
 AFFINITY_EVENTS = 50  # 0.9 ** 50 < 0.01: older interactions no longer count (flows.features)
 AFFINITY_DECAY = 0.9
 
@@ -109,12 +116,18 @@ def ranking_set(
         [c, end],
     )
     con.register("shoppers", pa.table({"user_id": list(bought)}))
-    users = _user_states(con, c, categories)
+    users, interests = _user_states(con, c, categories)
     items = _item_states(con, c, day)
     neighbours = _neighbours(con, week, c)
-    popular = con.execute(
+    counts = con.execute(
         "SELECT sku, count(*) AS n FROM events WHERE t >= ? AND t < ? GROUP BY sku"
-        " ORDER BY n DESC, sku LIMIT ?", [week, c, CANDIDATES]).fetchall()  # fmt: skip
+        " ORDER BY n DESC, sku", [week, c]).fetchall()  # fmt: skip
+    popular = counts[:CANDIDATES]
+    by_category: dict[str, list[tuple[str, float]]] = {}
+    for sku, n in counts:
+        best = by_category.setdefault(categories.get(sku, ""), [])
+        if len(best) < CATEGORY_ITEMS:
+            best.append((sku, float(n)))
     con.unregister("shoppers")
     rows: list[list[float]] = []
     labels: list[int] = []
@@ -128,7 +141,8 @@ def ranking_set(
         who = shopper(state)
         wanted = set(purchased)  # type: ignore[call-overload]
         positives.append(wanted)
-        candidates, _ = recommend(_recent_items(state), neighbours, popular, CANDIDATES)
+        profile = _profile(interests.get(user, []), categories, _recent_items(state))
+        candidates, _ = recommend(profile, by_category, neighbours, popular, CANDIDATES)
         for rank, (sku, score) in enumerate(candidates):
             part = item_parts.get(sku, no_item)
             rows.append(candidate_row(who, part, score, rank, categories.get(sku), sku))
@@ -140,10 +154,19 @@ def ranking_set(
                       [s for s, _ in popular])  # fmt: skip
 
 
+def _profile(latest: list[str], categories: dict[str, str], recent: list[str]) -> Profile:
+    """The recommender's profile of a shopper whose interactions were ``latest`` (newest
+    first), replayed oldest first as flows.steps.ShopperState learns them."""
+    interest = new_interest()
+    for sku in reversed(latest):
+        interest.add(sku, 1.0)
+    return Profile.of(interest, categories, recent)
+
+
 def _recent_items(state: dict[str, str], n: int = PAIR_DEPTH) -> list[str]:
-    """The shopper's latest distinct items, purchases first (as flows.features)."""
+    """The shopper's latest distinct items, views first (as flows.features)."""
     seen: list[str] = []
-    for name in ("recent_purchases", "recent_views"):
+    for name in ("recent_views", "recent_purchases"):
         for sku in json.loads(state.get(name, "[]")):
             if sku not in seen:
                 seen.append(sku)
@@ -154,19 +177,23 @@ def _recent_items(state: dict[str, str], n: int = PAIR_DEPTH) -> list[str]:
 
 def _user_states(
     con: duckdb.DuckDBPyConnection, c: datetime, categories: dict[str, str]
-) -> dict[str, dict[str, str]]:
+) -> tuple[dict[str, dict[str, str]], dict[str, list[str]]]:
+    """Each shopper's feature values at ``c`` and their latest interactions, newest first."""
     recent = con.execute(
         f"""
         SELECT user_id,
                list(sku ORDER BY t DESC, sku) FILTER (WHERE kind = 'view')[1:{RECENT}],
                list(sku ORDER BY t DESC, sku) FILTER (WHERE kind = 'purchase')[1:{RECENT}],
-               list(sku ORDER BY t DESC, sku)[1:{AFFINITY_EVENTS}]
+               list(sku ORDER BY t DESC, sku)[1:{AFFINITY_EVENTS}],
+               list(sku ORDER BY t DESC, sku)[1:{INTEREST_EVENTS}]
         FROM events JOIN shoppers USING (user_id) WHERE t < ? GROUP BY user_id
         """,
         [c],
     ).fetchall()
     states: dict[str, dict[str, str]] = {}
-    for user, views, purchases, latest in recent:
+    interests: dict[str, list[str]] = {}
+    for user, views, purchases, latest, interactions in recent:
+        interests[user] = interactions or []
         affinity: dict[str, float] = defaultdict(float)
         for i, sku in enumerate(latest or []):
             category = categories.get(sku)
@@ -178,7 +205,7 @@ def _user_states(
             "recent_purchases": json.dumps(purchases or []),
             "category_affinity": json.dumps({k: round(v / total, 4) for k, v in affinity.items()}),
         }
-    return states
+    return states, interests
 
 
 def _item_states(

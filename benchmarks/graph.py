@@ -38,7 +38,7 @@ import httpx2
 
 from benchmarks.common import median, percentile, print_repeat, write_result
 from benchmarks.quality import accepted
-from flows.steps import PAIR_DEPTH, ItemNeighbours, ShopperState, SkuState, sku_signals, user_signal
+from flows.steps import ItemNeighbours, ShopperState, SkuState, sku_signals, user_signal
 from graph import cypher
 from graph.load import drop_namespace, load_graph
 from graph.queries import candidates
@@ -46,7 +46,7 @@ from graph.testdata import SampleGold
 from infra.clients import neo4j_async_driver, neo4j_driver, redis_client
 from infra.readiness import require_neo4j
 from online_models.graph_candidates import GRAPH_WEIGHT, MIN_SHOPPERS, recommend_with_graph
-from online_models.recommender import NEIGHBOURS, recommend
+from online_models.recommender import CATEGORY_ITEMS, NEIGHBOURS, Profile, recommend
 from schemas.settings import Settings
 from simulator.config import ShopConfig
 from simulator.shop import DAY, Emitted, Shop
@@ -80,12 +80,17 @@ class Recommender:
             for item, (_, (other, weight)) in shopper.apply(signal, self.categories).pairs:
                 self.items.setdefault(item, ItemNeighbours()).add(other, weight)
 
-    def context(self, user: str) -> tuple[list[str], dict[str, dict[str, float]], list[Any]]:
-        state = self.shoppers.get(user)
-        recent = state.features.recent_items(PAIR_DEPTH) if state else []
-        streaming = {s: dict(self.items[s].co.top()) for s in recent if s in self.items}
+    def context(self, user: str) -> tuple[Profile, dict[str, Any], dict[str, Any], list[Any]]:
+        """The shopper's profile, category best sellers, neighbours and popular items."""
+        profile = (self.shoppers.get(user) or ShopperState(user)).profile(self.categories)
+        streaming = {s: dict(self.items[s].co.top()) for s in profile.recent if s in self.items}
         popular = sorted(((s, st.popularity) for s, st in self.skus.items()), key=lambda kv: -kv[1])
-        return recent, streaming, popular[:20]
+        best: dict[str, Any] = {}
+        for sku, score in popular:
+            cat = self.categories.get(sku)
+            if cat is not None and len(best.setdefault(cat, [])) < CATEGORY_ITEMS:
+                best[cat].append((sku, score))
+        return profile, best, streaming, popular[:20]
 
 
 def timed_loads(settings: Settings, lake: Path, run: str) -> tuple[dict[str, list[float]], str]:
@@ -225,12 +230,12 @@ def main() -> None:
         test.append(e)
         if e.topic.name == "orders":
             bought = {line["sku"] for line in e.payload["lines"]}
-            recent, streaming, popular = reco.context(e.payload["user_id"])
-            alone, _ = recommend(recent, streaming, popular, 10)
+            profile, best, streaming, popular = reco.context(e.payload["user_id"])
+            alone, _ = recommend(profile, best, streaming, popular, 10)
             trials += 1
             hits["without"] += bool(bought & {s for s, _ in alone})
             for w in GRAPH_WEIGHTS:
-                merged, _ = recommend_with_graph(recent, streaming, graph, popular, 10, w)
+                merged, _ = recommend_with_graph(profile, best, streaming, graph, popular, 10, w)
                 hits[f"with_{w}"] += bool(bought & {s for s, _ in merged})
         reco.learn(e)
     gold.add(test)

@@ -36,9 +36,13 @@ import numpy as np
 import orjson
 import redis
 
+from api.features import FeatureReads
 from benchmarks.common import BENCH_MODELS, percentile, print_repeat, write_medians
+from featurestore.layout import sku_layout
 from flows.catalogue import store_catalogue
+from flows.records import UserSignal
 from flows.sinks.serving import ItemGraphWriter, PriceWriter, RecommendationWriter
+from flows.steps import ShopperState
 from infra.readiness import require_kafka, require_redis
 from infra.stack.topics import delete_topics, ensure_topics
 from online_models.pricer import PriceChange
@@ -93,21 +97,30 @@ def fill_redis(settings: Settings) -> tuple[list[str], list[str]]:
     graph = ItemGraphWriter(settings)
     graph.write_batch(
         [(s, [(n, rng.random()) for n in rng.sample(skus, 20)]) for s in skus]
-        + [(s, rng.random() * 100) for s in skus]
+        + [(c.sku, (c.category, rng.random() * 100)) for c in catalogue]
     )
     graph.close()
     users = [f"u-bench{i:05d}" for i in range(SHOPPERS)]
-    recos = RecommendationWriter(settings)
+    categories = {c.sku: c.category for c in catalogue}
+    recos = RecommendationWriter(settings, categories)
     for start in range(0, SHOPPERS, 200):
-        recos.write_batch([(u, rng.sample(skus, 5)) for u in users[start : start + 200]])
+        shoppers = []
+        for u in users[start : start + 200]:  # each viewed five products, as the flow learns it
+            state = ShopperState(u)
+            for i, sku in enumerate(rng.sample(skus, 5)):
+                state.apply(UserSignal("view", now + i, f"{u}-s", (sku,)), categories)
+            shoppers.append((u, state))
+        recos.write_batch(shoppers)
     recos.close()
     feats = redis.Redis.from_url(settings.redis_url)
     pipe = feats.pipeline(transaction=False)
+    layout = sku_layout(settings)  # model features in Feast's layout, as the flows write them
     for s in skus:
-        pipe.hset(settings.keys.sku_features(s), mapping={
-            "units_24h": rng.randint(0, 40), "views_24h": rng.randint(10, 400),
-            "elasticity": -1.5 - rng.random(), "elasticity_std": 0.2, "observations": 30,
-            "min_competitor_price": 0, "on_hand": 100, "days_of_cover": 10})  # fmt: skip
+        state = {"elasticity": -1.5 - rng.random(), "elasticity_std": 0.2, "observations": 30}
+        model = {"units_24h": rng.randint(0, 40), "views_24h": rng.randint(10, 400),
+                 "min_competitor_price": 0.0, "on_hand": 100, "days_of_cover": 10.0}  # fmt: skip
+        pipe.hset(settings.keys.sku_features(s), mapping=state)  # type: ignore[arg-type]
+        pipe.hset(layout.key(s), mapping=layout.fields(model, time.time()))  # type: ignore[arg-type]
     pipe.execute()
     feats.close()
     return skus, users
@@ -129,11 +142,10 @@ def start_api(
         stdout=log.open("ab"), stderr=subprocess.STDOUT, preexec_fn=raise_fd_limit,
     )  # fmt: skip
 
-    def healthy() -> bool:  # ready, and done with its start-up work (Feast import)
+    def healthy() -> bool:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
-                body = orjson.loads(r.read())
-                return bool(body["ready"] and body["checks"]["batch-features"] != "loading")
+                return bool(orjson.loads(r.read())["ready"])
         except OSError:
             return False
 
@@ -185,8 +197,9 @@ def floor_ms(settings: Settings, skus: list[str], n: int = 3_000) -> list[float]
         )
     model = load(current)
     row = np.zeros((1, max(1, len(model.features))), dtype=np.float32)
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    client = redis.Redis.from_url(settings.redis_url)
     keys = settings.keys
+    reads = FeatureReads.create(settings)
     rng = random.Random(3)
     out = []
     for _ in range(n):
@@ -195,6 +208,7 @@ def floor_ms(settings: Settings, skus: list[str], n: int = 3_000) -> list[float]
         pipe = client.pipeline(transaction=False)
         pipe.hgetall(keys.price(sku))
         pipe.hgetall(keys.sku_features(sku))
+        pipe.hmget(reads.sku.key(sku), reads.price.fields)
         pipe.hmget(keys.catalogue, [sku])
         pipe.execute()
         model.predict(row)

@@ -7,7 +7,8 @@
 - ``raw_consume_events_per_s``: a plain confluent-kafka consume-and-parse (orjson) loop over
   the same events: the baseline; ``ratio_to_raw_consume`` = 1proc / raw.
 - ``freshness_p50_ms`` / ``freshness_p99_ms``: probe events produced while the flow tails the
-  topics under a 5,000 events/s load, until the shopper's features in Redis show them.
+  topics under a 5,000 events/s load, until the shopper's features in the Feast online store
+  show them (the probe compares the stored ``event_time`` value with the expected bytes).
 Medians of REPEATS runs.
 """
 
@@ -29,6 +30,7 @@ import redis
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from benchmarks.common import percentile, print_repeat, write_medians
+from featurestore.layout import USER_VIEW, encode_value, field_name, user_layout
 from flows.catalogue import store_catalogue
 from flows.run import TAIL_ENV, init_recovery, process_commands
 from infra.readiness import require_kafka, require_redis
@@ -111,7 +113,9 @@ def freshness(base: Settings, workdir: Path, tag: str) -> list[float]:
     init_recovery(s.recovery_dir, 1)
     flow = subprocess.Popen(process_commands(s, 1, 1, recovery=True)[0],
                             env=env_of(s, tail=True), stdout=subprocess.DEVNULL)  # fmt: skip
-    client = redis.Redis.from_url(s.redis_url, decode_responses=True)
+    client = redis.Redis.from_url(s.redis_url)
+    users = user_layout(s)  # the probe reads Feast's online store, as get_online_features does
+    stamp_field = field_name(USER_VIEW, "event_time")
     producer = Producer({"bootstrap.servers": s.kafka_bootstrap, "linger.ms": 1})
     stop = threading.Event()
 
@@ -144,9 +148,9 @@ def freshness(base: Settings, workdir: Path, tag: str) -> list[float]:
             producer.produce(s.topic(USER_ACTIVITY), value=orjson.dumps(event), key=user.encode())
             producer.poll(0)
             expected = datetime.fromisoformat(stamp).isoformat(timespec="milliseconds")
-            key = s.keys.user_features(user)
+            key, value = users.key(user), encode_value("string", expected)
             while time.perf_counter() - sent < 5:
-                if client.hget(key, "event_time") == expected:
+                if client.hget(key, stamp_field) == value:
                     latencies.append((time.perf_counter() - sent) * 1000)
                     break
                 time.sleep(0.001)

@@ -1,16 +1,16 @@
 """Feast objects built from ``schemas.features``: entities, feature views, the store itself.
 
-tillflow applies this repository itself (``tillflow features apply``, and the flows on start);
-the streaming flows write model features to Feast's Redis online store in batches
-(``write_to_online_store``). Offline sources are parquet files under the lake's ``gold``
-folder (Feast cannot read Delta beside deltalake 1.x; see shared/DESIGN.md), filled by the
-batch jobs: ``sku_daily_features`` (``BATCH_SKU_FEATURES``) is exported from gold
-``sku_daily`` by ``tillflow batch features``, which also materialises it online.
+tillflow applies this repository itself (``tillflow features apply``, and ``tillflow flows
+run`` on start); the streaming flows write the model features (``store="feast"`` in
+schemas.features) to Feast's Redis online store in batches, in Feast's own layout
+(featurestore/layout.py). Offline sources are parquet files under the lake's ``gold`` folder
+(Feast cannot read Delta beside deltalake 1.x; see shared/DESIGN.md), filled by the batch
+jobs: ``sku_daily_features`` (``BATCH_SKU_FEATURES``) is exported from gold ``sku_daily`` by
+``tillflow batch features``, which also materialises it online.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -19,20 +19,30 @@ from feast.infra.online_stores.redis import RedisOnlineStoreConfig
 from feast.types import Float64, Int64, String
 from feast.value_type import ValueType
 
-from schemas.features import BATCH_SKU_FEATURES, SKU_FEATURES, USER_FEATURES, Feature
+from featurestore.layout import (
+    SERIALIZATION_VERSION,
+    SKU_JOIN_KEY,
+    SKU_VIEW,
+    USER_JOIN_KEY,
+    USER_VIEW,
+    project_name,
+)
+from schemas.features import BATCH_SKU_FEATURES, SKU_FEATURES, USER_FEATURES, Feature, stored_in
 from schemas.lake import SKU_DAILY_FEATURES, feast_source_path
 from schemas.settings import Settings
 
-SKU_VIEW = "sku_features"
-USER_VIEW = "user_features"
 BATCH_SKU_VIEW = SKU_DAILY_FEATURES  # batch features from gold (batch/features.py)
+__all__ = [
+    "BATCH_SKU_VIEW",
+    "SKU_VIEW",
+    "USER_VIEW",
+    "apply",
+    "definitions",
+    "online_features",
+    "project_name",
+]
 TIMESTAMP = "event_timestamp"
 _TYPES = {"int": Int64, "float": Float64, "string": String, "json": String}
-
-
-def project_name(settings: Settings) -> str:
-    """A Feast project per Redis prefix (``tillflow:`` → ``tillflow``)."""
-    return re.sub(r"[^a-zA-Z0-9_]", "_", settings.redis_prefix).strip("_") or "tillflow"
 
 
 def repo_config(settings: Settings) -> RepoConfig:
@@ -45,18 +55,21 @@ def repo_config(settings: Settings) -> RepoConfig:
         provider="local",
         online_store=RedisOnlineStoreConfig(connection_string=host_port),
         offline_store={"type": "file"},
-        entity_key_serialization_version=3,
+        entity_key_serialization_version=SERIALIZATION_VERSION,
     )
 
 
 def _schema(features: tuple[Feature, ...]) -> list[Field]:
-    return [Field(name=f.name, dtype=_TYPES[f.dtype], description=f.description) for f in features]
+    return [
+        Field(name=f.name, dtype=_TYPES[f.dtype], description=f.description)
+        for f in stored_in(features, "feast")
+    ]
 
 
 def definitions(settings: Settings) -> list[Any]:
     gold = (settings.lake_dir / "gold").resolve()
-    sku = Entity(name="sku", join_keys=["sku"], value_type=ValueType.STRING)
-    user = Entity(name="user", join_keys=["user_id"], value_type=ValueType.STRING)
+    sku = Entity(name="sku", join_keys=[SKU_JOIN_KEY], value_type=ValueType.STRING)
+    user = Entity(name="user", join_keys=[USER_JOIN_KEY], value_type=ValueType.STRING)
     views = [
         FeatureView(
             name=SKU_VIEW,
@@ -106,11 +119,11 @@ def online_features(
 ) -> dict[str, dict[str, Any]]:
     """Read features of ``entity`` ("sku" or "user") for ``keys``; missing keys are left out."""
     view, join_key, features = (
-        (SKU_VIEW, "sku", SKU_FEATURES)
+        (SKU_VIEW, SKU_JOIN_KEY, SKU_FEATURES)
         if entity == "sku"
-        else (USER_VIEW, "user_id", USER_FEATURES)
+        else (USER_VIEW, USER_JOIN_KEY, USER_FEATURES)
     )
-    wanted = names or [f.name for f in features]
+    wanted = names or [f.name for f in stored_in(features, "feast")]
     rows = store.get_online_features(
         features=[f"{view}:{n}" for n in wanted], entity_rows=[{join_key: k} for k in keys]
     ).to_dict()

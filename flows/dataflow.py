@@ -4,16 +4,18 @@
 
     kafka-in ─ parse ─┬─ invalid ─▶ dead-letter topic
                       └─ valid ─┬─ per (topic, partition) batches ─▶ Delta bronze
-                                └─ dedupe ─┬─ per sku: features, elasticity, price
-                                           │     ─▶ Redis, price-updates, pub/sub
-                                           └─ per shopper: features, recent items
-                                                 ─▶ Redis, recommendations, pub/sub
-                                                 └─ item pairs ─▶ co-occurrence ─▶ Redis
+                                └─ route (plain signals) ─ dedupe
+                                     ├─ per sku: features, elasticity, price
+                                     │     ─▶ Feast + pricing state, price-updates, pub/sub
+                                     └─ per shopper: features, interests, recent items
+                                           ─▶ Feast, recommendations, pub/sub
+                                           └─ item pairs ─▶ co-occurrence ─▶ Redis
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import bytewax.operators as op
@@ -33,13 +35,7 @@ from flows.sinks.serving import (
     ServingSink,
     StatsWriter,
 )
-from flows.steps import (
-    ItemNeighbours,
-    ShopperState,
-    new_sku_state,
-    sku_signals,
-    user_signal,
-)
+from flows.steps import ItemNeighbours, Routed, ShopperState, new_sku_state
 from schemas.catalogue import CatalogueItem
 from schemas.headers import correlation_headers
 from schemas.settings import Settings
@@ -97,12 +93,13 @@ def build_flow(
     op.output("bronze", batches, BronzeSink(settings.lake_dir))
 
     # -- dedupe by event_id within a bounded horizon -------------------------------------
-    def dedupe(state: RecentIds | None, r: Accepted) -> tuple[RecentIds, Accepted | None]:
+    def dedupe(state: RecentIds | None, r: Routed) -> tuple[RecentIds, Routed | None]:
         state = state or RecentIds(horizon_s=settings.dedupe_horizon_s)
-        return state, (r if state.first_time(r.event.event_id, r.t) else None)
+        return state, (r if state.first_time(r.event_id, r.t) else None)
 
+    routed = op.map("route", valid, Routed.of)
     deduped = op.stateful_map(
-        "dedupe", op.key_on("dedupe-key", valid, lambda r: bucket_of(r.event.event_id)), dedupe
+        "dedupe", op.key_on("dedupe-key", routed, lambda r: bucket_of(r.event_id)), dedupe
     )
     unique = op.filter_map("unique", deduped, lambda kv: kv[1])
     op.inspect("metrics-unique", unique, metrics.on_unique)  # observability hook: revenue
@@ -113,7 +110,7 @@ def build_flow(
     # -- per product: windowed features, elasticity, dynamic price -----------------------
     sku_out = _keyed_stateful(
         "sku-state",
-        op.flat_map("sku-signals", unique, sku_signals),
+        op.flat_map("sku-signals", unique, lambda r: r.sku),
         lambda key: new_sku_state(key, catalogue),
         lambda state, s: state.apply(s),
     )
@@ -122,7 +119,7 @@ def build_flow(
     # -- per shopper: features, recent items, co-interaction pairs -----------------------
     shopper_out = _keyed_stateful(
         "shopper-state",
-        op.filter_map("user-signals", unique, user_signal),
+        op.filter_map("user-signals", unique, lambda r: r.user),
         lambda key: ShopperState(key),
         lambda state, s: state.apply(s, categories),
     )
@@ -149,8 +146,8 @@ def build_flow(
     )
     op.output(
         "recommendations",
-        op.map("shopper-recent", shopper_out, lambda kv: (kv[0], kv[1].recent)),
-        ServingSink(RecommendationWriter, settings),
+        op.map("shopper-profile", shopper_out, lambda kv: (kv[0], kv[1].shopper)),
+        ServingSink(partial(RecommendationWriter, categories=categories), settings),
     )
     graph = op.merge(
         "item-graph",

@@ -35,7 +35,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import accumulate
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import structlog
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -51,9 +51,11 @@ from prometheus_client.registry import Collector
 from flows.records import Accepted, Rejected
 from observability.exposition import MetricsServer, serve_metrics
 from online_models.pricer import PriceChange
-from schemas.events import Order
 from schemas.settings import Settings
 from schemas.topics import INPUT_TOPICS, by_name
+
+if TYPE_CHECKING:
+    from flows.steps import Routed
 
 LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
                3600.0, 21_600.0, 86_400.0)  # fmt: skip
@@ -141,12 +143,12 @@ class FlowMetrics:
                       offset=item.offset, event_id=item.event.event_id,
                       correlation_id=item.correlation_id)  # fmt: skip
 
-    def on_unique(self, _step_id: str, item: Accepted) -> None:
-        """After dedupe: business totals of orders."""
-        if isinstance(item.event, Order):
-            for line in item.event.lines:
-                self.units.inc(line.quantity)
-                self.revenue.inc(float(line.unit_price) * line.quantity)
+    def on_unique(self, _step_id: str, item: Routed) -> None:
+        """After dedupe: business totals of orders (their sale signals)."""
+        for _sku, (_, signal) in item.sku:
+            if signal.kind == "sale":
+                self.units.inc(signal.quantity)
+                self.revenue.inc(signal.price * signal.quantity)
 
     def on_features(self, entity: str, key: str, values: Mapping[str, Any], source: Any) -> None:
         """A product's features were written: late signals and learner error."""

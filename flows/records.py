@@ -97,6 +97,11 @@ class UserSignal:
 
 
 class HasFeatures(Protocol):
+    @property
+    def watermark(self) -> float:
+        """Event time (epoch seconds) of the latest event the values include."""
+        ...
+
     def values(self) -> dict[str, Any]: ...
 
 

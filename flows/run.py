@@ -54,6 +54,18 @@ def flow_from_env() -> Dataflow:
     return build_flow(settings, catalogue, tail=tail)
 
 
+def register_features(settings: Settings) -> None:
+    """Apply the Feast repository the flows write to, so readers find their features.
+
+    Done here, once, not in the flow processes: they write Feast's layout directly
+    (featurestore/layout.py) and never import Feast.
+    """
+    from featurestore.repo import apply, project_name  # Feast takes seconds to import
+
+    apply(settings)
+    log.info("feast repository applied", project=project_name(settings))
+
+
 def init_recovery(directory: Path, partitions: int) -> None:
     """Create the recovery partitions once (``python -m bytewax.recovery``)."""
     if directory.exists() and any(directory.glob("part-*.sqlite3")):
@@ -84,6 +96,7 @@ def run(
 ) -> int:  # fmt: skip
     """Start the processes and wait for them; return the worst exit code."""
     check_services(settings)
+    register_features(settings)
     if recovery:
         init_recovery(settings.recovery_dir, max(1, processes * workers))
     env = {**os.environ, TAIL_ENV: "1" if tail else "0", "PYTHONPATH": str(Path.cwd())}

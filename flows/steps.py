@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from flows.features import ShopperFeatures, SkuFeatures
 from flows.records import Accepted, FeatureRow, SkuSignal, UserSignal
 from flows.snapshots import PickleCopy
 from online_models.pricer import PriceChange, ProductPricer
-from online_models.recommender import CoOccurrence
+from online_models.recommender import PAIR_DEPTH, DecayedWeights, Profile, new_interest
 from schemas.catalogue import CatalogueItem
 from schemas.events import Action, CompetitorPrice, InventoryLevel, Order, UserActivity
 
 PAIR_WEIGHTS = {"view": 1.0, "add_to_cart": 2.0, "wishlist": 1.0, "purchase": 3.0}
-PAIR_DEPTH = 3  # a new interaction pairs with this many of the shopper's recent items
+# A new interaction pairs with this many of the shopper's recent items (3 gave the same
+# hit rate in benchmarks/quality.py as 1, for three times the pairs to process).
 POPULARITY_DECAY = 0.9995
 POPULARITY_EVERY = 10  # publish a product's popularity every n interactions
 NEIGHBOURS_EVERY = 25  # publish an item's neighbours every n updates (after the first few)
@@ -54,12 +55,26 @@ def user_signal(rec: Accepted) -> Keyed | None:
     return None
 
 
+class Routed(NamedTuple):
+    """A valid event reduced to what the keyed steps need: plain values, cheap to exchange
+    between workers (no pydantic model crosses a process boundary)."""
+
+    event_id: str
+    t: float
+    sku: list[Keyed]  # per-product signals
+    user: Keyed | None  # the shopper signal
+
+    @classmethod
+    def of(cls, rec: Accepted) -> Routed:
+        return cls(rec.event.event_id, rec.t, list(sku_signals(rec)), user_signal(rec))
+
+
 @dataclass
 class SkuOutput:
     features: FeatureRow
     change: PriceChange | None = None
     drift: dict[str, Any] | None = None
-    popularity: float | None = None
+    popularity: tuple[str, float] | None = None  # (category, decayed interaction count)
 
 
 @dataclass
@@ -69,6 +84,7 @@ class SkuState(PickleCopy):
     sku: str
     features: SkuFeatures = field(default_factory=SkuFeatures)
     pricer: ProductPricer | None = None
+    category: str = ""
     popularity: float = 0.0
     interactions: int = 0
 
@@ -78,8 +94,8 @@ class SkuState(PickleCopy):
         drift = None
         popularity = None
         if self.pricer is not None:
-            if s.kind == "sale":
-                self.pricer.on_sale(s.price, s.quantity)
+            if s.kind == "add_to_cart":
+                self.pricer.on_cart()
             elif s.kind == "view":
                 f = self.features
                 change, drifted = self.pricer.on_view(s.t, f.min_competitor_price, f.days_of_cover)
@@ -92,7 +108,7 @@ class SkuState(PickleCopy):
             self.popularity = self.popularity * POPULARITY_DECAY + 1.0
             self.interactions += 1
             if self.interactions % POPULARITY_EVERY == 1:
-                popularity = round(self.popularity, 4)
+                popularity = (self.category, round(self.popularity, 4))
         return SkuOutput(FeatureRow("sku", self.sku, self), change, drift, popularity)
 
     def model_error(self) -> float | None:
@@ -100,6 +116,10 @@ class SkuState(PickleCopy):
         if self.pricer is None or self.pricer.drift.updates == 0:
             return None
         return self.pricer.drift.mean_error
+
+    @property
+    def watermark(self) -> float:
+        return self.features.watermark
 
     def values(self) -> dict[str, Any]:
         price = self.pricer.price if self.pricer is not None else self.features.last_price
@@ -113,14 +133,16 @@ class SkuState(PickleCopy):
 
 def new_sku_state(sku: str, catalogue: dict[str, CatalogueItem]) -> SkuState:
     item = catalogue.get(sku)
-    pricer = None if item is None else ProductPricer(sku, item.list_price, item.unit_cost)
-    return SkuState(sku, pricer=pricer)
+    if item is None:
+        return SkuState(sku)
+    pricer = ProductPricer(sku, item.list_price, item.unit_cost)
+    return SkuState(sku, pricer=pricer, category=item.category)
 
 
 @dataclass
 class ShopperOutput:
     features: FeatureRow
-    recent: list[str]
+    shopper: ShopperState  # live state: sinks rank from it once per batch (Profile)
     pairs: list[Keyed]
 
 
@@ -128,6 +150,7 @@ class ShopperOutput:
 class ShopperState(PickleCopy):
     user_id: str
     features: ShopperFeatures = field(default_factory=ShopperFeatures)
+    interest: DecayedWeights = field(default_factory=new_interest)
 
     def apply(self, s: UserSignal, categories: dict[str, str]) -> ShopperOutput:
         before = self.features.recent_items(PAIR_DEPTH)
@@ -136,17 +159,22 @@ class ShopperState(PickleCopy):
         weight = PAIR_WEIGHTS.get(s.kind)
         if weight is not None:
             for new in s.skus:
+                self.interest.add(new, 1.0)
                 for old in before:
                     if old != new:
                         pairs.append((old, (old, (new, weight))))
                         pairs.append((new, (new, (old, weight))))
+        return ShopperOutput(FeatureRow("user", self.user_id, self.features), self, pairs)
+
+    def profile(self, categories: dict[str, str]) -> Profile:
+        """What the recommender ranks this shopper's candidates from."""
         recent = self.features.recent_items(PAIR_DEPTH)
-        return ShopperOutput(FeatureRow("user", self.user_id, self.features), recent, pairs)
+        return Profile.of(self.interest, categories, recent)
 
 
 @dataclass
 class ItemNeighbours(PickleCopy):
-    co: CoOccurrence = field(default_factory=CoOccurrence)
+    co: DecayedWeights = field(default_factory=DecayedWeights)
     updates: int = 0
 
     def add(self, neighbour: str, weight: float) -> list[tuple[str, float]] | None:

@@ -7,6 +7,8 @@ from typing import Any
 import neo4j
 import redis
 from confluent_kafka.admin import AdminClient
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from schemas.settings import Settings
 
@@ -17,15 +19,28 @@ def kafka_admin(settings: Settings) -> AdminClient:
 
 
 def redis_client(
-    settings: Settings, *, decode_responses: bool = False, timeout_s: float | None = None
+    settings: Settings,
+    *,
+    decode_responses: bool = False,
+    timeout_s: float | None = None,
+    retries: int = 0,
 ) -> redis.Redis:
-    """A Redis client whose socket waits are bounded (``TILLFLOW_REDIS_TIMEOUT_S``)."""
+    """A Redis client whose socket waits are bounded (``TILLFLOW_REDIS_TIMEOUT_S``).
+
+    With ``retries``, timeouts and dropped connections are retried with exponential backoff
+    (capped at 2 s): only for callers whose writes are idempotent.
+    """
     timeout = settings.redis_timeout_s if timeout_s is None else timeout_s
+    extra: dict[str, Any] = {}
+    if retries:
+        extra["retry"] = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries)
+        extra["retry_on_error"] = [redis.exceptions.TimeoutError, redis.exceptions.ConnectionError]
     return redis.Redis.from_url(
         settings.redis_url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         decode_responses=decode_responses,
+        **extra,
     )
 
 

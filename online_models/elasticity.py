@@ -1,8 +1,9 @@
 """Per-product price elasticity, learned online from what shoppers do at each price.
 
-Demand is modelled log-log: while a price holds, views and units sold are accumulated in a
-bucket; a bucket closes when the price changes or when it holds enough views, and becomes one
-observation ``log((units + ½) / views) = a + e·log(price / list price) + weekday terms``.
+Demand is modelled log-log: while a price holds, views and conversions (add-to-carts; the
+``units`` of a bucket) are accumulated in a bucket; a bucket closes when the price changes or
+when it holds enough views, and becomes one observation
+``log((units + ½) / views) = a + e·log(price / list price) + weekday terms``.
 Views do not depend on the price in this model, so ``e`` is the elasticity of demand.
 """
 
@@ -18,7 +19,7 @@ from online_models.bayes_linear import BayesLinear
 WEEKDAYS = [f"dow_{d}" for d in range(1, 7)]  # Monday is the baseline
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no slots: unpickling slotted frozen classes is slow (snapshots)
 class ElasticityConfig:
     bucket_views: int = 60  # a bucket closes once it holds this many views
     prior_elasticity: float = -1.5

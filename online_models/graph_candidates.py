@@ -14,15 +14,16 @@ adding the graph's with weight ``graph_weight``, then ranked as usual by
 >>> merged["tea"]
 {'milk': 1.25, 'cake': 0.5, 'lemon': 0.5}
 >>> graph = {"tea": [("lemon", 3.0)]}
->>> recommend_with_graph(["tea"], {}, graph, [("bread", 1.0)], k=2, graph_weight=0.5)
-([('lemon', 0.5), ('bread', 0.01)], 'co-occurrence')
+>>> shopper = Profile([], [], ["tea"])
+>>> recommend_with_graph(shopper, {}, {}, graph, [("bread", 1.0)], k=2, graph_weight=0.5)
+([('lemon', 0.3), ('bread', 0.001)], 'co-occurrence')
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from online_models.recommender import recommend
+from online_models.recommender import Profile, recommend
 
 GRAPH_WEIGHT = 0.1  # chosen from the sweep in benchmarks/graph.py (meta: hr_at_10_by_graph_weight)
 MIN_SHOPPERS = 3  # graph candidates: co-purchases by at least this many shoppers, by lift
@@ -51,7 +52,8 @@ def merge_neighbours(
 
 
 def recommend_with_graph(
-    recent: Sequence[str],
+    profile: Profile,
+    category_popular: Mapping[str, Sequence[tuple[str, float]]],
     streaming: Mapping[str, Mapping[str, float]],
     graph: Mapping[str, Sequence[tuple[str, float]]],
     popular: Sequence[tuple[str, float]],
@@ -59,6 +61,8 @@ def recommend_with_graph(
     graph_weight: float = GRAPH_WEIGHT,
 ) -> tuple[list[tuple[str, float]], str]:
     """Top-``k`` for a shopper from both candidate sources (popularity as the fallback)."""
+    recent = profile.recent
     wanted = {item: streaming[item] for item in recent if item in streaming}
     graph_part = {item: graph[item] for item in recent if item in graph}
-    return recommend(recent, merge_neighbours(wanted, graph_part, graph_weight), popular, k)
+    near = merge_neighbours(wanted, graph_part, graph_weight)
+    return recommend(profile, category_popular, near, popular, k)

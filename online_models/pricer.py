@@ -13,6 +13,8 @@ from online_models.pricing import Guardrails, PriceDecision, PricingInput, decid
 from online_models.pricing import thompson_elasticity as draw
 
 MODEL_NAME = "elasticity-blr"
+EXPLORE = 0.05  # largest exploration offset of the log price
+EXPLORE_UNTIL_STD = 0.25  # full exploration while the elasticity's std is at least this
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,20 +46,38 @@ class ProductPricer:
     demand: ElasticityModel = field(init=False)
     drift: ErrorDrift = field(default_factory=ErrorDrift)
     changes: int = 0
+    decisions: int = 0
     _recent: deque[float] = field(default_factory=deque)
-    _rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
         self.price = self.price or self.list_price
         self.demand = ElasticityModel(self.list_price, self.config)
-        self._rng = random.Random(zlib.crc32(self.sku.encode()))
+
+    def _rng(self) -> random.Random:
+        """The random stream of the next decision: a function of the product and decision
+        count, so a replay draws the same, and no generator state is snapshotted."""
+        return random.Random(zlib.crc32(f"{self.sku}:{self.decisions}".encode()))
 
     @property
     def model_version(self) -> str:
         return f"{MODEL_NAME}@{self.demand.observations}"
 
-    def on_sale(self, unit_price: float, units: int) -> None:
-        self.demand.on_units(unit_price, units)
+    def on_cart(self) -> None:
+        """A shopper put the product in their cart at the current price: one conversion.
+
+        Carts, not sales, feed the demand model: a cart is decided at the price the shopper
+        saw, right after the view, and carts are about twice as many as orders.
+        """
+        self.demand.on_units(self.price, 1)
+
+    def explore(self) -> float:
+        """A deliberate log-price offset, alternating in sign, shrinking as the model learns.
+
+        Prices that never move teach nothing about elasticity; this keeps them moving a
+        little around the target while the posterior is wide (the guardrails still apply).
+        """
+        size = EXPLORE * min(1.0, self.demand.elasticity_std / EXPLORE_UNTIL_STD)
+        return size if self.decisions % 2 == 0 else -size
 
     def on_view(
         self, t: float, min_competitor_price: float | None, days_of_cover: float | None
@@ -72,7 +92,7 @@ class ProductPricer:
             self._recent.popleft()
         if len(self._recent) >= self.rails.max_updates_per_hour:
             return None, drifted
-        elasticity = draw(self.demand.elasticity, self.demand.elasticity_std, self._rng)
+        elasticity = draw(self.demand.elasticity, self.demand.elasticity_std, self._rng())
         decision: PriceDecision | None = decide(
             PricingInput(
                 current=self.price,
@@ -81,9 +101,11 @@ class ProductPricer:
                 elasticity=elasticity,
                 min_competitor_price=min_competitor_price,
                 days_of_cover=days_of_cover,
+                explore=self.explore(),
             ),
             self.rails,
         )
+        self.decisions += 1
         if decision is None:
             return None, drifted
         self._recent.append(t)

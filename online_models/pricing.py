@@ -8,11 +8,12 @@ is unsure and settle where it is sure. Guardrails then bound the result.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no slots: unpickling slotted frozen classes is slow (snapshots)
 class Guardrails:
     min_margin: float = 0.05  # floor: cost × (1 + min_margin)
     max_markup: float = 1.6  # ceiling: list price × max_markup
@@ -33,6 +34,7 @@ class PricingInput:
     elasticity: float  # the (sampled) elasticity to optimise for
     min_competitor_price: float | None
     days_of_cover: float | None
+    explore: float = 0.0  # log offset added to the profit-optimal target (price experiments)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,9 @@ def decide(inp: PricingInput, rails: Guardrails) -> PriceDecision | None:
     ceiling = max(floor, inp.list_price * rails.max_markup)
     target = optimal_price(inp.unit_cost, inp.elasticity, ceiling)
     reasons = [f"profit-optimal {target:.2f} at elasticity {inp.elasticity:.2f}"]
+    if inp.explore:
+        target *= math.exp(inp.explore)
+        reasons.append(f"exploring {inp.explore:+.1%}")
     if inp.days_of_cover is not None:
         if inp.days_of_cover < rails.short_cover_days:
             target *= 1.0 + rails.stock_step

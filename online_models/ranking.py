@@ -1,11 +1,11 @@
 """The recommendation ranker's input row for one (shopper, candidate item) pair (pure).
 
-Serving builds it from the Redis hashes the flows write: the shopper's
-(``keys.user_features(user)``, ``schemas.features.USER_FEATURES``; ``recent_views``,
-``recent_purchases`` and ``category_affinity`` are JSON) and the item's
-(``keys.sku_features(sku)``, ``SKU_FEATURES``), plus the candidate's score and rank from the
-candidate list and the item's catalogue category. Training rebuilds the same hashes as of a
-cut-off time from the lake (batch/ranker_data.py) and calls the same function, so both agree.
+Serving builds it from the features the flows write, as text by name (api/features.py): the
+shopper's (``schemas.features.USER_FEATURES``, Feast view ``user_features``; ``recent_views``,
+``recent_purchases`` and ``category_affinity`` are JSON) and the item's (``SKU_FEATURES``),
+plus the candidate's score and rank from the candidate list and the item's catalogue category.
+Training rebuilds the same values as of a cut-off time from the lake (batch/ranker_data.py)
+and calls the same function, so both agree.
 Missing or unreadable values count as 0.
 
 >>> user = {"recent_views": '["b", "a"]', "recent_purchases": '["c"]',
@@ -89,6 +89,13 @@ def shopper(user: Mapping[str, str]) -> Shopper:
         purchases if isinstance(purchases, list) else [],
         affinity if isinstance(affinity, dict) else {},
     )
+
+
+ITEM_INPUTS: tuple[str, ...] = (
+    "views_24h", "units_24h", "add_to_carts_24h", "conversion_24h", "last_price",
+    "published_price", "competitor_gap", "on_hand",
+)  # fmt: skip
+"""The item features :func:`item_values` reads (``SKU_FEATURES``)."""
 
 
 def item_values(item: Mapping[str, str]) -> tuple[float, ...]:

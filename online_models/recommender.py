@@ -1,17 +1,23 @@
-"""Item-to-item recommendations learned online from co-interactions, with a popularity fallback.
+"""Recommendations learned online: each shopper's own interests, their categories' best
+sellers, and item-to-item co-interactions, with a popularity fallback.
 
-When a shopper interacts with item ``b`` after items ``a1…an``, each pair (a_i, b) and
-(b, a_i) gains weight; weights decay so tastes can move. A shopper's candidates are the
-neighbours of their recent items, scored by neighbour weight and recency; shoppers with no
-history get the most popular items.
+A shopper's **interest** is a decayed count of their interactions per item (views, carts,
+wishlists, purchases), bounded to the strongest few; shoppers come back to what they like,
+so it is the strongest signal. Their **categories** (interest summed by category) pull in
+each category's most popular items. **Co-occurrence** (items interacted with one after the
+other, by anyone) adds neighbours of the shopper's latest items. Shoppers with no history
+get the most popular items.
 
->>> co = CoOccurrence()
->>> for item, w in [("milk", 1.0), ("bread", 2.0), ("milk", 1.0)]:
-...     co.add(item, w)
->>> [(item, round(w, 2)) for item, w in co.top(2)]
-[('milk', 2.0), ('bread', 2.0)]
->>> recommend(["tea"], {"tea": {"milk": 3.0, "cake": 1.0}}, [("bread", 9.0)], k=3)
-([('milk', 3.0), ('cake', 1.0), ('bread', 0.09)], 'co-occurrence')
+>>> interest = DecayedWeights(decay=1.0, capacity=10)
+>>> for item in ["tea", "tea", "milk"]:
+...     interest.add(item, 1.0)
+>>> [(item, round(w, 2)) for item, w in interest.shares(2)]
+[('tea', 0.67), ('milk', 0.33)]
+>>> profile = Profile(interest.shares(), [("drinks", 1.0)], ["milk"])
+>>> ranked, source = recommend(profile, {"drinks": [("coffee", 5.0), ("tea", 5.0)]},
+...                            {"milk": {"cake": 2.0}}, [("bread", 9.0)], k=5)
+>>> [s for s, _ in ranked], source
+(['tea', 'milk', 'cake', 'coffee', 'bread'], 'personal')
 """
 
 from __future__ import annotations
@@ -21,57 +27,116 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 NEIGHBOURS = 30
+PAIR_DEPTH = 1  # an interaction pairs with the shopper's latest item (the recent list's length)
 DECAY = 0.999  # per update of one item's neighbour list
-RECENCY = 0.7  # weight of the i-th most recent item is RECENCY**i
-FALLBACK_WEIGHT = 0.01  # popular items rank after every co-occurrence candidate
+INTEREST_DECAY = 0.99  # per interaction of the shopper
+INTEREST_ITEMS = 50
+PROFILE_ITEMS = 20  # interest items a shopper's profile carries to the ranker
+PROFILE_CATEGORIES = 3
+CATEGORY_WEIGHT = 0.5  # weight of the category best sellers against the shopper's own items
+CATEGORY_ITEMS = 10
+NEIGHBOUR_WEIGHT = 0.3
+RECENCY = 0.7  # weight of the i-th most recent item's neighbours is RECENCY**i
+FALLBACK_WEIGHT = 0.001  # popular items rank after every other candidate
+
+Scored = list[tuple[str, float]]
 
 
 @dataclass
-class CoOccurrence:
-    """The decayed co-interaction weights of one item's neighbours."""
+class DecayedWeights:
+    """Weights per item that decay by ``decay`` at every update, keeping the strongest.
 
+    At most ``4 × capacity`` items are kept between prunings (down to ``2 × capacity``).
+    """
+
+    decay: float = DECAY
+    capacity: int = NEIGHBOURS
     weights: dict[str, float] = field(default_factory=dict)
     scale: float = 1.0  # lazy decay: stored weights are divided by scale
 
-    def add(self, neighbour: str, weight: float) -> None:
-        self.scale /= DECAY
+    def add(self, item: str, weight: float) -> None:
+        self.scale /= self.decay
         if self.scale > 1e6:  # renormalise now and then
             self.weights = {k: v / self.scale for k, v in self.weights.items()}
             self.scale = 1.0
-        self.weights[neighbour] = self.weights.get(neighbour, 0.0) + weight * self.scale
-        if len(self.weights) > 4 * NEIGHBOURS:
-            keep = sorted(self.weights.items(), key=lambda kv: -kv[1])[: 2 * NEIGHBOURS]
+        self.weights[item] = self.weights.get(item, 0.0) + weight * self.scale
+        if len(self.weights) > 4 * self.capacity:
+            keep = heapq.nlargest(2 * self.capacity, self.weights.items(), key=lambda kv: kv[1])
             self.weights = dict(keep)
 
-    def top(self, n: int = NEIGHBOURS) -> list[tuple[str, float]]:
-        best = heapq.nlargest(n, self.weights.items(), key=lambda kv: kv[1])
+    def top(self, n: int | None = None) -> Scored:
+        best = heapq.nlargest(n or self.capacity, self.weights.items(), key=lambda kv: kv[1])
         scale = self.scale
         return [(k, v / scale) for k, v in best]
 
+    def shares(self, n: int | None = None) -> Scored:
+        """The top ``n`` items with their share of the total weight."""
+        total = sum(self.weights.values()) or 1.0
+        best = heapq.nlargest(n or self.capacity, self.weights.items(), key=lambda kv: kv[1])
+        return [(k, v / total) for k, v in best]
+
+
+def new_interest() -> DecayedWeights:
+    return DecayedWeights(decay=INTEREST_DECAY, capacity=INTEREST_ITEMS)
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What the ranker knows of one shopper (plain values, cheap to send between workers)."""
+
+    items: Scored  # own interest: (sku, share), strongest first
+    categories: Scored  # (category, share), strongest first
+    recent: list[str]  # latest items, newest first
+
+    @classmethod
+    def of(
+        cls, interest: DecayedWeights, categories: Mapping[str, str], recent: list[str]
+    ) -> Profile:
+        items = interest.shares()
+        by_category: dict[str, float] = {}
+        for sku, share in items:
+            cat = categories.get(sku)
+            if cat is not None:
+                by_category[cat] = by_category.get(cat, 0.0) + share
+        top = heapq.nlargest(PROFILE_CATEGORIES, by_category.items(), key=lambda kv: kv[1])
+        return cls(items[:PROFILE_ITEMS], top, recent)
+
 
 def recommend(
-    recent: Sequence[str],
+    profile: Profile,
+    category_popular: Mapping[str, Sequence[tuple[str, float]]],
     neighbours: Mapping[str, Mapping[str, float]],
     popular: Sequence[tuple[str, float]],
     k: int = 10,
-) -> tuple[list[tuple[str, float]], str]:
-    """Top-``k`` (sku, score) for a shopper and where they came from.
+) -> tuple[Scored, str]:
+    """Top-``k`` (sku, score) for a shopper and where the best candidate came from.
 
-    ``recent`` is the shopper's latest items, newest first; ``neighbours`` maps an item to its
-    neighbours' weights; ``popular`` is the fallback list, most popular first.
+    ``category_popular`` maps a category to its most popular items; ``neighbours`` maps an
+    item to its neighbours' weights; ``popular`` is the fallback list, most popular first.
     """
     scores: dict[str, float] = {}
-    for i, item in enumerate(recent):
-        w = RECENCY**i
-        for other, weight in neighbours.get(item, {}).items():
-            scores[other] = scores.get(other, 0.0) + w * weight
-    source = "co-occurrence" if scores else "popularity"
+    for sku, share in profile.items:
+        scores[sku] = share
+    source = "personal" if scores else "popularity"
+    for cat, share in profile.categories:
+        best = list(category_popular.get(cat, ()))[:CATEGORY_ITEMS]
+        total = sum(w for _, w in best) or 1.0
+        for sku, w in best:
+            scores[sku] = scores.get(sku, 0.0) + CATEGORY_WEIGHT * share * w / total
+    for i, item in enumerate(profile.recent):
+        near = neighbours.get(item, {})
+        total = sum(near.values()) or 1.0
+        for other, w in near.items():
+            gain = NEIGHBOUR_WEIGHT * RECENCY**i * w / total
+            scores[other] = scores.get(other, 0.0) + gain
+    if source == "popularity" and scores:
+        source = "co-occurrence"
     ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
     if len(ranked) < k:
         have = {s for s, _ in ranked}
         for sku, weight in popular:
             if sku not in have:
-                ranked.append((sku, round(FALLBACK_WEIGHT * weight, 6)))
+                ranked.append((sku, FALLBACK_WEIGHT * weight))
                 have.add(sku)
             if len(ranked) >= k:
                 break

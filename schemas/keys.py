@@ -1,7 +1,9 @@
 """The plain Redis key layout for serving state.
 
-Every key tillflow reads or writes outside Feast is built here. Keys share one prefix
-(``TILLFLOW_REDIS_PREFIX``, default ``tillflow:``) so one Redis can hold several shops.
+Every key tillflow reads or writes outside Feast is built here; model features live in the
+Feast online store (Feast's own layout, featurestore/layout.py), never under these keys.
+Keys share one prefix (``TILLFLOW_REDIS_PREFIX``, default ``tillflow:``) so one Redis can
+hold several shops.
 
 >>> keys = RedisKeys("tillflow:")
 >>> keys.current_prices
@@ -49,11 +51,14 @@ class RedisKeys:
         return f"{self.prefix}catalogue"
 
     def sku_features(self, sku: str) -> str:
-        """Hash of the sku's features (names from ``schemas.features.SKU_FEATURES``)."""
+        """Hash of the sku's pricing state for serving: the ``SKU_FEATURES`` whose store is
+        ``"redis"`` (published price, elasticity, its std, observations). The model features
+        of the sku are in Feast (feature view ``sku_features``)."""
         return f"{self.prefix}features:sku:{sku}"
 
     def user_features(self, user_id: str) -> str:
-        """Hash of the shopper's features (names from ``schemas.features.USER_FEATURES``)."""
+        """Not written any more: every shopper feature is a model feature, in Feast (feature
+        view ``user_features``). Left in place for readers that still import it."""
         return f"{self.prefix}features:user:{user_id}"
 
     def neighbours(self, sku: str) -> str:
@@ -64,6 +69,10 @@ class RedisKeys:
     def popularity(self) -> str:
         """Sorted set of skus scored by decayed interaction counts (the fallback list)."""
         return f"{self.prefix}reco:popular"
+
+    def category_popularity(self, category: str) -> str:
+        """Sorted set of one category's skus scored by decayed interaction counts."""
+        return f"{self.prefix}reco:popular:{category}"
 
     def recommendations(self, user_id: str) -> str:
         """String: JSON ``{"items": [{"sku", "score"}...], "source", "updated_at"}``."""

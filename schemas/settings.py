@@ -94,7 +94,6 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=100, ge=1)
     ws_queue_size: int = Field(default=64, ge=1)  # per websocket; oldest dropped when full
     model_poll_s: float = Field(default=2.0, gt=0)  # how often the API checks the registry
-    batch_features_refresh_s: float = Field(default=300.0, gt=0)  # API re-reads Feast batch view
     admin_username: str = "admin"
     admin_password: SecretStr = SecretStr(DEV_ADMIN_PASSWORD)
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)

@@ -12,6 +12,11 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import orjson
+
+# Feast's import sets PROMETHEUS_MULTIPROC_DIR in the environment; prometheus_client picks its
+# value store when first imported. Import it first, so every in-process metric keeps plain
+# per-registry values whatever order the test modules (some import Feast) are collected in.
+import prometheus_client  # noqa: F401
 import pytest
 import redis
 from confluent_kafka import Consumer, TopicPartition

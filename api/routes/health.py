@@ -60,7 +60,6 @@ async def readyz(state: State, response: Response) -> Readiness:
             checks[f"model:{name}"], failed = slot.error, True
         else:
             checks[f"model:{name}"] = "not registered"
-    checks["batch-features"] = state.batch_features.status()
     ready = checks["kafka"] == "ok" and checks["redis"] == "ok" and not failed
     if not ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE

@@ -28,7 +28,6 @@ async def lookup(state: AppState, skus: list[str]) -> dict[str, PriceView]:
     now = time.monotonic()
     lookups = state.metrics.lookups
     demand = state.models["demand"].model
-    batch = state.batch_features
     found: dict[str, PriceView] = {}
     missing: list[str] = []
     for sku in skus:
@@ -36,28 +35,25 @@ async def lookup(state: AppState, skus: list[str]) -> dict[str, PriceView]:
         if cached is None:
             missing.append(sku)
         else:
-            found[sku] = price_view(cached, demand=demand, batch=batch.get(sku))
+            found[sku] = price_view(cached, demand=demand)
             lookups.labels(kind="price", result="hit").inc()
     if not missing:
         return found
     keys = state.settings.keys
     try:
         states: dict[str, PriceState] = await state.redis.run(
-            lambda client: read_price_states(client, keys, missing)
+            lambda client: read_price_states(client, keys, state.features, missing), raw=True
         )
     except ServiceUnavailable:
         stale = {sku: s for sku in missing if (s := state.prices.last(sku)) is not None}
         if len(stale) < len(missing):
             raise
         lookups.labels(kind="price", result="stale").inc(len(stale))
-        return found | {
-            sku: price_view(s, stale=True, demand=demand, batch=batch.get(sku))
-            for sku, s in stale.items()
-        }
+        return found | {sku: price_view(s, stale=True, demand=demand) for sku, s in stale.items()}
     lookups.labels(kind="price", result="miss").inc(len(missing))
     for sku, price_state in states.items():
         state.prices.put(sku, price_state, now)
-        found[sku] = price_view(price_state, demand=demand, batch=batch.get(sku))
+        found[sku] = price_view(price_state, demand=demand)
     return found
 
 

@@ -80,12 +80,12 @@ async def pricing(
 ) -> PricingDetail:
     keys = state.settings.keys
 
-    async def read(client: aioredis.Redis) -> tuple[Any, list[tuple[str, float]]]:
-        states = await read_price_states(client, keys, [sku])
+    async def read(client: aioredis.Redis) -> tuple[Any, list[tuple[bytes, float]]]:
+        states = await read_price_states(client, keys, state.features, [sku])
         past = await client.zrange(keys.price_history(sku), -history, -1, withscores=True)
         return states.get(sku), past
 
-    found, past = await state.redis.run(read)
+    found, past = await state.redis.run(read, raw=True)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown sku {sku!r}")
     view = price_view(found)
@@ -94,8 +94,8 @@ async def pricing(
     min_comp = min_comp or None  # the flows write 0 when no competitor price was seen
     item = found.catalogue or {}
     points = []
-    for text, _score in past:
-        event = orjson.loads(text)
+    for raw, _score in past:
+        event = orjson.loads(raw)
         points.append(
             HistoryPoint(at=event["event_time"], price=event["price"],
                          previous_price=event["previous_price"], reason=event["reason"])

@@ -35,7 +35,12 @@ T = TypeVar("T")
 
 
 async def _cached(
-    state: AppState, cache: LastKnown[T], key: str, read: Callable[[aioredis.Redis], Awaitable[T]]
+    state: AppState,
+    cache: LastKnown[T],
+    key: str,
+    read: Callable[[aioredis.Redis], Awaitable[T]],
+    *,
+    raw: bool = False,
 ) -> tuple[T, str]:
     """``cache[key]`` when fresh (hit), else Redis (miss), else the last-known value (stale)."""
     now = time.monotonic()
@@ -43,7 +48,7 @@ async def _cached(
     if found is not None:
         return found, "hit"
     try:
-        value = await state.redis.run(read)
+        value = await state.redis.run(read, raw=raw)
     except ServiceUnavailable:
         last = cache.last(key)
         if last is None:
@@ -59,7 +64,10 @@ async def recommendations_for(state: AppState, user_id: str, k: int) -> Recommen
     ranker = state.models["ranker"].model
     shopper, result = await _cached(
         state, state.shoppers, user_id,
-        lambda client: read_shopper(client, keys, user_id, with_features=ranker is not None),
+        lambda client: read_shopper(
+            client, keys, state.features, user_id, with_features=ranker is not None
+        ),
+        raw=True,
     )  # fmt: skip
     state.metrics.lookups.labels(kind="recommendations", result=result).inc()
     popular, popular_result = await _cached(
@@ -90,7 +98,9 @@ async def _items(
         return items, False
     keys = state.settings.keys
     try:
-        read = await state.redis.run(lambda client: read_items(client, keys, missing))
+        read = await state.redis.run(
+            lambda client: read_items(client, keys, state.features, missing), raw=True
+        )
     except ServiceUnavailable:
         for sku in missing:
             last = state.items.last(sku)

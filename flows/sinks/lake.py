@@ -90,4 +90,7 @@ class BronzeSink(DynamicSink[Batch]):
         self.lake_dir = lake_dir
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _BronzePartition:
+        # pyarrow imports pandas (seconds) the first time it builds a timezone-aware
+        # timestamp column: pay that at start-up, not in the middle of the first batch.
+        to_arrow([], datetime.now(UTC))
         return _BronzePartition(self.lake_dir)

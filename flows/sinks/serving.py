@@ -7,27 +7,32 @@ The counters in ``flow:stats`` are the exception and say so: they are operationa
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
 import redis
+import structlog
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import Producer
 
+from featurestore.layout import sku_layout, user_layout
 from flows.metrics import flow_metrics
 from flows.records import FeatureRow
+from flows.steps import ShopperState
 from infra.clients import redis_client
 from online_models.pricer import PriceChange
-from online_models.recommender import recommend
+from online_models.recommender import CATEGORY_ITEMS, recommend
 from schemas.events import PriceUpdate
+from schemas.features import SKU_FEATURES, stored_in
 from schemas.keys import RedisKeys
 from schemas.settings import Settings
 from schemas.topics import PRICE_UPDATES
 
 T = TypeVar("T")
+SINK_RETRIES = 6  # with backoff up to 2 s: rides out ~20 s of a stalled Redis
+log = structlog.get_logger(__name__)
 
 
 class ServingSink(DynamicSink[T]):
@@ -42,25 +47,54 @@ class ServingSink(DynamicSink[T]):
     def build(
         self, step_id: str, worker_index: int, worker_count: int
     ) -> StatelessSinkPartition[T]:
-        return self.writer(self.settings)
+        return _Logged(step_id, self.writer(self.settings))
 
 
-def _client(settings: Settings) -> redis.Redis:
-    return redis_client(settings, decode_responses=True)
+class _Logged(StatelessSinkPartition[T]):
+    """Logs a writer's error before Bytewax sees it.
+
+    With several processes, Bytewax turns an exception in user code into a timely panic
+    ("Send thread panic", "MergeQueue poisoned") and the Python error is lost (bytewax
+    issue #318): the log line is the only trace of what went wrong.
+    """
+
+    def __init__(self, step_id: str, inner: StatelessSinkPartition[T]) -> None:
+        self.step_id = step_id
+        self.inner = inner
+
+    def write_batch(self, items: list[T]) -> None:
+        try:
+            self.inner.write_batch(items)
+        except Exception as exc:
+            log.error("sink failed", step=self.step_id, error=repr(exc), items=len(items))
+            raise
+
+    def close(self) -> None:
+        self.inner.close()
 
 
-def _encode(value: Any) -> str:
-    if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
+def _client(settings: Settings, decode_responses: bool = True) -> redis.Redis:
+    """A sink's Redis client: timeouts and dropped connections retried with backoff.
+
+    Every sink write is idempotent (absolute values; the counters of ``flow:stats`` are
+    at-least-once anyway), so a retry is safe; on a busy machine a single 2 s socket timeout
+    would otherwise stop the flow.
+    """
+    return redis_client(settings, decode_responses=decode_responses, retries=SINK_RETRIES)
 
 
 class FeatureWriter(StatelessSinkPartition[FeatureRow]):
-    """The latest feature values per product and shopper, as Redis hashes."""
+    """The latest feature values per product and shopper, one pipeline per batch.
+
+    Model features go to the Feast online store, in Feast's layout (featurestore/layout.py);
+    a product's pricing state (``store="redis"`` in schemas.features) to its plain hash.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.keys = settings.keys
-        self.redis = _client(settings)
+        self.redis = _client(settings, decode_responses=False)
+        self.feast = {"sku": sku_layout(settings), "user": user_layout(settings)}
+        self.plain = [f.name for f in stored_in(SKU_FEATURES, "redis")]
         self.metrics = flow_metrics()
 
     def write_batch(self, items: list[FeatureRow]) -> None:
@@ -69,9 +103,13 @@ class FeatureWriter(StatelessSinkPartition[FeatureRow]):
             latest[(row.entity, row.key)] = row
         pipe = self.redis.pipeline(transaction=False)
         for (entity, key), row in latest.items():
-            name = self.keys.sku_features(key) if entity == "sku" else self.keys.user_features(key)
             values = row.source.values()
-            pipe.hset(name, mapping={k: _encode(v) for k, v in values.items()})
+            layout = self.feast[entity]
+            fields = layout.fields(values, row.source.watermark)
+            pipe.hset(layout.key(key), mapping=fields)  # type: ignore[arg-type]
+            plain = {name: str(values[name]) for name in self.plain if name in values}
+            if entity == "sku" and plain:  # products outside the catalogue have no pricing
+                pipe.hset(self.keys.sku_features(key), mapping=plain)
             self.metrics.on_features(entity, key, values, row.source)
         pipe.execute()
 
@@ -135,38 +173,42 @@ class PriceWriter(StatelessSinkPartition[PriceChange]):
         self.redis.close()
 
 
-ShopperItems = tuple[str, list[str]]  # (user_id, recent items newest first)
+Shopper = tuple[str, ShopperState]  # (user_id, live state of the shopper)
 Neighbours = tuple[str, list[tuple[str, float]]]  # (sku, [(neighbour, weight), ...])
-Popularity = tuple[str, float]  # (sku, decayed interaction count)
+Popularity = tuple[str, tuple[str, float]]  # (sku, (category, decayed interaction count))
 
 
-class RecommendationWriter(StatelessSinkPartition[ShopperItems]):
+class RecommendationWriter(StatelessSinkPartition[Shopper]):
     """Re-ranks a shopper's candidates when they act; stores and publishes changed lists."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, categories: dict[str, str]) -> None:
         self.keys = settings.keys
         self.k = settings.recommendations_k
+        self.categories = categories
         self.redis = _client(settings)
 
-    def write_batch(self, items: list[ShopperItems]) -> None:
-        latest = dict(items)
-        wanted = sorted({sku for recent in latest.values() for sku in recent})
+    def write_batch(self, items: list[Shopper]) -> None:
+        profiles = {user: state.profile(self.categories) for user, state in dict(items).items()}
+        items_wanted = sorted({sku for p in profiles.values() for sku in p.recent})
+        cats_wanted = sorted({cat for p in profiles.values() for cat, _ in p.categories})
         pipe = self.redis.pipeline(transaction=False)
-        for sku in wanted:
+        for sku in items_wanted:
             pipe.hgetall(self.keys.neighbours(sku))
+        for cat in cats_wanted:
+            pipe.zrevrange(
+                self.keys.category_popularity(cat), 0, CATEGORY_ITEMS - 1, withscores=True
+            )
         pipe.zrevrange(self.keys.popularity, 0, self.k * 2, withscores=True)
-        for user in latest:
+        for user in profiles:
             pipe.get(self.keys.recommendations(user))
-        answers = pipe.execute()
-        neighbours = {
-            sku: {k: float(v) for k, v in answers[i].items()} for i, sku in enumerate(wanted)
-        }
-        popular = [(s, float(v)) for s, v in answers[len(wanted)]]
-        previous = answers[len(wanted) + 1 :]
+        answers = iter(pipe.execute())
+        neighbours = {sku: {k: float(v) for k, v in next(answers).items()} for sku in items_wanted}
+        by_category = {cat: [(s, float(v)) for s, v in next(answers)] for cat in cats_wanted}
+        popular = [(s, float(v)) for s, v in next(answers)]
         now = datetime.now(UTC).isoformat(timespec="milliseconds")
         pipe = self.redis.pipeline(transaction=False)
-        for (user, recent), before in zip(latest.items(), previous, strict=True):
-            ranked, source = recommend(recent, neighbours, popular, self.k)
+        for (user, profile), before in zip(profiles.items(), answers, strict=True):
+            ranked, source = recommend(profile, by_category, neighbours, popular, self.k)
             body = {"items": [{"sku": s, "score": v} for s, v in ranked], "source": source}
             if before is not None and orjson.loads(before).get("items") == body["items"]:
                 continue
@@ -180,7 +222,7 @@ class RecommendationWriter(StatelessSinkPartition[ShopperItems]):
 
 
 class ItemGraphWriter(StatelessSinkPartition[Neighbours | Popularity]):
-    """Each item's top neighbours (hash) and the popularity list (sorted set)."""
+    """Each item's top neighbours (hash) and the popularity lists (sorted sets)."""
 
     def __init__(self, settings: Settings) -> None:
         self.keys = settings.keys
@@ -189,11 +231,14 @@ class ItemGraphWriter(StatelessSinkPartition[Neighbours | Popularity]):
     def write_batch(self, items: list[Neighbours | Popularity]) -> None:
         neighbours: dict[str, list[tuple[str, float]]] = {}
         popularity: dict[str, float] = {}
+        by_category: dict[str, dict[str, float]] = {}
         for sku, value in items:
             if isinstance(value, list):
                 neighbours[sku] = value
             else:
-                popularity[sku] = value
+                category, popularity[sku] = value
+                if category:
+                    by_category.setdefault(category, {})[sku] = value[1]
         pipe = self.redis.pipeline(transaction=True)
         for sku, top in neighbours.items():
             pipe.delete(self.keys.neighbours(sku))
@@ -201,6 +246,8 @@ class ItemGraphWriter(StatelessSinkPartition[Neighbours | Popularity]):
                 pipe.hset(self.keys.neighbours(sku), mapping={k: str(v) for k, v in top})
         if popularity:
             pipe.zadd(self.keys.popularity, popularity)
+        for category, scores in by_category.items():
+            pipe.zadd(self.keys.category_popularity(category), scores)
         pipe.execute()
 
     def close(self) -> None:

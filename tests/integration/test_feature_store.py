@@ -15,7 +15,7 @@ from featurestore.repo import (
     online_features,
     project_name,
 )
-from schemas.features import SKU_FEATURES, USER_FEATURES
+from schemas.features import SKU_FEATURES, USER_FEATURES, stored_in
 from schemas.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -26,11 +26,13 @@ def test_repository_applies_idempotently_and_serves_what_is_written(stack: Setti
     store = apply(stack)  # a second apply changes nothing
     views = {v.name: v for v in store.list_feature_views()}
     assert set(views) == {SKU_VIEW, USER_VIEW, BATCH_SKU_VIEW}
-    assert [f.name for f in views[SKU_VIEW].features] == [f.name for f in SKU_FEATURES]
+    feast_sku = stored_in(SKU_FEATURES, "feast")
+    assert [f.name for f in views[SKU_VIEW].features] == [f.name for f in feast_sku]
     assert [f.name for f in views[USER_VIEW].features] == [f.name for f in USER_FEATURES]
+    assert "elasticity" not in {f.name for f in views[SKU_VIEW].features}  # plain Redis
     assert project_name(stack) == stack.redis_prefix.strip(":").replace("-", "_")
     row = {f.name: 3 if f.dtype == "int" else 1.5 if f.dtype == "float" else "x"
-           for f in SKU_FEATURES}  # fmt: skip
+           for f in feast_sku}  # fmt: skip
     store.write_to_online_store(
         SKU_VIEW,
         pd.DataFrame([{**row, "sku": "SKU-FEAST", "event_timestamp": datetime.now(UTC)}]),

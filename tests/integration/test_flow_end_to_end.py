@@ -12,6 +12,7 @@ import math
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ import redis
 from bytewax.testing import run_main
 from confluent_kafka import Producer
 from deltalake import DeltaTable
+from feast import FeatureStore
 
+from featurestore.repo import apply, online_features
 from flows.catalogue import load_catalogue
 from flows.dataflow import build_flow
 from infra.stack.topics import delete_topics, ensure_topics
@@ -60,6 +63,7 @@ class Run:
     produced: dict[str, list[dict[str, Any]]]  # valid events per topic, duplicates included
     duplicates: int
     shop: Shop
+    store: FeatureStore  # the Feast repository of this run, applied
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +94,7 @@ def flow_run(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Run:
     for e in [*events, *resent]:
         produced[e.topic.name].append(e.payload)
     run_main(build_flow(settings, load_catalogue(settings), tail=False))
-    yield Run(settings, produced, len(resent), shop)
+    yield Run(settings, produced, len(resent), shop, apply(settings))
     delete_topics(settings, [settings.topic(t) for t in ALL_TOPICS])
 
 
@@ -186,12 +190,12 @@ def _sku_signals(run: Run) -> dict[str, list[tuple[float, str, dict[str, Any]]]]
     return signals
 
 
-def test_sku_features_match_the_events(flow_run: Run) -> None:
-    client = redis.Redis.from_url(flow_run.settings.redis_url, decode_responses=True)
+def test_sku_features_read_through_feast_match_the_events(flow_run: Run) -> None:
+    signals_by_sku = _sku_signals(flow_run)
+    features = online_features(flow_run.store, "sku", sorted(signals_by_sku))
     checked = 0
-    for sku, signals in _sku_signals(flow_run).items():
-        got = client.hgetall(flow_run.settings.keys.sku_features(sku))
-        assert got, sku
+    for sku, signals in signals_by_sku.items():
+        got = features[sku]
         watermark = max(t for t, _, _ in signals)
         for w in WINDOWS:
             head = math.floor(watermark / w.bucket_s)
@@ -209,9 +213,55 @@ def test_sku_features_match_the_events(flow_run: Run) -> None:
                 lowest[d["who"]] = (t, d["price"])
         assert int(got["on_hand"]) == sum(v for _, v in stock.values())
         assert float(got["min_competitor_price"]) == min(p for _, p in lowest.values())
+        assert got["event_time"] == _iso(watermark)
         checked += 1
-    client.close()
     assert checked == CONFIG.products
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
+
+
+def test_shopper_features_read_through_feast_match_the_events(flow_run: Run) -> None:
+    views: dict[str, list[str]] = defaultdict(list)
+    last: dict[str, float] = {}
+    for p in {p["event_id"]: p for p in flow_run.produced["user-activity"]}.values():
+        e = UserActivity.model_validate(p)
+        t = e.event_time.timestamp()
+        last[e.user_id] = max(last.get(e.user_id, t), t)
+        if e.action.value == "view" and e.sku:
+            views[e.user_id].append(e.sku)
+    for p in flow_run.produced["orders"]:
+        o = Order.model_validate(p)
+        last[o.user_id] = max(last.get(o.user_id, 0.0), o.event_time.timestamp())
+    users = sorted(views)[:100]
+    got = online_features(flow_run.store, "user", users)
+    for user in users:
+        # Keyed steps may reorder events of one shopper within an epoch: compare contents.
+        recent = orjson.loads(got[user]["recent_views"])
+        assert len(recent) == min(20, len(views[user])), user
+        assert views[user][-1] in recent
+        assert set(recent) <= set(views[user])
+        assert got[user]["event_time"] == _iso(last[user])
+
+
+def test_feature_stores_do_not_overlap(flow_run: Run) -> None:
+    """Model features only in Feast; the pricing state only in the plain hash."""
+    s = flow_run.settings
+    client = redis.Redis.from_url(s.redis_url, decode_responses=True)
+    sku = flow_run.shop.products[0].sku
+    plain = client.hgetall(s.keys.sku_features(sku))
+    users = {p["user_id"] for p in flow_run.produced["user-activity"]}
+    assert not any(client.exists(s.keys.user_features(u)) for u in sorted(users)[:50])
+    price = client.hget(s.keys.current_prices, sku)
+    client.close()
+    assert set(plain) == {"published_price", "elasticity", "elasticity_std", "observations"}
+    assert float(plain["elasticity_std"]) > 0
+    if price is not None:
+        assert float(plain["published_price"]) == float(price)
+    feast = online_features(flow_run.store, "sku", [sku])[sku]
+    assert "elasticity" not in feast
+    assert feast["views_24h"] > 0
 
 
 def test_prices_move_within_the_guardrails_and_are_published(flow_run: Run) -> None:
@@ -241,9 +291,13 @@ def test_recommendations_are_kept_for_active_shoppers(flow_run: Run) -> None:
     client = redis.Redis.from_url(s.redis_url, decode_responses=True)
     users = {p["user_id"] for p in flow_run.produced["user-activity"]}
     lists = [client.get(s.keys.recommendations(u)) for u in sorted(users)[:200]]
+    categories = {p.sku: p.category for p in flow_run.shop.catalogue()}
+    best = {c: client.zrevrange(s.keys.category_popularity(c), 0, -1) for c in categories.values()}
     client.close()
+    assert all(best.values()), "a category without its popularity list"
+    assert all(categories[sku] == c for c, skus in best.items() for sku in skus)
     present = [orjson.loads(x) for x in lists if x is not None]
     assert len(present) >= 150
     assert all(len(x["items"]) == s.recommendations_k for x in present)
-    assert {x["source"] for x in present} <= {"co-occurrence", "popularity"}
-    assert any(x["source"] == "co-occurrence" for x in present)
+    assert {x["source"] for x in present} <= {"personal", "co-occurrence", "popularity"}
+    assert any(x["source"] == "personal" for x in present)

@@ -21,11 +21,13 @@ from flows.sinks.serving import ItemGraphWriter, PriceWriter, RecommendationWrit
 from online_models.pricer import PriceChange
 from schemas.catalogue import CatalogueItem
 from schemas.settings import Settings
+from tests.shoppers import viewed
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
 
 A, B, C = "SKU-A1", "SKU-B2", "SKU-C3"
+CATEGORIES = {A: "tea", B: "tea", C: "coffee"}
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +44,14 @@ def shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     store_catalogue(
         settings,
         [
-            CatalogueItem(sku=A, category="tea", list_price=10.0, unit_cost=4.0),
-            CatalogueItem(sku=B, category="tea", list_price=20.0, unit_cost=8.0),
-            CatalogueItem(sku=C, category="coffee", list_price=5.0, unit_cost=2.0),
+            CatalogueItem(sku=A, category=CATEGORIES[A], list_price=10.0, unit_cost=4.0),
+            CatalogueItem(sku=B, category=CATEGORIES[B], list_price=20.0, unit_cost=8.0),
+            CatalogueItem(sku=C, category=CATEGORIES[C], list_price=5.0, unit_cost=2.0),
         ],
     )
     graph = ItemGraphWriter(settings)
-    graph.write_batch([(A, [(B, 3.0), (C, 1.0)]), (B, [(A, 3.0)]), (A, 5.0), (B, 4.0), (C, 9.0)])
+    graph.write_batch([(A, [(B, 3.0), (C, 1.0)]), (B, [(A, 3.0)]),
+                       (A, ("tea", 5.0)), (B, ("tea", 4.0)), (C, ("coffee", 9.0))])  # fmt: skip
     graph.close()
     return settings
 
@@ -120,16 +123,17 @@ def test_new_shoppers_get_the_popularity_list(client: TestClient) -> None:
 
 
 def test_a_shoppers_list_follows_their_activity_live(shop: Settings, client: TestClient) -> None:
-    writer = RecommendationWriter(shop)
+    writer = RecommendationWriter(shop, CATEGORIES)
     with client.websocket_connect("/ws/recommendations/u-live") as ws:
         first = orjson.loads(ws.receive_text())
         assert first["source"] == "popularity"  # not seen by the flows yet
-        writer.write_batch([("u-live", [A])])  # the shopper viewed A
+        writer.write_batch([viewed("u-live", [A], CATEGORIES)])  # the shopper viewed A
         update = orjson.loads(ws.receive_text())
     writer.close()
     assert update["user_id"] == "u-live"
     assert update["source"] == "streaming"
-    assert update["items"][0]["sku"] == B  # A's strongest neighbour
+    # A itself (the shopper's interest), then B: tea's other best seller and A's neighbour.
+    assert [i["sku"] for i in update["items"]][:3] == [A, B, C]
     served = client.get("/recommendations/u-live").json()
     assert served["items"] == update["items"]
 

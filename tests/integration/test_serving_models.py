@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -23,17 +24,37 @@ from skl2onnx import to_onnx
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from api.main import create_app
+from featurestore.repo import BATCH_SKU_VIEW, SKU_VIEW, USER_VIEW, apply
 from flows.catalogue import store_catalogue
 from flows.sinks.serving import ItemGraphWriter, RecommendationWriter
 from online_models.demand_features import DEMAND_FEATURES, demand_features
 from online_models.ranking import RANKER_FEATURES, ranker_features
 from registry import ModelRegistry
 from schemas.catalogue import CatalogueItem
+from schemas.features import BATCH_SKU_FEATURES, SKU_FEATURES, USER_FEATURES, stored_in
 from schemas.settings import Settings
+from tests.shoppers import viewed
 
 pytestmark = pytest.mark.integration
 
 SKUS = [f"SKU-M{i}" for i in range(8)]
+CATEGORIES = {s: "tea" if i % 2 else "coffee" for i, s in enumerate(SKUS)}
+_EMPTY = {"int": 0, "float": 0.0, "string": "", "json": ""}
+SKU_ROWS = {
+    sku: {f.name: _EMPTY[f.dtype] for f in stored_in(SKU_FEATURES, "feast")} | {
+        "units_24h": 3 + i, "views_24h": 40 + 5 * i, "last_price": 10.0 + i,
+        "min_competitor_price": 11.0, "on_hand": 50 * i, "conversion_24h": 0.1,
+        "add_to_carts_24h": i}
+    for i, sku in enumerate(SKUS)
+}  # fmt: skip
+USER_ROW = {f.name: _EMPTY[f.dtype] for f in USER_FEATURES} | {
+    "recent_views": f'["{SKUS[1]}", "{SKUS[2]}"]', "recent_purchases": "[]",
+    "category_affinity": '{"tea": 0.8, "coffee": 0.2}'}  # fmt: skip
+
+
+def _text(row: dict[str, object]) -> dict[str, str]:
+    """Feature values as the row builders read them (the form the API decodes to)."""
+    return {k: str(v) for k, v in row.items()}
 
 
 def _register(registry: ModelRegistry, name: str, model: object, features: tuple[str, ...]) -> int:
@@ -57,24 +78,26 @@ def models_shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Se
         }
     )
     store_catalogue(settings, [
-        CatalogueItem(sku=s, category="tea" if i % 2 else "coffee", list_price=10.0 + i,
-                      unit_cost=4.0) for i, s in enumerate(SKUS)])  # fmt: skip
-    r = redis.Redis.from_url(settings.redis_url)
-    for i, sku in enumerate(SKUS):
-        r.hset(settings.keys.sku_features(sku), mapping={
-            "units_24h": 3 + i, "views_24h": 40 + 5 * i, "last_price": 10.0 + i,
-            "min_competitor_price": 11.0, "on_hand": 50 * i, "conversion_24h": 0.1,
-            "add_to_carts_24h": i})  # fmt: skip
-    r.hset(settings.keys.user_features("u-1"), mapping={
-        "recent_views": f'["{SKUS[1]}", "{SKUS[2]}"]', "recent_purchases": "[]",
-        "category_affinity": '{"tea": 0.8, "coffee": 0.2}'})  # fmt: skip
-    r.close()
+        CatalogueItem(sku=s, category=CATEGORIES[s], list_price=10.0 + i, unit_cost=4.0)
+        for i, s in enumerate(SKUS)])  # fmt: skip
+    # The model features are written by Feast itself, so the API's reading of Feast's layout
+    # is checked against Feast's writing, not against tillflow's own encoder.
+    store = apply(settings)
+    now = datetime.now(UTC)
+    store.write_to_online_store(
+        SKU_VIEW,
+        pd.DataFrame(
+            [{**row, "sku": sku, "event_timestamp": now} for sku, row in SKU_ROWS.items()]
+        ),
+    )
+    store.write_to_online_store(USER_VIEW, pd.DataFrame(
+        [{**USER_ROW, "user_id": "u-1", "event_timestamp": now}]))  # fmt: skip
     graph = ItemGraphWriter(settings)
     graph.write_batch([(SKUS[1], [(s, 1.0 + i) for i, s in enumerate(SKUS[2:])])]
-                      + [(s, float(i)) for i, s in enumerate(SKUS)])  # fmt: skip
+                      + [(s, (CATEGORIES[s], float(i))) for i, s in enumerate(SKUS)])  # fmt: skip
     graph.close()
-    writer = RecommendationWriter(settings)
-    writer.write_batch([("u-1", [SKUS[1]])])
+    writer = RecommendationWriter(settings, CATEGORIES)
+    writer.write_batch([viewed("u-1", [SKUS[1]], CATEGORIES)])
     writer.close()
     return settings
 
@@ -104,10 +127,7 @@ def test_prices_carry_the_demand_models_forecast(
 ) -> None:
     body = client.get(f"/prices/{SKUS[3]}").json()
     assert body["demand_model"] == "demand:v1"
-    r = redis.Redis.from_url(models_shop.redis_url, decode_responses=True)
-    features = r.hgetall(models_shop.keys.sku_features(SKUS[3]))
-    r.close()
-    row = demand_features(features, body["price"], datetime.now(UTC))
+    row = demand_features(_text(SKU_ROWS[SKUS[3]]), body["price"], datetime.now(UTC))
     native = float(trained[0].predict(np.array([row], dtype=np.float32))[0])
     assert body["expected_units_per_day"] == pytest.approx(max(0.0, native), abs=1e-3)
 
@@ -128,10 +148,10 @@ def test_the_ranker_orders_a_known_shoppers_candidates(
         if len(pool) >= 20:
             break
         pool.setdefault(sku, score)
-    user = r.hgetall(keys.user_features("u-1"))
+    user = _text(USER_ROW)
     rows = []
     for rank, (sku, score) in enumerate(pool.items()):
-        item = r.hgetall(keys.sku_features(sku))
+        item = _text(SKU_ROWS[sku])
         category = json.loads(r.hget(keys.catalogue, sku) or "{}").get("category")
         rows.append(ranker_features(user, item, score, rank, category, sku=sku))
     r.close()
@@ -176,12 +196,6 @@ def test_promotion_is_picked_up_without_restart(
 def test_forecasts_use_the_feast_batch_averages_like_training(
     client: TestClient, models_shop: Settings, trained: tuple[LinearRegression, object]
 ) -> None:
-    import pandas as pd
-
-    from api.batch_features import merged
-    from featurestore.repo import BATCH_SKU_VIEW, apply
-    from schemas.features import BATCH_SKU_FEATURES
-
     store = apply(models_shop)
     row = {f.name: 0 if f.dtype == "int" else 0.0 for f in BATCH_SKU_FEATURES}
     row |= {"units_per_day_7d": 42.0, "views_per_day_7d": 400.0, "units_per_day_28d": 30.0}
@@ -189,14 +203,9 @@ def test_forecasts_use_the_feast_batch_averages_like_training(
         BATCH_SKU_VIEW,
         pd.DataFrame([{**row, "sku": SKUS[4], "event_timestamp": datetime.now(UTC)}]),
     )
-    state = client.app.state.tillflow  # type: ignore[attr-defined]
-    state.batch_features.refresh(models_shop)
-    assert state.batch_features.get(SKUS[4])["units_per_day_7d"] == 42.0
     body = client.get(f"/prices/{SKUS[4]}").json()
-    r = redis.Redis.from_url(models_shop.redis_url, decode_responses=True)
-    online = r.hgetall(models_shop.keys.sku_features(SKUS[4]))
-    r.close()
-    row_served = demand_features(merged(online, row), body["price"], datetime.now(UTC))
+    both = _text(SKU_ROWS[SKUS[4]]) | _text(row)
+    row_served = demand_features(both, body["price"], datetime.now(UTC))
     assert row_served[DEMAND_FEATURES.index("units_per_day_7d")] == 42.0
     native = float(trained[0].predict(np.array([row_served], dtype=np.float32))[0])
     assert body["expected_units_per_day"] == pytest.approx(max(0.0, native), abs=1e-3)

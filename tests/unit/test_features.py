@@ -47,9 +47,51 @@ def test_shopper_recent_items_affinity_and_session() -> None:
     assert f.recent_items(3) == ["a", "b"]
     f.apply(UserSignal("purchase", T0 + 30, "order:1", ("c",)), cats)
     v = f.values()
-    assert f.recent_items(3) == ["c", "a", "b"]
+    assert f.recent_items(3) == ["a", "b", "c"]  # views first: the latest interactions
     assert v["recent_purchases"] == ["c"]
     assert v["recent_views"] == ["a", "b", "a"]
     assert v["session_id"] == "order:1"
     assert set(v["category_affinity"]) == {"dairy", "bakery"}
     assert v["category_affinity"]["dairy"] > v["category_affinity"]["bakery"]
+
+
+def test_state_snapshots_restore_the_state_as_it_was() -> None:
+    import copy
+    import pickle
+
+    from flows.records import SkuSignal
+    from flows.steps import new_sku_state
+    from schemas.catalogue import CatalogueItem
+
+    catalogue = {"S": CatalogueItem(sku="S", category="c", list_price=10.0, unit_cost=6.0)}
+    state = new_sku_state("S", catalogue)
+    t = 1_767_571_200.0
+    for i in range(500):
+        state.apply(SkuSignal("view", t + 20 * i))
+        state.apply(SkuSignal("add_to_cart", t + 20 * i))
+    before = state.values()
+    snapshot = copy.deepcopy(state)
+    state.apply(SkuSignal("view", t + 20_000))
+    restored = pickle.loads(pickle.dumps(snapshot))  # what recovery stores and loads
+    assert restored.values() == before != state.values()
+    restored.apply(SkuSignal("view", t + 20_000))
+    assert restored.values() == state.values()
+
+
+def test_a_failing_sink_logs_its_error_before_bytewax_swallows_it() -> None:
+    import pytest
+    from bytewax.outputs import StatelessSinkPartition
+    from structlog.testing import capture_logs
+
+    from flows.sinks.serving import ServingSink
+    from schemas.settings import Settings
+
+    class Broken(StatelessSinkPartition[int]):
+        def write_batch(self, items: list[int]) -> None:
+            raise ValueError("redis said no")
+
+    part = ServingSink(lambda _: Broken(), Settings()).build("prices", 0, 1)
+    with capture_logs() as logs, pytest.raises(ValueError, match="redis said no"):
+        part.write_batch([1, 2])
+    assert logs[0]["step"] == "prices"
+    assert "redis said no" in logs[0]["error"]

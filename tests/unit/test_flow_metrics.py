@@ -13,6 +13,7 @@ from batch.runs import JobRun
 from flows.metrics import FlowMetrics
 from flows.parse import parse_message
 from flows.records import Accepted
+from flows.steps import Routed
 from observability.jobs import JobMetrics, RegistryCollector
 from online_models.pricer import PriceChange
 from registry.store import ModelRegistry
@@ -70,12 +71,12 @@ def test_unique_orders_add_revenue_and_units(metrics: FlowMetrics) -> None:
     raw = order("e1", "2026-01-05T10:00:00Z", [("A", 2, 2.5), ("B", 1, 10.0)])
     rec = parse_message(TOPICS, "orders", 0, 0, None, raw)
     assert isinstance(rec, Accepted)
-    metrics.on_unique("s", rec)
+    metrics.on_unique("s", Routed.of(rec))
     view = parse_message(TOPICS, USER_ACTIVITY.name, 0, 0, None, orjson.dumps({
         "event_id": "v", "event_time": "2026-01-05T10:00:00Z", "user_id": "u",
         "session_id": "s", "action": "view", "sku": "A"}))  # fmt: skip
     assert isinstance(view, Accepted)
-    metrics.on_unique("s", view)
+    metrics.on_unique("s", Routed.of(view))
     assert value(metrics, "tillflow_flow_revenue_total") == 15.0
     assert value(metrics, "tillflow_flow_units_sold_total") == 3.0
     assert ORDERS.name == rec.topic

@@ -14,7 +14,7 @@ from online_models.drift import ErrorDrift
 from online_models.elasticity import ElasticityConfig, ElasticityModel
 from online_models.pricer import ProductPricer
 from online_models.pricing import Guardrails, PricingInput, decide, optimal_price
-from online_models.recommender import CoOccurrence, recommend
+from online_models.recommender import DecayedWeights, Profile, new_interest, recommend
 
 
 def test_bayes_linear_predicts_like_rivers_blr_with_alpha_1() -> None:
@@ -103,11 +103,14 @@ def test_pricer_limits_updates_per_hour_and_learns() -> None:
     rng = random.Random(0)
     t = 1_767_571_200.0
     changes = []
-    for _ in range(40_000):
+    late_prices = []
+    for step in range(40_000):
         t += 2.0
         change, _ = pricer.on_view(t, None, None)
+        if step >= 30_000:
+            late_prices.append(pricer.price)
         if rng.random() < min(1.0, 0.1 * (pricer.price / 10.0) ** -2.0):
-            pricer.on_sale(pricer.price, 1)
+            pricer.on_cart()
         if change is not None:
             changes.append(change)
     assert changes
@@ -116,8 +119,9 @@ def test_pricer_limits_updates_per_hour_and_learns() -> None:
         per_hour[int(c.t // 3600)] = per_hour.get(int(c.t // 3600), 0) + 1
     assert max(per_hour.values()) <= Guardrails().max_updates_per_hour
     assert pricer.demand.elasticity == pytest.approx(-2.0, abs=0.35)
-    # the optimum for e = -2 and cost 5 is 10: prices end near it
-    assert 8.5 <= pricer.price <= 12.0
+    # the optimum for e = -2 and cost 5 is 10: prices settle near it (Thompson draws keep
+    # single prices moving around it)
+    assert 8.5 <= float(np.median(late_prices)) <= 12.0
 
 
 def test_adwin_flags_a_shift_in_the_error() -> None:
@@ -129,16 +133,50 @@ def test_adwin_flags_a_shift_in_the_error() -> None:
     assert any(late)
 
 
-def test_recommendations_prefer_neighbours_and_fall_back_to_popularity() -> None:
-    co = CoOccurrence()
+def test_decayed_weights_forget_old_items_and_stay_bounded() -> None:
+    weights = DecayedWeights(decay=0.9, capacity=5)
+    for i in range(100):
+        weights.add(f"old-{i % 3}", 1.0)
+    for _ in range(30):
+        weights.add("new", 1.0)
+    assert weights.top(1)[0][0] == "new"
+    for i in range(100):
+        weights.add(f"item-{i}", 1.0)
+    assert len(weights.weights) <= 20
+    assert sum(share for _, share in weights.shares()) == pytest.approx(
+        sum(w for _, w in weights.top()) / sum(weights.weights.values()) * weights.scale
+    )
+
+
+def test_profiles_sum_interest_by_category() -> None:
+    interest = new_interest()
+    for sku in ["a1", "a1", "a2", "b1"]:
+        interest.add(sku, 1.0)
+    profile = Profile.of(interest, {"a1": "A", "a2": "A", "b1": "B"}, ["b1"])
+    assert [s for s, _ in profile.items] == ["a1", "b1", "a2"]  # a2 is older than b1
+    assert [c for c, _ in profile.categories] == ["A", "B"]
+    assert sum(share for _, share in profile.categories) == pytest.approx(1.0)
+
+
+def test_recommendations_rank_own_items_then_categories_then_neighbours() -> None:
+    co = DecayedWeights()
     for _ in range(10):
         co.add("bread", 1.0)
     co.add("jam", 1.0)
-    neighbours = {"butter": dict(co.top())}
-    ranked, source = recommend(["butter"], neighbours, [("milk", 50.0), ("bread", 40.0)], k=3)
-    assert source == "co-occurrence"
-    assert [s for s, _ in ranked] == ["bread", "jam", "milk"]
-    ranked, source = recommend([], {}, [("milk", 50.0), ("eggs", 40.0)], k=2)
+    profile = Profile([("butter", 0.6), ("tea", 0.4)], [("dairy", 1.0)], ["butter"])
+    ranked, source = recommend(
+        profile, {"dairy": [("cheese", 5.0), ("butter", 5.0)]}, {"butter": dict(co.top())},
+        [("milk", 50.0), ("bread", 40.0)], k=6,
+    )  # fmt: skip
+    assert source == "personal"
+    assert [s for s, _ in ranked] == ["butter", "tea", "bread", "cheese", "jam", "milk"]
+
+
+def test_recommendations_fall_back_to_popularity() -> None:
+    ranked, source = recommend(Profile([], [], []), {}, {}, [("milk", 50.0), ("eggs", 40.0)], k=2)
     assert source == "popularity"
     assert [s for s, _ in ranked] == ["milk", "eggs"]
     assert math.isfinite(ranked[0][1])
+    near = {"tea": {"milk": 1.0}}
+    ranked, source = recommend(Profile([], [], ["tea"]), {}, near, [("eggs", 1.0)], k=2)
+    assert (source, [s for s, _ in ranked]) == ("co-occurrence", ["milk", "eggs"])
