@@ -22,7 +22,7 @@ import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaError, KafkaSink, KafkaSinkMessage, KafkaSource
 from bytewax.dataflow import Dataflow
 
-from flows.dedupe import RecentIds, bucket_of
+from flows.dedupe import SeenIds, dedupe_key
 from flows.metrics import flow_metrics
 from flows.parse import dead_letter, parse_message
 from flows.records import Accepted, LakeRow, Rejected
@@ -93,13 +93,11 @@ def build_flow(
     op.output("bronze", batches, BronzeSink(settings.lake_dir))
 
     # -- dedupe by event_id within a bounded horizon -------------------------------------
-    def dedupe(state: RecentIds | None, r: Routed) -> tuple[RecentIds, Routed | None]:
-        state = state or RecentIds(horizon_s=settings.dedupe_horizon_s)
-        return state, (r if state.first_time(r.event_id, r.t) else None)
-
     routed = op.map("route", valid, Routed.of)
-    deduped = op.stateful_map(
-        "dedupe", op.key_on("dedupe-key", routed, lambda r: bucket_of(r.event_id)), dedupe
+    deduped = op.stateful(
+        "dedupe",
+        op.key_on("dedupe-key", routed, lambda r: dedupe_key(r.event_id, r.t)),
+        lambda resume: SeenIds[Routed](settings.dedupe_horizon_s, resume),
     )
     unique = op.filter_map("unique", deduped, lambda kv: kv[1])
     op.inspect("metrics-unique", unique, metrics.on_unique)  # observability hook: revenue

@@ -56,6 +56,11 @@ class LakeRow(NamedTuple):
         us = (t - EPOCH) // timedelta(microseconds=1)
         return cls(r.topic, r.partition, r.offset, r.key, r.raw, r.event.event_id, us)
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> LakeRow:
+        # Immutable all the way down: the lake buffer's snapshot need not copy its rows
+        # (copy.deepcopy rebuilt every buffered row at each snapshot).
+        return self
+
 
 @dataclass(frozen=True, slots=True)
 class Rejected:

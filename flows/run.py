@@ -20,6 +20,7 @@ from flows.catalogue import load_catalogue
 from flows.dataflow import build_flow
 from flows.metrics import start_flow_metrics
 from infra.readiness import require_kafka, require_redis, require_topics
+from infra.runtime import tune_gc
 from observability.logs import configure_logging
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS
@@ -51,7 +52,9 @@ def flow_from_env() -> Dataflow:
     if not catalogue:
         log.warning("no product catalogue in Redis: features only, no pricing",
                     key=settings.keys.catalogue)  # fmt: skip
-    return build_flow(settings, catalogue, tail=tail)
+    flow = build_flow(settings, catalogue, tail=tail)
+    tune_gc()
+    return flow
 
 
 def register_features(settings: Settings) -> None:

@@ -7,13 +7,12 @@ immutable blob whose own pickle is "unpickle this blob". One ``pickle.dumps`` pe
 snapshot, instead of a deep copy and a dumps.
 
 >>> import copy, pickle
->>> from flows.dedupe import RecentIds
->>> ids = RecentIds()
->>> snap = copy.deepcopy(ids)
->>> ids.first_time("a", 0.0)  # the snapshot does not change with the state
-True
->>> pickle.loads(pickle.dumps(snap)).first_time("a", 0.0)
-True
+>>> from flows.steps import ItemNeighbours
+>>> item = ItemNeighbours()
+>>> snap = copy.deepcopy(item)
+>>> _ = item.add("b", 1.0)  # the snapshot does not change with the state
+>>> len(pickle.loads(pickle.dumps(snap)).co.weights), len(item.co.weights)
+(0, 1)
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ True
 from __future__ import annotations
 
 from collections import deque
+from itertools import chain
+from typing import Any
 
 
 class SlidingSum:
@@ -62,9 +64,22 @@ class SlidingSum:
             self.head = b
             self._evict()
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Flat numbers pickle several times faster than a deque of small lists: every
+        # product's windows are snapshotted at each epoch (flows/snapshots.py).
+        flat = list(chain.from_iterable(self._buckets))
+        return _restore, (self.bucket_s, self.buckets, self.head, self.total, flat)
+
     def _evict(self) -> None:
         oldest = self.head - self.buckets
         while self._buckets and self._buckets[0][0] <= oldest:
             self.total -= self._buckets.popleft()[1]
         if not self._buckets:
             self.total = 0.0  # no float drift once empty
+
+
+def _restore(bucket_s: int, buckets: int, head: int, total: float, flat: list[Any]) -> SlidingSum:
+    w = SlidingSum(bucket_s, buckets)
+    w.head, w.total = head, total
+    w._buckets.extend([int(flat[i]), flat[i + 1]] for i in range(0, len(flat), 2))
+    return w

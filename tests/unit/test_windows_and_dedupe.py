@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import pickle
 import random
+from collections.abc import Callable
+from datetime import UTC, datetime
 
+import bytewax.operators as op
 import pytest
+from bytewax.dataflow import Dataflow
+from bytewax.testing import TestingSink, TestingSource, run_main
 
-from flows.dedupe import BUCKETS, RecentIds, bucket_of
+from flows.dedupe import SHARDS, SLICE_S, Item, SeenIds, dedupe_key
 from flows.windows import SlidingSum
 
 # (bucket_s, buckets, [(t, v)...], expected total)
@@ -49,18 +55,69 @@ def test_sliding_sum_is_independent_of_arrival_order() -> None:
         assert w.total == pytest.approx(expected)
 
 
-def test_dedupe_forgets_after_the_horizon_and_stays_bounded() -> None:
-    seen = RecentIds(horizon_s=100, max_ids=50)
-    assert seen.first_time("a", 0)
-    assert not seen.first_time("a", 50)
-    assert seen.first_time("a", 500)  # beyond the horizon: new again
-    for i in range(1_000):
-        seen.first_time(f"id-{i}", 500 + i * 0.01)
-    assert len(seen._ids) <= 50
-    assert seen.duplicates == 1
+def _clock(start: float = 1_000.0) -> Callable[[], float]:
+    now = [start]
+
+    def clock() -> float:
+        now[0] += 1.0
+        return now[0]
+
+    return clock
 
 
-def test_buckets_are_stable_and_spread() -> None:
-    assert bucket_of("event-1") == bucket_of("event-1")
-    used = {bucket_of(f"e-{i}") for i in range(5_000)}
-    assert len(used) == BUCKETS
+def test_dedupe_drops_repeats_and_keeps_them_across_a_snapshot() -> None:
+    seen = SeenIds[Item](horizon_s=100, clock=_clock())
+    assert seen.on_item(Item("a")) == ([Item("a")], False)
+    assert seen.on_item(Item("a")) == ([None], False)
+    snap = seen.snapshot()
+    seen.on_item(Item("b"))
+    assert snap.ids == frozenset({"a"})  # later events do not change a snapshot
+    resumed = SeenIds[Item](horizon_s=100, resume=pickle.loads(pickle.dumps(snap)))
+    assert resumed.on_item(Item("a")) == ([None], False)
+    assert resumed.on_item(Item("b")) == ([Item("b")], False)
+
+
+def test_dedupe_forgets_a_key_a_horizon_after_its_last_event() -> None:
+    seen = SeenIds[Item](horizon_s=100, clock=_clock(1_000.0))
+    seen.on_item(Item("a"))  # at 1002
+    assert seen.notify_at() == datetime.fromtimestamp(1_102.0, UTC)
+    seen.on_item(Item("b"))  # at 1003: the timer moves
+    assert seen.notify_at() == datetime.fromtimestamp(1_103.0, UTC)
+    assert seen.on_notify() == ((), True)  # discarded: the ids are forgotten
+
+
+def test_a_repeat_meets_its_original_and_minutes_spread_over_shards() -> None:
+    t = 1_767_607_230.5
+    assert dedupe_key("event-1", t) == dedupe_key("event-1", t)
+    keys = {dedupe_key(f"e-{i}", t) for i in range(5_000)}
+    assert len(keys) == SHARDS  # one minute's ids spread over every shard
+    assert {k.split(":")[0] for k in keys} == {str(int(t // SLICE_S))}
+    assert dedupe_key("e-1", t).split(":")[0] != dedupe_key("e-1", t + SLICE_S).split(":")[0]
+
+
+def test_dedupe_in_a_dataflow_drops_repeats_in_any_order() -> None:
+    events = [Item(f"e-{i % 50}") for i in range(200)]  # each id four times
+    random.Random(2).shuffle(events)
+    flow = Dataflow("dedupe")
+    keyed = op.key_on("key", op.input("in", flow, TestingSource(events, 10)),
+                      lambda e: dedupe_key(e.event_id, 0.0))  # fmt: skip
+    out = op.stateful("dedupe", keyed, lambda resume: SeenIds[Item](3_600.0, resume))
+    got: list[tuple[str, Item | None]] = []
+    op.output("out", out, TestingSink(got))
+    run_main(flow)
+    firsts = [e for _, e in got if e is not None]
+    assert sorted(e.event_id for e in firsts) == sorted(f"e-{i}" for i in range(50))
+    assert sum(e is None for _, e in got) == 150
+
+
+def test_a_window_restored_from_its_snapshot_goes_on_identically() -> None:
+    rng = random.Random(5)
+    w = SlidingSum(60, 30)
+    for _ in range(500):
+        w.add(rng.uniform(0, 3_000), rng.uniform(0, 5))
+    copy = pickle.loads(pickle.dumps(w))
+    assert (copy.head, copy.total, list(copy._buckets)) == (w.head, w.total, list(w._buckets))
+    for _ in range(200):  # late, current and future values alike
+        t, v = rng.uniform(1_000, 4_000), rng.uniform(0, 5)
+        assert copy.add(t, v) == w.add(t, v)
+    assert copy.total == pytest.approx(w.total)

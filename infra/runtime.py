@@ -1,0 +1,21 @@
+"""Process-wide tuning of the long-running Python processes (the flow processes)."""
+
+from __future__ import annotations
+
+import gc
+
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_gc() -> None:
+    """Collect garbage less often, and never scan the objects that exist at start-up.
+
+    A flow process holds hundreds of thousands of long-lived objects (per-product and
+    per-shopper state). With CPython's default thresholds (700, 10, 10) the collector
+    walked them all every ~70k allocations: about half of the flow's CPU in profiles, and
+    the pauses showed in freshness. Reference counting still frees everything acyclic at
+    once; cycles are collected, just less often (gen 0 every 50k allocations).
+    """
+    gc.collect()
+    gc.freeze()  # imports, settings, catalogue: never garbage, never scanned again
+    gc.set_threshold(*GC_THRESHOLDS)
