@@ -26,6 +26,7 @@ from api.routes import (
 )
 from api.state import AppState
 from graph.serving import GraphService
+from infra.runtime import restore_gc, tune_gc
 from infra.stack.errors import ServiceUnavailable
 from schemas.settings import Settings
 
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with suppress(TimeoutError):
             await asyncio.wait_for(hub_ready.wait(), timeout=2.0)
         app.state.tillflow = state
+        tune_gc()  # start-up objects (FastAPI, onnxruntime, models) are never rescanned
         try:
             yield
         finally:
@@ -74,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await state.producer.stop()
             await state.redis.close()
             await state.graph.close()
+            restore_gc()
 
     app = FastAPI(
         title="tillflow",

@@ -166,6 +166,7 @@ def serve(settings: Settings, port: int) -> subprocess.Popen[bytes]:
         "TILLFLOW_GRAPH_NAMESPACE": settings.graph_namespace,
         "TILLFLOW_NEO4J_URI": settings.neo4j_uri,
         "TILLFLOW_LOG_LEVEL": "warning",
+        "TILLFLOW_RATE_LIMIT_PER_S": "0",  # measure latency, not the per-client rate limit
     }
     api = subprocess.Popen(
         [sys.executable, "-m", "cli", "api", "--port", str(port)], env=env,
