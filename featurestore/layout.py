@@ -30,15 +30,14 @@ to the text the pure row builders read (``online_models.demand_features``, ``ran
 
 from __future__ import annotations
 
-import json
 import re
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import mmh3
-from google.protobuf.timestamp_pb2 import Timestamp
+import orjson
 
 from schemas.features import BATCH_SKU_FEATURES, SKU_FEATURES, USER_FEATURES, Feature, stored_in
 from schemas.lake import SKU_DAILY_FEATURES
@@ -52,6 +51,7 @@ _STRING_TYPE = 2  # feast.value_type.ValueType.STRING
 _STRING_TAG = b"\x12"  # string_val = 2, length-delimited
 _INT64_TAG = b"\x20"  # int64_val = 4, varint
 _DOUBLE_TAG = b"\x29"  # double_val = 5, 64-bit
+_SECONDS_TAG, _NANOS_TAG = b"\x08", b"\x10"  # google.protobuf.Timestamp, varints
 
 
 def _varint(n: int) -> bytes:
@@ -64,16 +64,36 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
-def encode_value(dtype: str, value: Any) -> bytes:
-    """A serialised ``feast.types.Value`` of a feature of ``dtype`` (schemas.features)."""
-    if dtype == "int":
-        return _INT64_TAG + _varint(int(value))
-    if dtype == "float":
-        return _DOUBLE_TAG + struct.pack("<d", float(value))
-    if dtype == "json":
-        value = json.dumps(value, separators=(",", ":"))
+_DOUBLE = struct.Struct("<d")
+
+
+def _encode_int(value: Any) -> bytes:
+    n = int(value)
+    return _INT64_TAG + (bytes((n,)) if 0 <= n < 0x80 else _varint(n))
+
+
+def _encode_float(value: Any) -> bytes:
+    return _DOUBLE_TAG + _DOUBLE.pack(float(value))
+
+
+def _encode_string(value: Any) -> bytes:
     raw = str(value).encode()
     return _STRING_TAG + _varint(len(raw)) + raw
+
+
+def _encode_json(value: Any) -> bytes:
+    raw = orjson.dumps(value)  # compact, like json.dumps(separators=(",", ":"))
+    return _STRING_TAG + _varint(len(raw)) + raw
+
+
+_ENCODERS: dict[str, Callable[[Any], bytes]] = {
+    "int": _encode_int, "float": _encode_float, "string": _encode_string, "json": _encode_json,
+}  # fmt: skip
+
+
+def encode_value(dtype: str, value: Any) -> bytes:
+    """A serialised ``feast.types.Value`` of a feature of ``dtype`` (schemas.features)."""
+    return _ENCODERS[dtype](value)
 
 
 def _read_varint(raw: bytes, at: int) -> tuple[int, int]:
@@ -115,9 +135,10 @@ def field_name(view: str, feature: str) -> bytes:
 def timestamp(t: float) -> bytes:
     """The ``_ts:<view>`` value: event time (epoch seconds) as a protobuf Timestamp."""
     micros = round(t * 1_000_000)
-    stamp = Timestamp(seconds=micros // 1_000_000, nanos=micros % 1_000_000 * 1000)
-    encoded: bytes = stamp.SerializeToString()
-    return encoded
+    seconds, nanos = micros // 1_000_000, micros % 1_000_000 * 1000
+    # google.protobuf.Timestamp: seconds = field 1, nanos = field 2, zeros omitted (proto3).
+    out = _SECONDS_TAG + _varint(seconds) if seconds else b""
+    return out + _NANOS_TAG + _varint(nanos) if nanos else out
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,13 +164,14 @@ class Selection:
 class FeastLayout:
     """Keys and hash fields of one feature view of one Feast project, in Redis."""
 
-    __slots__ = ("_fields", "_join", "_project", "dtypes", "ts_field", "view")
+    __slots__ = ("_encoders", "_fields", "_join", "_project", "dtypes", "ts_field", "view")
 
     def __init__(self, project: str, view: str, join_key: str, dtypes: Mapping[str, str]) -> None:
         self.view = view
         self.dtypes = dict(dtypes)
         self.ts_field = f"_ts:{view}".encode()
         self._fields = {name: field_name(view, name) for name in self.dtypes}
+        self._encoders = [(n, self._fields[n], _ENCODERS[d]) for n, d in self.dtypes.items()]
         self._project = project.encode()
         join = join_key.encode()
         self._join = struct.pack("<III", 1, _STRING_TYPE, len(join)) + join
@@ -167,9 +189,9 @@ class FeastLayout:
     def fields(self, values: Mapping[str, Any], t: float) -> dict[bytes, bytes]:
         """The hash fields for the view's features found in ``values``, stamped at ``t``."""
         out = {self.ts_field: timestamp(t)}
-        for name, dtype in self.dtypes.items():
+        for name, field, encode in self._encoders:
             if name in values:
-                out[self._fields[name]] = encode_value(dtype, values[name])
+                out[field] = encode(values[name])
         return out
 
 

@@ -7,6 +7,7 @@ The counters in ``flow:stats`` are the exception and say so: they are operationa
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -23,7 +24,7 @@ from flows.records import FeatureRow
 from flows.steps import ShopperState
 from infra.clients import redis_client
 from online_models.pricer import PriceChange
-from online_models.recommender import CATEGORY_ITEMS, recommend
+from online_models.recommender import CATEGORY_ITEMS, Scored, recommend
 from schemas.events import PriceUpdate
 from schemas.features import SKU_FEATURES, stored_in
 from schemas.keys import RedisKeys
@@ -31,6 +32,7 @@ from schemas.settings import Settings
 from schemas.topics import PRICE_UPDATES
 
 T = TypeVar("T")
+PUBLISHED_LISTS = 200_000  # per recommendation writer: lists remembered to skip unchanged ones
 SINK_RETRIES = 6  # with backoff up to 2 s: rides out ~20 s of a stalled Redis
 log = structlog.get_logger(__name__)
 
@@ -179,13 +181,20 @@ Popularity = tuple[str, tuple[str, float]]  # (sku, (category, decayed interacti
 
 
 class RecommendationWriter(StatelessSinkPartition[Shopper]):
-    """Re-ranks a shopper's candidates when they act; stores and publishes changed lists."""
+    """Re-ranks a shopper's candidates when they act; stores and publishes changed lists.
+
+    A shopper's items reach the sink of the worker that owns the shopper's state, so each
+    writer remembers the lists it published (bounded, least recent first out) to skip
+    unchanged ones without reading them back; after a restart or an eviction the list is
+    written again, which is harmless (absolute value, one repeated message).
+    """
 
     def __init__(self, settings: Settings, categories: dict[str, str]) -> None:
         self.keys = settings.keys
         self.k = settings.recommendations_k
         self.categories = categories
         self.redis = _client(settings)
+        self.published: OrderedDict[str, Scored] = OrderedDict()
 
     def write_batch(self, items: list[Shopper]) -> None:
         profiles = {user: state.profile(self.categories) for user, state in dict(items).items()}
@@ -199,22 +208,26 @@ class RecommendationWriter(StatelessSinkPartition[Shopper]):
                 self.keys.category_popularity(cat), 0, CATEGORY_ITEMS - 1, withscores=True
             )
         pipe.zrevrange(self.keys.popularity, 0, self.k * 2, withscores=True)
-        for user in profiles:
-            pipe.get(self.keys.recommendations(user))
         answers = iter(pipe.execute())
         neighbours = {sku: {k: float(v) for k, v in next(answers).items()} for sku in items_wanted}
         by_category = {cat: [(s, float(v)) for s, v in next(answers)] for cat in cats_wanted}
         popular = [(s, float(v)) for s, v in next(answers)]
         now = datetime.now(UTC).isoformat(timespec="milliseconds")
         pipe = self.redis.pipeline(transaction=False)
-        for (user, profile), before in zip(profiles.items(), answers, strict=True):
+        published = self.published
+        for user, profile in profiles.items():
             ranked, source = recommend(profile, by_category, neighbours, popular, self.k)
-            body = {"items": [{"sku": s, "score": v} for s, v in ranked], "source": source}
-            if before is not None and orjson.loads(before).get("items") == body["items"]:
+            if published.get(user) == ranked:
                 continue
-            payload = orjson.dumps({**body, "user_id": user, "updated_at": now}).decode()
+            published[user] = ranked
+            published.move_to_end(user)
+            listed = [{"sku": s, "score": v} for s, v in ranked]
+            body = {"items": listed, "source": source, "user_id": user, "updated_at": now}
+            payload = orjson.dumps(body).decode()
             pipe.set(self.keys.recommendations(user), payload)
             pipe.publish(self.keys.recommendation_channel(user), payload)
+        while len(published) > PUBLISHED_LISTS:
+            published.popitem(last=False)
         pipe.execute()
 
     def close(self) -> None:

@@ -19,6 +19,7 @@ from featurestore.layout import (
     encode_value,
     project_name,
     sku_layout,
+    timestamp,
     user_layout,
 )
 from schemas.features import SKU_FEATURES, USER_FEATURES
@@ -107,3 +108,10 @@ def test_a_selection_reads_several_views_of_one_entity() -> None:
     raw = [Value(int64_val=4).SerializeToString(), Value(double_val=2.5).SerializeToString()]
     assert selection.decode(raw) == {"units_24h": "4", "units_per_day_7d": "2.5"}
     assert selection.decode([None, raw[1]]) == {"units_per_day_7d": "2.5"}
+
+
+@pytest.mark.parametrize("t", [0.0, 0.5, 1.0, 1e-6, 1_767_607_200.0, 1_767_607_200.123456])
+def test_event_times_encode_as_protobuf_timestamps(t: float) -> None:
+    micros = round(t * 1_000_000)
+    expected = Timestamp(seconds=micros // 1_000_000, nanos=micros % 1_000_000 * 1000)
+    assert timestamp(t) == expected.SerializeToString()
