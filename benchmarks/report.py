@@ -113,8 +113,10 @@ NOTES: dict[str, str] = {
         "by generation (~100k events/s) before Kafka is involved. The demo needs 2,000/s."
     ),
     "stream": (
-        "Below its goals, but moved: one process 10,252/s (was 6,714/s in the previous "
-        "recorded run, 5,704/s before that), freshness p99 778 ms (was 2,463 ms), p50 80 ms. "
+        "Below its goals, but moved: one process ~9–10k/s (was 6,714/s in the previous "
+        "recorded run, 5,704/s before that; single repeats range 8.2k–11.4k/s on these shared "
+        "cores, and two full runs today gave medians of 10,252/s and 8,930/s), freshness p99 "
+        "~0.8 s (778 and 856 ms; was 2,463 ms), p50 80 ms. "
         "What changed, each found by profiling (pyinstrument on a 150k-event replay, py-spy "
         "on the live 5,000/s run, snapshot and GC timers): (1) CPython's garbage collector "
         "walked the long-lived per-product and per-shopper state at every full collection — "
@@ -128,7 +130,7 @@ NOTES: dict[str, str] = {
         "pre-built messages) had been counted as flow latency. What is left in the p99: one "
         "stall per snapshot (~100 ms of Python pickling of the changed states plus Bytewax's "
         "serialisation and SQLite writes, 300–600 ms in all); longer snapshot intervals make "
-        "the stall rarer but not shorter. Two processes (6,746/s) stay below one on these 2 "
+        "the stall rarer but not shorter. Two processes (~6.4–6.7k/s) stay below one on these 2 "
         "cores shared with Kafka and Redis: the exchange between workers costs more than the "
         "second core gives. Remaining profile (one process): sinks ~28 % (recommendation "
         "re-ranking ~15 %, feature encoding ~10 %), keyed states ~22 %, parse/route ~17 %, "
