@@ -64,5 +64,6 @@ rules: ## Check the Prometheus alert rules and run their unit tests (promtool)
 	@promtool check rules infra/prometheus/rules/*.yml
 	@promtool test rules infra/prometheus/tests/*.yml
 
-clean: down ## Stop the stack; delete its data, logs, lake, recovery state and Feast registry
-	@rm -rf .tillflow/data .tillflow/logs .tillflow/run .tillflow/lake .tillflow/recovery .tillflow/feast
+clean: down ## Stop the stack; delete its data, logs, lake, recovery state, Feast registry, models and lineage
+	@rm -rf .tillflow/data .tillflow/logs .tillflow/run .tillflow/lake .tillflow/recovery .tillflow/feast \
+		.tillflow/models .tillflow/bench-models .tillflow/lineage

@@ -56,7 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await state.producer.start()
         except ServiceUnavailable as exc:  # serve anyway; /readyz and 503s report it
             log.warning("kafka unavailable at start-up", error=str(exc))
-        state.graph = GraphService(settings)
+        state.graph = GraphService(
+            settings, lambda key: state.redis.run(lambda client: client.get(key))
+        )
         state.refresh_models()
         hub_ready = asyncio.Event()
         tasks = [

@@ -8,17 +8,17 @@ a longer list than cached, Redis down) asks Neo4j, which decides between the lis
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import neo4j
 import orjson
 import redis
-import redis.asyncio
 import structlog
 
 from graph import queries
 from graph.queries import Influence, RelatedProducts
 from infra.clients import neo4j_async_driver
+from infra.stack.errors import ServiceUnavailable
 from schemas.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -45,22 +45,22 @@ def cache_related(
 
 
 class GraphService:
-    """Per-process clients of the graph endpoints (created in the API's lifespan)."""
+    """The graph endpoints' Neo4j driver (created in the API's lifespan) and their read of
+    the Redis copy, through the caller's Redis access (``cache_get``: the API's gate, whose
+    outage pause then covers graph reads too)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, cache_get: Callable[[str], Awaitable[str | None]]
+    ) -> None:
         self.settings = settings
         self.driver = neo4j_async_driver(settings)
-        self.redis = redis.asyncio.Redis.from_url(
-            settings.redis_url,
-            socket_timeout=settings.redis_timeout_s,
-            socket_connect_timeout=settings.redis_timeout_s,
-        )
+        self.cache_get = cache_get
 
     async def related(self, sku: str, limit: int) -> RelatedProducts | None:
         key = self.settings.keys.graph_related(self.settings.graph_namespace, sku)
         try:
-            raw = await self.redis.get(key)
-        except redis.RedisError as exc:
+            raw = await self.cache_get(key)
+        except ServiceUnavailable as exc:
             log.warning("graph cache unavailable; asking Neo4j", error=str(exc))
             raw = None
         if raw is not None:
@@ -74,4 +74,3 @@ class GraphService:
 
     async def close(self) -> None:
         await self.driver.close()
-        await self.redis.aclose()
