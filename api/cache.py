@@ -1,4 +1,5 @@
-"""A small in-process cache that also remembers last-known values for when Redis is away.
+"""A small in-process cache that also remembers last-known values for when Redis is away,
+and the one read path over it: cache, then Redis, then last-known (:func:`read_through`).
 
 ``fresh`` answers within the TTL (a *hit*); ``last`` answers regardless of age, which the
 API serves flagged ``stale`` while Redis is unavailable. Bounded: the least recently
@@ -15,8 +16,16 @@ True
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+import redis.asyncio as aioredis
+
+from api.redis_gate import RedisGate
+from infra.stack.errors import ServiceUnavailable
 
 V = TypeVar("V")
 
@@ -53,3 +62,56 @@ class LastKnown(Generic[V]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+@dataclass
+class Lookup(Generic[V]):
+    """What :func:`read_through` found for a set of keys."""
+
+    values: dict[str, V] = field(default_factory=dict)
+    hits: int = 0  # fresh in the cache
+    misses: int = 0  # read from Redis (unknown keys included)
+    stale: list[str] = field(default_factory=list)  # Redis unavailable: last-known served
+    error: ServiceUnavailable | None = None  # why Redis could not answer, if it could not
+    unavailable: list[str] = field(default_factory=list)  # neither Redis nor a last value
+
+
+async def read_through(
+    gate: RedisGate,
+    cache: LastKnown[V],
+    keys: list[str],
+    read: Callable[[aioredis.Redis, list[str]], Awaitable[dict[str, V]]],
+    *,
+    raw: bool = False,
+) -> Lookup[V]:
+    """Cache first; one Redis read (``read(client, missing)``) for the rest; last-known
+    values when Redis is unavailable. Keys ``read`` leaves out are unknown: not in ``values``."""
+    now = time.monotonic()
+    out: Lookup[V] = Lookup()
+    missing = []
+    for key in keys:
+        cached = cache.fresh(key, now)
+        if cached is None:
+            missing.append(key)
+        else:
+            out.values[key] = cached
+            out.hits += 1
+    if not missing:
+        return out
+    try:
+        loaded = await gate.run(lambda client: read(client, missing), raw=raw)
+    except ServiceUnavailable as exc:
+        out.error = exc
+        for key in missing:
+            last = cache.last(key)
+            if last is None:
+                out.unavailable.append(key)
+            else:
+                out.values[key] = last
+                out.stale.append(key)
+        return out
+    out.misses = len(missing)
+    for key, value in loaded.items():
+        cache.put(key, value, now)
+        out.values[key] = value
+    return out

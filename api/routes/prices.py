@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
+from api.cache import read_through
 from api.deps import State
-from api.prices import PriceState, PriceView, price_view, read_price_states
+from api.prices import PriceView, price_view, read_price_states
 from api.state import AppState
-from infra.stack.errors import ServiceUnavailable
 
 router = APIRouter(tags=["prices"])
 
@@ -25,36 +24,22 @@ _UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 
 async def lookup(state: AppState, skus: list[str]) -> dict[str, PriceView]:
     """Price views for ``skus`` (unknown ones left out): cache, then Redis, then last-known."""
-    now = time.monotonic()
+    keys, reads = state.settings.keys, state.features
+    found = await read_through(
+        state.redis, state.prices, skus,
+        lambda client, missing: read_price_states(client, keys, reads, missing), raw=True,
+    )  # fmt: skip
+    if found.error is not None and found.unavailable:
+        raise found.error
     lookups = state.metrics.lookups
+    lookups.labels(kind="price", result="hit").inc(found.hits)
+    lookups.labels(kind="price", result="miss").inc(found.misses)
+    lookups.labels(kind="price", result="stale").inc(len(found.stale))
     demand = state.models["demand"].model
-    found: dict[str, PriceView] = {}
-    missing: list[str] = []
-    for sku in skus:
-        cached = state.prices.fresh(sku, now)
-        if cached is None:
-            missing.append(sku)
-        else:
-            found[sku] = price_view(cached, demand=demand)
-            lookups.labels(kind="price", result="hit").inc()
-    if not missing:
-        return found
-    keys = state.settings.keys
-    try:
-        states: dict[str, PriceState] = await state.redis.run(
-            lambda client: read_price_states(client, keys, state.features, missing), raw=True
-        )
-    except ServiceUnavailable:
-        stale = {sku: s for sku in missing if (s := state.prices.last(sku)) is not None}
-        if len(stale) < len(missing):
-            raise
-        lookups.labels(kind="price", result="stale").inc(len(stale))
-        return found | {sku: price_view(s, stale=True, demand=demand) for sku, s in stale.items()}
-    lookups.labels(kind="price", result="miss").inc(len(missing))
-    for sku, price_state in states.items():
-        state.prices.put(sku, price_state, now)
-        found[sku] = price_view(price_state, demand=demand)
-    return found
+    stale = set(found.stale)
+    return {
+        sku: price_view(s, stale=sku in stale, demand=demand) for sku, s in found.values.items()
+    }
 
 
 @router.get(

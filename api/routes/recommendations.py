@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Path, Query
 
-from api.cache import LastKnown
+from api.cache import LastKnown, read_through
 from api.deps import State
 from api.recommendations import (
     Item,
@@ -24,7 +23,6 @@ from api.recommendations import (
     without_ranker,
 )
 from api.state import AppState
-from infra.stack.errors import ServiceUnavailable
 
 router = APIRouter(tags=["recommendations"])
 
@@ -43,19 +41,14 @@ async def _cached(
     raw: bool = False,
 ) -> tuple[T, str]:
     """``cache[key]`` when fresh (hit), else Redis (miss), else the last-known value (stale)."""
-    now = time.monotonic()
-    found = cache.fresh(key, now)
-    if found is not None:
-        return found, "hit"
-    try:
-        value = await state.redis.run(read, raw=raw)
-    except ServiceUnavailable:
-        last = cache.last(key)
-        if last is None:
-            raise
-        return last, "stale"
-    cache.put(key, value, now)
-    return value, "miss"
+
+    async def one(client: aioredis.Redis, _missing: list[str]) -> dict[str, T]:
+        return {key: await read(client)}
+
+    found = await read_through(state.redis, cache, [key], one, raw=raw)
+    if found.error is not None and found.unavailable:
+        raise found.error
+    return found.values[key], "hit" if found.hits else "stale" if found.stale else "miss"
 
 
 async def recommendations_for(state: AppState, user_id: str, k: int) -> Recommendations:
@@ -84,32 +77,14 @@ async def recommendations_for(state: AppState, user_id: str, k: int) -> Recommen
 async def _items(
     state: AppState, candidates: list[RecommendedItem]
 ) -> tuple[dict[str, Item], bool]:
-    """Each candidate's features and category: shared cache first, one pipeline for the rest."""
-    now = time.monotonic()
-    items: dict[str, Item] = {}
-    missing = []
-    for c in candidates:
-        cached = state.items.fresh(c.sku, now)
-        if cached is None:
-            missing.append(c.sku)
-        else:
-            items[c.sku] = cached
-    if not missing:
-        return items, False
-    keys = state.settings.keys
-    try:
-        read = await state.redis.run(
-            lambda client: read_items(client, keys, state.features, missing), raw=True
-        )
-    except ServiceUnavailable:
-        for sku in missing:
-            last = state.items.last(sku)
-            if last is not None:
-                items[sku] = last
-        return items, True
-    for sku, item in read.items():
-        state.items.put(sku, item, now)
-    return items | read, False
+    """Each candidate's features and category: shared cache first, one pipeline for the rest;
+    True when Redis was unavailable (last-known items, where there are any)."""
+    keys, reads = state.settings.keys, state.features
+    found = await read_through(
+        state.redis, state.items, [c.sku for c in candidates],
+        lambda client, missing: read_items(client, keys, reads, missing), raw=True,
+    )  # fmt: skip
+    return found.values, found.error is not None
 
 
 @router.get(
