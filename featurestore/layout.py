@@ -68,8 +68,7 @@ _DOUBLE = struct.Struct("<d")
 
 
 def _encode_int(value: Any) -> bytes:
-    n = int(value)
-    return _INT64_TAG + (bytes((n,)) if 0 <= n < 0x80 else _varint(n))
+    return _INT64_TAG + _varint(int(value))
 
 
 def _encode_float(value: Any) -> bytes:

@@ -97,7 +97,7 @@ def build_flow(
     deduped = op.stateful(
         "dedupe",
         op.key_on("dedupe-key", routed, lambda r: dedupe_key(r.event_id, r.t)),
-        lambda resume: SeenIds[Routed](settings.dedupe_horizon_s, resume),
+        lambda resume: SeenIds(settings.dedupe_horizon_s, resume),
     )
     unique = op.filter_map("unique", deduped, lambda kv: kv[1])
     op.inspect("metrics-unique", unique, metrics.on_unique)  # observability hook: revenue

@@ -15,8 +15,6 @@ from schemas.catalogue import CatalogueItem
 from schemas.events import Action, CompetitorPrice, InventoryLevel, Order, UserActivity
 
 PAIR_WEIGHTS = {"view": 1.0, "add_to_cart": 2.0, "wishlist": 1.0, "purchase": 3.0}
-# A new interaction pairs with this many of the shopper's recent items (3 gave the same
-# hit rate in benchmarks/quality.py as 1, for three times the pairs to process).
 POPULARITY_DECAY = 0.9995
 POPULARITY_EVERY = 10  # publish a product's popularity every n interactions
 NEIGHBOURS_EVERY = 25  # publish an item's neighbours every n updates (after the first few)

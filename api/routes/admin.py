@@ -118,10 +118,7 @@ async def promote(name: str, body: Promotion, state: State, admin: Writer) -> Mo
         await asyncio.to_thread(state.registry.promote, name, body.version)
     except RegistryError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    audit.info("admin action", action="promote", model=name, version=body.version,
-               admin=admin.subject)  # fmt: skip
-    await asyncio.to_thread(state.refresh_models)
-    return next(m for m in await asyncio.to_thread(_models, state) if m.name == name)
+    return await _changed(state, admin, "promote", name, body.version)
 
 
 @router.post(
@@ -135,8 +132,12 @@ async def rollback(name: str, state: State, admin: Writer) -> ModelInfo:
         back = await asyncio.to_thread(state.registry.rollback, name)
     except RegistryError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    audit.info("admin action", action="rollback", model=name, version=back.version,
-               admin=admin.subject)  # fmt: skip
+    return await _changed(state, admin, "rollback", name, back.version)
+
+
+async def _changed(state: Any, admin: Claims, action: str, name: str, version: int) -> ModelInfo:
+    """After a promotion or rollback: audit it, reload the API's models, answer the model."""
+    audit.info("admin action", action=action, model=name, version=version, admin=admin.subject)
     await asyncio.to_thread(state.refresh_models)
     return next(m for m in await asyncio.to_thread(_models, state) if m.name == name)
 

@@ -249,9 +249,10 @@ class ItemGraphWriter(StatelessSinkPartition[Neighbours | Popularity]):
             if isinstance(value, list):
                 neighbours[sku] = value
             else:
-                category, popularity[sku] = value
+                category, score = value
+                popularity[sku] = score
                 if category:
-                    by_category.setdefault(category, {})[sku] = value[1]
+                    by_category.setdefault(category, {})[sku] = score
         pipe = self.redis.pipeline(transaction=True)
         for sku, top in neighbours.items():
             pipe.delete(self.keys.neighbours(sku))

@@ -10,8 +10,10 @@ import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import neo4j
+import orjson
 import pandas as pd
 import pytest
 from deltalake import DeltaTable
@@ -29,6 +31,7 @@ from schemas.lake import ORDERS_ENRICHED, USER_ITEM_INTERACTIONS, gold_path
 from schemas.settings import Settings
 from simulator.config import ShopConfig
 from simulator.shop import DAY, Shop
+from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
 
@@ -245,8 +248,30 @@ def test_served_lists_equal_neo4j_with_or_without_the_redis_copy(
     served = {sku: client.get(f"/graph/products/{sku}/related").json() for sku in skus}
     assert served == truth
     with redis_client(s) as cache:
+        key = s.keys.graph_related(s.graph_namespace, skus[0])
+        copy = orjson.loads(cache.get(key) or b"{}")
+        cache.set(key, orjson.dumps({**copy, "items": copy["items"][:1]}))  # the copy is read
+        assert client.get(f"/graph/products/{skus[0]}/related").json()["items"] == copy["items"][:1]
         cache.delete(*(s.keys.graph_related(s.graph_namespace, sku) for sku in skus))
     assert {sku: client.get(f"/graph/products/{sku}/related").json() for sku in skus} == truth
+
+
+def test_a_redis_outage_sends_graph_reads_to_neo4j(
+    api: tuple[TestClient, Lake], settings: Settings, driver: neo4j.Driver
+) -> None:
+    _, lake = api
+    s = graph_settings(settings, lake.root, "api")
+    url = urlparse(s.redis_url)
+    proxy = TcpProxy(url.hostname or "127.0.0.1", url.port or 6379)
+    via_proxy = s.model_copy(update={"redis_url": f"redis://127.0.0.1:{proxy.port}/0"})
+    sku = sorted(set(lake.table(USER_ITEM_INTERACTIONS)["sku"]))[0]
+    truth = related_lists(driver, s, [sku], 10)[0].model_dump()
+    try:
+        with TestClient(create_app(via_proxy)) as client:
+            proxy.cut()
+            assert client.get(f"/graph/products/{sku}/related").json() == truth
+    finally:
+        proxy.close()
 
 
 def test_influence_endpoint_ranks_products(api: tuple[TestClient, Lake]) -> None:
