@@ -52,7 +52,7 @@ bench: setup up ## Run the benchmarks; write benchmarks/results/*.json and BENCH
 	@$(PY) -m benchmarks.report
 
 lock: ## Re-resolve requirements.lock from pyproject.toml
-	@$(VENV)/bin/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	@$(VENV)/bin/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 --excludes infra/uv-excludes.txt -o requirements.lock
 
 schemas: ## Write the contract's JSON Schema files to schemas/json/
 	@$(TILLFLOW) schemas export --out schemas/json

@@ -13,13 +13,15 @@ from typing import Any
 import numpy as np
 import orjson
 import redis.asyncio as aioredis
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.features import FeatureReads
 from api.onnx_models import LoadedModel
 from online_models.ranking import candidate_row, item_values
 from online_models.ranking import shopper as parse_shopper
+from online_models.recommender import mixed
 from schemas.keys import RedisKeys
+from schemas.recommendations import ListName, StoredLists
 
 
 class RecommendedItem(BaseModel):
@@ -28,14 +30,22 @@ class RecommendedItem(BaseModel):
 
 
 class Recommendations(BaseModel):
-    """A shopper's top-k and where it came from."""
+    """A shopper's top-k of one list and where it came from."""
+
+    model_config = ConfigDict(serialize_by_alias=True, validate_by_name=True)
 
     user_id: str
+    list_name: ListName = Field(
+        "mixed",
+        alias="list",
+        description="`again` (the shopper's own items: buy again, continue), "
+        "`discover` (items they have not interacted with) or `mixed` (both interleaved).",
+    )
     items: list[RecommendedItem]
     source: str = Field(
-        description="What served the list: `ranker` (the ONNX ranker re-ranking the streaming "
-        "candidates, topped up from popularity), `streaming` (the flows' co-occurrence list as "
-        "stored, when no ranker is loaded) or `popularity` (shoppers the flows have not seen)."
+        description="What served the list: `ranker` (the ONNX ranker re-ranking the flows' "
+        "candidates, topped up from popularity), `streaming` (the flows' lists as stored, when "
+        "no ranker is loaded) or `popularity` (shoppers the flows have not seen)."
     )
     model_version: str | None = Field(None, description="The ranker version, when it ranked.")
     updated_at: datetime | None = Field(None, description="When the flows last refreshed it.")
@@ -46,9 +56,25 @@ class Shopper(BaseModel):
     """What Redis holds for one shopper."""
 
     user_id: str
-    stored: list[RecommendedItem]  # the flows' list, best first ([] for unknown shoppers)
+    again: list[RecommendedItem]  # the flows' buy-again list, best first ([] when unknown)
+    discover: list[RecommendedItem]  # the flows' discover list, best first ([] when unknown)
     updated_at: datetime | None
     features: dict[str, str]  # the shopper's features by name ({} when not read)
+
+    @property
+    def known(self) -> bool:
+        return bool(self.again or self.discover)
+
+    def stored(self, name: ListName) -> list[RecommendedItem]:
+        """The stored list ``name``; ``mixed`` interleaves the two."""
+        if name == "again":
+            return self.again
+        if name == "discover":
+            return self.discover
+        own = [(i.sku, i.score) for i in self.again]
+        found = [(i.sku, i.score) for i in self.discover]
+        both = mixed(own, found, len(own) + len(found))
+        return [RecommendedItem(sku=s, score=v) for s, v in both]
 
 
 class Item(BaseModel):
@@ -71,15 +97,17 @@ async def read_shopper(
     if with_features:
         pipe.hmget(reads.user.key(user_id), list(reads.shopper.fields))  # type: ignore[arg-type]
     replies = await pipe.execute()
-    stored: list[RecommendedItem] = []
-    updated_at = None
-    if replies[0] is not None:
-        body = orjson.loads(replies[0])
-        stored = [RecommendedItem(sku=i["sku"], score=float(i["score"])) for i in body["items"]]
-        if body.get("updated_at"):
-            updated_at = datetime.fromisoformat(body["updated_at"])
     features = reads.shopper.decode(replies[1]) if with_features else {}
-    return Shopper(user_id=user_id, stored=stored, updated_at=updated_at, features=features)
+    if replies[0] is None:
+        return Shopper(user_id=user_id, again=[], discover=[], updated_at=None, features=features)
+    lists = StoredLists.model_validate_json(replies[0])
+    return Shopper(
+        user_id=user_id,
+        again=[RecommendedItem(sku=i.sku, score=i.score) for i in lists.again],
+        discover=[RecommendedItem(sku=i.sku, score=i.score) for i in lists.discover],
+        updated_at=lists.updated_at,
+        features=features,
+    )
 
 
 async def read_popular(
@@ -110,32 +138,47 @@ async def read_items(
     return out
 
 
-def pool(shopper: Shopper, popular: list[RecommendedItem], depth: int) -> list[RecommendedItem]:
-    """The candidates: the stored list first, then popular items, without repeats."""
-    out = {i.sku: i for i in shopper.stored}
+def pool(
+    shopper: Shopper, name: ListName, popular: list[RecommendedItem], depth: int
+) -> list[RecommendedItem]:
+    """The candidates of list ``name``: the stored list first, then (except for ``again``,
+    the shopper's own items) popular items they do not buy again, without repeats."""
+    out = {i.sku: i for i in shopper.stored(name)}
+    if name == "again":
+        return list(out.values())[:depth]
+    own = {i.sku for i in shopper.again}
     for item in popular:
         if len(out) >= depth:
             break
-        out.setdefault(item.sku, item)
+        if item.sku not in own:
+            out.setdefault(item.sku, item)
     return list(out.values())
 
 
 def without_ranker(
-    shopper: Shopper, popular: list[RecommendedItem], k: int, *, stale: bool = False
+    shopper: Shopper,
+    name: ListName,
+    popular: list[RecommendedItem],
+    k: int,
+    *,
+    stale: bool = False,
 ) -> Recommendations:
-    """The stored list (topped up from popularity), or popularity alone for new shoppers."""
-    if not shopper.stored:
+    """The stored list (topped up from popularity), or popularity alone for new shoppers
+    (nothing to buy again for them)."""
+    if not shopper.known:
+        items = [] if name == "again" else popular[:k]
         return Recommendations(
-            user_id=shopper.user_id, items=popular[:k], source="popularity", stale=stale
+            user_id=shopper.user_id, list_name=name, items=items, source="popularity", stale=stale
         )
     return Recommendations(
-        user_id=shopper.user_id, items=pool(shopper, popular, k)[:k], source="streaming",
-        updated_at=shopper.updated_at, stale=stale,
+        user_id=shopper.user_id, list_name=name, items=pool(shopper, name, popular, k)[:k],
+        source="streaming", updated_at=shopper.updated_at, stale=stale,
     )  # fmt: skip
 
 
 def ranked(
     shopper: Shopper,
+    name: ListName,
     candidates: list[RecommendedItem],
     items: dict[str, Item],
     model: LoadedModel,
@@ -143,7 +186,8 @@ def ranked(
     *,
     stale: bool = False,
 ) -> Recommendations:
-    """The candidates scored by the ranker (one ONNX run for all of them), best first.
+    """The candidates scored by the ranker (one ONNX run for all of them), best first;
+    for ``mixed``, each list re-ranked and the two interleaved.
 
     Rows are ``online_models.ranking``'s, as in training: the shopper's JSON is parsed once
     and each item's part comes precomputed from the shared item cache.
@@ -157,15 +201,17 @@ def ranked(
             for item in (items.get(c.sku, empty),)
         ],
         dtype=np.float32,
-    )
-    predicted = model.predict(rows)
-    order = np.argsort(-predicted, kind="stable")[:k]
+    ).reshape(len(candidates), -1)
+    predicted = model.predict(rows) if candidates else np.zeros(0)
+    order = np.argsort(-predicted, kind="stable")
+    best = [(candidates[i].sku, round(float(predicted[i]), 6)) for i in order]
+    if name == "mixed":
+        own = {i.sku for i in shopper.again}
+        best = mixed([b for b in best if b[0] in own], [b for b in best if b[0] not in own], k)
     return Recommendations(
         user_id=shopper.user_id,
-        items=[
-            RecommendedItem(sku=candidates[i].sku, score=round(float(predicted[i]), 6))
-            for i in order
-        ],
+        list_name=name,
+        items=[RecommendedItem(sku=s, score=v) for s, v in best[:k]],
         source="ranker",
         model_version=model.label,
         updated_at=shopper.updated_at,

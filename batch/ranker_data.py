@@ -3,9 +3,10 @@
 For a cut-off time ``c``: every shopper who buys within ``(c, c + horizon]`` is a query; their
 state (recent views and purchases, category affinity) and every product's state (24 h
 activity, last price, stock, competitor gap) are rebuilt from silver events strictly before
-``c`` in the very hash forms the flows write to Redis; candidates come from the flow's own
-candidate stage (``online_models.recommender.recommend``) over co-interaction pairs of the week
-before ``c``; labels are the products bought in the horizon. Rows are built with
+``c`` in the very hash forms the flows write to Redis; candidates are both of the flow's lists
+(``online_models.recommender.again`` and ``discover``, over co-interaction pairs of the week
+before ``c``), so the ranker learns to blend the sources; labels are the products bought in
+the horizon, and every candidate the shopper did not buy is a negative. Rows are built with
 ``online_models.ranking.ranker_features``, as at serving time.
 """
 
@@ -25,12 +26,14 @@ from batch.lake import read_all
 from online_models.ranking import RANKER_FEATURES, candidate_row, item_values, shopper
 from online_models.recommender import (
     CATEGORY_ITEMS,
+    HISTORY,
     NEIGHBOURS,
-    PAIR_DEPTH,
     Profile,
+    again,
+    discover,
     new_interest,
-    recommend,
 )
+from online_models.similarity import BACKWARD, PAIR_DECAY, PAIR_DEPTH
 from schemas.lake import COMPETITOR_PRICES, INVENTORY, ORDER_LINES, USER_ACTIVITY, silver_path
 
 CANDIDATES = 50
@@ -66,17 +69,19 @@ SELECT user_id, sku, 'purchase', event_time::TIMESTAMP, quantity, unit_price FRO
 
 
 _LAGS = " UNION ALL ".join(
-    f"SELECT sku AS a, lag(sku, {k}) OVER w AS b, t FROM events "
+    f"SELECT lag(sku, {k}) OVER w AS a, sku AS b, {PAIR_DECAY ** (k - 1)} AS w, t FROM events "
     "WINDOW w AS (PARTITION BY user_id ORDER BY t, kind, sku)"  # ties: an order's lines
     for k in range(1, PAIR_DEPTH + 1)
 )
 PAIRS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE pairs AS
-WITH pairs AS (SELECT a, b, t FROM ({_LAGS}) WHERE b IS NOT NULL AND a <> b)
-SELECT a, b, t FROM pairs UNION ALL SELECT b, a, t FROM pairs;
+WITH pairs AS (SELECT a, b, w, t FROM ({_LAGS}) WHERE a IS NOT NULL AND a <> b)
+SELECT a, b, w, t FROM pairs UNION ALL SELECT b, a, {BACKWARD} * w, t FROM pairs;
 """
-"""Co-interaction pairs as the flow forms them: a shopper's interaction with each of their
-:data:`PAIR_DEPTH` previous ones, both ways, stamped with the time of the later one."""
+"""Co-interaction pairs as the flow forms them (``online_models.similarity.pairs``): a
+shopper's interaction with each of their :data:`PAIR_DEPTH` previous ones, older → newer at
+``PAIR_DECAY**(distance - 1)``, newer → older at :data:`BACKWARD` times that, stamped with the
+time of the later one (repeats of an item count as distinct steps here)."""
 
 
 def load_events(lake_dir: Path, con: duckdb.DuckDBPyConnection) -> tuple[datetime, datetime]:
@@ -141,8 +146,10 @@ def ranking_set(
         who = shopper(state)
         wanted = set(purchased)  # type: ignore[call-overload]
         positives.append(wanted)
-        profile = _profile(interests.get(user, []), categories, _recent_items(state))
-        candidates, _ = recommend(profile, by_category, neighbours, popular, CANDIDATES)
+        latest = interests.get(user, [])
+        profile = _profile(latest, categories, list(dict.fromkeys(latest))[:HISTORY])
+        found, _ = discover(profile, by_category, neighbours, popular, CANDIDATES)
+        candidates = again(profile, CANDIDATES // 2) + found[: CANDIDATES - CANDIDATES // 2]
         for rank, (sku, score) in enumerate(candidates):
             part = item_parts.get(sku, no_item)
             rows.append(candidate_row(who, part, score, rank, categories.get(sku), sku))
@@ -161,18 +168,6 @@ def _profile(latest: list[str], categories: dict[str, str], recent: list[str]) -
     for sku in reversed(latest):
         interest.add(sku, 1.0)
     return Profile.of(interest, categories, recent)
-
-
-def _recent_items(state: dict[str, str], n: int = PAIR_DEPTH) -> list[str]:
-    """The shopper's latest distinct items, views first (as flows.features)."""
-    seen: list[str] = []
-    for name in ("recent_views", "recent_purchases"):
-        for sku in json.loads(state.get(name, "[]")):
-            if sku not in seen:
-                seen.append(sku)
-                if len(seen) >= n:
-                    return seen
-    return seen
 
 
 def _user_states(
@@ -253,13 +248,14 @@ def _item_states(
 def _neighbours(
     con: duckdb.DuckDBPyConnection, start: datetime, c: datetime
 ) -> dict[str, dict[str, float]]:
-    """Each item's top co-interacted items among the pairs formed in ``[start, c)``."""
+    """Each item's top co-interacted items among the pairs formed in ``[start, c)``, as the
+    share of all its pair weight (``online_models.similarity.CoOccurrence.similar``)."""
     rows = con.execute(
         f"""
         WITH weights AS (
-            SELECT a, b, count(*)::DOUBLE AS w FROM pairs WHERE t >= ? AND t < ? GROUP BY ALL
+            SELECT a, b, sum(w) AS w FROM pairs WHERE t >= ? AND t < ? GROUP BY ALL
         )
-        SELECT a, b, w FROM weights
+        SELECT a, b, w / sum(w) OVER (PARTITION BY a) FROM weights
         QUALIFY row_number() OVER (PARTITION BY a ORDER BY w DESC, b) <= {NEIGHBOURS}
         """,
         [start, c],

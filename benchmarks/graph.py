@@ -46,7 +46,7 @@ from graph.testdata import SampleGold
 from infra.clients import neo4j_async_driver, neo4j_driver, redis_client
 from infra.readiness import require_neo4j
 from online_models.graph_candidates import GRAPH_WEIGHT, MIN_SHOPPERS, recommend_with_graph
-from online_models.recommender import CATEGORY_ITEMS, NEIGHBOURS, Profile, recommend
+from online_models.recommender import CATEGORY_ITEMS, NEIGHBOURS, Profile, discover
 from schemas.settings import Settings
 from simulator.config import ShopConfig
 from simulator.shop import DAY, Emitted, Shop
@@ -83,7 +83,9 @@ class Recommender:
     def context(self, user: str) -> tuple[Profile, dict[str, Any], dict[str, Any], list[Any]]:
         """The shopper's profile, category best sellers, neighbours and popular items."""
         profile = (self.shoppers.get(user) or ShopperState(user)).profile(self.categories)
-        streaming = {s: dict(self.items[s].co.top()) for s in profile.recent if s in self.items}
+        streaming = {
+            s: dict(self.items[s].similarity.similar()) for s in profile.recent if s in self.items
+        }
         popular = sorted(((s, st.popularity) for s, st in self.skus.items()), key=lambda kv: -kv[1])
         best: dict[str, Any] = {}
         for sku, score in popular:
@@ -232,7 +234,7 @@ def main() -> None:
         if e.topic.name == "orders":
             bought = {line["sku"] for line in e.payload["lines"]}
             profile, best, streaming, popular = reco.context(e.payload["user_id"])
-            alone, _ = recommend(profile, best, streaming, popular, 10)
+            alone, _ = discover(profile, best, streaming, popular, 10)
             trials += 1
             hits["without"] += bool(bought & {s for s, _ in alone})
             for w in GRAPH_WEIGHTS:

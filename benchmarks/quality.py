@@ -35,7 +35,7 @@ from flows.steps import (
     user_signal,
 )
 from online_models.pricing import Guardrails, optimal_price
-from online_models.recommender import CATEGORY_ITEMS, recommend
+from online_models.recommender import CATEGORY_ITEMS, again, discover, mixed
 from schemas.topics import by_name
 from simulator.config import ShopConfig
 from simulator.shop import DAY, Emitted, Shop
@@ -117,8 +117,11 @@ def run_tillflow(config: ShopConfig) -> dict[str, Any]:
                 best = {
                     c: most_popular(by_category[c], CATEGORY_ITEMS) for c, _ in profile.categories
                 }
-                near = {s: dict(items[s].co.top()) for s in profile.recent if s in items}
-                ranked, _ = recommend(profile, best, near, top, 10)
+                near = {
+                    s: dict(items[s].similarity.similar()) for s in profile.recent if s in items
+                }
+                found, _ = discover(profile, best, near, top, 10)
+                ranked = mixed(again(profile, 10), found, 10)
                 shown[user] = ({s for s, _ in ranked}, {s for s, _ in top[:10]})
         for sku, (_, signal) in sku_signals(rec):
             state = skus.get(sku) or skus.setdefault(sku, new_sku_state(sku, catalogue))

@@ -11,7 +11,7 @@ snapshot, instead of a deep copy and a dumps.
 >>> item = ItemNeighbours()
 >>> snap = copy.deepcopy(item)
 >>> _ = item.add("b", 1.0)  # the snapshot does not change with the state
->>> len(pickle.loads(pickle.dumps(snap)).co.weights), len(item.co.weights)
+>>> len(pickle.loads(pickle.dumps(snap)).similarity.co.weights), len(item.similarity.co.weights)
 (0, 1)
 """
 

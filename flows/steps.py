@@ -10,14 +10,14 @@ from flows.features import ShopperFeatures, SkuFeatures
 from flows.records import Accepted, FeatureRow, SkuSignal, UserSignal
 from flows.snapshots import PickleCopy
 from online_models.pricer import PriceChange, ProductPricer
-from online_models.recommender import PAIR_DEPTH, DecayedWeights, Profile, new_interest
+from online_models.recommender import DecayedWeights, Profile, new_interest, remember
+from online_models.similarity import CoOccurrence, pairs
 from schemas.catalogue import CatalogueItem
 from schemas.events import Action, CompetitorPrice, InventoryLevel, Order, UserActivity
 
 PAIR_WEIGHTS = {"view": 1.0, "add_to_cart": 2.0, "wishlist": 1.0, "purchase": 3.0}
 POPULARITY_DECAY = 0.9995
 POPULARITY_EVERY = 10  # publish a product's popularity every n interactions
-NEIGHBOURS_EVERY = 25  # publish an item's neighbours every n updates (after the first few)
 
 
 Keyed = tuple[str, tuple[str, Any]]  # (key, (key, value)): stateful steps see their key
@@ -149,35 +149,32 @@ class ShopperState(PickleCopy):
     user_id: str
     features: ShopperFeatures = field(default_factory=ShopperFeatures)
     interest: DecayedWeights = field(default_factory=new_interest)
+    history: list[str] = field(default_factory=list)  # distinct items, newest first
 
     def apply(self, s: UserSignal, categories: dict[str, str]) -> ShopperOutput:
-        before = self.features.recent_items(PAIR_DEPTH)
         self.features.apply(s, categories)
-        pairs: list[Keyed] = []
+        out: list[Keyed] = []
         weight = PAIR_WEIGHTS.get(s.kind)
         if weight is not None:
             for new in s.skus:
                 self.interest.add(new, 1.0)
-                for old in before:
-                    if old != new:
-                        pairs.append((old, (old, (new, weight))))
-                        pairs.append((new, (new, (old, weight))))
-        return ShopperOutput(FeatureRow("user", self.user_id, self.features), self, pairs)
+                for item, other, w in pairs(self.history, new, weight):
+                    out.append((item, (item, (other, w))))
+                remember(self.history, new)
+        return ShopperOutput(FeatureRow("user", self.user_id, self.features), self, out)
 
     def profile(self, categories: dict[str, str]) -> Profile:
-        """What the recommender ranks this shopper's candidates from."""
-        recent = self.features.recent_items(PAIR_DEPTH)
-        return Profile.of(self.interest, categories, recent)
+        """What the recommender builds this shopper's lists from."""
+        return Profile.of(self.interest, categories, self.history)
 
 
 @dataclass
 class ItemNeighbours(PickleCopy):
-    co: DecayedWeights = field(default_factory=DecayedWeights)
-    updates: int = 0
+    """One item's co-occurrence state; ``add`` returns its neighbour list when due."""
+
+    similarity: CoOccurrence = field(default_factory=CoOccurrence)
 
     def add(self, neighbour: str, weight: float) -> list[tuple[str, float]] | None:
-        self.co.add(neighbour, weight)
-        self.updates += 1
-        if self.updates <= 5 or self.updates % NEIGHBOURS_EVERY == 0:
-            return self.co.top()
+        if self.similarity.add(neighbour, weight):
+            return self.similarity.similar()
         return None

@@ -47,6 +47,6 @@ fi
 if ! .venv/bin/uv --version 2>/dev/null | grep -q "$UV_VERSION"; then
   .venv/bin/pip install -q "uv==$UV_VERSION"
 fi
-.venv/bin/uv pip install -q --python .venv/bin/python -r requirements.lock
+.venv/bin/uv pip install -q --python .venv/bin/python --excludes infra/uv-excludes.txt -r requirements.lock
 .venv/bin/uv pip install -q --python .venv/bin/python --no-deps -e .
 .venv/bin/tillflow setup

@@ -6,7 +6,7 @@ list for an item is its highest-lift co-purchases with at least ``MIN_SHOPPERS``
 (``graph.queries.candidates``; by weight they would only repeat the popular items). Both are
 neighbour lists per item; they are merged by scaling each list to its strongest neighbour and
 adding the graph's with weight ``graph_weight``, then ranked as usual by
-:func:`online_models.recommender.recommend`.
+:func:`online_models.recommender.discover`.
 
 >>> merged = merge_neighbours(
 ...     {"tea": {"milk": 4.0, "cake": 2.0}}, {"tea": [("lemon", 30.0), ("milk", 15.0)]}, 0.5
@@ -16,14 +16,14 @@ adding the graph's with weight ``graph_weight``, then ranked as usual by
 >>> graph = {"tea": [("lemon", 3.0)]}
 >>> shopper = Profile([], [], ["tea"])
 >>> recommend_with_graph(shopper, {}, {}, graph, [("bread", 1.0)], k=2, graph_weight=0.5)
-([('lemon', 0.3), ('bread', 0.001)], 'co-occurrence')
+([('lemon', 0.5), ('bread', 0.0005)], 'similar')
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from online_models.recommender import Profile, recommend
+from online_models.recommender import DISCOVER_DEPTH, Profile, discover
 
 GRAPH_WEIGHT = 0.1  # chosen from the sweep in benchmarks/graph.py (meta: hr_at_10_by_graph_weight)
 MIN_SHOPPERS = 3  # graph candidates: co-purchases by at least this many shoppers, by lift
@@ -61,8 +61,8 @@ def recommend_with_graph(
     graph_weight: float = GRAPH_WEIGHT,
 ) -> tuple[list[tuple[str, float]], str]:
     """Top-``k`` for a shopper from both candidate sources (popularity as the fallback)."""
-    recent = profile.recent
+    recent = profile.recent[:DISCOVER_DEPTH]
     wanted = {item: streaming[item] for item in recent if item in streaming}
     graph_part = {item: graph[item] for item in recent if item in graph}
     near = merge_neighbours(wanted, graph_part, graph_weight)
-    return recommend(profile, category_popular, near, popular, k)
+    return discover(profile, category_popular, near, popular, k)

@@ -1,23 +1,28 @@
-"""Recommendations learned online: each shopper's own interests, their categories' best
-sellers, and item-to-item co-interactions, with a popularity fallback.
+"""Recommendations learned online: two lists per shopper, from what they and everyone did.
 
-A shopper's **interest** is a decayed count of their interactions per item (views, carts,
-wishlists, purchases), bounded to the strongest few; shoppers come back to what they like,
-so it is the strongest signal. Their **categories** (interest summed by category) pull in
-each category's most popular items. **Co-occurrence** (items interacted with one after the
-other, by anyone) adds neighbours of the shopper's latest items. Shoppers with no history
-get the most popular items.
+*Buy again / continue* (:func:`again`) holds the shopper's own items: a decayed count of
+their interactions per item (views, carts, wishlists, purchases), most recent first among
+equals. Grocery shoppers come back to the same products.
+
+*Discover* (:func:`discover`) holds items the shopper has **not** interacted with: the
+neighbours of the items in their history (item–item similarity learned from every shopper's
+history, :mod:`online_models.similarity`), each history item weighted by how recent it is;
+then the best sellers of the shopper's categories (a new shopper has a useful list after the
+first view); then the most popular items. :func:`mixed` interleaves the two.
 
 >>> interest = DecayedWeights(decay=1.0, capacity=10)
 >>> for item in ["tea", "tea", "milk"]:
 ...     interest.add(item, 1.0)
 >>> [(item, round(w, 2)) for item, w in interest.shares(2)]
 [('tea', 0.67), ('milk', 0.33)]
->>> profile = Profile(interest.shares(), [("drinks", 1.0)], ["milk"])
->>> ranked, source = recommend(profile, {"drinks": [("coffee", 5.0), ("tea", 5.0)]},
-...                            {"milk": {"cake": 2.0}}, [("bread", 9.0)], k=5)
+>>> profile = Profile(interest.shares(), [("drinks", 1.0)], ["milk", "tea"])
+>>> [s for s, _ in again(profile, 5)]
+['tea', 'milk']
+>>> near = {"milk": {"cake": 0.5, "tea": 0.4}, "tea": {"lemon": 0.8}}
+>>> ranked, source = discover(profile, {"drinks": [("coffee", 5.0), ("tea", 5.0)]}, near,
+...                           [("bread", 9.0)], k=4)
 >>> [s for s, _ in ranked], source
-(['tea', 'milk', 'cake', 'coffee', 'bread'], 'personal')
+(['lemon', 'cake', 'coffee', 'bread'], 'similar')
 """
 
 from __future__ import annotations
@@ -26,19 +31,17 @@ import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-NEIGHBOURS = 30
-# An interaction pairs with this many of the shopper's latest items (the recent list's
-# length): 3 gave the same hit rate in benchmarks/quality.py as 1, for 3× the pairs.
-PAIR_DEPTH = 1
+NEIGHBOURS = 50  # neighbours kept (and published) per item
 DECAY = 0.999  # per update of one item's neighbour list
 INTEREST_DECAY = 0.99  # per interaction of the shopper
 INTEREST_ITEMS = 50
-PROFILE_ITEMS = 20  # interest items a shopper's profile carries to the ranker
+PROFILE_ITEMS = 20  # interest items a shopper's profile carries (the buy-again candidates)
 PROFILE_CATEGORIES = 3
-CATEGORY_WEIGHT = 0.5  # weight of the category best sellers against the shopper's own items
+HISTORY = 20  # distinct items of a shopper's history, newest first
+DISCOVER_DEPTH = 10  # history items whose neighbours are discover candidates
+RECENCY = 0.8  # weight of the i-th most recent history item's neighbours is RECENCY**i
+CATEGORY_WEIGHT = 0.05  # category best sellers rank after well-supported neighbours
 CATEGORY_ITEMS = 10
-NEIGHBOUR_WEIGHT = 0.3
-RECENCY = 0.7  # weight of the i-th most recent item's neighbours is RECENCY**i
 FALLBACK_WEIGHT = 0.001  # popular items rank after every other candidate
 
 Scored = list[tuple[str, float]]
@@ -82,13 +85,27 @@ def new_interest() -> DecayedWeights:
     return DecayedWeights(decay=INTEREST_DECAY, capacity=INTEREST_ITEMS)
 
 
+def remember(history: list[str], sku: str, size: int = HISTORY) -> None:
+    """Move ``sku`` to the front of ``history`` (distinct items, newest first), bounded.
+
+    >>> h = ["b", "a"]
+    >>> remember(h, "a"); remember(h, "c", size=2); h
+    ['c', 'a']
+    """
+    if sku in history:
+        history.remove(sku)
+    history.insert(0, sku)
+    del history[size:]
+
+
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """What the ranker knows of one shopper (plain values, cheap to send between workers)."""
+    """What the lists are built from (plain values, cheap to send between workers)."""
 
     items: Scored  # own interest: (sku, share), strongest first
     categories: Scored  # (category, share), strongest first
-    recent: list[str]  # latest items, newest first
+    recent: list[str]  # distinct items of the history, newest first
+    seen: frozenset[str] = frozenset()  # every item the shopper is known to have touched
 
     @classmethod
     def of(
@@ -101,45 +118,77 @@ class Profile:
             if cat is not None:
                 by_category[cat] = by_category.get(cat, 0.0) + share
         top = heapq.nlargest(PROFILE_CATEGORIES, by_category.items(), key=lambda kv: kv[1])
-        return cls(items[:PROFILE_ITEMS], top, recent)
+        seen = frozenset(interest.weights) | frozenset(recent)
+        return cls(items[:PROFILE_ITEMS], top, list(recent), seen)
+
+    def has_seen(self, sku: str) -> bool:
+        return sku in self.seen or any(s == sku for s, _ in self.items) or sku in self.recent
 
 
-def recommend(
+def again(profile: Profile, k: int = 10) -> Scored:
+    """The shopper's own items by interest share; among equals the more recent first."""
+    position = {sku: i for i, sku in enumerate(profile.recent)}
+    ordered = sorted(
+        profile.items, key=lambda kv: (-round(kv[1], 9), position.get(kv[0], len(position)), kv[0])
+    )
+    return [(s, round(v, 6)) for s, v in ordered[:k]]
+
+
+def discover(
     profile: Profile,
     category_popular: Mapping[str, Sequence[tuple[str, float]]],
     neighbours: Mapping[str, Mapping[str, float]],
     popular: Sequence[tuple[str, float]],
     k: int = 10,
 ) -> tuple[Scored, str]:
-    """Top-``k`` (sku, score) for a shopper and where the best candidate came from.
+    """Top-``k`` items the shopper has not interacted with, and the source of the best one.
 
-    ``category_popular`` maps a category to its most popular items; ``neighbours`` maps an
-    item to its neighbours' weights; ``popular`` is the fallback list, most popular first.
+    ``neighbours`` maps an item to its similar items' weights (already normalised);
+    ``category_popular`` maps a category to its most popular items; ``popular`` is the
+    fallback, most popular first. The source is ``similar`` (neighbours of the history),
+    ``category`` or ``popularity``.
     """
     scores: dict[str, float] = {}
-    for sku, share in profile.items:
-        scores[sku] = share
-    source = "personal" if scores else "popularity"
+    for i, item in enumerate(profile.recent[:DISCOVER_DEPTH]):
+        weight = RECENCY**i
+        for other, w in neighbours.get(item, {}).items():
+            if not profile.has_seen(other):
+                scores[other] = scores.get(other, 0.0) + weight * w
+    source = "similar" if scores else "category"
     for cat, share in profile.categories:
         best = list(category_popular.get(cat, ()))[:CATEGORY_ITEMS]
         total = sum(w for _, w in best) or 1.0
         for sku, w in best:
-            scores[sku] = scores.get(sku, 0.0) + CATEGORY_WEIGHT * share * w / total
-    for i, item in enumerate(profile.recent):
-        near = neighbours.get(item, {})
-        total = sum(near.values()) or 1.0
-        for other, w in near.items():
-            gain = NEIGHBOUR_WEIGHT * RECENCY**i * w / total
-            scores[other] = scores.get(other, 0.0) + gain
-    if source == "popularity" and scores:
-        source = "co-occurrence"
+            if not profile.has_seen(sku):
+                scores[sku] = scores.get(sku, 0.0) + CATEGORY_WEIGHT * share * w / total
+    if not scores:
+        source = "popularity"
     ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
-    if len(ranked) < k:
-        have = {s for s, _ in ranked}
-        for sku, weight in popular:
-            if sku not in have:
-                ranked.append((sku, FALLBACK_WEIGHT * weight))
-                have.add(sku)
-            if len(ranked) >= k:
-                break
+    have = {s for s, _ in ranked}
+    for sku, weight in popular:
+        if len(ranked) >= k:
+            break
+        if sku not in have and not profile.has_seen(sku):
+            ranked.append((sku, FALLBACK_WEIGHT * weight / (1.0 + weight)))
+            have.add(sku)
     return [(s, round(v, 6)) for s, v in ranked], source
+
+
+def mixed(again_list: Scored, discover_list: Scored, k: int = 10) -> Scored:
+    """Both lists interleaved (buy-again first), without repeats, ``k`` long.
+
+    >>> mixed([("a", 1.0), ("b", 0.5)], [("x", 0.3), ("a", 0.2), ("y", 0.1)], k=4)
+    [('a', 1.0), ('x', 0.3), ('b', 0.5), ('y', 0.1)]
+    """
+    out: Scored = []
+    have: set[str] = set()
+    for pair in zip(_padded(again_list, k), _padded(discover_list, k), strict=True):
+        for entry in pair:
+            if entry is not None and entry[0] not in have and len(out) < k:
+                out.append(entry)
+                have.add(entry[0])
+    return out
+
+
+def _padded(items: Scored, n: int) -> list[tuple[str, float] | None]:
+    return [*items[:n], *([None] * (n - len(items[:n])))]

@@ -75,7 +75,7 @@ class RedisKeys:
         return f"{self.prefix}reco:popular:{category}"
 
     def recommendations(self, user_id: str) -> str:
-        """String: JSON ``{"items": [{"sku", "score"}...], "source", "updated_at"}``."""
+        """String: JSON ``schemas.recommendations.StoredLists`` (both lists of the shopper)."""
         return f"{self.prefix}reco:user:{user_id}"
 
     def recommendation_channel(self, user_id: str) -> str:

@@ -1,11 +1,15 @@
 // Storefront: prices change in place over /ws/prices; clicks are real events
-// (POST /events/user-activity) and the shopper's strip follows /ws/recommendations/{user}.
+// (POST /events/user-activity) and the shopper's two strips follow
+// /ws/recommendations/{user}?list=again (their own items) and ?list=discover (new to them).
 "use strict";
 const grid = document.getElementById("grid");
-const strip = document.getElementById("strip");
+const strips = {
+  discover: [document.getElementById("strip"), document.getElementById("reco-source")],
+  again: [document.getElementById("again-strip"), document.getElementById("again-source")],
+};
 const shopper = document.getElementById("shopper");
 const session = tf.uuid();
-let recoSocket = null;
+let recoSockets = [];
 
 function card(product) {
   const el = document.createElement("div");
@@ -41,8 +45,16 @@ function showPrice(update) {
 }
 
 function showRecommendations(list) {
-  strip.replaceChildren(...list.items.map((i) => card({ sku: i.sku, price: prices[i.sku] })));
-  document.getElementById("reco-source").textContent = `(${list.source})`;
+  const [strip, source] = strips[list.list];
+  const items = list.items.map((i) => card({ sku: i.sku, price: prices[i.sku] }));
+  if (items.length === 0) {
+    const none = document.createElement("span");
+    none.className = "muted";
+    none.textContent = "nothing yet";
+    items.push(none);
+  }
+  strip.replaceChildren(...items);
+  source.textContent = `(${list.source})`;
   strip.dataset.skus = list.items.map((i) => i.sku).join(",");
 }
 
@@ -60,8 +72,10 @@ async function start() {
   tf.live("/ws/prices", (u) => { prices[u.sku] = u.price; showPrice(u); },
     (s) => { document.getElementById("live").textContent = `prices ${s}`; });
   const follow = () => {
-    if (recoSocket) recoSocket.close();
-    recoSocket = tf.live(`/ws/recommendations/${encodeURIComponent(shopper.value)}`, showRecommendations);
+    for (const socket of recoSockets) socket.close();
+    const user = encodeURIComponent(shopper.value);
+    recoSockets = Object.keys(strips).map(
+      (name) => tf.live(`/ws/recommendations/${user}?list=${name}`, showRecommendations));
   };
   shopper.addEventListener("change", follow);
   follow();

@@ -23,6 +23,7 @@ from api.recommendations import (
     without_ranker,
 )
 from api.state import AppState
+from schemas.recommendations import ListName
 
 router = APIRouter(tags=["recommendations"])
 
@@ -30,6 +31,11 @@ USER_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
 MAX_K = 50
 POPULAR_DEPTH = 2 * MAX_K
 T = TypeVar("T")
+LIST_HELP = (
+    "`again`: the shopper's own items (buy again, continue); `discover`: items they have not "
+    "interacted with (similar to their history, their categories' best sellers, popular); "
+    "`mixed`: both interleaved."
+)
 
 
 async def _cached(
@@ -51,7 +57,9 @@ async def _cached(
     return found.values[key], "hit" if found.hits else "stale" if found.stale else "miss"
 
 
-async def recommendations_for(state: AppState, user_id: str, k: int) -> Recommendations:
+async def recommendations_for(
+    state: AppState, user_id: str, k: int, name: ListName = "mixed"
+) -> Recommendations:
     """What both the route and the websocket serve."""
     keys = state.settings.keys
     ranker = state.models["ranker"].model
@@ -67,11 +75,11 @@ async def recommendations_for(state: AppState, user_id: str, k: int) -> Recommen
         state, state.popular, "top", lambda client: read_popular(client, keys, POPULAR_DEPTH)
     )
     stale = "stale" in (result, popular_result)
-    if ranker is None or not shopper.stored:
-        return without_ranker(shopper, popular, k, stale=stale)
-    candidates = pool(shopper, popular, max(2 * k, 20))
+    if ranker is None or not shopper.known:
+        return without_ranker(shopper, name, popular, k, stale=stale)
+    candidates = pool(shopper, name, popular, max(2 * k, 20))
     items, stale_items = await _items(state, candidates)
-    return ranked(shopper, candidates, items, ranker, k, stale=stale or stale_items)
+    return ranked(shopper, name, candidates, items, ranker, k, stale=stale or stale_items)
 
 
 async def _items(
@@ -91,18 +99,19 @@ async def _items(
     "/recommendations/{user_id}",
     response_model=Recommendations,
     summary="A shopper's recommended products",
-    description="Candidates from the streaming recommender (item co-occurrence over the "
-    "shopper's recent views and purchases, topped up from popularity), re-ranked by the "
-    "registry's current ONNX ranker over the shopper's and items' online features; a "
-    "popularity list for shoppers the flows have not seen yet. `source` says which served.",
+    description="One of the shopper's lists from the streaming recommender (`list`: buy "
+    "again, discover, or both interleaved), re-ranked by the registry's current ONNX ranker "
+    "over the shopper's and items' online features; a popularity list for shoppers the flows "
+    "have not seen yet. `source` says which served.",
     responses={503: {"description": "Redis is unavailable and no last-known list exists."}},
 )
 async def get_recommendations(
     user_id: Annotated[str, Path(pattern=USER_PATTERN)],
     state: State,
     k: Annotated[int, Query(ge=1, le=MAX_K, description="How many items.")] = 10,
+    list_name: Annotated[ListName, Query(alias="list", description=LIST_HELP)] = "mixed",
 ) -> Recommendations:
-    return await recommendations_for(state, user_id, k)
+    return await recommendations_for(state, user_id, k, list_name)
 
 
 __all__ = ["USER_PATTERN", "Shopper", "recommendations_for", "router"]

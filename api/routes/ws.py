@@ -12,9 +12,10 @@ from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconn
 
 from api.hub import Subscriber
 from api.routes.prices import parse_skus
-from api.routes.recommendations import USER_PATTERN, recommendations_for
+from api.routes.recommendations import LIST_HELP, USER_PATTERN, recommendations_for
 from api.state import AppState
 from infra.stack.errors import ServiceUnavailable
+from schemas.recommendations import ListName
 
 router = APIRouter(tags=["live"])
 
@@ -73,11 +74,15 @@ async def ws_prices(
 
 
 @router.websocket("/ws/recommendations/{user_id}")
-async def ws_recommendations(websocket: WebSocket, user_id: str) -> None:
+async def ws_recommendations(
+    websocket: WebSocket,
+    user_id: str,
+    list_name: Annotated[ListName, Query(alias="list", description=LIST_HELP)] = "mixed",
+) -> None:
     """Sends the shopper's current list at once, then the new list each time the flows change it.
 
     Messages are ``Recommendations`` JSON, exactly what ``GET /recommendations/{user_id}``
-    answers at that moment.
+    answers at that moment for the same ``list``.
     """
     state = cast(AppState, websocket.app.state.tillflow)
     if not re.fullmatch(USER_PATTERN, user_id):
@@ -89,7 +94,7 @@ async def ws_recommendations(websocket: WebSocket, user_id: str) -> None:
 
     async def render(_: str) -> str | None:
         try:
-            return (await recommendations_for(state, user_id, k)).model_dump_json()
+            return (await recommendations_for(state, user_id, k, list_name)).model_dump_json()
         except ServiceUnavailable:
             return None  # the next change after Redis is back brings the list
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-import orjson
 import redis
 import structlog
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
@@ -24,10 +23,12 @@ from flows.records import FeatureRow
 from flows.steps import ShopperState
 from infra.clients import redis_client
 from online_models.pricer import PriceChange
-from online_models.recommender import CATEGORY_ITEMS, Scored, recommend
+from online_models.recommender import CATEGORY_ITEMS, DISCOVER_DEPTH, Scored, again, discover
+from online_models.similarity import POPULARITY_DAMPING, damped
 from schemas.events import PriceUpdate
 from schemas.features import SKU_FEATURES, stored_in
 from schemas.keys import RedisKeys
+from schemas.recommendations import ListedItem, StoredLists
 from schemas.settings import Settings
 from schemas.topics import PRICE_UPDATES
 
@@ -181,11 +182,14 @@ Popularity = tuple[str, tuple[str, float]]  # (sku, (category, decayed interacti
 
 
 class RecommendationWriter(StatelessSinkPartition[Shopper]):
-    """Re-ranks a shopper's candidates when they act; stores and publishes changed lists.
+    """Rebuilds a shopper's two lists when they act; stores and publishes changed ones.
 
+    One batch costs two pipelined round trips: the neighbours of the shoppers' recent items,
+    their categories' best sellers and the popular items; then the popularity of every
+    neighbour (the similarity is damped by it, ``online_models.similarity.damped``).
     A shopper's items reach the sink of the worker that owns the shopper's state, so each
     writer remembers the lists it published (bounded, least recent first out) to skip
-    unchanged ones without reading them back; after a restart or an eviction the list is
+    unchanged ones without reading them back; after a restart or an eviction the lists are
     written again, which is harmless (absolute value, one repeated message).
     """
 
@@ -194,11 +198,11 @@ class RecommendationWriter(StatelessSinkPartition[Shopper]):
         self.k = settings.recommendations_k
         self.categories = categories
         self.redis = _client(settings)
-        self.published: OrderedDict[str, Scored] = OrderedDict()
+        self.published: OrderedDict[str, tuple[Scored, Scored]] = OrderedDict()
 
     def write_batch(self, items: list[Shopper]) -> None:
         profiles = {user: state.profile(self.categories) for user, state in dict(items).items()}
-        items_wanted = sorted({sku for p in profiles.values() for sku in p.recent})
+        items_wanted = sorted({s for p in profiles.values() for s in p.recent[:DISCOVER_DEPTH]})
         cats_wanted = sorted({cat for p in profiles.values() for cat, _ in p.categories})
         pipe = self.redis.pipeline(transaction=False)
         for sku in items_wanted:
@@ -207,31 +211,47 @@ class RecommendationWriter(StatelessSinkPartition[Shopper]):
             pipe.zrevrange(
                 self.keys.category_popularity(cat), 0, CATEGORY_ITEMS - 1, withscores=True
             )
-        pipe.zrevrange(self.keys.popularity, 0, self.k * 2, withscores=True)
+        pipe.zrevrange(self.keys.popularity, 0, self.k * 4, withscores=True)
         answers = iter(pipe.execute())
-        neighbours = {sku: {k: float(v) for k, v in next(answers).items()} for sku in items_wanted}
+        similar = {sku: {k: float(v) for k, v in next(answers).items()} for sku in items_wanted}
         by_category = {cat: [(s, float(v)) for s, v in next(answers)] for cat in cats_wanted}
         popular = [(s, float(v)) for s, v in next(answers)]
-        now = datetime.now(UTC).isoformat(timespec="milliseconds")
+        neighbours = self._damped(similar)
+        now = datetime.now(UTC)
         pipe = self.redis.pipeline(transaction=False)
         published = self.published
         for user, profile in profiles.items():
-            ranked, source = recommend(profile, by_category, neighbours, popular, self.k)
-            if published.get(user) == ranked:
+            mine = again(profile, self.k)
+            found, source = discover(profile, by_category, neighbours, popular, self.k)
+            if published.get(user) == (mine, found):
                 continue
-            published[user] = ranked
+            published[user] = (mine, found)
             published.move_to_end(user)
-            listed = [{"sku": s, "score": v} for s, v in ranked]
-            body = {"items": listed, "source": source, "user_id": user, "updated_at": now}
-            payload = orjson.dumps(body).decode()
+            lists = StoredLists(
+                user_id=user, again=_listed(mine), discover=_listed(found), source=source,
+                updated_at=now,
+            )  # fmt: skip
+            payload = lists.model_dump_json()
             pipe.set(self.keys.recommendations(user), payload)
             pipe.publish(self.keys.recommendation_channel(user), payload)
         while len(published) > PUBLISHED_LISTS:
             published.popitem(last=False)
         pipe.execute()
 
+    def _damped(self, similar: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        if POPULARITY_DAMPING == 0:
+            return similar
+        wanted = sorted({other for near in similar.values() for other in near})
+        scores = cast(list[Any], self.redis.zmscore(self.keys.popularity, wanted) if wanted else [])
+        popularity = {s: float(v) for s, v in zip(wanted, scores, strict=True) if v is not None}
+        return {sku: damped(near, popularity, POPULARITY_DAMPING) for sku, near in similar.items()}
+
     def close(self) -> None:
         self.redis.close()
+
+
+def _listed(ranked: Scored) -> list[ListedItem]:
+    return [ListedItem(sku=s, score=v) for s, v in ranked]
 
 
 class ItemGraphWriter(StatelessSinkPartition[Neighbours | Popularity]):

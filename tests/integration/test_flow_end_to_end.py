@@ -31,6 +31,7 @@ from infra.stack.topics import delete_topics, ensure_topics
 from schemas.events import CompetitorPrice, InventoryLevel, Order, PriceUpdate, UserActivity
 from schemas.features import WINDOWS
 from schemas.lake import bronze_path
+from schemas.recommendations import StoredLists
 from schemas.settings import Settings
 from schemas.topics import (
     ALL_TOPICS,
@@ -286,7 +287,7 @@ def test_prices_move_within_the_guardrails_and_are_published(flow_run: Run) -> N
     client.close()
 
 
-def test_recommendations_are_kept_for_active_shoppers(flow_run: Run) -> None:
+def test_both_lists_are_kept_for_active_shoppers(flow_run: Run) -> None:
     s = flow_run.settings
     client = redis.Redis.from_url(s.redis_url, decode_responses=True)
     users = {p["user_id"] for p in flow_run.produced["user-activity"]}
@@ -296,8 +297,10 @@ def test_recommendations_are_kept_for_active_shoppers(flow_run: Run) -> None:
     client.close()
     assert all(best.values()), "a category without its popularity list"
     assert all(categories[sku] == c for c, skus in best.items() for sku in skus)
-    present = [orjson.loads(x) for x in lists if x is not None]
+    present = [StoredLists.model_validate_json(x) for x in lists if x is not None]
     assert len(present) >= 150
-    assert all(len(x["items"]) == s.recommendations_k for x in present)
-    assert {x["source"] for x in present} <= {"personal", "co-occurrence", "popularity"}
-    assert any(x["source"] == "personal" for x in present)
+    assert all(len(x.discover) == s.recommendations_k for x in present)
+    assert all(x.again for x in present)  # every active shopper has items to come back to
+    for x in present:  # discover holds nothing the shopper has in their buy-again list
+        assert not {i.sku for i in x.again} & {i.sku for i in x.discover}
+    assert any(x.source == "similar" for x in present)

@@ -29,9 +29,11 @@ from flows.catalogue import store_catalogue
 from flows.sinks.serving import ItemGraphWriter, RecommendationWriter
 from online_models.demand_features import DEMAND_FEATURES, demand_features
 from online_models.ranking import RANKER_FEATURES, ranker_features
+from online_models.recommender import mixed
 from registry import ModelRegistry
 from schemas.catalogue import CatalogueItem
 from schemas.features import BATCH_SKU_FEATURES, SKU_FEATURES, USER_FEATURES, stored_in
+from schemas.recommendations import StoredLists
 from schemas.settings import Settings
 from tests.shoppers import viewed
 
@@ -132,22 +134,39 @@ def test_prices_carry_the_demand_models_forecast(
     assert body["expected_units_per_day"] == pytest.approx(max(0.0, native), abs=1e-3)
 
 
-def test_the_ranker_orders_a_known_shoppers_candidates(
-    client: TestClient, models_shop: Settings, trained: tuple[object, LogisticRegression]
+@pytest.mark.parametrize("name", ["discover", "again", "mixed"])
+def test_the_ranker_orders_each_list_of_a_known_shopper(
+    client: TestClient,
+    models_shop: Settings,
+    trained: tuple[object, LogisticRegression],
+    name: str,
 ) -> None:
-    body = client.get("/recommendations/u-1", params={"k": 5}).json()
+    body = client.get("/recommendations/u-1", params={"k": 5, "list": name}).json()
     assert body["source"] == "ranker"
+    assert body["list"] == name
     assert body["model_version"] == "ranker:v1"
-    # Rebuild the candidate pool (stored list, then popularity) and score it with the native
-    # model on rows from online_models.ranking.ranker_features, the training path.
+    # Rebuild the list's candidate pool (stored list(s), then popular items the shopper does
+    # not buy again) and score it with the native model on rows from
+    # online_models.ranking.ranker_features, the training path.
     r = redis.Redis.from_url(models_shop.redis_url, decode_responses=True)
     keys = models_shop.keys
-    stored = json.loads(r.get(keys.recommendations("u-1")) or "{}")["items"]
-    pool = {i["sku"]: float(i["score"]) for i in stored}
-    for sku, score in r.zrevrange(keys.popularity, 0, -1, withscores=True):
-        if len(pool) >= 20:
-            break
-        pool.setdefault(sku, score)
+    lists = StoredLists.model_validate_json(r.get(keys.recommendations("u-1")) or "")
+    own = {i.sku: i.score for i in lists.again}
+    found = {i.sku: i.score for i in lists.discover}
+    assert own
+    assert found
+    assert not set(own) & set(found)  # discover holds only items the shopper has not touched
+    pool = own if name == "again" else found if name == "discover" else {}
+    if name == "mixed":
+        for pair in zip(lists.again, lists.discover, strict=False):
+            pool.update({i.sku: i.score for i in pair})
+        pool |= {**own, **found}
+    if name != "again":
+        for sku, score in r.zrevrange(keys.popularity, 0, -1, withscores=True):
+            if len(pool) >= 20:
+                break
+            if sku not in own:
+                pool.setdefault(sku, score)
     user = _text(USER_ROW)
     rows = []
     for rank, (sku, score) in enumerate(pool.items()):
@@ -156,13 +175,20 @@ def test_the_ranker_orders_a_known_shoppers_candidates(
         rows.append(ranker_features(user, item, score, rank, category, sku=sku))
     r.close()
     native = trained[1].predict_proba(np.array(rows, dtype=np.float32))[:, 1]
-    expected = sorted(zip(pool, native, strict=True), key=lambda p: -p[1])[:5]
+    ordered = [
+        (sku, float(p)) for sku, p in sorted(zip(pool, native, strict=True), key=lambda p: -p[1])
+    ]
+    if name == "mixed":
+        expected = mixed(
+            [p for p in ordered if p[0] in own], [p for p in ordered if p[0] not in own], 5
+        )
+    else:
+        expected = ordered[:5]
     assert [i["sku"] for i in body["items"]] == [sku for sku, _ in expected]
-    assert [i["score"] for i in body["items"]] == pytest.approx(
-        [float(p) for _, p in expected], abs=1e-4
-    )
-    new = client.get("/recommendations/u-unknown").json()
+    assert [i["score"] for i in body["items"]] == pytest.approx([p for _, p in expected], abs=1e-4)
+    new = client.get("/recommendations/u-unknown", params={"list": name}).json()
     assert new["source"] == "popularity"
+    assert (new["items"] == []) == (name == "again")
 
 
 def _eventually(check: Callable[[], bool], timeout_s: float = 20.0) -> bool:

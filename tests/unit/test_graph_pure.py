@@ -16,7 +16,7 @@ from graph.gold import changes
 from graph.influence import pagerank, ranks, weighted_degree
 from graph.load import pair_deltas
 from online_models.graph_candidates import merge_neighbours, recommend_with_graph
-from online_models.recommender import Profile, recommend
+from online_models.recommender import Profile, discover
 from schemas.lake import GOLD_SCHEMAS, USER_ITEM_INTERACTIONS, gold_path
 
 
@@ -116,8 +116,8 @@ def test_graph_neighbours_add_candidates_without_losing_the_stream() -> None:
     assert merged["coffee"] == {"sugar": 0.5}
     shopper = Profile([], [], ["tea"])
     ranked, source = recommend_with_graph(shopper, {}, streaming, graph, [("x", 1.0)], k=3)
-    assert source == "co-occurrence"
+    assert source == "similar"
     assert [s for s, _ in ranked][:2] == ["milk", "cake"]
     assert "lemon" in {s for s, _ in ranked}
-    alone, _ = recommend(shopper, {}, streaming, [("x", 1.0)], k=3)
+    alone, _ = discover(shopper, {}, streaming, [("x", 1.0)], k=3)
     assert "lemon" not in {s for s, _ in alone}

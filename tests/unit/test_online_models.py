@@ -14,7 +14,14 @@ from online_models.drift import ErrorDrift
 from online_models.elasticity import ElasticityConfig, ElasticityModel
 from online_models.pricer import ProductPricer
 from online_models.pricing import Guardrails, PricingInput, decide, optimal_price
-from online_models.recommender import DecayedWeights, Profile, new_interest, recommend
+from online_models.recommender import (
+    DecayedWeights,
+    Profile,
+    again,
+    discover,
+    mixed,
+    new_interest,
+)
 
 
 def test_bayes_linear_predicts_like_rivers_blr_with_alpha_1() -> None:
@@ -158,25 +165,57 @@ def test_profiles_sum_interest_by_category() -> None:
     assert sum(share for _, share in profile.categories) == pytest.approx(1.0)
 
 
-def test_recommendations_rank_own_items_then_categories_then_neighbours() -> None:
-    co = DecayedWeights()
-    for _ in range(10):
-        co.add("bread", 1.0)
-    co.add("jam", 1.0)
-    profile = Profile([("butter", 0.6), ("tea", 0.4)], [("dairy", 1.0)], ["butter"])
-    ranked, source = recommend(
-        profile, {"dairy": [("cheese", 5.0), ("butter", 5.0)]}, {"butter": dict(co.top())},
-        [("milk", 50.0), ("bread", 40.0)], k=6,
+def test_again_lists_own_items_by_interest_then_recency() -> None:
+    profile = Profile([("butter", 0.4), ("tea", 0.4), ("jam", 0.2)], [], ["tea", "jam", "butter"])
+    assert [s for s, _ in again(profile, 5)] == ["tea", "butter", "jam"]
+    assert again(profile, 1) == [("tea", 0.4)]
+    assert again(Profile([], [], []), 5) == []
+
+
+def test_discover_never_lists_what_the_shopper_touched() -> None:
+    interest = new_interest()
+    for sku in ["butter", "tea", "bread"]:
+        interest.add(sku, 1.0)
+    profile = Profile.of(interest, {"butter": "dairy"}, ["butter", "tea"])
+    near = {"butter": {"bread": 0.9, "cheese": 0.5}, "tea": {"lemon": 0.6, "butter": 0.4}}
+    ranked, source = discover(
+        profile, {"dairy": [("milk", 5.0), ("butter", 5.0)]}, near,
+        [("bread", 50.0), ("eggs", 40.0)], k=5,
     )  # fmt: skip
-    assert source == "personal"
-    assert [s for s, _ in ranked] == ["butter", "tea", "bread", "cheese", "jam", "milk"]
+    assert source == "similar"
+    skus = [s for s, _ in ranked]
+    assert not {"butter", "tea", "bread"} & set(skus)
+    # neighbours of the newest item weigh most; then the category's best seller; then popular
+    assert skus == ["cheese", "lemon", "milk", "eggs"]
 
 
-def test_recommendations_fall_back_to_popularity() -> None:
-    ranked, source = recommend(Profile([], [], []), {}, {}, [("milk", 50.0), ("eggs", 40.0)], k=2)
+@pytest.mark.parametrize(
+    ("recent", "near", "expected"),
+    [
+        (["a", "b"], {"a": {"x": 0.5}, "b": {"y": 0.5}}, ["x", "y"]),  # newest first
+        (["a", "b"], {"a": {"x": 0.1}, "b": {"y": 0.5}}, ["y", "x"]),  # unless much stronger
+        (["a", "b"], {"a": {"x": 0.3}, "b": {"x": 0.3, "y": 0.4}}, ["x", "y"]),  # support adds
+    ],
+)
+def test_discover_weighs_the_history_by_recency(
+    recent: list[str], near: dict[str, dict[str, float]], expected: list[str]
+) -> None:
+    ranked, _ = discover(Profile([], [], recent), {}, near, [], k=5)
+    assert [s for s, _ in ranked] == expected
+
+
+def test_discover_falls_back_to_categories_then_popularity() -> None:
+    ranked, source = discover(Profile([], [], []), {}, {}, [("milk", 50.0), ("eggs", 40.0)], k=2)
     assert source == "popularity"
     assert [s for s, _ in ranked] == ["milk", "eggs"]
-    assert math.isfinite(ranked[0][1])
-    near = {"tea": {"milk": 1.0}}
-    ranked, source = recommend(Profile([], [], ["tea"]), {}, near, [("eggs", 1.0)], k=2)
-    assert (source, [s for s, _ in ranked]) == ("co-occurrence", ["milk", "eggs"])
+    assert all(math.isfinite(v) and v > 0 for _, v in ranked)
+    cold = Profile([("tea", 1.0)], [("drinks", 1.0)], ["tea"])
+    ranked, source = discover(cold, {"drinks": [("tea", 9.0), ("coffee", 3.0)]}, {}, [], k=2)
+    assert (source, [s for s, _ in ranked]) == ("category", ["coffee"])
+
+
+def test_mixed_interleaves_without_repeats() -> None:
+    assert mixed([("a", 1.0)], [("x", 0.2), ("y", 0.1)], k=3) == [
+        ("a", 1.0), ("x", 0.2), ("y", 0.1)
+    ]  # fmt: skip
+    assert mixed([], [], k=3) == []

@@ -1,0 +1,89 @@
+"""Item–item similarity learned online from every shopper's history (pure).
+
+When a shopper interacts with an item, it is paired with the previous :data:`PAIR_DEPTH`
+distinct items of their history — not only the latest one — each pair weighted by the
+interaction (a cart counts more than a view) and by how far back the older item lies
+(:data:`PAIR_DECAY` per step). The pair counts forward (older → newer: what people go on to)
+fully and backward (newer → older) by :data:`BACKWARD`.
+
+Each item keeps the decayed co-occurrence weights of its strongest :data:`NEIGHBOURS`
+neighbours (:class:`online_models.recommender.DecayedWeights`, pruned) and the decayed total
+of all its pair weights; the published similarity is the neighbour's share of that total,
+divided by the neighbour's own popularity to the power :data:`POPULARITY_DAMPING` at
+recommendation time (so that best sellers do not crowd every list).
+
+>>> [(a, b, round(w, 2)) for a, b, w in pairs(["milk", "tea", "cake"], "lemon", 2.0)]
+[('milk', 'lemon', 2.0), ('lemon', 'milk', 1.0), ('tea', 'lemon', 1.4), ('lemon', 'tea', 0.7), \
+('cake', 'lemon', 0.98), ('lemon', 'cake', 0.49)]
+>>> near = CoOccurrence()
+>>> for other, w in [("b", 1.0), ("c", 3.0)]:
+...     _ = near.add(other, w)
+>>> [(sku, round(w, 2)) for sku, w in near.similar()]
+[('c', 0.75), ('b', 0.25)]
+>>> damped({"c": 0.75, "b": 0.25}, {"c": 100.0, "b": 1.0}, 0.5)
+{'c': 0.075, 'b': 0.25}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from online_models.recommender import DECAY, NEIGHBOURS, DecayedWeights
+
+PAIR_DEPTH = 5  # previous distinct history items an interaction pairs with
+PAIR_DECAY = 0.7  # weight of the pair with the d-th previous item: PAIR_DECAY**d
+BACKWARD = 0.5  # weight of the newer → older direction against older → newer
+POPULARITY_DAMPING = 0.0  # similarity ÷ popularity**damping (see docs/recommendations.md)
+PUBLISH_EVERY = 25  # publish an item's neighbours every n updates (after the first few)
+
+Pair = tuple[str, str, float]  # (item, neighbour, weight)
+
+
+def pairs(history: list[str], sku: str, weight: float, depth: int = PAIR_DEPTH) -> list[Pair]:
+    """The pairs one interaction with ``sku`` forms with the shopper's ``history`` (newest
+    first, before the interaction): both directions, the backward one weighted less."""
+    out: list[Pair] = []
+    d = 0
+    for old in history:
+        if d >= depth:
+            break
+        if old == sku:
+            continue
+        w = weight * PAIR_DECAY**d
+        out.append((old, sku, w))
+        out.append((sku, old, BACKWARD * w))
+        d += 1
+    return out
+
+
+@dataclass
+class CoOccurrence:
+    """One item's decayed co-occurrence with its strongest neighbours (bounded)."""
+
+    co: DecayedWeights = field(default_factory=DecayedWeights)
+    total: float = 0.0  # decayed sum of every pair weight, pruned neighbours included
+    updates: int = 0
+
+    def add(self, neighbour: str, weight: float) -> bool:
+        """Count one pair; True when the neighbour list is due to be published."""
+        self.co.add(neighbour, weight)
+        self.total = self.total * DECAY + weight
+        self.updates += 1
+        return self.updates <= 5 or self.updates % PUBLISH_EVERY == 0
+
+    def similar(self, n: int = NEIGHBOURS) -> list[tuple[str, float]]:
+        """The strongest neighbours with their share of all this item's pair weight."""
+        total = self.total or 1.0
+        return [(k, round(v / total, 6)) for k, v in self.co.top(n)]
+
+
+def damped(
+    similar: Mapping[str, float], popularity: Mapping[str, float], damping: float
+) -> dict[str, float]:
+    """``similar`` with each neighbour divided by its popularity (≥ 1) to ``damping``."""
+    if damping == 0:
+        return dict(similar)
+    return {
+        k: round(v / max(1.0, popularity.get(k, 1.0)) ** damping, 6) for k, v in similar.items()
+    }
