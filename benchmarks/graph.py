@@ -77,8 +77,8 @@ class Recommender:
         if routed is not None:
             user, (_, signal) = routed
             shopper = self.shoppers.get(user) or self.shoppers.setdefault(user, ShopperState(user))
-            for item, (_, (other, weight)) in shopper.apply(signal, self.categories).pairs:
-                self.items.setdefault(item, ItemNeighbours()).add(other, weight)
+            for item, (_, counts) in shopper.apply(signal, self.categories).pairs:
+                self.items.setdefault(item, ItemNeighbours()).add(counts)
 
     def context(self, user: str) -> tuple[Profile, dict[str, Any], dict[str, Any], list[Any]]:
         """The shopper's profile, category best sellers, neighbours and popular items."""

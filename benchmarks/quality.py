@@ -35,7 +35,8 @@ from flows.steps import (
     user_signal,
 )
 from online_models.pricing import Guardrails, optimal_price
-from online_models.recommender import CATEGORY_ITEMS, again, discover, mixed
+from online_models.recommender import CATEGORY_ITEMS, DISCOVER_DEPTH, again, discover, mixed
+from online_models.similarity import POPULARITY_DAMPING, damped
 from schemas.topics import by_name
 from simulator.config import ShopConfig
 from simulator.shop import DAY, Emitted, Shop
@@ -117,9 +118,10 @@ def run_tillflow(config: ShopConfig) -> dict[str, Any]:
                 best = {
                     c: most_popular(by_category[c], CATEGORY_ITEMS) for c, _ in profile.categories
                 }
-                near = {
-                    s: dict(items[s].similarity.similar()) for s in profile.recent if s in items
-                }
+                recent = profile.recent[:DISCOVER_DEPTH]
+                similar = {s: dict(items[s].similarity.similar()) for s in recent if s in items}
+                pop = {o: skus[o].popularity for n in similar.values() for o in n if o in skus}
+                near = {s: damped(n, pop, POPULARITY_DAMPING) for s, n in similar.items()}
                 found, _ = discover(profile, best, near, top, 10)
                 ranked = mixed(again(profile, 10), found, 10)
                 shown[user] = ({s for s, _ in ranked}, {s for s, _ in top[:10]})
@@ -132,8 +134,8 @@ def run_tillflow(config: ShopConfig) -> dict[str, Any]:
         if routed is not None:
             user, (_, signal) = routed
             shopper = shoppers.get(user) or shoppers.setdefault(user, ShopperState(user))
-            for item, (_, (other, weight)) in shopper.apply(signal, categories).pairs:
-                items.setdefault(item, ItemNeighbours()).add(other, weight)
+            for item, (_, counts) in shopper.apply(signal, categories).pairs:
+                items.setdefault(item, ItemNeighbours()).add(counts)
     truth = {p.sku: p.elasticity for p in shop.products}
     sold: dict[str, int] = {}
     for purchases in shop.purchases.values():

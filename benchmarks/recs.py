@@ -2,11 +2,14 @@
 
 For each interaction log (benchmarks/recs_data.py: the simulator's shop and MovieLens-100k
 from the ``recbole`` wheel), each user's target is held out (leave-last-out; users alternate
-between a *discover* and an *again* holdout). What remains is written as JSON lines and
-streamed into Kafka by ``ingest.replay`` (what ``tillflow replay`` runs), one topic prefix per
-data set; the dataflow runs over it to the end of the topics (one process, as
-``tillflow flows run --once``) and the lists are read back from Redis
-(``schemas.recommendations.StoredLists``). Two baselines come from the same sent events in
+between a *discover* and an *again* holdout). What remains becomes contract events (validated
+as the ingestion API and ``tillflow replay`` validate them), produced in time order to fresh
+topics at :data:`RATE` events per second while the dataflow (one process, as
+``tillflow flows run``) tails them; the lists are read back from Redis
+(``schemas.recommendations.StoredLists``) once a last event on every partition has been
+processed. The rate matters: the flow builds a shopper's lists when the shopper acts, from
+the item neighbours it has published so far, so a replay faster than the flow (a backfill)
+would rank everyone before the model is published. Two baselines come from the same sent events in
 the same run: the most popular items the user has not touched, and batch item-kNN.
 
 Per data set: ``users`` (targets evaluated), ``hr_at_10_discover`` and
@@ -20,11 +23,11 @@ Per data set: ``users`` (targets evaluated), ``hr_at_10_discover`` and
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
 import shutil
+import subprocess
 import tempfile
 import time
 import uuid
@@ -34,6 +37,7 @@ from typing import Any, cast
 
 import orjson
 import redis
+from confluent_kafka import Producer
 
 from benchmarks.common import RESULTS
 from benchmarks.recs_data import (
@@ -46,15 +50,17 @@ from benchmarks.recs_data import (
     popularity_unseen,
     simulator_log,
 )
-from benchmarks.stream import run_flow, variant
+from benchmarks.stream import env_of, variant
 from flows.catalogue import store_catalogue
+from flows.run import init_recovery, process_commands
+from flows.sinks.serving import SETTLE_S
 from infra.readiness import require_kafka, require_redis
 from infra.stack.topics import delete_topics, ensure_topics
-from ingest.replay import replay
+from ingest.validation import parse_one
 from schemas.catalogue import CatalogueItem
 from schemas.recommendations import StoredLists
 from schemas.settings import Settings
-from schemas.topics import ALL_TOPICS, ORDERS, USER_ACTIVITY
+from schemas.topics import ALL_TOPICS, ORDERS, USER_ACTIVITY, Topic
 from simulator.config import ShopConfig
 from simulator.shop import Shop
 
@@ -62,78 +68,127 @@ SPAN = timedelta(hours=2)  # a log's event times are spread over the SPAN before
 SIMULATOR = ShopConfig(shoppers=1_000, sessions_per_day=3_000)
 SIMULATOR_DAYS = 7
 SMOKE_USERS = 150
+RATE = 1_000.0  # events/s, within what the flow keeps up with (see the module docstring)
+DRAIN_TIMEOUT_S = 900.0
 
 
-def to_jsonl(
-    log: list[Interaction], catalogue: dict[str, CatalogueItem], workdir: Path
-) -> dict[str, Path]:
-    """The interactions as contract events, one JSON-lines file per topic, in time order.
+def contract_events(
+    log: list[Interaction], catalogue: dict[str, CatalogueItem]
+) -> list[tuple[Topic, bytes, bytes]]:
+    """The interactions as contract events ``(topic, key, JSON)``, in time order: views,
+    carts and wishlists as ``user-activity``, purchases as one-line ``orders``.
 
     Event times keep the log's order and relative spacing, squeezed into the :data:`SPAN`
     before now (the flow sees recent events, as in production).
     """
-    workdir.mkdir(parents=True, exist_ok=True)
     first, last = log[0].t, log[-1].t
     end = datetime.now(UTC) - timedelta(minutes=1)
     scale = SPAN.total_seconds() / max(1.0, last - first)
-    files = {
-        USER_ACTIVITY.name: workdir / "user-activity.jsonl",
-        ORDERS.name: workdir / "orders.jsonl",
-    }
-    handles = {name: path.open("wb") for name, path in files.items()}
-    try:
-        for n, i in enumerate(log):
-            stamp = (end - SPAN + timedelta(seconds=(i.t - first) * scale)).isoformat()
-            if i.kind == "purchase":
-                price = catalogue[i.sku].list_price if i.sku in catalogue else 1.0
-                event: dict[str, Any] = {
-                    "event_id": f"recs-{n}", "event_time": stamp, "order_id": f"o-{n}",
-                    "user_id": i.user, "store_id": "web",
-                    "lines": [{"sku": i.sku, "quantity": 1, "unit_price": f"{price:.2f}"}],
-                }  # fmt: skip
-                handles[ORDERS.name].write(orjson.dumps(event) + b"\n")
+    out = []
+    for n, i in enumerate(log):
+        stamp = (end - SPAN + timedelta(seconds=(i.t - first) * scale)).isoformat()
+        if i.kind == "purchase":
+            price = catalogue[i.sku].list_price if i.sku in catalogue else 1.0
+            body: dict[str, Any] = {
+                "event_id": f"recs-{n}", "event_time": stamp, "order_id": f"o-{n}",
+                "user_id": i.user, "store_id": "web",
+                "lines": [{"sku": i.sku, "quantity": 1, "unit_price": f"{price:.2f}"}],
+            }  # fmt: skip
+            topic = ORDERS
+        else:
+            body = {"event_id": f"recs-{n}", "event_time": stamp, "user_id": i.user,
+                    "session_id": f"s-{i.user}", "action": i.kind, "sku": i.sku}  # fmt: skip
+            topic = USER_ACTIVITY
+        event = parse_one(topic, orjson.dumps(body))  # the ingestion API's validation
+        out.append((topic, topic.key_of(event) or b"", orjson.dumps(body)))
+    return out
+
+
+def replay_at(s: Settings, events: list[tuple[Topic, bytes, bytes]], rate: float) -> float:
+    """Produce ``events`` in order at ``rate`` per second; the seconds it took."""
+    producer = Producer({"bootstrap.servers": s.kafka_bootstrap, "linger.ms": 5})
+    started = time.perf_counter()
+    for n, (topic, key, value) in enumerate(events):
+        producer.produce(s.topic(topic), value=value, key=key)
+        if n % 200 == 0:
+            producer.poll(0)
+            ahead = n / rate - (time.perf_counter() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+    producer.flush(60)
+    return time.perf_counter() - started
+
+
+def sentinels(s: Settings, sku: str, tag: str) -> list[str]:
+    """One event on every input partition, by a user of its own: once each of them has a
+    list, the flow has processed everything produced before."""
+    producer = Producer({"bootstrap.servers": s.kafka_bootstrap})
+    users = []
+    stamp = (datetime.now(UTC) - timedelta(seconds=30)).isoformat()
+    for topic in (USER_ACTIVITY, ORDERS):
+        for p in range(s.partitions(topic)):
+            user = f"recs-{tag}-{topic.name}-{p}"
+            body: dict[str, Any] = {"event_id": f"{tag}-{user}", "event_time": stamp,
+                                    "user_id": user}  # fmt: skip
+            if topic is ORDERS:
+                body |= {"order_id": f"{tag}-{p}", "store_id": "web",
+                         "lines": [{"sku": sku, "quantity": 1, "unit_price": "1.00"}]}  # fmt: skip
             else:
-                event = {"event_id": f"recs-{n}", "event_time": stamp, "user_id": i.user,
-                         "session_id": f"s-{i.user}", "action": i.kind, "sku": i.sku}  # fmt: skip
-                handles[USER_ACTIVITY.name].write(orjson.dumps(event) + b"\n")
-    finally:
-        for h in handles.values():
-            h.close()
-    return files
+                body |= {"session_id": user, "action": "view", "sku": sku}
+            producer.produce(s.topic(topic), value=orjson.dumps(body), partition=p)
+            users.append(user)
+    producer.flush(30)
+    return users
+
+
+def wait_for(
+    client: redis.Redis, s: Settings, flow: subprocess.Popen[bytes], users: list[str]
+) -> float:
+    """Wait until every one of ``users`` has lists; the seconds it took."""
+    started = time.perf_counter()
+    while not all(client.exists(s.keys.recommendations(u)) for u in users):
+        if flow.poll() is not None:
+            raise RuntimeError(f"the flow exited with {flow.returncode}")
+        if time.perf_counter() - started > DRAIN_TIMEOUT_S:
+            raise TimeoutError("the flow did not reach the end of the topics")
+        time.sleep(0.5)
+    return time.perf_counter() - started
 
 
 def through_flow(
-    base: Settings, workdir: Path, split: Split, catalogue: dict[str, CatalogueItem]
+    base: Settings, split: Split, catalogue: dict[str, CatalogueItem], workdir: Path, rate: float
 ) -> tuple[dict[str, StoredLists], dict[str, float]]:
-    """Replay ``split.sent`` into fresh topics, run the flow to the end, read the lists."""
-    tag = uuid.uuid4().hex[:6]
-    s = variant(base, f"recs-{tag}", workdir)
+    """Stream ``split.sent`` at ``rate`` into fresh topics while the flow tails them; read the
+    lists once the flow has processed everything."""
+    s = variant(base, f"recs-{uuid.uuid4().hex[:6]}", workdir)
     ensure_topics(s)
     client = redis.Redis.from_url(s.redis_url)
+    store_catalogue(s, catalogue.values())
+    events = contract_events(split.sent, catalogue)
+    init_recovery(s.recovery_dir, 1)
+    flow = subprocess.Popen(process_commands(s, 1, 1, recovery=True)[0],
+                            env=env_of(s, tail=True), stdout=subprocess.DEVNULL)  # fmt: skip
     try:
-        store_catalogue(s, catalogue.values())
-        files = to_jsonl(split.sent, catalogue, workdir / tag)
-        produced = rejected = 0
-        started = time.perf_counter()
-        for topic, path in files.items():
-            report = asyncio.run(replay(s, path, next(t for t in ALL_TOPICS if t.name == topic)))
-            produced += report.produced
-            rejected += len(report.rejected)
-        replayed = time.perf_counter() - started
-        seconds = run_flow(s, 1)
+        wait_for(client, s, flow, sentinels(s, split.sent[0].sku, "start"))  # the flow is up
+        replayed = replay_at(s, events, rate)
+        drained = wait_for(client, s, flow, sentinels(s, split.sent[-1].sku, "end"))
+        time.sleep(SETTLE_S)  # then one more batch: the writer's second build of each shopper
+        wait_for(client, s, flow, sentinels(s, split.sent[-1].sku, "settled"))
         users = [t.user for t in split.targets]
         raw = cast(list[bytes | None], client.mget([s.keys.recommendations(u) for u in users]))
         lists = {
             u: StoredLists.model_validate_json(v) for u, v in zip(users, raw, strict=True) if v
         }
+    finally:
+        flow.terminate()
+        flow.wait(60)
         keys = list(client.scan_iter(f"{s.redis_prefix}*", count=10_000))
         for start in range(0, len(keys), 10_000):
             client.delete(*keys[start : start + 10_000])
-    finally:
         client.close()
         delete_topics(s, [s.topic(t) for t in ALL_TOPICS])
-    return lists, {"produced": produced, "rejected": rejected, "replay_s": replayed,
-                   "flow_s": seconds}  # fmt: skip
+    return lists, {"produced": len(events), "replay_s": replayed, "drain_s": drained,
+                   "rate": rate}  # fmt: skip
 
 
 def evaluate(split: Split, lists: dict[str, StoredLists]) -> dict[str, Any]:
@@ -210,7 +265,7 @@ def main() -> None:
             if args.smoke:
                 log = subset(log, SMOKE_USERS)
             split = leave_last_out(log)
-            lists, run = through_flow(base, workdir, split, catalogue)
+            lists, run = through_flow(base, split, catalogue, workdir / name, RATE)
             datasets[name] = evaluate(split, lists)
             runs[name] = {**run, "interactions_sent": len(split.sent)}
             print(name, json.dumps(datasets[name]))

@@ -127,7 +127,7 @@ def build_flow(
         "co-occurrence",
         pairs,
         lambda key: ItemNeighbours(),
-        lambda state, nw: state.add(nw[0], nw[1]),
+        lambda state, counts: state.add(counts),
     )
 
     # -- out ----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ snapshot, instead of a deep copy and a dumps.
 >>> from flows.steps import ItemNeighbours
 >>> item = ItemNeighbours()
 >>> snap = copy.deepcopy(item)
->>> _ = item.add("b", 1.0)  # the snapshot does not change with the state
+>>> _ = item.add([("b", 1.0)])  # the snapshot does not change with the state
 >>> len(pickle.loads(pickle.dumps(snap)).similarity.co.weights), len(item.similarity.co.weights)
 (0, 1)
 """

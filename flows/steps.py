@@ -11,7 +11,7 @@ from flows.records import Accepted, FeatureRow, SkuSignal, UserSignal
 from flows.snapshots import PickleCopy
 from online_models.pricer import PriceChange, ProductPricer
 from online_models.recommender import DecayedWeights, Profile, new_interest, remember
-from online_models.similarity import CoOccurrence, pairs
+from online_models.similarity import CoOccurrence, Counts, by_item, pairs
 from schemas.catalogue import CatalogueItem
 from schemas.events import Action, CompetitorPrice, InventoryLevel, Order, UserActivity
 
@@ -141,7 +141,7 @@ def new_sku_state(sku: str, catalogue: dict[str, CatalogueItem]) -> SkuState:
 class ShopperOutput:
     features: FeatureRow
     shopper: ShopperState  # live state: sinks rank from it once per batch (Profile)
-    pairs: list[Keyed]
+    pairs: list[Keyed]  # (item, (item, [(neighbour, weight), ...])) for the co-occurrence step
 
 
 @dataclass
@@ -158,8 +158,8 @@ class ShopperState(PickleCopy):
         if weight is not None:
             for new in s.skus:
                 self.interest.add(new, 1.0)
-                for item, other, w in pairs(self.history, new, weight):
-                    out.append((item, (item, (other, w))))
+                formed = pairs(self.history, new, weight)
+                out.extend((item, (item, counts)) for item, counts in by_item(formed).items())
                 remember(self.history, new)
         return ShopperOutput(FeatureRow("user", self.user_id, self.features), self, out)
 
@@ -174,7 +174,9 @@ class ItemNeighbours(PickleCopy):
 
     similarity: CoOccurrence = field(default_factory=CoOccurrence)
 
-    def add(self, neighbour: str, weight: float) -> list[tuple[str, float]] | None:
-        if self.similarity.add(neighbour, weight):
-            return self.similarity.similar()
-        return None
+    def add(self, counts: Counts) -> list[tuple[str, float]] | None:
+        """Count one interaction's pairs of this item; its neighbour list when due."""
+        due = False
+        for neighbour, weight in counts:
+            due = self.similarity.add(neighbour, weight) or due
+        return self.similarity.similar() if due else None

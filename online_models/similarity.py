@@ -34,10 +34,11 @@ from online_models.recommender import DECAY, NEIGHBOURS, DecayedWeights
 PAIR_DEPTH = 5  # previous distinct history items an interaction pairs with
 PAIR_DECAY = 0.7  # weight of the pair with the d-th previous item: PAIR_DECAY**d
 BACKWARD = 0.5  # weight of the newer → older direction against older → newer
-POPULARITY_DAMPING = 0.0  # similarity ÷ popularity**damping (see docs/recommendations.md)
+POPULARITY_DAMPING = 0.25  # similarity ÷ popularity**damping (docs/recommendations.md)
 PUBLISH_EVERY = 25  # publish an item's neighbours every n updates (after the first few)
 
 Pair = tuple[str, str, float]  # (item, neighbour, weight)
+Counts = list[tuple[str, float]]  # (neighbour, weight) pairs of one item
 
 
 def pairs(history: list[str], sku: str, weight: float, depth: int = PAIR_DEPTH) -> list[Pair]:
@@ -54,6 +55,18 @@ def pairs(history: list[str], sku: str, weight: float, depth: int = PAIR_DEPTH) 
         out.append((old, sku, w))
         out.append((sku, old, BACKWARD * w))
         d += 1
+    return out
+
+
+def by_item(formed: list[Pair]) -> dict[str, Counts]:
+    """The pairs grouped by their first item: one message per item for the keyed state.
+
+    >>> by_item([("a", "b", 1.0), ("b", "a", 0.5), ("c", "b", 0.7), ("b", "c", 0.35)])
+    {'a': [('b', 1.0)], 'b': [('a', 0.5), ('c', 0.35)], 'c': [('b', 0.7)]}
+    """
+    out: dict[str, Counts] = {}
+    for item, other, w in formed:
+        out.setdefault(item, []).append((other, w))
     return out
 
 

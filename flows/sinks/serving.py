@@ -7,6 +7,7 @@ The counters in ``flow:stats`` are the exception and say so: they are operationa
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -34,6 +35,8 @@ from schemas.topics import PRICE_UPDATES
 
 T = TypeVar("T")
 PUBLISHED_LISTS = 200_000  # per recommendation writer: lists remembered to skip unchanged ones
+SETTLE_S = 2.0  # a shopper's lists are built once more this long after they last acted
+SETTLE_BATCH = 2_000  # at most this many of those second builds per sink batch
 SINK_RETRIES = 6  # with backoff up to 2 s: rides out ~20 s of a stalled Redis
 log = structlog.get_logger(__name__)
 
@@ -182,7 +185,14 @@ Popularity = tuple[str, tuple[str, float]]  # (sku, (category, decayed interacti
 
 
 class RecommendationWriter(StatelessSinkPartition[Shopper]):
-    """Rebuilds a shopper's two lists when they act; stores and publishes changed ones.
+    """Rebuilds a shopper's two lists when they act, and once more :data:`SETTLE_S` after
+    they last acted; stores and publishes changed ones.
+
+    The second build ranks a burst of activity on the item neighbours that the burst itself
+    and everyone else's events published meanwhile (the first build, in the same batch as
+    the burst, cannot see them yet). It happens in the first batch after the shopper is due
+    (at most :data:`SETTLE_BATCH` shoppers per batch); the writer holds the shopper's state
+    until then (bounded like the published lists).
 
     One batch costs two pipelined round trips: the neighbours of the shoppers' recent items,
     their categories' best sellers and the popular items; then the popularity of every
@@ -193,15 +203,40 @@ class RecommendationWriter(StatelessSinkPartition[Shopper]):
     written again, which is harmless (absolute value, one repeated message).
     """
 
-    def __init__(self, settings: Settings, categories: dict[str, str]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        categories: dict[str, str],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.keys = settings.keys
         self.k = settings.recommendations_k
         self.categories = categories
+        self.clock = clock
         self.redis = _client(settings)
         self.published: OrderedDict[str, tuple[Scored, Scored]] = OrderedDict()
+        self.settling: OrderedDict[str, tuple[float, ShopperState]] = OrderedDict()
+
+    def _due(self, touched: dict[str, ShopperState]) -> dict[str, ShopperState]:
+        """The shoppers to build now: those who acted, and those whose settle time passed."""
+        now = self.clock()
+        due: dict[str, ShopperState] = {}
+        for user, (at, state) in self.settling.items():  # in due order: SETTLE_S is fixed
+            if at > now or len(due) >= SETTLE_BATCH:
+                break
+            due[user] = state
+        for user in due:
+            del self.settling[user]
+        for user, state in touched.items():
+            self.settling.pop(user, None)
+            self.settling[user] = (now + SETTLE_S, state)
+        while len(self.settling) > PUBLISHED_LISTS:
+            self.settling.popitem(last=False)
+        return due | touched
 
     def write_batch(self, items: list[Shopper]) -> None:
-        profiles = {user: state.profile(self.categories) for user, state in dict(items).items()}
+        shoppers = self._due(dict(items))
+        profiles = {user: state.profile(self.categories) for user, state in shoppers.items()}
         items_wanted = sorted({s for p in profiles.values() for s in p.recent[:DISCOVER_DEPTH]})
         cats_wanted = sorted({cat for p in profiles.values() for cat, _ in p.categories})
         pipe = self.redis.pipeline(transaction=False)

@@ -122,6 +122,40 @@ def test_new_shoppers_get_the_popularity_list(client: TestClient) -> None:
     assert client.get("/recommendations/bad user!").status_code == 422
 
 
+def test_a_new_shopper_gets_a_discover_list_after_the_first_view(
+    shop: Settings, client: TestClient
+) -> None:
+    writer = RecommendationWriter(shop, CATEGORIES)
+    with client.websocket_connect("/ws/recommendations/u-cold?list=discover") as ws:
+        first = orjson.loads(ws.receive_text())
+        assert (first["list"], first["source"]) == ("discover", "popularity")
+        writer.write_batch([viewed("u-cold", [A], CATEGORIES)])  # one view of A, nothing else
+        update = orjson.loads(ws.receive_text())
+    writer.close()
+    # A's neighbours (B, then C), never A itself: the shopper has just seen it.
+    assert update["list"] == "discover"
+    assert update["source"] == "streaming"
+    assert [i["sku"] for i in update["items"]] == [B, C]
+    again = client.get("/recommendations/u-cold", params={"list": "again"}).json()
+    assert [i["sku"] for i in again["items"]] == [A]
+    assert client.get("/recommendations/u-cold", params={"list": "other"}).status_code == 422
+
+
+def test_a_first_view_without_neighbours_discovers_the_category(
+    shop: Settings, client: TestClient
+) -> None:
+    writer = RecommendationWriter(shop, CATEGORIES)
+    writer.write_batch([viewed("u-cat", [B], CATEGORIES)])  # B's neighbours: only A
+    writer.write_batch([viewed("u-cat2", [C], CATEGORIES)])  # C has no neighbours at all
+    writer.close()
+    body = client.get("/recommendations/u-cat2", params={"list": "discover", "k": 2}).json()
+    # nothing similar to C is known: the popular items the shopper has not seen
+    assert C not in [i["sku"] for i in body["items"]]
+    assert len(body["items"]) == 2
+    body = client.get("/recommendations/u-cat", params={"list": "discover", "k": 1}).json()
+    assert [i["sku"] for i in body["items"]] == [A]
+
+
 def test_a_shoppers_list_follows_their_activity_live(shop: Settings, client: TestClient) -> None:
     writer = RecommendationWriter(shop, CATEGORIES)
     with client.websocket_connect("/ws/recommendations/u-live") as ws:

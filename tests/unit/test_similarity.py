@@ -58,7 +58,7 @@ def test_shopper_pairs_with_earlier_items_not_only_the_latest() -> None:
     out = []
     for t, sku in enumerate(["tea", "milk", "cake"]):
         out = shopper.apply(UserSignal("view", float(t), "s", (sku,)), {}).pairs
-    formed = {(item, other) for item, (_, (other, _w)) in out}
+    formed = {(item, other) for item, (_, counts) in out for other, _w in counts}
     assert formed == {("milk", "cake"), ("cake", "milk"), ("tea", "cake"), ("cake", "tea")}
     assert shopper.profile({}).recent == ["cake", "milk", "tea"]
 
@@ -67,7 +67,7 @@ def test_neighbour_state_is_bounded_and_normalised() -> None:
     item = ItemNeighbours()
     published = None
     for n in range(20 * NEIGHBOURS):
-        published = item.add(f"x{n % (10 * NEIGHBOURS)}", 1.0 + (n % 7 == 0)) or published
+        published = item.add([(f"x{n % (10 * NEIGHBOURS)}", 1.0 + (n % 7 == 0))]) or published
     assert len(item.similarity.co.weights) <= 4 * NEIGHBOURS
     assert published is not None
     assert len(published) == NEIGHBOURS
