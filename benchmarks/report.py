@@ -214,6 +214,49 @@ def fmt(value: object) -> str:
     return str(value)
 
 
+RECS_ROWS: list[tuple[str, str, str]] = [
+    ("users", "", "targets evaluated (half discover, half again holdouts)"),
+    ("hr_at_10_discover", "hr_at_10_item_knn", "held-out new item in the discover top-10"),
+    ("ndcg_at_10_discover", "", ""),
+    ("hr_at_10_popularity_unseen", "", "baseline: most popular items the user has not touched"),
+    ("hr_at_10_item_knn", "", "baseline: batch item-kNN (cosine, 50 neighbours)"),
+    ("discover_vs_best_baseline", "", "goal ≥ 1.5"),
+    ("hr_at_10_again", "", "held-out repeat in the buy-again top-10 (n/a: no repeats)"),
+]
+
+
+def render_recs() -> str:
+    """``recs.json`` holds one set of figures per data set: one table each."""
+    path = RESULTS / "recs.json"
+    if not path.exists():
+        return "## recs\n\nNot measured yet: run `python -m benchmarks.recs`.\n"
+    data = json.loads(path.read_text())
+    meta = data.get("meta", {})
+    parts = [
+        f"## recs (`benchmarks/results/recs.json`)\n\nMeasured {meta.get('measured_at', '?')} "
+        f"on {meta.get('cpus', '?')} CPUs, Python {meta.get('python', '?')}; one run per data set."
+    ]
+    for name, figures in data.get("datasets", {}).items():
+        parts.append(f"\n### {name}\n\n| figure | value | baseline (same run) | note |\n"
+                     "|---|---:|---:|---|")  # fmt: skip
+        for key, baseline, note in RECS_ROWS:
+            value = figures.get(key)
+            base = f"{fmt(figures[baseline])} ({baseline})" if baseline in figures else ""
+            parts.append(
+                f"| `{key}` | {fmt(value if value is not None else 'n/a')} | {base} | {note} |"
+            )
+    parts.append(f"\n{RECS_NOTE}\n")
+    return "\n".join(parts)
+
+
+RECS_NOTE = (
+    "Each log is streamed through Kafka and the real flow (one process) at 1,000 events/s; "
+    "lists are read from Redis after the flow has processed everything (benchmarks/recs.py). "
+    "Leave-last-out per user; baselines computed from the same sent events in the same run. "
+    "The models tried and their figures are in docs/recommendations.md."
+)
+
+
 def render() -> str:
     parts = [INTRO]
     for name, rows in TABLES.items():
@@ -236,6 +279,7 @@ def render() -> str:
         if name in NOTES:
             parts.append(f"\n{NOTES[name]}")
         parts.append("")
+    parts.append(render_recs())
     return "\n".join(parts) + "\n"
 
 
