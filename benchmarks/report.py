@@ -221,7 +221,7 @@ RECS_ROWS: list[tuple[str, str, str]] = [
     ("hr_at_10_popularity_unseen", "", "baseline: most popular items the user has not touched"),
     ("hr_at_10_item_knn", "", "baseline: batch item-kNN (cosine, 50 neighbours)"),
     ("discover_vs_best_baseline", "", "goal ≥ 1.5"),
-    ("hr_at_10_again", "", "held-out repeat in the buy-again top-10 (n/a: no repeats)"),
+    ("hr_at_10_again", "", "held-out repeat in the buy-again top-10 (n/a: the log has no repeats)"),
 ]
 
 
