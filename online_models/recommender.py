@@ -121,8 +121,13 @@ class Profile:
         seen = frozenset(interest.weights) | frozenset(recent)
         return cls(items[:PROFILE_ITEMS], top, list(recent), seen)
 
+    def __post_init__(self) -> None:  # every item of the profile counts as seen
+        own = {s for s, _ in self.items}.union(self.recent)
+        if not own <= self.seen:
+            object.__setattr__(self, "seen", self.seen | own)
+
     def has_seen(self, sku: str) -> bool:
-        return sku in self.seen or any(s == sku for s, _ in self.items) or sku in self.recent
+        return sku in self.seen
 
 
 def again(profile: Profile, k: int = 10) -> Scored:
