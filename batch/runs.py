@@ -34,7 +34,8 @@ Status = Literal["ok", "failed", "skipped"]
 
 @dataclass(frozen=True, slots=True)
 class JobRun:
-    """One finished run of a job. ``skipped``: another process held the job's lock."""
+    """One finished run of a job. ``skipped``: another process held the job's lock, or the job
+    waits for data it does not have yet; ``error`` says which."""
 
     job: str
     status: Status
@@ -52,6 +53,39 @@ class JobRun:
     def from_json(cls, raw: str | bytes) -> JobRun:
         data: dict[str, Any] = json.loads(raw)
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduled:
+    """A job on the scheduler's schedule: how often, when it last started, when it runs next.
+
+    ``next_at`` is ``None`` before its first run (it runs at the scheduler's next poll).
+    """
+
+    job: str
+    every_s: float
+    last_at: float | None  # unix seconds
+    next_at: float | None
+
+
+def scheduled_jobs(state: dict[str, str]) -> list[Scheduled]:
+    """The schedule the scheduler published in ``keys.scheduler_state`` (``every:<job>`` and
+    ``last:<job>`` fields), in job order.
+
+    >>> scheduled_jobs({"every:pipeline": "3600", "last:pipeline": "100", "every:maintain": "60"})
+    [Scheduled(job='maintain', every_s=60.0, last_at=None, next_at=None), \
+Scheduled(job='pipeline', every_s=3600.0, last_at=100.0, next_at=3700.0)]
+    """
+    jobs = []
+    for job in JOBS:
+        every = state.get(f"every:{job}")
+        if every is None:
+            continue
+        last = state.get(f"last:{job}")
+        last_at = None if last is None else float(last)
+        jobs.append(Scheduled(job, float(every), last_at,
+                              None if last_at is None else last_at + float(every)))  # fmt: skip
+    return jobs
 
 
 def check_job(job: str) -> str:
