@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import orjson
@@ -20,7 +20,7 @@ from schemas.settings import Settings
 from schemas.topics import INPUT_TOPICS
 from simulator.config import ShopConfig
 from simulator.ground_truth import write_ground_truth
-from simulator.shop import DAY, Shop
+from simulator.shop import DAY, Emitted, Shop
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +46,8 @@ class RunReport:
     per_topic: dict[str, int]
     price_refreshes: int
     published_prices: int
+    last_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    """The highest offset Kafka acknowledged per (broker-side topic, partition)."""
 
 
 async def refresh_prices(shop: Shop, client: aioredis.Redis, settings: Settings) -> int:
@@ -59,15 +61,24 @@ async def run_shop(
     config: ShopConfig,
     options: RunOptions,
     on_progress: Callable[[int], Awaitable[None] | None] | None = None,
+    *,
+    shop: Shop | None = None,
+    events: Iterable[Emitted] | None = None,
 ) -> RunReport:
-    """Produce the shop's events to the input topics until ``days`` or ``max_events``."""
+    """Produce the shop's events to the input topics until ``days`` or ``max_events``.
+
+    ``shop`` and ``events`` (default: a new shop of ``config`` and its events for ``days``)
+    let one shop run in phases, e.g. a backfill of its history and then its live traffic.
+    """
     names = {t.name: settings.topic(t) for t in INPUT_TOPICS}
     require_topics(settings, list(names.values()))
     require_redis(settings)
-    shop = Shop(config)
+    shop = shop or Shop(config)
     store_catalogue(settings, shop.catalogue())
     if options.clock == "wall":
         shop.stamp_with(lambda _t: time.time())
+    if events is None:
+        events = shop.events(until=shop.start + options.days * DAY)
     client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout_s)
     producer = aiokafka_producer(settings, linger_ms=5)
     await producer.start()
@@ -77,9 +88,9 @@ async def run_shop(
     started = time.perf_counter()
     last_refresh = started
     pending: list[asyncio.Future[object]] = []
+    offsets: dict[tuple[str, int], int] = {}
     try:
-        until = shop.start + options.days * DAY
-        for event in shop.events(until=until):
+        for event in events:
             value = orjson.dumps(event.payload)
             pending.append(
                 await producer.send(names[event.topic.name], value=value, key=event.key.encode())
@@ -89,7 +100,7 @@ async def run_shop(
                 break
             if sent % options.batch:
                 continue
-            await _settle(pending)
+            await _settle(pending, offsets)
             now = time.perf_counter()
             if now - last_refresh >= options.price_refresh_s:
                 published = await refresh_prices(shop, client, settings)
@@ -104,7 +115,7 @@ async def run_shop(
                 if result is not None:
                     await result
         await producer.flush()
-        await _settle(pending)
+        await _settle(pending, offsets)
     finally:
         await producer.stop()
         await client.aclose()
@@ -118,13 +129,21 @@ async def run_shop(
         per_topic=dict(shop.stats.events),
         price_refreshes=refreshes,
         published_prices=published,
+        last_offsets=offsets,
     )
-    log.info("simulation finished", **asdict(report))
+    log.info(
+        "simulation finished", **{k: v for k, v in asdict(report).items() if k != "last_offsets"}
+    )
     return report
 
 
-async def _settle(pending: list[asyncio.Future[object]]) -> None:
-    """Wait for the acknowledgements of everything sent so far; raise the first failure."""
+async def _settle(
+    pending: list[asyncio.Future[object]], offsets: dict[tuple[str, int], int]
+) -> None:
+    """Wait for the acknowledgements of everything sent so far (raise the first failure);
+    keep the highest acknowledged offset per partition."""
     if pending:
-        await asyncio.gather(*pending)
+        for meta in await asyncio.gather(*pending):
+            where = (meta.topic, meta.partition)  # type: ignore[attr-defined]
+            offsets[where] = max(offsets.get(where, -1), meta.offset)  # type: ignore[attr-defined]
         pending.clear()
