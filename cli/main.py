@@ -254,11 +254,20 @@ def demo(
         float, typer.Option(help="Simulated days of history first; 0 skips the backfill.")
     ] = 14.0,
 ) -> None:
-    """The live demo: stack, flows, API; history backfilled and models trained; then live."""
-    from cli.demo import run_demo
+    """The live demo: stack, flows, API; history backfilled and models trained; then live.
 
+    Its own log lines go to .tillflow/logs/demo.log; the terminal shows the phases."""
+    from cli.demo import run_demo
+    from observability.logs import configure_logging
+    from schemas.settings import Settings
+
+    settings = Settings()
+    logs = settings.runtime_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
     try:
-        run_demo(_settings(), rate, days, backfill_days)
+        with (logs / "demo.log").open("a") as log:
+            configure_logging(settings, log)
+            run_demo(settings, rate, days, backfill_days)
     except StackError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
