@@ -125,10 +125,10 @@ def run_pipeline(settings: Settings, served_within_s: float = 120.0) -> str:
     wanted = {m: str(d[f"{m}_version"]) for m in ("demand", "ranker") if f"{m}_version" in d}
     wait_until_served(settings, wanted, served_within_s)
     return (
-        f"demand {d.get('demand_version')} (WAPE {d.get('demand_wape', 0):.2f}, naive "
-        f"{d.get('demand_wape_naive', 0):.2f}), ranker {d.get('ranker_version')} (HR@10 "
-        f"{d.get('ranker_hr_at_10', 0):.2f}, popularity "
-        f"{d.get('ranker_hr_at_10_popularity', 0):.2f}) registered"
+        f"{d.get('demand_version')} (WAPE {d.get('demand_wape', 0):.2f} vs naive "
+        f"{d.get('demand_wape_naive', 0):.2f}), {d.get('ranker_version')} (HR@10 "
+        f"{d.get('ranker_hr_at_10', 0):.2f} vs popularity "
+        f"{d.get('ranker_hr_at_10_popularity', 0):.2f}) registered and served"
     )
 
 
