@@ -3,7 +3,7 @@
 :func:`run_job` takes the job's Redis lock (``JobBusy`` → a ``skipped`` run), emits OpenLineage
 START/COMPLETE/FAIL events (ABORT when a stage waits for data it does not have yet:
 :class:`batch.result.WaitingForData` → a ``skipped`` run with the reason), runs the job's stages
-and appends a :class:`batch.runs.JobRun`
+and appends a :class:`schemas.jobs.JobRun`
 (status, duration, rows in/out, error) to Redis, where the admin page and
 ``tillflow batch runs`` read it. ``pipeline`` runs silver → gold → features → train, each stage
 under its own lock too, so it never overlaps a separate run of one of them.
@@ -25,9 +25,10 @@ from batch.catalogue_source import read_catalogue
 from batch.lineage import Lineage
 from batch.locks import JobBusy, job_lock
 from batch.result import StepResult, WaitingForData
-from batch.runs import JobRun, check_job, record_run
+from batch.runs import record_run
 from infra.clients import redis_client
 from infra.readiness import require_redis
+from schemas.jobs import JobRun, check_job
 from schemas.settings import Settings
 
 log = structlog.get_logger(__name__)

@@ -32,8 +32,8 @@ import structlog
 
 from batch.jobs import JobOptions, run_job
 from batch.result import StepResult
-from batch.runs import JOBS, JobRun, check_job
 from infra.clients import redis_client
+from schemas.jobs import JOBS, JobRun, check_job
 from schemas.settings import Settings
 
 log = structlog.get_logger(__name__)

@@ -14,8 +14,9 @@ from pydantic import BaseModel, Field
 
 from api.auth import READ, SCOPES, WRITE, Claims, current_admin, issue_token, password_ok
 from api.deps import State
-from batch.runs import JOBS, KEEP_RUNS, JobRun, check_job, scheduled_jobs
+from batch.runs import KEEP_RUNS
 from registry import RegistryError
+from schemas.jobs import JOBS, JobRun, check_job, scheduled_jobs
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 audit = structlog.get_logger("tillflow.api.audit")

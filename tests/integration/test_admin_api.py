@@ -112,7 +112,8 @@ def test_drift_lists_the_flows_detections(client: TestClient, admin_settings: Se
 def test_jobs_list_runs_and_triggers_reach_the_scheduler_stream(
     client: TestClient, admin_settings: Settings
 ) -> None:
-    from batch.runs import JobRun, record_run
+    from batch.runs import record_run
+    from schemas.jobs import JobRun
 
     r = redis.Redis.from_url(admin_settings.redis_url)
     keys = admin_settings.keys

@@ -10,12 +10,13 @@ from collections.abc import Iterator
 import pytest
 from bytewax.testing import run_main
 
-from batch.runs import latest_runs, scheduled_jobs
+from batch.runs import latest_runs
 from batch.scheduler import Scheduler
 from flows.catalogue import load_catalogue
 from flows.dataflow import build_flow
 from infra.clients import redis_client
 from infra.stack.topics import delete_topics, ensure_topics
+from schemas.jobs import scheduled_jobs
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS
 from simulator.config import ShopConfig
