@@ -10,18 +10,21 @@ import structlog
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 
+from api.limits import BodyLimitMiddleware
 from api.metrics import ObservabilityMiddleware
-from api.ratelimit import RateLimitMiddleware, TokenBucket
+from api.ratelimit import RateLimitMiddleware
 from api.routes import (
     admin,
     events,
     graph,
     health,
     metrics,
+    oauth,
     pages,
     prices,
     products,
     recommendations,
+    session,
     ws,
 )
 from api.state import AppState
@@ -32,7 +35,9 @@ from schemas.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-PUBLIC_PREFIXES = ("/prices", "/products", "/pricing", "/recommendations", "/graph", "/events")
+# Rate-limited per client address, one unit per request. Events are charged per event by their
+# route (a shopper session on the public budget, a producer client on its own).
+PUBLIC_PREFIXES = ("/prices", "/products", "/pricing", "/recommendations", "/graph", "/session")
 
 
 async def _follow_registry(state: AppState) -> None:
@@ -46,8 +51,12 @@ async def _follow_registry(state: AppState) -> None:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the API for ``settings`` (read from the environment when omitted)."""
+    """Build the API for ``settings`` (read from the environment when omitted).
+
+    Refuses (InsecureSettings) to build outside development with development or weak secrets.
+    """
     settings = settings if settings is not None else Settings()
+    settings.require_safe_secrets()
     state = AppState.create(settings)
 
     @asynccontextmanager
@@ -93,15 +102,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         graph,
         ws,
         events,
+        oauth,
+        session,
         admin,
         health,
         metrics,
         pages,
     ):
         app.include_router(module.router)
-    if settings.rate_limit_per_s > 0:
-        bucket = TokenBucket(settings.rate_limit_per_s, settings.rate_limit_burst)
-        app.add_middleware(RateLimitMiddleware, bucket=bucket, prefixes=PUBLIC_PREFIXES)
+    if state.public_limit is not None:
+        app.add_middleware(RateLimitMiddleware, bucket=state.public_limit, prefixes=PUBLIC_PREFIXES)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(ObservabilityMiddleware, metrics=state.metrics)
 
     @app.exception_handler(ServiceUnavailable)

@@ -41,6 +41,7 @@ def flow_from_env() -> Dataflow:
     """The factory ``bytewax.run`` calls in each process."""
     settings = Settings()
     configure_logging(settings)
+    settings.require_safe_secrets()
     check_services(settings)
     start_flow_metrics(settings, os.environ)
     tail = os.environ.get(TAIL_ENV, "1") != "0"
@@ -98,6 +99,7 @@ def run(
     tail: bool = True,
 ) -> int:  # fmt: skip
     """Start the processes and wait for them; return the worst exit code."""
+    settings.require_safe_secrets()
     check_services(settings)
     register_features(settings)
     if recovery:
