@@ -40,8 +40,8 @@ def check_services(settings: Settings) -> None:
 def flow_from_env() -> Dataflow:
     """The factory ``bytewax.run`` calls in each process."""
     settings = Settings()
-    configure_logging(settings)
     settings.require_safe_secrets()
+    configure_logging(settings)
     check_services(settings)
     start_flow_metrics(settings, os.environ)
     tail = os.environ.get(TAIL_ENV, "1") != "0"
