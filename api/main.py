@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, HTTPException, Request, status
@@ -12,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from api.limits import BodyLimitMiddleware
 from api.metrics import ObservabilityMiddleware
+from api.openapi import document_middleware
 from api.ratelimit import RateLimitMiddleware
 from api.routes import (
     admin,
@@ -114,6 +116,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(RateLimitMiddleware, bucket=state.public_limit, prefixes=PUBLIC_PREFIXES)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(ObservabilityMiddleware, metrics=state.metrics)
+    routes_only = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_middleware(routes_only(), PUBLIC_PREFIXES)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(ServiceUnavailable)
     async def unavailable(_: Request, exc: ServiceUnavailable) -> JSONResponse:

@@ -139,7 +139,8 @@ async def promote(name: ModelName, request: Request, state: State, admin: Writer
     try:
         body = Promotion.model_validate_json(await request.body())
     except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False)) from None
+        errors = exc.errors(include_url=False, include_input=False)  # the input may not be text
+        raise RequestValidationError(errors) from None
     try:
         await asyncio.to_thread(state.registry.promote, name, body.version)
     except RegistryError as exc:
