@@ -256,6 +256,8 @@ def demo(
     out.print(f"storefront: {api_url}/   pricing: {api_url}/pricing   admin: {api_url}/admin")
     out.print(
         f"API: {api_url}/docs   metrics: {api_url}/metrics   ingest: POST {api_url}/events/<topic>"
+        " with a producer token (`tillflow producers create NAME --topic T`, then "
+        f"POST {api_url}/oauth/token)"
     )
     out.print(
         f"Prometheus: http://127.0.0.1:{settings.prometheus_port}/alerts   Grafana: "
