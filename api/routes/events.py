@@ -179,8 +179,11 @@ def _charge(state: AppState, request: Request, writer: Claims, events: int) -> N
 def _same_shopper(session: Claims, events: list[Event]) -> None:
     """A shopper session posts its own activity only (its user id and session id)."""
     for event in events:
-        assert isinstance(event, UserActivity)  # a session writes nothing else
-        if event.user_id != session.subject or event.session_id != session.session_id:
+        if (
+            not isinstance(event, UserActivity)
+            or event.user_id != session.subject
+            or event.session_id != session.session_id
+        ):
             raise forbidden(
                 "a shopper session posts its own activity only: "
                 f"user_id {session.subject!r} and session_id {session.session_id!r}"
