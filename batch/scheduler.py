@@ -68,6 +68,7 @@ class Scheduler:
         runner: Runner = run_job,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        settings.require_safe_secrets()  # it triggers the jobs the admin API asks for
         self.settings = settings
         self.keys = settings.keys
         self.schedule = schedule

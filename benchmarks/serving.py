@@ -37,6 +37,7 @@ import orjson
 import redis
 
 from api.features import FeatureReads
+from api.tokens import issue_token
 from benchmarks.common import BENCH_MODELS, percentile, print_repeat, write_medians
 from featurestore.layout import sku_layout
 from flows.catalogue import store_catalogue
@@ -63,8 +64,9 @@ WRK_SCRIPT = """
 local ids = {}
 for line in io.lines("%s") do ids[#ids + 1] = line end
 math.randomseed(42)
+local headers = {["Authorization"] = "%s"}
 request = function()
-  return wrk.format("GET", "%s" .. ids[math.random(#ids)])
+  return wrk.format("GET", "%s" .. ids[math.random(#ids)], headers)
 end
 """
 
@@ -135,6 +137,7 @@ def start_api(
         "TILLFLOW_TOPIC_PREFIX": settings.topic_prefix,
         "TILLFLOW_API_PORT": str(port), "TILLFLOW_API_CACHE_TTL_S": str(cache_ttl_s),
         "TILLFLOW_RATE_LIMIT_PER_S": "1000000", "TILLFLOW_RATE_LIMIT_BURST": "1000000",
+        "TILLFLOW_WS_MAX_PER_CLIENT": str(WS_CLIENTS),  # every benchmark client is 127.0.0.1
         "TILLFLOW_REGISTRY_DIR": str(settings.registry_dir), "TILLFLOW_LOG_LEVEL": "warning",
     }  # fmt: skip
     proc = subprocess.Popen(
@@ -158,12 +161,15 @@ def start_api(
     return proc
 
 
-def wrk(url_prefix: str, ids: list[str], path: str) -> dict[str, float]:
+def wrk(url_prefix: str, ids: list[str], path: str, settings: Settings) -> dict[str, float]:
+    """wrk over ``path`` + a random id, as an admin (recommendations need a credential; the
+    token's check is part of what is measured)."""
+    token, _ = issue_token(settings, "admin", "bench", ["admin:read"], now=time.time())
     with tempfile.TemporaryDirectory() as tmp:
         ids_file = Path(tmp) / "ids.txt"
         ids_file.write_text("\n".join(ids))
         script = Path(tmp) / "load.lua"
-        script.write_text(WRK_SCRIPT % (ids_file, path))
+        script.write_text(WRK_SCRIPT % (ids_file, f"Bearer {token}", path))
         out = subprocess.run(
             ["wrk", "-t1", f"-c{CONCURRENCY}", f"-d{SECONDS}s", "--latency", "-s", str(script),
              url_prefix],
@@ -266,13 +272,13 @@ def main() -> None:
                 port = free_port()
                 api = start_api(settings, port, ttl, log)
                 try:
-                    p = wrk(f"http://127.0.0.1:{port}", skus, "/prices/")
+                    p = wrk(f"http://127.0.0.1:{port}", skus, "/prices/", settings)
                     runs.setdefault(f"{label}_rps", []).append(p["rps"])
                     runs.setdefault(f"{label}_p50_ms", []).append(p["p50"])
                     runs.setdefault(f"{label}_p99_ms", []).append(p["p99"])
                     runs.setdefault(f"{label}_errors", []).append(p["errors"])
                     if label == "prices":
-                        r = wrk(f"http://127.0.0.1:{port}", users, "/recommendations/")
+                        r = wrk(f"http://127.0.0.1:{port}", users, "/recommendations/", settings)
                         runs.setdefault("recs_rps", []).append(r["rps"])
                         runs.setdefault("recs_p50_ms", []).append(r["p50"])
                         runs.setdefault("recs_p99_ms", []).append(r["p99"])

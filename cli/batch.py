@@ -200,6 +200,7 @@ def scheduler(
 
     settings = _settings()
     try:
+        settings.require_safe_secrets()
         plan = parse_schedule(settings.batch_schedule if schedule is None else schedule)
         require_redis(settings)
     except (ValueError, StackError) as exc:

@@ -229,7 +229,9 @@ def print_addresses(settings: Settings, rate: float) -> None:
     api_url = f"http://{settings.api_host}:{settings.api_port}"
     rows = [
         f"storefront: {api_url}/   pricing: {api_url}/pricing   admin: {api_url}/admin",
-        f"API: {api_url}/docs   metrics: {api_url}/metrics   ingest: POST {api_url}/events/<topic>",
+        f"API: {api_url}/docs   metrics: {api_url}/metrics   ingest: POST {api_url}/events/<topic>"
+        " with a producer token (`tillflow producers create NAME --topic T`, then "
+        f"POST {api_url}/oauth/token)",
         f"Prometheus: http://127.0.0.1:{settings.prometheus_port}/alerts   Grafana: "
         "http://127.0.0.1:3000 with `docker compose -f infra/docker-compose.yml up` or any "
         "local Grafana (README: Observability)",

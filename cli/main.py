@@ -14,8 +14,10 @@ from cli.console import err, out
 from cli.console import fail as _fail
 from cli.console import settings_with_logging as _settings
 from cli.graph import batch_graph
+from cli.producers import admin_app, producers_app
 from infra.stack.errors import StackError
 from infra.stack.local import ServiceStatus
+from schemas.settings import InsecureSettings
 from schemas.topics import INPUT_TOPICS, input_topic
 
 app = typer.Typer(
@@ -36,6 +38,8 @@ app.add_typer(features_app, name="features")
 app.add_typer(batch_app, name="batch")
 app.add_typer(models_app, name="models")
 app.add_typer(scheduler_app, name="scheduler")
+app.add_typer(producers_app, name="producers")
+app.add_typer(admin_app, name="admin")
 batch_app.command("graph")(batch_graph)
 
 
@@ -147,7 +151,7 @@ def flows_run(
             recovery=recovery,
             tail=not once,
         )
-    except StackError as exc:
+    except (StackError, InsecureSettings) as exc:
         raise _fail(exc) from None
     raise typer.Exit(code)
 
@@ -313,6 +317,10 @@ def api(
     import uvicorn
 
     settings = _settings()
+    try:
+        settings.require_safe_secrets()
+    except InsecureSettings as exc:
+        raise _fail(exc) from None
     uvicorn.run(
         "api.main:create_app",
         factory=True,

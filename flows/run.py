@@ -40,6 +40,7 @@ def check_services(settings: Settings) -> None:
 def flow_from_env() -> Dataflow:
     """The factory ``bytewax.run`` calls in each process."""
     settings = Settings()
+    settings.require_safe_secrets()
     configure_logging(settings)
     check_services(settings)
     start_flow_metrics(settings, os.environ)
@@ -98,6 +99,7 @@ def run(
     tail: bool = True,
 ) -> int:  # fmt: skip
     """Start the processes and wait for them; return the worst exit code."""
+    settings.require_safe_secrets()
     check_services(settings)
     register_features(settings)
     if recovery:

@@ -7,8 +7,22 @@ import sys
 from typing import TextIO
 
 import structlog
+from structlog.types import EventDict, WrappedLogger
 
+from infra.redact import redact
 from schemas.settings import Settings
+
+
+def redact_credentials(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    """Mask ``user:password@`` inside any URL a log line carries (Redis, Neo4j, Kafka).
+
+    >>> redact_credentials(None, "info", {"event": "up", "url": "redis://:pw@h:6379/0", "n": 1})
+    {'event': 'up', 'url': 'redis://***@h:6379/0', 'n': 1}
+    """
+    for key, value in event.items():
+        if isinstance(value, str) and "@" in value:
+            event[key] = redact(value)
+    return event
 
 
 def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
@@ -27,9 +41,10 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_credentials,
     ]
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, structlog.processors.format_exc_info, redact_credentials, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,

@@ -97,6 +97,12 @@ class RedisKeys:
         """Stream (XADD) of drift detections that the batch scheduler reacts to."""
         return f"{self.prefix}drift"
 
+    @property
+    def producer_clients(self) -> str:
+        """Hash ``client_id -> ProducerClient JSON``: who may write which input topics
+        (secrets stored as argon2 hashes; ``tillflow producers`` manages them)."""
+        return f"{self.prefix}auth:producers"
+
     # --- batch jobs (batch/runs.py, batch/scheduler.py) -------------------------------------
 
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.keys import RedisKeys
@@ -18,6 +18,29 @@ from schemas.topics import ORDERS, Topic  # noqa: F401  (ORDERS is used by the d
 
 DEV_ADMIN_PASSWORD = "tillflow-admin"  # development and tests only; refused in production
 DEV_JWT_SECRET = "tillflow-development-jwt-secret-not-for-production"
+SECRET_MIN_BYTES = 32  # JWT secret and plain admin password, outside development
+
+
+class InsecureSettings(ValueError):
+    """A secret that only development may use was given to a non-development deployment."""
+
+
+def _weak(variable: str, value: SecretStr, development: str, also: str = "") -> list[str]:
+    """``variable``'s problem, if it is the development default or under the minimum length.
+
+    >>> _weak("TILLFLOW_JWT_SECRET", SecretStr(""), "dev")
+    ['set TILLFLOW_JWT_SECRET: it is empty or shorter than 32 bytes']
+    >>> _weak("X", SecretStr("s" * 32), "dev")
+    []
+    """
+    secret = value.get_secret_value()
+    hint = f" ({also})" if also else ""
+    if secret == development:
+        return [f"set {variable}: the development default is "
+                f"refused{hint}"]  # fmt: skip
+    if len(secret.encode()) < SECRET_MIN_BYTES:
+        return [f"set {variable}: it is empty or shorter than {SECRET_MIN_BYTES} bytes{hint}"]
+    return []
 
 
 class Settings(BaseSettings):
@@ -90,23 +113,29 @@ class Settings(BaseSettings):
     max_events_per_request: int = Field(default=10_000, ge=1)
     api_cache_ttl_s: float = Field(default=1.0, ge=0)  # in-process cache of price/reco reads
     api_redis_timeout_s: float = Field(default=0.25, gt=0)  # then serve last-known or 503
-    rate_limit_per_s: float = Field(default=50.0, ge=0)  # per client on public routes; 0: off
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)  # larger bodies: 413
+    # Public routes, per client address; events from shopper sessions count one each. 0: off.
+    rate_limit_per_s: float = Field(default=50.0, ge=0)
     rate_limit_burst: int = Field(default=100, ge=1)
+    rate_limit_max_clients: int = Field(default=50_000, ge=1)  # least recently seen go first
+    # Events per second per producer client (a batch of n costs n); 0: off.
+    producer_rate_per_s: float = Field(default=5_000.0, ge=0)
+    producer_burst: int = Field(default=10_000, ge=1)
+    producer_check_s: float = Field(default=1.0, ge=0)  # a revocation reaches the API within
+    # Failed logins (admin and producer clients) allowed per client address and per user.
+    login_failures_burst: int = Field(default=5, ge=1)
+    login_failures_per_min: float = Field(default=5.0, gt=0)
     ws_queue_size: int = Field(default=64, ge=1)  # per websocket; oldest dropped when full
+    ws_max_connections: int = Field(default=10_000, ge=1)  # open websockets in one process
+    ws_max_per_client: int = Field(default=50, ge=1)  # open websockets per client address
     model_poll_s: float = Field(default=2.0, gt=0)  # how often the API checks the registry
     admin_username: str = "admin"
     admin_password: SecretStr = SecretStr(DEV_ADMIN_PASSWORD)
+    # An argon2 hash (`tillflow admin hash-password`); when set, TILLFLOW_ADMIN_PASSWORD is unused.
+    admin_password_hash: SecretStr = SecretStr("")
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     jwt_ttl_s: int = Field(default=3_600, ge=60)
-
-    @model_validator(mode="after")
-    def _no_placeholder_secrets_in_production(self) -> Settings:
-        if self.environment == "production":
-            if self.admin_password.get_secret_value() == DEV_ADMIN_PASSWORD:
-                raise ValueError("set TILLFLOW_ADMIN_PASSWORD: the development default is refused")
-            if self.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
-                raise ValueError("set TILLFLOW_JWT_SECRET: the development default is refused")
-        return self
+    session_ttl_s: int = Field(default=86_400, ge=60)  # shopper sessions of the storefront
 
     # Observability: /metrics endpoints, Prometheus
     metrics_host: str = "127.0.0.1"  # bind address of the flows' and scheduler's /metrics
@@ -116,6 +145,30 @@ class Settings(BaseSettings):
     prometheus_scrape_interval_s: int = Field(default=15, ge=1)
     prometheus_retention: str = "7d"
     alertmanager_url: str = ""  # e.g. http://127.0.0.1:9095; empty: alerts stay in Prometheus
+
+    def secret_problems(self) -> list[str]:
+        """What is unsafe about the secrets outside ``development`` (empty when nothing is)."""
+        given_hash = self.admin_password_hash.get_secret_value()
+        if given_hash and not given_hash.startswith("$argon2"):
+            return ["set TILLFLOW_ADMIN_PASSWORD_HASH to an argon2 hash "
+                    "(`tillflow admin hash-password` prints one)"]  # fmt: skip
+        if self.environment == "development":
+            return []
+        problems = _weak("TILLFLOW_JWT_SECRET", self.jwt_secret, DEV_JWT_SECRET)
+        if not given_hash:
+            problems += _weak("TILLFLOW_ADMIN_PASSWORD", self.admin_password, DEV_ADMIN_PASSWORD,
+                              also="or set TILLFLOW_ADMIN_PASSWORD_HASH")  # fmt: skip
+        return problems
+
+    def require_safe_secrets(self) -> None:
+        """Refuse to run outside ``development`` with a development, empty or short secret."""
+        problems = self.secret_problems()
+        if problems:
+            raise InsecureSettings(
+                f"refusing to start with environment={self.environment}: "
+                + "; ".join(problems)
+                + " (set them in the environment or in .env, see .env.example)"
+            )
 
     def topic(self, topic: Topic) -> str:
         """The broker-side name of ``topic`` under this deployment's prefix."""

@@ -7,6 +7,7 @@ that says so: they are never skipped.
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ import prometheus_client  # noqa: F401
 import pytest
 import redis
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from pydantic import SecretStr
 
 from infra.readiness import require_kafka, require_redis
 from infra.stack.errors import ServiceUnavailable
@@ -35,12 +37,15 @@ def run_id() -> str:
 
 @pytest.fixture(scope="session")
 def settings(run_id: str) -> Settings:
-    """Settings whose topics and Redis keys carry a prefix unique to this test run."""
+    """Settings whose topics and Redis keys carry a prefix unique to this test run, with
+    secrets of their own (outside development the development ones are refused)."""
     return Settings(
         environment="test",
         topic_prefix=f"test-{run_id}.",
         redis_prefix=f"test-{run_id}:",
         kafka_timeout_s=10,
+        jwt_secret=SecretStr(secrets.token_urlsafe(32)),
+        admin_password=SecretStr(secrets.token_urlsafe(32)),
     )
 
 

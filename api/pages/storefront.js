@@ -1,11 +1,12 @@
 // Storefront: prices change in place over /ws/prices; clicks are real events
 // (POST /events/user-activity) and the shopper's strip follows /ws/recommendations/{user}.
+// POST /session gives the browser its shopper (an HttpOnly session cookie): the clicks and
+// the strip are that shopper's, and nobody else's.
 "use strict";
 const grid = document.getElementById("grid");
 const strip = document.getElementById("strip");
 const shopper = document.getElementById("shopper");
-const session = tf.uuid();
-let recoSocket = null;
+let session = null;
 
 function card(product) {
   const el = document.createElement("div");
@@ -21,8 +22,8 @@ function card(product) {
 
 async function view(sku) {
   const event = {
-    event_id: tf.uuid(), event_time: new Date().toISOString(), user_id: shopper.value,
-    session_id: session, action: "view", sku,
+    event_id: tf.uuid(), event_time: new Date().toISOString(), user_id: session.user_id,
+    session_id: session.session_id, action: "view", sku,
   };
   try {
     await tf.json("/events/user-activity", {
@@ -48,22 +49,13 @@ function showRecommendations(list) {
 
 const prices = {};
 async function start() {
-  for (let i = 1; i <= 30; i++) {
-    const id = `u-${String(i).padStart(6, "0")}`;
-    shopper.add(new Option(id, id));
-  }
-  const params = new URLSearchParams(location.search);
-  if (params.get("user")) shopper.add(new Option(params.get("user"), params.get("user"), true, true));
+  session = await tf.json("/session", { method: "POST" });
+  shopper.textContent = session.user_id;
   const products = await tf.json("/products?limit=1000");
   for (const p of products) prices[p.sku] = p.price;
   grid.replaceChildren(...products.map(card));
   tf.live("/ws/prices", (u) => { prices[u.sku] = u.price; showPrice(u); },
     (s) => { document.getElementById("live").textContent = `prices ${s}`; });
-  const follow = () => {
-    if (recoSocket) recoSocket.close();
-    recoSocket = tf.live(`/ws/recommendations/${encodeURIComponent(shopper.value)}`, showRecommendations);
-  };
-  shopper.addEventListener("change", follow);
-  follow();
+  tf.live(`/ws/recommendations/${encodeURIComponent(session.user_id)}`, showRecommendations);
 }
 start().catch((e) => { grid.textContent = `could not load the shop: ${e.message}`; });

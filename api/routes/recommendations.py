@@ -6,10 +6,12 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import redis.asyncio as aioredis
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request, Security
 
+from api.auth import bearer, session_cookie, shopper_reader
 from api.cache import LastKnown, read_through
 from api.deps import State
+from api.problems import responses
 from api.recommendations import (
     Item,
     Recommendations,
@@ -23,6 +25,7 @@ from api.recommendations import (
     without_ranker,
 )
 from api.state import AppState
+from api.tokens import Claims
 
 router = APIRouter(tags=["recommendations"])
 
@@ -87,6 +90,10 @@ async def _items(
     return found.values, found.error is not None
 
 
+def _own_list(request: Request, user_id: Annotated[str, Path(pattern=USER_PATTERN)]) -> Claims:
+    return shopper_reader(request, user_id)
+
+
 @router.get(
     "/recommendations/{user_id}",
     response_model=Recommendations,
@@ -94,12 +101,15 @@ async def _items(
     description="Candidates from the streaming recommender (item co-occurrence over the "
     "shopper's recent views and purchases, topped up from popularity), re-ranked by the "
     "registry's current ONNX ranker over the shopper's and items' online features; a "
-    "popularity list for shoppers the flows have not seen yet. `source` says which served.",
-    responses={503: {"description": "Redis is unavailable and no last-known list exists."}},
+    "popularity list for shoppers the flows have not seen yet. `source` says which served. "
+    "Readable with that shopper's session (`POST /session`) or an admin token only.",
+    responses=responses(401, 403, 429, 503),
+    dependencies=[Security(bearer), Security(session_cookie)],
 )
 async def get_recommendations(
     user_id: Annotated[str, Path(pattern=USER_PATTERN)],
     state: State,
+    _reader: Annotated[Claims, Depends(_own_list)],
     k: Annotated[int, Query(ge=1, le=MAX_K, description="How many items.")] = 10,
 ) -> Recommendations:
     return await recommendations_for(state, user_id, k)

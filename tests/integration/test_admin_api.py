@@ -59,7 +59,14 @@ def test_anonymous_and_wrong_credentials_are_refused(client: TestClient) -> None
 def test_expired_tokens_are_refused(client: TestClient, admin_settings: Settings) -> None:
     old = int(time.time()) - 7200
     token = jwt.encode(
-        {"sub": "admin", "scopes": ["admin:read"], "iat": old, "exp": old + 60, "iss": "tillflow"},
+        {
+            "sub": "admin",
+            "kind": "admin",
+            "scopes": ["admin:read"],
+            "iat": old,
+            "exp": old + 60,
+            "iss": "tillflow",
+        },
         admin_settings.jwt_secret.get_secret_value(),
         algorithm="HS256",
     )

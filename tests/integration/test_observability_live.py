@@ -50,6 +50,7 @@ from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, DEAD_LETTER, INPUT_TOPICS, ORDERS, USER_ACTIVITY
 from simulator.config import ShopConfig
 from simulator.producer import RunOptions, run_shop
+from tests.credentials import admin_headers, producer_headers
 
 pytestmark = pytest.mark.integration
 
@@ -67,11 +68,14 @@ def _free_port() -> int:
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    """The settings as the ``TILLFLOW_*`` environment of a child process (secrets left out)."""
-    values = settings.model_dump(mode="json", exclude={"admin_password", "jwt_secret"})
+    """The settings as the ``TILLFLOW_*`` environment of a child process."""
+    secrets = {"admin_password", "admin_password_hash", "jwt_secret", "neo4j_password"}
+    values = settings.model_dump(mode="json", exclude=secrets)
     return {
         **os.environ, "PYTHONPATH": str(ROOT), TAIL_ENV: "1",
         **{f"TILLFLOW_{k.upper()}": str(v) for k, v in values.items() if v is not None},
+        "TILLFLOW_JWT_SECRET": settings.jwt_secret.get_secret_value(),
+        "TILLFLOW_ADMIN_PASSWORD": settings.admin_password.get_secret_value(),
     }  # fmt: skip
 
 
@@ -179,12 +183,13 @@ def _api_traffic(api: str, settings: Settings, request_id: str) -> None:
     for _ in range(3):
         for sku in skus:
             _get(f"{api}/prices/{sku}")
-        _get(f"{api}/recommendations/u-000001")
+        _get(f"{api}/recommendations/u-000001", admin_headers(settings))
     with pytest.raises(urllib.error.HTTPError, match="404"):
         _get(f"{api}/prices/NO-SUCH-SKU")
     event = {"event_id": f"obs-{request_id}", "event_time": datetime.now(UTC).isoformat(),
              "sku": skus[0], "store_id": "store-01", "on_hand": 5}  # fmt: skip
-    _post(f"{api}/events/inventory", event, {"X-Request-ID": request_id})
+    writer = producer_headers(settings, ["inventory"])
+    _post(f"{api}/events/inventory", event, {"X-Request-ID": request_id, **writer})
 
 
 @pytest.fixture(scope="module")

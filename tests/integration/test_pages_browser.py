@@ -7,6 +7,7 @@ Redis → pub/sub → the API's websocket → the "recommended for you" strip.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -179,16 +180,35 @@ def test_a_price_update_changes_the_storefront_in_place(live: Live, page: Page) 
 
 
 def test_clicks_change_the_recommended_strip(live: Live, page: Page) -> None:
-    user = f"u-click{uuid.uuid4().hex[:4]}"
-    page.goto(f"{live.url}/?user={user}")
+    page.goto(f"{live.url}/")
     strip = page.locator("#strip")
     expect(page.locator("#reco-source")).to_have_text("(popularity)", timeout=10_000)
+    expect(page.locator("#shopper")).to_have_text(re.compile(r"^u-[0-9a-f]{16}$"))
     before = strip.get_attribute("data-skus")
     page.locator('#grid [data-sku="SKU-P1"]').click()
     expect(page.locator("#reco-source")).to_have_text("(streaming)", timeout=30_000)
     after = strip.get_attribute("data-skus")
     assert after != before
     assert "SKU-P2" in (after or "").split(",")  # P1's co-viewed neighbour
+
+
+def test_the_session_is_the_pages_own_shopper_only(live: Live, page: Page) -> None:
+    page.goto(f"{live.url}/")
+    shopper = page.locator("#shopper")
+    expect(shopper).to_have_text(re.compile(r"^u-"))
+    own = page.evaluate(
+        "u => fetch('/recommendations/' + u).then(r => r.status)", shopper.text_content()
+    )
+    other = page.evaluate("fetch('/recommendations/u-000001').then(r => r.status)")
+    assert (own, other) == (200, 403)
+    as_other = page.evaluate(
+        """fetch('/events/user-activity', {method: 'POST',
+             headers: {'content-type': 'application/json'},
+             body: JSON.stringify({event_id: 'forged', event_time: new Date().toISOString(),
+                                   user_id: 'u-000001', session_id: 's-x', action: 'view',
+                                   sku: 'SKU-P1'})}).then(r => r.status)"""
+    )
+    assert as_other == 403
 
 
 def test_the_admin_page_refuses_anonymous_users(live: Live, page: Page) -> None:

@@ -33,6 +33,7 @@ from registry import ModelRegistry
 from schemas.catalogue import CatalogueItem
 from schemas.features import BATCH_SKU_FEATURES, SKU_FEATURES, USER_FEATURES, stored_in
 from schemas.settings import Settings
+from tests.credentials import admin_headers
 from tests.shoppers import viewed
 
 pytestmark = pytest.mark.integration
@@ -118,7 +119,7 @@ def trained(models_shop: Settings) -> tuple[LinearRegression, LogisticRegression
 
 @pytest.fixture(scope="module")
 def client(models_shop: Settings, trained: object) -> Iterator[TestClient]:
-    with TestClient(create_app(models_shop)) as c:
+    with TestClient(create_app(models_shop), headers=admin_headers(models_shop)) as c:
         yield c
 
 

@@ -1,0 +1,118 @@
+"""Schemathesis over the whole OpenAPI document of the running API (uvicorn on a real port,
+the real Kafka, Redis and Neo4j), anonymous and with each kind of credential: no 5xx, and
+every answer's status, content type, headers and body as the document says."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+
+import orjson
+import pytest
+import schemathesis
+import uvicorn
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode, checks
+from schemathesis.specs.openapi.schemas import OpenApiSchema
+
+from api.main import create_app
+from schemas.settings import Settings
+from tests.credentials import admin_headers, producer_headers
+
+pytestmark = pytest.mark.integration
+
+CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_headers_conformance,
+    checks.response_schema_conformance,
+]
+EXAMPLES = 6  # per operation and mode, each sent with 4 credentials: about a minute on 2 cores
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    settings = stack.model_copy(
+        update={
+            "redis_prefix": f"{stack.redis_prefix}schema{uuid.uuid4().hex[:6]}:",
+            "registry_dir": tmp_path_factory.mktemp("registry"),
+            "api_port": _free_port(),
+        }
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=settings.api_port,
+            log_level="warning",
+            ws="websockets-sansio",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield settings
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def api_schema(served: Settings) -> OpenApiSchema:
+    return schemathesis.openapi.from_url(f"http://127.0.0.1:{served.api_port}/openapi.json")
+
+
+@pytest.fixture(scope="module")
+def credentials(served: Settings) -> dict[str, dict[str, str]]:
+    request = urllib.request.Request(f"http://127.0.0.1:{served.api_port}/session", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        session = orjson.loads(answer.read())
+    return {
+        "anonymous": {},
+        "admin": admin_headers(served, ("admin:read", "admin:write")),
+        "producer": producer_headers(served),
+        "shopper": {"Authorization": f"Bearer {session['access_token']}"},
+    }
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_every_answer_is_documented(
+    api_schema: OpenApiSchema, credentials: dict[str, dict[str, str]], mode: GenerationMode
+) -> None:
+    """Each operation, valid (positive) and invalid (negative) inputs, each credential."""
+    failures: list[str] = []
+    operations = [result.ok() for result in api_schema.get_all_operations()]
+    assert len(operations) >= 20, [op.label for op in operations]
+
+    for operation in operations:
+
+        @given(case=operation.as_strategy(generation_mode=mode))
+        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+                  suppress_health_check=list(HealthCheck))  # fmt: skip
+        def run(case: schemathesis.Case) -> None:
+            for headers in credentials.values():
+                case.call_and_validate(headers=headers, checks=CHECKS)
+
+        try:
+            run()
+        except Unsatisfiable:
+            assert mode is GenerationMode.NEGATIVE, operation.label  # nothing invalid to send
+        except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001  (report them all)
+            failures.append(f"{operation.label}: {exc}")
+    assert not failures, "\n\n".join(failures)
