@@ -41,8 +41,9 @@ batch_app.command("graph")(batch_graph)
 
 @app.command()
 def setup() -> None:
-    """Fetch what the local stack needs (Kafka and Neo4j jars from Maven Central); check Java."""
-    from infra.stack import kafka, neo4j
+    """Fetch what the local stack needs (Kafka, Neo4j and OpenSearch jars from Maven Central);
+    check Java."""
+    from infra.stack import kafka, neo4j, opensearch
 
     settings = _settings()
     try:
@@ -50,15 +51,19 @@ def setup() -> None:
         libs = kafka.ensure_jars(settings)
         neo4j.find_java()
         graph_libs = neo4j.ensure_jars(settings)
+        opensearch.find_java()
+        search_libs = opensearch.ensure_jars(settings)
     except StackError as exc:
         raise _fail(exc) from None
     out.print(f"kafka jars ready in {libs}")
     out.print(f"neo4j jars ready in {graph_libs}")
+    out.print(f"opensearch jars ready in {search_libs}")
 
 
 @app.command()
 def up() -> None:
-    """Start Redis, Kafka (KRaft) and Neo4j on 127.0.0.1 and create the topics. Idempotent."""
+    """Start Redis, Kafka (KRaft), Neo4j, OpenSearch and Prometheus on 127.0.0.1 and create the
+    topics. Idempotent."""
     from infra.stack import local
     from infra.stack.topics import ensure_topics
 

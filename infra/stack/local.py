@@ -9,9 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.readiness import kafka_answers, neo4j_answers, redis_answers
+from infra.readiness import kafka_answers, neo4j_answers, opensearch_answers, redis_answers
 from infra.stack import kafka
 from infra.stack import neo4j as neo4j_service
+from infra.stack import opensearch as opensearch_service
 from infra.stack import prometheus as prometheus_service
 from infra.stack import redis as redis_service
 from infra.stack.errors import StackError
@@ -48,8 +49,14 @@ def _ensure(
 
 
 def up(settings: Settings) -> list[ServiceStatus]:
-    """Start Redis, Kafka, Neo4j and Prometheus (each unless already answering); wait for all."""
-    r, k, n, p = redis_service, kafka, neo4j_service, prometheus_service
+    """Start Redis, Kafka, Neo4j, OpenSearch and Prometheus (each unless already answering).
+
+    OpenSearch is started first and awaited last: its start-up is the slowest, and it overlaps
+    with the others'.
+    """
+    r, k, n, p, o = redis_service, kafka, neo4j_service, prometheus_service, opensearch_service
+    if not opensearch_answers(settings, 1.0) and running_pid(o.files(settings)) is None:
+        o.start(settings)
     _ensure(r.files(settings), lambda: redis_answers(settings, 0.5),
             lambda: r.start(settings), lambda: r.wait_ready(settings))  # fmt: skip
     _ensure(k.files(settings), lambda: kafka_answers(settings, 1.0),
@@ -58,6 +65,8 @@ def up(settings: Settings) -> list[ServiceStatus]:
             lambda: n.start(settings), lambda: n.wait_ready(settings))  # fmt: skip
     _ensure(p.files(settings), lambda: p.answers(settings, 0.5),
             lambda: p.start(settings), lambda: p.wait_ready(settings))  # fmt: skip
+    _ensure(o.files(settings), lambda: opensearch_answers(settings, 1.0),
+            lambda: o.start(settings), lambda: o.wait_ready(settings))  # fmt: skip
     return status(settings)
 
 
@@ -124,6 +133,7 @@ def down(settings: Settings) -> list[str]:
         ("prometheus", prometheus_service.files(settings)),
         ("kafka", kafka.files(settings)),
         ("neo4j", neo4j_service.files(settings)),
+        ("opensearch", opensearch_service.files(settings)),
         ("redis", redis_service.files(settings)),
     )
     for name, svc in services:
@@ -153,6 +163,12 @@ def status(settings: Settings) -> list[ServiceStatus]:
             settings.neo4j_uri,
             neo4j_service.files(settings),
             neo4j_answers(settings, 1.0),
+        ),
+        _status(
+            "opensearch",
+            settings.opensearch_url,
+            opensearch_service.files(settings),
+            opensearch_answers(settings, 1.0),
         ),
         _status(
             "prometheus",
