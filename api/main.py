@@ -22,6 +22,7 @@ from api.routes import (
     prices,
     products,
     recommendations,
+    search,
     ws,
 )
 from api.state import AppState
@@ -32,7 +33,9 @@ from schemas.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-PUBLIC_PREFIXES = ("/prices", "/products", "/pricing", "/recommendations", "/graph", "/events")
+PUBLIC_PREFIXES = (
+    "/prices", "/products", "/pricing", "/recommendations", "/graph", "/events", "/search",
+)  # fmt: skip
 
 
 async def _follow_registry(state: AppState) -> None:
@@ -90,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         prices,
         products,
         recommendations,
+        search,
         graph,
         ws,
         events,

@@ -14,6 +14,7 @@ from cli.console import err, out
 from cli.console import fail as _fail
 from cli.console import settings_with_logging as _settings
 from cli.graph import batch_graph
+from cli.search import search_app
 from infra.stack.errors import StackError
 from infra.stack.local import ServiceStatus
 from schemas.topics import INPUT_TOPICS, input_topic
@@ -36,6 +37,7 @@ app.add_typer(features_app, name="features")
 app.add_typer(batch_app, name="batch")
 app.add_typer(models_app, name="models")
 app.add_typer(scheduler_app, name="scheduler")
+app.add_typer(search_app, name="search")
 batch_app.command("graph")(batch_graph)
 
 
@@ -154,7 +156,8 @@ def features_apply() -> None:
 def catalogue_load(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines.")],
 ) -> None:
-    """Load products (sku, category, list_price, unit_cost per line) into Redis."""
+    """Load products into Redis: one JSON object a line with sku, category, list_price,
+    unit_cost and, optionally, name, brand and description."""
     from pydantic import ValidationError
 
     from flows.catalogue import store_catalogue
@@ -250,6 +253,7 @@ def demo(
         store_catalogue(settings, Shop(ShopConfig()).catalogue())  # the flows price from it
         local.start_flows(settings)
         local.start_scheduler(settings)
+        local.start_search_indexer(settings)
     except StackError as exc:
         raise _fail(exc) from None
     _print_status(local.status(settings))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import redis.asyncio as aioredis
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
 from api.deps import State
+from api.search import readiness as search_readiness
 from infra.stack.errors import ServiceUnavailable
 
 router = APIRouter(tags=["health"])
@@ -21,7 +22,8 @@ class Readiness(BaseModel):
     checks: dict[str, str] = Field(
         description="Per dependency: `ok`, or what is wrong. Models report `ok (name:vN)`, "
         "or `not registered` (the API serves without them: streaming lists, no forecast); "
-        "a model that fails to load makes the API not ready."
+        "a model that fails to load makes the API not ready. `opensearch` is reported but "
+        "does not decide readiness: only `/search` needs it."
     )
 
 
@@ -40,7 +42,7 @@ async def healthz() -> Health:
     summary="Readiness: Kafka and Redis reachable, models loaded",
     responses={503: {"model": Readiness, "description": "A dependency is not ready."}},
 )
-async def readyz(state: State, response: Response) -> Readiness:
+async def readyz(state: State, request: Request, response: Response) -> Readiness:
     checks: dict[str, str] = {}
     try:
         await state.producer.start()
@@ -60,6 +62,7 @@ async def readyz(state: State, response: Response) -> Readiness:
             checks[f"model:{name}"], failed = slot.error, True
         else:
             checks[f"model:{name}"] = "not registered"
+    checks["opensearch"] = await search_readiness(request)  # reported; only search needs it
     ready = checks["kafka"] == "ok" and checks["redis"] == "ok" and not failed
     if not ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE

@@ -111,6 +111,16 @@ def start_scheduler(settings: Settings) -> int:
     return _start_detached(scheduler_files(settings), "the scheduler", ["scheduler"])
 
 
+def search_indexer_files(settings: Settings) -> ServiceFiles:
+    return ServiceFiles(settings.runtime_dir, "search-indexer")
+
+
+def start_search_indexer(settings: Settings) -> int:
+    """Start the product indexer (``tillflow search index``) detached; return its pid."""
+    return _start_detached(search_indexer_files(settings), "the search indexer",
+                           ["search", "index"])  # fmt: skip
+
+
 def _start_detached(svc: ServiceFiles, name: str, command: list[str]) -> int:
     """``python -m cli <command>`` in the background unless it runs; fail if it exits at once."""
     pid = running_pid(svc)
@@ -129,6 +139,7 @@ def down(settings: Settings) -> list[str]:
     services = (
         ("flows", flows_files(settings)),
         ("scheduler", scheduler_files(settings)),
+        ("search-indexer", search_indexer_files(settings)),
         ("api", api_files(settings)),
         ("prometheus", prometheus_service.files(settings)),
         ("kafka", kafka.files(settings)),
@@ -179,4 +190,5 @@ def status(settings: Settings) -> list[ServiceStatus]:
         _status("api", api_address, api_files(settings), False),
         _status("flows", f"{settings.flow_processes} process(es)", flows_files(settings), False),
         _status("scheduler", settings.batch_schedule, scheduler_files(settings), False),
+        _status("search-indexer", settings.search_index, search_indexer_files(settings), False),
     ]

@@ -13,6 +13,7 @@ EXPECTED = {
     ("post", "/admin/models/{name}/rollback"), ("get", "/admin/jobs"),
     ("post", "/admin/jobs/{job}"), ("get", "/admin/drift"),
     ("get", "/graph/products/{sku}/related"), ("get", "/graph/products/{sku}/influence"),
+    ("get", "/search"),
 }  # fmt: skip
 
 
