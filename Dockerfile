@@ -17,6 +17,7 @@ COPY online_models online_models
 COPY batch batch
 COPY registry registry
 COPY graph graph
+COPY search search
 RUN pip install --no-cache-dir --no-deps .
 EXPOSE 8000
 ENTRYPOINT ["tillflow"]

@@ -7,6 +7,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from infra.readiness import kafka_answers, neo4j_answers, opensearch_answers, redis_answers
@@ -15,6 +16,7 @@ from infra.stack import neo4j as neo4j_service
 from infra.stack import opensearch as opensearch_service
 from infra.stack import prometheus as prometheus_service
 from infra.stack import redis as redis_service
+from infra.stack import rsyslog as rsyslog_service
 from infra.stack.errors import StackError
 from infra.stack.processes import (
     ServiceFiles,
@@ -49,7 +51,8 @@ def _ensure(
 
 
 def up(settings: Settings) -> list[ServiceStatus]:
-    """Start Redis, Kafka, Neo4j, OpenSearch and Prometheus (each unless already answering).
+    """Start Redis, Kafka, Neo4j, OpenSearch and Prometheus (each unless already answering),
+    then rsyslog, which ships every service log into OpenSearch.
 
     OpenSearch is started first and awaited last: its start-up is the slowest, and it overlaps
     with the others'.
@@ -67,7 +70,19 @@ def up(settings: Settings) -> list[ServiceStatus]:
             lambda: p.start(settings), lambda: p.wait_ready(settings))  # fmt: skip
     _ensure(o.files(settings), lambda: opensearch_answers(settings, 1.0),
             lambda: o.start(settings), lambda: o.wait_ready(settings))  # fmt: skip
+    prepare_log_indices(settings)
+    rsyslog_service.start(settings)
     return status(settings)
+
+
+def prepare_log_indices(settings: Settings) -> None:
+    """The log indices' template, and the expired daily indices deleted."""
+    from search.client import opensearch_client
+    from search.logs import ensure_log_template, prune_log_indices
+
+    with opensearch_client(settings, timeout_s=30.0) as client:
+        ensure_log_template(client, settings)
+        prune_log_indices(client, settings, datetime.now(UTC).date())
 
 
 def api_files(settings: Settings) -> ServiceFiles:
@@ -144,6 +159,7 @@ def down(settings: Settings) -> list[str]:
         ("prometheus", prometheus_service.files(settings)),
         ("kafka", kafka.files(settings)),
         ("neo4j", neo4j_service.files(settings)),
+        ("rsyslog", rsyslog_service.files(settings)),
         ("opensearch", opensearch_service.files(settings)),
         ("redis", redis_service.files(settings)),
     )
@@ -180,6 +196,12 @@ def status(settings: Settings) -> list[ServiceStatus]:
             settings.opensearch_url,
             opensearch_service.files(settings),
             opensearch_answers(settings, 1.0),
+        ),
+        _status(
+            "rsyslog",
+            f"{settings.opensearch_url} {settings.log_index_prefix}*",
+            rsyslog_service.files(settings),
+            False,
         ),
         _status(
             "prometheus",

@@ -60,7 +60,8 @@ def test_compose_runs_the_stack_the_launcher_runs() -> None:
         assert (ROOT / services[name]["build"]["context"].replace("..", ".")).exists()
     dockerfile = (ROOT / "Dockerfile").read_text()
     for package in ("schemas", "simulator", "ingest", "api", "cli", "infra", "flows",
-                    "online_models", "featurestore", "observability", "graph"):  # fmt: skip
+                    "online_models", "featurestore", "observability", "graph",
+                    "search"):  # fmt: skip
         assert f"COPY {package} {package}" in dockerfile
 
 
