@@ -50,6 +50,17 @@ TABLES: dict[str, list[tuple[str, str, str]]] = {
         ("floor_p50_ms", "", "baseline: Redis round trip + one ONNX run, no HTTP"),
         ("ws_fanout_p99_ms", "", "price change → each of 1,000 websocket clients; goal ≤ 100"),
     ],
+    "search": [
+        ("search_rps", "", "GET /search through the API, wrk, 4 connections; goal ≥ 200"),
+        ("search_p50_ms", "engine_p50_ms", "typo'd names, facets, popularity blend"),
+        ("search_p99_ms", "engine_p99_ms", "goal ≤ 20"),
+        ("engine_p50_ms", "", "baseline: the same queries straight to OpenSearch"),
+        ("engine_p99_ms", "", "baseline"),
+        ("index_freshness_p50_ms", "refresh_interval_ms", "price published → visible in search"),
+        ("index_freshness_p99_ms", "refresh_interval_ms", "goal ≤ 1,500"),
+        ("bulk_docs_per_s", "single_docs_per_s", "the indexer's bulk requests"),
+        ("single_docs_per_s", "", "baseline: one update request per document"),
+    ],
     "observability": [
         (
             "parse_and_hooks_events_per_s",

@@ -158,14 +158,14 @@ def start_api(
     return proc
 
 
-def wrk(url_prefix: str, ids: list[str], path: str) -> dict[str, float]:
+def wrk(url_prefix: str, ids: list[str], path: str, seconds: int = SECONDS) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         ids_file = Path(tmp) / "ids.txt"
         ids_file.write_text("\n".join(ids))
         script = Path(tmp) / "load.lua"
         script.write_text(WRK_SCRIPT % (ids_file, path))
         out = subprocess.run(
-            ["wrk", "-t1", f"-c{CONCURRENCY}", f"-d{SECONDS}s", "--latency", "-s", str(script),
+            ["wrk", "-t1", f"-c{CONCURRENCY}", f"-d{seconds}s", "--latency", "-s", str(script),
              url_prefix],
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
