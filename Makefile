@@ -49,6 +49,7 @@ bench: setup up ## Run the benchmarks; write benchmarks/results/*.json and BENCH
 	@$(PY) -m benchmarks.batch
 	@$(PY) -m benchmarks.serving
 	@$(PY) -m benchmarks.graph
+	@$(PY) -m benchmarks.search
 	@$(PY) -m benchmarks.report
 
 lock: ## Re-resolve requirements.lock from pyproject.toml

@@ -181,6 +181,21 @@ NOTES: dict[str, str] = {
         "workers per core pair. Recommendations re-rank up to 20 candidates per request "
         "(features of uncached items in one pipeline, one ONNX run)."
     ),
+    "search": (
+        "Far from its goals in this run, and not yet understood apart from the machine: it was "
+        "measured while the 2 shared cores carried a load average of ~15–19 (other engineers' "
+        "test suites and benchmarks; `meta.runs.load_average_1m`). Under that load even a "
+        "plain one-field `match` took 13–23 ms inside OpenSearch, while a similar query (fuzzy "
+        "multi_match, a range filter and a terms aggregation over 10k documents) had measured "
+        "3–6 ms p50 on quieter cores before this work; the full query (fuzzy "
+        "`multi_match` over four fields, a phrase boost, two filtered aggregations, "
+        "`function_score`) costs ~3× a plain match. Through the API the p50 is ~2.5× the "
+        "engine's: one uvicorn worker, aiohttp to OpenSearch, 4 wrk connections queueing on "
+        "the busy cores. Freshness (p50 1.1 s, p99 2.5 s; none missed) is the indexer's "
+        "0.2 s flush, the bulk request and the index's 500 ms refresh, all slowed by the same "
+        "load. Next: re-measure on quiet cores; if the goals still miss, cache facet counts per "
+        "query, drop the phrase clause for one-word queries, and run more uvicorn workers."
+    ),
     "observability": (
         "Micro-benchmark over 100k simulated messages in one process (no Kafka): every message "
         "passes the flow's two metrics hooks (events, dead letters, processing-lag histogram, "
