@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from opensearchpy import OpenSearch, helpers
@@ -213,7 +214,10 @@ class Indexer:
                     if message.error() is None:
                         self.take(message)
                 if self.clock() >= next_poll:
-                    self.poll_redis()
+                    try:
+                        self.poll_redis()
+                    except redis.RedisError as exc:  # prices and stock keep flowing meanwhile
+                        log.warning("search.indexer.redis_unavailable", error=str(exc)[:200])
                     next_poll = self.clock() + POPULARITY_POLL_S
                 if self.due():
                     self._flush_and_commit(client, consumer, stop)

@@ -38,7 +38,7 @@ from prometheus_client import CollectorRegistry
 
 from batch.runs import JobRun
 from flows.run import TAIL_ENV, process_commands
-from infra.stack import prometheus
+from infra.stack import prometheus, rsyslog
 from infra.stack.processes import terminate
 from infra.stack.topics import delete_topics, ensure_topics
 from observability.exposition import MetricsServer
@@ -268,6 +268,7 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         if scheduler is not None:
             scheduler.close()
         terminate(prometheus.files(settings))
+        terminate(rsyslog.files(settings))  # `up` started this run's log shipper too
         delete_topics(settings, [settings.topic(t) for t in ALL_TOPICS])
 
 
