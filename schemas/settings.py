@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     opensearch_transport_port: int = 9300
     opensearch_heap: str = "512m"
     opensearch_timeout_s: float = Field(default=2.0, gt=0)
-    search_index: str = "tillflow-products"  # the product index (an alias over one index)
+    search_index: str = "tillflow-products"  # the product index
     search_bulk_docs: int = Field(default=500, ge=1)  # documents per bulk request
     search_flush_s: float = Field(default=0.2, gt=0)  # the indexer flushes at least this often
     search_popularity_weight: float = Field(default=1.0, ge=0)  # log1p(popularity) boost
