@@ -101,6 +101,7 @@ class Indexer:
         self.catalogue: dict[str, str] = {}  # sku -> its catalogue JSON, as last indexed
         self.indexed = 0  # bulk lines OpenSearch accepted since start
         self.prices: dict[str, float] = {}  # the latest price written per product
+        self.on_hand: dict[str, int] = {}  # the latest total units written per product
         self.progress = threading.Condition()  # notified after every accepted bulk request
 
     def group_id(self) -> str:
@@ -189,6 +190,7 @@ class Indexer:
         with self.progress:
             self.indexed += done
             self.prices.update(self.pending.prices)
+            self.on_hand.update({k: sum(v.values()) for k, v in self.pending.stock.items()})
             self.pending = Pending()
             self.progress.notify_all()
         return done

@@ -24,9 +24,9 @@ from flows.catalogue import store_catalogue
 from infra.readiness import require_opensearch
 from infra.stack.errors import ServiceUnavailable
 from schemas.catalogue import CatalogueItem
-from schemas.events import PriceUpdate
+from schemas.events import InventoryLevel, PriceUpdate
 from schemas.settings import Settings
-from schemas.topics import PRICE_UPDATES
+from schemas.topics import INVENTORY, PRICE_UPDATES
 from search.client import opensearch_client
 from search.indexer import Indexer
 from tests.tcp_proxy import TcpProxy
@@ -179,6 +179,19 @@ def test_a_published_price_reaches_search(
     assert body["items"][0]["price"] == 0.85
     assert body["items"][0]["list_price"] == 1.1
     assert "S-MLK" in _skus(_search(api, max_price=0.9))
+
+
+def test_stock_is_the_sum_over_stores(shop: Settings, indexer: Indexer, api: TestClient) -> None:
+    producer = Producer({"bootstrap.servers": shop.kafka_bootstrap})
+    for store, units in (("s1", 4), ("s2", 7), ("s1", 2)):  # s1 reports twice: latest wins
+        level = InventoryLevel(event_id=uuid.uuid4().hex, event_time=datetime.now(UTC),
+                               sku="S-CHR", store_id=store, on_hand=units)  # fmt: skip
+        producer.produce(shop.topic(INVENTORY), level.model_dump_json().encode(), b"S-CHR")
+    assert producer.flush(10) == 0
+    assert indexer.wait_for(lambda: indexer.on_hand.get("S-CHR") == 9, 60), "stock not indexed"
+    with opensearch_client(shop) as client:
+        client.indices.refresh(index=shop.search_index)
+    assert _search(api, q="chardonnay")["items"][0]["on_hand"] == 9
 
 
 def test_opensearch_down_is_a_503_naming_it_and_the_rest_keeps_serving(
