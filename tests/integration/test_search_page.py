@@ -6,14 +6,13 @@ and sends a real ``search`` activity event (API → Kafka), as a click sends ``v
 
 from __future__ import annotations
 
-import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from api.main import create_app
 from flows.catalogue import store_catalogue
@@ -26,7 +25,6 @@ from tests.integration.test_observability_live import _free_port
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 TEAS = ["Jasmine Green Tea", "Earl Grey Tea", "Chamomile Tea", "English Breakfast Tea"]
 
 
@@ -68,22 +66,6 @@ def shop_url(stack: Settings) -> Iterator[str]:
         worker.join(30)
         with opensearch_client(settings) as client:
             client.indices.delete(index=settings.search_index, ignore_unavailable=True)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context()
-    pg = context.new_page()
-    yield pg
-    context.close()
 
 
 def test_cards_show_product_names(shop_url: str, page: Page) -> None:
