@@ -156,6 +156,16 @@ def test_bad_parameters_are_refused(api: TestClient, params: dict[str, Any], mes
     assert message in response.text
 
 
+def test_search_is_rate_limited_like_the_other_public_routes(
+    shop: Settings, indexer: Indexer
+) -> None:
+    # One token per 100 s: however slow a search is here, the bucket does not refill.
+    limited = shop.model_copy(update={"rate_limit_per_s": 0.01, "rate_limit_burst": 2})
+    with TestClient(create_app(limited)) as client:
+        codes = [client.get("/search", params={"q": "milk"}).status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+
+
 def _publish(settings: Settings, sku: str, price: float, previous: float) -> None:
     event = PriceUpdate(
         event_id=uuid.uuid4().hex, event_time=datetime.now(UTC), sku=sku,
