@@ -195,8 +195,9 @@ NOTES: dict[str, str] = {
         "OpenSearch): the difference is queueing for the busy cores and the node's search "
         "threads, not the API's work. Freshness (p50 1.1 s, p99 2.5 s; none missed) is the "
         "indexer's 0.2 s flush, the bulk request and the index's 500 ms refresh, all slowed "
-        "by the same load. Next: re-measure on quiet cores; if the goals still miss, cache facet counts per "
-        "query, drop the phrase clause for one-word queries, and run more uvicorn workers."
+        "by the same load. Next: re-measure on quiet cores; if the goals still miss, cache "
+        "facet counts per query, drop the phrase clause for one-word queries, and run more "
+        "uvicorn workers."
     ),
     "observability": (
         "Micro-benchmark over 100k simulated messages in one process (no Kafka): every message "
