@@ -268,6 +268,10 @@ def demo(
         "local Grafana (README: Observability)"
     )
     out.print(
+        f"search: {api_url}/search?q=yogurt   logs: {settings.opensearch_url}/"
+        f"{settings.log_index_prefix}*/_search?q=level:warning"
+    )
+    out.print(
         "models: the scheduler trains them on its first pipeline run with enough data "
         "(`tillflow batch pipeline` runs it now; /admin shows runs)"
     )
