@@ -62,4 +62,6 @@ def query(
         results = parse_response(client.search(index=settings.search_index, body=body))
     out.print(f"{results.total} match(es)")
     for hit in results.items:
-        out.print(f"{hit.score:8.3f}  {hit.sku}  {hit.title}  [{hit.category}]  {hit.price}")
+        out.print(
+            f"{hit.score:8.3f}  {hit.sku}  {hit.title}  [{hit.category}]  {hit.price}", markup=False
+        )
