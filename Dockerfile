@@ -20,6 +20,7 @@ COPY online_models online_models
 COPY batch batch
 COPY registry registry
 COPY graph graph
+COPY search search
 RUN pip install --no-cache-dir --no-deps . \
     && useradd --system --uid 10001 --home-dir /var/lib/tillflow tillflow \
     && mkdir -p /var/lib/tillflow && chown tillflow /var/lib/tillflow

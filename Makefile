@@ -12,10 +12,10 @@ BACKFILL_DAYS ?= 14
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-setup: ## Install everything (Debian packages, .venv from requirements.lock, Kafka jars)
+setup: ## Install everything (Debian packages, .venv from requirements.lock, Kafka/Neo4j/OpenSearch jars)
 	@bash infra/setup.sh
 
-up: ## Start Kafka (KRaft) and Redis on 127.0.0.1 and create the topics
+up: ## Start Kafka (KRaft), Redis, Neo4j, OpenSearch, rsyslog and Prometheus on 127.0.0.1; create the topics
 	@$(TILLFLOW) up
 
 down: ## Stop what `make up` / `make demo` started
@@ -50,6 +50,7 @@ bench: setup up ## Run the benchmarks; write benchmarks/results/*.json and BENCH
 	@$(PY) -m benchmarks.batch
 	@$(PY) -m benchmarks.serving
 	@$(PY) -m benchmarks.graph
+	@$(PY) -m benchmarks.search
 	@$(PY) -m benchmarks.report
 
 lock: ## Re-resolve requirements.lock from pyproject.toml
@@ -65,6 +66,6 @@ rules: ## Check the Prometheus alert rules and run their unit tests (promtool)
 	@promtool check rules infra/prometheus/rules/*.yml
 	@promtool test rules infra/prometheus/tests/*.yml
 
-clean: down ## Stop the stack; delete its data, logs, lake, recovery state, Feast registry, models and lineage
+clean: down ## Stop the stack; delete its data (OpenSearch's indices too), logs, lake, recovery state, Feast registry, models and lineage
 	@rm -rf .tillflow/data .tillflow/logs .tillflow/run .tillflow/lake .tillflow/recovery .tillflow/feast \
 		.tillflow/models .tillflow/bench-models .tillflow/lineage

@@ -26,6 +26,7 @@ from api.routes import (
     prices,
     products,
     recommendations,
+    search,
     session,
     ws,
 )
@@ -39,7 +40,15 @@ log = structlog.get_logger(__name__)
 
 # Rate-limited per client address, one unit per request. Events are charged per event by their
 # route (a shopper session on the public budget, a producer client on its own).
-PUBLIC_PREFIXES = ("/prices", "/products", "/pricing", "/recommendations", "/graph", "/session")
+PUBLIC_PREFIXES = (
+    "/prices",
+    "/products",
+    "/pricing",
+    "/recommendations",
+    "/graph",
+    "/session",
+    "/search",
+)
 
 
 async def _follow_registry(state: AppState) -> None:
@@ -101,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         prices,
         products,
         recommendations,
+        search,
         graph,
         ws,
         events,

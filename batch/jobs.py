@@ -88,9 +88,26 @@ def _stage(
         from batch.maintenance import maintain
 
         hours = options.retention_hours
-        return maintain(settings.lake_dir, settings.vacuum_retention_hours
-                        if hours is None else hours, step)  # fmt: skip
+        result = maintain(settings.lake_dir, settings.vacuum_retention_hours
+                          if hours is None else hours, step)  # fmt: skip
+        _prune_log_indices(settings)
+        return result
     raise ValueError(f"unknown stage {job!r}")
+
+
+def _prune_log_indices(settings: Settings) -> None:
+    """Delete the shipped-log indices older than ``log_retention_days`` (when OpenSearch runs:
+    the lake's housekeeping does not depend on it)."""
+    from infra.readiness import opensearch_answers
+    from search.client import opensearch_client
+    from search.logs import prune_log_indices
+
+    if not opensearch_answers(settings, 2.0):
+        log.warning("maintain.logs_skipped", reason="OpenSearch is not answering")
+        return
+    with opensearch_client(settings, timeout_s=30.0) as client:
+        deleted = prune_log_indices(client, settings, datetime.now(UTC).date())
+    log.info("maintain.log_indices_deleted", indices=deleted)
 
 
 def _locked_stage(

@@ -161,7 +161,9 @@ def start_api(
     return proc
 
 
-def wrk(url_prefix: str, ids: list[str], path: str, settings: Settings) -> dict[str, float]:
+def wrk(
+    url_prefix: str, ids: list[str], path: str, settings: Settings, seconds: int = SECONDS
+) -> dict[str, float]:
     """wrk over ``path`` + a random id, as an admin (recommendations need a credential; the
     token's check is part of what is measured)."""
     token, _ = issue_token(settings, "admin", "bench", ["admin:read"], now=time.time())
@@ -171,7 +173,7 @@ def wrk(url_prefix: str, ids: list[str], path: str, settings: Settings) -> dict[
         script = Path(tmp) / "load.lua"
         script.write_text(WRK_SCRIPT % (ids_file, f"Bearer {token}", path))
         out = subprocess.run(
-            ["wrk", "-t1", f"-c{CONCURRENCY}", f"-d{SECONDS}s", "--latency", "-s", str(script),
+            ["wrk", "-t1", f"-c{CONCURRENCY}", f"-d{seconds}s", "--latency", "-s", str(script),
              url_prefix],
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip

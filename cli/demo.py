@@ -212,6 +212,7 @@ def run_demo(
         clock.done("pipeline", run_pipeline(settings))
         clock.done("graph", load_graph_now(settings))
     local.start_scheduler(settings)
+    local.start_search_indexer(settings)
     print_addresses(settings, rate)
     options = RunOptions(
         rate=rate, clock="wall", ground_truth=settings.runtime_dir / "ground_truth.json"
@@ -235,6 +236,8 @@ def print_addresses(settings: Settings, rate: float) -> None:
         f"Prometheus: http://127.0.0.1:{settings.prometheus_port}/alerts   Grafana: "
         "http://127.0.0.1:3000 with `docker compose -f infra/docker-compose.yml up` or any "
         "local Grafana (README: Observability)",
+        f"search: {api_url}/search?q=yogurt   logs: {settings.opensearch_url}/"
+        f"{settings.log_index_prefix}*/_search?q=level:warning",
         f"watch: kcat -b {settings.kafka_bootstrap} -C -t {settings.topic_prefix}orders",
         f"live: simulating at {rate:,.0f} events/s; Ctrl-C stops the simulator, `make down` all",
     ]

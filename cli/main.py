@@ -15,6 +15,7 @@ from cli.console import fail as _fail
 from cli.console import settings_with_logging as _settings
 from cli.graph import batch_graph
 from cli.producers import admin_app, producers_app
+from cli.search import search_app
 from infra.stack.errors import StackError
 from infra.stack.local import ServiceStatus
 from schemas.settings import InsecureSettings
@@ -40,13 +41,15 @@ app.add_typer(models_app, name="models")
 app.add_typer(scheduler_app, name="scheduler")
 app.add_typer(producers_app, name="producers")
 app.add_typer(admin_app, name="admin")
+app.add_typer(search_app, name="search")
 batch_app.command("graph")(batch_graph)
 
 
 @app.command()
 def setup() -> None:
-    """Fetch what the local stack needs (Kafka and Neo4j jars from Maven Central); check Java."""
-    from infra.stack import kafka, neo4j
+    """Fetch what the local stack needs (Kafka, Neo4j and OpenSearch jars from Maven Central);
+    check Java."""
+    from infra.stack import kafka, neo4j, opensearch
 
     settings = _settings()
     try:
@@ -54,15 +57,19 @@ def setup() -> None:
         libs = kafka.ensure_jars(settings)
         neo4j.find_java()
         graph_libs = neo4j.ensure_jars(settings)
+        opensearch.find_java()
+        search_libs = opensearch.ensure_jars(settings)
     except StackError as exc:
         raise _fail(exc) from None
     out.print(f"kafka jars ready in {libs}")
     out.print(f"neo4j jars ready in {graph_libs}")
+    out.print(f"opensearch jars ready in {search_libs}")
 
 
 @app.command()
 def up() -> None:
-    """Start Redis, Kafka (KRaft) and Neo4j on 127.0.0.1 and create the topics. Idempotent."""
+    """Start Redis, Kafka (KRaft), Neo4j, OpenSearch and Prometheus on 127.0.0.1 and create the
+    topics. Idempotent."""
     from infra.stack import local
     from infra.stack.topics import ensure_topics
 
@@ -171,7 +178,8 @@ def features_apply() -> None:
 def catalogue_load(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines.")],
 ) -> None:
-    """Load products (sku, category, list_price, unit_cost per line) into Redis."""
+    """Load products into Redis: one JSON object a line with sku, category, list_price,
+    unit_cost and, optionally, name, brand and description."""
     from pydantic import ValidationError
 
     from flows.catalogue import store_catalogue

@@ -59,5 +59,5 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(level, logging.INFO) if level < logging.INFO else level)
-    for noisy in ("aiokafka", "kafka"):
+    for noisy in ("aiokafka", "kafka", "opensearch"):  # opensearch-py logs every request
         logging.getLogger(noisy).setLevel(logging.WARNING)

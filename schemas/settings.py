@@ -85,6 +85,20 @@ class Settings(BaseSettings):
     graph_namespace: str = "tillflow"  # every node carries it, so one Neo4j holds several shops
     graph_batch_rows: int = Field(default=10_000, ge=1)  # rows per UNWIND transaction
 
+    # OpenSearch (product search and log search, search/)
+    opensearch_url: str = "http://127.0.0.1:9200"
+    opensearch_port: int = 9200  # HTTP port of the local node (change the URL too)
+    opensearch_transport_port: int = 9300
+    opensearch_heap: str = "512m"
+    opensearch_timeout_s: float = Field(default=2.0, gt=0)
+    search_index: str = "tillflow-products"  # the product index
+    search_bulk_docs: int = Field(default=500, ge=1)  # documents per bulk request
+    search_flush_s: float = Field(default=0.2, gt=0)  # the indexer flushes at least this often
+    search_popularity_weight: float = Field(default=1.0, ge=0)  # log1p(popularity) boost
+    search_personal_weight: float = Field(default=1.0, ge=0)  # weight of the ranker's score
+    log_index_prefix: str = "tillflow-logs-"  # one index a day: <prefix>YYYY.MM.DD
+    log_retention_days: int = Field(default=7, ge=1)  # older log indices are deleted
+
     # Flows
     lake_dir: Path = Path(".tillflow/lake")
     recovery_dir: Path = Path(".tillflow/recovery")

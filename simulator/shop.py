@@ -22,6 +22,7 @@ from schemas.catalogue import CatalogueItem
 from schemas.topics import COMPETITOR_PRICES, INVENTORY, ORDERS, USER_ACTIVITY, Topic
 from simulator.catalogue import Product, category_name, make_catalogue
 from simulator.config import ShopConfig
+from simulator.names import describe
 from simulator.prices import PriceBook
 from simulator.shoppers import Shoppers, make_shoppers, user_id_of
 
@@ -110,16 +111,24 @@ class Shop:
         self._clock = clock
 
     def catalogue(self) -> list[CatalogueItem]:
-        """The shop's master data as the flows need it (costs, list prices, categories)."""
-        return [
-            CatalogueItem(
-                sku=p.sku,
-                category=category_name(p.category),
-                list_price=p.list_price,
-                unit_cost=p.unit_cost,
+        """The shop's master data: costs, list prices and categories (for the flows), names,
+        brands and descriptions (for search and the storefront)."""
+        items = []
+        for p in self.products:
+            category = category_name(p.category)
+            name, brand, description = describe(p.index, category)
+            items.append(
+                CatalogueItem(
+                    sku=p.sku,
+                    category=category,
+                    list_price=p.list_price,
+                    unit_cost=p.unit_cost,
+                    name=name,
+                    brand=brand,
+                    description=description,
+                )
             )
-            for p in self.products
-        ]
+        return items
 
     # ----------------------------------------------------------------- ground truth
     def _expected_daily_units(self) -> np.ndarray:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from api.auth import READ, claims_of, oauth2
 from api.deps import State
 from api.problems import responses
+from api.search import readiness as search_readiness
 from infra.stack.errors import ServiceUnavailable
 
 router = APIRouter(tags=["health"])
@@ -25,7 +26,8 @@ class Readiness(BaseModel):
         description="With an admin token (`admin:read`) only; anonymous callers get `ready`. "
         "Per dependency: `ok`, or what is wrong. Models report `ok (name:vN)`, "
         "or `not registered` (the API serves without them: streaming lists, no forecast); "
-        "a model that fails to load makes the API not ready.",
+        "a model that fails to load makes the API not ready. `opensearch` is reported but "
+        "does not decide readiness: only `/search` needs it.",
     )
 
 
@@ -71,6 +73,7 @@ async def readyz(state: State, request: Request, response: Response) -> Readines
             checks[f"model:{name}"], failed = slot.error, True
         else:
             checks[f"model:{name}"] = "not registered"
+    checks["opensearch"] = await search_readiness(request)  # reported; only search needs it
     ready = checks["kafka"] == "ok" and checks["redis"] == "ok" and not failed
     if not ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE

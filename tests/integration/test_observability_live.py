@@ -37,7 +37,7 @@ from onnx import TensorProto, helper
 from prometheus_client import CollectorRegistry
 
 from flows.run import TAIL_ENV, process_commands
-from infra.stack import prometheus
+from infra.stack import prometheus, rsyslog
 from infra.stack.processes import terminate
 from infra.stack.topics import delete_topics, ensure_topics
 from observability.exposition import MetricsServer
@@ -273,6 +273,7 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         if scheduler is not None:
             scheduler.close()
         terminate(prometheus.files(settings))
+        terminate(rsyslog.files(settings))  # `up` started this run's log shipper too
         delete_topics(settings, [settings.topic(t) for t in ALL_TOPICS])
 
 
@@ -282,6 +283,10 @@ def _targets() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     for path in DASHBOARDS:
         board = json.loads(path.read_text())
         for panel in board["panels"]:
+            if (
+                panel["type"] == "logs"
+            ):  # OpenSearch, not Prometheus (tests/integration/test_log_search.py)
+                continue
             for target in panel["targets"]:
                 out.append((board["uid"], panel, {**target, "_board": board}))
     return out

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import threading
@@ -24,7 +23,7 @@ import pytest
 import redis
 import uvicorn
 from confluent_kafka import Producer
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from api.main import create_app
 from flows.catalogue import store_catalogue
@@ -39,7 +38,6 @@ from schemas.topics import ALL_TOPICS, USER_ACTIVITY
 pytestmark = pytest.mark.integration
 
 SKUS = [f"SKU-P{i}" for i in range(1, 7)]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def _free_port() -> int:
@@ -137,22 +135,6 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         flow.wait(30)
         log.close()
         delete_topics(settings, [settings.topic(t) for t in ALL_TOPICS])
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context()
-    pg = context.new_page()
-    yield pg
-    context.close()
 
 
 def test_a_price_update_changes_the_storefront_in_place(live: Live, page: Page) -> None:

@@ -50,12 +50,18 @@ def test_compose_runs_the_stack_the_launcher_runs() -> None:
     assert f"<neo4j.version>{neo4j_version}</neo4j.version>" in neo4j_pom, (
         "compose and launcher differ"
     )
+    opensearch_pom = (ROOT / "infra" / "opensearch" / "pom.xml").read_text()
+    opensearch_version = services["opensearch"]["image"].split(":")[1]
+    assert f"<opensearch.version>{opensearch_version}</opensearch.version>" in opensearch_pom, (
+        "compose and launcher differ"
+    )
     for name in ("topics", "api", "flows", "simulator"):
         assert services[name]["build"]["dockerfile"] == "Dockerfile"
         assert (ROOT / services[name]["build"]["context"].replace("..", ".")).exists()
     dockerfile = (ROOT / "Dockerfile").read_text()
     for package in ("schemas", "simulator", "ingest", "api", "cli", "infra", "flows",
-                    "online_models", "featurestore", "observability", "graph"):  # fmt: skip
+                    "online_models", "featurestore", "observability", "graph",
+                    "search"):  # fmt: skip
         assert f"COPY {package} {package}" in dockerfile
 
 

@@ -13,7 +13,7 @@ EXPECTED = {
     ("post", "/admin/models/{name}/rollback"), ("get", "/admin/jobs"),
     ("post", "/admin/jobs/{job}"), ("get", "/admin/drift"),
     ("get", "/graph/products/{sku}/related"), ("get", "/graph/products/{sku}/influence"),
-    ("post", "/oauth/token"), ("post", "/session"),
+    ("post", "/oauth/token"), ("post", "/session"), ("get", "/search"),
 }  # fmt: skip
 
 
