@@ -10,7 +10,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.events import Identifier
+from schemas.events import MAX_PRICE, Identifier
+
+Price = Annotated[float, Field(gt=0, le=float(MAX_PRICE), allow_inf_nan=False)]
 
 
 class CatalogueItem(BaseModel):
@@ -20,8 +22,8 @@ class CatalogueItem(BaseModel):
 
     sku: Identifier
     category: Identifier
-    list_price: Annotated[float, Field(gt=0)]
-    unit_cost: Annotated[float, Field(gt=0)]
+    list_price: Price
+    unit_cost: Price
 
     @model_validator(mode="after")
     def _cost_below_list(self) -> CatalogueItem:
