@@ -91,6 +91,18 @@ TABLES: dict[str, list[tuple[str, str, str]]] = {
         ("hr_at_10_with_graph", "hr_at_10_without_graph", "streaming + graph neighbours"),
         ("hr_at_10_without_graph", "", "streaming recommender alone"),
     ],
+    "fuzz": [
+        ("hostile_messages", "", "generated hostile messages, mixed 1:1 with simulator events"),
+        ("dead_lettered", "hostile_messages", "hostile messages found as dead letters; goal = all"),
+        ("hostile_accepted", "", "hostile messages found in bronze; goal 0"),
+        ("crashes", "", "flow exits with an error; goal 0"),
+        ("good_events_lost", "good_events", "good events missing from bronze; goal 0"),
+        ("truncated_dead_letters", "", "~900 kB messages whose dead letter was cut to fit"),
+        ("events_per_s", "clean_events_per_s", "messages (good + hostile) read per second"),
+        ("ratio_to_clean", "", "goal ≥ 0.9 (within 10 % of the clean run)"),
+        ("good_events_per_s", "clean_events_per_s", "good events per second, hostile run"),
+        ("startup_s", "", "flow start-up, subtracted from both runs"),
+    ],
 }
 
 NOTES: dict[str, str] = {
