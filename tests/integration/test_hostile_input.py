@@ -195,6 +195,7 @@ def client(stack: Settings) -> Iterator[TestClient]:
         ("competitor-prices", competitor("api-9999", YEAR_9999, "evil", 0.01), "must lie between"),
         ("competitor-prices", competitor("api-empty", "", "evil", 0.01), "datetime"),
         ("inventory", inventory("api-year-1", YEAR_1, 1), "must lie between"),
+        ("competitor-prices", competitor("api-year-1", YEAR_1, "e", 1), "must lie between"),
     ],
 )
 def test_the_api_refuses_bad_event_times_with_422(
