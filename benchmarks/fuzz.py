@@ -167,8 +167,9 @@ def main() -> None:
 
     def measure(kind: str, repeat: int) -> None:
         nonlocal crashes
-        s = runs[kind[0]].model_copy(update={
-            "redis_prefix": f"{runs[kind[0]].redis_prefix}{repeat}:",
+        topics = runs[{"startup": "e", "clean": "c", "hostile": "h"}[kind]]
+        s = topics.model_copy(update={
+            "redis_prefix": f"{topics.redis_prefix}{repeat}:",
             "lake_dir": workdir / f"{kind}{repeat}" / "lake",
             "recovery_dir": workdir / f"{kind}{repeat}" / "recovery"})  # fmt: skip
         store_catalogue(s, Shop(ShopConfig()).catalogue())

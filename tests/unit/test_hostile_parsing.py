@@ -299,3 +299,24 @@ def test_valid_events_of_every_topic_still_pass() -> None:
         raw = to_json({"event_id": "ok", "event_time": stamp, **body})
         result = parse_message(TOPICS, f"p.{topic.name}", 0, 0, None, raw, policy=POLICY)
         assert isinstance(result, Accepted), result
+
+
+def test_every_message_of_the_fuzz_benchmark_is_refused_with_a_reason() -> None:
+    """The benchmark counts on it: each generated hostile message ends as one dead letter."""
+    import random
+
+    from benchmarks.hostile import HUGE_EVERY, hostile
+    from simulator.config import ShopConfig
+    from simulator.shop import Shop
+
+    rng, kinds = random.Random(5), set()
+    events = [e for _, e in zip(range(2_000), Shop(ShopConfig(seed=9)).events(), strict=False)]
+    for n, good in enumerate(events):
+        kind, topic, key, value = hostile(rng, good, HUGE_EVERY - 1 if n == 0 else n)
+        kinds.add(kind)
+        result = parse_message(
+            TOPICS, f"p.{topic.name}", 0, n, key, value, policy=EventTimePolicy()
+        )
+        assert isinstance(result, Rejected), (kind, value[:200])
+        assert len(encode_dead_letter(dead_letter(result, 1_000_000))) <= 1_000_000
+    assert {"huge", "event_time", "id", "number", "missing", "bytes", "cut_json"} <= kinds
