@@ -106,6 +106,25 @@ TABLES: dict[str, list[tuple[str, str, str]]] = {
 }
 
 NOTES: dict[str, str] = {
+    "fuzz": (
+        "Correctness holds at full size: every one of the 100,000 hostile messages (kinds and "
+        "counts in meta.runs.kinds: extreme and future event times, bad ids, numbers and "
+        "actions, missing fields, cut JSON, random bytes, non-objects, deep nesting, escaped "
+        "lone surrogates, four ~900 kB messages whose dead letters were cut to fit) is exactly "
+        "one dead letter at its own partition and offset, none reached bronze, no good event "
+        "was lost and the flow never crashed. Throughput was measured while the 2 shared cores "
+        "ran at a load average of 14–18 (other engineers' flows and tests), so both rates are "
+        "about a tenth of the stream benchmark's and the two clean runs took 201 s and 92 s "
+        "for the same work (meta.runs.seconds); the hostile runs took 231 s and 226 s for "
+        "twice the messages. Read per message, the flow kept its pace with hostile input "
+        "mixed in (ratio 1.05, goal ≥ 0.9); per good event it is about half the clean rate, "
+        "since half of what it reads is hostile and each refused message still costs a parse, "
+        "a dead-letter message, a counter and a warning log line. The parse step itself "
+        "(flows.parse.parse_message, 5,000 simulator events, CPU time, best of 25, three "
+        "alternating pairs) ran at 74k/86k/91k events/s before the bounds and the event-time "
+        "policy and 74k/92k/82k after: the pattern on ids (~40 ns each) and the policy check "
+        "(~0.3 µs) are within the noise of this machine."
+    ),
     "batch": (
         "Bronze is written straight from the simulator (benchmarks/batch_data.py, with daily "
         "±15 % price experiments), not through Kafka and the flow, whose throughput is the "
