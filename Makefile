@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TILLFLOW := $(VENV)/bin/tillflow
 RATE ?= 300
+BACKFILL_DAYS ?= 14
 
 .DEFAULT_GOAL := help
 .PHONY: help setup up down status demo check test lint typecheck bench lock schemas dashboards rules clean
@@ -23,8 +24,8 @@ down: ## Stop what `make up` / `make demo` started
 status: ## Say what runs where
 	@$(TILLFLOW) status
 
-demo: setup up ## Set up; start the stack, the flows, the API and the live shop simulator (RATE/s)
-	@$(TILLFLOW) demo --rate $(RATE)
+demo: setup up ## Set up; start everything, backfill BACKFILL_DAYS of history, train; then the live shop (RATE/s)
+	@$(TILLFLOW) demo --rate $(RATE) --backfill-days $(BACKFILL_DAYS)
 
 check: setup ## Set up, start the stack, lint, type-check and run every test, stop the stack
 	@$(TILLFLOW) up

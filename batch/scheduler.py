@@ -6,7 +6,8 @@ Every ``TILLFLOW_SCHEDULER_POLL_S`` seconds the scheduler:
 - reads new requests from ``keys.job_requests`` (``batch.runs.request_job``) → runs them;
 - runs each job of ``TILLFLOW_BATCH_SCHEDULE`` (``job=seconds,…``) whose interval has passed.
 
-Its cursors (the last drift and request ids handled, each job's last start) live in the hash
+Its cursors (the last drift and request ids handled, each job's last start) and its schedule
+(``every:<job>``, read by the admin page to say when a job runs next) live in the hash
 ``keys.scheduler_state``, so a restarted scheduler neither repeats nor misses work; a cursor
 moves on once the run it caused has finished. Job locks (batch/locks.py) keep two schedulers,
 or a scheduler and a manual ``tillflow batch`` run, from running one job twice at once.
@@ -31,8 +32,8 @@ import structlog
 
 from batch.jobs import JobOptions, run_job
 from batch.result import StepResult
-from batch.runs import JOBS, JobRun, check_job
 from infra.clients import redis_client
+from schemas.jobs import JOBS, JobRun, check_job
 from schemas.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -125,10 +126,24 @@ class Scheduler:
             runs.append(run)
         return runs
 
+    def publish_schedule(self) -> None:
+        """Write ``every:<job>`` for each scheduled job (and drop the others), so that the admin
+        page can say when each job runs next."""
+        state: dict[str, str] = self.redis.hgetall(self.keys.scheduler_state)  # type: ignore[assignment]
+        stale = [f for f in state if f.startswith("every:") and f[6:] not in self.schedule]
+        pipe = self.redis.pipeline(transaction=True)
+        if stale:
+            pipe.hdel(self.keys.scheduler_state, *stale)
+        if self.schedule:
+            every = {f"every:{job}": str(s) for job, s in self.schedule.items()}
+            pipe.hset(self.keys.scheduler_state, mapping=every)
+        pipe.execute()
+
     def run(self, stop: threading.Event | None = None, ticks: int | None = None) -> int:
         """Tick every ``TILLFLOW_SCHEDULER_POLL_S`` until ``stop`` is set (or ``ticks`` ran)."""
         stop = stop or threading.Event()
         done = 0
+        self.publish_schedule()
         log.info("scheduler.started", schedule=self.schedule,
                  poll_s=self.settings.scheduler_poll_s)  # fmt: skip
         while not stop.is_set() and (ticks is None or done < ticks):

@@ -77,7 +77,7 @@ def raw_producer_rate(settings: Settings, events: list[tuple[str, bytes, bytes]]
 async def aiokafka_latencies(
     settings: Settings, events: list[tuple[str, bytes, bytes]]
 ) -> list[float]:
-    producer = aiokafka_producer(settings, linger_ms=5)  # the simulator's producer
+    producer = aiokafka_producer(settings, linger_ms=5)  # the API's producer (EventProducer)
     await producer.start()
     latencies: list[float] = []
     pending = []

@@ -89,6 +89,24 @@ def status() -> None:
     _print_status(local.status(_settings()))
 
 
+@app.command()
+def doctor() -> None:
+    """Check Java, ports, disk, memory, every service, the topics, catalogue and models;
+    say what to do about each problem. Exit 1 when something is a problem."""
+    from infra.doctor import examine
+
+    checks = examine(_settings())
+    table = Table("status", "check", "found", "do")
+    style = {"ok": "green", "warn": "yellow", "problem": "red"}
+    for c in checks:
+        table.add_row(f"[{style[c.status]}]{c.status}[/]", c.name, c.found, c.fix)
+    out.print(table)
+    problems = [c for c in checks if c.status == "problem"]
+    out.print(f"{len(problems)} problem(s), {sum(c.status == 'warn' for c in checks)} warning(s)")
+    if problems:
+        raise typer.Exit(1)
+
+
 def _print_status(statuses: list[ServiceStatus]) -> None:
     table = Table("service", "state", "address", "pid", "log")
     for s in statuses:
@@ -211,8 +229,13 @@ def simulate(
     options = RunOptions(
         rate=rate, clock=clock, days=days, max_events=max_events, ground_truth=ground_truth
     )
+    from cli.progress import track
+
     try:
-        report = asyncio.run(run_shop(settings, config, options))
+        # events per simulated day are known only as they come: the bar counts events, and
+        # "time left" follows from max_events when it is given
+        with track("simulate", max_events, "events") as progress:
+            report = asyncio.run(run_shop(settings, config, options, progress.update))
     except StackError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
@@ -225,55 +248,30 @@ def simulate(
 
 @app.command()
 def demo(
-    rate: Annotated[float, typer.Option(help="Simulated events per second.")] = 300,
-    days: Annotated[float, typer.Option(help="Simulated days to run.")] = 28.0,
+    rate: Annotated[float, typer.Option(help="Live simulated events per second.")] = 300,
+    days: Annotated[float, typer.Option(help="Simulated days to run live.")] = 28.0,
+    backfill_days: Annotated[
+        float, typer.Option(help="Simulated days of history first; 0 skips the backfill.")
+    ] = 14.0,
 ) -> None:
-    """The live demo: the stack, the flows, the API, the scheduler and the shop simulator."""
-    from infra.stack import local
-    from infra.stack.topics import ensure_topics
-    from simulator.config import ShopConfig
-    from simulator.producer import RunOptions, run_shop
+    """The live demo: stack, flows, API; history backfilled and models trained; then live.
 
-    settings = _settings()
-    try:
-        local.up(settings)
-        ensure_topics(settings)
-        local.start_api(settings)
-        from flows.catalogue import store_catalogue
-        from simulator.shop import Shop
+    Its own log lines go to .tillflow/logs/demo.log; the terminal shows the phases."""
+    from cli.demo import run_demo
+    from observability.logs import configure_logging
+    from schemas.settings import Settings
 
-        store_catalogue(settings, Shop(ShopConfig()).catalogue())  # the flows price from it
-        local.start_flows(settings)
-        local.start_scheduler(settings)
-    except StackError as exc:
-        raise _fail(exc) from None
-    _print_status(local.status(settings))
-    api_url = f"http://{settings.api_host}:{settings.api_port}"
-    out.print(f"storefront: {api_url}/   pricing: {api_url}/pricing   admin: {api_url}/admin")
-    out.print(
-        f"API: {api_url}/docs   metrics: {api_url}/metrics   ingest: POST {api_url}/events/<topic>"
-    )
-    out.print(
-        f"Prometheus: http://127.0.0.1:{settings.prometheus_port}/alerts   Grafana: "
-        "http://127.0.0.1:3000 with `docker compose -f infra/docker-compose.yml up` or any "
-        "local Grafana (README: Observability)"
-    )
-    out.print(
-        "models: the scheduler trains them on its first pipeline run with enough data "
-        "(`tillflow batch pipeline` runs it now; /admin shows runs)"
-    )
-    out.print(f"watch: kcat -b {settings.kafka_bootstrap} -C -t {settings.topic_prefix}orders")
-    out.print(f"simulating at {rate:,.0f} events/s; Ctrl-C stops the simulator, `make down` all")
-    options = RunOptions(
-        rate=rate, clock="wall", days=days, ground_truth=settings.runtime_dir / "ground_truth.json"
-    )
+    settings = Settings()
+    logs = settings.runtime_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
     try:
-        report = asyncio.run(run_shop(settings, ShopConfig(), options))
+        with (logs / "demo.log").open("a") as log:
+            configure_logging(settings, log)
+            run_demo(settings, rate, days, backfill_days)
     except StackError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
-    out.print(f"produced {report.events} events ({report.events_per_s:,.0f}/s)")
 
 
 @app.command()
@@ -283,6 +281,8 @@ def replay(
     rate: Annotated[float, typer.Option(help="Events per second; 0 = as fast as possible.")] = 0,
 ) -> None:
     """Stream a JSON-lines file into Kafka; report rejected lines with their line numbers."""
+    from cli.progress import track
+    from ingest.replay import count_lines
     from ingest.replay import replay as run_replay
 
     target = input_topic(topic)
@@ -290,7 +290,10 @@ def replay(
         names = ", ".join(t.name for t in INPUT_TOPICS)
         raise _fail(ValueError(f"unknown input topic {topic!r}; choose one of: {names}"))
     try:
-        report = asyncio.run(run_replay(_settings(), file, target, rate=rate))
+        with track(f"replay {file.name}", count_lines(file), "lines") as progress:
+            report = asyncio.run(
+                run_replay(_settings(), file, target, rate=rate, on_progress=progress.update)
+            )
     except StackError as exc:
         raise _fail(exc) from None
     for r in report.rejected:

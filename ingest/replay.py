@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,10 +57,28 @@ def read_events(
                 report.rejected.append(Rejected(number, str(exc)))
 
 
+def count_lines(path: Path, chunk: int = 1 << 20) -> int:
+    """Lines in ``path`` (a last line without a newline counts), read in 1 MiB chunks."""
+    lines, last = 0, b"\n"
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return lines + (last != b"\n")
+
+
 async def replay(
-    settings: Settings, path: Path, topic: Topic, rate: float = 0.0, batch: int = 1_000
+    settings: Settings,
+    path: Path,
+    topic: Topic,
+    rate: float = 0.0,
+    batch: int = 1_000,
+    on_progress: Callable[[int], None] | None = None,
 ) -> ReplayReport:
-    """Produce the valid lines of ``path`` to ``topic``; ``rate`` caps events per second."""
+    """Produce the valid lines of ``path`` to ``topic``; ``rate`` caps events per second.
+
+    ``on_progress`` is told the number of lines handled (produced or rejected) after each batch.
+    """
     report = ReplayReport()
     if rate > 0:  # small chunks keep a slow rate smooth
         batch = max(1, min(batch, int(rate / 10)))
@@ -78,6 +96,8 @@ async def replay(
                 await producer.send_all(topic, chunk, correlation_id=cid)
                 report.produced += len(chunk)
                 chunk = []
+                if on_progress is not None:
+                    on_progress(report.produced + len(report.rejected))
                 if rate > 0:
                     ahead = report.produced / rate - (time.perf_counter() - started)
                     if ahead > 0:
@@ -85,6 +105,8 @@ async def replay(
         if chunk:
             await producer.send_all(topic, chunk, correlation_id=cid)
             report.produced += len(chunk)
+        if on_progress is not None:
+            on_progress(report.produced + len(report.rejected))
     finally:
         await producer.stop()
     return report

@@ -49,7 +49,7 @@ class Feature:
     dtype: Literal["int", "float", "string", "json"]
     description: str
     # "feast": a model feature, in the Feast online store; "redis": serving state, in the
-    # plain hash of schemas/keys.py. Never both (shared/DESIGN.md).
+    # plain hash of schemas/keys.py. Never both (docs/dependencies.md, Feast).
     store: Literal["feast", "redis"] = "feast"
 
 

@@ -346,3 +346,37 @@ class Shop:
             elif item is not None:
                 advance(item)
             advance(actor)
+
+
+class Phases:
+    """One run of a shop's events, taken in phases: :meth:`until` yields the events before a
+    simulated time and keeps the first later one for the next phase (a backfill of history up
+    to now, then live traffic, from one shop).
+
+    >>> shop = Shop(ShopConfig(products=5, shoppers=20, sessions_per_day=50))
+    >>> phases = Phases(shop.events())
+    >>> first = list(phases.until(shop.start + 3_600))
+    >>> second = list(phases.until(shop.start + 7_200))
+    >>> all(e.time < shop.start + 3_600 <= f.time for e in first for f in second)
+    True
+    >>> [e.payload["event_id"] for e in first + second] == [
+    ...     e.payload["event_id"] for e in Shop(shop.config).events(until=shop.start + 7_200)]
+    True
+    """
+
+    def __init__(self, events: Iterator[Emitted]) -> None:
+        self._events = events
+        self._held: Emitted | None = None
+
+    def until(self, t: float | None = None) -> Iterator[Emitted]:
+        """The next events with simulated time before ``t`` (all of them when ``None``)."""
+        if self._held is not None:
+            if t is not None and self._held.time >= t:
+                return
+            held, self._held = self._held, None
+            yield held
+        for event in self._events:
+            if t is not None and event.time >= t:
+                self._held = event
+                return
+            yield event

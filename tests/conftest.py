@@ -19,7 +19,7 @@ import orjson
 import prometheus_client  # noqa: F401
 import pytest
 import redis
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from infra.readiness import require_kafka, require_redis
 from infra.stack.errors import ServiceUnavailable
@@ -69,19 +69,34 @@ def redis_client(stack: Settings) -> Iterator[redis.Redis]:
     client.close()
 
 
+_NO_LEADER_YET = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+}
+
+
 @pytest.fixture
 def end_offsets(stack: Settings) -> Callable[[Topic], int]:
     """Total number of messages in a topic (sum of partition high-water marks)."""
 
     def total(topic: Topic) -> int:
         consumer = Consumer({"bootstrap.servers": stack.kafka_bootstrap, "group.id": "offsets"})
+        name = stack.topic(topic)
+        deadline = time.monotonic() + 30
         try:
-            meta = consumer.list_topics(stack.topic(topic), timeout=10)
-            parts = meta.topics[stack.topic(topic)].partitions
-            return sum(
-                consumer.get_watermark_offsets(TopicPartition(stack.topic(topic), p), timeout=10)[1]
-                for p in parts
-            )
+            while True:
+                try:
+                    parts = consumer.list_topics(name, timeout=10).topics[name].partitions
+                    return sum(
+                        consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
+                        for p in parts
+                    )
+                except KafkaException as exc:
+                    # a new topic's partitions get their leader a moment after creation
+                    if exc.args[0].code() not in _NO_LEADER_YET or time.monotonic() > deadline:
+                        raise
+                    consumer.poll(0.2)
         finally:
             consumer.close()
 

@@ -14,8 +14,9 @@ from pydantic import BaseModel, Field
 
 from api.auth import READ, SCOPES, WRITE, Claims, current_admin, issue_token, password_ok
 from api.deps import State
-from batch.runs import JOBS, KEEP_RUNS, JobRun, check_job
+from batch.runs import KEEP_RUNS
 from registry import RegistryError
+from schemas.jobs import JOBS, JobRun, check_job, scheduled_jobs
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 audit = structlog.get_logger("tillflow.api.audit")
@@ -189,9 +190,25 @@ class RunInfo(BaseModel):
     trigger: str
 
 
+class ScheduleInfo(BaseModel):
+    job: str
+    every_s: float
+    last_at: str | None = Field(description="When it last started (ISO-8601, UTC).")
+    next_at: str | None = Field(
+        description="When it runs next; null: at the scheduler's next poll."
+    )
+
+
 class Jobs(BaseModel):
     jobs: list[str] = Field(description="Jobs that can be triggered.")
     runs: list[RunInfo] = Field(description="The latest runs, newest first.")
+    schedule: list[ScheduleInfo] = Field(
+        description="The running scheduler's schedule (empty when none has started)."
+    )
+
+
+def _iso(unix: float | None) -> str | None:
+    return None if unix is None else datetime.fromtimestamp(unix, UTC).isoformat(timespec="seconds")
 
 
 @router.get("/jobs", response_model=Jobs, summary="Batch jobs and their latest runs")
@@ -202,12 +219,23 @@ async def jobs(
 ) -> Jobs:
     keys = state.settings.keys
 
-    async def read(client: aioredis.Redis) -> list[Any]:
-        return list(await client.lrange(keys.job_runs, 0, limit - 1))  # type: ignore[misc]
+    async def read(client: aioredis.Redis) -> tuple[list[Any], dict[Any, Any]]:
+        runs = await client.lrange(keys.job_runs, 0, limit - 1)  # type: ignore[misc]
+        scheduler = await client.hgetall(keys.scheduler_state)  # type: ignore[misc]
+        return list(runs), dict(scheduler)
 
-    raw = await state.redis.run(read)
+    raw, scheduler = await state.redis.run(read)
     runs = [RunInfo(**asdict(JobRun.from_json(r))) for r in raw]
-    return Jobs(jobs=list(JOBS), runs=runs)
+    text = {_text(k): _text(v) for k, v in scheduler.items()}
+    schedule = [
+        ScheduleInfo(job=s.job, every_s=s.every_s, last_at=_iso(s.last_at), next_at=_iso(s.next_at))
+        for s in scheduled_jobs(text)
+    ]
+    return Jobs(jobs=list(JOBS), runs=runs, schedule=schedule)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class JobRequested(BaseModel):

@@ -65,12 +65,13 @@ def api_files(settings: Settings) -> ServiceFiles:
     return ServiceFiles(settings.runtime_dir, "api")
 
 
-def start_api(settings: Settings, timeout_s: float = 30.0) -> int:
+def start_api(settings: Settings, timeout_s: float = 120.0) -> int:
     """Start the HTTP API (``tillflow api``) detached and wait for ``/healthz``; return its pid."""
     svc = api_files(settings)
     pid = running_pid(svc)
     if pid is None:
-        pid = spawn(svc, [sys.executable, "-m", "cli", "api"], env={"PYTHONPATH": str(Path.cwd())})
+        here = Path.cwd()
+        pid = spawn(svc, [sys.executable, "-m", "cli", "api"], {"PYTHONPATH": str(here)}, here)
     url = f"http://{settings.api_host}:{settings.api_port}/healthz"
 
     def healthy() -> bool:
@@ -106,8 +107,8 @@ def _start_detached(svc: ServiceFiles, name: str, command: list[str]) -> int:
     """``python -m cli <command>`` in the background unless it runs; fail if it exits at once."""
     pid = running_pid(svc)
     if pid is None:
-        pid = spawn(svc, [sys.executable, "-m", "cli", *command],
-                    env={"PYTHONPATH": str(Path.cwd())})  # fmt: skip
+        here = Path.cwd()
+        pid = spawn(svc, [sys.executable, "-m", "cli", *command], {"PYTHONPATH": str(here)}, here)
     time.sleep(1.0)
     if running_pid(svc) is None:
         raise StackError(f"{name} exited during start-up. Last log lines:\n{log_tail(svc)}")

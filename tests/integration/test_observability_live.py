@@ -36,7 +36,6 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from onnx import TensorProto, helper
 from prometheus_client import CollectorRegistry
 
-from batch.runs import JobRun
 from flows.run import TAIL_ENV, process_commands
 from infra.stack import prometheus
 from infra.stack.processes import terminate
@@ -46,6 +45,7 @@ from observability.jobs import JobMetrics, start_scheduler_metrics
 from online_models.demand_features import DEMAND_FEATURES
 from registry.store import ModelRegistry
 from schemas.headers import CORRELATION_ID
+from schemas.jobs import JobRun
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, DEAD_LETTER, INPUT_TOPICS, ORDERS, USER_ACTIVITY
 from simulator.config import ShopConfig

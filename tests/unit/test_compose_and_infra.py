@@ -85,3 +85,25 @@ def test_missing_maven_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(StackError, match="Maven is missing"):
         kafka.ensure_jars(Settings(runtime_dir=tmp_path / "runtime"))
+
+
+@pytest.mark.parametrize(
+    ("path", "schema"),
+    [
+        (".github/workflows/ci.yml", "vendor.github-workflows"),
+        (".github/dependabot.yml", "vendor.dependabot"),
+    ],
+)
+def test_code_host_files_match_their_schemas(path: str, schema: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(ROOT / path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_code_hosts_ci_runs_the_readmes_test_command() -> None:
+    workflow = (ROOT / ".github" / "workflows" / "ci.yml").read_text()
+    ci_run = (ROOT / ".ci" / "run").read_text()
+    assert "exec make check" in ci_run
+    assert "make check" in workflow

@@ -9,7 +9,6 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from batch.runs import JobRun
 from flows.metrics import FlowMetrics
 from flows.parse import parse_message
 from flows.records import Accepted
@@ -18,6 +17,7 @@ from observability.jobs import JobMetrics, RegistryCollector
 from online_models.pricer import PriceChange
 from registry.store import ModelRegistry
 from schemas.event_time import EventTimePolicy
+from schemas.jobs import JobRun
 from schemas.topics import INPUT_TOPICS, ORDERS, USER_ACTIVITY
 
 TOPICS = {t.name: t for t in INPUT_TOPICS}
