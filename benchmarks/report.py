@@ -102,9 +102,40 @@ TABLES: dict[str, list[tuple[str, str, str]]] = {
         ("hr_at_10_with_graph", "hr_at_10_without_graph", "streaming + graph neighbours"),
         ("hr_at_10_without_graph", "", "streaming recommender alone"),
     ],
+    "fuzz": [
+        ("hostile_messages", "", "generated hostile messages, mixed 1:1 with simulator events"),
+        ("dead_lettered", "hostile_messages", "hostile messages found as dead letters; goal = all"),
+        ("hostile_accepted", "", "hostile messages found in bronze; goal 0"),
+        ("crashes", "", "flow exits with an error; goal 0"),
+        ("good_events_lost", "good_events", "good events missing from bronze; goal 0"),
+        ("truncated_dead_letters", "", "~900 kB messages whose dead letter was cut to fit"),
+        ("events_per_s", "clean_events_per_s", "messages (good + hostile) read per second"),
+        ("ratio_to_clean", "", "goal ≥ 0.9 (within 10 % of the clean run)"),
+        ("good_events_per_s", "clean_events_per_s", "good events per second, hostile run"),
+        ("startup_s", "", "flow start-up, subtracted from both runs"),
+    ],
 }
 
 NOTES: dict[str, str] = {
+    "fuzz": (
+        "Correctness holds at full size: every one of the 100,000 hostile messages (kinds and "
+        "counts in meta.runs.kinds: extreme and future event times, bad ids, numbers and "
+        "actions, missing fields, cut JSON, random bytes, non-objects, deep nesting, escaped "
+        "lone surrogates, four ~900 kB messages whose dead letters were cut to fit) is exactly "
+        "one dead letter at its own partition and offset, none reached bronze, no good event "
+        "was lost and the flow never crashed. Throughput was measured while the 2 shared cores "
+        "ran at a load average of 14–18 (other engineers' flows and tests), so both rates are "
+        "about a tenth of the stream benchmark's and the two clean runs took 201 s and 92 s "
+        "for the same work (meta.runs.seconds); the hostile runs took 231 s and 226 s for "
+        "twice the messages. Read per message, the flow kept its pace with hostile input "
+        "mixed in (ratio 1.05, goal ≥ 0.9); per good event it is about half the clean rate, "
+        "since half of what it reads is hostile and each refused message still costs a parse, "
+        "a dead-letter message, a counter and a warning log line. The parse step itself "
+        "(flows.parse.parse_message, 5,000 simulator events, CPU time, best of 25, three "
+        "alternating pairs) ran at 74k/86k/91k events/s before the bounds and the event-time "
+        "policy and 74k/92k/82k after: the pattern on ids (~40 ns each) and the policy check "
+        "(~0.3 µs) are within the noise of this machine."
+    ),
     "batch": (
         "Bronze is written straight from the simulator (benchmarks/batch_data.py, with daily "
         "±15 % price experiments), not through Kafka and the flow, whose throughput is the "

@@ -24,7 +24,7 @@ from bytewax.dataflow import Dataflow
 
 from flows.dedupe import SeenIds, dedupe_key
 from flows.metrics import flow_metrics
-from flows.parse import dead_letter, parse_message
+from flows.parse import dead_letter, encode_dead_letter, parse_message, received_at
 from flows.records import Accepted, LakeRow, Rejected
 from flows.sinks.lake import BronzeSink
 from flows.sinks.serving import (
@@ -55,12 +55,15 @@ def build_flow(
     source = KafkaSource(brokers, list(topics), tail=tail, batch_size=settings.kafka_batch)
     messages = op.input("kafka-in", flow, source)
 
+    policy = settings.event_time_policy()
+
     def parse(m: Any) -> Accepted | Rejected:
         if isinstance(m, KafkaError):  # a consumer-side error carries the message it hit
             m = m.msg
         return parse_message(
-            topics, m.topic or "", m.partition or 0, m.offset or 0, m.key, m.value, m.headers
-        )
+            topics, m.topic or "", m.partition or 0, m.offset or 0, m.key, m.value, m.headers,
+            policy=policy, received=received_at(m.timestamp),
+        )  # fmt: skip
 
     parsed = op.map("parse", messages, parse)
     metrics = flow_metrics()  # observability hook: counts, lag, offsets (flows/metrics.py)
@@ -71,14 +74,21 @@ def build_flow(
 
     # -- bad events: dead-letter topic, with the reason ----------------------------------
     def to_dead_letter(r: Rejected) -> KafkaSinkMessage[bytes | None, bytes]:
-        value = dead_letter(r).model_dump_json().encode()
+        value = encode_dead_letter(dead_letter(r, settings.kafka_max_message_bytes))
         headers = correlation_headers(r.correlation_id)
         return KafkaSinkMessage(key=None, value=value, headers=headers)
 
     op.output(
         "dead-letter",
         op.map("dead-letter-message", invalid, to_dead_letter),
-        KafkaSink(brokers, settings.topic(DEAD_LETTER), add_config={"linger.ms": "5"}),
+        KafkaSink(
+            brokers,
+            settings.topic(DEAD_LETTER),
+            add_config={
+                "linger.ms": "5",
+                "message.max.bytes": str(settings.kafka_max_message_bytes),
+            },
+        ),
     )
 
     # -- lake: batches per Kafka partition, appended idempotently to Delta bronze --------

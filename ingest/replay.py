@@ -17,6 +17,7 @@ import structlog
 
 from ingest.producer import EventProducer
 from ingest.validation import InvalidEvent, parse_one
+from schemas.event_time import EventTimePolicy
 from schemas.events import Event
 from schemas.settings import Settings
 from schemas.topics import Topic
@@ -38,15 +39,20 @@ class ReplayReport:
     correlation_id: str = field(default_factory=lambda: f"replay-{uuid.uuid4().hex[:12]}")
 
 
-def read_events(path: Path, topic: Topic, report: ReplayReport) -> Iterator[Event]:
-    """Yield the valid events of ``path``; record rejected lines (1-based) in ``report``."""
+def read_events(
+    path: Path, topic: Topic, report: ReplayReport, policy: EventTimePolicy
+) -> Iterator[Event]:
+    """Yield the valid events of ``path``; record rejected lines (1-based) in ``report``.
+
+    History replays: old event times are accepted, future ones refused (the event-time policy).
+    """
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 report.blank += 1
                 continue
             try:
-                yield parse_one(topic, line)
+                yield parse_one(topic, line, policy)
             except InvalidEvent as exc:
                 report.rejected.append(Rejected(number, str(exc)))
 
@@ -84,7 +90,7 @@ async def replay(
     started = time.perf_counter()
     chunk: list[Event] = []
     try:
-        for event in read_events(path, topic, report):
+        for event in read_events(path, topic, report, settings.event_time_policy()):
             chunk.append(event)
             if len(chunk) >= batch:
                 await producer.send_all(topic, chunk, correlation_id=cid)

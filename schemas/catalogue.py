@@ -11,7 +11,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.events import Identifier
+from schemas.events import MAX_PRICE, Identifier
+
+Price = Annotated[float, Field(gt=0, le=float(MAX_PRICE), allow_inf_nan=False)]
 
 
 class CatalogueItem(BaseModel):
@@ -28,8 +30,8 @@ class CatalogueItem(BaseModel):
 
     sku: Identifier
     category: Identifier
-    list_price: Annotated[float, Field(gt=0)]
-    unit_cost: Annotated[float, Field(gt=0)]
+    list_price: Price
+    unit_cost: Price
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     brand: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     description: Annotated[str, Field(max_length=2000)] | None = None

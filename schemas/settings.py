@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.event_time import DEFAULT_SKEW_S, EventTimePolicy
 from schemas.keys import RedisKeys
 from schemas.topics import ORDERS, Topic  # noqa: F401  (ORDERS is used by the doctest)
 
@@ -67,6 +68,12 @@ class Settings(BaseSettings):
     output_partitions: int = Field(default=3, ge=1)
     replication_factor: int = Field(default=1, ge=1)
     kafka_timeout_s: float = Field(default=10.0, gt=0)
+    # The largest message the producers send (librdkafka's message.max.bytes default; the
+    # broker accepts a little more): longer dead letters are cut to fit.
+    kafka_max_message_bytes: int = Field(default=1_000_000, ge=10_000)
+
+    # Events later than now + this skew are refused (schemas/event_time.py)
+    event_time_skew_s: float = Field(default=DEFAULT_SKEW_S, ge=0)
 
     # Redis
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -183,6 +190,10 @@ class Settings(BaseSettings):
                 + "; ".join(problems)
                 + " (set them in the environment or in .env, see .env.example)"
             )
+
+    def event_time_policy(self) -> EventTimePolicy:
+        """The event-time policy of this deployment, on the wall clock."""
+        return EventTimePolicy(self.event_time_skew_s)
 
     def topic(self, topic: Topic) -> str:
         """The broker-side name of ``topic`` under this deployment's prefix."""

@@ -129,10 +129,11 @@ async def ingest_events(topic: str, request: Request, state: State) -> Accepted:
     events: list[Event] = []
     problems: list[tuple[int | None, str, str, str]] = []
     seen: set[str] = set()
+    policy = state.settings.event_time_policy()
     for i, item in enumerate(items):
         index = i if is_batch else None
         try:
-            event = validate_one(target, item)
+            event = validate_one(target, item, policy)
         except InvalidEvent as exc:
             problems.extend((index, e["field"], e["message"], e["type"]) for e in exc.errors)
             continue

@@ -34,6 +34,7 @@ from schemas.headers import CORRELATION_ID
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, DEAD_LETTER, ORDERS
 from search.client import opensearch_client
+from tests.credentials import producer_headers
 from tests.integration.test_observability_live import ROOT, _env, _free_port, _post, _start_api
 
 pytestmark = pytest.mark.integration
@@ -136,7 +137,7 @@ def test_one_request_is_found_in_the_shipped_logs_from_api_to_dead_letter(
     event = {"event_id": f"logs-{rid}", "event_time": datetime.now(UTC).isoformat(),
              "order_id": "o-1", "user_id": "u-1", "store_id": "s-1", "lines": []}  # fmt: skip
     with pytest.raises(urllib.error.HTTPError, match="422"):  # refused at the door, logged
-        _post(f"{api}/events/orders", event, {"X-Request-ID": rid})
+        _post(f"{api}/events/orders", event, {"X-Request-ID": rid, **producer_headers(s)})
     producer = Producer({"bootstrap.servers": s.kafka_bootstrap})
     producer.produce(s.topic(ORDERS), value=b'{"order_id": "o-1", "lines": [',
                      headers=[(CORRELATION_ID, rid.encode())])  # fmt: skip
