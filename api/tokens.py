@@ -6,9 +6,10 @@
 
 A token of one kind is never accepted where another kind is asked for.
 
+>>> import time
 >>> from schemas.settings import Settings
 >>> s = Settings()
->>> token, _ = issue_token(s, "producer", "c-1", ["events:write:orders"], now=1e12)
+>>> token, _ = issue_token(s, "producer", "c-1", ["events:write:orders"], now=time.time())
 >>> claims = read_token(s, token)
 >>> claims.kind, claims.subject, claims.scopes
 ('producer', 'c-1', ('events:write:orders',))

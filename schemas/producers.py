@@ -4,8 +4,8 @@ Stored in Redis (``RedisKeys.producer_clients``) by ``tillflow producers``, read
 The secret is kept only as an argon2 hash; a revoked client keeps its record (for audit) with
 ``revoked_at`` set, and the API refuses its tokens from then on.
 
->>> c = ProducerClient(client_id="pc-1", name="pos", topics=["orders"], secret_hash="$argon2id$x",
-...                    created_at=datetime(2026, 1, 5, tzinfo=UTC))
+>>> c = ProducerClient(client_id="pc-0123456789abcdef", name="pos", topics=["orders"],
+...                    secret_hash="$argon2id$x", created_at=datetime(2026, 1, 5, tzinfo=UTC))
 >>> c.scopes, c.active
 (['events:write:orders'], True)
 >>> write_scope("inventory")
