@@ -97,6 +97,13 @@ class RedisKeys:
         """Stream (XADD) of drift detections that the batch scheduler reacts to."""
         return f"{self.prefix}drift"
 
+    @property
+    def marker(self) -> str:
+        """String written when serving state is complete (no TTL, never evicted); missing,
+        it means Redis lost its data and the serving state must be rebuilt (flows/rebuild.py).
+        """
+        return f"{self.prefix}redis:marker"
+
     # --- batch jobs (batch/runs.py, batch/scheduler.py) -------------------------------------
 
     @property
