@@ -91,6 +91,24 @@ TABLES: dict[str, list[tuple[str, str, str]]] = {
         ("hr_at_10_with_graph", "hr_at_10_without_graph", "streaming + graph neighbours"),
         ("hr_at_10_without_graph", "", "streaming recommender alone"),
     ],
+    "soak": [
+        ("minutes", "", "the real flow tailing its topics; goal ≥ 10"),
+        ("events_per_s", "produced_events_per_s", "read by the flow; goal ≥ 2,000"),
+        ("produced_events_per_s", "", "offered load (the producer's pace)"),
+        ("distinct_shoppers", "", "goal ≥ 1,000,000"),
+        ("flow_rss_mb", "", "[start, middle, end]"),
+        ("redis_used_mb", "", "[start, middle, end], the run's own Redis"),
+        ("recovery_mb", "", "[start, middle, end], recovery store on disk"),
+        ("late_growth_ratio", "", "max (end − middle) / (middle − start); goal ≤ 0.25"),
+        (
+            "bytes_per_dedupe_id",
+            "bytes_per_dedupe_id_as_strings_in_memory",
+            "pickled dedupe snapshots per id; goal ≤ 16",
+        ),
+        ("bytes_per_dedupe_id_in_memory", "", "a SeenIds holding as many ids, in memory"),
+        ("lag_at_end", "", "events produced but not read when the run ended"),
+        ("load_1m", "", "machine load average [start, middle, end] (2 shared cores)"),
+    ],
 }
 
 NOTES: dict[str, str] = {

@@ -156,7 +156,7 @@ class ShopperState(PickleCopy):
         """Update features and interests; pair the signal's catalogue products with the
         shopper's previous item (products missing from the catalogue never become
         recommendation candidates)."""
-        before = self.features.recent_items(PAIR_DEPTH)
+        before = [sku for sku in self.features.recent_items(PAIR_DEPTH) if sku in categories]
         self.features.apply(s, categories)
         pairs: list[Keyed] = []
         weight = PAIR_WEIGHTS.get(s.kind)
