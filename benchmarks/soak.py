@@ -12,7 +12,8 @@ Figures, each ``[start, middle, end]`` (start: the flow has read its first event
 ``flow_rss_mb`` (the flow process's resident memory), ``redis_used_mb``, ``recovery_mb``
 (the recovery store on disk); ``late_growth_ratio``, the largest of the three
 ``(end − middle) / (middle − start)`` (goal ≤ 0.25: a plateau); ``events_per_s`` (events the
-flow read per second of the run) and ``distinct_shoppers``; ``bytes_per_dedupe_id``, the
+flow read per second of the run) and ``distinct_shoppers`` (in the messages up to the offsets
+the flow consumed; ``distinct_shoppers_produced``: offered); ``bytes_per_dedupe_id``, the
 dedupe snapshots in the recovery store per id they hold (goal ≤ 16), next to the same ids
 kept in memory by a SeenIds (``bytes_per_dedupe_id_in_memory``) and as a set of strings
 (``bytes_per_dedupe_id_as_strings_in_memory``, the baseline). The machine's load average is
@@ -27,6 +28,7 @@ import argparse
 import os
 import pickle
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -129,6 +131,40 @@ def events_read(metrics_url: str) -> float:
     )
 
 
+class Delivered:
+    """The shopper of every delivered message, per (topic, partition), in offset order."""
+
+    def __init__(self) -> None:
+        self.shoppers: dict[tuple[str, int], list[int]] = {}
+
+    def __call__(self, err: Any, msg: Any) -> None:
+        if err is None:
+            shoppers = self.shoppers.setdefault((msg.topic(), msg.partition()), [])
+            if msg.offset() == len(shoppers):  # fresh topics: offsets count from 0
+                shoppers.append(int(msg.key().decode().removeprefix("U-")))
+
+    def distinct_read(self, consumed: dict[tuple[str, int], int]) -> int:
+        """Distinct shoppers in the messages up to each partition's consumed offset."""
+        seen: set[int] = set()
+        for tp, shoppers in self.shoppers.items():
+            seen.update(shoppers[: consumed.get(tp, -1) + 1])
+        return len(seen)
+
+
+def consumed_offsets(metrics_url: str, names: dict[str, str]) -> dict[tuple[str, int], int]:
+    """``tillflow_flow_consumed_offset`` per (broker-side topic, partition)."""
+    with urllib.request.urlopen(metrics_url, timeout=10) as r:
+        text = r.read().decode()
+    found: dict[tuple[str, int], int] = {}
+    for line in text.splitlines():
+        match = re.match(
+            r'tillflow_flow_consumed_offset\{partition="(\d+)",topic="([^"]+)"\} (\S+)', line
+        )
+        if match and match.group(2) in names:
+            found[(names[match.group(2)], int(match.group(1)))] = int(float(match.group(3)))
+    return found
+
+
 def dir_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
 
@@ -228,6 +264,7 @@ def run(minutes: float, rate: float, shoppers: int, out_name: str, every_s: floa
     events = Events([item.sku for item in catalogue], shoppers)
     topics = {t.name: settings.topic(t) for t in (ORDERS, USER_ACTIVITY)}
     samples: list[dict[str, float]] = []
+    delivered = Delivered()
     read_at_start = 0.0
     try:
         _wait_for_flow(flow_proc, metrics_url)
@@ -243,7 +280,7 @@ def run(minutes: float, rate: float, shoppers: int, out_name: str, every_s: floa
             due = int(rate * now) - events.n
             for _ in range(max(0, min(due, int(rate)))):
                 topic, key, value = events.next()
-                producer.produce(topics[topic], value=value, key=key)
+                producer.produce(topics[topic], value=value, key=key, on_delivery=delivered)
             producer.poll(0)
             if flow_proc.poll() is not None:
                 raise RuntimeError(f"the flow exited with {flow_proc.returncode}")
@@ -256,6 +293,8 @@ def run(minutes: float, rate: float, shoppers: int, out_name: str, every_s: floa
                     samples.append({**sample(flow, client, settings, now), "read": read})
             time.sleep(0.01)  # pacing: produce in 10 ms slices
         producer.flush(30)
+        names = {t.name: settings.topic(t) for t in (ORDERS, USER_ACTIVITY)}
+        shoppers_read = delivered.distinct_read(consumed_offsets(metrics_url, names))
         samples.append(
             {**sample(flow, client, settings, duration), "read": events_read(metrics_url)}
         )
@@ -289,7 +328,8 @@ def run(minutes: float, rate: float, shoppers: int, out_name: str, every_s: floa
     figures["minutes"] = round(duration / 60, 2)
     figures["events_per_s"] = round((samples[-1]["read"] - read_at_start) / seconds, 1)
     figures["produced_events_per_s"] = round(events.n / duration, 1)
-    figures["distinct_shoppers"] = min(events.n, shoppers)
+    figures["distinct_shoppers"] = shoppers_read  # in the messages the flow read
+    figures["distinct_shoppers_produced"] = min(events.n, shoppers)
     figures["bytes_per_dedupe_id"] = round(bytes_per_id, 3)
     figures["bytes_per_dedupe_id_in_memory"] = round(in_memory, 3)
     figures["bytes_per_dedupe_id_as_strings_in_memory"] = round(as_strings, 3)
