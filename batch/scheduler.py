@@ -6,6 +6,10 @@ Every ``TILLFLOW_SCHEDULER_POLL_S`` seconds the scheduler:
 - reads new requests from ``keys.job_requests`` (``batch.runs.request_job``) → runs them;
 - runs each job of ``TILLFLOW_BATCH_SCHEDULE`` (``job=seconds,…``) whose interval has passed.
 
+With a :class:`flows.rebuild.RedisGuard` (``tillflow scheduler`` gives it one), a thread also
+checks every ``TILLFLOW_REDIS_CHECK_S`` seconds that Redis still holds its data, and rebuilds
+the serving state when it does not.
+
 Its cursors (the last drift and request ids handled, each job's last start) and its schedule
 (``every:<job>``, read by the admin page to say when a job runs next) live in the hash
 ``keys.scheduler_state``, so a restarted scheduler neither repeats nor misses work; a cursor
@@ -32,6 +36,7 @@ import structlog
 
 from batch.jobs import JobOptions, run_job
 from batch.result import StepResult
+from flows.rebuild import RedisGuard
 from infra.clients import redis_client
 from schemas.jobs import JOBS, JobRun, check_job
 from schemas.settings import Settings
@@ -67,9 +72,11 @@ class Scheduler:
         options: JobOptions | None = None,
         runner: Runner = run_job,
         clock: Callable[[], float] = time.time,
+        guard: RedisGuard | None = None,
     ) -> None:
         settings.require_safe_secrets()  # it triggers the jobs the admin API asks for
         self.settings = settings
+        self.guard = guard
         self.keys = settings.keys
         self.schedule = schedule
         self.options = options or JobOptions()
@@ -143,6 +150,8 @@ class Scheduler:
     def run(self, stop: threading.Event | None = None, ticks: int | None = None) -> int:
         """Tick every ``TILLFLOW_SCHEDULER_POLL_S`` until ``stop`` is set (or ``ticks`` ran)."""
         stop = stop or threading.Event()
+        if self.guard is not None:  # rebuilds a Redis that lost its data, between jobs too
+            self.guard.start(stop)
         done = 0
         self.publish_schedule()
         log.info("scheduler.started", schedule=self.schedule,

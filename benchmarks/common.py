@@ -48,12 +48,12 @@ def write_medians(
     print(f"wrote {write_result(name, figures, {**meta, **runs})}")
 
 
-def write_result(name: str, figures: dict[str, float], runs: dict[str, Any]) -> Path:
+def write_result(name: str, figures: dict[str, Any], runs: dict[str, Any]) -> Path:
     """Write ``results/<name>.json``: the figures (medians), every run, and the machine."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     payload = {
-        **{k: round(v, 4) for k, v in figures.items()},
+        **{k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()},
         "meta": {
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "cpus": os.cpu_count(),

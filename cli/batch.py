@@ -196,6 +196,7 @@ def scheduler(
     """Run jobs on their schedule, retrain on drift, serve run requests; Ctrl-C stops."""
     from batch.jobs import JobOptions
     from batch.scheduler import Scheduler, parse_schedule
+    from flows.rebuild import RedisGuard
     from infra.readiness import require_redis
 
     settings = _settings()
@@ -205,7 +206,8 @@ def scheduler(
         require_redis(settings)
     except (ValueError, StackError) as exc:
         raise _fail(exc) from None
-    runner = Scheduler(settings, plan, options=JobOptions(catalogue_file=catalogue))
+    guard = RedisGuard(settings)
+    runner = Scheduler(settings, plan, options=JobOptions(catalogue_file=catalogue), guard=guard)
     try:
         runner.run(ticks=1 if once else None)
     except KeyboardInterrupt:

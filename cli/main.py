@@ -28,13 +28,17 @@ app = typer.Typer(
 )
 topics_app = typer.Typer(help="Kafka topics of the contract.", no_args_is_help=True)
 flows_app = typer.Typer(help="The streaming dataflows (Bytewax).", no_args_is_help=True)
-catalogue_app = typer.Typer(help="Product master data in Redis.", no_args_is_help=True)
+catalogue_app = typer.Typer(
+    help="Product master data (its durable file and its Redis copy).", no_args_is_help=True
+)
+redis_app = typer.Typer(help="Redis, the serving copy: rebuild it.", no_args_is_help=True)
 features_app = typer.Typer(help="The Feast feature repository.", no_args_is_help=True)
 schemas_app = typer.Typer(help="The event contract.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(flows_app, name="flows")
 app.add_typer(catalogue_app, name="catalogue")
+app.add_typer(redis_app, name="redis")
 app.add_typer(features_app, name="features")
 app.add_typer(batch_app, name="batch")
 app.add_typer(models_app, name="models")
@@ -178,8 +182,8 @@ def features_apply() -> None:
 def catalogue_load(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines.")],
 ) -> None:
-    """Load products into Redis: one JSON object a line with sku, category, list_price,
-    unit_cost and, optionally, name, brand and description."""
+    """Load products (one JSON object a line: sku, category, list_price, unit_cost and,
+    optionally, name, brand and description) into the durable catalogue file and Redis."""
     from pydantic import ValidationError
 
     from flows.catalogue import store_catalogue
@@ -197,6 +201,28 @@ def catalogue_load(
     out.print(f"loaded {store_catalogue(_settings(), items)} products; rejected {bad}")
     if bad:
         raise typer.Exit(1)
+
+
+@redis_app.command("rebuild")
+def redis_rebuild(
+    graph: Annotated[bool, typer.Option(help="Copy the bought-together lists from Neo4j.")] = True,
+) -> None:
+    """Write back the serving state Redis lacks: catalogue, features, prices, lists, graph."""
+    import redis as redis_errors
+
+    from flows.rebuild import rebuild
+    from infra.readiness import require_redis
+
+    settings = _settings()
+    try:
+        require_redis(settings)
+        report = rebuild(settings, graph=graph)
+    except (StackError, redis_errors.RedisError) as exc:
+        raise _fail(exc) from None
+    for part, n in report.written.items():
+        out.print(f"{part}\t{n} written back")
+    for part, why in report.skipped.items():
+        out.print(f"{part}\tnot rebuilt: {why}")
 
 
 @schemas_app.command("export")

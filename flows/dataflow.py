@@ -23,6 +23,7 @@ from bytewax.connectors.kafka import KafkaError, KafkaSink, KafkaSinkMessage, Ka
 from bytewax.dataflow import Dataflow
 
 from flows.dedupe import SeenIds, dedupe_key
+from flows.expiry import IdleExpiring
 from flows.metrics import flow_metrics
 from flows.parse import dead_letter, encode_dead_letter, parse_message, received_at
 from flows.records import Accepted, LakeRow, Rejected
@@ -115,21 +116,36 @@ def build_flow(
         "duplicates", deduped, lambda kv: ("duplicates", 1) if kv[1] is None else None
     )
 
+    # -- products missing from the catalogue: counted; features only, never priced -------
+    unknown = op.filter_map(
+        "unknown-products",
+        unique,
+        lambda r: ("unknown_products", 1) if any(k not in catalogue for k, _ in r.sku) else None,
+    )
+
     # -- per product: windowed features, elasticity, dynamic price -----------------------
-    sku_out = _keyed_stateful(
+    sku_out = op.stateful(
         "sku-state",
         op.flat_map("sku-signals", unique, lambda r: r.sku),
-        lambda key: new_sku_state(key, catalogue),
-        lambda state, s: state.apply(s),
+        lambda resume: IdleExpiring(
+            lambda key: new_sku_state(key, catalogue),
+            lambda state, s: state.apply(s),
+            settings.product_idle_s,
+            resume,
+        ),
     )
     sku_values = op.map("sku-output", sku_out, lambda kv: kv[1])
 
     # -- per shopper: features, recent items, co-interaction pairs -----------------------
-    shopper_out = _keyed_stateful(
+    shopper_out = op.stateful(
         "shopper-state",
         op.filter_map("user-signals", unique, lambda r: r.user),
-        lambda key: ShopperState(key),
-        lambda state, s: state.apply(s, categories),
+        lambda resume: IdleExpiring(
+            ShopperState,
+            lambda state, s: state.apply(s, categories),
+            settings.shopper_idle_s,
+            resume,
+        ),
     )
     shopper_values = op.map("shopper-output", shopper_out, lambda kv: kv[1])
     pairs = op.flat_map("co-pairs", shopper_values, lambda o: o.pairs)
@@ -170,6 +186,7 @@ def build_flow(
     stats = op.merge(
         "stats",
         duplicates,
+        unknown,
         op.map("dead-lettered", invalid, lambda r: (f"dead_lettered:{r.topic}", 1)),
         op.filter_map("drift", sku_values, lambda o: o.drift),
     )

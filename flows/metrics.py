@@ -81,6 +81,12 @@ class FlowMetrics:
             "tillflow_flow_duplicate_events", "Events dropped as repeats of an event_id.",
             registry=r,
         )  # fmt: skip
+        self.unknown_products = Counter(
+            "tillflow_flow_unknown_product_events",
+            "Events naming a product missing from the catalogue (kept in the lake; never "
+            "priced, never in popularity lists or recommendations).",
+            registry=r,
+        )  # fmt: skip
         self.late = Counter(
             "tillflow_flow_late_events",
             "Product signals more than 5 min older than their product's newest event.",
@@ -177,8 +183,10 @@ class FlowMetrics:
             self.last_price_change.set(time.time())
 
     def on_stats(self, totals: Mapping[str, int]) -> None:
-        """The counters the stats sink adds to Redis (duplicates, drift detections)."""
+        """The counters the stats sink adds to Redis (duplicates, unknown products, drift
+        detections)."""
         self.duplicates.inc(totals.get("duplicates", 0))
+        self.unknown_products.inc(totals.get("unknown_products", 0))
         self.drift.labels("elasticity").inc(totals.get("drift_detections", 0))
 
 

@@ -85,6 +85,7 @@ class SkuState(PickleCopy):
     category: str = ""
     popularity: float = 0.0
     interactions: int = 0
+    last_change: PriceChange | None = None  # the published price, to rebuild Redis from
 
     def apply(self, s: SkuSignal) -> SkuOutput:
         self.features.apply(s)
@@ -97,12 +98,13 @@ class SkuState(PickleCopy):
             elif s.kind == "view":
                 f = self.features
                 change, drifted = self.pricer.on_view(s.t, f.min_competitor_price, f.days_of_cover)
+                self.last_change = change or self.last_change
                 if drifted:
                     drift = {
                         "model": "elasticity", "sku": self.sku, "t": s.t,
                         "mean_error": round(self.pricer.drift.mean_error, 6),
                     }  # fmt: skip
-        if s.kind in ("view", "add_to_cart", "sale"):
+        if s.kind in ("view", "add_to_cart", "sale") and self.category:  # catalogue products
             self.popularity = self.popularity * POPULARITY_DECAY + 1.0
             self.interactions += 1
             if self.interactions % POPULARITY_EVERY == 1:
@@ -151,12 +153,15 @@ class ShopperState(PickleCopy):
     interest: DecayedWeights = field(default_factory=new_interest)
 
     def apply(self, s: UserSignal, categories: dict[str, str]) -> ShopperOutput:
-        before = self.features.recent_items(PAIR_DEPTH)
+        """Update features and interests; pair the signal's catalogue products with the
+        shopper's previous item (products missing from the catalogue never become
+        recommendation candidates)."""
+        before = [sku for sku in self.features.recent_items(PAIR_DEPTH) if sku in categories]
         self.features.apply(s, categories)
         pairs: list[Keyed] = []
         weight = PAIR_WEIGHTS.get(s.kind)
         if weight is not None:
-            for new in s.skus:
+            for new in (sku for sku in s.skus if sku in categories):  # catalogue products
                 self.interest.add(new, 1.0)
                 for old in before:
                     if old != new:

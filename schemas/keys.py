@@ -103,6 +103,13 @@ class RedisKeys:
         (secrets stored as argon2 hashes; ``tillflow producers`` manages them)."""
         return f"{self.prefix}auth:producers"
 
+    @property
+    def marker(self) -> str:
+        """String written when serving state is complete (no TTL, never evicted); missing,
+        it means Redis lost its data and the serving state must be rebuilt (flows/rebuild.py).
+        """
+        return f"{self.prefix}redis:marker"
+
     # --- batch jobs (batch/runs.py, batch/scheduler.py) -------------------------------------
 
     @property

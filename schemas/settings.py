@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -80,6 +81,13 @@ class Settings(BaseSettings):
     redis_port: int = 6379
     redis_prefix: str = "tillflow:"
     redis_timeout_s: float = Field(default=2.0, gt=0)
+    # The local Redis: AOF persistence (fsync every second) and a memory cap. Under the cap,
+    # only keys with an idle TTL (shoppers' and products' serving keys, rebuilt from the
+    # flow's state) are evicted, least recently used first; keys without a TTL (catalogue,
+    # current prices, popularity, scheduler cursors) never are (README: Faults and state).
+    redis_maxmemory: str = "1gb"
+    redis_maxmemory_policy: Literal["volatile-lru", "noeviction"] = "volatile-lru"
+    redis_check_s: float = Field(default=5.0, gt=0)  # how often a lost Redis is looked for
 
     # Neo4j (the co-purchase graph, graph/)
     neo4j_uri: str = "bolt://127.0.0.1:7687"
@@ -117,7 +125,14 @@ class Settings(BaseSettings):
     lake_batch_rows: int = Field(default=20_000, ge=1)
     lake_flush_s: float = Field(default=2.0, gt=0)
     kafka_batch: int = Field(default=2_000, ge=1)
-    dedupe_horizon_s: float = Field(default=86_400.0, gt=0)
+    dedupe_horizon_s: float = Field(default=86_400.0, gt=0)  # 8 bytes per event within it
+    # Idle time after which a shopper's / a product's flow state and Redis keys are dropped.
+    shopper_idle_s: float = Field(default=30 * 86_400.0, gt=0)
+    product_idle_s: float = Field(default=90 * 86_400.0, gt=0)
+    price_history_len: int = Field(default=1_000, ge=1)  # price changes kept per product
+    popularity_len: int = Field(default=1_000, ge=1)  # products kept per popularity list
+    stream_len: int = Field(default=10_000, ge=1)  # entries kept in the drift stream (about)
+    catalogue_file: Path = Path(".tillflow/catalogue.jsonl")  # durable copy of the catalogue
     recommendations_k: int = Field(default=10, ge=1)
 
     # Batch jobs (batch/), the scheduler and lineage
@@ -203,6 +218,16 @@ class Settings(BaseSettings):
     def keys(self) -> RedisKeys:
         """The Redis key layout under this deployment's prefix."""
         return RedisKeys(self.redis_prefix)
+
+    @property
+    def shopper_ttl_s(self) -> int:
+        """The Redis TTL of a shopper's keys: the shopper idle time, in whole seconds (≥ 1)."""
+        return max(1, math.ceil(self.shopper_idle_s))
+
+    @property
+    def product_ttl_s(self) -> int:
+        """The Redis TTL of a product's keys: the product idle time, in whole seconds (≥ 1)."""
+        return max(1, math.ceil(self.product_idle_s))
 
     def partitions(self, topic: Topic) -> int:
         """How many partitions ``topic`` is created with."""

@@ -36,8 +36,8 @@ def run_id() -> str:
 
 
 @pytest.fixture(scope="session")
-def settings(run_id: str) -> Settings:
-    """Settings whose topics and Redis keys carry a prefix unique to this test run, with
+def settings(run_id: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings whose topics, Redis keys and catalogue file are unique to this test run, with
     secrets of their own (outside development the development ones are refused)."""
     return Settings(
         environment="test",
@@ -46,6 +46,7 @@ def settings(run_id: str) -> Settings:
         kafka_timeout_s=10,
         jwt_secret=SecretStr(secrets.token_urlsafe(32)),
         admin_password=SecretStr(secrets.token_urlsafe(32)),
+        catalogue_file=tmp_path_factory.mktemp("catalogue") / "catalogue.jsonl",
     )
 
 
@@ -146,3 +147,38 @@ def consume(stack: Settings) -> Callable[..., list[Message]]:
         return messages
 
     return read
+
+
+@pytest.fixture(scope="module")
+def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis of this test module alone, on a free port: a test may flush or break it
+    without touching the shared one. Yields its URL."""
+    import shutil
+    import socket
+    import subprocess
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    data = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly",
+         "no", "--dir", str(data)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail(f"redis-server did not start on port {port}", pytrace=False)
+    client.close()
+    yield url
+    proc.terminate()
+    proc.wait(10)

@@ -3,6 +3,10 @@
 Every write sets absolute values (never increments state that a replay would count twice),
 so the at-least-once output of a recovered flow leaves Redis as an uninterrupted run would.
 The counters in ``flow:stats`` are the exception and say so: they are operational metrics.
+
+Redis stays bounded: a shopper's or a product's keys expire ``TILLFLOW_SHOPPER_IDLE_S`` /
+``TILLFLOW_PRODUCT_IDLE_S`` after their last write (the flow drops their state then too);
+price histories, popularity lists and the drift stream are trimmed at each write.
 """
 
 from __future__ import annotations
@@ -96,6 +100,7 @@ class FeatureWriter(StatelessSinkPartition[FeatureRow]):
         self.keys = settings.keys
         self.redis = _client(settings, decode_responses=False)
         self.feast = {"sku": sku_layout(settings), "user": user_layout(settings)}
+        self.ttl = {"sku": settings.product_ttl_s, "user": settings.shopper_ttl_s}
         self.plain = [f.name for f in stored_in(SKU_FEATURES, "redis")]
         self.metrics = flow_metrics()
 
@@ -109,9 +114,11 @@ class FeatureWriter(StatelessSinkPartition[FeatureRow]):
             layout = self.feast[entity]
             fields = layout.fields(values, row.source.watermark)
             pipe.hset(layout.key(key), mapping=fields)  # type: ignore[arg-type]
+            pipe.expire(layout.key(key), self.ttl[entity])
             plain = {name: str(values[name]) for name in self.plain if name in values}
             if entity == "sku" and plain:  # products outside the catalogue have no pricing
                 pipe.hset(self.keys.sku_features(key), mapping=plain)
+                pipe.expire(self.keys.sku_features(key), self.ttl[entity])
             self.metrics.on_features(entity, key, values, row.source)
         pipe.execute()
 
@@ -134,11 +141,36 @@ def price_update_event(change: PriceChange) -> PriceUpdate:
     )
 
 
+def write_price(
+    pipe: redis.client.Pipeline, settings: Settings, change: PriceChange, event: PriceUpdate
+) -> None:
+    """The Redis side of a published price: current price, its details, bounded history."""
+    keys, ttl = settings.keys, settings.product_ttl_s
+    value = event.model_dump_json()
+    pipe.hset(keys.current_prices, change.sku, f"{change.price:.2f}")
+    pipe.hset(
+        keys.price(change.sku),
+        mapping={
+            "price": f"{change.price:.2f}",
+            "previous_price": f"{change.previous_price:.2f}",
+            "updated_at": event.event_time.isoformat(),
+            "reason": change.reason,
+            "model_version": change.model_version,
+        },
+    )
+    pipe.expire(keys.price(change.sku), ttl)
+    history = keys.price_history(change.sku)
+    pipe.zadd(history, {value: change.t})
+    pipe.zremrangebyrank(history, 0, -settings.price_history_len - 1)  # keep the newest
+    pipe.expire(history, ttl)
+
+
 class PriceWriter(StatelessSinkPartition[PriceChange]):
     """Every price change: price-updates topic, Redis (current, details, history), pub/sub."""
 
     def __init__(self, settings: Settings) -> None:
         self.keys: RedisKeys = settings.keys
+        self.settings = settings
         self.topic = settings.topic(PRICE_UPDATES)
         self.redis = _client(settings)
         self.producer = Producer(
@@ -153,18 +185,7 @@ class PriceWriter(StatelessSinkPartition[PriceChange]):
             event = price_update_event(change)
             value = event.model_dump_json()
             self.producer.produce(self.topic, value=value.encode(), key=change.sku.encode())
-            pipe.hset(self.keys.current_prices, change.sku, f"{change.price:.2f}")
-            pipe.hset(
-                self.keys.price(change.sku),
-                mapping={
-                    "price": f"{change.price:.2f}",
-                    "previous_price": f"{change.previous_price:.2f}",
-                    "updated_at": event.event_time.isoformat(),
-                    "reason": change.reason,
-                    "model_version": change.model_version,
-                },
-            )
-            pipe.zadd(self.keys.price_history(change.sku), {value: change.t})
+            write_price(pipe, self.settings, change, event)
             pipe.publish(self.keys.price_channel, value)
         pipe.execute()
         self.producer.flush(30)
@@ -194,6 +215,7 @@ class RecommendationWriter(StatelessSinkPartition[Shopper]):
         self.k = settings.recommendations_k
         self.categories = categories
         self.redis = _client(settings)
+        self.ttl = settings.shopper_ttl_s
         self.published: OrderedDict[str, Scored] = OrderedDict()
 
     def write_batch(self, items: list[Shopper]) -> None:
@@ -218,13 +240,14 @@ class RecommendationWriter(StatelessSinkPartition[Shopper]):
         for user, profile in profiles.items():
             ranked, source = recommend(profile, by_category, neighbours, popular, self.k)
             if published.get(user) == ranked:
+                pipe.expire(self.keys.recommendations(user), self.ttl)  # still active
                 continue
             published[user] = ranked
             published.move_to_end(user)
             listed = [{"sku": s, "score": v} for s, v in ranked]
             body = {"items": listed, "source": source, "user_id": user, "updated_at": now}
             payload = orjson.dumps(body).decode()
-            pipe.set(self.keys.recommendations(user), payload)
+            pipe.set(self.keys.recommendations(user), payload, ex=self.ttl)
             pipe.publish(self.keys.recommendation_channel(user), payload)
         while len(published) > PUBLISHED_LISTS:
             published.popitem(last=False)
@@ -240,6 +263,8 @@ class ItemGraphWriter(StatelessSinkPartition[Neighbours | Popularity]):
     def __init__(self, settings: Settings) -> None:
         self.keys = settings.keys
         self.redis = _client(settings)
+        self.ttl = settings.product_ttl_s
+        self.keep = settings.popularity_len
 
     def write_batch(self, items: list[Neighbours | Popularity]) -> None:
         neighbours: dict[str, list[tuple[str, float]]] = {}
@@ -258,10 +283,13 @@ class ItemGraphWriter(StatelessSinkPartition[Neighbours | Popularity]):
             pipe.delete(self.keys.neighbours(sku))
             if top:
                 pipe.hset(self.keys.neighbours(sku), mapping={k: str(v) for k, v in top})
+                pipe.expire(self.keys.neighbours(sku), self.ttl)
+        lists = {self.keys.category_popularity(c): scores for c, scores in by_category.items()}
         if popularity:
-            pipe.zadd(self.keys.popularity, popularity)
-        for category, scores in by_category.items():
-            pipe.zadd(self.keys.category_popularity(category), scores)
+            lists[self.keys.popularity] = popularity
+        for key, scores in lists.items():
+            pipe.zadd(key, scores)
+            pipe.zremrangebyrank(key, 0, -self.keep - 1)  # keep the most popular
         pipe.execute()
 
     def close(self) -> None:
@@ -278,13 +306,15 @@ class StatsWriter(StatelessSinkPartition[Stat | dict[str, Any]]):
         self.keys = settings.keys
         self.redis = _client(settings)
         self.metrics = flow_metrics()
+        self.stream_len = settings.stream_len
 
     def write_batch(self, items: list[Stat | dict[str, Any]]) -> None:
         totals: dict[str, int] = {}
         pipe = self.redis.pipeline(transaction=False)
         for item in items:
             if isinstance(item, dict):  # a drift event
-                pipe.xadd(self.keys.drift_events, {k: str(v) for k, v in item.items()})
+                fields: dict[Any, Any] = {k: str(v) for k, v in item.items()}
+                pipe.xadd(self.keys.drift_events, fields, maxlen=self.stream_len)
                 name, n = "drift_detections", 1
             else:
                 name, n = item
