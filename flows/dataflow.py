@@ -5,7 +5,7 @@
     kafka-in ─ parse ─┬─ invalid ─▶ dead-letter topic
                       └─ valid ─┬─ per (topic, partition) batches ─▶ Delta bronze
                                 └─ route (plain signals) ─ dedupe
-                                     ├─ per sku: features, elasticity, price
+                                     ├─ per category: each sku's features, elasticity, price
                                      │     ─▶ Feast + pricing state, price-updates, pub/sub
                                      └─ per shopper: features, interests, recent items
                                            ─▶ Feast, recommendations, pub/sub
@@ -25,7 +25,7 @@ from bytewax.dataflow import Dataflow
 from flows.dedupe import SeenIds, dedupe_key
 from flows.metrics import flow_metrics
 from flows.parse import dead_letter, parse_message
-from flows.records import Accepted, LakeRow, Rejected
+from flows.records import Accepted, LakeRow, Rejected, SkuSignal
 from flows.sinks.lake import BronzeSink
 from flows.sinks.serving import (
     FeatureWriter,
@@ -35,7 +35,14 @@ from flows.sinks.serving import (
     ServingSink,
     StatsWriter,
 )
-from flows.steps import ItemNeighbours, Routed, ShopperState, new_sku_state
+from flows.steps import (
+    CategoryState,
+    ItemNeighbours,
+    Routed,
+    ShopperState,
+    SkuOutput,
+    category_signals,
+)
 from schemas.catalogue import CatalogueItem
 from schemas.headers import correlation_headers
 from schemas.settings import Settings
@@ -105,14 +112,15 @@ def build_flow(
         "duplicates", deduped, lambda kv: ("duplicates", 1) if kv[1] is None else None
     )
 
-    # -- per product: windowed features, elasticity, dynamic price -----------------------
-    sku_out = _keyed_stateful(
+    # -- per product, keyed by category: windowed features, elasticity, dynamic price ----
+    # (a category's products share an elasticity prior and a demand pattern, and any event
+    # of the category lets time-due products be re-priced)
+    sku_out = op.stateful_map(
         "sku-state",
-        op.flat_map("sku-signals", unique, lambda r: r.sku),
-        lambda key: new_sku_state(key, catalogue),
-        lambda state, s: state.apply(s),
+        op.flat_map("sku-signals", unique, lambda r: category_signals(r, categories)),
+        lambda state, item: _category_step(state, item, catalogue),
     )
-    sku_values = op.map("sku-output", sku_out, lambda kv: kv[1])
+    sku_values = op.flat_map("sku-output", sku_out, lambda kv: kv[1])
 
     # -- per shopper: features, recent items, co-interaction pairs -----------------------
     shopper_out = _keyed_stateful(
@@ -152,8 +160,8 @@ def build_flow(
         op.filter_map("neighbour-lists", neighbours, lambda kv: kv if kv[1] is not None else None),
         op.filter_map(
             "popularity",
-            sku_out,
-            lambda kv: (kv[0], kv[1].popularity) if kv[1].popularity is not None else None,
+            sku_values,
+            lambda o: (o.sku, o.popularity) if o.popularity is not None else None,
         ),
     )
     op.output("item-graph-redis", graph, ServingSink(ItemGraphWriter, settings))
@@ -165,6 +173,15 @@ def build_flow(
     )
     op.output("stats-redis", stats, ServingSink(StatsWriter, settings))
     return flow
+
+
+def _category_step(
+    state: CategoryState | None,
+    item: tuple[str, SkuSignal],
+    catalogue: dict[str, CatalogueItem],
+) -> tuple[CategoryState, list[SkuOutput]]:
+    state = state if state is not None else CategoryState()
+    return state, state.apply(item, catalogue)
 
 
 def _keyed_stateful(step_id: str, up: Any, new: Any, apply: Any) -> Any:
