@@ -152,7 +152,12 @@ NOTES: dict[str, str] = {
         "at this price spread, or price swings of ±30 % that cost more profit than the "
         "oracle goal allows. Coverage near 0.90 and a bias near 0 say the posterior is "
         "honest; the remaining error is the data's. Hit rates in `pos` are taken on till "
-        "orders (the list shown before the order is seen), as there are no sessions."
+        "orders (the list shown before the order is seen), as there are no sessions. The "
+        "recorded run is 10 simulated days per mode (not 28: time), 500 products, and "
+        "predates the last changes to the hour pattern (shrinkage by observed time, a 2-day "
+        "warm-up before hours buckets are learned, sales rescaled to the list price before "
+        "they enter the pattern): re-run `python -m benchmarks.quality --jobs 3` before "
+        "reading the pos column as current."
     ),
     "serving": (
         "One uvicorn worker on the 2 shared cores, wrk (1 thread, 4 connections, 10 s) in its "
