@@ -250,6 +250,13 @@ def simulate(
     products: Annotated[int, typer.Option(help="Products in the catalogue.")] = 500,
     shoppers: Annotated[int, typer.Option(help="Shoppers.")] = 5_000,
     sessions_per_day: Annotated[float, typer.Option(help="Sessions per simulated day.")] = 10_000,
+    channels: Annotated[
+        str,
+        typer.Option(help="web: views, carts, orders; pos: till orders only; both: the two."),
+    ] = "web",
+    till_visits_per_day: Annotated[
+        float, typer.Option(help="Till visits per simulated day (pos and both).")
+    ] = 10_000,
     ground_truth: Annotated[
         Path | None, typer.Option(help="Write the ground truth JSON here at the end.")
     ] = Path(".tillflow/ground_truth.json"),
@@ -260,10 +267,13 @@ def simulate(
 
     if clock not in ("sim", "wall"):
         raise _fail(ValueError("--clock must be 'sim' or 'wall'"))
+    if channels not in ("web", "pos", "both"):
+        raise _fail(ValueError("--channels must be 'web', 'pos' or 'both'"))
     settings = _settings()
     config = ShopConfig(
-        seed=seed, products=products, shoppers=shoppers, sessions_per_day=sessions_per_day
-    )
+        seed=seed, products=products, shoppers=shoppers, sessions_per_day=sessions_per_day,
+        channels=channels, till_visits_per_day=till_visits_per_day,
+    )  # fmt: skip
     options = RunOptions(
         rate=rate, clock=clock, days=days, max_events=max_events, ground_truth=ground_truth
     )

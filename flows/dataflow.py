@@ -5,7 +5,7 @@
     kafka-in ─ parse ─┬─ invalid ─▶ dead-letter topic
                       └─ valid ─┬─ per (topic, partition) batches ─▶ Delta bronze
                                 └─ route (plain signals) ─ dedupe
-                                     ├─ per sku: features, elasticity, price
+                                     ├─ per category: each sku's features, elasticity, price
                                      │     ─▶ Feast + pricing state, price-updates, pub/sub
                                      └─ per shopper: features, interests, recent items
                                            ─▶ Feast, recommendations, pub/sub
@@ -36,7 +36,13 @@ from flows.sinks.serving import (
     ServingSink,
     StatsWriter,
 )
-from flows.steps import ItemNeighbours, Routed, ShopperState, new_sku_state
+from flows.steps import (
+    CategoryState,
+    ItemNeighbours,
+    Routed,
+    ShopperState,
+    category_signals,
+)
 from schemas.catalogue import CatalogueItem
 from schemas.headers import correlation_headers
 from schemas.settings import Settings
@@ -123,18 +129,21 @@ def build_flow(
         lambda r: ("unknown_products", 1) if any(k not in catalogue for k, _ in r.sku) else None,
     )
 
-    # -- per product: windowed features, elasticity, dynamic price -----------------------
+    # -- per product, keyed by category: windowed features, elasticity, dynamic price ----
+    # (a category's products share an elasticity prior and a demand pattern, and any event
+    # of the category lets time-due products be re-priced); a category idle for
+    # TILLFLOW_PRODUCT_IDLE_S is forgotten, as is a product outside the catalogue (its own key)
     sku_out = op.stateful(
         "sku-state",
-        op.flat_map("sku-signals", unique, lambda r: r.sku),
+        op.flat_map("sku-signals", unique, lambda r: category_signals(r, categories)),
         lambda resume: IdleExpiring(
-            lambda key: new_sku_state(key, catalogue),
-            lambda state, s: state.apply(s),
+            lambda _key: CategoryState(),
+            lambda state, item: state.apply(item, catalogue),
             settings.product_idle_s,
             resume,
         ),
     )
-    sku_values = op.map("sku-output", sku_out, lambda kv: kv[1])
+    sku_values = op.flat_map("sku-output", sku_out, lambda kv: kv[1])
 
     # -- per shopper: features, recent items, co-interaction pairs -----------------------
     shopper_out = op.stateful(
@@ -178,8 +187,8 @@ def build_flow(
         op.filter_map("neighbour-lists", neighbours, lambda kv: kv if kv[1] is not None else None),
         op.filter_map(
             "popularity",
-            sku_out,
-            lambda kv: (kv[0], kv[1].popularity) if kv[1].popularity is not None else None,
+            sku_values,
+            lambda o: (o.sku, o.popularity) if o.popularity is not None else None,
         ),
     )
     op.output("item-graph-redis", graph, ServingSink(ItemGraphWriter, settings))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.expiry import IdleSnapshot
-from flows.steps import ItemNeighbours, ShopperState, SkuState
+from flows.steps import CategoryState, ItemNeighbours, ShopperState, SkuState
 
 LATEST = """
 SELECT s.step_id, s.state_key, s.ser_change FROM snaps AS s
@@ -62,4 +62,9 @@ def recovered_state(directory: Path) -> RecoveredState:
                 state = _state(snap)
                 if state is not None:
                     states[key] = state
-    return RecoveredState(found["sku-state"], found["shopper-state"], found["co-occurrence"])
+    # products are priced per category: each category's state holds its products' states
+    skus: dict[str, SkuState] = {}
+    for state in found["sku-state"].values():
+        if isinstance(state, CategoryState):
+            skus.update(state.skus)
+    return RecoveredState(skus, found["shopper-state"], found["co-occurrence"])

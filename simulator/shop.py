@@ -140,7 +140,17 @@ class Shop:
         conversion = np.array([p.conversion for p in self.products])
         mean_qty = sum(QUANTITIES) / len(QUANTITIES)
         result: np.ndarray = views_per_day * conversion * c.checkout_probability * mean_qty
-        return result
+        return result * (self.web_rate + self.till_rate) / c.sessions_per_day
+
+    @property
+    def web_rate(self) -> float:
+        """Web sessions per day (0 in a point-of-sale-only shop)."""
+        return 0.0 if self.config.channels == "pos" else self.config.sessions_per_day
+
+    @property
+    def till_rate(self) -> float:
+        """Till visits per day (0 in a web-only shop)."""
+        return 0.0 if self.config.channels == "web" else self.config.till_visits_per_day
 
     # ----------------------------------------------------------------- helpers
     def _event_id(self) -> str:
@@ -179,15 +189,34 @@ class Shop:
         """Sessions start as a Poisson process shaped by the hour-of-day profile."""
         peak = float(HOURLY_PROFILE.max())
         profile = [float(x) for x in HOURLY_PROFILE]
-        rate_max = self.config.sessions_per_day / DAY * peak
+        total = self.web_rate + self.till_rate
+        till_share = self.till_rate / total
+        rate_max = total / DAY * peak
         t = self.start
         rng = self.rng
         while True:
             t += rng.expovariate(rate_max)
             hour = int((t % DAY) // 3600)
             if rng.random() * peak <= profile[hour]:
-                u = bisect.bisect_right(self._user_cdf, rng.random())
-                yield t, self._session(min(u, self.config.shoppers - 1), t)
+                u = min(bisect.bisect_right(self._user_cdf, rng.random()), self.config.shoppers - 1)
+                till = till_share >= 1.0 or (till_share > 0.0 and rng.random() < till_share)
+                yield t, (self._till_visit(u, t) if till else self._session(u, t))
+
+    def _till_visit(self, u: int, t: float) -> Actor:
+        """A shopper in a store: looks at items like a web session (unseen), pays at the till."""
+        rng, cfg = self.rng, self.config
+        self.stats.sessions += 1
+        n_items = min(40, 1 + int(rng.expovariate(1 / (cfg.mean_views_per_session - 0.5))))
+        bought: list[int] = []
+        for _ in range(n_items):
+            j = self._pick_item(u)
+            t += rng.expovariate(1 / 40)
+            p_buy = self.cart_probability(self.products[j], self.prices.current[j], t)
+            if self.price_rng.random() < p_buy * cfg.checkout_probability:
+                bought.append(j)
+        if bought:
+            t += rng.expovariate(1 / 60)
+            yield from self._checkout(u, bought, t)
 
     def _pick_item(self, u: int) -> int:
         sh, rng, blocks = self.shoppers, self.rng, self._blocks
