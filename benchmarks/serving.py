@@ -41,7 +41,8 @@ from benchmarks.common import BENCH_MODELS, percentile, print_repeat, write_medi
 from featurestore.layout import sku_layout
 from flows.catalogue import store_catalogue
 from flows.records import UserSignal
-from flows.sinks.serving import ItemGraphWriter, PriceWriter, RecommendationWriter
+from flows.sinks.prices import PriceWriter
+from flows.sinks.serving import ItemGraphWriter, RecommendationWriter
 from flows.steps import ShopperState
 from infra.readiness import require_kafka, require_redis
 from infra.stack.topics import delete_topics, ensure_topics

@@ -37,6 +37,17 @@ class RedisKeys:
         return f"{self.prefix}price:{sku}"
 
     @property
+    def price_sequences(self) -> str:
+        """Hash ``sku -> sequence`` of the last price change published to the price-updates
+        topic; a flow replaying after a crash skips changes at or below it."""
+        return f"{self.prefix}prices:sequence"
+
+    def price_pending(self, worker: int) -> str:
+        """String: epoch milliseconds at which flow worker ``worker`` began producing a batch
+        of price changes that Redis does not yet record (deleted once it does)."""
+        return f"{self.prefix}prices:pending:{worker}"
+
+    @property
     def price_channel(self) -> str:
         """Pub/sub channel carrying every price change as a ``PriceUpdate`` JSON."""
         return f"{self.prefix}channel:prices"
