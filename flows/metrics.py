@@ -25,6 +25,8 @@ name                                           type       labels               m
 ``tillflow_flow_units_sold_total``             counter                         units ordered
 ``tillflow_flow_consumer_errors_total``       counter    code                 Kafka consumer
                                                                                errors (not fatal)
+``tillflow_flow_restarts``                     gauge                           restarts by the
+                                                                               supervisor so far
 ``tillflow_flow_sink_blocked``                 gauge      step                 1 while a sink
                                                                                waits for a service
 ``tillflow_flow_sink_retries_total``           counter    step                 failed sink writes
@@ -56,6 +58,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from flows.records import Accepted, Rejected
+from flows.supervise import env_restarts
 from observability.exposition import MetricsServer, serve_metrics
 from online_models.pricer import PriceChange
 from schemas.settings import Settings
@@ -116,6 +119,10 @@ class FlowMetrics:
         self.revenue = Counter("tillflow_flow_revenue", "Revenue of unique orders (currency).",
                                registry=r)  # fmt: skip
         self.units = Counter("tillflow_flow_units_sold", "Units in unique orders.", registry=r)
+        self.restarts = Gauge(
+            "tillflow_flow_restarts",
+            "Times the supervisor restarted this flow after a process died.", registry=r,
+        )  # fmt: skip
         self.consumer_errors = Counter(
             "tillflow_flow_consumer_errors", "Kafka consumer errors, logged and ridden out.",
             ["code"], registry=r,
@@ -348,6 +355,7 @@ def start_flow_metrics(settings: Settings, env: Mapping[str, str]) -> MetricsSer
     if settings.flow_metrics_port == 0:
         return None
     metrics = flow_metrics()
+    metrics.restarts.set(env_restarts(env))
     REGISTRY.register(ConsumerLagCollector(settings, metrics.offsets))
     port = settings.flow_metrics_port + process_index(sys.argv, env)
     return serve_metrics(settings.metrics_host, port, REGISTRY)

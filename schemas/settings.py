@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     max_events_per_request: int = Field(default=10_000, ge=1)
     api_cache_ttl_s: float = Field(default=1.0, ge=0)  # in-process cache of price/reco reads
     api_redis_timeout_s: float = Field(default=0.25, gt=0)  # then serve last-known or 503
+    api_kafka_timeout_s: float = Field(default=2.0, gt=0)  # POST /events: then 503
     rate_limit_per_s: float = Field(default=50.0, ge=0)  # per client on public routes; 0: off
     rate_limit_burst: int = Field(default=100, ge=1)
     ws_queue_size: int = Field(default=64, ge=1)  # per websocket; oldest dropped when full

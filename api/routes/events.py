@@ -63,7 +63,10 @@ class Rejection(BaseModel):
         404: {"description": "Not an input topic."},
         413: {"description": "More events than `TILLFLOW_MAX_EVENTS_PER_REQUEST`."},
         422: {"model": Rejection, "description": "Invalid JSON or events; nothing produced."},
-        503: {"description": "Kafka is unavailable; nothing was acknowledged."},
+        503: {
+            "description": "Kafka did not acknowledge within `TILLFLOW_API_KAFKA_TIMEOUT_S` "
+            "(or failed less than a second ago); retry with the same event ids."
+        },
     },
     openapi_extra={
         "requestBody": {
@@ -119,7 +122,7 @@ async def ingest_events(topic: str, request: Request, state: State) -> Accepted:
             f"{count} invalid event(s) for topic {topic!r}; nothing produced", problems
         )
     request_id = structlog.contextvars.get_contextvars().get("request_id")
-    await state.producer.send_all(target, events, correlation_id=request_id)
+    await state.kafka.send_all(target, events, correlation_id=request_id)
     return Accepted(topic=topic, accepted=len(events), event_ids=[e.event_id for e in events])
 
 

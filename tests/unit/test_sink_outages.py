@@ -63,7 +63,8 @@ def test_a_write_is_retried_until_the_service_takes_it_however_long(error: Excep
     write = Flaky(failures=200, error=error)  # far longer than any retry budget would allow
     assert ride_out(write) == "written"
     assert write.calls == 201
-    assert waits[:4] == [0.1, 0.2, 0.4, 0.8] and max(waits) == 5.0
+    assert waits[:4] == [0.1, 0.2, 0.4, 0.8]
+    assert max(waits) == 5.0
     assert sum(waits) > 60  # a minute-long outage is waited out, not given up on
     assert set(blocked_seen) == {1.0}
     assert _value(metrics, "tillflow_flow_sink_blocked", "features") == 0.0
@@ -84,7 +85,8 @@ def test_values_that_cannot_be_encoded_are_set_aside_counted_and_logged() -> Non
         got = encode_each("prices", metrics, [1.0, float("nan"), 2.0], _finite_text, key=str)
     assert got == [(1.0, "1.0"), (2.0, "2.0")]
     assert _value(metrics, "tillflow_flow_sink_set_aside_total", "prices") == 1
-    assert logs[0]["step"] == "prices" and logs[0]["key"] == "nan"
+    assert logs[0]["step"] == "prices"
+    assert logs[0]["key"] == "nan"
     assert "not finite" in logs[0]["error"]
 
 

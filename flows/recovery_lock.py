@@ -1,0 +1,41 @@
+"""One writer per recovery folder: an exclusive ``flock`` on a file inside it.
+
+Two flows snapshotting into the same folder would each resume from the other's state and
+publish everything twice. ``tillflow flows run`` holds ``supervisor.lock`` for its whole life,
+and each Bytewax process ``process-<i>.lock`` (so a process left running by a killed
+supervisor still keeps a second one out). The kernel releases a lock when its holder dies.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from infra.stack.errors import StackError
+
+
+class RecoveryLocked(StackError):
+    """Another process already runs a flow on this recovery folder."""
+
+
+def lock_recovery(directory: Path, name: str) -> int:
+    """Take ``<directory>/<name>.lock``; return its file descriptor (held until closed or exit).
+
+    Raises :class:`RecoveryLocked` naming the holder's pid when it is taken.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise RecoveryLocked(
+            f"another flow (pid {holder}) runs on the recovery folder {directory} ({path} is "
+            "locked); stop it first, or give this one its own TILLFLOW_RECOVERY_DIR"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
