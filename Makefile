@@ -6,7 +6,7 @@ TILLFLOW := $(VENV)/bin/tillflow
 RATE ?= 300
 
 .DEFAULT_GOAL := help
-.PHONY: help setup up down status demo check test lint typecheck bench lock schemas dashboards rules clean
+.PHONY: help setup up down status demo check test lint typecheck bench bench-smoke lock schemas dashboards rules clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -28,7 +28,7 @@ demo: setup up ## Set up; start the stack, the flows, the API and the live shop 
 
 check: setup ## Set up, start the stack, lint, type-check and run every test, stop the stack
 	@$(TILLFLOW) up
-	@status=0; $(MAKE) --no-print-directory lint typecheck test || status=$$?; \
+	@status=0; $(MAKE) --no-print-directory lint typecheck test bench-smoke || status=$$?; \
 	  $(TILLFLOW) down; exit $$status
 
 test: ## Run the test suite (needs `make up`)
@@ -50,6 +50,12 @@ bench: setup up ## Run the benchmarks; write benchmarks/results/*.json and BENCH
 	@$(PY) -m benchmarks.serving
 	@$(PY) -m benchmarks.graph
 	@$(PY) -m benchmarks.report
+
+BENCH_MODULES := ingest stream quality observability batch serving graph
+
+bench-smoke: ## Run every benchmark at a tiny size (--smoke; results in a temp dir, not results/)
+	@set -e; for m in $(BENCH_MODULES); do \
+	  echo "== benchmarks.$$m --smoke"; $(PY) -m benchmarks.$$m --smoke; done
 
 lock: ## Re-resolve requirements.lock from pyproject.toml
 	@$(VENV)/bin/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements.lock

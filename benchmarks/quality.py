@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import write_result
+from benchmarks.common import Mode, parse_mode, write_result
 from flows.records import Accepted
 from flows.steps import (
     ItemNeighbours,
@@ -42,6 +42,7 @@ from simulator.shop import DAY, Emitted, Shop
 
 DAYS = 28
 WARMUP_DAYS = 7
+SMOKE_SHOP = ShopConfig(products=50, shoppers=500, sessions_per_day=1_000)
 MIN_UNITS = 200
 
 
@@ -51,14 +52,14 @@ def accepted(e: Emitted) -> Accepted:
     return Accepted.of(topic.name, 0, 0, e.key.encode(), b"", event)
 
 
-def run_static(config: ShopConfig) -> float:
+def run_static(config: ShopConfig, days: int = DAYS) -> float:
     shop = Shop(config)
-    for _ in shop.events(until=shop.start + DAYS * DAY):
+    for _ in shop.events(until=shop.start + days * DAY):
         pass
     return shop.stats.profit
 
 
-def run_oracle(config: ShopConfig, rails: Guardrails) -> float:
+def run_oracle(config: ShopConfig, rails: Guardrails, days: int = DAYS) -> float:
     shop = Shop(config)
     lowest: dict[str, dict[str, float]] = {}
     index = {p.sku: p for p in shop.products}
@@ -71,7 +72,7 @@ def run_oracle(config: ShopConfig, rails: Guardrails) -> float:
             price = min(price, min(lowest[sku].values()) * (1 + rails.max_competitor_gap))
         return round(min(max(price, floor), ceiling), 2)
 
-    for e in shop.events(until=shop.start + DAYS * DAY):
+    for e in shop.events(until=shop.start + days * DAY):
         if e.topic.name == "competitor-prices":
             sku = e.payload["sku"]
             lowest.setdefault(sku, {})[e.payload["competitor"]] = e.payload["price"]
@@ -79,7 +80,9 @@ def run_oracle(config: ShopConfig, rails: Guardrails) -> float:
     return shop.stats.profit
 
 
-def run_tillflow(config: ShopConfig) -> dict[str, Any]:
+def run_tillflow(
+    config: ShopConfig, days: int = DAYS, warmup_days: int = WARMUP_DAYS
+) -> dict[str, Any]:
     shop = Shop(config)
     catalogue = {c.sku: c for c in shop.catalogue()}
     categories = {c.sku: c.category for c in catalogue.values()}
@@ -88,7 +91,7 @@ def run_tillflow(config: ShopConfig) -> dict[str, Any]:
     shoppers: dict[str, ShopperState] = {}
     items: dict[str, ItemNeighbours] = {}
     hits = hits_popular = trials = 0
-    warm = shop.start + WARMUP_DAYS * DAY
+    warm = shop.start + warmup_days * DAY
 
     by_category: dict[str, list[str]] = {}
     for sku, cat in categories.items():
@@ -100,7 +103,7 @@ def run_tillflow(config: ShopConfig) -> dict[str, Any]:
         scored = ((s, skus[s].popularity) for s in candidates if s in skus)
         return heapq.nlargest(n, scored, key=lambda kv: kv[1])
 
-    for e in shop.events(until=shop.start + DAYS * DAY):
+    for e in shop.events(until=shop.start + days * DAY):
         rec = accepted(e)
         if e.topic.name == "orders" and e.payload["user_id"] in shown:
             bought = {line["sku"] for line in e.payload["lines"]}
@@ -152,12 +155,13 @@ def run_tillflow(config: ShopConfig) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    config = ShopConfig()
+def main(mode: Mode) -> None:
+    config = SMOKE_SHOP if mode.smoke else ShopConfig()
+    days, warmup = mode.size(DAYS, 2), mode.size(WARMUP_DAYS, 1)
     started = time.perf_counter()
-    tillflow = run_tillflow(config)
-    oracle = run_oracle(config, Guardrails())
-    static = run_static(config)
+    tillflow = run_tillflow(config, days, warmup)
+    oracle = run_oracle(config, Guardrails(), days)
+    static = run_static(config, days)
     figures = {
         "elasticity_mae": tillflow["elasticity_mae"],
         "profit_tillflow": tillflow["profit"],
@@ -171,7 +175,7 @@ def main() -> None:
     }
     runs = {
         "repeats": 1,
-        "days": DAYS,
+        "days": days,
         "seed": config.seed,
         "products_scored": tillflow["products_scored"],
         "recommendation_trials": tillflow["recommendation_trials"],
@@ -179,10 +183,10 @@ def main() -> None:
         "seconds": time.perf_counter() - started,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    path = write_result("quality", figures, runs)
+    path = write_result("quality", figures, runs, mode)
     print(", ".join(f"{k}={v:,.3f}" for k, v in figures.items()))
     print(f"wrote {path}")
 
 
 if __name__ == "__main__":
-    main()
+    main(parse_mode(__doc__))

@@ -81,6 +81,19 @@ def children(pid: int) -> list[int]:
     return [int(c) for c in text.split()]
 
 
+def flow_children(pid: int) -> list[int]:
+    """The ``bytewax.run`` processes among the children of ``pid``."""
+    out = []
+    for child in children(pid):
+        try:
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except FileNotFoundError:
+            continue
+        if b"bytewax.run" in argv:
+            out.append(child)
+    return out
+
+
 def alive(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie counts as ended)."""
     try:

@@ -1,7 +1,9 @@
 """A Kafka broker of a test's own, on free ports with its own data folder, to kill at will.
 
 Built by the launcher (infra/stack/kafka.py) like the shared one, sharing only its cached
-jars, so killing it never disturbs the other tests.
+jars, so killing it never disturbs the other tests. The launcher detaches the broker on
+purpose (it outlives ``tillflow up``), so a test using it ignores the warning Python gives
+when it forgets that running child: mark it with ``DETACHED``.
 """
 
 from __future__ import annotations
@@ -12,10 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from infra.stack import kafka
 from infra.stack.processes import running_pid, terminate
 from schemas.settings import Settings
 from tests.flow_processes import alive, free_port, wait_until
+
+DETACHED = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
 class OwnKafka:

@@ -5,6 +5,7 @@ SIGTERM stops the supervisor and its process together (no orphan left consuming)
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -19,7 +20,14 @@ from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, INPUT_TOPICS
 from simulator.config import ShopConfig
 from simulator.producer import RunOptions, run_shop
-from tests.flow_processes import alive, bronze_offsets, children, flow_env, free_port, wait_until
+from tests.flow_processes import (
+    alive,
+    bronze_offsets,
+    flow_children,
+    flow_env,
+    free_port,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +78,7 @@ def test_a_killed_flow_is_restarted_a_second_is_refused_and_sigterm_leaves_no_or
     supervisor = _flows_run(settings, log)
     try:
         asyncio.run(run_shop(settings, CONFIG, RunOptions(days=0.2)))
-        first = wait_until(lambda: children(supervisor.pid), "the flow process")[0]
+        first = wait_until(lambda: flow_children(supervisor.pid), "the flow process")[0]
         wait_until(lambda: bronze_offsets(settings), "the first bronze rows")
 
         second = _flows_run(settings, tmp_path / "second.log")
@@ -78,9 +86,9 @@ def test_a_killed_flow_is_restarted_a_second_is_refused_and_sigterm_leaves_no_or
         refused = (tmp_path / "second.log").read_text()
         assert "runs on the recovery folder" in refused, refused[-2000:]
 
-        subprocess.run(["kill", "-KILL", str(first)], check=True)
+        os.kill(first, signal.SIGKILL)
         restarted = wait_until(
-            lambda: [c for c in children(supervisor.pid) if c != first], "a restarted process"
+            lambda: [c for c in flow_children(supervisor.pid) if c != first], "a restarted process"
         )[0]
         asyncio.run(run_shop(settings, CONFIG, RunOptions(days=0.1)))
         expected = _all_offsets(settings)
