@@ -10,10 +10,12 @@ import os
 import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from confluent_kafka import Consumer, TopicPartition
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
@@ -56,6 +58,26 @@ def wait_until(observe: Callable[[], T | None], what: str, timeout_s: float = 18
         pause.wait(POLL_S)
 
 
+def metric_values(port: int, name: str) -> list[float]:
+    """Every sample of metric ``name`` on ``http://127.0.0.1:<port>/metrics`` ([] if none
+    or nothing answers)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return []
+    return [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith((f"{name}{{", f"{name} "))
+    ]
+
+
+def read_so_far(port: int) -> int:
+    """Messages a flow process has read: over partitions, its last offset read + 1."""
+    return sum(int(v) + 1 for v in metric_values(port, "tillflow_flow_consumed_offset"))
+
+
 def bronze_offsets(settings: Settings) -> list[tuple[str, int, int]]:
     """Every (topic, partition, offset) in the bronze tables, sorted (repeats kept)."""
     out: list[tuple[str, int, int]] = []
@@ -69,6 +91,22 @@ def bronze_offsets(settings: Settings) -> list[tuple[str, int, int]]:
         parts = table.column("kafka_partition").to_pylist()
         offsets = table.column("kafka_offset").to_pylist()
         out += [(topic.name, p, o) for p, o in zip(parts, offsets, strict=True)]
+    return sorted(out)
+
+
+def topic_offsets(settings: Settings) -> list[tuple[str, int, int]]:
+    """Every (topic, partition, offset) the input topics hold, sorted."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "offsets"})
+    out = []
+    try:
+        for topic in INPUT_TOPICS:
+            name = settings.topic(topic)
+            parts = consumer.list_topics(name, timeout=10).topics[name].partitions
+            for p in parts:
+                low, high = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)
+                out += [(topic.name, p, o) for o in range(low, high)]
+    finally:
+        consumer.close()
     return sorted(out)
 
 

@@ -15,7 +15,6 @@ import random
 import signal
 import subprocess
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -36,7 +35,7 @@ from schemas.topics import ALL_TOPICS, INPUT_TOPICS, PRICE_UPDATES
 from simulator.config import ShopConfig
 from simulator.producer import RunOptions, run_shop
 from simulator.shop import Shop
-from tests.flow_processes import flow_env, free_port, wait_until
+from tests.flow_processes import flow_env, free_port, read_so_far, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -71,22 +70,6 @@ def _wait(procs: Started, timeout_s: float = 900) -> None:
         if code != 0:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
             raise AssertionError(f"flow process exited with {code}:\n{tail}")
-
-
-def _read_so_far(settings: Settings) -> int:
-    """Messages of the stream the flow has read: the sum over partitions of its last offset
-    read + 1, from its ``tillflow_flow_consumed_offset`` metric (0 before it answers)."""
-    try:
-        url = f"http://127.0.0.1:{settings.flow_metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            text = response.read().decode()
-    except OSError:
-        return 0
-    return sum(
-        int(float(line.rsplit(" ", 1)[1])) + 1
-        for line in text.splitlines()
-        if line.startswith("tillflow_flow_consumed_offset{")
-    )
 
 
 def _bronze(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
@@ -162,10 +145,11 @@ def test_ten_kills_at_random_points_match_one_clean_run_on_two_processes(
         started = time.monotonic()
         rng = random.Random(rid)
         points = sorted(rng.sample(range(EVENTS // 20, EVENTS * 9 // 10), KILLS))
+        port = crash.flow_metrics_port
         for point in points:
             (victim, log), = _start(crash, processes=1)  # fmt: skip
             wait_until(
-                lambda p=point, v=victim: _read_so_far(crash) >= p or v.poll() is not None,
+                lambda p=point, v=victim: read_so_far(port) >= p or v.poll() is not None,
                 f"the flow to read {point} messages",
                 timeout_s=600,
             )

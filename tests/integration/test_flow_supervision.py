@@ -13,11 +13,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from infra.stack.topics import delete_topics, ensure_topics
 from schemas.settings import Settings
-from schemas.topics import ALL_TOPICS, INPUT_TOPICS
+from schemas.topics import ALL_TOPICS
 from simulator.config import ShopConfig
 from simulator.producer import RunOptions, run_shop
 from tests.flow_processes import (
@@ -26,28 +25,13 @@ from tests.flow_processes import (
     flow_children,
     flow_env,
     free_port,
+    topic_offsets,
     wait_until,
 )
 
 pytestmark = pytest.mark.integration
 
 CONFIG = ShopConfig(seed=21, products=20, shoppers=200, sessions_per_day=4_000, competitors=1)
-
-
-def _all_offsets(settings: Settings) -> list[tuple[str, int, int]]:
-    """Every (topic, partition, offset) the input topics hold."""
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "offsets"})
-    out = []
-    try:
-        for topic in INPUT_TOPICS:
-            name = settings.topic(topic)
-            parts = consumer.list_topics(name, timeout=10).topics[name].partitions
-            for p in parts:
-                low, high = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)
-                out += [(topic.name, p, o) for o in range(low, high)]
-    finally:
-        consumer.close()
-    return sorted(out)
 
 
 def _flows_run(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
@@ -91,7 +75,7 @@ def test_a_killed_flow_is_restarted_a_second_is_refused_and_sigterm_leaves_no_or
             lambda: [c for c in flow_children(supervisor.pid) if c != first], "a restarted process"
         )[0]
         asyncio.run(run_shop(settings, CONFIG, RunOptions(days=0.1)))
-        expected = _all_offsets(settings)
+        expected = topic_offsets(settings)
         wait_until(lambda: len(bronze_offsets(settings)) >= len(expected), "every offset in bronze")
         assert bronze_offsets(settings) == expected  # each offset once, across the restart
         assert "restarting the flow from its recovery state" in log.read_text()
