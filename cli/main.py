@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -231,6 +232,7 @@ def demo(
     """The live demo: the stack, the flows, the API, the scheduler and the shop simulator."""
     from infra.stack import local
     from infra.stack.topics import ensure_topics
+    from infra.stack.watchdog import Watchdog, Watched
     from simulator.config import ShopConfig
     from simulator.producer import RunOptions, run_shop
 
@@ -263,17 +265,35 @@ def demo(
         "(`tillflow batch pipeline` runs it now; /admin shows runs)"
     )
     out.print(f"watch: kcat -b {settings.kafka_bootstrap} -C -t {settings.topic_prefix}orders")
-    out.print(f"simulating at {rate:,.0f} events/s; Ctrl-C stops the simulator, `make down` all")
+    out.print(
+        f"simulating at {rate:,.0f} events/s; the flows, API and scheduler are restarted if they "
+        "die; Ctrl-C stops the demo and them, `make down` the stack"
+    )
     options = RunOptions(
         rate=rate, clock="wall", days=days, ground_truth=settings.runtime_dir / "ground_truth.json"
     )
+    watchdog = Watchdog([
+        Watched("flows", local.flows_files(settings), lambda: local.start_flows(settings)),
+        Watched("api", local.api_files(settings), lambda: local.start_api(settings)),
+        Watched("scheduler", local.scheduler_files(settings),
+                lambda: local.start_scheduler(settings)),
+    ])  # fmt: skip
+    watchdog.start()
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         report = asyncio.run(run_shop(settings, ShopConfig(), options))
     except StackError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+    finally:
+        watchdog.stop()
     out.print(f"produced {report.events} events ({report.events_per_s:,.0f}/s)")
+
+
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    """SIGTERM ends the demo like Ctrl-C: its services are stopped on the way out."""
+    raise KeyboardInterrupt
 
 
 @app.command()
