@@ -8,6 +8,7 @@ import asyncio
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx2 as httpx
@@ -29,14 +30,21 @@ def _activity() -> dict[str, object]:
     return {**VALID["user-activity"], "event_id": str(uuid.uuid4())}
 
 
-async def _post_all(url: str) -> list[httpx.Response]:
-    async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT_S) as client:
-        return await asyncio.gather(
-            *(
-                client.post(f"{url}/events/user-activity", json=_activity())
-                for _ in range(CONCURRENT)
-            )
-        )
+async def _post_all(url: str, kill: Callable[[], None]) -> list[httpx.Response]:
+    """Open CONCURRENT connections while all is well, ``kill``, then post on all at once.
+
+    The connections are opened first so that the 1 s each request has measures the API's
+    answer, not how fast a busy machine accepts 50 new TCP connections.
+    """
+    limits = httpx.Limits(max_connections=CONCURRENT, max_keepalive_connections=CONCURRENT)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        await asyncio.gather(*(client.get(f"{url}/healthz") for _ in range(CONCURRENT)))
+        await asyncio.to_thread(kill)
+        posts = [
+            client.post(f"{url}/events/user-activity", json=_activity(), timeout=CLIENT_TIMEOUT_S)
+            for _ in range(CONCURRENT)
+        ]
+        return await asyncio.gather(*posts)
 
 
 def _post_one(url: str) -> int:

@@ -37,6 +37,7 @@ CONFIG = ShopConfig(seed=13, products=30, shoppers=500, sessions_per_day=30_000,
 EVENTS = 60_000
 
 
+@pytest.mark.timeout(900)
 def test_a_broker_killed_and_restarted_under_load_loses_and_repeats_nothing(
     stack: Settings, tmp_path: Path
 ) -> None:

@@ -61,6 +61,7 @@ def _bronze_users(settings: Settings) -> set[str]:
     return {orjson.loads(p)["user_id"] for p in table.column("payload").to_pylist()}
 
 
+@pytest.mark.timeout(900)
 def test_a_blackholed_redis_blocks_the_flow_and_the_api_then_both_recover_losing_nothing(
     stack: Settings, tmp_path: Path
 ) -> None:
