@@ -8,8 +8,11 @@ supervisor still keeps a second one out). The kernel releases a lock when its ho
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from infra.stack.errors import StackError
@@ -39,3 +42,31 @@ def lock_recovery(directory: Path, name: str) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
+
+
+def recovery_lineage(directory: Path) -> str:
+    """The id of the state in ``directory`` (``lineage``, created with the state): it changes
+    only when the state starts afresh, so output written under it may be replayed."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "lineage"
+    with contextlib.suppress(FileExistsError):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(fd, uuid.uuid4().hex.encode())
+        os.close(fd)
+    return path.read_text().strip()
+
+
+def recovery_dir_of(argv: Sequence[str]) -> Path | None:
+    """The recovery folder given to ``bytewax.run`` (``-r``/``--recovery-directory``).
+
+    >>> recovery_dir_of(["bytewax.run", "f:flow", "-r", "/tmp/rec", "-s", "5"])
+    PosixPath('/tmp/rec')
+    >>> recovery_dir_of(["bytewax.run", "f:flow"]) is None
+    True
+    """
+    for i, arg in enumerate(argv):
+        if arg in ("-r", "--recovery-directory") and i + 1 < len(argv):
+            return Path(argv[i + 1])
+        if arg.startswith("--recovery-directory="):
+            return Path(arg.split("=", 1)[1])
+    return None

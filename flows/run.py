@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
@@ -21,7 +20,7 @@ from bytewax.dataflow import Dataflow
 from flows.catalogue import load_catalogue
 from flows.dataflow import build_flow
 from flows.metrics import process_index, start_flow_metrics
-from flows.recovery_lock import lock_recovery
+from flows.recovery_lock import lock_recovery, recovery_dir_of
 from flows.supervise import DEFAULT_POLICY, RestartPolicy, Supervisor, install_stop_signals
 from infra.readiness import require_kafka, require_redis, require_topics
 from infra.runtime import tune_gc
@@ -62,22 +61,6 @@ def flow_from_env() -> Dataflow:
     flow = build_flow(settings, catalogue, tail=tail)
     tune_gc()
     return flow
-
-
-def recovery_dir_of(argv: Sequence[str]) -> Path | None:
-    """The recovery folder given to ``bytewax.run`` (``-r``/``--recovery-directory``).
-
-    >>> recovery_dir_of(["bytewax.run", "f:flow", "-r", "/tmp/rec", "-s", "5"])
-    PosixPath('/tmp/rec')
-    >>> recovery_dir_of(["bytewax.run", "f:flow"]) is None
-    True
-    """
-    for i, arg in enumerate(argv):
-        if arg in ("-r", "--recovery-directory") and i + 1 < len(argv):
-            return Path(argv[i + 1])
-        if arg.startswith("--recovery-directory="):
-            return Path(arg.split("=", 1)[1])
-    return None
 
 
 def register_features(settings: Settings) -> None:

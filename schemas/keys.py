@@ -36,16 +36,16 @@ class RedisKeys:
         """
         return f"{self.prefix}price:{sku}"
 
-    @property
-    def price_sequences(self) -> str:
+    def price_sequences(self, lineage: str) -> str:
         """Hash ``sku -> sequence`` of the last price change published to the price-updates
-        topic; a flow replaying after a crash skips changes at or below it."""
-        return f"{self.prefix}prices:sequence"
+        topic by the flow whose recovery state is ``lineage``; replaying after a crash, it
+        skips changes at or below it. (A flow started from fresh state has a new lineage.)"""
+        return f"{self.prefix}prices:sequence:{lineage}"
 
-    def price_pending(self, worker: int) -> str:
+    def price_pending(self, lineage: str, worker: int) -> str:
         """String: epoch milliseconds at which flow worker ``worker`` began producing a batch
         of price changes that Redis does not yet record (deleted once it does)."""
-        return f"{self.prefix}prices:pending:{worker}"
+        return f"{self.prefix}prices:pending:{lineage}:{worker}"
 
     @property
     def price_channel(self) -> str:

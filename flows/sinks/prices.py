@@ -11,7 +11,9 @@ A change is published in three steps, each retried until its service takes it
    and the pending mark removed.
 
 After a crash Bytewax replays the epochs since its last snapshot, and the writer skips
-changes at or below a product's published sequence. A crash between steps 2 and 3 leaves
+changes at or below a product's published sequence. Sequences and marks are kept per
+lineage of the recovery state (flows/sinks/context.py): a flow started from fresh state
+counts from 1 again and must not be mistaken for a replay. A crash between steps 2 and 3 leaves
 the pending mark: the restarted writer then reads the price-updates published since that
 moment (a few messages) to learn their sequences, so no change is produced twice. Event ids
 ``price:<sku>:<sequence>`` are stable, so a reader can check it.
@@ -149,12 +151,14 @@ class PriceWriter(StatelessSinkPartition[PriceChange]):
         self.ctx.metrics.on_price_changes([c for c, _ in fresh])
 
     def _pending(self) -> str | None:
-        return self.redis.get(self.keys.price_pending(self.ctx.worker))  # type: ignore[return-value]
+        return self.redis.get(self.keys.price_pending(self.ctx.lineage, self.ctx.worker))  # type: ignore[return-value]
 
     def _begin(self, skus: list[str]) -> dict[str, int]:
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hmget(self.keys.price_sequences, skus)
-        pipe.set(self.keys.price_pending(self.ctx.worker), int(self.clock() * 1000))
+        pipe.hmget(self.keys.price_sequences(self.ctx.lineage), skus)
+        pipe.set(
+            self.keys.price_pending(self.ctx.lineage, self.ctx.worker), int(self.clock() * 1000)
+        )
         sequences, _ = pipe.execute()
         return {s: int(q) for s, q in zip(skus, sequences, strict=True) if q is not None}
 
@@ -174,9 +178,9 @@ class PriceWriter(StatelessSinkPartition[PriceChange]):
                 },
             )
             pipe.zadd(self.keys.price_history(change.sku), {value: change.t})
-            pipe.hset(self.keys.price_sequences, change.sku, str(change.sequence))
+            pipe.hset(self.keys.price_sequences(self.ctx.lineage), change.sku, str(change.sequence))
             pipe.publish(self.keys.price_channel, value)
-        pipe.delete(self.keys.price_pending(self.ctx.worker))
+        pipe.delete(self.keys.price_pending(self.ctx.lineage, self.ctx.worker))
         pipe.execute()
 
     def close(self) -> None:

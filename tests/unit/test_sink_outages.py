@@ -4,6 +4,7 @@ encode; the Kafka input never lets a consumer error into the dataflow."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,8 @@ from structlog.testing import capture_logs
 from flows.kafka_in import _TolerantPartition
 from flows.metrics import FlowMetrics
 from flows.records import LakeRow
-from flows.sinks.context import SinkContext
+from flows.recovery_lock import recovery_lineage
+from flows.sinks.context import SinkContext, process_lineage
 from flows.sinks.lake import encodable_arrow
 from flows.sinks.outage import Backoff, RideOut
 from flows.sinks.set_aside import encode_each
@@ -138,3 +140,12 @@ def test_consumer_errors_are_reported_and_never_move_the_resume_offset() -> None
     assert [m.offset for m in part.next_batch()] == [7]
     assert part.snapshot() == 8
     assert [e.code() for e in errors] == [ConfluentError._ALL_BROKERS_DOWN]
+
+
+def test_the_recovery_lineage_is_kept_with_the_state_and_new_without_it(tmp_path: Path) -> None:
+    state = tmp_path / "recovery"
+    first = recovery_lineage(state)
+    assert recovery_lineage(state) == first  # a restart from this state: same lineage
+    assert recovery_lineage(tmp_path / "fresh") != first  # fresh state: another one
+    assert process_lineage(["bytewax.run", "f:flow", "-r", str(state)]) == first
+    assert process_lineage(["bytewax.run", "f:flow"]) != process_lineage(["bytewax.run", "f:flow"])
