@@ -61,6 +61,15 @@ class KafkaGate:
         except ServiceUnavailable as exc:
             raise self._failed(exc) from None
 
+    async def check(self) -> None:
+        """Readiness: the broker answers now (ServiceUnavailable naming Kafka if not)."""
+        if self.down:
+            raise self._paused()
+        try:
+            await self.producer.check(self.timeout_s)
+        except ServiceUnavailable as exc:
+            raise self._failed(exc) from None
+
     async def send_all(
         self, topic: Topic, events: Sequence[Event], correlation_id: str | None = None
     ) -> None:

@@ -70,6 +70,19 @@ class EventProducer:
             self._starting = None
         self._producer = producer
 
+    async def check(self, timeout_s: float) -> None:
+        """Connect if needed, else ask the brokers for metadata: ServiceUnavailable if Kafka
+        does not answer within ``timeout_s`` (a started producer does not notice by itself)."""
+        if self._producer is None:
+            await self.start(timeout_s)
+            return
+        try:
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout=timeout_s)
+        except (KafkaError, TimeoutError, OSError) as exc:
+            raise ServiceUnavailable(
+                "Kafka", self.settings.kafka_bootstrap, f"no broker answers ({exc!r})"
+            ) from None
+
     async def stop(self) -> None:
         if self._starting is not None:
             with suppress(ServiceUnavailable):

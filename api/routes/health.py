@@ -43,7 +43,7 @@ async def healthz() -> Health:
 async def readyz(state: State, response: Response) -> Readiness:
     checks: dict[str, str] = {}
     try:  # bounded by the gate: at most TILLFLOW_API_KAFKA_TIMEOUT_S, at once while paused
-        await state.kafka.start()
+        await state.kafka.check()
         checks["kafka"] = "ok"
     except ServiceUnavailable as exc:
         checks["kafka"] = str(exc)
