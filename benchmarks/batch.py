@@ -96,7 +96,7 @@ def main(mode: Mode) -> None:
         redis_prefix=f"bench-batch-{uuid.uuid4().hex[:6]}:",
     )
     require_redis(settings)
-    config = ShopConfig()
+    config = ShopConfig(sessions_per_day=2_000) if mode.smoke else ShopConfig()  # days to train
     try:
         start = time.perf_counter()
         counts = fill_bronze(settings.lake_dir, events_n, config)

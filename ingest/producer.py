@@ -89,7 +89,9 @@ class EventProducer:
                 await self._starting
         if self._producer is not None:
             producer, self._producer = self._producer, None
-            await producer.stop()
+            # stop() flushes what is queued; with the broker away that would wait for ever.
+            with suppress(TimeoutError):
+                await asyncio.wait_for(producer.stop(), timeout=self.settings.kafka_timeout_s)
 
     async def send_all(
         self,

@@ -83,5 +83,9 @@ def test_kafka_down_answers_503_at_once_and_the_api_recovers_by_itself(
             assert httpx.get(f"{url}/readyz", timeout=5).json()["checks"]["kafka"] == "ok"
         finally:
             api.terminate()
-            api.wait(timeout=30)
+            try:
+                api.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                api.kill()
+                raise
             log.close()
