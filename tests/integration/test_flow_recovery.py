@@ -90,16 +90,27 @@ def _features(settings: Settings, skus: list[str]) -> dict[str, dict[str, Any]]:
     }
 
 
-def _price_update_ids(settings: Settings) -> list[str]:
-    """The event id of every message in the price-updates topic."""
+def price_update_ends(settings: Settings) -> dict[int, int]:
+    """The end offset of each partition of the price-updates topic."""
     name = settings.topic(PRICE_UPDATES)
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "ends"})
+    try:
+        parts = consumer.list_topics(name, timeout=10).topics[name].partitions
+        return {p: consumer.get_watermark_offsets(TopicPartition(name, p), 10)[1] for p in parts}
+    finally:
+        consumer.close()
+
+
+def _price_update_ids(settings: Settings, since: dict[int, int] | None = None) -> list[str]:
+    """The event id of every message in the price-updates topic (from offsets ``since``)."""
+    name = settings.topic(PRICE_UPDATES)
+    starts = since or {}
+    ends = price_update_ends(settings)
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "ids",
                          "enable.auto.commit": False})  # fmt: skip
     try:
-        parts = consumer.list_topics(name, timeout=10).topics[name].partitions
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(name, p), 10)[1] for p in parts}
-        todo = {p for p, end in ends.items() if end > 0}
-        consumer.assign([TopicPartition(name, p, 0) for p in todo])
+        todo = {p for p, end in ends.items() if end > starts.get(p, 0)}
+        consumer.assign([TopicPartition(name, p, starts.get(p, 0)) for p in todo])
         ids = []
         while todo:
             msg = consumer.poll(10)
@@ -142,6 +153,9 @@ def test_ten_kills_at_random_points_match_one_clean_run_on_two_processes(
         clean, crash = variant("clean"), variant("crash")
         clean = clean.model_copy(update={"flow_metrics_port": 0})
         _wait(_start(clean, processes=2))
+        # Both runs read and write the same topics: the crash run's price updates are the
+        # ones after the clean run's.
+        crash_from = price_update_ends(base)
 
         started = time.monotonic()
         rng = random.Random(rid)
@@ -171,7 +185,7 @@ def test_ten_kills_at_random_points_match_one_clean_run_on_two_processes(
             assert len(offsets) == len(set(offsets)), f"{topic.name}: an offset twice"
             assert bronze_crash[topic.name] == bronze_clean[topic.name], topic.name
 
-        ids = _price_update_ids(crash)
+        ids = _price_update_ids(crash, since=crash_from)
         assert ids, "pricing published nothing"
         repeated = [i for i, n in Counter(ids).items() if n > 1]
         assert not repeated, f"{len(repeated)} price updates published twice: {repeated[:5]}"
