@@ -125,7 +125,7 @@ def _price_update_ids(settings: Settings, since: dict[int, int] | None = None) -
         consumer.close()
 
 
-@pytest.mark.timeout(1800)  # minutes on a busy 2-core machine; the kills wait on progress
+@pytest.mark.timeout(3000)  # minutes on a busy 2-core machine; the kills wait on progress
 def test_ten_kills_at_random_points_match_one_clean_run_on_two_processes(
     stack: Settings, tmp_path: Path
 ) -> None:
