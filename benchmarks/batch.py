@@ -29,7 +29,7 @@ from batch.gold import run_gold
 from batch.silver import run_silver
 from batch.training import train_models
 from benchmarks.batch_data import fill_bronze
-from benchmarks.common import BENCH_MODELS, Mode, median, parse_mode, print_repeat, write_result
+from benchmarks.common import Mode, median, parse_mode, print_repeat, write_result
 from infra.readiness import require_redis
 from schemas.settings import Settings
 from simulator.config import ShopConfig
@@ -111,10 +111,9 @@ def main(mode: Mode) -> None:
         figures["events"] = float(sum(counts.values()))
         path = write_result("batch", figures, {**runs, "repeats": repeats}, mode)
         print(f"wrote {path}")
-        if not mode.smoke:
-            # The serving benchmark serves these models (the ones this run trained on 1M events).
-            shutil.rmtree(BENCH_MODELS, ignore_errors=True)
-            shutil.copytree(settings.registry_dir, BENCH_MODELS)
+        # The serving benchmark serves these models (the ones this run trained on 1M events).
+        shutil.rmtree(mode.models, ignore_errors=True)
+        shutil.copytree(settings.registry_dir, mode.models)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -36,6 +36,11 @@ class Mode:
     def results(self) -> Path:
         return SMOKE_RESULTS if self.smoke else RESULTS
 
+    @property
+    def models(self) -> Path:
+        """Where the batch benchmark leaves the models the serving benchmark serves."""
+        return SMOKE_RESULTS / "bench-models" if self.smoke else BENCH_MODELS
+
 
 def parse_mode(doc: str | None, argv: Sequence[str] | None = None) -> Mode:
     """The benchmark's command line: ``--smoke`` for the tiny size."""

@@ -39,7 +39,6 @@ import redis
 
 from api.features import FeatureReads
 from benchmarks.common import (
-    BENCH_MODELS,
     Mode,
     parse_mode,
     percentile,
@@ -269,7 +268,7 @@ def main(mode: Mode) -> None:
     require_kafka(base)
     require_redis(base)
     rid = uuid.uuid4().hex[:6]
-    registry = BENCH_MODELS if ModelRegistry(BENCH_MODELS).names() else base.registry_dir
+    registry = mode.models if ModelRegistry(mode.models).names() else base.registry_dir
     settings = base.model_copy(
         update={
             "topic_prefix": f"bench-serving-{rid}.",
