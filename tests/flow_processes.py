@@ -78,6 +78,11 @@ def read_so_far(port: int) -> int:
     return sum(int(v) + 1 for v in metric_values(port, "tillflow_flow_consumed_offset"))
 
 
+def read_by(port: int) -> int:
+    """Messages a flow process has read since it started (``tillflow_flow_events_total``)."""
+    return int(sum(metric_values(port, "tillflow_flow_events_total")))
+
+
 def bronze_offsets(settings: Settings) -> list[tuple[str, int, int]]:
     """Every (topic, partition, offset) in the bronze tables, sorted (repeats kept)."""
     out: list[tuple[str, int, int]] = []
