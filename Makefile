@@ -7,7 +7,7 @@ RATE ?= 300
 BACKFILL_DAYS ?= 14
 
 .DEFAULT_GOAL := help
-.PHONY: help setup up down status demo check test lint typecheck bench lock schemas dashboards rules clean
+.PHONY: help setup up down status demo check test lint typecheck bench bench-smoke lock schemas dashboards rules clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -29,7 +29,7 @@ demo: setup up ## Set up; start everything, backfill BACKFILL_DAYS of history, t
 
 check: setup ## Set up, start the stack, lint, type-check and run every test, stop the stack
 	@$(TILLFLOW) up
-	@status=0; $(MAKE) --no-print-directory lint typecheck test || status=$$?; \
+	@status=0; $(MAKE) --no-print-directory lint typecheck test bench-smoke || status=$$?; \
 	  $(TILLFLOW) down; exit $$status
 
 test: ## Run the test suite (needs `make up`)
@@ -42,16 +42,18 @@ lint: ## ruff lint and format check
 typecheck: ## mypy --strict
 	@$(VENV)/bin/mypy
 
-bench: setup up ## Run the benchmarks; write benchmarks/results/*.json and BENCHMARKS.md
-	@$(PY) -m benchmarks.ingest
-	@$(PY) -m benchmarks.stream
-	@$(PY) -m benchmarks.quality
-	@$(PY) -m benchmarks.observability
-	@$(PY) -m benchmarks.batch
-	@$(PY) -m benchmarks.serving
-	@$(PY) -m benchmarks.graph
-	@$(PY) -m benchmarks.search
+BENCH_MODULES := ingest stream quality observability batch serving graph search fuzz soak
+
+bench: setup up ## Run every benchmark (progress per module); write benchmarks/results/*.json and BENCHMARKS.md
+	@set -e; n=0; total=$(words $(BENCH_MODULES)); for m in $(BENCH_MODULES); do \
+	  n=$$((n + 1)); echo "== [$$n/$$total] benchmarks.$$m"; start=$$(date +%s); \
+	  $(PY) -m benchmarks.$$m; echo "== benchmarks.$$m done in $$(( $$(date +%s) - start ))s"; done
 	@$(PY) -m benchmarks.report
+
+bench-smoke: ## Run every benchmark at a tiny size (--smoke; results in a temp dir, not results/)
+	@set -e; n=0; total=$(words $(BENCH_MODULES)); for m in $(BENCH_MODULES); do \
+	  n=$$((n + 1)); echo "== [$$n/$$total] benchmarks.$$m --smoke"; start=$$(date +%s); \
+	  $(PY) -m benchmarks.$$m --smoke; echo "== benchmarks.$$m done in $$(( $$(date +%s) - start ))s"; done
 
 lock: ## Re-resolve requirements.lock from pyproject.toml
 	@$(VENV)/bin/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements.lock

@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
-            await state.producer.start()
+            await state.kafka.start()
         except ServiceUnavailable as exc:  # serve anyway; /readyz and 503s report it
             log.warning("kafka unavailable at start-up", error=str(exc))
         state.graph = GraphService(
@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await state.producer.stop()
+            await state.kafka.producer.stop()
             await state.redis.close()
             await state.graph.close()
             restore_gc()

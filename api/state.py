@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from api.cache import LastKnown
 from api.features import FeatureReads
 from api.hub import Hub
+from api.kafka_gate import KafkaGate
 from api.limits import ConnectionSlots
 from api.metrics import ApiMetrics
 from api.onnx_models import ModelSlot
@@ -27,7 +28,7 @@ MODEL_NAMES = ("demand", "ranker")
 @dataclass
 class AppState:
     settings: Settings
-    producer: EventProducer
+    kafka: KafkaGate
     redis: RedisGate
     metrics: ApiMetrics
     hub: Hub
@@ -53,7 +54,7 @@ class AppState:
         registry = ModelRegistry(settings.registry_dir)
         state = cls(
             settings=settings,
-            producer=EventProducer(settings),
+            kafka=KafkaGate(EventProducer(settings), settings),
             redis=RedisGate(settings),
             metrics=metrics,
             hub=Hub(settings, metrics),

@@ -83,6 +83,7 @@ class Scheduler:
         self.runner = runner
         self.clock = clock
         self.redis: redis.Redis = redis_client(settings, decode_responses=True)
+        self.redis_failures = 0  # ticks that Redis did not answer (the loop waits and retries)
 
     def close(self) -> None:
         self.redis.close()
@@ -156,9 +157,30 @@ class Scheduler:
         self.publish_schedule()
         log.info("scheduler.started", schedule=self.schedule,
                  poll_s=self.settings.scheduler_poll_s)  # fmt: skip
+        failures_in_a_row = 0
         while not stop.is_set() and (ticks is None or done < ticks):
-            self.tick()
+            try:
+                self.tick()
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                # Redis holds the cursors and the job locks: without it, wait and try again.
+                self.redis_failures += 1
+                failures_in_a_row += 1
+                wait = outage_wait(self.settings.scheduler_poll_s, failures_in_a_row)
+                log.warning("scheduler.redis_unavailable", error=repr(exc), retry_in_s=wait,
+                            failures=failures_in_a_row)  # fmt: skip
+                stop.wait(wait)
+                continue
+            failures_in_a_row = 0
             done += 1
             if ticks is None or done < ticks:
                 stop.wait(self.settings.scheduler_poll_s)
         return done
+
+
+def outage_wait(poll_s: float, failures_in_a_row: int, cap_s: float = 60.0) -> float:
+    """How long the scheduler waits after Redis failed ``failures_in_a_row`` times.
+
+    >>> [outage_wait(1.0, n) for n in (1, 2, 3, 8)]
+    [1.0, 2.0, 4.0, 60.0]
+    """
+    return float(min(cap_s, poll_s * 2 ** min(failures_in_a_row - 1, 16)))

@@ -281,7 +281,7 @@ def learner_update_cost(n: int = 20_000) -> float:
 
 def run_mode(mode: str, size: Size, seed: int) -> dict[str, Any]:
     config = ShopConfig(
-        seed=seed, channels=mode, products=size.products, shoppers=size.shoppers,  # type: ignore[arg-type]
+        seed=seed, channels=mode, products=size.products, shoppers=size.shoppers,
         sessions_per_day=size.sessions_per_day, till_visits_per_day=size.sessions_per_day,
     )  # fmt: skip
     started = time.perf_counter()

@@ -10,7 +10,8 @@ Phases, each printed as it completes with its duration:
    trained, registered and promoted (the API follows the registry without a restart);
 4. **graph** — the co-purchase graph loaded into Neo4j;
 5. **live** — the same shop goes on at ``--rate`` events per second, stamped with wall time,
-   and the scheduler starts.
+   and the scheduler starts; the flows, the API and the scheduler are restarted if they die,
+   and stopped when the demo ends (Ctrl-C or SIGTERM).
 
 ``--backfill-days 0`` skips phases 2–4 (a shop that starts empty, as before).
 """
@@ -189,6 +190,7 @@ def run_demo(
     from infra.stack import local
     from infra.stack.processes import running_pid
     from infra.stack.topics import ensure_topics
+    from infra.stack.watchdog import Watchdog, Watched
 
     clock = Clock()
     now = datetime.now(UTC)
@@ -218,9 +220,24 @@ def run_demo(
         rate=rate, clock="wall", ground_truth=settings.runtime_dir / "ground_truth.json"
     )
     live_until = now.timestamp() + days * DAY
-    report = asyncio.run(
-        run_shop(settings, shop.config, options, shop=shop, events=phases.until(live_until))
+    watchdog = Watchdog(
+        [
+            Watched("flows", local.flows_files(settings), lambda: local.start_flows(settings)),
+            Watched("api", local.api_files(settings), lambda: local.start_api(settings)),
+            Watched(
+                "scheduler",
+                local.scheduler_files(settings),
+                lambda: local.start_scheduler(settings),
+            ),
+        ]
     )
+    watchdog.start()  # a service that dies is restarted; the demo's end stops them all
+    try:
+        report = asyncio.run(
+            run_shop(settings, shop.config, options, shop=shop, events=phases.until(live_until))
+        )
+    finally:
+        watchdog.stop()
     out.print(f"produced {report.events} live events ({report.events_per_s:,.0f}/s)")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -312,6 +313,7 @@ def demo(
     settings = Settings()
     logs = settings.runtime_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         with (logs / "demo.log").open("a") as log:
             configure_logging(settings, log)
@@ -320,6 +322,11 @@ def demo(
         raise _fail(exc) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+
+
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    """SIGTERM ends the demo like Ctrl-C: its services are stopped on the way out."""
+    raise KeyboardInterrupt
 
 
 @app.command()

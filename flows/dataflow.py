@@ -19,19 +19,20 @@ from functools import partial
 from typing import Any
 
 import bytewax.operators as op
-from bytewax.connectors.kafka import KafkaError, KafkaSink, KafkaSinkMessage, KafkaSource
+from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSourceMessage
 from bytewax.dataflow import Dataflow
 
 from flows.dedupe import SeenIds, dedupe_key
 from flows.expiry import IdleExpiring
+from flows.kafka_in import TolerantKafkaSource
 from flows.metrics import flow_metrics
 from flows.parse import dead_letter, encode_dead_letter, parse_message, received_at
 from flows.records import Accepted, LakeRow, Rejected
 from flows.sinks.lake import BronzeSink
+from flows.sinks.prices import PriceWriter
 from flows.sinks.serving import (
     FeatureWriter,
     ItemGraphWriter,
-    PriceWriter,
     RecommendationWriter,
     ServingSink,
     StatsWriter,
@@ -48,6 +49,9 @@ from schemas.headers import correlation_headers
 from schemas.settings import Settings
 from schemas.topics import DEAD_LETTER, INPUT_TOPICS
 
+DEAD_LETTER_PRODUCER = {"linger.ms": "5", "acks": "all", "enable.idempotence": "true",
+                        "message.timeout.ms": "0"}  # fmt: skip
+
 
 def build_flow(
     settings: Settings, catalogue: dict[str, CatalogueItem], tail: bool = True
@@ -59,21 +63,21 @@ def build_flow(
     categories = {sku: item.category for sku, item in catalogue.items()}
 
     # -- in: every partition of the four input topics; validate --------------------------
-    source = KafkaSource(brokers, list(topics), tail=tail, batch_size=settings.kafka_batch)
+    metrics = flow_metrics()  # observability hook: counts, lag, offsets (flows/metrics.py)
+    source = TolerantKafkaSource(brokers, list(topics), tail=tail,
+                                 batch_size=settings.kafka_batch,
+                                 on_error=metrics.on_consumer_error)  # fmt: skip
     messages = op.input("kafka-in", flow, source)
 
     policy = settings.event_time_policy()
 
-    def parse(m: Any) -> Accepted | Rejected:
-        if isinstance(m, KafkaError):  # a consumer-side error carries the message it hit
-            m = m.msg
+    def parse(m: KafkaSourceMessage[bytes | None, bytes | None]) -> Accepted | Rejected:
         return parse_message(
             topics, m.topic or "", m.partition or 0, m.offset or 0, m.key, m.value, m.headers,
             policy=policy, received=received_at(m.timestamp),
         )  # fmt: skip
 
     parsed = op.map("parse", messages, parse)
-    metrics = flow_metrics()  # observability hook: counts, lag, offsets (flows/metrics.py)
     op.inspect("metrics-parsed", parsed, metrics.on_parsed)
     checked = op.branch("valid?", parsed, lambda r: isinstance(r, Accepted))
     valid: Any = checked.trues
@@ -88,11 +92,13 @@ def build_flow(
     op.output(
         "dead-letter",
         op.map("dead-letter-message", invalid, to_dead_letter),
+        # Its flush waits for every acknowledgement; with no message timeout a broker away
+        # blocks the epoch instead of dropping dead letters after librdkafka's 5 minutes.
         KafkaSink(
             brokers,
             settings.topic(DEAD_LETTER),
             add_config={
-                "linger.ms": "5",
+                **DEAD_LETTER_PRODUCER,
                 "message.max.bytes": str(settings.kafka_max_message_bytes),
             },
         ),

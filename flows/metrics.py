@@ -23,6 +23,15 @@ name                                           type       labels               m
 ``_seconds``                                                                   last publication
 ``tillflow_flow_revenue_total``                counter                         order revenue
 ``tillflow_flow_units_sold_total``             counter                         units ordered
+``tillflow_flow_consumer_errors_total``       counter    code                 Kafka consumer
+                                                                               errors (not fatal)
+``tillflow_flow_restarts``                     gauge                           restarts by the
+                                                                               supervisor so far
+``tillflow_flow_sink_blocked``                 gauge      step                 1 while a sink
+                                                                               waits for a service
+``tillflow_flow_sink_retries_total``           counter    step                 failed sink writes
+``tillflow_flow_sink_set_aside_total``         counter    step                 values a sink could
+                                                                               not encode
 =============================================  =========  ===================  ==================
 """
 
@@ -38,7 +47,7 @@ from itertools import accumulate
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import structlog
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -49,6 +58,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from flows.records import Accepted, Rejected
+from flows.supervise import env_restarts
 from observability.exposition import MetricsServer, serve_metrics
 from online_models.pricer import PriceChange
 from schemas.settings import Settings
@@ -115,6 +125,27 @@ class FlowMetrics:
         self.revenue = Counter("tillflow_flow_revenue", "Revenue of unique orders (currency).",
                                registry=r)  # fmt: skip
         self.units = Counter("tillflow_flow_units_sold", "Units in unique orders.", registry=r)
+        self.restarts = Gauge(
+            "tillflow_flow_restarts",
+            "Times the supervisor restarted this flow after a process died.", registry=r,
+        )  # fmt: skip
+        self.consumer_errors = Counter(
+            "tillflow_flow_consumer_errors", "Kafka consumer errors, logged and ridden out.",
+            ["code"], registry=r,
+        )  # fmt: skip
+        self.sink_blocked = Gauge(
+            "tillflow_flow_sink_blocked",
+            "1 while the sink waits for its service (Redis, Kafka) to take a write.",
+            ["step"], registry=r,
+        )  # fmt: skip
+        self.sink_retries = Counter(
+            "tillflow_flow_sink_retries", "Sink writes that failed and were retried.",
+            ["step"], registry=r,
+        )  # fmt: skip
+        self.sink_set_aside = Counter(
+            "tillflow_flow_sink_set_aside", "Values a sink could not encode and left out.",
+            ["step"], registry=r,
+        )  # fmt: skip
         self.messages = MessageStats([topic.name for topic in INPUT_TOPICS])
         registry.register(self.messages)
         self.offsets = self.messages.offsets
@@ -148,6 +179,12 @@ class FlowMetrics:
             log.debug("event read", topic=item.topic, partition=item.partition,
                       offset=item.offset, event_id=item.event.event_id,
                       correlation_id=item.correlation_id)  # fmt: skip
+
+    def on_consumer_error(self, err: KafkaError) -> None:
+        """librdkafka reports an error (a broker away, a partition failing); it retries."""
+        self.consumer_errors.labels(err.name()).inc()
+        log.warning("kafka consumer error", code=err.name(), error=err.str(),
+                    retriable=err.retriable(), fatal=err.fatal())  # fmt: skip
 
     def on_unique(self, _step_id: str, item: Routed) -> None:
         """After dedupe: business totals of orders (their sale signals)."""
@@ -326,6 +363,7 @@ def start_flow_metrics(settings: Settings, env: Mapping[str, str]) -> MetricsSer
     if settings.flow_metrics_port == 0:
         return None
     metrics = flow_metrics()
+    metrics.restarts.set(env_restarts(env))
     REGISTRY.register(ConsumerLagCollector(settings, metrics.offsets))
     port = settings.flow_metrics_port + process_index(sys.argv, env)
     return serve_metrics(settings.metrics_host, port, REGISTRY)

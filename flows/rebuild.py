@@ -32,13 +32,8 @@ from featurestore.layout import sku_layout, user_layout
 from flows.catalogue import read_catalogue_file
 from flows.records import FeatureRow
 from flows.recovered import RecoveredState, recovered_state
-from flows.sinks.serving import (
-    FeatureWriter,
-    ItemGraphWriter,
-    RecommendationWriter,
-    price_update_event,
-    write_price,
-)
+from flows.sinks.prices import price_update_event, write_price
+from flows.sinks.serving import FeatureWriter, ItemGraphWriter, RecommendationWriter
 from infra.clients import redis_client
 from infra.stack.errors import ServiceUnavailable
 from schemas.settings import Settings
@@ -119,7 +114,7 @@ def _prices(
     for batch in _chunks(changes):
         pipe = client.pipeline(transaction=False)
         for change in batch:
-            write_price(pipe, settings, change, price_update_event(change))
+            write_price(pipe, settings, change, price_update_event(change).model_dump_json())
         pipe.execute()
     report.add("prices", len(changes))
 

@@ -36,6 +36,17 @@ class RedisKeys:
         """
         return f"{self.prefix}price:{sku}"
 
+    def price_sequences(self, lineage: str) -> str:
+        """Hash ``sku -> sequence`` of the last price change published to the price-updates
+        topic by the flow whose recovery state is ``lineage``; replaying after a crash, it
+        skips changes at or below it. (A flow started from fresh state has a new lineage.)"""
+        return f"{self.prefix}prices:sequence:{lineage}"
+
+    def price_pending(self, lineage: str, worker: int) -> str:
+        """String: epoch milliseconds at which flow worker ``worker`` began producing a batch
+        of price changes that Redis does not yet record (deleted once it does)."""
+        return f"{self.prefix}prices:pending:{lineage}:{worker}"
+
     @property
     def price_channel(self) -> str:
         """Pub/sub channel carrying every price change as a ``PriceUpdate`` JSON."""

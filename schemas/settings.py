@@ -150,6 +150,7 @@ class Settings(BaseSettings):
     api_cache_ttl_s: float = Field(default=1.0, ge=0)  # in-process cache of price/reco reads
     api_redis_timeout_s: float = Field(default=0.25, gt=0)  # then serve last-known or 503
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)  # larger bodies: 413
+    api_kafka_timeout_s: float = Field(default=2.0, gt=0)  # POST /events: then 503
     # Public routes, per client address; events from shopper sessions count one each. 0: off.
     rate_limit_per_s: float = Field(default=50.0, ge=0)
     rate_limit_burst: int = Field(default=100, ge=1)

@@ -85,6 +85,10 @@ class Rejection(BaseModel):
     responses={
         **responses(401, 403, 404, 413, 415, 429, 503),
         422: {"model": Rejection, "description": "Invalid JSON or events; nothing produced."},
+        503: {
+            "description": "Kafka did not acknowledge within `TILLFLOW_API_KAFKA_TIMEOUT_S` "
+            "(or failed less than a second ago); retry with the same event ids."
+        },
     },
     dependencies=[Security(bearer), Security(session_cookie)],
     openapi_extra={
@@ -149,7 +153,7 @@ async def ingest_events(topic: str, request: Request, state: State) -> Accepted:
     if writer.kind == "shopper":
         _same_shopper(writer, events)
     request_id = structlog.contextvars.get_contextvars().get("request_id")
-    await state.producer.send_all(target, events, correlation_id=request_id)
+    await state.kafka.send_all(target, events, correlation_id=request_id)
     return Accepted(topic=topic, accepted=len(events), event_ids=[e.event_id for e in events])
 
 

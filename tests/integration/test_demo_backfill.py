@@ -27,6 +27,7 @@ from schemas.lake import bronze_path
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, USER_ACTIVITY
 from simulator.config import ShopConfig
+from tests.credentials import admin_headers
 
 pytestmark = pytest.mark.integration
 
@@ -70,8 +71,9 @@ def demo_settings(
             drop_namespace(driver, settings.graph_namespace)
 
 
-def _get(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=10) as answer:
+def _get(url: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=10) as answer:
         body: dict[str, Any] = json.loads(answer.read())
     return body
 
@@ -105,6 +107,7 @@ def test_the_demo_backfills_trains_and_serves_before_going_live(demo_settings: S
     detail = _get(f"{api}/pricing/{sku}")
     assert detail["history"], "a published price has no history"
     # the demo went live only once the API served the models it had trained
-    recs = _get(f"{api}/recommendations/{_most_active_shopper(settings)}")
+    shopper = _most_active_shopper(settings)
+    recs = _get(f"{api}/recommendations/{shopper}", admin_headers(settings))
     assert recs["source"] == "ranker", recs
     assert recs["items"]

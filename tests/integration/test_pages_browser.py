@@ -28,7 +28,7 @@ from playwright.sync_api import Page, expect
 from api.main import create_app
 from flows.catalogue import store_catalogue
 from flows.run import TAIL_ENV, process_commands
-from flows.sinks.serving import PriceWriter
+from flows.sinks.prices import PriceWriter
 from infra.stack.topics import delete_topics, ensure_topics
 from online_models.pricer import PriceChange
 from schemas.catalogue import CatalogueItem

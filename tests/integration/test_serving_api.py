@@ -17,7 +17,8 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from flows.catalogue import store_catalogue
-from flows.sinks.serving import ItemGraphWriter, PriceWriter, RecommendationWriter
+from flows.sinks.prices import PriceWriter
+from flows.sinks.serving import ItemGraphWriter, RecommendationWriter
 from online_models.pricer import PriceChange
 from schemas.catalogue import CatalogueItem
 from schemas.settings import Settings

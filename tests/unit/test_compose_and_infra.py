@@ -65,6 +65,50 @@ def test_compose_runs_the_stack_the_launcher_runs() -> None:
         assert f"COPY {package} {package}" in dockerfile
 
 
+TILLFLOW_SERVICES = ("topics", "api", "flows", "scheduler", "simulator")
+
+
+def _services() -> dict[str, dict[str, object]]:
+    services: dict[str, dict[str, object]] = yaml.safe_load(COMPOSE.read_text())["services"]
+    return services
+
+
+def test_every_long_running_service_restarts_when_it_dies() -> None:
+    for name, service in _services().items():
+        expected = {"no"} if name == "topics" else {"unless-stopped", "always", "on-failure"}
+        assert service.get("restart") in expected, name
+
+
+def test_service_environments_extend_the_shared_one_instead_of_replacing_it() -> None:
+    services = _services()
+    shared = yaml.safe_load(COMPOSE.read_text())["x-tillflow-env"]
+    assert {"TILLFLOW_KAFKA_BOOTSTRAP", "TILLFLOW_REDIS_URL", "TILLFLOW_NEO4J_URI"} <= set(shared)
+    for name in TILLFLOW_SERVICES:
+        env = services[name]["environment"]
+        assert isinstance(env, dict)
+        assert shared.items() <= env.items(), name
+    flows_env = services["flows"]["environment"]
+    assert isinstance(flows_env, dict)
+    assert flows_env["TILLFLOW_RECOVERY_DIR"].startswith("/var/lib/tillflow/")
+
+
+def _mounts(service: dict[str, object]) -> dict[str, str]:
+    """Mount path -> volume name of a service's named volumes."""
+    volumes = service.get("volumes", [])
+    assert isinstance(volumes, list)
+    return {v.split(":")[1]: v.split(":")[0] for v in volumes}
+
+
+def test_the_api_serves_the_models_the_scheduler_promotes_from_one_volume() -> None:
+    services = _services()
+    shared = yaml.safe_load(COMPOSE.read_text())["x-tillflow-env"]
+    registry = shared["TILLFLOW_REGISTRY_DIR"]
+    api, scheduler = _mounts(services["api"]), _mounts(services["scheduler"])
+    assert registry in api
+    assert api[registry] == scheduler.get(registry)
+    assert api[registry] in yaml.safe_load(COMPOSE.read_text())["volumes"]
+
+
 def test_broker_config_is_a_single_kraft_node_on_loopback(tmp_path: Path) -> None:
     settings = Settings(kafka_port=19092, kafka_controller_port=19093, input_partitions=4)
     props = dict(
