@@ -185,7 +185,10 @@ def run_demo(
     days: float,
     backfill_days: float,
     config: ShopConfig | None = None,
+    keep_running: bool = False,
 ) -> None:
+    """Run the demo's phases; at its end the flows, the API and the scheduler are stopped,
+    unless ``keep_running`` (for a caller that looks at the shop afterwards)."""
     from flows.catalogue import store_catalogue
     from infra.stack import local
     from infra.stack.processes import running_pid
@@ -237,7 +240,7 @@ def run_demo(
             run_shop(settings, shop.config, options, shop=shop, events=phases.until(live_until))
         )
     finally:
-        watchdog.stop()
+        watchdog.stop(terminate_services=not keep_running)
     out.print(f"produced {report.events} live events ({report.events_per_s:,.0f}/s)")
 
 

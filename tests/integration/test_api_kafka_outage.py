@@ -16,6 +16,7 @@ import pytest
 
 from infra.stack.topics import ensure_topics
 from schemas.settings import Settings
+from tests.credentials import admin_headers, producer_headers
 from tests.flow_processes import flow_env, free_port, wait_until
 from tests.own_kafka import DETACHED, own_kafka
 from tests.unit.test_schemas import VALID
@@ -30,7 +31,9 @@ def _activity() -> dict[str, object]:
     return {**VALID["user-activity"], "event_id": str(uuid.uuid4())}
 
 
-async def _post_all(url: str, kill: Callable[[], None]) -> list[httpx.Response]:
+async def _post_all(
+    url: str, kill: Callable[[], None], auth: dict[str, str]
+) -> list[httpx.Response]:
     """Open CONCURRENT connections while all is well, ``kill``, then post on all at once.
 
     The connections are opened first so that the 1 s each request has measures the API's
@@ -41,15 +44,23 @@ async def _post_all(url: str, kill: Callable[[], None]) -> list[httpx.Response]:
         await asyncio.gather(*(client.get(f"{url}/healthz") for _ in range(CONCURRENT)))
         await asyncio.to_thread(kill)
         posts = [
-            client.post(f"{url}/events/user-activity", json=_activity(), timeout=CLIENT_TIMEOUT_S)
+            client.post(
+                f"{url}/events/user-activity",
+                json=_activity(),
+                headers=auth,
+                timeout=CLIENT_TIMEOUT_S,
+            )
             for _ in range(CONCURRENT)
         ]
         return await asyncio.gather(*posts)
 
 
-def _post_one(url: str) -> int:
+def _post_one(url: str, auth: dict[str, str]) -> int:
     try:
-        return httpx.post(f"{url}/events/user-activity", json=_activity(), timeout=5).status_code
+        answer = httpx.post(
+            f"{url}/events/user-activity", json=_activity(), headers=auth, timeout=5
+        )
+        return answer.status_code
     except httpx.HTTPError:
         return 0
 
@@ -65,22 +76,24 @@ def test_kafka_down_answers_503_at_once_and_the_api_recovers_by_itself(
         })  # fmt: skip
         ensure_topics(settings)
         url = f"http://127.0.0.1:{port}"
+        auth, admin = producer_headers(settings), admin_headers(settings)
         log = (tmp_path / "api.log").open("wb")
         api = subprocess.Popen([sys.executable, "-m", "cli", "api"], env=flow_env(settings),
                                stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
         try:
-            assert wait_until(lambda: _post_one(url) == 202, "the API to accept an event")
+            assert wait_until(lambda: _post_one(url, auth) == 202, "the API to accept an event")
 
-            answers = asyncio.run(_post_all(url, broker.kill))  # over 1 s: ReadTimeout
+            answers = asyncio.run(_post_all(url, broker.kill, auth))  # over 1 s: ReadTimeout
             assert [r.status_code for r in answers] == [503] * CONCURRENT
             assert all("Kafka" in r.text for r in answers)
-            ready = httpx.get(f"{url}/readyz", timeout=CLIENT_TIMEOUT_S)
+            ready = httpx.get(f"{url}/readyz", headers=admin, timeout=CLIENT_TIMEOUT_S)
             assert ready.status_code == 503
             assert "Kafka" in ready.json()["checks"]["kafka"]
 
             broker.start()
-            assert wait_until(lambda: _post_one(url) == 202, "the API to accept events again")
-            assert httpx.get(f"{url}/readyz", timeout=5).json()["checks"]["kafka"] == "ok"
+            assert wait_until(lambda: _post_one(url, auth) == 202, "the API to accept events again")
+            checks = httpx.get(f"{url}/readyz", headers=admin, timeout=5).json()["checks"]
+            assert checks["kafka"] == "ok"
         finally:
             api.terminate()
             try:

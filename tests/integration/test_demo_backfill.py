@@ -88,7 +88,7 @@ def _most_active_shopper(settings: Settings) -> str:
 
 def test_the_demo_backfills_trains_and_serves_before_going_live(demo_settings: Settings) -> None:
     settings = demo_settings
-    run_demo(settings, rate=200, days=0.002, backfill_days=4, config=CONFIG)
+    run_demo(settings, rate=200, days=0.002, backfill_days=4, config=CONFIG, keep_running=True)
 
     # the detached flows wrote the lake where this folder's commands read it
     assert Path(".tillflow/lake/bronze").is_dir()
