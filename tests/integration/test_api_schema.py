@@ -22,6 +22,7 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from api.main import create_app
 from schemas.settings import Settings
+from search.client import ensure_product_index, opensearch_client
 from tests.credentials import admin_headers, producer_headers
 
 pytestmark = pytest.mark.integration
@@ -44,13 +45,19 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def served(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    rid = uuid.uuid4().hex[:6]
     settings = stack.model_copy(
         update={
-            "redis_prefix": f"{stack.redis_prefix}schema{uuid.uuid4().hex[:6]}:",
+            "redis_prefix": f"{stack.redis_prefix}schema{rid}:",
             "registry_dir": tmp_path_factory.mktemp("registry"),
             "api_port": _free_port(),
+            "search_index": f"test-schema{rid}-products",
         }
     )
+    # as in a running shop, the product index exists (an empty one): without it /search
+    # answers its documented 503 and the "no server error" check would count that
+    with opensearch_client(settings) as client:
+        ensure_product_index(client, settings)
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings),
@@ -69,6 +76,8 @@ def served(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     try:
         yield settings
     finally:
+        with opensearch_client(settings) as client:
+            client.indices.delete(index=settings.search_index, ignore_unavailable=True)
         server.should_exit = True
         thread.join(10)
 
