@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from cli.main import app
 from infra.doctor import Check, examine, memory
 from schemas.settings import Settings
 
@@ -57,13 +58,20 @@ def test_a_port_taken_by_another_program_is_told_apart(stack: Settings) -> None:
     assert f"free port {port}" in check.fix
 
 
-def test_the_command_exits_1_on_a_problem(stack: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TILLFLOW_REDIS_URL", f"redis://127.0.0.1:{_closed_port()}/0")
-    monkeypatch.setenv("TILLFLOW_TOPIC_PREFIX", stack.topic_prefix)
-    result = CliRunner().invoke(app, ["doctor"])
-    assert result.exit_code == 1
-    assert "redis" in result.output
-    assert "problem(s)" in result.output
+def test_the_command_exits_1_on_a_problem(stack: Settings) -> None:
+    """The real command, in its own process (it configures logging for the whole process)."""
+    env = {
+        **os.environ,
+        "TILLFLOW_REDIS_URL": f"redis://127.0.0.1:{_closed_port()}/0",
+        "TILLFLOW_TOPIC_PREFIX": stack.topic_prefix,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "doctor"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "redis" in result.stdout
+    assert "problem(s)" in result.stdout
 
 
 def test_little_memory_is_a_warning(tmp_path: Path) -> None:
