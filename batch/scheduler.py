@@ -154,12 +154,13 @@ class Scheduler:
         if self.guard is not None:  # rebuilds a Redis that lost its data, between jobs too
             self.guard.start(stop)
         done = 0
-        self.publish_schedule()
         log.info("scheduler.started", schedule=self.schedule,
                  poll_s=self.settings.scheduler_poll_s)  # fmt: skip
         failures_in_a_row = 0
         while not stop.is_set() and (ticks is None or done < ticks):
             try:
+                if done == 0:
+                    self.publish_schedule()  # inside the outage handling: Redis may be away
                 self.tick()
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 # Redis holds the cursors and the job locks: without it, wait and try again.

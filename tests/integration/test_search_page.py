@@ -6,6 +6,7 @@ and sends a real ``search`` activity event (API → Kafka), as a click sends ``v
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -77,8 +78,10 @@ def test_cards_show_product_names(shop_url: str, page: Page) -> None:
 def test_search_box_shows_results_facets_and_sends_the_search_event(
     shop_url: str, page: Page, consume: Callable[..., list[tuple[bytes | None, dict[str, object]]]]
 ) -> None:
-    user = f"u-search{uuid.uuid4().hex[:4]}"
-    page.goto(f"{shop_url}/?user={user}")
+    page.goto(f"{shop_url}/")
+    shopper = page.locator("#shopper")  # the page's own shopper, from its session
+    expect(shopper).to_have_text(re.compile(r"^u-"), timeout=10_000)
+    user = shopper.inner_text()
     page.fill("#q", "jasmin tee")  # two typos
     page.click("#search button")
     first = page.locator("#result-grid .card").first
