@@ -4,7 +4,6 @@ every answer's status, content type, headers and body as the document says."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import urllib.request
@@ -24,6 +23,7 @@ from api.main import create_app
 from schemas.settings import Settings
 from search.client import ensure_product_index, opensearch_client
 from tests.credentials import admin_headers, producer_headers
+from tests.flow_processes import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -37,12 +37,6 @@ CHECKS = [
 EXAMPLES = 6  # per operation and mode, each sent with 4 credentials: about a minute on 2 cores
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     rid = uuid.uuid4().hex[:6]
@@ -50,7 +44,7 @@ def served(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         update={
             "redis_prefix": f"{stack.redis_prefix}schema{rid}:",
             "registry_dir": tmp_path_factory.mktemp("registry"),
-            "api_port": _free_port(),
+            "api_port": free_port(),
             "search_index": f"test-schema{rid}-products",
         }
     )

@@ -8,7 +8,6 @@ folder with the default relative paths), with a shop small enough for CI.
 from __future__ import annotations
 
 import json
-import socket
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -28,16 +27,11 @@ from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, USER_ACTIVITY
 from simulator.config import ShopConfig
 from tests.credentials import admin_headers
+from tests.flow_processes import free_port
 
 pytestmark = pytest.mark.integration
 
 CONFIG = ShopConfig(seed=3, products=40, shoppers=300, sessions_per_day=1_500, competitors=1)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -50,7 +44,7 @@ def demo_settings(
         "TILLFLOW_TOPIC_PREFIX": f"{stack.topic_prefix}demo{rid}.",
         "TILLFLOW_REDIS_PREFIX": f"{stack.redis_prefix}demo{rid}:",
         "TILLFLOW_GRAPH_NAMESPACE": f"demo{rid}",
-        "TILLFLOW_API_PORT": str(_free_port()),
+        "TILLFLOW_API_PORT": str(free_port()),
         "TILLFLOW_FLOW_METRICS_PORT": "0",
         "TILLFLOW_SCHEDULER_METRICS_PORT": "0",
         "TILLFLOW_RATE_LIMIT_PER_S": "0",
