@@ -4,17 +4,18 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TILLFLOW := $(VENV)/bin/tillflow
 RATE ?= 300
+BACKFILL_DAYS ?= 14
 
 .DEFAULT_GOAL := help
-.PHONY: help setup up down status demo check test lint typecheck bench lock schemas dashboards rules clean
+.PHONY: help setup up down status demo check test lint typecheck bench bench-smoke lock schemas dashboards rules clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-setup: ## Install everything (Debian packages, .venv from requirements.lock, Kafka jars)
+setup: ## Install everything (Debian packages, .venv from requirements.lock, Kafka/Neo4j/OpenSearch jars)
 	@bash infra/setup.sh
 
-up: ## Start Kafka (KRaft) and Redis on 127.0.0.1 and create the topics
+up: ## Start Kafka (KRaft), Redis, Neo4j, OpenSearch, rsyslog and Prometheus on 127.0.0.1; create the topics
 	@$(TILLFLOW) up
 
 down: ## Stop what `make up` / `make demo` started
@@ -23,12 +24,12 @@ down: ## Stop what `make up` / `make demo` started
 status: ## Say what runs where
 	@$(TILLFLOW) status
 
-demo: setup up ## Set up; start the stack, the flows, the API and the live shop simulator (RATE/s)
-	@$(TILLFLOW) demo --rate $(RATE)
+demo: setup up ## Set up; start everything, backfill BACKFILL_DAYS of history, train; then the live shop (RATE/s)
+	@$(TILLFLOW) demo --rate $(RATE) --backfill-days $(BACKFILL_DAYS)
 
 check: setup ## Set up, start the stack, lint, type-check and run every test, stop the stack
 	@$(TILLFLOW) up
-	@status=0; $(MAKE) --no-print-directory lint typecheck test || status=$$?; \
+	@status=0; $(MAKE) --no-print-directory lint typecheck test bench-smoke || status=$$?; \
 	  $(TILLFLOW) down; exit $$status
 
 test: ## Run the test suite (needs `make up`)
@@ -41,15 +42,18 @@ lint: ## ruff lint and format check
 typecheck: ## mypy --strict
 	@$(VENV)/bin/mypy
 
-bench: setup up ## Run the benchmarks; write benchmarks/results/*.json and BENCHMARKS.md
-	@$(PY) -m benchmarks.ingest
-	@$(PY) -m benchmarks.stream
-	@$(PY) -m benchmarks.quality
-	@$(PY) -m benchmarks.observability
-	@$(PY) -m benchmarks.batch
-	@$(PY) -m benchmarks.serving
-	@$(PY) -m benchmarks.graph
+BENCH_MODULES := ingest stream quality observability batch serving graph search fuzz soak
+
+bench: setup up ## Run every benchmark (progress per module); write benchmarks/results/*.json and BENCHMARKS.md
+	@set -e; n=0; total=$(words $(BENCH_MODULES)); for m in $(BENCH_MODULES); do \
+	  n=$$((n + 1)); echo "== [$$n/$$total] benchmarks.$$m"; start=$$(date +%s); \
+	  $(PY) -m benchmarks.$$m; echo "== benchmarks.$$m done in $$(( $$(date +%s) - start ))s"; done
 	@$(PY) -m benchmarks.report
+
+bench-smoke: ## Run every benchmark at a tiny size (--smoke; results in a temp dir, not results/)
+	@set -e; n=0; total=$(words $(BENCH_MODULES)); for m in $(BENCH_MODULES); do \
+	  n=$$((n + 1)); echo "== [$$n/$$total] benchmarks.$$m --smoke"; start=$$(date +%s); \
+	  $(PY) -m benchmarks.$$m --smoke; echo "== benchmarks.$$m done in $$(( $$(date +%s) - start ))s"; done
 
 lock: ## Re-resolve requirements.lock from pyproject.toml
 	@$(VENV)/bin/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 --excludes infra/uv-excludes.txt -o requirements.lock
@@ -64,6 +68,6 @@ rules: ## Check the Prometheus alert rules and run their unit tests (promtool)
 	@promtool check rules infra/prometheus/rules/*.yml
 	@promtool test rules infra/prometheus/tests/*.yml
 
-clean: down ## Stop the stack; delete its data, logs, lake, recovery state, Feast registry, models and lineage
+clean: down ## Stop the stack; delete its data (OpenSearch's indices too), logs, lake, recovery state, Feast registry, models and lineage
 	@rm -rf .tillflow/data .tillflow/logs .tillflow/run .tillflow/lake .tillflow/recovery .tillflow/feast \
 		.tillflow/models .tillflow/bench-models .tillflow/lineage

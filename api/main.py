@@ -5,23 +5,29 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 
+from api.limits import BodyLimitMiddleware
 from api.metrics import ObservabilityMiddleware
-from api.ratelimit import RateLimitMiddleware, TokenBucket
+from api.openapi import document_middleware
+from api.ratelimit import RateLimitMiddleware
 from api.routes import (
     admin,
     events,
     graph,
     health,
     metrics,
+    oauth,
     pages,
     prices,
     products,
     recommendations,
+    search,
+    session,
     ws,
 )
 from api.state import AppState
@@ -32,7 +38,17 @@ from schemas.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-PUBLIC_PREFIXES = ("/prices", "/products", "/pricing", "/recommendations", "/graph", "/events")
+# Rate-limited per client address, one unit per request. Events are charged per event by their
+# route (a shopper session on the public budget, a producer client on its own).
+PUBLIC_PREFIXES = (
+    "/prices",
+    "/products",
+    "/pricing",
+    "/recommendations",
+    "/graph",
+    "/session",
+    "/search",
+)
 
 
 async def _follow_registry(state: AppState) -> None:
@@ -46,14 +62,18 @@ async def _follow_registry(state: AppState) -> None:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the API for ``settings`` (read from the environment when omitted)."""
+    """Build the API for ``settings`` (read from the environment when omitted).
+
+    Refuses (InsecureSettings) to build outside development with development or weak secrets.
+    """
     settings = settings if settings is not None else Settings()
+    settings.require_safe_secrets()
     state = AppState.create(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
-            await state.producer.start()
+            await state.kafka.start()
         except ServiceUnavailable as exc:  # serve anyway; /readyz and 503s report it
             log.warning("kafka unavailable at start-up", error=str(exc))
         state.graph = GraphService(
@@ -75,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await state.producer.stop()
+            await state.kafka.producer.stop()
             await state.redis.close()
             await state.graph.close()
             restore_gc()
@@ -90,19 +110,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         prices,
         products,
         recommendations,
+        search,
         graph,
         ws,
         events,
+        oauth,
+        session,
         admin,
         health,
         metrics,
         pages,
     ):
         app.include_router(module.router)
-    if settings.rate_limit_per_s > 0:
-        bucket = TokenBucket(settings.rate_limit_per_s, settings.rate_limit_burst)
-        app.add_middleware(RateLimitMiddleware, bucket=bucket, prefixes=PUBLIC_PREFIXES)
+    if state.public_limit is not None:
+        app.add_middleware(RateLimitMiddleware, bucket=state.public_limit, prefixes=PUBLIC_PREFIXES)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(ObservabilityMiddleware, metrics=state.metrics)
+    routes_only = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_middleware(routes_only(), PUBLIC_PREFIXES)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(ServiceUnavailable)
     async def unavailable(_: Request, exc: ServiceUnavailable) -> JSONResponse:

@@ -28,6 +28,16 @@ class PriceView(BaseModel):
     elasticity: float | None = Field(None, description="Posterior mean of the price elasticity.")
     elasticity_std: float | None = Field(None, description="Its posterior standard deviation.")
     observations: int = Field(0, description="Price/demand buckets the elasticity learned from.")
+    elasticity_prior: float | None = Field(
+        None, description="The category's pooled prior of the elasticity (mean)."
+    )
+    elasticity_prior_std: float | None = Field(None, description="Its standard deviation.")
+    evidence_views: int = Field(0, description="Views the elasticity learned from.")
+    evidence_units: float = Field(0.0, description="Conversions or units sold it learned from.")
+    exposure_hours: float = Field(
+        0.0, description="Busy-weighted hours of till sales it learned from (no views)."
+    )
+    decision: str | None = Field(None, description="Why the latest decision set or kept it.")
     expected_units_per_day: float | None = Field(
         None, description="Demand model forecast at this price (when a model is loaded)."
     )
@@ -104,6 +114,12 @@ def price_view(
         elasticity=_float(f.get("elasticity")),
         elasticity_std=_float(f.get("elasticity_std")),
         observations=int(float(f.get("observations", "0") or 0)),
+        elasticity_prior=_float(f.get("elasticity_prior")),
+        elasticity_prior_std=_float(f.get("elasticity_prior_std")),
+        evidence_views=int(float(f.get("evidence_views", "0") or 0)),
+        evidence_units=float(f.get("evidence_units", "0") or 0),
+        exposure_hours=float(f.get("exposure_hours", "0") or 0),
+        decision=f.get("decision") or None,
         expected_units_per_day=forecast,
         demand_model=None if demand is None else demand.label,
         stale=stale,

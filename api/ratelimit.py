@@ -1,42 +1,101 @@
-"""Rate limiting for the public routes: a token bucket per client address.
+"""Rate limiting: token buckets keyed by client (address, producer client, user).
+
+A request costs what it carries: one for a read, ``n`` for a batch of ``n`` events. Memory is
+bounded: past ``max_keys`` the least recently seen key's bucket is dropped (that client starts
+again with a full bucket), never every bucket at once.
 
 >>> b = TokenBucket(rate_per_s=1.0, burst=2)
 >>> [b.take("c", now=0.0) for _ in range(3)]
 [True, True, False]
->>> b.take("c", now=1.0), b.take("other", now=1.0)
-(True, True)
+>>> b.retry_after_s("c", now=0.0), b.take("c", now=1.0), b.take("other", now=1.0)
+(1, True, True)
+>>> b.take("big", now=0.0, cost=3), b.retry_after_s("big", now=0.0, cost=2)
+(False, 0)
+>>> small = TokenBucket(rate_per_s=1.0, burst=1, max_keys=2)
+>>> [small.take(k, now=0.0) for k in "abca"], len(small)
+([True, True, True, True], 2)
 """
 
 from __future__ import annotations
 
+import math
 import time
+from collections import OrderedDict
+from dataclasses import dataclass
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
 class TokenBucket:
-    """``burst`` requests at once, refilled at ``rate_per_s``; one bucket per key."""
+    """``burst`` units at once, refilled at ``rate_per_s``; one bucket per key, LRU-bounded."""
 
     def __init__(self, rate_per_s: float, burst: int, max_keys: int = 50_000) -> None:
         self.rate = rate_per_s
         self.burst = float(burst)
         self.max_keys = max_keys
-        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, last refill)
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, refill
 
-    def take(self, key: str, now: float) -> bool:
+    def _tokens(self, key: str, now: float) -> float:
         tokens, last = self._buckets.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        allowed = tokens >= 1.0
-        if allowed:
-            tokens -= 1.0
-        if key not in self._buckets and len(self._buckets) >= self.max_keys:
-            self._buckets.clear()  # a flood of new clients: start over rather than grow
-        self._buckets[key] = (tokens, now)
+        return min(self.burst, tokens + max(0.0, now - last) * self.rate)
+
+    def take(self, key: str, now: float, cost: float = 1.0) -> bool:
+        """Spend ``cost`` units of ``key``'s budget if it holds them."""
+        tokens = self._tokens(key, now)
+        allowed = tokens >= cost
+        self._buckets[key] = (tokens - cost if allowed else tokens, now)
+        self._buckets.move_to_end(key)
+        while len(self._buckets) > self.max_keys:
+            self._buckets.popitem(last=False)
         return allowed
 
-    def retry_after_s(self) -> int:
-        return max(1, int(1.0 / self.rate + 0.999)) if self.rate > 0 else 1
+    def retry_after_s(self, key: str, now: float, cost: float = 1.0) -> int:
+        """Whole seconds until ``key`` can spend ``cost`` (0: it can now)."""
+        missing = cost - self._tokens(key, now)
+        if missing <= 0:
+            return 0
+        return max(1, math.ceil(missing / self.rate)) if self.rate > 0 else 3_600
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
+@dataclass
+class LoginThrottle:
+    """Failed logins per client address and per user name; both must have budget left."""
+
+    by_client: TokenBucket
+    by_user: TokenBucket
+
+    @classmethod
+    def create(cls, burst: int, per_min: float, max_keys: int) -> LoginThrottle:
+        return cls(TokenBucket(per_min / 60.0, burst, max_keys),
+                   TokenBucket(per_min / 60.0, burst, max_keys))  # fmt: skip
+
+    def retry_after_s(self, client: str, user: str, now: float) -> int:
+        """0 when an attempt may be checked now, else the seconds to wait.
+
+        >>> t = LoginThrottle.create(burst=2, per_min=6.0, max_keys=10)
+        >>> t.failed("1.2.3.4", "admin", now=0.0); t.failed("5.6.7.8", "admin", now=0.0)
+        >>> t.retry_after_s("9.9.9.9", "admin", now=0.0), t.retry_after_s("1.2.3.4", "bob", 0.0)
+        (10, 0)
+        """
+        return max(self.by_client.retry_after_s(client, now), self.by_user.retry_after_s(user, now))
+
+    def failed(self, client: str, user: str, now: float) -> None:
+        self.by_client.take(client, now)
+        self.by_user.take(user, now)
+
+
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def too_many(detail: str, retry_after_s: int) -> tuple[dict[str, str], bytes]:
+    """Headers and body of a 429 answer."""
+    return {"retry-after": str(retry_after_s)}, orjson.dumps({"detail": detail})
 
 
 class RateLimitMiddleware:
@@ -51,22 +110,20 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefixes):
             await self.app(scope, receive, send)
             return
-        client = scope.get("client")
-        key = client[0] if client else "unknown"
-        if self.bucket.take(key, time.monotonic()):
+        key, now = client_address(scope), time.monotonic()
+        if self.bucket.take(key, now):
             await self.app(scope, receive, send)
             return
-        body = orjson.dumps(
-            {"detail": f"rate limit exceeded: at most {self.bucket.rate:g} requests/s per client"}
+        headers, body = too_many(
+            f"rate limit exceeded: at most {self.bucket.rate:g} requests/s per client",
+            self.bucket.retry_after_s(key, now),
         )
         await send(
             {
                 "type": "http.response.start",
                 "status": 429,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"retry-after", str(self.bucket.retry_after_s()).encode()),
-                ],
+                "headers": [(b"content-type", b"application/json")]
+                + [(k.encode(), v.encode()) for k, v in headers.items()],
             }
         )
         await send({"type": "http.response.body", "body": body})

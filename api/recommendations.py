@@ -178,16 +178,16 @@ def without_ranker(
 
 def ranked(
     shopper: Shopper,
-    name: ListName,
     candidates: list[RecommendedItem],
     items: dict[str, Item],
     model: LoadedModel,
     k: int,
     *,
+    name: ListName = "discover",
     stale: bool = False,
 ) -> Recommendations:
     """The candidates scored by the ranker (one ONNX run for all of them), best first;
-    for ``mixed``, each list re-ranked and the two interleaved.
+    for ``mixed``, the shopper's own items and the others each ranked and interleaved.
 
     Rows are ``online_models.ranking``'s, as in training: the shopper's JSON is parsed once
     and each item's part comes precomputed from the shared item cache.

@@ -7,14 +7,19 @@ from dataclasses import dataclass, field
 from api.cache import LastKnown
 from api.features import FeatureReads
 from api.hub import Hub
+from api.kafka_gate import KafkaGate
+from api.limits import ConnectionSlots
 from api.metrics import ApiMetrics
 from api.onnx_models import ModelSlot
+from api.passwords import hash_secret, is_hash
 from api.prices import PriceState
+from api.ratelimit import LoginThrottle, TokenBucket
 from api.recommendations import Item, RecommendedItem, Shopper
 from api.redis_gate import RedisGate
 from graph.serving import GraphService
 from ingest.producer import EventProducer
 from registry import ModelRegistry
+from schemas.producers import ProducerClient
 from schemas.settings import Settings
 
 MODEL_NAMES = ("demand", "ranker")
@@ -23,7 +28,7 @@ MODEL_NAMES = ("demand", "ranker")
 @dataclass
 class AppState:
     settings: Settings
-    producer: EventProducer
+    kafka: KafkaGate
     redis: RedisGate
     metrics: ApiMetrics
     hub: Hub
@@ -34,6 +39,12 @@ class AppState:
     shoppers: LastKnown[Shopper] = field(default_factory=lambda: LastKnown(1.0))
     popular: LastKnown[list[RecommendedItem]] = field(default_factory=lambda: LastKnown(1.0))
     items: LastKnown[Item] = field(default_factory=lambda: LastKnown(1.0))
+    producer_clients: LastKnown[ProducerClient] = field(default_factory=lambda: LastKnown(1.0))
+    public_limit: TokenBucket | None = None  # per client address on the public routes
+    producer_limit: TokenBucket | None = None  # events per producer client
+    logins: LoginThrottle = field(default_factory=lambda: LoginThrottle.create(5, 5.0, 10_000))
+    ws_slots: ConnectionSlots = field(default_factory=lambda: ConnectionSlots(10_000, 50))
+    _admin_hash: str = ""
     # Neo4j driver and the Redis copy of related lists: opened in the lifespan, closed with it.
     graph: GraphService = field(init=False)
 
@@ -43,7 +54,7 @@ class AppState:
         registry = ModelRegistry(settings.registry_dir)
         state = cls(
             settings=settings,
-            producer=EventProducer(settings),
+            kafka=KafkaGate(EventProducer(settings), settings),
             redis=RedisGate(settings),
             metrics=metrics,
             hub=Hub(settings, metrics),
@@ -54,12 +65,36 @@ class AppState:
             shoppers=LastKnown(settings.api_cache_ttl_s),
             popular=LastKnown(settings.api_cache_ttl_s),
             items=LastKnown(settings.api_cache_ttl_s),
+            producer_clients=LastKnown(settings.producer_check_s),
+            public_limit=_bucket(settings.rate_limit_per_s, settings.rate_limit_burst, settings),
+            producer_limit=_bucket(settings.producer_rate_per_s, settings.producer_burst, settings),
+            logins=LoginThrottle.create(
+                settings.login_failures_burst,
+                settings.login_failures_per_min,
+                settings.rate_limit_max_clients,
+            ),
+            ws_slots=ConnectionSlots(settings.ws_max_connections, settings.ws_max_per_client),
         )
         state.hub.on_price.append(state.prices.invalidate)
         state.hub.on_recommendations.append(state.shoppers.invalidate)
         return state
 
+    def admin_password_hash(self) -> str:
+        """The admin's argon2 hash: TILLFLOW_ADMIN_PASSWORD_HASH, else the hash of
+        TILLFLOW_ADMIN_PASSWORD computed once (slow: call it off the event loop)."""
+        if not self._admin_hash:
+            given = self.settings.admin_password_hash.get_secret_value()
+            self._admin_hash = (
+                given if is_hash(given)
+                else hash_secret(self.settings.admin_password.get_secret_value())
+            )  # fmt: skip
+        return self._admin_hash
+
     def refresh_models(self) -> None:
         for name, slot in self.models.items():
             if slot.refresh():
                 self.metrics.set_model(name, slot.model.label if slot.model else None)
+
+
+def _bucket(rate: float, burst: int, settings: Settings) -> TokenBucket | None:
+    return TokenBucket(rate, burst, settings.rate_limit_max_clients) if rate > 0 else None

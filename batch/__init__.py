@@ -1,1 +1,1 @@
-"""Batch jobs: bronze to silver to gold, training, ONNX export (issue 4)."""
+"""Batch jobs: bronze to silver to gold, training, ONNX export ."""

@@ -25,6 +25,7 @@ import structlog
 
 from batch.lake import read_all, table_version
 from batch.onnx_export import Export, export
+from batch.result import WaitingForData
 from online_models.demand_features import DEMAND_FEATURES, demand_features, sku_state_from_batch
 from schemas.features import BATCH_SKU_FEATURES
 from schemas.lake import SKU_DAILY, SKU_DAILY_FEATURES, gold_path
@@ -33,6 +34,8 @@ from schemas.settings import Settings
 log = structlog.get_logger(__name__)
 
 HOLDOUT_SHARE = 0.2
+MIN_DAYS = 3
+"""Complete days of gold before training: two with a day before them (one to fit, one held out)."""
 THREADS = 1  # LightGBM: two OpenMP threads ran 10× slower than one on the busy 2-core box
 MODEL = "demand"
 
@@ -73,9 +76,14 @@ def training_set(settings: Settings, list_prices: dict[str, float]) -> DemandSet
     daily = read_all(gold_path(settings.lake_dir, SKU_DAILY), ["sku", "date", "day_start",
                                                                "units", "avg_price"])  # fmt: skip
     if daily is None or daily.num_rows == 0:
-        raise ValueError("gold sku_daily is empty: run `tillflow batch gold` first")
+        raise WaitingForData(f"waiting for {MIN_DAYS} complete days of gold sku_daily; 0 so far")
     frame = daily.to_pandas()
     frame = frame[frame["date"] < frame["date"].max()]  # the latest day is still filling
+    complete = int(frame["date"].nunique())
+    if complete < MIN_DAYS:
+        raise WaitingForData(
+            f"waiting for {MIN_DAYS} complete days of gold sku_daily; {complete} so far"
+        )
     store = feature_store(settings)
     entities = pd.DataFrame({"sku": frame["sku"], "event_timestamp": frame["day_start"]})
     names = [f"{SKU_DAILY_FEATURES}:{f.name}" for f in BATCH_SKU_FEATURES]
@@ -84,7 +92,7 @@ def training_set(settings: Settings, list_prices: dict[str, float]) -> DemandSet
                          right_on=["sku", "event_timestamp"])  # fmt: skip
     joined = joined[joined["units_1d"].notna()].sort_values(["date", "sku"])
     if joined.empty:
-        raise ValueError("no day has a day before it yet: demand needs two complete days")
+        raise WaitingForData("waiting for a day with sales on the day before it; none so far")
     records: list[dict[str, Any]] = joined.to_dict("records")
     rows = []
     for r in records:
@@ -112,7 +120,7 @@ def train_demand(data: DemandSet, seed: int = 7) -> DemandModel:
     days = np.unique(data.days)
     held = max(1, round(len(days) * HOLDOUT_SHARE)) if len(days) > 1 else 0
     if held == 0:
-        raise ValueError("demand needs at least two days with a day before them")
+        raise WaitingForData(f"waiting for 2 days with a day before them; {len(days)} so far")
     test = np.isin(data.days, days[-held:])
     model = lgb.LGBMRegressor(
         objective="poisson", n_estimators=300, learning_rate=0.05, num_leaves=31,

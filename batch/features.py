@@ -3,7 +3,7 @@
 ``sku_daily_features`` (``schemas.features.BATCH_SKU_FEATURES``) is computed from gold
 ``sku_daily`` over a complete sku × day grid (a day without a row sold and showed nothing),
 one row per (sku, day) stamped at the end of the day, and written as one parquet file: the
-Feast offline source (Feast cannot read Delta beside deltalake 1.x, shared/DESIGN.md).
+Feast offline source (Feast cannot read Delta beside deltalake 1.x, docs/dependencies.md).
 Feast then copies the latest row per sku to its Redis online store (``materialize``).
 """
 

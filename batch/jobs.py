@@ -1,7 +1,9 @@
 """Running a batch job: one instance at a time, with lineage, logs and a record of the run.
 
 :func:`run_job` takes the job's Redis lock (``JobBusy`` → a ``skipped`` run), emits OpenLineage
-START/COMPLETE/FAIL events, runs the job's stages and appends a :class:`batch.runs.JobRun`
+START/COMPLETE/FAIL events (ABORT when a stage waits for data it does not have yet:
+:class:`batch.result.WaitingForData` → a ``skipped`` run with the reason), runs the job's stages
+and appends a :class:`schemas.jobs.JobRun`
 (status, duration, rows in/out, error) to Redis, where the admin page and
 ``tillflow batch runs`` read it. ``pipeline`` runs silver → gold → features → train, each stage
 under its own lock too, so it never overlaps a separate run of one of them.
@@ -22,10 +24,11 @@ import structlog
 from batch.catalogue_source import read_catalogue
 from batch.lineage import Lineage
 from batch.locks import JobBusy, job_lock
-from batch.result import StepResult
-from batch.runs import JobRun, check_job, record_run
+from batch.result import StepResult, WaitingForData
+from batch.runs import record_run
 from infra.clients import redis_client
 from infra.readiness import require_redis
+from schemas.jobs import JobRun, check_job
 from schemas.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -85,9 +88,26 @@ def _stage(
         from batch.maintenance import maintain
 
         hours = options.retention_hours
-        return maintain(settings.lake_dir, settings.vacuum_retention_hours
-                        if hours is None else hours, step)  # fmt: skip
+        result = maintain(settings.lake_dir, settings.vacuum_retention_hours
+                          if hours is None else hours, step)  # fmt: skip
+        _prune_log_indices(settings)
+        return result
     raise ValueError(f"unknown stage {job!r}")
+
+
+def _prune_log_indices(settings: Settings) -> None:
+    """Delete the shipped-log indices older than ``log_retention_days`` (when OpenSearch runs:
+    the lake's housekeeping does not depend on it)."""
+    from infra.readiness import opensearch_answers
+    from search.client import opensearch_client
+    from search.logs import prune_log_indices
+
+    if not opensearch_answers(settings, 2.0):
+        log.warning("maintain.logs_skipped", reason="OpenSearch is not answering")
+        return
+    with opensearch_client(settings, timeout_s=30.0) as client:
+        deleted = prune_log_indices(client, settings, datetime.now(UTC).date())
+    log.info("maintain.log_indices_deleted", indices=deleted)
 
 
 def _locked_stage(
@@ -103,6 +123,9 @@ def _locked_stage(
         lineage.start()
         try:
             result = _stage(settings, job, options, catalogue, step)
+        except WaitingForData:
+            lineage.abort()
+            raise
         except Exception:
             lineage.fail()
             raise
@@ -134,18 +157,21 @@ def run_job(
             lineage = Lineage(settings, job)
             with job_lock(client, settings.keys, job, settings.job_lock_ttl_s):
                 lineage.start()
+                result = StepResult()
                 try:
-                    result = StepResult()
                     for stage in PIPELINE:
                         result = result + _locked_stage(client, settings, stage, options,
                                                         catalogue, step)  # fmt: skip
+                except WaitingForData:
+                    lineage.abort()
+                    raise
                 except Exception:
                     lineage.fail()
                     raise
                 lineage.complete(result.inputs, result.outputs)
         else:
             result = _locked_stage(client, settings, job, options, catalogue, step)
-    except JobBusy as exc:
+    except (JobBusy, WaitingForData) as exc:
         status, error = "skipped", str(exc)
     except Exception as exc:
         status, error = "failed", f"{type(exc).__name__}: {exc}"

@@ -1,4 +1,5 @@
-"""OpenLineage run events for the batch jobs: START, then COMPLETE or FAIL with the datasets.
+"""OpenLineage run events for the batch jobs: START, then COMPLETE or FAIL with the datasets
+(ABORT when a job waits for data).
 
 Events go to ``TILLFLOW_LINEAGE_URL`` (an OpenLineage HTTP endpoint such as Marquez) when it is
 set, else one JSON per line to ``TILLFLOW_LINEAGE_FILE``. Datasets are named by their path in
@@ -73,3 +74,7 @@ class Lineage:
 
     def fail(self) -> None:
         self._emit(RunState.FAIL)
+
+    def abort(self) -> None:
+        """The run stopped without failing (its input is not there yet)."""
+        self._emit(RunState.ABORT)

@@ -23,6 +23,7 @@ from batch.demand import THREADS
 from batch.lake import table_version
 from batch.onnx_export import Export, export
 from batch.ranker_data import RankingSet, load_events, ranking_set
+from batch.result import WaitingForData
 from batch.silver import connect
 from online_models.ranking import RANKER_FEATURES
 from schemas.lake import ORDER_LINES, USER_ACTIVITY, silver_path
@@ -104,14 +105,18 @@ def train_ranker(lake_dir: Path, catalogue: pa.Table, seed: int = 7) -> RankerMo
         cutoffs = [test_cutoff - HORIZON * k for k in range(1, TRAIN_CUTOFFS + 1)]
         cutoffs = [c for c in cutoffs if c - first >= MIN_HISTORY]
         if not cutoffs:
-            raise ValueError("the ranker needs at least three days of silver events")
+            needed = (HORIZON * 2 + MIN_HISTORY) / timedelta(days=1)
+            so_far = (last - first) / timedelta(days=1)
+            raise WaitingForData(
+                f"waiting for {needed:.0f} days of silver events; {so_far:.1f} so far"
+            )
         train_sets = [ranking_set(con, c, HORIZON, categories) for c in cutoffs]
         test = ranking_set(con, test_cutoff, HORIZON, categories)
     finally:
         con.close()
     x, y = _concat(train_sets, seed)
     if y.sum() == 0 or y.sum() == len(y):
-        raise ValueError("the ranker's training rows need both bought and unbought candidates")
+        raise WaitingForData("waiting for training rows with both bought and unbought candidates")
     model = lgb.LGBMClassifier(
         n_estimators=150, learning_rate=0.08, num_leaves=31, min_child_samples=50, max_bin=63,
         subsample=0.8, subsample_freq=1, random_state=seed, n_jobs=THREADS, verbose=-1,

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from batch.lake import read_all
+from batch.result import WaitingForData
 from online_models.ranking import RANKER_FEATURES, candidate_row, item_values, shopper
 from online_models.recommender import (
     CATEGORY_ITEMS,
@@ -89,13 +90,15 @@ def load_events(lake_dir: Path, con: duckdb.DuckDBPyConnection) -> tuple[datetim
     for name in (USER_ACTIVITY, ORDER_LINES, INVENTORY, COMPETITOR_PRICES):
         rows = read_all(silver_path(lake_dir, name))
         if rows is None:
-            raise ValueError(f"silver table {name!r} is missing: run `tillflow batch silver`")
+            raise WaitingForData(
+                f"waiting for silver table {name!r}: `tillflow batch silver` makes it"
+            )
         con.register(name, rows)
     con.execute(EVENTS_SQL)
     con.execute(PAIRS_SQL)
     ((first, last),) = con.sql("SELECT min(t), max(t) FROM events").fetchall()
     if first is None or last is None:
-        raise ValueError("silver holds no shopper events yet")
+        raise WaitingForData("waiting for shopper events in silver; none so far")
     return first.replace(tzinfo=UTC), last.replace(tzinfo=UTC)
 
 

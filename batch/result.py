@@ -1,4 +1,5 @@
-"""What one batch step reports: rows read and written, datasets in and out, and details."""
+"""What one batch step reports: rows read and written, datasets in and out, and details; and
+:class:`WaitingForData`, what a step raises when its input is not there yet."""
 
 from __future__ import annotations
 
@@ -24,3 +25,11 @@ class StepResult:
             tuple(dict.fromkeys(self.outputs + other.outputs)),
             {**self.details, **other.details},
         )
+
+
+class WaitingForData(Exception):
+    """The step's input is not there yet (a young shop, an empty lake): not a failure.
+
+    The run is recorded as ``skipped`` with this message, which says what the step waits for
+    and how much of it there is so far, e.g. "waiting for 2 complete days of gold; 1 so far".
+    """

@@ -1,64 +1,21 @@
 """The record of batch job runs in Redis, and requests to run a job now.
 
-The scheduler (and every ``tillflow batch <job>`` command) appends one :class:`JobRun` per run
-to the list ``keys.job_runs`` (newest first, capped at :data:`KEEP_RUNS`); the admin API reads
-them with :func:`latest_runs` and asks for a run with :func:`request_job`, which the scheduler
-consumes from the stream ``keys.job_requests``.
-
->>> run = JobRun(job="silver", status="ok", started_at="2026-01-05T00:00:00+00:00",
-...              duration_s=1.5, rows_in=10, rows_out=9)
->>> JobRun.from_json(run.to_json()) == run
-True
->>> check_job("nope")
-Traceback (most recent call last):
-...
-ValueError: unknown job 'nope'; choose one of: silver, gold, features, train, maintain, pipeline
+The scheduler (and every ``tillflow batch <job>`` command) appends one
+:class:`schemas.jobs.JobRun` per run to the list ``keys.job_runs`` (newest first, capped at
+:data:`KEEP_RUNS`); the admin API reads them with :func:`latest_runs` and asks for a run with
+:func:`request_job`, which the scheduler consumes from the stream ``keys.job_requests``.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any
 
 import redis
 
+from schemas.jobs import JobRun, check_job
 from schemas.keys import RedisKeys
 
-JOBS: tuple[str, ...] = ("silver", "gold", "features", "train", "maintain", "pipeline")
-"""Every job ``tillflow batch`` and the scheduler know; ``pipeline`` runs the first four."""
-
 KEEP_RUNS = 1_000
-Status = Literal["ok", "failed", "skipped"]
-
-
-@dataclass(frozen=True, slots=True)
-class JobRun:
-    """One finished run of a job. ``skipped``: another process held the job's lock."""
-
-    job: str
-    status: Status
-    started_at: str  # ISO-8601, UTC
-    duration_s: float
-    rows_in: int = 0
-    rows_out: int = 0
-    error: str | None = None
-    trigger: str = "manual"  # manual | schedule | drift | request
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, raw: str | bytes) -> JobRun:
-        data: dict[str, Any] = json.loads(raw)
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-
-
-def check_job(job: str) -> str:
-    """``job`` if it is a known job, else ``ValueError`` naming the known ones."""
-    if job not in JOBS:
-        raise ValueError(f"unknown job {job!r}; choose one of: {', '.join(JOBS)}")
-    return job
 
 
 def record_run(client: redis.Redis, keys: RedisKeys, run: JobRun) -> None:

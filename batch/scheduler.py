@@ -6,7 +6,12 @@ Every ``TILLFLOW_SCHEDULER_POLL_S`` seconds the scheduler:
 - reads new requests from ``keys.job_requests`` (``batch.runs.request_job``) → runs them;
 - runs each job of ``TILLFLOW_BATCH_SCHEDULE`` (``job=seconds,…``) whose interval has passed.
 
-Its cursors (the last drift and request ids handled, each job's last start) live in the hash
+With a :class:`flows.rebuild.RedisGuard` (``tillflow scheduler`` gives it one), a thread also
+checks every ``TILLFLOW_REDIS_CHECK_S`` seconds that Redis still holds its data, and rebuilds
+the serving state when it does not.
+
+Its cursors (the last drift and request ids handled, each job's last start) and its schedule
+(``every:<job>``, read by the admin page to say when a job runs next) live in the hash
 ``keys.scheduler_state``, so a restarted scheduler neither repeats nor misses work; a cursor
 moves on once the run it caused has finished. Job locks (batch/locks.py) keep two schedulers,
 or a scheduler and a manual ``tillflow batch`` run, from running one job twice at once.
@@ -31,8 +36,9 @@ import structlog
 
 from batch.jobs import JobOptions, run_job
 from batch.result import StepResult
-from batch.runs import JOBS, JobRun, check_job
+from flows.rebuild import RedisGuard
 from infra.clients import redis_client
+from schemas.jobs import JOBS, JobRun, check_job
 from schemas.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -66,14 +72,18 @@ class Scheduler:
         options: JobOptions | None = None,
         runner: Runner = run_job,
         clock: Callable[[], float] = time.time,
+        guard: RedisGuard | None = None,
     ) -> None:
+        settings.require_safe_secrets()  # it triggers the jobs the admin API asks for
         self.settings = settings
+        self.guard = guard
         self.keys = settings.keys
         self.schedule = schedule
         self.options = options or JobOptions()
         self.runner = runner
         self.clock = clock
         self.redis: redis.Redis = redis_client(settings, decode_responses=True)
+        self.redis_failures = 0  # ticks that Redis did not answer (the loop waits and retries)
 
     def close(self) -> None:
         self.redis.close()
@@ -125,15 +135,53 @@ class Scheduler:
             runs.append(run)
         return runs
 
+    def publish_schedule(self) -> None:
+        """Write ``every:<job>`` for each scheduled job (and drop the others), so that the admin
+        page can say when each job runs next."""
+        state: dict[str, str] = self.redis.hgetall(self.keys.scheduler_state)  # type: ignore[assignment]
+        stale = [f for f in state if f.startswith("every:") and f[6:] not in self.schedule]
+        pipe = self.redis.pipeline(transaction=True)
+        if stale:
+            pipe.hdel(self.keys.scheduler_state, *stale)
+        if self.schedule:
+            every = {f"every:{job}": str(s) for job, s in self.schedule.items()}
+            pipe.hset(self.keys.scheduler_state, mapping=every)
+        pipe.execute()
+
     def run(self, stop: threading.Event | None = None, ticks: int | None = None) -> int:
         """Tick every ``TILLFLOW_SCHEDULER_POLL_S`` until ``stop`` is set (or ``ticks`` ran)."""
         stop = stop or threading.Event()
+        if self.guard is not None:  # rebuilds a Redis that lost its data, between jobs too
+            self.guard.start(stop)
         done = 0
         log.info("scheduler.started", schedule=self.schedule,
                  poll_s=self.settings.scheduler_poll_s)  # fmt: skip
+        failures_in_a_row = 0
         while not stop.is_set() and (ticks is None or done < ticks):
-            self.tick()
+            try:
+                if done == 0:
+                    self.publish_schedule()  # inside the outage handling: Redis may be away
+                self.tick()
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                # Redis holds the cursors and the job locks: without it, wait and try again.
+                self.redis_failures += 1
+                failures_in_a_row += 1
+                wait = outage_wait(self.settings.scheduler_poll_s, failures_in_a_row)
+                log.warning("scheduler.redis_unavailable", error=repr(exc), retry_in_s=wait,
+                            failures=failures_in_a_row)  # fmt: skip
+                stop.wait(wait)
+                continue
+            failures_in_a_row = 0
             done += 1
             if ticks is None or done < ticks:
                 stop.wait(self.settings.scheduler_poll_s)
         return done
+
+
+def outage_wait(poll_s: float, failures_in_a_row: int, cap_s: float = 60.0) -> float:
+    """How long the scheduler waits after Redis failed ``failures_in_a_row`` times.
+
+    >>> [outage_wait(1.0, n) for n in (1, 2, 3, 8)]
+    [1.0, 2.0, 4.0, 60.0]
+    """
+    return float(min(cap_s, poll_s * 2 ** min(failures_in_a_row - 1, 16)))

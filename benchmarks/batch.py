@@ -29,7 +29,7 @@ from batch.gold import run_gold
 from batch.silver import run_silver
 from batch.training import train_models
 from benchmarks.batch_data import fill_bronze
-from benchmarks.common import BENCH_MODELS, median, print_repeat, write_result
+from benchmarks.common import Mode, median, parse_mode, print_repeat, write_result
 from infra.readiness import require_redis
 from schemas.settings import Settings
 from simulator.config import ShopConfig
@@ -57,13 +57,13 @@ def one_run(settings: Settings, catalogue: object) -> dict[str, float]:
     run_silver(lake)
     figures["silver_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    run_gold(lake, catalogue)  # type: ignore[arg-type]
+    run_gold(lake, catalogue)
     figures["gold_s"] = time.perf_counter() - t
     t = time.perf_counter()
     run_features(settings)
     figures["features_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    trained = train_models(settings, catalogue)  # type: ignore[arg-type]
+    trained = train_models(settings, catalogue)
     figures["train_s"] = time.perf_counter() - t
     figures["pipeline_seconds_1m_events"] = time.perf_counter() - wall
     figures["pipeline_cpu_seconds"] = time.process_time() - cpu
@@ -85,7 +85,8 @@ def one_run(settings: Settings, catalogue: object) -> dict[str, float]:
     return figures
 
 
-def main() -> None:
+def main(mode: Mode) -> None:
+    events_n, repeats = mode.size(EVENTS, 60_000), mode.size(REPEATS, 1)
     root = Path(tempfile.mkdtemp(prefix="tillflow-batch-bench-"))
     settings = Settings(
         lake_dir=root / "lake",
@@ -95,26 +96,27 @@ def main() -> None:
         redis_prefix=f"bench-batch-{uuid.uuid4().hex[:6]}:",
     )
     require_redis(settings)
-    config = ShopConfig()
+    config = ShopConfig(sessions_per_day=2_000) if mode.smoke else ShopConfig()  # days to train
     try:
         start = time.perf_counter()
-        counts = fill_bronze(settings.lake_dir, EVENTS, config)
+        counts = fill_bronze(settings.lake_dir, events_n, config)
         print(f"bronze: {counts} in {time.perf_counter() - start:.0f}s (not timed)")
         catalogue = catalogue_table(Shop(config).catalogue())
         runs: dict[str, list[float]] = {"startup_s": [startup_seconds()]}
-        for repeat in range(REPEATS):
+        for repeat in range(repeats):
             for key, value in one_run(settings, catalogue).items():
                 runs.setdefault(key, []).append(value)
-            print_repeat(repeat, REPEATS, runs)
+            print_repeat(repeat, repeats, runs)
         figures = {k: median(v) for k, v in runs.items()}
         figures["events"] = float(sum(counts.values()))
-        print(f"wrote {write_result('batch', figures, {**runs, 'repeats': REPEATS})}")
+        path = write_result("batch", figures, {**runs, "repeats": repeats}, mode)
+        print(f"wrote {path}")
         # The serving benchmark serves these models (the ones this run trained on 1M events).
-        shutil.rmtree(BENCH_MODELS, ignore_errors=True)
-        shutil.copytree(settings.registry_dir, BENCH_MODELS)
+        shutil.rmtree(mode.models, ignore_errors=True)
+        shutil.copytree(settings.registry_dir, mode.models)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    main()
+    main(parse_mode(__doc__))

@@ -2,15 +2,53 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import statistics
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SMOKE_RESULTS = Path(tempfile.gettempdir()) / "tillflow-bench-smoke"
+
+
+@dataclass(frozen=True)
+class Mode:
+    """Full size, or ``--smoke``: a tiny size through the same real path, so a broken
+    benchmark fails CI (``make bench-smoke``); its results never replace the real ones.
+
+    >>> Mode(smoke=True).size(150_000, 2_000), Mode(smoke=False).size(150_000, 2_000)
+    (2000, 150000)
+    """
+
+    smoke: bool = False
+
+    def size(self, full: int, smoke: int) -> int:
+        return smoke if self.smoke else full
+
+    @property
+    def results(self) -> Path:
+        return SMOKE_RESULTS if self.smoke else RESULTS
+
+    @property
+    def models(self) -> Path:
+        """Where the batch benchmark leaves the models the serving benchmark serves."""
+        return SMOKE_RESULTS / "bench-models" if self.smoke else BENCH_MODELS
+
+
+def parse_mode(doc: str | None, argv: Sequence[str] | None = None) -> Mode:
+    """The benchmark's command line: ``--smoke`` for the tiny size."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny size, results to a temp dir")
+    return Mode(smoke=parser.parse_args(argv).smoke)
+
+
 BENCH_MODELS = Path(".tillflow/bench-models")  # the batch benchmark's models, served by serving
 
 
@@ -39,21 +77,28 @@ def print_repeat(repeat: int, repeats: int, runs: dict[str, list[float]]) -> Non
 
 
 def write_medians(
-    name: str, runs: dict[str, list[float]], ratio: tuple[str, str, str], meta: dict[str, Any]
+    name: str,
+    runs: dict[str, list[float]],
+    ratio: tuple[str, str, str],
+    meta: dict[str, Any],
+    mode: Mode = Mode(),
 ) -> None:
     """Write the median of every figure plus ``ratio = (name, numerator, denominator)``."""
     figures = {k: median(v) for k, v in runs.items()}
     key, num, den = ratio
     figures[key] = figures[num] / figures[den]
-    print(f"wrote {write_result(name, figures, {**meta, **runs})}")
+    print(f"wrote {write_result(name, figures, {**meta, **runs}, mode)}")
 
 
-def write_result(name: str, figures: dict[str, float], runs: dict[str, Any]) -> Path:
-    """Write ``results/<name>.json``: the figures (medians), every run, and the machine."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def write_result(
+    name: str, figures: dict[str, Any], runs: dict[str, Any], mode: Mode = Mode()
+) -> Path:
+    """Write ``results/<name>.json`` (a smoke run: ``<tmp>/tillflow-bench-smoke/``): the
+    figures (medians), every run, and the machine."""
+    mode.results.mkdir(parents=True, exist_ok=True)
+    path = mode.results / f"{name}.json"
     payload = {
-        **{k: round(v, 4) for k, v in figures.items()},
+        **{k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()},
         "meta": {
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "cpus": os.cpu_count(),

@@ -36,7 +36,7 @@ from typing import Any
 
 import httpx2
 
-from benchmarks.common import median, percentile, print_repeat, write_result
+from benchmarks.common import Mode, median, parse_mode, percentile, print_repeat, write_result
 from benchmarks.quality import accepted
 from flows.steps import ItemNeighbours, ShopperState, SkuState, sku_signals, user_signal
 from graph import cypher
@@ -95,11 +95,13 @@ class Recommender:
         return profile, best, streaming, popular[:20]
 
 
-def timed_loads(settings: Settings, lake: Path, run: str) -> tuple[dict[str, list[float]], str]:
+def timed_loads(
+    settings: Settings, lake: Path, run: str, repeats: int = REPEATS
+) -> tuple[dict[str, list[float]], str]:
     """Full loads of the gold under ``lake`` into fresh namespaces; the last one is kept."""
     runs: dict[str, list[float]] = {"load_seconds_1m_events": [], "read_gold_seconds": []}
     with neo4j_driver(settings) as driver, redis_client(settings) as cache:
-        for repeat in range(REPEATS):
+        for repeat in range(repeats):
             ns = f"bench-{run}-{repeat}"
             s = settings.model_copy(update={"lake_dir": lake, "graph_namespace": ns})
             started = time.perf_counter()
@@ -107,8 +109,8 @@ def timed_loads(settings: Settings, lake: Path, run: str) -> tuple[dict[str, lis
             runs["load_seconds_1m_events"].append(time.perf_counter() - started)
             runs["read_gold_seconds"].append(report.seconds["read_gold"])
             runs.setdefault("steps", []).append(report.seconds)  # type: ignore[arg-type]
-            print_repeat(repeat, REPEATS, {k: v for k, v in runs.items() if k != "steps"})
-            if repeat < REPEATS - 1:
+            print_repeat(repeat, repeats, {k: v for k, v in runs.items() if k != "steps"})
+            if repeat < repeats - 1:
                 drop_namespace(driver, ns)
     return runs, ns
 
@@ -185,9 +187,11 @@ def serve(settings: Settings, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("the API did not start")
 
 
-def related_latency(settings: Settings, skus: list[str]) -> dict[str, list[float]]:
+def related_latency(
+    settings: Settings, skus: list[str], requests: int = REQUESTS
+) -> dict[str, list[float]]:
     rng = random.Random(7)
-    picks = [rng.choice(skus) for _ in range(REQUESTS)]
+    picks = [rng.choice(skus) for _ in range(requests)]
     port = free_port()
     api = serve(settings, port)
     try:
@@ -204,7 +208,9 @@ def related_latency(settings: Settings, skus: list[str]) -> dict[str, list[float
     }
 
 
-def main() -> None:
+def main(mode: Mode) -> None:
+    events_n, test_days = mode.size(EVENTS, 20_000), mode.size(TEST_DAYS, 1)
+    repeats, requests = mode.size(REPEATS, 1), mode.size(REQUESTS, 100)
     settings = Settings()
     require_neo4j(settings)
     run = datetime.now(UTC).strftime("%H%M%S")
@@ -214,12 +220,12 @@ def main() -> None:
     reco = Recommender(shop)
     events: Iterator[Emitted] = shop.events()
     cutoff = shop.start
-    for e in islice(events, EVENTS):
+    for e in islice(events, events_n):
         gold.add((e,))
         reco.learn(e)
         cutoff = e.time
     gold.write()
-    runs, ns = timed_loads(settings, lake, run)
+    runs, ns = timed_loads(settings, lake, run, repeats)
     graph_settings = settings.model_copy(update={"lake_dir": lake, "graph_namespace": ns})
     skus = sorted(reco.skus)
     with neo4j_driver(settings) as driver:
@@ -228,7 +234,7 @@ def main() -> None:
     trials = 0
     test: list[Emitted] = []
     for e in events:
-        if e.time >= cutoff + TEST_DAYS * DAY:
+        if e.time >= cutoff + test_days * DAY:
             break
         test.append(e)
         if e.topic.name == "orders":
@@ -247,7 +253,7 @@ def main() -> None:
         started = time.perf_counter()
         load_graph(graph_settings, driver, cache)
         incremental = time.perf_counter() - started
-    runs.update(related_latency(graph_settings, skus))
+    runs.update(related_latency(graph_settings, skus, requests))
     with neo4j_driver(settings) as driver, redis_client(settings) as cache:
         drop_namespace(driver, ns)
         cache.delete(*(settings.keys.graph_related(ns, sku) for sku in skus))
@@ -260,15 +266,15 @@ def main() -> None:
         }
     )
     meta = {
-        "repeats": REPEATS, "events": EVENTS, "test_days": TEST_DAYS, "test_events": len(test),
-        "recommendation_trials": trials, "requests": REQUESTS, "concurrency": CONCURRENCY,
+        "repeats": repeats, "events": events_n, "test_days": test_days, "test_events": len(test),
+        "recommendation_trials": trials, "requests": requests, "concurrency": CONCURRENCY,
         "namespace": ns, "graph_weight": GRAPH_WEIGHT,
         "hr_at_10_by_graph_weight": {k: v / trials for k, v in hits.items()}, **runs,
     }  # fmt: skip
-    path = write_result("graph", figures, meta)
+    path = write_result("graph", figures, meta, mode)
     print(", ".join(f"{k}={v:,.3f}" for k, v in figures.items()))
     print(f"wrote {path}")
 
 
 if __name__ == "__main__":
-    main()
+    main(parse_mode(__doc__))

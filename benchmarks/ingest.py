@@ -19,7 +19,7 @@ import uuid
 import orjson
 from confluent_kafka import Producer
 
-from benchmarks.common import percentile, print_repeat, write_medians
+from benchmarks.common import Mode, parse_mode, percentile, print_repeat, write_medians
 from infra.readiness import require_kafka, require_redis
 from infra.stack.topics import delete_topics, ensure_topics
 from ingest.producer import aiokafka_producer
@@ -77,7 +77,7 @@ def raw_producer_rate(settings: Settings, events: list[tuple[str, bytes, bytes]]
 async def aiokafka_latencies(
     settings: Settings, events: list[tuple[str, bytes, bytes]]
 ) -> list[float]:
-    producer = aiokafka_producer(settings, linger_ms=5)  # the simulator's producer
+    producer = aiokafka_producer(settings, linger_ms=5)  # the API's producer (EventProducer)
     await producer.start()
     latencies: list[float] = []
     pending = []
@@ -123,38 +123,40 @@ def raw_latencies(settings: Settings, events: list[tuple[str, bytes, bytes]]) ->
     return latencies
 
 
-def main() -> None:
+def main(mode: Mode) -> None:
+    events_n, repeats = mode.size(EVENTS, 2_000), mode.size(REPEATS, 1)
     base = Settings(environment="test")
     require_kafka(base)
     require_redis(base)
     runs: dict[str, list[float]] = {k: [] for k in (
         "simulator_events_per_s", "raw_producer_events_per_s", "generate_events_per_s",
         "produce_p50_ms", "produce_p99_ms", "raw_produce_p99_ms")}  # fmt: skip
-    for repeat in range(REPEATS):
+    for repeat in range(repeats):
         settings = base.model_copy(update={"topic_prefix": f"bench-{uuid.uuid4().hex[:6]}."})
         ensure_topics(settings, INPUT_TOPICS)
         try:
-            events = pregenerate(settings, EVENTS)
+            events = pregenerate(settings, events_n)
             report = asyncio.run(
-                run_shop(settings, ShopConfig(), RunOptions(max_events=EVENTS, batch=2_000))
+                run_shop(settings, ShopConfig(), RunOptions(max_events=events_n, batch=2_000))
             )
             runs["simulator_events_per_s"].append(report.events_per_s)
             runs["raw_producer_events_per_s"].append(raw_producer_rate(settings, events))
-            runs["generate_events_per_s"].append(generate_rate(EVENTS))
+            runs["generate_events_per_s"].append(generate_rate(events_n))
             lat = asyncio.run(aiokafka_latencies(settings, events))
             runs["produce_p50_ms"].append(percentile(lat, 50))
             runs["produce_p99_ms"].append(percentile(lat, 99))
             runs["raw_produce_p99_ms"].append(percentile(raw_latencies(settings, events), 99))
         finally:
             delete_topics(settings, [settings.topic(t) for t in INPUT_TOPICS])
-        print_repeat(repeat, REPEATS, runs)
+        print_repeat(repeat, repeats, runs)
     write_medians(
         "ingest",
         runs,
         ("simulator_vs_raw_producer", "simulator_events_per_s", "raw_producer_events_per_s"),
-        {"repeats": REPEATS, "events": EVENTS},
+        {"repeats": repeats, "events": events_n},
+        mode,
     )
 
 
 if __name__ == "__main__":
-    main()
+    main(parse_mode(__doc__))

@@ -1,39 +1,62 @@
 """Model quality against the simulator's ground truth -> benchmarks/results/quality.json.
 
-Closed loop over DAYS simulated days, in process: the shop's events drive the same state
-classes the dataflow runs (flows.steps: SkuState with its ProductPricer, ShopperState,
-ItemNeighbours), and every price change is applied to the shop at once. Three runs share the
-seed: tillflow's prices, an oracle that knows each true demand curve (the profit-optimal
-price under the same guardrails: floor, ceiling, competitor cap), and fixed list prices.
+Closed loop over DAYS simulated days, in process, in each channel mode of the simulator
+(``web``: views, carts and web orders; ``pos``: till orders only; ``both``): the shop's events
+drive the same state classes the dataflow runs (flows.steps: CategoryState with each product's
+ProductPricer, ShopperState, ItemNeighbours), and every price change is applied to the shop at
+once. Three runs per mode share the seed: tillflow's prices, an oracle that knows each true
+demand curve (the profit-optimal price under the same guardrails: floor, ceiling, competitor
+cap), and fixed list prices.
 
-- ``elasticity_mae``: |learned − true| elasticity over products with ≥ 200 units sold.
+- ``elasticity_mae``, ``elasticity_bias`` (mean signed error learned − true) and
+  ``elasticity_coverage_90`` (share whose 90 % posterior interval holds the truth), over the
+  products with ≥ MIN_UNITS units sold.
 - ``profit_vs_oracle``, ``profit_vs_static``: profit ratios of the three runs.
 - ``hr_at_10`` (and ``_popularity``, ``_vs_popularity``): when a shopper arrives (the first
-  event of a session, after a week of warm-up), take their top-10 from tillflow's recommender
-  and the 10 most popular products at that moment; does the order of that session contain
-  one of them? Lists are taken on arrival, not at checkout: at checkout the shopper's own
-  cart would give the answer away.
+  event of a web session after a week of warm-up; in ``pos``, a till order, before it is
+  seen), take their top-10 from tillflow's recommender and the 10 most popular products at
+  that moment; does the order contain one of them?
+- ``diagnostics``: what bounds the elasticity error — the posterior std and the Fisher
+  information per scored product, the spread of log prices each product was sold at, and
+  ``mae_floor``: the mean absolute error a calibrated posterior of that width implies
+  (std · √(2/π)). When ``elasticity_mae`` is near the floor, the data, not the estimator,
+  limit it.
+- ``learner``: the cost of the pricing path per product signal and per Laplace update.
+
+The top-level keys are those of the ``both`` mode. ``--smoke`` runs a tiny shop for a couple
+of days (quality.smoke.json).
 """
 
 from __future__ import annotations
 
+import argparse
 import heapq
+import json
+import math
+import os
+import platform
 import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.common import write_result
+from benchmarks.common import RESULTS
 from flows.records import Accepted
 from flows.steps import (
+    CategoryState,
     ItemNeighbours,
     ShopperState,
     SkuState,
-    new_sku_state,
+    category_key,
     sku_signals,
     user_signal,
 )
+from online_models.elasticity import ELASTICITY
+from online_models.poisson_glm import PoissonLaplace
 from online_models.pricing import Guardrails, optimal_price
 from online_models.recommender import CATEGORY_ITEMS, DISCOVER_DEPTH, again, discover, mixed
 from online_models.similarity import POPULARITY_DAMPING, damped
@@ -44,6 +67,21 @@ from simulator.shop import DAY, Emitted, Shop
 DAYS = 28
 WARMUP_DAYS = 7
 MIN_UNITS = 200
+MODES = ("web", "pos", "both")
+Z90 = 1.6449
+
+
+@dataclass(frozen=True)
+class Size:
+    days: float = DAYS
+    warmup_days: float = WARMUP_DAYS
+    min_units: int = MIN_UNITS
+    products: int = 500
+    shoppers: int = 5_000
+    sessions_per_day: float = 10_000.0
+
+
+SMOKE = Size(days=2, warmup_days=1, min_units=20, products=30, shoppers=300, sessions_per_day=800)
 
 
 def accepted(e: Emitted) -> Accepted:
@@ -52,14 +90,14 @@ def accepted(e: Emitted) -> Accepted:
     return Accepted.of(topic.name, 0, 0, e.key.encode(), b"", event)
 
 
-def run_static(config: ShopConfig) -> float:
+def run_static(config: ShopConfig, days: float) -> float:
     shop = Shop(config)
-    for _ in shop.events(until=shop.start + DAYS * DAY):
+    for _ in shop.events(until=shop.start + days * DAY):
         pass
     return shop.stats.profit
 
 
-def run_oracle(config: ShopConfig, rails: Guardrails) -> float:
+def run_oracle(config: ShopConfig, rails: Guardrails, days: float) -> float:
     shop = Shop(config)
     lowest: dict[str, dict[str, float]] = {}
     index = {p.sku: p for p in shop.products}
@@ -72,7 +110,7 @@ def run_oracle(config: ShopConfig, rails: Guardrails) -> float:
             price = min(price, min(lowest[sku].values()) * (1 + rails.max_competitor_gap))
         return round(min(max(price, floor), ceiling), 2)
 
-    for e in shop.events(until=shop.start + DAYS * DAY):
+    for e in shop.events(until=shop.start + days * DAY):
         if e.topic.name == "competitor-prices":
             sku = e.payload["sku"]
             lowest.setdefault(sku, {})[e.payload["competitor"]] = e.payload["price"]
@@ -80,16 +118,43 @@ def run_oracle(config: ShopConfig, rails: Guardrails) -> float:
     return shop.stats.profit
 
 
-def run_tillflow(config: ShopConfig) -> dict[str, Any]:
+@dataclass
+class PriceLog:
+    """Units sold per product at each log price (for the spread of prices it learned from)."""
+
+    units: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
+
+    def add(self, sku: str, log_price: float, quantity: int) -> None:
+        self.units.setdefault(sku, []).append((log_price, quantity))
+
+    def spread(self, sku: str) -> float:
+        pairs = self.units.get(sku, [])
+        weights = np.array([q for _, q in pairs], dtype=float)
+        if weights.sum() <= 0:
+            return 0.0
+        x = np.array([p for p, _ in pairs])
+        mean = float(np.average(x, weights=weights))
+        return math.sqrt(float(np.average((x - mean) ** 2, weights=weights)))
+
+
+def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
     shop = Shop(config)
     catalogue = {c.sku: c for c in shop.catalogue()}
     categories = {c.sku: c.category for c in catalogue.values()}
     index = {p.sku: p.index for p in shop.products}
-    skus: dict[str, SkuState] = {}
+    list_price = {p.sku: p.list_price for p in shop.products}
+    states: dict[str, CategoryState] = {}
     shoppers: dict[str, ShopperState] = {}
     items: dict[str, ItemNeighbours] = {}
     hits = hits_popular = trials = 0
-    warm = shop.start + WARMUP_DAYS * DAY
+    warm = shop.start + size.warmup_days * DAY
+    prices = PriceLog()
+    signals = 0
+    pricing_s = 0.0
+
+    def sku_state(sku: str) -> SkuState | None:
+        state = states.get(category_key(sku, categories))
+        return None if state is None else state.skus.get(sku)
 
     by_category: dict[str, list[str]] = {}
     for sku, cat in categories.items():
@@ -98,95 +163,219 @@ def run_tillflow(config: ShopConfig) -> dict[str, Any]:
     sessions: dict[str, str] = {}
 
     def most_popular(candidates: list[str], n: int) -> list[tuple[str, float]]:
-        scored = ((s, skus[s].popularity) for s in candidates if s in skus)
+        scored = []
+        for s in candidates:
+            st = sku_state(s)
+            if st is not None:
+                scored.append((s, st.popularity))
         return heapq.nlargest(n, scored, key=lambda kv: kv[1])
 
-    for e in shop.events(until=shop.start + DAYS * DAY):
+    def arrive(user: str) -> None:
+        profile = (shoppers.get(user) or ShopperState(user)).profile(categories)
+        top = most_popular(list(categories), 20)
+        best = {c: most_popular(by_category[c], CATEGORY_ITEMS) for c, _ in profile.categories}
+        recent = profile.recent[:DISCOVER_DEPTH]
+        similar = {s: dict(items[s].similarity.similar()) for s in recent if s in items}
+        pop = {o: st.popularity for n in similar.values() for o in n if (st := sku_state(o))}
+        near = {s: damped(n, pop, POPULARITY_DAMPING) for s, n in similar.items()}
+        found, _ = discover(profile, best, near, top, 10)
+        ranked = mixed(again(profile, 10), found, 10)
+        shown[user] = ({s for s, _ in ranked}, {s for s, _ in top[:10]})
+
+    for e in shop.events(until=shop.start + size.days * DAY):
         rec = accepted(e)
-        if e.topic.name == "orders" and e.payload["user_id"] in shown:
-            bought = {line["sku"] for line in e.payload["lines"]}
-            ours, popular = shown[e.payload["user_id"]]
-            trials += 1
-            hits += bool(bought & ours)
-            hits_popular += bool(bought & popular)
+        if e.topic.name == "orders":
+            user = e.payload["user_id"]
+            if config.channels == "pos" and e.time >= warm:
+                arrive(user)
+            if user in shown:
+                bought = {line["sku"] for line in e.payload["lines"]}
+                ours, popular = shown.pop(user)
+                trials += 1
+                hits += bool(bought & ours)
+                hits_popular += bool(bought & popular)
+            for line in e.payload["lines"]:
+                sku = line["sku"]
+                prices.add(sku, math.log(line["unit_price"] / list_price[sku]), line["quantity"])
         if e.topic.name == "user-activity" and e.time >= warm:
             user, session = e.payload["user_id"], e.payload["session_id"]
             if sessions.get(user) != session:  # a shopper arrives: what would we show?
                 sessions[user] = session
-                profile = (shoppers.get(user) or ShopperState(user)).profile(categories)
-                top = most_popular(list(skus), 20)
-                best = {
-                    c: most_popular(by_category[c], CATEGORY_ITEMS) for c, _ in profile.categories
-                }
-                recent = profile.recent[:DISCOVER_DEPTH]
-                similar = {s: dict(items[s].similarity.similar()) for s in recent if s in items}
-                pop = {o: skus[o].popularity for n in similar.values() for o in n if o in skus}
-                near = {s: damped(n, pop, POPULARITY_DAMPING) for s, n in similar.items()}
-                found, _ = discover(profile, best, near, top, 10)
-                ranked = mixed(again(profile, 10), found, 10)
-                shown[user] = ({s for s, _ in ranked}, {s for s, _ in top[:10]})
-        for sku, (_, signal) in sku_signals(rec):
-            state = skus.get(sku) or skus.setdefault(sku, new_sku_state(sku, catalogue))
-            out = state.apply(signal)
-            if out.change is not None:
-                shop.prices.set(index[sku], out.change.price)
+                arrive(user)
+        started = time.perf_counter()
+        for sku, value in sku_signals(rec):
+            key = category_key(sku, categories)
+            state = states.get(key) or states.setdefault(key, CategoryState())
+            for out in state.apply(value, catalogue):
+                if out.change is not None:
+                    shop.prices.set(index[out.sku], out.change.price)
+            signals += 1
+        pricing_s += time.perf_counter() - started
         routed = user_signal(rec)
         if routed is not None:
             user, (_, signal) = routed
             shopper = shoppers.get(user) or shoppers.setdefault(user, ShopperState(user))
             for item, (_, counts) in shopper.apply(signal, categories).pairs:
                 items.setdefault(item, ItemNeighbours()).add(counts)
+    return _score(shop, states, categories, prices, size) | {
+        "profit": shop.stats.profit,
+        "hr_at_10": hits / trials if trials else 0.0,
+        "hr_at_10_popularity": hits_popular / trials if trials else 0.0,
+        "recommendation_trials": trials,
+        "pricing_signals": signals,
+        "pricing_us_per_signal": 1e6 * pricing_s / max(1, signals),
+    }
+
+
+def _score(
+    shop: Shop,
+    states: dict[str, CategoryState],
+    categories: dict[str, str],
+    prices: PriceLog,
+    size: Size,
+) -> dict[str, Any]:
     truth = {p.sku: p.elasticity for p in shop.products}
     sold: dict[str, int] = {}
     for purchases in shop.purchases.values():
         for pu in purchases:
             sold[pu.sku] = sold.get(pu.sku, 0) + pu.quantity
-    errors = [
-        abs(st.pricer.demand.elasticity - truth[sku])
-        for sku, st in skus.items()
-        if st.pricer is not None and sold.get(sku, 0) >= MIN_UNITS
-    ]
+    errors, stds, infos, spreads, covered, changes = [], [], [], [], [], 0
+    for state in states.values():
+        for sku, st in state.skus.items():
+            if st.pricer is None:
+                continue
+            changes += st.pricer.changes
+            if sold.get(sku, 0) < size.min_units:
+                continue
+            mean, std = st.pricer.demand.posterior(st.pool)
+            error = mean - truth[sku]
+            errors.append(error)
+            stds.append(std)
+            covered.append(abs(error) <= Z90 * std)
+            infos.append(st.pricer.demand.glm.information(ELASTICITY))
+            spreads.append(prices.spread(sku))
+    if not errors:
+        errors, stds, infos, spreads, covered = [math.nan], [math.nan], [0.0], [0.0], [False]
     return {
-        "profit": shop.stats.profit,
-        "elasticity_mae": float(np.mean(errors)),
+        "elasticity_mae": float(np.mean(np.abs(errors))),
+        "elasticity_bias": float(np.mean(errors)),
+        "elasticity_coverage_90": float(np.mean(covered)),
         "products_scored": len(errors),
-        "hr_at_10": hits / trials,
-        "hr_at_10_popularity": hits_popular / trials,
-        "recommendation_trials": trials,
-        "price_changes": sum(st.pricer.changes for st in skus.values() if st.pricer),
+        "price_changes": changes,
+        "diagnostics": {
+            "median_elasticity_std": float(np.median(stds)),
+            "mae_floor": float(np.mean(stds) * math.sqrt(2 / math.pi)),
+            "median_information": float(np.median(infos)),
+            "median_log_price_spread": float(np.median(spreads)),
+            "category_prior_std_mean": float(np.mean([s.pool.prior.std for s in states.values()])),
+        },
     }
 
 
-def main() -> None:
-    config = ShopConfig()
+def learner_update_cost(n: int = 20_000) -> float:
+    """Microseconds per Laplace update of one product's posterior (4 coefficients)."""
+    rng = np.random.default_rng(0)
+    model = PoissonLaplace([math.log(0.1), 0.0, -1.5, 0.0], [2.5, 2.5, 1.0, 0.5])
+    xs = rng.uniform(-0.2, 0.2, size=n)
+    counts = rng.poisson(6.0 * np.exp(-2.0 * xs))
     started = time.perf_counter()
-    tillflow = run_tillflow(config)
-    oracle = run_oracle(config, Guardrails())
-    static = run_static(config)
-    figures = {
+    for x, y in zip(xs, counts, strict=True):
+        model.learn_one([1.0, 0.0, float(x), 0.0], float(y), 60.0)
+    return 1e6 * (time.perf_counter() - started) / n
+
+
+def run_mode(mode: str, size: Size, seed: int) -> dict[str, Any]:
+    config = ShopConfig(
+        seed=seed, channels=mode, products=size.products, shoppers=size.shoppers,
+        sessions_per_day=size.sessions_per_day, till_visits_per_day=size.sessions_per_day,
+    )  # fmt: skip
+    started = time.perf_counter()
+    tillflow = run_tillflow(config, size)
+    oracle = run_oracle(config, Guardrails(), size.days)
+    static = run_static(config, size.days)
+    hr, hr_pop = tillflow["hr_at_10"], tillflow["hr_at_10_popularity"]
+    result = {
         "elasticity_mae": tillflow["elasticity_mae"],
+        "elasticity_bias": tillflow["elasticity_bias"],
+        "elasticity_coverage_90": tillflow["elasticity_coverage_90"],
         "profit_tillflow": tillflow["profit"],
         "profit_oracle": oracle,
         "profit_static": static,
         "profit_vs_oracle": tillflow["profit"] / oracle,
         "profit_vs_static": tillflow["profit"] / static,
-        "hr_at_10": tillflow["hr_at_10"],
-        "hr_at_10_popularity": tillflow["hr_at_10_popularity"],
-        "hr_at_10_vs_popularity": tillflow["hr_at_10"] / tillflow["hr_at_10_popularity"],
-    }
-    runs = {
-        "repeats": 1,
-        "days": DAYS,
-        "seed": config.seed,
+        "hr_at_10": hr,
+        "hr_at_10_popularity": hr_pop,
+        "hr_at_10_vs_popularity": hr / hr_pop if hr_pop else 0.0,
         "products_scored": tillflow["products_scored"],
-        "recommendation_trials": tillflow["recommendation_trials"],
         "price_changes": tillflow["price_changes"],
+        "recommendation_trials": tillflow["recommendation_trials"],
+        "pricing_us_per_signal": tillflow["pricing_us_per_signal"],
+        "diagnostics": tillflow["diagnostics"],
         "seconds": time.perf_counter() - started,
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    path = write_result("quality", figures, runs)
-    print(", ".join(f"{k}={v:,.3f}" for k, v in figures.items()))
+    print(mode, json.dumps(_rounded(result)))
+    return result
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
+
+
+TOP_LEVEL = (
+    "elasticity_mae", "profit_tillflow", "profit_oracle", "profit_static", "profit_vs_oracle",
+    "profit_vs_static", "hr_at_10", "hr_at_10_popularity", "hr_at_10_vs_popularity",
+)  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="a tiny shop for a few days")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--days", type=float, default=None, help="simulated days per run")
+    parser.add_argument("--jobs", type=int, default=1, help="modes run in parallel processes")
+    args = parser.parse_args(argv)
+    size = SMOKE if args.smoke else Size()
+    if args.days is not None:
+        size = replace(size, days=args.days, warmup_days=min(size.warmup_days, args.days / 3))
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        runs = pool.map(
+            run_mode, args.modes, [size] * len(args.modes), [args.seed] * len(args.modes)
+        )
+        modes = dict(zip(args.modes, runs, strict=True))
+    top = modes.get("both") or next(iter(modes.values()))
+    payload = {
+        **{k: top[k] for k in TOP_LEVEL},
+        "modes": modes,
+        "learner": {"us_per_update": learner_update_cost(2_000 if args.smoke else 20_000)},
+        "meta": {
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "runs": {
+                "repeats": 1,
+                "days": size.days,
+                "warmup_days": size.warmup_days,
+                "seed": args.seed,
+                "products": size.products,
+                "min_units": size.min_units,
+                "top_level_mode": "both" if "both" in modes else args.modes[0],
+                "seconds": time.perf_counter() - started,
+                "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+        },
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / ("quality.smoke.json" if args.smoke else "quality.json")
+    path.write_text(json.dumps(_rounded(payload), indent=2) + "\n")
     print(f"wrote {path}")
+    return path
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ concurrency. In the same run:
   ``prices_p50_vs_floor`` = prices_p50_ms / floor_p50_ms.
 - ``ws_fanout_p99_ms``: a price change written by the flows' PriceWriter (price-updates topic,
   Redis, pub/sub) → received by each of 1,000 websocket clients (another process).
-Each figure is the median of REPEATS runs.
+Each figure is the median of ``Load.repeats`` runs.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +38,19 @@ import orjson
 import redis
 
 from api.features import FeatureReads
-from benchmarks.common import BENCH_MODELS, percentile, print_repeat, write_medians
+from api.tokens import issue_token
+from benchmarks.common import (
+    Mode,
+    parse_mode,
+    percentile,
+    print_repeat,
+    write_medians,
+)
 from featurestore.layout import sku_layout
 from flows.catalogue import store_catalogue
 from flows.records import UserSignal
-from flows.sinks.serving import ItemGraphWriter, PriceWriter, RecommendationWriter
+from flows.sinks.prices import PriceWriter
+from flows.sinks.serving import ItemGraphWriter, RecommendationWriter
 from flows.steps import ShopperState
 from infra.readiness import require_kafka, require_redis
 from infra.stack.topics import delete_topics, ensure_topics
@@ -52,19 +61,30 @@ from schemas.topics import ALL_TOPICS
 from simulator.config import ShopConfig
 from simulator.shop import Shop
 
-REPEATS = 3
-SECONDS = 10
 CONCURRENCY = 4
-SHOPPERS = 2_000
-WS_CLIENTS = 1_000
-WS_CHANGES = 20
+
+
+@dataclass(frozen=True)
+class Load:
+    """How much load each run applies (``SMOKE``: the ``--smoke`` size)."""
+
+    repeats: int = 3
+    seconds: int = 10
+    shoppers: int = 2_000
+    ws_clients: int = 1_000
+    ws_changes: int = 20
+
+
+FULL = Load()
+SMOKE = Load(repeats=1, seconds=1, shoppers=200, ws_clients=20, ws_changes=3)
 
 WRK_SCRIPT = """
 local ids = {}
 for line in io.lines("%s") do ids[#ids + 1] = line end
 math.randomseed(42)
+local headers = {["Authorization"] = "%s"}
 request = function()
-  return wrk.format("GET", "%s" .. ids[math.random(#ids)])
+  return wrk.format("GET", "%s" .. ids[math.random(#ids)], headers)
 end
 """
 
@@ -80,7 +100,7 @@ def raise_fd_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def fill_redis(settings: Settings) -> tuple[list[str], list[str]]:
+def fill_redis(settings: Settings, load: Load) -> tuple[list[str], list[str]]:
     """Catalogue, a published price per product, neighbours and shoppers' lists."""
     catalogue = Shop(ShopConfig()).catalogue()
     store_catalogue(settings, catalogue)
@@ -100,10 +120,10 @@ def fill_redis(settings: Settings) -> tuple[list[str], list[str]]:
         + [(c.sku, (c.category, rng.random() * 100)) for c in catalogue]
     )
     graph.close()
-    users = [f"u-bench{i:05d}" for i in range(SHOPPERS)]
+    users = [f"u-bench{i:05d}" for i in range(load.shoppers)]
     categories = {c.sku: c.category for c in catalogue}
     recos = RecommendationWriter(settings, categories)
-    for start in range(0, SHOPPERS, 200):
+    for start in range(0, load.shoppers, 200):
         shoppers = []
         for u in users[start : start + 200]:  # each viewed five products, as the flow learns it
             state = ShopperState(u)
@@ -116,10 +136,10 @@ def fill_redis(settings: Settings) -> tuple[list[str], list[str]]:
     pipe = feats.pipeline(transaction=False)
     layout = sku_layout(settings)  # model features in Feast's layout, as the flows write them
     for s in skus:
-        state = {"elasticity": -1.5 - rng.random(), "elasticity_std": 0.2, "observations": 30}
+        pricing = {"elasticity": -1.5 - rng.random(), "elasticity_std": 0.2, "observations": 30}
         model = {"units_24h": rng.randint(0, 40), "views_24h": rng.randint(10, 400),
                  "min_competitor_price": 0.0, "on_hand": 100, "days_of_cover": 10.0}  # fmt: skip
-        pipe.hset(settings.keys.sku_features(s), mapping=state)  # type: ignore[arg-type]
+        pipe.hset(settings.keys.sku_features(s), mapping=pricing)
         pipe.hset(layout.key(s), mapping=layout.fields(model, time.time()))  # type: ignore[arg-type]
     pipe.execute()
     feats.close()
@@ -135,6 +155,7 @@ def start_api(
         "TILLFLOW_TOPIC_PREFIX": settings.topic_prefix,
         "TILLFLOW_API_PORT": str(port), "TILLFLOW_API_CACHE_TTL_S": str(cache_ttl_s),
         "TILLFLOW_RATE_LIMIT_PER_S": "1000000", "TILLFLOW_RATE_LIMIT_BURST": "1000000",
+        "TILLFLOW_WS_MAX_PER_CLIENT": str(Load().ws_clients),  # every client is 127.0.0.1
         "TILLFLOW_REGISTRY_DIR": str(settings.registry_dir), "TILLFLOW_LOG_LEVEL": "warning",
     }  # fmt: skip
     proc = subprocess.Popen(
@@ -158,14 +179,19 @@ def start_api(
     return proc
 
 
-def wrk(url_prefix: str, ids: list[str], path: str) -> dict[str, float]:
+def wrk(
+    url_prefix: str, ids: list[str], path: str, settings: Settings, seconds: int
+) -> dict[str, float]:
+    """wrk over ``path`` + a random id, as an admin (recommendations need a credential; the
+    token's check is part of what is measured)."""
+    token, _ = issue_token(settings, "admin", "bench", ["admin:read"], now=time.time())
     with tempfile.TemporaryDirectory() as tmp:
         ids_file = Path(tmp) / "ids.txt"
         ids_file.write_text("\n".join(ids))
         script = Path(tmp) / "load.lua"
-        script.write_text(WRK_SCRIPT % (ids_file, path))
+        script.write_text(WRK_SCRIPT % (ids_file, f"Bearer {token}", path))
         out = subprocess.run(
-            ["wrk", "-t1", f"-c{CONCURRENCY}", f"-d{SECONDS}s", "--latency", "-s", str(script),
+            ["wrk", "-t1", f"-c{CONCURRENCY}", f"-d{seconds}s", "--latency", "-s", str(script),
              url_prefix],
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
@@ -208,7 +234,7 @@ def floor_ms(settings: Settings, skus: list[str], n: int = 3_000) -> list[float]
         pipe = client.pipeline(transaction=False)
         pipe.hgetall(keys.price(sku))
         pipe.hgetall(keys.sku_features(sku))
-        pipe.hmget(reads.sku.key(sku), reads.price.fields)
+        pipe.hmget(reads.sku.key(sku), reads.price.fields)  # type: ignore[arg-type]
         pipe.hmget(keys.catalogue, [sku])
         pipe.execute()
         model.predict(row)
@@ -217,10 +243,10 @@ def floor_ms(settings: Settings, skus: list[str], n: int = 3_000) -> list[float]
     return out
 
 
-def fanout_ms(settings: Settings, port: int, skus: list[str]) -> list[float]:
+def fanout_ms(settings: Settings, port: int, skus: list[str], load: Load) -> list[float]:
     clients = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.ws_clients", "--url", f"ws://127.0.0.1:{port}/ws/prices",
-         "--clients", str(WS_CLIENTS), "--expect", str(WS_CHANGES)],
+         "--clients", str(load.ws_clients), "--expect", str(load.ws_changes)],
         stdout=subprocess.PIPE, text=True, preexec_fn=raise_fd_limit,
     )  # fmt: skip
     assert clients.stdout is not None
@@ -228,7 +254,7 @@ def fanout_ms(settings: Settings, port: int, skus: list[str]) -> list[float]:
         raise RuntimeError("the websocket clients did not connect")
     time.sleep(1.0)
     writer = PriceWriter(settings)
-    for i in range(WS_CHANGES):
+    for i in range(load.ws_changes):
         sku = skus[i % len(skus)]
         writer.write_batch([PriceChange(sku=sku, price=10.0 + i, previous_price=10.0,
                                         reason="fan-out benchmark", model_version="pricer:bench",
@@ -237,18 +263,20 @@ def fanout_ms(settings: Settings, port: int, skus: list[str]) -> list[float]:
     writer.close()
     delays: list[float] = orjson.loads(clients.stdout.readline())
     clients.wait(60)
-    if len(delays) != WS_CLIENTS * WS_CHANGES:
-        raise RuntimeError(f"expected {WS_CLIENTS * WS_CHANGES} messages, got {len(delays)}")
+    if len(delays) != load.ws_clients * load.ws_changes:
+        expected = load.ws_clients * load.ws_changes
+        raise RuntimeError(f"expected {expected} messages, got {len(delays)}")
     return delays
 
 
-def main() -> None:
+def main(mode: Mode) -> None:
+    load = SMOKE if mode.smoke else FULL
     raise_fd_limit()
     base = Settings()
     require_kafka(base)
     require_redis(base)
     rid = uuid.uuid4().hex[:6]
-    registry = BENCH_MODELS if ModelRegistry(BENCH_MODELS).names() else base.registry_dir
+    registry = mode.models if ModelRegistry(mode.models).names() else base.registry_dir
     settings = base.model_copy(
         update={
             "topic_prefix": f"bench-serving-{rid}.",
@@ -257,35 +285,42 @@ def main() -> None:
         }
     )
     ensure_topics(settings)
-    skus, users = fill_redis(settings)
+    skus, users = fill_redis(settings, load)
     log = Path(tempfile.mkdtemp()) / "api.log"
     runs: dict[str, list[float]] = {}
     try:
-        for repeat in range(REPEATS):
+        for repeat in range(load.repeats):
             for label, ttl in (("prices", settings.api_cache_ttl_s), ("prices_nocache", 0.0)):
                 port = free_port()
                 api = start_api(settings, port, ttl, log)
                 try:
-                    p = wrk(f"http://127.0.0.1:{port}", skus, "/prices/")
+                    url = f"http://127.0.0.1:{port}"
+                    p = wrk(url, skus, "/prices/", settings, load.seconds)
                     runs.setdefault(f"{label}_rps", []).append(p["rps"])
                     runs.setdefault(f"{label}_p50_ms", []).append(p["p50"])
                     runs.setdefault(f"{label}_p99_ms", []).append(p["p99"])
                     runs.setdefault(f"{label}_errors", []).append(p["errors"])
                     if label == "prices":
-                        r = wrk(f"http://127.0.0.1:{port}", users, "/recommendations/")
+                        r = wrk(
+                            f"http://127.0.0.1:{port}",
+                            users,
+                            "/recommendations/",
+                            settings,
+                            load.seconds,
+                        )
                         runs.setdefault("recs_rps", []).append(r["rps"])
                         runs.setdefault("recs_p50_ms", []).append(r["p50"])
                         runs.setdefault("recs_p99_ms", []).append(r["p99"])
                         runs.setdefault("recs_errors", []).append(r["errors"])
                         runs.setdefault("ws_fanout_p99_ms", []).append(
-                            percentile(fanout_ms(settings, port, skus), 99)
+                            percentile(fanout_ms(settings, port, skus, load), 99)
                         )
                 finally:
                     api.terminate()
                     api.wait(30)
-            floor = floor_ms(settings, skus)
+            floor = floor_ms(settings, skus, n=load.shoppers)
             runs.setdefault("floor_p50_ms", []).append(percentile(floor, 50))
-            print_repeat(repeat, REPEATS, runs)
+            print_repeat(repeat, load.repeats, runs)
     finally:
         delete_topics(settings, [settings.topic(t) for t in ALL_TOPICS])
         client = redis.Redis.from_url(settings.redis_url)
@@ -293,10 +328,10 @@ def main() -> None:
         for start in range(0, len(keys), 1000):
             client.delete(*keys[start : start + 1000])
         client.close()
-    meta = {"repeats": REPEATS, "concurrency": CONCURRENCY, "seconds": SECONDS, "skus": len(skus),
-            "shoppers": SHOPPERS, "ws_clients": WS_CLIENTS, "ws_changes": WS_CHANGES}  # fmt: skip
-    write_medians("serving", runs, ("prices_p50_vs_floor", "prices_p50_ms", "floor_p50_ms"), meta)
+    meta = {"concurrency": CONCURRENCY, "skus": len(skus), **asdict(load)}
+    write_medians("serving", runs, ("prices_p50_vs_floor", "prices_p50_ms", "floor_p50_ms"), meta,
+                  mode)  # fmt: skip
 
 
 if __name__ == "__main__":
-    main()
+    main(parse_mode(__doc__))

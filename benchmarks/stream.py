@@ -30,7 +30,7 @@ import orjson
 import redis
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from benchmarks.common import percentile, print_repeat, write_medians
+from benchmarks.common import Mode, parse_mode, percentile, print_repeat, write_medians
 from featurestore.layout import USER_VIEW, encode_value, field_name, user_layout
 from flows.catalogue import store_catalogue
 from flows.run import TAIL_ENV, init_recovery, process_commands
@@ -95,21 +95,23 @@ def raw_consume(s: Settings, total: int) -> float:
     while seen < total:
         for msg in consumer.consume(1_000, 1.0):
             if msg.error() is None:
-                orjson.loads(msg.value())
+                orjson.loads(msg.value() or b"")
                 seen += 1
     elapsed = time.perf_counter() - started
     consumer.close()
     return total / elapsed
 
 
-def freshness(base: Settings, workdir: Path, tag: str) -> list[float]:
+def freshness(
+    base: Settings, workdir: Path, tag: str, probes: int = PROBES, load_n: int = 200_000
+) -> list[float]:
     s = variant(base, tag, workdir)
     ensure_topics(s)
     shop = Shop(ShopConfig(seed=3))
     store_catalogue(s, shop.catalogue())
     load = [
         (e.topic, e.key, orjson.dumps(e.payload))
-        for _, e in zip(range(200_000), shop.events(), strict=False)
+        for _, e in zip(range(load_n), shop.events(), strict=False)
     ]
     init_recovery(s.recovery_dir, 1)
     flow = subprocess.Popen(process_commands(s, 1, 1, recovery=True)[0],
@@ -142,7 +144,7 @@ def freshness(base: Settings, workdir: Path, tag: str) -> list[float]:
         loader = threading.Thread(target=background, daemon=True)
         loader.start()
         time.sleep(2)
-        for n in range(PROBES):
+        for n in range(probes):
             user = f"probe-{n % 20}"
             now = datetime.now(UTC)
             stamp = now.isoformat(timespec="microseconds")
@@ -155,7 +157,7 @@ def freshness(base: Settings, workdir: Path, tag: str) -> list[float]:
             expected = datetime.fromisoformat(stamp).isoformat(timespec="milliseconds")
             key, value = users.key(user), encode_value("string", expected)
             while time.perf_counter() - sent < 5:
-                if client.hget(key, stamp_field) == value:
+                if client.hget(key, stamp_field) == value:  # type: ignore[arg-type,comparison-overlap]
                     latencies.append((time.perf_counter() - sent) * 1000)
                     break
                 time.sleep(0.001)
@@ -171,7 +173,8 @@ def freshness(base: Settings, workdir: Path, tag: str) -> list[float]:
     return latencies
 
 
-def main() -> None:
+def main(mode: Mode) -> None:
+    events_n, repeats = mode.size(EVENTS, 2_000), mode.size(REPEATS, 1)
     base = Settings(environment="test")
     require_kafka(base)
     require_redis(base)
@@ -180,13 +183,13 @@ def main() -> None:
         "events_per_s_1proc", "events_per_s_2proc", "raw_consume_events_per_s",
         "startup_s", "freshness_p50_ms", "freshness_p99_ms")}  # fmt: skip
     try:
-        for repeat in range(REPEATS):
+        for repeat in range(repeats):
             tag = uuid.uuid4().hex[:6]
             data = variant(base, f"{tag}", workdir)
             empty = variant(base, f"{tag}e", workdir)
             ensure_topics(data)
             ensure_topics(empty)
-            report = asyncio.run(run_shop(data, ShopConfig(), RunOptions(max_events=EVENTS)))
+            report = asyncio.run(run_shop(data, ShopConfig(), RunOptions(max_events=events_n)))
             store_catalogue(empty, Shop(ShopConfig()).catalogue())
             startup = run_flow(empty, 1)
             runs["startup_s"].append(startup)
@@ -199,21 +202,23 @@ def main() -> None:
             two = run_flow(two_settings, 2)
             runs["events_per_s_2proc"].append(report.events / (two - startup))
             runs["raw_consume_events_per_s"].append(raw_consume(data, report.events))
-            lat = freshness(base, workdir, f"{tag}f")
+            lat = freshness(base, workdir, f"{tag}f", mode.size(PROBES, 10),
+                            mode.size(200_000, 5_000))  # fmt: skip
             runs["freshness_p50_ms"].append(percentile(lat, 50))
             runs["freshness_p99_ms"].append(percentile(lat, 99))
             for s in (data, empty):
                 delete_topics(s, [s.topic(t) for t in ALL_TOPICS])
-            print_repeat(repeat, REPEATS, runs)
+            print_repeat(repeat, repeats, runs)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     write_medians(
         "stream",
         runs,
         ("ratio_to_raw_consume", "events_per_s_1proc", "raw_consume_events_per_s"),
-        {"repeats": REPEATS, "events": EVENTS},
+        {"repeats": repeats, "events": events_n},
+        mode,
     )
 
 
 if __name__ == "__main__":
-    main()
+    main(parse_mode(__doc__))

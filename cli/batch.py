@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.console import err, out
 from cli.console import fail as _fail
+from cli.console import out
 from cli.console import settings_with_logging as _settings
+from cli.progress import track
 from infra.stack.errors import StackError
 
 batch_app = typer.Typer(help="Lakehouse jobs: bronze → silver → gold, features, training.",
@@ -35,13 +35,10 @@ def _run(job: str, catalogue: Path | None = None, retention_hours: int | None = 
     settings = _settings()
     total = STEPS[job] or len(lake_tables(settings.lake_dir))
     options = JobOptions(catalogue_file=catalogue, retention_hours=retention_hours)
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
-               "{task.total}"), TimeElapsedColumn())  # fmt: skip
-    with Progress(*columns, console=err, transient=False) as progress:
-        task = progress.add_task(job, total=total)
+    with track(job, total, "steps") as progress:
 
         def step(name: str) -> None:
-            progress.update(task, advance=1, description=f"{job}: {name}")
+            progress.add(1, name)
 
         try:
             run, result = run_job(settings, job, options=options, step=step)
@@ -199,15 +196,18 @@ def scheduler(
     """Run jobs on their schedule, retrain on drift, serve run requests; Ctrl-C stops."""
     from batch.jobs import JobOptions
     from batch.scheduler import Scheduler, parse_schedule
+    from flows.rebuild import RedisGuard
     from infra.readiness import require_redis
 
     settings = _settings()
     try:
+        settings.require_safe_secrets()
         plan = parse_schedule(settings.batch_schedule if schedule is None else schedule)
         require_redis(settings)
     except (ValueError, StackError) as exc:
         raise _fail(exc) from None
-    runner = Scheduler(settings, plan, options=JobOptions(catalogue_file=catalogue))
+    guard = RedisGuard(settings)
+    runner = Scheduler(settings, plan, options=JobOptions(catalogue_file=catalogue), guard=guard)
     try:
         runner.run(ticks=1 if once else None)
     except KeyboardInterrupt:

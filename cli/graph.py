@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cli.console import fail, out, settings_with_logging
+from cli.progress import track
 from infra.stack.errors import StackError
 
 
@@ -18,8 +19,12 @@ def batch_graph() -> None:
     try:
         require_neo4j(settings)
         require_redis(settings)
-        with neo4j_driver(settings) as driver, redis_client(settings) as cache:
-            report = load_graph(settings, driver, cache)
+        with (
+            neo4j_driver(settings) as driver,
+            redis_client(settings) as cache,
+            track("graph", None, "rows") as progress,
+        ):
+            report = load_graph(settings, driver, cache, progress.add)
     except StackError as exc:
         raise fail(exc) from None
     versions = ", ".join(f"{t}@{v}" for t, v in report.versions.items())

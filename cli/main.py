@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -14,8 +15,11 @@ from cli.console import err, out
 from cli.console import fail as _fail
 from cli.console import settings_with_logging as _settings
 from cli.graph import batch_graph
+from cli.producers import admin_app, producers_app
+from cli.search import search_app
 from infra.stack.errors import StackError
 from infra.stack.local import ServiceStatus
+from schemas.settings import InsecureSettings
 from schemas.topics import INPUT_TOPICS, input_topic
 
 app = typer.Typer(
@@ -25,24 +29,32 @@ app = typer.Typer(
 )
 topics_app = typer.Typer(help="Kafka topics of the contract.", no_args_is_help=True)
 flows_app = typer.Typer(help="The streaming dataflows (Bytewax).", no_args_is_help=True)
-catalogue_app = typer.Typer(help="Product master data in Redis.", no_args_is_help=True)
+catalogue_app = typer.Typer(
+    help="Product master data (its durable file and its Redis copy).", no_args_is_help=True
+)
+redis_app = typer.Typer(help="Redis, the serving copy: rebuild it.", no_args_is_help=True)
 features_app = typer.Typer(help="The Feast feature repository.", no_args_is_help=True)
 schemas_app = typer.Typer(help="The event contract.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(flows_app, name="flows")
 app.add_typer(catalogue_app, name="catalogue")
+app.add_typer(redis_app, name="redis")
 app.add_typer(features_app, name="features")
 app.add_typer(batch_app, name="batch")
 app.add_typer(models_app, name="models")
 app.add_typer(scheduler_app, name="scheduler")
+app.add_typer(producers_app, name="producers")
+app.add_typer(admin_app, name="admin")
+app.add_typer(search_app, name="search")
 batch_app.command("graph")(batch_graph)
 
 
 @app.command()
 def setup() -> None:
-    """Fetch what the local stack needs (Kafka and Neo4j jars from Maven Central); check Java."""
-    from infra.stack import kafka, neo4j
+    """Fetch what the local stack needs (Kafka, Neo4j and OpenSearch jars from Maven Central);
+    check Java."""
+    from infra.stack import kafka, neo4j, opensearch
 
     settings = _settings()
     try:
@@ -50,15 +62,19 @@ def setup() -> None:
         libs = kafka.ensure_jars(settings)
         neo4j.find_java()
         graph_libs = neo4j.ensure_jars(settings)
+        opensearch.find_java()
+        search_libs = opensearch.ensure_jars(settings)
     except StackError as exc:
         raise _fail(exc) from None
     out.print(f"kafka jars ready in {libs}")
     out.print(f"neo4j jars ready in {graph_libs}")
+    out.print(f"opensearch jars ready in {search_libs}")
 
 
 @app.command()
 def up() -> None:
-    """Start Redis, Kafka (KRaft) and Neo4j on 127.0.0.1 and create the topics. Idempotent."""
+    """Start Redis, Kafka (KRaft), Neo4j, OpenSearch and Prometheus on 127.0.0.1 and create the
+    topics. Idempotent."""
     from infra.stack import local
     from infra.stack.topics import ensure_topics
 
@@ -87,6 +103,24 @@ def status() -> None:
     from infra.stack import local
 
     _print_status(local.status(_settings()))
+
+
+@app.command()
+def doctor() -> None:
+    """Check Java, ports, disk, memory, every service, the topics, catalogue and models;
+    say what to do about each problem. Exit 1 when something is a problem."""
+    from infra.doctor import examine
+
+    checks = examine(_settings())
+    table = Table("status", "check", "found", "do")
+    style = {"ok": "green", "warn": "yellow", "problem": "red"}
+    for c in checks:
+        table.add_row(f"[{style[c.status]}]{c.status}[/]", c.name, c.found, c.fix)
+    out.print(table)
+    problems = [c for c in checks if c.status == "problem"]
+    out.print(f"{len(problems)} problem(s), {sum(c.status == 'warn' for c in checks)} warning(s)")
+    if problems:
+        raise typer.Exit(1)
 
 
 def _print_status(statuses: list[ServiceStatus]) -> None:
@@ -129,7 +163,7 @@ def flows_run(
             recovery=recovery,
             tail=not once,
         )
-    except StackError as exc:
+    except (StackError, InsecureSettings) as exc:
         raise _fail(exc) from None
     raise typer.Exit(code)
 
@@ -149,7 +183,8 @@ def features_apply() -> None:
 def catalogue_load(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines.")],
 ) -> None:
-    """Load products (sku, category, list_price, unit_cost per line) into Redis."""
+    """Load products (one JSON object a line: sku, category, list_price, unit_cost and,
+    optionally, name, brand and description) into the durable catalogue file and Redis."""
     from pydantic import ValidationError
 
     from flows.catalogue import store_catalogue
@@ -167,6 +202,28 @@ def catalogue_load(
     out.print(f"loaded {store_catalogue(_settings(), items)} products; rejected {bad}")
     if bad:
         raise typer.Exit(1)
+
+
+@redis_app.command("rebuild")
+def redis_rebuild(
+    graph: Annotated[bool, typer.Option(help="Copy the bought-together lists from Neo4j.")] = True,
+) -> None:
+    """Write back the serving state Redis lacks: catalogue, features, prices, lists, graph."""
+    import redis as redis_errors
+
+    from flows.rebuild import rebuild
+    from infra.readiness import require_redis
+
+    settings = _settings()
+    try:
+        require_redis(settings)
+        report = rebuild(settings, graph=graph)
+    except (StackError, redis_errors.RedisError) as exc:
+        raise _fail(exc) from None
+    for part, n in report.written.items():
+        out.print(f"{part}\t{n} written back")
+    for part, why in report.skipped.items():
+        out.print(f"{part}\tnot rebuilt: {why}")
 
 
 @schemas_app.command("export")
@@ -194,6 +251,13 @@ def simulate(
     products: Annotated[int, typer.Option(help="Products in the catalogue.")] = 500,
     shoppers: Annotated[int, typer.Option(help="Shoppers.")] = 5_000,
     sessions_per_day: Annotated[float, typer.Option(help="Sessions per simulated day.")] = 10_000,
+    channels: Annotated[
+        str,
+        typer.Option(help="web: views, carts, orders; pos: till orders only; both: the two."),
+    ] = "web",
+    till_visits_per_day: Annotated[
+        float, typer.Option(help="Till visits per simulated day (pos and both).")
+    ] = 10_000,
     ground_truth: Annotated[
         Path | None, typer.Option(help="Write the ground truth JSON here at the end.")
     ] = Path(".tillflow/ground_truth.json"),
@@ -204,15 +268,23 @@ def simulate(
 
     if clock not in ("sim", "wall"):
         raise _fail(ValueError("--clock must be 'sim' or 'wall'"))
+    if channels not in ("web", "pos", "both"):
+        raise _fail(ValueError("--channels must be 'web', 'pos' or 'both'"))
     settings = _settings()
     config = ShopConfig(
-        seed=seed, products=products, shoppers=shoppers, sessions_per_day=sessions_per_day
-    )
+        seed=seed, products=products, shoppers=shoppers, sessions_per_day=sessions_per_day,
+        channels=channels, till_visits_per_day=till_visits_per_day,
+    )  # fmt: skip
     options = RunOptions(
         rate=rate, clock=clock, days=days, max_events=max_events, ground_truth=ground_truth
     )
+    from cli.progress import track
+
     try:
-        report = asyncio.run(run_shop(settings, config, options))
+        # events per simulated day are known only as they come: the bar counts events, and
+        # "time left" follows from max_events when it is given
+        with track("simulate", max_events, "events") as progress:
+            report = asyncio.run(run_shop(settings, config, options, progress.update))
     except StackError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
@@ -225,55 +297,36 @@ def simulate(
 
 @app.command()
 def demo(
-    rate: Annotated[float, typer.Option(help="Simulated events per second.")] = 300,
-    days: Annotated[float, typer.Option(help="Simulated days to run.")] = 28.0,
+    rate: Annotated[float, typer.Option(help="Live simulated events per second.")] = 300,
+    days: Annotated[float, typer.Option(help="Simulated days to run live.")] = 28.0,
+    backfill_days: Annotated[
+        float, typer.Option(help="Simulated days of history first; 0 skips the backfill.")
+    ] = 14.0,
 ) -> None:
-    """The live demo: the stack, the flows, the API, the scheduler and the shop simulator."""
-    from infra.stack import local
-    from infra.stack.topics import ensure_topics
-    from simulator.config import ShopConfig
-    from simulator.producer import RunOptions, run_shop
+    """The live demo: stack, flows, API; history backfilled and models trained; then live.
 
-    settings = _settings()
-    try:
-        local.up(settings)
-        ensure_topics(settings)
-        local.start_api(settings)
-        from flows.catalogue import store_catalogue
-        from simulator.shop import Shop
+    Its own log lines go to .tillflow/logs/demo.log; the terminal shows the phases."""
+    from cli.demo import run_demo
+    from observability.logs import configure_logging
+    from schemas.settings import Settings
 
-        store_catalogue(settings, Shop(ShopConfig()).catalogue())  # the flows price from it
-        local.start_flows(settings)
-        local.start_scheduler(settings)
-    except StackError as exc:
-        raise _fail(exc) from None
-    _print_status(local.status(settings))
-    api_url = f"http://{settings.api_host}:{settings.api_port}"
-    out.print(f"storefront: {api_url}/   pricing: {api_url}/pricing   admin: {api_url}/admin")
-    out.print(
-        f"API: {api_url}/docs   metrics: {api_url}/metrics   ingest: POST {api_url}/events/<topic>"
-    )
-    out.print(
-        f"Prometheus: http://127.0.0.1:{settings.prometheus_port}/alerts   Grafana: "
-        "http://127.0.0.1:3000 with `docker compose -f infra/docker-compose.yml up` or any "
-        "local Grafana (README: Observability)"
-    )
-    out.print(
-        "models: the scheduler trains them on its first pipeline run with enough data "
-        "(`tillflow batch pipeline` runs it now; /admin shows runs)"
-    )
-    out.print(f"watch: kcat -b {settings.kafka_bootstrap} -C -t {settings.topic_prefix}orders")
-    out.print(f"simulating at {rate:,.0f} events/s; Ctrl-C stops the simulator, `make down` all")
-    options = RunOptions(
-        rate=rate, clock="wall", days=days, ground_truth=settings.runtime_dir / "ground_truth.json"
-    )
+    settings = Settings()
+    logs = settings.runtime_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        report = asyncio.run(run_shop(settings, ShopConfig(), options))
+        with (logs / "demo.log").open("a") as log:
+            configure_logging(settings, log)
+            run_demo(settings, rate, days, backfill_days)
     except StackError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
-    out.print(f"produced {report.events} events ({report.events_per_s:,.0f}/s)")
+
+
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    """SIGTERM ends the demo like Ctrl-C: its services are stopped on the way out."""
+    raise KeyboardInterrupt
 
 
 @app.command()
@@ -283,6 +336,8 @@ def replay(
     rate: Annotated[float, typer.Option(help="Events per second; 0 = as fast as possible.")] = 0,
 ) -> None:
     """Stream a JSON-lines file into Kafka; report rejected lines with their line numbers."""
+    from cli.progress import track
+    from ingest.replay import count_lines
     from ingest.replay import replay as run_replay
 
     target = input_topic(topic)
@@ -290,7 +345,10 @@ def replay(
         names = ", ".join(t.name for t in INPUT_TOPICS)
         raise _fail(ValueError(f"unknown input topic {topic!r}; choose one of: {names}"))
     try:
-        report = asyncio.run(run_replay(_settings(), file, target, rate=rate))
+        with track(f"replay {file.name}", count_lines(file), "lines") as progress:
+            report = asyncio.run(
+                run_replay(_settings(), file, target, rate=rate, on_progress=progress.update)
+            )
     except StackError as exc:
         raise _fail(exc) from None
     for r in report.rejected:
@@ -310,6 +368,10 @@ def api(
     import uvicorn
 
     settings = _settings()
+    try:
+        settings.require_safe_secrets()
+    except InsecureSettings as exc:
+        raise _fail(exc) from None
     uvicorn.run(
         "api.main:create_app",
         factory=True,

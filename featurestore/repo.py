@@ -4,7 +4,7 @@ tillflow applies this repository itself (``tillflow features apply``, and ``till
 run`` on start); the streaming flows write the model features (``store="feast"`` in
 schemas.features) to Feast's Redis online store in batches, in Feast's own layout
 (featurestore/layout.py). Offline sources are parquet files under the lake's ``gold`` folder
-(Feast cannot read Delta beside deltalake 1.x; see shared/DESIGN.md), filled by the batch
+(Feast cannot read Delta beside deltalake 1.x; see docs/dependencies.md), filled by the batch
 jobs: ``sku_daily_features`` (``BATCH_SKU_FEATURES``) is exported from gold ``sku_daily`` by
 ``tillflow batch features``, which also materialises it online.
 """

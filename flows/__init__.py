@@ -1,1 +1,1 @@
-"""Bytewax dataflows: validate, featurise, learn and sink the event streams (issue 3)."""
+"""Bytewax dataflows: validate, featurise, learn and sink the event streams ."""

@@ -5,7 +5,7 @@
     kafka-in ─ parse ─┬─ invalid ─▶ dead-letter topic
                       └─ valid ─┬─ per (topic, partition) batches ─▶ Delta bronze
                                 └─ route (plain signals) ─ dedupe
-                                     ├─ per sku: features, elasticity, price
+                                     ├─ per category: each sku's features, elasticity, price
                                      │     ─▶ Feast + pricing state, price-updates, pub/sub
                                      └─ per shopper: features, interests, recent items
                                            ─▶ Feast, recommendations, pub/sub
@@ -19,27 +19,38 @@ from functools import partial
 from typing import Any
 
 import bytewax.operators as op
-from bytewax.connectors.kafka import KafkaError, KafkaSink, KafkaSinkMessage, KafkaSource
+from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSourceMessage
 from bytewax.dataflow import Dataflow
 
 from flows.dedupe import SeenIds, dedupe_key
+from flows.expiry import IdleExpiring
+from flows.kafka_in import TolerantKafkaSource
 from flows.metrics import flow_metrics
-from flows.parse import dead_letter, parse_message
+from flows.parse import dead_letter, encode_dead_letter, parse_message, received_at
 from flows.records import Accepted, LakeRow, Rejected
 from flows.sinks.lake import BronzeSink
+from flows.sinks.prices import PriceWriter
 from flows.sinks.serving import (
     FeatureWriter,
     ItemGraphWriter,
-    PriceWriter,
     RecommendationWriter,
     ServingSink,
     StatsWriter,
 )
-from flows.steps import ItemNeighbours, Routed, ShopperState, new_sku_state
+from flows.steps import (
+    CategoryState,
+    ItemNeighbours,
+    Routed,
+    ShopperState,
+    category_signals,
+)
 from schemas.catalogue import CatalogueItem
 from schemas.headers import correlation_headers
 from schemas.settings import Settings
 from schemas.topics import DEAD_LETTER, INPUT_TOPICS
+
+DEAD_LETTER_PRODUCER = {"linger.ms": "5", "acks": "all", "enable.idempotence": "true",
+                        "message.timeout.ms": "0"}  # fmt: skip
 
 
 def build_flow(
@@ -52,18 +63,21 @@ def build_flow(
     categories = {sku: item.category for sku, item in catalogue.items()}
 
     # -- in: every partition of the four input topics; validate --------------------------
-    source = KafkaSource(brokers, list(topics), tail=tail, batch_size=settings.kafka_batch)
+    metrics = flow_metrics()  # observability hook: counts, lag, offsets (flows/metrics.py)
+    source = TolerantKafkaSource(brokers, list(topics), tail=tail,
+                                 batch_size=settings.kafka_batch,
+                                 on_error=metrics.on_consumer_error)  # fmt: skip
     messages = op.input("kafka-in", flow, source)
 
-    def parse(m: Any) -> Accepted | Rejected:
-        if isinstance(m, KafkaError):  # a consumer-side error carries the message it hit
-            m = m.msg
+    policy = settings.event_time_policy()
+
+    def parse(m: KafkaSourceMessage[bytes | None, bytes | None]) -> Accepted | Rejected:
         return parse_message(
-            topics, m.topic or "", m.partition or 0, m.offset or 0, m.key, m.value, m.headers
-        )
+            topics, m.topic or "", m.partition or 0, m.offset or 0, m.key, m.value, m.headers,
+            policy=policy, received=received_at(m.timestamp),
+        )  # fmt: skip
 
     parsed = op.map("parse", messages, parse)
-    metrics = flow_metrics()  # observability hook: counts, lag, offsets (flows/metrics.py)
     op.inspect("metrics-parsed", parsed, metrics.on_parsed)
     checked = op.branch("valid?", parsed, lambda r: isinstance(r, Accepted))
     valid: Any = checked.trues
@@ -71,14 +85,23 @@ def build_flow(
 
     # -- bad events: dead-letter topic, with the reason ----------------------------------
     def to_dead_letter(r: Rejected) -> KafkaSinkMessage[bytes | None, bytes]:
-        value = dead_letter(r).model_dump_json().encode()
+        value = encode_dead_letter(dead_letter(r, settings.kafka_max_message_bytes))
         headers = correlation_headers(r.correlation_id)
         return KafkaSinkMessage(key=None, value=value, headers=headers)
 
     op.output(
         "dead-letter",
         op.map("dead-letter-message", invalid, to_dead_letter),
-        KafkaSink(brokers, settings.topic(DEAD_LETTER), add_config={"linger.ms": "5"}),
+        # Its flush waits for every acknowledgement; with no message timeout a broker away
+        # blocks the epoch instead of dropping dead letters after librdkafka's 5 minutes.
+        KafkaSink(
+            brokers,
+            settings.topic(DEAD_LETTER),
+            add_config={
+                **DEAD_LETTER_PRODUCER,
+                "message.max.bytes": str(settings.kafka_max_message_bytes),
+            },
+        ),
     )
 
     # -- lake: batches per Kafka partition, appended idempotently to Delta bronze --------
@@ -105,21 +128,39 @@ def build_flow(
         "duplicates", deduped, lambda kv: ("duplicates", 1) if kv[1] is None else None
     )
 
-    # -- per product: windowed features, elasticity, dynamic price -----------------------
-    sku_out = _keyed_stateful(
-        "sku-state",
-        op.flat_map("sku-signals", unique, lambda r: r.sku),
-        lambda key: new_sku_state(key, catalogue),
-        lambda state, s: state.apply(s),
+    # -- products missing from the catalogue: counted; features only, never priced -------
+    unknown = op.filter_map(
+        "unknown-products",
+        unique,
+        lambda r: ("unknown_products", 1) if any(k not in catalogue for k, _ in r.sku) else None,
     )
-    sku_values = op.map("sku-output", sku_out, lambda kv: kv[1])
+
+    # -- per product, keyed by category: windowed features, elasticity, dynamic price ----
+    # (a category's products share an elasticity prior and a demand pattern, and any event
+    # of the category lets time-due products be re-priced); a category idle for
+    # TILLFLOW_PRODUCT_IDLE_S is forgotten, as is a product outside the catalogue (its own key)
+    sku_out = op.stateful(
+        "sku-state",
+        op.flat_map("sku-signals", unique, lambda r: category_signals(r, categories)),
+        lambda resume: IdleExpiring(
+            lambda _key: CategoryState(),
+            lambda state, item: state.apply(item, catalogue),
+            settings.product_idle_s,
+            resume,
+        ),
+    )
+    sku_values = op.flat_map("sku-output", sku_out, lambda kv: kv[1])
 
     # -- per shopper: features, recent items, co-interaction pairs -----------------------
-    shopper_out = _keyed_stateful(
+    shopper_out = op.stateful(
         "shopper-state",
         op.filter_map("user-signals", unique, lambda r: r.user),
-        lambda key: ShopperState(key),
-        lambda state, s: state.apply(s, categories),
+        lambda resume: IdleExpiring(
+            ShopperState,
+            lambda state, s: state.apply(s, categories),
+            settings.shopper_idle_s,
+            resume,
+        ),
     )
     shopper_values = op.map("shopper-output", shopper_out, lambda kv: kv[1])
     pairs = op.flat_map("co-pairs", shopper_values, lambda o: o.pairs)
@@ -152,14 +193,15 @@ def build_flow(
         op.filter_map("neighbour-lists", neighbours, lambda kv: kv if kv[1] is not None else None),
         op.filter_map(
             "popularity",
-            sku_out,
-            lambda kv: (kv[0], kv[1].popularity) if kv[1].popularity is not None else None,
+            sku_values,
+            lambda o: (o.sku, o.popularity) if o.popularity is not None else None,
         ),
     )
     op.output("item-graph-redis", graph, ServingSink(ItemGraphWriter, settings))
     stats = op.merge(
         "stats",
         duplicates,
+        unknown,
         op.map("dead-lettered", invalid, lambda r: (f"dead_lettered:{r.topic}", 1)),
         op.filter_map("drift", sku_values, lambda o: o.drift),
     )

@@ -1,13 +1,17 @@
-"""Drop repeated events (same ``event_id``) within a bounded horizon, with bounded memory and
-snapshots that cost only what changed.
+"""Drop repeated events (same ``event_id``) within a bounded horizon, in at most 8 bytes per
+remembered id, with snapshots that cost only what changed.
 
 A repeat is the same event sent again: same id, same event time. Ids are kept per key
 ``<event-time minute>:<shard>`` (:func:`dedupe_key`), so a repeat always meets its original,
 and only the keys of the minutes being read change in an epoch: a recovery snapshot copies
-those, not every id of the horizon (a single set per shard was copied whole at every
-snapshot, and stalled the flow for seconds). A key's ids are forgotten ``horizon_s`` after
-it last saw an event (wall clock, Bytewax's notification timer), so memory holds at most the
-ids read within the horizon.
+those, not every id of the horizon. A key's ids are forgotten ``horizon_s`` after it last saw
+an event (wall clock, Bytewax's notification timer), so memory holds at most the ids read
+within the horizon: ``rate × horizon × 8`` bytes (2,000 events/s for an hour: 58 MB).
+
+An id is remembered as a 64-bit hash (:func:`id_hash`) in a sorted ``array('Q')``, with a
+small set of recent hashes merged into the array when it grows past a sixteenth of it and at
+every snapshot. Two different ids of one key collide with probability ``n² / 2⁶⁵`` (n ids in
+the key): for a key holding 100,000 ids, 3 × 10⁻¹⁰ — a falsely dropped event is that rare.
 
 >>> clock = iter([0.0, 1.0, 1.5, 2.0]).__next__
 >>> seen = SeenIds(horizon_s=60, clock=clock)
@@ -15,23 +19,34 @@ ids read within the horizon.
 [[Item(event_id='a')], [None], [Item(event_id='b')]]
 >>> seen.notify_at().timestamp(), seen.on_notify()
 (62.0, ((), True))
+>>> len(seen.snapshot().hashes), len(seen)  # two ids, 8 bytes each
+(16, 2)
 >>> dedupe_key("a", 125.0) == dedupe_key("a", 179.9), dedupe_key("a", 125.0).split(":")[0]
 (True, '2')
 """
 
 from __future__ import annotations
 
+import hashlib
+import sys
 import time
 import zlib
+from array import array
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple, Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeAlias, TypeVar
 
+import numpy as np
 from bytewax.operators import StatefulLogic
 
 SHARDS = 4  # keys per minute: spreads one minute's ids over up to 4 workers
 SLICE_S = 60.0
+MERGE_MIN = 64  # recent hashes kept apart before merging, at least
+ID_BYTES = 8
+
+Hashes: TypeAlias = "array[int]"  # array("Q"): sorted unsigned 64-bit hashes, 8 bytes each
 
 
 class HasEventId(Protocol):
@@ -51,9 +66,32 @@ def dedupe_key(event_id: str, t: float) -> str:
     return f"{int(t // SLICE_S)}:{zlib.crc32(event_id.encode()) % SHARDS}"
 
 
+def id_hash(event_id: str) -> int:
+    """A stable 64-bit hash of an id (BLAKE2b), the same in every process and run."""
+    digest = hashlib.blake2b(event_id.encode(), digest_size=ID_BYTES).digest()
+    return int.from_bytes(digest, "little")
+
+
+def merged(hashes: Hashes, recent: set[int]) -> Hashes:
+    """``hashes`` (sorted) with ``recent`` merged in, still sorted.
+
+    >>> merged(array("Q", [2, 9]), {5, 1}).tolist()
+    [1, 2, 5, 9]
+    """
+    if not recent:
+        return hashes
+    new = np.fromiter(recent, dtype=np.uint64, count=len(recent))
+    new.sort()
+    both = np.concatenate((np.frombuffer(hashes, dtype=np.uint64), new))
+    both.sort(kind="stable")  # two sorted runs: a linear merge
+    out = array("Q")
+    out.frombytes(both.tobytes())
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class SeenSnapshot:
-    ids: frozenset[str]
+    hashes: bytes  # sorted native-endian uint64 hashes of the key's ids
     active_at: float  # wall clock (epoch seconds) of the key's latest event
 
 
@@ -68,15 +106,35 @@ class SeenIds(StatefulLogic[E, E | None, SeenSnapshot]):
     ) -> None:
         self.horizon_s = horizon_s
         self.clock = clock
-        self.ids: set[str] = set(resume.ids) if resume is not None else set()
+        self.hashes: Hashes = array("Q")
+        if resume is not None:
+            self.hashes.frombytes(resume.hashes)
+        self.recent: set[int] = set()
         self.active_at = resume.active_at if resume is not None else clock()
+
+    def __len__(self) -> int:
+        return len(self.hashes) + len(self.recent)
+
+    def _seen(self, h: int) -> bool:
+        if h in self.recent:
+            return True
+        hashes = self.hashes
+        i = bisect_left(hashes, h)
+        return i < len(hashes) and hashes[i] == h
 
     def on_item(self, value: E) -> tuple[list[E | None], bool]:
         self.active_at = self.clock()
-        if value.event_id in self.ids:
+        h = id_hash(value.event_id)
+        if self._seen(h):
             return [None], StatefulLogic.RETAIN
-        self.ids.add(value.event_id)
+        self.recent.add(h)
+        if len(self.recent) > max(MERGE_MIN, len(self.hashes) // 16):
+            self._merge()
         return [value], StatefulLogic.RETAIN
+
+    def _merge(self) -> None:
+        self.hashes = merged(self.hashes, self.recent)
+        self.recent = set()
 
     def notify_at(self) -> datetime:
         return datetime.fromtimestamp(self.active_at + self.horizon_s, UTC)
@@ -85,4 +143,10 @@ class SeenIds(StatefulLogic[E, E | None, SeenSnapshot]):
         return (), StatefulLogic.DISCARD  # quiet for the whole horizon: forget the ids
 
     def snapshot(self) -> SeenSnapshot:
-        return SeenSnapshot(frozenset(self.ids), self.active_at)
+        self._merge()
+        return SeenSnapshot(self.hashes.tobytes(), self.active_at)
+
+    def memory_bytes(self) -> int:
+        """Bytes held for the ids: the array, plus the recent set not merged yet."""
+        recent = sys.getsizeof(self.recent) + sum(sys.getsizeof(h) for h in self.recent)
+        return len(self.hashes) * self.hashes.itemsize + recent

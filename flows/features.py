@@ -17,6 +17,7 @@ from schemas.features import WINDOWS
 LATE_AFTER_S = 300.0  # an event this much older than its key's watermark is late
 MAX_COVER_DAYS = 999.0
 RECENT_ITEMS = 20
+MAX_SOURCES = 64  # stores (stock) and competitors (prices) kept per product
 AFFINITY_DECAY = 0.9
 AFFINITY_MIN = 0.01  # categories whose decayed weight fell below this are forgotten
 
@@ -58,17 +59,29 @@ class SkuFeatures:
             if s.t >= self._seen.get(("sale", ""), float("-inf")):
                 self._seen[("sale", "")] = s.t
                 self.last_price = s.price
-        elif s.kind == "stock" and s.t >= self._seen.get(("stock", s.source), float("-inf")):
-            self._seen[("stock", s.source)] = s.t  # latest by event time, not arrival order
+        elif s.kind == "stock" and self._latest("stock", s.source, s.t, self.stock):
             self.stock[s.source] = s.quantity
-        elif s.kind == "competitor" and s.t >= self._seen.get(
-            ("competitor", s.source), float("-inf")
-        ):
-            self._seen[("competitor", s.source)] = s.t
+        elif s.kind == "competitor" and self._latest("competitor", s.source, s.t, self.competitors):
             self.competitors[s.source] = s.price
         for group in (self.views, self.add_to_carts, self.units, self.revenue):
             for w in group.values():
                 w.advance(self.watermark)
+
+    def _latest(self, kind: str, source: str, t: float, values: dict[str, Any]) -> bool:
+        """Whether ``t`` is the newest event time of ``source``'s value (latest by event time,
+        not arrival order: an older event never replaces a newer value). At most
+        ``MAX_SOURCES`` sources are kept per kind; a new one replaces the stalest."""
+        key = (kind, source)
+        seen = self._seen.get(key)
+        if seen is None and len(values) >= MAX_SOURCES:
+            stalest = min(values, key=lambda other: self._seen[(kind, other)])
+            if self._seen[(kind, stalest)] >= t:
+                return False
+            del values[stalest], self._seen[(kind, stalest)]
+        elif seen is not None and t < seen:
+            return False
+        self._seen[key] = t
+        return True
 
     @staticmethod
     def _add(group: dict[str, SlidingSum], t: float, value: float) -> None:
@@ -128,9 +141,10 @@ class ShopperFeatures:
 
     def apply(self, s: UserSignal, categories: dict[str, str]) -> None:
         self.watermark = max(self.watermark, s.t)
-        if s.session_id != self.session_id:
-            self.session_id, self.session_events, self.session_start = s.session_id, 0, s.t
-        self.session_events += 1
+        if s.session_id == self.session_id:
+            self.session_events += 1
+        elif s.t >= self.session_start:  # an earlier session's event, read late, is no new one
+            self.session_id, self.session_events, self.session_start = s.session_id, 1, s.t
         if s.kind == "view":
             self.recent_views.appendleft(s.skus[0])
         elif s.kind == "purchase":

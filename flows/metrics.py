@@ -23,6 +23,15 @@ name                                           type       labels               m
 ``_seconds``                                                                   last publication
 ``tillflow_flow_revenue_total``                counter                         order revenue
 ``tillflow_flow_units_sold_total``             counter                         units ordered
+``tillflow_flow_consumer_errors_total``       counter    code                 Kafka consumer
+                                                                               errors (not fatal)
+``tillflow_flow_restarts``                     gauge                           restarts by the
+                                                                               supervisor so far
+``tillflow_flow_sink_blocked``                 gauge      step                 1 while a sink
+                                                                               waits for a service
+``tillflow_flow_sink_retries_total``           counter    step                 failed sink writes
+``tillflow_flow_sink_set_aside_total``         counter    step                 values a sink could
+                                                                               not encode
 =============================================  =========  ===================  ==================
 """
 
@@ -38,7 +47,7 @@ from itertools import accumulate
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import structlog
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -49,7 +58,9 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from flows.records import Accepted, Rejected
+from flows.supervise import env_restarts
 from observability.exposition import MetricsServer, serve_metrics
+from observability.logs import LogBudget
 from online_models.pricer import PriceChange
 from schemas.settings import Settings
 from schemas.topics import INPUT_TOPICS, by_name
@@ -71,6 +82,10 @@ class ReportsModelError(Protocol):
     def model_error(self) -> float | None: ...
 
 
+# Dead letters keep their reason in the dead-letter topic; the log shows a sample of them.
+DEAD_LETTER_LINES_PER_S = 20
+
+
 class FlowMetrics:
     """The metric objects of one flow process, and what each hook does to them."""
 
@@ -79,6 +94,12 @@ class FlowMetrics:
         r = registry
         self.duplicates = Counter(
             "tillflow_flow_duplicate_events", "Events dropped as repeats of an event_id.",
+            registry=r,
+        )  # fmt: skip
+        self.unknown_products = Counter(
+            "tillflow_flow_unknown_product_events",
+            "Events naming a product missing from the catalogue (kept in the lake; never "
+            "priced, never in popularity lists or recommendations).",
             registry=r,
         )  # fmt: skip
         self.late = Counter(
@@ -109,11 +130,33 @@ class FlowMetrics:
         self.revenue = Counter("tillflow_flow_revenue", "Revenue of unique orders (currency).",
                                registry=r)  # fmt: skip
         self.units = Counter("tillflow_flow_units_sold", "Units in unique orders.", registry=r)
+        self.restarts = Gauge(
+            "tillflow_flow_restarts",
+            "Times the supervisor restarted this flow after a process died.", registry=r,
+        )  # fmt: skip
+        self.consumer_errors = Counter(
+            "tillflow_flow_consumer_errors", "Kafka consumer errors, logged and ridden out.",
+            ["code"], registry=r,
+        )  # fmt: skip
+        self.sink_blocked = Gauge(
+            "tillflow_flow_sink_blocked",
+            "1 while the sink waits for its service (Redis, Kafka) to take a write.",
+            ["step"], registry=r,
+        )  # fmt: skip
+        self.sink_retries = Counter(
+            "tillflow_flow_sink_retries", "Sink writes that failed and were retried.",
+            ["step"], registry=r,
+        )  # fmt: skip
+        self.sink_set_aside = Counter(
+            "tillflow_flow_sink_set_aside", "Values a sink could not encode and left out.",
+            ["step"], registry=r,
+        )  # fmt: skip
         self.messages = MessageStats([topic.name for topic in INPUT_TOPICS])
         registry.register(self.messages)
         self.offsets = self.messages.offsets
         self._late_seen: dict[str, int] = {}
         self._errors: dict[str, float] = {}
+        self._dead_letter_lines = LogBudget(per_s=DEAD_LETTER_LINES_PER_S)
         self._declare()
 
     def _declare(self) -> None:
@@ -131,9 +174,12 @@ class FlowMetrics:
         stats.events[topic] += 1
         if isinstance(item, Rejected):
             stats.dead_lettered[topic] += 1
-            log.warning("dead-lettered", topic=item.topic, partition=item.partition,
-                        offset=item.offset, error=item.error[:200],
-                        correlation_id=item.correlation_id)  # fmt: skip
+            left_out = self._dead_letter_lines.take(time.monotonic())
+            if left_out is not None:
+                log.warning("dead-lettered", topic=item.topic, partition=item.partition,
+                            offset=item.offset, error=item.error[:200],
+                            correlation_id=item.correlation_id,
+                            lines_left_out=left_out)  # fmt: skip
             return
         stats.observe_lag(topic, time.time() - item.t)
         if item.t > stats.newest.get(topic, -math.inf):
@@ -142,6 +188,12 @@ class FlowMetrics:
             log.debug("event read", topic=item.topic, partition=item.partition,
                       offset=item.offset, event_id=item.event.event_id,
                       correlation_id=item.correlation_id)  # fmt: skip
+
+    def on_consumer_error(self, err: KafkaError) -> None:
+        """librdkafka reports an error (a broker away, a partition failing); it retries."""
+        self.consumer_errors.labels(err.name()).inc()
+        log.warning("kafka consumer error", code=err.name(), error=err.str(),
+                    retriable=err.retriable(), fatal=err.fatal())  # fmt: skip
 
     def on_unique(self, _step_id: str, item: Routed) -> None:
         """After dedupe: business totals of orders (their sale signals)."""
@@ -177,8 +229,10 @@ class FlowMetrics:
             self.last_price_change.set(time.time())
 
     def on_stats(self, totals: Mapping[str, int]) -> None:
-        """The counters the stats sink adds to Redis (duplicates, drift detections)."""
+        """The counters the stats sink adds to Redis (duplicates, unknown products, drift
+        detections)."""
         self.duplicates.inc(totals.get("duplicates", 0))
+        self.unknown_products.inc(totals.get("unknown_products", 0))
         self.drift.labels("elasticity").inc(totals.get("drift_detections", 0))
 
 
@@ -318,6 +372,7 @@ def start_flow_metrics(settings: Settings, env: Mapping[str, str]) -> MetricsSer
     if settings.flow_metrics_port == 0:
         return None
     metrics = flow_metrics()
+    metrics.restarts.set(env_restarts(env))
     REGISTRY.register(ConsumerLagCollector(settings, metrics.offsets))
     port = settings.flow_metrics_port + process_index(sys.argv, env)
     return serve_metrics(settings.metrics_host, port, REGISTRY)

@@ -1,13 +1,14 @@
-"""Run the dataflow: check the services, prepare recovery, start one or more processes.
+"""Run the dataflow: check the services, prepare recovery, start and supervise processes.
 
 ``tillflow flows run`` is the entry point; each process is ``python -m bytewax.run
-"flows.run:flow_from_env()" -i <id> -a <addresses> -r <recovery> -s <snapshot>``.
+"flows.run:flow_from_env()" -i <id> -a <addresses> -r <recovery> -s <snapshot>``, restarted
+by flows/supervise.py when it dies. The recovery folder is locked (flows/recovery_lock.py)
+by the supervisor and by each process.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +19,9 @@ from bytewax.dataflow import Dataflow
 
 from flows.catalogue import load_catalogue
 from flows.dataflow import build_flow
-from flows.metrics import start_flow_metrics
+from flows.metrics import process_index, start_flow_metrics
+from flows.recovery_lock import lock_recovery, recovery_dir_of
+from flows.supervise import DEFAULT_POLICY, RestartPolicy, Supervisor, install_stop_signals
 from infra.readiness import require_kafka, require_redis, require_topics
 from infra.runtime import tune_gc
 from observability.logs import configure_logging
@@ -40,7 +43,11 @@ def check_services(settings: Settings) -> None:
 def flow_from_env() -> Dataflow:
     """The factory ``bytewax.run`` calls in each process."""
     settings = Settings()
+    settings.require_safe_secrets()
     configure_logging(settings)
+    recovery = recovery_dir_of(sys.argv)
+    if recovery is not None:  # held until this process exits
+        lock_recovery(recovery, f"process-{process_index(sys.argv, os.environ)}")
     check_services(settings)
     start_flow_metrics(settings, os.environ)
     tail = os.environ.get(TAIL_ENV, "1") != "0"
@@ -95,22 +102,17 @@ def process_commands(
 
 def run(
     settings: Settings, processes: int = 1, workers: int = 1, recovery: bool = True,
-    tail: bool = True,
+    tail: bool = True, policy: RestartPolicy = DEFAULT_POLICY,
 ) -> int:  # fmt: skip
-    """Start the processes and wait for them; return the worst exit code."""
+    """Start the processes and supervise them until stopped (SIGTERM, SIGINT) or finished."""
+    settings.require_safe_secrets()
+    if recovery:  # before anything else: a second flow on this folder fails here, clearly
+        lock_recovery(settings.recovery_dir, "supervisor")
     check_services(settings)
     register_features(settings)
     if recovery:
         init_recovery(settings.recovery_dir, max(1, processes * workers))
     env = {**os.environ, TAIL_ENV: "1" if tail else "0", "PYTHONPATH": str(Path.cwd())}
-    procs = [
-        subprocess.Popen(cmd, env=env)
-        for cmd in process_commands(settings, processes, workers, recovery)
-    ]
-    try:
-        codes = [p.wait() for p in procs]
-    except KeyboardInterrupt:
-        for p in procs:
-            p.send_signal(signal.SIGINT)
-        codes = [p.wait() for p in procs]
-    return max(codes, key=abs)
+    supervisor = Supervisor(process_commands(settings, processes, workers, recovery), env, policy)
+    install_stop_signals(supervisor)
+    return supervisor.run()

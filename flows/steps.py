@@ -9,7 +9,8 @@ from typing import Any, NamedTuple
 from flows.features import ShopperFeatures, SkuFeatures
 from flows.records import Accepted, FeatureRow, SkuSignal, UserSignal
 from flows.snapshots import PickleCopy
-from online_models.pricer import PriceChange, ProductPricer
+from online_models.pooling import CategoryPool
+from online_models.pricer import Market, PriceChange, ProductPricer
 from online_models.recommender import DecayedWeights, Profile, new_interest, remember
 from online_models.similarity import CoOccurrence, Counts, by_item, pairs
 from schemas.catalogue import CatalogueItem
@@ -69,6 +70,7 @@ class Routed(NamedTuple):
 
 @dataclass
 class SkuOutput:
+    sku: str
     features: FeatureRow
     change: PriceChange | None = None
     drift: dict[str, Any] | None = None
@@ -77,7 +79,11 @@ class SkuOutput:
 
 @dataclass
 class SkuState(PickleCopy):
-    """Features, pricing and popularity of one product."""
+    """Features, pricing and popularity of one product.
+
+    ``pool`` is what the product's category learns together (elasticity prior, demand
+    pattern); products of one category share it inside their :class:`CategoryState`.
+    """
 
     sku: str
     features: SkuFeatures = field(default_factory=SkuFeatures)
@@ -85,29 +91,53 @@ class SkuState(PickleCopy):
     category: str = ""
     popularity: float = 0.0
     interactions: int = 0
+    last_change: PriceChange | None = None  # the published price, to rebuild Redis from
+    pool: CategoryPool = field(default_factory=CategoryPool)
+
+    def market(self) -> Market:
+        f = self.features
+        return Market(f.min_competitor_price, f.days_of_cover)
 
     def apply(self, s: SkuSignal) -> SkuOutput:
         self.features.apply(s)
         change = None
-        drift = None
+        drifted = False
         popularity = None
-        if self.pricer is not None:
+        pricer = self.pricer
+        if pricer is not None:
+            pricer.start(s.t)
             if s.kind == "add_to_cart":
-                self.pricer.on_cart()
+                pricer.on_cart(s.t, self.pool)
             elif s.kind == "view":
-                f = self.features
-                change, drifted = self.pricer.on_view(s.t, f.min_competitor_price, f.days_of_cover)
-                if drifted:
-                    drift = {
-                        "model": "elasticity", "sku": self.sku, "t": s.t,
-                        "mean_error": round(self.pricer.drift.mean_error, 6),
-                    }  # fmt: skip
-        if s.kind in ("view", "add_to_cart", "sale"):
+                change, drifted = pricer.on_view(s.t, self.market(), self.pool)
+            elif s.kind == "sale":
+                change, drifted = pricer.on_sale(s.price, s.quantity, s.t, self.market(), self.pool)
+        if s.kind in ("view", "add_to_cart", "sale") and self.category:  # catalogue products
             self.popularity = self.popularity * POPULARITY_DECAY + 1.0
             self.interactions += 1
             if self.interactions % POPULARITY_EVERY == 1:
                 popularity = (self.category, round(self.popularity, 4))
-        return SkuOutput(FeatureRow("sku", self.sku, self), change, drift, popularity)
+        return self._output(s.t, change, drifted, popularity)
+
+    def on_time(self, t: float) -> SkuOutput | None:
+        """Event time reached ``t`` in the product's category: a time-triggered decision."""
+        if self.pricer is None:
+            return None
+        change, drifted = self.pricer.on_time(t, self.market(), self.pool)
+        return self._output(t, change, drifted, None)
+
+    def _output(
+        self, t: float, change: PriceChange | None, drifted: bool, popularity: Any
+    ) -> SkuOutput:
+        if change is not None:
+            self.last_change = change
+        drift = None
+        if drifted and self.pricer is not None:
+            drift = {
+                "model": "elasticity", "sku": self.sku, "t": t,
+                "mean_error": round(self.pricer.drift.mean_error, 6),
+            }  # fmt: skip
+        return SkuOutput(self.sku, FeatureRow("sku", self.sku, self), change, drift, popularity)
 
     def model_error(self) -> float | None:
         """The elasticity learner's recent mean absolute error (for metrics), if it learned."""
@@ -123,18 +153,92 @@ class SkuState(PickleCopy):
         price = self.pricer.price if self.pricer is not None else self.features.last_price
         values = self.features.values(price)
         if self.pricer is not None:
-            values["elasticity"] = round(self.pricer.demand.elasticity, 6)
-            values["elasticity_std"] = round(self.pricer.demand.elasticity_std, 6)
-            values["observations"] = self.pricer.demand.observations
+            mean, std = self.pricer.demand.posterior(self.pool)
+            evidence = self.pricer.demand.evidence()
+            values["elasticity"] = round(mean, 6)
+            values["elasticity_std"] = round(std, 6)
+            values["observations"] = evidence.observations
+            values["elasticity_prior"] = round(self.pool.prior.mean, 6)
+            values["elasticity_prior_std"] = round(self.pool.prior.std, 6)
+            values["evidence_views"] = evidence.views
+            values["evidence_units"] = evidence.units
+            values["exposure_hours"] = evidence.exposure_hours
+            values["elasticity_information"] = evidence.information
+            values["decision"] = self.pricer.reason
         return values
 
 
-def new_sku_state(sku: str, catalogue: dict[str, CatalogueItem]) -> SkuState:
+def new_sku_state(
+    sku: str, catalogue: dict[str, CatalogueItem], pool: CategoryPool | None = None
+) -> SkuState:
+    pool = pool if pool is not None else CategoryPool()
     item = catalogue.get(sku)
     if item is None:
-        return SkuState(sku)
+        return SkuState(sku, pool=pool)
     pricer = ProductPricer(sku, item.list_price, item.unit_cost)
-    return SkuState(sku, pricer=pricer, category=item.category)
+    return SkuState(sku, pricer=pricer, category=item.category, pool=pool)
+
+
+def category_key(sku: str, categories: dict[str, str]) -> str:
+    """The key of a product's pricing state: its category (products outside the catalogue
+    are their own key)."""
+    category = categories.get(sku)
+    return f"category:{category}" if category is not None else f"sku:{sku}"
+
+
+def category_signals(
+    routed: Routed, categories: dict[str, str]
+) -> list[tuple[str, tuple[str, tuple[str, Any]]]]:
+    """A routed event's product signals, keyed by the product's category; the value carries
+    that key too (:class:`flows.expiry.IdleExpiring` creates a state from it)."""
+    keyed = ((category_key(sku, categories), value) for sku, value in routed.sku)
+    return [(key, (key, value)) for key, value in keyed]
+
+
+@dataclass
+class CategoryState(PickleCopy):
+    """The products of one category, priced together.
+
+    They share a :class:`CategoryPool` (partial pooling of elasticities, the hour × weekday
+    pattern of sales), and any event of the category moves its clock: products whose
+    decision is due by time are re-priced then, though they had no event of their own.
+    """
+
+    skus: dict[str, SkuState] = field(default_factory=dict)
+    pool: CategoryPool = field(default_factory=CategoryPool)
+    next_due: float = float("inf")
+
+    def apply(
+        self, item: tuple[str, SkuSignal], catalogue: dict[str, CatalogueItem]
+    ) -> list[SkuOutput]:
+        sku, s = item
+        pool = self.pool
+        pool.sales.observe(s.t)
+        if s.kind == "view":
+            pool.conversion.add(s.t, 1.0, 0.0)
+        state = self.skus.get(sku)
+        if state is None:
+            state = self.skus[sku] = new_sku_state(sku, catalogue, pool)
+        out = [state.apply(s)]
+        if state.pricer is not None:
+            self.next_due = min(self.next_due, state.pricer.due_at())
+        if s.t >= self.next_due:
+            out.extend(self._time_passed(s.t))
+        return out
+
+    def _time_passed(self, t: float) -> list[SkuOutput]:
+        out = []
+        due = float("inf")
+        for state in self.skus.values():
+            if state.pricer is None:
+                continue
+            if state.pricer.due_at() <= t:
+                decided = state.on_time(t)
+                if decided is not None:
+                    out.append(decided)
+            due = min(due, state.pricer.due_at())
+        self.next_due = due
+        return out
 
 
 @dataclass
@@ -152,11 +256,14 @@ class ShopperState(PickleCopy):
     history: list[str] = field(default_factory=list)  # distinct items, newest first
 
     def apply(self, s: UserSignal, categories: dict[str, str]) -> ShopperOutput:
+        """Update features and interests; pair the signal's catalogue products with the
+        shopper's history (products missing from the catalogue never become
+        recommendation candidates, nor enter the history)."""
         self.features.apply(s, categories)
         out: list[Keyed] = []
         weight = PAIR_WEIGHTS.get(s.kind)
         if weight is not None:
-            for new in s.skus:
+            for new in (sku for sku in s.skus if sku in categories):  # catalogue products
                 self.interest.add(new, 1.0)
                 formed = pairs(self.history, new, weight)
                 out.extend((item, (item, counts)) for item, counts in by_item(formed).items())

@@ -11,7 +11,7 @@ they are rewritten for the whole graph (lift inside Neo4j, PageRank from the pai
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, LiteralString
@@ -72,7 +72,14 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 class GraphWriter:
     """Runs the loader's statements in batched write transactions, timing each step."""
 
-    def __init__(self, driver: neo4j.Driver, settings: Settings, report: LoadReport) -> None:
+    def __init__(
+        self,
+        driver: neo4j.Driver,
+        settings: Settings,
+        report: LoadReport,
+        on_rows: Callable[[int, str], None] | None = None,
+    ) -> None:
+        self.on_rows = on_rows
         self.driver = driver
         self.ns = settings.graph_namespace
         self.batch = settings.graph_batch_rows
@@ -82,6 +89,8 @@ class GraphWriter:
         started = time.perf_counter()
         for chunk in _batches(rows, self.batch):
             self.driver.execute_query(query, rows=chunk, ns=self.ns, routing_="w")
+            if self.on_rows is not None:
+                self.on_rows(len(chunk), kind)
         self.report.written[kind] = self.report.written.get(kind, 0) + len(rows)
         self._took(kind, started)
 
@@ -116,10 +125,14 @@ def loaded_versions(driver: neo4j.Driver, namespace: str) -> dict[str, int]:
 
 
 def load_graph(
-    settings: Settings, driver: neo4j.Driver, cache: redis.Redis | None = None
+    settings: Settings,
+    driver: neo4j.Driver,
+    cache: redis.Redis | None = None,
+    on_rows: Callable[[int, str], None] | None = None,
 ) -> LoadReport:
     """Bring the namespace's graph up to date with the gold tables under the lake, and copy
-    the bought-together lists to Redis (``cache``) for serving."""
+    the bought-together lists to Redis (``cache``) for serving. ``on_rows(n, kind)`` is told
+    of every batch of rows written."""
     report = LoadReport()
     ensure_schema(driver)
     loaded = loaded_versions(driver, settings.graph_namespace)
@@ -133,7 +146,7 @@ def load_graph(
     diffs = {t: changes(settings.lake_dir, t, KEYS[t], loaded.get(t)) for t in todo}
     report.seconds["read_gold"] = time.perf_counter() - started
     report.full = {t: d.full for t, d in diffs.items()}
-    writer = GraphWriter(driver, settings, report)
+    writer = GraphWriter(driver, settings, report, on_rows)
     if USER_ITEM_INTERACTIONS in diffs and diffs[USER_ITEM_INTERACTIONS].full:
         writer.run("clear", cypher.CLEAR_SHOPPER_EDGES)
         writer.run("clear", cypher.CLEAR_CO_PURCHASED)

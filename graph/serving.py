@@ -34,6 +34,8 @@ def cache_related(
     written = 0
     for start in range(0, len(skus), 1_000):
         lists = queries.related_lists(driver, settings, skus[start : start + 1_000], CACHED_RELATED)
+        if not lists:  # MSET refuses an empty mapping
+            continue
         client.mset(
             {
                 keys.graph_related(settings.graph_namespace, r.sku): r.model_dump_json()

@@ -7,6 +7,9 @@ and raise :class:`ServiceUnavailable` naming the service, its address and the fi
 
 from __future__ import annotations
 
+import json
+import urllib.request
+
 import neo4j
 import redis
 from confluent_kafka.admin import ClusterMetadata  # type: ignore[attr-defined]
@@ -93,6 +96,35 @@ def neo4j_answers(settings: Settings, timeout_s: float) -> bool:
     """Whether Neo4j answers on Bolt within ``timeout_s`` (never raises)."""
     try:
         require_neo4j(settings, timeout_s)
+    except ServiceUnavailable:
+        return False
+    return True
+
+
+def require_opensearch(settings: Settings, timeout_s: float | None = None) -> str:
+    """Return the cluster health status (``green``/``yellow``); ServiceUnavailable otherwise.
+
+    A ``red`` cluster (a primary shard unassigned, e.g. while the node recovers) counts as not
+    answering: searches on it would fail.
+    """
+    timeout = settings.opensearch_timeout_s if timeout_s is None else timeout_s
+    url = f"{settings.opensearch_url.rstrip('/')}/_cluster/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            health = str(json.loads(response.read())["status"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise ServiceUnavailable(
+            "OpenSearch", settings.opensearch_url, f"{exc}; {START_HINT} TILLFLOW_OPENSEARCH_URL"
+        ) from None
+    if health not in ("green", "yellow"):
+        raise ServiceUnavailable("OpenSearch", settings.opensearch_url, f"cluster is {health}")
+    return health
+
+
+def opensearch_answers(settings: Settings, timeout_s: float) -> bool:
+    """Whether OpenSearch answers with a usable cluster within ``timeout_s`` (never raises)."""
+    try:
+        require_opensearch(settings, timeout_s)
     except ServiceUnavailable:
         return False
     return True

@@ -2,9 +2,10 @@
 # Set up everything tillflow needs on a fresh Debian machine (idempotent):
 #   - Debian packages: redis-server, kcat, docker-compose (compose file check), Java 17+, Maven,
 #     chromium (page tests), wrk (serving benchmark),
-#     prometheus (+ promtool), prometheus-alertmanager (amtool checks the alert routing)
+#     prometheus (+ promtool), prometheus-alertmanager (amtool checks the alert routing),
+#     rsyslog + rsyslog-elasticsearch (ships the JSON log lines into OpenSearch)
 #   - a virtualenv in .venv with the locked Python dependencies (requirements.lock)
-#   - the Kafka broker's and Neo4j's jars from Maven Central (into .tillflow/cache)
+#   - the Kafka broker's, Neo4j's and OpenSearch's jars from Maven Central (into .tillflow/cache)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,8 @@ command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v amtool >/dev/null || need+=(prometheus-alertmanager)
+command -v rsyslogd >/dev/null || need+=(rsyslog)
+ls /usr/lib/*/rsyslog/omelasticsearch.so >/dev/null 2>&1 || need+=(rsyslog-elasticsearch)
 ldconfig -p | grep -q libgomp.so.1 || need+=(libgomp1)  # OpenMP runtime of LightGBM
 if ((${#need[@]})); then
   echo "setup: installing Debian packages: ${need[*]}"
@@ -36,6 +39,10 @@ fi
 # Likewise a system prometheus on 9090 and alertmanager on 9093 (Kafka's controller port).
 if pgrep -x prometheus >/dev/null && [ ! -f .tillflow/run/prometheus.pid ]; then
   (service prometheus stop >/dev/null 2>&1 || true)
+fi
+# And the system rsyslogd: tillflow runs its own, with its own configuration, as a shipper only.
+if pgrep -x rsyslogd >/dev/null && [ ! -f .tillflow/run/rsyslog.pid ]; then
+  (service rsyslog stop >/dev/null 2>&1 || true)
 fi
 if pgrep -x prometheus-alertmanager >/dev/null; then
   (service prometheus-alertmanager stop >/dev/null 2>&1 || true)

@@ -17,16 +17,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
+LOGS_DATASOURCE = {"type": "grafana-opensearch-datasource", "uid": "opensearch-logs"}
+"""The shipped JSON log lines in OpenSearch (``tillflow-logs-*``); logs panels query it."""
 OUT_DIR = Path(__file__).resolve().parents[1] / "infra" / "grafana" / "dashboards"
 WIDTH = 24  # Grafana's grid is 24 columns wide
 RATE = "$__rate_interval"
 
-PanelType = Literal["timeseries", "stat", "heatmap", "table"]
+PanelType = Literal["timeseries", "stat", "heatmap", "table", "logs"]
 
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    expr: str
+    expr: str  # PromQL; for a logs panel, a Lucene query over the log documents
     legend: str = ""
 
 
@@ -111,6 +113,10 @@ SERVING = Dashboard(
         Panel("Websocket messages dropped",
               (Query(f"sum by (channel) (rate(tillflow_ws_messages_dropped_total[{RATE}]))",
                      "{{channel}}"),), "ops", width=8),
+        Panel("Warnings and errors from every process (shipped logs)",
+              (Query("level:(warning OR error)"),), kind="logs", width=24, height=10,
+              description="JSON log lines shipped into OpenSearch (tillflow-logs-*); open a "
+              "line for its fields, e.g. correlation_id, to follow one request."),
     ),
     (Variable("route", f"{HTTP}_count", "route"),),
 )  # fmt: skip
@@ -209,6 +215,11 @@ DASHBOARDS = (SERVING, STREAMING, MODELS, BUSINESS)
 
 
 def _target(ref: str, query: Query, kind: PanelType) -> dict[str, Any]:
+    if kind == "logs":
+        return {"refId": ref, "datasource": LOGS_DATASOURCE, "query": query.expr,
+                "queryType": "lucene", "luceneQueryType": "Logs",
+                "metrics": [{"id": "1", "type": "logs"}], "bucketAggs": [],
+                "timeField": "shipped_at"}  # fmt: skip
     target: dict[str, Any] = {
         "refId": ref, "datasource": DATASOURCE, "expr": query.expr,
         "legendFormat": query.legend or "__auto", "range": kind != "table",
@@ -230,6 +241,9 @@ def _options(kind: PanelType) -> dict[str, Any]:
                 "colorMode": "value", "graphMode": "area"}  # fmt: skip
     if kind == "table":
         return {"showHeader": True}
+    if kind == "logs":
+        return {"showTime": True, "wrapLogMessage": True, "sortOrder": "Descending",
+                "enableLogDetails": True, "prettifyLogMessage": False}  # fmt: skip
     return {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
             "tooltip": {"mode": "multi", "sort": "desc"}}  # fmt: skip
 
@@ -263,7 +277,7 @@ def render(d: Dashboard) -> dict[str, Any]:
     for i, (p, pos) in enumerate(zip(d.panels, _layout(d.panels), strict=True), start=1):
         panels.append({
             "id": i, "type": p.kind, "title": p.title, "description": p.description,
-            "datasource": DATASOURCE, "gridPos": pos,
+            "datasource": LOGS_DATASOURCE if p.kind == "logs" else DATASOURCE, "gridPos": pos,
             "targets": [_target(chr(ord("A") + n), q, p.kind) for n, q in enumerate(p.queries)],
             "fieldConfig": {"defaults": {"unit": p.unit}, "overrides": []},
             "options": _options(p.kind),

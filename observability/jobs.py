@@ -8,7 +8,7 @@ The job's name is the label ``batch_job`` (``job`` is Prometheus' own target lab
 - ``tillflow_batch_job_last_success_timestamp_seconds{batch_job}``: unix time of the last ``ok``;
 - ``tillflow_registry_model_version{model}``: the version the registry's current pointer names.
 
-A finished run (``batch.runs.JobRun``) is recorded with :meth:`JobMetrics.record`, or a block
+A finished run (``schemas.jobs.JobRun``) is recorded with :meth:`JobMetrics.record`, or a block
 of code is wrapped in :meth:`JobMetrics.track`:
 
 >>> from prometheus_client import CollectorRegistry
@@ -33,13 +33,13 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from batch.runs import JOBS, JobRun
 from observability.exposition import MetricsServer, serve_metrics
 from registry.store import ModelRegistry
+from schemas.jobs import JOBS, JobRun
 from schemas.settings import Settings
 
 JOB_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
-OUTCOMES = ("ok", "failed", "skipped")  # batch.runs.Status
+OUTCOMES = ("ok", "failed", "skipped")  # schemas.jobs.Status
 Direction = Literal["read", "written"]
 
 

@@ -1,1 +1,1 @@
-"""River online learners: price elasticity and recommendations (issue 3)."""
+"""River online learners: price elasticity and recommendations ."""

@@ -1,10 +1,24 @@
-"""Per-product price elasticity, learned online from what shoppers do at each price.
+"""Per-product price elasticity, learned online from whatever the shop sends.
 
-Demand is modelled log-log: while a price holds, views and conversions (add-to-carts; the
-``units`` of a bucket) are accumulated in a bucket; a bucket closes when the price changes or
-when it holds enough views, and becomes one observation
-``log((units + ½) / views) = a + e·log(price / list price) + weekday terms``.
-Views do not depend on the price in this model, so ``e`` is the elasticity of demand.
+One Poisson log-linear demand model per product, with two kinds of evidence sharing one
+elasticity ``e`` and one competitor coefficient ``c``:
+
+- **views** (web shops): conversions at a price per view,
+  ``conversions ~ Poisson(Σ views·w(day) · exp(a_v + e·log(p/list) + c·log(comp/list)))``,
+  where ``w(day)`` is the category's weekday rhythm of conversion and a conversion is an
+  add-to-cart (or a unit sold when the shop sends no carts);
+- **hours** (point-of-sale shops, no views): units sold while a price held,
+  ``units ~ Poisson(busy hours · exp(a_h + e·log(p/list) + c·log(comp/list)))``, where busy
+  hours are clock hours weighted by the category's hour-of-day × weekday pattern of sales, so
+  a price that held at night is not mistaken for a price that sells less.
+
+Evidence accumulates in a bucket at one price; the bucket becomes one observation when it is
+full, when the price changes, or (hours) when it has been open long enough, so zero-sale hours
+count too. A product that shows views learns from views only: its orders are the same
+shoppers' carts, and orders carry no channel that would tell a till sale from a web one.
+Units sold in baskets of several are more dispersed than a Poisson count; their likelihood is
+tempered by the category's E[q²]/E[q] (quasi-Poisson). The elasticity's prior is the
+category's (``online_models.pooling``).
 """
 
 from __future__ import annotations
@@ -12,105 +26,211 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
-from online_models.bayes_linear import BayesLinear
+from online_models.poisson_glm import PoissonLaplace
+from online_models.pooling import CategoryPool
 
-WEEKDAYS = [f"dow_{d}" for d in range(1, 7)]  # Monday is the baseline
+A_VIEWS, A_HOURS, ELASTICITY, COMPETITOR = range(4)
+PRICE_TOLERANCE = 0.005  # relative: prices closer than this are the same price
 
 
 @dataclass(frozen=True)  # no slots: unpickling slotted frozen classes is slow (snapshots)
 class ElasticityConfig:
-    bucket_views: int = 60  # a bucket closes once it holds this many views
-    prior_elasticity: float = -1.5
-    prior_precision: float = 1.0  # River's alpha; keep 1 (see shared/DESIGN.md)
-    noise_precision: float = 1.0  # River's beta, per unit sold (observations weigh their units)
+    bucket_views: int = 60  # a views bucket closes once it holds this many views
+    bucket_units: int = 6  # an hours bucket closes once it holds this many units
+    bucket_hours: float = 2.0  # ... or once it has been open this long (event time)
+    conversion_prior: float = 0.1  # prior median of conversions per view
+    hourly_prior: float = 0.5  # prior median of units per busy hour
+    intercept_std: float = 2.5  # wide: the level of demand is the data's to say
+    competitor_std: float = 0.5  # cross-price coefficient: zero unless the data say otherwise
 
 
 @dataclass(frozen=True, slots=True)
-class Observation:
-    """One closed bucket: what was seen at one price."""
+class Evidence:
+    """What a product's elasticity rests on."""
 
-    price: float
+    observations: int
     views: int
-    units: int
-    weekday: int
-    end_time: float
+    units: float
+    exposure_hours: float
+    information: float  # the evidence's precision on the elasticity (its Fisher information)
 
-    def features(self, list_price: float) -> dict[str, float]:
-        x = {"log_price": math.log(self.price / list_price)}
-        if self.weekday > 0:
-            x[WEEKDAYS[self.weekday - 1]] = 1.0
-        return x
 
-    def target(self) -> float:
-        return math.log((self.units + 0.5) / self.views)
-
-    def weight(self) -> float:
-        """Relative precision of the target: a log count's variance is about 1 / count."""
-        return self.units + 0.5
+def _same(a: float, b: float) -> bool:
+    return abs(a - b) < PRICE_TOLERANCE * max(a, b)
 
 
 @dataclass
 class ElasticityModel:
-    """The demand model of one product, with the bucket currently filling."""
+    """The demand model of one product, with the buckets currently filling."""
 
+    sku: str
     list_price: float
     config: ElasticityConfig = field(default_factory=ElasticityConfig)
-    model: BayesLinear = field(init=False)
-    _price: float | None = None
-    _views: int = 0
-    _units: int = 0
-    _weekday: int = 0
+    glm: PoissonLaplace = field(init=False)
+    views: int = 0
+    units: float = 0.0
+    exposure: float = 0.0
+    has_views: bool = False
+    has_carts: bool = False
+    competitor: float = 0.0  # log(lowest competitor / list price), 0 while unknown
+    _v_price: float = 0.0
+    _v_views: int = 0
+    _v_exposure: float = 0.0
+    _v_units: float = 0.0
+    _v_weight: float = 1.0
+    _h_price: float = 0.0
+    _h_open: float | None = None
+    _h_last_sale: float | None = None
+    _h_units: float = 0.0
+    _h_unconfirmed: float | None = None  # the price before a publish no sale confirmed yet
+    # closed hours buckets (start, end, price, units, competitor) waiting for the pattern
+    _h_waiting: list[tuple[float, float, float, float, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         c = self.config
-        self.model = BayesLinear(
-            ["log_price", *WEEKDAYS],
-            alpha=c.prior_precision,
-            beta=c.noise_precision,
-            prior_mean={"log_price": c.prior_elasticity},
+        self.glm = PoissonLaplace(
+            [math.log(c.conversion_prior), math.log(c.hourly_prior), -1.5, 0.0],
+            [c.intercept_std, c.intercept_std, 1.0, c.competitor_std],
         )
 
+    # ---------------------------------------------------------------- reading
     @property
     def observations(self) -> int:
-        return self.model.n
+        return self.glm.n
 
-    def on_view(self, price: float, t: float) -> tuple[Observation, float] | None:
-        """A view at the published ``price``; returns the bucket this view closed, if any.
+    def posterior(self, pool: CategoryPool) -> tuple[float, float]:
+        """Elasticity mean and standard deviation under the category's current prior."""
+        self.glm.set_prior(ELASTICITY, pool.prior.mean, pool.prior.std)
+        return self.glm.marginal(ELASTICITY)
 
-        A bucket closes once it holds ``bucket_views`` views, or when the price or the weekday
-        changes (a bucket with fewer views is then dropped: too noisy to learn from).
-        """
-        weekday = datetime.fromtimestamp(t, UTC).weekday()
-        changed = (
-            self._price is None or abs(price - self._price) >= 0.005 or weekday != self._weekday
-        )
-        full = self._views >= self.config.bucket_views
+    def sample(self, pool: CategoryPool, rng: random.Random) -> float:
+        mean, std = self.posterior(pool)
+        return rng.gauss(mean, std)
+
+    def evidence(self) -> Evidence:
+        return Evidence(
+            self.glm.n, self.views, round(self.units, 3), round(self.exposure, 3),
+            round(self.glm.information(ELASTICITY), 3),
+        )  # fmt: skip
+
+    # ---------------------------------------------------------------- learning
+    def _learn(self, pool: CategoryPool, intercept: int, price: float, units: float,
+               exposure: float, weight: float, competitor: float | None = None,
+               ) -> float:  # fmt: skip
+        competitor = self.competitor if competitor is None else competitor
+        x = [0.0, 0.0, math.log(price / self.list_price), competitor]
+        x[intercept] = 1.0
+        self.glm.set_prior(ELASTICITY, pool.prior.mean, pool.prior.std)
+        residual = self.glm.learn_one(x, units, exposure, weight)
+        mean, std = self.glm.marginal(ELASTICITY)
+        pool.prior.report(self.sku, mean, std * std)
+        self.units += units
+        return residual
+
+    def start(self, price: float, t: float) -> None:
+        """Begin counting time at ``price``: hours without a sale are evidence too."""
+        if self._h_open is None and not self.has_views:
+            self._h_open, self._h_price = t, price
+
+    def on_view(self, price: float, t: float, pool: CategoryPool) -> float | None:
+        """A view at the published ``price``; returns the residual of a bucket it closed."""
         closed = None
-        if full and self._price is not None:
-            obs = Observation(self._price, self._views, self._units, self._weekday, t)
-            x = obs.features(self.list_price)
-            error = obs.target() - self.model.predict_one(x)
-            self.model.learn_one(x, obs.target(), obs.weight())
-            closed = (obs, error)
-        if changed or full:
-            self._price, self._views, self._units, self._weekday = price, 0, 0, weekday
-        self._views += 1
+        if not self.has_views:
+            self.has_views = True
+            self._h_open = None  # views are the evidence from now on
+        full = self._v_views >= self.config.bucket_views
+        if self._v_views and (full or not _same(price, self._v_price)):
+            closed = self.close_views(pool)
+        if not self._v_views:
+            self._v_price = price
+        self._v_views += 1
+        self._v_exposure += pool.conversion.factor(t)
+        self.views += 1
         return closed
 
-    def on_units(self, price: float, units: int) -> None:
-        """Units sold at ``price``: counted in the open bucket if it is at that price."""
-        if self._price is not None and abs(price - self._price) < 0.005:
-            self._units += units
+    def close_views(self, pool: CategoryPool) -> float | None:
+        if not self._v_views:
+            return None
+        residual = self._learn(
+            pool, A_VIEWS, self._v_price, self._v_units, self._v_exposure, self._v_weight
+        )
+        self._v_views, self._v_exposure, self._v_units = 0, 0.0, 0.0
+        return residual
 
-    @property
-    def elasticity(self) -> float:
-        return self.model.coef_mean("log_price")
+    def on_cart(self, t: float, pool: CategoryPool) -> None:
+        pool.conversion.add(t, 0.0, 1.0)
+        if not self.has_carts:
+            self.has_carts = True
+            self._v_units, self._v_weight = 0.0, 1.0  # carts replace sales as conversions
+        if self._v_views:
+            self._v_units += 1.0
 
-    @property
-    def elasticity_std(self) -> float:
-        return self.model.coef_std("log_price")
+    def on_sale(self, price: float, quantity: int, t: float, pool: CategoryPool) -> float | None:
+        """Units sold at ``price``; returns the residual of a bucket this sale closed."""
+        mean, _ = self.glm.marginal(ELASTICITY)
+        pool.add_sale_line(t, quantity, (price / self.list_price) ** -mean)
+        if self.has_views:
+            if not self.has_carts and self._v_views and _same(price, self._v_price):
+                self._v_units += quantity
+                self._v_weight = 1.0 / pool.unit_dispersion
+            return None
+        closed = None
+        unconfirmed, self._h_unconfirmed = self._h_unconfirmed, None
+        if self._h_open is None:
+            self._h_open, self._h_price = t, price
+        elif not _same(price, self._h_price):
+            if unconfirmed is not None and _same(price, unconfirmed):
+                # Our last published price was not applied: the time since it was still at
+                # the price the tills show.
+                self._h_price = price
+            else:
+                # The tills show a price we did not set: it changed between two sales.
+                since = max(self._h_open, self._h_last_sale or self._h_open)
+                switch = (since + t) / 2
+                closed = self.close_hours(switch, pool)
+                self._h_open, self._h_price = switch, price
+        self._h_units += quantity
+        self._h_last_sale = t
+        if self._h_units >= self.config.bucket_units:
+            closed = self.close_hours(t, pool)
+        return closed
 
-    def sample_elasticity(self, rng: random.Random) -> float:
-        return self.model.sample_coef("log_price", rng)
+    def hours_due(self) -> float | None:
+        """When the open hours bucket closes for time, if one is open."""
+        if self._h_open is None:
+            return None
+        return self._h_open + self.config.bucket_hours * 3600.0
+
+    def close_hours(self, t: float, pool: CategoryPool) -> float | None:
+        """Close the hours bucket at ``t`` (zero sales count too); it reopens at ``t``."""
+        if self._h_open is None or t <= self._h_open:
+            return None
+        self._h_waiting.append((self._h_open, t, self._h_price, self._h_units, self.competitor))
+        self._h_open, self._h_units = t, 0.0
+        if not pool.sales.warm:
+            return None  # until the category's hour pattern is known, exposure is not
+        residual = None
+        waiting, self._h_waiting = self._h_waiting, []
+        for start, end, price, units, competitor in waiting:
+            exposure = pool.sales.exposure_hours(start, end)
+            if exposure <= 0.0:
+                continue
+            self.exposure += exposure
+            residual = self._learn(
+                pool, A_HOURS, price, units, exposure, 1.0 / pool.unit_dispersion, competitor
+            )
+        return residual
+
+    def on_price(self, price: float, t: float, pool: CategoryPool) -> None:
+        """A new published price from ``t``: the evidence at the old price is closed.
+
+        The new price is taken to hold from ``t`` until a sale says otherwise (a shop whose
+        tills keep their own prices shows the old price at the next sale).
+        """
+        if self.has_views:
+            self.close_views(pool)
+        elif self._h_open is not None:
+            self.close_hours(t, pool)
+            self._h_unconfirmed = self._h_price
+            self._h_price = price

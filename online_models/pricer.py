@@ -1,7 +1,15 @@
-"""The dynamic price of one product: its demand model, its guardrails and its history."""
+"""The dynamic price of one product: its demand model, its guardrails and its history.
+
+Decisions are taken when evidence arrives (a views bucket or an hours bucket closes: by views,
+by sales, or because time passed without a sale) and, where nothing closes, at least every
+``DECIDE_EVERY_S`` of event time, so a shop that sends only till orders is priced from the
+first day. Each decision draws the elasticity from its posterior (Thompson sampling) and
+says why: the elasticity ± std and the evidence behind it.
+"""
 
 from __future__ import annotations
 
+import math
 import random
 import zlib
 from collections import deque
@@ -9,12 +17,14 @@ from dataclasses import dataclass, field
 
 from online_models.drift import ErrorDrift
 from online_models.elasticity import ElasticityConfig, ElasticityModel
+from online_models.pooling import CategoryPool
 from online_models.pricing import Guardrails, PriceDecision, PricingInput, decide
-from online_models.pricing import thompson_elasticity as draw
+from online_models.pricing import thompson_elasticity as bounded
 
-MODEL_NAME = "elasticity-blr"
+MODEL_NAME = "elasticity-poisson"
 EXPLORE = 0.05  # largest exploration offset of the log price
 EXPLORE_UNTIL_STD = 0.25  # full exploration while the elasticity's std is at least this
+DECIDE_EVERY_S = 2 * 3600.0  # a decision at least this often in event time
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +40,17 @@ class PriceChange:
     sequence: int
 
 
+@dataclass(frozen=True, slots=True)
+class Market:
+    """What the pricer knows of the product's surroundings at a decision."""
+
+    min_competitor_price: float | None = None
+    days_of_cover: float | None = None
+
+
 @dataclass
 class ProductPricer:
-    """Learns one product's elasticity from views and sales, and re-prices it.
+    """Learns one product's elasticity from views, sales and time, and re-prices it.
 
     Everything here is plain state (picklable), so Bytewax snapshots it for recovery.
     """
@@ -47,11 +65,13 @@ class ProductPricer:
     drift: ErrorDrift = field(default_factory=ErrorDrift)
     changes: int = 0
     decisions: int = 0
+    last_decision: float | None = None
+    reason: str = ""  # why the latest decision set or kept the price
     _recent: deque[float] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
         self.price = self.price or self.list_price
-        self.demand = ElasticityModel(self.list_price, self.config)
+        self.demand = ElasticityModel(self.sku, self.list_price, self.config)
 
     def _rng(self) -> random.Random:
         """The random stream of the next decision: a function of the product and decision
@@ -62,62 +82,122 @@ class ProductPricer:
     def model_version(self) -> str:
         return f"{MODEL_NAME}@{self.demand.observations}"
 
-    def on_cart(self) -> None:
+    def _market(self, market: Market) -> None:
+        lowest = market.min_competitor_price
+        self.demand.competitor = math.log(lowest / self.list_price) if lowest else 0.0
+
+    # ---------------------------------------------------------------- signals
+    def start(self, t: float) -> None:
+        """The product's first signal: from now on, time without sales is evidence."""
+        self.demand.start(self.price, t)
+        if self.last_decision is None:
+            self.last_decision = t
+
+    def on_view(
+        self, t: float, market: Market, pool: CategoryPool
+    ) -> tuple[PriceChange | None, bool]:
+        """Count a view at the current price; maybe re-price. Returns (change, drifted)."""
+        self._market(market)
+        return self._after(self.demand.on_view(self.price, t, pool), t, market, pool, "views")
+
+    def on_cart(self, t: float, pool: CategoryPool) -> None:
         """A shopper put the product in their cart at the current price: one conversion.
 
-        Carts, not sales, feed the demand model: a cart is decided at the price the shopper
-        saw, right after the view, and carts are about twice as many as orders.
+        Carts, not orders, are the conversions where both exist: a cart is decided at the
+        price the shopper saw, right after the view, and carts outnumber orders.
         """
-        self.demand.on_units(self.price, 1)
+        self.demand.on_cart(t, pool)
 
-    def explore(self) -> float:
+    def on_sale(
+        self, price: float, quantity: int, t: float, market: Market, pool: CategoryPool
+    ) -> tuple[PriceChange | None, bool]:
+        self._market(market)
+        residual = self.demand.on_sale(price, quantity, t, pool)
+        return self._after(residual, t, market, pool, "sales")
+
+    def due_at(self) -> float:
+        """Event time of the next time-triggered decision."""
+        due = self.demand.hours_due()
+        last = self.last_decision if self.last_decision is not None else 0.0
+        rest = last + DECIDE_EVERY_S
+        return rest if due is None else min(due, rest)
+
+    def on_time(
+        self, t: float, market: Market, pool: CategoryPool
+    ) -> tuple[PriceChange | None, bool]:
+        """Time reached ``t`` with no event of this product: close what is due, decide."""
+        self._market(market)
+        residual = None
+        due = self.demand.hours_due()
+        if due is not None and due <= t:
+            residual = self.demand.close_hours(t, pool)
+        return self._after(residual, t, market, pool, "time", force=True)
+
+    # ---------------------------------------------------------------- deciding
+    def explore(self, std: float) -> float:
         """A deliberate log-price offset, alternating in sign, shrinking as the model learns.
 
         Prices that never move teach nothing about elasticity; this keeps them moving a
         little around the target while the posterior is wide (the guardrails still apply).
         """
-        size = EXPLORE * min(1.0, self.demand.elasticity_std / EXPLORE_UNTIL_STD)
+        size = EXPLORE * min(1.0, std / EXPLORE_UNTIL_STD)
         return size if self.decisions % 2 == 0 else -size
 
-    def on_view(
-        self, t: float, min_competitor_price: float | None, days_of_cover: float | None
-    ) -> tuple[PriceChange | None, bool]:
-        """Count a view at the current price; maybe re-price. Returns (change, drifted)."""
-        closed = self.demand.on_view(self.price, t)
-        if closed is None:
-            return None, False
-        _, error = closed
-        drifted = self.drift.update(error)
+    def why(self, pool: CategoryPool) -> str:
+        """The elasticity ± std and the evidence it rests on, in words."""
+        mean, std = self.demand.posterior(pool)
+        ev = self.demand.evidence()
+        return (
+            f"elasticity {mean:.2f} ± {std:.2f} from {ev.views:,} views, {ev.units:,.0f} units, "
+            f"{ev.exposure_hours:,.1f} exposure h ({ev.observations} obs; category prior "
+            f"{pool.prior.mean:.2f} ± {pool.prior.std:.2f})"
+        )
+
+    def _after(
+        self, residual: float | None, t: float, market: Market, pool: CategoryPool,
+        trigger: str, force: bool = False,
+    ) -> tuple[PriceChange | None, bool]:  # fmt: skip
+        drifted = False
+        if residual is not None:
+            drifted = self.drift.update(residual)
+        elif not force:
+            return None, drifted
+        self.last_decision = t
         while self._recent and self._recent[0] <= t - 3600:
             self._recent.popleft()
         if len(self._recent) >= self.rails.max_updates_per_hour:
             return None, drifted
-        elasticity = draw(self.demand.elasticity, self.demand.elasticity_std, self._rng())
+        mean, std = self.demand.posterior(pool)
+        elasticity = bounded(mean, std, self._rng())
         decision: PriceDecision | None = decide(
             PricingInput(
                 current=self.price,
                 list_price=self.list_price,
                 unit_cost=self.unit_cost,
                 elasticity=elasticity,
-                min_competitor_price=min_competitor_price,
-                days_of_cover=days_of_cover,
-                explore=self.explore(),
+                min_competitor_price=market.min_competitor_price,
+                days_of_cover=market.days_of_cover,
+                explore=self.explore(std),
             ),
             self.rails,
         )
         self.decisions += 1
+        why = f"{trigger}: {self.why(pool)}"
         if decision is None:
+            self.reason = f"{why}; kept {self.price:.2f}"
             return None, drifted
+        self.reason = f"{why}; {decision.reason}"
         self._recent.append(t)
         self.changes += 1
         change = PriceChange(
             sku=self.sku,
             price=decision.price,
             previous_price=self.price,
-            reason=decision.reason,
+            reason=self.reason[:512],
             model_version=self.model_version,
             t=t,
             sequence=self.changes,
         )
         self.price = decision.price
+        self.demand.on_price(decision.price, t, pool)
         return change, drifted

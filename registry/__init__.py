@@ -1,5 +1,5 @@
 """The model registry: versioned ONNX models on disk with an atomically switched ``current``."""
 
-from registry.store import ModelRegistry, ModelVersion, RegistryError
+from registry.store import MODEL_NAME_PATTERN, ModelRegistry, ModelVersion, RegistryError
 
-__all__ = ["ModelRegistry", "ModelVersion", "RegistryError"]
+__all__ = ["MODEL_NAME_PATTERN", "ModelRegistry", "ModelVersion", "RegistryError"]

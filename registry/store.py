@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+# A model name is one plain path segment: no dots, slashes or traversal (``..``).
+MODEL_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 MODEL_FILE = "model.onnx"
 METADATA_FILE = "metadata.json"
 CURRENT_FILE = "current.json"
@@ -68,14 +71,29 @@ class ModelRegistry:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
+    def _dir(self, name: str) -> Path:
+        """The model's directory; RegistryError for a name that is not a plain model name.
+
+        >>> ModelRegistry(Path("/r"))._dir("../etc")
+        Traceback (most recent call last):
+        ...
+        registry.store.RegistryError: invalid model name '../etc': expected ^[a-z][a-z0-9_-]{0,63}$
+        """
+        if not re.fullmatch(MODEL_NAME_PATTERN, name):
+            raise RegistryError(f"invalid model name {name!r}: expected {MODEL_NAME_PATTERN}")
+        return self.root / name
+
     def names(self) -> list[str]:
         if not self.root.exists():
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and _versions_in(p))
+        return sorted(
+            p.name for p in self.root.iterdir()
+            if p.is_dir() and re.fullmatch(MODEL_NAME_PATTERN, p.name) and _versions_in(p)
+        )  # fmt: skip
 
     def register(self, name: str, onnx_bytes: bytes, metadata: dict[str, Any]) -> ModelVersion:
         """Store a new version (the next integer) and return it; ``current`` is not changed."""
-        model_dir = self.root / name
+        model_dir = self._dir(name)
         model_dir.mkdir(parents=True, exist_ok=True)
         meta = {"created_at": datetime.now(UTC).isoformat(), **metadata}
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=model_dir))
@@ -95,10 +113,10 @@ class ModelRegistry:
         return self.version(name, version)
 
     def versions(self, name: str) -> list[ModelVersion]:
-        return [self.version(name, v) for v in sorted(_versions_in(self.root / name))]
+        return [self.version(name, v) for v in sorted(_versions_in(self._dir(name)))]
 
     def version(self, name: str, version: int) -> ModelVersion:
-        path = self.root / name / str(version)
+        path = self._dir(name) / str(version)
         if not (path / MODEL_FILE).exists():
             raise RegistryError(f"model {name!r} has no version {version}")
         metadata = json.loads((path / METADATA_FILE).read_text())
@@ -146,14 +164,14 @@ class ModelRegistry:
         return True
 
     def _pointer(self, name: str) -> dict[str, Any] | None:
-        path = self.root / name / CURRENT_FILE
+        path = self._dir(name) / CURRENT_FILE
         if not path.exists():
             return None
         pointer: dict[str, Any] = json.loads(path.read_text())
         return pointer
 
     def _write_pointer(self, name: str, pointer: dict[str, Any]) -> None:
-        path = self.root / name / CURRENT_FILE
+        path = self._dir(name) / CURRENT_FILE
         fd, tmp = tempfile.mkstemp(prefix=".current-", dir=path.parent)
         with os.fdopen(fd, "w") as fh:
             json.dump(pointer, fh)

@@ -36,23 +36,41 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.event_time import check_range
+
+MAX_ID_CHARS = 128
+MAX_TEXT_CHARS = 512
+MAX_PRICE = Decimal(1_000_000)
+MAX_QUANTITY = 10_000
+MAX_ON_HAND = 10_000_000
+MAX_ORDER_LINES = 1_000
+MAX_ERROR_CHARS = 4_096
+
 
 def _to_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-Identifier = Annotated[str, Field(min_length=1, max_length=128)]
-"""An id: a non-empty string of at most 128 characters."""
+Identifier = Annotated[
+    str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+"""An id: a non-empty string of at most 128 characters, without control characters (ids
+become Redis keys, file names in the lake and log fields)."""
 
-EventTime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
-"""A timezone-aware timestamp, normalised to UTC. Naive timestamps are refused."""
+Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
+"""Free text (a search query, a reason): non-empty, at most 512 characters."""
+
+EventTime = Annotated[AwareDatetime, AfterValidator(check_range), AfterValidator(_to_utc)]
+"""A timezone-aware timestamp from 2000 to 2100 (``schemas.event_time``), normalised to UTC.
+Naive timestamps are refused."""
 
 Money = Annotated[
     Decimal,
-    Field(gt=0, max_digits=12, decimal_places=4, allow_inf_nan=False),
+    Field(gt=0, le=MAX_PRICE, max_digits=12, decimal_places=4, allow_inf_nan=False),
     PlainSerializer(float, return_type=float, when_used="json"),
 ]
-"""A positive decimal amount; accepted as a JSON number or string, written as a JSON number."""
+"""A positive decimal amount up to a million; accepted as a JSON number or string, written as
+a JSON number."""
 
 
 class Event(BaseModel):
@@ -70,7 +88,7 @@ class OrderLine(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)
 
     sku: Identifier
-    quantity: Annotated[StrictInt, Field(gt=0, le=10_000)]
+    quantity: Annotated[StrictInt, Field(gt=0, le=MAX_QUANTITY)]
     unit_price: Money
 
 
@@ -80,7 +98,7 @@ class Order(Event):
     order_id: Identifier
     user_id: Identifier
     store_id: Identifier
-    lines: Annotated[list[OrderLine], Field(min_length=1, max_length=1_000)]
+    lines: Annotated[list[OrderLine], Field(min_length=1, max_length=MAX_ORDER_LINES)]
 
 
 class Action(StrEnum):
@@ -104,7 +122,7 @@ class UserActivity(Event):
     session_id: Identifier
     action: Action
     sku: Identifier | None = None
-    query: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+    query: Text | None = None
 
     @model_validator(mode="after")
     def _sku_or_query(self) -> Self:
@@ -126,7 +144,7 @@ class InventoryLevel(Event):
 
     sku: Identifier
     store_id: Identifier
-    on_hand: Annotated[StrictInt, Field(ge=0)]
+    on_hand: Annotated[StrictInt, Field(ge=0, le=MAX_ON_HAND)]
 
 
 class CompetitorPrice(Event):
@@ -143,7 +161,7 @@ class PriceUpdate(Event):
     sku: Identifier
     price: Money
     previous_price: Money
-    reason: Annotated[str, Field(min_length=1, max_length=512)]
+    reason: Text
     model_version: Identifier
 
 
@@ -151,13 +169,20 @@ class DeadLetter(Event):
     """An input message that could not be accepted, with the reason. Topic ``dead-letter``.
 
     ``raw`` holds the original bytes as text when they are UTF-8, else base64
-    (``raw_encoding`` says which), so nothing is lost.
+    (``raw_encoding`` says which). ``raw_size`` is the original message's size in bytes;
+    ``raw_truncated`` says that ``raw`` holds only its beginning, cut so that the dead letter
+    fits the topic's largest message (the whole message stays in the input topic at
+    ``partition``/``offset``). ``error`` starts with the exception's type when parsing failed
+    for a reason other than the contract.
     """
 
-    topic: str
+    topic: Identifier
     partition: Annotated[int, Field(ge=0)]
     offset: Annotated[int, Field(ge=0)]
     raw: str
     raw_encoding: Annotated[str, Field(pattern="^(utf-8|base64)$")] = "utf-8"
-    error: str
-    correlation_id: str | None = None  # the message's ``x-correlation-id`` header, if any
+    raw_size: Annotated[int, Field(ge=0)] = 0
+    raw_truncated: bool = False
+    error: Annotated[str, Field(min_length=1, max_length=MAX_ERROR_CHARS)]
+    # the message's ``x-correlation-id`` header, if any (at most 128 characters kept)
+    correlation_id: Annotated[str, Field(max_length=MAX_ID_CHARS)] | None = None

@@ -9,8 +9,8 @@ Batch jobs and models read them by these names.
 >>> [f.name for f in SKU_FEATURES][:3]
 ['views_5m', 'views_1h', 'views_24h']
 >>> len(SKU_FEATURES)
-26
->>> [f.name for f in SKU_FEATURES if f.store == "redis"]
+33
+>>> [f.name for f in SKU_FEATURES if f.store == "redis"][:4]
 ['published_price', 'elasticity', 'elasticity_std', 'observations']
 """
 
@@ -49,7 +49,7 @@ class Feature:
     dtype: Literal["int", "float", "string", "json"]
     description: str
     # "feast": a model feature, in the Feast online store; "redis": serving state, in the
-    # plain hash of schemas/keys.py. Never both (shared/DESIGN.md).
+    # plain hash of schemas/keys.py. Never both (docs/dependencies.md, Feast).
     store: Literal["feast", "redis"] = "feast"
 
 
@@ -86,6 +86,23 @@ SKU_FEATURES: tuple[Feature, ...] = (
     Feature(
         "observations", "sku", "int", "price/demand buckets the elasticity learned from", "redis"
     ),
+    Feature(
+        "elasticity_prior", "sku", "float", "the category's pooled elasticity prior (mean)", "redis"
+    ),
+    Feature("elasticity_prior_std", "sku", "float", "its standard deviation", "redis"),
+    Feature("evidence_views", "sku", "int", "views the elasticity learned from", "redis"),
+    Feature("evidence_units", "sku", "float", "conversions or units sold it learned from", "redis"),
+    Feature(
+        "exposure_hours", "sku", "float", "busy-weighted hours of sales it learned from", "redis"
+    ),
+    Feature(
+        "elasticity_information",
+        "sku",
+        "float",
+        "precision the evidence adds to the elasticity (Fisher information)",
+        "redis",
+    ),
+    Feature("decision", "sku", "string", "why the latest decision set or kept the price", "redis"),
 )
 
 USER_FEATURES: tuple[Feature, ...] = (

@@ -9,6 +9,8 @@ id, a simulator or replay run) through Kafka into the flows' logs and dead lette
 'req-1'
 >>> correlation_id(None) is None
 True
+>>> len(correlation_id([("x-correlation-id", b"r" * 10_000)]))
+128
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 CORRELATION_ID = "x-correlation-id"
+MAX_CHARS = 128  # a longer header value is cut: the id travels into logs and dead letters
 
 Headers = Sequence[tuple[str, bytes | str | None]]
 
@@ -26,9 +29,10 @@ def correlation_headers(correlation_id: str | None) -> list[tuple[str, bytes]]:
 
 
 def correlation_id(headers: Headers | None) -> str | None:
-    """The correlation id in a message's headers, if any (the last one wins)."""
+    """The correlation id in a message's headers, if any (the last one wins), cut to 128
+    characters."""
     found = None
     for name, value in headers or ():
         if name == CORRELATION_ID and value is not None:
             found = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-    return found
+    return None if found is None else found[:MAX_CHARS]

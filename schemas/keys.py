@@ -36,6 +36,17 @@ class RedisKeys:
         """
         return f"{self.prefix}price:{sku}"
 
+    def price_sequences(self, lineage: str) -> str:
+        """Hash ``sku -> sequence`` of the last price change published to the price-updates
+        topic by the flow whose recovery state is ``lineage``; replaying after a crash, it
+        skips changes at or below it. (A flow started from fresh state has a new lineage.)"""
+        return f"{self.prefix}prices:sequence:{lineage}"
+
+    def price_pending(self, lineage: str, worker: int) -> str:
+        """String: epoch milliseconds at which flow worker ``worker`` began producing a batch
+        of price changes that Redis does not yet record (deleted once it does)."""
+        return f"{self.prefix}prices:pending:{lineage}:{worker}"
+
     @property
     def price_channel(self) -> str:
         """Pub/sub channel carrying every price change as a ``PriceUpdate`` JSON."""
@@ -96,6 +107,19 @@ class RedisKeys:
     def drift_events(self) -> str:
         """Stream (XADD) of drift detections that the batch scheduler reacts to."""
         return f"{self.prefix}drift"
+
+    @property
+    def producer_clients(self) -> str:
+        """Hash ``client_id -> ProducerClient JSON``: who may write which input topics
+        (secrets stored as argon2 hashes; ``tillflow producers`` manages them)."""
+        return f"{self.prefix}auth:producers"
+
+    @property
+    def marker(self) -> str:
+        """String written when serving state is complete (no TTL, never evicted); missing,
+        it means Redis lost its data and the serving state must be rebuilt (flows/rebuild.py).
+        """
+        return f"{self.prefix}redis:marker"
 
     # --- batch jobs (batch/runs.py, batch/scheduler.py) -------------------------------------
 

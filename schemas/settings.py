@@ -7,17 +7,42 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.event_time import DEFAULT_SKEW_S, EventTimePolicy
 from schemas.keys import RedisKeys
 from schemas.topics import ORDERS, Topic  # noqa: F401  (ORDERS is used by the doctest)
 
 DEV_ADMIN_PASSWORD = "tillflow-admin"  # development and tests only; refused in production
 DEV_JWT_SECRET = "tillflow-development-jwt-secret-not-for-production"
+SECRET_MIN_BYTES = 32  # JWT secret and plain admin password, outside development
+
+
+class InsecureSettings(ValueError):
+    """A secret that only development may use was given to a non-development deployment."""
+
+
+def _weak(variable: str, value: SecretStr, development: str, also: str = "") -> list[str]:
+    """``variable``'s problem, if it is the development default or under the minimum length.
+
+    >>> _weak("TILLFLOW_JWT_SECRET", SecretStr(""), "dev")
+    ['set TILLFLOW_JWT_SECRET: it is empty or shorter than 32 bytes']
+    >>> _weak("X", SecretStr("s" * 32), "dev")
+    []
+    """
+    secret = value.get_secret_value()
+    hint = f" ({also})" if also else ""
+    if secret == development:
+        return [f"set {variable}: the development default is "
+                f"refused{hint}"]  # fmt: skip
+    if len(secret.encode()) < SECRET_MIN_BYTES:
+        return [f"set {variable}: it is empty or shorter than {SECRET_MIN_BYTES} bytes{hint}"]
+    return []
 
 
 class Settings(BaseSettings):
@@ -44,12 +69,25 @@ class Settings(BaseSettings):
     output_partitions: int = Field(default=3, ge=1)
     replication_factor: int = Field(default=1, ge=1)
     kafka_timeout_s: float = Field(default=10.0, gt=0)
+    # The largest message the producers send (librdkafka's message.max.bytes default; the
+    # broker accepts a little more): longer dead letters are cut to fit.
+    kafka_max_message_bytes: int = Field(default=1_000_000, ge=10_000)
+
+    # Events later than now + this skew are refused (schemas/event_time.py)
+    event_time_skew_s: float = Field(default=DEFAULT_SKEW_S, ge=0)
 
     # Redis
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_port: int = 6379
     redis_prefix: str = "tillflow:"
     redis_timeout_s: float = Field(default=2.0, gt=0)
+    # The local Redis: AOF persistence (fsync every second) and a memory cap. Under the cap,
+    # only keys with an idle TTL (shoppers' and products' serving keys, rebuilt from the
+    # flow's state) are evicted, least recently used first; keys without a TTL (catalogue,
+    # current prices, popularity, scheduler cursors) never are (README: Faults and state).
+    redis_maxmemory: str = "1gb"
+    redis_maxmemory_policy: Literal["volatile-lru", "noeviction"] = "volatile-lru"
+    redis_check_s: float = Field(default=5.0, gt=0)  # how often a lost Redis is looked for
 
     # Neo4j (the co-purchase graph, graph/)
     neo4j_uri: str = "bolt://127.0.0.1:7687"
@@ -62,6 +100,20 @@ class Settings(BaseSettings):
     graph_namespace: str = "tillflow"  # every node carries it, so one Neo4j holds several shops
     graph_batch_rows: int = Field(default=10_000, ge=1)  # rows per UNWIND transaction
 
+    # OpenSearch (product search and log search, search/)
+    opensearch_url: str = "http://127.0.0.1:9200"
+    opensearch_port: int = 9200  # HTTP port of the local node (change the URL too)
+    opensearch_transport_port: int = 9300
+    opensearch_heap: str = "512m"
+    opensearch_timeout_s: float = Field(default=2.0, gt=0)
+    search_index: str = "tillflow-products"  # the product index
+    search_bulk_docs: int = Field(default=500, ge=1)  # documents per bulk request
+    search_flush_s: float = Field(default=0.2, gt=0)  # the indexer flushes at least this often
+    search_popularity_weight: float = Field(default=1.0, ge=0)  # log1p(popularity) boost
+    search_personal_weight: float = Field(default=1.0, ge=0)  # weight of the ranker's score
+    log_index_prefix: str = "tillflow-logs-"  # one index a day: <prefix>YYYY.MM.DD
+    log_retention_days: int = Field(default=7, ge=1)  # older log indices are deleted
+
     # Flows
     lake_dir: Path = Path(".tillflow/lake")
     recovery_dir: Path = Path(".tillflow/recovery")
@@ -73,7 +125,14 @@ class Settings(BaseSettings):
     lake_batch_rows: int = Field(default=20_000, ge=1)
     lake_flush_s: float = Field(default=2.0, gt=0)
     kafka_batch: int = Field(default=2_000, ge=1)
-    dedupe_horizon_s: float = Field(default=86_400.0, gt=0)
+    dedupe_horizon_s: float = Field(default=86_400.0, gt=0)  # 8 bytes per event within it
+    # Idle time after which a shopper's / a product's flow state and Redis keys are dropped.
+    shopper_idle_s: float = Field(default=30 * 86_400.0, gt=0)
+    product_idle_s: float = Field(default=90 * 86_400.0, gt=0)
+    price_history_len: int = Field(default=1_000, ge=1)  # price changes kept per product
+    popularity_len: int = Field(default=1_000, ge=1)  # products kept per popularity list
+    stream_len: int = Field(default=10_000, ge=1)  # entries kept in the drift stream (about)
+    catalogue_file: Path = Path(".tillflow/catalogue.jsonl")  # durable copy of the catalogue
     recommendations_k: int = Field(default=10, ge=1)
 
     # Batch jobs (batch/), the scheduler and lineage
@@ -90,23 +149,30 @@ class Settings(BaseSettings):
     max_events_per_request: int = Field(default=10_000, ge=1)
     api_cache_ttl_s: float = Field(default=1.0, ge=0)  # in-process cache of price/reco reads
     api_redis_timeout_s: float = Field(default=0.25, gt=0)  # then serve last-known or 503
-    rate_limit_per_s: float = Field(default=50.0, ge=0)  # per client on public routes; 0: off
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)  # larger bodies: 413
+    api_kafka_timeout_s: float = Field(default=2.0, gt=0)  # POST /events: then 503
+    # Public routes, per client address; events from shopper sessions count one each. 0: off.
+    rate_limit_per_s: float = Field(default=50.0, ge=0)
     rate_limit_burst: int = Field(default=100, ge=1)
+    rate_limit_max_clients: int = Field(default=50_000, ge=1)  # least recently seen go first
+    # Events per second per producer client (a batch of n costs n); 0: off.
+    producer_rate_per_s: float = Field(default=5_000.0, ge=0)
+    producer_burst: int = Field(default=10_000, ge=1)
+    producer_check_s: float = Field(default=1.0, ge=0)  # a revocation reaches the API within
+    # Failed logins (admin and producer clients) allowed per client address and per user.
+    login_failures_burst: int = Field(default=5, ge=1)
+    login_failures_per_min: float = Field(default=5.0, gt=0)
     ws_queue_size: int = Field(default=64, ge=1)  # per websocket; oldest dropped when full
+    ws_max_connections: int = Field(default=10_000, ge=1)  # open websockets in one process
+    ws_max_per_client: int = Field(default=50, ge=1)  # open websockets per client address
     model_poll_s: float = Field(default=2.0, gt=0)  # how often the API checks the registry
     admin_username: str = "admin"
     admin_password: SecretStr = SecretStr(DEV_ADMIN_PASSWORD)
+    # An argon2 hash (`tillflow admin hash-password`); when set, TILLFLOW_ADMIN_PASSWORD is unused.
+    admin_password_hash: SecretStr = SecretStr("")
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     jwt_ttl_s: int = Field(default=3_600, ge=60)
-
-    @model_validator(mode="after")
-    def _no_placeholder_secrets_in_production(self) -> Settings:
-        if self.environment == "production":
-            if self.admin_password.get_secret_value() == DEV_ADMIN_PASSWORD:
-                raise ValueError("set TILLFLOW_ADMIN_PASSWORD: the development default is refused")
-            if self.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
-                raise ValueError("set TILLFLOW_JWT_SECRET: the development default is refused")
-        return self
+    session_ttl_s: int = Field(default=86_400, ge=60)  # shopper sessions of the storefront
 
     # Observability: /metrics endpoints, Prometheus
     metrics_host: str = "127.0.0.1"  # bind address of the flows' and scheduler's /metrics
@@ -117,6 +183,34 @@ class Settings(BaseSettings):
     prometheus_retention: str = "7d"
     alertmanager_url: str = ""  # e.g. http://127.0.0.1:9095; empty: alerts stay in Prometheus
 
+    def secret_problems(self) -> list[str]:
+        """What is unsafe about the secrets outside ``development`` (empty when nothing is)."""
+        given_hash = self.admin_password_hash.get_secret_value()
+        if given_hash and not given_hash.startswith("$argon2"):
+            return ["set TILLFLOW_ADMIN_PASSWORD_HASH to an argon2 hash "
+                    "(`tillflow admin hash-password` prints one)"]  # fmt: skip
+        if self.environment == "development":
+            return []
+        problems = _weak("TILLFLOW_JWT_SECRET", self.jwt_secret, DEV_JWT_SECRET)
+        if not given_hash:
+            problems += _weak("TILLFLOW_ADMIN_PASSWORD", self.admin_password, DEV_ADMIN_PASSWORD,
+                              also="or set TILLFLOW_ADMIN_PASSWORD_HASH")  # fmt: skip
+        return problems
+
+    def require_safe_secrets(self) -> None:
+        """Refuse to run outside ``development`` with a development, empty or short secret."""
+        problems = self.secret_problems()
+        if problems:
+            raise InsecureSettings(
+                f"refusing to start with environment={self.environment}: "
+                + "; ".join(problems)
+                + " (set them in the environment or in .env, see .env.example)"
+            )
+
+    def event_time_policy(self) -> EventTimePolicy:
+        """The event-time policy of this deployment, on the wall clock."""
+        return EventTimePolicy(self.event_time_skew_s)
+
     def topic(self, topic: Topic) -> str:
         """The broker-side name of ``topic`` under this deployment's prefix."""
         return topic.qualified(self.topic_prefix)
@@ -125,6 +219,16 @@ class Settings(BaseSettings):
     def keys(self) -> RedisKeys:
         """The Redis key layout under this deployment's prefix."""
         return RedisKeys(self.redis_prefix)
+
+    @property
+    def shopper_ttl_s(self) -> int:
+        """The Redis TTL of a shopper's keys: the shopper idle time, in whole seconds (≥ 1)."""
+        return max(1, math.ceil(self.shopper_idle_s))
+
+    @property
+    def product_ttl_s(self) -> int:
+        """The Redis TTL of a product's keys: the product idle time, in whole seconds (≥ 1)."""
+        return max(1, math.ceil(self.product_idle_s))
 
     def partitions(self, topic: Topic) -> int:
         """How many partitions ``topic`` is created with."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,8 +21,12 @@ class ShopConfig(BaseModel):
     competitors: int = Field(default=3, ge=0)
     start: datetime = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 
-    # Traffic: sessions per simulated day (before the hour-of-day profile).
+    # Channels: "web" (views, carts and web orders), "pos" (till orders only: no activity
+    # events), "both". The ground truth (products, demand curves) is the same in every mode.
+    channels: Literal["web", "pos", "both"] = "web"
+    # Traffic: web sessions and till visits per simulated day (before the hour-of-day profile).
     sessions_per_day: float = Field(default=10_000.0, gt=0)
+    till_visits_per_day: float = Field(default=10_000.0, gt=0)
     mean_views_per_session: float = Field(default=4.0, ge=1)
     search_probability: float = Field(default=0.35, ge=0, le=1)
     wishlist_probability: float = Field(default=0.03, ge=0, le=1)
@@ -35,6 +40,7 @@ class ShopConfig(BaseModel):
     daily_noise_sigma: float = Field(default=0.1, ge=0)
     max_cart_probability: float = Field(default=0.95, gt=0, le=1)
 
+    # A till visit is a session nobody sees: its items are bought with P(cart) × checkout.
     # Tastes: Dirichlet concentration of category preferences, latent dimension and weight.
     taste_concentration: float = Field(default=0.3, gt=0)
     latent_dim: int = Field(default=8, ge=1)

@@ -5,22 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import orjson
 import redis.asyncio as aioredis
 import structlog
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from flows.catalogue import store_catalogue
 from infra.readiness import require_redis, require_topics
-from ingest.producer import aiokafka_producer
 from schemas.settings import Settings
 from schemas.topics import INPUT_TOPICS
 from simulator.config import ShopConfig
 from simulator.ground_truth import write_ground_truth
-from simulator.shop import DAY, Shop
+from simulator.shop import DAY, Emitted, Shop
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +46,8 @@ class RunReport:
     per_topic: dict[str, int]
     price_refreshes: int
     published_prices: int
+    last_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    """The highest offset Kafka acknowledged per (broker-side topic, partition)."""
 
 
 async def refresh_prices(shop: Shop, client: aioredis.Redis, settings: Settings) -> int:
@@ -59,37 +61,40 @@ async def run_shop(
     config: ShopConfig,
     options: RunOptions,
     on_progress: Callable[[int], Awaitable[None] | None] | None = None,
+    *,
+    shop: Shop | None = None,
+    events: Iterable[Emitted] | None = None,
 ) -> RunReport:
-    """Produce the shop's events to the input topics until ``days`` or ``max_events``."""
+    """Produce the shop's events to the input topics until ``days`` or ``max_events``.
+
+    ``shop`` and ``events`` (default: a new shop of ``config`` and its events for ``days``)
+    let one shop run in phases, e.g. a backfill of its history and then its live traffic.
+    """
     names = {t.name: settings.topic(t) for t in INPUT_TOPICS}
     require_topics(settings, list(names.values()))
     require_redis(settings)
-    shop = Shop(config)
+    shop = shop or Shop(config)
     store_catalogue(settings, shop.catalogue())
     if options.clock == "wall":
         shop.stamp_with(lambda _t: time.time())
+    if events is None:
+        events = shop.events(until=shop.start + options.days * DAY)
     client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout_s)
-    producer = aiokafka_producer(settings, linger_ms=5)
-    await producer.start()
+    producer = Acknowledged(settings)
     sent = 0
     refreshes = 0
     published = await refresh_prices(shop, client, settings)
     started = time.perf_counter()
     last_refresh = started
-    pending: list[asyncio.Future[object]] = []
     try:
-        until = shop.start + options.days * DAY
-        for event in shop.events(until=until):
-            value = orjson.dumps(event.payload)
-            pending.append(
-                await producer.send(names[event.topic.name], value=value, key=event.key.encode())
-            )
+        for event in events:
+            producer.produce(names[event.topic.name], orjson.dumps(event.payload), event.key)
             sent += 1
             if options.max_events is not None and sent >= options.max_events:
                 break
             if sent % options.batch:
                 continue
-            await _settle(pending)
+            producer.check()
             now = time.perf_counter()
             if now - last_refresh >= options.price_refresh_s:
                 published = await refresh_prices(shop, client, settings)
@@ -99,14 +104,10 @@ async def run_shop(
                 ahead = sent / options.rate - (now - started)
                 if ahead > 0:
                     await asyncio.sleep(ahead)
-            if on_progress is not None:
-                result = on_progress(sent)
-                if result is not None:
-                    await result
-        await producer.flush()
-        await _settle(pending)
+            await _report(on_progress, sent)
+        await asyncio.to_thread(producer.finish, settings.kafka_timeout_s * 3)
+        await _report(on_progress, sent)
     finally:
-        await producer.stop()
         await client.aclose()
     seconds = time.perf_counter() - started
     if options.ground_truth is not None:
@@ -118,13 +119,72 @@ async def run_shop(
         per_topic=dict(shop.stats.events),
         price_refreshes=refreshes,
         published_prices=published,
+        last_offsets=producer.offsets,
     )
-    log.info("simulation finished", **asdict(report))
+    log.info(
+        "simulation finished", **{k: v for k, v in asdict(report).items() if k != "last_offsets"}
+    )
     return report
 
 
-async def _settle(pending: list[asyncio.Future[object]]) -> None:
-    """Wait for the acknowledgements of everything sent so far; raise the first failure."""
-    if pending:
-        await asyncio.gather(*pending)
-        pending.clear()
+async def _report(on_progress: Callable[[int], Awaitable[None] | None] | None, sent: int) -> None:
+    if on_progress is not None:
+        result = on_progress(sent)
+        if result is not None:
+            await result
+
+
+class Acknowledged:
+    """confluent-kafka's producer (acks=all, idempotent) that keeps, per partition, the highest
+    offset Kafka acknowledged, and raises the first delivery failure.
+
+    ``produce`` only queues (librdkafka batches and sends in its own thread, a few µs per
+    message); ``check`` serves the delivery reports so far; ``finish`` waits for the rest.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.producer = Producer(
+            {
+                "bootstrap.servers": settings.kafka_bootstrap,
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                "queue.buffering.max.messages": 500_000,
+                "message.timeout.ms": int(settings.kafka_timeout_s * 3_000),
+            }
+        )
+        self.offsets: dict[tuple[str, int], int] = {}
+        self.failures: list[KafkaError] = []
+
+    def _delivered(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            self.failures.append(error)
+            return
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        if topic is None or partition is None or offset is None:
+            return
+        if offset > self.offsets.get((topic, partition), -1):
+            self.offsets[topic, partition] = offset
+
+    def produce(self, topic: str, value: bytes, key: str) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, value, key, on_delivery=self._delivered)
+                return
+            except BufferError:  # the local queue is full: let librdkafka send some
+                self.producer.poll(0.05)
+
+    def check(self) -> None:
+        self.producer.poll(0)
+        if self.failures:
+            raise KafkaException(self.failures[0])
+
+    def finish(self, timeout_s: float) -> None:
+        left = self.producer.flush(timeout_s)
+        self.check()
+        if left:
+            raise KafkaException(
+                KafkaError(
+                    KafkaError._MSG_TIMED_OUT, f"{left} events not acknowledged in {timeout_s:.0f}s"
+                )
+            )

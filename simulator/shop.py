@@ -22,6 +22,7 @@ from schemas.catalogue import CatalogueItem
 from schemas.topics import COMPETITOR_PRICES, INVENTORY, ORDERS, USER_ACTIVITY, Topic
 from simulator.catalogue import Product, category_name, make_catalogue
 from simulator.config import ShopConfig
+from simulator.names import describe
 from simulator.prices import PriceBook
 from simulator.shoppers import Shoppers, make_shoppers, user_id_of
 
@@ -110,16 +111,24 @@ class Shop:
         self._clock = clock
 
     def catalogue(self) -> list[CatalogueItem]:
-        """The shop's master data as the flows need it (costs, list prices, categories)."""
-        return [
-            CatalogueItem(
-                sku=p.sku,
-                category=category_name(p.category),
-                list_price=p.list_price,
-                unit_cost=p.unit_cost,
+        """The shop's master data: costs, list prices and categories (for the flows), names,
+        brands and descriptions (for search and the storefront)."""
+        items = []
+        for p in self.products:
+            category = category_name(p.category)
+            name, brand, description = describe(p.index, category)
+            items.append(
+                CatalogueItem(
+                    sku=p.sku,
+                    category=category,
+                    list_price=p.list_price,
+                    unit_cost=p.unit_cost,
+                    name=name,
+                    brand=brand,
+                    description=description,
+                )
             )
-            for p in self.products
-        ]
+        return items
 
     # ----------------------------------------------------------------- ground truth
     def _expected_daily_units(self) -> np.ndarray:
@@ -131,7 +140,17 @@ class Shop:
         conversion = np.array([p.conversion for p in self.products])
         mean_qty = sum(QUANTITIES) / len(QUANTITIES)
         result: np.ndarray = views_per_day * conversion * c.checkout_probability * mean_qty
-        return result
+        return result * (self.web_rate + self.till_rate) / c.sessions_per_day
+
+    @property
+    def web_rate(self) -> float:
+        """Web sessions per day (0 in a point-of-sale-only shop)."""
+        return 0.0 if self.config.channels == "pos" else self.config.sessions_per_day
+
+    @property
+    def till_rate(self) -> float:
+        """Till visits per day (0 in a web-only shop)."""
+        return 0.0 if self.config.channels == "web" else self.config.till_visits_per_day
 
     # ----------------------------------------------------------------- helpers
     def _event_id(self) -> str:
@@ -170,15 +189,34 @@ class Shop:
         """Sessions start as a Poisson process shaped by the hour-of-day profile."""
         peak = float(HOURLY_PROFILE.max())
         profile = [float(x) for x in HOURLY_PROFILE]
-        rate_max = self.config.sessions_per_day / DAY * peak
+        total = self.web_rate + self.till_rate
+        till_share = self.till_rate / total
+        rate_max = total / DAY * peak
         t = self.start
         rng = self.rng
         while True:
             t += rng.expovariate(rate_max)
             hour = int((t % DAY) // 3600)
             if rng.random() * peak <= profile[hour]:
-                u = bisect.bisect_right(self._user_cdf, rng.random())
-                yield t, self._session(min(u, self.config.shoppers - 1), t)
+                u = min(bisect.bisect_right(self._user_cdf, rng.random()), self.config.shoppers - 1)
+                till = till_share >= 1.0 or (till_share > 0.0 and rng.random() < till_share)
+                yield t, (self._till_visit(u, t) if till else self._session(u, t))
+
+    def _till_visit(self, u: int, t: float) -> Actor:
+        """A shopper in a store: looks at items like a web session (unseen), pays at the till."""
+        rng, cfg = self.rng, self.config
+        self.stats.sessions += 1
+        n_items = min(40, 1 + int(rng.expovariate(1 / (cfg.mean_views_per_session - 0.5))))
+        bought: list[int] = []
+        for _ in range(n_items):
+            j = self._pick_item(u)
+            t += rng.expovariate(1 / 40)
+            p_buy = self.cart_probability(self.products[j], self.prices.current[j], t)
+            if self.price_rng.random() < p_buy * cfg.checkout_probability:
+                bought.append(j)
+        if bought:
+            t += rng.expovariate(1 / 60)
+            yield from self._checkout(u, bought, t)
 
     def _pick_item(self, u: int) -> int:
         sh, rng, blocks = self.shoppers, self.rng, self._blocks
@@ -346,3 +384,37 @@ class Shop:
             elif item is not None:
                 advance(item)
             advance(actor)
+
+
+class Phases:
+    """One run of a shop's events, taken in phases: :meth:`until` yields the events before a
+    simulated time and keeps the first later one for the next phase (a backfill of history up
+    to now, then live traffic, from one shop).
+
+    >>> shop = Shop(ShopConfig(products=5, shoppers=20, sessions_per_day=50))
+    >>> phases = Phases(shop.events())
+    >>> first = list(phases.until(shop.start + 3_600))
+    >>> second = list(phases.until(shop.start + 7_200))
+    >>> all(e.time < shop.start + 3_600 <= f.time for e in first for f in second)
+    True
+    >>> [e.payload["event_id"] for e in first + second] == [
+    ...     e.payload["event_id"] for e in Shop(shop.config).events(until=shop.start + 7_200)]
+    True
+    """
+
+    def __init__(self, events: Iterator[Emitted]) -> None:
+        self._events = events
+        self._held: Emitted | None = None
+
+    def until(self, t: float | None = None) -> Iterator[Emitted]:
+        """The next events with simulated time before ``t`` (all of them when ``None``)."""
+        if self._held is not None:
+            if t is not None and self._held.time >= t:
+                return
+            held, self._held = self._held, None
+            yield held
+        for event in self._events:
+            if t is not None and event.time >= t:
+                self._held = event
+                return
+            yield event

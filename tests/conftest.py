@@ -7,6 +7,7 @@ that says so: they are never skipped.
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,7 +20,8 @@ import orjson
 import prometheus_client  # noqa: F401
 import pytest
 import redis
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from pydantic import SecretStr
 
 from infra.readiness import require_kafka, require_redis
 from infra.stack.errors import ServiceUnavailable
@@ -34,13 +36,17 @@ def run_id() -> str:
 
 
 @pytest.fixture(scope="session")
-def settings(run_id: str) -> Settings:
-    """Settings whose topics and Redis keys carry a prefix unique to this test run."""
+def settings(run_id: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings whose topics, Redis keys and catalogue file are unique to this test run, with
+    secrets of their own (outside development the development ones are refused)."""
     return Settings(
         environment="test",
         topic_prefix=f"test-{run_id}.",
         redis_prefix=f"test-{run_id}:",
         kafka_timeout_s=10,
+        jwt_secret=SecretStr(secrets.token_urlsafe(32)),
+        admin_password=SecretStr(secrets.token_urlsafe(32)),
+        catalogue_file=tmp_path_factory.mktemp("catalogue") / "catalogue.jsonl",
     )
 
 
@@ -69,19 +75,34 @@ def redis_client(stack: Settings) -> Iterator[redis.Redis]:
     client.close()
 
 
+_NO_LEADER_YET = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+}
+
+
 @pytest.fixture
 def end_offsets(stack: Settings) -> Callable[[Topic], int]:
     """Total number of messages in a topic (sum of partition high-water marks)."""
 
     def total(topic: Topic) -> int:
         consumer = Consumer({"bootstrap.servers": stack.kafka_bootstrap, "group.id": "offsets"})
+        name = stack.topic(topic)
+        deadline = time.monotonic() + 30
         try:
-            meta = consumer.list_topics(stack.topic(topic), timeout=10)
-            parts = meta.topics[stack.topic(topic)].partitions
-            return sum(
-                consumer.get_watermark_offsets(TopicPartition(stack.topic(topic), p), timeout=10)[1]
-                for p in parts
-            )
+            while True:
+                try:
+                    parts = consumer.list_topics(name, timeout=10).topics[name].partitions
+                    return sum(
+                        consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
+                        for p in parts
+                    )
+                except KafkaException as exc:
+                    # a new topic's partitions get their leader a moment after creation
+                    if exc.args[0].code() not in _NO_LEADER_YET or time.monotonic() > deadline:
+                        raise
+                    consumer.poll(0.2)
         finally:
             consumer.close()
 
@@ -126,3 +147,38 @@ def consume(stack: Settings) -> Callable[..., list[Message]]:
         return messages
 
     return read
+
+
+@pytest.fixture(scope="module")
+def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis of this test module alone, on a free port: a test may flush or break it
+    without touching the shared one. Yields its URL."""
+    import shutil
+    import socket
+    import subprocess
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    data = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly",
+         "no", "--dir", str(data)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail(f"redis-server did not start on port {port}", pytrace=False)
+    client.close()
+    yield url
+    proc.terminate()
+    proc.wait(10)

@@ -63,6 +63,9 @@ async function load() {
     const jobs = await call("/admin/jobs");
     document.getElementById("job-actions").replaceChildren(...jobs.jobs.map((j) =>
       action(`run ${j}`, () => call(`/admin/jobs/${j}`, { method: "POST" }))));
+    document.getElementById("schedule").replaceChildren(table(
+      ["scheduled job", "every", "last started", "runs next"],
+      jobs.schedule.map((s) => [s.job, `${s.every_s} s`, s.last_at || "never", s.next_at || "at the next poll"])));
     document.getElementById("runs").replaceChildren(table(
       ["job", "status", "started", "seconds", "rows in", "rows out", "error"],
       jobs.runs.map((r) => [r.job, r.status, r.started_at, r.duration_s ?? "", r.rows_in ?? "", r.rows_out ?? "", r.error || ""])));

@@ -17,10 +17,15 @@ async function show(sku) {
   const d = await tf.json(`/pricing/${encodeURIComponent(sku)}`);
   const c = d.current;
   const el = c.elasticity == null ? "not learned yet" :
-    `${c.elasticity.toFixed(2)} ± ${(c.elasticity_std ?? 0).toFixed(2)} (${c.observations} buckets)`;
+    `${c.elasticity.toFixed(2)} ± ${(c.elasticity_std ?? 0).toFixed(2)} (${c.observations} observations)`;
+  const evidence = `${c.evidence_views} views, ${c.evidence_units.toFixed(0)} units, ` +
+    `${c.exposure_hours.toFixed(1)} exposure h`;
+  const prior = c.elasticity_prior == null ? "–" :
+    `${c.elasticity_prior.toFixed(2)} ± ${(c.elasticity_prior_std ?? 0).toFixed(2)}`;
   rows(document.getElementById("now"), [
     ["price", tf.money(c.price)], ["previous", tf.money(c.previous_price)],
     ["updated", c.updated_at || "–"], ["reason", c.reason || "–"], ["elasticity", el],
+    ["evidence", evidence], ["category prior", prior], ["latest decision", c.decision || "–"],
     ["lowest competitor", tf.money(d.min_competitor_price)],
     ["gap to competitor", d.competitor_gap == null ? "–" : `${(100 * d.competitor_gap).toFixed(1)} %`],
     ["on hand", d.on_hand ?? "–"], ["days of cover", d.days_of_cover == null ? "–" : d.days_of_cover.toFixed(1)],

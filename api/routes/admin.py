@@ -3,54 +3,65 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+import time
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import redis.asyncio as aioredis
 import structlog
-from fastapi import APIRouter, Form, HTTPException, Query, Security, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Form, HTTPException, Path, Query, Request, Security, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
 
-from api.auth import READ, SCOPES, WRITE, Claims, current_admin, issue_token, password_ok
+from api.auth import READ, SCOPES, WRITE, current_admin, login_failed, throttle_login
 from api.deps import State
-from batch.runs import JOBS, KEEP_RUNS, JobRun, check_job
-from registry import RegistryError
+from api.limits import require_json
+from api.passwords import verify_secret
+from api.problems import responses
+from api.tokens import Claims, Token, issue_token
+from batch.runs import KEEP_RUNS
+from registry import MODEL_NAME_PATTERN, RegistryError
+from schemas.jobs import JOBS, JobRun, check_job, scheduled_jobs
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 audit = structlog.get_logger("tillflow.api.audit")
 
 Reader = Annotated[Claims, Security(current_admin, scopes=[READ])]
 Writer = Annotated[Claims, Security(current_admin, scopes=[WRITE])]
-
-
-class Token(BaseModel):
-    access_token: str
-    token_type: str = "bearer"
-    expires_in: int
-    scopes: list[str]
+ModelName = Annotated[str, Path(pattern=MODEL_NAME_PATTERN, description="e.g. `demand`.")]
+JobName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
+ADMIN_ERRORS = (401, 403, 429)
 
 
 @router.post(
     "/token",
     response_model=Token,
     summary="Log in (OAuth2 password flow) and get a bearer token",
-    responses={401: {"description": "Wrong username or password."}},
+    responses=responses(400, 401, 413, 429),
 )
 async def token(
     state: State,
+    request: Request,
     username: Annotated[str, Form(max_length=128)],
     password: Annotated[str, Form(max_length=256)],
-    scope: Annotated[str, Form(description="Space-separated scopes; all when empty.")] = "",
+    scope: Annotated[
+        str, Form(max_length=256, description="Space-separated scopes; all when empty.")
+    ] = "",
 ) -> Token:
-    if not password_ok(state.settings, username, password):
+    throttle_login(request, username)
+    stored = await asyncio.to_thread(state.admin_password_hash)
+    user_ok = hmac.compare_digest(username.encode(), state.settings.admin_username.encode())
+    password_ok = await asyncio.to_thread(verify_secret, password, stored)  # even for a bad name
+    if not (user_ok and password_ok):
         audit.warning("admin login refused", username=username)
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
+        raise login_failed(request, username, "wrong username or password")
     wanted = scope.split() or list(SCOPES)
     unknown = [s for s in wanted if s not in SCOPES]
     if unknown:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unknown scope: {', '.join(unknown)}")
-    jwt_token, _ = issue_token(state.settings, username, wanted)
+    jwt_token, _ = issue_token(state.settings, "admin", username, wanted, now=time.time())
     audit.info("admin login", username=username, scopes=wanted)
     return Token(access_token=jwt_token, expires_in=state.settings.jwt_ttl_s, scopes=wanted)
 
@@ -98,22 +109,39 @@ def _models(state: Any) -> list[ModelInfo]:
     return out
 
 
-@router.get("/models", response_model=list[ModelInfo], summary="Registered models and versions")
+@router.get(
+    "/models",
+    response_model=list[ModelInfo],
+    summary="Registered models and versions",
+    responses=responses(*ADMIN_ERRORS),
+)
 async def models(state: State, admin: Reader) -> list[ModelInfo]:
     return await asyncio.to_thread(_models, state)
 
 
 class Promotion(BaseModel):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=1_000_000)
 
 
 @router.post(
     "/models/{name}/promote",
     response_model=ModelInfo,
     summary="Make a version current (the API reloads it)",
-    responses={404: {"description": "Unknown model or version."}},
+    responses=responses(*ADMIN_ERRORS, 404, 413, 415),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": Promotion.model_json_schema()}},
+        }
+    },
 )
-async def promote(name: str, body: Promotion, state: State, admin: Writer) -> ModelInfo:
+async def promote(name: ModelName, request: Request, state: State, admin: Writer) -> ModelInfo:
+    require_json(request)  # after the credential check, before the body is read
+    try:
+        body = Promotion.model_validate_json(await request.body())
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)  # the input may not be text
+        raise RequestValidationError(errors) from None
     try:
         await asyncio.to_thread(state.registry.promote, name, body.version)
     except RegistryError as exc:
@@ -125,13 +153,14 @@ async def promote(name: str, body: Promotion, state: State, admin: Writer) -> Mo
     "/models/{name}/rollback",
     response_model=ModelInfo,
     summary="Return to the previously current version",
-    responses={409: {"description": "Nothing to roll back to."}},
+    responses=responses(*ADMIN_ERRORS, 404, 409),
 )
-async def rollback(name: str, state: State, admin: Writer) -> ModelInfo:
+async def rollback(name: ModelName, state: State, admin: Writer) -> ModelInfo:
     try:
         back = await asyncio.to_thread(state.registry.rollback, name)
     except RegistryError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+        code = status.HTTP_409_CONFLICT if name in state.registry.names() else 404
+        raise HTTPException(code, str(exc)) from None
     return await _changed(state, admin, "rollback", name, back.version)
 
 
@@ -154,7 +183,12 @@ class DriftStatus(BaseModel):
     flow_counters: dict[str, int]
 
 
-@router.get("/drift", response_model=DriftStatus, summary="Drift detections and flow counters")
+@router.get(
+    "/drift",
+    response_model=DriftStatus,
+    summary="Drift detections and flow counters",
+    responses=responses(*ADMIN_ERRORS, 503),
+)
 async def drift(state: State, admin: Reader) -> DriftStatus:
     keys = state.settings.keys
 
@@ -189,12 +223,33 @@ class RunInfo(BaseModel):
     trigger: str
 
 
+class ScheduleInfo(BaseModel):
+    job: str
+    every_s: float
+    last_at: str | None = Field(description="When it last started (ISO-8601, UTC).")
+    next_at: str | None = Field(
+        description="When it runs next; null: at the scheduler's next poll."
+    )
+
+
 class Jobs(BaseModel):
     jobs: list[str] = Field(description="Jobs that can be triggered.")
     runs: list[RunInfo] = Field(description="The latest runs, newest first.")
+    schedule: list[ScheduleInfo] = Field(
+        description="The running scheduler's schedule (empty when none has started)."
+    )
 
 
-@router.get("/jobs", response_model=Jobs, summary="Batch jobs and their latest runs")
+def _iso(unix: float | None) -> str | None:
+    return None if unix is None else datetime.fromtimestamp(unix, UTC).isoformat(timespec="seconds")
+
+
+@router.get(
+    "/jobs",
+    response_model=Jobs,
+    summary="Batch jobs and their latest runs",
+    responses=responses(*ADMIN_ERRORS, 503),
+)
 async def jobs(
     state: State,
     admin: Reader,
@@ -202,12 +257,23 @@ async def jobs(
 ) -> Jobs:
     keys = state.settings.keys
 
-    async def read(client: aioredis.Redis) -> list[Any]:
-        return list(await client.lrange(keys.job_runs, 0, limit - 1))  # type: ignore[misc]
+    async def read(client: aioredis.Redis) -> tuple[list[Any], dict[Any, Any]]:
+        runs = await client.lrange(keys.job_runs, 0, limit - 1)  # type: ignore[misc]
+        scheduler = await client.hgetall(keys.scheduler_state)  # type: ignore[misc]
+        return list(runs), dict(scheduler)
 
-    raw = await state.redis.run(read)
+    raw, scheduler = await state.redis.run(read)
     runs = [RunInfo(**asdict(JobRun.from_json(r))) for r in raw]
-    return Jobs(jobs=list(JOBS), runs=runs)
+    text = {_text(k): _text(v) for k, v in scheduler.items()}
+    schedule = [
+        ScheduleInfo(job=s.job, every_s=s.every_s, last_at=_iso(s.last_at), next_at=_iso(s.next_at))
+        for s in scheduled_jobs(text)
+    ]
+    return Jobs(jobs=list(JOBS), runs=runs, schedule=schedule)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class JobRequested(BaseModel):
@@ -220,9 +286,9 @@ class JobRequested(BaseModel):
     response_model=JobRequested,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Ask the scheduler to run a job now",
-    responses={404: {"description": "Unknown job."}},
+    responses=responses(*ADMIN_ERRORS, 404, 503),
 )
-async def trigger(job: str, state: State, admin: Writer) -> JobRequested:
+async def trigger(job: JobName, state: State, admin: Writer) -> JobRequested:
     try:
         check_job(job)
     except ValueError as exc:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import redis.asyncio as aioredis
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, Security, status
 from pydantic import BaseModel, Field
 
+from api.auth import READ, claims_of, oauth2
 from api.deps import State
+from api.problems import responses
+from api.search import readiness as search_readiness
 from infra.stack.errors import ServiceUnavailable
 
 router = APIRouter(tags=["health"])
@@ -18,10 +21,13 @@ class Health(BaseModel):
 
 class Readiness(BaseModel):
     ready: bool
-    checks: dict[str, str] = Field(
-        description="Per dependency: `ok`, or what is wrong. Models report `ok (name:vN)`, "
+    checks: dict[str, str] | None = Field(
+        default=None,
+        description="With an admin token (`admin:read`) only; anonymous callers get `ready`. "
+        "Per dependency: `ok`, or what is wrong. Models report `ok (name:vN)`, "
         "or `not registered` (the API serves without them: streaming lists, no forecast); "
-        "a model that fails to load makes the API not ready."
+        "a model that fails to load makes the API not ready. `opensearch` is reported but "
+        "does not decide readiness: only `/search` needs it.",
     )
 
 
@@ -38,12 +44,19 @@ async def healthz() -> Health:
     "/readyz",
     response_model=Readiness,
     summary="Readiness: Kafka and Redis reachable, models loaded",
-    responses={503: {"model": Readiness, "description": "A dependency is not ready."}},
+    response_model_exclude_none=True,
+    responses={
+        **responses(401),
+        503: {"model": Readiness, "description": "A dependency is not ready."},
+    },
+    dependencies=[Security(oauth2)],
 )
-async def readyz(state: State, response: Response) -> Readiness:
+async def readyz(state: State, request: Request, response: Response) -> Readiness:
+    claims = claims_of(request, required="an admin token for the details")
+    detailed = claims is not None and claims.kind == "admin" and READ in claims.scopes
     checks: dict[str, str] = {}
-    try:
-        await state.producer.start()
+    try:  # bounded by the gate: at most TILLFLOW_API_KAFKA_TIMEOUT_S, at once while paused
+        await state.kafka.check()
         checks["kafka"] = "ok"
     except ServiceUnavailable as exc:
         checks["kafka"] = str(exc)
@@ -60,7 +73,8 @@ async def readyz(state: State, response: Response) -> Readiness:
             checks[f"model:{name}"], failed = slot.error, True
         else:
             checks[f"model:{name}"] = "not registered"
+    checks["opensearch"] = await search_readiness(request)  # reported; only search needs it
     ready = checks["kafka"] == "ok" and checks["redis"] == "ok" and not failed
     if not ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    return Readiness(ready=ready, checks=checks)
+    return Readiness(ready=ready, checks=checks if detailed else None)

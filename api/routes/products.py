@@ -26,6 +26,7 @@ router = APIRouter(tags=["products"])
 
 class Product(BaseModel):
     sku: str
+    name: str | None = None
     category: str
     list_price: float
     price: float
@@ -59,6 +60,7 @@ async def products(
     return [
         Product(
             sku=i["sku"],
+            name=i.get("name"),
             category=i["category"],
             list_price=i["list_price"],
             price=float(current.get(i["sku"], i["list_price"])),

@@ -6,10 +6,12 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import redis.asyncio as aioredis
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request, Security
 
+from api.auth import bearer, session_cookie, shopper_reader
 from api.cache import LastKnown, read_through
 from api.deps import State
+from api.problems import responses
 from api.recommendations import (
     Item,
     Recommendations,
@@ -23,6 +25,7 @@ from api.recommendations import (
     without_ranker,
 )
 from api.state import AppState
+from api.tokens import Claims
 from schemas.recommendations import ListName
 
 router = APIRouter(tags=["recommendations"])
@@ -79,7 +82,7 @@ async def recommendations_for(
         return without_ranker(shopper, name, popular, k, stale=stale)
     candidates = pool(shopper, name, popular, max(2 * k, 20))
     items, stale_items = await _items(state, candidates)
-    return ranked(shopper, name, candidates, items, ranker, k, stale=stale or stale_items)
+    return ranked(shopper, candidates, items, ranker, k, name=name, stale=stale or stale_items)
 
 
 async def _items(
@@ -95,6 +98,10 @@ async def _items(
     return found.values, found.error is not None
 
 
+def _own_list(request: Request, user_id: Annotated[str, Path(pattern=USER_PATTERN)]) -> Claims:
+    return shopper_reader(request, user_id)
+
+
 @router.get(
     "/recommendations/{user_id}",
     response_model=Recommendations,
@@ -102,12 +109,15 @@ async def _items(
     description="One of the shopper's lists from the streaming recommender (`list`: buy "
     "again, discover, or both interleaved), re-ranked by the registry's current ONNX ranker "
     "over the shopper's and items' online features; a popularity list for shoppers the flows "
-    "have not seen yet. `source` says which served.",
-    responses={503: {"description": "Redis is unavailable and no last-known list exists."}},
+    "have not seen yet. `source` says which served. "
+    "Readable with that shopper's session (`POST /session`) or an admin token only.",
+    responses=responses(401, 403, 429, 503),
+    dependencies=[Security(bearer), Security(session_cookie)],
 )
 async def get_recommendations(
     user_id: Annotated[str, Path(pattern=USER_PATTERN)],
     state: State,
+    _reader: Annotated[Claims, Depends(_own_list)],
     k: Annotated[int, Query(ge=1, le=MAX_K, description="How many items.")] = 10,
     list_name: Annotated[ListName, Query(alias="list", description=LIST_HELP)] = "mixed",
 ) -> Recommendations:

@@ -5,12 +5,15 @@ one commit per topic (one commit per partition made the flow pause for ~50 ms pe
 holding, for each partition it covers, a Delta transaction marker
 ``tillflow-bronze:<topic>:<partition>`` whose version is that partition's last offset; after a
 restart (Bytewax replays the last snapshot interval) rows at or below
-the committed version are skipped, so every message lands exactly once.
+the committed version are skipped, so every message lands exactly once. A row Arrow cannot
+encode is set aside (counted, logged; its offset still committed), and a failed append is
+retried until the lake takes it.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,7 +22,11 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
+from flows.metrics import flow_metrics
 from flows.records import LakeRow
+from flows.sinks.context import SinkContext
+from flows.sinks.outage import RideOut
+from flows.sinks.set_aside import UNENCODABLE, encode_each
 from schemas.lake import BRONZE_SCHEMA, bronze_app_id, bronze_path
 from schemas.topics import by_name
 
@@ -44,9 +51,21 @@ def to_arrow(rows: list[LakeRow], ingested_at: datetime) -> pa.Table:
     )
 
 
+def encodable_arrow(ctx: SinkContext, rows: list[LakeRow], ingested_at: datetime) -> pa.Table:
+    """``rows`` as one table; if Arrow refuses the batch, each row alone, bad ones set aside."""
+    try:
+        return to_arrow(rows, ingested_at)
+    except UNENCODABLE:
+        tables = encode_each(ctx.step_id, ctx.metrics, rows, lambda r: to_arrow([r], ingested_at),
+                             key=lambda r: f"{r.topic}:{r.partition}:{r.offset}")  # fmt: skip
+        return pa.concat_tables([t for _, t in tables] or [to_arrow([], ingested_at)])
+
+
 class _BronzePartition(StatelessSinkPartition[Batch]):
-    def __init__(self, lake_dir: Path) -> None:
+    def __init__(self, lake_dir: Path, ctx: SinkContext) -> None:
         self.lake_dir = lake_dir
+        self.ctx = ctx
+        self.ride_out = RideOut(ctx.step_id, ctx.metrics)
         self._committed: dict[str, int] = {}
 
     def _committed_offset(self, path: Path, app_id: str) -> int:
@@ -77,17 +96,21 @@ class _BronzePartition(StatelessSinkPartition[Batch]):
                     last[app_id] = max(last.get(app_id, -1), r.offset)
             if not fresh:
                 continue
-            path.mkdir(parents=True, exist_ok=True)
-            write_deltalake(
-                str(path),
-                to_arrow(fresh, now),
-                mode="append",
-                partition_by=["date"],
-                commit_properties=CommitProperties(
-                    app_transactions=[Transaction(app_id=a, version=v) for a, v in last.items()]
-                ),
-            )
+            table = encodable_arrow(self.ctx, fresh, now)
+            markers = [Transaction(app_id=a, version=v) for a, v in last.items()]
+            self.ride_out(partial(_append, path, table, markers))
             self._committed.update(last)
+
+
+def _append(path: Path, table: pa.Table, markers: list[Transaction]) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    write_deltalake(
+        str(path),
+        table,
+        mode="append",
+        partition_by=["date"],
+        commit_properties=CommitProperties(app_transactions=markers),
+    )
 
 
 class BronzeSink(DynamicSink[Batch]):
@@ -100,4 +123,4 @@ class BronzeSink(DynamicSink[Batch]):
         # pyarrow imports pandas (seconds) the first time it builds a timezone-aware
         # timestamp column: pay that at start-up, not in the middle of the first batch.
         to_arrow([], datetime.now(UTC))
-        return _BronzePartition(self.lake_dir)
+        return _BronzePartition(self.lake_dir, SinkContext(step_id, worker_index, flow_metrics()))

@@ -1,51 +1,65 @@
-"""Redis sinks: feature rows, published prices, recommendations, neighbours, counters.
+"""Redis sinks: feature rows, recommendations, neighbours, counters (prices: prices.py).
 
 Every write sets absolute values (never increments state that a replay would count twice),
 so the at-least-once output of a recovered flow leaves Redis as an uninterrupted run would.
 The counters in ``flow:stats`` are the exception and say so: they are operational metrics.
+
+Redis stays bounded: a shopper's or a product's keys expire ``TILLFLOW_SHOPPER_IDLE_S`` /
+``TILLFLOW_PRODUCT_IDLE_S`` after their last write (the flow drops their state then too);
+price histories, popularity lists and the drift stream are trimmed at each write.
+Each Redis round trip is retried until Redis takes it (flows/sinks/outage.py), and a value
+that cannot be encoded is set aside (flows/sinks/set_aside.py).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import redis
 import structlog
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
-from confluent_kafka import Producer
 
 from featurestore.layout import sku_layout, user_layout
 from flows.metrics import flow_metrics
 from flows.records import FeatureRow
+from flows.sinks.context import SinkContext
+from flows.sinks.outage import RideOut
+from flows.sinks.set_aside import UNENCODABLE, encode_each, set_aside
 from flows.steps import ShopperState
 from infra.clients import redis_client
-from online_models.pricer import PriceChange
 from online_models.recommender import CATEGORY_ITEMS, DISCOVER_DEPTH, Scored, again, discover
 from online_models.similarity import POPULARITY_DAMPING, damped
-from schemas.events import PriceUpdate
 from schemas.features import SKU_FEATURES, stored_in
-from schemas.keys import RedisKeys
 from schemas.recommendations import ListedItem, StoredLists
 from schemas.settings import Settings
-from schemas.topics import PRICE_UPDATES
 
 T = TypeVar("T")
 PUBLISHED_LISTS = 200_000  # per recommendation writer: lists remembered to skip unchanged ones
 SETTLE_S = 2.0  # a shopper's lists are built once more this long after they last acted
 SETTLE_BATCH = 2_000  # at most this many of those second builds per sink batch
-SINK_RETRIES = 6  # with backoff up to 2 s: rides out ~20 s of a stalled Redis
 log = structlog.get_logger(__name__)
+
+
+class WriterFactory(Protocol[T]):
+    """A writer class (or a partial of one): settings, and where it runs."""
+
+    def __call__(
+        self, settings: Settings, *, ctx: SinkContext | None = None
+    ) -> StatelessSinkPartition[T]: ...
 
 
 class ServingSink(DynamicSink[T]):
     """A sink whose writer (one per worker) builds its clients from the settings in build()."""
 
     def __init__(
-        self, writer: Callable[[Settings], StatelessSinkPartition[T]], settings: Settings
+        self,
+        writer: WriterFactory[T],
+        settings: Settings,
     ) -> None:
         self.writer = writer
         self.settings = settings
@@ -53,7 +67,8 @@ class ServingSink(DynamicSink[T]):
     def build(
         self, step_id: str, worker_index: int, worker_count: int
     ) -> StatelessSinkPartition[T]:
-        return _Logged(step_id, self.writer(self.settings))
+        ctx = SinkContext(step_id, worker_index, flow_metrics())
+        return _Logged(step_id, self.writer(self.settings, ctx=ctx))
 
 
 class _Logged(StatelessSinkPartition[T]):
@@ -80,13 +95,23 @@ class _Logged(StatelessSinkPartition[T]):
 
 
 def _client(settings: Settings, decode_responses: bool = True) -> redis.Redis:
-    """A sink's Redis client: timeouts and dropped connections retried with backoff.
+    """A sink's Redis client; its callers retry failed round trips (:class:`RideOut`)."""
+    return redis_client(settings, decode_responses=decode_responses)
 
-    Every sink write is idempotent (absolute values; the counters of ``flow:stats`` are
-    at-least-once anyway), so a retry is safe; on a busy machine a single 2 s socket timeout
-    would otherwise stop the flow.
+
+def finite(value: float) -> float:
+    """``value``, refused when Redis could not store it as a score.
+
+    >>> finite(1.5)
+    1.5
+    >>> finite(float("nan"))
+    Traceback (most recent call last):
+    ...
+    ValueError: not a finite number: nan
     """
-    return redis_client(settings, decode_responses=decode_responses, retries=SINK_RETRIES)
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite number: {value}")
+    return value
 
 
 class FeatureWriter(StatelessSinkPartition[FeatureRow]):
@@ -96,86 +121,46 @@ class FeatureWriter(StatelessSinkPartition[FeatureRow]):
     a product's pricing state (``store="redis"`` in schemas.features) to its plain hash.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, ctx: SinkContext | None = None) -> None:
+        ctx = ctx or SinkContext.standalone(type(self).__name__)
         self.keys = settings.keys
         self.redis = _client(settings, decode_responses=False)
         self.feast = {"sku": sku_layout(settings), "user": user_layout(settings)}
+        self.ttl = {"sku": settings.product_ttl_s, "user": settings.shopper_ttl_s}
         self.plain = [f.name for f in stored_in(SKU_FEATURES, "redis")]
-        self.metrics = flow_metrics()
+        self.ctx = ctx
+        self.metrics = ctx.metrics
+        self.ride_out = RideOut(ctx.step_id, ctx.metrics)
+
+    def _encode(self, row: FeatureRow) -> tuple[dict[str, Any], dict[Any, Any], dict[str, str]]:
+        values = row.source.values()
+        fields = self.feast[row.entity].fields(values, row.source.watermark)
+        plain = {name: str(values[name]) for name in self.plain if name in values}
+        return values, fields, plain
 
     def write_batch(self, items: list[FeatureRow]) -> None:
         latest: dict[tuple[str, str], FeatureRow] = {}
         for row in items:
             latest[(row.entity, row.key)] = row
-        pipe = self.redis.pipeline(transaction=False)
-        for (entity, key), row in latest.items():
-            values = row.source.values()
-            layout = self.feast[entity]
-            fields = layout.fields(values, row.source.watermark)
-            pipe.hset(layout.key(key), mapping=fields)  # type: ignore[arg-type]
-            plain = {name: str(values[name]) for name in self.plain if name in values}
-            if entity == "sku" and plain:  # products outside the catalogue have no pricing
-                pipe.hset(self.keys.sku_features(key), mapping=plain)
-            self.metrics.on_features(entity, key, values, row.source)
-        pipe.execute()
+        encoded = encode_each(self.ctx.step_id, self.metrics, latest.values(), self._encode,
+                              key=lambda r: f"{r.entity}:{r.key}")  # fmt: skip
+
+        def write() -> None:
+            pipe = self.redis.pipeline(transaction=False)
+            for row, (_values, fields, plain) in encoded:
+                key, ttl = self.feast[row.entity].key(row.key), self.ttl[row.entity]
+                pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+                pipe.expire(key, ttl)
+                if row.entity == "sku" and plain:  # products outside the catalogue: no pricing
+                    pipe.hset(self.keys.sku_features(row.key), mapping=plain)
+                    pipe.expire(self.keys.sku_features(row.key), ttl)
+            pipe.execute()
+
+        self.ride_out(write)
+        for row, (values, _fields, _plain) in encoded:
+            self.metrics.on_features(row.entity, row.key, values, row.source)
 
     def close(self) -> None:
-        self.redis.close()
-
-
-def price_update_event(change: PriceChange) -> PriceUpdate:
-    """The contract event of a change; its id is stable, so replays are recognisable."""
-    return PriceUpdate.model_validate(
-        {
-            "event_id": f"price:{change.sku}:{change.sequence}",
-            "event_time": datetime.fromtimestamp(change.t, UTC),
-            "sku": change.sku,
-            "price": f"{change.price:.2f}",
-            "previous_price": f"{change.previous_price:.2f}",
-            "reason": change.reason,
-            "model_version": change.model_version,
-        }
-    )
-
-
-class PriceWriter(StatelessSinkPartition[PriceChange]):
-    """Every price change: price-updates topic, Redis (current, details, history), pub/sub."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.keys: RedisKeys = settings.keys
-        self.topic = settings.topic(PRICE_UPDATES)
-        self.redis = _client(settings)
-        self.producer = Producer(
-            {"bootstrap.servers": settings.kafka_bootstrap, "acks": "all",
-             "enable.idempotence": True, "linger.ms": 5}
-        )  # fmt: skip
-        self.metrics = flow_metrics()
-
-    def write_batch(self, items: list[PriceChange]) -> None:
-        pipe = self.redis.pipeline(transaction=True)
-        for change in items:
-            event = price_update_event(change)
-            value = event.model_dump_json()
-            self.producer.produce(self.topic, value=value.encode(), key=change.sku.encode())
-            pipe.hset(self.keys.current_prices, change.sku, f"{change.price:.2f}")
-            pipe.hset(
-                self.keys.price(change.sku),
-                mapping={
-                    "price": f"{change.price:.2f}",
-                    "previous_price": f"{change.previous_price:.2f}",
-                    "updated_at": event.event_time.isoformat(),
-                    "reason": change.reason,
-                    "model_version": change.model_version,
-                },
-            )
-            pipe.zadd(self.keys.price_history(change.sku), {value: change.t})
-            pipe.publish(self.keys.price_channel, value)
-        pipe.execute()
-        self.producer.flush(30)
-        self.metrics.on_price_changes(items)
-
-    def close(self) -> None:
-        self.producer.flush(30)
         self.redis.close()
 
 
@@ -207,15 +192,19 @@ class RecommendationWriter(StatelessSinkPartition[Shopper]):
         self,
         settings: Settings,
         categories: dict[str, str],
+        ctx: SinkContext | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        ctx = ctx or SinkContext.standalone(type(self).__name__)
         self.keys = settings.keys
         self.k = settings.recommendations_k
         self.categories = categories
         self.clock = clock
         self.redis = _client(settings)
+        self.ttl = settings.shopper_ttl_s
         self.published: OrderedDict[str, tuple[Scored, Scored]] = OrderedDict()
         self.settling: OrderedDict[str, tuple[float, ShopperState]] = OrderedDict()
+        self.ride_out = RideOut(ctx.step_id, ctx.metrics)
 
     def _due(self, touched: dict[str, ShopperState]) -> dict[str, ShopperState]:
         """The shoppers to build now: those who acted, and those whose settle time passed."""
@@ -239,45 +228,67 @@ class RecommendationWriter(StatelessSinkPartition[Shopper]):
         profiles = {user: state.profile(self.categories) for user, state in shoppers.items()}
         items_wanted = sorted({s for p in profiles.values() for s in p.recent[:DISCOVER_DEPTH]})
         cats_wanted = sorted({cat for p in profiles.values() for cat, _ in p.categories})
-        pipe = self.redis.pipeline(transaction=False)
-        for sku in items_wanted:
-            pipe.hgetall(self.keys.neighbours(sku))
-        for cat in cats_wanted:
-            pipe.zrevrange(
-                self.keys.category_popularity(cat), 0, CATEGORY_ITEMS - 1, withscores=True
-            )
-        pipe.zrevrange(self.keys.popularity, 0, self.k * 4, withscores=True)
-        answers = iter(pipe.execute())
+
+        def read() -> list[Any]:
+            pipe = self.redis.pipeline(transaction=False)
+            for sku in items_wanted:
+                pipe.hgetall(self.keys.neighbours(sku))
+            for cat in cats_wanted:
+                pipe.zrevrange(
+                    self.keys.category_popularity(cat), 0, CATEGORY_ITEMS - 1, withscores=True
+                )
+            pipe.zrevrange(self.keys.popularity, 0, self.k * 4, withscores=True)
+            return pipe.execute()
+
+        answers = iter(self.ride_out(read))
         similar = {sku: {k: float(v) for k, v in next(answers).items()} for sku in items_wanted}
         by_category = {cat: [(s, float(v)) for s, v in next(answers)] for cat in cats_wanted}
         popular = [(s, float(v)) for s, v in next(answers)]
         neighbours = self._damped(similar)
         now = datetime.now(UTC)
-        pipe = self.redis.pipeline(transaction=False)
         published = self.published
+        changed: dict[str, tuple[tuple[Scored, Scored], str]] = {}
+        still_active: list[str] = []
         for user, profile in profiles.items():
             mine = again(profile, self.k)
             found, source = discover(profile, by_category, neighbours, popular, self.k)
             if published.get(user) == (mine, found):
+                still_active.append(user)  # unchanged: only its expiry moves on
                 continue
-            published[user] = (mine, found)
+            try:
+                stored = StoredLists(
+                    user_id=user, again=_listed(mine), discover=_listed(found), source=source,
+                    updated_at=now,
+                )  # fmt: skip
+                changed[user] = (mine, found), stored.model_dump_json()
+            except UNENCODABLE as exc:
+                set_aside(self.ride_out.step_id, self.ride_out.metrics, user, (mine, found), exc)
+
+        def write() -> None:
+            pipe = self.redis.pipeline(transaction=False)
+            for user in still_active:
+                pipe.expire(self.keys.recommendations(user), self.ttl)
+            for user, (_lists, payload) in changed.items():
+                pipe.set(self.keys.recommendations(user), payload, ex=self.ttl)
+                pipe.publish(self.keys.recommendation_channel(user), payload)
+            pipe.execute()
+
+        self.ride_out(write)
+        for user, (lists, _payload) in changed.items():
+            published[user] = lists
             published.move_to_end(user)
-            lists = StoredLists(
-                user_id=user, again=_listed(mine), discover=_listed(found), source=source,
-                updated_at=now,
-            )  # fmt: skip
-            payload = lists.model_dump_json()
-            pipe.set(self.keys.recommendations(user), payload)
-            pipe.publish(self.keys.recommendation_channel(user), payload)
         while len(published) > PUBLISHED_LISTS:
             published.popitem(last=False)
-        pipe.execute()
 
     def _damped(self, similar: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
         if POPULARITY_DAMPING == 0:
             return similar
         wanted = sorted({other for near in similar.values() for other in near})
-        scores = cast(list[Any], self.redis.zmscore(self.keys.popularity, wanted) if wanted else [])
+
+        def read() -> list[Any]:
+            return cast(list[Any], self.redis.zmscore(self.keys.popularity, wanted))
+
+        scores = self.ride_out(read) if wanted else []
         popularity = {s: float(v) for s, v in zip(wanted, scores, strict=True) if v is not None}
         return {sku: damped(near, popularity, POPULARITY_DAMPING) for sku, near in similar.items()}
 
@@ -292,32 +303,54 @@ def _listed(ranked: Scored) -> list[ListedItem]:
 class ItemGraphWriter(StatelessSinkPartition[Neighbours | Popularity]):
     """Each item's top neighbours (hash) and the popularity lists (sorted sets)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, ctx: SinkContext | None = None) -> None:
+        ctx = ctx or SinkContext.standalone(type(self).__name__)
         self.keys = settings.keys
         self.redis = _client(settings)
+        self.ttl = settings.product_ttl_s
+        self.keep = settings.popularity_len
+        self.ctx = ctx
+        self.ride_out = RideOut(ctx.step_id, ctx.metrics)
+
+    @staticmethod
+    def _encode(item: Neighbours | Popularity) -> dict[str, str] | tuple[str, float]:
+        _sku, value = item
+        if isinstance(value, list):
+            return {k: str(finite(v)) for k, v in value}
+        category, score = value
+        return category, finite(score)
 
     def write_batch(self, items: list[Neighbours | Popularity]) -> None:
-        neighbours: dict[str, list[tuple[str, float]]] = {}
+        neighbours: dict[str, dict[str, str]] = {}
         popularity: dict[str, float] = {}
         by_category: dict[str, dict[str, float]] = {}
-        for sku, value in items:
-            if isinstance(value, list):
+        for (sku, _), value in encode_each(
+            self.ctx.step_id, self.ctx.metrics, items, self._encode, key=lambda i: i[0]
+        ):
+            if isinstance(value, dict):
                 neighbours[sku] = value
             else:
                 category, score = value
                 popularity[sku] = score
                 if category:
                     by_category.setdefault(category, {})[sku] = score
-        pipe = self.redis.pipeline(transaction=True)
-        for sku, top in neighbours.items():
-            pipe.delete(self.keys.neighbours(sku))
-            if top:
-                pipe.hset(self.keys.neighbours(sku), mapping={k: str(v) for k, v in top})
-        if popularity:
-            pipe.zadd(self.keys.popularity, popularity)
-        for category, scores in by_category.items():
-            pipe.zadd(self.keys.category_popularity(category), scores)
-        pipe.execute()
+
+        def write() -> None:
+            pipe = self.redis.pipeline(transaction=True)
+            for sku, top in neighbours.items():
+                pipe.delete(self.keys.neighbours(sku))
+                if top:
+                    pipe.hset(self.keys.neighbours(sku), mapping=top)
+                    pipe.expire(self.keys.neighbours(sku), self.ttl)
+            lists = {self.keys.category_popularity(c): v for c, v in by_category.items()}
+            if popularity:
+                lists[self.keys.popularity] = popularity
+            for key, scores in lists.items():
+                pipe.zadd(key, scores)
+                pipe.zremrangebyrank(key, 0, -self.keep - 1)  # keep the most popular
+            pipe.execute()
+
+        self.ride_out(write)
 
     def close(self) -> None:
         self.redis.close()
@@ -329,24 +362,34 @@ Stat = tuple[str, int]  # (counter name, increment)
 class StatsWriter(StatelessSinkPartition[Stat | dict[str, Any]]):
     """Operational counters (at-least-once: a replay after a crash may count twice)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, ctx: SinkContext | None = None) -> None:
+        ctx = ctx or SinkContext.standalone(type(self).__name__)
         self.keys = settings.keys
         self.redis = _client(settings)
-        self.metrics = flow_metrics()
+        self.metrics = ctx.metrics
+        self.ride_out = RideOut(ctx.step_id, ctx.metrics)
+        self.stream_len = settings.stream_len
 
     def write_batch(self, items: list[Stat | dict[str, Any]]) -> None:
         totals: dict[str, int] = {}
-        pipe = self.redis.pipeline(transaction=False)
+        drift: list[dict[str, str]] = []
         for item in items:
             if isinstance(item, dict):  # a drift event
-                pipe.xadd(self.keys.drift_events, {k: str(v) for k, v in item.items()})
+                drift.append({k: str(v) for k, v in item.items()})
                 name, n = "drift_detections", 1
             else:
                 name, n = item
             totals[name] = totals.get(name, 0) + n
-        for name, n in totals.items():
-            pipe.hincrby(self.keys.flow_stats, name, n)
-        pipe.execute()
+
+        def write() -> None:
+            pipe = self.redis.pipeline(transaction=False)
+            for event in drift:
+                pipe.xadd(self.keys.drift_events, event, maxlen=self.stream_len)  # type: ignore[arg-type]
+            for name, n in totals.items():
+                pipe.hincrby(self.keys.flow_stats, name, n)
+            pipe.execute()
+
+        self.ride_out(write)
         self.metrics.on_stats(totals)
 
     def close(self) -> None:

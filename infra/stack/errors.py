@@ -1,4 +1,12 @@
-"""Errors the launchers raise: each names the service and says what to do."""
+"""Errors the launchers raise: each names the service and says what to do.
+
+Addresses are shown without the credentials a URL may carry:
+
+>>> str(ServiceUnavailable("Redis", "redis://:pw@cache:6379/0", "timeout"))
+'Redis is not reachable at redis://***@cache:6379/0: timeout'
+"""
+
+from infra.redact import redact
 
 
 class StackError(RuntimeError):
@@ -9,6 +17,7 @@ class ServiceUnavailable(StackError):
     """A service that tillflow needs does not answer."""
 
     def __init__(self, service: str, address: str, hint: str) -> None:
-        super().__init__(f"{service} is not reachable at {address}: {hint}")
+        address = redact(address)
+        super().__init__(redact(f"{service} is not reachable at {address}: {hint}"))
         self.service = service
         self.address = address

@@ -7,13 +7,18 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from infra.readiness import kafka_answers, neo4j_answers, redis_answers
+from prometheus_client.parser import text_string_to_metric_families
+
+from infra.readiness import kafka_answers, neo4j_answers, opensearch_answers, redis_answers
 from infra.stack import kafka
 from infra.stack import neo4j as neo4j_service
+from infra.stack import opensearch as opensearch_service
 from infra.stack import prometheus as prometheus_service
 from infra.stack import redis as redis_service
+from infra.stack import rsyslog as rsyslog_service
 from infra.stack.errors import StackError
 from infra.stack.processes import (
     ServiceFiles,
@@ -48,8 +53,15 @@ def _ensure(
 
 
 def up(settings: Settings) -> list[ServiceStatus]:
-    """Start Redis, Kafka, Neo4j and Prometheus (each unless already answering); wait for all."""
-    r, k, n, p = redis_service, kafka, neo4j_service, prometheus_service
+    """Start Redis, Kafka, Neo4j, OpenSearch and Prometheus (each unless already answering),
+    then rsyslog, which ships every service log into OpenSearch.
+
+    OpenSearch is started first and awaited last: its start-up is the slowest, and it overlaps
+    with the others'.
+    """
+    r, k, n, p, o = redis_service, kafka, neo4j_service, prometheus_service, opensearch_service
+    if not opensearch_answers(settings, 1.0) and running_pid(o.files(settings)) is None:
+        o.start(settings)
     _ensure(r.files(settings), lambda: redis_answers(settings, 0.5),
             lambda: r.start(settings), lambda: r.wait_ready(settings))  # fmt: skip
     _ensure(k.files(settings), lambda: kafka_answers(settings, 1.0),
@@ -58,19 +70,34 @@ def up(settings: Settings) -> list[ServiceStatus]:
             lambda: n.start(settings), lambda: n.wait_ready(settings))  # fmt: skip
     _ensure(p.files(settings), lambda: p.answers(settings, 0.5),
             lambda: p.start(settings), lambda: p.wait_ready(settings))  # fmt: skip
+    _ensure(o.files(settings), lambda: opensearch_answers(settings, 1.0),
+            lambda: o.start(settings), lambda: o.wait_ready(settings))  # fmt: skip
+    prepare_log_indices(settings)
+    rsyslog_service.start(settings)
     return status(settings)
+
+
+def prepare_log_indices(settings: Settings) -> None:
+    """The log indices' template, and the expired daily indices deleted."""
+    from search.client import opensearch_client
+    from search.logs import ensure_log_template, prune_log_indices
+
+    with opensearch_client(settings, timeout_s=30.0) as client:
+        ensure_log_template(client, settings)
+        prune_log_indices(client, settings, datetime.now(UTC).date())
 
 
 def api_files(settings: Settings) -> ServiceFiles:
     return ServiceFiles(settings.runtime_dir, "api")
 
 
-def start_api(settings: Settings, timeout_s: float = 30.0) -> int:
+def start_api(settings: Settings, timeout_s: float = 120.0) -> int:
     """Start the HTTP API (``tillflow api``) detached and wait for ``/healthz``; return its pid."""
     svc = api_files(settings)
     pid = running_pid(svc)
     if pid is None:
-        pid = spawn(svc, [sys.executable, "-m", "cli", "api"], env={"PYTHONPATH": str(Path.cwd())})
+        here = Path.cwd()
+        pid = spawn(svc, [sys.executable, "-m", "cli", "api"], {"PYTHONPATH": str(here)}, here)
     url = f"http://{settings.api_host}:{settings.api_port}/healthz"
 
     def healthy() -> bool:
@@ -102,12 +129,22 @@ def start_scheduler(settings: Settings) -> int:
     return _start_detached(scheduler_files(settings), "the scheduler", ["scheduler"])
 
 
+def search_indexer_files(settings: Settings) -> ServiceFiles:
+    return ServiceFiles(settings.runtime_dir, "search-indexer")
+
+
+def start_search_indexer(settings: Settings) -> int:
+    """Start the product indexer (``tillflow search index``) detached; return its pid."""
+    return _start_detached(search_indexer_files(settings), "the search indexer",
+                           ["search", "index"])  # fmt: skip
+
+
 def _start_detached(svc: ServiceFiles, name: str, command: list[str]) -> int:
     """``python -m cli <command>`` in the background unless it runs; fail if it exits at once."""
     pid = running_pid(svc)
     if pid is None:
-        pid = spawn(svc, [sys.executable, "-m", "cli", *command],
-                    env={"PYTHONPATH": str(Path.cwd())})  # fmt: skip
+        here = Path.cwd()
+        pid = spawn(svc, [sys.executable, "-m", "cli", *command], {"PYTHONPATH": str(here)}, here)
     time.sleep(1.0)
     if running_pid(svc) is None:
         raise StackError(f"{name} exited during start-up. Last log lines:\n{log_tail(svc)}")
@@ -120,10 +157,13 @@ def down(settings: Settings) -> list[str]:
     services = (
         ("flows", flows_files(settings)),
         ("scheduler", scheduler_files(settings)),
+        ("search-indexer", search_indexer_files(settings)),
         ("api", api_files(settings)),
         ("prometheus", prometheus_service.files(settings)),
         ("kafka", kafka.files(settings)),
         ("neo4j", neo4j_service.files(settings)),
+        ("rsyslog", rsyslog_service.files(settings)),
+        ("opensearch", opensearch_service.files(settings)),
         ("redis", redis_service.files(settings)),
     )
     for name, svc in services:
@@ -136,6 +176,29 @@ def _status(name: str, address: str, svc: ServiceFiles, answers: bool) -> Servic
     pid = running_pid(svc)
     state = "running" if pid is not None else ("external" if answers else "stopped")
     return ServiceStatus(name, address, state, pid, str(svc.log_file))
+
+
+def flow_restarts(settings: Settings, timeout_s: float = 0.5) -> int | None:
+    """How often the supervisor has restarted the running flow (its first process's
+    ``tillflow_flow_restarts``); None when no flow serves metrics."""
+    if settings.flow_metrics_port == 0:
+        return None
+    url = f"http://127.0.0.1:{settings.flow_metrics_port}/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    for family in text_string_to_metric_families(text):
+        if family.name == "tillflow_flow_restarts" and family.samples:
+            return int(family.samples[0].value)
+    return None
+
+
+def _flows_address(settings: Settings) -> str:
+    restarts = flow_restarts(settings)
+    running = f"{settings.flow_processes} process(es)"
+    return running if restarts is None else f"{running}, {restarts} restart(s)"
 
 
 def status(settings: Settings) -> list[ServiceStatus]:
@@ -155,12 +218,25 @@ def status(settings: Settings) -> list[ServiceStatus]:
             neo4j_answers(settings, 1.0),
         ),
         _status(
+            "opensearch",
+            settings.opensearch_url,
+            opensearch_service.files(settings),
+            opensearch_answers(settings, 1.0),
+        ),
+        _status(
+            "rsyslog",
+            f"{settings.opensearch_url} {settings.log_index_prefix}*",
+            rsyslog_service.files(settings),
+            False,
+        ),
+        _status(
             "prometheus",
             prometheus_service.address(settings),
             prometheus_service.files(settings),
             prometheus_service.answers(settings, 0.5),
         ),
         _status("api", api_address, api_files(settings), False),
-        _status("flows", f"{settings.flow_processes} process(es)", flows_files(settings), False),
+        _status("flows", _flows_address(settings), flows_files(settings), False),
         _status("scheduler", settings.batch_schedule, scheduler_files(settings), False),
+        _status("search-indexer", settings.search_index, search_indexer_files(settings), False),
     ]

@@ -58,8 +58,18 @@ def running_pid(files: ServiceFiles) -> int | None:
     return None if state == "Z" else pid
 
 
-def spawn(files: ServiceFiles, argv: list[str], env: dict[str, str] | None = None) -> int:
-    """Start ``argv`` detached from this process, logging to the service log; return its pid."""
+def spawn(
+    files: ServiceFiles,
+    argv: list[str],
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> int:
+    """Start ``argv`` detached from this process, logging to the service log; return its pid.
+
+    It runs in ``cwd``, by default the service's data folder (servers that keep files there);
+    tillflow's own processes run in the project folder, where their relative settings paths
+    (lake, recovery, models) mean the same as for the command that started them.
+    """
     files.prepare()
     with files.log_file.open("ab") as log:
         proc = subprocess.Popen(
@@ -69,9 +79,12 @@ def spawn(files: ServiceFiles, argv: list[str], env: dict[str, str] | None = Non
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env={**os.environ, **(env or {})},
-            cwd=files.data_dir,
+            cwd=files.data_dir if cwd is None else cwd,
         )
     files.pid_file.write_text(f"{proc.pid}\n")
+    # Detached on purpose: the pid file tracks it and nothing here waits for it, so the
+    # Popen object must not warn, when collected, that its child still runs.
+    proc.returncode = 0
     return proc.pid
 
 

@@ -1,6 +1,14 @@
-"""Redis from Debian's ``redis-server``, on 127.0.0.1, in memory only."""
+"""Redis from Debian's ``redis-server``, on 127.0.0.1, with AOF persistence and a memory cap.
+
+The append-only file is fsynced every second, so a crash loses at most about a second of
+writes; ``maxmemory`` with ``volatile-lru`` evicts only keys that carry an idle TTL (the
+shoppers' and products' serving keys, rebuilt from the flow's state when missing), never the
+keys without one (catalogue, current prices, popularity lists, scheduler cursors).
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from infra.readiness import redis_answers
 from infra.stack.processes import (
@@ -17,6 +25,22 @@ def files(settings: Settings) -> ServiceFiles:
     return ServiceFiles(settings.runtime_dir, "redis")
 
 
+def server_args(settings: Settings, data_dir: Path) -> list[str]:
+    """The ``redis-server`` options of the local Redis.
+
+    >>> args = server_args(Settings(), Path("/tmp/redis"))
+    >>> args[args.index("--appendonly") + 1], args[args.index("--maxmemory-policy") + 1]
+    ('yes', 'volatile-lru')
+    """
+    return [
+        "--bind", "127.0.0.1", "--port", str(settings.redis_port),
+        "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+        "--maxmemory", settings.redis_maxmemory,
+        "--maxmemory-policy", settings.redis_maxmemory_policy,
+        "--daemonize", "no", "--dir", str(data_dir), "--maxclients", "10000",
+    ]  # fmt: skip
+
+
 def start(settings: Settings) -> int:
     """Start redis-server unless it already runs; return its pid."""
     svc = files(settings)
@@ -25,12 +49,7 @@ def start(settings: Settings) -> int:
         return pid
     binary = debian_binary("redis-server", "redis-server")
     svc.prepare()
-    return spawn(
-        svc,
-        [binary, "--bind", "127.0.0.1", "--port", str(settings.redis_port),
-         "--save", "", "--appendonly", "no", "--daemonize", "no",
-         "--dir", str(svc.data_dir.resolve()), "--maxclients", "10000"],
-    )  # fmt: skip
+    return spawn(svc, [binary, *server_args(settings, svc.data_dir.resolve())])
 
 
 def wait_ready(settings: Settings, timeout_s: float = 20.0) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException
@@ -54,7 +55,22 @@ def ensure_topics(settings: Settings, topics: tuple[Topic, ...] = ALL_TOPICS) ->
     for name, n in wanted.items():
         if name in meta.topics and name not in to_grow:
             states.append(TopicState(name, max(n, len(meta.topics[name].partitions)), "exists"))
+    if to_create:
+        _wait_visible(settings, list(wanted))
     return sorted(states, key=lambda s: s.name)
+
+
+def _wait_visible(settings: Settings, names: list[str]) -> None:
+    """Wait until the broker's metadata lists ``names``: a KRaft broker answers
+    ``create_topics`` once the controller committed them, and may list them a moment later."""
+    deadline = time.monotonic() + settings.kafka_timeout_s
+    while True:
+        missing = set(names) - set(require_kafka(settings).topics)
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise StackError(f"created topics {sorted(missing)} are still not listed by Kafka")
+        time.sleep(0.1)
 
 
 def delete_topics(settings: Settings, names: list[str]) -> None:

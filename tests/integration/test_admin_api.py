@@ -59,7 +59,14 @@ def test_anonymous_and_wrong_credentials_are_refused(client: TestClient) -> None
 def test_expired_tokens_are_refused(client: TestClient, admin_settings: Settings) -> None:
     old = int(time.time()) - 7200
     token = jwt.encode(
-        {"sub": "admin", "scopes": ["admin:read"], "iat": old, "exp": old + 60, "iss": "tillflow"},
+        {
+            "sub": "admin",
+            "kind": "admin",
+            "scopes": ["admin:read"],
+            "iat": old,
+            "exp": old + 60,
+            "iss": "tillflow",
+        },
         admin_settings.jwt_secret.get_secret_value(),
         algorithm="HS256",
     )
@@ -112,7 +119,8 @@ def test_drift_lists_the_flows_detections(client: TestClient, admin_settings: Se
 def test_jobs_list_runs_and_triggers_reach_the_scheduler_stream(
     client: TestClient, admin_settings: Settings
 ) -> None:
-    from batch.runs import JobRun, record_run
+    from batch.runs import record_run
+    from schemas.jobs import JobRun
 
     r = redis.Redis.from_url(admin_settings.redis_url)
     keys = admin_settings.keys
@@ -133,3 +141,26 @@ def test_jobs_list_runs_and_triggers_reach_the_scheduler_stream(
     assert "unknown job" in unknown.json()["detail"]
     reader = login(client, admin_settings, scope="admin:read")
     assert client.post("/admin/jobs/gold", headers=reader).status_code == 403
+
+
+def test_jobs_show_when_each_scheduled_job_runs_next(
+    client: TestClient, admin_settings: Settings
+) -> None:
+    from batch.scheduler import Scheduler
+
+    clock = [1_767_571_200.0]  # 2026-01-05T00:00:00Z
+    scheduler = Scheduler(admin_settings, {"maintain": 60.0, "pipeline": 3_600.0},
+                          clock=lambda: clock[0])  # fmt: skip
+    try:
+        scheduler.publish_schedule()
+        r = redis.Redis.from_url(admin_settings.redis_url)
+        r.hset(admin_settings.keys.scheduler_state, "last:pipeline", str(clock[0]))
+        r.close()
+    finally:
+        scheduler.close()
+    listed = client.get("/admin/jobs", headers=login(client, admin_settings)).json()
+    assert listed["schedule"] == [
+        {"job": "maintain", "every_s": 60.0, "last_at": None, "next_at": None},
+        {"job": "pipeline", "every_s": 3600.0, "last_at": "2026-01-05T00:00:00+00:00",
+         "next_at": "2026-01-05T01:00:00+00:00"},
+    ]  # fmt: skip

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import redis
 
-from batch.runs import JobRun, latest_runs, record_run, request_job
+from batch.runs import latest_runs, record_run, request_job
+from schemas.jobs import JobRun
 from schemas.settings import Settings
 
 pytestmark = pytest.mark.integration

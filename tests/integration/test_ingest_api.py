@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from schemas.settings import Settings
 from schemas.topics import INVENTORY, USER_ACTIVITY, Topic
+from tests.credentials import admin_headers, producer_headers
 from tests.unit.test_schemas import VALID
 
 pytestmark = pytest.mark.integration
@@ -17,7 +18,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def client(stack: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(stack)) as c:
+    """A producer client allowed to write every input topic."""
+    with TestClient(create_app(stack), headers=producer_headers(stack)) as c:
         yield c
 
 
@@ -85,14 +87,14 @@ def test_malformed_bodies_are_422(client: TestClient, body: bytes, message: str)
 
 def test_too_many_events_is_413(stack: Settings) -> None:
     small = stack.model_copy(update={"max_events_per_request": 2})
-    with TestClient(create_app(small)) as c:
+    with TestClient(create_app(small), headers=producer_headers(small)) as c:
         r = c.post("/events/user-activity", json=[activity(i) for i in range(40, 43)])
     assert r.status_code == 413
 
 
-def test_health_and_readiness(client: TestClient) -> None:
+def test_health_and_readiness(client: TestClient, stack: Settings) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    ready = client.get("/readyz")
+    ready = client.get("/readyz", headers=admin_headers(stack))
     assert ready.status_code == 200
     body = ready.json()
     assert body["ready"] is True
@@ -103,12 +105,12 @@ def test_health_and_readiness(client: TestClient) -> None:
 def test_openapi_documents_the_ingest_route(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     post = spec["paths"]["/events/{topic}"]["post"]
-    assert {"202", "404", "413", "422", "503"} <= set(post["responses"])
+    assert {"202", "401", "403", "404", "413", "415", "422", "429", "503"} <= set(post["responses"])
 
 
 def test_unreachable_kafka_is_a_readable_503(stack: Settings) -> None:
     dead = stack.model_copy(update={"kafka_bootstrap": "127.0.0.1:1", "kafka_timeout_s": 1.0})
-    with TestClient(create_app(dead)) as c:
+    with TestClient(create_app(dead), headers=producer_headers(dead)) as c:
         r = c.post("/events/user-activity", json=activity(50))
         ready = c.get("/readyz")
     assert r.status_code == 503

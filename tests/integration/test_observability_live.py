@@ -36,9 +36,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from onnx import TensorProto, helper
 from prometheus_client import CollectorRegistry
 
-from batch.runs import JobRun
 from flows.run import TAIL_ENV, process_commands
-from infra.stack import prometheus
+from infra.stack import prometheus, rsyslog
 from infra.stack.processes import terminate
 from infra.stack.topics import delete_topics, ensure_topics
 from observability.exposition import MetricsServer
@@ -46,10 +45,12 @@ from observability.jobs import JobMetrics, start_scheduler_metrics
 from online_models.demand_features import DEMAND_FEATURES
 from registry.store import ModelRegistry
 from schemas.headers import CORRELATION_ID
+from schemas.jobs import JobRun
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, DEAD_LETTER, INPUT_TOPICS, ORDERS, USER_ACTIVITY
 from simulator.config import ShopConfig
 from simulator.producer import RunOptions, run_shop
+from tests.credentials import admin_headers, producer_headers
 
 pytestmark = pytest.mark.integration
 
@@ -67,11 +68,14 @@ def _free_port() -> int:
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    """The settings as the ``TILLFLOW_*`` environment of a child process (secrets left out)."""
-    values = settings.model_dump(mode="json", exclude={"admin_password", "jwt_secret"})
+    """The settings as the ``TILLFLOW_*`` environment of a child process."""
+    secrets = {"admin_password", "admin_password_hash", "jwt_secret", "neo4j_password"}
+    values = settings.model_dump(mode="json", exclude=secrets)
     return {
         **os.environ, "PYTHONPATH": str(ROOT), TAIL_ENV: "1",
         **{f"TILLFLOW_{k.upper()}": str(v) for k, v in values.items() if v is not None},
+        "TILLFLOW_JWT_SECRET": settings.jwt_secret.get_secret_value(),
+        "TILLFLOW_ADMIN_PASSWORD": settings.admin_password.get_secret_value(),
     }  # fmt: skip
 
 
@@ -179,12 +183,13 @@ def _api_traffic(api: str, settings: Settings, request_id: str) -> None:
     for _ in range(3):
         for sku in skus:
             _get(f"{api}/prices/{sku}")
-        _get(f"{api}/recommendations/u-000001")
+        _get(f"{api}/recommendations/u-000001", admin_headers(settings))
     with pytest.raises(urllib.error.HTTPError, match="404"):
         _get(f"{api}/prices/NO-SUCH-SKU")
     event = {"event_id": f"obs-{request_id}", "event_time": datetime.now(UTC).isoformat(),
              "sku": skus[0], "store_id": "store-01", "on_hand": 5}  # fmt: skip
-    _post(f"{api}/events/inventory", event, {"X-Request-ID": request_id})
+    writer = producer_headers(settings, ["inventory"])
+    _post(f"{api}/events/inventory", event, {"X-Request-ID": request_id, **writer})
 
 
 @pytest.fixture(scope="module")
@@ -268,6 +273,7 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         if scheduler is not None:
             scheduler.close()
         terminate(prometheus.files(settings))
+        terminate(rsyslog.files(settings))  # `up` started this run's log shipper too
         delete_topics(settings, [settings.topic(t) for t in ALL_TOPICS])
 
 
@@ -277,6 +283,10 @@ def _targets() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     for path in DASHBOARDS:
         board = json.loads(path.read_text())
         for panel in board["panels"]:
+            if (
+                panel["type"] == "logs"
+            ):  # OpenSearch, not Prometheus (tests/integration/test_log_search.py)
+                continue
             for target in panel["targets"]:
                 out.append((board["uid"], panel, {**target, "_board": board}))
     return out

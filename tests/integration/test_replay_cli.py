@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -48,6 +49,10 @@ def test_replay_produces_valid_lines_and_reports_bad_ones(
     assert f"{path}:11: rejected: price" in result.stderr
     assert f"{path}:58: rejected: (event): not valid JSON" in result.stderr
     assert "produced 198 events to competitor-prices; rejected 2" in result.stdout
+    # not a terminal: the progress ends with one plain summary line of every line handled
+    assert re.search(
+        r"^replay prices\.jsonl: 200 lines in [\d.]+s \([\d,]+/s\)$", result.stderr, re.MULTILINE
+    ), result.stderr
     assert end_offsets(COMPETITOR_PRICES) - before == 198
     ids = {v["event_id"] for _, v in consume(
         COMPETITOR_PRICES, 198, where=lambda v: str(v["event_id"]).startswith("rp-"))}  # fmt: skip

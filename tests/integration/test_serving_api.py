@@ -17,10 +17,12 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from flows.catalogue import store_catalogue
-from flows.sinks.serving import ItemGraphWriter, PriceWriter, RecommendationWriter
+from flows.sinks.prices import PriceWriter
+from flows.sinks.serving import ItemGraphWriter, RecommendationWriter
 from online_models.pricer import PriceChange
 from schemas.catalogue import CatalogueItem
 from schemas.settings import Settings
+from tests.credentials import admin_headers
 from tests.shoppers import viewed
 from tests.tcp_proxy import TcpProxy
 
@@ -58,7 +60,8 @@ def shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="module")
 def client(shop: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(shop)) as c:
+    """An admin (``admin:read``): it may read every shopper's recommendations."""
+    with TestClient(create_app(shop), headers=admin_headers(shop)) as c:
         yield c
 
 
@@ -211,7 +214,7 @@ def test_a_redis_outage_serves_last_known_values_or_503(shop: Settings) -> None:
         update={"redis_url": f"redis://127.0.0.1:{proxy.port}/0", "api_cache_ttl_s": 0.0}
     )
     try:
-        with TestClient(create_app(via_proxy)) as c:
+        with TestClient(create_app(via_proxy), headers=admin_headers(via_proxy)) as c:
             assert c.get(f"/prices/{A}").json()["stale"] is False
             assert c.get("/recommendations/u-new").json()["stale"] is False
             proxy.cut()

@@ -9,6 +9,7 @@ reloads when ``current`` moves.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -35,6 +36,9 @@ from schemas.catalogue import CatalogueItem
 from schemas.features import BATCH_SKU_FEATURES, SKU_FEATURES, USER_FEATURES, stored_in
 from schemas.recommendations import StoredLists
 from schemas.settings import Settings
+from search.client import opensearch_client
+from search.indexer import Indexer
+from tests.credentials import admin_headers
 from tests.shoppers import viewed
 
 pytestmark = pytest.mark.integration
@@ -77,6 +81,7 @@ def models_shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Se
             "registry_dir": Path(tmp_path_factory.mktemp("registry")),
             "rate_limit_per_s": 0.0,
             "model_poll_s": 0.2,
+            "search_index": f"test-models{uuid.uuid4().hex[:6]}-products",
         }
     )
     store_catalogue(settings, [
@@ -120,7 +125,7 @@ def trained(models_shop: Settings) -> tuple[LinearRegression, LogisticRegression
 
 @pytest.fixture(scope="module")
 def client(models_shop: Settings, trained: object) -> Iterator[TestClient]:
-    with TestClient(create_app(models_shop)) as c:
+    with TestClient(create_app(models_shop), headers=admin_headers(models_shop)) as c:
         yield c
 
 
@@ -189,6 +194,46 @@ def test_the_ranker_orders_each_list_of_a_known_shopper(
     new = client.get("/recommendations/u-unknown", params={"list": name}).json()
     assert new["source"] == "popularity"
     assert (new["items"] == []) == (name == "again")
+
+
+def test_search_for_a_shopper_blends_in_the_rankers_score(
+    client: TestClient, models_shop: Settings, trained: tuple[object, LogisticRegression]
+) -> None:
+    indexer, stop = Indexer(models_shop), threading.Event()
+    worker = threading.Thread(target=indexer.run, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        assert indexer.wait_for(lambda: indexer.indexed >= len(SKUS), 120), "not indexed"
+    finally:
+        stop.set()
+        worker.join(30)
+    with opensearch_client(models_shop) as os_client:
+        os_client.indices.refresh(index=models_shop.search_index)
+        plain = client.get("/search", params={"category": "tea"}).json()
+        body = client.get("/search", params={"category": "tea", "user": "u-1"},
+                          headers=admin_headers(models_shop)).json()  # fmt: skip
+        os_client.indices.delete(index=models_shop.search_index)
+    assert plain["ranked_by"] == "search"
+    assert (body["ranked_by"], body["model_version"]) == ("search+ranker", "ranker:v1")
+    # The ranker's rows as training builds them: the search score (scaled to the page's best)
+    # and rank take the candidate list's place.
+    best = max(h["score"] for h in plain["items"])
+    rows = [
+        ranker_features(_text(USER_ROW), _text(SKU_ROWS[h["sku"]]), h["score"] / best, rank,
+                        CATEGORIES[h["sku"]], sku=h["sku"])
+        for rank, h in enumerate(plain["items"])
+    ]  # fmt: skip
+    native = trained[1].predict_proba(np.array(rows, dtype=np.float32))[:, 1]
+    expected = sorted(
+        ((h["sku"], h["score"] / best + models_shop.search_personal_weight * p, p)
+         for h, p in zip(plain["items"], native, strict=True)),
+        key=lambda e: -e[1],
+    )  # fmt: skip
+    assert [h["sku"] for h in body["items"]] == [sku for sku, _, _ in expected]
+    assert [h["personal_score"] for h in body["items"]] == pytest.approx(
+        [float(p) for _, _, p in expected], abs=1e-4
+    )
+    assert len(body["items"]) == 4
 
 
 def _eventually(check: Callable[[], bool], timeout_s: float = 20.0) -> bool:

@@ -9,7 +9,6 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from batch.runs import JobRun
 from flows.metrics import FlowMetrics
 from flows.parse import parse_message
 from flows.records import Accepted
@@ -17,9 +16,12 @@ from flows.steps import Routed
 from observability.jobs import JobMetrics, RegistryCollector
 from online_models.pricer import PriceChange
 from registry.store import ModelRegistry
+from schemas.event_time import EventTimePolicy
+from schemas.jobs import JobRun
 from schemas.topics import INPUT_TOPICS, ORDERS, USER_ACTIVITY
 
 TOPICS = {t.name: t for t in INPUT_TOPICS}
+POLICY = EventTimePolicy()
 
 
 @pytest.fixture
@@ -51,8 +53,12 @@ def test_series_exist_at_zero_before_any_event(metrics: FlowMetrics) -> None:
 def test_parsed_messages_count_lag_freshness_offsets(metrics: FlowMetrics) -> None:
     now = time.time()
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now - 30))
-    good = parse_message(TOPICS, "orders", 2, 41, b"o-1", order("e1", stamp, [("A", 1, 2.0)]))
-    bad = parse_message(TOPICS, "orders", 2, 42, b"o-1", b"{", [("x-correlation-id", b"r")])
+    good = parse_message(
+        TOPICS, "orders", 2, 41, b"o-1", order("e1", stamp, [("A", 1, 2.0)]), policy=POLICY
+    )
+    bad = parse_message(
+        TOPICS, "orders", 2, 42, b"o-1", b"{", [("x-correlation-id", b"r")], policy=POLICY
+    )
     assert isinstance(good, Accepted)
     metrics.on_parsed("s", good)
     metrics.on_parsed("s", bad)
@@ -69,12 +75,12 @@ def test_parsed_messages_count_lag_freshness_offsets(metrics: FlowMetrics) -> No
 
 def test_unique_orders_add_revenue_and_units(metrics: FlowMetrics) -> None:
     raw = order("e1", "2026-01-05T10:00:00Z", [("A", 2, 2.5), ("B", 1, 10.0)])
-    rec = parse_message(TOPICS, "orders", 0, 0, None, raw)
+    rec = parse_message(TOPICS, "orders", 0, 0, None, raw, policy=POLICY)
     assert isinstance(rec, Accepted)
     metrics.on_unique("s", Routed.of(rec))
     view = parse_message(TOPICS, USER_ACTIVITY.name, 0, 0, None, orjson.dumps({
         "event_id": "v", "event_time": "2026-01-05T10:00:00Z", "user_id": "u",
-        "session_id": "s", "action": "view", "sku": "A"}))  # fmt: skip
+        "session_id": "s", "action": "view", "sku": "A"}), policy=POLICY)  # fmt: skip
     assert isinstance(view, Accepted)
     metrics.on_unique("s", Routed.of(view))
     assert value(metrics, "tillflow_flow_revenue_total") == 15.0

@@ -145,7 +145,7 @@ def test_compose_runs_prometheus_alertmanager_and_grafana_with_the_provisioning(
 
 # -- dashboards --------------------------------------------------------------------------
 DASHBOARD_FILES = sorted((INFRA / "grafana" / "dashboards").glob("*.json"))
-PANEL_TYPES = {"timeseries", "stat", "heatmap", "table"}
+PANEL_TYPES = {"timeseries", "stat", "heatmap", "table", "logs"}
 BUILTINS = {"__rate_interval", "__interval", "__range"}
 
 
@@ -175,8 +175,17 @@ def test_dashboard_structure(path: Path) -> None:
     assert len(ids) == len(set(ids)), "panel ids repeat"
     assert all(isinstance(i, int) and i > 0 for i in ids)
     cells: set[tuple[int, int]] = set()
+    logs = yaml.safe_load((INFRA / "grafana/provisioning/datasources/opensearch.yml").read_text())[
+        "datasources"
+    ][0]
     for panel in board["panels"]:
         assert panel["type"] in PANEL_TYPES, panel["title"]
+        if panel["type"] == "logs":
+            assert panel["datasource"] == {"type": logs["type"], "uid": logs["uid"]}
+            assert [t["datasource"]["uid"] for t in panel["targets"]] == [logs["uid"]]
+            assert all(t["query"].strip() for t in panel["targets"]), panel["title"]
+            assert logs["jsonData"]["timeField"] == panel["targets"][0]["timeField"]
+            continue
         assert panel["datasource"] == {"type": datasource["type"], "uid": datasource["uid"]}
         pos = panel["gridPos"]
         assert pos["x"] >= 0, panel["title"]
@@ -239,7 +248,7 @@ def test_dashboards_and_alerts_only_use_metrics_the_code_exports() -> None:
         board = _load(path)
         for panel in board["panels"]:
             for target in panel["targets"]:
-                used |= set(re.findall(r"\btillflow_[a-z_]+", target["expr"]))
+                used |= set(re.findall(r"\btillflow_[a-z_]+", target.get("expr", "")))
         for variable in board["templating"]["list"]:
             used |= set(re.findall(r"\btillflow_[a-z_]+", variable["query"]["query"]))
     assert len(used) > 25

@@ -13,6 +13,7 @@ EXPECTED = {
     ("post", "/admin/models/{name}/rollback"), ("get", "/admin/jobs"),
     ("post", "/admin/jobs/{job}"), ("get", "/admin/drift"),
     ("get", "/graph/products/{sku}/related"), ("get", "/graph/products/{sku}/influence"),
+    ("post", "/oauth/token"), ("post", "/session"), ("get", "/search"),
 }  # fmt: skip
 
 
@@ -35,3 +36,11 @@ def test_admin_routes_declare_oauth2_with_scopes() -> None:
     assert set(flows["password"]["scopes"]) == {"admin:read", "admin:write"}
     promote = schema["paths"]["/admin/models/{name}/promote"]["post"]
     assert promote["security"] == [{"OAuth2PasswordBearer": ["admin:write"]}]
+
+
+def test_reads_of_a_shopper_and_writes_of_events_declare_their_credentials() -> None:
+    schema = create_app(Settings()).openapi()
+    for path, method in (("/recommendations/{user_id}", "get"), ("/events/{topic}", "post")):
+        op = schema["paths"][path][method]
+        assert {"HTTPBearer", "APIKeyCookie"} <= {k for s in op["security"] for k in s}, path
+        assert {"401", "403", "429"} <= set(op["responses"]), path

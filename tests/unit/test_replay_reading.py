@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ingest.replay import ReplayReport, read_events
+from schemas.event_time import EventTimePolicy
 from schemas.topics import INVENTORY
 
 GOOD = (
@@ -19,7 +20,7 @@ def test_bad_lines_are_reported_with_their_numbers(tmp_path: Path) -> None:
         "\n".join([GOOD % (1, 5), "{broken", "", GOOD % (2, -1), GOOD % (3, 0), "[]"]) + "\n"
     )
     report = ReplayReport()
-    events = list(read_events(path, INVENTORY, report))
+    events = list(read_events(path, INVENTORY, report, EventTimePolicy()))
     assert [e.event_id for e in events] == ["e1", "e3"]
     assert [r.line for r in report.rejected] == [2, 4, 6]
     assert "not valid JSON" in report.rejected[0].error

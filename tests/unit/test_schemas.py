@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from ingest.validation import InvalidEvent, parse_one, validate_one
+from schemas.event_time import EventTimePolicy
 from schemas.events import Order
 from schemas.topics import (
     ALL_TOPICS,
@@ -25,6 +26,8 @@ from schemas.topics import (
 )
 
 BASE = {"event_id": "e-1", "event_time": "2026-01-05T10:00:00+00:00"}
+POLICY = EventTimePolicy()
+
 VALID: dict[str, dict[str, Any]] = {
     "orders": {**BASE, "order_id": "o-1", "user_id": "u-1", "store_id": "store-01",
                "lines": [{"sku": "SKU-1", "quantity": 2, "unit_price": 9.99}]},
@@ -51,8 +54,8 @@ def with_(topic: str, **changes: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("topic", ALL_TOPICS, ids=lambda t: t.name)
 def test_valid_example_is_accepted_and_round_trips(topic: Topic) -> None:
-    event = validate_one(topic, VALID[topic.name])
-    again = parse_one(topic, event.model_dump_json())
+    event = validate_one(topic, VALID[topic.name], POLICY)
+    again = parse_one(topic, event.model_dump_json(), POLICY)
     assert again == event
 
 
@@ -70,7 +73,7 @@ ACCEPTED = [
 
 @pytest.mark.parametrize(("case", "topic", "changes"), ACCEPTED, ids=[c[0] for c in ACCEPTED])
 def test_accepted(case: str, topic: str, changes: dict[str, Any]) -> None:
-    validate_one(by_name(topic), with_(topic, **changes))
+    validate_one(by_name(topic), with_(topic, **changes), POLICY)
 
 
 REJECTED = [
@@ -107,7 +110,7 @@ def test_rejected_with_a_clear_reason(
     case: str, topic: str, changes: dict[str, Any], field: str, message: str
 ) -> None:
     with pytest.raises(InvalidEvent) as info:
-        validate_one(by_name(topic), with_(topic, **changes))
+        validate_one(by_name(topic), with_(topic, **changes), POLICY)
     fields = {e["field"]: e["message"] for e in info.value.errors}
     assert field in fields, info.value.errors
     assert message in fields[field]
@@ -115,20 +118,22 @@ def test_rejected_with_a_clear_reason(
 
 def test_non_object_and_non_json_are_rejected() -> None:
     with pytest.raises(InvalidEvent, match="must be a JSON object"):
-        validate_one(INVENTORY, [1, 2])
+        validate_one(INVENTORY, [1, 2], POLICY)
     with pytest.raises(InvalidEvent, match="not valid JSON"):
-        parse_one(INVENTORY, b"{not json")
+        parse_one(INVENTORY, b"{not json", POLICY)
 
 
 def test_money_keeps_decimal_precision_and_serialises_as_number() -> None:
-    order = validate_one(ORDERS, VALID["orders"])
+    order = validate_one(ORDERS, VALID["orders"], POLICY)
     assert isinstance(order, Order)
     assert order.lines[0].unit_price == Decimal("9.99")
     assert '"unit_price":9.99' in order.model_dump_json()
 
 
 def test_event_time_is_utc() -> None:
-    event = validate_one(INVENTORY, with_("inventory", event_time="2026-01-05T12:00:00+02:00"))
+    event = validate_one(
+        INVENTORY, with_("inventory", event_time="2026-01-05T12:00:00+02:00"), POLICY
+    )
     assert event.event_time == datetime(2026, 1, 5, 10, tzinfo=UTC)
     assert event.event_time.utcoffset() is not None
 
@@ -144,8 +149,8 @@ def test_topics_keys_and_directions() -> None:
     assert input_topic("price-updates") is None
     assert input_topic("nope") is None
     assert input_topic("orders") is ORDERS
-    event = validate_one(USER_ACTIVITY, VALID["user-activity"])
+    event = validate_one(USER_ACTIVITY, VALID["user-activity"], POLICY)
     assert USER_ACTIVITY.key_of(event) == b"u-1"
-    assert DEAD_LETTER.key_of(validate_one(DEAD_LETTER, VALID["dead-letter"])) is None
+    assert DEAD_LETTER.key_of(validate_one(DEAD_LETTER, VALID["dead-letter"], POLICY)) is None
     assert PRICE_UPDATES.qualified("shop1.") == "shop1.price-updates"
     assert COMPETITOR_PRICES.direction == "in"

@@ -55,12 +55,24 @@ def test_history_is_distinct_newest_first_and_bounded() -> None:
 
 def test_shopper_pairs_with_earlier_items_not_only_the_latest() -> None:
     shopper = ShopperState("u")
+    catalogue = {"tea": "drinks", "milk": "dairy", "cake": "bakery"}
     out = []
     for t, sku in enumerate(["tea", "milk", "cake"]):
-        out = shopper.apply(UserSignal("view", float(t), "s", (sku,)), {}).pairs
+        out = shopper.apply(UserSignal("view", float(t), "s", (sku,)), catalogue).pairs
     formed = {(item, other) for item, (_, counts) in out for other, _w in counts}
     assert formed == {("milk", "cake"), ("cake", "milk"), ("tea", "cake"), ("cake", "tea")}
-    assert shopper.profile({}).recent == ["cake", "milk", "tea"]
+    assert shopper.profile(catalogue).recent == ["cake", "milk", "tea"]
+
+
+def test_products_missing_from_the_catalogue_neither_pair_nor_enter_the_history() -> None:
+    shopper = ShopperState("u")
+    catalogue = {"tea": "drinks", "cake": "bakery"}
+    out = []
+    for t, sku in enumerate(["tea", "ghost", "cake"]):
+        out = shopper.apply(UserSignal("view", float(t), "s", (sku,)), catalogue).pairs
+    formed = {(item, other) for item, (_, counts) in out for other, _w in counts}
+    assert formed == {("tea", "cake"), ("cake", "tea")}
+    assert shopper.history == ["cake", "tea"]
 
 
 def test_neighbour_state_is_bounded_and_normalised() -> None:

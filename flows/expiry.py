@@ -1,0 +1,72 @@
+"""Keyed state that is dropped after an idle time: one shopper's or one product's state.
+
+Each key's state is created from the key on its first value (the value carries its key,
+``(key, value)``), updated by every value, and discarded ``idle_s`` after its last value
+(wall clock, Bytewax's notification timer). A shopper who never comes back costs memory for
+``idle_s``, not forever; one who comes back later starts afresh. Snapshots carry the state
+(pickled once, :mod:`flows.snapshots`) and the time of its last value, so a recovered key
+keeps its deadline.
+
+>>> clock = iter([0.0, 10.0, 20.0]).__next__
+>>> logic = IdleExpiring(lambda key: [key], lambda s, v: s.append(v) or len(s), 60, clock=clock)
+>>> logic.on_item(("a", "x")), logic.on_item(("a", "y"))
+(([2], False), ([3], False))
+>>> logic.notify_at().timestamp(), logic.on_notify()
+(80.0, ((), True))
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from bytewax.operators import StatefulLogic
+
+S = TypeVar("S")  # the state
+V = TypeVar("V")  # what a value carries besides its key
+W = TypeVar("W")  # what the step emits per value
+
+
+@dataclass(frozen=True, slots=True)
+class IdleSnapshot:
+    state: Any  # the state, as copy.deepcopy makes it (a pickled blob for PickleCopy states)
+    active_at: float  # wall clock (epoch seconds) of the key's latest value
+
+
+class IdleExpiring(StatefulLogic[tuple[str, V], W, IdleSnapshot], Generic[S, V, W]):
+    """Applies each ``(key, value)`` to the key's state; forgets the state when idle."""
+
+    def __init__(
+        self,
+        new: Callable[[str], S],
+        apply: Callable[[S, V], W],
+        idle_s: float,
+        resume: IdleSnapshot | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.new = new
+        self.apply = apply
+        self.idle_s = idle_s
+        self.clock = clock
+        self.state: S | None = resume.state if resume is not None else None
+        self.active_at = resume.active_at if resume is not None else clock()
+
+    def on_item(self, value: tuple[str, V]) -> tuple[list[W], bool]:
+        key, v = value
+        if self.state is None:
+            self.state = self.new(key)
+        self.active_at = self.clock()
+        return [self.apply(self.state, v)], StatefulLogic.RETAIN
+
+    def notify_at(self) -> datetime:
+        return datetime.fromtimestamp(self.active_at + self.idle_s, UTC)
+
+    def on_notify(self) -> tuple[tuple[()], bool]:
+        return (), StatefulLogic.DISCARD
+
+    def snapshot(self) -> IdleSnapshot:
+        return IdleSnapshot(copy.deepcopy(self.state), self.active_at)

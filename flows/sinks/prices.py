@@ -1,0 +1,203 @@
+"""Price changes: the price-updates topic (each change exactly once), Redis, pub/sub.
+
+A change is published in three steps, each retried until its service takes it
+(flows/sinks/outage.py):
+
+1. Redis: read the last published sequence of the batch's products, and mark the batch
+   pending (``prices:pending:<worker>`` = now);
+2. Kafka: produce the changes not yet published and wait until all are acknowledged
+   (flows/sinks/delivery.py);
+3. Redis, in one transaction: current price, details, history, pub/sub, the new sequences,
+   and the pending mark removed.
+
+After a crash Bytewax replays the epochs since its last snapshot, and the writer skips
+changes at or below a product's published sequence. Sequences and marks are kept per
+lineage of the recovery state (flows/sinks/context.py): a flow started from fresh state
+counts from 1 again and must not be mistaken for a replay. A crash between steps 2 and 3 leaves
+the pending mark: the restarted writer then reads the price-updates published since that
+moment (a few messages) to learn their sequences, so no change is produced twice. Event ids
+``price:<sku>:<sequence>`` are stable, so a reader can check it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import orjson
+import redis
+import structlog
+from bytewax.outputs import StatelessSinkPartition
+from confluent_kafka import Consumer, TopicPartition
+
+from flows.sinks.context import SinkContext
+from flows.sinks.delivery import Delivering, Outgoing, delivering_producer
+from flows.sinks.outage import RideOut
+from flows.sinks.set_aside import encode_each
+from infra.clients import redis_client
+from online_models.pricer import PriceChange
+from schemas.events import PriceUpdate
+from schemas.keys import RedisKeys
+from schemas.settings import Settings
+from schemas.topics import PRICE_UPDATES
+
+PENDING_MARGIN_MS = 5_000  # producer and writer clocks are the same host's; margin for safety
+log = structlog.get_logger(__name__)
+
+
+def price_update_event(change: PriceChange) -> PriceUpdate:
+    """The contract event of a change; its id is stable, so replays are recognisable."""
+    return PriceUpdate.model_validate(
+        {
+            "event_id": f"price:{change.sku}:{change.sequence}",
+            "event_time": datetime.fromtimestamp(change.t, UTC),
+            "sku": change.sku,
+            "price": f"{change.price:.2f}",
+            "previous_price": f"{change.previous_price:.2f}",
+            "reason": change.reason,
+            "model_version": change.model_version,
+        }
+    )
+
+
+def write_price(
+    pipe: redis.client.Pipeline, settings: Settings, change: PriceChange, value: str
+) -> None:
+    """The Redis side of a published price (``value``: its price-update JSON): current price,
+    its details and its history, which is trimmed to the newest entries; a product's keys
+    expire ``TILLFLOW_PRODUCT_IDLE_S`` after its last change."""
+    keys, ttl = settings.keys, settings.product_ttl_s
+    price = f"{change.price:.2f}"
+    pipe.hset(keys.current_prices, change.sku, price)
+    pipe.hset(
+        keys.price(change.sku),
+        mapping={
+            "price": price,
+            "previous_price": f"{change.previous_price:.2f}",
+            "updated_at": datetime.fromtimestamp(change.t, UTC).isoformat(),
+            "reason": change.reason,
+            "model_version": change.model_version,
+        },
+    )
+    pipe.expire(keys.price(change.sku), ttl)
+    history = keys.price_history(change.sku)
+    pipe.zadd(history, {value: change.t})
+    pipe.zremrangebyrank(history, 0, -settings.price_history_len - 1)  # keep the newest
+    pipe.expire(history, ttl)
+
+
+def sequence_of(event_id: str) -> tuple[str, int] | None:
+    """The product and sequence of a price-update event id, if it is one.
+
+    >>> sequence_of("price:SKU-00042:17")
+    ('SKU-00042', 17)
+    >>> sequence_of("3f0c2a4e") is None
+    True
+    """
+    head, _, tail = event_id.rpartition(":")
+    if not head.startswith("price:") or not tail.isdigit():
+        return None
+    return head.removeprefix("price:"), int(tail)
+
+
+def published_since(bootstrap: str, topic: str, since_ms: int, timeout_s: float) -> dict[str, int]:
+    """The highest sequence per product among the price updates produced since ``since_ms``."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "tillflow-price-replay",
+                         "enable.auto.commit": False, "log_level": 3})  # fmt: skip
+    try:
+        parts = consumer.list_topics(topic, timeout=timeout_s).topics[topic].partitions
+        wanted = [TopicPartition(topic, p, since_ms) for p in parts]
+        starts = consumer.offsets_for_times(wanted, timeout=timeout_s)
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout_s)[1]
+                for p in parts}  # fmt: skip
+        todo = {tp.partition: tp.offset for tp in starts if 0 <= tp.offset < ends[tp.partition]}
+        consumer.assign([TopicPartition(topic, p, o) for p, o in todo.items()])
+        latest: dict[str, int] = {}
+        while todo:
+            msg = consumer.poll(timeout_s)
+            if msg is None:
+                raise TimeoutError(f"reading {topic} since {since_ms} ms stalled")
+            if msg.error():
+                continue
+            found = sequence_of(orjson.loads(msg.value() or b"{}").get("event_id", ""))
+            if found is not None:
+                latest[found[0]] = max(latest.get(found[0], -1), found[1])
+            partition, offset = msg.partition(), msg.offset()
+            if partition in todo and offset is not None and offset + 1 >= ends[partition]:
+                del todo[partition]
+        return latest
+    finally:
+        consumer.close()
+
+
+class PriceWriter(StatelessSinkPartition[PriceChange]):
+    """Every price change: price-updates topic, Redis (current, details, history), pub/sub."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        ctx: SinkContext | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        ctx = ctx or SinkContext.standalone(type(self).__name__)
+        self.keys: RedisKeys = settings.keys
+        self.settings = settings
+        self.topic = settings.topic(PRICE_UPDATES)
+        self.ctx = ctx
+        self.clock = clock
+        self.redis: redis.Redis = redis_client(settings, decode_responses=True)
+        self.kafka = Delivering(lambda: delivering_producer(settings.kafka_bootstrap))
+        self.ride_out = RideOut(ctx.step_id, ctx.metrics)
+        self.produced: dict[str, int] = {}  # sku -> highest sequence known to be in Kafka
+        pending = self.ride_out(self._pending)
+        if pending is not None:
+            since = int(pending) - PENDING_MARGIN_MS
+            self.produced = self.ride_out(lambda: published_since(
+                settings.kafka_bootstrap, self.topic, since, settings.kafka_timeout_s))  # fmt: skip
+            log.info("price updates of an unfinished batch found", worker=ctx.worker,
+                     products=len(self.produced))  # fmt: skip
+
+    def write_batch(self, items: list[PriceChange]) -> None:
+        encoded = encode_each(
+            self.ctx.step_id, self.ctx.metrics, items,
+            lambda c: price_update_event(c).model_dump_json(), key=lambda c: c.sku,
+        )  # fmt: skip
+        if not encoded:
+            return
+        skus = sorted({c.sku for c, _ in encoded})
+        stored = self.ride_out(lambda: self._begin(skus))
+        known = {s: max(stored.get(s, -1), self.produced.get(s, -1)) for s in skus}
+        fresh = [(c, v) for c, v in encoded if c.sequence > known[c.sku]]
+        self.kafka.produce([Outgoing(self.topic, c.sku.encode(), v.encode()) for c, v in fresh])
+        self.ride_out(self.kafka.deliver)
+        for c, _ in fresh:
+            self.produced[c.sku] = max(self.produced.get(c.sku, -1), c.sequence)
+        unrecorded = [(c, v) for c, v in encoded if c.sequence > stored.get(c.sku, -1)]
+        self.ride_out(lambda: self._record(unrecorded))
+        self.ctx.metrics.on_price_changes([c for c, _ in fresh])
+
+    def _pending(self) -> str | None:
+        return self.redis.get(self.keys.price_pending(self.ctx.lineage, self.ctx.worker))  # type: ignore[return-value]
+
+    def _begin(self, skus: list[str]) -> dict[str, int]:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(self.keys.price_sequences(self.ctx.lineage), skus)
+        pipe.set(
+            self.keys.price_pending(self.ctx.lineage, self.ctx.worker), int(self.clock() * 1000)
+        )
+        sequences, _ = pipe.execute()
+        return {s: int(q) for s, q in zip(skus, sequences, strict=True) if q is not None}
+
+    def _record(self, changes: list[tuple[PriceChange, str]]) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        for change, value in changes:
+            write_price(pipe, self.settings, change, value)
+            pipe.hset(self.keys.price_sequences(self.ctx.lineage), change.sku, str(change.sequence))
+            pipe.publish(self.keys.price_channel, value)
+        pipe.delete(self.keys.price_pending(self.ctx.lineage, self.ctx.worker))
+        pipe.execute()
+
+    def close(self) -> None:
+        self.kafka.close()
+        self.redis.close()

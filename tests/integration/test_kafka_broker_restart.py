@@ -1,0 +1,85 @@
+"""The Kafka broker SIGKILLed while the flow works through a backlog, then restarted: the
+flow never dies, counts the consumer errors, and resumes; bronze holds every offset once
+and no price update is published twice. The broker is this test's own."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from flows.catalogue import store_catalogue
+from flows.run import init_recovery, process_commands
+from infra.stack.topics import ensure_topics
+from schemas.settings import Settings
+from simulator.config import ShopConfig
+from simulator.producer import RunOptions, run_shop
+from simulator.shop import Shop
+from tests.flow_processes import (
+    bronze_offsets,
+    flow_env,
+    free_port,
+    metric_values,
+    read_so_far,
+    topic_offsets,
+    wait_until,
+)
+from tests.integration.test_flow_recovery import _price_update_ids
+from tests.own_kafka import DETACHED, own_kafka
+
+pytestmark = [pytest.mark.integration, DETACHED]
+
+CONFIG = ShopConfig(seed=13, products=30, shoppers=500, sessions_per_day=30_000, competitors=1)
+EVENTS = 60_000
+
+
+@pytest.mark.timeout(900)
+def test_a_broker_killed_and_restarted_under_load_loses_and_repeats_nothing(
+    stack: Settings, tmp_path: Path
+) -> None:
+    with own_kafka(stack, tmp_path / "kafka") as broker:
+        rid = uuid.uuid4().hex[:6]
+        settings = broker.settings.model_copy(update={
+            "topic_prefix": f"{stack.topic_prefix}kb{rid}.",
+            "redis_prefix": f"{stack.redis_prefix}kb{rid}:",
+            "lake_dir": tmp_path / "lake", "recovery_dir": tmp_path / "recovery",
+            "snapshot_s": 1, "lake_flush_s": 0.2,
+            "flow_base_port": free_port(), "flow_metrics_port": free_port(),
+        })  # fmt: skip
+        ensure_topics(settings)
+        asyncio.run(run_shop(settings, CONFIG, RunOptions(max_events=EVENTS)))
+        expected = topic_offsets(settings)
+        store_catalogue(settings, Shop(CONFIG).catalogue())
+        init_recovery(settings.recovery_dir, 1)
+        port = settings.flow_metrics_port
+        with (tmp_path / "flow.log").open("wb") as out:
+            flow = subprocess.Popen(process_commands(settings, 1, 1, recovery=True)[0],
+                                    env=flow_env(settings), stdout=out, stderr=out)  # fmt: skip
+        try:
+            wait_until(lambda: read_so_far(port) > EVENTS // 4, "the flow to be under way")
+            broker.kill()
+            # The flow notices in its sinks (the price updates wait for their acknowledgement)
+            # or in its consumer, whichever it is in when the broker dies.
+            wait_until(
+                lambda: (
+                    sum(metric_values(port, "tillflow_flow_consumer_errors_total")) > 0
+                    or max(metric_values(port, "tillflow_flow_sink_blocked") or [0]) == 1
+                ),
+                "the flow to see the broker gone",
+            )
+            assert flow.poll() is None, "the flow died with the broker"
+            broker.start()
+            wait_until(lambda: len(bronze_offsets(settings)) >= len(expected),
+                       "the flow to catch up", timeout_s=600)  # fmt: skip
+            assert flow.poll() is None, "the flow died"
+            assert bronze_offsets(settings) == expected  # every offset, once
+            ids = _price_update_ids(settings)
+            assert ids
+            assert [i for i, n in Counter(ids).items() if n > 1] == []
+        finally:
+            flow.terminate()
+            flow.wait(timeout=30)

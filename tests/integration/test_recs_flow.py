@@ -1,0 +1,149 @@
+"""Both recommendation lists through the real flow: a small hand-built log → Kafka → the
+dataflow (to the end of the topics) → Redis → the API.
+
+The log is small on purpose (a few hundred events): the flow runs once, in process, and
+stops at the end of its topics; every check then reads what the flow wrote.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+import redis
+from bytewax.testing import run_main
+from confluent_kafka import Producer
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from flows.catalogue import load_catalogue, store_catalogue
+from flows.dataflow import build_flow
+from infra.stack.topics import delete_topics, ensure_topics
+from schemas.catalogue import CatalogueItem
+from schemas.recommendations import StoredLists
+from schemas.settings import Settings
+from schemas.topics import ALL_TOPICS, USER_ACTIVITY
+from tests.credentials import admin_headers
+
+pytestmark = pytest.mark.integration
+
+CATEGORY = {"A": "tea", "B": "tea", "C": "cake", "D": "cake", "E": "milk", "F": "milk"}
+CROWD = 30  # shoppers who each view A, then B, then C
+# (shopper, skus viewed in order): the crowd, then shoppers whose lists are checked exactly
+LOG: list[tuple[str, list[str]]] = [
+    *[(f"u-crowd{n:02d}", ["A", "B", "C"]) for n in range(CROWD)],
+    *[(f"u-other{n:02d}", ["E", "F"]) for n in range(10)],
+    ("u-again", ["D", "E", "D", "D", "E", "F"]),  # D three times, E twice, F once
+    ("u-ghost", ["A", "NOT-IN-CATALOGUE"]),
+]
+
+
+@dataclass(frozen=True)
+class Run:
+    settings: Settings
+
+
+def _produce(settings: Settings) -> int:
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    start = datetime.now(UTC) - timedelta(minutes=30)
+    n = 0
+    for user, skus in LOG:
+        for sku in skus:
+            n += 1
+            event = {
+                "event_id": f"recs-{n}", "event_time": (start + timedelta(seconds=n)).isoformat(),
+                "user_id": user, "session_id": f"s-{user}", "action": "view", "sku": sku,
+            }  # fmt: skip
+            producer.produce(settings.topic(USER_ACTIVITY), orjson.dumps(event),
+                             key=user.encode())  # fmt: skip
+    producer.flush(30)
+    return n
+
+
+@pytest.fixture(scope="module")
+def flow_run(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    rid = uuid.uuid4().hex[:6]
+    root = Path(tmp_path_factory.mktemp("recs"))
+    settings = stack.model_copy(
+        update={
+            "topic_prefix": f"{stack.topic_prefix}recs{rid}.",
+            "redis_prefix": f"{stack.redis_prefix}recs{rid}:",
+            "lake_dir": root / "lake",
+            "registry_dir": root / "models",  # none registered: lists served as stored
+            "rate_limit_per_s": 0.0,
+        }
+    )
+    ensure_topics(settings)
+    try:
+        store_catalogue(settings, [
+            CatalogueItem(sku=s, category=c, list_price=5.0, unit_cost=2.0)
+            for s, c in CATEGORY.items()
+        ])  # fmt: skip
+        assert _produce(settings) > 0
+        run_main(build_flow(settings, load_catalogue(settings), tail=False))  # to the end
+        yield Run(settings)
+    finally:
+        delete_topics(settings, [settings.topic(t) for t in ALL_TOPICS])
+
+
+def _stored(settings: Settings, user: str) -> StoredLists:
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        raw = client.get(settings.keys.recommendations(user))
+    finally:
+        client.close()
+    assert raw is not None, f"no lists stored for {user}"
+    return StoredLists.model_validate_json(raw)
+
+
+def test_items_viewed_in_the_same_histories_become_neighbours(flow_run: Run) -> None:
+    s = flow_run.settings
+    client = redis.Redis.from_url(s.redis_url, decode_responses=True)
+    near = {sku: client.hgetall(s.keys.neighbours(sku)) for sku in CATEGORY}
+    client.close()
+    assert set(near["A"]) == {"B", "C"}  # the crowd's A, B, C histories; nobody else
+    assert set(near["C"]) == {"A", "B"}
+    assert all(0 < float(w) <= 1 for n in near.values() for w in n.values())
+    assert not any("NOT-IN-CATALOGUE" in n for n in near.values())  # never a candidate
+
+
+def test_every_shopper_has_both_lists_and_discover_holds_only_new_items(flow_run: Run) -> None:
+    for user, skus in LOG:
+        lists = _stored(flow_run.settings, user)
+        own = {i.sku for i in lists.again}
+        assert own == set(skus) & set(CATEGORY), user  # catalogue products only
+        assert {i.sku for i in lists.discover} <= set(CATEGORY) - own, user
+
+
+def test_buy_again_ranks_the_shoppers_most_repeated_items_first(flow_run: Run) -> None:
+    lists = _stored(flow_run.settings, "u-again")
+    assert [i.sku for i in lists.again] == ["D", "E", "F"]
+
+
+def test_the_api_serves_both_lists_the_flow_built(flow_run: Run) -> None:
+    s = flow_run.settings
+    k = s.recommendations_k
+    with TestClient(create_app(s)) as api:
+        for user in ("u-again", "u-crowd00", "u-ghost"):
+            lists = _stored(s, user)
+            served = {
+                name: api.get(
+                    f"/recommendations/{user}", params={"list": name, "k": k},
+                    headers=admin_headers(s),
+                ).json()
+                for name in ("again", "discover", "mixed")
+            }  # fmt: skip
+            own = [i.sku for i in lists.again]
+            assert [i["sku"] for i in served["again"]["items"]] == own
+            discover = [i["sku"] for i in served["discover"]["items"]]
+            # the flow's list first, then topped up with popular items new to the shopper
+            assert discover[: len(lists.discover)] == [i.sku for i in lists.discover]
+            assert sorted(discover) == sorted(set(CATEGORY) - set(own))
+            assert served["mixed"]["items"][0]["sku"] == own[0]
+            assert all(served[n]["source"] == "streaming" for n in served)
+            assert all(served[n]["list"] == n for n in served)

@@ -1,0 +1,255 @@
+"""The Poisson elasticity learner: unbiased recovery from views, from till sales over time,
+and from both; partial pooling within a category (pure, synthetic data, known truth)."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+
+from flows.records import SkuSignal
+from flows.steps import CategoryState
+from online_models.demand_pattern import DemandPattern, hour_of
+from online_models.elasticity import ElasticityModel
+from online_models.pooling import CategoryPool, CategoryPrior
+from schemas.catalogue import CatalogueItem
+
+T0 = 1_767_571_200.0  # 2026-01-05, a Monday, 00:00 UTC
+LIST = 10.0
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    return int(np.random.default_rng(rng.getrandbits(32)).poisson(lam))
+
+
+def _views_stream(true_e: float, seed: int, conversion: float = 0.04, n: int = 30_000):
+    """(price, converted) per view; the price changes every 300 views."""
+    rng = random.Random(seed)
+    price = LIST
+    for i in range(n):
+        if i % 300 == 0:
+            price = round(LIST * math.exp(rng.uniform(-0.25, 0.25)), 2)
+        yield price, rng.random() < conversion * (price / LIST) ** true_e
+
+
+def _new_estimate(true_e: float, seed: int) -> tuple[float, float]:
+    pool = CategoryPool()
+    model = ElasticityModel("S", LIST)
+    t = T0
+    for price, converted in _views_stream(true_e, seed):
+        t += 10.0
+        model.on_view(price, t, pool)
+        if converted:
+            model.on_cart(t, pool)
+    model.close_views(pool)
+    return model.posterior(pool)
+
+
+def _old_estimate(true_e: float, seed: int, bucket: int = 30) -> float:
+    """The regression this learner replaces: log((units + ½) / views) on log price, weighted
+    by units + ½, one row per bucket of ``bucket`` views at one price."""
+    xs, ys, ws = [], [], []
+    views = units = 0
+    last = None
+    for price, converted in _views_stream(true_e, seed):
+        if last is not None and (price != last or views >= bucket):
+            xs.append(math.log(last / LIST))
+            ys.append(math.log((units + 0.5) / views))
+            ws.append(units + 0.5)
+            views = units = 0
+        last = price
+        views += 1
+        units += converted
+    w = np.array(ws)
+    x = np.column_stack([np.ones(len(xs)), xs])
+    coef = np.linalg.solve(x.T @ (w[:, None] * x), x.T @ (w * np.array(ys)))
+    return float(coef[1])
+
+
+def test_poisson_learner_is_unbiased_where_the_log_ratio_regression_is_not() -> None:
+    """~1 conversion per bucket: the +½ of the old target flattens the slope toward zero."""
+    true_e = -2.0
+    seeds = range(8)
+    new = [_new_estimate(true_e, s) for s in seeds]
+    old = [_old_estimate(true_e, s) for s in seeds]
+    new_bias = float(np.mean([m for m, _ in new])) - true_e
+    old_bias = float(np.mean(old)) - true_e
+    std = float(np.mean([sd for _, sd in new]))
+    assert abs(new_bias) < 2 * std / math.sqrt(len(new)) + 0.03
+    assert old_bias > 0.4  # biased toward zero
+    assert all(abs(m - true_e) < 3.5 * sd for m, sd in new)
+
+
+def _category(skus: dict[str, float]) -> dict[str, CatalogueItem]:
+    return {
+        sku: CatalogueItem(sku=sku, category="c", list_price=LIST, unit_cost=4.0) for sku in skus
+    }
+
+
+def _hourly(t: float) -> float:
+    """True busyness: quiet nights, busy evenings (mean ≈ 1 over the day)."""
+    return 0.25 + 1.5 * math.sin(math.pi * hour_of(t) / 24) ** 2
+
+
+def _run_category(truth: dict[str, float], channels: str, days: int, seed: int) -> CategoryState:
+    """A synthetic category fed as the flow feeds it: signals in time order, prices from the
+    pricer itself (closed loop), demand from the true elasticities."""
+    rng = random.Random(seed)
+    catalogue = _category(truth)
+    state = CategoryState()
+    step = 60.0
+    t = T0
+    for _ in range(int(days * 86_400 / step)):
+        t += step
+        busy = _hourly(t)
+        for sku, e in truth.items():
+            sku_state = state.skus.get(sku)
+            price = sku_state.pricer.price if sku_state and sku_state.pricer else LIST
+            factor = (price / LIST) ** e
+            if channels in ("web", "both"):
+                for _ in range(_poisson(rng, 0.5 * busy)):  # views
+                    state.apply((sku, SkuSignal("view", t)), catalogue)
+                    if rng.random() < 0.1 * factor:
+                        state.apply((sku, SkuSignal("add_to_cart", t)), catalogue)
+                        if rng.random() < 0.6:
+                            state.apply((sku, SkuSignal("sale", t, 1, price)), catalogue)
+            if channels in ("pos", "both"):
+                for _ in range(_poisson(rng, 0.03 * busy * factor)):  # till lines
+                    quantity = rng.choice((1, 1, 1, 2))
+                    state.apply((sku, SkuSignal("sale", t, quantity, price)), catalogue)
+    return state
+
+
+TRUTH = {"A": -0.8, "B": -1.4, "C": -2.0, "D": -2.6}
+
+
+@pytest.mark.parametrize(("channels", "days"), [("web", 10), ("pos", 21), ("both", 10)])
+def test_each_mode_recovers_known_elasticities(channels: str, days: int) -> None:
+    state = _run_category(TRUTH, channels, days, seed=7)
+    errors, zs = [], []
+    for sku, e in TRUTH.items():
+        pricer = state.skus[sku].pricer
+        assert pricer is not None
+        mean, std = pricer.demand.posterior(state.pool)
+        assert pricer.demand.observations > 20
+        assert std < 0.5  # moved well away from the prior's width
+        errors.append(mean - e)
+        zs.append((mean - e) / std)
+    assert float(np.mean(np.abs(errors))) < 0.35
+    assert max(abs(z) for z in zs) < 3.0
+    assert sum(st.pricer.changes for st in state.skus.values() if st.pricer) > 0
+
+
+def test_time_without_sales_is_evidence_and_triggers_decisions() -> None:
+    """A point-of-sale product that stops selling is still re-priced, by time alone."""
+    catalogue = _category({"A": -2.0, "B": -2.0})
+    state = CategoryState()
+    t = T0
+    state.apply(("A", SkuSignal("sale", t, 1, LIST)), catalogue)
+    outputs = []
+    for i in range(1, 500):  # only B sells from now on
+        outputs += state.apply(("B", SkuSignal("sale", t + 600 * i, 1, LIST)), catalogue)
+    decided_a = [o for o in outputs if o.sku == "A"]
+    pricer = state.skus["A"].pricer
+    assert pricer is not None
+    assert decided_a
+    assert pricer.demand.exposure > 0
+    assert pricer.demand.observations >= 10
+    assert "exposure h" in pricer.reason
+    assert pricer.reason.startswith("time:")
+
+
+def test_busy_hours_are_not_mistaken_for_price_effects() -> None:
+    """High prices at night, low by day, true elasticity 0: the hour pattern (learned from the
+    category, here a busier product at a constant price) removes the night's low traffic
+    from the price effect; plain clock hours would not."""
+    rng = random.Random(3)
+    pool = CategoryPool()
+    corrected = ElasticityModel("S", LIST)
+    units: dict[float, float] = {}
+    clock_hours: dict[float, float] = {}
+    t = T0
+    model_price = None
+    for _ in range(21 * 24 * 6):  # 10-minute steps for 3 weeks
+        t += 600
+        night = hour_of(t) < 7 or hour_of(t) >= 22
+        price = 12.0 if night else 8.0
+        pool.sales.observe(t)
+        if price != model_price:
+            if model_price is None:
+                corrected.start(price, t)
+            else:
+                corrected.on_price(price, t, pool)
+            model_price = price
+        busy = 0.3 if night else 1.4
+        for _ in range(_poisson(rng, 20.0 * busy / 6)):
+            pool.add_sale_line(t, 1)  # the rest of the category, at its list price
+        for _ in range(_poisson(rng, 2.0 * busy / 6)):
+            corrected.on_sale(price, 1, t, pool)
+            units[price] = units.get(price, 0.0) + 1
+        due = corrected.hours_due()
+        if due is not None and due <= t:
+            corrected.close_hours(t, pool)
+        clock_hours[price] = clock_hours.get(price, 0.0) + 600 / 3600
+    mean, std = corrected.posterior(pool)
+    assert abs(mean) < 3 * std + 0.1
+    # units per clock hour at each price say the opposite: a steep (false) elasticity
+    rate = {p: units[p] / clock_hours[p] for p in units}
+    naive = math.log(rate[12.0] / rate[8.0]) / math.log(12.0 / 8.0)
+    assert naive < -3.0 < mean - 2 * std
+
+
+def test_demand_pattern_learns_hours_and_weekdays() -> None:
+    pattern = DemandPattern()
+    rng = random.Random(0)
+    t = T0
+    for _ in range(70 * 24 * 4):  # ten weeks: a weekday needs weeks to stand out of noise
+        t += 900
+        pattern.observe(t)
+        weekend = (int(t // 86_400) + 3) % 7 >= 5
+        rate = _hourly(t) * (1.5 if weekend else 0.8) * 20 / 4
+        for _ in range(_poisson(rng, rate)):
+            pattern.add_units(t, 1)
+    saturday_evening = T0 + 5 * 86_400 + 14 * 3600
+    monday_night = T0 + 3 * 3600
+    truth = (_hourly(saturday_evening) * 1.5) / (_hourly(monday_night) * 0.8)
+    learned = pattern.factor(saturday_evening) / pattern.factor(monday_night)
+    assert learned == pytest.approx(truth, rel=0.15)
+
+
+def test_a_product_with_little_data_borrows_from_its_category() -> None:
+    prior = CategoryPrior()
+    for i in range(12):
+        prior.report(f"S{i}", -2.5 + 0.05 * (i % 3 - 1), 0.02)
+    pool = CategoryPool(prior=prior)
+    newcomer = ElasticityModel("NEW", LIST)
+    mean, std = newcomer.posterior(pool)
+    assert mean == pytest.approx(-2.4, abs=0.15)  # the category, shrunk a little to −1.5
+    assert std < 0.6  # tighter than the shop-wide prior (1.0)
+
+
+def test_a_product_with_much_data_converges_to_its_own_evidence() -> None:
+    prior = CategoryPrior()
+    for i in range(12):
+        prior.report(f"S{i}", -2.5, 0.02)
+    pool = CategoryPool(prior=prior)
+    model = ElasticityModel("OWN", LIST)
+    t = T0
+    for price, converted in _views_stream(-1.0, seed=11, conversion=0.1, n=60_000):
+        t += 5.0
+        model.on_view(price, t, pool)
+        if converted:
+            model.on_cart(t, pool)
+    mean, std = model.posterior(pool)
+    assert mean == pytest.approx(-1.0, abs=max(0.15, 3 * std))
+    assert pool.prior.mean < -2.0  # the category still says −2.5 or so
+
+
+def test_category_prior_keeps_a_floor_on_its_spread() -> None:
+    prior = CategoryPrior()
+    for i in range(50):
+        prior.report(f"S{i}", -2.0, 1e-6)
+    assert prior.std >= 0.15
+    assert prior.mean == pytest.approx(-2.0, abs=0.05)
