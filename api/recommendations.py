@@ -1,8 +1,9 @@
 """A shopper's recommendations: streaming candidates, re-ranked when a ranker is loaded.
 
 Reads are split by how widely they are shared, so each can be cached on its own: the
-shopper's stored list and feature hash (one per shopper), the popularity list (one for all),
-and each candidate item's features and category (shared by every shopper who sees it).
+shopper's lists (buy again as stored, discover built from the stored shopper) and feature
+hash (one per shopper), the popularity list (one for all), and each candidate item's
+features and category (shared by every shopper who sees it).
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import orjson
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.discover import read_discover
 from api.features import FeatureReads
 from api.onnx_models import LoadedModel
 from online_models.ranking import candidate_row, item_values
 from online_models.ranking import shopper as parse_shopper
 from online_models.recommender import mixed
 from schemas.keys import RedisKeys
-from schemas.recommendations import ListName, StoredLists
+from schemas.recommendations import ListName, StoredShopper
 
 
 class RecommendedItem(BaseModel):
@@ -53,17 +55,17 @@ class Recommendations(BaseModel):
 
 
 class Shopper(BaseModel):
-    """What Redis holds for one shopper."""
+    """One shopper's lists as read now."""
 
     user_id: str
     again: list[RecommendedItem]  # the flows' buy-again list, best first ([] when unknown)
-    discover: list[RecommendedItem]  # the flows' discover list, best first ([] when unknown)
-    updated_at: datetime | None
+    discover: list[RecommendedItem]  # built from the flows' state now ([] when unknown)
+    updated_at: datetime | None  # when the flows last stored the shopper (None: unknown)
     features: dict[str, str]  # the shopper's features by name ({} when not read)
 
     @property
     def known(self) -> bool:
-        return bool(self.again or self.discover)
+        return self.updated_at is not None
 
     def stored(self, name: ListName) -> list[RecommendedItem]:
         """The stored list ``name``; ``mixed`` interleaves the two."""
@@ -90,8 +92,10 @@ async def read_shopper(
     reads: FeatureReads,
     user_id: str,
     with_features: bool,
+    discover_k: int = 0,
 ) -> Shopper:
-    """The shopper's stored list and, for the ranker, features (``client`` returns bytes)."""
+    """The shopper's buy-again list, their discover list (``discover_k`` long, built now:
+    ``api/discover.py``) and, for the ranker, features (``client`` returns bytes)."""
     pipe = client.pipeline(transaction=False)
     pipe.get(keys.recommendations(user_id))
     if with_features:
@@ -100,12 +104,15 @@ async def read_shopper(
     features = reads.shopper.decode(replies[1]) if with_features else {}
     if replies[0] is None:
         return Shopper(user_id=user_id, again=[], discover=[], updated_at=None, features=features)
-    lists = StoredLists.model_validate_json(replies[0])
+    stored = StoredShopper.model_validate_json(replies[0])
+    found, _source = (
+        await read_discover(client, keys, stored, discover_k) if discover_k else ([], "")
+    )
     return Shopper(
         user_id=user_id,
-        again=[RecommendedItem(sku=i.sku, score=i.score) for i in lists.again],
-        discover=[RecommendedItem(sku=i.sku, score=i.score) for i in lists.discover],
-        updated_at=lists.updated_at,
+        again=[RecommendedItem(sku=i.sku, score=i.score) for i in stored.again],
+        discover=[RecommendedItem(sku=s, score=v) for s, v in found],
+        updated_at=stored.updated_at,
         features=features,
     )
 
@@ -141,18 +148,17 @@ async def read_items(
 def pool(
     shopper: Shopper, name: ListName, popular: list[RecommendedItem], depth: int
 ) -> list[RecommendedItem]:
-    """The candidates of list ``name``: the stored list first, then (except for ``again``,
-    the shopper's own items) popular items they do not buy again, without repeats."""
+    """The first ``depth`` candidates of list ``name``: the list itself, then (except for
+    ``again``, the shopper's own items) popular items they do not buy again, no repeats."""
     out = {i.sku: i for i in shopper.stored(name)}
-    if name == "again":
-        return list(out.values())[:depth]
-    own = {i.sku for i in shopper.again}
-    for item in popular:
-        if len(out) >= depth:
-            break
-        if item.sku not in own:
-            out.setdefault(item.sku, item)
-    return list(out.values())
+    if name != "again":
+        own = {i.sku for i in shopper.again}
+        for item in popular:
+            if len(out) >= depth:
+                break
+            if item.sku not in own:
+                out.setdefault(item.sku, item)
+    return list(out.values())[:depth]
 
 
 def without_ranker(

@@ -5,12 +5,11 @@ from the ``recbole`` wheel), each user's target is held out (leave-last-out; use
 between a *discover* and an *again* holdout). What remains becomes contract events (validated
 as the ingestion API and ``tillflow replay`` validate them), produced in time order to fresh
 topics at :data:`RATE` events per second while the dataflow (one process, as
-``tillflow flows run``) tails them; the lists are read back from Redis
-(``schemas.recommendations.StoredLists``) once a last event on every partition has been
-processed. The rate matters: the flow builds a shopper's lists when the shopper acts, from
-the item neighbours it has published so far, so a replay faster than the flow (a backfill)
-would rank everyone before the model is published. Two baselines come from the same sent events in
-the same run: the most popular items the user has not touched, and batch item-kNN.
+``tillflow flows run``) tails them. Once a last event on every partition has been processed,
+each target user's lists are read as the API reads them: buy again as the flow stored it
+(``schemas.recommendations.StoredShopper``), discover built from the stored shopper and the
+neighbours published by then (``api/discover.py``). Two baselines come from the same sent
+events in the same run: the most popular items the user has not touched, and batch item-kNN.
 
 Per data set: ``users`` (targets evaluated), ``hr_at_10_discover`` and
 ``ndcg_at_10_discover`` (discover users: is the target in the discover list?),
@@ -23,6 +22,7 @@ Per data set: ``users`` (targets evaluated), ``hr_at_10_discover`` and
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
@@ -33,12 +33,14 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import orjson
 import redis
+import redis.asyncio as aioredis
 from confluent_kafka import Producer
 
+from api.discover import read_discover
 from benchmarks.common import RESULTS
 from benchmarks.recs_data import (
     Interaction,
@@ -53,13 +55,12 @@ from benchmarks.recs_data import (
 from benchmarks.stream import env_of, variant
 from flows.catalogue import store_catalogue
 from flows.run import init_recovery, process_commands
-from flows.sinks.serving import SETTLE_S
 from infra.readiness import require_kafka, require_redis
 from infra.stack.topics import delete_topics, ensure_topics
 from ingest.validation import parse_one
 from schemas.catalogue import CatalogueItem
 from schemas.event_time import EventTimePolicy
-from schemas.recommendations import StoredLists
+from schemas.recommendations import StoredShopper
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, ORDERS, USER_ACTIVITY, Topic
 from simulator.config import ShopConfig
@@ -69,9 +70,14 @@ SPAN = timedelta(hours=2)  # a log's event times are spread over the SPAN before
 SIMULATOR = ShopConfig(shoppers=1_000, sessions_per_day=3_000)
 SIMULATOR_DAYS = 7
 SMOKE_USERS = 150
-RATE = 1_000.0  # events/s, within what the flow keeps up with (see the module docstring)
+RATE = 1_000.0  # events/s offered: a live pace the flow keeps up with on a loaded machine
 DRAIN_TIMEOUT_S = 900.0
 POLICY = EventTimePolicy()  # the ingestion API's: event times up to now (plus skew) pass
+
+
+class Lists(NamedTuple):
+    again: list[str]
+    discover: list[str]
 
 
 def contract_events(
@@ -159,7 +165,7 @@ def wait_for(
 
 def through_flow(
     base: Settings, split: Split, catalogue: dict[str, CatalogueItem], workdir: Path, rate: float
-) -> tuple[dict[str, StoredLists], dict[str, float]]:
+) -> tuple[dict[str, Lists], dict[str, float]]:
     """Stream ``split.sent`` at ``rate`` into fresh topics while the flow tails them; read the
     lists once the flow has processed everything."""
     s = variant(base, f"recs-{uuid.uuid4().hex[:6]}", workdir)
@@ -174,13 +180,12 @@ def through_flow(
         wait_for(client, s, flow, sentinels(s, split.sent[0].sku, "start"))  # the flow is up
         replayed = replay_at(s, events, rate)
         drained = wait_for(client, s, flow, sentinels(s, split.sent[-1].sku, "end"))
-        time.sleep(SETTLE_S)  # then one more batch: the writer's second build of each shopper
-        wait_for(client, s, flow, sentinels(s, split.sent[-1].sku, "settled"))
         users = [t.user for t in split.targets]
         raw = cast(list[bytes | None], client.mget([s.keys.recommendations(u) for u in users]))
-        lists = {
-            u: StoredLists.model_validate_json(v) for u, v in zip(users, raw, strict=True) if v
+        stored = {
+            u: StoredShopper.model_validate_json(v) for u, v in zip(users, raw, strict=True) if v
         }
+        lists = asyncio.run(served_lists(s, stored))
     finally:
         flow.terminate()
         flow.wait(60)
@@ -193,7 +198,20 @@ def through_flow(
                    "rate": rate}  # fmt: skip
 
 
-def evaluate(split: Split, lists: dict[str, StoredLists]) -> dict[str, Any]:
+async def served_lists(s: Settings, stored: dict[str, StoredShopper]) -> dict[str, Lists]:
+    """Each shopper's buy-again and discover top-10, as the API builds them."""
+    client = aioredis.Redis.from_url(s.redis_url)
+    try:
+        out = {}
+        for user, shopper in stored.items():
+            found, _source = await read_discover(client, s.keys, shopper, 10)
+            out[user] = Lists([i.sku for i in shopper.again], [sku for sku, _ in found])
+        return out
+    finally:
+        await client.aclose()
+
+
+def evaluate(split: Split, lists: dict[str, Lists]) -> dict[str, Any]:
     discover_users = [t for t in split.targets if t.kind == "discover"]
     again_users = [t for t in split.targets if t.kind == "again"]
     names = [t.user for t in discover_users]
@@ -202,7 +220,7 @@ def evaluate(split: Split, lists: dict[str, StoredLists]) -> dict[str, Any]:
     hits, gains, pop_hits, knn_hits = [], [], [], []
     for t in discover_users:
         stored = lists.get(t.user)
-        found = [i.sku for i in stored.discover] if stored else []
+        found = stored.discover if stored else []
         hit, gain = hit_and_ndcg(found, t.target)
         hits.append(hit)
         gains.append(gain)
@@ -211,9 +229,7 @@ def evaluate(split: Split, lists: dict[str, StoredLists]) -> dict[str, Any]:
     again_hits = []
     for t in again_users:
         stored = lists.get(t.user)
-        again_hits.append(
-            hit_and_ndcg([i.sku for i in stored.again] if stored else [], t.target)[0]
-        )
+        again_hits.append(hit_and_ndcg(stored.again if stored else [], t.target)[0])
 
     def mean(values: list[float]) -> float | None:
         return round(sum(values) / len(values), 4) if values else None

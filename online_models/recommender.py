@@ -105,7 +105,7 @@ class Profile:
     items: Scored  # own interest: (sku, share), strongest first
     categories: Scored  # (category, share), strongest first
     recent: list[str]  # distinct items of the history, newest first
-    seen: frozenset[str] = frozenset()  # every item the shopper is known to have touched
+    seen: frozenset[str] = frozenset()  # items known touched: the strongest 50 and the history
 
     @classmethod
     def of(
@@ -118,7 +118,7 @@ class Profile:
             if cat is not None:
                 by_category[cat] = by_category.get(cat, 0.0) + share
         top = heapq.nlargest(PROFILE_CATEGORIES, by_category.items(), key=lambda kv: kv[1])
-        seen = frozenset(interest.weights) | frozenset(recent)
+        seen = frozenset(s for s, _ in items) | frozenset(recent)  # bounded: ≤ 50 + 20 items
         return cls(items[:PROFILE_ITEMS], top, list(recent), seen)
 
     def __post_init__(self) -> None:  # every item of the profile counts as seen

@@ -86,7 +86,7 @@ class RedisKeys:
         return f"{self.prefix}reco:popular:{category}"
 
     def recommendations(self, user_id: str) -> str:
-        """String: JSON ``schemas.recommendations.StoredLists`` (both lists of the shopper)."""
+        """String: JSON ``schemas.recommendations.StoredShopper`` (what the lists come from)."""
         return f"{self.prefix}reco:user:{user_id}"
 
     def recommendation_channel(self, user_id: str) -> str:

@@ -33,6 +33,7 @@ router = APIRouter(tags=["recommendations"])
 USER_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
 MAX_K = 50
 POPULAR_DEPTH = 2 * MAX_K
+CANDIDATES_MAX = 2 * MAX_K  # the ranker's pool for k items: max(2k, 20) candidates
 T = TypeVar("T")
 LIST_HELP = (
     "`again`: the shopper's own items (buy again, continue); `discover`: items they have not "
@@ -69,7 +70,8 @@ async def recommendations_for(
     shopper, result = await _cached(
         state, state.shoppers, user_id,
         lambda client: read_shopper(
-            client, keys, state.features, user_id, with_features=ranker is not None
+            client, keys, state.features, user_id, with_features=ranker is not None,
+            discover_k=CANDIDATES_MAX,
         ),
         raw=True,
     )  # fmt: skip

@@ -14,11 +14,9 @@ that cannot be encoded is set aside (flows/sinks/set_aside.py).
 from __future__ import annotations
 
 import math
-import time
 from collections import OrderedDict
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar
 
 import redis
 import structlog
@@ -32,16 +30,13 @@ from flows.sinks.outage import RideOut
 from flows.sinks.set_aside import UNENCODABLE, encode_each, set_aside
 from flows.steps import ShopperState
 from infra.clients import redis_client
-from online_models.recommender import CATEGORY_ITEMS, DISCOVER_DEPTH, Scored, again, discover
-from online_models.similarity import POPULARITY_DAMPING, damped
+from online_models.recommender import DISCOVER_DEPTH, Scored, again
 from schemas.features import SKU_FEATURES, stored_in
-from schemas.recommendations import ListedItem, StoredLists
+from schemas.recommendations import ListedItem, StoredShopper
 from schemas.settings import Settings
 
 T = TypeVar("T")
 PUBLISHED_LISTS = 200_000  # per recommendation writer: lists remembered to skip unchanged ones
-SETTLE_S = 2.0  # a shopper's lists are built once more this long after they last acted
-SETTLE_BATCH = 2_000  # at most this many of those second builds per sink batch
 log = structlog.get_logger(__name__)
 
 
@@ -170,99 +165,50 @@ Popularity = tuple[str, tuple[str, float]]  # (sku, (category, decayed interacti
 
 
 class RecommendationWriter(StatelessSinkPartition[Shopper]):
-    """Rebuilds a shopper's two lists when they act, and once more :data:`SETTLE_S` after
-    they last acted; stores and publishes changed ones.
+    """Stores and publishes what a shopper's lists come from when it changes: their buy-again
+    list, recent items, touched items and categories (``schemas.recommendations``).
 
-    The second build ranks a burst of activity on the item neighbours that the burst itself
-    and everyone else's events published meanwhile (the first build, in the same batch as
-    the burst, cannot see them yet). It happens in the first batch after the shopper is due
-    (at most :data:`SETTLE_BATCH` shoppers per batch); the writer holds the shopper's state
-    until then (bounded like the published lists).
-
-    One batch costs two pipelined round trips: the neighbours of the shoppers' recent items,
-    their categories' best sellers and the popular items; then the popularity of every
-    neighbour (the similarity is damped by it, ``online_models.similarity.damped``).
+    The discover list is built when it is asked for (``api/discover.py``), from the item
+    neighbours published at that moment: the flow does no Redis read per shopper, and a
+    list is never ranked on neighbours older than the request.
     A shopper's items reach the sink of the worker that owns the shopper's state, so each
-    writer remembers the lists it published (bounded, least recent first out) to skip
-    unchanged ones without reading them back; after a restart or an eviction the lists are
-    written again, which is harmless (absolute value, one repeated message).
+    writer remembers what it published (bounded, least recent first out) to skip unchanged
+    shoppers without reading them back; after a restart or an eviction the value is written
+    again, which is harmless (absolute value, one repeated message).
     """
 
     def __init__(
-        self,
-        settings: Settings,
-        categories: dict[str, str],
-        ctx: SinkContext | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        self, settings: Settings, categories: dict[str, str], ctx: SinkContext | None = None
     ) -> None:
         ctx = ctx or SinkContext.standalone(type(self).__name__)
         self.keys = settings.keys
         self.k = settings.recommendations_k
         self.categories = categories
-        self.clock = clock
         self.redis = _client(settings)
         self.ttl = settings.shopper_ttl_s
-        self.published: OrderedDict[str, tuple[Scored, Scored]] = OrderedDict()
-        self.settling: OrderedDict[str, tuple[float, ShopperState]] = OrderedDict()
+        self.published: OrderedDict[str, tuple[Scored, list[str]]] = OrderedDict()
         self.ride_out = RideOut(ctx.step_id, ctx.metrics)
 
-    def _due(self, touched: dict[str, ShopperState]) -> dict[str, ShopperState]:
-        """The shoppers to build now: those who acted, and those whose settle time passed."""
-        now = self.clock()
-        due: dict[str, ShopperState] = {}
-        for user, (at, state) in self.settling.items():  # in due order: SETTLE_S is fixed
-            if at > now or len(due) >= SETTLE_BATCH:
-                break
-            due[user] = state
-        for user in due:
-            del self.settling[user]
-        for user, state in touched.items():
-            self.settling.pop(user, None)
-            self.settling[user] = (now + SETTLE_S, state)
-        while len(self.settling) > PUBLISHED_LISTS:
-            self.settling.popitem(last=False)
-        return due | touched
-
     def write_batch(self, items: list[Shopper]) -> None:
-        shoppers = self._due(dict(items))
-        profiles = {user: state.profile(self.categories) for user, state in shoppers.items()}
-        items_wanted = sorted({s for p in profiles.values() for s in p.recent[:DISCOVER_DEPTH]})
-        cats_wanted = sorted({cat for p in profiles.values() for cat, _ in p.categories})
-
-        def read() -> list[Any]:
-            pipe = self.redis.pipeline(transaction=False)
-            for sku in items_wanted:
-                pipe.hgetall(self.keys.neighbours(sku))
-            for cat in cats_wanted:
-                pipe.zrevrange(
-                    self.keys.category_popularity(cat), 0, CATEGORY_ITEMS - 1, withscores=True
-                )
-            pipe.zrevrange(self.keys.popularity, 0, self.k * 4, withscores=True)
-            return pipe.execute()
-
-        answers = iter(self.ride_out(read))
-        similar = {sku: {k: float(v) for k, v in next(answers).items()} for sku in items_wanted}
-        by_category = {cat: [(s, float(v)) for s, v in next(answers)] for cat in cats_wanted}
-        popular = [(s, float(v)) for s, v in next(answers)]
-        neighbours = self._damped(similar)
         now = datetime.now(UTC)
         published = self.published
-        changed: dict[str, tuple[tuple[Scored, Scored], str]] = {}
+        changed: dict[str, tuple[tuple[Scored, list[str]], str]] = {}
         still_active: list[str] = []
-        for user, profile in profiles.items():
+        for user, state in dict(items).items():
+            profile = state.profile(self.categories)
             mine = again(profile, self.k)
-            found, source = discover(profile, by_category, neighbours, popular, self.k)
-            if published.get(user) == (mine, found):
+            recent = profile.recent[:DISCOVER_DEPTH]
+            if published.get(user) == (mine, recent):
                 still_active.append(user)  # unchanged: only its expiry moves on
                 continue
             try:
-                stored = StoredLists(
-                    user_id=user, again=_listed(mine), discover=_listed(found), source=source,
-                    updated_at=now,
+                stored = StoredShopper(
+                    user_id=user, again=_listed(mine), recent=recent, seen=sorted(profile.seen),
+                    categories=profile.categories, updated_at=now,
                 )  # fmt: skip
-                changed[user] = (mine, found), stored.model_dump_json()
+                changed[user] = (mine, recent), stored.model_dump_json()
             except UNENCODABLE as exc:
-                set_aside(self.ride_out.step_id, self.ride_out.metrics, user, (mine, found), exc)
+                set_aside(self.ride_out.step_id, self.ride_out.metrics, user, profile, exc)
 
         def write() -> None:
             pipe = self.redis.pipeline(transaction=False)
@@ -279,18 +225,6 @@ class RecommendationWriter(StatelessSinkPartition[Shopper]):
             published.move_to_end(user)
         while len(published) > PUBLISHED_LISTS:
             published.popitem(last=False)
-
-    def _damped(self, similar: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
-        if POPULARITY_DAMPING == 0:
-            return similar
-        wanted = sorted({other for near in similar.values() for other in near})
-
-        def read() -> list[Any]:
-            return cast(list[Any], self.redis.zmscore(self.keys.popularity, wanted))
-
-        scores = self.ride_out(read) if wanted else []
-        popularity = {s: float(v) for s, v in zip(wanted, scores, strict=True) if v is not None}
-        return {sku: damped(near, popularity, POPULARITY_DAMPING) for sku, near in similar.items()}
 
     def close(self) -> None:
         self.redis.close()

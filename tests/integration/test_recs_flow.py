@@ -25,7 +25,7 @@ from flows.catalogue import load_catalogue, store_catalogue
 from flows.dataflow import build_flow
 from infra.stack.topics import delete_topics, ensure_topics
 from schemas.catalogue import CatalogueItem
-from schemas.recommendations import StoredLists
+from schemas.recommendations import StoredShopper
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, USER_ACTIVITY
 from tests.credentials import admin_headers
@@ -91,14 +91,14 @@ def flow_run(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
         delete_topics(settings, [settings.topic(t) for t in ALL_TOPICS])
 
 
-def _stored(settings: Settings, user: str) -> StoredLists:
+def _stored(settings: Settings, user: str) -> StoredShopper:
     client = redis.Redis.from_url(settings.redis_url)
     try:
         raw = client.get(settings.keys.recommendations(user))
     finally:
         client.close()
     assert raw is not None, f"no lists stored for {user}"
-    return StoredLists.model_validate_json(raw)
+    return StoredShopper.model_validate_json(raw)
 
 
 def test_items_viewed_in_the_same_histories_become_neighbours(flow_run: Run) -> None:
@@ -112,38 +112,36 @@ def test_items_viewed_in_the_same_histories_become_neighbours(flow_run: Run) -> 
     assert not any("NOT-IN-CATALOGUE" in n for n in near.values())  # never a candidate
 
 
-def test_every_shopper_has_both_lists_and_discover_holds_only_new_items(flow_run: Run) -> None:
+def test_every_shopper_is_stored_with_their_own_catalogue_items(flow_run: Run) -> None:
     for user, skus in LOG:
-        lists = _stored(flow_run.settings, user)
-        own = {i.sku for i in lists.again}
-        assert own == set(skus) & set(CATEGORY), user  # catalogue products only
-        assert {i.sku for i in lists.discover} <= set(CATEGORY) - own, user
+        stored = _stored(flow_run.settings, user)
+        own = set(skus) & set(CATEGORY)  # catalogue products only
+        assert {i.sku for i in stored.again} == own, user
+        assert set(stored.recent) == own == set(stored.seen), user
 
 
 def test_buy_again_ranks_the_shoppers_most_repeated_items_first(flow_run: Run) -> None:
-    lists = _stored(flow_run.settings, "u-again")
-    assert [i.sku for i in lists.again] == ["D", "E", "F"]
+    stored = _stored(flow_run.settings, "u-again")
+    assert [i.sku for i in stored.again] == ["D", "E", "F"]
 
 
-def test_the_api_serves_both_lists_the_flow_built(flow_run: Run) -> None:
+def test_the_api_serves_both_lists_from_what_the_flow_stored(flow_run: Run) -> None:
     s = flow_run.settings
     k = s.recommendations_k
-    with TestClient(create_app(s)) as api:
-        for user in ("u-again", "u-crowd00", "u-ghost"):
-            lists = _stored(s, user)
-            served = {
-                name: api.get(
-                    f"/recommendations/{user}", params={"list": name, "k": k},
-                    headers=admin_headers(s),
-                ).json()
-                for name in ("again", "discover", "mixed")
-            }  # fmt: skip
-            own = [i.sku for i in lists.again]
-            assert [i["sku"] for i in served["again"]["items"]] == own
-            discover = [i["sku"] for i in served["discover"]["items"]]
-            # the flow's list first, then topped up with popular items new to the shopper
-            assert discover[: len(lists.discover)] == [i.sku for i in lists.discover]
-            assert sorted(discover) == sorted(set(CATEGORY) - set(own))
-            assert served["mixed"]["items"][0]["sku"] == own[0]
-            assert all(served[n]["source"] == "streaming" for n in served)
-            assert all(served[n]["list"] == n for n in served)
+    with TestClient(create_app(s), headers=admin_headers(s)) as api:
+
+        def served(user: str, name: str) -> list[str]:
+            body = api.get(f"/recommendations/{user}", params={"list": name, "k": k}).json()
+            assert (body["list"], body["source"]) == (name, "streaming")
+            return [i["sku"] for i in body["items"]]
+
+        for user, _skus in LOG:
+            own = [i.sku for i in _stored(s, user).again]
+            assert served(user, "again") == own
+            discover = served(user, "discover")
+            assert sorted(discover) == sorted(set(CATEGORY) - set(own))  # every new item
+            assert served(user, "mixed")[:2] == [own[0], discover[0]]
+        # cold start, one catalogue view: that item's neighbours first
+        assert set(served("u-ghost", "discover")[:2]) == {"B", "C"}
+        # no neighbour is new to the crowd: their category's best seller they have not seen
+        assert served("u-crowd00", "discover")[0] == "D"

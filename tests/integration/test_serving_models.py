@@ -8,6 +8,7 @@ reloads when ``current`` moves.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -20,11 +21,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import redis
+import redis.asyncio as aioredis
 from fastapi.testclient import TestClient
 from skl2onnx import to_onnx
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
+from api.discover import read_discover
 from api.main import create_app
+from api.routes.recommendations import CANDIDATES_MAX
 from featurestore.repo import BATCH_SKU_VIEW, SKU_VIEW, USER_VIEW, apply
 from flows.catalogue import store_catalogue
 from flows.sinks.serving import ItemGraphWriter, RecommendationWriter
@@ -34,7 +38,7 @@ from online_models.recommender import mixed
 from registry import ModelRegistry
 from schemas.catalogue import CatalogueItem
 from schemas.features import BATCH_SKU_FEATURES, SKU_FEATURES, USER_FEATURES, stored_in
-from schemas.recommendations import StoredLists
+from schemas.recommendations import StoredShopper
 from schemas.settings import Settings
 from search.client import opensearch_client
 from search.indexer import Indexer
@@ -155,16 +159,16 @@ def test_the_ranker_orders_each_list_of_a_known_shopper(
     # online_models.ranking.ranker_features, the training path.
     r = redis.Redis.from_url(models_shop.redis_url, decode_responses=True)
     keys = models_shop.keys
-    lists = StoredLists.model_validate_json(r.get(keys.recommendations("u-1")) or "")
-    own = {i.sku: i.score for i in lists.again}
-    found = {i.sku: i.score for i in lists.discover}
+    stored = StoredShopper.model_validate_json(r.get(keys.recommendations("u-1")) or "")
+    own = {i.sku: i.score for i in stored.again}
+    found = dict(asyncio.run(_discover(models_shop, stored)))
     assert own
     assert found
     assert not set(own) & set(found)  # discover holds only items the shopper has not touched
-    pool = own if name == "again" else found if name == "discover" else {}
+    pool = dict(own) if name == "again" else dict(found) if name == "discover" else {}
     if name == "mixed":
-        for pair in zip(lists.again, lists.discover, strict=False):
-            pool.update({i.sku: i.score for i in pair})
+        for pair in zip(own.items(), found.items(), strict=False):
+            pool.update(pair)
         pool |= {**own, **found}
     if name != "again":
         for sku, score in r.zrevrange(keys.popularity, 0, -1, withscores=True):
@@ -172,6 +176,7 @@ def test_the_ranker_orders_each_list_of_a_known_shopper(
                 break
             if sku not in own:
                 pool.setdefault(sku, score)
+    pool = dict(list(pool.items())[:20])
     user = _text(USER_ROW)
     rows = []
     for rank, (sku, score) in enumerate(pool.items()):
@@ -280,3 +285,13 @@ def test_forecasts_use_the_feast_batch_averages_like_training(
     assert row_served[DEMAND_FEATURES.index("units_per_day_7d")] == 42.0
     native = float(trained[0].predict(np.array([row_served], dtype=np.float32))[0])
     assert body["expected_units_per_day"] == pytest.approx(max(0.0, native), abs=1e-3)
+
+
+async def _discover(settings: Settings, stored: StoredShopper) -> list[tuple[str, float]]:
+    """The shopper's discover list as the API builds it (``api/discover.py``)."""
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        found, _source = await read_discover(client, settings.keys, stored, CANDIDATES_MAX)
+        return found
+    finally:
+        await client.aclose()

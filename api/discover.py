@@ -1,0 +1,68 @@
+"""The discover list, built when it is asked for from what the flows publish at that moment.
+
+One shopper costs two pipelined round trips: the neighbours of their recent items, their
+categories' best sellers and the popular items; then the popularity of every neighbour (the
+similarity is divided by it, ``online_models.similarity.damped``, so that best sellers do
+not crowd every list). The ranking itself is ``online_models.recommender.discover``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from online_models.recommender import CATEGORY_ITEMS, DISCOVER_DEPTH, Profile, Scored, discover
+from online_models.similarity import POPULARITY_DAMPING, damped
+from schemas.keys import RedisKeys
+from schemas.recommendations import StoredShopper
+
+POPULAR_CANDIDATES = 4  # × k popular items read as the last resort
+
+
+def profile_of(stored: StoredShopper) -> Profile:
+    """The recommender's profile of a stored shopper."""
+    items = [(i.sku, i.score) for i in stored.again]
+    return Profile(items, list(stored.categories), stored.recent, frozenset(stored.seen))
+
+
+async def read_discover(
+    client: aioredis.Redis, keys: RedisKeys, stored: StoredShopper, k: int
+) -> tuple[Scored, str]:
+    """The shopper's discover top-``k`` and the source of its best item (``client`` returns
+    bytes): ``similar``, ``category`` or ``popularity``."""
+    recent = stored.recent[:DISCOVER_DEPTH]
+    categories = [c for c, _ in stored.categories]
+    pipe = client.pipeline(transaction=False)
+    for sku in recent:
+        pipe.hgetall(keys.neighbours(sku))
+    for cat in categories:
+        pipe.zrevrange(keys.category_popularity(cat), 0, CATEGORY_ITEMS - 1, withscores=True)
+    pipe.zrevrange(keys.popularity, 0, POPULAR_CANDIDATES * k, withscores=True)
+    answers: list[Any] = await pipe.execute()
+    similar = {
+        sku: {_text(n): float(w) for n, w in near.items()}
+        for sku, near in zip(recent, answers, strict=False)
+    }
+    by_category = {
+        cat: [(_text(s), float(v)) for s, v in best]
+        for cat, best in zip(categories, answers[len(recent) :], strict=False)
+    }
+    popular = [(_text(s), float(v)) for s, v in answers[-1]]
+    neighbours = await _damped(client, keys, similar)
+    return discover(profile_of(stored), by_category, neighbours, popular, k)
+
+
+async def _damped(
+    client: aioredis.Redis, keys: RedisKeys, similar: dict[str, dict[str, float]]
+) -> dict[str, dict[str, float]]:
+    wanted = sorted({other for near in similar.values() for other in near})
+    if POPULARITY_DAMPING == 0 or not wanted:
+        return similar
+    scores = await client.zmscore(keys.popularity, wanted)
+    popularity = {s: float(v) for s, v in zip(wanted, scores, strict=True) if v is not None}
+    return {sku: damped(near, popularity, POPULARITY_DAMPING) for sku, near in similar.items()}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
