@@ -397,7 +397,8 @@ def render_recs() -> str:
 
 RECS_NOTE = (
     "Each log is streamed through Kafka and the real flow (one process) at 1,000 events/s; "
-    "lists are read from Redis after the flow has processed everything (benchmarks/recs.py). "
+    "once the flow has processed everything, buy again is read as stored and discover built as "
+    "the API builds it (benchmarks/recs.py). "
     "Leave-last-out per user; baselines computed from the same sent events in the same run. "
     "The models tried and their figures are in docs/recommendations.md."
 )

@@ -12,7 +12,7 @@ of all its pair weights; the published similarity is the neighbour's share of th
 divided by the neighbour's own popularity to the power :data:`POPULARITY_DAMPING` at
 recommendation time (so that best sellers do not crowd every list).
 
->>> [(a, b, round(w, 2)) for a, b, w in pairs(["milk", "tea", "cake"], "lemon", 2.0)]
+>>> [(a, b, round(w, 2)) for a, b, w in pairs(["milk", "tea", "cake"], "lemon", 2.0, depth=3)]
 [('milk', 'lemon', 2.0), ('lemon', 'milk', 1.0), ('tea', 'lemon', 1.4), ('lemon', 'tea', 0.7), \
 ('cake', 'lemon', 0.98), ('lemon', 'cake', 0.49)]
 >>> near = CoOccurrence()
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from online_models.recommender import DECAY, NEIGHBOURS, DecayedWeights
 
-PAIR_DEPTH = 5  # previous distinct history items an interaction pairs with
+PAIR_DEPTH = 2  # previous distinct history items an interaction pairs with (cost: docs)
 PAIR_DECAY = 0.7  # weight of the pair with the d-th previous item: PAIR_DECAY**d
 BACKWARD = 0.5  # weight of the newer → older direction against older → newer
 POPULARITY_DAMPING = 0.25  # similarity ÷ popularity**damping (docs/recommendations.md)
