@@ -15,7 +15,7 @@ Per data set: ``users`` (targets evaluated), ``hr_at_10_discover`` and
 ``ndcg_at_10_discover`` (discover users: is the target in the discover list?),
 ``hr_at_10_again`` (again users whose target is a repeat: is it in the buy-again list?),
 ``hr_at_10_popularity_unseen``, ``hr_at_10_item_knn`` (discover users), and
-``discover_vs_best_baseline``. ``--smoke`` runs a few hundred users of each log and writes
+``discover_vs_best_baseline``. ``--smoke`` runs 50 users of each log and writes
 ``recs.smoke.json``.
 """
 
@@ -69,7 +69,7 @@ from simulator.shop import Shop
 SPAN = timedelta(hours=2)  # a log's event times are spread over the SPAN before now
 SIMULATOR = ShopConfig(shoppers=1_000, sessions_per_day=3_000)
 SIMULATOR_DAYS = 7
-SMOKE_USERS = 150
+SMOKE_USERS = 50
 RATE = 1_000.0  # events/s offered: a live pace the flow keeps up with on a loaded machine
 DRAIN_TIMEOUT_S = 900.0
 POLICY = EventTimePolicy()  # the ingestion API's: event times up to now (plus skew) pass
@@ -262,7 +262,7 @@ def subset(log: list[Interaction], users: int) -> list[Interaction]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="a few hundred users per log")
+    parser.add_argument("--smoke", action="store_true", help="50 users per log")
     args = parser.parse_args()
     base = Settings(environment="test")
     require_kafka(base)

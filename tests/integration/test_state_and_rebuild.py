@@ -94,7 +94,7 @@ def serving_state(settings: Settings) -> dict[str, Any]:
             "sku_features": {s: raw.hgetall(sku_feast.key(s)) for s in skus},
             "user_features": {u: raw.hgetall(user_feast.key(u)) for u in users},
             "recommendations": {
-                u: orjson.loads(client.get(keys.recommendations(u)) or "{}").get("discover")
+                u: orjson.loads(client.get(keys.recommendations(u)) or "{}").get("user_id")
                 for u in users
             },
         }
