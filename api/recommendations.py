@@ -177,9 +177,13 @@ def without_ranker(
             user_id=shopper.user_id, list_name=name, items=items, source="popularity", stale=stale
         )
     return Recommendations(
-        user_id=shopper.user_id, list_name=name, items=pool(shopper, name, popular, k)[:k],
-        source="streaming", updated_at=shopper.updated_at, stale=stale,
-    )  # fmt: skip
+        user_id=shopper.user_id,
+        list_name=name,
+        items=pool(shopper, name, popular, k)[:k],
+        source="streaming",
+        updated_at=shopper.updated_at,
+        stale=stale,
+    )
 
 
 def ranked(

@@ -173,9 +173,11 @@ def serve(settings: Settings, port: int) -> subprocess.Popen[bytes]:
         "TILLFLOW_RATE_LIMIT_PER_S": "0",  # measure latency, not the per-client rate limit
     }
     api = subprocess.Popen(
-        [sys.executable, "-m", "cli", "api", "--port", str(port)], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [sys.executable, "-m", "cli", "api", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -266,11 +268,18 @@ def main(mode: Mode) -> None:
         }
     )
     meta = {
-        "repeats": repeats, "events": events_n, "test_days": test_days, "test_events": len(test),
-        "recommendation_trials": trials, "requests": requests, "concurrency": CONCURRENCY,
-        "namespace": ns, "graph_weight": GRAPH_WEIGHT,
-        "hr_at_10_by_graph_weight": {k: v / trials for k, v in hits.items()}, **runs,
-    }  # fmt: skip
+        "repeats": repeats,
+        "events": events_n,
+        "test_days": test_days,
+        "test_events": len(test),
+        "recommendation_trials": trials,
+        "requests": requests,
+        "concurrency": CONCURRENCY,
+        "namespace": ns,
+        "graph_weight": GRAPH_WEIGHT,
+        "hr_at_10_by_graph_weight": {k: v / trials for k, v in hits.items()},
+        **runs,
+    }
     path = write_result("graph", figures, meta, mode)
     print(", ".join(f"{k}={v:,.3f}" for k, v in figures.items()))
     print(f"wrote {path}")

@@ -98,14 +98,23 @@ def contract_events(
         if i.kind == "purchase":
             price = catalogue[i.sku].list_price if i.sku in catalogue else 1.0
             body: dict[str, Any] = {
-                "event_id": f"recs-{n}", "event_time": stamp, "order_id": f"o-{n}",
-                "user_id": i.user, "store_id": "web",
+                "event_id": f"recs-{n}",
+                "event_time": stamp,
+                "order_id": f"o-{n}",
+                "user_id": i.user,
+                "store_id": "web",
                 "lines": [{"sku": i.sku, "quantity": 1, "unit_price": f"{price:.2f}"}],
-            }  # fmt: skip
+            }
             topic = ORDERS
         else:
-            body = {"event_id": f"recs-{n}", "event_time": stamp, "user_id": i.user,
-                    "session_id": f"s-{i.user}", "action": i.kind, "sku": i.sku}  # fmt: skip
+            body = {
+                "event_id": f"recs-{n}",
+                "event_time": stamp,
+                "user_id": i.user,
+                "session_id": f"s-{i.user}",
+                "action": i.kind,
+                "sku": i.sku,
+            }
             topic = USER_ACTIVITY
         event = parse_one(topic, orjson.dumps(body), POLICY)  # the ingestion API's validation
         out.append((topic, topic.key_of(event) or b"", orjson.dumps(body)))
@@ -136,11 +145,17 @@ def sentinels(s: Settings, sku: str, tag: str) -> list[str]:
     for topic in (USER_ACTIVITY, ORDERS):
         for p in range(s.partitions(topic)):
             user = f"recs-{tag}-{topic.name}-{p}"
-            body: dict[str, Any] = {"event_id": f"{tag}-{user}", "event_time": stamp,
-                                    "user_id": user}  # fmt: skip
+            body: dict[str, Any] = {
+                "event_id": f"{tag}-{user}",
+                "event_time": stamp,
+                "user_id": user,
+            }
             if topic is ORDERS:
-                body |= {"order_id": f"{tag}-{p}", "store_id": "web",
-                         "lines": [{"sku": sku, "quantity": 1, "unit_price": "1.00"}]}  # fmt: skip
+                body |= {
+                    "order_id": f"{tag}-{p}",
+                    "store_id": "web",
+                    "lines": [{"sku": sku, "quantity": 1, "unit_price": "1.00"}],
+                }
             else:
                 body |= {"session_id": user, "action": "view", "sku": sku}
             producer.produce(s.topic(topic), value=orjson.dumps(body), partition=p)
@@ -174,8 +189,11 @@ def through_flow(
     store_catalogue(s, catalogue.values())
     events = contract_events(split.sent, catalogue)
     init_recovery(s.recovery_dir, 1)
-    flow = subprocess.Popen(process_commands(s, 1, 1, recovery=True)[0],
-                            env=env_of(s, tail=True), stdout=subprocess.DEVNULL)  # fmt: skip
+    flow = subprocess.Popen(
+        process_commands(s, 1, 1, recovery=True)[0],
+        env=env_of(s, tail=True),
+        stdout=subprocess.DEVNULL,
+    )
     try:
         wait_for(client, s, flow, sentinels(s, split.sent[0].sku, "start"))  # the flow is up
         replayed = replay_at(s, events, rate)
@@ -194,8 +212,7 @@ def through_flow(
             client.delete(*keys[start : start + 10_000])
         client.close()
         delete_topics(s, [s.topic(t) for t in ALL_TOPICS])
-    return lists, {"produced": len(events), "replay_s": replayed, "drain_s": drained,
-                   "rate": rate}  # fmt: skip
+    return lists, {"produced": len(events), "replay_s": replayed, "drain_s": drained, "rate": rate}
 
 
 async def served_lists(s: Settings, stored: dict[str, StoredShopper]) -> dict[str, Lists]:
@@ -251,8 +268,10 @@ def evaluate(split: Split, lists: dict[str, Lists]) -> dict[str, Any]:
 
 
 def movielens_catalogue(categories: dict[str, str]) -> dict[str, CatalogueItem]:
-    return {sku: CatalogueItem(sku=sku, category=cat, list_price=10.0, unit_cost=5.0)
-            for sku, cat in categories.items()}  # fmt: skip
+    return {
+        sku: CatalogueItem(sku=sku, category=cat, list_price=10.0, unit_cost=5.0)
+        for sku, cat in categories.items()
+    }
 
 
 def subset(log: list[Interaction], users: int) -> list[Interaction]:
@@ -296,12 +315,19 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "machine": platform.machine(),
-            "runs": {**runs, "smoke": args.smoke, "seconds": time.perf_counter() - started,
-                     "simulator": {"days": days, "seed": SIMULATOR.seed,
-                                   "shoppers": SIMULATOR.shoppers,
-                                   "sessions_per_day": SIMULATOR.sessions_per_day}},
+            "runs": {
+                **runs,
+                "smoke": args.smoke,
+                "seconds": time.perf_counter() - started,
+                "simulator": {
+                    "days": days,
+                    "seed": SIMULATOR.seed,
+                    "shoppers": SIMULATOR.shoppers,
+                    "sessions_per_day": SIMULATOR.sessions_per_day,
+                },
+            },
         },
-    }  # fmt: skip
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / ("recs.smoke.json" if args.smoke else "recs.json")
     path.write_text(json.dumps(payload, indent=2) + "\n")

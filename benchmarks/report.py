@@ -383,8 +383,9 @@ def render_recs() -> str:
         f"on {meta.get('cpus', '?')} CPUs, Python {meta.get('python', '?')}; one run per data set."
     ]
     for name, figures in data.get("datasets", {}).items():
-        parts.append(f"\n### {name}\n\n| figure | value | baseline (same run) | note |\n"
-                     "|---|---:|---:|---|")  # fmt: skip
+        parts.append(
+            f"\n### {name}\n\n| figure | value | baseline (same run) | note |\n|---|---:|---:|---|"
+        )
         for key, baseline, note in RECS_ROWS:
             value = figures.get(key)
             base = f"{fmt(figures[baseline])} ({baseline})" if baseline in figures else ""

@@ -137,8 +137,13 @@ class FeatureWriter(StatelessSinkPartition[FeatureRow]):
         latest: dict[tuple[str, str], FeatureRow] = {}
         for row in items:
             latest[(row.entity, row.key)] = row
-        encoded = encode_each(self.ctx.step_id, self.metrics, latest.values(), self._encode,
-                              key=lambda r: f"{r.entity}:{r.key}")  # fmt: skip
+        encoded = encode_each(
+            self.ctx.step_id,
+            self.metrics,
+            latest.values(),
+            self._encode,
+            key=lambda r: f"{r.entity}:{r.key}",
+        )
 
         def write() -> None:
             pipe = self.redis.pipeline(transaction=False)
@@ -203,9 +208,13 @@ class RecommendationWriter(StatelessSinkPartition[Shopper]):
                 continue
             try:
                 stored = StoredShopper(
-                    user_id=user, again=_listed(mine), recent=recent, seen=sorted(profile.seen),
-                    categories=profile.categories, updated_at=now,
-                )  # fmt: skip
+                    user_id=user,
+                    again=_listed(mine),
+                    recent=recent,
+                    seen=sorted(profile.seen),
+                    categories=profile.categories,
+                    updated_at=now,
+                )
                 changed[user] = (mine, recent), stored.model_dump_json()
             except UNENCODABLE as exc:
                 set_aside(self.ride_out.step_id, self.ride_out.metrics, user, profile, exc)

@@ -310,15 +310,22 @@ def test_batch_graph_names_a_missing_neo4j_and_missing_gold(tmp_path: Path) -> N
     base = {"PATH": "/usr/bin:/bin", "TILLFLOW_LAKE_DIR": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "-m", "cli", "batch", "graph"],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
         env={**base, "TILLFLOW_NEO4J_URI": "bolt://127.0.0.1:1", "TILLFLOW_NEO4J_TIMEOUT_S": "2"},
-    )  # fmt: skip
+    )
     assert result.returncode == 1
     assert "Neo4j is not reachable at bolt://127.0.0.1:1" in result.stderr
     assert "Traceback" not in result.stderr
     result = subprocess.run(
         [sys.executable, "-m", "cli", "batch", "graph"],
-        capture_output=True, text=True, timeout=60, check=False, env=base,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=base,
+    )
     assert result.returncode == 1
     assert "gold table 'user_item_interactions' not found" in result.stderr

@@ -56,11 +56,14 @@ def _produce(settings: Settings) -> int:
         for sku in skus:
             n += 1
             event = {
-                "event_id": f"recs-{n}", "event_time": (start + timedelta(seconds=n)).isoformat(),
-                "user_id": user, "session_id": f"s-{user}", "action": "view", "sku": sku,
-            }  # fmt: skip
-            producer.produce(settings.topic(USER_ACTIVITY), orjson.dumps(event),
-                             key=user.encode())  # fmt: skip
+                "event_id": f"recs-{n}",
+                "event_time": (start + timedelta(seconds=n)).isoformat(),
+                "user_id": user,
+                "session_id": f"s-{user}",
+                "action": "view",
+                "sku": sku,
+            }
+            producer.produce(settings.topic(USER_ACTIVITY), orjson.dumps(event), key=user.encode())
     producer.flush(30)
     return n
 
@@ -80,10 +83,13 @@ def flow_run(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
     )
     ensure_topics(settings)
     try:
-        store_catalogue(settings, [
-            CatalogueItem(sku=s, category=c, list_price=5.0, unit_cost=2.0)
-            for s, c in CATEGORY.items()
-        ])  # fmt: skip
+        store_catalogue(
+            settings,
+            [
+                CatalogueItem(sku=s, category=c, list_price=5.0, unit_cost=2.0)
+                for s, c in CATEGORY.items()
+            ],
+        )
         assert _produce(settings) > 0
         run_main(build_flow(settings, load_catalogue(settings), tail=False))  # to the end
         yield Run(settings)

@@ -66,10 +66,16 @@ class Run:
 def _unknown_views(n: int) -> list[dict[str, Any]]:
     now = datetime.now(UTC).isoformat()
     return [
-        {"event_id": f"unknown-{uuid.uuid4().hex}", "event_time": now, "user_id": f"U-x{i % 4}",
-         "session_id": f"s-x{i % 4}", "action": "view", "sku": UNKNOWN}
+        {
+            "event_id": f"unknown-{uuid.uuid4().hex}",
+            "event_time": now,
+            "user_id": f"U-x{i % 4}",
+            "session_id": f"s-x{i % 4}",
+            "action": "view",
+            "sku": UNKNOWN,
+        }
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 def serving_state(settings: Settings) -> dict[str, Any]:
@@ -186,8 +192,10 @@ def test_idle_keys_carry_their_ttl_and_lists_their_caps(flow_run: Run) -> None:
         skus = list(flow_run.before["prices"])
         assert users
         assert skus
-        shopper_keys = [*users, *(user_layout(settings).key(u.decode().rsplit(":", 1)[1])
-                                  for u in users)]  # fmt: skip
+        shopper_keys = [
+            *users,
+            *(user_layout(settings).key(u.decode().rsplit(":", 1)[1]) for u in users),
+        ]
         product_keys = [
             k
             for s in skus
@@ -286,8 +294,12 @@ def test_serving_state_comes_back_on_demand(flow_run: Run) -> None:
     }
     result = subprocess.run(
         [sys.executable, "-m", "cli", "redis", "rebuild", "--no-graph"],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     users = len(flow_run.before["recommendations"])
     assert re.search(rf"^recommendations\s+{users} written back$", result.stdout, re.M)

@@ -41,9 +41,15 @@ DECISIONS = [
     ids=[d[0] for d in DECISIONS],
 )
 def test_price_decisions_respect_the_guardrails(
-    case: str, current: float, list_price: float, cost: float, e: float,
-    competitor: float | None, cover: float | None, expected: float | None,
-) -> None:  # fmt: skip
+    case: str,
+    current: float,
+    list_price: float,
+    cost: float,
+    e: float,
+    competitor: float | None,
+    cover: float | None,
+    expected: float | None,
+) -> None:
     decision = decide(PricingInput(current, list_price, cost, e, competitor, cover), Guardrails())
     if expected is None:
         assert decision is None
@@ -138,9 +144,12 @@ def test_discover_never_lists_what_the_shopper_touched() -> None:
     profile = Profile.of(interest, {"butter": "dairy"}, ["butter", "tea"])
     near = {"butter": {"bread": 0.9, "cheese": 0.5}, "tea": {"lemon": 0.6, "butter": 0.4}}
     ranked, source = discover(
-        profile, {"dairy": [("milk", 5.0), ("butter", 5.0)]}, near,
-        [("bread", 50.0), ("eggs", 40.0)], k=5,
-    )  # fmt: skip
+        profile,
+        {"dairy": [("milk", 5.0), ("butter", 5.0)]},
+        near,
+        [("bread", 50.0), ("eggs", 40.0)],
+        k=5,
+    )
     assert source == "similar"
     skus = [s for s, _ in ranked]
     assert not {"butter", "tea", "bread"} & set(skus)
@@ -175,6 +184,8 @@ def test_discover_falls_back_to_categories_then_popularity() -> None:
 
 def test_mixed_interleaves_without_repeats() -> None:
     assert mixed([("a", 1.0)], [("x", 0.2), ("y", 0.1)], k=3) == [
-        ("a", 1.0), ("x", 0.2), ("y", 0.1)
-    ]  # fmt: skip
+        ("a", 1.0),
+        ("x", 0.2),
+        ("y", 0.1),
+    ]
     assert mixed([], [], k=3) == []

@@ -77,14 +77,18 @@ ORDER = {"order_id": "o1", "user_id": "u1", "store_id": "st1", "lines": [LINE]}
         (j(**{**ORDER, "lines": []}), "lines must not be empty"),
         (j(**{**ORDER, "lines": "x"}), "lines is missing or not a list"),
         (j(**{**ORDER, "order_id": None}), "order_id is missing"),
-        (j(**{**ORDER, "lines": [LINE, {**LINE, "quantity": 1.5}]}),
-         "line 1: quantity is missing or not an integer"),
+        (
+            j(**{**ORDER, "lines": [LINE, {**LINE, "quantity": 1.5}]}),
+            "line 1: quantity is missing or not an integer",
+        ),
         (j(**{**ORDER, "lines": [{**LINE, "quantity": 0}]}), "line 0: quantity must be between"),
-        (j(**{**ORDER, "lines": [{**LINE, "unit_price": -1}]}),
-         "line 0: unit_price must be a positive number"),
+        (
+            j(**{**ORDER, "lines": [{**LINE, "unit_price": -1}]}),
+            "line 0: unit_price must be a positive number",
+        ),
         (j(**{**ORDER, "lines": [{**LINE, "sku": ""}]}), "line 0: sku is missing"),
     ],
-)  # fmt: skip
+)
 def test_order_rules_and_one_row_per_line(payload: str, reason: str | None) -> None:
     rows = sorted(typed(ORDER_LINES, [payload]), key=lambda r: int(r["line"] or 0))
     reasons = {r["reason"] for r in rows}

@@ -24,10 +24,18 @@ from online_models.similarity import (
         (["a"], "a", []),  # no pair with itself
         (["b"], "a", [("b", "a", 1.0), ("a", "b", BACKWARD)]),
         (["a", "b"], "a", [("b", "a", 1.0), ("a", "b", BACKWARD)]),  # itself is skipped
-        (["c", "b"], "a", [("c", "a", 1.0), ("a", "c", BACKWARD),
-                           ("b", "a", PAIR_DECAY), ("a", "b", BACKWARD * PAIR_DECAY)]),
+        (
+            ["c", "b"],
+            "a",
+            [
+                ("c", "a", 1.0),
+                ("a", "c", BACKWARD),
+                ("b", "a", PAIR_DECAY),
+                ("a", "b", BACKWARD * PAIR_DECAY),
+            ],
+        ),
     ],
-)  # fmt: skip
+)
 def test_pairs_reach_back_into_the_history(
     history: list[str], sku: str, expected: list[tuple[str, str, float]]
 ) -> None:
