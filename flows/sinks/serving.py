@@ -18,10 +18,10 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-import orjson
 import redis
 import structlog
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from pydantic import ValidationError
 
 from featurestore.layout import sku_layout, user_layout
 from flows.metrics import flow_metrics
@@ -33,6 +33,7 @@ from flows.steps import ShopperState
 from infra.clients import redis_client
 from online_models.recommender import CATEGORY_ITEMS, Scored, recommend
 from schemas.features import SKU_FEATURES, stored_in
+from schemas.serving import StoredRecommendations
 from schemas.settings import Settings
 
 T = TypeVar("T")
@@ -137,8 +138,13 @@ class FeatureWriter(StatelessSinkPartition[FeatureRow]):
         latest: dict[tuple[str, str], FeatureRow] = {}
         for row in items:
             latest[(row.entity, row.key)] = row
-        encoded = encode_each(self.ctx.step_id, self.metrics, latest.values(), self._encode,
-                              key=lambda r: f"{r.entity}:{r.key}")  # fmt: skip
+        encoded = encode_each(
+            self.ctx.step_id,
+            self.metrics,
+            latest.values(),
+            self._encode,
+            key=lambda r: f"{r.entity}:{r.key}",
+        )
 
         def write() -> None:
             pipe = self.redis.pipeline(transaction=False)
@@ -205,7 +211,7 @@ class RecommendationWriter(StatelessSinkPartition[Shopper]):
         neighbours = {sku: {k: float(v) for k, v in next(answers).items()} for sku in items_wanted}
         by_category = {cat: [(s, float(v)) for s, v in next(answers)] for cat in cats_wanted}
         popular = [(s, float(v)) for s, v in next(answers)]
-        now = datetime.now(UTC).isoformat(timespec="milliseconds")
+        now = datetime.now(UTC)
         published = self.published
         changed: dict[str, tuple[Scored, str]] = {}
         still_active: list[str] = []
@@ -217,9 +223,11 @@ class RecommendationWriter(StatelessSinkPartition[Shopper]):
             listed = [{"sku": s, "score": v} for s, v in ranked]
             body = {"items": listed, "source": source, "user_id": user, "updated_at": now}
             try:
-                changed[user] = ranked, orjson.dumps(body).decode()
-            except orjson.JSONEncodeError as exc:
+                stored = StoredRecommendations.model_validate(body)
+            except ValidationError as exc:
                 set_aside(self.ride_out.step_id, self.ride_out.metrics, user, body, exc)
+                continue
+            changed[user] = ranked, stored.model_dump_json()
 
         def write() -> None:
             pipe = self.redis.pipeline(transaction=False)
