@@ -88,8 +88,9 @@ def _stage(
         from batch.maintenance import maintain
 
         hours = options.retention_hours
-        result = maintain(settings.lake_dir, settings.vacuum_retention_hours
-                          if hours is None else hours, step)  # fmt: skip
+        result = maintain(
+            settings.lake_dir, settings.vacuum_retention_hours if hours is None else hours, step
+        )
         _prune_log_indices(settings)
         return result
     raise ValueError(f"unknown stage {job!r}")
@@ -160,8 +161,9 @@ def run_job(
                 result = StepResult()
                 try:
                     for stage in PIPELINE:
-                        result = result + _locked_stage(client, settings, stage, options,
-                                                        catalogue, step)  # fmt: skip
+                        result = result + _locked_stage(
+                            client, settings, stage, options, catalogue, step
+                        )
                 except WaitingForData:
                     lineage.abort()
                     raise
@@ -191,8 +193,14 @@ def run_job(
     finally:
         client.close()
     log.info(
-        "job.finished", job=run.job, status=run.status, trigger=run.trigger,
-        duration_s=run.duration_s, rows_in=run.rows_in, rows_out=run.rows_out, error=run.error,
+        "job.finished",
+        job=run.job,
+        status=run.status,
+        trigger=run.trigger,
+        duration_s=run.duration_s,
+        rows_in=run.rows_in,
+        rows_out=run.rows_out,
+        error=run.error,
         **({} if result is None else {"details": result.details}),
-    )  # fmt: skip
+    )
     return run, result
