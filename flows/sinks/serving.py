@@ -18,10 +18,10 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
+import orjson
 import redis
 import structlog
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
-from pydantic import ValidationError
 
 from featurestore.layout import sku_layout, user_layout
 from flows.metrics import flow_metrics
@@ -220,14 +220,10 @@ class RecommendationWriter(StatelessSinkPartition[Shopper]):
             if published.get(user) == ranked:
                 still_active.append(user)  # unchanged: only its expiry moves on
                 continue
-            listed = [{"sku": s, "score": v} for s, v in ranked]
-            body = {"items": listed, "source": source, "user_id": user, "updated_at": now}
             try:
-                stored = StoredRecommendations.model_validate(body)
-            except ValidationError as exc:
-                set_aside(self.ride_out.step_id, self.ride_out.metrics, user, body, exc)
-                continue
-            changed[user] = ranked, stored.model_dump_json()
+                changed[user] = ranked, StoredRecommendations.encode(user, ranked, source, now)
+            except (ValueError, orjson.JSONEncodeError) as exc:
+                set_aside(self.ride_out.step_id, self.ride_out.metrics, user, ranked, exc)
 
         def write() -> None:
             pipe = self.redis.pipeline(transaction=False)
