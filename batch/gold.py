@@ -177,9 +177,8 @@ def orders_enriched(
     app_id = gold_app_id(ORDER_LINES)
     names = (f"silver/{ORDER_LINES}",), (f"gold/{ORDERS_ENRICHED}",)
     columns = SILVER_SCHEMAS[ORDER_LINES].names
-    increment = read_increment(
-        silver_path(lake_dir, ORDER_LINES), processed_version(out, app_id), columns
-    )
+    increment = read_increment(silver_path(lake_dir, ORDER_LINES), processed_version(out, app_id),
+                               columns)  # fmt: skip
     if increment.rows.num_rows == 0:
         return StepResult(inputs=names[0], outputs=names[1])
     existing = read_dates(out, increment.dates, ["event_id"])
@@ -195,13 +194,8 @@ def orders_enriched(
     append(out, rows, marks={app_id: increment.version}, partition_by=["date"])
     unknown = rows.column("category").null_count
     log.info("gold.orders_enriched", rows=rows.num_rows, unknown_skus=unknown)
-    return StepResult(
-        increment.rows.num_rows,
-        rows.num_rows,
-        names[0],
-        names[1],
-        {"orders_enriched_unknown_skus": unknown},
-    )
+    return StepResult(increment.rows.num_rows, rows.num_rows, names[0], names[1],
+                      {"orders_enriched_unknown_skus": unknown})  # fmt: skip
 
 
 INTERACTIONS_SQL = f"""

@@ -88,9 +88,8 @@ def _stage(
         from batch.maintenance import maintain
 
         hours = options.retention_hours
-        result = maintain(
-            settings.lake_dir, settings.vacuum_retention_hours if hours is None else hours, step
-        )
+        result = maintain(settings.lake_dir, settings.vacuum_retention_hours
+                          if hours is None else hours, step)  # fmt: skip
         _prune_log_indices(settings)
         return result
     raise ValueError(f"unknown stage {job!r}")
@@ -161,9 +160,8 @@ def run_job(
                 result = StepResult()
                 try:
                     for stage in PIPELINE:
-                        result = result + _locked_stage(
-                            client, settings, stage, options, catalogue, step
-                        )
+                        result = result + _locked_stage(client, settings, stage, options,
+                                                        catalogue, step)  # fmt: skip
                 except WaitingForData:
                     lineage.abort()
                     raise
@@ -193,14 +191,8 @@ def run_job(
     finally:
         client.close()
     log.info(
-        "job.finished",
-        job=run.job,
-        status=run.status,
-        trigger=run.trigger,
-        duration_s=run.duration_s,
-        rows_in=run.rows_in,
-        rows_out=run.rows_out,
-        error=run.error,
+        "job.finished", job=run.job, status=run.status, trigger=run.trigger,
+        duration_s=run.duration_s, rows_in=run.rows_in, rows_out=run.rows_out, error=run.error,
         **({} if result is None else {"details": result.details}),
-    )
+    )  # fmt: skip
     return run, result

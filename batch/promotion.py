@@ -60,12 +60,8 @@ def register_and_promote(
     if better:
         registry.promote(name, version.version)
     log.info(
-        "model.registered",
-        model=version.label,
-        metric=metric,
-        value=round(new, 4),
-        current=None if current is None else current.label,
-        current_value=current_score,
+        "model.registered", model=version.label, metric=metric, value=round(new, 4),
+        current=None if current is None else current.label, current_value=current_score,
         promoted=better,
-    )
+    )  # fmt: skip
     return Outcome(version, better, current_score)

@@ -32,14 +32,8 @@ from schemas.topics import INPUT_TOPICS, Topic
 
 log = structlog.get_logger(__name__)
 
-BRONZE_COLUMNS = [
-    "event_id",
-    "event_time",
-    "kafka_partition",
-    "kafka_offset",
-    "payload",
-    "ingested_at",
-]
+BRONZE_COLUMNS = ["event_id", "event_time", "kafka_partition", "kafka_offset", "payload",
+                  "ingested_at"]  # fmt: skip
 
 
 def connect() -> duckdb.DuckDBPyConnection:
@@ -83,13 +77,9 @@ def silver_topic(lake_dir: Path, topic: Topic, con: duckdb.DuckDBPyConnection) -
     append(out, valid, marks={app_id: increment.version}, partition_by=["date"])
     messages = increment.rows.num_rows
     log.info(
-        "silver.appended",
-        table=table,
-        bronze_version=increment.version,
-        messages=messages,
-        rows=valid.num_rows,
-        quarantined=quarantined,
-    )
+        "silver.appended", table=table, bronze_version=increment.version, messages=messages,
+        rows=valid.num_rows, quarantined=quarantined,
+    )  # fmt: skip
     return StepResult(
         rows_in=messages,
         rows_out=valid.num_rows,
@@ -129,13 +119,9 @@ def _quarantine(
     out = silver_path(lake_dir, QUARANTINE)
     existing = read_dates(out, increment.dates, ["topic", "kafka_partition", "kafka_offset"])
     if existing.num_rows == 0:
-        existing = pa.table(
-            {
-                "topic": pa.array([], pa.string()),
-                "kafka_partition": pa.array([], pa.int32()),
-                "kafka_offset": pa.array([], pa.int64()),
-            }
-        )
+        existing = pa.table({"topic": pa.array([], pa.string()),
+                             "kafka_partition": pa.array([], pa.int32()),
+                             "kafka_offset": pa.array([], pa.int64())})  # fmt: skip
     con.register("existing", existing)
     rows = con.sql(
         """

@@ -42,29 +42,18 @@ def train_models(
     _checked(demand.MODEL, fitted.exported.max_abs_diff)
     outcomes = {
         demand.MODEL: register_and_promote(
-            registry,
-            demand.MODEL,
-            fitted.exported,
-            demand.metadata(fitted),
-            fitted.holdout,
-            lambda scores: demand.wape(fitted.holdout_units, scores),
-            "wape",
+            registry, demand.MODEL, fitted.exported, demand.metadata(fitted), fitted.holdout,
+            lambda scores: demand.wape(fitted.holdout_units, scores), "wape",
             higher_is_better=False,
         )
-    }
+    }  # fmt: skip
     step("train demand")
     ranked = ranker.train_ranker(settings.lake_dir, catalogue)
     _checked(ranker.MODEL, ranked.exported.max_abs_diff)
     outcomes[ranker.MODEL] = register_and_promote(
-        registry,
-        ranker.MODEL,
-        ranked.exported,
-        ranker.metadata(ranked),
-        ranked.test.features,
-        ranker.ndcg_of(ranked.test),
-        "ndcg_at_10",
-        higher_is_better=True,
-    )
+        registry, ranker.MODEL, ranked.exported, ranker.metadata(ranked), ranked.test.features,
+        ranker.ndcg_of(ranked.test), "ndcg_at_10", higher_is_better=True,
+    )  # fmt: skip
     step("train ranker")
     return Trained(fitted, ranked, outcomes)
 

@@ -86,13 +86,8 @@ def run_flow(s: Settings, processes: int) -> float:
 
 
 def raw_consume(s: Settings, total: int) -> float:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": s.kafka_bootstrap,
-            "group.id": uuid.uuid4().hex,
-            "enable.auto.commit": False,
-        }
-    )
+    consumer = Consumer({"bootstrap.servers": s.kafka_bootstrap, "group.id": uuid.uuid4().hex,
+                         "enable.auto.commit": False})  # fmt: skip
     parts = [TopicPartition(s.topic(t), p, 0) for t in INPUT_TOPICS for p in range(3)]
     consumer.assign(parts)
     seen = 0
@@ -119,11 +114,8 @@ def freshness(
         for _, e in zip(range(load_n), shop.events(), strict=False)
     ]
     init_recovery(s.recovery_dir, 1)
-    flow = subprocess.Popen(
-        process_commands(s, 1, 1, recovery=True)[0],
-        env=env_of(s, tail=True),
-        stdout=subprocess.DEVNULL,
-    )
+    flow = subprocess.Popen(process_commands(s, 1, 1, recovery=True)[0],
+                            env=env_of(s, tail=True), stdout=subprocess.DEVNULL)  # fmt: skip
     client = redis.Redis.from_url(s.redis_url)
     users = user_layout(s)  # the probe reads Feast's online store, as get_online_features does
     stamp_field = field_name(USER_VIEW, "event_time")
@@ -156,14 +148,9 @@ def freshness(
             user = f"probe-{n % 20}"
             now = datetime.now(UTC)
             stamp = now.isoformat(timespec="microseconds")
-            event = {
-                "event_id": f"probe-{uuid.uuid4().hex}",
-                "event_time": stamp,
-                "user_id": user,
-                "session_id": f"ps-{n}",
-                "action": "view",
-                "sku": shop.products[n % 50].sku,
-            }
+            event = {"event_id": f"probe-{uuid.uuid4().hex}", "event_time": stamp,
+                     "user_id": user, "session_id": f"ps-{n}", "action": "view",
+                     "sku": shop.products[n % 50].sku}  # fmt: skip
             sent = time.perf_counter()
             producer.produce(s.topic(USER_ACTIVITY), value=orjson.dumps(event), key=user.encode())
             producer.poll(0)
@@ -192,17 +179,9 @@ def main(mode: Mode) -> None:
     require_kafka(base)
     require_redis(base)
     workdir = Path(tempfile.mkdtemp(prefix="tillflow-bench-"))
-    runs: dict[str, list[float]] = {
-        k: []
-        for k in (
-            "events_per_s_1proc",
-            "events_per_s_2proc",
-            "raw_consume_events_per_s",
-            "startup_s",
-            "freshness_p50_ms",
-            "freshness_p99_ms",
-        )
-    }
+    runs: dict[str, list[float]] = {k: [] for k in (
+        "events_per_s_1proc", "events_per_s_2proc", "raw_consume_events_per_s",
+        "startup_s", "freshness_p50_ms", "freshness_p99_ms")}  # fmt: skip
     try:
         for repeat in range(repeats):
             tag = uuid.uuid4().hex[:6]
@@ -216,20 +195,15 @@ def main(mode: Mode) -> None:
             runs["startup_s"].append(startup)
             one = run_flow(data, 1)
             runs["events_per_s_1proc"].append(report.events / (one - startup))
-            two_settings = data.model_copy(
-                update={
-                    "redis_prefix": f"bench-{tag}2:",
-                    "lake_dir": workdir / f"{tag}2" / "lake",
-                    "recovery_dir": workdir / f"{tag}2" / "recovery",
-                }
-            )
+            two_settings = data.model_copy(update={
+                "redis_prefix": f"bench-{tag}2:", "lake_dir": workdir / f"{tag}2" / "lake",
+                "recovery_dir": workdir / f"{tag}2" / "recovery"})  # fmt: skip
             store_catalogue(two_settings, Shop(ShopConfig()).catalogue())
             two = run_flow(two_settings, 2)
             runs["events_per_s_2proc"].append(report.events / (two - startup))
             runs["raw_consume_events_per_s"].append(raw_consume(data, report.events))
-            lat = freshness(
-                base, workdir, f"{tag}f", mode.size(PROBES, 10), mode.size(200_000, 5_000)
-            )
+            lat = freshness(base, workdir, f"{tag}f", mode.size(PROBES, 10),
+                            mode.size(200_000, 5_000))  # fmt: skip
             runs["freshness_p50_ms"].append(percentile(lat, 50))
             runs["freshness_p99_ms"].append(percentile(lat, 99))
             for s in (data, empty):

@@ -14,24 +14,18 @@ from cli.console import settings_with_logging as _settings
 from cli.progress import track
 from infra.stack.errors import StackError
 
-batch_app = typer.Typer(
-    help="Lakehouse jobs: bronze → silver → gold, features, training.", no_args_is_help=True
-)
+batch_app = typer.Typer(help="Lakehouse jobs: bronze → silver → gold, features, training.",
+                        no_args_is_help=True)  # fmt: skip
 models_app = typer.Typer(help="The model registry (demand, ranker).", no_args_is_help=True)
-scheduler_app = typer.Typer(
-    help="Run the batch jobs on a schedule, on drift and on request.", invoke_without_command=True
-)
+scheduler_app = typer.Typer(help="Run the batch jobs on a schedule, on drift and on request.",
+                            invoke_without_command=True)  # fmt: skip
 
 
 CatalogueOption = Annotated[
     Path | None,
-    typer.Option(
-        "--catalogue",
-        exists=True,
-        dir_okay=False,
-        help="Catalogue JSON lines (default: the catalogue in Redis).",
-    ),
-]
+    typer.Option("--catalogue", exists=True, dir_okay=False,
+                 help="Catalogue JSON lines (default: the catalogue in Redis)."),
+]  # fmt: skip
 
 
 def _run(job: str, catalogue: Path | None = None, retention_hours: int | None = None) -> None:
@@ -50,10 +44,8 @@ def _run(job: str, catalogue: Path | None = None, retention_hours: int | None = 
             run, result = run_job(settings, job, options=options, step=step)
         except StackError as exc:
             raise _fail(exc) from None
-    out.print(
-        f"{run.job}: {run.status} in {run.duration_s:.1f}s, "
-        f"rows in {run.rows_in:,}, rows out {run.rows_out:,}"
-    )
+    out.print(f"{run.job}: {run.status} in {run.duration_s:.1f}s, "
+              f"rows in {run.rows_in:,}, rows out {run.rows_out:,}")  # fmt: skip
     if result is not None:
         for key, value in result.details.items():
             out.print(f"  {key}: {value}")
@@ -117,20 +109,11 @@ def runs(
     except StackError as exc:
         raise _fail(exc) from None
     client = redis_client(settings, decode_responses=True)
-    table = Table(
-        "job", "status", "trigger", "started_at", "duration_s", "rows_in", "rows_out", "error"
-    )
+    table = Table("job", "status", "trigger", "started_at", "duration_s", "rows_in", "rows_out",
+                  "error")  # fmt: skip
     for r in latest_runs(client, settings.keys, n, job):
-        table.add_row(
-            r.job,
-            r.status,
-            r.trigger,
-            r.started_at,
-            f"{r.duration_s:.1f}",
-            f"{r.rows_in:,}",
-            f"{r.rows_out:,}",
-            r.error or "",
-        )
+        table.add_row(r.job, r.status, r.trigger, r.started_at, f"{r.duration_s:.1f}",
+                      f"{r.rows_in:,}", f"{r.rows_out:,}", r.error or "")  # fmt: skip
     client.close()
     out.print(table)
 
@@ -151,13 +134,8 @@ def history(
     for h in delta.history(limit):
         metrics = h.get("operationMetrics", {})
         added = metrics.get("num_added_files", metrics.get("numFilesAdded", ""))
-        rows.add_row(
-            str(h.get("version")),
-            str(h.get("timestamp")),
-            str(h.get("operation")),
-            str(h.get("tillflow.operation", "")),
-            str(added),
-        )
+        rows.add_row(str(h.get("version")), str(h.get("timestamp")), str(h.get("operation")),
+                     str(h.get("tillflow.operation", "")), str(added))  # fmt: skip
     out.print(rows)
 
 
@@ -175,14 +153,8 @@ def models_list() -> None:
             numbers = sorted((k, val) for k, val in metrics.items() if isinstance(val, int | float))
             shown = ", ".join(f"{k}={val:.4g}" for k, val in numbers if not k.endswith("rows"))
             mark = "*" if current is not None and current.version == v.version else ""
-            table.add_row(
-                name,
-                str(v.version),
-                mark,
-                str(v.metadata.get("created_at", "")),
-                shown,
-                str(v.metadata.get("trained_on", "")),
-            )
+            table.add_row(name, str(v.version), mark, str(v.metadata.get("created_at", "")),
+                          shown, str(v.metadata.get("trained_on", "")))  # fmt: skip
     out.print(table)
 
 

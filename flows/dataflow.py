@@ -49,12 +49,8 @@ from schemas.headers import correlation_headers
 from schemas.settings import Settings
 from schemas.topics import DEAD_LETTER, INPUT_TOPICS
 
-DEAD_LETTER_PRODUCER = {
-    "linger.ms": "5",
-    "acks": "all",
-    "enable.idempotence": "true",
-    "message.timeout.ms": "0",
-}
+DEAD_LETTER_PRODUCER = {"linger.ms": "5", "acks": "all", "enable.idempotence": "true",
+                        "message.timeout.ms": "0"}  # fmt: skip
 
 
 def build_flow(
@@ -68,29 +64,18 @@ def build_flow(
 
     # -- in: every partition of the four input topics; validate --------------------------
     metrics = flow_metrics()  # observability hook: counts, lag, offsets (flows/metrics.py)
-    source = TolerantKafkaSource(
-        brokers,
-        list(topics),
-        tail=tail,
-        batch_size=settings.kafka_batch,
-        on_error=metrics.on_consumer_error,
-    )
+    source = TolerantKafkaSource(brokers, list(topics), tail=tail,
+                                 batch_size=settings.kafka_batch,
+                                 on_error=metrics.on_consumer_error)  # fmt: skip
     messages = op.input("kafka-in", flow, source)
 
     policy = settings.event_time_policy()
 
     def parse(m: KafkaSourceMessage[bytes | None, bytes | None]) -> Accepted | Rejected:
         return parse_message(
-            topics,
-            m.topic or "",
-            m.partition or 0,
-            m.offset or 0,
-            m.key,
-            m.value,
-            m.headers,
-            policy=policy,
-            received=received_at(m.timestamp),
-        )
+            topics, m.topic or "", m.partition or 0, m.offset or 0, m.key, m.value, m.headers,
+            policy=policy, received=received_at(m.timestamp),
+        )  # fmt: skip
 
     parsed = op.map("parse", messages, parse)
     op.inspect("metrics-parsed", parsed, metrics.on_parsed)

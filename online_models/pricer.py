@@ -154,14 +154,9 @@ class ProductPricer:
         )
 
     def _after(
-        self,
-        residual: float | None,
-        t: float,
-        market: Market,
-        pool: CategoryPool,
-        trigger: str,
-        force: bool = False,
-    ) -> tuple[PriceChange | None, bool]:
+        self, residual: float | None, t: float, market: Market, pool: CategoryPool,
+        trigger: str, force: bool = False,
+    ) -> tuple[PriceChange | None, bool]:  # fmt: skip
         drifted = False
         if residual is not None:
             drifted = self.drift.update(residual)

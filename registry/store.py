@@ -87,10 +87,9 @@ class ModelRegistry:
         if not self.root.exists():
             return []
         return sorted(
-            p.name
-            for p in self.root.iterdir()
+            p.name for p in self.root.iterdir()
             if p.is_dir() and re.fullmatch(MODEL_NAME_PATTERN, p.name) and _versions_in(p)
-        )
+        )  # fmt: skip
 
     def register(self, name: str, onnx_bytes: bytes, metadata: dict[str, Any]) -> ModelVersion:
         """Store a new version (the next integer) and return it; ``current`` is not changed."""

@@ -76,11 +76,8 @@ Scheduled(job='pipeline', every_s=3600.0, last_at=100.0, next_at=3700.0)]
             continue
         last = state.get(f"last:{job}")
         last_at = None if last is None else float(last)
-        jobs.append(
-            Scheduled(
-                job, float(every), last_at, None if last_at is None else last_at + float(every)
-            )
-        )
+        jobs.append(Scheduled(job, float(every), last_at,
+                              None if last_at is None else last_at + float(every)))  # fmt: skip
     return jobs
 
 

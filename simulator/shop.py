@@ -29,33 +29,9 @@ from simulator.shoppers import Shoppers, make_shoppers, user_id_of
 DAY = 86_400.0
 # Share of a day's sessions that start in each hour (UTC): quiet nights, busy evenings.
 HOURLY_PROFILE = np.array(
-    [
-        0.3,
-        0.2,
-        0.15,
-        0.1,
-        0.1,
-        0.2,
-        0.5,
-        0.8,
-        1.0,
-        1.1,
-        1.2,
-        1.3,
-        1.4,
-        1.3,
-        1.2,
-        1.2,
-        1.3,
-        1.5,
-        1.8,
-        2.0,
-        1.9,
-        1.5,
-        1.0,
-        0.6,
-    ]
-)
+    [0.3, 0.2, 0.15, 0.1, 0.1, 0.2, 0.5, 0.8, 1.0, 1.1, 1.2, 1.3,
+     1.4, 1.3, 1.2, 1.2, 1.3, 1.5, 1.8, 2.0, 1.9, 1.5, 1.0, 0.6]
+)  # fmt: skip
 HOURLY_PROFILE = HOURLY_PROFILE / HOURLY_PROFILE.mean()
 QUANTITIES = (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3)  # mean 1.3
 
@@ -261,15 +237,8 @@ class Shop:
         if rng.random() < cfg.search_probability:
             first = self._pick_item(u)
             query = category_name(self.products[first].category)
-            yield (
-                t,
-                self._emit(
-                    USER_ACTIVITY,
-                    user,
-                    t,
-                    {**base, "action": "search", "sku": None, "query": query},
-                ),
-            )
+            yield t, self._emit(USER_ACTIVITY, user, t, {
+                **base, "action": "search", "sku": None, "query": query})  # fmt: skip
             t += rng.expovariate(1 / 20)
         n_views = 1 + int(rng.expovariate(1 / (cfg.mean_views_per_session - 0.5)))
         n_views = min(n_views, 40)
@@ -285,38 +254,20 @@ class Shop:
             p_cart = self.cart_probability(product, self.prices.current[j], t)
             if self.price_rng.random() < p_cart:
                 cart.append(j)
-                yield (
-                    t,
-                    self._emit(
-                        USER_ACTIVITY,
-                        user,
-                        t,
-                        {**base, "action": "add_to_cart", "sku": product.sku},
-                    ),
-                )
+                yield t, self._emit(USER_ACTIVITY, user, t, {
+                    **base, "action": "add_to_cart", "sku": product.sku})  # fmt: skip
                 t += rng.expovariate(1 / 15)
             elif rng.random() < cfg.wishlist_probability:
-                yield (
-                    t,
-                    self._emit(
-                        USER_ACTIVITY, user, t, {**base, "action": "wishlist", "sku": product.sku}
-                    ),
-                )
+                yield t, self._emit(USER_ACTIVITY, user, t, {
+                    **base, "action": "wishlist", "sku": product.sku})  # fmt: skip
                 t += rng.expovariate(1 / 10)
         bought: list[int] = []
         for j in cart:
             if rng.random() < cfg.checkout_probability:
                 bought.append(j)
             else:
-                yield (
-                    t,
-                    self._emit(
-                        USER_ACTIVITY,
-                        user,
-                        t,
-                        {**base, "action": "remove_from_cart", "sku": self.products[j].sku},
-                    ),
-                )
+                yield t, self._emit(USER_ACTIVITY, user, t, {
+                    **base, "action": "remove_from_cart", "sku": self.products[j].sku})  # fmt: skip
                 t += rng.expovariate(1 / 10)
         if bought:
             t += rng.expovariate(1 / 30)
@@ -347,35 +298,17 @@ class Shop:
         self._order_seq += 1
         self.stats.orders += 1
         order_id = f"o-{self._order_seq:09d}"
-        yield (
-            t,
-            self._emit(
-                ORDERS,
-                order_id,
-                t,
-                {
-                    "order_id": order_id,
-                    "user_id": user,
-                    "store_id": f"store-{store + 1:02d}",
-                    "lines": lines,
-                },
-            ),
-        )
+        yield t, self._emit(ORDERS, order_id, t, {
+            "order_id": order_id, "user_id": user, "store_id": f"store-{store + 1:02d}",
+            "lines": lines})  # fmt: skip
         for j in sold:
             yield t, self._inventory_event(store, j, t)
 
     def _inventory_event(self, store: int, j: int, t: float) -> Emitted:
         sku = self.products[j].sku
-        return self._emit(
-            INVENTORY,
-            sku,
-            t,
-            {
-                "sku": sku,
-                "store_id": f"store-{store + 1:02d}",
-                "on_hand": int(self.on_hand[store, j]),
-            },
-        )
+        return self._emit(INVENTORY, sku, t, {
+            "sku": sku, "store_id": f"store-{store + 1:02d}",
+            "on_hand": int(self.on_hand[store, j])})  # fmt: skip
 
     def _restock(self) -> Actor:
         """At the start and every night at 04:00 UTC, stores refill what runs low."""
@@ -419,12 +352,9 @@ class Shop:
     def _competitor_event(self, j: int, c: int, t: float) -> Emitted:
         sku = self.products[j].sku
         price = max(0.01, round(self._competitor_price[(j, c)], 2))
-        return self._emit(
-            COMPETITOR_PRICES,
-            sku,
-            t,
-            {"sku": sku, "competitor": f"competitor-{chr(ord('a') + c)}", "price": price},
-        )
+        return self._emit(COMPETITOR_PRICES, sku, t, {
+            "sku": sku, "competitor": f"competitor-{chr(ord('a') + c)}",
+            "price": price})  # fmt: skip
 
     # ----------------------------------------------------------------- driver
     def events(self, until: float | None = None) -> Iterator[Emitted]:

@@ -26,12 +26,9 @@ async def lookup(state: AppState, skus: list[str]) -> dict[str, PriceView]:
     """Price views for ``skus`` (unknown ones left out): cache, then Redis, then last-known."""
     keys, reads = state.settings.keys, state.features
     found = await read_through(
-        state.redis,
-        state.prices,
-        skus,
-        lambda client, missing: read_price_states(client, keys, reads, missing),
-        raw=True,
-    )
+        state.redis, state.prices, skus,
+        lambda client, missing: read_price_states(client, keys, reads, missing), raw=True,
+    )  # fmt: skip
     if found.error is not None and found.unavailable:
         raise found.error
     lookups = state.metrics.lookups

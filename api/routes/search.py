@@ -52,29 +52,21 @@ async def search(
     category: Annotated[str | None, Query(max_length=128)] = None,
     min_price: Annotated[float | None, Query(ge=0, le=1e9)] = None,
     max_price: Annotated[float | None, Query(ge=0, le=1e9)] = None,
-    sort: Annotated[
-        Sort, Query(description="`relevance`, `price` (low first) or `popularity`.")
-    ] = "relevance",
-    user: Annotated[
-        str | None, Query(min_length=1, max_length=128, description="Shopper to personalise for.")
-    ] = None,
+    sort: Annotated[Sort, Query(description="`relevance`, `price` (low first) or "
+                                            "`popularity`.")] = "relevance",
+    user: Annotated[str | None, Query(min_length=1, max_length=128,
+                                      description="Shopper to personalise for.")] = None,
     size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
-) -> SearchResults:
+) -> SearchResults:  # fmt: skip
     if min_price is not None and max_price is not None and min_price > max_price:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "min_price must not be above max_price"
-        )
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "min_price must not be above max_price")  # fmt: skip
     query = SearchQuery(
-        q=(q or "").strip() or None,
-        category=category,
-        min_price=min_price,
-        max_price=max_price,
-        sort=sort,
-        size=size,
-        offset=offset,
+        q=(q or "").strip() or None, category=category, min_price=min_price,
+        max_price=max_price, sort=sort, size=size, offset=offset,
         popularity_weight=state.settings.search_popularity_weight,
-    )
+    )  # fmt: skip
     results = await search_service(request).search(query)
     if user is not None and sort == "relevance":
         results = await personalised(state, results, user)

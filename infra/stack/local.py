@@ -39,11 +39,9 @@ class ServiceStatus:
 
 
 def _ensure(
-    files: ServiceFiles,
-    answers: Callable[[], bool],
-    start: Callable[[], int],
+    files: ServiceFiles, answers: Callable[[], bool], start: Callable[[], int],
     wait: Callable[[], None],
-) -> None:
+) -> None:  # fmt: skip
     """Use a service that answers as is (ours or not); else start it unless ours runs; wait."""
     if answers():
         return
@@ -62,36 +60,16 @@ def up(settings: Settings) -> list[ServiceStatus]:
     r, k, n, p, o = redis_service, kafka, neo4j_service, prometheus_service, opensearch_service
     if not opensearch_answers(settings, 1.0) and running_pid(o.files(settings)) is None:
         o.start(settings)
-    _ensure(
-        r.files(settings),
-        lambda: redis_answers(settings, 0.5),
-        lambda: r.start(settings),
-        lambda: r.wait_ready(settings),
-    )
-    _ensure(
-        k.files(settings),
-        lambda: kafka_answers(settings, 1.0),
-        lambda: k.start(settings),
-        lambda: k.wait_ready(settings),
-    )
-    _ensure(
-        n.files(settings),
-        lambda: neo4j_answers(settings, 2.0),
-        lambda: n.start(settings),
-        lambda: n.wait_ready(settings),
-    )
-    _ensure(
-        p.files(settings),
-        lambda: p.answers(settings, 0.5),
-        lambda: p.start(settings),
-        lambda: p.wait_ready(settings),
-    )
-    _ensure(
-        o.files(settings),
-        lambda: opensearch_answers(settings, 1.0),
-        lambda: o.start(settings),
-        lambda: o.wait_ready(settings),
-    )
+    _ensure(r.files(settings), lambda: redis_answers(settings, 0.5),
+            lambda: r.start(settings), lambda: r.wait_ready(settings))  # fmt: skip
+    _ensure(k.files(settings), lambda: kafka_answers(settings, 1.0),
+            lambda: k.start(settings), lambda: k.wait_ready(settings))  # fmt: skip
+    _ensure(n.files(settings), lambda: neo4j_answers(settings, 2.0),
+            lambda: n.start(settings), lambda: n.wait_ready(settings))  # fmt: skip
+    _ensure(p.files(settings), lambda: p.answers(settings, 0.5),
+            lambda: p.start(settings), lambda: p.wait_ready(settings))  # fmt: skip
+    _ensure(o.files(settings), lambda: opensearch_answers(settings, 1.0),
+            lambda: o.start(settings), lambda: o.wait_ready(settings))  # fmt: skip
     prepare_log_indices(settings)
     rsyslog_service.start(settings)
     return status(settings)
@@ -155,9 +133,8 @@ def search_indexer_files(settings: Settings) -> ServiceFiles:
 
 def start_search_indexer(settings: Settings) -> int:
     """Start the product indexer (``tillflow search index``) detached; return its pid."""
-    return _start_detached(
-        search_indexer_files(settings), "the search indexer", ["search", "index"]
-    )
+    return _start_detached(search_indexer_files(settings), "the search indexer",
+                           ["search", "index"])  # fmt: skip
 
 
 def _start_detached(svc: ServiceFiles, name: str, command: list[str]) -> int:

@@ -19,11 +19,8 @@ pytestmark = pytest.mark.integration
 
 
 def _headers_by_event_id(settings: Settings, prefix: str, count: int) -> dict[str, object]:
-    config = {
-        "bootstrap.servers": settings.kafka_bootstrap,
-        "group.id": uuid.uuid4().hex,
-        "auto.offset.reset": "earliest",
-    }
+    config = {"bootstrap.servers": settings.kafka_bootstrap, "group.id": uuid.uuid4().hex,
+              "auto.offset.reset": "earliest"}  # fmt: skip
     consumer = Consumer(config)
     consumer.subscribe([settings.topic(INVENTORY)])
     found: dict[str, object] = {}

@@ -106,13 +106,8 @@ def _price_update_ids(settings: Settings, since: dict[int, int] | None = None) -
     name = settings.topic(PRICE_UPDATES)
     starts = since or {}
     ends = price_update_ends(settings)
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": "ids",
-            "enable.auto.commit": False,
-        }
-    )
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "ids",
+                         "enable.auto.commit": False})  # fmt: skip
     try:
         todo = {p for p, end in ends.items() if end > starts.get(p, 0)}
         consumer.assign([TopicPartition(name, p, starts.get(p, 0)) for p in todo])
@@ -142,20 +137,18 @@ def test_ten_kills_at_random_points_match_one_clean_run_on_two_processes(
         assert report.events >= EVENTS
 
         def variant(name: str) -> Settings:
-            return base.model_copy(
-                update={
-                    "redis_prefix": f"{stack.redis_prefix}rec{rid}{name}:",
-                    "lake_dir": tmp_path / name / "lake",
-                    "recovery_dir": tmp_path / name / "recovery",
-                    # Lake batches flush more often than state is snapshotted, so kills land
-                    # after appends that the restarted flow will replay.
-                    "snapshot_s": 2,
-                    "lake_flush_s": 0.2,
-                    "lake_batch_rows": 2_000,
-                    "flow_base_port": free_port(),
-                    "flow_metrics_port": free_port(),
-                }
-            )
+            return base.model_copy(update={
+                "redis_prefix": f"{stack.redis_prefix}rec{rid}{name}:",
+                "lake_dir": tmp_path / name / "lake",
+                "recovery_dir": tmp_path / name / "recovery",
+                # Lake batches flush more often than state is snapshotted, so kills land
+                # after appends that the restarted flow will replay.
+                "snapshot_s": 2,
+                "lake_flush_s": 0.2,
+                "lake_batch_rows": 2_000,
+                "flow_base_port": free_port(),
+                "flow_metrics_port": free_port(),
+            })  # fmt: skip
 
         clean, crash = variant("clean"), variant("crash")
         clean = clean.model_copy(update={"flow_metrics_port": 0})
@@ -172,7 +165,7 @@ def test_ten_kills_at_random_points_match_one_clean_run_on_two_processes(
             # reading a random number of messages: at most 10 x 14,000 in all, so every kill
             # lands inside the 200,000-message stream.
             point = rng.randint(EVENTS // 40, EVENTS // 14)
-            ((victim, log),) = _start(crash, processes=1)
+            (victim, log), = _start(crash, processes=1)  # fmt: skip
             wait_until(
                 lambda p=point, v=victim: read_by(port) >= p or v.poll() is not None,
                 f"the flow to read {point} messages",
@@ -185,10 +178,8 @@ def test_ten_kills_at_random_points_match_one_clean_run_on_two_processes(
             os.kill(victim.pid, signal.SIGKILL)
             victim.wait()
         _wait(_start(crash, processes=1))
-        print(
-            f"{KILLS} kills and restarts over {report.events} events: "
-            f"{time.monotonic() - started:.0f} s"
-        )
+        print(f"{KILLS} kills and restarts over {report.events} events: "
+              f"{time.monotonic() - started:.0f} s")  # fmt: skip
 
         bronze_clean, bronze_crash = _bronze(clean), _bronze(crash)
         assert sum(len(v) for v in bronze_clean.values()) == report.events

@@ -43,18 +43,13 @@ def test_a_broker_killed_and_restarted_under_load_loses_and_repeats_nothing(
 ) -> None:
     with own_kafka(stack, tmp_path / "kafka") as broker:
         rid = uuid.uuid4().hex[:6]
-        settings = broker.settings.model_copy(
-            update={
-                "topic_prefix": f"{stack.topic_prefix}kb{rid}.",
-                "redis_prefix": f"{stack.redis_prefix}kb{rid}:",
-                "lake_dir": tmp_path / "lake",
-                "recovery_dir": tmp_path / "recovery",
-                "snapshot_s": 1,
-                "lake_flush_s": 0.2,
-                "flow_base_port": free_port(),
-                "flow_metrics_port": free_port(),
-            }
-        )
+        settings = broker.settings.model_copy(update={
+            "topic_prefix": f"{stack.topic_prefix}kb{rid}.",
+            "redis_prefix": f"{stack.redis_prefix}kb{rid}:",
+            "lake_dir": tmp_path / "lake", "recovery_dir": tmp_path / "recovery",
+            "snapshot_s": 1, "lake_flush_s": 0.2,
+            "flow_base_port": free_port(), "flow_metrics_port": free_port(),
+        })  # fmt: skip
         ensure_topics(settings)
         asyncio.run(run_shop(settings, CONFIG, RunOptions(max_events=EVENTS)))
         expected = topic_offsets(settings)
@@ -62,12 +57,8 @@ def test_a_broker_killed_and_restarted_under_load_loses_and_repeats_nothing(
         init_recovery(settings.recovery_dir, 1)
         port = settings.flow_metrics_port
         with (tmp_path / "flow.log").open("wb") as out:
-            flow = subprocess.Popen(
-                process_commands(settings, 1, 1, recovery=True)[0],
-                env=flow_env(settings),
-                stdout=out,
-                stderr=out,
-            )
+            flow = subprocess.Popen(process_commands(settings, 1, 1, recovery=True)[0],
+                                    env=flow_env(settings), stdout=out, stderr=out)  # fmt: skip
         try:
             wait_until(lambda: read_so_far(port) > EVENTS // 4, "the flow to be under way")
             broker.kill()
@@ -82,11 +73,8 @@ def test_a_broker_killed_and_restarted_under_load_loses_and_repeats_nothing(
             )
             assert flow.poll() is None, "the flow died with the broker"
             broker.start()
-            wait_until(
-                lambda: len(bronze_offsets(settings)) >= len(expected),
-                "the flow to catch up",
-                timeout_s=600,
-            )
+            wait_until(lambda: len(bronze_offsets(settings)) >= len(expected),
+                       "the flow to catch up", timeout_s=600)  # fmt: skip
             assert flow.poll() is None, "the flow died"
             assert bronze_offsets(settings) == expected  # every offset, once
             ids = _price_update_ids(settings)

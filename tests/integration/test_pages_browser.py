@@ -55,16 +55,12 @@ def _seed_history(settings: Settings) -> None:
         for sku in ("SKU-P1", "SKU-P2", "SKU-P3" if shopper % 2 else "SKU-P2"):
             n += 1
             event = {
-                "event_id": f"seed-{n}",
-                "event_time": (start + timedelta(seconds=n)).isoformat(),
-                "user_id": f"u-seed{shopper}",
-                "session_id": f"s-seed{shopper}",
-                "action": "view",
-                "sku": sku,
-            }
-            producer.produce(
-                settings.topic(USER_ACTIVITY), orjson.dumps(event), key=event["user_id"].encode()
-            )
+                "event_id": f"seed-{n}", "event_time": (start + timedelta(seconds=n)).isoformat(),
+                "user_id": f"u-seed{shopper}", "session_id": f"s-seed{shopper}",
+                "action": "view", "sku": sku,
+            }  # fmt: skip
+            producer.produce(settings.topic(USER_ACTIVITY), orjson.dumps(event),
+                             key=event["user_id"].encode())  # fmt: skip
     producer.flush(30)
 
 
@@ -92,21 +88,16 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     ensure_topics(settings)
     store_catalogue(
         settings,
-        [
-            CatalogueItem(sku=s, category="tea", list_price=10.0 + i, unit_cost=4.0)
-            for i, s in enumerate(SKUS)
-        ],
-    )
+        [CatalogueItem(sku=s, category="tea", list_price=10.0 + i, unit_cost=4.0)
+         for i, s in enumerate(SKUS)],
+    )  # fmt: skip
     _seed_history(settings)
     env = {
-        **os.environ,
-        "PYTHONPATH": str(Path.cwd()),
-        TAIL_ENV: "1",
+        **os.environ, "PYTHONPATH": str(Path.cwd()), TAIL_ENV: "1",
         "TILLFLOW_TOPIC_PREFIX": settings.topic_prefix,
         "TILLFLOW_REDIS_PREFIX": settings.redis_prefix,
-        "TILLFLOW_LAKE_DIR": str(settings.lake_dir),
-        "TILLFLOW_LOG_LEVEL": "warning",
-    }
+        "TILLFLOW_LAKE_DIR": str(settings.lake_dir), "TILLFLOW_LOG_LEVEL": "warning",
+    }  # fmt: skip
     log = (root / "flow.log").open("wb")
     [cmd] = process_commands(settings, 1, 1, recovery=False)
     flow = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)

@@ -29,21 +29,15 @@ def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
         "PATH": "/usr/bin:/bin",
     }
     return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+        [sys.executable, "-m", "cli", *args], capture_output=True, text=True, env=env,
+        timeout=120, check=False,
+    )  # fmt: skip
 
 
 def test_replay_produces_valid_lines_and_reports_bad_ones(
-    stack: Settings,
-    tmp_path: Path,
-    end_offsets: Callable[[Topic], int],
+    stack: Settings, tmp_path: Path, end_offsets: Callable[[Topic], int],
     consume: Callable[..., list[tuple[bytes, dict[str, object]]]],
-) -> None:
+) -> None:  # fmt: skip
     path = tmp_path / "prices.jsonl"
     lines = [LINE % (i, "9.99") for i in range(200)]
     lines[10] = LINE % (10, "-1")
@@ -60,12 +54,8 @@ def test_replay_produces_valid_lines_and_reports_bad_ones(
         r"^replay prices\.jsonl: 200 lines in [\d.]+s \([\d,]+/s\)$", result.stderr, re.MULTILINE
     ), result.stderr
     assert end_offsets(COMPETITOR_PRICES) - before == 198
-    ids = {
-        v["event_id"]
-        for _, v in consume(
-            COMPETITOR_PRICES, 198, where=lambda v: str(v["event_id"]).startswith("rp-")
-        )
-    }
+    ids = {v["event_id"] for _, v in consume(
+        COMPETITOR_PRICES, 198, where=lambda v: str(v["event_id"]).startswith("rp-"))}  # fmt: skip
     assert "rp-10" not in ids
     assert "rp-199" in ids
 

@@ -32,33 +32,17 @@ TEAS = ["Jasmine Green Tea", "Earl Grey Tea", "Chamomile Tea", "English Breakfas
 @pytest.fixture(scope="module")
 def shop_url(stack: Settings) -> Iterator[str]:
     rid = uuid.uuid4().hex[:6]
-    settings = stack.model_copy(
-        update={
-            "redis_prefix": f"{stack.redis_prefix}spage{rid}:",
-            "search_index": f"test-spage{rid}-products",
-            "rate_limit_per_s": 0.0,
-            "api_port": _free_port(),
-        }
-    )
+    settings = stack.model_copy(update={
+        "redis_prefix": f"{stack.redis_prefix}spage{rid}:",
+        "search_index": f"test-spage{rid}-products", "rate_limit_per_s": 0.0,
+        "api_port": _free_port(),
+    })  # fmt: skip
     items = [
-        CatalogueItem(
-            sku=f"SKU-T{i}",
-            category="tea",
-            list_price=4.0 + i,
-            unit_cost=2.0,
-            name=name,
-            brand="Kestrel",
-        )
+        CatalogueItem(sku=f"SKU-T{i}", category="tea", list_price=4.0 + i, unit_cost=2.0,
+                      name=name, brand="Kestrel")
         for i, name in enumerate(TEAS)
-    ] + [
-        CatalogueItem(
-            sku="SKU-C1",
-            category="coffee",
-            list_price=9.0,
-            unit_cost=4.0,
-            name="Kestrel Espresso Beans",
-        )
-    ]
+    ] + [CatalogueItem(sku="SKU-C1", category="coffee", list_price=9.0, unit_cost=4.0,
+                       name="Kestrel Espresso Beans")]  # fmt: skip
     store_catalogue(settings, items)
     indexer, stop = Indexer(settings), threading.Event()
     worker = threading.Thread(target=indexer.run, args=(stop,), daemon=True)
@@ -66,9 +50,8 @@ def shop_url(stack: Settings) -> Iterator[str]:
     assert indexer.wait_for(lambda: indexer.indexed >= len(items), 120), "catalogue not indexed"
     with opensearch_client(settings) as client:
         client.indices.refresh(index=settings.search_index)
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=settings.api_port, log_level="warning"
-    )
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.api_port,
+                            log_level="warning")  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -113,7 +96,8 @@ def test_search_box_shows_results_facets_and_sends_the_search_event(
     expect(page.locator("#result-grid .card")).to_have_count(1, timeout=10_000)
     expect(page.locator("#result-grid .card .name")).to_have_text("Kestrel Espresso Beans")
     expect(facets).to_contain_text("tea (4)")  # the other category stays offered
-    events = consume(USER_ACTIVITY, 2, timeout_s=30, where=lambda v: v.get("user_id") == user)
+    events = consume(USER_ACTIVITY, 2, timeout_s=30,
+                     where=lambda v: v.get("user_id") == user)  # fmt: skip
     assert [(e["action"], e["query"], e["sku"]) for _, e in events] == [
         ("search", "jasmin tee", None),
         ("search", "kestrel", None),

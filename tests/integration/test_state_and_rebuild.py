@@ -66,16 +66,10 @@ class Run:
 def _unknown_views(n: int) -> list[dict[str, Any]]:
     now = datetime.now(UTC).isoformat()
     return [
-        {
-            "event_id": f"unknown-{uuid.uuid4().hex}",
-            "event_time": now,
-            "user_id": f"U-x{i % 4}",
-            "session_id": f"s-x{i % 4}",
-            "action": "view",
-            "sku": UNKNOWN,
-        }
+        {"event_id": f"unknown-{uuid.uuid4().hex}", "event_time": now, "user_id": f"U-x{i % 4}",
+         "session_id": f"s-x{i % 4}", "action": "view", "sku": UNKNOWN}
         for i in range(n)
-    ]
+    ]  # fmt: skip
 
 
 def serving_state(settings: Settings) -> dict[str, Any]:
@@ -192,10 +186,8 @@ def test_idle_keys_carry_their_ttl_and_lists_their_caps(flow_run: Run) -> None:
         skus = list(flow_run.before["prices"])
         assert users
         assert skus
-        shopper_keys = [
-            *users,
-            *(user_layout(settings).key(u.decode().rsplit(":", 1)[1]) for u in users),
-        ]
+        shopper_keys = [*users, *(user_layout(settings).key(u.decode().rsplit(":", 1)[1])
+                                  for u in users)]  # fmt: skip
         product_keys = [
             k
             for s in skus
@@ -226,11 +218,10 @@ def assert_rebuilt(settings: Settings, before: dict[str, Any]) -> None:
     assert {k: after[k] for k in EXACT} == {k: before[k] for k in EXACT}
     state = recovered_state(settings.recovery_dir)
     assert after["neighbours"] == {
-        sku: {n: str(w) for n, w in state.neighbours[sku].co.top()}
-        if sku in state.neighbours
+        sku: {n: str(w) for n, w in state.neighbours[sku].co.top()} if sku in state.neighbours
         else {}
         for sku in before["neighbours"]
-    }
+    }  # fmt: skip
     ranked = sorted(
         ((round(s.popularity, 4), sku) for sku, s in state.skus.items() if s.category),
         reverse=True,
@@ -296,12 +287,8 @@ def test_serving_state_comes_back_on_demand(flow_run: Run) -> None:
     }
     result = subprocess.run(
         [sys.executable, "-m", "cli", "redis", "rebuild", "--no-graph"],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     users = len(flow_run.before["recommendations"])
     assert re.search(rf"^recommendations\s+{users} written back$", result.stdout, re.M)

@@ -20,18 +20,10 @@ COMPOSE = ROOT / "infra" / "docker-compose.yml"
 
 def test_compose_file_matches_the_compose_spec() -> None:
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "check_jsonschema",
-            "--builtin-schema",
-            "vendor.compose-spec",
-            str(COMPOSE),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec",
+         str(COMPOSE)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -67,20 +59,9 @@ def test_compose_runs_the_stack_the_launcher_runs() -> None:
         assert services[name]["build"]["dockerfile"] == "Dockerfile"
         assert (ROOT / services[name]["build"]["context"].replace("..", ".")).exists()
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for package in (
-        "schemas",
-        "simulator",
-        "ingest",
-        "api",
-        "cli",
-        "infra",
-        "flows",
-        "online_models",
-        "featurestore",
-        "observability",
-        "graph",
-        "search",
-    ):
+    for package in ("schemas", "simulator", "ingest", "api", "cli", "infra", "flows",
+                    "online_models", "featurestore", "observability", "graph",
+                    "search"):  # fmt: skip
         assert f"COPY {package} {package}" in dockerfile
 
 
@@ -166,10 +147,8 @@ def test_missing_maven_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
 def test_code_host_files_match_their_schemas(path: str, schema: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(ROOT / path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
 
 
