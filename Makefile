@@ -7,7 +7,7 @@ RATE ?= 300
 BACKFILL_DAYS ?= 14
 
 .DEFAULT_GOAL := help
-.PHONY: help setup up down status demo check test lint typecheck bench bench-smoke lock schemas dashboards rules clean
+.PHONY: help setup up down status demo check test lint typecheck docs bench bench-smoke lock schemas dashboards rules clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -27,9 +27,9 @@ status: ## Say what runs where
 demo: setup up ## Set up; start everything, backfill BACKFILL_DAYS of history, train; then the live shop (RATE/s)
 	@$(TILLFLOW) demo --rate $(RATE) --backfill-days $(BACKFILL_DAYS)
 
-check: setup ## Set up, start the stack, lint, type-check and run every test, stop the stack
+check: setup ## Set up, start the stack, lint, type-check, build the docs and run every test, stop the stack
 	@$(TILLFLOW) up
-	@status=0; $(MAKE) --no-print-directory lint typecheck test bench-smoke || status=$$?; \
+	@status=0; $(MAKE) --no-print-directory lint typecheck docs test bench-smoke || status=$$?; \
 	  $(TILLFLOW) down; exit $$status
 
 test: ## Run the test suite (needs `make up`)
@@ -41,6 +41,9 @@ lint: ## ruff lint and format check
 
 typecheck: ## mypy --strict
 	@$(VENV)/bin/mypy
+
+docs: ## Build the docs site (docs/ -> .tillflow/site) strictly: any warning or broken link fails
+	@NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 BENCH_MODULES := ingest stream quality observability batch serving graph search fuzz soak
 

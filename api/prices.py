@@ -14,6 +14,7 @@ from api.features import FeatureReads, text
 from api.onnx_models import LoadedModel
 from online_models.demand_features import demand_features
 from schemas.keys import RedisKeys
+from schemas.serving import PriceDetails
 
 
 class PriceView(BaseModel):
@@ -96,9 +97,9 @@ def price_view(
     the product's online features and batch averages, the row
     ``online_models.demand_features`` builds in training too.
     """
-    d, f = state.details, state.features
+    d, f = PriceDetails.from_hash(state.details), state.features
     list_price = None if state.catalogue is None else float(state.catalogue["list_price"])
-    price = float(d["price"]) if "price" in d else list_price
+    price = d.price if d is not None else list_price
     assert price is not None  # read_price_states drops skus with neither
     forecast = None
     if demand is not None:
@@ -107,10 +108,10 @@ def price_view(
     return PriceView(
         sku=state.sku,
         price=price,
-        previous_price=float(d["previous_price"]) if "previous_price" in d else None,
-        updated_at=datetime.fromisoformat(d["updated_at"]) if "updated_at" in d else None,
-        reason=d.get("reason", None if "price" in d else "list price (no change published yet)"),
-        model_version=d.get("model_version"),
+        previous_price=None if d is None else d.previous_price,
+        updated_at=None if d is None else d.updated_at,
+        reason="list price (no change published yet)" if d is None else d.reason,
+        model_version=None if d is None else d.model_version,
         elasticity=_float(f.get("elasticity")),
         elasticity_std=_float(f.get("elasticity_std")),
         observations=int(float(f.get("observations", "0") or 0)),

@@ -20,6 +20,7 @@ from api.onnx_models import LoadedModel
 from online_models.ranking import candidate_row, item_values
 from online_models.ranking import shopper as parse_shopper
 from schemas.keys import RedisKeys
+from schemas.serving import StoredRecommendations
 
 
 class RecommendedItem(BaseModel):
@@ -74,10 +75,9 @@ async def read_shopper(
     stored: list[RecommendedItem] = []
     updated_at = None
     if replies[0] is not None:
-        body = orjson.loads(replies[0])
-        stored = [RecommendedItem(sku=i["sku"], score=float(i["score"])) for i in body["items"]]
-        if body.get("updated_at"):
-            updated_at = datetime.fromisoformat(body["updated_at"])
+        body = StoredRecommendations.model_validate_json(replies[0])
+        stored = [RecommendedItem(sku=i.sku, score=i.score) for i in body.items]
+        updated_at = body.updated_at
     features = reads.shopper.decode(replies[1]) if with_features else {}
     return Shopper(user_id=user_id, stored=stored, updated_at=updated_at, features=features)
 
@@ -129,9 +129,12 @@ def without_ranker(
             user_id=shopper.user_id, items=popular[:k], source="popularity", stale=stale
         )
     return Recommendations(
-        user_id=shopper.user_id, items=pool(shopper, popular, k)[:k], source="streaming",
-        updated_at=shopper.updated_at, stale=stale,
-    )  # fmt: skip
+        user_id=shopper.user_id,
+        items=pool(shopper, popular, k)[:k],
+        source="streaming",
+        updated_at=shopper.updated_at,
+        stale=stale,
+    )
 
 
 def ranked(

@@ -26,6 +26,8 @@ import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from schemas.serving import StreamingSource
+
 NEIGHBOURS = 30
 # An interaction pairs with this many of the shopper's latest items (the recent list's
 # length): 3 gave the same hit rate in benchmarks/quality.py as 1, for 3× the pairs.
@@ -110,7 +112,7 @@ def recommend(
     neighbours: Mapping[str, Mapping[str, float]],
     popular: Sequence[tuple[str, float]],
     k: int = 10,
-) -> tuple[Scored, str]:
+) -> tuple[Scored, StreamingSource]:
     """Top-``k`` (sku, score) for a shopper and where the best candidate came from.
 
     ``category_popular`` maps a category to its most popular items; ``neighbours`` maps an
@@ -119,7 +121,7 @@ def recommend(
     scores: dict[str, float] = {}
     for sku, share in profile.items:
         scores[sku] = share
-    source = "personal" if scores else "popularity"
+    source: StreamingSource = "personal" if scores else "popularity"
     for cat, share in profile.categories:
         best = list(category_popular.get(cat, ()))[:CATEGORY_ITEMS]
         total = sum(w for _, w in best) or 1.0

@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     # The local Redis: AOF persistence (fsync every second) and a memory cap. Under the cap,
     # only keys with an idle TTL (shoppers' and products' serving keys, rebuilt from the
     # flow's state) are evicted, least recently used first; keys without a TTL (catalogue,
-    # current prices, popularity, scheduler cursors) never are (README: Faults and state).
+    # current prices, popularity, scheduler cursors) never are (docs/operations.md).
     redis_maxmemory: str = "1gb"
     redis_maxmemory_policy: Literal["volatile-lru", "noeviction"] = "volatile-lru"
     redis_check_s: float = Field(default=5.0, gt=0)  # how often a lost Redis is looked for

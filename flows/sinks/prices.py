@@ -39,6 +39,7 @@ from infra.clients import redis_client
 from online_models.pricer import PriceChange
 from schemas.events import PriceUpdate
 from schemas.keys import RedisKeys
+from schemas.serving import PriceDetails
 from schemas.settings import Settings
 from schemas.topics import PRICE_UPDATES
 
@@ -68,18 +69,15 @@ def write_price(
     its details and its history, which is trimmed to the newest entries; a product's keys
     expire ``TILLFLOW_PRODUCT_IDLE_S`` after its last change."""
     keys, ttl = settings.keys, settings.product_ttl_s
-    price = f"{change.price:.2f}"
-    pipe.hset(keys.current_prices, change.sku, price)
-    pipe.hset(
-        keys.price(change.sku),
-        mapping={
-            "price": price,
-            "previous_price": f"{change.previous_price:.2f}",
-            "updated_at": datetime.fromtimestamp(change.t, UTC).isoformat(),
-            "reason": change.reason,
-            "model_version": change.model_version,
-        },
-    )
+    details = PriceDetails(
+        price=change.price,
+        previous_price=change.previous_price,
+        updated_at=datetime.fromtimestamp(change.t, UTC),
+        reason=change.reason,
+        model_version=change.model_version,
+    ).to_hash()
+    pipe.hset(keys.current_prices, change.sku, details["price"])
+    pipe.hset(keys.price(change.sku), mapping=details)
     pipe.expire(keys.price(change.sku), ttl)
     history = keys.price_history(change.sku)
     pipe.zadd(history, {value: change.t})
@@ -103,14 +101,21 @@ def sequence_of(event_id: str) -> tuple[str, int] | None:
 
 def published_since(bootstrap: str, topic: str, since_ms: int, timeout_s: float) -> dict[str, int]:
     """The highest sequence per product among the price updates produced since ``since_ms``."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "tillflow-price-replay",
-                         "enable.auto.commit": False, "log_level": 3})  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "tillflow-price-replay",
+            "enable.auto.commit": False,
+            "log_level": 3,
+        }
+    )
     try:
         parts = consumer.list_topics(topic, timeout=timeout_s).topics[topic].partitions
         wanted = [TopicPartition(topic, p, since_ms) for p in parts]
         starts = consumer.offsets_for_times(wanted, timeout=timeout_s)
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout_s)[1]
-                for p in parts}  # fmt: skip
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout_s)[1] for p in parts
+        }
         todo = {tp.partition: tp.offset for tp in starts if 0 <= tp.offset < ends[tp.partition]}
         consumer.assign([TopicPartition(topic, p, o) for p, o in todo.items()])
         latest: dict[str, int] = {}
@@ -153,16 +158,25 @@ class PriceWriter(StatelessSinkPartition[PriceChange]):
         pending = self.ride_out(self._pending)
         if pending is not None:
             since = int(pending) - PENDING_MARGIN_MS
-            self.produced = self.ride_out(lambda: published_since(
-                settings.kafka_bootstrap, self.topic, since, settings.kafka_timeout_s))  # fmt: skip
-            log.info("price updates of an unfinished batch found", worker=ctx.worker,
-                     products=len(self.produced))  # fmt: skip
+            self.produced = self.ride_out(
+                lambda: published_since(
+                    settings.kafka_bootstrap, self.topic, since, settings.kafka_timeout_s
+                )
+            )
+            log.info(
+                "price updates of an unfinished batch found",
+                worker=ctx.worker,
+                products=len(self.produced),
+            )
 
     def write_batch(self, items: list[PriceChange]) -> None:
         encoded = encode_each(
-            self.ctx.step_id, self.ctx.metrics, items,
-            lambda c: price_update_event(c).model_dump_json(), key=lambda c: c.sku,
-        )  # fmt: skip
+            self.ctx.step_id,
+            self.ctx.metrics,
+            items,
+            lambda c: price_update_event(c).model_dump_json(),
+            key=lambda c: c.sku,
+        )
         if not encoded:
             return
         skus = sorted({c.sku for c, _ in encoded})

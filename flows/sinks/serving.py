@@ -33,6 +33,7 @@ from flows.steps import ShopperState
 from infra.clients import redis_client
 from online_models.recommender import CATEGORY_ITEMS, Scored, recommend
 from schemas.features import SKU_FEATURES, stored_in
+from schemas.serving import StoredRecommendations
 from schemas.settings import Settings
 
 T = TypeVar("T")
@@ -137,8 +138,13 @@ class FeatureWriter(StatelessSinkPartition[FeatureRow]):
         latest: dict[tuple[str, str], FeatureRow] = {}
         for row in items:
             latest[(row.entity, row.key)] = row
-        encoded = encode_each(self.ctx.step_id, self.metrics, latest.values(), self._encode,
-                              key=lambda r: f"{r.entity}:{r.key}")  # fmt: skip
+        encoded = encode_each(
+            self.ctx.step_id,
+            self.metrics,
+            latest.values(),
+            self._encode,
+            key=lambda r: f"{r.entity}:{r.key}",
+        )
 
         def write() -> None:
             pipe = self.redis.pipeline(transaction=False)
@@ -205,7 +211,7 @@ class RecommendationWriter(StatelessSinkPartition[Shopper]):
         neighbours = {sku: {k: float(v) for k, v in next(answers).items()} for sku in items_wanted}
         by_category = {cat: [(s, float(v)) for s, v in next(answers)] for cat in cats_wanted}
         popular = [(s, float(v)) for s, v in next(answers)]
-        now = datetime.now(UTC).isoformat(timespec="milliseconds")
+        now = datetime.now(UTC)
         published = self.published
         changed: dict[str, tuple[Scored, str]] = {}
         still_active: list[str] = []
@@ -214,12 +220,10 @@ class RecommendationWriter(StatelessSinkPartition[Shopper]):
             if published.get(user) == ranked:
                 still_active.append(user)  # unchanged: only its expiry moves on
                 continue
-            listed = [{"sku": s, "score": v} for s, v in ranked]
-            body = {"items": listed, "source": source, "user_id": user, "updated_at": now}
             try:
-                changed[user] = ranked, orjson.dumps(body).decode()
-            except orjson.JSONEncodeError as exc:
-                set_aside(self.ride_out.step_id, self.ride_out.metrics, user, body, exc)
+                changed[user] = ranked, StoredRecommendations.encode(user, ranked, source, now)
+            except (ValueError, orjson.JSONEncodeError) as exc:
+                set_aside(self.ride_out.step_id, self.ride_out.metrics, user, ranked, exc)
 
         def write() -> None:
             pipe = self.redis.pipeline(transaction=False)

@@ -1,6 +1,6 @@
 """The co-purchase graph against the real Neo4j: load, re-run, incremental update, queries, API.
 
-Gold tables come from the simulator through ``graph.testdata.SampleGold`` (not the production
+Gold tables come from the simulator through ``tests.sample_gold.SampleGold`` (not the production
 gold job). Expected values are recomputed here from the gold rows in plain Python.
 """
 
@@ -23,7 +23,6 @@ from api.main import create_app
 from graph.copurchase import MIN_SUPPORT
 from graph.load import drop_namespace, load_graph
 from graph.queries import candidates, related_lists
-from graph.testdata import SampleGold
 from infra.clients import neo4j_driver, redis_client
 from infra.readiness import require_neo4j
 from infra.stack.errors import ServiceUnavailable
@@ -31,6 +30,7 @@ from schemas.lake import ORDERS_ENRICHED, USER_ITEM_INTERACTIONS, gold_path
 from schemas.settings import Settings
 from simulator.config import ShopConfig
 from simulator.shop import DAY, Shop
+from tests.sample_gold import SampleGold
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
@@ -310,15 +310,22 @@ def test_batch_graph_names_a_missing_neo4j_and_missing_gold(tmp_path: Path) -> N
     base = {"PATH": "/usr/bin:/bin", "TILLFLOW_LAKE_DIR": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "-m", "cli", "batch", "graph"],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
         env={**base, "TILLFLOW_NEO4J_URI": "bolt://127.0.0.1:1", "TILLFLOW_NEO4J_TIMEOUT_S": "2"},
-    )  # fmt: skip
+    )
     assert result.returncode == 1
     assert "Neo4j is not reachable at bolt://127.0.0.1:1" in result.stderr
     assert "Traceback" not in result.stderr
     result = subprocess.run(
         [sys.executable, "-m", "cli", "batch", "graph"],
-        capture_output=True, text=True, timeout=60, check=False, env=base,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=base,
+    )
     assert result.returncode == 1
     assert "gold table 'user_item_interactions' not found" in result.stderr

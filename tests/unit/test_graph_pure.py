@@ -15,9 +15,9 @@ from graph.copurchase import PurchaseMatrix, lift
 from graph.gold import changes
 from graph.influence import pagerank, ranks, weighted_degree
 from graph.load import pair_deltas
-from online_models.graph_candidates import merge_neighbours, recommend_with_graph
 from online_models.recommender import Profile, recommend
 from schemas.lake import GOLD_SCHEMAS, USER_ITEM_INTERACTIONS, gold_path
+from tests.graph_candidates import merge_neighbours, recommend_with_graph
 
 
 def brute_counts(sets: dict[str, set[str]]) -> dict[tuple[str, str], int]:
@@ -48,8 +48,10 @@ def test_matrix_counts_equal_brute_force(seed: int) -> None:
 def test_pair_deltas_move_counts_from_before_to_after(seed: int) -> None:
     rng = random.Random(seed)
     before = random_sets(rng, 40, 12)
-    after = {u: (items | {f"s{rng.randrange(12)}"}) - {f"s{rng.randrange(12)}"}
-             for u, items in before.items()}  # fmt: skip
+    after = {
+        u: (items | {f"s{rng.randrange(12)}"}) - {f"s{rng.randrange(12)}"}
+        for u, items in before.items()
+    }
     old, new = brute_counts(before), brute_counts(after)
     deltas = pair_deltas(before, after)
     for pair in set(old) | set(new):
@@ -94,7 +96,9 @@ def test_gold_changes_find_new_changed_and_deleted_rows(tmp_path: Path) -> None:
     diff = changes(tmp_path, USER_ITEM_INTERACTIONS, ["user_id", "sku"], first.version)
     assert not diff.full
     assert sorted(zip(diff.upserts["user_id"], diff.upserts["sku"], strict=True)) == [
-        ("u1", "b"), ("u3", "c")]  # fmt: skip
+        ("u1", "b"),
+        ("u3", "c"),
+    ]
     assert diff.deleted.to_dict("records") == [{"user_id": "u2", "sku": "a"}]
     same = changes(tmp_path, USER_ITEM_INTERACTIONS, ["user_id", "sku"], diff.version)
     assert same.upserts.empty

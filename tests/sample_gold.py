@@ -110,14 +110,21 @@ class SampleGold:
             cost = item.unit_cost if item else None
             self.pending_lines.append(
                 {
-                    "order_id": p["order_id"], "event_id": p["event_id"],
-                    "event_time": _time(t), "date": date, "user_id": p["user_id"],
-                    "store_id": p["store_id"], "sku": sku,
-                    "category": item.category if item else None, "quantity": qty,
-                    "unit_price": price, "unit_cost": cost, "revenue": qty * price,
+                    "order_id": p["order_id"],
+                    "event_id": p["event_id"],
+                    "event_time": _time(t),
+                    "date": date,
+                    "user_id": p["user_id"],
+                    "store_id": p["store_id"],
+                    "sku": sku,
+                    "category": item.category if item else None,
+                    "quantity": qty,
+                    "unit_price": price,
+                    "unit_cost": cost,
+                    "revenue": qty * price,
                     "margin": None if cost is None else qty * (price - cost),
                 }
-            )  # fmt: skip
+            )
             self._interaction(p["user_id"], sku, t).purchases += qty
             day = self._day(sku, date)
             day.units += qty
@@ -132,26 +139,35 @@ class SampleGold:
         self.pending_lines = []
         interactions = [
             {
-                "user_id": user, "sku": sku, "views": i.views, "carts": i.carts,
+                "user_id": user,
+                "sku": sku,
+                "views": i.views,
+                "carts": i.carts,
                 "purchases": i.purchases,
                 "weight": VIEW_WEIGHT * i.views + CART_WEIGHT * i.carts + UNIT_WEIGHT * i.purchases,
-                "first_time": _time(i.first), "last_time": _time(i.last),
+                "first_time": _time(i.first),
+                "last_time": _time(i.last),
             }
             for (user, sku), i in self.interactions.items()
-        ]  # fmt: skip
+        ]
         self._overwrite(USER_ITEM_INTERACTIONS, interactions)
         daily = [
             {
-                "sku": sku, "date": date,
+                "sku": sku,
+                "date": date,
                 "day_start": datetime.fromisoformat(date).replace(tzinfo=UTC),
-                "units": d.units, "revenue": d.revenue, "orders": d.orders,
+                "units": d.units,
+                "revenue": d.revenue,
+                "orders": d.orders,
                 "avg_price": d.revenue / d.units if d.units else None,
-                "min_price": min(d.prices, default=None), "max_price": max(d.prices, default=None),
-                "views": d.views, "competitor_min": d.competitor_min,
+                "min_price": min(d.prices, default=None),
+                "max_price": max(d.prices, default=None),
+                "views": d.views,
+                "competitor_min": d.competitor_min,
                 "stock": sum(d.stock.values()) if d.stock else None,
             }
             for (sku, date), d in self.days.items()
-        ]  # fmt: skip
+        ]
         self._overwrite(SKU_DAILY, daily)
 
     def _overwrite(self, table: str, rows: list[dict[str, Any]]) -> None:
