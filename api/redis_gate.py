@@ -12,9 +12,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from infra.clients import AsyncRedis, async_redis_client
 from infra.stack.errors import ServiceUnavailable
 from schemas.settings import Settings
 
@@ -37,21 +37,16 @@ class RedisGate:
         self._down_until = 0.0
 
     @staticmethod
-    def _client(settings: Settings, *, decode: bool) -> aioredis.Redis:
-        timeout = settings.api_redis_timeout_s
-        return aioredis.Redis.from_url(
-            settings.redis_url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            decode_responses=decode,
-            health_check_interval=0,
+    def _client(settings: Settings, *, decode: bool) -> AsyncRedis:
+        return async_redis_client(
+            settings, decode_responses=decode, timeout_s=settings.api_redis_timeout_s
         )
 
     @property
     def down(self) -> bool:
         return time.monotonic() < self._down_until
 
-    async def run(self, call: Callable[[aioredis.Redis], Awaitable[T]], *, raw: bool = False) -> T:
+    async def run(self, call: Callable[[AsyncRedis], Awaitable[T]], *, raw: bool = False) -> T:
         """Run ``call(client)`` (``raw``: the bytes client); ServiceUnavailable naming Redis
         when it fails or is paused."""
         if self.down:

@@ -12,12 +12,11 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import neo4j
 import orjson
-import redis
 import structlog
 
 from graph import queries
 from graph.queries import Influence, RelatedProducts
-from infra.clients import neo4j_async_driver
+from infra.clients import SyncRedis, neo4j_async_driver
 from infra.stack.errors import ServiceUnavailable
 from schemas.settings import Settings
 
@@ -27,7 +26,7 @@ CACHED_RELATED = 50
 
 
 def cache_related(
-    settings: Settings, driver: neo4j.Driver, client: redis.Redis, skus: Sequence[str]
+    settings: Settings, driver: neo4j.Driver, client: SyncRedis, skus: Sequence[str]
 ) -> int:
     """Copy the bought-together lists of ``skus`` to Redis; return how many were written."""
     keys = settings.keys

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from infra.readiness import kafka_answers, neo4j_answers, opensearch_answers, redis_answers
-from infra.stack import kafka
+from infra.stack import kafka, redis_cluster
 from infra.stack import neo4j as neo4j_service
 from infra.stack import opensearch as opensearch_service
 from infra.stack import prometheus as prometheus_service
@@ -60,8 +60,12 @@ def up(settings: Settings) -> list[ServiceStatus]:
     r, k, n, p, o = redis_service, kafka, neo4j_service, prometheus_service, opensearch_service
     if not opensearch_answers(settings, 1.0) and running_pid(o.files(settings)) is None:
         o.start(settings)
-    _ensure(r.files(settings), lambda: redis_answers(settings, 0.5),
-            lambda: r.start(settings), lambda: r.wait_ready(settings))  # fmt: skip
+    if settings.redis_cluster:
+        if not redis_cluster.cluster_ok(settings, 0.5):
+            redis_cluster.start(settings)
+    else:
+        _ensure(r.files(settings), lambda: redis_answers(settings, 0.5),
+                lambda: r.start(settings), lambda: r.wait_ready(settings))  # fmt: skip
     _ensure(k.files(settings), lambda: kafka_answers(settings, 1.0),
             lambda: k.start(settings), lambda: k.wait_ready(settings))  # fmt: skip
     _ensure(n.files(settings), lambda: neo4j_answers(settings, 2.0),
@@ -167,6 +171,8 @@ def down(settings: Settings) -> list[str]:
     for name, svc in services:
         if terminate(svc):
             stopped.append(name)
+    if redis_cluster.stop(settings.runtime_dir):
+        stopped.append("redis-cluster")
     return stopped
 
 
@@ -176,6 +182,20 @@ def _status(name: str, address: str, svc: ServiceFiles, answers: bool) -> Servic
     return ServiceStatus(name, address, state, pid, str(svc.log_file))
 
 
+def _redis_status(settings: Settings) -> ServiceStatus:
+    """The single Redis, or the cluster's masters (running when all of ours run)."""
+    if not settings.redis_cluster:
+        answers = redis_answers(settings, 0.5)
+        return _status("redis", settings.redis_url, redis_service.files(settings), answers)
+    nodes = [redis_cluster.files(p, settings.runtime_dir) for p in redis_cluster.ports(settings)]
+    pids = [running_pid(n) for n in nodes]
+    ok = redis_cluster.cluster_ok(settings, 0.5)
+    ours = all(p is not None for p in pids)
+    state = ("running" if ok else "not ready") if ours else ("external" if ok else "stopped")
+    return ServiceStatus("redis-cluster", redis_cluster.address(settings), state,
+                         pids[0] if ours else None, redis_cluster.logs(settings))  # fmt: skip
+
+
 def status(settings: Settings) -> list[ServiceStatus]:
     """What runs where."""
     api_address = f"http://{settings.api_host}:{settings.api_port}"
@@ -183,9 +203,7 @@ def status(settings: Settings) -> list[ServiceStatus]:
         _status(
             "kafka", settings.kafka_bootstrap, kafka.files(settings), kafka_answers(settings, 1.0)
         ),
-        _status(
-            "redis", settings.redis_url, redis_service.files(settings), redis_answers(settings, 0.5)
-        ),
+        _redis_status(settings),
         _status(
             "neo4j",
             settings.neo4j_uri,
