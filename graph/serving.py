@@ -33,14 +33,10 @@ def cache_related(
     written = 0
     for start in range(0, len(skus), 1_000):
         lists = queries.related_lists(driver, settings, skus[start : start + 1_000], CACHED_RELATED)
-        if not lists:  # MSET refuses an empty mapping
-            continue
-        client.mset(
-            {
-                keys.graph_related(settings.graph_namespace, r.sku): r.model_dump_json()
-                for r in lists
-            }
-        )
+        pipe = client.pipeline(transaction=False)  # one SET per product: each in its own slot
+        for r in lists:
+            pipe.set(keys.graph_related(settings.graph_namespace, r.sku), r.model_dump_json())
+        pipe.execute()
         written += len(lists)
     return written
 

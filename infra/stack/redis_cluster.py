@@ -87,16 +87,18 @@ def cluster_ok(settings: Settings, timeout_s: float) -> bool:
     )
 
 
-def _wait_answers(svc: ServiceFiles, port: int, timeout_s: float) -> None:
-    def answers() -> bool:
-        try:
-            _info(port, 0.5)
-        except (redis.RedisError, OSError):
-            return False
-        return True
+def _answers(port: int) -> bool:
+    try:
+        with redis.Redis(port=port, socket_timeout=0.5, socket_connect_timeout=0.5) as client:
+            client.ping()
+    except (redis.RedisError, OSError):
+        return False
+    return True
 
-    wait_until_ready(svc, f"Redis Cluster node {port}", f"127.0.0.1:{port}", answers,
-                     timeout_s, poll_s=0.1)  # fmt: skip
+
+def _wait_answers(svc: ServiceFiles, port: int, timeout_s: float) -> None:
+    wait_until_ready(svc, f"Redis Cluster node {port}", f"127.0.0.1:{port}",
+                     lambda: _answers(port), timeout_s, poll_s=0.1)  # fmt: skip
 
 
 def start(settings: Settings, timeout_s: float = 20.0) -> list[int]:
@@ -108,6 +110,9 @@ def start(settings: Settings, timeout_s: float = 20.0) -> list[int]:
         svc = files(port, settings.runtime_dir)
         pid = running_pid(svc)
         if pid is None:
+            if _answers(port):
+                raise StackError(f"port {port} of the Redis Cluster is taken by another Redis; "
+                                 "choose other ports with TILLFLOW_REDIS_PORT")  # fmt: skip
             svc.prepare()
             pid = spawn(svc, [binary, *server_args(settings, port, svc.data_dir.resolve())])
         pids.append(pid)
