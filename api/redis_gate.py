@@ -3,7 +3,9 @@
 When Redis does not answer within ``TILLFLOW_API_REDIS_TIMEOUT_S`` the gate raises
 ``ServiceUnavailable("Redis", ...)`` and, for the next second, fails at once instead of
 waiting again, so a Redis outage costs one timeout per second rather than one per request.
-Callers serve last-known values (flagged ``stale``) or answer 503 naming Redis.
+Callers serve last-known values (flagged ``stale``) or answer 503 naming Redis. A Redis
+Cluster that no node answers for is such an outage too (the client then cannot learn its
+slot map).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from infra.clients import AsyncRedis, async_redis_client
 from infra.stack.errors import ServiceUnavailable
@@ -53,7 +55,7 @@ class RedisGate:
             raise ServiceUnavailable("Redis", self.url, "it failed less than a second ago")
         try:
             return await call(self.raw if raw else self.client)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
             self._down_until = time.monotonic() + PAUSE_S
             raise ServiceUnavailable("Redis", self.url, f"{type(exc).__name__}: {exc}") from None
 

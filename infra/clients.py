@@ -41,7 +41,9 @@ def redis_client(
     else a plain client. Socket waits are bounded (``TILLFLOW_REDIS_TIMEOUT_S``).
 
     With ``retries``, timeouts and dropped connections are retried with exponential backoff
-    (capped at 2 s): only for callers whose writes are idempotent.
+    (capped at 2 s): only for callers whose writes are idempotent. A cluster that no node of
+    answers raises ``redis.ConnectionError`` here already, as a plain client would at its first
+    command.
     """
     timeout = settings.redis_timeout_s if timeout_s is None else timeout_s
     extra: dict[str, Any] = {}
@@ -53,7 +55,10 @@ def redis_client(
         "decode_responses": decode_responses, **extra,
     }  # fmt: skip
     if settings.redis_cluster:
-        return RedisCluster.from_url(settings.redis_url, **options)
+        try:  # the cluster client asks a node for the slot map as it is created
+            return RedisCluster.from_url(settings.redis_url, **options)
+        except redis.exceptions.RedisClusterException as exc:
+            raise redis.ConnectionError(f"Redis Cluster: {exc}") from exc
     return redis.Redis.from_url(settings.redis_url, **options)
 
 

@@ -51,8 +51,9 @@ def _ensure(
 
 
 def up(settings: Settings) -> list[ServiceStatus]:
-    """Start Redis, Kafka, Neo4j, OpenSearch and Prometheus (each unless already answering),
-    then rsyslog, which ships every service log into OpenSearch.
+    """Start Redis (or, with ``TILLFLOW_REDIS_CLUSTER``, a local Redis Cluster), Kafka, Neo4j,
+    OpenSearch and Prometheus (each unless already answering), then rsyslog, which ships every
+    service log into OpenSearch.
 
     OpenSearch is started first and awaited last: its start-up is the slowest, and it overlaps
     with the others'.

@@ -18,9 +18,10 @@ from featurestore.repo import (
 from schemas.features import SKU_FEATURES, USER_FEATURES, stored_in
 from schemas.settings import Settings
 
-pytestmark = [pytest.mark.integration, pytest.mark.cluster]
+pytestmark = pytest.mark.integration
 
 
+@pytest.mark.cluster
 def test_repository_applies_idempotently_and_serves_what_is_written(stack: Settings) -> None:
     store = apply(stack)
     store = apply(stack)  # a second apply changes nothing

@@ -139,7 +139,6 @@ def assert_pairs(got: list[tuple[Any, ...]], expected: dict[tuple[str, str], Any
         assert found[pair][1] == pytest.approx(lift, abs=2e-6)
 
 
-@pytest.mark.cluster
 def test_load_builds_the_graph_from_gold(
     lake: Lake, settings: Settings, driver: neo4j.Driver
 ) -> None:
@@ -169,7 +168,6 @@ def test_load_builds_the_graph_from_gold(
     assert ranks[top][0] == max(pr for pr, _ in ranks.values())
 
 
-@pytest.mark.cluster
 def test_rerun_changes_nothing(lake: Lake, settings: Settings, driver: neo4j.Driver) -> None:
     s = graph_settings(settings, lake.root, "rerun")
     load_graph(s, driver)
@@ -179,7 +177,6 @@ def test_rerun_changes_nothing(lake: Lake, settings: Settings, driver: neo4j.Dri
     assert snapshot(driver, s.graph_namespace) == before
 
 
-@pytest.mark.cluster
 def test_incremental_update_equals_a_full_load(
     settings: Settings, driver: neo4j.Driver, tmp_path: Path
 ) -> None:
@@ -199,7 +196,6 @@ def test_incremental_update_equals_a_full_load(
     assert_pairs(pairs, expected_pairs(inter))
 
 
-@pytest.mark.cluster
 def test_candidates_are_the_highest_lift_pairs_with_support(
     lake: Lake, settings: Settings, driver: neo4j.Driver
 ) -> None:
@@ -280,7 +276,6 @@ def test_a_redis_outage_sends_graph_reads_to_neo4j(
         proxy.close()
 
 
-@pytest.mark.cluster
 def test_influence_endpoint_ranks_products(api: tuple[TestClient, Lake]) -> None:
     client, lake = api
     skus = sorted(set(lake.table(USER_ITEM_INTERACTIONS)["sku"]))
@@ -292,7 +287,6 @@ def test_influence_endpoint_ranks_products(api: tuple[TestClient, Lake]) -> None
     assert best["neighbours"] > 0
 
 
-@pytest.mark.cluster
 def test_unknown_sku_is_404_and_bad_limit_422(api: tuple[TestClient, Lake]) -> None:
     client, _ = api
     r = client.get("/graph/products/SKU-NOPE/related")

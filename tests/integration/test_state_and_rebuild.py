@@ -72,6 +72,11 @@ def _unknown_views(n: int) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def _tagged_id(key: str) -> str:
+    """The entity id of a key: its hash tag, between the braces (schemas/keys.py)."""
+    return key.partition("{")[2].removesuffix("}")
+
+
 def serving_state(settings: Settings) -> dict[str, Any]:
     """What the API serves from Redis, reduced to values a rebuild must restore."""
     client = redis_client(settings, decode_responses=True)
@@ -80,10 +85,7 @@ def serving_state(settings: Settings) -> dict[str, Any]:
     try:
         catalogue = client.hgetall(keys.catalogue)
         skus = sorted(catalogue)
-        users = sorted(  # the shopper id is the key's hash tag: between its braces
-            k.partition("{")[2].removesuffix("}")
-            for k in client.scan_iter(keys.recommendations("*"))
-        )
+        users = sorted(_tagged_id(k) for k in client.scan_iter(keys.recommendations("*")))
         sku_feast, user_feast = sku_layout(settings), user_layout(settings)
         return {
             "catalogue": catalogue,
@@ -186,7 +188,7 @@ def test_idle_keys_carry_their_ttl_and_lists_their_caps(flow_run: Run) -> None:
         skus = list(flow_run.before["prices"])
         assert users
         assert skus
-        shopper_keys = [*users, *(user_layout(settings).key(u.decode().rsplit(":", 1)[1])
+        shopper_keys = [*users, *(user_layout(settings).key(_tagged_id(u.decode()))
                                   for u in users)]  # fmt: skip
         product_keys = [
             k
