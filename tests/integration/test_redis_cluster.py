@@ -13,11 +13,14 @@ import pytest
 from redis.cluster import RedisCluster
 from redis.exceptions import CrossSlotTransactionError
 
+from api.redis_gate import RedisGate
 from flows.sinks.serving import ItemGraphWriter
 from infra.clients import redis_client
+from infra.readiness import require_redis
 from infra.stack import local, redis_cluster
+from infra.stack.errors import ServiceUnavailable
 from schemas.settings import Settings
-from tests.own_cluster import own_cluster
+from tests.own_cluster import cluster_settings, free_cluster_ports, own_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -123,3 +126,17 @@ def test_a_restarted_cluster_reforms_with_its_data_and_down_stops_it(
         after.close()
         assert local.down(settings) == ["redis-cluster"]  # only the cluster ran here
         assert not redis_cluster.cluster_ok(settings, 0.5)
+
+
+async def test_a_cluster_that_no_node_answers_for_is_an_outage_naming_redis(
+    tmp_path: Path,
+) -> None:
+    gone = cluster_settings(tmp_path, free_cluster_ports())  # nothing listens there
+    with pytest.raises(ServiceUnavailable, match="Redis is not reachable"):
+        require_redis(gone, timeout_s=0.5)
+    gate = RedisGate(gone)
+    try:
+        with pytest.raises(ServiceUnavailable, match="Redis is not reachable"):
+            await gate.run(lambda c: c.get(gone.keys.catalogue))
+    finally:
+        await gate.close()
