@@ -27,7 +27,7 @@ status: ## Say what runs where
 demo: setup up ## Set up; start everything, backfill BACKFILL_DAYS of history, train; then the live shop (RATE/s)
 	@$(TILLFLOW) demo --rate $(RATE) --backfill-days $(BACKFILL_DAYS)
 
-check: setup ## Set up, start the stack, lint, type-check and run every test, stop the stack
+check: setup ## Set up, start the stack, lint, type-check, run every test (and the `cluster` ones on a Redis Cluster), stop the stack
 	@$(TILLFLOW) up
 	@status=0; $(MAKE) --no-print-directory lint typecheck test test-cluster bench-smoke || status=$$?; \
 	  $(TILLFLOW) down; exit $$status

@@ -87,7 +87,10 @@ def test_a_transaction_over_two_products_is_refused_and_one_over_a_product_is_no
     within.set(keys.price("SKU-A"), 1)
     within.zadd(keys.price_history("SKU-A"), {"x": 1.0})
     within.hset(keys.sku_features("SKU-A"), "price", "1")
-    assert within.execute() == [True, 1, 1]
+    within.execute()
+    assert client.get(keys.price("SKU-A")) == "1"
+    assert client.zscore(keys.price_history("SKU-A"), "x") == 1.0
+    assert client.hget(keys.sku_features("SKU-A"), "price") == "1"
 
 
 def test_the_item_graph_sink_writes_and_replaces_across_masters(
