@@ -137,7 +137,7 @@ def shopper_reader(connection: HTTPConnection, user_id: str) -> Claims:
         return claims
     if claims.kind == "shopper" and claims.subject == user_id:
         return claims
-    raise forbidden("these are another shopper's recommendations")
+    raise forbidden("this is another shopper's data")
 
 
 def throttle_login(request: Request, user: str) -> None:

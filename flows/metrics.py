@@ -60,6 +60,7 @@ from prometheus_client.registry import Collector
 from flows.records import Accepted, Rejected
 from flows.supervise import env_restarts
 from observability.exposition import MetricsServer, serve_metrics
+from observability.logs import LogBudget
 from online_models.pricer import PriceChange
 from schemas.settings import Settings
 from schemas.topics import INPUT_TOPICS, by_name
@@ -79,6 +80,10 @@ class ReportsModelError(Protocol):
     """A feature source that also knows its learner's current mean absolute error."""
 
     def model_error(self) -> float | None: ...
+
+
+# Dead letters keep their reason in the dead-letter topic; the log shows a sample of them.
+DEAD_LETTER_LINES_PER_S = 20
 
 
 class FlowMetrics:
@@ -151,6 +156,7 @@ class FlowMetrics:
         self.offsets = self.messages.offsets
         self._late_seen: dict[str, int] = {}
         self._errors: dict[str, float] = {}
+        self._dead_letter_lines = LogBudget(per_s=DEAD_LETTER_LINES_PER_S)
         self._declare()
 
     def _declare(self) -> None:
@@ -168,9 +174,12 @@ class FlowMetrics:
         stats.events[topic] += 1
         if isinstance(item, Rejected):
             stats.dead_lettered[topic] += 1
-            log.warning("dead-lettered", topic=item.topic, partition=item.partition,
-                        offset=item.offset, error=item.error[:200],
-                        correlation_id=item.correlation_id)  # fmt: skip
+            left_out = self._dead_letter_lines.take(time.monotonic())
+            if left_out is not None:
+                log.warning("dead-lettered", topic=item.topic, partition=item.partition,
+                            offset=item.offset, error=item.error[:200],
+                            correlation_id=item.correlation_id,
+                            lines_left_out=left_out)  # fmt: skip
             return
         stats.observe_lag(topic, time.time() - item.t)
         if item.t > stats.newest.get(topic, -math.inf):

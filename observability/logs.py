@@ -61,3 +61,34 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     root.setLevel(max(level, logging.INFO) if level < logging.INFO else level)
     for noisy in ("aiokafka", "kafka", "opensearch"):  # opensearch-py logs every request
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class LogBudget:
+    """At most ``per_s`` lines a second for one kind of line (e.g. one per dead letter), so a
+    flood of bad input cannot flood the logs; the lines left out are counted and reported on
+    the next line that is written. Counters and dead letters still see every event.
+
+    >>> budget = LogBudget(per_s=2)
+    >>> [budget.take(now=10.0) for _ in range(4)]
+    [0, 0, None, None]
+    >>> budget.take(now=11.0)  # a second later: written, saying two were left out
+    2
+    """
+
+    def __init__(self, per_s: int) -> None:
+        self._per_s = per_s
+        self._second = -1
+        self._used = 0
+        self._skipped = 0
+
+    def take(self, now: float) -> int | None:
+        """``None`` to leave this line out, else how many were left out before it."""
+        second = int(now)
+        if second != self._second:
+            self._second, self._used = second, 0
+        if self._used >= self._per_s:
+            self._skipped += 1
+            return None
+        self._used += 1
+        skipped, self._skipped = self._skipped, 0
+        return skipped

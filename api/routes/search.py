@@ -6,14 +6,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, cast
 
-from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, status
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Security, status
 
+from api.auth import bearer, session_cookie, shopper_reader
 from api.deps import State
+from api.problems import responses
 from api.search import SearchService, personalised, search_service
 from api.state import AppState
 from search.query import SearchQuery, SearchResults, Sort
 
 MAX_PAGE = 100
+MAX_WINDOW = 10_000  # OpenSearch's index.max_result_window: offset + size stays within it
 
 
 @asynccontextmanager
@@ -38,12 +41,18 @@ router = APIRouter(tags=["search"], lifespan=lifespan)
     "descriptions (fuzzy matching; an exact phrase weighs more), blended with popularity. "
     "`category`, `min_price` and `max_price` filter the results; `facets` count categories "
     "and price buckets under the other filters. With `user`, the registry's ranker re-ranks "
-    "the page for that shopper (`ranked_by: search+ranker`). Prices are the ones published "
-    "now, indexed from the stream.",
+    "the page for that shopper (`ranked_by: search+ranker`); like the shopper's "
+    "recommendations, that needs the shopper's session (`POST /session`) or an admin token. "
+    "Prices are the ones published now, indexed from the stream.",
     responses={
-        422: {"description": "Invalid parameters (e.g. `min_price` above `max_price`)."},
+        **responses(401, 403),
+        422: {
+            "description": "Invalid parameters (e.g. `min_price` above `max_price`, or "
+            "`offset` + `size` above 10,000)."
+        },
         503: {"description": "OpenSearch is unavailable (or the product index does not exist)."},
     },
+    dependencies=[Security(bearer), Security(session_cookie)],
 )
 async def search(
     request: Request,
@@ -57,11 +66,16 @@ async def search(
     user: Annotated[str | None, Query(min_length=1, max_length=128,
                                       description="Shopper to personalise for.")] = None,
     size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
-    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_WINDOW - 1)] = 0,
 ) -> SearchResults:  # fmt: skip
+    if user is not None:  # personalising reads the shopper's history: theirs to read only
+        shopper_reader(request, user)
     if min_price is not None and max_price is not None and min_price > max_price:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             "min_price must not be above max_price")  # fmt: skip
+    if offset + size > MAX_WINDOW:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"offset + size must be at most {MAX_WINDOW}")  # fmt: skip
     query = SearchQuery(
         q=(q or "").strip() or None, category=category, min_price=min_price,
         max_price=max_price, sort=sort, size=size, offset=offset,

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from infra.readiness import kafka_answers, neo4j_answers, opensearch_answers, redis_answers
 from infra.stack import kafka, redis_cluster
 from infra.stack import neo4j as neo4j_service
@@ -33,7 +35,7 @@ from schemas.settings import Settings
 class ServiceStatus:
     name: str
     address: str
-    state: str  # "running", "stopped", "external" (answering, but not started by us)
+    state: str  # "running", "stopped", "external" (answering, not started by us), "not ready"
     pid: int | None
     log: str
 
@@ -197,6 +199,29 @@ def _redis_status(settings: Settings) -> ServiceStatus:
                          pids[0] if ours else None, redis_cluster.logs(settings))  # fmt: skip
 
 
+def flow_restarts(settings: Settings, timeout_s: float = 0.5) -> int | None:
+    """How often the supervisor has restarted the running flow (its first process's
+    ``tillflow_flow_restarts``); None when no flow serves metrics."""
+    if settings.flow_metrics_port == 0:
+        return None
+    url = f"http://127.0.0.1:{settings.flow_metrics_port}/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    for family in text_string_to_metric_families(text):
+        if family.name == "tillflow_flow_restarts" and family.samples:
+            return int(family.samples[0].value)
+    return None
+
+
+def _flows_address(settings: Settings) -> str:
+    restarts = flow_restarts(settings)
+    running = f"{settings.flow_processes} process(es)"
+    return running if restarts is None else f"{running}, {restarts} restart(s)"
+
+
 def status(settings: Settings) -> list[ServiceStatus]:
     """What runs where."""
     api_address = f"http://{settings.api_host}:{settings.api_port}"
@@ -230,7 +255,7 @@ def status(settings: Settings) -> list[ServiceStatus]:
             prometheus_service.answers(settings, 0.5),
         ),
         _status("api", api_address, api_files(settings), False),
-        _status("flows", f"{settings.flow_processes} process(es)", flows_files(settings), False),
+        _status("flows", _flows_address(settings), flows_files(settings), False),
         _status("scheduler", settings.batch_schedule, scheduler_files(settings), False),
         _status("search-indexer", settings.search_index, search_indexer_files(settings), False),
     ]

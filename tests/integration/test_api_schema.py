@@ -4,8 +4,6 @@ every answer's status, content type, headers and body as the document says."""
 
 from __future__ import annotations
 
-import threading
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -13,17 +11,16 @@ from collections.abc import Iterator
 import orjson
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from api.main import create_app
 from schemas.settings import Settings
 from search.client import ensure_product_index, opensearch_client
 from tests.credentials import admin_headers, producer_headers
 from tests.flow_processes import free_port
+from tests.served import serve_api
 
 pytestmark = pytest.mark.integration
 
@@ -52,28 +49,12 @@ def served(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     # answers its documented 503 and the "no server error" check would count that
     with opensearch_client(settings) as client:
         ensure_product_index(client, settings)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings),
-            host="127.0.0.1",
-            port=settings.api_port,
-            log_level="warning",
-            ws="websockets-sansio",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
     try:
-        yield settings
+        with serve_api(settings):
+            yield settings
     finally:
         with opensearch_client(settings) as client:
             client.indices.delete(index=settings.search_index, ignore_unavailable=True)
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.fixture(scope="module")

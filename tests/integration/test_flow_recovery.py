@@ -1,7 +1,8 @@
 """Crash and scale: a flow SIGKILLed 10 times at random points of a 200,000-event stream and
 restarted from its recovery state each time gives the same bronze tables (every Kafka offset
-exactly once), the same features (read through Feast) as an uninterrupted run on two
-processes, and a price-updates topic without a repeated event.
+exactly once), the same features (read through Feast) as a run on two processes
+(``tillflow flows run --once --processes 2``), and a price-updates topic without a repeated
+event.
 
 Kills land on observed progress: the messages each flow process reports having read (its
 /metrics), never on time, so a fast or slow machine moves the kill points, not the outcome.
@@ -14,6 +15,7 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -65,11 +67,38 @@ def _start(settings: Settings, processes: int) -> Started:
 
 
 def _wait(procs: Started, timeout_s: float = 900) -> None:
-    for p, log in procs:
-        code = p.wait(timeout=timeout_s)
-        if code != 0:
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
-            raise AssertionError(f"flow process exited with {code}:\n{tail}")
+    """Wait for every process; on a failure, stop the others and show every process's log
+    (a cluster process often fails because its peer did)."""
+    try:
+        codes = [p.wait(timeout=timeout_s) for p, _ in procs]
+    finally:
+        for p, _ in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    if any(codes):
+        tails = [
+            f"process {i} exited with {code}:\n"
+            + "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+            for i, (code, (_, log)) in enumerate(zip(codes, procs, strict=True))
+        ]
+        raise AssertionError("\n\n".join(tails))
+
+
+def _run_supervised(settings: Settings, processes: int) -> None:
+    """``tillflow flows run --once`` on ``processes`` processes: how a shop backfills. Its
+    supervisor restarts the group from recovery if a member dies (a Bytewax cluster member
+    can panic while its peer shuts down at the end of the topics)."""
+    store_catalogue(settings, Shop(CONFIG).catalogue())
+    log = settings.lake_dir.parent / "supervisor.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "cli", "flows", "run", "--once", "--processes", str(processes)]
+    with log.open("wb") as out:
+        code = subprocess.run(cmd, env=flow_env(settings, tail=False), stdout=out, stderr=out,
+                              timeout=1800, check=False).returncode  # fmt: skip
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+    assert code == 0, f"tillflow flows run exited with {code}:\n{tail}"
+    print(f"supervised run on {processes} processes:\n{tail}")
 
 
 def _bronze(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
@@ -152,7 +181,7 @@ def test_ten_kills_at_random_points_match_one_clean_run_on_two_processes(
 
         clean, crash = variant("clean"), variant("crash")
         clean = clean.model_copy(update={"flow_metrics_port": 0})
-        _wait(_start(clean, processes=2))
+        _run_supervised(clean, processes=2)
         # Both runs read and write the same topics: the crash run's price updates are the
         # ones after the clean run's.
         crash_from = price_update_ends(base)

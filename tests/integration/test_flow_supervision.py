@@ -1,6 +1,7 @@
 """``tillflow flows run`` supervises its Bytewax process: a killed process is restarted from
-its recovery state (counted), a second flow on the same recovery folder is refused, and
-SIGTERM stops the supervisor and its process together (no orphan left consuming)."""
+its recovery state (counted, and shown by ``tillflow status``), a second flow on the same
+recovery folder is refused, and SIGTERM stops the supervisor and its process together (no
+orphan left consuming)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.stack.local import flow_restarts, status
 from infra.stack.topics import delete_topics, ensure_topics
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS
@@ -55,7 +57,7 @@ def test_a_killed_flow_is_restarted_a_second_is_refused_and_sigterm_leaves_no_or
         "snapshot_s": 1,
         "lake_flush_s": 0.2,
         "flow_base_port": free_port(),
-        "flow_metrics_port": 0,
+        "flow_metrics_port": free_port(),
     })  # fmt: skip
     ensure_topics(settings)
     log = tmp_path / "flows.log"
@@ -79,6 +81,9 @@ def test_a_killed_flow_is_restarted_a_second_is_refused_and_sigterm_leaves_no_or
         wait_until(lambda: len(bronze_offsets(settings)) >= len(expected), "every offset in bronze")
         assert bronze_offsets(settings) == expected  # each offset once, across the restart
         assert "restarting the flow from its recovery state" in log.read_text()
+        wait_until(lambda: flow_restarts(settings) == 1, "the restart counted in the metrics")
+        [flows] = [s for s in status(settings) if s.name == "flows"]
+        assert flows.address == "1 process(es), 1 restart(s)"
 
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(timeout=60) == 0

@@ -6,44 +6,34 @@ Redis → pub/sub → the API's websocket → the "recommended for you" strip.
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import orjson
 import pytest
 import redis
-import uvicorn
 from confluent_kafka import Producer
 from playwright.sync_api import Page, expect
 
-from api.main import create_app
 from flows.catalogue import store_catalogue
-from flows.run import TAIL_ENV, process_commands
+from flows.run import process_commands
 from flows.sinks.prices import PriceWriter
 from infra.stack.topics import delete_topics, ensure_topics
 from online_models.pricer import PriceChange
 from schemas.catalogue import CatalogueItem
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, USER_ACTIVITY
+from tests.flow_processes import flow_env, free_port, wait_until
+from tests.served import serve_api
 
 pytestmark = pytest.mark.integration
 
 SKUS = [f"SKU-P{i}" for i in range(1, 7)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _seed_history(settings: Settings) -> None:
@@ -82,7 +72,8 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "recovery_dir": root / "recovery",
             "registry_dir": root / "models",
             "rate_limit_per_s": 0.0,
-            "api_port": _free_port(),
+            "api_port": free_port(),
+            "flow_metrics_port": 0,
         }
     )
     ensure_topics(settings)
@@ -92,45 +83,21 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
          for i, s in enumerate(SKUS)],
     )  # fmt: skip
     _seed_history(settings)
-    env = {
-        **os.environ, "PYTHONPATH": str(Path.cwd()), TAIL_ENV: "1",
-        "TILLFLOW_TOPIC_PREFIX": settings.topic_prefix,
-        "TILLFLOW_REDIS_PREFIX": settings.redis_prefix,
-        "TILLFLOW_LAKE_DIR": str(settings.lake_dir), "TILLFLOW_LOG_LEVEL": "warning",
-    }  # fmt: skip
     log = (root / "flow.log").open("wb")
     [cmd] = process_commands(settings, 1, 1, recovery=False)
-    flow = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)
-    server: uvicorn.Server | None = None
-    thread: threading.Thread | None = None
+    flow = subprocess.Popen(cmd, env=flow_env(settings), stdout=log, stderr=log)
+    r = redis.Redis.from_url(settings.redis_url)
     try:
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(settings),
-                host="127.0.0.1",
-                port=settings.api_port,
-                log_level="warning",
-                ws="websockets-sansio",
-            )
-        )
         # The flow is ready once it has learned P1's neighbours from the seeded history.
-        r = redis.Redis.from_url(settings.redis_url)
-        deadline = time.monotonic() + 180
-        while not r.exists(settings.keys.neighbours("SKU-P1")) and time.monotonic() < deadline:
+        def ready() -> bool:
             assert flow.poll() is None, (root / "flow.log").read_text()[-2000:]
-            time.sleep(0.2)
-        r.close()
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.started, "uvicorn did not start"
-        yield Live(f"http://127.0.0.1:{settings.api_port}", settings)
+            return bool(r.exists(settings.keys.neighbours("SKU-P1")))
+
+        wait_until(ready, "the flow to learn SKU-P1's neighbours", 180)
+        with serve_api(settings):
+            yield Live(f"http://127.0.0.1:{settings.api_port}", settings)
     finally:
-        if server is not None and thread is not None:
-            server.should_exit = True
-            thread.join(10)
+        r.close()
         flow.terminate()
         flow.wait(30)
         log.close()

@@ -149,12 +149,33 @@ def test_text_with_filters(api: TestClient) -> None:
         ({"sort": "cheapest"}, "relevance"),
         ({"size": 0}, "greater than or equal to 1"),
         ({"q": "x" * 201}, "at most 200"),
+        ({"offset": 9_999, "size": 2}, "offset + size must be at most 10000"),
     ],
 )
 def test_bad_parameters_are_refused(api: TestClient, params: dict[str, Any], message: str) -> None:
     response = api.get("/search", params=params)
     assert response.status_code == 422
     assert message in response.text
+
+
+def test_personalising_for_a_shopper_needs_that_shoppers_session_or_an_admin(
+    shop: Settings, api: TestClient
+) -> None:
+    params = {"q": "espresso", "user": "u-someone"}
+    anonymous = api.get("/search", params=params)
+    assert anonymous.status_code == 401, anonymous.text
+    assert "session" in anonymous.json()["detail"]
+    with TestClient(create_app(shop)) as browser:
+        me = browser.post("/session").json()["user_id"]
+        other = browser.get("/search", params=params)
+        assert other.status_code == 403, other.text
+        assert "another shopper" in other.json()["detail"]
+        own = browser.get("/search", params={"q": "espresso", "user": me})
+        assert own.status_code == 200, own.text
+        assert "S-ESP" in _skus(own.json())
+    admin = api.get("/search", params=params, headers=admin_headers(shop))
+    assert admin.status_code == 200, admin.text
+    assert _skus(admin.json()) == _skus(api.get("/search", params={"q": "espresso"}).json())
 
 
 def test_search_is_rate_limited_like_the_other_public_routes(

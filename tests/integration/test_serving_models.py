@@ -184,7 +184,8 @@ def test_search_for_a_shopper_blends_in_the_rankers_score(
     with opensearch_client(models_shop) as os_client:
         os_client.indices.refresh(index=models_shop.search_index)
         plain = client.get("/search", params={"category": "tea"}).json()
-        body = client.get("/search", params={"category": "tea", "user": "u-1"}).json()
+        body = client.get("/search", params={"category": "tea", "user": "u-1"},
+                          headers=admin_headers(models_shop)).json()  # fmt: skip
         os_client.indices.delete(index=models_shop.search_index)
     assert plain["ranked_by"] == "search"
     assert (body["ranked_by"], body["model_version"]) == ("search+ranker", "ranker:v1")
