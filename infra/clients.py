@@ -41,7 +41,7 @@ def redis_client(
     else a plain client. Socket waits are bounded (``TILLFLOW_REDIS_TIMEOUT_S``).
 
     With ``retries``, timeouts and dropped connections are retried with exponential backoff
-    (capped at 2 s): only for callers whose writes are idempotent. A cluster that no node of
+    (capped at 2 s): only for callers whose writes are idempotent. A cluster of which no node
     answers raises ``redis.ConnectionError`` here already, as a plain client would at its first
     command.
     """
