@@ -7,7 +7,7 @@ RATE ?= 300
 BACKFILL_DAYS ?= 14
 
 .DEFAULT_GOAL := help
-.PHONY: help setup up down status demo check test lint typecheck docs bench bench-smoke lock schemas dashboards rules clean
+.PHONY: help setup up down status demo check test test-cluster lint typecheck docs bench bench-smoke lock schemas dashboards rules clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -27,13 +27,22 @@ status: ## Say what runs where
 demo: setup up ## Set up; start everything, backfill BACKFILL_DAYS of history, train; then the live shop (RATE/s)
 	@$(TILLFLOW) demo --rate $(RATE) --backfill-days $(BACKFILL_DAYS)
 
-check: setup ## Set up, start the stack, lint, type-check, build the docs and run every test, stop the stack
+check: setup ## Set up, start the stack, lint, type-check, build the docs, run every test (and the `cluster` ones on a Redis Cluster), stop the stack
 	@$(TILLFLOW) up
-	@status=0; $(MAKE) --no-print-directory lint typecheck docs test bench-smoke || status=$$?; \
+	@status=0; $(MAKE) --no-print-directory lint typecheck docs test test-cluster bench-smoke || status=$$?; \
 	  $(TILLFLOW) down; exit $$status
 
 test: ## Run the test suite (needs `make up`)
 	@$(PY) -m pytest
+
+# A local Redis Cluster of three masters on CLUSTER_PORT..CLUSTER_PORT+2 (not the shared 6379).
+CLUSTER_PORT ?= 7100
+CLUSTER_ENV := TILLFLOW_REDIS_CLUSTER=true TILLFLOW_REDIS_PORT=$(CLUSTER_PORT) \
+	TILLFLOW_REDIS_URL=redis://127.0.0.1:$(CLUSTER_PORT)/0
+
+test-cluster: ## Start a local 3-master Redis Cluster (CLUSTER_PORT..+2) and run the tests marked `cluster` on it
+	@$(CLUSTER_ENV) $(TILLFLOW) up
+	@$(CLUSTER_ENV) $(PY) -m pytest -m cluster
 
 lint: ## ruff lint and format check
 	@$(VENV)/bin/ruff check .

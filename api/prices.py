@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 import orjson
-import redis.asyncio as aioredis
 from pydantic import BaseModel, Field
 
 from api.features import FeatureReads, text
 from api.onnx_models import LoadedModel
+from infra.clients import AsyncRedis
 from online_models.demand_features import demand_features
 from schemas.keys import RedisKeys
 from schemas.serving import PriceDetails
@@ -58,7 +58,7 @@ class PriceState(BaseModel):
 
 
 async def read_price_states(
-    client: aioredis.Redis, keys: RedisKeys, reads: FeatureReads, skus: list[str]
+    client: AsyncRedis, keys: RedisKeys, reads: FeatureReads, skus: list[str]
 ) -> dict[str, PriceState]:
     """One pipelined round trip for all ``skus`` (``client`` returns bytes); unknown skus
     are left out."""

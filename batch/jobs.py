@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
-import redis
 import structlog
 
 from batch.catalogue_source import read_catalogue
@@ -26,7 +25,7 @@ from batch.lineage import Lineage
 from batch.locks import JobBusy, job_lock
 from batch.result import StepResult, WaitingForData
 from batch.runs import record_run
-from infra.clients import redis_client
+from infra.clients import SyncRedis, redis_client
 from infra.readiness import require_redis
 from schemas.jobs import JobRun, check_job
 from schemas.settings import Settings
@@ -111,7 +110,7 @@ def _prune_log_indices(settings: Settings) -> None:
 
 
 def _locked_stage(
-    client: redis.Redis,
+    client: SyncRedis,
     settings: Settings,
     job: str,
     options: JobOptions,

@@ -122,10 +122,10 @@ def service(
 
 
 def _redis_version(settings: Settings) -> str:
-    import redis
+    from infra.clients import redis_client
 
     require_redis(settings, timeout_s=2)
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=2)
+    client = redis_client(settings, timeout_s=2)
     try:
         info: dict[str, Any] = client.info("server")  # type: ignore[assignment]
     finally:

@@ -14,7 +14,7 @@ import neo4j
 import redis
 from confluent_kafka.admin import ClusterMetadata  # type: ignore[attr-defined]
 
-from infra.clients import kafka_admin, neo4j_driver, redis_client
+from infra.clients import SyncRedis, kafka_admin, neo4j_driver, redis_client
 from infra.stack.errors import ServiceUnavailable
 from schemas.settings import Settings
 
@@ -50,15 +50,17 @@ def require_topics(settings: Settings, names: list[str], timeout_s: float | None
 
 def require_redis(settings: Settings, timeout_s: float | None = None) -> None:
     """Raise ServiceUnavailable if Redis does not answer PING."""
-    client = redis_client(settings, timeout_s=timeout_s)
+    client: SyncRedis | None = None
     try:
+        client = redis_client(settings, timeout_s=timeout_s)  # a cluster client connects here
         client.ping()
     except redis.RedisError as exc:
         raise ServiceUnavailable(
             "Redis", settings.redis_url, f"{exc}; {START_HINT} TILLFLOW_REDIS_URL"
         ) from None
     finally:
-        client.close()
+        if client is not None:
+            client.close()
 
 
 def kafka_answers(settings: Settings, timeout_s: float) -> bool:

@@ -79,7 +79,8 @@ class Settings(BaseSettings):
     # Redis
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_port: int = 6379
-    redis_prefix: str = "tillflow:"
+    # No braces: the keys' hash tags (schemas/keys.py) must be the only ones in a key.
+    redis_prefix: str = Field(default="tillflow:", pattern=r"^[^{}]*$")
     redis_timeout_s: float = Field(default=2.0, gt=0)
     # The local Redis: AOF persistence (fsync every second) and a memory cap. Under the cap,
     # only keys with an idle TTL (shoppers' and products' serving keys, rebuilt from the
@@ -88,6 +89,11 @@ class Settings(BaseSettings):
     redis_maxmemory: str = "1gb"
     redis_maxmemory_policy: Literal["volatile-lru", "noeviction"] = "volatile-lru"
     redis_check_s: float = Field(default=5.0, gt=0)  # how often a lost Redis is looked for
+    # Redis Cluster: ``redis_url`` names any one master and every client discovers the others
+    # (infra/clients.py). ``tillflow up`` then starts ``redis_cluster_masters`` masters of
+    # their own on ``redis_port``, ``redis_port + 1``, ... (infra/stack/redis_cluster.py).
+    redis_cluster: bool = False
+    redis_cluster_masters: int = Field(default=3, ge=3)  # Redis Cluster needs three masters
 
     # Neo4j (the co-purchase graph, graph/)
     neo4j_uri: str = "bolt://127.0.0.1:7687"

@@ -9,7 +9,6 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import redis.asyncio as aioredis
 import structlog
 from fastapi import APIRouter, Form, HTTPException, Path, Query, Request, Security, status
 from fastapi.exceptions import RequestValidationError
@@ -22,6 +21,7 @@ from api.passwords import verify_secret
 from api.problems import responses
 from api.tokens import Claims, Token, issue_token
 from batch.runs import KEEP_RUNS
+from infra.clients import AsyncRedis
 from registry import MODEL_NAME_PATTERN, RegistryError
 from schemas.jobs import JOBS, JobRun, check_job, scheduled_jobs
 
@@ -192,7 +192,7 @@ class DriftStatus(BaseModel):
 async def drift(state: State, admin: Reader) -> DriftStatus:
     keys = state.settings.keys
 
-    async def read(client: aioredis.Redis) -> tuple[list[Any], dict[str, str]]:
+    async def read(client: AsyncRedis) -> tuple[list[Any], dict[str, str]]:
         pipe = client.pipeline(transaction=False)
         pipe.xrevrange(keys.drift_events, count=50)
         pipe.hgetall(keys.flow_stats)
@@ -257,7 +257,7 @@ async def jobs(
 ) -> Jobs:
     keys = state.settings.keys
 
-    async def read(client: aioredis.Redis) -> tuple[list[Any], dict[Any, Any]]:
+    async def read(client: AsyncRedis) -> tuple[list[Any], dict[Any, Any]]:
         runs = await client.lrange(keys.job_runs, 0, limit - 1)  # type: ignore[misc]
         scheduler = await client.hgetall(keys.scheduler_state)  # type: ignore[misc]
         return list(runs), dict(scheduler)
@@ -295,7 +295,7 @@ async def trigger(job: JobName, state: State, admin: Writer) -> JobRequested:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     keys = state.settings.keys
 
-    async def add(client: aioredis.Redis) -> str:
+    async def add(client: AsyncRedis) -> str:
         return str(await client.xadd(keys.job_requests, {"job": job}, maxlen=10_000))
 
     request_id = await state.redis.run(add)

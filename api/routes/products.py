@@ -6,7 +6,6 @@ import time
 from typing import Annotated, Any
 
 import orjson
-import redis.asyncio as aioredis
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel
 
@@ -19,6 +18,7 @@ from api.pricing_detail import (
     guardrail_status,
 )
 from api.routes.prices import SKU_PATTERN
+from infra.clients import AsyncRedis
 from online_models.pricing import Guardrails
 
 router = APIRouter(tags=["products"])
@@ -46,7 +46,7 @@ async def products(
 ) -> list[Product]:
     keys = state.settings.keys
 
-    async def read(client: aioredis.Redis) -> tuple[dict[str, str], dict[str, str]]:
+    async def read(client: AsyncRedis) -> tuple[dict[str, str], dict[str, str]]:
         pipe = client.pipeline(transaction=False)
         pipe.hgetall(keys.catalogue)
         pipe.hgetall(keys.current_prices)
@@ -82,7 +82,7 @@ async def pricing(
 ) -> PricingDetail:
     keys = state.settings.keys
 
-    async def read(client: aioredis.Redis) -> tuple[Any, list[tuple[bytes, float]]]:
+    async def read(client: AsyncRedis) -> tuple[Any, list[tuple[bytes, float]]]:
         states = await read_price_states(client, keys, state.features, [sku])
         past = await client.zrange(keys.price_history(sku), -history, -1, withscores=True)
         return states.get(sku), past

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
-import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, Path, Query, Request, Security
 
 from api.auth import bearer, session_cookie, shopper_reader
@@ -26,6 +25,7 @@ from api.recommendations import (
 )
 from api.state import AppState
 from api.tokens import Claims
+from infra.clients import AsyncRedis
 
 router = APIRouter(tags=["recommendations"])
 
@@ -39,13 +39,13 @@ async def _cached(
     state: AppState,
     cache: LastKnown[T],
     key: str,
-    read: Callable[[aioredis.Redis], Awaitable[T]],
+    read: Callable[[AsyncRedis], Awaitable[T]],
     *,
     raw: bool = False,
 ) -> tuple[T, str]:
     """``cache[key]`` when fresh (hit), else Redis (miss), else the last-known value (stale)."""
 
-    async def one(client: aioredis.Redis, _missing: list[str]) -> dict[str, T]:
+    async def one(client: AsyncRedis, _missing: list[str]) -> dict[str, T]:
         return {key: await read(client)}
 
     found = await read_through(state.redis, cache, [key], one, raw=raw)

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 import orjson
-import redis
 import structlog
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
@@ -30,13 +29,24 @@ from flows.sinks.context import SinkContext
 from flows.sinks.outage import RideOut
 from flows.sinks.set_aside import encode_each, set_aside
 from flows.steps import ShopperState
-from infra.clients import redis_client
+from infra.clients import SyncRedis, queue_eval, queue_publish, redis_client
 from online_models.recommender import CATEGORY_ITEMS, Scored, recommend
 from schemas.features import SKU_FEATURES, stored_in
 from schemas.serving import StoredRecommendations
 from schemas.settings import Settings
 
 T = TypeVar("T")
+# Replaces the hash KEYS[1] by the field/value pairs ARGV[2..] with TTL ARGV[1], or deletes it
+# when there are none. One script call is atomic, so a reader never sees a neighbour list empty
+# or half-written; it touches one key, so it runs on a Redis Cluster too, where a transaction
+# over several products' keys would span slots.
+REPLACE_HASH = """
+redis.call('DEL', KEYS[1])
+if #ARGV > 1 then
+  redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+"""
 PUBLISHED_LISTS = 200_000  # per recommendation writer: lists remembered to skip unchanged ones
 log = structlog.get_logger(__name__)
 
@@ -90,7 +100,7 @@ class _Logged(StatelessSinkPartition[T]):
         self.inner.close()
 
 
-def _client(settings: Settings, decode_responses: bool = True) -> redis.Redis:
+def _client(settings: Settings, decode_responses: bool = True) -> SyncRedis:
     """A sink's Redis client; its callers retry failed round trips (:class:`RideOut`)."""
     return redis_client(settings, decode_responses=decode_responses)
 
@@ -231,7 +241,7 @@ class RecommendationWriter(StatelessSinkPartition[Shopper]):
                 pipe.expire(self.keys.recommendations(user), self.ttl)
             for user, (_ranked, payload) in changed.items():
                 pipe.set(self.keys.recommendations(user), payload, ex=self.ttl)
-                pipe.publish(self.keys.recommendation_channel(user), payload)
+                queue_publish(pipe, self.keys.recommendation_channel(user), payload)
             pipe.execute()
 
         self.ride_out(write)
@@ -281,12 +291,10 @@ class ItemGraphWriter(StatelessSinkPartition[Neighbours | Popularity]):
                     by_category.setdefault(category, {})[sku] = score
 
         def write() -> None:
-            pipe = self.redis.pipeline(transaction=True)
+            pipe = self.redis.pipeline(transaction=False)
             for sku, top in neighbours.items():
-                pipe.delete(self.keys.neighbours(sku))
-                if top:
-                    pipe.hset(self.keys.neighbours(sku), mapping=top)
-                    pipe.expire(self.keys.neighbours(sku), self.ttl)
+                fields = [x for pair in top.items() for x in pair]
+                queue_eval(pipe, REPLACE_HASH, self.keys.neighbours(sku), self.ttl, *fields)
             lists = {self.keys.category_popularity(c): v for c, v in by_category.items()}
             if popularity:
                 lists[self.keys.popularity] = popularity

@@ -221,6 +221,7 @@ def api(lake: Lake, stack: Settings, driver: neo4j.Driver) -> Iterator[tuple[Tes
         yield client, lake
 
 
+@pytest.mark.cluster
 def test_related_endpoint_lists_bought_together(api: tuple[TestClient, Lake]) -> None:
     client, lake = api
     pairs = expected_pairs(lake.table(USER_ITEM_INTERACTIONS))
@@ -238,6 +239,7 @@ def test_related_endpoint_lists_bought_together(api: tuple[TestClient, Lake]) ->
         assert top[b]["lift"] == pytest.approx(lift)
 
 
+@pytest.mark.cluster
 def test_served_lists_equal_neo4j_with_or_without_the_redis_copy(
     api: tuple[TestClient, Lake], settings: Settings, driver: neo4j.Driver
 ) -> None:
