@@ -25,6 +25,7 @@ from bytewax.dataflow import Dataflow
 from flows.dedupe import SeenIds, dedupe_key
 from flows.expiry import IdleExpiring
 from flows.kafka_in import TolerantKafkaSource
+from flows.keyed import KeyedState
 from flows.metrics import flow_metrics
 from flows.parse import dead_letter, encode_dead_letter, parse_message, received_at
 from flows.records import Accepted, LakeRow, Rejected
@@ -164,11 +165,12 @@ def build_flow(
     )
     shopper_values = op.map("shopper-output", shopper_out, lambda kv: kv[1])
     pairs = op.flat_map("co-pairs", shopper_values, lambda o: o.pairs)
-    neighbours = _keyed_stateful(
+    neighbours = op.stateful(
         "co-occurrence",
         pairs,
-        lambda key: ItemNeighbours(),
-        lambda state, nw: state.add(nw[0], nw[1]),
+        lambda resume: KeyedState(
+            lambda _key: ItemNeighbours(), lambda state, nw: state.add(nw[0], nw[1]), resume
+        ),
     )
 
     # -- out ----------------------------------------------------------------------------
@@ -207,18 +209,3 @@ def build_flow(
     )
     op.output("stats-redis", stats, ServingSink(StatsWriter, settings))
     return flow
-
-
-def _keyed_stateful(step_id: str, up: Any, new: Any, apply: Any) -> Any:
-    """``stateful_map`` whose state is created from the key on first use.
-
-    Items of ``up`` are ``(key, (key, value))``: the step sees its key in the value.
-    """
-
-    def mapper(state: Any, item: tuple[str, Any]) -> tuple[Any, Any]:
-        key, value = item
-        if state is None:
-            state = new(key)
-        return state, apply(state, value)
-
-    return op.stateful_map(step_id, up, mapper)

@@ -17,7 +17,6 @@ keeps its deadline.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +25,8 @@ from typing import Any, Generic, TypeVar
 
 from bytewax.operators import StatefulLogic
 
+from flows.snapshots import pickled
+
 S = TypeVar("S")  # the state
 V = TypeVar("V")  # what a value carries besides its key
 W = TypeVar("W")  # what the step emits per value
@@ -33,7 +34,7 @@ W = TypeVar("W")  # what the step emits per value
 
 @dataclass(frozen=True, slots=True)
 class IdleSnapshot:
-    state: Any  # the state, as copy.deepcopy makes it (a pickled blob for PickleCopy states)
+    state: Any  # the state, pickled once (flows.snapshots); loads as the state itself
     active_at: float  # wall clock (epoch seconds) of the key's latest value
 
 
@@ -69,4 +70,4 @@ class IdleExpiring(StatefulLogic[tuple[str, V], W, IdleSnapshot], Generic[S, V, 
         return (), StatefulLogic.DISCARD
 
     def snapshot(self) -> IdleSnapshot:
-        return IdleSnapshot(copy.deepcopy(self.state), self.active_at)
+        return IdleSnapshot(pickled(self.state), self.active_at)
