@@ -12,7 +12,11 @@ from hypothesis import strategies as st
 from schemas.serving import PriceDetails, StoredRecommendations, StreamingSource
 
 ids = (
-    st.text(st.characters(min_codepoint=0x20, exclude_characters="\x7f"), min_size=1, max_size=128)
+    st.text(
+        st.characters(min_codepoint=0x20, exclude_characters="\x7f", exclude_categories=("Cs",)),
+        min_size=1,
+        max_size=128,
+    )
     .map(str.strip)
     .filter(bool)
 )
