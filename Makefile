@@ -15,7 +15,7 @@ help: ## List the targets
 setup: ## Install everything (Debian packages, .venv from requirements.lock, Kafka/Neo4j/OpenSearch jars)
 	@bash infra/setup.sh
 
-up: ## Start Kafka (KRaft), Redis, Neo4j, OpenSearch, rsyslog and Prometheus on 127.0.0.1; create the topics
+up: ## Start Kafka (KRaft), Redis, Neo4j, OpenSearch, MLflow, rsyslog and Prometheus on 127.0.0.1; create the topics
 	@$(TILLFLOW) up
 
 down: ## Stop what `make up` / `make demo` started
@@ -55,8 +55,10 @@ bench-smoke: ## Run every benchmark at a tiny size (--smoke; results in a temp d
 	  n=$$((n + 1)); echo "== [$$n/$$total] benchmarks.$$m --smoke"; start=$$(date +%s); \
 	  $(PY) -m benchmarks.$$m --smoke; echo "== benchmarks.$$m done in $$(( $$(date +%s) - start ))s"; done
 
-lock: ## Re-resolve requirements.lock from pyproject.toml
+lock: ## Re-resolve requirements.lock from pyproject.toml (and the MLflow server's lock)
 	@$(VENV)/bin/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	@$(VENV)/bin/uv pip compile -q infra/mlflow/requirements.in --python-version 3.11 \
+		-o infra/mlflow/requirements.lock
 
 schemas: ## Write the contract's JSON Schema files to schemas/json/
 	@$(TILLFLOW) schemas export --out schemas/json
@@ -68,6 +70,6 @@ rules: ## Check the Prometheus alert rules and run their unit tests (promtool)
 	@promtool check rules infra/prometheus/rules/*.yml
 	@promtool test rules infra/prometheus/tests/*.yml
 
-clean: down ## Stop the stack; delete its data (OpenSearch's indices too), logs, lake, recovery state, Feast registry, models and lineage
+clean: down ## Stop the stack; delete its data (OpenSearch's indices and MLflow's runs and models too), logs, lake, recovery state, Feast registry, models and lineage
 	@rm -rf .tillflow/data .tillflow/logs .tillflow/run .tillflow/lake .tillflow/recovery .tillflow/feast \
 		.tillflow/models .tillflow/bench-models .tillflow/lineage
