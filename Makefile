@@ -15,7 +15,7 @@ help: ## List the targets
 setup: ## Install everything (Debian packages, .venv from requirements.lock, Kafka/Neo4j/OpenSearch jars)
 	@bash infra/setup.sh
 
-up: ## Start Kafka (KRaft), Redis, Neo4j, OpenSearch, rsyslog and Prometheus on 127.0.0.1; create the topics
+up: ## Start Kafka (KRaft), Redis, Neo4j, OpenSearch, MLflow, rsyslog and Prometheus on 127.0.0.1; create the topics
 	@$(TILLFLOW) up
 
 down: ## Stop what `make up` / `make demo` started
@@ -54,7 +54,7 @@ typecheck: ## mypy --strict
 docs: ## Build the docs site (docs/ -> .tillflow/site) strictly: any warning or broken link fails
 	@NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
-BENCH_MODULES := ingest stream quality observability batch serving graph search fuzz soak
+BENCH_MODULES := ingest stream quality observability batch serving graph search fuzz soak governance
 
 bench: setup up ## Run every benchmark (progress per module); write benchmarks/results/*.json and BENCHMARKS.md
 	@set -e; n=0; total=$(words $(BENCH_MODULES)); for m in $(BENCH_MODULES); do \
@@ -67,8 +67,10 @@ bench-smoke: ## Run every benchmark at a tiny size (--smoke; results in a temp d
 	  n=$$((n + 1)); echo "== [$$n/$$total] benchmarks.$$m --smoke"; start=$$(date +%s); \
 	  $(PY) -m benchmarks.$$m --smoke; echo "== benchmarks.$$m done in $$(( $$(date +%s) - start ))s"; done
 
-lock: ## Re-resolve requirements.lock from pyproject.toml
+lock: ## Re-resolve requirements.lock from pyproject.toml (and the MLflow server's lock)
 	@$(VENV)/bin/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	@$(VENV)/bin/uv pip compile -q infra/mlflow/requirements.in --python-version 3.11 \
+		-o infra/mlflow/requirements.lock
 
 schemas: ## Write the contract's JSON Schema files to schemas/json/
 	@$(TILLFLOW) schemas export --out schemas/json
@@ -80,6 +82,6 @@ rules: ## Check the Prometheus alert rules and run their unit tests (promtool)
 	@promtool check rules infra/prometheus/rules/*.yml
 	@promtool test rules infra/prometheus/tests/*.yml
 
-clean: down ## Stop the stack; delete its data (OpenSearch's indices too), logs, lake, recovery state, Feast registry, models and lineage
+clean: down ## Stop the stack; delete its data (OpenSearch's indices and MLflow's runs and models too), logs, lake, recovery state, Feast registry, models and lineage
 	@rm -rf .tillflow/data .tillflow/logs .tillflow/run .tillflow/lake .tillflow/recovery .tillflow/feast \
 		.tillflow/models .tillflow/bench-models .tillflow/lineage

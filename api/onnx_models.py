@@ -1,4 +1,5 @@
-"""ONNX models served by the API, loaded from the registry and reloaded when ``current`` moves."""
+"""ONNX models served by the API: the ``champion`` of each model in MLflow's registry, loaded
+from its local copy and reloaded when the alias moves."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def load(version: ModelVersion) -> LoadedModel:
 
 
 class ModelSlot:
-    """The current version of one named model; ``refresh`` follows the registry's pointer."""
+    """The champion of one named model; ``refresh`` follows the ``champion`` alias."""
 
     def __init__(self, registry: ModelRegistry, name: str) -> None:
         self.registry = registry
@@ -61,7 +62,7 @@ class ModelSlot:
         self.error: str | None = None
 
     def refresh(self) -> bool:
-        """Load the registry's current version if it changed; True when the slot changed."""
+        """Load the champion if the alias moved; True when the slot changed."""
         try:
             current = self.registry.current(self.name)
         except (RegistryError, OSError, ValueError) as exc:

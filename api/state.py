@@ -51,7 +51,7 @@ class AppState:
     @classmethod
     def create(cls, settings: Settings) -> AppState:
         metrics = ApiMetrics()
-        registry = ModelRegistry(settings.registry_dir)
+        registry = ModelRegistry.from_settings(settings)
         state = cls(
             settings=settings,
             kafka=KafkaGate(EventProducer(settings), settings),

@@ -94,6 +94,7 @@ def main(mode: Mode) -> None:
         runtime_dir=root / "runtime",
         lineage_file=root / "lineage.jsonl",
         redis_prefix=f"bench-batch-{uuid.uuid4().hex[:6]}:",
+        mlflow_model_prefix=mode.model_prefix,
     )
     require_redis(settings)
     config = ShopConfig(sessions_per_day=2_000) if mode.smoke else ShopConfig()  # days to train

@@ -41,6 +41,11 @@ class Mode:
         """Where the batch benchmark leaves the models the serving benchmark serves."""
         return SMOKE_RESULTS / "bench-models" if self.smoke else BENCH_MODELS
 
+    @property
+    def model_prefix(self) -> str:
+        """The MLflow registered-model prefix of the batch benchmark's models."""
+        return "bench-smoke-" if self.smoke else "bench-"
+
 
 def parse_mode(doc: str | None, argv: Sequence[str] | None = None) -> Mode:
     """The benchmark's command line: ``--smoke`` for the tiny size."""

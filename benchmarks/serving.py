@@ -157,6 +157,7 @@ def start_api(
         "TILLFLOW_RATE_LIMIT_PER_S": "1000000", "TILLFLOW_RATE_LIMIT_BURST": "1000000",
         "TILLFLOW_WS_MAX_PER_CLIENT": str(Load().ws_clients),  # every client is 127.0.0.1
         "TILLFLOW_REGISTRY_DIR": str(settings.registry_dir), "TILLFLOW_LOG_LEVEL": "warning",
+        "TILLFLOW_MLFLOW_MODEL_PREFIX": settings.mlflow_model_prefix,
     }  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli", "api", "--port", str(port)], env=env,
@@ -215,7 +216,7 @@ def floor_ms(settings: Settings, skus: list[str], n: int = 3_000) -> list[float]
     """One request's work without HTTP: the pipelined Redis read plus one demand-model run."""
     from api.onnx_models import load
 
-    current = ModelRegistry(settings.registry_dir).current("demand")
+    current = ModelRegistry.from_settings(settings).current("demand")
     if current is None:
         raise SystemExit(
             f"no demand model in {settings.registry_dir}: run `python -m benchmarks.batch` "
@@ -276,12 +277,13 @@ def main(mode: Mode) -> None:
     require_kafka(base)
     require_redis(base)
     rid = uuid.uuid4().hex[:6]
-    registry = mode.models if ModelRegistry(mode.models).names() else base.registry_dir
+    trained = any(mode.models.glob("*/champion.json"))  # the batch benchmark's models
     settings = base.model_copy(
         update={
             "topic_prefix": f"bench-serving-{rid}.",
             "redis_prefix": f"bench-serving-{rid}:",
-            "registry_dir": registry,
+            "registry_dir": mode.models if trained else base.registry_dir,
+            "mlflow_model_prefix": mode.model_prefix if trained else base.mlflow_model_prefix,
         }
     )
     ensure_topics(settings)

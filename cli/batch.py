@@ -141,18 +141,23 @@ def history(
 
 @models_app.command("list")
 def models_list() -> None:
-    """Every model version with its metrics; * marks the current one."""
-    from registry.store import ModelRegistry
+    """Every model version with its metrics; * marks the champion, c the challenger."""
+    from registry import CHALLENGER, ModelRegistry, RegistryError
 
-    registry = ModelRegistry(_settings().registry_dir)
-    table = Table("model", "version", "current", "created_at", "metrics", "trained_on")
-    for name in registry.names():
-        current = registry.current(name)
-        for v in registry.versions(name):
+    registry = ModelRegistry.from_settings(_settings())
+    table = Table("model", "version", "alias", "created_at", "metrics", "trained_on")
+    try:
+        listed = [(n, registry.current(n), registry.alias(n, CHALLENGER), registry.versions(n))
+                  for n in registry.names()]  # fmt: skip
+    except RegistryError as exc:
+        raise _fail(exc) from None
+    for name, current, challenger, versions in listed:
+        for v in versions:
             metrics = v.metadata.get("metrics", {})
             numbers = sorted((k, val) for k, val in metrics.items() if isinstance(val, int | float))
             shown = ", ".join(f"{k}={val:.4g}" for k, val in numbers if not k.endswith("rows"))
             mark = "*" if current is not None and current.version == v.version else ""
+            mark += "c" if challenger == v.version else ""
             table.add_row(name, str(v.version), mark, str(v.metadata.get("created_at", "")),
                           shown, str(v.metadata.get("trained_on", "")))  # fmt: skip
     out.print(table)
@@ -163,11 +168,11 @@ def models_promote(
     name: Annotated[str, typer.Argument(help="demand or ranker")],
     version: Annotated[int, typer.Argument(help="The version to make current.")],
 ) -> None:
-    """Make a version current (the API reloads it)."""
-    from registry.store import ModelRegistry, RegistryError
+    """Move the champion alias to a version (the API follows it)."""
+    from registry import ModelRegistry, RegistryError
 
     try:
-        target = ModelRegistry(_settings().registry_dir).promote(name, version)
+        target = ModelRegistry.from_settings(_settings()).promote(name, version)
     except RegistryError as exc:
         raise _fail(exc) from None
     out.print(f"current {name}: {target.label}")
@@ -175,11 +180,11 @@ def models_promote(
 
 @models_app.command("rollback")
 def models_rollback(name: Annotated[str, typer.Argument(help="demand or ranker")]) -> None:
-    """Return to the version that was current before the last promotion."""
-    from registry.store import ModelRegistry, RegistryError
+    """Move the champion alias back to where it was before the last promotion."""
+    from registry import ModelRegistry, RegistryError
 
     try:
-        target = ModelRegistry(_settings().registry_dir).rollback(name)
+        target = ModelRegistry.from_settings(_settings()).rollback(name)
     except RegistryError as exc:
         raise _fail(exc) from None
     out.print(f"current {name}: {target.label}")

@@ -74,7 +74,8 @@ def setup() -> None:
 @app.command()
 def up() -> None:
     """Start Redis (a local three-master Redis Cluster with TILLFLOW_REDIS_CLUSTER=true), Kafka
-    (KRaft), Neo4j, OpenSearch and Prometheus on 127.0.0.1 and create the topics. Idempotent."""
+    (KRaft), Neo4j, OpenSearch, MLflow and Prometheus on 127.0.0.1 and create the topics.
+    Idempotent."""
     from infra.stack import local
     from infra.stack.topics import ensure_topics
 

@@ -130,3 +130,27 @@ def opensearch_answers(settings: Settings, timeout_s: float) -> bool:
     except ServiceUnavailable:
         return False
     return True
+
+
+def require_mlflow(settings: Settings, timeout_s: float | None = None) -> None:
+    """Raise ServiceUnavailable if the MLflow tracking server does not answer ``/health``."""
+    timeout = settings.mlflow_timeout_s if timeout_s is None else timeout_s
+    url = f"{settings.mlflow_url.rstrip('/')}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            healthy = response.status == 200
+    except OSError as exc:
+        raise ServiceUnavailable(
+            "MLflow", settings.mlflow_url, f"{exc}; {START_HINT} TILLFLOW_MLFLOW_URL"
+        ) from None
+    if not healthy:
+        raise ServiceUnavailable("MLflow", settings.mlflow_url, "/health did not answer 200")
+
+
+def mlflow_answers(settings: Settings, timeout_s: float) -> bool:
+    """Whether the MLflow tracking server answers within ``timeout_s`` (never raises)."""
+    try:
+        require_mlflow(settings, timeout_s)
+    except ServiceUnavailable:
+        return False
+    return True

@@ -120,10 +120,18 @@ class Settings(BaseSettings):
     log_index_prefix: str = "tillflow-logs-"  # one index a day: <prefix>YYYY.MM.DD
     log_retention_days: int = Field(default=7, ge=1)  # older log indices are deleted
 
+    # MLflow (tracking server and model registry; registry/)
+    mlflow_url: str = "http://127.0.0.1:5000"
+    mlflow_port: int = 5000  # port of the local server (change the URL too)
+    mlflow_timeout_s: float = Field(default=10.0, gt=0)  # per HTTP request to the server
+    mlflow_experiment: str = "tillflow-training"  # every training run is logged under it
+    # Registered models are named <prefix><model> (``demand``, ``ranker``): one server, many shops.
+    mlflow_model_prefix: str = Field(default="tillflow-", pattern=r"^[a-z0-9_-]{0,40}$")
+
     # Flows
     lake_dir: Path = Path(".tillflow/lake")
     recovery_dir: Path = Path(".tillflow/recovery")
-    registry_dir: Path = Path(".tillflow/models")
+    registry_dir: Path = Path(".tillflow/models")  # local copies of model versions from MLflow
     flow_processes: int = Field(default=1, ge=1)
     flow_workers: int = Field(default=1, ge=1)
     flow_base_port: int = 2101  # processes talk on base_port, base_port + 1, ...

@@ -42,12 +42,14 @@ def run_id() -> str:
 
 @pytest.fixture(scope="session")
 def settings(run_id: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings whose topics, Redis keys and catalogue file are unique to this test run, with
-    secrets of their own (outside development the development ones are refused)."""
+    """Settings whose topics, Redis keys, MLflow model names and catalogue file are unique to
+    this test run, with secrets of their own (outside development the development ones are
+    refused)."""
     return Settings(
         environment="test",
         topic_prefix=f"test-{run_id}.",
         redis_prefix=f"test-{run_id}:",
+        mlflow_model_prefix=f"test-{run_id}-",
         kafka_timeout_s=10,
         jwt_secret=SecretStr(secrets.token_urlsafe(32)),
         admin_password=SecretStr(secrets.token_urlsafe(32)),

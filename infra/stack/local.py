@@ -12,8 +12,15 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from infra.readiness import kafka_answers, neo4j_answers, opensearch_answers, redis_answers
+from infra.readiness import (
+    kafka_answers,
+    mlflow_answers,
+    neo4j_answers,
+    opensearch_answers,
+    redis_answers,
+)
 from infra.stack import kafka, redis_cluster
+from infra.stack import mlflow as mlflow_service
 from infra.stack import neo4j as neo4j_service
 from infra.stack import opensearch as opensearch_service
 from infra.stack import prometheus as prometheus_service
@@ -54,15 +61,18 @@ def _ensure(
 
 def up(settings: Settings) -> list[ServiceStatus]:
     """Start Redis (or, with ``TILLFLOW_REDIS_CLUSTER``, a local Redis Cluster), Kafka, Neo4j,
-    OpenSearch and Prometheus (each unless already answering), then rsyslog, which ships every
-    service log into OpenSearch.
+    OpenSearch, MLflow and Prometheus (each unless already answering), then rsyslog, which
+    ships every service log into OpenSearch.
 
-    OpenSearch is started first and awaited last: its start-up is the slowest, and it overlaps
-    with the others'.
+    OpenSearch and MLflow are started first and awaited last: their start-ups are the slowest,
+    and they overlap with the others'.
     """
     r, k, n, p, o = redis_service, kafka, neo4j_service, prometheus_service, opensearch_service
+    m = mlflow_service
     if not opensearch_answers(settings, 1.0) and running_pid(o.files(settings)) is None:
         o.start(settings)
+    if not mlflow_answers(settings, 1.0) and running_pid(m.files(settings)) is None:
+        m.start(settings)
     if settings.redis_cluster:
         if not redis_cluster.cluster_ok(settings, 0.5):
             redis_cluster.start(settings)
@@ -77,6 +87,8 @@ def up(settings: Settings) -> list[ServiceStatus]:
             lambda: p.start(settings), lambda: p.wait_ready(settings))  # fmt: skip
     _ensure(o.files(settings), lambda: opensearch_answers(settings, 1.0),
             lambda: o.start(settings), lambda: o.wait_ready(settings))  # fmt: skip
+    _ensure(m.files(settings), lambda: mlflow_answers(settings, 1.0),
+            lambda: m.start(settings), lambda: m.wait_ready(settings))  # fmt: skip
     prepare_log_indices(settings)
     rsyslog_service.start(settings)
     return status(settings)
@@ -169,6 +181,7 @@ def down(settings: Settings) -> list[str]:
         ("neo4j", neo4j_service.files(settings)),
         ("rsyslog", rsyslog_service.files(settings)),
         ("opensearch", opensearch_service.files(settings)),
+        ("mlflow", mlflow_service.files(settings)),
         ("redis", redis_service.files(settings)),
     )
     for name, svc in services:
@@ -241,6 +254,12 @@ def status(settings: Settings) -> list[ServiceStatus]:
             settings.opensearch_url,
             opensearch_service.files(settings),
             opensearch_answers(settings, 1.0),
+        ),
+        _status(
+            "mlflow",
+            settings.mlflow_url,
+            mlflow_service.files(settings),
+            mlflow_answers(settings, 1.0),
         ),
         _status(
             "rsyslog",

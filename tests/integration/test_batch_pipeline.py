@@ -39,7 +39,7 @@ from flows.sinks.lake import to_arrow
 from infra.readiness import require_topics
 from infra.stack.errors import ServiceUnavailable
 from infra.stack.topics import delete_topics, ensure_topics
-from registry.store import ModelRegistry
+from registry import CHALLENGER, CHAMPION, ModelRegistry
 from schemas.features import BATCH_SKU_FEATURES
 from schemas.lake import (
     GOLD_SCHEMAS,
@@ -59,6 +59,8 @@ from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, INPUT_TOPICS, ORDERS
 from simulator.config import ShopConfig
 from simulator.producer import RunOptions, run_shop
+from tests.flow_processes import free_port
+from tests.registered import model_prefix
 
 pytestmark = pytest.mark.integration
 
@@ -76,6 +78,7 @@ def lake(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
             "redis_prefix": f"{stack.redis_prefix}batch{rid}:",
             "lake_dir": root / "lake",
             "registry_dir": root / "models",
+            "mlflow_model_prefix": model_prefix(),
             "runtime_dir": root / "runtime",
             "lineage_file": root / "lineage.jsonl",
             "scheduler_poll_s": 0.1,
@@ -194,7 +197,7 @@ def test_gold_tables_have_the_contract_schemas_and_add_up(pipeline: Settings) ->
 
 
 def test_both_models_are_exported_registered_and_current(pipeline: Settings) -> None:
-    registry = ModelRegistry(pipeline.registry_dir)
+    registry = ModelRegistry.from_settings(pipeline)
     for name, metric in (("demand", "wape"), ("ranker", "ndcg_at_10")):
         current = registry.current(name)
         assert current is not None, name
@@ -214,16 +217,47 @@ def test_both_models_are_exported_registered_and_current(pipeline: Settings) -> 
     assert ranker["hr_at_10_popularity"] >= 0
 
 
+def test_each_training_run_is_in_mlflow_with_its_data_versions_and_figures(
+    pipeline: Settings,
+) -> None:
+    from mlflow import MlflowClient
+
+    from batch.training import FEATURE_SET
+
+    registry = ModelRegistry.from_settings(pipeline)
+    client = MlflowClient(tracking_uri=pipeline.mlflow_url)
+    figures = {
+        "demand": ("wape", "wape_naive", "onnx_max_abs_diff"),
+        "ranker": ("hr_at_10", "ndcg_at_10", "hr_at_10_popularity", "ndcg_at_10_popularity",
+                   "onnx_max_abs_diff"),
+    }  # fmt: skip
+    for name, keys in figures.items():
+        current = registry.current(name)
+        assert current is not None
+        run = client.get_run(current.metadata["run_id"])
+        assert run.data.tags["tillflow.model"] == name
+        for table, version in current.metadata["trained_on"].items():
+            assert run.data.params[f"data.{table}"] == str(version)
+        for key in keys:
+            assert run.data.metrics[key] == pytest.approx(current.metadata["metrics"][key])
+        assert run.data.params["features"] == ",".join(current.metadata["features"])
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
+        assert {"model/MLmodel", "model/model.onnx"} <= artifacts
+    demand_run = client.get_run(registry.current("demand").metadata["run_id"])  # type: ignore[union-attr]
+    assert demand_run.data.params["feast.feature_set"] == ",".join(FEATURE_SET)
+
+
 def test_retraining_on_the_same_data_does_not_replace_the_current_model(
     pipeline: Settings,
 ) -> None:
-    registry = ModelRegistry(pipeline.registry_dir)
+    registry = ModelRegistry.from_settings(pipeline)
     before = {n: registry.current(n).version for n in ("demand", "ranker")}  # type: ignore[union-attr]
     details = ok(pipeline, "train")
     assert details["demand_promoted"] is False  # the same data gives the same model: not better
     assert details["ranker_promoted"] is False
     assert {n: registry.current(n).version for n in before} == before  # type: ignore[union-attr]
     assert len(registry.versions("demand")) == 2
+    assert registry.alias("demand", CHALLENGER) == 2  # kept for a look, not served
 
 
 def test_reruns_change_nothing_and_new_bronze_is_processed_incrementally(
@@ -362,19 +396,27 @@ def test_maintenance_compacts_and_vacuums_without_changing_data(pipeline: Settin
 
 
 def test_models_cli_lists_promotes_and_rolls_back(pipeline: Settings) -> None:
-    env = {"PATH": "/usr/bin:/bin", "TILLFLOW_REGISTRY_DIR": str(pipeline.registry_dir),
-           "TILLFLOW_REDIS_PREFIX": pipeline.redis_prefix}  # fmt: skip
+    base = {"PATH": "/usr/bin:/bin", "TILLFLOW_REGISTRY_DIR": str(pipeline.registry_dir),
+           "TILLFLOW_REDIS_PREFIX": pipeline.redis_prefix,
+           "TILLFLOW_MLFLOW_MODEL_PREFIX": pipeline.mlflow_model_prefix}  # fmt: skip
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True,
-                              text=True, env=env, timeout=120, check=False)  # fmt: skip
+                              text=True, env={**base, **(env or {})}, timeout=120,
+                              check=False)  # fmt: skip
 
     listed = cli("models", "list")
     assert listed.returncode == 0, listed.stderr
     assert "demand" in listed.stdout
     assert "ranker" in listed.stdout
     assert cli("models", "promote", "demand", "2").stdout.strip() == "current demand: demand:v2"
+    registry = ModelRegistry.from_settings(pipeline)
+    assert registry.alias("demand", CHAMPION) == 2
     assert cli("models", "rollback", "demand").stdout.strip() == "current demand: demand:v1"
+    assert registry.alias("demand", CHAMPION) == 1
+    away = cli("models", "list", env={"TILLFLOW_MLFLOW_URL": f"http://127.0.0.1:{free_port()}"})
+    assert away.returncode == 1
+    assert "MLflow is not reachable" in away.stderr
     missing = cli("models", "promote", "demand", "99")
     assert missing.returncode == 1
     assert "has no version 99" in missing.stderr

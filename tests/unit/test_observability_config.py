@@ -229,7 +229,8 @@ def _exported_names() -> set[str]:
 
     registries = [FlowMetrics(CollectorRegistry()).registry, ApiMetrics().registry]
     jobs = JobMetrics(CollectorRegistry())
-    jobs.registry.register(RegistryCollector(ModelRegistry(ROOT / "no-such-registry")))
+    nowhere = Settings(mlflow_url="http://127.0.0.1:9", registry_dir=ROOT / "no-such-registry")
+    jobs.registry.register(RegistryCollector(ModelRegistry.from_settings(nowhere)))
     jobs.registry.register(ConsumerLagCollector(Settings(), {}))
     registries.append(jobs.registry)
     names = set()
