@@ -26,6 +26,8 @@ import structlog
 from batch.lake import read_all, table_version
 from batch.onnx_export import Export, export
 from batch.result import WaitingForData
+from governance.explain import Explainer
+from governance.importance_plot import IMPORTANCE_FILE, importance_png
 from online_models.demand_features import DEMAND_FEATURES, demand_features, sku_state_from_batch
 from schemas.features import BATCH_SKU_FEATURES
 from schemas.lake import SKU_DAILY, SKU_DAILY_FEATURES, gold_path
@@ -145,10 +147,22 @@ def train_demand(data: DemandSet, seed: int = 7) -> DemandModel:
     return DemandModel(model, exported, metrics, data.features[test], data.units[test], data)
 
 
+def importance(trained: DemandModel) -> dict[str, float]:
+    """Mean |contribution| per feature over the holdout, from the exported booster."""
+    booster = lgb.Booster(model_str=trained.exported.native)
+    return Explainer(booster, DEMAND_FEATURES).global_importance(trained.holdout)
+
+
+def files(meta: dict[str, Any]) -> dict[str, bytes]:
+    """Files stored with the version beside the model: its global importance plot."""
+    return {IMPORTANCE_FILE: importance_png(meta["importance"], title=MODEL)}
+
+
 def metadata(trained: DemandModel) -> dict[str, Any]:
     return {
         "features": list(DEMAND_FEATURES),
         "metrics": trained.metrics,
+        "importance": importance(trained),
         "trained_on": trained.data.trained_on,
         "model_type": "lightgbm.LGBMRegressor(poisson)",
         "target": "units per sku-day",

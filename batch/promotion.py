@@ -8,7 +8,7 @@ version with another feature list cannot be scored on these rows and is replaced
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,7 @@ import numpy as np
 import structlog
 
 from batch.onnx_export import INPUT, Export, onnx_scores, session
-from registry.store import ModelRegistry, ModelVersion
+from registry.store import NATIVE_FILE, ModelRegistry, ModelVersion
 
 log = structlog.get_logger(__name__)
 
@@ -37,8 +37,10 @@ def register_and_promote(
     score: Callable[[np.ndarray], float],
     metric: str,
     higher_is_better: bool,
+    files: Mapping[str, bytes] | None = None,
 ) -> Outcome:
-    """Register ``exported``; promote it if it beats the current version on ``holdout``."""
+    """Register ``exported`` (with its native booster and ``files``); promote it if it beats
+    the current version on ``holdout``."""
     current = registry.current(name)
     new = score(onnx_scores(session(exported.onnx), exported.output, holdout))
     current_score = None
@@ -53,6 +55,7 @@ def register_and_promote(
         name,
         exported.onnx,
         {**metadata, "metrics": metrics, "onnx_input": INPUT, "onnx_output": exported.output},
+        {NATIVE_FILE: exported.native.encode(), **(files or {})},
     )
     better = current_score is None or (
         new > current_score if higher_is_better else new < current_score

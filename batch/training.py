@@ -40,11 +40,12 @@ def train_models(
     data = demand.training_set(settings, demand.list_prices(catalogue))
     fitted = demand.train_demand(data)
     _checked(demand.MODEL, fitted.exported.max_abs_diff)
+    meta = demand.metadata(fitted)
     outcomes = {
         demand.MODEL: register_and_promote(
-            registry, demand.MODEL, fitted.exported, demand.metadata(fitted), fitted.holdout,
+            registry, demand.MODEL, fitted.exported, meta, fitted.holdout,
             lambda scores: demand.wape(fitted.holdout_units, scores), "wape",
-            higher_is_better=False,
+            higher_is_better=False, files=demand.files(meta),
         )
     }  # fmt: skip
     step("train demand")

@@ -3,6 +3,8 @@
 Layout under the registry root (``TILLFLOW_REGISTRY_DIR``, default ``.tillflow/models``)::
 
     <name>/<version>/model.onnx     the exported model
+    <name>/<version>/model.lgb.txt  the native booster it was exported from (explanations)
+    <name>/<version>/<file>         further files of the version (e.g. its importance plot)
     <name>/<version>/metadata.json  features, metrics, trained_on (Delta versions), created_at
     <name>/current.json             {"version": n, "history": [earlier versions, newest last]}
 
@@ -30,6 +32,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +41,7 @@ from typing import Any
 # A model name is one plain path segment: no dots, slashes or traversal (``..``).
 MODEL_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 MODEL_FILE = "model.onnx"
+NATIVE_FILE = "model.lgb.txt"
 METADATA_FILE = "metadata.json"
 CURRENT_FILE = "current.json"
 
@@ -58,6 +62,11 @@ class ModelVersion:
     @property
     def model_path(self) -> Path:
         return self.path / MODEL_FILE
+
+    @property
+    def native_path(self) -> Path:
+        """The native LightGBM booster (text) the ONNX file was exported from."""
+        return self.path / NATIVE_FILE
 
     @property
     def label(self) -> str:
@@ -91,13 +100,27 @@ class ModelRegistry:
             if p.is_dir() and re.fullmatch(MODEL_NAME_PATTERN, p.name) and _versions_in(p)
         )  # fmt: skip
 
-    def register(self, name: str, onnx_bytes: bytes, metadata: dict[str, Any]) -> ModelVersion:
-        """Store a new version (the next integer) and return it; ``current`` is not changed."""
+    def register(
+        self,
+        name: str,
+        onnx_bytes: bytes,
+        metadata: dict[str, Any],
+        files: Mapping[str, bytes] | None = None,
+    ) -> ModelVersion:
+        """Store a new version (the next integer) and return it; ``current`` is not changed.
+
+        ``files`` are stored beside the model under their names (plain file names only).
+        """
         model_dir = self._dir(name)
         model_dir.mkdir(parents=True, exist_ok=True)
         meta = {"created_at": datetime.now(UTC).isoformat(), **metadata}
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=model_dir))
         (staging / MODEL_FILE).write_bytes(onnx_bytes)
+        for file_name, content in (files or {}).items():
+            if Path(file_name).name != file_name or file_name in (MODEL_FILE, METADATA_FILE):
+                shutil.rmtree(staging, ignore_errors=True)
+                raise RegistryError(f"invalid file name {file_name!r} for a model version")
+            (staging / file_name).write_bytes(content)
         (staging / METADATA_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
         while True:  # another writer may take the same number: retry with the next one
             version = max(_versions_in(model_dir), default=0) + 1
