@@ -49,6 +49,7 @@ class DemandSet:
     naive: np.ndarray  # units the day before
     days: np.ndarray  # date strings
     trained_on: dict[str, int]
+    skus: np.ndarray | None = None  # the sku of each row
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,7 @@ def training_set(settings: Settings, list_prices: dict[str, float]) -> DemandSet
         naive=joined["units_1d"].to_numpy(dtype=np.float64),
         days=joined["date"].to_numpy(),
         trained_on={f"gold/{SKU_DAILY}": table_version(gold_path(settings.lake_dir, SKU_DAILY))},
+        skus=joined["sku"].to_numpy(),
     )
 
 
@@ -117,13 +119,23 @@ def _price(row: dict[str, Any], list_prices: dict[str, float]) -> float:
     return list_prices.get(row["sku"], 0.0)
 
 
+def holdout_rows(days: np.ndarray) -> np.ndarray:
+    """True for the rows of the last :data:`HOLDOUT_SHARE` of the days.
+
+    >>> holdout_rows(np.array(["d1", "d2", "d2", "d3", "d4", "d5"])).tolist()
+    [False, False, False, False, False, True]
+    """
+    unique = np.unique(days)
+    held = max(1, round(len(unique) * HOLDOUT_SHARE)) if len(unique) > 1 else 0
+    if held == 0:
+        raise WaitingForData(f"waiting for 2 days with a day before them; {len(unique)} so far")
+    return np.isin(days, unique[-held:])
+
+
 def train_demand(data: DemandSet, seed: int = 7) -> DemandModel:
     """Fit on the earlier days, evaluate on the last ones, export to ONNX."""
-    days = np.unique(data.days)
-    held = max(1, round(len(days) * HOLDOUT_SHARE)) if len(days) > 1 else 0
-    if held == 0:
-        raise WaitingForData(f"waiting for 2 days with a day before them; {len(days)} so far")
-    test = np.isin(data.days, days[-held:])
+    test = holdout_rows(data.days)
+    held = len(np.unique(data.days[test]))
     model = lgb.LGBMRegressor(
         objective="poisson", n_estimators=300, learning_rate=0.05, num_leaves=31,
         min_child_samples=20, subsample=0.8, subsample_freq=1, colsample_bytree=0.9,
