@@ -30,6 +30,8 @@ from schemas.features import WINDOWS
 MEASURES = ("views", "add_to_carts", "units", "revenue", "conversion")
 """The windowed stream features the skew job checks (each over every window)."""
 FEATURES: tuple[str, ...] = tuple(f"{m}_{w.name}" for m in MEASURES for w in WINDOWS)
+WATERMARK_RESOLUTION_S = 0.001
+"""The served ``event_time`` has milliseconds: events up to a millisecond after it count."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,8 @@ def recompute(events: pd.DataFrame, as_of: Mapping[str, float]) -> pd.DataFrame:
         price = frame["price"].to_numpy(dtype=np.float64)
         for w in WINDOWS:
             head = math.floor(watermark / w.bucket_s)
-            inside = (t <= watermark) & (np.floor(t / w.bucket_s) > head - w.buckets)
+            seen = t < watermark + WATERMARK_RESOLUTION_S
+            inside = seen & (np.floor(t / w.bucket_s) > head - w.buckets)
             views = float(np.sum(inside & (kind == "view")))
             sales = inside & (kind == "sale")
             units = float(np.sum(quantity[sales]))
