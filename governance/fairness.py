@@ -29,13 +29,13 @@ The checks:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from fairlearn.metrics import MetricFrame, count
+from fairlearn.metrics import MetricFrame
 
 NO_GROUP = "(none)"
 
@@ -76,20 +76,14 @@ class Figures:
         return Figures(self.groups + other.groups, self.summary + other.summary)
 
 
-def wape(actual: Any, predicted: Any) -> float:
-    total = float(np.sum(actual))
-    return (
-        float(np.sum(np.abs(np.asarray(actual) - np.asarray(predicted))) / total) if total else 0.0
-    )
+def ratio_of_sums(numerator: Any, denominator: Any) -> float:
+    """Σ numerator ÷ Σ denominator (nan when the denominator sums to 0).
 
-
-def _mean(actual: Any, _: Any) -> float:
-    return float(np.mean(actual)) if len(actual) else math.nan
-
-
-def _weighted_mean(values: Any, weights: Any) -> float:
-    total = float(np.sum(weights))
-    return float(np.sum(np.asarray(values) * np.asarray(weights)) / total) if total else math.nan
+    >>> ratio_of_sums(np.array([1.0, 2.0]), np.array([2.0, 4.0]))
+    0.5
+    """
+    total = float(np.sum(denominator))
+    return float(np.sum(numerator)) / total if total else math.nan
 
 
 def by_groups(
@@ -97,25 +91,32 @@ def by_groups(
     metric: str,
     frame: pd.DataFrame,
     dimensions: Sequence[str],
-    function: Callable[[Any, Any], float],
-    y_true: str,
-    y_pred: str,
+    numerator: str,
+    denominator: str,
     min_rows: int,
 ) -> Figures:
-    """``function(y_true, y_pred)`` per group of each dimension, and the between-group ratio."""
+    """Σ ``numerator`` ÷ Σ ``denominator`` per group of each dimension, and the ratio between
+    the groups.
+
+    Every metric of the audit is such a ratio of sums (WAPE = Σ|error| ÷ Σ actual, a rate =
+    Σ hits ÷ Σ 1, ...), so each group's sums are its sufficient statistics: Fairlearn's
+    ``MetricFrame`` gets one row per group with them and gives the same figure as over the
+    rows, without a Python call per row (its per-row path took ~50 s for 1M rows).
+    """
     out = Figures()
     for dimension in dimensions:
-        groups = frame[dimension].fillna(NO_GROUP).astype(str)
+        groups = frame[dimension].fillna(NO_GROUP).astype(str).rename(dimension)
+        sums = frame[[numerator, denominator]].groupby(groups).sum()
+        rows = groups.value_counts()
         mf = MetricFrame(
-            metrics={metric: function, "rows": count},
-            y_true=frame[y_true].to_numpy(),
-            y_pred=frame[y_pred].to_numpy(),
-            sensitive_features=groups.rename(dimension),
+            metrics={metric: ratio_of_sums},
+            y_true=sums[numerator].to_numpy(dtype=np.float64),
+            y_pred=sums[denominator].to_numpy(dtype=np.float64),
+            sensitive_features=pd.Series(sums.index, name=dimension),
         )
-        table = mf.by_group
         figures = [
-            GroupFigure(check, dimension, str(group), metric, float(row[metric]), int(row["rows"]))
-            for group, row in table.iterrows()
+            GroupFigure(check, dimension, str(group), metric, float(value), int(rows[group]))
+            for group, value in mf.by_group[metric].items()
         ]
         out = out + Figures(figures, [_disparity(check, dimension, metric, figures, min_rows)])
     return out
@@ -135,9 +136,8 @@ def _disparity(
 
 def demand_error(frame: pd.DataFrame, dimensions: Sequence[str], min_rows: int) -> Figures:
     """WAPE per group; ``frame`` has ``actual``, ``predicted`` and the dimension columns."""
-    return by_groups(
-        "demand_error", "wape", frame, dimensions, wape, "actual", "predicted", min_rows
-    )
+    data = frame.assign(_error=(frame["actual"] - frame["predicted"]).abs())
+    return by_groups("demand_error", "wape", data, dimensions, "_error", "actual", min_rows)
 
 
 def exposure(
@@ -151,55 +151,32 @@ def exposure(
     out = Figures()
     for dimension in dimensions:
         slots = shown[dimension].fillna(NO_GROUP).astype(str)
-        stocked = catalogue[dimension].fillna(NO_GROUP).astype(str)
-        stock_share = stocked.value_counts(normalize=True)
+        stock_share = catalogue[dimension].fillna(NO_GROUP).astype(str).value_counts(normalize=True)
+        per_group = slots.map(slots.value_counts())
         frame = pd.DataFrame(
             {
                 dimension: slots,
                 "slot_share": 1.0 / max(len(slots), 1),
-                "stock_share": slots.map(stock_share).fillna(0.0).to_numpy(),
+                # each slot carries its share of the group's catalogue share: they sum to it
+                "stock_share": slots.map(stock_share).fillna(0.0) / per_group,
             }
         )
-        ratio = by_groups(
-            "exposure",
-            "exposure_ratio",
-            frame,
-            [dimension],
-            _share_ratio,
-            "slot_share",
-            "stock_share",
-            min_rows,
+        out = out + by_groups(
+            "exposure", "exposure_ratio", frame, [dimension], "slot_share", "stock_share", min_rows
         )
-        out = out + ratio
     return out
-
-
-def _share_ratio(slot_share: Any, stock_share: Any) -> float:
-    stock = float(np.max(stock_share)) if len(stock_share) else 0.0
-    return float(np.sum(slot_share)) / stock if stock else math.nan
 
 
 def hit_rate(frame: pd.DataFrame, dimensions: Sequence[str], min_rows: int) -> Figures:
     """Share of shoppers with a hit; ``frame`` has one row per shopper and a 0/1 ``hit``."""
-    data = frame.assign(_unused=0.0)
-    return by_groups(
-        "hit_rate", "hit_rate_at_10", data, dimensions, _mean, "hit", "_unused", min_rows
-    )
+    data = frame.assign(_one=1.0)
+    return by_groups("hit_rate", "hit_rate_at_10", data, dimensions, "hit", "_one", min_rows)
 
 
 def price_change(changes: pd.DataFrame, dimensions: Sequence[str], min_rows: int) -> Figures:
     """Mean |relative change| per group; ``changes`` has one row per published change."""
-    data = changes.assign(abs_change=changes["relative_change"].abs(), _unused=0.0)
-    return by_groups(
-        "price_change",
-        "mean_abs_change",
-        data,
-        dimensions,
-        _mean,
-        "abs_change",
-        "_unused",
-        min_rows,
-    )
+    data = changes.assign(_abs=changes["relative_change"].abs(), _one=1.0)
+    return by_groups("price_change", "mean_abs_change", data, dimensions, "_abs", "_one", min_rows)
 
 
 def price_index(lines: pd.DataFrame, dimensions: Sequence[str], min_rows: int) -> Figures:
@@ -207,17 +184,11 @@ def price_index(lines: pd.DataFrame, dimensions: Sequence[str], min_rows: int) -
     ``list_price`` and ``quantity`` per order line. tillflow sets one price per product for
     every store and shopper: differences here come from what and when each group buys."""
     data = lines[lines["list_price"] > 0]
-    data = data.assign(index=data["unit_price"] / data["list_price"])
-    return by_groups(
-        "price_change",
-        "price_index",
-        data,
-        dimensions,
-        _weighted_mean,
-        "index",
-        "quantity",
-        min_rows,
+    data = data.assign(
+        _paid=data["unit_price"] / data["list_price"] * data["quantity"],
+        _units=data["quantity"].astype(float),
     )
+    return by_groups("price_change", "price_index", data, dimensions, "_paid", "_units", min_rows)
 
 
 def judged(figures: Figures, thresholds: dict[str, float]) -> Figures:
