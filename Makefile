@@ -42,7 +42,7 @@ lint: ## ruff lint and format check
 typecheck: ## mypy --strict
 	@$(VENV)/bin/mypy
 
-BENCH_MODULES := ingest stream quality observability batch serving graph search fuzz soak
+BENCH_MODULES := ingest stream quality observability batch serving graph search fuzz soak governance
 
 bench: setup up ## Run every benchmark (progress per module); write benchmarks/results/*.json and BENCHMARKS.md
 	@set -e; n=0; total=$(words $(BENCH_MODULES)); for m in $(BENCH_MODULES); do \

@@ -110,6 +110,23 @@ def summary(figures: Figures, audit_id: str, at: datetime, models: dict[str, str
     )
 
 
+def audit_metrics(result: AuditSummary) -> dict[str, float]:
+    """The audit as flat metrics, the form an experiment tracker logs beside the model run:
+    ``fairness.<check>.<dimension>.ratio`` and ``.breached`` (1/0).
+
+    >>> view = DisparityView(check="hit_rate", dimension="store", metric="hit_rate_at_10",
+    ...     ratio=0.8, lowest="s2", highest="s1", groups=2, threshold=0.3, breached=False)
+    >>> audit_metrics(AuditSummary(audit_id="a", audited_at="t", models={}, disparities=[view]))
+    {'fairness.hit_rate.store.ratio': 0.8, 'fairness.hit_rate.store.breached': 0.0}
+    """
+    out: dict[str, float] = {}
+    for d in result.disparities:
+        if d.ratio is not None:
+            out[f"fairness.{d.check}.{d.dimension}.ratio"] = d.ratio
+        out[f"fairness.{d.check}.{d.dimension}.breached"] = float(d.breached)
+    return out
+
+
 def run_audit(settings: Settings, catalogue: pa.Table, now: datetime | None = None) -> StepResult:
     at = now or datetime.now(UTC)
     inputs = gather(settings, catalogue)
