@@ -155,9 +155,12 @@ TABLES: dict[str, list[tuple[str, str, str]]] = {
 
 NOTES: dict[str, str] = {
     "governance": (
+        "Measured while six engineers shared the 2 cores (load average ~13): wall times were "
+        "5–10× the CPU times beside them, which are the figures to read against the goals. "
         "The demand model is trained and exported by the production code (300 trees, 31 "
-        "leaves, 12 features). `explain_ms_per_row` misses its 1 ms goal: LightGBM's TreeSHAP "
-        "costs about 2 ms of CPU per row for this model whether rows come one at a time or "
+        "leaves, 12 features). `explain_ms_per_row` misses its 1 ms goal even in CPU "
+        "time: LightGBM's TreeSHAP costs about 2 ms of CPU per row for this model whether "
+        "rows come one at a time or "
         "1,000 at once (`explain_batch_ms_per_row`), i.e. it is the algorithm (trees × leaves "
         "× depth²), not call overhead; the API therefore explains only on the pricing detail, "
         "not on `GET /prices`. The audit runs Fairlearn's `MetricFrame` on each group's sums "
