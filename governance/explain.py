@@ -66,7 +66,7 @@ class Explanation:
 
 def link_of(booster: lgb.Booster) -> Link:
     """The link between raw score and prediction, from the booster's objective."""
-    objective = str(booster.dump_model(num_iteration=0).get("objective", "")).split()[0]
+    objective = str(booster.params.get("objective") or "").split(" ")[0]  # "poisson", ...
     if objective in LOG_OBJECTIVES:
         return "log"
     if objective in ("binary", "cross_entropy"):
