@@ -104,16 +104,24 @@ def audit_inputs(events: int, seed: int = 5) -> AuditInputs:
     as many price changes, over 2,000 products in 40 categories, 60 brands and 12 stores."""
     rng = np.random.default_rng(seed)
     skus = np.array([f"SKU-{i:05d}" for i in range(2_000)])
-    catalogue = pd.DataFrame({
-        "sku": skus, "category": [f"c{i % 40}" for i in range(2_000)],
-        "brand": [f"b{i % 60}" for i in range(2_000)], "list_price": rng.uniform(2, 30, 2_000),
-    })  # fmt: skip
+    catalogue = pd.DataFrame(
+        {
+            "sku": skus,
+            "category": [f"c{i % 40}" for i in range(2_000)],
+            "brand": [f"b{i % 60}" for i in range(2_000)],
+            "list_price": rng.uniform(2, 30, 2_000),
+        }
+    )
     sku = rng.integers(0, 2_000, events)
-    lines = pd.DataFrame({
-        "store": rng.choice([f"s{i}" for i in range(12)], events), "sku": skus[sku],
-        "date": rng.integers(0, 28, events).astype(str), "quantity": rng.integers(1, 4, events),
-        "list_price": catalogue["list_price"].to_numpy()[sku],
-    })  # fmt: skip
+    lines = pd.DataFrame(
+        {
+            "store": rng.choice([f"s{i}" for i in range(12)], events),
+            "sku": skus[sku],
+            "date": rng.integers(0, 28, events).astype(str),
+            "quantity": rng.integers(1, 4, events),
+            "list_price": catalogue["list_price"].to_numpy()[sku],
+        }
+    )
     lines["unit_price"] = lines["list_price"] * rng.uniform(0.8, 1.2, events)
     lines["category"] = catalogue["category"].to_numpy()[sku]
     daily = lines.groupby(["sku", "date", "category"], as_index=False)["quantity"].sum()
@@ -124,15 +132,19 @@ def audit_inputs(events: int, seed: int = 5) -> AuditInputs:
     by_store["predicted"] = by_store["actual"] * rng.uniform(0.7, 1.3, len(by_store))
     slot_skus = skus[rng.zipf(1.3, events) % 2_000]
     slots = pd.DataFrame({"sku": slot_skus}).merge(catalogue[["sku", "category", "brand"]])
-    shoppers = pd.DataFrame({
-        "hit": rng.integers(0, 2, events // 10).astype(float),
-        "segment": rng.choice(["new", "returning"], events // 10),
-        "store": rng.choice([f"s{i}" for i in range(12)], events // 10),
-    })  # fmt: skip
-    changes = pd.DataFrame({
-        "category": rng.choice(catalogue["category"], events // 10),
-        "relative_change": rng.normal(0, 0.04, events // 10),
-    })  # fmt: skip
+    shoppers = pd.DataFrame(
+        {
+            "hit": rng.integers(0, 2, events // 10).astype(float),
+            "segment": rng.choice(["new", "returning"], events // 10),
+            "store": rng.choice([f"s{i}" for i in range(12)], events // 10),
+        }
+    )
+    changes = pd.DataFrame(
+        {
+            "category": rng.choice(catalogue["category"], events // 10),
+            "relative_change": rng.normal(0, 0.04, events // 10),
+        }
+    )
     return AuditInputs(daily, by_store, slots, shoppers, catalogue, changes, lines, {})
 
 

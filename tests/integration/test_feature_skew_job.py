@@ -48,18 +48,51 @@ def _silver(settings: Settings, events: pd.DataFrame) -> None:
         return datetime.fromtimestamp(t, UTC)
 
     views = events[events["kind"] != "sale"]
-    append(silver_path(settings.lake_dir, USER_ACTIVITY), pa.Table.from_pylist([
-        {"event_id": uuid.uuid4().hex, "event_time": stamp(e.t), "date": stamp(e.t).date()
-         .isoformat(), "user_id": "u1", "session_id": "s1", "action": e.kind, "sku": e.sku,
-         "query": None} for e in views.itertuples()], SILVER_SCHEMAS[USER_ACTIVITY]),
-        marks={}, partition_by=["date"])  # fmt: skip
+    append(
+        silver_path(settings.lake_dir, USER_ACTIVITY),
+        pa.Table.from_pylist(
+            [
+                {
+                    "event_id": uuid.uuid4().hex,
+                    "event_time": stamp(e.t),
+                    "date": stamp(e.t).date().isoformat(),
+                    "user_id": "u1",
+                    "session_id": "s1",
+                    "action": e.kind,
+                    "sku": e.sku,
+                    "query": None,
+                }
+                for e in views.itertuples()
+            ],
+            SILVER_SCHEMAS[USER_ACTIVITY],
+        ),
+        marks={},
+        partition_by=["date"],
+    )
     sales = events[events["kind"] == "sale"]
-    append(silver_path(settings.lake_dir, ORDER_LINES), pa.Table.from_pylist([
-        {"event_id": uuid.uuid4().hex, "event_time": stamp(e.t), "date": stamp(e.t).date()
-         .isoformat(), "order_id": f"o{i}", "user_id": "u1", "store_id": "s1", "line": 0,
-         "sku": e.sku, "quantity": int(e.quantity), "unit_price": float(e.price)}
-        for i, e in enumerate(sales.itertuples())], SILVER_SCHEMAS[ORDER_LINES]),
-        marks={}, partition_by=["date"])  # fmt: skip
+    append(
+        silver_path(settings.lake_dir, ORDER_LINES),
+        pa.Table.from_pylist(
+            [
+                {
+                    "event_id": uuid.uuid4().hex,
+                    "event_time": stamp(e.t),
+                    "date": stamp(e.t).date().isoformat(),
+                    "order_id": f"o{i}",
+                    "user_id": "u1",
+                    "store_id": "s1",
+                    "line": 0,
+                    "sku": e.sku,
+                    "quantity": int(e.quantity),
+                    "unit_price": float(e.price),
+                }
+                for i, e in enumerate(sales.itertuples())
+            ],
+            SILVER_SCHEMAS[ORDER_LINES],
+        ),
+        marks={},
+        partition_by=["date"],
+    )
 
 
 def _serve(settings: Settings, events: pd.DataFrame) -> None:
@@ -67,28 +100,39 @@ def _serve(settings: Settings, events: pd.DataFrame) -> None:
     for e in events.itertuples():
         kind = LineCountingFeatures if e.sku == SKEWED else SkuFeatures
         state = states.setdefault(e.sku, kind())
-        state.apply(SkuSignal(kind=e.kind, t=e.t, quantity=int(e.quantity),
-                              price=float(e.price)))  # fmt: skip
+        state.apply(SkuSignal(kind=e.kind, t=e.t, quantity=int(e.quantity), price=float(e.price)))
     defaults = {f.name: _EMPTY[f.dtype] for f in stored_in(SKU_FEATURES, "feast")}
     rows = []
     for sku, state in states.items():
         values = state.values(published_price=5.0)
-        rows.append({**defaults, **{k: v for k, v in values.items() if k in defaults},
-                     "event_time": iso(state.watermark), "sku": sku,
-                     "event_timestamp": datetime.fromtimestamp(state.watermark, UTC)})  # fmt: skip
+        rows.append(
+            {
+                **defaults,
+                **{k: v for k, v in values.items() if k in defaults},
+                "event_time": iso(state.watermark),
+                "sku": sku,
+                "event_timestamp": datetime.fromtimestamp(state.watermark, UTC),
+            }
+        )
     apply(settings).write_to_online_store(SKU_VIEW, pd.DataFrame(rows))
 
 
 @pytest.fixture(scope="module")
 def skewed_shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     root = Path(tmp_path_factory.mktemp("skew"))
-    settings = stack.model_copy(update={
-        "redis_prefix": f"{stack.redis_prefix}skew{uuid.uuid4().hex[:6]}:",
-        "lake_dir": root / "lake", "runtime_dir": root / "runtime",
-        "catalogue_file": root / "catalogue.jsonl", "rate_limit_per_s": 0.0,
-    })  # fmt: skip
-    store_catalogue(settings, [CatalogueItem(sku=s, category="tea", list_price=5.0,
-                                             unit_cost=2.0) for s in "abc"])  # fmt: skip
+    settings = stack.model_copy(
+        update={
+            "redis_prefix": f"{stack.redis_prefix}skew{uuid.uuid4().hex[:6]}:",
+            "lake_dir": root / "lake",
+            "runtime_dir": root / "runtime",
+            "catalogue_file": root / "catalogue.jsonl",
+            "rate_limit_per_s": 0.0,
+        }
+    )
+    store_catalogue(
+        settings,
+        [CatalogueItem(sku=s, category="tea", list_price=5.0, unit_cost=2.0) for s in "abc"],
+    )
     events = _events(7)
     _silver(settings, events)
     _serve(settings, events)
@@ -112,8 +156,9 @@ def test_the_skew_job_reports_the_injected_skew_everywhere(skewed_shop: Settings
     registry = CollectorRegistry()
     client = redis_client(skewed_shop)
     registry.register(GovernanceCollector(client, skewed_shop.keys))
-    rate = registry.get_sample_value("tillflow_feature_skew_mismatch_rate",
-                                     {"feature": "units_24h"})  # fmt: skip
+    rate = registry.get_sample_value(
+        "tillflow_feature_skew_mismatch_rate", {"feature": "units_24h"}
+    )
     assert rate == pytest.approx(1 / 3)
     assert registry.get_sample_value("tillflow_feature_skew_breach", {"feature": "units_24h"}) == 1
     assert registry.get_sample_value("tillflow_feature_skew_breach", {"feature": "views_24h"}) == 0

@@ -42,10 +42,15 @@ def _register(settings: Settings, seed: int) -> str:
     model.fit(x, y)
     registry = ModelRegistry(settings.registry_dir)
     outcome = register_and_promote(
-        registry, "demand", export(model, x[:200]),
-        {"features": list(DEMAND_FEATURES), "metrics": {"wape": 0.3}}, x[:200],
-        lambda scores: float(np.mean(scores)), "wape", higher_is_better=False,
-    )  # fmt: skip
+        registry,
+        "demand",
+        export(model, x[:200]),
+        {"features": list(DEMAND_FEATURES), "metrics": {"wape": 0.3}},
+        x[:200],
+        lambda scores: float(np.mean(scores)),
+        "wape",
+        higher_is_better=False,
+    )
     return registry.promote("demand", outcome.version.version).label
 
 

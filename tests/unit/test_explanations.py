@@ -28,8 +28,9 @@ FEATURES = ("price", "units_24h", "noise")
 
 def _demand(seed: int, rows: int = 3000) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    x = np.column_stack([rng.integers(200, 2000, rows) / 100, rng.integers(0, 30, rows),
-                         rng.normal(0, 1, rows)]).astype(np.float32)  # fmt: skip
+    x = np.column_stack(
+        [rng.integers(200, 2000, rows) / 100, rng.integers(0, 30, rows), rng.normal(0, 1, rows)]
+    ).astype(np.float32)
     # demand falls steeply with price and follows yesterday's units; the noise column is noise
     return x, rng.poisson(np.exp(2.5 - 0.25 * x[:, 0] + 0.03 * x[:, 1])).astype(float)
 
@@ -43,9 +44,17 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelVersion, 
     registry = ModelRegistry(Path(tmp_path_factory.mktemp("registry")))
     exported = export(model, x[2500:])
     files = {IMPORTANCE_FILE: importance_png({"price": 1.0}, title="demand")}
-    register_and_promote(registry, "demand", exported, {"features": list(FEATURES),
-                         "metrics": {"wape": 0.3}}, x[2500:], lambda s: float(np.mean(s)),
-                         "wape", higher_is_better=False, files=files)  # fmt: skip
+    register_and_promote(
+        registry,
+        "demand",
+        exported,
+        {"features": list(FEATURES), "metrics": {"wape": 0.3}},
+        x[2500:],
+        lambda s: float(np.mean(s)),
+        "wape",
+        higher_is_better=False,
+        files=files,
+    )
     version = registry.current("demand")
     assert version is not None
     return version, x[2500:]
@@ -87,8 +96,9 @@ def test_price_drives_the_forecast_and_noise_does_not(
     assert next(iter(importance)) == "price"
     assert importance["noise"] < 0.2 * importance["price"]
     cheap, dear = explainer.explain(np.array([[3.0, 10, 0.0], [18.0, 10, 0.0]]))
-    price_factor = {e: next(c.factor for c in e.contributions if c.feature == "price")
-                    for e in (cheap, dear)}  # fmt: skip
+    price_factor = {
+        e: next(c.factor for c in e.contributions if c.feature == "price") for e in (cheap, dear)
+    }
     assert price_factor[cheap] > 1 > price_factor[dear]
 
 
