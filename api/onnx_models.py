@@ -1,5 +1,9 @@
 """ONNX models served by the API: the ``champion`` of each model in MLflow's registry, loaded
-from its local copy and reloaded when the alias moves."""
+from its local copy and reloaded when the alias moves.
+
+A version that keeps its native booster also gets an :class:`~governance.explain.Explainer`
+loaded from the same version directory, so an explanation always belongs to the served model.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import numpy as np
 import onnxruntime as ort
 import structlog
 
+from governance.explain import Explainer
 from registry import ModelRegistry, ModelVersion, RegistryError
 
 log = structlog.get_logger(__name__)
@@ -23,6 +28,7 @@ class LoadedModel:
     session: ort.InferenceSession
     input_name: str
     features: tuple[str, ...]
+    explainer: Explainer | None = None
 
     @property
     def label(self) -> str:
@@ -49,7 +55,16 @@ def load(version: ModelVersion) -> LoadedModel:
     )
     input_name = session.get_inputs()[0].name
     features = tuple(version.metadata.get("features", ()))
-    return LoadedModel(version=version, session=session, input_name=input_name, features=features)
+    explainer = None
+    if version.native_path.exists() and features:
+        explainer = Explainer.from_file(version.native_path, features)
+    return LoadedModel(
+        version=version,
+        session=session,
+        input_name=input_name,
+        features=features,
+        explainer=explainer,
+    )
 
 
 class ModelSlot:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.features import FeatureReads, text
 from api.onnx_models import LoadedModel
+from governance.explain import Explanation
 from infra.clients import AsyncRedis
 from online_models.demand_features import demand_features
 from schemas.keys import RedisKeys
@@ -90,6 +91,7 @@ def price_view(
     *,
     stale: bool = False,
     demand: LoadedModel | None = None,
+    when: datetime | None = None,
 ) -> PriceView:
     """The response for one sku (list price when nothing was published yet).
 
@@ -103,7 +105,7 @@ def price_view(
     assert price is not None  # read_price_states drops skus with neither
     forecast = None
     if demand is not None:
-        row = demand_features(state.features, price, datetime.now(UTC))
+        row = demand_features(state.features, price, when or datetime.now(UTC))
         forecast = max(0.0, round(float(demand.predict(np.array([row]))[0]), 4))
     return PriceView(
         sku=state.sku,
@@ -125,6 +127,18 @@ def price_view(
         demand_model=None if demand is None else demand.label,
         stale=stale,
     )
+
+
+def explain_forecast(
+    state: PriceState, price: float, demand: LoadedModel, when: datetime
+) -> Explanation | None:
+    """Why ``demand`` forecasts what it does for this sku at ``price``: the same row as
+    :func:`price_view`'s forecast, explained by the served version's own booster."""
+    if demand.explainer is None:
+        return None
+    row = np.array([demand_features(state.features, price, when)])
+    (explanation,) = demand.explainer.explain(row)
+    return explanation
 
 
 def _float(text: str | None) -> float | None:

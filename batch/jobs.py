@@ -6,7 +6,8 @@ START/COMPLETE/FAIL events (ABORT when a stage waits for data it does not have y
 and appends a :class:`schemas.jobs.JobRun`
 (status, duration, rows in/out, error) to Redis, where the admin page and
 ``tillflow batch runs`` read it. ``pipeline`` runs silver → gold → features → train, each stage
-under its own lock too, so it never overlaps a separate run of one of them.
+under its own lock too, so it never overlaps a separate run of one of them. A successful
+``train`` or ``pipeline`` asks the scheduler for an ``audit`` of the models it produced.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from batch.catalogue_source import read_catalogue
 from batch.lineage import Lineage
 from batch.locks import JobBusy, job_lock
 from batch.result import StepResult, WaitingForData
-from batch.runs import record_run
+from batch.runs import record_run, request_job
 from infra.clients import SyncRedis, redis_client
 from infra.readiness import require_redis
 from schemas.jobs import JobRun, check_job
@@ -33,7 +34,10 @@ from schemas.settings import Settings
 log = structlog.get_logger(__name__)
 
 PIPELINE = ("silver", "gold", "features", "train")
-STEPS = {"silver": 4, "gold": 3, "features": 1, "train": 2, "maintain": 0, "pipeline": 10}
+STEPS = {"silver": 4, "gold": 3, "features": 1, "train": 2, "maintain": 0, "pipeline": 10,
+         "audit": 1, "skew": 1}  # fmt: skip
+AFTER_TRAINING = ("train", "pipeline")
+"""Jobs after whose successful run an ``audit`` is requested from the scheduler."""
 """Progress steps per job (``maintain``: one per table, known when it starts)."""
 
 Step = Callable[[str], None]
@@ -83,6 +87,18 @@ def _stage(
         from batch.training import run_training
 
         return run_training(settings, catalogue.get(), step)
+    if job == "audit":
+        from batch.audit import run_audit
+
+        result = run_audit(settings, catalogue.get())
+        step("audit")
+        return result
+    if job == "skew":
+        from batch.skew import run_skew
+
+        result = run_skew(settings)
+        step("skew")
+        return result
     if job == "maintain":
         from batch.maintenance import maintain
 
@@ -187,6 +203,8 @@ def run_job(
     )
     try:
         record_run(client, settings.keys, run)
+        if run.status == "ok" and job in AFTER_TRAINING:
+            request_job(client, settings.keys, "audit")
     finally:
         client.close()
     log.info(

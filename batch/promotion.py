@@ -9,7 +9,7 @@ not beat the champion gets the ``challenger`` alias instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -17,7 +17,7 @@ import numpy as np
 import structlog
 
 from batch.onnx_export import INPUT, Export, onnx_scores, session
-from registry.store import ModelRegistry, ModelVersion
+from registry.store import NATIVE_FILE, ModelRegistry, ModelVersion
 from registry.tracking import TrainingRecord, log_training_run
 from schemas.settings import Settings
 
@@ -44,8 +44,10 @@ def register_and_promote(
     score: Callable[[np.ndarray], float],
     metric: str,
     higher_is_better: bool,
+    files: Mapping[str, bytes] | None = None,
 ) -> Outcome:
-    """Log and register ``exported``; promote it if it beats the champion on ``holdout``.
+    """Log and register ``exported`` (with its native booster and ``files``, e.g. the
+    importance plot, beside the ONNX file); promote it if it beats the champion on ``holdout``.
 
     An ONNX file that onnxruntime cannot run fails here, before anything is registered.
     """
@@ -69,11 +71,12 @@ def register_and_promote(
     logged = log_training_run(
         settings, replace(record, metrics=metrics), exported.onnx,
         holdout[:SIGNATURE_ROWS], scores[:SIGNATURE_ROWS],
+        files={NATIVE_FILE: exported.native.encode(), **(files or {})},
     )  # fmt: skip
     version = registry.register(
         name, logged.source, logged.run_id,
         {**metadata, "metrics": metrics, "onnx_input": INPUT, "onnx_output": exported.output,
-         "run_id": logged.run_id},
+         "run_id": logged.run_id, "files": sorted(logged.files)},
     )  # fmt: skip
     better = current_score is None or (
         new > current_score if higher_is_better else new < current_score

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -51,6 +51,7 @@ class RankingSet:
     candidate_skus: list[str]
     positives: list[set[str]]  # per query: everything bought in the horizon
     popular: list[str]  # the popularity baseline's list at the cut-off, most popular first
+    users: list[str] = field(default_factory=list)  # per query: the shopper
 
     @property
     def queries(self) -> int:
@@ -137,6 +138,7 @@ def ranking_set(
     groups: list[int] = []
     skus: list[str] = []
     positives: list[set[str]] = []
+    shoppers: list[str] = []
     item_parts = {sku: item_values(state) for sku, state in items.items()}
     no_item = item_values({})
     for query, (user, purchased) in enumerate(bought.items()):
@@ -144,6 +146,7 @@ def ranking_set(
         who = shopper(state)
         wanted = set(purchased)  # type: ignore[call-overload]
         positives.append(wanted)
+        shoppers.append(str(user))
         profile = _profile(interests.get(user, []), categories, _recent_items(state))
         candidates, _ = recommend(profile, by_category, neighbours, popular, CANDIDATES)
         for rank, (sku, score) in enumerate(candidates):
@@ -154,7 +157,7 @@ def ranking_set(
             skus.append(sku)
     features = np.asarray(rows, dtype=np.float32).reshape(-1, len(RANKER_FEATURES))
     return RankingSet(features, np.asarray(labels), np.asarray(groups), skus, positives,
-                      [s for s, _ in popular])  # fmt: skip
+                      [s for s, _ in popular], shoppers)  # fmt: skip
 
 
 def _profile(latest: list[str], categories: dict[str, str], recent: list[str]) -> Profile:

@@ -18,10 +18,10 @@ or a scheduler and a manual ``tillflow batch`` run, from running one job twice a
 
 >>> parse_schedule("pipeline=3600, maintain=86400")
 {'pipeline': 3600.0, 'maintain': 86400.0}
->>> parse_schedule("retrain=5")
+>>> parse_schedule("retrain=5")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-ValueError: unknown job 'retrain'; choose one of: silver, gold, features, train, maintain, pipeline
+ValueError: unknown job 'retrain'; choose one of: silver, gold, features, train, maintain, ...
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ def train_models(
             settings, registry, fitted.exported, meta,
             training_record(demand.MODEL, fitted.model, meta, FEATURE_SET), fitted.holdout,
             lambda scores: demand.wape(fitted.holdout_units, scores), "wape",
-            higher_is_better=False,
+            higher_is_better=False, files=demand.files(meta),
         )
     }  # fmt: skip
     step("train demand")

@@ -50,6 +50,34 @@ TABLES: dict[str, list[tuple[str, str, str]]] = {
         ("floor_p50_ms", "", "baseline: Redis round trip + one ONNX run, no HTTP"),
         ("ws_fanout_p99_ms", "", "price change → each of 1,000 websocket clients; goal ≤ 100"),
     ],
+    "governance": [
+        (
+            "explain_ms_per_row",
+            "forecast_onnx_ms_per_row",
+            "one forecast's pred_contrib, one row per call (pricing detail); goal ≤ 1",
+        ),
+        ("explain_cpu_ms_per_row", "", "CPU time of the same calls (the machine is shared)"),
+        ("explain_batch_ms_per_row", "", "1,000 rows per call"),
+        ("forecast_onnx_ms_per_row", "", "baseline: the forecast itself through ONNX Runtime"),
+        ("forecast_native_ms_per_row", "", "baseline: the forecast by the native booster"),
+        (
+            "audit_s_1m_events",
+            "audit_pandas_s",
+            "Fairlearn audit + gold rows on the inputs of 1M events; goal ≤ 30",
+        ),
+        ("audit_cpu_s_1m_events", "", "CPU time of the same runs"),
+        ("audit_pandas_s", "", "baseline: the same group figures by a plain pandas groupby"),
+        ("audit_events", "", "order lines (and recommended slots) audited"),
+        (
+            "train_s_with_tracking",
+            "train_s_without_tracking",
+            "demand training + MLflow run, model, registration, alias",
+        ),
+        ("train_s_without_tracking", "", "baseline: the same training (fit, ONNX, parity) alone"),
+        ("tracking_overhead_ratio", "", "with / without; goal ≤ 1.10"),
+        ("tracking_import_s", "", "importing mlflow and Feast once per process, not in the above"),
+        ("tracking_train_rows", "", "synthetic sku-days trained on"),
+    ],
     "search": [
         ("search_rps", "", "GET /search through the API, wrk, 4 connections; goal ≥ 200"),
         ("search_p50_ms", "engine_p50_ms", "typo'd names, facets, popularity blend"),
@@ -94,17 +122,6 @@ TABLES: dict[str, list[tuple[str, str, str]]] = {
         ("ranker_hr_at_10", "ranker_hr_at_10_popularity", "next-day purchase in the top 10"),
         ("ranker_ndcg_at_10", "ranker_ndcg_at_10_popularity", "same, NDCG@10"),
     ],
-    "governance": [
-        (
-            "train_s_with_tracking",
-            "train_s_without_tracking",
-            "demand training + MLflow run, model, registration, alias",
-        ),
-        ("train_s_without_tracking", "", "baseline: the same training (fit, ONNX, parity) alone"),
-        ("tracking_overhead_ratio", "", "with / without; goal ≤ 1.10"),
-        ("tracking_import_s", "", "importing mlflow and Feast once per process, not in the above"),
-        ("tracking_train_rows", "", "synthetic sku-days trained on"),
-    ],
     "graph": [
         ("load_seconds_1m_events", "read_gold_seconds", "1M events of gold; goal ≤ 120"),
         ("incremental_load_seconds", "", "the next 7 simulated days on top"),
@@ -146,6 +163,30 @@ TABLES: dict[str, list[tuple[str, str, str]]] = {
 }
 
 NOTES: dict[str, str] = {
+    "governance": (
+        "Measured while six engineers shared the 2 cores (load average ~13): wall times were "
+        "5–10× the CPU times beside them, which are the figures to read against the goals. "
+        "The demand model is trained and exported by the production code (300 trees, 31 "
+        "leaves, 12 features). `explain_ms_per_row` misses its 1 ms goal even in CPU "
+        "time: LightGBM's TreeSHAP costs about 2 ms of CPU per row for this model whether "
+        "rows come one at a time or "
+        "1,000 at once (`explain_batch_ms_per_row`), i.e. it is the algorithm (trees × leaves "
+        "× depth²), not call overhead; the API therefore explains only on the pricing detail, "
+        "not on `GET /prices`. The audit runs Fairlearn's `MetricFrame` on each group's sums "
+        "(every audit metric is a ratio of sums): over the rows, Fairlearn's per-row "
+        "conversion took ~50 s of CPU for 1M rows."
+        " "
+        "Tracking: a warm process (the scheduler trains in one) logs a run in ~0.5–0.7 s on "
+        "this machine: create the run, one log_batch of parameters and metrics, the model "
+        "folder (MLmodel with the signature, model.onnx) uploaded through the server, the "
+        "registered version and its alias. The model's pip requirements are given, not "
+        "inferred: MLflow's inference loads the model in a subprocess (~20 s a run here). "
+        "The latest full run missed the 1.10 goal (1.16): it ran under a load average of 17–21 "
+        "from other work on the 2 cores, where each of the dozen HTTP calls to MLflow, the "
+        "champion's download and the loadability check of the promoted ONNX file take longer; "
+        "the pairs of that run gave 1.50, 1.11 and 1.28 (about 1.2–1.7 s of tracking against "
+        "10–12 s of training)."
+    ),
     "fuzz": (
         "Correctness holds at full size: every one of the 100,000 hostile messages (kinds and "
         "counts in meta.runs.kinds: extreme and future event times, bad ids, numbers and "
@@ -176,18 +217,6 @@ NOTES: dict[str, str] = {
         "CPU, within the 60 s goal; an earlier run under load average 14–18 needed 62 s wall "
         "for the same CPU time, so the CPU figure is the steadier one. The serving benchmark "
         "serves the models this run trains (copied to .tillflow/bench-models)."
-    ),
-    "governance": (
-        "Tracking: a warm process (the scheduler trains in one) logs a run in ~0.5–0.7 s on "
-        "this machine: create the run, one log_batch of parameters and metrics, the model "
-        "folder (MLmodel with the signature, model.onnx) uploaded through the server, the "
-        "registered version and its alias. The model's pip requirements are given, not "
-        "inferred: MLflow's inference loads the model in a subprocess (~20 s a run here). "
-        "The latest full run missed the 1.10 goal (1.16): it ran under a load average of 17–21 "
-        "from other work on the 2 cores, where each of the dozen HTTP calls to MLflow, the "
-        "champion's download and the loadability check of the promoted ONNX file take longer; "
-        "the pairs of that run gave 1.50, 1.11 and 1.28 (about 1.2–1.7 s of tracking against "
-        "10–12 s of training)."
     ),
     "ingest": (
         "Profile (pyinstrument, 100k events): of the simulator's time, about half is the shop "

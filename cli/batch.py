@@ -93,6 +93,18 @@ def pipeline(catalogue: CatalogueOption = None) -> None:
     _run("pipeline", catalogue)
 
 
+@batch_app.command("audit")
+def audit(catalogue: CatalogueOption = None) -> None:
+    """Fairness audit of the champion models and the prices → gold fairness_audit."""
+    _run("audit", catalogue)
+
+
+@batch_app.command("skew")
+def skew() -> None:
+    """Online/offline skew: served stream features vs recomputed from the lake."""
+    _run("skew")
+
+
 @batch_app.command("runs")
 def runs(
     n: Annotated[int, typer.Option("-n", help="How many.")] = 20,

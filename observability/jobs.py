@@ -146,10 +146,15 @@ def start_scheduler_metrics(
     settings: Settings, registry: CollectorRegistry = REGISTRY
 ) -> tuple[JobMetrics, MetricsServer | None]:
     """For the scheduler, once per process: job metrics with every job declared, the model
-    registry gauge, and ``/metrics`` on ``TILLFLOW_SCHEDULER_METRICS_PORT`` (0: not served)."""
+    registry gauge, the latest audit and skew figures (observability/governance.py), and
+    ``/metrics`` on ``TILLFLOW_SCHEDULER_METRICS_PORT`` (0: not served)."""
+    from infra.clients import redis_client
+    from observability.governance import GovernanceCollector
+
     jobs = JobMetrics(registry)
     jobs.declare(JOBS)
     registry.register(RegistryCollector(ModelRegistry.from_settings(settings)))
+    registry.register(GovernanceCollector(redis_client(settings), settings.keys))
     if settings.scheduler_metrics_port == 0:
         return jobs, None
     server = serve_metrics(settings.metrics_host, settings.scheduler_metrics_port, registry)

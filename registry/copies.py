@@ -4,6 +4,8 @@ Layout under the copies root (``TILLFLOW_REGISTRY_DIR``, default ``.tillflow/mod
 
     <name>/<version>/model.onnx     the version's ONNX file, downloaded once from MLflow
     <name>/<version>/metadata.json  features, metrics, data versions, run id
+    <name>/<version>/<file>         the version's further files (``metadata["files"]``: the
+                                    native booster ``model.lgb.txt``, an importance plot)
     <name>/champion.json            {"version": n}: the champion when MLflow last answered
 
 A version is immutable in MLflow, so its copy never goes stale. Files are written under a
@@ -25,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +47,17 @@ class LocalCopies:
         path = self.path(name, version)
         return (path / MODEL_FILE).exists() and (path / METADATA_FILE).exists()
 
-    def put(self, name: str, version: int, onnx: bytes, metadata: dict[str, Any]) -> Path:
+    def put(
+        self, name: str, version: int, onnx: bytes, metadata: dict[str, Any],
+        files: Mapping[str, bytes] | None = None,
+    ) -> Path:  # fmt: skip
+        """Write the version's files; the metadata last, as :meth:`has` looks for it."""
         path = self.path(name, version)
         path.mkdir(parents=True, exist_ok=True)
+        for file_name, content in (files or {}).items():
+            if Path(file_name).name != file_name or file_name in (MODEL_FILE, METADATA_FILE):
+                raise ValueError(f"invalid file name {file_name!r} for a model version")
+            _write_atomic(path / file_name, content)
         _write_atomic(path / MODEL_FILE, onnx)
         _write_atomic(path / METADATA_FILE, json.dumps(metadata, sort_keys=True).encode())
         return path

@@ -41,6 +41,7 @@ CHALLENGER = "challenger"
 METADATA_TAG = "tillflow.metadata"
 HISTORY_TAG = "tillflow.champion_history"
 KEEP_HISTORY = 50
+NATIVE_FILE = "model.lgb.txt"  # the native LightGBM booster the ONNX file was exported from
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,11 @@ class ModelVersion:
     @property
     def model_path(self) -> Path:
         return self.path / MODEL_FILE
+
+    @property
+    def native_path(self) -> Path:
+        """The native LightGBM booster (text) the ONNX file was exported from (explanations)."""
+        return self.path / NATIVE_FILE
 
     @property
     def label(self) -> str:
@@ -228,7 +234,11 @@ class ModelRegistry:
             with tempfile.TemporaryDirectory() as tmp:
                 target = Path(tmp) / MODEL_FILE
                 self.rest.download(str(mv["source"]), MODEL_FILE, target)
-                self.copies.put(name, found.version, target.read_bytes(), found.metadata)
+                extra = {}
+                for file_name in found.metadata.get("files", ()):
+                    self.rest.download(str(mv["source"]), file_name, Path(tmp) / file_name)
+                    extra[file_name] = (Path(tmp) / file_name).read_bytes()
+                self.copies.put(name, found.version, target.read_bytes(), found.metadata, extra)
             log.info("registry.copied", model=found.label, path=str(found.path))
         return found
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -51,6 +52,7 @@ class TrainingRecord:
 class LoggedRun:
     run_id: str
     source: str  # the run's ``model`` artifact folder, what a registry version points to
+    files: tuple[str, ...] = ()  # further files logged beside the model (native booster, plots)
 
 
 def run_params(record: TrainingRecord) -> dict[str, str]:
@@ -80,8 +82,10 @@ def log_training_run(
     onnx_bytes: bytes,
     example_rows: np.ndarray,
     example_scores: np.ndarray,
+    files: Mapping[str, bytes] | None = None,
 ) -> LoggedRun:
-    """Log ``record`` and the ONNX model (signature from the example rows and their scores)."""
+    """Log ``record`` and the ONNX model (signature from the example rows and their scores);
+    ``files`` (plain names) go into the model's folder beside it."""
     import mlflow.onnx
     import onnx
     from mlflow import MlflowClient
@@ -113,7 +117,12 @@ def log_training_run(
             onnx.load_from_string(onnx_bytes), str(folder), signature=signature,
             pip_requirements=runtime_requirements(),
         )  # fmt: skip
+        for name, content in (files or {}).items():
+            if Path(name).name != name or (folder / name).exists():
+                raise ValueError(f"invalid file name {name!r} beside a logged model")
+            (folder / name).write_bytes(content)
         client.log_artifacts(run_id, str(folder), MODEL_ARTIFACT)
     client.set_terminated(run_id)
     log.info("training.logged", model=record.model, run_id=run_id, experiment=experiment_id)
-    return LoggedRun(run_id, f"{run.info.artifact_uri}/{MODEL_ARTIFACT}")
+    source = f"{run.info.artifact_uri}/{MODEL_ARTIFACT}"
+    return LoggedRun(run_id, source, tuple(sorted(files or ())))

@@ -161,3 +161,10 @@ class RedisKeys:
     def scheduler_state(self) -> str:
         """Hash of the scheduler's cursors (last drift and request ids handled, last runs)."""
         return f"{self.prefix}batch:scheduler"
+
+    # --- model governance (batch/audit.py, batch/skew.py) -----------------------------------
+
+    @property
+    def governance(self) -> str:
+        """Hash of the latest audit and skew summaries (``schemas.governance``), by check."""
+        return f"{self.prefix}governance"

@@ -127,6 +127,16 @@ class Settings(BaseSettings):
     mlflow_experiment: str = "tillflow-training"  # every training run is logged under it
     # Registered models are named <prefix><model> (``demand``, ``ranker``): one server, many shops.
     mlflow_model_prefix: str = Field(default="tillflow-", pattern=r"^[a-z0-9_-]{0,40}$")
+    # Model governance: the fairness audit (batch/audit.py) and online/offline skew (batch/skew.py).
+    # An audit check breaches when its between-group ratio (lowest ÷ highest) is below these.
+    audit_min_ratio_demand_error: float = Field(default=0.4, ge=0, le=1)  # WAPE
+    audit_min_ratio_exposure: float = Field(default=0.1, ge=0, le=1)  # slots ÷ catalogue share
+    audit_min_ratio_hit_rate: float = Field(default=0.3, ge=0, le=1)
+    audit_min_ratio_price_change: float = Field(default=0.2, ge=0, le=1)
+    audit_min_group_rows: int = Field(default=20, ge=1)  # smaller groups stay out of the ratio
+    skew_sample: int = Field(default=200, ge=1)  # entities compared per skew run
+    skew_max_mismatch_rate: float = Field(default=0.05, ge=0, le=1)  # per feature
+    skew_rel_tolerance: float = Field(default=1e-6, ge=0)  # equal within this relative error
 
     # Flows
     lake_dir: Path = Path(".tillflow/lake")
@@ -150,7 +160,8 @@ class Settings(BaseSettings):
     recommendations_k: int = Field(default=10, ge=1)
 
     # Batch jobs (batch/), the scheduler and lineage
-    batch_schedule: str = "pipeline=3600,maintain=86400"  # job=seconds, comma-separated
+    # job=seconds, comma-separated; an audit also runs after every successful training
+    batch_schedule: str = "pipeline=3600,maintain=86400,skew=3600"
     scheduler_poll_s: float = Field(default=5.0, gt=0)
     job_lock_ttl_s: int = Field(default=3_600, ge=1)  # a crashed job's lock expires after this
     vacuum_retention_hours: int = Field(default=168, ge=0)  # time travel reaches this far back

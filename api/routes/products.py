@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -10,11 +11,12 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel
 
 from api.deps import State
-from api.prices import price_view, read_price_states
+from api.prices import explain_forecast, price_view, read_price_states
 from api.pricing_detail import (
     HistoryPoint,
     PricingDetail,
     demand_curve,
+    forecast_explanation,
     guardrail_status,
 )
 from api.routes.prices import SKU_PATTERN
@@ -90,7 +92,14 @@ async def pricing(
     found, past = await state.redis.run(read, raw=True)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown sku {sku!r}")
-    view = price_view(found)
+    demand = state.models["demand"].model
+    when = datetime.now(UTC)
+    view = price_view(found, demand=demand, when=when)
+    explanation = None
+    if demand is not None:
+        explained = explain_forecast(found, view.price, demand, when)
+        if explained is not None:
+            explanation = forecast_explanation(explained, demand.label)
     f = found.features
     min_comp = float(f["min_competitor_price"]) if f.get("min_competitor_price") else None
     min_comp = min_comp or None  # the flows write 0 when no competitor price was seen
@@ -134,4 +143,5 @@ async def pricing(
         units_24h=float(f["units_24h"]) if f.get("units_24h") else None,
         demand_curve=curve,
         guardrails=status_,
+        explanation=explanation,
     )

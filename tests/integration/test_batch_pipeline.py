@@ -16,6 +16,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import lightgbm as lgb
 import numpy as np
 import orjson
 import pyarrow.compute as pc
@@ -24,6 +25,7 @@ import redis
 from bytewax.testing import run_main
 from confluent_kafka import Producer
 from deltalake import DeltaTable, write_deltalake
+from prometheus_client import CollectorRegistry
 
 from batch.jobs import JobOptions, run_job
 from batch.lake import read_all
@@ -36,11 +38,14 @@ from flows.catalogue import load_catalogue
 from flows.dataflow import build_flow
 from flows.records import LakeRow
 from flows.sinks.lake import to_arrow
+from governance.importance_plot import IMPORTANCE_FILE
 from infra.readiness import require_topics
 from infra.stack.errors import ServiceUnavailable
 from infra.stack.topics import delete_topics, ensure_topics
+from observability.governance import GovernanceCollector
 from registry import CHALLENGER, CHAMPION, ModelRegistry
 from schemas.features import BATCH_SKU_FEATURES
+from schemas.governance import AUDIT_FIELD, FAIRNESS_AUDIT, AuditSummary
 from schemas.lake import (
     GOLD_SCHEMAS,
     ORDER_LINES,
@@ -60,6 +65,7 @@ from schemas.topics import ALL_TOPICS, INPUT_TOPICS, ORDERS
 from simulator.config import ShopConfig
 from simulator.producer import RunOptions, run_shop
 from tests.flow_processes import free_port
+from tests.notebooks import execute
 from tests.registered import model_prefix
 
 pytestmark = pytest.mark.integration
@@ -210,6 +216,13 @@ def test_both_models_are_exported_registered_and_current(pipeline: Settings) -> 
         assert sess.get_inputs()[0].name == meta["onnx_input"]
         rows = np.zeros((3, len(meta["features"])), dtype=np.float32)
         assert onnx_scores(sess, meta["onnx_output"], rows).shape == (3,)
+        # the native booster the explanations come from predicts what the ONNX file does
+        native = lgb.Booster(model_file=str(current.native_path)).predict(rows)
+        expected = native if name == "demand" else native.ravel()
+        assert np.allclose(onnx_scores(sess, meta["onnx_output"], rows), expected, atol=1e-4)
+    importance = registry.current("demand").metadata["importance"]  # type: ignore[union-attr]
+    assert set(importance) == set(registry.current("demand").metadata["features"])  # type: ignore[union-attr]
+    assert (registry.current("demand").path / IMPORTANCE_FILE).exists()  # type: ignore[union-attr]
     demand = registry.current("demand").metadata["metrics"]  # type: ignore[union-attr]
     assert demand["wape_naive"] > 0
     ranker = registry.current("ranker").metadata["metrics"]  # type: ignore[union-attr]
@@ -359,7 +372,10 @@ def test_scheduler_runs_due_jobs_retrains_on_drift_and_serves_requests(
     clock = [1_000.0]
     scheduler = Scheduler(pipeline, {"silver": 60.0}, clock=lambda: clock[0])
     try:
-        assert [(r.job, r.trigger) for r in scheduler.tick()] == [("silver", "schedule")]
+        # the trainings before asked for an audit of their models: one run serves them all
+        first = [(r.job, r.trigger) for r in scheduler.tick()]
+        assert [j for j in first if j[0] != "audit"] == [("silver", "schedule")]
+        assert first.count(("audit", "request")) == 1
         assert scheduler.tick() == []  # not due again yet
         clock[0] += 61
         assert [r.job for r in scheduler.tick()] == ["silver"]
@@ -368,6 +384,9 @@ def test_scheduler_runs_due_jobs_retrains_on_drift_and_serves_requests(
         runs = scheduler.tick()
         assert [(r.job, r.trigger, r.status) for r in runs] == [
             ("train", "drift", "ok"), ("gold", "request", "ok")]  # fmt: skip
+        # the training asked for an audit: the next tick runs it, once
+        assert [(r.job, r.trigger, r.status) for r in scheduler.tick()] == [
+            ("audit", "request", "ok")]  # fmt: skip
         assert scheduler.tick() == []  # each drift entry and request is handled once
     finally:
         scheduler.close()
@@ -376,6 +395,49 @@ def test_scheduler_runs_due_jobs_retrains_on_drift_and_serves_requests(
         assert restarted.tick() == []  # the cursors survived in Redis
     finally:
         restarted.close()
+
+
+def test_the_audit_of_the_champions_lands_in_gold_redis_and_the_gauges(
+    pipeline: Settings, redis_client: redis.Redis
+) -> None:
+    details = ok(pipeline, "audit")
+    registry = ModelRegistry.from_settings(pipeline)
+    assert details["models"] == {
+        n: registry.current(n).label for n in ("demand", "ranker")}  # type: ignore[union-attr]  # fmt: skip
+    rows = DeltaTable(str(gold_path(pipeline.lake_dir, FAIRNESS_AUDIT))).to_pandas()
+    mine = rows[rows["audit_id"] == details["audit_id"]]
+    checks = set(zip(mine["check"], mine["dimension"], strict=True))
+    assert checks >= {("demand_error", "category"), ("demand_error", "store"),
+                      ("exposure", "category"), ("hit_rate", "segment"),
+                      ("price_change", "store")}  # fmt: skip
+    # the demand error by category covers every holdout row once
+    by_category = mine[(mine["check"] == "demand_error") & (mine["dimension"] == "category")]
+    assert by_category["rows"].sum() > 0
+    assert set(by_category["group"]) <= set(load_catalogue(pipeline)[s].category
+                                            for s in load_catalogue(pipeline))  # fmt: skip
+    summary = AuditSummary.model_validate_json(
+        redis_client.hget(pipeline.keys.governance, AUDIT_FIELD) or ""
+    )
+    assert summary.audit_id == details["audit_id"]
+    gauges = CollectorRegistry()
+    gauges.register(GovernanceCollector(redis_client, pipeline.keys))
+    for d in summary.disparities:
+        labels = {"check": d.check, "dimension": d.dimension}
+        assert gauges.get_sample_value("tillflow_fairness_breach", labels) == float(d.breached)
+
+
+def test_the_notebook_retrains_and_compares_with_the_champion(pipeline: Settings) -> None:
+    executed = execute("demand_model.ipynb", pipeline)
+    outputs = {i: c.outputs for i, c in enumerate(executed.cells) if c.cell_type == "code"}
+    assert all(not any(o.output_type == "error" for o in out) for out in outputs.values())
+    comparison = next(o for out in outputs.values() for o in out
+                      if "retrained here" in str(o.get("data", {}).get("text/plain", ""))
+                      and "naive (day before)" in str(o.get("data", {})))  # fmt: skip
+    champion = ModelRegistry.from_settings(pipeline).current("demand")
+    assert champion is not None
+    assert champion.label in comparison["data"]["text/plain"]
+    images = [o for out in outputs.values() for o in out if "image/png" in o.get("data", {})]
+    assert len(images) >= 2  # both models per day, and their importances
 
 
 def test_maintenance_compacts_and_vacuums_without_changing_data(pipeline: Settings) -> None:

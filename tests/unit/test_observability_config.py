@@ -224,6 +224,7 @@ def _exported_names() -> set[str]:
 
     from api.metrics import ApiMetrics
     from flows.metrics import ConsumerLagCollector, FlowMetrics
+    from observability.governance import audit_families, skew_families
     from observability.jobs import JobMetrics, RegistryCollector
     from registry.store import ModelRegistry
 
@@ -238,6 +239,7 @@ def _exported_names() -> set[str]:
         for family in registry.collect():
             suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
             names |= {family.name + s for s in suffixes.get(family.type, ("",))}
+    names |= {family.name for family in audit_families(None) + skew_families(None)}
     return names
 
 

@@ -10,7 +10,7 @@ EXPECTED = {
     ("get", "/products"), ("get", "/pricing/{sku}"), ("post", "/events/{topic}"),
     ("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics"), ("post", "/admin/token"),
     ("get", "/admin/models"), ("post", "/admin/models/{name}/promote"),
-    ("post", "/admin/models/{name}/rollback"), ("get", "/admin/jobs"),
+    ("post", "/admin/models/{name}/rollback"), ("get", "/admin/jobs"), ("get", "/admin/governance"),
     ("post", "/admin/jobs/{job}"), ("get", "/admin/drift"),
     ("get", "/graph/products/{sku}/related"), ("get", "/graph/products/{sku}/influence"),
     ("post", "/oauth/token"), ("post", "/session"), ("get", "/search"),
