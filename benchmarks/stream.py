@@ -6,6 +6,8 @@
   topics, measured in the same run) is subtracted.
 - ``raw_consume_events_per_s``: a plain confluent-kafka consume-and-parse (orjson) loop over
   the same events: the baseline; ``ratio_to_raw_consume`` = 1proc / raw.
+- ``scaling_2proc`` = 2proc / 1proc: what a second process adds (≥ 1: it does not slow
+  the flow down).
 - ``freshness_p50_ms`` / ``freshness_p99_ms``: probe events produced while the flow tails the
   topics under a 5,000 events/s load, until the shopper's features in the Feast online store
   show them (the probe compares the stored ``event_time`` value with the expected bytes).
@@ -217,6 +219,7 @@ def main(mode: Mode) -> None:
         ("ratio_to_raw_consume", "events_per_s_1proc", "raw_consume_events_per_s"),
         {"repeats": repeats, "events": events_n},
         mode,
+        more_ratios=(("scaling_2proc", "events_per_s_2proc", "events_per_s_1proc"),),
     )
 
 
