@@ -172,7 +172,7 @@ def start_api(
         except OSError:
             return False
 
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # start-up is not measured; loaded cores make it slow
     while not healthy():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
