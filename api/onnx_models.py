@@ -50,6 +50,9 @@ def load(version: ModelVersion) -> LoadedModel:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1  # one request's rows are few; threads only add latency
     options.inter_op_num_threads = 1
+    # Errors only: onnxruntime otherwise writes a line to stderr on every run of a model
+    # whose declared output shape is fixed at one row (a ranker scoring 20 candidates).
+    options.log_severity_level = 3
     session = ort.InferenceSession(
         str(version.model_path), sess_options=options, providers=["CPUExecutionProvider"]
     )

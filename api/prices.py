@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from api.features import FeatureReads, text
 from api.onnx_models import LoadedModel
+from api.responses import model_json
 from governance.explain import Explanation
 from infra.clients import AsyncRedis
 from online_models.demand_features import demand_features
@@ -58,6 +60,25 @@ class PriceState(BaseModel):
     catalogue: dict[str, Any] | None
 
 
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """A product's state with its answer rendered once (what the price cache holds).
+
+    ``body`` is the JSON of its fresh view, forecast by the demand model ``model`` (None:
+    no model); a hit sends it as it is, so a cached answer costs no model run and no
+    serialisation.
+    """
+
+    state: PriceState
+    body: bytes
+    model: str | None
+
+    @classmethod
+    def of(cls, state: PriceState, demand: LoadedModel | None) -> Priced:
+        view = price_view(state, demand=demand)
+        return cls(state, model_json(view), None if demand is None else demand.label)
+
+
 async def read_price_states(
     client: AsyncRedis, keys: RedisKeys, reads: FeatureReads, skus: list[str]
 ) -> dict[str, PriceState]:
@@ -84,6 +105,18 @@ async def read_price_states(
             catalogue=None if item is None else orjson.loads(item),
         )
     return out
+
+
+async def read_priced(
+    client: AsyncRedis,
+    keys: RedisKeys,
+    reads: FeatureReads,
+    skus: list[str],
+    demand: LoadedModel | None,
+) -> dict[str, Priced]:
+    """:func:`read_price_states`, each rendered with ``demand``'s forecast."""
+    states = await read_price_states(client, keys, reads, skus)
+    return {sku: Priced.of(s, demand) for sku, s in states.items()}
 
 
 def price_view(

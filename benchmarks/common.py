@@ -87,11 +87,13 @@ def write_medians(
     ratio: tuple[str, str, str],
     meta: dict[str, Any],
     mode: Mode = Mode(),
+    more_ratios: tuple[tuple[str, str, str], ...] = (),
 ) -> None:
-    """Write the median of every figure plus ``ratio = (name, numerator, denominator)``."""
+    """Write the median of every figure plus ``ratio = (name, numerator, denominator)`` (and
+    each of ``more_ratios``), each a ratio of the two medians."""
     figures = {k: median(v) for k, v in runs.items()}
-    key, num, den = ratio
-    figures[key] = figures[num] / figures[den]
+    for key, num, den in (ratio, *more_ratios):
+        figures[key] = figures[num] / figures[den]
     print(f"wrote {write_result(name, figures, {**meta, **runs}, mode)}")
 
 

@@ -23,6 +23,7 @@ from api.recommendations import (
     read_shopper,
     without_ranker,
 )
+from api.responses import JsonBytes, model_json
 from api.state import AppState
 from api.tokens import Claims
 from infra.clients import AsyncRedis
@@ -65,7 +66,7 @@ async def recommendations_for(state: AppState, user_id: str, k: int) -> Recommen
         ),
         raw=True,
     )  # fmt: skip
-    state.metrics.lookups.labels(kind="recommendations", result=result).inc()
+    state.metrics.count_lookups("recommendations", result)
     popular, popular_result = await _cached(
         state, state.popular, "top", lambda client: read_popular(client, keys, POPULAR_DEPTH)
     )
@@ -97,6 +98,7 @@ def _own_list(request: Request, user_id: Annotated[str, Path(pattern=USER_PATTER
 @router.get(
     "/recommendations/{user_id}",
     response_model=Recommendations,
+    response_class=JsonBytes,
     summary="A shopper's recommended products",
     description="Candidates from the streaming recommender (item co-occurrence over the "
     "shopper's recent views and purchases, topped up from popularity), re-ranked by the "
@@ -111,8 +113,8 @@ async def get_recommendations(
     state: State,
     _reader: Annotated[Claims, Depends(_own_list)],
     k: Annotated[int, Query(ge=1, le=MAX_K, description="How many items.")] = 10,
-) -> Recommendations:
-    return await recommendations_for(state, user_id, k)
+) -> JsonBytes:
+    return JsonBytes(model_json(await recommendations_for(state, user_id, k)))
 
 
 __all__ = ["USER_PATTERN", "Shopper", "recommendations_for", "router"]
