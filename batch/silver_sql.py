@@ -3,7 +3,10 @@
 Each query reads the view ``bronze`` (event_id, event_time, payload, kafka_partition,
 kafka_offset, ingested_at) and yields the silver columns plus ``reason``: NULL for a row that
 keeps the contract (schemas/events.py), else the first rule it breaks. The JSON is parsed once
-per row (``json_transform``); the rules restate the pydantic models' constraints.
+per row (``json_transform``); the rules restate the pydantic models' constraints. The queries
+run on DuckDB as written and on Spark transpiled (batch/engines/dialect.py), so they keep to
+what both can mean alike: lines are numbered with ``range`` rather than ``generate_subscripts``,
+and the first bad line is found with ``arg_min``.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ typed AS (
            p.action AS action, trim(p.sku) AS sku, p.query AS query
     FROM raw
 )
-SELECT *, CASE
+SELECT * EXCLUDE (p), CASE
     WHEN p IS NULL THEN 'payload is not valid JSON'
     {_id_rule("user_id")}
     {_id_rule("session_id")}
@@ -70,7 +73,7 @@ typed AS (
            TRY_CAST(p.on_hand::VARCHAR AS BIGINT) AS on_hand
     FROM raw
 )
-SELECT *, CASE
+SELECT * EXCLUDE (p), CASE
     WHEN p IS NULL THEN 'payload is not valid JSON'
     {_id_rule("sku")}
     {_id_rule("store_id")}
@@ -88,7 +91,7 @@ typed AS (
            TRY_CAST(p.price AS DOUBLE) AS price
     FROM raw
 )
-SELECT *, CASE
+SELECT * EXCLUDE (p), CASE
     WHEN p IS NULL THEN 'payload is not valid JSON'
     {_id_rule("sku")}
     {_id_rule("competitor")}
@@ -104,20 +107,22 @@ orders AS (
     SELECT *, trim(p.order_id) AS order_id, trim(p.user_id) AS user_id,
            trim(p.store_id) AS store_id,
            CASE WHEN json_type(p.lines) = 'ARRAY'
-                THEN json_transform(p.lines, '[{{"sku":"VARCHAR","quantity":"JSON","unit_price":"VARCHAR"}}]')
+                THEN json_transform(p.lines::VARCHAR, '[{{"sku":"VARCHAR","quantity":"JSON","unit_price":"VARCHAR"}}]')
            END AS items
     FROM raw
 ),
 lines AS (
-    SELECT * EXCLUDE (items, item), item.sku AS sku,
+    SELECT o.event_id, o.kafka_partition, o.kafka_offset, u.line::INTEGER AS line,
+           o.items[u.line + 1] AS item
+    FROM orders o CROSS JOIN unnest(range(array_length(o.items))) AS u(line)
+    WHERE array_length(o.items) > 0
+),
+typed_lines AS (
+    SELECT event_id, kafka_partition, kafka_offset, line, item.sku AS sku,
            json_type(item.quantity) AS quantity_type,
            TRY_CAST(item.quantity::VARCHAR AS BIGINT) AS quantity,
            TRY_CAST(item.unit_price AS DOUBLE) AS unit_price
-    FROM (
-        SELECT *, unnest(items) AS item,
-               (generate_subscripts(items, 1) - 1)::INTEGER AS line
-        FROM orders WHERE len(items) > 0
-    )
+    FROM lines
 ),
 line_reasons AS (
     SELECT *, CASE
@@ -127,11 +132,11 @@ line_reasons AS (
         WHEN quantity <= 0 OR quantity > 10000 THEN 'quantity must be between 1 and 10000'
         {_money_rule("unit_price")}
     END AS line_reason
-    FROM lines
+    FROM typed_lines
 ),
 order_reasons AS (
     SELECT event_id, kafka_partition, kafka_offset,
-           first('line ' || line || ': ' || line_reason ORDER BY line)
+           arg_min('line ' || line || ': ' || line_reason, line)
                FILTER (WHERE line_reason IS NOT NULL) AS first_line_reason
     FROM line_reasons GROUP BY ALL
 ),
@@ -142,13 +147,13 @@ checked AS (
         {_id_rule("o.user_id").replace("'o.user_id", "'user_id")}
         {_id_rule("o.store_id").replace("'o.store_id", "'store_id")}
         WHEN o.items IS NULL THEN 'lines is missing or not a list'
-        WHEN len(o.items) = 0 THEN 'lines must not be empty'
-        WHEN len(o.items) > 1000 THEN 'an order has at most 1000 lines'
+        WHEN array_length(o.items) = 0 THEN 'lines must not be empty'
+        WHEN array_length(o.items) > 1000 THEN 'an order has at most 1000 lines'
         ELSE r.first_line_reason
     END AS reason
     FROM orders o LEFT JOIN order_reasons r USING (event_id, kafka_partition, kafka_offset)
 )
-SELECT c.* EXCLUDE (items), l.line, l.sku, l.quantity, l.unit_price
+SELECT c.* EXCLUDE (items, p), l.line, l.sku, l.quantity, l.unit_price
 FROM checked c
 LEFT JOIN line_reasons l USING (event_id, kafka_partition, kafka_offset)
 """  # noqa: E501

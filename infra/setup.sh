@@ -5,7 +5,8 @@
 #     prometheus (+ promtool), prometheus-alertmanager (amtool checks the alert routing),
 #     rsyslog + rsyslog-elasticsearch (ships the JSON log lines into OpenSearch)
 #   - a virtualenv in .venv with the locked Python dependencies (requirements.lock)
-#   - the Kafka broker's, Neo4j's and OpenSearch's jars from Maven Central (into .tillflow/cache)
+#   - the Kafka broker's, Neo4j's and OpenSearch's jars, and Delta Lake's for Spark, from Maven
+#     Central (into .tillflow/cache)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
