@@ -111,6 +111,9 @@ def spark_session(settings: Settings) -> SparkSession:
         .config("spark.driver.memory", settings.spark_driver_memory)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
+        # Delta rebuilds a table's state (DESCRIBE DETAIL, reads) in this many tasks; its
+        # default of 50 costs minutes per catalogue listing on a small machine.
+        .config("spark.databricks.delta.snapshotPartitions", str(settings.spark_shuffle_partitions))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.warehouse.dir", str(warehouse_dir(settings)))
