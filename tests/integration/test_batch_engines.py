@@ -197,7 +197,7 @@ def test_the_lake_tables_are_in_the_catalogue_for_spark_and_duckdb(
     assert row is not None
     con = duckdb.connect()
     duckdb_views(con, tables)
-    assert con.sql(query).fetchone() == (row["n"], row["units"])
+    assert con.execute(query).fetchone() == (row["n"], row["units"])
     assert row["n"] == lakes["second"]["spark"]["gold/sku_daily"].num_rows
     con.close()
     assert register(spark.spark, lake) == tables  # registering again changes nothing
