@@ -12,7 +12,7 @@ BACKFILL_DAYS ?= 14
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-setup: ## Install everything (Debian packages, .venv from requirements.lock, Kafka/Neo4j/OpenSearch jars)
+setup: ## Install everything (Debian packages, .venv from requirements.lock, Kafka/Neo4j/OpenSearch/Delta-for-Spark jars)
 	@bash infra/setup.sh
 
 up: ## Start Kafka (KRaft), Redis, Neo4j, OpenSearch, MLflow, rsyslog and Prometheus on 127.0.0.1; create the topics

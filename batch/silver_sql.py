@@ -4,7 +4,10 @@ Each query reads the view ``bronze`` (event_id, event_time, payload, kafka_parti
 kafka_offset, ingested_at) and yields the silver columns plus ``reason``: NULL for a row that
 keeps the contract, else the first rule it breaks. The JSON is parsed once per row
 (``json_transform``). The rules are rendered from ``schemas/silver_rules.py``, which reads them
-off the contract's models, so no limit is restated here.
+off the contract's models, so no limit is restated here. The queries run on DuckDB as written
+and on Spark transpiled (batch/engines/dialect.py), so they keep to what both can mean alike:
+lines are numbered with ``range`` rather than ``generate_subscripts``, and the first bad line
+is found with ``arg_min``.
 """
 
 from __future__ import annotations
@@ -51,10 +54,22 @@ def _value(rule: Rule, source: str) -> str:
 def _columns(rules: Iterable[Rule], parent: str) -> str:
     """``<field>_json`` (as received) and ``<field>`` (typed) for every rule."""
     return ",\n    ".join(
-        f"{parent}.{r.field} AS {r.field}_json, {_value(r, f'{parent}.{r.field}')} AS {r.field}"
+        f"{_present(f'{parent}.{r.field}')} AS {r.field}_json, "
+        f"{_value(r, f'{parent}.{r.field}')} AS {r.field}"
         for r in rules
         if r.kind != "lines"
     )
+
+
+def _present(source: str) -> str:
+    """``source`` (a JSON field), NULL when it is missing or the JSON literal null."""
+    return f"CASE WHEN json_type({source}) <> 'NULL' THEN {source} END"
+
+
+def _json_columns(rules: Iterable[Rule]) -> str:
+    """The ``<field>_json`` columns of :func:`_columns`: for the rules only, never output (a
+    JSON value has no Arrow type on Spark)."""
+    return ", ".join(f"{r.field}_json" for r in rules if r.kind != "lines")
 
 
 def _reasons(rule: Rule) -> str:
@@ -131,7 +146,7 @@ typed AS (
     {_columns(rules, "p")}
     FROM raw
 )
-SELECT *, CASE
+SELECT * EXCLUDE (p, {_json_columns(rules)}), CASE
     WHEN p IS NULL THEN 'payload is not valid JSON'
     {_all_reasons(rules)}
     {extra}
@@ -168,28 +183,30 @@ orders AS (
     SELECT *,
     {_columns(rules, "p")},
     CASE WHEN json_type(p.{lines.field}) = 'ARRAY'
-         THEN json_transform(p.{lines.field}, '[{_shape(lines.items)}]')
+         THEN json_transform(p.{lines.field}::VARCHAR, '[{_shape(lines.items)}]')
     END AS items
     FROM raw
 ),
 lines AS (
-    SELECT * EXCLUDE (items, item),
+    SELECT o.event_id, o.kafka_partition, o.kafka_offset, u.line::INTEGER AS line,
+           o.items[u.line + 1] AS item
+    FROM orders o CROSS JOIN unnest(range(array_length(o.items))) AS u(line)
+    WHERE array_length(o.items) > 0
+),
+typed_lines AS (
+    SELECT event_id, kafka_partition, kafka_offset, line,
     {_columns(lines.items, "item")}
-    FROM (
-        SELECT event_id, kafka_partition, kafka_offset, items, unnest(items) AS item,
-               (generate_subscripts(items, 1) - 1)::INTEGER AS line
-        FROM orders WHERE len(items) > 0
-    )
+    FROM lines
 ),
 line_reasons AS (
     SELECT *, CASE
     {_all_reasons(lines.items)}
     END AS line_reason
-    FROM lines
+    FROM typed_lines
 ),
 order_reasons AS (
     SELECT event_id, kafka_partition, kafka_offset,
-           first('line ' || line || ': ' || line_reason ORDER BY line)
+           arg_min('line ' || line || ': ' || line_reason, line)
                FILTER (WHERE line_reason IS NOT NULL) AS first_line_reason
     FROM line_reasons GROUP BY ALL
 ),
@@ -198,13 +215,13 @@ checked AS (
     WHEN p IS NULL THEN 'payload is not valid JSON'
     {_all_reasons(rules)}
     WHEN items IS NULL THEN '{lines.field} is missing or not a list'
-    WHEN len(items) < {lines.min_items} THEN '{lines.field} must not be empty'
-    WHEN len(items) > {lines.max_items} THEN 'an order has at most {lines.max_items} lines'
+    WHEN array_length(items) < {lines.min_items} THEN '{lines.field} must not be empty'
+    WHEN array_length(items) > {lines.max_items} THEN 'an order has at most {lines.max_items} lines'
     ELSE r.first_line_reason
     END AS reason
     FROM orders o LEFT JOIN order_reasons r USING (event_id, kafka_partition, kafka_offset)
 )
-SELECT c.* EXCLUDE (items), l.line, l.sku, l.quantity, l.unit_price
+SELECT c.* EXCLUDE (items, p, {_json_columns(rules)}), l.line, l.sku, l.quantity, l.unit_price
 FROM checked c
 LEFT JOIN line_reasons l USING (event_id, kafka_partition, kafka_offset)
 """

@@ -117,6 +117,18 @@ TABLES: dict[str, list[tuple[str, str, str]]] = {
         ("features_s", "", "Feast export + materialisation"),
         ("train_s", "", "both models: Feast PIT set, LightGBM, ONNX, registry"),
         ("startup_s", "", "imports (Feast, LightGBM, …) in a fresh process, not in the above"),
+        (
+            "spark_pipeline_seconds_1m_events",
+            "duckdb_transform_seconds_1m_events",
+            "silver → gold → Feast export on Spark (local[*], driver 1g)",
+        ),
+        (
+            "duckdb_transform_seconds_1m_events",
+            "",
+            "baseline: the same on DuckDB, same bronze, same run",
+        ),
+        ("spark_parity", "", "1 when both engines wrote identical tables; goal 1"),
+        ("spark_startup_s", "", "Spark session start (JVM, Delta jars), not in the above"),
         ("onnx_max_abs_diff", "", "ONNX vs native on held-out rows; goal ≤ 0.001"),
         ("demand_wape", "demand_wape_naive", "holdout: last 20 % of days"),
         ("demand_wape_naive", "", "baseline: units as the day before"),

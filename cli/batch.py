@@ -28,13 +28,35 @@ CatalogueOption = Annotated[
 ]  # fmt: skip
 
 
-def _run(job: str, catalogue: Path | None = None, retention_hours: int | None = None) -> None:
+EngineOption = Annotated[
+    str | None,
+    typer.Option("--engine", help="duckdb or spark (default TILLFLOW_BATCH_ENGINE, duckdb)."),
+]
+MasterOption = Annotated[
+    str | None,
+    typer.Option("--master", help="Spark master URL (default TILLFLOW_SPARK_MASTER, local[*])."),
+]
+
+
+def _run(
+    job: str,
+    catalogue: Path | None = None,
+    retention_hours: int | None = None,
+    engine: str | None = None,
+    master: str | None = None,
+) -> None:
+    from batch.engines import ENGINES
     from batch.jobs import STEPS, JobOptions, run_job
     from batch.maintenance import lake_tables
 
     settings = _settings()
+    if master is not None:
+        settings = settings.model_copy(update={"spark_master": master})
+    chosen = next((e for e in ENGINES if e == engine), None)
+    if engine is not None and chosen is None:
+        raise _fail(ValueError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}"))
     total = STEPS[job] or len(lake_tables(settings.lake_dir))
-    options = JobOptions(catalogue_file=catalogue, retention_hours=retention_hours)
+    options = JobOptions(catalogue_file=catalogue, retention_hours=retention_hours, engine=chosen)
     with track(job, total, "steps") as progress:
 
         def step(name: str) -> None:
@@ -54,21 +76,23 @@ def _run(job: str, catalogue: Path | None = None, retention_hours: int | None = 
 
 
 @batch_app.command("silver")
-def silver() -> None:
+def silver(engine: EngineOption = None, master: MasterOption = None) -> None:
     """Bronze → silver: typed, deduplicated by event_id, bad rows quarantined."""
-    _run("silver")
+    _run("silver", engine=engine, master=master)
 
 
 @batch_app.command("gold")
-def gold(catalogue: CatalogueOption = None) -> None:
+def gold(
+    catalogue: CatalogueOption = None, engine: EngineOption = None, master: MasterOption = None
+) -> None:
     """Silver → gold: sku_daily, user_item_interactions, orders_enriched."""
-    _run("gold", catalogue)
+    _run("gold", catalogue, engine=engine, master=master)
 
 
 @batch_app.command("features")
-def features() -> None:
+def features(engine: EngineOption = None, master: MasterOption = None) -> None:
     """Gold → Feast: export sku_daily_features, materialise them to the online store."""
-    _run("features")
+    _run("features", engine=engine, master=master)
 
 
 @batch_app.command("train")
@@ -88,9 +112,35 @@ def maintain(
 
 
 @batch_app.command("pipeline")
-def pipeline(catalogue: CatalogueOption = None) -> None:
+def pipeline(
+    catalogue: CatalogueOption = None, engine: EngineOption = None, master: MasterOption = None
+) -> None:
     """silver → gold → features → train, each stage under its own lock."""
-    _run("pipeline", catalogue)
+    _run("pipeline", catalogue, engine=engine, master=master)
+
+
+@batch_app.command("tables")
+def tables(master: MasterOption = None) -> None:
+    """Register the lake's tables in the catalogue (Hive metastore) and list them with their
+    Delta versions; Spark and DuckDB both read them as tillflow.<layer>_<table>."""
+    from batch.engines.spark_engine import SparkEngine
+    from batch.metastore import register
+
+    settings = _settings()
+    if master is not None:
+        settings = settings.model_copy(update={"spark_master": master})
+    try:
+        engine = SparkEngine(settings)
+    except StackError as exc:
+        raise _fail(exc) from None
+    try:
+        entries = register(engine.spark, settings.lake_dir)
+    finally:
+        engine.close()
+    table = Table("table", "version", "location")
+    for entry in entries:
+        table.add_row(entry.qualified, str(entry.version), str(entry.location))
+    out.print(table)
 
 
 @batch_app.command("audit")

@@ -7,7 +7,8 @@
 #   - a virtualenv in .venv with the locked Python dependencies (requirements.lock)
 #   - the MLflow tracking server's own virtualenv in .tillflow/cache/mlflow-venv
 #     (infra/mlflow/requirements.lock: its pins differ from the project's)
-#   - the Kafka broker's, Neo4j's and OpenSearch's jars from Maven Central (into .tillflow/cache)
+#   - the Kafka broker's, Neo4j's and OpenSearch's jars, and Delta Lake's for Spark, from Maven
+#     Central (into .tillflow/cache)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -167,6 +167,15 @@ class Settings(BaseSettings):
     vacuum_retention_hours: int = Field(default=168, ge=0)  # time travel reaches this far back
     lineage_file: Path = Path(".tillflow/lineage/events.jsonl")  # OpenLineage events, one a line
     lineage_url: str = ""  # an OpenLineage HTTP endpoint (e.g. Marquez); replaces the file
+    # The engine of silver, gold and the Feast export (batch/engines/): DuckDB in-process, or
+    # Apache Spark with Delta Lake (``local[*]``, or a cluster's master URL).
+    batch_engine: Literal["duckdb", "spark"] = "duckdb"
+    spark_master: str = "local[*]"
+    spark_driver_memory: str = "1g"
+    spark_shuffle_partitions: int = Field(default=4, ge=1)
+    # The table catalogue (Hive metastore): empty → Spark's embedded Derby under runtime_dir,
+    # one process at a time; e.g. thrift://metastore:9083 for a shared one.
+    metastore_uri: str = ""
 
     # API
     api_host: str = "127.0.0.1"
