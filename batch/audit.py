@@ -22,6 +22,8 @@ from batch.result import StepResult
 from governance import fairness
 from governance.fairness import Figures
 from infra.clients import redis_client
+from infra.stack.errors import ServiceUnavailable
+from registry.tracking import log_audit_run
 from schemas.governance import (
     AUDIT_FIELD,
     FAIRNESS_AUDIT,
@@ -127,6 +129,17 @@ def audit_metrics(result: AuditSummary) -> dict[str, float]:
     return out
 
 
+def _log_to_mlflow(settings: Settings, result: AuditSummary, table: pa.Table) -> str | None:
+    """The audit as an MLflow run (its run id); None, with a warning, while MLflow is away:
+    the gold table, Redis and the gauges already hold the audit."""
+    rows = json.dumps(table.to_pylist(), default=str, sort_keys=True)
+    try:
+        return log_audit_run(settings, result.audit_id, result.models, audit_metrics(result), rows)
+    except ServiceUnavailable as exc:
+        log.warning("audit.not_tracked", audit_id=result.audit_id, error=str(exc))
+        return None
+
+
 def run_audit(settings: Settings, catalogue: pa.Table, now: datetime | None = None) -> StepResult:
     at = now or datetime.now(UTC)
     inputs = gather(settings, catalogue)
@@ -141,7 +154,9 @@ def run_audit(settings: Settings, catalogue: pa.Table, now: datetime | None = No
     finally:
         client.close()
     breaches = [f"{d.check}/{d.dimension}" for d in result.disparities if d.breached]
-    log.info("audit.finished", audit_id=audit_id, groups=table.num_rows, breaches=breaches)
+    mlflow_run = _log_to_mlflow(settings, result, table)
+    log.info("audit.finished", audit_id=audit_id, groups=table.num_rows, breaches=breaches,
+             mlflow_run=mlflow_run)  # fmt: skip
     rows_in = len(inputs.demand_rows) + len(inputs.slots) + len(inputs.changes) + len(inputs.lines)
     return StepResult(
         rows_in=rows_in,
@@ -154,5 +169,10 @@ def run_audit(settings: Settings, catalogue: pa.Table, now: datetime | None = No
             "redis/price-history",
         ),
         outputs=(f"gold/{FAIRNESS_AUDIT}",),
-        details={"audit_id": audit_id, "models": inputs.models, "breaches": breaches},
+        details={
+            "audit_id": audit_id,
+            "models": inputs.models,
+            "breaches": breaches,
+            "mlflow_run": mlflow_run,
+        },
     )

@@ -126,3 +126,31 @@ def log_training_run(
     log.info("training.logged", model=record.model, run_id=run_id, experiment=experiment_id)
     source = f"{run.info.artifact_uri}/{MODEL_ARTIFACT}"
     return LoggedRun(run_id, source, tuple(sorted(files or ())))
+
+
+def log_audit_run(
+    settings: Settings, audit_id: str, models: Mapping[str, str], metrics: Mapping[str, float],
+    rows_json: str,
+) -> str:  # fmt: skip
+    """Log one fairness audit as an MLflow run beside the training runs: the audited model
+    versions as tags, each check's between-group ratio and breach as metrics, every group's
+    figures as ``fairness_audit.json``; return the run id."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+
+    require_mlflow(settings)
+    client = MlflowClient(tracking_uri=settings.mlflow_url)
+    experiment = client.get_experiment_by_name(settings.mlflow_experiment)
+    experiment_id = (
+        experiment.experiment_id if experiment is not None
+        else client.create_experiment(settings.mlflow_experiment)
+    )  # fmt: skip
+    tags = {"tillflow.kind": "fairness-audit", "tillflow.audit_id": audit_id,
+            **{f"model.{name}": label for name, label in models.items()}}  # fmt: skip
+    run = client.create_run(experiment_id, run_name="fairness-audit", tags=tags)
+    now = int(time.time() * 1000)
+    client.log_batch(run.info.run_id, metrics=[Metric(k, float(v), now, 0)
+                                               for k, v in metrics.items()])  # fmt: skip
+    client.log_text(run.info.run_id, rows_json, "fairness_audit.json")
+    client.set_terminated(run.info.run_id)
+    return str(run.info.run_id)

@@ -25,8 +25,10 @@ import redis
 from bytewax.testing import run_main
 from confluent_kafka import Producer
 from deltalake import DeltaTable, write_deltalake
+from mlflow import MlflowClient
 from prometheus_client import CollectorRegistry
 
+from batch.audit import audit_metrics
 from batch.jobs import JobOptions, run_job
 from batch.lake import read_all
 from batch.locks import job_lock
@@ -419,6 +421,11 @@ def test_the_audit_of_the_champions_lands_in_gold_redis_and_the_gauges(
         redis_client.hget(pipeline.keys.governance, AUDIT_FIELD) or ""
     )
     assert summary.audit_id == details["audit_id"]
+    # ... and in MLflow, beside the training runs: the audited versions and every ratio
+    tracked = MlflowClient(tracking_uri=pipeline.mlflow_url).get_run(details["mlflow_run"])
+    assert tracked.data.tags["tillflow.audit_id"] == details["audit_id"]
+    assert tracked.data.tags["model.demand"] == details["models"]["demand"]
+    assert tracked.data.metrics == pytest.approx(audit_metrics(summary))
     gauges = CollectorRegistry()
     gauges.register(GovernanceCollector(redis_client, pipeline.keys))
     for d in summary.disparities:
