@@ -24,8 +24,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Latency buckets in seconds: fine below 10 ms, where the objectives are.
 LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5
-)  # fmt: skip
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
 
 log = structlog.get_logger("tillflow.api.access")
 
@@ -44,16 +57,20 @@ class ApiMetrics:
             registry=r,
         )
         self.requests = Counter(
-            "tillflow_http_requests", "HTTP requests answered.", ["route", "method", "status"],
+            "tillflow_http_requests",
+            "HTTP requests answered.",
+            ["route", "method", "status"],
             registry=r,
-        )  # fmt: skip
+        )
         self.ws_connections = Gauge(
             "tillflow_ws_connections", "Open websocket connections.", ["channel"], registry=r
         )
         self.ws_sent = Counter(
-            "tillflow_ws_messages_sent", "Messages pushed to websocket clients.", ["channel"],
+            "tillflow_ws_messages_sent",
+            "Messages pushed to websocket clients.",
+            ["channel"],
             registry=r,
-        )  # fmt: skip
+        )
         self.ws_dropped = Counter(
             "tillflow_ws_messages_dropped",
             "Messages dropped for slow websocket clients (oldest first).",
@@ -104,9 +121,10 @@ class _ModelInfo(Collector):
 
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily(
-            "tillflow_model_info", "Model versions loaded by the API (value 1).",
+            "tillflow_model_info",
+            "Model versions loaded by the API (value 1).",
             labels=["model", "version"],
-        )  # fmt: skip
+        )
         for model, version in sorted(self.loaded.items()):
             family.add_metric([model, version], 1.0)
         yield family
@@ -164,9 +182,13 @@ class ObservabilityMiddleware:
                 self.metrics.requests.labels(*labels).inc()
                 if route != "/metrics":
                     log.info(
-                        "request", method=scope["method"], route=route, path=scope["path"],
-                        status=status_code, ms=round(elapsed * 1000, 3),
-                    )  # fmt: skip
+                        "request",
+                        method=scope["method"],
+                        route=route,
+                        path=scope["path"],
+                        status=status_code,
+                        ms=round(elapsed * 1000, 3),
+                    )
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

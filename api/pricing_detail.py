@@ -51,8 +51,10 @@ class GuardrailStatus(BaseModel):
 class FeatureContribution(BaseModel):
     feature: str
     value: float = Field(description="The feature's value in the forecast's input row.")
-    contribution: float = Field(description="Its TreeSHAP value in the model's raw score space "
-                                "(log units for the Poisson demand model).")  # fmt: skip
+    contribution: float = Field(
+        description="Its TreeSHAP value in the model's raw score space "
+        "(log units for the Poisson demand model)."
+    )
     factor: float = Field(description="What it multiplies the forecast by (exp(contribution)).")
 
 

@@ -70,8 +70,10 @@ class LoginThrottle:
 
     @classmethod
     def create(cls, burst: int, per_min: float, max_keys: int) -> LoginThrottle:
-        return cls(TokenBucket(per_min / 60.0, burst, max_keys),
-                   TokenBucket(per_min / 60.0, burst, max_keys))  # fmt: skip
+        return cls(
+            TokenBucket(per_min / 60.0, burst, max_keys),
+            TokenBucket(per_min / 60.0, burst, max_keys),
+        )
 
     def retry_after_s(self, client: str, user: str, now: float) -> int:
         """0 when an attempt may be checked now, else the seconds to wait.

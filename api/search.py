@@ -94,12 +94,14 @@ async def personalised(state: AppState, results: SearchResults, user_id: str) ->
     personal = {item.sku: item.score for item in scored.items}
     weight = state.settings.search_personal_weight
     hits = [
-        hit.model_copy(update={
-            "personal_score": personal[hit.sku],
-            "score": round(hit.score / best + weight * personal[hit.sku], 6),
-        })
+        hit.model_copy(
+            update={
+                "personal_score": personal[hit.sku],
+                "score": round(hit.score / best + weight * personal[hit.sku], 6),
+            }
+        )
         for hit in results.items
-    ]  # fmt: skip
+    ]
     hits.sort(key=lambda h: -h.score)
     return results.model_copy(
         update={"items": hits, "ranked_by": "search+ranker", "model_version": ranker.label}

@@ -87,9 +87,10 @@ class AppState:
         if not self._admin_hash:
             given = self.settings.admin_password_hash.get_secret_value()
             self._admin_hash = (
-                given if is_hash(given)
+                given
+                if is_hash(given)
                 else hash_secret(self.settings.admin_password.get_secret_value())
-            )  # fmt: skip
+            )
         return self._admin_hash
 
     def refresh_models(self) -> None:

@@ -60,9 +60,13 @@ def issue_token(
     issued = int(now)
     expires = issued + (settings.jwt_ttl_s if ttl_s is None else ttl_s)
     claims: dict[str, object] = {
-        "sub": subject, "kind": kind, "scopes": scopes, "iat": issued, "exp": expires,
+        "sub": subject,
+        "kind": kind,
+        "scopes": scopes,
+        "iat": issued,
+        "exp": expires,
         "iss": ISSUER,
-    }  # fmt: skip
+    }
     if session_id is not None:
         claims["sid"] = session_id
     key = settings.jwt_secret.get_secret_value()
@@ -73,9 +77,12 @@ def read_token(settings: Settings, token: str) -> Claims:
     """The token's claims, or :class:`TokenError` saying what is wrong with it."""
     try:
         claims = jwt.decode(
-            token, settings.jwt_secret.get_secret_value(), algorithms=[ALGORITHM],
-            issuer=ISSUER, options={"require": ["exp", "iat", "sub"]},
-        )  # fmt: skip
+            token,
+            settings.jwt_secret.get_secret_value(),
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["exp", "iat", "sub"]},
+        )
     except jwt.ExpiredSignatureError:
         raise TokenError("the token has expired; get a new one") from None
     except jwt.PyJWTError as exc:

@@ -155,8 +155,13 @@ def run_audit(settings: Settings, catalogue: pa.Table, now: datetime | None = No
         client.close()
     breaches = [f"{d.check}/{d.dimension}" for d in result.disparities if d.breached]
     mlflow_run = _log_to_mlflow(settings, result, table)
-    log.info("audit.finished", audit_id=audit_id, groups=table.num_rows, breaches=breaches,
-             mlflow_run=mlflow_run)  # fmt: skip
+    log.info(
+        "audit.finished",
+        audit_id=audit_id,
+        groups=table.num_rows,
+        breaches=breaches,
+        mlflow_run=mlflow_run,
+    )
     rows_in = len(inputs.demand_rows) + len(inputs.slots) + len(inputs.changes) + len(inputs.lines)
     return StepResult(
         rows_in=rows_in,

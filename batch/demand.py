@@ -76,8 +76,9 @@ def training_set(settings: Settings, list_prices: dict[str, float]) -> DemandSet
     """Point-in-time rows for every (sku, complete day) of gold ``sku_daily``."""
     from featurestore.repo import feature_store
 
-    daily = read_all(gold_path(settings.lake_dir, SKU_DAILY), ["sku", "date", "day_start",
-                                                               "units", "avg_price"])  # fmt: skip
+    daily = read_all(
+        gold_path(settings.lake_dir, SKU_DAILY), ["sku", "date", "day_start", "units", "avg_price"]
+    )
     if daily is None or daily.num_rows == 0:
         raise WaitingForData(f"waiting for {MIN_DAYS} complete days of gold sku_daily; 0 so far")
     frame = daily.to_pandas()
@@ -91,8 +92,7 @@ def training_set(settings: Settings, list_prices: dict[str, float]) -> DemandSet
     entities = pd.DataFrame({"sku": frame["sku"], "event_timestamp": frame["day_start"]})
     names = [f"{SKU_DAILY_FEATURES}:{f.name}" for f in BATCH_SKU_FEATURES]
     joined = store.get_historical_features(entity_df=entities, features=names).to_df()
-    joined = frame.merge(joined, left_on=["sku", "day_start"],
-                         right_on=["sku", "event_timestamp"])  # fmt: skip
+    joined = frame.merge(joined, left_on=["sku", "day_start"], right_on=["sku", "event_timestamp"])
     joined = joined[joined["units_1d"].notna()].sort_values(["date", "sku"])
     if joined.empty:
         raise WaitingForData("waiting for a day with sales on the day before it; none so far")
@@ -137,10 +137,18 @@ def train_demand(data: DemandSet, seed: int = 7) -> DemandModel:
     test = holdout_rows(data.days)
     held = len(np.unique(data.days[test]))
     model = lgb.LGBMRegressor(
-        objective="poisson", n_estimators=300, learning_rate=0.05, num_leaves=31,
-        min_child_samples=20, subsample=0.8, subsample_freq=1, colsample_bytree=0.9,
-        random_state=seed, n_jobs=THREADS, verbose=-1,
-    )  # fmt: skip
+        objective="poisson",
+        n_estimators=300,
+        learning_rate=0.05,
+        num_leaves=31,
+        min_child_samples=20,
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.9,
+        random_state=seed,
+        n_jobs=THREADS,
+        verbose=-1,
+    )
     model.fit(data.features[~test], data.units[~test])
     predicted = np.asarray(model.predict(data.features[test]))
     model_wape = wape(data.units[test], predicted)
@@ -183,5 +191,10 @@ def metadata(trained: DemandModel) -> dict[str, Any]:
 
 
 def list_prices(catalogue: pa.Table) -> dict[str, float]:
-    return dict(zip(catalogue.column("sku").to_pylist(),
-                    catalogue.column("list_price").to_pylist(), strict=True))  # fmt: skip
+    return dict(
+        zip(
+            catalogue.column("sku").to_pylist(),
+            catalogue.column("list_price").to_pylist(),
+            strict=True,
+        )
+    )

@@ -103,8 +103,9 @@ def run_features(
         start: datetime = pa.compute.min(stamps).as_py()
         end: datetime = pa.compute.max(stamps).as_py()
         store = apply(settings)
-        store.materialize(start - timedelta(seconds=1), end + timedelta(seconds=1),
-                          feature_views=[BATCH_SKU_VIEW])  # fmt: skip
+        store.materialize(
+            start - timedelta(seconds=1), end + timedelta(seconds=1), feature_views=[BATCH_SKU_VIEW]
+        )
         details["materialized_until"] = end.isoformat()
     log.info("features.exported", rows=rows.num_rows, path=str(path), **details)
     return StepResult(rows.num_rows, rows.num_rows, names[0], names[1], details)

@@ -159,8 +159,9 @@ def sku_daily(lake_dir: Path, engine: Engine) -> StepResult:
     }
     inputs[INVENTORY] = _silver(lake_dir, INVENTORY)  # levels carry over from earlier days
     wanted = pa.table({"d": sorted(dates)})
-    rows = conform(engine.query(SKU_DAILY_SQL, {**inputs, "wanted": wanted}),
-                   GOLD_SCHEMAS[SKU_DAILY])  # fmt: skip
+    rows = conform(
+        engine.query(SKU_DAILY_SQL, {**inputs, "wanted": wanted}), GOLD_SCHEMAS[SKU_DAILY]
+    )
     replace(out, rows, marks=marks, partition_by=["date"], dates=dates)
     rows_in = sum(t.num_rows for t in inputs.values())
     log.info("gold.sku_daily", dates=len(dates), rows=rows.num_rows)
@@ -183,8 +184,9 @@ def orders_enriched(lake_dir: Path, engine: Engine, catalogue: pa.Table) -> Step
     app_id = gold_app_id(ORDER_LINES)
     names = (f"silver/{ORDER_LINES}",), (f"gold/{ORDERS_ENRICHED}",)
     columns = SILVER_SCHEMAS[ORDER_LINES].names
-    increment = read_increment(silver_path(lake_dir, ORDER_LINES), processed_version(out, app_id),
-                               columns)  # fmt: skip
+    increment = read_increment(
+        silver_path(lake_dir, ORDER_LINES), processed_version(out, app_id), columns
+    )
     if increment.rows.num_rows == 0:
         return StepResult(inputs=names[0], outputs=names[1])
     existing = read_dates(out, increment.dates, ["event_id"])
@@ -195,8 +197,13 @@ def orders_enriched(lake_dir: Path, engine: Engine, catalogue: pa.Table) -> Step
     append(out, rows, marks={app_id: increment.version}, partition_by=["date"])
     unknown = rows.column("category").null_count
     log.info("gold.orders_enriched", rows=rows.num_rows, unknown_skus=unknown)
-    return StepResult(increment.rows.num_rows, rows.num_rows, names[0], names[1],
-                      {"orders_enriched_unknown_skus": unknown})  # fmt: skip
+    return StepResult(
+        increment.rows.num_rows,
+        rows.num_rows,
+        names[0],
+        names[1],
+        {"orders_enriched_unknown_skus": unknown},
+    )
 
 
 INTERACTIONS_SQL = f"""

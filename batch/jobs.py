@@ -39,8 +39,16 @@ from schemas.settings import Settings
 log = structlog.get_logger(__name__)
 
 PIPELINE = ("silver", "gold", "features", "train")
-STEPS = {"silver": 4, "gold": 3, "features": 1, "train": 2, "maintain": 0, "pipeline": 10,
-         "audit": 1, "skew": 1}  # fmt: skip
+STEPS = {
+    "silver": 4,
+    "gold": 3,
+    "features": 1,
+    "train": 2,
+    "maintain": 0,
+    "pipeline": 10,
+    "audit": 1,
+    "skew": 1,
+}
 AFTER_TRAINING = ("train", "pipeline")
 """Jobs after whose successful run an ``audit`` is requested from the scheduler."""
 """Progress steps per job (``maintain``: one per table, known when it starts)."""
@@ -146,8 +154,9 @@ def _stage(settings: Settings, job: str, ctx: _Context, step: Step) -> StepResul
         from batch.maintenance import maintain
 
         hours = options.retention_hours
-        result = maintain(settings.lake_dir, settings.vacuum_retention_hours
-                          if hours is None else hours, step)  # fmt: skip
+        result = maintain(
+            settings.lake_dir, settings.vacuum_retention_hours if hours is None else hours, step
+        )
         _prune_log_indices(settings)
         return result
     raise ValueError(f"unknown stage {job!r}")
@@ -248,8 +257,14 @@ def run_job(
     finally:
         client.close()
     log.info(
-        "job.finished", job=run.job, status=run.status, trigger=run.trigger,
-        duration_s=run.duration_s, rows_in=run.rows_in, rows_out=run.rows_out, error=run.error,
+        "job.finished",
+        job=run.job,
+        status=run.status,
+        trigger=run.trigger,
+        duration_s=run.duration_s,
+        rows_in=run.rows_in,
+        rows_out=run.rows_out,
+        error=run.error,
         **({} if result is None else {"details": result.details}),
-    )  # fmt: skip
+    )
     return run, result

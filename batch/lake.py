@@ -91,8 +91,9 @@ def read_increment(path: Path, since: int | None, columns: list[str]) -> Increme
         return Increment(pa.table({}), [], version)
     local = [f.removeprefix("file://") for f in files]
     hive = ds.partitioning(pa.schema([("date", pa.string())]), flavor="hive")
-    dataset = ds.dataset(local, format="parquet", partitioning=hive,
-                         partition_base_dir=str(path.resolve()))  # fmt: skip
+    dataset = ds.dataset(
+        local, format="parquet", partitioning=hive, partition_base_dir=str(path.resolve())
+    )
     rows = dataset.to_table(columns=columns)
     return Increment(rows, files, version)
 

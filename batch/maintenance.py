@@ -50,8 +50,14 @@ def maintain(
         compacted += int(removed)
         vacuumed += len(deleted)
         names.append(name)
-        log.info("maintain.table", table=name, files_compacted=removed, files_written=added,
-                 files_vacuumed=len(deleted), version=table.version())  # fmt: skip
+        log.info(
+            "maintain.table",
+            table=name,
+            files_compacted=removed,
+            files_written=added,
+            files_vacuumed=len(deleted),
+            version=table.version(),
+        )
         step(f"maintain {name}")
     return StepResult(
         rows_in=0,

@@ -69,15 +69,26 @@ def register_and_promote(
     if current_score is not None:
         metrics[f"{metric}_current_on_holdout"] = current_score
     logged = log_training_run(
-        settings, replace(record, metrics=metrics), exported.onnx,
-        holdout[:SIGNATURE_ROWS], scores[:SIGNATURE_ROWS],
+        settings,
+        replace(record, metrics=metrics),
+        exported.onnx,
+        holdout[:SIGNATURE_ROWS],
+        scores[:SIGNATURE_ROWS],
         files={NATIVE_FILE: exported.native.encode(), **(files or {})},
-    )  # fmt: skip
+    )
     version = registry.register(
-        name, logged.source, logged.run_id,
-        {**metadata, "metrics": metrics, "onnx_input": INPUT, "onnx_output": exported.output,
-         "run_id": logged.run_id, "files": sorted(logged.files)},
-    )  # fmt: skip
+        name,
+        logged.source,
+        logged.run_id,
+        {
+            **metadata,
+            "metrics": metrics,
+            "onnx_input": INPUT,
+            "onnx_output": exported.output,
+            "run_id": logged.run_id,
+            "files": sorted(logged.files),
+        },
+    )
     better = current_score is None or (
         new > current_score if higher_is_better else new < current_score
     )
@@ -86,8 +97,13 @@ def register_and_promote(
     else:
         registry.set_challenger(name, version.version)
     log.info(
-        "model.registered", model=version.label, metric=metric, value=round(new, 4),
-        current=None if current is None else current.label, current_value=current_score,
-        promoted=better, run_id=logged.run_id,
-    )  # fmt: skip
+        "model.registered",
+        model=version.label,
+        metric=metric,
+        value=round(new, 4),
+        current=None if current is None else current.label,
+        current_value=current_score,
+        promoted=better,
+        run_id=logged.run_id,
+    )
     return Outcome(version, better, current_score, logged.run_id)

@@ -96,8 +96,13 @@ def _concat(sets: list[RankingSet], seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def train_ranker(lake_dir: Path, catalogue: pa.Table, seed: int = 7) -> RankerModel:
-    categories = dict(zip(catalogue.column("sku").to_pylist(),
-                          catalogue.column("category").to_pylist(), strict=True))  # fmt: skip
+    categories = dict(
+        zip(
+            catalogue.column("sku").to_pylist(),
+            catalogue.column("category").to_pylist(),
+            strict=True,
+        )
+    )
     con = connect()
     try:
         first, last = load_events(lake_dir, con)
@@ -118,9 +123,17 @@ def train_ranker(lake_dir: Path, catalogue: pa.Table, seed: int = 7) -> RankerMo
     if y.sum() == 0 or y.sum() == len(y):
         raise WaitingForData("waiting for training rows with both bought and unbought candidates")
     model = lgb.LGBMClassifier(
-        n_estimators=150, learning_rate=0.08, num_leaves=31, min_child_samples=50, max_bin=63,
-        subsample=0.8, subsample_freq=1, random_state=seed, n_jobs=THREADS, verbose=-1,
-    )  # fmt: skip
+        n_estimators=150,
+        learning_rate=0.08,
+        num_leaves=31,
+        min_child_samples=50,
+        max_bin=63,
+        subsample=0.8,
+        subsample_freq=1,
+        random_state=seed,
+        n_jobs=THREADS,
+        verbose=-1,
+    )
     model.fit(x, y)
     scores = np.asarray(model.predict_proba(test.features))[:, 1]
     hr, ndcg = evaluate(test, scores)
@@ -139,8 +152,9 @@ def train_ranker(lake_dir: Path, catalogue: pa.Table, seed: int = 7) -> RankerMo
         "test_queries": float(test.queries),
     }
     log.info("ranker.trained", **{k: round(v, 4) for k, v in metrics.items()})
-    trained_on = {f"silver/{t}": table_version(silver_path(lake_dir, t))
-                  for t in (USER_ACTIVITY, ORDER_LINES)}  # fmt: skip
+    trained_on = {
+        f"silver/{t}": table_version(silver_path(lake_dir, t)) for t in (USER_ACTIVITY, ORDER_LINES)
+    }
     return RankerModel(model, exported, metrics, test, trained_on)
 
 

@@ -125,7 +125,9 @@ def ranking_set(
     neighbours = _neighbours(con, week, c)
     counts = con.execute(
         "SELECT sku, count(*) AS n FROM events WHERE t >= ? AND t < ? GROUP BY sku"
-        " ORDER BY n DESC, sku", [week, c]).fetchall()  # fmt: skip
+        " ORDER BY n DESC, sku",
+        [week, c],
+    ).fetchall()
     popular = counts[:CANDIDATES]
     by_category: dict[str, list[tuple[str, float]]] = {}
     for sku, n in counts:
@@ -156,8 +158,15 @@ def ranking_set(
             groups.append(query)
             skus.append(sku)
     features = np.asarray(rows, dtype=np.float32).reshape(-1, len(RANKER_FEATURES))
-    return RankingSet(features, np.asarray(labels), np.asarray(groups), skus, positives,
-                      [s for s, _ in popular], shoppers)  # fmt: skip
+    return RankingSet(
+        features,
+        np.asarray(labels),
+        np.asarray(groups),
+        skus,
+        positives,
+        [s for s, _ in popular],
+        shoppers,
+    )
 
 
 def _profile(latest: list[str], categories: dict[str, str], recent: list[str]) -> Profile:

@@ -154,8 +154,7 @@ class Scheduler:
         if self.guard is not None:  # rebuilds a Redis that lost its data, between jobs too
             self.guard.start(stop)
         done = 0
-        log.info("scheduler.started", schedule=self.schedule,
-                 poll_s=self.settings.scheduler_poll_s)  # fmt: skip
+        log.info("scheduler.started", schedule=self.schedule, poll_s=self.settings.scheduler_poll_s)
         failures_in_a_row = 0
         while not stop.is_set() and (ticks is None or done < ticks):
             try:
@@ -167,8 +166,12 @@ class Scheduler:
                 self.redis_failures += 1
                 failures_in_a_row += 1
                 wait = outage_wait(self.settings.scheduler_poll_s, failures_in_a_row)
-                log.warning("scheduler.redis_unavailable", error=repr(exc), retry_in_s=wait,
-                            failures=failures_in_a_row)  # fmt: skip
+                log.warning(
+                    "scheduler.redis_unavailable",
+                    error=repr(exc),
+                    retry_in_s=wait,
+                    failures=failures_in_a_row,
+                )
                 stop.wait(wait)
                 continue
             failures_in_a_row = 0

@@ -34,8 +34,14 @@ from schemas.topics import INPUT_TOPICS, Topic
 
 log = structlog.get_logger(__name__)
 
-BRONZE_COLUMNS = ["event_id", "event_time", "kafka_partition", "kafka_offset", "payload",
-                  "ingested_at"]  # fmt: skip
+BRONZE_COLUMNS = [
+    "event_id",
+    "event_time",
+    "kafka_partition",
+    "kafka_offset",
+    "payload",
+    "ingested_at",
+]
 
 
 __all__ = [
@@ -86,9 +92,13 @@ def silver_topic(lake_dir: Path, topic: Topic, engine: Engine) -> StepResult:
     append(out, valid, marks={app_id: increment.version}, partition_by=["date"])
     messages = increment.rows.num_rows
     log.info(
-        "silver.appended", table=table, bronze_version=increment.version, messages=messages,
-        rows=valid.num_rows, quarantined=quarantined,
-    )  # fmt: skip
+        "silver.appended",
+        table=table,
+        bronze_version=increment.version,
+        messages=messages,
+        rows=valid.num_rows,
+        quarantined=quarantined,
+    )
     return StepResult(
         rows_in=messages,
         rows_out=valid.num_rows,
@@ -140,9 +150,13 @@ def _quarantine(
     out = silver_path(lake_dir, QUARANTINE)
     existing = read_dates(out, increment.dates, ["topic", "kafka_partition", "kafka_offset"])
     if existing.num_rows == 0:
-        existing = pa.table({"topic": pa.array([], pa.string()),
-                             "kafka_partition": pa.array([], pa.int32()),
-                             "kafka_offset": pa.array([], pa.int64())})  # fmt: skip
+        existing = pa.table(
+            {
+                "topic": pa.array([], pa.string()),
+                "kafka_partition": pa.array([], pa.int32()),
+                "kafka_offset": pa.array([], pa.int64()),
+            }
+        )
     job = pa.table(
         {
             "topic": [topic.name],

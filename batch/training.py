@@ -68,21 +68,33 @@ def train_models(
     meta = demand.metadata(fitted)
     outcomes = {
         demand.MODEL: register_and_promote(
-            settings, registry, fitted.exported, meta,
-            training_record(demand.MODEL, fitted.model, meta, FEATURE_SET), fitted.holdout,
-            lambda scores: demand.wape(fitted.holdout_units, scores), "wape",
-            higher_is_better=False, files=demand.files(meta),
+            settings,
+            registry,
+            fitted.exported,
+            meta,
+            training_record(demand.MODEL, fitted.model, meta, FEATURE_SET),
+            fitted.holdout,
+            lambda scores: demand.wape(fitted.holdout_units, scores),
+            "wape",
+            higher_is_better=False,
+            files=demand.files(meta),
         )
-    }  # fmt: skip
+    }
     step("train demand")
     ranked = ranker.train_ranker(settings.lake_dir, catalogue)
     _checked(ranker.MODEL, ranked.exported.max_abs_diff)
     meta = ranker.metadata(ranked)
     outcomes[ranker.MODEL] = register_and_promote(
-        settings, registry, ranked.exported, meta,
-        training_record(ranker.MODEL, ranked.model, meta), ranked.test.features,
-        ranker.ndcg_of(ranked.test), "ndcg_at_10", higher_is_better=True,
-    )  # fmt: skip
+        settings,
+        registry,
+        ranked.exported,
+        meta,
+        training_record(ranker.MODEL, ranked.model, meta),
+        ranked.test.features,
+        ranker.ndcg_of(ranked.test),
+        "ndcg_at_10",
+        higher_is_better=True,
+    )
     step("train ranker")
     return Trained(fitted, ranked, outcomes)
 

@@ -48,8 +48,17 @@ def fill_bronze(
                 shop.prices.set(p.index, round(p.list_price * factor, 2))
         rows = pending[e.topic.name]
         us = int(e.time * 1_000_000)
-        rows.append(LakeRow(e.topic.name, 0, counts[e.topic.name], e.key.encode(),
-                            orjson.dumps(e.payload), e.payload["event_id"], us))  # fmt: skip
+        rows.append(
+            LakeRow(
+                e.topic.name,
+                0,
+                counts[e.topic.name],
+                e.key.encode(),
+                orjson.dumps(e.payload),
+                e.payload["event_id"],
+                us,
+            )
+        )
         counts[e.topic.name] += 1
         if len(rows) >= BATCH_ROWS:
             _flush(lake_dir, e.topic.name, rows)

@@ -61,8 +61,13 @@ Position = tuple[str, int, int]  # (topic, partition, offset)
 
 def produce(s: Settings, messages: list[tuple[Topic, bytes, bytes]]) -> list[Position]:
     """Write ``messages`` in order; their positions, in the same order."""
-    producer = Producer({"bootstrap.servers": s.kafka_bootstrap, "linger.ms": 20,
-                         "queue.buffering.max.messages": 500_000})  # fmt: skip
+    producer = Producer(
+        {
+            "bootstrap.servers": s.kafka_bootstrap,
+            "linger.ms": 20,
+            "queue.buffering.max.messages": 500_000,
+        }
+    )
     positions: dict[int, Position] = {}
 
     def delivered(i: int) -> Any:
@@ -96,8 +101,12 @@ def run_flow(s: Settings, log: Path) -> tuple[float, int]:
     started = time.perf_counter()
     while True:
         with log.open("ab") as out:
-            code = subprocess.call(process_commands(s, 1, 1, recovery=True)[0], env=env,
-                                   stdout=subprocess.DEVNULL, stderr=out)  # fmt: skip
+            code = subprocess.call(
+                process_commands(s, 1, 1, recovery=True)[0],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=out,
+            )
         if code == 0:
             return time.perf_counter() - started, crashes
         crashes += 1
@@ -168,10 +177,13 @@ def main() -> None:
     def measure(kind: str, repeat: int) -> None:
         nonlocal crashes
         topics = runs[{"startup": "e", "clean": "c", "hostile": "h"}[kind]]
-        s = topics.model_copy(update={
-            "redis_prefix": f"{topics.redis_prefix}{repeat}:",
-            "lake_dir": workdir / f"{kind}{repeat}" / "lake",
-            "recovery_dir": workdir / f"{kind}{repeat}" / "recovery"})  # fmt: skip
+        s = topics.model_copy(
+            update={
+                "redis_prefix": f"{topics.redis_prefix}{repeat}:",
+                "lake_dir": workdir / f"{kind}{repeat}" / "lake",
+                "recovery_dir": workdir / f"{kind}{repeat}" / "recovery",
+            }
+        )
         store_catalogue(s, Shop(ShopConfig()).catalogue())
         elapsed, crashed = run_flow(s, workdir / f"{kind}{repeat}.log")
         seconds[kind].append(elapsed)

@@ -106,15 +106,24 @@ def tracking_figures(mode: Mode) -> tuple[dict[str, float], dict[str, Any]]:
         start = time.perf_counter()
         fitted = train_demand(data)
         metadata = {
-            "features": list(DEMAND_FEATURES), "metrics": fitted.metrics,
-            "trained_on": data.trained_on, "model_type": "lightgbm.LGBMRegressor(poisson)",
-            "target": "units per sku-day", "holdout": "last 20% of days",
-        }  # fmt: skip
+            "features": list(DEMAND_FEATURES),
+            "metrics": fitted.metrics,
+            "trained_on": data.trained_on,
+            "model_type": "lightgbm.LGBMRegressor(poisson)",
+            "target": "units per sku-day",
+            "holdout": "last 20% of days",
+        }
         register_and_promote(
-            settings, registry, fitted.exported, metadata,
-            training_record("demand", fitted.model, metadata, FEATURE_SET), fitted.holdout,
-            partial(wape, fitted.holdout_units), "wape", higher_is_better=False,
-        )  # fmt: skip
+            settings,
+            registry,
+            fitted.exported,
+            metadata,
+            training_record("demand", fitted.model, metadata, FEATURE_SET),
+            fitted.holdout,
+            partial(wape, fitted.holdout_units),
+            "wape",
+            higher_is_better=False,
+        )
         runs.setdefault("train_s_with_tracking", []).append(time.perf_counter() - start)
         print_repeat(repeat, repeats, runs)
     figures = {k: median(v) for k, v in runs.items()}

@@ -31,10 +31,21 @@ HUGE_EVERY = 25_000  # one message in this many is ~900 kB
 LITERALS = ("NaN", "1e400", "-Infinity", "18446744073709551616")  # orjson cannot write these
 
 EVENT_TIMES: list[Any] = [
-    "0001-01-01T00:30:00+01:00", "9999-12-31T00:00:00Z", "9999-12-31T23:59:59-01:00",
-    "1999-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "2026-01-05T00:00:00", "", "yesterday",
-    "2026-02-30T00:00:00Z", 1e300, -1, None, [], {},
-]  # fmt: skip
+    "0001-01-01T00:30:00+01:00",
+    "9999-12-31T00:00:00Z",
+    "9999-12-31T23:59:59-01:00",
+    "1999-12-31T23:59:59Z",
+    "1970-01-01T00:00:00Z",
+    "2026-01-05T00:00:00",
+    "",
+    "yesterday",
+    "2026-02-30T00:00:00Z",
+    1e300,
+    -1,
+    None,
+    [],
+    {},
+]
 IDS: list[Any] = ["x" * (MAX_ID_CHARS + 1), "a\nb", "\x00", "", "   ", 5, None, ["SKU-1"]]
 NUMBERS: list[Any] = [-1, "many", None, [], *(f"<{n}>" for n in LITERALS)]
 NOT_EVENTS = [b"[]", b"3", b'"event"', b"null", b"true", b"[{}]", b"", b"{}"]

@@ -58,9 +58,14 @@ def generate_rate(n: int) -> float:
 
 def raw_producer_rate(settings: Settings, events: list[tuple[str, bytes, bytes]]) -> float:
     producer = Producer(
-        {"bootstrap.servers": settings.kafka_bootstrap, "acks": "all",
-         "enable.idempotence": True, "linger.ms": 5, "queue.buffering.max.messages": 1_000_000}
-    )  # fmt: skip
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "queue.buffering.max.messages": 1_000_000,
+        }
+    )
     started = time.perf_counter()
     for topic, key, value in events:
         while True:
@@ -101,9 +106,13 @@ async def aiokafka_latencies(
 
 def raw_latencies(settings: Settings, events: list[tuple[str, bytes, bytes]]) -> list[float]:
     producer = Producer(
-        {"bootstrap.servers": settings.kafka_bootstrap, "acks": "all",
-         "enable.idempotence": True, "linger.ms": 5}
-    )  # fmt: skip
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 5,
+        }
+    )
     latencies: list[float] = []
     topic, key, value = events[0]
     producer.produce(topic, value=value, key=key)  # warm up: connect and get a producer id
@@ -128,9 +137,17 @@ def main(mode: Mode) -> None:
     base = Settings(environment="test")
     require_kafka(base)
     require_redis(base)
-    runs: dict[str, list[float]] = {k: [] for k in (
-        "simulator_events_per_s", "raw_producer_events_per_s", "generate_events_per_s",
-        "produce_p50_ms", "produce_p99_ms", "raw_produce_p99_ms")}  # fmt: skip
+    runs: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "simulator_events_per_s",
+            "raw_producer_events_per_s",
+            "generate_events_per_s",
+            "produce_p50_ms",
+            "produce_p99_ms",
+            "raw_produce_p99_ms",
+        )
+    }
     for repeat in range(repeats):
         settings = base.model_copy(update={"topic_prefix": f"bench-{uuid.uuid4().hex[:6]}."})
         ensure_topics(settings, INPUT_TOPICS)

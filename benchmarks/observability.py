@@ -38,8 +38,9 @@ def messages(count: int) -> list[tuple[str, int, int, bytes, bytes]]:
     shop = Shop(ShopConfig(seed=3, products=200, shoppers=2_000, sessions_per_day=50_000))
     out = []
     for offset, event in enumerate(shop.events(until=shop.start + 5 * 86_400.0)):
-        out.append((event.topic.name, offset % 3, offset, event.key.encode(),
-                    orjson.dumps(event.payload)))  # fmt: skip
+        out.append(
+            (event.topic.name, offset % 3, offset, event.key.encode(), orjson.dumps(event.payload))
+        )
         if len(out) >= count:
             break
     return out
@@ -51,9 +52,11 @@ def main(mode: Mode) -> None:
     raw = messages(mode.size(MESSAGES, 2_000))
     repeats = mode.size(REPEATS, 1)
     runs: dict[str, list[float]] = {
-        "parse_events_per_s": [], "parse_and_hooks_events_per_s": [],
-        "hooks_us_per_event": [], "scrape_ms": [],
-    }  # fmt: skip
+        "parse_events_per_s": [],
+        "parse_and_hooks_events_per_s": [],
+        "hooks_us_per_event": [],
+        "scrape_ms": [],
+    }
     for repeat in range(repeats):
         started = time.perf_counter()
         for topic, partition, offset, key, value in raw:

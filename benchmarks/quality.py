@@ -281,9 +281,13 @@ def learner_update_cost(n: int = 20_000) -> float:
 
 def run_mode(mode: str, size: Size, seed: int) -> dict[str, Any]:
     config = ShopConfig(
-        seed=seed, channels=mode, products=size.products, shoppers=size.shoppers,
-        sessions_per_day=size.sessions_per_day, till_visits_per_day=size.sessions_per_day,
-    )  # fmt: skip
+        seed=seed,
+        channels=mode,
+        products=size.products,
+        shoppers=size.shoppers,
+        sessions_per_day=size.sessions_per_day,
+        till_visits_per_day=size.sessions_per_day,
+    )
     started = time.perf_counter()
     tillflow = run_tillflow(config, size)
     oracle = run_oracle(config, Guardrails(), size.days)
@@ -321,9 +325,16 @@ def _rounded(value: Any) -> Any:
 
 
 TOP_LEVEL = (
-    "elasticity_mae", "profit_tillflow", "profit_oracle", "profit_static", "profit_vs_oracle",
-    "profit_vs_static", "hr_at_10", "hr_at_10_popularity", "hr_at_10_vs_popularity",
-)  # fmt: skip
+    "elasticity_mae",
+    "profit_tillflow",
+    "profit_oracle",
+    "profit_static",
+    "profit_vs_oracle",
+    "profit_vs_static",
+    "hr_at_10",
+    "hr_at_10_popularity",
+    "hr_at_10_vs_popularity",
+)
 
 
 def main(argv: list[str] | None = None) -> Path:

@@ -121,8 +121,11 @@ def engine_ms(settings: Settings, lines: list[str], n: int) -> list[float]:
         for line in lines[:n]:
             params = dict(urllib.parse.parse_qsl(line))
             cap = params.get("max_price")
-            query = SearchQuery(q=params.get("q"), category=params.get("category"),
-                                max_price=float(cap) if cap else None)  # fmt: skip
+            query = SearchQuery(
+                q=params.get("q"),
+                category=params.get("category"),
+                max_price=float(cap) if cap else None,
+            )
             started = time.perf_counter()
             client.search(index=settings.search_index, body=search_body(query))
             out.append((time.perf_counter() - started) * 1000)
@@ -146,8 +149,11 @@ def freshness_ms(settings: Settings, items: list[CatalogueItem], n: int) -> list
             while not stop.is_set():
                 waiting = {s: p for s, (p, _) in list(sent.items()) if s not in seen}
                 if waiting:
-                    body = {"query": {"terms": {"sku": list(waiting)}}, "size": len(waiting),
-                            "_source": ["sku", "price"]}  # fmt: skip
+                    body = {
+                        "query": {"terms": {"sku": list(waiting)}},
+                        "size": len(waiting),
+                        "_source": ["sku", "price"],
+                    }
                     for hit in client.search(index=settings.search_index, body=body)["hits"][
                         "hits"
                     ]:
@@ -163,13 +169,19 @@ def freshness_ms(settings: Settings, items: list[CatalogueItem], n: int) -> list
         watcher.start()
         for item in chosen:
             price = round(item.list_price * 0.9, 2)
-            event = PriceUpdate(event_id=uuid.uuid4().hex, event_time=datetime.now(UTC),
-                                sku=item.sku, price=Decimal(str(price)),
-                                previous_price=Decimal(str(item.list_price)), reason="bench",
-                                model_version="pricer:bench")  # fmt: skip
+            event = PriceUpdate(
+                event_id=uuid.uuid4().hex,
+                event_time=datetime.now(UTC),
+                sku=item.sku,
+                price=Decimal(str(price)),
+                previous_price=Decimal(str(item.list_price)),
+                reason="bench",
+                model_version="pricer:bench",
+            )
             sent[item.sku] = (price, time.perf_counter())
-            producer.produce(settings.topic(PRICE_UPDATES), event.model_dump_json().encode(),
-                             item.sku.encode())  # fmt: skip
+            producer.produce(
+                settings.topic(PRICE_UPDATES), event.model_dump_json().encode(), item.sku.encode()
+            )
             producer.poll(0)
             time.sleep(0.1)
         producer.flush(10)
@@ -195,10 +207,13 @@ def main() -> None:
     require_redis(base)
     require_opensearch(base)
     rid = uuid.uuid4().hex[:6]
-    settings = base.model_copy(update={
-        "topic_prefix": f"bench-search-{rid}.", "redis_prefix": f"bench-search-{rid}:",
-        "search_index": f"bench-search-{rid}-products",
-    })  # fmt: skip
+    settings = base.model_copy(
+        update={
+            "topic_prefix": f"bench-search-{rid}.",
+            "redis_prefix": f"bench-search-{rid}:",
+            "search_index": f"bench-search-{rid}-products",
+        }
+    )
     ensure_topics(settings)
     items = Shop(ShopConfig(products=size.products)).catalogue()
     store_catalogue(settings, items)
@@ -236,9 +251,15 @@ def main() -> None:
             client.indices.delete(index=settings.search_index, ignore_unavailable=True)
     figures = {k: median(v) for k, v in runs.items()}
     figures["refresh_interval_ms"] = REFRESH_MS
-    meta = {"repeats": size.repeats, "products": size.products, "seconds": size.seconds,
-            "price_changes": size.price_changes, "concurrency": 4,
-            "load_average_1m": os.getloadavg()[0], **runs}  # fmt: skip
+    meta = {
+        "repeats": size.repeats,
+        "products": size.products,
+        "seconds": size.seconds,
+        "price_changes": size.price_changes,
+        "concurrency": 4,
+        "load_average_1m": os.getloadavg()[0],
+        **runs,
+    }
     name = "search.smoke" if size is SMOKE else "search"
     print(f"wrote {write_result(name, figures, meta)}")
 

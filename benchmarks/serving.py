@@ -110,11 +110,20 @@ def fill_redis(settings: Settings, load: Load) -> tuple[list[str], list[str]]:
     rng = random.Random(7)
     now = time.time()
     prices = PriceWriter(settings)
-    prices.write_batch([
-        PriceChange(sku=c.sku, price=round(c.list_price * 1.02, 2), previous_price=c.list_price,
-                    reason="benchmark", model_version="pricer:bench", t=now, sequence=1)
-        for c in catalogue
-    ])  # fmt: skip
+    prices.write_batch(
+        [
+            PriceChange(
+                sku=c.sku,
+                price=round(c.list_price * 1.02, 2),
+                previous_price=c.list_price,
+                reason="benchmark",
+                model_version="pricer:bench",
+                t=now,
+                sequence=1,
+            )
+            for c in catalogue
+        ]
+    )
     prices.close()
     graph = ItemGraphWriter(settings)
     graph.write_batch(
@@ -139,8 +148,13 @@ def fill_redis(settings: Settings, load: Load) -> tuple[list[str], list[str]]:
     layout = sku_layout(settings)  # model features in Feast's layout, as the flows write them
     for s in skus:
         pricing = {"elasticity": -1.5 - rng.random(), "elasticity_std": 0.2, "observations": 30}
-        model = {"units_24h": rng.randint(0, 40), "views_24h": rng.randint(10, 400),
-                 "min_competitor_price": 0.0, "on_hand": 100, "days_of_cover": 10.0}  # fmt: skip
+        model = {
+            "units_24h": rng.randint(0, 40),
+            "views_24h": rng.randint(10, 400),
+            "min_competitor_price": 0.0,
+            "on_hand": 100,
+            "days_of_cover": 10.0,
+        }
         pipe.hset(settings.keys.sku_features(s), mapping=pricing)
         pipe.hset(layout.key(s), mapping=layout.fields(model, time.time()))  # type: ignore[arg-type]
     pipe.execute()
@@ -152,19 +166,26 @@ def start_api(
     settings: Settings, port: int, cache_ttl_s: float, log: Path
 ) -> subprocess.Popen[bytes]:
     env = {
-        **os.environ, "PYTHONPATH": str(Path.cwd()),
+        **os.environ,
+        "PYTHONPATH": str(Path.cwd()),
         "TILLFLOW_REDIS_PREFIX": settings.redis_prefix,
         "TILLFLOW_TOPIC_PREFIX": settings.topic_prefix,
-        "TILLFLOW_API_PORT": str(port), "TILLFLOW_API_CACHE_TTL_S": str(cache_ttl_s),
-        "TILLFLOW_RATE_LIMIT_PER_S": "1000000", "TILLFLOW_RATE_LIMIT_BURST": "1000000",
+        "TILLFLOW_API_PORT": str(port),
+        "TILLFLOW_API_CACHE_TTL_S": str(cache_ttl_s),
+        "TILLFLOW_RATE_LIMIT_PER_S": "1000000",
+        "TILLFLOW_RATE_LIMIT_BURST": "1000000",
         "TILLFLOW_WS_MAX_PER_CLIENT": str(Load().ws_clients),  # every client is 127.0.0.1
-        "TILLFLOW_REGISTRY_DIR": str(settings.registry_dir), "TILLFLOW_LOG_LEVEL": "warning",
+        "TILLFLOW_REGISTRY_DIR": str(settings.registry_dir),
+        "TILLFLOW_LOG_LEVEL": "warning",
         "TILLFLOW_MLFLOW_MODEL_PREFIX": settings.mlflow_model_prefix,
-    }  # fmt: skip
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "api", "--port", str(port)], env=env,
-        stdout=log.open("ab"), stderr=subprocess.STDOUT, preexec_fn=raise_fd_limit,
-    )  # fmt: skip
+        [sys.executable, "-m", "cli", "api", "--port", str(port)],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        preexec_fn=raise_fd_limit,
+    )
 
     def healthy() -> bool:
         try:
@@ -194,10 +215,20 @@ def wrk(
         script = Path(tmp) / "load.lua"
         script.write_text(WRK_SCRIPT % (ids_file, f"Bearer {token}", path))
         out = subprocess.run(
-            ["wrk", "-t1", f"-c{CONCURRENCY}", f"-d{seconds}s", "--latency", "-s", str(script),
-             url_prefix],
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
+            [
+                "wrk",
+                "-t1",
+                f"-c{CONCURRENCY}",
+                f"-d{seconds}s",
+                "--latency",
+                "-s",
+                str(script),
+                url_prefix,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     lat = {q: _ms(re.search(rf"\s{q}%\s+([\d.]+\w+)", out).group(1)) for q in (50, 99)}  # type: ignore[union-attr]
@@ -248,10 +279,21 @@ def floor_ms(settings: Settings, skus: list[str], n: int = 3_000) -> list[float]
 
 def fanout_ms(settings: Settings, port: int, skus: list[str], load: Load) -> list[float]:
     clients = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.ws_clients", "--url", f"ws://127.0.0.1:{port}/ws/prices",
-         "--clients", str(load.ws_clients), "--expect", str(load.ws_changes)],
-        stdout=subprocess.PIPE, text=True, preexec_fn=raise_fd_limit,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.ws_clients",
+            "--url",
+            f"ws://127.0.0.1:{port}/ws/prices",
+            "--clients",
+            str(load.ws_clients),
+            "--expect",
+            str(load.ws_changes),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=raise_fd_limit,
+    )
     assert clients.stdout is not None
     if clients.stdout.readline().strip() != "ready":
         raise RuntimeError("the websocket clients did not connect")
@@ -259,9 +301,19 @@ def fanout_ms(settings: Settings, port: int, skus: list[str], load: Load) -> lis
     writer = PriceWriter(settings)
     for i in range(load.ws_changes):
         sku = skus[i % len(skus)]
-        writer.write_batch([PriceChange(sku=sku, price=10.0 + i, previous_price=10.0,
-                                        reason="fan-out benchmark", model_version="pricer:bench",
-                                        t=time.time(), sequence=100 + i)])  # fmt: skip
+        writer.write_batch(
+            [
+                PriceChange(
+                    sku=sku,
+                    price=10.0 + i,
+                    previous_price=10.0,
+                    reason="fan-out benchmark",
+                    model_version="pricer:bench",
+                    t=time.time(),
+                    sequence=100 + i,
+                )
+            ]
+        )
         time.sleep(0.25)
     writer.close()
     delays: list[float] = orjson.loads(clients.stdout.readline())
@@ -334,9 +386,13 @@ def main(mode: Mode) -> None:
         client.close()
     meta = {"concurrency": CONCURRENCY, "skus": len(skus), **asdict(load)}
     write_medians(
-        "serving", runs, ("prices_p50_vs_floor", "prices_p50_ms", "floor_p50_ms"), meta, mode,
+        "serving",
+        runs,
+        ("prices_p50_vs_floor", "prices_p50_ms", "floor_p50_ms"),
+        meta,
+        mode,
         more_ratios=(("prices_cache_vs_nocache_p99", "prices_p99_ms", "prices_nocache_p99_ms"),),
-    )  # fmt: skip
+    )
 
 
 if __name__ == "__main__":

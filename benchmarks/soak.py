@@ -77,8 +77,10 @@ def start_redis(settings: Settings, data: Path) -> subprocess.Popen[bytes]:
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     proc = subprocess.Popen(
         [binary, *server_args(settings, data)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=data,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=data,
+    )
     client = redis.Redis.from_url(settings.redis_url)
     deadline = time.monotonic() + 20
     while True:
@@ -109,14 +111,23 @@ class Events:
         roll = self.rng.random()
         if roll < 0.04:
             body: dict[str, Any] = {
-                "event_id": f"soak-o-{n}", "event_time": now, "order_id": f"o-{n}",
-                "user_id": user, "store_id": "store-01",
+                "event_id": f"soak-o-{n}",
+                "event_time": now,
+                "order_id": f"o-{n}",
+                "user_id": user,
+                "store_id": "store-01",
                 "lines": [{"sku": sku, "quantity": 1, "unit_price": "10.00"}],
-            }  # fmt: skip
+            }
             return ORDERS.name, user.encode(), orjson.dumps(body)
         action = "add_to_cart" if roll < 0.12 else "view"
-        body = {"event_id": f"soak-{n}", "event_time": now, "user_id": user,
-                "session_id": f"s-{user}", "action": action, "sku": sku}  # fmt: skip
+        body = {
+            "event_id": f"soak-{n}",
+            "event_time": now,
+            "user_id": user,
+            "session_id": f"s-{user}",
+            "action": action,
+            "sku": sku,
+        }
         return USER_ACTIVITY.name, user.encode(), orjson.dumps(body)
 
 
@@ -244,7 +255,9 @@ def run(minutes: float, rate: float, shoppers: int, out_name: str, every_s: floa
     store_catalogue(settings, catalogue)
     init_recovery(settings.recovery_dir, 1)
     env = {
-        **os.environ, "PYTHONPATH": str(Path.cwd()), TAIL_ENV: "1",
+        **os.environ,
+        "PYTHONPATH": str(Path.cwd()),
+        TAIL_ENV: "1",
         "TILLFLOW_TOPIC_PREFIX": settings.topic_prefix,
         "TILLFLOW_REDIS_PREFIX": settings.redis_prefix,
         "TILLFLOW_REDIS_URL": settings.redis_url,
@@ -255,7 +268,7 @@ def run(minutes: float, rate: float, shoppers: int, out_name: str, every_s: floa
         "TILLFLOW_SHOPPER_IDLE_S": str(HORIZON_S),
         "TILLFLOW_FLOW_METRICS_PORT": str(metrics_port),
         "TILLFLOW_LOG_LEVEL": "warning",
-    }  # fmt: skip
+    }
     (cmd,) = process_commands(settings, 1, 1, recovery=True)
     flow_proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
     flow = flow_proc.pid

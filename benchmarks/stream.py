@@ -122,8 +122,13 @@ def exchange_cost(s: Settings, n: int) -> tuple[float, float, float]:
 
 
 def raw_consume(s: Settings, total: int) -> float:
-    consumer = Consumer({"bootstrap.servers": s.kafka_bootstrap, "group.id": uuid.uuid4().hex,
-                         "enable.auto.commit": False})  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": s.kafka_bootstrap,
+            "group.id": uuid.uuid4().hex,
+            "enable.auto.commit": False,
+        }
+    )
     parts = [TopicPartition(s.topic(t), p, 0) for t in INPUT_TOPICS for p in range(3)]
     consumer.assign(parts)
     seen = 0
@@ -150,8 +155,11 @@ def freshness(
         for _, e in zip(range(load_n), shop.events(), strict=False)
     ]
     init_recovery(s.recovery_dir, 1)
-    flow = subprocess.Popen(process_commands(s, 1, 1, recovery=True)[0],
-                            env=env_of(s, tail=True), stdout=subprocess.DEVNULL)  # fmt: skip
+    flow = subprocess.Popen(
+        process_commands(s, 1, 1, recovery=True)[0],
+        env=env_of(s, tail=True),
+        stdout=subprocess.DEVNULL,
+    )
     client = redis.Redis.from_url(s.redis_url)
     users = user_layout(s)  # the probe reads Feast's online store, as get_online_features does
     stamp_field = field_name(USER_VIEW, "event_time")
@@ -184,9 +192,14 @@ def freshness(
             user = f"probe-{n % 20}"
             now = datetime.now(UTC)
             stamp = now.isoformat(timespec="microseconds")
-            event = {"event_id": f"probe-{uuid.uuid4().hex}", "event_time": stamp,
-                     "user_id": user, "session_id": f"ps-{n}", "action": "view",
-                     "sku": shop.products[n % 50].sku}  # fmt: skip
+            event = {
+                "event_id": f"probe-{uuid.uuid4().hex}",
+                "event_time": stamp,
+                "user_id": user,
+                "session_id": f"ps-{n}",
+                "action": "view",
+                "sku": shop.products[n % 50].sku,
+            }
             sent = time.perf_counter()
             producer.produce(s.topic(USER_ACTIVITY), value=orjson.dumps(event), key=user.encode())
             producer.poll(0)
@@ -215,10 +228,20 @@ def main(mode: Mode) -> None:
     require_kafka(base)
     require_redis(base)
     workdir = Path(tempfile.mkdtemp(prefix="tillflow-bench-"))
-    runs: dict[str, list[float]] = {k: [] for k in (
-        "events_per_s_1proc", "events_per_s_2proc", "raw_consume_events_per_s",
-        "startup_s", "freshness_p50_ms", "freshness_p99_ms", "exchange_items_per_event",
-        "exchange_bytes_per_event", "exchange_us_per_event")}  # fmt: skip
+    runs: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "events_per_s_1proc",
+            "events_per_s_2proc",
+            "raw_consume_events_per_s",
+            "startup_s",
+            "freshness_p50_ms",
+            "freshness_p99_ms",
+            "exchange_items_per_event",
+            "exchange_bytes_per_event",
+            "exchange_us_per_event",
+        )
+    }
     try:
         for repeat in range(repeats):
             tag = uuid.uuid4().hex[:6]
@@ -232,9 +255,13 @@ def main(mode: Mode) -> None:
             runs["startup_s"].append(startup)
             one = run_flow(data, 1)
             runs["events_per_s_1proc"].append(report.events / (one - startup))
-            two_settings = data.model_copy(update={
-                "redis_prefix": f"bench-{tag}2:", "lake_dir": workdir / f"{tag}2" / "lake",
-                "recovery_dir": workdir / f"{tag}2" / "recovery"})  # fmt: skip
+            two_settings = data.model_copy(
+                update={
+                    "redis_prefix": f"bench-{tag}2:",
+                    "lake_dir": workdir / f"{tag}2" / "lake",
+                    "recovery_dir": workdir / f"{tag}2" / "recovery",
+                }
+            )
             store_catalogue(two_settings, Shop(ShopConfig()).catalogue())
             two = run_flow(two_settings, 2)
             runs["events_per_s_2proc"].append(report.events / (two - startup))
@@ -242,8 +269,9 @@ def main(mode: Mode) -> None:
             exchange = exchange_cost(base, mode.size(20_000, 1_000))
             for key, value in zip(("items", "bytes", "us"), exchange, strict=True):
                 runs[f"exchange_{key}_per_event"].append(value)
-            lat = freshness(base, workdir, f"{tag}f", mode.size(PROBES, 10),
-                            mode.size(200_000, 5_000))  # fmt: skip
+            lat = freshness(
+                base, workdir, f"{tag}f", mode.size(PROBES, 10), mode.size(200_000, 5_000)
+            )
             runs["freshness_p50_ms"].append(percentile(lat, 50))
             runs["freshness_p99_ms"].append(percentile(lat, 99))
             for s in (data, empty):

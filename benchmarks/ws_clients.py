@@ -17,8 +17,14 @@ import orjson
 from websockets.asyncio.client import connect
 
 
-async def client(url: str, expect: int, delays: list[float], opened: asyncio.Event,
-                 counter: list[int], total: int) -> None:  # fmt: skip
+async def client(
+    url: str,
+    expect: int,
+    delays: list[float],
+    opened: asyncio.Event,
+    counter: list[int],
+    total: int,
+) -> None:
     async with connect(url, max_queue=None, open_timeout=60) as ws:
         counter[0] += 1
         if counter[0] == total:
@@ -34,8 +40,10 @@ async def main(url: str, clients: int, expect: int) -> None:
     delays: list[float] = []
     opened = asyncio.Event()
     counter = [0]
-    tasks = [asyncio.create_task(client(url, expect, delays, opened, counter, clients))
-             for _ in range(clients)]  # fmt: skip
+    tasks = [
+        asyncio.create_task(client(url, expect, delays, opened, counter, clients))
+        for _ in range(clients)
+    ]
     await asyncio.wait_for(opened.wait(), timeout=120)
     sys.stdout.write("ready\n")
     sys.stdout.flush()

@@ -14,18 +14,24 @@ from cli.console import settings_with_logging as _settings
 from cli.progress import track
 from infra.stack.errors import StackError
 
-batch_app = typer.Typer(help="Lakehouse jobs: bronze → silver → gold, features, training.",
-                        no_args_is_help=True)  # fmt: skip
+batch_app = typer.Typer(
+    help="Lakehouse jobs: bronze → silver → gold, features, training.", no_args_is_help=True
+)
 models_app = typer.Typer(help="The model registry (demand, ranker).", no_args_is_help=True)
-scheduler_app = typer.Typer(help="Run the batch jobs on a schedule, on drift and on request.",
-                            invoke_without_command=True)  # fmt: skip
+scheduler_app = typer.Typer(
+    help="Run the batch jobs on a schedule, on drift and on request.", invoke_without_command=True
+)
 
 
 CatalogueOption = Annotated[
     Path | None,
-    typer.Option("--catalogue", exists=True, dir_okay=False,
-                 help="Catalogue JSON lines (default: the catalogue in Redis)."),
-]  # fmt: skip
+    typer.Option(
+        "--catalogue",
+        exists=True,
+        dir_okay=False,
+        help="Catalogue JSON lines (default: the catalogue in Redis).",
+    ),
+]
 
 
 EngineOption = Annotated[
@@ -66,8 +72,10 @@ def _run(
             run, result = run_job(settings, job, options=options, step=step)
         except StackError as exc:
             raise _fail(exc) from None
-    out.print(f"{run.job}: {run.status} in {run.duration_s:.1f}s, "
-              f"rows in {run.rows_in:,}, rows out {run.rows_out:,}")  # fmt: skip
+    out.print(
+        f"{run.job}: {run.status} in {run.duration_s:.1f}s, "
+        f"rows in {run.rows_in:,}, rows out {run.rows_out:,}"
+    )
     if result is not None:
         for key, value in result.details.items():
             out.print(f"  {key}: {value}")
@@ -171,11 +179,20 @@ def runs(
     except StackError as exc:
         raise _fail(exc) from None
     client = redis_client(settings, decode_responses=True)
-    table = Table("job", "status", "trigger", "started_at", "duration_s", "rows_in", "rows_out",
-                  "error")  # fmt: skip
+    table = Table(
+        "job", "status", "trigger", "started_at", "duration_s", "rows_in", "rows_out", "error"
+    )
     for r in latest_runs(client, settings.keys, n, job):
-        table.add_row(r.job, r.status, r.trigger, r.started_at, f"{r.duration_s:.1f}",
-                      f"{r.rows_in:,}", f"{r.rows_out:,}", r.error or "")  # fmt: skip
+        table.add_row(
+            r.job,
+            r.status,
+            r.trigger,
+            r.started_at,
+            f"{r.duration_s:.1f}",
+            f"{r.rows_in:,}",
+            f"{r.rows_out:,}",
+            r.error or "",
+        )
     client.close()
     out.print(table)
 
@@ -196,8 +213,13 @@ def history(
     for h in delta.history(limit):
         metrics = h.get("operationMetrics", {})
         added = metrics.get("num_added_files", metrics.get("numFilesAdded", ""))
-        rows.add_row(str(h.get("version")), str(h.get("timestamp")), str(h.get("operation")),
-                     str(h.get("tillflow.operation", "")), str(added))  # fmt: skip
+        rows.add_row(
+            str(h.get("version")),
+            str(h.get("timestamp")),
+            str(h.get("operation")),
+            str(h.get("tillflow.operation", "")),
+            str(added),
+        )
     out.print(rows)
 
 
@@ -209,8 +231,10 @@ def models_list() -> None:
     registry = ModelRegistry.from_settings(_settings())
     table = Table("model", "version", "alias", "created_at", "metrics", "trained_on")
     try:
-        listed = [(n, registry.current(n), registry.alias(n, CHALLENGER), registry.versions(n))
-                  for n in registry.names()]  # fmt: skip
+        listed = [
+            (n, registry.current(n), registry.alias(n, CHALLENGER), registry.versions(n))
+            for n in registry.names()
+        ]
     except RegistryError as exc:
         raise _fail(exc) from None
     for name, current, challenger, versions in listed:
@@ -220,8 +244,14 @@ def models_list() -> None:
             shown = ", ".join(f"{k}={val:.4g}" for k, val in numbers if not k.endswith("rows"))
             mark = "*" if current is not None and current.version == v.version else ""
             mark += "c" if challenger == v.version else ""
-            table.add_row(name, str(v.version), mark, str(v.metadata.get("created_at", "")),
-                          shown, str(v.metadata.get("trained_on", "")))  # fmt: skip
+            table.add_row(
+                name,
+                str(v.version),
+                mark,
+                str(v.metadata.get("created_at", "")),
+                shown,
+                str(v.metadata.get("trained_on", "")),
+            )
     out.print(table)
 
 

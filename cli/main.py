@@ -276,9 +276,13 @@ def simulate(
         raise _fail(ValueError("--channels must be 'web', 'pos' or 'both'"))
     settings = _settings()
     config = ShopConfig(
-        seed=seed, products=products, shoppers=shoppers, sessions_per_day=sessions_per_day,
-        channels=channels, till_visits_per_day=till_visits_per_day,
-    )  # fmt: skip
+        seed=seed,
+        products=products,
+        shoppers=shoppers,
+        sessions_per_day=sessions_per_day,
+        channels=channels,
+        till_visits_per_day=till_visits_per_day,
+    )
     options = RunOptions(
         rate=rate, clock=clock, days=days, max_events=max_events, ground_truth=ground_truth
     )

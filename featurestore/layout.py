@@ -86,8 +86,11 @@ def _encode_json(value: Any) -> bytes:
 
 
 _ENCODERS: dict[str, Callable[[Any], bytes]] = {
-    "int": _encode_int, "float": _encode_float, "string": _encode_string, "json": _encode_json,
-}  # fmt: skip
+    "int": _encode_int,
+    "float": _encode_float,
+    "string": _encode_string,
+    "json": _encode_json,
+}
 
 
 def encode_value(dtype: str, value: Any) -> bytes:

@@ -25,8 +25,11 @@ def read_catalogue_file(path: Path) -> dict[str, CatalogueItem]:
     """The products in the durable file (none if it does not exist)."""
     if not path.exists():
         return {}
-    items = (CatalogueItem.model_validate_json(line) for line in path.read_text().splitlines()
-             if line.strip())  # fmt: skip
+    items = (
+        CatalogueItem.model_validate_json(line)
+        for line in path.read_text().splitlines()
+        if line.strip()
+    )
     return {item.sku: item for item in items}
 
 
@@ -50,8 +53,11 @@ def load_catalogue(settings: Settings) -> dict[str, CatalogueItem]:
             if items:
                 mapping = {sku: item.model_dump_json() for sku, item in items.items()}
                 client.hset(settings.keys.catalogue, mapping=mapping)
-                log.warning("catalogue restored to Redis from its file",
-                            file=str(settings.catalogue_file), products=len(items))  # fmt: skip
+                log.warning(
+                    "catalogue restored to Redis from its file",
+                    file=str(settings.catalogue_file),
+                    products=len(items),
+                )
             return items
     finally:
         client.close()
@@ -64,8 +70,9 @@ def store_catalogue(settings: Settings, items: Iterable[CatalogueItem]) -> int:
     mapping = {item.sku: item.model_dump_json() for item in items}
     if not mapping:
         return 0
-    write_catalogue_file(settings.catalogue_file, [CatalogueItem.model_validate_json(v)
-                                                    for v in mapping.values()])  # fmt: skip
+    write_catalogue_file(
+        settings.catalogue_file, [CatalogueItem.model_validate_json(v) for v in mapping.values()]
+    )
     client = redis_client(settings)
     try:
         client.hset(settings.keys.catalogue, mapping=mapping)

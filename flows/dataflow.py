@@ -50,8 +50,12 @@ from schemas.headers import correlation_headers
 from schemas.settings import Settings
 from schemas.topics import DEAD_LETTER, INPUT_TOPICS
 
-DEAD_LETTER_PRODUCER = {"linger.ms": "5", "acks": "all", "enable.idempotence": "true",
-                        "message.timeout.ms": "0"}  # fmt: skip
+DEAD_LETTER_PRODUCER = {
+    "linger.ms": "5",
+    "acks": "all",
+    "enable.idempotence": "true",
+    "message.timeout.ms": "0",
+}
 
 
 def build_flow(
@@ -65,18 +69,29 @@ def build_flow(
 
     # -- in: every partition of the four input topics; validate --------------------------
     metrics = flow_metrics()  # observability hook: counts, lag, offsets (flows/metrics.py)
-    source = TolerantKafkaSource(brokers, list(topics), tail=tail,
-                                 batch_size=settings.kafka_batch,
-                                 on_error=metrics.on_consumer_error)  # fmt: skip
+    source = TolerantKafkaSource(
+        brokers,
+        list(topics),
+        tail=tail,
+        batch_size=settings.kafka_batch,
+        on_error=metrics.on_consumer_error,
+    )
     messages = op.input("kafka-in", flow, source)
 
     policy = settings.event_time_policy()
 
     def parse(m: KafkaSourceMessage[bytes | None, bytes | None]) -> Accepted | Rejected:
         return parse_message(
-            topics, m.topic or "", m.partition or 0, m.offset or 0, m.key, m.value, m.headers,
-            policy=policy, received=received_at(m.timestamp),
-        )  # fmt: skip
+            topics,
+            m.topic or "",
+            m.partition or 0,
+            m.offset or 0,
+            m.key,
+            m.value,
+            m.headers,
+            policy=policy,
+            received=received_at(m.timestamp),
+        )
 
     parsed = op.map("parse", messages, parse)
     op.inspect("metrics-parsed", parsed, metrics.on_parsed)

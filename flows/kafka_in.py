@@ -40,9 +40,13 @@ class TolerantKafkaSource(FixedPartitionedSource[Message, int | None]):
         # error_cb: client-wide errors (all brokers down, transport) go to the callback
         # instead of arriving as messages.
         self.inner = KafkaSource(
-            brokers, topics, tail=tail, batch_size=batch_size, raise_on_errors=False,
+            brokers,
+            topics,
+            tail=tail,
+            batch_size=batch_size,
+            raise_on_errors=False,
             add_config={"error_cb": on_error},  # type: ignore[dict-item]
-        )  # fmt: skip
+        )
 
     def list_parts(self) -> list[str]:
         return self.inner.list_parts()

@@ -68,8 +68,24 @@ from schemas.topics import INPUT_TOPICS, by_name
 if TYPE_CHECKING:
     from flows.steps import Routed
 
-LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
-               3600.0, 21_600.0, 86_400.0)  # fmt: skip
+LAG_BUCKETS = (
+    0.01,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+    900.0,
+    3600.0,
+    21_600.0,
+    86_400.0,
+)
 CHANGE_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25)
 MODELS = ("elasticity",)
 log = structlog.get_logger(__name__)
@@ -93,64 +109,80 @@ class FlowMetrics:
         self.registry = registry
         r = registry
         self.duplicates = Counter(
-            "tillflow_flow_duplicate_events", "Events dropped as repeats of an event_id.",
+            "tillflow_flow_duplicate_events",
+            "Events dropped as repeats of an event_id.",
             registry=r,
-        )  # fmt: skip
+        )
         self.unknown_products = Counter(
             "tillflow_flow_unknown_product_events",
             "Events naming a product missing from the catalogue (kept in the lake; never "
             "priced, never in popularity lists or recommendations).",
             registry=r,
-        )  # fmt: skip
+        )
         self.late = Counter(
             "tillflow_flow_late_events",
             "Product signals more than 5 min older than their product's newest event.",
             registry=r,
-        )  # fmt: skip
+        )
         self.learner_error = Gauge(
             "tillflow_flow_learner_mean_absolute_error",
             "Mean over products of each online learner's recent absolute error (ADWIN mean).",
-            ["model"], registry=r,
-        )  # fmt: skip
-        self.drift = Counter(
-            "tillflow_flow_drift_detections", "Drift detections on learner error.", ["model"],
+            ["model"],
             registry=r,
-        )  # fmt: skip
+        )
+        self.drift = Counter(
+            "tillflow_flow_drift_detections",
+            "Drift detections on learner error.",
+            ["model"],
+            registry=r,
+        )
         self.price_changes = Counter(
             "tillflow_flow_price_changes", "Published price changes.", ["direction"], registry=r
         )
         self.price_change_ratio = Histogram(
-            "tillflow_flow_price_change_ratio", "Size of published changes, abs(new/old - 1).",
-            buckets=CHANGE_BUCKETS, registry=r,
-        )  # fmt: skip
+            "tillflow_flow_price_change_ratio",
+            "Size of published changes, abs(new/old - 1).",
+            buckets=CHANGE_BUCKETS,
+            registry=r,
+        )
         self.last_price_change = Gauge(
             "tillflow_flow_price_last_change_timestamp_seconds",
-            "Wall time of the last published price change, unix time.", registry=r,
-        )  # fmt: skip
-        self.revenue = Counter("tillflow_flow_revenue", "Revenue of unique orders (currency).",
-                               registry=r)  # fmt: skip
+            "Wall time of the last published price change, unix time.",
+            registry=r,
+        )
+        self.revenue = Counter(
+            "tillflow_flow_revenue", "Revenue of unique orders (currency).", registry=r
+        )
         self.units = Counter("tillflow_flow_units_sold", "Units in unique orders.", registry=r)
         self.restarts = Gauge(
             "tillflow_flow_restarts",
-            "Times the supervisor restarted this flow after a process died.", registry=r,
-        )  # fmt: skip
+            "Times the supervisor restarted this flow after a process died.",
+            registry=r,
+        )
         self.consumer_errors = Counter(
-            "tillflow_flow_consumer_errors", "Kafka consumer errors, logged and ridden out.",
-            ["code"], registry=r,
-        )  # fmt: skip
+            "tillflow_flow_consumer_errors",
+            "Kafka consumer errors, logged and ridden out.",
+            ["code"],
+            registry=r,
+        )
         self.sink_blocked = Gauge(
             "tillflow_flow_sink_blocked",
             "1 while the sink waits for its service (Redis, Kafka) to take a write.",
-            ["step"], registry=r,
-        )  # fmt: skip
+            ["step"],
+            registry=r,
+        )
         self.sink_retries = Counter(
-            "tillflow_flow_sink_retries", "Sink writes that failed and were retried.",
-            ["step"], registry=r,
-        )  # fmt: skip
+            "tillflow_flow_sink_retries",
+            "Sink writes that failed and were retried.",
+            ["step"],
+            registry=r,
+        )
         self.sink_set_aside = Counter(
-            "tillflow_flow_sink_set_aside", "Values a sink could not encode and left out.",
-            ["step"], registry=r,
-        )  # fmt: skip
+            "tillflow_flow_sink_set_aside",
+            "Values a sink could not encode and left out.",
+            ["step"],
+            registry=r,
+        )
         self.messages = MessageStats([topic.name for topic in INPUT_TOPICS])
         registry.register(self.messages)
         self.offsets = self.messages.offsets
@@ -176,24 +208,39 @@ class FlowMetrics:
             stats.dead_lettered[topic] += 1
             left_out = self._dead_letter_lines.take(time.monotonic())
             if left_out is not None:
-                log.warning("dead-lettered", topic=item.topic, partition=item.partition,
-                            offset=item.offset, error=item.error[:200],
-                            correlation_id=item.correlation_id,
-                            lines_left_out=left_out)  # fmt: skip
+                log.warning(
+                    "dead-lettered",
+                    topic=item.topic,
+                    partition=item.partition,
+                    offset=item.offset,
+                    error=item.error[:200],
+                    correlation_id=item.correlation_id,
+                    lines_left_out=left_out,
+                )
             return
         stats.observe_lag(topic, time.time() - item.t)
         if item.t > stats.newest.get(topic, -math.inf):
             stats.newest[topic] = item.t
         if item.correlation_id is not None:
-            log.debug("event read", topic=item.topic, partition=item.partition,
-                      offset=item.offset, event_id=item.event.event_id,
-                      correlation_id=item.correlation_id)  # fmt: skip
+            log.debug(
+                "event read",
+                topic=item.topic,
+                partition=item.partition,
+                offset=item.offset,
+                event_id=item.event.event_id,
+                correlation_id=item.correlation_id,
+            )
 
     def on_consumer_error(self, err: KafkaError) -> None:
         """librdkafka reports an error (a broker away, a partition failing); it retries."""
         self.consumer_errors.labels(err.name()).inc()
-        log.warning("kafka consumer error", code=err.name(), error=err.str(),
-                    retriable=err.retriable(), fatal=err.fatal())  # fmt: skip
+        log.warning(
+            "kafka consumer error",
+            code=err.name(),
+            error=err.str(),
+            retriable=err.retriable(),
+            fatal=err.fatal(),
+        )
 
     def on_unique(self, _step_id: str, item: Routed) -> None:
         """After dedupe: business totals of orders (their sale signals)."""
@@ -260,28 +307,33 @@ class MessageStats(Collector):
         self.lag_sum[topic] += seconds
 
     def collect(self) -> Iterator[Metric]:
-        events = CounterMetricFamily("tillflow_flow_events", "Input messages read.",
-                                     labels=["topic"])  # fmt: skip
+        events = CounterMetricFamily(
+            "tillflow_flow_events", "Input messages read.", labels=["topic"]
+        )
         dead = CounterMetricFamily(
-            "tillflow_flow_dead_lettered", "Invalid messages sent to the dead-letter topic.",
+            "tillflow_flow_dead_lettered",
+            "Invalid messages sent to the dead-letter topic.",
             labels=["topic"],
-        )  # fmt: skip
+        )
         lag = HistogramMetricFamily(
-            "tillflow_flow_processing_lag_seconds", "Wall time when parsed minus event time.",
+            "tillflow_flow_processing_lag_seconds",
+            "Wall time when parsed minus event time.",
             labels=["topic"],
-        )  # fmt: skip
+        )
         newest = GaugeMetricFamily(
-            "tillflow_flow_last_event_timestamp_seconds", "Newest event time read, unix time.",
+            "tillflow_flow_last_event_timestamp_seconds",
+            "Newest event time read, unix time.",
             labels=["topic"],
-        )  # fmt: skip
+        )
         for topic in self.events:
             events.add_metric([topic], self.events[topic])
             dead.add_metric([topic], self.dead_lettered[topic])
             counts = list(self.lag_buckets[topic])
             cumulative = list(accumulate(counts))
             bounds = [*(str(float(b)) for b in LAG_BUCKETS), "+Inf"]
-            lag.add_metric([topic], list(zip(bounds, cumulative, strict=True)),
-                           sum_value=self.lag_sum[topic])  # fmt: skip
+            lag.add_metric(
+                [topic], list(zip(bounds, cumulative, strict=True)), sum_value=self.lag_sum[topic]
+            )
         for topic, t in self.newest.copy().items():
             newest.add_metric([topic], t)
         yield from (events, dead, lag, newest)
@@ -303,9 +355,13 @@ class ConsumerLagCollector(Collector):
     def _client(self) -> Consumer:
         if self._consumer is None:
             self._consumer = Consumer(
-                {"bootstrap.servers": self.settings.kafka_bootstrap, "log_level": 0,
-                 "group.id": "tillflow-lag-metrics", "enable.auto.commit": False}
-            )  # fmt: skip
+                {
+                    "bootstrap.servers": self.settings.kafka_bootstrap,
+                    "log_level": 0,
+                    "group.id": "tillflow-lag-metrics",
+                    "enable.auto.commit": False,
+                }
+            )
         return self._consumer
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -315,9 +371,10 @@ class ConsumerLagCollector(Collector):
             labels=["topic", "partition"],
         )
         consumed = GaugeMetricFamily(
-            "tillflow_flow_consumed_offset", "Offset of the last message read.",
+            "tillflow_flow_consumed_offset",
+            "Offset of the last message read.",
             labels=["topic", "partition"],
-        )  # fmt: skip
+        )
         with self._lock:
             for (topic, partition), offset in sorted(self.offsets.copy().items()):
                 labels = [topic, str(partition)]
@@ -328,8 +385,9 @@ class ConsumerLagCollector(Collector):
                         TopicPartition(name, partition), timeout=self.settings.kafka_timeout_s
                     )
                 except KafkaException as exc:
-                    log.warning("no high-water mark", topic=name, partition=partition,
-                                error=str(exc))  # fmt: skip
+                    log.warning(
+                        "no high-water mark", topic=name, partition=partition, error=str(exc)
+                    )
                     continue
                 lag.add_metric(labels, float(max(0, high - offset - 1)))
         yield lag

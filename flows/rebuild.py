@@ -127,8 +127,9 @@ def _item_graph(
     items: list[Any] = []
     for batch in _chunks(neighbours):
         gone = _missing(client, [keys.neighbours(k) for k in batch])
-        items += [(k, state.neighbours[k].co.top()) for k, lost in zip(batch, gone, strict=True)
-                  if lost]  # fmt: skip
+        items += [
+            (k, state.neighbours[k].co.top()) for k, lost in zip(batch, gone, strict=True) if lost
+        ]
     report.add("neighbours", len(items))
     listed = set(client.zrange(keys.popularity, 0, -1))  # type: ignore[arg-type]
     popular = [

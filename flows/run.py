@@ -57,8 +57,9 @@ def flow_from_env() -> Dataflow:
         time.sleep(1.0)
         catalogue = load_catalogue(settings)
     if not catalogue:
-        log.warning("no product catalogue in Redis: features only, no pricing",
-                    key=settings.keys.catalogue)  # fmt: skip
+        log.warning(
+            "no product catalogue in Redis: features only, no pricing", key=settings.keys.catalogue
+        )
     flow = build_flow(settings, catalogue, tail=tail)
     tune_gc()
     return flow
@@ -101,9 +102,13 @@ def process_commands(
 
 
 def run(
-    settings: Settings, processes: int = 1, workers: int = 1, recovery: bool = True,
-    tail: bool = True, policy: RestartPolicy = DEFAULT_POLICY,
-) -> int:  # fmt: skip
+    settings: Settings,
+    processes: int = 1,
+    workers: int = 1,
+    recovery: bool = True,
+    tail: bool = True,
+    policy: RestartPolicy = DEFAULT_POLICY,
+) -> int:
     """Start the processes and supervise them until stopped (SIGTERM, SIGINT) or finished."""
     settings.require_safe_secrets()
     if recovery:  # before anything else: a second flow on this folder fails here, clearly

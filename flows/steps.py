@@ -133,9 +133,11 @@ class SkuState:
         drift = None
         if drifted and self.pricer is not None:
             drift = {
-                "model": "elasticity", "sku": self.sku, "t": t,
+                "model": "elasticity",
+                "sku": self.sku,
+                "t": t,
                 "mean_error": round(self.pricer.drift.mean_error, 6),
-            }  # fmt: skip
+            }
         return SkuOutput(self.sku, FeatureRow("sku", self.sku, self), change, drift, popularity)
 
     def model_error(self) -> float | None:

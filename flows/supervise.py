@@ -89,8 +89,12 @@ class Supervisor:
             failures = 1 if self.clock() - started >= self.policy.healthy_after_s else failures + 1
             self.restarts += 1
             delay = self.policy.delay(failures)
-            log.error("flow process died; restarting the flow from its recovery state",
-                      exit_codes=codes, restarts=self.restarts, in_s=delay)  # fmt: skip
+            log.error(
+                "flow process died; restarting the flow from its recovery state",
+                exit_codes=codes,
+                restarts=self.restarts,
+                in_s=delay,
+            )
             if self._stop.wait(delay):
                 return 0
 

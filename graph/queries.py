@@ -85,9 +85,12 @@ def related_lists(
 ) -> list[RelatedProducts]:
     """The bought-together lists of many products (for the Redis serving copy)."""
     records, _, _ = driver.execute_query(
-        cypher.NEIGHBOURS, ns=settings.graph_namespace, skus=list(skus), limit=limit,
+        cypher.NEIGHBOURS,
+        ns=settings.graph_namespace,
+        skus=list(skus),
+        limit=limit,
         routing_="r",
-    )  # fmt: skip
+    )
     return [
         RelatedProducts(sku=r["sku"], items=[RelatedItem(**i) for i in r["related"]])
         for r in records
@@ -100,7 +103,11 @@ def candidates(
     """The recommender's graph candidates for many products: ``sku -> [(other, lift)]``, the
     ``limit`` highest-lift co-purchases bought by at least ``min_weight`` shoppers."""
     records, _, _ = driver.execute_query(
-        cypher.CANDIDATES, ns=settings.graph_namespace, skus=list(skus), limit=limit,
-        min_weight=min_weight, routing_="r",
-    )  # fmt: skip
+        cypher.CANDIDATES,
+        ns=settings.graph_namespace,
+        skus=list(skus),
+        limit=limit,
+        min_weight=min_weight,
+        routing_="r",
+    )
     return {r["sku"]: [(c[0], float(c[1])) for c in r["candidates"]] for r in records}

@@ -51,9 +51,11 @@ def redis_client(
         extra["retry"] = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries)
         extra["retry_on_error"] = [redis.exceptions.TimeoutError, redis.exceptions.ConnectionError]
     options: dict[str, Any] = {
-        "socket_timeout": timeout, "socket_connect_timeout": timeout,
-        "decode_responses": decode_responses, **extra,
-    }  # fmt: skip
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "decode_responses": decode_responses,
+        **extra,
+    }
     if settings.redis_cluster:
         try:  # the cluster client asks a node for the slot map as it is created
             return RedisCluster.from_url(settings.redis_url, **options)
@@ -83,9 +85,10 @@ def async_redis_client(
     round trips: a failed command already says Redis is away."""
     timeout = settings.redis_timeout_s if timeout_s is None else timeout_s
     options: dict[str, Any] = {
-        "socket_timeout": timeout, "socket_connect_timeout": timeout,
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
         "decode_responses": decode_responses,
-    }  # fmt: skip
+    }
     if settings.redis_cluster:
         return AsyncRedisCluster.from_url(settings.redis_url, **options)
     return aioredis.Redis.from_url(settings.redis_url, health_check_interval=0, **options)

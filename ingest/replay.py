@@ -84,8 +84,9 @@ async def replay(
         batch = max(1, min(batch, int(rate / 10)))
     producer = EventProducer(settings)
     await producer.start()
-    log.info("replay started", file=str(path), topic=topic.name,
-             correlation_id=report.correlation_id)  # fmt: skip
+    log.info(
+        "replay started", file=str(path), topic=topic.name, correlation_id=report.correlation_id
+    )
     cid = report.correlation_id
     started = time.perf_counter()
     chunk: list[Event] = []

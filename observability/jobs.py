@@ -64,21 +64,30 @@ class JobMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.duration = Histogram(
-            "tillflow_batch_job_duration_seconds", "Wall time of batch job runs.",
-            ["batch_job"], buckets=JOB_BUCKETS, registry=registry,
-        )  # fmt: skip
+            "tillflow_batch_job_duration_seconds",
+            "Wall time of batch job runs.",
+            ["batch_job"],
+            buckets=JOB_BUCKETS,
+            registry=registry,
+        )
         self.runs_total = Counter(
-            "tillflow_batch_job_runs", "Batch job runs by outcome.", ["batch_job", "outcome"],
+            "tillflow_batch_job_runs",
+            "Batch job runs by outcome.",
+            ["batch_job", "outcome"],
             registry=registry,
-        )  # fmt: skip
+        )
         self.rows_total = Counter(
-            "tillflow_batch_rows", "Rows batch jobs read or wrote.", ["batch_job", "direction"],
+            "tillflow_batch_rows",
+            "Rows batch jobs read or wrote.",
+            ["batch_job", "direction"],
             registry=registry,
-        )  # fmt: skip
+        )
         self.last_success = Gauge(
             "tillflow_batch_job_last_success_timestamp_seconds",
-            "Unix time of each job's last successful run.", ["batch_job"], registry=registry,
-        )  # fmt: skip
+            "Unix time of each job's last successful run.",
+            ["batch_job"],
+            registry=registry,
+        )
 
     def declare(self, jobs: Iterable[str]) -> None:
         """Create every job's series at zero, so dashboards and alerts see them before a run."""

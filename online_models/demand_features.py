@@ -43,8 +43,13 @@ DEMAND_FEATURES: tuple[str, ...] = (
 """Ordered ONNX input columns of the demand model (``metadata["features"]``)."""
 
 ONLINE_INPUTS: tuple[str, ...] = (
-    "units_24h", "views_24h", "last_price", "min_competitor_price", "conversion_24h", "on_hand",
-)  # fmt: skip
+    "units_24h",
+    "views_24h",
+    "last_price",
+    "min_competitor_price",
+    "conversion_24h",
+    "on_hand",
+)
 """The flows' product features :func:`demand_features` reads (``SKU_FEATURES``)."""
 BATCH_INPUTS: tuple[str, ...] = ("units_per_day_7d", "views_per_day_7d", "units_per_day_28d")
 """The batch averages it reads (``BATCH_SKU_FEATURES``), when the product has them."""

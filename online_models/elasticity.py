@@ -110,14 +110,24 @@ class ElasticityModel:
 
     def evidence(self) -> Evidence:
         return Evidence(
-            self.glm.n, self.views, round(self.units, 3), round(self.exposure, 3),
+            self.glm.n,
+            self.views,
+            round(self.units, 3),
+            round(self.exposure, 3),
             round(self.glm.information(ELASTICITY), 3),
-        )  # fmt: skip
+        )
 
     # ---------------------------------------------------------------- learning
-    def _learn(self, pool: CategoryPool, intercept: int, price: float, units: float,
-               exposure: float, weight: float, competitor: float | None = None,
-               ) -> float:  # fmt: skip
+    def _learn(
+        self,
+        pool: CategoryPool,
+        intercept: int,
+        price: float,
+        units: float,
+        exposure: float,
+        weight: float,
+        competitor: float | None = None,
+    ) -> float:
         competitor = self.competitor if competitor is None else competitor
         x = [0.0, 0.0, math.log(price / self.list_price), competitor]
         x[intercept] = 1.0

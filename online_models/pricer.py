@@ -154,9 +154,14 @@ class ProductPricer:
         )
 
     def _after(
-        self, residual: float | None, t: float, market: Market, pool: CategoryPool,
-        trigger: str, force: bool = False,
-    ) -> tuple[PriceChange | None, bool]:  # fmt: skip
+        self,
+        residual: float | None,
+        t: float,
+        market: Market,
+        pool: CategoryPool,
+        trigger: str,
+        force: bool = False,
+    ) -> tuple[PriceChange | None, bool]:
         drifted = False
         if residual is not None:
             drifted = self.drift.update(residual)

@@ -92,9 +92,15 @@ def shopper(user: Mapping[str, str]) -> Shopper:
 
 
 ITEM_INPUTS: tuple[str, ...] = (
-    "views_24h", "units_24h", "add_to_carts_24h", "conversion_24h", "last_price",
-    "published_price", "competitor_gap", "on_hand",
-)  # fmt: skip
+    "views_24h",
+    "units_24h",
+    "add_to_carts_24h",
+    "conversion_24h",
+    "last_price",
+    "published_price",
+    "competitor_gap",
+    "on_hand",
+)
 """The item features :func:`item_values` reads (``SKU_FEATURES``)."""
 
 

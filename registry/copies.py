@@ -48,9 +48,13 @@ class LocalCopies:
         return (path / MODEL_FILE).exists() and (path / METADATA_FILE).exists()
 
     def put(
-        self, name: str, version: int, onnx: bytes, metadata: dict[str, Any],
+        self,
+        name: str,
+        version: int,
+        onnx: bytes,
+        metadata: dict[str, Any],
         files: Mapping[str, bytes] | None = None,
-    ) -> Path:  # fmt: skip
+    ) -> Path:
         """Write the version's files; the metadata last, as :meth:`has` looks for it."""
         path = self.path(name, version)
         path.mkdir(parents=True, exist_ok=True)

@@ -59,9 +59,11 @@ class MlflowRest:
     def _call(self, method: str, endpoint: str, body: dict[str, Any] | None) -> dict[str, Any]:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
-            f"{self.url}/api/2.0/mlflow/{endpoint}", data=data, method=method,
+            f"{self.url}/api/2.0/mlflow/{endpoint}",
+            data=data,
+            method=method,
             headers={"Content-Type": "application/json"},
-        )  # fmt: skip
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 raw = response.read()

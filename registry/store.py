@@ -106,8 +106,9 @@ class ModelRegistry:
 
     def names(self) -> list[str]:
         """The models with at least one version."""
-        found = self.rest.get("registered-models/search", max_results="1000",
-                              filter=f"name LIKE '{self.prefix}%'")  # fmt: skip
+        found = self.rest.get(
+            "registered-models/search", max_results="1000", filter=f"name LIKE '{self.prefix}%'"
+        )
         names = (m["name"].removeprefix(self.prefix) for m in found.get("registered_models", ()))
         return sorted(n for n in names if re.fullmatch(MODEL_NAME_PATTERN, n))
 
@@ -130,8 +131,11 @@ class ModelRegistry:
 
     def versions(self, name: str) -> list[ModelVersion]:
         """Every version, oldest first (metadata from MLflow; the local copy may not exist)."""
-        found = self.rest.get("model-versions/search", max_results="10000",
-                              filter=f"name='{self.registered_name(name)}'")  # fmt: skip
+        found = self.rest.get(
+            "model-versions/search",
+            max_results="10000",
+            filter=f"name='{self.registered_name(name)}'",
+        )
         out = [self._from(name, mv) for mv in found.get("model_versions", ())]
         return sorted(out, key=lambda v: v.version)
 
@@ -140,8 +144,9 @@ class ModelRegistry:
         if not isinstance(version, int) or version < 1:
             raise RegistryError(f"model {name!r} has no version {version}")
         try:
-            mv = self.rest.get("model-versions/get", name=self.registered_name(name),
-                               version=str(version))["model_version"]  # fmt: skip
+            mv = self.rest.get(
+                "model-versions/get", name=self.registered_name(name), version=str(version)
+            )["model_version"]
         except NotFound:
             raise RegistryError(f"model {name!r} has no version {version}") from None
         return self._copied(name, mv)
@@ -149,8 +154,9 @@ class ModelRegistry:
     def alias(self, name: str, alias: str) -> int | None:
         """The version ``alias`` points to, or None when it is not set."""
         try:
-            mv = self.rest.get("registered-models/alias", name=self.registered_name(name),
-                               alias=alias)["model_version"]  # fmt: skip
+            mv = self.rest.get(
+                "registered-models/alias", name=self.registered_name(name), alias=alias
+            )["model_version"]
         except NotFound:
             return None
         return int(mv["version"])
@@ -158,8 +164,9 @@ class ModelRegistry:
     def current(self, name: str) -> ModelVersion | None:
         """The champion (copied locally); when MLflow does not answer, the last one seen here."""
         try:
-            mv = self.rest.get("registered-models/alias", name=self.registered_name(name),
-                               alias=CHAMPION)["model_version"]  # fmt: skip
+            mv = self.rest.get(
+                "registered-models/alias", name=self.registered_name(name), alias=CHAMPION
+            )["model_version"]
         except NotFound:
             return None
         except MlflowUnavailable as exc:
@@ -167,8 +174,9 @@ class ModelRegistry:
             if last is None or not self.copies.has(name, last):
                 raise
             log.warning("registry.offline", model=name, serving=f"{name}:v{last}", error=str(exc))
-            return ModelVersion(name, last, self.copies.path(name, last),
-                                self.copies.metadata(name, last))  # fmt: skip
+            return ModelVersion(
+                name, last, self.copies.path(name, last), self.copies.metadata(name, last)
+            )
         current = self._copied(name, mv)
         if self.copies.champion(name) != current.version:  # the API asks every few seconds
             self.copies.set_champion(name, current.version)
@@ -182,16 +190,19 @@ class ModelRegistry:
         full = self.registered_name(name)
         if previous is not None and previous != version:
             self._set_history([*self._history(name), previous][-KEEP_HISTORY:], full)
-        self.rest.post("registered-models/alias",
-                       {"name": full, "alias": CHAMPION, "version": str(version)})  # fmt: skip
+        self.rest.post(
+            "registered-models/alias", {"name": full, "alias": CHAMPION, "version": str(version)}
+        )
         if self.alias(name, CHALLENGER) == version:
             self.rest.delete("registered-models/alias", {"name": full, "alias": CHALLENGER})
         self.copies.set_champion(name, version)
         return target
 
     def set_challenger(self, name: str, version: int) -> None:
-        self.rest.post("registered-models/alias", {"name": self.registered_name(name),
-                       "alias": CHALLENGER, "version": str(version)})  # fmt: skip
+        self.rest.post(
+            "registered-models/alias",
+            {"name": self.registered_name(name), "alias": CHALLENGER, "version": str(version)},
+        )
 
     def rollback(self, name: str) -> ModelVersion:
         """Move ``champion`` back to the version it pointed to before the last promotion."""
@@ -202,8 +213,9 @@ class ModelRegistry:
         target = self.version(name, previous)
         full = self.registered_name(name)
         self._set_history(history, full)
-        self.rest.post("registered-models/alias",
-                       {"name": full, "alias": CHAMPION, "version": str(previous)})  # fmt: skip
+        self.rest.post(
+            "registered-models/alias", {"name": full, "alias": CHAMPION, "version": str(previous)}
+        )
         self.copies.set_champion(name, previous)
         return target
 

@@ -96,11 +96,13 @@ def log_training_run(
     client = MlflowClient(tracking_uri=settings.mlflow_url, registry_uri=settings.mlflow_url)
     experiment = client.get_experiment_by_name(settings.mlflow_experiment)
     experiment_id = (
-        experiment.experiment_id if experiment is not None
+        experiment.experiment_id
+        if experiment is not None
         else client.create_experiment(settings.mlflow_experiment)
-    )  # fmt: skip
-    run = client.create_run(experiment_id, run_name=record.model,
-                            tags={"tillflow.model": record.model, **record.tags})  # fmt: skip
+    )
+    run = client.create_run(
+        experiment_id, run_name=record.model, tags={"tillflow.model": record.model, **record.tags}
+    )
     run_id = run.info.run_id
     now = int(time.time() * 1000)
     client.log_batch(
@@ -109,14 +111,15 @@ def log_training_run(
         params=[Param(k, v) for k, v in run_params(record).items()],
         tags=[RunTag(f"data.{t}", str(v)) for t, v in record.data_versions.items()],
     )
-    signature = infer_signature(example_rows.astype(np.float32),
-                                example_scores.astype(np.float32))  # fmt: skip
+    signature = infer_signature(example_rows.astype(np.float32), example_scores.astype(np.float32))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / MODEL_ARTIFACT
         mlflow.onnx.save_model(
-            onnx.load_from_string(onnx_bytes), str(folder), signature=signature,
+            onnx.load_from_string(onnx_bytes),
+            str(folder),
+            signature=signature,
             pip_requirements=runtime_requirements(),
-        )  # fmt: skip
+        )
         for name, content in (files or {}).items():
             if Path(name).name != name or (folder / name).exists():
                 raise ValueError(f"invalid file name {name!r} beside a logged model")
@@ -129,9 +132,12 @@ def log_training_run(
 
 
 def log_audit_run(
-    settings: Settings, audit_id: str, models: Mapping[str, str], metrics: Mapping[str, float],
+    settings: Settings,
+    audit_id: str,
+    models: Mapping[str, str],
+    metrics: Mapping[str, float],
     rows_json: str,
-) -> str:  # fmt: skip
+) -> str:
     """Log one fairness audit as an MLflow run beside the training runs: the audited model
     versions as tags, each check's between-group ratio and breach as metrics, every group's
     figures as ``fairness_audit.json``; return the run id."""
@@ -142,15 +148,20 @@ def log_audit_run(
     client = MlflowClient(tracking_uri=settings.mlflow_url)
     experiment = client.get_experiment_by_name(settings.mlflow_experiment)
     experiment_id = (
-        experiment.experiment_id if experiment is not None
+        experiment.experiment_id
+        if experiment is not None
         else client.create_experiment(settings.mlflow_experiment)
-    )  # fmt: skip
-    tags = {"tillflow.kind": "fairness-audit", "tillflow.audit_id": audit_id,
-            **{f"model.{name}": label for name, label in models.items()}}  # fmt: skip
+    )
+    tags = {
+        "tillflow.kind": "fairness-audit",
+        "tillflow.audit_id": audit_id,
+        **{f"model.{name}": label for name, label in models.items()},
+    }
     run = client.create_run(experiment_id, run_name="fairness-audit", tags=tags)
     now = int(time.time() * 1000)
-    client.log_batch(run.info.run_id, metrics=[Metric(k, float(v), now, 0)
-                                               for k, v in metrics.items()])  # fmt: skip
+    client.log_batch(
+        run.info.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()]
+    )
     client.log_text(run.info.run_id, rows_json, "fairness_audit.json")
     client.set_terminated(run.info.run_id)
     return str(run.info.run_id)

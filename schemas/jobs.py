@@ -20,8 +20,15 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 JOBS: tuple[str, ...] = (
-    "silver", "gold", "features", "train", "maintain", "pipeline", "audit", "skew",
-)  # fmt: skip
+    "silver",
+    "gold",
+    "features",
+    "train",
+    "maintain",
+    "pipeline",
+    "audit",
+    "skew",
+)
 """Every job ``tillflow batch`` and the scheduler know; ``pipeline`` runs the first four."""
 
 Status = Literal["ok", "failed", "skipped"]
@@ -78,8 +85,11 @@ Scheduled(job='pipeline', every_s=3600.0, last_at=100.0, next_at=3700.0)]
             continue
         last = state.get(f"last:{job}")
         last_at = None if last is None else float(last)
-        jobs.append(Scheduled(job, float(every), last_at,
-                              None if last_at is None else last_at + float(every)))  # fmt: skip
+        jobs.append(
+            Scheduled(
+                job, float(every), last_at, None if last_at is None else last_at + float(every)
+            )
+        )
     return jobs
 
 

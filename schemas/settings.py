@@ -38,8 +38,7 @@ def _weak(variable: str, value: SecretStr, development: str, also: str = "") -> 
     secret = value.get_secret_value()
     hint = f" ({also})" if also else ""
     if secret == development:
-        return [f"set {variable}: the development default is "
-                f"refused{hint}"]  # fmt: skip
+        return [f"set {variable}: the development default is refused{hint}"]
     if len(secret.encode()) < SECRET_MIN_BYTES:
         return [f"set {variable}: it is empty or shorter than {SECRET_MIN_BYTES} bytes{hint}"]
     return []
@@ -221,14 +220,20 @@ class Settings(BaseSettings):
         """What is unsafe about the secrets outside ``development`` (empty when nothing is)."""
         given_hash = self.admin_password_hash.get_secret_value()
         if given_hash and not given_hash.startswith("$argon2"):
-            return ["set TILLFLOW_ADMIN_PASSWORD_HASH to an argon2 hash "
-                    "(`tillflow admin hash-password` prints one)"]  # fmt: skip
+            return [
+                "set TILLFLOW_ADMIN_PASSWORD_HASH to an argon2 hash "
+                "(`tillflow admin hash-password` prints one)"
+            ]
         if self.environment == "development":
             return []
         problems = _weak("TILLFLOW_JWT_SECRET", self.jwt_secret, DEV_JWT_SECRET)
         if not given_hash:
-            problems += _weak("TILLFLOW_ADMIN_PASSWORD", self.admin_password, DEV_ADMIN_PASSWORD,
-                              also="or set TILLFLOW_ADMIN_PASSWORD_HASH")  # fmt: skip
+            problems += _weak(
+                "TILLFLOW_ADMIN_PASSWORD",
+                self.admin_password,
+                DEV_ADMIN_PASSWORD,
+                also="or set TILLFLOW_ADMIN_PASSWORD_HASH",
+            )
         return problems
 
     def require_safe_secrets(self) -> None:

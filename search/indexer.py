@@ -109,10 +109,15 @@ class Indexer:
 
     def _consumer(self) -> Consumer:
         s = self.settings
-        consumer = Consumer({
-            "bootstrap.servers": s.kafka_bootstrap, "group.id": self.group_id(),
-            "auto.offset.reset": "earliest", "enable.auto.commit": False, "log_level": 0,
-        })  # fmt: skip
+        consumer = Consumer(
+            {
+                "bootstrap.servers": s.kafka_bootstrap,
+                "group.id": self.group_id(),
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+                "log_level": 0,
+            }
+        )
         consumer.subscribe([s.topic(PRICE_UPDATES), s.topic(INVENTORY)])
         return consumer
 
@@ -184,8 +189,11 @@ class Indexer:
         response: dict[str, Any] = client.bulk(body=actions)
         failed = [i for i in response["items"] if i["update"].get("error")]
         for item in failed[:5]:
-            log.warning("search.indexer.rejected", sku=item["update"]["_id"],
-                        error=item["update"]["error"].get("reason"))  # fmt: skip
+            log.warning(
+                "search.indexer.rejected",
+                sku=item["update"]["_id"],
+                error=item["update"]["error"].get("reason"),
+            )
         done = len(actions) // 2 - len(failed)
         with self.progress:
             self.indexed += done
@@ -206,12 +214,12 @@ class Indexer:
         self._seed_stock(client)
         consumer = self._consumer()
         next_poll = self.clock()
-        log.info("search.indexer.started", index=self.settings.search_index,
-                 group=self.group_id())  # fmt: skip
+        log.info("search.indexer.started", index=self.settings.search_index, group=self.group_id())
         try:
             while not stop.is_set():
-                batch = consumer.consume(self.settings.search_bulk_docs,
-                                         timeout=self.settings.search_flush_s)  # fmt: skip
+                batch = consumer.consume(
+                    self.settings.search_bulk_docs, timeout=self.settings.search_flush_s
+                )
                 for message in batch:
                     if message.error() is None:
                         self.take(message)

@@ -55,18 +55,23 @@ def log_template(prefix: str) -> dict[str, Any]:
     return {
         "index_patterns": [f"{prefix}*"],
         "template": {
-            "settings": {"number_of_shards": 1, "number_of_replicas": 0,
-                         "refresh_interval": "1s"},
+            "settings": {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"},
             "mappings": {
-                "dynamic_templates": [{"strings": {
-                    "match_mapping_type": "string",
-                    "mapping": {"type": "keyword", "ignore_above": 1024},
-                }}],
+                "dynamic_templates": [
+                    {
+                        "strings": {
+                            "match_mapping_type": "string",
+                            "mapping": {"type": "keyword", "ignore_above": 1024},
+                        }
+                    }
+                ],
                 "properties": {
                     "timestamp": {"type": "date"},
                     "shipped_at": {"type": "date"},
-                    "event": {"type": "text", "fields": {"raw": {"type": "keyword",
-                                                                  "ignore_above": 256}}},
+                    "event": {
+                        "type": "text",
+                        "fields": {"raw": {"type": "keyword", "ignore_above": 256}},
+                    },
                     "message": {"type": "text"},
                     "level": {"type": "keyword"},
                     "process": {"type": "keyword"},
@@ -76,7 +81,7 @@ def log_template(prefix: str) -> dict[str, Any]:
                 },
             },
         },
-    }  # fmt: skip
+    }
 
 
 def ensure_log_template(client: OpenSearch, settings: Settings) -> None:
@@ -88,8 +93,9 @@ def ensure_log_template(client: OpenSearch, settings: Settings) -> None:
 def prune_log_indices(client: OpenSearch, settings: Settings, today: date) -> list[str]:
     """Delete the expired daily log indices; return their names."""
     names = client.indices.get(index=f"{settings.log_index_prefix}*", expand_wildcards="open")
-    expired = expired_log_indices(names, settings.log_index_prefix, today,
-                                  settings.log_retention_days)  # fmt: skip
+    expired = expired_log_indices(
+        names, settings.log_index_prefix, today, settings.log_retention_days
+    )
     for name in expired:
         client.indices.delete(index=name)
     return expired

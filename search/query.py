@@ -27,12 +27,24 @@ from search.documents import TEXT_FIELDS
 Sort = Literal["relevance", "price", "popularity"]
 
 PRICE_BUCKETS: tuple[tuple[float | None, float | None], ...] = (
-    (None, 5.0), (5.0, 10.0), (10.0, 20.0), (20.0, 50.0), (50.0, None),
-)  # fmt: skip
+    (None, 5.0),
+    (5.0, 10.0),
+    (10.0, 20.0),
+    (20.0, 50.0),
+    (50.0, None),
+)
 """The price facet's buckets: [from, to) in the shop's currency."""
 
-SOURCE_FIELDS = ["sku", "title", "brand", "category", "price", "list_price", "on_hand",
-                 "popularity"]  # fmt: skip
+SOURCE_FIELDS = [
+    "sku",
+    "title",
+    "brand",
+    "category",
+    "price",
+    "list_price",
+    "on_hand",
+    "popularity",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,15 +64,30 @@ def _text(q: str | None) -> dict[str, Any]:
         return {"match_all": {}}
     return {
         "bool": {
-            "must": [{"multi_match": {
-                "query": q, "fields": list(TEXT_FIELDS), "type": "best_fields",
-                "fuzziness": "AUTO", "prefix_length": 1, "max_expansions": 50,
-            }}],
-            "should": [{"multi_match": {
-                "query": q, "fields": list(TEXT_FIELDS), "type": "phrase", "boost": 2.0,
-            }}],
+            "must": [
+                {
+                    "multi_match": {
+                        "query": q,
+                        "fields": list(TEXT_FIELDS),
+                        "type": "best_fields",
+                        "fuzziness": "AUTO",
+                        "prefix_length": 1,
+                        "max_expansions": 50,
+                    }
+                }
+            ],
+            "should": [
+                {
+                    "multi_match": {
+                        "query": q,
+                        "fields": list(TEXT_FIELDS),
+                        "type": "phrase",
+                        "boost": 2.0,
+                    }
+                }
+            ],
         }
-    }  # fmt: skip
+    }
 
 
 def _price_range(query: SearchQuery) -> list[dict[str, Any]]:
@@ -91,18 +118,23 @@ def search_body(query: SearchQuery) -> dict[str, Any]:
         "function_score": {
             "query": _text(query.q),
             "field_value_factor": {
-                "field": "popularity", "modifier": "log2p",
-                "factor": max(query.popularity_weight, 1e-6), "missing": 0,
+                "field": "popularity",
+                "modifier": "log2p",
+                "factor": max(query.popularity_weight, 1e-6),
+                "missing": 0,
             },
             "boost_mode": "multiply",
         }
-    }  # fmt: skip
+    }
     sort: list[Any] = {
         "relevance": ["_score", {"sku": {"order": "asc"}}],
         "price": [{"price": {"order": "asc"}}, "_score", {"sku": {"order": "asc"}}],
-        "popularity": [{"popularity": {"order": "desc", "missing": "_last"}}, "_score",
-                       {"sku": {"order": "asc"}}],
-    }[query.sort]  # fmt: skip
+        "popularity": [
+            {"popularity": {"order": "desc", "missing": "_last"}},
+            "_score",
+            {"sku": {"order": "asc"}},
+        ],
+    }[query.sort]
     return {
         "query": scored,
         "post_filter": {"bool": {"filter": _category(query) + _price_range(query)}},
@@ -190,11 +222,13 @@ def parse_response(body: dict[str, Any]) -> SearchResults:
     hits = body["hits"]
     aggs = body["aggregations"]
     items = [
-        SearchHit(**{"title": h["_source"]["sku"]}
-                  | {k: v for k, v in h["_source"].items() if v is not None},
-                  score=round(float(h.get("_score") or 0.0), 6))
+        SearchHit(
+            **{"title": h["_source"]["sku"]}
+            | {k: v for k, v in h["_source"].items() if v is not None},
+            score=round(float(h.get("_score") or 0.0), 6),
+        )
         for h in hits["hits"]
-    ]  # fmt: skip
+    ]
     categories = [
         FacetValue(value=b["key"], count=b["doc_count"])
         for b in aggs["categories"]["values"]["buckets"]
@@ -206,6 +240,8 @@ def parse_response(body: dict[str, Any]) -> SearchResults:
         for b in aggs["prices"]["values"]["buckets"]
     ]
     return SearchResults(
-        total=int(hits["total"]["value"]), items=items,
-        facets=Facets(categories=categories, prices=prices), ranked_by="search",
-    )  # fmt: skip
+        total=int(hits["total"]["value"]),
+        items=items,
+        facets=Facets(categories=categories, prices=prices),
+        ranked_by="search",
+    )

@@ -10,10 +10,31 @@ import numpy as np
 from simulator.config import ShopConfig
 
 CATEGORY_NAMES = (
-    "produce", "bakery", "dairy", "meat", "seafood", "frozen", "pantry", "snacks", "beverages",
-    "coffee", "wine", "household", "cleaning", "personal-care", "baby", "pets", "garden",
-    "kitchen", "electronics", "toys", "books", "sports", "stationery", "health",
-)  # fmt: skip
+    "produce",
+    "bakery",
+    "dairy",
+    "meat",
+    "seafood",
+    "frozen",
+    "pantry",
+    "snacks",
+    "beverages",
+    "coffee",
+    "wine",
+    "household",
+    "cleaning",
+    "personal-care",
+    "baby",
+    "pets",
+    "garden",
+    "kitchen",
+    "electronics",
+    "toys",
+    "books",
+    "sports",
+    "stationery",
+    "health",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,9 +29,33 @@ from simulator.shoppers import Shoppers, make_shoppers, user_id_of
 DAY = 86_400.0
 # Share of a day's sessions that start in each hour (UTC): quiet nights, busy evenings.
 HOURLY_PROFILE = np.array(
-    [0.3, 0.2, 0.15, 0.1, 0.1, 0.2, 0.5, 0.8, 1.0, 1.1, 1.2, 1.3,
-     1.4, 1.3, 1.2, 1.2, 1.3, 1.5, 1.8, 2.0, 1.9, 1.5, 1.0, 0.6]
-)  # fmt: skip
+    [
+        0.3,
+        0.2,
+        0.15,
+        0.1,
+        0.1,
+        0.2,
+        0.5,
+        0.8,
+        1.0,
+        1.1,
+        1.2,
+        1.3,
+        1.4,
+        1.3,
+        1.2,
+        1.2,
+        1.3,
+        1.5,
+        1.8,
+        2.0,
+        1.9,
+        1.5,
+        1.0,
+        0.6,
+    ]
+)
 HOURLY_PROFILE = HOURLY_PROFILE / HOURLY_PROFILE.mean()
 QUANTITIES = (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3)  # mean 1.3
 
@@ -237,8 +261,15 @@ class Shop:
         if rng.random() < cfg.search_probability:
             first = self._pick_item(u)
             query = category_name(self.products[first].category)
-            yield t, self._emit(USER_ACTIVITY, user, t, {
-                **base, "action": "search", "sku": None, "query": query})  # fmt: skip
+            yield (
+                t,
+                self._emit(
+                    USER_ACTIVITY,
+                    user,
+                    t,
+                    {**base, "action": "search", "sku": None, "query": query},
+                ),
+            )
             t += rng.expovariate(1 / 20)
         n_views = 1 + int(rng.expovariate(1 / (cfg.mean_views_per_session - 0.5)))
         n_views = min(n_views, 40)
@@ -254,20 +285,38 @@ class Shop:
             p_cart = self.cart_probability(product, self.prices.current[j], t)
             if self.price_rng.random() < p_cart:
                 cart.append(j)
-                yield t, self._emit(USER_ACTIVITY, user, t, {
-                    **base, "action": "add_to_cart", "sku": product.sku})  # fmt: skip
+                yield (
+                    t,
+                    self._emit(
+                        USER_ACTIVITY,
+                        user,
+                        t,
+                        {**base, "action": "add_to_cart", "sku": product.sku},
+                    ),
+                )
                 t += rng.expovariate(1 / 15)
             elif rng.random() < cfg.wishlist_probability:
-                yield t, self._emit(USER_ACTIVITY, user, t, {
-                    **base, "action": "wishlist", "sku": product.sku})  # fmt: skip
+                yield (
+                    t,
+                    self._emit(
+                        USER_ACTIVITY, user, t, {**base, "action": "wishlist", "sku": product.sku}
+                    ),
+                )
                 t += rng.expovariate(1 / 10)
         bought: list[int] = []
         for j in cart:
             if rng.random() < cfg.checkout_probability:
                 bought.append(j)
             else:
-                yield t, self._emit(USER_ACTIVITY, user, t, {
-                    **base, "action": "remove_from_cart", "sku": self.products[j].sku})  # fmt: skip
+                yield (
+                    t,
+                    self._emit(
+                        USER_ACTIVITY,
+                        user,
+                        t,
+                        {**base, "action": "remove_from_cart", "sku": self.products[j].sku},
+                    ),
+                )
                 t += rng.expovariate(1 / 10)
         if bought:
             t += rng.expovariate(1 / 30)
@@ -298,17 +347,35 @@ class Shop:
         self._order_seq += 1
         self.stats.orders += 1
         order_id = f"o-{self._order_seq:09d}"
-        yield t, self._emit(ORDERS, order_id, t, {
-            "order_id": order_id, "user_id": user, "store_id": f"store-{store + 1:02d}",
-            "lines": lines})  # fmt: skip
+        yield (
+            t,
+            self._emit(
+                ORDERS,
+                order_id,
+                t,
+                {
+                    "order_id": order_id,
+                    "user_id": user,
+                    "store_id": f"store-{store + 1:02d}",
+                    "lines": lines,
+                },
+            ),
+        )
         for j in sold:
             yield t, self._inventory_event(store, j, t)
 
     def _inventory_event(self, store: int, j: int, t: float) -> Emitted:
         sku = self.products[j].sku
-        return self._emit(INVENTORY, sku, t, {
-            "sku": sku, "store_id": f"store-{store + 1:02d}",
-            "on_hand": int(self.on_hand[store, j])})  # fmt: skip
+        return self._emit(
+            INVENTORY,
+            sku,
+            t,
+            {
+                "sku": sku,
+                "store_id": f"store-{store + 1:02d}",
+                "on_hand": int(self.on_hand[store, j]),
+            },
+        )
 
     def _restock(self) -> Actor:
         """At the start and every night at 04:00 UTC, stores refill what runs low."""
@@ -352,9 +419,12 @@ class Shop:
     def _competitor_event(self, j: int, c: int, t: float) -> Emitted:
         sku = self.products[j].sku
         price = max(0.01, round(self._competitor_price[(j, c)], 2))
-        return self._emit(COMPETITOR_PRICES, sku, t, {
-            "sku": sku, "competitor": f"competitor-{chr(ord('a') + c)}",
-            "price": price})  # fmt: skip
+        return self._emit(
+            COMPETITOR_PRICES,
+            sku,
+            t,
+            {"sku": sku, "competitor": f"competitor-{chr(ord('a') + c)}", "price": price},
+        )
 
     # ----------------------------------------------------------------- driver
     def events(self, until: float | None = None) -> Iterator[Emitted]:

@@ -30,9 +30,12 @@ def producer_headers(settings: Settings, topics: list[str] | None = None) -> dic
     finally:
         client.close()
     token, _ = issue_token(
-        settings, "producer", created.client.client_id, [write_scope(t) for t in names],
+        settings,
+        "producer",
+        created.client.client_id,
+        [write_scope(t) for t in names],
         now=time.time(),
-    )  # fmt: skip
+    )
     return bearer(token)
 
 

@@ -40,14 +40,19 @@ def flow_env(settings: Settings, tail: bool = True) -> dict[str, str]:
     secrets = {"admin_password", "admin_password_hash", "jwt_secret", "neo4j_password"}
     values = settings.model_dump(mode="json", exclude=secrets)
     return {
-        **os.environ, "PYTHONPATH": str(Path.cwd()), TAIL_ENV: "1" if tail else "0",
+        **os.environ,
+        "PYTHONPATH": str(Path.cwd()),
+        TAIL_ENV: "1" if tail else "0",
         "TILLFLOW_LOG_LEVEL": "warning",
-        **{f"TILLFLOW_{k.upper()}": str(v) for k, v in values.items()
-           if v is not None and k != "log_level"},
+        **{
+            f"TILLFLOW_{k.upper()}": str(v)
+            for k, v in values.items()
+            if v is not None and k != "log_level"
+        },
         "TILLFLOW_JWT_SECRET": settings.jwt_secret.get_secret_value(),
         "TILLFLOW_ADMIN_PASSWORD": settings.admin_password.get_secret_value(),
         "TILLFLOW_NEO4J_PASSWORD": settings.neo4j_password.get_secret_value(),
-    }  # fmt: skip
+    }
 
 
 def wait_until(observe: Callable[[], T | None], what: str, timeout_s: float = 180.0) -> T:

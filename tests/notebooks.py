@@ -33,8 +33,12 @@ def execute(name: str, settings: Settings, timeout_s: int = 600) -> nbformat.Not
     previous = dict(os.environ)
     os.environ.update(settings_env(settings))  # the kernel inherits this process's environment
     try:
-        client = NotebookClient(notebook, timeout=timeout_s, kernel_name="python3",
-                                resources={"metadata": {"path": str(Path.cwd())}})  # fmt: skip
+        client = NotebookClient(
+            notebook,
+            timeout=timeout_s,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(Path.cwd())}},
+        )
         client.execute()
     finally:
         os.environ.clear()

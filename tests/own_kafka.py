@@ -33,10 +33,15 @@ class OwnKafka:
         cache = root / "cache"
         if not cache.exists():
             cache.symlink_to((base.runtime_dir / "cache").resolve())
-        self.settings = base.model_copy(update={
-            "runtime_dir": root, "kafka_port": port, "kafka_controller_port": controller,
-            "kafka_bootstrap": f"127.0.0.1:{port}", "kafka_heap": "256m",
-        })  # fmt: skip
+        self.settings = base.model_copy(
+            update={
+                "runtime_dir": root,
+                "kafka_port": port,
+                "kafka_controller_port": controller,
+                "kafka_bootstrap": f"127.0.0.1:{port}",
+                "kafka_heap": "256m",
+            }
+        )
 
     def start(self) -> None:
         kafka.start(self.settings)

@@ -60,5 +60,6 @@ def register_raw(settings: Settings, name: str, payload: bytes) -> ModelVersion:
         client.log_artifact(run.info.run_id, str(Path(tmp) / "model.onnx"), "model")
     client.set_terminated(run.info.run_id)
     registry = ModelRegistry.from_settings(settings)
-    return registry.register(name, f"{run.info.artifact_uri}/model", run.info.run_id,
-                             {"features": ["x"], "metrics": {}})  # fmt: skip
+    return registry.register(
+        name, f"{run.info.artifact_uri}/model", run.info.run_id, {"features": ["x"], "metrics": {}}
+    )

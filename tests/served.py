@@ -19,10 +19,13 @@ def serve_api(settings: Settings) -> Iterator[uvicorn.Server]:
     """The API of ``settings`` listening on ``settings.api_port`` until the block ends."""
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=settings.api_port,
-            log_level="warning", ws="websockets-sansio",
+            create_app(settings),
+            host="127.0.0.1",
+            port=settings.api_port,
+            log_level="warning",
+            ws="websockets-sansio",
         )
-    )  # fmt: skip
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

@@ -28,9 +28,12 @@ async def lookup(state: AppState, skus: list[str]) -> dict[str, bytes]:
     keys, reads = state.settings.keys, state.features
     demand = state.models["demand"].model
     found = await read_through(
-        state.redis, state.prices, skus,
-        lambda client, missing: read_priced(client, keys, reads, missing, demand), raw=True,
-    )  # fmt: skip
+        state.redis,
+        state.prices,
+        skus,
+        lambda client, missing: read_priced(client, keys, reads, missing, demand),
+        raw=True,
+    )
     if found.error is not None and found.unavailable:
         raise found.error
     for result, n in (("hit", found.hits), ("miss", found.misses), ("stale", len(found.stale))):
@@ -38,10 +41,11 @@ async def lookup(state: AppState, skus: list[str]) -> dict[str, bytes]:
     label = None if demand is None else demand.label
     stale = set(found.stale)
     return {
-        sku: p.body if sku not in stale and p.model == label
+        sku: p.body
+        if sku not in stale and p.model == label
         else model_json(price_view(p.state, stale=sku in stale, demand=demand))
         for sku, p in found.values.items()
-    }  # fmt: skip
+    }
 
 
 @router.get(

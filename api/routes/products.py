@@ -108,9 +108,13 @@ async def pricing(
     for raw, _score in past:
         event = orjson.loads(raw)
         points.append(
-            HistoryPoint(at=event["event_time"], price=event["price"],
-                         previous_price=event["previous_price"], reason=event["reason"])
-        )  # fmt: skip
+            HistoryPoint(
+                at=event["event_time"],
+                price=event["price"],
+                previous_price=event["previous_price"],
+                reason=event["reason"],
+            )
+        )
     now = time.time()
     recent = sum(1 for _, score in past if score >= now - 3600)
     rails = Guardrails()
@@ -118,9 +122,13 @@ async def pricing(
     curve = []
     if item:
         status_ = guardrail_status(
-            price=view.price, unit_cost=item["unit_cost"], list_price=item["list_price"],
-            min_competitor=min_comp, changes_last_hour=recent, rails=rails,
-        )  # fmt: skip
+            price=view.price,
+            unit_cost=item["unit_cost"],
+            list_price=item["list_price"],
+            min_competitor=min_comp,
+            changes_last_hour=recent,
+            rails=rails,
+        )
         units = float(f.get("units_24h", "0") or 0)
         if view.elasticity is not None and units > 0:
             high = (

@@ -60,12 +60,14 @@ async def recommendations_for(state: AppState, user_id: str, k: int) -> Recommen
     keys = state.settings.keys
     ranker = state.models["ranker"].model
     shopper, result = await _cached(
-        state, state.shoppers, user_id,
+        state,
+        state.shoppers,
+        user_id,
         lambda client: read_shopper(
             client, keys, state.features, user_id, with_features=ranker is not None
         ),
         raw=True,
-    )  # fmt: skip
+    )
     state.metrics.count_lookups("recommendations", result)
     popular, popular_result = await _cached(
         state, state.popular, "top", lambda client: read_popular(client, keys, POPULAR_DEPTH)
@@ -85,9 +87,12 @@ async def _items(
     True when Redis was unavailable (last-known items, where there are any)."""
     keys, reads = state.settings.keys, state.features
     found = await read_through(
-        state.redis, state.items, [c.sku for c in candidates],
-        lambda client, missing: read_items(client, keys, reads, missing), raw=True,
-    )  # fmt: skip
+        state.redis,
+        state.items,
+        [c.sku for c in candidates],
+        lambda client, missing: read_items(client, keys, reads, missing),
+        raw=True,
+    )
     return found.values, found.error is not None
 
 

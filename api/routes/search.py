@@ -61,26 +61,35 @@ async def search(
     category: Annotated[str | None, Query(max_length=128)] = None,
     min_price: Annotated[float | None, Query(ge=0, le=1e9)] = None,
     max_price: Annotated[float | None, Query(ge=0, le=1e9)] = None,
-    sort: Annotated[Sort, Query(description="`relevance`, `price` (low first) or "
-                                            "`popularity`.")] = "relevance",
-    user: Annotated[str | None, Query(min_length=1, max_length=128,
-                                      description="Shopper to personalise for.")] = None,
+    sort: Annotated[
+        Sort, Query(description="`relevance`, `price` (low first) or `popularity`.")
+    ] = "relevance",
+    user: Annotated[
+        str | None, Query(min_length=1, max_length=128, description="Shopper to personalise for.")
+    ] = None,
     size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_WINDOW - 1)] = 0,
-) -> SearchResults:  # fmt: skip
+) -> SearchResults:
     if user is not None:  # personalising reads the shopper's history: theirs to read only
         shopper_reader(request, user)
     if min_price is not None and max_price is not None and min_price > max_price:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            "min_price must not be above max_price")  # fmt: skip
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "min_price must not be above max_price"
+        )
     if offset + size > MAX_WINDOW:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"offset + size must be at most {MAX_WINDOW}")  # fmt: skip
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"offset + size must be at most {MAX_WINDOW}"
+        )
     query = SearchQuery(
-        q=(q or "").strip() or None, category=category, min_price=min_price,
-        max_price=max_price, sort=sort, size=size, offset=offset,
+        q=(q or "").strip() or None,
+        category=category,
+        min_price=min_price,
+        max_price=max_price,
+        sort=sort,
+        size=size,
+        offset=offset,
         popularity_weight=state.settings.search_popularity_weight,
-    )  # fmt: skip
+    )
     results = await search_service(request).search(query)
     if user is not None and sort == "relevance":
         results = await personalised(state, results, user)

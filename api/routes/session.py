@@ -46,11 +46,21 @@ async def start_session(request: Request, response: Response, state: State) -> S
         user_id, session_id = f"u-{secrets.token_hex(8)}", f"s-{secrets.token_hex(8)}"
     ttl = state.settings.session_ttl_s
     token, _ = issue_token(
-        state.settings, "shopper", user_id, ["events:write:user-activity"],
-        now=time.time(), ttl_s=ttl, session_id=session_id,
-    )  # fmt: skip
+        state.settings,
+        "shopper",
+        user_id,
+        ["events:write:user-activity"],
+        now=time.time(),
+        ttl_s=ttl,
+        session_id=session_id,
+    )
     response.set_cookie(
-        SESSION_COOKIE, token, max_age=ttl, httponly=True, samesite="strict",
-        secure=request.url.scheme == "https", path="/",
-    )  # fmt: skip
+        SESSION_COOKIE,
+        token,
+        max_age=ttl,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
     return Session(user_id=user_id, session_id=session_id, access_token=token, expires_in=ttl)

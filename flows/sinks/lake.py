@@ -56,8 +56,13 @@ def encodable_arrow(ctx: SinkContext, rows: list[LakeRow], ingested_at: datetime
     try:
         return to_arrow(rows, ingested_at)
     except UNENCODABLE:
-        tables = encode_each(ctx.step_id, ctx.metrics, rows, lambda r: to_arrow([r], ingested_at),
-                             key=lambda r: f"{r.topic}:{r.partition}:{r.offset}")  # fmt: skip
+        tables = encode_each(
+            ctx.step_id,
+            ctx.metrics,
+            rows,
+            lambda r: to_arrow([r], ingested_at),
+            key=lambda r: f"{r.topic}:{r.partition}:{r.offset}",
+        )
         return pa.concat_tables([t for _, t in tables] or [to_arrow([], ingested_at)])
 
 

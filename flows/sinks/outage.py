@@ -82,14 +82,23 @@ class RideOut:
                 self.metrics.sink_retries.labels(self.step_id).inc()
                 wait = self.backoff.delay(attempt)
                 if attempt == 0 or wait >= self.backoff.cap_s:
-                    log.warning("sink blocked, retrying", step=self.step_id, error=repr(exc),
-                                attempt=attempt + 1, blocked_s=round(self.clock() - since, 1),
-                                next_try_s=wait)  # fmt: skip
+                    log.warning(
+                        "sink blocked, retrying",
+                        step=self.step_id,
+                        error=repr(exc),
+                        attempt=attempt + 1,
+                        blocked_s=round(self.clock() - since, 1),
+                        next_try_s=wait,
+                    )
                 attempt += 1
                 self.sleep(wait)
                 continue
             if attempt:
                 self.metrics.sink_blocked.labels(self.step_id).set(0)
-                log.info("sink unblocked", step=self.step_id, attempts=attempt + 1,
-                         blocked_s=round(self.clock() - since, 1))  # fmt: skip
+                log.info(
+                    "sink unblocked",
+                    step=self.step_id,
+                    attempts=attempt + 1,
+                    blocked_s=round(self.clock() - since, 1),
+                )
             return result

@@ -45,5 +45,10 @@ def encode_each(
 def set_aside(step_id: str, metrics: FlowMetrics, key: str, value: object, exc: Exception) -> None:
     """Count and log one value left out of a write."""
     metrics.sink_set_aside.labels(step_id).inc()
-    log.error("value set aside: it cannot be encoded", step=step_id, key=key,
-              error=repr(exc), value=repr(value)[:VALUE_CHARS])  # fmt: skip
+    log.error(
+        "value set aside: it cannot be encoded",
+        step=step_id,
+        key=key,
+        error=repr(exc),
+        value=repr(value)[:VALUE_CHARS],
+    )

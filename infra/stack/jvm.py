@@ -65,10 +65,15 @@ def ensure_jars(settings: Settings, service: str, main_jar: str) -> Path:
         )
     libs.mkdir(parents=True, exist_ok=True)
     cmd = [
-        mvn, "-B", "-q", "-f", str(infra_file(service, "pom.xml")),
-        "dependency:copy-dependencies", "-DincludeScope=runtime",
+        mvn,
+        "-B",
+        "-q",
+        "-f",
+        str(infra_file(service, "pom.xml")),
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
         f"-DoutputDirectory={libs.resolve()}",
-    ]  # fmt: skip
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise StackError(

@@ -84,24 +84,53 @@ def start(settings: Settings) -> int:
     logs_prop = f"-Dkafka.logs.dir={svc.log_file.parent.resolve()}"
     if not (log_dir / "meta.properties").exists():
         fmt = subprocess.run(
-            [java, log4j, logs_prop, "-cp", classpath, "kafka.tools.StorageTool", "format",
-             "-t", _cluster_id(), "-c", str(config.resolve()), "--ignore-formatted"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            [
+                java,
+                log4j,
+                logs_prop,
+                "-cp",
+                classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                _cluster_id(),
+                "-c",
+                str(config.resolve()),
+                "--ignore-formatted",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if fmt.returncode != 0:
             raise StackError(f"Kafka storage format failed:\n{fmt.stdout}{fmt.stderr}"[-2000:])
     heap = settings.kafka_heap
     return spawn(
         svc,
-        [java, f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-         "-Djava.awt.headless=true", log4j, logs_prop, "-cp", classpath,
-         "kafka.Kafka", str(config.resolve())],
-    )  # fmt: skip
+        [
+            java,
+            f"-Xms{heap}",
+            f"-Xmx{heap}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            log4j,
+            logs_prop,
+            "-cp",
+            classpath,
+            "kafka.Kafka",
+            str(config.resolve()),
+        ],
+    )
 
 
 def wait_ready(settings: Settings, timeout_s: float = 90.0) -> None:
     """Block until the broker answers metadata requests; raise with its log tail if not."""
     wait_until_ready(
-        files(settings), "Kafka", settings.kafka_bootstrap,
-        lambda: kafka_answers(settings, 2.0), timeout_s, poll_s=0.5,
-    )  # fmt: skip
+        files(settings),
+        "Kafka",
+        settings.kafka_bootstrap,
+        lambda: kafka_answers(settings, 2.0),
+        timeout_s,
+        poll_s=0.5,
+    )

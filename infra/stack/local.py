@@ -48,9 +48,11 @@ class ServiceStatus:
 
 
 def _ensure(
-    files: ServiceFiles, answers: Callable[[], bool], start: Callable[[], int],
+    files: ServiceFiles,
+    answers: Callable[[], bool],
+    start: Callable[[], int],
     wait: Callable[[], None],
-) -> None:  # fmt: skip
+) -> None:
     """Use a service that answers as is (ours or not); else start it unless ours runs; wait."""
     if answers():
         return
@@ -77,18 +79,42 @@ def up(settings: Settings) -> list[ServiceStatus]:
         if not redis_cluster.cluster_ok(settings, 0.5):
             redis_cluster.start(settings)
     else:
-        _ensure(r.files(settings), lambda: redis_answers(settings, 0.5),
-                lambda: r.start(settings), lambda: r.wait_ready(settings))  # fmt: skip
-    _ensure(k.files(settings), lambda: kafka_answers(settings, 1.0),
-            lambda: k.start(settings), lambda: k.wait_ready(settings))  # fmt: skip
-    _ensure(n.files(settings), lambda: neo4j_answers(settings, 2.0),
-            lambda: n.start(settings), lambda: n.wait_ready(settings))  # fmt: skip
-    _ensure(p.files(settings), lambda: p.answers(settings, 0.5),
-            lambda: p.start(settings), lambda: p.wait_ready(settings))  # fmt: skip
-    _ensure(o.files(settings), lambda: opensearch_answers(settings, 1.0),
-            lambda: o.start(settings), lambda: o.wait_ready(settings))  # fmt: skip
-    _ensure(m.files(settings), lambda: mlflow_answers(settings, 1.0),
-            lambda: m.start(settings), lambda: m.wait_ready(settings))  # fmt: skip
+        _ensure(
+            r.files(settings),
+            lambda: redis_answers(settings, 0.5),
+            lambda: r.start(settings),
+            lambda: r.wait_ready(settings),
+        )
+    _ensure(
+        k.files(settings),
+        lambda: kafka_answers(settings, 1.0),
+        lambda: k.start(settings),
+        lambda: k.wait_ready(settings),
+    )
+    _ensure(
+        n.files(settings),
+        lambda: neo4j_answers(settings, 2.0),
+        lambda: n.start(settings),
+        lambda: n.wait_ready(settings),
+    )
+    _ensure(
+        p.files(settings),
+        lambda: p.answers(settings, 0.5),
+        lambda: p.start(settings),
+        lambda: p.wait_ready(settings),
+    )
+    _ensure(
+        o.files(settings),
+        lambda: opensearch_answers(settings, 1.0),
+        lambda: o.start(settings),
+        lambda: o.wait_ready(settings),
+    )
+    _ensure(
+        m.files(settings),
+        lambda: mlflow_answers(settings, 1.0),
+        lambda: m.start(settings),
+        lambda: m.wait_ready(settings),
+    )
     prepare_log_indices(settings)
     rsyslog_service.start(settings)
     return status(settings)
@@ -152,8 +178,9 @@ def search_indexer_files(settings: Settings) -> ServiceFiles:
 
 def start_search_indexer(settings: Settings) -> int:
     """Start the product indexer (``tillflow search index``) detached; return its pid."""
-    return _start_detached(search_indexer_files(settings), "the search indexer",
-                           ["search", "index"])  # fmt: skip
+    return _start_detached(
+        search_indexer_files(settings), "the search indexer", ["search", "index"]
+    )
 
 
 def _start_detached(svc: ServiceFiles, name: str, command: list[str]) -> int:
@@ -208,8 +235,13 @@ def _redis_status(settings: Settings) -> ServiceStatus:
     ok = redis_cluster.cluster_ok(settings, 0.5)
     ours = all(p is not None for p in pids)
     state = ("running" if ok else "not ready") if ours else ("external" if ok else "stopped")
-    return ServiceStatus("redis-cluster", redis_cluster.address(settings), state,
-                         pids[0] if ours else None, redis_cluster.logs(settings))  # fmt: skip
+    return ServiceStatus(
+        "redis-cluster",
+        redis_cluster.address(settings),
+        state,
+        pids[0] if ours else None,
+        redis_cluster.logs(settings),
+    )
 
 
 def flow_restarts(settings: Settings, timeout_s: float = 0.5) -> int | None:

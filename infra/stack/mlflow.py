@@ -40,11 +40,19 @@ def command(settings: Settings, binary: Path, data_dir: Path) -> list[str]:
     ['server', '--host', '127.0.0.1', '--port', '5000']
     """
     return [
-        str(binary), "server", "--host", "127.0.0.1", "--port", str(settings.mlflow_port),
-        "--workers", "1",
-        "--backend-store-uri", f"sqlite:///{(data_dir / 'mlflow.db').resolve()}",
-        "--artifacts-destination", str((data_dir / "artifacts").resolve()),
-    ]  # fmt: skip
+        str(binary),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(settings.mlflow_port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{(data_dir / 'mlflow.db').resolve()}",
+        "--artifacts-destination",
+        str((data_dir / "artifacts").resolve()),
+    ]
 
 
 def start(settings: Settings) -> int:
@@ -65,6 +73,10 @@ def wait_ready(settings: Settings, timeout_s: float = 120.0) -> None:
     Start-up takes ~15 s on two busy cores (the database schema is migrated on first start).
     """
     wait_until_ready(
-        files(settings), "MLflow", settings.mlflow_url,
-        lambda: mlflow_answers(settings, 1.0), timeout_s, poll_s=0.5,
-    )  # fmt: skip
+        files(settings),
+        "MLflow",
+        settings.mlflow_url,
+        lambda: mlflow_answers(settings, 1.0),
+        timeout_s,
+        poll_s=0.5,
+    )

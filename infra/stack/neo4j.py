@@ -34,11 +34,20 @@ def command(settings: Settings, java: str, libs: Path, home: Path) -> list[str]:
     """The launcher's command line: heap, class path, home, Bolt address and page cache."""
     heap = settings.neo4j_heap
     return [
-        java, f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-        "-Dfile.encoding=UTF-8", "-cp", f"{libs.resolve()}/*",
+        java,
+        f"-Xms{heap}",
+        f"-Xmx{heap}",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        "-Dfile.encoding=UTF-8",
+        "-cp",
+        f"{libs.resolve()}/*",
         str(jvm.infra_file("neo4j", "Launcher.java")),
-        str(home.resolve()), "127.0.0.1", str(settings.neo4j_port), settings.neo4j_pagecache,
-    ]  # fmt: skip
+        str(home.resolve()),
+        "127.0.0.1",
+        str(settings.neo4j_port),
+        settings.neo4j_pagecache,
+    ]
 
 
 def start(settings: Settings) -> int:
@@ -57,6 +66,10 @@ def start(settings: Settings) -> int:
 def wait_ready(settings: Settings, timeout_s: float = 180.0) -> None:
     """Block until Neo4j answers on Bolt; raise with its log tail if it does not."""
     wait_until_ready(
-        files(settings), "Neo4j", settings.neo4j_uri,
-        lambda: neo4j_answers(settings, 2.0), timeout_s, poll_s=1.0,
-    )  # fmt: skip
+        files(settings),
+        "Neo4j",
+        settings.neo4j_uri,
+        lambda: neo4j_answers(settings, 2.0),
+        timeout_s,
+        poll_s=1.0,
+    )

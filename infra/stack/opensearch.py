@@ -35,12 +35,21 @@ def command(settings: Settings, java: str, libs: Path, home: Path) -> list[str]:
     """The launcher's command line: heap, class path, home, HTTP and transport ports."""
     heap = settings.opensearch_heap
     return [
-        java, f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-        "-Dfile.encoding=UTF-8", "-Dlog4j2.formatMsgNoLookups=true", "-cp", f"{libs.resolve()}/*",
+        java,
+        f"-Xms{heap}",
+        f"-Xmx{heap}",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        "-Dfile.encoding=UTF-8",
+        "-Dlog4j2.formatMsgNoLookups=true",
+        "-cp",
+        f"{libs.resolve()}/*",
         str(jvm.infra_file("opensearch", "Launcher.java")),
-        str(home.resolve()), "127.0.0.1", str(settings.opensearch_port),
+        str(home.resolve()),
+        "127.0.0.1",
+        str(settings.opensearch_port),
         str(settings.opensearch_transport_port),
-    ]  # fmt: skip
+    ]
 
 
 def start(settings: Settings) -> int:
@@ -65,6 +74,10 @@ def wait_ready(settings: Settings, timeout_s: float = 300.0) -> None:
     half a minute or more, hence the long timeout (a dead process still fails at once).
     """
     wait_until_ready(
-        files(settings), "OpenSearch", settings.opensearch_url,
-        lambda: opensearch_answers(settings, 2.0), timeout_s, poll_s=1.0,
-    )  # fmt: skip
+        files(settings),
+        "OpenSearch",
+        settings.opensearch_url,
+        lambda: opensearch_answers(settings, 2.0),
+        timeout_s,
+        poll_s=1.0,
+    )

@@ -116,8 +116,9 @@ def write_config(settings: Settings) -> Path:
     svc = files(settings)
     svc.prepare()
     path = svc.data_dir / "prometheus.yml"
-    body = config(Targets.local(settings), settings.prometheus_scrape_interval_s,
-                  str(rules_dir().resolve()))  # fmt: skip
+    body = config(
+        Targets.local(settings), settings.prometheus_scrape_interval_s, str(rules_dir().resolve())
+    )
     body["scrape_configs"][0]["static_configs"][0]["targets"] = [
         f"127.0.0.1:{settings.prometheus_port}"
     ]
@@ -135,17 +136,24 @@ def start(settings: Settings) -> int:
     path = write_config(settings)
     return spawn(
         svc,
-        [binary, f"--config.file={path.resolve()}",
-         f"--storage.tsdb.path={(svc.data_dir / 'tsdb').resolve()}",
-         f"--storage.tsdb.retention.time={settings.prometheus_retention}",
-         f"--web.listen-address=127.0.0.1:{settings.prometheus_port}",
-         "--web.enable-lifecycle"],
-    )  # fmt: skip
+        [
+            binary,
+            f"--config.file={path.resolve()}",
+            f"--storage.tsdb.path={(svc.data_dir / 'tsdb').resolve()}",
+            f"--storage.tsdb.retention.time={settings.prometheus_retention}",
+            f"--web.listen-address=127.0.0.1:{settings.prometheus_port}",
+            "--web.enable-lifecycle",
+        ],
+    )
 
 
 def wait_ready(settings: Settings, timeout_s: float = 30.0) -> None:
     """Block until Prometheus answers ``/-/ready``; raise with its log tail if it does not."""
     wait_until_ready(
-        files(settings), "Prometheus", address(settings),
-        lambda: answers(settings, 1.0), timeout_s, poll_s=0.2,
-    )  # fmt: skip
+        files(settings),
+        "Prometheus",
+        address(settings),
+        lambda: answers(settings, 1.0),
+        timeout_s,
+        poll_s=0.2,
+    )

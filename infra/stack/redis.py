@@ -33,12 +33,27 @@ def server_args(settings: Settings, data_dir: Path) -> list[str]:
     ('yes', 'volatile-lru')
     """
     return [
-        "--bind", "127.0.0.1", "--port", str(settings.redis_port),
-        "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
-        "--maxmemory", settings.redis_maxmemory,
-        "--maxmemory-policy", settings.redis_maxmemory_policy,
-        "--daemonize", "no", "--dir", str(data_dir), "--maxclients", "10000",
-    ]  # fmt: skip
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(settings.redis_port),
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--maxmemory",
+        settings.redis_maxmemory,
+        "--maxmemory-policy",
+        settings.redis_maxmemory_policy,
+        "--daemonize",
+        "no",
+        "--dir",
+        str(data_dir),
+        "--maxclients",
+        "10000",
+    ]
 
 
 def start(settings: Settings) -> int:
@@ -55,6 +70,10 @@ def start(settings: Settings) -> int:
 def wait_ready(settings: Settings, timeout_s: float = 20.0) -> None:
     """Block until Redis answers PING; raise with its log tail if it does not."""
     wait_until_ready(
-        files(settings), "Redis", settings.redis_url,
-        lambda: redis_answers(settings, 1.0), timeout_s, poll_s=0.1,
-    )  # fmt: skip
+        files(settings),
+        "Redis",
+        settings.redis_url,
+        lambda: redis_answers(settings, 1.0),
+        timeout_s,
+        poll_s=0.1,
+    )

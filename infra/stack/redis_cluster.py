@@ -56,9 +56,13 @@ def server_args(settings: Settings, port: int, data_dir: Path) -> list[str]:
     args[args.index("--port") + 1] = str(port)
     return [
         *args,
-        "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-        "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
-    ]  # fmt: skip
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        "--cluster-node-timeout",
+        str(NODE_TIMEOUT_MS),
+    ]
 
 
 def _info(port: int, timeout_s: float) -> dict[str, str]:
@@ -97,8 +101,14 @@ def _answers(port: int) -> bool:
 
 
 def _wait_answers(svc: ServiceFiles, port: int, timeout_s: float) -> None:
-    wait_until_ready(svc, f"Redis Cluster node {port}", f"127.0.0.1:{port}",
-                     lambda: _answers(port), timeout_s, poll_s=0.1)  # fmt: skip
+    wait_until_ready(
+        svc,
+        f"Redis Cluster node {port}",
+        f"127.0.0.1:{port}",
+        lambda: _answers(port),
+        timeout_s,
+        poll_s=0.1,
+    )
 
 
 def start(settings: Settings, timeout_s: float = 20.0) -> list[int]:
@@ -111,8 +121,10 @@ def start(settings: Settings, timeout_s: float = 20.0) -> list[int]:
         pid = running_pid(svc)
         if pid is None:
             if _answers(port):
-                raise StackError(f"port {port} of the Redis Cluster is taken by another Redis; "
-                                 "choose other ports with TILLFLOW_REDIS_PORT")  # fmt: skip
+                raise StackError(
+                    f"port {port} of the Redis Cluster is taken by another Redis; "
+                    "choose other ports with TILLFLOW_REDIS_PORT"
+                )
             svc.prepare()
             pid = spawn(svc, [binary, *server_args(settings, port, svc.data_dir.resolve())])
         pids.append(pid)
@@ -136,8 +148,11 @@ def _create(settings: Settings) -> None:
     nodes = [f"127.0.0.1:{p}" for p in ports(settings)]
     done = subprocess.run(
         [cli, "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     if done.returncode != 0:
         raise StackError(f"redis-cli --cluster create failed:\n{done.stdout}{done.stderr}")
 
@@ -146,8 +161,14 @@ def wait_ready(settings: Settings, timeout_s: float = 20.0) -> None:
     """Block until every master sees the cluster whole; raise with the first node's log tail."""
     first = files(ports(settings)[0], settings.runtime_dir)
     try:
-        wait_until_ready(first, "Redis Cluster", address(settings),
-                         lambda: cluster_ok(settings, 1.0), timeout_s, poll_s=0.2)  # fmt: skip
+        wait_until_ready(
+            first,
+            "Redis Cluster",
+            address(settings),
+            lambda: cluster_ok(settings, 1.0),
+            timeout_s,
+            poll_s=0.2,
+        )
     except ServiceUnavailable as exc:
         raise ServiceUnavailable("Redis Cluster", address(settings), str(exc)) from None
 

@@ -72,15 +72,17 @@ def write_config(settings: Settings) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     path = svc.data_dir / "rsyslog.conf"
     logs = f"{(settings.runtime_dir / 'logs').resolve()}/*.log"
-    path.write_text(config(logs, settings.opensearch_url, settings.log_index_prefix,
-                           work.resolve()))  # fmt: skip
+    path.write_text(
+        config(logs, settings.opensearch_url, settings.log_index_prefix, work.resolve())
+    )
     return path
 
 
 def check_config(binary: str, path: Path) -> None:
     """``rsyslogd -N1``: refuse to start on a configuration rsyslog does not accept."""
-    result = subprocess.run([binary, "-N1", "-f", str(path)], capture_output=True, text=True,
-                            check=False)  # fmt: skip
+    result = subprocess.run(
+        [binary, "-N1", "-f", str(path)], capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
         raise StackError(f"rsyslog refuses {path}:\n{(result.stdout + result.stderr)[-1500:]}")
 

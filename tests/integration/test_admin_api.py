@@ -136,8 +136,18 @@ def test_jobs_list_runs_and_triggers_reach_the_scheduler_stream(
 
     r = redis.Redis.from_url(admin_settings.redis_url)
     keys = admin_settings.keys
-    record_run(r, keys, JobRun(job="silver", status="ok", started_at="2026-01-05T00:00:00+00:00",
-                               duration_s=1.5, rows_in=10, rows_out=9))  # fmt: skip
+    record_run(
+        r,
+        keys,
+        JobRun(
+            job="silver",
+            status="ok",
+            started_at="2026-01-05T00:00:00+00:00",
+            duration_s=1.5,
+            rows_in=10,
+            rows_out=9,
+        ),
+    )
     headers = login(client, admin_settings)
     listed = client.get("/admin/jobs", headers=headers).json()
     assert "silver" in listed["jobs"]
@@ -161,8 +171,9 @@ def test_jobs_show_when_each_scheduled_job_runs_next(
     from batch.scheduler import Scheduler
 
     clock = [1_767_571_200.0]  # 2026-01-05T00:00:00Z
-    scheduler = Scheduler(admin_settings, {"maintain": 60.0, "pipeline": 3_600.0},
-                          clock=lambda: clock[0])  # fmt: skip
+    scheduler = Scheduler(
+        admin_settings, {"maintain": 60.0, "pipeline": 3_600.0}, clock=lambda: clock[0]
+    )
     try:
         scheduler.publish_schedule()
         r = redis.Redis.from_url(admin_settings.redis_url)
@@ -173,6 +184,10 @@ def test_jobs_show_when_each_scheduled_job_runs_next(
     listed = client.get("/admin/jobs", headers=login(client, admin_settings)).json()
     assert listed["schedule"] == [
         {"job": "maintain", "every_s": 60.0, "last_at": None, "next_at": None},
-        {"job": "pipeline", "every_s": 3600.0, "last_at": "2026-01-05T00:00:00+00:00",
-         "next_at": "2026-01-05T01:00:00+00:00"},
-    ]  # fmt: skip
+        {
+            "job": "pipeline",
+            "every_s": 3600.0,
+            "last_at": "2026-01-05T00:00:00+00:00",
+            "next_at": "2026-01-05T01:00:00+00:00",
+        },
+    ]

@@ -70,16 +70,24 @@ def test_kafka_down_answers_503_at_once_and_the_api_recovers_by_itself(
 ) -> None:
     with own_kafka(stack, tmp_path / "kafka") as broker:
         port = free_port()
-        settings = broker.settings.model_copy(update={
-            "topic_prefix": f"{stack.topic_prefix}kdown{uuid.uuid4().hex[:6]}.",
-            "api_port": port, "api_kafka_timeout_s": 0.3, "rate_limit_per_s": 0.0,
-        })  # fmt: skip
+        settings = broker.settings.model_copy(
+            update={
+                "topic_prefix": f"{stack.topic_prefix}kdown{uuid.uuid4().hex[:6]}.",
+                "api_port": port,
+                "api_kafka_timeout_s": 0.3,
+                "rate_limit_per_s": 0.0,
+            }
+        )
         ensure_topics(settings)
         url = f"http://127.0.0.1:{port}"
         auth, admin = producer_headers(settings), admin_headers(settings)
         log = (tmp_path / "api.log").open("wb")
-        api = subprocess.Popen([sys.executable, "-m", "cli", "api"], env=flow_env(settings),
-                               stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        api = subprocess.Popen(
+            [sys.executable, "-m", "cli", "api"],
+            env=flow_env(settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             assert wait_until(lambda: _post_one(url, auth) == 202, "the API to accept an event")
 

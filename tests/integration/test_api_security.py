@@ -50,17 +50,31 @@ def order(i: int) -> dict[str, object]:
 
 def tillflow(settings: Settings, *args: str) -> str:
     """Run a ``tillflow`` command (its own process) against this test's Redis keys; stdout."""
-    env = {**os.environ, "TILLFLOW_REDIS_PREFIX": settings.redis_prefix,
-           "TILLFLOW_REDIS_URL": settings.redis_url, "COLUMNS": "200"}  # fmt: skip
-    result = subprocess.run([sys.executable, "-m", "cli", *args], env=env, capture_output=True,
-                            text=True, timeout=120, check=False)  # fmt: skip
+    env = {
+        **os.environ,
+        "TILLFLOW_REDIS_PREFIX": settings.redis_prefix,
+        "TILLFLOW_REDIS_URL": settings.redis_url,
+        "COLUMNS": "200",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
 
 def token_for(api: TestClient, client_id: str, secret: str, scope: str = "") -> str:
-    form = {"grant_type": "client_credentials", "client_id": client_id,
-            "client_secret": secret, "scope": scope}  # fmt: skip
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": client_id,
+        "client_secret": secret,
+        "scope": scope,
+    }
     answer = api.post("/oauth/token", data=form)
     assert answer.status_code == 200, answer.text
     return str(answer.json()["access_token"])
@@ -71,8 +85,13 @@ def test_an_anonymous_event_is_401_and_nothing_is_produced(
     api: TestClient, end_offsets: Callable[[Topic], int]
 ) -> None:
     before = end_offsets(COMPETITOR_PRICES)
-    steering = {"event_id": "x9", "event_time": "2026-01-05T00:00:00Z", "sku": "SKU-00001",
-                "competitor": "evil", "price": 0.01}  # fmt: skip
+    steering = {
+        "event_id": "x9",
+        "event_time": "2026-01-05T00:00:00Z",
+        "sku": "SKU-00001",
+        "competitor": "evil",
+        "price": 0.01,
+    }
     answer = api.post("/events/competitor-prices", json=steering)
     assert answer.status_code == 401
     assert answer.headers["www-authenticate"] == "Bearer"
@@ -111,16 +130,23 @@ def test_a_producer_token_is_refused_when_expired_forged_or_for_an_ungranted_sco
     tillflow_out = tillflow(secure, "producers", "create", "feed", "--topic", "inventory")
     fields = dict(line.split("=", 1) for line in tillflow_out.splitlines() if "=" in line)
     long_ago = time.time() - 7_200
-    expired, _ = issue_token(secure, "producer", fields["client_id"],
-                             ["events:write:inventory"], now=long_ago, ttl_s=60)  # fmt: skip
+    expired, _ = issue_token(
+        secure, "producer", fields["client_id"], ["events:write:inventory"], now=long_ago, ttl_s=60
+    )
     answer = api.post("/events/inventory", json=VALID["inventory"], headers=bearer(expired))
     assert answer.status_code == 401
     assert "expired" in answer.json()["detail"]
     forged = expired[:-4] + ("AAAA" if not expired.endswith("AAAA") else "BBBB")
-    assert api.post("/events/inventory", json=VALID["inventory"],
-                    headers=bearer(forged)).status_code == 401  # fmt: skip
-    form = {"grant_type": "client_credentials", "client_id": fields["client_id"],
-            "client_secret": fields["client_secret"], "scope": "events:write:orders"}  # fmt: skip
+    assert (
+        api.post("/events/inventory", json=VALID["inventory"], headers=bearer(forged)).status_code
+        == 401
+    )
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": fields["client_id"],
+        "client_secret": fields["client_secret"],
+        "scope": "events:write:orders",
+    }
     assert api.post("/oauth/token", data=form).status_code == 400
     admin = api.post("/events/inventory", json=VALID["inventory"], headers=admin_headers(secure))
     assert admin.status_code == 403  # an admin token is not a producer credential
@@ -136,8 +162,12 @@ def test_a_shopper_session_posts_its_own_activity_only(
         assert "httponly" in cookie
         assert "samesite=strict" in cookie
         session = started.json()
-        own = {**VALID["user-activity"], "event_id": f"own-{uuid.uuid4().hex}",
-               "user_id": session["user_id"], "session_id": session["session_id"]}  # fmt: skip
+        own = {
+            **VALID["user-activity"],
+            "event_id": f"own-{uuid.uuid4().hex}",
+            "user_id": session["user_id"],
+            "session_id": session["session_id"],
+        }
         assert browser.post("/events/user-activity", json=own).status_code == 202
         other = {**own, "event_id": f"other-{uuid.uuid4().hex}", "user_id": "u-000001"}
         assert browser.post("/events/user-activity", json=other).status_code == 403
@@ -197,10 +227,14 @@ def test_a_body_over_the_cap_is_413_declared_or_streamed(secure: Settings) -> No
     small = secure.model_copy(update={"max_body_bytes": 2_048})
     big = b"[" + b",".join([b'{"event_id": "x"}'] * 200) + b"]"
     with TestClient(create_app(small), headers=producer_headers(small)) as c:
-        declared = c.post("/events/orders", content=big,
-                          headers={"content-type": "application/json"})  # fmt: skip
-        streamed = c.post("/events/orders", content=iter([big[:1_500], big[1_500:]]),
-                          headers={"content-type": "application/json"})  # fmt: skip
+        declared = c.post(
+            "/events/orders", content=big, headers={"content-type": "application/json"}
+        )
+        streamed = c.post(
+            "/events/orders",
+            content=iter([big[:1_500], big[1_500:]]),
+            headers={"content-type": "application/json"},
+        )
     assert declared.status_code == 413
     assert streamed.status_code == 413
     assert "2048 bytes" in streamed.json()["detail"]
@@ -211,9 +245,11 @@ def test_a_body_that_is_not_json_is_415(api: TestClient, secure: Settings) -> No
     answer = api.post("/events/orders", content=b'{"a": 1}', headers=headers)
     assert answer.status_code == 415
     assert "application/json" in answer.json()["detail"]
-    promote = api.post("/admin/models/demand/promote", content=b'{"version": 1}',
-                       headers={**admin_headers(secure, ("admin:write",)),
-                                "content-type": "text/plain"})  # fmt: skip
+    promote = api.post(
+        "/admin/models/demand/promote",
+        content=b'{"version": 1}',
+        headers={**admin_headers(secure, ("admin:write",)), "content-type": "text/plain"},
+    )
     assert promote.status_code == 415
 
 
@@ -300,9 +336,15 @@ def test_credentials_in_service_urls_never_reach_a_response(secure: Settings) ->
 
 
 def test_an_expired_session_starts_a_new_shopper(secure: Settings) -> None:
-    old, _ = issue_token(secure, "shopper", "u-old", ["events:write:user-activity"],
-                         now=(datetime.now(UTC) - timedelta(days=3)).timestamp(),
-                         ttl_s=60, session_id="s-old")  # fmt: skip
+    old, _ = issue_token(
+        secure,
+        "shopper",
+        "u-old",
+        ["events:write:user-activity"],
+        now=(datetime.now(UTC) - timedelta(days=3)).timestamp(),
+        ttl_s=60,
+        session_id="s-old",
+    )
     with TestClient(create_app(secure), cookies={"tillflow_session": old}) as c:
         assert c.get("/recommendations/u-old").status_code == 401
         assert c.post("/session").json()["user_id"] != "u-old"

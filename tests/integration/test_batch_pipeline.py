@@ -122,8 +122,11 @@ def wait_for_topics(settings: Settings, timeout_s: float = 30.0) -> None:
 def first_order_messages(settings: Settings) -> list[tuple[bytes | None, bytes]]:
     from confluent_kafka import Consumer
 
-    config = {"bootstrap.servers": settings.kafka_bootstrap, "group.id": uuid.uuid4().hex,
-              "auto.offset.reset": "earliest"}  # fmt: skip
+    config = {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "group.id": uuid.uuid4().hex,
+        "auto.offset.reset": "earliest",
+    }
     consumer = Consumer(config)
     consumer.subscribe([settings.topic(ORDERS)])
     out: list[tuple[bytes | None, bytes]] = []
@@ -167,8 +170,13 @@ def test_silver_holds_each_bronze_event_once_typed(pipeline: Settings) -> None:
         assert set(rows.column("event_id").to_pylist()) == unique, topic.name
         if topic is ORDERS:
             assert bronze.num_rows == len(unique) + 30  # the re-sent orders
-            payloads = dict(zip(bronze.column("event_id").to_pylist(),
-                                bronze.column("payload").to_pylist(), strict=True))  # fmt: skip
+            payloads = dict(
+                zip(
+                    bronze.column("event_id").to_pylist(),
+                    bronze.column("payload").to_pylist(),
+                    strict=True,
+                )
+            )
             lines = sum(len(orjson.loads(p)["lines"]) for p in payloads.values())
             assert rows.num_rows == lines  # one row per line of each order, duplicates dropped
         else:
@@ -180,8 +188,9 @@ def test_silver_holds_each_bronze_event_once_typed(pipeline: Settings) -> None:
 
 def test_gold_tables_have_the_contract_schemas_and_add_up(pipeline: Settings) -> None:
     lake = pipeline.lake_dir
-    gold = {name: table(pipeline, gold_path(lake, name)).to_pyarrow_table()
-            for name in GOLD_SCHEMAS}  # fmt: skip
+    gold = {
+        name: table(pipeline, gold_path(lake, name)).to_pyarrow_table() for name in GOLD_SCHEMAS
+    }
     for name, rows in gold.items():
         assert rows.schema == GOLD_SCHEMAS[name], name
         assert rows.num_rows > 0, name
@@ -243,9 +252,14 @@ def test_each_training_run_is_in_mlflow_with_its_data_versions_and_figures(
     client = MlflowClient(tracking_uri=pipeline.mlflow_url)
     figures = {
         "demand": ("wape", "wape_naive", "onnx_max_abs_diff"),
-        "ranker": ("hr_at_10", "ndcg_at_10", "hr_at_10_popularity", "ndcg_at_10_popularity",
-                   "onnx_max_abs_diff"),
-    }  # fmt: skip
+        "ranker": (
+            "hr_at_10",
+            "ndcg_at_10",
+            "hr_at_10_popularity",
+            "ndcg_at_10_popularity",
+            "onnx_max_abs_diff",
+        ),
+    }
     for name, keys in figures.items():
         current = registry.current(name)
         assert current is not None
@@ -279,27 +293,53 @@ def test_reruns_change_nothing_and_new_bronze_is_processed_incrementally(
     pipeline: Settings,
 ) -> None:
     lake = pipeline.lake_dir
-    versions = {p: table(pipeline, p).version() for p in
-                [silver_path(lake, ORDER_LINES), gold_path(lake, SKU_DAILY),
-                 gold_path(lake, ORDERS_ENRICHED)]}  # fmt: skip
+    versions = {
+        p: table(pipeline, p).version()
+        for p in [
+            silver_path(lake, ORDER_LINES),
+            gold_path(lake, SKU_DAILY),
+            gold_path(lake, ORDERS_ENRICHED),
+        ]
+    }
     ok(pipeline, "silver")
     ok(pipeline, "gold")
     assert {p: table(pipeline, p).version() for p in versions} == versions
     # New bronze: a duplicate of an old order, a new order, and one that breaks the contract.
     old = read_all(bronze_path(lake, ORDERS)).slice(0, 1).to_pylist()[0]  # type: ignore[union-attr]
     stamp = datetime(2026, 1, 7, 12, tzinfo=UTC)
-    new_order = {"event_id": "batch-new-1", "event_time": stamp.isoformat(), "order_id": "o-new",
-                 "user_id": "u-new", "store_id": "store-01",
-                 "lines": [{"sku": "SKU-00001", "quantity": 2, "unit_price": 3.5}]}  # fmt: skip
-    bad = {**new_order, "event_id": "batch-bad-1", "lines": [{"sku": "SKU-00001", "quantity": 0,
-                                                               "unit_price": 1}]}  # fmt: skip
+    new_order = {
+        "event_id": "batch-new-1",
+        "event_time": stamp.isoformat(),
+        "order_id": "o-new",
+        "user_id": "u-new",
+        "store_id": "store-01",
+        "lines": [{"sku": "SKU-00001", "quantity": 2, "unit_price": 3.5}],
+    }
+    bad = {
+        **new_order,
+        "event_id": "batch-bad-1",
+        "lines": [{"sku": "SKU-00001", "quantity": 0, "unit_price": 1}],
+    }
     us = int(stamp.timestamp() * 1e6)
-    rows = [LakeRow("orders", 9, 1, b"k", old["payload"].encode(), old["event_id"],
-                    int(old["event_time"].timestamp() * 1e6)),
-            LakeRow("orders", 9, 2, b"k", orjson.dumps(new_order), "batch-new-1", us),
-            LakeRow("orders", 9, 3, b"k", orjson.dumps(bad), "batch-bad-1", us)]  # fmt: skip
-    write_deltalake(str(bronze_path(lake, ORDERS)), to_arrow(rows, datetime.now(UTC)),
-                    mode="append", partition_by=["date"])  # fmt: skip
+    rows = [
+        LakeRow(
+            "orders",
+            9,
+            1,
+            b"k",
+            old["payload"].encode(),
+            old["event_id"],
+            int(old["event_time"].timestamp() * 1e6),
+        ),
+        LakeRow("orders", 9, 2, b"k", orjson.dumps(new_order), "batch-new-1", us),
+        LakeRow("orders", 9, 3, b"k", orjson.dumps(bad), "batch-bad-1", us),
+    ]
+    write_deltalake(
+        str(bronze_path(lake, ORDERS)),
+        to_arrow(rows, datetime.now(UTC)),
+        mode="append",
+        partition_by=["date"],
+    )
     before = table(pipeline, silver_path(lake, ORDER_LINES)).to_pyarrow_table().num_rows
     details = ok(pipeline, "silver")
     after = table(pipeline, silver_path(lake, ORDER_LINES)).to_pyarrow_table()
@@ -327,8 +367,7 @@ def test_batch_features_are_materialised_to_feasts_online_store(pipeline: Settin
     from schemas.lake import feast_source_path
 
     exported = pq.read_table(feast_source_path(pipeline.lake_dir, BATCH_SKU_VIEW)).to_pylist()
-    last = max((r for r in exported if r["sku"] == "SKU-00001"),
-               key=lambda r: r["event_timestamp"])  # fmt: skip
+    last = max((r for r in exported if r["sku"] == "SKU-00001"), key=lambda r: r["event_timestamp"])
     assert got["units_1d"][0] == last["units_1d"]
     assert got["units_per_day_7d"][0] == pytest.approx(last["units_per_day_7d"])
 
@@ -342,13 +381,16 @@ def test_every_job_left_lineage_and_a_run_record(
     complete = next(e for e in silver if e["eventType"] == "COMPLETE")
     assert "bronze/orders" in {d["name"] for d in complete["inputs"]}
     assert "silver/order_lines" in {d["name"] for d in complete["outputs"]}
-    train = next(e for e in events
-                 if e["job"]["name"] == "batch.train" and e["eventType"] == "COMPLETE")  # fmt: skip
+    train = next(
+        e for e in events if e["job"]["name"] == "batch.train" and e["eventType"] == "COMPLETE"
+    )
     assert {d["namespace"] for d in train["outputs"]} == {
         f"file://{pipeline.registry_dir.resolve()}"
     }
     assert {d["name"].rsplit("/", 1)[0] for d in train["outputs"]} == {
-        "models/demand", "models/ranker"}  # fmt: skip
+        "models/demand",
+        "models/ranker",
+    }
     ok(pipeline, "gold")
     runs = latest_runs(redis_client, pipeline.keys, 50)
     assert runs[0].job == "gold"
@@ -385,10 +427,13 @@ def test_scheduler_runs_due_jobs_retrains_on_drift_and_serves_requests(
         request_job(redis_client, pipeline.keys, "gold")
         runs = scheduler.tick()
         assert [(r.job, r.trigger, r.status) for r in runs] == [
-            ("train", "drift", "ok"), ("gold", "request", "ok")]  # fmt: skip
+            ("train", "drift", "ok"),
+            ("gold", "request", "ok"),
+        ]
         # the training asked for an audit: the next tick runs it, once
         assert [(r.job, r.trigger, r.status) for r in scheduler.tick()] == [
-            ("audit", "request", "ok")]  # fmt: skip
+            ("audit", "request", "ok")
+        ]
         assert scheduler.tick() == []  # each drift entry and request is handled once
     finally:
         scheduler.close()
@@ -404,19 +449,23 @@ def test_the_audit_of_the_champions_lands_in_gold_redis_and_the_gauges(
 ) -> None:
     details = ok(pipeline, "audit")
     registry = ModelRegistry.from_settings(pipeline)
-    assert details["models"] == {
-        n: registry.current(n).label for n in ("demand", "ranker")}  # type: ignore[union-attr]  # fmt: skip
+    assert details["models"] == {n: registry.current(n).label for n in ("demand", "ranker")}  # type: ignore[union-attr]
     rows = DeltaTable(str(gold_path(pipeline.lake_dir, FAIRNESS_AUDIT))).to_pandas()
     mine = rows[rows["audit_id"] == details["audit_id"]]
     checks = set(zip(mine["check"], mine["dimension"], strict=True))
-    assert checks >= {("demand_error", "category"), ("demand_error", "store"),
-                      ("exposure", "category"), ("hit_rate", "segment"),
-                      ("price_change", "store")}  # fmt: skip
+    assert checks >= {
+        ("demand_error", "category"),
+        ("demand_error", "store"),
+        ("exposure", "category"),
+        ("hit_rate", "segment"),
+        ("price_change", "store"),
+    }
     # the demand error by category covers every holdout row once
     by_category = mine[(mine["check"] == "demand_error") & (mine["dimension"] == "category")]
     assert by_category["rows"].sum() > 0
-    assert set(by_category["group"]) <= set(load_catalogue(pipeline)[s].category
-                                            for s in load_catalogue(pipeline))  # fmt: skip
+    assert set(by_category["group"]) <= set(
+        load_catalogue(pipeline)[s].category for s in load_catalogue(pipeline)
+    )
     summary = AuditSummary.model_validate_json(
         redis_client.hget(pipeline.keys.governance, AUDIT_FIELD) or ""
     )
@@ -437,9 +486,13 @@ def test_the_notebook_retrains_and_compares_with_the_champion(pipeline: Settings
     executed = execute("demand_model.ipynb", pipeline)
     outputs = {i: c.outputs for i, c in enumerate(executed.cells) if c.cell_type == "code"}
     assert all(not any(o.output_type == "error" for o in out) for out in outputs.values())
-    comparison = next(o for out in outputs.values() for o in out
-                      if "retrained here" in str(o.get("data", {}).get("text/plain", ""))
-                      and "naive (day before)" in str(o.get("data", {})))  # fmt: skip
+    comparison = next(
+        o
+        for out in outputs.values()
+        for o in out
+        if "retrained here" in str(o.get("data", {}).get("text/plain", ""))
+        and "naive (day before)" in str(o.get("data", {}))
+    )
     champion = ModelRegistry.from_settings(pipeline).current("demand")
     assert champion is not None
     assert champion.label in comparison["data"]["text/plain"]
@@ -459,20 +512,29 @@ def test_maintenance_compacts_and_vacuums_without_changing_data(pipeline: Settin
     assert "OPTIMIZE" in {h["operation"] for h in after.history(5)}
     ok(pipeline, "silver")  # compacted bronze is re-read once; dedupe keeps silver exact
     silver = table(pipeline, silver_path(pipeline.lake_dir, ORDER_LINES)).to_pyarrow_table()
-    keys = set(zip(silver.column("event_id").to_pylist(), silver.column("line").to_pylist(),
-                   strict=True))  # fmt: skip
+    keys = set(
+        zip(silver.column("event_id").to_pylist(), silver.column("line").to_pylist(), strict=True)
+    )
     assert len(keys) == silver.num_rows
 
 
 def test_models_cli_lists_promotes_and_rolls_back(pipeline: Settings) -> None:
-    base = {"PATH": "/usr/bin:/bin", "TILLFLOW_REGISTRY_DIR": str(pipeline.registry_dir),
-           "TILLFLOW_REDIS_PREFIX": pipeline.redis_prefix,
-           "TILLFLOW_MLFLOW_MODEL_PREFIX": pipeline.mlflow_model_prefix}  # fmt: skip
+    base = {
+        "PATH": "/usr/bin:/bin",
+        "TILLFLOW_REGISTRY_DIR": str(pipeline.registry_dir),
+        "TILLFLOW_REDIS_PREFIX": pipeline.redis_prefix,
+        "TILLFLOW_MLFLOW_MODEL_PREFIX": pipeline.mlflow_model_prefix,
+    }
 
     def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True,
-                              text=True, env={**base, **(env or {})}, timeout=120,
-                              check=False)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "cli", *args],
+            capture_output=True,
+            text=True,
+            env={**base, **(env or {})},
+            timeout=120,
+            check=False,
+        )
 
     listed = cli("models", "list")
     assert listed.returncode == 0, listed.stderr

@@ -19,8 +19,11 @@ pytestmark = pytest.mark.integration
 
 
 def _headers_by_event_id(settings: Settings, prefix: str, count: int) -> dict[str, object]:
-    config = {"bootstrap.servers": settings.kafka_bootstrap, "group.id": uuid.uuid4().hex,
-              "auto.offset.reset": "earliest"}  # fmt: skip
+    config = {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "group.id": uuid.uuid4().hex,
+        "auto.offset.reset": "earliest",
+    }
     consumer = Consumer(config)
     consumer.subscribe([settings.topic(INVENTORY)])
     found: dict[str, object] = {}

@@ -68,8 +68,12 @@ def test_the_command_exits_1_on_a_problem(stack: Settings) -> None:
     }
     result = subprocess.run(
         [sys.executable, "-m", "cli", "doctor"],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "redis" in result.stdout
     assert "problem(s)" in result.stdout

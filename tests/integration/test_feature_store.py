@@ -32,8 +32,7 @@ def test_repository_applies_idempotently_and_serves_what_is_written(stack: Setti
     assert [f.name for f in views[USER_VIEW].features] == [f.name for f in USER_FEATURES]
     assert "elasticity" not in {f.name for f in views[SKU_VIEW].features}  # plain Redis
     assert project_name(stack) == stack.redis_prefix.strip(":").replace("-", "_")
-    row = {f.name: 3 if f.dtype == "int" else 1.5 if f.dtype == "float" else "x"
-           for f in feast_sku}  # fmt: skip
+    row = {f.name: 3 if f.dtype == "int" else 1.5 if f.dtype == "float" else "x" for f in feast_sku}
     store.write_to_online_store(
         SKU_VIEW,
         pd.DataFrame([{**row, "sku": "SKU-FEAST", "event_timestamp": datetime.now(UTC)}]),
@@ -49,8 +48,12 @@ def test_cli_applies_the_repository(stack: Settings) -> None:
     env = {"PATH": "/usr/bin:/bin", "TILLFLOW_REDIS_PREFIX": stack.redis_prefix + "cli:"}
     result = subprocess.run(
         [sys.executable, "-m", "cli", "features", "apply"],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "sku_features" in result.stdout
     assert "user_features" in result.stdout

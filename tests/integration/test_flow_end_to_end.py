@@ -51,10 +51,21 @@ BAD = [
     (USER_ACTIVITY, b"u-1", b"{not json"),
     (USER_ACTIVITY, b"u-1", b'{"event_id": "x", "event_time": "2026-01-05T00:00:00Z"}'),
     (ORDERS, b"o-1", b"\xff\xfe binary"),
-    (ORDERS, b"o-2", orjson.dumps({"event_id": "y", "event_time": "2026-01-05T00:00:00",
-                                   "order_id": "o", "user_id": "u", "store_id": "s",
-                                   "lines": [{"sku": "a", "quantity": 1, "unit_price": 1}]})),
-]  # fmt: skip
+    (
+        ORDERS,
+        b"o-2",
+        orjson.dumps(
+            {
+                "event_id": "y",
+                "event_time": "2026-01-05T00:00:00",
+                "order_id": "o",
+                "user_id": "u",
+                "store_id": "s",
+                "lines": [{"sku": "a", "quantity": 1, "unit_price": 1}],
+            }
+        ),
+    ),
+]
 
 
 @dataclass
@@ -101,8 +112,14 @@ def flow_run(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Run:
 def read_topic(settings: Settings, name: str) -> list[dict[str, Any]]:
     from confluent_kafka import Consumer
 
-    c = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": uuid.uuid4().hex,
-                  "auto.offset.reset": "earliest", "enable.partition.eof": True})  # fmt: skip
+    c = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": uuid.uuid4().hex,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+        }
+    )
     c.subscribe([name])
     out, eofs, empty = [], set(), 0
     while empty < 20:
@@ -127,8 +144,13 @@ def test_bronze_holds_every_valid_message_once(flow_run: Run) -> None:
         assert table.num_rows == len(expected), topic.name
         ids = sorted(table.column("event_id").to_pylist())
         assert ids == sorted(p["event_id"] for p in expected)
-        positions = set(zip(table.column("kafka_partition").to_pylist(),
-                            table.column("kafka_offset").to_pylist(), strict=True))  # fmt: skip
+        positions = set(
+            zip(
+                table.column("kafka_partition").to_pylist(),
+                table.column("kafka_offset").to_pylist(),
+                strict=True,
+            )
+        )
         assert len(positions) == table.num_rows, "a (partition, offset) appears twice"
         assert str(table.schema.field("event_time").type) == "timestamp[us, tz=UTC]"
         assert set(table.column("date").to_pylist()) <= {"2026-01-05", "2026-01-06"}
@@ -140,8 +162,11 @@ def test_invalid_messages_reach_the_dead_letter_topic_with_the_reason(flow_run: 
     by_raw = {}
     for letter in letters:
         DEAD_LETTER.model.model_validate(letter)
-        raw = letter["raw"].encode() if letter["raw_encoding"] == "utf-8" else base64.b64decode(
-            letter["raw"])  # fmt: skip
+        raw = (
+            letter["raw"].encode()
+            if letter["raw_encoding"] == "utf-8"
+            else base64.b64decode(letter["raw"])
+        )
         by_raw[raw] = letter
     for topic, _key, value in BAD:
         letter = by_raw[value]
@@ -177,16 +202,27 @@ def _sku_signals(run: Run) -> dict[str, list[tuple[float, str, dict[str, Any]]]]
             elif name == "orders":
                 o = Order.model_validate(p)
                 for line in o.lines:
-                    signals[line.sku].append((o.event_time.timestamp(), "sale", {
-                        "q": line.quantity, "p": float(line.unit_price)}))  # fmt: skip
+                    signals[line.sku].append(
+                        (
+                            o.event_time.timestamp(),
+                            "sale",
+                            {"q": line.quantity, "p": float(line.unit_price)},
+                        )
+                    )
             elif name == "inventory":
                 i = InventoryLevel.model_validate(p)
-                signals[i.sku].append((i.event_time.timestamp(), "stock", {
-                    "store": i.store_id, "on_hand": i.on_hand}))  # fmt: skip
+                signals[i.sku].append(
+                    (i.event_time.timestamp(), "stock", {"store": i.store_id, "on_hand": i.on_hand})
+                )
             else:
                 c = CompetitorPrice.model_validate(p)
-                signals[c.sku].append((c.event_time.timestamp(), "competitor", {
-                    "who": c.competitor, "price": float(c.price)}))  # fmt: skip
+                signals[c.sku].append(
+                    (
+                        c.event_time.timestamp(),
+                        "competitor",
+                        {"who": c.competitor, "price": float(c.price)},
+                    )
+                )
     return signals
 
 

@@ -94,8 +94,14 @@ def _run_supervised(settings: Settings, processes: int) -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "cli", "flows", "run", "--once", "--processes", str(processes)]
     with log.open("wb") as out:
-        code = subprocess.run(cmd, env=flow_env(settings, tail=False), stdout=out, stderr=out,
-                              timeout=1800, check=False).returncode  # fmt: skip
+        code = subprocess.run(
+            cmd,
+            env=flow_env(settings, tail=False),
+            stdout=out,
+            stderr=out,
+            timeout=1800,
+            check=False,
+        ).returncode
     tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
     assert code == 0, f"tillflow flows run exited with {code}:\n{tail}"
     print(f"supervised run on {processes} processes:\n{tail}")
@@ -135,8 +141,13 @@ def _price_update_ids(settings: Settings, since: dict[int, int] | None = None) -
     name = settings.topic(PRICE_UPDATES)
     starts = since or {}
     ends = price_update_ends(settings)
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "ids",
-                         "enable.auto.commit": False})  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": "ids",
+            "enable.auto.commit": False,
+        }
+    )
     try:
         todo = {p for p, end in ends.items() if end > starts.get(p, 0)}
         consumer.assign([TopicPartition(name, p, starts.get(p, 0)) for p in todo])
@@ -166,18 +177,20 @@ def test_ten_kills_at_random_points_match_one_clean_run_on_two_processes(
         assert report.events >= EVENTS
 
         def variant(name: str) -> Settings:
-            return base.model_copy(update={
-                "redis_prefix": f"{stack.redis_prefix}rec{rid}{name}:",
-                "lake_dir": tmp_path / name / "lake",
-                "recovery_dir": tmp_path / name / "recovery",
-                # Lake batches flush more often than state is snapshotted, so kills land
-                # after appends that the restarted flow will replay.
-                "snapshot_s": 2,
-                "lake_flush_s": 0.2,
-                "lake_batch_rows": 2_000,
-                "flow_base_port": free_port(),
-                "flow_metrics_port": free_port(),
-            })  # fmt: skip
+            return base.model_copy(
+                update={
+                    "redis_prefix": f"{stack.redis_prefix}rec{rid}{name}:",
+                    "lake_dir": tmp_path / name / "lake",
+                    "recovery_dir": tmp_path / name / "recovery",
+                    # Lake batches flush more often than state is snapshotted, so kills land
+                    # after appends that the restarted flow will replay.
+                    "snapshot_s": 2,
+                    "lake_flush_s": 0.2,
+                    "lake_batch_rows": 2_000,
+                    "flow_base_port": free_port(),
+                    "flow_metrics_port": free_port(),
+                }
+            )
 
         clean, crash = variant("clean"), variant("crash")
         clean = clean.model_copy(update={"flow_metrics_port": 0})
@@ -194,7 +207,7 @@ def test_ten_kills_at_random_points_match_one_clean_run_on_two_processes(
             # reading a random number of messages: at most 10 x 14,000 in all, so every kill
             # lands inside the 200,000-message stream.
             point = rng.randint(EVENTS // 40, EVENTS // 14)
-            (victim, log), = _start(crash, processes=1)  # fmt: skip
+            ((victim, log),) = _start(crash, processes=1)
             wait_until(
                 lambda p=point, v=victim: read_by(port) >= p or v.poll() is not None,
                 f"the flow to read {point} messages",
@@ -207,8 +220,10 @@ def test_ten_kills_at_random_points_match_one_clean_run_on_two_processes(
             os.kill(victim.pid, signal.SIGKILL)
             victim.wait()
         _wait(_start(crash, processes=1))
-        print(f"{KILLS} kills and restarts over {report.events} events: "
-              f"{time.monotonic() - started:.0f} s")  # fmt: skip
+        print(
+            f"{KILLS} kills and restarts over {report.events} events: "
+            f"{time.monotonic() - started:.0f} s"
+        )
 
         bronze_clean, bronze_crash = _bronze(clean), _bronze(crash)
         assert sum(len(v) for v in bronze_clean.values()) == report.events

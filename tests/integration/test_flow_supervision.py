@@ -40,25 +40,29 @@ def _flows_run(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "cli", "flows", "run"],
-            env=flow_env(settings), stdout=out, stderr=subprocess.STDOUT,
+            env=flow_env(settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
 
 
 def test_a_killed_flow_is_restarted_a_second_is_refused_and_sigterm_leaves_no_orphan(
     stack: Settings, tmp_path: Path
 ) -> None:
     rid = uuid.uuid4().hex[:6]
-    settings = stack.model_copy(update={
-        "topic_prefix": f"{stack.topic_prefix}sup{rid}.",
-        "redis_prefix": f"{stack.redis_prefix}sup{rid}:",
-        "lake_dir": tmp_path / "lake",
-        "recovery_dir": tmp_path / "recovery",
-        "snapshot_s": 1,
-        "lake_flush_s": 0.2,
-        "flow_base_port": free_port(),
-        "flow_metrics_port": free_port(),
-    })  # fmt: skip
+    settings = stack.model_copy(
+        update={
+            "topic_prefix": f"{stack.topic_prefix}sup{rid}.",
+            "redis_prefix": f"{stack.redis_prefix}sup{rid}:",
+            "lake_dir": tmp_path / "lake",
+            "recovery_dir": tmp_path / "recovery",
+            "snapshot_s": 1,
+            "lake_flush_s": 0.2,
+            "flow_base_port": free_port(),
+            "flow_metrics_port": free_port(),
+        }
+    )
     ensure_topics(settings)
     log = tmp_path / "flows.log"
     supervisor = _flows_run(settings, log)

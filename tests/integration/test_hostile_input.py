@@ -53,8 +53,14 @@ def competitor(eid: str, when: str, who: str, price: float) -> dict[str, Any]:
 
 
 def view(eid: str, when: str) -> dict[str, Any]:
-    return {"event_id": eid, "event_time": when, "user_id": "u-hostile", "session_id": "s",
-            "action": "view", "sku": SKU}  # fmt: skip
+    return {
+        "event_id": eid,
+        "event_time": when,
+        "user_id": "u-hostile",
+        "session_id": "s",
+        "action": "view",
+        "sku": SKU,
+    }
 
 
 def in_an_hour() -> str:
@@ -116,22 +122,37 @@ def flow_run(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
     )
     ensure_topics(settings)
     key = SKU.encode()
-    inv = produce(settings, INVENTORY, key, [
-        inventory("inv-1", stamp(T0), 5),
-        inventory("inv-year-1", YEAR_1, 999),
-        inventory("inv-2", stamp(T0 + timedelta(minutes=1)), 7),
-    ])  # fmt: skip
-    comp = produce(settings, COMPETITOR_PRICES, key, [
-        competitor("cp-1", stamp(T0), "fair", 9.0),
-        competitor("cp-9999", YEAR_9999, "evil", 0.01),
-        competitor("cp-next-hour", in_an_hour(), "evil", 0.01),
-        competitor("cp-2", stamp(T0 + timedelta(minutes=1)), "fair", 9.5),
-    ])  # fmt: skip
-    views = produce(settings, USER_ACTIVITY, b"u-hostile", [
-        view("v-1", stamp(T0)),
-        view("v-9999", YEAR_9999),
-        view("v-2", stamp(T0 + timedelta(minutes=1))),
-    ])  # fmt: skip
+    inv = produce(
+        settings,
+        INVENTORY,
+        key,
+        [
+            inventory("inv-1", stamp(T0), 5),
+            inventory("inv-year-1", YEAR_1, 999),
+            inventory("inv-2", stamp(T0 + timedelta(minutes=1)), 7),
+        ],
+    )
+    comp = produce(
+        settings,
+        COMPETITOR_PRICES,
+        key,
+        [
+            competitor("cp-1", stamp(T0), "fair", 9.0),
+            competitor("cp-9999", YEAR_9999, "evil", 0.01),
+            competitor("cp-next-hour", in_an_hour(), "evil", 0.01),
+            competitor("cp-2", stamp(T0 + timedelta(minutes=1)), "fair", 9.5),
+        ],
+    )
+    views = produce(
+        settings,
+        USER_ACTIVITY,
+        b"u-hostile",
+        [
+            view("v-1", stamp(T0)),
+            view("v-9999", YEAR_9999),
+            view("v-2", stamp(T0 + timedelta(minutes=1))),
+        ],
+    )
     bad = {
         "inv-year-1": (INVENTORY.name, inv[1]),
         "cp-9999": (COMPETITOR_PRICES.name, comp[1]),

@@ -47,31 +47,42 @@ def test_a_broker_killed_and_restarted_under_load_loses_and_repeats_nothing(
 ) -> None:
     with own_kafka(stack, tmp_path / "kafka") as broker:
         rid = uuid.uuid4().hex[:6]
-        settings = broker.settings.model_copy(update={
-            "topic_prefix": f"{stack.topic_prefix}kb{rid}.",
-            "redis_prefix": f"{stack.redis_prefix}kb{rid}:",
-            "lake_dir": tmp_path / "lake", "recovery_dir": tmp_path / "recovery",
-            "snapshot_s": 1, "lake_flush_s": 0.2,
-            "flow_base_port": free_port(), "flow_metrics_port": free_port(),
-            # the producer's queue waits out the restart (its timeout is 3 x kafka_timeout_s)
-            "kafka_timeout_s": 120.0,
-        })  # fmt: skip
+        settings = broker.settings.model_copy(
+            update={
+                "topic_prefix": f"{stack.topic_prefix}kb{rid}.",
+                "redis_prefix": f"{stack.redis_prefix}kb{rid}:",
+                "lake_dir": tmp_path / "lake",
+                "recovery_dir": tmp_path / "recovery",
+                "snapshot_s": 1,
+                "lake_flush_s": 0.2,
+                "flow_base_port": free_port(),
+                "flow_metrics_port": free_port(),
+                # the producer's queue waits out the restart (its timeout is 3 x kafka_timeout_s)
+                "kafka_timeout_s": 120.0,
+            }
+        )
         ensure_topics(settings)
         store_catalogue(settings, Shop(CONFIG).catalogue())
         init_recovery(settings.recovery_dir, 1)
         port = settings.flow_metrics_port
         options = RunOptions(max_events=EVENTS, rate=RATE)
         with (tmp_path / "flow.log").open("wb") as out:
-            flow = subprocess.Popen(process_commands(settings, 1, 1, recovery=True)[0],
-                                    env=flow_env(settings), stdout=out, stderr=out)  # fmt: skip
+            flow = subprocess.Popen(
+                process_commands(settings, 1, 1, recovery=True)[0],
+                env=flow_env(settings),
+                stdout=out,
+                stderr=out,
+            )
         try:
             # A few events first, so that the live stream starts once the flow is reading.
             warmup = asyncio.run(run_shop(settings, WARMUP, RunOptions(max_events=1_000)))
             wait_until(lambda: read_so_far(port) >= warmup.events, "the flow to be reading")
             with ThreadPoolExecutor(1) as pool:
                 producing = pool.submit(lambda: asyncio.run(run_shop(settings, CONFIG, options)))
-                wait_until(lambda: read_so_far(port) > warmup.events + EVENTS // 12,
-                           "the flow to be under way")  # fmt: skip
+                wait_until(
+                    lambda: read_so_far(port) > warmup.events + EVENTS // 12,
+                    "the flow to be under way",
+                )
                 assert not producing.done(), "the producer finished before the broker died"
                 broker.kill()
                 # The flow notices in its sinks (the price updates wait for their
@@ -89,8 +100,11 @@ def test_a_broker_killed_and_restarted_under_load_loses_and_repeats_nothing(
             assert report.events == EVENTS
             expected = topic_offsets(settings)
             assert len(expected) == warmup.events + EVENTS  # the producer lost nothing either
-            wait_until(lambda: len(bronze_offsets(settings)) >= len(expected),
-                       "the flow to catch up", timeout_s=600)  # fmt: skip
+            wait_until(
+                lambda: len(bronze_offsets(settings)) >= len(expected),
+                "the flow to catch up",
+                timeout_s=600,
+            )
             assert flow.poll() is None, "the flow died"
             assert bronze_offsets(settings) == expected  # every offset, once
             ids = _price_update_ids(settings)

@@ -30,8 +30,10 @@ async def test_round_trip_through_the_broker(
         await producer.stop()
     received = consume(topic, 5, where=lambda v: str(v["event_id"]).startswith("rt-"))
     assert len(received) == 5
-    by_id = {validate_one(topic, value, POLICY).event_id: (key, validate_one(topic, value, POLICY))
-             for key, value in received}  # fmt: skip
+    by_id = {
+        validate_one(topic, value, POLICY).event_id: (key, validate_one(topic, value, POLICY))
+        for key, value in received
+    }
     for event in events:
         key, back = by_id[event.event_id]
         assert back == event

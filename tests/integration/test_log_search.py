@@ -50,13 +50,15 @@ def _search(settings: Settings, query: str) -> list[dict[str, Any]]:
     with opensearch_client(settings) as client:
         pattern = f"{settings.log_index_prefix}*"
         client.indices.refresh(index=pattern, ignore_unavailable=True, allow_no_indices=True)
-        body = client.search(index=pattern, q=query, size=100, ignore_unavailable=True,
-                             allow_no_indices=True)  # fmt: skip
+        body = client.search(
+            index=pattern, q=query, size=100, ignore_unavailable=True, allow_no_indices=True
+        )
     return [hit["_source"] for hit in body["hits"]["hits"]]
 
 
-def _until_found(settings: Settings, query: str, enough: Callable[[list[Any]], bool],
-                 timeout_s: float = 90.0) -> list[dict[str, Any]]:  # fmt: skip
+def _until_found(
+    settings: Settings, query: str, enough: Callable[[list[Any]], bool], timeout_s: float = 90.0
+) -> list[dict[str, Any]]:
     """Poll the shipped logs until ``enough(hits)`` holds (rsyslog ships asynchronously)."""
     deadline = time.monotonic() + timeout_s
     hits = _search(settings, query)
@@ -74,20 +76,35 @@ def shipped(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         pytest.fail(f"log search tests need OpenSearch (`tillflow up`): {exc}", pytrace=False)
     rid = uuid.uuid4().hex[:6]
     root = tmp_path_factory.mktemp("logsearch")
-    settings = stack.model_copy(update={
-        "topic_prefix": f"{stack.topic_prefix}logs{rid}.",
-        "redis_prefix": f"{stack.redis_prefix}logs{rid}:",
-        "runtime_dir": root / "runtime", "lake_dir": root / "lake",
-        "recovery_dir": root / "recovery", "registry_dir": root / "models",
-        "api_port": _free_port(), "flow_metrics_port": 0, "rate_limit_per_s": 0.0,
-        "log_level": "info", "log_format": "json", "log_index_prefix": f"test-{rid}-logs-",
-    })  # fmt: skip
+    settings = stack.model_copy(
+        update={
+            "topic_prefix": f"{stack.topic_prefix}logs{rid}.",
+            "redis_prefix": f"{stack.redis_prefix}logs{rid}:",
+            "runtime_dir": root / "runtime",
+            "lake_dir": root / "lake",
+            "recovery_dir": root / "recovery",
+            "registry_dir": root / "models",
+            "api_port": _free_port(),
+            "flow_metrics_port": 0,
+            "rate_limit_per_s": 0.0,
+            "log_level": "info",
+            "log_format": "json",
+            "log_index_prefix": f"test-{rid}-logs-",
+        }
+    )
     ensure_topics(settings)
     logs = settings.runtime_dir / "logs"
     logs.mkdir(parents=True)
     # `tillflow up` finds every service answering and starts this run's rsyslog only.
-    up = subprocess.run([sys.executable, "-m", "cli", "up"], env=_env(settings), cwd=ROOT,
-                        capture_output=True, text=True, check=False, timeout=300)  # fmt: skip
+    up = subprocess.run(
+        [sys.executable, "-m", "cli", "up"],
+        env=_env(settings),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
     assert up.returncode == 0, up.stdout + up.stderr
     started: list[subprocess.Popen[bytes]] = []
     try:
@@ -110,8 +127,11 @@ def shipped(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 def _dead_letter(settings: Settings, correlation_id: str) -> dict[str, Any] | None:
     """The dead letter carrying ``correlation_id``, read from this run's topic."""
-    config = {"bootstrap.servers": settings.kafka_bootstrap, "group.id": uuid.uuid4().hex,
-              "auto.offset.reset": "earliest"}  # fmt: skip
+    config = {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "group.id": uuid.uuid4().hex,
+        "auto.offset.reset": "earliest",
+    }
     consumer = Consumer(config)
     consumer.subscribe([settings.topic(DEAD_LETTER)])
     deadline = time.monotonic() + 180
@@ -134,13 +154,22 @@ def test_one_request_is_found_in_the_shipped_logs_from_api_to_dead_letter(
     s, rid = shipped.settings, shipped.request_id
     assert running_pid(rsyslog.files(s)) is not None, "rsyslogd is not running"
     api = f"http://127.0.0.1:{s.api_port}"
-    event = {"event_id": f"logs-{rid}", "event_time": datetime.now(UTC).isoformat(),
-             "order_id": "o-1", "user_id": "u-1", "store_id": "s-1", "lines": []}  # fmt: skip
+    event = {
+        "event_id": f"logs-{rid}",
+        "event_time": datetime.now(UTC).isoformat(),
+        "order_id": "o-1",
+        "user_id": "u-1",
+        "store_id": "s-1",
+        "lines": [],
+    }
     with pytest.raises(urllib.error.HTTPError, match="422"):  # refused at the door, logged
         _post(f"{api}/events/orders", event, {"X-Request-ID": rid, **producer_headers(s)})
     producer = Producer({"bootstrap.servers": s.kafka_bootstrap})
-    producer.produce(s.topic(ORDERS), value=b'{"order_id": "o-1", "lines": [',
-                     headers=[(CORRELATION_ID, rid.encode())])  # fmt: skip
+    producer.produce(
+        s.topic(ORDERS),
+        value=b'{"order_id": "o-1", "lines": [',
+        headers=[(CORRELATION_ID, rid.encode())],
+    )
     assert producer.flush(30) == 0
     letter = _dead_letter(s, rid)
     flow_log = (s.runtime_dir / "logs" / "flows.log").read_text()[-3000:]

@@ -74,14 +74,18 @@ def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _train(
-    shop: Settings, data: tuple[np.ndarray, np.ndarray, np.ndarray], *, shuffled: bool = False,
+    shop: Settings,
+    data: tuple[np.ndarray, np.ndarray, np.ndarray],
+    *,
+    shuffled: bool = False,
     exported: Export | None = None,
-) -> tuple[Outcome, dict[str, object], Export]:  # fmt: skip
+) -> tuple[Outcome, dict[str, object], Export]:
     """Fit, export and hand the model to the promotion gate as training does."""
     x, units, naive = data
     target = np.random.default_rng(1).permutation(units) if shuffled else units
-    model = lgb.LGBMRegressor(objective="poisson", n_estimators=60, random_state=7, verbose=-1,
-                              n_jobs=1).fit(x[:-HELD], target[:-HELD])  # fmt: skip
+    model = lgb.LGBMRegressor(
+        objective="poisson", n_estimators=60, random_state=7, verbose=-1, n_jobs=1
+    ).fit(x[:-HELD], target[:-HELD])
     exported = exported or export(model, x[-HELD:])
     predicted = np.asarray(model.predict(x[-HELD:]))
     metadata: dict[str, object] = {
@@ -97,10 +101,16 @@ def _train(
         "holdout": "last rows",
     }
     outcome = register_and_promote(
-        shop, ModelRegistry.from_settings(shop), exported, metadata,
-        training_record("demand", model, metadata, FEATURE_SET), x[-HELD:],
-        lambda scores: wape(units[-HELD:], scores), "wape", higher_is_better=False,
-    )  # fmt: skip
+        shop,
+        ModelRegistry.from_settings(shop),
+        exported,
+        metadata,
+        training_record("demand", model, metadata, FEATURE_SET),
+        x[-HELD:],
+        lambda scores: wape(units[-HELD:], scores),
+        "wape",
+        higher_is_better=False,
+    )
     return outcome, metadata, exported
 
 
@@ -131,8 +141,11 @@ def test_a_training_run_logs_params_metrics_data_versions_the_onnx_model_and_par
     assert metrics["onnx_max_abs_diff"] == pytest.approx(exported.max_abs_diff, abs=1e-12)
     assert metrics["wape_onnx"] == pytest.approx(logged["wape"], abs=1e-3)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(MlflowClient(tracking_uri=shop.mlflow_url).download_artifacts(
-            outcome.run_id, "model", tmp))  # fmt: skip
+        folder = Path(
+            MlflowClient(tracking_uri=shop.mlflow_url).download_artifacts(
+                outcome.run_id, "model", tmp
+            )
+        )
         mlmodel = yaml.safe_load((folder / "MLmodel").read_text())
         assert (folder / "model.onnx").read_bytes() == exported.onnx
     assert "onnx" in mlmodel["flavors"]
@@ -186,9 +199,10 @@ def test_a_broken_model_never_becomes_champion(
 
 
 def test_promotion_and_rollback_move_the_alias_and_the_gauge_follows(
-    shop: Settings, data: tuple[np.ndarray, np.ndarray, np.ndarray],
+    shop: Settings,
+    data: tuple[np.ndarray, np.ndarray, np.ndarray],
     champion: tuple[Outcome, dict[str, object], Export],
-) -> None:  # fmt: skip
+) -> None:
     registry = ModelRegistry.from_settings(shop)
     gauges = CollectorRegistry()
     gauges.register(RegistryCollector(registry))

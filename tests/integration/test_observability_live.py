@@ -72,11 +72,13 @@ def _env(settings: Settings) -> dict[str, str]:
     secrets = {"admin_password", "admin_password_hash", "jwt_secret", "neo4j_password"}
     values = settings.model_dump(mode="json", exclude=secrets)
     return {
-        **os.environ, "PYTHONPATH": str(ROOT), TAIL_ENV: "1",
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        TAIL_ENV: "1",
         **{f"TILLFLOW_{k.upper()}": str(v) for k, v in values.items() if v is not None},
         "TILLFLOW_JWT_SECRET": settings.jwt_secret.get_secret_value(),
         "TILLFLOW_ADMIN_PASSWORD": settings.admin_password.get_secret_value(),
-    }  # fmt: skip
+    }
 
 
 def _onnx_sum_model(width: int) -> bytes:
@@ -155,8 +157,11 @@ def _start_api(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         api = subprocess.Popen(
             [sys.executable, "-m", "cli", "api", "--port", str(settings.api_port)],
-            env=_env(settings), stdout=out, stderr=out, cwd=ROOT,
-        )  # fmt: skip
+            env=_env(settings),
+            stdout=out,
+            stderr=out,
+            cwd=ROOT,
+        )
     url = f"http://127.0.0.1:{settings.api_port}/healthz"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -186,8 +191,13 @@ def _api_traffic(api: str, settings: Settings, request_id: str) -> None:
         _get(f"{api}/recommendations/u-000001", admin_headers(settings))
     with pytest.raises(urllib.error.HTTPError, match="404"):
         _get(f"{api}/prices/NO-SUCH-SKU")
-    event = {"event_id": f"obs-{request_id}", "event_time": datetime.now(UTC).isoformat(),
-             "sku": skus[0], "store_id": "store-01", "on_hand": 5}  # fmt: skip
+    event = {
+        "event_id": f"obs-{request_id}",
+        "event_time": datetime.now(UTC).isoformat(),
+        "sku": skus[0],
+        "store_id": "store-01",
+        "on_hand": 5,
+    }
     writer = producer_headers(settings, ["inventory"])
     _post(f"{api}/events/inventory", event, {"X-Request-ID": request_id, **writer})
 
@@ -219,8 +229,15 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     register_onnx(settings, "demand", _onnx_sum_model(len(DEMAND_FEATURES)), DEMAND_FEATURES)
 
     # `tillflow up` finds Kafka and Redis answering and starts only Prometheus, for this run.
-    up = subprocess.run([sys.executable, "-m", "cli", "up"], env=_env(settings), cwd=ROOT,
-                        capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    up = subprocess.run(
+        [sys.executable, "-m", "cli", "up"],
+        env=_env(settings),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     started: list[subprocess.Popen[bytes]] = []
     scheduler: MetricsServer | None = None
     try:
@@ -240,19 +257,33 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         correlation_id = f"corr-{rid}"
         producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
         for topic, raw in BAD:
-            producer.produce(settings.topic(topic), value=raw,
-                             headers=[(CORRELATION_ID, correlation_id.encode())])  # fmt: skip
+            producer.produce(
+                settings.topic(topic),
+                value=raw,
+                headers=[(CORRELATION_ID, correlation_id.encode())],
+            )
         producer.flush(30)
         produced = _high_water_marks(settings)
         jobs.record(JobRun("silver", "ok", datetime.now(UTC).isoformat(), 3.2, 1000, 990))
         jobs.record(JobRun("gold", "failed", datetime.now(UTC).isoformat(), 1.1, 990, 0, "boom"))
 
-        live = Live(settings, prometheus.address(settings), api, produced, 0, correlation_id,
-                    f"req-{rid}", flow_log)  # fmt: skip
+        live = Live(
+            settings,
+            prometheus.address(settings),
+            api,
+            produced,
+            0,
+            correlation_id,
+            f"req-{rid}",
+            flow_log,
+        )
         total = sum(produced.values())
-        live.wait_for("sum(tillflow_flow_events_total)",
-                      lambda r: r and float(r[0]["value"][1]) >= total, "the flow caught up",
-                      timeout_s=240)  # fmt: skip
+        live.wait_for(
+            "sum(tillflow_flow_events_total)",
+            lambda r: r and float(r[0]["value"][1]) >= total,
+            "the flow caught up",
+            timeout_s=240,
+        )
         _api_traffic(api, settings, live.request_id)
         # At least two scrapes of every target after the traffic, so rates have two samples.
         after = time.time()
@@ -341,8 +372,7 @@ def test_flow_counters_equal_what_was_produced(live: Live) -> None:
     for topic, count in live.produced.items():
         assert count <= events[topic] <= count + 1, topic
     dead = _by(live, "sum by (topic) (tillflow_flow_dead_lettered_total)", "topic")
-    assert dead == {"orders": 1.0, "user-activity": 1.0, "inventory": 0.0,
-                    "competitor-prices": 0.0}  # fmt: skip
+    assert dead == {"orders": 1.0, "user-activity": 1.0, "inventory": 0.0, "competitor-prices": 0.0}
     lag = live.query("max(tillflow_flow_consumer_lag_messages)")
     assert float(lag[0]["value"][1]) == 0.0, "the flow read everything: no lag"
     partitions = live.query("count(tillflow_flow_consumer_lag_messages)")
@@ -350,9 +380,14 @@ def test_flow_counters_equal_what_was_produced(live: Live) -> None:
 
 
 def test_revenue_counts_unique_orders(live: Live) -> None:
-    consumer = Consumer({"bootstrap.servers": live.settings.kafka_bootstrap,
-                         "group.id": uuid.uuid4().hex, "auto.offset.reset": "earliest",
-                         "enable.partition.eof": True})  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": live.settings.kafka_bootstrap,
+            "group.id": uuid.uuid4().hex,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+        }
+    )
     consumer.subscribe([live.settings.topic(ORDERS)])
     revenue, eofs, ids = 0.0, set(), set()
     try:
@@ -389,8 +424,13 @@ def test_api_and_batch_metrics_reach_prometheus(live: Live) -> None:
 
 # -- one correlation id from the API through Kafka into the flows ------------------------
 def _consumer(settings: Settings) -> Consumer:
-    return Consumer({"bootstrap.servers": settings.kafka_bootstrap,
-                     "group.id": uuid.uuid4().hex, "auto.offset.reset": "earliest"})  # fmt: skip
+    return Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": uuid.uuid4().hex,
+            "auto.offset.reset": "earliest",
+        }
+    )
 
 
 def test_request_id_travels_in_the_kafka_header(live: Live) -> None:

@@ -45,12 +45,16 @@ def _seed_history(settings: Settings) -> None:
         for sku in ("SKU-P1", "SKU-P2", "SKU-P3" if shopper % 2 else "SKU-P2"):
             n += 1
             event = {
-                "event_id": f"seed-{n}", "event_time": (start + timedelta(seconds=n)).isoformat(),
-                "user_id": f"u-seed{shopper}", "session_id": f"s-seed{shopper}",
-                "action": "view", "sku": sku,
-            }  # fmt: skip
-            producer.produce(settings.topic(USER_ACTIVITY), orjson.dumps(event),
-                             key=event["user_id"].encode())  # fmt: skip
+                "event_id": f"seed-{n}",
+                "event_time": (start + timedelta(seconds=n)).isoformat(),
+                "user_id": f"u-seed{shopper}",
+                "session_id": f"s-seed{shopper}",
+                "action": "view",
+                "sku": sku,
+            }
+            producer.produce(
+                settings.topic(USER_ACTIVITY), orjson.dumps(event), key=event["user_id"].encode()
+            )
     producer.flush(30)
 
 
@@ -79,9 +83,11 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     ensure_topics(settings)
     store_catalogue(
         settings,
-        [CatalogueItem(sku=s, category="tea", list_price=10.0 + i, unit_cost=4.0)
-         for i, s in enumerate(SKUS)],
-    )  # fmt: skip
+        [
+            CatalogueItem(sku=s, category="tea", list_price=10.0 + i, unit_cost=4.0)
+            for i, s in enumerate(SKUS)
+        ],
+    )
     _seed_history(settings)
     log = (root / "flow.log").open("wb")
     [cmd] = process_commands(settings, 1, 1, recovery=False)

@@ -25,19 +25,30 @@ pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 
 def _changes(sku: str, sequences: range) -> list[PriceChange]:
-    return [PriceChange(sku=sku, price=10.0 + n, previous_price=9.0 + n, reason="test",
-                        model_version="pricer:test", t=time.time(), sequence=n)
-            for n in sequences]  # fmt: skip
+    return [
+        PriceChange(
+            sku=sku,
+            price=10.0 + n,
+            previous_price=9.0 + n,
+            reason="test",
+            model_version="pricer:test",
+            t=time.time(),
+            sequence=n,
+        )
+        for n in sequences
+    ]
 
 
 def test_each_price_change_reaches_the_topic_once_across_replays_and_crashes(
     stack: Settings,
 ) -> None:
     rid = uuid.uuid4().hex[:6]
-    settings = stack.model_copy(update={
-        "topic_prefix": f"{stack.topic_prefix}pr{rid}.",
-        "redis_prefix": f"{stack.redis_prefix}pr{rid}:",
-    })  # fmt: skip
+    settings = stack.model_copy(
+        update={
+            "topic_prefix": f"{stack.topic_prefix}pr{rid}.",
+            "redis_prefix": f"{stack.redis_prefix}pr{rid}:",
+        }
+    )
     ensure_topics(settings)
     metrics = FlowMetrics(CollectorRegistry())
 

@@ -28,9 +28,16 @@ from simulator.shop import DAY, Shop
 pytestmark = pytest.mark.integration
 
 CONFIG = ShopConfig(
-    seed=11, channels="pos", products=12, categories=2, shoppers=400, stores=2,
-    till_visits_per_day=4_000, competitors=1, competitor_updates_per_day=1,
-)  # fmt: skip
+    seed=11,
+    channels="pos",
+    products=12,
+    categories=2,
+    shoppers=400,
+    stores=2,
+    till_visits_per_day=4_000,
+    competitors=1,
+    competitor_updates_per_day=1,
+)
 DAYS = 6
 BASE_PRIOR = -1.5
 
@@ -103,13 +110,20 @@ def test_elasticities_are_learned_from_sales_and_time(
 def _published(settings: Settings) -> list[PriceUpdate]:
     """Every message of this run's price-updates topic, read up to its end offsets."""
     name = settings.topic(PRICE_UPDATES)
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap,
-                         "group.id": uuid.uuid4().hex, "auto.offset.reset": "earliest",
-                         "enable.auto.commit": False})  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": uuid.uuid4().hex,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     try:
         partitions = consumer.list_topics(name, timeout=10).topics[name].partitions
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
-                for p in partitions}  # fmt: skip
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
+            for p in partitions
+        }
         consumer.assign([TopicPartition(name, p, 0) for p in partitions])
         read = dict.fromkeys(partitions, 0)
         out = []

@@ -68,14 +68,20 @@ def test_a_blackholed_redis_blocks_the_flow_and_the_api_then_both_recover_losing
     rid = uuid.uuid4().hex[:6]
     real = urlparse(stack.redis_url)
     proxy = TcpProxy(real.hostname or "127.0.0.1", real.port or 6379)
-    settings = stack.model_copy(update={
-        "topic_prefix": f"{stack.topic_prefix}bh{rid}.",
-        "redis_prefix": f"{stack.redis_prefix}bh{rid}:",
-        "lake_dir": tmp_path / "lake", "recovery_dir": tmp_path / "recovery",
-        "snapshot_s": 1, "lake_flush_s": 0.2,
-        "flow_base_port": free_port(), "flow_metrics_port": free_port(),
-        "api_port": free_port(), "rate_limit_per_s": 0.0,
-    })  # fmt: skip
+    settings = stack.model_copy(
+        update={
+            "topic_prefix": f"{stack.topic_prefix}bh{rid}.",
+            "redis_prefix": f"{stack.redis_prefix}bh{rid}:",
+            "lake_dir": tmp_path / "lake",
+            "recovery_dir": tmp_path / "recovery",
+            "snapshot_s": 1,
+            "lake_flush_s": 0.2,
+            "flow_base_port": free_port(),
+            "flow_metrics_port": free_port(),
+            "api_port": free_port(),
+            "rate_limit_per_s": 0.0,
+        }
+    )
     proxied = settings.model_copy(
         update={"redis_url": f"redis://127.0.0.1:{proxy.port}{real.path or '/0'}"}
     )
@@ -85,15 +91,23 @@ def test_a_blackholed_redis_blocks_the_flow_and_the_api_then_both_recover_losing
     logs = tmp_path / "logs"
     logs.mkdir()
     with (logs / "flow.log").open("wb") as out:
-        flow = subprocess.Popen(process_commands(proxied, 1, 1, recovery=True)[0],
-                                env=flow_env(proxied), stdout=out, stderr=out)  # fmt: skip
+        flow = subprocess.Popen(
+            process_commands(proxied, 1, 1, recovery=True)[0],
+            env=flow_env(proxied),
+            stdout=out,
+            stderr=out,
+        )
     with (logs / "api.log").open("wb") as out:
-        api = subprocess.Popen([sys.executable, "-m", "cli", "api"], env=flow_env(proxied),
-                               stdout=out, stderr=out)  # fmt: skip
+        api = subprocess.Popen(
+            [sys.executable, "-m", "cli", "api"], env=flow_env(proxied), stdout=out, stderr=out
+        )
     api_url = f"http://127.0.0.1:{settings.api_port}"
     port = settings.flow_metrics_port
-    load = threading.Thread(target=lambda: asyncio.run(run_shop(
-        settings, CONFIG, RunOptions(rate=RATE, clock="wall", max_events=EVENTS))))  # fmt: skip
+    load = threading.Thread(
+        target=lambda: asyncio.run(
+            run_shop(settings, CONFIG, RunOptions(rate=RATE, clock="wall", max_events=EVENTS))
+        )
+    )
     try:
         wait_until(lambda: _status(f"{api_url}/readyz") == 200, "the API to be ready")
         load.start()

@@ -29,15 +29,21 @@ def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
         "PATH": "/usr/bin:/bin",
     }
     return subprocess.run(
-        [sys.executable, "-m", "cli", *args], capture_output=True, text=True, env=env,
-        timeout=120, check=False,
-    )  # fmt: skip
+        [sys.executable, "-m", "cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_replay_produces_valid_lines_and_reports_bad_ones(
-    stack: Settings, tmp_path: Path, end_offsets: Callable[[Topic], int],
+    stack: Settings,
+    tmp_path: Path,
+    end_offsets: Callable[[Topic], int],
     consume: Callable[..., list[tuple[bytes, dict[str, object]]]],
-) -> None:  # fmt: skip
+) -> None:
     path = tmp_path / "prices.jsonl"
     lines = [LINE % (i, "9.99") for i in range(200)]
     lines[10] = LINE % (10, "-1")
@@ -54,8 +60,12 @@ def test_replay_produces_valid_lines_and_reports_bad_ones(
         r"^replay prices\.jsonl: 200 lines in [\d.]+s \([\d,]+/s\)$", result.stderr, re.MULTILINE
     ), result.stderr
     assert end_offsets(COMPETITOR_PRICES) - before == 198
-    ids = {v["event_id"] for _, v in consume(
-        COMPETITOR_PRICES, 198, where=lambda v: str(v["event_id"]).startswith("rp-"))}  # fmt: skip
+    ids = {
+        v["event_id"]
+        for _, v in consume(
+            COMPETITOR_PRICES, 198, where=lambda v: str(v["event_id"]).startswith("rp-")
+        )
+    }
     assert "rp-10" not in ids
     assert "rp-199" in ids
 

@@ -21,11 +21,14 @@ pytestmark = pytest.mark.integration
 def test_the_scheduler_waits_out_a_redis_outage_and_runs_again(stack: Settings) -> None:
     real = urlparse(stack.redis_url)
     proxy = TcpProxy(real.hostname or "127.0.0.1", real.port or 6379)
-    settings = stack.model_copy(update={
-        "redis_url": f"redis://127.0.0.1:{proxy.port}{real.path or '/0'}",
-        "redis_prefix": f"{stack.redis_prefix}sched{uuid.uuid4().hex[:6]}:",
-        "redis_timeout_s": 0.5, "scheduler_poll_s": 0.05,
-    })  # fmt: skip
+    settings = stack.model_copy(
+        update={
+            "redis_url": f"redis://127.0.0.1:{proxy.port}{real.path or '/0'}",
+            "redis_prefix": f"{stack.redis_prefix}sched{uuid.uuid4().hex[:6]}:",
+            "redis_timeout_s": 0.5,
+            "scheduler_poll_s": 0.05,
+        }
+    )
     ran: list[str] = []
 
     def runner(_s: Settings, job: str, **_kw: object) -> tuple[JobRun, None]:

@@ -47,10 +47,17 @@ PRODUCTS = [
 
 def _items() -> list[CatalogueItem]:
     return [
-        CatalogueItem(sku=sku, category=cat, list_price=price, unit_cost=price / 2, name=name,
-                      brand=brand, description=text)
+        CatalogueItem(
+            sku=sku,
+            category=cat,
+            list_price=price,
+            unit_cost=price / 2,
+            name=name,
+            brand=brand,
+            description=text,
+        )
         for sku, cat, price, name, brand, text in PRODUCTS
-    ]  # fmt: skip
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +67,13 @@ def shop(stack: Settings) -> Iterator[Settings]:
     except ServiceUnavailable as exc:
         pytest.fail(f"search tests need OpenSearch (`tillflow up`): {exc}", pytrace=False)
     rid = uuid.uuid4().hex[:6]
-    settings = stack.model_copy(update={
-        "redis_prefix": f"{stack.redis_prefix}search{rid}:",
-        "search_index": f"test-{rid}-products",
-        "rate_limit_per_s": 0.0,
-    })  # fmt: skip
+    settings = stack.model_copy(
+        update={
+            "redis_prefix": f"{stack.redis_prefix}search{rid}:",
+            "search_index": f"test-{rid}-products",
+            "rate_limit_per_s": 0.0,
+        }
+    )
     store_catalogue(settings, _items())
     yield settings
     with opensearch_client(settings) as client:
@@ -190,10 +199,14 @@ def test_search_is_rate_limited_like_the_other_public_routes(
 
 def _publish(settings: Settings, sku: str, price: float, previous: float) -> None:
     event = PriceUpdate(
-        event_id=uuid.uuid4().hex, event_time=datetime.now(UTC), sku=sku,
-        price=Decimal(str(price)), previous_price=Decimal(str(previous)), reason="test",
+        event_id=uuid.uuid4().hex,
+        event_time=datetime.now(UTC),
+        sku=sku,
+        price=Decimal(str(price)),
+        previous_price=Decimal(str(previous)),
+        reason="test",
         model_version="pricer:test",
-    )  # fmt: skip
+    )
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
     producer.produce(settings.topic(PRICE_UPDATES), event.model_dump_json().encode(), sku.encode())
     assert producer.flush(10) == 0
@@ -216,8 +229,13 @@ def test_a_published_price_reaches_search(
 def test_stock_is_the_sum_over_stores(shop: Settings, indexer: Indexer, api: TestClient) -> None:
     producer = Producer({"bootstrap.servers": shop.kafka_bootstrap})
     for store, units in (("s1", 4), ("s2", 7), ("s1", 2)):  # s1 reports twice: latest wins
-        level = InventoryLevel(event_id=uuid.uuid4().hex, event_time=datetime.now(UTC),
-                               sku="S-CHR", store_id=store, on_hand=units)  # fmt: skip
+        level = InventoryLevel(
+            event_id=uuid.uuid4().hex,
+            event_time=datetime.now(UTC),
+            sku="S-CHR",
+            store_id=store,
+            on_hand=units,
+        )
         producer.produce(shop.topic(INVENTORY), level.model_dump_json().encode(), b"S-CHR")
     assert producer.flush(10) == 0
     assert indexer.wait_for(lambda: indexer.on_hand.get("S-CHR") == 9, 60), "stock not indexed"

@@ -32,17 +32,33 @@ TEAS = ["Jasmine Green Tea", "Earl Grey Tea", "Chamomile Tea", "English Breakfas
 @pytest.fixture(scope="module")
 def shop_url(stack: Settings) -> Iterator[str]:
     rid = uuid.uuid4().hex[:6]
-    settings = stack.model_copy(update={
-        "redis_prefix": f"{stack.redis_prefix}spage{rid}:",
-        "search_index": f"test-spage{rid}-products", "rate_limit_per_s": 0.0,
-        "api_port": _free_port(),
-    })  # fmt: skip
+    settings = stack.model_copy(
+        update={
+            "redis_prefix": f"{stack.redis_prefix}spage{rid}:",
+            "search_index": f"test-spage{rid}-products",
+            "rate_limit_per_s": 0.0,
+            "api_port": _free_port(),
+        }
+    )
     items = [
-        CatalogueItem(sku=f"SKU-T{i}", category="tea", list_price=4.0 + i, unit_cost=2.0,
-                      name=name, brand="Kestrel")
+        CatalogueItem(
+            sku=f"SKU-T{i}",
+            category="tea",
+            list_price=4.0 + i,
+            unit_cost=2.0,
+            name=name,
+            brand="Kestrel",
+        )
         for i, name in enumerate(TEAS)
-    ] + [CatalogueItem(sku="SKU-C1", category="coffee", list_price=9.0, unit_cost=4.0,
-                       name="Kestrel Espresso Beans")]  # fmt: skip
+    ] + [
+        CatalogueItem(
+            sku="SKU-C1",
+            category="coffee",
+            list_price=9.0,
+            unit_cost=4.0,
+            name="Kestrel Espresso Beans",
+        )
+    ]
     store_catalogue(settings, items)
     indexer, stop = Indexer(settings), threading.Event()
     worker = threading.Thread(target=indexer.run, args=(stop,), daemon=True)
@@ -50,8 +66,9 @@ def shop_url(stack: Settings) -> Iterator[str]:
     assert indexer.wait_for(lambda: indexer.indexed >= len(items), 120), "catalogue not indexed"
     with opensearch_client(settings) as client:
         client.indices.refresh(index=settings.search_index)
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.api_port,
-                            log_level="warning")  # fmt: skip
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=settings.api_port, log_level="warning"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -96,8 +113,7 @@ def test_search_box_shows_results_facets_and_sends_the_search_event(
     expect(page.locator("#result-grid .card")).to_have_count(1, timeout=10_000)
     expect(page.locator("#result-grid .card .name")).to_have_text("Kestrel Espresso Beans")
     expect(facets).to_contain_text("tea (4)")  # the other category stays offered
-    events = consume(USER_ACTIVITY, 2, timeout_s=30,
-                     where=lambda v: v.get("user_id") == user)  # fmt: skip
+    events = consume(USER_ACTIVITY, 2, timeout_s=30, where=lambda v: v.get("user_id") == user)
     assert [(e["action"], e["query"], e["sku"]) for _, e in events] == [
         ("search", "jasmin tee", None),
         ("search", "kestrel", None),

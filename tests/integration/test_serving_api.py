@@ -52,8 +52,15 @@ def shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
         ],
     )
     graph = ItemGraphWriter(settings)
-    graph.write_batch([(A, [(B, 3.0), (C, 1.0)]), (B, [(A, 3.0)]),
-                       (A, ("tea", 5.0)), (B, ("tea", 4.0)), (C, ("coffee", 9.0))])  # fmt: skip
+    graph.write_batch(
+        [
+            (A, [(B, 3.0), (C, 1.0)]),
+            (B, [(A, 3.0)]),
+            (A, ("tea", 5.0)),
+            (B, ("tea", 4.0)),
+            (C, ("coffee", 9.0)),
+        ]
+    )
     graph.close()
     return settings
 
@@ -66,8 +73,15 @@ def client(shop: Settings) -> Iterator[TestClient]:
 
 
 def change(sku: str, price: float, previous: float, seq: int = 1) -> PriceChange:
-    return PriceChange(sku=sku, price=price, previous_price=previous, reason="test",
-                       model_version="pricer:test", t=time.time(), sequence=seq)  # fmt: skip
+    return PriceChange(
+        sku=sku,
+        price=price,
+        previous_price=previous,
+        reason="test",
+        model_version="pricer:test",
+        t=time.time(),
+        sequence=seq,
+    )
 
 
 def publish(settings: Settings, *changes: PriceChange) -> None:
@@ -153,16 +167,19 @@ def test_metrics_count_requests_per_route_and_cache_hits(client: TestClient) -> 
     client.get(f"/prices/{C}")
     text = client.get("/metrics").text
     counts = [
-        line for line in text.splitlines()
+        line
+        for line in text.splitlines()
         if line.startswith("tillflow_http_request_duration_seconds_count")
-        and 'route="/prices/{sku}"' in line and 'status="200"' in line
-    ]  # fmt: skip
+        and 'route="/prices/{sku}"' in line
+        and 'status="200"' in line
+    ]
     assert counts
     assert float(counts[0].split()[-1]) >= 2
     hits = [
-        line for line in text.splitlines()
+        line
+        for line in text.splitlines()
         if line.startswith('tillflow_serving_lookups_total{kind="price",result="hit"}')
-    ]  # fmt: skip
+    ]
     assert hits
     assert float(hits[0].split()[-1]) >= 1
     assert client.get("/healthz").headers["x-request-id"]

@@ -46,15 +46,23 @@ SKUS = [f"SKU-M{i}" for i in range(8)]
 CATEGORIES = {s: "tea" if i % 2 else "coffee" for i, s in enumerate(SKUS)}
 _EMPTY = {"int": 0, "float": 0.0, "string": "", "json": ""}
 SKU_ROWS = {
-    sku: {f.name: _EMPTY[f.dtype] for f in stored_in(SKU_FEATURES, "feast")} | {
-        "units_24h": 3 + i, "views_24h": 40 + 5 * i, "last_price": 10.0 + i,
-        "min_competitor_price": 11.0, "on_hand": 50 * i, "conversion_24h": 0.1,
-        "add_to_carts_24h": i}
+    sku: {f.name: _EMPTY[f.dtype] for f in stored_in(SKU_FEATURES, "feast")}
+    | {
+        "units_24h": 3 + i,
+        "views_24h": 40 + 5 * i,
+        "last_price": 10.0 + i,
+        "min_competitor_price": 11.0,
+        "on_hand": 50 * i,
+        "conversion_24h": 0.1,
+        "add_to_carts_24h": i,
+    }
     for i, sku in enumerate(SKUS)
-}  # fmt: skip
+}
 USER_ROW = {f.name: _EMPTY[f.dtype] for f in USER_FEATURES} | {
-    "recent_views": f'["{SKUS[1]}", "{SKUS[2]}"]', "recent_purchases": "[]",
-    "category_affinity": '{"tea": 0.8, "coffee": 0.2}'}  # fmt: skip
+    "recent_views": f'["{SKUS[1]}", "{SKUS[2]}"]',
+    "recent_purchases": "[]",
+    "category_affinity": '{"tea": 0.8, "coffee": 0.2}',
+}
 
 
 def _text(row: dict[str, object]) -> dict[str, str]:
@@ -63,8 +71,12 @@ def _text(row: dict[str, object]) -> dict[str, str]:
 
 
 def _register(settings: Settings, name: str, model: object, features: tuple[str, ...]) -> int:
-    onx = to_onnx(model, np.zeros((1, len(features)), dtype=np.float32), target_opset=17,
-                  options={id(model): {"zipmap": False}} if name == "ranker" else None)  # fmt: skip
+    onx = to_onnx(
+        model,
+        np.zeros((1, len(features)), dtype=np.float32),
+        target_opset=17,
+        options={id(model): {"zipmap": False}} if name == "ranker" else None,
+    )
     return register_onnx(settings, name, onx.SerializeToString(), features).version
 
 
@@ -80,9 +92,13 @@ def models_shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Se
             "search_index": f"test-models{uuid.uuid4().hex[:6]}-products",
         }
     )
-    store_catalogue(settings, [
-        CatalogueItem(sku=s, category=CATEGORIES[s], list_price=10.0 + i, unit_cost=4.0)
-        for i, s in enumerate(SKUS)])  # fmt: skip
+    store_catalogue(
+        settings,
+        [
+            CatalogueItem(sku=s, category=CATEGORIES[s], list_price=10.0 + i, unit_cost=4.0)
+            for i, s in enumerate(SKUS)
+        ],
+    )
     # The model features are written by Feast itself, so the API's reading of Feast's layout
     # is checked against Feast's writing, not against tillflow's own encoder.
     store = apply(settings)
@@ -93,11 +109,14 @@ def models_shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Se
             [{**row, "sku": sku, "event_timestamp": now} for sku, row in SKU_ROWS.items()]
         ),
     )
-    store.write_to_online_store(USER_VIEW, pd.DataFrame(
-        [{**USER_ROW, "user_id": "u-1", "event_timestamp": now}]))  # fmt: skip
+    store.write_to_online_store(
+        USER_VIEW, pd.DataFrame([{**USER_ROW, "user_id": "u-1", "event_timestamp": now}])
+    )
     graph = ItemGraphWriter(settings)
-    graph.write_batch([(SKUS[1], [(s, 1.0 + i) for i, s in enumerate(SKUS[2:])])]
-                      + [(s, (CATEGORIES[s], float(i))) for i, s in enumerate(SKUS)])  # fmt: skip
+    graph.write_batch(
+        [(SKUS[1], [(s, 1.0 + i) for i, s in enumerate(SKUS[2:])])]
+        + [(s, (CATEGORIES[s], float(i))) for i, s in enumerate(SKUS)]
+    )
     graph.close()
     writer = RecommendationWriter(settings, CATEGORIES)
     writer.write_batch([viewed("u-1", [SKUS[1]], CATEGORIES)])
@@ -181,8 +200,9 @@ def test_search_for_a_shopper_blends_in_the_rankers_score(
     with opensearch_client(models_shop) as os_client:
         os_client.indices.refresh(index=models_shop.search_index)
         plain = client.get("/search", params={"category": "tea"}).json()
-        body = client.get("/search", params={"category": "tea", "user": "u-1"},
-                          headers=admin_headers(models_shop)).json()  # fmt: skip
+        body = client.get(
+            "/search", params={"category": "tea", "user": "u-1"}, headers=admin_headers(models_shop)
+        ).json()
         os_client.indices.delete(index=models_shop.search_index)
     assert plain["ranked_by"] == "search"
     assert (body["ranked_by"], body["model_version"]) == ("search+ranker", "ranker:v1")
@@ -190,16 +210,24 @@ def test_search_for_a_shopper_blends_in_the_rankers_score(
     # and rank take the candidate list's place.
     best = max(h["score"] for h in plain["items"])
     rows = [
-        ranker_features(_text(USER_ROW), _text(SKU_ROWS[h["sku"]]), h["score"] / best, rank,
-                        CATEGORIES[h["sku"]], sku=h["sku"])
+        ranker_features(
+            _text(USER_ROW),
+            _text(SKU_ROWS[h["sku"]]),
+            h["score"] / best,
+            rank,
+            CATEGORIES[h["sku"]],
+            sku=h["sku"],
+        )
         for rank, h in enumerate(plain["items"])
-    ]  # fmt: skip
+    ]
     native = trained[1].predict_proba(np.array(rows, dtype=np.float32))[:, 1]
     expected = sorted(
-        ((h["sku"], h["score"] / best + models_shop.search_personal_weight * p, p)
-         for h, p in zip(plain["items"], native, strict=True)),
+        (
+            (h["sku"], h["score"] / best + models_shop.search_personal_weight * p, p)
+            for h, p in zip(plain["items"], native, strict=True)
+        ),
         key=lambda e: -e[1],
-    )  # fmt: skip
+    )
     assert [h["sku"] for h in body["items"]] == [sku for sku, _, _ in expected]
     assert [h["personal_score"] for h in body["items"]] == pytest.approx(
         [float(p) for _, _, p in expected], abs=1e-4

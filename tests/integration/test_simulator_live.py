@@ -21,9 +21,11 @@ CONFIG = ShopConfig(seed=9, products=30, shoppers=400, sessions_per_day=20_000, 
 
 
 async def test_simulator_fills_every_input_topic_with_valid_events(
-    stack: Settings, tmp_path: Path, end_offsets: Callable[[Topic], int],
+    stack: Settings,
+    tmp_path: Path,
+    end_offsets: Callable[[Topic], int],
     consume: Callable[..., list[tuple[bytes, dict[str, object]]]],
-) -> None:  # fmt: skip
+) -> None:
     before = {t.name: end_offsets(t) for t in INPUT_TOPICS}
     truth = tmp_path / "truth.json"
     report = await run_shop(stack, CONFIG, RunOptions(days=0.5, rate=0, ground_truth=truth))
@@ -42,9 +44,10 @@ async def test_simulator_fills_every_input_topic_with_valid_events(
 
 
 async def test_simulator_sells_at_the_price_published_in_redis(
-    stack: Settings, redis_client: redis.Redis,
+    stack: Settings,
+    redis_client: redis.Redis,
     consume: Callable[..., list[tuple[bytes, dict[str, object]]]],
-) -> None:  # fmt: skip
+) -> None:
     shop = Shop(CONFIG)
     published = {p.sku: f"{round(p.list_price * 0.8, 2):.2f}" for p in shop.products[:15]}
     redis_client.hset(stack.keys.current_prices, mapping=published)
@@ -58,8 +61,13 @@ async def test_simulator_sells_at_the_price_published_in_redis(
             seen: dict[str, set[float]] = {}
             from confluent_kafka import Consumer
 
-            c = Consumer({"bootstrap.servers": other.kafka_bootstrap, "group.id": "price-check",
-                          "auto.offset.reset": "earliest"})  # fmt: skip
+            c = Consumer(
+                {
+                    "bootstrap.servers": other.kafka_bootstrap,
+                    "group.id": "price-check",
+                    "auto.offset.reset": "earliest",
+                }
+            )
             c.subscribe([other.topic(ORDERS)])
             empty = 0
             while empty < 6:
@@ -96,10 +104,23 @@ async def test_kcat_reads_back_valid_events(stack: Settings) -> None:
         report = await run_shop(other, CONFIG, RunOptions(days=0.1, rate=2_000))
         for topic in INPUT_TOPICS:
             result = subprocess.run(  # noqa: ASYNC221  (the test waits on purpose)
-                [kcat, "-b", other.kafka_bootstrap, "-C", "-t", other.topic(topic), "-e",
-                 "-q", "-f", "%k\\t%s\\n"],
-                capture_output=True, text=True, timeout=60, check=True,
-            )  # fmt: skip
+                [
+                    kcat,
+                    "-b",
+                    other.kafka_bootstrap,
+                    "-C",
+                    "-t",
+                    other.topic(topic),
+                    "-e",
+                    "-q",
+                    "-f",
+                    "%k\\t%s\\n",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            )
             lines = result.stdout.splitlines()
             assert len(lines) == report.per_topic[topic.name]
             for line in lines:

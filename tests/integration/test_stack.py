@@ -67,10 +67,12 @@ def test_up_is_idempotent_and_status_says_what_runs_where(stack: Settings) -> No
 
 def test_missing_services_are_named_quickly() -> None:
     nowhere = Settings(
-        kafka_bootstrap="127.0.0.1:1", redis_url="redis://127.0.0.1:1/0",
-        neo4j_uri="bolt://127.0.0.1:1", opensearch_url="http://127.0.0.1:1",
+        kafka_bootstrap="127.0.0.1:1",
+        redis_url="redis://127.0.0.1:1/0",
+        neo4j_uri="bolt://127.0.0.1:1",
+        opensearch_url="http://127.0.0.1:1",
         mlflow_url="http://127.0.0.1:1",
-    )  # fmt: skip
+    )
     started = time.monotonic()
     with pytest.raises(ServiceUnavailable, match=r"Kafka is not reachable at 127\.0\.0\.1:1"):
         require_kafka(nowhere, timeout_s=2)
@@ -86,13 +88,20 @@ def test_missing_services_are_named_quickly() -> None:
 
 
 def test_flows_refuse_to_start_without_the_broker() -> None:
-    env = {"PATH": "/usr/bin:/bin", "TILLFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:1",
-           "TILLFLOW_KAFKA_TIMEOUT_S": "2"}  # fmt: skip
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "TILLFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:1",
+        "TILLFLOW_KAFKA_TIMEOUT_S": "2",
+    }
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "cli", "flows", "run", "--once"],
-        capture_output=True, text=True, env=env, timeout=60, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 1
     assert "Kafka is not reachable at 127.0.0.1:1" in result.stderr
     assert "Traceback" not in result.stderr

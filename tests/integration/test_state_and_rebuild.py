@@ -66,10 +66,16 @@ class Run:
 def _unknown_views(n: int) -> list[dict[str, Any]]:
     now = datetime.now(UTC).isoformat()
     return [
-        {"event_id": f"unknown-{uuid.uuid4().hex}", "event_time": now, "user_id": f"U-x{i % 4}",
-         "session_id": f"s-x{i % 4}", "action": "view", "sku": UNKNOWN}
+        {
+            "event_id": f"unknown-{uuid.uuid4().hex}",
+            "event_time": now,
+            "user_id": f"U-x{i % 4}",
+            "session_id": f"s-x{i % 4}",
+            "action": "view",
+            "sku": UNKNOWN,
+        }
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 def _tagged_id(key: str) -> str:
@@ -188,8 +194,7 @@ def test_idle_keys_carry_their_ttl_and_lists_their_caps(flow_run: Run) -> None:
         skus = list(flow_run.before["prices"])
         assert users
         assert skus
-        shopper_keys = [*users, *(user_layout(settings).key(_tagged_id(u.decode()))
-                                  for u in users)]  # fmt: skip
+        shopper_keys = [*users, *(user_layout(settings).key(_tagged_id(u.decode())) for u in users)]
         product_keys = [
             k
             for s in skus
@@ -220,10 +225,11 @@ def assert_rebuilt(settings: Settings, before: dict[str, Any]) -> None:
     assert {k: after[k] for k in EXACT} == {k: before[k] for k in EXACT}
     state = recovered_state(settings.recovery_dir)
     assert after["neighbours"] == {
-        sku: {n: str(w) for n, w in state.neighbours[sku].co.top()} if sku in state.neighbours
+        sku: {n: str(w) for n, w in state.neighbours[sku].co.top()}
+        if sku in state.neighbours
         else {}
         for sku in before["neighbours"]
-    }  # fmt: skip
+    }
     ranked = sorted(
         ((round(s.popularity, 4), sku) for sku, s in state.skus.items() if s.category),
         reverse=True,
@@ -289,8 +295,12 @@ def test_serving_state_comes_back_on_demand(flow_run: Run) -> None:
     }
     result = subprocess.run(
         [sys.executable, "-m", "cli", "redis", "rebuild", "--no-graph"],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     users = len(flow_run.before["recommendations"])
     assert re.search(rf"^recommendations\s+{users} written back$", result.stdout, re.M)

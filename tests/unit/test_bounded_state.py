@@ -26,9 +26,12 @@ def _shopper_logic(
     idle_s: float, now: list[float], resume: IdleSnapshot | None = None
 ) -> IdleExpiring:  # type: ignore[type-arg]
     return IdleExpiring(
-        ShopperState, lambda s, sig: s.apply(sig, {"SKU-1": "tea"}), idle_s, resume,
+        ShopperState,
+        lambda s, sig: s.apply(sig, {"SKU-1": "tea"}),
+        idle_s,
+        resume,
         clock=lambda: now[0],
-    )  # fmt: skip
+    )
 
 
 def test_keyed_state_is_created_from_its_key_and_dropped_an_idle_time_after_its_last_value() -> (

@@ -21,8 +21,13 @@ def rows(topic: str, partition: int, offsets: range) -> tuple[str, list[LakeRow]
 
 def test_one_commit_per_topic_and_replays_land_once(tmp_path: Path) -> None:
     sink = BronzeSink(tmp_path).build("bronze", 0, 1)
-    sink.write_batch([rows(ORDERS.name, 0, range(0, 5)), rows(ORDERS.name, 1, range(0, 3)),
-                      rows(USER_ACTIVITY.name, 2, range(0, 4))])  # fmt: skip
+    sink.write_batch(
+        [
+            rows(ORDERS.name, 0, range(0, 5)),
+            rows(ORDERS.name, 1, range(0, 3)),
+            rows(USER_ACTIVITY.name, 2, range(0, 4)),
+        ]
+    )
     orders = DeltaTable(str(bronze_path(tmp_path, ORDERS)))
     assert orders.version() == 0  # both partitions in one commit
     assert orders.transaction_version(bronze_app_id(ORDERS, 0)) == 4

@@ -20,10 +20,18 @@ COMPOSE = ROOT / "infra" / "docker-compose.yml"
 
 def test_compose_file_matches_the_compose_spec() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec",
-         str(COMPOSE)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(COMPOSE),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -59,9 +67,20 @@ def test_compose_runs_the_stack_the_launcher_runs() -> None:
         assert services[name]["build"]["dockerfile"] == "Dockerfile"
         assert (ROOT / services[name]["build"]["context"].replace("..", ".")).exists()
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for package in ("schemas", "simulator", "ingest", "api", "cli", "infra", "flows",
-                    "online_models", "featurestore", "observability", "graph",
-                    "search"):  # fmt: skip
+    for package in (
+        "schemas",
+        "simulator",
+        "ingest",
+        "api",
+        "cli",
+        "infra",
+        "flows",
+        "online_models",
+        "featurestore",
+        "observability",
+        "graph",
+        "search",
+    ):
         assert f"COPY {package} {package}" in dockerfile
 
 
@@ -147,8 +166,10 @@ def test_missing_maven_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
 def test_code_host_files_match_their_schemas(path: str, schema: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(ROOT / path)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -47,8 +47,12 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelVersion, 
         NATIVE_FILE: exported.native.encode(),
         IMPORTANCE_FILE: importance_png({"price": 1.0}, title="demand"),
     }
-    metadata = {"features": list(FEATURES), "metrics": {"wape": 0.3},
-                "onnx_output": exported.output, "files": sorted(files)}  # fmt: skip
+    metadata = {
+        "features": list(FEATURES),
+        "metrics": {"wape": 0.3},
+        "onnx_output": exported.output,
+        "files": sorted(files),
+    }
     copies = LocalCopies(Path(tmp_path_factory.mktemp("registry")))
     path = copies.put("demand", 1, exported.onnx, metadata, files)
     return ModelVersion("demand", 1, path, metadata), x[2500:]

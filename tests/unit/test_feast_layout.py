@@ -43,7 +43,7 @@ from schemas.settings import Settings
         ("json", ["SKU-1", "SKU-2"], Value(string_val='["SKU-1","SKU-2"]')),
         ("json", {"cat-01": 0.5}, Value(string_val=json.dumps({"cat-01": 0.5}).replace(" ", ""))),
     ],
-)  # fmt: skip
+)
 def test_values_encode_as_feast_value_protos(dtype: str, value: object, expected: Value) -> None:
     assert encode_value(dtype, value) == expected.SerializeToString()
 
@@ -91,7 +91,7 @@ def test_layouts_cover_exactly_the_feast_managed_features() -> None:
         (Value(string_val='["SKU-1","SKU-2"]'), '["SKU-1","SKU-2"]'),
         (Value(), None),
     ],
-)  # fmt: skip
+)
 def test_values_decode_from_feasts_protos(proto: Value, text: str | None) -> None:
     assert decode_value(proto.SerializeToString()) == text
 

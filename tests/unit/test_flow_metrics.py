@@ -32,11 +32,16 @@ def value(m: FlowMetrics, name: str, **labels: str) -> float | None:
 
 
 def order(event_id: str, t: str, lines: list[tuple[str, int, float]]) -> bytes:
-    return orjson.dumps({
-        "event_id": event_id, "event_time": t, "order_id": "o-1", "user_id": "u-1",
-        "store_id": "s-1",
-        "lines": [{"sku": s, "quantity": q, "unit_price": p} for s, q, p in lines],
-    })  # fmt: skip
+    return orjson.dumps(
+        {
+            "event_id": event_id,
+            "event_time": t,
+            "order_id": "o-1",
+            "user_id": "u-1",
+            "store_id": "s-1",
+            "lines": [{"sku": s, "quantity": q, "unit_price": p} for s, q, p in lines],
+        }
+    )
 
 
 def test_series_exist_at_zero_before_any_event(metrics: FlowMetrics) -> None:
@@ -76,9 +81,24 @@ def test_unique_orders_add_revenue_and_units(metrics: FlowMetrics) -> None:
     rec = parse_message(TOPICS, "orders", 0, 0, None, raw, policy=POLICY)
     assert isinstance(rec, Accepted)
     metrics.on_unique("s", Routed.of(rec))
-    view = parse_message(TOPICS, USER_ACTIVITY.name, 0, 0, None, orjson.dumps({
-        "event_id": "v", "event_time": "2026-01-05T10:00:00Z", "user_id": "u",
-        "session_id": "s", "action": "view", "sku": "A"}), policy=POLICY)  # fmt: skip
+    view = parse_message(
+        TOPICS,
+        USER_ACTIVITY.name,
+        0,
+        0,
+        None,
+        orjson.dumps(
+            {
+                "event_id": "v",
+                "event_time": "2026-01-05T10:00:00Z",
+                "user_id": "u",
+                "session_id": "s",
+                "action": "view",
+                "sku": "A",
+            }
+        ),
+        policy=POLICY,
+    )
     assert isinstance(view, Accepted)
     metrics.on_unique("s", Routed.of(view))
     assert value(metrics, "tillflow_flow_revenue_total") == 15.0
@@ -106,8 +126,10 @@ def test_features_count_new_late_signals_and_average_learner_error(metrics: Flow
 
 
 def test_price_changes_and_stats(metrics: FlowMetrics) -> None:
-    changes = [PriceChange("A", 11.0, 10.0, "r", "m", 0.0, 1),
-               PriceChange("B", 9.5, 10.0, "r", "m", 0.0, 1)]  # fmt: skip
+    changes = [
+        PriceChange("A", 11.0, 10.0, "r", "m", 0.0, 1),
+        PriceChange("B", 9.5, 10.0, "r", "m", 0.0, 1),
+    ]
     before = time.time()
     metrics.on_price_changes(changes)
     metrics.on_stats({"duplicates": 4, "drift_detections": 2, "dead_lettered:orders": 1})

@@ -89,13 +89,20 @@ def hostile_event(topic: Topic) -> st.SearchStrategy[dict[str, Any]]:
     ident = st.one_of(st.just("SKU-00001"), odd_text, numbers)
     line = st.fixed_dictionaries({"sku": ident, "quantity": numbers, "unit_price": numbers})
     fields: dict[str, st.SearchStrategy[Any]] = {
-        "event_id": ident, "event_time": extreme_times, "user_id": ident, "session_id": ident,
+        "event_id": ident,
+        "event_time": extreme_times,
+        "user_id": ident,
+        "session_id": ident,
         "action": st.sampled_from(["view", "add_to_cart", "search", "wishlist", "x", ""]),
-        "sku": st.one_of(st.none(), ident), "query": st.one_of(st.none(), odd_text),
-        "order_id": ident, "store_id": ident, "competitor": ident,
+        "sku": st.one_of(st.none(), ident),
+        "query": st.one_of(st.none(), odd_text),
+        "order_id": ident,
+        "store_id": ident,
+        "competitor": ident,
         "lines": st.one_of(st.lists(line, max_size=5), anything),
-        "on_hand": numbers, "price": numbers,
-    }  # fmt: skip
+        "on_hand": numbers,
+        "price": numbers,
+    }
     names = list(topic.model.model_fields)
     return st.fixed_dictionaries(
         {}, optional={n: fields.get(n, anything) for n in names} | {"extra": anything}
@@ -139,8 +146,13 @@ def check(result: Accepted | Rejected, raw: bytes) -> None:
 
 
 @PROPERTY
-@given(topic=topic_names, value=st.binary(max_size=2_000), headers=st.lists(
-    st.tuples(odd_text, st.one_of(st.none(), st.binary(max_size=300))), max_size=3))  # fmt: skip
+@given(
+    topic=topic_names,
+    value=st.binary(max_size=2_000),
+    headers=st.lists(
+        st.tuples(odd_text, st.one_of(st.none(), st.binary(max_size=300))), max_size=3
+    ),
+)
 def test_arbitrary_bytes_never_raise(topic: str, value: bytes, headers: Any) -> None:
     result = parse_message(TOPICS, topic, 0, 1, value[:8], value, headers, policy=POLICY)
     check(result, value)
@@ -170,8 +182,15 @@ def test_event_times_outside_the_policy_are_refused_with_the_reason(
     when: datetime, offset_minutes: int
 ) -> None:
     stamp = when.replace(tzinfo=timezone(timedelta(minutes=offset_minutes)))
-    raw = orjson.dumps({"event_id": "e", "event_time": stamp.isoformat(), "sku": "S",
-                        "competitor": "c", "price": 9.5})  # fmt: skip
+    raw = orjson.dumps(
+        {
+            "event_id": "e",
+            "event_time": stamp.isoformat(),
+            "sku": "S",
+            "competitor": "c",
+            "price": 9.5,
+        }
+    )
     result = parse_message(TOPICS, "p.competitor-prices", 0, 0, None, raw, policy=POLICY)
     check(result, raw)
     in_range = EARLIEST <= stamp <= LATEST
@@ -188,18 +207,32 @@ def test_event_times_outside_the_policy_are_refused_with_the_reason(
 @pytest.mark.parametrize(
     ("field", "literal"),
     [
-        ("on_hand", str(MAX_ON_HAND + 1)), ("on_hand", str(2**64)), ("on_hand", "-1"),
-        ("on_hand", "3.0"), ("on_hand", '"5"'),
-        ("sku", '"' + "x" * 129 + '"'), ("sku", '"a\\nb"'), ("sku", '"a\\u0000b"'),
-        ("store_id", '""'), ("store_id", '"   "'),
-        ("event_time", '"0001-01-01T00:30:00+01:00"'), ("event_time", '"9999-12-31T00:00:00Z"'),
-        ("event_time", '"2026-01-05T00:05:01Z"'), ("event_time", '"1999-12-31T23:59:59Z"'),
-        ("event_time", '"2026-01-05T00:00:00"'), ("event_time", "1e300"),
+        ("on_hand", str(MAX_ON_HAND + 1)),
+        ("on_hand", str(2**64)),
+        ("on_hand", "-1"),
+        ("on_hand", "3.0"),
+        ("on_hand", '"5"'),
+        ("sku", '"' + "x" * 129 + '"'),
+        ("sku", '"a\\nb"'),
+        ("sku", '"a\\u0000b"'),
+        ("store_id", '""'),
+        ("store_id", '"   "'),
+        ("event_time", '"0001-01-01T00:30:00+01:00"'),
+        ("event_time", '"9999-12-31T00:00:00Z"'),
+        ("event_time", '"2026-01-05T00:05:01Z"'),
+        ("event_time", '"1999-12-31T23:59:59Z"'),
+        ("event_time", '"2026-01-05T00:00:00"'),
+        ("event_time", "1e300"),
     ],
-)  # fmt: skip
+)
 def test_each_bound_of_the_inventory_contract_refuses(field: str, literal: str) -> None:
-    good = {"event_id": "e", "event_time": "2026-01-05T00:00:00Z", "sku": "S", "store_id": "s",
-            "on_hand": 5}  # fmt: skip
+    good = {
+        "event_id": "e",
+        "event_time": "2026-01-05T00:00:00Z",
+        "sku": "S",
+        "store_id": "s",
+        "on_hand": 5,
+    }
     ok = parse_message(TOPICS, "p.inventory", 0, 0, None, to_json(good), policy=POLICY)
     assert isinstance(ok, Accepted)
     rest = to_json({k: v for k, v in good.items() if k != field})
@@ -221,8 +254,15 @@ def test_non_finite_numbers_are_refused(literal: str) -> None:
 
 @pytest.mark.parametrize("price", [0, -1, "1000000.01", 1e12, "NaN", "Infinity", "0.00001"])
 def test_competitor_prices_out_of_bounds_are_refused(price: Any) -> None:
-    raw = to_json({"event_id": "e", "event_time": "2026-01-05T00:00:00Z", "sku": "S",
-                   "competitor": "c", "price": price})  # fmt: skip
+    raw = to_json(
+        {
+            "event_id": "e",
+            "event_time": "2026-01-05T00:00:00Z",
+            "sku": "S",
+            "competitor": "c",
+            "price": price,
+        }
+    )
     result = parse_message(TOPICS, "p.competitor-prices", 0, 0, None, raw, policy=POLICY)
     assert isinstance(result, Rejected)
     assert result.error.startswith("price")
@@ -230,8 +270,16 @@ def test_competitor_prices_out_of_bounds_are_refused(price: Any) -> None:
 
 def test_an_order_with_too_many_lines_is_refused() -> None:
     lines = [{"sku": "S", "quantity": 1, "unit_price": 1.0}] * (MAX_ORDER_LINES + 1)
-    raw = to_json({"event_id": "e", "event_time": "2026-01-05T00:00:00Z", "order_id": "o",
-                   "user_id": "u", "store_id": "s", "lines": lines})  # fmt: skip
+    raw = to_json(
+        {
+            "event_id": "e",
+            "event_time": "2026-01-05T00:00:00Z",
+            "order_id": "o",
+            "user_id": "u",
+            "store_id": "s",
+            "lines": lines,
+        }
+    )
     result = parse_message(TOPICS, "p.orders", 0, 0, None, raw, policy=POLICY)
     assert isinstance(result, Rejected)
     assert result.error.startswith("lines")
@@ -249,8 +297,16 @@ def test_an_unexpected_failure_is_dead_lettered_with_the_exception_type() -> Non
 
 
 def test_the_future_is_judged_against_the_kafka_timestamp_when_it_is_earlier() -> None:
-    raw = to_json({"event_id": "e", "event_time": "2026-01-04T23:00:00Z", "user_id": "u",
-                   "session_id": "s", "action": "view", "sku": "S"})  # fmt: skip
+    raw = to_json(
+        {
+            "event_id": "e",
+            "event_time": "2026-01-04T23:00:00Z",
+            "user_id": "u",
+            "session_id": "s",
+            "action": "view",
+            "sku": "S",
+        }
+    )
     accepted = parse_message(TOPICS, "p.user-activity", 0, 0, None, raw, policy=POLICY)
     assert isinstance(accepted, Accepted)
     early = NOW - 7_200  # the message reached Kafka two hours before now

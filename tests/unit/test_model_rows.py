@@ -23,8 +23,9 @@ WHEN = datetime(2026, 1, 10, 9, tzinfo=UTC)  # a Saturday
 def test_ranker_rows_tolerate_missing_and_malformed_user_state(
     user: dict[str, str], expected_views: float, expected_affinity: float
 ) -> None:
-    row = dict(zip(RANKER_FEATURES, ranker_features(user, {}, 2.0, 5, "toys", sku="s1"),
-                   strict=True))  # fmt: skip
+    row = dict(
+        zip(RANKER_FEATURES, ranker_features(user, {}, 2.0, 5, "toys", sku="s1"), strict=True)
+    )
     assert row["user_recent_views"] == expected_views
     assert row["category_affinity"] == expected_affinity
     assert row["candidate_score"] == 2.0
@@ -46,12 +47,27 @@ def test_demand_row_follows_price_and_weekday() -> None:
 
 
 def test_training_state_from_batch_features_builds_the_same_row_as_serving() -> None:
-    batch = {"units_1d": 4, "views_1d": 50, "stock_1d": 10, "last_paid_price": 5.0,
-             "competitor_min_1d": 4.0, "units_per_day_7d": 3.5, "views_per_day_7d": 45.0,
-             "units_per_day_28d": 3.0}  # fmt: skip
-    serving = {"units_24h": "4", "views_24h": "50", "conversion_24h": "0.08", "on_hand": "10",
-               "last_price": "5.0", "min_competitor_price": "4.0", "units_per_day_7d": "3.5",
-               "views_per_day_7d": "45.0", "units_per_day_28d": "3.0"}  # fmt: skip
+    batch = {
+        "units_1d": 4,
+        "views_1d": 50,
+        "stock_1d": 10,
+        "last_paid_price": 5.0,
+        "competitor_min_1d": 4.0,
+        "units_per_day_7d": 3.5,
+        "views_per_day_7d": 45.0,
+        "units_per_day_28d": 3.0,
+    }
+    serving = {
+        "units_24h": "4",
+        "views_24h": "50",
+        "conversion_24h": "0.08",
+        "on_hand": "10",
+        "last_price": "5.0",
+        "min_competitor_price": "4.0",
+        "units_per_day_7d": "3.5",
+        "views_per_day_7d": "45.0",
+        "units_per_day_28d": "3.0",
+    }
     assert demand_features(sku_state_from_batch(batch), 4.5, WHEN) == pytest.approx(
         demand_features(serving, 4.5, WHEN)
     )

@@ -57,8 +57,13 @@ def test_every_alert_has_a_rule_test_and_a_routed_severity() -> None:
 
 
 def test_local_prometheus_config_is_valid_and_scrapes_every_process(tmp_path: Path) -> None:
-    settings = Settings(runtime_dir=tmp_path, flow_processes=3, flow_metrics_port=9201,
-                        scheduler_metrics_port=9200, api_port=8100)  # fmt: skip
+    settings = Settings(
+        runtime_dir=tmp_path,
+        flow_processes=3,
+        flow_metrics_port=9201,
+        scheduler_metrics_port=9200,
+        api_port=8100,
+    )
     path = prometheus.write_config(settings)
     result = _run(_tool("promtool"), "check", "config", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -74,10 +79,12 @@ def test_local_prometheus_config_is_valid_and_scrapes_every_process(tmp_path: Pa
 def test_compose_prometheus_config_is_the_launchers_for_the_compose_hosts() -> None:
     committed = yaml.safe_load((INFRA / "prometheus" / "prometheus.yml").read_text())
     generated = prometheus.config(
-        prometheus.Targets(("api:8000",), ("flows:9101",), ("scheduler:9100",),
-                           ("alertmanager:9093",)),
-        15, "/etc/prometheus/rules",
-    )  # fmt: skip
+        prometheus.Targets(
+            ("api:8000",), ("flows:9101",), ("scheduler:9100",), ("alertmanager:9093",)
+        ),
+        15,
+        "/etc/prometheus/rules",
+    )
     assert committed == generated
     result = _run(_tool("promtool"), "check", "config", "infra/prometheus/prometheus.yml")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -95,8 +102,14 @@ def test_alertmanager_config_is_valid_and_routes_by_severity() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     routed = {}
     for severity in ("page", "ticket"):
-        out = _run(_tool("amtool"), "config", "routes", "test", f"--config.file={config}",
-                   f"severity={severity}")  # fmt: skip
+        out = _run(
+            _tool("amtool"),
+            "config",
+            "routes",
+            "test",
+            f"--config.file={config}",
+            f"severity={severity}",
+        )
         routed[severity] = out.stdout.strip()
     assert routed == {"page": "pagerduty,opsgenie", "ticket": "opsgenie"}
 
@@ -112,8 +125,10 @@ def test_alertmanager_secrets_come_from_the_environment() -> None:
     assert "api_key" not in og
     service = COMPOSE["alertmanager"]
     script = service["command"][0]
-    for env, path in (("PAGERDUTY_ROUTING_KEY", pd["routing_key_file"]),
-                      ("OPSGENIE_API_KEY", og["api_key_file"])):  # fmt: skip
+    for env, path in (
+        ("PAGERDUTY_ROUTING_KEY", pd["routing_key_file"]),
+        ("OPSGENIE_API_KEY", og["api_key_file"]),
+    ):
         assert service["environment"][env] == f"${{{env}:-}}"
         assert f'"$${env}" > {path}' in script
 
@@ -190,8 +205,11 @@ def test_dashboard_structure(path: Path) -> None:
         pos = panel["gridPos"]
         assert pos["x"] >= 0, panel["title"]
         assert 0 < pos["w"] <= 24 - pos["x"], panel["title"]
-        cell = {(x, y) for x in range(pos["x"], pos["x"] + pos["w"])
-                for y in range(pos["y"], pos["y"] + pos["h"])}  # fmt: skip
+        cell = {
+            (x, y)
+            for x in range(pos["x"], pos["x"] + pos["w"])
+            for y in range(pos["y"], pos["y"] + pos["h"])
+        }
         assert not cells & cell, f"{panel['title']} overlaps another panel"
         cells |= cell
         refs = [t["refId"] for t in panel["targets"]]
@@ -207,8 +225,9 @@ def test_dashboard_structure(path: Path) -> None:
 
 
 def test_dashboards_cover_the_four_views() -> None:
-    titles = {_load(p)["uid"]: [panel["title"] for panel in _load(p)["panels"]]
-              for p in DASHBOARD_FILES}  # fmt: skip
+    titles = {
+        _load(p)["uid"]: [panel["title"] for panel in _load(p)["panels"]] for p in DASHBOARD_FILES
+    }
     serving = " ".join(titles["tillflow-serving"])
     assert all(q in serving for q in ("p50", "p95", "p99", "heatmap"))
     assert any("lag" in t.lower() for t in titles["tillflow-streaming"])

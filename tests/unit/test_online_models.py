@@ -34,9 +34,15 @@ DECISIONS = [
     ids=[d[0] for d in DECISIONS],
 )
 def test_price_decisions_respect_the_guardrails(
-    case: str, current: float, list_price: float, cost: float, e: float,
-    competitor: float | None, cover: float | None, expected: float | None,
-) -> None:  # fmt: skip
+    case: str,
+    current: float,
+    list_price: float,
+    cost: float,
+    e: float,
+    competitor: float | None,
+    cover: float | None,
+    expected: float | None,
+) -> None:
     decision = decide(PricingInput(current, list_price, cost, e, competitor, cover), Guardrails())
     if expected is None:
         assert decision is None
@@ -124,9 +130,12 @@ def test_recommendations_rank_own_items_then_categories_then_neighbours() -> Non
     co.add("jam", 1.0)
     profile = Profile([("butter", 0.6), ("tea", 0.4)], [("dairy", 1.0)], ["butter"])
     ranked, source = recommend(
-        profile, {"dairy": [("cheese", 5.0), ("butter", 5.0)]}, {"butter": dict(co.top())},
-        [("milk", 50.0), ("bread", 40.0)], k=6,
-    )  # fmt: skip
+        profile,
+        {"dairy": [("cheese", 5.0), ("butter", 5.0)]},
+        {"butter": dict(co.top())},
+        [("milk", 50.0), ("bread", 40.0)],
+        k=6,
+    )
     assert source == "personal"
     assert [s for s, _ in ranked] == ["butter", "tea", "bread", "cheese", "jam", "milk"]
 

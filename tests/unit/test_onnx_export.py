@@ -19,8 +19,9 @@ def test_floor32_is_the_largest_float32_not_above(value: float) -> None:
 def _data(seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     # prices on a cent grid and counts: many thresholds fall between neighbouring values
-    x = np.column_stack([rng.integers(50, 2000, 4000) / 100, rng.integers(0, 50, 4000),
-                         rng.normal(0, 0.1, 4000)]).astype(np.float32)  # fmt: skip
+    x = np.column_stack(
+        [rng.integers(50, 2000, 4000) / 100, rng.integers(0, 50, 4000), rng.normal(0, 0.1, 4000)]
+    ).astype(np.float32)
     return x, x[:, 0] * 0.3 + x[:, 1] * 0.1 + x[:, 2]
 
 
@@ -31,8 +32,9 @@ def test_regressor_export_matches_native_on_unseen_rows() -> None:
     exported = export(model, x[3000:])
     assert exported.max_abs_diff <= 1e-3
     native = model.predict(x[3000:])
-    assert np.allclose(onnx_scores(session(exported.onnx), exported.output, x[3000:]), native,
-                       atol=1e-3)  # fmt: skip
+    assert np.allclose(
+        onnx_scores(session(exported.onnx), exported.output, x[3000:]), native, atol=1e-3
+    )
 
 
 def test_classifier_export_scores_probabilities() -> None:

@@ -6,15 +6,29 @@ from api.main import create_app
 from schemas.settings import Settings
 
 EXPECTED = {
-    ("get", "/prices/{sku}"), ("get", "/prices"), ("get", "/recommendations/{user_id}"),
-    ("get", "/products"), ("get", "/pricing/{sku}"), ("post", "/events/{topic}"),
-    ("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics"), ("post", "/admin/token"),
-    ("get", "/admin/models"), ("post", "/admin/models/{name}/promote"),
-    ("post", "/admin/models/{name}/rollback"), ("get", "/admin/jobs"), ("get", "/admin/governance"),
-    ("post", "/admin/jobs/{job}"), ("get", "/admin/drift"),
-    ("get", "/graph/products/{sku}/related"), ("get", "/graph/products/{sku}/influence"),
-    ("post", "/oauth/token"), ("post", "/session"), ("get", "/search"),
-}  # fmt: skip
+    ("get", "/prices/{sku}"),
+    ("get", "/prices"),
+    ("get", "/recommendations/{user_id}"),
+    ("get", "/products"),
+    ("get", "/pricing/{sku}"),
+    ("post", "/events/{topic}"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("post", "/admin/token"),
+    ("get", "/admin/models"),
+    ("post", "/admin/models/{name}/promote"),
+    ("post", "/admin/models/{name}/rollback"),
+    ("get", "/admin/jobs"),
+    ("get", "/admin/governance"),
+    ("post", "/admin/jobs/{job}"),
+    ("get", "/admin/drift"),
+    ("get", "/graph/products/{sku}/related"),
+    ("get", "/graph/products/{sku}/influence"),
+    ("post", "/oauth/token"),
+    ("post", "/session"),
+    ("get", "/search"),
+}
 
 
 def test_every_route_is_described() -> None:

@@ -29,17 +29,39 @@ BASE = {"event_id": "e-1", "event_time": "2026-01-05T10:00:00+00:00"}
 POLICY = EventTimePolicy()
 
 VALID: dict[str, dict[str, Any]] = {
-    "orders": {**BASE, "order_id": "o-1", "user_id": "u-1", "store_id": "store-01",
-               "lines": [{"sku": "SKU-1", "quantity": 2, "unit_price": 9.99}]},
-    "user-activity": {**BASE, "user_id": "u-1", "session_id": "s-1", "action": "view",
-                      "sku": "SKU-1"},
+    "orders": {
+        **BASE,
+        "order_id": "o-1",
+        "user_id": "u-1",
+        "store_id": "store-01",
+        "lines": [{"sku": "SKU-1", "quantity": 2, "unit_price": 9.99}],
+    },
+    "user-activity": {
+        **BASE,
+        "user_id": "u-1",
+        "session_id": "s-1",
+        "action": "view",
+        "sku": "SKU-1",
+    },
     "inventory": {**BASE, "sku": "SKU-1", "store_id": "store-01", "on_hand": 0},
     "competitor-prices": {**BASE, "sku": "SKU-1", "competitor": "acme", "price": "12.50"},
-    "price-updates": {**BASE, "sku": "SKU-1", "price": 9.5, "previous_price": 10,
-                      "reason": "elasticity", "model_version": "elasticity-1"},
-    "dead-letter": {**BASE, "topic": "orders", "partition": 0, "offset": 7, "raw": "{",
-                    "error": "not valid JSON"},
-}  # fmt: skip
+    "price-updates": {
+        **BASE,
+        "sku": "SKU-1",
+        "price": 9.5,
+        "previous_price": 10,
+        "reason": "elasticity",
+        "model_version": "elasticity-1",
+    },
+    "dead-letter": {
+        **BASE,
+        "topic": "orders",
+        "partition": 0,
+        "offset": 7,
+        "raw": "{",
+        "error": "not valid JSON",
+    },
+}
 
 
 def with_(topic: str, **changes: Any) -> dict[str, Any]:
@@ -77,8 +99,13 @@ def test_accepted(case: str, topic: str, changes: dict[str, Any]) -> None:
 
 
 REJECTED = [
-    ("naive event_time", "inventory", {"event_time": "2026-01-05T10:00:00"}, "event_time",
-     "timezone"),
+    (
+        "naive event_time",
+        "inventory",
+        {"event_time": "2026-01-05T10:00:00"},
+        "event_time",
+        "timezone",
+    ),
     ("garbage event_time", "inventory", {"event_time": "yesterday"}, "event_time", "datetime"),
     ("missing event_id", "inventory", {"event_id": ...}, "event_id", "Field required"),
     ("empty event_id", "inventory", {"event_id": ""}, "event_id", "at least 1"),
@@ -89,18 +116,38 @@ REJECTED = [
     ("NaN price", "competitor-prices", {"price": "NaN"}, "price", "finite"),
     ("unknown action", "user-activity", {"action": "purchase"}, "action", "view"),
     ("view without sku", "user-activity", {"sku": None}, "(event)", "sku is required"),
-    ("search with sku", "user-activity", {"action": "search", "query": "x"}, "(event)",
-     "sku must be null"),
-    ("search without query", "user-activity", {"action": "search", "sku": None}, "(event)",
-     "query is required"),
+    (
+        "search with sku",
+        "user-activity",
+        {"action": "search", "query": "x"},
+        "(event)",
+        "sku must be null",
+    ),
+    (
+        "search without query",
+        "user-activity",
+        {"action": "search", "sku": None},
+        "(event)",
+        "query is required",
+    ),
     ("query on a view", "user-activity", {"query": "x"}, "(event)", "only allowed"),
     ("order without lines", "orders", {"lines": []}, "lines", "at least 1"),
-    ("zero quantity", "orders", {"lines": [{"sku": "a", "quantity": 0, "unit_price": 1}]},
-     "lines.0.quantity", "greater than 0"),
-    ("negative unit price", "orders", {"lines": [{"sku": "a", "quantity": 1, "unit_price": -2}]},
-     "lines.0.unit_price", "greater than 0"),
+    (
+        "zero quantity",
+        "orders",
+        {"lines": [{"sku": "a", "quantity": 0, "unit_price": 1}]},
+        "lines.0.quantity",
+        "greater than 0",
+    ),
+    (
+        "negative unit price",
+        "orders",
+        {"lines": [{"sku": "a", "quantity": 1, "unit_price": -2}]},
+        "lines.0.unit_price",
+        "greater than 0",
+    ),
     ("missing store", "orders", {"store_id": ...}, "store_id", "Field required"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(
@@ -140,12 +187,20 @@ def test_event_time_is_utc() -> None:
 
 def test_topics_keys_and_directions() -> None:
     assert [t.name for t in INPUT_TOPICS] == [
-        "orders", "user-activity", "inventory", "competitor-prices"]  # fmt: skip
+        "orders",
+        "user-activity",
+        "inventory",
+        "competitor-prices",
+    ]
     keys = {t.name: t.key_field for t in ALL_TOPICS}
     assert keys == {
-        "orders": "order_id", "user-activity": "user_id", "inventory": "sku",
-        "competitor-prices": "sku", "price-updates": "sku", "dead-letter": None,
-    }  # fmt: skip
+        "orders": "order_id",
+        "user-activity": "user_id",
+        "inventory": "sku",
+        "competitor-prices": "sku",
+        "price-updates": "sku",
+        "dead-letter": None,
+    }
     assert input_topic("price-updates") is None
     assert input_topic("nope") is None
     assert input_topic("orders") is ORDERS

@@ -25,9 +25,16 @@ DAYS = 56
 @pytest.fixture(scope="module")
 def varied_price_run() -> tuple[Shop, dict[tuple[str, int], tuple[int, float]]]:
     config = ShopConfig(
-        seed=7, products=10, categories=2, shoppers=1_000, sessions_per_day=2_000,
-        competitors=1, competitor_updates_per_day=1, stock_days=60, reorder_days=30,
-    )  # fmt: skip
+        seed=7,
+        products=10,
+        categories=2,
+        shoppers=1_000,
+        sessions_per_day=2_000,
+        competitors=1,
+        competitor_updates_per_day=1,
+        stock_days=60,
+        reorder_days=30,
+    )
     shop = Shop(config)
     price_rng = random.Random(99)
     day_seen = -1
@@ -85,8 +92,10 @@ def test_every_emitted_event_satisfies_the_contract(
 
 def test_events_come_out_in_event_time_order() -> None:
     shop = Shop(ShopConfig(seed=5, products=30, shoppers=200, sessions_per_day=5_000))
-    times = [datetime.fromisoformat(e.payload["event_time"]) for e in shop.events(
-        until=shop.start + DAY / 4)]  # fmt: skip
+    times = [
+        datetime.fromisoformat(e.payload["event_time"])
+        for e in shop.events(until=shop.start + DAY / 4)
+    ]
     assert len(times) > 1_000
     assert times == sorted(times)
 
@@ -116,8 +125,16 @@ def test_sales_follow_the_published_price() -> None:
 
 
 def test_inventory_depletes_and_restocks() -> None:
-    shop = Shop(ShopConfig(seed=4, products=10, shoppers=300, sessions_per_day=4_000,
-                           stock_days=1.0, reorder_days=0.5))  # fmt: skip
+    shop = Shop(
+        ShopConfig(
+            seed=4,
+            products=10,
+            shoppers=300,
+            sessions_per_day=4_000,
+            stock_days=1.0,
+            reorder_days=0.5,
+        )
+    )
     levels: dict[tuple[str, str], list[int]] = defaultdict(list)
     for e in shop.events(until=shop.start + 3 * DAY):
         if e.topic.name == "inventory":

@@ -99,8 +99,15 @@ def _finite_text(v: float) -> str:
 
 
 def _row(offset: int, raw: bytes) -> LakeRow:
-    return LakeRow(event_id=f"e{offset}", event_us=1_700_000_000_000_000, topic="orders",
-                   partition=0, offset=offset, key=None, raw=raw)  # fmt: skip
+    return LakeRow(
+        event_id=f"e{offset}",
+        event_us=1_700_000_000_000_000,
+        topic="orders",
+        partition=0,
+        offset=offset,
+        key=None,
+        raw=raw,
+    )
 
 
 def test_a_row_arrow_refuses_is_set_aside_and_the_batch_written() -> None:

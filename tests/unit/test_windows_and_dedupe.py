@@ -99,8 +99,11 @@ def test_dedupe_in_a_dataflow_drops_repeats_in_any_order() -> None:
     events = [Item(f"e-{i % 50}") for i in range(200)]  # each id four times
     random.Random(2).shuffle(events)
     flow = Dataflow("dedupe")
-    keyed = op.key_on("key", op.input("in", flow, TestingSource(events, 10)),
-                      lambda e: dedupe_key(e.event_id, 0.0))  # fmt: skip
+    keyed = op.key_on(
+        "key",
+        op.input("in", flow, TestingSource(events, 10)),
+        lambda e: dedupe_key(e.event_id, 0.0),
+    )
     out = op.stateful("dedupe", keyed, lambda resume: SeenIds[Item](3_600.0, resume))
     got: list[tuple[str, Item | None]] = []
     op.output("out", out, TestingSink(got))
