@@ -51,7 +51,6 @@ async def lookup(state: AppState, skus: list[str]) -> dict[str, bytes]:
 @router.get(
     "/prices/{sku}",
     response_model=PriceView,
-    response_class=JsonBytes,
     summary="A product's current price, previous price and elasticity",
     responses={404: {"description": "Unknown sku."}, **_UNAVAILABLE},
 )
@@ -82,7 +81,6 @@ def parse_skus(text: str) -> list[str]:
 @router.get(
     "/prices",
     response_model=dict[str, PriceView],
-    response_class=JsonBytes,
     summary="Several products' prices at once",
     description=f"`skus` is a comma-separated list (at most {MAX_SKUS}); unknown skus are "
     "left out of the answer.",

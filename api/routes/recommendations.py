@@ -103,7 +103,6 @@ def _own_list(request: Request, user_id: Annotated[str, Path(pattern=USER_PATTER
 @router.get(
     "/recommendations/{user_id}",
     response_model=Recommendations,
-    response_class=JsonBytes,
     summary="A shopper's recommended products",
     description="Candidates from the streaming recommender (item co-occurrence over the "
     "shopper's recent views and purchases, topped up from popularity), re-ranked by the "
