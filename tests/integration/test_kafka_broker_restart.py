@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +23,7 @@ from simulator.shop import Shop
 from tests.flow_processes import (
     bronze_offsets,
     flow_env,
-    free_port,
+    flow_settings,
     metric_values,
     read_so_far,
     topic_offsets,
@@ -46,20 +45,12 @@ def test_a_broker_killed_and_restarted_under_load_loses_and_repeats_nothing(
     stack: Settings, tmp_path: Path
 ) -> None:
     with own_kafka(stack, tmp_path / "kafka") as broker:
-        rid = uuid.uuid4().hex[:6]
-        settings = broker.settings.model_copy(
-            update={
-                "topic_prefix": f"{stack.topic_prefix}kb{rid}.",
-                "redis_prefix": f"{stack.redis_prefix}kb{rid}:",
-                "lake_dir": tmp_path / "lake",
-                "recovery_dir": tmp_path / "recovery",
-                "snapshot_s": 1,
-                "lake_flush_s": 0.2,
-                "flow_base_port": free_port(),
-                "flow_metrics_port": free_port(),
-                # the producer's queue waits out the restart (its timeout is 3 x kafka_timeout_s)
-                "kafka_timeout_s": 120.0,
-            }
+        settings = flow_settings(
+            broker.settings,
+            "kb",
+            tmp_path,
+            # the producer's queue waits out the restart (its timeout is 3 x kafka_timeout_s)
+            kafka_timeout_s=120.0,
         )
         ensure_topics(settings)
         store_catalogue(settings, Shop(CONFIG).catalogue())
