@@ -155,7 +155,7 @@ def build_flow(
     # (a category's products share an elasticity prior and a demand pattern, and any event
     # of the category lets time-due products be re-priced); a category idle for
     # TILLFLOW_PRODUCT_IDLE_S is forgotten, as is a product outside the catalogue (its own key)
-    sku_out = op.stateful(
+    sku_out = op.stateful_batch(
         "sku-state",
         op.flat_map("sku-signals", unique, lambda r: category_signals(r, categories)),
         lambda resume: IdleExpiring(
@@ -163,12 +163,13 @@ def build_flow(
             lambda state, item: state.apply(item, catalogue),
             settings.product_idle_s,
             resume,
+            when=lambda item: item[1].t,
         ),
     )
     sku_values = op.flat_map("sku-output", sku_out, lambda kv: kv[1])
 
     # -- per shopper: features, recent items, co-interaction pairs -----------------------
-    shopper_out = op.stateful(
+    shopper_out = op.stateful_batch(
         "shopper-state",
         op.filter_map("user-signals", unique, lambda r: r.user),
         lambda resume: IdleExpiring(
@@ -176,6 +177,7 @@ def build_flow(
             lambda state, s: state.apply(s, categories),
             settings.shopper_idle_s,
             resume,
+            when=lambda s: s.t,
         ),
     )
     shopper_values = op.map("shopper-output", shopper_out, lambda kv: kv[1])
