@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -291,10 +291,13 @@ def scheduler(
     catalogue: CatalogueOption = None,
 ) -> None:
     """Run jobs on their schedule, retrain on drift, serve run requests; Ctrl-C stops."""
-    from batch.jobs import JobOptions
+    from batch.jobs import JobOptions, run_job
+    from batch.result import StepResult
     from batch.scheduler import Scheduler, parse_schedule
     from flows.rebuild import RedisGuard
     from infra.readiness import require_redis
+    from observability.jobs import start_scheduler_metrics
+    from schemas.jobs import JobRun
 
     settings = _settings()
     try:
@@ -303,11 +306,38 @@ def scheduler(
         require_redis(settings)
     except (ValueError, StackError) as exc:
         raise _fail(exc) from None
+    jobs, server = None, None
+    if not once:  # a running scheduler serves its job, registry and governance metrics
+        try:
+            jobs, server = start_scheduler_metrics(settings)
+        except OSError as exc:
+            port = settings.scheduler_metrics_port
+            raise _fail(
+                OSError(
+                    f"the scheduler's /metrics port {port} cannot be served: {exc}; "
+                    "set TILLFLOW_SCHEDULER_METRICS_PORT (0: not served)"
+                )
+            ) from None
+
+    def run_and_record(*args: Any, **kwargs: Any) -> tuple[JobRun, StepResult | None]:
+        run, result = run_job(*args, **kwargs)
+        if jobs is not None:
+            jobs.record(run)
+        return run, result
+
     guard = RedisGuard(settings)
-    runner = Scheduler(settings, plan, options=JobOptions(catalogue_file=catalogue), guard=guard)
+    runner = Scheduler(
+        settings,
+        plan,
+        options=JobOptions(catalogue_file=catalogue),
+        runner=run_and_record,
+        guard=guard,
+    )
     try:
         runner.run(ticks=1 if once else None)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     finally:
         runner.close()
+        if server is not None:
+            server.close()
