@@ -22,7 +22,7 @@ from starlette.requests import HTTPConnection
 from api.producers import find_client
 from api.ratelimit import client_address
 from api.state import AppState
-from api.tokens import Claims, Kind, TokenError, read_token
+from api.tokens import Claims, Kind, TokenError
 from schemas.producers import write_scope
 from schemas.topics import USER_ACTIVITY, Topic
 
@@ -73,7 +73,8 @@ def claims_of(connection: HTTPConnection, *, required: str) -> Claims | None:
         return None
     token, from_cookie = found
     try:
-        claims = read_token(_state(connection).settings, token)
+        state = _state(connection)
+        claims = state.tokens.read(state.settings, token, time.time())
     except TokenError as exc:
         raise unauthorized(f"{exc} ({required})") from None
     if from_cookie and claims.kind != "shopper":

@@ -22,9 +22,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-import redis.asyncio as aioredis
-
 from api.redis_gate import RedisGate
+from infra.clients import AsyncRedis
 from infra.stack.errors import ServiceUnavailable
 
 V = TypeVar("V")
@@ -80,7 +79,7 @@ async def read_through(
     gate: RedisGate,
     cache: LastKnown[V],
     keys: list[str],
-    read: Callable[[aioredis.Redis, list[str]], Awaitable[dict[str, V]]],
+    read: Callable[[AsyncRedis, list[str]], Awaitable[dict[str, V]]],
     *,
     raw: bool = False,
 ) -> Lookup[V]:

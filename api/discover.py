@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis.asyncio as aioredis
-
+from infra.clients import AsyncRedis
 from online_models.recommender import CATEGORY_ITEMS, DISCOVER_DEPTH, Profile, Scored, discover
 from online_models.similarity import POPULARITY_DAMPING, damped
 from schemas.keys import RedisKeys
-from schemas.recommendations import StoredShopper
+from schemas.serving import StoredShopper
 
 POPULAR_CANDIDATES = 4  # × k popular items read as the last resort
 
@@ -23,11 +22,11 @@ POPULAR_CANDIDATES = 4  # × k popular items read as the last resort
 def profile_of(stored: StoredShopper) -> Profile:
     """The recommender's profile of a stored shopper."""
     items = [(i.sku, i.score) for i in stored.again]
-    return Profile(items, list(stored.categories), stored.recent, frozenset(stored.seen))
+    return Profile(items, list(stored.categories), list(stored.recent), frozenset(stored.seen))
 
 
 async def read_discover(
-    client: aioredis.Redis, keys: RedisKeys, stored: StoredShopper, k: int
+    client: AsyncRedis, keys: RedisKeys, stored: StoredShopper, k: int
 ) -> tuple[Scored, str]:
     """The shopper's discover top-``k`` and the source of its best item (``client`` returns
     bytes): ``similar``, ``category`` or ``popularity``."""
@@ -54,7 +53,7 @@ async def read_discover(
 
 
 async def _damped(
-    client: aioredis.Redis, keys: RedisKeys, similar: dict[str, dict[str, float]]
+    client: AsyncRedis, keys: RedisKeys, similar: dict[str, dict[str, float]]
 ) -> dict[str, dict[str, float]]:
     wanted = sorted({other for near in similar.values() for other in near})
     if POPULARITY_DAMPING == 0 or not wanted:

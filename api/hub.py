@@ -13,11 +13,11 @@ from collections.abc import Callable
 from contextlib import suppress
 
 import orjson
-import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
 from api.metrics import ApiMetrics
+from infra.clients import async_pubsub_client
 from schemas.keys import RedisKeys
 from schemas.settings import Settings
 
@@ -102,9 +102,7 @@ class Hub:
     async def listen(self, settings: Settings, ready: asyncio.Event | None = None) -> None:
         """Follow Redis pub/sub until cancelled, reconnecting after failures."""
         while True:
-            client = aioredis.Redis.from_url(
-                settings.redis_url, decode_responses=True, socket_connect_timeout=2.0
-            )
+            client = async_pubsub_client(settings, timeout_s=2.0)
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.keys.price_channel)

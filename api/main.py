@@ -18,6 +18,7 @@ from api.ratelimit import RateLimitMiddleware
 from api.routes import (
     admin,
     events,
+    governance,
     graph,
     health,
     metrics,
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         oauth,
         session,
         admin,
+        governance,
         health,
         metrics,
         pages,

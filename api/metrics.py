@@ -90,9 +90,16 @@ class ApiMetrics:
             self.ws_connections.labels(channel=channel).set(0)
             self.ws_sent.labels(channel=channel)
             self.ws_dropped.labels(channel=channel)
-        for kind in ("price", "recommendations"):
-            for result in ("hit", "miss", "stale"):
-                self.lookups.labels(kind=kind, result=result)
+        self._lookups = {
+            (kind, result): self.lookups.labels(kind=kind, result=result)
+            for kind in ("price", "recommendations")
+            for result in ("hit", "miss", "stale")
+        }
+
+    def count_lookups(self, kind: str, result: str, n: int = 1) -> None:
+        """Count ``n`` lookups of ``kind`` with ``result`` (label children made once)."""
+        if n:
+            self._lookups[kind, result].inc(n)
 
     def set_model(self, model: str, version: str | None) -> None:
         """Record that ``model`` now serves ``version`` (None: not loaded)."""

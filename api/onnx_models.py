@@ -1,4 +1,9 @@
-"""ONNX models served by the API, loaded from the registry and reloaded when ``current`` moves."""
+"""ONNX models served by the API: the ``champion`` of each model in MLflow's registry, loaded
+from its local copy and reloaded when the alias moves.
+
+A version that keeps its native booster also gets an :class:`~governance.explain.Explainer`
+loaded from the same version directory, so an explanation always belongs to the served model.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import numpy as np
 import onnxruntime as ort
 import structlog
 
+from governance.explain import Explainer
 from registry import ModelRegistry, ModelVersion, RegistryError
 
 log = structlog.get_logger(__name__)
@@ -22,6 +28,7 @@ class LoadedModel:
     session: ort.InferenceSession
     input_name: str
     features: tuple[str, ...]
+    explainer: Explainer | None = None
 
     @property
     def label(self) -> str:
@@ -43,16 +50,28 @@ def load(version: ModelVersion) -> LoadedModel:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1  # one request's rows are few; threads only add latency
     options.inter_op_num_threads = 1
+    # Errors only: onnxruntime otherwise writes a line to stderr on every run of a model
+    # whose declared output shape is fixed at one row (a ranker scoring 20 candidates).
+    options.log_severity_level = 3
     session = ort.InferenceSession(
         str(version.model_path), sess_options=options, providers=["CPUExecutionProvider"]
     )
     input_name = session.get_inputs()[0].name
     features = tuple(version.metadata.get("features", ()))
-    return LoadedModel(version=version, session=session, input_name=input_name, features=features)
+    explainer = None
+    if version.native_path.exists() and features:
+        explainer = Explainer.from_file(version.native_path, features)
+    return LoadedModel(
+        version=version,
+        session=session,
+        input_name=input_name,
+        features=features,
+        explainer=explainer,
+    )
 
 
 class ModelSlot:
-    """The current version of one named model; ``refresh`` follows the registry's pointer."""
+    """The champion of one named model; ``refresh`` follows the ``champion`` alias."""
 
     def __init__(self, registry: ModelRegistry, name: str) -> None:
         self.registry = registry
@@ -61,7 +80,7 @@ class ModelSlot:
         self.error: str | None = None
 
     def refresh(self) -> bool:
-        """Load the registry's current version if it changed; True when the slot changed."""
+        """Load the champion if the alias moved; True when the slot changed."""
         try:
             current = self.registry.current(self.name)
         except (RegistryError, OSError, ValueError) as exc:

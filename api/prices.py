@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import orjson
-import redis.asyncio as aioredis
 from pydantic import BaseModel, Field
 
 from api.features import FeatureReads, text
 from api.onnx_models import LoadedModel
+from api.responses import model_json
+from governance.explain import Explanation
+from infra.clients import AsyncRedis
 from online_models.demand_features import demand_features
 from schemas.keys import RedisKeys
+from schemas.serving import PriceDetails
 
 
 class PriceView(BaseModel):
@@ -56,8 +60,27 @@ class PriceState(BaseModel):
     catalogue: dict[str, Any] | None
 
 
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """A product's state with its answer rendered once (what the price cache holds).
+
+    ``body`` is the JSON of its fresh view, forecast by the demand model ``model`` (None:
+    no model); a hit sends it as it is, so a cached answer costs no model run and no
+    serialisation.
+    """
+
+    state: PriceState
+    body: bytes
+    model: str | None
+
+    @classmethod
+    def of(cls, state: PriceState, demand: LoadedModel | None) -> Priced:
+        view = price_view(state, demand=demand)
+        return cls(state, model_json(view), None if demand is None else demand.label)
+
+
 async def read_price_states(
-    client: aioredis.Redis, keys: RedisKeys, reads: FeatureReads, skus: list[str]
+    client: AsyncRedis, keys: RedisKeys, reads: FeatureReads, skus: list[str]
 ) -> dict[str, PriceState]:
     """One pipelined round trip for all ``skus`` (``client`` returns bytes); unknown skus
     are left out."""
@@ -84,11 +107,24 @@ async def read_price_states(
     return out
 
 
+async def read_priced(
+    client: AsyncRedis,
+    keys: RedisKeys,
+    reads: FeatureReads,
+    skus: list[str],
+    demand: LoadedModel | None,
+) -> dict[str, Priced]:
+    """:func:`read_price_states`, each rendered with ``demand``'s forecast."""
+    states = await read_price_states(client, keys, reads, skus)
+    return {sku: Priced.of(s, demand) for sku, s in states.items()}
+
+
 def price_view(
     state: PriceState,
     *,
     stale: bool = False,
     demand: LoadedModel | None = None,
+    when: datetime | None = None,
 ) -> PriceView:
     """The response for one sku (list price when nothing was published yet).
 
@@ -96,21 +132,21 @@ def price_view(
     the product's online features and batch averages, the row
     ``online_models.demand_features`` builds in training too.
     """
-    d, f = state.details, state.features
+    d, f = PriceDetails.from_hash(state.details), state.features
     list_price = None if state.catalogue is None else float(state.catalogue["list_price"])
-    price = float(d["price"]) if "price" in d else list_price
+    price = d.price if d is not None else list_price
     assert price is not None  # read_price_states drops skus with neither
     forecast = None
     if demand is not None:
-        row = demand_features(state.features, price, datetime.now(UTC))
+        row = demand_features(state.features, price, when or datetime.now(UTC))
         forecast = max(0.0, round(float(demand.predict(np.array([row]))[0]), 4))
     return PriceView(
         sku=state.sku,
         price=price,
-        previous_price=float(d["previous_price"]) if "previous_price" in d else None,
-        updated_at=datetime.fromisoformat(d["updated_at"]) if "updated_at" in d else None,
-        reason=d.get("reason", None if "price" in d else "list price (no change published yet)"),
-        model_version=d.get("model_version"),
+        previous_price=None if d is None else d.previous_price,
+        updated_at=None if d is None else d.updated_at,
+        reason="list price (no change published yet)" if d is None else d.reason,
+        model_version=None if d is None else d.model_version,
         elasticity=_float(f.get("elasticity")),
         elasticity_std=_float(f.get("elasticity_std")),
         observations=int(float(f.get("observations", "0") or 0)),
@@ -124,6 +160,18 @@ def price_view(
         demand_model=None if demand is None else demand.label,
         stale=stale,
     )
+
+
+def explain_forecast(
+    state: PriceState, price: float, demand: LoadedModel, when: datetime
+) -> Explanation | None:
+    """Why ``demand`` forecasts what it does for this sku at ``price``: the same row as
+    :func:`price_view`'s forecast, explained by the served version's own booster."""
+    if demand.explainer is None:
+        return None
+    row = np.array([demand_features(state.features, price, when)])
+    (explanation,) = demand.explainer.explain(row)
+    return explanation
 
 
 def _float(text: str | None) -> float | None:

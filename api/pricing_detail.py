@@ -13,12 +13,16 @@ Pure functions over what Redis holds; the route does the reading.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from pydantic import BaseModel, Field
 
 from api.prices import PriceView
+from governance.explain import Explanation
 from online_models.pricing import Guardrails
+
+TOP_CONTRIBUTIONS = 6
 
 
 class HistoryPoint(BaseModel):
@@ -44,6 +48,26 @@ class GuardrailStatus(BaseModel):
     notes: list[str]
 
 
+class FeatureContribution(BaseModel):
+    feature: str
+    value: float = Field(description="The feature's value in the forecast's input row.")
+    contribution: float = Field(
+        description="Its TreeSHAP value in the model's raw score space "
+        "(log units for the Poisson demand model)."
+    )
+    factor: float = Field(description="What it multiplies the forecast by (exp(contribution)).")
+
+
+class ForecastExplanation(BaseModel):
+    """Why the demand model forecasts what it does: base × Π factors = forecast."""
+
+    model: str = Field(description="The model version explained (the one serving the forecast).")
+    base_units: float = Field(description="The forecast with no feature information.")
+    forecast_units: float
+    top: list[FeatureContribution] = Field(description="The largest effects, largest first.")
+    other_factor: float = Field(description="The product of the remaining features' factors.")
+
+
 class PricingDetail(BaseModel):
     sku: str
     category: str | None
@@ -61,6 +85,41 @@ class PricingDetail(BaseModel):
         "learned elasticity (constant-elasticity demand through today's sales)."
     )
     guardrails: GuardrailStatus | None
+    explanation: ForecastExplanation | None = Field(
+        None,
+        description="Why this forecast: the demand model's per-feature contributions "
+        "(absent while no model with its native booster is loaded).",
+    )
+
+
+def forecast_explanation(
+    explanation: Explanation, model: str, top: int = TOP_CONTRIBUTIONS
+) -> ForecastExplanation:
+    """The response form of an explanation: the ``top`` largest effects and the rest as one.
+
+    >>> from governance.explain import Contribution
+    >>> parts = tuple(Contribution(f, 1.0, c, math.exp(c)) for f, c in
+    ...               (("price", -0.5), ("units_24h", 0.3), ("weekday", 0.01)))
+    >>> e = forecast_explanation(Explanation(2.0, 2.0 * math.exp(-0.19), "log", parts), "d:v1", 2)
+    >>> [c.feature for c in e.top], round(e.other_factor, 4)
+    (['price', 'units_24h'], 1.0101)
+    """
+    shown, rest = explanation.contributions[:top], explanation.contributions[top:]
+    return ForecastExplanation(
+        model=model,
+        base_units=round(explanation.base, 4),
+        forecast_units=round(explanation.forecast, 4),
+        top=[
+            FeatureContribution(
+                feature=c.feature,
+                value=c.value,
+                contribution=round(c.contribution, 6),
+                factor=round(c.factor, 6),
+            )
+            for c in shown
+        ],
+        other_factor=math.prod(c.factor for c in rest),
+    )
 
 
 def guardrail_status(

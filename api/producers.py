@@ -12,12 +12,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import redis
-import redis.asyncio as aioredis
-
 from api.cache import LastKnown, read_through
 from api.passwords import hash_secret
 from api.redis_gate import RedisGate
+from infra.clients import AsyncRedis, SyncRedis
 from schemas.keys import RedisKeys
 from schemas.producers import ProducerClient
 from schemas.topics import input_topic
@@ -36,7 +34,7 @@ class NewClient:
 
 
 def create_client(
-    client: redis.Redis, keys: RedisKeys, name: str, topics: list[str], now: datetime
+    client: SyncRedis, keys: RedisKeys, name: str, topics: list[str], now: datetime
 ) -> NewClient:
     """Register a producer client allowed to write ``topics``; its secret is returned once."""
     unknown = [t for t in topics if input_topic(t) is None]
@@ -54,7 +52,7 @@ def create_client(
     return NewClient(record, secret)
 
 
-def list_clients(client: redis.Redis, keys: RedisKeys) -> list[ProducerClient]:
+def list_clients(client: SyncRedis, keys: RedisKeys) -> list[ProducerClient]:
     """Every producer client, revoked ones included, oldest first."""
     raw = client.hvals(keys.producer_clients)
     return sorted(
@@ -64,7 +62,7 @@ def list_clients(client: redis.Redis, keys: RedisKeys) -> list[ProducerClient]:
 
 
 def revoke_client(
-    client: redis.Redis, keys: RedisKeys, client_id: str, now: datetime
+    client: SyncRedis, keys: RedisKeys, client_id: str, now: datetime
 ) -> ProducerClient | None:
     """Mark the client revoked (its tokens are refused from then on); None if unknown."""
     raw = client.hget(keys.producer_clients, client_id)
@@ -84,7 +82,7 @@ async def find_client(
 
     Raises ServiceUnavailable when Redis is away and the client was never looked up."""
 
-    async def read(client: aioredis.Redis, missing: list[str]) -> dict[str, ProducerClient]:
+    async def read(client: AsyncRedis, missing: list[str]) -> dict[str, ProducerClient]:
         raw = await client.hget(keys.producer_clients, missing[0])  # type: ignore[misc]
         return {} if raw is None else {missing[0]: ProducerClient.model_validate_json(raw)}
 

@@ -13,17 +13,17 @@ from typing import Any
 
 import numpy as np
 import orjson
-import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.discover import read_discover
 from api.features import FeatureReads
 from api.onnx_models import LoadedModel
+from infra.clients import AsyncRedis
 from online_models.ranking import candidate_row, item_values
 from online_models.ranking import shopper as parse_shopper
 from online_models.recommender import mixed
 from schemas.keys import RedisKeys
-from schemas.recommendations import ListName, StoredShopper
+from schemas.serving import ListName, StoredShopper
 
 
 class RecommendedItem(BaseModel):
@@ -87,7 +87,7 @@ class Item(BaseModel):
 
 
 async def read_shopper(
-    client: aioredis.Redis,
+    client: AsyncRedis,
     keys: RedisKeys,
     reads: FeatureReads,
     user_id: str,
@@ -117,15 +117,13 @@ async def read_shopper(
     )
 
 
-async def read_popular(
-    client: aioredis.Redis, keys: RedisKeys, depth: int
-) -> list[RecommendedItem]:
+async def read_popular(client: AsyncRedis, keys: RedisKeys, depth: int) -> list[RecommendedItem]:
     top = await client.zrevrange(keys.popularity, 0, depth - 1, withscores=True)
     return [RecommendedItem(sku=s, score=float(v)) for s, v in top]
 
 
 async def read_items(
-    client: aioredis.Redis, keys: RedisKeys, reads: FeatureReads, skus: list[str]
+    client: AsyncRedis, keys: RedisKeys, reads: FeatureReads, skus: list[str]
 ) -> dict[str, Item]:
     """Each item's ranker inputs and category, one pipeline (``client`` returns bytes)."""
     pipe = client.pipeline(transaction=False)

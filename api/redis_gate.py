@@ -3,7 +3,9 @@
 When Redis does not answer within ``TILLFLOW_API_REDIS_TIMEOUT_S`` the gate raises
 ``ServiceUnavailable("Redis", ...)`` and, for the next second, fails at once instead of
 waiting again, so a Redis outage costs one timeout per second rather than one per request.
-Callers serve last-known values (flagged ``stale``) or answer 503 naming Redis.
+Callers serve last-known values (flagged ``stale``) or answer 503 naming Redis. A Redis
+Cluster that no node answers for is such an outage too (the client then cannot learn its
+slot map).
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
+from infra.clients import AsyncRedis, async_redis_client
 from infra.stack.errors import ServiceUnavailable
 from schemas.settings import Settings
 
@@ -37,28 +39,23 @@ class RedisGate:
         self._down_until = 0.0
 
     @staticmethod
-    def _client(settings: Settings, *, decode: bool) -> aioredis.Redis:
-        timeout = settings.api_redis_timeout_s
-        return aioredis.Redis.from_url(
-            settings.redis_url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            decode_responses=decode,
-            health_check_interval=0,
+    def _client(settings: Settings, *, decode: bool) -> AsyncRedis:
+        return async_redis_client(
+            settings, decode_responses=decode, timeout_s=settings.api_redis_timeout_s
         )
 
     @property
     def down(self) -> bool:
         return time.monotonic() < self._down_until
 
-    async def run(self, call: Callable[[aioredis.Redis], Awaitable[T]], *, raw: bool = False) -> T:
+    async def run(self, call: Callable[[AsyncRedis], Awaitable[T]], *, raw: bool = False) -> T:
         """Run ``call(client)`` (``raw``: the bytes client); ServiceUnavailable naming Redis
         when it fails or is paused."""
         if self.down:
             raise ServiceUnavailable("Redis", self.url, "it failed less than a second ago")
         try:
             return await call(self.raw if raw else self.client)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
             self._down_until = time.monotonic() + PAUSE_S
             raise ServiceUnavailable("Redis", self.url, f"{type(exc).__name__}: {exc}") from None
 

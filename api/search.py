@@ -11,7 +11,6 @@ import asyncio
 from typing import Any, cast
 
 import aiohttp
-import redis.asyncio as aioredis
 from fastapi import Request
 from opensearchpy.exceptions import NotFoundError, OpenSearchException
 
@@ -24,6 +23,7 @@ from api.recommendations import (
     read_shopper,
 )
 from api.state import AppState
+from infra.clients import AsyncRedis
 from infra.stack.errors import ServiceUnavailable
 from schemas.settings import Settings
 from search.client import async_opensearch_client
@@ -80,7 +80,7 @@ async def personalised(state: AppState, results: SearchResults, user_id: str) ->
         return results
     keys, reads = state.settings.keys, state.features
 
-    async def read(client: aioredis.Redis) -> tuple[Shopper, dict[str, Item]]:
+    async def read(client: AsyncRedis) -> tuple[Shopper, dict[str, Item]]:
         shopper = await read_shopper(client, keys, reads, user_id, with_features=True)
         skus = [hit.sku for hit in results.items]
         return shopper, await read_items(client, keys, reads, skus)

@@ -12,10 +12,11 @@ from api.limits import ConnectionSlots
 from api.metrics import ApiMetrics
 from api.onnx_models import ModelSlot
 from api.passwords import hash_secret, is_hash
-from api.prices import PriceState
+from api.prices import Priced
 from api.ratelimit import LoginThrottle, TokenBucket
 from api.recommendations import Item, RecommendedItem, Shopper
 from api.redis_gate import RedisGate
+from api.tokens import VerifiedTokens
 from graph.serving import GraphService
 from ingest.producer import EventProducer
 from registry import ModelRegistry
@@ -35,7 +36,7 @@ class AppState:
     registry: ModelRegistry
     features: FeatureReads
     models: dict[str, ModelSlot] = field(default_factory=dict)
-    prices: LastKnown[PriceState] = field(default_factory=lambda: LastKnown(1.0))
+    prices: LastKnown[Priced] = field(default_factory=lambda: LastKnown(1.0))
     shoppers: LastKnown[Shopper] = field(default_factory=lambda: LastKnown(1.0))
     popular: LastKnown[list[RecommendedItem]] = field(default_factory=lambda: LastKnown(1.0))
     items: LastKnown[Item] = field(default_factory=lambda: LastKnown(1.0))
@@ -44,6 +45,7 @@ class AppState:
     producer_limit: TokenBucket | None = None  # events per producer client
     logins: LoginThrottle = field(default_factory=lambda: LoginThrottle.create(5, 5.0, 10_000))
     ws_slots: ConnectionSlots = field(default_factory=lambda: ConnectionSlots(10_000, 50))
+    tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
     _admin_hash: str = ""
     # Neo4j driver and the Redis copy of related lists: opened in the lifespan, closed with it.
     graph: GraphService = field(init=False)
@@ -51,7 +53,7 @@ class AppState:
     @classmethod
     def create(cls, settings: Settings) -> AppState:
         metrics = ApiMetrics()
-        registry = ModelRegistry(settings.registry_dir)
+        registry = ModelRegistry.from_settings(settings)
         state = cls(
             settings=settings,
             kafka=KafkaGate(EventProducer(settings), settings),

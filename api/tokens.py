@@ -17,6 +17,7 @@ A token of one kind is never accepted where another kind is asked for.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal, cast, get_args
 
@@ -108,3 +109,44 @@ class Token(BaseModel):
     token_type: str = "bearer"
     expires_in: int = Field(description="Seconds until the token expires.")
     scopes: list[str]
+
+
+class VerifiedTokens:
+    """Tokens whose signature was already checked, with their claims (bounded, LRU).
+
+    A client sends the same token with every request; verifying its signature and claims
+    once is enough, as long as expiry is still checked at each use. Only valid tokens are
+    kept, so a forged or malformed one is checked in full every time.
+
+    >>> import time
+    >>> s = Settings()
+    >>> now = time.time()
+    >>> token, _ = issue_token(s, "admin", "ops", ["admin:read"], now=now, ttl_s=60)
+    >>> seen = VerifiedTokens(max_tokens=1)
+    >>> seen.read(s, token, now=now).subject, len(seen)
+    ('ops', 1)
+    >>> seen.read(s, token, now=now + 60)
+    Traceback (most recent call last):
+    ...
+    api.tokens.TokenError: the token has expired; get a new one
+    """
+
+    def __init__(self, max_tokens: int = 10_000) -> None:
+        self.max_tokens = max_tokens
+        self._claims: OrderedDict[str, Claims] = OrderedDict()
+
+    def read(self, settings: Settings, token: str, now: float) -> Claims:
+        """The token's claims, as :func:`read_token` gives them."""
+        claims = self._claims.get(token)
+        if claims is None:
+            claims = read_token(settings, token)
+            self._claims[token] = claims
+            if len(self._claims) > self.max_tokens:
+                self._claims.popitem(last=False)
+        if claims.expires_at <= now:
+            self._claims.pop(token, None)
+            raise TokenError("the token has expired; get a new one")
+        return claims
+
+    def __len__(self) -> int:
+        return len(self._claims)

@@ -26,6 +26,8 @@ import structlog
 from batch.lake import read_all, table_version
 from batch.onnx_export import Export, export
 from batch.result import WaitingForData
+from governance.explain import Explainer
+from governance.importance_plot import IMPORTANCE_FILE, importance_png
 from online_models.demand_features import DEMAND_FEATURES, demand_features, sku_state_from_batch
 from schemas.features import BATCH_SKU_FEATURES
 from schemas.lake import SKU_DAILY, SKU_DAILY_FEATURES, gold_path
@@ -47,6 +49,7 @@ class DemandSet:
     naive: np.ndarray  # units the day before
     days: np.ndarray  # date strings
     trained_on: dict[str, int]
+    skus: np.ndarray | None = None  # the sku of each row
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ def training_set(settings: Settings, list_prices: dict[str, float]) -> DemandSet
         naive=joined["units_1d"].to_numpy(dtype=np.float64),
         days=joined["date"].to_numpy(),
         trained_on={f"gold/{SKU_DAILY}": table_version(gold_path(settings.lake_dir, SKU_DAILY))},
+        skus=joined["sku"].to_numpy(),
     )
 
 
@@ -115,13 +119,23 @@ def _price(row: dict[str, Any], list_prices: dict[str, float]) -> float:
     return list_prices.get(row["sku"], 0.0)
 
 
+def holdout_rows(days: np.ndarray) -> np.ndarray:
+    """True for the rows of the last :data:`HOLDOUT_SHARE` of the days.
+
+    >>> holdout_rows(np.array(["d1", "d2", "d2", "d3", "d4", "d5"])).tolist()
+    [False, False, False, False, False, True]
+    """
+    unique = np.unique(days)
+    held = max(1, round(len(unique) * HOLDOUT_SHARE)) if len(unique) > 1 else 0
+    if held == 0:
+        raise WaitingForData(f"waiting for 2 days with a day before them; {len(unique)} so far")
+    return np.isin(days, unique[-held:])
+
+
 def train_demand(data: DemandSet, seed: int = 7) -> DemandModel:
     """Fit on the earlier days, evaluate on the last ones, export to ONNX."""
-    days = np.unique(data.days)
-    held = max(1, round(len(days) * HOLDOUT_SHARE)) if len(days) > 1 else 0
-    if held == 0:
-        raise WaitingForData(f"waiting for 2 days with a day before them; {len(days)} so far")
-    test = np.isin(data.days, days[-held:])
+    test = holdout_rows(data.days)
+    held = len(np.unique(data.days[test]))
     model = lgb.LGBMRegressor(
         objective="poisson",
         n_estimators=300,
@@ -153,10 +167,22 @@ def train_demand(data: DemandSet, seed: int = 7) -> DemandModel:
     return DemandModel(model, exported, metrics, data.features[test], data.units[test], data)
 
 
+def importance(trained: DemandModel) -> dict[str, float]:
+    """Mean |contribution| per feature over the holdout, from the exported booster."""
+    booster = lgb.Booster(model_str=trained.exported.native)
+    return Explainer(booster, DEMAND_FEATURES).global_importance(trained.holdout)
+
+
+def files(meta: dict[str, Any]) -> dict[str, bytes]:
+    """Files stored with the version beside the model: its global importance plot."""
+    return {IMPORTANCE_FILE: importance_png(meta["importance"], title=MODEL)}
+
+
 def metadata(trained: DemandModel) -> dict[str, Any]:
     return {
         "features": list(DEMAND_FEATURES),
         "metrics": trained.metrics,
+        "importance": importance(trained),
         "trained_on": trained.data.trained_on,
         "model_type": "lightgbm.LGBMRegressor(poisson)",
         "target": "units per sku-day",

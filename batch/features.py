@@ -16,9 +16,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import structlog
 
+from batch.engines import Engine
+from batch.engines.duckdb_engine import DuckDBEngine
 from batch.lake import read_all, table_version
 from batch.result import StepResult
-from batch.silver import conform, connect
+from batch.silver import conform
 from schemas.features import BATCH_SKU_FEATURES
 from schemas.lake import SKU_DAILY, SKU_DAILY_FEATURES, feast_source_path, gold_path
 from schemas.settings import Settings
@@ -61,23 +63,24 @@ ORDER BY sku, day
 """
 
 
-def batch_features(lake_dir: Path) -> pa.Table:
+def batch_features(lake_dir: Path, engine: Engine | None = None) -> pa.Table:
     """The ``sku_daily_features`` rows computed from gold ``sku_daily`` (empty without it)."""
     daily = read_all(gold_path(lake_dir, SKU_DAILY))
     if daily is None or daily.num_rows == 0:
         return FEATURES_SCHEMA.empty_table()
-    con = connect()
+    own = engine is None
+    engine = engine or DuckDBEngine()
     try:
-        con.register("sku_daily", daily)
-        return conform(con.sql(FEATURES_SQL).to_arrow_table(), FEATURES_SCHEMA)
+        return conform(engine.query(FEATURES_SQL, {"sku_daily": daily}), FEATURES_SCHEMA)
     finally:
-        con.close()
+        if own:
+            engine.close()
 
 
-def export_features(lake_dir: Path) -> tuple[pa.Table, Path, int]:
+def export_features(lake_dir: Path, engine: Engine | None = None) -> tuple[pa.Table, Path, int]:
     """Write the parquet offline source; returns the rows, its path and the gold version."""
     version = table_version(gold_path(lake_dir, SKU_DAILY))
-    rows = batch_features(lake_dir)
+    rows = batch_features(lake_dir, engine)
     path = feast_source_path(lake_dir, SKU_DAILY_FEATURES)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".parquet.tmp")
@@ -86,11 +89,13 @@ def export_features(lake_dir: Path) -> tuple[pa.Table, Path, int]:
     return rows, path, version
 
 
-def run_features(settings: Settings, materialize: bool = True) -> StepResult:
+def run_features(
+    settings: Settings, materialize: bool = True, engine: Engine | None = None
+) -> StepResult:
     """Export the batch features; apply the Feast repository and materialise them online."""
     from featurestore.repo import BATCH_SKU_VIEW, apply
 
-    rows, path, version = export_features(settings.lake_dir)
+    rows, path, version = export_features(settings.lake_dir, engine)
     names = (f"gold/{SKU_DAILY}",), (f"feast/{SKU_DAILY_FEATURES}",)
     details: dict[str, object] = {"sku_daily_version": version, "offline_source": str(path)}
     if rows.num_rows and materialize:

@@ -7,7 +7,9 @@
 - ``user_item_interactions``: re-aggregated over all of silver when silver changed (a group-by
   of a few hundred thousand rows takes well under a second; no double counting can creep in).
 
-Each output commit records the silver versions it covers (``gold_app_id``).
+Each output commit records the silver versions it covers (``gold_app_id``). The queries run on
+the batch engine (DuckDB, or Spark after transpiling: batch/engines/). Revenue is summed in
+DECIMAL (prices to the millionth), so no engine's summation order changes its last digits.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import structlog
 
+from batch.engines import Engine
+from batch.engines.duckdb_engine import DuckDBEngine
 from batch.lake import (
     append,
     new_files,
@@ -31,7 +34,7 @@ from batch.lake import (
     touched_dates,
 )
 from batch.result import StepResult
-from batch.silver import conform, connect
+from batch.silver import conform
 from schemas.lake import (
     COMPETITOR_PRICES,
     GOLD_SCHEMAS,
@@ -54,19 +57,24 @@ VIEW_WEIGHT, CART_WEIGHT, PURCHASE_WEIGHT = 1.0, 3.0, 10.0
 
 
 def run_gold(
-    lake_dir: Path, catalogue: pa.Table, step: Callable[[str], None] = lambda _: None
+    lake_dir: Path,
+    catalogue: pa.Table,
+    step: Callable[[str], None] = lambda _: None,
+    engine: Engine | None = None,
 ) -> StepResult:
-    """Bring the three gold tables up to date with silver."""
-    con = connect()
+    """Bring the three gold tables up to date with silver (on DuckDB by default)."""
+    own = engine is None
+    engine = engine or DuckDBEngine()
     try:
-        result = sku_daily(lake_dir, con)
+        result = sku_daily(lake_dir, engine)
         step("gold sku_daily")
-        result = result + orders_enriched(lake_dir, con, catalogue)
+        result = result + orders_enriched(lake_dir, engine, catalogue)
         step("gold orders_enriched")
-        result = result + user_item_interactions(lake_dir, con)
+        result = result + user_item_interactions(lake_dir, engine)
         step("gold user_item_interactions")
     finally:
-        con.close()
+        if own:
+            engine.close()
     return result
 
 
@@ -82,7 +90,8 @@ def _silver(lake_dir: Path, table: str, dates: set[str] | None = None) -> pa.Tab
 
 SKU_DAILY_SQL = """
 WITH sales AS (
-    SELECT sku, date, sum(quantity) AS units, sum(quantity * unit_price) AS revenue,
+    SELECT sku, date, sum(quantity) AS units,
+           sum(quantity * unit_price::DECIMAL(18, 6))::DOUBLE AS revenue,
            count(DISTINCT event_id) AS orders, min(unit_price) AS min_price,
            max(unit_price) AS max_price
     FROM order_lines GROUP BY ALL
@@ -99,11 +108,13 @@ WITH sales AS (
     UNION SELECT DISTINCT sku, day::VARCHAR FROM stock_days WHERE day::VARCHAR IN (SELECT d FROM wanted)
 ), store_grid AS (
     SELECT k.sku, k.date, s.store_id FROM keys k JOIN (SELECT DISTINCT sku, store_id FROM stock_days) s USING (sku)
-), stock AS (
-    SELECT g.sku, g.date, sum(l.on_hand) AS stock
-    FROM store_grid g ASOF JOIN stock_days l
-      ON g.sku = l.sku AND g.store_id = l.store_id AND g.date::DATE >= l.day
+), store_stock AS (  -- each store's last level on or before the day
+    SELECT g.sku, g.date, g.store_id, arg_max(l.on_hand, l.day) AS on_hand
+    FROM store_grid g JOIN stock_days l
+      ON g.sku = l.sku AND g.store_id = l.store_id AND l.day <= g.date::DATE
     GROUP BY ALL
+), stock AS (
+    SELECT sku, date, sum(on_hand) AS stock FROM store_stock GROUP BY ALL
 )
 SELECT k.sku, k.date, k.date::TIMESTAMP AS day_start,
        coalesce(s.units, 0) AS units, coalesce(s.revenue, 0.0) AS revenue,
@@ -130,7 +141,7 @@ def _silver_changes(lake_dir: Path, output: Path, inputs: tuple[str, ...]) -> di
     return changed
 
 
-def sku_daily(lake_dir: Path, con: duckdb.DuckDBPyConnection) -> StepResult:
+def sku_daily(lake_dir: Path, engine: Engine) -> StepResult:
     out = gold_path(lake_dir, SKU_DAILY)
     names = tuple(f"silver/{t}" for t in SKU_DAILY_INPUTS), (f"gold/{SKU_DAILY}",)
     dates: set[str] = set()
@@ -147,12 +158,10 @@ def sku_daily(lake_dir: Path, con: duckdb.DuckDBPyConnection) -> StepResult:
         t: _silver(lake_dir, t, dates) for t in (ORDER_LINES, USER_ACTIVITY, COMPETITOR_PRICES)
     }
     inputs[INVENTORY] = _silver(lake_dir, INVENTORY)  # levels carry over from earlier days
-    for name, rows in inputs.items():
-        con.register(name, rows)
-    con.register("wanted", pa.table({"d": sorted(dates)}))
-    rows = conform(con.sql(SKU_DAILY_SQL).to_arrow_table(), GOLD_SCHEMAS[SKU_DAILY])
-    for name in [*inputs, "wanted"]:
-        con.unregister(name)
+    wanted = pa.table({"d": sorted(dates)})
+    rows = conform(
+        engine.query(SKU_DAILY_SQL, {**inputs, "wanted": wanted}), GOLD_SCHEMAS[SKU_DAILY]
+    )
     replace(out, rows, marks=marks, partition_by=["date"], dates=dates)
     rows_in = sum(t.num_rows for t in inputs.values())
     log.info("gold.sku_daily", dates=len(dates), rows=rows.num_rows)
@@ -170,9 +179,7 @@ ORDER BY o.date, o.event_time, o.event_id, o.line
 """
 
 
-def orders_enriched(
-    lake_dir: Path, con: duckdb.DuckDBPyConnection, catalogue: pa.Table
-) -> StepResult:
+def orders_enriched(lake_dir: Path, engine: Engine, catalogue: pa.Table) -> StepResult:
     out = gold_path(lake_dir, ORDERS_ENRICHED)
     app_id = gold_app_id(ORDER_LINES)
     names = (f"silver/{ORDER_LINES}",), (f"gold/{ORDERS_ENRICHED}",)
@@ -183,15 +190,10 @@ def orders_enriched(
     if increment.rows.num_rows == 0:
         return StepResult(inputs=names[0], outputs=names[1])
     existing = read_dates(out, increment.dates, ["event_id"])
-    con.register("fresh", increment.rows)
-    con.register("catalogue", catalogue)
-    con.register(
-        "existing",
-        existing if existing.num_rows else pa.table({"event_id": pa.array([], pa.string())}),
-    )
-    rows = conform(con.sql(ORDERS_ENRICHED_SQL).to_arrow_table(), GOLD_SCHEMAS[ORDERS_ENRICHED])
-    for name in ("fresh", "catalogue", "existing"):
-        con.unregister(name)
+    if existing.num_rows == 0:
+        existing = pa.table({"event_id": pa.array([], pa.string())})
+    inputs = {"fresh": increment.rows, "catalogue": catalogue, "existing": existing}
+    rows = conform(engine.query(ORDERS_ENRICHED_SQL, inputs), GOLD_SCHEMAS[ORDERS_ENRICHED])
     append(out, rows, marks={app_id: increment.version}, partition_by=["date"])
     unknown = rows.column("category").null_count
     log.info("gold.orders_enriched", rows=rows.num_rows, unknown_skus=unknown)
@@ -221,7 +223,7 @@ FROM events GROUP BY ALL ORDER BY user_id, sku
 """
 
 
-def user_item_interactions(lake_dir: Path, con: duckdb.DuckDBPyConnection) -> StepResult:
+def user_item_interactions(lake_dir: Path, engine: Engine) -> StepResult:
     out = gold_path(lake_dir, USER_ITEM_INTERACTIONS)
     inputs = (USER_ACTIVITY, ORDER_LINES)
     names = tuple(f"silver/{t}" for t in inputs), (f"gold/{USER_ITEM_INTERACTIONS}",)
@@ -230,11 +232,7 @@ def user_item_interactions(lake_dir: Path, con: duckdb.DuckDBPyConnection) -> St
         return StepResult(inputs=names[0], outputs=names[1])
     marks = {gold_app_id(t): table_version(silver_path(lake_dir, t)) for t in inputs}
     sources = {t: _silver(lake_dir, t) for t in inputs}
-    for name, rows in sources.items():
-        con.register(name, rows)
-    rows = conform(con.sql(INTERACTIONS_SQL).to_arrow_table(), GOLD_SCHEMAS[USER_ITEM_INTERACTIONS])
-    for name in sources:
-        con.unregister(name)
+    rows = conform(engine.query(INTERACTIONS_SQL, sources), GOLD_SCHEMAS[USER_ITEM_INTERACTIONS])
     replace(out, rows, marks=marks, partition_by=None)
     log.info("gold.user_item_interactions", rows=rows.num_rows)
     return StepResult(sum(t.num_rows for t in sources.values()), rows.num_rows, *names)

@@ -6,7 +6,11 @@ START/COMPLETE/FAIL events (ABORT when a stage waits for data it does not have y
 and appends a :class:`schemas.jobs.JobRun`
 (status, duration, rows in/out, error) to Redis, where the admin page and
 ``tillflow batch runs`` read it. ``pipeline`` runs silver → gold → features → train, each stage
-under its own lock too, so it never overlaps a separate run of one of them.
+under its own lock too, so it never overlaps a separate run of one of them. Silver, gold and the
+feature export run on the batch engine (``JobOptions.engine``, else ``TILLFLOW_BATCH_ENGINE``),
+opened once per run and only by a stage that needs it (a Spark session starts in seconds); a
+Spark run ends by registering the lake's tables in the catalogue (batch/metastore.py). A successful
+``train`` or ``pipeline`` asks the scheduler for an ``audit`` of the models it produced.
 """
 
 from __future__ import annotations
@@ -18,15 +22,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
-import redis
 import structlog
 
 from batch.catalogue_source import read_catalogue
+from batch.engines import Engine, EngineName, open_engine
+from batch.engines.spark_engine import SparkEngine
 from batch.lineage import Lineage
 from batch.locks import JobBusy, job_lock
 from batch.result import StepResult, WaitingForData
-from batch.runs import record_run
-from infra.clients import redis_client
+from batch.runs import record_run, request_job
+from infra.clients import SyncRedis, redis_client
 from infra.readiness import require_redis
 from schemas.jobs import JobRun, check_job
 from schemas.settings import Settings
@@ -34,7 +39,18 @@ from schemas.settings import Settings
 log = structlog.get_logger(__name__)
 
 PIPELINE = ("silver", "gold", "features", "train")
-STEPS = {"silver": 4, "gold": 3, "features": 1, "train": 2, "maintain": 0, "pipeline": 10}
+STEPS = {
+    "silver": 4,
+    "gold": 3,
+    "features": 1,
+    "train": 2,
+    "maintain": 0,
+    "pipeline": 10,
+    "audit": 1,
+    "skew": 1,
+}
+AFTER_TRAINING = ("train", "pipeline")
+"""Jobs after whose successful run an ``audit`` is requested from the scheduler."""
 """Progress steps per job (``maintain``: one per table, known when it starts)."""
 
 Step = Callable[[str], None]
@@ -45,6 +61,7 @@ class JobOptions:
     catalogue_file: Path | None = None  # instead of the catalogue in Redis
     retention_hours: int | None = None  # vacuum; default TILLFLOW_VACUUM_RETENTION_HOURS
     materialize: bool = True  # features: also copy them to Feast's online store
+    engine: EngineName | None = None  # silver, gold, features; default TILLFLOW_BATCH_ENGINE
 
 
 @dataclass
@@ -63,27 +80,76 @@ class _Catalogue:
         return self.table
 
 
-def _stage(
-    settings: Settings, job: str, options: JobOptions, catalogue: _Catalogue, step: Step
-) -> StepResult:
+@dataclass
+class _Engine:
+    """The run's batch engine, opened by the first stage that needs it and closed at the end."""
+
+    settings: Settings
+    name: EngineName
+    engine: Engine | None = None
+
+    def get(self) -> Engine:
+        if self.engine is None:
+            self.engine = open_engine(self.settings, self.name)
+        return self.engine
+
+    def close(self) -> None:
+        """Register the lake's tables in the catalogue (Spark), then stop the engine."""
+        if self.engine is None:
+            return
+        try:
+            if isinstance(self.engine, SparkEngine):
+                from batch.metastore import register
+
+                register(self.engine.spark, self.settings.lake_dir)
+        except Exception:
+            log.exception("catalogue.register_failed", lake=str(self.settings.lake_dir))
+        finally:
+            self.engine.close()
+            self.engine = None
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What the stages of one run share: its options, catalogue and engine."""
+
+    options: JobOptions
+    catalogue: _Catalogue
+    engine: _Engine
+
+
+def _stage(settings: Settings, job: str, ctx: _Context, step: Step) -> StepResult:
+    options, catalogue, engine = ctx.options, ctx.catalogue, ctx.engine
     if job == "silver":
         from batch.silver import run_silver
 
-        return run_silver(settings.lake_dir, step)
+        return run_silver(settings.lake_dir, step, engine.get())
     if job == "gold":
         from batch.gold import run_gold
 
-        return run_gold(settings.lake_dir, catalogue.get(), step)
+        return run_gold(settings.lake_dir, catalogue.get(), step, engine.get())
     if job == "features":
         from batch.features import run_features
 
-        result = run_features(settings, materialize=options.materialize)
+        result = run_features(settings, materialize=options.materialize, engine=engine.get())
         step("features")
         return result
     if job == "train":
         from batch.training import run_training
 
         return run_training(settings, catalogue.get(), step)
+    if job == "audit":
+        from batch.audit import run_audit
+
+        result = run_audit(settings, catalogue.get())
+        step("audit")
+        return result
+    if job == "skew":
+        from batch.skew import run_skew
+
+        result = run_skew(settings)
+        step("skew")
+        return result
     if job == "maintain":
         from batch.maintenance import maintain
 
@@ -112,18 +178,13 @@ def _prune_log_indices(settings: Settings) -> None:
 
 
 def _locked_stage(
-    client: redis.Redis,
-    settings: Settings,
-    job: str,
-    options: JobOptions,
-    catalogue: _Catalogue,
-    step: Step,
+    client: SyncRedis, settings: Settings, job: str, ctx: _Context, step: Step
 ) -> StepResult:
     lineage = Lineage(settings, job)
     with job_lock(client, settings.keys, job, settings.job_lock_ttl_s):
         lineage.start()
         try:
-            result = _stage(settings, job, options, catalogue, step)
+            result = _stage(settings, job, ctx, step)
         except WaitingForData:
             lineage.abort()
             raise
@@ -147,7 +208,8 @@ def run_job(
     require_redis(settings)
     options = options or JobOptions()
     client = redis_client(settings, decode_responses=True)
-    catalogue = _Catalogue(settings, options.catalogue_file)
+    engine = _Engine(settings, options.engine or settings.batch_engine)
+    ctx = _Context(options, _Catalogue(settings, options.catalogue_file), engine)
     started = datetime.now(UTC)
     clock = time.perf_counter()
     result: StepResult | None = None
@@ -161,9 +223,7 @@ def run_job(
                 result = StepResult()
                 try:
                     for stage in PIPELINE:
-                        result = result + _locked_stage(
-                            client, settings, stage, options, catalogue, step
-                        )
+                        result = result + _locked_stage(client, settings, stage, ctx, step)
                 except WaitingForData:
                     lineage.abort()
                     raise
@@ -172,12 +232,14 @@ def run_job(
                     raise
                 lineage.complete(result.inputs, result.outputs)
         else:
-            result = _locked_stage(client, settings, job, options, catalogue, step)
+            result = _locked_stage(client, settings, job, ctx, step)
     except (JobBusy, WaitingForData) as exc:
         status, error = "skipped", str(exc)
     except Exception as exc:
         status, error = "failed", f"{type(exc).__name__}: {exc}"
         log.exception("job.failed", job=job, trigger=trigger)
+    finally:
+        engine.close()
     run = JobRun(
         job=job,
         status=status,  # type: ignore[arg-type]
@@ -190,6 +252,8 @@ def run_job(
     )
     try:
         record_run(client, settings.keys, run)
+        if run.status == "ok" and job in AFTER_TRAINING:
+            request_job(client, settings.keys, "audit")
     finally:
         client.close()
     log.info(

@@ -10,8 +10,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import redis
-
+from infra.clients import SyncRedis
 from schemas.keys import RedisKeys
 
 _RELEASE = """
@@ -25,7 +24,7 @@ class JobBusy(Exception):
 
 
 @contextmanager
-def job_lock(client: redis.Redis, keys: RedisKeys, job: str, ttl_s: int) -> Iterator[str]:
+def job_lock(client: SyncRedis, keys: RedisKeys, job: str, ttl_s: int) -> Iterator[str]:
     """Hold ``job``'s lock for the ``with`` block; ``JobBusy`` if someone else holds it."""
     token = uuid.uuid4().hex
     if not client.set(keys.job_lock(job), token, nx=True, ex=ttl_s):

@@ -37,6 +37,7 @@ class Export:
     """An exported model and how it compares with the native one."""
 
     onnx: bytes
+    native: str  # the booster (float32 thresholds) the ONNX file was converted from, as text
     output: str  # the output tensor holding the score
     max_abs_diff: float  # between ONNX and native predictions on the checked rows
     onnx_row_us: float  # median latency of one-row predictions
@@ -113,7 +114,7 @@ def export(model: Any, check_rows: np.ndarray, latency_rows: int = 200) -> Expor
     sample = rows[: max(1, min(latency_rows, len(rows)))]
     onnx_us = _row_latency_us(lambda r: onnx_scores(sess, output, r), sample)
     native_us = _row_latency_us(lambda r: native_scores(model, r), sample)
-    return Export(onnx, output, diff, onnx_us, native_us)
+    return Export(onnx, model.booster_.model_to_string(), output, diff, onnx_us, native_us)
 
 
 def _row_latency_us(predict: Any, rows: np.ndarray) -> float:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -54,6 +54,7 @@ class RankingSet:
     candidate_skus: list[str]
     positives: list[set[str]]  # per query: everything bought in the horizon
     popular: list[str]  # the popularity baseline's list at the cut-off, most popular first
+    users: list[str] = field(default_factory=list)  # per query: the shopper
 
     @property
     def queries(self) -> int:
@@ -144,6 +145,7 @@ def ranking_set(
     groups: list[int] = []
     skus: list[str] = []
     positives: list[set[str]] = []
+    shoppers: list[str] = []
     item_parts = {sku: item_values(state) for sku, state in items.items()}
     no_item = item_values({})
     for query, (user, purchased) in enumerate(bought.items()):
@@ -151,6 +153,7 @@ def ranking_set(
         who = shopper(state)
         wanted = set(purchased)  # type: ignore[call-overload]
         positives.append(wanted)
+        shoppers.append(str(user))
         latest = interests.get(user, [])
         profile = _profile(latest, categories, list(dict.fromkeys(latest))[:HISTORY])
         found, _ = discover(profile, by_category, neighbours, popular, CANDIDATES)
@@ -163,7 +166,13 @@ def ranking_set(
             skus.append(sku)
     features = np.asarray(rows, dtype=np.float32).reshape(-1, len(RANKER_FEATURES))
     return RankingSet(
-        features, np.asarray(labels), np.asarray(groups), skus, positives, [s for s, _ in popular]
+        features,
+        np.asarray(labels),
+        np.asarray(groups),
+        skus,
+        positives,
+        [s for s, _ in popular],
+        shoppers,
     )
 
 

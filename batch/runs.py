@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
-
+from infra.clients import SyncRedis
 from schemas.jobs import JobRun, check_job
 from schemas.keys import RedisKeys
 
 KEEP_RUNS = 1_000
 
 
-def record_run(client: redis.Redis, keys: RedisKeys, run: JobRun) -> None:
+def record_run(client: SyncRedis, keys: RedisKeys, run: JobRun) -> None:
     """Prepend ``run`` to the run list and cap the list."""
     pipe = client.pipeline(transaction=True)
     pipe.lpush(keys.job_runs, run.to_json())
@@ -27,7 +26,7 @@ def record_run(client: redis.Redis, keys: RedisKeys, run: JobRun) -> None:
 
 
 def latest_runs(
-    client: redis.Redis, keys: RedisKeys, n: int = 50, job: str | None = None
+    client: SyncRedis, keys: RedisKeys, n: int = 50, job: str | None = None
 ) -> list[JobRun]:
     """The newest ``n`` runs (of ``job`` only, when given), newest first."""
     raw: list[Any] = client.lrange(keys.job_runs, 0, KEEP_RUNS - 1)  # type: ignore[assignment]
@@ -35,7 +34,7 @@ def latest_runs(
     return [r for r in runs if job is None or r.job == job][:n]
 
 
-def request_job(client: redis.Redis, keys: RedisKeys, job: str) -> str:
+def request_job(client: SyncRedis, keys: RedisKeys, job: str) -> str:
     """Ask the scheduler to run ``job`` now; returns the request's stream id.
 
     Raises ``ValueError`` for an unknown job (the API answers 4xx with the message).

@@ -18,10 +18,10 @@ or a scheduler and a manual ``tillflow batch`` run, from running one job twice a
 
 >>> parse_schedule("pipeline=3600, maintain=86400")
 {'pipeline': 3600.0, 'maintain': 86400.0}
->>> parse_schedule("retrain=5")
+>>> parse_schedule("retrain=5")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-ValueError: unknown job 'retrain'; choose one of: silver, gold, features, train, maintain, pipeline
+ValueError: unknown job 'retrain'; choose one of: silver, gold, features, train, maintain, ...
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import structlog
 from batch.jobs import JobOptions, run_job
 from batch.result import StepResult
 from flows.rebuild import RedisGuard
-from infra.clients import redis_client
+from infra.clients import SyncRedis, redis_client
 from schemas.jobs import JOBS, JobRun, check_job
 from schemas.settings import Settings
 
@@ -82,7 +82,7 @@ class Scheduler:
         self.options = options or JobOptions()
         self.runner = runner
         self.clock = clock
-        self.redis: redis.Redis = redis_client(settings, decode_responses=True)
+        self.redis: SyncRedis = redis_client(settings, decode_responses=True)
         self.redis_failures = 0  # ticks that Redis did not answer (the loop waits and retries)
 
     def close(self) -> None:

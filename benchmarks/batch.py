@@ -11,6 +11,11 @@ shared with other work.
 
 Baselines in the same run: the naive "same as yesterday" forecast (WAPE), the popularity list
 (HR@10, NDCG@10) and the native LightGBM model (one-row latency).
+
+Engines: on a copy of the same bronze, silver → gold → Feast export (no materialisation) runs
+on Spark (``local[*]``, driver 1g; the session is started before the clock, ``spark_startup_s``
+apart) and, as its baseline, on DuckDB; ``spark_parity`` is 1 when the two wrote identical
+tables (batch/engines/parity.py).
 """
 
 from __future__ import annotations
@@ -23,8 +28,14 @@ import time
 import uuid
 from pathlib import Path
 
+import pyarrow as pa
+
 from batch.catalogue_source import catalogue_table
-from batch.features import run_features
+from batch.engines import Engine
+from batch.engines.duckdb_engine import DuckDBEngine
+from batch.engines.parity import differences, lake_outputs
+from batch.engines.spark_engine import SparkEngine
+from batch.features import export_features, run_features
 from batch.gold import run_gold
 from batch.silver import run_silver
 from batch.training import train_models
@@ -37,6 +48,8 @@ from simulator.shop import Shop
 
 EVENTS = 1_000_000
 REPEATS = 3
+SPARK_REPEATS = 1  # the engines' comparison; each Spark pass over 1M events takes minutes here
+SMOKE_ENGINE_EVENTS = 3_000
 
 
 def startup_seconds() -> float:
@@ -85,6 +98,53 @@ def one_run(settings: Settings, catalogue: object) -> dict[str, float]:
     return figures
 
 
+def transform_seconds(lake: Path, engine: Engine, catalogue: pa.Table) -> float:
+    """Wall time of silver → gold → Feast export on ``engine``, from bronze only."""
+    for leftover in (lake / "silver", lake / "gold", lake / "feast"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    start = time.perf_counter()
+    run_silver(lake, engine=engine)
+    run_gold(lake, catalogue, engine=engine)
+    export_features(lake, engine)
+    return time.perf_counter() - start
+
+
+def engine_figures(
+    settings: Settings, catalogue: pa.Table, repeats: int, mode: Mode, config: ShopConfig
+) -> dict[str, float]:
+    """Spark against DuckDB on copies of the same bronze: times and parity.
+
+    Full size: the benchmark's 1M-event bronze. Smoke: a bronze of its own of SMOKE_ENGINE_EVENTS,
+    so the smoke pass stays a Spark start and a few seconds of queries.
+    """
+    root = settings.runtime_dir / "engines"
+    lakes = {name: root / name for name in ("duckdb", "spark")}
+    if mode.smoke:
+        fill_bronze(lakes["duckdb"], SMOKE_ENGINE_EVENTS, config)
+    else:
+        shutil.copytree(settings.lake_dir / "bronze", lakes["duckdb"] / "bronze")
+    shutil.copytree(lakes["duckdb"] / "bronze", lakes["spark"] / "bronze")
+    start = time.perf_counter()
+    spark = SparkEngine(settings)
+    figures = {"spark_startup_s": time.perf_counter() - start}
+    duck = DuckDBEngine()
+    try:
+        spark_runs = [transform_seconds(lakes["spark"], spark, catalogue) for _ in range(repeats)]
+        duck_runs = [transform_seconds(lakes["duckdb"], duck, catalogue) for _ in range(repeats)]
+    finally:
+        spark.close()
+        duck.close()
+    found = differences(lake_outputs(lakes["duckdb"]), lake_outputs(lakes["spark"]))
+    for line in found:
+        print(f"parity: {line}")
+    figures.update(
+        spark_pipeline_seconds_1m_events=median(spark_runs),
+        duckdb_transform_seconds_1m_events=median(duck_runs),
+        spark_parity=float(not found),
+    )
+    return figures
+
+
 def main(mode: Mode) -> None:
     events_n, repeats = mode.size(EVENTS, 60_000), mode.size(REPEATS, 1)
     root = Path(tempfile.mkdtemp(prefix="tillflow-batch-bench-"))
@@ -94,7 +154,12 @@ def main(mode: Mode) -> None:
         runtime_dir=root / "runtime",
         lineage_file=root / "lineage.jsonl",
         redis_prefix=f"bench-batch-{uuid.uuid4().hex[:6]}:",
+        mlflow_model_prefix=mode.model_prefix,
+        spark_driver_memory="1g",
     )
+    # The Delta jars that `make setup` resolved, for the Spark session.
+    (root / "runtime").mkdir(parents=True)
+    (root / "runtime" / "cache").symlink_to((Settings().runtime_dir / "cache").resolve())
     require_redis(settings)
     config = ShopConfig(sessions_per_day=2_000) if mode.smoke else ShopConfig()  # days to train
     try:
@@ -109,6 +174,9 @@ def main(mode: Mode) -> None:
             print_repeat(repeat, repeats, runs)
         figures = {k: median(v) for k, v in runs.items()}
         figures["events"] = float(sum(counts.values()))
+        engines = engine_figures(settings, catalogue, mode.size(SPARK_REPEATS, 1), mode, config)
+        print(", ".join(f"{k}={v:,.2f}" for k, v in engines.items()))
+        figures.update(engines)
         path = write_result("batch", figures, {**runs, "repeats": repeats}, mode)
         print(f"wrote {path}")
         # The serving benchmark serves these models (the ones this run trained on 1M events).

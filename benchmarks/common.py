@@ -41,6 +41,11 @@ class Mode:
         """Where the batch benchmark leaves the models the serving benchmark serves."""
         return SMOKE_RESULTS / "bench-models" if self.smoke else BENCH_MODELS
 
+    @property
+    def model_prefix(self) -> str:
+        """The MLflow registered-model prefix of the batch benchmark's models."""
+        return "bench-smoke-" if self.smoke else "bench-"
+
 
 def parse_mode(doc: str | None, argv: Sequence[str] | None = None) -> Mode:
     """The benchmark's command line: ``--smoke`` for the tiny size."""
@@ -82,11 +87,13 @@ def write_medians(
     ratio: tuple[str, str, str],
     meta: dict[str, Any],
     mode: Mode = Mode(),
+    more_ratios: tuple[tuple[str, str, str], ...] = (),
 ) -> None:
-    """Write the median of every figure plus ``ratio = (name, numerator, denominator)``."""
+    """Write the median of every figure plus ``ratio = (name, numerator, denominator)`` (and
+    each of ``more_ratios``), each a ratio of the two medians."""
     figures = {k: median(v) for k, v in runs.items()}
-    key, num, den = ratio
-    figures[key] = figures[num] / figures[den]
+    for key, num, den in (ratio, *more_ratios):
+        figures[key] = figures[num] / figures[den]
     print(f"wrote {write_result(name, figures, {**meta, **runs}, mode)}")
 
 

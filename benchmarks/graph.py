@@ -3,7 +3,7 @@
 One pass over the simulated shop (seed 42, list prices):
 
 - ``load_seconds_1m_events``: the first 1,000,000 events become gold tables
-  (``graph.testdata.SampleGold``, not timed), loaded into an empty namespace of the real
+  (``tests.sample_gold.SampleGold``, not timed), loaded into an empty namespace of the real
   Neo4j by ``graph.load.load_graph`` (timed; median of repeats, each into a fresh namespace).
   Baseline: ``read_gold_seconds``, the part spent reading and diffing the Delta tables.
   ``incremental_load_seconds``: the next TEST_DAYS of events, loaded on top.
@@ -14,7 +14,7 @@ One pass over the simulated shop (seed 42, list prices):
   The streaming recommender (flows.steps state) learns from every event; the graph is built
   from the first 1M events only (the training days). For each purchase after that, is a bought
   product in the shopper's top-10 from the streaming recommender alone, or from the streaming
-  and the graph's highest-lift co-purchases merged (online_models.graph_candidates)?
+  and the graph's highest-lift co-purchases merged (tests/graph_candidates.py)?
 """
 
 from __future__ import annotations
@@ -42,14 +42,14 @@ from flows.steps import ItemNeighbours, ShopperState, SkuState, sku_signals, use
 from graph import cypher
 from graph.load import drop_namespace, load_graph
 from graph.queries import candidates
-from graph.testdata import SampleGold
 from infra.clients import neo4j_async_driver, neo4j_driver, redis_client
 from infra.readiness import require_neo4j
-from online_models.graph_candidates import GRAPH_WEIGHT, MIN_SHOPPERS, recommend_with_graph
 from online_models.recommender import CATEGORY_ITEMS, NEIGHBOURS, Profile, discover
 from schemas.settings import Settings
 from simulator.config import ShopConfig
 from simulator.shop import DAY, Emitted, Shop
+from tests.graph_candidates import GRAPH_WEIGHT, MIN_SHOPPERS, recommend_with_graph
+from tests.sample_gold import SampleGold
 
 EVENTS = 1_000_000
 TEST_DAYS = 7

@@ -7,7 +7,7 @@ as the ingestion API and ``tillflow replay`` validate them), produced in time or
 topics at :data:`RATE` events per second while the dataflow (one process, as
 ``tillflow flows run``) tails them. Once a last event on every partition has been processed,
 each target user's lists are read as the API reads them: buy again as the flow stored it
-(``schemas.recommendations.StoredShopper``), discover built from the stored shopper and the
+(``schemas.serving.StoredShopper``), discover built from the stored shopper and the
 neighbours published by then (``api/discover.py``). Two baselines come from the same sent
 events in the same run: the most popular items the user has not touched, and batch item-kNN.
 
@@ -60,7 +60,7 @@ from infra.stack.topics import delete_topics, ensure_topics
 from ingest.validation import parse_one
 from schemas.catalogue import CatalogueItem
 from schemas.event_time import EventTimePolicy
-from schemas.recommendations import StoredShopper
+from schemas.serving import StoredShopper
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, ORDERS, USER_ACTIVITY, Topic
 from simulator.config import ShopConfig

@@ -6,6 +6,13 @@
   topics, measured in the same run) is subtracted.
 - ``raw_consume_events_per_s``: a plain confluent-kafka consume-and-parse (orjson) loop over
   the same events: the baseline; ``ratio_to_raw_consume`` = 1proc / raw.
+- ``scaling_2proc`` = 2proc / 1proc: what a second process adds (≥ 1: it does not slow
+  the flow down).
+- ``exchange_us_per_event`` / ``exchange_bytes_per_event``: what a worker pays to send one
+  event's items to the keyed steps of another process (lake batch, dedupe, per category, per
+  shopper): the items the flow's own functions make of the simulator's events, pickled and
+  unpickled as Bytewax does for every item that crosses a process boundary; with ``n``
+  processes a share (n - 1) / n of them crosses. ``exchange_items_per_event`` counts them.
 - ``freshness_p50_ms`` / ``freshness_p99_ms``: probe events produced while the flow tails the
   topics under a 5,000 events/s load, until the shopper's features in the Feast online store
   show them (the probe compares the stored ``event_time`` value with the expected bytes).
@@ -17,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import pickle
 import shutil
 import subprocess
 import tempfile
@@ -33,7 +41,11 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from benchmarks.common import Mode, parse_mode, percentile, print_repeat, write_medians
 from featurestore.layout import USER_VIEW, encode_value, field_name, user_layout
 from flows.catalogue import store_catalogue
+from flows.dedupe import dedupe_key
+from flows.parse import parse_message
+from flows.records import Accepted, LakeRow
 from flows.run import TAIL_ENV, init_recovery, process_commands
+from flows.steps import Routed, category_signals
 from infra.readiness import require_kafka, require_redis
 from infra.stack.topics import delete_topics, ensure_topics
 from schemas.settings import Settings
@@ -83,6 +95,30 @@ def run_flow(s: Settings, processes: int) -> float:
         if p.wait() != 0:
             raise RuntimeError(f"flow exited with {p.returncode}")
     return time.perf_counter() - started
+
+
+def exchange_cost(s: Settings, n: int) -> tuple[float, float, float]:
+    """Items, pickled bytes and pickle + unpickle µs per event of the keyed steps' inputs."""
+    shop = Shop(ShopConfig(seed=5))
+    categories = {c.sku: c.category for c in shop.catalogue()}
+    topics = {s.topic(t): t for t in INPUT_TOPICS}
+    policy = s.event_time_policy()
+    items: list[object] = []
+    for offset, e in zip(range(n), shop.events(), strict=False):
+        raw = orjson.dumps(e.payload)
+        rec = parse_message(topics, s.topic(e.topic), 0, offset, e.key.encode(), raw, policy=policy)
+        if not isinstance(rec, Accepted):
+            continue
+        routed = Routed.of(rec)
+        items.append((f"{rec.topic}:{rec.partition}", LakeRow.of(rec)))
+        items.append((dedupe_key(routed.event_id, routed.t), routed))
+        items.extend(category_signals(routed, categories))
+        if routed.user is not None:
+            items.append(routed.user)
+    started = time.perf_counter()
+    size = sum(len(pickle.loads(b) and b) for b in map(pickle.dumps, items))
+    elapsed = time.perf_counter() - started
+    return len(items) / n, size / n, elapsed / n * 1e6
 
 
 def raw_consume(s: Settings, total: int) -> float:
@@ -201,6 +237,9 @@ def main(mode: Mode) -> None:
             "startup_s",
             "freshness_p50_ms",
             "freshness_p99_ms",
+            "exchange_items_per_event",
+            "exchange_bytes_per_event",
+            "exchange_us_per_event",
         )
     }
     try:
@@ -227,6 +266,9 @@ def main(mode: Mode) -> None:
             two = run_flow(two_settings, 2)
             runs["events_per_s_2proc"].append(report.events / (two - startup))
             runs["raw_consume_events_per_s"].append(raw_consume(data, report.events))
+            exchange = exchange_cost(base, mode.size(20_000, 1_000))
+            for key, value in zip(("items", "bytes", "us"), exchange, strict=True):
+                runs[f"exchange_{key}_per_event"].append(value)
             lat = freshness(
                 base, workdir, f"{tag}f", mode.size(PROBES, 10), mode.size(200_000, 5_000)
             )
@@ -243,6 +285,7 @@ def main(mode: Mode) -> None:
         ("ratio_to_raw_consume", "events_per_s_1proc", "raw_consume_events_per_s"),
         {"repeats": repeats, "events": events_n},
         mode,
+        more_ratios=(("scaling_2proc", "events_per_s_2proc", "events_per_s_1proc"),),
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -34,13 +34,35 @@ CatalogueOption = Annotated[
 ]
 
 
-def _run(job: str, catalogue: Path | None = None, retention_hours: int | None = None) -> None:
+EngineOption = Annotated[
+    str | None,
+    typer.Option("--engine", help="duckdb or spark (default TILLFLOW_BATCH_ENGINE, duckdb)."),
+]
+MasterOption = Annotated[
+    str | None,
+    typer.Option("--master", help="Spark master URL (default TILLFLOW_SPARK_MASTER, local[*])."),
+]
+
+
+def _run(
+    job: str,
+    catalogue: Path | None = None,
+    retention_hours: int | None = None,
+    engine: str | None = None,
+    master: str | None = None,
+) -> None:
+    from batch.engines import ENGINES
     from batch.jobs import STEPS, JobOptions, run_job
     from batch.maintenance import lake_tables
 
     settings = _settings()
+    if master is not None:
+        settings = settings.model_copy(update={"spark_master": master})
+    chosen = next((e for e in ENGINES if e == engine), None)
+    if engine is not None and chosen is None:
+        raise _fail(ValueError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}"))
     total = STEPS[job] or len(lake_tables(settings.lake_dir))
-    options = JobOptions(catalogue_file=catalogue, retention_hours=retention_hours)
+    options = JobOptions(catalogue_file=catalogue, retention_hours=retention_hours, engine=chosen)
     with track(job, total, "steps") as progress:
 
         def step(name: str) -> None:
@@ -62,21 +84,23 @@ def _run(job: str, catalogue: Path | None = None, retention_hours: int | None = 
 
 
 @batch_app.command("silver")
-def silver() -> None:
+def silver(engine: EngineOption = None, master: MasterOption = None) -> None:
     """Bronze → silver: typed, deduplicated by event_id, bad rows quarantined."""
-    _run("silver")
+    _run("silver", engine=engine, master=master)
 
 
 @batch_app.command("gold")
-def gold(catalogue: CatalogueOption = None) -> None:
+def gold(
+    catalogue: CatalogueOption = None, engine: EngineOption = None, master: MasterOption = None
+) -> None:
     """Silver → gold: sku_daily, user_item_interactions, orders_enriched."""
-    _run("gold", catalogue)
+    _run("gold", catalogue, engine=engine, master=master)
 
 
 @batch_app.command("features")
-def features() -> None:
+def features(engine: EngineOption = None, master: MasterOption = None) -> None:
     """Gold → Feast: export sku_daily_features, materialise them to the online store."""
-    _run("features")
+    _run("features", engine=engine, master=master)
 
 
 @batch_app.command("train")
@@ -96,9 +120,47 @@ def maintain(
 
 
 @batch_app.command("pipeline")
-def pipeline(catalogue: CatalogueOption = None) -> None:
+def pipeline(
+    catalogue: CatalogueOption = None, engine: EngineOption = None, master: MasterOption = None
+) -> None:
     """silver → gold → features → train, each stage under its own lock."""
-    _run("pipeline", catalogue)
+    _run("pipeline", catalogue, engine=engine, master=master)
+
+
+@batch_app.command("tables")
+def tables(master: MasterOption = None) -> None:
+    """Register the lake's tables in the catalogue (Hive metastore) and list them with their
+    Delta versions; Spark and DuckDB both read them as tillflow.<layer>_<table>."""
+    from batch.engines.spark_engine import SparkEngine
+    from batch.metastore import register
+
+    settings = _settings()
+    if master is not None:
+        settings = settings.model_copy(update={"spark_master": master})
+    try:
+        engine = SparkEngine(settings)
+    except StackError as exc:
+        raise _fail(exc) from None
+    try:
+        entries = register(engine.spark, settings.lake_dir)
+    finally:
+        engine.close()
+    table = Table("table", "version", "location")
+    for entry in entries:
+        table.add_row(entry.qualified, str(entry.version), str(entry.location))
+    out.print(table)
+
+
+@batch_app.command("audit")
+def audit(catalogue: CatalogueOption = None) -> None:
+    """Fairness audit of the champion models and the prices → gold fairness_audit."""
+    _run("audit", catalogue)
+
+
+@batch_app.command("skew")
+def skew() -> None:
+    """Online/offline skew: served stream features vs recomputed from the lake."""
+    _run("skew")
 
 
 @batch_app.command("runs")
@@ -163,18 +225,25 @@ def history(
 
 @models_app.command("list")
 def models_list() -> None:
-    """Every model version with its metrics; * marks the current one."""
-    from registry.store import ModelRegistry
+    """Every model version with its metrics; * marks the champion, c the challenger."""
+    from registry import CHALLENGER, ModelRegistry, RegistryError
 
-    registry = ModelRegistry(_settings().registry_dir)
-    table = Table("model", "version", "current", "created_at", "metrics", "trained_on")
-    for name in registry.names():
-        current = registry.current(name)
-        for v in registry.versions(name):
+    registry = ModelRegistry.from_settings(_settings())
+    table = Table("model", "version", "alias", "created_at", "metrics", "trained_on")
+    try:
+        listed = [
+            (n, registry.current(n), registry.alias(n, CHALLENGER), registry.versions(n))
+            for n in registry.names()
+        ]
+    except RegistryError as exc:
+        raise _fail(exc) from None
+    for name, current, challenger, versions in listed:
+        for v in versions:
             metrics = v.metadata.get("metrics", {})
             numbers = sorted((k, val) for k, val in metrics.items() if isinstance(val, int | float))
             shown = ", ".join(f"{k}={val:.4g}" for k, val in numbers if not k.endswith("rows"))
             mark = "*" if current is not None and current.version == v.version else ""
+            mark += "c" if challenger == v.version else ""
             table.add_row(
                 name,
                 str(v.version),
@@ -191,11 +260,11 @@ def models_promote(
     name: Annotated[str, typer.Argument(help="demand or ranker")],
     version: Annotated[int, typer.Argument(help="The version to make current.")],
 ) -> None:
-    """Make a version current (the API reloads it)."""
-    from registry.store import ModelRegistry, RegistryError
+    """Move the champion alias to a version (the API follows it)."""
+    from registry import ModelRegistry, RegistryError
 
     try:
-        target = ModelRegistry(_settings().registry_dir).promote(name, version)
+        target = ModelRegistry.from_settings(_settings()).promote(name, version)
     except RegistryError as exc:
         raise _fail(exc) from None
     out.print(f"current {name}: {target.label}")
@@ -203,11 +272,11 @@ def models_promote(
 
 @models_app.command("rollback")
 def models_rollback(name: Annotated[str, typer.Argument(help="demand or ranker")]) -> None:
-    """Return to the version that was current before the last promotion."""
-    from registry.store import ModelRegistry, RegistryError
+    """Move the champion alias back to where it was before the last promotion."""
+    from registry import ModelRegistry, RegistryError
 
     try:
-        target = ModelRegistry(_settings().registry_dir).rollback(name)
+        target = ModelRegistry.from_settings(_settings()).rollback(name)
     except RegistryError as exc:
         raise _fail(exc) from None
     out.print(f"current {name}: {target.label}")
@@ -222,10 +291,13 @@ def scheduler(
     catalogue: CatalogueOption = None,
 ) -> None:
     """Run jobs on their schedule, retrain on drift, serve run requests; Ctrl-C stops."""
-    from batch.jobs import JobOptions
+    from batch.jobs import JobOptions, run_job
+    from batch.result import StepResult
     from batch.scheduler import Scheduler, parse_schedule
     from flows.rebuild import RedisGuard
     from infra.readiness import require_redis
+    from observability.jobs import start_scheduler_metrics
+    from schemas.jobs import JobRun
 
     settings = _settings()
     try:
@@ -234,11 +306,38 @@ def scheduler(
         require_redis(settings)
     except (ValueError, StackError) as exc:
         raise _fail(exc) from None
+    jobs, server = None, None
+    if not once:  # a running scheduler serves its job, registry and governance metrics
+        try:
+            jobs, server = start_scheduler_metrics(settings)
+        except OSError as exc:
+            port = settings.scheduler_metrics_port
+            raise _fail(
+                OSError(
+                    f"the scheduler's /metrics port {port} cannot be served: {exc}; "
+                    "set TILLFLOW_SCHEDULER_METRICS_PORT (0: not served)"
+                )
+            ) from None
+
+    def run_and_record(*args: Any, **kwargs: Any) -> tuple[JobRun, StepResult | None]:
+        run, result = run_job(*args, **kwargs)
+        if jobs is not None:
+            jobs.record(run)
+        return run, result
+
     guard = RedisGuard(settings)
-    runner = Scheduler(settings, plan, options=JobOptions(catalogue_file=catalogue), guard=guard)
+    runner = Scheduler(
+        settings,
+        plan,
+        options=JobOptions(catalogue_file=catalogue),
+        runner=run_and_record,
+        guard=guard,
+    )
     try:
         runner.run(ticks=1 if once else None)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     finally:
         runner.close()
+        if server is not None:
+            server.close()

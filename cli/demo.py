@@ -255,7 +255,7 @@ def print_addresses(settings: Settings, rate: float) -> None:
         f"POST {api_url}/oauth/token)",
         f"Prometheus: http://127.0.0.1:{settings.prometheus_port}/alerts   Grafana: "
         "http://127.0.0.1:3000 with `docker compose -f infra/docker-compose.yml up` or any "
-        "local Grafana (README: Observability)",
+        "local Grafana (docs/observability.md)",
         f"search: {api_url}/search?q=yogurt   logs: {settings.opensearch_url}/"
         f"{settings.log_index_prefix}*/_search?q=level:warning",
         f"watch: kcat -b {settings.kafka_bootstrap} -C -t {settings.topic_prefix}orders",

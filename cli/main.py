@@ -52,8 +52,9 @@ batch_app.command("graph")(batch_graph)
 
 @app.command()
 def setup() -> None:
-    """Fetch what the local stack needs (Kafka, Neo4j and OpenSearch jars from Maven Central);
-    check Java."""
+    """Fetch what the local stack needs (Kafka, Neo4j, OpenSearch and Delta-for-Spark jars from
+    Maven Central); check Java."""
+    from batch.engines.spark_session import ensure_jars as ensure_spark_jars
     from infra.stack import kafka, neo4j, opensearch
 
     settings = _settings()
@@ -64,17 +65,20 @@ def setup() -> None:
         graph_libs = neo4j.ensure_jars(settings)
         opensearch.find_java()
         search_libs = opensearch.ensure_jars(settings)
+        spark_libs = ensure_spark_jars(settings)
     except StackError as exc:
         raise _fail(exc) from None
     out.print(f"kafka jars ready in {libs}")
     out.print(f"neo4j jars ready in {graph_libs}")
     out.print(f"opensearch jars ready in {search_libs}")
+    out.print(f"spark (delta) jars ready in {spark_libs}")
 
 
 @app.command()
 def up() -> None:
-    """Start Redis, Kafka (KRaft), Neo4j, OpenSearch and Prometheus on 127.0.0.1 and create the
-    topics. Idempotent."""
+    """Start Redis (a local three-master Redis Cluster with TILLFLOW_REDIS_CLUSTER=true), Kafka
+    (KRaft), Neo4j, OpenSearch, MLflow and Prometheus on 127.0.0.1 and create the topics.
+    Idempotent."""
     from infra.stack import local
     from infra.stack.topics import ensure_topics
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from feast import Entity, FeatureStore, FeatureView, Field, FileSource, RepoConfig
-from feast.infra.online_stores.redis import RedisOnlineStoreConfig
+from feast.infra.online_stores.redis import RedisOnlineStoreConfig, RedisType
 from feast.types import Float64, Int64, String
 from feast.value_type import ValueType
 
@@ -53,7 +53,10 @@ def repo_config(settings: Settings) -> RepoConfig:
         project=project_name(settings),
         registry=str(registry.resolve()),
         provider="local",
-        online_store=RedisOnlineStoreConfig(connection_string=host_port),
+        online_store=RedisOnlineStoreConfig(
+            connection_string=host_port,
+            redis_type=RedisType.redis_cluster if settings.redis_cluster else RedisType.redis,
+        ),
         offline_store={"type": "file"},
         entity_key_serialization_version=SERIALIZATION_VERSION,
     )

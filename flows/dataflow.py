@@ -25,6 +25,7 @@ from bytewax.dataflow import Dataflow
 from flows.dedupe import SeenIds, dedupe_key
 from flows.expiry import IdleExpiring
 from flows.kafka_in import TolerantKafkaSource
+from flows.keyed import KeyedState
 from flows.metrics import flow_metrics
 from flows.parse import dead_letter, encode_dead_letter, parse_message, received_at
 from flows.records import Accepted, LakeRow, Rejected
@@ -154,7 +155,7 @@ def build_flow(
     # (a category's products share an elasticity prior and a demand pattern, and any event
     # of the category lets time-due products be re-priced); a category idle for
     # TILLFLOW_PRODUCT_IDLE_S is forgotten, as is a product outside the catalogue (its own key)
-    sku_out = op.stateful(
+    sku_out = op.stateful_batch(
         "sku-state",
         op.flat_map("sku-signals", unique, lambda r: category_signals(r, categories)),
         lambda resume: IdleExpiring(
@@ -162,12 +163,13 @@ def build_flow(
             lambda state, item: state.apply(item, catalogue),
             settings.product_idle_s,
             resume,
+            when=lambda item: item[1].t,
         ),
     )
     sku_values = op.flat_map("sku-output", sku_out, lambda kv: kv[1])
 
     # -- per shopper: features, recent items, co-interaction pairs -----------------------
-    shopper_out = op.stateful(
+    shopper_out = op.stateful_batch(
         "shopper-state",
         op.filter_map("user-signals", unique, lambda r: r.user),
         lambda resume: IdleExpiring(
@@ -175,15 +177,17 @@ def build_flow(
             lambda state, s: state.apply(s, categories),
             settings.shopper_idle_s,
             resume,
+            when=lambda s: s.t,
         ),
     )
     shopper_values = op.map("shopper-output", shopper_out, lambda kv: kv[1])
     pairs = op.flat_map("co-pairs", shopper_values, lambda o: o.pairs)
-    neighbours = _keyed_stateful(
+    neighbours = op.stateful(
         "co-occurrence",
         pairs,
-        lambda key: ItemNeighbours(),
-        lambda state, counts: state.add(counts),
+        lambda resume: KeyedState(
+            lambda _key: ItemNeighbours(), lambda state, counts: state.add(counts), resume
+        ),
     )
 
     # -- out ----------------------------------------------------------------------------
@@ -222,18 +226,3 @@ def build_flow(
     )
     op.output("stats-redis", stats, ServingSink(StatsWriter, settings))
     return flow
-
-
-def _keyed_stateful(step_id: str, up: Any, new: Any, apply: Any) -> Any:
-    """``stateful_map`` whose state is created from the key on first use.
-
-    Items of ``up`` are ``(key, (key, value))``: the step sees its key in the value.
-    """
-
-    def mapper(state: Any, item: tuple[str, Any]) -> tuple[Any, Any]:
-        key, value = item
-        if state is None:
-            state = new(key)
-        return state, apply(state, value)
-
-    return op.stateful_map(step_id, up, mapper)

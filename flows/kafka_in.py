@@ -1,31 +1,166 @@
-"""The flow's Kafka input: consumer errors are counted and logged, never fatal.
+"""The flow's Kafka input: consumer errors are never fatal, and a worker's partitions are
+merged in timestamp order.
 
-Bytewax's ``KafkaSource`` either raises on a consumer error (its default: one broker
-restart ends the flow) or, with ``raise_on_errors=False``, emits ``KafkaError`` items among
-the messages and moves its resume offset to the errored message's offset, which librdkafka
-sets to -1001 for errors that belong to no message. :class:`TolerantKafkaSource` wraps it:
-errors never enter the dataflow (``tillflow_flow_consumer_errors_total{code}`` and a log
-line instead), and the snapshot is always the offset after the last real message, so a
+**Errors.** Bytewax's ``KafkaSource`` either raises on a consumer error (its default: one
+broker restart ends the flow) or emits ``KafkaError`` items among the messages and moves its
+resume offset to the errored message's offset, which librdkafka sets to -1001 for errors
+that belong to no message. Here errors never enter the dataflow
+(``tillflow_flow_consumer_errors_total{code}`` and a log line instead), and each partition's
+snapshot is always the offset after the last of its messages handed to the flow, so a
 restart resumes exactly there. librdkafka itself reconnects and refetches.
+
+**Merged.** Each partition has its own consumer, and each consumer fetches as fast as its
+broker answers. Read one partition at a time, as Bytewax reads partitions, a backlog in the
+topics (a replay, a restart after an outage) reaches the flow a partition's batch at a time:
+days of one partition's events before the first hour of another's, and a product's learner,
+which counts the time between sales, sees time run backwards. So, as Kafka Streams does within
+a task, the partitions a worker reads are merged by message timestamp (the time the shop
+produced each event): the worker's first partition hands over the merged batch, every
+message up to the newest timestamp all partitions with messages waiting have reached, in
+timestamp order; the other partitions hand over nothing and keep their own resume offsets.
+A partition with nothing waiting holds nobody back (its next fetch may bring older messages:
+the disorder is at most one fetch), except before its first fetch has answered, for at most
+``grace_s``. Across workers partitions are not merged (each merges its own).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from datetime import datetime
-from typing import Any
+import heapq
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import structlog
-from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
+from bytewax.connectors.kafka import KafkaSource, KafkaSourceMessage
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from confluent_kafka import OFFSET_BEGINNING, TIMESTAMP_NOT_AVAILABLE, Consumer, TopicPartition
 from confluent_kafka import KafkaError as ConfluentError
+from confluent_kafka import Message as RawMessage
 
 Message = KafkaSourceMessage[bytes | None, bytes | None]
 log = structlog.get_logger(__name__)
+FOLLOWER_POLL = timedelta(milliseconds=200)
+
+
+class Fetcher(Protocol):
+    """What a partition needs of its consumer (``confluent_kafka.Consumer``)."""
+
+    def consume(self, num_messages: int, timeout: float) -> list[RawMessage]: ...
+
+    def close(self) -> None: ...
+
+
+def _timestamp(m: RawMessage) -> float:
+    kind, ms = m.timestamp()
+    return -math.inf if kind == TIMESTAMP_NOT_AVAILABLE else float(ms)
+
+
+class Partition:
+    """One Kafka partition of a merge: its consumer, what it fetched, where to resume."""
+
+    def __init__(self, name: str, consumer: Fetcher, resume: int, born: float) -> None:
+        self.name = name
+        self.consumer = consumer
+        self.resume = resume
+        self.born = born
+        self.fetched: deque[tuple[float, int, Message]] = deque()
+        self.answered = False  # a fetch has brought a message or the partition's end
+        self.caught_up = False  # the last fetch reached the partition's end
+
+    def fetch(self, batch_size: int, on_error: Callable[[ConfluentError], None]) -> None:
+        for m in self.consumer.consume(batch_size, 0.001):
+            error = m.error()
+            if error is not None:
+                if error.code() == ConfluentError._PARTITION_EOF:
+                    self.caught_up = self.answered = True
+                else:
+                    on_error(error)
+                continue
+            self.caught_up, self.answered = False, True
+            offset = m.offset() or 0
+            message = KafkaSourceMessage(
+                key=m.key(),
+                value=m.value(),
+                topic=m.topic(),
+                headers=m.headers() or [],  # type: ignore[arg-type]  # bytes values here
+                latency=m.latency(),
+                offset=offset,
+                partition=m.partition(),
+                timestamp=m.timestamp(),
+            )
+            self.fetched.append((_timestamp(m), offset, message))
+
+
+class Merge:
+    """The partitions one worker reads, handed over as one batch in timestamp order."""
+
+    def __init__(
+        self,
+        *,
+        tail: bool,
+        batch_size: int,
+        grace_s: float,
+        on_error: Callable[[ConfluentError], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.tail = tail
+        self.batch_size = batch_size
+        self.grace_s = grace_s
+        self.on_error = on_error
+        self.clock = clock
+        self.parts: dict[str, Partition] = {}
+        self.leader: str | None = None  # the partition that hands over the merged batches
+
+    def add(self, name: str, consumer: Fetcher, resume: int) -> Partition:
+        part = Partition(name, consumer, resume, self.clock())
+        self.parts[name] = part
+        if self.leader is None:
+            self.leader = name
+        return part
+
+    def done(self, name: str) -> bool:
+        """Whether ``name`` has nothing more to hand over (``tail=False``: at its end)."""
+        part = self.parts[name]
+        return not self.tail and part.caught_up and not part.fetched
+
+    def next_batch(self, name: str) -> list[Message]:
+        if name != self.leader:
+            return []
+        now = self.clock()
+        limit = math.inf
+        for part in self.parts.values():
+            if not part.fetched and not self.done(part.name):
+                part.fetch(self.batch_size, self.on_error)
+            if part.fetched:
+                limit = min(limit, part.fetched[-1][0])
+            elif not part.answered and now < part.born + self.grace_s:
+                limit = -math.inf  # its first fetch may still bring the oldest messages
+        ready = []
+        for part in self.parts.values():
+            taken = []
+            while part.fetched and part.fetched[0][0] <= limit:
+                taken.append(part.fetched.popleft())
+            if taken:
+                part.resume = taken[-1][1] + 1
+                ready.append(taken)
+        return [m for _, _, m in heapq.merge(*ready, key=lambda t: t[0])]
+
+    def all_done(self) -> bool:
+        return all(self.done(name) for name in self.parts)
+
+    def remove(self, name: str) -> None:
+        part = self.parts.pop(name)
+        part.consumer.close()
+        if self.leader == name:
+            self.leader = next(iter(self.parts), None)
 
 
 class TolerantKafkaSource(FixedPartitionedSource[Message, int | None]):
-    """``KafkaSource`` over ``topics`` whose consumer errors are reported to ``on_error``."""
+    """The partitions of ``topics``, merged per worker; consumer errors go to ``on_error``."""
 
     def __init__(
         self,
@@ -35,56 +170,68 @@ class TolerantKafkaSource(FixedPartitionedSource[Message, int | None]):
         tail: bool,
         batch_size: int,
         on_error: Callable[[ConfluentError], None],
+        grace_s: float = 5.0,
     ) -> None:
+        self.brokers = brokers
+        self.topics = topics
+        self.tail = tail
+        self.batch_size = batch_size
         self.on_error = on_error
-        # error_cb: client-wide errors (all brokers down, transport) go to the callback
-        # instead of arriving as messages.
-        self.inner = KafkaSource(
-            brokers,
-            topics,
-            tail=tail,
-            batch_size=batch_size,
-            raise_on_errors=False,
-            add_config={"error_cb": on_error},  # type: ignore[dict-item]
-        )
+        self.grace_s = grace_s
+        self.lister = KafkaSource(brokers, topics)
+        self._merges: dict[int, Merge] = {}  # per worker thread
+        self._lock = threading.Lock()
 
     def list_parts(self) -> list[str]:
-        return self.inner.list_parts()
+        return self.lister.list_parts()
 
-    def build_part(
-        self, step_id: str, for_part: str, resume_state: int | None
-    ) -> _TolerantPartition:
-        inner = self.inner.build_part(step_id, for_part, resume_state)
-        return _TolerantPartition(inner, resume_state, self.on_error)
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> Merged:
+        index, topic = for_part.split("-", 1)
+        start = OFFSET_BEGINNING if resume_state is None else resume_state
+        consumer = Consumer(
+            {
+                "group.id": "tillflow-flow",  # unused: offsets live in the recovery store
+                "enable.auto.commit": False,
+                "bootstrap.servers": ",".join(self.brokers),
+                "enable.partition.eof": True,  # "caught up" is how a partition stops waiting
+                "error_cb": self.on_error,  # client-wide errors (all brokers down, transport)
+            }
+        )
+        consumer.assign([TopicPartition(topic, int(index), start)])
+        with self._lock:
+            merge = self._merges.setdefault(
+                threading.get_ident(),
+                Merge(
+                    tail=self.tail,
+                    batch_size=self.batch_size,
+                    grace_s=self.grace_s,
+                    on_error=self.on_error,
+                ),
+            )
+        return Merged(merge, merge.add(for_part, consumer, start))
 
 
-class _TolerantPartition(StatefulSourcePartition[Message, int | None]):
-    def __init__(
-        self,
-        inner: StatefulSourcePartition[Any, int | None],
-        resume_state: int | None,
-        on_error: Callable[[ConfluentError], None],
-    ) -> None:
-        self.inner = inner
-        self.on_error = on_error
-        self.resume = inner.snapshot() if resume_state is None else resume_state
+class Merged(StatefulSourcePartition[Message, int | None]):
+    """One partition of a worker's merge, as Bytewax sees it."""
 
-    def next_batch(self) -> Iterable[Message]:
-        batch: list[Message] = []
-        for item in self.inner.next_batch():
-            if isinstance(item, KafkaError):
-                self.on_error(item.err)
-                continue
-            batch.append(item)
-            if item.offset is not None and item.offset >= 0:
-                self.resume = item.offset + 1
-        return batch
+    def __init__(self, merge: Merge, part: Partition) -> None:
+        self.merge = merge
+        self.part = part
+        self.name = part.name
+
+    def next_batch(self) -> list[Message]:
+        leads = self.name == self.merge.leader
+        if self.merge.all_done() or (not leads and self.merge.done(self.name)):
+            raise StopIteration
+        return self.merge.next_batch(self.name)
 
     def next_awake(self) -> datetime | None:
-        return self.inner.next_awake()
+        if self.name == self.merge.leader:
+            return None
+        return datetime.now(UTC) + FOLLOWER_POLL  # only to learn that it has ended
 
     def snapshot(self) -> int | None:
-        return self.resume
+        return self.part.resume
 
     def close(self) -> None:
-        self.inner.close()
+        self.merge.remove(self.name)

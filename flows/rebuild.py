@@ -34,7 +34,7 @@ from flows.records import FeatureRow
 from flows.recovered import RecoveredState, recovered_state
 from flows.sinks.prices import price_update_event, write_price
 from flows.sinks.serving import FeatureWriter, ItemGraphWriter, RecommendationWriter
-from infra.clients import redis_client
+from infra.clients import SyncRedis, redis_client
 from infra.stack.errors import ServiceUnavailable
 from schemas.settings import Settings
 
@@ -58,14 +58,14 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield items[start : start + BATCH]
 
 
-def _missing(client: redis.Redis, keys: Sequence[str | bytes]) -> list[bool]:
+def _missing(client: SyncRedis, keys: Sequence[str | bytes]) -> list[bool]:
     pipe = client.pipeline(transaction=False)
     for key in keys:
         pipe.exists(key)
     return [not found for found in pipe.execute()]
 
 
-def _catalogue(settings: Settings, client: redis.Redis, report: RebuildReport) -> dict[str, str]:
+def _catalogue(settings: Settings, client: SyncRedis, report: RebuildReport) -> dict[str, str]:
     items = read_catalogue_file(settings.catalogue_file)
     if not items:
         report.skipped["catalogue"] = f"no catalogue file at {settings.catalogue_file}"
@@ -79,7 +79,7 @@ def _catalogue(settings: Settings, client: redis.Redis, report: RebuildReport) -
 
 
 def _features(
-    settings: Settings, client: redis.Redis, state: RecoveredState, report: RebuildReport
+    settings: Settings, client: SyncRedis, state: RecoveredState, report: RebuildReport
 ) -> None:
     writer = FeatureWriter(settings)
     try:
@@ -106,7 +106,7 @@ def _source(entity: str, state: Any) -> Any:
 
 
 def _prices(
-    settings: Settings, client: redis.Redis, state: RecoveredState, report: RebuildReport
+    settings: Settings, client: SyncRedis, state: RecoveredState, report: RebuildReport
 ) -> None:
     changes = [s.last_change for s in state.skus.values() if s.last_change is not None]
     current: Any = client.hkeys(settings.keys.current_prices)
@@ -120,7 +120,7 @@ def _prices(
 
 
 def _item_graph(
-    settings: Settings, client: redis.Redis, state: RecoveredState, report: RebuildReport
+    settings: Settings, client: SyncRedis, state: RecoveredState, report: RebuildReport
 ) -> None:
     keys = settings.keys
     neighbours = sorted(state.neighbours)
@@ -147,7 +147,7 @@ def _item_graph(
 
 def _recommendations(
     settings: Settings,
-    client: redis.Redis,
+    client: SyncRedis,
     state: RecoveredState,
     categories: dict[str, str],
     report: RebuildReport,
@@ -165,7 +165,7 @@ def _recommendations(
 
 
 def _graph_copy(
-    settings: Settings, client: redis.Redis, skus: list[str], report: RebuildReport
+    settings: Settings, client: SyncRedis, skus: list[str], report: RebuildReport
 ) -> None:
     from graph.serving import cache_related
     from infra.clients import neo4j_driver

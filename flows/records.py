@@ -77,9 +77,12 @@ class Rejected:
 SkuKind = Literal["view", "add_to_cart", "sale", "stock", "competitor"]
 
 
-@dataclass(frozen=True, slots=True)
-class SkuSignal:
-    """One thing that happened to a product, in event time."""
+class SkuSignal(NamedTuple):
+    """One thing that happened to a product, in event time.
+
+    A tuple, not a dataclass: signals cross process boundaries (pickled by Bytewax), and a
+    tuple unpickles without running Python code per field.
+    """
 
     kind: SkuKind
     t: float
@@ -91,9 +94,8 @@ class SkuSignal:
 UserKind = Literal["view", "add_to_cart", "remove_from_cart", "wishlist", "search", "purchase"]
 
 
-@dataclass(frozen=True, slots=True)
-class UserSignal:
-    """One thing a shopper did, in event time."""
+class UserSignal(NamedTuple):
+    """One thing a shopper did, in event time (a tuple, as :class:`SkuSignal`)."""
 
     kind: UserKind
     t: float

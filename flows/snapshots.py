@@ -1,15 +1,15 @@
-"""Cheap state snapshots.
+"""Cheap state snapshots: the state pickled once, when the epoch closes.
 
-Bytewax snapshots each changed key's state with ``copy.deepcopy`` at every epoch, then
-pickles the copy into the recovery store. For nested Python state, ``deepcopy`` is slow and
-the copy is pickled once more anyway, so a snapshot here is the state already pickled: an
-immutable blob whose own pickle is "unpickle this blob". One ``pickle.dumps`` per key and
-snapshot, instead of a deep copy and a dumps.
+Bytewax pickles each changed key's snapshot into the recovery store. A keyed state's
+``snapshot()`` (``flows/expiry.py``, ``flows/keyed.py``, ``flows/dedupe.py``) returns
+:func:`pickled` of its state: an immutable blob whose own pickle is "unpickle this blob", so a
+recovered step gets the state itself back. One ``pickle.dumps`` per key and snapshot, and the
+snapshot does not change when the live state does.
 
->>> import copy, pickle
+>>> import pickle
 >>> from flows.steps import ItemNeighbours
 >>> item = ItemNeighbours()
->>> snap = copy.deepcopy(item)
+>>> snap = pickled(item)
 >>> _ = item.add([("b", 1.0)])  # the snapshot does not change with the state
 >>> len(pickle.loads(pickle.dumps(snap)).similarity.co.weights), len(item.similarity.co.weights)
 (0, 1)
@@ -37,10 +37,6 @@ class Snapshot:
         return _restore, (self.blob,)
 
 
-class PickleCopy:
-    """Mixin: ``copy.deepcopy(x)`` becomes a :class:`Snapshot` of ``x``."""
-
-    __slots__ = ()
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Snapshot:
-        return Snapshot(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL))
+def pickled(state: Any) -> Snapshot:
+    """A snapshot of ``state`` as it is now."""
+    return Snapshot(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))

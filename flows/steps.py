@@ -8,7 +8,6 @@ from typing import Any, NamedTuple
 
 from flows.features import ShopperFeatures, SkuFeatures
 from flows.records import Accepted, FeatureRow, SkuSignal, UserSignal
-from flows.snapshots import PickleCopy
 from online_models.pooling import CategoryPool
 from online_models.pricer import Market, PriceChange, ProductPricer
 from online_models.recommender import DecayedWeights, Profile, new_interest, remember
@@ -78,7 +77,7 @@ class SkuOutput:
 
 
 @dataclass
-class SkuState(PickleCopy):
+class SkuState:
     """Features, pricing and popularity of one product.
 
     ``pool`` is what the product's category learns together (elasticity prior, demand
@@ -198,7 +197,7 @@ def category_signals(
 
 
 @dataclass
-class CategoryState(PickleCopy):
+class CategoryState:
     """The products of one category, priced together.
 
     They share a :class:`CategoryPool` (partial pooling of elasticities, the hour × weekday
@@ -251,7 +250,7 @@ class ShopperOutput:
 
 
 @dataclass
-class ShopperState(PickleCopy):
+class ShopperState:
     user_id: str
     features: ShopperFeatures = field(default_factory=ShopperFeatures)
     interest: DecayedWeights = field(default_factory=new_interest)
@@ -278,7 +277,7 @@ class ShopperState(PickleCopy):
 
 
 @dataclass
-class ItemNeighbours(PickleCopy):
+class ItemNeighbours:
     """One item's co-occurrence state; ``add`` returns its neighbour list when due."""
 
     similarity: CoOccurrence = field(default_factory=CoOccurrence)

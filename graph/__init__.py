@@ -3,5 +3,5 @@
 Reads top-down: ``gold`` (Delta snapshots and what changed between two versions) →
 ``copurchase`` (who bought what together, lift) → ``influence`` (PageRank over co-purchases) →
 ``cypher`` (every statement) → ``load`` (``tillflow batch graph``) → ``queries`` (what the API
-serves). ``testdata`` builds sample gold tables from the simulator for tests and benchmarks.
+serves).
 """

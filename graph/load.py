@@ -18,7 +18,6 @@ from typing import Any, LiteralString
 
 import neo4j
 import pandas as pd
-import redis
 import structlog
 
 from graph import cypher
@@ -26,6 +25,7 @@ from graph.copurchase import MIN_SUPPORT, PurchaseMatrix
 from graph.gold import Changes, changes, current_version
 from graph.influence import pagerank, ranks, weighted_degree
 from graph.serving import cache_related
+from infra.clients import SyncRedis
 from schemas.lake import ORDERS_ENRICHED, SKU_DAILY, USER_ITEM_INTERACTIONS
 from schemas.settings import Settings
 
@@ -127,7 +127,7 @@ def loaded_versions(driver: neo4j.Driver, namespace: str) -> dict[str, int]:
 def load_graph(
     settings: Settings,
     driver: neo4j.Driver,
-    cache: redis.Redis | None = None,
+    cache: SyncRedis | None = None,
     on_rows: Callable[[int, str], None] | None = None,
 ) -> LoadReport:
     """Bring the namespace's graph up to date with the gold tables under the lake, and copy

@@ -12,12 +12,11 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import neo4j
 import orjson
-import redis
 import structlog
 
 from graph import queries
 from graph.queries import Influence, RelatedProducts
-from infra.clients import neo4j_async_driver
+from infra.clients import SyncRedis, neo4j_async_driver
 from infra.stack.errors import ServiceUnavailable
 from schemas.settings import Settings
 
@@ -27,21 +26,17 @@ CACHED_RELATED = 50
 
 
 def cache_related(
-    settings: Settings, driver: neo4j.Driver, client: redis.Redis, skus: Sequence[str]
+    settings: Settings, driver: neo4j.Driver, client: SyncRedis, skus: Sequence[str]
 ) -> int:
     """Copy the bought-together lists of ``skus`` to Redis; return how many were written."""
     keys = settings.keys
     written = 0
     for start in range(0, len(skus), 1_000):
         lists = queries.related_lists(driver, settings, skus[start : start + 1_000], CACHED_RELATED)
-        if not lists:  # MSET refuses an empty mapping
-            continue
-        client.mset(
-            {
-                keys.graph_related(settings.graph_namespace, r.sku): r.model_dump_json()
-                for r in lists
-            }
-        )
+        pipe = client.pipeline(transaction=False)  # one SET per product: each in its own slot
+        for r in lists:
+            pipe.set(keys.graph_related(settings.graph_namespace, r.sku), r.model_dump_json())
+        pipe.execute()
         written += len(lists)
     return written
 

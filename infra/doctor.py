@@ -122,10 +122,10 @@ def service(
 
 
 def _redis_version(settings: Settings) -> str:
-    import redis
+    from infra.clients import redis_client
 
     require_redis(settings, timeout_s=2)
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=2)
+    client = redis_client(settings, timeout_s=2)
     try:
         info: dict[str, Any] = client.info("server")  # type: ignore[assignment]
     finally:
@@ -151,6 +151,12 @@ def _prometheus_version(settings: Settings) -> str:
     url = f"http://127.0.0.1:{settings.prometheus_port}/api/v1/status/buildinfo"
     with urllib.request.urlopen(url, timeout=2) as answer:
         return f"Prometheus {json.loads(answer.read())['data']['version']}"
+
+
+def _mlflow_version(settings: Settings) -> str:
+    url = f"{settings.mlflow_url.rstrip('/')}/version"
+    with urllib.request.urlopen(url, timeout=2) as answer:
+        return f"MLflow {answer.read().decode().strip()}"
 
 
 def _api_version(settings: Settings) -> str:
@@ -184,6 +190,12 @@ def services(settings: Settings) -> list[Check]:
             "127.0.0.1",
             settings.prometheus_port,
             lambda: _prometheus_version(settings),
+        ),
+        service(
+            "mlflow",
+            urlsplit(settings.mlflow_url).hostname or "127.0.0.1",
+            urlsplit(settings.mlflow_url).port or 5000,
+            lambda: _mlflow_version(settings),
         ),
         service(
             "api",
@@ -222,10 +234,13 @@ def catalogue(settings: Settings) -> Check:
 
 
 def models(settings: Settings) -> Check:
-    from registry import ModelRegistry
+    from registry import ModelRegistry, RegistryError
 
-    registry = ModelRegistry(settings.registry_dir)
-    current = {name: registry.current(name) for name in ("demand", "ranker")}
+    registry = ModelRegistry.from_settings(settings)
+    try:
+        current = {name: registry.current(name) for name in ("demand", "ranker")}
+    except RegistryError as exc:
+        return Check("models", "problem", str(exc), "run `tillflow up` (MLflow holds the models)")
     missing = [name for name, v in current.items() if v is None]
     found = ", ".join(v.label for v in current.values() if v is not None) or "none"
     if missing:

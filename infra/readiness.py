@@ -14,7 +14,7 @@ import neo4j
 import redis
 from confluent_kafka.admin import ClusterMetadata  # type: ignore[attr-defined]
 
-from infra.clients import kafka_admin, neo4j_driver, redis_client
+from infra.clients import SyncRedis, kafka_admin, neo4j_driver, redis_client
 from infra.stack.errors import ServiceUnavailable
 from schemas.settings import Settings
 
@@ -50,15 +50,17 @@ def require_topics(settings: Settings, names: list[str], timeout_s: float | None
 
 def require_redis(settings: Settings, timeout_s: float | None = None) -> None:
     """Raise ServiceUnavailable if Redis does not answer PING."""
-    client = redis_client(settings, timeout_s=timeout_s)
+    client: SyncRedis | None = None
     try:
+        client = redis_client(settings, timeout_s=timeout_s)  # a cluster client connects here
         client.ping()
     except redis.RedisError as exc:
         raise ServiceUnavailable(
             "Redis", settings.redis_url, f"{exc}; {START_HINT} TILLFLOW_REDIS_URL"
         ) from None
     finally:
-        client.close()
+        if client is not None:
+            client.close()
 
 
 def kafka_answers(settings: Settings, timeout_s: float) -> bool:
@@ -125,6 +127,30 @@ def opensearch_answers(settings: Settings, timeout_s: float) -> bool:
     """Whether OpenSearch answers with a usable cluster within ``timeout_s`` (never raises)."""
     try:
         require_opensearch(settings, timeout_s)
+    except ServiceUnavailable:
+        return False
+    return True
+
+
+def require_mlflow(settings: Settings, timeout_s: float | None = None) -> None:
+    """Raise ServiceUnavailable if the MLflow tracking server does not answer ``/health``."""
+    timeout = settings.mlflow_timeout_s if timeout_s is None else timeout_s
+    url = f"{settings.mlflow_url.rstrip('/')}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            healthy = response.status == 200
+    except OSError as exc:
+        raise ServiceUnavailable(
+            "MLflow", settings.mlflow_url, f"{exc}; {START_HINT} TILLFLOW_MLFLOW_URL"
+        ) from None
+    if not healthy:
+        raise ServiceUnavailable("MLflow", settings.mlflow_url, "/health did not answer 200")
+
+
+def mlflow_answers(settings: Settings, timeout_s: float) -> bool:
+    """Whether the MLflow tracking server answers within ``timeout_s`` (never raises)."""
+    try:
+        require_mlflow(settings, timeout_s)
     except ServiceUnavailable:
         return False
     return True

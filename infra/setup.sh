@@ -5,7 +5,10 @@
 #     prometheus (+ promtool), prometheus-alertmanager (amtool checks the alert routing),
 #     rsyslog + rsyslog-elasticsearch (ships the JSON log lines into OpenSearch)
 #   - a virtualenv in .venv with the locked Python dependencies (requirements.lock)
-#   - the Kafka broker's, Neo4j's and OpenSearch's jars from Maven Central (into .tillflow/cache)
+#   - the MLflow tracking server's own virtualenv in .tillflow/cache/mlflow-venv
+#     (infra/mlflow/requirements.lock: its pins differ from the project's)
+#   - the Kafka broker's, Neo4j's and OpenSearch's jars, and Delta Lake's for Spark, from Maven
+#     Central (into .tillflow/cache)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,4 +59,11 @@ if ! .venv/bin/uv --version 2>/dev/null | grep -q "$UV_VERSION"; then
 fi
 .venv/bin/uv pip install -q --python .venv/bin/python --excludes infra/uv-excludes.txt -r requirements.lock
 .venv/bin/uv pip install -q --python .venv/bin/python --no-deps -e .
+MLFLOW_VENV=.tillflow/cache/mlflow-venv
+if [ ! -x "$MLFLOW_VENV/bin/python" ]; then
+  mkdir -p .tillflow/cache
+  "$PYTHON" -m venv "$MLFLOW_VENV"
+fi
+# `uv pip sync`: exactly the lock, nothing more (a no-op when it is already in place).
+.venv/bin/uv pip sync -q --python "$MLFLOW_VENV/bin/python" infra/mlflow/requirements.lock
 .venv/bin/tillflow setup

@@ -6,7 +6,7 @@ The job's name is the label ``batch_job`` (``job`` is Prometheus' own target lab
 - ``tillflow_batch_job_runs_total{batch_job, outcome}``: runs by ``ok``, ``failed``, ``skipped``;
 - ``tillflow_batch_rows_total{batch_job, direction}``: rows ``read`` and ``written``;
 - ``tillflow_batch_job_last_success_timestamp_seconds{batch_job}``: unix time of the last ``ok``;
-- ``tillflow_registry_model_version{model}``: the version the registry's current pointer names.
+- ``tillflow_registry_model_version{model}``: the version the ``champion`` alias names.
 
 A finished run (``schemas.jobs.JobRun``) is recorded with :meth:`JobMetrics.record`, or a block
 of code is wrapped in :meth:`JobMetrics.track`:
@@ -29,14 +29,17 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Literal
 
+import structlog
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from observability.exposition import MetricsServer, serve_metrics
-from registry.store import ModelRegistry
+from registry import ModelRegistry, RegistryError
 from schemas.jobs import JOBS, JobRun
 from schemas.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 JOB_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
 OUTCOMES = ("ok", "failed", "skipped")  # schemas.jobs.Status
@@ -126,7 +129,8 @@ class JobMetrics:
 
 
 class RegistryCollector(Collector):
-    """``tillflow_registry_model_version{model}``: read from the registry at every scrape."""
+    """``tillflow_registry_model_version{model}``: the ``champion`` alias of each model in
+    MLflow's registry, read at every scrape."""
 
     def __init__(self, registry: ModelRegistry) -> None:
         self.models = registry
@@ -137,10 +141,13 @@ class RegistryCollector(Collector):
             "Version of each model that the registry's current pointer names.",
             labels=["model"],
         )
-        for name in self.models.names():
-            current = self.models.current(name)
-            if current is not None:
-                family.add_metric([name], float(current.version))
+        try:
+            for name in self.models.names():
+                current = self.models.current(name)
+                if current is not None:
+                    family.add_metric([name], float(current.version))
+        except RegistryError as exc:  # MLflow away: no sample rather than a failed scrape
+            log.warning("registry.unreadable", error=str(exc))
         yield family
 
 
@@ -148,10 +155,15 @@ def start_scheduler_metrics(
     settings: Settings, registry: CollectorRegistry = REGISTRY
 ) -> tuple[JobMetrics, MetricsServer | None]:
     """For the scheduler, once per process: job metrics with every job declared, the model
-    registry gauge, and ``/metrics`` on ``TILLFLOW_SCHEDULER_METRICS_PORT`` (0: not served)."""
+    registry gauge, the latest audit and skew figures (observability/governance.py), and
+    ``/metrics`` on ``TILLFLOW_SCHEDULER_METRICS_PORT`` (0: not served)."""
+    from infra.clients import redis_client
+    from observability.governance import GovernanceCollector
+
     jobs = JobMetrics(registry)
     jobs.declare(JOBS)
-    registry.register(RegistryCollector(ModelRegistry(settings.registry_dir)))
+    registry.register(RegistryCollector(ModelRegistry.from_settings(settings)))
+    registry.register(GovernanceCollector(redis_client(settings), settings.keys))
     if settings.scheduler_metrics_port == 0:
         return jobs, None
     server = serve_metrics(settings.metrics_host, settings.scheduler_metrics_port, registry)

@@ -197,7 +197,9 @@ class ElasticityModel:
             else:
                 # The tills show a price we did not set: it changed between two sales.
                 since = max(self._h_open, self._h_last_sale or self._h_open)
-                switch = (since + t) / 2
+                # never before the bucket opened: a sale that arrives late must not make
+                # time already counted count again
+                switch = max((since + t) / 2, self._h_open)
                 closed = self.close_hours(switch, pool)
                 self._h_open, self._h_price = switch, price
         self._h_units += quantity

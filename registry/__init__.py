@@ -1,5 +1,22 @@
-"""The model registry: versioned ONNX models on disk with an atomically switched ``current``."""
+"""The model registry: MLflow's registered models and aliases, with local copies of versions."""
 
-from registry.store import MODEL_NAME_PATTERN, ModelRegistry, ModelVersion, RegistryError
+from registry.rest import MlflowUnavailable, RegistryError
+from registry.store import (
+    CHALLENGER,
+    CHAMPION,
+    MODEL_NAME_PATTERN,
+    ModelRegistry,
+    ModelVersion,
+    UnloadableModel,
+)
 
-__all__ = ["MODEL_NAME_PATTERN", "ModelRegistry", "ModelVersion", "RegistryError"]
+__all__ = [
+    "CHALLENGER",
+    "CHAMPION",
+    "MODEL_NAME_PATTERN",
+    "MlflowUnavailable",
+    "ModelRegistry",
+    "ModelVersion",
+    "RegistryError",
+    "UnloadableModel",
+]

@@ -1,54 +1,52 @@
-"""A file-system model registry.
+"""The model registry: MLflow's registered models, seen through a thin adapter.
 
-Layout under the registry root (``TILLFLOW_REGISTRY_DIR``, default ``.tillflow/models``)::
+A model ``demand`` is the registered model ``<TILLFLOW_MLFLOW_MODEL_PREFIX>demand``; each training
+run registers a new version of it. Two aliases say which version does what:
 
-    <name>/<version>/model.onnx     the exported model
-    <name>/<version>/metadata.json  features, metrics, trained_on (Delta versions), created_at
-    <name>/current.json             {"version": n, "history": [earlier versions, newest last]}
+- ``champion``: the version the API serves. Promotion moves it; rollback moves it back to the
+  version it pointed to before (the registered model's tag ``tillflow.champion_history`` keeps
+  those, newest last).
+- ``challenger``: the latest version that did not beat the champion, kept for a look or a
+  manual promotion.
 
-A version directory is written under a temporary name and renamed into place, and
-``current.json`` is replaced with ``os.replace``: readers never see half a model or half a pointer.
-
->>> import tempfile
->>> reg = ModelRegistry(Path(tempfile.mkdtemp()))
->>> v1 = reg.register("demand", b"onnx-1", {"metrics": {"wape": 0.30}})
->>> reg.promote_if_better("demand", v1.version, metric="wape", higher_is_better=False)
-True
->>> v2 = reg.register("demand", b"onnx-2", {"metrics": {"wape": 0.35}})
->>> reg.promote_if_better("demand", v2.version, metric="wape", higher_is_better=False)
-False
->>> reg.current("demand").version
-1
->>> reg.promote("demand", 2).label, reg.rollback("demand").label
-('demand:v2', 'demand:v1')
+A version's metadata (features, metrics, data versions) is a JSON tag of the version. Versions
+are copied locally by number (:class:`registry.copies.LocalCopies`) the first time they are
+read, so the API loads an ONNX file from disk, and keeps serving the last champion it saw when
+MLflow does not answer. A version that onnxruntime cannot load is never made champion.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import onnxruntime as ort
+import structlog
+
+from registry.copies import MODEL_FILE, LocalCopies
+from registry.rest import MlflowRest, MlflowUnavailable, NotFound, RegistryError
+from schemas.settings import Settings
+
+log = structlog.get_logger(__name__)
+
 # A model name is one plain path segment: no dots, slashes or traversal (``..``).
 MODEL_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
-MODEL_FILE = "model.onnx"
-METADATA_FILE = "metadata.json"
-CURRENT_FILE = "current.json"
-
-
-class RegistryError(Exception):
-    """An unknown model or version, or nothing to roll back to."""
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+METADATA_TAG = "tillflow.metadata"
+HISTORY_TAG = "tillflow.champion_history"
+KEEP_HISTORY = 50
+NATIVE_FILE = "model.lgb.txt"  # the native LightGBM booster the ONNX file was exported from
 
 
 @dataclass(frozen=True)
 class ModelVersion:
-    """One registered version of a model."""
+    """One registered version of a model (``path``: its local copy)."""
 
     name: str
     version: int
@@ -60,126 +58,209 @@ class ModelVersion:
         return self.path / MODEL_FILE
 
     @property
+    def native_path(self) -> Path:
+        """The native LightGBM booster (text) the ONNX file was exported from (explanations)."""
+        return self.path / NATIVE_FILE
+
+    @property
     def label(self) -> str:
         """``name:vN``, the form logs, metrics and API responses use."""
         return f"{self.name}:v{self.version}"
 
 
+def check_name(name: str) -> str:
+    """``name`` if it is a plain model name, else RegistryError.
+
+    >>> check_name("../etc")
+    Traceback (most recent call last):
+    ...
+    registry.rest.RegistryError: invalid model name '../etc': expected ^[a-z][a-z0-9_-]{0,63}$
+    """
+    if not re.fullmatch(MODEL_NAME_PATTERN, name):
+        raise RegistryError(f"invalid model name {name!r}: expected {MODEL_NAME_PATTERN}")
+    return name
+
+
+def _tags(entity: dict[str, Any]) -> dict[str, str]:
+    return {t["key"]: t.get("value", "") for t in entity.get("tags", [])}
+
+
 class ModelRegistry:
-    """Register, list, promote and roll back model versions under one root directory."""
+    """List, register, promote and roll back model versions in MLflow's registry."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
+    def __init__(self, rest: MlflowRest, copies: LocalCopies, prefix: str) -> None:
+        self.rest = rest
+        self.copies = copies
+        self.prefix = prefix
 
-    def _dir(self, name: str) -> Path:
-        """The model's directory; RegistryError for a name that is not a plain model name.
-
-        >>> ModelRegistry(Path("/r"))._dir("../etc")
-        Traceback (most recent call last):
-        ...
-        registry.store.RegistryError: invalid model name '../etc': expected ^[a-z][a-z0-9_-]{0,63}$
-        """
-        if not re.fullmatch(MODEL_NAME_PATTERN, name):
-            raise RegistryError(f"invalid model name {name!r}: expected {MODEL_NAME_PATTERN}")
-        return self.root / name
-
-    def names(self) -> list[str]:
-        if not self.root.exists():
-            return []
-        return sorted(
-            p.name
-            for p in self.root.iterdir()
-            if p.is_dir() and re.fullmatch(MODEL_NAME_PATTERN, p.name) and _versions_in(p)
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ModelRegistry:
+        return cls(
+            MlflowRest(settings.mlflow_url, settings.mlflow_timeout_s),
+            LocalCopies(settings.registry_dir),
+            settings.mlflow_model_prefix,
         )
 
-    def register(self, name: str, onnx_bytes: bytes, metadata: dict[str, Any]) -> ModelVersion:
-        """Store a new version (the next integer) and return it; ``current`` is not changed."""
-        model_dir = self._dir(name)
-        model_dir.mkdir(parents=True, exist_ok=True)
-        meta = {"created_at": datetime.now(UTC).isoformat(), **metadata}
-        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=model_dir))
-        (staging / MODEL_FILE).write_bytes(onnx_bytes)
-        (staging / METADATA_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
-        while True:  # another writer may take the same number: retry with the next one
-            version = max(_versions_in(model_dir), default=0) + 1
-            meta["version"] = version
-            (staging / METADATA_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
-            try:
-                staging.rename(model_dir / str(version))
-                break
-            except OSError:
-                if not (model_dir / str(version)).exists():
-                    shutil.rmtree(staging, ignore_errors=True)
-                    raise
-        return self.version(name, version)
+    def registered_name(self, name: str) -> str:
+        return f"{self.prefix}{check_name(name)}"
+
+    def names(self) -> list[str]:
+        """The models with at least one version."""
+        found = self.rest.get(
+            "registered-models/search", max_results="1000", filter=f"name LIKE '{self.prefix}%'"
+        )
+        names = (m["name"].removeprefix(self.prefix) for m in found.get("registered_models", ()))
+        return sorted(n for n in names if re.fullmatch(MODEL_NAME_PATTERN, n))
+
+    def register(
+        self, name: str, source: str, run_id: str, metadata: dict[str, Any]
+    ) -> ModelVersion:
+        """A new version from the run's logged model folder ``source``; no alias moves."""
+        full = self.registered_name(name)
+        try:
+            self.rest.get("registered-models/get", name=full)
+        except NotFound:
+            self.rest.post("registered-models/create", {"name": full})
+        tag = {"key": METADATA_TAG, "value": json.dumps(metadata, sort_keys=True)}
+        created = self.rest.post(
+            "model-versions/create",
+            {"name": full, "source": source, "run_id": run_id, "tags": [tag]},
+        )
+        version = int(created["model_version"]["version"])
+        return ModelVersion(name, version, self.copies.path(name, version), metadata)
 
     def versions(self, name: str) -> list[ModelVersion]:
-        return [self.version(name, v) for v in sorted(_versions_in(self._dir(name)))]
+        """Every version, oldest first (metadata from MLflow; the local copy may not exist)."""
+        found = self.rest.get(
+            "model-versions/search",
+            max_results="10000",
+            filter=f"name='{self.registered_name(name)}'",
+        )
+        out = [self._from(name, mv) for mv in found.get("model_versions", ())]
+        return sorted(out, key=lambda v: v.version)
 
     def version(self, name: str, version: int) -> ModelVersion:
-        path = self._dir(name) / str(version)
-        if not (path / MODEL_FILE).exists():
+        """One version, copied locally first if it is not yet."""
+        if not isinstance(version, int) or version < 1:
             raise RegistryError(f"model {name!r} has no version {version}")
-        metadata = json.loads((path / METADATA_FILE).read_text())
-        return ModelVersion(name=name, version=version, path=path, metadata=metadata)
+        try:
+            mv = self.rest.get(
+                "model-versions/get", name=self.registered_name(name), version=str(version)
+            )["model_version"]
+        except NotFound:
+            raise RegistryError(f"model {name!r} has no version {version}") from None
+        return self._copied(name, mv)
+
+    def alias(self, name: str, alias: str) -> int | None:
+        """The version ``alias`` points to, or None when it is not set."""
+        try:
+            mv = self.rest.get(
+                "registered-models/alias", name=self.registered_name(name), alias=alias
+            )["model_version"]
+        except NotFound:
+            return None
+        return int(mv["version"])
 
     def current(self, name: str) -> ModelVersion | None:
-        pointer = self._pointer(name)
-        return None if pointer is None else self.version(name, int(pointer["version"]))
+        """The champion (copied locally); when MLflow does not answer, the last one seen here."""
+        try:
+            mv = self.rest.get(
+                "registered-models/alias", name=self.registered_name(name), alias=CHAMPION
+            )["model_version"]
+        except NotFound:
+            return None
+        except MlflowUnavailable as exc:
+            last = self.copies.champion(name)
+            if last is None or not self.copies.has(name, last):
+                raise
+            log.warning("registry.offline", model=name, serving=f"{name}:v{last}", error=str(exc))
+            return ModelVersion(
+                name, last, self.copies.path(name, last), self.copies.metadata(name, last)
+            )
+        current = self._copied(name, mv)
+        if self.copies.champion(name) != current.version:  # the API asks every few seconds
+            self.copies.set_champion(name, current.version)
+        return current
 
     def promote(self, name: str, version: int) -> ModelVersion:
-        """Make ``version`` current; the previous current goes on the rollback history."""
+        """Point ``champion`` at ``version``; the previous champion goes on the history."""
         target = self.version(name, version)
-        pointer = self._pointer(name)
-        history: list[int] = [] if pointer is None else list(pointer["history"])
-        if pointer is not None and int(pointer["version"]) != version:
-            history.append(int(pointer["version"]))
-        self._write_pointer(name, {"version": version, "history": history[-50:]})
+        _check_loadable(target)
+        previous = self.alias(name, CHAMPION)
+        full = self.registered_name(name)
+        if previous is not None and previous != version:
+            self._set_history([*self._history(name), previous][-KEEP_HISTORY:], full)
+        self.rest.post(
+            "registered-models/alias", {"name": full, "alias": CHAMPION, "version": str(version)}
+        )
+        if self.alias(name, CHALLENGER) == version:
+            self.rest.delete("registered-models/alias", {"name": full, "alias": CHALLENGER})
+        self.copies.set_champion(name, version)
         return target
 
+    def set_challenger(self, name: str, version: int) -> None:
+        self.rest.post(
+            "registered-models/alias",
+            {"name": self.registered_name(name), "alias": CHALLENGER, "version": str(version)},
+        )
+
     def rollback(self, name: str) -> ModelVersion:
-        """Return to the version that was current before the last promotion."""
-        pointer = self._pointer(name)
-        if pointer is None or not pointer["history"]:
+        """Move ``champion`` back to the version it pointed to before the last promotion."""
+        history = self._history(name)
+        if not history:
             raise RegistryError(f"model {name!r} has no earlier version to roll back to")
-        history = list(pointer["history"])
-        previous = int(history.pop())
-        self._write_pointer(name, {"version": previous, "history": history})
-        return self.version(name, previous)
+        previous = history.pop()
+        target = self.version(name, previous)
+        full = self.registered_name(name)
+        self._set_history(history, full)
+        self.rest.post(
+            "registered-models/alias", {"name": full, "alias": CHAMPION, "version": str(previous)}
+        )
+        self.copies.set_champion(name, previous)
+        return target
 
-    def promote_if_better(
-        self, name: str, version: int, *, metric: str, higher_is_better: bool
-    ) -> bool:
-        """Promote ``version`` when there is no current one or it beats the current on ``metric``.
+    def _history(self, name: str) -> list[int]:
+        try:
+            model = self.rest.get("registered-models/get", name=self.registered_name(name))
+        except NotFound:
+            raise RegistryError(f"model {name!r} is not registered") from None
+        raw = _tags(model["registered_model"]).get(HISTORY_TAG, "[]")
+        return [int(v) for v in json.loads(raw)]
 
-        Both versions' ``metadata["metrics"][metric]`` must be measured on the same holdout.
-        """
-        candidate = self.version(name, version)
-        current = self.current(name)
-        if current is not None:
-            new = float(candidate.metadata["metrics"][metric])
-            old = float(current.metadata.get("metrics", {}).get(metric, float("nan")))
-            if old == old and not (new > old if higher_is_better else new < old):
-                return False
-        self.promote(name, version)
-        return True
+    def _set_history(self, history: list[int], full: str) -> None:
+        body = {"name": full, "key": HISTORY_TAG, "value": json.dumps(history)}
+        self.rest.post("registered-models/set-tag", body)
 
-    def _pointer(self, name: str) -> dict[str, Any] | None:
-        path = self._dir(name) / CURRENT_FILE
-        if not path.exists():
-            return None
-        pointer: dict[str, Any] = json.loads(path.read_text())
-        return pointer
+    def _from(self, name: str, mv: dict[str, Any]) -> ModelVersion:
+        version = int(mv["version"])
+        metadata = json.loads(_tags(mv).get(METADATA_TAG, "{}"))
+        metadata.setdefault("run_id", mv.get("run_id"))
+        if "creation_timestamp" in mv:
+            created = datetime.fromtimestamp(int(mv["creation_timestamp"]) / 1000, UTC)
+            metadata.setdefault("created_at", created.isoformat(timespec="seconds"))
+        return ModelVersion(name, version, self.copies.path(name, version), metadata)
 
-    def _write_pointer(self, name: str, pointer: dict[str, Any]) -> None:
-        path = self._dir(name) / CURRENT_FILE
-        fd, tmp = tempfile.mkstemp(prefix=".current-", dir=path.parent)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(pointer, fh)
-        os.replace(tmp, path)
+    def _copied(self, name: str, mv: dict[str, Any]) -> ModelVersion:
+        found = self._from(name, mv)
+        if not self.copies.has(name, found.version):
+            with tempfile.TemporaryDirectory() as tmp:
+                target = Path(tmp) / MODEL_FILE
+                self.rest.download(str(mv["source"]), MODEL_FILE, target)
+                extra = {}
+                for file_name in found.metadata.get("files", ()):
+                    self.rest.download(str(mv["source"]), file_name, Path(tmp) / file_name)
+                    extra[file_name] = (Path(tmp) / file_name).read_bytes()
+                self.copies.put(name, found.version, target.read_bytes(), found.metadata, extra)
+            log.info("registry.copied", model=found.label, path=str(found.path))
+        return found
 
 
-def _versions_in(model_dir: Path) -> list[int]:
-    if not model_dir.exists():
-        return []
-    return [int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()]
+class UnloadableModel(RegistryError):
+    """A version whose ONNX file onnxruntime cannot load: it never becomes champion."""
+
+
+def _check_loadable(version: ModelVersion) -> None:
+    try:
+        ort.InferenceSession(str(version.model_path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises several unrelated types
+        raise UnloadableModel(f"{version.label} is not a loadable ONNX model: {exc}") from None

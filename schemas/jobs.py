@@ -7,10 +7,10 @@ metrics (``api/``, ``observability/``); the Redis I/O lives in ``batch/runs.py``
 ...              duration_s=1.5, rows_in=10, rows_out=9)
 >>> JobRun.from_json(run.to_json()) == run
 True
->>> check_job("nope")
+>>> check_job("nope")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-ValueError: unknown job 'nope'; choose one of: silver, gold, features, train, maintain, pipeline
+ValueError: unknown job 'nope'; choose one of: silver, gold, ...
 """
 
 from __future__ import annotations
@@ -19,7 +19,16 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-JOBS: tuple[str, ...] = ("silver", "gold", "features", "train", "maintain", "pipeline")
+JOBS: tuple[str, ...] = (
+    "silver",
+    "gold",
+    "features",
+    "train",
+    "maintain",
+    "pipeline",
+    "audit",
+    "skew",
+)
 """Every job ``tillflow batch`` and the scheduler know; ``pipeline`` runs the first four."""
 
 Status = Literal["ok", "failed", "skipped"]

@@ -5,16 +5,35 @@ Feast online store (Feast's own layout, featurestore/layout.py), never under the
 Keys share one prefix (``TILLFLOW_REDIS_PREFIX``, default ``tillflow:``) so one Redis can
 hold several shops.
 
+On a Redis Cluster a key lives in the hash slot of its *hash tag*, the part between its first
+``{`` and the next ``}``. The keys of one entity carry the entity's id as their tag, so one
+product's keys (price, history, pricing state, neighbours, graph copy) sit on one master, and
+so do one shopper's and one flow lineage's price bookkeeping, which is updated in a transaction
+(a cluster runs a transaction only within one slot). Keys shared by every entity (current
+prices, catalogue, popularity, counters, streams) have no tag: each is one key, in its own slot.
+Pub/sub channels need none: a cluster delivers every message to the subscribers of every node.
+
 >>> keys = RedisKeys("tillflow:")
 >>> keys.current_prices
 'tillflow:prices:current'
 >>> keys.price("SKU-00042")
-'tillflow:price:SKU-00042'
+'tillflow:price:{SKU-00042}'
+>>> keys.price_history("SKU-00042")
+'tillflow:price-history:{SKU-00042}'
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+
+def tag(value: str) -> str:
+    """``value`` as a hash tag: the keys that carry the same tag share a Redis Cluster slot.
+
+    >>> tag("SKU-00042")
+    '{SKU-00042}'
+    """
+    return "{" + value + "}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,18 +53,19 @@ class RedisKeys:
         Fields: ``price``, ``previous_price``, ``updated_at`` (ISO-8601, UTC), ``reason``,
         ``model_version``.
         """
-        return f"{self.prefix}price:{sku}"
+        return f"{self.prefix}price:{tag(sku)}"
 
     def price_sequences(self, lineage: str) -> str:
         """Hash ``sku -> sequence`` of the last price change published to the price-updates
         topic by the flow whose recovery state is ``lineage``; replaying after a crash, it
-        skips changes at or below it. (A flow started from fresh state has a new lineage.)"""
-        return f"{self.prefix}prices:sequence:{lineage}"
+        skips changes at or below it. (A flow started from fresh state has a new lineage.)
+        Tagged with the lineage, like :meth:`price_pending`: both change in one transaction."""
+        return f"{self.prefix}prices:sequence:{tag(lineage)}"
 
     def price_pending(self, lineage: str, worker: int) -> str:
         """String: epoch milliseconds at which flow worker ``worker`` began producing a batch
         of price changes that Redis does not yet record (deleted once it does)."""
-        return f"{self.prefix}prices:pending:{lineage}:{worker}"
+        return f"{self.prefix}prices:pending:{tag(lineage)}:{worker}"
 
     @property
     def price_channel(self) -> str:
@@ -54,7 +74,7 @@ class RedisKeys:
 
     def price_history(self, sku: str) -> str:
         """Sorted set of ``PriceUpdate`` JSON scored by event time (epoch seconds)."""
-        return f"{self.prefix}price-history:{sku}"
+        return f"{self.prefix}price-history:{tag(sku)}"
 
     @property
     def catalogue(self) -> str:
@@ -65,16 +85,16 @@ class RedisKeys:
         """Hash of the sku's pricing state for serving: the ``SKU_FEATURES`` whose store is
         ``"redis"`` (published price, elasticity, its std, observations). The model features
         of the sku are in Feast (feature view ``sku_features``)."""
-        return f"{self.prefix}features:sku:{sku}"
+        return f"{self.prefix}features:sku:{tag(sku)}"
 
     def user_features(self, user_id: str) -> str:
         """Not written any more: every shopper feature is a model feature, in Feast (feature
         view ``user_features``). Left in place for readers that still import it."""
-        return f"{self.prefix}features:user:{user_id}"
+        return f"{self.prefix}features:user:{tag(user_id)}"
 
     def neighbours(self, sku: str) -> str:
         """Hash ``sku -> score`` of the items most often co-interacted with ``sku``."""
-        return f"{self.prefix}reco:neighbours:{sku}"
+        return f"{self.prefix}reco:neighbours:{tag(sku)}"
 
     @property
     def popularity(self) -> str:
@@ -86,8 +106,8 @@ class RedisKeys:
         return f"{self.prefix}reco:popular:{category}"
 
     def recommendations(self, user_id: str) -> str:
-        """String: JSON ``schemas.recommendations.StoredShopper`` (what the lists come from)."""
-        return f"{self.prefix}reco:user:{user_id}"
+        """String: JSON ``schemas.serving.StoredShopper`` (what the lists come from)."""
+        return f"{self.prefix}reco:user:{tag(user_id)}"
 
     def recommendation_channel(self, user_id: str) -> str:
         """Pub/sub channel with the shopper's new list each time it changes."""
@@ -96,7 +116,7 @@ class RedisKeys:
     def graph_related(self, namespace: str, sku: str) -> str:
         """String: JSON ``{"sku", "items": [{"sku", "category", "weight", "lift"}...]}``, the
         product's strongest co-purchases in graph ``namespace`` (written by each graph load)."""
-        return f"{self.prefix}graph:related:{namespace}:{sku}"
+        return f"{self.prefix}graph:related:{namespace}:{tag(sku)}"
 
     @property
     def flow_stats(self) -> str:
@@ -141,3 +161,10 @@ class RedisKeys:
     def scheduler_state(self) -> str:
         """Hash of the scheduler's cursors (last drift and request ids handled, last runs)."""
         return f"{self.prefix}batch:scheduler"
+
+    # --- model governance (batch/audit.py, batch/skew.py) -----------------------------------
+
+    @property
+    def governance(self) -> str:
+        """Hash of the latest audit and skew summaries (``schemas.governance``), by check."""
+        return f"{self.prefix}governance"

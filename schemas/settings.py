@@ -78,15 +78,21 @@ class Settings(BaseSettings):
     # Redis
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_port: int = 6379
-    redis_prefix: str = "tillflow:"
+    # No braces: the keys' hash tags (schemas/keys.py) must be the only ones in a key.
+    redis_prefix: str = Field(default="tillflow:", pattern=r"^[^{}]*$")
     redis_timeout_s: float = Field(default=2.0, gt=0)
     # The local Redis: AOF persistence (fsync every second) and a memory cap. Under the cap,
     # only keys with an idle TTL (shoppers' and products' serving keys, rebuilt from the
     # flow's state) are evicted, least recently used first; keys without a TTL (catalogue,
-    # current prices, popularity, scheduler cursors) never are (README: Faults and state).
+    # current prices, popularity, scheduler cursors) never are (docs/operations.md).
     redis_maxmemory: str = "1gb"
     redis_maxmemory_policy: Literal["volatile-lru", "noeviction"] = "volatile-lru"
     redis_check_s: float = Field(default=5.0, gt=0)  # how often a lost Redis is looked for
+    # Redis Cluster: ``redis_url`` names any one master and every client discovers the others
+    # (infra/clients.py). ``tillflow up`` then starts ``redis_cluster_masters`` masters of
+    # their own on ``redis_port``, ``redis_port + 1``, ... (infra/stack/redis_cluster.py).
+    redis_cluster: bool = False
+    redis_cluster_masters: int = Field(default=3, ge=3)  # Redis Cluster needs three masters
 
     # Neo4j (the co-purchase graph, graph/)
     neo4j_uri: str = "bolt://127.0.0.1:7687"
@@ -113,10 +119,28 @@ class Settings(BaseSettings):
     log_index_prefix: str = "tillflow-logs-"  # one index a day: <prefix>YYYY.MM.DD
     log_retention_days: int = Field(default=7, ge=1)  # older log indices are deleted
 
+    # MLflow (tracking server and model registry; registry/)
+    mlflow_url: str = "http://127.0.0.1:5000"
+    mlflow_port: int = 5000  # port of the local server (change the URL too)
+    mlflow_timeout_s: float = Field(default=10.0, gt=0)  # per HTTP request to the server
+    mlflow_experiment: str = "tillflow-training"  # every training run is logged under it
+    # Registered models are named <prefix><model> (``demand``, ``ranker``): one server, many shops.
+    mlflow_model_prefix: str = Field(default="tillflow-", pattern=r"^[a-z0-9_-]{0,40}$")
+    # Model governance: the fairness audit (batch/audit.py) and online/offline skew (batch/skew.py).
+    # An audit check breaches when its between-group ratio (lowest ÷ highest) is below these.
+    audit_min_ratio_demand_error: float = Field(default=0.4, ge=0, le=1)  # WAPE
+    audit_min_ratio_exposure: float = Field(default=0.1, ge=0, le=1)  # slots ÷ catalogue share
+    audit_min_ratio_hit_rate: float = Field(default=0.3, ge=0, le=1)
+    audit_min_ratio_price_change: float = Field(default=0.2, ge=0, le=1)
+    audit_min_group_rows: int = Field(default=20, ge=1)  # smaller groups stay out of the ratio
+    skew_sample: int = Field(default=200, ge=1)  # entities compared per skew run
+    skew_max_mismatch_rate: float = Field(default=0.05, ge=0, le=1)  # per feature
+    skew_rel_tolerance: float = Field(default=1e-6, ge=0)  # equal within this relative error
+
     # Flows
     lake_dir: Path = Path(".tillflow/lake")
     recovery_dir: Path = Path(".tillflow/recovery")
-    registry_dir: Path = Path(".tillflow/models")
+    registry_dir: Path = Path(".tillflow/models")  # local copies of model versions from MLflow
     flow_processes: int = Field(default=1, ge=1)
     flow_workers: int = Field(default=1, ge=1)
     flow_base_port: int = 2101  # processes talk on base_port, base_port + 1, ...
@@ -135,12 +159,22 @@ class Settings(BaseSettings):
     recommendations_k: int = Field(default=10, ge=1)
 
     # Batch jobs (batch/), the scheduler and lineage
-    batch_schedule: str = "pipeline=3600,maintain=86400"  # job=seconds, comma-separated
+    # job=seconds, comma-separated; an audit also runs after every successful training
+    batch_schedule: str = "pipeline=3600,maintain=86400,skew=3600"
     scheduler_poll_s: float = Field(default=5.0, gt=0)
     job_lock_ttl_s: int = Field(default=3_600, ge=1)  # a crashed job's lock expires after this
     vacuum_retention_hours: int = Field(default=168, ge=0)  # time travel reaches this far back
     lineage_file: Path = Path(".tillflow/lineage/events.jsonl")  # OpenLineage events, one a line
     lineage_url: str = ""  # an OpenLineage HTTP endpoint (e.g. Marquez); replaces the file
+    # The engine of silver, gold and the Feast export (batch/engines/): DuckDB in-process, or
+    # Apache Spark with Delta Lake (``local[*]``, or a cluster's master URL).
+    batch_engine: Literal["duckdb", "spark"] = "duckdb"
+    spark_master: str = "local[*]"
+    spark_driver_memory: str = "1g"
+    spark_shuffle_partitions: int = Field(default=4, ge=1)
+    # The table catalogue (Hive metastore): empty → Spark's embedded Derby under runtime_dir,
+    # one process at a time; e.g. thrift://metastore:9083 for a shared one.
+    metastore_uri: str = ""
 
     # API
     api_host: str = "127.0.0.1"

@@ -10,11 +10,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import orjson
-import redis.asyncio as aioredis
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from flows.catalogue import store_catalogue
+from infra.clients import AsyncRedis, async_redis_client
 from infra.readiness import require_redis, require_topics
 from schemas.settings import Settings
 from schemas.topics import INPUT_TOPICS
@@ -50,7 +50,7 @@ class RunReport:
     """The highest offset Kafka acknowledged per (broker-side topic, partition)."""
 
 
-async def refresh_prices(shop: Shop, client: aioredis.Redis, settings: Settings) -> int:
+async def refresh_prices(shop: Shop, client: AsyncRedis, settings: Settings) -> int:
     """Load every published price into the shop's price book; return how many there are."""
     published: dict[bytes, bytes] = await client.hgetall(settings.keys.current_prices)  # type: ignore[misc]
     return shop.prices.update(published)
@@ -79,7 +79,7 @@ async def run_shop(
         shop.stamp_with(lambda _t: time.time())
     if events is None:
         events = shop.events(until=shop.start + options.days * DAY)
-    client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout_s)
+    client = async_redis_client(settings)
     producer = Acknowledged(settings)
     sent = 0
     refreshes = 0

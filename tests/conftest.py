@@ -2,7 +2,9 @@
 
 Integration tests (marked ``integration``) talk to the Kafka and Redis that ``tillflow up``
 starts (``make check`` does it). When they are not running the tests fail with a message
-that says so: they are never skipped.
+that says so: they are never skipped. With ``TILLFLOW_REDIS_CLUSTER=true`` (``make
+test-cluster``, for the tests marked ``cluster``) the same tests run against a Redis Cluster:
+every client comes from ``infra.clients``, which follows that setting.
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ import redis
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from pydantic import SecretStr
 
+from infra.clients import SyncRedis
+from infra.clients import redis_client as new_redis_client
 from infra.readiness import require_kafka, require_redis
 from infra.stack.errors import ServiceUnavailable
 from infra.stack.topics import delete_topics, ensure_topics
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, Topic
+from tests.own_cluster import own_cluster
 
 
 @pytest.fixture(scope="session")
@@ -37,12 +42,14 @@ def run_id() -> str:
 
 @pytest.fixture(scope="session")
 def settings(run_id: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings whose topics, Redis keys and catalogue file are unique to this test run, with
-    secrets of their own (outside development the development ones are refused)."""
+    """Settings whose topics, Redis keys, MLflow model names and catalogue file are unique to
+    this test run, with secrets of their own (outside development the development ones are
+    refused)."""
     return Settings(
         environment="test",
         topic_prefix=f"test-{run_id}.",
         redis_prefix=f"test-{run_id}:",
+        mlflow_model_prefix=f"test-{run_id}-",
         kafka_timeout_s=10,
         jwt_secret=SecretStr(secrets.token_urlsafe(32)),
         admin_password=SecretStr(secrets.token_urlsafe(32)),
@@ -61,16 +68,16 @@ def stack(settings: Settings) -> Iterator[Settings]:
     ensure_topics(settings)
     yield settings
     delete_topics(settings, [settings.topic(t) for t in ALL_TOPICS])
-    client = redis.Redis.from_url(settings.redis_url)
-    keys = list(client.scan_iter(f"{settings.redis_prefix}*"))
+    client = new_redis_client(settings)
+    keys = list(client.scan_iter(f"{settings.redis_prefix}*"))  # on a cluster: every master's
     if keys:
-        client.delete(*keys)
+        client.delete(*keys)  # a cluster client deletes slot by slot
     client.close()
 
 
 @pytest.fixture
-def redis_client(stack: Settings) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+def redis_client(stack: Settings) -> Iterator[SyncRedis]:
+    client = new_redis_client(stack, decode_responses=True)
     yield client
     client.close()
 
@@ -150,9 +157,14 @@ def consume(stack: Settings) -> Callable[..., list[Message]]:
 
 
 @pytest.fixture(scope="module")
-def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def own_redis(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Redis of this test module alone, on a free port: a test may flush or break it
-    without touching the shared one. Yields its URL."""
+    without touching the shared one. Yields its URL. When the run is against a Redis Cluster,
+    it is a cluster of its own, started by the product's launcher."""
+    if settings.redis_cluster:
+        with own_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
+            yield cluster.redis_url
+        return
     import shutil
     import socket
     import subprocess

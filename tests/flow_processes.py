@@ -154,3 +154,23 @@ def alive(pid: int) -> bool:
     except (FileNotFoundError, IndexError):
         return False
     return state != "Z"
+
+
+def flow_settings(base: Settings, name: str, root: Path, **more: object) -> Settings:
+    """``base`` for one test's own flow process: topics and keys under a fresh prefix, lake and
+    recovery under ``root``, frequent snapshots and lake flushes, free cluster and metrics ports;
+    ``more`` on top."""
+    rid = f"{name}{os.urandom(3).hex()}"
+    return base.model_copy(
+        update={
+            "topic_prefix": f"{base.topic_prefix}{rid}.",
+            "redis_prefix": f"{base.redis_prefix}{rid}:",
+            "lake_dir": root / "lake",
+            "recovery_dir": root / "recovery",
+            "snapshot_s": 1,
+            "lake_flush_s": 0.2,
+            "flow_base_port": free_port(),
+            "flow_metrics_port": free_port(),
+            **more,
+        }
+    )

@@ -74,9 +74,29 @@ async function load() {
   document.getElementById("drift").replaceChildren(
     `${drift.detections} detections. `,
     table(["at", "details"], drift.recent.map((d) => [d.at, JSON.stringify(d.fields)])));
+  governance(await call("/admin/governance"));
   document.getElementById("who").textContent = "logged in";
   loginForm.hidden = true;
   consoleEl.hidden = false;
+}
+
+// The latest audit (one row per check and dimension) and skew run (one row per feature).
+function governance(g) {
+  const ratio = (x) => (x == null ? "–" : x.toFixed(3));
+  const a = g.audit;
+  document.getElementById("audit").replaceChildren(...(a ? [
+    `${a.audited_at}, models ${Object.entries(a.models).map(([k, v]) => `${k} ${v}`).join(", ")}. `,
+    table(["check", "by", "metric", "ratio (lowest ÷ highest)", "threshold", "lowest", "highest", "groups", ""],
+      a.disparities.map((d) => [d.check, d.dimension, d.metric, ratio(d.ratio), ratio(d.threshold),
+        d.lowest, d.highest, d.groups, d.breached ? "BREACH" : "ok"])),
+  ] : ["no audit yet: run the audit job"]));
+  const s = g.skew;
+  document.getElementById("skew").replaceChildren(...(s ? [
+    `${s.checked_at}, ${s.entities} products sampled. `,
+    table(["feature", "compared", "mismatches", "rate", "max |diff|", "threshold", ""],
+      s.features.map((f) => [f.feature, f.compared, f.mismatches, f.mismatch_rate.toFixed(3),
+        f.max_abs_diff.toFixed(3), f.threshold, f.breached ? "SKEW" : "ok"])),
+  ] : ["no skew run yet: run the skew job"]));
 }
 
 loginForm.addEventListener("submit", async (event) => {

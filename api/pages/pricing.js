@@ -1,5 +1,6 @@
 // Pricing page: one product's price, elasticity ± uncertainty, competitor, stock, guardrails,
-// history and demand curve, refreshed on every price change pushed for it.
+// history, demand curve and why the demand forecast is what it is, refreshed on every price
+// change pushed for it.
 "use strict";
 const select = document.getElementById("sku");
 
@@ -42,8 +43,33 @@ async function show(sku) {
     d.history.map((h) => ({ x: Date.parse(h.at), y: h.price })), { x: "time", y: "price" });
   tf.plot(document.getElementById("curve"),
     d.demand_curve.map((p) => ({ x: p.price, y: p.expected_units_24h })), { x: "price →", y: "units" });
+  why(d.explanation);
   const changes = d.history.slice(-15).reverse().map((h) => [h.at, `${tf.money(h.previous_price)} → ${tf.money(h.price)}: ${h.reason}`]);
   rows(document.getElementById("changes"), changes.length ? changes : [["–", "no change published yet"]]);
+}
+
+// The demand forecast as base × factors: one bar per top feature, right for up, left for down.
+function why(e) {
+  const table = document.getElementById("why");
+  const summary = document.getElementById("why-summary");
+  if (!e) {
+    summary.textContent = "no explanation: no demand model with its native booster is loaded";
+    table.replaceChildren();
+    return;
+  }
+  summary.textContent = `${e.model}: ${e.base_units.toFixed(2)} units/day with no information ` +
+    `→ ${e.forecast_units.toFixed(2)} for this product now (other features ×${e.other_factor.toFixed(3)})`;
+  const widest = Math.max(...e.top.map((c) => Math.abs(c.contribution)), 1e-9);
+  table.replaceChildren(...e.top.map((c) => {
+    const tr = document.createElement("tr");
+    tr.innerHTML = "<th></th><td></td><td class=\"why-bar\"><span></span></td>";
+    tr.children[0].textContent = `${c.feature} = ${Number(c.value.toPrecision(4))}`;
+    tr.children[1].textContent = `×${c.factor.toFixed(3)}`;
+    const bar = tr.children[2].firstChild;
+    bar.style.width = `${(50 * Math.abs(c.contribution)) / widest}%`;
+    bar.className = c.contribution >= 0 ? "up" : "down";
+    return tr;
+  }));
 }
 
 async function start() {

@@ -9,7 +9,6 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import redis.asyncio as aioredis
 import structlog
 from fastapi import APIRouter, Form, HTTPException, Path, Query, Request, Security, status
 from fastapi.exceptions import RequestValidationError
@@ -22,7 +21,8 @@ from api.passwords import verify_secret
 from api.problems import responses
 from api.tokens import Claims, Token, issue_token
 from batch.runs import KEEP_RUNS
-from registry import MODEL_NAME_PATTERN, RegistryError
+from infra.clients import AsyncRedis
+from registry import MODEL_NAME_PATTERN, MlflowUnavailable, RegistryError, UnloadableModel
 from schemas.jobs import JOBS, JobRun, check_job, scheduled_jobs
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -76,7 +76,7 @@ class VersionInfo(BaseModel):
 
 class ModelInfo(BaseModel):
     name: str
-    current: int | None = Field(description="The registry's current version.")
+    current: int | None = Field(description="The version MLflow's `champion` alias names.")
     loaded: str | None = Field(description="The version this API process serves.")
     error: str | None
     versions: list[VersionInfo]
@@ -113,10 +113,13 @@ def _models(state: Any) -> list[ModelInfo]:
     "/models",
     response_model=list[ModelInfo],
     summary="Registered models and versions",
-    responses=responses(*ADMIN_ERRORS),
+    responses=responses(*ADMIN_ERRORS, 503),
 )
 async def models(state: State, admin: Reader) -> list[ModelInfo]:
-    return await asyncio.to_thread(_models, state)
+    try:
+        return await asyncio.to_thread(_models, state)
+    except MlflowUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
 
 
 class Promotion(BaseModel):
@@ -126,8 +129,8 @@ class Promotion(BaseModel):
 @router.post(
     "/models/{name}/promote",
     response_model=ModelInfo,
-    summary="Make a version current (the API reloads it)",
-    responses=responses(*ADMIN_ERRORS, 404, 413, 415),
+    summary="Move the champion alias to a version (the API reloads it)",
+    responses=responses(*ADMIN_ERRORS, 404, 409, 413, 415, 503),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -144,6 +147,10 @@ async def promote(name: ModelName, request: Request, state: State, admin: Writer
         raise RequestValidationError(errors) from None
     try:
         await asyncio.to_thread(state.registry.promote, name, body.version)
+    except MlflowUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
+    except UnloadableModel as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except RegistryError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     return await _changed(state, admin, "promote", name, body.version)
@@ -152,12 +159,14 @@ async def promote(name: ModelName, request: Request, state: State, admin: Writer
 @router.post(
     "/models/{name}/rollback",
     response_model=ModelInfo,
-    summary="Return to the previously current version",
-    responses=responses(*ADMIN_ERRORS, 404, 409),
+    summary="Move the champion alias back to the previous champion",
+    responses=responses(*ADMIN_ERRORS, 404, 409, 503),
 )
 async def rollback(name: ModelName, state: State, admin: Writer) -> ModelInfo:
     try:
         back = await asyncio.to_thread(state.registry.rollback, name)
+    except MlflowUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
     except RegistryError as exc:
         code = status.HTTP_409_CONFLICT if name in state.registry.names() else 404
         raise HTTPException(code, str(exc)) from None
@@ -192,7 +201,7 @@ class DriftStatus(BaseModel):
 async def drift(state: State, admin: Reader) -> DriftStatus:
     keys = state.settings.keys
 
-    async def read(client: aioredis.Redis) -> tuple[list[Any], dict[str, str]]:
+    async def read(client: AsyncRedis) -> tuple[list[Any], dict[str, str]]:
         pipe = client.pipeline(transaction=False)
         pipe.xrevrange(keys.drift_events, count=50)
         pipe.hgetall(keys.flow_stats)
@@ -257,7 +266,7 @@ async def jobs(
 ) -> Jobs:
     keys = state.settings.keys
 
-    async def read(client: aioredis.Redis) -> tuple[list[Any], dict[Any, Any]]:
+    async def read(client: AsyncRedis) -> tuple[list[Any], dict[Any, Any]]:
         runs = await client.lrange(keys.job_runs, 0, limit - 1)  # type: ignore[misc]
         scheduler = await client.hgetall(keys.scheduler_state)  # type: ignore[misc]
         return list(runs), dict(scheduler)
@@ -295,7 +304,7 @@ async def trigger(job: JobName, state: State, admin: Writer) -> JobRequested:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     keys = state.settings.keys
 
-    async def add(client: aioredis.Redis) -> str:
+    async def add(client: AsyncRedis) -> str:
         return str(await client.xadd(keys.job_requests, {"job": job}, maxlen=10_000))
 
     request_id = await state.redis.run(add)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
 from fastapi import APIRouter, Request, Response, Security, status
 from pydantic import BaseModel, Field
 
@@ -10,6 +9,7 @@ from api.auth import READ, claims_of, oauth2
 from api.deps import State
 from api.problems import responses
 from api.search import readiness as search_readiness
+from infra.clients import AsyncRedis
 from infra.stack.errors import ServiceUnavailable
 
 router = APIRouter(tags=["health"])
@@ -31,7 +31,7 @@ class Readiness(BaseModel):
     )
 
 
-async def _ping(client: aioredis.Redis) -> bool:
+async def _ping(client: AsyncRedis) -> bool:
     return bool(await client.ping())  # type: ignore[misc]
 
 

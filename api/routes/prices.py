@@ -9,7 +9,8 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from api.cache import read_through
 from api.deps import State
-from api.prices import PriceView, price_view, read_price_states
+from api.prices import PriceView, price_view, read_priced
+from api.responses import JsonBytes, json_object, model_json
 from api.state import AppState
 
 router = APIRouter(tags=["prices"])
@@ -22,26 +23,28 @@ _UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def lookup(state: AppState, skus: list[str]) -> dict[str, PriceView]:
-    """Price views for ``skus`` (unknown ones left out): cache, then Redis, then last-known."""
+async def lookup(state: AppState, skus: list[str]) -> dict[str, bytes]:
+    """Each known sku's answer (JSON): cache, then Redis, then last-known (``stale``)."""
     keys, reads = state.settings.keys, state.features
+    demand = state.models["demand"].model
     found = await read_through(
         state.redis,
         state.prices,
         skus,
-        lambda client, missing: read_price_states(client, keys, reads, missing),
+        lambda client, missing: read_priced(client, keys, reads, missing, demand),
         raw=True,
     )
     if found.error is not None and found.unavailable:
         raise found.error
-    lookups = state.metrics.lookups
-    lookups.labels(kind="price", result="hit").inc(found.hits)
-    lookups.labels(kind="price", result="miss").inc(found.misses)
-    lookups.labels(kind="price", result="stale").inc(len(found.stale))
-    demand = state.models["demand"].model
+    for result, n in (("hit", found.hits), ("miss", found.misses), ("stale", len(found.stale))):
+        state.metrics.count_lookups("price", result, n)
+    label = None if demand is None else demand.label
     stale = set(found.stale)
     return {
-        sku: price_view(s, stale=sku in stale, demand=demand) for sku, s in found.values.items()
+        sku: p.body
+        if sku not in stale and p.model == label
+        else model_json(price_view(p.state, stale=sku in stale, demand=demand))
+        for sku, p in found.values.items()
     }
 
 
@@ -51,11 +54,11 @@ async def lookup(state: AppState, skus: list[str]) -> dict[str, PriceView]:
     summary="A product's current price, previous price and elasticity",
     responses={404: {"description": "Unknown sku."}, **_UNAVAILABLE},
 )
-async def get_price(sku: Annotated[str, Path(pattern=SKU_PATTERN)], state: State) -> PriceView:
-    views = await lookup(state, [sku])
-    if sku not in views:
+async def get_price(sku: Annotated[str, Path(pattern=SKU_PATTERN)], state: State) -> JsonBytes:
+    bodies = await lookup(state, [sku])
+    if sku not in bodies:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown sku {sku!r}")
-    return views[sku]
+    return JsonBytes(bodies[sku])
 
 
 def parse_skus(text: str) -> list[str]:
@@ -86,5 +89,5 @@ def parse_skus(text: str) -> list[str]:
 async def get_prices(
     state: State,
     skus: Annotated[str, Query(min_length=1, max_length=MAX_SKUS * 130, examples=["SKU-00001"])],
-) -> dict[str, PriceView]:
-    return await lookup(state, parse_skus(skus))
+) -> JsonBytes:
+    return JsonBytes(json_object(await lookup(state, parse_skus(skus))))

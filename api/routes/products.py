@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-import redis.asyncio as aioredis
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel
 
 from api.deps import State
-from api.prices import price_view, read_price_states
+from api.prices import explain_forecast, price_view, read_price_states
 from api.pricing_detail import (
     HistoryPoint,
     PricingDetail,
     demand_curve,
+    forecast_explanation,
     guardrail_status,
 )
 from api.routes.prices import SKU_PATTERN
+from infra.clients import AsyncRedis
 from online_models.pricing import Guardrails
 
 router = APIRouter(tags=["products"])
@@ -46,7 +48,7 @@ async def products(
 ) -> list[Product]:
     keys = state.settings.keys
 
-    async def read(client: aioredis.Redis) -> tuple[dict[str, str], dict[str, str]]:
+    async def read(client: AsyncRedis) -> tuple[dict[str, str], dict[str, str]]:
         pipe = client.pipeline(transaction=False)
         pipe.hgetall(keys.catalogue)
         pipe.hgetall(keys.current_prices)
@@ -82,7 +84,7 @@ async def pricing(
 ) -> PricingDetail:
     keys = state.settings.keys
 
-    async def read(client: aioredis.Redis) -> tuple[Any, list[tuple[bytes, float]]]:
+    async def read(client: AsyncRedis) -> tuple[Any, list[tuple[bytes, float]]]:
         states = await read_price_states(client, keys, state.features, [sku])
         past = await client.zrange(keys.price_history(sku), -history, -1, withscores=True)
         return states.get(sku), past
@@ -90,7 +92,14 @@ async def pricing(
     found, past = await state.redis.run(read, raw=True)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown sku {sku!r}")
-    view = price_view(found)
+    demand = state.models["demand"].model
+    when = datetime.now(UTC)
+    view = price_view(found, demand=demand, when=when)
+    explanation = None
+    if demand is not None:
+        explained = explain_forecast(found, view.price, demand, when)
+        if explained is not None:
+            explanation = forecast_explanation(explained, demand.label)
     f = found.features
     min_comp = float(f["min_competitor_price"]) if f.get("min_competitor_price") else None
     min_comp = min_comp or None  # the flows write 0 when no competitor price was seen
@@ -142,4 +151,5 @@ async def pricing(
         units_24h=float(f["units_24h"]) if f.get("units_24h") else None,
         demand_curve=curve,
         guardrails=status_,
+        explanation=explanation,
     )

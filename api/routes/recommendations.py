@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
-import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, Path, Query, Request, Security
 
 from api.auth import bearer, session_cookie, shopper_reader
@@ -24,9 +23,11 @@ from api.recommendations import (
     read_shopper,
     without_ranker,
 )
+from api.responses import JsonBytes, model_json
 from api.state import AppState
 from api.tokens import Claims
-from schemas.recommendations import ListName
+from infra.clients import AsyncRedis
+from schemas.serving import ListName
 
 router = APIRouter(tags=["recommendations"])
 
@@ -46,13 +47,13 @@ async def _cached(
     state: AppState,
     cache: LastKnown[T],
     key: str,
-    read: Callable[[aioredis.Redis], Awaitable[T]],
+    read: Callable[[AsyncRedis], Awaitable[T]],
     *,
     raw: bool = False,
 ) -> tuple[T, str]:
     """``cache[key]`` when fresh (hit), else Redis (miss), else the last-known value (stale)."""
 
-    async def one(client: aioredis.Redis, _missing: list[str]) -> dict[str, T]:
+    async def one(client: AsyncRedis, _missing: list[str]) -> dict[str, T]:
         return {key: await read(client)}
 
     found = await read_through(state.redis, cache, [key], one, raw=raw)
@@ -81,7 +82,7 @@ async def recommendations_for(
         ),
         raw=True,
     )
-    state.metrics.lookups.labels(kind="recommendations", result=result).inc()
+    state.metrics.count_lookups("recommendations", result)
     popular, popular_result = await _cached(
         state, state.popular, "top", lambda client: read_popular(client, keys, POPULAR_DEPTH)
     )
@@ -131,8 +132,8 @@ async def get_recommendations(
     _reader: Annotated[Claims, Depends(_own_list)],
     k: Annotated[int, Query(ge=1, le=MAX_K, description="How many items.")] = 10,
     list_name: Annotated[ListName, Query(alias="list", description=LIST_HELP)] = "mixed",
-) -> Recommendations:
-    return await recommendations_for(state, user_id, k, list_name)
+) -> JsonBytes:
+    return JsonBytes(model_json(await recommendations_for(state, user_id, k, list_name)))
 
 
 __all__ = ["USER_PATTERN", "Shopper", "recommendations_for", "router"]

@@ -18,7 +18,7 @@ from api.routes.prices import parse_skus
 from api.routes.recommendations import LIST_HELP, USER_PATTERN, recommendations_for
 from api.state import AppState
 from infra.stack.errors import ServiceUnavailable
-from schemas.recommendations import ListName
+from schemas.serving import ListName
 
 router = APIRouter(tags=["live"])
 

@@ -28,10 +28,13 @@ T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
 # Errors of a service that is down, stalled or restarting; anything else is a bug and
-# propagates. ``redis.ConnectionError`` covers BusyLoadingError (Redis loading its file).
+# propagates. ``redis.ConnectionError`` covers BusyLoadingError (Redis loading its file); on a
+# Redis Cluster, a master that is down or a slot left uncovered is an outage too.
 TRANSIENT: tuple[type[BaseException], ...] = (
     redis.ConnectionError,
     redis.TimeoutError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.SlotNotCoveredError,
     KafkaException,
     Pending,
     OSError,

@@ -7,15 +7,18 @@ A change is published in three steps, each retried until its service takes it
    pending (``prices:pending:<worker>`` = now);
 2. Kafka: produce the changes not yet published and wait until all are acknowledged
    (flows/sinks/delivery.py);
-3. Redis, in one transaction: current price, details, history, pub/sub, the new sequences,
-   and the pending mark removed.
+3. Redis: current price, details, history and pub/sub (one pipeline, which a Redis Cluster
+   spreads over the products' masters); then, in one transaction, the new sequences and the
+   pending mark removed (both keys carry the lineage's hash tag, so one slot holds them).
 
 After a crash Bytewax replays the epochs since its last snapshot, and the writer skips
 changes at or below a product's published sequence. Sequences and marks are kept per
 lineage of the recovery state (flows/sinks/context.py): a flow started from fresh state
 counts from 1 again and must not be mistaken for a replay. A crash between steps 2 and 3 leaves
 the pending mark: the restarted writer then reads the price-updates published since that
-moment (a few messages) to learn their sequences, so no change is produced twice. Event ids
+moment (a few messages) to learn their sequences, so no change is produced twice. A crash
+within step 3 leaves the mark and the old sequences too: the writer then stores the same
+absolute values again, and subscribers may see a change announced twice. Event ids
 ``price:<sku>:<sequence>`` are stable, so a reader can check it.
 """
 
@@ -26,7 +29,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import orjson
-import redis
 import structlog
 from bytewax.outputs import StatelessSinkPartition
 from confluent_kafka import Consumer, TopicPartition
@@ -35,10 +37,11 @@ from flows.sinks.context import SinkContext
 from flows.sinks.delivery import Delivering, Outgoing, delivering_producer
 from flows.sinks.outage import RideOut
 from flows.sinks.set_aside import encode_each
-from infra.clients import redis_client
+from infra.clients import SyncPipeline, SyncRedis, queue_publish, redis_client
 from online_models.pricer import PriceChange
 from schemas.events import PriceUpdate
 from schemas.keys import RedisKeys
+from schemas.serving import PriceDetails
 from schemas.settings import Settings
 from schemas.topics import PRICE_UPDATES
 
@@ -61,25 +64,20 @@ def price_update_event(change: PriceChange) -> PriceUpdate:
     )
 
 
-def write_price(
-    pipe: redis.client.Pipeline, settings: Settings, change: PriceChange, value: str
-) -> None:
+def write_price(pipe: SyncPipeline, settings: Settings, change: PriceChange, value: str) -> None:
     """The Redis side of a published price (``value``: its price-update JSON): current price,
     its details and its history, which is trimmed to the newest entries; a product's keys
     expire ``TILLFLOW_PRODUCT_IDLE_S`` after its last change."""
     keys, ttl = settings.keys, settings.product_ttl_s
-    price = f"{change.price:.2f}"
-    pipe.hset(keys.current_prices, change.sku, price)
-    pipe.hset(
-        keys.price(change.sku),
-        mapping={
-            "price": price,
-            "previous_price": f"{change.previous_price:.2f}",
-            "updated_at": datetime.fromtimestamp(change.t, UTC).isoformat(),
-            "reason": change.reason,
-            "model_version": change.model_version,
-        },
-    )
+    details = PriceDetails(
+        price=change.price,
+        previous_price=change.previous_price,
+        updated_at=datetime.fromtimestamp(change.t, UTC),
+        reason=change.reason,
+        model_version=change.model_version,
+    ).to_hash()
+    pipe.hset(keys.current_prices, change.sku, details["price"])
+    pipe.hset(keys.price(change.sku), mapping=details)
     pipe.expire(keys.price(change.sku), ttl)
     history = keys.price_history(change.sku)
     pipe.zadd(history, {value: change.t})
@@ -153,7 +151,7 @@ class PriceWriter(StatelessSinkPartition[PriceChange]):
         self.topic = settings.topic(PRICE_UPDATES)
         self.ctx = ctx
         self.clock = clock
-        self.redis: redis.Redis = redis_client(settings, decode_responses=True)
+        self.redis: SyncRedis = redis_client(settings, decode_responses=True)
         self.kafka = Delivering(lambda: delivering_producer(settings.kafka_bootstrap))
         self.ride_out = RideOut(ctx.step_id, ctx.metrics)
         self.produced: dict[str, int] = {}  # sku -> highest sequence known to be in Kafka
@@ -206,13 +204,18 @@ class PriceWriter(StatelessSinkPartition[PriceChange]):
         return {s: int(q) for s, q in zip(skus, sequences, strict=True) if q is not None}
 
     def _record(self, changes: list[tuple[PriceChange, str]]) -> None:
-        pipe = self.redis.pipeline(transaction=True)
+        """The prices first, then the bookkeeping that says they are stored (module doc)."""
+        pipe = self.redis.pipeline(transaction=False)
         for change, value in changes:
             write_price(pipe, self.settings, change, value)
-            pipe.hset(self.keys.price_sequences(self.ctx.lineage), change.sku, str(change.sequence))
-            pipe.publish(self.keys.price_channel, value)
-        pipe.delete(self.keys.price_pending(self.ctx.lineage, self.ctx.worker))
+            queue_publish(pipe, self.keys.price_channel, value)
         pipe.execute()
+        done = self.redis.pipeline(transaction=True)
+        if changes:  # in order, so a product's last change wins
+            sequences = {c.sku: str(c.sequence) for c, _ in changes}
+            done.hset(self.keys.price_sequences(self.ctx.lineage), mapping=sequences)
+        done.delete(self.keys.price_pending(self.ctx.lineage, self.ctx.worker))
+        done.execute()
 
     def close(self) -> None:
         self.kafka.close()

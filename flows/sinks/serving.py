@@ -18,7 +18,7 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-import redis
+import orjson
 import structlog
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
@@ -27,15 +27,26 @@ from flows.metrics import flow_metrics
 from flows.records import FeatureRow
 from flows.sinks.context import SinkContext
 from flows.sinks.outage import RideOut
-from flows.sinks.set_aside import UNENCODABLE, encode_each, set_aside
+from flows.sinks.set_aside import encode_each, set_aside
 from flows.steps import ShopperState
-from infra.clients import redis_client
+from infra.clients import SyncRedis, queue_eval, queue_publish, redis_client
 from online_models.recommender import DISCOVER_DEPTH, Scored, again
 from schemas.features import SKU_FEATURES, stored_in
-from schemas.recommendations import ListedItem, StoredShopper
+from schemas.serving import StoredShopper
 from schemas.settings import Settings
 
 T = TypeVar("T")
+# Replaces the hash KEYS[1] by the field/value pairs ARGV[2..] with TTL ARGV[1], or deletes it
+# when there are none. One script call is atomic, so a reader never sees a neighbour list empty
+# or half-written; it touches one key, so it runs on a Redis Cluster too, where a transaction
+# over several products' keys would span slots.
+REPLACE_HASH = """
+redis.call('DEL', KEYS[1])
+if #ARGV > 1 then
+  redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+"""
 PUBLISHED_LISTS = 200_000  # per recommendation writer: lists remembered to skip unchanged ones
 log = structlog.get_logger(__name__)
 
@@ -89,7 +100,7 @@ class _Logged(StatelessSinkPartition[T]):
         self.inner.close()
 
 
-def _client(settings: Settings, decode_responses: bool = True) -> redis.Redis:
+def _client(settings: Settings, decode_responses: bool = True) -> SyncRedis:
     """A sink's Redis client; its callers retry failed round trips (:class:`RideOut`)."""
     return redis_client(settings, decode_responses=decode_responses)
 
@@ -171,7 +182,7 @@ Popularity = tuple[str, tuple[str, float]]  # (sku, (category, decayed interacti
 
 class RecommendationWriter(StatelessSinkPartition[Shopper]):
     """Stores and publishes what a shopper's lists come from when it changes: their buy-again
-    list, recent items, touched items and categories (``schemas.recommendations``).
+    list, recent items, touched items and categories (``schemas.serving.StoredShopper``).
 
     The discover list is built when it is asked for (``api/discover.py``), from the item
     neighbours published at that moment: the flow does no Redis read per shopper, and a
@@ -207,16 +218,11 @@ class RecommendationWriter(StatelessSinkPartition[Shopper]):
                 still_active.append(user)  # unchanged: only its expiry moves on
                 continue
             try:
-                stored = StoredShopper(
-                    user_id=user,
-                    again=_listed(mine),
-                    recent=recent,
-                    seen=sorted(profile.seen),
-                    categories=profile.categories,
-                    updated_at=now,
+                payload = StoredShopper.encode(
+                    user, mine, recent, sorted(profile.seen), profile.categories, now
                 )
-                changed[user] = (mine, recent), stored.model_dump_json()
-            except UNENCODABLE as exc:
+                changed[user] = (mine, recent), payload
+            except (ValueError, orjson.JSONEncodeError) as exc:
                 set_aside(self.ride_out.step_id, self.ride_out.metrics, user, profile, exc)
 
         def write() -> None:
@@ -225,7 +231,7 @@ class RecommendationWriter(StatelessSinkPartition[Shopper]):
                 pipe.expire(self.keys.recommendations(user), self.ttl)
             for user, (_lists, payload) in changed.items():
                 pipe.set(self.keys.recommendations(user), payload, ex=self.ttl)
-                pipe.publish(self.keys.recommendation_channel(user), payload)
+                queue_publish(pipe, self.keys.recommendation_channel(user), payload)
             pipe.execute()
 
         self.ride_out(write)
@@ -237,10 +243,6 @@ class RecommendationWriter(StatelessSinkPartition[Shopper]):
 
     def close(self) -> None:
         self.redis.close()
-
-
-def _listed(ranked: Scored) -> list[ListedItem]:
-    return [ListedItem(sku=s, score=v) for s, v in ranked]
 
 
 class ItemGraphWriter(StatelessSinkPartition[Neighbours | Popularity]):
@@ -279,12 +281,10 @@ class ItemGraphWriter(StatelessSinkPartition[Neighbours | Popularity]):
                     by_category.setdefault(category, {})[sku] = score
 
         def write() -> None:
-            pipe = self.redis.pipeline(transaction=True)
+            pipe = self.redis.pipeline(transaction=False)
             for sku, top in neighbours.items():
-                pipe.delete(self.keys.neighbours(sku))
-                if top:
-                    pipe.hset(self.keys.neighbours(sku), mapping=top)
-                    pipe.expire(self.keys.neighbours(sku), self.ttl)
+                fields = [x for pair in top.items() for x in pair]
+                queue_eval(pipe, REPLACE_HASH, self.keys.neighbours(sku), self.ttl, *fields)
             lists = {self.keys.category_popularity(c): v for c, v in by_category.items()}
             if popularity:
                 lists[self.keys.popularity] = popularity

@@ -12,8 +12,15 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from infra.readiness import kafka_answers, neo4j_answers, opensearch_answers, redis_answers
-from infra.stack import kafka
+from infra.readiness import (
+    kafka_answers,
+    mlflow_answers,
+    neo4j_answers,
+    opensearch_answers,
+    redis_answers,
+)
+from infra.stack import kafka, redis_cluster
+from infra.stack import mlflow as mlflow_service
 from infra.stack import neo4j as neo4j_service
 from infra.stack import opensearch as opensearch_service
 from infra.stack import prometheus as prometheus_service
@@ -35,7 +42,7 @@ from schemas.settings import Settings
 class ServiceStatus:
     name: str
     address: str
-    state: str  # "running", "stopped", "external" (answering, but not started by us)
+    state: str  # "running", "stopped", "external" (answering, not started by us), "not ready"
     pid: int | None
     log: str
 
@@ -55,21 +62,29 @@ def _ensure(
 
 
 def up(settings: Settings) -> list[ServiceStatus]:
-    """Start Redis, Kafka, Neo4j, OpenSearch and Prometheus (each unless already answering),
-    then rsyslog, which ships every service log into OpenSearch.
+    """Start Redis (or, with ``TILLFLOW_REDIS_CLUSTER``, a local Redis Cluster), Kafka, Neo4j,
+    OpenSearch, MLflow and Prometheus (each unless already answering), then rsyslog, which
+    ships every service log into OpenSearch.
 
-    OpenSearch is started first and awaited last: its start-up is the slowest, and it overlaps
-    with the others'.
+    OpenSearch and MLflow are started first and awaited last: their start-ups are the slowest,
+    and they overlap with the others'.
     """
     r, k, n, p, o = redis_service, kafka, neo4j_service, prometheus_service, opensearch_service
+    m = mlflow_service
     if not opensearch_answers(settings, 1.0) and running_pid(o.files(settings)) is None:
         o.start(settings)
-    _ensure(
-        r.files(settings),
-        lambda: redis_answers(settings, 0.5),
-        lambda: r.start(settings),
-        lambda: r.wait_ready(settings),
-    )
+    if not mlflow_answers(settings, 1.0) and running_pid(m.files(settings)) is None:
+        m.start(settings)
+    if settings.redis_cluster:
+        if not redis_cluster.cluster_ok(settings, 0.5):
+            redis_cluster.start(settings)
+    else:
+        _ensure(
+            r.files(settings),
+            lambda: redis_answers(settings, 0.5),
+            lambda: r.start(settings),
+            lambda: r.wait_ready(settings),
+        )
     _ensure(
         k.files(settings),
         lambda: kafka_answers(settings, 1.0),
@@ -93,6 +108,12 @@ def up(settings: Settings) -> list[ServiceStatus]:
         lambda: opensearch_answers(settings, 1.0),
         lambda: o.start(settings),
         lambda: o.wait_ready(settings),
+    )
+    _ensure(
+        m.files(settings),
+        lambda: mlflow_answers(settings, 1.0),
+        lambda: m.start(settings),
+        lambda: m.wait_ready(settings),
     )
     prepare_log_indices(settings)
     rsyslog_service.start(settings)
@@ -187,11 +208,14 @@ def down(settings: Settings) -> list[str]:
         ("neo4j", neo4j_service.files(settings)),
         ("rsyslog", rsyslog_service.files(settings)),
         ("opensearch", opensearch_service.files(settings)),
+        ("mlflow", mlflow_service.files(settings)),
         ("redis", redis_service.files(settings)),
     )
     for name, svc in services:
         if terminate(svc):
             stopped.append(name)
+    if redis_cluster.stop(settings.runtime_dir):
+        stopped.append("redis-cluster")
     return stopped
 
 
@@ -199,6 +223,25 @@ def _status(name: str, address: str, svc: ServiceFiles, answers: bool) -> Servic
     pid = running_pid(svc)
     state = "running" if pid is not None else ("external" if answers else "stopped")
     return ServiceStatus(name, address, state, pid, str(svc.log_file))
+
+
+def _redis_status(settings: Settings) -> ServiceStatus:
+    """The single Redis, or the cluster's masters (running when all of ours run)."""
+    if not settings.redis_cluster:
+        answers = redis_answers(settings, 0.5)
+        return _status("redis", settings.redis_url, redis_service.files(settings), answers)
+    nodes = [redis_cluster.files(p, settings.runtime_dir) for p in redis_cluster.ports(settings)]
+    pids = [running_pid(n) for n in nodes]
+    ok = redis_cluster.cluster_ok(settings, 0.5)
+    ours = all(p is not None for p in pids)
+    state = ("running" if ok else "not ready") if ours else ("external" if ok else "stopped")
+    return ServiceStatus(
+        "redis-cluster",
+        redis_cluster.address(settings),
+        state,
+        pids[0] if ours else None,
+        redis_cluster.logs(settings),
+    )
 
 
 def flow_restarts(settings: Settings, timeout_s: float = 0.5) -> int | None:
@@ -231,9 +274,7 @@ def status(settings: Settings) -> list[ServiceStatus]:
         _status(
             "kafka", settings.kafka_bootstrap, kafka.files(settings), kafka_answers(settings, 1.0)
         ),
-        _status(
-            "redis", settings.redis_url, redis_service.files(settings), redis_answers(settings, 0.5)
-        ),
+        _redis_status(settings),
         _status(
             "neo4j",
             settings.neo4j_uri,
@@ -245,6 +286,12 @@ def status(settings: Settings) -> list[ServiceStatus]:
             settings.opensearch_url,
             opensearch_service.files(settings),
             opensearch_answers(settings, 1.0),
+        ),
+        _status(
+            "mlflow",
+            settings.mlflow_url,
+            mlflow_service.files(settings),
+            mlflow_answers(settings, 1.0),
         ),
         _status(
             "rsyslog",

@@ -7,13 +7,17 @@ import uuid
 from collections.abc import Iterator
 
 import jwt
+import numpy as np
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from skl2onnx import to_onnx
+from sklearn.linear_model import LinearRegression
 
 from api.main import create_app
-from registry import ModelRegistry
+from registry import CHAMPION, ModelRegistry
 from schemas.settings import Settings
+from tests.registered import model_prefix, register_onnx
 
 pytestmark = pytest.mark.integration
 
@@ -24,6 +28,7 @@ def admin_settings(stack: Settings, tmp_path_factory: pytest.TempPathFactory) ->
         update={
             "redis_prefix": f"{stack.redis_prefix}admin{uuid.uuid4().hex[:6]}:",
             "registry_dir": tmp_path_factory.mktemp("registry"),
+            "mlflow_model_prefix": model_prefix(),
             "rate_limit_per_s": 0.0,
         }
     )
@@ -33,6 +38,12 @@ def admin_settings(stack: Settings, tmp_path_factory: pytest.TempPathFactory) ->
 def client(admin_settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(admin_settings)) as c:
         yield c
+
+
+def _onnx(slope: float) -> bytes:
+    """A one-feature linear model ``y = slope * x`` as ONNX."""
+    x = np.arange(10, dtype=np.float32).reshape(-1, 1)
+    return to_onnx(LinearRegression().fit(x, slope * x.ravel()), x[:1]).SerializeToString()
 
 
 def login(client: TestClient, settings: Settings, scope: str = "") -> dict[str, str]:
@@ -75,13 +86,12 @@ def test_expired_tokens_are_refused(client: TestClient, admin_settings: Settings
     assert "expired" in answer.json()["detail"]
 
 
-def test_promote_and_rollback_move_the_registry_pointer(
+def test_promote_and_rollback_move_the_champion_alias(
     client: TestClient, admin_settings: Settings
 ) -> None:
-    registry = ModelRegistry(admin_settings.registry_dir)
-    v1 = registry.register("demand", b"not-onnx-1", {"metrics": {"wape": 0.3}})
-    v2 = registry.register("demand", b"not-onnx-2", {"metrics": {"wape": 0.2}})
-    registry.promote("demand", v1.version)
+    registry = ModelRegistry.from_settings(admin_settings)
+    v1 = register_onnx(admin_settings, "demand", _onnx(2.0), ("x",), {"wape": 0.3})
+    v2 = register_onnx(admin_settings, "demand", _onnx(3.0), ("x",), {"wape": 0.2}, promote=False)
     read_only = login(client, admin_settings, scope="admin:read")
     writer = login(client, admin_settings)
     listed = {m["name"]: m for m in client.get("/admin/models", headers=read_only).json()}
@@ -93,10 +103,12 @@ def test_promote_and_rollback_move_the_registry_pointer(
     promoted = client.post("/admin/models/demand/promote", json={"version": 2}, headers=writer)
     assert promoted.status_code == 200
     assert promoted.json()["current"] == v2.version
-    assert "failed to load" in promoted.json()["error"]  # the bytes are not a model
-    assert registry.current("demand").version == 2  # type: ignore[union-attr]
+    assert promoted.json()["loaded"] == "demand:v2"  # the API followed the alias at once
+    assert registry.alias("demand", CHAMPION) == 2
     back = client.post("/admin/models/demand/rollback", headers=writer)
     assert back.json()["current"] == v1.version
+    assert back.json()["loaded"] == "demand:v1"
+    assert registry.alias("demand", CHAMPION) == 1
     nothing = client.post("/admin/models/demand/rollback", headers=writer)
     assert nothing.status_code == 409
     unknown = client.post("/admin/models/demand/promote", json={"version": 99}, headers=writer)

@@ -16,6 +16,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import lightgbm as lgb
 import numpy as np
 import orjson
 import pyarrow.compute as pc
@@ -24,7 +25,10 @@ import redis
 from bytewax.testing import run_main
 from confluent_kafka import Producer
 from deltalake import DeltaTable, write_deltalake
+from mlflow import MlflowClient
+from prometheus_client import CollectorRegistry
 
+from batch.audit import audit_metrics
 from batch.jobs import JobOptions, run_job
 from batch.lake import read_all
 from batch.locks import job_lock
@@ -36,11 +40,14 @@ from flows.catalogue import load_catalogue
 from flows.dataflow import build_flow
 from flows.records import LakeRow
 from flows.sinks.lake import to_arrow
+from governance.importance_plot import IMPORTANCE_FILE
 from infra.readiness import require_topics
 from infra.stack.errors import ServiceUnavailable
 from infra.stack.topics import delete_topics, ensure_topics
-from registry.store import ModelRegistry
+from observability.governance import GovernanceCollector
+from registry import CHALLENGER, CHAMPION, ModelRegistry
 from schemas.features import BATCH_SKU_FEATURES
+from schemas.governance import AUDIT_FIELD, FAIRNESS_AUDIT, AuditSummary
 from schemas.lake import (
     GOLD_SCHEMAS,
     ORDER_LINES,
@@ -59,6 +66,9 @@ from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, INPUT_TOPICS, ORDERS
 from simulator.config import ShopConfig
 from simulator.producer import RunOptions, run_shop
+from tests.flow_processes import free_port
+from tests.notebooks import execute
+from tests.registered import model_prefix
 
 pytestmark = pytest.mark.integration
 
@@ -76,6 +86,7 @@ def lake(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
             "redis_prefix": f"{stack.redis_prefix}batch{rid}:",
             "lake_dir": root / "lake",
             "registry_dir": root / "models",
+            "mlflow_model_prefix": model_prefix(),
             "runtime_dir": root / "runtime",
             "lineage_file": root / "lineage.jsonl",
             "scheduler_poll_s": 0.1,
@@ -203,7 +214,7 @@ def test_gold_tables_have_the_contract_schemas_and_add_up(pipeline: Settings) ->
 
 
 def test_both_models_are_exported_registered_and_current(pipeline: Settings) -> None:
-    registry = ModelRegistry(pipeline.registry_dir)
+    registry = ModelRegistry.from_settings(pipeline)
     for name, metric in (("demand", "wape"), ("ranker", "ndcg_at_10")):
         current = registry.current(name)
         assert current is not None, name
@@ -216,6 +227,13 @@ def test_both_models_are_exported_registered_and_current(pipeline: Settings) -> 
         assert sess.get_inputs()[0].name == meta["onnx_input"]
         rows = np.zeros((3, len(meta["features"])), dtype=np.float32)
         assert onnx_scores(sess, meta["onnx_output"], rows).shape == (3,)
+        # the native booster the explanations come from predicts what the ONNX file does
+        native = lgb.Booster(model_file=str(current.native_path)).predict(rows)
+        expected = native if name == "demand" else native.ravel()
+        assert np.allclose(onnx_scores(sess, meta["onnx_output"], rows), expected, atol=1e-4)
+    importance = registry.current("demand").metadata["importance"]  # type: ignore[union-attr]
+    assert set(importance) == set(registry.current("demand").metadata["features"])  # type: ignore[union-attr]
+    assert (registry.current("demand").path / IMPORTANCE_FILE).exists()  # type: ignore[union-attr]
     demand = registry.current("demand").metadata["metrics"]  # type: ignore[union-attr]
     assert demand["wape_naive"] > 0
     ranker = registry.current("ranker").metadata["metrics"]  # type: ignore[union-attr]
@@ -223,16 +241,52 @@ def test_both_models_are_exported_registered_and_current(pipeline: Settings) -> 
     assert ranker["hr_at_10_popularity"] >= 0
 
 
+def test_each_training_run_is_in_mlflow_with_its_data_versions_and_figures(
+    pipeline: Settings,
+) -> None:
+    from mlflow import MlflowClient
+
+    from batch.training import FEATURE_SET
+
+    registry = ModelRegistry.from_settings(pipeline)
+    client = MlflowClient(tracking_uri=pipeline.mlflow_url)
+    figures = {
+        "demand": ("wape", "wape_naive", "onnx_max_abs_diff"),
+        "ranker": (
+            "hr_at_10",
+            "ndcg_at_10",
+            "hr_at_10_popularity",
+            "ndcg_at_10_popularity",
+            "onnx_max_abs_diff",
+        ),
+    }
+    for name, keys in figures.items():
+        current = registry.current(name)
+        assert current is not None
+        run = client.get_run(current.metadata["run_id"])
+        assert run.data.tags["tillflow.model"] == name
+        for table, version in current.metadata["trained_on"].items():
+            assert run.data.params[f"data.{table}"] == str(version)
+        for key in keys:
+            assert run.data.metrics[key] == pytest.approx(current.metadata["metrics"][key])
+        assert run.data.params["features"] == ",".join(current.metadata["features"])
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
+        assert {"model/MLmodel", "model/model.onnx"} <= artifacts
+    demand_run = client.get_run(registry.current("demand").metadata["run_id"])  # type: ignore[union-attr]
+    assert demand_run.data.params["feast.feature_set"] == ",".join(FEATURE_SET)
+
+
 def test_retraining_on_the_same_data_does_not_replace_the_current_model(
     pipeline: Settings,
 ) -> None:
-    registry = ModelRegistry(pipeline.registry_dir)
+    registry = ModelRegistry.from_settings(pipeline)
     before = {n: registry.current(n).version for n in ("demand", "ranker")}  # type: ignore[union-attr]
     details = ok(pipeline, "train")
     assert details["demand_promoted"] is False  # the same data gives the same model: not better
     assert details["ranker_promoted"] is False
     assert {n: registry.current(n).version for n in before} == before  # type: ignore[union-attr]
     assert len(registry.versions("demand")) == 2
+    assert registry.alias("demand", CHALLENGER) == 2  # kept for a look, not served
 
 
 def test_reruns_change_nothing_and_new_bronze_is_processed_incrementally(
@@ -362,7 +416,10 @@ def test_scheduler_runs_due_jobs_retrains_on_drift_and_serves_requests(
     clock = [1_000.0]
     scheduler = Scheduler(pipeline, {"silver": 60.0}, clock=lambda: clock[0])
     try:
-        assert [(r.job, r.trigger) for r in scheduler.tick()] == [("silver", "schedule")]
+        # the trainings before asked for an audit of their models: one run serves them all
+        first = [(r.job, r.trigger) for r in scheduler.tick()]
+        assert [j for j in first if j[0] != "audit"] == [("silver", "schedule")]
+        assert first.count(("audit", "request")) == 1
         assert scheduler.tick() == []  # not due again yet
         clock[0] += 61
         assert [r.job for r in scheduler.tick()] == ["silver"]
@@ -373,6 +430,10 @@ def test_scheduler_runs_due_jobs_retrains_on_drift_and_serves_requests(
             ("train", "drift", "ok"),
             ("gold", "request", "ok"),
         ]
+        # the training asked for an audit: the next tick runs it, once
+        assert [(r.job, r.trigger, r.status) for r in scheduler.tick()] == [
+            ("audit", "request", "ok")
+        ]
         assert scheduler.tick() == []  # each drift entry and request is handled once
     finally:
         scheduler.close()
@@ -381,6 +442,62 @@ def test_scheduler_runs_due_jobs_retrains_on_drift_and_serves_requests(
         assert restarted.tick() == []  # the cursors survived in Redis
     finally:
         restarted.close()
+
+
+def test_the_audit_of_the_champions_lands_in_gold_redis_and_the_gauges(
+    pipeline: Settings, redis_client: redis.Redis
+) -> None:
+    details = ok(pipeline, "audit")
+    registry = ModelRegistry.from_settings(pipeline)
+    assert details["models"] == {n: registry.current(n).label for n in ("demand", "ranker")}  # type: ignore[union-attr]
+    rows = DeltaTable(str(gold_path(pipeline.lake_dir, FAIRNESS_AUDIT))).to_pandas()
+    mine = rows[rows["audit_id"] == details["audit_id"]]
+    checks = set(zip(mine["check"], mine["dimension"], strict=True))
+    assert checks >= {
+        ("demand_error", "category"),
+        ("demand_error", "store"),
+        ("exposure", "category"),
+        ("hit_rate", "segment"),
+        ("price_change", "store"),
+    }
+    # the demand error by category covers every holdout row once
+    by_category = mine[(mine["check"] == "demand_error") & (mine["dimension"] == "category")]
+    assert by_category["rows"].sum() > 0
+    assert set(by_category["group"]) <= set(
+        load_catalogue(pipeline)[s].category for s in load_catalogue(pipeline)
+    )
+    summary = AuditSummary.model_validate_json(
+        redis_client.hget(pipeline.keys.governance, AUDIT_FIELD) or ""
+    )
+    assert summary.audit_id == details["audit_id"]
+    # ... and in MLflow, beside the training runs: the audited versions and every ratio
+    tracked = MlflowClient(tracking_uri=pipeline.mlflow_url).get_run(details["mlflow_run"])
+    assert tracked.data.tags["tillflow.audit_id"] == details["audit_id"]
+    assert tracked.data.tags["model.demand"] == details["models"]["demand"]
+    assert tracked.data.metrics == pytest.approx(audit_metrics(summary))
+    gauges = CollectorRegistry()
+    gauges.register(GovernanceCollector(redis_client, pipeline.keys))
+    for d in summary.disparities:
+        labels = {"check": d.check, "dimension": d.dimension}
+        assert gauges.get_sample_value("tillflow_fairness_breach", labels) == float(d.breached)
+
+
+def test_the_notebook_retrains_and_compares_with_the_champion(pipeline: Settings) -> None:
+    executed = execute("demand_model.ipynb", pipeline)
+    outputs = {i: c.outputs for i, c in enumerate(executed.cells) if c.cell_type == "code"}
+    assert all(not any(o.output_type == "error" for o in out) for out in outputs.values())
+    comparison = next(
+        o
+        for out in outputs.values()
+        for o in out
+        if "retrained here" in str(o.get("data", {}).get("text/plain", ""))
+        and "naive (day before)" in str(o.get("data", {}))
+    )
+    champion = ModelRegistry.from_settings(pipeline).current("demand")
+    assert champion is not None
+    assert champion.label in comparison["data"]["text/plain"]
+    images = [o for out in outputs.values() for o in out if "image/png" in o.get("data", {})]
+    assert len(images) >= 2  # both models per day, and their importances
 
 
 def test_maintenance_compacts_and_vacuums_without_changing_data(pipeline: Settings) -> None:
@@ -402,18 +519,19 @@ def test_maintenance_compacts_and_vacuums_without_changing_data(pipeline: Settin
 
 
 def test_models_cli_lists_promotes_and_rolls_back(pipeline: Settings) -> None:
-    env = {
+    base = {
         "PATH": "/usr/bin:/bin",
         "TILLFLOW_REGISTRY_DIR": str(pipeline.registry_dir),
         "TILLFLOW_REDIS_PREFIX": pipeline.redis_prefix,
+        "TILLFLOW_MLFLOW_MODEL_PREFIX": pipeline.mlflow_model_prefix,
     }
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "cli", *args],
             capture_output=True,
             text=True,
-            env=env,
+            env={**base, **(env or {})},
             timeout=120,
             check=False,
         )
@@ -423,7 +541,13 @@ def test_models_cli_lists_promotes_and_rolls_back(pipeline: Settings) -> None:
     assert "demand" in listed.stdout
     assert "ranker" in listed.stdout
     assert cli("models", "promote", "demand", "2").stdout.strip() == "current demand: demand:v2"
+    registry = ModelRegistry.from_settings(pipeline)
+    assert registry.alias("demand", CHAMPION) == 2
     assert cli("models", "rollback", "demand").stdout.strip() == "current demand: demand:v1"
+    assert registry.alias("demand", CHAMPION) == 1
+    away = cli("models", "list", env={"TILLFLOW_MLFLOW_URL": f"http://127.0.0.1:{free_port()}"})
+    assert away.returncode == 1
+    assert "MLflow is not reachable" in away.stderr
     missing = cli("models", "promote", "demand", "99")
     assert missing.returncode == 1
     assert "has no version 99" in missing.stderr

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import pytest
-import redis
 
 from batch.runs import latest_runs, record_run, request_job
+from infra.clients import SyncRedis
 from schemas.jobs import JobRun
 from schemas.settings import Settings
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 
 def test_runs_are_listed_newest_first_and_filtered_by_job(
-    stack: Settings, redis_client: redis.Redis
+    stack: Settings, redis_client: SyncRedis
 ) -> None:
     keys = stack.model_copy(update={"redis_prefix": f"{stack.redis_prefix}runs:"}).keys
     for i, job in enumerate(["silver", "gold", "silver"]):
@@ -24,7 +24,7 @@ def test_runs_are_listed_newest_first_and_filtered_by_job(
 
 
 def test_a_request_lands_on_the_stream_and_unknown_jobs_are_refused(
-    stack: Settings, redis_client: redis.Redis
+    stack: Settings, redis_client: SyncRedis
 ) -> None:
     keys = stack.model_copy(update={"redis_prefix": f"{stack.redis_prefix}req:"}).keys
     entry = request_job(redis_client, keys, "train")

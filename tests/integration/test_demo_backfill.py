@@ -44,6 +44,7 @@ def demo_settings(
         "TILLFLOW_TOPIC_PREFIX": f"{stack.topic_prefix}demo{rid}.",
         "TILLFLOW_REDIS_PREFIX": f"{stack.redis_prefix}demo{rid}:",
         "TILLFLOW_GRAPH_NAMESPACE": f"demo{rid}",
+        "TILLFLOW_MLFLOW_MODEL_PREFIX": f"test-demo{rid}-",
         "TILLFLOW_API_PORT": str(free_port()),
         "TILLFLOW_FLOW_METRICS_PORT": "0",
         "TILLFLOW_SCHEDULER_METRICS_PORT": "0",
@@ -86,7 +87,7 @@ def test_the_demo_backfills_trains_and_serves_before_going_live(demo_settings: S
 
     # the detached flows wrote the lake where this folder's commands read it
     assert Path(".tillflow/lake/bronze").is_dir()
-    registry = ModelRegistry(settings.registry_dir)
+    registry = ModelRegistry.from_settings(settings)
     assert registry.current("demand") is not None
     assert registry.current("ranker") is not None
 

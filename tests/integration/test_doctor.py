@@ -29,11 +29,12 @@ def _by_name(checks: list[Check]) -> dict[str, Check]:
 
 def test_a_healthy_stack_passes_every_service_check(stack: Settings) -> None:
     checks = _by_name(examine(stack))
-    for name in ("java", "redis", "kafka", "neo4j", "prometheus", "topics"):
+    for name in ("java", "redis", "kafka", "neo4j", "mlflow", "prometheus", "topics"):
         assert checks[name].status == "ok", checks[name]
     assert "Redis" in checks["redis"].found
     assert "Neo4j" in checks["neo4j"].found or "neo4j" in checks["neo4j"].found.lower()
     assert "Prometheus" in checks["prometheus"].found
+    assert "MLflow 3.17" in checks["mlflow"].found
 
 
 def test_a_stopped_service_is_a_problem_with_what_to_do(stack: Settings) -> None:

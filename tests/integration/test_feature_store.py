@@ -21,6 +21,7 @@ from schemas.settings import Settings
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.cluster
 def test_repository_applies_idempotently_and_serves_what_is_written(stack: Settings) -> None:
     store = apply(stack)
     store = apply(stack)  # a second apply changes nothing

@@ -18,7 +18,6 @@ from typing import Any
 
 import orjson
 import pytest
-import redis
 from bytewax.testing import run_main
 from confluent_kafka import Producer
 from deltalake import DeltaTable
@@ -27,11 +26,12 @@ from feast import FeatureStore
 from featurestore.repo import apply, online_features
 from flows.catalogue import load_catalogue
 from flows.dataflow import build_flow
+from infra.clients import redis_client
 from infra.stack.topics import delete_topics, ensure_topics
 from schemas.events import CompetitorPrice, InventoryLevel, Order, PriceUpdate, UserActivity
 from schemas.features import SKU_FEATURES, WINDOWS
 from schemas.lake import bronze_path
-from schemas.recommendations import StoredShopper
+from schemas.serving import StoredShopper
 from schemas.settings import Settings
 from schemas.topics import (
     ALL_TOPICS,
@@ -45,7 +45,7 @@ from simulator.config import ShopConfig
 from simulator.producer import RunOptions, run_shop
 from simulator.shop import Shop
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 CONFIG = ShopConfig(seed=5, products=40, shoppers=500, sessions_per_day=30_000, competitors=2)
 BAD = [
@@ -180,7 +180,7 @@ def test_invalid_messages_reach_the_dead_letter_topic_with_the_reason(flow_run: 
 
 
 def test_duplicates_and_dead_letters_are_counted(flow_run: Run) -> None:
-    client = redis.Redis.from_url(flow_run.settings.redis_url, decode_responses=True)
+    client = redis_client(flow_run.settings, decode_responses=True)
     stats = client.hgetall(flow_run.settings.keys.flow_stats)
     client.close()
     assert int(stats["duplicates"]) == flow_run.duplicates
@@ -285,7 +285,7 @@ def test_shopper_features_read_through_feast_match_the_events(flow_run: Run) -> 
 def test_feature_stores_do_not_overlap(flow_run: Run) -> None:
     """Model features only in Feast; the pricing state only in the plain hash."""
     s = flow_run.settings
-    client = redis.Redis.from_url(s.redis_url, decode_responses=True)
+    client = redis_client(s, decode_responses=True)
     sku = flow_run.shop.products[0].sku
     plain = client.hgetall(s.keys.sku_features(sku))
     users = {p["user_id"] for p in flow_run.produced["user-activity"]}
@@ -313,7 +313,7 @@ def test_prices_move_within_the_guardrails_and_are_published(flow_run: Run) -> N
         assert float(u.price) <= round(p.list_price * 1.6, 2) + 0.01
         assert abs(float(u.price) - float(u.previous_price)) <= 0.1 * float(u.previous_price) + 0.01
         last[u.sku] = u
-    client = redis.Redis.from_url(s.redis_url, decode_responses=True)
+    client = redis_client(s, decode_responses=True)
     current = client.hgetall(s.keys.current_prices)
     for sku, u in last.items():
         assert float(current[sku]) == float(u.price)
@@ -325,7 +325,7 @@ def test_prices_move_within_the_guardrails_and_are_published(flow_run: Run) -> N
 
 def test_both_lists_are_kept_for_active_shoppers(flow_run: Run) -> None:
     s = flow_run.settings
-    client = redis.Redis.from_url(s.redis_url, decode_responses=True)
+    client = redis_client(s, decode_responses=True)
     users = {p["user_id"] for p in flow_run.produced["user-activity"]}
     lists = [client.get(s.keys.recommendations(u)) for u in sorted(users)[:200]]
     categories = {p.sku: p.category for p in flow_run.shop.catalogue()}

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ from tests.flow_processes import (
     bronze_offsets,
     flow_children,
     flow_env,
-    free_port,
+    flow_settings,
     topic_offsets,
     wait_until,
 )
@@ -50,19 +49,7 @@ def _flows_run(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
 def test_a_killed_flow_is_restarted_a_second_is_refused_and_sigterm_leaves_no_orphan(
     stack: Settings, tmp_path: Path
 ) -> None:
-    rid = uuid.uuid4().hex[:6]
-    settings = stack.model_copy(
-        update={
-            "topic_prefix": f"{stack.topic_prefix}sup{rid}.",
-            "redis_prefix": f"{stack.redis_prefix}sup{rid}:",
-            "lake_dir": tmp_path / "lake",
-            "recovery_dir": tmp_path / "recovery",
-            "snapshot_s": 1,
-            "lake_flush_s": 0.2,
-            "flow_base_port": free_port(),
-            "flow_metrics_port": free_port(),
-        }
-    )
+    settings = flow_settings(stack, "sup", tmp_path)
     ensure_topics(settings)
     log = tmp_path / "flows.log"
     supervisor = _flows_run(settings, log)

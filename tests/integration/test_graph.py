@@ -1,6 +1,6 @@
 """The co-purchase graph against the real Neo4j: load, re-run, incremental update, queries, API.
 
-Gold tables come from the simulator through ``graph.testdata.SampleGold`` (not the production
+Gold tables come from the simulator through ``tests.sample_gold.SampleGold`` (not the production
 gold job). Expected values are recomputed here from the gold rows in plain Python.
 """
 
@@ -23,7 +23,6 @@ from api.main import create_app
 from graph.copurchase import MIN_SUPPORT
 from graph.load import drop_namespace, load_graph
 from graph.queries import candidates, related_lists
-from graph.testdata import SampleGold
 from infra.clients import neo4j_driver, redis_client
 from infra.readiness import require_neo4j
 from infra.stack.errors import ServiceUnavailable
@@ -31,6 +30,7 @@ from schemas.lake import ORDERS_ENRICHED, USER_ITEM_INTERACTIONS, gold_path
 from schemas.settings import Settings
 from simulator.config import ShopConfig
 from simulator.shop import DAY, Shop
+from tests.sample_gold import SampleGold
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
@@ -221,6 +221,7 @@ def api(lake: Lake, stack: Settings, driver: neo4j.Driver) -> Iterator[tuple[Tes
         yield client, lake
 
 
+@pytest.mark.cluster
 def test_related_endpoint_lists_bought_together(api: tuple[TestClient, Lake]) -> None:
     client, lake = api
     pairs = expected_pairs(lake.table(USER_ITEM_INTERACTIONS))
@@ -238,6 +239,7 @@ def test_related_endpoint_lists_bought_together(api: tuple[TestClient, Lake]) ->
         assert top[b]["lift"] == pytest.approx(lift)
 
 
+@pytest.mark.cluster
 def test_served_lists_equal_neo4j_with_or_without_the_redis_copy(
     api: tuple[TestClient, Lake], settings: Settings, driver: neo4j.Driver
 ) -> None:

@@ -43,7 +43,6 @@ from infra.stack.topics import delete_topics, ensure_topics
 from observability.exposition import MetricsServer
 from observability.jobs import JobMetrics, start_scheduler_metrics
 from online_models.demand_features import DEMAND_FEATURES
-from registry.store import ModelRegistry
 from schemas.headers import CORRELATION_ID
 from schemas.jobs import JobRun
 from schemas.settings import Settings
@@ -51,6 +50,7 @@ from schemas.topics import ALL_TOPICS, DEAD_LETTER, INPUT_TOPICS, ORDERS, USER_A
 from simulator.config import ShopConfig
 from simulator.producer import RunOptions, run_shop
 from tests.credentials import admin_headers, producer_headers
+from tests.registered import model_prefix, register_onnx
 
 pytestmark = pytest.mark.integration
 
@@ -214,6 +214,7 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "lake_dir": root / "lake",
             "recovery_dir": root / "recovery",
             "registry_dir": root / "models",
+            "mlflow_model_prefix": model_prefix(),
             "api_port": _free_port(),
             "flow_metrics_port": _free_port(),
             "scheduler_metrics_port": _free_port(),
@@ -224,10 +225,8 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         }
     )
     ensure_topics(settings)
-    models = ModelRegistry(settings.registry_dir)
-    demand = {"features": list(DEMAND_FEATURES)}  # the rows the API builds for prices
-    version = models.register("demand", _onnx_sum_model(len(DEMAND_FEATURES)), demand)
-    models.promote("demand", version.version)
+    # The rows the API builds for prices.
+    register_onnx(settings, "demand", _onnx_sum_model(len(DEMAND_FEATURES)), DEMAND_FEATURES)
 
     # `tillflow up` finds Kafka and Redis answering and starts only Prometheus, for this run.
     up = subprocess.run(

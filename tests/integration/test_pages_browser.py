@@ -180,6 +180,8 @@ def test_the_admin_page_refuses_anonymous_users(live: Live, page: Page) -> None:
     page.click("button[type=submit]")
     expect(page.locator("#console")).to_be_visible()
     expect(page.locator("#models")).to_contain_text("demand: current v–")
+    expect(page.locator("#audit")).to_contain_text("no audit yet")
+    expect(page.locator("#skew")).to_contain_text("no skew run yet")
 
 
 def test_the_pricing_page_shows_a_product(live: Live, page: Page) -> None:
@@ -187,3 +189,4 @@ def test_the_pricing_page_shows_a_product(live: Live, page: Page) -> None:
     expect(page.locator("#now")).to_contain_text("list price")
     expect(page.locator("#rails")).to_contain_text("floor")
     expect(page.locator("#rails")).to_contain_text("within guardrails")
+    expect(page.locator("#why-summary")).to_contain_text("no demand model")

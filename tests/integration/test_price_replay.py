@@ -21,7 +21,7 @@ from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS
 from tests.integration.test_flow_recovery import _price_update_ids
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 
 def _changes(sku: str, sequences: range) -> list[PriceChange]:

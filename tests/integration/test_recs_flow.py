@@ -25,7 +25,7 @@ from flows.catalogue import load_catalogue, store_catalogue
 from flows.dataflow import build_flow
 from infra.stack.topics import delete_topics, ensure_topics
 from schemas.catalogue import CatalogueItem
-from schemas.recommendations import StoredShopper
+from schemas.serving import StoredShopper
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, USER_ACTIVITY
 from tests.credentials import admin_headers

@@ -23,7 +23,7 @@ from simulator.config import ShopConfig
 from simulator.producer import RunOptions, run_shop
 from tests.integration.test_batch_pipeline import wait_for_topics
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 CONFIG = ShopConfig(seed=5, products=20, shoppers=100, sessions_per_day=400, competitors=1)
 

@@ -90,6 +90,7 @@ def publish(settings: Settings, *changes: PriceChange) -> None:
     writer.close()
 
 
+@pytest.mark.cluster
 def test_a_product_without_changes_is_served_at_its_list_price(client: TestClient) -> None:
     body = client.get(f"/prices/{C}").json()
     assert body["price"] == 5.0
@@ -98,6 +99,7 @@ def test_a_product_without_changes_is_served_at_its_list_price(client: TestClien
     assert "list price" in body["reason"]
 
 
+@pytest.mark.cluster
 def test_unknown_and_malformed_skus(client: TestClient) -> None:
     missing = client.get("/prices/SKU-NOPE")
     assert missing.status_code == 404
@@ -110,6 +112,7 @@ def test_unknown_and_malformed_skus(client: TestClient) -> None:
     assert "at most 200" in too_many.json()["detail"]
 
 
+@pytest.mark.cluster
 def test_a_price_change_is_pushed_and_then_served(shop: Settings, client: TestClient) -> None:
     assert client.get(f"/prices/{A}").json()["price"] == 10.0  # now cached for 30 s
     with client.websocket_connect(f"/ws/prices?sku={A}") as ws:
@@ -124,6 +127,7 @@ def test_a_price_change_is_pushed_and_then_served(shop: Settings, client: TestCl
     assert client.get(f"/prices/{B}").json()["price"] == 21.0
 
 
+@pytest.mark.cluster
 def test_every_change_reaches_an_unfiltered_client(shop: Settings, client: TestClient) -> None:
     with client.websocket_connect("/ws/prices") as ws:
         publish(shop, change(B, 22.0, 21.0, 2), change(C, 5.5, 5.0, 2))
@@ -131,6 +135,7 @@ def test_every_change_reaches_an_unfiltered_client(shop: Settings, client: TestC
     assert got == [B, C]
 
 
+@pytest.mark.cluster
 def test_new_shoppers_get_the_popularity_list(client: TestClient) -> None:
     body = client.get("/recommendations/u-new", params={"k": 2}).json()
     assert body["source"] == "popularity"
@@ -139,6 +144,7 @@ def test_new_shoppers_get_the_popularity_list(client: TestClient) -> None:
     assert client.get("/recommendations/bad user!").status_code == 422
 
 
+@pytest.mark.cluster
 def test_a_new_shopper_gets_a_discover_list_after_the_first_view(
     shop: Settings, client: TestClient
 ) -> None:
@@ -173,6 +179,7 @@ def test_a_first_view_without_neighbours_discovers_the_category(
     assert [i["sku"] for i in body["items"]] == [A]
 
 
+@pytest.mark.cluster
 def test_a_shoppers_list_follows_their_activity_live(shop: Settings, client: TestClient) -> None:
     writer = RecommendationWriter(shop, CATEGORIES)
     with client.websocket_connect("/ws/recommendations/u-live") as ws:
@@ -189,6 +196,7 @@ def test_a_shoppers_list_follows_their_activity_live(shop: Settings, client: Tes
     assert served["items"] == update["items"]
 
 
+@pytest.mark.cluster
 def test_metrics_count_requests_per_route_and_cache_hits(client: TestClient) -> None:
     client.get(f"/prices/{C}")
     client.get(f"/prices/{C}")
@@ -213,6 +221,7 @@ def test_metrics_count_requests_per_route_and_cache_hits(client: TestClient) -> 
     assert client.get("/healthz", headers={"X-Request-ID": "abc"}).headers["x-request-id"] == "abc"
 
 
+@pytest.mark.cluster
 def test_rate_limit_answers_429_with_retry_after(shop: Settings) -> None:
     limited = shop.model_copy(update={"rate_limit_per_s": 1.0, "rate_limit_burst": 2})
     with TestClient(create_app(limited)) as c:

@@ -1,9 +1,9 @@
 """The API serves with the registry's ONNX models and follows promotions without a restart.
 
-The models here are small scikit-learn models exported with skl2onnx, registered through
-the real registry; the batch tests cover the production training. What is checked is that the
-API feeds them exactly the rows training would (online_models.demand_features / ranking) and
-reloads when ``current`` moves.
+The models here are small scikit-learn models exported with skl2onnx, logged and registered in
+the real MLflow server; the batch tests cover the production training. What is checked is that
+the API feeds them exactly the rows training would (online_models.demand_features / ranking) and
+reloads when the ``champion`` alias moves.
 """
 
 from __future__ import annotations
@@ -35,14 +35,15 @@ from flows.sinks.serving import ItemGraphWriter, RecommendationWriter
 from online_models.demand_features import DEMAND_FEATURES, demand_features
 from online_models.ranking import RANKER_FEATURES, ranker_features
 from online_models.recommender import mixed
-from registry import ModelRegistry
+from registry import CHAMPION, ModelRegistry
 from schemas.catalogue import CatalogueItem
 from schemas.features import BATCH_SKU_FEATURES, SKU_FEATURES, USER_FEATURES, stored_in
-from schemas.recommendations import StoredShopper
+from schemas.serving import StoredShopper
 from schemas.settings import Settings
 from search.client import opensearch_client
 from search.indexer import Indexer
 from tests.credentials import admin_headers
+from tests.registered import model_prefix, register_onnx
 from tests.shoppers import viewed
 
 pytestmark = pytest.mark.integration
@@ -75,18 +76,14 @@ def _text(row: dict[str, object]) -> dict[str, str]:
     return {k: str(v) for k, v in row.items()}
 
 
-def _register(registry: ModelRegistry, name: str, model: object, features: tuple[str, ...]) -> int:
+def _register(settings: Settings, name: str, model: object, features: tuple[str, ...]) -> int:
     onx = to_onnx(
         model,
         np.zeros((1, len(features)), dtype=np.float32),
         target_opset=17,
         options={id(model): {"zipmap": False}} if name == "ranker" else None,
     )
-    version = registry.register(
-        name, onx.SerializeToString(), {"features": list(features), "metrics": {"x": 1.0}}
-    )
-    registry.promote(name, version.version)
-    return version.version
+    return register_onnx(settings, name, onx.SerializeToString(), features).version
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +92,7 @@ def models_shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Se
         update={
             "redis_prefix": f"{stack.redis_prefix}models{uuid.uuid4().hex[:6]}:",
             "registry_dir": Path(tmp_path_factory.mktemp("registry")),
+            "mlflow_model_prefix": model_prefix(),
             "rate_limit_per_s": 0.0,
             "model_poll_s": 0.2,
             "search_index": f"test-models{uuid.uuid4().hex[:6]}-products",
@@ -140,9 +138,8 @@ def trained(models_shop: Settings) -> tuple[LinearRegression, LogisticRegression
     # Wide inputs give small weights, so the served rows' scores stay apart (no saturation).
     xr = rng.normal(scale=20.0, size=(300, len(RANKER_FEATURES))).astype(np.float32)
     ranker = LogisticRegression().fit(xr, (xr[:, 2] + xr[:, 11] > 0).astype(int))
-    registry = ModelRegistry(models_shop.registry_dir)
-    _register(registry, "demand", demand, DEMAND_FEATURES)
-    _register(registry, "ranker", ranker, RANKER_FEATURES)
+    _register(models_shop, "demand", demand, DEMAND_FEATURES)
+    _register(models_shop, "ranker", ranker, RANKER_FEATURES)
     return demand, ranker
 
 
@@ -281,8 +278,8 @@ def _eventually(check: Callable[[], bool], timeout_s: float = 20.0) -> bool:
 def test_promotion_is_picked_up_without_restart(
     client: TestClient, models_shop: Settings, trained: tuple[LinearRegression, object]
 ) -> None:
-    registry = ModelRegistry(models_shop.registry_dir)
-    _register(registry, "demand", trained[0], DEMAND_FEATURES)  # v2, promoted
+    registry = ModelRegistry.from_settings(models_shop)
+    _register(models_shop, "demand", trained[0], DEMAND_FEATURES)  # v2, promoted
     v2_info = 'tillflow_model_info{model="demand",version="demand:v2"} 1.0'
     assert _eventually(
         lambda: (
@@ -291,6 +288,7 @@ def test_promotion_is_picked_up_without_restart(
         )
     )
     registry.rollback("demand")
+    assert registry.alias("demand", CHAMPION) == 1
     assert _eventually(
         lambda: client.get(f"/prices/{SKUS[2]}").json()["demand_model"] == "demand:v1"
     )

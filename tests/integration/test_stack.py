@@ -8,7 +8,13 @@ import time
 
 import pytest
 
-from infra.readiness import require_kafka, require_neo4j, require_opensearch, require_redis
+from infra.readiness import (
+    require_kafka,
+    require_mlflow,
+    require_neo4j,
+    require_opensearch,
+    require_redis,
+)
 from infra.stack import local
 from infra.stack.errors import ServiceUnavailable
 from infra.stack.topics import ensure_topics
@@ -46,7 +52,7 @@ def test_partitions_grow_when_configured_higher(stack: Settings) -> None:
 def test_up_is_idempotent_and_status_says_what_runs_where(stack: Settings) -> None:
     before = {s.name: s for s in local.status(stack)}
     after = {s.name: s for s in local.up(stack)}
-    for name in ("kafka", "redis", "neo4j", "opensearch", "prometheus"):
+    for name in ("kafka", "redis", "neo4j", "opensearch", "mlflow", "prometheus"):
         assert after[name].state in ("running", "external")
         assert after[name].pid == before[name].pid, f"{name} was restarted"
     result = subprocess.run(
@@ -56,6 +62,7 @@ def test_up_is_idempotent_and_status_says_what_runs_where(stack: Settings) -> No
     assert "127.0.0.1:9092" in result.stdout
     assert "prometheus" in result.stdout
     assert "opensearch" in result.stdout
+    assert "mlflow" in result.stdout
 
 
 def test_missing_services_are_named_quickly() -> None:
@@ -64,6 +71,7 @@ def test_missing_services_are_named_quickly() -> None:
         redis_url="redis://127.0.0.1:1/0",
         neo4j_uri="bolt://127.0.0.1:1",
         opensearch_url="http://127.0.0.1:1",
+        mlflow_url="http://127.0.0.1:1",
     )
     started = time.monotonic()
     with pytest.raises(ServiceUnavailable, match=r"Kafka is not reachable at 127\.0\.0\.1:1"):
@@ -74,6 +82,8 @@ def test_missing_services_are_named_quickly() -> None:
         require_neo4j(nowhere, timeout_s=2)
     with pytest.raises(ServiceUnavailable, match=r"OpenSearch is not reachable at http://127"):
         require_opensearch(nowhere, timeout_s=2)
+    with pytest.raises(ServiceUnavailable, match=r"MLflow is not reachable at http://127"):
+        require_mlflow(nowhere, timeout_s=2)
     assert time.monotonic() - started < 30, "a missing service must not hang"
 
 

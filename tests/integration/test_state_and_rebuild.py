@@ -28,7 +28,6 @@ from typing import Any
 
 import orjson
 import pytest
-import redis
 from bytewax.recovery import RecoveryConfig
 from bytewax.testing import run_main
 from confluent_kafka import Producer
@@ -40,6 +39,7 @@ from flows.dataflow import build_flow
 from flows.rebuild import RebuildReport, RedisGuard, rebuild
 from flows.recovered import recovered_state
 from flows.run import init_recovery
+from infra.clients import redis_client
 from infra.readiness import require_topics
 from infra.stack.errors import ServiceUnavailable
 from infra.stack.topics import delete_topics, ensure_topics
@@ -49,7 +49,7 @@ from schemas.topics import ALL_TOPICS, USER_ACTIVITY
 from simulator.config import ShopConfig
 from simulator.producer import RunOptions, run_shop
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 CONFIG = ShopConfig(seed=11, products=30, shoppers=300, sessions_per_day=20_000, competitors=2)
 UNKNOWN = "SKU-NOT-IN-CATALOGUE"
@@ -78,18 +78,20 @@ def _unknown_views(n: int) -> list[dict[str, Any]]:
     ]
 
 
+def _tagged_id(key: str) -> str:
+    """The entity id of a key: its hash tag, between the braces (schemas/keys.py)."""
+    return key.partition("{")[2].removesuffix("}")
+
+
 def serving_state(settings: Settings) -> dict[str, Any]:
     """What the API serves from Redis, reduced to values a rebuild must restore."""
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
-    raw = redis.Redis.from_url(settings.redis_url)
+    client = redis_client(settings, decode_responses=True)
+    raw = redis_client(settings)
     keys = settings.keys
     try:
         catalogue = client.hgetall(keys.catalogue)
         skus = sorted(catalogue)
-        users = sorted(
-            k.removeprefix(keys.recommendations(""))
-            for k in client.scan_iter(keys.recommendations("*"))
-        )
+        users = sorted(_tagged_id(k) for k in client.scan_iter(keys.recommendations("*")))
         sku_feast, user_feast = sku_layout(settings), user_layout(settings)
         return {
             "catalogue": catalogue,
@@ -161,7 +163,7 @@ def test_unknown_products_are_counted_and_kept_in_the_lake_but_never_priced_or_l
     flow_run: Run,
 ) -> None:
     settings, keys = flow_run.settings, flow_run.settings.keys
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    client = redis_client(settings, decode_responses=True)
     try:
         assert int(client.hget(keys.flow_stats, "unknown_products") or 0) == UNKNOWN_EVENTS
         assert not client.hexists(keys.current_prices, UNKNOWN)
@@ -186,16 +188,13 @@ def test_unknown_products_are_counted_and_kept_in_the_lake_but_never_priced_or_l
 
 def test_idle_keys_carry_their_ttl_and_lists_their_caps(flow_run: Run) -> None:
     settings, keys = flow_run.settings, flow_run.settings.keys
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis_client(settings)
     try:
         users = list(client.scan_iter(keys.recommendations("*")))
         skus = list(flow_run.before["prices"])
         assert users
         assert skus
-        shopper_keys = [
-            *users,
-            *(user_layout(settings).key(u.decode().rsplit(":", 1)[1]) for u in users),
-        ]
+        shopper_keys = [*users, *(user_layout(settings).key(_tagged_id(u.decode())) for u in users)]
         product_keys = [
             k
             for s in skus
@@ -239,7 +238,7 @@ def assert_rebuilt(settings: Settings, before: dict[str, Any]) -> None:
 
 
 def _flush(settings: Settings) -> None:
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis_client(settings)
     try:
         client.flushall()  # this module's own Redis: losing its data is the point
         assert client.dbsize() == 0
@@ -309,7 +308,7 @@ def test_serving_state_comes_back_on_demand(flow_run: Run) -> None:
 
 def test_a_rebuild_leaves_newer_values_alone(flow_run: Run) -> None:
     settings, keys = flow_run.settings, flow_run.settings.keys
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    client = redis_client(settings, decode_responses=True)
     try:
         sku = next(iter(flow_run.before["prices"]))
         client.hset(keys.current_prices, sku, "123.45")  # as if the flow priced it since

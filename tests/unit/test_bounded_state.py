@@ -39,11 +39,11 @@ def test_keyed_state_is_created_from_its_key_and_dropped_an_idle_time_after_its_
 ):
     now = [1_000.0]
     logic = _shopper_logic(60.0, now)
-    out = logic.on_item(("U-1", UserSignal("view", 1_000.0, "s-1", ("SKU-1",))))
+    out = logic.on_batch([("U-1", UserSignal("view", 1_000.0, "s-1", ("SKU-1",)))])
     assert out[0][0].features.key == "U-1"
     assert out[1] is False  # retained
     now[0] = 1_030.0
-    logic.on_item(("U-1", UserSignal("view", 1_030.0, "s-1", ("SKU-1",))))
+    logic.on_batch([("U-1", UserSignal("view", 1_030.0, "s-1", ("SKU-1",)))])
     assert logic.notify_at() == datetime.fromtimestamp(1_090.0, UTC)  # the deadline moved
     assert logic.on_notify() == ((), True)  # discarded
 
@@ -51,7 +51,7 @@ def test_keyed_state_is_created_from_its_key_and_dropped_an_idle_time_after_its_
 def test_a_resumed_key_keeps_its_state_and_its_deadline() -> None:
     now = [1_000.0]
     logic = _shopper_logic(60.0, now)
-    logic.on_item(("U-1", UserSignal("view", 1_000.0, "s-1", ("SKU-1",))))
+    logic.on_batch([("U-1", UserSignal("view", 1_000.0, "s-1", ("SKU-1",)))])
     snap = pickle.loads(pickle.dumps(logic.snapshot()))
     now[0] = 5_000.0
     resumed = _shopper_logic(60.0, now, snap)

@@ -56,10 +56,10 @@ def test_shopper_recent_items_affinity_and_session() -> None:
 
 
 def test_state_snapshots_restore_the_state_as_it_was() -> None:
-    import copy
     import pickle
 
     from flows.records import SkuSignal
+    from flows.snapshots import pickled
     from flows.steps import new_sku_state
     from schemas.catalogue import CatalogueItem
 
@@ -70,7 +70,7 @@ def test_state_snapshots_restore_the_state_as_it_was() -> None:
         state.apply(SkuSignal("view", t + 20 * i))
         state.apply(SkuSignal("add_to_cart", t + 20 * i))
     before = state.values()
-    snapshot = copy.deepcopy(state)
+    snapshot = pickled(state)  # what the keyed state's snapshot() returns
     state.apply(SkuSignal("view", t + 20_000))
     restored = pickle.loads(pickle.dumps(snapshot))  # what recovery stores and loads
     assert restored.values() == before != state.values()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import orjson
 import pytest
@@ -13,9 +12,8 @@ from flows.metrics import FlowMetrics
 from flows.parse import parse_message
 from flows.records import Accepted
 from flows.steps import Routed
-from observability.jobs import JobMetrics, RegistryCollector
+from observability.jobs import JobMetrics
 from online_models.pricer import PriceChange
-from registry.store import ModelRegistry
 from schemas.event_time import EventTimePolicy
 from schemas.jobs import JobRun
 from schemas.topics import INPUT_TOPICS, ORDERS, USER_ACTIVITY
@@ -166,18 +164,3 @@ def test_finished_runs_are_recorded_with_their_rows_and_status() -> None:
     assert jobs.value("tillflow_batch_rows_total", batch_job="silver", direction="written") == 90.0
     seconds = jobs.value("tillflow_batch_job_duration_seconds_sum", batch_job="silver")
     assert seconds == pytest.approx(12.6)
-
-
-def test_registry_gauge_follows_the_current_pointer(tmp_path: Path) -> None:
-    store = ModelRegistry(tmp_path)
-    registry = CollectorRegistry()
-    registry.register(RegistryCollector(store))
-    assert registry.get_sample_value("tillflow_registry_model_version", {"model": "demand"}) is None
-    v1 = store.register("demand", b"1", {})
-    assert registry.get_sample_value("tillflow_registry_model_version", {"model": "demand"}) is None
-    store.promote("demand", v1.version)
-    v2 = store.register("demand", b"2", {})
-    store.promote("demand", v2.version)
-    assert registry.get_sample_value("tillflow_registry_model_version", {"model": "demand"}) == 2.0
-    store.rollback("demand")
-    assert registry.get_sample_value("tillflow_registry_model_version", {"model": "demand"}) == 1.0

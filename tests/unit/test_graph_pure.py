@@ -15,9 +15,9 @@ from graph.copurchase import PurchaseMatrix, lift
 from graph.gold import changes
 from graph.influence import pagerank, ranks, weighted_degree
 from graph.load import pair_deltas
-from online_models.graph_candidates import merge_neighbours, recommend_with_graph
 from online_models.recommender import Profile, discover
 from schemas.lake import GOLD_SCHEMAS, USER_ITEM_INTERACTIONS, gold_path
+from tests.graph_candidates import merge_neighbours, recommend_with_graph
 
 
 def brute_counts(sets: dict[str, set[str]]) -> dict[tuple[str, str], int]:

@@ -243,12 +243,14 @@ def _exported_names() -> set[str]:
 
     from api.metrics import ApiMetrics
     from flows.metrics import ConsumerLagCollector, FlowMetrics
+    from observability.governance import audit_families, skew_families
     from observability.jobs import JobMetrics, RegistryCollector
     from registry.store import ModelRegistry
 
     registries = [FlowMetrics(CollectorRegistry()).registry, ApiMetrics().registry]
     jobs = JobMetrics(CollectorRegistry())
-    jobs.registry.register(RegistryCollector(ModelRegistry(ROOT / "no-such-registry")))
+    nowhere = Settings(mlflow_url="http://127.0.0.1:9", registry_dir=ROOT / "no-such-registry")
+    jobs.registry.register(RegistryCollector(ModelRegistry.from_settings(nowhere)))
     jobs.registry.register(ConsumerLagCollector(Settings(), {}))
     registries.append(jobs.registry)
     names = set()
@@ -256,6 +258,7 @@ def _exported_names() -> set[str]:
         for family in registry.collect():
             suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
             names |= {family.name + s for s in suffixes.get(family.type, ("",))}
+    names |= {family.name for family in audit_families(None) + skew_families(None)}
     return names
 
 

@@ -20,6 +20,7 @@ EXPECTED = {
     ("post", "/admin/models/{name}/promote"),
     ("post", "/admin/models/{name}/rollback"),
     ("get", "/admin/jobs"),
+    ("get", "/admin/governance"),
     ("post", "/admin/jobs/{job}"),
     ("get", "/admin/drift"),
     ("get", "/graph/products/{sku}/related"),
@@ -57,3 +58,16 @@ def test_reads_of_a_shopper_and_writes_of_events_declare_their_credentials() -> 
         op = schema["paths"][path][method]
         assert {"HTTPBearer", "APIKeyCookie"} <= {k for s in op["security"] for k in s}, path
         assert {"401", "403", "429"} <= set(op["responses"]), path
+
+
+def test_routes_that_send_ready_json_still_document_their_model() -> None:
+    """The hot routes return pre-encoded JSON; their 200 must still name the model it holds."""
+    paths = create_app(Settings()).openapi()["paths"]
+
+    def schema(path: str) -> dict[str, object]:
+        ok = paths[path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        return dict(ok)
+
+    assert schema("/prices/{sku}") == {"$ref": "#/components/schemas/PriceView"}
+    assert schema("/prices")["additionalProperties"] == {"$ref": "#/components/schemas/PriceView"}
+    assert schema("/recommendations/{user_id}") == {"$ref": "#/components/schemas/Recommendations"}

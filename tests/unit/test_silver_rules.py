@@ -46,7 +46,7 @@ ACTIVITY = {"user_id": "u1", "session_id": "s1", "action": "view", "sku": "SKU-1
         (j(**ACTIVITY), None),
         (j(**{**ACTIVITY, "action": "search", "sku": None, "query": "tea"}), None),
         ("{not json", "payload is not valid JSON"),
-        (j(**{**ACTIVITY, "user_id": " "}), "user_id is missing"),
+        (j(**{**ACTIVITY, "user_id": " "}), "user_id must not be empty"),
         (j(**{**ACTIVITY, "session_id": "x" * 129}), "session_id is longer than 128 characters"),
         (j(**{**ACTIVITY, "action": "buy"}), "action is not one of"),
         (j(**{**ACTIVITY, "action": "search", "query": "tea"}), "sku must be null"),
@@ -86,7 +86,7 @@ ORDER = {"order_id": "o1", "user_id": "u1", "store_id": "st1", "lines": [LINE]}
             j(**{**ORDER, "lines": [{**LINE, "unit_price": -1}]}),
             "line 0: unit_price must be a positive number",
         ),
-        (j(**{**ORDER, "lines": [{**LINE, "sku": ""}]}), "line 0: sku is missing"),
+        (j(**{**ORDER, "lines": [{**LINE, "sku": ""}]}), "line 0: sku must not be empty"),
     ],
 )
 def test_order_rules_and_one_row_per_line(payload: str, reason: str | None) -> None:
@@ -107,7 +107,7 @@ def test_order_rules_and_one_row_per_line(payload: str, reason: str | None) -> N
     ("table", "payload", "reason"),
     [
         (INVENTORY, j(sku="S", store_id="st", on_hand=0), None),
-        (INVENTORY, j(sku="S", store_id="st", on_hand=-1), "on_hand must be at least 0"),
+        (INVENTORY, j(sku="S", store_id="st", on_hand=-1), "on_hand must be between 0"),
         (INVENTORY, j(sku="S", store_id="st", on_hand="3"), "on_hand is missing or not an integer"),
         (INVENTORY, j(sku="S", on_hand=3), "store_id is missing"),
         (COMPETITOR_PRICES, j(sku="S", competitor="c", price="9.99"), None),

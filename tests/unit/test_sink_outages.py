@@ -1,21 +1,16 @@
 """Sinks ride out outages (retry forever with capped backoff) and set aside what they cannot
-encode; the Kafka input never lets a consumer error into the dataflow."""
+encode."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
-from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
-from bytewax.inputs import StatefulSourcePartition
-from confluent_kafka import KafkaError as ConfluentError
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
-from flows.kafka_in import _TolerantPartition
 from flows.metrics import FlowMetrics
 from flows.records import LakeRow
 from flows.recovery_lock import recovery_lineage
@@ -117,36 +112,6 @@ def test_a_row_arrow_refuses_is_set_aside_and_the_batch_written() -> None:
     table = encodable_arrow(ctx, rows, datetime.now(UTC))
     assert table.column("kafka_offset").to_pylist() == [0, 2]
     assert _value(metrics, "tillflow_flow_sink_set_aside_total", "bronze") == 1
-
-
-class _Scripted(StatefulSourcePartition[Any, int | None]):
-    """A Kafka partition that returns the given batches, then its (broken) resume offset."""
-
-    def __init__(self, batches: list[list[Any]]) -> None:
-        self.batches = batches
-
-    def next_batch(self) -> list[Any]:
-        return self.batches.pop(0)
-
-    def snapshot(self) -> int | None:
-        return -1000  # what KafkaSource keeps after an error with no message (offset -1001)
-
-
-def _msg(offset: int) -> KafkaSourceMessage[bytes | None, bytes | None]:
-    return KafkaSourceMessage(key=None, value=b"{}", topic="t", partition=0, offset=offset)
-
-
-def test_consumer_errors_are_reported_and_never_move_the_resume_offset() -> None:
-    down = ConfluentError(ConfluentError._ALL_BROKERS_DOWN)
-    errors: list[ConfluentError] = []
-    inner = _Scripted([[_msg(5), _msg(6)], [KafkaError(down, _msg(-1001))], [_msg(7)]])
-    part = _TolerantPartition(inner, resume_state=5, on_error=errors.append)
-    assert [m.offset for m in part.next_batch()] == [5, 6]
-    assert list(part.next_batch()) == []
-    assert part.snapshot() == 7  # the next real message, not the error's offset
-    assert [m.offset for m in part.next_batch()] == [7]
-    assert part.snapshot() == 8
-    assert [e.code() for e in errors] == [ConfluentError._ALL_BROKERS_DOWN]
 
 
 def test_the_recovery_lineage_is_kept_with_the_state_and_new_without_it(tmp_path: Path) -> None:

@@ -1,4 +1,7 @@
-"""The co-purchase graph as a second candidate source for the recommender.
+"""The co-purchase graph as a second candidate source for the recommender (an experiment).
+
+Not part of the serving path: ``benchmarks/graph.py`` measures what it would change (HR@10 with
+and without it) and the unit tests check the merge.
 
 The streaming recommender knows what was co-interacted *recently* (decayed, 30 neighbours per
 item); the graph knows which products the same shoppers *bought* over all of gold. The graph's

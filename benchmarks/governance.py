@@ -1,0 +1,313 @@
+"""Governance benchmark: what model governance costs next to the work it governs.
+
+The figures come from independent sections, each a function returning its own figures (and
+its runs); :func:`main` merges them into one ``governance.json``. Sections:
+
+- :func:`tracking_figures`: the demand model's training (the production ``train_demand``:
+  LightGBM fit, ONNX export and parity check) on a synthetic sku-day set of the size the batch
+  benchmark trains on, timed without tracking and with it (the same plus the promotion gate,
+  the MLflow run with parameters, metrics, data versions and the ONNX model with its
+  signature, the registered version and its alias), alternating. ``tracking_overhead_ratio`` is
+  with / without; goal ≤ 1.10. Importing ``mlflow`` (and Feast, which the training job has
+  loaded anyway and whose MLflow plugin the client loads on its first request) happens once per
+  training process and is reported apart (``tracking_import_s``), not in the ratio.
+
+- :func:`explain_figures`: a demand model trained and exported by the production code
+  (``batch.demand.train_demand``: 300 trees, 31 leaves, the 12 demand features), explained
+  with LightGBM's ``pred_contrib`` from its registered native booster.
+  ``explain_ms_per_row`` is one row per call, as the pricing detail explains one forecast
+  (goal ≤ 1 ms); ``explain_batch_ms_per_row`` is 1,000 rows per call; the baselines are the
+  forecast itself, one row through ONNX Runtime (what the API serves) and through the
+  native booster.
+- :func:`audit_figures`: the audit's computation (``batch.audit.audit``: Fairlearn
+  ``MetricFrame`` per check and dimension, then the gold rows, appended to a Delta table) on
+  the inputs a shop of 1M events gives: 1M order lines (price index by store; demand error by
+  category and store on their sku-day totals), 1M recommended slots (100k shoppers × 10) and
+  100k price changes. Goal ``audit_s_1m_events`` ≤ 30 s. Baseline: the same per-group
+  numbers by a plain pandas ``groupby`` (``audit_pandas_s``).
+
+The tracking section needs the MLflow server of ``tillflow up``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from batch.audit import audit, audit_table
+from batch.audit_inputs import AuditInputs
+from batch.demand import DemandSet, train_demand, wape
+from batch.lake import append
+from batch.onnx_export import onnx_scores, session
+from batch.promotion import register_and_promote
+from batch.training import FEATURE_SET, training_record
+from benchmarks.common import Mode, median, parse_mode, print_repeat, write_result
+from governance.explain import Explainer
+from infra.readiness import require_mlflow
+from online_models.demand_features import DEMAND_FEATURES
+from registry import ModelRegistry
+from schemas.lake import SKU_DAILY
+from schemas.settings import Settings
+
+SKUS, DAYS = 600, 50  # 30,000 sku-days
+REPEATS = 3
+
+Section = Callable[[Mode], tuple[dict[str, float], dict[str, Any]]]
+
+
+def demand_set(skus: int, days: int, seed: int = 3) -> DemandSet:
+    """Synthetic sku-days: units depend on price and on the day before, like the shop's."""
+    rng = np.random.default_rng(seed)
+    rows = skus * days
+    features = rng.uniform(0.0, 10.0, size=(rows, len(DEMAND_FEATURES))).astype(np.float32)
+    rate = np.exp(0.15 * features[:, 1] - 0.1 * features[:, 0] + 0.5)
+    units = rng.poisson(rate).astype(np.float64)
+    return DemandSet(
+        features=features,
+        units=units,
+        naive=rng.poisson(rate).astype(np.float64),
+        days=np.repeat([f"2026-01-{d:03d}" for d in range(days)], skus),
+        trained_on={f"gold/{SKU_DAILY}": 1},
+    )
+
+
+def tracking_figures(mode: Mode) -> tuple[dict[str, float], dict[str, Any]]:
+    """``train_s_without_tracking``, ``train_s_with_tracking``, ``tracking_overhead_ratio``."""
+    skus, repeats = mode.size(SKUS, 40), mode.size(REPEATS, 1)
+    settings = Settings(
+        registry_dir=Path(tempfile.mkdtemp(prefix="tillflow-governance-bench-")),
+        mlflow_model_prefix=f"bench-governance-{uuid.uuid4().hex[:6]}-",
+    )
+    require_mlflow(settings)
+    registry = ModelRegistry.from_settings(settings)
+    data = demand_set(skus, DAYS)
+    start = time.perf_counter()
+    import mlflow.onnx
+    import mlflow.pyfunc  # noqa: F401 - what mlflow.onnx.save_model loads on first use
+
+    import featurestore.repo  # noqa: F401 - the training job has Feast loaded (training set)
+
+    runs: dict[str, list[float]] = {"tracking_import_s": [time.perf_counter() - start]}
+    for repeat in range(repeats):
+        start = time.perf_counter()
+        train_demand(data)
+        runs.setdefault("train_s_without_tracking", []).append(time.perf_counter() - start)
+        start = time.perf_counter()
+        fitted = train_demand(data)
+        metadata = {
+            "features": list(DEMAND_FEATURES),
+            "metrics": fitted.metrics,
+            "trained_on": data.trained_on,
+            "model_type": "lightgbm.LGBMRegressor(poisson)",
+            "target": "units per sku-day",
+            "holdout": "last 20% of days",
+        }
+        register_and_promote(
+            settings,
+            registry,
+            fitted.exported,
+            metadata,
+            training_record("demand", fitted.model, metadata, FEATURE_SET),
+            fitted.holdout,
+            partial(wape, fitted.holdout_units),
+            "wape",
+            higher_is_better=False,
+        )
+        runs.setdefault("train_s_with_tracking", []).append(time.perf_counter() - start)
+        print_repeat(repeat, repeats, runs)
+    figures = {k: median(v) for k, v in runs.items()}
+    figures["tracking_overhead_ratio"] = (
+        figures["train_s_with_tracking"] / figures["train_s_without_tracking"]
+    )
+    figures["tracking_train_rows"] = float(len(data.units))
+    return figures, {"tracking": runs, "tracking_repeats": repeats}
+
+
+def _per_call_ms(call: Callable[[], object], repeats: int) -> float:
+    """Median wall time of one call, in ms."""
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        timings.append((time.perf_counter() - start) * 1e3)
+    return float(statistics.median(timings))
+
+
+def _cpu_ms(call: Callable[[], object], repeats: int) -> float:
+    """Mean CPU time of this process per call, in ms: what a call costs when the shared
+    machine's other processes stretch its wall time."""
+    start = time.process_time()
+    for _ in range(repeats):
+        call()
+    return (time.process_time() - start) * 1e3 / repeats
+
+
+def _demand_set(rows: int, seed: int = 3) -> DemandSet:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 1, (rows, len(DEMAND_FEATURES))).astype(np.float32)
+    price = DEMAND_FEATURES.index("price")
+    x[:, price] = rng.uniform(2, 20, rows)
+    units = rng.poisson(np.exp(2.2 - 0.12 * x[:, price] + x[:, 4])).astype(np.float64)
+    days = np.repeat(np.arange(10), rows // 10 + 1)[:rows].astype(str)
+    return DemandSet(x, units, np.roll(units, 1), days, {})
+
+
+def explain_figures(mode: Mode) -> dict[str, float]:
+    data = _demand_set(mode.size(20_000, 2_000))
+    trained = train_demand(data)
+    explainer = Explainer(lgb.Booster(model_str=trained.exported.native), DEMAND_FEATURES)
+    sess = session(trained.exported.onnx)
+    rows = data.features[:1_000]
+    repeats = mode.size(2_000, 100)
+    picks = iter(np.resize(np.arange(len(rows)), repeats * 4))
+
+    def one() -> np.ndarray:
+        i = next(picks)
+        return rows[i : i + 1]
+
+    return {
+        "explain_ms_per_row": _per_call_ms(lambda: explainer.explain(one()), repeats),
+        "explain_cpu_ms_per_row": _cpu_ms(lambda: explainer.explain(one()), repeats),
+        "explain_batch_ms_per_row": _per_call_ms(lambda: explainer.explain(rows), 5) / len(rows),
+        "forecast_onnx_ms_per_row": _per_call_ms(
+            lambda: onnx_scores(sess, trained.exported.output, one()), repeats
+        ),
+        "forecast_native_ms_per_row": _per_call_ms(
+            lambda: explainer.booster.predict(one(), num_threads=1), repeats
+        ),
+        "explain_trees": float(explainer.booster.num_trees()),
+    }
+
+
+def audit_inputs(events: int, seed: int = 5) -> AuditInputs:
+    """The audit's inputs from ``events`` order lines, as many recommended slots and a tenth
+    as many price changes, over 2,000 products in 40 categories, 60 brands and 12 stores."""
+    rng = np.random.default_rng(seed)
+    skus = np.array([f"SKU-{i:05d}" for i in range(2_000)])
+    catalogue = pd.DataFrame(
+        {
+            "sku": skus,
+            "category": [f"c{i % 40}" for i in range(2_000)],
+            "brand": [f"b{i % 60}" for i in range(2_000)],
+            "list_price": rng.uniform(2, 30, 2_000),
+        }
+    )
+    sku = rng.integers(0, 2_000, events)
+    lines = pd.DataFrame(
+        {
+            "store": rng.choice([f"s{i}" for i in range(12)], events),
+            "sku": skus[sku],
+            "date": rng.integers(0, 28, events).astype(str),
+            "quantity": rng.integers(1, 4, events),
+            "list_price": catalogue["list_price"].to_numpy()[sku],
+        }
+    )
+    lines["unit_price"] = lines["list_price"] * rng.uniform(0.8, 1.2, events)
+    lines["category"] = catalogue["category"].to_numpy()[sku]
+    daily = lines.groupby(["sku", "date", "category"], as_index=False)["quantity"].sum()
+    daily = daily.rename(columns={"quantity": "actual"})
+    daily["predicted"] = daily["actual"] * rng.uniform(0.7, 1.3, len(daily))
+    by_store = lines.groupby(["store", "sku", "date"], as_index=False)["quantity"].sum()
+    by_store = by_store.rename(columns={"quantity": "actual"})
+    by_store["predicted"] = by_store["actual"] * rng.uniform(0.7, 1.3, len(by_store))
+    slot_skus = skus[rng.zipf(1.3, events) % 2_000]
+    slots = pd.DataFrame({"sku": slot_skus}).merge(catalogue[["sku", "category", "brand"]])
+    shoppers = pd.DataFrame(
+        {
+            "hit": rng.integers(0, 2, events // 10).astype(float),
+            "segment": rng.choice(["new", "returning"], events // 10),
+            "store": rng.choice([f"s{i}" for i in range(12)], events // 10),
+        }
+    )
+    changes = pd.DataFrame(
+        {
+            "category": rng.choice(catalogue["category"], events // 10),
+            "relative_change": rng.normal(0, 0.04, events // 10),
+        }
+    )
+    return AuditInputs(daily, by_store, slots, shoppers, catalogue, changes, lines, {})
+
+
+def _pandas_audit(inputs: AuditInputs) -> list[pd.Series]:
+    """The same per-group numbers with plain pandas (the baseline)."""
+
+    def wape(frame: pd.DataFrame, by: str) -> pd.Series:
+        errors = (frame["actual"] - frame["predicted"]).abs().groupby(frame[by]).sum()
+        return errors / frame.groupby(by)["actual"].sum()
+
+    out = [wape(inputs.demand_rows, "category"), wape(inputs.demand_by_store, "store")]
+    for by in ("category", "brand"):
+        share = inputs.slots[by].value_counts(normalize=True)
+        out.append(share / inputs.catalogue[by].value_counts(normalize=True))
+    out += [inputs.shoppers.groupby(by)["hit"].mean() for by in ("segment", "store")]
+    out.append(inputs.changes["relative_change"].abs().groupby(inputs.changes["category"]).mean())
+    lines = inputs.lines
+    index = (lines["unit_price"] / lines["list_price"] * lines["quantity"]).groupby(lines["store"])
+    out.append(index.sum() / lines.groupby("store")["quantity"].sum())
+    return out
+
+
+def audit_figures(mode: Mode) -> dict[str, float]:
+    events = mode.size(1_000_000, 20_000)
+    inputs = audit_inputs(events)
+    settings = Settings()
+    repeats = mode.size(3, 1)
+    timings, cpu, groups = [], [], 0
+
+    with tempfile.TemporaryDirectory() as lake:
+        for i in range(repeats):
+            start, cpu_start = time.perf_counter(), time.process_time()
+            figures = audit(inputs, settings)
+            table = audit_table(figures, f"bench{i}", datetime.now(UTC), inputs.models)
+            append(Path(lake) / "fairness_audit", table, marks={}, partition_by=["date"])
+            timings.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - cpu_start)
+            groups = table.num_rows
+    pandas_s = _per_call_ms(lambda: _pandas_audit(inputs), repeats) / 1e3
+    audit_s = float(statistics.median(timings))
+    return {
+        "audit_s_1m_events": audit_s,  # at audit_events (20,000 in a smoke run)
+        "audit_cpu_s_1m_events": float(statistics.median(cpu)),
+        "audit_pandas_s": pandas_s,
+        "audit_vs_pandas": audit_s / pandas_s if pandas_s else float("nan"),
+        "audit_events": float(events),
+        "audit_groups": float(groups),
+    }
+
+
+def explain_section(mode: Mode) -> tuple[dict[str, float], dict[str, Any]]:
+    return explain_figures(mode), {}
+
+
+def audit_section(mode: Mode) -> tuple[dict[str, float], dict[str, Any]]:
+    return audit_figures(mode), {}
+
+
+SECTIONS: tuple[Section, ...] = (tracking_figures, explain_section, audit_section)
+
+
+def main(mode: Mode) -> None:
+    figures: dict[str, float] = {}
+    runs: dict[str, Any] = {}
+    for section in SECTIONS:
+        got, section_runs = section(mode)
+        print(", ".join(f"{k}={v:,.4g}" for k, v in got.items()))
+        figures.update(got)
+        runs.update(section_runs)
+    runs["repeats"] = max((v for k, v in runs.items() if k.endswith("_repeats")), default=1)
+    print(f"wrote {write_result('governance', figures, runs, mode)}")
+
+
+if __name__ == "__main__":
+    main(parse_mode(__doc__))

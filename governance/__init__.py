@@ -1,0 +1,1 @@
+"""Model governance: forecast explanations, the fairness audit and online/offline skew."""

@@ -1,0 +1,244 @@
+"""Training runs in the real MLflow server; promotion, rollback and refusals as aliases.
+
+A small LightGBM demand model goes through the production path (ONNX export, the promotion
+gate, :func:`registry.tracking.log_training_run`, the registry adapter); the run is read back
+with MLflow's own client.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pyarrow as pa
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from mlflow import MlflowClient
+from prometheus_client import CollectorRegistry
+
+from api.main import create_app
+from batch.demand import wape
+from batch.onnx_export import Export, export
+from batch.promotion import Outcome, register_and_promote
+from batch.training import FEATURE_SET, train_models, training_record
+from infra.readiness import require_mlflow
+from infra.stack.errors import ServiceUnavailable
+from observability.jobs import RegistryCollector
+from registry import (
+    CHALLENGER,
+    CHAMPION,
+    MlflowUnavailable,
+    ModelRegistry,
+    RegistryError,
+    UnloadableModel,
+)
+from schemas.settings import Settings
+from tests.credentials import admin_headers
+from tests.flow_processes import free_port
+from tests.registered import model_prefix, register_raw
+
+pytestmark = pytest.mark.integration
+
+FEATURES = ("price", "units_1d", "views_1d", "weekday")
+ROWS, HELD = 900, 300
+
+
+@pytest.fixture(scope="module")
+def shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    settings = stack.model_copy(
+        update={
+            "mlflow_model_prefix": model_prefix(),
+            "registry_dir": tmp_path_factory.mktemp("model-copies"),
+            "model_poll_s": 0.2,
+            "rate_limit_per_s": 0.0,
+        }
+    )
+    try:
+        require_mlflow(settings)
+    except ServiceUnavailable as exc:
+        pytest.fail(f"these tests need the MLflow server of `tillflow up`: {exc}", pytrace=False)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0, 10, size=(ROWS, len(FEATURES))).astype(np.float32)
+    units = rng.poisson(np.exp(0.2 * x[:, 1] - 0.1 * x[:, 0] + 1.0)).astype(np.float64)
+    naive = np.roll(units, 1)
+    return x, units, naive
+
+
+def _train(
+    shop: Settings,
+    data: tuple[np.ndarray, np.ndarray, np.ndarray],
+    *,
+    shuffled: bool = False,
+    exported: Export | None = None,
+) -> tuple[Outcome, dict[str, object], Export]:
+    """Fit, export and hand the model to the promotion gate as training does."""
+    x, units, naive = data
+    target = np.random.default_rng(1).permutation(units) if shuffled else units
+    model = lgb.LGBMRegressor(
+        objective="poisson", n_estimators=60, random_state=7, verbose=-1, n_jobs=1
+    ).fit(x[:-HELD], target[:-HELD])
+    exported = exported or export(model, x[-HELD:])
+    predicted = np.asarray(model.predict(x[-HELD:]))
+    metadata: dict[str, object] = {
+        "features": list(FEATURES),
+        "metrics": {
+            "wape": wape(units[-HELD:], predicted),
+            "wape_naive": wape(units[-HELD:], naive[-HELD:]),
+            "onnx_max_abs_diff": exported.max_abs_diff,
+        },
+        "trained_on": {"gold/sku_daily": 12},
+        "model_type": "lightgbm.LGBMRegressor(poisson)",
+        "target": "units per sku-day",
+        "holdout": "last rows",
+    }
+    outcome = register_and_promote(
+        shop,
+        ModelRegistry.from_settings(shop),
+        exported,
+        metadata,
+        training_record("demand", model, metadata, FEATURE_SET),
+        x[-HELD:],
+        lambda scores: wape(units[-HELD:], scores),
+        "wape",
+        higher_is_better=False,
+    )
+    return outcome, metadata, exported
+
+
+@pytest.fixture(scope="module")
+def champion(
+    shop: Settings, data: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> tuple[Outcome, dict[str, object], Export]:
+    return _train(shop, data)
+
+
+def test_a_training_run_logs_params_metrics_data_versions_the_onnx_model_and_parity(
+    shop: Settings, champion: tuple[Outcome, dict[str, object], Export]
+) -> None:
+    outcome, metadata, exported = champion
+    assert outcome.promoted
+    assert outcome.current_score is None
+    run = MlflowClient(tracking_uri=shop.mlflow_url).get_run(outcome.run_id)
+    params, metrics = run.data.params, run.data.metrics
+    assert run.info.status == "FINISHED"
+    assert params["data.gold/sku_daily"] == "12"
+    assert params["feast.feature_set"].split(",") == list(FEATURE_SET)
+    assert params["features"] == ",".join(FEATURES)
+    assert (params["n_estimators"], params["objective"]) == ("60", "poisson")
+    logged = metadata["metrics"]
+    assert isinstance(logged, dict)
+    for key in ("wape", "wape_naive", "onnx_max_abs_diff"):
+        assert metrics[key] == pytest.approx(logged[key], rel=1e-9, abs=1e-12), key
+    assert metrics["onnx_max_abs_diff"] == pytest.approx(exported.max_abs_diff, abs=1e-12)
+    assert metrics["wape_onnx"] == pytest.approx(logged["wape"], abs=1e-3)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(
+            MlflowClient(tracking_uri=shop.mlflow_url).download_artifacts(
+                outcome.run_id, "model", tmp
+            )
+        )
+        mlmodel = yaml.safe_load((folder / "MLmodel").read_text())
+        assert (folder / "model.onnx").read_bytes() == exported.onnx
+    assert "onnx" in mlmodel["flavors"]
+    inputs = yaml.safe_load(mlmodel["signature"]["inputs"])
+    assert inputs[0]["type"] == "tensor"
+    assert inputs[0]["tensor-spec"] == {"dtype": "float32", "shape": [-1, len(FEATURES)]}
+    assert yaml.safe_load(mlmodel["signature"]["outputs"])[0]["type"] == "tensor"
+    registry = ModelRegistry.from_settings(shop)
+    assert registry.alias("demand", CHAMPION) == outcome.version.version
+    current = registry.current("demand")
+    assert current is not None
+    assert current.model_path.read_bytes() == exported.onnx
+    assert current.metadata["run_id"] == outcome.run_id
+
+
+def test_a_worse_model_becomes_challenger_and_the_champion_stays(
+    shop: Settings,
+    data: tuple[np.ndarray, np.ndarray, np.ndarray],
+    champion: tuple[Outcome, dict[str, object], Export],
+) -> None:
+    worse, _, _ = _train(shop, data, shuffled=True)
+    registry = ModelRegistry.from_settings(shop)
+    assert not worse.promoted
+    assert worse.current_score is not None
+    assert registry.alias("demand", CHAMPION) == champion[0].version.version
+    assert registry.alias("demand", CHALLENGER) == worse.version.version
+    run = MlflowClient(tracking_uri=shop.mlflow_url).get_run(worse.run_id)
+    assert run.data.metrics["wape_current_on_holdout"] == pytest.approx(worse.current_score)
+
+
+def test_a_broken_model_never_becomes_champion(
+    shop: Settings,
+    data: tuple[np.ndarray, np.ndarray, np.ndarray],
+    champion: tuple[Outcome, dict[str, object], Export],
+) -> None:
+    registry = ModelRegistry.from_settings(shop)
+    before = [v.version for v in registry.versions("demand")]
+    corrupt = replace(champion[2], onnx=b"\x08\x07garbage")
+    with pytest.raises(Exception, match=r"(?i)protobuf|onnx|load"):
+        _train(shop, data, exported=corrupt)
+    assert [v.version for v in registry.versions("demand")] == before  # nothing registered
+    broken = register_raw(shop, "demand", b"\x08\x07garbage")
+    with pytest.raises(UnloadableModel, match="not a loadable ONNX model"):
+        registry.promote("demand", broken.version)
+    writer = admin_headers(shop, ("admin:read", "admin:write"))
+    with TestClient(create_app(shop), headers=writer) as client:
+        answer = client.post("/admin/models/demand/promote", json={"version": broken.version})
+        assert answer.status_code == 409, answer.text
+        assert "not a loadable ONNX model" in answer.json()["detail"]
+    assert registry.alias("demand", CHAMPION) == champion[0].version.version
+
+
+def test_promotion_and_rollback_move_the_alias_and_the_gauge_follows(
+    shop: Settings,
+    data: tuple[np.ndarray, np.ndarray, np.ndarray],
+    champion: tuple[Outcome, dict[str, object], Export],
+) -> None:
+    registry = ModelRegistry.from_settings(shop)
+    gauges = CollectorRegistry()
+    gauges.register(RegistryCollector(registry))
+    first = champion[0].version.version
+    challenger = registry.alias("demand", CHALLENGER)
+    assert challenger is not None
+    registry.promote("demand", challenger)
+    assert registry.alias("demand", CHAMPION) == challenger
+    assert registry.alias("demand", CHALLENGER) is None  # promoted: no longer a challenger
+    sample = gauges.get_sample_value("tillflow_registry_model_version", {"model": "demand"})
+    assert sample == float(challenger)
+    assert registry.rollback("demand").version == first
+    assert registry.alias("demand", CHAMPION) == first
+    sample = gauges.get_sample_value("tillflow_registry_model_version", {"model": "demand"})
+    assert sample == float(first)
+    with pytest.raises(RegistryError, match="no earlier version"):
+        registry.rollback("demand")
+
+
+def test_without_mlflow_errors_name_it_and_the_api_serves_the_cached_champion(
+    shop: Settings, champion: tuple[Outcome, dict[str, object], Export]
+) -> None:
+    served = ModelRegistry.from_settings(shop).current("demand")  # copied locally
+    assert served is not None
+    away = shop.model_copy(update={"mlflow_url": f"http://127.0.0.1:{free_port()}"})
+    registry = ModelRegistry.from_settings(away)
+    with pytest.raises(MlflowUnavailable, match=f"MLflow is not reachable at {away.mlflow_url}"):
+        registry.names()
+    cached = registry.current("demand")
+    assert cached is not None
+    assert cached.version == served.version
+    with pytest.raises(ServiceUnavailable, match="MLflow is not reachable"):
+        train_models(away, pa.table({"sku": [], "list_price": []}))
+    with TestClient(create_app(away), headers=admin_headers(away)) as client:
+        checks = client.get("/readyz").json()["checks"]
+        assert checks["model:demand"] == f"ok ({served.label})"
+        listed = client.get("/admin/models")
+        assert listed.status_code == 503
+        assert "MLflow is not reachable" in listed.json()["detail"]

@@ -1,0 +1,139 @@
+"""The flow's Kafka input: consumer errors never enter the dataflow nor move the resume
+offset, and a worker's partitions are handed over merged in timestamp order."""
+
+from __future__ import annotations
+
+import itertools
+
+from confluent_kafka import TIMESTAMP_CREATE_TIME
+from confluent_kafka import KafkaError as ConfluentError
+
+from flows.kafka_in import Merge, Merged
+
+
+class Raw:
+    """What ``Consumer.consume`` returns: a message (offset, timestamp) or an error."""
+
+    def __init__(self, offset: int, ts: int = 0, error: ConfluentError | None = None) -> None:
+        self._offset, self._ts, self._error = offset, ts, error
+
+    def error(self) -> ConfluentError | None:
+        return self._error
+
+    def offset(self) -> int:
+        return self._offset
+
+    def timestamp(self) -> tuple[int, int]:
+        return TIMESTAMP_CREATE_TIME, self._ts
+
+    def key(self) -> bytes | None:
+        return None
+
+    def value(self) -> bytes:
+        return b"{}"
+
+    def topic(self) -> str:
+        return "t"
+
+    def partition(self) -> int:
+        return 0
+
+    def headers(self) -> None:
+        return None
+
+    def latency(self) -> None:
+        return None
+
+
+def eof() -> Raw:
+    return Raw(-1001, error=ConfluentError(ConfluentError._PARTITION_EOF))
+
+
+class Scripted:
+    """A consumer that answers the given fetches, then nothing."""
+
+    def __init__(self, fetches: list[list[Raw]]) -> None:
+        self.fetches = fetches
+
+    def consume(self, num_messages: int, timeout: float) -> list[Raw]:
+        return self.fetches.pop(0) if self.fetches else []
+
+    def close(self) -> None:
+        pass
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def merge_of(
+    fetches: dict[str, list[list[Raw]]], tail: bool = False, clock: Clock | None = None
+) -> tuple[list[Merged], list[ConfluentError]]:
+    errors: list[ConfluentError] = []
+    merge = Merge(
+        tail=tail, batch_size=100, grace_s=5, on_error=errors.append, clock=clock or Clock()
+    )
+    return [Merged(merge, merge.add(n, Scripted(f), 0)) for n, f in fetches.items()], errors
+
+
+def drain(parts: list[Merged]) -> list[tuple[str, int]]:
+    """Poll the partitions round-robin, as a worker does, until every one has ended;
+    ``(partition, timestamp)`` of each message handed over, in order."""
+    out: list[tuple[str, int]] = []
+    live = list(parts)
+    for p in itertools.cycle(parts):
+        if not live:
+            return out
+        if p not in live:
+            continue
+        try:
+            out.extend((p.name, m.timestamp[1]) for m in p.next_batch() if m.timestamp)
+        except StopIteration:
+            live.remove(p)
+    return out
+
+
+def test_consumer_errors_are_reported_and_never_move_the_resume_offset() -> None:
+    down = ConfluentError(ConfluentError._ALL_BROKERS_DOWN)
+    (part,), errors = merge_of(
+        {"0-t": [[Raw(5), Raw(6)], [Raw(-1001, error=down)], [Raw(7)]]}, tail=True
+    )
+    assert [m.offset for m in part.next_batch()] == [5, 6]
+    assert list(part.next_batch()) == []
+    assert part.snapshot() == 7  # the next real message, not the error's offset
+    assert [m.offset for m in part.next_batch()] == [7]
+    assert part.snapshot() == 8
+    assert [e.code() for e in errors] == [ConfluentError._ALL_BROKERS_DOWN]
+
+
+def test_a_backlog_is_handed_over_in_timestamp_order_across_partitions() -> None:
+    # "a" fetches its whole backlog at once; "b" brings the same hours in three fetches
+    a = [[Raw(i, 1000 * i) for i in range(6)], [eof()]]
+    b = [[Raw(i, 1000 * i + 500) for i in range(3)], [Raw(3, 3500)], [Raw(4, 9000)], [eof()]]
+    parts, _ = merge_of({"a": a, "b": b})
+    order = drain(parts)
+    assert len(order) == 11
+    assert [t for _, t in order] == sorted(t for _, t in order)
+    assert [p.snapshot() for p in parts] == [6, 5]  # each: the offset after its last one
+
+
+def test_the_first_partition_hands_over_for_all_and_each_keeps_its_own_offset() -> None:
+    parts, _ = merge_of({"a": [[Raw(0, 10)]], "b": [[Raw(7, 5)]]}, tail=True)
+    # "a" holds 10 back until "b", which had reached 5, has nothing more waiting
+    assert [m.offset for m in parts[0].next_batch()] == [7]
+    assert list(parts[1].next_batch()) == []
+    assert [m.offset for m in parts[0].next_batch()] == [0]
+    assert parts[0].snapshot() == 1
+    assert parts[1].snapshot() == 8
+
+
+def test_a_partition_whose_first_fetch_has_not_answered_holds_the_others_for_a_while() -> None:
+    clock = Clock()
+    parts, _ = merge_of({"a": [[Raw(0, 9_000)]], "late": []}, tail=True, clock=clock)
+    assert list(parts[0].next_batch()) == []  # "late" may still bring older messages
+    clock.now = 5.0
+    assert [m.offset for m in parts[0].next_batch()] == [0]

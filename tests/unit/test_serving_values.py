@@ -1,0 +1,75 @@
+"""The serving values' encodings: what a writer stores, the reader's model reads back unchanged."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from schemas.serving import PriceDetails, StoredShopper
+
+ids = (
+    st.text(
+        st.characters(min_codepoint=0x20, exclude_characters="\x7f", exclude_categories=("Cs",)),
+        min_size=1,
+        max_size=128,
+    )
+    .map(str.strip)
+    .filter(bool)
+)
+scores = st.floats(allow_nan=False, allow_infinity=False)
+moments = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31), timezones=st.just(UTC)
+).map(lambda t: t - timedelta(microseconds=t.microsecond % 1000))
+cents = st.integers(1, 100_000_000).map(lambda c: c / 100)
+
+
+@given(
+    user=ids,
+    again=st.lists(st.tuples(ids, scores), max_size=50),
+    recent=st.lists(ids, max_size=10),
+    seen=st.lists(ids, max_size=50),
+    categories=st.lists(st.tuples(ids, scores), max_size=3),
+    at=moments,
+)
+def test_an_encoded_shopper_reads_back_as_written(
+    user: str,
+    again: list[tuple[str, float]],
+    recent: list[str],
+    seen: list[str],
+    categories: list[tuple[str, float]],
+    at: datetime,
+) -> None:
+    stored = StoredShopper.model_validate_json(
+        StoredShopper.encode(user, again, recent, seen, categories, at)
+    )
+    assert stored.user_id == user
+    assert [(i.sku, i.score) for i in stored.again] == again
+    assert (list(stored.recent), list(stored.seen)) == (recent, seen)
+    assert list(stored.categories) == categories
+    assert stored.updated_at == at
+    assert StoredShopper.model_validate_json(stored.model_dump_json()) == stored
+
+
+@pytest.mark.parametrize("score", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("where", ["again", "categories"])
+def test_a_shopper_with_a_non_finite_score_is_refused(score: float, where: str) -> None:
+    scored = [("a", 1.0), ("b", score)]
+    fine = [("a", 1.0)]
+    again, categories = (scored, fine) if where == "again" else (fine, scored)
+    with pytest.raises(ValueError, match="not finite"):
+        StoredShopper.encode("u1", again, ["a"], ["a"], categories, datetime.now(UTC))
+
+
+@given(price=cents, previous=cents, at=moments, reason=st.text(max_size=200), version=ids)
+def test_price_details_read_back_from_their_hash(
+    price: float, previous: float, at: datetime, reason: str, version: str
+) -> None:
+    details = PriceDetails(
+        price=price, previous_price=previous, updated_at=at, reason=reason, model_version=version
+    )
+    fields = details.to_hash()
+    assert all(isinstance(v, str) for v in fields.values())
+    assert PriceDetails.from_hash(fields) == details
