@@ -97,6 +97,17 @@ def write_medians(
     print(f"wrote {write_result(name, figures, {**meta, **runs}, mode)}")
 
 
+def meta(runs: dict[str, Any]) -> dict[str, Any]:
+    """A result's ``meta``: when and on what it was measured, and how (``runs``)."""
+    return {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "runs": runs,
+    }
+
+
 def write_result(
     name: str, figures: dict[str, Any], runs: dict[str, Any], mode: Mode = Mode()
 ) -> Path:
@@ -106,13 +117,7 @@ def write_result(
     path = mode.results / f"{name}.json"
     payload = {
         **{k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()},
-        "meta": {
-            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "runs": runs,
-        },
+        "meta": meta(runs),
     }
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path

@@ -33,8 +33,6 @@ import argparse
 import heapq
 import json
 import math
-import os
-import platform
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -44,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import RESULTS
+from benchmarks.common import RESULTS, meta
 from flows.records import Accepted
 from flows.steps import (
     CategoryState,
@@ -364,12 +362,8 @@ def main(argv: list[str] | None = None) -> Path:
         **{k: top[k] for k in TOP_LEVEL},
         "modes": modes,
         "learner": {"us_per_update": learner_update_cost(2_000 if args.smoke else 20_000)},
-        "meta": {
-            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "runs": {
+        "meta": meta(
+            {
                 "repeats": 1,
                 "days": size.days,
                 "warmup_days": size.warmup_days,
@@ -379,8 +373,8 @@ def main(argv: list[str] | None = None) -> Path:
                 "top_level_mode": "both" if "both" in modes else args.modes[0],
                 "seconds": time.perf_counter() - started,
                 "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            },
-        },
+            }
+        ),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / ("quality.smoke.json" if args.smoke else "quality.json")

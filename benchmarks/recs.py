@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import shutil
 import subprocess
 import tempfile
@@ -41,7 +39,7 @@ import redis.asyncio as aioredis
 from confluent_kafka import Producer
 
 from api.discover import read_discover
-from benchmarks.common import RESULTS
+from benchmarks.common import RESULTS, meta
 from benchmarks.recs_data import (
     Interaction,
     Split,
@@ -310,12 +308,8 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     payload = {
         "datasets": datasets,
-        "meta": {
-            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "runs": {
+        "meta": meta(
+            {
                 **runs,
                 "smoke": args.smoke,
                 "seconds": time.perf_counter() - started,
@@ -325,8 +319,8 @@ def main() -> None:
                     "shoppers": SIMULATOR.shoppers,
                     "sessions_per_day": SIMULATOR.sessions_per_day,
                 },
-            },
-        },
+            }
+        ),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / ("recs.smoke.json" if args.smoke else "recs.json")
