@@ -34,7 +34,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-import structlog
 from bytewax.connectors.kafka import KafkaSource, KafkaSourceMessage
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import OFFSET_BEGINNING, TIMESTAMP_NOT_AVAILABLE, Consumer, TopicPartition
@@ -42,7 +41,6 @@ from confluent_kafka import KafkaError as ConfluentError
 from confluent_kafka import Message as RawMessage
 
 Message = KafkaSourceMessage[bytes | None, bytes | None]
-log = structlog.get_logger(__name__)
 FOLLOWER_POLL = timedelta(milliseconds=200)
 
 
@@ -127,9 +125,9 @@ class Merge:
         part = self.parts[name]
         return not self.tail and part.caught_up and not part.fetched
 
-    def next_batch(self, name: str) -> list[Message]:
-        if name != self.leader:
-            return []
+    def next_batch(self) -> list[Message]:
+        """Every partition's messages up to the newest timestamp all partitions with messages
+        waiting have reached, merged in timestamp order."""
         now = self.clock()
         limit = math.inf
         for part in self.parts.values():
@@ -220,10 +218,13 @@ class Merged(StatefulSourcePartition[Message, int | None]):
         self.name = part.name
 
     def next_batch(self) -> list[Message]:
-        leads = self.name == self.merge.leader
-        if self.merge.all_done() or (not leads and self.merge.done(self.name)):
+        if self.name != self.merge.leader:
+            if self.merge.done(self.name):
+                raise StopIteration
+            return []  # the leader hands over this partition's messages
+        if self.merge.all_done():
             raise StopIteration
-        return self.merge.next_batch(self.name)
+        return self.merge.next_batch()
 
     def next_awake(self) -> datetime | None:
         if self.name == self.merge.leader:

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
 from schemas.settings import Settings
-from tests.flow_processes import flow_env, free_port, wait_until
+from tests.flow_processes import flow_env, free_port, metric_values, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -37,13 +36,13 @@ def test_a_running_scheduler_counts_its_job_runs_on_its_metrics_endpoint(
     process = subprocess.Popen(command, env=flow_env(settings), stdout=log, stderr=log)
     try:
         skipped = wait_until(
-            lambda: _sample(port, 'batch_job="pipeline",outcome="skipped"'),
+            lambda: [v for v in metric_values(port, _runs("pipeline", "skipped")) if v > 0],
             "the scheduler's first pipeline run on its /metrics",
             timeout_s=120,
         )
-        assert skipped == 1.0  # an empty lake: the pipeline waits for data, it does not fail
-        assert _sample(port, 'batch_job="pipeline",outcome="failed"') == 0.0
-        assert _sample(port, 'batch_job="silver",outcome="ok"') == 0.0  # every job declared
+        assert skipped == [1.0]  # an empty lake: the pipeline waits for data, it does not fail
+        assert metric_values(port, _runs("pipeline", "failed")) == [0.0]
+        assert metric_values(port, _runs("silver", "ok")) == [0.0]  # every job declared
         assert process.poll() is None  # it keeps running on its schedule
     finally:
         process.terminate()
@@ -52,14 +51,6 @@ def test_a_running_scheduler_counts_its_job_runs_on_its_metrics_endpoint(
     assert "Traceback" not in (tmp_path / "scheduler.log").read_text()
 
 
-def _sample(port: int, labels: str) -> float | None:
-    """The value of ``tillflow_batch_job_runs_total{<labels>}``, if served yet."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-            text = response.read().decode()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith(f"tillflow_batch_job_runs_total{{{labels}}} "):
-            return float(line.rsplit(" ", 1)[1])
-    return None
+def _runs(job: str, outcome: str) -> str:
+    """The sample name of one job's runs with one outcome."""
+    return f'tillflow_batch_job_runs_total{{batch_job="{job}",outcome="{outcome}"}}'
