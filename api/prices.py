@@ -169,9 +169,7 @@ def explain_forecast(
     :func:`price_view`'s forecast, explained by the served version's own booster."""
     if demand.explainer is None:
         return None
-    row = np.array([demand_features(state.features, price, when)])
-    (explanation,) = demand.explainer.explain(row)
-    return explanation
+    return demand.explainer.explain_row(np.array(demand_features(state.features, price, when)))
 
 
 def _float(text: str | None) -> float | None:

