@@ -290,11 +290,14 @@ def audit_figures(mode: Mode) -> dict[str, float]:
             cpu.append(time.process_time() - cpu_start)
             groups = table.num_rows
     pandas_s = _per_call_ms(lambda: _pandas_audit(inputs), repeats) / 1e3
+    pandas_cpu_s = _cpu_ms(lambda: _pandas_audit(inputs), repeats) / 1e3
     audit_s = float(statistics.median(timings))
     return {
         "audit_s_1m_events": audit_s,  # at audit_events (20,000 in a smoke run)
         "audit_cpu_s_1m_events": float(statistics.median(cpu)),
         "audit_pandas_s": pandas_s,
+        "audit_pandas_cpu_s": pandas_cpu_s,
+        "audit_load_1m": os.getloadavg()[0],
         "audit_vs_pandas": audit_s / pandas_s if pandas_s else float("nan"),
         "audit_events": float(events),
         "audit_groups": float(groups),

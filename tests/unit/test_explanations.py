@@ -152,5 +152,6 @@ def test_the_importance_sample_keeps_the_ranking_of_the_whole_holdout(
     whole = explainer.global_importance(rows)
     sample = importance_sample(rows, 100)
     assert len(sample) == 100
-    assert (sample[0] == rows[0]).all() and (sample[-1] == rows[-1]).all()
+    assert (sample[0] == rows[0]).all()
+    assert (sample[-1] == rows[-1]).all()
     assert list(explainer.global_importance(sample)) == list(whole)
