@@ -323,7 +323,8 @@ NOTES: dict[str, str] = {
         "predates the last changes to the hour pattern (shrinkage by observed time, a 2-day "
         "warm-up before hours buckets are learned, sales rescaled to the list price before "
         "they enter the pattern): re-run `python -m benchmarks.quality --jobs 3` before "
-        "reading the pos column as current."
+        "reading the pos column as current. It also predates the hierarchical category "
+        "prior (the `elasticity` section below measures that change on every product)."
     ),
     "serving": (
         "Measured 2026-11-29 10:54–10:58 UTC while the 2 shared cores' load average rose from "
