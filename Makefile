@@ -54,7 +54,7 @@ typecheck: ## mypy --strict
 docs: ## Build the docs site (docs/ -> .tillflow/site) strictly: any warning or broken link fails
 	@NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
-BENCH_MODULES := ingest stream quality observability batch serving graph search fuzz soak governance recs
+BENCH_MODULES := ingest stream quality elasticity observability batch serving graph search fuzz soak governance recs
 
 bench: setup up ## Run every benchmark (progress per module); write benchmarks/results/*.json and BENCHMARKS.md
 	@set -e; n=0; total=$(words $(BENCH_MODULES)); for m in $(BENCH_MODULES); do \

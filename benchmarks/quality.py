@@ -125,6 +125,11 @@ class PriceLog:
     def add(self, sku: str, log_price: float, quantity: int) -> None:
         self.units.setdefault(sku, []).append((log_price, quantity))
 
+    def add_order(self, lines: list[dict[str, Any]], list_price: dict[str, float]) -> None:
+        for line in lines:
+            sku = line["sku"]
+            self.add(sku, math.log(line["unit_price"] / list_price[sku]), line["quantity"])
+
     def spread(self, sku: str) -> float:
         pairs = self.units.get(sku, [])
         weights = np.array([q for _, q in pairs], dtype=float)
@@ -192,9 +197,7 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
                 trials += 1
                 hits += bool(bought & ours)
                 hits_popular += bool(bought & popular)
-            for line in e.payload["lines"]:
-                sku = line["sku"]
-                prices.add(sku, math.log(line["unit_price"] / list_price[sku]), line["quantity"])
+            prices.add_order(e.payload["lines"], list_price)
         if e.topic.name == "user-activity" and e.time >= warm:
             user, session = e.payload["user_id"], e.payload["session_id"]
             if sessions.get(user) != session:  # a shopper arrives: what would we show?
@@ -282,8 +285,9 @@ def learner_update_cost(n: int = 20_000) -> float:
     return 1e6 * (time.perf_counter() - started) / n
 
 
-def run_mode(mode: str, size: Size, seed: int) -> dict[str, Any]:
-    config = ShopConfig(
+def shop_config(mode: str, size: Size, seed: int) -> ShopConfig:
+    """The simulated shop of one run: ``size``'s traffic on the web or at the tills."""
+    return ShopConfig(
         seed=seed,
         channels=mode,
         products=size.products,
@@ -291,6 +295,10 @@ def run_mode(mode: str, size: Size, seed: int) -> dict[str, Any]:
         sessions_per_day=size.sessions_per_day,
         till_visits_per_day=size.sessions_per_day,
     )
+
+
+def run_mode(mode: str, size: Size, seed: int) -> dict[str, Any]:
+    config = shop_config(mode, size, seed)
     started = time.perf_counter()
     tillflow = run_tillflow(config, size)
     oracle = run_oracle(config, Guardrails(), size.days)

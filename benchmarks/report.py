@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from benchmarks.common import RESULTS
 
@@ -345,7 +346,8 @@ NOTES: dict[str, str] = {
         "predates the last changes to the hour pattern (shrinkage by observed time, a 2-day "
         "warm-up before hours buckets are learned, sales rescaled to the list price before "
         "they enter the pattern): re-run `python -m benchmarks.quality --jobs 3` before "
-        "reading the pos column as current."
+        "reading the pos column as current. It also predates the hierarchical category "
+        "prior (the `elasticity` section below measures that change on every product)."
     ),
     "serving": (
         "Measured 2026-11-29 10:54–10:58 UTC while the 2 shared cores' load average rose from "
@@ -474,6 +476,61 @@ def quality_modes(data: dict[str, object]) -> str:
     return "\n".join(rows)
 
 
+ELASTICITY_FIGURES = ("bias", "bias_se", "mae", "slope", "coverage_90", "z_mean", "median_std")
+ELASTICITY_READINGS = {
+    "learned": "the learner (its category prior)",
+    "true_prior": "baseline: same evidence, prior at the true mean and spread",
+    "data_only": "baseline: same evidence, flat prior",
+}
+ELASTICITY_CONTEXT = (
+    "prior_centre_error",
+    "prior_std_mean",
+    "true_category_std_mean",
+    "median_information",
+    "median_log_price_spread",
+)
+
+
+def _seed_mean(run: dict[str, Any], path: tuple[str, ...]) -> float:
+    """A figure of one mode, averaged over its seeds."""
+    runs = run.get("seeds", [run])
+    values = []
+    for r in runs:
+        for key in path:
+            r = r[key]
+        values.append(float(r))
+    return sum(values) / len(values)
+
+
+def render_elasticity() -> str:
+    """Every product's elasticity against the truth, per mode and reading of the evidence."""
+    path = RESULTS / "elasticity.json"
+    if not path.exists():
+        return "## elasticity\n\nNot measured yet: run `python -m benchmarks.elasticity`.\n"
+    data = json.loads(path.read_text())
+    meta = data.get("meta", {})
+    runs = meta.get("runs", {})
+    head = " | ".join(f"`{f}`" for f in ELASTICITY_FIGURES)
+    parts = [
+        f"## elasticity (`benchmarks/results/elasticity.json`)\n\nMeasured "
+        f"{meta.get('measured_at', '?')} on {meta.get('cpus', '?')} CPUs; "
+        f"{runs.get('products', '?')} products, {runs.get('days', '?')} simulated days, "
+        f"seeds {runs.get('seeds', '?')} (figures are their mean). Every product is scored."
+        f"\n\n| mode | reading | {head} |\n|---|---|" + "---:|" * len(ELASTICITY_FIGURES)
+    ]
+    for mode, run in data["modes"].items():
+        for reading, note in ELASTICITY_READINGS.items():
+            values = " | ".join(fmt(_seed_mean(run, (reading, f))) for f in ELASTICITY_FIGURES)
+            parts.append(f"| {mode} | {reading}: {note} | {values} |")
+    head = " | ".join(f"`{f}`" for f in ELASTICITY_CONTEXT)
+    parts.append(f"\n| mode | {head} |\n|---|" + "---:|" * len(ELASTICITY_CONTEXT))
+    for mode, run in data["modes"].items():
+        values = " | ".join(fmt(_seed_mean(run, (f,))) for f in ELASTICITY_CONTEXT)
+        parts.append(f"| {mode} | {values} |")
+    parts.append(f"\n{ELASTICITY_NOTE}\n")
+    return "\n".join(parts)
+
+
 RECS_ROWS: list[tuple[str, str, str]] = [
     ("users", "", "targets evaluated (half discover, half again holdouts)"),
     ("hr_at_10_discover", "hr_at_10_item_knn", "held-out new item in the discover top-10"),
@@ -510,6 +567,21 @@ def render_recs() -> str:
     return "\n".join(parts)
 
 
+ELASTICITY_NOTE = (
+    "The pricing path of the quality benchmark's closed loop (150 products, every one scored). "
+    "`learned` is the product's posterior under its category's hierarchical prior; the two "
+    "baselines read the same evidence under the true prior and under a flat one. `slope` is "
+    "the least-squares slope of estimated on true elasticity; `z_mean` the mean error in "
+    "posterior standard deviations. With a Fisher information of ~0.2–0.4 per product (log "
+    "prices spread by ~0.07), even the true prior gives a slope of only ~0.1–0.2: the low "
+    "slope is the data's. The flat-prior reading is unbiased within its noise, so the bias "
+    "that remains is the category prior's centre (`prior_centre_error`). Before the "
+    "hierarchical prior (pseudo-products at −1.5 ± 1.0, same seeds and sizes): bias +0.155 / "
+    "+0.138 / +0.063, MAE 0.566 / 0.612 / 0.542, slope 0.23 / 0.21 / 0.29, coverage 0.92 / "
+    "0.93 / 0.92 (web / pos / both); docs/pricing.md has the comparison and what did not work."
+)
+
+
 RECS_NOTE = (
     "Each log is streamed through Kafka and the real flow (one process) at 1,000 events/s; "
     "once the flow has processed everything, buy again is read as stored and discover built as "
@@ -543,6 +615,7 @@ def render() -> str:
         if name in NOTES:
             parts.append(f"\n{NOTES[name]}")
         parts.append("")
+    parts.append(render_elasticity())
     parts.append(render_recs())
     return "\n".join(parts) + "\n"
 

@@ -133,8 +133,7 @@ class ElasticityModel:
         x[intercept] = 1.0
         self.glm.set_prior(ELASTICITY, pool.prior.mean, pool.prior.std)
         residual = self.glm.learn_one(x, units, exposure, weight)
-        mean, std = self.glm.marginal(ELASTICITY)
-        pool.prior.report(self.sku, mean, std * std)
+        pool.prior.report(self.sku, *self.glm.likelihood(ELASTICITY))
         self.units += units
         return residual
 

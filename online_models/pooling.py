@@ -1,20 +1,27 @@
 """Partial pooling: the elasticity prior of a product, learned from its category's products.
 
-A hierarchical model ``e_i ~ Normal(μ, τ²)`` over a category's products, fitted online by
-empirical Bayes: each product reports the posterior mean and variance of its elasticity, and
-the category's ``μ`` and ``τ²`` are their EM fixed point
-``μ = mean(m_i)``, ``τ² = mean(s_i² + (m_i − μ)²)``, anchored by a few pseudo-products at the
-shop-wide prior so that a category of two products does not collapse ``τ`` to zero. A product
-with little evidence then sits near ``μ`` with the category's spread as its uncertainty; with
-more evidence its own data dominate, whatever the category says.
+A hierarchical model over a category's products, ``e_i ~ Normal(μ, τ²)``, with hyperpriors
+``μ ~ Normal(−1.5, 0.7²)`` (a typical retail elasticity) and ``τ ~ HalfNormal(0.7)`` (so that a
+category with no evidence yet gives a product −1.5 ± 1.0). Each product reports what its own
+evidence says about its elasticity, the prior divided out: the information ``λ_i`` and
+``λ_i·d_i`` (``d_i`` the likelihood's estimate), so the fit never counts the prior twice.
+
+The fit is Bayesian in ``μ`` and ``τ``: for each ``τ`` of a grid, ``μ`` is integrated in closed
+form (``d_i ~ Normal(μ, τ² + 1/λ_i)``), which gives the marginal likelihood of ``τ``; the grid
+weights are its posterior. The prior a product gets is that posterior's predictive for a
+product of the category: its mean and variance (``τ²`` plus the uncertainty of ``μ``,
+averaged over ``τ``). Products with little evidence weigh little in ``μ`` and nothing in ``τ``,
+so ``τ`` does not collapse when every product knows little (which point estimates of ``τ``,
+EM or marginal maximum likelihood, do), and ``μ`` follows the products as their evidence grows
+(pseudo-products at the shop-wide prior would weigh as much as fully known products).
 
 >>> prior = CategoryPrior()
->>> prior.mean, prior.std
-(-1.5, 1.0)
->>> for i, e in enumerate([-2.0, -2.2, -1.8, -2.1, -1.9, -2.0]):
-...     prior.report(f"SKU-{i}", e, 0.05)
 >>> round(prior.mean, 2), round(prior.std, 2)
-(-1.88, 0.59)
+(-1.5, 0.99)
+>>> for i, e in enumerate([-2.0, -2.2, -1.8, -2.1, -1.9, -2.0]):
+...     prior.report(f"SKU-{i}", information=20.0, information_mean=20.0 * e)
+>>> round(prior.mean, 2), round(prior.std, 2)
+(-1.99, 0.21)
 """
 
 from __future__ import annotations
@@ -22,37 +29,68 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from online_models.demand_pattern import DemandPattern, WeekdayConversion
 
-BASE_MEAN = -1.5  # a typical retail elasticity: the prior of a category with no evidence yet
-BASE_STD = 1.0
-PSEUDO_PRODUCTS = 2.0
-MIN_STD = 0.15  # τ is never taken below this: categories are not that uniform
+BASE_MEAN = -1.5  # a typical retail elasticity: the centre of every category's prior
+MEAN_STD = 0.7  # how far a category's mean elasticity may lie from it, a priori
+TAU_SCALE = 0.7  # half-normal scale of the spread of elasticities within a category
+TAU_GRID = np.linspace(0.02, 2.5, 64)  # τ values the posterior is evaluated on
+MIN_INFORMATION = 1e-6  # reports with less say nothing
+
+
+def _predictive(
+    information: np.ndarray, information_mean: np.ndarray, base_mean: float
+) -> tuple[float, float]:
+    """Mean and std of a category product's elasticity, given the products' likelihoods."""
+    tau2 = TAU_GRID[:, None] ** 2
+    lam, h = information[None, :], information_mean[None, :]
+    w = lam / (1.0 + lam * tau2)  # 1 / (τ² + 1/λ_i)
+    wd = h / (1.0 + lam * tau2)  # w_i·d_i
+    wdd = h * h / (lam * (1.0 + lam * tau2))  # w_i·d_i²
+    p0 = 1.0 / MEAN_STD**2
+    precision = p0 + w.sum(axis=1)
+    mu = (p0 * base_mean + wd.sum(axis=1)) / precision
+    quad = wdd.sum(axis=1) + p0 * base_mean**2 - precision * mu * mu
+    log_post = (
+        0.5 * np.log(w).sum(axis=1)
+        - 0.5 * np.log(precision)
+        - 0.5 * quad
+        - TAU_GRID**2 / (2 * TAU_SCALE**2)
+    )
+    weights = np.exp(log_post - log_post.max())
+    weights /= weights.sum()
+    mean = float(weights @ mu)
+    second = float(weights @ (TAU_GRID**2 + 1.0 / precision + mu * mu))
+    return mean, math.sqrt(max(second - mean * mean, 1e-12))
 
 
 @dataclass
 class CategoryPrior:
-    """Online empirical-Bayes prior for the elasticities of one category's products."""
+    """Online hierarchical prior for the elasticities of one category's products."""
 
     base_mean: float = BASE_MEAN
-    base_std: float = BASE_STD
     reports: dict[str, tuple[float, float]] = field(default_factory=dict)
     mean: float = BASE_MEAN
-    std: float = BASE_STD
+    std: float = field(init=False)
 
-    def report(self, sku: str, mean: float, variance: float) -> None:
-        """A product's current elasticity posterior (mean, variance); refits the prior."""
-        self.reports[sku] = (mean, variance)
+    def __post_init__(self) -> None:
+        self._fit()
+
+    def report(self, sku: str, information: float, information_mean: float) -> None:
+        """What a product's own evidence says of its elasticity (its likelihood, the prior
+        divided out: precision ``information`` and ``information × estimate``); refits."""
+        if information > MIN_INFORMATION:
+            self.reports[sku] = (information, information_mean)
+        else:
+            self.reports.pop(sku, None)
         self._fit()
 
     def _fit(self) -> None:
-        k = PSEUDO_PRODUCTS
-        n = len(self.reports)
-        mu = (k * self.base_mean + sum(m for m, _ in self.reports.values())) / (k + n)
-        spread = sum(v + (m - mu) ** 2 for m, v in self.reports.values())
-        base = k * (self.base_std**2 + (self.base_mean - mu) ** 2)
-        tau2 = (base + spread) / (k + n)
-        self.mean, self.std = mu, max(MIN_STD, math.sqrt(tau2))
+        pairs = np.array(list(self.reports.values()), dtype=float).reshape(-1, 2)
+        pairs = pairs[pairs[:, 0] > MIN_INFORMATION]
+        self.mean, self.std = _predictive(pairs[:, 0], pairs[:, 1], self.base_mean)
 
 
 @dataclass

@@ -222,7 +222,7 @@ def test_demand_pattern_learns_hours_and_weekdays() -> None:
 def test_a_product_with_little_data_borrows_from_its_category() -> None:
     prior = CategoryPrior()
     for i in range(12):
-        prior.report(f"S{i}", -2.5 + 0.05 * (i % 3 - 1), 0.02)
+        prior.report(f"S{i}", 50.0, 50.0 * (-2.5 + 0.05 * (i % 3 - 1)))
     pool = CategoryPool(prior=prior)
     newcomer = ElasticityModel("NEW", LIST)
     mean, std = newcomer.posterior(pool)
@@ -233,7 +233,7 @@ def test_a_product_with_little_data_borrows_from_its_category() -> None:
 def test_a_product_with_much_data_converges_to_its_own_evidence() -> None:
     prior = CategoryPrior()
     for i in range(12):
-        prior.report(f"S{i}", -2.5, 0.02)
+        prior.report(f"S{i}", 50.0, 50.0 * -2.5)
     pool = CategoryPool(prior=prior)
     model = ElasticityModel("OWN", LIST)
     t = T0
@@ -247,9 +247,39 @@ def test_a_product_with_much_data_converges_to_its_own_evidence() -> None:
     assert pool.prior.mean < -2.0  # the category still says −2.5 or so
 
 
-def test_category_prior_keeps_a_floor_on_its_spread() -> None:
+def test_category_spread_does_not_collapse_when_every_product_knows_little() -> None:
+    """Twenty products whose evidence is weak (information 0.3: a likelihood std of 1.8) and
+    whose true elasticities spread by 0.7: a point estimate of τ (EM, marginal maximum
+    likelihood) often lands at 0; the posterior over τ keeps the prior's spread."""
+    rng = np.random.default_rng(3)
+    stds = []
+    for _ in range(20):
+        prior = CategoryPrior()
+        for i, e in enumerate(rng.normal(-2.0, 0.7, size=20)):
+            estimate = rng.normal(e, 1 / math.sqrt(0.3))
+            prior.report(f"S{i}", 0.3, 0.3 * estimate)
+        stds.append(prior.std)
+    assert min(stds) > 0.55
+
+
+def test_category_mean_follows_products_as_their_evidence_grows() -> None:
+    """Eight products around −2.5: a little evidence moves the category part of the way from
+    the shop-wide −1.5, much evidence all the way (the shop-wide prior is a prior on the
+    category's mean, not pseudo-products that weigh like fully known ones)."""
+    means = []
+    for information in (0.3, 3.0, 100.0):
+        prior = CategoryPrior()
+        for i in range(8):
+            prior.report(f"S{i}", information, information * (-2.5 + 0.2 * (i % 3 - 1)))
+        means.append(prior.mean)
+    assert -2.3 < means[0] < -1.7  # about half way: eight weak products weigh as the prior
+    assert means[0] > means[1] > means[2]
+    assert means[2] == pytest.approx(-2.45, abs=0.1)
+
+
+def test_precise_identical_products_give_a_narrow_category() -> None:
     prior = CategoryPrior()
     for i in range(50):
-        prior.report(f"S{i}", -2.0, 1e-6)
-    assert prior.std >= 0.15
-    assert prior.mean == pytest.approx(-2.0, abs=0.05)
+        prior.report(f"S{i}", 1e4, 1e4 * -2.0)
+    assert prior.std < 0.1
+    assert prior.mean == pytest.approx(-2.0, abs=0.01)
