@@ -1,18 +1,20 @@
-"""Same-run A/B of the flow's throughput at two commits -> benchmarks/results/stream_ab.json.
+"""The same replay through the flow at several commits, in one run -> results/stream_ab.json.
 
-The machine is shared, so a throughput figure on its own says little: only a ratio measured
-in one run, the two sides interleaved, does. This produces EVENTS simulator events once, then
+The machine is shared, so a throughput figure on its own says little: only ratios measured
+in one run, the commits interleaved, do. This produces EVENTS simulator events once, then
 replays them through one flow process (``tail=False``, recovery on, as the stream benchmark
-runs it) at commit A and at commit B in turn, REPEATS times each, every run with its own
-Redis prefix, lake and recovery folder. Each commit's source comes from ``git archive`` into a
-scratch folder; its flow process runs on this checkout's interpreter with ``PYTHONPATH``
-pointing there (``.`` means the working tree as it is).
+runs it) at each commit in turn, REPEATS times each (each repeat starts with the next commit),
+every run with its own Redis prefix, lake and recovery folder. A commit's source comes from
+``git archive`` into a scratch folder; its flow process runs on this checkout's interpreter
+with ``PYTHONPATH`` pointing there (``.`` is the working tree as it is). One replay before
+the measured ones warms the caches (bytecode, page cache).
 
-``seconds_a`` / ``seconds_b`` are the medians of the wall time of each replay (start-up
-included: the same at both commits); ``b_over_a`` = seconds_b / seconds_a (< 1: B is faster).
+Per commit: ``cpu_s`` (median user + system time of the flow process, all its threads: what
+other load on the machine stretches least), ``wall_s`` (median wall time, start-up included)
+and their ratios to the first commit (``cpu_ratio_to_first``, ``wall_ratio_to_first``).
 
-Run: ``python -m benchmarks.stream_ab A B [--events N] [--repeats R]``; ``--smoke`` is a
-tiny size of the same path (the working tree against itself).
+Run: ``python -m benchmarks.stream_ab BASE OTHER... [--events N] [--repeats R]``;
+``--smoke`` is a tiny size of the same path (by default the working tree against itself).
 """
 
 from __future__ import annotations
