@@ -44,6 +44,7 @@ from flows.steps import (
     Routed,
     ShopperState,
     category_signals,
+    coalesce_pairs,
 )
 from schemas.catalogue import CatalogueItem
 from schemas.headers import correlation_headers
@@ -181,12 +182,12 @@ def build_flow(
         ),
     )
     shopper_values = op.map("shopper-output", shopper_out, lambda kv: kv[1])
-    pairs = op.flat_map("co-pairs", shopper_values, lambda o: o.pairs)
+    pairs = op.flat_map_batch("co-pairs", shopper_values, coalesce_pairs)  # one per item
     neighbours = op.stateful(
         "co-occurrence",
         pairs,
         lambda resume: KeyedState(
-            lambda _key: ItemNeighbours(), lambda state, counts: state.add(counts), resume
+            lambda _key: ItemNeighbours(), lambda state, each: state.add_each(each), resume
         ),
     )
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 NEIGHBOURS = 50  # neighbours kept (and published) per item
 DECAY = 0.999  # per update of one item's neighbour list
@@ -45,6 +46,7 @@ CATEGORY_ITEMS = 10
 FALLBACK_WEIGHT = 0.001  # popular items rank after every other candidate
 
 Scored = list[tuple[str, float]]
+_WEIGHT = itemgetter(1)
 
 
 @dataclass
@@ -66,19 +68,22 @@ class DecayedWeights:
             self.scale = 1.0
         self.weights[item] = self.weights.get(item, 0.0) + weight * self.scale
         if len(self.weights) > 4 * self.capacity:
-            keep = heapq.nlargest(2 * self.capacity, self.weights.items(), key=lambda kv: kv[1])
-            self.weights = dict(keep)
+            self.weights = dict(self._strongest(2 * self.capacity))
+
+    def _strongest(self, n: int) -> list[tuple[str, float]]:
+        """The ``n`` heaviest ``(item, stored weight)``, heaviest first, ties in insertion
+        order: what ``heapq.nlargest(n, ..., key=weight)`` returns, by one C-level sort (a
+        few hundred items: several times faster than the heap with a Python key)."""
+        return sorted(self.weights.items(), key=_WEIGHT, reverse=True)[:n]
 
     def top(self, n: int | None = None) -> Scored:
-        best = heapq.nlargest(n or self.capacity, self.weights.items(), key=lambda kv: kv[1])
         scale = self.scale
-        return [(k, v / scale) for k, v in best]
+        return [(k, v / scale) for k, v in self._strongest(n or self.capacity)]
 
     def shares(self, n: int | None = None) -> Scored:
         """The top ``n`` items with their share of the total weight."""
         total = sum(self.weights.values()) or 1.0
-        best = heapq.nlargest(n or self.capacity, self.weights.items(), key=lambda kv: kv[1])
-        return [(k, v / total) for k, v in best]
+        return [(k, v / total) for k, v in self._strongest(n or self.capacity)]
 
 
 def new_interest() -> DecayedWeights:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from flows.records import UserSignal
-from flows.steps import ItemNeighbours, ShopperState
+from flows.steps import PAIR_WEIGHTS, ItemNeighbours, ShopperState, coalesce_pairs
 from online_models.recommender import HISTORY, NEIGHBOURS, remember
 from online_models.similarity import (
     BACKWARD,
@@ -15,6 +17,8 @@ from online_models.similarity import (
     damped,
     pairs,
 )
+
+KINDS = [*PAIR_WEIGHTS, "search"]
 
 
 @pytest.mark.parametrize(
@@ -110,3 +114,45 @@ def test_recent_pairs_outweigh_old_ones() -> None:
 def test_damping_by_popularity() -> None:
     assert damped({"a": 0.5}, {"a": 100.0}, 0.0) == {"a": 0.5}
     assert damped({"a": 0.5, "b": 0.5}, {"a": 100.0}, 0.5) == {"a": 0.05, "b": 0.5}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("uvw"), st.sampled_from("abcde"), st.sampled_from(KINDS)),
+        min_size=100,  # past the first updates, when every one is published
+        max_size=300,
+    ),
+    st.lists(st.integers(1, 40), min_size=1, max_size=20),
+)
+def test_coalesced_batches_publish_what_single_updates_publish_last(
+    events: list[tuple[str, str, str]], sizes: list[int]
+) -> None:
+    """The flow hands the co-occurrence step one message per item and batch
+    (``coalesce_pairs``): whatever the batch boundaries, each item's state and the last
+    neighbour list it publishes are those of one update per interaction."""
+    catalogue = dict.fromkeys("abcde", "c")
+    shoppers: dict[str, ShopperState] = {}
+    outputs = []
+    for t, (user, sku, kind) in enumerate(events):
+        state = shoppers.setdefault(user, ShopperState(user))
+        outputs.append(state.apply(UserSignal(kind, float(t), "s", (sku,)), catalogue))  # type: ignore[arg-type]
+    single: dict[str, ItemNeighbours] = {}
+    single_last: dict[str, list[tuple[str, float]]] = {}
+    for out in outputs:
+        for item, (_, counts) in out.pairs:
+            top = single.setdefault(item, ItemNeighbours()).add(counts)
+            if top is not None:
+                single_last[item] = top
+    batched: dict[str, ItemNeighbours] = {}
+    batched_last: dict[str, list[tuple[str, float]]] = {}
+    start, n = 0, 0
+    while start < len(outputs):
+        end = start + sizes[n % len(sizes)]
+        for item, (_, each) in coalesce_pairs(outputs[start:end]):
+            top = batched.setdefault(item, ItemNeighbours()).add_each(each)
+            if top is not None:
+                batched_last[item] = top
+        start, n = end, n + 1
+    assert batched_last == single_last
+    assert batched == single

@@ -1,0 +1,154 @@
+"""The same replay through the flow at several commits, in one run -> results/stream_ab.json.
+
+The machine is shared, so a throughput figure on its own says little: only ratios measured
+in one run, the commits interleaved, do. This produces EVENTS simulator events once, then
+replays them through one flow process (``tail=False``, recovery on, as the stream benchmark
+runs it) at each commit in turn, REPEATS times each (each repeat starts with the next commit),
+every run with its own Redis prefix, lake and recovery folder. A commit's source comes from
+``git archive`` into a scratch folder; its flow process runs on this checkout's interpreter
+with ``PYTHONPATH`` pointing there (``.`` is the working tree as it is). One replay before
+the measured ones warms the caches (bytecode, page cache).
+
+Per commit: ``cpu_s`` (median user + system time of the flow process, all its threads: what
+other load on the machine stretches least), ``wall_s`` (median wall time, start-up included)
+and their ratios to the first commit (``cpu_ratio_to_first``, ``wall_ratio_to_first``).
+
+Run: ``python -m benchmarks.stream_ab BASE OTHER... [--events N] [--repeats R]``;
+``--smoke`` is a tiny size of the same path (by default the working tree against itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import NamedTuple
+
+import redis
+
+from benchmarks.common import Mode, median, write_result
+from benchmarks.stream import env_of, variant
+from flows.catalogue import store_catalogue
+from flows.run import init_recovery, process_commands
+from infra.readiness import require_kafka, require_redis
+from infra.stack.topics import delete_topics, ensure_topics
+from schemas.settings import Settings
+from schemas.topics import ALL_TOPICS
+from simulator.config import ShopConfig
+from simulator.producer import RunOptions, run_shop
+from simulator.shop import Shop
+
+EVENTS = 60_000
+REPEATS = 3
+HERE = "."
+
+
+def source_tree(ref: str, scratch: Path) -> Path:
+    """A folder with the code of ``ref`` (``.``: this working tree)."""
+    if ref == HERE:
+        return Path.cwd()
+    out = scratch / ref.replace("/", "_")
+    if not out.exists():
+        out.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", ref], check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", str(out)], input=archive.stdout, check=True)
+    return out
+
+
+def drop_keys(s: Settings) -> None:
+    """Remove what one replay wrote to Redis (its own prefix)."""
+    client = redis.Redis.from_url(s.redis_url)
+    try:
+        keys = list(client.scan_iter(f"{s.redis_prefix}*", count=1_000))
+        for i in range(0, len(keys), 500):
+            client.delete(*keys[i : i + 500])
+    finally:
+        client.close()
+
+
+class Replay(NamedTuple):
+    wall_s: float
+    cpu_s: float  # user + system time of the flow process, all its threads
+
+
+def replay(data: Settings, code: Path, workdir: Path) -> Replay:
+    """One flow process at ``code`` replaying ``data``'s topics: its wall and CPU time."""
+    tag = uuid.uuid4().hex[:6]
+    s = data.model_copy(
+        update={
+            "redis_prefix": f"bench-ab-{tag}:",
+            "lake_dir": workdir / tag / "lake",
+            "recovery_dir": workdir / tag / "recovery",
+        }
+    )
+    store_catalogue(s, Shop(ShopConfig()).catalogue())
+    init_recovery(s.recovery_dir, 1)
+    env = {**env_of(s, tail=False), "PYTHONPATH": str(code)}
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        process_commands(s, 1, 1, recovery=True)[0], env=env, stdout=subprocess.DEVNULL
+    )
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    drop_keys(s)
+    if proc.returncode != 0:
+        raise RuntimeError(f"flow at {code} exited with {proc.returncode}")
+    return Replay(elapsed, usage.ru_utime + usage.ru_stime)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("refs", nargs="*", help="commits to compare, the first the baseline")
+    parser.add_argument("--events", type=int, default=EVENTS)
+    parser.add_argument("--repeats", type=int, default=REPEATS)
+    parser.add_argument("--smoke", action="store_true", help="tiny size, results to a temp dir")
+    args = parser.parse_args(argv)
+    refs: list[str] = args.refs or [HERE, HERE]
+    mode = Mode(smoke=args.smoke)
+    events_n, repeats = mode.size(args.events, 2_000), mode.size(args.repeats, 1)
+    base = Settings(environment="test")
+    require_kafka(base)
+    require_redis(base)
+    workdir = Path(tempfile.mkdtemp(prefix="tillflow-ab-"))
+    data = variant(base, f"ab{uuid.uuid4().hex[:6]}", workdir)
+    ensure_topics(data)
+    runs: list[list[Replay]] = [[] for _ in refs]
+    try:
+        asyncio.run(run_shop(data, ShopConfig(), RunOptions(max_events=events_n)))
+        code = [source_tree(ref, workdir) for ref in refs]
+        replay(data, code[0], workdir)  # warm-up: bytecode caches, page cache
+        for repeat in range(repeats):  # interleaved; each repeat starts with another side
+            for i in [(repeat + j) % len(refs) for j in range(len(refs))]:
+                runs[i].append(replay(data, code[i], workdir))
+            latest = ", ".join(
+                f"{ref}={r[-1].cpu_s:.2f} cpu-s/{r[-1].wall_s:.2f} s"
+                for ref, r in zip(refs, runs, strict=True)
+            )
+            print(f"repeat {repeat + 1}/{repeats}: {latest}", flush=True)
+    finally:
+        delete_topics(data, [data.topic(t) for t in ALL_TOPICS])
+        shutil.rmtree(workdir, ignore_errors=True)
+    cpu = [median([r.cpu_s for r in each]) for each in runs]
+    wall = [median([r.wall_s for r in each]) for each in runs]
+    figures = {
+        "cpu_s": dict(zip(refs, cpu, strict=True)),
+        "wall_s": dict(zip(refs, wall, strict=True)),
+        "cpu_ratio_to_first": {ref: round(c / cpu[0], 4) for ref, c in zip(refs, cpu, strict=True)},
+        "wall_ratio_to_first": {
+            ref: round(w / wall[0], 4) for ref, w in zip(refs, wall, strict=True)
+        },
+    }
+    each = {ref: [r._asdict() for r in r_] for ref, r_ in zip(refs, runs, strict=True)}
+    meta = {"refs": refs, "events": events_n, "repeats": repeats, "each": each}
+    print(f"wrote {write_result('stream_ab', figures, meta, mode)}: {figures}")
+
+
+if __name__ == "__main__":
+    main()
