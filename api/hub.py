@@ -15,12 +15,12 @@ import asyncio
 from collections.abc import Callable
 from contextlib import suppress
 
-import orjson
 import structlog
 from redis.exceptions import RedisError
 
 from api.metrics import ApiMetrics
 from infra.clients import async_pubsub_client
+from schemas.events import PriceUpdate
 from schemas.keys import RedisKeys
 from schemas.settings import Settings
 
@@ -88,9 +88,9 @@ class Hub:
         """Route one pub/sub message to the callbacks and the interested subscribers."""
         if channel == self.keys.price_channel:
             try:
-                sku = str(orjson.loads(text).get("sku", ""))
-            except (orjson.JSONDecodeError, AttributeError):
-                log.warning("ignored a price message that is not a JSON object", text=text[:200])
+                sku = PriceUpdate.model_validate_json(text).sku
+            except ValueError:
+                log.warning("ignored a price message that is not a price update", text=text[:200])
                 return
             for callback in self.on_price:
                 callback(sku)
