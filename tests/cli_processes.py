@@ -21,6 +21,7 @@ from flows.run import TAIL_ENV
 from schemas.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+API_START_S = 180.0  # importing the API (onnxruntime, MLflow's client) on two busy cores
 
 
 def child_env(settings: Settings) -> dict[str, str]:
@@ -81,7 +82,7 @@ def start_api(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
             cwd=ROOT,
         )
     url = f"http://127.0.0.1:{settings.api_port}/healthz"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + API_START_S
     while time.monotonic() < deadline:
         try:
             get_json(url, timeout=1)
