@@ -281,6 +281,7 @@ ODD_SKU = "Thé vert 20/boîte #3"
 ODD_USER = "anna maria/é@shop"
 
 
+@pytest.mark.cluster
 def test_any_id_the_contract_accepts_is_queryable(shop: Settings, client: TestClient) -> None:
     store_catalogue(
         shop, [CatalogueItem(sku=ODD_SKU, category="tea", list_price=3.0, unit_cost=1.0)]
@@ -305,6 +306,7 @@ def test_any_id_the_contract_accepts_is_queryable(shop: Settings, client: TestCl
         assert orjson.loads(ws.receive_text())["user_id"] == ODD_USER
 
 
+@pytest.mark.cluster
 def test_products_read_the_catalogue_again_only_when_it_changes(
     shop: Settings, client: TestClient
 ) -> None:
