@@ -1,5 +1,5 @@
-"""The stack errors, under the launcher package's name for code that has not moved to
-:mod:`infra.errors` (where they are defined)."""
+"""The stack errors of :mod:`infra.errors`, also importable from the launcher package (the
+search service, its command and its tests import them from here)."""
 
 from infra.errors import ServiceUnavailable, StackError
 
