@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, cast
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyCookie, HTTPBearer, OAuth2PasswordBearer, SecurityScopes
 from starlette.requests import HTTPConnection
 
@@ -158,3 +158,11 @@ def login_failed(request: Request, user: str, detail: str) -> HTTPException:
     """Count a failed login for the client address and the user; the 401 to raise."""
     _state(request).logins.failed(client_address(request.scope), user, time.monotonic())
     return unauthorized(detail)
+
+
+AdminReader = Annotated[Claims, Security(current_admin, scopes=[READ])]
+"""An admin token with ``admin:read``."""
+AdminWriter = Annotated[Claims, Security(current_admin, scopes=[WRITE])]
+"""An admin token with ``admin:write``."""
+ADMIN_ERRORS = (401, 403, 429)
+"""What an admin route answers to a caller without the right token (or too many tries)."""

@@ -24,7 +24,7 @@ from typing import Generic, TypeVar
 
 from api.redis_gate import RedisGate
 from infra.clients import AsyncRedis
-from infra.stack.errors import ServiceUnavailable
+from infra.errors import ServiceUnavailable
 
 V = TypeVar("V")
 

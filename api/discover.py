@@ -14,7 +14,7 @@ from infra.clients import AsyncRedis
 from online_models.recommender import CATEGORY_ITEMS, DISCOVER_DEPTH, Profile, Scored, discover
 from online_models.similarity import POPULARITY_DAMPING, damped
 from schemas.keys import RedisKeys
-from schemas.serving import StoredShopper
+from schemas.serving import DiscoverOrigin, StoredShopper
 
 POPULAR_CANDIDATES = 4  # × k popular items read as the last resort
 
@@ -27,9 +27,9 @@ def profile_of(stored: StoredShopper) -> Profile:
 
 async def read_discover(
     client: AsyncRedis, keys: RedisKeys, stored: StoredShopper, k: int
-) -> tuple[Scored, str]:
-    """The shopper's discover top-``k`` and the source of its best item (``client`` returns
-    bytes): ``similar``, ``category`` or ``popularity``."""
+) -> tuple[Scored, DiscoverOrigin]:
+    """The shopper's discover top-``k`` and where its best item came from (``client``
+    returns bytes)."""
     recent = stored.recent[:DISCOVER_DEPTH]
     categories = [c for c, _ in stored.categories]
     pipe = client.pipeline(transaction=False)

@@ -1,5 +1,8 @@
 """Websocket fan-out: one Redis pub/sub listener per API process feeding bounded client queues.
 
+The same listener tells the API's caches what changed: a product's price, a shopper's lists,
+the catalogue.
+
 The listener never waits for a client: it offers each message to every interested
 subscriber's queue and moves on. A full queue drops its oldest message (counted in
 ``tillflow_ws_messages_dropped_total``), so a slow client sees fewer, newer messages and
@@ -12,12 +15,12 @@ import asyncio
 from collections.abc import Callable
 from contextlib import suppress
 
-import orjson
 import structlog
 from redis.exceptions import RedisError
 
 from api.metrics import ApiMetrics
 from infra.clients import async_pubsub_client
+from schemas.events import PriceUpdate
 from schemas.keys import RedisKeys
 from schemas.settings import Settings
 
@@ -53,6 +56,8 @@ class Hub:
         self.recommendations: dict[str, set[Subscriber]] = {}
         self.on_price: list[Callable[[str], None]] = []  # called with the sku of each change
         self.on_recommendations: list[Callable[[str], None]] = []  # with the user id
+        # called when the catalogue changed, or when a change may have gone unheard (connecting)
+        self.on_catalogue: list[Callable[[], None]] = []
         self._reco_prefix = self.keys.recommendation_channel("")
 
     def subscribe_prices(self, skus: frozenset[str] | None) -> Subscriber:
@@ -83,15 +88,17 @@ class Hub:
         """Route one pub/sub message to the callbacks and the interested subscribers."""
         if channel == self.keys.price_channel:
             try:
-                sku = str(orjson.loads(text).get("sku", ""))
-            except (orjson.JSONDecodeError, AttributeError):
-                log.warning("ignored a price message that is not a JSON object", text=text[:200])
+                sku = PriceUpdate.model_validate_json(text).sku
+            except ValueError:
+                log.warning("ignored a price message that is not a price update", text=text[:200])
                 return
             for callback in self.on_price:
                 callback(sku)
             for sub, skus in list(self.prices.items()):
                 if skus is None or sku in skus:
                     sub.offer(text)
+        elif channel == self.keys.catalogue_channel:
+            self._catalogue_changed()
         elif channel.startswith(self._reco_prefix):
             user_id = channel[len(self._reco_prefix) :]
             for callback in self.on_recommendations:
@@ -99,14 +106,19 @@ class Hub:
             for sub in list(self.recommendations.get(user_id, ())):
                 sub.offer(text)
 
+    def _catalogue_changed(self) -> None:
+        for callback in self.on_catalogue:
+            callback()
+
     async def listen(self, settings: Settings, ready: asyncio.Event | None = None) -> None:
         """Follow Redis pub/sub until cancelled, reconnecting after failures."""
         while True:
             client = async_pubsub_client(settings, timeout_s=2.0)
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self.keys.price_channel)
+                await pubsub.subscribe(self.keys.price_channel, self.keys.catalogue_channel)
                 await pubsub.psubscribe(self._reco_prefix + "*")
+                self._catalogue_changed()  # unheard while not subscribed
                 if ready is not None:
                     ready.set()
                 log.info("listening for price and recommendation changes")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from infra.stack.errors import ServiceUnavailable
+from infra.errors import ServiceUnavailable
 from ingest.producer import EventProducer
 from schemas.events import Event
 from schemas.settings import Settings

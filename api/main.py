@@ -33,8 +33,8 @@ from api.routes import (
 )
 from api.state import AppState
 from graph.serving import GraphService
+from infra.errors import ServiceUnavailable
 from infra.runtime import restore_gc, tune_gc
-from infra.stack.errors import ServiceUnavailable
 from schemas.settings import Settings
 
 log = structlog.get_logger(__name__)

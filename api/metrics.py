@@ -131,14 +131,15 @@ class _ModelInfo(Collector):
 
 
 def route_template(scope: Scope) -> str:
-    """The matched route's path template (``/prices/{sku}``), so labels stay bounded."""
+    """The matched route's path template (``/prices/{sku}``, without a parameter's
+    convertor such as ``:path``, as OpenAPI shows it), so labels stay bounded."""
     route = scope.get("route")
-    path = getattr(route, "path", None)
+    path = getattr(route, "path_format", None)
     if isinstance(path, str):
         return path
     app = scope.get("app")
     for candidate in getattr(getattr(app, "router", None), "routes", []):
-        template = getattr(candidate, "path", None)
+        template = getattr(candidate, "path_format", None)
         if isinstance(template, str) and candidate.matches(scope)[0] is Match.FULL:
             return template
     return "unmatched"

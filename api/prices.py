@@ -1,63 +1,52 @@
-"""Reading a product's price for serving: the published price, its history and its model."""
+"""Reading a product's price for serving: the published price, its history and its model.
+
+:class:`PriceService` is the one read path of ``GET /prices``, ``GET /pricing/{sku}`` and the
+``/ws/prices`` push: cache, then Redis, then last known (``api/cache.py``), each answer a
+:class:`~schemas.serving.PriceView`.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
-import orjson
-from pydantic import BaseModel, Field
 
+from api.cache import LastKnown, read_through
 from api.features import FeatureReads, text
-from api.onnx_models import LoadedModel
+from api.metrics import ApiMetrics
+from api.onnx_models import LoadedModel, ModelSlot
+from api.pricing_detail import PricingDetail, pricing_detail
+from api.redis_gate import RedisGate
 from api.responses import model_json
 from governance.explain import Explanation
 from infra.clients import AsyncRedis
+from infra.errors import ServiceUnavailable
 from online_models.demand_features import demand_features
+from schemas.catalogue import CatalogueItem
+from schemas.events import PriceUpdate
 from schemas.keys import RedisKeys
-from schemas.serving import PriceDetails
+from schemas.serving import PriceDetails, PriceView, PricingState
+
+NOT_SHOWN = {"published_price", "elasticity_information"}  # of the pricing state, in a view
+PUSHES_KEPT = 1_024  # rendered push messages shared by the websockets that send them
 
 
-class PriceView(BaseModel):
-    """A product's current price and what the pricing model knows about it."""
-
-    sku: str
-    price: float = Field(description="The published price (the list price until a change).")
-    previous_price: float | None = Field(None, description="The price before the last change.")
-    updated_at: datetime | None = Field(None, description="When the price last changed (UTC).")
-    reason: str | None = Field(None, description="Why it changed (pricer decision, guardrail).")
-    model_version: str | None = Field(None, description="The online pricer that set it.")
-    elasticity: float | None = Field(None, description="Posterior mean of the price elasticity.")
-    elasticity_std: float | None = Field(None, description="Its posterior standard deviation.")
-    observations: int = Field(0, description="Price/demand buckets the elasticity learned from.")
-    elasticity_prior: float | None = Field(
-        None, description="The category's pooled prior of the elasticity (mean)."
-    )
-    elasticity_prior_std: float | None = Field(None, description="Its standard deviation.")
-    evidence_views: int = Field(0, description="Views the elasticity learned from.")
-    evidence_units: float = Field(0.0, description="Conversions or units sold it learned from.")
-    exposure_hours: float = Field(
-        0.0, description="Busy-weighted hours of till sales it learned from (no views)."
-    )
-    decision: str | None = Field(None, description="Why the latest decision set or kept it.")
-    expected_units_per_day: float | None = Field(
-        None, description="Demand model forecast at this price (when a model is loaded)."
-    )
-    demand_model: str | None = Field(None, description="The ONNX demand model that forecast it.")
-    stale: bool = Field(False, description="True when Redis was unavailable: last-known value.")
-
-
-class PriceState(BaseModel):
-    """Everything Redis holds about one sku that the price routes use (cached as a unit)."""
+@dataclass(frozen=True, slots=True)
+class PriceState:
+    """Everything Redis holds about one sku that the price routes use (cached as a unit):
+    its published change, its pricing state, the demand model's inputs (Feast: the flows'
+    online features and the batch averages, as text by feature name) and its catalogue entry.
+    """
 
     sku: str
-    details: dict[str, str]
-    # The pricing state (plain hash) and the demand model's inputs (Feast: the flows' online
-    # features and the batch averages), as text by feature name.
+    details: PriceDetails | None
+    pricing: PricingState
     features: dict[str, str]
-    catalogue: dict[str, Any] | None
+    catalogue: CatalogueItem | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +83,16 @@ async def read_price_states(
     catalogue = replies[-1]
     out: dict[str, PriceState] = {}
     for i, sku in enumerate(skus):
-        details, state, model = replies[3 * i : 3 * i + 3]
+        details, pricing, model = replies[3 * i : 3 * i + 3]
         item = catalogue[i]
         if not details and item is None:
             continue
         out[sku] = PriceState(
             sku=sku,
-            details=text(details),
-            features=text(state) | reads.price.decode(model),
-            catalogue=None if item is None else orjson.loads(item),
+            details=PriceDetails.from_hash(text(details)),
+            pricing=PricingState.from_hash(pricing),
+            features=reads.price.decode(model),
+            catalogue=None if item is None else CatalogueItem.model_validate_json(item),
         )
     return out
 
@@ -132,8 +122,8 @@ def price_view(
     the product's online features and batch averages, the row
     ``online_models.demand_features`` builds in training too.
     """
-    d, f = PriceDetails.from_hash(state.details), state.features
-    list_price = None if state.catalogue is None else float(state.catalogue["list_price"])
+    d, p = state.details, state.pricing
+    list_price = None if state.catalogue is None else state.catalogue.list_price
     price = d.price if d is not None else list_price
     assert price is not None  # read_price_states drops skus with neither
     forecast = None
@@ -147,15 +137,7 @@ def price_view(
         updated_at=None if d is None else d.updated_at,
         reason="list price (no change published yet)" if d is None else d.reason,
         model_version=None if d is None else d.model_version,
-        elasticity=_float(f.get("elasticity")),
-        elasticity_std=_float(f.get("elasticity_std")),
-        observations=int(float(f.get("observations", "0") or 0)),
-        elasticity_prior=_float(f.get("elasticity_prior")),
-        elasticity_prior_std=_float(f.get("elasticity_prior_std")),
-        evidence_views=int(float(f.get("evidence_views", "0") or 0)),
-        evidence_units=float(f.get("evidence_units", "0") or 0),
-        exposure_hours=float(f.get("exposure_hours", "0") or 0),
-        decision=f.get("decision") or None,
+        **p.model_dump(exclude=NOT_SHOWN),
         expected_units_per_day=forecast,
         demand_model=None if demand is None else demand.label,
         stale=stale,
@@ -172,5 +154,91 @@ def explain_forecast(
     return demand.explainer.explain_row(np.array(demand_features(state.features, price, when)))
 
 
-def _float(text: str | None) -> float | None:
-    return None if text is None or text == "" else float(text)
+class PriceService:
+    """Products' prices for the HTTP and websocket handlers (one per API process)."""
+
+    def __init__(
+        self,
+        redis: RedisGate,
+        cache: LastKnown[Priced],
+        keys: RedisKeys,
+        reads: FeatureReads,
+        demand: ModelSlot,
+        metrics: ApiMetrics,
+    ) -> None:
+        self.redis = redis
+        self.cache = cache
+        self.keys = keys
+        self.reads = reads
+        self.demand = demand
+        self.metrics = metrics
+        self._pushes: OrderedDict[str, asyncio.Task[bytes | None]] = OrderedDict()
+
+    async def answers(self, skus: list[str]) -> dict[str, bytes]:
+        """Each known sku's answer (JSON): cache, then Redis, then last-known (``stale``);
+        ServiceUnavailable when Redis is down and some sku has no last-known answer."""
+        keys, reads, demand = self.keys, self.reads, self.demand.model
+        found = await read_through(
+            self.redis,
+            self.cache,
+            skus,
+            lambda client, missing: read_priced(client, keys, reads, missing, demand),
+            raw=True,
+        )
+        if found.error is not None and found.unavailable:
+            raise found.error
+        for result, n in (("hit", found.hits), ("miss", found.misses), ("stale", len(found.stale))):
+            self.metrics.count_lookups("price", result, n)
+        label = None if demand is None else demand.label
+        stale = set(found.stale)
+        return {
+            sku: p.body
+            if sku not in stale and p.model == label
+            else model_json(price_view(p.state, stale=sku in stale, demand=demand))
+            for sku, p in found.values.items()
+        }
+
+    async def pushed(self, message: str) -> bytes | None:
+        """The answer to push for one price-change message (``PriceUpdate`` JSON): the
+        product's view after the change, rendered once for every websocket that sends it.
+        None when it cannot be read now (the next change brings it)."""
+        task = self._pushes.get(message)
+        if task is None:
+            task = asyncio.ensure_future(self._render(message))
+            self._pushes[message] = task
+            while len(self._pushes) > PUSHES_KEPT:
+                self._pushes.popitem(last=False)
+        return await asyncio.shield(task)
+
+    async def _render(self, message: str) -> bytes | None:
+        try:
+            sku = PriceUpdate.model_validate_json(message).sku
+            return (await self.answers([sku])).get(sku)
+        except (ValueError, ServiceUnavailable):  # not a price update, or Redis is down
+            return None
+
+    async def detail(self, sku: str, history: int) -> PricingDetail | None:
+        """The pricing page's view of ``sku`` with its last ``history`` changes (None: unknown)."""
+        keys, reads = self.keys, self.reads
+
+        async def read(client: AsyncRedis) -> tuple[PriceState | None, list[tuple[bytes, float]]]:
+            states = await read_price_states(client, keys, reads, [sku])
+            past = await client.zrange(keys.price_history(sku), -history, -1, withscores=True)
+            return states.get(sku), past
+
+        found, past = await self.redis.run(read, raw=True)
+        if found is None:
+            return None
+        demand, when = self.demand.model, datetime.now(UTC)
+        view = price_view(found, demand=demand, when=when)
+        explained = None if demand is None else explain_forecast(found, view.price, demand, when)
+        changes = [PriceUpdate.model_validate_json(raw) for raw, _ in past]
+        recent = sum(1 for _, score in past if score >= time.time() - 3600)
+        return pricing_detail(
+            view,
+            found.catalogue,
+            found.features,
+            changes,
+            recent,
+            None if explained is None or demand is None else (explained, demand.label),
+        )

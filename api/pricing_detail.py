@@ -1,6 +1,6 @@
 """The pricing page's view of one product: history, demand curve, competitor, guardrails.
 
-Pure functions over what Redis holds; the route does the reading.
+Pure functions over what Redis holds; ``api/prices.py`` does the reading.
 
 >>> rails = guardrail_status(
 ...     price=11.0, unit_cost=6.0, list_price=10.0, min_competitor=12.0, changes_last_hour=1,
@@ -14,13 +14,16 @@ Pure functions over what Redis holds; the route does the reading.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from api.prices import PriceView
 from governance.explain import Explanation
 from online_models.pricing import Guardrails
+from schemas.catalogue import CatalogueItem
+from schemas.events import PriceUpdate
+from schemas.serving import PriceView
 
 TOP_CONTRIBUTIONS = 6
 
@@ -167,3 +170,62 @@ def demand_curve(
         CurvePoint(price=round(p, 4), expected_units_24h=units_24h * (p / price) ** elasticity)
         for p in grid
     ]
+
+
+def pricing_detail(
+    view: PriceView,
+    item: CatalogueItem | None,
+    features: Mapping[str, str],
+    changes: Sequence[PriceUpdate],
+    changes_last_hour: int,
+    explained: tuple[Explanation, str] | None,
+) -> PricingDetail:
+    """The page's view of a product from its price ``view``, catalogue ``item``, online
+    ``features`` (text by name), past ``changes`` (oldest first) and the demand model's
+    explanation of its forecast with the model's label, when there is one."""
+    f = features
+    min_comp = float(f["min_competitor_price"]) if f.get("min_competitor_price") else None
+    min_comp = min_comp or None  # the flows write 0 when no competitor price was seen
+    status = None
+    curve: list[CurvePoint] = []
+    if item is not None:
+        status = guardrail_status(
+            price=view.price,
+            unit_cost=item.unit_cost,
+            list_price=item.list_price,
+            min_competitor=min_comp,
+            changes_last_hour=changes_last_hour,
+            rails=Guardrails(),
+        )
+        units = float(f.get("units_24h", "0") or 0)
+        if view.elasticity is not None and units > 0:
+            high = (
+                status.ceiling
+                if status.competitor_cap is None
+                else min(status.ceiling, status.competitor_cap)
+            )
+            curve = demand_curve(view.price, units, view.elasticity, status.floor, high)
+    return PricingDetail(
+        sku=view.sku,
+        category=None if item is None else item.category,
+        unit_cost=None if item is None else item.unit_cost,
+        list_price=None if item is None else item.list_price,
+        current=view,
+        history=[
+            HistoryPoint(
+                at=c.event_time,
+                price=float(c.price),
+                previous_price=float(c.previous_price),
+                reason=c.reason,
+            )
+            for c in changes
+        ],
+        min_competitor_price=min_comp,
+        competitor_gap=None if min_comp is None else round((view.price - min_comp) / min_comp, 4),
+        on_hand=int(float(f["on_hand"])) if f.get("on_hand") else None,
+        days_of_cover=float(f["days_of_cover"]) if f.get("days_of_cover") else None,
+        units_24h=float(f["units_24h"]) if f.get("units_24h") else None,
+        demand_curve=curve,
+        guardrails=status,
+        explanation=None if explained is None else forecast_explanation(*explained),
+    )

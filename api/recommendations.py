@@ -8,50 +8,41 @@ features and category (shared by every shopper who sees it).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
-import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
+from api.cache import LastKnown, read_through
 from api.discover import read_discover
 from api.features import FeatureReads
-from api.onnx_models import LoadedModel
+from api.metrics import ApiMetrics
+from api.onnx_models import LoadedModel, ModelSlot
+from api.redis_gate import RedisGate
 from infra.clients import AsyncRedis
 from online_models.ranking import candidate_row, item_values
 from online_models.ranking import shopper as parse_shopper
 from online_models.recommender import mixed
+from schemas.catalogue import CatalogueItem
 from schemas.keys import RedisKeys
-from schemas.serving import ListName, StoredShopper
+from schemas.serving import (
+    ListName,
+    Recommendations,
+    RecommendedItem,
+    StoredShopper,
+)
 
-
-class RecommendedItem(BaseModel):
-    sku: str
-    score: float
-
-
-class Recommendations(BaseModel):
-    """A shopper's top-k of one list and where it came from."""
-
-    model_config = ConfigDict(serialize_by_alias=True, validate_by_name=True)
-
-    user_id: str
-    list_name: ListName = Field(
-        "mixed",
-        alias="list",
-        description="`again` (the shopper's own items: buy again, continue), "
-        "`discover` (items they have not interacted with) or `mixed` (both interleaved).",
-    )
-    items: list[RecommendedItem]
-    source: str = Field(
-        description="What served the list: `ranker` (the ONNX ranker re-ranking the flows' "
-        "candidates, topped up from popularity), `streaming` (the flows' lists as stored, when "
-        "no ranker is loaded) or `popularity` (shoppers the flows have not seen)."
-    )
-    model_version: str | None = Field(None, description="The ranker version, when it ranked.")
-    updated_at: datetime | None = Field(None, description="When the flows last refreshed it.")
-    stale: bool = Field(False, description="True when Redis was unavailable: last-known list.")
+MAX_K = 50
+POPULAR_DEPTH = 2 * MAX_K
+CANDIDATES_MAX = 2 * MAX_K  # the ranker's pool for k items: max(2k, 20) candidates
+T = TypeVar("T")
+LIST_HELP = (
+    "`again`: the shopper's own items (buy again, continue); `discover`: items they have not "
+    "interacted with (similar to their history, their categories' best sellers, popular); "
+    "`mixed`: both interleaved."
+)
 
 
 class Shopper(BaseModel):
@@ -105,9 +96,7 @@ async def read_shopper(
     if replies[0] is None:
         return Shopper(user_id=user_id, again=[], discover=[], updated_at=None, features=features)
     stored = StoredShopper.model_validate_json(replies[0])
-    found, _source = (
-        await read_discover(client, keys, stored, discover_k) if discover_k else ([], "")
-    )
+    found = (await read_discover(client, keys, stored, discover_k))[0] if discover_k else []
     return Shopper(
         user_id=user_id,
         again=[RecommendedItem(sku=i.sku, score=i.score) for i in stored.again],
@@ -138,7 +127,7 @@ async def read_items(
         features = reads.item.decode(model)
         state = zip(reads.item_state, plain, strict=True)
         features |= {k: v.decode() for k, v in state if v is not None}
-        category = None if entry is None else orjson.loads(entry)["category"]
+        category = None if entry is None else CatalogueItem.model_validate_json(entry).category
         out[sku] = Item(values=item_values(features), category=category)
     return out
 
@@ -225,3 +214,102 @@ def ranked(
         updated_at=shopper.updated_at,
         stale=stale,
     )
+
+
+class RecommendationService:
+    """Shoppers' lists for the HTTP and websocket handlers (one per API process): each read
+    goes cache, then Redis, then last known (``api/cache.py``)."""
+
+    def __init__(
+        self,
+        redis: RedisGate,
+        caches: tuple[LastKnown[Shopper], LastKnown[list[RecommendedItem]], LastKnown[Item]],
+        keys: RedisKeys,
+        reads: FeatureReads,
+        ranker: ModelSlot,
+        metrics: ApiMetrics,
+    ) -> None:
+        self.redis = redis
+        self.shoppers, self.popular, self.items = caches
+        self.keys = keys
+        self.reads = reads
+        self.ranker = ranker
+        self.metrics = metrics
+
+    async def for_shopper(self, user_id: str, k: int, name: ListName = "mixed") -> Recommendations:
+        """The shopper's top-``k`` of list ``name``: ranked when a ranker is loaded."""
+        keys, reads = self.keys, self.reads
+        ranker = self.ranker.model
+        shopper, result = await self._cached(
+            self.shoppers,
+            user_id,
+            lambda client: read_shopper(
+                client,
+                keys,
+                reads,
+                user_id,
+                with_features=ranker is not None,
+                discover_k=CANDIDATES_MAX,
+            ),
+            raw=True,
+        )
+        self.metrics.count_lookups("recommendations", result)
+        popular, popular_result = await self._cached(
+            self.popular, "top", lambda client: read_popular(client, keys, POPULAR_DEPTH)
+        )
+        stale = "stale" in (result, popular_result)
+        if ranker is None or not shopper.known:
+            return without_ranker(shopper, name, popular, k, stale=stale)
+        candidates = pool(shopper, name, popular, max(2 * k, 20))
+        items, stale_items = await self._items(candidates)
+        return ranked(shopper, candidates, items, ranker, k, name=name, stale=stale or stale_items)
+
+    async def _cached(
+        self,
+        cache: LastKnown[T],
+        key: str,
+        read: Callable[[AsyncRedis], Awaitable[T]],
+        *,
+        raw: bool = False,
+    ) -> tuple[T, str]:
+        """``cache[key]`` when fresh (hit), else Redis (miss), else the last-known value
+        (stale)."""
+
+        async def one(client: AsyncRedis, _missing: list[str]) -> dict[str, T]:
+            return {key: await read(client)}
+
+        found = await read_through(self.redis, cache, [key], one, raw=raw)
+        if found.error is not None and found.unavailable:
+            raise found.error
+        return found.values[key], "hit" if found.hits else "stale" if found.stale else "miss"
+
+    async def _items(self, candidates: list[RecommendedItem]) -> tuple[dict[str, Item], bool]:
+        """Each candidate's features and category: shared cache first, one pipeline for the
+        rest; True when Redis was unavailable (last-known items, where there are any)."""
+        keys, reads = self.keys, self.reads
+        found = await read_through(
+            self.redis,
+            self.items,
+            [c.sku for c in candidates],
+            lambda client, missing: read_items(client, keys, reads, missing),
+            raw=True,
+        )
+        return found.values, found.error is not None
+
+
+__all__ = [
+    "CANDIDATES_MAX",
+    "LIST_HELP",
+    "MAX_K",
+    "Item",
+    "RecommendationService",
+    "Recommendations",
+    "RecommendedItem",
+    "Shopper",
+    "pool",
+    "ranked",
+    "read_items",
+    "read_popular",
+    "read_shopper",
+    "without_ranker",
+]

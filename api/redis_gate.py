@@ -17,7 +17,7 @@ from typing import TypeVar
 from redis.exceptions import RedisClusterException, RedisError
 
 from infra.clients import AsyncRedis, async_redis_client
-from infra.stack.errors import ServiceUnavailable
+from infra.errors import ServiceUnavailable
 from schemas.settings import Settings
 
 T = TypeVar("T")

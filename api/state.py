@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from api.cache import LastKnown
+from api.catalogue import CatalogueService
 from api.features import FeatureReads
 from api.hub import Hub
 from api.kafka_gate import KafkaGate
@@ -12,15 +13,16 @@ from api.limits import ConnectionSlots
 from api.metrics import ApiMetrics
 from api.onnx_models import ModelSlot
 from api.passwords import hash_secret, is_hash
-from api.prices import Priced
+from api.prices import Priced, PriceService
 from api.ratelimit import LoginThrottle, TokenBucket
-from api.recommendations import Item, RecommendedItem, Shopper
+from api.recommendations import Item, RecommendationService, Shopper
 from api.redis_gate import RedisGate
 from api.tokens import VerifiedTokens
 from graph.serving import GraphService
 from ingest.producer import EventProducer
 from registry import ModelRegistry
 from schemas.producers import ProducerClient
+from schemas.serving import RecommendedItem
 from schemas.settings import Settings
 
 MODEL_NAMES = ("demand", "ranker")
@@ -47,6 +49,10 @@ class AppState:
     ws_slots: ConnectionSlots = field(default_factory=lambda: ConnectionSlots(10_000, 50))
     tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
     _admin_hash: str = ""
+    # The reads the HTTP and websocket handlers share (api/deps.py), over the caches above.
+    price_service: PriceService = field(init=False)
+    recommendation_service: RecommendationService = field(init=False)
+    catalogue_service: CatalogueService = field(init=False)
     # Neo4j driver and the Redis copy of related lists: opened in the lifespan, closed with it.
     graph: GraphService = field(init=False)
 
@@ -77,8 +83,22 @@ class AppState:
             ),
             ws_slots=ConnectionSlots(settings.ws_max_connections, settings.ws_max_per_client),
         )
+        keys, reads = settings.keys, state.features
+        state.price_service = PriceService(
+            state.redis, state.prices, keys, reads, state.models["demand"], metrics
+        )
+        state.recommendation_service = RecommendationService(
+            state.redis,
+            (state.shoppers, state.popular, state.items),
+            keys,
+            reads,
+            state.models["ranker"],
+            metrics,
+        )
+        state.catalogue_service = CatalogueService(state.redis, keys)
         state.hub.on_price.append(state.prices.invalidate)
         state.hub.on_recommendations.append(state.shoppers.invalidate)
+        state.hub.on_catalogue.append(state.catalogue_service.invalidate)
         return state
 
     def admin_password_hash(self) -> str:

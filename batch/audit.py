@@ -22,7 +22,7 @@ from batch.result import StepResult
 from governance import fairness
 from governance.fairness import Figures
 from infra.clients import redis_client
-from infra.stack.errors import ServiceUnavailable
+from infra.errors import ServiceUnavailable
 from registry.tracking import log_audit_run
 from schemas.governance import (
     AUDIT_FIELD,

@@ -58,6 +58,7 @@ from infra.readiness import require_kafka, require_redis
 from infra.stack.topics import delete_topics, ensure_topics
 from online_models.pricer import PriceChange
 from registry import ModelRegistry
+from schemas.serving import PricingState
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS
 from simulator.config import ShopConfig
@@ -155,7 +156,7 @@ def fill_redis(settings: Settings, load: Load) -> tuple[list[str], list[str]]:
             "on_hand": 100,
             "days_of_cover": 10.0,
         }
-        pipe.hset(settings.keys.sku_features(s), mapping=pricing)
+        pipe.hset(settings.keys.sku_features(s), mapping=PricingState.encode(pricing))
         pipe.hset(layout.key(s), mapping=layout.fields(model, time.time()))  # type: ignore[arg-type]
     pipe.execute()
     feats.close()

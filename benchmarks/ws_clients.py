@@ -1,8 +1,8 @@
 """Websocket clients for the fan-out benchmark (run as a separate process).
 
 Opens N connections to ``/ws/prices``, says ``ready`` on stdout, then records for every
-message the delay between the change's event_time and its arrival; prints the delays (ms)
-as JSON when each client has received ``--expect`` messages.
+message (a ``PriceView``) the delay between the change (``updated_at``) and its arrival;
+prints the delays (ms) as JSON when each client has received ``--expect`` messages.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ async def client(
         for _ in range(expect):
             text = await ws.recv()
             now = time.time()
-            sent = datetime.fromisoformat(orjson.loads(text)["event_time"]).timestamp()
+            sent = datetime.fromisoformat(orjson.loads(text)["updated_at"]).timestamp()
             delays.append((now - sent) * 1000)
 
 

@@ -12,7 +12,7 @@ from cli.console import fail as _fail
 from cli.console import out
 from cli.console import settings_with_logging as _settings
 from cli.progress import track
-from infra.stack.errors import StackError
+from infra.errors import StackError
 
 batch_app = typer.Typer(
     help="Lakehouse jobs: bronze → silver → gold, features, training.", no_args_is_help=True

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from batch.lake import processed_version
 from cli.console import out
 from cli.progress import track
-from infra.stack.errors import StackError
+from infra.errors import StackError
 from schemas.lake import bronze_app_id, bronze_path
 from schemas.settings import Settings
 from schemas.topics import INPUT_TOPICS

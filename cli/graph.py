@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cli.console import fail, out, settings_with_logging
 from cli.progress import track
-from infra.stack.errors import StackError
+from infra.errors import StackError
 
 
 def batch_graph() -> None:

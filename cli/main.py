@@ -17,7 +17,7 @@ from cli.console import settings_with_logging as _settings
 from cli.graph import batch_graph
 from cli.producers import admin_app, producers_app
 from cli.search import search_app
-from infra.stack.errors import StackError
+from infra.errors import StackError
 from infra.stack.local import ServiceStatus
 from schemas.settings import InsecureSettings
 from schemas.topics import INPUT_TOPICS, input_topic
@@ -59,18 +59,12 @@ def setup() -> None:
 
     settings = _settings()
     try:
-        kafka.find_java()
-        libs = kafka.ensure_jars(settings)
-        neo4j.find_java()
-        graph_libs = neo4j.ensure_jars(settings)
-        opensearch.find_java()
-        search_libs = opensearch.ensure_jars(settings)
+        for service in (kafka.KAFKA, neo4j.NEO4J, opensearch.OPENSEARCH):
+            service.find_java()
+            out.print(f"{service.name} jars ready in {service.ensure_jars(settings)}")
         spark_libs = ensure_spark_jars(settings)
     except StackError as exc:
         raise _fail(exc) from None
-    out.print(f"kafka jars ready in {libs}")
-    out.print(f"neo4j jars ready in {graph_libs}")
-    out.print(f"opensearch jars ready in {search_libs}")
     out.print(f"spark (delta) jars ready in {spark_libs}")
 
 

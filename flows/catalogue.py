@@ -3,7 +3,9 @@
 The file (``TILLFLOW_CATALOGUE_FILE``, JSON lines, one ``CatalogueItem`` a line) is the
 catalogue's record; Redis holds the copy the flows and the API read. ``store_catalogue``
 writes both (file first, replaced atomically); ``load_catalogue`` reads Redis and, when Redis
-has lost it, the file, which it copies back.
+has lost it, the file, which it copies back. Every write to the copy goes through
+:func:`copy_to_redis`, which announces it on ``RedisKeys.catalogue_channel``: the API keeps
+the catalogue in memory until then.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import structlog
 
-from infra.clients import redis_client
+from infra.clients import SyncRedis, queue_publish, redis_client
 from schemas.catalogue import CatalogueItem
 from schemas.settings import Settings
 
@@ -44,15 +46,24 @@ def write_catalogue_file(path: Path, items: Iterable[CatalogueItem]) -> int:
     return len(merged)
 
 
+def copy_to_redis(client: SyncRedis, settings: Settings, items: Iterable[CatalogueItem]) -> int:
+    """Add or replace ``items`` in Redis's copy and announce the change; return how many."""
+    mapping = {item.sku: item.model_dump_json() for item in items}
+    if mapping:
+        pipe = client.pipeline(transaction=False)
+        pipe.hset(settings.keys.catalogue, mapping=mapping)
+        queue_publish(pipe, settings.keys.catalogue_channel, str(len(mapping)))
+        pipe.execute()
+    return len(mapping)
+
+
 def load_catalogue(settings: Settings) -> dict[str, CatalogueItem]:
     client = redis_client(settings)
     try:
         raw = client.hgetall(settings.keys.catalogue)
         if not raw:  # Redis lost it (or never had it): the durable file, copied back
             items = read_catalogue_file(settings.catalogue_file)
-            if items:
-                mapping = {sku: item.model_dump_json() for sku, item in items.items()}
-                client.hset(settings.keys.catalogue, mapping=mapping)
+            if copy_to_redis(client, settings, items.values()):
                 log.warning(
                     "catalogue restored to Redis from its file",
                     file=str(settings.catalogue_file),
@@ -67,15 +78,12 @@ def load_catalogue(settings: Settings) -> dict[str, CatalogueItem]:
 
 def store_catalogue(settings: Settings, items: Iterable[CatalogueItem]) -> int:
     """Write ``items`` to the durable file, then to Redis; return how many were given."""
-    mapping = {item.sku: item.model_dump_json() for item in items}
-    if not mapping:
+    given = list(items)
+    if not given:
         return 0
-    write_catalogue_file(
-        settings.catalogue_file, [CatalogueItem.model_validate_json(v) for v in mapping.values()]
-    )
+    write_catalogue_file(settings.catalogue_file, given)
     client = redis_client(settings)
     try:
-        client.hset(settings.keys.catalogue, mapping=mapping)
+        return copy_to_redis(client, settings, given)
     finally:
         client.close()
-    return len(mapping)

@@ -29,13 +29,13 @@ import structlog
 from neo4j.exceptions import DriverError, Neo4jError
 
 from featurestore.layout import sku_layout, user_layout
-from flows.catalogue import read_catalogue_file
+from flows.catalogue import copy_to_redis, read_catalogue_file
 from flows.records import FeatureRow
 from flows.recovered import RecoveredState, recovered_state
 from flows.sinks.prices import price_update_event, write_price
 from flows.sinks.serving import FeatureWriter, ItemGraphWriter, RecommendationWriter
 from infra.clients import SyncRedis, redis_client
-from infra.stack.errors import ServiceUnavailable
+from infra.errors import ServiceUnavailable
 from schemas.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -71,9 +71,7 @@ def _catalogue(settings: Settings, client: SyncRedis, report: RebuildReport) -> 
         report.skipped["catalogue"] = f"no catalogue file at {settings.catalogue_file}"
         return {}
     missing = set(items) - set(client.hkeys(settings.keys.catalogue))  # type: ignore[arg-type]
-    if missing:
-        mapping = {sku: items[sku].model_dump_json() for sku in missing}
-        client.hset(settings.keys.catalogue, mapping=mapping)
+    copy_to_redis(client, settings, [items[sku] for sku in sorted(missing)])
     report.add("catalogue", len(missing))
     return {sku: item.category for sku, item in items.items()}
 

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from infra.stack.errors import StackError
+from infra.errors import StackError
 
 
 class RecoveryLocked(StackError):

@@ -15,7 +15,7 @@ import pandas as pd
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
-from infra.stack.errors import StackError
+from infra.errors import StackError
 from schemas.lake import GOLD_SCHEMAS, gold_path
 
 

@@ -15,22 +15,9 @@ from neo4j.exceptions import DriverError, Neo4jError
 from pydantic import BaseModel, Field
 
 from graph import cypher
-from infra.stack.errors import ServiceUnavailable
+from infra.errors import ServiceUnavailable
+from schemas.serving import RelatedItem, RelatedProducts
 from schemas.settings import Settings
-
-
-class RelatedItem(BaseModel):
-    sku: str
-    category: str | None = None
-    weight: int = Field(description="Shoppers who bought both products")
-    lift: float | None = Field(
-        default=None, description="How much more often than by chance (1 = independent)"
-    )
-
-
-class RelatedProducts(BaseModel):
-    sku: str
-    items: list[RelatedItem] = Field(description="Strongest co-purchases first")
 
 
 class Influence(BaseModel):

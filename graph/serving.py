@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 
 import neo4j
-import orjson
 import structlog
 
 from graph import queries
-from graph.queries import Influence, RelatedProducts
+from graph.queries import Influence
 from infra.clients import SyncRedis, neo4j_async_driver
-from infra.stack.errors import ServiceUnavailable
+from infra.errors import ServiceUnavailable
+from schemas.serving import RelatedProducts
 from schemas.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -61,7 +61,7 @@ class GraphService:
             log.warning("graph cache unavailable; asking Neo4j", error=str(exc))
             raw = None
         if raw is not None:
-            cached = RelatedProducts.model_validate(orjson.loads(raw))
+            cached = RelatedProducts.model_validate_json(raw)
             if limit <= len(cached.items) or len(cached.items) < CACHED_RELATED:
                 return RelatedProducts(sku=sku, items=cached.items[:limit])
         return await queries.related(self.driver, self.settings, sku, limit)

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from infra.errors import StackError
 from infra.readiness import require_kafka, require_neo4j, require_redis, require_topics
-from infra.stack.errors import StackError
 from infra.stack.jvm import MIN_JAVA
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS

@@ -15,7 +15,7 @@ import redis
 from confluent_kafka.admin import ClusterMetadata  # type: ignore[attr-defined]
 
 from infra.clients import SyncRedis, kafka_admin, neo4j_driver, redis_client
-from infra.stack.errors import ServiceUnavailable
+from infra.errors import ServiceUnavailable
 from schemas.settings import Settings
 
 START_HINT = "start the local stack with `tillflow up` (or `make up`), or set the address"

@@ -9,7 +9,7 @@ from contextlib import suppress
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from infra.stack.errors import ServiceUnavailable
+from infra.errors import ServiceUnavailable
 from ingest.validation import encode
 from schemas.events import Event
 from schemas.headers import correlation_headers

@@ -19,9 +19,9 @@ first view); then the most popular items. :func:`mixed` interleaves the two.
 >>> [s for s, _ in again(profile, 5)]
 ['tea', 'milk']
 >>> near = {"milk": {"cake": 0.5, "tea": 0.4}, "tea": {"lemon": 0.8}}
->>> ranked, source = discover(profile, {"drinks": [("coffee", 5.0), ("tea", 5.0)]}, near,
+>>> ranked, origin = discover(profile, {"drinks": [("coffee", 5.0), ("tea", 5.0)]}, near,
 ...                           [("bread", 9.0)], k=4)
->>> [s for s, _ in ranked], source
+>>> [s for s, _ in ranked], origin
 (['lemon', 'cake', 'coffee', 'bread'], 'similar')
 """
 
@@ -31,6 +31,8 @@ import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
+
+from schemas.serving import DiscoverOrigin
 
 NEIGHBOURS = 50  # neighbours kept (and published) per item
 DECAY = 0.999  # per update of one item's neighbour list
@@ -150,12 +152,12 @@ def discover(
     neighbours: Mapping[str, Mapping[str, float]],
     popular: Sequence[tuple[str, float]],
     k: int = 10,
-) -> tuple[Scored, str]:
-    """Top-``k`` items the shopper has not interacted with, and the source of the best one.
+) -> tuple[Scored, DiscoverOrigin]:
+    """Top-``k`` items the shopper has not interacted with, and where the best one came from.
 
     ``neighbours`` maps an item to its similar items' weights (already normalised);
     ``category_popular`` maps a category to its most popular items; ``popular`` is the
-    fallback, most popular first. The source is ``similar`` (neighbours of the history),
+    fallback, most popular first. The origin is ``similar`` (neighbours of the history),
     ``category`` or ``popularity``.
     """
     scores: dict[str, float] = {}
@@ -164,7 +166,7 @@ def discover(
         for other, w in neighbours.get(item, {}).items():
             if not profile.has_seen(other):
                 scores[other] = scores.get(other, 0.0) + weight * w
-    source = "similar" if scores else "category"
+    origin: DiscoverOrigin = "similar" if scores else "category"
     for cat, share in profile.categories:
         best = list(category_popular.get(cat, ()))[:CATEGORY_ITEMS]
         total = sum(w for _, w in best) or 1.0
@@ -172,7 +174,7 @@ def discover(
             if not profile.has_seen(sku):
                 scores[sku] = scores.get(sku, 0.0) + CATEGORY_WEIGHT * share * w / total
     if not scores:
-        source = "popularity"
+        origin = "popularity"
     ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
     have = {s for s, _ in ranked}
     for sku, weight in popular:
@@ -181,7 +183,7 @@ def discover(
         if sku not in have and not profile.has_seen(sku):
             ranked.append((sku, FALLBACK_WEIGHT * weight / (1.0 + weight)))
             have.add(sku)
-    return [(s, round(v, 6)) for s, v in ranked], source
+    return [(s, round(v, 6)) for s, v in ranked], origin
 
 
 def mixed(again_list: Scored, discover_list: Scored, k: int = 10) -> Scored:

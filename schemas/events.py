@@ -51,9 +51,10 @@ def _to_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-Identifier = Annotated[
-    str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^[^\x00-\x1f\x7f]+$")
-]
+ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+"""What an id may contain: anything but control characters (the API's path and query ids too)."""
+
+Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
 """An id: a non-empty string of at most 128 characters, without control characters (ids
 become Redis keys, file names in the lake and log fields)."""
 

@@ -81,6 +81,12 @@ class RedisKeys:
         """Hash ``sku -> CatalogueItem JSON``: list prices, unit costs, categories."""
         return f"{self.prefix}catalogue"
 
+    @property
+    def catalogue_channel(self) -> str:
+        """Pub/sub channel announcing each write to :attr:`catalogue` (the message is the
+        number of products written): the API then reads the catalogue again."""
+        return f"{self.prefix}channel:catalogue"
+
     def sku_features(self, sku: str) -> str:
         """Hash of the sku's pricing state for serving: the ``SKU_FEATURES`` whose store is
         ``"redis"`` (published price, elasticity, its std, observations). The model features

@@ -16,6 +16,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from flows.catalogue import store_catalogue
 from infra.clients import AsyncRedis, async_redis_client
 from infra.readiness import require_redis, require_topics
+from schemas.serving import CurrentPrices
 from schemas.settings import Settings
 from schemas.topics import INPUT_TOPICS
 from simulator.config import ShopConfig
@@ -53,7 +54,7 @@ class RunReport:
 async def refresh_prices(shop: Shop, client: AsyncRedis, settings: Settings) -> int:
     """Load every published price into the shop's price book; return how many there are."""
     published: dict[bytes, bytes] = await client.hgetall(settings.keys.current_prices)  # type: ignore[misc]
-    return shop.prices.update(published)
+    return shop.prices.update(CurrentPrices.from_hash(published).root)
 
 
 async def run_shop(

@@ -27,8 +27,8 @@ from pydantic import SecretStr
 
 from infra.clients import SyncRedis
 from infra.clients import redis_client as new_redis_client
+from infra.errors import ServiceUnavailable
 from infra.readiness import require_kafka, require_redis
-from infra.stack.errors import ServiceUnavailable
 from infra.stack.topics import delete_topics, ensure_topics
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, Topic

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 
 from api.deps import State
-from graph.queries import Influence, RelatedProducts
+from api.ids import SkuPath
+from graph.queries import Influence
+from schemas.serving import RelatedProducts
 
 router = APIRouter(prefix="/graph", tags=["graph"])
 
-Sku = Annotated[str, Path(min_length=1, max_length=128, description="Product id")]
 RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "The product is not in the graph"},
     503: {"description": "Neo4j does not answer"},
@@ -23,13 +24,13 @@ def _unknown(sku: str) -> HTTPException:
 
 
 @router.get(
-    "/products/{sku}/related",
+    "/products/{sku:path}/related",
     response_model=RelatedProducts,
     summary="Products bought by the same shoppers, strongest first",
     responses=RESPONSES,
 )
 async def related(
-    sku: Sku, state: State, limit: Annotated[int, Query(ge=1, le=100)] = 10
+    sku: SkuPath, state: State, limit: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> RelatedProducts:
     found = await state.graph.related(sku, limit)
     if found is None:
@@ -38,12 +39,12 @@ async def related(
 
 
 @router.get(
-    "/products/{sku}/influence",
+    "/products/{sku:path}/influence",
     response_model=Influence,
     summary="PageRank and weighted degree over co-purchases",
     responses=RESPONSES,
 )
-async def influence(sku: Sku, state: State) -> Influence:
+async def influence(sku: SkuPath, state: State) -> Influence:
     found = await state.graph.influence(sku)
     if found is None:
         raise _unknown(sku)

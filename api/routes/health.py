@@ -10,7 +10,7 @@ from api.deps import State
 from api.problems import responses
 from api.search import readiness as search_readiness
 from infra.clients import AsyncRedis
-from infra.stack.errors import ServiceUnavailable
+from infra.errors import ServiceUnavailable
 
 router = APIRouter(tags=["health"])
 

@@ -17,8 +17,8 @@ from typing import IO, TYPE_CHECKING
 
 import structlog
 
+from infra.errors import StackError
 from infra.stack import jvm
-from infra.stack.errors import StackError
 from schemas.settings import Settings
 
 if TYPE_CHECKING:

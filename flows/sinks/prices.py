@@ -41,7 +41,7 @@ from infra.clients import SyncPipeline, SyncRedis, queue_publish, redis_client
 from online_models.pricer import PriceChange
 from schemas.events import PriceUpdate
 from schemas.keys import RedisKeys
-from schemas.serving import PriceDetails
+from schemas.serving import CurrentPrices, PriceDetails
 from schemas.settings import Settings
 from schemas.topics import PRICE_UPDATES
 
@@ -76,7 +76,7 @@ def write_price(pipe: SyncPipeline, settings: Settings, change: PriceChange, val
         reason=change.reason,
         model_version=change.model_version,
     ).to_hash()
-    pipe.hset(keys.current_prices, change.sku, details["price"])
+    pipe.hset(keys.current_prices, mapping=CurrentPrices({change.sku: change.price}).to_hash())
     pipe.hset(keys.price(change.sku), mapping=details)
     pipe.expire(keys.price(change.sku), ttl)
     history = keys.price_history(change.sku)

@@ -31,8 +31,7 @@ from flows.sinks.set_aside import encode_each, set_aside
 from flows.steps import ShopperState
 from infra.clients import SyncRedis, queue_eval, queue_publish, redis_client
 from online_models.recommender import DISCOVER_DEPTH, Scored, again
-from schemas.features import SKU_FEATURES, stored_in
-from schemas.serving import StoredShopper
+from schemas.serving import PricingState, StoredShopper
 from schemas.settings import Settings
 
 T = TypeVar("T")
@@ -133,7 +132,6 @@ class FeatureWriter(StatelessSinkPartition[FeatureRow]):
         self.redis = _client(settings, decode_responses=False)
         self.feast = {"sku": sku_layout(settings), "user": user_layout(settings)}
         self.ttl = {"sku": settings.product_ttl_s, "user": settings.shopper_ttl_s}
-        self.plain = [f.name for f in stored_in(SKU_FEATURES, "redis")]
         self.ctx = ctx
         self.metrics = ctx.metrics
         self.ride_out = RideOut(ctx.step_id, ctx.metrics)
@@ -141,7 +139,7 @@ class FeatureWriter(StatelessSinkPartition[FeatureRow]):
     def _encode(self, row: FeatureRow) -> tuple[dict[str, Any], dict[Any, Any], dict[str, str]]:
         values = row.source.values()
         fields = self.feast[row.entity].fields(values, row.source.watermark)
-        plain = {name: str(values[name]) for name in self.plain if name in values}
+        plain = PricingState.encode(values)
         return values, fields, plain
 
     def write_batch(self, items: list[FeatureRow]) -> None:

@@ -1,23 +1,6 @@
-"""Errors the launchers raise: each names the service and says what to do.
+"""The stack errors of :mod:`infra.errors`, also importable from the launcher package (the
+search service, its command and its tests import them from here)."""
 
-Addresses are shown without the credentials a URL may carry:
+from infra.errors import ServiceUnavailable, StackError
 
->>> str(ServiceUnavailable("Redis", "redis://:pw@cache:6379/0", "timeout"))
-'Redis is not reachable at redis://***@cache:6379/0: timeout'
-"""
-
-from infra.redact import redact
-
-
-class StackError(RuntimeError):
-    """A service of the local stack could not be set up, started or reached."""
-
-
-class ServiceUnavailable(StackError):
-    """A service that tillflow needs does not answer."""
-
-    def __init__(self, service: str, address: str, hint: str) -> None:
-        address = redact(address)
-        super().__init__(redact(f"{service} is not reachable at {address}: {hint}"))
-        self.service = service
-        self.address = address
+__all__ = ["ServiceUnavailable", "StackError"]

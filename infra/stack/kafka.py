@@ -7,29 +7,17 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from infra.errors import StackError
 from infra.readiness import kafka_answers
 from infra.stack import jvm
-from infra.stack.errors import StackError
-from infra.stack.processes import ServiceFiles, running_pid, spawn, wait_until_ready
+from infra.stack.processes import ServiceFiles, spawn, wait_until_ready
 from schemas.settings import Settings
 
-
-def _infra_file(name: str) -> Path:
-    return jvm.infra_file("kafka", name)
+KAFKA = jvm.JavaService("kafka", "Kafka", "kafka_2.13-*.jar")
 
 
 def files(settings: Settings) -> ServiceFiles:
-    return ServiceFiles(settings.runtime_dir, "kafka")
-
-
-def find_java() -> str:
-    """Path of a ``java`` of version 17 or newer; StackError naming the problem otherwise."""
-    return jvm.find_java("Kafka")
-
-
-def ensure_jars(settings: Settings) -> Path:
-    """Resolve the broker's jars with Maven into the cache (once); return the folder."""
-    return jvm.ensure_jars(settings, "kafka", "kafka_2.13-*.jar")
+    return KAFKA.files(settings)
 
 
 def server_properties(settings: Settings, log_dir: Path) -> str:
@@ -69,59 +57,51 @@ def _cluster_id() -> str:
 
 def start(settings: Settings) -> int:
     """Format the storage on first use and start the broker; return its pid (idempotent)."""
-    svc = files(settings)
-    pid = running_pid(svc)
-    if pid is not None:
-        return pid
-    java = find_java()
-    libs = ensure_jars(settings)
-    svc.prepare()
-    log_dir = (svc.data_dir / "logs").resolve()
-    config = svc.data_dir / "server.properties"
-    config.write_text(server_properties(settings, log_dir))
-    classpath = f"{libs.resolve()}/*"
-    log4j = f"-Dlog4j2.configurationFile={_infra_file('log4j2.xml')}"
-    logs_prop = f"-Dkafka.logs.dir={svc.log_file.parent.resolve()}"
-    if not (log_dir / "meta.properties").exists():
-        fmt = subprocess.run(
-            [
-                java,
-                log4j,
-                logs_prop,
-                "-cp",
-                classpath,
-                "kafka.tools.StorageTool",
-                "format",
-                "-t",
-                _cluster_id(),
-                "-c",
-                str(config.resolve()),
-                "--ignore-formatted",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
+
+    def launch(svc: ServiceFiles, run: jvm.JavaRun) -> int:
+        log_dir = (svc.data_dir / "logs").resolve()
+        config = svc.data_dir / "server.properties"
+        config.write_text(server_properties(settings, log_dir))
+        logging = (
+            f"-Dlog4j2.configurationFile={KAFKA.infra_file('log4j2.xml')}",
+            f"-Dkafka.logs.dir={svc.log_file.parent.resolve()}",
         )
-        if fmt.returncode != 0:
-            raise StackError(f"Kafka storage format failed:\n{fmt.stdout}{fmt.stderr}"[-2000:])
-    heap = settings.kafka_heap
-    return spawn(
-        svc,
+        if not (log_dir / "meta.properties").exists():
+            _format_storage(run, logging, config)
+        return spawn(
+            svc,
+            [
+                *run.command(settings.kafka_heap, "-XX:MaxGCPauseMillis=20", *logging),
+                "kafka.Kafka",
+                str(config.resolve()),
+            ],
+        )
+
+    return KAFKA.start(settings, launch)
+
+
+def _format_storage(run: jvm.JavaRun, logging: tuple[str, ...], config: Path) -> None:
+    """Format a new broker's storage with a fresh cluster id (KRaft needs one before start)."""
+    fmt = subprocess.run(
         [
-            java,
-            f"-Xms{heap}",
-            f"-Xmx{heap}",
-            "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20",
-            "-Djava.awt.headless=true",
-            log4j,
-            logs_prop,
+            run.java,
+            *logging,
             "-cp",
-            classpath,
-            "kafka.Kafka",
+            run.classpath,
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            _cluster_id(),
+            "-c",
             str(config.resolve()),
+            "--ignore-formatted",
         ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
+    if fmt.returncode != 0:
+        raise StackError(f"Kafka storage format failed:\n{fmt.stdout}{fmt.stderr}"[-2000:])
 
 
 def wait_ready(settings: Settings, timeout_s: float = 90.0) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from infra.errors import StackError
 from infra.readiness import (
     kafka_answers,
     mlflow_answers,
@@ -26,7 +27,6 @@ from infra.stack import opensearch as opensearch_service
 from infra.stack import prometheus as prometheus_service
 from infra.stack import redis as redis_service
 from infra.stack import rsyslog as rsyslog_service
-from infra.stack.errors import StackError
 from infra.stack.processes import (
     ServiceFiles,
     log_tail,

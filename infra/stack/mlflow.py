@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from infra.errors import StackError
 from infra.readiness import mlflow_answers
-from infra.stack.errors import StackError
 from infra.stack.processes import ServiceFiles, running_pid, spawn, wait_until_ready
 from schemas.settings import Settings
 

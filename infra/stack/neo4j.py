@@ -11,38 +11,22 @@ from pathlib import Path
 
 from infra.readiness import neo4j_answers
 from infra.stack import jvm
-from infra.stack.processes import ServiceFiles, running_pid, spawn, wait_until_ready
+from infra.stack.processes import ServiceFiles, spawn, wait_until_ready
 from schemas.settings import Settings
 
 MAX_JAVA = 21  # Neo4j 5.26 runs on Java 17 or 21
+NEO4J = jvm.JavaService("neo4j", "Neo4j", "neo4j-kernel-*.jar", MAX_JAVA)
 
 
 def files(settings: Settings) -> ServiceFiles:
-    return ServiceFiles(settings.runtime_dir, "neo4j")
+    return NEO4J.files(settings)
 
 
-def find_java() -> str:
-    return jvm.find_java("Neo4j", MAX_JAVA)
-
-
-def ensure_jars(settings: Settings) -> Path:
-    """Resolve Neo4j's jars with Maven into the cache (once); return the folder."""
-    return jvm.ensure_jars(settings, "neo4j", "neo4j-kernel-*.jar")
-
-
-def command(settings: Settings, java: str, libs: Path, home: Path) -> list[str]:
+def command(settings: Settings, run: jvm.JavaRun, home: Path) -> list[str]:
     """The launcher's command line: heap, class path, home, Bolt address and page cache."""
-    heap = settings.neo4j_heap
     return [
-        java,
-        f"-Xms{heap}",
-        f"-Xmx{heap}",
-        "-XX:+UseG1GC",
-        "-Djava.awt.headless=true",
-        "-Dfile.encoding=UTF-8",
-        "-cp",
-        f"{libs.resolve()}/*",
-        str(jvm.infra_file("neo4j", "Launcher.java")),
+        *run.command(settings.neo4j_heap, "-Dfile.encoding=UTF-8"),
+        str(NEO4J.infra_file("Launcher.java")),
         str(home.resolve()),
         "127.0.0.1",
         str(settings.neo4j_port),
@@ -52,15 +36,13 @@ def command(settings: Settings, java: str, libs: Path, home: Path) -> list[str]:
 
 def start(settings: Settings) -> int:
     """Start Neo4j unless it already runs; return its pid."""
-    svc = files(settings)
-    pid = running_pid(svc)
-    if pid is not None:
-        return pid
-    java = find_java()
-    libs = ensure_jars(settings)
-    svc.prepare()
     password = settings.neo4j_password.get_secret_value()
-    return spawn(svc, command(settings, java, libs, svc.data_dir), env={"NEO4J_PASSWORD": password})
+    return NEO4J.start(
+        settings,
+        lambda svc, run: spawn(
+            svc, command(settings, run, svc.data_dir), env={"NEO4J_PASSWORD": password}
+        ),
+    )
 
 
 def wait_ready(settings: Settings, timeout_s: float = 180.0) -> None:

@@ -12,39 +12,24 @@ from pathlib import Path
 
 from infra.readiness import opensearch_answers
 from infra.stack import jvm
-from infra.stack.processes import ServiceFiles, running_pid, spawn, wait_until_ready
+from infra.stack.processes import ServiceFiles, spawn, wait_until_ready
 from schemas.settings import Settings
 
 MAX_JAVA = 21  # OpenSearch 2.19 supports Java 11 to 23; tillflow's floor is 17
+OPENSEARCH = jvm.JavaService("opensearch", "OpenSearch", "opensearch-2.*.jar", MAX_JAVA)
 
 
 def files(settings: Settings) -> ServiceFiles:
-    return ServiceFiles(settings.runtime_dir, "opensearch")
+    return OPENSEARCH.files(settings)
 
 
-def find_java() -> str:
-    return jvm.find_java("OpenSearch", MAX_JAVA)
-
-
-def ensure_jars(settings: Settings) -> Path:
-    """Resolve OpenSearch's jars with Maven into the cache (once); return the folder."""
-    return jvm.ensure_jars(settings, "opensearch", "opensearch-2.*.jar")
-
-
-def command(settings: Settings, java: str, libs: Path, home: Path) -> list[str]:
+def command(settings: Settings, run: jvm.JavaRun, home: Path) -> list[str]:
     """The launcher's command line: heap, class path, home, HTTP and transport ports."""
-    heap = settings.opensearch_heap
     return [
-        java,
-        f"-Xms{heap}",
-        f"-Xmx{heap}",
-        "-XX:+UseG1GC",
-        "-Djava.awt.headless=true",
-        "-Dfile.encoding=UTF-8",
-        "-Dlog4j2.formatMsgNoLookups=true",
-        "-cp",
-        f"{libs.resolve()}/*",
-        str(jvm.infra_file("opensearch", "Launcher.java")),
+        *run.command(
+            settings.opensearch_heap, "-Dfile.encoding=UTF-8", "-Dlog4j2.formatMsgNoLookups=true"
+        ),
+        str(OPENSEARCH.infra_file("Launcher.java")),
         str(home.resolve()),
         "127.0.0.1",
         str(settings.opensearch_port),
@@ -54,17 +39,14 @@ def command(settings: Settings, java: str, libs: Path, home: Path) -> list[str]:
 
 def start(settings: Settings) -> int:
     """Start the node unless it already runs; return its pid."""
-    svc = files(settings)
-    pid = running_pid(svc)
-    if pid is not None:
-        return pid
-    java = find_java()
-    libs = ensure_jars(settings)
-    svc.prepare()
-    config = svc.data_dir / "config"
-    config.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(jvm.infra_file("opensearch", "log4j2.properties"), config / "log4j2.properties")
-    return spawn(svc, command(settings, java, libs, svc.data_dir))
+
+    def launch(svc: ServiceFiles, run: jvm.JavaRun) -> int:
+        config = svc.data_dir / "config"
+        config.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(OPENSEARCH.infra_file("log4j2.properties"), config / "log4j2.properties")
+        return spawn(svc, command(settings, run, svc.data_dir))
+
+    return OPENSEARCH.start(settings, launch)
 
 
 def wait_ready(settings: Settings, timeout_s: float = 300.0) -> None:

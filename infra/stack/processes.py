@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.stack.errors import ServiceUnavailable, StackError
+from infra.errors import ServiceUnavailable, StackError
 
 
 @dataclass(frozen=True, slots=True)

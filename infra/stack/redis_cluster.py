@@ -16,8 +16,8 @@ from typing import Any
 
 import redis
 
+from infra.errors import ServiceUnavailable, StackError
 from infra.stack import redis as single
-from infra.stack.errors import ServiceUnavailable, StackError
 from infra.stack.processes import (
     ServiceFiles,
     debian_binary,

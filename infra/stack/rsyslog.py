@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlparse
 
-from infra.stack.errors import StackError
+from infra.errors import StackError
 from infra.stack.processes import ServiceFiles, debian_binary, running_pid, spawn
 from schemas.settings import Settings
 

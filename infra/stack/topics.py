@@ -9,8 +9,8 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import NewPartitions, NewTopic  # type: ignore[attr-defined]
 
 from infra.clients import kafka_admin
+from infra.errors import StackError
 from infra.readiness import require_kafka
-from infra.stack.errors import StackError
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, Topic
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from infra.stack.errors import StackError
+from infra.errors import StackError
 from infra.stack.processes import ServiceFiles, running_pid, terminate
 
 log = structlog.get_logger(__name__)

@@ -41,8 +41,8 @@ from flows.dataflow import build_flow
 from flows.records import LakeRow
 from flows.sinks.lake import to_arrow
 from governance.importance_plot import IMPORTANCE_FILE
+from infra.errors import ServiceUnavailable
 from infra.readiness import require_topics
-from infra.stack.errors import ServiceUnavailable
 from infra.stack.topics import delete_topics, ensure_topics
 from observability.governance import GovernanceCollector
 from registry import CHALLENGER, CHAMPION, ModelRegistry

@@ -24,8 +24,8 @@ from graph.copurchase import MIN_SUPPORT
 from graph.load import drop_namespace, load_graph
 from graph.queries import candidates, related_lists
 from infra.clients import neo4j_driver, redis_client
+from infra.errors import ServiceUnavailable
 from infra.readiness import require_neo4j
-from infra.stack.errors import ServiceUnavailable
 from schemas.lake import ORDERS_ENRICHED, USER_ITEM_INTERACTIONS, gold_path
 from schemas.settings import Settings
 from simulator.config import ShopConfig

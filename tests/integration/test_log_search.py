@@ -11,7 +11,6 @@ correlation id, as another producer of that request would send it.
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 import urllib.error
 import uuid
@@ -25,17 +24,18 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from flows.run import process_commands
+from infra.errors import ServiceUnavailable
 from infra.readiness import require_opensearch
 from infra.stack import rsyslog
-from infra.stack.errors import ServiceUnavailable
 from infra.stack.processes import running_pid, terminate
 from infra.stack.topics import delete_topics, ensure_topics
 from schemas.headers import CORRELATION_ID
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, DEAD_LETTER, ORDERS
 from search.client import opensearch_client
+from tests.cli_processes import child_env, post_json, start_api, tillflow_up
 from tests.credentials import producer_headers
-from tests.integration.test_observability_live import ROOT, _env, _free_port, _post, _start_api
+from tests.flow_processes import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -84,7 +84,7 @@ def shipped(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             "lake_dir": root / "lake",
             "recovery_dir": root / "recovery",
             "registry_dir": root / "models",
-            "api_port": _free_port(),
+            "api_port": free_port(),
             "flow_metrics_port": 0,
             "rate_limit_per_s": 0.0,
             "log_level": "info",
@@ -96,22 +96,13 @@ def shipped(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     logs = settings.runtime_dir / "logs"
     logs.mkdir(parents=True)
     # `tillflow up` finds every service answering and starts this run's rsyslog only.
-    up = subprocess.run(
-        [sys.executable, "-m", "cli", "up"],
-        env=_env(settings),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert up.returncode == 0, up.stdout + up.stderr
+    tillflow_up(settings, timeout_s=300)
     started: list[subprocess.Popen[bytes]] = []
     try:
         with (logs / "flows.log").open("wb") as out:
             [cmd] = process_commands(settings, 1, 1, recovery=False)
-            started.append(subprocess.Popen(cmd, env=_env(settings), stdout=out, stderr=out))
-        started.append(_start_api(settings, logs / "api.log"))
+            started.append(subprocess.Popen(cmd, env=child_env(settings), stdout=out, stderr=out))
+        started.append(start_api(settings, logs / "api.log"))
         yield Shipped(settings, f"req-{rid}")
     finally:
         for proc in started:
@@ -163,7 +154,7 @@ def test_one_request_is_found_in_the_shipped_logs_from_api_to_dead_letter(
         "lines": [],
     }
     with pytest.raises(urllib.error.HTTPError, match="422"):  # refused at the door, logged
-        _post(f"{api}/events/orders", event, {"X-Request-ID": rid, **producer_headers(s)})
+        post_json(f"{api}/events/orders", event, {"X-Request-ID": rid, **producer_headers(s)})
     producer = Producer({"bootstrap.servers": s.kafka_bootstrap})
     producer.produce(
         s.topic(ORDERS),

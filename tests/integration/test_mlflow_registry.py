@@ -25,8 +25,8 @@ from batch.demand import wape
 from batch.onnx_export import Export, export
 from batch.promotion import Outcome, register_and_promote
 from batch.training import FEATURE_SET, train_models, training_record
+from infra.errors import ServiceUnavailable
 from infra.readiness import require_mlflow
-from infra.stack.errors import ServiceUnavailable
 from observability.jobs import RegistryCollector
 from registry import (
     CHALLENGER,

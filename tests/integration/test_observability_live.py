@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -36,7 +33,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from onnx import TensorProto, helper
 from prometheus_client import CollectorRegistry
 
-from flows.run import TAIL_ENV, process_commands
+from flows.run import process_commands
 from infra.stack import prometheus, rsyslog
 from infra.stack.processes import terminate
 from infra.stack.topics import delete_topics, ensure_topics
@@ -49,36 +46,17 @@ from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, DEAD_LETTER, INPUT_TOPICS, ORDERS, USER_ACTIVITY
 from simulator.config import ShopConfig
 from simulator.producer import RunOptions, run_shop
+from tests.cli_processes import ROOT, child_env, get_json, post_json, start_api, tillflow_up
 from tests.credentials import admin_headers, producer_headers
+from tests.flow_processes import free_port
 from tests.registered import model_prefix, register_onnx
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "infra" / "grafana" / "dashboards").glob("*.json"))
 CONFIG = ShopConfig(seed=11, products=30, shoppers=400, sessions_per_day=30_000, competitors=2)
 RATE_INTERVAL = "1m"  # what Grafana makes $__rate_interval of a 15 s scrape interval
 BAD = [(ORDERS, b"{broken"), (USER_ACTIVITY, b'{"event_id": "x"}')]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env(settings: Settings) -> dict[str, str]:
-    """The settings as the ``TILLFLOW_*`` environment of a child process."""
-    secrets = {"admin_password", "admin_password_hash", "jwt_secret", "neo4j_password"}
-    values = settings.model_dump(mode="json", exclude=secrets)
-    return {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        TAIL_ENV: "1",
-        **{f"TILLFLOW_{k.upper()}": str(v) for k, v in values.items() if v is not None},
-        "TILLFLOW_JWT_SECRET": settings.jwt_secret.get_secret_value(),
-        "TILLFLOW_ADMIN_PASSWORD": settings.admin_password.get_secret_value(),
-    }
 
 
 def _onnx_sum_model(width: int) -> bytes:
@@ -94,21 +72,6 @@ def _onnx_sum_model(width: int) -> bytes:
     return bytes(model.SerializeToString())
 
 
-def _get(url: str, headers: dict[str, str] | None = None, timeout: float = 5.0) -> Any:
-    request = urllib.request.Request(url, headers=headers or {})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return orjson.loads(response.read())
-
-
-def _post(url: str, body: Any, headers: dict[str, str]) -> Any:
-    data = orjson.dumps(body)
-    request = urllib.request.Request(
-        url, data=data, headers={"content-type": "application/json", **headers}, method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return orjson.loads(response.read())
-
-
 @dataclass
 class Live:
     settings: Settings
@@ -122,7 +85,7 @@ class Live:
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         url = f"{self.prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-        body = _get(url)
+        body = get_json(url)
         assert body["status"] == "success", body
         return list(body["data"]["result"])
 
@@ -153,29 +116,6 @@ def _high_water_marks(settings: Settings) -> dict[str, int]:
         consumer.close()
 
 
-def _start_api(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        api = subprocess.Popen(
-            [sys.executable, "-m", "cli", "api", "--port", str(settings.api_port)],
-            env=_env(settings),
-            stdout=out,
-            stderr=out,
-            cwd=ROOT,
-        )
-    url = f"http://127.0.0.1:{settings.api_port}/healthz"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            _get(url, timeout=1)
-            return api
-        except OSError:
-            if api.poll() is not None:
-                break
-            time.sleep(0.2)
-    api.kill()
-    raise AssertionError(f"the API did not start:\n{log.read_text()[-3000:]}")
-
-
 def _api_traffic(api: str, settings: Settings, request_id: str) -> None:
     """Reads that miss and then hit the API's cache, a 404, and one ingest with a request id."""
     client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
@@ -184,13 +124,13 @@ def _api_traffic(api: str, settings: Settings, request_id: str) -> None:
     finally:
         client.close()
     assert skus, "the flow published no prices"
-    assert set(_get(f"{api}/prices?skus={','.join(skus)}")) == set(skus)
+    assert set(get_json(f"{api}/prices?skus={','.join(skus)}")) == set(skus)
     for _ in range(3):
         for sku in skus:
-            _get(f"{api}/prices/{sku}")
-        _get(f"{api}/recommendations/u-000001", admin_headers(settings))
+            get_json(f"{api}/prices/{sku}")
+        get_json(f"{api}/recommendations/u-000001", admin_headers(settings))
     with pytest.raises(urllib.error.HTTPError, match="404"):
-        _get(f"{api}/prices/NO-SUCH-SKU")
+        get_json(f"{api}/prices/NO-SUCH-SKU")
     event = {
         "event_id": f"obs-{request_id}",
         "event_time": datetime.now(UTC).isoformat(),
@@ -199,7 +139,7 @@ def _api_traffic(api: str, settings: Settings, request_id: str) -> None:
         "on_hand": 5,
     }
     writer = producer_headers(settings, ["inventory"])
-    _post(f"{api}/events/inventory", event, {"X-Request-ID": request_id, **writer})
+    post_json(f"{api}/events/inventory", event, {"X-Request-ID": request_id, **writer})
 
 
 @pytest.fixture(scope="module")
@@ -215,10 +155,10 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "recovery_dir": root / "recovery",
             "registry_dir": root / "models",
             "mlflow_model_prefix": model_prefix(),
-            "api_port": _free_port(),
-            "flow_metrics_port": _free_port(),
-            "scheduler_metrics_port": _free_port(),
-            "prometheus_port": _free_port(),
+            "api_port": free_port(),
+            "flow_metrics_port": free_port(),
+            "scheduler_metrics_port": free_port(),
+            "prometheus_port": free_port(),
             "prometheus_scrape_interval_s": 1,
             "rate_limit_per_s": 0.0,
             "log_level": "info",
@@ -228,29 +168,20 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     # The rows the API builds for prices.
     register_onnx(settings, "demand", _onnx_sum_model(len(DEMAND_FEATURES)), DEMAND_FEATURES)
 
-    # `tillflow up` finds Kafka and Redis answering and starts only Prometheus, for this run.
-    up = subprocess.run(
-        [sys.executable, "-m", "cli", "up"],
-        env=_env(settings),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
     started: list[subprocess.Popen[bytes]] = []
     scheduler: MetricsServer | None = None
     try:
-        assert up.returncode == 0, up.stdout + up.stderr
-        assert prometheus.answers(settings, 2.0), up.stdout
+        # `tillflow up` finds Kafka and Redis answering and starts only Prometheus, for this run.
+        output = tillflow_up(settings, timeout_s=120)
+        assert prometheus.answers(settings, 2.0), output
         jobs: JobMetrics
         jobs, scheduler = start_scheduler_metrics(settings, CollectorRegistry())
         assert scheduler is not None
         flow_log = root / "flow.log"
         with flow_log.open("wb") as out:
             [cmd] = process_commands(settings, 1, 1, recovery=False)
-            started.append(subprocess.Popen(cmd, env=_env(settings), stdout=out, stderr=out))
-        started.append(_start_api(settings, root / "api.log"))
+            started.append(subprocess.Popen(cmd, env=child_env(settings), stdout=out, stderr=out))
+        started.append(start_api(settings, root / "api.log"))
         api = f"http://127.0.0.1:{settings.api_port}"
 
         asyncio.run(run_shop(settings, CONFIG, RunOptions(days=0.25, clock="wall")))
@@ -357,7 +288,7 @@ def test_variables_list_values(live: Live, path: Path) -> None:
         url = f"{live.prometheus}/api/v1/label/{label}/values?" + urllib.parse.urlencode(
             {"match[]": metric}
         )
-        values = _get(url)["data"]
+        values = get_json(url)["data"]
         assert values, f"{path.stem}: variable {variable['name']} has no values ({query})"
 
 

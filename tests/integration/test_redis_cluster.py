@@ -16,9 +16,9 @@ from redis.exceptions import CrossSlotTransactionError
 from api.redis_gate import RedisGate
 from flows.sinks.serving import ItemGraphWriter
 from infra.clients import redis_client
+from infra.errors import ServiceUnavailable
 from infra.readiness import require_redis
 from infra.stack import local, redis_cluster
-from infra.stack.errors import ServiceUnavailable
 from schemas.settings import Settings
 from tests.own_cluster import cluster_settings, free_cluster_ports, own_cluster
 

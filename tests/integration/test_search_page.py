@@ -22,7 +22,7 @@ from schemas.settings import Settings
 from schemas.topics import USER_ACTIVITY
 from search.client import opensearch_client
 from search.indexer import Indexer
-from tests.integration.test_observability_live import _free_port
+from tests.flow_processes import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ def shop_url(stack: Settings) -> Iterator[str]:
             "redis_prefix": f"{stack.redis_prefix}spage{rid}:",
             "search_index": f"test-spage{rid}-products",
             "rate_limit_per_s": 0.0,
-            "api_port": _free_port(),
+            "api_port": free_port(),
         }
     )
     items = [

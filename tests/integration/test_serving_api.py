@@ -6,10 +6,11 @@ so these tests exercise the same key layout and pub/sub messages as production.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import orjson
 import pytest
@@ -21,6 +22,7 @@ from flows.sinks.prices import PriceWriter
 from flows.sinks.serving import ItemGraphWriter, RecommendationWriter
 from online_models.pricer import PriceChange
 from schemas.catalogue import CatalogueItem
+from schemas.serving import PriceView
 from schemas.settings import Settings
 from tests.credentials import admin_headers
 from tests.shoppers import viewed
@@ -104,7 +106,8 @@ def test_unknown_and_malformed_skus(client: TestClient) -> None:
     missing = client.get("/prices/SKU-NOPE")
     assert missing.status_code == 404
     assert "SKU-NOPE" in missing.json()["detail"]
-    assert client.get("/prices/bad%20sku!").status_code == 422
+    assert client.get("/prices/bad%01sku").status_code == 422  # a control character
+    assert client.get(f"/prices/{'x' * 129}").status_code == 422  # longer than an id
     several = client.get("/prices", params={"skus": f"{A},SKU-NOPE,{C}"}).json()
     assert set(several) == {A, C}
     too_many = client.get("/prices", params={"skus": ",".join(f"S{i}" for i in range(201))})
@@ -128,6 +131,16 @@ def test_a_price_change_is_pushed_and_then_served(shop: Settings, client: TestCl
 
 
 @pytest.mark.cluster
+def test_the_pushed_price_is_the_view_the_route_serves(shop: Settings, client: TestClient) -> None:
+    with client.websocket_connect(f"/ws/prices?sku={C}") as ws:
+        publish(shop, change(C, 5.2, 5.0, 5))
+        pushed = PriceView.model_validate_json(ws.receive_text())
+    served = PriceView.model_validate(client.get(f"/prices/{C}").json())
+    assert pushed == served
+    assert (pushed.price, pushed.previous_price, pushed.reason) == (5.2, 5.0, "test")
+
+
+@pytest.mark.cluster
 def test_every_change_reaches_an_unfiltered_client(shop: Settings, client: TestClient) -> None:
     with client.websocket_connect("/ws/prices") as ws:
         publish(shop, change(B, 22.0, 21.0, 2), change(C, 5.5, 5.0, 2))
@@ -141,7 +154,7 @@ def test_new_shoppers_get_the_popularity_list(client: TestClient) -> None:
     assert body["source"] == "popularity"
     assert [i["sku"] for i in body["items"]] == [C, A]
     assert client.get("/recommendations/u-new", params={"k": 0}).status_code == 422
-    assert client.get("/recommendations/bad user!").status_code == 422
+    assert client.get("/recommendations/bad%01user").status_code == 422
 
 
 @pytest.mark.cluster
@@ -260,3 +273,60 @@ def test_a_redis_outage_serves_last_known_values_or_503(shop: Settings) -> None:
             assert "Redis" in ready.json()["checks"]["redis"]
     finally:
         proxy.close()
+
+
+# Ids the contract accepts (no control characters, at most 128 characters) with a space, an
+# accent, a slash and a hash: every route must answer for them as for any other id.
+ODD_SKU = "Thé vert 20/boîte #3"
+ODD_USER = "anna maria/é@shop"
+
+
+@pytest.mark.cluster
+def test_any_id_the_contract_accepts_is_queryable(shop: Settings, client: TestClient) -> None:
+    store_catalogue(
+        shop, [CatalogueItem(sku=ODD_SKU, category="tea", list_price=3.0, unit_cost=1.0)]
+    )
+    path = quote(ODD_SKU, safe="")
+    assert client.get(f"/prices/{path}").json()["price"] == 3.0
+    publish(shop, change(ODD_SKU, 3.3, 3.0))
+    served = client.get(f"/prices/{path}").json()
+    assert (served["sku"], served["price"]) == (ODD_SKU, 3.3)
+    several = client.get("/prices", params={"skus": f"{ODD_SKU},{A}"}).json()
+    assert set(several) == {ODD_SKU, A}
+    assert client.get(f"/pricing/{path}").json()["current"]["price"] == 3.3
+    unknown = client.get(f"/graph/products/{path}/related")  # not in the graph (Neo4j says)
+    assert (unknown.status_code, unknown.json()["detail"]) == (
+        404,
+        f"product {ODD_SKU!r} is not in the graph",
+    )
+    user = quote(ODD_USER, safe="")
+    listed = client.get(f"/recommendations/{user}").json()
+    assert (listed["user_id"], listed["source"]) == (ODD_USER, "popularity")
+    with client.websocket_connect(f"/ws/recommendations/{user}") as ws:
+        assert orjson.loads(ws.receive_text())["user_id"] == ODD_USER
+
+
+@pytest.mark.cluster
+def test_products_read_the_catalogue_again_only_when_it_changes(
+    shop: Settings, client: TestClient
+) -> None:
+    service = client.app.state.tillflow.catalogue_service  # type: ignore[attr-defined]
+    first = client.get("/products", params={"limit": 1000}).json()
+    reads = service.reads
+    assert client.get("/products", params={"limit": 1000}).json() == first
+    assert service.reads == reads  # served from memory: no catalogue read per request
+    heard = threading.Event()
+    client.app.state.tillflow.hub.on_catalogue.append(heard.set)  # type: ignore[attr-defined]
+    added = CatalogueItem(sku="SKU-NEW9", category="coffee", list_price=7.0, unit_cost=3.0)
+    store_catalogue(shop, [added])
+    assert heard.wait(timeout=10), "the catalogue change was never announced"
+    after = client.get("/products", params={"limit": 1000}).json()
+    assert service.reads == reads + 1
+    assert {
+        "sku": "SKU-NEW9",
+        "name": None,
+        "category": "coffee",
+        "list_price": 7.0,
+        "price": 7.0,
+    } in after
+    assert len(after) == len(first) + 1

@@ -28,7 +28,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from api.discover import read_discover
 from api.main import create_app
-from api.routes.recommendations import CANDIDATES_MAX
+from api.recommendations import CANDIDATES_MAX
 from featurestore.repo import BATCH_SKU_VIEW, SKU_VIEW, USER_VIEW, apply
 from flows.catalogue import store_catalogue
 from flows.sinks.serving import ItemGraphWriter, RecommendationWriter

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from infra.errors import ServiceUnavailable
 from infra.readiness import (
     require_kafka,
     require_mlflow,
@@ -16,7 +17,6 @@ from infra.readiness import (
     require_redis,
 )
 from infra.stack import local
-from infra.stack.errors import ServiceUnavailable
 from infra.stack.topics import ensure_topics
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, INPUT_TOPICS

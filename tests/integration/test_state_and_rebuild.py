@@ -40,8 +40,8 @@ from flows.rebuild import RebuildReport, RedisGuard, rebuild
 from flows.recovered import recovered_state
 from flows.run import init_recovery
 from infra.clients import redis_client
+from infra.errors import ServiceUnavailable
 from infra.readiness import require_topics
-from infra.stack.errors import ServiceUnavailable
 from infra.stack.topics import delete_topics, ensure_topics
 from schemas.lake import bronze_path
 from schemas.settings import Settings

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from infra.errors import StackError
 from infra.stack import kafka
-from infra.stack.errors import StackError
 from schemas.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,13 +147,13 @@ def test_broker_config_is_a_single_kraft_node_on_loopback(tmp_path: Path) -> Non
 def test_missing_java_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(StackError, match="Java is missing"):
-        kafka.find_java()
+        kafka.KAFKA.find_java()
 
 
 def test_missing_maven_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(StackError, match="Maven is missing"):
-        kafka.ensure_jars(Settings(runtime_dir=tmp_path / "runtime"))
+        kafka.KAFKA.ensure_jars(Settings(runtime_dir=tmp_path / "runtime"))
 
 
 @pytest.mark.parametrize(

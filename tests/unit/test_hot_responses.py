@@ -3,33 +3,41 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import orjson
 import pytest
 from pydantic import SecretStr
 
-from api.prices import Priced, PriceState, PriceView, price_view
+from api.prices import Priced, PriceState, price_view
 from api.responses import json_object, model_json
 from api.tokens import TokenError, VerifiedTokens, issue_token
+from schemas.catalogue import CatalogueItem
+from schemas.serving import PriceDetails, PriceView, PricingState
 from schemas.settings import Settings
 
 STATE = PriceState(
     sku="SKU-1",
-    details={
-        "price": "9.5",
-        "previous_price": "10.0",
-        "updated_at": "2026-01-07T12:00:00+00:00",
-        "reason": "pricer",
-        "model_version": "pricer:1",
-    },
-    features={"elasticity": "-1.7", "elasticity_std": "0.2", "observations": "30"},
-    catalogue={"sku": "SKU-1", "list_price": 10.0, "category": "tea"},
+    details=PriceDetails.from_hash(
+        {
+            "price": "9.5",
+            "previous_price": "10.0",
+            "updated_at": "2026-01-07T12:00:00+00:00",
+            "reason": "pricer",
+            "model_version": "pricer:1",
+        }
+    ),
+    pricing=PricingState.from_hash(
+        {"elasticity": "-1.7", "elasticity_std": "0.2", "observations": "30"}
+    ),
+    features={"units_24h": "12"},
+    catalogue=CatalogueItem(sku="SKU-1", list_price=10.0, unit_cost=6.0, category="tea"),
 )
 
 
 @pytest.mark.parametrize(
     "state",
-    [STATE, STATE.model_copy(update={"details": {}}), STATE.model_copy(update={"features": {}})],
+    [STATE, replace(STATE, details=None), replace(STATE, pricing=PricingState())],
 )
 def test_a_cached_answer_is_the_json_of_the_documented_view(state: PriceState) -> None:
     priced = Priced.of(state, demand=None)

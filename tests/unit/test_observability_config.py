@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from infra.errors import StackError
 from infra.stack import prometheus
-from infra.stack.errors import StackError
 from observability import dashboards
 from schemas.settings import Settings
 

@@ -7,8 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
 
-from schemas.serving import PriceDetails, StoredShopper
+from api.ids import valid_id
+from schemas.events import Identifier
+from schemas.serving import CurrentPrices, PriceDetails, PricingState, StoredShopper
 
 ids = (
     st.text(
@@ -73,3 +76,52 @@ def test_price_details_read_back_from_their_hash(
     fields = details.to_hash()
     assert all(isinstance(v, str) for v in fields.values())
     assert PriceDetails.from_hash(fields) == details
+
+
+@given(prices=st.dictionaries(ids, cents, max_size=20))
+def test_current_prices_read_back_from_their_hash(prices: dict[str, float]) -> None:
+    fields = CurrentPrices(prices).to_hash()
+    assert CurrentPrices.from_hash(fields).root == prices
+    raw = {k.encode(): v.encode() for k, v in fields.items()}
+    assert CurrentPrices.from_hash(raw).root == prices  # as the bytes client reads it
+
+
+@given(
+    elasticity=scores,
+    observations=st.integers(0, 10**6),
+    units=st.floats(0, 1e6),
+    decision=st.text(max_size=100),
+)
+def test_the_pricing_state_reads_back_what_the_flow_wrote(
+    elasticity: float, observations: int, units: float, decision: str
+) -> None:
+    values = {
+        "elasticity": elasticity,
+        "observations": observations,
+        "evidence_units": units,
+        "decision": decision,
+        "views_5m": 3,  # a model feature: not part of the pricing hash
+    }
+    fields = PricingState.encode(values)
+    assert "views_5m" not in fields
+    state = PricingState.from_hash(fields)
+    assert (state.elasticity, state.observations, state.evidence_units) == (
+        elasticity,
+        observations,
+        units,
+    )
+    assert state.decision == (decision or None)  # an empty reason reads as none
+    assert state.elasticity_std is None  # not written: unknown
+
+
+identifiers = TypeAdapter(Identifier)
+
+
+@given(st.text(max_size=140))
+def test_the_api_accepts_exactly_the_ids_the_contract_accepts(text: str) -> None:
+    try:
+        identifiers.validate_python(text)
+        contract = True
+    except ValidationError:
+        contract = False
+    assert valid_id(text) == contract
