@@ -154,6 +154,7 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "lake_dir": root / "lake",
             "recovery_dir": root / "recovery",
             "registry_dir": root / "models",
+            "catalogue_file": root / "catalogue.jsonl",  # this run's shop only
             "mlflow_model_prefix": model_prefix(),
             "api_port": free_port(),
             "flow_metrics_port": free_port(),
