@@ -27,7 +27,13 @@ from infra.clients import AsyncRedis
 from infra.stack.errors import ServiceUnavailable
 from schemas.settings import Settings
 from search.client import async_opensearch_client
-from search.query import SearchQuery, SearchResults, parse_response, search_body
+from search.query import (
+    RESPONSE_FIELDS,
+    SearchQuery,
+    SearchResults,
+    parse_response,
+    search_body,
+)
 
 UNAVAILABLE = (OpenSearchException, aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
@@ -45,7 +51,9 @@ class SearchService:
     async def search(self, query: SearchQuery) -> SearchResults:
         try:
             body: dict[str, Any] = await self.client.search(
-                index=self.settings.search_index, body=search_body(query)
+                index=self.settings.search_index,
+                body=search_body(query),
+                filter_path=RESPONSE_FIELDS,
             )
         except NotFoundError:
             raise self._unavailable(

@@ -5,6 +5,10 @@
 - ``search_rps`` / ``search_p50_ms`` / ``search_p99_ms``: ``GET /search`` through the API (one
   uvicorn worker) under ``wrk`` at fixed concurrency, over typo'd product names with facets;
   baseline ``engine_p50_ms``/``engine_p99_ms``: the same queries straight to OpenSearch.
+- ``api_cpu_ms_per_search`` / ``engine_cpu_ms_per_search``: CPU time of the API process and
+  of the OpenSearch node during the load, per answered search: the cost of a search, less
+  sensitive than latency to other work on the cores (the node's figure includes whatever else
+  it served meanwhile).
 - ``index_freshness_p99_ms``: a price published on ``price-updates`` → that price visible in
   search results (the indexer consuming, bulk-writing, and the index refreshing); baseline the
   index's refresh interval.
@@ -41,7 +45,7 @@ from schemas.topics import ALL_TOPICS, PRICE_UPDATES
 from search.client import ensure_product_index, opensearch_client
 from search.documents import catalogue_actions
 from search.indexer import Indexer, Pending
-from search.query import SearchQuery, search_body
+from search.query import RESPONSE_FIELDS, SearchQuery, search_body
 from simulator.config import ShopConfig
 from simulator.shop import Shop
 
@@ -115,7 +119,8 @@ def single_docs_per_s(settings: Settings, items: list[CatalogueItem]) -> float:
 
 
 def engine_ms(settings: Settings, lines: list[str], n: int) -> list[float]:
-    """Baseline: the API's queries sent straight to OpenSearch (no HTTP API in between)."""
+    """Baseline: the API's requests sent straight to OpenSearch (no HTTP API in between), one
+    at a time."""
     out = []
     with opensearch_client(settings) as client:
         for line in lines[:n]:
@@ -127,9 +132,24 @@ def engine_ms(settings: Settings, lines: list[str], n: int) -> list[float]:
                 max_price=float(cap) if cap else None,
             )
             started = time.perf_counter()
-            client.search(index=settings.search_index, body=search_body(query))
+            client.search(
+                index=settings.search_index, body=search_body(query), filter_path=RESPONSE_FIELDS
+            )
             out.append((time.perf_counter() - started) * 1000)
     return out
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def node_cpu_s(settings: Settings) -> float:
+    """CPU seconds the OpenSearch node's process has used (its own statistics)."""
+    with opensearch_client(settings) as client:
+        stats = client.nodes.stats(metric="process")["nodes"]
+    return sum(float(n["process"]["cpu"]["total_in_millis"]) for n in stats.values()) / 1000
 
 
 def freshness_ms(settings: Settings, items: list[CatalogueItem], n: int) -> list[float]:
@@ -232,10 +252,16 @@ def main() -> None:
             port = free_port()
             api = start_api(settings, port, settings.api_cache_ttl_s, log)
             try:
+                api_cpu, node_cpu = process_cpu_s(api.pid), node_cpu_s(settings)
                 r = wrk(f"http://127.0.0.1:{port}", lines, "/search?", settings, size.seconds)
+                served = max(r["rps"] * size.seconds, 1.0)
+                api_cpu = process_cpu_s(api.pid) - api_cpu
+                node_cpu = node_cpu_s(settings) - node_cpu
             finally:
                 api.terminate()
                 api.wait(30)
+            runs.setdefault("api_cpu_ms_per_search", []).append(api_cpu * 1000 / served)
+            runs.setdefault("engine_cpu_ms_per_search", []).append(node_cpu * 1000 / served)
             runs.setdefault("search_rps", []).append(r["rps"])
             runs.setdefault("search_p50_ms", []).append(r["p50"])
             runs.setdefault("search_p99_ms", []).append(r["p99"])

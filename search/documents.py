@@ -25,7 +25,11 @@ from typing import Any
 from schemas.catalogue import CatalogueItem
 
 TEXT_FIELDS = ("title^3", "brand^2", "category^2", "description")
-"""Fields a query matches, with their boosts: a hit in the name weighs most."""
+"""Fields a query matches exactly, with their boosts: a hit in the name weighs most."""
+
+ALL_TEXT = "text"
+"""Every text field copied into one (``copy_to``): typo-tolerant matching expands each word
+against this one field's terms, instead of once per field."""
 
 Action = dict[str, Any]
 
@@ -34,9 +38,11 @@ def index_body(refresh_interval: str = "500ms") -> dict[str, Any]:
     """Settings and mapping of the product index (one shard, no replica: a single node).
 
     Text is folded (lower case, accents removed) so ``rose`` finds ``Rosé``; ``category``
-    and ``brand`` are also keywords for the facets and filters.
+    and ``brand`` are also keywords for the facets and filters. Name, brand, category and
+    description are also copied into :data:`ALL_TEXT`.
     """
     text = {"type": "text", "analyzer": "folded"}
+    copied = {**text, "copy_to": ALL_TEXT}
     return {
         "settings": {
             "number_of_shards": 1,
@@ -56,11 +62,12 @@ def index_body(refresh_interval: str = "500ms") -> dict[str, Any]:
             "dynamic": "strict",
             "properties": {
                 "sku": {"type": "keyword"},
-                "title": text,
+                "title": copied,
                 "name": text,
-                "brand": {**text, "fields": {"raw": {"type": "keyword"}}},
-                "description": text,
-                "category": {**text, "fields": {"raw": {"type": "keyword"}}},
+                "brand": {**copied, "fields": {"raw": {"type": "keyword"}}},
+                "description": copied,
+                "category": {**copied, "fields": {"raw": {"type": "keyword"}}},
+                ALL_TEXT: text,
                 "list_price": {"type": "double"},
                 "price": {"type": "double"},
                 "on_hand": {"type": "integer"},
@@ -81,10 +88,18 @@ def _update(index: str, sku: str, fields: Mapping[str, Any]) -> list[Action]:
 def _update_or_insert(
     index: str, sku: str, fields: Mapping[str, Any], new: Mapping[str, Any]
 ) -> list[Action]:
-    """Patch ``fields``; a product not indexed yet is inserted with ``new`` as well."""
+    """Patch ``fields``; a product not indexed yet is inserted with ``new`` as well.
+
+    The document is re-indexed even when ``fields`` are unchanged (no ``detect_noop``), so a
+    field the mapping gained since (a new ``copy_to``) is filled when the catalogue is written.
+    """
     return [
         {"update": {"_index": index, "_id": sku}},
-        {"doc": {"sku": sku, **fields}, "upsert": {"sku": sku, **fields, **new}},
+        {
+            "doc": {"sku": sku, **fields},
+            "upsert": {"sku": sku, **fields, **new},
+            "detect_noop": False,
+        },
     ]
 
 

@@ -1,10 +1,11 @@
 """What a product search asks OpenSearch, and what its answer means (pure).
 
-The text part is typo tolerant (fuzzy ``multi_match`` over name, brand, category and
-description, an exact phrase weighing more) and blended with popularity by ``function_score``
-(relevance × log10(2 + weight · popularity)). Filters go in ``post_filter`` and each facet
-counts under the *other* filters, so choosing a category still shows the other categories'
-counts, and the price buckets follow the chosen category.
+The text part is typo tolerant (each word fuzzy over name, brand, category and description
+together; exact words weigh more in the name and brand, and the exact phrase in the name) and
+blended with popularity by ``function_score`` (relevance × log10(2 + weight · popularity)).
+Filters go in ``post_filter`` and each facet counts under the *other* filters, so choosing a
+category still shows the other categories' counts, and the price buckets follow the chosen
+category.
 
 >>> body = search_body(SearchQuery(q="yogurt", category="dairy", max_price=5.0))
 >>> body["post_filter"]["bool"]["filter"][0]
@@ -17,12 +18,13 @@ counts, and the price buckets follow the chosen category.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from search.documents import TEXT_FIELDS
+from search.documents import ALL_TEXT, TEXT_FIELDS
 
 Sort = Literal["relevance", "price", "popularity"]
 
@@ -34,6 +36,9 @@ PRICE_BUCKETS: tuple[tuple[float | None, float | None], ...] = (
     (50.0, None),
 )
 """The price facet's buckets: [from, to) in the shop's currency."""
+
+WORD = re.compile(r"\w+")
+"""What the index's tokenizer splits text into, closely enough to count a query's words."""
 
 SOURCE_FIELDS = [
     "sku",
@@ -60,34 +65,21 @@ class SearchQuery:
 
 
 def _text(q: str | None) -> dict[str, Any]:
+    """Fuzzy words over :data:`ALL_TEXT` (one expansion per word) decide what matches; exact
+    words in the boosted fields, and the whole phrase in the name, weigh more.
+
+    >>> list(_text("yogurt")["bool"]), len(_text("greek yogurt")["bool"]["should"])
+    (['must', 'should'], 2)
+    """
     if not q:
         return {"match_all": {}}
-    return {
-        "bool": {
-            "must": [
-                {
-                    "multi_match": {
-                        "query": q,
-                        "fields": list(TEXT_FIELDS),
-                        "type": "best_fields",
-                        "fuzziness": "AUTO",
-                        "prefix_length": 1,
-                        "max_expansions": 50,
-                    }
-                }
-            ],
-            "should": [
-                {
-                    "multi_match": {
-                        "query": q,
-                        "fields": list(TEXT_FIELDS),
-                        "type": "phrase",
-                        "boost": 2.0,
-                    }
-                }
-            ],
-        }
-    }
+    should: list[dict[str, Any]] = [
+        {"multi_match": {"query": q, "fields": list(TEXT_FIELDS), "type": "best_fields"}}
+    ]
+    if len(WORD.findall(q)) > 1:  # one word's phrase is that word, already counted
+        should.append({"match_phrase": {"title": {"query": q, "boost": 2.0}}})
+    fuzzy = {"query": q, "fuzziness": "AUTO", "prefix_length": 1, "max_expansions": 50}
+    return {"bool": {"must": [{"match": {ALL_TEXT: fuzzy}}], "should": should}}
 
 
 def _price_range(query: SearchQuery) -> list[dict[str, Any]]:
@@ -189,7 +181,7 @@ class PriceBucket(BaseModel):
     max: float | None = Field(None, alias="to", description="Exclusive upper bound.")
     count: int
 
-    model_config = {"populate_by_name": True}
+    model_config = {"populate_by_name": True, "serialize_by_alias": True}
 
 
 class Facets(BaseModel):
@@ -208,8 +200,26 @@ class SearchResults(BaseModel):
     model_version: str | None = None
 
 
+RESPONSE_FIELDS = ",".join(
+    [
+        "hits.total.value",
+        "hits.hits._score",
+        "hits.hits._source",
+        *(f"aggregations.*.values.buckets.{k}" for k in ("key", "from", "to", "doc_count")),
+    ]
+)
+"""``filter_path`` of the search request: only what :func:`parse_response` reads is sent back."""
+
+
+def _buckets(aggs: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    buckets: list[dict[str, Any]] = aggs.get(name, {}).get("values", {}).get("buckets", [])
+    return buckets
+
+
 def parse_response(body: dict[str, Any]) -> SearchResults:
-    """The answer of :func:`search_body`'s request as typed results.
+    """The answer of :func:`search_body`'s request as typed results (validated in one pass).
+
+    Under :data:`RESPONSE_FIELDS` an empty list is left out of the answer, not sent empty.
 
     >>> raw = {"hits": {"total": {"value": 1}, "hits": [{"_score": 2.0, "_source":
     ...        {"sku": "A", "title": "Milk", "price": 1.0}}]}, "aggregations": {
@@ -218,30 +228,35 @@ def parse_response(body: dict[str, Any]) -> SearchResults:
     >>> r = parse_response(raw)
     >>> r.total, r.items[0].title, r.facets.categories[0].count, r.facets.prices[0].max
     (1, 'Milk', 1, 5.0)
+    >>> parse_response({"hits": {"total": {"value": 0}}}).items
+    []
     """
     hits = body["hits"]
-    aggs = body["aggregations"]
-    items = [
-        SearchHit(
-            **{"title": h["_source"]["sku"]}
-            | {k: v for k, v in h["_source"].items() if v is not None},
-            score=round(float(h.get("_score") or 0.0), 6),
-        )
-        for h in hits["hits"]
-    ]
-    categories = [
-        FacetValue(value=b["key"], count=b["doc_count"])
-        for b in aggs["categories"]["values"]["buckets"]
-    ]
-    prices = [
-        PriceBucket.model_validate(
-            {"key": b["key"], "from": b.get("from"), "to": b.get("to"), "count": b["doc_count"]}
-        )
-        for b in aggs["prices"]["values"]["buckets"]
-    ]
-    return SearchResults(
-        total=int(hits["total"]["value"]),
-        items=items,
-        facets=Facets(categories=categories, prices=prices),
-        ranked_by="search",
+    aggs = body.get("aggregations", {})
+    return SearchResults.model_validate(
+        {
+            "total": hits["total"]["value"],
+            "items": [
+                {"title": h["_source"]["sku"]}
+                | {k: v for k, v in h["_source"].items() if v is not None}
+                | {"score": round(float(h.get("_score") or 0.0), 6)}
+                for h in hits.get("hits", [])
+            ],
+            "facets": {
+                "categories": [
+                    {"value": b["key"], "count": b["doc_count"]}
+                    for b in _buckets(aggs, "categories")
+                ],
+                "prices": [
+                    {
+                        "key": b["key"],
+                        "from": b.get("from"),
+                        "to": b.get("to"),
+                        "count": b["doc_count"],
+                    }
+                    for b in _buckets(aggs, "prices")
+                ],
+            },
+            "ranked_by": "search",
+        }
     )

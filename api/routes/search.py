@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Security,
 from api.auth import bearer, session_cookie, shopper_reader
 from api.deps import State
 from api.problems import responses
+from api.responses import JsonBytes, model_json
 from api.search import SearchService, personalised, search_service
 from api.state import AppState
 from search.query import SearchQuery, SearchResults, Sort
@@ -38,7 +39,8 @@ router = APIRouter(tags=["search"], lifespan=lifespan)
     response_model=SearchResults,
     summary="Search products by text, with category and price facets",
     description="Typo-tolerant text search over product names, brands, categories and "
-    "descriptions (fuzzy matching; an exact phrase weighs more), blended with popularity. "
+    "descriptions (fuzzy matching; exact words in the name or brand, and the exact phrase in "
+    "the name, weigh more), blended with popularity. "
     "`category`, `min_price` and `max_price` filter the results; `facets` count categories "
     "and price buckets under the other filters. With `user`, the registry's ranker re-ranks "
     "the page for that shopper (`ranked_by: search+ranker`); like the shopper's "
@@ -69,7 +71,7 @@ async def search(
     ] = None,
     size: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_WINDOW - 1)] = 0,
-) -> SearchResults:
+) -> JsonBytes:
     if user is not None:  # personalising reads the shopper's history: theirs to read only
         shopper_reader(request, user)
     if min_price is not None and max_price is not None and min_price > max_price:
@@ -93,4 +95,4 @@ async def search(
     results = await search_service(request).search(query)
     if user is not None and sort == "relevance":
         results = await personalised(state, results, user)
-    return results
+    return JsonBytes(model_json(results))

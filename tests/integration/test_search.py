@@ -27,8 +27,10 @@ from schemas.catalogue import CatalogueItem
 from schemas.events import InventoryLevel, PriceUpdate
 from schemas.settings import Settings
 from schemas.topics import INVENTORY, PRICE_UPDATES
-from search.client import opensearch_client
+from search.client import ensure_product_index, opensearch_client
+from search.documents import ALL_TEXT, index_body
 from search.indexer import Indexer
+from search.query import SearchQuery, search_body
 from tests.credentials import admin_headers
 from tests.tcp_proxy import TcpProxy
 
@@ -149,6 +151,35 @@ def test_price_range_and_sort_by_price(api: TestClient) -> None:
 
 def test_text_with_filters(api: TestClient) -> None:
     assert _skus(_search(api, q="coffee", category="coffee", max_price=5)) == ["S-CBR"]
+
+
+def test_an_index_made_before_the_fuzzy_field_gains_it_when_the_catalogue_is_rewritten(
+    shop: Settings,
+) -> None:
+    old = shop.model_copy(update={"search_index": f"{shop.search_index}-old"})
+    body = index_body()
+    properties = body["mappings"]["properties"]
+    del properties[ALL_TEXT]
+    for spec in properties.values():
+        spec.pop("copy_to", None)
+    query = search_body(SearchQuery(q="chedar"))
+
+    def catalogue_written(client: Any) -> list[str]:
+        indexer = Indexer(old)  # a (re)started indexer writes the whole catalogue
+        indexer.poll_redis()
+        assert indexer.flush(client) == len(PRODUCTS)
+        client.indices.refresh(index=old.search_index)
+        hits = client.search(index=old.search_index, body=query)["hits"]["hits"]
+        return [hit["_source"]["sku"] for hit in hits]
+
+    with opensearch_client(old) as client:
+        client.indices.create(index=old.search_index, body=body)
+        try:
+            assert catalogue_written(client) == []  # nothing in the field the query expands
+            assert ensure_product_index(client, old) is False
+            assert catalogue_written(client)[:1] == ["S-CHD"]
+        finally:
+            client.indices.delete(index=old.search_index, ignore_unavailable=True)
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import pytest
 
 from infra.stack.rsyslog import config as rsyslog_config
 from schemas.catalogue import CatalogueItem
-from search.documents import catalogue_actions, index_body, stock_actions
+from search.documents import ALL_TEXT, TEXT_FIELDS, catalogue_actions, index_body, stock_actions
 from search.indexer import Pending
 from search.logs import expired_log_indices
 from search.query import SearchQuery, parse_response, search_body
@@ -69,7 +69,7 @@ def test_sort_orders(sort: Any, first: Any) -> None:
 def test_text_is_fuzzy_and_blended_with_popularity() -> None:
     scored = search_body(SearchQuery(q="yoghurt", popularity_weight=2.0))["query"]
     inner = scored["function_score"]
-    assert inner["query"]["bool"]["must"][0]["multi_match"]["fuzziness"] == "AUTO"
+    assert inner["query"]["bool"]["must"][0]["match"][ALL_TEXT]["fuzziness"] == "AUTO"
     assert inner["field_value_factor"] == {
         "field": "popularity",
         "modifier": "log2p",
@@ -77,6 +77,26 @@ def test_text_is_fuzzy_and_blended_with_popularity() -> None:
         "missing": 0,
     }
     assert search_body(SearchQuery())["query"]["function_score"]["query"] == {"match_all": {}}
+
+
+@pytest.mark.parametrize(
+    ("q", "phrase"),
+    [("yoghurt", None), ("greek yoghurt", "greek yoghurt"), ("coca-cola", "coca-cola")],
+)
+def test_exact_words_weigh_more_and_a_phrase_only_with_two_words(q: str, phrase: Any) -> None:
+    should = search_body(SearchQuery(q=q))["query"]["function_score"]["query"]["bool"]["should"]
+    exact = should[0]["multi_match"]
+    assert (exact["fields"], "fuzziness" in exact) == (list(TEXT_FIELDS), False)
+    phrases = [c["match_phrase"]["title"]["query"] for c in should if "match_phrase" in c]
+    assert phrases == ([phrase] if phrase else [])
+
+
+def test_every_searched_field_is_copied_into_the_fuzzy_one() -> None:
+    properties = index_body()["mappings"]["properties"]
+    searched = {f.split("^")[0] for f in TEXT_FIELDS}
+    copied = {name for name, spec in properties.items() if spec.get("copy_to") == ALL_TEXT}
+    assert copied == searched
+    assert properties[ALL_TEXT]["analyzer"] == properties["title"]["analyzer"]
 
 
 def test_a_hit_without_catalogue_text_shows_its_sku() -> None:
@@ -108,6 +128,7 @@ def test_catalogue_lines_leave_the_stream_fields_alone() -> None:
     item = CatalogueItem(sku="A", category="c", list_price=2.0, unit_cost=1.0)
     _, line = catalogue_actions("i", [item])
     assert not {"price", "on_hand", "popularity"} & set(line["doc"])
+    assert line["detect_noop"] is False  # rewritten whole, so fields copied since get filled
     assert line["upsert"]["price"] == 2.0
     assert stock_actions("i", {"A": {"s1": 1, "s2": 4}})[1]["doc"]["on_hand"] == 5
 
