@@ -24,7 +24,7 @@ from api.recommendations import (
 )
 from api.state import AppState
 from infra.clients import AsyncRedis
-from infra.stack.errors import ServiceUnavailable
+from infra.errors import ServiceUnavailable
 from schemas.settings import Settings
 from search.client import async_opensearch_client
 from search.query import (

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from cli.console import fail, out, settings_with_logging
-from infra.stack.errors import StackError
+from infra.errors import StackError
 
 search_app = typer.Typer(help="Product search on OpenSearch.", no_args_is_help=True)
 

@@ -21,8 +21,8 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from flows.catalogue import store_catalogue
+from infra.errors import ServiceUnavailable
 from infra.readiness import require_opensearch
-from infra.stack.errors import ServiceUnavailable
 from schemas.catalogue import CatalogueItem
 from schemas.events import InventoryLevel, PriceUpdate
 from schemas.settings import Settings
