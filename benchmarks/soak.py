@@ -19,7 +19,8 @@ kept in memory by a SeenIds (``bytes_per_dedupe_id_in_memory``) and as a set of 
 (``bytes_per_dedupe_id_as_strings_in_memory``, the baseline). The machine's load average is
 recorded at each sample (the machine is shared).
 
-``--smoke``: 20 s at 500 events/s, written to ``soak.smoke.json``.
+``--smoke``: SMOKE_SECONDS at 500 events/s, results in a temporary folder
+(benchmarks.common.smoke_results).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ import orjson
 import redis
 from confluent_kafka import Producer
 
-from benchmarks.common import write_result
+from benchmarks.common import Mode, write_result
 from flows.catalogue import store_catalogue
 from flows.dedupe import Item, SeenIds, SeenSnapshot
 from flows.recovered import latest_snapshots
@@ -63,6 +64,7 @@ RATE = 2_000.0
 SHOPPERS = 1_000_000
 HORIZON_S = 120.0  # dedupe horizon and shopper idle time during the soak
 SAMPLE_S = 15.0
+SMOKE_SECONDS = 8.0  # enough for a start, a middle and an end sample a second apart
 
 
 def free_port() -> int:
@@ -225,7 +227,7 @@ def ratio(series: list[float]) -> float | None:
     return (end - middle) / (middle - start) if middle > start else None
 
 
-def run(minutes: float, rate: float, shoppers: int, out_name: str, every_s: float) -> Path:
+def run(minutes: float, rate: float, shoppers: int, mode: Mode, every_s: float) -> Path:
     t0 = time.monotonic()
     base = Settings()
     require_kafka(base)
@@ -350,7 +352,7 @@ def run(minutes: float, rate: float, shoppers: int, out_name: str, every_s: floa
     figures["lag_at_end"] = int(events.n - samples[-1]["read"])
     figures["load_1m"] = [round(p["load_1m"], 2) for p in points]
     meta_runs = {"repeats": 1, "rate": rate, "horizon_s": HORIZON_S, "samples": samples}
-    return write_result(out_name, figures, meta_runs)
+    return write_result("soak", figures, meta_runs, mode)
 
 
 def _wait_for_flow(proc: subprocess.Popen[bytes], url: str, timeout_s: float = 180.0) -> None:
@@ -375,15 +377,15 @@ def _read_or_zero(url: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="20 s at 500 events/s")
+    parser.add_argument("--smoke", action="store_true", help="8 s at 500 events/s")
     parser.add_argument("--minutes", type=float, default=MINUTES)
     parser.add_argument("--rate", type=float, default=RATE)
     parser.add_argument("--shoppers", type=int, default=SHOPPERS)
     args = parser.parse_args()
     if args.smoke:
-        path = run(1 / 3, 500.0, 5_000, "soak.smoke", every_s=2.0)
+        path = run(SMOKE_SECONDS / 60, 500.0, 5_000, Mode(smoke=True), every_s=1.0)
     else:
-        path = run(args.minutes, args.rate, args.shoppers, "soak", every_s=SAMPLE_S)
+        path = run(args.minutes, args.rate, args.shoppers, Mode(), every_s=SAMPLE_S)
     print(f"wrote {path}")
 
 
