@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+N = TypeVar("N", int, float)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SMOKE_DIR_ENV = "TILLFLOW_BENCH_SMOKE_DIR"  # set by benchmarks.smoke: a folder per run
@@ -36,7 +38,7 @@ class Mode:
 
     smoke: bool = False
 
-    def size(self, full: int, smoke: int) -> int:
+    def size(self, full: N, smoke: N) -> N:
         return smoke if self.smoke else full
 
     @property

@@ -159,6 +159,15 @@ TABLES: dict[str, list[tuple[str, str, str]]] = {
         ("good_events_per_s", "clean_events_per_s", "good events per second, hostile run"),
         ("startup_s", "", "flow start-up, subtracted from both runs"),
     ],
+    "bench_smoke": [
+        ("parallel_s", "baseline_serial_s", "make bench-smoke (passes at once); goal < 120"),
+        ("serial_s", "", "the same passes one at a time (`--jobs 1`)"),
+        ("baseline_serial_s", "", "baseline: the previous make bench-smoke (serial, old sizes)"),
+        ("parallel_vs_baseline", "", "ratio of the two"),
+        ("parallel_cpu_s", "baseline_serial_cpu_s", "CPU seconds of every pass and its processes"),
+        ("serial_cpu_s", "", ""),
+        ("load_1m_max", "", "the shared machine's 1-minute load average, highest seen"),
+    ],
     "soak": [
         ("minutes", "", "the real flow tailing its topics; goal ≥ 10"),
         ("events_per_s", "produced_events_per_s", "read by the flow; goal ≥ 2,000"),

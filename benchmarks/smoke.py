@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -207,9 +208,9 @@ def timed_run(modules: Sequence[str], jobs: int, timeout_s: float) -> tuple[floa
     return wall, outcomes
 
 
-def baseline_seconds(ref: str) -> float:
-    """Wall time of ``make bench-smoke`` of commit ``ref`` (exported to a temporary folder,
-    run with this checkout's virtualenv and downloaded jars)."""
+def baseline_seconds(ref: str) -> tuple[float, float]:
+    """Wall and CPU time of ``make bench-smoke`` of commit ``ref`` (exported to a temporary
+    folder, run with this checkout's virtualenv and downloaded jars)."""
     here = Path.cwd()
     tree = Path(tempfile.mkdtemp(prefix="tillflow-bench-smoke-baseline-"))
     try:
@@ -219,11 +220,16 @@ def baseline_seconds(ref: str) -> float:
         (tree / ".tillflow").mkdir()
         (tree / ".tillflow" / "cache").symlink_to((here / ".tillflow" / "cache").resolve())
         print(f"== make bench-smoke of {ref} (the baseline)", flush=True)
-        began = time.monotonic()
+        began, cpu = time.monotonic(), children_cpu_s()
         subprocess.run(["make", "--no-print-directory", "bench-smoke"], cwd=tree, check=True)
-        return time.monotonic() - began
+        return time.monotonic() - began, children_cpu_s() - cpu
     finally:
         shutil.rmtree(tree, ignore_errors=True)
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def record(modules: Sequence[str], jobs: int, timeout_s: float, baseline_ref: str | None) -> None:
@@ -232,7 +238,8 @@ def record(modules: Sequence[str], jobs: int, timeout_s: float, baseline_ref: st
     runs: dict[str, object] = {"repeats": 1, "jobs": jobs, "modules": list(modules)}
     loads: dict[str, float] = {"start": os.getloadavg()[0]}
     if baseline_ref is not None:
-        figures["baseline_serial_s"] = baseline_seconds(baseline_ref)
+        wall, cpu = baseline_seconds(baseline_ref)
+        figures["baseline_serial_s"], figures["baseline_serial_cpu_s"] = wall, cpu
         runs["baseline_ref"] = baseline_ref
         loads["after_baseline"] = os.getloadavg()[0]
     for label, n in (("serial", 1), ("parallel", jobs)):
