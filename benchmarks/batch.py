@@ -148,6 +148,16 @@ def engine_figures(
     return figures
 
 
+def publish_models(registry: Path, models: Path) -> None:
+    """Leave the trained models where the serving benchmark serves them from, as soon as they
+    are trained: copied beside, then renamed into place, so ``models`` appears whole
+    (``make bench-smoke`` starts the serving pass when it does)."""
+    staging = models.with_name(f".{models.name}-{uuid.uuid4().hex[:6]}")
+    shutil.copytree(registry, staging)
+    shutil.rmtree(models, ignore_errors=True)
+    staging.rename(models)
+
+
 def main(mode: Mode) -> None:
     events_n, repeats = mode.size(EVENTS, 30_000), mode.size(REPEATS, 1)
     root = Path(tempfile.mkdtemp(prefix="tillflow-batch-bench-"))
@@ -178,14 +188,12 @@ def main(mode: Mode) -> None:
             print_repeat(repeat, repeats, runs)
         figures = {k: median(v) for k, v in runs.items()}
         figures["events"] = float(sum(counts.values()))
+        publish_models(settings.registry_dir, mode.models)
         engines = engine_figures(settings, catalogue, mode.size(SPARK_REPEATS, 1), mode, config)
         print(", ".join(f"{k}={v:,.2f}" for k, v in engines.items()))
         figures.update(engines)
         path = write_result("batch", figures, {**runs, "repeats": repeats}, mode)
         print(f"wrote {path}")
-        # The serving benchmark serves these models (the ones this run trained on 1M events).
-        shutil.rmtree(mode.models, ignore_errors=True)
-        shutil.copytree(settings.registry_dir, mode.models)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -9,8 +9,8 @@ then a summary; the run fails when any pass fails, after printing that pass's ou
 pass that needs a failed one is not run.
 
 ``--record`` measures the runner itself and writes ``benchmarks/results/bench_smoke.json``:
-in the same run, the passes one at a time (``--jobs 1``) and at once, plus, with
-``--baseline-ref``, ``make bench-smoke`` of an older commit (its own passes, serially).
+the passes at once and, next in the same run with ``--baseline-ref``, ``make bench-smoke`` of
+an older commit (its own passes and sizes).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from benchmarks.smoke_plan import Plan
 
 OUTPUT_TAIL = 200  # lines of a failed pass's output to show
 STOP_GRACE_S = 10.0  # after SIGTERM, before SIGKILL
+POLL_S = 0.1
 Command = Callable[[str], list[str]]
 
 
@@ -115,19 +116,22 @@ def run_passes(
     failed: set[str] = set()
     try:
         while len(outcomes) < len(plan.order):
-            for module in plan.blocked(started, failed):
+            present = {p for p in plan.paths() if (folder / p).exists()}
+            for module in plan.blocked(started, failed, present):
                 started.add(module)
                 failed.add(module)
                 outcomes.append(Outcome(module, None, 0.0, 0.0, None))
-                print(f"-- {module}: not run (it needs {', '.join(plan.after[module])})")
-            for module in plan.startable(started, done)[: max(0, jobs - len(running))]:
+                needs = ", ".join(n.module for n in plan.after[module])
+                print(f"-- {module}: not run (it needs {needs})")
+            for module in plan.startable(started, done, present)[: max(0, jobs - len(running))]:
                 started.add(module)
                 run = start(module, folder, command)
                 running[run.proc.pid] = run
                 print(f".. {module} started", flush=True)
-            if not running:
+            outcome = reap(running, timeout_s) if running else None
+            if outcome is None:
+                time.sleep(POLL_S)
                 continue
-            outcome = wait_any(running, timeout_s)
             (done if outcome.ok else failed).add(outcome.module)
             outcomes.append(outcome)
             report(outcome)
@@ -146,31 +150,29 @@ def run_passes(
     return outcomes
 
 
-def wait_any(running: dict[int, Running], timeout_s: float) -> Outcome:
-    """The next pass to end (one past ``timeout_s`` is stopped and counted as failed).
-
-    ``os.wait4`` reaps the pass and gives its CPU time, which includes the processes it
+def reap(running: dict[int, Running], timeout_s: float) -> Outcome | None:
+    """A pass that has ended, if one has (a pass past ``timeout_s`` is stopped: it ends as
+    failed). ``os.wait4`` reaps it and gives its CPU time, which includes the processes it
     waited for (flows, APIs, wrk)."""
-    while True:
-        pid, status, usage = os.wait4(-1, os.WNOHANG)
-        if pid in running:
-            run = running.pop(pid)
-            run.proc.returncode = os.waitstatus_to_exitcode(status)
-            run.sink.close()
-            stop_group(pid)  # whatever it started and left behind
-            cpu = usage.ru_utime + usage.ru_stime
-            return Outcome(
-                run.module, run.proc.returncode, time.monotonic() - run.started, cpu, run.output
-            )
-        now = time.monotonic()
-        for run in running.values():
-            if run.stopping_since is None and now - run.started > timeout_s:
-                print(f"!! {run.module} still running after {timeout_s:.0f} s: stopped")
-                run.stopping_since = now
-                signal_group(run.proc.pid, signal.SIGTERM)
-            elif run.stopping_since is not None and now - run.stopping_since > STOP_GRACE_S:
-                signal_group(run.proc.pid, signal.SIGKILL)
-        time.sleep(0.1)
+    pid, status, usage = os.wait4(-1, os.WNOHANG)
+    if pid in running:
+        run = running.pop(pid)
+        run.proc.returncode = os.waitstatus_to_exitcode(status)
+        run.sink.close()
+        stop_group(pid)  # whatever it started and left behind
+        cpu = usage.ru_utime + usage.ru_stime
+        return Outcome(
+            run.module, run.proc.returncode, time.monotonic() - run.started, cpu, run.output
+        )
+    now = time.monotonic()
+    for run in running.values():
+        if run.stopping_since is None and now - run.started > timeout_s:
+            print(f"!! {run.module} still running after {timeout_s:.0f} s: stopped")
+            run.stopping_since = now
+            signal_group(run.proc.pid, signal.SIGTERM)
+        elif run.stopping_since is not None and now - run.stopping_since > STOP_GRACE_S:
+            signal_group(run.proc.pid, signal.SIGKILL)
+    return None
 
 
 def report(outcome: Outcome) -> None:
@@ -233,26 +235,26 @@ def children_cpu_s() -> float:
 
 
 def record(modules: Sequence[str], jobs: int, timeout_s: float, baseline_ref: str | None) -> None:
-    """Same run: the baseline commit's make bench-smoke (optional), serial, then at once."""
+    """In the same run: these passes at once, then the baseline commit's ``make bench-smoke``
+    (when given; a failed pass shows first); wall and CPU time of each, the machine's load."""
     figures: dict[str, float] = {}
     runs: dict[str, object] = {"repeats": 1, "jobs": jobs, "modules": list(modules)}
     loads: dict[str, float] = {"start": os.getloadavg()[0]}
+    wall, outcomes = timed_run(modules, jobs, timeout_s)
+    if not all(o.ok for o in outcomes):
+        raise SystemExit("a pass failed: nothing recorded")
+    loads["after_parallel"] = os.getloadavg()[0]
     if baseline_ref is not None:
-        wall, cpu = baseline_seconds(baseline_ref)
-        figures["baseline_serial_s"], figures["baseline_serial_cpu_s"] = wall, cpu
+        base_wall, base_cpu = baseline_seconds(baseline_ref)
+        figures["baseline_serial_s"], figures["baseline_serial_cpu_s"] = base_wall, base_cpu
         runs["baseline_ref"] = baseline_ref
-        loads["after_baseline"] = os.getloadavg()[0]
-    for label, n in (("serial", 1), ("parallel", jobs)):
-        wall, outcomes = timed_run(modules, n, timeout_s)
-        if not all(o.ok for o in outcomes):
-            raise SystemExit(f"a pass failed in the {label} run: nothing recorded")
-        figures[f"{label}_s"] = wall
-        figures[f"{label}_cpu_s"] = sum(o.cpu_s for o in outcomes)
-        runs[label] = {o.module: [round(o.wall_s, 1), round(o.cpu_s, 1)] for o in outcomes}
-        loads[f"after_{label}"] = os.getloadavg()[0]
-    figures["parallel_vs_serial"] = figures["parallel_s"] / figures["serial_s"]
+    figures["parallel_s"] = wall
+    figures["parallel_cpu_s"] = sum(o.cpu_s for o in outcomes)
+    figures["parallel_passes_one_after_another_s"] = sum(o.wall_s for o in outcomes)
+    runs["passes"] = {o.module: [round(o.wall_s, 1), round(o.cpu_s, 1)] for o in outcomes}
+    loads["end"] = os.getloadavg()[0]
     if "baseline_serial_s" in figures:
-        figures["parallel_vs_baseline"] = figures["parallel_s"] / figures["baseline_serial_s"]
+        figures["parallel_vs_baseline"] = wall / figures["baseline_serial_s"]
     figures["load_1m_max"] = max(loads.values())
     runs["load_1m"] = loads
     print(f"wrote {write_result('bench_smoke', figures, runs)}")

@@ -9,43 +9,59 @@ import pytest
 
 from benchmarks.common import RESULTS, SMOKE_DIR_ENV, Mode
 from benchmarks.smoke import Outcome, run_passes, summary
-from benchmarks.smoke_plan import Plan
+from benchmarks.smoke_plan import Need, Plan
 
 
 @pytest.mark.parametrize(
     ("modules", "after", "order"),
     [
         (["a", "b", "c"], {}, ("a", "b", "c")),  # given order when nothing differs
-        (["serving", "x", "batch"], {"serving": ("batch",)}, ("batch", "serving", "x")),
+        (["serving", "x", "batch"], {"serving": (Need("batch"),)}, ("batch", "serving", "x")),
         (["x", "graph", "batch"], {}, ("batch", "graph", "x")),  # slow passes first
-        (["graph", "z", "y"], {"y": ("z",)}, ("z", "graph", "y")),  # awaited before slow
-        (["serving", "ingest"], {"serving": ("batch",)}, ("serving", "ingest")),
+        (["graph", "z", "y"], {"y": (Need("z"),)}, ("z", "graph", "y")),  # awaited before slow
+        (["serving", "ingest"], {"serving": (Need("batch"),)}, ("serving", "ingest")),
     ],
 )
-def test_order(modules: list[str], after: dict[str, tuple[str, ...]], order: tuple[str]) -> None:
+def test_order(modules: list[str], after: dict[str, tuple[Need, ...]], order: tuple[str]) -> None:
     assert Plan.of(modules, after).order == order
 
 
+AFTER_A = {"b": (Need("a"),), "c": (Need("a", "a-made"),)}
+
+
 @pytest.mark.parametrize(
-    ("started", "done", "startable"),
+    ("started", "done", "present", "startable"),
     [
-        (set(), set(), ["a", "c"]),
-        ({"a", "c"}, set(), []),  # b waits for a
-        ({"a", "c"}, {"c"}, []),
-        ({"a", "c"}, {"a"}, ["b"]),
-        ({"a", "b", "c"}, {"a", "b", "c"}, []),
+        (set(), set(), set(), ["a", "d"]),
+        ({"a", "d"}, set(), set(), []),  # b and c wait for a
+        ({"a", "d"}, {"d"}, set(), []),
+        ({"a", "d"}, set(), {"a-made"}, ["c"]),  # c only needs what a wrote
+        ({"a", "d"}, {"a"}, set(), ["b", "c"]),  # a ended well: its path is not needed
+        ({"a", "c", "d"}, {"a", "c", "d"}, set(), ["b"]),
     ],
 )
-def test_startable(started: set[str], done: set[str], startable: list[str]) -> None:
-    plan = Plan.of(["a", "b", "c"], {"b": ("a",)}, slow=())
-    assert plan.startable(started, done) == startable
+def test_startable(
+    started: set[str], done: set[str], present: set[str], startable: list[str]
+) -> None:
+    plan = Plan.of(["a", "b", "c", "d"], AFTER_A, slow=())
+    assert plan.startable(started, done, present) == startable
+    assert plan.paths() == {"a-made"}
 
 
-def test_a_pass_needing_a_failed_one_is_blocked() -> None:
-    plan = Plan.of(["a", "b", "c"], {"b": ("a",), "c": ("b",)}, slow=())
-    assert plan.blocked({"a"}, {"a"}) == ["b"]
-    assert plan.blocked({"a", "b"}, {"a", "b"}) == ["c"]
-    assert plan.blocked({"a"}, set()) == []
+@pytest.mark.parametrize(
+    ("present", "blocked"),
+    [(set(), ["b", "c"]), ({"a-made"}, ["b"])],  # c has what it needs from the failed a
+)
+def test_what_needs_a_failed_pass_is_blocked(present: set[str], blocked: list[str]) -> None:
+    plan = Plan.of(["a", "b", "c"], AFTER_A, slow=())
+    assert plan.blocked({"a"}, {"a"}, present) == blocked
+    assert plan.blocked({"a"}, set(), present) == []
+
+
+def test_a_chain_behind_a_failed_pass_is_blocked_link_by_link() -> None:
+    plan = Plan.of(["a", "b", "c"], {"b": (Need("a"),), "c": (Need("b"),)}, slow=())
+    assert plan.blocked({"a"}, {"a"}, set()) == ["b"]
+    assert plan.blocked({"a", "b"}, {"a", "b"}, set()) == ["c"]
 
 
 def test_a_pass_listed_twice_is_refused() -> None:
@@ -127,3 +143,31 @@ def test_summary_lists_every_pass_and_the_totals() -> None:
         ["serving", "skipped"],
     ]
     assert "3 passes in 45.0 s (one after another: 50.0 s; cpu 62.0 s" in text
+
+
+# serving needs batch's models: it starts once they are in the run's folder, batch still busy.
+MODELS_THEN_WAIT = """
+import os, pathlib, time
+folder = pathlib.Path(os.environ["{env}"])
+(folder / ".staging").mkdir()
+(folder / ".staging" / "champion.json").write_text("{{}}")
+(folder / ".staging").rename(folder / "bench-models")
+while not (folder / "served").exists():
+    time.sleep(0.01)
+"""
+SERVE = """
+import os, pathlib
+folder = pathlib.Path(os.environ["{env}"])
+assert (folder / "bench-models" / "champion.json").exists()
+(folder / "served").write_text("")
+"""
+
+
+def test_a_pass_starts_when_the_path_it_needs_appears() -> None:
+    commands = {
+        "batch": script(MODELS_THEN_WAIT.format(env=SMOKE_DIR_ENV)),
+        "serving": script(SERVE.format(env=SMOKE_DIR_ENV)),
+    }
+    outcomes = run_passes(["serving", "batch"], 2, 60, commands.__getitem__)
+    assert sorted(o.module for o in outcomes) == ["batch", "serving"]
+    assert all(o.ok for o in outcomes)  # batch ended only after serving had run
