@@ -268,6 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--record", action="store_true", help="write results/bench_smoke.json")
     parser.add_argument("--baseline-ref", help="with --record: also time this commit's make")
     args = parser.parse_args(argv)
+    # SIGTERM (make interrupted, CI cancelled) unwinds like Ctrl-C: the passes are stopped.
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(128 + signal.SIGTERM))
     if args.record:
         record(args.modules, max(1, args.jobs), args.timeout, args.baseline_ref)
         return 0

@@ -65,6 +65,7 @@ SHOPPERS = 1_000_000
 HORIZON_S = 120.0  # dedupe horizon and shopper idle time during the soak
 SAMPLE_S = 15.0
 SMOKE_SECONDS = 8.0  # enough for a start, a middle and an end sample a second apart
+FIRST_READ_TIMEOUT_S = 180.0  # from the metrics endpoint up to the flow's first read
 
 
 def free_port() -> int:
@@ -290,8 +291,10 @@ def run(minutes: float, rate: float, shoppers: int, mode: Mode, every_s: float) 
         started: float | None = None  # when the flow had read its first events
         while True:
             now = time.monotonic() - began
-            if now >= duration:
-                break
+            if started is not None and now - started >= duration:
+                break  # the run lasts ``minutes`` from the flow's first read
+            if started is None and now > FIRST_READ_TIMEOUT_S:
+                raise RuntimeError(f"the flow read nothing in {FIRST_READ_TIMEOUT_S:.0f} s")
             due = int(rate * now) - events.n
             for _ in range(max(0, min(due, int(rate)))):
                 topic, key, value = events.next()
@@ -310,9 +313,7 @@ def run(minutes: float, rate: float, shoppers: int, mode: Mode, every_s: float) 
         producer.flush(30)
         names = {t.name: settings.topic(t) for t in (ORDERS, USER_ACTIVITY)}
         shoppers_read = delivered.distinct_read(consumed_offsets(metrics_url, names))
-        samples.append(
-            {**sample(flow, client, settings, duration), "read": events_read(metrics_url)}
-        )
+        samples.append({**sample(flow, client, settings, now), "read": events_read(metrics_url)})
     finally:
         flow_proc.terminate()
         try:
@@ -342,7 +343,7 @@ def run(minutes: float, rate: float, shoppers: int, mode: Mode, every_s: float) 
     figures["late_growth_ratio"] = round(max(known), 4) if known else None
     figures["minutes"] = round(duration / 60, 2)
     figures["events_per_s"] = round((samples[-1]["read"] - read_at_start) / seconds, 1)
-    figures["produced_events_per_s"] = round(events.n / duration, 1)
+    figures["produced_events_per_s"] = round(events.n / samples[-1]["t_s"], 1)
     figures["distinct_shoppers"] = shoppers_read  # in the messages the flow read
     figures["distinct_shoppers_produced"] = min(events.n, shoppers)
     figures["bytes_per_dedupe_id"] = round(bytes_per_id, 3)
