@@ -4,11 +4,12 @@ The passes share only the real stack, each under names of its own (topics, Redis
 namespaces, indices, ports), so they may run at once; a pass that reads what another wrote
 waits for it (:data:`AFTER`): for the other pass to end, or only for a path in the run's
 folder to appear. On two cores the total is bounded by the longest chain, so the passes others
-wait for start first, then the slow ones (:data:`SLOW`), then the rest in the order given.
+wait for start first, and the passes that waited take the next free slot as soon as they may
+start (they end the chain); then the slow ones (:data:`SLOW`), then the rest in the order given.
 
 >>> plan = Plan.of(["ingest", "serving", "graph", "batch"])
 >>> plan.order
-('batch', 'graph', 'ingest', 'serving')
+('batch', 'serving', 'graph', 'ingest')
 >>> plan.startable(started=set(), done=set(), present=set())
 ['batch', 'graph', 'ingest']
 >>> plan.startable(started={"batch", "graph", "ingest"}, done=set(), present={"bench-models"})
@@ -70,8 +71,9 @@ class Plan:
         needs = {m: tuple(n for n in after.get(m, ()) if n.module in given) for m in given}
         waited_for = {m: sum(n.module == m for ns in needs.values() for n in ns) for m in given}
 
-        def rank(m: str) -> tuple[int, int, int]:
-            return (-waited_for[m], slow.index(m) if m in slow else len(slow), given.index(m))
+        def rank(m: str) -> tuple[int, bool, int, int]:
+            slowness = slow.index(m) if m in slow else len(slow)
+            return (-waited_for[m], not needs[m], slowness, given.index(m))
 
         return cls(tuple(sorted(given, key=rank)), needs)
 

@@ -18,7 +18,7 @@ from benchmarks.smoke_plan import Need, Plan
         (["a", "b", "c"], {}, ("a", "b", "c")),  # given order when nothing differs
         (["serving", "x", "batch"], {"serving": (Need("batch"),)}, ("batch", "serving", "x")),
         (["x", "graph", "batch"], {}, ("batch", "graph", "x")),  # slow passes first
-        (["graph", "z", "y"], {"y": (Need("z"),)}, ("z", "graph", "y")),  # awaited before slow
+        (["graph", "z", "y"], {"y": (Need("z"),)}, ("z", "y", "graph")),  # chains before slow
         (["serving", "ingest"], {"serving": (Need("batch"),)}, ("serving", "ingest")),
     ],
 )
