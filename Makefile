@@ -62,10 +62,10 @@ bench: setup up ## Run every benchmark (progress per module); write benchmarks/r
 	  $(PY) -m benchmarks.$$m; echo "== benchmarks.$$m done in $$(( $$(date +%s) - start ))s"; done
 	@$(PY) -m benchmarks.report
 
-bench-smoke: ## Run every benchmark at a tiny size (--smoke; results in a temp dir, not results/)
-	@set -e; n=0; total=$(words $(BENCH_MODULES)); for m in $(BENCH_MODULES); do \
-	  n=$$((n + 1)); echo "== [$$n/$$total] benchmarks.$$m --smoke"; start=$$(date +%s); \
-	  $(PY) -m benchmarks.$$m --smoke; echo "== benchmarks.$$m done in $$(( $$(date +%s) - start ))s"; done
+SMOKE_JOBS ?= 4
+
+bench-smoke: ## Run every benchmark at a tiny size (--smoke), SMOKE_JOBS at a time; results in a temp dir, not results/
+	@$(PY) -m benchmarks.smoke --jobs $(SMOKE_JOBS) $(BENCH_MODULES)
 
 lock: ## Re-resolve requirements.lock from pyproject.toml (and the MLflow server's lock)
 	@$(VENV)/bin/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 --excludes infra/uv-excludes.txt -o requirements.lock

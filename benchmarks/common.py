@@ -12,10 +12,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+N = TypeVar("N", int, float)
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SMOKE_RESULTS = Path(tempfile.gettempdir()) / "tillflow-bench-smoke"
+SMOKE_DIR_ENV = "TILLFLOW_BENCH_SMOKE_DIR"  # set by benchmarks.smoke: a folder per run
+
+
+def smoke_results() -> Path:
+    """Where ``--smoke`` passes write: ``$TILLFLOW_BENCH_SMOKE_DIR`` (``make bench-smoke`` gives
+    each run a folder of its own), else ``<tmp>/tillflow-bench-smoke``."""
+    chosen = os.environ.get(SMOKE_DIR_ENV)
+    return Path(chosen) if chosen else Path(tempfile.gettempdir()) / "tillflow-bench-smoke"
 
 
 @dataclass(frozen=True)
@@ -29,17 +38,17 @@ class Mode:
 
     smoke: bool = False
 
-    def size(self, full: int, smoke: int) -> int:
+    def size(self, full: N, smoke: N) -> N:
         return smoke if self.smoke else full
 
     @property
     def results(self) -> Path:
-        return SMOKE_RESULTS if self.smoke else RESULTS
+        return smoke_results() if self.smoke else RESULTS
 
     @property
     def models(self) -> Path:
         """Where the batch benchmark leaves the models the serving benchmark serves."""
-        return SMOKE_RESULTS / "bench-models" if self.smoke else BENCH_MODELS
+        return smoke_results() / "bench-models" if self.smoke else BENCH_MODELS
 
     @property
     def model_prefix(self) -> str:
@@ -111,7 +120,7 @@ def meta(runs: dict[str, Any]) -> dict[str, Any]:
 def write_result(
     name: str, figures: dict[str, Any], runs: dict[str, Any], mode: Mode = Mode()
 ) -> Path:
-    """Write ``results/<name>.json`` (a smoke run: ``<tmp>/tillflow-bench-smoke/``): the
+    """Write ``results/<name>.json`` (a smoke run: :func:`smoke_results`): the
     figures (medians), every run, and the machine."""
     mode.results.mkdir(parents=True, exist_ok=True)
     path = mode.results / f"{name}.json"

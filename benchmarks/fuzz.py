@@ -17,7 +17,7 @@ good events without the hostile ones, and an empty run measures start-up (subtra
 Clean and hostile runs alternate (REPEATS of each, over the same topics with fresh state);
 throughputs are medians; ``dead_letters_per_hostile_message`` (per hostile run) must be 1.
 ``--smoke``: 2,000 of each through the hostile run alone (no clean or empty run, so no
-throughput figures), results in ``fuzz.smoke.json``.
+throughput figures), results in a temporary folder (benchmarks.common.smoke_results).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import redis
 from confluent_kafka import Consumer, Producer, TopicPartition
 from deltalake import DeltaTable
 
-from benchmarks.common import RESULTS, median, write_result
+from benchmarks.common import Mode, median, write_result
 from benchmarks.hostile import hostile
 from benchmarks.stream import env_of, variant
 from flows.catalogue import store_catalogue
@@ -152,7 +152,7 @@ def messages(count: int) -> tuple[list[Emitted], list[tuple[str, Topic, bytes, b
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help=f"{SMOKE:,} of each, fuzz.smoke.json")
+    parser.add_argument("--smoke", action="store_true", help=f"{SMOKE:,} of each, to a temp dir")
     args = parser.parse_args()
     count = SMOKE if args.smoke else HOSTILE
     base = Settings(environment="test")
@@ -248,10 +248,9 @@ def main() -> None:
         "seconds": seconds,
         "errors": dict(Counter(d.error.split(":")[0] for d in letters).most_common(12)),
     }
-    name = "fuzz.smoke" if args.smoke else "fuzz"
-    path = write_result(name, figures, meta)
+    path = write_result("fuzz", figures, meta, Mode(smoke=args.smoke))
     print(orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode())
-    print(f"wrote {path.relative_to(RESULTS.parent.parent)}")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

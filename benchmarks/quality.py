@@ -24,7 +24,7 @@ cap), and fixed list prices.
 - ``learner``: the cost of the pricing path per product signal and per Laplace update.
 
 The top-level keys are those of the ``both`` mode. ``--smoke`` runs a tiny shop for a couple
-of days (quality.smoke.json).
+of days (results in a temporary folder: benchmarks.common.smoke_results).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import RESULTS, meta
+from benchmarks.common import Mode, meta
 from flows.records import Accepted
 from flows.steps import (
     CategoryState,
@@ -384,8 +384,9 @@ def main(argv: list[str] | None = None) -> Path:
             }
         ),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / ("quality.smoke.json" if args.smoke else "quality.json")
+    results = Mode(smoke=args.smoke).results
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / "quality.json"
     path.write_text(json.dumps(_rounded(payload), indent=2) + "\n")
     print(f"wrote {path}")
     return path

@@ -15,8 +15,8 @@ Per data set: ``users`` (targets evaluated), ``hr_at_10_discover`` and
 ``ndcg_at_10_discover`` (discover users: is the target in the discover list?),
 ``hr_at_10_again`` (again users whose target is a repeat: is it in the buy-again list?),
 ``hr_at_10_popularity_unseen``, ``hr_at_10_item_knn`` (discover users), and
-``discover_vs_best_baseline``. ``--smoke`` runs 50 users of each log and writes
-``recs.smoke.json``.
+``discover_vs_best_baseline``. ``--smoke`` runs 50 users of each log, results in a temporary
+folder (benchmarks.common.smoke_results).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import redis.asyncio as aioredis
 from confluent_kafka import Producer
 
 from api.discover import read_discover
-from benchmarks.common import RESULTS, meta
+from benchmarks.common import Mode, meta
 from benchmarks.recs_data import (
     Interaction,
     Split,
@@ -322,8 +322,9 @@ def main() -> None:
             }
         ),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / ("recs.smoke.json" if args.smoke else "recs.json")
+    results = Mode(smoke=args.smoke).results
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / "recs.json"
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {path}")
 

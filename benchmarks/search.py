@@ -1,6 +1,6 @@
 """Product search: latency through the API, index freshness from the stream, bulk throughput.
 
-``python -m benchmarks.search`` (``--smoke``: a tiny pass that writes ``search.smoke.json``).
+``python -m benchmarks.search`` (``--smoke``: a tiny pass whose results go to a temporary folder).
 
 - ``search_rps`` / ``search_p50_ms`` / ``search_p99_ms``: ``GET /search`` through the API (one
   uvicorn worker) under ``wrk`` at fixed concurrency, over typo'd product names with facets;
@@ -33,7 +33,7 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from benchmarks.common import median, percentile, print_repeat, write_result
+from benchmarks.common import Mode, median, percentile, print_repeat, write_result
 from benchmarks.serving import free_port, raise_fd_limit, start_api, wrk
 from flows.catalogue import store_catalogue
 from infra.readiness import require_kafka, require_opensearch, require_redis
@@ -219,7 +219,7 @@ def freshness_ms(settings: Settings, items: list[CatalogueItem], n: int) -> list
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="tiny pass; writes search.smoke.json")
+    parser.add_argument("--smoke", action="store_true", help="tiny pass, results to a temp dir")
     size = SMOKE if parser.parse_args().smoke else FULL
     raise_fd_limit()
     base = Settings()
@@ -286,8 +286,7 @@ def main() -> None:
         "load_average_1m": os.getloadavg()[0],
         **runs,
     }
-    name = "search.smoke" if size is SMOKE else "search"
-    print(f"wrote {write_result(name, figures, meta)}")
+    print(f"wrote {write_result('search', figures, meta, Mode(smoke=size is SMOKE))}")
 
 
 if __name__ == "__main__":

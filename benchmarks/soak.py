@@ -19,7 +19,8 @@ kept in memory by a SeenIds (``bytes_per_dedupe_id_in_memory``) and as a set of 
 (``bytes_per_dedupe_id_as_strings_in_memory``, the baseline). The machine's load average is
 recorded at each sample (the machine is shared).
 
-``--smoke``: 20 s at 500 events/s, written to ``soak.smoke.json``.
+``--smoke``: SMOKE_SECONDS at 500 events/s, results in a temporary folder
+(benchmarks.common.smoke_results).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ import orjson
 import redis
 from confluent_kafka import Producer
 
-from benchmarks.common import write_result
+from benchmarks.common import Mode, write_result
 from flows.catalogue import store_catalogue
 from flows.dedupe import Item, SeenIds, SeenSnapshot
 from flows.recovered import latest_snapshots
@@ -63,6 +64,8 @@ RATE = 2_000.0
 SHOPPERS = 1_000_000
 HORIZON_S = 120.0  # dedupe horizon and shopper idle time during the soak
 SAMPLE_S = 15.0
+SMOKE_SECONDS = 8.0  # enough for a start, a middle and an end sample a second apart
+FIRST_READ_TIMEOUT_S = 180.0  # from the metrics endpoint up to the flow's first read
 
 
 def free_port() -> int:
@@ -225,7 +228,7 @@ def ratio(series: list[float]) -> float | None:
     return (end - middle) / (middle - start) if middle > start else None
 
 
-def run(minutes: float, rate: float, shoppers: int, out_name: str, every_s: float) -> Path:
+def run(minutes: float, rate: float, shoppers: int, mode: Mode, every_s: float) -> Path:
     t0 = time.monotonic()
     base = Settings()
     require_kafka(base)
@@ -288,8 +291,10 @@ def run(minutes: float, rate: float, shoppers: int, out_name: str, every_s: floa
         started: float | None = None  # when the flow had read its first events
         while True:
             now = time.monotonic() - began
-            if now >= duration:
-                break
+            if started is not None and now - started >= duration:
+                break  # the run lasts ``minutes`` from the flow's first read
+            if started is None and now > FIRST_READ_TIMEOUT_S:
+                raise RuntimeError(f"the flow read nothing in {FIRST_READ_TIMEOUT_S:.0f} s")
             due = int(rate * now) - events.n
             for _ in range(max(0, min(due, int(rate)))):
                 topic, key, value = events.next()
@@ -308,9 +313,7 @@ def run(minutes: float, rate: float, shoppers: int, out_name: str, every_s: floa
         producer.flush(30)
         names = {t.name: settings.topic(t) for t in (ORDERS, USER_ACTIVITY)}
         shoppers_read = delivered.distinct_read(consumed_offsets(metrics_url, names))
-        samples.append(
-            {**sample(flow, client, settings, duration), "read": events_read(metrics_url)}
-        )
+        samples.append({**sample(flow, client, settings, now), "read": events_read(metrics_url)})
     finally:
         flow_proc.terminate()
         try:
@@ -340,7 +343,7 @@ def run(minutes: float, rate: float, shoppers: int, out_name: str, every_s: floa
     figures["late_growth_ratio"] = round(max(known), 4) if known else None
     figures["minutes"] = round(duration / 60, 2)
     figures["events_per_s"] = round((samples[-1]["read"] - read_at_start) / seconds, 1)
-    figures["produced_events_per_s"] = round(events.n / duration, 1)
+    figures["produced_events_per_s"] = round(events.n / samples[-1]["t_s"], 1)
     figures["distinct_shoppers"] = shoppers_read  # in the messages the flow read
     figures["distinct_shoppers_produced"] = min(events.n, shoppers)
     figures["bytes_per_dedupe_id"] = round(bytes_per_id, 3)
@@ -350,7 +353,7 @@ def run(minutes: float, rate: float, shoppers: int, out_name: str, every_s: floa
     figures["lag_at_end"] = int(events.n - samples[-1]["read"])
     figures["load_1m"] = [round(p["load_1m"], 2) for p in points]
     meta_runs = {"repeats": 1, "rate": rate, "horizon_s": HORIZON_S, "samples": samples}
-    return write_result(out_name, figures, meta_runs)
+    return write_result("soak", figures, meta_runs, mode)
 
 
 def _wait_for_flow(proc: subprocess.Popen[bytes], url: str, timeout_s: float = 180.0) -> None:
@@ -375,15 +378,15 @@ def _read_or_zero(url: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="20 s at 500 events/s")
+    parser.add_argument("--smoke", action="store_true", help="8 s at 500 events/s")
     parser.add_argument("--minutes", type=float, default=MINUTES)
     parser.add_argument("--rate", type=float, default=RATE)
     parser.add_argument("--shoppers", type=int, default=SHOPPERS)
     args = parser.parse_args()
     if args.smoke:
-        path = run(1 / 3, 500.0, 5_000, "soak.smoke", every_s=2.0)
+        path = run(SMOKE_SECONDS / 60, 500.0, 5_000, Mode(smoke=True), every_s=1.0)
     else:
-        path = run(args.minutes, args.rate, args.shoppers, "soak", every_s=SAMPLE_S)
+        path = run(args.minutes, args.rate, args.shoppers, Mode(), every_s=SAMPLE_S)
     print(f"wrote {path}")
 
 

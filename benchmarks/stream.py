@@ -86,6 +86,7 @@ def env_of(s: Settings, tail: bool) -> dict[str, str]:
         "TILLFLOW_LAKE_DIR": str(s.lake_dir),
         "TILLFLOW_RECOVERY_DIR": str(s.recovery_dir),
         "TILLFLOW_LOG_LEVEL": "warning",
+        "TILLFLOW_FLOW_METRICS_PORT": "0",  # not read here; passes run at once (make bench-smoke)
     }
 
 

@@ -26,7 +26,6 @@ from typing import Any
 
 import redis
 import structlog
-from neo4j.exceptions import DriverError, Neo4jError
 
 from featurestore.layout import sku_layout, user_layout
 from flows.catalogue import copy_to_redis, read_catalogue_file
@@ -165,6 +164,8 @@ def _recommendations(
 def _graph_copy(
     settings: Settings, client: SyncRedis, skus: list[str], report: RebuildReport
 ) -> None:
+    from neo4j.exceptions import DriverError, Neo4jError
+
     from graph.serving import cache_related
     from infra.clients import neo4j_driver
 

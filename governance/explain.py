@@ -43,10 +43,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import lightgbm as lgb
 import numpy as np
+
+if TYPE_CHECKING:  # loaded with a booster: LightGBM imports scikit-learn (seconds per process)
+    import lightgbm as lgb
 
 Link = Literal["log", "identity", "logit"]
 LOG_OBJECTIVES = ("poisson", "gamma", "tweedie")
@@ -113,6 +115,8 @@ class Explainer:
     def from_file(
         cls, path: Path, features: Sequence[str], cached_rows: int = CACHED_ROWS
     ) -> Explainer:
+        import lightgbm as lgb
+
         return cls(lgb.Booster(model_file=str(path)), features, cached_rows)
 
     def contributions(self, rows: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import neo4j
 import redis
 import redis.asyncio as aioredis
 from confluent_kafka.admin import AdminClient
@@ -14,6 +13,9 @@ from redis.cluster import ClusterPipeline, RedisCluster
 from redis.retry import Retry
 
 from schemas.settings import Settings
+
+if TYPE_CHECKING:  # the driver is imported where one is made: neo4j loads pandas (~1 s a process)
+    import neo4j
 
 
 def kafka_admin(settings: Settings) -> AdminClient:
@@ -124,9 +126,13 @@ def _neo4j_options(settings: Settings) -> dict[str, Any]:
 
 def neo4j_driver(settings: Settings) -> neo4j.Driver:
     """A Neo4j driver whose connection waits and retries are bounded (``TILLFLOW_NEO4J_*``)."""
+    import neo4j
+
     return neo4j.GraphDatabase.driver(settings.neo4j_uri, **_neo4j_options(settings))
 
 
 def neo4j_async_driver(settings: Settings) -> neo4j.AsyncDriver:
     """The asyncio driver for the API, bounded like :func:`neo4j_driver`."""
+    import neo4j
+
     return neo4j.AsyncGraphDatabase.driver(settings.neo4j_uri, **_neo4j_options(settings))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import urllib.request
 
-import neo4j
 import redis
 from confluent_kafka.admin import ClusterMetadata  # type: ignore[attr-defined]
 
@@ -82,6 +81,8 @@ def redis_answers(settings: Settings, timeout_s: float) -> bool:
 
 def require_neo4j(settings: Settings, timeout_s: float | None = None) -> None:
     """Raise ServiceUnavailable if Neo4j does not answer on Bolt."""
+    import neo4j  # here, not at the top: the flows and the API import this module
+
     timeout = settings.neo4j_timeout_s if timeout_s is None else timeout_s
     driver = neo4j_driver(settings.model_copy(update={"neo4j_timeout_s": timeout}))
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 import random
 
 import numpy as np
@@ -103,6 +104,43 @@ def test_adwin_flags_a_shift_in_the_error() -> None:
     late = [detector.update(rng.gauss(0.8, 0.05)) for _ in range(300)]
     assert not any(early)
     assert any(late)
+
+
+def error_stream(seed: int) -> list[float]:
+    rng = random.Random(seed)
+    calm = [rng.gauss(0.1, 0.05) for _ in range(1_500)]
+    return calm + [rng.gauss(0.8, 0.05) for _ in range(400)] + calm[:600]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_error_drift_agrees_with_rivers_adwin(seed: int) -> None:
+    from river.drift import ADWIN
+
+    ours, river_adwin = ErrorDrift(), ADWIN(delta=ErrorDrift().delta)  # type: ignore[no-untyped-call]
+    detections = 0
+    for error in error_stream(seed):
+        river_adwin.update(abs(error))  # type: ignore[no-untyped-call]
+        assert ours.update(error) == river_adwin.drift_detected
+        assert ours.mean_error == pytest.approx(river_adwin.estimation)
+        detections += river_adwin.drift_detected
+    assert ours.detections == detections > 0
+
+
+def test_error_drift_restores_a_snapshot_holding_rivers_adwin() -> None:
+    from river.drift import ADWIN
+
+    stream = error_stream(4)
+    old, fresh = ErrorDrift(), ErrorDrift()
+    old.detector = ADWIN(delta=old.delta)  # type: ignore[no-untyped-call]
+    for error in stream[:1_700]:  # past the shift: a detection is pending a new window
+        old.updates += 1
+        old.detector.update(abs(error))
+        old.detections += old.detector.drift_detected
+        fresh.update(error)
+    restored = pickle.loads(pickle.dumps(old))
+    assert restored.mean_error == pytest.approx(fresh.mean_error)
+    assert [restored.update(e) for e in stream[1_700:]] == [fresh.update(e) for e in stream[1_700:]]
+    assert (restored.detections, restored.updates) == (fresh.detections, fresh.updates)
 
 
 def test_decayed_weights_forget_old_items_and_stay_bounded() -> None:
