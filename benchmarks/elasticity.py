@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import RESULTS, SMOKE_RESULTS, meta
+from benchmarks.common import RESULTS, meta, smoke_results
 from benchmarks.quality import MODES, Z90, PriceLog, Size, accepted, shop_config
 from flows.steps import CategoryState, category_key, sku_signals
 from online_models.elasticity import ELASTICITY
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None, runner: Callable[..., Any] = run_mode) -
             }
         ),
     }
-    default = (SMOKE_RESULTS if args.smoke else RESULTS) / "elasticity.json"
+    default = (smoke_results() if args.smoke else RESULTS) / "elasticity.json"
     path: Path = args.out or default
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2) + "\n")
