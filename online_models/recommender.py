@@ -4,11 +4,14 @@
 their interactions per item (views, carts, wishlists, purchases), most recent first among
 equals. Grocery shoppers come back to the same products.
 
-*Discover* (:func:`discover`) holds items the shopper has **not** interacted with: the
+*Discover* (:func:`discover`) holds items the shopper has **not** interacted with, scored
+by a blend of two sources, each normalised to a distribution over the items left: the
 neighbours of the items in their history (item–item similarity learned from every shopper's
 history, :mod:`online_models.similarity`), each history item weighted by how recent it is;
-then the best sellers of the shopper's categories (a new shopper has a useful list after the
-first view); then the most popular items. :func:`mixed` interleaves the two.
+and the best sellers of the shopper's strongest categories, weighted by the shopper's share
+of each (:data:`CATEGORY_MIX` against the neighbours: a new shopper has a useful list after
+the first view). The most popular items fill what is left. :func:`mixed` interleaves the two
+lists.
 
 >>> interest = DecayedWeights(decay=1.0, capacity=10)
 >>> for item in ["tea", "tea", "milk"]:
@@ -22,7 +25,7 @@ first view); then the most popular items. :func:`mixed` interleaves the two.
 >>> ranked, origin = discover(profile, {"drinks": [("coffee", 5.0), ("tea", 5.0)]}, near,
 ...                           [("bread", 9.0)], k=4)
 >>> [s for s, _ in ranked], origin
-(['lemon', 'cake', 'coffee', 'bread'], 'similar')
+(['coffee', 'lemon', 'cake', 'bread'], 'similar')
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from operator import itemgetter
 
 from schemas.serving import DiscoverOrigin
@@ -43,8 +47,8 @@ PROFILE_CATEGORIES = 3
 HISTORY = 20  # distinct items of a shopper's history, newest first
 DISCOVER_DEPTH = 10  # history items whose neighbours are discover candidates
 RECENCY = 0.8  # weight of the i-th most recent history item's neighbours is RECENCY**i
-CATEGORY_WEIGHT = 0.05  # category best sellers rank after well-supported neighbours
-CATEGORY_ITEMS = 10
+CATEGORY_MIX = 0.6  # weight of the category source against the neighbours' (weight 1)
+CATEGORY_ITEMS = 50  # best sellers read per category
 FALLBACK_WEIGHT = 0.001  # popular items rank after every other candidate
 
 Scored = list[tuple[str, float]]
@@ -156,25 +160,26 @@ def discover(
     """Top-``k`` items the shopper has not interacted with, and where the best one came from.
 
     ``neighbours`` maps an item to its similar items' weights (already normalised);
-    ``category_popular`` maps a category to its most popular items; ``popular`` is the
-    fallback, most popular first. The origin is ``similar`` (neighbours of the history),
-    ``category`` or ``popularity``.
+    ``category_popular`` maps a category to its most popular items with their popularity;
+    ``popular`` is the fallback, most popular first. The neighbours of the history (each
+    history item weighted :data:`RECENCY` ``**i``) and the category best sellers (each
+    weighted by the shopper's share of its category) are blended (:func:`blend`). The origin
+    is ``similar`` (neighbours of the history), ``category`` or ``popularity``.
     """
-    scores: dict[str, float] = {}
+    seen = profile.seen
+    similar: dict[str, float] = {}
     for i, item in enumerate(profile.recent[:DISCOVER_DEPTH]):
         weight = RECENCY**i
         for other, w in neighbours.get(item, {}).items():
-            if not profile.has_seen(other):
-                scores[other] = scores.get(other, 0.0) + weight * w
-    origin: DiscoverOrigin = "similar" if scores else "category"
+            if other not in seen:
+                similar[other] = similar.get(other, 0.0) + weight * w
+    by_category: dict[str, float] = {}
     for cat, share in profile.categories:
-        best = list(category_popular.get(cat, ()))[:CATEGORY_ITEMS]
-        total = sum(w for _, w in best) or 1.0
-        for sku, w in best:
-            if not profile.has_seen(sku):
-                scores[sku] = scores.get(sku, 0.0) + CATEGORY_WEIGHT * share * w / total
-    if not scores:
-        origin = "popularity"
+        for sku, w in islice(category_popular.get(cat, ()), CATEGORY_ITEMS):
+            if sku not in seen:
+                by_category[sku] = by_category.get(sku, 0.0) + share * w
+    origin: DiscoverOrigin = "similar" if similar else "category" if by_category else "popularity"
+    scores = blend([(1.0, similar), (CATEGORY_MIX, by_category)])
     ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
     have = {s for s, _ in ranked}
     for sku, weight in popular:
@@ -184,6 +189,27 @@ def discover(
             ranked.append((sku, FALLBACK_WEIGHT * weight / (1.0 + weight)))
             have.add(sku)
     return [(s, round(v, 6)) for s, v in ranked], origin
+
+
+def blend(sources: Sequence[tuple[float, Mapping[str, float]]]) -> dict[str, float]:
+    """The weighted sum of ``sources`` (weight, scores), each scaled to sum to 1 first, so
+    that a weight is the source's share of the blend whatever its scores' scale; the result
+    sums to 1 over the sources that have scores.
+
+    >>> mixture = blend([(1.0, {"a": 3, "b": 1}), (0.5, {"b": 2, "c": 2})])
+    >>> {k: round(v, 3) for k, v in mixture.items()}
+    {'a': 0.5, 'b': 0.333, 'c': 0.167}
+    >>> blend([(1.0, {}), (0.5, {"c": 2.0})])
+    {'c': 1.0}
+    """
+    live = [(w, s, mass) for w, s in sources if w > 0 and (mass := sum(s.values())) > 0]
+    total = sum(w for w, _, _ in live)
+    out: dict[str, float] = {}
+    for w, scores, mass in live:
+        share = w / total / mass
+        for sku, v in scores.items():
+            out[sku] = out.get(sku, 0.0) + share * v
+    return out
 
 
 def mixed(again_list: Scored, discover_list: Scored, k: int = 10) -> Scored:

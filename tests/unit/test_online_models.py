@@ -191,8 +191,9 @@ def test_discover_never_lists_what_the_shopper_touched() -> None:
     assert source == "similar"
     skus = [s for s, _ in ranked]
     assert not {"butter", "tea", "bread"} & set(skus)
-    # neighbours of the newest item weigh most; then the category's best seller; then popular
-    assert skus == ["cheese", "lemon", "milk", "eggs"]
+    # the blend: the category source's only item holds its whole share (0.6 of 1.6), the
+    # neighbours split theirs (the newest item's first); popular items fill the rest
+    assert skus == ["milk", "cheese", "lemon", "eggs"]
 
 
 @pytest.mark.parametrize(
@@ -208,6 +209,26 @@ def test_discover_weighs_the_history_by_recency(
 ) -> None:
     ranked, _ = discover(Profile([], [], recent), {}, near, [], k=5)
     assert [s for s, _ in ranked] == expected
+
+
+@pytest.mark.parametrize(
+    ("categories", "expected"),
+    [
+        ([("drinks", 1.0)], ["lemon", "coffee", "cake"]),  # coffee: the category's whole share
+        ([("drinks", 0.1), ("food", 0.9)], ["lemon", "bun", "cake", "coffee"]),  # by share
+        ([], ["lemon", "cake"]),  # no category: the neighbours alone
+    ],
+)
+def test_discover_blends_neighbours_and_category_best_sellers(
+    categories: list[tuple[str, float]], expected: list[str]
+) -> None:
+    profile = Profile([("tea", 1.0)], categories, ["tea"])
+    near = {"tea": {"lemon": 0.7, "cake": 0.3}}
+    best = {"drinks": [("coffee", 9.0), ("tea", 9.0)], "food": [("bun", 3.0)]}
+    ranked, source = discover(profile, best, near, [], k=5)
+    assert source == "similar"
+    assert [s for s, _ in ranked] == expected
+    assert sum(v for _, v in ranked) == pytest.approx(1.0)  # a blend of two distributions
 
 
 def test_discover_falls_back_to_categories_then_popularity() -> None:
