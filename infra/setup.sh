@@ -47,7 +47,8 @@ fi
 if pgrep -x rsyslogd >/dev/null && [ ! -f .tillflow/run/rsyslog.pid ]; then
   (service rsyslog stop >/dev/null 2>&1 || true)
 fi
-if pgrep -x prometheus-alertmanager >/dev/null; then
+# (by command line: pgrep -x sees only the first 15 characters of a process name)
+if pgrep -f "^[^ ]*prometheus-alertmanager( |$)" >/dev/null; then
   (service prometheus-alertmanager stop >/dev/null 2>&1 || true)
 fi
 
