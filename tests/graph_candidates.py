@@ -19,7 +19,7 @@ adding the graph's with weight ``graph_weight``, then ranked as usual by
 >>> graph = {"tea": [("lemon", 3.0)]}
 >>> shopper = Profile([], [], ["tea"])
 >>> recommend_with_graph(shopper, {}, {}, graph, [("bread", 1.0)], k=2, graph_weight=0.5)
-([('lemon', 0.5), ('bread', 0.0005)], 'similar')
+([('lemon', 1.0), ('bread', 0.0005)], 'similar')
 """
 
 from __future__ import annotations
