@@ -7,9 +7,12 @@ A change is published in three steps, each retried until its service takes it
    pending (``prices:pending:<worker>`` = now);
 2. Kafka: produce the changes not yet published and wait until all are acknowledged
    (flows/sinks/delivery.py);
-3. Redis: current price, details, history and pub/sub (one pipeline, which a Redis Cluster
-   spreads over the products' masters); then, in one transaction, the new sequences and the
-   pending mark removed (both keys carry the lineage's hash tag, so one slot holds them).
+3. Redis: current price, details and history (one pipeline, which a Redis Cluster spreads
+   over the products' masters), then the pub/sub announcements (a second pipeline, so that a
+   subscriber reading the product's price on the announcement finds it stored: a cluster runs
+   one pipeline's commands on several masters in no fixed order); then, in one transaction,
+   the new sequences and the pending mark removed (both keys carry the lineage's hash tag, so
+   one slot holds them).
 
 After a crash Bytewax replays the epochs since its last snapshot, and the writer skips
 changes at or below a product's published sequence. Sequences and marks are kept per
@@ -208,8 +211,11 @@ class PriceWriter(StatelessSinkPartition[PriceChange]):
         pipe = self.redis.pipeline(transaction=False)
         for change, value in changes:
             write_price(pipe, self.settings, change, value)
-            queue_publish(pipe, self.keys.price_channel, value)
         pipe.execute()
+        announce = self.redis.pipeline(transaction=False)
+        for _, value in changes:
+            queue_publish(announce, self.keys.price_channel, value)
+        announce.execute()
         done = self.redis.pipeline(transaction=True)
         if changes:  # in order, so a product's last change wins
             sequences = {c.sku: str(c.sequence) for c, _ in changes}
