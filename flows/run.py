@@ -18,6 +18,7 @@ import structlog
 from bytewax.dataflow import Dataflow
 
 from flows.catalogue import load_catalogue
+from flows.compaction import spawn_compactor
 from flows.dataflow import build_flow
 from flows.metrics import process_index, start_flow_metrics
 from flows.recovery_lock import lock_recovery, recovery_dir_of
@@ -50,6 +51,8 @@ def flow_from_env() -> Dataflow:
         lock_recovery(recovery, f"process-{process_index(sys.argv, os.environ)}")
     check_services(settings)
     start_flow_metrics(settings, os.environ)
+    if recovery is not None:
+        spawn_compactor(recovery, settings.recovery_compact_s)
     tail = os.environ.get(TAIL_ENV, "1") != "0"
     catalogue = load_catalogue(settings)
     deadline = time.monotonic() + CATALOGUE_WAIT_S
