@@ -327,13 +327,20 @@ NOTES: dict[str, str] = {
         "the Kafka input merged partitions by timestamp, 13.5 s with the merge (≈ 7 %), 17.5 s "
         "once the two recommendation lists and the online item similarity joined the flow "
         "(≈ 30 % more; the recommendations work allows 10 %). Those were single wall-clock "
-        "runs. The A/B replay above repeats them interleaved and reads the flow process's CPU "
-        "time, which a loaded machine (load average 12–16 during it) stretches far less than "
-        "wall time: with the recommendation lists the flow spends no more CPU per event than "
-        "before them (0.90× the baseline; the recommendation sink no longer reads Redis nor "
-        "ranks), and feeding the co-occurrence step one message per item and batch keeps it "
-        "there (0.93×; repeats of one commit differ by up to 12 %, so neither change is "
-        "resolved). A py-spy profile of the replay at d05e860 puts the co-occurrence step at "
+        "runs. An A/B replay (`benchmarks/stream_ab.py`, 2026-11-29 16:25 UTC) repeated them "
+        "interleaved, median of 3, reading the flow process's CPU time, which a loaded machine "
+        "(load average 12–16 during it) stretches far less than wall time: 21.73 CPU s at "
+        "ef2578e; with the recommendation lists (d05e860) 19.51, 0.90× (the recommendation sink "
+        "no longer reads Redis nor ranks); with the co-occurrence step fed one message per item "
+        "and batch (c31bf5b) 20.17, 0.93× (repeats of one commit differ by up to 12 %, so "
+        "neither change is resolved). The A/B replay above compares main (440af66, the sinks "
+        "computing values from the steps' live state) with the steps emitting frozen values "
+        "once per key and batch through one keyed-state adapter (9570bb2), at load average "
+        "14–15: 13.41 against 12.81 CPU s (0.96×). The run just before it, same commits and "
+        "size, gave 13.80 against 14.07 (1.02×); over the six runs of each side the medians "
+        "are 13.69 and 13.02 CPU s (0.95×), each side's runs spreading over 12.1–15.2 s: the "
+        "frozen values cost no throughput, and any gain is within the noise. "
+        "A py-spy profile of the replay at d05e860 puts the co-occurrence step at "
         "7 % of the flow's samples, the shopper step at 4 %, the recommendation and neighbour "
         "sinks at 6 %, and the snapshots of all keyed state at 7 %. "
         "The freshness p99: the 5,000/s load is about what one process sustains "
@@ -652,6 +659,8 @@ STREAM_AB_REFS = {
     "ef2578e": "merged Kafka input, before the recommendation lists: the baseline",
     "d05e860": "recommendation lists and online item similarity",
     "c31bf5b": "co-occurrence fed one message per item and batch; sort-based top-k",
+    "440af66": "sinks compute values from the steps' live state: the baseline",
+    "9570bb2": "steps emit frozen values once per key and batch; one keyed-state adapter",
 }
 
 RECS_NOTE = (

@@ -134,14 +134,14 @@ def fill_redis(settings: Settings, load: Load) -> tuple[list[str], list[str]]:
     graph.close()
     users = [f"u-bench{i:05d}" for i in range(load.shoppers)]
     categories = {c.sku: c.category for c in catalogue}
-    recos = RecommendationWriter(settings, categories)
+    recos = RecommendationWriter(settings)
     for start in range(0, load.shoppers, 200):
         shoppers = []
         for u in users[start : start + 200]:  # each viewed five products, as the flow learns it
             state = ShopperState(u)
             for i, sku in enumerate(rng.sample(skus, 5)):
                 state.apply(UserSignal("view", now + i, f"{u}-s", (sku,)), categories)
-            shoppers.append((u, state))
+            shoppers.append(state.lists(categories, settings.recommendations_k))
         recos.write_batch(shoppers)
     recos.close()
     feats = redis.Redis.from_url(settings.redis_url)
