@@ -3,8 +3,10 @@
 ``python -m benchmarks.search`` (``--smoke``: a tiny pass whose results go to a temporary folder).
 
 - ``search_rps`` / ``search_p50_ms`` / ``search_p99_ms``: ``GET /search`` through the API (one
-  uvicorn worker) under ``wrk`` at fixed concurrency, over typo'd product names with facets;
-  baseline ``engine_p50_ms``/``engine_p99_ms``: the same queries straight to OpenSearch.
+  uvicorn worker) under ``wrk`` with CONNECTIONS requests in flight (one per core), over typo'd
+  product names with facets; baseline ``engine_p50_ms``/``engine_p99_ms``: the same queries
+  straight to OpenSearch. ``search_rps_wide`` / ``search_p99_ms_wide``: the same with
+  WIDE_CONNECTIONS in flight (throughput bought with queueing).
 - ``api_cpu_ms_per_search`` / ``engine_cpu_ms_per_search``: CPU time of the API process and
   of the OpenSearch node during the load, per answered search: the cost of a search, less
   sensitive than latency to other work on the cores (the node's figure includes whatever else
@@ -61,6 +63,10 @@ class Size:
     single_docs: int
 
 
+# wrk's requests in flight: one per core, the operating point the latency goal is read at;
+# and twice that, to show what queueing on two busy cores adds (``*_wide``).
+CONNECTIONS = 2
+WIDE_CONNECTIONS = 4
 FULL = Size(products=5_000, price_changes=200, repeats=3, seconds=10, single_docs=300)
 SMOKE = Size(products=200, price_changes=20, repeats=1, seconds=2, single_docs=30)
 
@@ -253,10 +259,12 @@ def main() -> None:
             api = start_api(settings, port, settings.api_cache_ttl_s, log)
             try:
                 api_cpu, node_cpu = process_cpu_s(api.pid), node_cpu_s(settings)
-                r = wrk(f"http://127.0.0.1:{port}", lines, "/search?", settings, size.seconds)
+                url = f"http://127.0.0.1:{port}"
+                r = wrk(url, lines, "/search?", settings, size.seconds, CONNECTIONS)
                 served = max(r["rps"] * size.seconds, 1.0)
                 api_cpu = process_cpu_s(api.pid) - api_cpu
                 node_cpu = node_cpu_s(settings) - node_cpu
+                wide = wrk(url, lines, "/search?", settings, size.seconds, WIDE_CONNECTIONS)
             finally:
                 api.terminate()
                 api.wait(30)
@@ -266,6 +274,8 @@ def main() -> None:
             runs.setdefault("search_p50_ms", []).append(r["p50"])
             runs.setdefault("search_p99_ms", []).append(r["p99"])
             runs.setdefault("search_errors", []).append(r["errors"])
+            runs.setdefault("search_rps_wide", []).append(wide["rps"])
+            runs.setdefault("search_p99_ms_wide", []).append(wide["p99"])
             engine = engine_ms(settings, lines, 300 if size is FULL else 50)
             runs.setdefault("engine_p50_ms", []).append(percentile(engine, 50))
             runs.setdefault("engine_p99_ms", []).append(percentile(engine, 99))
@@ -282,7 +292,8 @@ def main() -> None:
         "products": size.products,
         "seconds": size.seconds,
         "price_changes": size.price_changes,
-        "concurrency": 4,
+        "connections": CONNECTIONS,
+        "wide_connections": WIDE_CONNECTIONS,
         "load_average_1m": os.getloadavg()[0],
         **runs,
     }

@@ -205,10 +205,15 @@ def start_api(
 
 
 def wrk(
-    url_prefix: str, ids: list[str], path: str, settings: Settings, seconds: int
+    url_prefix: str,
+    ids: list[str],
+    path: str,
+    settings: Settings,
+    seconds: int,
+    connections: int = CONCURRENCY,
 ) -> dict[str, float]:
-    """wrk over ``path`` + a random id, as an admin (recommendations need a credential; the
-    token's check is part of what is measured)."""
+    """wrk over ``path`` + a random id, ``connections`` requests in flight, as an admin
+    (recommendations need a credential; the token's check is part of what is measured)."""
     token, _ = issue_token(settings, "admin", "bench", ["admin:read"], now=time.time())
     with tempfile.TemporaryDirectory() as tmp:
         ids_file = Path(tmp) / "ids.txt"
@@ -219,7 +224,7 @@ def wrk(
             [
                 "wrk",
                 "-t1",
-                f"-c{CONCURRENCY}",
+                f"-c{connections}",
                 f"-d{seconds}s",
                 "--latency",
                 "-s",
