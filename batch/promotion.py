@@ -47,13 +47,20 @@ def register_and_promote(
     files: Mapping[str, bytes] | None = None,
 ) -> Outcome:
     """Log and register ``exported`` (with its native booster and ``files``, e.g. the
-    importance plot, beside the ONNX file); promote it if it beats the champion on ``holdout``.
+    importance plot, beside the ONNX file); promote it if it beats the champion on ``holdout``,
+    the rows ``exported`` was checked on (its ONNX scores of them are the new model's).
 
-    An ONNX file that onnxruntime cannot run fails here, before anything is registered.
+    An ONNX file that onnxruntime cannot load fails here, before anything is registered.
     """
+    if len(exported.check_scores) != len(holdout):
+        raise ValueError(
+            f"the holdout has {len(holdout)} rows, the export was checked on "
+            f"{len(exported.check_scores)}: pass the rows the export was checked on"
+        )
     name = record.model
+    session(exported.onnx)  # the bytes about to be registered load in onnxruntime
     current = registry.current(name)
-    scores = onnx_scores(session(exported.onnx), exported.output, holdout)
+    scores = exported.check_scores
     new = score(scores)
     current_score = None
     if current is not None and current.metadata.get("features") == metadata["features"]:

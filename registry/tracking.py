@@ -20,6 +20,7 @@ The ``mlflow`` package is imported here only (training), never on the serving pa
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from collections.abc import Mapping
@@ -76,11 +77,13 @@ def run_params(record: TrainingRecord) -> dict[str, str]:
     return params
 
 
-def runtime_requirements() -> list[str]:
+@functools.cache
+def runtime_requirements() -> tuple[str, ...]:
     """What the logged model needs to run: the project's pins of onnx and onnxruntime. Given
     explicitly: MLflow would otherwise infer them by loading the model in a subprocess, which
-    took ~20 s per run on the busy 2-core machine."""
-    return [f"onnx=={version('onnx')}", f"onnxruntime=={version('onnxruntime')}"]
+    took ~20 s per run on the busy 2-core machine. Read once per process (installed packages
+    do not change under it; each lookup parses the package's metadata file)."""
+    return (f"onnx=={version('onnx')}", f"onnxruntime=={version('onnxruntime')}")
 
 
 def log_training_run(
@@ -123,7 +126,7 @@ def log_training_run(
             onnx.load_from_string(onnx_bytes),
             str(folder),
             signature=signature,
-            pip_requirements=runtime_requirements(),
+            pip_requirements=list(runtime_requirements()),
         )
         for name, content in (files or {}).items():
             if Path(name).name != name or (folder / name).exists():
