@@ -75,13 +75,14 @@ def register_and_promote(
     }
     if current_score is not None:
         metrics[f"{metric}_current_on_holdout"] = current_score
+    stored = {NATIVE_FILE: exported.native.encode(), **(files or {})}
     logged = log_training_run(
         settings,
         replace(record, metrics=metrics),
         exported.onnx,
         holdout[:SIGNATURE_ROWS],
         scores[:SIGNATURE_ROWS],
-        files={NATIVE_FILE: exported.native.encode(), **(files or {})},
+        files=stored,
     )
     version = registry.register(
         name,
@@ -95,6 +96,8 @@ def register_and_promote(
             "run_id": logged.run_id,
             "files": sorted(logged.files),
         },
+        onnx=exported.onnx,
+        files=stored,
     )
     better = current_score is None or (
         new > current_score if higher_is_better else new < current_score
