@@ -64,7 +64,7 @@ from schemas.lake import SKU_DAILY
 from schemas.settings import Settings
 
 SKUS, DAYS = 600, 50  # 30,000 sku-days
-REPEATS = 3
+REPEATS = 7  # with and without, alternating: the shared machine's load moves wall times
 
 Section = Callable[[Mode], tuple[dict[str, float], dict[str, Any]]]
 

@@ -127,15 +127,13 @@ class ModelRegistry:
         the bytes just logged there (``onnx`` and the further ``files``), the local copy is
         written from them at once instead of being downloaded back on the first read."""
         full = self.registered_name(name)
-        try:
-            self.rest.get("registered-models/get", name=full)
-        except NotFound:
-            self.rest.post("registered-models/create", {"name": full})
         tag = {"key": METADATA_TAG, "value": json.dumps(metadata, sort_keys=True)}
-        created = self.rest.post(
-            "model-versions/create",
-            {"name": full, "source": source, "run_id": run_id, "tags": [tag]},
-        )
+        body = {"name": full, "source": source, "run_id": run_id, "tags": [tag]}
+        try:
+            created = self.rest.post("model-versions/create", body)
+        except NotFound:  # the model's first version: the registered model comes first
+            self.rest.post("registered-models/create", {"name": full})
+            created = self.rest.post("model-versions/create", body)
         version = int(created["model_version"]["version"])
         if onnx is not None:
             copied = self._from(name, {**created["model_version"], "tags": [tag]})
