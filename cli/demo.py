@@ -43,9 +43,13 @@ from simulator.config import ShopConfig
 from simulator.producer import RunOptions, RunReport, run_shop
 from simulator.shop import DAY, Phases, Shop
 
-DEMO_SESSIONS_PER_DAY = 3_000.0
-"""Sessions per simulated day of the demo's shop: ~26k events a day, so that two weeks of
-history pass through the flows in about a minute on two cores."""
+DEMO_SHOP = ShopConfig(sessions_per_day=2_000.0, competitor_updates_per_day=1.0)
+"""The demo's shop: 500 products, 5,000 shoppers, 2,000 web sessions a day and each
+competitor's price of each product checked about once a day: ~14k events a simulated day, so
+that two weeks of history pass through the flows in under a minute on two cores. The flows'
+throughput sets the backfill's pace, so events are spent where the pages show them: the
+shoppers' sessions (elasticities, forecasts, recommendations), not re-checks of the
+competitors' prices, which drift by ~2 % a check."""
 
 T = TypeVar("T")
 
@@ -109,10 +113,10 @@ def overlapped(
 
 
 def demo_shop(backfill_days: float, now: datetime, config: ShopConfig | None = None) -> Shop:
-    """The demo's shop (``config``, by default ~26k events a simulated day), starting at
-    midnight UTC ``backfill_days`` before ``now``."""
+    """The demo's shop (``config``, by default :data:`DEMO_SHOP`), starting at midnight UTC
+    ``backfill_days`` before ``now``."""
     start = (now - timedelta(days=backfill_days)).replace(hour=0, minute=0, second=0, microsecond=0)
-    config = config or ShopConfig(sessions_per_day=DEMO_SESSIONS_PER_DAY)
+    config = config or DEMO_SHOP
     return Shop(config.model_copy(update={"start": start}))
 
 
