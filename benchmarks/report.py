@@ -176,6 +176,23 @@ TABLES: dict[str, list[tuple[str, str, str]]] = {
         ("hr_at_10_with_graph", "hr_at_10_without_graph", "streaming + graph neighbours"),
         ("hr_at_10_without_graph", "", "streaming recommender alone"),
     ],
+    "demo": [
+        ("alive_seconds", "baseline_alive_seconds", "start → living shop; goal ≤ 120 when quiet"),
+        ("baseline_alive_seconds", "", "baseline: main's demo, run next under the same load"),
+        ("alive_vs_baseline", "", "ratio of the two above"),
+        ("sequential_seconds", "", "this demo's phases' own durations added up"),
+        ("stack_seconds", "", "services answer, catalogue stored, flows and API spawned"),
+        ("backfill_seconds", "", "history produced and through the flows into the lake"),
+        ("backfill_events", "", "14 simulated days of the demo's shop"),
+        ("flows_events_per_s", "", "backfill events per second of the backfill phase"),
+        ("pipeline_seconds", "", "silver → gold → Feast → both models trained and served"),
+        ("graph_seconds", "", "Neo4j load from gold, alongside the training"),
+        ("demand_wape", "demand_wape_naive", "what the pricing page's forecasts rest on"),
+        ("ranker_hr_at_10", "ranker_hr_at_10_popularity", "ranked recommendations"),
+        ("elasticity_buckets_median", "", "pricing page: evidence per product"),
+        ("share_with_price_history", "", "pricing page: products with price changes"),
+        ("load_average_start", "", "1-minute load average when the run began"),
+    ],
     "fuzz": [
         ("hostile_messages", "", "generated hostile messages, mixed 1:1 with simulator events"),
         ("dead_lettered", "hostile_messages", "hostile messages found as dead letters; goal = all"),
@@ -264,6 +281,26 @@ NOTES: dict[str, str] = {
         "shows the same gap. The audit runs Fairlearn's `MetricFrame` on each group's "
         "sums (every audit metric is a ratio of sums): over the rows, Fairlearn's per-row "
         "conversion took ~50 s of CPU for 1M rows."
+    ),
+    "demo": (
+        "Measured while other sessions' work kept the 1-minute load average at 3–16 on the 2 core"
+        "s, so the absolute times are not the quiet machine's (docs/getting-started.md has those)"
+        ": six runs back to back (meta.runs), main's demo and this one interleaved. The figures a"
+        "bove are this demo (load 3.1–3.6) and main's run right after it (load 3.6–5.2): 103 s ag"
+        "ainst 214 s. Where the time went: the backfill passes 204k events instead of 360k (2,000"
+        " sessions a day instead of 3,000; competitors' prices re-checked once a day instead of f"
+        "our times); the stack phase no longer waits for the API (it starts while the flows catch"
+        " up) and the flows start first; the pipeline starts with Feast, LightGBM and MLflow alre"
+        "ady imported (imported while the flows catch up; 50 s → 22 s here) and the graph loads a"
+        "longside it from the moment gold is written. This code with the busier shop (r4, while t"
+        "he load fell from 9 to 3) took 221 s; two flow processes are slower than one (the stream"
+        " benchmark: 0.86×), so the demo keeps one. What the pages show after 14 days, this shop "
+        "against the busier one: every product priced, with a price history (median 54–55 changes"
+        " against 65) and a demand forecast; elasticities from a median 33 price buckets against "
+        "50 (posterior sd 0.74 against 0.66–0.69); the demand model WAPE 0.66 against naive 0.82 "
+        "(busier: 0.60–0.68 against 0.75–0.77); the ranker HR@10 0.31–0.32 against popularity 0.1"
+        "5 (busier: 0.35–0.38 against 0.17–0.19); the co-purchase graph is thinner, ~2,500 edges "
+        "against ~6,500."
     ),
     "fuzz": (
         "Correctness holds at full size: every one of the 100,000 hostile messages (kinds and "
