@@ -29,7 +29,7 @@ under a running flow).
 
 from __future__ import annotations
 
-import signal
+import os
 import sqlite3
 import subprocess
 import sys
@@ -93,17 +93,22 @@ def run_every(directory: Path, every_s: float, stop: threading.Event) -> None:
 def spawn_compactor(directory: Path, every_s: float) -> subprocess.Popen[bytes]:
     """Start ``python -m flows.compaction`` on ``directory``; it ends with this process."""
     return subprocess.Popen(
-        [sys.executable, "-m", "flows.compaction", str(directory), str(every_s)],
+        [sys.executable, "-m", "flows.compaction", str(directory), str(every_s), str(os.getpid())],
         preexec_fn=die_with_parent,
     )
 
 
 def main(argv: list[str]) -> None:
-    """``python -m flows.compaction FOLDER EVERY_S``: compact until SIGTERM."""
-    directory, every_s = Path(argv[0]), float(argv[1])
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    run_every(directory, every_s, stop)
+    """``python -m flows.compaction FOLDER EVERY_S PARENT_PID``: compact until SIGTERM.
+
+    SIGTERM (sent by the kernel when the parent dies) keeps its default action, ending the
+    process at once: a transaction it cuts short is rolled back by SQLite. (A handler that
+    set an event could deadlock: it runs inside the main thread's own wait on that event.)
+    """
+    directory, every_s, parent = Path(argv[0]), float(argv[1]), int(argv[2])
+    if os.getppid() != parent:  # the parent died before the death signal was armed
+        return
+    run_every(directory, every_s, threading.Event())
 
 
 if __name__ == "__main__":

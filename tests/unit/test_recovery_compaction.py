@@ -3,8 +3,13 @@ the same state as from the store left alone."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,6 +19,7 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, run_main
 
 from flows.compaction import compact
+from tests.flow_processes import wait_until
 
 DROP_AT = 3  # a counted key is dropped at its third value; "kept-*" keys never are
 
@@ -68,3 +74,38 @@ def test_compaction_removes_markers_and_a_resume_reads_the_same_state(tmp_path: 
     resumed = run_counts(store, later)
     assert resumed == run_counts(untouched, later)
     assert dict(resumed) == {"shopper-1": 1, "kept-a": 3, "kept-b": 2, "shopper-2": 1, "new": 1}
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its reaper counts as ended)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def test_the_compactor_ends_with_the_flow_process_that_started_it(tmp_path: Path) -> None:
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, threading; from pathlib import Path; "
+            "from flows.compaction import spawn_compactor; "
+            f"print(spawn_compactor(Path({str(tmp_path)!r}), 3600.0).pid, flush=True); "
+            "threading.Event().wait()",
+        ],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert parent.stdout is not None
+    compactor = int(parent.stdout.readline())
+    assert _alive(compactor)
+    parent.kill()  # as a crash would: no chance to stop its children
+    parent.wait()
+    parent.stdout.close()
+    # the kernel's TERM may meet another stop signal (a process group's): both must end it
+    for _ in range(2):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(compactor, signal.SIGTERM)
+    wait_until(lambda: not _alive(compactor), "the compactor to end", timeout_s=60)
