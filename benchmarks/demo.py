@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Mode, write_result
+from benchmarks.common import Mode, free_port, write_result
 
 PHASES = ("stack", "backfill", "pipeline", "graph")
 PHASE_LINE = re.compile(r"^\[ *([0-9.]+)s\] (\w+) done in ([0-9.]+)s: (.*)$", re.MULTILINE)
@@ -75,8 +75,6 @@ class Tee(io.TextIOBase):
 @contextlib.contextmanager
 def isolated(folder: Path) -> Iterator[None]:
     """Prefixes and ports of this run's own, read by the detached services from the env."""
-    from tests.flow_processes import free_port
-
     rid = uuid.uuid4().hex[:6]
     env = {
         "TILLFLOW_TOPIC_PREFIX": f"benchdemo{rid}.",

@@ -36,8 +36,8 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from benchmarks.common import Mode, median, percentile, print_repeat, write_result
-from benchmarks.serving import free_port, raise_fd_limit, start_api, wrk
+from benchmarks.common import Mode, free_port, median, percentile, print_repeat, write_result
+from benchmarks.serving import raise_fd_limit, start_api, wrk
 from flows.catalogue import store_catalogue
 from infra.readiness import require_kafka, require_opensearch, require_redis
 from infra.stack.topics import delete_topics, ensure_topics

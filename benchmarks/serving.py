@@ -25,7 +25,6 @@ import os
 import random
 import re
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,7 @@ from api.features import FeatureReads
 from api.tokens import issue_token
 from benchmarks.common import (
     Mode,
+    free_port,
     parse_mode,
     percentile,
     print_repeat,
@@ -90,12 +90,6 @@ request = function()
   return wrk.format("GET", "%s" .. ids[math.random(#ids)], headers)
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def raise_fd_limit() -> None:
