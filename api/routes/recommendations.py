@@ -18,7 +18,8 @@ from schemas.serving import ListName, Recommendations
 router = APIRouter(tags=["recommendations"])
 
 
-def _own_list(request: Request, user_id: UserPath) -> Claims:
+async def _own_list(request: Request, user_id: UserPath) -> Claims:
+    """The reader's claims (a coroutine: FastAPI would run a plain function in a thread)."""
     return shopper_reader(request, user_id)
 
 
