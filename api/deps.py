@@ -24,12 +24,14 @@ async def get_state(connection: HTTPConnection) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
-async def get_prices(state: State) -> PriceService:
-    return state.price_service
+# The hot routes' services are read from the connection directly rather than through
+# ``State``: each level of dependencies is solved again on every request.
+async def get_prices(connection: HTTPConnection) -> PriceService:
+    return cast(AppState, connection.app.state.tillflow).price_service
 
 
-async def get_recommender(state: State) -> RecommendationService:
-    return state.recommendation_service
+async def get_recommender(connection: HTTPConnection) -> RecommendationService:
+    return cast(AppState, connection.app.state.tillflow).recommendation_service
 
 
 async def get_catalogue(state: State) -> CatalogueService:

@@ -6,6 +6,11 @@
 >>> slots.acquire("c")
 'too many websockets open (at most 2)'
 >>> slots.release("a"); slots.acquire("c")
+
+Behind ``N`` API workers each holds one share of both caps (``api/ratelimit.py`` ``share``):
+
+>>> ConnectionSlots(total=10_000, per_client=50, shares=2).per_client_here
+25
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from collections import Counter
 import orjson
 from fastapi import HTTPException, Request, status
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.ratelimit import share
 
 JSON_TYPES = ("application/json",)
 
@@ -74,19 +81,22 @@ def require_json(request: Request) -> None:
 
 
 class ConnectionSlots:
-    """Open websockets, capped in total and per client address."""
+    """Open websockets, capped in total and per client address; with ``shares`` > 1 this
+    process holds one share of each cap (the messages state the whole caps)."""
 
-    def __init__(self, total: int, per_client: int) -> None:
+    def __init__(self, total: int, per_client: int, shares: int = 1) -> None:
         self.total = total
         self.per_client = per_client
+        self.total_here = share(total, shares)
+        self.per_client_here = share(per_client, shares)
         self._open: Counter[str] = Counter()
         self._count = 0
 
     def acquire(self, client: str) -> str | None:
         """Take a slot for ``client``; the reason when none is left."""
-        if self._open[client] >= self.per_client:
+        if self._open[client] >= self.per_client_here:
             return f"too many websockets from this client (at most {self.per_client})"
-        if self._count >= self.total:
+        if self._count >= self.total_here:
             return f"too many websockets open (at most {self.total})"
         self._open[client] += 1
         self._count += 1

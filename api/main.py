@@ -106,6 +106,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Live shop events in; prices and recommendations out.",
         lifespan=lifespan,
+        # The API exports its own Prometheus metrics and access log (api/metrics.py); FastAPI's
+        # OpenTelemetry hooks would otherwise look up three global providers per request.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     for module in (
         prices,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -39,6 +40,8 @@ LATENCY_BUCKETS = (
     1.0,
     2.5,
 )
+
+SERIES_KEPT = 1_024  # label sets whose metric children the middleware keeps at hand
 
 log = structlog.get_logger("tillflow.api.access")
 
@@ -155,6 +158,9 @@ class ObservabilityMiddleware:
     def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        # Each label set's histogram and counter, looked up once (prometheus_client's
+        # ``labels()`` validates and locks at every call).
+        self._series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -179,8 +185,16 @@ class ObservabilityMiddleware:
                 elapsed = time.perf_counter() - start
                 route = route_template(scope)
                 labels = (route, scope["method"], str(status_code))
-                self.metrics.request_seconds.labels(*labels).observe(elapsed)
-                self.metrics.requests.labels(*labels).inc()
+                series = self._series.get(labels)
+                if series is None:
+                    series = (
+                        self.metrics.request_seconds.labels(*labels),
+                        self.metrics.requests.labels(*labels),
+                    )
+                    if len(self._series) < SERIES_KEPT:
+                        self._series[labels] = series
+                series[0].observe(elapsed)
+                series[1].inc()
                 if route != "/metrics":
                     log.info(
                         "request",

@@ -14,6 +14,14 @@ again with a full bucket), never every bucket at once.
 >>> small = TokenBucket(rate_per_s=1.0, burst=1, max_keys=2)
 >>> [small.take(k, now=0.0) for k in "abca"], len(small)
 ([True, True, True, True], 2)
+
+Behind ``N`` API worker processes each worker holds one share of the budget
+(:func:`share`), so a client spreading requests over the workers still gets at most the
+configured limit; one worker alone grants a client ``1/N`` of it:
+
+>>> one_of_two = TokenBucket(rate_per_s=10.0, burst=4, shares=2)
+>>> [one_of_two.take("c", now=0.0) for _ in range(3)], one_of_two.rate, one_of_two.limit_per_s
+([True, True, False], 5.0, 10.0)
 """
 
 from __future__ import annotations
@@ -27,12 +35,29 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
-class TokenBucket:
-    """``burst`` units at once, refilled at ``rate_per_s``; one bucket per key, LRU-bounded."""
+def share(budget: int, shares: int) -> int:
+    """One of ``shares`` processes' part of a whole ``budget`` of units: rounded down, so the
+    parts never add up to more than the budget, but at least one.
 
-    def __init__(self, rate_per_s: float, burst: int, max_keys: int = 50_000) -> None:
-        self.rate = rate_per_s
-        self.burst = float(burst)
+    >>> share(100, 2), share(5, 2), share(1, 4)
+    (50, 2, 1)
+    """
+    return max(1, budget // shares)
+
+
+class TokenBucket:
+    """``burst`` units at once, refilled at ``rate_per_s``; one bucket per key, LRU-bounded.
+
+    With ``shares`` > 1 this process holds one share of that budget (``rate_per_s / shares``,
+    ``share(burst, shares)``); ``limit_per_s`` stays the whole rate, as clients are told it.
+    """
+
+    def __init__(
+        self, rate_per_s: float, burst: int, max_keys: int = 50_000, *, shares: int = 1
+    ) -> None:
+        self.limit_per_s = rate_per_s
+        self.rate = rate_per_s / shares
+        self.burst = float(share(burst, shares))
         self.max_keys = max_keys
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, refill
 
@@ -69,10 +94,10 @@ class LoginThrottle:
     by_user: TokenBucket
 
     @classmethod
-    def create(cls, burst: int, per_min: float, max_keys: int) -> LoginThrottle:
+    def create(cls, burst: int, per_min: float, max_keys: int, shares: int = 1) -> LoginThrottle:
         return cls(
-            TokenBucket(per_min / 60.0, burst, max_keys),
-            TokenBucket(per_min / 60.0, burst, max_keys),
+            TokenBucket(per_min / 60.0, burst, max_keys, shares=shares),
+            TokenBucket(per_min / 60.0, burst, max_keys, shares=shares),
         )
 
     def retry_after_s(self, client: str, user: str, now: float) -> int:
@@ -117,7 +142,7 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         headers, body = too_many(
-            f"rate limit exceeded: at most {self.bucket.rate:g} requests/s per client",
+            f"rate limit exceeded: at most {self.bucket.limit_per_s:g} requests/s per client",
             self.bucket.retry_after_s(key, now),
         )
         await send(

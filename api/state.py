@@ -80,8 +80,11 @@ class AppState:
                 settings.login_failures_burst,
                 settings.login_failures_per_min,
                 settings.rate_limit_max_clients,
+                shares=settings.api_workers,
             ),
-            ws_slots=ConnectionSlots(settings.ws_max_connections, settings.ws_max_per_client),
+            ws_slots=ConnectionSlots(
+                settings.ws_max_connections, settings.ws_max_per_client, settings.api_workers
+            ),
         )
         keys, reads = settings.keys, state.features
         state.price_service = PriceService(
@@ -120,4 +123,7 @@ class AppState:
 
 
 def _bucket(rate: float, burst: int, settings: Settings) -> TokenBucket | None:
-    return TokenBucket(rate, burst, settings.rate_limit_max_clients) if rate > 0 else None
+    """This worker's share of a limit of the whole API (None: no limit)."""
+    if rate <= 0:
+        return None
+    return TokenBucket(rate, burst, settings.rate_limit_max_clients, shares=settings.api_workers)

@@ -1,14 +1,27 @@
 """Serving benchmark -> benchmarks/results/serving.json.
 
-The API runs as its own uvicorn process on 127.0.0.1 (one worker, as `tillflow api`), over a
-Redis filled by the flows' own sinks; load comes from ``wrk`` (a separate C process) at fixed
-concurrency. In the same run:
+The API runs as its own process tree on 127.0.0.1 (``tillflow api``: a server and its worker
+processes), over a Redis filled by the flows' own sinks; load comes from ``wrk`` (a separate
+C process). Two kinds of load, in the same run:
 
-- ``prices_rps``, ``prices_p50_ms``, ``prices_p99_ms``: ``GET /prices/{sku}`` over random skus,
-  the API as configured by default (in-process cache, 1 s TTL, invalidated by pub/sub);
-  ``prices_nocache_*`` the same with the cache off (every request reads Redis).
-- ``recs_rps``, ``recs_p50_ms``, ``recs_p99_ms``: ``GET /recommendations/{user}`` over random
-  shoppers (ranked by the ONNX ranker when the registry has one).
+- *paced*: each of ``c`` connections waits ``PACE_MS`` after every answer, so the offered rate
+  is about the goal's (2,000 prices/s, 1,000 recommendations/s) whatever the server could
+  do at most; the latency read there is the latency *at that rate*, which the goals name.
+- *saturating*: ``CONCURRENCY`` connections, each sending again as soon as it is answered:
+  the most the API answers (``*_max_rps``), with the latency that queueing then adds.
+
+Figures (each the median of ``Load.repeats`` runs):
+
+- ``prices_rps``, ``prices_p50_ms``, ``prices_p99_ms``: paced ``GET /prices/{sku}`` over
+  random skus, the default server (``TILLFLOW_API_SERVER``, ``TILLFLOW_API_WORKERS``) with
+  its in-process cache (1 s TTL, invalidated by pub/sub); ``prices_nocache_*`` the same with
+  the cache off (every request reads Redis); ``prices_max_rps``, ``prices_max_p99_ms``
+  saturating.
+- ``recs_*``: the same for ``GET /recommendations/{user}`` over random shoppers (ranked by
+  the ONNX ranker when the registry has one).
+- ``prices_cpu_ms``, ``recs_cpu_ms``: CPU time of the whole API process tree per answered
+  request during the paced runs (user + system, from ``/proc``): the per-request cost, which
+  a loaded machine stretches far less than latency.
 - ``floor_p50_ms``: the same request's work without HTTP: one pipelined Redis round trip for
   the price state plus one ONNX run of the demand model (one row), measured in-process;
   ``prices_p50_vs_floor`` = prices_p50_ms / floor_p50_ms.
@@ -16,22 +29,29 @@ concurrency. In the same run:
   never make the tail worse (≤ 1).
 - ``ws_fanout_p99_ms``: a price change written by the flows' PriceWriter (price-updates topic,
   Redis, pub/sub) → received by each of 1,000 websocket clients (another process).
-Each figure is the median of ``Load.repeats`` runs.
+- ``<server>_<n>w_<figure>``: the paced and saturating figures and CPU per request of every
+  server and worker count in ``SERVERS`` (uvicorn and Granian, one and two workers), each
+  started in turn in the same repeat, so the choice of the default reads off one run.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import re
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +84,24 @@ from schemas.topics import ALL_TOPICS
 from simulator.config import ShopConfig
 from simulator.shop import Shop
 
-CONCURRENCY = 4
+CONCURRENCY = 4  # saturating load: requests in flight
+PACE_MS = 4  # paced load: each connection's wait after an answer (wrk's delay(), whole ms)
+EXPECTED_MS = 0.5  # about one answer's latency, to size the paced connections
+
+
+@dataclass(frozen=True)
+class Server:
+    """One way to serve the API: ``tillflow api --server name --workers n``."""
+
+    name: str
+    workers: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}_{self.workers}w"
+
+
+SERVERS = (Server("uvicorn", 1), Server("uvicorn", 2), Server("granian", 1), Server("granian", 2))
 
 
 @dataclass(frozen=True)
@@ -72,14 +109,24 @@ class Load:
     """How much load each run applies (``SMOKE``: the ``--smoke`` size)."""
 
     repeats: int = 3
-    seconds: int = 10
+    seconds: int = 5
     shoppers: int = 2_000
     ws_clients: int = 1_000
     ws_changes: int = 20
+    prices_per_s: int = 2_000  # the goals' rates, offered by the paced runs
+    recs_per_s: int = 1_000
+    servers: tuple[Server, ...] = SERVERS
 
 
 FULL = Load()
-SMOKE = Load(repeats=1, seconds=1, shoppers=200, ws_clients=20, ws_changes=3)
+SMOKE = Load(
+    repeats=1,
+    seconds=1,
+    shoppers=200,
+    ws_clients=20,
+    ws_changes=3,
+    servers=(Server("uvicorn", 1), Server("granian", 2)),
+)
 
 WRK_SCRIPT = """
 local ids = {}
@@ -90,6 +137,21 @@ request = function()
   return wrk.format("GET", "%s" .. ids[math.random(#ids)], headers)
 end
 """
+WRK_PACE = """
+delay = function()
+  return %d
+end
+"""
+
+
+def paced_connections(per_s: int) -> int:
+    """Connections that offer about ``per_s`` requests/s when each waits ``PACE_MS`` after
+    an answer of about ``EXPECTED_MS``.
+
+    >>> paced_connections(2_000), paced_connections(1_000)
+    (9, 5)
+    """
+    return max(1, math.ceil(per_s * (PACE_MS + EXPECTED_MS) / 1000))
 
 
 def raise_fd_limit() -> None:
@@ -158,11 +220,13 @@ def fill_redis(settings: Settings, load: Load) -> tuple[list[str], list[str]]:
 
 
 def start_api(
-    settings: Settings, port: int, cache_ttl_s: float, log: Path
+    settings: Settings, port: int, cache_ttl_s: float, log: Path, server: Server = SERVERS[0]
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "PYTHONPATH": str(Path.cwd()),
+        "TILLFLOW_API_SERVER": server.name,
+        "TILLFLOW_API_WORKERS": str(server.workers),
         "TILLFLOW_REDIS_PREFIX": settings.redis_prefix,
         "TILLFLOW_TOPIC_PREFIX": settings.topic_prefix,
         "TILLFLOW_API_PORT": str(port),
@@ -180,6 +244,7 @@ def start_api(
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
         preexec_fn=raise_fd_limit,
+        start_new_session=True,  # its own process group: stopped with every worker it starts
     )
 
     def healthy() -> bool:
@@ -192,7 +257,8 @@ def start_api(
     deadline = time.monotonic() + 180  # start-up is not measured; loaded cores make it slow
     while not healthy():
         if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             raise RuntimeError(f"the API did not become ready; see {log}")
         time.sleep(0.2)
     return proc
@@ -204,16 +270,19 @@ def wrk(
     path: str,
     settings: Settings,
     seconds: int,
-    connections: int = CONCURRENCY,
+    per_s: int | None = None,
 ) -> dict[str, float]:
-    """wrk over ``path`` + a random id, ``connections`` requests in flight, as an admin
-    (recommendations need a credential; the token's check is part of what is measured)."""
+    """wrk over ``path`` + a random id as an admin (recommendations need a credential; the
+    token's check is part of what is measured): paced at about ``per_s`` requests/s, or
+    saturating with ``CONCURRENCY`` requests in flight when ``per_s`` is None."""
     token, _ = issue_token(settings, "admin", "bench", ["admin:read"], now=time.time())
+    connections = CONCURRENCY if per_s is None else paced_connections(per_s)
     with tempfile.TemporaryDirectory() as tmp:
         ids_file = Path(tmp) / "ids.txt"
         ids_file.write_text("\n".join(ids))
         script = Path(tmp) / "load.lua"
-        script.write_text(WRK_SCRIPT % (ids_file, f"Bearer {token}", path))
+        pace = "" if per_s is None else WRK_PACE % PACE_MS
+        script.write_text(WRK_SCRIPT % (ids_file, f"Bearer {token}", path) + pace)
         out = subprocess.run(
             [
                 "wrk",
@@ -231,13 +300,40 @@ def wrk(
         ).stdout
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    answered = float(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     lat = {q: _ms(re.search(rf"\s{q}%\s+([\d.]+\w+)", out).group(1)) for q in (50, 99)}  # type: ignore[union-attr]
     return {
         "rps": rps,
+        "requests": answered,
         "p50": lat[50],
         "p99": lat[99],
         "errors": float(errors.group(1)) if errors else 0.0,
     }
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` and its live descendants
+    (the server and its workers; Linux ``/proc``)."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except FileNotFoundError:  # it ended meanwhile
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        pending.extend(int(c) for c in children)
+    return total
+
+
+def measured(api: subprocess.Popen[bytes], run: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """``run()``'s figures plus ``cpu_ms``: the API's CPU time per request it answered."""
+    before = tree_cpu_s(api.pid)
+    figures = run()
+    spent = tree_cpu_s(api.pid) - before
+    return {**figures, "cpu_ms": spent * 1000 / max(1.0, figures["requests"])}
 
 
 def _ms(text: str) -> float:
@@ -324,6 +420,56 @@ def fanout_ms(settings: Settings, port: int, skus: list[str], load: Load) -> lis
     return delays
 
 
+@contextmanager
+def running_api(
+    settings: Settings, cache_ttl_s: float, log: Path, server: Server
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """The API served by ``server`` on a free port, and its URL; stopped with its workers."""
+    port = free_port()
+    api = start_api(settings, port, cache_ttl_s, log, server)
+    try:
+        yield api, f"http://127.0.0.1:{port}"
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(api.pid, signal.SIGTERM)
+        try:
+            api.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(api.pid, signal.SIGKILL)
+            api.wait(30)
+
+
+def record(runs: dict[str, list[float]], prefix: str, figures: dict[str, float]) -> None:
+    """Append one run's figures under ``prefix``: rps, p50_ms, p99_ms, errors, cpu_ms."""
+    names = {"rps": "rps", "p50": "p50_ms", "p99": "p99_ms", "errors": "errors", "cpu_ms": "cpu_ms"}
+    for key, name in names.items():
+        if key in figures:
+            runs.setdefault(f"{prefix}_{name}", []).append(figures[key])
+
+
+def exercise(
+    runs: dict[str, list[float]],
+    prefix: str,
+    api: subprocess.Popen[bytes],
+    url: str,
+    ids: tuple[list[str], list[str]],
+    settings: Settings,
+    load: Load,
+) -> None:
+    """Paced and saturating prices and recommendations against one running API."""
+    skus, users = ids
+    for path, keys, per_s in (("/prices/", skus, 1_000), ("/recommendations/", users, 500)):
+        wrk(url, keys, path, settings, 1, per_s)  # warm-up: caches, first model runs
+    for name, path, keys, per_s in (
+        ("prices", "/prices/", skus, load.prices_per_s),
+        ("recs", "/recommendations/", users, load.recs_per_s),
+    ):
+        paced = measured(api, partial(wrk, url, keys, path, settings, load.seconds, per_s))
+        record(runs, f"{prefix}{name}", paced)
+        most = wrk(url, keys, path, settings, load.seconds)
+        record(runs, f"{prefix}{name}_max", {k: most[k] for k in ("rps", "p99", "errors")})
+
+
 def main(mode: Mode) -> None:
     load = SMOKE if mode.smoke else FULL
     raise_fd_limit()
@@ -340,40 +486,32 @@ def main(mode: Mode) -> None:
             "mlflow_model_prefix": mode.model_prefix if trained else base.mlflow_model_prefix,
         }
     )
+    default = Server(base.api_server, base.api_workers)
     ensure_topics(settings)
     skus, users = fill_redis(settings, load)
     log = Path(tempfile.mkdtemp()) / "api.log"
     runs: dict[str, list[float]] = {}
     try:
         for repeat in range(load.repeats):
-            for label, ttl in (("prices", settings.api_cache_ttl_s), ("prices_nocache", 0.0)):
-                port = free_port()
-                api = start_api(settings, port, ttl, log)
-                try:
-                    url = f"http://127.0.0.1:{port}"
-                    p = wrk(url, skus, "/prices/", settings, load.seconds)
-                    runs.setdefault(f"{label}_rps", []).append(p["rps"])
-                    runs.setdefault(f"{label}_p50_ms", []).append(p["p50"])
-                    runs.setdefault(f"{label}_p99_ms", []).append(p["p99"])
-                    runs.setdefault(f"{label}_errors", []).append(p["errors"])
-                    if label == "prices":
-                        r = wrk(
-                            f"http://127.0.0.1:{port}",
-                            users,
-                            "/recommendations/",
-                            settings,
-                            load.seconds,
-                        )
-                        runs.setdefault("recs_rps", []).append(r["rps"])
-                        runs.setdefault("recs_p50_ms", []).append(r["p50"])
-                        runs.setdefault("recs_p99_ms", []).append(r["p99"])
-                        runs.setdefault("recs_errors", []).append(r["errors"])
-                        runs.setdefault("ws_fanout_p99_ms", []).append(
-                            percentile(fanout_ms(settings, port, skus, load), 99)
-                        )
-                finally:
-                    api.terminate()
-                    api.wait(30)
+            with running_api(settings, settings.api_cache_ttl_s, log, default) as (api, url):
+                exercise(runs, "", api, url, (skus, users), settings, load)
+                port = int(url.rsplit(":", 1)[1])
+                runs.setdefault("ws_fanout_p99_ms", []).append(
+                    percentile(fanout_ms(settings, port, skus, load), 99)
+                )
+            with running_api(settings, 0.0, log, default) as (api, url):
+                wrk(url, skus, "/prices/", settings, 1, 1_000)
+                pace = load.prices_per_s
+                paced = partial(wrk, url, skus, "/prices/", settings, load.seconds, pace)
+                record(runs, "prices_nocache", measured(api, paced))
+            for server in load.servers:
+                if server == default:  # measured above, in this repeat
+                    for key in [k for k in runs if k.startswith(("prices_", "recs_"))]:
+                        if not key.startswith("prices_nocache"):
+                            runs.setdefault(f"{server.label}_{key}", []).append(runs[key][-1])
+                    continue
+                with running_api(settings, settings.api_cache_ttl_s, log, server) as (api, url):
+                    exercise(runs, f"{server.label}_", api, url, (skus, users), settings, load)
             floor = floor_ms(settings, skus, n=load.shoppers)
             runs.setdefault("floor_p50_ms", []).append(percentile(floor, 50))
             print_repeat(repeat, load.repeats, runs)
@@ -384,7 +522,13 @@ def main(mode: Mode) -> None:
         for start in range(0, len(keys), 1000):
             client.delete(*keys[start : start + 1000])
         client.close()
-    meta = {"concurrency": CONCURRENCY, "skus": len(skus), **asdict(load)}
+    meta = {
+        "concurrency": CONCURRENCY,
+        "pace_ms": PACE_MS,
+        "default_server": default.label,
+        "skus": len(skus),
+        **asdict(load),
+    }
     write_medians(
         "serving",
         runs,

@@ -364,23 +364,27 @@ def replay(
 def api(
     host: Annotated[str | None, typer.Option(help="Bind address (TILLFLOW_API_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (TILLFLOW_API_PORT).")] = None,
-    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes (TILLFLOW_API_WORKERS).")
+    ] = None,
+    server: Annotated[
+        str | None, typer.Option(help="uvicorn or granian (TILLFLOW_API_SERVER).")
+    ] = None,
 ) -> None:
-    """Serve the HTTP API with uvicorn."""
-    import uvicorn
+    """Serve the HTTP API (uvicorn or Granian, one or more worker processes)."""
+    from api.server import serve
 
     settings = _settings()
     try:
         settings.require_safe_secrets()
     except InsecureSettings as exc:
         raise _fail(exc) from None
-    uvicorn.run(
-        "api.main:create_app",
-        factory=True,
-        host=host or settings.api_host,
-        port=port or settings.api_port,
-        workers=workers,
-        log_config=None,
-        access_log=False,  # the API logs each request itself (with its request id)
-        ws="websockets-sansio",
+    if server not in (None, "uvicorn", "granian"):
+        raise _fail(ValueError(f"unknown server {server!r}; choose uvicorn or granian"))
+    chosen = settings.model_copy(
+        update={
+            "api_workers": workers or settings.api_workers,
+            "api_server": server or settings.api_server,
+        }
     )
+    serve(chosen, host or settings.api_host, port or settings.api_port)

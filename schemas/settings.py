@@ -181,6 +181,10 @@ class Settings(BaseSettings):
     # API
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # The HTTP server and its worker processes (api/server.py). Every per-process budget
+    # (rate limits, failed logins, websocket caps) is divided among the workers.
+    api_server: Literal["uvicorn", "granian"] = "uvicorn"
+    api_workers: int = Field(default=1, ge=1)
     max_events_per_request: int = Field(default=10_000, ge=1)
     api_cache_ttl_s: float = Field(default=1.0, ge=0)  # in-process cache of price/reco reads
     api_redis_timeout_s: float = Field(default=0.25, gt=0)  # then serve last-known or 503
@@ -198,7 +202,7 @@ class Settings(BaseSettings):
     login_failures_burst: int = Field(default=5, ge=1)
     login_failures_per_min: float = Field(default=5.0, gt=0)
     ws_queue_size: int = Field(default=64, ge=1)  # per websocket; oldest dropped when full
-    ws_max_connections: int = Field(default=10_000, ge=1)  # open websockets in one process
+    ws_max_connections: int = Field(default=10_000, ge=1)  # open websockets in the API
     ws_max_per_client: int = Field(default=50, ge=1)  # open websockets per client address
     model_poll_s: float = Field(default=2.0, gt=0)  # how often the API checks the registry
     admin_username: str = "admin"

@@ -176,7 +176,7 @@ def _charge(state: AppState, request: Request, writer: Claims, events: int) -> N
         wait = bucket.retry_after_s(key, now, cost=events)
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            f"rate limit exceeded: at most {bucket.rate:g} events/s per {what}",
+            f"rate limit exceeded: at most {bucket.limit_per_s:g} events/s per {what}",
             headers={"Retry-After": str(wait)},
         )
 

@@ -18,7 +18,8 @@ from schemas.serving import ListName, Recommendations
 router = APIRouter(tags=["recommendations"])
 
 
-def _own_list(request: Request, user_id: UserPath) -> Claims:
+async def _own_list(request: Request, user_id: UserPath) -> Claims:
+    """The reader's claims (a coroutine: FastAPI would run a plain function in a thread)."""
     return shopper_reader(request, user_id)
 
 
@@ -31,7 +32,7 @@ def _own_list(request: Request, user_id: UserPath) -> Claims:
     "over the shopper's and items' online features; a popularity list for shoppers the flows "
     "have not seen yet. `source` says which served. "
     "Readable with that shopper's session (`POST /session`) or an admin token only.",
-    responses=responses(401, 403, 429, 503),
+    responses=responses(401, 403, 404, 429, 503),  # 404: an id no path can carry (a newline)
     dependencies=[Security(bearer), Security(session_cookie)],
 )
 async def get_recommendations(
