@@ -41,6 +41,7 @@ from registry import (
 )
 from registry.copies import LocalCopies
 from registry.store import NATIVE_FILE
+from registry.tracking import MODEL_FOLDER_NAMES
 from schemas.settings import Settings
 from tests.credentials import admin_headers
 from tests.flow_processes import free_port
@@ -291,9 +292,9 @@ def test_the_demand_run_opened_while_the_model_fits_holds_every_item(shop: Setti
     data_version = int(np.random.default_rng().integers(10**6, 10**9))
     data = _demand_set(data_version)
     fitted, first = train_and_register_demand(settings, registry, data)
-    _, second = train_and_register_demand(settings, registry, data)
+    again, second = train_and_register_demand(settings, registry, data)
     client = MlflowClient(tracking_uri=settings.mlflow_url)
-    for outcome in (first, second):
+    for outcome, trained in ((first, fitted), (second, again)):
         run = client.get_run(outcome.run_id)
         params, metrics = run.data.params, run.data.metrics
         assert run.info.status == "FINISHED"
@@ -303,17 +304,15 @@ def test_the_demand_run_opened_while_the_model_fits_holds_every_item(shop: Setti
         assert params["features"] == ",".join(DEMAND_FEATURES)
         assert (params["n_estimators"], params["num_leaves"]) == ("300", "7")
         for key in ("wape", "wape_naive", "wape_vs_naive", "onnx_max_abs_diff"):
-            assert metrics[key] == pytest.approx(fitted.metrics[key], rel=1e-9, abs=1e-12), key
-        assert metrics["wape_onnx"] == pytest.approx(fitted.metrics["wape"], abs=1e-3)
+            assert metrics[key] == pytest.approx(trained.metrics[key], rel=1e-9, abs=1e-12), key
+        assert metrics["wape_onnx"] == pytest.approx(trained.metrics["wape"], abs=1e-3)
         files = {f.path for f in client.list_artifacts(outcome.run_id, "model")}
-        assert {
-            f"model/{name}"
-            for name in ("MLmodel", "model.onnx", "requirements.txt", NATIVE_FILE, IMPORTANCE_FILE)
-        } <= files
+        expected = {*MODEL_FOLDER_NAMES, NATIVE_FILE, IMPORTANCE_FILE}
+        assert files == {f"model/{name}" for name in expected}
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(client.download_artifacts(outcome.run_id, "model", tmp))
             mlmodel = yaml.safe_load((folder / "MLmodel").read_text())
-            assert (folder / "model.onnx").read_bytes() == fitted.exported.onnx
+            assert (folder / "model.onnx").read_bytes() == trained.exported.onnx
             assert (folder / IMPORTANCE_FILE).read_bytes().startswith(b"<svg ")
         inputs = yaml.safe_load(mlmodel["signature"]["inputs"])
         assert inputs[0]["tensor-spec"] == {"dtype": "float32", "shape": [-1, len(DEMAND_FEATURES)]}
