@@ -229,9 +229,14 @@ def importance(booster: lgb.Booster, holdout: np.ndarray) -> dict[str, float]:
     return explainer.global_importance(importance_sample(holdout))
 
 
+def plot(ranked: dict[str, float]) -> bytes:
+    """The plot (SVG) of a global :func:`importance`."""
+    return importance_svg(ranked, title=MODEL)
+
+
 def files(meta: dict[str, Any]) -> dict[str, bytes]:
     """Files stored with the version beside the model: its global importance plot."""
-    return {IMPORTANCE_FILE: importance_svg(meta["importance"], title=MODEL)}
+    return {IMPORTANCE_FILE: plot(meta["importance"])}
 
 
 def description(data: DemandSet) -> dict[str, Any]:

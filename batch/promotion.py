@@ -178,10 +178,19 @@ def _log_and_register(
     downloadable) move its alias (``champion`` when ``promote``, else ``challenger``) and
     close the run beside it. The version is registered only once onnxruntime has loaded the
     ONNX bytes (here, unless the caller did: ``loaded``)."""
-    with ThreadPoolExecutor(len(MODEL_FOLDER_NAMES) + 2 + len(stored)) as pool:
+    with ThreadPoolExecutor(len(MODEL_FOLDER_NAMES) + 3 + len(stored)) as pool:
         logs = submit_logs(settings, run, metadata["metrics"], stored, pool)
+        model = pool.submit(
+            submit_model,
+            settings,
+            run,
+            exported.onnx,
+            holdout[:SIGNATURE_ROWS],
+            exported.check_scores[:SIGNATURE_ROWS],
+            pool,
+        )
         if not loaded:
-            session(exported.onnx)
+            session(exported.onnx)  # beside the model folder's writing: it releases the GIL
         registered = pool.submit(
             registry.register,
             run.model,
@@ -197,15 +206,8 @@ def _log_and_register(
             onnx=exported.onnx,
             files=stored,
         )
-        model = submit_model(
-            settings,
-            run,
-            exported.onnx,
-            holdout[:SIGNATURE_ROWS],
-            exported.check_scores[:SIGNATURE_ROWS],
-            pool,
-        )
-        all_done([*logs, registered, *model])
+        all_done([*logs, registered, model])
+        all_done(model.result())  # the model folder's uploads
         version = registered.result()
         finished = pool.submit(end_run, settings, run.run_id, "FINISHED")
         if promote:

@@ -8,8 +8,8 @@ figures and files, sent as concurrent requests."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
@@ -18,10 +18,11 @@ from batch import demand, ranker
 from batch.onnx_export import score_output
 from batch.promotion import Groundwork, Outcome, lay_groundwork, register_and_promote
 from batch.result import StepResult
+from governance.importance_plot import IMPORTANCE_FILE
 from infra.readiness import require_mlflow
 from online_models.demand_features import DEMAND_FEATURES
 from registry.store import ModelRegistry
-from registry.tracking import TrainingRecord, fail_run
+from registry.tracking import TrainingRecord, fail_run, log_file
 from schemas.features import BATCH_SKU_FEATURES
 from schemas.lake import SKU_DAILY_FEATURES
 from schemas.settings import Settings
@@ -69,21 +70,22 @@ def train_and_register_demand(
 ) -> tuple[demand.DemandModel, Outcome]:
     """Train the demand model on ``data`` and register it (:func:`register_demand`). What does
     not wait for the model runs beside it on other threads: the MLflow run is opened
-    (parameters, data versions) and the champion scored on the holdout during the fit, the
-    global importance computed during the ONNX export (both spend their time in C code that
-    releases the GIL). A failed fit marks the run ``FAILED``."""
+    (parameters, data versions, environment files) and the champion scored on the holdout
+    during the fit; the global importance is computed and its plot logged during the ONNX
+    export (the fit, the scoring and the importance spend their time in C code that releases
+    the GIL). A failed fit marks the run ``FAILED``."""
     with ThreadPoolExecutor(2, thread_name_prefix="beside-fit") as pool:
         laid = pool.submit(_demand_groundwork, settings, registry, data)
         try:
             fit = demand.fit_demand(data)
-            ranked = pool.submit(demand.importance, fit.model.booster_, fit.holdout)
+            ranked = pool.submit(_plotted_importance, settings, laid, fit)
             fitted = demand.evaluate_demand(fit)
-            importance = ranked.result()
+            ground, importance = ranked.result()
         except BaseException:
             if laid.exception() is None:
                 fail_run(settings, laid.result().run)
             raise
-    return fitted, register_demand(settings, registry, fitted, laid.result(), importance)
+    return fitted, register_demand(settings, registry, fitted, ground, importance)
 
 
 def _demand_groundwork(
@@ -98,6 +100,17 @@ def _demand_groundwork(
         data.features[demand.holdout_rows(data.days)],
         score_output(classifier=False),
     )
+
+
+def _plotted_importance(
+    settings: Settings, laid: Future[Groundwork], fit: demand.DemandFit
+) -> tuple[Groundwork, dict[str, float]]:
+    """The global importance of the fitted booster, its plot logged into the run's model
+    folder; the groundwork returned knows the plot is there."""
+    importance = demand.importance(fit.model.booster_, fit.holdout)
+    ground = laid.result()
+    run = log_file(settings, ground.run, IMPORTANCE_FILE, demand.plot(importance))
+    return replace(ground, run=run), importance
 
 
 def register_demand(

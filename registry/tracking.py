@@ -32,7 +32,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Literal
@@ -181,7 +181,8 @@ def submit_logs(
     pool: Executor,
 ) -> list[Future[Any]]:
     """Submit to ``pool`` the ``log-batch`` of ``metrics`` and one upload per file of
-    ``files`` into the run's model folder (plain names, none of MLflow's own)."""
+    ``files`` into the run's model folder (plain names, none of MLflow's own) that the run has
+    not logged already (:func:`log_file`)."""
     for name in files:
         if Path(name).name != name or name in MODEL_FOLDER_NAMES:
             raise ValueError(f"invalid file name {name!r} beside a logged model")
@@ -195,10 +196,19 @@ def submit_logs(
             if v == v  # NaN is not a metric
         ],
     }
-    folder = f"{run.artifact_uri}/{MODEL_ARTIFACT}"
+    logged = dict(run.uploaded)
     return [pool.submit(rest.post, "runs/log-batch", batch)] + [
-        pool.submit(rest.upload, folder, name, content) for name, content in files.items()
+        pool.submit(rest.upload, run.source, name, content)
+        for name, content in files.items()
+        if logged.get(name) != content
     ]
+
+
+def log_file(settings: Settings, run: OpenRun, name: str, content: bytes) -> OpenRun:
+    """Upload one file into the run's model folder now (e.g. a plot ready before the model
+    is); the run returned knows it, so :func:`submit_logs` does not send it again."""
+    _rest(settings).upload(run.source, name, content)
+    return replace(run, uploaded=(*run.uploaded, (name, content)))
 
 
 def submit_model(
@@ -225,6 +235,7 @@ def submit_model(
             str(folder),
             signature=signature,
             pip_requirements=list(runtime_requirements()),
+            save_as_external_data=False,  # a tree ensemble has no large tensors: one file
         )
         files = {
             (_artifact_dir(folder, path), path.name): path.read_bytes()
