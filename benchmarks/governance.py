@@ -332,6 +332,8 @@ def main(mode: Mode, sections: list[str]) -> None:
     kept = json.loads(path.read_text()) if path.exists() and set(sections) != set(SECTIONS) else {}
     runs: dict[str, Any] = kept.get("meta", {}).get("runs", {})
     measured = runs.setdefault("sections", {})
+    for name in set(SECTIONS) - set(sections) - set(measured) if kept else ():
+        measured[name] = kept["meta"]["measured_at"]  # kept from a run of every section
     figures = {k: v for k, v in kept.items() if k != "meta"}
     for name in sections:
         got, section_runs = SECTIONS[name](mode)
