@@ -143,11 +143,9 @@ def holdout_rows(days: np.ndarray) -> np.ndarray:
     return np.isin(days, unique[-held:])
 
 
-def train_demand(data: DemandSet, seed: int = 7) -> DemandModel:
-    """Fit on the earlier days, evaluate on the last ones, export to ONNX."""
-    test = holdout_rows(data.days)
-    held = len(np.unique(data.days[test]))
-    model = lgb.LGBMRegressor(
+def estimator(seed: int = 7) -> lgb.LGBMRegressor:
+    """The demand model before its fit (its parameters are the run's)."""
+    return lgb.LGBMRegressor(
         objective="poisson",
         n_estimators=TREES,
         learning_rate=0.05,
@@ -160,11 +158,38 @@ def train_demand(data: DemandSet, seed: int = 7) -> DemandModel:
         n_jobs=THREADS,
         verbose=-1,
     )
+
+
+@dataclass(frozen=True)
+class DemandFit:
+    """The fitted model before its evaluation and export."""
+
+    model: lgb.LGBMRegressor
+    test: np.ndarray  # True for the held-out rows of ``data``
+    data: DemandSet
+
+    @property
+    def holdout(self) -> np.ndarray:
+        rows: np.ndarray = self.data.features[self.test]
+        return rows
+
+
+def fit_demand(data: DemandSet, seed: int = 7) -> DemandFit:
+    """Fit on the earlier days (the last :data:`HOLDOUT_SHARE` of the days held out)."""
+    test = holdout_rows(data.days)
+    model = estimator(seed)
     model.fit(data.features[~test], data.units[~test])
-    predicted = np.asarray(model.predict(data.features[test]))
+    return DemandFit(model, test, data)
+
+
+def evaluate_demand(fit: DemandFit) -> DemandModel:
+    """Evaluate on the held-out days against the naive forecast; export to ONNX."""
+    data, test, model = fit.data, fit.test, fit.model
+    held = len(np.unique(data.days[test]))
+    predicted = np.asarray(model.predict(fit.holdout))
     model_wape = wape(data.units[test], predicted)
     naive_wape = wape(data.units[test], data.naive[test])
-    exported = export(model, data.features[test])
+    exported = export(model, fit.holdout)
     metrics = {
         "wape": model_wape,
         "wape_naive": naive_wape,
@@ -175,7 +200,12 @@ def train_demand(data: DemandSet, seed: int = 7) -> DemandModel:
         "holdout_days": float(held),
     }
     log.info("demand.trained", **{k: round(v, 4) for k, v in metrics.items()})
-    return DemandModel(model, exported, metrics, data.features[test], data.units[test], data)
+    return DemandModel(model, exported, metrics, fit.holdout, data.units[test], data)
+
+
+def train_demand(data: DemandSet, seed: int = 7) -> DemandModel:
+    """Fit on the earlier days, evaluate on the last ones, export to ONNX."""
+    return evaluate_demand(fit_demand(data, seed))
 
 
 def importance_sample(rows: np.ndarray, size: int = IMPORTANCE_ROWS) -> np.ndarray:
@@ -190,27 +220,45 @@ def importance_sample(rows: np.ndarray, size: int = IMPORTANCE_ROWS) -> np.ndarr
     return picked
 
 
-def importance(trained: DemandModel) -> dict[str, float]:
-    """Mean |contribution| per feature over a sample of the holdout, from the exported booster
-    (the fitted model's own, whose thresholds the export rounded to float32)."""
-    explainer = Explainer(trained.model.booster_, DEMAND_FEATURES)
-    return explainer.global_importance(importance_sample(trained.holdout))
+def importance(booster: lgb.Booster, holdout: np.ndarray) -> dict[str, float]:
+    """Mean |contribution| per feature over a sample of the holdout rows. The fitted booster
+    and the one the export rounds its thresholds of (:mod:`batch.onnx_export`) split every
+    float32 row alike, so either gives the same figures: the fitted one lets the importance be
+    computed while the export runs."""
+    explainer = Explainer(booster, DEMAND_FEATURES)
+    return explainer.global_importance(importance_sample(holdout))
+
+
+def plot(ranked: dict[str, float]) -> bytes:
+    """The plot (SVG) of a global :func:`importance`."""
+    return importance_svg(ranked, title=MODEL)
 
 
 def files(meta: dict[str, Any]) -> dict[str, bytes]:
     """Files stored with the version beside the model: its global importance plot."""
-    return {IMPORTANCE_FILE: importance_svg(meta["importance"], title=MODEL)}
+    return {IMPORTANCE_FILE: plot(meta["importance"])}
 
 
-def metadata(trained: DemandModel) -> dict[str, Any]:
+def description(data: DemandSet) -> dict[str, Any]:
+    """What a version's metadata says before the fit: features, data versions, model kind."""
     return {
         "features": list(DEMAND_FEATURES),
-        "metrics": trained.metrics,
-        "importance": importance(trained),
-        "trained_on": trained.data.trained_on,
+        "trained_on": data.trained_on,
         "model_type": "lightgbm.LGBMRegressor(poisson)",
         "target": "units per sku-day",
         "holdout": "last 20% of complete days",
+    }
+
+
+def metadata(trained: DemandModel, ranked: dict[str, float] | None = None) -> dict[str, Any]:
+    """The version's metadata; ``ranked`` the global :func:`importance` when it was computed
+    already (else it is computed here)."""
+    return {
+        **description(trained.data),
+        "metrics": trained.metrics,
+        "importance": importance(trained.model.booster_, trained.holdout)
+        if ranked is None
+        else ranked,
     }
 
 

@@ -71,7 +71,7 @@ def _has_stump(model: Any) -> bool:
     return any("leaf_value" in tree["tree_structure"] for tree in trees)
 
 
-def _score_output(classifier: bool) -> str:
+def score_output(classifier: bool) -> str:
     return "probabilities" if classifier else "variable"
 
 
@@ -108,7 +108,7 @@ def export(model: Any, check_rows: np.ndarray, latency_rows: int = 200) -> Expor
         split=None if classifier or _has_stump(model) else SPLIT,
     )
     onnx = proto.SerializeToString()
-    output = _score_output(classifier)
+    output = score_output(classifier)
     sess = session(onnx)
     rows = check_rows.astype(np.float32)
     scores = onnx_scores(sess, output, rows)

@@ -5,12 +5,19 @@ champion, scored on the same rows by the same runtime: exactly what would be ser
 retrained model that predicts the same is not "better" by a rounding difference. A champion
 with another feature list cannot be scored on these rows and is replaced. A version that does
 not beat the champion gets the ``challenger`` alias instead.
+
+Only the model's own figures and files wait for its fit: the MLflow run (with its parameters
+and data versions) and the champion's scores of the holdout do not, so a trainer lays that
+:class:`Groundwork` on another thread while LightGBM fits (its C code releases the GIL). After
+the fit, the metrics, the model folder's files and the version's registration go as concurrent
+requests, then the alias moves and the run closes, together.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,7 +25,17 @@ import structlog
 
 from batch.onnx_export import INPUT, Export, onnx_scores, session
 from registry.store import NATIVE_FILE, ModelRegistry, ModelVersion
-from registry.tracking import TrainingRecord, log_training_run
+from registry.tracking import (
+    MODEL_FOLDER_NAMES,
+    OpenRun,
+    TrainingRecord,
+    all_done,
+    end_run,
+    fail_run,
+    start_run,
+    submit_logs,
+    submit_model,
+)
 from schemas.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -34,6 +51,42 @@ class Outcome:
     run_id: str
 
 
+@dataclass(frozen=True)
+class Groundwork:
+    """What registering a model needs that its fit does not change, so a trainer can lay it
+    while the model fits: the MLflow run (parameters and data versions logged) and the
+    champion with its ONNX scores of the holdout."""
+
+    run: OpenRun
+    champion: ModelVersion | None
+    champion_scores: np.ndarray | None  # None without a champion or when its features differ
+
+
+def lay_groundwork(
+    settings: Settings,
+    registry: ModelRegistry,
+    record: TrainingRecord,
+    features: list[str],
+    holdout: np.ndarray,
+    output: str,
+) -> Groundwork:
+    """Open the run of ``record`` and score the champion on ``holdout`` (rows of
+    ``features``; ``output`` the score tensor when the champion's metadata does not name it).
+    A champion with another feature list cannot score these rows: it gets no scores and is
+    replaced."""
+    run = start_run(settings, record)
+    try:
+        current = registry.current(record.model)
+        scores = None
+        if current is not None and current.metadata.get("features") == features:
+            sess = session(current.model_path.read_bytes())
+            scores = onnx_scores(sess, str(current.metadata.get("onnx_output", output)), holdout)
+    except BaseException:
+        fail_run(settings, run)
+        raise
+    return Groundwork(run, current, scores)
+
+
 def register_and_promote(
     settings: Settings,
     registry: ModelRegistry,
@@ -45,75 +98,121 @@ def register_and_promote(
     metric: str,
     higher_is_better: bool,
     files: Mapping[str, bytes] | None = None,
+    groundwork: Groundwork | None = None,
 ) -> Outcome:
     """Log and register ``exported`` (with its native booster and ``files``, e.g. the
     importance plot, beside the ONNX file); promote it if it beats the champion on ``holdout``,
     the rows ``exported`` was checked on (its ONNX scores of them are the new model's).
 
-    An ONNX file that onnxruntime cannot load fails here, before anything is registered.
+    ``groundwork`` is the run and the champion's scores laid while the model was fitted
+    (:func:`lay_groundwork` with ``record`` and the same holdout); without it they are laid
+    here. An ONNX file that onnxruntime cannot load fails here, before anything is registered
+    (and before the run is created when it is created here); a run that fails is marked
+    ``FAILED``.
     """
     if len(exported.check_scores) != len(holdout):
         raise ValueError(
             f"the holdout has {len(holdout)} rows, the export was checked on "
             f"{len(exported.check_scores)}: pass the rows the export was checked on"
         )
-    name = record.model
-    session(exported.onnx)  # the bytes about to be registered load in onnxruntime
-    current = registry.current(name)
-    scores = exported.check_scores
-    new = score(scores)
-    current_score = None
-    if current is not None and current.metadata.get("features") == metadata["features"]:
-        sess = session(current.model_path.read_bytes())
-        output = str(current.metadata.get("onnx_output", exported.output))
-        current_score = score(onnx_scores(sess, output, holdout))
-    metrics = {
-        **metadata["metrics"],
-        f"{metric}_onnx": new,
-        "onnx_row_us": exported.onnx_row_us,
-        "native_row_us": exported.native_row_us,
-    }
-    if current_score is not None:
-        metrics[f"{metric}_current_on_holdout"] = current_score
-    stored = {NATIVE_FILE: exported.native.encode(), **(files or {})}
-    logged = log_training_run(
-        settings,
-        replace(record, metrics=metrics),
-        exported.onnx,
-        holdout[:SIGNATURE_ROWS],
-        scores[:SIGNATURE_ROWS],
-        files=stored,
+    if groundwork is None:
+        session(exported.onnx)  # loads in onnxruntime: a broken export logs nothing
+    ground = groundwork or lay_groundwork(
+        settings, registry, record, metadata["features"], holdout, exported.output
     )
-    version = registry.register(
-        name,
-        logged.source,
-        logged.run_id,
-        {
-            **metadata,
-            "metrics": metrics,
-            "onnx_input": INPUT,
-            "onnx_output": exported.output,
-            "run_id": logged.run_id,
-            "files": sorted(logged.files),
-        },
-        onnx=exported.onnx,
-        files=stored,
-    )
-    better = current_score is None or (
-        new > current_score if higher_is_better else new < current_score
-    )
-    if better:
-        registry.promote(name, version.version)
-    else:
-        registry.set_challenger(name, version.version)
+    try:
+        new = score(exported.check_scores)
+        current_score = None if ground.champion_scores is None else score(ground.champion_scores)
+        metrics = {
+            **metadata["metrics"],
+            f"{metric}_onnx": new,
+            "onnx_row_us": exported.onnx_row_us,
+            "native_row_us": exported.native_row_us,
+        }
+        if current_score is not None:
+            metrics[f"{metric}_current_on_holdout"] = current_score
+        better = current_score is None or (
+            new > current_score if higher_is_better else new < current_score
+        )
+        version = _log_and_register(
+            settings,
+            registry,
+            exported,
+            {**metadata, "metrics": metrics},
+            holdout,
+            {NATIVE_FILE: exported.native.encode(), **(files or {})},
+            ground.run,
+            promote=better,
+            loaded=groundwork is None,
+        )
+    except BaseException:
+        fail_run(settings, ground.run)
+        raise
     log.info(
         "model.registered",
         model=version.label,
         metric=metric,
         value=round(new, 4),
-        current=None if current is None else current.label,
+        current=None if ground.champion is None else ground.champion.label,
         current_value=current_score,
         promoted=better,
-        run_id=logged.run_id,
+        run_id=ground.run.run_id,
     )
-    return Outcome(version, better, current_score, logged.run_id)
+    return Outcome(version, better, current_score, ground.run.run_id)
+
+
+def _log_and_register(
+    settings: Settings,
+    registry: ModelRegistry,
+    exported: Export,
+    metadata: dict[str, Any],
+    holdout: np.ndarray,
+    stored: dict[str, bytes],
+    run: OpenRun,
+    *,
+    promote: bool,
+    loaded: bool,
+) -> ModelVersion:
+    """Log the metrics, the files beside the model and the model folder, and register the
+    version, all as concurrent requests; once every file is in MLflow (a champion must be
+    downloadable) move its alias (``champion`` when ``promote``, else ``challenger``) and
+    close the run beside it. The version is registered only once onnxruntime has loaded the
+    ONNX bytes (here, unless the caller did: ``loaded``)."""
+    with ThreadPoolExecutor(len(MODEL_FOLDER_NAMES) + 3 + len(stored)) as pool:
+        logs = submit_logs(settings, run, metadata["metrics"], stored, pool)
+        model = pool.submit(
+            submit_model,
+            settings,
+            run,
+            exported.onnx,
+            holdout[:SIGNATURE_ROWS],
+            exported.check_scores[:SIGNATURE_ROWS],
+            pool,
+        )
+        if not loaded:
+            session(exported.onnx)  # beside the model folder's writing: it releases the GIL
+        registered = pool.submit(
+            registry.register,
+            run.model,
+            run.source,
+            run.run_id,
+            {
+                **metadata,
+                "onnx_input": INPUT,
+                "onnx_output": exported.output,
+                "run_id": run.run_id,
+                "files": sorted(stored),
+            },
+            onnx=exported.onnx,
+            files=stored,
+        )
+        all_done([*logs, registered, model])
+        all_done(model.result())  # the model folder's uploads
+        version = registered.result()
+        finished = pool.submit(end_run, settings, run.run_id, "FINISHED")
+        if promote:
+            registry.promote_registered(version)
+        else:
+            registry.set_challenger(run.model, version.version)
+        all_done([finished])
+    return version

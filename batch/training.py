@@ -1,20 +1,28 @@
 """The ``train`` job: both models trained, exported to ONNX, checked, logged to MLflow,
-registered and promoted (the ``champion`` alias) when they beat the champion."""
+registered and promoted (the ``champion`` alias) when they beat the champion.
+
+The demand model's MLflow run is opened and its champion scored while it fits
+(:func:`train_and_register_demand`): what tracking adds after the fit is the model's own
+figures and files, sent as concurrent requests."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
 
 from batch import demand, ranker
-from batch.promotion import Outcome, register_and_promote
+from batch.onnx_export import score_output
+from batch.promotion import Groundwork, Outcome, lay_groundwork, register_and_promote
 from batch.result import StepResult
+from governance.importance_plot import IMPORTANCE_FILE
 from infra.readiness import require_mlflow
+from online_models.demand_features import DEMAND_FEATURES
 from registry.store import ModelRegistry
-from registry.tracking import TrainingRecord
+from registry.tracking import TrainingRecord, fail_run, log_file
 from schemas.features import BATCH_SKU_FEATURES
 from schemas.lake import SKU_DAILY_FEATURES
 from schemas.settings import Settings
@@ -57,13 +65,73 @@ def training_record(
     return TrainingRecord(name, params, {}, dict(metadata["trained_on"]), feature_set)
 
 
+def train_and_register_demand(
+    settings: Settings, registry: ModelRegistry, data: demand.DemandSet
+) -> tuple[demand.DemandModel, Outcome]:
+    """Train the demand model on ``data`` and register it (:func:`register_demand`). What does
+    not wait for the model runs beside it on other threads: the MLflow run is opened
+    (parameters, data versions, environment files) and the champion scored on the holdout
+    during the fit; the global importance is computed and its plot logged during the ONNX
+    export (the fit, the scoring and the importance spend their time in C code that releases
+    the GIL). A failed fit marks the run ``FAILED``."""
+    with ThreadPoolExecutor(2, thread_name_prefix="beside-fit") as pool:
+        laid = pool.submit(_demand_groundwork, settings, registry, data)
+        try:
+            fit = demand.fit_demand(data)
+            ranked = pool.submit(_plotted_importance, settings, laid, fit)
+            fitted = demand.evaluate_demand(fit)
+            ground, importance = ranked.result()
+        except BaseException:
+            if laid.exception() is None:
+                fail_run(settings, laid.result().run)
+            raise
+    return fitted, register_demand(settings, registry, fitted, ground, importance)
+
+
+def _demand_groundwork(
+    settings: Settings, registry: ModelRegistry, data: demand.DemandSet
+) -> Groundwork:
+    """The demand run (parameters of the model before its fit) and the champion's scores."""
+    return lay_groundwork(
+        settings,
+        registry,
+        training_record(demand.MODEL, demand.estimator(), demand.description(data), FEATURE_SET),
+        list(DEMAND_FEATURES),
+        data.features[demand.holdout_rows(data.days)],
+        score_output(classifier=False),
+    )
+
+
+def _plotted_importance(
+    settings: Settings, laid: Future[Groundwork], fit: demand.DemandFit
+) -> tuple[Groundwork, dict[str, float]]:
+    """The global importance of the fitted booster, its plot logged into the run's model
+    folder; the groundwork returned knows the plot is there."""
+    importance = demand.importance(fit.model.booster_, fit.holdout)
+    ground = laid.result()
+    run = log_file(settings, ground.run, IMPORTANCE_FILE, demand.plot(importance))
+    return replace(ground, run=run), importance
+
+
 def register_demand(
-    settings: Settings, registry: ModelRegistry, fitted: demand.DemandModel
+    settings: Settings,
+    registry: ModelRegistry,
+    fitted: demand.DemandModel,
+    groundwork: Groundwork | None = None,
+    importance: dict[str, float] | None = None,
 ) -> Outcome:
     """Check the demand model's export, log it to MLflow with its global importance (metadata
-    and plot), register it and promote it if it beats the champion."""
-    _checked(demand.MODEL, fitted.exported.max_abs_diff)
-    meta = demand.metadata(fitted)
+    and plot), register it and promote it if it beats the champion (``groundwork``: the run
+    and the champion's scores, laid while the model was fitted; ``importance``: computed
+    already)."""
+    try:
+        _checked(demand.MODEL, fitted.exported.max_abs_diff)
+        meta = demand.metadata(fitted, importance)
+        files = demand.files(meta)
+    except BaseException:
+        if groundwork is not None:
+            fail_run(settings, groundwork.run)
+        raise
     return register_and_promote(
         settings,
         registry,
@@ -74,7 +142,8 @@ def register_demand(
         lambda scores: demand.wape(fitted.holdout_units, scores),
         "wape",
         higher_is_better=False,
-        files=demand.files(meta),
+        files=files,
+        groundwork=groundwork,
     )
 
 
@@ -84,8 +153,8 @@ def train_models(
     require_mlflow(settings)  # before minutes of training whose result could not be logged
     registry = ModelRegistry.from_settings(settings)
     data = demand.training_set(settings, demand.list_prices(catalogue))
-    fitted = demand.train_demand(data)
-    outcomes = {demand.MODEL: register_demand(settings, registry, fitted)}
+    fitted, outcome = train_and_register_demand(settings, registry, data)
+    outcomes = {demand.MODEL: outcome}
     step("train demand")
     ranked = ranker.train_ranker(settings.lake_dir, catalogue)
     _checked(ranker.MODEL, ranked.exported.max_abs_diff)

@@ -5,14 +5,16 @@ its runs); :func:`main` merges them into one ``governance.json``. Sections:
 
 - :func:`tracking_figures`: the demand model's training (the production ``train_demand``:
   LightGBM fit, ONNX export and parity check) on a synthetic sku-day set of the size the batch
-  benchmark trains on, timed without tracking and with it (the same plus what the ``train`` job
-  adds, ``batch.training.register_demand``: the global importance and its plot, the promotion
-  gate, the MLflow run with parameters, metrics, data versions and the ONNX model with its
-  signature, the registered version and its alias), alternating. ``tracking_overhead_ratio``
-  is with / without in wall time (goal ≤ 1.10), ``tracking_overhead_cpu_ratio`` the same in
-  this process's CPU time (the MLflow server's own CPU is not in it). Importing ``mlflow``
-  happens once per training process and is reported apart (``tracking_import_s``), not in
-  the ratio; so is Feast (``feast_import_s``), which the training job loads anyway.
+  benchmark trains on, timed without tracking and with it (what the ``train`` job runs,
+  ``batch.training.train_and_register_demand``: the same training while the MLflow run is
+  opened with its parameters and data versions and the champion is scored on another thread,
+  then the global importance and its plot, the promotion gate, the metrics and the ONNX model
+  with its signature, the registered version and its alias), alternating.
+  ``tracking_overhead_ratio`` is with / without in wall time (goal ≤ 1.10),
+  ``tracking_overhead_cpu_ratio`` the same in this process's CPU time (its threads included;
+  the MLflow server's own CPU is not in it). Importing ``mlflow`` happens once per training
+  process and is reported apart (``tracking_import_s``), not in the ratio; so is Feast
+  (``feast_import_s``), which the training job loads anyway.
 
 - :func:`explain_figures`: a demand model trained and exported by the production code
   (``batch.demand.train_demand``: 300 trees of 7 leaves, the 12 demand features), explained
@@ -30,11 +32,15 @@ its runs); :func:`main` merges them into one ``governance.json``. Sections:
   100k price changes. Goal ``audit_s_1m_events`` ≤ 30 s. Baseline: the same per-group
   numbers by a plain pandas ``groupby`` (``audit_pandas_s``).
 
-The tracking section needs the MLflow server of ``tillflow up``.
+The tracking section needs the MLflow server of ``tillflow up``. ``--section tracking`` (or
+``explain``, ``audit``; repeatable) measures only those sections and replaces only their figures
+in ``governance.json``, keeping the others' (``meta.runs.sections`` says when each was measured).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import statistics
 import tempfile
@@ -54,8 +60,8 @@ from batch.audit_inputs import AuditInputs
 from batch.demand import DemandSet, train_demand
 from batch.lake import append
 from batch.onnx_export import onnx_scores, session
-from batch.training import register_demand
-from benchmarks.common import Mode, median, parse_mode, print_repeat, write_result
+from batch.training import train_and_register_demand
+from benchmarks.common import Mode, median, print_repeat, write_result
 from governance.explain import Explainer
 from infra.readiness import require_mlflow
 from online_models.demand_features import DEMAND_FEATURES
@@ -120,9 +126,10 @@ def tracking_figures(mode: Mode) -> tuple[dict[str, float], dict[str, Any]]:
         for tracked in (False, True):
             label = "with" if tracked else "without"
             start, cpu = time.perf_counter(), time.process_time()
-            fitted = train_demand(data)
             if tracked:
-                register_demand(settings, registry, fitted)
+                fitted, _ = train_and_register_demand(settings, registry, data)
+            else:
+                fitted = train_demand(data)
             runs.setdefault(f"train_s_{label}_tracking", []).append(time.perf_counter() - start)
             runs.setdefault(f"train_cpu_s_{label}_tracking", []).append(time.process_time() - cpu)
         print_repeat(repeat, repeats, runs)
@@ -311,20 +318,45 @@ def audit_section(mode: Mode) -> tuple[dict[str, float], dict[str, Any]]:
     return audit_figures(mode), {}
 
 
-SECTIONS: tuple[Section, ...] = (tracking_figures, explain_section, audit_section)
+SECTIONS: dict[str, Section] = {
+    "tracking": tracking_figures,
+    "explain": explain_section,
+    "audit": audit_section,
+}
 
 
-def main(mode: Mode) -> None:
-    figures: dict[str, float] = {}
-    runs: dict[str, Any] = {}
-    for section in SECTIONS:
-        got, section_runs = section(mode)
+def main(mode: Mode, sections: list[str]) -> None:
+    """Measure ``sections`` and write them into ``governance.json``: the figures and runs of the
+    sections not measured now are kept from the file as it was."""
+    path = mode.results / "governance.json"
+    kept = json.loads(path.read_text()) if path.exists() and set(sections) != set(SECTIONS) else {}
+    runs: dict[str, Any] = kept.get("meta", {}).get("runs", {})
+    measured = runs.setdefault("sections", {})
+    for name in set(SECTIONS) - set(sections) - set(measured) if kept else ():
+        measured[name] = kept["meta"]["measured_at"]  # kept from a run of every section
+    figures = {k: v for k, v in kept.items() if k != "meta"}
+    for name in sections:
+        got, section_runs = SECTIONS[name](mode)
         print(", ".join(f"{k}={v:,.4g}" for k, v in got.items()))
         figures.update(got)
         runs.update(section_runs)
+        measured[name] = datetime.now(UTC).isoformat(timespec="seconds")
     runs["repeats"] = max((v for k, v in runs.items() if k.endswith("_repeats")), default=1)
     print(f"wrote {write_result('governance', figures, runs, mode)}")
 
 
+def parse_args(argv: list[str] | None = None) -> tuple[Mode, list[str]]:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny size, results to a temp dir")
+    parser.add_argument(
+        "--section",
+        action="append",
+        choices=list(SECTIONS),
+        help="measure only this section (repeatable); the others' figures are kept",
+    )
+    args = parser.parse_args(argv)
+    return Mode(smoke=args.smoke), args.section or list(SECTIONS)
+
+
 if __name__ == "__main__":
-    main(parse_mode(__doc__))
+    main(*parse_args())

@@ -86,6 +86,20 @@ def _tags(entity: dict[str, Any]) -> dict[str, str]:
     return {t["key"]: t.get("value", "") for t in entity.get("tags", [])}
 
 
+def _aliases(model: dict[str, Any]) -> dict[str, int]:
+    """A registered model's aliases → versions.
+
+    >>> _aliases({"aliases": [{"alias": "champion", "version": "3"}]})
+    {'champion': 3}
+    """
+    return {a["alias"]: int(a["version"]) for a in model.get("aliases", [])}
+
+
+def _history(model: dict[str, Any]) -> list[int]:
+    """The champions before the current one, newest last (the registered model's tag)."""
+    return [int(v) for v in json.loads(_tags(model).get(HISTORY_TAG, "[]"))]
+
+
 class ModelRegistry:
     """List, register, promote and roll back model versions in MLflow's registry."""
 
@@ -194,20 +208,34 @@ class ModelRegistry:
         return current
 
     def promote(self, name: str, version: int) -> ModelVersion:
-        """Point ``champion`` at ``version``; the previous champion goes on the history."""
+        """Point ``champion`` at ``version`` once onnxruntime loads it; the previous champion
+        goes on the history."""
         target = self.version(name, version)
         _check_loadable(target)
-        previous = self.alias(name, CHAMPION)
-        full = self.registered_name(name)
-        if previous is not None and previous != version:
-            self._set_history([*self._history(name), previous][-KEEP_HISTORY:], full)
-        self.rest.post(
-            "registered-models/alias", {"name": full, "alias": CHAMPION, "version": str(version)}
-        )
-        if self.alias(name, CHALLENGER) == version:
-            self.rest.delete("registered-models/alias", {"name": full, "alias": CHALLENGER})
-        self.copies.set_champion(name, version)
+        self._move_champion(target)
         return target
+
+    def promote_registered(self, target: ModelVersion) -> None:
+        """Point ``champion`` at a version :meth:`register` has just written from ONNX bytes
+        the caller loaded in onnxruntime: neither read back nor loaded again."""
+        self._move_champion(target)
+
+    def _move_champion(self, target: ModelVersion) -> None:
+        """One read (the aliases and the history), then the history, the alias and, when the
+        version was the challenger, that alias's removal."""
+        full = self.registered_name(target.name)
+        model = self._model(target.name)
+        aliases = _aliases(model)
+        previous = aliases.get(CHAMPION)
+        if previous is not None and previous != target.version:
+            self._set_history([*_history(model), previous][-KEEP_HISTORY:], full)
+        self.rest.post(
+            "registered-models/alias",
+            {"name": full, "alias": CHAMPION, "version": str(target.version)},
+        )
+        if aliases.get(CHALLENGER) == target.version:
+            self.rest.delete("registered-models/alias", {"name": full, "alias": CHALLENGER})
+        self.copies.set_champion(target.name, target.version)
 
     def set_challenger(self, name: str, version: int) -> None:
         self.rest.post(
@@ -217,7 +245,7 @@ class ModelRegistry:
 
     def rollback(self, name: str) -> ModelVersion:
         """Move ``champion`` back to the version it pointed to before the last promotion."""
-        history = self._history(name)
+        history = _history(self._model(name))
         if not history:
             raise RegistryError(f"model {name!r} has no earlier version to roll back to")
         previous = history.pop()
@@ -230,13 +258,14 @@ class ModelRegistry:
         self.copies.set_champion(name, previous)
         return target
 
-    def _history(self, name: str) -> list[int]:
+    def _model(self, name: str) -> dict[str, Any]:
+        """The registered model: its tags (the champion history) and its aliases."""
         try:
-            model = self.rest.get("registered-models/get", name=self.registered_name(name))
+            found = self.rest.get("registered-models/get", name=self.registered_name(name))
         except NotFound:
             raise RegistryError(f"model {name!r} is not registered") from None
-        raw = _tags(model["registered_model"]).get(HISTORY_TAG, "[]")
-        return [int(v) for v in json.loads(raw)]
+        model: dict[str, Any] = found["registered_model"]
+        return model
 
     def _set_history(self, history: list[int], full: str) -> None:
         body = {"name": full, "key": HISTORY_TAG, "value": json.dumps(history)}

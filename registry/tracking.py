@@ -11,12 +11,18 @@ One run per trained model, in the experiment ``TILLFLOW_MLFLOW_EXPERIMENT``:
 - the artifact folder ``model``: the ONNX file in MLflow's ``onnx`` flavour with its signature
   (a float32 tensor of the features in, the score out), which the registry version points to.
 
-The run is created, logged and closed through MLflow's REST API (:class:`registry.rest.MlflowRest`,
-plain ``urllib``): one request per step, ~0.7 ms of client CPU each where ``MlflowClient``
-spent ~2.3 ms (``requests``, retries, request-header plugins). Each file of the model folder is
-one upload; they go :data:`UPLOADS` at a time, beside the ``log-batch`` of parameters and metrics.
-The ``mlflow`` package writes the model folder (``mlflow.onnx.save_model``: the flavour, the
-signature, the requirements); it is imported here only (training), never on the serving path.
+A run is logged in three steps, so that a trainer can overlap them with its own work:
+:func:`start_run` creates it with its parameters and data versions (all known before the fit);
+:func:`submit_logs` and :func:`submit_model` send the metrics, the files beside the model and
+every file of the MLflow model folder as concurrent requests, one each, on the caller's thread
+pool; :func:`end_run` closes it ``FINISHED`` (or ``FAILED``). :func:`log_training_run` chains
+them.
+
+The requests go through MLflow's REST API (:class:`registry.rest.MlflowRest`, plain
+``urllib``): ~0.7 ms of client CPU each where ``MlflowClient`` spent ~2.3 ms (``requests``,
+retries, request-header plugins). The ``mlflow`` package writes the model folder
+(``mlflow.onnx.save_model``: the flavour, the signature, the requirements); it is imported here
+only (training), never on the serving path.
 """
 
 from __future__ import annotations
@@ -25,11 +31,11 @@ import functools
 import tempfile
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import structlog
@@ -42,7 +48,9 @@ log = structlog.get_logger(__name__)
 
 MODEL_ARTIFACT = "model"
 MAX_PARAM_CHARS = 6000  # MLflow's limit on a parameter value
-UPLOADS = 4  # files of the model folder uploaded at once (each one is a PUT through the server)
+ENVIRONMENT_NAMES = ("conda.yaml", "python_env.yaml", "requirements.txt")
+MODEL_FOLDER_NAMES = frozenset(("MLmodel", "model.onnx", *ENVIRONMENT_NAMES))
+"""What ``mlflow.onnx.save_model`` writes into the model folder (files beside it take others)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,22 @@ class TrainingRecord:
     data_versions: dict[str, int]  # lake table (``gold/sku_daily``) → Delta version read
     feature_set: tuple[str, ...] = ()  # Feast references (``view:feature``) read
     tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OpenRun:
+    """A run created in MLflow, its parameters, data versions and the model folder's
+    environment files logged."""
+
+    run_id: str
+    artifact_uri: str  # ``mlflow-artifacts:/<experiment>/<run>/artifacts``
+    model: str
+    uploaded: tuple[tuple[str, bytes], ...] = ()  # files of the model folder already logged
+
+    @property
+    def source(self) -> str:
+        """The run's ``model`` artifact folder, what a registry version points to."""
+        return f"{self.artifact_uri}/{MODEL_ARTIFACT}"
 
 
 @dataclass(frozen=True)
@@ -87,6 +111,168 @@ def runtime_requirements() -> tuple[str, ...]:
     return (f"onnx=={version('onnx')}", f"onnxruntime=={version('onnxruntime')}")
 
 
+@functools.cache
+def environment_files() -> tuple[tuple[str, bytes], ...]:
+    """The environment files of a logged model folder (:data:`ENVIRONMENT_NAMES`). MLflow
+    writes them from the requirements and the interpreter alone, the same for every model, so
+    they are written once per process (for a one-node ONNX model) and a run logs them when it
+    starts, before its model exists; :func:`submit_model` skips them when they are the same."""
+    import mlflow.onnx
+    from onnx import TensorProto, helper
+
+    tensor = [1]
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "environment",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, tensor)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, tensor)],
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / MODEL_ARTIFACT
+        mlflow.onnx.save_model(
+            helper.make_model(graph), str(folder), pip_requirements=list(runtime_requirements())
+        )
+        return tuple((name, (folder / name).read_bytes()) for name in ENVIRONMENT_NAMES)
+
+
+def _rest(settings: Settings) -> MlflowRest:
+    return MlflowRest(settings.mlflow_url, settings.mlflow_timeout_s)
+
+
+def start_run(settings: Settings, record: TrainingRecord) -> OpenRun:
+    """Create the run (tags, start time), log its parameters and data versions and the model
+    folder's environment files; the record's metrics, if any, are left to :func:`submit_logs`."""
+    rest = _rest(settings)
+    experiment_id = _experiment_id(rest, settings.mlflow_experiment)
+    tags = {"tillflow.model": record.model, **record.tags}
+    run = rest.post(
+        "runs/create",
+        {
+            "experiment_id": experiment_id,
+            "run_name": record.model,
+            "start_time": _now_ms(),
+            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+        },
+    )["run"]["info"]
+    opened = OpenRun(
+        str(run["run_id"]), str(run["artifact_uri"]), record.model, environment_files()
+    )
+    rest.post(
+        "runs/log-batch",
+        {
+            "run_id": opened.run_id,
+            "params": [{"key": k, "value": v} for k, v in run_params(record).items()],
+            "tags": [
+                {"key": f"data.{t}", "value": str(v)} for t, v in record.data_versions.items()
+            ],
+        },
+    )
+    for name, content in opened.uploaded:
+        rest.upload(opened.source, name, content)
+    log.info("training.run_started", model=record.model, run_id=opened.run_id)
+    return opened
+
+
+def submit_logs(
+    settings: Settings,
+    run: OpenRun,
+    metrics: Mapping[str, float],
+    files: Mapping[str, bytes],
+    pool: Executor,
+) -> list[Future[Any]]:
+    """Submit to ``pool`` the ``log-batch`` of ``metrics`` and one upload per file of
+    ``files`` into the run's model folder (plain names, none of MLflow's own) that the run has
+    not logged already (:func:`log_file`)."""
+    for name in files:
+        if Path(name).name != name or name in MODEL_FOLDER_NAMES:
+            raise ValueError(f"invalid file name {name!r} beside a logged model")
+    rest = _rest(settings)
+    now = _now_ms()
+    batch = {
+        "run_id": run.run_id,
+        "metrics": [
+            {"key": k, "value": float(v), "timestamp": now, "step": 0}
+            for k, v in metrics.items()
+            if v == v  # NaN is not a metric
+        ],
+    }
+    logged = dict(run.uploaded)
+    return [pool.submit(rest.post, "runs/log-batch", batch)] + [
+        pool.submit(rest.upload, run.source, name, content)
+        for name, content in files.items()
+        if logged.get(name) != content
+    ]
+
+
+def log_file(settings: Settings, run: OpenRun, name: str, content: bytes) -> OpenRun:
+    """Upload one file into the run's model folder now (e.g. a plot ready before the model
+    is); the run returned knows it, so :func:`submit_logs` does not send it again."""
+    _rest(settings).upload(run.source, name, content)
+    return replace(run, uploaded=(*run.uploaded, (name, content)))
+
+
+def submit_model(
+    settings: Settings,
+    run: OpenRun,
+    onnx_bytes: bytes,
+    example_rows: np.ndarray,
+    example_scores: np.ndarray,
+    pool: Executor,
+) -> list[Future[Any]]:
+    """Write the model folder (the ONNX file in MLflow's ``onnx`` flavour with its signature,
+    inferred from the example rows and their scores) and submit one upload per file that the
+    run has not logged already."""
+    import mlflow.onnx
+    import onnx
+    from mlflow.models import infer_signature
+
+    rest = _rest(settings)
+    signature = infer_signature(example_rows.astype(np.float32), example_scores.astype(np.float32))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / MODEL_ARTIFACT
+        mlflow.onnx.save_model(
+            onnx.load_from_string(onnx_bytes),
+            str(folder),
+            signature=signature,
+            pip_requirements=list(runtime_requirements()),
+            save_as_external_data=False,  # a tree ensemble has no large tensors: one file
+        )
+        files = {
+            (_artifact_dir(folder, path), path.name): path.read_bytes()
+            for path in sorted(folder.rglob("*"))
+            if path.is_file()
+        }
+    logged = {(MODEL_ARTIFACT, name): content for name, content in run.uploaded}
+    return [
+        pool.submit(rest.upload, f"{run.artifact_uri}/{parent}", name, content)
+        for (parent, name), content in files.items()
+        if logged.get((parent, name)) != content
+    ]
+
+
+def end_run(settings: Settings, run_id: str, status: Literal["FINISHED", "FAILED"]) -> None:
+    """Close the run with one request (``MlflowClient.set_terminated`` reads the run back
+    first, only to print its address on stdout)."""
+    _rest(settings).post("runs/update", {"run_id": run_id, "status": status, "end_time": _now_ms()})
+
+
+def fail_run(settings: Settings, run: OpenRun) -> None:
+    """Mark a run whose training or logging failed ``FAILED``; a failure to say so is logged,
+    not raised over the error that ended the run."""
+    try:
+        end_run(settings, run.run_id, "FAILED")
+    except Exception as exc:  # noqa: BLE001 - the caller re-raises the error that matters
+        log.warning("training.run_not_closed", run_id=run.run_id, error=str(exc))
+
+
+def all_done(futures: list[Future[Any]]) -> None:
+    """Wait for every future; the first failure is raised once all have ended."""
+    errors = [f.exception() for f in futures]
+    for error in errors:
+        if error is not None:
+            raise error
+
+
 def log_training_run(
     settings: Settings,
     record: TrainingRecord,
@@ -97,65 +283,23 @@ def log_training_run(
 ) -> LoggedRun:
     """Log ``record`` and the ONNX model (signature from the example rows and their scores);
     ``files`` (plain names) go into the model's folder beside it."""
-    import mlflow.onnx
-    import onnx
-    from mlflow.models import infer_signature
-
     require_mlflow(settings)
-    rest = MlflowRest(settings.mlflow_url, settings.mlflow_timeout_s)
-    experiment_id = _experiment_id(rest, settings.mlflow_experiment)
-    now = int(time.time() * 1000)
-    tags = {"tillflow.model": record.model, **record.tags}
-    run = rest.post(
-        "runs/create",
-        {
-            "experiment_id": experiment_id,
-            "run_name": record.model,
-            "start_time": now,
-            "tags": [{"key": k, "value": v} for k, v in tags.items()],
-        },
-    )["run"]["info"]
-    run_id, artifact_uri = str(run["run_id"]), str(run["artifact_uri"])
-    batch = {
-        "run_id": run_id,
-        "metrics": [
-            {"key": k, "value": float(v), "timestamp": now, "step": 0}
-            for k, v in record.metrics.items()
-            if v == v  # NaN is not a metric
-        ],
-        "params": [{"key": k, "value": v} for k, v in run_params(record).items()],
-        "tags": [{"key": f"data.{t}", "value": str(v)} for t, v in record.data_versions.items()],
-    }
-    signature = infer_signature(example_rows.astype(np.float32), example_scores.astype(np.float32))
-    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(UPLOADS) as pool:
-        logged = pool.submit(rest.post, "runs/log-batch", batch)
-        folder = Path(tmp) / MODEL_ARTIFACT
-        mlflow.onnx.save_model(
-            onnx.load_from_string(onnx_bytes),
-            str(folder),
-            signature=signature,
-            pip_requirements=list(runtime_requirements()),
-        )
-        for name, content in (files or {}).items():
-            if Path(name).name != name or (folder / name).exists():
-                raise ValueError(f"invalid file name {name!r} beside a logged model")
-            (folder / name).write_bytes(content)
-        _all_done(
-            [logged]
-            + [
-                pool.submit(
-                    rest.upload,
-                    f"{artifact_uri}/{_artifact_dir(folder, path)}",
-                    path.name,
-                    path.read_bytes(),
-                )
-                for path in sorted(folder.rglob("*"))
-                if path.is_file()
-            ]
-        )
-    _finish(rest, run_id)
-    log.info("training.logged", model=record.model, run_id=run_id, experiment=experiment_id)
-    return LoggedRun(run_id, f"{artifact_uri}/{MODEL_ARTIFACT}", tuple(sorted(files or ())))
+    run = start_run(settings, record)
+    try:
+        with ThreadPoolExecutor(len(MODEL_FOLDER_NAMES) + 1 + len(files or {})) as pool:
+            futures = submit_logs(settings, run, record.metrics, files or {}, pool)
+            futures += submit_model(settings, run, onnx_bytes, example_rows, example_scores, pool)
+            all_done(futures)
+        end_run(settings, run.run_id, "FINISHED")
+    except BaseException:
+        fail_run(settings, run)
+        raise
+    log.info("training.logged", model=record.model, run_id=run.run_id)
+    return LoggedRun(run.run_id, run.source, tuple(sorted(files or ())))
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _experiment_id(rest: MlflowRest, name: str) -> str:
@@ -174,23 +318,6 @@ def _artifact_dir(folder: Path, path: Path) -> str:
     'model/sub'
     """
     return "/".join((MODEL_ARTIFACT, *path.relative_to(folder).parent.parts))
-
-
-def _all_done(futures: list[Any]) -> None:
-    """Wait for every upload; the first failure is raised once all have ended."""
-    errors = [f.exception() for f in futures]
-    for error in errors:
-        if error is not None:
-            raise error
-
-
-def _finish(rest: MlflowRest, run_id: str) -> None:
-    """Mark the run FINISHED with one request (``MlflowClient.set_terminated`` reads the run back
-    first, only to print its address on stdout)."""
-    rest.post(
-        "runs/update",
-        {"run_id": run_id, "status": "FINISHED", "end_time": int(time.time() * 1000)},
-    )
 
 
 def log_audit_run(
@@ -221,5 +348,5 @@ def log_audit_run(
         run.info.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()]
     )
     client.log_text(run.info.run_id, rows_json, "fairness_audit.json")
-    _finish(rest, run.info.run_id)
+    end_run(settings, run.info.run_id, "FINISHED")
     return str(run.info.run_id)

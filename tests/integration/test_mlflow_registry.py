@@ -1,8 +1,8 @@
 """Training runs in the real MLflow server; promotion, rollback and refusals as aliases.
 
 A small LightGBM demand model goes through the production path (ONNX export, the promotion
-gate, :func:`registry.tracking.log_training_run`, the registry adapter); the run is read back
-with MLflow's own client.
+gate, :mod:`registry.tracking`, the registry adapter); the run is read back with MLflow's own
+client. The demand trainer's run, opened while the model fits, is checked item by item too.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -21,13 +22,15 @@ from mlflow import MlflowClient
 from prometheus_client import CollectorRegistry
 
 from api.main import create_app
-from batch.demand import wape
+from batch.demand import DemandSet, wape
 from batch.onnx_export import Export, export
 from batch.promotion import Outcome, register_and_promote
-from batch.training import FEATURE_SET, train_models, training_record
+from batch.training import FEATURE_SET, train_and_register_demand, train_models, training_record
+from governance.importance_plot import IMPORTANCE_FILE
 from infra.errors import ServiceUnavailable
 from infra.readiness import require_mlflow
 from observability.jobs import RegistryCollector
+from online_models.demand_features import DEMAND_FEATURES
 from registry import (
     CHALLENGER,
     CHAMPION,
@@ -38,6 +41,7 @@ from registry import (
 )
 from registry.copies import LocalCopies
 from registry.store import NATIVE_FILE
+from registry.tracking import MODEL_FOLDER_NAMES
 from schemas.settings import Settings
 from tests.credentials import admin_headers
 from tests.flow_processes import free_port
@@ -251,3 +255,91 @@ def test_without_mlflow_errors_name_it_and_the_api_serves_the_cached_champion(
         listed = client.get("/admin/models")
         assert listed.status_code == 503
         assert "MLflow is not reachable" in listed.json()["detail"]
+
+
+def _demand_set(data_version: int, *, negative: bool = False) -> DemandSet:
+    """40 skus over 10 days of the demand model's features; ``negative`` units no Poisson
+    model can fit."""
+    rng = np.random.default_rng(8)
+    rows = 400
+    x = rng.uniform(0, 10, size=(rows, len(DEMAND_FEATURES))).astype(np.float32)
+    units = rng.poisson(np.exp(0.15 * x[:, 4] - 0.1 * x[:, 0] + 0.5)).astype(np.float64)
+    if negative:
+        units -= 5.0
+    days = np.repeat([f"2026-01-{d:02d}" for d in range(1, 11)], rows // 10)
+    return DemandSet(x, units, np.roll(units, 40), days, {"gold/sku_daily": data_version})
+
+
+def _runs_of(shop: Settings, data_version: int) -> list[Any]:
+    """The runs that logged ``data_version`` of gold sku_daily (unique to one test)."""
+    client = MlflowClient(tracking_uri=shop.mlflow_url)
+    experiment = client.get_experiment_by_name(shop.mlflow_experiment)
+    assert experiment is not None
+    return list(
+        client.search_runs(
+            [experiment.experiment_id],
+            filter_string=f"params.`data.gold/sku_daily` = '{data_version}'",
+        )
+    )
+
+
+def test_the_demand_run_opened_while_the_model_fits_holds_every_item(shop: Settings) -> None:
+    """The run is created and its parameters logged on another thread during the fit; the
+    champion is scored there too. Both trainings' runs still hold every item, and the second,
+    the same model again, is compared with the first and kept as challenger."""
+    settings = shop.model_copy(update={"mlflow_model_prefix": model_prefix()})
+    registry = ModelRegistry.from_settings(settings)
+    data_version = int(np.random.default_rng().integers(10**6, 10**9))
+    data = _demand_set(data_version)
+    fitted, first = train_and_register_demand(settings, registry, data)
+    again, second = train_and_register_demand(settings, registry, data)
+    client = MlflowClient(tracking_uri=settings.mlflow_url)
+    for outcome, trained in ((first, fitted), (second, again)):
+        run = client.get_run(outcome.run_id)
+        params, metrics = run.data.params, run.data.metrics
+        assert run.info.status == "FINISHED"
+        assert params["data.gold/sku_daily"] == str(data_version)
+        assert run.data.tags["data.gold/sku_daily"] == str(data_version)
+        assert params["feast.feature_set"].split(",") == list(FEATURE_SET)
+        assert params["features"] == ",".join(DEMAND_FEATURES)
+        assert (params["n_estimators"], params["num_leaves"]) == ("300", "7")
+        for key in ("wape", "wape_naive", "wape_vs_naive", "onnx_max_abs_diff"):
+            assert metrics[key] == pytest.approx(trained.metrics[key], rel=1e-9, abs=1e-12), key
+        assert metrics["wape_onnx"] == pytest.approx(trained.metrics["wape"], abs=1e-3)
+        files = {f.path for f in client.list_artifacts(outcome.run_id, "model")}
+        expected = {*MODEL_FOLDER_NAMES, NATIVE_FILE, IMPORTANCE_FILE}
+        assert files == {f"model/{name}" for name in expected}
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(client.download_artifacts(outcome.run_id, "model", tmp))
+            mlmodel = yaml.safe_load((folder / "MLmodel").read_text())
+            assert (folder / "model.onnx").read_bytes() == trained.exported.onnx
+            assert (folder / IMPORTANCE_FILE).read_bytes().startswith(b"<svg ")
+        inputs = yaml.safe_load(mlmodel["signature"]["inputs"])
+        assert inputs[0]["tensor-spec"] == {"dtype": "float32", "shape": [-1, len(DEMAND_FEATURES)]}
+    assert first.promoted
+    assert first.current_score is None
+    assert not second.promoted
+    assert second.current_score == pytest.approx(fitted.metrics["wape"], abs=1e-3)
+    assert client.get_run(second.run_id).data.metrics["wape_current_on_holdout"] == (
+        pytest.approx(second.current_score)
+    )
+    assert registry.alias("demand", CHAMPION) == first.version.version
+    assert registry.alias("demand", CHALLENGER) == second.version.version
+    assert {r.info.run_id for r in _runs_of(settings, data_version)} == {
+        first.run_id,
+        second.run_id,
+    }
+
+
+def test_a_demand_fit_that_fails_marks_its_run_failed_and_registers_nothing(
+    shop: Settings,
+) -> None:
+    settings = shop.model_copy(update={"mlflow_model_prefix": model_prefix()})
+    registry = ModelRegistry.from_settings(settings)
+    data_version = int(np.random.default_rng().integers(10**6, 10**9))
+    with pytest.raises(lgb.basic.LightGBMError, match="negative"):
+        train_and_register_demand(settings, registry, _demand_set(data_version, negative=True))
+    (run,) = _runs_of(settings, data_version)
+    assert run.info.status == "FAILED"
+    assert run.data.params["n_estimators"] == "300"  # opened, with its parameters, during the fit
+    assert registry.versions("demand") == []
