@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await state.served.flush()  # the lists served last (each batch bounded in time)
+            await state.served.close()  # the lists served last (each batch bounded in time)
             await state.kafka.producer.stop()
             await state.redis.close()
             await state.graph.close()

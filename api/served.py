@@ -79,6 +79,7 @@ class ServedLog:
         self._logged = metrics.served_lists.labels(outcome="logged")
         self._dropped = metrics.served_lists.labels(outcome="dropped")
         self._wake: asyncio.Event | None = None  # made by run(), on the serving loop
+        self._flushing: asyncio.Future[int] | None = None
 
     def record(self, shown: Recommendations) -> None:
         """Queue a list that was just served (a list with no items shows nothing: skipped)."""
@@ -101,8 +102,8 @@ class ServedLog:
                     RECOMMENDATIONS_SERVED, events, timeout_s=self.timeout_s
                 )
             except asyncio.CancelledError:
-                # Shutting down: the lifespan's last flush sends them again; a list that
-                # went through twice keeps its event id (the training reads each id once).
+                # Cancelled mid-send: whoever flushes next sends them again; a list that went
+                # through twice keeps its event id (the training reads each id once).
                 self.pending.extendleft(reversed(taken))
                 raise
             except ServiceUnavailable as exc:
@@ -114,12 +115,21 @@ class ServedLog:
         return logged
 
     async def run(self) -> None:
-        """Produce queued lists as they come, until cancelled (the lifespan's task)."""
+        """Produce queued lists as they come, until cancelled (the lifespan's task). A flush
+        under way is not cancelled with it: :meth:`close` waits for it."""
         self._wake = wake = asyncio.Event()
         try:
             while True:
-                await self.flush()
+                self._flushing = asyncio.ensure_future(self.flush())
+                await asyncio.shield(self._flushing)
                 await wake.wait()
                 wake.clear()
         finally:
             self._wake = None
+
+    async def close(self) -> None:
+        """At shutdown, after cancelling :meth:`run`: let its flush finish, then send what is
+        left (each batch bounded in time)."""
+        if self._flushing is not None:
+            await self._flushing
+        await self.flush()

@@ -103,6 +103,7 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
         stock = {"sku": sku, "store_id": "web", "on_hand": 50}
         bronze.add(INVENTORY, first, stock)
         bronze.add(COMPETITOR_PRICES, first, {"sku": sku, "competitor": "c1", "price": 4.5})
+    _view(bronze, USERS[0], PRODUCTS[0], first)  # the log's first event: two training days
     shown: list[Shown] = []
     for day in range(DAYS):
         start = first + timedelta(days=day)
