@@ -7,7 +7,7 @@ list still keeps; then the popularity of every neighbour (the similarity is divi
 popularity list keeps the ``TILLFLOW_POPULARITY_LEN`` most popular products: a neighbour past
 its end counts as popular as the last one kept, not as unseen (which would rank the rarest
 items of a large catalogue above the rest). The ranking itself is
-``online_models.recommender.discover``.
+``online_models.recommender.discover_candidates``.
 """
 
 from __future__ import annotations
@@ -15,10 +15,16 @@ from __future__ import annotations
 from typing import Any
 
 from infra.clients import AsyncRedis
-from online_models.recommender import CATEGORY_ITEMS, DISCOVER_DEPTH, Profile, Scored, discover
+from online_models.recommender import (
+    CATEGORY_ITEMS,
+    DISCOVER_DEPTH,
+    Candidate,
+    Profile,
+    discover_candidates,
+)
 from online_models.similarity import POPULARITY_DAMPING, damped
 from schemas.keys import RedisKeys
-from schemas.serving import DiscoverOrigin, StoredShopper
+from schemas.serving import StoredShopper
 
 POPULAR_CANDIDATES = 4  # × k popular items read as the last resort
 
@@ -31,9 +37,9 @@ def profile_of(stored: StoredShopper) -> Profile:
 
 async def read_discover(
     client: AsyncRedis, keys: RedisKeys, stored: StoredShopper, k: int
-) -> tuple[Scored, DiscoverOrigin]:
-    """The shopper's discover top-``k`` and where its best item came from (``client``
-    returns bytes)."""
+) -> list[Candidate]:
+    """The shopper's discover top-``k``, each item with its source (``client`` returns
+    bytes)."""
     recent = stored.recent[:DISCOVER_DEPTH]
     categories = [c for c, _ in stored.categories]
     pipe = client.pipeline(transaction=False)
@@ -55,7 +61,7 @@ async def read_discover(
     popular = [(_text(s), float(v)) for s, v in answers[-2]]
     floor = max((float(v) for _, v in answers[-1]), default=1.0)
     neighbours = await _damped(client, keys, similar, floor)
-    return discover(profile_of(stored), by_category, neighbours, popular, k)
+    return discover_candidates(profile_of(stored), by_category, neighbours, popular, k)
 
 
 async def _damped(

@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tasks = [
             asyncio.create_task(state.hub.listen(settings, hub_ready), name="pubsub"),
             asyncio.create_task(_follow_registry(state), name="registry"),
+            asyncio.create_task(state.served.run(), name="served-log"),
         ]
         with suppress(TimeoutError):
             await asyncio.wait_for(hub_ready.wait(), timeout=2.0)
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await state.served.close()  # the lists served last (each batch bounded in time)
             await state.kafka.producer.stop()
             await state.redis.close()
             await state.graph.close()

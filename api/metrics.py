@@ -80,6 +80,15 @@ class ApiMetrics:
             ["channel"],
             registry=r,
         )
+        self.served_lists = Counter(
+            "tillflow_served_lists",
+            "Served recommendation lists by outcome: logged (acknowledged by Kafka) or dropped "
+            "(Kafka unavailable, or the log's queue full).",
+            ["outcome"],
+            registry=r,
+        )
+        for outcome in ("logged", "dropped"):
+            self.served_lists.labels(outcome=outcome)
         self._loaded: dict[str, str] = {}
         r.register(_ModelInfo(self._loaded))
         self.lookups = Counter(

@@ -22,7 +22,7 @@ from api.metrics import ApiMetrics
 from api.onnx_models import LoadedModel, ModelSlot
 from api.redis_gate import RedisGate
 from infra.clients import AsyncRedis
-from online_models.ranking import candidate_row, item_values
+from online_models.ranking import RANKER_FEATURES, candidate_row, item_values
 from online_models.ranking import shopper as parse_shopper
 from online_models.recommender import mixed
 from schemas.catalogue import CatalogueItem
@@ -67,7 +67,8 @@ class Shopper(BaseModel):
         own = [(i.sku, i.score) for i in self.again]
         found = [(i.sku, i.score) for i in self.discover]
         both = mixed(own, found, len(own) + len(found))
-        return [RecommendedItem(sku=s, score=v) for s, v in both]
+        by_sku = {i.sku: i for i in self.discover} | {i.sku: i for i in self.again}
+        return [by_sku[s] for s, _ in both]
 
 
 class Item(BaseModel):
@@ -96,11 +97,11 @@ async def read_shopper(
     if replies[0] is None:
         return Shopper(user_id=user_id, again=[], discover=[], updated_at=None, features=features)
     stored = StoredShopper.model_validate_json(replies[0])
-    found = (await read_discover(client, keys, stored, discover_k))[0] if discover_k else []
+    found = await read_discover(client, keys, stored, discover_k) if discover_k else []
     return Shopper(
         user_id=user_id,
-        again=[RecommendedItem(sku=i.sku, score=i.score) for i in stored.again],
-        discover=[RecommendedItem(sku=s, score=v) for s, v in found],
+        again=[RecommendedItem(sku=i.sku, score=i.score, source="again") for i in stored.again],
+        discover=[RecommendedItem(sku=s, score=v, source=source) for s, v, source in found],
         updated_at=stored.updated_at,
         features=features,
     )
@@ -108,7 +109,7 @@ async def read_shopper(
 
 async def read_popular(client: AsyncRedis, keys: RedisKeys, depth: int) -> list[RecommendedItem]:
     top = await client.zrevrange(keys.popularity, 0, depth - 1, withscores=True)
-    return [RecommendedItem(sku=s, score=float(v)) for s, v in top]
+    return [RecommendedItem(sku=s, score=float(v), source="popular") for s, v in top]
 
 
 async def read_items(
@@ -193,7 +194,7 @@ def ranked(
     empty = Item(values=item_values({}), category=None)
     rows = np.array(
         [
-            candidate_row(who, item.values, c.score, rank, item.category, c.sku)
+            candidate_row(who, item.values, c.score, rank, item.category, c.sku, c.source)
             for rank, c in enumerate(candidates)
             for item in (items.get(c.sku, empty),)
         ],
@@ -205,10 +206,11 @@ def ranked(
     if name == "mixed":
         own = {i.sku for i in shopper.again}
         best = mixed([b for b in best if b[0] in own], [b for b in best if b[0] not in own], k)
+    source = {c.sku: c.source for c in candidates}
     return Recommendations(
         user_id=shopper.user_id,
         list_name=name,
-        items=[RecommendedItem(sku=s, score=v) for s, v in best[:k]],
+        items=[RecommendedItem(sku=s, score=v, source=source[s]) for s, v in best[:k]],
         source="ranker",
         model_version=model.label,
         updated_at=shopper.updated_at,
@@ -216,9 +218,17 @@ def ranked(
     )
 
 
+def usable_ranker(slot: ModelSlot) -> LoadedModel | None:
+    """The slot's ranker when its inputs are today's :data:`RANKER_FEATURES`; None for a
+    version trained on other columns (its rows would not fit until a new one is trained)."""
+    model = slot.model
+    return model if model is not None and model.features == RANKER_FEATURES else None
+
+
 class RecommendationService:
     """Shoppers' lists for the HTTP and websocket handlers (one per API process): each read
-    goes cache, then Redis, then last known (``api/cache.py``)."""
+    goes cache, then Redis, then last known (``api/cache.py``); each list served is handed
+    to ``on_served`` (the served-list log, ``api/served.py``)."""
 
     def __init__(
         self,
@@ -228,6 +238,7 @@ class RecommendationService:
         reads: FeatureReads,
         ranker: ModelSlot,
         metrics: ApiMetrics,
+        on_served: Callable[[Recommendations], None] = lambda _: None,
     ) -> None:
         self.redis = redis
         self.shoppers, self.popular, self.items = caches
@@ -235,11 +246,18 @@ class RecommendationService:
         self.reads = reads
         self.ranker = ranker
         self.metrics = metrics
+        self.on_served = on_served
 
     async def for_shopper(self, user_id: str, k: int, name: ListName = "mixed") -> Recommendations:
-        """The shopper's top-``k`` of list ``name``: ranked when a ranker is loaded."""
+        """The shopper's top-``k`` of list ``name`` (ranked when a ranker is loaded), logged
+        as served."""
+        served = await self._lists(user_id, k, name)
+        self.on_served(served)
+        return served
+
+    async def _lists(self, user_id: str, k: int, name: ListName) -> Recommendations:
         keys, reads = self.keys, self.reads
-        ranker = self.ranker.model
+        ranker = usable_ranker(self.ranker)
         shopper, result = await self._cached(
             self.shoppers,
             user_id,
@@ -311,5 +329,6 @@ __all__ = [
     "read_items",
     "read_popular",
     "read_shopper",
+    "usable_ranker",
     "without_ranker",
 ]

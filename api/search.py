@@ -21,6 +21,7 @@ from api.recommendations import (
     ranked,
     read_items,
     read_shopper,
+    usable_ranker,
 )
 from api.state import AppState
 from infra.clients import AsyncRedis
@@ -83,7 +84,7 @@ async def personalised(state: AppState, results: SearchResults, user_id: str) ->
 
     Unchanged when no ranker is loaded or the flows have not seen the shopper.
     """
-    ranker = state.models["ranker"].model
+    ranker = usable_ranker(state.models["ranker"])
     if ranker is None or not results.items:
         return results
     keys, reads = state.settings.keys, state.features

@@ -17,6 +17,7 @@ from api.prices import Priced, PriceService
 from api.ratelimit import LoginThrottle, TokenBucket
 from api.recommendations import Item, RecommendationService, Shopper
 from api.redis_gate import RedisGate
+from api.served import ServedLog
 from api.tokens import VerifiedTokens
 from graph.serving import GraphService
 from ingest.producer import EventProducer
@@ -35,6 +36,7 @@ class AppState:
     redis: RedisGate
     metrics: ApiMetrics
     hub: Hub
+    served: ServedLog
     registry: ModelRegistry
     features: FeatureReads
     models: dict[str, ModelSlot] = field(default_factory=dict)
@@ -60,12 +62,14 @@ class AppState:
     def create(cls, settings: Settings) -> AppState:
         metrics = ApiMetrics()
         registry = ModelRegistry.from_settings(settings)
+        kafka = KafkaGate(EventProducer(settings), settings)
         state = cls(
             settings=settings,
-            kafka=KafkaGate(EventProducer(settings), settings),
+            kafka=kafka,
             redis=RedisGate(settings),
             metrics=metrics,
             hub=Hub(settings, metrics),
+            served=ServedLog(kafka.producer, settings.api_kafka_timeout_s, metrics),
             registry=registry,
             features=FeatureReads.create(settings),
             models={name: ModelSlot(registry, name) for name in MODEL_NAMES},
@@ -97,6 +101,7 @@ class AppState:
             reads,
             state.models["ranker"],
             metrics,
+            on_served=state.served.record,
         )
         state.catalogue_service = CatalogueService(state.redis, keys)
         state.hub.on_price.append(state.prices.invalidate)

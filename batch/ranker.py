@@ -1,19 +1,27 @@
-"""Train the recommendation ranker: re-order the flow's candidates by P(bought next day).
+"""Train the recommendation ranker: re-order the candidates by how likely the shopper takes one.
 
-Cut-offs one horizon (a day) apart: the latest is the holdout (features before it, purchases in
-the day after it); up to :data:`TRAIN_CUTOFFS` earlier ones are the training queries. The model
-is a LightGBM binary classifier over ``online_models.ranking.RANKER_FEATURES``; it is scored
-with HR@10 and NDCG@10 against the popularity list and against the candidates' own order.
+Cut-offs one horizon (a day) apart: the latest is the holdout (features before it, outcomes in
+the day after it); up to :data:`TRAIN_CUTOFFS` earlier ones are the training queries. When the
+lake holds the served-list log (bronze ``recommendations-served``) with chosen items in the
+training days and the holdout day, the queries are the lists the API served: positives are
+items shown and then viewed, carted or bought within :data:`CHOSEN_WITHIN`, negatives the
+items shown and not chosen (``batch.ranker_data.served_set``). Otherwise the training falls
+back to rebuilt candidate lists of the shoppers who bought, with :data:`NEGATIVES` sampled
+unbought candidates per query (``ranking_set``); the run's ``training_set`` parameter says
+which, and why. The model is a LightGBM binary classifier over
+``online_models.ranking.RANKER_FEATURES``; it is scored with HR@10 and NDCG@10 against the
+popularity list and against the candidates' own order.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import lightgbm as lgb
 import numpy as np
 import pyarrow as pa
@@ -22,18 +30,20 @@ import structlog
 from batch.demand import THREADS
 from batch.lake import table_version
 from batch.onnx_export import Export, export
-from batch.ranker_data import RankingSet, load_events, ranking_set
+from batch.ranker_data import RankingSet, load_events, load_served, ranking_set, served_set
 from batch.result import WaitingForData
 from batch.silver import connect
 from online_models.ranking import RANKER_FEATURES
-from schemas.lake import ORDER_LINES, USER_ACTIVITY, silver_path
+from schemas.lake import ORDER_LINES, USER_ACTIVITY, bronze_path, silver_path
+from schemas.topics import RECOMMENDATIONS_SERVED
 
 log = structlog.get_logger(__name__)
 
 MODEL = "ranker"
 HORIZON = timedelta(days=1)
 TRAIN_CUTOFFS = 3
-NEGATIVES = 15  # sampled unbought candidates per training query
+NEGATIVES = 15  # sampled unbought candidates per training query (the fallback)
+CHOSEN_WITHIN = timedelta(hours=1)  # a served item taken this soon after it was shown
 MIN_HISTORY = timedelta(days=1)
 K = 10
 
@@ -45,6 +55,7 @@ class RankerModel:
     metrics: dict[str, float]
     test: RankingSet
     trained_on: dict[str, int]
+    training_set: str  # served lists (real negatives) or the fallback, and why
 
 
 def hit_and_ndcg(ranked: list[str], positives: set[str], k: int = K) -> tuple[float, float]:
@@ -78,18 +89,22 @@ def _popularity(data: RankingSet) -> tuple[float, float]:
     return float(np.mean([h for h, _ in results])), float(np.mean([n for _, n in results]))
 
 
-def _concat(sets: list[RankingSet], seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Training rows: queries with a bought candidate (the rest teach nothing), each with all
-    its positives and at most :data:`NEGATIVES` sampled negatives."""
+def _concat(
+    sets: list[RankingSet], seed: int, negatives: int | None = NEGATIVES
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training rows: queries with a positive (the rest teach nothing), each with all its
+    positives and at most ``negatives`` sampled negatives (all of them when None)."""
     rng = np.random.default_rng(seed)
     xs, ys = [], []
     for s in sets:
         keep = np.zeros(len(s.labels), dtype=bool)
         for query in np.unique(s.groups[s.labels == 1]):
             rows = np.flatnonzero(s.groups == query)
-            negatives = rows[s.labels[rows] == 0]
+            wrong = rows[s.labels[rows] == 0]
             keep[rows[s.labels[rows] == 1]] = True
-            keep[rng.choice(negatives, min(NEGATIVES, len(negatives)), replace=False)] = True
+            if negatives is not None and len(wrong) > negatives:
+                wrong = rng.choice(wrong, negatives, replace=False)
+            keep[wrong] = True
         xs.append(s.features[keep])
         ys.append(s.labels[keep])
     return np.concatenate(xs), np.concatenate(ys)
@@ -115,13 +130,16 @@ def train_ranker(lake_dir: Path, catalogue: pa.Table, seed: int = 7) -> RankerMo
             raise WaitingForData(
                 f"waiting for {needed:.0f} days of silver events; {so_far:.1f} so far"
             )
-        train_sets = [ranking_set(con, c, HORIZON, categories) for c in cutoffs]
-        test = ranking_set(con, test_cutoff, HORIZON, categories)
+        served_lists = load_served(lake_dir, con)
+        train_sets, test, training_set, negatives = _training_sets(
+            con, served_lists, cutoffs, test_cutoff, categories
+        )
     finally:
         con.close()
-    x, y = _concat(train_sets, seed)
+    log.info("ranker.training_set", training_set=training_set)
+    x, y = _concat(train_sets, seed, negatives)
     if y.sum() == 0 or y.sum() == len(y):
-        raise WaitingForData("waiting for training rows with both bought and unbought candidates")
+        raise WaitingForData("waiting for training rows with both chosen and unchosen candidates")
     model = lgb.LGBMClassifier(
         n_estimators=150,
         learning_rate=0.08,
@@ -149,13 +167,56 @@ def train_ranker(lake_dir: Path, catalogue: pa.Table, seed: int = 7) -> RankerMo
         "ndcg_at_10_candidate_order": ndcg_cand,
         "onnx_max_abs_diff": exported.max_abs_diff,
         "train_rows": float(len(y)),
+        "train_negatives": float(len(y) - y.sum()),
+        "served_lists": float(served_lists),
         "test_queries": float(test.queries),
     }
     log.info("ranker.trained", **{k: round(v, 4) for k, v in metrics.items()})
     trained_on = {
         f"silver/{t}": table_version(silver_path(lake_dir, t)) for t in (USER_ACTIVITY, ORDER_LINES)
     }
-    return RankerModel(model, exported, metrics, test, trained_on)
+    if negatives is None:  # trained on the served-list log
+        served = bronze_path(lake_dir, RECOMMENDATIONS_SERVED)
+        trained_on[f"bronze/{RECOMMENDATIONS_SERVED.name}"] = table_version(served)
+    return RankerModel(model, exported, metrics, test, trained_on, training_set)
+
+
+def _training_sets(
+    con: duckdb.DuckDBPyConnection,
+    served_lists: int,
+    cutoffs: list[datetime],
+    test_cutoff: datetime,
+    categories: dict[str, str],
+) -> tuple[list[RankingSet], RankingSet, str, int | None]:
+    """The training sets, the holdout, what they are (the run's ``training_set`` parameter)
+    and how many negatives to sample per query (None: keep every real negative)."""
+    if served_lists:
+        train = [served_set(con, c, HORIZON, CHOSEN_WITHIN, categories) for c in cutoffs]
+        test = served_set(con, test_cutoff, HORIZON, CHOSEN_WITHIN, categories)
+        if test.queries and any(t.queries for t in train):
+            minutes = CHOSEN_WITHIN / timedelta(minutes=1)
+            return (
+                train,
+                test,
+                f"served lists ({served_lists} in the log): items shown and then chosen within "
+                f"{minutes:.0f} min are positives, items shown and not chosen real negatives",
+                None,
+            )
+        why = (
+            f"the served-list log ({served_lists} lists) has no list with a chosen item in "
+            "the training days and the holdout day"
+        )
+    else:
+        why = "no served-list log in the lake"
+    train = [ranking_set(con, c, HORIZON, categories) for c in cutoffs]
+    test = ranking_set(con, test_cutoff, HORIZON, categories)
+    return (
+        train,
+        test,
+        f"sampled negatives ({why}): the shoppers who bought, up to {NEGATIVES} of their "
+        "rebuilt candidates not bought per query",
+        NEGATIVES,
+    )
 
 
 def metadata(trained: RankerModel) -> dict[str, Any]:
@@ -164,8 +225,10 @@ def metadata(trained: RankerModel) -> dict[str, Any]:
         "metrics": trained.metrics,
         "trained_on": trained.trained_on,
         "model_type": "lightgbm.LGBMClassifier(binary)",
-        "target": "P(the shopper buys the candidate within a day)",
-        "holdout": "purchases in the last day, features before it",
+        "target": "P(the shopper takes the candidate: chosen after it was served, or bought "
+        "within a day when no served-list log exists)",
+        "holdout": "the last day's outcomes, features before it",
+        "training_set": trained.training_set,
     }
 
 

@@ -1,19 +1,27 @@
 """Point-in-time training and evaluation sets for the recommendation ranker.
 
-For a cut-off time ``c``: every shopper who buys within ``(c, c + horizon]`` is a query; their
-state (recent views and purchases, category affinity) and every product's state (24 h
-activity, last price, stock, competitor gap) are rebuilt from silver events strictly before
-``c`` in the very hash forms the flows write to Redis; candidates are both of the flow's lists
-(``online_models.recommender.again`` and ``discover``, over co-interaction pairs of the week
-before ``c``), so the ranker learns to blend the sources; labels are the products bought in
-the horizon, and every candidate the shopper did not buy is a negative. Rows are built with
-``online_models.ranking.ranker_features``, as at serving time.
+Two kinds of query, both with every shopper and product state rebuilt from silver events
+strictly before a cut-off time ``c``, in the very hash forms the flows write to Redis, and
+rows built with ``online_models.ranking.candidate_row`` as at serving time (each candidate's
+source, ``again``, ``similar``, ``category`` or ``popular``, is a feature: the ranker learns
+to blend the sources):
+
+- :func:`served_set` (when the served-list log exists): every list the API served in
+  ``[c, c + horizon)`` (bronze ``recommendations-served``), as shown; an item shown and then
+  chosen (viewed, carted, wishlisted, bought) within a short horizon is a positive, an item
+  shown and not chosen a **real negative**.
+- :func:`ranking_set` (the fallback): every shopper who buys within ``(c, c + horizon]``, with
+  both of the flow's lists rebuilt at the cut-off (``online_models.recommender.again`` and
+  ``discover_candidates``, over co-interaction pairs of the week before ``c``) as candidates;
+  the products bought are the positives, and every candidate not bought counts as a negative
+  although nobody showed it.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +29,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
+from pydantic import ValidationError
 
 from batch.lake import read_all
 from batch.result import WaitingForData
@@ -31,11 +40,21 @@ from online_models.recommender import (
     NEIGHBOURS,
     Profile,
     again,
-    discover,
+    discover_candidates,
     new_interest,
 )
 from online_models.similarity import BACKWARD, PAIR_DECAY, PAIR_DEPTH
-from schemas.lake import COMPETITOR_PRICES, INVENTORY, ORDER_LINES, USER_ACTIVITY, silver_path
+from schemas.lake import (
+    COMPETITOR_PRICES,
+    INVENTORY,
+    ORDER_LINES,
+    USER_ACTIVITY,
+    bronze_path,
+    silver_path,
+)
+from schemas.served import ServedList
+from schemas.serving import CandidateSource
+from schemas.topics import RECOMMENDATIONS_SERVED
 
 CANDIDATES = 50
 RECENT = 20
@@ -112,68 +131,197 @@ def _by_key(con: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> d
     return {row[0]: row[1] for row in con.execute(sql, params).fetchall()}
 
 
-def ranking_set(
-    con: duckdb.DuckDBPyConnection, cutoff: datetime, horizon: timedelta, categories: dict[str, str]
-) -> RankingSet:
-    """The candidate rows of every shopper who buys within ``(cutoff, cutoff + horizon]``."""
-    c = _naive(cutoff)
-    end, day, week = c + horizon, c - timedelta(days=1), c - timedelta(days=7)
-    bought = _by_key(
-        con,
-        "SELECT user_id, list(DISTINCT sku ORDER BY sku) FROM events WHERE kind = 'purchase'"
-        " AND t > ? AND t <= ? GROUP BY ALL ORDER BY user_id",
-        [c, end],
-    )
-    con.register("shoppers", pa.table({"user_id": list(bought)}))
-    users, interests = _user_states(con, c, categories)
-    items = _item_states(con, c, day)
-    neighbours = _neighbours(con, week, c)
+@dataclass(frozen=True)
+class Context:
+    """What every query of one cut-off shares: states strictly before the cut-off."""
+
+    users: dict[str, dict[str, str]]  # feature values per shopper
+    interests: dict[str, list[str]]  # latest interactions per shopper, newest first
+    items: dict[str, tuple[float, ...]]  # online_models.ranking.item_values per product
+    neighbours: dict[str, dict[str, float]]
+    popular: list[tuple[str, float]]
+    by_category: dict[str, list[tuple[str, float]]]
+
+
+def _context(
+    con: duckdb.DuckDBPyConnection, c: datetime, users: list[str], categories: dict[str, str]
+) -> Context:
+    """The states at ``c`` (naive UTC) of ``users`` and of every product."""
+    day, week = c - timedelta(days=1), c - timedelta(days=7)
+    con.register("shoppers", pa.table({"user_id": pa.array(users, pa.string())}))
+    states, interests = _user_states(con, c, categories)
+    con.unregister("shoppers")
+    items = {sku: item_values(state) for sku, state in _item_states(con, c, day).items()}
     counts = con.execute(
         "SELECT sku, count(*) AS n FROM events WHERE t >= ? AND t < ? GROUP BY sku"
         " ORDER BY n DESC, sku",
         [week, c],
     ).fetchall()
-    popular = counts[:CANDIDATES]
     by_category: dict[str, list[tuple[str, float]]] = {}
     for sku, n in counts:
         best = by_category.setdefault(categories.get(sku, ""), [])
         if len(best) < CATEGORY_ITEMS:
             best.append((sku, float(n)))
-    con.unregister("shoppers")
-    rows: list[list[float]] = []
-    labels: list[int] = []
-    groups: list[int] = []
-    skus: list[str] = []
-    positives: list[set[str]] = []
-    shoppers: list[str] = []
-    item_parts = {sku: item_values(state) for sku, state in items.items()}
-    no_item = item_values({})
-    for query, (user, purchased) in enumerate(bought.items()):
-        state = users.get(user, {})
-        who = shopper(state)
-        wanted = set(purchased)  # type: ignore[call-overload]
-        positives.append(wanted)
-        shoppers.append(str(user))
-        latest = interests.get(user, [])
-        profile = _profile(latest, categories, list(dict.fromkeys(latest))[:HISTORY])
-        found, _ = discover(profile, by_category, neighbours, popular, CANDIDATES)
-        candidates = again(profile, CANDIDATES // 2) + found[: CANDIDATES - CANDIDATES // 2]
-        for rank, (sku, score) in enumerate(candidates):
-            part = item_parts.get(sku, no_item)
-            rows.append(candidate_row(who, part, score, rank, categories.get(sku), sku))
-            labels.append(int(sku in wanted))
-            groups.append(query)
-            skus.append(sku)
-    features = np.asarray(rows, dtype=np.float32).reshape(-1, len(RANKER_FEATURES))
-    return RankingSet(
-        features,
-        np.asarray(labels),
-        np.asarray(groups),
-        skus,
-        positives,
-        [s for s, _ in popular],
-        shoppers,
+    return Context(
+        states, interests, items, _neighbours(con, week, c), counts[:CANDIDATES], by_category
     )
+
+
+class _Rows:
+    """Accumulates the rows of a :class:`RankingSet`."""
+
+    def __init__(self) -> None:
+        self.rows: list[list[float]] = []
+        self.labels: list[int] = []
+        self.groups: list[int] = []
+        self.skus: list[str] = []
+        self.positives: list[set[str]] = []
+        self.users: list[str] = []
+
+    def query(
+        self,
+        ctx: Context,
+        user: str,
+        candidates: Sequence[tuple[str, float, CandidateSource | None]],
+        wanted: set[str],
+        categories: dict[str, str],
+    ) -> None:
+        query = len(self.positives)
+        who = shopper(ctx.users.get(user, {}))
+        no_item = item_values({})
+        self.positives.append(wanted)
+        self.users.append(user)
+        for rank, (sku, score, source) in enumerate(candidates):
+            part = ctx.items.get(sku, no_item)
+            self.rows.append(
+                candidate_row(who, part, score, rank, categories.get(sku), sku, source)
+            )
+            self.labels.append(int(sku in wanted))
+            self.groups.append(query)
+            self.skus.append(sku)
+
+    def done(self, ctx: Context) -> RankingSet:
+        features = np.asarray(self.rows, dtype=np.float32).reshape(-1, len(RANKER_FEATURES))
+        return RankingSet(
+            features,
+            np.asarray(self.labels),
+            np.asarray(self.groups),
+            self.skus,
+            self.positives,
+            [s for s, _ in ctx.popular],
+            self.users,
+        )
+
+
+def ranking_set(
+    con: duckdb.DuckDBPyConnection, cutoff: datetime, horizon: timedelta, categories: dict[str, str]
+) -> RankingSet:
+    """The candidate rows of every shopper who buys within ``(cutoff, cutoff + horizon]``:
+    both of the flow's lists rebuilt at the cut-off; every candidate not bought is a
+    negative (the fallback when no served-list log exists)."""
+    c = _naive(cutoff)
+    bought = _by_key(
+        con,
+        "SELECT user_id, list(DISTINCT sku ORDER BY sku) FROM events WHERE kind = 'purchase'"
+        " AND t > ? AND t <= ? GROUP BY ALL ORDER BY user_id",
+        [c, c + horizon],
+    )
+    ctx = _context(con, c, list(bought), categories)
+    out = _Rows()
+    for user, purchased in bought.items():
+        latest = ctx.interests.get(user, [])
+        profile = _profile(latest, categories, list(dict.fromkeys(latest))[:HISTORY])
+        found = discover_candidates(
+            profile, ctx.by_category, ctx.neighbours, ctx.popular, CANDIDATES
+        )
+        candidates: list[tuple[str, float, CandidateSource | None]] = [
+            (sku, score, "again") for sku, score in again(profile, CANDIDATES // 2)
+        ]
+        candidates.extend(found[: CANDIDATES - CANDIDATES // 2])
+        wanted = set(purchased)  # type: ignore[call-overload]
+        out.query(ctx, str(user), candidates, wanted, categories)
+    return out.done(ctx)
+
+
+SERVED_ROWS = pa.schema(
+    [
+        ("list_id", pa.string()),
+        ("user_id", pa.string()),
+        ("t", pa.timestamp("us")),
+        ("rank", pa.int32()),
+        ("sku", pa.string()),
+        ("source", pa.string()),
+        ("score", pa.float64()),
+    ]
+)
+"""The served-list log as ``load_served`` registers it: one row per item shown."""
+
+
+def load_served(lake_dir: Path, con: duckdb.DuckDBPyConnection) -> int:
+    """Register the served-list log (bronze ``recommendations-served``) as table ``served``,
+    one row per item shown; the number of lists (0 when there is no log yet)."""
+    bronze = read_all(bronze_path(lake_dir, RECOMMENDATIONS_SERVED), ["payload"])
+    lists = [] if bronze is None else bronze.column("payload").to_pylist()
+    columns: dict[str, list[object]] = {name: [] for name in SERVED_ROWS.names}
+    seen: set[str] = set()
+    for payload in lists:
+        try:
+            served = ServedList.model_validate_json(payload)
+        except ValidationError:
+            continue  # the flow validated it; a row from an older contract is skipped
+        if served.event_id in seen:
+            continue  # produced twice (an API shutting down mid-send): counted once
+        seen.add(served.event_id)
+        at = _naive(served.event_time)
+        for rank, item in enumerate(served.items):
+            for name, value in zip(
+                columns,
+                (served.event_id, served.user_id, at, rank, item.sku, item.source, item.score),
+                strict=True,
+            ):
+                columns[name].append(value)
+    con.register("served", pa.table(columns, schema=SERVED_ROWS))
+    return len(seen)
+
+
+def served_set(
+    con: duckdb.DuckDBPyConnection,
+    cutoff: datetime,
+    horizon: timedelta,
+    chosen_within: timedelta,
+    categories: dict[str, str],
+) -> RankingSet:
+    """The rows of the lists served in ``[cutoff, cutoff + horizon)`` (``load_served``), one
+    query per list with at least one item chosen: an item shown and then viewed, carted,
+    wishlisted or bought by the shopper within ``chosen_within`` is a positive, every other
+    item shown is a real negative. Features are the states at the cut-off (before any of
+    these lists was served: nothing the shopper did after is in them)."""
+    c = _naive(cutoff)
+    seconds = int(chosen_within.total_seconds())
+    shown = con.execute(
+        f"""
+        SELECT s.list_id, any_value(s.user_id), s.rank, any_value(s.sku), any_value(s.source),
+               any_value(s.score), count(e.sku) > 0 AS chosen, min(s.t) AS served_at
+        FROM served s LEFT JOIN events e
+          ON e.user_id = s.user_id AND e.sku = s.sku
+         AND e.t > s.t AND e.t <= s.t + INTERVAL '{seconds} seconds'
+        WHERE s.t >= ? AND s.t < ?
+        GROUP BY s.list_id, s.rank ORDER BY served_at, s.list_id, s.rank
+        """,
+        [c, c + horizon],
+    ).fetchall()
+    lists: dict[str, tuple[str, list[tuple[str, float, CandidateSource | None]], set[str]]] = {}
+    for list_id, user, _rank, sku, source, score, chosen, _at in shown:
+        _, items, wanted = lists.setdefault(list_id, (user, [], set()))
+        items.append((sku, float(score), source))
+        if chosen:
+            wanted.add(sku)
+    kept = {k: v for k, v in lists.items() if v[2]}
+    ctx = _context(con, c, sorted({user for user, _, _ in kept.values()}), categories)
+    out = _Rows()
+    for user, items, wanted in kept.values():
+        out.query(ctx, user, items, wanted, categories)
+    return out.done(ctx)
 
 
 def _profile(latest: list[str], categories: dict[str, str], recent: list[str]) -> Profile:

@@ -61,6 +61,7 @@ def training_record(
         "model_type": metadata["model_type"],
         "target": metadata["target"],
         "holdout": metadata["holdout"],
+        **({"training_set": metadata["training_set"]} if "training_set" in metadata else {}),
     }
     return TrainingRecord(name, params, {}, dict(metadata["trained_on"]), feature_set)
 

@@ -219,8 +219,8 @@ async def served_lists(s: Settings, stored: dict[str, StoredShopper]) -> dict[st
     try:
         out = {}
         for user, shopper in stored.items():
-            found, _source = await read_discover(client, s.keys, shopper, 10)
-            out[user] = Lists([i.sku for i in shopper.again], [sku for sku, _ in found])
+            found = await read_discover(client, s.keys, shopper, 10)
+            out[user] = Lists([i.sku for i in shopper.again], [sku for sku, _, _ in found])
         return out
     finally:
         await client.aclose()

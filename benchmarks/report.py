@@ -722,7 +722,8 @@ STREAM_AB_REFS = {
 RECS_NOTE = (
     "Each log is streamed through Kafka and the real flow (one process) at 1,000 events/s; "
     "once the flow has processed everything, buy again is read as stored and discover built as "
-    "the API builds it (benchmarks/recs.py). "
+    "the API builds it without a ranker (benchmarks/recs.py; the run has no served lists for a "
+    "ranker to learn from). "
     "Leave-last-out per user; baselines computed from the same sent events in the same run. "
     "The models tried and their figures are in docs/recommendations.md."
 )

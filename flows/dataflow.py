@@ -51,7 +51,7 @@ from flows.steps import (
 from schemas.catalogue import CatalogueItem
 from schemas.headers import correlation_headers
 from schemas.settings import Settings
-from schemas.topics import DEAD_LETTER, INPUT_TOPICS
+from schemas.topics import DEAD_LETTER, LAKE_TOPICS, RECOMMENDATIONS_SERVED
 
 DEAD_LETTER_PRODUCER = {
     "linger.ms": "5",
@@ -66,11 +66,11 @@ def build_flow(
 ) -> Dataflow:
     """The whole streaming pipeline. ``tail=False`` stops at the end of the topics."""
     flow = Dataflow("tillflow")
-    topics = {settings.topic(t): t for t in INPUT_TOPICS}
+    topics = {settings.topic(t): t for t in LAKE_TOPICS}
     brokers = [settings.kafka_bootstrap]
     categories = {sku: item.category for sku, item in catalogue.items()}
 
-    # -- in: every partition of the four input topics; validate --------------------------
+    # -- in: every partition of the input topics and the served-list log; validate ------
     metrics = flow_metrics()  # observability hook: counts, lag, offsets (flows/metrics.py)
     source = TolerantKafkaSource(
         brokers,
@@ -134,8 +134,9 @@ def build_flow(
     )
     op.output("bronze", batches, BronzeSink(settings.lake_dir))
 
-    # -- dedupe by event_id within a bounded horizon -------------------------------------
-    routed = op.map("route", valid, Routed.of)
+    # -- dedupe by event_id within a bounded horizon (served lists are only kept) --------
+    served = RECOMMENDATIONS_SERVED.name
+    routed = op.filter_map("route", valid, lambda r: None if r.topic == served else Routed.of(r))
     deduped = op.stateful(
         "dedupe",
         op.key_on("dedupe-key", routed, lambda r: dedupe_key(r.event_id, r.t)),

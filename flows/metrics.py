@@ -63,7 +63,7 @@ from observability.exposition import MetricsServer, serve_metrics
 from observability.logs import LogBudget
 from online_models.pricer import PriceChange
 from schemas.settings import Settings
-from schemas.topics import INPUT_TOPICS, by_name
+from schemas.topics import LAKE_TOPICS, by_name
 
 if TYPE_CHECKING:
     from flows.steps import Routed
@@ -178,7 +178,7 @@ class FlowMetrics:
             ["step"],
             registry=r,
         )
-        self.messages = MessageStats([topic.name for topic in INPUT_TOPICS])
+        self.messages = MessageStats([topic.name for topic in LAKE_TOPICS])
         registry.register(self.messages)
         self.offsets = self.messages.offsets
         self._late_seen: dict[str, int] = {}

@@ -3,7 +3,9 @@
 Serving builds it from the features the flows write, as text by name (api/features.py): the
 shopper's (``schemas.features.USER_FEATURES``, Feast view ``user_features``; ``recent_views``,
 ``recent_purchases`` and ``category_affinity`` are JSON) and the item's (``SKU_FEATURES``),
-plus the candidate's score and rank from the candidate list and the item's catalogue category.
+plus the candidate's score, rank and source (``again``, ``similar``, ``category``,
+``popular``: the ranker blends the sources) from the candidate list and the item's catalogue
+category.
 Training rebuilds the same values as of a cut-off time from the lake (batch/ranker_data.py)
 and calls the same function, so both agree.
 Missing or unreadable values count as 0.
@@ -14,6 +16,9 @@ Missing or unreadable values count as 0.
 >>> row = dict(zip(RANKER_FEATURES, ranker_features(user, item, 4.0, 0, "dairy", sku="a")))
 >>> row["category_affinity"], row["viewed_position"], row["purchased_position"], row["in_stock"]
 (0.75, 0.5, 0.0, 1.0)
+>>> row = dict(zip(RANKER_FEATURES, ranker_features(user, item, 1.0, 2, None, "x", "category")))
+>>> [name for name in RANKER_FEATURES if name.startswith("from_") and row[name]]
+['from_category']
 >>> dict(zip(RANKER_FEATURES, ranker_features(user, item, 1.0, 3, None)))["viewed_position"]
 0.0
 >>> round(dict(zip(RANKER_FEATURES, ranker_features(user, {}, 1.0, 3, "x")))["item_views"], 3)
@@ -31,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from online_models.hash_values import hash_number
+from schemas.serving import CANDIDATE_SOURCES, CandidateSource
 
 RANKER_FEATURES: tuple[str, ...] = (
     "candidate_score",
@@ -48,6 +54,7 @@ RANKER_FEATURES: tuple[str, ...] = (
     "viewed_position",  # 1 / (1 + position) of the item in recent views; 0 if absent
     "viewed_count",  # times the item appears in recent views
     "purchased_position",  # same for recent purchases
+    *(f"from_{source}" for source in CANDIDATE_SOURCES),  # 1 for the candidate's source
 )
 """Ordered ONNX input columns of the ranker (``metadata["features"]``)."""
 
@@ -125,8 +132,11 @@ def candidate_row(
     candidate_rank: int,
     category: str | None,
     sku: str | None,
+    source: CandidateSource | None = None,
 ) -> list[float]:
-    """One row from the parsed shopper and the item's :func:`item_values`."""
+    """One row from the parsed shopper and the item's :func:`item_values`; ``source`` (where
+    the candidate came from) sets one of the ``from_*`` columns, none when it is unknown (a
+    search result)."""
     share = who.affinity.get(category, 0.0) if category is not None else 0.0
     return [
         float(candidate_score),
@@ -138,6 +148,7 @@ def candidate_row(
         _position(who.views, sku),
         float(sum(1 for v in who.views if sku is not None and v == sku)),
         _position(who.purchases, sku),
+        *(1.0 if source == s else 0.0 for s in CANDIDATE_SOURCES),
     ]
 
 
@@ -148,6 +159,7 @@ def ranker_features(
     candidate_rank: int,
     category: str | None,
     sku: str | None = None,
+    source: CandidateSource | None = None,
 ) -> list[float]:
     """One row of :data:`RANKER_FEATURES`.
 
@@ -156,5 +168,5 @@ def ranker_features(
     and :func:`candidate_row` build the same row.
     """
     return candidate_row(
-        shopper(user), item_values(item), candidate_score, candidate_rank, category, sku
+        shopper(user), item_values(item), candidate_score, candidate_rank, category, sku, source
     )

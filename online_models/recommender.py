@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from operator import itemgetter
 
-from schemas.serving import DiscoverOrigin
+from schemas.serving import CandidateSource, DiscoverOrigin
 
 NEIGHBOURS = 50  # neighbours kept (and published) per item
 DECAY = 0.999  # per update of one item's neighbour list
@@ -52,6 +52,7 @@ CATEGORY_ITEMS = 50  # best sellers read per category
 FALLBACK_WEIGHT = 0.001  # popular items rank after every other candidate
 
 Scored = list[tuple[str, float]]
+Candidate = tuple[str, float, CandidateSource]  # (sku, score, where it came from)
 _WEIGHT = itemgetter(1)
 
 
@@ -166,6 +167,37 @@ def discover(
     weighted by the shopper's share of its category) are blended (:func:`blend`). The origin
     is ``similar`` (neighbours of the history), ``category`` or ``popularity``.
     """
+    similar, by_category = _sources(profile, category_popular, neighbours)
+    origin: DiscoverOrigin = "similar" if similar else "category" if by_category else "popularity"
+    found = _ranked(profile, similar, by_category, popular, k)
+    return [(s, v) for s, v, _ in found], origin
+
+
+def discover_candidates(
+    profile: Profile,
+    category_popular: Mapping[str, Sequence[tuple[str, float]]],
+    neighbours: Mapping[str, Mapping[str, float]],
+    popular: Sequence[tuple[str, float]],
+    k: int = 10,
+) -> list[Candidate]:
+    """:func:`discover`'s top-``k`` with each item's source: the one that gave it the larger
+    part of its blended score (``similar`` or ``category``), or ``popular`` for the fallback.
+
+    >>> profile = Profile([("tea", 1.0)], [("drinks", 1.0)], ["tea"])
+    >>> discover_candidates(profile, {"drinks": [("coffee", 1.0)]}, {"tea": {"lemon": 1.0}},
+    ...                     [("bread", 9.0)], k=3)
+    [('lemon', 0.625, 'similar'), ('coffee', 0.375, 'category'), ('bread', 0.0009, 'popular')]
+    """
+    similar, by_category = _sources(profile, category_popular, neighbours)
+    return _ranked(profile, similar, by_category, popular, k)
+
+
+def _sources(
+    profile: Profile,
+    category_popular: Mapping[str, Sequence[tuple[str, float]]],
+    neighbours: Mapping[str, Mapping[str, float]],
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The unseen neighbours of the history and the unseen best sellers of the categories."""
     seen = profile.seen
     similar: dict[str, float] = {}
     for i, item in enumerate(profile.recent[:DISCOVER_DEPTH]):
@@ -178,17 +210,42 @@ def discover(
         for sku, w in islice(category_popular.get(cat, ()), CATEGORY_ITEMS):
             if sku not in seen:
                 by_category[sku] = by_category.get(sku, 0.0) + share * w
-    origin: DiscoverOrigin = "similar" if similar else "category" if by_category else "popularity"
-    scores = blend([(1.0, similar), (CATEGORY_MIX, by_category)])
+    return similar, by_category
+
+
+def _ranked(
+    profile: Profile,
+    similar: dict[str, float],
+    by_category: dict[str, float],
+    popular: Sequence[tuple[str, float]],
+    k: int,
+) -> list[Candidate]:
+    sources = [(1.0, similar), (CATEGORY_MIX, by_category)]
+    scales = _scales(sources)
+    scores = blend(sources)
     ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+    out: list[Candidate] = []
+    for sku, v in ranked:
+        from_similar = scales[0] * similar.get(sku, 0.0)
+        from_category = scales[1] * by_category.get(sku, 0.0)
+        out.append((sku, round(v, 6), "similar" if from_similar >= from_category else "category"))
     have = {s for s, _ in ranked}
     for sku, weight in popular:
-        if len(ranked) >= k:
+        if len(out) >= k:
             break
         if sku not in have and not profile.has_seen(sku):
-            ranked.append((sku, FALLBACK_WEIGHT * weight / (1.0 + weight)))
+            out.append((sku, round(FALLBACK_WEIGHT * weight / (1.0 + weight), 6), "popular"))
             have.add(sku)
-    return [(s, round(v, 6)) for s, v in ranked], origin
+    return out
+
+
+def _scales(sources: Sequence[tuple[float, Mapping[str, float]]]) -> list[float]:
+    """What :func:`blend` multiplies each source's scores by (0 for an empty source)."""
+    masses = [sum(s.values()) if w > 0 else 0.0 for w, s in sources]
+    total = sum(w for (w, _), mass in zip(sources, masses, strict=True) if mass > 0)
+    return [
+        w / total / mass if mass > 0 else 0.0 for (w, _), mass in zip(sources, masses, strict=True)
+    ]
 
 
 def blend(sources: Sequence[tuple[float, Mapping[str, float]]]) -> dict[str, float]:
@@ -202,13 +259,11 @@ def blend(sources: Sequence[tuple[float, Mapping[str, float]]]) -> dict[str, flo
     >>> blend([(1.0, {}), (0.5, {"c": 2.0})])
     {'c': 1.0}
     """
-    live = [(w, s, mass) for w, s in sources if w > 0 and (mass := sum(s.values())) > 0]
-    total = sum(w for w, _, _ in live)
     out: dict[str, float] = {}
-    for w, scores, mass in live:
-        share = w / total / mass
-        for sku, v in scores.items():
-            out[sku] = out.get(sku, 0.0) + share * v
+    for (_, scores), share in zip(sources, _scales(sources), strict=True):
+        if share > 0:
+            for sku, v in scores.items():
+                out[sku] = out.get(sku, 0.0) + share * v
     return out
 
 

@@ -280,11 +280,21 @@ DiscoverOrigin = Literal["similar", "category", "popularity"]
 (``similar``), their categories' best sellers (``category``) or the popular items."""
 
 
+CandidateSource = Literal["again", "similar", "category", "popular"]
+"""Where a served item came from: the shopper's own items (``again``), the neighbours of their
+history (``similar``), their categories' best sellers (``category``) or the popular items
+(``popular``). The ranker reads it as a feature, so it learns how much each source is worth."""
+CANDIDATE_SOURCES: tuple[CandidateSource, ...] = ("again", "similar", "category", "popular")
+
+
 class RecommendedItem(BaseModel):
     """One item of a served list and its score (higher is better)."""
 
     sku: str
     score: float
+    source: CandidateSource | None = Field(
+        None, description="Where the item came from: `again`, `similar`, `category`, `popular`."
+    )
 
 
 class Recommendations(BaseModel):

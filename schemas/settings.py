@@ -277,4 +277,6 @@ class Settings(BaseSettings):
 
     def partitions(self, topic: Topic) -> int:
         """How many partitions ``topic`` is created with."""
+        if topic.partitions is not None:
+            return topic.partitions
         return self.input_partitions if topic.direction == "in" else self.output_partitions

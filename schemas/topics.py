@@ -9,6 +9,8 @@ Nothing outside ``schemas/`` spells a topic name. Names carry an optional prefix
 ['orders', 'user-activity', 'inventory', 'competitor-prices']
 >>> by_name("inventory").key_field
 'sku'
+>>> [t.name for t in LAKE_TOPICS if t not in INPUT_TOPICS]
+['recommendations-served']
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from schemas.events import (
     PriceUpdate,
     UserActivity,
 )
+from schemas.served import ServedList
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,7 @@ class Topic:
     key_field: str | None
     direction: Literal["in", "out"]
     description: str
+    partitions: int | None = None  # a fixed partition count instead of the settings' default
 
     def qualified(self, prefix: str) -> str:
         """The topic's name on the broker, with the configured prefix."""
@@ -65,9 +69,21 @@ DEAD_LETTER = Topic(
     "dead-letter", DeadLetter, None, "out", "Rejected input messages with the reason."
 )
 
+RECOMMENDATIONS_SERVED = Topic(
+    "recommendations-served",
+    ServedList,
+    "user_id",
+    "out",
+    "Every recommendation list the API served: shopper, items, each item's source.",
+    partitions=1,  # the flow polls every partition; one carries a few hundred lists a second
+)
+
 INPUT_TOPICS: tuple[Topic, ...] = (ORDERS, USER_ACTIVITY, INVENTORY, COMPETITOR_PRICES)
-OUTPUT_TOPICS: tuple[Topic, ...] = (PRICE_UPDATES, DEAD_LETTER)
+OUTPUT_TOPICS: tuple[Topic, ...] = (PRICE_UPDATES, DEAD_LETTER, RECOMMENDATIONS_SERVED)
 ALL_TOPICS: tuple[Topic, ...] = INPUT_TOPICS + OUTPUT_TOPICS
+LAKE_TOPICS: tuple[Topic, ...] = (*INPUT_TOPICS, RECOMMENDATIONS_SERVED)
+"""What the flow reads and keeps in Delta bronze: the input topics (which it also learns from)
+and the served-list log (kept only, for the ranker's training)."""
 
 _BY_NAME = {t.name: t for t in ALL_TOPICS}
 

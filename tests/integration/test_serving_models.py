@@ -34,7 +34,7 @@ from flows.catalogue import store_catalogue
 from flows.sinks.serving import ItemGraphWriter, RecommendationWriter
 from online_models.demand_features import DEMAND_FEATURES, demand_features
 from online_models.ranking import RANKER_FEATURES, ranker_features
-from online_models.recommender import mixed
+from online_models.recommender import Candidate, mixed
 from registry import CHAMPION, ModelRegistry
 from schemas.catalogue import CatalogueItem
 from schemas.features import BATCH_SKU_FEATURES, SKU_FEATURES, USER_FEATURES, stored_in
@@ -177,7 +177,9 @@ def test_the_ranker_orders_each_list_of_a_known_shopper(
     keys = models_shop.keys
     stored = StoredShopper.model_validate_json(r.get(keys.recommendations("u-1")) or "")
     own = {i.sku: i.score for i in stored.again}
-    found = dict(asyncio.run(_discover(models_shop, stored)))
+    candidates = asyncio.run(_discover(models_shop, stored))
+    found = {sku: score for sku, score, _ in candidates}
+    sources = {sku: source for sku, _, source in candidates} | dict.fromkeys(own, "again")
     assert own
     assert found
     assert not set(own) & set(found)  # discover holds only items the shopper has not touched
@@ -198,7 +200,8 @@ def test_the_ranker_orders_each_list_of_a_known_shopper(
     for rank, (sku, score) in enumerate(pool.items()):
         item = _text(SKU_ROWS[sku])
         category = json.loads(r.hget(keys.catalogue, sku) or "{}").get("category")
-        rows.append(ranker_features(user, item, score, rank, category, sku=sku))
+        source = sources.get(sku, "popular")  # the rest of the pool: popular items
+        rows.append(ranker_features(user, item, score, rank, category, sku, source))
     r.close()
     native = trained[1].predict_proba(np.array(rows, dtype=np.float32))[:, 1]
     ordered = [
@@ -211,6 +214,9 @@ def test_the_ranker_orders_each_list_of_a_known_shopper(
     else:
         expected = ordered[:5]
     assert [i["sku"] for i in body["items"]] == [sku for sku, _ in expected]
+    assert [i["source"] for i in body["items"]] == [
+        sources.get(sku, "popular") for sku, _ in expected
+    ]
     assert [i["score"] for i in body["items"]] == pytest.approx([p for _, p in expected], abs=1e-4)
     new = client.get("/recommendations/u-unknown", params={"list": name}).json()
     assert new["source"] == "popularity"
@@ -313,11 +319,10 @@ def test_forecasts_use_the_feast_batch_averages_like_training(
     assert body["expected_units_per_day"] == pytest.approx(max(0.0, native), abs=1e-3)
 
 
-async def _discover(settings: Settings, stored: StoredShopper) -> list[tuple[str, float]]:
+async def _discover(settings: Settings, stored: StoredShopper) -> list[Candidate]:
     """The shopper's discover list as the API builds it (``api/discover.py``)."""
     client = aioredis.Redis.from_url(settings.redis_url)
     try:
-        found, _source = await read_discover(client, settings.keys, stored, CANDIDATES_MAX)
-        return found
+        return await read_discover(client, settings.keys, stored, CANDIDATES_MAX)
     finally:
         await client.aclose()

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
+from api.onnx_models import ModelSlot
+from api.recommendations import usable_ranker
 from online_models.demand_features import DEMAND_FEATURES, demand_features, sku_state_from_batch
 from online_models.ranking import RANKER_FEATURES, ranker_features
+from schemas.serving import CANDIDATE_SOURCES
 
 WHEN = datetime(2026, 1, 10, 9, tzinfo=UTC)  # a Saturday
 
@@ -71,3 +76,26 @@ def test_training_state_from_batch_features_builds_the_same_row_as_serving() -> 
     assert demand_features(sku_state_from_batch(batch), 4.5, WHEN) == pytest.approx(
         demand_features(serving, 4.5, WHEN)
     )
+
+
+@pytest.mark.parametrize(
+    ("features", "used"),
+    [(RANKER_FEATURES, True), (RANKER_FEATURES[:-4], False), ((), False)],
+    ids=["today's columns", "trained before the source columns", "no metadata"],
+)
+def test_the_api_ranks_only_with_a_ranker_trained_on_todays_columns(
+    features: tuple[str, ...], used: bool
+) -> None:
+    model = SimpleNamespace(features=features)
+    slot = cast(ModelSlot, SimpleNamespace(model=model))
+    assert (usable_ranker(slot) is model) == used
+    assert usable_ranker(cast(ModelSlot, SimpleNamespace(model=None))) is None
+
+
+def test_a_candidates_source_sets_exactly_one_source_column() -> None:
+    columns = [f"from_{s}" for s in CANDIDATE_SOURCES]
+    for source in (*CANDIDATE_SOURCES, None):
+        values = ranker_features({}, {}, 1.0, 0, None, "s", source)
+        row = dict(zip(RANKER_FEATURES, values, strict=True))
+        assert [c for c in columns if row[c] == 1.0] == ([f"from_{source}"] if source else [])
+        assert sum(row[c] for c in columns) == (1.0 if source else 0.0)

@@ -53,6 +53,17 @@ VALID: dict[str, dict[str, Any]] = {
         "reason": "elasticity",
         "model_version": "elasticity-1",
     },
+    "recommendations-served": {
+        **BASE,
+        "user_id": "u-1",
+        "list_name": "discover",
+        "served_by": "ranker",
+        "model_version": "ranker:v3",
+        "items": [
+            {"sku": "SKU-1", "source": "similar", "score": 0.4},
+            {"sku": "SKU-2", "source": "popular", "score": 0.1},
+        ],
+    },
     "dead-letter": {
         **BASE,
         "topic": "orders",
@@ -133,6 +144,14 @@ REJECTED = [
     ("query on a view", "user-activity", {"query": "x"}, "(event)", "only allowed"),
     ("order without lines", "orders", {"lines": []}, "lines", "at least 1"),
     (
+        "served item of an unknown source",
+        "recommendations-served",
+        {"items": [{"sku": "SKU-1", "source": "guess", "score": 1.0}]},
+        "items.0.source",
+        "again",
+    ),
+    ("unknown served list", "recommendations-served", {"list_name": "all"}, "list_name", "mixed"),
+    (
         "zero quantity",
         "orders",
         {"lines": [{"sku": "a", "quantity": 0, "unit_price": 1}]},
@@ -200,8 +219,10 @@ def test_topics_keys_and_directions() -> None:
         "competitor-prices": "sku",
         "price-updates": "sku",
         "dead-letter": None,
+        "recommendations-served": "user_id",
     }
     assert input_topic("price-updates") is None
+    assert input_topic("recommendations-served") is None  # the API writes it, nobody else
     assert input_topic("nope") is None
     assert input_topic("orders") is ORDERS
     event = validate_one(USER_ACTIVITY, VALID["user-activity"], POLICY)

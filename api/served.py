@@ -1,0 +1,135 @@
+"""The served-list log: each list the API serves goes to the ``recommendations-served`` topic.
+
+Serving a list only appends it to a bounded in-memory queue (no I/O, no validation on the
+request path); a background task started in the lifespan takes what has queued, turns each
+into a ``schemas.served.ServedList`` and produces them in one batch through the API's Kafka
+producer (acks=all, each batch bounded by ``TILLFLOW_API_KAFKA_TIMEOUT_S``; not through the
+gate of ``POST /events``, whose callers a failed log must not pause). The flow's lake sink
+keeps the topic in Delta bronze, where the ranker's training finds what was shown and not
+chosen (``batch/ranker_data.py``).
+
+The log is best effort by design: a served list must never wait for, or fail because of,
+Kafka. When Kafka is unavailable or the queue is full (the oldest list is dropped), the lists
+are counted as dropped (``tillflow_served_lists_total{outcome="dropped"}``) and the training
+has fewer real negatives, nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import structlog
+
+from api.metrics import ApiMetrics
+from infra.errors import ServiceUnavailable
+from ingest.producer import EventProducer
+from schemas.served import MAX_SERVED_ITEMS, ServedItem, ServedList
+from schemas.serving import Recommendations
+from schemas.topics import RECOMMENDATIONS_SERVED
+
+log = structlog.get_logger(__name__)
+
+CAPACITY = 10_000  # lists waiting to be produced; beyond it the oldest is dropped
+BATCH = 500  # lists per produce call
+
+
+def served_list(shown: Recommendations, at: datetime, event_id: str) -> ServedList:
+    """The log's event for one served list.
+
+    >>> from schemas.serving import RecommendedItem
+    >>> shown = Recommendations(user_id="u1", list_name="again", source="streaming",
+    ...     items=[RecommendedItem(sku="tea", score=0.5, source="again")])
+    >>> e = served_list(shown, datetime(2026, 1, 5, tzinfo=UTC), "served-1")
+    >>> e.user_id, e.list_name, e.served_by, [(i.sku, i.source) for i in e.items]
+    ('u1', 'again', 'streaming', [('tea', 'again')])
+    """
+    return ServedList(
+        event_id=event_id,
+        event_time=at,
+        user_id=shown.user_id,
+        list_name=shown.list_name,
+        served_by=shown.source,
+        model_version=shown.model_version,
+        items=[
+            ServedItem(sku=i.sku, source=i.source, score=i.score)
+            for i in shown.items[:MAX_SERVED_ITEMS]
+        ],
+    )
+
+
+class ServedLog:
+    """The API process's served-list log (one per process, created in ``AppState``)."""
+
+    def __init__(
+        self,
+        producer: EventProducer,
+        timeout_s: float,
+        metrics: ApiMetrics,
+        capacity: int = CAPACITY,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.producer = producer
+        self.timeout_s = timeout_s
+        self.clock = clock
+        self.pending: deque[tuple[Recommendations, datetime, str]] = deque(maxlen=capacity)
+        self._logged = metrics.served_lists.labels(outcome="logged")
+        self._dropped = metrics.served_lists.labels(outcome="dropped")
+        self._wake: asyncio.Event | None = None  # made by run(), on the serving loop
+        self._flushing: asyncio.Future[int] | None = None
+
+    def record(self, shown: Recommendations) -> None:
+        """Queue a list that was just served (a list with no items shows nothing: skipped)."""
+        if not shown.items:
+            return
+        if len(self.pending) == self.pending.maxlen:
+            self._dropped.inc()
+        self.pending.append((shown, self.clock(), f"served-{uuid.uuid4().hex}"))
+        if self._wake is not None:
+            self._wake.set()
+
+    async def flush(self) -> int:
+        """Produce what is queued, in batches; the number of lists acknowledged."""
+        logged = 0
+        while self.pending:
+            taken = [self.pending.popleft() for _ in range(min(BATCH, len(self.pending)))]
+            events = [served_list(*entry) for entry in taken]
+            try:
+                await self.producer.send_all(
+                    RECOMMENDATIONS_SERVED, events, timeout_s=self.timeout_s
+                )
+            except asyncio.CancelledError:
+                # Cancelled mid-send: whoever flushes next sends them again; a list that went
+                # through twice keeps its event id (the training reads each id once).
+                self.pending.extendleft(reversed(taken))
+                raise
+            except ServiceUnavailable as exc:
+                self._dropped.inc(len(events))
+                log.warning("served lists dropped", lists=len(events), error=str(exc))
+                break  # the rest waits for the next list served
+            self._logged.inc(len(events))
+            logged += len(events)
+        return logged
+
+    async def run(self) -> None:
+        """Produce queued lists as they come, until cancelled (the lifespan's task). A flush
+        under way is not cancelled with it: :meth:`close` waits for it."""
+        self._wake = wake = asyncio.Event()
+        try:
+            while True:
+                self._flushing = asyncio.ensure_future(self.flush())
+                await asyncio.shield(self._flushing)
+                await wake.wait()
+                wake.clear()
+        finally:
+            self._wake = None
+
+    async def close(self) -> None:
+        """At shutdown, after cancelling :meth:`run`: let its flush finish, then send what is
+        left (each batch bounded in time)."""
+        if self._flushing is not None:
+            await self._flushing
+        await self.flush()
