@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -516,6 +517,12 @@ DIAGNOSTICS: list[tuple[str, str]] = [
     ("median_information", "Fisher information on the elasticity per product"),
     ("median_log_price_spread", "std of the log prices a product sold at"),
     ("category_prior_std_mean", "learned spread of elasticities within a category"),
+    ("slope", "least squares of estimated on true elasticity (1: follows the truth)"),
+    ("true_prior_mae", "baseline: same evidence read under the true prior"),
+    ("true_prior_slope", "baseline: slope under the true prior"),
+    ("mae_floor_true_prior", "MAE this information implies under the true prior"),
+    ("median_information_widest_test", "information had units sold half at floor, half at ceiling"),
+    ("mae_floor_widest_test", "MAE that widest possible test would imply"),
 ]
 
 
@@ -553,7 +560,10 @@ ELASTICITY_CONTEXT = (
     "true_category_std_mean",
     "median_information",
     "median_log_price_spread",
+    "mae_floor_true_prior",
+    "mae_floor_widest_test",
 )
+ELASTICITY_PROFIT = ("profit_vs_oracle", "profit_vs_static", "shop_mean", "true_mean")
 
 
 def _seed_mean(run: dict[str, Any], path: tuple[str, ...]) -> float:
@@ -562,8 +572,8 @@ def _seed_mean(run: dict[str, Any], path: tuple[str, ...]) -> float:
     values = []
     for r in runs:
         for key in path:
-            r = r[key]
-        values.append(float(r))
+            r = r.get(key) if isinstance(r, dict) else None
+        values.append(float(r) if r is not None else math.nan)
     return sum(values) / len(values)
 
 
@@ -592,6 +602,18 @@ def render_elasticity() -> str:
     for mode, run in data["modes"].items():
         values = " | ".join(fmt(_seed_mean(run, (f,))) for f in ELASTICITY_CONTEXT)
         parts.append(f"| {mode} | {values} |")
+    first = next(iter(data["modes"].values()))
+    if "profit_vs_oracle" in first.get("seeds", [first])[0]:
+        head = " | ".join(f"`{f}`" for f in ELASTICITY_PROFIT)
+        parts.append(
+            f"\nWhat learning costs (goals: `profit_vs_oracle` ≥ 0.95, `profit_vs_static` ≥ "
+            f"1.10), and the shop level's mean against the true mean:\n\n| mode | {head} |\n|---|"
+            + "---:|"
+            * len(ELASTICITY_PROFIT)
+        )
+        for mode, run in data["modes"].items():
+            values = " | ".join(fmt(_seed_mean(run, (f,))) for f in ELASTICITY_PROFIT)
+            parts.append(f"| {mode} | {values} |")
     parts.append(f"\n{ELASTICITY_NOTE}\n")
     return "\n".join(parts)
 

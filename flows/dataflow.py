@@ -23,7 +23,7 @@ from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSourceMes
 from bytewax.dataflow import Dataflow
 
 from flows.dedupe import SeenIds, dedupe_key
-from flows.expiry import IdleExpiring
+from flows.expiry import IdleExpiring, IdleSnapshot
 from flows.kafka_in import TolerantKafkaSource
 from flows.keyed import KeyedState
 from flows.metrics import flow_metrics
@@ -45,7 +45,10 @@ from flows.steps import (
     ShopperState,
     category_signals,
     coalesce_pairs,
+    rejoined,
+    sharing,
 )
+from online_models.pooling import ShopPrior
 from schemas.catalogue import CatalogueItem
 from schemas.headers import correlation_headers
 from schemas.settings import Settings
@@ -155,17 +158,26 @@ def build_flow(
     # -- per product, keyed by category: windowed features, elasticity, dynamic price ----
     # (a category's products share an elasticity prior and a demand pattern, and any event
     # of the category lets time-due products be re-priced); a category idle for
-    # TILLFLOW_PRODUCT_IDLE_S is forgotten, as is a product outside the catalogue (its own key)
-    sku_out = op.stateful_batch(
-        "sku-state",
-        op.flat_map("sku-signals", unique, lambda r: category_signals(r, categories)),
-        lambda resume: IdleExpiring(
-            lambda _key: CategoryState(),
+    # TILLFLOW_PRODUCT_IDLE_S is forgotten, as is a product outside the catalogue (its own key).
+    # The categories of a process share the level above them (the shop's mean elasticity):
+    # rebuilt from the categories' own evidence as they resume, it has no state of its own.
+    shop_level = ShopPrior()
+
+    def category_state(resume: IdleSnapshot | None) -> IdleExpiring[Any, Any, Any]:
+        if resume is not None and isinstance(resume.state, CategoryState):
+            rejoined(resume.state, shop_level)
+        return IdleExpiring(
+            lambda _key: sharing(shop_level),
             lambda state, item: state.apply(item, catalogue),
             settings.product_idle_s,
             resume,
             when=lambda item: item[1].t,
-        ),
+        )
+
+    sku_out = op.stateful_batch(
+        "sku-state",
+        op.flat_map("sku-signals", unique, lambda r: category_signals(r, categories)),
+        category_state,
     )
     sku_values = op.flat_map("sku-output", sku_out, lambda kv: kv[1])
 

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 from flows.features import ShopperFeatures, SkuFeatures
 from flows.records import Accepted, FeatureRow, SkuSignal, UserSignal
-from online_models.pooling import CategoryPool
+from online_models.pooling import CategoryPool, ShopPrior
 from online_models.pricer import Market, PriceChange, ProductPricer
 from online_models.recommender import DecayedWeights, Profile, new_interest, remember
 from online_models.similarity import CoOccurrence, Counts, by_item, pairs
@@ -214,6 +214,8 @@ class CategoryState:
     ) -> list[SkuOutput]:
         sku, s = item
         pool = self.pool
+        if not pool.name and sku in catalogue:
+            pool.name = catalogue[sku].category  # the category's name at the shop level
         pool.sales.observe(s.t)
         if s.kind == "view":
             pool.conversion.add(s.t, 1.0, 0.0)
@@ -240,6 +242,25 @@ class CategoryState:
             due = min(due, state.pricer.due_at())
         self.next_due = due
         return out
+
+
+def sharing(shop_level: ShopPrior) -> CategoryState:
+    """A new category's pricing state whose prior hangs from ``shop_level``, the level above
+    the categories that those priced in one flow process share."""
+    return CategoryState(pool=CategoryPool(shop=shop_level))
+
+
+def rejoined(state: CategoryState, shop_level: ShopPrior) -> CategoryState:
+    """A recovered category's state joined to its process's shop level again.
+
+    The shop level is a function of the categories' evidence, which each category's
+    snapshot holds: a resumed category reports its evidence to ``shop_level`` again, so the
+    level is rebuilt as the categories resume (it has no state of its own to recover).
+    """
+    state.pool.shop = shop_level
+    if state.pool.name:
+        shop_level.report(state.pool.name, *state.pool.prior.evidence())
+    return state
 
 
 @dataclass
