@@ -96,7 +96,7 @@ def price_test_cost(
     """
 
     def profit(p: float) -> float:
-        return (p - cost) * p**e
+        return float((p - cost) * p**e)
 
     legs = (price_test(target, low, high, half), price_test(target, low, high, -half))
     return 1.0 - (profit(legs[0]) + profit(legs[1])) / (2.0 * profit(target))
