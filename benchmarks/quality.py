@@ -442,6 +442,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--days", type=float, default=None, help="simulated days per run")
     parser.add_argument("--products", type=int, default=None, help="catalogue size")
     parser.add_argument("--sessions", type=float, default=None, help="sessions per day")
+    parser.add_argument("--min-units", type=int, default=None, help="units to be scored")
     parser.add_argument("--jobs", type=int, default=1, help="modes run in parallel processes")
     args = parser.parse_args(argv)
     size = SMOKE if args.smoke else Size()
@@ -451,6 +452,8 @@ def main(argv: list[str] | None = None) -> Path:
         size = replace(size, products=args.products, shoppers=10 * args.products)
     if args.sessions is not None:
         size = replace(size, sessions_per_day=args.sessions)
+    if args.min_units is not None:
+        size = replace(size, min_units=args.min_units)
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         runs = pool.map(
