@@ -54,7 +54,7 @@ typecheck: ## mypy --strict
 docs: ## Build the docs site (docs/ -> .tillflow/site) strictly: any warning or broken link fails
 	@NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
-BENCH_MODULES := ingest stream quality elasticity observability batch serving graph search fuzz soak governance recs
+BENCH_MODULES := ingest stream quality elasticity observability batch serving graph search fuzz soak governance recs demo
 # Tools run by hand (stream_ab compares commits, recs_replay scores discover variants in
 # process); bench-smoke keeps them working.
 SMOKE_ONLY := stream_ab recs_replay

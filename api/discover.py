@@ -1,9 +1,13 @@
 """The discover list, built when it is asked for from what the flows publish at that moment.
 
 One shopper costs two pipelined round trips: the neighbours of their recent items, their
-categories' best sellers and the popular items; then the popularity of every neighbour (the
-similarity is divided by it, ``online_models.similarity.damped``, so that best sellers do
-not crowd every list). The ranking itself is ``online_models.recommender.discover``.
+categories' best sellers, the popular items and the least popular product the popularity
+list still keeps; then the popularity of every neighbour (the similarity is divided by it,
+``online_models.similarity.damped``, so that best sellers do not crowd every list). The
+popularity list keeps the ``TILLFLOW_POPULARITY_LEN`` most popular products: a neighbour past
+its end counts as popular as the last one kept, not as unseen (which would rank the rarest
+items of a large catalogue above the rest). The ranking itself is
+``online_models.recommender.discover``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ async def read_discover(
     for cat in categories:
         pipe.zrevrange(keys.category_popularity(cat), 0, CATEGORY_ITEMS - 1, withscores=True)
     pipe.zrevrange(keys.popularity, 0, POPULAR_CANDIDATES * k, withscores=True)
+    pipe.zrange(keys.popularity, 0, 0, withscores=True)  # the least popular product kept
     answers: list[Any] = await pipe.execute()
     similar = {
         sku: {_text(n): float(w) for n, w in near.items()}
@@ -47,20 +52,23 @@ async def read_discover(
         cat: [(_text(s), float(v)) for s, v in best]
         for cat, best in zip(categories, answers[len(recent) :], strict=False)
     }
-    popular = [(_text(s), float(v)) for s, v in answers[-1]]
-    neighbours = await _damped(client, keys, similar)
+    popular = [(_text(s), float(v)) for s, v in answers[-2]]
+    floor = max((float(v) for _, v in answers[-1]), default=1.0)
+    neighbours = await _damped(client, keys, similar, floor)
     return discover(profile_of(stored), by_category, neighbours, popular, k)
 
 
 async def _damped(
-    client: AsyncRedis, keys: RedisKeys, similar: dict[str, dict[str, float]]
+    client: AsyncRedis, keys: RedisKeys, similar: dict[str, dict[str, float]], floor: float
 ) -> dict[str, dict[str, float]]:
     wanted = sorted({other for near in similar.values() for other in near})
     if POPULARITY_DAMPING == 0 or not wanted:
         return similar
     scores = await client.zmscore(keys.popularity, wanted)
     popularity = {s: float(v) for s, v in zip(wanted, scores, strict=True) if v is not None}
-    return {sku: damped(near, popularity, POPULARITY_DAMPING) for sku, near in similar.items()}
+    return {
+        sku: damped(near, popularity, POPULARITY_DAMPING, floor) for sku, near in similar.items()
+    }
 
 
 def _text(value: bytes | str) -> str:

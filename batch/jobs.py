@@ -202,8 +202,12 @@ def run_job(
     trigger: str = "manual",
     options: JobOptions | None = None,
     step: Step = lambda _: None,
+    after_stage: Step = lambda _: None,
 ) -> tuple[JobRun, StepResult | None]:
-    """Run ``job`` once and record the run; never raises for a failing job (status says it)."""
+    """Run ``job`` once and record the run; never raises for a failing job (status says it).
+
+    ``after_stage`` is called with each stage's name as soon as the stage has written its
+    output (a caller may start work that needs gold while ``pipeline`` goes on training)."""
     check_job(job)
     require_redis(settings)
     options = options or JobOptions()
@@ -224,6 +228,7 @@ def run_job(
                 try:
                     for stage in PIPELINE:
                         result = result + _locked_stage(client, settings, stage, ctx, step)
+                        after_stage(stage)
                 except WaitingForData:
                     lineage.abort()
                     raise
@@ -233,6 +238,7 @@ def run_job(
                 lineage.complete(result.inputs, result.outputs)
         else:
             result = _locked_stage(client, settings, job, ctx, step)
+            after_stage(job)
     except (JobBusy, WaitingForData) as exc:
         status, error = "skipped", str(exc)
     except Exception as exc:

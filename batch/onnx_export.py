@@ -42,6 +42,7 @@ class Export:
     max_abs_diff: float  # between ONNX and native predictions on the checked rows
     onnx_row_us: float  # median latency of one-row predictions
     native_row_us: float
+    check_scores: np.ndarray  # ONNX scores of the checked rows, in their order
 
 
 def floor32(value: float) -> np.float32:
@@ -110,11 +111,13 @@ def export(model: Any, check_rows: np.ndarray, latency_rows: int = 200) -> Expor
     output = _score_output(classifier)
     sess = session(onnx)
     rows = check_rows.astype(np.float32)
-    diff = float(np.max(np.abs(onnx_scores(sess, output, rows) - native_scores(model, rows))))
+    scores = onnx_scores(sess, output, rows)
+    diff = float(np.max(np.abs(scores - native_scores(model, rows))))
     sample = rows[: max(1, min(latency_rows, len(rows)))]
     onnx_us = _row_latency_us(lambda r: onnx_scores(sess, output, r), sample)
     native_us = _row_latency_us(lambda r: native_scores(model, r), sample)
-    return Export(onnx, model.booster_.model_to_string(), output, diff, onnx_us, native_us)
+    native = model.booster_.model_to_string()
+    return Export(onnx, native, output, diff, onnx_us, native_us, scores)
 
 
 def _row_latency_us(predict: Any, rows: np.ndarray) -> float:

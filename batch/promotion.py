@@ -47,13 +47,20 @@ def register_and_promote(
     files: Mapping[str, bytes] | None = None,
 ) -> Outcome:
     """Log and register ``exported`` (with its native booster and ``files``, e.g. the
-    importance plot, beside the ONNX file); promote it if it beats the champion on ``holdout``.
+    importance plot, beside the ONNX file); promote it if it beats the champion on ``holdout``,
+    the rows ``exported`` was checked on (its ONNX scores of them are the new model's).
 
-    An ONNX file that onnxruntime cannot run fails here, before anything is registered.
+    An ONNX file that onnxruntime cannot load fails here, before anything is registered.
     """
+    if len(exported.check_scores) != len(holdout):
+        raise ValueError(
+            f"the holdout has {len(holdout)} rows, the export was checked on "
+            f"{len(exported.check_scores)}: pass the rows the export was checked on"
+        )
     name = record.model
+    session(exported.onnx)  # the bytes about to be registered load in onnxruntime
     current = registry.current(name)
-    scores = onnx_scores(session(exported.onnx), exported.output, holdout)
+    scores = exported.check_scores
     new = score(scores)
     current_score = None
     if current is not None and current.metadata.get("features") == metadata["features"]:
@@ -68,13 +75,14 @@ def register_and_promote(
     }
     if current_score is not None:
         metrics[f"{metric}_current_on_holdout"] = current_score
+    stored = {NATIVE_FILE: exported.native.encode(), **(files or {})}
     logged = log_training_run(
         settings,
         replace(record, metrics=metrics),
         exported.onnx,
         holdout[:SIGNATURE_ROWS],
         scores[:SIGNATURE_ROWS],
-        files={NATIVE_FILE: exported.native.encode(), **(files or {})},
+        files=stored,
     )
     version = registry.register(
         name,
@@ -88,6 +96,8 @@ def register_and_promote(
             "run_id": logged.run_id,
             "files": sorted(logged.files),
         },
+        onnx=exported.onnx,
+        files=stored,
     )
     better = current_score is None or (
         new > current_score if higher_is_better else new < current_score

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import platform
+import socket
 import statistics
 import tempfile
 from collections.abc import Sequence
@@ -130,3 +131,10 @@ def write_result(
     }
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on now (the OS's choice)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

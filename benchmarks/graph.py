@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,15 @@ from typing import Any
 
 import httpx2
 
-from benchmarks.common import Mode, median, parse_mode, percentile, print_repeat, write_result
+from benchmarks.common import (
+    Mode,
+    free_port,
+    median,
+    parse_mode,
+    percentile,
+    print_repeat,
+    write_result,
+)
 from benchmarks.quality import accepted
 from flows.steps import ItemNeighbours, ShopperState, SkuState, sku_signals, user_signal
 from graph import cypher
@@ -113,12 +120,6 @@ def timed_loads(
             if repeat < repeats - 1:
                 drop_namespace(driver, ns)
     return runs, ns
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def latencies(call: Any, skus: list[str]) -> list[float]:

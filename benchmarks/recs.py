@@ -313,7 +313,7 @@ def main() -> None:
                 **runs,
                 "smoke": args.smoke,
                 "seconds": time.perf_counter() - started,
-                "simulator": {
+                "simulator_config": {
                     "days": days,
                     "seed": SIMULATOR.seed,
                     "shoppers": SIMULATOR.shoppers,

@@ -4,7 +4,8 @@ The same logs, split and HR@10 as :mod:`benchmarks.recs`, but the sent interacti
 straight through the flow's own state classes (``flows.steps.ShopperState`` and
 ``ItemNeighbours``) in time order instead of through Kafka and the dataflow. What the flow
 would have published is kept as it publishes it: an item's neighbours when ``ItemNeighbours``
-says they are due, a product's popularity every ``POPULARITY_EVERY`` interactions. Each
+says they are due, a product's popularity every ``POPULARITY_EVERY`` interactions, in a list
+of the ``popularity_len`` most popular (the setting's default). Each
 discover user's list is then built by ``online_models.recommender.discover`` from that, as
 ``api/discover.py`` builds it. Figures track the flow's within its run-to-run spread
 (docs/recommendations.md); use it to compare variants, and the flow benchmark to report.
@@ -25,8 +26,10 @@ from flows.records import UserSignal
 from flows.steps import POPULARITY_DECAY, POPULARITY_EVERY, ItemNeighbours, ShopperState
 from online_models.recommender import CATEGORY_ITEMS, DISCOVER_DEPTH, discover
 from online_models.similarity import POPULARITY_DAMPING, damped
+from schemas.settings import Settings
 
 POPULAR_CANDIDATES = 41  # as api/discover.py reads for k = 10
+KEPT = Settings.model_fields["popularity_len"].default  # products the popularity list keeps
 COUNTED = frozenset({"view", "add_to_cart", "purchase"})  # what moves a product's popularity
 
 
@@ -64,14 +67,16 @@ def replay(split: Split, categories: dict[str, str]) -> dict[str, list[str]]:
     for sku, score in sorted(out.popularity.items(), key=lambda kv: -kv[1]):
         if len(by_category[categories[sku]]) < CATEGORY_ITEMS:
             by_category[categories[sku]].append((sku, score))
-    popular = sorted(out.popularity.items(), key=lambda kv: -kv[1])[:POPULAR_CANDIDATES]
+    kept = dict(sorted(out.popularity.items(), key=lambda kv: -kv[1])[:KEPT])
+    floor = min(kept.values(), default=1.0)
+    popular = list(kept.items())[:POPULAR_CANDIDATES]
     lists = {}
     for t in split.targets:
         if t.kind != "discover":
             continue
         profile = (shoppers.get(t.user) or ShopperState(t.user)).profile(categories)
         near = {
-            sku: damped(out.neighbours.get(sku, {}), out.popularity, POPULARITY_DAMPING)
+            sku: damped(out.neighbours.get(sku, {}), kept, POPULARITY_DAMPING, floor)
             for sku in profile.recent[:DISCOVER_DEPTH]
         }
         found, _ = discover(profile, by_category, near, popular, 10)

@@ -25,7 +25,6 @@ import os
 import random
 import re
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,7 @@ from api.features import FeatureReads
 from api.tokens import issue_token
 from benchmarks.common import (
     Mode,
+    free_port,
     parse_mode,
     percentile,
     print_repeat,
@@ -92,12 +92,6 @@ end
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def raise_fd_limit() -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -134,14 +128,14 @@ def fill_redis(settings: Settings, load: Load) -> tuple[list[str], list[str]]:
     graph.close()
     users = [f"u-bench{i:05d}" for i in range(load.shoppers)]
     categories = {c.sku: c.category for c in catalogue}
-    recos = RecommendationWriter(settings, categories)
+    recos = RecommendationWriter(settings)
     for start in range(0, load.shoppers, 200):
         shoppers = []
         for u in users[start : start + 200]:  # each viewed five products, as the flow learns it
             state = ShopperState(u)
             for i, sku in enumerate(rng.sample(skus, 5)):
                 state.apply(UserSignal("view", now + i, f"{u}-s", (sku,)), categories)
-            shoppers.append((u, state))
+            shoppers.append(state.lists(categories, settings.recommendations_k))
         recos.write_batch(shoppers)
     recos.close()
     feats = redis.Redis.from_url(settings.redis_url)
@@ -205,10 +199,15 @@ def start_api(
 
 
 def wrk(
-    url_prefix: str, ids: list[str], path: str, settings: Settings, seconds: int
+    url_prefix: str,
+    ids: list[str],
+    path: str,
+    settings: Settings,
+    seconds: int,
+    connections: int = CONCURRENCY,
 ) -> dict[str, float]:
-    """wrk over ``path`` + a random id, as an admin (recommendations need a credential; the
-    token's check is part of what is measured)."""
+    """wrk over ``path`` + a random id, ``connections`` requests in flight, as an admin
+    (recommendations need a credential; the token's check is part of what is measured)."""
     token, _ = issue_token(settings, "admin", "bench", ["admin:read"], now=time.time())
     with tempfile.TemporaryDirectory() as tmp:
         ids_file = Path(tmp) / "ids.txt"
@@ -219,7 +218,7 @@ def wrk(
             [
                 "wrk",
                 "-t1",
-                f"-c{CONCURRENCY}",
+                f"-c{connections}",
                 f"-d{seconds}s",
                 "--latency",
                 "-s",

@@ -39,7 +39,7 @@ class Need:
 # serving serves the models the batch pass trained (Mode.models), copied before its Spark part.
 AFTER: Mapping[str, tuple[Need, ...]] = {"serving": (Need("batch", "bench-models"),)}
 # The passes that take longest at the smoke size, slowest first (make bench-smoke prints them).
-SLOW: tuple[str, ...] = ("batch", "stream", "governance", "recs", "graph", "search", "soak")
+SLOW: tuple[str, ...] = ("batch", "demo", "stream", "governance", "recs", "graph", "search", "soak")
 
 
 @dataclass(frozen=True)

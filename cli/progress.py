@@ -15,6 +15,21 @@ a pipe (CI logs, ``make demo > log``) a plain line is printed at most every ``ev
 >>> print(lines.getvalue(), end="")
 replay: 300/400 events (75%), 50/s, 2s left
 replay: 400 events in 8.0s (50/s)
+
+Work that overlaps (the demo loads the graph while the models train) shares one
+:func:`board`: one live display with a bar each on a terminal, and each tracker's lines and
+summary elsewhere.
+
+>>> lines = io.StringIO()
+>>> ticks = iter([0.0, 0.0, 1.0, 2.0, 3.0, 4.0])
+>>> with board(stream=lines, clock=lambda: next(ticks)) as shown:
+...     with shown.track("pipeline", 4, "steps") as pipeline:
+...         with shown.track("graph", None, "rows") as graph:
+...             graph.add(500)
+...         pipeline.advance(4)
+>>> print(lines.getvalue(), end="")
+graph: 500 rows in 2.0s (250/s)
+pipeline: 4 steps in 4.0s (1/s)
 """
 
 from __future__ import annotations
@@ -116,11 +131,78 @@ class _Bar(Tracker):
     ) -> None:
         super().__init__(name, total, unit, clock)
         self.progress = progress
-        self.task = progress.add_task(self.name, total=self.total)
+        self.task = progress.add_task(self.name, total=self.total, unit=unit)
 
     def _show(self) -> None:
         description = f"{self.name} {self.note}".strip()
         self.progress.update(self.task, completed=self.done, description=description)
+
+
+COLUMNS = (
+    TextColumn("{task.description}"),
+    BarColumn(),
+    MofNCompleteColumn(),
+    TaskProgressColumn(),
+    TextColumn("{task.fields[unit]}"),
+    TimeElapsedColumn(),
+    TextColumn("left"),
+    TimeRemainingColumn(),
+)
+
+
+class Board:
+    """Where trackers show: a bar each in one live display (``progress``), or plain lines on
+    ``stream`` every ``every_s`` seconds. Trackers may run at once, from several threads."""
+
+    def __init__(
+        self,
+        stream: TextIO,
+        every_s: float,
+        clock: Callable[[], float],
+        progress: Progress | None = None,
+    ) -> None:
+        self.stream, self.every_s, self.clock, self.progress = stream, every_s, clock, progress
+
+    @contextmanager
+    def track(
+        self, name: str, total: float | None = None, unit: str = "events"
+    ) -> Iterator[Tracker]:
+        """Report progress of ``name`` while the block runs; print its summary at the end."""
+        if self.progress is None:
+            lines = _Lines(name, total, unit, self.clock, self.stream, self.every_s)
+            yield lines
+            print(lines.summary(), file=self.stream, flush=True)
+            return
+        bar = _Bar(name, total, unit, self.clock, self.progress)
+        try:
+            yield bar
+        finally:
+            self.progress.remove_task(bar.task)
+        self.progress.console.print(bar.summary())
+
+    def print(self, line: str) -> None:
+        """Print ``line`` on stdout, or above the bars while they are shown."""
+        if self.progress is None:
+            sys.stdout.write(f"{line}\n")
+            sys.stdout.flush()
+        else:
+            self.progress.console.print(line, markup=False, highlight=False)
+
+
+@contextmanager
+def board(
+    *,
+    stream: TextIO | None = None,
+    every_s: float = 5.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[Board]:
+    """A live display on a terminal (stderr unless ``stream``), plain lines elsewhere."""
+    out = stream or sys.stderr
+    if stream is None and out.isatty():
+        with Progress(*COLUMNS, console=Console(file=out), transient=True) as progress:
+            yield Board(out, every_s, clock, progress)
+        return
+    yield Board(out, every_s, clock)
 
 
 @contextmanager
@@ -134,24 +216,8 @@ def track(
     clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[Tracker]:
     """Report progress of ``name`` while the block runs; print its summary line at the end."""
-    out = stream or sys.stderr
-    if stream is None and out.isatty():
-        console = Console(file=out)
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TaskProgressColumn(),
-            TextColumn(f"{unit}"),
-            TimeElapsedColumn(),
-            TextColumn("left"),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=console, transient=True) as progress:
-            bar = _Bar(name, total, unit, clock, progress)
-            yield bar
-        console.print(bar.summary())
-        return
-    lines = _Lines(name, total, unit, clock, out, every_s)
-    yield lines
-    print(lines.summary(), file=out, flush=True)
+    with (
+        board(stream=stream, every_s=every_s, clock=clock) as shown,
+        shown.track(name, total, unit) as tracker,
+    ):
+        yield tracker

@@ -10,12 +10,15 @@
                                      └─ per shopper: features, interests, recent items
                                            ─▶ Feast, recommendations, pub/sub
                                            └─ item pairs ─▶ co-occurrence ─▶ Redis
+
+Every keyed step runs through one adapter (:class:`flows.keyed.KeyedState`) and emits frozen
+values (:mod:`flows.records`), once per key and batch where the latest is all a sink needs
+(feature rows, a shopper's lists, neighbour lists); the sinks only write what they receive.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 import bytewax.operators as op
@@ -23,9 +26,8 @@ from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSourceMes
 from bytewax.dataflow import Dataflow
 
 from flows.dedupe import SeenIds, dedupe_key
-from flows.expiry import IdleExpiring, IdleSnapshot
 from flows.kafka_in import TolerantKafkaSource
-from flows.keyed import KeyedState
+from flows.keyed import KeyedSnapshot, KeyedState
 from flows.metrics import flow_metrics
 from flows.parse import dead_letter, encode_dead_letter, parse_message, received_at
 from flows.records import Accepted, LakeRow, Rejected
@@ -163,14 +165,14 @@ def build_flow(
     # rebuilt from the categories' own evidence as they resume, it has no state of its own.
     shop_level = ShopPrior()
 
-    def category_state(resume: IdleSnapshot | None) -> IdleExpiring[Any, Any, Any]:
+    def category_state(resume: KeyedSnapshot | None) -> KeyedState[Any, Any, Any]:
         if resume is not None and isinstance(resume.state, CategoryState):
             rejoined(resume.state, shop_level)
-        return IdleExpiring(
+        return KeyedState(
             lambda _key: sharing(shop_level),
-            lambda state, item: state.apply(item, catalogue),
-            settings.product_idle_s,
+            lambda state, items: state.apply_batch(items, catalogue),
             resume,
+            idle_s=settings.product_idle_s,
             when=lambda item: item[1].t,
         )
 
@@ -179,55 +181,53 @@ def build_flow(
         op.flat_map("sku-signals", unique, lambda r: category_signals(r, categories)),
         category_state,
     )
-    sku_values = op.flat_map("sku-output", sku_out, lambda kv: kv[1])
+    products = op.map("sku-output", sku_out, lambda kv: kv[1])
 
     # -- per shopper: features, recent items, co-interaction pairs -----------------------
+    # One output per shopper and batch: its pairs, features and recommendation lists.
+    k = settings.recommendations_k
     shopper_out = op.stateful_batch(
         "shopper-state",
         op.filter_map("user-signals", unique, lambda r: r.user),
-        lambda resume: IdleExpiring(
+        lambda resume: KeyedState(
             ShopperState,
-            lambda state, s: state.apply(s, categories),
-            settings.shopper_idle_s,
+            lambda state, signals: state.apply_batch(signals, categories, k),
             resume,
+            idle_s=settings.shopper_idle_s,
             when=lambda s: s.t,
         ),
     )
-    shopper_values = op.map("shopper-output", shopper_out, lambda kv: kv[1])
-    pairs = op.flat_map_batch("co-pairs", shopper_values, coalesce_pairs)  # one per item
-    neighbours = op.stateful(
+    shoppers = op.map("shopper-output", shopper_out, lambda kv: kv[1])
+    pairs = op.flat_map_batch("co-pairs", shoppers, coalesce_pairs)  # one per item
+    neighbours = op.stateful_batch(
         "co-occurrence",
         pairs,
         lambda resume: KeyedState(
-            lambda _key: ItemNeighbours(), lambda state, each: state.add_each(each), resume
+            lambda _key: ItemNeighbours(), ItemNeighbours.apply_batch, resume
         ),
     )
 
-    # -- out ----------------------------------------------------------------------------
+    # -- out: the sinks write the values they receive ---------------------------------
     features = op.merge(
         "features",
-        op.map("sku-features", sku_values, lambda o: o.features),
-        op.map("shopper-features", shopper_values, lambda o: o.features),
+        op.flat_map("sku-features", products, lambda o: o.features),
+        op.map("shopper-features", shoppers, lambda o: o.features),
     )
     op.output("features-redis", features, ServingSink(FeatureWriter, settings))
     op.output(
         "prices",
-        op.filter_map("price-changes", sku_values, lambda o: o.change),
+        op.flat_map("price-changes", products, lambda o: o.changes),
         ServingSink(PriceWriter, settings),
     )
     op.output(
         "recommendations",
-        op.map("shopper-profile", shopper_out, lambda kv: (kv[0], kv[1].shopper)),
-        ServingSink(partial(RecommendationWriter, categories=categories), settings),
+        op.map("shopper-lists", shoppers, lambda o: o.lists),
+        ServingSink(RecommendationWriter, settings),
     )
     graph = op.merge(
         "item-graph",
-        op.filter_map("neighbour-lists", neighbours, lambda kv: kv if kv[1] is not None else None),
-        op.filter_map(
-            "popularity",
-            sku_values,
-            lambda o: (o.sku, o.popularity) if o.popularity is not None else None,
-        ),
+        neighbours,
+        op.flat_map("popularity", products, lambda o: o.popularity),
     )
     op.output("item-graph-redis", graph, ServingSink(ItemGraphWriter, settings))
     stats = op.merge(
@@ -235,7 +235,7 @@ def build_flow(
         duplicates,
         unknown,
         op.map("dead-lettered", invalid, lambda r: (f"dead_lettered:{r.topic}", 1)),
-        op.filter_map("drift", sku_values, lambda o: o.drift),
+        op.flat_map("drift", products, lambda o: o.drift),
     )
     op.output("stats-redis", stats, ServingSink(StatsWriter, settings))
     return flow

@@ -1,47 +1,106 @@
-"""Keyed state kept for as long as the flow runs: one item's co-interaction neighbours.
+"""The keyed-state adapter of every stateful step: a key's state, its batches, its expiry and
+its snapshots.
 
-Each key's state is created from the key on its first value (the value carries its key,
-``(key, value)``) and updated by every value; what the update returns is emitted. Snapshots
-are the state pickled once (:mod:`flows.snapshots`). For state that is dropped when idle, see
-:mod:`flows.expiry`.
+Bytewax hands a keyed step its values a batch at a time, grouped by key
+(:func:`bytewax.operators.stateful_batch`). Each key's state is created from the key on its
+first value (the value carries its key, ``(key, value)``); ``apply`` takes the state and the
+key's values of one batch, updates the state and returns what the step emits. A step thereby
+emits per value only what must travel one by one (price changes, item pairs) and, once per key
+and batch, the frozen values of what the batch changed (feature rows, a shopper's lists,
+:mod:`flows.records`): however many events a batch holds for a key, its values are computed
+once, and no live state leaves the step.
+
+A batch mixes what the upstream steps (themselves keyed by other things) emitted in their key
+order; the values of one key keep their order. With ``when`` (a value's event time) each batch
+is applied in event-time order, so a state that counts time between its events does not see
+it run backwards within a batch (the Kafka input hands over batches in timestamp order,
+:mod:`flows.kafka_in`).
+
+With ``idle_s`` the state is discarded ``idle_s`` after its last batch (wall clock, Bytewax's
+notification timer): a shopper who never comes back costs memory for ``idle_s``, not forever;
+one who comes back later starts afresh. Without it the state is kept as long as the flow runs.
+
+Snapshots carry the state pickled once (:mod:`flows.snapshots`) and the time of its last
+batch, so a recovered key keeps its deadline.
 
 >>> import pickle
->>> logic = KeyedState(lambda key: [key], lambda s, v: s.append(v) or len(s))
->>> logic.on_item(("a", "x")), logic.on_item(("a", "y"))
-(([2], False), ([3], False))
->>> KeyedState(list, list.append, pickle.loads(pickle.dumps(logic.snapshot()))).state
-['a', 'x', 'y']
+>>> clock = iter([0.0, 10.0, 20.0]).__next__
+>>> def append(state, values):
+...     state.extend(values)
+...     return [len(state)]
+>>> logic = KeyedState(lambda key: [key], append, idle_s=60, clock=clock, when=len)
+>>> logic.on_batch([("a", "xx"), ("a", "y")]), logic.on_batch([("a", "z")])
+(([3], False), ([4], False))
+>>> logic.state
+['a', 'y', 'xx', 'z']
+>>> logic.notify_at().timestamp(), logic.on_notify()
+(80.0, ((), True))
+>>> resumed = KeyedState(list, append, pickle.loads(pickle.dumps(logic.snapshot())))
+>>> resumed.state, resumed.notify_at() is None
+(['a', 'y', 'xx', 'z'], True)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from bytewax.operators import StatefulLogic
+from bytewax.operators import StatefulBatchLogic
 
-from flows.snapshots import Snapshot, pickled
+from flows.snapshots import pickled
 
 S = TypeVar("S")  # the state
 V = TypeVar("V")  # what a value carries besides its key
-W = TypeVar("W")  # what the step emits per value
+W = TypeVar("W")  # what the step emits
 
 
-class KeyedState(StatefulLogic[tuple[str, V], W, Snapshot], Generic[S, V, W]):
-    """Applies each ``(key, value)`` to the key's state and emits the result."""
+@dataclass(frozen=True, slots=True)
+class KeyedSnapshot:
+    state: Any  # the state, pickled once (flows.snapshots); loads as the state itself
+    active_at: float  # wall clock (epoch seconds) of the key's latest batch
+
+
+class KeyedState(StatefulBatchLogic[tuple[str, V], W, KeyedSnapshot], Generic[S, V, W]):
+    """Applies each batch of ``(key, value)`` to the key's state (in the order of ``when``) and
+    emits what ``apply`` returns; forgets the state ``idle_s`` after its last batch."""
 
     def __init__(
-        self, new: Callable[[str], S], apply: Callable[[S, V], W], resume: Any = None
+        self,
+        new: Callable[[str], S],
+        apply: Callable[[S, list[V]], Iterable[W]],
+        resume: KeyedSnapshot | None = None,
+        *,
+        idle_s: float | None = None,
+        clock: Callable[[], float] = time.time,
+        when: Callable[[V], float] | None = None,
     ) -> None:
         self.new = new
         self.apply = apply
-        self.state: S | None = resume  # a recovered snapshot loads as the state itself
+        self.idle_s = idle_s
+        self.clock = clock
+        self.when = when
+        self.state: S | None = resume.state if resume is not None else None
+        self.active_at = resume.active_at if resume is not None else clock()
 
-    def on_item(self, value: tuple[str, V]) -> tuple[list[W], bool]:
-        key, v = value
+    def on_batch(self, values: list[tuple[str, V]]) -> tuple[Iterable[W], bool]:
         if self.state is None:
-            self.state = self.new(key)
-        return [self.apply(self.state, v)], StatefulLogic.RETAIN
+            self.state = self.new(values[0][0])
+        self.active_at = self.clock()
+        items = [v for _, v in values]
+        if self.when is not None and len(items) > 1:
+            items.sort(key=self.when)  # stable: equal times keep their order
+        return self.apply(self.state, items), StatefulBatchLogic.RETAIN
 
-    def snapshot(self) -> Snapshot:
-        return pickled(self.state)
+    def notify_at(self) -> datetime | None:
+        if self.idle_s is None:
+            return None
+        return datetime.fromtimestamp(self.active_at + self.idle_s, UTC)
+
+    def on_notify(self) -> tuple[tuple[()], bool]:
+        return (), StatefulBatchLogic.DISCARD
+
+    def snapshot(self) -> KeyedSnapshot:
+        return KeyedSnapshot(pickled(self.state), self.active_at)

@@ -44,7 +44,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import accumulate
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -57,7 +57,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from flows.records import Accepted, Rejected
+from flows.records import Accepted, FeatureRow, Rejected
 from flows.supervise import env_restarts
 from observability.exposition import MetricsServer, serve_metrics
 from observability.logs import LogBudget
@@ -91,13 +91,6 @@ LAG_BUCKETS = (
 CHANGE_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25)
 MODELS = ("elasticity",)
 log = structlog.get_logger(__name__)
-
-
-@runtime_checkable
-class ReportsModelError(Protocol):
-    """A feature source that also knows its learner's current mean absolute error."""
-
-    def model_error(self) -> float | None: ...
 
 
 # Dead letters keep their reason in the dead-letter topic; the log shows a sample of them.
@@ -251,22 +244,21 @@ class FlowMetrics:
                 self.units.inc(signal.quantity)
                 self.revenue.inc(signal.price * signal.quantity)
 
-    def on_features(self, entity: str, key: str, values: Mapping[str, Any], source: Any) -> None:
+    def on_features(self, row: FeatureRow) -> None:
         """A product's features were written: late signals and learner error."""
-        if entity != "sku":
+        if row.entity != "sku":
             return
-        late = int(values.get("late_events", 0))
+        key = row.key
+        late = int(row.values.get("late_events", 0))
         before = self._late_seen.get(key, 0)
         if late > before:
             self.late.inc(late - before)
         self._late_seen[key] = late
-        if isinstance(source, ReportsModelError):
-            error = source.model_error()
-            if error is not None:
-                self._errors[key] = error
-                self.learner_error.labels("elasticity").set(
-                    sum(self._errors.values()) / len(self._errors)
-                )
+        if row.model_error is not None:
+            self._errors[key] = row.model_error
+            self.learner_error.labels("elasticity").set(
+                sum(self._errors.values()) / len(self._errors)
+            )
 
     def on_price_changes(self, changes: Sequence[PriceChange]) -> None:
         for change in changes:

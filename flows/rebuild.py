@@ -29,10 +29,11 @@ import structlog
 
 from featurestore.layout import sku_layout, user_layout
 from flows.catalogue import copy_to_redis, read_catalogue_file
-from flows.records import FeatureRow
 from flows.recovered import RecoveredState, recovered_state
 from flows.sinks.prices import price_update_event, write_price
 from flows.sinks.serving import FeatureWriter, ItemGraphWriter, RecommendationWriter
+from flows.snapshots import StateFormatMismatch
+from flows.steps import ShopperState, SkuState
 from infra.clients import SyncRedis, redis_client
 from infra.errors import ServiceUnavailable
 from schemas.settings import Settings
@@ -80,26 +81,20 @@ def _features(
 ) -> None:
     writer = FeatureWriter(settings)
     try:
-        for entity, layout, states in (
-            ("sku", sku_layout(settings), state.skus),
-            ("user", user_layout(settings), state.shoppers),
-        ):
-            for keys in _chunks(sorted(states)):
+        states: dict[str, dict[str, SkuState] | dict[str, ShopperState]] = {
+            "sku": state.skus,
+            "user": state.shoppers,
+        }
+        for entity, layout in (("sku", sku_layout(settings)), ("user", user_layout(settings))):
+            of = states[entity]
+            for keys in _chunks(sorted(of)):
                 gone = _missing(client, [layout.key(k) for k in keys])
-                rows = [
-                    FeatureRow(entity, k, _source(entity, states[k]))  # type: ignore[arg-type]
-                    for k, lost in zip(keys, gone, strict=True)
-                    if lost
-                ]
+                rows = [of[k].feature_row() for k, lost in zip(keys, gone, strict=True) if lost]
                 if rows:
                     writer.write_batch(rows)
                 report.add(f"{entity}_features", len(rows))
     finally:
         writer.close()
-
-
-def _source(entity: str, state: Any) -> Any:
-    return state if entity == "sku" else state.features
 
 
 def _prices(
@@ -149,11 +144,16 @@ def _recommendations(
     categories: dict[str, str],
     report: RebuildReport,
 ) -> None:
-    writer = RecommendationWriter(settings, categories)
+    writer = RecommendationWriter(settings)
+    k = settings.recommendations_k
     try:
         for users in _chunks(sorted(state.shoppers)):
             gone = _missing(client, [settings.keys.recommendations(u) for u in users])
-            lost = [(u, state.shoppers[u]) for u, g in zip(users, gone, strict=True) if g]
+            lost = [
+                state.shoppers[u].lists(categories, k)
+                for u, g in zip(users, gone, strict=True)
+                if g
+            ]
             if lost:
                 writer.write_batch(lost)
             report.add("recommendations", len(lost))
@@ -188,8 +188,12 @@ def rebuild(settings: Settings, graph: bool = True) -> RebuildReport:
     client = redis_client(settings, decode_responses=True)
     try:
         categories = _catalogue(settings, client, report)
-        state = recovered_state(settings.recovery_dir)
-        if not (state.skus or state.shoppers):
+        try:
+            state = recovered_state(settings.recovery_dir)
+        except StateFormatMismatch as exc:
+            report.skipped["flow state"] = str(exc)
+            state = RecoveredState({}, {}, {})
+        if not (state.skus or state.shoppers) and "flow state" not in report.skipped:
             report.skipped["flow state"] = f"no recovery snapshots in {settings.recovery_dir}"
         _features(settings, client, state, report)
         _prices(settings, client, state, report)

@@ -1,10 +1,22 @@
-"""What travels between the steps of the dataflow (all plain, picklable values)."""
+"""What travels between the steps of the dataflow: plain, picklable values that no step
+changes after emitting them.
+
+In: :class:`Accepted` (a valid message) or :class:`Rejected` (for the dead-letter topic);
+bronze keeps a :class:`LakeRow` of each valid one. The keyed steps receive signals
+(:class:`SkuSignal`, :class:`UserSignal`) and emit, once per key and batch, frozen values of
+what changed: :class:`FeatureRow` (a product's or shopper's feature values with their
+watermark), :class:`ShopperLists` (what a shopper's recommendations are served from),
+:class:`Drift`, :data:`Popularity` and :data:`Neighbours`, besides each price change
+(``online_models.pricer.PriceChange``). The sinks write what they receive and never call
+into a step's state (docs/flows.md, "What travels down the flow").
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple
 
 from schemas.events import Event
 
@@ -103,23 +115,42 @@ class UserSignal(NamedTuple):
     skus: tuple[str, ...] = ()
 
 
-class HasFeatures(Protocol):
-    @property
-    def watermark(self) -> float:
-        """Event time (epoch seconds) of the latest event the values include."""
-        ...
+class FeatureRow(NamedTuple):
+    """An entity's (product's or shopper's) feature values as its keyed step left them at the
+    end of a batch: the sinks write them as they are.
 
-    def values(self) -> dict[str, Any]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class FeatureRow:
-    """An entity (sku or shopper) whose features changed.
-
-    ``source`` is the live state of that entity: the sink computes the values once per
-    batch, from the freshest state, however many events touched the entity meanwhile.
+    Frozen: ``values`` is built for this row alone (no state refers to it or to what it holds),
+    so the row says what the state was when it was made, whatever the state did since. A step
+    makes one per entity and batch, however many of the entity's events the batch held.
     """
 
     entity: Literal["sku", "user"]
     key: str
-    source: HasFeatures
+    values: Mapping[str, Any]  # feature name → value (schemas.features)
+    watermark: float  # event time (epoch seconds) of the latest event the values include
+    model_error: float | None = None  # a product's elasticity learner's recent mean abs. error
+
+
+class ShopperLists(NamedTuple):
+    """What a shopper's recommendations are served from, as of the end of a batch: their
+    buy-again list, recent items, touched items and categories (``schemas.serving.StoredShopper``).
+    Built for this value alone, like :class:`FeatureRow`'s values."""
+
+    user: str
+    again: Sequence[tuple[str, float]]  # own items by interest share, at most k
+    recent: Sequence[str]  # distinct items of the history, newest first: discover's seeds
+    seen: frozenset[str]  # items known touched, never offered as discoveries
+    categories: Sequence[tuple[str, float]]  # (category, share), strongest first
+
+
+class Drift(NamedTuple):
+    """A product's elasticity learner drifted (ADWIN on its error), in event time."""
+
+    model: str
+    sku: str
+    t: float
+    mean_error: float
+
+
+Neighbours = tuple[str, list[tuple[str, float]]]  # (sku, [(neighbour, weight), ...])
+Popularity = tuple[str, tuple[str, float]]  # (sku, (category, decayed interaction count))

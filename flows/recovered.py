@@ -4,6 +4,7 @@ The recovery store is a folder of SQLite partitions (``part-*.sqlite3``); table 
 holds, per step and key, a pickled snapshot per epoch (``NULL`` when the key was discarded).
 The newest snapshot of each key is the state the flow would resume from: serving state
 lost from Redis is rebuilt from it (:mod:`flows.rebuild`) without waiting for new events.
+Only a folder of this version's state format is read (:mod:`flows.snapshots`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flows.expiry import IdleSnapshot
+from flows.keyed import KeyedSnapshot
+from flows.snapshots import STATE_FORMAT, StateFormatMismatch, format_of
 from flows.steps import CategoryState, ItemNeighbours, ShopperState, SkuState
 
 LATEST = """
@@ -50,12 +52,20 @@ def latest_snapshots(directory: Path, step: str) -> Iterator[tuple[str, Any]]:
 
 
 def _state(snapshot: Any) -> Any:
-    return snapshot.state if isinstance(snapshot, IdleSnapshot) else snapshot
+    return snapshot.state if isinstance(snapshot, KeyedSnapshot) else snapshot
 
 
 def recovered_state(directory: Path) -> RecoveredState:
-    """Every product's, shopper's and item's newest state in ``directory`` (empty if none)."""
+    """Every product's, shopper's and item's newest state in ``directory`` (empty if none).
+
+    Raises :class:`StateFormatMismatch` when the folder holds state of another format."""
     found: dict[str, dict[str, Any]] = {"sku-state": {}, "shopper-state": {}, "co-occurrence": {}}
+    written = format_of(directory)
+    if written is not None and written != STATE_FORMAT:
+        raise StateFormatMismatch(
+            f"the recovery folder {directory} holds flow state of format {written}; "
+            f"this version reads format {STATE_FORMAT}"
+        )
     if directory.is_dir():
         for step, states in found.items():
             for key, snap in latest_snapshots(directory, step):

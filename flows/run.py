@@ -3,7 +3,8 @@
 ``tillflow flows run`` is the entry point; each process is ``python -m bytewax.run
 "flows.run:flow_from_env()" -i <id> -a <addresses> -r <recovery> -s <snapshot>``, restarted
 by flows/supervise.py when it dies. The recovery folder is locked (flows/recovery_lock.py)
-by the supervisor and by each process.
+by the supervisor and by each process, and refused when it holds state of another format
+than this version's (flows/snapshots.py).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import structlog
 from bytewax.dataflow import Dataflow
 
 from flows.catalogue import load_catalogue
+from flows.compaction import spawn_compactor
 from flows.dataflow import build_flow
 from flows.metrics import process_index, start_flow_metrics
 from flows.recovery_lock import lock_recovery, recovery_dir_of
+from flows.snapshots import require_format, stamp_format
 from flows.supervise import DEFAULT_POLICY, RestartPolicy, Supervisor, install_stop_signals
 from infra.readiness import require_kafka, require_redis, require_topics
 from infra.runtime import tune_gc
@@ -48,8 +51,11 @@ def flow_from_env() -> Dataflow:
     recovery = recovery_dir_of(sys.argv)
     if recovery is not None:  # held until this process exits
         lock_recovery(recovery, f"process-{process_index(sys.argv, os.environ)}")
+        require_format(recovery)
     check_services(settings)
     start_flow_metrics(settings, os.environ)
+    if recovery is not None:
+        spawn_compactor(recovery, settings.recovery_compact_s)
     tail = os.environ.get(TAIL_ENV, "1") != "0"
     catalogue = load_catalogue(settings)
     deadline = time.monotonic() + CATALOGUE_WAIT_S
@@ -78,13 +84,16 @@ def register_features(settings: Settings) -> None:
 
 
 def init_recovery(directory: Path, partitions: int) -> None:
-    """Create the recovery partitions once (``python -m bytewax.recovery``)."""
+    """Create the recovery partitions once (``python -m bytewax.recovery``), stamped with the
+    state format; refuse existing ones of another format (:class:`StateFormatMismatch`)."""
     if directory.exists() and any(directory.glob("part-*.sqlite3")):
+        require_format(directory)
         return
     directory.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [sys.executable, "-m", "bytewax.recovery", str(directory), str(partitions)], check=True
     )
+    stamp_format(directory)
 
 
 def process_commands(

@@ -1,10 +1,11 @@
-"""Cheap state snapshots: the state pickled once, when the epoch closes.
+"""Cheap state snapshots (the state pickled once, when the epoch closes) and the format of the
+recovery folder that holds them.
 
-Bytewax pickles each changed key's snapshot into the recovery store. A keyed state's
-``snapshot()`` (``flows/expiry.py``, ``flows/keyed.py``, ``flows/dedupe.py``) returns
-:func:`pickled` of its state: an immutable blob whose own pickle is "unpickle this blob", so a
-recovered step gets the state itself back. One ``pickle.dumps`` per key and snapshot, and the
-snapshot does not change when the live state does.
+Bytewax pickles each changed key's snapshot into the recovery store. The keyed-state adapter's
+``snapshot()`` (:mod:`flows.keyed`) returns :func:`pickled` of its state: an immutable blob
+whose own pickle is "unpickle this blob", so a recovered step gets the state itself back. One
+``pickle.dumps`` per key and snapshot, and the snapshot does not change when the live state
+does.
 
 >>> import pickle
 >>> from flows.steps import ItemNeighbours
@@ -13,12 +14,40 @@ snapshot does not change when the live state does.
 >>> _ = item.add([("b", 1.0)])  # the snapshot does not change with the state
 >>> len(pickle.loads(pickle.dumps(snap)).similarity.co.weights), len(item.similarity.co.weights)
 (0, 1)
+
+A snapshot names the classes of the state it holds, so a flow can resume only from snapshots
+whose layout it knows. :data:`STATE_FORMAT` is that layout's version, stamped in the recovery
+folder when its partitions are created (:func:`stamp_format`); a flow refuses a folder of
+another format (:func:`require_format`) instead of failing on, or silently dropping, state it
+cannot read. Raise it whenever a keyed state, a snapshot class or a stateful step's id changes.
+
+>>> import tempfile
+>>> folder = Path(tempfile.mkdtemp())
+>>> stamp_format(folder); format_of(folder) == STATE_FORMAT
+True
 """
 
 from __future__ import annotations
 
 import pickle
+import sqlite3
+from pathlib import Path
 from typing import Any
+
+from infra.errors import StackError
+
+# 1: the layout before the format was recorded (a folder without a stamp but with snapshots).
+# 2: one keyed-state adapter (flows.keyed.KeyedSnapshot) for products, shoppers and item
+#    neighbours; each emits frozen values.
+# 3: a category's pricing state names its category and holds the shop level above its prior
+#    (online_models.pooling.CategoryPool.name / .shop, CategoryPrior.base_std).
+STATE_FORMAT = 3
+FORMAT_FILE = "state-format"
+UNSTAMPED = 1
+
+
+class StateFormatMismatch(StackError):
+    """The recovery folder holds snapshots of a layout this flow cannot read."""
 
 
 def _restore(blob: bytes) -> Any:
@@ -40,3 +69,46 @@ class Snapshot:
 def pickled(state: Any) -> Snapshot:
     """A snapshot of ``state`` as it is now."""
     return Snapshot(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def stamp_format(directory: Path) -> None:
+    """Record that ``directory``'s snapshots are written in :data:`STATE_FORMAT`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / FORMAT_FILE).write_text(f"{STATE_FORMAT}\n")
+
+
+def _holds_snapshots(directory: Path) -> bool:
+    for part in sorted(directory.glob("part-*.sqlite3")):
+        db = sqlite3.connect(f"file:{part}?mode=ro", uri=True)
+        try:
+            if db.execute("SELECT 1 FROM snaps LIMIT 1").fetchone() is not None:
+                return True
+        except sqlite3.OperationalError:  # no snaps table yet: nothing written
+            continue
+        finally:
+            db.close()
+    return False
+
+
+def format_of(directory: Path) -> int | None:
+    """The state format of ``directory``: its stamp; :data:`UNSTAMPED` for snapshots written
+    before formats were stamped; None when it holds no snapshots and no stamp (fresh)."""
+    stamp = directory / FORMAT_FILE
+    if stamp.exists():
+        return int(stamp.read_text().strip())
+    if directory.is_dir() and _holds_snapshots(directory):
+        return UNSTAMPED
+    return None
+
+
+def require_format(directory: Path) -> None:
+    """Stamp a fresh folder; refuse one whose snapshots this flow cannot read."""
+    found = format_of(directory)
+    if found is None:
+        stamp_format(directory)
+    elif found != STATE_FORMAT:
+        raise StateFormatMismatch(
+            f"the recovery folder {directory} holds flow state of format {found}, this flow "
+            f"reads format {STATE_FORMAT}: start from fresh state (remove the folder, or "
+            "`make clean`), or run the version that wrote it"
+        )

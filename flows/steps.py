@@ -1,16 +1,38 @@
-"""The pure logic of each stateful step: what a signal does to the state, what comes out."""
+"""The pure logic of each stateful step: what a signal does to the state, what comes out.
+
+Each state applies a batch of its key's signals at once (``apply_batch``, called by the
+keyed-state adapter, :mod:`flows.keyed`) and returns frozen values: what single signals
+produced (price changes, drift, item pairs) and, once per batch, the values of what the batch
+changed (:class:`flows.records.FeatureRow`, :class:`flows.records.ShopperLists`). The states
+themselves never leave their step.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from flows.features import ShopperFeatures, SkuFeatures
-from flows.records import Accepted, FeatureRow, SkuSignal, UserSignal
+from flows.records import (
+    Accepted,
+    Drift,
+    FeatureRow,
+    Popularity,
+    ShopperLists,
+    SkuSignal,
+    UserSignal,
+)
 from online_models.pooling import CategoryPool, ShopPrior
 from online_models.pricer import Market, PriceChange, ProductPricer
-from online_models.recommender import DecayedWeights, Profile, new_interest, remember
+from online_models.recommender import (
+    DISCOVER_DEPTH,
+    DecayedWeights,
+    Profile,
+    again,
+    new_interest,
+    remember,
+)
 from online_models.similarity import CoOccurrence, Counts, by_item, pairs
 from schemas.catalogue import CatalogueItem
 from schemas.events import Action, CompetitorPrice, InventoryLevel, Order, UserActivity
@@ -67,13 +89,22 @@ class Routed(NamedTuple):
         return cls(rec.event.event_id, rec.t, list(sku_signals(rec)), user_signal(rec))
 
 
-@dataclass
-class SkuOutput:
+class SkuOutput(NamedTuple):
+    """What one signal (or the passing of time) produced for one product."""
+
     sku: str
-    features: FeatureRow
     change: PriceChange | None = None
-    drift: dict[str, Any] | None = None
+    drift: Drift | None = None
     popularity: tuple[str, float] | None = None  # (category, decayed interaction count)
+
+
+class ProductsOutput(NamedTuple):
+    """What one batch of a category's signals produced, emitted once per category and batch."""
+
+    features: list[FeatureRow]  # one per product the batch touched, as the batch left it
+    changes: list[PriceChange]  # every price change, in order
+    drift: list[Drift]
+    popularity: list[Popularity]  # each product's latest, when published in the batch
 
 
 @dataclass
@@ -132,13 +163,12 @@ class SkuState:
             self.last_change = change
         drift = None
         if drifted and self.pricer is not None:
-            drift = {
-                "model": "elasticity",
-                "sku": self.sku,
-                "t": t,
-                "mean_error": round(self.pricer.drift.mean_error, 6),
-            }
-        return SkuOutput(self.sku, FeatureRow("sku", self.sku, self), change, drift, popularity)
+            drift = Drift("elasticity", self.sku, t, round(self.pricer.drift.mean_error, 6))
+        return SkuOutput(self.sku, change, drift, popularity)
+
+    def feature_row(self) -> FeatureRow:
+        """The product's feature values as they are now, frozen."""
+        return FeatureRow("sku", self.sku, self.values(), self.watermark, self.model_error())
 
     def model_error(self) -> float | None:
         """The elasticity learner's recent mean absolute error (for metrics), if it learned."""
@@ -191,7 +221,7 @@ def category_signals(
     routed: Routed, categories: dict[str, str]
 ) -> list[tuple[str, tuple[str, tuple[str, Any]]]]:
     """A routed event's product signals, keyed by the product's category; the value carries
-    that key too (:class:`flows.expiry.IdleExpiring` creates a state from it)."""
+    that key too (:class:`flows.keyed.KeyedState` creates a state from it)."""
     keyed = ((category_key(sku, categories), value) for sku, value in routed.sku)
     return [(key, (key, value)) for key, value in keyed]
 
@@ -229,6 +259,27 @@ class CategoryState:
             out.extend(self._time_passed(s.t))
         return out
 
+    def apply_batch(
+        self, items: list[tuple[str, SkuSignal]], catalogue: dict[str, CatalogueItem]
+    ) -> list[ProductsOutput]:
+        """Apply a batch of the category's signals (in event-time order); one output: every
+        price change and drift, and per product touched its features and latest popularity."""
+        touched: dict[str, None] = {}
+        changes: list[PriceChange] = []
+        drift: list[Drift] = []
+        popularity: dict[str, tuple[str, float]] = {}
+        for item in items:
+            for out in self.apply(item, catalogue):
+                touched[out.sku] = None
+                if out.change is not None:
+                    changes.append(out.change)
+                if out.drift is not None:
+                    drift.append(out.drift)
+                if out.popularity is not None:
+                    popularity[out.sku] = out.popularity
+        features = [self.skus[sku].feature_row() for sku in touched]
+        return [ProductsOutput(features, changes, drift, list(popularity.items()))]
+
     def _time_passed(self, t: float) -> list[SkuOutput]:
         out = []
         due = float("inf")
@@ -263,11 +314,23 @@ def rejoined(state: CategoryState, shop_level: ShopPrior) -> CategoryState:
     return state
 
 
-@dataclass
-class ShopperOutput:
-    features: FeatureRow
-    shopper: ShopperState  # live state: sinks rank from it once per batch (Profile)
+class Interaction(NamedTuple):
+    """What one shopper signal produced: the item pairs it formed."""
+
     pairs: list[Keyed]  # (item, (item, [(neighbour, weight), ...])) for the co-occurrence step
+
+
+class ShopperOutput(NamedTuple):
+    """What one batch of a shopper's signals produced, emitted once per shopper and batch."""
+
+    features: FeatureRow  # as the batch left them
+    lists: ShopperLists  # as the batch left them
+    pairs: list[Keyed]  # every signal's pairs, in order (as :class:`Interaction`)
+
+
+class HasPairs(Protocol):
+    @property
+    def pairs(self) -> list[Keyed]: ...
 
 
 @dataclass
@@ -277,7 +340,7 @@ class ShopperState:
     interest: DecayedWeights = field(default_factory=new_interest)
     history: list[str] = field(default_factory=list)  # distinct items, newest first
 
-    def apply(self, s: UserSignal, categories: dict[str, str]) -> ShopperOutput:
+    def apply(self, s: UserSignal, categories: dict[str, str]) -> Interaction:
         """Update features and interests; pair the signal's catalogue products with the
         shopper's history (products missing from the catalogue never become
         recommendation candidates, nor enter the history)."""
@@ -290,11 +353,34 @@ class ShopperState:
                 formed = pairs(self.history, new, weight)
                 out.extend((item, (item, counts)) for item, counts in by_item(formed).items())
                 remember(self.history, new)
-        return ShopperOutput(FeatureRow("user", self.user_id, self.features), self, out)
+        return Interaction(out)
+
+    def apply_batch(
+        self, signals: list[UserSignal], categories: dict[str, str], k: int
+    ) -> list[ShopperOutput]:
+        """Apply a batch of the shopper's signals (in event-time order); one output: their
+        pairs, and the features and lists (``k`` items to buy again) as the batch left them."""
+        formed: list[Keyed] = []
+        for s in signals:
+            formed.extend(self.apply(s, categories).pairs)
+        return [ShopperOutput(self.feature_row(), self.lists(categories, k), formed)]
+
+    def feature_row(self) -> FeatureRow:
+        """The shopper's feature values as they are now, frozen."""
+        f = self.features
+        return FeatureRow("user", self.user_id, f.values(), f.watermark)
 
     def profile(self, categories: dict[str, str]) -> Profile:
         """What the recommender builds this shopper's lists from."""
         return Profile.of(self.interest, categories, self.history)
+
+    def lists(self, categories: dict[str, str], k: int) -> ShopperLists:
+        """What the shopper's recommendations are served from, as they are now, frozen."""
+        profile = self.profile(categories)
+        recent = profile.recent[:DISCOVER_DEPTH]
+        return ShopperLists(
+            self.user_id, again(profile, k), recent, profile.seen, profile.categories
+        )
 
 
 @dataclass
@@ -320,16 +406,22 @@ class ItemNeighbours:
                 published = top
         return published
 
+    def apply_batch(self, batch: list[list[Counts]]) -> list[list[tuple[str, float]]]:
+        """Count a batch of messages' interactions, in order; the neighbour list as
+        :meth:`add_each` would have published it last, if any."""
+        published = self.add_each([counts for each in batch for counts in each])
+        return [published] if published is not None else []
 
-def coalesce_pairs(outputs: list[ShopperOutput]) -> list[tuple[str, tuple[str, list[Counts]]]]:
+
+def coalesce_pairs(outputs: Sequence[HasPairs]) -> list[tuple[str, tuple[str, list[Counts]]]]:
     """A batch of shopper outputs' pairs as one message per item: each interaction's counts
     of that item, in order (:meth:`ItemNeighbours.add_each`). An item is touched by several
     shoppers in a batch; one message instead of one per interaction spares Bytewax's
     per-item cost in the co-occurrence step and the neighbour lists that the next one in the
     same batch would overwrite.
 
-    >>> a = ShopperOutput(None, None, [("x", ("x", [("y", 1.0)])), ("y", ("y", [("x", 0.5)]))])
-    >>> b = ShopperOutput(None, None, [("x", ("x", [("z", 2.0)]))])
+    >>> a = Interaction([("x", ("x", [("y", 1.0)])), ("y", ("y", [("x", 0.5)]))])
+    >>> b = Interaction([("x", ("x", [("z", 2.0)]))])
     >>> coalesce_pairs([a, b])
     [('x', ('x', [[('y', 1.0)], [('z', 2.0)]])), ('y', ('y', [[('x', 0.5)]]))]
     """

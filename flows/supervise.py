@@ -48,8 +48,8 @@ class RestartPolicy:
 DEFAULT_POLICY = RestartPolicy()
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: the kernel sends SIGTERM when the supervisor dies."""
+def die_with_parent() -> None:
+    """In the child, before exec: the kernel sends SIGTERM when its parent dies."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -100,9 +100,7 @@ class Supervisor:
 
     def _start(self) -> list[subprocess.Popen[bytes]]:
         env = {**self.env, RESTARTS_ENV: str(self.restarts)}
-        return [
-            subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent) for cmd in self.commands
-        ]
+        return [subprocess.Popen(cmd, env=env, preexec_fn=die_with_parent) for cmd in self.commands]
 
     def _wait(self, procs: list[subprocess.Popen[bytes]]) -> list[int]:
         """Wait until one process ends (or a stop); end the others; return every exit code."""

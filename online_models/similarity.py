@@ -92,11 +92,20 @@ class CoOccurrence:
 
 
 def damped(
-    similar: Mapping[str, float], popularity: Mapping[str, float], damping: float
+    similar: Mapping[str, float],
+    popularity: Mapping[str, float],
+    damping: float,
+    floor: float = 1.0,
 ) -> dict[str, float]:
-    """``similar`` with each neighbour divided by its popularity (≥ 1) to ``damping``."""
+    """``similar`` with each neighbour divided by its popularity (≥ 1) to ``damping``; a
+    neighbour missing from ``popularity`` counts ``floor`` (the popularity lists keep only
+    the most popular products: one past their end is at most as popular as the last kept).
+
+    >>> damped({"rare": 0.5}, {"hit": 16.0}, 0.5, floor=4.0)
+    {'rare': 0.25}
+    """
     if damping == 0:
         return dict(similar)
     return {
-        k: round(v / max(1.0, popularity.get(k, 1.0)) ** damping, 6) for k, v in similar.items()
+        k: round(v / max(1.0, popularity.get(k, floor)) ** damping, 6) for k, v in similar.items()
     }

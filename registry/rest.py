@@ -11,6 +11,7 @@ Every failure to reach the server raises :class:`MlflowUnavailable`, naming MLfl
 from __future__ import annotations
 
 import json
+import mimetypes
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -82,17 +83,43 @@ class MlflowRest:
 
     def download(self, source: str, name: str, target: Path) -> None:
         """Write the artifact ``<source>/<name>`` (a ``mlflow-artifacts:/`` URI) to ``target``."""
-        if not source.startswith(ARTIFACTS_SCHEME):
-            raise RegistryError(f"artifact {source!r} is not served by the MLflow server")
-        path = urllib.parse.quote(f"{source.removeprefix(ARTIFACTS_SCHEME).strip('/')}/{name}")
-        url = f"{self.url}/api/2.0/mlflow-artifacts/artifacts/{path}"
         try:
-            with urllib.request.urlopen(url, timeout=self.timeout_s) as response:
+            with urllib.request.urlopen(
+                self._artifact_url(source, name), timeout=self.timeout_s
+            ) as response:
                 target.write_bytes(response.read())
         except urllib.error.HTTPError as exc:
             raise RegistryError(f"MLflow artifact {source}/{name}: {exc.code}") from None
         except (OSError, TimeoutError) as exc:
             raise MlflowUnavailable(self.url, str(exc)) from None
+
+    def upload(self, folder: str, name: str, content: bytes) -> None:
+        """Store ``content`` as the artifact ``<folder>/<name>`` (a ``mlflow-artifacts:/`` URI)."""
+        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        request = urllib.request.Request(
+            self._artifact_url(folder, name),
+            data=content,
+            method="PUT",
+            headers={"Content-Type": kind},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                response.read()
+        except urllib.error.HTTPError as exc:
+            raise RegistryError(f"MLflow artifact upload {folder}/{name}: {exc.code}") from None
+        except (OSError, TimeoutError) as exc:
+            raise MlflowUnavailable(self.url, str(exc)) from None
+
+    def _artifact_url(self, folder: str, name: str) -> str:
+        """The server's address of ``<folder>/<name>``.
+
+        >>> MlflowRest("http://m:5000", 1)._artifact_url("mlflow-artifacts:/1/r/artifacts", "a b")
+        'http://m:5000/api/2.0/mlflow-artifacts/artifacts/1/r/artifacts/a%20b'
+        """
+        if not folder.startswith(ARTIFACTS_SCHEME):
+            raise RegistryError(f"artifact {folder!r} is not served by the MLflow server")
+        path = urllib.parse.quote(f"{folder.removeprefix(ARTIFACTS_SCHEME).strip('/')}/{name}")
+        return f"{self.url}/api/2.0/mlflow-artifacts/artifacts/{path}"
 
 
 def _error(exc: urllib.error.HTTPError) -> dict[str, Any]:

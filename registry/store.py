@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,20 +114,30 @@ class ModelRegistry:
         return sorted(n for n in names if re.fullmatch(MODEL_NAME_PATTERN, n))
 
     def register(
-        self, name: str, source: str, run_id: str, metadata: dict[str, Any]
+        self,
+        name: str,
+        source: str,
+        run_id: str,
+        metadata: dict[str, Any],
+        *,
+        onnx: bytes | None = None,
+        files: Mapping[str, bytes] | None = None,
     ) -> ModelVersion:
-        """A new version from the run's logged model folder ``source``; no alias moves."""
+        """A new version from the run's logged model folder ``source``; no alias moves. Given
+        the bytes just logged there (``onnx`` and the further ``files``), the local copy is
+        written from them at once instead of being downloaded back on the first read."""
         full = self.registered_name(name)
-        try:
-            self.rest.get("registered-models/get", name=full)
-        except NotFound:
-            self.rest.post("registered-models/create", {"name": full})
         tag = {"key": METADATA_TAG, "value": json.dumps(metadata, sort_keys=True)}
-        created = self.rest.post(
-            "model-versions/create",
-            {"name": full, "source": source, "run_id": run_id, "tags": [tag]},
-        )
+        body = {"name": full, "source": source, "run_id": run_id, "tags": [tag]}
+        try:
+            created = self.rest.post("model-versions/create", body)
+        except NotFound:  # the model's first version: the registered model comes first
+            self.rest.post("registered-models/create", {"name": full})
+            created = self.rest.post("model-versions/create", body)
         version = int(created["model_version"]["version"])
+        if onnx is not None:
+            copied = self._from(name, {**created["model_version"], "tags": [tag]})
+            self.copies.put(name, version, onnx, copied.metadata, files)
         return ModelVersion(name, version, self.copies.path(name, version), metadata)
 
     def versions(self, name: str) -> list[ModelVersion]:

@@ -145,6 +145,8 @@ class Settings(BaseSettings):
     flow_workers: int = Field(default=1, ge=1)
     flow_base_port: int = 2101  # processes talk on base_port, base_port + 1, ...
     snapshot_s: int = Field(default=5, ge=1)
+    # How often each flow process removes dropped keys' markers from the recovery store.
+    recovery_compact_s: float = Field(default=60.0, gt=0)
     lake_batch_rows: int = Field(default=20_000, ge=1)
     lake_flush_s: float = Field(default=2.0, gt=0)
     kafka_batch: int = Field(default=2_000, ge=1)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import orjson
 
 from flows.run import TAIL_ENV
 from schemas.settings import Settings
+from tests.flow_processes import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 API_START_S = 180.0  # importing the API (onnxruntime, MLflow's client) on two busy cores
@@ -82,14 +82,19 @@ def start_api(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
             cwd=ROOT,
         )
     url = f"http://127.0.0.1:{settings.api_port}/healthz"
-    deadline = time.monotonic() + API_START_S
-    while time.monotonic() < deadline:
+
+    def answering() -> bool:
         try:
             get_json(url, timeout=1)
-            return api
+            return True
         except OSError:
             if api.poll() is not None:
-                break
-            time.sleep(0.2)
-    api.kill()
-    raise AssertionError(f"the API did not start:\n{log.read_text()[-3000:]}")
+                raise AssertionError("the API exited") from None
+            return False
+
+    try:
+        wait_until(answering, "the API to answer /healthz", API_START_S)
+    except AssertionError as failed:
+        api.kill()
+        raise AssertionError(f"{failed}; its log:\n{log.read_text()[-3000:]}") from None
+    return api

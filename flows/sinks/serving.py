@@ -1,5 +1,8 @@
 """Redis sinks: feature rows, recommendations, neighbours, counters (prices: prices.py).
 
+Each writer writes the frozen values the steps emit (:mod:`flows.records`): it encodes them,
+keeps the latest per key when a batch holds several, and never calls into a step's state.
+
 Every write sets absolute values (never increments state that a replay would count twice),
 so the at-least-once output of a recovered flow leaves Redis as an uninterrupted run would.
 The counters in ``flow:stats`` are the exception and say so: they are operational metrics.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
@@ -24,13 +28,11 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from featurestore.layout import sku_layout, user_layout
 from flows.metrics import flow_metrics
-from flows.records import FeatureRow
+from flows.records import Drift, FeatureRow, Neighbours, Popularity, ShopperLists
 from flows.sinks.context import SinkContext
 from flows.sinks.outage import RideOut
 from flows.sinks.set_aside import encode_each, set_aside
-from flows.steps import ShopperState
 from infra.clients import SyncRedis, queue_eval, queue_publish, redis_client
-from online_models.recommender import DISCOVER_DEPTH, Scored, again
 from schemas.serving import PricingState, StoredShopper
 from schemas.settings import Settings
 
@@ -136,11 +138,9 @@ class FeatureWriter(StatelessSinkPartition[FeatureRow]):
         self.metrics = ctx.metrics
         self.ride_out = RideOut(ctx.step_id, ctx.metrics)
 
-    def _encode(self, row: FeatureRow) -> tuple[dict[str, Any], dict[Any, Any], dict[str, str]]:
-        values = row.source.values()
-        fields = self.feast[row.entity].fields(values, row.source.watermark)
-        plain = PricingState.encode(values)
-        return values, fields, plain
+    def _encode(self, row: FeatureRow) -> tuple[dict[Any, Any], dict[str, str]]:
+        fields = self.feast[row.entity].fields(row.values, row.watermark)
+        return fields, PricingState.encode(row.values)
 
     def write_batch(self, items: list[FeatureRow]) -> None:
         latest: dict[tuple[str, str], FeatureRow] = {}
@@ -156,7 +156,7 @@ class FeatureWriter(StatelessSinkPartition[FeatureRow]):
 
         def write() -> None:
             pipe = self.redis.pipeline(transaction=False)
-            for row, (_values, fields, plain) in encoded:
+            for row, (fields, plain) in encoded:
                 key, ttl = self.feast[row.entity].key(row.key), self.ttl[row.entity]
                 pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
                 pipe.expire(key, ttl)
@@ -166,21 +166,20 @@ class FeatureWriter(StatelessSinkPartition[FeatureRow]):
             pipe.execute()
 
         self.ride_out(write)
-        for row, (values, _fields, _plain) in encoded:
-            self.metrics.on_features(row.entity, row.key, values, row.source)
+        for row, _ in encoded:
+            self.metrics.on_features(row)
 
     def close(self) -> None:
         self.redis.close()
 
 
-Shopper = tuple[str, ShopperState]  # (user_id, live state of the shopper)
-Neighbours = tuple[str, list[tuple[str, float]]]  # (sku, [(neighbour, weight), ...])
-Popularity = tuple[str, tuple[str, float]]  # (sku, (category, decayed interaction count))
+Shown = tuple[Sequence[tuple[str, float]], Sequence[str]]  # (buy-again list, recent items)
 
 
-class RecommendationWriter(StatelessSinkPartition[Shopper]):
+class RecommendationWriter(StatelessSinkPartition[ShopperLists]):
     """Stores and publishes what a shopper's lists come from when it changes: their buy-again
-    list, recent items, touched items and categories (``schemas.serving.StoredShopper``).
+    list, recent items, touched items and categories (``schemas.serving.StoredShopper``), as
+    the shopper step froze them (:class:`flows.records.ShopperLists`).
 
     The discover list is built when it is asked for (``api/discover.py``), from the item
     neighbours published at that moment: the flow does no Redis read per shopper, and a
@@ -191,50 +190,44 @@ class RecommendationWriter(StatelessSinkPartition[Shopper]):
     again, which is harmless (absolute value, one repeated message).
     """
 
-    def __init__(
-        self, settings: Settings, categories: dict[str, str], ctx: SinkContext | None = None
-    ) -> None:
+    def __init__(self, settings: Settings, ctx: SinkContext | None = None) -> None:
         ctx = ctx or SinkContext.standalone(type(self).__name__)
         self.keys = settings.keys
-        self.k = settings.recommendations_k
-        self.categories = categories
         self.redis = _client(settings)
         self.ttl = settings.shopper_ttl_s
-        self.published: OrderedDict[str, tuple[Scored, list[str]]] = OrderedDict()
+        self.published: OrderedDict[str, Shown] = OrderedDict()
         self.ride_out = RideOut(ctx.step_id, ctx.metrics)
 
-    def write_batch(self, items: list[Shopper]) -> None:
+    def write_batch(self, items: list[ShopperLists]) -> None:
         now = datetime.now(UTC)
         published = self.published
-        changed: dict[str, tuple[tuple[Scored, list[str]], str]] = {}
+        changed: dict[str, tuple[Shown, str]] = {}
         still_active: list[str] = []
-        for user, state in dict(items).items():
-            profile = state.profile(self.categories)
-            mine = again(profile, self.k)
-            recent = profile.recent[:DISCOVER_DEPTH]
-            if published.get(user) == (mine, recent):
+        for user, lists in {lists.user: lists for lists in items}.items():
+            shown = (lists.again, lists.recent)
+            if published.get(user) == shown:
                 still_active.append(user)  # unchanged: only its expiry moves on
                 continue
             try:
                 payload = StoredShopper.encode(
-                    user, mine, recent, sorted(profile.seen), profile.categories, now
+                    user, lists.again, lists.recent, sorted(lists.seen), lists.categories, now
                 )
-                changed[user] = (mine, recent), payload
+                changed[user] = shown, payload
             except (ValueError, orjson.JSONEncodeError) as exc:
-                set_aside(self.ride_out.step_id, self.ride_out.metrics, user, profile, exc)
+                set_aside(self.ride_out.step_id, self.ride_out.metrics, user, lists, exc)
 
         def write() -> None:
             pipe = self.redis.pipeline(transaction=False)
             for user in still_active:
                 pipe.expire(self.keys.recommendations(user), self.ttl)
-            for user, (_lists, payload) in changed.items():
+            for user, (_shown, payload) in changed.items():
                 pipe.set(self.keys.recommendations(user), payload, ex=self.ttl)
                 queue_publish(pipe, self.keys.recommendation_channel(user), payload)
             pipe.execute()
 
         self.ride_out(write)
-        for user, (lists, _payload) in changed.items():
-            published[user] = lists
+        for user, (shown, _payload) in changed.items():
+            published[user] = shown
             published.move_to_end(user)
         while len(published) > PUBLISHED_LISTS:
             published.popitem(last=False)
@@ -300,7 +293,7 @@ class ItemGraphWriter(StatelessSinkPartition[Neighbours | Popularity]):
 Stat = tuple[str, int]  # (counter name, increment)
 
 
-class StatsWriter(StatelessSinkPartition[Stat | dict[str, Any]]):
+class StatsWriter(StatelessSinkPartition[Stat | Drift]):
     """Operational counters (at-least-once: a replay after a crash may count twice)."""
 
     def __init__(self, settings: Settings, ctx: SinkContext | None = None) -> None:
@@ -311,12 +304,12 @@ class StatsWriter(StatelessSinkPartition[Stat | dict[str, Any]]):
         self.ride_out = RideOut(ctx.step_id, ctx.metrics)
         self.stream_len = settings.stream_len
 
-    def write_batch(self, items: list[Stat | dict[str, Any]]) -> None:
+    def write_batch(self, items: list[Stat | Drift]) -> None:
         totals: dict[str, int] = {}
         drift: list[dict[str, str]] = []
         for item in items:
-            if isinstance(item, dict):  # a drift event
-                drift.append({k: str(v) for k, v in item.items()})
+            if isinstance(item, Drift):
+                drift.append({k: str(v) for k, v in item._asdict().items()})
                 name, n = "drift_detections", 1
             else:
                 name, n = item

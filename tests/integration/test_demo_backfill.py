@@ -1,5 +1,6 @@
 """``tillflow demo`` on a small shop: history backfilled through Kafka and the detached flows
-into the lake, models trained and registered, prices with history, ranked recommendations.
+into the lake, models trained and registered, the graph loaded while they train, prices with
+history, ranked recommendations, and a line for every phase as it completes.
 
 Runs the demo's phases as ``make demo`` does (services started detached, in a fresh project
 folder with the default relative paths), with a shop small enough for CI.
@@ -8,6 +9,7 @@ folder with the default relative paths), with a shop small enough for CI.
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ import redis
 from deltalake import DeltaTable
 
 from cli.demo import run_demo
+from infra.clients import neo4j_driver
 from infra.stack import local
 from infra.stack.topics import delete_topics
 from registry import ModelRegistry
@@ -81,9 +84,21 @@ def _most_active_shopper(settings: Settings) -> str:
     return str(counts.column("key")[0].as_py())
 
 
-def test_the_demo_backfills_trains_and_serves_before_going_live(demo_settings: Settings) -> None:
+def test_the_demo_backfills_trains_and_serves_before_going_live(
+    demo_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
     settings = demo_settings
     run_demo(settings, rate=200, days=0.002, backfill_days=4, config=CONFIG, keep_running=True)
+
+    # every phase printed its line once; the graph and the pipeline overlap, in either order
+    phases = re.findall(r"^\[ *[0-9.]+s\] (\w+) done in [0-9.]+s: ", capsys.readouterr().out, re.M)
+    assert phases[:2] == ["stack", "backfill"], phases
+    assert sorted(phases[2:]) == ["graph", "pipeline"], phases
+    with neo4j_driver(settings) as driver:
+        loaded = driver.execute_query(
+            "MATCH (p:Product {ns: $ns}) RETURN count(p) AS n", ns=settings.graph_namespace
+        ).records
+    assert loaded[0]["n"] == CONFIG.products, "the graph was not loaded"
 
     # the detached flows wrote the lake where this folder's commands read it
     assert Path(".tillflow/lake/bronze").is_dir()

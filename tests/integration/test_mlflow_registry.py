@@ -36,6 +36,8 @@ from registry import (
     RegistryError,
     UnloadableModel,
 )
+from registry.copies import LocalCopies
+from registry.store import NATIVE_FILE
 from schemas.settings import Settings
 from tests.credentials import admin_headers
 from tests.flow_processes import free_port
@@ -174,6 +176,13 @@ def test_a_worse_model_becomes_challenger_and_the_champion_stays(
     assert registry.alias("demand", CHALLENGER) == worse.version.version
     run = MlflowClient(tracking_uri=shop.mlflow_url).get_run(worse.run_id)
     assert run.data.metrics["wape_current_on_holdout"] == pytest.approx(worse.current_score)
+    # nothing read the challenger: its local copy was written at registration, from the bytes
+    # just logged, with the metadata a download would have stored
+    copies = LocalCopies(shop.registry_dir)
+    assert copies.has("demand", worse.version.version)
+    listed = {v.version: v.metadata for v in registry.versions("demand")}
+    assert copies.metadata("demand", worse.version.version) == listed[worse.version.version]
+    assert (worse.version.path / NATIVE_FILE).read_bytes().startswith(b"tree")
 
 
 def test_a_broken_model_never_becomes_champion(

@@ -161,7 +161,7 @@ def test_new_shoppers_get_the_popularity_list(client: TestClient) -> None:
 def test_a_new_shopper_gets_a_discover_list_after_the_first_view(
     shop: Settings, client: TestClient
 ) -> None:
-    writer = RecommendationWriter(shop, CATEGORIES)
+    writer = RecommendationWriter(shop)
     with client.websocket_connect("/ws/recommendations/u-cold?list=discover") as ws:
         first = orjson.loads(ws.receive_text())
         assert (first["list"], first["source"]) == ("discover", "popularity")
@@ -180,7 +180,7 @@ def test_a_new_shopper_gets_a_discover_list_after_the_first_view(
 def test_a_first_view_without_neighbours_discovers_the_category(
     shop: Settings, client: TestClient
 ) -> None:
-    writer = RecommendationWriter(shop, CATEGORIES)
+    writer = RecommendationWriter(shop)
     writer.write_batch([viewed("u-cat", [B], CATEGORIES)])  # B's neighbours: only A
     writer.write_batch([viewed("u-cat2", [C], CATEGORIES)])  # C has no neighbours at all
     writer.close()
@@ -194,7 +194,7 @@ def test_a_first_view_without_neighbours_discovers_the_category(
 
 @pytest.mark.cluster
 def test_a_shoppers_list_follows_their_activity_live(shop: Settings, client: TestClient) -> None:
-    writer = RecommendationWriter(shop, CATEGORIES)
+    writer = RecommendationWriter(shop)
     with client.websocket_connect("/ws/recommendations/u-live") as ws:
         first = orjson.loads(ws.receive_text())
         assert first["source"] == "popularity"  # not seen by the flows yet

@@ -124,7 +124,7 @@ def models_shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Se
         + [(s, (CATEGORIES[s], float(i))) for i, s in enumerate(SKUS)]
     )
     graph.close()
-    writer = RecommendationWriter(settings, CATEGORIES)
+    writer = RecommendationWriter(settings)
     writer.write_batch([viewed("u-1", [SKUS[1]], CATEGORIES)])
     writer.close()
     return settings

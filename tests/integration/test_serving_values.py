@@ -69,7 +69,7 @@ async def test_a_written_price_is_read_back_as_written(
 async def test_a_written_list_is_read_back_as_written(
     stack: Settings, redis_client: redis.Redis
 ) -> None:
-    writer = RecommendationWriter(stack, CATEGORIES)
+    writer = RecommendationWriter(stack)
     try:
         writer.write_batch([viewed("rt-shopper", ["rt-tea", "rt-milk"], CATEGORIES)])
     finally:

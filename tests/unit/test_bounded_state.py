@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from flows.catalogue import read_catalogue_file, write_catalogue_file
-from flows.expiry import IdleExpiring, IdleSnapshot
+from flows.keyed import KeyedSnapshot, KeyedState
 from flows.records import SkuSignal, UserSignal
 from flows.steps import ShopperState, SkuState, new_sku_state
 from infra.stack.redis import server_args
@@ -23,13 +23,13 @@ CATALOGUE = {"SKU-1": CatalogueItem(sku="SKU-1", category="tea", list_price=10.0
 
 
 def _shopper_logic(
-    idle_s: float, now: list[float], resume: IdleSnapshot | None = None
-) -> IdleExpiring:  # type: ignore[type-arg]
-    return IdleExpiring(
+    idle_s: float, now: list[float], resume: KeyedSnapshot | None = None
+) -> KeyedState:  # type: ignore[type-arg]
+    return KeyedState(
         ShopperState,
-        lambda s, sig: s.apply(sig, {"SKU-1": "tea"}),
-        idle_s,
+        lambda s, signals: s.apply_batch(signals, {"SKU-1": "tea"}, 10),
         resume,
+        idle_s=idle_s,
         clock=lambda: now[0],
     )
 
@@ -40,7 +40,7 @@ def test_keyed_state_is_created_from_its_key_and_dropped_an_idle_time_after_its_
     now = [1_000.0]
     logic = _shopper_logic(60.0, now)
     out = logic.on_batch([("U-1", UserSignal("view", 1_000.0, "s-1", ("SKU-1",)))])
-    assert out[0][0].features.key == "U-1"
+    assert [o.features.key for o in out[0]] == ["U-1"]
     assert out[1] is False  # retained
     now[0] = 1_030.0
     logic.on_batch([("U-1", UserSignal("view", 1_030.0, "s-1", ("SKU-1",)))])
@@ -72,7 +72,10 @@ def test_only_catalogue_products_are_priced_and_listed(
     outputs = [state.apply(SkuSignal("view", 1_000.0 + i)) for i in range(30)]
     assert (state.pricer is not None) is priced
     assert any(o.popularity is not None for o in outputs) is listed
-    assert all(o.features.key == sku for o in outputs)  # features either way
+    assert all(o.sku == sku for o in outputs)
+    row = state.feature_row()  # features either way
+    assert (row.key, row.values["views_5m"]) == (sku, 30)
+    assert ("elasticity" in row.values) is priced
 
 
 def test_products_missing_from_the_catalogue_never_become_recommendation_candidates() -> None:

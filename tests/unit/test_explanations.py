@@ -16,13 +16,17 @@ import pytest
 
 from api.onnx_models import load
 from api.pricing_detail import forecast_explanation
-from batch.demand import importance_sample
-from batch.onnx_export import export
+from batch.demand import LEAVES, TREES, DemandSet, importance_sample, train_demand
+from batch.onnx_export import Export, export
+from batch.promotion import register_and_promote
 from governance.explain import Explainer
-from governance.importance_plot import IMPORTANCE_FILE, importance_png
-from registry import ModelVersion
+from governance.importance_plot import IMPORTANCE_FILE, importance_svg
+from online_models.demand_features import DEMAND_FEATURES
+from registry import ModelRegistry, ModelVersion
 from registry.copies import LocalCopies
 from registry.store import NATIVE_FILE
+from registry.tracking import TrainingRecord
+from schemas.settings import Settings
 
 FEATURES = ("price", "units_24h", "noise")
 
@@ -46,7 +50,7 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelVersion, 
     exported = export(model, x[2500:])
     files = {
         NATIVE_FILE: exported.native.encode(),
-        IMPORTANCE_FILE: importance_png({"price": 1.0}, title="demand"),
+        IMPORTANCE_FILE: importance_svg({"price": 1.0}, title="demand"),
     }
     metadata = {
         "features": list(FEATURES),
@@ -65,7 +69,7 @@ def test_the_version_keeps_its_native_booster_and_files(
     version, _ = registered
     assert version.native_path.name == NATIVE_FILE
     assert lgb.Booster(model_file=str(version.native_path)).num_feature() == len(FEATURES)
-    assert (version.path / IMPORTANCE_FILE).read_bytes().startswith(b"\x89PNG")
+    assert (version.path / IMPORTANCE_FILE).read_bytes().startswith(b"<svg ")
 
 
 def test_explanations_add_up_to_the_onnx_forecast(
@@ -155,3 +159,40 @@ def test_the_importance_sample_keeps_the_ranking_of_the_whole_holdout(
     assert (sample[0] == rows[0]).all()
     assert (sample[-1] == rows[-1]).all()
     assert list(explainer.global_importance(sample)) == list(whole)
+
+
+def test_the_promotion_gate_refuses_a_holdout_other_than_the_checked_rows(
+    registered: tuple[ModelVersion, np.ndarray], tmp_path: Path
+) -> None:
+    """The new model's holdout scores are the export's own ONNX scores of the rows it was
+    checked on: a holdout of other rows is refused before anything is logged."""
+    _, rows = registered
+    exported = Export(b"", "", "variable", 0.0, 0.0, 0.0, check_scores=np.zeros(len(rows)))
+    settings = Settings(registry_dir=tmp_path, mlflow_url="http://127.0.0.1:9")  # never called
+    with pytest.raises(ValueError, match="the export was checked on"):
+        register_and_promote(
+            settings,
+            ModelRegistry.from_settings(settings),
+            exported,
+            {"features": list(FEATURES), "metrics": {}},
+            TrainingRecord("demand", {}, {}, {}),
+            rows[:-1],
+            lambda scores: float(np.mean(scores)),
+            "mean",
+            higher_is_better=True,
+        )
+
+
+def test_the_demand_model_is_300_trees_of_at_most_7_leaves() -> None:
+    """The explanation's cost is TreeSHAP's (trees × leaves × depth² per row): the production
+    demand model keeps small trees, so a new row is explained in a fraction of a millisecond."""
+    rng = np.random.default_rng(11)
+    rows = 2_000
+    x = rng.uniform(0, 1, (rows, len(DEMAND_FEATURES))).astype(np.float32)
+    units = rng.poisson(np.exp(1.5 - x[:, 0] + x[:, 4])).astype(np.float64)
+    days = np.repeat(np.arange(10), rows // 10).astype(str)
+    trained = train_demand(DemandSet(x, units, np.roll(units, 1), days, {}))
+    trees = trained.model.booster_.dump_model()["tree_info"]
+    assert len(trees) == TREES
+    assert max(tree["num_leaves"] for tree in trees) <= LEAVES
+    assert trained.metrics["wape"] < trained.metrics["wape_naive"]

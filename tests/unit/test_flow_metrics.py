@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from flows.metrics import FlowMetrics
 from flows.parse import parse_message
-from flows.records import Accepted
+from flows.records import Accepted, FeatureRow
 from flows.steps import Routed
 from observability.jobs import JobMetrics
 from online_models.pricer import PriceChange
@@ -106,20 +106,12 @@ def test_unique_orders_add_revenue_and_units(metrics: FlowMetrics) -> None:
     assert ORDERS.name == rec.topic
 
 
-class Source:
-    def __init__(self, error: float | None) -> None:
-        self.error = error
-
-    def model_error(self) -> float | None:
-        return self.error
-
-
 def test_features_count_new_late_signals_and_average_learner_error(metrics: FlowMetrics) -> None:
-    metrics.on_features("sku", "A", {"late_events": 2}, Source(0.2))
-    metrics.on_features("sku", "A", {"late_events": 2}, Source(0.4))  # nothing new late
-    metrics.on_features("sku", "B", {"late_events": 3}, Source(0.1))
-    metrics.on_features("sku", "C", {"late_events": 0}, Source(None))  # not learned yet
-    metrics.on_features("user", "u", {"late_events": 9}, object())  # shoppers: ignored
+    metrics.on_features(FeatureRow("sku", "A", {"late_events": 2}, 0.0, 0.2))
+    metrics.on_features(FeatureRow("sku", "A", {"late_events": 2}, 0.0, 0.4))  # nothing new late
+    metrics.on_features(FeatureRow("sku", "B", {"late_events": 3}, 0.0, 0.1))
+    metrics.on_features(FeatureRow("sku", "C", {"late_events": 0}, 0.0, None))  # not learned yet
+    metrics.on_features(FeatureRow("user", "u", {"late_events": 9}, 0.0))  # shoppers: ignored
     assert value(metrics, "tillflow_flow_late_events_total") == 5.0
     error = value(metrics, "tillflow_flow_learner_mean_absolute_error", model="elasticity")
     assert error == pytest.approx((0.4 + 0.1) / 2)

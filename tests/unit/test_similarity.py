@@ -114,6 +114,8 @@ def test_recent_pairs_outweigh_old_ones() -> None:
 def test_damping_by_popularity() -> None:
     assert damped({"a": 0.5}, {"a": 100.0}, 0.0) == {"a": 0.5}
     assert damped({"a": 0.5, "b": 0.5}, {"a": 100.0}, 0.5) == {"a": 0.05, "b": 0.5}
+    # a neighbour missing from the (bounded) popularity list counts as the floor given
+    assert damped({"a": 0.5, "b": 0.5}, {"a": 100.0}, 0.5, floor=25.0) == {"a": 0.05, "b": 0.1}
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
