@@ -78,8 +78,8 @@ def summary(estimates: list[tuple[float, float, float]]) -> dict[str, float]:
     """Bias, MAE, slope and 90 % coverage of (mean, std, truth) triples.
 
     >>> s = summary([(-1.0, 0.1, -1.0), (-2.0, 0.1, -2.2), (-3.0, 0.5, -3.0)])
-    >>> s["bias"], s["coverage_90"], round(s["slope"], 2), s["z_mean"]
-    (0.0667, 0.6667, 0.99, 0.6667)
+    >>> s["bias"], s["coverage_90"], round(s["slope"], 2), s["z_mean"], s["bias_weighted_se"]
+    (0.0667, 0.6667, 0.99, 0.6667, 0.07)
     """
     means = np.array([m for m, _, _ in estimates])
     stds = np.array([s for _, s, _ in estimates])
@@ -91,6 +91,7 @@ def summary(estimates: list[tuple[float, float, float]]) -> dict[str, float]:
         "bias": round(float(errors.mean()), 4),
         "bias_se": round(float(errors.std(ddof=1) / math.sqrt(len(errors))), 4),
         "bias_weighted": round(float(np.average(errors, weights=1 / stds**2)), 4),
+        "bias_weighted_se": round(float(1 / math.sqrt(np.sum(1 / stds**2))), 4),
         "z_mean": round(float(np.mean(errors / stds)), 4),
         "mae": round(float(np.abs(errors).mean()), 4),
         "slope": round(slope, 4),
@@ -128,6 +129,9 @@ def run(config: ShopConfig, days: float, shop_level: bool = True) -> dict[str, A
         "shop_level": shop_level,
         "shop_mean": round(shop_mean, 4) if shop_level else None,
         "shop_mean_std": round(shop_std, 4) if shop_level else None,
+        "shop_mean_z": round((shop_mean - scored["true_mean"]) / shop_std, 4)
+        if shop_level
+        else None,
         "profit": round(shop.stats.profit, 2),
         "loop_seconds": round(loop_s, 1),
     }
@@ -201,6 +205,30 @@ def run_mode(mode: str, size: Size, seed: int, shop_level: bool = True) -> dict[
     return result | profits(config, size.days, result["profit"])
 
 
+def with_profit_ratios(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """A baseline's runs with their profit ratios, against this run's oracle and list-price
+    profits of the same shop (the same mode and seed: they do not depend on the learner).
+
+    >>> now = {"web": {"profit_oracle": 200.0, "profit_static": 100.0}}
+    >>> with_profit_ratios({"web": {"profit": 150.0}}, now)["web"]
+    {'profit': 150.0, 'profit_vs_oracle': 0.75, 'profit_vs_static': 1.5}
+    """
+    out: dict[str, Any] = {}
+    for mode, run in before.items():
+        runs = run.get("seeds", [run])
+        ours = now.get(mode, {})
+        ours = ours.get("seeds", [ours])
+        rows = []
+        for earlier, same_shop in zip(runs, ours, strict=False):
+            row = dict(earlier)
+            if "profit" in row and "profit_oracle" in same_shop:
+                row["profit_vs_oracle"] = round(row["profit"] / same_shop["profit_oracle"], 4)
+                row["profit_vs_static"] = round(row["profit"] / same_shop["profit_static"], 4)
+            rows.append(row)
+        out[mode] = rows[0] if "seeds" not in run else {"seeds": rows}
+    return out
+
+
 def main(argv: list[str] | None = None, runner: Callable[..., Any] = run_mode) -> Path:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="a tiny shop for a day")
@@ -211,6 +239,13 @@ def main(argv: list[str] | None = None, runner: Callable[..., Any] = run_mode) -
     parser.add_argument("--sessions", type=float, default=None, help="sessions per day")
     parser.add_argument("--out", type=Path, default=None, help="result file")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        help="an earlier result file (e.g. main's) to keep in this one as the baseline",
+    )
+    parser.add_argument("--before-note", default="Before", help="what the baseline is")
     parser.add_argument(
         "--no-shop-level",
         action="store_true",
@@ -251,6 +286,13 @@ def main(argv: list[str] | None = None, runner: Callable[..., Any] = run_mode) -
             }
         ),
     }
+    if args.before is not None:
+        earlier = json.loads(args.before.read_text())
+        payload["before"] = {
+            "note": args.before_note,
+            "modes": with_profit_ratios(earlier["modes"], modes),
+            "meta": earlier.get("meta", {}),
+        }
     default = (smoke_results() if args.smoke else RESULTS) / "elasticity.json"
     path: Path = args.out or default
     path.parent.mkdir(parents=True, exist_ok=True)
