@@ -17,7 +17,15 @@ in each channel mode:
   prior's mean − the mean true elasticity of the category's products) and ``prior_std``
   against ``true_std``;
 - what the data can identify: Fisher information on the elasticity per product and the spread
-  of log prices its units were sold at (exploration width), median over products.
+  of log prices its units were sold at (exploration width), median over products; the MAE
+  that information implies under the true prior (``mae_floor_true_prior``), and the same had
+  each product's units been sold half at the guardrails' floor, half at their ceiling
+  (``mae_floor_widest_test``: the most any price test could learn from this traffic);
+- the shop level (categories' means drawn around a learned shop mean): ``shop_mean`` against
+  ``true_mean``; ``--no-shop-level`` gives each category a prior of its own products only;
+- what learning costs: the loop's profit against an oracle pricing at each true demand curve
+  under the same guardrails (``profit_vs_oracle``) and against fixed list prices
+  (``profit_vs_static``), on the same shop.
 
 ``--smoke`` runs a tiny shop for a day (results to a temp dir).
 """
@@ -25,7 +33,6 @@ in each channel mode:
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import time
@@ -39,10 +46,24 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import RESULTS, meta, smoke_results
-from benchmarks.quality import MODES, Z90, PriceLog, Size, accepted, shop_config
-from flows.steps import CategoryState, category_key, sku_signals
+from benchmarks.quality import (
+    MODES,
+    Z90,
+    PriceLog,
+    Size,
+    accepted,
+    mae_floor,
+    reading,
+    run_oracle,
+    run_static,
+    shop_config,
+    shop_tables,
+    widest_test_information,
+)
+from flows.steps import CategoryState, category_key, sharing, sku_signals
 from online_models.elasticity import ELASTICITY
-from online_models.poisson_glm import PoissonLaplace
+from online_models.pooling import ShopPrior
+from online_models.pricing import Guardrails
 from simulator.config import ShopConfig
 from simulator.shop import DAY, Shop
 
@@ -57,8 +78,8 @@ def summary(estimates: list[tuple[float, float, float]]) -> dict[str, float]:
     """Bias, MAE, slope and 90 % coverage of (mean, std, truth) triples.
 
     >>> s = summary([(-1.0, 0.1, -1.0), (-2.0, 0.1, -2.2), (-3.0, 0.5, -3.0)])
-    >>> s["bias"], s["coverage_90"], round(s["slope"], 2), s["z_mean"]
-    (0.0667, 0.6667, 0.99, 0.6667)
+    >>> s["bias"], s["coverage_90"], round(s["slope"], 2), s["z_mean"], s["bias_weighted_se"]
+    (0.0667, 0.6667, 0.99, 0.6667, 0.07)
     """
     means = np.array([m for m, _, _ in estimates])
     stds = np.array([s for _, s, _ in estimates])
@@ -70,6 +91,7 @@ def summary(estimates: list[tuple[float, float, float]]) -> dict[str, float]:
         "bias": round(float(errors.mean()), 4),
         "bias_se": round(float(errors.std(ddof=1) / math.sqrt(len(errors))), 4),
         "bias_weighted": round(float(np.average(errors, weights=1 / stds**2)), 4),
+        "bias_weighted_se": round(float(1 / math.sqrt(np.sum(1 / stds**2))), 4),
         "z_mean": round(float(np.mean(errors / stds)), 4),
         "mae": round(float(np.abs(errors).mean()), 4),
         "slope": round(slope, 4),
@@ -78,35 +100,52 @@ def summary(estimates: list[tuple[float, float, float]]) -> dict[str, float]:
     }
 
 
-def reading(glm: PoissonLaplace, mean: float, std: float) -> tuple[float, float]:
-    """The elasticity posterior of ``glm``'s evidence under another prior (glm untouched)."""
-    other = copy.deepcopy(glm)
-    other.set_prior(ELASTICITY, mean, std)
-    return other.marginal(ELASTICITY)
-
-
-def run(config: ShopConfig, days: float) -> dict[str, Any]:
+def run(config: ShopConfig, days: float, shop_level: bool = True) -> dict[str, Any]:
+    """One closed loop; with ``shop_level`` the categories share the level above them,
+    otherwise each category's prior knows only its own products."""
     shop = Shop(config)
-    catalogue = {c.sku: c for c in shop.catalogue()}
-    categories = {c.sku: c.category for c in catalogue.values()}
-    index = {p.sku: p.index for p in shop.products}
-    list_price = {p.sku: p.list_price for p in shop.products}
+    tables = shop_tables(shop)
     truth = {p.sku: p.elasticity for p in shop.products}
     states: dict[str, CategoryState] = {}
+    shared = ShopPrior()
     prices = PriceLog()
     started = time.perf_counter()
     for e in shop.events(until=shop.start + days * DAY):
         rec = accepted(e)
         if e.topic.name == "orders":
-            prices.add_order(e.payload["lines"], list_price)
+            prices.add_order(e.payload["lines"], tables.list_price)
         for sku, value in sku_signals(rec):
-            key = category_key(sku, categories)
-            state = states.get(key) or states.setdefault(key, CategoryState())
-            for out in state.apply(value, catalogue):
+            key = category_key(sku, tables.categories)
+            state = states.get(key)
+            if state is None:
+                state = states[key] = sharing(shared if shop_level else ShopPrior())
+            for out in state.apply(value, tables.catalogue):
                 if out.change is not None:
-                    shop.prices.set(index[out.sku], out.change.price)
+                    shop.prices.set(tables.index[out.sku], out.change.price)
     loop_s = time.perf_counter() - started
-    return score(states, categories, truth, prices) | {"loop_seconds": round(loop_s, 1)}
+    scored = score(states, tables.categories, truth, prices)
+    shop_mean, shop_std = shared.shop_mean()
+    return scored | {
+        "shop_level": shop_level,
+        "shop_mean": round(shop_mean, 4) if shop_level else None,
+        "shop_mean_std": round(shop_std, 4) if shop_level else None,
+        "shop_mean_z": round((shop_mean - scored["true_mean"]) / shop_std, 4)
+        if shop_level
+        else None,
+        "profit": round(shop.stats.profit, 2),
+        "loop_seconds": round(loop_s, 1),
+    }
+
+
+def profits(config: ShopConfig, days: float, tillflow: float) -> dict[str, float]:
+    """Tillflow's profit against the oracle's and fixed list prices' on the same shop."""
+    oracle, static = run_oracle(config, Guardrails(), days), run_static(config, days)
+    return {
+        "profit_oracle": round(oracle, 2),
+        "profit_static": round(static, 2),
+        "profit_vs_oracle": round(tillflow / oracle, 4),
+        "profit_vs_static": round(tillflow / static, 4),
+    }
 
 
 def score(
@@ -123,6 +162,7 @@ def score(
         "true_prior": [],
     }
     infos, spreads, centre_errors, prior_stds, category_stds = [], [], [], [], []
+    widest: list[float] = []
     for key, state in states.items():
         members = [s for s, c in categories.items() if f"category:{c}" == key]
         if not members:
@@ -139,6 +179,7 @@ def score(
             readings["data_only"].append((*reading(glm, true_mean, FLAT_STD), truth[sku]))
             readings["true_prior"].append((*reading(glm, true_mean, true_std), truth[sku]))
             infos.append(glm.information(ELASTICITY))
+            widest.append(widest_test_information(st.pricer))
             spreads.append(prices.spread(sku))
     return {
         **{name: summary(values) for name, values in readings.items()},
@@ -150,12 +191,42 @@ def score(
         "prior_std_mean": round(float(np.mean(prior_stds)), 4),
         "true_category_std_mean": round(float(np.mean(category_stds)), 4),
         "median_information": round(float(np.median(infos)), 4),
+        "mean_information": round(float(np.mean(infos)), 4),
+        "mae_floor_true_prior": round(mae_floor(infos, true_std), 4),
+        "median_information_widest_test": round(float(np.median(widest)), 4),
+        "mae_floor_widest_test": round(mae_floor(widest, true_std), 4),
         "median_log_price_spread": round(float(np.median(spreads)), 4),
     }
 
 
-def run_mode(mode: str, size: Size, seed: int) -> dict[str, Any]:
-    return run(shop_config(mode, size, seed), size.days)
+def run_mode(mode: str, size: Size, seed: int, shop_level: bool = True) -> dict[str, Any]:
+    config = shop_config(mode, size, seed)
+    result = run(config, size.days, shop_level)
+    return result | profits(config, size.days, result["profit"])
+
+
+def with_profit_ratios(before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """A baseline's runs with their profit ratios, against this run's oracle and list-price
+    profits of the same shop (the same mode and seed: they do not depend on the learner).
+
+    >>> now = {"web": {"profit_oracle": 200.0, "profit_static": 100.0}}
+    >>> with_profit_ratios({"web": {"profit": 150.0}}, now)["web"]
+    {'profit': 150.0, 'profit_vs_oracle': 0.75, 'profit_vs_static': 1.5}
+    """
+    out: dict[str, Any] = {}
+    for mode, run in before.items():
+        runs = run.get("seeds", [run])
+        ours = now.get(mode, {})
+        ours = ours.get("seeds", [ours])
+        rows = []
+        for earlier, same_shop in zip(runs, ours, strict=False):
+            row = dict(earlier)
+            if "profit" in row and "profit_oracle" in same_shop:
+                row["profit_vs_oracle"] = round(row["profit"] / same_shop["profit_oracle"], 4)
+                row["profit_vs_static"] = round(row["profit"] / same_shop["profit_static"], 4)
+            rows.append(row)
+        out[mode] = rows[0] if "seeds" not in run else {"seeds": rows}
+    return out
 
 
 def main(argv: list[str] | None = None, runner: Callable[..., Any] = run_mode) -> Path:
@@ -165,8 +236,21 @@ def main(argv: list[str] | None = None, runner: Callable[..., Any] = run_mode) -
     parser.add_argument("--seeds", nargs="+", type=int, default=None, help="default 42 7")
     parser.add_argument("--days", type=float, default=None)
     parser.add_argument("--products", type=int, default=None)
+    parser.add_argument("--sessions", type=float, default=None, help="sessions per day")
     parser.add_argument("--out", type=Path, default=None, help="result file")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        help="an earlier result file (e.g. main's) to keep in this one as the baseline",
+    )
+    parser.add_argument("--before-note", default="Before", help="what the baseline is")
+    parser.add_argument(
+        "--no-shop-level",
+        action="store_true",
+        help="each category's prior alone (no level above the categories)",
+    )
     args = parser.parse_args(argv)
     size = SMOKE if args.smoke else FULL
     seeds: list[int] = args.seeds or ([42] if args.smoke else [42, 7])
@@ -174,11 +258,15 @@ def main(argv: list[str] | None = None, runner: Callable[..., Any] = run_mode) -
         size = replace(size, days=args.days)
     if args.products is not None:
         size = replace(size, products=args.products)
+    if args.sessions is not None:
+        size = replace(size, sessions_per_day=args.sessions)
     started = time.perf_counter()
     modes: dict[str, Any] = {}
     pairs = [(mode, seed) for mode in args.modes for seed in seeds]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        done = list(pool.map(runner, *zip(*[(m, size, s) for m, s in pairs], strict=True)))
+        level = not args.no_shop_level
+        runs = [(m, size, s, level) for m, s in pairs]
+        done = list(pool.map(runner, *zip(*runs, strict=True)))
     for mode in args.modes:
         runs = [r for (m, _), r in zip(pairs, done, strict=True) if m == mode]
         modes[mode] = runs[0] if len(runs) == 1 else {"seeds": runs}
@@ -192,11 +280,19 @@ def main(argv: list[str] | None = None, runner: Callable[..., Any] = run_mode) -
                 "days": size.days,
                 "products": size.products,
                 "sessions_per_day": size.sessions_per_day,
+                "shop_level": not args.no_shop_level,
                 "seconds": round(time.perf_counter() - started, 1),
                 "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
             }
         ),
     }
+    if args.before is not None:
+        earlier = json.loads(args.before.read_text())
+        payload["before"] = {
+            "note": args.before_note,
+            "modes": with_profit_ratios(earlier["modes"], modes),
+            "meta": earlier.get("meta", {}),
+        }
     default = (smoke_results() if args.smoke else RESULTS) / "elasticity.json"
     path: Path = args.out or default
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,13 @@ cap), and fixed list prices.
   information per scored product, the spread of log prices each product was sold at, and
   ``mae_floor``: the mean absolute error a calibrated posterior of that width implies
   (std · √(2/π)). When ``elasticity_mae`` is near the floor, the data, not the estimator,
-  limit it.
+  limit it. ``true_prior_mae`` and ``true_prior_slope`` read the same evidence under a prior
+  set to the true mean and spread of the shop's elasticities (the best any prior could do
+  with it); ``slope`` is the learned estimates' (1: they follow the truth, 0: all the prior).
+  ``mae_floor_true_prior`` is the MAE that this information implies under the true prior, and
+  ``mae_floor_widest_test`` the same had each product's units been sold half at the floor and
+  half at the ceiling (``median_information_widest_test``): the most any price test inside
+  the guardrails could learn from this traffic, whatever it cost.
 - ``learner``: the cost of the pricing path per product signal and per Laplace update.
 
 The top-level keys are those of the ``both`` mode. ``--smoke`` runs a tiny shop for a couple
@@ -30,6 +36,7 @@ of days (results in a temporary folder: benchmarks.common.smoke_results).
 from __future__ import annotations
 
 import argparse
+import copy
 import heapq
 import json
 import math
@@ -50,14 +57,18 @@ from flows.steps import (
     ShopperState,
     SkuState,
     category_key,
+    sharing,
     sku_signals,
     user_signal,
 )
 from online_models.elasticity import ELASTICITY
 from online_models.poisson_glm import PoissonLaplace
+from online_models.pooling import ShopPrior
+from online_models.pricer import ProductPricer
 from online_models.pricing import Guardrails, optimal_price
 from online_models.recommender import CATEGORY_ITEMS, DISCOVER_DEPTH, again, discover, mixed
 from online_models.similarity import POPULARITY_DAMPING, damped
+from schemas.catalogue import CatalogueItem
 from schemas.topics import by_name
 from simulator.config import ShopConfig
 from simulator.shop import DAY, Emitted, Shop
@@ -142,11 +153,11 @@ class PriceLog:
 
 def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
     shop = Shop(config)
-    catalogue = {c.sku: c for c in shop.catalogue()}
-    categories = {c.sku: c.category for c in catalogue.values()}
-    index = {p.sku: p.index for p in shop.products}
-    list_price = {p.sku: p.list_price for p in shop.products}
+    tables = shop_tables(shop)
+    catalogue, categories, index = tables.catalogue, tables.categories, tables.index
+    list_price = tables.list_price
     states: dict[str, CategoryState] = {}
+    shop_level = ShopPrior()  # the level above the categories, shared as in a flow process
     shoppers: dict[str, ShopperState] = {}
     items: dict[str, ItemNeighbours] = {}
     hits = hits_popular = trials = 0
@@ -206,7 +217,7 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
         started = time.perf_counter()
         for sku, value in sku_signals(rec):
             key = category_key(sku, categories)
-            state = states.get(key) or states.setdefault(key, CategoryState())
+            state = states.get(key) or states.setdefault(key, sharing(shop_level))
             for out in state.apply(value, catalogue):
                 if out.change is not None:
                     shop.prices.set(index[out.sku], out.change.price)
@@ -241,6 +252,9 @@ def _score(
         for pu in purchases:
             sold[pu.sku] = sold.get(pu.sku, 0) + pu.quantity
     errors, stds, infos, spreads, covered, changes = [], [], [], [], [], 0
+    true_mean, true_std = float(np.mean(list(truth.values()))), float(np.std(list(truth.values())))
+    learned, ideal, scored = [], [], []  # posterior means: learned, under the true prior
+    widest: list[float] = []
     for state in states.values():
         for sku, st in state.skus.items():
             if st.pricer is None:
@@ -255,6 +269,10 @@ def _score(
             covered.append(abs(error) <= Z90 * std)
             infos.append(st.pricer.demand.glm.information(ELASTICITY))
             spreads.append(prices.spread(sku))
+            widest.append(widest_test_information(st.pricer))
+            learned.append(mean)
+            ideal.append(reading(st.pricer.demand.glm, true_mean, true_std)[0])
+            scored.append(truth[sku])
     if not errors:
         errors, stds, infos, spreads, covered = [math.nan], [math.nan], [0.0], [0.0], [False]
     return {
@@ -269,8 +287,55 @@ def _score(
             "median_information": float(np.median(infos)),
             "median_log_price_spread": float(np.median(spreads)),
             "category_prior_std_mean": float(np.mean([s.pool.prior.std for s in states.values()])),
+            "slope": slope(learned, scored),
+            "true_prior_mae": float(np.mean(np.abs(np.subtract(ideal, scored)))) if ideal else 0.0,
+            "true_prior_slope": slope(ideal, scored),
+            "median_information_widest_test": float(np.median(widest)) if widest else 0.0,
+            "mae_floor_true_prior": mae_floor(infos, true_std),
+            "mae_floor_widest_test": mae_floor(widest, true_std) if widest else math.nan,
         },
     }
+
+
+def widest_test_information(pricer: ProductPricer) -> float:
+    """About the most information on its elasticity a product's units could have given: half
+    of them sold at the guardrails' floor, half at the ceiling (information = units ×
+    variance of log price). The widest price test allowed, at a profit cost no shop takes."""
+    rails = pricer.rails
+    floor = pricer.unit_cost * (1 + rails.min_margin)
+    band = math.log(max(floor, pricer.list_price * rails.max_markup) / floor)
+    return pricer.demand.units * (band / 2) ** 2
+
+
+def mae_floor(information: list[float], prior_std: float) -> float:
+    """The MAE calibrated posteriors imply, with this much information per product and the
+    true spread of elasticities as the prior: mean posterior std × √(2/π).
+
+    >>> round(mae_floor([0.0], 0.7), 3), round(mae_floor([100.0], 0.7), 3)
+    (0.559, 0.079)
+    """
+    stds = [1 / math.sqrt(i + 1 / prior_std**2) for i in information]
+    return float(np.mean(stds)) * math.sqrt(2 / math.pi)
+
+
+def reading(glm: PoissonLaplace, mean: float, std: float) -> tuple[float, float]:
+    """The elasticity posterior of ``glm``'s evidence under another prior (glm untouched)."""
+    other = copy.deepcopy(glm)
+    other.set_prior(ELASTICITY, mean, std)
+    return other.marginal(ELASTICITY)
+
+
+def slope(estimates: list[float], truth: list[float]) -> float:
+    """Least squares slope of estimates on the truth: 1 when estimates follow it, 0 when
+    they all sit at a prior.
+
+    >>> slope([-1.0, -2.0, -3.0], [-1.0, -2.0, -3.0]), slope([-2.0, -2.0], [-1.0, -3.0])
+    (1.0, 0.0)
+    """
+    spread = float(np.var(truth)) if len(truth) > 1 else 0.0
+    if spread <= 0:
+        return math.nan
+    return float(np.cov(estimates, truth, bias=True)[0, 1] / spread)
 
 
 def learner_update_cost(n: int = 20_000) -> float:
@@ -283,6 +348,27 @@ def learner_update_cost(n: int = 20_000) -> float:
     for x, y in zip(xs, counts, strict=True):
         model.learn_one([1.0, 0.0, float(x), 0.0], float(y), 60.0)
     return 1e6 * (time.perf_counter() - started) / n
+
+
+@dataclass(frozen=True)
+class ShopTables:
+    """What the pricing loop looks up about a simulated shop's products, by sku."""
+
+    catalogue: dict[str, CatalogueItem]
+    categories: dict[str, str]
+    index: dict[str, int]  # position in the shop's price table
+    list_price: dict[str, float]
+
+
+def shop_tables(shop: Shop) -> ShopTables:
+    """The catalogue the flow would load, each product's category, price index, list price."""
+    catalogue = {c.sku: c for c in shop.catalogue()}
+    return ShopTables(
+        catalogue=catalogue,
+        categories={c.sku: c.category for c in catalogue.values()},
+        index={p.sku: p.index for p in shop.products},
+        list_price={p.sku: p.list_price for p in shop.products},
+    )
 
 
 def shop_config(mode: str, size: Size, seed: int) -> ShopConfig:
@@ -354,11 +440,20 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--days", type=float, default=None, help="simulated days per run")
+    parser.add_argument("--products", type=int, default=None, help="catalogue size")
+    parser.add_argument("--sessions", type=float, default=None, help="sessions per day")
+    parser.add_argument("--min-units", type=int, default=None, help="units to be scored")
     parser.add_argument("--jobs", type=int, default=1, help="modes run in parallel processes")
     args = parser.parse_args(argv)
     size = SMOKE if args.smoke else Size()
     if args.days is not None:
         size = replace(size, days=args.days, warmup_days=min(size.warmup_days, args.days / 3))
+    if args.products is not None:
+        size = replace(size, products=args.products, shoppers=10 * args.products)
+    if args.sessions is not None:
+        size = replace(size, sessions_per_day=args.sessions)
+    if args.min_units is not None:
+        size = replace(size, min_units=args.min_units)
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         runs = pool.map(
@@ -377,6 +472,7 @@ def main(argv: list[str] | None = None) -> Path:
                 "warmup_days": size.warmup_days,
                 "seed": args.seed,
                 "products": size.products,
+                "sessions_per_day": size.sessions_per_day,
                 "min_units": size.min_units,
                 "top_level_mode": "both" if "both" in modes else args.modes[0],
                 "seconds": time.perf_counter() - started,

@@ -27,7 +27,7 @@ from bytewax.dataflow import Dataflow
 
 from flows.dedupe import SeenIds, dedupe_key
 from flows.kafka_in import TolerantKafkaSource
-from flows.keyed import KeyedState
+from flows.keyed import KeyedSnapshot, KeyedState
 from flows.metrics import flow_metrics
 from flows.parse import dead_letter, encode_dead_letter, parse_message, received_at
 from flows.records import Accepted, LakeRow, Rejected
@@ -47,7 +47,10 @@ from flows.steps import (
     ShopperState,
     category_signals,
     coalesce_pairs,
+    rejoined,
+    sharing,
 )
+from online_models.pooling import ShopPrior
 from schemas.catalogue import CatalogueItem
 from schemas.headers import correlation_headers
 from schemas.settings import Settings
@@ -159,18 +162,25 @@ def build_flow(
     # (a category's products share an elasticity prior and a demand pattern, and any event
     # of the category lets time-due products be re-priced); a category idle for
     # TILLFLOW_PRODUCT_IDLE_S is forgotten, as is a product outside the catalogue (its own key).
-    # One output per category and batch: its price changes, drift, popularity, and the
-    # feature rows of the products it touched.
-    sku_out = op.stateful_batch(
-        "sku-state",
-        op.flat_map("sku-signals", unique, lambda r: category_signals(r, categories)),
-        lambda resume: KeyedState(
-            lambda _key: CategoryState(),
+    # The categories of a process share the level above them (the shop's mean elasticity):
+    # rebuilt from the categories' own evidence as they resume, it has no state of its own.
+    shop_level = ShopPrior()
+
+    def category_state(resume: KeyedSnapshot | None) -> KeyedState[Any, Any, Any]:
+        if resume is not None and isinstance(resume.state, CategoryState):
+            rejoined(resume.state, shop_level)
+        return KeyedState(
+            lambda _key: sharing(shop_level),
             lambda state, items: state.apply_batch(items, catalogue),
             resume,
             idle_s=settings.product_idle_s,
             when=lambda item: item[1].t,
-        ),
+        )
+
+    sku_out = op.stateful_batch(
+        "sku-state",
+        op.flat_map("sku-signals", unique, lambda r: category_signals(r, categories)),
+        category_state,
     )
     products = op.map("sku-output", sku_out, lambda kv: kv[1])
 

@@ -39,7 +39,9 @@ from infra.errors import StackError
 # 1: the layout before the format was recorded (a folder without a stamp but with snapshots).
 # 2: one keyed-state adapter (flows.keyed.KeyedSnapshot) for products, shoppers and item
 #    neighbours; each emits frozen values.
-STATE_FORMAT = 2
+# 3: a category's pricing state names its category and holds the shop level above its prior
+#    (online_models.pooling.CategoryPool.name / .shop, CategoryPrior.base_std).
+STATE_FORMAT = 3
 FORMAT_FILE = "state-format"
 UNSTAMPED = 1
 

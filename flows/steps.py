@@ -23,7 +23,7 @@ from flows.records import (
     SkuSignal,
     UserSignal,
 )
-from online_models.pooling import CategoryPool
+from online_models.pooling import CategoryPool, ShopPrior
 from online_models.pricer import Market, PriceChange, ProductPricer
 from online_models.recommender import (
     DISCOVER_DEPTH,
@@ -221,7 +221,7 @@ def category_signals(
     routed: Routed, categories: dict[str, str]
 ) -> list[tuple[str, tuple[str, tuple[str, Any]]]]:
     """A routed event's product signals, keyed by the product's category; the value carries
-    that key too (:class:`flows.expiry.IdleExpiring` creates a state from it)."""
+    that key too (:class:`flows.keyed.KeyedState` creates a state from it)."""
     keyed = ((category_key(sku, categories), value) for sku, value in routed.sku)
     return [(key, (key, value)) for key, value in keyed]
 
@@ -244,6 +244,8 @@ class CategoryState:
     ) -> list[SkuOutput]:
         sku, s = item
         pool = self.pool
+        if not pool.name and sku in catalogue:
+            pool.name = catalogue[sku].category  # the category's name at the shop level
         pool.sales.observe(s.t)
         if s.kind == "view":
             pool.conversion.add(s.t, 1.0, 0.0)
@@ -291,6 +293,25 @@ class CategoryState:
             due = min(due, state.pricer.due_at())
         self.next_due = due
         return out
+
+
+def sharing(shop_level: ShopPrior) -> CategoryState:
+    """A new category's pricing state whose prior hangs from ``shop_level``, the level above
+    the categories that those priced in one flow process share."""
+    return CategoryState(pool=CategoryPool(shop=shop_level))
+
+
+def rejoined(state: CategoryState, shop_level: ShopPrior) -> CategoryState:
+    """A recovered category's state joined to its process's shop level again.
+
+    The shop level is a function of the categories' evidence, which each category's
+    snapshot holds: a resumed category reports its evidence to ``shop_level`` again, so the
+    level is rebuilt as the categories resume (it has no state of its own to recover).
+    """
+    state.pool.shop = shop_level
+    if state.pool.name:
+        shop_level.report(state.pool.name, *state.pool.prior.evidence())
+    return state
 
 
 class Interaction(NamedTuple):

@@ -133,7 +133,7 @@ class ElasticityModel:
         x[intercept] = 1.0
         self.glm.set_prior(ELASTICITY, pool.prior.mean, pool.prior.std)
         residual = self.glm.learn_one(x, units, exposure, weight)
-        pool.prior.report(self.sku, *self.glm.likelihood(ELASTICITY))
+        pool.report(self.sku, *self.glm.likelihood(ELASTICITY))
         self.units += units
         return residual
 

@@ -1,23 +1,29 @@
-"""Partial pooling: the elasticity prior of a product, learned from its category's products.
+"""Partial pooling: the elasticity prior of a product, learned from its category and its shop.
 
-A hierarchical model over a category's products, ``e_i ~ Normal(μ, τ²)``, with hyperpriors
-``μ ~ Normal(−1.5, 0.7²)`` (a typical retail elasticity) and ``τ ~ HalfNormal(0.7)`` (so that a
-category with no evidence yet gives a product −1.5 ± 1.0). Each product reports what its own
-evidence says about its elasticity, the prior divided out: the information ``λ_i`` and
-``λ_i·d_i`` (``d_i`` the likelihood's estimate), so the fit never counts the prior twice.
+A three-level hierarchical model: a product's elasticity ``e_i ~ Normal(μ_c, τ²)`` around its
+category's mean, the categories' means ``μ_c ~ Normal(M, σ²)`` around the shop's, and
+hyperpriors ``M ~ Normal(−1.5, 0.6²)`` (a typical retail elasticity), ``σ ~ HalfNormal(0.4)``
+and ``τ ~ HalfNormal(0.7)``: a shop with no evidence yet gives a product −1.5 ± 1.0.
 
-The fit is Bayesian in ``μ`` and ``τ``: for each ``τ`` of a grid, ``μ`` is integrated in closed
-form (``d_i ~ Normal(μ, τ² + 1/λ_i)``), which gives the marginal likelihood of ``τ``; the grid
-weights are its posterior. The prior a product gets is that posterior's predictive for a
-product of the category: its mean and variance (``τ²`` plus the uncertainty of ``μ``,
-averaged over ``τ``). Products with little evidence weigh little in ``μ`` and nothing in ``τ``,
-so ``τ`` does not collapse when every product knows little (which point estimates of ``τ``,
-EM or marginal maximum likelihood, do), and ``μ`` follows the products as their evidence grows
-(pseudo-products at the shop-wide prior would weigh as much as fully known products).
+Each level reports what its own evidence says, its prior divided out, so nothing is counted
+twice: a product reports the information ``λ_i`` and ``λ_i·d_i`` of its likelihood
+(``d_i`` the likelihood's estimate); a category reports what its products say of ``μ_c``
+(:meth:`CategoryPrior.evidence`, its mean under a flat prior with ``τ`` integrated out).
+
+Each level's fit is Bayesian in its mean and spread: for each spread of a grid the mean is
+integrated in closed form (``d_i ~ Normal(μ, τ² + 1/λ_i)``), which gives the marginal
+likelihood of the spread; the grid weights are its posterior. The prior a member gets is
+that posterior's predictive for a member (its mean, and the spread plus the uncertainty of
+the mean, averaged over the grid). Members with little evidence weigh little in the mean and
+nothing in the spread, so the spread does not collapse when every member knows little
+(which point estimates, EM or marginal maximum likelihood, do), and the mean follows the
+members as their evidence grows. A category's prior for ``μ_c`` is the shop's predictive
+with the category's own report left out: 150 products locate the shop's mean where the seven
+of one category cannot.
 
 >>> prior = CategoryPrior()
 >>> round(prior.mean, 2), round(prior.std, 2)
-(-1.5, 0.99)
+(-1.5, 1.0)
 >>> for i, e in enumerate([-2.0, -2.2, -1.8, -2.1, -1.9, -2.0]):
 ...     prior.report(f"SKU-{i}", information=20.0, information_mean=20.0 * e)
 >>> round(prior.mean, 2), round(prior.std, 2)
@@ -33,23 +39,54 @@ import numpy as np
 
 from online_models.demand_pattern import DemandPattern, WeekdayConversion
 
-BASE_MEAN = -1.5  # a typical retail elasticity: the centre of every category's prior
-MEAN_STD = 0.7  # how far a category's mean elasticity may lie from it, a priori
+BASE_MEAN = -1.5  # a typical retail elasticity: the centre of every shop's prior
+SHOP_MEAN_STD = 0.6  # how far a shop's mean elasticity may lie from it, a priori
+SIGMA_SCALE = 0.4  # half-normal scale of the spread of category means within a shop
 TAU_SCALE = 0.7  # half-normal scale of the spread of elasticities within a category
-TAU_GRID = np.linspace(0.02, 2.5, 64)  # τ values the posterior is evaluated on
+TAU_GRID = np.linspace(0.02, 2.5, 64)  # spreads the posteriors are evaluated on
 MIN_INFORMATION = 1e-6  # reports with less say nothing
 
 
-def _predictive(
-    information: np.ndarray, information_mean: np.ndarray, base_mean: float
-) -> tuple[float, float]:
-    """Mean and std of a category product's elasticity, given the products' likelihoods."""
-    tau2 = TAU_GRID[:, None] ** 2
+@dataclass(frozen=True, slots=True)
+class GridFit:
+    """Per spread of the grid: its posterior weight, the mean's posterior mean and precision."""
+
+    grid: np.ndarray
+    weights: np.ndarray
+    mu: np.ndarray
+    precision: np.ndarray
+
+    def predictive(self) -> tuple[float, float]:
+        """Mean and std of a new member: the spread plus the uncertainty of the mean."""
+        mean = float(self.weights @ self.mu)
+        second = float(self.weights @ (self.grid**2 + 1.0 / self.precision + self.mu**2))
+        return mean, math.sqrt(max(second - mean * mean, 1e-12))
+
+    def mean_posterior(self) -> tuple[float, float]:
+        """Mean and std of the level's mean itself (the spread integrated out)."""
+        mean = float(self.weights @ self.mu)
+        second = float(self.weights @ (1.0 / self.precision + self.mu**2))
+        return mean, math.sqrt(max(second - mean * mean, 1e-12))
+
+
+def grid_fit(
+    information: np.ndarray,
+    information_mean: np.ndarray,
+    base_mean: float,
+    mean_std: float,
+    spread_scale: float,
+) -> GridFit:
+    """The posterior of a level's mean and spread given its members' likelihoods.
+
+    ``mean_std = inf`` makes the mean's prior flat (then at least one member must report).
+    """
+    grid = TAU_GRID
+    spread2 = grid[:, None] ** 2
     lam, h = information[None, :], information_mean[None, :]
-    w = lam / (1.0 + lam * tau2)  # 1 / (τ² + 1/λ_i)
-    wd = h / (1.0 + lam * tau2)  # w_i·d_i
-    wdd = h * h / (lam * (1.0 + lam * tau2))  # w_i·d_i²
-    p0 = 1.0 / MEAN_STD**2
+    w = lam / (1.0 + lam * spread2)  # 1 / (spread² + 1/λ_i)
+    wd = h / (1.0 + lam * spread2)  # w_i·d_i
+    wdd = h * h / (lam * (1.0 + lam * spread2))  # w_i·d_i²
+    p0 = 0.0 if math.isinf(mean_std) else 1.0 / mean_std**2
     precision = p0 + w.sum(axis=1)
     mu = (p0 * base_mean + wd.sum(axis=1)) / precision
     quad = wdd.sum(axis=1) + p0 * base_mean**2 - precision * mu * mu
@@ -57,20 +94,74 @@ def _predictive(
         0.5 * np.log(w).sum(axis=1)
         - 0.5 * np.log(precision)
         - 0.5 * quad
-        - TAU_GRID**2 / (2 * TAU_SCALE**2)
+        - grid**2 / (2 * spread_scale**2)
     )
     weights = np.exp(log_post - log_post.max())
-    weights /= weights.sum()
-    mean = float(weights @ mu)
-    second = float(weights @ (TAU_GRID**2 + 1.0 / precision + mu * mu))
-    return mean, math.sqrt(max(second - mean * mean, 1e-12))
+    return GridFit(grid, weights / weights.sum(), mu, precision)
+
+
+def _pairs(reports: dict[str, tuple[float, float]], leave_out: str = "") -> np.ndarray:
+    pairs = np.array(
+        [v for k, v in reports.items() if k != leave_out and v[0] > MIN_INFORMATION],
+        dtype=float,
+    )
+    return pairs.reshape(-1, 2)
+
+
+@dataclass
+class ShopPrior:
+    """Online prior for the mean elasticities of a shop's categories (the level above them).
+
+    Each category reports what its products say of its mean; a category's prior for its mean
+    is the shop's predictive for a category with that category's own report left out.
+
+    >>> shop = ShopPrior()
+    >>> [round(v, 2) for v in shop.for_category("dairy")]
+    [-1.5, 0.72]
+    >>> for i in range(20):
+    ...     shop.report(f"c{i}", information=2.0, information_mean=2.0 * -2.0)
+    >>> [round(v, 2) for v in shop.for_category("dairy")]
+    [-1.97, 0.22]
+    """
+
+    base_mean: float = BASE_MEAN
+    reports: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def report(self, category: str, information: float, information_mean: float) -> None:
+        """What a category's products say of its mean (precision, precision × estimate)."""
+        # copy on write: the categories of a worker share this level, and a reader never
+        # sees a dict that changes under it
+        reports = {k: v for k, v in self.reports.items() if k != category}
+        if information > MIN_INFORMATION:
+            reports[category] = (information, information_mean)
+        self.reports = reports
+
+    def shop_mean(self) -> tuple[float, float]:
+        """Mean and std of the shop's mean elasticity, every category's report counted."""
+        pairs = _pairs(self.reports)
+        fit = grid_fit(pairs[:, 0], pairs[:, 1], self.base_mean, SHOP_MEAN_STD, SIGMA_SCALE)
+        return fit.mean_posterior()
+
+    def for_category(self, category: str) -> tuple[float, float]:
+        """Mean and std of the prior of ``category``'s mean elasticity."""
+        pairs = _pairs(self.reports, leave_out=category)
+        fit = grid_fit(pairs[:, 0], pairs[:, 1], self.base_mean, SHOP_MEAN_STD, SIGMA_SCALE)
+        return fit.predictive()
+
+
+_EMPTY_SHOP = ShopPrior().for_category("")  # the prior of a category mean in a new shop
 
 
 @dataclass
 class CategoryPrior:
-    """Online hierarchical prior for the elasticities of one category's products."""
+    """Online hierarchical prior for the elasticities of one category's products.
 
-    base_mean: float = BASE_MEAN
+    ``base_mean`` ± ``base_std`` is the prior of the category's mean elasticity (from the
+    shop level, :class:`ShopPrior`; a new shop's by default).
+    """
+
+    base_mean: float = _EMPTY_SHOP[0]
+    base_std: float = _EMPTY_SHOP[1]
     reports: dict[str, tuple[float, float]] = field(default_factory=dict)
     mean: float = BASE_MEAN
     std: float = field(init=False)
@@ -78,32 +169,67 @@ class CategoryPrior:
     def __post_init__(self) -> None:
         self._fit()
 
-    def report(self, sku: str, information: float, information_mean: float) -> None:
+    def report(
+        self, sku: str, information: float, information_mean: float, refit: bool = True
+    ) -> None:
         """What a product's own evidence says of its elasticity (its likelihood, the prior
-        divided out: precision ``information`` and ``information × estimate``); refits."""
+        divided out: precision ``information`` and ``information × estimate``); refits
+        unless told not to (:meth:`rebase` will)."""
         if information > MIN_INFORMATION:
             self.reports[sku] = (information, information_mean)
         else:
             self.reports.pop(sku, None)
+        if refit:
+            self._fit()
+
+    def rebase(self, mean: float, std: float) -> None:
+        """A new prior for the category's mean (the shop level moved); refits."""
+        self.base_mean, self.base_std = mean, std
         self._fit()
 
+    def evidence(self) -> tuple[float, float]:
+        """What the products say of the category's mean, its own prior divided out: the
+        precision and precision × mean of its posterior under a flat prior (``τ``
+        integrated out); ``(0, 0)`` before any product reported."""
+        pairs = _pairs(self.reports)
+        if not len(pairs):
+            return 0.0, 0.0
+        fit = grid_fit(pairs[:, 0], pairs[:, 1], 0.0, math.inf, TAU_SCALE)
+        mean, std = fit.mean_posterior()
+        return 1.0 / std**2, mean / std**2
+
     def _fit(self) -> None:
-        pairs = np.array(list(self.reports.values()), dtype=float).reshape(-1, 2)
-        pairs = pairs[pairs[:, 0] > MIN_INFORMATION]
-        self.mean, self.std = _predictive(pairs[:, 0], pairs[:, 1], self.base_mean)
+        pairs = _pairs(self.reports)
+        fit = grid_fit(pairs[:, 0], pairs[:, 1], self.base_mean, self.base_std, TAU_SCALE)
+        self.mean, self.std = fit.predictive()
 
 
 @dataclass
 class CategoryPool:
     """What the products of one category learn together: the elasticity prior, the hour ×
     weekday pattern of sales, the weekday rhythm of conversion, and how many units a sale
-    line carries (the dispersion of unit counts: baskets of 2 or 3 are not 2 or 3 shoppers)."""
+    line carries (the dispersion of unit counts: baskets of 2 or 3 are not 2 or 3 shoppers).
 
+    ``shop`` is the level above the category: the other categories' reports, from which the
+    category's mean takes its prior. Categories priced together share one (as in the
+    in-process closed loop of the benchmarks); a category alone holds its own, which then
+    knows only the shop-wide hyperprior.
+    """
+
+    name: str = ""
     prior: CategoryPrior = field(default_factory=CategoryPrior)
+    shop: ShopPrior = field(default_factory=ShopPrior)
     sales: DemandPattern = field(default_factory=DemandPattern)
     conversion: WeekdayConversion = field(default_factory=WeekdayConversion)
     line_units: float = 0.0
     line_units_squared: float = 0.0
+
+    def report(self, sku: str, information: float, information_mean: float) -> None:
+        """A product's evidence on its elasticity (:meth:`CategoryPrior.report`); the
+        category then reports to the shop and takes the shop's prior for its mean."""
+        self.prior.report(sku, information, information_mean, refit=False)
+        self.shop.report(self.name, *self.prior.evidence())
+        self.prior.rebase(*self.shop.for_category(self.name))
 
     def add_sale_line(self, t: float, quantity: int, at_list_price: float = 1.0) -> None:
         """A sale line; ``at_list_price`` rescales it to what would have sold at the list

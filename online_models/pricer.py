@@ -22,8 +22,7 @@ from online_models.pricing import Guardrails, PriceDecision, PricingInput, decid
 from online_models.pricing import thompson_elasticity as bounded
 
 MODEL_NAME = "elasticity-poisson"
-EXPLORE = 0.05  # largest exploration offset of the log price
-EXPLORE_UNTIL_STD = 0.25  # full exploration while the elasticity's std is at least this
+EXPLORE_UNTIL_STD = 0.25  # a full-width price test while the elasticity's std is at least this
 DECIDE_EVERY_S = 2 * 3600.0  # a decision at least this often in event time
 
 
@@ -135,12 +134,16 @@ class ProductPricer:
 
     # ---------------------------------------------------------------- deciding
     def explore(self, std: float) -> float:
-        """A deliberate log-price offset, alternating in sign, shrinking as the model learns.
+        """The log-price offset of the next leg of the product's price test: alternating in
+        sign, shrinking as the posterior narrows.
 
-        Prices that never move teach nothing about elasticity; this keeps them moving a
-        little around the target while the posterior is wide (the guardrails still apply).
+        Prices that never move teach nothing about elasticity. The test's two legs lie up
+        to half a guardrail step either side of the price the model would set (inside the
+        guardrails' band, :func:`online_models.pricing.price_test`; narrower where that
+        would lose more profit than the guardrails allow), so one step moves between them
+        and every decision prices the other leg.
         """
-        size = EXPLORE * min(1.0, std / EXPLORE_UNTIL_STD)
+        size = math.log1p(self.rails.max_change) / 2 * min(1.0, std / EXPLORE_UNTIL_STD)
         return size if self.decisions % 2 == 0 else -size
 
     def why(self, pool: CategoryPool) -> str:

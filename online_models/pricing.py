@@ -1,9 +1,11 @@
-"""Choosing a price: maximise expected profit under guardrails, exploring a little.
+"""Choosing a price: maximise expected profit under guardrails, with a price test.
 
 With constant elasticity ``e`` demand is ``A·p^e`` and profit ``(p − c)·A·p^e`` peaks at
 ``p* = c·e / (1 + e)`` when ``e < −1``; for ``e ≥ −1`` profit grows with price up to the
 ceiling. Thompson sampling draws ``e`` from the posterior, so prices explore where the model
-is unsure and settle where it is sure. Guardrails then bound the result.
+is unsure and settle where it is sure. Guardrails bound the result; a deliberate price test
+(two legs either side of it, inside the guardrails' band) keeps the prices moving enough for
+the elasticity to be learned.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+
+MIN_TEST = 0.005  # log half-width below which a price test is not worth a decision
 
 
 @dataclass(frozen=True)  # no slots: unpickling slotted frozen classes is slow (snapshots)
@@ -24,6 +28,7 @@ class Guardrails:
     long_cover_days: float = 45.0  # above this, lower by stock_step
     stock_step: float = 0.05
     min_relative_change: float = 0.005  # smaller moves are not published
+    max_test_cost: float = 0.01  # a price test loses at most this share of expected profit
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +39,7 @@ class PricingInput:
     elasticity: float  # the (sampled) elasticity to optimise for
     min_competitor_price: float | None
     days_of_cover: float | None
-    explore: float = 0.0  # log offset added to the profit-optimal target (price experiments)
+    explore: float = 0.0  # largest log half-width of a price test; its sign picks the leg
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,65 @@ def optimal_price(cost: float, elasticity: float, ceiling: float) -> float:
     return min(ceiling, cost * elasticity / (1.0 + elasticity))
 
 
+def price_test(price: float, low: float, high: float, offset: float) -> float:
+    """One leg of a price test: ``price`` moved by ``offset`` in log price, the test's two
+    legs (``±offset`` around a centre) kept inside ``[low, high]``.
+
+    Where the profit-optimal price sits on a bound (the competitor cap, the ceiling), the
+    test shifts away from it instead of losing its upper leg: both legs are priced, so the
+    test keeps its full width and the product's prices keep telling its elasticity.
+
+    >>> round(price_test(10.0, 5.0, 20.0, 0.05), 2), round(price_test(10.0, 5.0, 20.0, -0.05), 2)
+    (10.51, 9.51)
+    >>> round(price_test(10.0, 5.0, 10.0, 0.05), 2), round(price_test(10.0, 5.0, 10.0, -0.05), 2)
+    (10.0, 9.05)
+    """
+    half = abs(offset)
+    width = math.log(high / low) if high > low else 0.0
+    if width <= 2 * half:
+        centre, half = math.sqrt(low * high), width / 2
+    else:
+        centre = min(max(price, low * math.exp(half)), high * math.exp(-half))
+    return centre * math.exp(math.copysign(half, offset))
+
+
+def price_test_cost(
+    target: float, half: float, low: float, high: float, cost: float, e: float
+) -> float:
+    """The share of the profit at ``target`` that a test of log half-width ``half`` loses
+    (its two legs held equally long), under demand of constant elasticity ``e``.
+
+    >>> round(price_test_cost(12.0, 0.05, 7.0, 20.0, 6.0, -2.0), 4)  # at the optimum: ½·k·half²
+    0.0025
+    >>> round(price_test_cost(10.0, 0.05, 7.0, 10.0, 6.0, -1.5), 4)  # on the ceiling: legs below it
+    0.0573
+    """
+
+    def profit(p: float) -> float:
+        return float((p - cost) * p**e)
+
+    legs = (price_test(target, low, high, half), price_test(target, low, high, -half))
+    return 1.0 - (profit(legs[0]) + profit(legs[1])) / (2.0 * profit(target))
+
+
+def price_test_size(
+    target: float, size: float, low: float, high: float, cost: float, e: float, budget: float
+) -> float:
+    """The widest test half-width up to ``size`` (tried in steps of 0.7×) that loses at most
+    ``budget`` of the profit at ``target``; 0 when even a small one would lose more.
+
+    Where the target is the profit optimum a test loses ~½·k·half² (k the curvature of log
+    profit, e(1+e) there); where it sits on a bound the profit still rises toward, the test
+    moves below the bound and loses ~g·half (g that slope), so tests there are narrower.
+    """
+    half = abs(size)
+    while half >= MIN_TEST:
+        if price_test_cost(target, half, low, high, cost, e) <= budget:
+            return half
+        half *= 0.7
+    return 0.0
+
+
 def decide(inp: PricingInput, rails: Guardrails) -> PriceDecision | None:
     """The next price for one product, or None when it should stay as it is.
 
@@ -68,9 +132,6 @@ def decide(inp: PricingInput, rails: Guardrails) -> PriceDecision | None:
     ceiling = max(floor, inp.list_price * rails.max_markup)
     target = optimal_price(inp.unit_cost, inp.elasticity, ceiling)
     reasons = [f"profit-optimal {target:.2f} at elasticity {inp.elasticity:.2f}"]
-    if inp.explore:
-        target *= math.exp(inp.explore)
-        reasons.append(f"exploring {inp.explore:+.1%}")
     if inp.days_of_cover is not None:
         if inp.days_of_cover < rails.short_cover_days:
             target *= 1.0 + rails.stock_step
@@ -78,11 +139,22 @@ def decide(inp: PricingInput, rails: Guardrails) -> PriceDecision | None:
         elif inp.days_of_cover > rails.long_cover_days:
             target *= 1.0 - rails.stock_step
             reasons.append(f"overstock {inp.days_of_cover:.0f} d: -{rails.stock_step:.0%}")
+    upper = ceiling
     if inp.min_competitor_price is not None:
         cap = inp.min_competitor_price * (1.0 + rails.max_competitor_gap)
+        upper = max(floor, min(ceiling, cap))
         if target > cap:
             target = cap
             reasons.append(f"competitor cap {cap:.2f}")
+    if inp.explore:
+        centre = min(max(target, floor), upper)
+        half = price_test_size(
+            centre, inp.explore, floor, upper, inp.unit_cost, inp.elasticity, rails.max_test_cost
+        )
+        if half > 0:
+            target = price_test(centre, floor, upper, math.copysign(half, inp.explore))
+            leg = "high" if inp.explore > 0 else "low"
+            reasons.append(f"price test ±{half:.1%}: {leg} leg {target:.2f}")
     low, high = inp.current * (1 - rails.max_change), inp.current * (1 + rails.max_change)
     if not low <= target <= high:
         target = min(max(target, low), high)

@@ -4,16 +4,17 @@ and from both; partial pooling within a category (pure, synthetic data, known tr
 from __future__ import annotations
 
 import math
+import pickle
 import random
 
 import numpy as np
 import pytest
 
 from flows.records import SkuSignal
-from flows.steps import CategoryState
+from flows.steps import CategoryState, rejoined, sharing
 from online_models.demand_pattern import DemandPattern, hour_of
 from online_models.elasticity import ElasticityModel
-from online_models.pooling import CategoryPool, CategoryPrior
+from online_models.pooling import CategoryPool, CategoryPrior, ShopPrior
 from schemas.catalogue import CatalogueItem
 
 T0 = 1_767_571_200.0  # 2026-01-05, a Monday, 00:00 UTC
@@ -283,3 +284,87 @@ def test_precise_identical_products_give_a_narrow_category() -> None:
         prior.report(f"S{i}", 1e4, 1e4 * -2.0)
     assert prior.std < 0.1
     assert prior.mean == pytest.approx(-2.0, abs=0.01)
+
+
+def _weak_category(shop: ShopPrior) -> CategoryPool:
+    """A category of seven products whose evidence is weak (information 0.2 each)."""
+    pool = CategoryPool(name="weak", shop=shop)
+    for i, estimate in enumerate([-3.0, -1.0, -2.5, -1.5, -2.0, -2.8, -1.2]):  # mean −2.0
+        pool.report(f"W{i}", 0.2, 0.2 * estimate)
+    return pool
+
+
+def test_the_shop_level_moves_a_weak_category() -> None:
+    """Nineteen categories that know their mean (−2.0) and one whose seven products know
+    little: alone, the weak category stays near the shop-wide −1.5; with the shop level it
+    takes the shop's mean."""
+    alone = _weak_category(ShopPrior())
+    shop = ShopPrior()
+    for c in range(19):
+        strong = CategoryPool(name=f"c{c}", shop=shop)
+        for i in range(8):
+            strong.report(f"c{c}-{i}", 20.0, 20.0 * (-2.0 + 0.3 * (i % 3 - 1)))
+    pooled = _weak_category(shop)
+    assert alone.prior.mean > -1.85  # seven weak products move −1.5 a little
+    assert pooled.prior.mean == pytest.approx(-2.0, abs=0.12)
+    assert alone.prior.mean > pooled.prior.mean + 0.15
+    assert pooled.prior.base_std < 0.3 < alone.prior.base_std
+
+
+def test_a_category_is_not_its_own_shop_evidence() -> None:
+    """A category's prior for its mean leaves its own report out: one category alone in a
+    shop gets the shop-wide hyperprior, however precise its products."""
+    shop = ShopPrior()
+    pool = CategoryPool(name="only", shop=shop)
+    for i in range(8):
+        pool.report(f"S{i}", 50.0, 50.0 * -2.5)
+    assert "only" in shop.reports
+    assert shop.for_category("only") == ShopPrior().for_category("only")
+    information, weighted = pool.prior.evidence()
+    assert weighted / information == pytest.approx(-2.5, abs=0.01)
+    assert shop.shop_mean()[0] < -2.0  # the shop as a whole does learn from it
+
+
+def test_the_shop_mean_is_located_by_every_category() -> None:
+    """Twenty categories of seven weak products around a shop mean of −1.75: the categories'
+    reports locate the shop mean far better than any one category's products could."""
+    rng = np.random.default_rng(11)
+    shop = ShopPrior()
+    pools = []
+    for c in range(20):
+        pool = CategoryPool(name=f"c{c}", shop=shop)
+        for i, e in enumerate(rng.uniform(-3.0, -0.5, size=7)):
+            pool.report(f"c{c}-{i}", 0.3, 0.3 * rng.normal(e, 1 / math.sqrt(0.3)))
+        pools.append(pool)
+    mean, std = shop.shop_mean()
+    assert abs(mean - -1.75) < 2.5 * std
+    assert std < 0.35
+
+
+def test_a_recovered_category_rebuilds_the_shared_shop_level() -> None:
+    """Categories priced by one flow process share the shop level; after a restart
+    (snapshots unpickled, a fresh level) each resumed category reports its evidence again,
+    and the level is what it was."""
+    shop_level = ShopPrior()
+    states = {}
+    for c, e in (("dairy", -2.4), ("bakery", -2.6)):
+        truth = {f"{c}-{i}": e for i in range(3)}
+        catalogue = {
+            sku: CatalogueItem(sku=sku, category=c, list_price=LIST, unit_cost=6.0) for sku in truth
+        }
+        state = sharing(shop_level)
+        for i in range(2_000):
+            sku = f"{c}-{i % 3}"
+            pricer = state.skus[sku].pricer if sku in state.skus else None
+            price = pricer.price if pricer is not None else LIST
+            quantity = _poisson(random.Random(i), 2.0 * (price / LIST) ** e)
+            if quantity:
+                state.apply((sku, SkuSignal("sale", T0 + 600.0 * i, quantity, price)), catalogue)
+        states[c] = state
+    assert set(shop_level.reports) == {"dairy", "bakery"}
+    resumed = ShopPrior()
+    for state in states.values():
+        rejoined(pickle.loads(pickle.dumps(state)), resumed)
+    assert resumed.reports.keys() == shop_level.reports.keys()
+    for c in shop_level.reports:
+        assert resumed.reports[c] == pytest.approx(shop_level.reports[c])

@@ -12,7 +12,7 @@ import pytest
 from online_models.drift import ErrorDrift
 from online_models.pooling import CategoryPool
 from online_models.pricer import Market, ProductPricer
-from online_models.pricing import Guardrails, PricingInput, decide, optimal_price
+from online_models.pricing import Guardrails, PricingInput, decide, optimal_price, price_test_cost
 from online_models.recommender import (
     DecayedWeights,
     Profile,
@@ -58,6 +58,64 @@ def test_price_decisions_respect_the_guardrails(
         assert decision is not None
         assert decision.price == pytest.approx(expected)
         assert decision.reason
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_price_tests_stay_inside_the_guardrails(seed: int) -> None:
+    """Random products, markets and test legs: every price lies between the floor and the
+    ceiling, at most 25 % above the lowest competitor, within a ±10 % step of the current."""
+    rng = random.Random(seed)
+    rails = Guardrails()
+    for _ in range(2_000):
+        list_price = rng.uniform(1.0, 50.0)
+        cost = list_price * rng.uniform(0.4, 0.75)
+        floor, ceiling = cost * (1 + rails.min_margin), list_price * rails.max_markup
+        current = rng.uniform(floor, ceiling)
+        competitor = rng.choice([None, list_price * rng.uniform(0.7, 1.3)])
+        cover = rng.choice([None, 1.0, 20.0, 90.0])
+        explore = rng.choice([-1, 1]) * rng.uniform(0.0, 0.05)
+        inp = PricingInput(
+            current, list_price, cost, rng.uniform(-4.0, -0.3), competitor, cover, explore
+        )
+        decision = decide(inp, rails)
+        price = current if decision is None else decision.price
+        assert floor - 0.01 <= price <= ceiling + 0.01
+        assert abs(price / current - 1) <= rails.max_change + 0.01 / current
+        if competitor is not None and current <= competitor * 1.25:
+            assert price <= max(floor, competitor * (1 + rails.max_competitor_gap)) + 0.01
+
+
+def _legs(current: float, cost: float, e: float, competitor: float) -> tuple[float, float]:
+    rails = Guardrails()
+    high = decide(PricingInput(current, 10.0, cost, e, competitor, None, 0.05), rails)
+    low = decide(PricingInput(current, 10.0, cost, e, competitor, None, -0.05), rails)
+    return (
+        current if high is None else high.price,
+        current if low is None else low.price,
+    )
+
+
+def test_a_product_on_the_competitor_cap_tests_below_it() -> None:
+    """The profit optimum (12) just above the competitor cap (11.75): the test's upper leg is
+    the cap and its lower leg a full step below, so the product sells at two prices ~log(1.1)
+    apart; a test centred on the uncapped optimum would have been capped to 11.75 / 11.41."""
+    high, low = _legs(11.2, cost=6.0, e=-2.0, competitor=9.4)
+    assert high == pytest.approx(11.75)
+    assert math.log(high / low) == pytest.approx(math.log(1.1), abs=0.01)
+
+
+def test_a_price_test_costs_at_most_its_budget() -> None:
+    """Where profit still rises steeply at the cap (an inelastic product held well below its
+    optimum), a full test would lose ~6 % of profit: it narrows until it loses ≤ 1 %."""
+    rails = Guardrails()
+    high, low = _legs(11.0, cost=7.0, e=-1.5, competitor=9.0)
+    assert high == pytest.approx(11.25)
+    assert 0 < math.log(high / low) < 0.03
+    legs = (high, low)
+    cost = price_test_cost(11.25, math.log(high / low) / 2, 7.35, 11.25, 7.0, -1.5)
+    assert cost <= rails.max_test_cost + 1e-3
+    assert price_test_cost(11.25, math.log(1.1) / 2, 7.35, 11.25, 7.0, -1.5) > 0.04
+    assert all(7.35 <= p <= 11.25 for p in legs)
 
 
 def test_optimal_price_maximises_profit() -> None:
