@@ -39,7 +39,9 @@ from infra.errors import StackError
 # 1: the layout before the format was recorded (a folder without a stamp but with snapshots).
 # 2: one keyed-state adapter (flows.keyed.KeyedSnapshot) for products, shoppers and item
 #    neighbours; each emits frozen values.
-STATE_FORMAT = 2
+# 3: values grouped per key and batch: dedupe as one batch step (flows.dedupe.SeenBatches),
+#    bronze rows buffered per partition as flows.buffer.Buffered.
+STATE_FORMAT = 3
 FORMAT_FILE = "state-format"
 UNSTAMPED = 1
 

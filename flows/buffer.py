@@ -1,0 +1,79 @@
+"""The bronze rows of one Kafka partition, buffered until a batch is worth a Delta commit.
+
+A key's rows arrive as lists (one per input batch, :mod:`flows.ingest`) and leave as one list
+when ``max_rows`` are buffered, ``wait_s`` after the first of them arrived (Bytewax's
+notification timer, wall clock), or when the input ends: no row waits longer than ``wait_s``,
+whatever the rate. The buffer is the key's snapshot, so it holds only the rows of the last
+``wait_s`` seconds, and a snapshot costs no more.
+
+>>> clock = iter([0.0, 0.5]).__next__
+>>> buffer = RowBuffer(wait_s=2.0, max_rows=3, clock=clock)
+>>> buffer.on_batch([["a"], ["b"]]), buffer.notify_at().timestamp()
+(((), False), 2.0)
+>>> buffer.snapshot()
+Buffered(rows=('a', 'b'), flush_at=2.0)
+>>> buffer.on_batch([["c", "d"]])  # full: all of it leaves, the key's state is dropped
+([['a', 'b', 'c', 'd']], True)
+>>> resumed = RowBuffer(2.0, 3, Buffered(("x",), 9.0))
+>>> resumed.notify_at().timestamp(), resumed.on_notify()
+(9.0, ([['x']], True))
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Generic, NamedTuple, TypeVar
+
+from bytewax.operators import StatefulBatchLogic
+
+R = TypeVar("R")
+
+
+class Buffered(NamedTuple, Generic[R]):
+    rows: tuple[R, ...]
+    flush_at: float | None  # wall clock (epoch seconds) when the rows leave at the latest
+
+
+class RowBuffer(StatefulBatchLogic[list[R], list[R], Buffered[R]]):
+    """Emits a key's buffered rows as one list when full, when due, or at the end."""
+
+    def __init__(
+        self,
+        wait_s: float,
+        max_rows: int,
+        resume: Buffered[R] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.wait_s = wait_s
+        self.max_rows = max_rows
+        self.clock = clock
+        self.rows: list[R] = list(resume.rows) if resume is not None else []
+        self.flush_at = resume.flush_at if resume is not None else None
+
+    def on_batch(self, values: list[list[R]]) -> tuple[tuple[()] | list[list[R]], bool]:
+        if self.flush_at is None:
+            self.flush_at = self.clock() + self.wait_s
+        for rows in values:
+            self.rows.extend(rows)
+        if len(self.rows) >= self.max_rows:
+            return self._flush()
+        return (), StatefulBatchLogic.RETAIN
+
+    def _flush(self) -> tuple[list[list[R]], bool]:
+        return ([self.rows] if self.rows else []), StatefulBatchLogic.DISCARD
+
+    def on_notify(self) -> tuple[list[list[R]], bool]:
+        return self._flush()
+
+    def on_eof(self) -> tuple[list[list[R]], bool]:
+        return self._flush()
+
+    def notify_at(self) -> datetime | None:
+        if self.flush_at is None:
+            return None
+        return datetime.fromtimestamp(self.flush_at, UTC)
+
+    def snapshot(self) -> Buffered[R]:
+        return Buffered(tuple(self.rows), self.flush_at)
