@@ -113,8 +113,8 @@ def build_flow(
     )
 
     # -- lake: batches per Kafka partition, appended idempotently to Delta bronze --------
-    def lake_buffer(resume: Buffered[LakeRow] | None) -> RowBuffer[LakeRow]:
-        return RowBuffer(settings.lake_flush_s, settings.lake_batch_rows, resume)
+    def lake_buffer(resume: Buffered | None) -> RowBuffer[LakeRow]:
+        return RowBuffer(LakeRow._make, settings.lake_flush_s, settings.lake_batch_rows, resume)
 
     batches = op.stateful_batch(
         "lake-batch", op.flat_map("lake-rows", ingested, lambda b: b.lake), lake_buffer

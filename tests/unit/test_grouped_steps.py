@@ -4,6 +4,7 @@ bronze buffer holds no row longer than its wait."""
 
 from __future__ import annotations
 
+import pickle
 import random
 from collections import Counter, defaultdict
 from typing import Any
@@ -178,8 +179,12 @@ def test_repeats_within_and_across_groups_and_batches_are_dropped_in_a_dataflow(
     assert sum(d.repeats for _, d in got) == sum(len(g) for _, g in groups) - 50
 
 
-def _buffer(clock: list[float], max_rows: int = 100) -> RowBuffer[int]:
-    return RowBuffer(wait_s=2.0, max_rows=max_rows, clock=lambda: clock[0])
+def _row(offset: int) -> LakeRow:
+    return LakeRow("orders", 0, offset, None, b"{}", f"e{offset}", 1_767_607_200_000_000)
+
+
+def _buffer(clock: list[float], max_rows: int = 100) -> RowBuffer[LakeRow]:
+    return RowBuffer(LakeRow._make, wait_s=2.0, max_rows=max_rows, clock=lambda: clock[0])
 
 
 def test_the_bronze_buffer_leaves_a_wait_after_its_first_row_however_many_follow() -> None:
@@ -187,23 +192,26 @@ def test_the_bronze_buffer_leaves_a_wait_after_its_first_row_however_many_follow
     buffer = _buffer(now)
     for i in range(10):  # rows keep coming: the deadline stays where the first row set it
         now[0] = 100.0 + i * 0.5
-        assert buffer.on_batch([[i]]) == ((), False)
+        assert buffer.on_batch([[_row(i)]]) == ((), False)
         assert buffer.notify_at().timestamp() == 102.0  # type: ignore[union-attr]
-    assert buffer.on_notify() == ([list(range(10))], True)
+    assert buffer.on_notify() == ([[_row(i) for i in range(10)]], True)
 
 
 def test_the_bronze_buffer_leaves_when_full_and_at_the_end_and_resumes_from_its_snapshot() -> None:
     now = [0.0]
     full = _buffer(now, max_rows=5)
-    assert full.on_batch([[1, 2], [3]]) == ((), False)
-    assert full.on_batch([[4, 5, 6]]) == ([[1, 2, 3, 4, 5, 6]], True)
+    assert full.on_batch([[_row(1), _row(2)], [_row(3)]]) == ((), False)
+    assert full.on_batch([[_row(4), _row(5), _row(6)]]) == ([[_row(i) for i in range(1, 7)]], True)
     ending = _buffer(now)
-    ending.on_batch([[7]])
-    snapshot = ending.snapshot()
-    assert snapshot == Buffered((7,), 2.0)
-    ending.on_batch([[8]])  # the snapshot does not change with the buffer
-    assert snapshot.rows == (7,)
-    assert ending.on_eof() == ([[7, 8]], True)
-    resumed = RowBuffer[int](2.0, 100, snapshot)
+    ending.on_batch([[_row(7)]])
+    snapshot = pickle.loads(pickle.dumps(ending.snapshot()))
+    assert snapshot == Buffered((tuple(_row(7)),), 2.0)
+    assert all(type(row) is tuple for row in snapshot.rows)  # plain tuples: pickled in C
+    ending.on_batch([[_row(8)]])  # the snapshot does not change with the buffer
+    assert ending.on_eof() == ([[_row(7), _row(8)]], True)
+    resumed = RowBuffer(LakeRow._make, 2.0, 100, snapshot)
     assert resumed.notify_at().timestamp() == 2.0  # type: ignore[union-attr]
-    assert resumed.on_eof() == ([[7]], True)
+    (rows,), discard = resumed.on_eof()
+    assert rows == [_row(7)]
+    assert type(rows[0]) is LakeRow
+    assert discard
