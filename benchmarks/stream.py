@@ -10,9 +10,10 @@
   the flow down).
 - ``exchange_us_per_event`` / ``exchange_bytes_per_event``: what a worker pays to send one
   event's items to the keyed steps of another process (lake batch, dedupe, per category, per
-  shopper): the items the flow's own functions make of the simulator's events, pickled and
-  unpickled as Bytewax does for every item that crosses a process boundary; with ``n``
-  processes a share (n - 1) / n of them crosses. ``exchange_items_per_event`` counts them.
+  shopper): the items the flow's own steps make of the simulator's events, grouped per key
+  and input batch (EXCHANGE_BATCH messages), pickled and unpickled as Bytewax does for every
+  item that crosses a process boundary; with ``n`` processes a share (n - 1) / n of them
+  crosses. ``exchange_items_per_event`` counts them.
 - ``freshness_p50_ms`` / ``freshness_p99_ms``: probe events produced while the flow tails the
   topics under a 5,000 events/s load, until the shopper's features in the Feast online store
   show them (the probe compares the stored ``event_time`` value with the expected bytes);
@@ -39,16 +40,16 @@ from pathlib import Path
 
 import orjson
 import redis
+from bytewax.connectors.kafka import KafkaSourceMessage
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from benchmarks.common import Mode, parse_mode, percentile, print_repeat, write_medians
 from featurestore.layout import USER_VIEW, encode_value, field_name, user_layout
 from flows.catalogue import store_catalogue
-from flows.dedupe import dedupe_key
-from flows.parse import parse_message
-from flows.records import Accepted, LakeRow
+from flows.dedupe import Deduped
+from flows.fanout import FanOut
+from flows.ingest import Ingest, Message
 from flows.run import TAIL_ENV, init_recovery, process_commands
-from flows.steps import Routed, category_signals
 from infra.readiness import require_kafka, require_redis
 from infra.stack.topics import delete_topics, ensure_topics
 from schemas.settings import Settings
@@ -63,6 +64,7 @@ LOAD_RATE = 5_000
 PROBES = 300
 PROBE_WAIT_S = 5.0  # a probe not seen by then counts as this late (freshness_missed)
 STARTUP_WAIT_S = 180.0  # for the first probe, before the load starts
+EXCHANGE_BATCH = 500  # messages per input batch in the exchange measurement
 
 
 def variant(base: Settings, tag: str, workdir: Path) -> Settings:
@@ -103,24 +105,29 @@ def run_flow(s: Settings, processes: int) -> float:
     return time.perf_counter() - started
 
 
-def exchange_cost(s: Settings, n: int) -> tuple[float, float, float]:
-    """Items, pickled bytes and pickle + unpickle µs per event of the keyed steps' inputs."""
+def exchange_cost(s: Settings, n: int, batch: int = EXCHANGE_BATCH) -> tuple[float, float, float]:
+    """Items, pickled bytes and pickle + unpickle µs per event of the keyed steps' inputs,
+    made by the flow's own steps (:mod:`flows.ingest`, :mod:`flows.fanout`) from input
+    batches of ``batch`` messages."""
     shop = Shop(ShopConfig(seed=5))
     categories = {c.sku: c.category for c in shop.catalogue()}
     topics = {s.topic(t): t for t in INPUT_TOPICS}
-    policy = s.event_time_policy()
+    ingest, fan_out = Ingest(topics, s.event_time_policy()), FanOut(categories)
+    messages: list[Message] = [
+        KafkaSourceMessage(
+            e.key.encode(), orjson.dumps(e.payload), topic=s.topic(e.topic), partition=0, offset=i
+        )
+        for i, e in zip(range(n), shop.events(), strict=False)
+    ]
     items: list[object] = []
-    for offset, e in zip(range(n), shop.events(), strict=False):
-        raw = orjson.dumps(e.payload)
-        rec = parse_message(topics, s.topic(e.topic), 0, offset, e.key.encode(), raw, policy=policy)
-        if not isinstance(rec, Accepted):
-            continue
-        routed = Routed.of(rec)
-        items.append((f"{rec.topic}:{rec.partition}", LakeRow.of(rec)))
-        items.append((dedupe_key(routed.event_id, routed.t), routed))
-        items.extend(category_signals(routed, categories))
-        if routed.user is not None:
-            items.append(routed.user)
+    for start in range(0, len(messages), batch):
+        for ingested in ingest(messages[start : start + batch]):
+            items.extend(ingested.lake)  # lake batches, per Kafka partition
+            items.extend(ingested.events)  # dedupe, per event-time minute and shard
+            deduped = [(key, Deduped(events, 0)) for key, events in ingested.events]
+            for fanned in fan_out(deduped):
+                items.extend(fanned.categories)  # per category
+                items.extend(fanned.shoppers)  # per shopper
     started = time.perf_counter()
     size = sum(len(pickle.loads(b) and b) for b in map(pickle.dumps, items))
     elapsed = time.perf_counter() - started

@@ -6,8 +6,10 @@ replays them through one flow process (``tail=False``, recovery on, as the strea
 runs it) at each commit in turn, REPEATS times each (each repeat starts with the next commit),
 every run with its own Redis prefix, lake and recovery folder. A commit's source comes from
 ``git archive`` into a scratch folder; its flow process runs on this checkout's interpreter
-with ``PYTHONPATH`` pointing there (``.`` is the working tree as it is). One replay before
-the measured ones warms the caches (bytecode, page cache).
+in that folder (``python -m`` puts the working folder first on the import path, before
+``PYTHONPATH``), which also stamps the recovery folder with its own state format (``.`` is the
+working tree as it is). One replay of each commit before the measured ones warms the caches
+(bytecode, page cache).
 
 Per commit: ``cpu_s`` (median user + system time of the flow process, all its threads: what
 other load on the machine stretches least), ``wall_s`` (median wall time, start-up included)
@@ -24,6 +26,7 @@ import asyncio
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -35,7 +38,7 @@ import redis
 from benchmarks.common import Mode, median, write_result
 from benchmarks.stream import env_of, variant
 from flows.catalogue import store_catalogue
-from flows.run import init_recovery, process_commands
+from flows.run import process_commands
 from infra.readiness import require_kafka, require_redis
 from infra.stack.topics import delete_topics, ensure_topics
 from schemas.settings import Settings
@@ -88,11 +91,16 @@ def replay(data: Settings, code: Path, workdir: Path) -> Replay:
         }
     )
     store_catalogue(s, Shop(ShopConfig()).catalogue())
-    init_recovery(s.recovery_dir, 1)
+    # Bytewax's own partitions, unstamped: the flow at ``code`` stamps its own state format.
+    s.recovery_dir.mkdir(parents=True)
+    subprocess.run([sys.executable, "-m", "bytewax.recovery", str(s.recovery_dir), "1"], check=True)
     env = {**env_of(s, tail=False), "PYTHONPATH": str(code)}
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        process_commands(s, 1, 1, recovery=True)[0], env=env, stdout=subprocess.DEVNULL
+    proc = subprocess.Popen(  # in ``code``: ``python -m`` puts the working folder first
+        process_commands(s, 1, 1, recovery=True)[0],
+        env=env,
+        cwd=code,
+        stdout=subprocess.DEVNULL,
     )
     _pid, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - started
@@ -123,7 +131,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         asyncio.run(run_shop(data, ShopConfig(), RunOptions(max_events=events_n)))
         code = [source_tree(ref, workdir) for ref in refs]
-        replay(data, code[0], workdir)  # warm-up: bytecode caches, page cache
+        for tree in code:  # warm-up: bytecode caches, page cache
+            replay(data, tree, workdir)
         for repeat in range(repeats):  # interleaved; each repeat starts with another side
             for i in [(repeat + j) % len(refs) for j in range(len(refs))]:
                 runs[i].append(replay(data, code[i], workdir))

@@ -2,14 +2,18 @@
 
 ::
 
-    kafka-in ─ parse ─┬─ invalid ─▶ dead-letter topic
-                      └─ valid ─┬─ per (topic, partition) batches ─▶ Delta bronze
-                                └─ route (plain signals) ─ dedupe
-                                     ├─ per category: each sku's features, elasticity, price
-                                     │     ─▶ Feast + pricing state, price-updates, pub/sub
-                                     └─ per shopper: features, interests, recent items
-                                           ─▶ Feast, recommendations, pub/sub
-                                           └─ item pairs ─▶ co-occurrence ─▶ Redis
+    kafka-in ─ ingest (validate, bronze row, route) ─┬─ invalid ─▶ dead-letter topic
+                      ├─ per (topic, partition) batches ─▶ Delta bronze
+                      └─ dedupe ─ fan-out
+                           ├─ per category: each sku's features, elasticity, price
+                           │     ─▶ Feast + pricing state, price-updates, pub/sub
+                           └─ per shopper: features, interests, recent items
+                                 ─▶ Feast, recommendations, pub/sub
+                                 └─ item pairs ─▶ co-occurrence ─▶ Redis
+
+Values travel grouped per key and batch up to the keyed states (:mod:`flows.ingest`,
+:mod:`flows.fanout`): Bytewax's cost is per item and step, and a batch of input messages
+crosses the first steps as a few dozen items instead of thousands.
 
 Every keyed step runs through one adapter (:class:`flows.keyed.KeyedState`) and emits frozen
 values (:mod:`flows.records`), once per key and batch where the latest is all a sink needs
@@ -18,19 +22,21 @@ values (:mod:`flows.records`), once per key and batch where the latest is all a 
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import bytewax.operators as op
-from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSourceMessage
+from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage
 from bytewax.dataflow import Dataflow
 
-from flows.dedupe import SeenIds, dedupe_key
+from flows.buffer import Buffered, RowBuffer
+from flows.dedupe import SeenBatches, SeenIds
+from flows.fanout import FanOut
+from flows.ingest import Ingest
 from flows.kafka_in import TolerantKafkaSource
 from flows.keyed import KeyedSnapshot, KeyedState
 from flows.metrics import flow_metrics
-from flows.parse import dead_letter, encode_dead_letter, parse_message, received_at
-from flows.records import Accepted, LakeRow, Rejected
+from flows.parse import dead_letter, encode_dead_letter
+from flows.records import LakeRow, Rejected
 from flows.sinks.lake import BronzeSink
 from flows.sinks.prices import PriceWriter
 from flows.sinks.serving import (
@@ -45,7 +51,6 @@ from flows.steps import (
     ItemNeighbours,
     Routed,
     ShopperState,
-    category_signals,
     coalesce_pairs,
     rejoined,
     sharing,
@@ -84,26 +89,19 @@ def build_flow(
     )
     messages = op.input("kafka-in", flow, source)
 
-    policy = settings.event_time_policy()
-
-    def parse(m: KafkaSourceMessage[bytes | None, bytes | None]) -> Accepted | Rejected:
-        return parse_message(
+    # One Python step per input batch: validate each message, count it, make its bronze row
+    # and its routed signals, grouped by the key of the step each goes to (flows/ingest.py).
+    ingested = op.flat_map_batch(
+        "ingest",
+        messages,
+        Ingest(
             topics,
-            m.topic or "",
-            m.partition or 0,
-            m.offset or 0,
-            m.key,
-            m.value,
-            m.headers,
-            policy=policy,
-            received=received_at(m.timestamp),
-        )
-
-    parsed = op.map("parse", messages, parse)
-    op.inspect("metrics-parsed", parsed, metrics.on_parsed)
-    checked = op.branch("valid?", parsed, lambda r: isinstance(r, Accepted))
-    valid: Any = checked.trues
-    invalid: Any = checked.falses
+            settings.event_time_policy(),
+            metrics.on_parsed,
+            kept_only=frozenset({RECOMMENDATIONS_SERVED.name}),  # the ranker's, bronze only
+        ),
+    )
+    invalid = op.flat_map("invalid", ingested, lambda b: b.rejected)
 
     # -- bad events: dead-letter topic, with the reason ----------------------------------
     def to_dead_letter(r: Rejected) -> KafkaSinkMessage[bytes | None, bytes]:
@@ -127,41 +125,30 @@ def build_flow(
     )
 
     # -- lake: batches per Kafka partition, appended idempotently to Delta bronze --------
-    rows = op.map("lake-row", valid, LakeRow.of)
-    by_partition = op.key_on("lake-key", rows, lambda r: f"{r.topic}:{r.partition}")
-    batches = op.collect(
-        "lake-batch",
-        by_partition,
-        timeout=timedelta(seconds=settings.lake_flush_s),
-        max_size=settings.lake_batch_rows,
+    def lake_buffer(resume: Buffered | None) -> RowBuffer[LakeRow]:
+        return RowBuffer(LakeRow._make, settings.lake_flush_s, settings.lake_batch_rows, resume)
+
+    batches = op.stateful_batch(
+        "lake-batch", op.flat_map("lake-rows", ingested, lambda b: b.lake), lake_buffer
     )
     op.output("bronze", batches, BronzeSink(settings.lake_dir))
 
-    # -- dedupe by event_id within a bounded horizon (served lists are only kept) --------
-    served = RECOMMENDATIONS_SERVED.name
-    routed = op.filter_map("route", valid, lambda r: None if r.topic == served else Routed.of(r))
-    deduped = op.stateful(
+    # -- dedupe by event_id within a bounded horizon; then per category and per shopper --
+    deduped = op.stateful_batch(
         "dedupe",
-        op.key_on("dedupe-key", routed, lambda r: dedupe_key(r.event_id, r.t)),
-        lambda resume: SeenIds(settings.dedupe_horizon_s, resume),
+        op.flat_map("dedupe-groups", ingested, lambda b: b.events),
+        lambda resume: SeenBatches(SeenIds[Routed](settings.dedupe_horizon_s, resume)),
     )
-    unique = op.filter_map("unique", deduped, lambda kv: kv[1])
-    op.inspect("metrics-unique", unique, metrics.on_unique)  # observability hook: revenue
-    duplicates = op.filter_map(
-        "duplicates", deduped, lambda kv: ("duplicates", 1) if kv[1] is None else None
-    )
-
-    # -- products missing from the catalogue: counted; features only, never priced -------
-    unknown = op.filter_map(
-        "unknown-products",
-        unique,
-        lambda r: ("unknown_products", 1) if any(k not in catalogue for k, _ in r.sku) else None,
-    )
+    # observability hook (revenue), repeats and unknown products counted on the way
+    fanned = op.flat_map_batch("fan-out", deduped, FanOut(categories, metrics.on_unique))
 
     # -- per product, keyed by category: windowed features, elasticity, dynamic price ----
     # (a category's products share an elasticity prior and a demand pattern, and any event
     # of the category lets time-due products be re-priced); a category idle for
     # TILLFLOW_PRODUCT_IDLE_S is forgotten, as is a product outside the catalogue (its own key).
+    # Products missing from the catalogue are counted; features only, never priced.
+    # One output per category and batch: its price changes, drift, popularity, and the
+    # feature rows of the products it touched.
     # The categories of a process share the level above them (the shop's mean elasticity):
     # rebuilt from the categories' own evidence as they resume, it has no state of its own.
     shop_level = ShopPrior()
@@ -175,11 +162,12 @@ def build_flow(
             resume,
             idle_s=settings.product_idle_s,
             when=lambda item: item[1].t,
+            grouped=True,
         )
 
     sku_out = op.stateful_batch(
         "sku-state",
-        op.flat_map("sku-signals", unique, lambda r: category_signals(r, categories)),
+        op.flat_map("sku-signals", fanned, lambda f: f.categories),
         category_state,
     )
     products = op.map("sku-output", sku_out, lambda kv: kv[1])
@@ -189,13 +177,14 @@ def build_flow(
     k = settings.recommendations_k
     shopper_out = op.stateful_batch(
         "shopper-state",
-        op.filter_map("user-signals", unique, lambda r: r.user),
+        op.flat_map("user-signals", fanned, lambda f: f.shoppers),
         lambda resume: KeyedState(
             ShopperState,
             lambda state, signals: state.apply_batch(signals, categories, k),
             resume,
             idle_s=settings.shopper_idle_s,
             when=lambda s: s.t,
+            grouped=True,
         ),
     )
     shoppers = op.map("shopper-output", shopper_out, lambda kv: kv[1])
@@ -233,8 +222,7 @@ def build_flow(
     op.output("item-graph-redis", graph, ServingSink(ItemGraphWriter, settings))
     stats = op.merge(
         "stats",
-        duplicates,
-        unknown,
+        op.flat_map("counts", fanned, lambda f: f.stats),
         op.map("dead-lettered", invalid, lambda r: (f"dead_lettered:{r.topic}", 1)),
         op.flat_map("drift", products, lambda o: o.drift),
     )

@@ -36,10 +36,10 @@ from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple, Protocol, TypeAlias, TypeVar
+from typing import Generic, NamedTuple, Protocol, TypeAlias, TypeVar
 
 import numpy as np
-from bytewax.operators import StatefulLogic
+from bytewax.operators import StatefulBatchLogic, StatefulLogic
 
 SHARDS = 4  # keys per minute: spreads one minute's ids over up to 4 workers
 SLICE_S = 60.0
@@ -123,14 +123,23 @@ class SeenIds(StatefulLogic[E, E | None, SeenSnapshot]):
         return i < len(hashes) and hashes[i] == h
 
     def on_item(self, value: E) -> tuple[list[E | None], bool]:
+        first = self.first_seen([value])
+        return [first[0] if first else None], StatefulLogic.RETAIN
+
+    def first_seen(self, values: list[E]) -> list[E]:
+        """``values`` (in order) whose id this key has not seen before, each id once."""
         self.active_at = self.clock()
-        h = id_hash(value.event_id)
-        if self._seen(h):
-            return [None], StatefulLogic.RETAIN
-        self.recent.add(h)
-        if len(self.recent) > max(MERGE_MIN, len(self.hashes) // 16):
-            self._merge()
-        return [value], StatefulLogic.RETAIN
+        recent, unique = self.recent, []
+        for value in values:
+            h = id_hash(value.event_id)
+            if self._seen(h):
+                continue
+            recent.add(h)
+            unique.append(value)
+            if len(recent) > max(MERGE_MIN, len(self.hashes) // 16):
+                self._merge()
+                recent = self.recent
+        return unique
 
     def _merge(self) -> None:
         self.hashes = merged(self.hashes, self.recent)
@@ -150,3 +159,40 @@ class SeenIds(StatefulLogic[E, E | None, SeenSnapshot]):
         """Bytes held for the ids: the array, plus the recent set not merged yet."""
         recent = sys.getsizeof(self.recent) + sum(sys.getsizeof(h) for h in self.recent)
         return len(self.hashes) * self.hashes.itemsize + recent
+
+
+class Deduped(NamedTuple, Generic[E]):
+    """What one batch of a dedupe key's events left: the first of each id, and how many
+    repeats were dropped."""
+
+    unique: list[E]
+    repeats: int
+
+
+class SeenBatches(StatefulBatchLogic[list[E], Deduped[E], SeenSnapshot]):
+    """:class:`SeenIds` for a step whose values are lists of events (:mod:`flows.ingest`):
+    one :class:`Deduped` per key and batch; the same ids, expiry and snapshots.
+
+    >>> logic = SeenBatches(SeenIds(60.0, clock=lambda: 0.0))
+    >>> logic.on_batch([[Item("a"), Item("b")], [Item("a")]])
+    ([Deduped(unique=[Item(event_id='a'), Item(event_id='b')], repeats=1)], False)
+    >>> logic.on_batch([[Item("b"), Item("c")]])[0]
+    [Deduped(unique=[Item(event_id='c')], repeats=1)]
+    """
+
+    def __init__(self, seen: SeenIds[E]) -> None:
+        self.seen = seen
+
+    def on_batch(self, values: list[list[E]]) -> tuple[list[Deduped[E]], bool]:
+        events = values[0] if len(values) == 1 else [e for group in values for e in group]
+        unique = self.seen.first_seen(events)
+        return [Deduped(unique, len(events) - len(unique))], StatefulBatchLogic.RETAIN
+
+    def notify_at(self) -> datetime:
+        return self.seen.notify_at()
+
+    def on_notify(self) -> tuple[tuple[()], bool]:
+        return self.seen.on_notify()
+
+    def snapshot(self) -> SeenSnapshot:
+        return self.seen.snapshot()

@@ -26,8 +26,29 @@ def iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
 
 
+BUCKET_SIZES = tuple(sorted({w.bucket_s for w in WINDOWS}))
+# Per window: its name and the names of the product features computed over it.
+WINDOW_NAMES = tuple(
+    (
+        w.name,
+        *(f"{m}_{w.name}" for m in ("views", "add_to_carts", "units", "revenue", "conversion")),
+    )
+    for w in WINDOWS
+)
+
+
 def _windows() -> dict[str, SlidingSum]:
     return {w.name: SlidingSum(w.bucket_s, w.buckets) for w in WINDOWS}
+
+
+def new_bucket(before: float, now: float) -> bool:
+    """Whether event time ``now`` lies in a later bucket than ``before`` for some window size:
+    only then can moving a window's end from ``before`` to ``now`` change it.
+
+    >>> new_bucket(100.0, 109.9), new_bucket(100.0, 110.0), new_bucket(float("-inf"), 5.0)
+    (False, True, True)
+    """
+    return before == float("-inf") or any(now // b > before // b for b in BUCKET_SIZES)
 
 
 @dataclass
@@ -46,9 +67,11 @@ class SkuFeatures:
     _seen: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def apply(self, s: SkuSignal) -> None:
-        if s.t < self.watermark - LATE_AFTER_S:
+        before = self.watermark
+        if s.t < before - LATE_AFTER_S:
             self.late_events += 1
-        self.watermark = max(self.watermark, s.t)
+        if s.t > before:
+            self.watermark = s.t
         if s.kind == "view":
             self._add(self.views, s.t, 1.0)
         elif s.kind == "add_to_cart":
@@ -63,9 +86,12 @@ class SkuFeatures:
             self.stock[s.source] = s.quantity
         elif s.kind == "competitor" and self._latest("competitor", s.source, s.t, self.competitors):
             self.competitors[s.source] = s.price
-        for group in (self.views, self.add_to_carts, self.units, self.revenue):
-            for w in group.values():
-                w.advance(self.watermark)
+        # Every window ends at the watermark: each apply leaves all of them in its bucket, so
+        # they move only when the watermark enters a later bucket of some window size.
+        if self.watermark > before and new_bucket(before, self.watermark):
+            for group in (self.views, self.add_to_carts, self.units, self.revenue):
+                for w in group.values():
+                    w.advance(self.watermark)
 
     def _latest(self, kind: str, source: str, t: float, values: dict[str, Any]) -> bool:
         """Whether ``t`` is the newest event time of ``source``'s value (latest by event time,
@@ -105,14 +131,14 @@ class SkuFeatures:
 
     def values(self, published_price: float) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for w in WINDOWS:
-            views = self.views[w.name].total
-            units = self.units[w.name].total
-            out[f"views_{w.name}"] = int(views)
-            out[f"add_to_carts_{w.name}"] = int(self.add_to_carts[w.name].total)
-            out[f"units_{w.name}"] = int(units)
-            out[f"revenue_{w.name}"] = round(self.revenue[w.name].total, 2)
-            out[f"conversion_{w.name}"] = round(units / views, 6) if views else 0.0
+        for name, views_n, carts_n, units_n, revenue_n, conversion_n in WINDOW_NAMES:
+            views = self.views[name].total
+            units = self.units[name].total
+            out[views_n] = int(views)
+            out[carts_n] = int(self.add_to_carts[name].total)
+            out[units_n] = int(units)
+            out[revenue_n] = round(self.revenue[name].total, 2)
+            out[conversion_n] = round(units / views, 6) if views else 0.0
         lowest = self.min_competitor_price
         out["last_price"] = self.last_price
         out["min_competitor_price"] = lowest or 0.0

@@ -16,6 +16,9 @@ is applied in event-time order, so a state that counts time between its events d
 it run backwards within a batch (the Kafka input hands over batches in timestamp order,
 :mod:`flows.kafka_in`).
 
+With ``grouped`` each value is a list of values (an upstream step grouped a batch per key,
+:mod:`flows.fanout`): the lists are applied as one batch, in their order.
+
 With ``idle_s`` the state is discarded ``idle_s`` after its last batch (wall clock, Bytewax's
 notification timer): a shopper who never comes back costs memory for ``idle_s``, not forever;
 one who comes back later starts afresh. Without it the state is kept as long as the flow runs.
@@ -63,7 +66,7 @@ class KeyedSnapshot:
     active_at: float  # wall clock (epoch seconds) of the key's latest batch
 
 
-class KeyedState(StatefulBatchLogic[tuple[str, V], W, KeyedSnapshot], Generic[S, V, W]):
+class KeyedState(StatefulBatchLogic[tuple[str, Any], W, KeyedSnapshot], Generic[S, V, W]):
     """Applies each batch of ``(key, value)`` to the key's state (in the order of ``when``) and
     emits what ``apply`` returns; forgets the state ``idle_s`` after its last batch."""
 
@@ -76,8 +79,10 @@ class KeyedState(StatefulBatchLogic[tuple[str, V], W, KeyedSnapshot], Generic[S,
         idle_s: float | None = None,
         clock: Callable[[], float] = time.time,
         when: Callable[[V], float] | None = None,
+        grouped: bool = False,
     ) -> None:
         self.new = new
+        self.grouped = grouped
         self.apply = apply
         self.idle_s = idle_s
         self.clock = clock
@@ -85,11 +90,14 @@ class KeyedState(StatefulBatchLogic[tuple[str, V], W, KeyedSnapshot], Generic[S,
         self.state: S | None = resume.state if resume is not None else None
         self.active_at = resume.active_at if resume is not None else clock()
 
-    def on_batch(self, values: list[tuple[str, V]]) -> tuple[Iterable[W], bool]:
+    def on_batch(self, values: list[tuple[str, Any]]) -> tuple[Iterable[W], bool]:
         if self.state is None:
             self.state = self.new(values[0][0])
         self.active_at = self.clock()
-        items = [v for _, v in values]
+        if self.grouped:  # each value a list of the key's values (flows.fanout)
+            items = [v for _, group in values for v in group]
+        else:
+            items = [v for _, v in values]
         if self.when is not None and len(items) > 1:
             items.sort(key=self.when)  # stable: equal times keep their order
         return self.apply(self.state, items), StatefulBatchLogic.RETAIN

@@ -1,8 +1,9 @@
 """Prometheus metrics of a flow process, its ``/metrics`` endpoint and its consumer lag.
 
 Each flow process serves ``/metrics`` on ``TILLFLOW_FLOW_METRICS_PORT`` + its process index.
-The dataflow reports through a few hooks (an ``op.inspect`` after parsing and after dedupe,
-and the sinks); the metric objects live in one :class:`FlowMetrics` per process.
+The dataflow reports through a few hooks (called for each message parsed by the ingest step,
+for each unique event by the fan-out step, and by the sinks); the metric objects live in one
+:class:`FlowMetrics` per process.
 
 =============================================  =========  ===================  ==================
 name                                           type       labels               meaning
@@ -42,7 +43,7 @@ import sys
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import accumulate
 from typing import TYPE_CHECKING
 
@@ -244,18 +245,23 @@ class FlowMetrics:
                 self.units.inc(signal.quantity)
                 self.revenue.inc(signal.price * signal.quantity)
 
-    def on_features(self, row: FeatureRow) -> None:
-        """A product's features were written: late signals and learner error."""
-        if row.entity != "sku":
-            return
-        key = row.key
-        late = int(row.values.get("late_events", 0))
-        before = self._late_seen.get(key, 0)
-        if late > before:
-            self.late.inc(late - before)
-        self._late_seen[key] = late
-        if row.model_error is not None:
-            self._errors[key] = row.model_error
+    def on_features(self, rows: Iterable[FeatureRow]) -> None:
+        """Products' features were written: late signals and learner error (the mean over
+        products, set once for the rows)."""
+        learned = False
+        for row in rows:
+            if row.entity != "sku":
+                continue
+            key = row.key
+            late = int(row.values.get("late_events", 0))
+            before = self._late_seen.get(key, 0)
+            if late > before:
+                self.late.inc(late - before)
+            self._late_seen[key] = late
+            if row.model_error is not None:
+                self._errors[key] = row.model_error
+                learned = True
+        if learned:
             self.learner_error.labels("elasticity").set(
                 sum(self._errors.values()) / len(self._errors)
             )

@@ -41,7 +41,9 @@ from infra.errors import StackError
 #    neighbours; each emits frozen values.
 # 3: a category's pricing state names its category and holds the shop level above its prior
 #    (online_models.pooling.CategoryPool.name / .shop, CategoryPrior.base_std).
-STATE_FORMAT = 3
+# 4: values grouped per key and batch: dedupe as one batch step (flows.dedupe.SeenBatches),
+#    bronze rows buffered per partition as flows.buffer.Buffered.
+STATE_FORMAT = 4
 FORMAT_FILE = "state-format"
 UNSTAMPED = 1
 

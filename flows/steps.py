@@ -217,15 +217,6 @@ def category_key(sku: str, categories: dict[str, str]) -> str:
     return f"category:{category}" if category is not None else f"sku:{sku}"
 
 
-def category_signals(
-    routed: Routed, categories: dict[str, str]
-) -> list[tuple[str, tuple[str, tuple[str, Any]]]]:
-    """A routed event's product signals, keyed by the product's category; the value carries
-    that key too (:class:`flows.keyed.KeyedState` creates a state from it)."""
-    keyed = ((category_key(sku, categories), value) for sku, value in routed.sku)
-    return [(key, (key, value)) for key, value in keyed]
-
-
 @dataclass
 class CategoryState:
     """The products of one category, priced together.

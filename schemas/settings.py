@@ -148,7 +148,7 @@ class Settings(BaseSettings):
     # How often each flow process removes dropped keys' markers from the recovery store.
     recovery_compact_s: float = Field(default=60.0, gt=0)
     lake_batch_rows: int = Field(default=20_000, ge=1)
-    lake_flush_s: float = Field(default=2.0, gt=0)
+    lake_flush_s: float = Field(default=5.0, gt=0)  # longest a bronze row waits in its buffer
     kafka_batch: int = Field(default=2_000, ge=1)
     dedupe_horizon_s: float = Field(default=86_400.0, gt=0)  # 8 bytes per event within it
     # Idle time after which a shopper's / a product's flow state and Redis keys are dropped.

@@ -166,8 +166,7 @@ class FeatureWriter(StatelessSinkPartition[FeatureRow]):
             pipe.execute()
 
         self.ride_out(write)
-        for row, _ in encoded:
-            self.metrics.on_features(row)
+        self.metrics.on_features(row for row, _ in encoded)
 
     def close(self) -> None:
         self.redis.close()

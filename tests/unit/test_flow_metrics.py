@@ -107,11 +107,15 @@ def test_unique_orders_add_revenue_and_units(metrics: FlowMetrics) -> None:
 
 
 def test_features_count_new_late_signals_and_average_learner_error(metrics: FlowMetrics) -> None:
-    metrics.on_features(FeatureRow("sku", "A", {"late_events": 2}, 0.0, 0.2))
-    metrics.on_features(FeatureRow("sku", "A", {"late_events": 2}, 0.0, 0.4))  # nothing new late
-    metrics.on_features(FeatureRow("sku", "B", {"late_events": 3}, 0.0, 0.1))
-    metrics.on_features(FeatureRow("sku", "C", {"late_events": 0}, 0.0, None))  # not learned yet
-    metrics.on_features(FeatureRow("user", "u", {"late_events": 9}, 0.0))  # shoppers: ignored
+    metrics.on_features([FeatureRow("sku", "A", {"late_events": 2}, 0.0, 0.2)])
+    metrics.on_features(
+        [
+            FeatureRow("sku", "A", {"late_events": 2}, 0.0, 0.4),  # nothing new late
+            FeatureRow("sku", "B", {"late_events": 3}, 0.0, 0.1),
+            FeatureRow("sku", "C", {"late_events": 0}, 0.0, None),  # not learned yet
+            FeatureRow("user", "u", {"late_events": 9}, 0.0),  # shoppers: ignored
+        ]
+    )
     assert value(metrics, "tillflow_flow_late_events_total") == 5.0
     error = value(metrics, "tillflow_flow_learner_mean_absolute_error", model="elasticity")
     assert error == pytest.approx((0.4 + 0.1) / 2)

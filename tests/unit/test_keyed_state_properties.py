@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flows.dedupe import Item, SeenIds
-from flows.features import MAX_SOURCES
+from flows.features import MAX_SOURCES, SkuFeatures
 from flows.records import SkuSignal, UserSignal
 from flows.steps import ItemNeighbours, ShopperState, SkuState, new_sku_state
 from online_models.pricing import Guardrails
@@ -185,3 +185,18 @@ def test_dedupe_emits_each_id_once(ids: list[str]) -> None:
     seen = SeenIds[Item](horizon_s=60, clock=lambda: NOW)
     emitted = [out for i in ids for out in seen.on_item(Item(i))[0] if out is not None]
     assert [e.event_id for e in emitted] == list(dict.fromkeys(ids))
+
+
+@PROPERTY
+@given(st.lists(sku_signals, min_size=1, max_size=80))
+def test_windows_move_exactly_as_if_advanced_at_every_signal(signals: list[SkuSignal]) -> None:
+    """A product's windows are advanced only when the watermark enters a later bucket: the
+    windows end where advancing them at every signal leaves them."""
+    skipping, every = SkuFeatures(), SkuFeatures()
+    for s in signals:
+        skipping.apply(s)
+        every.apply(s)
+        for group in (every.views, every.add_to_carts, every.units, every.revenue):
+            for w in group.values():
+                w.advance(every.watermark)
+        assert pickle.dumps(skipping) == pickle.dumps(every)
