@@ -260,8 +260,8 @@ NOTES: dict[str, str] = {
         "was not measured on them: the machine was never quiet that day."
     ),
     "governance": (
-        "Quiet re-measurement, 2026-11-29 23:42 – 2026-11-30 00:01 UTC (nothing else running; load average "
-        "1.5–2.1), after the concurrent tracking below merged: five runs of the tracking section, "
+        "Quiet re-measurement, 2026-11-29 23:42 – 2026-11-30 00:01 UTC (nothing else running; "
+        "load average 1.5–2.1), after the concurrent tracking below merged: five runs of the tracking section, "
         "each the median of 7 alternations, gave `tracking_overhead_ratio` 1.111, 1.135, 1.084, "
         "1.039 and 1.152 (median 1.111; CPU ratios 1.075, 1.111, 1.087, 1.040, 1.143). The "
         "figures above are the median run. Against the last quiet run of the earlier code "
