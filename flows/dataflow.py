@@ -59,7 +59,7 @@ from online_models.pooling import ShopPrior
 from schemas.catalogue import CatalogueItem
 from schemas.headers import correlation_headers
 from schemas.settings import Settings
-from schemas.topics import DEAD_LETTER, LAKE_TOPICS, RECOMMENDATIONS_SERVED
+from schemas.topics import DEAD_LETTER, LAKE_TOPICS
 
 DEAD_LETTER_PRODUCER = {
     "linger.ms": "5",
@@ -92,14 +92,7 @@ def build_flow(
     # One Python step per input batch: validate each message, count it, make its bronze row
     # and its routed signals, grouped by the key of the step each goes to (flows/ingest.py).
     ingested = op.flat_map_batch(
-        "ingest",
-        messages,
-        Ingest(
-            topics,
-            settings.event_time_policy(),
-            metrics.on_parsed,
-            kept_only=frozenset({RECOMMENDATIONS_SERVED.name}),  # the ranker's, bronze only
-        ),
+        "ingest", messages, Ingest(topics, settings.event_time_policy(), metrics.on_parsed)
     )
     invalid = op.flat_map("invalid", ingested, lambda b: b.rejected)
 

@@ -65,10 +65,10 @@ class Ingest:
         policy: EventTimePolicy,
         on_parsed: Callable[[str, Accepted | Rejected], None] = _uncounted,
         step_id: str = "ingest",
-        kept_only: frozenset[str] = frozenset(),
     ) -> None:
         self.topics = topics
-        self.kept_only = kept_only  # topics whose events go to bronze only, never routed
+        # what the project writes itself (the served-list log) is kept in bronze, never routed
+        self.kept_only = frozenset(t.name for t in topics.values() if t.direction != "in")
         self.policy = policy
         self.on_parsed = on_parsed
         self.step_id = step_id
