@@ -13,6 +13,7 @@ WAPE of the model against the naive forecast "same units as the day before".
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -24,7 +25,7 @@ import pyarrow as pa
 import structlog
 
 from batch.lake import read_all, table_version
-from batch.onnx_export import Export, export
+from batch.onnx_export import Checked, Export, export
 from batch.result import WaitingForData
 from governance.explain import Explainer
 from governance.importance_plot import IMPORTANCE_FILE, importance_svg
@@ -182,14 +183,17 @@ def fit_demand(data: DemandSet, seed: int = 7) -> DemandFit:
     return DemandFit(model, test, data)
 
 
-def evaluate_demand(fit: DemandFit) -> DemandModel:
-    """Evaluate on the held-out days against the naive forecast; export to ONNX."""
+def evaluate_demand(
+    fit: DemandFit, checked: Callable[[Checked], None] = lambda _: None
+) -> DemandModel:
+    """Evaluate on the held-out days against the naive forecast; export to ONNX (``checked``
+    receives the export once it is loaded and compared: :func:`batch.onnx_export.export`)."""
     data, test, model = fit.data, fit.test, fit.model
     held = len(np.unique(data.days[test]))
     predicted = np.asarray(model.predict(fit.holdout))
     model_wape = wape(data.units[test], predicted)
     naive_wape = wape(data.units[test], data.naive[test])
-    exported = export(model, fit.holdout)
+    exported = export(model, fit.holdout, checked=checked)
     metrics = {
         "wape": model_wape,
         "wape_naive": naive_wape,

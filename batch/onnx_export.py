@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,18 @@ from onnxmltools.convert.common.data_types import FloatTensorType
 INPUT = "input"
 OPSET = 15
 SPLIT = 50  # trees per float32 partial sum of a regressor
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A converted model whose ONNX bytes onnxruntime has loaded and scored: all an export
+    holds but the latencies, which :func:`export` measures after it."""
+
+    onnx: bytes
+    native: str
+    output: str
+    max_abs_diff: float
+    check_scores: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -95,8 +108,16 @@ def native_scores(model: Any, rows: np.ndarray) -> np.ndarray:
     return np.asarray(model.predict(rows))
 
 
-def export(model: Any, check_rows: np.ndarray, latency_rows: int = 200) -> Export:
-    """Convert ``model``; compare ONNX and native predictions on ``check_rows`` (held out)."""
+def export(
+    model: Any,
+    check_rows: np.ndarray,
+    latency_rows: int = 200,
+    checked: Callable[[Checked], None] = lambda _: None,
+) -> Export:
+    """Convert ``model``; compare ONNX and native predictions on ``check_rows`` (held out);
+    measure both one-row latencies. ``checked`` receives the model as soon as its ONNX file
+    has been loaded and compared, before the latencies are measured: a trainer logs the model
+    files meanwhile."""
     classifier = hasattr(model, "predict_proba")
     width = check_rows.shape[1]
     float32_thresholds(model)
@@ -113,10 +134,11 @@ def export(model: Any, check_rows: np.ndarray, latency_rows: int = 200) -> Expor
     rows = check_rows.astype(np.float32)
     scores = onnx_scores(sess, output, rows)
     diff = float(np.max(np.abs(scores - native_scores(model, rows))))
+    native = model.booster_.model_to_string()
+    checked(Checked(onnx, native, output, diff, scores))
     sample = rows[: max(1, min(latency_rows, len(rows)))]
     onnx_us = _row_latency_us(lambda r: onnx_scores(sess, output, r), sample)
     native_us = _row_latency_us(lambda r: native_scores(model, r), sample)
-    native = model.booster_.model_to_string()
     return Export(onnx, native, output, diff, onnx_us, native_us, scores)
 
 

@@ -60,6 +60,7 @@ class Groundwork:
     run: OpenRun
     champion: ModelVersion | None
     champion_scores: np.ndarray | None  # None without a champion or when its features differ
+    loaded_onnx: bytes | None = None  # ONNX bytes onnxruntime has loaded (the export's check)
 
 
 def lay_groundwork(
@@ -143,7 +144,7 @@ def register_and_promote(
             {NATIVE_FILE: exported.native.encode(), **(files or {})},
             ground.run,
             promote=better,
-            loaded=groundwork is None,
+            loaded=groundwork is None or ground.loaded_onnx == exported.onnx,
         )
     except BaseException:
         fail_run(settings, ground.run)

@@ -16,6 +16,7 @@ popularity list and against the candidates' own order.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,7 +30,7 @@ import structlog
 
 from batch.demand import THREADS
 from batch.lake import table_version
-from batch.onnx_export import Export, export
+from batch.onnx_export import Checked, Export, export
 from batch.ranker_data import RankingSet, load_events, load_served, ranking_set, served_set
 from batch.result import WaitingForData
 from batch.silver import connect
@@ -110,7 +111,28 @@ def _concat(
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def train_ranker(lake_dir: Path, catalogue: pa.Table, seed: int = 7) -> RankerModel:
+@dataclass(frozen=True)
+class RankerData:
+    """The ranker's training rows and holdout, read from the lake before the fit."""
+
+    x: np.ndarray
+    y: np.ndarray
+    test: RankingSet
+    trained_on: dict[str, int]
+    training_set: str
+    served_lists: int
+
+
+@dataclass(frozen=True)
+class RankerFit:
+    """The fitted ranker before its evaluation and export."""
+
+    model: lgb.LGBMClassifier
+    data: RankerData
+
+
+def ranker_data(lake_dir: Path, catalogue: pa.Table, seed: int = 7) -> RankerData:
+    """The training rows (queries at the cut-offs before the holdout's) and the holdout."""
     categories = dict(
         zip(
             catalogue.column("sku").to_pylist(),
@@ -140,7 +162,18 @@ def train_ranker(lake_dir: Path, catalogue: pa.Table, seed: int = 7) -> RankerMo
     x, y = _concat(train_sets, seed, negatives)
     if y.sum() == 0 or y.sum() == len(y):
         raise WaitingForData("waiting for training rows with both chosen and unchosen candidates")
-    model = lgb.LGBMClassifier(
+    trained_on = {
+        f"silver/{t}": table_version(silver_path(lake_dir, t)) for t in (USER_ACTIVITY, ORDER_LINES)
+    }
+    if negatives is None:  # trained on the served-list log
+        served = bronze_path(lake_dir, RECOMMENDATIONS_SERVED)
+        trained_on[f"bronze/{RECOMMENDATIONS_SERVED.name}"] = table_version(served)
+    return RankerData(x, y, test, trained_on, training_set, served_lists)
+
+
+def estimator(seed: int = 7) -> lgb.LGBMClassifier:
+    """The ranker before its fit (its parameters are the run's)."""
+    return lgb.LGBMClassifier(
         n_estimators=150,
         learning_rate=0.08,
         num_leaves=31,
@@ -152,12 +185,25 @@ def train_ranker(lake_dir: Path, catalogue: pa.Table, seed: int = 7) -> RankerMo
         n_jobs=THREADS,
         verbose=-1,
     )
-    model.fit(x, y)
+
+
+def fit_ranker(data: RankerData, seed: int = 7) -> RankerFit:
+    model = estimator(seed)
+    model.fit(data.x, data.y)
+    return RankerFit(model, data)
+
+
+def evaluate_ranker(
+    fit: RankerFit, checked: Callable[[Checked], None] = lambda _: None
+) -> RankerModel:
+    """HR@10 and NDCG@10 on the holdout against the popularity list and the candidates' own
+    order; export to ONNX (``checked``: :func:`batch.onnx_export.export`)."""
+    model, data, test = fit.model, fit.data, fit.data.test
     scores = np.asarray(model.predict_proba(test.features))[:, 1]
     hr, ndcg = evaluate(test, scores)
     hr_pop, ndcg_pop = _popularity(test)
     hr_cand, ndcg_cand = evaluate(test, -test.features[:, RANKER_FEATURES.index("candidate_rank")])
-    exported = export(model, test.features)
+    exported = export(model, test.features, checked=checked)
     metrics = {
         "hr_at_10": hr,
         "ndcg_at_10": ndcg,
@@ -166,19 +212,17 @@ def train_ranker(lake_dir: Path, catalogue: pa.Table, seed: int = 7) -> RankerMo
         "hr_at_10_candidate_order": hr_cand,
         "ndcg_at_10_candidate_order": ndcg_cand,
         "onnx_max_abs_diff": exported.max_abs_diff,
-        "train_rows": float(len(y)),
-        "train_negatives": float(len(y) - y.sum()),
-        "served_lists": float(served_lists),
+        "train_rows": float(len(data.y)),
+        "train_negatives": float(len(data.y) - data.y.sum()),
+        "served_lists": float(data.served_lists),
         "test_queries": float(test.queries),
     }
     log.info("ranker.trained", **{k: round(v, 4) for k, v in metrics.items()})
-    trained_on = {
-        f"silver/{t}": table_version(silver_path(lake_dir, t)) for t in (USER_ACTIVITY, ORDER_LINES)
-    }
-    if negatives is None:  # trained on the served-list log
-        served = bronze_path(lake_dir, RECOMMENDATIONS_SERVED)
-        trained_on[f"bronze/{RECOMMENDATIONS_SERVED.name}"] = table_version(served)
-    return RankerModel(model, exported, metrics, test, trained_on, training_set)
+    return RankerModel(model, exported, metrics, test, data.trained_on, data.training_set)
+
+
+def train_ranker(lake_dir: Path, catalogue: pa.Table, seed: int = 7) -> RankerModel:
+    return evaluate_ranker(fit_ranker(ranker_data(lake_dir, catalogue, seed), seed))
 
 
 def _training_sets(
@@ -219,16 +263,23 @@ def _training_sets(
     )
 
 
-def metadata(trained: RankerModel) -> dict[str, Any]:
+def description(trained_on: dict[str, int], training_set: str) -> dict[str, Any]:
+    """What a version's metadata says before the fit: features, data versions, model kind."""
     return {
         "features": list(RANKER_FEATURES),
-        "metrics": trained.metrics,
-        "trained_on": trained.trained_on,
+        "trained_on": trained_on,
         "model_type": "lightgbm.LGBMClassifier(binary)",
         "target": "P(the shopper takes the candidate: chosen after it was served, or bought "
         "within a day when no served-list log exists)",
         "holdout": "the last day's outcomes, features before it",
-        "training_set": trained.training_set,
+        "training_set": training_set,
+    }
+
+
+def metadata(trained: RankerModel) -> dict[str, Any]:
+    return {
+        **description(trained.trained_on, trained.training_set),
+        "metrics": trained.metrics,
     }
 
 

@@ -1,33 +1,45 @@
 """The ``train`` job: both models trained, exported to ONNX, checked, logged to MLflow,
 registered and promoted (the ``champion`` alias) when they beat the champion.
 
-The demand model's MLflow run is opened and its champion scored while it fits
-(:func:`train_and_register_demand`): what tracking adds after the fit is the model's own
-figures and files, sent as concurrent requests."""
+Each model's MLflow run is opened and its champion scored while it fits, and its files are
+logged while it is exported (:func:`fit_beside_run`): what tracking adds after the export is
+the model's metrics and registered version, then its alias."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
+import numpy as np
 import pyarrow as pa
 
 from batch import demand, ranker
-from batch.onnx_export import score_output
-from batch.promotion import Groundwork, Outcome, lay_groundwork, register_and_promote
+from batch.onnx_export import Checked, score_output
+from batch.promotion import (
+    SIGNATURE_ROWS,
+    Groundwork,
+    Outcome,
+    lay_groundwork,
+    register_and_promote,
+)
 from batch.result import StepResult
 from governance.importance_plot import IMPORTANCE_FILE
 from infra.readiness import require_mlflow
 from online_models.demand_features import DEMAND_FEATURES
-from registry.store import ModelRegistry
-from registry.tracking import TrainingRecord, fail_run, log_file
+from online_models.ranking import RANKER_FEATURES
+from registry.store import NATIVE_FILE, ModelRegistry
+from registry.tracking import TrainingRecord, fail_run, log_file, log_model
 from schemas.features import BATCH_SKU_FEATURES
 from schemas.lake import SKU_DAILY_FEATURES
 from schemas.settings import Settings
 
 MAX_ONNX_DIFF = 1e-3
+
+FitT = TypeVar("FitT")
+ModelT = TypeVar("ModelT")
+ExtraT = TypeVar("ExtraT")
 
 
 class ExportMismatch(Exception):
@@ -66,52 +78,134 @@ def training_record(
     return TrainingRecord(name, params, {}, dict(metadata["trained_on"]), feature_set)
 
 
-def train_and_register_demand(
-    settings: Settings, registry: ModelRegistry, data: demand.DemandSet
-) -> tuple[demand.DemandModel, Outcome]:
-    """Train the demand model on ``data`` and register it (:func:`register_demand`). What does
-    not wait for the model runs beside it on other threads: the MLflow run is opened
-    (parameters, data versions, environment files) and the champion scored on the holdout
-    during the fit; the global importance is computed and its plot logged during the ONNX
-    export (the fit, the scoring and the importance spend their time in C code that releases
-    the GIL). A failed fit marks the run ``FAILED``."""
-    with ThreadPoolExecutor(2, thread_name_prefix="beside-fit") as pool:
-        laid = pool.submit(_demand_groundwork, settings, registry, data)
+@dataclass(frozen=True)
+class RunPlan:
+    """What a model's MLflow run and promotion gate need before its fit: the run's record
+    (parameters, data versions) and the holdout rows (of ``features``) the champion is scored
+    on (``output``: its score tensor when the champion's metadata does not name it)."""
+
+    record: TrainingRecord
+    features: list[str]
+    holdout: np.ndarray
+    output: str
+
+
+def fit_beside_run(
+    settings: Settings,
+    registry: ModelRegistry,
+    plan: RunPlan,
+    fit: Callable[[], FitT],
+    evaluate: Callable[[FitT, Callable[[Checked], None]], ModelT],
+    beside_export: Callable[[FitT], tuple[dict[str, bytes], ExtraT]],
+) -> tuple[ModelT, Groundwork, ExtraT]:
+    """Fit and evaluate a model (``fit``, then ``evaluate``, which exports it and hands the
+    checked export to its callback) while its MLflow run is logged on other threads:
+
+    - during the fit, the run is opened (parameters, data versions, environment files) and the
+      champion scored on the holdout (:func:`batch.promotion.lay_groundwork`);
+    - during the export, ``beside_export`` computes files for the model folder from the fitted
+      model (and a value of its own, returned), which are uploaded;
+    - once the export is loaded in onnxruntime and matches the native model, while the export
+      measures its latencies, the model folder (ONNX file, ``MLmodel``) and the native
+      booster are uploaded.
+
+    Fitting, exporting and ONNX scoring spend their time in C code that releases the GIL. The
+    groundwork returned knows every file logged, so registering the model sends only its
+    metrics and the version. A failure marks the run ``FAILED``."""
+    with ThreadPoolExecutor(3, thread_name_prefix="beside-fit") as pool:
+        laid = pool.submit(
+            lay_groundwork,
+            settings,
+            registry,
+            plan.record,
+            plan.features,
+            plan.holdout,
+            plan.output,
+        )
+        logged: list[Future[tuple[bytes, tuple[tuple[str, bytes], ...]]]] = []
+
+        def checked(export: Checked) -> None:
+            if export.max_abs_diff <= MAX_ONNX_DIFF:  # a mismatch fails the registration
+                logged.append(pool.submit(_log_checked, settings, laid, export, plan.holdout))
+
         try:
-            fit = demand.fit_demand(data)
-            ranked = pool.submit(_plotted_importance, settings, laid, fit)
-            fitted = demand.evaluate_demand(fit)
-            ground, importance = ranked.result()
+            fitted = fit()
+            aside = pool.submit(_log_beside, settings, laid, beside_export, fitted)
+            model = evaluate(fitted, checked)
+            files, extra = aside.result()
+            ground = laid.result()
+            run, loaded = ground.run.having(files), None
+            for future in logged:
+                loaded, uploaded = future.result()
+                run = run.having(uploaded)
         except BaseException:
             if laid.exception() is None:
                 fail_run(settings, laid.result().run)
             raise
-    return fitted, register_demand(settings, registry, fitted, ground, importance)
+    return model, replace(ground, run=run, loaded_onnx=loaded), extra
 
 
-def _demand_groundwork(
-    settings: Settings, registry: ModelRegistry, data: demand.DemandSet
-) -> Groundwork:
-    """The demand run (parameters of the model before its fit) and the champion's scores."""
-    return lay_groundwork(
+def _log_beside(
+    settings: Settings,
+    laid: Future[Groundwork],
+    beside_export: Callable[[FitT], tuple[dict[str, bytes], ExtraT]],
+    fitted: FitT,
+) -> tuple[tuple[tuple[str, bytes], ...], ExtraT]:
+    files, extra = beside_export(fitted)
+    run = laid.result().run
+    for name, content in files.items():
+        run = log_file(settings, run, name, content)
+    return tuple(files.items()), extra
+
+
+def _log_checked(
+    settings: Settings, laid: Future[Groundwork], export: Checked, holdout: np.ndarray
+) -> tuple[bytes, tuple[tuple[str, bytes], ...]]:
+    """Upload the model folder of a checked export and its native booster; return the ONNX
+    bytes (loaded in onnxruntime by the check) and the files now in the folder."""
+    uploaded = log_model(
         settings,
-        registry,
+        laid.result().run,
+        export.onnx,
+        holdout[:SIGNATURE_ROWS],
+        export.check_scores[:SIGNATURE_ROWS],
+        {NATIVE_FILE: export.native.encode()},
+    )
+    return export.onnx, uploaded
+
+
+def _nothing_beside(_: object) -> tuple[dict[str, bytes], None]:
+    return {}, None
+
+
+def train_and_register_demand(
+    settings: Settings, registry: ModelRegistry, data: demand.DemandSet
+) -> tuple[demand.DemandModel, Outcome]:
+    """Train the demand model on ``data`` and register it (:func:`register_demand`), its run
+    logged during the fit and the export (:func:`fit_beside_run`); the global importance and
+    its plot are computed during the export."""
+    plan = RunPlan(
         training_record(demand.MODEL, demand.estimator(), demand.description(data), FEATURE_SET),
         list(DEMAND_FEATURES),
         data.features[demand.holdout_rows(data.days)],
         score_output(classifier=False),
     )
+    fitted, ground, importance = fit_beside_run(
+        settings,
+        registry,
+        plan,
+        lambda: demand.fit_demand(data),
+        demand.evaluate_demand,
+        _plotted_importance,
+    )
+    return fitted, register_demand(settings, registry, fitted, ground, importance)
 
 
-def _plotted_importance(
-    settings: Settings, laid: Future[Groundwork], fit: demand.DemandFit
-) -> tuple[Groundwork, dict[str, float]]:
-    """The global importance of the fitted booster, its plot logged into the run's model
-    folder; the groundwork returned knows the plot is there."""
+def _plotted_importance(fit: demand.DemandFit) -> tuple[dict[str, bytes], dict[str, float]]:
+    """The global importance of the fitted booster (which splits every float32 row as the
+    exported one does) and its plot."""
     importance = demand.importance(fit.model.booster_, fit.holdout)
-    ground = laid.result()
-    run = log_file(settings, ground.run, IMPORTANCE_FILE, demand.plot(importance))
-    return replace(ground, run=run), importance
+    return {IMPORTANCE_FILE: demand.plot(importance)}, importance
 
 
 def register_demand(
@@ -148,19 +242,48 @@ def register_demand(
     )
 
 
-def train_models(
-    settings: Settings, catalogue: pa.Table, step: Callable[[str], None] = lambda _: None
-) -> Trained:
-    require_mlflow(settings)  # before minutes of training whose result could not be logged
-    registry = ModelRegistry.from_settings(settings)
-    data = demand.training_set(settings, demand.list_prices(catalogue))
-    fitted, outcome = train_and_register_demand(settings, registry, data)
-    outcomes = {demand.MODEL: outcome}
-    step("train demand")
-    ranked = ranker.train_ranker(settings.lake_dir, catalogue)
-    _checked(ranker.MODEL, ranked.exported.max_abs_diff)
+def train_and_register_ranker(
+    settings: Settings, registry: ModelRegistry, data: ranker.RankerData
+) -> tuple[ranker.RankerModel, Outcome]:
+    """Train the ranker on ``data`` and register it, its run logged during the fit and the
+    export (:func:`fit_beside_run`)."""
+    plan = RunPlan(
+        training_record(
+            ranker.MODEL,
+            ranker.estimator(),
+            ranker.description(data.trained_on, data.training_set),
+        ),
+        list(RANKER_FEATURES),
+        data.test.features,
+        score_output(classifier=True),
+    )
+    ranked, ground, _ = fit_beside_run(
+        settings,
+        registry,
+        plan,
+        lambda: ranker.fit_ranker(data),
+        ranker.evaluate_ranker,
+        _nothing_beside,
+    )
+    return ranked, register_ranker(settings, registry, ranked, ground)
+
+
+def register_ranker(
+    settings: Settings,
+    registry: ModelRegistry,
+    ranked: ranker.RankerModel,
+    groundwork: Groundwork | None = None,
+) -> Outcome:
+    """Check the ranker's export, log it to MLflow, register it and promote it if it beats
+    the champion's NDCG@10 on the holdout (``groundwork``: laid during the fit)."""
+    try:
+        _checked(ranker.MODEL, ranked.exported.max_abs_diff)
+    except BaseException:
+        if groundwork is not None:
+            fail_run(settings, groundwork.run)
+        raise
     meta = ranker.metadata(ranked)
-    outcomes[ranker.MODEL] = register_and_promote(
+    return register_and_promote(
         settings,
         registry,
         ranked.exported,
@@ -170,7 +293,21 @@ def train_models(
         ranker.ndcg_of(ranked.test),
         "ndcg_at_10",
         higher_is_better=True,
+        groundwork=groundwork,
     )
+
+
+def train_models(
+    settings: Settings, catalogue: pa.Table, step: Callable[[str], None] = lambda _: None
+) -> Trained:
+    require_mlflow(settings)  # before minutes of training whose result could not be logged
+    registry = ModelRegistry.from_settings(settings)
+    data = demand.training_set(settings, demand.list_prices(catalogue))
+    fitted, outcome = train_and_register_demand(settings, registry, data)
+    outcomes = {demand.MODEL: outcome}
+    step("train demand")
+    rows = ranker.ranker_data(settings.lake_dir, catalogue)
+    ranked, outcomes[ranker.MODEL] = train_and_register_ranker(settings, registry, rows)
     step("train ranker")
     return Trained(fitted, ranked, outcomes)
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from importlib.metadata import version
@@ -47,9 +47,10 @@ from schemas.settings import Settings
 log = structlog.get_logger(__name__)
 
 MODEL_ARTIFACT = "model"
+ONNX_FILE = "model.onnx"
 MAX_PARAM_CHARS = 6000  # MLflow's limit on a parameter value
 ENVIRONMENT_NAMES = ("conda.yaml", "python_env.yaml", "requirements.txt")
-MODEL_FOLDER_NAMES = frozenset(("MLmodel", "model.onnx", *ENVIRONMENT_NAMES))
+MODEL_FOLDER_NAMES = frozenset(("MLmodel", ONNX_FILE, *ENVIRONMENT_NAMES))
 """What ``mlflow.onnx.save_model`` writes into the model folder (files beside it take others)."""
 
 
@@ -79,6 +80,10 @@ class OpenRun:
     def source(self) -> str:
         """The run's ``model`` artifact folder, what a registry version points to."""
         return f"{self.artifact_uri}/{MODEL_ARTIFACT}"
+
+    def having(self, files: Iterable[tuple[str, bytes]]) -> OpenRun:
+        """The run knowing that ``files`` are in its model folder now."""
+        return replace(self, uploaded=(*self.uploaded, *files))
 
 
 @dataclass(frozen=True)
@@ -183,9 +188,7 @@ def submit_logs(
     """Submit to ``pool`` the ``log-batch`` of ``metrics`` and one upload per file of
     ``files`` into the run's model folder (plain names, none of MLflow's own) that the run has
     not logged already (:func:`log_file`)."""
-    for name in files:
-        if Path(name).name != name or name in MODEL_FOLDER_NAMES:
-            raise ValueError(f"invalid file name {name!r} beside a logged model")
+    _check_beside(files)
     rest = _rest(settings)
     now = _now_ms()
     batch = {
@@ -208,7 +211,7 @@ def log_file(settings: Settings, run: OpenRun, name: str, content: bytes) -> Ope
     """Upload one file into the run's model folder now (e.g. a plot ready before the model
     is); the run returned knows it, so :func:`submit_logs` does not send it again."""
     _rest(settings).upload(run.source, name, content)
-    return replace(run, uploaded=(*run.uploaded, (name, content)))
+    return run.having([(name, content)])
 
 
 def submit_model(
@@ -219,14 +222,31 @@ def submit_model(
     example_scores: np.ndarray,
     pool: Executor,
 ) -> list[Future[Any]]:
-    """Write the model folder (the ONNX file in MLflow's ``onnx`` flavour with its signature,
-    inferred from the example rows and their scores) and submit one upload per file that the
-    run has not logged already."""
+    """Submit one upload per file of the model folder (:func:`model_folder`) that the run has
+    not logged already; nothing at all (not even the folder's writing) when the run logged
+    the folder of these ONNX bytes already (:func:`log_model`)."""
+    logged = {(MODEL_ARTIFACT, name): content for name, content in run.uploaded}
+    if logged.get((MODEL_ARTIFACT, ONNX_FILE)) == onnx_bytes:
+        return []
+    rest = _rest(settings)
+    return [
+        pool.submit(rest.upload, f"{run.artifact_uri}/{parent}", name, content)
+        for (parent, name), content in model_folder(
+            onnx_bytes, example_rows, example_scores
+        ).items()
+        if logged.get((parent, name)) != content
+    ]
+
+
+def model_folder(
+    onnx_bytes: bytes, example_rows: np.ndarray, example_scores: np.ndarray
+) -> dict[tuple[str, str], bytes]:
+    """The model folder's files by (artifact folder, name): the ONNX file in MLflow's ``onnx``
+    flavour with its signature, inferred from the example rows and their scores."""
     import mlflow.onnx
     import onnx
     from mlflow.models import infer_signature
 
-    rest = _rest(settings)
     signature = infer_signature(example_rows.astype(np.float32), example_scores.astype(np.float32))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / MODEL_ARTIFACT
@@ -237,17 +257,44 @@ def submit_model(
             pip_requirements=list(runtime_requirements()),
             save_as_external_data=False,  # a tree ensemble has no large tensors: one file
         )
-        files = {
+        return {
             (_artifact_dir(folder, path), path.name): path.read_bytes()
             for path in sorted(folder.rglob("*"))
             if path.is_file()
         }
-    logged = {(MODEL_ARTIFACT, name): content for name, content in run.uploaded}
-    return [
-        pool.submit(rest.upload, f"{run.artifact_uri}/{parent}", name, content)
-        for (parent, name), content in files.items()
-        if logged.get((parent, name)) != content
-    ]
+
+
+def log_model(
+    settings: Settings,
+    run: OpenRun,
+    onnx_bytes: bytes,
+    example_rows: np.ndarray,
+    example_scores: np.ndarray,
+    files: Mapping[str, bytes],
+) -> tuple[tuple[str, bytes], ...]:
+    """Upload now, concurrently, the model folder and ``files`` beside it (plain names) that
+    the run has not logged already, e.g. while the trainer still measures the model; return
+    what the model folder holds now: a run that knows it (:meth:`OpenRun.having`) skips them
+    in :func:`submit_model` and :func:`submit_logs`."""
+    _check_beside(files)
+    rest = _rest(settings)
+    folder = model_folder(onnx_bytes, example_rows, example_scores)
+    top = {name: content for (parent, name), content in folder.items() if parent == MODEL_ARTIFACT}
+    logged = dict(run.uploaded)
+    with ThreadPoolExecutor(len(folder) + len(files)) as pool:
+        all_done(
+            [
+                pool.submit(rest.upload, f"{run.artifact_uri}/{parent}", name, content)
+                for (parent, name), content in folder.items()
+                if parent != MODEL_ARTIFACT or logged.get(name) != content
+            ]
+            + [
+                pool.submit(rest.upload, run.source, name, content)
+                for name, content in files.items()
+                if logged.get(name) != content
+            ]
+        )
+    return (*top.items(), *files.items())
 
 
 def end_run(settings: Settings, run_id: str, status: Literal["FINISHED", "FAILED"]) -> None:
@@ -296,6 +343,12 @@ def log_training_run(
         raise
     log.info("training.logged", model=record.model, run_id=run.run_id)
     return LoggedRun(run.run_id, run.source, tuple(sorted(files or ())))
+
+
+def _check_beside(files: Iterable[str]) -> None:
+    for name in files:
+        if Path(name).name != name or name in MODEL_FOLDER_NAMES:
+            raise ValueError(f"invalid file name {name!r} beside a logged model")
 
 
 def _now_ms() -> int:

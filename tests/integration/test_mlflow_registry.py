@@ -25,12 +25,21 @@ from api.main import create_app
 from batch.demand import DemandSet, wape
 from batch.onnx_export import Export, export
 from batch.promotion import Outcome, register_and_promote
-from batch.training import FEATURE_SET, train_and_register_demand, train_models, training_record
+from batch.ranker import RankerData
+from batch.ranker_data import RankingSet
+from batch.training import (
+    FEATURE_SET,
+    train_and_register_demand,
+    train_and_register_ranker,
+    train_models,
+    training_record,
+)
 from governance.importance_plot import IMPORTANCE_FILE
 from infra.errors import ServiceUnavailable
 from infra.readiness import require_mlflow
 from observability.jobs import RegistryCollector
 from online_models.demand_features import DEMAND_FEATURES
+from online_models.ranking import RANKER_FEATURES
 from registry import (
     CHALLENGER,
     CHAMPION,
@@ -270,15 +279,15 @@ def _demand_set(data_version: int, *, negative: bool = False) -> DemandSet:
     return DemandSet(x, units, np.roll(units, 40), days, {"gold/sku_daily": data_version})
 
 
-def _runs_of(shop: Settings, data_version: int) -> list[Any]:
-    """The runs that logged ``data_version`` of gold sku_daily (unique to one test)."""
+def _runs_of(shop: Settings, data_version: int, table: str = "gold/sku_daily") -> list[Any]:
+    """The runs that logged ``data_version`` of ``table`` (unique to one test)."""
     client = MlflowClient(tracking_uri=shop.mlflow_url)
     experiment = client.get_experiment_by_name(shop.mlflow_experiment)
     assert experiment is not None
     return list(
         client.search_runs(
             [experiment.experiment_id],
-            filter_string=f"params.`data.gold/sku_daily` = '{data_version}'",
+            filter_string=f"params.`data.{table}` = '{data_version}'",
         )
     )
 
@@ -343,3 +352,107 @@ def test_a_demand_fit_that_fails_marks_its_run_failed_and_registers_nothing(
     assert run.info.status == "FAILED"
     assert run.data.params["n_estimators"] == "300"  # opened, with its parameters, during the fit
     assert registry.versions("demand") == []
+
+
+def _ranker_data(data_version: int, *, mismatched: bool = False) -> RankerData:
+    """60 training queries and 30 holdout queries of 10 candidates over the ranker's features,
+    one chosen candidate each (the one scoring highest on two features); ``mismatched``
+    labels one row fewer than there are rows, which no fit accepts."""
+    rng = np.random.default_rng(9)
+    width = len(RANKER_FEATURES)
+
+    def queries(count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        x = rng.uniform(0, 1, size=(count * 10, width)).astype(np.float32)
+        groups = np.repeat(np.arange(count), 10)
+        taste = x[:, 0] + x[:, 1] + rng.normal(0, 0.2, len(x))
+        labels = np.zeros(len(x))
+        for query in range(count):
+            rows = np.flatnonzero(groups == query)
+            labels[rows[np.argmax(taste[rows])]] = 1.0
+        return x, labels, groups
+
+    x, y, _ = queries(60)
+    test_x, test_y, test_groups = queries(30)
+    skus = [f"SKU-{i:05d}" for i in range(len(test_x))]
+    test = RankingSet(
+        features=test_x,
+        labels=test_y,
+        groups=test_groups,
+        candidate_skus=skus,
+        positives=[
+            {skus[i] for i in np.flatnonzero((test_groups == q) & (test_y == 1))} for q in range(30)
+        ],
+        popular=skus[:10],
+    )
+    trained_on = {"silver/user_activity": data_version, "silver/order_lines": data_version + 1}
+    labels = y[:-1] if mismatched else y
+    return RankerData(x, labels, test, trained_on, "synthetic queries", served_lists=0)
+
+
+def test_the_ranker_run_opened_while_the_model_fits_holds_every_item(shop: Settings) -> None:
+    """The ranker's run, opened during its fit and its files logged during its export, holds
+    its parameters, data versions, HR@10 / NDCG@10 with the popularity list's, the ONNX model
+    with its signature, the native booster and the parity figure; the same model trained
+    again is compared with the champion and kept as challenger."""
+    settings = shop.model_copy(update={"mlflow_model_prefix": model_prefix()})
+    registry = ModelRegistry.from_settings(settings)
+    data_version = int(np.random.default_rng().integers(10**6, 10**9))
+    data = _ranker_data(data_version)
+    ranked, first = train_and_register_ranker(settings, registry, data)
+    again, second = train_and_register_ranker(settings, registry, data)
+    client = MlflowClient(tracking_uri=settings.mlflow_url)
+    for outcome, trained in ((first, ranked), (second, again)):
+        run = client.get_run(outcome.run_id)
+        params, metrics = run.data.params, run.data.metrics
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["tillflow.model"] == "ranker"
+        assert params["data.silver/user_activity"] == str(data_version)
+        assert params["data.silver/order_lines"] == str(data_version + 1)
+        assert run.data.tags["data.silver/order_lines"] == str(data_version + 1)
+        assert params["features"] == ",".join(RANKER_FEATURES)
+        assert params["training_set"] == "synthetic queries"
+        assert (params["n_estimators"], params["num_leaves"]) == ("150", "31")
+        for key in ("hr_at_10", "ndcg_at_10", "hr_at_10_popularity", "ndcg_at_10_popularity"):
+            assert metrics[key] == pytest.approx(trained.metrics[key], rel=1e-9, abs=1e-12), key
+        assert metrics["onnx_max_abs_diff"] == pytest.approx(trained.exported.max_abs_diff)
+        assert metrics["onnx_max_abs_diff"] <= 1e-3
+        assert metrics["ndcg_at_10_onnx"] == pytest.approx(trained.metrics["ndcg_at_10"], abs=1e-3)
+        files = {f.path for f in client.list_artifacts(outcome.run_id, "model")}
+        assert files == {f"model/{name}" for name in {*MODEL_FOLDER_NAMES, NATIVE_FILE}}
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(client.download_artifacts(outcome.run_id, "model", tmp))
+            mlmodel = yaml.safe_load((folder / "MLmodel").read_text())
+            assert (folder / "model.onnx").read_bytes() == trained.exported.onnx
+            assert (folder / NATIVE_FILE).read_text() == trained.exported.native
+        assert "onnx" in mlmodel["flavors"]
+        inputs = yaml.safe_load(mlmodel["signature"]["inputs"])
+        assert inputs[0]["tensor-spec"] == {"dtype": "float32", "shape": [-1, len(RANKER_FEATURES)]}
+        version = registry.version("ranker", outcome.version.version)
+        assert version.metadata["run_id"] == outcome.run_id
+        assert version.metadata["trained_on"] == data.trained_on
+    assert first.promoted
+    assert first.current_score is None
+    assert not second.promoted
+    assert second.current_score == pytest.approx(ranked.metrics["ndcg_at_10"], abs=1e-3)
+    assert registry.alias("ranker", CHAMPION) == first.version.version
+    assert registry.alias("ranker", CHALLENGER) == second.version.version
+    table = "silver/user_activity"
+    assert {r.info.run_id for r in _runs_of(settings, data_version, table)} == {
+        first.run_id,
+        second.run_id,
+    }
+
+
+def test_a_ranker_fit_that_fails_marks_its_run_failed_and_registers_nothing(
+    shop: Settings,
+) -> None:
+    settings = shop.model_copy(update={"mlflow_model_prefix": model_prefix()})
+    registry = ModelRegistry.from_settings(settings)
+    data_version = int(np.random.default_rng().integers(10**6, 10**9))
+    with pytest.raises(ValueError, match=r"(?i)length|samples|size"):
+        train_and_register_ranker(settings, registry, _ranker_data(data_version, mismatched=True))
+    (run,) = _runs_of(settings, data_version, "silver/user_activity")
+    assert run.info.status == "FAILED"
+    assert run.data.params["n_estimators"] == "150"  # opened, with its parameters, during the fit
+    assert registry.versions("ranker") == []
+    assert registry.alias("ranker", CHAMPION) is None
