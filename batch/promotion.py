@@ -8,9 +8,10 @@ not beat the champion gets the ``challenger`` alias instead.
 
 Only the model's own figures and files wait for its fit: the MLflow run (with its parameters
 and data versions) and the champion's scores of the holdout do not, so a trainer lays that
-:class:`Groundwork` on another thread while LightGBM fits (its C code releases the GIL). After
-the fit, the metrics, the model folder's files and the version's registration go as concurrent
-requests, then the alias moves and the run closes, together.
+:class:`Groundwork` on another thread while LightGBM fits (its C code releases the GIL), and
+may log the model's files while it exports it (``batch.training.fit_beside_run``). Then the
+metrics, the files not logged yet and the version's registration go as concurrent requests,
+then the alias moves and the run closes, together.
 """
 
 from __future__ import annotations

@@ -11,12 +11,12 @@ One run per trained model, in the experiment ``TILLFLOW_MLFLOW_EXPERIMENT``:
 - the artifact folder ``model``: the ONNX file in MLflow's ``onnx`` flavour with its signature
   (a float32 tensor of the features in, the score out), which the registry version points to.
 
-A run is logged in three steps, so that a trainer can overlap them with its own work:
+A run is logged in steps, so that a trainer can overlap them with its own work:
 :func:`start_run` creates it with its parameters and data versions (all known before the fit);
-:func:`submit_logs` and :func:`submit_model` send the metrics, the files beside the model and
-every file of the MLflow model folder as concurrent requests, one each, on the caller's thread
-pool; :func:`end_run` closes it ``FINISHED`` (or ``FAILED``). :func:`log_training_run` chains
-them.
+:func:`log_model` uploads the model folder (and files beside it) as soon as the ONNX bytes
+exist; :func:`submit_logs` and :func:`submit_model` send the metrics and whatever the run has
+not logged yet as concurrent requests, one each, on the caller's thread pool; :func:`end_run`
+closes it ``FINISHED`` (or ``FAILED``). :func:`log_training_run` chains them.
 
 The requests go through MLflow's REST API (:class:`registry.rest.MlflowRest`, plain
 ``urllib``): ~0.7 ms of client CPU each where ``MlflowClient`` spent ~2.3 ms (``requests``,
