@@ -260,7 +260,7 @@ NOTES: dict[str, str] = {
         "was not measured on them: the machine was never quiet that day."
     ),
     "governance": (
-        "The tracking figures below are still main's code, measured quiet (23:42 UTC). Since "
+        "The tracking figures above are still main's code, measured quiet (23:42 UTC). Since "
         "then both models' runs go through one `fit_beside_run`: the ranker's run is opened "
         "during its fit like demand's, and the model folder and native booster are uploaded "
         "while the export measures its latencies, which leaves 4 requests after the export "

@@ -3,7 +3,10 @@ folder's environment files, and the global importance from the booster before it
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from pathlib import Path
+from typing import Any, TypeVar
 
 import mlflow.onnx
 import numpy as np
@@ -11,8 +14,19 @@ import onnx
 import pytest
 
 from batch.demand import DemandSet, evaluate_demand, fit_demand, importance
+from batch.onnx_export import Checked
 from online_models.demand_features import DEMAND_FEATURES
-from registry.tracking import ENVIRONMENT_NAMES, environment_files, runtime_requirements
+from registry.tracking import (
+    ENVIRONMENT_NAMES,
+    ONNX_FILE,
+    OpenRun,
+    environment_files,
+    runtime_requirements,
+    submit_model,
+)
+from schemas.settings import Settings
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +72,35 @@ def test_the_importance_of_the_fitted_booster_is_that_of_the_exported_one(
     assert list(before) == list(after)
     assert list(before.values()) == pytest.approx(list(after.values()), rel=1e-12, abs=1e-15)
     assert max(before.values()) > 0
+
+
+def test_the_model_logged_during_the_export_is_the_exported_one(demand_set: DemandSet) -> None:
+    """Training uploads the model folder and the native booster from the export's check,
+    before the export measures its latencies: they are what the export returns, and a run
+    that logged them sends no model file again."""
+    seen: list[Checked] = []
+    trained = evaluate_demand(fit_demand(demand_set), seen.append)
+    (checked,) = seen
+    assert checked.onnx == trained.exported.onnx
+    assert checked.native == trained.exported.native
+    assert checked.max_abs_diff == trained.exported.max_abs_diff
+    np.testing.assert_array_equal(checked.check_scores, trained.exported.check_scores)
+    run = OpenRun("r", "mlflow-artifacts:/1/r/artifacts", "demand", environment_files())
+    rows, scores = trained.holdout[:5], trained.exported.check_scores[:5]
+    pool = Recording()
+    logged = run.having([(ONNX_FILE, checked.onnx)])
+    assert submit_model(Settings(), logged, trained.exported.onnx, rows, scores, pool) == []
+    assert pool.uploads == []
+    submit_model(Settings(), run, trained.exported.onnx, rows, scores, pool)
+    assert sorted(name for _, name, _ in pool.uploads) == ["MLmodel", ONNX_FILE]
+
+
+class Recording(Executor):
+    """Records the uploads submitted to it instead of running them."""
+
+    def __init__(self) -> None:
+        self.uploads: list[tuple[str, str, bytes]] = []
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        self.uploads.append(args)
+        return Future()
