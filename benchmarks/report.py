@@ -814,6 +814,12 @@ RECS_ROWS: list[tuple[str, str, str]] = [
     ("hr_at_10_item_knn", "", "baseline: batch item-kNN (cosine, 50 neighbours)"),
     ("discover_vs_best_baseline", "", "goal ≥ 1.5"),
     ("hr_at_10_again", "", "held-out repeat in the buy-again top-10 (n/a: the log has no repeats)"),
+    (
+        "recall_at_100_discover",
+        "hr_at_10_discover",
+        "held-out item in the same discover list 100 deep: how far the candidate sources reach",
+    ),
+    ("hr_at_10_item_knn_only", "", "item-kNN's top-10 holds the target, discover's does not"),
 ]
 
 
