@@ -887,6 +887,9 @@ RECS_NOTE = (
     "the API builds it without a ranker (benchmarks/recs.py; the run has no served lists for a "
     "ranker to learn from). "
     "Leave-last-out per user; baselines computed from the same sent events in the same run. "
+    "The same discover list read 100 deep holds the held-out item for 69 % (simulator) and "
+    "55 % (MovieLens) of the shoppers, its top 10 for 28 % and 20 %: the order of the "
+    "candidates, not their reach, keeps discover under 1.5 × item-kNN. "
     "The models tried and their figures are in docs/recommendations.md."
 )
 
