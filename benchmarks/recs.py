@@ -15,7 +15,10 @@ Per data set: ``users`` (targets evaluated), ``hr_at_10_discover`` and
 ``ndcg_at_10_discover`` (discover users: is the target in the discover list?),
 ``hr_at_10_again`` (again users whose target is a repeat: is it in the buy-again list?),
 ``hr_at_10_popularity_unseen``, ``hr_at_10_item_knn`` (discover users), and
-``discover_vs_best_baseline``. ``--smoke`` runs 50 users of each log, results in a temporary
+``discover_vs_best_baseline``. What limits discover: ``recall_at_100_discover`` (is the target
+among the first :data:`DEPTH` of the same list: how far the candidate sources reach, against
+their order's HR@10) and ``hr_at_10_item_knn_only`` (discover users whose target item-kNN's
+top-10 holds and discover's does not). ``--smoke`` runs 50 users of each log, results in a temporary
 folder (benchmarks.common.smoke_results).
 """
 
@@ -70,12 +73,13 @@ SIMULATOR_DAYS = 7
 SMOKE_USERS = 50
 RATE = 1_000.0  # events/s offered: a live pace the flow keeps up with on a loaded machine
 DRAIN_TIMEOUT_S = 900.0
+DEPTH = 100  # discover read this deep for its recall; its top-10 is the list served
 POLICY = EventTimePolicy()  # the ingestion API's: event times up to now (plus skew) pass
 
 
 class Lists(NamedTuple):
     again: list[str]
-    discover: list[str]
+    discover: list[str]  # DEPTH long: the top-10 is what a k=10 request serves
 
 
 def contract_events(
@@ -214,12 +218,13 @@ def through_flow(
 
 
 async def served_lists(s: Settings, stored: dict[str, StoredShopper]) -> dict[str, Lists]:
-    """Each shopper's buy-again and discover top-10, as the API builds them."""
+    """Each shopper's buy-again top-10 and discover top-:data:`DEPTH`, as the API builds them
+    (the first 10 of discover are the k=10 list: the same blend, cut later)."""
     client = aioredis.Redis.from_url(s.redis_url)
     try:
         out = {}
         for user, shopper in stored.items():
-            found = await read_discover(client, s.keys, shopper, 10)
+            found = await read_discover(client, s.keys, shopper, DEPTH)
             out[user] = Lists([i.sku for i in shopper.again], [sku for sku, _, _ in found])
         return out
     finally:
@@ -232,7 +237,7 @@ def evaluate(split: Split, lists: dict[str, Lists]) -> dict[str, Any]:
     names = [t.user for t in discover_users]
     popular = popularity_unseen(split.sent, names)
     knn = item_knn(split.sent, names)
-    hits, gains, pop_hits, knn_hits = [], [], [], []
+    hits, gains, pop_hits, knn_hits, reach, knn_only = [], [], [], [], [], []
     for t in discover_users:
         stored = lists.get(t.user)
         found = stored.discover if stored else []
@@ -241,6 +246,8 @@ def evaluate(split: Split, lists: dict[str, Lists]) -> dict[str, Any]:
         gains.append(gain)
         pop_hits.append(hit_and_ndcg(popular[t.user], t.target)[0])
         knn_hits.append(hit_and_ndcg(knn[t.user], t.target)[0])
+        reach.append(hit_and_ndcg(found, t.target, DEPTH)[0])
+        knn_only.append(knn_hits[-1] * (1.0 - hit))
     again_hits = []
     for t in again_users:
         stored = lists.get(t.user)
@@ -259,6 +266,8 @@ def evaluate(split: Split, lists: dict[str, Lists]) -> dict[str, Any]:
         "hr_at_10_popularity_unseen": hr_pop,
         "hr_at_10_item_knn": hr_knn,
         "discover_vs_best_baseline": round(hr / best, 4) if hr is not None and best else None,
+        "recall_at_100_discover": mean(reach),
+        "hr_at_10_item_knn_only": mean(knn_only),
         "discover_users": len(discover_users),
         "again_users": len(again_users),
         "users_with_lists": sum(1 for t in split.targets if t.user in lists),

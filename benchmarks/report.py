@@ -829,6 +829,12 @@ RECS_ROWS: list[tuple[str, str, str]] = [
     ("hr_at_10_item_knn", "", "baseline: batch item-kNN (cosine, 50 neighbours)"),
     ("discover_vs_best_baseline", "", "goal ≥ 1.5"),
     ("hr_at_10_again", "", "held-out repeat in the buy-again top-10 (n/a: the log has no repeats)"),
+    (
+        "recall_at_100_discover",
+        "hr_at_10_discover",
+        "held-out item in the same discover list 100 deep: how far the candidate sources reach",
+    ),
+    ("hr_at_10_item_knn_only", "", "item-kNN's top-10 holds the target, discover's does not"),
 ]
 
 
@@ -896,6 +902,9 @@ RECS_NOTE = (
     "the API builds it without a ranker (benchmarks/recs.py; the run has no served lists for a "
     "ranker to learn from). "
     "Leave-last-out per user; baselines computed from the same sent events in the same run. "
+    "The same discover list read 100 deep holds the held-out item for 69 % (simulator) and "
+    "55 % (MovieLens) of the shoppers, its top 10 for 28 % and 20 %: the order of the "
+    "candidates, not their reach, keeps discover under 1.5 × item-kNN. "
     "The models tried and their figures are in docs/recommendations.md."
 )
 

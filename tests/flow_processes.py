@@ -156,9 +156,10 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def flow_settings(base: Settings, name: str, root: Path, **more: object) -> Settings:
-    """``base`` for one test's own flow process: topics and keys under a fresh prefix, lake and
-    recovery under ``root``, frequent snapshots and lake flushes, free cluster and metrics ports;
+def isolated_settings(base: Settings, name: str, root: Path, **more: object) -> Settings:
+    """``base`` for one test module's own run of the flow and the API: topics and keys under a
+    fresh prefix (``name`` and a random tag), the lake and the model registry under ``root``
+    (an empty registry: no ranker, lists served as the flows store them), no rate limit;
     ``more`` on top."""
     rid = f"{name}{os.urandom(3).hex()}"
     return base.model_copy(
@@ -166,11 +167,24 @@ def flow_settings(base: Settings, name: str, root: Path, **more: object) -> Sett
             "topic_prefix": f"{base.topic_prefix}{rid}.",
             "redis_prefix": f"{base.redis_prefix}{rid}:",
             "lake_dir": root / "lake",
-            "recovery_dir": root / "recovery",
-            "snapshot_s": 1,
-            "lake_flush_s": 0.2,
-            "flow_base_port": free_port(),
-            "flow_metrics_port": free_port(),
+            "registry_dir": root / "models",
+            "rate_limit_per_s": 0.0,
             **more,
         }
     )
+
+
+def flow_settings(base: Settings, name: str, root: Path, **more: object) -> Settings:
+    """``base`` for one test's own flow process: topics and keys under a fresh prefix, lake and
+    recovery under ``root``, frequent snapshots and lake flushes, free cluster and metrics ports;
+    the registry and the rate limit as in ``base``; ``more`` on top."""
+    own: dict[str, object] = {
+        "registry_dir": base.registry_dir,
+        "rate_limit_per_s": base.rate_limit_per_s,
+        "recovery_dir": root / "recovery",
+        "snapshot_s": 1,
+        "lake_flush_s": 0.2,
+        "flow_base_port": free_port(),
+        "flow_metrics_port": free_port(),
+    }
+    return isolated_settings(base, name, root, **(own | more))

@@ -7,7 +7,6 @@ stops at the end of its topics; every check then reads what the flow wrote.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +28,7 @@ from schemas.serving import StoredShopper
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, USER_ACTIVITY
 from tests.credentials import admin_headers
+from tests.flow_processes import isolated_settings
 
 pytestmark = pytest.mark.integration
 
@@ -70,17 +70,7 @@ def _produce(settings: Settings) -> int:
 
 @pytest.fixture(scope="module")
 def flow_run(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    rid = uuid.uuid4().hex[:6]
-    root = Path(tmp_path_factory.mktemp("recs"))
-    settings = stack.model_copy(
-        update={
-            "topic_prefix": f"{stack.topic_prefix}recs{rid}.",
-            "redis_prefix": f"{stack.redis_prefix}recs{rid}:",
-            "lake_dir": root / "lake",
-            "registry_dir": root / "models",  # none registered: lists served as stored
-            "rate_limit_per_s": 0.0,
-        }
-    )
+    settings = isolated_settings(stack, "recs", Path(tmp_path_factory.mktemp("recs")))
     ensure_topics(settings)
     try:
         store_catalogue(

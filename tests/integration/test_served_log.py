@@ -27,6 +27,7 @@ from schemas.served import ServedList
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, RECOMMENDATIONS_SERVED
 from tests.credentials import admin_headers
+from tests.flow_processes import isolated_settings
 from tests.shoppers import viewed
 
 pytestmark = pytest.mark.integration
@@ -37,17 +38,7 @@ CONSUME_TIMEOUT_S = 60.0  # a failure guard: the test waits for the messages the
 
 @pytest.fixture(scope="module")
 def shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    rid = uuid.uuid4().hex[:6]
-    root = Path(tmp_path_factory.mktemp("served"))
-    settings = stack.model_copy(
-        update={
-            "topic_prefix": f"{stack.topic_prefix}served{rid}.",
-            "redis_prefix": f"{stack.redis_prefix}served{rid}:",
-            "lake_dir": root / "lake",
-            "registry_dir": root / "models",  # no ranker: the lists as the flows store them
-            "rate_limit_per_s": 0.0,
-        }
-    )
+    settings = isolated_settings(stack, "served", Path(tmp_path_factory.mktemp("served")))
     ensure_topics(settings)
     catalogue = [
         CatalogueItem(sku=s, category=c, list_price=5.0, unit_cost=2.0)
