@@ -38,6 +38,7 @@ import redis
 
 from benchmarks.common import Mode, median, write_result
 from benchmarks.stream import env_of, variant
+from featurestore.layout import project_name
 from flows.catalogue import store_catalogue
 from flows.run import process_commands
 from infra.readiness import require_kafka, require_redis
@@ -74,10 +75,12 @@ def commit_of(ref: str) -> str:
 
 
 def drop_keys(s: Settings) -> None:
-    """Remove what one replay wrote to Redis (its own prefix)."""
+    """Remove what one replay wrote to Redis: the keys under its prefix, and its Feast
+    entities (whose keys end with the prefix's project name, featurestore/layout.py)."""
     client = redis.Redis.from_url(s.redis_url)
     try:
         keys = list(client.scan_iter(f"{s.redis_prefix}*", count=1_000))
+        keys += list(client.scan_iter(f"*{project_name(s)}", count=1_000))
         for i in range(0, len(keys), 500):
             client.delete(*keys[i : i + 500])
     finally:
