@@ -395,6 +395,25 @@ NOTES: dict[str, str] = {
         "110 bytes per id as a set of strings."
     ),
     "stream": (
+        "Round of 2026-11-30 (01:20–02:45 UTC, loaded machine; the stream.json figures above "
+        "are the quiet run of 2026-11-29): py-spy on the 60,000-event A/B replay, shares after "
+        "start-up, main d94df77 → 017daa1: feature rows to Redis 7.3 → 5.8 % (a key's expiry "
+        "now set with its first write and then at most once a minute, flows/sinks/expiry.py: "
+        "47.4 → 35.6 µs of writer CPU per row, median of 6 interleaved batches of 2,000 rows), "
+        "bronze commits 3.0 → 2.1 % (each topic's DeltaTable kept open: ~39 → ~17 ms of CPU a "
+        "commit at 100–200 versions). Time-due re-pricing is 14–16 % of the samples but its scan "
+        "for due products under 0.1 %: the cost is the decisions and the pooled prior's refits "
+        "(CategoryPool.report ~9 %, online_models), so no due-time heap was built. Snapshots "
+        "~9 %, validation (already model_validate_json on the raw bytes) ~4–5 %, garbage "
+        "collection ~4 % (docs/scaling.md has the table). The A/B above (CPU s, median of 3, "
+        "load average 6.6–10.8) does not resolve changes of this size: repeats of one commit "
+        "spread over 14.8–18.6 CPU s. Freshness at 5,000 events/s, the benchmark's probe back to "
+        "back at load average 11–12 (300 probes): main p50 30 ms, p90 158 ms, 27 missed; this "
+        "branch p50 36 ms, p90 269 ms, 27 missed; p99 5 s on both: at this load the flow gets a "
+        "fraction of a core, far below 5,000/s, so the run says nothing about the goal. A "
+        "second pair at 02:14 UTC, this branch first (load 3.7 → 5.5) then main (5.5 → 11.0): "
+        "p50 20 against 26 ms, p90 36 against 77 ms, 15 against 19 missed, p99 5 s on both (the "
+        "load rose during main's run, so the gap is not the change's alone). "
         "Quiet run, 2026-11-29 23:51–00:00 UTC (nothing else running), after the grouped "
         "values below merged with the pricing shop level and the served-list log: one process "
         "3,282 events/s (repeats 2,933–3,748), two processes 4,551 (3,771–5,407): "
@@ -884,6 +903,9 @@ ELASTICITY_NOTE = (
 
 
 STREAM_AB_REFS = {
+    "d94df77": "main, 2026-11-30: the baseline of the sink and bronze round",
+    "e48c662": "bronze sink keeps each topic's DeltaTable open across commits",
+    "017daa1": "Redis sinks set a key's expiry at most once a minute (and the above)",
     "0176df6": "main before grouping: Bytewax steps one item per message; the baseline",
     "7b30f38": "values grouped per key and input batch up to the keyed states",
     "cf58387": "windows moved only on a new bucket; learner-error gauge once per batch",
@@ -909,6 +931,17 @@ RECS_NOTE = (
 )
 
 
+def _load_of(runs: dict[str, Any]) -> str:
+    """The machine's 1-minute load average over an A/B run's replays, when recorded."""
+    load = runs.get("load_1m")
+    if not load:
+        return ""
+    return (
+        f" Load average (1 min) as the replays ended: {load['min']:.1f}–{load['max']:.1f}, "
+        f"median {load['median']:.1f}."
+    )
+
+
 def render_stream_ab() -> str:
     """``stream_ab.json``: the same replay at several commits in one run, by CPU and wall time."""
     path = RESULTS / "stream_ab.json"
@@ -923,7 +956,8 @@ def render_stream_ab() -> str:
         f"the same {fmt(runs.get('events', '?'))} events through one flow process at each "
         f"commit, interleaved, median of {runs.get('repeats', '?')}; the first commit is the "
         "baseline. CPU seconds (the flow process, all threads) hold on a loaded machine; wall "
-        "seconds do not.\n\n| commit | CPU s | vs first | wall s | vs first | note |"
+        f"seconds do not.{_load_of(runs)}"
+        "\n\n| commit | CPU s | vs first | wall s | vs first | note |"
         "\n|---|---:|---:|---:|---:|---|"
     ]
     notes = STREAM_AB_REFS

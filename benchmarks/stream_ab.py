@@ -13,7 +13,8 @@ working tree as it is). One replay of each commit before the measured ones warms
 
 Per commit: ``cpu_s`` (median user + system time of the flow process, all its threads: what
 other load on the machine stretches least), ``wall_s`` (median wall time, start-up included)
-and their ratios to the first commit (``cpu_ratio_to_first``, ``wall_ratio_to_first``).
+and their ratios to the first commit (``cpu_ratio_to_first``, ``wall_ratio_to_first``);
+each replay's figures and the machine's 1-minute load average as it ended are in ``meta``.
 
 Run: ``python -m benchmarks.stream_ab BASE OTHER... [--events N] [--repeats R]``;
 ``--smoke`` is a tiny size of the same path (by default the working tree against itself).
@@ -37,6 +38,7 @@ import redis
 
 from benchmarks.common import Mode, median, write_result
 from benchmarks.stream import env_of, variant
+from featurestore.layout import project_name
 from flows.catalogue import store_catalogue
 from flows.run import process_commands
 from infra.readiness import require_kafka, require_redis
@@ -64,11 +66,21 @@ def source_tree(ref: str, scratch: Path) -> Path:
     return out
 
 
+def commit_of(ref: str) -> str:
+    """The commit ``ref`` names (``.``: the working tree, said as such)."""
+    if ref == HERE:
+        return "working tree"
+    out = subprocess.run(["git", "rev-parse", "--short", ref], capture_output=True, text=True)
+    return out.stdout.strip() or ref
+
+
 def drop_keys(s: Settings) -> None:
-    """Remove what one replay wrote to Redis (its own prefix)."""
+    """Remove what one replay wrote to Redis: the keys under its prefix, and its Feast
+    entities (whose keys end with the prefix's project name, featurestore/layout.py)."""
     client = redis.Redis.from_url(s.redis_url)
     try:
         keys = list(client.scan_iter(f"{s.redis_prefix}*", count=1_000))
+        keys += list(client.scan_iter(f"*{project_name(s)}", count=1_000))
         for i in range(0, len(keys), 500):
             client.delete(*keys[i : i + 500])
     finally:
@@ -78,6 +90,7 @@ def drop_keys(s: Settings) -> None:
 class Replay(NamedTuple):
     wall_s: float
     cpu_s: float  # user + system time of the flow process, all its threads
+    load_1m: float  # the machine's 1-minute load average as the replay ended
 
 
 def replay(data: Settings, code: Path, workdir: Path) -> Replay:
@@ -108,7 +121,7 @@ def replay(data: Settings, code: Path, workdir: Path) -> Replay:
     drop_keys(s)
     if proc.returncode != 0:
         raise RuntimeError(f"flow at {code} exited with {proc.returncode}")
-    return Replay(elapsed, usage.ru_utime + usage.ru_stime)
+    return Replay(elapsed, usage.ru_utime + usage.ru_stime, round(os.getloadavg()[0], 2))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -155,7 +168,15 @@ def main(argv: list[str] | None = None) -> None:
         },
     }
     each = {ref: [r._asdict() for r in r_] for ref, r_ in zip(refs, runs, strict=True)}
-    meta = {"refs": refs, "events": events_n, "repeats": repeats, "each": each}
+    loads = [r.load_1m for each_ref in runs for r in each_ref]
+    meta = {
+        "refs": refs,
+        "commits": {ref: commit_of(ref) for ref in refs},
+        "events": events_n,
+        "repeats": repeats,
+        "load_1m": {"min": min(loads), "median": median(loads), "max": max(loads)},
+        "each": each,
+    }
     print(f"wrote {write_result('stream_ab', figures, meta, mode)}: {figures}")
 
 

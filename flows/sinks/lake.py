@@ -8,6 +8,11 @@ restart (Bytewax replays the last snapshot interval) rows at or below
 the committed version are skipped, so every message lands exactly once. A row Arrow cannot
 encode is set aside (counted, logged; its offset still committed), and a failed append is
 retried until the lake takes it.
+
+Each topic's table is opened once and kept (:class:`_Tables`): an append to an open
+``DeltaTable`` moves it to the version it committed, where an append by path reads the
+table's log again first (about a third of a commit's CPU, and growing with the log until its
+next checkpoint). A failed append drops the open table, so the retry starts from the log.
 """
 
 from __future__ import annotations
@@ -66,19 +71,43 @@ def encodable_arrow(ctx: SinkContext, rows: list[LakeRow], ingested_at: datetime
         return pa.concat_tables([t for _, t in tables] or [to_arrow([], ingested_at)])
 
 
+class _Tables:
+    """The bronze tables a sink partition appends to, each opened once (module doc)."""
+
+    def __init__(self) -> None:
+        self.open: dict[Path, DeltaTable] = {}
+
+    def get(self, path: Path) -> DeltaTable | None:
+        """The table at ``path``, None while it does not exist."""
+        table = self.open.get(path)
+        if table is None:
+            try:
+                table = self.open[path] = DeltaTable(str(path))
+            except TableNotFoundError:
+                return None
+        return table
+
+    def append(self, path: Path, table: pa.Table, markers: list[Transaction]) -> None:
+        """Append ``table`` with its transaction ``markers`` in one commit."""
+        try:
+            _append(self.get(path) or path, table, markers)
+        except Exception:
+            self.open.pop(path, None)  # the retry reads the log afresh
+            raise
+
+
 class _BronzePartition(StatelessSinkPartition[Batch]):
     def __init__(self, lake_dir: Path, ctx: SinkContext) -> None:
         self.lake_dir = lake_dir
         self.ctx = ctx
         self.ride_out = RideOut(ctx.step_id, ctx.metrics)
+        self.tables = _Tables()
         self._committed: dict[str, int] = {}
 
     def _committed_offset(self, path: Path, app_id: str) -> int:
         if app_id not in self._committed:
-            try:
-                version = DeltaTable(str(path)).transaction_version(app_id)
-            except TableNotFoundError:
-                version = None
+            table = self.tables.get(path)
+            version = None if table is None else table.transaction_version(app_id)
             self._committed[app_id] = -1 if version is None else version
         return self._committed[app_id]
 
@@ -103,14 +132,15 @@ class _BronzePartition(StatelessSinkPartition[Batch]):
                 continue
             table = encodable_arrow(self.ctx, fresh, now)
             markers = [Transaction(app_id=a, version=v) for a, v in last.items()]
-            self.ride_out(partial(_append, path, table, markers))
+            self.ride_out(partial(self.tables.append, path, table, markers))
             self._committed.update(last)
 
 
-def _append(path: Path, table: pa.Table, markers: list[Transaction]) -> None:
-    path.mkdir(parents=True, exist_ok=True)
+def _append(target: Path | DeltaTable, table: pa.Table, markers: list[Transaction]) -> None:
+    if isinstance(target, Path):  # the table's first commit creates it
+        target.mkdir(parents=True, exist_ok=True)
     write_deltalake(
-        str(path),
+        target if isinstance(target, DeltaTable) else str(target),
         table,
         mode="append",
         partition_by=["date"],

@@ -38,6 +38,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from flows.sinks.context import SinkContext
 from flows.sinks.delivery import Delivering, Outgoing, delivering_producer
+from flows.sinks.expiry import Expiry
 from flows.sinks.outage import RideOut
 from flows.sinks.set_aside import encode_each
 from infra.clients import SyncPipeline, SyncRedis, queue_publish, redis_client
@@ -67,10 +68,13 @@ def price_update_event(change: PriceChange) -> PriceUpdate:
     )
 
 
-def write_price(pipe: SyncPipeline, settings: Settings, change: PriceChange, value: str) -> None:
+def write_price(
+    pipe: SyncPipeline, settings: Settings, change: PriceChange, value: str, expire: bool = True
+) -> None:
     """The Redis side of a published price (``value``: its price-update JSON): current price,
     its details and its history, which is trimmed to the newest entries; a product's keys
-    expire ``TILLFLOW_PRODUCT_IDLE_S`` after its last change."""
+    expire ``TILLFLOW_PRODUCT_IDLE_S`` after its last change (their expiry set when
+    ``expire``: a writer sets it again only when due, flows/sinks/expiry.py)."""
     keys, ttl = settings.keys, settings.product_ttl_s
     details = PriceDetails(
         price=change.price,
@@ -81,11 +85,12 @@ def write_price(pipe: SyncPipeline, settings: Settings, change: PriceChange, val
     ).to_hash()
     pipe.hset(keys.current_prices, mapping=CurrentPrices({change.sku: change.price}).to_hash())
     pipe.hset(keys.price(change.sku), mapping=details)
-    pipe.expire(keys.price(change.sku), ttl)
     history = keys.price_history(change.sku)
     pipe.zadd(history, {value: change.t})
     pipe.zremrangebyrank(history, 0, -settings.price_history_len - 1)  # keep the newest
-    pipe.expire(history, ttl)
+    if expire:
+        pipe.expire(keys.price(change.sku), ttl)
+        pipe.expire(history, ttl)
 
 
 def sequence_of(event_id: str) -> tuple[str, int] | None:
@@ -157,6 +162,7 @@ class PriceWriter(StatelessSinkPartition[PriceChange]):
         self.redis: SyncRedis = redis_client(settings, decode_responses=True)
         self.kafka = Delivering(lambda: delivering_producer(settings.kafka_bootstrap))
         self.ride_out = RideOut(ctx.step_id, ctx.metrics)
+        self.expiry = Expiry(settings.product_ttl_s)
         self.produced: dict[str, int] = {}  # sku -> highest sequence known to be in Kafka
         pending = self.ride_out(self._pending)
         if pending is not None:
@@ -191,7 +197,8 @@ class PriceWriter(StatelessSinkPartition[PriceChange]):
         for c, _ in fresh:
             self.produced[c.sku] = max(self.produced.get(c.sku, -1), c.sequence)
         unrecorded = [(c, v) for c, v in encoded if c.sequence > stored.get(c.sku, -1)]
-        self.ride_out(lambda: self._record(unrecorded))
+        expire = {sku: self.expiry.due(sku) for sku in {c.sku for c, _ in unrecorded}}
+        self.ride_out(lambda: self._record(unrecorded, expire))
         self.ctx.metrics.on_price_changes([c for c, _ in fresh])
 
     def _pending(self) -> str | None:
@@ -206,11 +213,15 @@ class PriceWriter(StatelessSinkPartition[PriceChange]):
         sequences, _ = pipe.execute()
         return {s: int(q) for s, q in zip(skus, sequences, strict=True) if q is not None}
 
-    def _record(self, changes: list[tuple[PriceChange, str]]) -> None:
-        """The prices first, then the bookkeeping that says they are stored (module doc)."""
+    def _record(self, changes: list[tuple[PriceChange, str]], expire: dict[str, bool]) -> None:
+        """The prices first, then the bookkeeping that says they are stored (module doc); the
+        expiry of a product's keys set with its last change in the batch, when ``expire``
+        says it is due."""
         pipe = self.redis.pipeline(transaction=False)
-        for change, value in changes:
-            write_price(pipe, self.settings, change, value)
+        last = {c.sku: i for i, (c, _) in enumerate(changes)}
+        for i, (change, value) in enumerate(changes):
+            due = expire[change.sku] and last[change.sku] == i
+            write_price(pipe, self.settings, change, value, expire=due)
         pipe.execute()
         announce = self.redis.pipeline(transaction=False)
         for _, value in changes:

@@ -8,7 +8,8 @@ so the at-least-once output of a recovered flow leaves Redis as an uninterrupted
 The counters in ``flow:stats`` are the exception and say so: they are operational metrics.
 
 Redis stays bounded: a shopper's or a product's keys expire ``TILLFLOW_SHOPPER_IDLE_S`` /
-``TILLFLOW_PRODUCT_IDLE_S`` after their last write (the flow drops their state then too);
+``TILLFLOW_PRODUCT_IDLE_S`` after their last write (the flow drops their state then too; a
+key written often has its expiry set again at most once a minute, flows/sinks/expiry.py);
 price histories, popularity lists and the drift stream are trimmed at each write.
 Each Redis round trip is retried until Redis takes it (flows/sinks/outage.py), and a value
 that cannot be encoded is set aside (flows/sinks/set_aside.py).
@@ -30,6 +31,7 @@ from featurestore.layout import sku_layout, user_layout
 from flows.metrics import flow_metrics
 from flows.records import Drift, FeatureRow, Neighbours, Popularity, ShopperLists
 from flows.sinks.context import SinkContext
+from flows.sinks.expiry import Expiry
 from flows.sinks.outage import RideOut
 from flows.sinks.set_aside import encode_each, set_aside
 from infra.clients import SyncRedis, queue_eval, queue_publish, redis_client
@@ -134,6 +136,7 @@ class FeatureWriter(StatelessSinkPartition[FeatureRow]):
         self.redis = _client(settings, decode_responses=False)
         self.feast = {"sku": sku_layout(settings), "user": user_layout(settings)}
         self.ttl = {"sku": settings.product_ttl_s, "user": settings.shopper_ttl_s}
+        self.expiry = {entity: Expiry(ttl) for entity, ttl in self.ttl.items()}
         self.ctx = ctx
         self.metrics = ctx.metrics
         self.ride_out = RideOut(ctx.step_id, ctx.metrics)
@@ -154,15 +157,19 @@ class FeatureWriter(StatelessSinkPartition[FeatureRow]):
             key=lambda r: f"{r.entity}:{r.key}",
         )
 
+        expire = [self.expiry[row.entity].due(row.key) for row, _ in encoded]
+
         def write() -> None:
             pipe = self.redis.pipeline(transaction=False)
-            for row, (fields, plain) in encoded:
+            for (row, (fields, plain)), due in zip(encoded, expire, strict=True):
                 key, ttl = self.feast[row.entity].key(row.key), self.ttl[row.entity]
                 pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
-                pipe.expire(key, ttl)
+                if due:
+                    pipe.expire(key, ttl)
                 if row.entity == "sku" and plain:  # products outside the catalogue: no pricing
                     pipe.hset(self.keys.sku_features(row.key), mapping=plain)
-                    pipe.expire(self.keys.sku_features(row.key), ttl)
+                    if due:
+                        pipe.expire(self.keys.sku_features(row.key), ttl)
             pipe.execute()
 
         self.ride_out(write)
@@ -194,6 +201,7 @@ class RecommendationWriter(StatelessSinkPartition[ShopperLists]):
         self.keys = settings.keys
         self.redis = _client(settings)
         self.ttl = settings.shopper_ttl_s
+        self.expiry = Expiry(self.ttl)
         self.published: OrderedDict[str, Shown] = OrderedDict()
         self.ride_out = RideOut(ctx.step_id, ctx.metrics)
 
@@ -205,13 +213,15 @@ class RecommendationWriter(StatelessSinkPartition[ShopperLists]):
         for user, lists in {lists.user: lists for lists in items}.items():
             shown = (lists.again, lists.recent)
             if published.get(user) == shown:
-                still_active.append(user)  # unchanged: only its expiry moves on
+                if self.expiry.due(user):
+                    still_active.append(user)  # unchanged: only its expiry moves on
                 continue
             try:
                 payload = StoredShopper.encode(
                     user, lists.again, lists.recent, sorted(lists.seen), lists.categories, now
                 )
                 changed[user] = shown, payload
+                self.expiry.mark(user)  # SET ... EX sets it
             except (ValueError, orjson.JSONEncodeError) as exc:
                 set_aside(self.ride_out.step_id, self.ride_out.metrics, user, lists, exc)
 
