@@ -2,7 +2,8 @@
 
 It reads the popularity list (:class:`Popularity`: the API keeps one copy per cache
 interval, shared by every shopper) and, for one shopper, one pipelined round trip: the
-neighbours of their recent items and their categories' best sellers. Each neighbour's
+neighbours of their recent items and their categories' best sellers, except those the API
+read for another shopper within the cache interval (:class:`GraphReads`). Each neighbour's
 similarity is divided by its popularity (``online_models.similarity.damped``, so that best
 sellers do not crowd every list). The popularity list keeps the ``TILLFLOW_POPULARITY_LEN``
 most popular products: a neighbour past its end counts as popular as the last one kept, not
@@ -17,9 +18,12 @@ sellers), so a shallow build costs less and serves the same items.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
+from api.cache import LastKnown
 from infra.clients import AsyncRedis
 from online_models.recommender import (
     CATEGORY_ITEMS,
@@ -32,6 +36,7 @@ from online_models.similarity import POPULARITY_DAMPING, damped
 from schemas.keys import RedisKeys
 from schemas.serving import StoredShopper
 
+V = TypeVar("V")
 DEEPEST = 100  # the deepest discover list the API builds (the ranker's pool for k = 50)
 POPULAR_FALLBACK = 4 * DEEPEST + 1  # best sellers a discover list may be topped up from
 
@@ -47,6 +52,19 @@ class Popularity:
     @classmethod
     def of(cls, ranked: list[tuple[str, float]]) -> Popularity:
         return cls(ranked, dict(ranked), ranked[-1][1] if ranked else 1.0)
+
+
+@dataclass(frozen=True)
+class GraphReads:
+    """Each item's neighbours and each category's best sellers as last read, kept for the
+    cache interval and shared by every shopper whose discover list reads them."""
+
+    neighbours: LastKnown[dict[str, float]] = field(default_factory=lambda: LastKnown(0.0))
+    best_sellers: LastKnown[list[tuple[str, float]]] = field(default_factory=lambda: LastKnown(0.0))
+
+    @classmethod
+    def kept_for(cls, ttl_s: float) -> GraphReads:
+        return cls(LastKnown(ttl_s), LastKnown(ttl_s))
 
 
 def profile_of(stored: StoredShopper) -> Profile:
@@ -68,32 +86,46 @@ async def read_discover(
     stored: StoredShopper,
     k: int,
     popularity: Popularity | None = None,
+    graph: GraphReads | None = None,
 ) -> list[Candidate]:
     """The shopper's discover top-``k``, each item with its source (``client`` returns
-    bytes); ``popularity`` is read now when not given."""
+    bytes); ``popularity`` is read now when not given, and the neighbours and best sellers
+    ``graph`` holds fresh are not read again."""
     if popularity is None:
         popularity = await read_popularity(client, keys)
+    graph = graph or GraphReads()
     recent = stored.recent[:DISCOVER_DEPTH]
     categories = [c for c, _ in stored.categories]
-    answers: list[Any] = []
-    if recent or categories:
+    now = time.monotonic()
+    similar = _fresh(graph.neighbours, recent, now)
+    by_category = _fresh(graph.best_sellers, categories, now)
+    near_wanted = [sku for sku in recent if sku not in similar]
+    best_wanted = [cat for cat in categories if cat not in by_category]
+    if near_wanted or best_wanted:
         pipe = client.pipeline(transaction=False)
-        for sku in recent:
+        for sku in near_wanted:
             pipe.hgetall(keys.neighbours(sku))
-        for cat in categories:
+        for cat in best_wanted:
             pipe.zrevrange(keys.category_popularity(cat), 0, CATEGORY_ITEMS - 1, withscores=True)
-        answers = await pipe.execute()
-    similar = {
-        sku: {_text(n): float(w) for n, w in near.items()}
-        for sku, near in zip(recent, answers, strict=False)
-    }
-    by_category = {
-        cat: [(_text(s), float(v)) for s, v in best]
-        for cat, best in zip(categories, answers[len(recent) :], strict=False)
-    }
+        answers: list[Any] = await pipe.execute()
+        for sku, near in zip(near_wanted, answers, strict=False):
+            similar[sku] = {_text(n): float(w) for n, w in near.items()}
+            graph.neighbours.put(sku, similar[sku], now)
+        for cat, best in zip(best_wanted, answers[len(near_wanted) :], strict=False):
+            by_category[cat] = [(_text(s), float(v)) for s, v in best]
+            graph.best_sellers.put(cat, by_category[cat], now)
     neighbours = _damped(similar, popularity)
     popular = popularity.ranked[:POPULAR_FALLBACK]
     return discover_candidates(profile_of(stored), by_category, neighbours, popular, k)
+
+
+def _fresh(cache: LastKnown[V], keys: Sequence[str], now: float) -> dict[str, V]:
+    found = {}
+    for key in keys:
+        value = cache.fresh(key, now)
+        if value is not None:
+            found[key] = value
+    return found
 
 
 def _damped(

@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from api.cache import LastKnown, read_through
-from api.discover import DEEPEST, Popularity, read_discover, read_popularity
+from api.discover import DEEPEST, GraphReads, Popularity, read_discover, read_popularity
 from api.features import FeatureReads
 from api.metrics import ApiMetrics
 from api.onnx_models import LoadedModel, ModelSlot
@@ -105,10 +105,11 @@ async def read_shopper(
     with_features: bool,
     discover_k: int = 0,
     popularity: Popularity | None = None,
+    graph: GraphReads | None = None,
 ) -> Shopper:
     """The shopper's buy-again list, their discover list (``discover_k`` long, built now
-    over ``popularity``: ``api/discover.py``) and, for the ranker, features (``client``
-    returns bytes)."""
+    over ``popularity`` and ``graph``: ``api/discover.py``) and, for the ranker, features
+    (``client`` returns bytes)."""
     pipe = client.pipeline(transaction=False)
     pipe.get(keys.recommendations(user_id))
     if with_features:
@@ -118,7 +119,11 @@ async def read_shopper(
     if replies[0] is None:
         return Shopper(user_id=user_id, again=[], discover=[], updated_at=None, features=features)
     stored = StoredShopper.model_validate_json(replies[0])
-    found = await read_discover(client, keys, stored, discover_k, popularity) if discover_k else []
+    found = (
+        await read_discover(client, keys, stored, discover_k, popularity, graph)
+        if discover_k
+        else []
+    )
     return Shopper(
         user_id=user_id,
         again=[RecommendedItem(sku=i.sku, score=i.score, source="again") for i in stored.again],
@@ -263,6 +268,7 @@ class RecommendationService:
         ranker: ModelSlot,
         metrics: ApiMetrics,
         on_served: Callable[[Recommendations], None] = lambda _: None,
+        graph: GraphReads | None = None,
     ) -> None:
         self.redis = redis
         self.shoppers, self.popular, self.items = caches
@@ -271,6 +277,7 @@ class RecommendationService:
         self.ranker = ranker
         self.metrics = metrics
         self.on_served = on_served
+        self.graph = graph or GraphReads()
 
     async def for_shopper(self, user_id: str, k: int, name: ListName = "mixed") -> Recommendations:
         """The shopper's top-``k`` of list ``name`` (ranked when a ranker is loaded), logged
@@ -300,6 +307,7 @@ class RecommendationService:
                 with_features=ranker is not None,
                 discover_k=depth,
                 popularity=popular.counts,
+                graph=self.graph,
             ),
             raw=True,
         )

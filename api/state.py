@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from api.cache import LastKnown
 from api.catalogue import CatalogueService
+from api.discover import GraphReads
 from api.features import FeatureReads
 from api.hub import Hub
 from api.kafka_gate import KafkaGate
@@ -101,6 +102,7 @@ class AppState:
             state.models["ranker"],
             metrics,
             on_served=state.served.record,
+            graph=GraphReads.kept_for(settings.api_cache_ttl_s),
         )
         state.catalogue_service = CatalogueService(state.redis, keys)
         state.hub.on_price.append(state.prices.invalidate)
