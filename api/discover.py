@@ -1,19 +1,29 @@
 """The discover list, built when it is asked for from what the flows publish at that moment.
 
-One shopper costs two pipelined round trips: the neighbours of their recent items, their
-categories' best sellers, the popular items and the least popular product the popularity
-list still keeps; then the popularity of every neighbour (the similarity is divided by it,
-``online_models.similarity.damped``, so that best sellers do not crowd every list). The
-popularity list keeps the ``TILLFLOW_POPULARITY_LEN`` most popular products: a neighbour past
-its end counts as popular as the last one kept, not as unseen (which would rank the rarest
-items of a large catalogue above the rest). The ranking itself is
-``online_models.recommender.discover_candidates``.
+It reads the popularity list (:class:`Popularity`: the API keeps one copy per cache
+interval, shared by every shopper) and, for one shopper, one pipelined round trip: the
+neighbours of their recent items and their categories' best sellers, except those the API
+read for another shopper within the cache interval (:class:`GraphReads`). Each neighbour's
+similarity is divided by its popularity (``online_models.similarity.damped``, so that best
+sellers do not crowd every list). The popularity list keeps the ``TILLFLOW_POPULARITY_LEN``
+most popular products: a neighbour past its end counts as popular as the last one kept, not
+as unseen (which would rank the rarest items of a large catalogue above the rest). The
+ranking itself is ``online_models.recommender.discover_candidates``.
+
+A list is built only as deep as the answer needs: its first ``k`` items are the same
+whatever depth it is built to (the ranking sorts every scored item, and the popular items
+that top it up are taken in the same order from the same :data:`POPULAR_FALLBACK` best
+sellers), so a shallow build costs less and serves the same items.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
+from api.cache import LastKnown
 from infra.clients import AsyncRedis
 from online_models.recommender import (
     CATEGORY_ITEMS,
@@ -26,7 +36,35 @@ from online_models.similarity import POPULARITY_DAMPING, damped
 from schemas.keys import RedisKeys
 from schemas.serving import StoredShopper
 
-POPULAR_CANDIDATES = 4  # × k popular items read as the last resort
+V = TypeVar("V")
+DEEPEST = 100  # the deepest discover list the API builds (the ranker's pool for k = 50)
+POPULAR_FALLBACK = 4 * DEEPEST + 1  # best sellers a discover list may be topped up from
+
+
+@dataclass(frozen=True, slots=True)
+class Popularity:
+    """The popularity list as read at one moment."""
+
+    ranked: list[tuple[str, float]]  # (sku, popularity), most popular first
+    scores: dict[str, float]  # the same, by sku
+    floor: float  # what a product past the list's end counts: the least popular kept (or 1)
+
+    @classmethod
+    def of(cls, ranked: list[tuple[str, float]]) -> Popularity:
+        return cls(ranked, dict(ranked), ranked[-1][1] if ranked else 1.0)
+
+
+@dataclass(frozen=True)
+class GraphReads:
+    """Each item's neighbours and each category's best sellers as last read, kept for the
+    cache interval and shared by every shopper whose discover list reads them."""
+
+    neighbours: LastKnown[dict[str, float]] = field(default_factory=lambda: LastKnown(0.0))
+    best_sellers: LastKnown[list[tuple[str, float]]] = field(default_factory=lambda: LastKnown(0.0))
+
+    @classmethod
+    def kept_for(cls, ttl_s: float) -> GraphReads:
+        return cls(LastKnown(ttl_s), LastKnown(ttl_s))
 
 
 def profile_of(stored: StoredShopper) -> Profile:
@@ -35,46 +73,68 @@ def profile_of(stored: StoredShopper) -> Profile:
     return Profile(items, list(stored.categories), list(stored.recent), frozenset(stored.seen))
 
 
+async def read_popularity(client: AsyncRedis, keys: RedisKeys) -> Popularity:
+    """The whole popularity list, one round trip (the flows keep it ``popularity_len``
+    long; ``client`` returns bytes)."""
+    top = await client.zrevrange(keys.popularity, 0, -1, withscores=True)
+    return Popularity.of([(_text(s), float(v)) for s, v in top])
+
+
 async def read_discover(
-    client: AsyncRedis, keys: RedisKeys, stored: StoredShopper, k: int
+    client: AsyncRedis,
+    keys: RedisKeys,
+    stored: StoredShopper,
+    k: int,
+    popularity: Popularity | None = None,
+    graph: GraphReads | None = None,
 ) -> list[Candidate]:
     """The shopper's discover top-``k``, each item with its source (``client`` returns
-    bytes)."""
+    bytes); ``popularity`` is read now when not given, and the neighbours and best sellers
+    ``graph`` holds fresh are not read again."""
+    if popularity is None:
+        popularity = await read_popularity(client, keys)
+    graph = graph or GraphReads()
     recent = stored.recent[:DISCOVER_DEPTH]
     categories = [c for c, _ in stored.categories]
-    pipe = client.pipeline(transaction=False)
-    for sku in recent:
-        pipe.hgetall(keys.neighbours(sku))
-    for cat in categories:
-        pipe.zrevrange(keys.category_popularity(cat), 0, CATEGORY_ITEMS - 1, withscores=True)
-    pipe.zrevrange(keys.popularity, 0, POPULAR_CANDIDATES * k, withscores=True)
-    pipe.zrange(keys.popularity, 0, 0, withscores=True)  # the least popular product kept
-    answers: list[Any] = await pipe.execute()
-    similar = {
-        sku: {_text(n): float(w) for n, w in near.items()}
-        for sku, near in zip(recent, answers, strict=False)
-    }
-    by_category = {
-        cat: [(_text(s), float(v)) for s, v in best]
-        for cat, best in zip(categories, answers[len(recent) :], strict=False)
-    }
-    popular = [(_text(s), float(v)) for s, v in answers[-2]]
-    floor = max((float(v) for _, v in answers[-1]), default=1.0)
-    neighbours = await _damped(client, keys, similar, floor)
+    now = time.monotonic()
+    similar = _fresh(graph.neighbours, recent, now)
+    by_category = _fresh(graph.best_sellers, categories, now)
+    near_wanted = [sku for sku in recent if sku not in similar]
+    best_wanted = [cat for cat in categories if cat not in by_category]
+    if near_wanted or best_wanted:
+        pipe = client.pipeline(transaction=False)
+        for sku in near_wanted:
+            pipe.hgetall(keys.neighbours(sku))
+        for cat in best_wanted:
+            pipe.zrevrange(keys.category_popularity(cat), 0, CATEGORY_ITEMS - 1, withscores=True)
+        answers: list[Any] = await pipe.execute()
+        for sku, near in zip(near_wanted, answers, strict=False):
+            similar[sku] = {_text(n): float(w) for n, w in near.items()}
+            graph.neighbours.put(sku, similar[sku], now)
+        for cat, best in zip(best_wanted, answers[len(near_wanted) :], strict=False):
+            by_category[cat] = [(_text(s), float(v)) for s, v in best]
+            graph.best_sellers.put(cat, by_category[cat], now)
+    neighbours = _damped(similar, popularity)
+    popular = popularity.ranked[:POPULAR_FALLBACK]
     return discover_candidates(profile_of(stored), by_category, neighbours, popular, k)
 
 
-async def _damped(
-    client: AsyncRedis, keys: RedisKeys, similar: dict[str, dict[str, float]], floor: float
+def _fresh(cache: LastKnown[V], keys: Sequence[str], now: float) -> dict[str, V]:
+    found = {}
+    for key in keys:
+        value = cache.fresh(key, now)
+        if value is not None:
+            found[key] = value
+    return found
+
+
+def _damped(
+    similar: dict[str, dict[str, float]], popularity: Popularity
 ) -> dict[str, dict[str, float]]:
-    wanted = sorted({other for near in similar.values() for other in near})
-    if POPULARITY_DAMPING == 0 or not wanted:
+    if POPULARITY_DAMPING == 0:
         return similar
-    scores = await client.zmscore(keys.popularity, wanted)
-    popularity = {s: float(v) for s, v in zip(wanted, scores, strict=True) if v is not None}
-    return {
-        sku: damped(near, popularity, POPULARITY_DAMPING, floor) for sku, near in similar.items()
-    }
+    scores, floor = popularity.scores, popularity.floor
+    return {sku: damped(near, scores, POPULARITY_DAMPING, floor) for sku, near in similar.items()}
 
 
 def _text(value: bytes | str) -> str:

@@ -2,13 +2,17 @@
 
 Reads are split by how widely they are shared, so each can be cached on its own: the
 shopper's lists (buy again as stored, discover built from the stored shopper) and feature
-hash (one per shopper), the popularity list (one for all), and each candidate item's
-features and category (shared by every shopper who sees it).
+hash (one per shopper), the popularity list (one for all: the discover lists' best sellers,
+their neighbours' popularity and the popular top-up), and each candidate item's features
+and category (shared by every shopper who sees it). A shopper's discover list is built only
+as deep as the answer needs (:func:`depth_for`), and built again when a deeper one is asked.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -16,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from api.cache import LastKnown, read_through
-from api.discover import read_discover
+from api.discover import DEEPEST, GraphReads, Popularity, read_discover, read_popularity
 from api.features import FeatureReads
 from api.metrics import ApiMetrics
 from api.onnx_models import LoadedModel, ModelSlot
@@ -36,13 +40,19 @@ from schemas.serving import (
 
 MAX_K = 50
 POPULAR_DEPTH = 2 * MAX_K
-CANDIDATES_MAX = 2 * MAX_K  # the ranker's pool for k items: max(2k, 20) candidates
+CANDIDATES_MAX = DEEPEST  # the ranker's pool for k items: depth_for(k) candidates
 T = TypeVar("T")
 LIST_HELP = (
     "`again`: the shopper's own items (buy again, continue); `discover`: items they have not "
     "interacted with (similar to their history, their categories' best sellers, popular); "
     "`mixed`: both interleaved."
 )
+
+
+def depth_for(k: int) -> int:
+    """How many candidates an answer of ``k`` items is chosen from (the ranker's pool, and
+    how deep the discover list is built): ``max(2k, 20)``, at most :data:`CANDIDATES_MAX`."""
+    return min(CANDIDATES_MAX, max(2 * k, 20))
 
 
 class Shopper(BaseModel):
@@ -53,6 +63,7 @@ class Shopper(BaseModel):
     discover: list[RecommendedItem]  # built from the flows' state now ([] when unknown)
     updated_at: datetime | None  # when the flows last stored the shopper (None: unknown)
     features: dict[str, str]  # the shopper's features by name ({} when not read)
+    depth: int = 0  # how deep ``discover`` was built (its first ``depth`` items are final)
 
     @property
     def known(self) -> bool:
@@ -78,6 +89,14 @@ class Item(BaseModel):
     category: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Popular:
+    """The popularity list, read once per cache interval and shared by every request."""
+
+    counts: Popularity  # for the discover lists
+    top: list[RecommendedItem]  # the POPULAR_DEPTH most popular, as served
+
+
 async def read_shopper(
     client: AsyncRedis,
     keys: RedisKeys,
@@ -85,9 +104,12 @@ async def read_shopper(
     user_id: str,
     with_features: bool,
     discover_k: int = 0,
+    popularity: Popularity | None = None,
+    graph: GraphReads | None = None,
 ) -> Shopper:
-    """The shopper's buy-again list, their discover list (``discover_k`` long, built now:
-    ``api/discover.py``) and, for the ranker, features (``client`` returns bytes)."""
+    """The shopper's buy-again list, their discover list (``discover_k`` long, built now
+    over ``popularity`` and ``graph``: ``api/discover.py``) and, for the ranker, features
+    (``client`` returns bytes)."""
     pipe = client.pipeline(transaction=False)
     pipe.get(keys.recommendations(user_id))
     if with_features:
@@ -97,19 +119,26 @@ async def read_shopper(
     if replies[0] is None:
         return Shopper(user_id=user_id, again=[], discover=[], updated_at=None, features=features)
     stored = StoredShopper.model_validate_json(replies[0])
-    found = await read_discover(client, keys, stored, discover_k) if discover_k else []
+    found = (
+        await read_discover(client, keys, stored, discover_k, popularity, graph)
+        if discover_k
+        else []
+    )
     return Shopper(
         user_id=user_id,
         again=[RecommendedItem(sku=i.sku, score=i.score, source="again") for i in stored.again],
         discover=[RecommendedItem(sku=s, score=v, source=source) for s, v, source in found],
         updated_at=stored.updated_at,
         features=features,
+        depth=discover_k,
     )
 
 
-async def read_popular(client: AsyncRedis, keys: RedisKeys, depth: int) -> list[RecommendedItem]:
-    top = await client.zrevrange(keys.popularity, 0, depth - 1, withscores=True)
-    return [RecommendedItem(sku=s, score=float(v), source="popular") for s, v in top]
+async def read_popular(client: AsyncRedis, keys: RedisKeys, depth: int) -> Popular:
+    """The popularity list, and its first ``depth`` as served items (one round trip)."""
+    counts = await read_popularity(client, keys)
+    top = [RecommendedItem(sku=s, score=v, source="popular") for s, v in counts.ranked[:depth]]
+    return Popular(counts, top)
 
 
 async def read_items(
@@ -233,12 +262,13 @@ class RecommendationService:
     def __init__(
         self,
         redis: RedisGate,
-        caches: tuple[LastKnown[Shopper], LastKnown[list[RecommendedItem]], LastKnown[Item]],
+        caches: tuple[LastKnown[Shopper], LastKnown[Popular], LastKnown[Item]],
         keys: RedisKeys,
         reads: FeatureReads,
         ranker: ModelSlot,
         metrics: ApiMetrics,
         on_served: Callable[[Recommendations], None] = lambda _: None,
+        graph: GraphReads | None = None,
     ) -> None:
         self.redis = redis
         self.shoppers, self.popular, self.items = caches
@@ -247,6 +277,7 @@ class RecommendationService:
         self.ranker = ranker
         self.metrics = metrics
         self.on_served = on_served
+        self.graph = graph or GraphReads()
 
     async def for_shopper(self, user_id: str, k: int, name: ListName = "mixed") -> Recommendations:
         """The shopper's top-``k`` of list ``name`` (ranked when a ranker is loaded), logged
@@ -258,6 +289,13 @@ class RecommendationService:
     async def _lists(self, user_id: str, k: int, name: ListName) -> Recommendations:
         keys, reads = self.keys, self.reads
         ranker = usable_ranker(self.ranker)
+        depth = depth_for(k)
+        popular, popular_result = await self._cached(
+            self.popular, "top", lambda client: read_popular(client, keys, POPULAR_DEPTH), raw=True
+        )
+        cached = self.shoppers.fresh(user_id, time.monotonic())
+        if cached is not None and cached.known and cached.depth < depth:
+            self.shoppers.invalidate(user_id)  # its discover list is too short for this k
         shopper, result = await self._cached(
             self.shoppers,
             user_id,
@@ -267,18 +305,17 @@ class RecommendationService:
                 reads,
                 user_id,
                 with_features=ranker is not None,
-                discover_k=CANDIDATES_MAX,
+                discover_k=depth,
+                popularity=popular.counts,
+                graph=self.graph,
             ),
             raw=True,
         )
         self.metrics.count_lookups("recommendations", result)
-        popular, popular_result = await self._cached(
-            self.popular, "top", lambda client: read_popular(client, keys, POPULAR_DEPTH)
-        )
         stale = "stale" in (result, popular_result)
         if ranker is None or not shopper.known:
-            return without_ranker(shopper, name, popular, k, stale=stale)
-        candidates = pool(shopper, name, popular, max(2 * k, 20))
+            return without_ranker(shopper, name, popular.top, k, stale=stale)
+        candidates = pool(shopper, name, popular.top, depth)
         items, stale_items = await self._items(candidates)
         return ranked(shopper, candidates, items, ranker, k, name=name, stale=stale or stale_items)
 
@@ -320,10 +357,12 @@ __all__ = [
     "LIST_HELP",
     "MAX_K",
     "Item",
+    "Popular",
     "RecommendationService",
     "Recommendations",
     "RecommendedItem",
     "Shopper",
+    "depth_for",
     "pool",
     "ranked",
     "read_items",

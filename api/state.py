@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from api.cache import LastKnown
 from api.catalogue import CatalogueService
+from api.discover import GraphReads
 from api.features import FeatureReads
 from api.hub import Hub
 from api.kafka_gate import KafkaGate
@@ -15,7 +16,7 @@ from api.onnx_models import ModelSlot
 from api.passwords import hash_secret, is_hash
 from api.prices import Priced, PriceService
 from api.ratelimit import LoginThrottle, TokenBucket
-from api.recommendations import Item, RecommendationService, Shopper
+from api.recommendations import Item, Popular, RecommendationService, Shopper
 from api.redis_gate import RedisGate
 from api.served import ServedLog
 from api.tokens import VerifiedTokens
@@ -23,7 +24,6 @@ from graph.serving import GraphService
 from ingest.producer import EventProducer
 from registry import ModelRegistry
 from schemas.producers import ProducerClient
-from schemas.serving import RecommendedItem
 from schemas.settings import Settings
 
 MODEL_NAMES = ("demand", "ranker")
@@ -42,7 +42,7 @@ class AppState:
     models: dict[str, ModelSlot] = field(default_factory=dict)
     prices: LastKnown[Priced] = field(default_factory=lambda: LastKnown(1.0))
     shoppers: LastKnown[Shopper] = field(default_factory=lambda: LastKnown(1.0))
-    popular: LastKnown[list[RecommendedItem]] = field(default_factory=lambda: LastKnown(1.0))
+    popular: LastKnown[Popular] = field(default_factory=lambda: LastKnown(1.0))
     items: LastKnown[Item] = field(default_factory=lambda: LastKnown(1.0))
     producer_clients: LastKnown[ProducerClient] = field(default_factory=lambda: LastKnown(1.0))
     public_limit: TokenBucket | None = None  # per client address on the public routes
@@ -102,6 +102,7 @@ class AppState:
             state.models["ranker"],
             metrics,
             on_served=state.served.record,
+            graph=GraphReads.kept_for(settings.api_cache_ttl_s),
         )
         state.catalogue_service = CatalogueService(state.redis, keys)
         state.hub.on_price.append(state.prices.invalidate)

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import UTC, datetime
 
 import pytest
 import redis.asyncio as aioredis
 
-from api.discover import read_discover
+from api.discover import DEEPEST, profile_of, read_discover, read_popularity
+from api.recommendations import MAX_K, depth_for
 from flows.sinks.serving import ItemGraphWriter
+from online_models.recommender import (
+    CATEGORY_ITEMS,
+    DISCOVER_DEPTH,
+    Candidate,
+    discover_candidates,
+)
+from online_models.similarity import POPULARITY_DAMPING, damped
 from schemas.serving import StoredShopper
 from schemas.settings import Settings
 
@@ -53,3 +62,77 @@ async def test_a_neighbour_past_the_popularity_lists_end_is_damped_as_the_last_k
     ]
     kept, rare = found[0][1], found[1][1]
     assert rare / kept == pytest.approx(0.5 / 0.6, rel=1e-3)  # both damped by 10,000**0.25
+
+
+def _reference(
+    stored: StoredShopper,
+    by_category: dict[str, list[tuple[str, float]]],
+    neighbours: dict[str, dict[str, float]],
+    popularity: dict[str, float],
+    k: int,
+) -> list[Candidate]:
+    """The discover list built ``k`` deep from values read independently of the API's reads:
+    each neighbour damped by its own popularity (the least popular kept past the list's
+    end), topped up from the 4k + 1 most popular."""
+    floor = min(popularity.values())
+    damped_near = {
+        sku: damped(near, popularity, POPULARITY_DAMPING, floor) for sku, near in neighbours.items()
+    }
+    popular = sorted(popularity.items(), key=lambda kv: (-kv[1], kv[0]))[: 4 * k + 1]
+    return discover_candidates(profile_of(stored), by_category, damped_near, popular, k)
+
+
+async def test_a_shallow_discover_list_is_the_deep_lists_head(stack: Settings) -> None:
+    """The API builds a shopper's discover list only as deep as the answer needs, over the
+    popularity list it keeps per cache interval; for every k the answer's candidates are the
+    head of the list built as deep as the API ever builds it, with the popularity read per
+    shopper, for a light shopper, one whose history covers most of the best sellers (the
+    popular top-up then reaches far down the list) and one the flows know only by category."""
+    settings = stack.model_copy(
+        update={"redis_prefix": f"{stack.redis_prefix}disc{uuid.uuid4().hex[:6]}:"}
+    )
+    rng = random.Random(11)
+    skus = [f"P{i:03d}" for i in range(300)]
+    popularity = {s: float(1_000 - 3 * i) for i, s in enumerate(skus)}  # P000 the best seller
+    categories = {s: f"c{i % 4}" for i, s in enumerate(skus)}
+    neighbours = {s: {n: rng.random() for n in rng.sample(skus, 25)} for s in skus}
+    # The heavy shopper has seen the 75 best sellers; their one recent item's neighbours are
+    # mostly among them, so the list is topped up from far down the popularity list.
+    neighbours["P290"] = {s: 0.9 for s in skus[:10]} | {"P200": 0.5, "P201": 0.4, "P202": 0.3}
+    writer = ItemGraphWriter(settings)
+    writer.write_batch(
+        [(s, (categories[s], v)) for s, v in popularity.items()]
+        + [(s, list(near.items())) for s, near in neighbours.items()]
+    )
+    writer.close()
+    shoppers = {  # (recent, seen, categories)
+        "light": (["P150", "P007", "P299"], ["P150", "P007", "P299"], [("c1", 0.7), ("c2", 0.3)]),
+        "heavy": (["P290"], ["P290", *skus[:75]], []),
+        "category": ([], [], [("c3", 1.0)]),
+    }
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        kept = await read_popularity(client, settings.keys)
+        for user, (recent, seen, cats) in shoppers.items():
+            stored = StoredShopper.model_validate_json(
+                StoredShopper.encode(
+                    user, [(s, 1.0) for s in seen[:5]], recent, seen, cats, datetime.now(UTC)
+                )
+            )
+            by_category = {
+                c: sorted(
+                    ((s, v) for s, v in popularity.items() if categories[s] == c),
+                    key=lambda kv: (-kv[1], kv[0]),
+                )[:CATEGORY_ITEMS]
+                for c, _ in cats
+            }
+            near = {s: neighbours[s] for s in recent[:DISCOVER_DEPTH]}
+            deep = _reference(stored, by_category, near, popularity, DEEPEST)
+            assert len(deep) == DEEPEST
+            for k in (1, 5, 10, 25, MAX_K):
+                depth = depth_for(k)
+                shallow = await read_discover(client, settings.keys, stored, depth, kept)
+                assert shallow == deep[:depth], (user, k)
+                assert await read_discover(client, settings.keys, stored, depth) == shallow
+    finally:
+        await client.aclose()

@@ -192,6 +192,25 @@ def test_a_first_view_without_neighbours_discovers_the_category(
     assert [i["sku"] for i in body["items"]] == [A]
 
 
+def test_a_longer_list_than_the_cached_one_is_built_again(
+    shop: Settings, client: TestClient
+) -> None:
+    """The discover list is built only as deep as an answer needs and cached; a later
+    request for more items builds it deeper instead of topping the short one up."""
+    near = [(f"SKU-N{i:02d}", float(40 - i)) for i in range(40)]  # not in the popularity list
+    graph = ItemGraphWriter(shop)
+    graph.write_batch([("SKU-N", near)])
+    graph.close()
+    writer = RecommendationWriter(shop)
+    writer.write_batch([viewed("u-deep", ["SKU-N"], {"SKU-N": "unsold"})])
+    writer.close()
+    short = client.get("/recommendations/u-deep", params={"list": "discover", "k": 3}).json()
+    assert [i["sku"] for i in short["items"]] == ["SKU-N00", "SKU-N01", "SKU-N02"]
+    body = client.get("/recommendations/u-deep", params={"list": "discover", "k": 30}).json()
+    assert [i["sku"] for i in body["items"]] == [s for s, _ in near[:30]]
+    assert {i["source"] for i in body["items"]} == {"similar"}
+
+
 @pytest.mark.cluster
 def test_a_shoppers_list_follows_their_activity_live(shop: Settings, client: TestClient) -> None:
     writer = RecommendationWriter(shop)
