@@ -683,7 +683,7 @@ def quality_modes(data: dict[str, object]) -> str:
     return "\n".join(rows)
 
 
-ELASTICITY_FIGURES = ("bias", "bias_se", "mae", "slope", "coverage_90", "z_mean", "median_std")
+ELASTICITY_FIGURES = ("bias", "mae", "slope", "coverage_90", "z_mean", "median_std")
 ELASTICITY_READINGS = {
     "learned": "the learner (its category prior)",
     "true_prior": "baseline: same evidence, prior at the true mean and spread",
@@ -778,9 +778,34 @@ def render_elasticity() -> str:
                     fmt(_seed_mean(run, tuple(f.split(".")))) for f in ELASTICITY_BEFORE
                 )
                 parts.append(f"| {mode} | {label} | {values} |")
+    parts.extend(_across_seeds(data["modes"]))
     parts.extend(_elasticity_seeds())
     parts.append(f"\n{ELASTICITY_NOTE}\n")
     return "\n".join(parts)
+
+
+def _across_seeds(modes: dict[str, Any]) -> list[str]:
+    """Each mode's figures over its seeds: mean ± standard error, whole shops the units."""
+    keys = sorted({k for run in modes.values() for k in run.get("across_seeds", {})})
+    if not keys:
+        return []
+    seeds = max(
+        (v["seeds"] for run in modes.values() for v in run.get("across_seeds", {}).values()),
+        default=0,
+    )
+    rows = [
+        f"\nOver the {seeds} shops (seeds), mean ± standard error with each shop one unit (its "
+        "products share the shop mean's error, so they are not independent draws):\n\n"
+        f"| mode | {' | '.join(f'`{k}`' for k in keys)} |\n|---|" + "---:|" * len(keys)
+    ]
+    for mode, run in modes.items():
+        figures = run.get("across_seeds", {})
+        cells = [
+            f"{fmt(figures[k]['mean'])} ± {fmt(figures[k]['se'])}" if k in figures else "n/a"
+            for k in keys
+        ]
+        rows.append(f"| {mode} | {' | '.join(cells)} |")
+    return rows
 
 
 SEED_FIGURES = ("learned_bias", "coverage_90", "mae", "flat_prior_lean", "shop_mean_z")
