@@ -307,9 +307,9 @@ def main(argv: list[str] | None = None, runner: Callable[..., Any] = run_mode) -
         runs = [(m, size, s, level) for m, s in pairs]
         done = list(pool.map(runner, *zip(*runs, strict=True)))
     for mode in args.modes:
-        runs = [r for (m, _), r in zip(pairs, done, strict=True) if m == mode]
-        several = {"seeds": runs, "across_seeds": across_seeds(runs)}
-        modes[mode] = runs[0] if len(runs) == 1 else several
+        mode_runs = [r for (m, _), r in zip(pairs, done, strict=True) if m == mode]
+        several = {"seeds": mode_runs, "across_seeds": across_seeds(mode_runs)}
+        modes[mode] = mode_runs[0] if len(mode_runs) == 1 else several
         print(mode, json.dumps(modes[mode]))
     payload = {
         "modes": modes,

@@ -114,8 +114,8 @@ def grid_fit(
 
     ``mean_std = inf`` makes the mean's prior flat (then at least one member must report).
     """
-    sums = [t.sum(axis=1) for t in _member_terms(information, information_mean)]
-    weights, mu, precision = _fit_from_sums(*sums, base_mean, mean_std, spread_scale)
+    w, wd, wdd, log_w = (t.sum(axis=1) for t in _member_terms(information, information_mean))
+    weights, mu, precision = _fit_from_sums(w, wd, wdd, log_w, base_mean, mean_std, spread_scale)
     return GridFit(TAU_GRID, weights, mu, precision)
 
 
@@ -136,9 +136,10 @@ def leave_one_out(
     >>> bool(abs(m[0] - alone[0]) < 1e-9 and abs(s[0] - alone[1]) < 1e-9)
     True
     """
-    terms = _member_terms(information, information_mean)
-    sums = [t.sum(axis=1, keepdims=True) - t for t in terms]
-    weights, mu, precision = _fit_from_sums(*sums, base_mean, mean_std, spread_scale)
+    w, wd, wdd, log_w = (
+        t.sum(axis=1, keepdims=True) - t for t in _member_terms(information, information_mean)
+    )
+    weights, mu, precision = _fit_from_sums(w, wd, wdd, log_w, base_mean, mean_std, spread_scale)
     grid2 = TAU_GRID[:, None] ** 2
     mean = (weights * mu).sum(axis=0)
     second = (weights * (grid2 + 1.0 / precision + mu**2)).sum(axis=0)
