@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import pickle
 import random
+from collections.abc import Iterable
 
 import numpy as np
 import pytest
@@ -35,15 +36,22 @@ def _views_stream(true_e: float, seed: int, conversion: float = 0.04, n: int = 3
         yield price, rng.random() < conversion * (price / LIST) ** true_e
 
 
-def _new_estimate(true_e: float, seed: int) -> tuple[float, float]:
-    pool = CategoryPool()
-    model = ElasticityModel("S", LIST)
+def _learn_views(
+    model: ElasticityModel, pool: CategoryPool, stream: Iterable[tuple[float, bool]], every: float
+) -> None:
+    """Feed ``model`` a views stream, one view every ``every`` seconds from T0."""
     t = T0
-    for price, converted in _views_stream(true_e, seed):
-        t += 10.0
+    for price, converted in stream:
+        t += every
         model.on_view(price, t, pool)
         if converted:
             model.on_cart(t, pool)
+
+
+def _new_estimate(true_e: float, seed: int) -> tuple[float, float]:
+    pool = CategoryPool()
+    model = ElasticityModel("S", LIST)
+    _learn_views(model, pool, _views_stream(true_e, seed), every=10.0)
     model.close_views(pool)
     return model.posterior(pool)
 
@@ -238,12 +246,7 @@ def test_a_product_with_much_data_converges_to_its_own_evidence() -> None:
         prior.report(f"S{i}", 50.0, 50.0 * (-2.5 + 0.2 * (i % 5 - 2)))
     pool = CategoryPool(prior=prior)
     model = ElasticityModel("OWN", LIST)
-    t = T0
-    for price, converted in _views_stream(-1.0, seed=11, conversion=0.1, n=60_000):
-        t += 5.0
-        model.on_view(price, t, pool)
-        if converted:
-            model.on_cart(t, pool)
+    _learn_views(model, pool, _views_stream(-1.0, seed=11, conversion=0.1, n=60_000), every=5.0)
     mean, std = model.posterior(pool)
     assert mean == pytest.approx(-1.0, abs=max(0.15, 3 * std))
     assert pool.prior.mean < -2.0  # the category still says −2.5 or so
@@ -379,12 +382,7 @@ def test_a_product_counts_its_own_evidence_once() -> None:
     for i, e in enumerate([-2.0, -1.6, -2.4]):
         pool.report(f"S{i}", 2.0, 2.0 * e)
     model = ElasticityModel("OWN", LIST)
-    t = T0
-    for price, converted in _views_stream(-0.8, seed=5, conversion=0.08, n=6_000):
-        t += 5.0
-        model.on_view(price, t, pool)
-        if converted:
-            model.on_cart(t, pool)
+    _learn_views(model, pool, _views_stream(-0.8, seed=5, conversion=0.08, n=6_000), every=5.0)
     information, weighted = model.glm.likelihood(ELASTICITY)
     others = CategoryPrior(*shop.for_category("c"))
     for i, e in enumerate([-2.0, -1.6, -2.4]):
