@@ -9,8 +9,10 @@ in each channel mode:
   learned on true elasticity: 1 when estimates follow the truth, 0 when they are all the prior);
   ``bias_weighted`` weighs each product by its posterior precision and ``z_mean`` is the mean
   error in posterior standard deviations (near 0 when the evidence is read without bias);
-- the same for two counterfactual readings of the same evidence, which separate the prior from
-  the likelihood: ``data_only`` (the elasticity prior made flat: what the evidence alone says)
+- the same for counterfactual readings of the same evidence: ``own_counted_twice`` (the
+  product's prior from its whole category, its own report included: its evidence counted
+  twice, once in the prior and once as the likelihood), and two that separate the prior
+  from the likelihood: ``data_only`` (the elasticity prior made flat: what the evidence alone says)
   and ``true_prior`` (the prior set to the true mean and spread of the shop's elasticities:
   the best any category prior could do with this evidence);
 - the category prior against the truth: ``prior_centre_error`` (mean over categories of the
@@ -157,6 +159,7 @@ def score(
     true_std = float(np.std(list(truth.values())))
     readings: dict[str, list[tuple[float, float, float]]] = {
         "learned": [],
+        "own_counted_twice": [],
         "data_only": [],
         "true_prior": [],
     }
@@ -175,6 +178,8 @@ def score(
                 continue
             glm = st.pricer.demand.glm
             readings["learned"].append((*st.pricer.demand.posterior(state.pool), truth[sku]))
+            whole = (state.pool.prior.mean, state.pool.prior.std)  # holds the product's report
+            readings["own_counted_twice"].append((*reading(glm, *whole), truth[sku]))
             readings["data_only"].append((*reading(glm, true_mean, FLAT_STD), truth[sku]))
             readings["true_prior"].append((*reading(glm, true_mean, true_std), truth[sku]))
             infos.append(glm.information(ELASTICITY))

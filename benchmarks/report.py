@@ -686,6 +686,7 @@ def quality_modes(data: dict[str, object]) -> str:
 ELASTICITY_FIGURES = ("bias", "mae", "slope", "coverage_90", "z_mean", "median_std")
 ELASTICITY_READINGS = {
     "learned": "the learner (its category prior)",
+    "own_counted_twice": "baseline: same evidence, category prior holding its own report",
     "true_prior": "baseline: same evidence, prior at the true mean and spread",
     "data_only": "baseline: same evidence, flat prior",
 }
@@ -747,6 +748,8 @@ def render_elasticity() -> str:
     ]
     for mode, run in data["modes"].items():
         for reading, note in ELASTICITY_READINGS.items():
+            if reading not in run.get("seeds", [run])[0]:
+                continue
             values = " | ".join(fmt(_seed_mean(run, (reading, f))) for f in ELASTICITY_FIGURES)
             parts.append(f"| {mode} | {reading}: {note} | {values} |")
     head = " | ".join(f"`{f}`" for f in ELASTICITY_CONTEXT)
