@@ -9,8 +9,10 @@ in each channel mode:
   learned on true elasticity: 1 when estimates follow the truth, 0 when they are all the prior);
   ``bias_weighted`` weighs each product by its posterior precision and ``z_mean`` is the mean
   error in posterior standard deviations (near 0 when the evidence is read without bias);
-- the same for two counterfactual readings of the same evidence, which separate the prior from
-  the likelihood: ``data_only`` (the elasticity prior made flat: what the evidence alone says)
+- the same for counterfactual readings of the same evidence: ``own_counted_twice`` (the
+  product's prior from its whole category, its own report included: its evidence counted
+  twice, once in the prior and once as the likelihood), and two that separate the prior
+  from the likelihood: ``data_only`` (the elasticity prior made flat: what the evidence alone says)
   and ``true_prior`` (the prior set to the true mean and spread of the shop's elasticities:
   the best any category prior could do with this evidence);
 - the category prior against the truth: ``prior_centre_error`` (mean over categories of the
@@ -89,7 +91,6 @@ def summary(estimates: list[tuple[float, float, float]]) -> dict[str, float]:
     slope = float(np.cov(means, truth, bias=True)[0, 1] / spread) if spread > 0 else math.nan
     return {
         "bias": round(float(errors.mean()), 4),
-        "bias_se": round(float(errors.std(ddof=1) / math.sqrt(len(errors))), 4),
         "bias_weighted": round(float(np.average(errors, weights=1 / stds**2)), 4),
         "bias_weighted_se": round(float(1 / math.sqrt(np.sum(1 / stds**2))), 4),
         "z_mean": round(float(np.mean(errors / stds)), 4),
@@ -158,6 +159,7 @@ def score(
     true_std = float(np.std(list(truth.values())))
     readings: dict[str, list[tuple[float, float, float]]] = {
         "learned": [],
+        "own_counted_twice": [],
         "data_only": [],
         "true_prior": [],
     }
@@ -176,6 +178,8 @@ def score(
                 continue
             glm = st.pricer.demand.glm
             readings["learned"].append((*st.pricer.demand.posterior(state.pool), truth[sku]))
+            whole = (state.pool.prior.mean, state.pool.prior.std)  # holds the product's report
+            readings["own_counted_twice"].append((*reading(glm, *whole), truth[sku]))
             readings["data_only"].append((*reading(glm, true_mean, FLAT_STD), truth[sku]))
             readings["true_prior"].append((*reading(glm, true_mean, true_std), truth[sku]))
             infos.append(glm.information(ELASTICITY))
@@ -229,6 +233,46 @@ def with_profit_ratios(before: dict[str, Any], now: dict[str, Any]) -> dict[str,
     return out
 
 
+ACROSS_SEEDS = (
+    ("learned", "bias"),
+    ("learned", "coverage_90"),
+    ("learned", "mae"),
+    ("data_only", "bias_weighted"),
+    ("profit_vs_oracle",),
+    ("profit_vs_static",),
+)
+
+
+def across_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and standard error of a mode's figures over its seeds, each run one unit.
+
+    Within a run the products' errors are not independent: every product's prior hangs
+    from the same shop mean, whose error moves them all together, so the spread of the
+    products' errors says nothing of how far a run's bias may lie from zero. Whole shops
+    (seeds) are independent: their spread does.
+
+    >>> runs = [{"learned": {"bias": b}} for b in (0.1, -0.1, 0.2, 0.0)]
+    >>> across_seeds(runs)["learned.bias"]
+    {'mean': 0.05, 'se': 0.0645, 'seeds': 4}
+    """
+    out: dict[str, Any] = {}
+    for path in ACROSS_SEEDS:
+        values = []
+        for run in runs:
+            value: Any = run
+            for key in path:
+                value = value.get(key) if isinstance(value, dict) else None
+            if value is not None:
+                values.append(float(value))
+        if len(values) >= 2:
+            out[".".join(path)] = {
+                "mean": round(float(np.mean(values)), 4),
+                "se": round(float(np.std(values, ddof=1) / math.sqrt(len(values))), 4),
+                "seeds": len(values),
+            }
+    return out
+
+
 def main(argv: list[str] | None = None, runner: Callable[..., Any] = run_mode) -> Path:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="a tiny shop for a day")
@@ -268,8 +312,9 @@ def main(argv: list[str] | None = None, runner: Callable[..., Any] = run_mode) -
         runs = [(m, size, s, level) for m, s in pairs]
         done = list(pool.map(runner, *zip(*runs, strict=True)))
     for mode in args.modes:
-        runs = [r for (m, _), r in zip(pairs, done, strict=True) if m == mode]
-        modes[mode] = runs[0] if len(runs) == 1 else {"seeds": runs}
+        mode_runs = [r for (m, _), r in zip(pairs, done, strict=True) if m == mode]
+        several = {"seeds": mode_runs, "across_seeds": across_seeds(mode_runs)}
+        modes[mode] = mode_runs[0] if len(mode_runs) == 1 else several
         print(mode, json.dumps(modes[mode]))
     payload = {
         "modes": modes,

@@ -189,8 +189,9 @@ class SkuState:
             values["elasticity"] = round(mean, 6)
             values["elasticity_std"] = round(std, 6)
             values["observations"] = evidence.observations
-            values["elasticity_prior"] = round(self.pool.prior.mean, 6)
-            values["elasticity_prior_std"] = round(self.pool.prior.std, 6)
+            prior_mean, prior_std = self.pool.prior.for_product(self.sku)
+            values["elasticity_prior"] = round(prior_mean, 6)
+            values["elasticity_prior_std"] = round(prior_std, 6)
             values["evidence_views"] = evidence.views
             values["evidence_units"] = evidence.units
             values["exposure_hours"] = evidence.exposure_hours

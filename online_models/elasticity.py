@@ -101,7 +101,7 @@ class ElasticityModel:
 
     def posterior(self, pool: CategoryPool) -> tuple[float, float]:
         """Elasticity mean and standard deviation under the category's current prior."""
-        self.glm.set_prior(ELASTICITY, pool.prior.mean, pool.prior.std)
+        self.glm.set_prior(ELASTICITY, *pool.prior.for_product(self.sku))
         return self.glm.marginal(ELASTICITY)
 
     def sample(self, pool: CategoryPool, rng: random.Random) -> float:
@@ -131,7 +131,7 @@ class ElasticityModel:
         competitor = self.competitor if competitor is None else competitor
         x = [0.0, 0.0, math.log(price / self.list_price), competitor]
         x[intercept] = 1.0
-        self.glm.set_prior(ELASTICITY, pool.prior.mean, pool.prior.std)
+        self.glm.set_prior(ELASTICITY, *pool.prior.for_product(self.sku))
         residual = self.glm.learn_one(x, units, exposure, weight)
         pool.report(self.sku, *self.glm.likelihood(ELASTICITY))
         self.units += units

@@ -69,6 +69,40 @@ class GridFit:
         return mean, math.sqrt(max(second - mean * mean, 1e-12))
 
 
+def _member_terms(
+    information: np.ndarray, information_mean: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per spread of the grid (rows) and member (columns): ``w_i = 1 / (spread² + 1/λ_i)``,
+    ``w_i·d_i``, ``w_i·d_i²`` and ``log w_i``; every fit below is a sum of them over members."""
+    spread2 = TAU_GRID[:, None] ** 2
+    lam, h = information[None, :], information_mean[None, :]
+    w = lam / (1.0 + lam * spread2)
+    wd = h / (1.0 + lam * spread2)
+    wdd = h * h / (lam * (1.0 + lam * spread2))
+    return w, wd, wdd, np.log(w)
+
+
+def _fit_from_sums(
+    w: np.ndarray,
+    wd: np.ndarray,
+    wdd: np.ndarray,
+    log_w: np.ndarray,
+    base_mean: float,
+    mean_std: float,
+    spread_scale: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grid weights, the mean's posterior mean and precision from the members' sums (the
+    grid along the first axis; further axes are separate fits)."""
+    grid = TAU_GRID.reshape((-1,) + (1,) * (w.ndim - 1))
+    p0 = 0.0 if math.isinf(mean_std) else 1.0 / mean_std**2
+    precision = p0 + w
+    mu = (p0 * base_mean + wd) / precision
+    quad = wdd + p0 * base_mean**2 - precision * mu * mu
+    log_post = 0.5 * log_w - 0.5 * np.log(precision) - 0.5 * quad - grid**2 / (2 * spread_scale**2)
+    weights = np.exp(log_post - log_post.max(axis=0))
+    return weights / weights.sum(axis=0), mu, precision
+
+
 def grid_fit(
     information: np.ndarray,
     information_mean: np.ndarray,
@@ -80,24 +114,36 @@ def grid_fit(
 
     ``mean_std = inf`` makes the mean's prior flat (then at least one member must report).
     """
-    grid = TAU_GRID
-    spread2 = grid[:, None] ** 2
-    lam, h = information[None, :], information_mean[None, :]
-    w = lam / (1.0 + lam * spread2)  # 1 / (spread² + 1/λ_i)
-    wd = h / (1.0 + lam * spread2)  # w_i·d_i
-    wdd = h * h / (lam * (1.0 + lam * spread2))  # w_i·d_i²
-    p0 = 0.0 if math.isinf(mean_std) else 1.0 / mean_std**2
-    precision = p0 + w.sum(axis=1)
-    mu = (p0 * base_mean + wd.sum(axis=1)) / precision
-    quad = wdd.sum(axis=1) + p0 * base_mean**2 - precision * mu * mu
-    log_post = (
-        0.5 * np.log(w).sum(axis=1)
-        - 0.5 * np.log(precision)
-        - 0.5 * quad
-        - grid**2 / (2 * spread_scale**2)
+    w, wd, wdd, log_w = (t.sum(axis=1) for t in _member_terms(information, information_mean))
+    weights, mu, precision = _fit_from_sums(w, wd, wdd, log_w, base_mean, mean_std, spread_scale)
+    return GridFit(TAU_GRID, weights, mu, precision)
+
+
+def leave_one_out(
+    information: np.ndarray,
+    information_mean: np.ndarray,
+    base_mean: float,
+    mean_std: float,
+    spread_scale: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each member, the predictive mean and std of the level fitted without it (its own
+    likelihood left out, so that it is not counted twice: once in its prior, once as its
+    evidence). One pass: each fit is the members' sums less the member's own terms.
+
+    >>> info, mean = np.array([4.0, 4.0, 4.0]), np.array([-4.0, -8.0, -12.0])
+    >>> m, s = leave_one_out(info, mean, -1.5, 0.5, 0.7)
+    >>> alone = grid_fit(info[1:], mean[1:], -1.5, 0.5, 0.7).predictive()
+    >>> bool(abs(m[0] - alone[0]) < 1e-9 and abs(s[0] - alone[1]) < 1e-9)
+    True
+    """
+    w, wd, wdd, log_w = (
+        t.sum(axis=1, keepdims=True) - t for t in _member_terms(information, information_mean)
     )
-    weights = np.exp(log_post - log_post.max())
-    return GridFit(grid, weights / weights.sum(), mu, precision)
+    weights, mu, precision = _fit_from_sums(w, wd, wdd, log_w, base_mean, mean_std, spread_scale)
+    grid2 = TAU_GRID[:, None] ** 2
+    mean = (weights * mu).sum(axis=0)
+    second = (weights * (grid2 + 1.0 / precision + mu**2)).sum(axis=0)
+    return mean, np.sqrt(np.maximum(second - mean * mean, 1e-12))
 
 
 def _pairs(reports: dict[str, tuple[float, float]], leave_out: str = "") -> np.ndarray:
@@ -157,7 +203,18 @@ class CategoryPrior:
     """Online hierarchical prior for the elasticities of one category's products.
 
     ``base_mean`` ± ``base_std`` is the prior of the category's mean elasticity (from the
-    shop level, :class:`ShopPrior`; a new shop's by default).
+    shop level, :class:`ShopPrior`; a new shop's by default). ``mean`` ± ``std`` is the
+    prior of a product that has reported nothing yet; a product that has reported gets the
+    category fitted without its own report (:meth:`for_product`), as a category gets the
+    shop fitted without its own.
+
+    >>> prior = CategoryPrior()
+    >>> for i, e in enumerate([-2.0, -2.2, -1.8, -3.0]):
+    ...     prior.report(f"SKU-{i}", information=5.0, information_mean=5.0 * e)
+    >>> [round(v, 2) for v in prior.for_product("SKU-3")]  # the others' evidence only
+    [-1.91, 0.53]
+    >>> prior.for_product("SKU-9") == (prior.mean, prior.std)  # nothing reported yet
+    True
     """
 
     base_mean: float = _EMPTY_SHOP[0]
@@ -165,6 +222,7 @@ class CategoryPrior:
     reports: dict[str, tuple[float, float]] = field(default_factory=dict)
     mean: float = BASE_MEAN
     std: float = field(init=False)
+    own: dict[str, tuple[float, float]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._fit()
@@ -198,10 +256,20 @@ class CategoryPrior:
         mean, std = fit.mean_posterior()
         return 1.0 / std**2, mean / std**2
 
+    def for_product(self, sku: str) -> tuple[float, float]:
+        """Mean and std of ``sku``'s elasticity prior: the category without its own report."""
+        own: dict[str, tuple[float, float]] = getattr(self, "own", {})  # older snapshots
+        return own.get(sku) or (self.mean, self.std)
+
     def _fit(self) -> None:
         pairs = _pairs(self.reports)
         fit = grid_fit(pairs[:, 0], pairs[:, 1], self.base_mean, self.base_std, TAU_SCALE)
         self.mean, self.std = fit.predictive()
+        skus = [k for k, v in self.reports.items() if v[0] > MIN_INFORMATION]
+        means, stds = leave_one_out(
+            pairs[:, 0], pairs[:, 1], self.base_mean, self.base_std, TAU_SCALE
+        )
+        self.own = {k: (float(m), float(s)) for k, m, s in zip(skus, means, stds, strict=True)}
 
 
 @dataclass

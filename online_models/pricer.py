@@ -150,10 +150,11 @@ class ProductPricer:
         """The elasticity ± std and the evidence it rests on, in words."""
         mean, std = self.demand.posterior(pool)
         ev = self.demand.evidence()
+        prior_mean, prior_std = pool.prior.for_product(self.sku)
         return (
             f"elasticity {mean:.2f} ± {std:.2f} from {ev.views:,} views, {ev.units:,.0f} units, "
             f"{ev.exposure_hours:,.1f} exposure h ({ev.observations} obs; category prior "
-            f"{pool.prior.mean:.2f} ± {pool.prior.std:.2f})"
+            f"{prior_mean:.2f} ± {prior_std:.2f})"
         )
 
     def _after(
