@@ -132,7 +132,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if state.public_limit is not None:
         app.add_middleware(RateLimitMiddleware, bucket=state.public_limit, prefixes=PUBLIC_PREFIXES)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
-    app.add_middleware(ObservabilityMiddleware, metrics=state.metrics)
+    app.add_middleware(
+        ObservabilityMiddleware, metrics=state.metrics, access_log=settings.api_access_log
+    )
     routes_only = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -158,15 +158,17 @@ def route_template(scope: Scope) -> str:
 
 
 class ObservabilityMiddleware:
-    """Request id, latency histogram, request counter and one structured access log line.
+    """Request id, latency histogram, request counter and (when ``access_log``) one structured
+    access log line per request.
 
     The request id comes from the ``X-Request-ID`` header (or is generated), is bound into
     structlog's context for every log line of the request, and is echoed in the response.
     """
 
-    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics, access_log: bool = False) -> None:
         self.app = app
         self.metrics = metrics
+        self.access_log = access_log
         # Each label set's histogram and counter, looked up once (prometheus_client's
         # ``labels()`` validates and locks at every call).
         self._series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
@@ -204,7 +206,7 @@ class ObservabilityMiddleware:
                         self._series[labels] = series
                 series[0].observe(elapsed)
                 series[1].inc()
-                if route != "/metrics":
+                if self.access_log and route != "/metrics":
                     log.info(
                         "request",
                         method=scope["method"],

@@ -187,6 +187,9 @@ class Settings(BaseSettings):
     api_workers: int = Field(default=1, ge=1)
     max_events_per_request: int = Field(default=10_000, ge=1)
     api_cache_ttl_s: float = Field(default=1.0, ge=0)  # in-process cache of price/reco reads
+    # One structured log line per request; off by default: it was about a third of a cached
+    # price read's CPU (docs/serving.md); the request metrics count every request anyway.
+    api_access_log: bool = False
     api_redis_timeout_s: float = Field(default=0.25, gt=0)  # then serve last-known or 503
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)  # larger bodies: 413
     api_kafka_timeout_s: float = Field(default=2.0, gt=0)  # POST /events: then 503

@@ -89,6 +89,7 @@ def shipped(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             "rate_limit_per_s": 0.0,
             "log_level": "info",
             "log_format": "json",
+            "api_access_log": True,  # the API's line of a request is what is searched for
             "log_index_prefix": f"test-{rid}-logs-",
         }
     )
