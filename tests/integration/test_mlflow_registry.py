@@ -279,6 +279,26 @@ def _demand_set(data_version: int, *, negative: bool = False) -> DemandSet:
     return DemandSet(x, units, np.roll(units, 40), days, {"gold/sku_daily": data_version})
 
 
+def _own_models(shop: Settings) -> tuple[Settings, ModelRegistry, int]:
+    """Settings with a model namespace of their own, its registry, and a data version no
+    other run logs (runs are found by it)."""
+    settings = shop.model_copy(update={"mlflow_model_prefix": model_prefix()})
+    data_version = int(np.random.default_rng().integers(10**6, 10**9))
+    return settings, ModelRegistry.from_settings(settings), data_version
+
+
+def _champion_then_challenger(
+    registry: ModelRegistry, model: str, first: Outcome, second: Outcome
+) -> None:
+    """The first of two trainings of the same model was promoted (no champion before it); the
+    second was compared with it, not promoted, and kept as challenger."""
+    assert first.promoted
+    assert first.current_score is None
+    assert not second.promoted
+    assert registry.alias(model, CHAMPION) == first.version.version
+    assert registry.alias(model, CHALLENGER) == second.version.version
+
+
 def _runs_of(shop: Settings, data_version: int, table: str = "gold/sku_daily") -> list[Any]:
     """The runs that logged ``data_version`` of ``table`` (unique to one test)."""
     client = MlflowClient(tracking_uri=shop.mlflow_url)
@@ -296,9 +316,7 @@ def test_the_demand_run_opened_while_the_model_fits_holds_every_item(shop: Setti
     """The run is created and its parameters logged on another thread during the fit; the
     champion is scored there too. Both trainings' runs still hold every item, and the second,
     the same model again, is compared with the first and kept as challenger."""
-    settings = shop.model_copy(update={"mlflow_model_prefix": model_prefix()})
-    registry = ModelRegistry.from_settings(settings)
-    data_version = int(np.random.default_rng().integers(10**6, 10**9))
+    settings, registry, data_version = _own_models(shop)
     data = _demand_set(data_version)
     fitted, first = train_and_register_demand(settings, registry, data)
     again, second = train_and_register_demand(settings, registry, data)
@@ -325,15 +343,11 @@ def test_the_demand_run_opened_while_the_model_fits_holds_every_item(shop: Setti
             assert (folder / IMPORTANCE_FILE).read_bytes().startswith(b"<svg ")
         inputs = yaml.safe_load(mlmodel["signature"]["inputs"])
         assert inputs[0]["tensor-spec"] == {"dtype": "float32", "shape": [-1, len(DEMAND_FEATURES)]}
-    assert first.promoted
-    assert first.current_score is None
-    assert not second.promoted
+    _champion_then_challenger(registry, "demand", first, second)
     assert second.current_score == pytest.approx(fitted.metrics["wape"], abs=1e-3)
     assert client.get_run(second.run_id).data.metrics["wape_current_on_holdout"] == (
         pytest.approx(second.current_score)
     )
-    assert registry.alias("demand", CHAMPION) == first.version.version
-    assert registry.alias("demand", CHALLENGER) == second.version.version
     assert {r.info.run_id for r in _runs_of(settings, data_version)} == {
         first.run_id,
         second.run_id,
@@ -343,9 +357,7 @@ def test_the_demand_run_opened_while_the_model_fits_holds_every_item(shop: Setti
 def test_a_demand_fit_that_fails_marks_its_run_failed_and_registers_nothing(
     shop: Settings,
 ) -> None:
-    settings = shop.model_copy(update={"mlflow_model_prefix": model_prefix()})
-    registry = ModelRegistry.from_settings(settings)
-    data_version = int(np.random.default_rng().integers(10**6, 10**9))
+    settings, registry, data_version = _own_models(shop)
     with pytest.raises(lgb.basic.LightGBMError, match="negative"):
         train_and_register_demand(settings, registry, _demand_set(data_version, negative=True))
     (run,) = _runs_of(settings, data_version)
@@ -394,9 +406,7 @@ def test_the_ranker_run_opened_while_the_model_fits_holds_every_item(shop: Setti
     its parameters, data versions, HR@10 / NDCG@10 with the popularity list's, the ONNX model
     with its signature, the native booster and the parity figure; the same model trained
     again is compared with the champion and kept as challenger."""
-    settings = shop.model_copy(update={"mlflow_model_prefix": model_prefix()})
-    registry = ModelRegistry.from_settings(settings)
-    data_version = int(np.random.default_rng().integers(10**6, 10**9))
+    settings, registry, data_version = _own_models(shop)
     data = _ranker_data(data_version)
     ranked, first = train_and_register_ranker(settings, registry, data)
     again, second = train_and_register_ranker(settings, registry, data)
@@ -430,12 +440,8 @@ def test_the_ranker_run_opened_while_the_model_fits_holds_every_item(shop: Setti
         version = registry.version("ranker", outcome.version.version)
         assert version.metadata["run_id"] == outcome.run_id
         assert version.metadata["trained_on"] == data.trained_on
-    assert first.promoted
-    assert first.current_score is None
-    assert not second.promoted
+    _champion_then_challenger(registry, "ranker", first, second)
     assert second.current_score == pytest.approx(ranked.metrics["ndcg_at_10"], abs=1e-3)
-    assert registry.alias("ranker", CHAMPION) == first.version.version
-    assert registry.alias("ranker", CHALLENGER) == second.version.version
     table = "silver/user_activity"
     assert {r.info.run_id for r in _runs_of(settings, data_version, table)} == {
         first.run_id,
@@ -446,9 +452,7 @@ def test_the_ranker_run_opened_while_the_model_fits_holds_every_item(shop: Setti
 def test_a_ranker_fit_that_fails_marks_its_run_failed_and_registers_nothing(
     shop: Settings,
 ) -> None:
-    settings = shop.model_copy(update={"mlflow_model_prefix": model_prefix()})
-    registry = ModelRegistry.from_settings(settings)
-    data_version = int(np.random.default_rng().integers(10**6, 10**9))
+    settings, registry, data_version = _own_models(shop)
     with pytest.raises(ValueError, match=r"(?i)length|samples|size"):
         train_and_register_ranker(settings, registry, _ranker_data(data_version, mismatched=True))
     (run,) = _runs_of(settings, data_version, "silver/user_activity")
