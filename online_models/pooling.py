@@ -119,31 +119,42 @@ def grid_fit(
     return GridFit(TAU_GRID, weights, mu, precision)
 
 
-def leave_one_out(
+def fit_leaving_each_out(
     information: np.ndarray,
     information_mean: np.ndarray,
     base_mean: float,
     mean_std: float,
     spread_scale: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """For each member, the predictive mean and std of the level fitted without it (its own
-    likelihood left out, so that it is not counted twice: once in its prior, once as its
-    evidence). One pass: each fit is the members' sums less the member's own terms.
+) -> tuple[GridFit, np.ndarray, np.ndarray]:
+    """The level's fit (:func:`grid_fit`) and, for each member, the predictive mean and std of
+    the level fitted without it (its own likelihood left out, so that it is not counted
+    twice: once in its prior, once as its evidence). The members' terms are computed once:
+    each member's fit is the members' sums less its own terms.
 
     >>> info, mean = np.array([4.0, 4.0, 4.0]), np.array([-4.0, -8.0, -12.0])
-    >>> m, s = leave_one_out(info, mean, -1.5, 0.5, 0.7)
+    >>> fit, m, s = fit_leaving_each_out(info, mean, -1.5, 0.5, 0.7)
     >>> alone = grid_fit(info[1:], mean[1:], -1.5, 0.5, 0.7).predictive()
     >>> bool(abs(m[0] - alone[0]) < 1e-9 and abs(s[0] - alone[1]) < 1e-9)
     True
+    >>> fit.predictive() == grid_fit(info, mean, -1.5, 0.5, 0.7).predictive()
+    True
     """
-    w, wd, wdd, log_w = (
-        t.sum(axis=1, keepdims=True) - t for t in _member_terms(information, information_mean)
+    terms = _member_terms(information, information_mean)
+    w, wd, wdd, log_w = (t.sum(axis=1, keepdims=True) for t in terms)
+    fit = GridFit(
+        TAU_GRID,
+        *_fit_from_sums(
+            w[:, 0], wd[:, 0], wdd[:, 0], log_w[:, 0], base_mean, mean_std, spread_scale
+        ),
     )
-    weights, mu, precision = _fit_from_sums(w, wd, wdd, log_w, base_mean, mean_std, spread_scale)
+    ow, owd, owdd, olog_w = terms
+    weights, mu, precision = _fit_from_sums(
+        w - ow, wd - owd, wdd - owdd, log_w - olog_w, base_mean, mean_std, spread_scale
+    )
     grid2 = TAU_GRID[:, None] ** 2
     mean = (weights * mu).sum(axis=0)
     second = (weights * (grid2 + 1.0 / precision + mu**2)).sum(axis=0)
-    return mean, np.sqrt(np.maximum(second - mean * mean, 1e-12))
+    return fit, mean, np.sqrt(np.maximum(second - mean * mean, 1e-12))
 
 
 def _pairs(reports: dict[str, tuple[float, float]], leave_out: str = "") -> np.ndarray:
@@ -263,12 +274,11 @@ class CategoryPrior:
 
     def _fit(self) -> None:
         pairs = _pairs(self.reports)
-        fit = grid_fit(pairs[:, 0], pairs[:, 1], self.base_mean, self.base_std, TAU_SCALE)
-        self.mean, self.std = fit.predictive()
-        skus = [k for k, v in self.reports.items() if v[0] > MIN_INFORMATION]
-        means, stds = leave_one_out(
+        fit, means, stds = fit_leaving_each_out(
             pairs[:, 0], pairs[:, 1], self.base_mean, self.base_std, TAU_SCALE
         )
+        self.mean, self.std = fit.predictive()
+        skus = [k for k, v in self.reports.items() if v[0] > MIN_INFORMATION]
         self.own = {k: (float(m), float(s)) for k, m, s in zip(skus, means, stds, strict=True)}
 
 
