@@ -86,6 +86,7 @@ def build_flow(
         tail=tail,
         batch_size=settings.kafka_batch,
         on_error=metrics.on_consumer_error,
+        max_ahead_s=settings.event_time_skew_s,
     )
     messages = op.input("kafka-in", flow, source)
 

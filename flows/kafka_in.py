@@ -16,11 +16,22 @@ days of one partition's events before the first hour of another's, and a product
 which counts the time between sales, sees time run backwards. So, as Kafka Streams does within
 a task, the partitions a worker reads are merged by message timestamp (the time the shop
 produced each event): the worker's first partition hands over the merged batch, every
-message up to the newest timestamp all partitions with messages waiting have reached, in
+message up to the newest time all partitions with messages waiting have reached, in
 timestamp order; the other partitions hand over nothing and keep their own resume offsets.
 A partition with nothing waiting holds nobody back (its next fetch may bring older messages:
 the disorder is at most one fetch), except before its first fetch has answered, for at most
 ``grace_s``. Across workers partitions are not merged (each merges its own).
+
+**Partition time.** Within a partition messages always leave in offset order, and the time a
+message is merged at is its *partition time*, the newest timestamp of its partition so far
+(Kafka Streams' name), not its own timestamp. Timestamps are set by producers, so they need
+not grow along a partition (two tills with different clocks, a batch the producer retried
+behind a later one); merged at their own timestamps, a partition whose last fetched message is
+older than its first would hold every partition back for good. A time that only grows means
+the partition that sets the limit hands over all it fetched, so every merge step moves on. A
+timestamp more than ``max_ahead_s`` ahead of the wall clock (a producer's broken clock, or a
+hostile one) does not move its partition's time: it would hold that partition's later
+messages behind every other partition's backlog.
 """
 
 from __future__ import annotations
@@ -58,7 +69,8 @@ def _timestamp(m: RawMessage) -> float:
 
 
 class Partition:
-    """One Kafka partition of a merge: its consumer, what it fetched, where to resume."""
+    """One Kafka partition of a merge: its consumer, what it fetched (each message with its
+    partition time), where to resume."""
 
     def __init__(self, name: str, consumer: Fetcher, resume: int, born: float) -> None:
         self.name = name
@@ -66,10 +78,14 @@ class Partition:
         self.resume = resume
         self.born = born
         self.fetched: deque[tuple[float, int, Message]] = deque()
+        self.time = -math.inf  # the newest timestamp so far, ignoring those too far ahead
         self.answered = False  # a fetch has brought a message or the partition's end
         self.caught_up = False  # the last fetch reached the partition's end
 
-    def fetch(self, batch_size: int, on_error: Callable[[ConfluentError], None]) -> None:
+    def fetch(
+        self, batch_size: int, on_error: Callable[[ConfluentError], None], ceiling: float
+    ) -> None:
+        """Fetch what the consumer has; a timestamp above ``ceiling`` (ms) keeps the time."""
         for m in self.consumer.consume(batch_size, 0.001):
             error = m.error()
             if error is not None:
@@ -90,7 +106,10 @@ class Partition:
                 partition=m.partition(),
                 timestamp=m.timestamp(),
             )
-            self.fetched.append((_timestamp(m), offset, message))
+            ts = _timestamp(m)
+            if self.time < ts <= ceiling:
+                self.time = ts
+            self.fetched.append((self.time, offset, message))
 
 
 class Merge:
@@ -103,13 +122,17 @@ class Merge:
         batch_size: int,
         grace_s: float,
         on_error: Callable[[ConfluentError], None],
+        max_ahead_s: float,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.tail = tail
         self.batch_size = batch_size
         self.grace_s = grace_s
         self.on_error = on_error
+        self.max_ahead_s = max_ahead_s
         self.clock = clock
+        self.wall = wall
         self.parts: dict[str, Partition] = {}
         self.leader: str | None = None  # the partition that hands over the merged batches
 
@@ -126,13 +149,14 @@ class Merge:
         return not self.tail and part.caught_up and not part.fetched
 
     def next_batch(self) -> list[Message]:
-        """Every partition's messages up to the newest timestamp all partitions with messages
-        waiting have reached, merged in timestamp order."""
+        """Every partition's messages up to the newest time all partitions with messages
+        waiting have reached, merged by partition time."""
         now = self.clock()
+        ceiling = (self.wall() + self.max_ahead_s) * 1000.0
         limit = math.inf
         for part in self.parts.values():
             if not part.fetched and not self.done(part.name):
-                part.fetch(self.batch_size, self.on_error)
+                part.fetch(self.batch_size, self.on_error, ceiling)
             if part.fetched:
                 limit = min(limit, part.fetched[-1][0])
             elif not part.answered and now < part.born + self.grace_s:
@@ -158,7 +182,8 @@ class Merge:
 
 
 class TolerantKafkaSource(FixedPartitionedSource[Message, int | None]):
-    """The partitions of ``topics``, merged per worker; consumer errors go to ``on_error``."""
+    """The partitions of ``topics``, merged per worker; consumer errors go to ``on_error``;
+    ``max_ahead_s``: how far ahead of the wall clock a timestamp may move a partition's time."""
 
     def __init__(
         self,
@@ -168,6 +193,7 @@ class TolerantKafkaSource(FixedPartitionedSource[Message, int | None]):
         tail: bool,
         batch_size: int,
         on_error: Callable[[ConfluentError], None],
+        max_ahead_s: float,
         grace_s: float = 5.0,
     ) -> None:
         self.brokers = brokers
@@ -175,6 +201,7 @@ class TolerantKafkaSource(FixedPartitionedSource[Message, int | None]):
         self.tail = tail
         self.batch_size = batch_size
         self.on_error = on_error
+        self.max_ahead_s = max_ahead_s
         self.grace_s = grace_s
         self.lister = KafkaSource(brokers, topics)
         self._merges: dict[int, Merge] = {}  # per worker thread
@@ -204,6 +231,7 @@ class TolerantKafkaSource(FixedPartitionedSource[Message, int | None]):
                     batch_size=self.batch_size,
                     grace_s=self.grace_s,
                     on_error=self.on_error,
+                    max_ahead_s=self.max_ahead_s,
                 ),
             )
         return Merged(merge, merge.add(for_part, consumer, start))

@@ -1,5 +1,6 @@
 """The flow's Kafka input: consumer errors never enter the dataflow nor move the resume
-offset, and a worker's partitions are handed over merged in timestamp order."""
+offset, and a worker's partitions are handed over merged in timestamp order, each partition
+in offset order at its partition time."""
 
 from __future__ import annotations
 
@@ -70,24 +71,35 @@ class Clock:
         return self.now
 
 
+WALL_S = 10.0  # the wall clock of these merges (epoch seconds)
+MAX_AHEAD_S = 5.0
+
+
 def merge_of(
     fetches: dict[str, list[list[Raw]]], tail: bool = False, clock: Clock | None = None
 ) -> tuple[list[Merged], list[ConfluentError]]:
     errors: list[ConfluentError] = []
     merge = Merge(
-        tail=tail, batch_size=100, grace_s=5, on_error=errors.append, clock=clock or Clock()
+        tail=tail,
+        batch_size=100,
+        grace_s=5,
+        on_error=errors.append,
+        max_ahead_s=MAX_AHEAD_S,
+        clock=clock or Clock(),
+        wall=lambda: WALL_S,
     )
     return [Merged(merge, merge.add(n, Scripted(f), 0)) for n, f in fetches.items()], errors
 
 
-def drain(parts: list[Merged]) -> list[tuple[str, int]]:
+def drain(parts: list[Merged], max_polls: int = 1_000) -> list[tuple[str, int]]:
     """Poll the partitions round-robin, as a worker does, until every one has ended;
     ``(partition, timestamp)`` of each message handed over, in order."""
     out: list[tuple[str, int]] = []
     live = list(parts)
-    for p in itertools.cycle(parts):
+    for polls, p in enumerate(itertools.cycle(parts)):
         if not live:
             return out
+        assert polls < max_polls, f"stalled after {len(out)} messages"
         if p not in live:
             continue
         try:
@@ -137,3 +149,22 @@ def test_a_partition_whose_first_fetch_has_not_answered_holds_the_others_for_a_w
     assert list(parts[0].next_batch()) == []  # "late" may still bring older messages
     clock.now = 5.0
     assert [m.offset for m in parts[0].next_batch()] == [0]
+
+
+def test_timestamps_that_go_back_within_a_partition_never_stall_the_merge() -> None:
+    # "a"'s producer retried a batch: its offset 2 (200) is older than its offset 1 (900)
+    a = [[Raw(0, 100), Raw(1, 900), Raw(2, 200)], [Raw(3, 950)], [eof()]]
+    b = [[Raw(0, 300)], [Raw(1, 400)], [Raw(2, 1_000)], [eof()]]
+    parts, _ = merge_of({"a": a, "b": b})
+    # each partition in offset order; "a"'s 200 leaves at its partition's time, 900
+    assert [t for _, t in drain(parts)] == [100, 300, 400, 900, 200, 950, 1_000]
+    assert [p.snapshot() for p in parts] == [4, 3]
+
+
+def test_a_timestamp_far_ahead_of_the_clock_does_not_hold_its_partition_back() -> None:
+    future = int((WALL_S + MAX_AHEAD_S) * 1000) + 1
+    a = [[Raw(0, 100), Raw(1, future), Raw(2, 300)], [eof()]]
+    b = [[Raw(0, 200), Raw(1, 400)], [eof()]]
+    parts, _ = merge_of({"a": a, "b": b})
+    # the far-future message leaves at its partition's time (100), and 300 before "b"'s 400
+    assert [t for _, t in drain(parts)] == [100, future, 200, 300, 400]
