@@ -1,5 +1,7 @@
 """Hostile input through the real Kafka, flow and API: a message that once stopped the flow,
 event times far in the future, and the latest-wins state and windows they tried to move.
+The inventory messages also carry Kafka timestamps that go back along their partition (a
+producer with its own clock), which once stopped the flow's merged input from reading.
 
 Each bad message sits between good ones of the same key (so the same partition): the flow,
 run to the end of the topics, must dead-letter it with the reason and still process the good
@@ -74,8 +76,15 @@ class Run:
     letters: list[DeadLetter]
 
 
-def produce(settings: Settings, topic: Any, key: bytes, events: list[dict[str, Any]]) -> list[int]:
-    """Write ``events`` straight to Kafka (no API, no validation), in order; their offsets."""
+def produce(
+    settings: Settings,
+    topic: Any,
+    key: bytes,
+    events: list[dict[str, Any]],
+    timestamps_ms: list[int] | None = None,
+) -> list[int]:
+    """Write ``events`` straight to Kafka (no API, no validation), in order, with the given
+    Kafka timestamps (default: the producer's clock); their offsets."""
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "acks": "all"})
     offsets: list[int] = []
 
@@ -83,8 +92,10 @@ def produce(settings: Settings, topic: Any, key: bytes, events: list[dict[str, A
         assert err is None, err
         offsets.append(msg.offset())
 
-    for event in events:
-        producer.produce(settings.topic(topic), orjson.dumps(event), key, on_delivery=delivered)
+    for i, event in enumerate(events):
+        at = {"timestamp": timestamps_ms[i]} if timestamps_ms else {}
+        value = orjson.dumps(event)
+        producer.produce(settings.topic(topic), value, key, on_delivery=delivered, **at)
         producer.flush(30)  # one at a time: the offsets are in order
     return offsets
 
@@ -122,6 +133,7 @@ def flow_run(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
     )
     ensure_topics(settings)
     key = SKU.encode()
+    now_ms = int(time.time() * 1000)
     inv = produce(
         settings,
         INVENTORY,
@@ -131,6 +143,7 @@ def flow_run(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
             inventory("inv-year-1", YEAR_1, 999),
             inventory("inv-2", stamp(T0 + timedelta(minutes=1)), 7),
         ],
+        timestamps_ms=[now_ms, now_ms - 3_600_000, now_ms - 7_200_000],  # going back
     )
     comp = produce(
         settings,
@@ -186,6 +199,21 @@ def test_each_bad_message_is_one_dead_letter_with_its_reason(flow_run: Run) -> N
     assert "must lie between 2000" in by_id["inv-year-1"].error
     assert "must lie between 2000" in by_id["v-9999"].error
     assert "in the future" in by_id["cp-next-hour"].error
+
+
+def test_kafka_timestamps_that_go_back_do_not_stop_the_flow(flow_run: Run) -> None:
+    consumer = Consumer(
+        {"bootstrap.servers": flow_run.settings.kafka_bootstrap, "group.id": uuid.uuid4().hex}
+    )
+    name = flow_run.settings.topic(INVENTORY)
+    parts = consumer.list_topics(name, timeout=10).topics[name].partitions
+    consumer.assign([TopicPartition(name, p, 0) for p in parts])
+    stamps: list[int] = []
+    while len(stamps) < 3:
+        stamps += [m.timestamp()[1] for m in consumer.consume(10, 1.0) if m.error() is None]
+    consumer.close()
+    assert stamps == sorted(stamps, reverse=True)  # the partition's timestamps go back
+    assert sku_features(flow_run)["on_hand"] == "7"  # the run ended with its last message
 
 
 def test_the_flow_goes_on_after_the_year_1_message(flow_run: Run) -> None:
