@@ -34,11 +34,8 @@ import uuid
 from pathlib import Path
 from typing import NamedTuple
 
-import redis
-
 from benchmarks.common import Mode, median, write_result
-from benchmarks.stream import env_of, variant
-from featurestore.layout import project_name
+from benchmarks.stream import drop_keys, env_of, variant
 from flows.catalogue import store_catalogue
 from flows.run import process_commands
 from infra.readiness import require_kafka, require_redis
@@ -72,19 +69,6 @@ def commit_of(ref: str) -> str:
         return "working tree"
     out = subprocess.run(["git", "rev-parse", "--short", ref], capture_output=True, text=True)
     return out.stdout.strip() or ref
-
-
-def drop_keys(s: Settings) -> None:
-    """Remove what one replay wrote to Redis: the keys under its prefix, and its Feast
-    entities (whose keys end with the prefix's project name, featurestore/layout.py)."""
-    client = redis.Redis.from_url(s.redis_url)
-    try:
-        keys = list(client.scan_iter(f"{s.redis_prefix}*", count=1_000))
-        keys += list(client.scan_iter(f"*{project_name(s)}", count=1_000))
-        for i in range(0, len(keys), 500):
-            client.delete(*keys[i : i + 500])
-    finally:
-        client.close()
 
 
 class Replay(NamedTuple):

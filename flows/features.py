@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flows.records import SkuSignal, UserSignal
-from flows.windows import SlidingSum
+from flows.windows import SlidingSums
 from schemas.features import WINDOWS
 
 LATE_AFTER_S = 300.0  # an event this much older than its key's watermark is late
@@ -37,8 +37,12 @@ WINDOW_NAMES = tuple(
 )
 
 
-def _windows() -> dict[str, SlidingSum]:
-    return {w.name: SlidingSum(w.bucket_s, w.buckets) for w in WINDOWS}
+# The measures a product's windows sum, in the order of their sums (SlidingSums.totals).
+VIEWS, ADD_TO_CARTS, UNITS, REVENUE = range(4)
+
+
+def _windows() -> dict[str, SlidingSums]:
+    return {w.name: SlidingSums(w.bucket_s, w.buckets, 4) for w in WINDOWS}
 
 
 def new_bucket(before: float, now: float) -> bool:
@@ -53,12 +57,13 @@ def new_bucket(before: float, now: float) -> bool:
 
 @dataclass
 class SkuFeatures:
-    """Windowed activity, prices and stock of one product."""
+    """Windowed activity, prices and stock of one product.
 
-    views: dict[str, SlidingSum] = field(default_factory=_windows)
-    add_to_carts: dict[str, SlidingSum] = field(default_factory=_windows)
-    units: dict[str, SlidingSum] = field(default_factory=_windows)
-    revenue: dict[str, SlidingSum] = field(default_factory=_windows)
+    Each window sums the four measures (views, add-to-carts, units, revenue) in one list of
+    buckets: the window moves, and is snapshotted, once for all four.
+    """
+
+    windows: dict[str, SlidingSums] = field(default_factory=_windows)
     last_price: float = 0.0
     competitors: dict[str, float] = field(default_factory=dict)
     stock: dict[str, int] = field(default_factory=dict)
@@ -73,12 +78,12 @@ class SkuFeatures:
         if s.t > before:
             self.watermark = s.t
         if s.kind == "view":
-            self._add(self.views, s.t, 1.0)
+            self._add(s.t, VIEWS, 1.0)
         elif s.kind == "add_to_cart":
-            self._add(self.add_to_carts, s.t, 1.0)
+            self._add(s.t, ADD_TO_CARTS, 1.0)
         elif s.kind == "sale":
-            self._add(self.units, s.t, float(s.quantity))
-            self._add(self.revenue, s.t, s.quantity * s.price)
+            self._add(s.t, UNITS, float(s.quantity))
+            self._add(s.t, REVENUE, s.quantity * s.price)
             if s.t >= self._seen.get(("sale", ""), float("-inf")):
                 self._seen[("sale", "")] = s.t
                 self.last_price = s.price
@@ -89,9 +94,8 @@ class SkuFeatures:
         # Every window ends at the watermark: each apply leaves all of them in its bucket, so
         # they move only when the watermark enters a later bucket of some window size.
         if self.watermark > before and new_bucket(before, self.watermark):
-            for group in (self.views, self.add_to_carts, self.units, self.revenue):
-                for w in group.values():
-                    w.advance(self.watermark)
+            for w in self.windows.values():
+                w.advance(self.watermark)
 
     def _latest(self, kind: str, source: str, t: float, values: dict[str, Any]) -> bool:
         """Whether ``t`` is the newest event time of ``source``'s value (latest by event time,
@@ -109,10 +113,9 @@ class SkuFeatures:
         self._seen[key] = t
         return True
 
-    @staticmethod
-    def _add(group: dict[str, SlidingSum], t: float, value: float) -> None:
-        for w in group.values():
-            w.add(t, value)
+    def _add(self, t: float, measure: int, value: float) -> None:
+        for w in self.windows.values():
+            w.add(t, measure, value)
 
     @property
     def min_competitor_price(self) -> float | None:
@@ -126,18 +129,17 @@ class SkuFeatures:
     def days_of_cover(self) -> float | None:
         if not self.stock:
             return None
-        sold = self.units["24h"].total
+        sold = self.windows["24h"].totals[UNITS]
         return MAX_COVER_DAYS if sold <= 0 else min(MAX_COVER_DAYS, self.on_hand / sold)
 
     def values(self, published_price: float) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, views_n, carts_n, units_n, revenue_n, conversion_n in WINDOW_NAMES:
-            views = self.views[name].total
-            units = self.units[name].total
+            views, carts, units, revenue = self.windows[name].totals
             out[views_n] = int(views)
-            out[carts_n] = int(self.add_to_carts[name].total)
+            out[carts_n] = int(carts)
             out[units_n] = int(units)
-            out[revenue_n] = round(self.revenue[name].total, 2)
+            out[revenue_n] = round(revenue, 2) + 0.0  # + 0.0: never -0.0 from float drift
             out[conversion_n] = round(units / views, 6) if views else 0.0
         lowest = self.min_competitor_price
         out["last_price"] = self.last_price

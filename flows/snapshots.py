@@ -43,7 +43,9 @@ from infra.errors import StackError
 #    (online_models.pooling.CategoryPool.name / .shop, CategoryPrior.base_std).
 # 4: values grouped per key and batch: dedupe as one batch step (flows.dedupe.SeenBatches),
 #    bronze rows buffered per partition as flows.buffer.Buffered.
-STATE_FORMAT = 4
+# 5: a product's windows sum its four measures in one list of buckets per window
+#    (flows.windows.SlidingSums in flows.features.SkuFeatures.windows).
+STATE_FORMAT = 5
 FORMAT_FILE = "state-format"
 UNSTAMPED = 1
 

@@ -1,6 +1,6 @@
 """Online/offline skew: stream features recomputed from the lake, compared with the served ones.
 
-The flows keep each product's windowed sums in buckets (``flows.windows.SlidingSum``): at a
+The flows keep each product's windowed sums in buckets (``flows.windows.SlidingSums``): at a
 watermark ``w`` a window of ``buckets`` buckets of ``bucket_s`` seconds holds the events whose
 bucket ``⌊t / bucket_s⌋`` lies in ``(⌊w / bucket_s⌋ − buckets, ⌊w / bucket_s⌋]`` and ``t ≤ w``.
 The online store serves the value with its ``event_time`` (the watermark it was computed at),

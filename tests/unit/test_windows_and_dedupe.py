@@ -13,7 +13,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 
 from flows.dedupe import ID_BYTES, SHARDS, SLICE_S, Item, SeenIds, dedupe_key
-from flows.windows import SlidingSum
+from flows.windows import SlidingSums
 
 # (bucket_s, buckets, [(t, v)...], expected total)
 CASES = [
@@ -35,10 +35,10 @@ CASES = [
 def test_sliding_sum(
     case: str, bucket_s: int, buckets: int, adds: list[tuple[float, float]], expected: float
 ) -> None:
-    w = SlidingSum(bucket_s, buckets)
+    w = SlidingSums(bucket_s, buckets, 1)
     for t, v in adds:
-        w.add(t, v)
-    assert w.total == pytest.approx(expected)
+        w.add(t, 0, v)
+    assert w.totals[0] == pytest.approx(expected)
 
 
 def test_sliding_sum_is_independent_of_arrival_order() -> None:
@@ -49,10 +49,38 @@ def test_sliding_sum_is_independent_of_arrival_order() -> None:
     expected = sum(v for t, v in values if t // 60 > head // 60 - 60)
     for _ in range(5):
         rng.shuffle(values)
-        w = SlidingSum(60, 60)
+        w = SlidingSums(60, 60, 1)
         for t, v in values:
-            w.add(t, v)
-        assert w.total == pytest.approx(expected)
+            w.add(t, 0, v)
+        assert w.totals[0] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("bucket_s", "buckets"), [(10, 30), (60, 60), (900, 96)])
+def test_each_measure_sums_what_its_window_holds(bucket_s: int, buckets: int) -> None:
+    """Measures sharing one list of buckets each sum exactly the values of their own that lie
+    in the window (a value outside it when it came is dropped for good), through late
+    values, gaps and a snapshot."""
+    rng = random.Random(bucket_s)
+    w = SlidingSums(bucket_s, buckets, 4)
+    kept: list[tuple[int, int, float]] = []  # (bucket, measure, value) the window took
+    head, t = -1, 0.0
+    for step in range(3_000):
+        t += rng.expovariate(1 / bucket_s) * (50 if step % 500 == 0 else 1)  # now and then a gap
+        at = t - rng.uniform(0, bucket_s * buckets * 1.2) if rng.random() < 0.2 else t  # late
+        measure, value = rng.randrange(4), rng.uniform(0, 10)
+        b = int(at // bucket_s)
+        head = max(head, b)
+        taken = b > head - buckets
+        assert w.add(at, measure, value) == taken
+        if taken:
+            kept.append((b, measure, value))
+        if step == 1_500:
+            w = pickle.loads(pickle.dumps(w))
+        expected = [0.0] * 4
+        for kb, km, kv in kept:
+            if kb > head - buckets:
+                expected[km] += kv
+        assert w.totals == pytest.approx(expected, abs=1e-9)
 
 
 def _clock(start: float = 1_000.0) -> Callable[[], float]:
@@ -115,15 +143,16 @@ def test_dedupe_in_a_dataflow_drops_repeats_in_any_order() -> None:
 
 def test_a_window_restored_from_its_snapshot_goes_on_identically() -> None:
     rng = random.Random(5)
-    w = SlidingSum(60, 30)
+    w = SlidingSums(60, 30, 4)
     for _ in range(500):
-        w.add(rng.uniform(0, 3_000), rng.uniform(0, 5))
+        w.add(rng.uniform(0, 3_000), rng.randrange(4), rng.uniform(0, 5))
     copy = pickle.loads(pickle.dumps(w))
-    assert (copy.head, copy.total, list(copy._buckets)) == (w.head, w.total, list(w._buckets))
+    assert (copy.head, copy.totals, list(copy._buckets)) == (w.head, w.totals, list(w._buckets))
+    assert all(type(entry[0]) is int for entry in copy._buckets)
     for _ in range(200):  # late, current and future values alike
-        t, v = rng.uniform(1_000, 4_000), rng.uniform(0, 5)
-        assert copy.add(t, v) == w.add(t, v)
-    assert copy.total == pytest.approx(w.total)
+        t, i, v = rng.uniform(1_000, 4_000), rng.randrange(4), rng.uniform(0, 5)
+        assert copy.add(t, i, v) == w.add(t, i, v)
+    assert copy.totals == pytest.approx(w.totals)
 
 
 def test_dedupe_remembers_every_id_across_merges_and_a_resume() -> None:
