@@ -146,19 +146,26 @@ def _rest(settings: Settings) -> MlflowRest:
 
 def start_run(settings: Settings, record: TrainingRecord) -> OpenRun:
     """Create the run (tags, start time), log its parameters and data versions and the model
-    folder's environment files; the record's metrics, if any, are left to :func:`submit_logs`."""
+    folder's environment files; the record's metrics, if any, are left to :func:`submit_logs`.
+    The experiment is looked up by the first run of the process only (:data:`EXPERIMENT_IDS`),
+    and again when it no longer exists."""
     rest = _rest(settings)
-    experiment_id = _experiment_id(rest, settings.mlflow_experiment)
     tags = {"tillflow.model": record.model, **record.tags}
-    run = rest.post(
-        "runs/create",
-        {
-            "experiment_id": experiment_id,
-            "run_name": record.model,
-            "start_time": _now_ms(),
-            "tags": [{"key": k, "value": v} for k, v in tags.items()],
-        },
-    )["run"]["info"]
+    body = {
+        "run_name": record.model,
+        "start_time": _now_ms(),
+        "tags": [{"key": k, "value": v} for k, v in tags.items()],
+    }
+    known = EXPERIMENT_IDS.get((settings.mlflow_url, settings.mlflow_experiment))
+    try:
+        experiment_id = known or _experiment_id(rest, settings)
+        created = rest.post("runs/create", {"experiment_id": experiment_id, **body})
+    except NotFound:
+        if known is None:
+            raise
+        experiment_id = _experiment_id(rest, settings)  # deleted since it was looked up
+        created = rest.post("runs/create", {"experiment_id": experiment_id, **body})
+    run = created["run"]["info"]
     opened = OpenRun(
         str(run["run_id"]), str(run["artifact_uri"]), record.model, environment_files()
     )
@@ -355,13 +362,22 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _experiment_id(rest: MlflowRest, name: str) -> str:
-    """The id of the experiment ``name``, created when it does not exist yet."""
+EXPERIMENT_IDS: dict[tuple[str, str], str] = {}
+"""Experiment ids by (server URL, experiment name), looked up once per process: a training
+process opens a run per model, and the lookup was one request of each run's."""
+
+
+def _experiment_id(rest: MlflowRest, settings: Settings) -> str:
+    """The id of the experiment ``TILLFLOW_MLFLOW_EXPERIMENT``, created when it does not exist
+    yet; remembered in :data:`EXPERIMENT_IDS`."""
+    name = settings.mlflow_experiment
     try:
         found = rest.get("experiments/get-by-name", experiment_name=name)
+        experiment_id = str(found["experiment"]["experiment_id"])
     except NotFound:
-        return str(rest.post("experiments/create", {"name": name})["experiment_id"])
-    return str(found["experiment"]["experiment_id"])
+        experiment_id = str(rest.post("experiments/create", {"name": name})["experiment_id"])
+    EXPERIMENT_IDS[(settings.mlflow_url, name)] = experiment_id
+    return experiment_id
 
 
 def _artifact_dir(folder: Path, path: Path) -> str:
@@ -389,7 +405,7 @@ def log_audit_run(
     require_mlflow(settings)
     client = MlflowClient(tracking_uri=settings.mlflow_url)
     rest = MlflowRest(settings.mlflow_url, settings.mlflow_timeout_s)
-    experiment_id = _experiment_id(rest, settings.mlflow_experiment)
+    experiment_id = _experiment_id(rest, settings)
     tags = {
         "tillflow.kind": "fairness-audit",
         "tillflow.audit_id": audit_id,

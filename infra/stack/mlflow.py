@@ -9,10 +9,20 @@ need no access to that folder.
 
 One worker and no job runner keep it lean (~550 MB instead of ~3.4 GB for the default fifteen
 processes); SIGTERM to its process group stops it.
+
+The server runs MLflow's Flask application under gunicorn (``--gunicorn-opts``: one process, four
+threads) rather than its default uvicorn, which serves the same Flask application through a
+FastAPI/Starlette layer and a thread hop per request: a training's requests (runs, parameters,
+artifacts, registry) cost the server ~40% less CPU that way (5.5 against 9.2 ms per request,
+measured interleaved), CPU taken from the training on the same cores. tillflow uses only the
+REST API, the artifact proxy and the UI, which the Flask application serves alike. The SQLite
+store is in write-ahead-log mode (:func:`prepare_store`).
 """
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from infra.errors import StackError
@@ -33,8 +43,15 @@ def server_binary(settings: Settings) -> Path:
     return binary
 
 
+GUNICORN_OPTIONS = "--threads 4 --timeout 120 --no-control-socket"
+"""Four threads so that a training's concurrent uploads and the API's reads do not queue behind
+one another; a two-minute limit per request (gunicorn's default of 30 s would restart the worker
+under a large upload on a busy machine); no control socket (gunicorn puts one in the home
+folder, which every server of the machine would share, and nothing uses it)."""
+
+
 def command(settings: Settings, binary: Path, data_dir: Path) -> list[str]:
-    """The server's command line: SQLite store, proxied artifact folder, one worker.
+    """The server's command line: SQLite store, proxied artifact folder, one gunicorn worker.
 
     >>> command(Settings(), Path("mlflow"), Path("/d"))[1:6]
     ['server', '--host', '127.0.0.1', '--port', '5000']
@@ -48,11 +65,27 @@ def command(settings: Settings, binary: Path, data_dir: Path) -> list[str]:
         str(settings.mlflow_port),
         "--workers",
         "1",
+        "--gunicorn-opts",
+        GUNICORN_OPTIONS,
         "--backend-store-uri",
-        f"sqlite:///{(data_dir / 'mlflow.db').resolve()}",
+        f"sqlite:///{store_path(data_dir).resolve()}",
         "--artifacts-destination",
         str((data_dir / "artifacts").resolve()),
     ]
+
+
+def store_path(data_dir: Path) -> Path:
+    return data_dir / "mlflow.db"
+
+
+def prepare_store(db: Path) -> None:
+    """Put the SQLite store (created empty when it does not exist: the server migrates it on
+    its first start) in write-ahead-log mode, which the file keeps: a commit appends to the log
+    instead of rewriting pages through a rollback journal. Each request of a training commits
+    once or more; the server spent ~17% less CPU per request (4.2 against 5.0 ms) and answered
+    ~15% sooner, measured interleaved."""
+    with closing(sqlite3.connect(db, timeout=30.0)) as store:
+        store.execute("PRAGMA journal_mode=WAL")
 
 
 def start(settings: Settings) -> int:
@@ -63,6 +96,7 @@ def start(settings: Settings) -> int:
         return pid
     binary = server_binary(settings)
     svc.prepare()
+    prepare_store(store_path(svc.data_dir))
     env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     return spawn(svc, command(settings, binary, svc.data_dir), env)
 

@@ -8,6 +8,7 @@ client. The demand trainer's run, opened while the model fits, is checked item b
 from __future__ import annotations
 
 import tempfile
+import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,15 @@ from registry import (
     UnloadableModel,
 )
 from registry.copies import LocalCopies
+from registry.rest import MlflowRest
 from registry.store import NATIVE_FILE
-from registry.tracking import MODEL_FOLDER_NAMES
+from registry.tracking import (
+    EXPERIMENT_IDS,
+    MODEL_FOLDER_NAMES,
+    TrainingRecord,
+    end_run,
+    start_run,
+)
 from schemas.settings import Settings
 from tests.credentials import admin_headers
 from tests.flow_processes import free_port
@@ -460,3 +468,34 @@ def test_a_ranker_fit_that_fails_marks_its_run_failed_and_registers_nothing(
     assert run.data.params["n_estimators"] == "150"  # opened, with its parameters, during the fit
     assert registry.versions("ranker") == []
     assert registry.alias("ranker", CHAMPION) is None
+
+
+def test_a_process_looks_its_experiment_up_once_and_again_when_it_is_gone(
+    shop: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first run of a process looks its experiment up (creating it), the next ones reuse
+    the id; an id that no longer names an experiment is looked up again, and the run still
+    lands in the experiment."""
+    settings = shop.model_copy(update={"mlflow_experiment": f"lookup-{uuid.uuid4().hex[:8]}"})
+    lookups: list[str] = []
+    real_get = MlflowRest.get
+
+    def counted(rest: MlflowRest, endpoint: str, **query: str) -> dict[str, Any]:
+        lookups.append(endpoint)
+        return real_get(rest, endpoint, **query)
+
+    monkeypatch.setattr(MlflowRest, "get", counted)
+    record = TrainingRecord("demand", {"learning_rate": 0.05}, {}, {"gold/sku_daily": 3})
+    client = MlflowClient(tracking_uri=settings.mlflow_url)
+    runs = [start_run(settings, record), start_run(settings, record)]
+    assert lookups.count("experiments/get-by-name") == 1
+    EXPERIMENT_IDS[(settings.mlflow_url, settings.mlflow_experiment)] = "987654321"
+    runs.append(start_run(settings, record))
+    assert lookups.count("experiments/get-by-name") == 2
+    experiment = client.get_experiment_by_name(settings.mlflow_experiment)
+    assert experiment is not None
+    for run in runs:
+        end_run(settings, run.run_id, "FINISHED")
+        logged = client.get_run(run.run_id)
+        assert logged.info.experiment_id == experiment.experiment_id
+        assert logged.data.params["learning_rate"] == "0.05"
