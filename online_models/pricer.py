@@ -24,6 +24,7 @@ from online_models.pricing import thompson_elasticity as bounded
 MODEL_NAME = "elasticity-poisson"
 EXPLORE_UNTIL_STD = 0.25  # a full-width price test while the elasticity's std is at least this
 DECIDE_EVERY_S = 2 * 3600.0  # a decision at least this often in event time
+THOMPSON_SCALE = 0.5  # the draw's std as a share of the posterior's (tempered Thompson sampling)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +178,7 @@ class ProductPricer:
         if len(self._recent) >= self.rails.max_updates_per_hour:
             return None, drifted
         mean, std = self.demand.posterior(pool)
-        elasticity = bounded(mean, std, self._rng())
+        elasticity = bounded(mean, std * THOMPSON_SCALE, self._rng())
         decision: PriceDecision | None = decide(
             PricingInput(
                 current=self.price,
