@@ -38,7 +38,7 @@ import argparse
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -64,7 +64,8 @@ from benchmarks.quality import (
 )
 from flows.steps import CategoryState, category_key, sharing, sku_signals
 from online_models.elasticity import ELASTICITY
-from online_models.pooling import ShopPrior
+from online_models.poisson_glm import PoissonLaplace
+from online_models.pooling import CategoryPool, ShopPrior
 from online_models.pricing import Guardrails
 from simulator.config import ShopConfig
 from simulator.shop import DAY, Shop
@@ -273,6 +274,66 @@ def across_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def learning_reports(
+    seed: int, steps: int, categories: int = 20, products: int = 7
+) -> Iterator[tuple[str, str, float, float]]:
+    """(category, sku, information, information × estimate) as a shop's products learn,
+    one observation at a time (a random product, ~3 units at a price within ±6 % of its
+    list price, as in the simulated shop's buckets), each followed by the product's
+    likelihood: the reports a flow process's categories receive."""
+    rng = np.random.default_rng(seed)
+    learners = {}
+    for c in range(categories):
+        for i in range(products):
+            glm = PoissonLaplace([math.log(0.5), -1.5], [2.5, 1.0])
+            learners[(f"c{c}", f"c{c}-{i}")] = (glm, rng.normal(-1.8, 0.6))
+    keys = list(learners)
+    for _ in range(steps):
+        category, sku = keys[rng.integers(len(keys))]
+        glm, truth = learners[(category, sku)]
+        x = rng.uniform(-0.06, 0.06)
+        glm.learn_one([1.0, x], float(rng.poisson(3.0 * math.exp(truth * x))), exposure=6.0)
+        yield category, sku, *glm.likelihood(1)
+
+
+def pool_refit_cost(steps: int, repeats: int = 3) -> dict[str, Any]:
+    """CPU per product report to the category prior, refitting at every change (exact)
+    against refitting once the reports moved (``CategoryPool.refit_change``), the two
+    interleaved on the same reports; the share of reports that refit; and how far the
+    lazier prior's mean (in its std) and std (relative) ever lay from the exact one's."""
+    reports = list(learning_reports(3, steps))
+    cpu: dict[str, list[float]] = {"exact": [], "on_change": []}
+    refits: dict[str, int] = {}
+    priors: dict[str, list[tuple[float, float]]] = {}
+    for _ in range(repeats):
+        for kind, change in (("exact", 0.0), ("on_change", CategoryPool().refit_change)):
+            shop, seen, fits = ShopPrior(), [], 0
+            pools: dict[str, CategoryPool] = {}
+            started = time.process_time()
+            for category, sku, information, weighted in reports:
+                pool = pools.get(category)
+                if pool is None:
+                    pool = pools[category] = CategoryPool(category, shop=shop, refit_change=change)
+                fitted = pool.prior.fitted
+                pool.report(sku, information, weighted)
+                fits += pool.prior.fitted is not fitted
+                seen.append(pool.prior.for_product(sku))
+            cpu[kind].append(time.process_time() - started)
+            refits[kind], priors[kind] = fits, seen
+    exact, lazy = np.array(priors["exact"]), np.array(priors["on_change"])
+    return {
+        "reports": steps,
+        "us_per_report_exact": round(1e6 * float(np.median(cpu["exact"])) / steps, 1),
+        "us_per_report": round(1e6 * float(np.median(cpu["on_change"])) / steps, 1),
+        "refit_share_exact": round(refits["exact"] / steps, 4),
+        "refit_share": round(refits["on_change"] / steps, 4),
+        "max_mean_error_in_std": round(
+            float(np.max(np.abs(lazy[:, 0] - exact[:, 0]) / exact[:, 1])), 4
+        ),
+        "max_std_error": round(float(np.max(np.abs(lazy[:, 1] / exact[:, 1] - 1))), 4),
+    }
+
+
 def main(argv: list[str] | None = None, runner: Callable[..., Any] = run_mode) -> Path:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="a tiny shop for a day")
@@ -318,6 +379,7 @@ def main(argv: list[str] | None = None, runner: Callable[..., Any] = run_mode) -
         print(mode, json.dumps(modes[mode]))
     payload = {
         "modes": modes,
+        "pool_refit": pool_refit_cost(2_000 if args.smoke else 17_000),
         "meta": meta(
             {
                 "repeats": len(seeds),

@@ -297,12 +297,13 @@ def rejoined(state: CategoryState, shop_level: ShopPrior) -> CategoryState:
     """A recovered category's state joined to its process's shop level again.
 
     The shop level is a function of the categories' evidence, which each category's
-    snapshot holds: a resumed category reports its evidence to ``shop_level`` again, so the
-    level is rebuilt as the categories resume (it has no state of its own to recover).
+    snapshot holds: a resumed category reports its evidence as of its last fit (what it had
+    told the level) to ``shop_level`` again, so the level is rebuilt as the categories
+    resume (it has no state of its own to recover).
     """
     state.pool.shop = shop_level
     if state.pool.name:
-        shop_level.report(state.pool.name, *state.pool.prior.evidence())
+        shop_level.report(state.pool.name, *state.pool.prior.evidence(fitted=True))
     return state
 
 

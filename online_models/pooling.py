@@ -45,6 +45,7 @@ SIGMA_SCALE = 0.4  # half-normal scale of the spread of category means within a 
 TAU_SCALE = 0.7  # half-normal scale of the spread of elasticities within a category
 TAU_GRID = np.linspace(0.02, 2.5, 64)  # spreads the posteriors are evaluated on
 MIN_INFORMATION = 1e-6  # reports with less say nothing
+REFIT_CHANGE = 0.02  # a refit once the reports moved the category by this share of its spread
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +235,8 @@ class CategoryPrior:
     mean: float = BASE_MEAN
     std: float = field(init=False)
     own: dict[str, tuple[float, float]] = field(default_factory=dict, repr=False)
+    fitted: dict[str, tuple[float, float]] | None = field(default=None, repr=False)
+    fitted_mean: tuple[float, float] = field(default=(BASE_MEAN, 1.0), repr=False)
 
     def __post_init__(self) -> None:
         self._fit()
@@ -251,16 +254,49 @@ class CategoryPrior:
         if refit:
             self._fit()
 
+    def moved(self, share: float) -> bool:
+        """Whether the products' reports moved materially since the last fit: a product
+        joined or left, or the reports' pull on the category's mean moved it by more than
+        ``share`` of the category's spread.
+
+        A product pulls on the mean with ``λ_i·(d_i − μ)`` over the mean's precision ``P``;
+        the moves of the pulls since the fit, plus ``std·|Δλ_i| / P`` for what a change of
+        information does to the spread, summed over the products, bound (to first order)
+        how far the fit would move: a report that moved less waits for the next refit.
+
+        >>> prior = CategoryPrior()
+        >>> for i in range(4):
+        ...     prior.report(f"S{i}", information=4.0, information_mean=-8.0)
+        >>> prior.report("S0", information=4.1, information_mean=-8.3, refit=False)
+        >>> prior.moved(0.05), prior.moved(0.001)
+        (False, True)
+        >>> prior.report("S9", information=0.1, information_mean=-0.2, refit=False)
+        >>> prior.moved(0.05)  # a new product
+        True
+        """
+        fitted: dict[str, tuple[float, float]] | None = getattr(self, "fitted", None)
+        if fitted is None or fitted.keys() != self.reports.keys():
+            return True
+        mean, precision = self.fitted_mean
+        pull = 0.0
+        for sku, (information, weighted) in self.reports.items():
+            was_information, was_weighted = fitted[sku]
+            change = information - was_information
+            pull += abs(weighted - was_weighted - mean * change) + self.std * abs(change)
+        return pull > share * self.std * precision
+
     def rebase(self, mean: float, std: float) -> None:
         """A new prior for the category's mean (the shop level moved); refits."""
         self.base_mean, self.base_std = mean, std
         self._fit()
 
-    def evidence(self) -> tuple[float, float]:
+    def evidence(self, fitted: bool = False) -> tuple[float, float]:
         """What the products say of the category's mean, its own prior divided out: the
         precision and precision × mean of its posterior under a flat prior (``τ``
-        integrated out); ``(0, 0)`` before any product reported."""
-        pairs = _pairs(self.reports)
+        integrated out); ``(0, 0)`` before any product reported. ``fitted``: from the
+        reports of the last fit (what the category last told the level above it)."""
+        reports = getattr(self, "fitted", None) if fitted else None
+        pairs = _pairs(self.reports if reports is None else reports)
         if not len(pairs):
             return 0.0, 0.0
         fit = grid_fit(pairs[:, 0], pairs[:, 1], 0.0, math.inf, TAU_SCALE)
@@ -280,6 +316,9 @@ class CategoryPrior:
         self.mean, self.std = fit.predictive()
         skus = [k for k, v in self.reports.items() if v[0] > MIN_INFORMATION]
         self.own = {k: (float(m), float(s)) for k, m, s in zip(skus, means, stds, strict=True)}
+        self.fitted = dict(self.reports)
+        mean, std = fit.mean_posterior()
+        self.fitted_mean = (mean, 1.0 / std**2)  # the category mean and its precision
 
 
 @dataclass
@@ -301,13 +340,36 @@ class CategoryPool:
     conversion: WeekdayConversion = field(default_factory=WeekdayConversion)
     line_units: float = 0.0
     line_units_squared: float = 0.0
+    refit_change: float = REFIT_CHANGE
+    shop_seen: dict[str, tuple[float, float]] | None = field(default=None, repr=False)
 
     def report(self, sku: str, information: float, information_mean: float) -> None:
-        """A product's evidence on its elasticity (:meth:`CategoryPrior.report`); the
-        category then reports to the shop and takes the shop's prior for its mean."""
+        """A product's evidence on its elasticity (:meth:`CategoryPrior.report`). Once the
+        products' reports moved materially since the category's last fit
+        (:meth:`CategoryPrior.moved`), or the shop's prior for the category's mean moved by
+        more than ``refit_change`` of its std, the category reports to the shop, takes the
+        shop's prior for its mean and refits; ``refit_change = 0`` refits at every change.
+        A smaller move is kept and enters the next refit: a refit is four fits over the
+        spread grid, and a product's report moves a little at every observation."""
         self.prior.report(sku, information, information_mean, refit=False)
+        share, prior = self.refit_change, self.prior
+        moved = prior.moved(share)
+        base = None
+        if self.shop.reports is not getattr(self, "shop_seen", None):
+            # the other categories moved: the shop's prior for this one may have
+            base = self.shop.for_category(self.name)
+            self.shop_seen = self.shop.reports
+            moved = (
+                moved
+                or max(abs(base[0] - prior.base_mean), abs(base[1] - prior.base_std))
+                > share * prior.base_std
+            )
+        if not moved:
+            return
         self.shop.report(self.name, *self.prior.evidence())
-        self.prior.rebase(*self.shop.for_category(self.name))
+        # leaves the category's own report out: the report just made does not change it
+        self.prior.rebase(*(base or self.shop.for_category(self.name)))
+        self.shop_seen = self.shop.reports
 
     def add_sale_line(self, t: float, quantity: int, at_list_price: float = 1.0) -> None:
         """A sale line; ``at_list_price`` rescales it to what would have sold at the list

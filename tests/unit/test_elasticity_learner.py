@@ -11,6 +11,7 @@ from collections.abc import Iterable
 import numpy as np
 import pytest
 
+from benchmarks.elasticity import learning_reports
 from flows.records import SkuSignal
 from flows.steps import CategoryState, rejoined, sharing
 from online_models.demand_pattern import DemandPattern, hour_of
@@ -423,3 +424,34 @@ def test_intervals_cover_known_elasticities(information: tuple[float, float]) ->
             mean = (prior_mean / prior_std**2 + precision * estimate) / total
             covered.append(abs(mean - truth) <= 1.6449 / math.sqrt(total))
     assert 0.85 <= float(np.mean(covered)) <= 0.95
+
+
+def test_a_category_refits_only_when_a_report_moved_and_stays_near_the_exact_prior() -> None:
+    """Two shops see the same reports: one refits its categories at every change (exact),
+    the other once the reports or the shop's prior moved the category by 2 % of its
+    spread (``refit_change``). Every product's prior stays within 0.05 of its std (mean)
+    and 5 % (std) of the exact one, with under half the refits."""
+    shops = {"exact": ShopPrior(), "lazy": ShopPrior()}
+    pools: dict[str, dict[str, CategoryPool]] = {"exact": {}, "lazy": {}}
+    refits = {"exact": 0, "lazy": 0}
+    worst_mean = worst_std = 0.0
+    for category, sku, information, weighted in learning_reports(4, 3_000, categories=3):
+        for kind, change in (("exact", 0.0), ("lazy", 0.02)):
+            pool = pools[kind].get(category)
+            if pool is None:
+                pool = pools[kind][category] = CategoryPool(
+                    name=category, shop=shops[kind], refit_change=change
+                )
+            fitted = pool.prior.fitted
+            pool.report(sku, information, weighted)
+            refits[kind] += pool.prior.fitted is not fitted
+        for c, exact in pools["exact"].items():
+            for s in exact.prior.reports:
+                mean, std = exact.prior.for_product(s)
+                lazy_mean, lazy_std = pools["lazy"][c].prior.for_product(s)
+                worst_mean = max(worst_mean, abs(lazy_mean - mean) / std)
+                worst_std = max(worst_std, abs(lazy_std / std - 1.0))
+    assert refits["exact"] >= 2_990  # every report that changed at all
+    assert refits["lazy"] < refits["exact"] / 2
+    assert worst_mean <= 0.05
+    assert worst_std <= 0.05

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import pickle
 import random
+import re
 
 import numpy as np
 import pytest
@@ -306,3 +307,23 @@ def test_mixed_interleaves_without_repeats() -> None:
         ("y", 0.1),
     ]
     assert mixed([], [], k=3) == []
+
+
+def test_prices_follow_tempered_draws_of_the_elasticity() -> None:
+    """Each decision draws the elasticity it prices for from the posterior with half its
+    std (tempered Thompson sampling): four hundred new products, each one decision on the
+    prior (−1.5 ± 1.0), price for draws whose spread is half the prior's, centred on it."""
+    pool = CategoryPool()
+    t = 1_767_571_200.0
+    drawn = []
+    for i in range(400):
+        pricer = ProductPricer(f"SKU-{i}", list_price=10.0, unit_cost=5.0)
+        pricer.start(t)
+        pricer.on_time(t + 1.0, Market(), pool)
+        found = re.search(r"at elasticity (-?\d+\.\d+)", pricer.reason)
+        if found:
+            drawn.append(float(found.group(1)))
+    mean, std = ProductPricer("SKU-new", 10.0, 5.0).demand.posterior(pool)
+    assert len(drawn) > 350
+    assert float(np.std(drawn)) == pytest.approx(0.5 * std, rel=0.12)
+    assert float(np.mean(drawn)) == pytest.approx(mean, abs=0.1)
