@@ -19,12 +19,13 @@ sellers), so a shallow build costs less and serves the same items.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from api.cache import LastKnown
 from infra.clients import AsyncRedis
+from online_models.candidate_signals import Signals, candidate_signals
 from online_models.recommender import (
     CATEGORY_ITEMS,
     DISCOVER_DEPTH,
@@ -80,6 +81,27 @@ async def read_popularity(client: AsyncRedis, keys: RedisKeys) -> Popularity:
     return Popularity.of([(_text(s), float(v)) for s, v in top])
 
 
+@dataclass(frozen=True, slots=True)
+class DiscoverInputs:
+    """What one shopper's discover list is built from, as read now."""
+
+    profile: Profile
+    by_category: dict[str, list[tuple[str, float]]]  # each category's best sellers
+    neighbours: dict[str, dict[str, float]]  # each recent item's neighbours, damped
+    popularity: Popularity
+
+    def candidates(self, k: int) -> list[Candidate]:
+        """The discover top-``k``, each item with its source."""
+        popular = self.popularity.ranked[:POPULAR_FALLBACK]
+        return discover_candidates(self.profile, self.by_category, self.neighbours, popular, k)
+
+    def signals(self, skus: Iterable[str]) -> dict[str, Signals]:
+        """What the sources say of each of ``skus`` (the ranker's ``SIGNAL_FEATURES``)."""
+        return candidate_signals(
+            self.profile, self.by_category, self.neighbours, self.popularity.scores, skus
+        )
+
+
 async def read_discover(
     client: AsyncRedis,
     keys: RedisKeys,
@@ -91,6 +113,17 @@ async def read_discover(
     """The shopper's discover top-``k``, each item with its source (``client`` returns
     bytes); ``popularity`` is read now when not given, and the neighbours and best sellers
     ``graph`` holds fresh are not read again."""
+    return (await read_inputs(client, keys, stored, popularity, graph)).candidates(k)
+
+
+async def read_inputs(
+    client: AsyncRedis,
+    keys: RedisKeys,
+    stored: StoredShopper,
+    popularity: Popularity | None = None,
+    graph: GraphReads | None = None,
+) -> DiscoverInputs:
+    """What the shopper's discover list is built from (:func:`read_discover`'s reads)."""
     if popularity is None:
         popularity = await read_popularity(client, keys)
     graph = graph or GraphReads()
@@ -114,9 +147,7 @@ async def read_discover(
         for cat, best in zip(best_wanted, answers[len(near_wanted) :], strict=False):
             by_category[cat] = [(_text(s), float(v)) for s, v in best]
             graph.best_sellers.put(cat, by_category[cat], now)
-    neighbours = _damped(similar, popularity)
-    popular = popularity.ranked[:POPULAR_FALLBACK]
-    return discover_candidates(profile_of(stored), by_category, neighbours, popular, k)
+    return DiscoverInputs(profile_of(stored), by_category, _damped(similar, popularity), popularity)
 
 
 def _fresh(cache: LastKnown[V], keys: Sequence[str], now: float) -> dict[str, V]:
