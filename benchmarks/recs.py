@@ -46,6 +46,7 @@ from confluent_kafka import Producer
 from api.discover import read_discover
 from benchmarks.common import Mode, meta
 from benchmarks.recs_data import (
+    POSITIVE,
     Interaction,
     Split,
     Target,
@@ -295,24 +296,35 @@ def dump_rows(
     shown: list[tuple[list[Served], list[Interaction]]],
     targets: dict[str, str],
 ) -> None:
-    """The served lists' rows with what each shopper chose next, and the targets' candidate
-    rows with their held-out item, as ``served.npz`` and ``targets.npz``."""
+    """The served lists' rows with what each shopper chose next (``y``; ``order``: the
+    item's place among the distinct items the shopper touched next, -1 when not chosen;
+    ``positive``: carted or bought), and the targets' candidate rows with their held-out
+    item, as ``served.npz`` and ``targets.npz``."""
     folder.mkdir(parents=True, exist_ok=True)
     rows: list[np.ndarray[Any, Any]] = []
-    labels: list[list[bool]] = []
+    order: list[list[int]] = []
+    positive: list[list[bool]] = []
     query: list[np.ndarray[Any, Any]] = []
     for lists, after in shown:
-        chosen: dict[str, set[str]] = {}
+        touched: dict[str, dict[str, int]] = {}
+        kept: set[tuple[str, str]] = set()
         for i in after:
-            chosen.setdefault(i.user, set()).add(i.sku)
+            mine = touched.setdefault(i.user, {})
+            mine.setdefault(i.sku, len(mine))
+            if i.kind in POSITIVE:
+                kept.add((i.user, i.sku))
         for one in lists:
             rows.append(one.rows)
-            labels.append([sku in chosen.get(one.user, ()) for sku in one.skus])
+            places = touched.get(one.user, {})
+            order.append([places.get(sku, -1) for sku in one.skus])
+            positive.append([(one.user, sku) in kept for sku in one.skus])
             query.append(np.full(len(one.skus), len(query)))
     np.savez(
         folder / "served.npz",
         x=np.concatenate(rows),
-        y=np.concatenate(labels),
+        y=np.concatenate(order) >= 0,
+        order=np.concatenate(order),
+        positive=np.concatenate(positive),
         q=np.concatenate(query),
     )
     found = asyncio.run(served(s, list(targets)))
