@@ -1057,7 +1057,7 @@ RECS_NOTE = (
     "with a ranker loaded, so it is the headline (`discover_served`); the unranked blend is "
     "what it serves without one. Buy again is read as stored. Leave-last-out per user; "
     "baselines computed from the same sent events in the same run. The ranker trained here "
-    "ranks worse than the blend's own order on both logs (MovieLens: 287 training lists; the "
+    "ranks worse than the blend's own order on both logs (MovieLens: 288 training lists; the "
     "replayed shoppers never saw the lists). docs/recommendations.md has the analysis and "
     "the models tried."
 )
