@@ -8,7 +8,7 @@ similarity is divided by its popularity (``online_models.similarity.damped``, so
 sellers do not crowd every list). The popularity list keeps the ``TILLFLOW_POPULARITY_LEN``
 most popular products: a neighbour past its end counts as popular as the last one kept, not
 as unseen (which would rank the rarest items of a large catalogue above the rest). The
-ranking itself is ``online_models.recommender.discover_candidates``.
+ranking itself is ``online_models.recommender.ranked_candidates`` over ``sources``.
 
 A list is built only as deep as the answer needs: its first ``k`` items are the same
 whatever depth it is built to (the ranking sorts every scored item, and the popular items
@@ -25,13 +25,14 @@ from typing import Any, TypeVar
 
 from api.cache import LastKnown
 from infra.clients import AsyncRedis
-from online_models.candidate_signals import Signals, candidate_signals
+from online_models.candidate_signals import Signals, signals_of
 from online_models.recommender import (
     CATEGORY_ITEMS,
     DISCOVER_DEPTH,
     Candidate,
     Profile,
-    discover_candidates,
+    ranked_candidates,
+    sources,
 )
 from online_models.similarity import POPULARITY_DAMPING, damped
 from schemas.keys import RedisKeys
@@ -83,22 +84,40 @@ async def read_popularity(client: AsyncRedis, keys: RedisKeys) -> Popularity:
 
 @dataclass(frozen=True, slots=True)
 class DiscoverInputs:
-    """What one shopper's discover list is built from, as read now."""
+    """What one shopper's discover list is built from, as read now, and the two sources
+    computed from it once (for the list and for the ranker's signals)."""
 
     profile: Profile
-    by_category: dict[str, list[tuple[str, float]]]  # each category's best sellers
     neighbours: dict[str, dict[str, float]]  # each recent item's neighbours, damped
     popularity: Popularity
+    similar: dict[str, float]  # online_models.recommender.sources
+    by_category: dict[str, float]
+
+    @classmethod
+    def of(
+        cls,
+        profile: Profile,
+        best_sellers: dict[str, list[tuple[str, float]]],
+        neighbours: dict[str, dict[str, float]],
+        popularity: Popularity,
+    ) -> DiscoverInputs:
+        similar, by_category = sources(profile, best_sellers, neighbours)
+        return cls(profile, neighbours, popularity, similar, by_category)
 
     def candidates(self, k: int) -> list[Candidate]:
         """The discover top-``k``, each item with its source."""
         popular = self.popularity.ranked[:POPULAR_FALLBACK]
-        return discover_candidates(self.profile, self.by_category, self.neighbours, popular, k)
+        return ranked_candidates(self.profile, self.similar, self.by_category, popular, k)
 
     def signals(self, skus: Iterable[str]) -> dict[str, Signals]:
         """What the sources say of each of ``skus`` (the ranker's ``SIGNAL_FEATURES``)."""
-        return candidate_signals(
-            self.profile, self.by_category, self.neighbours, self.popularity.scores, skus
+        return signals_of(
+            self.profile,
+            self.similar,
+            self.by_category,
+            self.neighbours,
+            self.popularity.scores,
+            skus,
         )
 
 
@@ -147,7 +166,9 @@ async def read_inputs(
         for cat, best in zip(best_wanted, answers[len(near_wanted) :], strict=False):
             by_category[cat] = [(_text(s), float(v)) for s, v in best]
             graph.best_sellers.put(cat, by_category[cat], now)
-    return DiscoverInputs(profile_of(stored), by_category, _damped(similar, popularity), popularity)
+    return DiscoverInputs.of(
+        profile_of(stored), by_category, _damped(similar, popularity), popularity
+    )
 
 
 def _fresh(cache: LastKnown[V], keys: Sequence[str], now: float) -> dict[str, V]:

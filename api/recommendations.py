@@ -127,9 +127,10 @@ async def read_shopper(
     if discover_k:
         inputs = await read_inputs(client, keys, stored, popularity, graph)
         found = inputs.candidates(discover_k)
-        if with_features:  # every item a pool of this shopper can hold
+        if with_features:  # every item a pool of this shopper can hold (``pool``)
             listed = [sku for sku, _, _ in found] + [i.sku for i in stored.again]
-            listed += [sku for sku, _ in inputs.popularity.ranked[:POPULAR_DEPTH]]
+            if len(found) < discover_k:  # the pool is topped up from the popular items
+                listed += [sku for sku, _ in inputs.popularity.ranked[:POPULAR_DEPTH]]
             signals = inputs.signals(dict.fromkeys(listed))
     return Shopper(
         user_id=user_id,

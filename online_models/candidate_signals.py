@@ -57,9 +57,15 @@ NO_SIGNALS: tuple[float, ...] = (0.0,) * len(SIGNAL_FEATURES)
 Signals = tuple[float, ...]
 
 
-def _reciprocal_ranks(scores: Mapping[str, float]) -> dict[str, float]:
-    ordered = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
-    return {sku: 1.0 / (1 + rank) for rank, (sku, _) in enumerate(ordered)}
+def _ranks(scores: Mapping[str, float]) -> dict[str, int]:
+    """Each item's rank, best score first, ties by item (two stable C-level sorts: by item,
+    then by score descending)."""
+    ordered = sorted(sorted(scores), key=scores.__getitem__, reverse=True)
+    return dict(zip(ordered, range(len(ordered)), strict=True))
+
+
+def _reciprocal(rank: int | None) -> float:
+    return 0.0 if rank is None else 1.0 / (1 + rank)
 
 
 def candidate_signals(
@@ -73,25 +79,43 @@ def candidate_signals(
     discover list is built from (``neighbours`` as the list ranks them: damped when the list
     is); a sku no source holds and the popularity list lacks gets :data:`NO_SIGNALS`."""
     similar, by_category = sources(profile, category_popular, neighbours)
+    return signals_of(profile, similar, by_category, neighbours, popularity, skus)
+
+
+def signals_of(
+    profile: Profile,
+    similar: Mapping[str, float],
+    by_category: Mapping[str, float],
+    neighbours: Mapping[str, Mapping[str, float]],
+    popularity: Mapping[str, float],
+    skus: Iterable[str],
+) -> dict[str, Signals]:
+    """:func:`candidate_signals` from the two sources as
+    ``online_models.recommender.sources`` gives them (when the list was built from them)."""
     part_similar, part_category = scales(source_weights(similar, by_category))
-    rank_similar, rank_category = _reciprocal_ranks(similar), _reciprocal_ranks(by_category)
-    links: dict[str, tuple[int, int, float]] = {}  # sku -> (count, latest position, strongest)
+    rank_similar, rank_category = _ranks(similar), _ranks(by_category)
+    counts: dict[str, int] = {}
+    latest: dict[str, int] = {}
+    strongest: dict[str, float] = {}
     for i, item in enumerate(profile.recent[:DISCOVER_DEPTH]):
         for other, w in neighbours.get(item, {}).items():
-            count, latest, strongest = links.get(other, (0, i, 0.0))
-            links[other] = (count + 1, latest, max(strongest, w))
+            if other in counts:
+                counts[other] += 1
+                if w > strongest[other]:
+                    strongest[other] = w
+            else:
+                counts[other], latest[other], strongest[other] = 1, i, w
     out: dict[str, Signals] = {}
     for sku in skus:
-        count, latest, strongest = links.get(sku, (0, -1, 0.0))
-        signals = (
+        count = counts.get(sku, 0)
+        out[sku] = (
             part_similar * similar.get(sku, 0.0),
             part_category * by_category.get(sku, 0.0),
-            rank_similar.get(sku, 0.0),
-            rank_category.get(sku, 0.0),
+            _reciprocal(rank_similar.get(sku)),
+            _reciprocal(rank_category.get(sku)),
             float(count),
-            1.0 / (1 + latest) if count else 0.0,
-            strongest,
+            1.0 / (1 + latest[sku]) if count else 0.0,
+            strongest[sku] if count else 0.0,
             math.log1p(max(0.0, popularity.get(sku, 0.0))),
         )
-        out[sku] = signals
     return out

@@ -169,7 +169,7 @@ def discover(
     """
     similar, by_category = sources(profile, category_popular, neighbours)
     origin: DiscoverOrigin = "similar" if similar else "category" if by_category else "popularity"
-    found = _ranked(profile, similar, by_category, popular, k)
+    found = ranked_candidates(profile, similar, by_category, popular, k)
     return [(s, v) for s, v, _ in found], origin
 
 
@@ -189,7 +189,7 @@ def discover_candidates(
     [('lemon', 0.625, 'similar'), ('coffee', 0.375, 'category'), ('bread', 0.0009, 'popular')]
     """
     similar, by_category = sources(profile, category_popular, neighbours)
-    return _ranked(profile, similar, by_category, popular, k)
+    return ranked_candidates(profile, similar, by_category, popular, k)
 
 
 def sources(
@@ -213,13 +213,14 @@ def sources(
     return similar, by_category
 
 
-def _ranked(
+def ranked_candidates(
     profile: Profile,
     similar: dict[str, float],
     by_category: dict[str, float],
     popular: Sequence[tuple[str, float]],
     k: int,
 ) -> list[Candidate]:
+    """:func:`discover_candidates` from the two sources as :func:`sources` gives them."""
     weighted = source_weights(similar, by_category)
     parts = scales(weighted)
     scores = blend(weighted)
