@@ -11,8 +11,14 @@ each target user's lists are read as the API reads them: buy again as the flow s
 neighbours published by then (``api/discover.py``). Two baselines come from the same sent
 events in the same run: the most popular items the user has not touched, and batch item-kNN.
 
+The replay pauses to serve discover lists through the API's reads; a ranker trained on what
+shoppers chose from them ranks the discover users' lists as the API does
+(``benchmarks/recs_ranker.py``).
+
 Per data set: ``users`` (targets evaluated), ``hr_at_10_discover`` and
-``ndcg_at_10_discover`` (discover users: is the target in the discover list?),
+``ndcg_at_10_discover`` (discover users: is the target in the discover list as the API serves
+it: ranked when a ranker could be trained, ``discover_served`` says which; the ``*_ranked``,
+``*_ranked_from_100`` and ``*_unranked`` keys give each),
 ``hr_at_10_again`` (again users whose target is a repeat: is it in the buy-again list?),
 ``hr_at_10_popularity_unseen``, ``hr_at_10_item_knn`` (discover users), and
 ``discover_vs_best_baseline``. What limits discover: ``recall_at_100_discover`` (is the target
@@ -37,7 +43,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
-import numpy as np
 import orjson
 import redis
 import redis.asyncio as aioredis
@@ -46,7 +51,6 @@ from confluent_kafka import Producer
 from api.discover import read_discover
 from benchmarks.common import Mode, meta
 from benchmarks.recs_data import (
-    POSITIVE,
     Interaction,
     Split,
     Target,
@@ -61,12 +65,11 @@ from benchmarks.recs_ranker import (
     POOL,
     SERVE_AT,
     SERVED_DEPTH,
+    Ranked,
     Served,
-    labelled,
     next_users,
-    ranked_lists,
+    rank_phase,
     served,
-    trained,
 )
 from benchmarks.stream import env_of, variant
 from flows.catalogue import store_catalogue
@@ -196,13 +199,6 @@ def wait_for(
     return time.perf_counter() - started
 
 
-class Ranked(NamedTuple):
-    """The ranker phase's outcome: the ranked discover top-10 per user, by pool depth."""
-
-    lists: dict[int, dict[str, list[str]]]
-    run: dict[str, Any]
-
-
 def through_flow(
     base: Settings,
     split: Split,
@@ -256,85 +252,6 @@ def through_flow(
         delete_topics(s, [s.topic(t) for t in ALL_TOPICS])
     run = {"produced": len(events), "replay_s": replayed, "drain_s": drained, "rate": rate}
     return lists, ranked, run
-
-
-def rank_phase(
-    s: Settings,
-    shown: list[tuple[list[Served], list[Interaction]]],
-    targets: dict[str, str],
-    workdir: Path,
-    dump: Path | None = None,
-) -> Ranked:
-    """Train the ranker on the served lists (what was chosen next against what was shown
-    and not chosen) and rank the ``targets``' users' discover lists as the API does;
-    ``dump`` receives the training rows and the targets' candidate rows (``.npz``) for
-    analysis."""
-    parts = [labelled(lists, after) for lists, after in shown]
-    x = np.concatenate([p[0] for p in parts])
-    y = np.concatenate([p[1] for p in parts])
-    run: dict[str, Any] = {
-        "served_lists": sum(len(lists) for lists, _ in shown),
-        "training_lists": sum(p[2] for p in parts),
-        "training_rows": len(y),
-        "training_positives": int(y.sum()),
-    }
-    if dump is not None:
-        dump_rows(dump, s, shown, targets)
-    if not 0 < y.sum() < len(y):
-        return Ranked({}, run | {"skipped": "no list with both chosen and unchosen items"})
-    started = time.process_time()
-    model = trained(x, y, workdir)
-    run["fit_cpu_s"] = round(time.process_time() - started, 2)
-    users = list(targets)
-    lists = {d: asyncio.run(ranked_lists(s, users, model, d)) for d in (SERVED_DEPTH, POOL)}
-    return Ranked(lists, run)
-
-
-def dump_rows(
-    folder: Path,
-    s: Settings,
-    shown: list[tuple[list[Served], list[Interaction]]],
-    targets: dict[str, str],
-) -> None:
-    """The served lists' rows with what each shopper chose next (``y``; ``order``: the
-    item's place among the distinct items the shopper touched next, -1 when not chosen;
-    ``positive``: carted or bought), and the targets' candidate rows with their held-out
-    item, as ``served.npz`` and ``targets.npz``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rows: list[np.ndarray[Any, Any]] = []
-    order: list[list[int]] = []
-    positive: list[list[bool]] = []
-    query: list[np.ndarray[Any, Any]] = []
-    for lists, after in shown:
-        touched: dict[str, dict[str, int]] = {}
-        kept: set[tuple[str, str]] = set()
-        for i in after:
-            mine = touched.setdefault(i.user, {})
-            mine.setdefault(i.sku, len(mine))
-            if i.kind in POSITIVE:
-                kept.add((i.user, i.sku))
-        for one in lists:
-            rows.append(one.rows)
-            places = touched.get(one.user, {})
-            order.append([places.get(sku, -1) for sku in one.skus])
-            positive.append([(one.user, sku) in kept for sku in one.skus])
-            query.append(np.full(len(one.skus), len(query)))
-    np.savez(
-        folder / "served.npz",
-        x=np.concatenate(rows),
-        y=np.concatenate(order) >= 0,
-        order=np.concatenate(order),
-        positive=np.concatenate(positive),
-        q=np.concatenate(query),
-    )
-    found = asyncio.run(served(s, list(targets)))
-    np.savez(
-        folder / "targets.npz",
-        x=np.concatenate([one.rows for one in found]),
-        y=np.concatenate([[sku == targets[one.user] for sku in one.skus] for one in found]),
-        q=np.concatenate([np.full(len(one.skus), n) for n, one in enumerate(found)]),
-        users=np.array(list(targets)),
-    )
 
 
 async def served_lists(s: Settings, stored: dict[str, StoredShopper]) -> dict[str, Lists]:

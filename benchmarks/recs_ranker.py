@@ -21,10 +21,12 @@ held-out items are too; there is no position bias to learn.
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import redis.asyncio as aioredis
@@ -46,7 +48,7 @@ from api.recommendations import (
 )
 from batch.onnx_export import export
 from batch.ranker import estimator
-from benchmarks.recs_data import Interaction
+from benchmarks.recs_data import POSITIVE, Interaction
 from online_models.ranking import RANKER_FEATURES
 from registry.copies import MODEL_FILE
 from registry.store import ModelVersion
@@ -55,6 +57,7 @@ from schemas.settings import Settings
 SERVE_AT = (0.5, 0.6, 0.7, 0.8, 0.9)  # where the replay pauses to serve lists (share of events)
 POOL = 100  # candidates per served list (the deepest the API builds)
 K = 10
+SERVED_DEPTH = depth_for(K)  # candidates the API ranks for a list of 10
 
 
 @dataclass(frozen=True)
@@ -155,4 +158,87 @@ async def ranked_lists(
     return out
 
 
-SERVED_DEPTH = depth_for(K)  # what the API ranks for a list of 10
+class Ranked(NamedTuple):
+    """The ranker phase's outcome: the ranked discover top-10 per user, by pool depth."""
+
+    lists: dict[int, dict[str, list[str]]]
+    run: dict[str, Any]
+
+
+def rank_phase(
+    s: Settings,
+    shown: list[tuple[list[Served], list[Interaction]]],
+    targets: dict[str, str],
+    workdir: Path,
+    dump: Path | None = None,
+) -> Ranked:
+    """Train the ranker on the served lists (what was chosen next against what was shown
+    and not chosen) and rank the ``targets``' users' discover lists as the API does;
+    ``dump`` receives the training rows and the targets' candidate rows (``.npz``) for
+    analysis."""
+    parts = [labelled(lists, after) for lists, after in shown]
+    x = np.concatenate([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
+    run: dict[str, Any] = {
+        "served_lists": sum(len(lists) for lists, _ in shown),
+        "training_lists": sum(p[2] for p in parts),
+        "training_rows": len(y),
+        "training_positives": int(y.sum()),
+    }
+    if dump is not None:
+        dump_rows(dump, s, shown, targets)
+    if not 0 < y.sum() < len(y):
+        return Ranked({}, run | {"skipped": "no list with both chosen and unchosen items"})
+    started = time.process_time()
+    model = trained(x, y, workdir)
+    run["fit_cpu_s"] = round(time.process_time() - started, 2)
+    users = list(targets)
+    lists = {d: asyncio.run(ranked_lists(s, users, model, d)) for d in (SERVED_DEPTH, POOL)}
+    return Ranked(lists, run)
+
+
+def dump_rows(
+    folder: Path,
+    s: Settings,
+    shown: list[tuple[list[Served], list[Interaction]]],
+    targets: dict[str, str],
+) -> None:
+    """The served lists' rows with what each shopper chose next (``y``; ``order``: the
+    item's place among the distinct items the shopper touched next, -1 when not chosen;
+    ``positive``: carted or bought), and the targets' candidate rows with their held-out
+    item, as ``served.npz`` and ``targets.npz``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows: list[np.ndarray[Any, Any]] = []
+    order: list[list[int]] = []
+    positive: list[list[bool]] = []
+    query: list[np.ndarray[Any, Any]] = []
+    for lists, after in shown:
+        touched: dict[str, dict[str, int]] = {}
+        kept: set[tuple[str, str]] = set()
+        for i in after:
+            mine = touched.setdefault(i.user, {})
+            mine.setdefault(i.sku, len(mine))
+            if i.kind in POSITIVE:
+                kept.add((i.user, i.sku))
+        for one in lists:
+            rows.append(one.rows)
+            places = touched.get(one.user, {})
+            order.append([places.get(sku, -1) for sku in one.skus])
+            positive.append([(one.user, sku) in kept for sku in one.skus])
+            query.append(np.full(len(one.skus), len(query)))
+    np.savez(
+        folder / "served.npz",
+        x=np.concatenate(rows),
+        y=np.concatenate(order) >= 0,
+        order=np.concatenate(order),
+        positive=np.concatenate(positive),
+        q=np.concatenate(query),
+    )
+    found = asyncio.run(served(s, list(targets)))
+    np.savez(
+        folder / "targets.npz",
+        x=np.concatenate([one.rows for one in found]),
+        y=np.concatenate([[sku == targets[one.user] for sku in one.skus] for one in found]),
+        q=np.concatenate([np.full(len(one.skus), n) for n, one in enumerate(found)]),
+        users=np.array(list(targets)),
+    )

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.recs import Lists, Ranked, evaluate
+from benchmarks.recs import Lists, evaluate
 from benchmarks.recs_data import Interaction, Split, Target
-from benchmarks.recs_ranker import POOL, SERVED_DEPTH, Served, labelled
+from benchmarks.recs_ranker import POOL, SERVED_DEPTH, Ranked, Served, labelled
 from online_models.ranking import RANKER_FEATURES
 
 FILLER = [f"f{n}" for n in range(10)]
