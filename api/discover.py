@@ -8,7 +8,7 @@ similarity is divided by its popularity (``online_models.similarity.damped``, so
 sellers do not crowd every list). The popularity list keeps the ``TILLFLOW_POPULARITY_LEN``
 most popular products: a neighbour past its end counts as popular as the last one kept, not
 as unseen (which would rank the rarest items of a large catalogue above the rest). The
-ranking itself is ``online_models.recommender.discover_candidates``.
+ranking itself is ``online_models.recommender.ranked_candidates`` over ``sources``.
 
 A list is built only as deep as the answer needs: its first ``k`` items are the same
 whatever depth it is built to (the ranking sorts every scored item, and the popular items
@@ -19,18 +19,20 @@ sellers), so a shallow build costs less and serves the same items.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from api.cache import LastKnown
 from infra.clients import AsyncRedis
+from online_models.candidate_signals import Signals, signals_of
 from online_models.recommender import (
     CATEGORY_ITEMS,
     DISCOVER_DEPTH,
     Candidate,
     Profile,
-    discover_candidates,
+    ranked_candidates,
+    sources,
 )
 from online_models.similarity import POPULARITY_DAMPING, damped
 from schemas.keys import RedisKeys
@@ -80,6 +82,45 @@ async def read_popularity(client: AsyncRedis, keys: RedisKeys) -> Popularity:
     return Popularity.of([(_text(s), float(v)) for s, v in top])
 
 
+@dataclass(frozen=True, slots=True)
+class DiscoverInputs:
+    """What one shopper's discover list is built from, as read now, and the two sources
+    computed from it once (for the list and for the ranker's signals)."""
+
+    profile: Profile
+    neighbours: dict[str, dict[str, float]]  # each recent item's neighbours, damped
+    popularity: Popularity
+    similar: dict[str, float]  # online_models.recommender.sources
+    by_category: dict[str, float]
+
+    @classmethod
+    def of(
+        cls,
+        profile: Profile,
+        best_sellers: dict[str, list[tuple[str, float]]],
+        neighbours: dict[str, dict[str, float]],
+        popularity: Popularity,
+    ) -> DiscoverInputs:
+        similar, by_category = sources(profile, best_sellers, neighbours)
+        return cls(profile, neighbours, popularity, similar, by_category)
+
+    def candidates(self, k: int) -> list[Candidate]:
+        """The discover top-``k``, each item with its source."""
+        popular = self.popularity.ranked[:POPULAR_FALLBACK]
+        return ranked_candidates(self.profile, self.similar, self.by_category, popular, k)
+
+    def signals(self, skus: Iterable[str]) -> dict[str, Signals]:
+        """What the sources say of each of ``skus`` (the ranker's ``SIGNAL_FEATURES``)."""
+        return signals_of(
+            self.profile,
+            self.similar,
+            self.by_category,
+            self.neighbours,
+            self.popularity.scores,
+            skus,
+        )
+
+
 async def read_discover(
     client: AsyncRedis,
     keys: RedisKeys,
@@ -91,6 +132,17 @@ async def read_discover(
     """The shopper's discover top-``k``, each item with its source (``client`` returns
     bytes); ``popularity`` is read now when not given, and the neighbours and best sellers
     ``graph`` holds fresh are not read again."""
+    return (await read_inputs(client, keys, stored, popularity, graph)).candidates(k)
+
+
+async def read_inputs(
+    client: AsyncRedis,
+    keys: RedisKeys,
+    stored: StoredShopper,
+    popularity: Popularity | None = None,
+    graph: GraphReads | None = None,
+) -> DiscoverInputs:
+    """What the shopper's discover list is built from (:func:`read_discover`'s reads)."""
     if popularity is None:
         popularity = await read_popularity(client, keys)
     graph = graph or GraphReads()
@@ -114,9 +166,9 @@ async def read_discover(
         for cat, best in zip(best_wanted, answers[len(near_wanted) :], strict=False):
             by_category[cat] = [(_text(s), float(v)) for s, v in best]
             graph.best_sellers.put(cat, by_category[cat], now)
-    neighbours = _damped(similar, popularity)
-    popular = popularity.ranked[:POPULAR_FALLBACK]
-    return discover_candidates(profile_of(stored), by_category, neighbours, popular, k)
+    return DiscoverInputs.of(
+        profile_of(stored), by_category, _damped(similar, popularity), popularity
+    )
 
 
 def _fresh(cache: LastKnown[V], keys: Sequence[str], now: float) -> dict[str, V]:

@@ -20,15 +20,16 @@ import numpy as np
 from pydantic import BaseModel
 
 from api.cache import LastKnown, read_through
-from api.discover import DEEPEST, GraphReads, Popularity, read_discover, read_popularity
+from api.discover import DEEPEST, GraphReads, Popularity, read_inputs, read_popularity
 from api.features import FeatureReads
 from api.metrics import ApiMetrics
 from api.onnx_models import LoadedModel, ModelSlot
 from api.redis_gate import RedisGate
 from infra.clients import AsyncRedis
+from online_models.candidate_signals import NO_SIGNALS
 from online_models.ranking import RANKER_FEATURES, candidate_row, item_values
 from online_models.ranking import shopper as parse_shopper
-from online_models.recommender import mixed
+from online_models.recommender import Candidate, mixed
 from schemas.catalogue import CatalogueItem
 from schemas.keys import RedisKeys
 from schemas.serving import (
@@ -64,6 +65,8 @@ class Shopper(BaseModel):
     updated_at: datetime | None  # when the flows last stored the shopper (None: unknown)
     features: dict[str, str]  # the shopper's features by name ({} when not read)
     depth: int = 0  # how deep ``discover`` was built (its first ``depth`` items are final)
+    # What the discover sources say of each listed item (read with the ranker's features)
+    signals: dict[str, tuple[float, ...]] = {}
 
     @property
     def known(self) -> bool:
@@ -109,7 +112,7 @@ async def read_shopper(
 ) -> Shopper:
     """The shopper's buy-again list, their discover list (``discover_k`` long, built now
     over ``popularity`` and ``graph``: ``api/discover.py``) and, for the ranker, features
-    (``client`` returns bytes)."""
+    and what the discover sources say of each listed item (``client`` returns bytes)."""
     pipe = client.pipeline(transaction=False)
     pipe.get(keys.recommendations(user_id))
     if with_features:
@@ -119,11 +122,16 @@ async def read_shopper(
     if replies[0] is None:
         return Shopper(user_id=user_id, again=[], discover=[], updated_at=None, features=features)
     stored = StoredShopper.model_validate_json(replies[0])
-    found = (
-        await read_discover(client, keys, stored, discover_k, popularity, graph)
-        if discover_k
-        else []
-    )
+    found: list[Candidate] = []
+    signals: dict[str, tuple[float, ...]] = {}
+    if discover_k:
+        inputs = await read_inputs(client, keys, stored, popularity, graph)
+        found = inputs.candidates(discover_k)
+        if with_features:  # every item a pool of this shopper can hold (``pool``)
+            listed = [sku for sku, _, _ in found] + [i.sku for i in stored.again]
+            if len(found) < discover_k:  # the pool is topped up from the popular items
+                listed += [sku for sku, _ in inputs.popularity.ranked[:POPULAR_DEPTH]]
+            signals = inputs.signals(dict.fromkeys(listed))
     return Shopper(
         user_id=user_id,
         again=[RecommendedItem(sku=i.sku, score=i.score, source="again") for i in stored.again],
@@ -131,6 +139,7 @@ async def read_shopper(
         updated_at=stored.updated_at,
         features=features,
         depth=discover_k,
+        signals=signals,
     )
 
 
@@ -203,6 +212,33 @@ def without_ranker(
     )
 
 
+def ranker_rows(
+    shopper: Shopper, candidates: list[RecommendedItem], items: dict[str, Item]
+) -> np.ndarray[Any, Any]:
+    """The ranker's input rows of the candidates, in order (``online_models.ranking``'s rows,
+    as in training): the shopper's JSON is parsed once, each item's part comes precomputed
+    from the shared item cache and the discover sources' signals from the shopper's read."""
+    who = parse_shopper(shopper.features)
+    empty = Item(values=item_values({}), category=None)
+    return np.array(
+        [
+            candidate_row(
+                who,
+                item.values,
+                c.score,
+                rank,
+                item.category,
+                c.sku,
+                c.source,
+                shopper.signals.get(c.sku, NO_SIGNALS),
+            )
+            for rank, c in enumerate(candidates)
+            for item in (items.get(c.sku, empty),)
+        ],
+        dtype=np.float32,
+    ).reshape(len(candidates), len(RANKER_FEATURES))
+
+
 def ranked(
     shopper: Shopper,
     candidates: list[RecommendedItem],
@@ -213,22 +249,10 @@ def ranked(
     name: ListName = "discover",
     stale: bool = False,
 ) -> Recommendations:
-    """The candidates scored by the ranker (one ONNX run for all of them), best first;
-    for ``mixed``, the shopper's own items and the others each ranked and interleaved.
-
-    Rows are ``online_models.ranking``'s, as in training: the shopper's JSON is parsed once
-    and each item's part comes precomputed from the shared item cache.
-    """
-    who = parse_shopper(shopper.features)
-    empty = Item(values=item_values({}), category=None)
-    rows = np.array(
-        [
-            candidate_row(who, item.values, c.score, rank, item.category, c.sku, c.source)
-            for rank, c in enumerate(candidates)
-            for item in (items.get(c.sku, empty),)
-        ],
-        dtype=np.float32,
-    ).reshape(len(candidates), -1)
+    """The candidates scored by the ranker (one ONNX run over :func:`ranker_rows`), best
+    first; for ``mixed``, the shopper's own items and the others each ranked and
+    interleaved."""
+    rows = ranker_rows(shopper, candidates, items)
     predicted = model.predict(rows) if candidates else np.zeros(0)
     order = np.argsort(-predicted, kind="stable")
     best = [(candidates[i].sku, round(float(predicted[i]), 6)) for i in order]
@@ -365,6 +389,7 @@ __all__ = [
     "depth_for",
     "pool",
     "ranked",
+    "ranker_rows",
     "read_items",
     "read_popular",
     "read_shopper",

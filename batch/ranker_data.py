@@ -3,8 +3,9 @@
 Two kinds of query, both with every shopper and product state rebuilt from silver events
 strictly before a cut-off time ``c``, in the very hash forms the flows write to Redis, and
 rows built with ``online_models.ranking.candidate_row`` as at serving time (each candidate's
-source, ``again``, ``similar``, ``category`` or ``popular``, is a feature: the ranker learns
-to blend the sources):
+source, ``again``, ``similar``, ``category`` or ``popular``, and what each discover source
+says of it, ``online_models.candidate_signals``, are features: the ranker learns to blend the
+sources):
 
 - :func:`served_set` (when the served-list log exists): every list the API served in
   ``[c, c + horizon)`` (bronze ``recommendations-served``), as shown; an item shown and then
@@ -33,6 +34,7 @@ from pydantic import ValidationError
 
 from batch.lake import read_all
 from batch.result import WaitingForData
+from online_models.candidate_signals import candidate_signals
 from online_models.ranking import RANKER_FEATURES, candidate_row, item_values, shopper
 from online_models.recommender import (
     CATEGORY_ITEMS,
@@ -141,6 +143,12 @@ class Context:
     neighbours: dict[str, dict[str, float]]
     popular: list[tuple[str, float]]
     by_category: dict[str, list[tuple[str, float]]]
+    popularity: dict[str, float]  # every product's interactions in the week before
+
+    def profile(self, user: str, categories: dict[str, str]) -> Profile:
+        """The recommender's profile of ``user`` at the cut-off."""
+        latest = self.interests.get(user, [])
+        return _profile(latest, categories, list(dict.fromkeys(latest))[:HISTORY])
 
 
 def _context(
@@ -163,7 +171,13 @@ def _context(
         if len(best) < CATEGORY_ITEMS:
             best.append((sku, float(n)))
     return Context(
-        states, interests, items, _neighbours(con, week, c), counts[:CANDIDATES], by_category
+        states,
+        interests,
+        items,
+        _neighbours(con, week, c),
+        counts[:CANDIDATES],
+        by_category,
+        {sku: float(n) for sku, n in counts},
     )
 
 
@@ -189,12 +203,21 @@ class _Rows:
         query = len(self.positives)
         who = shopper(ctx.users.get(user, {}))
         no_item = item_values({})
+        signals = candidate_signals(
+            ctx.profile(user, categories),
+            ctx.by_category,
+            ctx.neighbours,
+            ctx.popularity,
+            [sku for sku, _, _ in candidates],
+        )
         self.positives.append(wanted)
         self.users.append(user)
         for rank, (sku, score, source) in enumerate(candidates):
             part = ctx.items.get(sku, no_item)
             self.rows.append(
-                candidate_row(who, part, score, rank, categories.get(sku), sku, source)
+                candidate_row(
+                    who, part, score, rank, categories.get(sku), sku, source, signals[sku]
+                )
             )
             self.labels.append(int(sku in wanted))
             self.groups.append(query)
@@ -229,8 +252,7 @@ def ranking_set(
     ctx = _context(con, c, list(bought), categories)
     out = _Rows()
     for user, purchased in bought.items():
-        latest = ctx.interests.get(user, [])
-        profile = _profile(latest, categories, list(dict.fromkeys(latest))[:HISTORY])
+        profile = ctx.profile(str(user), categories)
         found = discover_candidates(
             profile, ctx.by_category, ctx.neighbours, ctx.popular, CANDIDATES
         )

@@ -11,8 +11,14 @@ each target user's lists are read as the API reads them: buy again as the flow s
 neighbours published by then (``api/discover.py``). Two baselines come from the same sent
 events in the same run: the most popular items the user has not touched, and batch item-kNN.
 
+The replay pauses to serve discover lists through the API's reads; a ranker trained on what
+shoppers chose from them ranks the discover users' lists as the API does
+(``benchmarks/recs_ranker.py``).
+
 Per data set: ``users`` (targets evaluated), ``hr_at_10_discover`` and
-``ndcg_at_10_discover`` (discover users: is the target in the discover list?),
+``ndcg_at_10_discover`` (discover users: is the target in the discover list as the API serves
+it: ranked when a ranker could be trained, ``discover_served`` says which; the ``*_ranked``,
+``*_ranked_from_100`` and ``*_unranked`` keys give each),
 ``hr_at_10_again`` (again users whose target is a repeat: is it in the buy-again list?),
 ``hr_at_10_popularity_unseen``, ``hr_at_10_item_knn`` (discover users), and
 ``discover_vs_best_baseline``. What limits discover: ``recall_at_100_discover`` (is the target
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import shutil
 import subprocess
@@ -46,12 +53,23 @@ from benchmarks.common import Mode, meta
 from benchmarks.recs_data import (
     Interaction,
     Split,
+    Target,
     hit_and_ndcg,
     item_knn,
     leave_last_out,
     movielens_100k,
     popularity_unseen,
     simulator_log,
+)
+from benchmarks.recs_ranker import (
+    POOL,
+    SERVE_AT,
+    SERVED_DEPTH,
+    Ranked,
+    Served,
+    next_users,
+    rank_phase,
+    served,
 )
 from benchmarks.stream import env_of, variant
 from flows.catalogue import store_catalogue
@@ -71,6 +89,7 @@ SPAN = timedelta(hours=2)  # a log's event times are spread over the SPAN before
 SIMULATOR = ShopConfig(shoppers=1_000, sessions_per_day=3_000)
 SIMULATOR_DAYS = 7
 SMOKE_USERS = 50
+SMOKE_SERVE_AT = (0.7,)  # one pause to serve lists
 RATE = 1_000.0  # events/s offered: a live pace the flow keeps up with on a loaded machine
 DRAIN_TIMEOUT_S = 900.0
 DEPTH = 100  # discover read this deep for its recall; its top-10 is the list served
@@ -181,31 +200,48 @@ def wait_for(
 
 
 def through_flow(
-    base: Settings, split: Split, catalogue: dict[str, CatalogueItem], workdir: Path, rate: float
-) -> tuple[dict[str, Lists], dict[str, float]]:
-    """Stream ``split.sent`` at ``rate`` into fresh topics while the flow tails them; read the
-    lists once the flow has processed everything."""
+    base: Settings,
+    split: Split,
+    catalogue: dict[str, CatalogueItem],
+    workdir: Path,
+    rate: float,
+    serve_at: tuple[float, ...] = SERVE_AT,
+    dump: Path | None = None,
+) -> tuple[dict[str, Lists], Ranked, dict[str, float]]:
+    """Stream ``split.sent`` at ``rate`` into fresh topics while the flow tails them, pausing
+    at ``serve_at`` (shares of the events) to serve lists; read the lists once the flow has
+    processed everything, and rank the discover users' with a ranker trained on what was
+    chosen from the served ones (``dump``: a folder for the served and ranked rows)."""
     s = variant(base, f"recs-{uuid.uuid4().hex[:6]}", workdir)
     ensure_topics(s)
     client = redis.Redis.from_url(s.redis_url)
     store_catalogue(s, catalogue.values())
     events = contract_events(split.sent, catalogue)
+    bounds = [0, *(int(f * len(events)) for f in serve_at), len(events)]
     init_recovery(s.recovery_dir, 1)
     flow = subprocess.Popen(
         process_commands(s, 1, 1, recovery=True)[0],
         env=env_of(s, tail=True),
         stdout=subprocess.DEVNULL,
     )
+    shown: list[tuple[list[Served], list[Interaction]]] = []
+    replayed = drained = 0.0
     try:
         wait_for(client, s, flow, sentinels(s, split.sent[0].sku, "start"))  # the flow is up
-        replayed = replay_at(s, events, rate)
-        drained = wait_for(client, s, flow, sentinels(s, split.sent[-1].sku, "end"))
+        for n, (start, end) in enumerate(itertools.pairwise(bounds)):
+            replayed += replay_at(s, events[start:end], rate)
+            drained += wait_for(client, s, flow, sentinels(s, split.sent[end - 1].sku, f"p{n}"))
+            if end < len(events):
+                after = split.sent[end : bounds[n + 2]]
+                shown.append((asyncio.run(served(s, next_users(after))), after))
         users = [t.user for t in split.targets]
         raw = cast(list[bytes | None], client.mget([s.keys.recommendations(u) for u in users]))
         stored = {
             u: StoredShopper.model_validate_json(v) for u, v in zip(users, raw, strict=True) if v
         }
         lists = asyncio.run(served_lists(s, stored))
+        discover = {t.user: t.target for t in split.targets if t.kind == "discover"}
+        ranked = rank_phase(s, shown, discover, workdir, dump)
     finally:
         flow.terminate()
         flow.wait(60)
@@ -214,7 +250,8 @@ def through_flow(
             client.delete(*keys[start : start + 10_000])
         client.close()
         delete_topics(s, [s.topic(t) for t in ALL_TOPICS])
-    return lists, {"produced": len(events), "replay_s": replayed, "drain_s": drained, "rate": rate}
+    run = {"produced": len(events), "replay_s": replayed, "drain_s": drained, "rate": rate}
+    return lists, ranked, run
 
 
 async def served_lists(s: Settings, stored: dict[str, StoredShopper]) -> dict[str, Lists]:
@@ -231,47 +268,80 @@ async def served_lists(s: Settings, stored: dict[str, StoredShopper]) -> dict[st
         await client.aclose()
 
 
-def evaluate(split: Split, lists: dict[str, Lists]) -> dict[str, Any]:
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def _ratio(hr: float | None, best: float) -> float | None:
+    return round(hr / best, 4) if hr is not None and best else None
+
+
+def _scored(found: dict[str, list[str]], targets: list[Target]) -> tuple[float | None, ...]:
+    """HR@10 and NDCG@10 of ``found`` over ``targets`` (a user without a list misses)."""
+    results = [hit_and_ndcg(found.get(t.user, []), t.target) for t in targets]
+    return _mean([h for h, _ in results]), _mean([g for _, g in results])
+
+
+def evaluate(split: Split, lists: dict[str, Lists], ranked: Ranked) -> dict[str, Any]:
+    """The figures of one data set; the headline (``hr_at_10_discover``, ``ndcg_at_10_discover``,
+    ``discover_vs_best_baseline``) is the discover list the API serves with the ranker
+    trained here loaded (ranked from the ``depth_for(10)`` candidates it ranks), or the
+    unranked list when no ranker could be trained (``discover_served`` says which)."""
     discover_users = [t for t in split.targets if t.kind == "discover"]
     again_users = [t for t in split.targets if t.kind == "again"]
     names = [t.user for t in discover_users]
     popular = popularity_unseen(split.sent, names)
     knn = item_knn(split.sent, names)
-    hits, gains, pop_hits, knn_hits, reach, knn_only = [], [], [], [], [], []
+    unranked = {u: one.discover for u, one in lists.items()}
+    hr_unranked, ndcg_unranked = _scored(unranked, discover_users)
+    hr_pop, _ = _scored(popular, discover_users)
+    hr_knn, _ = _scored(knn, discover_users)
+    reach, knn_only = [], []
     for t in discover_users:
-        stored = lists.get(t.user)
-        found = stored.discover if stored else []
-        hit, gain = hit_and_ndcg(found, t.target)
-        hits.append(hit)
-        gains.append(gain)
-        pop_hits.append(hit_and_ndcg(popular[t.user], t.target)[0])
-        knn_hits.append(hit_and_ndcg(knn[t.user], t.target)[0])
+        found = unranked.get(t.user, [])
         reach.append(hit_and_ndcg(found, t.target, DEPTH)[0])
-        knn_only.append(knn_hits[-1] * (1.0 - hit))
-    again_hits = []
-    for t in again_users:
-        stored = lists.get(t.user)
-        again_hits.append(hit_and_ndcg(stored.again if stored else [], t.target)[0])
-
-    def mean(values: list[float]) -> float | None:
-        return round(sum(values) / len(values), 4) if values else None
-
-    hr, hr_pop, hr_knn = mean(hits), mean(pop_hits), mean(knn_hits)
+        knn_only.append(
+            hit_and_ndcg(knn[t.user], t.target)[0] * (1 - hit_and_ndcg(found, t.target)[0])
+        )
+    again_hits = [
+        hit_and_ndcg(lists[t.user].again if t.user in lists else [], t.target)[0]
+        for t in again_users
+    ]
     best = max(hr_pop or 0.0, hr_knn or 0.0)
-    return {
+    out: dict[str, Any] = {
         "users": len(split.targets),
-        "hr_at_10_discover": hr,
-        "ndcg_at_10_discover": mean(gains),
-        "hr_at_10_again": mean(again_hits),
+        "hr_at_10_discover": hr_unranked,
+        "ndcg_at_10_discover": ndcg_unranked,
+        "hr_at_10_again": _mean(again_hits),
         "hr_at_10_popularity_unseen": hr_pop,
         "hr_at_10_item_knn": hr_knn,
-        "discover_vs_best_baseline": round(hr / best, 4) if hr is not None and best else None,
-        "recall_at_100_discover": mean(reach),
-        "hr_at_10_item_knn_only": mean(knn_only),
+        "discover_vs_best_baseline": _ratio(hr_unranked, best),
+        "discover_served": "unranked (no ranker could be trained)",
+        "hr_at_10_discover_unranked": hr_unranked,
+        "ndcg_at_10_discover_unranked": ndcg_unranked,
+        "discover_unranked_vs_best_baseline": _ratio(hr_unranked, best),
+        "recall_at_100_discover": _mean(reach),
+        "hr_at_10_item_knn_only": _mean(knn_only),
         "discover_users": len(discover_users),
         "again_users": len(again_users),
         "users_with_lists": sum(1 for t in split.targets if t.user in lists),
     }
+    if SERVED_DEPTH in ranked.lists:
+        hr, ndcg = _scored(ranked.lists[SERVED_DEPTH], discover_users)
+        hr_pool, ndcg_pool = _scored(ranked.lists[POOL], discover_users)
+        out |= {
+            "hr_at_10_discover": hr,
+            "ndcg_at_10_discover": ndcg,
+            "discover_vs_best_baseline": _ratio(hr, best),
+            "discover_served": f"ranked from {SERVED_DEPTH} candidates (the API with a ranker)",
+            "hr_at_10_discover_ranked": hr,
+            "ndcg_at_10_discover_ranked": ndcg,
+            "discover_ranked_vs_best_baseline": _ratio(hr, best),
+            f"hr_at_10_discover_ranked_from_{POOL}": hr_pool,
+            f"ndcg_at_10_discover_ranked_from_{POOL}": ndcg_pool,
+            f"discover_ranked_from_{POOL}_vs_best_baseline": _ratio(hr_pool, best),
+        }
+    return out
 
 
 def movielens_catalogue(categories: dict[str, str]) -> dict[str, CatalogueItem]:
@@ -289,6 +359,9 @@ def subset(log: list[Interaction], users: int) -> list[Interaction]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="50 users per log")
+    parser.add_argument(
+        "--dump", type=Path, help="a folder for the ranker phase's rows (.npz), for analysis"
+    )
     args = parser.parse_args()
     base = Settings(environment="test")
     require_kafka(base)
@@ -309,9 +382,17 @@ def main() -> None:
             if args.smoke:
                 log = subset(log, SMOKE_USERS)
             split = leave_last_out(log)
-            lists, run = through_flow(base, split, catalogue, workdir / name, RATE)
-            datasets[name] = evaluate(split, lists)
-            runs[name] = {**run, "interactions_sent": len(split.sent)}
+            lists, ranked, run = through_flow(
+                base,
+                split,
+                catalogue,
+                workdir / name,
+                RATE,
+                SMOKE_SERVE_AT if args.smoke else SERVE_AT,
+                args.dump / name if args.dump else None,
+            )
+            datasets[name] = evaluate(split, lists, ranked)
+            runs[name] = {**run, "interactions_sent": len(split.sent), "ranker": ranked.run}
             print(name, json.dumps(datasets[name]))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

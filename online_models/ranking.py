@@ -4,8 +4,8 @@ Serving builds it from the features the flows write, as text by name (api/featur
 shopper's (``schemas.features.USER_FEATURES``, Feast view ``user_features``; ``recent_views``,
 ``recent_purchases`` and ``category_affinity`` are JSON) and the item's (``SKU_FEATURES``),
 plus the candidate's score, rank and source (``again``, ``similar``, ``category``,
-``popular``: the ranker blends the sources) from the candidate list and the item's catalogue
-category.
+``popular``: the ranker blends the sources) from the candidate list, what each discover source
+says of it (``online_models.candidate_signals``) and the item's catalogue category.
 Training rebuilds the same values as of a cut-off time from the lake (batch/ranker_data.py)
 and calls the same function, so both agree.
 Missing or unreadable values count as 0.
@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from online_models.candidate_signals import NO_SIGNALS, SIGNAL_FEATURES, Signals
 from online_models.hash_values import hash_number
 from schemas.serving import CANDIDATE_SOURCES, CandidateSource
 
@@ -55,6 +56,7 @@ RANKER_FEATURES: tuple[str, ...] = (
     "viewed_count",  # times the item appears in recent views
     "purchased_position",  # same for recent purchases
     *(f"from_{source}" for source in CANDIDATE_SOURCES),  # 1 for the candidate's source
+    *SIGNAL_FEATURES,  # what each discover source says of it (online_models.candidate_signals)
 )
 """Ordered ONNX input columns of the ranker (``metadata["features"]``)."""
 
@@ -133,10 +135,13 @@ def candidate_row(
     category: str | None,
     sku: str | None,
     source: CandidateSource | None = None,
+    signals: Signals = NO_SIGNALS,
 ) -> list[float]:
     """One row from the parsed shopper and the item's :func:`item_values`; ``source`` (where
     the candidate came from) sets one of the ``from_*`` columns, none when it is unknown (a
-    search result)."""
+    search result); ``signals`` are the candidate's
+    :func:`online_models.candidate_signals.candidate_signals` (zeros when no discover source
+    holds it)."""
     share = who.affinity.get(category, 0.0) if category is not None else 0.0
     return [
         float(candidate_score),
@@ -149,6 +154,7 @@ def candidate_row(
         float(sum(1 for v in who.views if sku is not None and v == sku)),
         _position(who.purchases, sku),
         *(1.0 if source == s else 0.0 for s in CANDIDATE_SOURCES),
+        *signals,
     ]
 
 
@@ -160,6 +166,7 @@ def ranker_features(
     category: str | None,
     sku: str | None = None,
     source: CandidateSource | None = None,
+    signals: Signals = NO_SIGNALS,
 ) -> list[float]:
     """One row of :data:`RANKER_FEATURES`.
 
@@ -168,5 +175,12 @@ def ranker_features(
     and :func:`candidate_row` build the same row.
     """
     return candidate_row(
-        shopper(user), item_values(item), candidate_score, candidate_rank, category, sku, source
+        shopper(user),
+        item_values(item),
+        candidate_score,
+        candidate_rank,
+        category,
+        sku,
+        source,
+        signals,
     )

@@ -167,9 +167,9 @@ def discover(
     weighted by the shopper's share of its category) are blended (:func:`blend`). The origin
     is ``similar`` (neighbours of the history), ``category`` or ``popularity``.
     """
-    similar, by_category = _sources(profile, category_popular, neighbours)
+    similar, by_category = sources(profile, category_popular, neighbours)
     origin: DiscoverOrigin = "similar" if similar else "category" if by_category else "popularity"
-    found = _ranked(profile, similar, by_category, popular, k)
+    found = ranked_candidates(profile, similar, by_category, popular, k)
     return [(s, v) for s, v, _ in found], origin
 
 
@@ -188,11 +188,11 @@ def discover_candidates(
     ...                     [("bread", 9.0)], k=3)
     [('lemon', 0.625, 'similar'), ('coffee', 0.375, 'category'), ('bread', 0.0009, 'popular')]
     """
-    similar, by_category = _sources(profile, category_popular, neighbours)
-    return _ranked(profile, similar, by_category, popular, k)
+    similar, by_category = sources(profile, category_popular, neighbours)
+    return ranked_candidates(profile, similar, by_category, popular, k)
 
 
-def _sources(
+def sources(
     profile: Profile,
     category_popular: Mapping[str, Sequence[tuple[str, float]]],
     neighbours: Mapping[str, Mapping[str, float]],
@@ -213,21 +213,22 @@ def _sources(
     return similar, by_category
 
 
-def _ranked(
+def ranked_candidates(
     profile: Profile,
     similar: dict[str, float],
     by_category: dict[str, float],
     popular: Sequence[tuple[str, float]],
     k: int,
 ) -> list[Candidate]:
-    sources = [(1.0, similar), (CATEGORY_MIX, by_category)]
-    scales = _scales(sources)
-    scores = blend(sources)
+    """:func:`discover_candidates` from the two sources as :func:`sources` gives them."""
+    weighted = source_weights(similar, by_category)
+    parts = scales(weighted)
+    scores = blend(weighted)
     ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
     out: list[Candidate] = []
     for sku, v in ranked:
-        from_similar = scales[0] * similar.get(sku, 0.0)
-        from_category = scales[1] * by_category.get(sku, 0.0)
+        from_similar = parts[0] * similar.get(sku, 0.0)
+        from_category = parts[1] * by_category.get(sku, 0.0)
         out.append((sku, round(v, 6), "similar" if from_similar >= from_category else "category"))
     have = {s for s, _ in ranked}
     for sku, weight in popular:
@@ -239,7 +240,15 @@ def _ranked(
     return out
 
 
-def _scales(sources: Sequence[tuple[float, Mapping[str, float]]]) -> list[float]:
+def source_weights(
+    similar: Mapping[str, float], by_category: Mapping[str, float]
+) -> list[tuple[float, Mapping[str, float]]]:
+    """The two discover sources with their weights in the blend (neighbours 1, categories
+    :data:`CATEGORY_MIX`)."""
+    return [(1.0, similar), (CATEGORY_MIX, by_category)]
+
+
+def scales(sources: Sequence[tuple[float, Mapping[str, float]]]) -> list[float]:
     """What :func:`blend` multiplies each source's scores by (0 for an empty source)."""
     masses = [sum(s.values()) if w > 0 else 0.0 for w, s in sources]
     total = sum(w for (w, _), mass in zip(sources, masses, strict=True) if mass > 0)
@@ -260,7 +269,7 @@ def blend(sources: Sequence[tuple[float, Mapping[str, float]]]) -> dict[str, flo
     {'c': 1.0}
     """
     out: dict[str, float] = {}
-    for (_, scores), share in zip(sources, _scales(sources), strict=True):
+    for (_, scores), share in zip(sources, scales(sources), strict=True):
         if share > 0:
             for sku, v in scores.items():
                 out[sku] = out.get(sku, 0.0) + share * v

@@ -26,18 +26,23 @@ from fastapi.testclient import TestClient
 from skl2onnx import to_onnx
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from api.discover import read_discover
+from api.discover import profile_of, read_discover
 from api.main import create_app
+from api.onnx_models import ModelSlot
 from api.recommendations import CANDIDATES_MAX
+from benchmarks.recs_ranker import SERVED_DEPTH, ranked_lists
 from featurestore.repo import BATCH_SKU_VIEW, SKU_VIEW, USER_VIEW, apply
 from flows.catalogue import store_catalogue
 from flows.sinks.serving import ItemGraphWriter, RecommendationWriter
+from online_models.candidate_signals import SIGNAL_FEATURES, candidate_signals
 from online_models.demand_features import DEMAND_FEATURES, demand_features
 from online_models.ranking import RANKER_FEATURES, ranker_features
-from online_models.recommender import Candidate, mixed
+from online_models.recommender import CATEGORY_ITEMS, DISCOVER_DEPTH, Candidate, mixed
+from online_models.similarity import POPULARITY_DAMPING, damped
 from registry import CHAMPION, ModelRegistry
 from schemas.catalogue import CatalogueItem
 from schemas.features import BATCH_SKU_FEATURES, SKU_FEATURES, USER_FEATURES, stored_in
+from schemas.keys import RedisKeys
 from schemas.serving import StoredShopper
 from schemas.settings import Settings
 from search.client import opensearch_client
@@ -195,14 +200,17 @@ def test_the_ranker_orders_each_list_of_a_known_shopper(
             if sku not in own:
                 pool.setdefault(sku, score)
     pool = dict(list(pool.items())[:20])
+    signals = _signals(r, keys, stored, list(pool))
     user = _text(USER_ROW)
     rows = []
     for rank, (sku, score) in enumerate(pool.items()):
         item = _text(SKU_ROWS[sku])
         category = json.loads(r.hget(keys.catalogue, sku) or "{}").get("category")
         source = sources.get(sku, "popular")  # the rest of the pool: popular items
-        rows.append(ranker_features(user, item, score, rank, category, sku, source))
+        rows.append(ranker_features(user, item, score, rank, category, sku, source, signals[sku]))
     r.close()
+    links = [v[SIGNAL_FEATURES.index("history_links")] for v in signals.values()]
+    assert any(links) == (name != "again")  # the viewed item's neighbours are discover's
     native = trained[1].predict_proba(np.array(rows, dtype=np.float32))[:, 1]
     ordered = [
         (sku, float(p)) for sku, p in sorted(zip(pool, native, strict=True), key=lambda p: -p[1])
@@ -221,6 +229,23 @@ def test_the_ranker_orders_each_list_of_a_known_shopper(
     new = client.get("/recommendations/u-unknown", params={"list": name}).json()
     assert new["source"] == "popularity"
     assert (new["items"] == []) == (name == "again")
+
+
+def test_the_recs_benchmark_ranks_discover_as_the_api_serves_it(
+    client: TestClient, models_shop: Settings, trained: object
+) -> None:
+    """benchmarks/recs.py scores the ranked discover list through the API's own reads and
+    re-ranking (``benchmarks.recs_ranker.ranked_lists``): the same items, in the same order,
+    as ``GET /recommendations`` answers with the same ranker loaded."""
+    body = client.get("/recommendations/u-1", params={"k": 10, "list": "discover"}).json()
+    slot = ModelSlot(ModelRegistry.from_settings(models_shop), "ranker")
+    slot.refresh()
+    assert slot.model is not None
+    assert body["source"] == "ranker"
+    assert body["model_version"] == slot.model.label
+    measured = asyncio.run(ranked_lists(models_shop, ["u-1"], slot.model, SERVED_DEPTH))
+    assert measured["u-1"] == [i["sku"] for i in body["items"]]
+    assert len(measured["u-1"]) == len(SKUS) - 1  # every product but the one viewed, ranked
 
 
 def test_search_for_a_shopper_blends_in_the_rankers_score(
@@ -317,6 +342,34 @@ def test_forecasts_use_the_feast_batch_averages_like_training(
     assert row_served[DEMAND_FEATURES.index("units_per_day_7d")] == 42.0
     native = float(trained[0].predict(np.array([row_served], dtype=np.float32))[0])
     assert body["expected_units_per_day"] == pytest.approx(max(0.0, native), abs=1e-3)
+
+
+def _signals(
+    r: redis.Redis, keys: RedisKeys, stored: StoredShopper, skus: list[str]
+) -> dict[str, tuple[float, ...]]:
+    """What the discover sources say of each of ``skus``, from the neighbours, best sellers
+    and popularity read here (each neighbour damped by its popularity, as the list ranks)."""
+    popularity = {s: float(v) for s, v in r.zrevrange(keys.popularity, 0, -1, withscores=True)}
+    floor = min(popularity.values())
+    near = {
+        sku: damped(
+            {n: float(w) for n, w in r.hgetall(keys.neighbours(sku)).items()},
+            popularity,
+            POPULARITY_DAMPING,
+            floor,
+        )
+        for sku in stored.recent[:DISCOVER_DEPTH]
+    }
+    best = {
+        c: [
+            (s, float(v))
+            for s, v in r.zrevrange(
+                keys.category_popularity(c), 0, CATEGORY_ITEMS - 1, withscores=True
+            )
+        ]
+        for c, _ in stored.categories
+    }
+    return candidate_signals(profile_of(stored), best, near, popularity, skus)
 
 
 async def _discover(settings: Settings, stored: StoredShopper) -> list[Candidate]:

@@ -3,22 +3,55 @@ and the users whom only item-kNN finds."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from benchmarks.recs import Lists, evaluate
 from benchmarks.recs_data import Interaction, Split, Target
+from benchmarks.recs_ranker import POOL, SERVED_DEPTH, Ranked, Served, labelled
+from online_models.ranking import RANKER_FEATURES
 
 FILLER = [f"f{n}" for n in range(10)]
 
 
+VIEWS = [("u0", "a"), ("u0", "b"), ("u1", "a"), ("u1", "b"), ("u1", "c"), ("u2", "a")]
+SPLIT = Split(
+    [Interaction(user, sku, float(t), "view") for t, (user, sku) in enumerate(VIEWS)],
+    [Target("u0", "c", "discover"), Target("u2", "c", "discover")],
+)
+LISTS = {
+    "u0": Lists([], [*FILLER, "c"]),  # the target 11th: reached, not in the top-10
+    "u2": Lists([], ["c", *FILLER]),  # the target first
+}
+
+
 def test_reach_and_item_knn_only_are_counted_per_discover_user() -> None:
-    views = [("u0", "a"), ("u0", "b"), ("u1", "a"), ("u1", "b"), ("u1", "c"), ("u2", "a")]
-    sent = [Interaction(user, sku, float(t), "view") for t, (user, sku) in enumerate(views)]
-    split = Split(sent, [Target("u0", "c", "discover"), Target("u2", "c", "discover")])
-    lists = {
-        "u0": Lists([], [*FILLER, "c"]),  # the target 11th: reached, not in the top-10
-        "u2": Lists([], ["c", *FILLER]),  # the target first
-    }
-    figures = evaluate(split, lists)
+    figures = evaluate(SPLIT, LISTS, Ranked({}, {}))
     assert figures["hr_at_10_item_knn"] == 1.0  # c is a's and b's only unseen neighbour
     assert figures["hr_at_10_discover"] == 0.5
     assert figures["recall_at_100_discover"] == 1.0
     assert figures["hr_at_10_item_knn_only"] == 0.5  # u0 only
+
+
+def test_the_headline_is_the_ranked_list_when_a_ranker_was_trained() -> None:
+    ranked = {
+        SERVED_DEPTH: {"u0": ["c", *FILLER[:9]], "u2": ["c", *FILLER[:9]]},
+        POOL: {"u0": FILLER, "u2": ["c"]},
+    }
+    figures = evaluate(SPLIT, LISTS, Ranked(ranked, {}))
+    assert figures["hr_at_10_discover_unranked"] == 0.5
+    assert figures["hr_at_10_discover_ranked"] == figures["hr_at_10_discover"] == 1.0
+    assert figures["discover_vs_best_baseline"] == figures["discover_ranked_vs_best_baseline"]
+    assert figures["discover_unranked_vs_best_baseline"] == 0.5
+    assert figures[f"hr_at_10_discover_ranked_from_{POOL}"] == 0.5
+    assert figures["discover_served"].startswith("ranked")
+    assert evaluate(SPLIT, LISTS, Ranked({}, {}))["discover_served"].startswith("unranked")
+
+
+def test_a_served_list_teaches_what_was_chosen_next_against_what_was_shown_and_not() -> None:
+    rows = np.arange(3 * len(RANKER_FEATURES), dtype=np.float32).reshape(3, -1)
+    shown = [Served("u0", ["a", "b", "c"], rows), Served("u1", ["a", "b", "c"], rows)]
+    after = [Interaction("u0", "c", 1.0, "view"), Interaction("u0", "z", 2.0, "view")]
+    x, y, lists = labelled(shown, after)
+    assert lists == 1  # u1 chose nothing it was shown: no query
+    assert y.tolist() == [0, 0, 1]  # a and b shown and not chosen: real negatives
+    assert np.array_equal(x, rows)
