@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, HTTPException, Request, status
+from fastapi import APIRouter, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
+from api.hot_prices import CachedPrices
 from api.limits import BodyLimitMiddleware
 from api.metrics import ObservabilityMiddleware
 from api.openapi import document_middleware
@@ -60,6 +62,11 @@ async def _follow_registry(state: AppState) -> None:
             await asyncio.to_thread(state.refresh_models)
         except Exception:  # keep following the registry whatever one pass hit
             log.exception("registry refresh failed; retrying")
+
+
+def _route(router: APIRouter, endpoint: Callable[..., Any]) -> APIRoute:
+    """The route of ``router`` that ``endpoint`` serves."""
+    return next(r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is endpoint)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -129,6 +136,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pages,
     ):
         app.include_router(module.router)
+    app.add_middleware(
+        CachedPrices, prices=state.price_service, route=_route(prices.router, prices.get_price)
+    )
     if state.public_limit is not None:
         app.add_middleware(RateLimitMiddleware, bucket=state.public_limit, prefixes=PUBLIC_PREFIXES)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)

@@ -198,6 +198,16 @@ class PriceService:
             for sku, p in found.values.items()
         }
 
+    def cached(self, sku: str) -> bytes | None:
+        """``sku``'s answer when the cache holds it fresh and rendered by the demand model
+        served now (counted as a hit); None otherwise (:meth:`answers` then reads it)."""
+        found = self.cache.fresh(sku, time.monotonic())
+        demand = self.demand.model
+        if found is None or found.model != (None if demand is None else demand.label):
+            return None
+        self.metrics.count_lookups("price", "hit")
+        return found.body
+
     async def pushed(self, message: str) -> bytes | None:
         """The answer to push for one price-change message (``PriceUpdate`` JSON): the
         product's view after the change, rendered once for every websocket that sends it.

@@ -15,8 +15,11 @@ from urllib.parse import quote, urlparse
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from starlette.requests import HTTPConnection
 
+from api.deps import get_prices
 from api.main import create_app
+from api.prices import PriceService
 from flows.catalogue import store_catalogue
 from flows.sinks.prices import PriceWriter
 from flows.sinks.serving import ItemGraphWriter, RecommendationWriter
@@ -251,6 +254,38 @@ def test_metrics_count_requests_per_route_and_cache_hits(client: TestClient) -> 
     assert float(hits[0].split()[-1]) >= 1
     assert client.get("/healthz").headers["x-request-id"]
     assert client.get("/healthz", headers={"X-Request-ID": "abc"}).headers["x-request-id"] == "abc"
+
+
+def test_a_cached_price_is_answered_without_solving_the_routes_dependencies(
+    shop: Settings,
+) -> None:
+    app = create_app(shop)
+    solved: list[str] = []
+
+    async def counted(connection: HTTPConnection) -> PriceService:
+        solved.append(connection.url.path)
+        return await get_prices(connection)
+
+    app.dependency_overrides[get_prices] = counted
+    with TestClient(app) as c:
+        first = c.get(f"/prices/{C}")  # a miss: through the route
+        again = c.get(f"/prices/{C}")  # a hit: from the cache, as the route answered it
+        assert solved == [f"/prices/{C}"]
+        assert again.content == first.content
+        assert again.headers["content-type"] == "application/json"
+        assert again.headers["x-request-id"]
+        assert c.get("/prices/SKU-NOPE").status_code == 404  # unknown: through the route
+        assert c.get("/prices/bad%01sku").status_code == 422
+        assert solved[1:] == ["/prices/SKU-NOPE", "/prices/bad\x01sku"]
+        metrics = c.get("/metrics").text
+    counted_ok = next(
+        line
+        for line in metrics.splitlines()
+        if line.startswith("tillflow_http_requests_total")
+        and 'route="/prices/{sku}"' in line
+        and 'status="200"' in line
+    )
+    assert float(counted_ok.split()[-1]) == 2
 
 
 @pytest.mark.cluster
