@@ -263,13 +263,15 @@ NOTES: dict[str, str] = {
     ),
     "governance": (
         "Tracking measured on quiet cores 2026-11-30 06:02–06:05 UTC (load average 1.2–2.0, "
-        "the stack's JVMs just started), five runs of the section, each the median of 7 alternations: "
+        "the stack's JVMs just started), five runs of the section, each the median of 7 "
+        "alternations: "
         "`tracking_overhead_ratio` 1.108, 1.189, 1.108, 1.113, 1.322 (median 1.113, the run "
         "shown); CPU ratio 1.134, 1.228, 1.161, 1.143, 1.382. The goal (≤ 1.10) is not met. "
         "The last quiet runs with the previous server (02:44–02:46, load 0.9–1.1) gave 1.162, "
         "1.135, 1.106 (median 1.135). Under load (05:32–05:40, 5.6–9.6), five interleaved "
         "pairs gave median 1.208 against the previous server's 1.279. What changed: the "
-        "MLflow server runs MLflow's Flask app under gunicorn (one worker, 4 threads) instead of uvicorn's "
+        "MLflow server runs MLflow's Flask app under gunicorn (one worker, 4 threads) "
+        "instead of uvicorn's "
         "FastAPI layer, and its SQLite store is in write-ahead-log mode: the server's CPU per "
         "tracked training went from 0.160 to 0.115 s (interleaved, load 8–12); a process "
         "looks its experiment up once (14 requests per training instead of 15). What is "
