@@ -108,11 +108,18 @@ WITH sales AS (
     UNION SELECT DISTINCT sku, day::VARCHAR FROM stock_days WHERE day::VARCHAR IN (SELECT d FROM wanted)
 ), store_grid AS (
     SELECT k.sku, k.date, s.store_id FROM keys k JOIN (SELECT DISTINCT sku, store_id FROM stock_days) s USING (sku)
-), store_stock AS (  -- each store's last level on or before the day
-    SELECT g.sku, g.date, g.store_id, arg_max(l.on_hand, l.day) AS on_hand
-    FROM store_grid g JOIN stock_days l
-      ON g.sku = l.sku AND g.store_id = l.store_id AND l.day <= g.date::DATE
-    GROUP BY ALL
+), grid_and_levels AS (  -- a store's levels and the days it is asked for, in one line
+    SELECT sku, store_id, date::DATE AS day, 1 AS asked, date, CAST(NULL AS BIGINT) AS on_hand
+    FROM store_grid
+    UNION ALL
+    SELECT sku, store_id, day, 0 AS asked, CAST(NULL AS VARCHAR) AS date, on_hand FROM stock_days
+), carried AS (  -- each store's last level on or before the day (a level first on its day)
+    SELECT sku, date, store_id, asked, last_value(on_hand IGNORE NULLS) OVER (
+        PARTITION BY sku, store_id ORDER BY day, asked
+        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS on_hand
+    FROM grid_and_levels
+), store_stock AS (
+    SELECT sku, date, store_id, on_hand FROM carried WHERE asked = 1 AND on_hand IS NOT NULL
 ), stock AS (
     SELECT sku, date, sum(on_hand) AS stock FROM store_stock GROUP BY ALL
 )
