@@ -34,13 +34,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import redis
 from confluent_kafka import Consumer, Producer, TopicPartition
 from deltalake import DeltaTable
 
 from benchmarks.common import Mode, median, write_result
 from benchmarks.hostile import hostile
-from benchmarks.stream import env_of, variant
+from benchmarks.stream import drop_keys, env_of, variant
 from flows.catalogue import store_catalogue
 from flows.run import init_recovery, process_commands
 from infra.readiness import require_kafka, require_redis
@@ -208,13 +207,9 @@ def main() -> None:
                 measure(kind, repeat)
         letters = dead_letters(runs["h"])
     finally:
-        client = redis.Redis.from_url(base.redis_url)
         for s in runs.values():
             delete_topics(s, [s.topic(t) for t in ALL_TOPICS])
-            keys = list(client.scan_iter(f"{s.redis_prefix}*", count=1_000))
-            for i in range(0, len(keys), 1_000):
-                client.delete(*keys[i : i + 1_000])
-        client.close()
+            drop_keys(s)
         shutil.rmtree(workdir, ignore_errors=True)
     lettered = {(runs["h"].topic(by_name(d.topic)), d.partition, d.offset) for d in letters}
     truncated = {(d.topic, d.partition, d.offset) for d in letters if d.raw_truncated}
