@@ -45,7 +45,9 @@ from infra.errors import StackError
 #    bronze rows buffered per partition as flows.buffer.Buffered.
 # 5: a product's windows sum its four measures in one list of buckets per window
 #    (flows.windows.SlidingSums in flows.features.SkuFeatures.windows).
-STATE_FORMAT = 5
+# 6: the shop level of the pricing state counts its reports (online_models.pooling.ShopPrior
+#    .version), and a category remembers the count it last took (CategoryPool.shop_seen).
+STATE_FORMAT = 6
 FORMAT_FILE = "state-format"
 UNSTAMPED = 1
 

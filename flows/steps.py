@@ -302,6 +302,7 @@ def rejoined(state: CategoryState, shop_level: ShopPrior) -> CategoryState:
     resume (it has no state of its own to recover).
     """
     state.pool.shop = shop_level
+    state.pool.shop_seen = -1  # a count of another level: take this one's prior afresh
     if state.pool.name:
         shop_level.report(state.pool.name, *state.pool.prior.evidence(fitted=True))
     return state

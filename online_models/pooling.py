@@ -184,15 +184,15 @@ class ShopPrior:
 
     base_mean: float = BASE_MEAN
     reports: dict[str, tuple[float, float]] = field(default_factory=dict)
+    version: int = 0  # counts the reports: a category knows whether the others moved
 
     def report(self, category: str, information: float, information_mean: float) -> None:
         """What a category's products say of its mean (precision, precision × estimate)."""
-        # copy on write: the categories of a worker share this level, and a reader never
-        # sees a dict that changes under it
-        reports = {k: v for k, v in self.reports.items() if k != category}
         if information > MIN_INFORMATION:
-            reports[category] = (information, information_mean)
-        self.reports = reports
+            self.reports[category] = (information, information_mean)
+        else:
+            self.reports.pop(category, None)
+        self.version += 1
 
     def shop_mean(self) -> tuple[float, float]:
         """Mean and std of the shop's mean elasticity, every category's report counted."""
@@ -274,7 +274,7 @@ class CategoryPrior:
         >>> prior.moved(0.05)  # a new product
         True
         """
-        fitted: dict[str, tuple[float, float]] | None = getattr(self, "fitted", None)
+        fitted = self.fitted
         if fitted is None or fitted.keys() != self.reports.keys():
             return True
         mean, precision = self.fitted_mean
@@ -295,7 +295,7 @@ class CategoryPrior:
         precision and precision × mean of its posterior under a flat prior (``τ``
         integrated out); ``(0, 0)`` before any product reported. ``fitted``: from the
         reports of the last fit (what the category last told the level above it)."""
-        reports = getattr(self, "fitted", None) if fitted else None
+        reports = self.fitted if fitted else None
         pairs = _pairs(self.reports if reports is None else reports)
         if not len(pairs):
             return 0.0, 0.0
@@ -305,8 +305,7 @@ class CategoryPrior:
 
     def for_product(self, sku: str) -> tuple[float, float]:
         """Mean and std of ``sku``'s elasticity prior: the category without its own report."""
-        own: dict[str, tuple[float, float]] = getattr(self, "own", {})  # older snapshots
-        return own.get(sku) or (self.mean, self.std)
+        return self.own.get(sku) or (self.mean, self.std)
 
     def _fit(self) -> None:
         pairs = _pairs(self.reports)
@@ -341,7 +340,7 @@ class CategoryPool:
     line_units: float = 0.0
     line_units_squared: float = 0.0
     refit_change: float = REFIT_CHANGE
-    shop_seen: dict[str, tuple[float, float]] | None = field(default=None, repr=False)
+    shop_seen: int = field(default=-1, repr=False)  # the shop's version last taken
 
     def report(self, sku: str, information: float, information_mean: float) -> None:
         """A product's evidence on its elasticity (:meth:`CategoryPrior.report`). Once the
@@ -355,10 +354,10 @@ class CategoryPool:
         share, prior = self.refit_change, self.prior
         moved = prior.moved(share)
         base = None
-        if self.shop.reports is not getattr(self, "shop_seen", None):
+        if self.shop.version != self.shop_seen:
             # the other categories moved: the shop's prior for this one may have
             base = self.shop.for_category(self.name)
-            self.shop_seen = self.shop.reports
+            self.shop_seen = self.shop.version
             moved = (
                 moved
                 or max(abs(base[0] - prior.base_mean), abs(base[1] - prior.base_std))
@@ -369,7 +368,7 @@ class CategoryPool:
         self.shop.report(self.name, *self.prior.evidence())
         # leaves the category's own report out: the report just made does not change it
         self.prior.rebase(*(base or self.shop.for_category(self.name)))
-        self.shop_seen = self.shop.reports
+        self.shop_seen = self.shop.version
 
     def add_sale_line(self, t: float, quantity: int, at_list_price: float = 1.0) -> None:
         """A sale line; ``at_list_price`` rescales it to what would have sold at the list
