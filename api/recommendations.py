@@ -220,23 +220,14 @@ def ranker_rows(
     from the shared item cache and the discover sources' signals from the shopper's read."""
     who = parse_shopper(shopper.features)
     empty = Item(values=item_values({}), category=None)
-    return np.array(
-        [
-            candidate_row(
-                who,
-                item.values,
-                c.score,
-                rank,
-                item.category,
-                c.sku,
-                c.source,
-                shopper.signals.get(c.sku, NO_SIGNALS),
-            )
-            for rank, c in enumerate(candidates)
-            for item in (items.get(c.sku, empty),)
-        ],
-        dtype=np.float32,
-    ).reshape(len(candidates), len(RANKER_FEATURES))
+    rows = []
+    for rank, c in enumerate(candidates):
+        item = items.get(c.sku, empty)
+        signals = shopper.signals.get(c.sku, NO_SIGNALS)
+        rows.append(
+            candidate_row(who, item.values, c.score, rank, item.category, c.sku, c.source, signals)
+        )
+    return np.array(rows, dtype=np.float32).reshape(len(candidates), len(RANKER_FEATURES))
 
 
 def ranked(
