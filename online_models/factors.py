@@ -1,0 +1,148 @@
+"""Implicit-feedback matrix factorisation: item factors fitted in batch, shoppers folded in.
+
+Implicit ALS (Hu, Koren and Volinsky) factorises the shoppers × items matrix of interaction
+weights: each item gets a vector ``y_i`` (the rows of ``Y``), fitted in batch over the whole
+history (:func:`fit_item_factors`, the ``implicit`` package). A shopper's vector is not stored:
+it is solved from their current interactions when their list is built (:func:`fold_in`), so a
+shopper who acted a second ago is scored on what they just did, and a shopper the batch never
+saw needs no retraining. With confidences ``c_i = alpha × w_i`` of the items they touched
+(``w_i`` their interaction weight) the shopper's vector is the ridge solution
+
+    x = (YᵀY + Σ_i (c_i − 1) y_i y_iᵀ + λI)⁻¹ Σ_i c_i y_i
+
+— the same least squares ALS solves for every shopper in training (and ``implicit``'s
+``recalculate_user`` solves), one ``f × f`` system for a few items, where ``YᵀY`` is
+computed once per set of factors (:class:`ItemFactors`). The items scored highest by ``Y x``
+that the shopper has not touched are the factor source (:func:`factor_source`), blended
+with the neighbours and the category best sellers in the discover replay
+(``benchmarks/recs_replay.py --factors``; docs/recommendations.md, sixth round).
+
+>>> import numpy as np
+>>> items = ItemFactors(["tea", "milk", "lemon"], np.eye(3, 2, dtype=np.float32), 0.1, 1.0)
+>>> [round(float(v), 3) for v in fold_in(items, {"tea": 2.0})]
+[0.952, 0.0]
+>>> factor_source(items, {"tea": 2.0}, seen={"tea"}, n=2)
+{'milk': 0.0, 'lemon': 0.0}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.sparse import csr_matrix
+
+FACTORS = 32  # latent dimensions of an item
+REGULARIZATION = 0.1  # λ of the ridge, in training and in the fold-in
+ALPHA = 1.0  # confidence per unit of interaction weight
+ITERATIONS = 15  # ALS sweeps in training
+FACTOR_ITEMS = 100  # items of the factor source per shopper
+FACTOR_MIX = 0.6  # the factor source's weight in the blend (neighbours 1, categories 0.6)
+SHARE_SCALE = 10.0  # a profile item's weight: 1 if among the recent items + this × its share
+WEIGHTS = {"view": 1.0, "wishlist": 1.0, "add_to_cart": 2.0, "purchase": 3.0}
+
+
+@dataclass(frozen=True)
+class ItemFactors:
+    """Fitted item vectors (one row per sku) and what a fold-in needs from them."""
+
+    skus: Sequence[str]
+    factors: np.ndarray  # (items, FACTORS)
+    regularization: float = REGULARIZATION
+    alpha: float = ALPHA
+    index: dict[str, int] = field(init=False)
+    gram: np.ndarray = field(init=False)  # YᵀY + λI, shared by every fold-in
+
+    def __post_init__(self) -> None:
+        y = np.asarray(self.factors, dtype=np.float64)
+        object.__setattr__(self, "factors", y)
+        object.__setattr__(self, "index", {sku: i for i, sku in enumerate(self.skus)})
+        gram = y.T @ y + self.regularization * np.eye(y.shape[1])
+        object.__setattr__(self, "gram", gram)
+
+
+def fold_in(items: ItemFactors, weights: Mapping[str, float]) -> np.ndarray:
+    """The shopper's vector from their interaction ``weights`` per sku (unknown skus are
+    left out; no known sku gives the zero vector)."""
+    rows = [(items.index[s], w) for s, w in weights.items() if s in items.index and w > 0]
+    f = items.factors.shape[1]
+    if not rows:
+        return np.zeros(f)
+    idx = np.fromiter((i for i, _ in rows), dtype=np.intp, count=len(rows))
+    c = items.alpha * np.fromiter((w for _, w in rows), dtype=np.float64, count=len(rows))
+    y = items.factors[idx]
+    a = items.gram + (y.T * (c - 1.0)) @ y
+    return np.linalg.solve(a, y.T @ c)
+
+
+def profile_weights(items: Sequence[tuple[str, float]], recent: Sequence[str]) -> dict[str, float]:
+    """What the fold-in weighs a stored shopper profile by: 1 per recent item plus
+    :data:`SHARE_SCALE` × the item's share of the shopper's decayed interest.
+
+    >>> profile_weights([("tea", 0.5)], ["milk", "tea"])
+    {'milk': 1.0, 'tea': 6.0}
+    """
+    out = dict.fromkeys(recent, 1.0)
+    for sku, share in items:
+        out[sku] = out.get(sku, 0.0) + SHARE_SCALE * share
+    return out
+
+
+def factor_source(
+    items: ItemFactors,
+    weights: Mapping[str, float],
+    seen: Collection[str],
+    n: int = FACTOR_ITEMS,
+) -> dict[str, float]:
+    """The ``n`` unseen items the folded-in shopper scores highest, each with its score less
+    the lowest of the ``n`` (non-negative, so that the blend can scale it to a distribution;
+    the ``n``-th item scores 0)."""
+    x = fold_in(items, weights)
+    if not x.any():
+        return {}
+    scores = items.factors @ x
+    # the n best unseen are among the n + len(seen) best: partition, then sort only those
+    head = min(len(scores), n + len(seen))
+    best = np.argpartition(-scores, head - 1)[:head] if head < len(scores) else np.arange(head)
+    top: list[tuple[str, float]] = []
+    for i in best[np.argsort(-scores[best], kind="stable")]:
+        sku = items.skus[i]
+        if sku not in seen:
+            top.append((sku, float(scores[i])))
+            if len(top) == n:
+                break
+    floor = top[-1][1] if top else 0.0
+    return {sku: s - floor for sku, s in top}
+
+
+def fit_item_factors(
+    interactions: Sequence[tuple[str, str, float]], seed: int = 0, factors: int = FACTORS
+) -> ItemFactors:
+    """Item factors fitted by implicit ALS on ``(shopper, sku, weight)`` triples (a pair's
+    weights add up), single-threaded and seeded: the same input gives the same factors."""
+    from implicit.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    users: dict[str, int] = {}
+    skus: dict[str, int] = {}
+    cells: dict[tuple[int, int], float] = {}
+    for user, sku, w in interactions:
+        key = (users.setdefault(user, len(users)), skus.setdefault(sku, len(skus)))
+        cells[key] = cells.get(key, 0.0) + w
+    rows, cols = zip(*cells, strict=True) if cells else ((), ())
+    matrix = csr_matrix(
+        (list(cells.values()), (rows, cols)), shape=(len(users), len(skus)), dtype=np.float32
+    )
+    with threadpool_limits(1, "blas"):  # implicit warns of (and is slowed by) BLAS threads
+        model = AlternatingLeastSquares(
+            factors=factors,
+            regularization=REGULARIZATION,
+            alpha=ALPHA,
+            iterations=ITERATIONS,
+            random_state=seed,
+            calculate_training_loss=False,
+            num_threads=1,
+        )
+        model.fit(matrix, show_progress=False)
+    return ItemFactors(list(skus), np.asarray(model.item_factors))
