@@ -94,8 +94,9 @@ def simulator_log(config: ShopConfig, days: float) -> tuple[list[Interaction], d
     return log, {c.sku: c.category for c in shop.catalogue()}
 
 
-def leave_last_out(log: Iterable[Interaction], min_history: int = 3) -> Split:
-    """Hold out each user's target as described above (users alternate between holdouts)."""
+def leave_last_out(log: Iterable[Interaction], min_history: int = 3, parity: int = 0) -> Split:
+    """Hold out each user's target as described above (users alternate between holdouts;
+    ``parity=1`` swaps the halves: the other half of the users are the discover users)."""
     by_user: dict[str, list[Interaction]] = defaultdict(list)
     for i in log:
         by_user[i.user].append(i)
@@ -107,7 +108,7 @@ def leave_last_out(log: Iterable[Interaction], min_history: int = 3) -> Split:
         if last is None:
             continue
         target = events[last].sku
-        if n % 2 == 0:
+        if n % 2 == parity:
             cut = next(j for j, e in enumerate(events) if e.sku == target)
             kind = "discover"
         else:

@@ -11,7 +11,13 @@ discover user's list is then built by ``online_models.recommender.discover`` fro
 (docs/recommendations.md); use it to compare variants, and the flow benchmark to report.
 
 Prints one JSON line per data set; writes nothing. ``--smoke``: 50 users per log, 1 day of
-the simulator.
+the simulator. ``--factors``: a third source in the blend, implicit ALS
+(:mod:`online_models.factors`): item factors fitted on the first ``--batch`` share of the
+sent log (what a batch training would have had), each discover user folded in from their
+stored profile at the end, weighted ``--factor-mix``; the line then also holds the list of
+the factor source alone and the blend without it. ``--other-half``: the other half of the
+users are the discover users (an independent set of targets for a variant chosen on the
+first).
 """
 
 from __future__ import annotations
@@ -24,7 +30,23 @@ from benchmarks.recs import SIMULATOR, SIMULATOR_DAYS, SMOKE_USERS, subset
 from benchmarks.recs_data import Split, hit_and_ndcg, leave_last_out, movielens_100k, simulator_log
 from flows.records import UserSignal
 from flows.steps import POPULARITY_DECAY, POPULARITY_EVERY, ItemNeighbours, ShopperState
-from online_models.recommender import CATEGORY_ITEMS, DISCOVER_DEPTH, discover
+from online_models.factors import (
+    FACTOR_MIX,
+    WEIGHTS,
+    ItemFactors,
+    factor_source,
+    fit_item_factors,
+    profile_weights,
+)
+from online_models.recommender import (
+    CATEGORY_ITEMS,
+    DISCOVER_DEPTH,
+    Profile,
+    blend,
+    discover,
+    source_weights,
+    sources,
+)
 from online_models.similarity import POPULARITY_DAMPING, damped
 from schemas.settings import Settings
 
@@ -49,8 +71,14 @@ class Published:
             self.popularity[sku] = self._popularity[sku]
 
 
-def replay(split: Split, categories: dict[str, str]) -> dict[str, list[str]]:
-    """Each discover user's top-10 after replaying ``split.sent``."""
+def replay(
+    split: Split,
+    categories: dict[str, str],
+    factors: ItemFactors | None = None,
+    factor_mix: float = FACTOR_MIX,
+) -> dict[str, dict[str, list[str]]]:
+    """Each discover user's top-10 after replaying ``split.sent``: ``{"blend": lists}``, and
+    with ``factors`` also ``"factors"`` (the factor source alone) and ``"with_factors"``."""
     shoppers: dict[str, ShopperState] = {}
     items: dict[str, ItemNeighbours] = defaultdict(ItemNeighbours)
     out = Published()
@@ -70,7 +98,7 @@ def replay(split: Split, categories: dict[str, str]) -> dict[str, list[str]]:
     kept = dict(sorted(out.popularity.items(), key=lambda kv: -kv[1])[:KEPT])
     floor = min(kept.values(), default=1.0)
     popular = list(kept.items())[:POPULAR_CANDIDATES]
-    lists = {}
+    lists: dict[str, dict[str, list[str]]] = defaultdict(dict)
     for t in split.targets:
         if t.kind != "discover":
             continue
@@ -80,8 +108,35 @@ def replay(split: Split, categories: dict[str, str]) -> dict[str, list[str]]:
             for sku in profile.recent[:DISCOVER_DEPTH]
         }
         found, _ = discover(profile, by_category, near, popular, 10)
-        lists[t.user] = [sku for sku, _ in found]
+        lists["blend"][t.user] = [sku for sku, _ in found]
+        if factors is not None:
+            alone, mixed = with_factors(profile, by_category, near, factors, factor_mix)
+            lists["factors"][t.user], lists["with_factors"][t.user] = alone, mixed
     return lists
+
+
+def with_factors(
+    profile: Profile,
+    by_category: dict[str, list[tuple[str, float]]],
+    near: dict[str, dict[str, float]],
+    factors: ItemFactors,
+    mix: float,
+) -> tuple[list[str], list[str]]:
+    """The factor source's own top 10, and the blend of the neighbours, the category best
+    sellers and the factor source (weights 1, 0.6, ``mix``), as
+    :func:`online_models.recommender.blend` blends them."""
+    own = factor_source(factors, profile_weights(profile.items, profile.recent), profile.seen)
+    similar, by_cat = sources(profile, by_category, near)
+    scores = blend([*source_weights(similar, by_cat), (mix, own)])
+    top = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+    alone = sorted(own.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+    return [sku for sku, _ in alone], [sku for sku, _ in top]
+
+
+def batch_factors(split: Split, share: float, seed: int) -> ItemFactors:
+    """Item factors fitted on the first ``share`` of the sent log, in time order."""
+    part = split.sent[: int(len(split.sent) * share)]
+    return fit_item_factors([(i.user, i.sku, WEIGHTS.get(i.kind, 1.0)) for i in part], seed)
 
 
 def hit_rate(split: Split, lists: dict[str, list[str]]) -> float:
@@ -90,9 +145,27 @@ def hit_rate(split: Split, lists: dict[str, list[str]]) -> float:
     return round(sum(hits) / len(hits), 4) if hits else 0.0
 
 
+def gained_lost(
+    split: Split, before: dict[str, list[str]], after: dict[str, list[str]]
+) -> list[int]:
+    """Discover users whose target only ``after`` / only ``before`` has in its top 10: the
+    discordant pairs of a paired comparison (McNemar), finer than two HR@10 side by side."""
+    gained = lost = 0
+    for t in split.targets:
+        if t.kind == "discover":
+            a, b = t.target in after.get(t.user, []), t.target in before.get(t.user, [])
+            gained, lost = gained + (a and not b), lost + (b and not a)
+    return [gained, lost]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="50 users per log")
+    parser.add_argument("--factors", action="store_true", help="add the implicit ALS source")
+    parser.add_argument("--factor-mix", type=float, default=FACTOR_MIX)
+    parser.add_argument("--batch", type=float, default=1.0, help="share of the log fitted")
+    parser.add_argument("--seed", type=int, default=0, help="ALS initialisation")
+    parser.add_argument("--other-half", action="store_true", help="the other discover users")
     args = parser.parse_args()
     sim_log, sim_categories = simulator_log(SIMULATOR, 1 if args.smoke else SIMULATOR_DAYS)
     ml_log, ml_categories = movielens_100k()
@@ -100,9 +173,19 @@ def main() -> None:
         "simulator": (sim_log, sim_categories),
         "movielens_100k": (ml_log, ml_categories),
     }.items():
-        split = leave_last_out(subset(events, SMOKE_USERS) if args.smoke else events)
-        hr = hit_rate(split, replay(split, categories))
-        print(json.dumps({"data_set": name, "hr_at_10_discover": hr}))
+        log = subset(events, SMOKE_USERS) if args.smoke else events
+        split = leave_last_out(log, parity=1 if args.other_half else 0)
+        factors = batch_factors(split, args.batch, args.seed) if args.factors else None
+        lists = replay(split, categories, factors, args.factor_mix)
+        line: dict[str, object] = {
+            "data_set": name,
+            "hr_at_10_discover": hit_rate(split, lists["blend"]),
+        }
+        if factors is not None:
+            line["hr_at_10_factors_alone"] = hit_rate(split, lists["factors"])
+            line["hr_at_10_with_factors"] = hit_rate(split, lists["with_factors"])
+            line["gained_lost"] = gained_lost(split, lists["blend"], lists["with_factors"])
+        print(json.dumps(line))
 
 
 if __name__ == "__main__":

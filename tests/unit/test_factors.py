@@ -1,0 +1,99 @@
+"""The ALS fold-in (online_models/factors.py) against solutions known in closed form."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from implicit.als import AlternatingLeastSquares
+from scipy.sparse import csr_matrix
+from threadpoolctl import threadpool_limits
+
+from benchmarks.recs import SIMULATOR, SMOKE_USERS, subset
+from benchmarks.recs_data import leave_last_out, simulator_log
+from benchmarks.recs_replay import batch_factors, replay
+from online_models.factors import ItemFactors, factor_source, fit_item_factors, fold_in
+
+
+def test_orthonormal_items_fold_in_to_the_shrunk_confidence() -> None:
+    # Y = I: each touched item's coordinate solves (1 + λ + c − 1) x = c, the others 0.
+    items = ItemFactors(["a", "b", "c"], np.eye(3), regularization=0.5, alpha=2.0)
+    x = fold_in(items, {"a": 1.0, "c": 3.0})
+    assert x == pytest.approx([2 / 2.5, 0.0, 6 / 6.5])
+
+
+def test_the_fold_in_minimises_the_weighted_squared_error() -> None:
+    # The implicit ALS objective of one shopper over every item, solved densely:
+    # min Σ_i c_i (p_i − x·y_i)² + λ|x|², c_i = α w_i for touched items and 1 otherwise.
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=(40, 6))
+    items = ItemFactors([f"s{i}" for i in range(40)], y, regularization=0.3, alpha=1.5)
+    weights = {"s2": 1.0, "s7": 4.0, "s30": 2.0}
+    c = np.ones(40)
+    p = np.zeros(40)
+    for sku, w in weights.items():
+        c[items.index[sku]] = 1.5 * w
+        p[items.index[sku]] = 1.0
+    dense = np.linalg.solve(y.T @ (c[:, None] * y) + 0.3 * np.eye(6), y.T @ (c * p))
+    assert fold_in(items, weights) == pytest.approx(dense)
+
+
+def test_the_fold_in_is_what_implicit_solves_for_a_user() -> None:
+    rng = np.random.default_rng(5)
+    matrix = csr_matrix(
+        (rng.random((30, 25)) < 0.2) * rng.integers(1, 4, (30, 25)), dtype=np.float32
+    )
+    with threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(
+            factors=4, regularization=0.2, alpha=2.0, iterations=3, random_state=1
+        )
+        model.fit(matrix, show_progress=False)
+    items = ItemFactors([str(i) for i in range(25)], np.asarray(model.item_factors), 0.2, 2.0)
+    row = matrix[7]
+    weights = {str(j): float(w) for j, w in zip(row.indices, row.data, strict=True)}
+    assert fold_in(items, weights) == pytest.approx(
+        model.recalculate_user(7, row), rel=1e-3, abs=1e-4
+    )
+
+
+def test_the_factor_source_is_unseen_non_negative_and_bounded() -> None:
+    rng = np.random.default_rng(2)
+    items = ItemFactors([f"s{i}" for i in range(50)], rng.normal(size=(50, 4)))
+    found = factor_source(items, {"s1": 2.0, "s2": 1.0}, seen={"s1", "s2", "s3"}, n=10)
+    assert len(found) == 10
+    assert not {"s1", "s2", "s3"} & found.keys()
+    assert min(found.values()) == 0.0
+    assert all(v >= 0.0 for v in found.values())
+    scores = items.factors @ fold_in(items, {"s1": 2.0, "s2": 1.0})
+    unseen = sorted((i for i in range(50) if i not in (1, 2, 3)), key=lambda i: -scores[i])[:10]
+    assert set(found) == {f"s{i}" for i in unseen}
+
+
+def test_a_shopper_without_known_items_has_no_factor_source() -> None:
+    items = ItemFactors(["a", "b"], np.eye(2))
+    assert not fold_in(items, {"zzz": 3.0}).any()
+    assert factor_source(items, {"zzz": 3.0}, seen=set()) == {}
+
+
+def test_fitting_is_seeded() -> None:
+    log = [(f"u{u}", f"s{(u * 7 + k) % 20}", 1.0 + k % 3) for u in range(30) for k in range(5)]
+    first, second = (
+        fit_item_factors(log, seed=4, factors=4),
+        fit_item_factors(log, seed=4, factors=4),
+    )
+    assert first.skus == second.skus
+    assert np.array_equal(first.factors, second.factors)
+
+
+def test_the_replay_blends_the_factor_source_into_discover() -> None:
+    log, categories = simulator_log(SIMULATOR, 1)
+    split = leave_last_out(subset(log, SMOKE_USERS))
+    lists = replay(split, categories, batch_factors(split, 1.0, seed=0))
+    users = {t.user for t in split.targets if t.kind == "discover"}
+    assert set(lists["blend"]) == set(lists["with_factors"]) == set(lists["factors"]) == users
+    recent: dict[str, list[str]] = {}
+    for i in split.sent:
+        recent.setdefault(i.user, []).append(i.sku)
+    for user in users:
+        assert len(lists["with_factors"][user]) == 10
+        assert not set(lists["with_factors"][user]) & set(recent[user][-20:])  # unseen only
+    assert any(lists["with_factors"][u] != lists["blend"][u] for u in users)
