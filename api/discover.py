@@ -14,6 +14,12 @@ A list is built only as deep as the answer needs: its first ``k`` items are the 
 whatever depth it is built to (the ranking sorts every scored item, and the popular items
 that top it up are taken in the same order from the same :data:`POPULAR_FALLBACK` best
 sellers), so a shallow build costs less and serves the same items.
+
+When the batch job has published item factors (``online_models.factors``: an ``.npz`` beside
+the local model copies), the shopper is folded into them from the stored profile and the 100
+unseen items their vector scores highest are a third source of the blend (:class:`FactorFile`
+follows the file: a new one is loaded at the next check, a broken one leaves the previous in
+place). Without the file the list is the two-source blend.
 """
 
 from __future__ import annotations
@@ -21,11 +27,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
+
+import structlog
 
 from api.cache import LastKnown
 from infra.clients import AsyncRedis
 from online_models.candidate_signals import Signals, signals_of
+from online_models.factors import ItemFactors, factor_source, load_factors, profile_weights
 from online_models.recommender import (
     CATEGORY_ITEMS,
     DISCOVER_DEPTH,
@@ -39,6 +49,7 @@ from schemas.keys import RedisKeys
 from schemas.serving import StoredShopper
 
 V = TypeVar("V")
+log = structlog.get_logger(__name__)
 DEEPEST = 100  # the deepest discover list the API builds (the ranker's pool for k = 50)
 POPULAR_FALLBACK = 4 * DEEPEST + 1  # best sellers a discover list may be topped up from
 
@@ -56,17 +67,51 @@ class Popularity:
         return cls(ranked, dict(ranked), ranked[-1][1] if ranked else 1.0)
 
 
+class FactorFile:
+    """The item factors published at ``path``, loaded again when the file changes (checked
+    at most once per ``check_s``); None while there is no file (or no path)."""
+
+    def __init__(self, path: Path | None = None, check_s: float = 0.0) -> None:
+        self.path = path
+        self.check_s = check_s
+        self.items: ItemFactors | None = None
+        self._stamp: tuple[int, int, int] | None = None
+        self._checked = float("-inf")
+
+    def current(self, now: float) -> ItemFactors | None:
+        if self.path is None or now - self._checked < self.check_s:
+            return self.items
+        self._checked = now
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            self.items, self._stamp = None, None
+            return None
+        stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        if stamp != self._stamp:
+            self._stamp = stamp
+            try:
+                self.items = load_factors(self.path)
+            except Exception as exc:  # noqa: BLE001 - a broken file must not break the lists
+                log.error("item factors unreadable", path=str(self.path), error=str(exc))
+            else:
+                log.info("item factors loaded", path=str(self.path), items=len(self.items.skus))
+        return self.items
+
+
 @dataclass(frozen=True)
 class GraphReads:
     """Each item's neighbours and each category's best sellers as last read, kept for the
-    cache interval and shared by every shopper whose discover list reads them."""
+    cache interval and shared by every shopper whose discover list reads them, and the item
+    factors as last published."""
 
     neighbours: LastKnown[dict[str, float]] = field(default_factory=lambda: LastKnown(0.0))
     best_sellers: LastKnown[list[tuple[str, float]]] = field(default_factory=lambda: LastKnown(0.0))
+    factors: FactorFile = field(default_factory=FactorFile)
 
     @classmethod
-    def kept_for(cls, ttl_s: float) -> GraphReads:
-        return cls(LastKnown(ttl_s), LastKnown(ttl_s))
+    def kept_for(cls, ttl_s: float, factors: Path | None = None) -> GraphReads:
+        return cls(LastKnown(ttl_s), LastKnown(ttl_s), FactorFile(factors, ttl_s))
 
 
 def profile_of(stored: StoredShopper) -> Profile:
@@ -92,6 +137,7 @@ class DiscoverInputs:
     popularity: Popularity
     similar: dict[str, float]  # online_models.recommender.sources
     by_category: dict[str, float]
+    factored: dict[str, float]  # online_models.factors.factor_source ({} without factors)
 
     @classmethod
     def of(
@@ -100,14 +146,21 @@ class DiscoverInputs:
         best_sellers: dict[str, list[tuple[str, float]]],
         neighbours: dict[str, dict[str, float]],
         popularity: Popularity,
+        factors: ItemFactors | None = None,
     ) -> DiscoverInputs:
         similar, by_category = sources(profile, best_sellers, neighbours)
-        return cls(profile, neighbours, popularity, similar, by_category)
+        factored = {}
+        if factors is not None:
+            weights = profile_weights(profile.items, profile.recent)
+            factored = factor_source(factors, weights, profile.seen)
+        return cls(profile, neighbours, popularity, similar, by_category, factored)
 
     def candidates(self, k: int) -> list[Candidate]:
         """The discover top-``k``, each item with its source."""
         popular = self.popularity.ranked[:POPULAR_FALLBACK]
-        return ranked_candidates(self.profile, self.similar, self.by_category, popular, k)
+        return ranked_candidates(
+            self.profile, self.similar, self.by_category, popular, k, self.factored
+        )
 
     def signals(self, skus: Iterable[str]) -> dict[str, Signals]:
         """What the sources say of each of ``skus`` (the ranker's ``SIGNAL_FEATURES``)."""
@@ -167,7 +220,11 @@ async def read_inputs(
             by_category[cat] = [(_text(s), float(v)) for s, v in best]
             graph.best_sellers.put(cat, by_category[cat], now)
     return DiscoverInputs.of(
-        profile_of(stored), by_category, _damped(similar, popularity), popularity
+        profile_of(stored),
+        by_category,
+        _damped(similar, popularity),
+        popularity,
+        graph.factors.current(now),
     )
 
 

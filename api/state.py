@@ -22,6 +22,7 @@ from api.served import ServedLog
 from api.tokens import VerifiedTokens
 from graph.serving import GraphService
 from ingest.producer import EventProducer
+from online_models.factors import factors_path
 from registry import ModelRegistry
 from schemas.producers import ProducerClient
 from schemas.settings import Settings
@@ -102,7 +103,10 @@ class AppState:
             state.models["ranker"],
             metrics,
             on_served=state.served.record,
-            graph=GraphReads.kept_for(settings.api_cache_ttl_s),
+            graph=GraphReads.kept_for(
+                settings.api_cache_ttl_s,
+                factors_path(settings.registry_dir, settings.mlflow_model_prefix),
+            ),
         )
         state.catalogue_service = CatalogueService(state.redis, keys)
         state.hub.on_price.append(state.prices.invalidate)

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from batch import demand, ranker
+from batch.factors import publish_item_factors
 from batch.onnx_export import Checked, score_output
 from batch.promotion import (
     SIGNATURE_ROWS,
@@ -316,6 +317,8 @@ def run_training(
     settings: Settings, catalogue: pa.Table, step: Callable[[str], None] = lambda _: None
 ) -> StepResult:
     trained = train_models(settings, catalogue, step)
+    step("fit item factors")
+    factors = publish_item_factors(settings)
     details: dict[str, object] = {}
     for name, outcome in trained.outcomes.items():
         details[f"{name}_version"] = outcome.version.label
@@ -325,10 +328,13 @@ def run_training(
     details.update({f"ranker_{k}": v for k, v in trained.ranker.metrics.items()})
     rows_in = len(trained.demand.data.units) + len(trained.ranker.test.labels)
     outcomes = trained.outcomes.values()
-    return StepResult(
-        rows_in=rows_in,
-        rows_out=2,
-        inputs=(f"feast/{SKU_DAILY_FEATURES}", "silver/user_activity", "silver/order_lines"),
-        outputs=tuple(f"models/{o.version.name}/{o.version.version}" for o in outcomes),
-        details=details,
+    return (
+        StepResult(
+            rows_in=rows_in,
+            rows_out=2,
+            inputs=(f"feast/{SKU_DAILY_FEATURES}", "silver/user_activity", "silver/order_lines"),
+            outputs=tuple(f"models/{o.version.name}/{o.version.version}" for o in outcomes),
+            details=details,
+        )
+        + factors
     )

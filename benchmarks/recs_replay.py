@@ -31,7 +31,6 @@ from benchmarks.recs_data import Split, hit_and_ndcg, leave_last_out, movielens_
 from flows.records import UserSignal
 from flows.steps import POPULARITY_DECAY, POPULARITY_EVERY, ItemNeighbours, ShopperState
 from online_models.factors import (
-    FACTOR_MIX,
     WEIGHTS,
     ItemFactors,
     factor_source,
@@ -41,6 +40,7 @@ from online_models.factors import (
 from online_models.recommender import (
     CATEGORY_ITEMS,
     DISCOVER_DEPTH,
+    FACTOR_MIX,
     Profile,
     blend,
     discover,

@@ -27,8 +27,10 @@ with the neighbours and the category best sellers in the discover replay
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -38,7 +40,6 @@ REGULARIZATION = 0.1  # λ of the ridge, in training and in the fold-in
 ALPHA = 1.0  # confidence per unit of interaction weight
 ITERATIONS = 15  # ALS sweeps in training
 FACTOR_ITEMS = 100  # items of the factor source per shopper
-FACTOR_MIX = 0.6  # the factor source's weight in the blend (neighbours 1, categories 0.6)
 SHARE_SCALE = 10.0  # a profile item's weight: 1 if among the recent items + this × its share
 WEIGHTS = {"view": 1.0, "wishlist": 1.0, "add_to_cart": 2.0, "purchase": 3.0}
 
@@ -146,3 +147,40 @@ def fit_item_factors(
         )
         model.fit(matrix, show_progress=False)
     return ItemFactors(list(skus), np.asarray(model.item_factors))
+
+
+def factors_path(registry_dir: Path, prefix: str) -> Path:
+    """Where the batch job publishes a shop's item factors and the API follows them: beside
+    the local copies of the registered models, named by the shop's model prefix."""
+    return registry_dir / f"{prefix}item-factors.npz"
+
+
+def save_factors(items: ItemFactors, path: Path) -> None:
+    """``items`` as an ``.npz`` (``skus``, ``factors`` as float32, ``regularization``,
+    ``alpha``), written beside ``path`` and renamed over it: a reader sees the previous file
+    or the new one whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    with partial.open("wb") as out:
+        np.savez(
+            out,
+            skus=np.asarray(list(items.skus), dtype=str),
+            factors=items.factors.astype(np.float32),
+            regularization=np.float64(items.regularization),
+            alpha=np.float64(items.alpha),
+        )
+    os.replace(partial, path)
+
+
+def load_factors(path: Path) -> ItemFactors:
+    """The item factors :func:`save_factors` wrote (no pickled objects are read); ValueError
+    when the file does not hold one finite vector per sku."""
+    with np.load(path, allow_pickle=False) as data:
+        skus = [str(s) for s in data["skus"]]
+        factors = np.asarray(data["factors"], dtype=np.float64)
+        regularization, alpha = float(data["regularization"]), float(data["alpha"])
+    if factors.ndim != 2 or factors.shape[0] != len(skus) or not np.isfinite(factors).all():
+        raise ValueError(f"{path}: {len(skus)} skus, factors of shape {factors.shape}")
+    if not (regularization > 0 and alpha > 0):
+        raise ValueError(f"{path}: regularization {regularization}, alpha {alpha}")
+    return ItemFactors(skus, factors, regularization, alpha)

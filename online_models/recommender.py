@@ -49,6 +49,7 @@ DISCOVER_DEPTH = 10  # history items whose neighbours are discover candidates
 RECENCY = 0.8  # weight of the i-th most recent history item's neighbours is RECENCY**i
 CATEGORY_MIX = 0.6  # weight of the category source against the neighbours' (weight 1)
 CATEGORY_ITEMS = 50  # best sellers read per category
+FACTOR_MIX = 0.6  # weight of the factor source (online_models.factors), when there is one
 FALLBACK_WEIGHT = 0.001  # popular items rank after every other candidate
 
 Scored = list[tuple[str, float]]
@@ -219,15 +220,23 @@ def ranked_candidates(
     by_category: dict[str, float],
     popular: Sequence[tuple[str, float]],
     k: int,
+    factored: Mapping[str, float] | None = None,
 ) -> list[Candidate]:
-    """:func:`discover_candidates` from the two sources as :func:`sources` gives them."""
-    weighted = source_weights(similar, by_category)
+    """:func:`discover_candidates` from the two sources as :func:`sources` gives them, and
+    the factor source (``online_models.factors.factor_source``) as a third when given. An
+    item the factor source gave the largest part of its score is labelled ``similar``: like
+    the neighbours it comes from what other shoppers did (the ranker's source feature has
+    no separate value for it)."""
+    factored = factored or {}
+    weighted = source_weights(similar, by_category, factored)
     parts = scales(weighted)
     scores = blend(weighted)
     ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
     out: list[Candidate] = []
     for sku, v in ranked:
         from_similar = parts[0] * similar.get(sku, 0.0)
+        if factored:
+            from_similar = max(from_similar, parts[2] * factored.get(sku, 0.0))
         from_category = parts[1] * by_category.get(sku, 0.0)
         out.append((sku, round(v, 6), "similar" if from_similar >= from_category else "category"))
     have = {s for s, _ in ranked}
@@ -241,11 +250,19 @@ def ranked_candidates(
 
 
 def source_weights(
-    similar: Mapping[str, float], by_category: Mapping[str, float]
+    similar: Mapping[str, float],
+    by_category: Mapping[str, float],
+    factored: Mapping[str, float] | None = None,
 ) -> list[tuple[float, Mapping[str, float]]]:
-    """The two discover sources with their weights in the blend (neighbours 1, categories
-    :data:`CATEGORY_MIX`)."""
-    return [(1.0, similar), (CATEGORY_MIX, by_category)]
+    """The discover sources with their weights in the blend (neighbours 1, categories
+    :data:`CATEGORY_MIX`, and the factor source :data:`FACTOR_MIX` when there is one)."""
+    weighted: list[tuple[float, Mapping[str, float]]] = [
+        (1.0, similar),
+        (CATEGORY_MIX, by_category),
+    ]
+    if factored:
+        weighted.append((FACTOR_MIX, factored))
+    return weighted
 
 
 def scales(sources: Sequence[tuple[float, Mapping[str, float]]]) -> list[float]:

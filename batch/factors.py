@@ -1,0 +1,66 @@
+"""Item factors for the discover lists, fitted on silver and published where the API reads them.
+
+Implicit ALS (``online_models.factors``) over every shopper's interactions in silver, each
+weighted as the flows weigh it (view and wishlist 1, add to cart 2, an order line 3), the
+weights of a shopper × product pair added up. The fitted vectors are written atomically to
+``online_models.factors.factors_path`` (beside the local copies of the registered models); the
+API follows that file and folds each shopper in when their discover list is built.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from batch.lake import read_all
+from batch.result import StepResult, WaitingForData
+from online_models.factors import (
+    FACTORS,
+    ITERATIONS,
+    WEIGHTS,
+    factors_path,
+    fit_item_factors,
+    save_factors,
+)
+from schemas.lake import ORDER_LINES, SILVER_SCHEMAS, USER_ACTIVITY, silver_path
+from schemas.settings import Settings
+
+_ACTIONS = ", ".join(f"'{a}'" for a in WEIGHTS if a != "purchase")
+_WEIGHT = " ".join(f"WHEN '{a}' THEN {w}" for a, w in WEIGHTS.items() if a != "purchase")
+INTERACTIONS_SQL = f"""
+SELECT user_id, sku, sum(w) AS w FROM (
+    SELECT user_id, sku, CASE action {_WEIGHT} END AS w FROM user_activity
+    WHERE sku IS NOT NULL AND action IN ({_ACTIONS})
+    UNION ALL
+    SELECT user_id, sku, {WEIGHTS["purchase"]} FROM order_lines
+) GROUP BY user_id, sku ORDER BY user_id, sku
+"""
+COLUMNS = {USER_ACTIVITY: ["user_id", "sku", "action"], ORDER_LINES: ["user_id", "sku"]}
+"""Each shopper × product pair's summed interaction weight (sorted: the same lake gives the
+same matrix, so the seeded fit gives the same factors)."""
+
+
+def publish_item_factors(settings: Settings, seed: int = 0) -> StepResult:
+    """Fit the item factors on silver and publish them; WaitingForData while silver holds no
+    interaction (a missing table counts as one without rows)."""
+    con = duckdb.connect()
+    try:
+        for name, columns in COLUMNS.items():
+            rows = read_all(silver_path(settings.lake_dir, name), columns)
+            if rows is None:  # not written yet: none of its kind of interaction so far
+                rows = SILVER_SCHEMAS[name].empty_table().select(columns)
+            con.register(name, rows)
+        triples = [(u, s, float(w)) for u, s, w in con.sql(INTERACTIONS_SQL).fetchall()]
+    finally:
+        con.close()
+    if not triples:
+        raise WaitingForData("waiting for shopper interactions in silver to fit item factors")
+    items = fit_item_factors(triples, seed)
+    path = factors_path(settings.registry_dir, settings.mlflow_model_prefix)
+    save_factors(items, path)
+    return StepResult(
+        rows_in=len(triples),
+        rows_out=len(items.skus),
+        inputs=("silver/user_activity", "silver/order_lines"),
+        outputs=(f"models/{path.name}",),
+        details={"factor_items": len(items.skus), "factors": FACTORS, "factor_sweeps": ITERATIONS},
+    )
