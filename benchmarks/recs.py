@@ -67,6 +67,7 @@ from benchmarks.recs_ranker import (
     SERVED_DEPTH,
     Ranked,
     Served,
+    factor_reads,
     next_users,
     rank_phase,
     served,
@@ -77,6 +78,7 @@ from flows.run import init_recovery, process_commands
 from infra.readiness import require_kafka, require_redis
 from infra.stack.topics import delete_topics, ensure_topics
 from ingest.validation import parse_one
+from online_models.factors import WEIGHTS, factors_path, fit_item_factors, save_factors
 from schemas.catalogue import CatalogueItem
 from schemas.event_time import EventTimePolicy
 from schemas.serving import StoredShopper
@@ -212,7 +214,8 @@ def through_flow(
     at ``serve_at`` (shares of the events) to serve lists; read the lists once the flow has
     processed everything, and rank the discover users' with a ranker trained on what was
     chosen from the served ones (``dump``: a folder for the served and ranked rows)."""
-    s = variant(base, f"recs-{uuid.uuid4().hex[:6]}", workdir)
+    tag = f"recs-{uuid.uuid4().hex[:6]}"
+    s = variant(base, tag, workdir).model_copy(update={"registry_dir": workdir / tag / "models"})
     ensure_topics(s)
     client = redis.Redis.from_url(s.redis_url)
     store_catalogue(s, catalogue.values())
@@ -225,12 +228,13 @@ def through_flow(
         stdout=subprocess.DEVNULL,
     )
     shown: list[tuple[list[Served], list[Interaction]]] = []
-    replayed = drained = 0.0
+    replayed = drained = factor_cpu_s = 0.0
     try:
         wait_for(client, s, flow, sentinels(s, split.sent[0].sku, "start"))  # the flow is up
         for n, (start, end) in enumerate(itertools.pairwise(bounds)):
             replayed += replay_at(s, events[start:end], rate)
             drained += wait_for(client, s, flow, sentinels(s, split.sent[end - 1].sku, f"p{n}"))
+            factor_cpu_s += publish_factors(s, split.sent[:end])
             if end < len(events):
                 after = split.sent[end : bounds[n + 2]]
                 shown.append((asyncio.run(served(s, next_users(after))), after))
@@ -250,18 +254,35 @@ def through_flow(
             client.delete(*keys[start : start + 10_000])
         client.close()
         delete_topics(s, [s.topic(t) for t in ALL_TOPICS])
-    run = {"produced": len(events), "replay_s": replayed, "drain_s": drained, "rate": rate}
+    run = {
+        "produced": len(events),
+        "replay_s": replayed,
+        "drain_s": drained,
+        "factors_fit_cpu_s": round(factor_cpu_s, 2),
+        "rate": rate,
+    }
     return lists, ranked, run
+
+
+def publish_factors(s: Settings, sent: list[Interaction]) -> float:
+    """Item factors fitted on ``sent`` (what a batch run would read from the lake by then,
+    weighted as ``batch/factors.py`` weighs silver) and published where the API follows them;
+    the fit's CPU seconds."""
+    started = time.process_time()
+    items = fit_item_factors([(i.user, i.sku, WEIGHTS.get(i.kind, 1.0)) for i in sent])
+    save_factors(items, factors_path(s.registry_dir, s.mlflow_model_prefix))
+    return time.process_time() - started
 
 
 async def served_lists(s: Settings, stored: dict[str, StoredShopper]) -> dict[str, Lists]:
     """Each shopper's buy-again top-10 and discover top-:data:`DEPTH`, as the API builds them
     (the first 10 of discover are the k=10 list: the same blend, cut later)."""
     client = aioredis.Redis.from_url(s.redis_url)
+    graph = factor_reads(s)
     try:
         out = {}
         for user, shopper in stored.items():
-            found = await read_discover(client, s.keys, shopper, DEPTH)
+            found = await read_discover(client, s.keys, shopper, DEPTH, graph=graph)
             out[user] = Lists([i.sku for i in shopper.again], [sku for sku, _, _ in found])
         return out
     finally:

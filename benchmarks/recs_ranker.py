@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import redis.asyncio as aioredis
 
+from api.discover import GraphReads
 from api.features import FeatureReads
 from api.onnx_models import LoadedModel, load
 from api.recommendations import (
@@ -49,6 +50,7 @@ from api.recommendations import (
 from batch.onnx_export import export
 from batch.ranker import estimator
 from benchmarks.recs_data import POSITIVE, Interaction
+from online_models.factors import factors_path
 from online_models.ranking import RANKER_FEATURES
 from registry.copies import MODEL_FILE
 from registry.store import ModelVersion
@@ -80,14 +82,18 @@ class Listed:
 
 async def listed(s: Settings, users: list[str], depth: int) -> list[Listed]:
     """The discover candidates (``depth`` deep) of each of ``users`` with a stored shopper:
-    ``read_shopper`` with the features and the sources' signals, ``pool``, ``read_items``."""
+    ``read_shopper`` with the features and the sources' signals (and the item factors
+    published by then: :func:`factor_reads`), ``pool``, ``read_items``."""
     client = aioredis.Redis.from_url(s.redis_url)
     reads = FeatureReads.create(s)
+    graph = factor_reads(s)
     try:
         popular = await read_popular(client, s.keys, POPULAR_DEPTH)
         out = []
         for user in users:
-            shopper = await read_shopper(client, s.keys, reads, user, True, depth, popular.counts)
+            shopper = await read_shopper(
+                client, s.keys, reads, user, True, depth, popular.counts, graph
+            )
             if shopper.known:
                 candidates = pool(shopper, "discover", popular.top, depth)
                 items = await read_items(client, s.keys, reads, [c.sku for c in candidates])
@@ -95,6 +101,12 @@ async def listed(s: Settings, users: list[str], depth: int) -> list[Listed]:
         return out
     finally:
         await client.aclose()
+
+
+def factor_reads(s: Settings) -> GraphReads:
+    """Reads that follow the item factors published for ``s`` as the API does (nothing kept
+    between reads: the benchmark writes the graph while it reads)."""
+    return GraphReads.kept_for(0.0, factors_path(s.registry_dir, s.mlflow_model_prefix))
 
 
 async def served(s: Settings, users: list[str]) -> list[Served]:
