@@ -45,6 +45,7 @@ from infra.errors import ServiceUnavailable
 from infra.readiness import require_topics
 from infra.stack.topics import delete_topics, ensure_topics
 from observability.governance import GovernanceCollector
+from online_models.factors import factors_path
 from registry import CHALLENGER, CHAMPION, ModelRegistry
 from schemas.features import BATCH_SKU_FEATURES
 from schemas.governance import AUDIT_FIELD, FAIRNESS_AUDIT, AuditSummary
@@ -387,7 +388,11 @@ def test_every_job_left_lineage_and_a_run_record(
     assert {d["namespace"] for d in train["outputs"]} == {
         f"file://{pipeline.registry_dir.resolve()}"
     }
-    assert {d["name"].rsplit("/", 1)[0] for d in train["outputs"]} == {
+    names = {d["name"] for d in train["outputs"]}
+    factors = factors_path(pipeline.registry_dir, pipeline.mlflow_model_prefix)
+    assert f"models/{factors.name}" in names  # the discover list's item factors
+    assert factors.exists()
+    assert {n.rsplit("/", 1)[0] for n in names - {f"models/{factors.name}"}} == {
         "models/demand",
         "models/ranker",
     }
