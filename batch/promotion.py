@@ -11,7 +11,7 @@ and data versions) and the champion's scores of the holdout do not, so a trainer
 :class:`Groundwork` on another thread while LightGBM fits (its C code releases the GIL), and
 may log the model's files while it exports it (``batch.training.fit_beside_run``). Then the
 metrics, the files not logged yet and the version's registration go as concurrent requests,
-then the alias moves and the run closes, together.
+then the run closes ``FINISHED``, and only then does the alias move.
 """
 
 from __future__ import annotations
@@ -176,11 +176,15 @@ def _log_and_register(
     loaded: bool,
 ) -> ModelVersion:
     """Log the metrics, the files beside the model and the model folder, and register the
-    version, all as concurrent requests; once every file is in MLflow (a champion must be
-    downloadable) move its alias (``champion`` when ``promote``, else ``challenger``) and
-    close the run beside it. The version is registered only once onnxruntime has loaded the
-    ONNX bytes (here, unless the caller did: ``loaded``)."""
-    with ThreadPoolExecutor(len(MODEL_FOLDER_NAMES) + 3 + len(stored)) as pool:
+    version, all as concurrent requests (with, for a promotion, the read of the aliases and
+    the champion history); once every file is in MLflow, close the run ``FINISHED`` (beside
+    it, a promotion appends the current champion to the history); only then move the alias
+    (``champion`` when ``promote``, else ``challenger``): an alias never points at a version
+    whose run is still running or whose files are not all there. The version is registered
+    only once onnxruntime has loaded the ONNX bytes (here, unless the caller did:
+    ``loaded``) and is ``READY`` (:meth:`ModelRegistry.register`)."""
+    with ThreadPoolExecutor(len(MODEL_FOLDER_NAMES) + 4 + len(stored)) as pool:
+        state = pool.submit(registry.model_state, run.model) if promote else None
         logs = submit_logs(settings, run, metadata["metrics"], stored, pool)
         model = pool.submit(
             submit_model,
@@ -208,13 +212,15 @@ def _log_and_register(
             onnx=exported.onnx,
             files=stored,
         )
-        all_done([*logs, registered, model])
+        all_done([*logs, registered, model, *([state] if state else [])])
         all_done(model.result())  # the model folder's uploads
         version = registered.result()
         finished = pool.submit(end_run, settings, run.run_id, "FINISHED")
-        if promote:
-            registry.promote_registered(version)
+        if state is not None:
+            registry.record_previous_champion(version, state.result())
+        all_done([finished])
+        if state is not None:
+            registry.point_champion(version, state.result())
         else:
             registry.set_challenger(run.model, version.version)
-        all_done([finished])
     return version
