@@ -11,7 +11,8 @@ and data versions) and the champion's scores of the holdout do not, so a trainer
 :class:`Groundwork` on another thread while LightGBM fits (its C code releases the GIL), and
 may log the model's files while it exports it (``batch.training.fit_beside_run``). Then the
 metrics, the files not logged yet and the version's registration go as concurrent requests,
-then the run closes ``FINISHED``, and only then does the alias move.
+the run closes ``FINISHED`` once every file is logged, and the alias moves only once all of
+these have answered.
 """
 
 from __future__ import annotations
@@ -177,12 +178,13 @@ def _log_and_register(
 ) -> ModelVersion:
     """Log the metrics, the files beside the model and the model folder, and register the
     version, all as concurrent requests (with, for a promotion, the read of the aliases and
-    the champion history); once every file is in MLflow, close the run ``FINISHED`` (beside
-    it, a promotion appends the current champion to the history); only then move the alias
-    (``champion`` when ``promote``, else ``challenger``): an alias never points at a version
-    whose run is still running or whose files are not all there. The version is registered
-    only once onnxruntime has loaded the ONNX bytes (here, unless the caller did:
-    ``loaded``) and is ``READY`` (:meth:`ModelRegistry.register`)."""
+    the champion history); once every file is in MLflow, close the run ``FINISHED`` beside the
+    metrics and the registration still in flight (MLflow takes metrics into a finished run);
+    only once all of them have answered move the alias (``champion`` when ``promote``, after
+    the history; else ``challenger``): an alias never names a version that is not ``READY``
+    (:meth:`ModelRegistry.register`) or whose run is not ``FINISHED`` with all its metrics and
+    files. The version is registered only once onnxruntime has loaded the ONNX bytes (here,
+    unless the caller did: ``loaded``)."""
     with ThreadPoolExecutor(len(MODEL_FOLDER_NAMES) + 4 + len(stored)) as pool:
         state = pool.submit(registry.model_state, run.model) if promote else None
         logs = submit_logs(settings, run, metadata["metrics"], stored, pool)
@@ -212,14 +214,14 @@ def _log_and_register(
             onnx=exported.onnx,
             files=stored,
         )
-        all_done([*logs, registered, model, *([state] if state else [])])
+        metrics, uploads = logs[0], logs[1:]
+        all_done([*uploads, model])
         all_done(model.result())  # the model folder's uploads
-        version = registered.result()
         finished = pool.submit(end_run, settings, run.run_id, "FINISHED")
+        all_done([metrics, registered, finished, *([state] if state else [])])
+        version = registered.result()
         if state is not None:
             registry.record_previous_champion(version, state.result())
-        all_done([finished])
-        if state is not None:
             registry.point_champion(version, state.result())
         else:
             registry.set_challenger(run.model, version.version)
