@@ -17,12 +17,15 @@ these have answered.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 import structlog
 
 from batch.onnx_export import INPUT, Export, onnx_scores, session
@@ -82,12 +85,21 @@ def lay_groundwork(
         current = registry.current(record.model)
         scores = None
         if current is not None and current.metadata.get("features") == features:
-            sess = session(current.model_path.read_bytes())
+            stat = current.model_path.stat()
+            sess = _champion_session(str(current.model_path), stat.st_size, stat.st_mtime_ns)
             scores = onnx_scores(sess, str(current.metadata.get("onnx_output", output)), holdout)
     except BaseException:
         fail_run(settings, run)
         raise
     return Groundwork(run, current, scores)
+
+
+@functools.lru_cache(maxsize=4)
+def _champion_session(path: str, size: int, mtime_ns: int) -> ort.InferenceSession:
+    """The onnxruntime session of a champion's local copy, loaded once per process while the
+    file is the same (its size and modification time): a long-running scheduler trains many
+    times against the same champion. onnxruntime sessions may run on several threads."""
+    return session(Path(path).read_bytes())
 
 
 def register_and_promote(
