@@ -6,6 +6,11 @@ hash (one per shopper), the popularity list (one for all: the discover lists' be
 their neighbours' popularity and the popular top-up), and each candidate item's features
 and category (shared by every shopper who sees it). A shopper's discover list is built only
 as deep as the answer needs (:func:`depth_for`), and built again when a deeper one is asked.
+
+Each list answered is kept as sent (:class:`Answer`), with the cached inputs it was computed
+from: while every one of them is still the fresh cached value, the same request would compute
+the same list, so it is sent again as it is (:meth:`RecommendationService.cached`) — also
+before FastAPI's routing (``api/hot_lists.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from api.features import FeatureReads
 from api.metrics import ApiMetrics
 from api.onnx_models import LoadedModel, ModelSlot
 from api.redis_gate import RedisGate
+from api.responses import model_json
 from infra.clients import AsyncRedis
 from online_models.candidate_signals import NO_SIGNALS
 from online_models.ranking import RANKER_FEATURES, candidate_row, item_values
@@ -42,6 +48,7 @@ from schemas.serving import (
 MAX_K = 50
 POPULAR_DEPTH = 2 * MAX_K
 CANDIDATES_MAX = DEEPEST  # the ranker's pool for k items: depth_for(k) candidates
+ANSWERS_KEPT = 20_000  # lists kept as sent (each a few KB)
 T = TypeVar("T")
 LIST_HELP = (
     "`again`: the shopper's own items (buy again, continue); `discover`: items they have not "
@@ -98,6 +105,29 @@ class Popular:
 
     counts: Popularity  # for the discover lists
     top: list[RecommendedItem]  # the POPULAR_DEPTH most popular, as served
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A list as it was served, and the cached inputs it was computed from (the objects
+    themselves: a re-read or an invalidated input is another object, or none)."""
+
+    served: Recommendations
+    body: bytes  # ``served`` as JSON
+    shopper: Shopper
+    popular: Popular
+    items: tuple[tuple[str, Item], ...]  # the candidates' items (none without a ranker)
+    model: LoadedModel | None
+
+
+def answer_key(user_id: str, query: str) -> str:
+    """The cache key of an answer: the shopper and the raw query string the route validated
+    (the id's length first, so that no id and query pair reads as another).
+
+    >>> answer_key("u-1", "k=5"), answer_key("u-1k", "=5")
+    ('3:u-1k=5', '4:u-1k=5')
+    """
+    return f"{len(user_id)}:{user_id}{query}"
 
 
 async def read_shopper(
@@ -293,15 +323,56 @@ class RecommendationService:
         self.metrics = metrics
         self.on_served = on_served
         self.graph = graph or GraphReads()
+        self.answers: LastKnown[Answer] = LastKnown(self.shoppers.ttl_s, ANSWERS_KEPT)
 
     async def for_shopper(self, user_id: str, k: int, name: ListName = "mixed") -> Recommendations:
         """The shopper's top-``k`` of list ``name`` (ranked when a ranker is loaded), logged
         as served."""
-        served = await self._lists(user_id, k, name)
+        served = (await self._lists(user_id, k, name)).served
         self.on_served(served)
         return served
 
-    async def _lists(self, user_id: str, k: int, name: ListName) -> Recommendations:
+    async def answer(self, user_id: str, k: int, name: ListName, query: str) -> bytes:
+        """:meth:`for_shopper` as JSON, for a request whose raw query string ``query`` the
+        route validated into ``k`` and ``name``: the kept answer while its inputs are the
+        fresh cached ones, else computed now and kept (unless stale)."""
+        key = answer_key(user_id, query)
+        kept = self.cached(user_id, key)
+        if kept is not None:
+            return self.send_again(kept)
+        found = await self._lists(user_id, k, name)
+        self.on_served(found.served)
+        if not found.served.stale:
+            self.answers.put(key, found, time.monotonic())
+        return found.body
+
+    def cached(self, user_id: str, key: str) -> Answer | None:
+        """The answer kept under ``key`` (:func:`answer_key`) while each input it was computed
+        from is still the fresh cached value: the ranker served now, the shopper (pub/sub
+        drops them when the flows change their lists), the popularity list and each
+        candidate item. Nothing is counted or logged: :meth:`send_again` does."""
+        now = time.monotonic()
+        kept = self.answers.fresh(key, now)
+        if (
+            kept is None
+            or self.shoppers.fresh(user_id, now) is not kept.shopper
+            or self.popular.fresh("top", now) is not kept.popular
+            or usable_ranker(self.ranker) is not kept.model
+        ):
+            return None
+        items = self.items
+        for sku, item in kept.items:
+            if items.fresh(sku, now) is not item:
+                return None
+        return kept
+
+    def send_again(self, kept: Answer) -> bytes:
+        """A kept answer served again: counted as a cache hit and logged as served."""
+        self.metrics.count_lookups("recommendations", "hit")
+        self.on_served(kept.served)
+        return kept.body
+
+    async def _lists(self, user_id: str, k: int, name: ListName) -> Answer:
         keys, reads = self.keys, self.reads
         ranker = usable_ranker(self.ranker)
         depth = depth_for(k)
@@ -329,10 +400,15 @@ class RecommendationService:
         self.metrics.count_lookups("recommendations", result)
         stale = "stale" in (result, popular_result)
         if ranker is None or not shopper.known:
-            return without_ranker(shopper, name, popular.top, k, stale=stale)
+            served = without_ranker(shopper, name, popular.top, k, stale=stale)
+            return Answer(served, model_json(served), shopper, popular, (), ranker)
         candidates = pool(shopper, name, popular.top, depth)
         items, stale_items = await self._items(candidates)
-        return ranked(shopper, candidates, items, ranker, k, name=name, stale=stale or stale_items)
+        served = ranked(
+            shopper, candidates, items, ranker, k, name=name, stale=stale or stale_items
+        )
+        used = tuple((c.sku, items[c.sku]) for c in candidates if c.sku in items)
+        return Answer(served, model_json(served), shopper, popular, used, ranker)
 
     async def _cached(
         self,
@@ -371,12 +447,14 @@ __all__ = [
     "CANDIDATES_MAX",
     "LIST_HELP",
     "MAX_K",
+    "Answer",
     "Item",
     "Popular",
     "RecommendationService",
     "Recommendations",
     "RecommendedItem",
     "Shopper",
+    "answer_key",
     "depth_for",
     "pool",
     "ranked",
