@@ -1,15 +1,15 @@
 """``GET /recommendations/{user_id}`` answered from the kept answers without FastAPI's
 routing and dependency solving.
 
-The route keeps each list it answers, as sent, under the shopper and the raw query string it
-validated (``api/recommendations.py`` ``Answer``); while every cached input the list was
-computed from is still the fresh cached value, the route would compute the same list, so
-this middleware sends the kept bytes instead: no routing, no dependency or parameter
-validation, no ranking, no serialisation. It still checks the caller as the route does
-(that shopper's session or an admin token, ``api.auth.shopper_reader``): a caller the route
-would refuse goes to the route, which answers the 401 or 403. Every other request — another
-query string, an answer whose inputs changed or expired, a stale answer (never kept) — goes
-to the app unchanged.
+The route keeps each list it answers, as sent, with the shopper's cached read and under the
+raw query string it validated (``api/recommendations.py`` ``Answer``); while every cached
+input the list was computed from is still the fresh cached value, the route would compute
+the same list, so this middleware sends the kept bytes instead: no routing, no dependency or
+parameter validation, no ranking, no serialisation. It still checks the caller as the route
+does (that shopper's session or an admin token, ``api.auth.shopper_reader``): a caller the
+route would refuse goes to the route, which answers the 401 or 403. Every other request —
+another query string, an answer whose inputs changed or expired, a stale answer (never kept)
+— goes to the app unchanged.
 
 Like ``api/hot_prices.py`` it sits inside the rate limit, body limit and request metrics
 (``api/main.py``) and names the route it serves (``scope["route"]``); an answer sent again is
@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth import shopper_reader
 from api.hot_prices import get_path_id
-from api.recommendations import RecommendationService, answer_key
+from api.recommendations import RecommendationService
 from api.responses import JsonBytes
 
 PREFIX = "/recommendations/"
@@ -52,7 +52,7 @@ class CachedLists:
         if user_id is None:
             return None
         query = scope["query_string"].decode("latin-1")
-        kept = self.recommender.cached(user_id, answer_key(user_id, query))
+        kept = self.recommender.cached(user_id, query)
         if kept is None:
             return None
         try:

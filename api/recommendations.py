@@ -7,10 +7,11 @@ their neighbours' popularity and the popular top-up), and each candidate item's 
 and category (shared by every shopper who sees it). A shopper's discover list is built only
 as deep as the answer needs (:func:`depth_for`), and built again when a deeper one is asked.
 
-Each list answered is kept as sent (:class:`Answer`), with the cached inputs it was computed
-from: while every one of them is still the fresh cached value, the same request would compute
-the same list, so it is sent again as it is (:meth:`RecommendationService.cached`) — also
-before FastAPI's routing (``api/hot_lists.py``).
+Each list answered is kept as sent (:class:`Answer`) with the shopper's cached read it was
+computed from, and the other cached inputs it used: while every one of them is still the
+fresh cached value, the same request would compute the same list, so it is sent again as it
+is (:meth:`RecommendationService.cached`) — also before FastAPI's routing
+(``api/hot_lists.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 
 from api.cache import LastKnown, read_through
 from api.discover import DEEPEST, GraphReads, Popularity, read_inputs, read_popularity
@@ -48,7 +49,7 @@ from schemas.serving import (
 MAX_K = 50
 POPULAR_DEPTH = 2 * MAX_K
 CANDIDATES_MAX = DEEPEST  # the ranker's pool for k items: depth_for(k) candidates
-ANSWERS_KEPT = 20_000  # lists kept as sent (each a few KB)
+ANSWERS_KEPT = 8  # lists kept as sent per shopper (different k or list; a few KB each)
 T = TypeVar("T")
 LIST_HELP = (
     "`again`: the shopper's own items (buy again, continue); `discover`: items they have not "
@@ -74,6 +75,9 @@ class Shopper(BaseModel):
     depth: int = 0  # how deep ``discover`` was built (its first ``depth`` items are final)
     # What the discover sources say of each listed item (read with the ranker's features)
     signals: dict[str, tuple[float, ...]] = {}
+    # The lists answered from this read of the shopper, by the raw query string the route
+    # validated (RecommendationService.answer); they go with it when it is read again
+    _answers: dict[str, Answer] = PrivateAttr(default_factory=dict)
 
     @property
     def known(self) -> bool:
@@ -109,25 +113,14 @@ class Popular:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A list as it was served, and the cached inputs it was computed from (the objects
-    themselves: a re-read or an invalidated input is another object, or none)."""
+    """A list as it was served, and the shared cached inputs it was computed from besides
+    the shopper that keeps it (the objects themselves: a re-read input is another object)."""
 
     served: Recommendations
     body: bytes  # ``served`` as JSON
-    shopper: Shopper
     popular: Popular
     items: tuple[tuple[str, Item], ...]  # the candidates' items (none without a ranker)
     model: LoadedModel | None
-
-
-def answer_key(user_id: str, query: str) -> str:
-    """The cache key of an answer: the shopper and the raw query string the route validated
-    (the id's length first, so that no id and query pair reads as another).
-
-    >>> answer_key("u-1", "k=5"), answer_key("u-1k", "=5")
-    ('3:u-1k=5', '4:u-1k=5')
-    """
-    return f"{len(user_id)}:{user_id}{query}"
 
 
 async def read_shopper(
@@ -323,39 +316,42 @@ class RecommendationService:
         self.metrics = metrics
         self.on_served = on_served
         self.graph = graph or GraphReads()
-        self.answers: LastKnown[Answer] = LastKnown(self.shoppers.ttl_s, ANSWERS_KEPT)
 
     async def for_shopper(self, user_id: str, k: int, name: ListName = "mixed") -> Recommendations:
         """The shopper's top-``k`` of list ``name`` (ranked when a ranker is loaded), logged
         as served."""
-        served = (await self._lists(user_id, k, name)).served
+        served = (await self._lists(user_id, k, name))[0].served
         self.on_served(served)
         return served
 
     async def answer(self, user_id: str, k: int, name: ListName, query: str) -> bytes:
         """:meth:`for_shopper` as JSON, for a request whose raw query string ``query`` the
         route validated into ``k`` and ``name``: the kept answer while its inputs are the
-        fresh cached ones, else computed now and kept (unless stale)."""
-        key = answer_key(user_id, query)
-        kept = self.cached(user_id, key)
+        fresh cached ones (:meth:`cached`), else computed now and kept with the shopper read
+        it came from (unless stale)."""
+        kept = self.cached(user_id, query)
         if kept is not None:
             return self.send_again(kept)
-        found = await self._lists(user_id, k, name)
+        found, shopper = await self._lists(user_id, k, name)
         self.on_served(found.served)
         if not found.served.stale:
-            self.answers.put(key, found, time.monotonic())
+            answers = shopper._answers
+            answers[query] = found
+            while len(answers) > ANSWERS_KEPT:
+                del answers[next(iter(answers))]
         return found.body
 
-    def cached(self, user_id: str, key: str) -> Answer | None:
-        """The answer kept under ``key`` (:func:`answer_key`) while each input it was computed
-        from is still the fresh cached value: the ranker served now, the shopper (pub/sub
-        drops them when the flows change their lists), the popularity list and each
-        candidate item. Nothing is counted or logged: :meth:`send_again` does."""
+    def cached(self, user_id: str, query: str) -> Answer | None:
+        """The answer kept for ``query`` with the shopper's fresh cached read, while each
+        other input it was computed from is still the fresh cached value too: the ranker
+        served now, the popularity list and each candidate item. (Pub/sub drops the
+        shopper's read when the flows change their lists, and its answers with it.) Nothing
+        is counted or logged: :meth:`send_again` does."""
         now = time.monotonic()
-        kept = self.answers.fresh(key, now)
+        shopper = self.shoppers.fresh(user_id, now)
+        kept = None if shopper is None else shopper._answers.get(query)
         if (
             kept is None
-            or self.shoppers.fresh(user_id, now) is not kept.shopper
             or self.popular.fresh("top", now) is not kept.popular
             or usable_ranker(self.ranker) is not kept.model
         ):
@@ -372,7 +368,7 @@ class RecommendationService:
         self.on_served(kept.served)
         return kept.body
 
-    async def _lists(self, user_id: str, k: int, name: ListName) -> Answer:
+    async def _lists(self, user_id: str, k: int, name: ListName) -> tuple[Answer, Shopper]:
         keys, reads = self.keys, self.reads
         ranker = usable_ranker(self.ranker)
         depth = depth_for(k)
@@ -401,14 +397,14 @@ class RecommendationService:
         stale = "stale" in (result, popular_result)
         if ranker is None or not shopper.known:
             served = without_ranker(shopper, name, popular.top, k, stale=stale)
-            return Answer(served, model_json(served), shopper, popular, (), ranker)
+            return Answer(served, model_json(served), popular, (), ranker), shopper
         candidates = pool(shopper, name, popular.top, depth)
         items, stale_items = await self._items(candidates)
         served = ranked(
             shopper, candidates, items, ranker, k, name=name, stale=stale or stale_items
         )
         used = tuple((c.sku, items[c.sku]) for c in candidates if c.sku in items)
-        return Answer(served, model_json(served), shopper, popular, used, ranker)
+        return Answer(served, model_json(served), popular, used, ranker), shopper
 
     async def _cached(
         self,
@@ -454,7 +450,6 @@ __all__ = [
     "Recommendations",
     "RecommendedItem",
     "Shopper",
-    "answer_key",
     "depth_for",
     "pool",
     "ranked",
