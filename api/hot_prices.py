@@ -41,9 +41,16 @@ class CachedPrices:
         await JsonBytes(body)(scope, receive, send)
 
     def _hit(self, scope: Scope) -> bytes | None:
-        if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path"):
-            return None
-        path: str = scope["path"]
-        if not path.startswith(PREFIX) or len(path) == len(PREFIX):
-            return None
-        return self.prices.cached(path[len(PREFIX) :])
+        sku = get_path_id(scope, PREFIX)
+        return None if sku is None else self.prices.cached(sku)
+
+
+def get_path_id(scope: Scope, prefix: str) -> str | None:
+    """What follows ``prefix`` in the path of a plain ``GET`` (not validated); None for any
+    other request, and for one served under a root path (its routes match another path)."""
+    if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path"):
+        return None
+    path: str = scope["path"]
+    if not path.startswith(prefix) or len(path) == len(prefix):
+        return None
+    return path[len(prefix) :]

@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
+from api.hot_lists import CachedLists
 from api.hot_prices import CachedPrices
 from api.limits import BodyLimitMiddleware
 from api.metrics import ObservabilityMiddleware
@@ -138,6 +139,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.add_middleware(
         CachedPrices, prices=state.price_service, route=_route(prices.router, prices.get_price)
+    )
+    app.add_middleware(
+        CachedLists,
+        recommender=state.recommendation_service,
+        route=_route(recommendations.router, recommendations.get_recommendations),
     )
     if state.public_limit is not None:
         app.add_middleware(RateLimitMiddleware, bucket=state.public_limit, prefixes=PUBLIC_PREFIXES)

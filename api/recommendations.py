@@ -6,6 +6,12 @@ hash (one per shopper), the popularity list (one for all: the discover lists' be
 their neighbours' popularity and the popular top-up), and each candidate item's features
 and category (shared by every shopper who sees it). A shopper's discover list is built only
 as deep as the answer needs (:func:`depth_for`), and built again when a deeper one is asked.
+
+Each list answered is kept as sent (:class:`Answer`) with the shopper's cached read it was
+computed from, and the other cached inputs it used: while every one of them is still the
+fresh cached value, the same request would compute the same list, so it is sent again as it
+is (:meth:`RecommendationService.cached`) — also before FastAPI's routing
+(``api/hot_lists.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 
 from api.cache import LastKnown, read_through
 from api.discover import DEEPEST, GraphReads, Popularity, read_inputs, read_popularity
@@ -25,6 +31,7 @@ from api.features import FeatureReads
 from api.metrics import ApiMetrics
 from api.onnx_models import LoadedModel, ModelSlot
 from api.redis_gate import RedisGate
+from api.responses import model_json
 from infra.clients import AsyncRedis
 from online_models.candidate_signals import NO_SIGNALS
 from online_models.ranking import RANKER_FEATURES, candidate_row, item_values
@@ -42,6 +49,7 @@ from schemas.serving import (
 MAX_K = 50
 POPULAR_DEPTH = 2 * MAX_K
 CANDIDATES_MAX = DEEPEST  # the ranker's pool for k items: depth_for(k) candidates
+ANSWERS_KEPT = 8  # lists kept as sent per shopper (different k or list; a few KB each)
 T = TypeVar("T")
 LIST_HELP = (
     "`again`: the shopper's own items (buy again, continue); `discover`: items they have not "
@@ -67,6 +75,9 @@ class Shopper(BaseModel):
     depth: int = 0  # how deep ``discover`` was built (its first ``depth`` items are final)
     # What the discover sources say of each listed item (read with the ranker's features)
     signals: dict[str, tuple[float, ...]] = {}
+    # The lists answered from this read of the shopper, by the raw query string the route
+    # validated (RecommendationService.answer); they go with it when it is read again
+    _answers: dict[str, Answer] = PrivateAttr(default_factory=dict)
 
     @property
     def known(self) -> bool:
@@ -98,6 +109,18 @@ class Popular:
 
     counts: Popularity  # for the discover lists
     top: list[RecommendedItem]  # the POPULAR_DEPTH most popular, as served
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A list as it was served, and the shared cached inputs it was computed from besides
+    the shopper that keeps it (the objects themselves: a re-read input is another object)."""
+
+    served: Recommendations
+    body: bytes  # ``served`` as JSON
+    popular: Popular
+    items: tuple[tuple[str, Item], ...]  # the candidates' items (none without a ranker)
+    model: LoadedModel | None
 
 
 async def read_shopper(
@@ -297,11 +320,55 @@ class RecommendationService:
     async def for_shopper(self, user_id: str, k: int, name: ListName = "mixed") -> Recommendations:
         """The shopper's top-``k`` of list ``name`` (ranked when a ranker is loaded), logged
         as served."""
-        served = await self._lists(user_id, k, name)
+        served = (await self._lists(user_id, k, name))[0].served
         self.on_served(served)
         return served
 
-    async def _lists(self, user_id: str, k: int, name: ListName) -> Recommendations:
+    async def answer(self, user_id: str, k: int, name: ListName, query: str) -> bytes:
+        """:meth:`for_shopper` as JSON, for a request whose raw query string ``query`` the
+        route validated into ``k`` and ``name``: the kept answer while its inputs are the
+        fresh cached ones (:meth:`cached`), else computed now and kept with the shopper read
+        it came from (unless stale)."""
+        kept = self.cached(user_id, query)
+        if kept is not None:
+            return self.send_again(kept)
+        found, shopper = await self._lists(user_id, k, name)
+        self.on_served(found.served)
+        if not found.served.stale:
+            answers = shopper._answers
+            answers[query] = found
+            while len(answers) > ANSWERS_KEPT:
+                del answers[next(iter(answers))]
+        return found.body
+
+    def cached(self, user_id: str, query: str) -> Answer | None:
+        """The answer kept for ``query`` with the shopper's fresh cached read, while each
+        other input it was computed from is still the fresh cached value too: the ranker
+        served now, the popularity list and each candidate item. (Pub/sub drops the
+        shopper's read when the flows change their lists, and its answers with it.) Nothing
+        is counted or logged: :meth:`send_again` does."""
+        now = time.monotonic()
+        shopper = self.shoppers.fresh(user_id, now)
+        kept = None if shopper is None else shopper._answers.get(query)
+        if (
+            kept is None
+            or self.popular.fresh("top", now) is not kept.popular
+            or usable_ranker(self.ranker) is not kept.model
+        ):
+            return None
+        items = self.items
+        for sku, item in kept.items:
+            if items.fresh(sku, now) is not item:
+                return None
+        return kept
+
+    def send_again(self, kept: Answer) -> bytes:
+        """A kept answer served again: counted as a cache hit and logged as served."""
+        self.metrics.count_lookups("recommendations", "hit")
+        self.on_served(kept.served)
+        return kept.body
+
+    async def _lists(self, user_id: str, k: int, name: ListName) -> tuple[Answer, Shopper]:
         keys, reads = self.keys, self.reads
         ranker = usable_ranker(self.ranker)
         depth = depth_for(k)
@@ -329,10 +396,15 @@ class RecommendationService:
         self.metrics.count_lookups("recommendations", result)
         stale = "stale" in (result, popular_result)
         if ranker is None or not shopper.known:
-            return without_ranker(shopper, name, popular.top, k, stale=stale)
+            served = without_ranker(shopper, name, popular.top, k, stale=stale)
+            return Answer(served, model_json(served), popular, (), ranker), shopper
         candidates = pool(shopper, name, popular.top, depth)
         items, stale_items = await self._items(candidates)
-        return ranked(shopper, candidates, items, ranker, k, name=name, stale=stale or stale_items)
+        served = ranked(
+            shopper, candidates, items, ranker, k, name=name, stale=stale or stale_items
+        )
+        used = tuple((c.sku, items[c.sku]) for c in candidates if c.sku in items)
+        return Answer(served, model_json(served), popular, used, ranker), shopper
 
     async def _cached(
         self,
@@ -371,6 +443,7 @@ __all__ = [
     "CANDIDATES_MAX",
     "LIST_HELP",
     "MAX_K",
+    "Answer",
     "Item",
     "Popular",
     "RecommendationService",

@@ -234,8 +234,11 @@ def importance(booster: lgb.Booster, holdout: np.ndarray) -> dict[str, float]:
 
 
 def plot(ranked: dict[str, float]) -> bytes:
-    """The plot (SVG) of a global :func:`importance`."""
-    return importance_svg(ranked, title=MODEL)
+    """The plot (SVG) of a global :func:`importance`; its title names the sample it is
+    averaged over."""
+    return importance_svg(
+        ranked, title=f"{MODEL} (≤ {IMPORTANCE_ROWS} holdout rows, evenly spaced)"
+    )
 
 
 def files(meta: dict[str, Any]) -> dict[str, bytes]:

@@ -11,17 +11,21 @@ and data versions) and the champion's scores of the holdout do not, so a trainer
 :class:`Groundwork` on another thread while LightGBM fits (its C code releases the GIL), and
 may log the model's files while it exports it (``batch.training.fit_beside_run``). Then the
 metrics, the files not logged yet and the version's registration go as concurrent requests,
-then the alias moves and the run closes, together.
+the run closes ``FINISHED`` once every file is logged, and the alias moves only once all of
+these have answered.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 import structlog
 
 from batch.onnx_export import INPUT, Export, onnx_scores, session
@@ -81,12 +85,21 @@ def lay_groundwork(
         current = registry.current(record.model)
         scores = None
         if current is not None and current.metadata.get("features") == features:
-            sess = session(current.model_path.read_bytes())
+            stat = current.model_path.stat()
+            sess = _champion_session(str(current.model_path), stat.st_size, stat.st_mtime_ns)
             scores = onnx_scores(sess, str(current.metadata.get("onnx_output", output)), holdout)
     except BaseException:
         fail_run(settings, run)
         raise
     return Groundwork(run, current, scores)
+
+
+@functools.lru_cache(maxsize=4)
+def _champion_session(path: str, size: int, mtime_ns: int) -> ort.InferenceSession:
+    """The onnxruntime session of a champion's local copy, loaded once per process while the
+    file is the same (its size and modification time): a long-running scheduler trains many
+    times against the same champion. onnxruntime sessions may run on several threads."""
+    return session(Path(path).read_bytes())
 
 
 def register_and_promote(
@@ -176,11 +189,16 @@ def _log_and_register(
     loaded: bool,
 ) -> ModelVersion:
     """Log the metrics, the files beside the model and the model folder, and register the
-    version, all as concurrent requests; once every file is in MLflow (a champion must be
-    downloadable) move its alias (``champion`` when ``promote``, else ``challenger``) and
-    close the run beside it. The version is registered only once onnxruntime has loaded the
-    ONNX bytes (here, unless the caller did: ``loaded``)."""
-    with ThreadPoolExecutor(len(MODEL_FOLDER_NAMES) + 3 + len(stored)) as pool:
+    version, all as concurrent requests (with, for a promotion, the read of the aliases and
+    the champion history); once every file is in MLflow, close the run ``FINISHED`` beside the
+    metrics and the registration still in flight (MLflow takes metrics into a finished run);
+    only once all of them have answered move the alias (``champion`` when ``promote``, after
+    the history; else ``challenger``): an alias never names a version that is not ``READY``
+    (:meth:`ModelRegistry.register`) or whose run is not ``FINISHED`` with all its metrics and
+    files. The version is registered only once onnxruntime has loaded the ONNX bytes (here,
+    unless the caller did: ``loaded``)."""
+    with ThreadPoolExecutor(len(MODEL_FOLDER_NAMES) + 4 + len(stored)) as pool:
+        state = pool.submit(registry.model_state, run.model) if promote else None
         logs = submit_logs(settings, run, metadata["metrics"], stored, pool)
         model = pool.submit(
             submit_model,
@@ -208,13 +226,15 @@ def _log_and_register(
             onnx=exported.onnx,
             files=stored,
         )
-        all_done([*logs, registered, model])
+        metrics, uploads = logs[0], logs[1:]
+        all_done([*uploads, model])
         all_done(model.result())  # the model folder's uploads
-        version = registered.result()
         finished = pool.submit(end_run, settings, run.run_id, "FINISHED")
-        if promote:
-            registry.promote_registered(version)
+        all_done([metrics, registered, finished, *([state] if state else [])])
+        version = registered.result()
+        if state is not None:
+            registry.record_previous_champion(version, state.result())
+            registry.point_champion(version, state.result())
         else:
             registry.set_challenger(run.model, version.version)
-        all_done([finished])
     return version

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +43,8 @@ CHALLENGER = "challenger"
 METADATA_TAG = "tillflow.metadata"
 HISTORY_TAG = "tillflow.champion_history"
 KEEP_HISTORY = 50
+READY = "READY"  # a model version's status once its files are registered
+READY_POLL_S = 0.05
 NATIVE_FILE = "model.lgb.txt"  # the native LightGBM booster the ONNX file was exported from
 
 
@@ -149,10 +152,27 @@ class ModelRegistry:
             self.rest.post("registered-models/create", {"name": full})
             created = self.rest.post("model-versions/create", body)
         version = int(created["model_version"]["version"])
+        self._await_ready(full, created["model_version"])
         if onnx is not None:
             copied = self._from(name, {**created["model_version"], "tags": [tag]})
             self.copies.put(name, version, onnx, copied.metadata, files)
         return ModelVersion(name, version, self.copies.path(name, version), metadata)
+
+    def _await_ready(self, full: str, mv: dict[str, Any]) -> None:
+        """Return once the version is ``READY``: MLflow's database store creates it so, a
+        store that copies the files first answers ``PENDING_REGISTRATION`` and is asked again
+        (for at most the client's timeout). A version that failed or stays pending raises:
+        nothing may point an alias at it."""
+        deadline = time.monotonic() + self.rest.timeout_s
+        while (status := mv.get("status", READY)) == "PENDING_REGISTRATION":
+            if time.monotonic() > deadline:
+                break
+            time.sleep(READY_POLL_S)
+            mv = self.rest.get("model-versions/get", name=full, version=str(mv["version"]))[
+                "model_version"
+            ]
+        if status != READY:
+            raise RegistryError(f"{full} version {mv['version']} is {status}, not {READY}")
 
     def versions(self, name: str) -> list[ModelVersion]:
         """Every version, oldest first (metadata from MLflow; the local copy may not exist)."""
@@ -215,25 +235,42 @@ class ModelRegistry:
         self._move_champion(target)
         return target
 
-    def promote_registered(self, target: ModelVersion) -> None:
-        """Point ``champion`` at a version :meth:`register` has just written from ONNX bytes
-        the caller loaded in onnxruntime: neither read back nor loaded again."""
-        self._move_champion(target)
-
     def _move_champion(self, target: ModelVersion) -> None:
         """One read (the aliases and the history), then the history, the alias and, when the
         version was the challenger, that alias's removal."""
-        full = self.registered_name(target.name)
-        model = self._model(target.name)
-        aliases = _aliases(model)
-        previous = aliases.get(CHAMPION)
+        model = self.model_state(target.name)
+        self.record_previous_champion(target, model)
+        self.point_champion(target, model)
+
+    def model_state(self, name: str) -> dict[str, Any]:
+        """The registered model's aliases and champion history, read once before a promotion
+        (:meth:`record_previous_champion`, then :meth:`point_champion`); nothing for a model
+        not registered yet (its first version is being registered beside the read)."""
+        try:
+            found = self.rest.get("registered-models/get", name=self.registered_name(name))
+        except NotFound:
+            return {}
+        model: dict[str, Any] = found["registered_model"]
+        return model
+
+    def record_previous_champion(self, target: ModelVersion, model: dict[str, Any]) -> None:
+        """Append the champion of ``model`` (:meth:`model_state`) to the history that
+        rollback reads, unless it is ``target`` already: done before the alias moves, so a
+        rollback always finds the version it replaced."""
+        previous = _aliases(model).get(CHAMPION)
         if previous is not None and previous != target.version:
-            self._set_history([*_history(model), previous][-KEEP_HISTORY:], full)
+            history = [*_history(model), previous][-KEEP_HISTORY:]
+            self._set_history(history, self.registered_name(target.name))
+
+    def point_champion(self, target: ModelVersion, model: dict[str, Any]) -> None:
+        """Move ``champion`` to ``target`` and, when ``model`` (:meth:`model_state`) had it
+        as challenger, remove that alias."""
+        full = self.registered_name(target.name)
         self.rest.post(
             "registered-models/alias",
             {"name": full, "alias": CHAMPION, "version": str(target.version)},
         )
-        if aliases.get(CHALLENGER) == target.version:
+        if _aliases(model).get(CHALLENGER) == target.version:
             self.rest.delete("registered-models/alias", {"name": full, "alias": CHALLENGER})
         self.copies.set_champion(target.name, target.version)
 

@@ -11,7 +11,7 @@ from api.deps import Recommender
 from api.ids import UserPath
 from api.problems import responses
 from api.recommendations import LIST_HELP, MAX_K
-from api.responses import JsonBytes, model_json
+from api.responses import JsonBytes
 from api.tokens import Claims
 from schemas.serving import ListName, Recommendations
 
@@ -36,10 +36,12 @@ async def _own_list(request: Request, user_id: UserPath) -> Claims:
     dependencies=[Security(bearer), Security(session_cookie)],
 )
 async def get_recommendations(
+    request: Request,
     user_id: UserPath,
     recommender: Recommender,
     _reader: Annotated[Claims, Depends(_own_list)],
     k: Annotated[int, Query(ge=1, le=MAX_K, description="How many items.")] = 10,
     list_name: Annotated[ListName, Query(alias="list", description=LIST_HELP)] = "mixed",
 ) -> JsonBytes:
-    return JsonBytes(model_json(await recommender.for_shopper(user_id, k, list_name)))
+    query = request.scope["query_string"].decode("latin-1")
+    return JsonBytes(await recommender.answer(user_id, k, list_name, query))

@@ -362,6 +362,48 @@ def test_the_demand_run_opened_while_the_model_fits_holds_every_item(shop: Setti
     }
 
 
+class _AliasWitness(MlflowRest):
+    """The registry's client to the real server, which, before it sends a request that sets
+    an alias, asks the server for the state of the run and of the version the alias will
+    name (and whether the run holds the promotion gate's metric), and keeps them."""
+
+    def __init__(self, url: str, timeout_s: float) -> None:
+        super().__init__(url, timeout_s)
+        self.seen: list[tuple[str, str, str, bool]] = []  # alias, run, version, gate metric
+
+    def post(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        if endpoint == "registered-models/alias":
+            version = self.get("model-versions/get", name=body["name"], version=body["version"])[
+                "model_version"
+            ]
+            run = self.get("runs/get", run_id=version["run_id"])["run"]
+            metrics = {m["key"] for m in run["data"].get("metrics", ())}
+            status = run["info"]["status"]
+            self.seen.append((body["alias"], status, version["status"], "wape_onnx" in metrics))
+        return super().post(endpoint, body)
+
+
+def test_an_alias_moves_only_once_the_run_is_finished_and_the_version_ready(
+    shop: Settings,
+) -> None:
+    """Both aliases a training can set, champion (the first training) and challenger (the
+    same model again), name a ``READY`` version whose run the server already holds
+    ``FINISHED``, its metrics logged."""
+    settings, _, data_version = _own_models(shop)
+    witness = _AliasWitness(settings.mlflow_url, settings.mlflow_timeout_s)
+    registry = ModelRegistry(
+        witness, LocalCopies(settings.registry_dir), settings.mlflow_model_prefix
+    )
+    data = _demand_set(data_version)
+    _, first = train_and_register_demand(settings, registry, data)
+    _, second = train_and_register_demand(settings, registry, data)
+    _champion_then_challenger(registry, "demand", first, second)
+    assert witness.seen == [
+        (CHAMPION, "FINISHED", "READY", True),
+        (CHALLENGER, "FINISHED", "READY", True),
+    ]
+
+
 def test_a_demand_fit_that_fails_marks_its_run_failed_and_registers_nothing(
     shop: Settings,
 ) -> None:

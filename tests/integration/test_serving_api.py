@@ -17,9 +17,11 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.requests import HTTPConnection
 
-from api.deps import get_prices
+from api.deps import get_prices, get_recommender
 from api.main import create_app
 from api.prices import PriceService
+from api.recommendations import RecommendationService
+from api.tokens import issue_token
 from flows.catalogue import store_catalogue
 from flows.sinks.prices import PriceWriter
 from flows.sinks.serving import ItemGraphWriter, RecommendationWriter
@@ -27,7 +29,7 @@ from online_models.pricer import PriceChange
 from schemas.catalogue import CatalogueItem
 from schemas.serving import PriceView
 from schemas.settings import Settings
-from tests.credentials import admin_headers
+from tests.credentials import admin_headers, bearer
 from tests.shoppers import viewed
 from tests.tcp_proxy import TcpProxy
 
@@ -286,6 +288,58 @@ def test_a_cached_price_is_answered_without_solving_the_routes_dependencies(
         and 'status="200"' in line
     )
     assert float(counted_ok.split()[-1]) == 2
+
+
+def test_a_kept_list_is_sent_before_routing_while_its_inputs_are_fresh(shop: Settings) -> None:
+    """A list answered again is the route's own bytes, sent without solving the route's
+    dependencies; the caller is still checked, and a change of the shopper's lists (pub/sub)
+    sends the next request through the route, which answers the new lists."""
+    app = create_app(shop)
+    solved: list[str] = []
+
+    async def counted(connection: HTTPConnection) -> RecommendationService:
+        if connection.url.path.startswith("/recommendations/"):
+            solved.append(connection.url.query)
+        return await get_recommender(connection)
+
+    app.dependency_overrides[get_recommender] = counted
+    writer = RecommendationWriter(shop)
+    writer.write_batch([viewed("u-kept", [A], CATEGORIES)])
+    other, _ = issue_token(shop, "shopper", "u-other", [], now=time.time())
+    own, _ = issue_token(shop, "shopper", "u-kept", [], now=time.time())
+    with TestClient(app, headers=admin_headers(shop)) as c:
+        first = c.get("/recommendations/u-kept?k=2")  # through the route, kept
+        again = c.get("/recommendations/u-kept?k=2")  # the kept answer
+        assert solved == ["k=2"]
+        assert again.content == first.content
+        assert again.headers["content-type"] == "application/json"
+        assert c.get("/recommendations/u-kept?k=2", headers=bearer(own)).content == first.content
+        assert c.get("/recommendations/u-kept?k=2", headers=bearer(other)).status_code == 403
+        anonymous = c.get("/recommendations/u-kept?k=2", headers={"Authorization": ""})
+        assert anonymous.status_code == 401
+        assert c.get("/recommendations/u-kept?k=3").status_code == 200  # another query string
+        assert solved == ["k=2", "k=2", "k=2", "k=3"]  # the refused callers went to the route
+        # Another shopper's websocket tells when the listener has handled both changes, in
+        # the order published (a websocket of u-kept would read them again itself).
+        with c.websocket_connect("/ws/recommendations/u-sync") as ws:
+            ws.receive_text()
+            writer.write_batch(
+                [viewed("u-kept", [A, C], CATEGORIES), viewed("u-sync", [B], CATEGORIES)]
+            )
+            ws.receive_text()
+        changed = c.get("/recommendations/u-kept?k=2")
+        assert solved[-1] == "k=2"
+        assert changed.json()["updated_at"] != first.json()["updated_at"]
+        metrics = c.get("/metrics").text
+    writer.close()
+    served = next(
+        line
+        for line in metrics.splitlines()
+        if line.startswith("tillflow_http_requests_total")
+        and 'route="/recommendations/{user_id}"' in line
+        and 'status="200"' in line
+    )
+    assert float(served.split()[-1]) == 5
 
 
 @pytest.mark.cluster
