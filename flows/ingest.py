@@ -90,17 +90,19 @@ class Ingest:
         if not batch:
             return []
         rejected: list[Rejected] = []
-        lake: dict[str, list[LakeRow]] = {}
+        lake: dict[tuple[str, int], list[LakeRow]] = {}
         events: dict[str, list[Routed]] = {}
+        parse, on_parsed, kept_only = self.parse, self.on_parsed, self.kept_only
         for m in batch:
-            rec = self.parse(m)
-            self.on_parsed(self.step_id, rec)
+            rec = parse(m)
+            on_parsed(self.step_id, rec)
             if isinstance(rec, Rejected):
                 rejected.append(rec)
                 continue
-            lake.setdefault(f"{rec.topic}:{rec.partition}", []).append(LakeRow.of(rec))
-            if rec.topic in self.kept_only:
+            lake.setdefault((rec.topic, rec.partition), []).append(LakeRow.of(rec))
+            if rec.topic in kept_only:
                 continue
             routed = Routed.of(rec)
             events.setdefault(dedupe_key(routed.event_id, routed.t), []).append(routed)
-        return [Ingested(rejected, list(lake.items()), list(events.items()))]
+        rows = [(f"{topic}:{partition}", each) for (topic, partition), each in lake.items()]
+        return [Ingested(rejected, rows, list(events.items()))]
