@@ -355,7 +355,9 @@ class ShopperState:
         out: list[Keyed] = []
         weight = PAIR_WEIGHTS.get(s.kind)
         if weight is not None:
-            for new in (sku for sku in s.skus if sku in categories):  # catalogue products
+            for new in s.skus:
+                if new not in categories:  # outside the catalogue
+                    continue
                 self.interest.add(new, 1.0)
                 formed = pairs(self.history, new, weight)
                 out.extend((item, (item, counts)) for item, counts in by_item(formed).items())

