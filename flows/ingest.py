@@ -14,11 +14,12 @@ batch (the Kafka input hands batches over in timestamp order, :mod:`flows.kafka_
 
 >>> from schemas.event_time import EventTimePolicy
 >>> from schemas.topics import INVENTORY
+>>> from flows.kafka_in import SourceMessage
 >>> stock = b'{"event_id": "e1", "event_time": "2026-01-05T00:00:00Z", "sku": "S", '
 >>> stock += b'"store_id": "a", "on_hand": 3}'
 >>> batch = [(1, stock), (2, b"{"), (3, stock)]
 >>> ingest = Ingest({"x.inventory": INVENTORY}, EventTimePolicy(clock=lambda: 1_767_571_200.0))
->>> messages = [Message(b"k", v, topic="x.inventory", partition=0, offset=o) for o, v in batch]
+>>> messages = [SourceMessage(b"k", v, "x.inventory", partition=0, offset=o) for o, v in batch]
 >>> (out,) = ingest(messages)
 >>> [r.offset for r in out.rejected], [(key, len(rows)) for key, rows in out.lake]
 ([2], [('inventory:0', 2)])
@@ -28,10 +29,8 @@ batch (the Kafka input hands batches over in timestamp order, :mod:`flows.kafka_
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import NamedTuple
-
-from bytewax.connectors.kafka import KafkaSourceMessage
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple, Protocol
 
 from flows.dedupe import dedupe_key
 from flows.parse import parse_message, received_at
@@ -40,7 +39,26 @@ from flows.steps import Routed
 from schemas.event_time import EventTimePolicy
 from schemas.topics import Topic
 
-Message = KafkaSourceMessage[bytes | None, bytes | None]
+
+class Message(Protocol):
+    """What ingest reads of a message: the flow's input hands over
+    :class:`flows.kafka_in.SourceMessage`; Bytewax's ``KafkaSourceMessage`` has the same
+    fields."""
+
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def topic(self) -> str | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+    @property
+    def offset(self) -> int | None: ...
+    @property
+    def partition(self) -> int | None: ...
+    @property
+    def timestamp(self) -> tuple[int, int] | None: ...
 
 
 class Ingested(NamedTuple):
@@ -86,21 +104,23 @@ class Ingest:
             received=received_at(m.timestamp),
         )
 
-    def __call__(self, batch: list[Message]) -> list[Ingested]:
+    def __call__(self, batch: Sequence[Message]) -> list[Ingested]:
         if not batch:
             return []
         rejected: list[Rejected] = []
-        lake: dict[str, list[LakeRow]] = {}
+        lake: dict[tuple[str, int], list[LakeRow]] = {}
         events: dict[str, list[Routed]] = {}
+        parse, on_parsed, kept_only = self.parse, self.on_parsed, self.kept_only
         for m in batch:
-            rec = self.parse(m)
-            self.on_parsed(self.step_id, rec)
+            rec = parse(m)
+            on_parsed(self.step_id, rec)
             if isinstance(rec, Rejected):
                 rejected.append(rec)
                 continue
-            lake.setdefault(f"{rec.topic}:{rec.partition}", []).append(LakeRow.of(rec))
-            if rec.topic in self.kept_only:
+            lake.setdefault((rec.topic, rec.partition), []).append(LakeRow.of(rec))
+            if rec.topic in kept_only:
                 continue
             routed = Routed.of(rec)
             events.setdefault(dedupe_key(routed.event_id, routed.t), []).append(routed)
-        return [Ingested(rejected, list(lake.items()), list(events.items()))]
+        rows = [(f"{topic}:{partition}", each) for (topic, partition), each in lake.items()]
+        return [Ingested(rejected, rows, list(events.items()))]

@@ -14,7 +14,6 @@ into a step's state (docs/flows.md, "What travels down the flow").
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
@@ -23,9 +22,9 @@ from schemas.events import Event
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """A valid input message with where it came from."""
+class Accepted(NamedTuple):
+    """A valid input message with where it came from (a tuple: one is made per message, and
+    a tuple is built without running Python code per field)."""
 
     topic: str  # contract name, without prefix
     partition: int
@@ -74,8 +73,7 @@ class LakeRow(NamedTuple):
         return self
 
 
-@dataclass(frozen=True, slots=True)
-class Rejected:
+class Rejected(NamedTuple):
     """An input message that failed validation, ready for the dead-letter topic."""
 
     topic: str

@@ -9,7 +9,7 @@ themselves never leave their step.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -45,34 +45,46 @@ POPULARITY_EVERY = 10  # publish a product's popularity every n interactions
 Keyed = tuple[str, tuple[str, Any]]  # (key, (key, value)): stateful steps see their key
 
 
-def sku_signals(rec: Accepted) -> Iterator[Keyed]:
-    """Split an event into per-product signals, keyed by sku."""
+PRODUCT_ACTIONS = frozenset({Action.VIEW.value, Action.ADD_TO_CART.value})  # product signals
+
+
+def signals(rec: Accepted) -> tuple[list[Keyed], Keyed | None]:
+    """An event's per-product signals (keyed by sku) and its shopper signal (keyed by user
+    id; None for events that are not a shopper's), made in one pass over the event: this
+    runs once for every valid message."""
     e, t = rec.event, rec.t
     if isinstance(e, UserActivity):
-        if e.sku is not None and e.action in (Action.VIEW, Action.ADD_TO_CART):
-            yield e.sku, (e.sku, SkuSignal(e.action.value, t))  # type: ignore[arg-type]
-    elif isinstance(e, Order):
-        for line in e.lines:
-            signal = SkuSignal("sale", t, line.quantity, float(line.unit_price))
-            yield line.sku, (line.sku, signal)
-    elif isinstance(e, InventoryLevel):
-        yield e.sku, (e.sku, SkuSignal("stock", t, e.on_hand, source=e.store_id))
-    elif isinstance(e, CompetitorPrice):
+        sku, user = e.sku, e.user_id
+        kind: Any = e.action._value_  # the plain string (``.value`` is a Python property)
+        shopper = user, (user, UserSignal(kind, t, e.session_id, () if sku is None else (sku,)))
+        if sku is not None and kind in PRODUCT_ACTIONS:
+            return [(sku, (sku, SkuSignal(kind, t)))], shopper
+        return [], shopper
+    if isinstance(e, Order):
+        lines = e.lines
+        sales = [
+            (line.sku, (line.sku, SkuSignal("sale", t, line.quantity, float(line.unit_price))))
+            for line in lines
+        ]
+        skus = tuple(line.sku for line in lines)
+        user = e.user_id
+        return sales, (user, (user, UserSignal("purchase", t, f"order:{e.order_id}", skus)))
+    if isinstance(e, InventoryLevel):
+        return [(e.sku, (e.sku, SkuSignal("stock", t, e.on_hand, source=e.store_id)))], None
+    if isinstance(e, CompetitorPrice):
         signal = SkuSignal("competitor", t, price=float(e.price), source=e.competitor)
-        yield e.sku, (e.sku, signal)
+        return [(e.sku, (e.sku, signal))], None
+    return [], None
+
+
+def sku_signals(rec: Accepted) -> list[Keyed]:
+    """Split an event into per-product signals, keyed by sku."""
+    return signals(rec)[0]
 
 
 def user_signal(rec: Accepted) -> Keyed | None:
     """The shopper-side view of an event, keyed by user id (None for other events)."""
-    e, t = rec.event, rec.t
-    if isinstance(e, UserActivity):
-        skus: tuple[str, ...] = (e.sku,) if e.sku is not None else ()
-        kind: Any = e.action.value
-        return e.user_id, (e.user_id, UserSignal(kind, t, e.session_id, skus))
-    if isinstance(e, Order):
-        skus = tuple(line.sku for line in e.lines)
-        return e.user_id, (e.user_id, UserSignal("purchase", t, f"order:{e.order_id}", skus))
-    return None
+    return signals(rec)[1]
 
 
 class Routed(NamedTuple):
@@ -86,7 +98,8 @@ class Routed(NamedTuple):
 
     @classmethod
     def of(cls, rec: Accepted) -> Routed:
-        return cls(rec.event.event_id, rec.t, list(sku_signals(rec)), user_signal(rec))
+        skus, user = signals(rec)
+        return cls(rec.event.event_id, rec.t, skus, user)
 
 
 class SkuOutput(NamedTuple):
@@ -342,7 +355,9 @@ class ShopperState:
         out: list[Keyed] = []
         weight = PAIR_WEIGHTS.get(s.kind)
         if weight is not None:
-            for new in (sku for sku in s.skus if sku in categories):  # catalogue products
+            for new in s.skus:
+                if new not in categories:  # outside the catalogue
+                    continue
                 self.interest.add(new, 1.0)
                 formed = pairs(self.history, new, weight)
                 out.extend((item, (item, counts)) for item, counts in by_item(formed).items())

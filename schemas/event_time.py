@@ -43,8 +43,20 @@ def check_range(value: datetime) -> datetime:
     """``value`` if it lies within the contract's range; ``ValueError`` otherwise.
 
     Aware datetimes compare without conversion, so this is safe for any offset and year
-    (converting year 1 at +01:00 to UTC overflows).
+    (converting year 1 at +01:00 to UTC overflows). A year strictly inside the range is
+    inside it at any offset (offsets are under a day), and is accepted without the
+    comparison, which asks the value's ``tzinfo`` (pydantic's own class) for its offset
+    at each bound: ~5 µs an event, against ~0.5 µs for the year test.
+
+    >>> from datetime import timedelta, timezone
+    >>> check_range(datetime(2026, 1, 5, tzinfo=UTC)).year
+    2026
+    >>> check_range(datetime(2099, 12, 31, 23, 0, tzinfo=timezone(-timedelta(hours=2))))
+    Traceback (most recent call last):
+    ValueError: event time must lie between 2000-01-01T00:00:00+00:00 and 2100-01-01T00:00:00+00:00
     """
+    if EARLIEST.year < value.year < LATEST.year - 1:
+        return value
     if not EARLIEST <= value <= LATEST:
         raise ValueError(
             f"event time must lie between {EARLIEST.isoformat()} and {LATEST.isoformat()}"

@@ -122,6 +122,39 @@ def test_consumer_errors_are_reported_and_never_move_the_resume_offset() -> None
     assert [e.code() for e in errors] == [ConfluentError._ALL_BROKERS_DOWN]
 
 
+class Full(Raw):
+    """A message with a key, headers and latency, as a broker hands them over."""
+
+    def key(self) -> bytes:
+        return b"SKU-1"
+
+    def topic(self) -> str:
+        return "shop.orders"
+
+    def partition(self) -> int:
+        return 2
+
+    def headers(self) -> list[tuple[str, bytes]]:  # type: ignore[override]
+        return [("x-correlation-id", b"req-9")]
+
+    def latency(self) -> float:  # type: ignore[override]
+        return 0.25
+
+
+def test_a_message_is_handed_over_with_every_field_the_consumer_gave() -> None:
+    (part,), _ = merge_of({"2-shop.orders": [[Full(7, 1_000)]]}, tail=True)
+    (m,) = part.next_batch()
+    assert (m.key, m.value, m.topic, m.partition, m.offset) == (
+        b"SKU-1",
+        b"{}",
+        "shop.orders",
+        2,
+        7,
+    )
+    assert list(m.headers) == [("x-correlation-id", b"req-9")]
+    assert (m.latency, m.timestamp) == (0.25, (TIMESTAMP_CREATE_TIME, 1_000))
+
+
 def test_a_backlog_is_handed_over_in_timestamp_order_across_partitions() -> None:
     # "a" fetches its whole backlog at once; "b" brings the same hours in three fetches
     a = [[Raw(i, 1000 * i) for i in range(6)], [eof()]]
