@@ -291,11 +291,13 @@ class CategoryState:
         for state in self.skus.values():
             if state.pricer is None:
                 continue
-            if state.pricer.due_at() <= t:
+            at = state.pricer.due_at()
+            if at <= t:
                 decided = state.on_time(t)
                 if decided is not None:
                     out.append(decided)
-            due = min(due, state.pricer.due_at())
+                at = state.pricer.due_at()  # the decision moved it
+            due = min(due, at)
         self.next_due = due
         return out
 

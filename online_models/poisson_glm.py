@@ -132,8 +132,9 @@ class PoissonLaplace:
         rate = math.exp(min(30.0, log_e + eta))
         curvature = weight * rate
         self._mean = mean + cx * (weight * (units - rate))
-        self._cov = cov - np.outer(cx, cx) * (curvature / (1.0 + curvature * spread))
-        self._precision_data += curvature * np.outer(v, v)
+        # outer products by broadcasting (np.outer's own arithmetic, without its call overhead)
+        self._cov = cov - cx[:, None] * cx * (curvature / (1.0 + curvature * spread))
+        self._precision_data += curvature * (v[:, None] * v)
         self._info += v * (weight * (units - rate) + curvature * eta)
         self.n += 1
         return residual

@@ -46,6 +46,19 @@ TAU_SCALE = 0.7  # half-normal scale of the spread of elasticities within a cate
 TAU_GRID = np.linspace(0.02, 2.5, 64)  # spreads the posteriors are evaluated on
 MIN_INFORMATION = 1e-6  # reports with less say nothing
 REFIT_CHANGE = 0.02  # a refit once the reports moved the category by this share of its spread
+# the grid's squares and each hyperprior's log density on it, computed once (a fit is a few
+# dozen operations on 64-element arrays: their count, not their size, is what a fit costs)
+_GRID2 = TAU_GRID**2
+_GRID2_COLUMN = TAU_GRID[:, None] ** 2
+_SPREAD_PRIOR: dict[float, np.ndarray] = {}
+
+
+def _spread_prior(spread_scale: float) -> np.ndarray:
+    """The half-normal log density of the spreads of the grid, up to a constant."""
+    prior = _SPREAD_PRIOR.get(spread_scale)
+    if prior is None:
+        prior = _SPREAD_PRIOR[spread_scale] = _GRID2 / (2 * spread_scale**2)
+    return prior
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +73,7 @@ class GridFit:
     def predictive(self) -> tuple[float, float]:
         """Mean and std of a new member: the spread plus the uncertainty of the mean."""
         mean = float(self.weights @ self.mu)
-        second = float(self.weights @ (self.grid**2 + 1.0 / self.precision + self.mu**2))
+        second = float(self.weights @ (_GRID2 + 1.0 / self.precision + self.mu**2))
         return mean, math.sqrt(max(second - mean * mean, 1e-12))
 
     def mean_posterior(self) -> tuple[float, float]:
@@ -75,12 +88,10 @@ def _member_terms(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per spread of the grid (rows) and member (columns): ``w_i = 1 / (spread² + 1/λ_i)``,
     ``w_i·d_i``, ``w_i·d_i²`` and ``log w_i``; every fit below is a sum of them over members."""
-    spread2 = TAU_GRID[:, None] ** 2
     lam, h = information[None, :], information_mean[None, :]
-    w = lam / (1.0 + lam * spread2)
-    wd = h / (1.0 + lam * spread2)
-    wdd = h * h / (lam * (1.0 + lam * spread2))
-    return w, wd, wdd, np.log(w)
+    scale = 1.0 + lam * _GRID2_COLUMN
+    w = lam / scale
+    return w, h / scale, h * h / (lam * scale), np.log(w)
 
 
 def _fit_from_sums(
@@ -94,12 +105,12 @@ def _fit_from_sums(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Grid weights, the mean's posterior mean and precision from the members' sums (the
     grid along the first axis; further axes are separate fits)."""
-    grid = TAU_GRID.reshape((-1,) + (1,) * (w.ndim - 1))
+    spread_prior = _spread_prior(spread_scale).reshape((-1,) + (1,) * (w.ndim - 1))
     p0 = 0.0 if math.isinf(mean_std) else 1.0 / mean_std**2
     precision = p0 + w
     mu = (p0 * base_mean + wd) / precision
     quad = wdd + p0 * base_mean**2 - precision * mu * mu
-    log_post = 0.5 * log_w - 0.5 * np.log(precision) - 0.5 * quad - grid**2 / (2 * spread_scale**2)
+    log_post = 0.5 * log_w - 0.5 * np.log(precision) - 0.5 * quad - spread_prior
     weights = np.exp(log_post - log_post.max(axis=0))
     return weights / weights.sum(axis=0), mu, precision
 
@@ -140,7 +151,18 @@ def fit_leaving_each_out(
     >>> fit.predictive() == grid_fit(info, mean, -1.5, 0.5, 0.7).predictive()
     True
     """
-    terms = _member_terms(information, information_mean)
+    return _leaving_each_out(
+        _member_terms(information, information_mean), base_mean, mean_std, spread_scale
+    )
+
+
+Terms = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _leaving_each_out(
+    terms: Terms, base_mean: float, mean_std: float, spread_scale: float
+) -> tuple[GridFit, np.ndarray, np.ndarray]:
+    """:func:`fit_leaving_each_out` from the members' terms (:func:`_member_terms`)."""
     w, wd, wdd, log_w = (t.sum(axis=1, keepdims=True) for t in terms)
     fit = GridFit(
         TAU_GRID,
@@ -208,6 +230,17 @@ class ShopPrior:
 
 
 _EMPTY_SHOP = ShopPrior().for_category("")  # the prior of a category mean in a new shop
+
+
+def _flat_evidence(terms: Terms) -> tuple[float, float]:
+    """What the members say of their level's mean under a flat prior (the spread
+    integrated out): its precision and precision × mean; ``(0, 0)`` without members."""
+    if not terms[0].shape[1]:
+        return 0.0, 0.0
+    w, wd, wdd, log_w = (t.sum(axis=1) for t in terms)
+    fit = GridFit(TAU_GRID, *_fit_from_sums(w, wd, wdd, log_w, 0.0, math.inf, TAU_SCALE))
+    mean, std = fit.mean_posterior()
+    return 1.0 / std**2, mean / std**2
 
 
 @dataclass
@@ -285,10 +318,11 @@ class CategoryPrior:
             pull += abs(weighted - was_weighted - mean * change) + self.std * abs(change)
         return pull > share * self.std * precision
 
-    def rebase(self, mean: float, std: float) -> None:
-        """A new prior for the category's mean (the shop level moved); refits."""
+    def rebase(self, mean: float, std: float) -> tuple[float, float]:
+        """A new prior for the category's mean (the shop level moved); refits. Returns what
+        the reports it fitted on say of the category's mean (:meth:`evidence`)."""
         self.base_mean, self.base_std = mean, std
-        self._fit()
+        return self._fit()
 
     def evidence(self, fitted: bool = False) -> tuple[float, float]:
         """What the products say of the category's mean, its own prior divided out: the
@@ -297,27 +331,25 @@ class CategoryPrior:
         reports of the last fit (what the category last told the level above it)."""
         reports = self.fitted if fitted else None
         pairs = _pairs(self.reports if reports is None else reports)
-        if not len(pairs):
-            return 0.0, 0.0
-        fit = grid_fit(pairs[:, 0], pairs[:, 1], 0.0, math.inf, TAU_SCALE)
-        mean, std = fit.mean_posterior()
-        return 1.0 / std**2, mean / std**2
+        return _flat_evidence(_member_terms(pairs[:, 0], pairs[:, 1]))
 
     def for_product(self, sku: str) -> tuple[float, float]:
         """Mean and std of ``sku``'s elasticity prior: the category without its own report."""
         return self.own.get(sku) or (self.mean, self.std)
 
-    def _fit(self) -> None:
+    def _fit(self) -> tuple[float, float]:
+        """Refit on the current reports; returns their :meth:`evidence`, from the same
+        members' terms (one pass over the grid serves both)."""
         pairs = _pairs(self.reports)
-        fit, means, stds = fit_leaving_each_out(
-            pairs[:, 0], pairs[:, 1], self.base_mean, self.base_std, TAU_SCALE
-        )
+        terms = _member_terms(pairs[:, 0], pairs[:, 1])
+        fit, means, stds = _leaving_each_out(terms, self.base_mean, self.base_std, TAU_SCALE)
         self.mean, self.std = fit.predictive()
         skus = [k for k, v in self.reports.items() if v[0] > MIN_INFORMATION]
         self.own = {k: (float(m), float(s)) for k, m, s in zip(skus, means, stds, strict=True)}
         self.fitted = dict(self.reports)
         mean, std = fit.mean_posterior()
         self.fitted_mean = (mean, 1.0 / std**2)  # the category mean and its precision
+        return _flat_evidence(terms)
 
 
 @dataclass
@@ -365,9 +397,10 @@ class CategoryPool:
             )
         if not moved:
             return
-        self.shop.report(self.name, *self.prior.evidence())
-        # leaves the category's own report out: the report just made does not change it
-        self.prior.rebase(*(base or self.shop.for_category(self.name)))
+        # the shop's prior for the category leaves the category's own report out, so it is
+        # the same before and after the report below
+        evidence = self.prior.rebase(*(base or self.shop.for_category(self.name)))
+        self.shop.report(self.name, *evidence)
         self.shop_seen = self.shop.version
 
     def add_sale_line(self, t: float, quantity: int, at_list_price: float = 1.0) -> None:

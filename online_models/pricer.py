@@ -148,9 +148,10 @@ class ProductPricer:
         size = math.log1p(self.rails.max_change) / 2 * min(1.0, std / EXPLORE_UNTIL_STD)
         return size if self.decisions % 2 == 0 else -size
 
-    def why(self, pool: CategoryPool) -> str:
-        """The elasticity ± std and the evidence it rests on, in words."""
-        mean, std = self.demand.posterior(pool)
+    def why(self, pool: CategoryPool, posterior: tuple[float, float] | None = None) -> str:
+        """The elasticity ± std (``posterior``, if already read) and the evidence it rests
+        on, in words."""
+        mean, std = posterior or self.demand.posterior(pool)
         ev = self.demand.evidence()
         prior_mean, prior_std = pool.prior.for_product(self.sku)
         return (
@@ -193,7 +194,7 @@ class ProductPricer:
             self.rails,
         )
         self.decisions += 1
-        why = f"{trigger}: {self.why(pool)}"
+        why = f"{trigger}: {self.why(pool, (mean, std))}"
         if decision is None:
             self.reason = f"{why}; kept {self.price:.2f}"
             return None, drifted

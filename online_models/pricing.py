@@ -95,11 +95,14 @@ def price_test_cost(
     0.0573
     """
 
-    def profit(p: float) -> float:
-        return float((p - cost) * p**e)
-
     legs = (price_test(target, low, high, half), price_test(target, low, high, -half))
-    return 1.0 - (profit(legs[0]) + profit(legs[1])) / (2.0 * profit(target))
+    profit = _profit(legs[0], cost, e) + _profit(legs[1], cost, e)
+    return 1.0 - profit / (2.0 * _profit(target, cost, e))
+
+
+def _profit(price: float, cost: float, e: float) -> float:
+    """Profit per unit of demand at ``price`` under constant elasticity ``e`` (up to a scale)."""
+    return float((price - cost) * price**e)
 
 
 def price_test_size(
@@ -113,9 +116,11 @@ def price_test_size(
     moves below the bound and loses ~g·half (g that slope), so tests there are narrower.
     """
     half = abs(size)
+    at_target = 2.0 * _profit(target, cost, e)  # the profit at target, once for every width
     while half >= MIN_TEST:
-        if price_test_cost(target, half, low, high, cost, e) <= budget:
-            return half
+        legs = price_test(target, low, high, half), price_test(target, low, high, -half)
+        if 1.0 - (_profit(legs[0], cost, e) + _profit(legs[1], cost, e)) / at_target <= budget:
+            return half  # the test's cost is at most the budget (as price_test_cost computes it)
         half *= 0.7
     return 0.0
 

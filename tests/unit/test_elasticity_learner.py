@@ -16,7 +16,7 @@ from flows.records import SkuSignal
 from flows.steps import CategoryState, rejoined, sharing
 from online_models.demand_pattern import DemandPattern, hour_of
 from online_models.elasticity import ELASTICITY, ElasticityModel
-from online_models.pooling import CategoryPool, CategoryPrior, ShopPrior
+from online_models.pooling import TAU_GRID, CategoryPool, CategoryPrior, ShopPrior, grid_fit
 from schemas.catalogue import CatalogueItem
 
 T0 = 1_767_571_200.0  # 2026-01-05, a Monday, 00:00 UTC
@@ -455,3 +455,58 @@ def test_a_category_refits_only_when_a_report_moved_and_stays_near_the_exact_pri
     assert refits["lazy"] < refits["exact"] / 2
     assert worst_mean <= 0.05
     assert worst_std <= 0.05
+
+
+def _reference_grid_fit(
+    information: np.ndarray, weighted: np.ndarray, base_mean: float, mean_std: float, scale: float
+) -> tuple[float, float]:
+    """The grid fit's predictive, written out in full: no term shared or computed ahead."""
+    grid = TAU_GRID[:, None]
+    w = (information / (1.0 + information * grid**2)).sum(axis=1)
+    wd = (weighted / (1.0 + information * grid**2)).sum(axis=1)
+    wdd = (weighted**2 / (information * (1.0 + information * grid**2))).sum(axis=1)
+    log_w = np.log(information / (1.0 + information * grid**2)).sum(axis=1)
+    p0 = 0.0 if math.isinf(mean_std) else 1.0 / mean_std**2
+    precision = p0 + w
+    mu = (p0 * base_mean + wd) / precision
+    quad = wdd + p0 * base_mean**2 - precision * mu**2
+    log_post = 0.5 * (log_w - np.log(precision) - quad) - TAU_GRID**2 / (2 * scale**2)
+    weights = np.exp(log_post - log_post.max())
+    weights /= weights.sum()
+    mean = float(weights @ mu)
+    second = float(weights @ (TAU_GRID**2 + 1.0 / precision + mu**2))
+    return mean, math.sqrt(second - mean * mean)
+
+
+@pytest.mark.parametrize("members", [1, 3, 25])
+def test_the_grid_fit_shortcuts_agree_with_the_fit_written_out(members: int) -> None:
+    """The fits share terms computed once (the grid's squares, each hyperprior's density
+    per spread scale, the members' terms): every scale, alternated so that a term kept
+    for another scale would show, gives the fit written out in full."""
+    rng = np.random.default_rng(members)
+    information = rng.uniform(0.05, 3.0, members)
+    weighted = information * rng.normal(-1.5, 0.7, members)
+    for scale in (0.7, 0.4, 0.7, 1.3, 0.4):
+        for base_mean, mean_std in ((-1.5, 0.6), (-2.0, 0.3), (0.0, math.inf)):
+            got = grid_fit(information, weighted, base_mean, mean_std, scale).predictive()
+            want = _reference_grid_fit(information, weighted, base_mean, mean_std, scale)
+            assert got == pytest.approx(want, rel=1e-12, abs=1e-12)
+
+
+def test_a_refit_reports_to_the_shop_what_its_products_say_now() -> None:
+    """A refit reports the category's evidence to the shop from the terms of the fit itself
+    (one pass over the grid): after every report, what the shop holds for the category is
+    what its products said at its last fit, read afresh, and at every refit what they say
+    now."""
+    shop = ShopPrior()
+    pools = {f"c{c}": CategoryPool(name=f"c{c}", shop=shop) for c in range(3)}
+    refits = 0
+    for category, sku, information, weighted in learning_reports(6, 1_500, categories=3):
+        pool = pools[category]
+        fitted = pool.prior.fitted
+        pool.report(sku, information, weighted)
+        assert shop.reports[category] == pool.prior.evidence(fitted=True)
+        if pool.prior.fitted is not fitted:
+            refits += 1
+            assert shop.reports[category] == pool.prior.evidence()
+    assert refits > 100

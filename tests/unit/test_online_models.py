@@ -13,7 +13,15 @@ import pytest
 from online_models.drift import ErrorDrift
 from online_models.pooling import CategoryPool
 from online_models.pricer import Market, ProductPricer
-from online_models.pricing import Guardrails, PricingInput, decide, optimal_price, price_test_cost
+from online_models.pricing import (
+    MIN_TEST,
+    Guardrails,
+    PricingInput,
+    decide,
+    optimal_price,
+    price_test_cost,
+    price_test_size,
+)
 from online_models.recommender import (
     DecayedWeights,
     Profile,
@@ -327,3 +335,23 @@ def test_prices_follow_tempered_draws_of_the_elasticity() -> None:
     assert len(drawn) > 350
     assert float(np.std(drawn)) == pytest.approx(0.5 * std, rel=0.12)
     assert float(np.mean(drawn)) == pytest.approx(mean, abs=0.1)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_price_test_is_the_widest_within_its_budget(seed: int) -> None:
+    """``price_test_size`` computes the profit at the target once for every width it tries:
+    it picks the same width as trying each with :func:`price_test_cost`."""
+    rng = random.Random(seed)
+    for _ in range(300):
+        cost = rng.uniform(2.0, 8.0)
+        low, high = cost * 1.05, cost * rng.uniform(1.2, 2.5)
+        target = rng.uniform(low, high)
+        e, size = rng.uniform(-4.0, -0.2), rng.uniform(0.0, 0.06)
+        budget = rng.choice([0.001, 0.01, 0.05])
+        want, half = 0.0, size
+        while half >= MIN_TEST:
+            if price_test_cost(target, half, low, high, cost, e) <= budget:
+                want = half
+                break
+            half *= 0.7
+        assert price_test_size(target, size, low, high, cost, e, budget) == want
