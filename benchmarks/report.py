@@ -387,8 +387,19 @@ NOTES: dict[str, str] = {
         "110 bytes per id as a set of strings."
     ),
     "stream": (
-        "Quiet run, 2026-11-30 06:04–06:13 UTC (nothing else running, load 1.7–2.1), the table "
-        "above, after the second round below (one bucket list per window, probes outside the "
+        "Quiet run, 2026-11-30 08:58–09:07 UTC (nothing else running, load 1.1–1.5; a fresh "
+        "machine), the table above: one process 3,614 events/s (repeats 3,640, 3,337, 3,614), "
+        "two 5,138 (5,369, 4,052, 5,138), `scaling_2proc` 1.42; freshness p50 17 ms, p99 5 s "
+        "(9–10 of 300 probes unseen). The A/B replay above, run right after it on the same "
+        "cores, puts the code of this round (ingest in one pass per event, plain tuples for "
+        "accepted and rejected messages, the Kafka input's own message tuple, a cheaper "
+        "pricing path) at the start's CPU (15.2 against 14.9 CPU-s, repeats 13.2–15.3 against "
+        "14.4–18.2): the per-step savings measured in process (ingest 23.5 → 20.2 µs a "
+        "message, the pricing path ~11 % less, docs/scaling.md and docs/pricing.md) are not "
+        "resolved in the whole replay, and the lower throughput against 06:04's 4,536/s is "
+        "this machine, not the code. "
+        "Earlier quiet run, 2026-11-30 06:04–06:13 UTC (nothing else running, load 1.7–2.1), "
+        "after the second round below (one bucket list per window, probes outside the "
         "catalogue) and the pricing changes merged with it (tempered draws, lazier category "
         "refits, the ranker's source signals): one process 4,536 events/s (repeats 4,052, "
         "4,747, 4,536; the quiet run of 03:00, 4,485), two processes 5,107 (4,048, 6,160, "
@@ -1090,6 +1101,8 @@ ELASTICITY_NOTE = (
 
 
 STREAM_AB_REFS = {
+    "e0c656a": "main at the start of 2026-11-30's ninth session: the baseline",
+    "7998bba": "after the ingest, shopper-step, Kafka-message and pricing-path rounds",
     "d94df77": "main, 2026-11-30: the baseline of the sink and bronze round",
     "e48c662": "bronze sink keeps each topic's DeltaTable open across commits",
     "017daa1": "Redis sinks set a key's expiry at most once a minute (and the above)",
