@@ -21,33 +21,23 @@ from __future__ import annotations
 from fastapi import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
 from api.auth import shopper_reader
-from api.hot_prices import get_path_id
+from api.hot_path import HotPath, get_path_id
 from api.recommendations import RecommendationService
-from api.responses import JsonBytes
 
 PREFIX = "/recommendations/"
 
 
-class CachedLists:
+class CachedLists(HotPath):
     """Send kept ``GET /recommendations/{user_id}`` answers; pass everything else to ``app``."""
 
     def __init__(self, app: ASGIApp, recommender: RecommendationService, route: BaseRoute) -> None:
-        self.app = app
+        super().__init__(app, route)
         self.recommender = recommender
-        self.route = route
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = self._hit(scope)
-        if body is None:
-            await self.app(scope, receive, send)
-            return
-        scope["route"] = self.route
-        await JsonBytes(body)(scope, receive, send)
-
-    def _hit(self, scope: Scope) -> bytes | None:
+    def cached_body(self, scope: Scope) -> bytes | None:
         user_id = get_path_id(scope, PREFIX)
         if user_id is None:
             return None

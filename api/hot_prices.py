@@ -16,41 +16,21 @@ limit and request metrics (``api/main.py``), and names the route it serves for t
 from __future__ import annotations
 
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
+from api.hot_path import HotPath, get_path_id
 from api.prices import PriceService
-from api.responses import JsonBytes
 
 PREFIX = "/prices/"
 
 
-class CachedPrices:
+class CachedPrices(HotPath):
     """Serve fresh cached ``GET /prices/{sku}`` answers; pass everything else to ``app``."""
 
     def __init__(self, app: ASGIApp, prices: PriceService, route: BaseRoute) -> None:
-        self.app = app
+        super().__init__(app, route)
         self.prices = prices
-        self.route = route
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = self._hit(scope)
-        if body is None:
-            await self.app(scope, receive, send)
-            return
-        scope["route"] = self.route
-        await JsonBytes(body)(scope, receive, send)
-
-    def _hit(self, scope: Scope) -> bytes | None:
+    def cached_body(self, scope: Scope) -> bytes | None:
         sku = get_path_id(scope, PREFIX)
         return None if sku is None else self.prices.cached(sku)
-
-
-def get_path_id(scope: Scope, prefix: str) -> str | None:
-    """What follows ``prefix`` in the path of a plain ``GET`` (not validated); None for any
-    other request, and for one served under a root path (its routes match another path)."""
-    if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path"):
-        return None
-    path: str = scope["path"]
-    if not path.startswith(prefix) or len(path) == len(prefix):
-        return None
-    return path[len(prefix) :]
