@@ -127,14 +127,11 @@ def fit_item_factors(
 
     users: dict[str, int] = {}
     skus: dict[str, int] = {}
-    cells: dict[tuple[int, int], float] = {}
-    for user, sku, w in interactions:
-        key = (users.setdefault(user, len(users)), skus.setdefault(sku, len(skus)))
-        cells[key] = cells.get(key, 0.0) + w
-    rows, cols = zip(*cells, strict=True) if cells else ((), ())
-    matrix = csr_matrix(
-        (list(cells.values()), (rows, cols)), shape=(len(users), len(skus)), dtype=np.float32
-    )
+    rows = [users.setdefault(user, len(users)) for user, _, _ in interactions]
+    cols = [skus.setdefault(sku, len(skus)) for _, sku, _ in interactions]
+    weights = [w for _, _, w in interactions]
+    # a pair's repeated entries are added up by the conversion to CSR
+    matrix = csr_matrix((weights, (rows, cols)), shape=(len(users), len(skus)), dtype=np.float32)
     with threadpool_limits(1, "blas"):  # implicit warns of (and is slowed by) BLAS threads
         model = AlternatingLeastSquares(
             factors=factors,
