@@ -280,14 +280,7 @@ def test_a_cached_price_is_answered_without_solving_the_routes_dependencies(
         assert c.get("/prices/bad%01sku").status_code == 422
         assert solved[1:] == ["/prices/SKU-NOPE", "/prices/bad\x01sku"]
         metrics = c.get("/metrics").text
-    counted_ok = next(
-        line
-        for line in metrics.splitlines()
-        if line.startswith("tillflow_http_requests_total")
-        and 'route="/prices/{sku}"' in line
-        and 'status="200"' in line
-    )
-    assert float(counted_ok.split()[-1]) == 2
+    assert _ok_requests(metrics, "/prices/{sku}") == 2
 
 
 def test_a_kept_list_is_sent_before_routing_while_its_inputs_are_fresh(shop: Settings) -> None:
@@ -332,14 +325,7 @@ def test_a_kept_list_is_sent_before_routing_while_its_inputs_are_fresh(shop: Set
         assert changed.json()["updated_at"] != first.json()["updated_at"]
         metrics = c.get("/metrics").text
     writer.close()
-    served = next(
-        line
-        for line in metrics.splitlines()
-        if line.startswith("tillflow_http_requests_total")
-        and 'route="/recommendations/{user_id}"' in line
-        and 'status="200"' in line
-    )
-    assert float(served.split()[-1]) == 5
+    assert _ok_requests(metrics, "/recommendations/{user_id}") == 5
 
 
 @pytest.mark.cluster
@@ -438,3 +424,14 @@ def test_products_read_the_catalogue_again_only_when_it_changes(
         "price": 7.0,
     } in after
     assert len(after) == len(first) + 1
+
+
+def _ok_requests(metrics: str, route: str) -> float:
+    """The count of 200 answers of ``route`` in the API's Prometheus text."""
+    return next(
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith("tillflow_http_requests_total")
+        and f'route="{route}"' in line
+        and 'status="200"' in line
+    )
