@@ -70,9 +70,6 @@ class SourceMessage(NamedTuple):
     timestamp: tuple[int, int] | None = None
 
 
-Message = SourceMessage
-
-
 class Fetcher(Protocol):
     """What a partition needs of its consumer (``confluent_kafka.Consumer``)."""
 
@@ -95,7 +92,7 @@ class Partition:
         self.consumer = consumer
         self.resume = resume
         self.born = born
-        self.fetched: deque[tuple[float, int, Message]] = deque()
+        self.fetched: deque[tuple[float, int, SourceMessage]] = deque()
         self.time = -math.inf  # the newest timestamp so far, ignoring those too far ahead
         self.answered = False  # a fetch has brought a message or the partition's end
         self.caught_up = False  # the last fetch reached the partition's end
@@ -166,7 +163,7 @@ class Merge:
         part = self.parts[name]
         return not self.tail and part.caught_up and not part.fetched
 
-    def next_batch(self) -> list[Message]:
+    def next_batch(self) -> list[SourceMessage]:
         """Every partition's messages up to the newest time all partitions with messages
         waiting have reached, merged by partition time."""
         now = self.clock()
@@ -199,7 +196,7 @@ class Merge:
             self.leader = next(iter(self.parts), None)
 
 
-class TolerantKafkaSource(FixedPartitionedSource[Message, int | None]):
+class TolerantKafkaSource(FixedPartitionedSource[SourceMessage, int | None]):
     """The partitions of ``topics``, merged per worker; consumer errors go to ``on_error``;
     ``max_ahead_s``: how far ahead of the wall clock a timestamp may move a partition's time."""
 
@@ -255,7 +252,7 @@ class TolerantKafkaSource(FixedPartitionedSource[Message, int | None]):
         return Merged(merge, merge.add(for_part, consumer, start))
 
 
-class Merged(StatefulSourcePartition[Message, int | None]):
+class Merged(StatefulSourcePartition[SourceMessage, int | None]):
     """One partition of a worker's merge, as Bytewax sees it."""
 
     def __init__(self, merge: Merge, part: Partition) -> None:
@@ -263,7 +260,7 @@ class Merged(StatefulSourcePartition[Message, int | None]):
         self.part = part
         self.name = part.name
 
-    def next_batch(self) -> list[Message]:
+    def next_batch(self) -> list[SourceMessage]:
         if self.name != self.merge.leader:
             if self.merge.done(self.name):
                 raise StopIteration

@@ -95,9 +95,15 @@ def price_test_cost(
     0.0573
     """
 
-    legs = (price_test(target, low, high, half), price_test(target, low, high, -half))
-    profit = _profit(legs[0], cost, e) + _profit(legs[1], cost, e)
-    return 1.0 - profit / (2.0 * _profit(target, cost, e))
+    return _test_cost(target, half, low, high, cost, e, 2.0 * _profit(target, cost, e))
+
+
+def _test_cost(
+    target: float, half: float, low: float, high: float, cost: float, e: float, both: float
+) -> float:
+    """``price_test_cost`` given ``both``, twice the profit at ``target`` (the two legs' share)."""
+    legs = price_test(target, low, high, half), price_test(target, low, high, -half)
+    return 1.0 - (_profit(legs[0], cost, e) + _profit(legs[1], cost, e)) / both
 
 
 def _profit(price: float, cost: float, e: float) -> float:
@@ -116,11 +122,10 @@ def price_test_size(
     moves below the bound and loses ~g·half (g that slope), so tests there are narrower.
     """
     half = abs(size)
-    at_target = 2.0 * _profit(target, cost, e)  # the profit at target, once for every width
+    both = 2.0 * _profit(target, cost, e)  # the profit at target, once for every width
     while half >= MIN_TEST:
-        legs = price_test(target, low, high, half), price_test(target, low, high, -half)
-        if 1.0 - (_profit(legs[0], cost, e) + _profit(legs[1], cost, e)) / at_target <= budget:
-            return half  # the test's cost is at most the budget (as price_test_cost computes it)
+        if _test_cost(target, half, low, high, cost, e, both) <= budget:
+            return half
         half *= 0.7
     return 0.0
 
