@@ -25,9 +25,12 @@ import redis
 from bytewax.testing import run_main
 from confluent_kafka import Producer
 from deltalake import DeltaTable, write_deltalake
+from fastapi.testclient import TestClient
 from mlflow import MlflowClient
 from prometheus_client import CollectorRegistry
 
+from api.admin import Governance
+from api.main import create_app
 from batch.audit import audit_metrics
 from batch.jobs import JobOptions, run_job
 from batch.lake import read_all
@@ -67,6 +70,7 @@ from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, INPUT_TOPICS, ORDERS
 from simulator.config import ShopConfig
 from simulator.producer import RunOptions, run_shop
+from tests.credentials import admin_headers
 from tests.flow_processes import free_port
 from tests.notebooks import execute
 from tests.registered import model_prefix
@@ -485,6 +489,10 @@ def test_the_audit_of_the_champions_lands_in_gold_redis_and_the_gauges(
     for d in summary.disparities:
         labels = {"check": d.check, "dimension": d.dimension}
         assert gauges.get_sample_value("tillflow_fairness_breach", labels) == float(d.breached)
+    # ... and on the admin page's endpoint
+    with TestClient(create_app(pipeline), headers=admin_headers(pipeline)) as api:
+        served = Governance.model_validate(api.get("/admin/governance").json())
+    assert served.audit == summary
 
 
 def test_the_notebook_retrains_and_compares_with_the_champion(pipeline: Settings) -> None:
