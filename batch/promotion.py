@@ -83,15 +83,23 @@ def lay_groundwork(
     run = start_run(settings, record)
     try:
         current = registry.current(record.model)
-        scores = None
-        if current is not None and current.metadata.get("features") == features:
-            stat = current.model_path.stat()
-            sess = _champion_session(str(current.model_path), stat.st_size, stat.st_mtime_ns)
-            scores = onnx_scores(sess, str(current.metadata.get("onnx_output", output)), holdout)
+        scores = champion_scores(current, features, holdout, output)
     except BaseException:
         fail_run(settings, run)
         raise
     return Groundwork(run, current, scores)
+
+
+def champion_scores(
+    current: ModelVersion | None, features: list[str], holdout: np.ndarray, output: str
+) -> np.ndarray | None:
+    """The champion's ONNX scores of ``holdout`` for the promotion gate; None without a
+    champion or when its feature list is not ``features``."""
+    if current is None or current.metadata.get("features") != features:
+        return None
+    stat = current.model_path.stat()
+    sess = _champion_session(str(current.model_path), stat.st_size, stat.st_mtime_ns)
+    return onnx_scores(sess, str(current.metadata.get("onnx_output", output)), holdout)
 
 
 @functools.lru_cache(maxsize=4)
