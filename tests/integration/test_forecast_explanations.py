@@ -1,7 +1,8 @@
 """The pricing detail explains the served demand forecast with the served version's booster.
 
 A LightGBM demand model goes through the production export and registry; the API explains
-the forecast it serves for a product, and follows a promotion with the explanation too.
+the forecast it serves for a product, the pricing page draws it (in a real headless
+Chromium), and the explanation follows a promotion too.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import Page, expect
 
 from api.main import create_app
 from batch.onnx_export import export
@@ -23,8 +25,10 @@ from registry import ModelRegistry
 from registry.tracking import TrainingRecord
 from schemas.settings import Settings
 from tests.credentials import admin_headers
+from tests.flow_processes import free_port
 from tests.integration.test_serving_models import SKU_ROWS, SKUS, _eventually, _text
 from tests.integration.test_serving_models import models_shop as models_shop
+from tests.served import serve_api
 
 pytestmark = pytest.mark.integration
 
@@ -78,6 +82,27 @@ def test_the_pricing_detail_explains_the_served_forecast(client: TestClient) -> 
         if c["feature"] != "weekday":
             assert c["value"] == pytest.approx(by_name[c["feature"]], rel=1e-6)
     assert {c["feature"] for c in why["top"]} >= {"price"}
+
+
+def test_the_pricing_page_draws_the_served_explanation(
+    client: TestClient, models_shop: Settings, page: Page
+) -> None:
+    """ "Why this forecast" on the pricing page: the model, and one row per top contribution
+    with its value, its factor and a bar pointing up or down, as the pricing detail serves."""
+    why = client.get(f"/pricing/{SKUS[3]}").json()["explanation"]
+    settings = models_shop.model_copy(update={"api_port": free_port()})
+    with serve_api(settings):
+        page.goto(f"http://127.0.0.1:{settings.api_port}/pricing?sku={SKUS[3]}")
+        expect(page.locator("#why-summary")).to_contain_text(
+            f"{why['model']}: {why['base_units']:.2f} units/day"
+        )
+        rows = page.locator("#why tr")
+        expect(rows).to_have_count(len(why["top"]))
+        for row, c in zip(rows.all(), why["top"], strict=True):
+            expect(row.locator("th")).to_contain_text(f"{c['feature']} = ")
+            expect(row.locator("td").first).to_have_text(f"×{c['factor']:.3f}")
+            direction = "up" if c["contribution"] >= 0 else "down"
+            expect(row.locator(f".why-bar span.{direction}")).to_have_count(1)
 
 
 def test_the_explanation_follows_a_promotion(client: TestClient, models_shop: Settings) -> None:
