@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -55,6 +56,8 @@ def test_up_is_idempotent_and_status_says_what_runs_where(stack: Settings) -> No
     for name in ("kafka", "redis", "neo4j", "opensearch", "mlflow", "prometheus"):
         assert after[name].state in ("running", "external")
         assert after[name].pid == before[name].pid, f"{name} was restarted"
+        if after[name].state == "running":  # started by the launcher: it writes the log shown
+            assert Path(after[name].log).stat().st_size > 0, f"{name} logs nothing"
     result = subprocess.run(
         [sys.executable, "-m", "cli", "status"], capture_output=True, text=True, check=True
     )
