@@ -134,10 +134,10 @@ class Merge:
     """The partitions one worker reads, handed over as one batch in timestamp order.
 
     A fetch takes what the partition's consumer has already received (librdkafka fetches in
-    its own threads) and never waits: a merge round that waited even a millisecond on each
-    partition with nothing new (the quiet topics, the caught-up partitions) spent ~15 ms per
-    round asleep with 15 partitions, while messages waited in the others. Only a round that
-    hands over nothing at all makes the worker wait, IDLE_WAIT, before the next (``idle``).
+    its own threads) and never waits: waiting even a millisecond on each partition with
+    nothing new (the quiet topics, the caught-up partitions) would sleep ~15 ms a round with
+    15 partitions while messages wait in the others. Only a round that hands over nothing at
+    all makes the worker wait, IDLE_WAIT, before the next (``idle``).
     """
 
     def __init__(
