@@ -27,6 +27,13 @@
   what one process sustains (``events_per_s_1proc``): one pause delays a probe by about its
   own length, but a probe unseen for PROBE_WAIT_S waits behind seconds of backlog, built
   while the flow ran slower than the load, which is what the p99 shows.
+  ``freshness_cpu_us_per_event``: the flow process's CPU over that run per load event
+  produced (a lower bound when probes were missed: the flow had not yet processed them all);
+  above 200 µs (1 s ÷ 5,000) one process cannot keep up with the load on one core.
+- ``freshness_2proc_*``: the same at 5,000 events/s with two flow processes.
+- ``freshness_sustained_*``: the same with one process at ``freshness_sustained_rate``,
+  SUSTAINED of the one-process rate this repeat measured (at most 5,000/s): the freshness of a
+  process that has headroom, which the pauses (snapshots, commits, sink round trips) set.
 Medians of REPEATS runs. Every run's Redis keys (its prefix and its Feast entities) are deleted
 when it ends, so a long-lived Redis keeps none of them.
 """
@@ -45,6 +52,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 import redis
@@ -69,6 +77,8 @@ from simulator.shop import Shop
 EVENTS = 150_000
 REPEATS = 3
 LOAD_RATE = 5_000
+LOAD_S = 40  # seconds of load in each freshness run
+SUSTAINED = 0.8  # the sustained-rate freshness runs at this share of the measured 1proc rate
 PROBES = 300
 PROBE_WAIT_S = 5.0  # a probe not seen by then counts as this late (freshness_missed)
 PROBE_SKU = "probe-item"  # outside the catalogue: probes never move a category's clock
@@ -178,9 +188,31 @@ def raw_consume(s: Settings, total: int) -> float:
     return total / elapsed
 
 
+class Probe(NamedTuple):
+    """One probe of a freshness run, with what the load and the flow had done by then."""
+
+    at_s: float  # when it was sent, seconds after the load started
+    latency_ms: float  # until it showed in the online store (PROBE_WAIT_S when it did not)
+    produced: int  # load events produced when it showed (or was given up)
+    flow_cpu_s: float  # CPU seconds of the flow processes since the load started, by then
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far, all its threads (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def freshness(
-    base: Settings, workdir: Path, tag: str, probes: int = PROBES, load_n: int = 200_000
-) -> list[float]:
+    base: Settings,
+    workdir: Path,
+    tag: str,
+    probes: int = PROBES,
+    load_n: int = 200_000,
+    rate: float = LOAD_RATE,
+    processes: int = 1,
+) -> list[Probe]:
+    """Probes sent while ``processes`` flow processes tail a load of ``rate`` events/s."""
     s = variant(base, tag, workdir)
     ensure_topics(s)
     shop = Shop(ShopConfig(seed=3))
@@ -189,19 +221,20 @@ def freshness(
         (e.topic, e.key, orjson.dumps(e.payload))
         for _, e in zip(range(load_n), shop.events(), strict=False)
     ]
-    init_recovery(s.recovery_dir, 1)
-    flow = subprocess.Popen(
-        process_commands(s, 1, 1, recovery=True)[0],
-        env=env_of(s, tail=True),
-        stdout=subprocess.DEVNULL,
-    )
+    init_recovery(s.recovery_dir, processes)
+    flows = [
+        subprocess.Popen(cmd, env=env_of(s, tail=True), stdout=subprocess.DEVNULL)
+        for cmd in process_commands(s, processes, 1, recovery=True)
+    ]
     client = redis.Redis.from_url(s.redis_url)
     users = user_layout(s)  # the probe reads Feast's online store, as get_online_features does
     stamp_field = field_name(USER_VIEW, "event_time")
     producer = Producer({"bootstrap.servers": s.kafka_bootstrap, "linger.ms": 1})
     stop = threading.Event()
+    produced = 0
 
     def background() -> None:
+        nonlocal produced
         started, i = time.perf_counter(), 0
         while not stop.is_set() and i < len(load):
             topic, key, value = load[i]
@@ -209,11 +242,12 @@ def freshness(
             i += 1
             if i % 100 == 0:
                 producer.poll(0)
-                ahead = i / LOAD_RATE - (time.perf_counter() - started)
+                produced = i
+                ahead = i / rate - (time.perf_counter() - started)
                 if ahead > 0:
                     time.sleep(ahead)
 
-    latencies: list[float] = []
+    samples: list[Probe] = []
     # The probe's own pauses must not count: the 200k pre-built messages made this process's
     # full garbage collections take 100-150 ms, measured as flow latency.
     gc.freeze()
@@ -247,23 +281,30 @@ def freshness(
         if probe(-1, STARTUP_WAIT_S) is None:
             raise RuntimeError(f"the flow showed no probe within {STARTUP_WAIT_S:.0f} s")
         loader = threading.Thread(target=background, daemon=True)
+        started = time.perf_counter()
+        cpu_before = sum(cpu_seconds(f.pid) for f in flows)
         loader.start()
         time.sleep(2)
         for n in range(probes):
+            at = time.perf_counter() - started
             seen = probe(n, PROBE_WAIT_S)
+            cpu = sum(cpu_seconds(f.pid) for f in flows) - cpu_before
             # not seen in time: counted at the bound, not left out of the percentiles
-            latencies.append(PROBE_WAIT_S * 1000 if seen is None else seen)
+            latency = PROBE_WAIT_S * 1000 if seen is None else seen
+            samples.append(Probe(round(at, 3), round(latency, 2), produced, round(cpu, 2)))
             time.sleep(0.02)
     finally:
         gc.enable()
         gc.unfreeze()
         stop.set()
-        flow.terminate()
-        flow.wait(30)
+        for f in flows:
+            f.terminate()
+        for f in flows:
+            f.wait(30)
         client.close()
         delete_topics(s, [s.topic(t) for t in ALL_TOPICS])
         drop_keys(s)
-    return latencies
+    return samples
 
 
 def main(mode: Mode) -> None:
@@ -282,6 +323,14 @@ def main(mode: Mode) -> None:
             "freshness_p50_ms",
             "freshness_p99_ms",
             "freshness_missed",
+            "freshness_2proc_p50_ms",
+            "freshness_2proc_p99_ms",
+            "freshness_2proc_missed",
+            "freshness_sustained_rate",
+            "freshness_sustained_p50_ms",
+            "freshness_sustained_p99_ms",
+            "freshness_sustained_missed",
+            "freshness_cpu_us_per_event",
             "exchange_items_per_event",
             "exchange_bytes_per_event",
             "exchange_us_per_event",
@@ -317,12 +366,27 @@ def main(mode: Mode) -> None:
             exchange = exchange_cost(base, mode.size(20_000, 1_000))
             for key, value in zip(("items", "bytes", "us"), exchange, strict=True):
                 runs[f"exchange_{key}_per_event"].append(value)
-            lat = freshness(
-                base, workdir, f"{tag}f", mode.size(PROBES, 10), mode.size(200_000, 5_000)
-            )
-            runs["freshness_p50_ms"].append(percentile(lat, 50))
-            runs["freshness_p99_ms"].append(percentile(lat, 99))
-            runs["freshness_missed"].append(sum(x >= PROBE_WAIT_S * 1000 for x in lat))
+            probes, load_s = mode.size(PROBES, 10), mode.size(LOAD_S, 1)
+            sustained = round(min(LOAD_RATE, SUSTAINED * runs["events_per_s_1proc"][-1]), -2)
+            runs["freshness_sustained_rate"].append(sustained)
+            for i, (name, rate, processes) in enumerate(
+                (
+                    ("freshness", LOAD_RATE, 1),
+                    ("freshness_2proc", LOAD_RATE, 2),
+                    ("freshness_sustained", sustained, 1),
+                )
+            ):
+                load_n = int(rate * load_s)
+                seen = freshness(base, workdir, f"{tag}f{i}", probes, load_n, rate, processes)
+                lat = [p.latency_ms for p in seen]
+                runs[f"{name}_p50_ms"].append(percentile(lat, 50))
+                runs[f"{name}_p99_ms"].append(percentile(lat, 99))
+                runs[f"{name}_missed"].append(sum(x >= PROBE_WAIT_S * 1000 for x in lat))
+                if name == "freshness":  # the flow's CPU per load event, while it ran
+                    last = seen[-1]
+                    runs["freshness_cpu_us_per_event"].append(
+                        last.flow_cpu_s / max(last.produced, 1) * 1e6
+                    )
             for s in (data, empty):
                 delete_topics(s, [s.topic(t) for t in ALL_TOPICS])
             while written:

@@ -5,11 +5,13 @@ in offset order at its partition time."""
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
+from typing import cast
 
 from confluent_kafka import TIMESTAMP_CREATE_TIME
 from confluent_kafka import KafkaError as ConfluentError
 
-from flows.kafka_in import Merge, Merged
+from flows.kafka_in import IDLE_WAIT, Merge, Merged
 
 
 class Raw:
@@ -55,8 +57,10 @@ class Scripted:
 
     def __init__(self, fetches: list[list[Raw]]) -> None:
         self.fetches = fetches
+        self.timeouts: list[float] = []  # of every fetch asked of it
 
     def consume(self, num_messages: int, timeout: float) -> list[Raw]:
+        self.timeouts.append(timeout)
         return self.fetches.pop(0) if self.fetches else []
 
     def close(self) -> None:
@@ -201,3 +205,20 @@ def test_a_timestamp_far_ahead_of_the_clock_does_not_hold_its_partition_back() -
     parts, _ = merge_of({"a": a, "b": b})
     # the far-future message leaves at its partition's time (100), and 300 before "b"'s 400
     assert [t for _, t in drain(parts)] == [100, future, 200, 300, 400]
+
+
+def test_fetches_never_wait_and_only_a_round_that_found_nothing_waits_before_the_next() -> None:
+    # "quiet" never has anything: waiting on it would delay "busy"'s messages in every round
+    parts, _ = merge_of({"busy": [[Raw(0, 10)], [], [Raw(1, 20)]], "quiet": [[eof()]]}, tail=True)
+    leader = parts[0]
+    assert [m.offset for m in leader.next_batch()] == [0]
+    assert leader.next_awake() is None  # it handed something over: straight on
+    assert list(leader.next_batch()) == []
+    waited = leader.next_awake()
+    assert waited is not None
+    assert waited - datetime.now(UTC) <= IDLE_WAIT  # a short wait before the next round
+    assert [m.offset for m in leader.next_batch()] == [1]
+    assert leader.next_awake() is None
+    busy, quiet = (cast(Scripted, p.part.consumer) for p in parts)
+    assert quiet.timeouts  # the quiet partition was asked in every round, and never waited
+    assert all(t == 0 for t in busy.timeouts + quiet.timeouts)
