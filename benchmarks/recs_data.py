@@ -126,6 +126,19 @@ def leave_last_out(log: Iterable[Interaction], min_history: int = 3, parity: int
     return Split(sent, targets)
 
 
+def validation_split(log: Iterable[Interaction], parity: int = 0) -> Split:
+    """The split made again inside what :func:`leave_last_out` sends: each discover user's
+    target is their last positive before the benchmark's target, which is not sent. Settings
+    chosen on it are not chosen on the targets the benchmark scores.
+
+    >>> log = [Interaction("u", s, float(t), "add_to_cart") for t, s in enumerate("abcdef")]
+    >>> split = validation_split(log)
+    >>> [(h.target, h.kind) for h in split.targets], [i.sku for i in split.sent]
+    ([('e', 'discover')], ['a', 'b', 'c', 'd'])
+    """
+    return leave_last_out(leave_last_out(log).sent, parity=parity)
+
+
 def seen_by_user(sent: Iterable[Interaction]) -> dict[str, set[str]]:
     seen: dict[str, set[str]] = defaultdict(set)
     for i in sent:

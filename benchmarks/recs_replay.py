@@ -17,7 +17,10 @@ sent log (what a batch training would have had), each discover user folded in fr
 stored profile at the end, weighted ``--factor-mix``; the line then also holds the list of
 the factor source alone and the blend without it. ``--other-half``: the other half of the
 users are the discover users (an independent set of targets for a variant chosen on the
-first).
+first). ``--validation``: the split is made again inside what the real split sends (each
+user's target is then their last positive before the real one, and the real targets are
+never replayed), so that settings can be chosen on targets the benchmark does not score;
+with ``--other-half`` its other half of users.
 """
 
 from __future__ import annotations
@@ -27,7 +30,14 @@ import json
 from collections import defaultdict
 
 from benchmarks.recs import SIMULATOR, SIMULATOR_DAYS, SMOKE_USERS, subset
-from benchmarks.recs_data import Split, hit_and_ndcg, leave_last_out, movielens_100k, simulator_log
+from benchmarks.recs_data import (
+    Split,
+    hit_and_ndcg,
+    leave_last_out,
+    movielens_100k,
+    simulator_log,
+    validation_split,
+)
 from flows.records import UserSignal
 from flows.steps import POPULARITY_DECAY, POPULARITY_EVERY, ItemNeighbours, ShopperState
 from online_models.factors import (
@@ -166,6 +176,7 @@ def main() -> None:
     parser.add_argument("--batch", type=float, default=1.0, help="share of the log fitted")
     parser.add_argument("--seed", type=int, default=0, help="ALS initialisation")
     parser.add_argument("--other-half", action="store_true", help="the other discover users")
+    parser.add_argument("--validation", action="store_true", help="split what the split sends")
     args = parser.parse_args()
     sim_log, sim_categories = simulator_log(SIMULATOR, 1 if args.smoke else SIMULATOR_DAYS)
     ml_log, ml_categories = movielens_100k()
@@ -174,7 +185,10 @@ def main() -> None:
         "movielens_100k": (ml_log, ml_categories),
     }.items():
         log = subset(events, SMOKE_USERS) if args.smoke else events
-        split = leave_last_out(log, parity=1 if args.other_half else 0)
+        parity = 1 if args.other_half else 0
+        split = (
+            validation_split(log, parity) if args.validation else leave_last_out(log, parity=parity)
+        )
         factors = batch_factors(split, args.batch, args.seed) if args.factors else None
         lists = replay(split, categories, factors, args.factor_mix)
         line: dict[str, object] = {

@@ -15,7 +15,8 @@ saw needs no retraining. With confidences ``c_i = alpha × w_i`` of the items th
 computed once per set of factors (:class:`ItemFactors`). The items scored highest by ``Y x``
 that the shopper has not touched are the factor source (:func:`factor_source`), blended
 with the neighbours and the category best sellers in the discover replay
-(``benchmarks/recs_replay.py --factors``; docs/recommendations.md, sixth round).
+(``benchmarks/recs_replay.py --factors``; docs/recommendations.md, sixth and seventh
+rounds).
 
 >>> import numpy as np
 >>> items = ItemFactors(["tea", "milk", "lemon"], np.eye(3, 2, dtype=np.float32), 0.1, 1.0)
@@ -37,10 +38,11 @@ from scipy.sparse import csr_matrix
 
 FACTORS = 32  # latent dimensions of an item
 REGULARIZATION = 0.1  # λ of the ridge, in training and in the fold-in
-ALPHA = 1.0  # confidence per unit of interaction weight
+ALPHA = 3.0  # confidence per unit of interaction weight
 ITERATIONS = 15  # ALS sweeps in training
 FACTOR_ITEMS = 100  # items of the factor source per shopper
-SHARE_SCALE = 10.0  # a profile item's weight: 1 if among the recent items + this × its share
+RECENT_DECAY = 0.7  # a profile's i-th most recent item weighs RECENT_DECAY**i in the fold-in
+SHARE_SCALE = 30.0  # ... plus this × its share of the shopper's decayed interest
 WEIGHTS = {"view": 1.0, "wishlist": 1.0, "add_to_cart": 2.0, "purchase": 3.0}
 
 
@@ -78,13 +80,15 @@ def fold_in(items: ItemFactors, weights: Mapping[str, float]) -> np.ndarray:
 
 
 def profile_weights(items: Sequence[tuple[str, float]], recent: Sequence[str]) -> dict[str, float]:
-    """What the fold-in weighs a stored shopper profile by: 1 per recent item plus
-    :data:`SHARE_SCALE` × the item's share of the shopper's decayed interest.
+    """What the fold-in weighs a stored shopper profile by: :data:`RECENT_DECAY` ``**i``
+    for the ``i``-th most recent item (the latest 1) plus :data:`SHARE_SCALE` × the item's
+    share of the shopper's decayed interest. The recent items say what the shopper is after
+    now, the shares what they keep coming back to.
 
-    >>> profile_weights([("tea", 0.5)], ["milk", "tea"])
-    {'milk': 1.0, 'tea': 6.0}
+    >>> {s: round(w, 2) for s, w in profile_weights([("tea", 0.5)], ["milk", "tea", "jam"]).items()}
+    {'milk': 1.0, 'tea': 15.7, 'jam': 0.49}
     """
-    out = dict.fromkeys(recent, 1.0)
+    out = {sku: RECENT_DECAY**i for i, sku in enumerate(recent)}
     for sku, share in items:
         out[sku] = out.get(sku, 0.0) + SHARE_SCALE * share
     return out

@@ -48,7 +48,7 @@ HISTORY = 20  # distinct items of a shopper's history, newest first
 DISCOVER_DEPTH = 10  # history items whose neighbours are discover candidates
 RECENCY = 0.8  # weight of the i-th most recent history item's neighbours is RECENCY**i
 CATEGORY_MIX = 0.6  # weight of the category source against the neighbours' (weight 1)
-CATEGORY_ITEMS = 50  # best sellers read per category
+CATEGORY_ITEMS = 100  # best sellers read per category
 FACTOR_MIX = 0.6  # weight of the factor source (online_models.factors), when there is one
 FALLBACK_WEIGHT = 0.001  # popular items rank after every other candidate
 

@@ -11,7 +11,14 @@ from threadpoolctl import threadpool_limits
 from benchmarks.recs import SIMULATOR, SMOKE_USERS, subset
 from benchmarks.recs_data import leave_last_out, simulator_log
 from benchmarks.recs_replay import batch_factors, replay
-from online_models.factors import ItemFactors, factor_source, fit_item_factors, fold_in
+from online_models.factors import (
+    ALPHA,
+    ItemFactors,
+    factor_source,
+    fit_item_factors,
+    fold_in,
+    profile_weights,
+)
 
 
 def test_orthonormal_items_fold_in_to_the_shrunk_confidence() -> None:
@@ -82,6 +89,32 @@ def test_fitting_is_seeded() -> None:
     )
     assert first.skus == second.skus
     assert np.array_equal(first.factors, second.factors)
+
+
+def test_the_fold_in_leans_to_the_shopper_s_latest_items() -> None:
+    # Y = I: each recent item's coordinate grows with its weight, so the latest item's
+    # direction scores highest, then the one before it.
+    items = ItemFactors(["a", "b", "c", "d"], np.eye(4))
+    x = fold_in(items, profile_weights([], ["c", "a", "d"]))
+    assert x[2] > x[0] > x[3] > 0.0
+    assert x[1] == 0.0
+
+
+def test_fitting_uses_the_confidence_the_fold_in_uses() -> None:
+    # the batch fit and the fold-in solve the same objective: implicit's ALS at ALPHA
+    log = [(f"u{u}", f"s{(u * 7 + k) % 20}", 1.0 + k % 3) for u in range(30) for k in range(5)]
+    fitted = fit_item_factors(log, seed=4, factors=4)
+    assert fitted.alpha == ALPHA == 3.0
+    users = {u: i for i, u in enumerate(dict.fromkeys(u for u, _, _ in log))}
+    skus = {s: i for i, s in enumerate(dict.fromkeys(s for _, s, _ in log))}
+    rows, cols, weights = zip(*((users[u], skus[s], w) for u, s, w in log), strict=True)
+    matrix = csr_matrix((weights, (rows, cols)), shape=(30, 20), dtype=np.float32)
+    with threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(
+            factors=4, regularization=0.1, alpha=3.0, iterations=15, random_state=4, num_threads=1
+        )
+        model.fit(matrix, show_progress=False)
+    assert np.allclose(fitted.factors, np.asarray(model.item_factors))
 
 
 def test_the_replay_blends_the_factor_source_into_discover() -> None:

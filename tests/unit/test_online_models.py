@@ -298,6 +298,14 @@ def test_discover_blends_neighbours_and_category_best_sellers(
     assert sum(v for _, v in ranked) == pytest.approx(1.0)  # a blend of two distributions
 
 
+def test_discover_reaches_a_category_s_hundredth_best_seller() -> None:
+    # the category source takes each category's 100 best sellers, not fewer
+    best = {"drinks": [(f"d{i}", 200.0 - i) for i in range(150)]}
+    ranked, source = discover(Profile([], [("drinks", 1.0)], []), best, {}, [], k=150)
+    assert source == "category"
+    assert [s for s, _ in ranked] == [f"d{i}" for i in range(100)]
+
+
 def test_discover_falls_back_to_categories_then_popularity() -> None:
     ranked, source = discover(Profile([], [], []), {}, {}, [("milk", 50.0), ("eggs", 40.0)], k=2)
     assert source == "popularity"
