@@ -4,7 +4,8 @@
 champion, scored on the same rows by the same runtime: exactly what would be served, so a
 retrained model that predicts the same is not "better" by a rounding difference. A champion
 with another feature list cannot be scored on these rows and is replaced. A version that does
-not beat the champion gets the ``challenger`` alias instead.
+not beat the champion, or that a trainer's own gate refused (``refused``: why, e.g. a ranker
+that orders worse than the candidates' own order), gets the ``challenger`` alias instead.
 
 Only the model's own figures and files wait for its fit: the MLflow run (with its parameters
 and data versions) and the champion's scores of the holdout do not, so a trainer lays that
@@ -54,6 +55,7 @@ class Outcome:
     promoted: bool
     current_score: float | None  # the previous champion on the same holdout
     run_id: str
+    refused: str | None = None  # why the trainer's own gate kept it from promotion
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,7 @@ def register_and_promote(
     higher_is_better: bool,
     files: Mapping[str, bytes] | None = None,
     groundwork: Groundwork | None = None,
+    refused: str | None = None,
 ) -> Outcome:
     """Log and register ``exported`` (with its native booster and ``files``, e.g. the
     importance plot, beside the ONNX file); promote it if it beats the champion on ``holdout``,
@@ -131,7 +134,8 @@ def register_and_promote(
     (:func:`lay_groundwork` with ``record`` and the same holdout); without it they are laid
     here. An ONNX file that onnxruntime cannot load fails here, before anything is registered
     (and before the run is created when it is created here); a run that fails is marked
-    ``FAILED``.
+    ``FAILED``. ``refused`` (the trainer's gate said why not) keeps it from promotion whatever
+    the comparison with the champion says.
     """
     if len(exported.check_scores) != len(holdout):
         raise ValueError(
@@ -154,8 +158,9 @@ def register_and_promote(
         }
         if current_score is not None:
             metrics[f"{metric}_current_on_holdout"] = current_score
-        better = current_score is None or (
-            new > current_score if higher_is_better else new < current_score
+        better = refused is None and (
+            current_score is None
+            or (new > current_score if higher_is_better else new < current_score)
         )
         version = _log_and_register(
             settings,
@@ -179,9 +184,10 @@ def register_and_promote(
         current=None if ground.champion is None else ground.champion.label,
         current_value=current_score,
         promoted=better,
+        refused=refused,
         run_id=ground.run.run_id,
     )
-    return Outcome(version, better, current_score, ground.run.run_id)
+    return Outcome(version, better, current_score, ground.run.run_id, refused)
 
 
 def _log_and_register(

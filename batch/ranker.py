@@ -11,6 +11,14 @@ unbought candidates per query (``ranking_set``); the run's ``training_set`` para
 which, and why. The model is a LightGBM binary classifier over
 ``online_models.ranking.RANKER_FEATURES``; it is scored with HR@10 and NDCG@10 against the
 popularity list and against the candidates' own order.
+
+The holdout's candidates come in the order they were shown (served lists) or built (the
+fallback): the blend's own order, which the API serves when no ranker is loaded. A ranker is
+worth serving only if it orders them at least as well, so :func:`order_gate` compares the two
+on the holdout (later lists than any the ranker was trained on) and, when those are served
+lists, refuses a ranker whose HR@10 or NDCG@10 of the chosen items is lower by more than
+:data:`GATE_MARGIN`; a refused ranker is registered but not promoted
+(``batch.training.register_ranker``).
 """
 
 from __future__ import annotations
@@ -47,16 +55,7 @@ NEGATIVES = 15  # sampled unbought candidates per training query (the fallback)
 CHOSEN_WITHIN = timedelta(hours=1)  # a served item taken this soon after it was shown
 MIN_HISTORY = timedelta(days=1)
 K = 10
-
-
-@dataclass(frozen=True)
-class RankerModel:
-    model: lgb.LGBMClassifier
-    exported: Export
-    metrics: dict[str, float]
-    test: RankingSet
-    trained_on: dict[str, int]
-    training_set: str  # served lists (real negatives) or the fallback, and why
+GATE_MARGIN = 0.01  # how much lower than the candidates' own order HR@10 / NDCG@10 may be
 
 
 def hit_and_ndcg(ranked: list[str], positives: set[str], k: int = K) -> tuple[float, float]:
@@ -90,6 +89,80 @@ def _popularity(data: RankingSet) -> tuple[float, float]:
     return float(np.mean([h for h, _ in results])), float(np.mean([n for _, n in results]))
 
 
+@dataclass(frozen=True)
+class Gate:
+    """The ranker's order against the candidates' own order on the holdout: whether it is
+    no worse, whether that decides its promotion (``applied``), why, and the figures (logged
+    as the run's ``gate_*`` metrics)."""
+
+    passed: bool
+    applied: bool
+    reason: str
+    metrics: dict[str, float]
+
+    @property
+    def refuses(self) -> bool:
+        return self.applied and not self.passed
+
+
+def order_gate(
+    test: RankingSet, scores: np.ndarray, margin: float = GATE_MARGIN, applied: bool = True
+) -> Gate:
+    """Pass when the ranker's ``scores`` order the holdout's candidates no worse than their
+    own order (the blend's, as shown or built) within ``margin``, on both HR@10 and NDCG@10
+    of the chosen items; a holdout without a chosen item passes nothing. ``applied`` is False
+    when the holdout is not lists the API served (the fallback's rebuilt lists put the
+    buy-again candidates before discover's, not in the order served): the figures are then
+    recorded and decide nothing.
+
+    >>> from batch.ranker_data import RankingSet
+    >>> rank = np.eye(1, len(RANKER_FEATURES), RANKER_FEATURES.index("candidate_rank"))
+    >>> test = RankingSet((np.arange(12.0)[:, None] * rank).astype(np.float32),
+    ...                   np.eye(1, 12, 0, int)[0], np.zeros(12, int),
+    ...                   [str(i) for i in range(12)], [{"0"}], [])
+    >>> order_gate(test, -np.arange(12.0)).passed  # the same order
+    True
+    >>> gate = order_gate(test, np.arange(12.0))  # the chosen item last: out of the top 10
+    >>> gate.passed, gate.metrics["gate_hr_at_10_difference"]
+    (False, -1.0)
+    >>> gate.reason.split(" against ")  # doctest: +NORMALIZE_WHITESPACE
+    ["refused: the ranker's HR@10 0.000 / NDCG@10 0.000",
+     "the candidates' own order 1.000 / 1.000 on 1 holdout lists (margin 0.01)"]
+    """
+    hr, ndcg = evaluate(test, scores)
+    hr_given, ndcg_given = evaluate(
+        test, -test.features[:, RANKER_FEATURES.index("candidate_rank")]
+    )
+    passed = test.queries > 0 and hr >= hr_given - margin and ndcg >= ndcg_given - margin
+    verdict = "passed" if passed else "refused"
+    if not applied:
+        verdict = f"not applied, the holdout not being served lists ({verdict} otherwise)"
+    reason = (
+        f"{verdict}: the ranker's HR@10 {hr:.3f} / NDCG@10 {ndcg:.3f} "
+        f"against the candidates' own order {hr_given:.3f} / {ndcg_given:.3f} on "
+        f"{test.queries} holdout lists (margin {margin})"
+    )
+    metrics = {
+        "gate_hr_at_10_difference": hr - hr_given,
+        "gate_ndcg_at_10_difference": ndcg - ndcg_given,
+        "gate_margin": margin,
+        "gate_passed": float(passed),
+        "gate_applied": float(applied),
+    }
+    return Gate(passed, applied, reason, metrics)
+
+
+@dataclass(frozen=True)
+class RankerModel:
+    model: lgb.LGBMClassifier
+    exported: Export
+    metrics: dict[str, float]
+    test: RankingSet
+    trained_on: dict[str, int]
+    training_set: str  # served lists (real negatives) or the fallback, and why
+    gate: Gate  # against the candidates' own order on the holdout: may it be promoted?
+
+
 def _concat(
     sets: list[RankingSet], seed: int, negatives: int | None = NEGATIVES
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -121,6 +194,7 @@ class RankerData:
     trained_on: dict[str, int]
     training_set: str
     served_lists: int
+    on_served: bool = False  # trained and held out on served lists: the order gate applies
 
 
 @dataclass(frozen=True)
@@ -168,7 +242,7 @@ def ranker_data(lake_dir: Path, catalogue: pa.Table, seed: int = 7) -> RankerDat
     if negatives is None:  # trained on the served-list log
         served = bronze_path(lake_dir, RECOMMENDATIONS_SERVED)
         trained_on[f"bronze/{RECOMMENDATIONS_SERVED.name}"] = table_version(served)
-    return RankerData(x, y, test, trained_on, training_set, served_lists)
+    return RankerData(x, y, test, trained_on, training_set, served_lists, negatives is None)
 
 
 def estimator(seed: int = 7) -> lgb.LGBMClassifier:
@@ -203,6 +277,7 @@ def evaluate_ranker(
     hr, ndcg = evaluate(test, scores)
     hr_pop, ndcg_pop = _popularity(test)
     hr_cand, ndcg_cand = evaluate(test, -test.features[:, RANKER_FEATURES.index("candidate_rank")])
+    gate = order_gate(test, scores, applied=data.on_served)
     exported = export(model, test.features, checked=checked)
     metrics = {
         "hr_at_10": hr,
@@ -216,9 +291,10 @@ def evaluate_ranker(
         "train_negatives": float(len(data.y) - data.y.sum()),
         "served_lists": float(data.served_lists),
         "test_queries": float(test.queries),
+        **gate.metrics,
     }
-    log.info("ranker.trained", **{k: round(v, 4) for k, v in metrics.items()})
-    return RankerModel(model, exported, metrics, test, data.trained_on, data.training_set)
+    log.info("ranker.trained", gate=gate.reason, **{k: round(v, 4) for k, v in metrics.items()})
+    return RankerModel(model, exported, metrics, test, data.trained_on, data.training_set, gate)
 
 
 def train_ranker(lake_dir: Path, catalogue: pa.Table, seed: int = 7) -> RankerModel:
@@ -280,6 +356,7 @@ def metadata(trained: RankerModel) -> dict[str, Any]:
     return {
         **description(trained.trained_on, trained.training_set),
         "metrics": trained.metrics,
+        "order_gate": trained.gate.reason,
     }
 
 

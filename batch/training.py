@@ -276,7 +276,9 @@ def register_ranker(
     groundwork: Groundwork | None = None,
 ) -> Outcome:
     """Check the ranker's export, log it to MLflow, register it and promote it if it beats
-    the champion's NDCG@10 on the holdout (``groundwork``: laid during the fit)."""
+    the champion's NDCG@10 on the holdout and, when that holdout is served lists, orders them
+    no worse than their own order (``batch.ranker.order_gate``; ``groundwork``: laid during
+    the fit)."""
     try:
         _checked(ranker.MODEL, ranked.exported.max_abs_diff)
     except BaseException:
@@ -295,6 +297,7 @@ def register_ranker(
         "ndcg_at_10",
         higher_is_better=True,
         groundwork=groundwork,
+        refused=ranked.gate.reason if ranked.gate.refuses else None,
     )
 
 
@@ -326,6 +329,7 @@ def run_training(
         details[f"{name}_mlflow_run"] = outcome.run_id
     details.update({f"demand_{k}": v for k, v in trained.demand.metrics.items()})
     details.update({f"ranker_{k}": v for k, v in trained.ranker.metrics.items()})
+    details["ranker_order_gate"] = trained.ranker.gate.reason
     rows_in = len(trained.demand.data.units) + len(trained.ranker.test.labels)
     outcomes = trained.outcomes.values()
     return (

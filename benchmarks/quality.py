@@ -15,7 +15,9 @@ cap), and fixed list prices.
 - ``hr_at_10`` (and ``_popularity``, ``_vs_popularity``): when a shopper arrives (the first
   event of a web session after a week of warm-up; in ``pos``, a till order, before it is
   seen), take their top-10 from tillflow's recommender and the 10 most popular products at
-  that moment; does the order contain one of them?
+  that moment; does the order contain one of them? A shopper with no history gets the
+  popularity list itself, so ``hr_at_10_vs_popularity_known`` is the ratio over the shoppers
+  who had one (``recommendation_trials_new``: those who had none).
 - ``diagnostics``: what bounds the elasticity error — the posterior std and the Fisher
   information per scored product, the spread of log prices each product was sold at, and
   ``mae_floor``: the mean absolute error a calibrated posterior of that width implies
@@ -163,6 +165,7 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
     shoppers: dict[str, ShopperState] = {}
     items: dict[str, ItemNeighbours] = {}
     hits = hits_popular = trials = 0
+    new = hits_known = hits_popular_known = 0  # arrivals without / with a history
     warm = shop.start + size.warmup_days * DAY
     prices = PriceLog()
     signals = 0
@@ -174,7 +177,8 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
     by_category: dict[str, list[str]] = {}
     for sku, cat in categories.items():
         by_category.setdefault(cat, []).append(sku)
-    shown: dict[str, tuple[set[str], set[str]]] = {}  # user -> (ours, most popular) on arrival
+    # user -> (ours, most popular, had a history) on arrival
+    shown: dict[str, tuple[set[str], set[str], bool]] = {}
     sessions: dict[str, str] = {}
 
     def most_popular(candidates: list[str], n: int) -> list[tuple[str, float]]:
@@ -199,7 +203,7 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
         near = {s: damped(n, pop, POPULARITY_DAMPING) for s, n in similar.items()}
         found, _ = discover(profile, best, near, top, 10)
         ranked = mixed(again(profile, 10), found, 10)
-        shown[user] = ({s for s, _ in ranked}, {s for s, _ in top[:10]})
+        shown[user] = ({s for s, _ in ranked}, {s for s, _ in top[:10]}, bool(profile.items))
 
     for e in shop.events(until=shop.start + size.days * DAY):
         rec = accepted(e)
@@ -209,10 +213,13 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
                 arrive(user)
             if user in shown:
                 bought = {line["sku"] for line in e.payload["lines"]}
-                ours, popular = shown.pop(user)
+                ours, popular, had_history = shown.pop(user)
                 trials += 1
                 hits += bool(bought & ours)
                 hits_popular += bool(bought & popular)
+                new += not had_history
+                hits_known += had_history and bool(bought & ours)
+                hits_popular_known += had_history and bool(bought & popular)
             prices.add_order(e.payload["lines"], list_price)
         if e.topic.name == "user-activity" and e.time >= warm:
             user, session = e.payload["user_id"], e.payload["session_id"]
@@ -242,6 +249,9 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
         "hr_at_10": hits / trials if trials else 0.0,
         "hr_at_10_popularity": hits_popular / trials if trials else 0.0,
         "recommendation_trials": trials,
+        "recommendation_trials_new": new,
+        "hr_at_10_known": hits_known / (trials - new) if trials > new else 0.0,
+        "hr_at_10_popularity_known": hits_popular_known / (trials - new) if trials > new else 0.0,
         "pricing_signals": signals,
         "pricing_us_per_signal": 1e6 * pricing_s / max(1, signals),
     }
@@ -413,6 +423,12 @@ def run_mode(mode: str, size: Size, seed: int) -> dict[str, Any]:
         "products_scored": tillflow["products_scored"],
         "price_changes": tillflow["price_changes"],
         "recommendation_trials": tillflow["recommendation_trials"],
+        "recommendation_trials_new": tillflow["recommendation_trials_new"],
+        "hr_at_10_vs_popularity_known": (
+            tillflow["hr_at_10_known"] / tillflow["hr_at_10_popularity_known"]
+            if tillflow["hr_at_10_popularity_known"]
+            else 0.0
+        ),
         "pricing_us_per_signal": tillflow["pricing_us_per_signal"],
         "diagnostics": tillflow["diagnostics"],
         "seconds": time.perf_counter() - started,

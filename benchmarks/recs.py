@@ -17,8 +17,9 @@ shoppers chose from them ranks the discover users' lists as the API does
 
 Per data set: ``users`` (targets evaluated), ``hr_at_10_discover`` and
 ``ndcg_at_10_discover`` (discover users: is the target in the discover list as the API serves
-it: ranked when a ranker could be trained, ``discover_served`` says which; the ``*_ranked``,
-``*_ranked_from_100`` and ``*_unranked`` keys give each),
+it: ranked when a ranker was trained and passed the batch training's order gate,
+``discover_served`` says which; the ``*_ranked``, ``*_ranked_from_100`` and ``*_unranked`` keys
+give each),
 ``hr_at_10_again`` (again users whose target is a repeat: is it in the buy-again list?),
 ``hr_at_10_popularity_unseen``, ``hr_at_10_item_knn`` (discover users), and
 ``discover_vs_best_baseline``. What limits discover: ``recall_at_100_discover`` (is the target
@@ -91,7 +92,7 @@ SPAN = timedelta(hours=2)  # a log's event times are spread over the SPAN before
 SIMULATOR = ShopConfig(shoppers=1_000, sessions_per_day=3_000)
 SIMULATOR_DAYS = 7
 SMOKE_USERS = 50
-SMOKE_SERVE_AT = (0.7,)  # one pause to serve lists
+SMOKE_SERVE_AT = (0.6, 0.8)  # two pauses: lists to train on, later ones to gate on
 RATE = 1_000.0  # events/s offered: a live pace the flow keeps up with on a loaded machine
 DRAIN_TIMEOUT_S = 900.0
 DEPTH = 100  # discover read this deep for its recall; its top-10 is the list served
@@ -307,7 +308,8 @@ def evaluate(split: Split, lists: dict[str, Lists], ranked: Ranked) -> dict[str,
     """The figures of one data set; the headline (``hr_at_10_discover``, ``ndcg_at_10_discover``,
     ``discover_vs_best_baseline``) is the discover list the API serves with the ranker
     trained here loaded (ranked from the ``depth_for(10)`` candidates it ranks), or the
-    unranked list when no ranker could be trained (``discover_served`` says which)."""
+    unranked list when no ranker could be trained or the order gate refused it
+    (``discover_served`` says which; the ``*_ranked`` keys are there either way)."""
     discover_users = [t for t in split.targets if t.kind == "discover"]
     again_users = [t for t in split.targets if t.kind == "again"]
     names = [t.user for t in discover_users]
@@ -350,11 +352,16 @@ def evaluate(split: Split, lists: dict[str, Lists], ranked: Ranked) -> dict[str,
     if SERVED_DEPTH in ranked.lists:
         hr, ndcg = _scored(ranked.lists[SERVED_DEPTH], discover_users)
         hr_pool, ndcg_pool = _scored(ranked.lists[POOL], discover_users)
+        if ranked.passed:
+            out |= {
+                "hr_at_10_discover": hr,
+                "ndcg_at_10_discover": ndcg,
+                "discover_vs_best_baseline": _ratio(hr, best),
+                "discover_served": f"ranked from {SERVED_DEPTH} candidates (the API with a ranker)",
+            }
+        else:
+            out["discover_served"] = "unranked (the order gate refused the ranker)"
         out |= {
-            "hr_at_10_discover": hr,
-            "ndcg_at_10_discover": ndcg,
-            "discover_vs_best_baseline": _ratio(hr, best),
-            "discover_served": f"ranked from {SERVED_DEPTH} candidates (the API with a ranker)",
             "hr_at_10_discover_ranked": hr,
             "ndcg_at_10_discover_ranked": ndcg,
             "discover_ranked_vs_best_baseline": _ratio(hr, best),

@@ -10,9 +10,13 @@ deep. Each list is one training query: the items shown that the shopper then int
 in the next part are its positives, the items shown and not chosen its real negatives
 (:func:`labelled`). The project's ranker (``batch.ranker.estimator``, LightGBM, exported to
 ONNX by ``batch.onnx_export.export`` and loaded by ``api.onnx_models.load``) is fitted on
-them, and the held-out users' discover lists are ranked by ``api.recommendations.ranked``,
-the API's re-ranking, from the ``depth_for(10)`` candidates the API ranks for a list of 10
-(:func:`ranked_lists`) and from :data:`POOL`.
+the lists of every pause but the last, and the batch training's order gate
+(``batch.ranker.order_gate``) compares it with the candidates' own order on the last pause's
+lists (later than any it was trained on; their first ``depth_for(10)`` candidates, as the API
+ranks them: :func:`held_out`): the API serves it only if it passes. The held-out users'
+discover lists are ranked by ``api.recommendations.ranked``, the API's re-ranking, from the
+``depth_for(10)`` candidates the API ranks for a list of 10 (:func:`ranked_lists`) and from
+:data:`POOL`, whether it passed or not (``Ranked.passed`` says).
 
 The replayed shoppers do not see these lists: what they did next was in the log already.
 "Chosen" therefore means "interacted with next, whether shown or not", which is what the
@@ -48,7 +52,8 @@ from api.recommendations import (
     read_shopper,
 )
 from batch.onnx_export import export
-from batch.ranker import estimator
+from batch.ranker import Gate, estimator, order_gate
+from batch.ranker_data import RankingSet
 from benchmarks.recs_data import POSITIVE, Interaction
 from online_models.factors import factors_path
 from online_models.ranking import RANKER_FEATURES
@@ -171,10 +176,42 @@ async def ranked_lists(
 
 
 class Ranked(NamedTuple):
-    """The ranker phase's outcome: the ranked discover top-10 per user, by pool depth."""
+    """The ranker phase's outcome: the ranked discover top-10 per user, by pool depth, and
+    whether the order gate let the API serve the ranker."""
 
     lists: dict[int, dict[str, list[str]]]
     run: dict[str, Any]
+    passed: bool = True
+
+
+def held_out(lists: list[Served], part: list[Interaction], depth: int = SERVED_DEPTH) -> RankingSet:
+    """The order gate's holdout: each list's first ``depth`` candidates (what the API ranks)
+    with the items its shopper chose in ``part``; lists without a chosen one are left out."""
+    chosen: dict[str, set[str]] = {}
+    for i in part:
+        chosen.setdefault(i.user, set()).add(i.sku)
+    rows: list[np.ndarray[Any, Any]] = []
+    labels: list[int] = []
+    groups: list[int] = []
+    skus: list[str] = []
+    positives: list[set[str]] = []
+    for one in lists:
+        shown = one.skus[:depth]
+        wanted = chosen.get(one.user, set()) & set(shown)
+        if wanted:
+            rows.append(one.rows[:depth])
+            labels.extend(int(sku in wanted) for sku in shown)
+            groups.extend([len(positives)] * len(shown))
+            skus.extend(shown)
+            positives.append(wanted)
+    features = np.concatenate(rows) if rows else np.zeros((0, len(RANKER_FEATURES)), np.float32)
+    return RankingSet(features, np.array(labels), np.array(groups), skus, positives, [])
+
+
+def gate_of(model: LoadedModel, holdout: RankingSet) -> Gate:
+    """The batch training's order gate on ``holdout``, with the ONNX scores the API ranks by."""
+    scores = model.predict(holdout.features) if holdout.queries else np.zeros(0)
+    return order_gate(holdout, np.asarray(scores))
 
 
 def rank_phase(
@@ -184,29 +221,37 @@ def rank_phase(
     workdir: Path,
     dump: Path | None = None,
 ) -> Ranked:
-    """Train the ranker on the served lists (what was chosen next against what was shown
-    and not chosen) and rank the ``targets``' users' discover lists as the API does;
+    """Train the ranker on the lists served at every pause but the last (what was chosen
+    next against what was shown and not chosen), gate it on the last pause's lists as the
+    batch training does, and rank the ``targets``' users' discover lists as the API does;
     ``dump`` receives the training rows and the targets' candidate rows (``.npz``) for
     analysis."""
-    parts = [labelled(lists, after) for lists, after in shown]
+    if len(shown) < 2:
+        return Ranked({}, {"skipped": "one pause: no later lists to gate the ranker on"}, False)
+    *training, (last, after_last) = shown
+    parts = [labelled(lists, after) for lists, after in training]
     x = np.concatenate([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
+    holdout = held_out(last, after_last)
     run: dict[str, Any] = {
         "served_lists": sum(len(lists) for lists, _ in shown),
         "training_lists": sum(p[2] for p in parts),
         "training_rows": len(y),
         "training_positives": int(y.sum()),
+        "gate_lists": holdout.queries,
     }
     if dump is not None:
         dump_rows(dump, s, shown, targets)
     if not 0 < y.sum() < len(y):
-        return Ranked({}, run | {"skipped": "no list with both chosen and unchosen items"})
+        return Ranked({}, run | {"skipped": "no list with both chosen and unchosen items"}, False)
     started = time.process_time()
     model = trained(x, y, workdir)
     run["fit_cpu_s"] = round(time.process_time() - started, 2)
+    gate = gate_of(model, holdout)
+    run |= {"order_gate": gate.reason, **gate.metrics}
     users = list(targets)
     lists = {d: asyncio.run(ranked_lists(s, users, model, d)) for d in (SERVED_DEPTH, POOL)}
-    return Ranked(lists, run)
+    return Ranked(lists, run, gate.passed)
 
 
 def dump_rows(

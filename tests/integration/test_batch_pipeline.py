@@ -289,6 +289,8 @@ def test_retraining_on_the_same_data_does_not_replace_the_current_model(
     details = ok(pipeline, "train")
     assert details["demand_promoted"] is False  # the same data gives the same model: not better
     assert details["ranker_promoted"] is False
+    # no served-list log in this lake: the order gate is recorded, not applied
+    assert str(details["ranker_order_gate"]).startswith("not applied, the holdout not being")
     assert {n: registry.current(n).version for n in before} == before  # type: ignore[union-attr]
     assert len(registry.versions("demand")) == 2
     assert registry.alias("demand", CHALLENGER) == 2  # kept for a look, not served

@@ -416,6 +416,24 @@ def test_a_demand_fit_that_fails_marks_its_run_failed_and_registers_nothing(
     assert registry.versions("demand") == []
 
 
+def _one_chosen(groups: np.ndarray, taste: np.ndarray) -> np.ndarray:
+    """Labels: in each query the candidate of the highest ``taste`` is the one chosen."""
+    labels = np.zeros(len(taste))
+    for query in np.unique(groups):
+        rows = np.flatnonzero(groups == query)
+        labels[rows[np.argmax(taste[rows])]] = 1.0
+    return labels
+
+
+def _holdout(x: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> RankingSet:
+    """The holdout of synthetic queries, each candidate a sku of its own."""
+    skus = [f"SKU-{i:05d}" for i in range(len(x))]
+    chosen = [
+        {skus[i] for i in np.flatnonzero((groups == q) & (labels == 1))} for q in np.unique(groups)
+    ]
+    return RankingSet(x, labels, groups, skus, chosen, popular=skus[:10])
+
+
 def _ranker_data(data_version: int, *, mismatched: bool = False) -> RankerData:
     """60 training queries and 30 holdout queries of 10 candidates over the ranker's features,
     one chosen candidate each (the one scoring highest on two features); ``mismatched``
@@ -427,25 +445,10 @@ def _ranker_data(data_version: int, *, mismatched: bool = False) -> RankerData:
         x = rng.uniform(0, 1, size=(count * 10, width)).astype(np.float32)
         groups = np.repeat(np.arange(count), 10)
         taste = x[:, 0] + x[:, 1] + rng.normal(0, 0.2, len(x))
-        labels = np.zeros(len(x))
-        for query in range(count):
-            rows = np.flatnonzero(groups == query)
-            labels[rows[np.argmax(taste[rows])]] = 1.0
-        return x, labels, groups
+        return x, _one_chosen(groups, taste), groups
 
     x, y, _ = queries(60)
-    test_x, test_y, test_groups = queries(30)
-    skus = [f"SKU-{i:05d}" for i in range(len(test_x))]
-    test = RankingSet(
-        features=test_x,
-        labels=test_y,
-        groups=test_groups,
-        candidate_skus=skus,
-        positives=[
-            {skus[i] for i in np.flatnonzero((test_groups == q) & (test_y == 1))} for q in range(30)
-        ],
-        popular=skus[:10],
-    )
+    test = _holdout(*queries(30))
     trained_on = {"silver/user_activity": data_version, "silver/order_lines": data_version + 1}
     labels = y[:-1] if mismatched else y
     return RankerData(x, labels, test, trained_on, "synthetic queries", served_lists=0)
@@ -510,6 +513,77 @@ def test_a_ranker_fit_that_fails_marks_its_run_failed_and_registers_nothing(
     assert run.data.params["n_estimators"] == "150"  # opened, with its parameters, during the fit
     assert registry.versions("ranker") == []
     assert registry.alias("ranker", CHAMPION) is None
+
+
+def _ordered_ranker_data(data_version: int, *, shuffled: bool = False) -> RankerData:
+    """Queries of :data:`SHOWN` candidates in their own order (``candidate_rank`` 0, 1, ...;
+    the blend's order, as served): the shopper chooses one, likelier near the top and likelier
+    for a high first feature, so a ranker that learns both orders better than the given order;
+    ``shuffled`` trains on labels shuffled across rows (a ranker that learned nothing)."""
+    rng = np.random.default_rng(11)
+    rank = RANKER_FEATURES.index("candidate_rank")
+
+    def queries(count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        x = rng.uniform(0, 1, size=(count * SHOWN, len(RANKER_FEATURES))).astype(np.float32)
+        x[:, rank] = np.tile(np.arange(SHOWN), count)
+        groups = np.repeat(np.arange(count), SHOWN)
+        taste = 2.0 * x[:, 0] - 0.2 * x[:, rank] + rng.gumbel(0, 0.5, len(x))
+        return x, _one_chosen(groups, taste), groups
+
+    x, y, _ = queries(150)
+    if shuffled:
+        y = np.random.default_rng(1).permutation(y)
+    test = _holdout(*queries(60))
+    trained_on = {"silver/user_activity": data_version, "silver/order_lines": data_version + 1}
+    return RankerData(x, y, test, trained_on, "synthetic served lists", 210, on_served=True)
+
+
+SHOWN = 20
+
+
+def test_a_ranker_that_orders_worse_than_the_candidates_own_order_is_not_promoted(
+    shop: Settings,
+) -> None:
+    """The order gate: a ranker trained on shuffled labels orders the later served lists
+    worse than their own order and is registered as challenger only, with no champion before
+    it (the API serves the blend's order) and, after a ranker that passed, that one staying
+    champion; the gate's figures are the run's metrics and its reason the version's. On the
+    fallback's rebuilt lists the gate is recorded, not applied."""
+    settings, registry, data_version = _own_models(shop)
+    client = MlflowClient(tracking_uri=settings.mlflow_url)
+    noise = _ordered_ranker_data(data_version, shuffled=True)
+    _, refused = train_and_register_ranker(settings, registry, noise)
+    assert not refused.promoted
+    assert refused.refused is not None
+    assert refused.refused.startswith("refused: the ranker's HR@10"), refused.refused
+    assert registry.alias("ranker", CHAMPION) is None
+    assert registry.alias("ranker", CHALLENGER) == refused.version.version
+    metrics = client.get_run(refused.run_id).data.metrics
+    assert metrics["gate_passed"] == 0.0
+    worse = min(metrics["gate_hr_at_10_difference"], metrics["gate_ndcg_at_10_difference"])
+    assert worse < -metrics["gate_margin"]
+    version = registry.version("ranker", refused.version.version)
+    assert version.metadata["order_gate"] == refused.refused
+
+    learned, passed = train_and_register_ranker(
+        settings, registry, _ordered_ranker_data(data_version)
+    )
+    assert passed.promoted, learned.gate.reason
+    assert passed.refused is None
+    assert client.get_run(passed.run_id).data.metrics["gate_passed"] == 1.0
+    assert registry.alias("ranker", CHAMPION) == passed.version.version
+
+    _, again = train_and_register_ranker(settings, registry, noise)
+    assert not again.promoted
+    assert registry.alias("ranker", CHAMPION) == passed.version.version
+
+    # trained on the fallback's rebuilt lists (not served ones), the figures decide nothing
+    settings, registry, _ = _own_models(shop)
+    _, fallback = train_and_register_ranker(settings, registry, replace(noise, on_served=False))
+    assert fallback.promoted
+    assert fallback.refused is None
+    gate = registry.version("ranker", fallback.version.version).metadata["order_gate"]
+    assert gate.startswith("not applied, the holdout not being served lists (refused otherwise)")
 
 
 def test_a_process_looks_its_experiment_up_once_and_again_when_it_is_gone(

@@ -7,7 +7,7 @@ import numpy as np
 
 from benchmarks.recs import Lists, evaluate
 from benchmarks.recs_data import Interaction, Split, Target
-from benchmarks.recs_ranker import POOL, SERVED_DEPTH, Ranked, Served, labelled
+from benchmarks.recs_ranker import POOL, SERVED_DEPTH, Ranked, Served, held_out, labelled
 from online_models.ranking import RANKER_FEATURES
 
 FILLER = [f"f{n}" for n in range(10)]
@@ -55,3 +55,29 @@ def test_a_served_list_teaches_what_was_chosen_next_against_what_was_shown_and_n
     assert lists == 1  # u1 chose nothing it was shown: no query
     assert y.tolist() == [0, 0, 1]  # a and b shown and not chosen: real negatives
     assert np.array_equal(x, rows)
+
+
+def test_a_ranker_the_order_gate_refused_is_measured_but_not_the_headline() -> None:
+    ranked = {
+        SERVED_DEPTH: {"u0": ["c", *FILLER[:9]], "u2": ["c", *FILLER[:9]]},
+        POOL: {"u0": FILLER, "u2": ["c"]},
+    }
+    figures = evaluate(SPLIT, LISTS, Ranked(ranked, {}, passed=False))
+    assert figures["hr_at_10_discover"] == figures["hr_at_10_discover_unranked"] == 0.5
+    assert figures["hr_at_10_discover_ranked"] == 1.0
+    assert figures["discover_served"] == "unranked (the order gate refused the ranker)"
+
+
+def test_the_gate_holds_out_what_the_api_ranks_of_lists_with_a_chosen_item() -> None:
+    rows = np.arange(30 * len(RANKER_FEATURES), dtype=np.float32).reshape(30, -1)
+    skus = [f"s{n}" for n in range(30)]
+    shown = [Served("u0", skus, rows), Served("u1", skus, rows), Served("u2", skus, rows)]
+    after = [
+        Interaction("u0", "s3", 1.0, "view"),
+        Interaction("u1", "s25", 2.0, "view"),  # beyond what the API ranks: no query
+    ]
+    holdout = held_out(shown, after)
+    assert holdout.queries == 1
+    assert holdout.positives == [{"s3"}]
+    assert holdout.labels.tolist() == [int(n == 3) for n in range(SERVED_DEPTH)]
+    assert np.array_equal(holdout.features, rows[:SERVED_DEPTH])
