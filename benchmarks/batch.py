@@ -5,9 +5,11 @@ throughput is benchmarks/stream.py), with daily price experiments. Each repeat t
 silver, gold, the Feast export and the registry and runs the jobs' stages in this process, as
 ``tillflow batch pipeline`` does: silver, gold, features (export + Feast materialisation to the
 real Redis), training (Feast point-in-time set, LightGBM, ONNX export and parity check,
-registration). Imports happen before the clock starts; ``startup_s`` measures them apart in a
-fresh interpreter. ``pipeline_cpu_seconds`` is the process's CPU time, since the 2 cores are
-shared with other work.
+registration). After the repeats the item factors for the discover lists are fitted once on the
+last repeat's silver (untimed) and published with the models, where the serving benchmark
+serves both from (``.tillflow/bench-models``). Imports happen before the clock starts;
+``startup_s`` measures them apart in a fresh interpreter. ``pipeline_cpu_seconds`` is the
+process's CPU time, since the 2 cores are shared with other work.
 
 Baselines in the same run: the naive "same as yesterday" forecast (WAPE), the popularity list
 (HR@10, NDCG@10) and the native LightGBM model (one-row latency).
@@ -35,6 +37,7 @@ from batch.engines import Engine
 from batch.engines.duckdb_engine import DuckDBEngine
 from batch.engines.parity import differences, lake_outputs
 from batch.engines.spark_engine import SparkEngine
+from batch.factors import publish_item_factors
 from batch.features import export_features, run_features
 from batch.gold import run_gold
 from batch.silver import run_silver
@@ -188,6 +191,9 @@ def main(mode: Mode) -> None:
             print_repeat(repeat, repeats, runs)
         figures = {k: median(v) for k, v in runs.items()}
         figures["events"] = float(sum(counts.values()))
+        # The item factors the training job fits beside the models (untimed: the figures
+        # above time the models), so the serving benchmark's lists use the factor source.
+        publish_item_factors(settings)
         publish_models(settings.registry_dir, mode.models)
         engines = engine_figures(settings, catalogue, mode.size(SPARK_REPEATS, 1), mode, config)
         print(", ".join(f"{k}={v:,.2f}" for k, v in engines.items()))
