@@ -4,7 +4,8 @@ The catalogue changes rarely (``tillflow catalogue load``, a rebuild) and every 
 is announced on ``RedisKeys.catalogue_channel`` (``flows/catalogue.py``), so the API keeps it
 in memory and reads it again only after such an announcement (``api/hub.py``), or at the
 latest after :data:`CATALOGUE_TTL_S` in case one went unheard. The published prices change all
-the time: each request reads them.
+the time: each request reads them. The recommendation ranker reads each candidate's category
+from the same copy (:meth:`CatalogueService.categories`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,17 @@ class Product(BaseModel):
     price: float
 
 
+async def read_categories(client: AsyncRedis, keys: RedisKeys) -> dict[str, str]:
+    """Each catalogued product's category, by sku, read now (one ``HGETALL``; ``client``
+    decoding or not): for a reader that keeps no :class:`CatalogueService`."""
+    raw = await client.hgetall(keys.catalogue)  # type: ignore[misc]
+    return {_text(s): CatalogueItem.model_validate_json(item).category for s, item in raw.items()}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 class CatalogueService:
     """The catalogue for the product routes (one per API process)."""
 
@@ -44,6 +56,7 @@ class CatalogueService:
         self.keys = keys
         self.clock = clock
         self._items: tuple[CatalogueItem, ...] | None = None  # by sku; None: to be read
+        self._categories: dict[str, str] = {}  # of ``_items``, by sku
         self._read_at = 0.0
         self._changes = 0  # announcements heard, so a read that one overtook is not kept
         self.reads = 0  # how many times the catalogue was read from Redis
@@ -72,6 +85,14 @@ class CatalogueService:
             for i in page
         ]
 
+    async def categories(self) -> dict[str, str]:
+        """Each catalogued product's category, by sku (read as :meth:`products` reads the
+        catalogue: from memory while no change was announced)."""
+        items = await self._catalogue()
+        if self._items is not items:  # a read an announcement overtook: not kept
+            return {i.sku: i.category for i in items}
+        return self._categories
+
     async def _catalogue(self) -> tuple[CatalogueItem, ...]:
         now = self.clock()
         if self._items is not None and now - self._read_at < CATALOGUE_TTL_S:
@@ -86,6 +107,7 @@ class CatalogueService:
         self.reads += 1
         if changes == self._changes:  # no change announced while reading
             self._items, self._read_at = items, now
+            self._categories = {i.sku: i.category for i in items}
         return items
 
     async def _prices(self) -> dict[str, float]:

@@ -61,6 +61,11 @@ class Popularity:
     ranked: list[tuple[str, float]]  # (sku, popularity), most popular first
     scores: dict[str, float]  # the same, by sku
     floor: float  # what a product past the list's end counts: the least popular kept (or 1)
+    # Each item's neighbours damped by this list, with the read of them they were damped
+    # from (:func:`_damped`): shared by every shopper while both reads are kept.
+    damped: dict[str, tuple[dict[str, float], dict[str, float]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def of(cls, ranked: list[tuple[str, float]]) -> Popularity:
@@ -240,10 +245,21 @@ def _fresh(cache: LastKnown[V], keys: Sequence[str], now: float) -> dict[str, V]
 def _damped(
     similar: dict[str, dict[str, float]], popularity: Popularity
 ) -> dict[str, dict[str, float]]:
+    """Each item's neighbours damped by their popularity, computed once per read of the
+    neighbours and of the popularity list (both are kept for the cache interval and shared
+    by every shopper, so the same item's damped neighbours serve every shopper who saw it;
+    a new read of either is another object, damped afresh)."""
     if POPULARITY_DAMPING == 0:
         return similar
-    scores, floor = popularity.scores, popularity.floor
-    return {sku: damped(near, scores, POPULARITY_DAMPING, floor) for sku, near in similar.items()}
+    scores, floor, kept = popularity.scores, popularity.floor, popularity.damped
+    out = {}
+    for sku, near in similar.items():
+        found = kept.get(sku)
+        if found is None or found[0] is not near:
+            found = (near, damped(near, scores, POPULARITY_DAMPING, floor))
+            kept[sku] = found
+        out[sku] = found[1]
+    return out
 
 
 def _text(value: bytes | str) -> str:

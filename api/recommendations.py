@@ -17,7 +17,7 @@ is (:meth:`RecommendationService.cached`) — also before FastAPI's routing
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import BaseModel, PrivateAttr
 
 from api.cache import LastKnown, read_through
+from api.catalogue import CatalogueService
 from api.discover import DEEPEST, GraphReads, Popularity, read_inputs, read_popularity
 from api.features import FeatureReads
 from api.metrics import ApiMetrics
@@ -37,7 +38,6 @@ from online_models.candidate_signals import NO_SIGNALS
 from online_models.ranking import RANKER_FEATURES, candidate_row, item_values
 from online_models.ranking import shopper as parse_shopper
 from online_models.recommender import Candidate, mixed
-from schemas.catalogue import CatalogueItem
 from schemas.keys import RedisKeys
 from schemas.serving import (
     ListName,
@@ -76,8 +76,10 @@ class Shopper(BaseModel):
     # What the discover sources say of each listed item (read with the ranker's features)
     signals: dict[str, tuple[float, ...]] = {}
     # The lists answered from this read of the shopper, by the raw query string the route
-    # validated (RecommendationService.answer); they go with it when it is read again
-    _answers: dict[str, Answer] = PrivateAttr(default_factory=dict)
+    # validated (RecommendationService.answer); they go with it when it is read again. None
+    # until the first is kept (a plain default: a default factory costs pydantic a call
+    # signature inspection on every read of a shopper).
+    _answers: dict[str, Answer] | None = PrivateAttr(default=None)
 
     @property
     def known(self) -> bool:
@@ -174,23 +176,26 @@ async def read_popular(client: AsyncRedis, keys: RedisKeys, depth: int) -> Popul
 
 
 async def read_items(
-    client: AsyncRedis, keys: RedisKeys, reads: FeatureReads, skus: list[str]
+    client: AsyncRedis,
+    keys: RedisKeys,
+    reads: FeatureReads,
+    skus: list[str],
+    categories: Mapping[str, str],
 ) -> dict[str, Item]:
-    """Each item's ranker inputs and category, one pipeline (``client`` returns bytes)."""
+    """Each item's ranker inputs, one pipeline (``client`` returns bytes), and its category
+    from ``categories`` (the catalogue the API holds in memory; None when not catalogued)."""
     pipe = client.pipeline(transaction=False)
     for sku in skus:
         pipe.hmget(reads.sku.key(sku), list(reads.item.fields))  # type: ignore[arg-type]
         pipe.hmget(keys.sku_features(sku), list(reads.item_state))
-    pipe.hmget(keys.catalogue, skus)
     replies: list[Any] = await pipe.execute()
     out = {}
-    for i, (sku, entry) in enumerate(zip(skus, replies[-1], strict=True)):
+    for i, sku in enumerate(skus):
         model, plain = replies[2 * i], replies[2 * i + 1]
         features = reads.item.decode(model)
         state = zip(reads.item_state, plain, strict=True)
         features |= {k: v.decode() for k, v in state if v is not None}
-        category = None if entry is None else CatalogueItem.model_validate_json(entry).category
-        out[sku] = Item(values=item_values(features), category=category)
+        out[sku] = Item(values=item_values(features), category=categories.get(sku))
     return out
 
 
@@ -305,10 +310,12 @@ class RecommendationService:
         reads: FeatureReads,
         ranker: ModelSlot,
         metrics: ApiMetrics,
+        catalogue: CatalogueService,
         on_served: Callable[[Recommendations], None] = lambda _: None,
         graph: GraphReads | None = None,
     ) -> None:
         self.redis = redis
+        self.catalogue = catalogue
         self.shoppers, self.popular, self.items = caches
         self.keys = keys
         self.reads = reads
@@ -336,6 +343,8 @@ class RecommendationService:
         self.on_served(found.served)
         if not found.served.stale:
             answers = shopper._answers
+            if answers is None:
+                answers = shopper._answers = {}
             answers[query] = found
             while len(answers) > ANSWERS_KEPT:
                 del answers[next(iter(answers))]
@@ -349,7 +358,8 @@ class RecommendationService:
         is counted or logged: :meth:`send_again` does."""
         now = time.monotonic()
         shopper = self.shoppers.fresh(user_id, now)
-        kept = None if shopper is None else shopper._answers.get(query)
+        answers = None if shopper is None else shopper._answers
+        kept = None if answers is None else answers.get(query)
         if (
             kept is None
             or self.popular.fresh("top", now) is not kept.popular
@@ -428,13 +438,14 @@ class RecommendationService:
     async def _items(self, candidates: list[RecommendedItem]) -> tuple[dict[str, Item], bool]:
         """Each candidate's features and category: shared cache first, one pipeline for the
         rest; True when Redis was unavailable (last-known items, where there are any)."""
-        keys, reads = self.keys, self.reads
+        keys, reads, catalogue = self.keys, self.reads, self.catalogue
+
+        async def read(client: AsyncRedis, missing: list[str]) -> dict[str, Item]:
+            categories = await catalogue.categories()
+            return await read_items(client, keys, reads, missing, categories)
+
         found = await read_through(
-            self.redis,
-            self.items,
-            [c.sku for c in candidates],
-            lambda client, missing: read_items(client, keys, reads, missing),
-            raw=True,
+            self.redis, self.items, [c.sku for c in candidates], read, raw=True
         )
         return found.values, found.error is not None
 

@@ -88,11 +88,12 @@ async def personalised(state: AppState, results: SearchResults, user_id: str) ->
     if ranker is None or not results.items:
         return results
     keys, reads = state.settings.keys, state.features
+    categories = await state.catalogue_service.categories()
 
     async def read(client: AsyncRedis) -> tuple[Shopper, dict[str, Item]]:
         shopper = await read_shopper(client, keys, reads, user_id, with_features=True)
         skus = [hit.sku for hit in results.items]
-        return shopper, await read_items(client, keys, reads, skus)
+        return shopper, await read_items(client, keys, reads, skus, categories)
 
     shopper, items = await state.redis.run(read, raw=True)
     if not shopper.features:

@@ -95,6 +95,7 @@ class AppState:
         state.price_service = PriceService(
             state.redis, state.prices, keys, reads, state.models["demand"], metrics
         )
+        state.catalogue_service = CatalogueService(state.redis, keys)
         state.recommendation_service = RecommendationService(
             state.redis,
             (state.shoppers, state.popular, state.items),
@@ -102,13 +103,13 @@ class AppState:
             reads,
             state.models["ranker"],
             metrics,
+            state.catalogue_service,
             on_served=state.served.record,
             graph=GraphReads.kept_for(
                 settings.api_cache_ttl_s,
                 factors_path(settings.registry_dir, settings.mlflow_model_prefix),
             ),
         )
-        state.catalogue_service = CatalogueService(state.redis, keys)
         state.hub.on_price.append(state.prices.invalidate)
         state.hub.on_recommendations.append(state.shoppers.invalidate)
         state.hub.on_catalogue.append(state.catalogue_service.invalidate)

@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import redis.asyncio as aioredis
 
+from api.catalogue import read_categories
 from api.discover import GraphReads
 from api.features import FeatureReads
 from api.onnx_models import LoadedModel, load
@@ -94,6 +95,7 @@ async def listed(s: Settings, users: list[str], depth: int) -> list[Listed]:
     graph = factor_reads(s)
     try:
         popular = await read_popular(client, s.keys, POPULAR_DEPTH)
+        categories = await read_categories(client, s.keys)
         out = []
         for user in users:
             shopper = await read_shopper(
@@ -101,7 +103,8 @@ async def listed(s: Settings, users: list[str], depth: int) -> list[Listed]:
             )
             if shopper.known:
                 candidates = pool(shopper, "discover", popular.top, depth)
-                items = await read_items(client, s.keys, reads, [c.sku for c in candidates])
+                skus = [c.sku for c in candidates]
+                items = await read_items(client, s.keys, reads, skus, categories)
                 out.append(Listed(shopper, candidates, items))
         return out
     finally:

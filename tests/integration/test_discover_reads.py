@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 import redis.asyncio as aioredis
 
-from api.discover import DEEPEST, profile_of, read_discover, read_popularity
+from api.discover import DEEPEST, GraphReads, profile_of, read_discover, read_popularity
 from api.recommendations import MAX_K, depth_for
 from flows.sinks.serving import ItemGraphWriter
 from online_models.recommender import (
@@ -135,4 +135,37 @@ async def test_a_shallow_discover_list_is_the_deep_lists_head(stack: Settings) -
                 assert shallow == deep[:depth], (user, k)
                 assert await read_discover(client, settings.keys, stored, depth) == shallow
     finally:
+        await client.aclose()
+
+
+async def test_damped_neighbours_follow_a_new_read_of_the_neighbours(stack: Settings) -> None:
+    """Each item's damped neighbours are computed once per read of its neighbours and of the
+    popularity list, and shared by the shoppers who saw the item; when the neighbours are
+    read again (the cache interval passed) over the same popularity list, the list uses the
+    new ones."""
+    settings = stack.model_copy(
+        update={"redis_prefix": f"{stack.redis_prefix}disc{uuid.uuid4().hex[:6]}:"}
+    )
+    popularity = {"SEEN": 50.0, "A": 40.0, "B": 30.0, "C": 20.0}
+    writer = ItemGraphWriter(settings)
+    writer.write_batch([(s, ("", v)) for s, v in popularity.items()])
+    writer.write_batch([("SEEN", [("A", 0.9), ("B", 0.1)])])
+    stored = StoredShopper.model_validate_json(
+        StoredShopper.encode("u-1", [("SEEN", 1.0)], ["SEEN"], ["SEEN"], [], datetime.now(UTC))
+    )
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        kept = await read_popularity(client, settings.keys)
+        graph = GraphReads.kept_for(3600.0)
+        before = await read_discover(client, settings.keys, stored, 2, kept, graph)
+        assert [sku for sku, _, _ in before] == ["A", "B"]
+        writer.write_batch([("SEEN", [("C", 0.8), ("B", 0.2)])])
+        assert await read_discover(client, settings.keys, stored, 2, kept, graph) == before
+        graph.neighbours.invalidate("SEEN")  # as when the cache interval has passed
+        after = await read_discover(client, settings.keys, stored, 2, kept, graph)
+        expected = _reference(stored, {}, {"SEEN": {"C": 0.8, "B": 0.2}}, popularity, 2)
+        assert after == expected
+        assert [sku for sku, _, _ in after] == ["C", "B"]
+    finally:
+        writer.close()
         await client.aclose()

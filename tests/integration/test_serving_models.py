@@ -231,6 +231,37 @@ def test_the_ranker_orders_each_list_of_a_known_shopper(
     assert (new["items"] == []) == (name == "again")
 
 
+def test_the_rankers_categories_follow_a_catalogue_change(
+    client: TestClient, models_shop: Settings
+) -> None:
+    """A candidate's category (one of the ranker's inputs) comes from the catalogue the API
+    holds in memory, which follows every announced change: once the item is read again, its
+    row carries the category the catalogue says now."""
+    state = client.app.state.tillflow  # type: ignore[attr-defined]
+    body = client.get("/recommendations/u-1", params={"k": 5, "list": "discover"}).json()
+    sku = body["items"][0]["sku"]
+    assert state.items.last(sku).category == CATEGORIES[sku]
+    heard = threading.Event()
+    state.hub.on_catalogue.append(heard.set)
+    moved = "tea" if CATEGORIES[sku] == "coffee" else "coffee"
+    i = SKUS.index(sku)
+    item = CatalogueItem(sku=sku, category=moved, list_price=10.0 + i, unit_cost=4.0)
+    try:
+        store_catalogue(models_shop, [item])
+        assert heard.wait(timeout=10), "the catalogue change was never announced"
+        state.items.invalidate(sku)  # as when the cache interval has passed
+        state.shoppers.invalidate("u-1")
+        client.get("/recommendations/u-1", params={"k": 5, "list": "discover"})
+        assert state.items.last(sku).category == moved
+    finally:
+        heard.clear()
+        store_catalogue(models_shop, [item.model_copy(update={"category": CATEGORIES[sku]})])
+        assert heard.wait(timeout=10)
+        state.hub.on_catalogue.remove(heard.set)
+        state.items.invalidate(sku)
+        state.shoppers.invalidate("u-1")
+
+
 def test_the_recs_benchmark_ranks_discover_as_the_api_serves_it(
     client: TestClient, models_shop: Settings, trained: object
 ) -> None:
