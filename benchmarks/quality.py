@@ -27,6 +27,11 @@ cap), and fixed list prices.
   ``mae_floor_widest_test`` the same had each product's units been sold half at the floor and
   half at the ceiling (``median_information_widest_test``): the most any price test inside
   the guardrails could learn from this traffic, whatever it cost.
+  ``share_priced_at_a_bound``: the scored products whose final price sits at the floor, the
+  ceiling or the competitor cap (within a price-test leg), where price follows the bound;
+  ``day_effect_std_mean``: the day-to-day variation of demand the categories learned.
+- ``oracle_vs_static``: the oracle's own profit over list prices', the room any price policy
+  had for ``profit_vs_static``.
 - ``learner``: the cost of the pricing path per product signal (``pricing_us_per_signal``,
   CPU time) and per Laplace update; ``seconds`` and ``cpu_seconds``: a mode's wall and CPU
   time (its three runs).
@@ -263,6 +268,7 @@ def _score(
     true_mean, true_std = float(np.mean(list(truth.values()))), float(np.std(list(truth.values())))
     learned, ideal, scored = [], [], []  # posterior means: learned, under the true prior
     widest: list[float] = []
+    bounded = []  # scored products priced at a guardrail (within one price-test leg of it)
     for state in states.values():
         for sku, st in state.skus.items():
             if st.pricer is None:
@@ -278,6 +284,7 @@ def _score(
             infos.append(st.pricer.demand.glm.information(ELASTICITY))
             spreads.append(prices.spread(sku))
             widest.append(widest_test_information(st.pricer))
+            bounded.append(at_bound(st.pricer))
             learned.append(mean)
             ideal.append(reading(st.pricer.demand.glm, true_mean, true_std)[0])
             scored.append(truth[sku])
@@ -301,8 +308,28 @@ def _score(
             "median_information_widest_test": float(np.median(widest)) if widest else 0.0,
             "mae_floor_true_prior": mae_floor(infos, true_std),
             "mae_floor_widest_test": mae_floor(widest, true_std) if widest else math.nan,
+            "share_priced_at_a_bound": float(np.mean(bounded)) if bounded else 0.0,
+            "day_effect_std_mean": float(
+                np.mean([math.sqrt(s.pool.day_variance) for s in states.values()])
+            ),
         },
     }
+
+
+AT_BOUND = math.log(1.1)  # one price-test leg either side of a bound: priced at it
+
+
+def at_bound(pricer: ProductPricer) -> bool:
+    """Whether the product's price sits at a guardrail (the floor, the ceiling or the
+    competitor cap), within the price test's legs: there its price follows the bound, not the
+    elasticity, and its test can only move away from it."""
+    rails, price = pricer.rails, pricer.price
+    floor = pricer.unit_cost * (1 + rails.min_margin)
+    ceiling = pricer.list_price * rails.max_markup
+    if pricer.demand.competitor:
+        competitor = pricer.list_price * math.exp(pricer.demand.competitor)
+        ceiling = min(ceiling, competitor * (1 + rails.max_competitor_gap))
+    return math.log(price / floor) < AT_BOUND or math.log(ceiling / price) < AT_BOUND
 
 
 def widest_test_information(pricer: ProductPricer) -> float:
@@ -407,6 +434,7 @@ def run_mode(mode: str, size: Size, seed: int) -> dict[str, Any]:
         "profit_static": static,
         "profit_vs_oracle": tillflow["profit"] / oracle,
         "profit_vs_static": tillflow["profit"] / static,
+        "oracle_vs_static": oracle / static,  # the most a price policy had room for here
         "hr_at_10": hr,
         "hr_at_10_popularity": hr_pop,
         "hr_at_10_vs_popularity": hr / hr_pop if hr_pop else 0.0,
