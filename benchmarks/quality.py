@@ -48,7 +48,7 @@ import heapq
 import json
 import math
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -471,6 +471,35 @@ TOP_LEVEL = (
 )
 
 
+def _payload(
+    modes: dict[str, dict[str, Any]],
+    learner: dict[str, float],
+    size: Size,
+    seed: int,
+    seconds: float,
+) -> dict[str, Any]:
+    top = modes.get("both") or next(iter(modes.values()))
+    return {
+        **{k: top[k] for k in TOP_LEVEL},
+        "modes": modes,
+        "learner": learner,
+        "meta": meta(
+            {
+                "repeats": 1,
+                "days": size.days,
+                "warmup_days": size.warmup_days,
+                "seed": seed,
+                "products": size.products,
+                "sessions_per_day": size.sessions_per_day,
+                "min_units": size.min_units,
+                "top_level_mode": "both" if "both" in modes else next(iter(modes)),
+                "seconds": seconds,
+                "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+        ),
+    }
+
+
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="a tiny shop for a few days")
@@ -492,35 +521,19 @@ def main(argv: list[str] | None = None) -> Path:
     if args.min_units is not None:
         size = replace(size, min_units=args.min_units)
     started = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        runs = pool.map(
-            run_mode, args.modes, [size] * len(args.modes), [args.seed] * len(args.modes)
-        )
-        modes = dict(zip(args.modes, runs, strict=True))
-    top = modes.get("both") or next(iter(modes.values()))
-    payload = {
-        **{k: top[k] for k in TOP_LEVEL},
-        "modes": modes,
-        "learner": {"us_per_update": learner_update_cost(2_000 if args.smoke else 20_000)},
-        "meta": meta(
-            {
-                "repeats": 1,
-                "days": size.days,
-                "warmup_days": size.warmup_days,
-                "seed": args.seed,
-                "products": size.products,
-                "sessions_per_day": size.sessions_per_day,
-                "min_units": size.min_units,
-                "top_level_mode": "both" if "both" in modes else args.modes[0],
-                "seconds": time.perf_counter() - started,
-                "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            }
-        ),
-    }
     results = Mode(smoke=args.smoke).results
     results.mkdir(parents=True, exist_ok=True)
     path = results / "quality.json"
-    path.write_text(json.dumps(_rounded(payload), indent=2) + "\n")
+    learner = {"us_per_update": learner_update_cost(2_000 if args.smoke else 20_000)}
+    modes: dict[str, dict[str, Any]] = {}
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        runs = {pool.submit(run_mode, m, size, args.seed): m for m in args.modes}
+        for done in as_completed(runs):
+            # written as each mode finishes: a long run keeps the modes it completed
+            modes[runs[done]] = done.result()
+            ordered = {m: modes[m] for m in args.modes if m in modes}
+            payload = _payload(ordered, learner, size, args.seed, time.perf_counter() - started)
+            path.write_text(json.dumps(_rounded(payload), indent=2) + "\n")
     print(f"wrote {path}")
     return path
 
