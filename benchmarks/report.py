@@ -807,6 +807,7 @@ MODE_GOALS: list[tuple[str, str]] = [
     ("elasticity_coverage_90", "0.85 – 0.95"),
     ("profit_vs_oracle", "≥ 0.95"),
     ("profit_vs_static", "≥ 1.10"),
+    ("oracle_vs_static", "the oracle's own: the room any price policy had"),
     ("hr_at_10", ""),
     ("hr_at_10_vs_popularity", "≥ 2"),
     ("products_scored", ""),
@@ -824,6 +825,8 @@ DIAGNOSTICS: list[tuple[str, str]] = [
     ("mae_floor_true_prior", "MAE this information implies under the true prior"),
     ("median_information_widest_test", "information had units sold half at floor, half at ceiling"),
     ("mae_floor_widest_test", "MAE that widest possible test would imply"),
+    ("share_priced_at_a_bound", "priced at the floor, ceiling or competitor cap (±1 test leg)"),
+    ("day_effect_std_mean", "learned day-to-day std of log demand, mean over categories"),
 ]
 
 
