@@ -29,6 +29,11 @@ cap), and fixed list prices.
   ``mae_floor_widest_test`` the same had each product's units been sold half at the floor and
   half at the ceiling (``median_information_widest_test``): the most any price test inside
   the guardrails could learn from this traffic, whatever it cost.
+  ``share_priced_at_a_bound``: the scored products whose final price sits at the floor, the
+  ceiling or the competitor cap (within a price-test leg), where price follows the bound;
+  ``day_effect_std_mean``: the day-to-day variation of demand the categories learned.
+- ``oracle_vs_static``: the oracle's own profit over list prices', the room any price policy
+  had for ``profit_vs_static``.
 - ``learner``: the cost of the pricing path per product signal (``pricing_us_per_signal``,
   CPU time) and per Laplace update; ``seconds`` and ``cpu_seconds``: a mode's wall and CPU
   time (its three runs).
@@ -45,7 +50,7 @@ import heapq
 import json
 import math
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -273,6 +278,7 @@ def _score(
     true_mean, true_std = float(np.mean(list(truth.values()))), float(np.std(list(truth.values())))
     learned, ideal, scored = [], [], []  # posterior means: learned, under the true prior
     widest: list[float] = []
+    bounded = []  # scored products priced at a guardrail (within one price-test leg of it)
     for state in states.values():
         for sku, st in state.skus.items():
             if st.pricer is None:
@@ -288,6 +294,7 @@ def _score(
             infos.append(st.pricer.demand.glm.information(ELASTICITY))
             spreads.append(prices.spread(sku))
             widest.append(widest_test_information(st.pricer))
+            bounded.append(at_bound(st.pricer))
             learned.append(mean)
             ideal.append(reading(st.pricer.demand.glm, true_mean, true_std)[0])
             scored.append(truth[sku])
@@ -311,8 +318,28 @@ def _score(
             "median_information_widest_test": float(np.median(widest)) if widest else 0.0,
             "mae_floor_true_prior": mae_floor(infos, true_std),
             "mae_floor_widest_test": mae_floor(widest, true_std) if widest else math.nan,
+            "share_priced_at_a_bound": float(np.mean(bounded)) if bounded else 0.0,
+            "day_effect_std_mean": float(
+                np.mean([math.sqrt(s.pool.day_variance) for s in states.values()])
+            ),
         },
     }
+
+
+AT_BOUND = math.log(1.1)  # one price-test leg either side of a bound: priced at it
+
+
+def at_bound(pricer: ProductPricer) -> bool:
+    """Whether the product's price sits at a guardrail (the floor, the ceiling or the
+    competitor cap), within the price test's legs: there its price follows the bound, not the
+    elasticity, and its test can only move away from it."""
+    rails, price = pricer.rails, pricer.price
+    floor = pricer.unit_cost * (1 + rails.min_margin)
+    ceiling = pricer.list_price * rails.max_markup
+    if pricer.demand.competitor:
+        competitor = pricer.list_price * math.exp(pricer.demand.competitor)
+        ceiling = min(ceiling, competitor * (1 + rails.max_competitor_gap))
+    return math.log(price / floor) < AT_BOUND or math.log(ceiling / price) < AT_BOUND
 
 
 def widest_test_information(pricer: ProductPricer) -> float:
@@ -417,6 +444,7 @@ def run_mode(mode: str, size: Size, seed: int) -> dict[str, Any]:
         "profit_static": static,
         "profit_vs_oracle": tillflow["profit"] / oracle,
         "profit_vs_static": tillflow["profit"] / static,
+        "oracle_vs_static": oracle / static,  # the most a price policy had room for here
         "hr_at_10": hr,
         "hr_at_10_popularity": hr_pop,
         "hr_at_10_vs_popularity": hr / hr_pop if hr_pop else 0.0,
@@ -459,6 +487,35 @@ TOP_LEVEL = (
 )
 
 
+def _payload(
+    modes: dict[str, dict[str, Any]],
+    learner: dict[str, float],
+    size: Size,
+    seed: int,
+    seconds: float,
+) -> dict[str, Any]:
+    top = modes.get("both") or next(iter(modes.values()))
+    return {
+        **{k: top[k] for k in TOP_LEVEL},
+        "modes": modes,
+        "learner": learner,
+        "meta": meta(
+            {
+                "repeats": 1,
+                "days": size.days,
+                "warmup_days": size.warmup_days,
+                "seed": seed,
+                "products": size.products,
+                "sessions_per_day": size.sessions_per_day,
+                "min_units": size.min_units,
+                "top_level_mode": "both" if "both" in modes else next(iter(modes)),
+                "seconds": seconds,
+                "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+        ),
+    }
+
+
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="a tiny shop for a few days")
@@ -480,35 +537,19 @@ def main(argv: list[str] | None = None) -> Path:
     if args.min_units is not None:
         size = replace(size, min_units=args.min_units)
     started = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        runs = pool.map(
-            run_mode, args.modes, [size] * len(args.modes), [args.seed] * len(args.modes)
-        )
-        modes = dict(zip(args.modes, runs, strict=True))
-    top = modes.get("both") or next(iter(modes.values()))
-    payload = {
-        **{k: top[k] for k in TOP_LEVEL},
-        "modes": modes,
-        "learner": {"us_per_update": learner_update_cost(2_000 if args.smoke else 20_000)},
-        "meta": meta(
-            {
-                "repeats": 1,
-                "days": size.days,
-                "warmup_days": size.warmup_days,
-                "seed": args.seed,
-                "products": size.products,
-                "sessions_per_day": size.sessions_per_day,
-                "min_units": size.min_units,
-                "top_level_mode": "both" if "both" in modes else args.modes[0],
-                "seconds": time.perf_counter() - started,
-                "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            }
-        ),
-    }
     results = Mode(smoke=args.smoke).results
     results.mkdir(parents=True, exist_ok=True)
     path = results / "quality.json"
-    path.write_text(json.dumps(_rounded(payload), indent=2) + "\n")
+    learner = {"us_per_update": learner_update_cost(2_000 if args.smoke else 20_000)}
+    modes: dict[str, dict[str, Any]] = {}
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        runs = {pool.submit(run_mode, m, size, args.seed): m for m in args.modes}
+        for done in as_completed(runs):
+            # written as each mode finishes: a long run keeps the modes it completed
+            modes[runs[done]] = done.result()
+            ordered = {m: modes[m] for m in args.modes if m in modes}
+            payload = _payload(ordered, learner, size, args.seed, time.perf_counter() - started)
+            path.write_text(json.dumps(_rounded(payload), indent=2) + "\n")
     print(f"wrote {path}")
     return path
 

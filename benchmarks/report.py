@@ -824,6 +824,7 @@ MODE_GOALS: list[tuple[str, str]] = [
     ("elasticity_coverage_90", "0.85 – 0.95"),
     ("profit_vs_oracle", "≥ 0.95"),
     ("profit_vs_static", "≥ 1.10"),
+    ("oracle_vs_static", "the oracle's own: the room any price policy had"),
     ("hr_at_10", ""),
     ("hr_at_10_vs_popularity", "≥ 2"),
     ("products_scored", ""),
@@ -841,16 +842,21 @@ DIAGNOSTICS: list[tuple[str, str]] = [
     ("mae_floor_true_prior", "MAE this information implies under the true prior"),
     ("median_information_widest_test", "information had units sold half at floor, half at ceiling"),
     ("mae_floor_widest_test", "MAE that widest possible test would imply"),
+    ("share_priced_at_a_bound", "priced at the floor, ceiling or competitor cap (±1 test leg)"),
+    ("day_effect_std_mean", "learned day-to-day std of log demand, mean over categories"),
 ]
 
 
-def quality_modes(data: dict[str, object]) -> str:
+def quality_modes(
+    data: dict[str, object],
+    title: str = "Per channel mode (`modes`; the top-level figures are `both`)",
+) -> str:
     """The quality benchmark per channel mode, goals beside, then what bounds the error."""
     modes = data["modes"]
     assert isinstance(modes, dict)
     names = list(modes)
     head = "| figure | " + " | ".join(names) + " | goal |\n|---|" + "---:|" * len(names) + "---|"
-    rows = [f"\nPer channel mode (`modes`; the top-level figures are `both`):\n\n{head}"]
+    rows = [f"\n{title}:\n\n{head}"]
     for key, goal in MODE_GOALS:
         values = " | ".join(fmt(modes[m].get(key, "n/a")) for m in names)
         rows.append(f"| `{key}` | {values} | {goal} |")
@@ -864,6 +870,21 @@ def quality_modes(data: dict[str, object]) -> str:
             f"{fmt(learner.get('us_per_update'))} µs (`learner.us_per_update`)."
         )
     return "\n".join(rows)
+
+
+def render_quality_full() -> str:
+    """A full-size run of some of the quality modes (``quality_pos_full.json``), when kept."""
+    path = RESULTS / "quality_pos_full.json"
+    if not path.exists():
+        return ""
+    data = json.loads(path.read_text())
+    runs = data.get("meta", {}).get("runs", {})
+    return quality_modes(
+        data,
+        f"Full size, point of sale only (`benchmarks/results/quality_pos_full.json`, measured "
+        f"{data.get('meta', {}).get('measured_at', '?')}: {runs.get('products', '?')} products, "
+        f"{runs.get('days', '?')} days, seed {runs.get('seed', '?')}, with the day effect)",
+    )
 
 
 ELASTICITY_FIGURES = ("bias", "mae", "slope", "coverage_90", "z_mean", "median_std")
@@ -1272,6 +1293,7 @@ def render() -> str:
             parts.append(f"| `{key}` | {fmt(data.get(key, 'n/a'))} | {base} | {note} |")
         if name == "quality" and "modes" in data:
             parts.append(quality_modes(data))
+            parts.append(render_quality_full())
         if name == "stream":
             parts.append(render_stream_ab())
         if name == "serving":

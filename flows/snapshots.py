@@ -47,7 +47,10 @@ from infra.errors import StackError
 #    (flows.windows.SlidingSums in flows.features.SkuFeatures.windows).
 # 6: the shop level of the pricing state counts its reports (online_models.pooling.ShopPrior
 #    .version), and a category remembers the count it last took (CategoryPool.shop_seen).
-STATE_FORMAT = 6
+# 7: a product's demand model has a fifth coefficient, the open day's effect
+#    (online_models.elasticity.ElasticityModel.day), and a category learns the day-to-day
+#    variance of demand (CategoryPool.day_sum / .day_weight).
+STATE_FORMAT = 7
 FORMAT_FILE = "state-format"
 UNSTAMPED = 1
 

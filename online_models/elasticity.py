@@ -17,8 +17,15 @@ full, when the price changes, or (hours) when it has been open long enough, so z
 count too. A product that shows views learns from views only: its orders are the same
 shoppers' carts, and orders carry no channel that would tell a till sale from a web one.
 Units sold in baskets of several are more dispersed than a Poisson count; their likelihood is
-tempered by the category's E[q²]/E[q] (quasi-Poisson). The elasticity's prior is the
-category's (``online_models.pooling``).
+tempered by the category's E[q²]/E[q] (quasi-Poisson). Demand also moves from day to day for
+reasons no price explains (weather, events, a display), so buckets of the same day share a
+**day effect** ``u_day ~ Normal(0, day_variance)`` on the log rate: a fifth coefficient,
+integrated out of the evidence when the product's next day begins
+(:meth:`PoissonLaplace.absorb`). Price contrasts within a day keep their full weight; levels
+that differ between days count only as far as the day variance allows, so many buckets of a
+few days do not claim the precision of as many independent counts. The day variance is the
+category's, learned from its products' days (:meth:`CategoryPool.add_day`). The
+elasticity's prior is the category's (``online_models.pooling``).
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ from dataclasses import dataclass, field
 from online_models.poisson_glm import PoissonLaplace
 from online_models.pooling import CategoryPool
 
-A_VIEWS, A_HOURS, ELASTICITY, COMPETITOR = range(4)
+A_VIEWS, A_HOURS, ELASTICITY, COMPETITOR, DAY = range(5)
+DAY_S = 86_400.0
 PRICE_TOLERANCE = 0.005  # relative: prices closer than this are the same price
 
 
@@ -74,11 +82,13 @@ class ElasticityModel:
     has_views: bool = False
     has_carts: bool = False
     competitor: float = 0.0  # log(lowest competitor / list price), 0 while unknown
+    day: int = -1  # the day (UTC, event time) whose effect is open in the evidence
     _v_price: float = 0.0
     _v_views: int = 0
     _v_exposure: float = 0.0
     _v_units: float = 0.0
     _v_weight: float = 1.0
+    _v_time: float = 0.0  # event time of the open views bucket's latest view
     _h_price: float = 0.0
     _h_open: float | None = None
     _h_last_sale: float | None = None
@@ -90,8 +100,8 @@ class ElasticityModel:
     def __post_init__(self) -> None:
         c = self.config
         self.glm = PoissonLaplace(
-            [math.log(c.conversion_prior), math.log(c.hourly_prior), -1.5, 0.0],
-            [c.intercept_std, c.intercept_std, 1.0, c.competitor_std],
+            [math.log(c.conversion_prior), math.log(c.hourly_prior), -1.5, 0.0, 0.0],
+            [c.intercept_std, c.intercept_std, 1.0, c.competitor_std, 1.0],
         )
 
     # ---------------------------------------------------------------- reading
@@ -126,11 +136,17 @@ class ElasticityModel:
         units: float,
         exposure: float,
         weight: float,
+        t: float,
         competitor: float | None = None,
     ) -> float:
         competitor = self.competitor if competitor is None else competitor
-        x = [0.0, 0.0, math.log(price / self.list_price), competitor]
+        x = [0.0, 0.0, math.log(price / self.list_price), competitor, 1.0]
         x[intercept] = 1.0
+        day = int(t // DAY_S)
+        if day != self.day:
+            pool.add_day(*self.glm.absorb(DAY))  # yesterday's effect, integrated out
+            self.day = day
+        self.glm.set_prior(DAY, 0.0, math.sqrt(pool.day_variance))
         self.glm.set_prior(ELASTICITY, *pool.prior.for_product(self.sku))
         residual = self.glm.learn_one(x, units, exposure, weight)
         pool.report(self.sku, *self.glm.likelihood(ELASTICITY))
@@ -155,6 +171,7 @@ class ElasticityModel:
             self._v_price = price
         self._v_views += 1
         self._v_exposure += pool.conversion.factor(t)
+        self._v_time = t
         self.views += 1
         return closed
 
@@ -162,7 +179,13 @@ class ElasticityModel:
         if not self._v_views:
             return None
         residual = self._learn(
-            pool, A_VIEWS, self._v_price, self._v_units, self._v_exposure, self._v_weight
+            pool,
+            A_VIEWS,
+            self._v_price,
+            self._v_units,
+            self._v_exposure,
+            self._v_weight,
+            self._v_time,
         )
         self._v_views, self._v_exposure, self._v_units = 0, 0.0, 0.0
         return residual
@@ -228,9 +251,8 @@ class ElasticityModel:
             if exposure <= 0.0:
                 continue
             self.exposure += exposure
-            residual = self._learn(
-                pool, A_HOURS, price, units, exposure, 1.0 / pool.unit_dispersion, competitor
-            )
+            weight = 1.0 / pool.unit_dispersion
+            residual = self._learn(pool, A_HOURS, price, units, exposure, weight, end, competitor)
         return residual
 
     def on_price(self, price: float, t: float, pool: CategoryPool) -> None:

@@ -139,6 +139,46 @@ class PoissonLaplace:
         self.n += 1
         return residual
 
+    def absorb(self, index: int) -> tuple[float, float]:
+        """Integrate coefficient ``index`` out of the evidence, under its prior, and start it
+        afresh: what the evidence said jointly of it and the others becomes what it says of
+        the others alone. A random effect that holds for a while (e.g. one day's level of
+        demand) is a coefficient absorbed when its while ends; contrasts within that while
+        keep their weight, differences between whiles count as far as its prior allows.
+
+        Returns the mean and variance of the coefficient's posterior before it was absorbed
+        (what the evidence said of it), or ``(0, 0)`` when no evidence touched it.
+
+        One while of 50 units: the level's std is then that of 50 counts and of the
+        while's own effect (std 0.1), √(1/50 + 0.1²) ≈ 0.17, however many units it held.
+
+        >>> model = PoissonLaplace(prior_mean=[0.0, 0.0], prior_std=[10.0, 0.1])
+        >>> for units in (30, 20):
+        ...     _ = model.learn_one([1.0, 1.0], units, exposure=1.0)
+        >>> _ = model.absorb(1)
+        >>> model.absorb(1)  # the next while starts with no evidence
+        (0.0, 0.0)
+        >>> mean, std = model.marginal(0)
+        >>> round(mean, 1), round(std, 2)  # log(25)
+        (3.2, 0.17)
+        """
+        data = self._precision_data
+        if data[index, index] <= 0.0:
+            return 0.0, 0.0
+        mean, cov = self._posterior()
+        moment = float(mean[index]), float(cov[index, index])
+        joint = data[index, index] + self._prior_precision[index, index]
+        column = data[:, index].copy()
+        column[index] = 0.0
+        info = self._info[index] + self._prior_precision[index, index] * self._prior_mean[index]
+        self._precision_data = data - column[:, None] * column / joint
+        self._info = self._info - column * (info / joint)
+        self._precision_data[index, :] = 0.0
+        self._precision_data[:, index] = 0.0
+        self._info[index] = 0.0
+        self._cov = self._mean = None
+        return moment
+
     def information(self, index: int) -> float:
         """The precision the evidence added to one coefficient's marginal posterior (the
         Fisher information it holds about it once the other coefficients are accounted for;

@@ -352,6 +352,15 @@ class CategoryPrior:
         return _flat_evidence(terms)
 
 
+# Day-to-day variation of a product's demand (a multiplicative effect per product and day):
+# the prior guess is a day's demand ~20 % off the product's usual, held as if read from this
+# many well-measured days; the products' own days soon outweigh it.
+DAY_VARIANCE_PRIOR = 0.04
+DAY_PRIOR_DAYS = 10.0
+DAY_VARIANCE_MIN = 1e-4  # a 1 % day-to-day variation at least: keeps the prior proper
+DAY_VARIANCE_MAX = 1.0
+
+
 @dataclass
 class CategoryPool:
     """What the products of one category learn together: the elasticity prior, the hour ×
@@ -371,6 +380,9 @@ class CategoryPool:
     conversion: WeekdayConversion = field(default_factory=WeekdayConversion)
     line_units: float = 0.0
     line_units_squared: float = 0.0
+    # the day effects' second moment: weighted sums of each product-day's reading
+    day_sum: float = DAY_PRIOR_DAYS / DAY_VARIANCE_PRIOR
+    day_weight: float = DAY_PRIOR_DAYS / DAY_VARIANCE_PRIOR**2
     refit_change: float = REFIT_CHANGE
     shop_seen: int = field(default=-1, repr=False)  # the shop's version last taken
 
@@ -410,6 +422,43 @@ class CategoryPool:
         self.sales.add_units(t, quantity * at_list_price)
         self.line_units += quantity
         self.line_units_squared += quantity * quantity
+
+    @property
+    def day_variance(self) -> float:
+        """The variance of a product's log demand from one day to the next, beyond what its
+        price and the hour × weekday pattern explain (weather, local events, a display): the
+        prior of each product-day's effect. Learned from the products' days; see
+        :meth:`add_day`."""
+        return min(DAY_VARIANCE_MAX, max(DAY_VARIANCE_MIN, self.day_sum / self.day_weight))
+
+    def add_day(self, mean: float, variance: float) -> None:
+        """A product-day's effect, read from its posterior (``mean``, ``variance``) under the
+        current prior: what that day's evidence alone says of it is ``u ~ Normal(d, 1/λ)``
+        with ``λ = 1/variance − 1/prior``; ``E[d²] = day_variance + 1/λ`` whatever the
+        prior, so ``d² − 1/λ`` is an unbiased reading of the day variance. Readings are
+        weighted by their precision's square, ``(λ / (1 + λ·day_variance))²``, so a day that
+        saw few units weighs little. A pseudo-reading of ``DAY_PRIOR_DAYS`` well-measured
+        days at ``DAY_VARIANCE_PRIOR`` holds the estimate until the products' days say more.
+
+        >>> pool = CategoryPool()
+        >>> import random
+        >>> rng = random.Random(3)
+        >>> for _ in range(4000):  # days of 100 units, true day variance 0.01
+        ...     d = rng.gauss(0.0, 0.1) + rng.gauss(0.0, 0.1)  # effect + counting noise
+        ...     prior = pool.day_variance
+        ...     variance = 1 / (1 / prior + 100)
+        ...     pool.add_day(variance * 100 * d, variance)
+        >>> round(pool.day_variance, 3)
+        0.01
+        """
+        prior = self.day_variance
+        if variance <= 0.0 or variance >= prior:
+            return  # the day's evidence said nothing of its effect
+        information = 1.0 / variance - 1.0 / prior
+        reading = mean / variance / information  # the effect the day's evidence alone says
+        weight = (information / (1.0 + information * prior)) ** 2
+        self.day_sum += weight * (reading * reading - 1.0 / information)
+        self.day_weight += weight
 
     @property
     def unit_dispersion(self) -> float:
