@@ -333,13 +333,14 @@ def at_bound(pricer: ProductPricer) -> bool:
     """Whether the product's price sits at a guardrail (the floor, the ceiling or the
     competitor cap), within the price test's legs: there its price follows the bound, not the
     elasticity, and its test can only move away from it."""
-    rails, price = pricer.rails, pricer.price
-    floor = pricer.unit_cost * (1 + rails.min_margin)
-    ceiling = pricer.list_price * rails.max_markup
-    if pricer.demand.competitor:
-        competitor = pricer.list_price * math.exp(pricer.demand.competitor)
-        ceiling = min(ceiling, competitor * (1 + rails.max_competitor_gap))
-    return math.log(price / floor) < AT_BOUND or math.log(ceiling / price) < AT_BOUND
+    competitor = pricer.demand.competitor  # log(lowest competitor / list price), 0: unknown
+    floor, _, upper = pricer.rails.bounds(
+        pricer.unit_cost,
+        pricer.list_price,
+        pricer.list_price * math.exp(competitor) if competitor else None,
+    )
+    price = pricer.price
+    return math.log(price / floor) < AT_BOUND or math.log(upper / price) < AT_BOUND
 
 
 def widest_test_information(pricer: ProductPricer) -> float:

@@ -30,6 +30,25 @@ class Guardrails:
     min_relative_change: float = 0.005  # smaller moves are not published
     max_test_cost: float = 0.01  # a price test loses at most this share of expected profit
 
+    def bounds(
+        self, unit_cost: float, list_price: float, competitor: float | None
+    ) -> tuple[float, float, float]:
+        """The floor, the ceiling and the highest price the competitor cap allows (the
+        ceiling without a competitor price), never below the floor.
+
+        >>> Guardrails().bounds(10.0, 20.0, 15.0)
+        (10.5, 32.0, 18.75)
+        """
+        floor = unit_cost * (1.0 + self.min_margin)
+        ceiling = max(floor, list_price * self.max_markup)
+        if competitor is None:
+            return floor, ceiling, ceiling
+        return (
+            floor,
+            ceiling,
+            max(floor, min(ceiling, competitor * (1.0 + self.max_competitor_gap))),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class PricingInput:
@@ -138,8 +157,7 @@ def decide(inp: PricingInput, rails: Guardrails) -> PriceDecision | None:
     >>> d.price, d.reason.split(";")[0]
     (11.0, 'profit-optimal 12.00 at elasticity -2.00')
     """
-    floor = inp.unit_cost * (1.0 + rails.min_margin)
-    ceiling = max(floor, inp.list_price * rails.max_markup)
+    floor, ceiling, upper = rails.bounds(inp.unit_cost, inp.list_price, inp.min_competitor_price)
     target = optimal_price(inp.unit_cost, inp.elasticity, ceiling)
     reasons = [f"profit-optimal {target:.2f} at elasticity {inp.elasticity:.2f}"]
     if inp.days_of_cover is not None:
@@ -149,10 +167,8 @@ def decide(inp: PricingInput, rails: Guardrails) -> PriceDecision | None:
         elif inp.days_of_cover > rails.long_cover_days:
             target *= 1.0 - rails.stock_step
             reasons.append(f"overstock {inp.days_of_cover:.0f} d: -{rails.stock_step:.0%}")
-    upper = ceiling
     if inp.min_competitor_price is not None:
         cap = inp.min_competitor_price * (1.0 + rails.max_competitor_gap)
-        upper = max(floor, min(ceiling, cap))
         if target > cap:
             target = cap
             reasons.append(f"competitor cap {cap:.2f}")
