@@ -125,7 +125,7 @@ def build_flow(
     batches = op.stateful_batch(
         "lake-batch", op.flat_map("lake-rows", ingested, lambda b: b.lake), lake_buffer
     )
-    op.output("bronze", batches, BronzeSink(settings.lake_dir))
+    op.output("bronze", batches, BronzeSink(settings.lake_dir, settings.sink_in_flight))
 
     # -- dedupe by event_id within a bounded horizon; then per category and per shopper --
     deduped = op.stateful_batch(
@@ -164,7 +164,6 @@ def build_flow(
         op.flat_map("sku-signals", fanned, lambda f: f.categories),
         category_state,
     )
-    products = op.map("sku-output", sku_out, lambda kv: kv[1])
 
     # -- per shopper: features, recent items, co-interaction pairs -----------------------
     # One output per shopper and batch: its pairs, features and recommendation lists.
@@ -192,33 +191,35 @@ def build_flow(
     )
 
     # -- out: the sinks write the values they receive ---------------------------------
+    # Each sink's items are (key, values of one step's batch): the writers run in threads of
+    # their own, joined at each epoch's end (flows/sinks/overlap.py); the key is not used.
     features = op.merge(
         "features",
-        op.flat_map("sku-features", products, lambda o: o.features),
-        op.map("shopper-features", shoppers, lambda o: o.features),
+        op.map("sku-features", sku_out, lambda kv: (kv[0], kv[1].features)),
+        op.map("shopper-features", shopper_out, lambda kv: (kv[0], (kv[1].features,))),
     )
     op.output("features-redis", features, ServingSink(FeatureWriter, settings))
     op.output(
         "prices",
-        op.flat_map("price-changes", products, lambda o: o.changes),
+        op.map("price-changes", sku_out, lambda kv: (kv[0], kv[1].changes)),
         ServingSink(PriceWriter, settings),
     )
     op.output(
         "recommendations",
-        op.map("shopper-lists", shoppers, lambda o: o.lists),
+        op.map("shopper-lists", shopper_out, lambda kv: (kv[0], (kv[1].lists,))),
         ServingSink(RecommendationWriter, settings),
     )
     graph = op.merge(
         "item-graph",
-        neighbours,
-        op.flat_map("popularity", products, lambda o: o.popularity),
+        op.map("neighbour-lists", neighbours, lambda kv: (kv[0], (kv,))),
+        op.map("popularity", sku_out, lambda kv: (kv[0], kv[1].popularity)),
     )
     op.output("item-graph-redis", graph, ServingSink(ItemGraphWriter, settings))
     stats = op.merge(
         "stats",
-        op.flat_map("counts", fanned, lambda f: f.stats),
-        op.map("dead-lettered", invalid, lambda r: (f"dead_lettered:{r.topic}", 1)),
-        op.flat_map("drift", products, lambda o: o.drift),
+        op.map("counts", fanned, lambda f: ("", f.stats)),
+        op.map("dead-lettered", invalid, lambda r: ("", ((f"dead_lettered:{r.topic}", 1),))),
+        op.map("drift", sku_out, lambda kv: (kv[0], kv[1].drift)),
     )
     op.output("stats-redis", stats, ServingSink(StatsWriter, settings))
     return flow

@@ -12,7 +12,8 @@ from flows.recovery_lock import recovery_dir_of, recovery_lineage
 
 @dataclass(frozen=True)
 class SinkContext:
-    """The Bytewax step and worker a sink partition writes for, the process's metrics, and the
+    """The Bytewax step and the flow process (``worker``: the process index; each process has
+    one writer per sink, flows/sinks/overlap.py) a sink writes for, the process's metrics, and the
     lineage of the flow's recovery state (flows/recovery_lock.py): output of one lineage is
     replayed after a crash, output of another never."""
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from bytewax.outputs import StatelessSinkPartition
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
@@ -31,11 +31,10 @@ from flows.metrics import flow_metrics
 from flows.records import LakeRow
 from flows.sinks.context import SinkContext
 from flows.sinks.outage import RideOut
+from flows.sinks.overlap import OverlappedSink
 from flows.sinks.set_aside import UNENCODABLE, encode_each
 from schemas.lake import BRONZE_SCHEMA, bronze_app_id, bronze_path
 from schemas.topics import by_name
-
-Batch = tuple[str, list[LakeRow]]
 
 
 def to_arrow(rows: list[LakeRow], ingested_at: datetime) -> pa.Table:
@@ -96,7 +95,7 @@ class _Tables:
             raise
 
 
-class _BronzePartition(StatelessSinkPartition[Batch]):
+class _BronzePartition(StatelessSinkPartition[LakeRow]):
     def __init__(self, lake_dir: Path, ctx: SinkContext) -> None:
         self.lake_dir = lake_dir
         self.ctx = ctx
@@ -111,13 +110,12 @@ class _BronzePartition(StatelessSinkPartition[Batch]):
             self._committed[app_id] = -1 if version is None else version
         return self._committed[app_id]
 
-    def write_batch(self, items: list[Batch]) -> None:
+    def write_batch(self, items: list[LakeRow]) -> None:
         """One Delta commit per topic: its new rows and one transaction marker per partition."""
         now = datetime.now(UTC)
         by_topic: dict[str, list[LakeRow]] = {}
-        for _key, rows in items:
-            if rows:
-                by_topic.setdefault(rows[0].topic, []).extend(rows)
+        for r in items:
+            by_topic.setdefault(r.topic, []).append(r)
         for name, rows in by_topic.items():
             topic = by_name(name)
             path = bronze_path(self.lake_dir, topic)
@@ -148,14 +146,18 @@ def _append(target: Path | DeltaTable, table: pa.Table, markers: list[Transactio
     )
 
 
-class BronzeSink(DynamicSink[Batch]):
-    """Writes ``(key, [LakeRow, …])`` batches to ``<lake>/bronze/<topic>``."""
+class BronzeSink(OverlappedSink[LakeRow]):
+    """Writes the lake batches (lists of :class:`LakeRow`, any partitions) to
+    ``<lake>/bronze/<topic>``, in a thread joined at each epoch's end (flows/sinks/overlap.py).
+    """
 
-    def __init__(self, lake_dir: Path) -> None:
+    def __init__(self, lake_dir: Path, in_flight: int) -> None:
         self.lake_dir = lake_dir
+        super().__init__(self.writer_for, in_flight)
 
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _BronzePartition:
+    def writer_for(self, step_id: str, process: int) -> _BronzePartition:
+        """The writer itself: each ``write_batch`` commits before it returns."""
         # pyarrow imports pandas (seconds) the first time it builds a timezone-aware
         # timestamp column: pay that at start-up, not in the middle of the first batch.
         to_arrow([], datetime.now(UTC))
-        return _BronzePartition(self.lake_dir, SinkContext(step_id, worker_index, flow_metrics()))
+        return _BronzePartition(self.lake_dir, SinkContext(step_id, process, flow_metrics()))

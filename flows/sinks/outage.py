@@ -1,9 +1,10 @@
 """Riding out an outage inside a sink: retry the whole write, with bounded backoff, forever.
 
-A sink's ``write_batch`` that does not return holds its epoch open, so Bytewax takes no
-snapshot past output that was not written: a flow blocked here and killed later resumes
-from before the unwritten items. Every serving write sets absolute values (or is an
-at-least-once counter), so repeating a batch after an error is safe.
+A write that does not return holds its epoch open: the sink's snapshot at the epoch's end
+waits for it (flows/sinks/overlap.py), so Bytewax commits no epoch past output that was not
+written, and a flow blocked here and killed later resumes from before the unwritten items.
+Every serving write sets absolute values (or is an at-least-once counter), so repeating a
+batch after an error is safe.
 
 While a sink waits, ``tillflow_flow_sink_blocked{step}`` is 1 (the alert
 ``TillflowFlowSinkBlocked`` pages after a minute) and every failed attempt counts in

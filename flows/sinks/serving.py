@@ -25,7 +25,7 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 import structlog
-from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from bytewax.outputs import StatelessSinkPartition
 
 from featurestore.layout import sku_layout, user_layout
 from flows.metrics import flow_metrics
@@ -33,6 +33,7 @@ from flows.records import Drift, FeatureRow, Neighbours, Popularity, ShopperList
 from flows.sinks.context import SinkContext
 from flows.sinks.expiry import Expiry
 from flows.sinks.outage import RideOut
+from flows.sinks.overlap import OverlappedSink
 from flows.sinks.set_aside import encode_each, set_aside
 from infra.clients import SyncRedis, queue_eval, queue_publish, redis_client
 from schemas.serving import PricingState, StoredShopper
@@ -62,21 +63,19 @@ class WriterFactory(Protocol[T]):
     ) -> StatelessSinkPartition[T]: ...
 
 
-class ServingSink(DynamicSink[T]):
-    """A sink whose writer (one per worker) builds its clients from the settings in build()."""
+class ServingSink(OverlappedSink[T]):
+    """A sink whose writer (one per process) builds its clients from the settings; its
+    items are sequences of values, written in a thread and joined at each epoch's end
+    (flows/sinks/overlap.py)."""
 
-    def __init__(
-        self,
-        writer: WriterFactory[T],
-        settings: Settings,
-    ) -> None:
+    def __init__(self, writer: WriterFactory[T], settings: Settings) -> None:
         self.writer = writer
         self.settings = settings
+        super().__init__(self.writer_for, settings.sink_in_flight)
 
-    def build(
-        self, step_id: str, worker_index: int, worker_count: int
-    ) -> StatelessSinkPartition[T]:
-        ctx = SinkContext(step_id, worker_index, flow_metrics())
+    def writer_for(self, step_id: str, process: int) -> StatelessSinkPartition[T]:
+        """The writer itself, logging its errors: each ``write_batch`` writes before it returns."""
+        ctx = SinkContext(step_id, process, flow_metrics())
         return _Logged(step_id, self.writer(self.settings, ctx=ctx))
 
 

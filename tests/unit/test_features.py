@@ -90,7 +90,7 @@ def test_a_failing_sink_logs_its_error_before_bytewax_swallows_it() -> None:
         def write_batch(self, items: list[int]) -> None:
             raise ValueError("redis said no")
 
-    part = ServingSink(lambda _s, ctx=None: Broken(), Settings()).build("prices", 0, 1)
+    part = ServingSink(lambda _s, ctx=None: Broken(), Settings()).writer_for("prices", 0)
     with capture_logs() as logs, pytest.raises(ValueError, match="redis said no"):
         part.write_batch([1, 2])
     assert logs[0]["step"] == "prices"
