@@ -54,7 +54,7 @@ T = TypeVar("T")
 LIST_HELP = (
     "`again`: the shopper's own items (buy again, continue); `discover`: items they have not "
     "interacted with (similar to their history, their categories' best sellers, popular); "
-    "`mixed`: both interleaved."
+    "`mixed`: both, buy again first with places kept for discover."
 )
 
 
@@ -85,15 +85,16 @@ class Shopper(BaseModel):
     def known(self) -> bool:
         return self.updated_at is not None
 
-    def stored(self, name: ListName) -> list[RecommendedItem]:
-        """The stored list ``name``; ``mixed`` interleaves the two."""
+    def stored(self, name: ListName, k: int) -> list[RecommendedItem]:
+        """The stored list ``name``; ``mixed`` is the two as a list of ``k``
+        (``online_models.recommender.mixed``: buy again first, places kept for discover)."""
         if name == "again":
             return self.again
         if name == "discover":
             return self.discover
         own = [(i.sku, i.score) for i in self.again]
         found = [(i.sku, i.score) for i in self.discover]
-        both = mixed(own, found, len(own) + len(found))
+        both = mixed(own, found, k)
         by_sku = {i.sku: i for i in self.discover} | {i.sku: i for i in self.again}
         return [by_sku[s] for s, _ in both]
 
@@ -204,7 +205,7 @@ def pool(
 ) -> list[RecommendedItem]:
     """The first ``depth`` candidates of list ``name``: the list itself, then (except for
     ``again``, the shopper's own items) popular items they do not buy again, no repeats."""
-    out = {i.sku: i for i in shopper.stored(name)}
+    out = {i.sku: i for i in shopper.stored(name, depth)}
     if name != "again":
         own = {i.sku for i in shopper.again}
         for item in popular:
@@ -269,8 +270,8 @@ def ranked(
     stale: bool = False,
 ) -> Recommendations:
     """The candidates scored by the ranker (one ONNX run over :func:`ranker_rows`), best
-    first; for ``mixed``, the shopper's own items and the others each ranked and
-    interleaved."""
+    first; for ``mixed``, the shopper's own items and the others each ranked, then put
+    together as ``online_models.recommender.mixed`` does."""
     rows = ranker_rows(shopper, candidates, items)
     predicted = model.predict(rows) if candidates else np.zeros(0)
     order = np.argsort(-predicted, kind="stable")

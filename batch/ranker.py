@@ -2,10 +2,11 @@
 
 Cut-offs one horizon (a day) apart: the latest is the holdout (features before it, outcomes in
 the day after it); up to :data:`TRAIN_CUTOFFS` earlier ones are the training queries. When the
-lake holds the served-list log (bronze ``recommendations-served``) with chosen items in the
+lake holds the served-list log (bronze ``recommendations-served``) with taken items in the
 training days and the holdout day, the queries are the lists the API served: positives are
-items shown and then viewed, carted or bought within :data:`CHOSEN_WITHIN`, negatives the
-items shown and not chosen (``batch.ranker_data.served_set``). Otherwise the training falls
+items shown and then carted or bought within :data:`CHOSEN_WITHIN` (``batch.ranker_data.TAKEN``:
+what the shop wants from a list, not what the shopper looked at), negatives the items shown
+and not taken (``batch.ranker_data.served_set``). Otherwise the training falls
 back to rebuilt candidate lists of the shoppers who bought, with :data:`NEGATIVES` sampled
 unbought candidates per query (``ranking_set``); the run's ``training_set`` parameter says
 which, and why. The model is a LightGBM binary classifier over
@@ -16,7 +17,7 @@ The holdout's candidates come in the order they were shown (served lists) or bui
 fallback): the blend's own order, which the API serves when no ranker is loaded. A ranker is
 worth serving only if it orders them at least as well, so :func:`order_gate` compares the two
 on the holdout (later lists than any the ranker was trained on) and, when those are served
-lists, refuses a ranker whose HR@10 or NDCG@10 of the chosen items is lower by more than
+lists, refuses a ranker whose HR@10 or NDCG@10 of the taken items is lower by more than
 :data:`GATE_MARGIN`; a refused ranker is registered but not promoted
 (``batch.training.register_ranker``).
 """
@@ -52,7 +53,7 @@ MODEL = "ranker"
 HORIZON = timedelta(days=1)
 TRAIN_CUTOFFS = 3
 NEGATIVES = 15  # sampled unbought candidates per training query (the fallback)
-CHOSEN_WITHIN = timedelta(hours=1)  # a served item taken this soon after it was shown
+CHOSEN_WITHIN = timedelta(hours=1)  # a served item carted or bought this soon after it was shown
 MIN_HISTORY = timedelta(days=1)
 K = 10
 GATE_MARGIN = 0.01  # how much lower than the candidates' own order HR@10 / NDCG@10 may be
@@ -110,7 +111,7 @@ def order_gate(
 ) -> Gate:
     """Pass when the ranker's ``scores`` order the holdout's candidates no worse than their
     own order (the blend's, as shown or built) within ``margin``, on both HR@10 and NDCG@10
-    of the chosen items; a holdout without a chosen item passes nothing. ``applied`` is False
+    of the taken items; a holdout without a taken item passes nothing. ``applied`` is False
     when the holdout is not lists the API served (the fallback's rebuilt lists put the
     buy-again candidates before discover's, not in the order served): the figures are then
     recorded and decide nothing.
@@ -122,7 +123,7 @@ def order_gate(
     ...                   [str(i) for i in range(12)], [{"0"}], [])
     >>> order_gate(test, -np.arange(12.0)).passed  # the same order
     True
-    >>> gate = order_gate(test, np.arange(12.0))  # the chosen item last: out of the top 10
+    >>> gate = order_gate(test, np.arange(12.0))  # the taken item last: out of the top 10
     >>> gate.passed, gate.metrics["gate_hr_at_10_difference"]
     (False, -1.0)
     >>> gate.reason.split(" against ")  # doctest: +NORMALIZE_WHITESPACE
@@ -235,7 +236,7 @@ def ranker_data(lake_dir: Path, catalogue: pa.Table, seed: int = 7) -> RankerDat
     log.info("ranker.training_set", training_set=training_set)
     x, y = _concat(train_sets, seed, negatives)
     if y.sum() == 0 or y.sum() == len(y):
-        raise WaitingForData("waiting for training rows with both chosen and unchosen candidates")
+        raise WaitingForData("waiting for training rows with both taken and untaken candidates")
     trained_on = {
         f"silver/{t}": table_version(silver_path(lake_dir, t)) for t in (USER_ACTIVITY, ORDER_LINES)
     }
@@ -318,12 +319,13 @@ def _training_sets(
             return (
                 train,
                 test,
-                f"served lists ({served_lists} in the log): items shown and then chosen within "
-                f"{minutes:.0f} min are positives, items shown and not chosen real negatives",
+                f"served lists ({served_lists} in the log): items shown and then carted or "
+                f"bought within {minutes:.0f} min are positives, items shown and not taken "
+                "real negatives",
                 None,
             )
         why = (
-            f"the served-list log ({served_lists} lists) has no list with a chosen item in "
+            f"the served-list log ({served_lists} lists) has no list with a taken item in "
             "the training days and the holdout day"
         )
     else:
@@ -345,8 +347,8 @@ def description(trained_on: dict[str, int], training_set: str) -> dict[str, Any]
         "features": list(RANKER_FEATURES),
         "trained_on": trained_on,
         "model_type": "lightgbm.LGBMClassifier(binary)",
-        "target": "P(the shopper takes the candidate: chosen after it was served, or bought "
-        "within a day when no served-list log exists)",
+        "target": "P(the shopper takes the candidate: carted or bought within the hour after "
+        "it was served, or bought within a day when no served-list log exists)",
         "holdout": "the last day's outcomes, features before it",
         "training_set": training_set,
     }

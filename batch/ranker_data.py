@@ -9,8 +9,8 @@ sources):
 
 - :func:`served_set` (when the served-list log exists): every list the API served in
   ``[c, c + horizon)`` (bronze ``recommendations-served``), as shown; an item shown and then
-  chosen (viewed, carted, wishlisted, bought) within a short horizon is a positive, an item
-  shown and not chosen a **real negative**.
+  taken (:data:`TAKEN`: carted or bought) within a short horizon is a positive, an item
+  shown and not taken a **real negative**, whether the shopper looked at it or not.
 - :func:`ranking_set` (the fallback): every shopper who buys within ``(c, c + horizon]``, with
   both of the flow's lists rebuilt at the cut-off (``online_models.recommender.again`` and
   ``discover_candidates``, over co-interaction pairs of the week before ``c``) as candidates;
@@ -63,6 +63,11 @@ RECENT = 20
 INTEREST_EVENTS = 500  # 0.99 ** 500 < 0.01: older interactions no longer count (recommender)
 AFFINITY_EVENTS = 50  # 0.9 ** 50 < 0.01: older interactions no longer count (flows.features)
 AFFINITY_DECAY = 0.9
+TAKEN = ("add_to_cart", "purchase")
+"""What makes a served item a positive: what a shop wants from a list. A view is not one: a
+ranker trained to predict what is looked at next learns the shopper's browsing (items they
+open and leave), which on the simulator and MovieLens orders the items shoppers go on to want
+worse than the blend's own order (docs/recommendations.md, "The label")."""
 
 
 @dataclass(frozen=True)
@@ -314,19 +319,20 @@ def served_set(
     categories: dict[str, str],
 ) -> RankingSet:
     """The rows of the lists served in ``[cutoff, cutoff + horizon)`` (``load_served``), one
-    query per list with at least one item chosen: an item shown and then viewed, carted,
-    wishlisted or bought by the shopper within ``chosen_within`` is a positive, every other
-    item shown is a real negative. Features are the states at the cut-off (before any of
-    these lists was served: nothing the shopper did after is in them)."""
+    query per list with at least one item taken: an item shown and then carted or bought
+    (:data:`TAKEN`) by the shopper within ``chosen_within`` is a positive, every other item
+    shown is a real negative (viewed or not). Features are the states at the cut-off (before
+    any of these lists was served: nothing the shopper did after is in them)."""
     c = _naive(cutoff)
     seconds = int(chosen_within.total_seconds())
+    taken = ", ".join(f"'{kind}'" for kind in TAKEN)
     shown = con.execute(
         f"""
         SELECT s.list_id, any_value(s.user_id), s.rank, any_value(s.sku), any_value(s.source),
                any_value(s.score), count(e.sku) > 0 AS chosen, min(s.t) AS served_at
         FROM served s LEFT JOIN events e
           ON e.user_id = s.user_id AND e.sku = s.sku
-         AND e.t > s.t AND e.t <= s.t + INTERVAL '{seconds} seconds'
+         AND e.t > s.t AND e.t <= s.t + INTERVAL '{seconds} seconds' AND e.kind IN ({taken})
         WHERE s.t >= ? AND s.t < ?
         GROUP BY s.list_id, s.rank ORDER BY served_at, s.list_id, s.rank
         """,

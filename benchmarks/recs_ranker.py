@@ -6,10 +6,11 @@ events; once the flow has processed everything before a pause, every shopper who
 the next part of the log is served a discover list as the API serves one with a ranker
 loaded (:func:`served`: ``api.recommendations.read_shopper`` with the shopper's features and
 the sources' signals, ``pool``, ``read_items``, ``ranker_rows``), :data:`POOL` candidates
-deep. Each list is one training query: the items shown that the shopper then interacts with
-in the next part are its positives, the items shown and not chosen its real negatives
-(:func:`labelled`). The project's ranker (``batch.ranker.estimator``, LightGBM, exported to
-ONNX by ``batch.onnx_export.export`` and loaded by ``api.onnx_models.load``) is fitted on
+deep. Each list is one training query: the items shown that the shopper then carts or buys
+in the next part are its positives (:func:`taken`, as the batch training labels served
+lists), the items shown and not taken its real negatives, viewed or not (:func:`labelled`).
+The project's ranker (``batch.ranker.estimator``, LightGBM, exported to ONNX by
+``batch.onnx_export.export`` and loaded by ``api.onnx_models.load``) is fitted on
 the lists of every pause but the last, and the batch training's order gate
 (``batch.ranker.order_gate``) compares it with the candidates' own order on the last pause's
 lists (later than any it was trained on; their first ``depth_for(10)`` candidates, as the API
@@ -19,8 +20,10 @@ discover lists are ranked by ``api.recommendations.ranked``, the API's re-rankin
 :data:`POOL`, whether it passed or not (``Ranked.passed`` says).
 
 The replayed shoppers do not see these lists: what they did next was in the log already.
-"Chosen" therefore means "interacted with next, whether shown or not", which is what the
-held-out items are too; there is no position bias to learn.
+"Taken" therefore means "carted or bought next, whether shown or not", which is what the
+held-out items are too (a positive the shopper had not touched); there is no position bias
+to learn. The held-out items themselves are never sent, so neither the training nor the
+gate sees them.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from api.recommendations import (
 )
 from batch.onnx_export import export
 from batch.ranker import Gate, estimator, order_gate
-from batch.ranker_data import RankingSet
+from batch.ranker_data import TAKEN, RankingSet
 from benchmarks.recs_data import POSITIVE, Interaction
 from online_models.factors import factors_path
 from online_models.ranking import RANKER_FEATURES
@@ -135,12 +138,20 @@ def next_users(part: list[Interaction]) -> list[str]:
     return list(dict.fromkeys(i.user for i in part))
 
 
-def labelled(lists: list[Served], part: list[Interaction]) -> tuple[np.ndarray, np.ndarray, int]:
-    """Training rows and labels: every list with an item its shopper chose in ``part`` (1),
-    each other item shown a real negative (0); and how many lists that was."""
-    chosen: dict[str, set[str]] = {}
+def taken(part: list[Interaction]) -> dict[str, set[str]]:
+    """Per shopper, the items they carted or bought in ``part`` (``batch.ranker_data.TAKEN``,
+    the batch training's positives; a view is not one)."""
+    out: dict[str, set[str]] = {}
     for i in part:
-        chosen.setdefault(i.user, set()).add(i.sku)
+        if i.kind in TAKEN:
+            out.setdefault(i.user, set()).add(i.sku)
+    return out
+
+
+def labelled(lists: list[Served], part: list[Interaction]) -> tuple[np.ndarray, np.ndarray, int]:
+    """Training rows and labels: every list with an item its shopper took in ``part`` (1),
+    each other item shown a real negative (0); and how many lists that was."""
+    chosen = taken(part)
     xs, ys, kept = [], [], 0
     for one in lists:
         wanted = chosen.get(one.user, set())
@@ -189,10 +200,8 @@ class Ranked(NamedTuple):
 
 def held_out(lists: list[Served], part: list[Interaction], depth: int = SERVED_DEPTH) -> RankingSet:
     """The order gate's holdout: each list's first ``depth`` candidates (what the API ranks)
-    with the items its shopper chose in ``part``; lists without a chosen one are left out."""
-    chosen: dict[str, set[str]] = {}
-    for i in part:
-        chosen.setdefault(i.user, set()).add(i.sku)
+    with the items its shopper took in ``part``; lists without a taken one are left out."""
+    chosen = taken(part)
     rows: list[np.ndarray[Any, Any]] = []
     labels: list[int] = []
     groups: list[int] = []
@@ -263,16 +272,18 @@ def dump_rows(
     shown: list[tuple[list[Served], list[Interaction]]],
     targets: dict[str, str],
 ) -> None:
-    """The served lists' rows with what each shopper chose next (``y``; ``order``: the
-    item's place among the distinct items the shopper touched next, -1 when not chosen;
-    ``positive``: carted or bought), and the targets' candidate rows with their held-out
-    item, as ``served.npz`` and ``targets.npz``."""
+    """The served lists' rows with what each shopper touched next (``y``: any interaction;
+    ``order``: the item's place among the distinct items the shopper touched next, -1 when
+    not touched; ``positive``: carted or bought, the ranker's label; ``pause``: the pause
+    that served the list), and the targets' candidate rows with their held-out item, as
+    ``served.npz`` and ``targets.npz``."""
     folder.mkdir(parents=True, exist_ok=True)
     rows: list[np.ndarray[Any, Any]] = []
     order: list[list[int]] = []
     positive: list[list[bool]] = []
     query: list[np.ndarray[Any, Any]] = []
-    for lists, after in shown:
+    pause: list[np.ndarray[Any, Any]] = []
+    for n, (lists, after) in enumerate(shown):
         touched: dict[str, dict[str, int]] = {}
         kept: set[tuple[str, str]] = set()
         for i in after:
@@ -286,6 +297,7 @@ def dump_rows(
             order.append([places.get(sku, -1) for sku in one.skus])
             positive.append([(one.user, sku) in kept for sku in one.skus])
             query.append(np.full(len(one.skus), len(query)))
+            pause.append(np.full(len(one.skus), n))
     np.savez(
         folder / "served.npz",
         x=np.concatenate(rows),
@@ -293,6 +305,7 @@ def dump_rows(
         order=np.concatenate(order),
         positive=np.concatenate(positive),
         q=np.concatenate(query),
+        pause=np.concatenate(pause),
     )
     found = asyncio.run(served(s, list(targets)))
     np.savez(

@@ -178,7 +178,8 @@ class ScoredSku(BaseModel):
 
 ListName = Literal["discover", "again", "mixed"]
 """A shopper's lists: ``again`` (their own items: buy again, continue), ``discover`` (items
-they have not interacted with) and ``mixed`` (the two interleaved)."""
+they have not interacted with) and ``mixed`` (the two: buy again first, places kept for
+discover)."""
 LIST_NAMES: tuple[ListName, ...] = ("discover", "again", "mixed")
 
 
@@ -309,7 +310,8 @@ class Recommendations(BaseModel):
         "mixed",
         alias="list",
         description="`again` (the shopper's own items: buy again, continue), "
-        "`discover` (items they have not interacted with) or `mixed` (both interleaved).",
+        "`discover` (items they have not interacted with) or `mixed` (both: buy again first, "
+        "places kept for discover).",
     )
     items: list[RecommendedItem]
     source: ListSource = Field(

@@ -28,8 +28,9 @@ async def _own_list(request: Request, user_id: UserPath) -> Claims:
     response_model=Recommendations,
     summary="A shopper's recommended products",
     description="One of the shopper's lists from the streaming recommender (`list`: buy "
-    "again, discover, or both interleaved), re-ranked by the registry's current ONNX ranker "
-    "over the shopper's and items' online features; a popularity list for shoppers the flows "
+    "again, discover, or both: buy again first, places kept for discover), re-ranked by the "
+    "registry's current ONNX ranker over the shopper's and items' online features; a "
+    "popularity list for shoppers the flows "
     "have not seen yet. `source` says which served. "
     "Readable with that shopper's session (`POST /session`) or an admin token only.",
     responses=responses(401, 403, 404, 429, 503),  # 404: an id no path can carry (a newline)

@@ -136,7 +136,7 @@ def test_the_api_serves_both_lists_from_what_the_flow_stored(flow_run: Run) -> N
             assert served(user, "again") == own
             discover = served(user, "discover")
             assert sorted(discover) == sorted(set(CATEGORY) - set(own))  # every new item
-            assert served(user, "mixed")[:2] == [own[0], discover[0]]
+            assert served(user, "mixed") == [*own, *discover]  # buy again first: fewer than 9
         # cold start, one catalogue view: that item's neighbours first
         assert set(served("u-ghost", "discover")[:2]) == {"B", "C"}
         # no neighbour is new to the crowd: their category's best seller they have not seen

@@ -189,10 +189,8 @@ def test_the_ranker_orders_each_list_of_a_known_shopper(
     assert found
     assert not set(own) & set(found)  # discover holds only items the shopper has not touched
     pool = dict(own) if name == "again" else dict(found) if name == "discover" else {}
-    if name == "mixed":
-        for pair in zip(own.items(), found.items(), strict=False):
-            pool.update(pair)
-        pool |= {**own, **found}
+    if name == "mixed":  # buy again first, then discover, 20 deep (depth_for(5))
+        pool = dict(mixed(list(own.items()), list(found.items()), 20))
     if name != "again":
         for sku, score in r.zrevrange(keys.popularity, 0, -1, withscores=True):
             if len(pool) >= 20:

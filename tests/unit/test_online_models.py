@@ -316,12 +316,18 @@ def test_discover_falls_back_to_categories_then_popularity() -> None:
     assert (source, [s for s, _ in ranked]) == ("category", ["coffee"])
 
 
-def test_mixed_interleaves_without_repeats() -> None:
+def test_mixed_puts_buy_again_first_and_keeps_places_for_discover() -> None:
     assert mixed([("a", 1.0)], [("x", 0.2), ("y", 0.1)], k=3) == [
         ("a", 1.0),
         ("x", 0.2),
         ("y", 0.1),
     ]
+    own = [(s, 1.0 - n / 10) for n, s in enumerate("abcdefghijkl")]
+    found = [("x", 0.2), ("b", 0.15), ("y", 0.1), ("z", 0.05)]
+    assert [s for s, _ in mixed(own, found, k=10)] == [*"abcdefgh", "x", "y"]
+    assert [s for s, _ in mixed(own[:3], found, k=6)] == ["a", "b", "c", "x", "y", "z"]
+    assert [s for s, _ in mixed(own, [("a", 0.3), ("q", 0.2)], k=4)] == ["a", "b", "c", "q"]
+    assert [s for s, _ in mixed([], found, k=2)] == ["x", "b"]
     assert mixed([], [], k=3) == []
 
 

@@ -47,13 +47,18 @@ def test_the_headline_is_the_ranked_list_when_a_ranker_was_trained() -> None:
     assert evaluate(SPLIT, LISTS, Ranked({}, {}))["discover_served"].startswith("unranked")
 
 
-def test_a_served_list_teaches_what_was_chosen_next_against_what_was_shown_and_not() -> None:
+def test_a_served_list_teaches_what_was_taken_next_against_what_was_shown_and_not() -> None:
     rows = np.arange(3 * len(RANKER_FEATURES), dtype=np.float32).reshape(3, -1)
     shown = [Served("u0", ["a", "b", "c"], rows), Served("u1", ["a", "b", "c"], rows)]
-    after = [Interaction("u0", "c", 1.0, "view"), Interaction("u0", "z", 2.0, "view")]
+    after = [
+        Interaction("u0", "c", 1.0, "add_to_cart"),
+        Interaction("u0", "a", 2.0, "view"),  # looked at, not taken: a negative
+        Interaction("u0", "z", 3.0, "purchase"),  # not shown
+        Interaction("u1", "b", 4.0, "view"),
+    ]
     x, y, lists = labelled(shown, after)
-    assert lists == 1  # u1 chose nothing it was shown: no query
-    assert y.tolist() == [0, 0, 1]  # a and b shown and not chosen: real negatives
+    assert lists == 1  # u1 only looked at what it was shown: no query
+    assert y.tolist() == [0, 0, 1]  # a and b shown and not taken: real negatives
     assert np.array_equal(x, rows)
 
 
@@ -68,13 +73,15 @@ def test_a_ranker_the_order_gate_refused_is_measured_but_not_the_headline() -> N
     assert figures["discover_served"] == "unranked (the order gate refused the ranker)"
 
 
-def test_the_gate_holds_out_what_the_api_ranks_of_lists_with_a_chosen_item() -> None:
+def test_the_gate_holds_out_what_the_api_ranks_of_lists_with_a_taken_item() -> None:
     rows = np.arange(30 * len(RANKER_FEATURES), dtype=np.float32).reshape(30, -1)
     skus = [f"s{n}" for n in range(30)]
     shown = [Served("u0", skus, rows), Served("u1", skus, rows), Served("u2", skus, rows)]
     after = [
-        Interaction("u0", "s3", 1.0, "view"),
-        Interaction("u1", "s25", 2.0, "view"),  # beyond what the API ranks: no query
+        Interaction("u0", "s3", 1.0, "purchase"),
+        Interaction("u0", "s1", 1.5, "view"),  # looked at, not taken
+        Interaction("u1", "s25", 2.0, "add_to_cart"),  # beyond what the API ranks: no query
+        Interaction("u2", "s4", 3.0, "view"),  # only looked at: no query
     ]
     holdout = held_out(shown, after)
     assert holdout.queries == 1
