@@ -32,6 +32,12 @@ cap), and fixed list prices.
   ``share_priced_at_a_bound``: the scored products whose final price sits at the floor, the
   ceiling or the competitor cap (within a price-test leg), where price follows the bound;
   ``day_effect_std_mean``: the day-to-day variation of demand the categories learned.
+  Calibration of the posterior's two parts, over the scored products: ``evidence_z_var``, the
+  variance of the evidence's error in its own standard deviations (what the likelihood alone
+  says, the prior divided out; 1 when its width is honest), ``prior_z_var`` the same for the
+  category prior each product gets, and ``truth_minus_prior_mean`` how far the scored
+  products' true elasticities lie from their priors' centres on average (with weak evidence
+  the posterior mean stays near the prior, so this, times the prior's weight, is the bias).
 - ``oracle_vs_static``: the oracle's own profit over list prices', the room any price policy
   had for ``profit_vs_static``.
 - ``learner``: the cost of the pricing path per product signal (``pricing_us_per_signal``,
@@ -279,6 +285,7 @@ def _score(
     learned, ideal, scored = [], [], []  # posterior means: learned, under the true prior
     widest: list[float] = []
     bounded = []  # scored products priced at a guardrail (within one price-test leg of it)
+    z_evidence, z_prior, prior_offset = [], [], []  # calibration of each part of the posterior
     for state in states.values():
         for sku, st in state.skus.items():
             if st.pricer is None:
@@ -288,6 +295,10 @@ def _score(
                 continue
             mean, std = st.pricer.demand.posterior(st.pool)
             error = mean - truth[sku]
+            z_evidence.append(evidence_z(st.pricer.demand.glm, truth[sku]))
+            prior_mean, prior_std = st.pool.prior.for_product(sku)
+            z_prior.append((prior_mean - truth[sku]) / prior_std)
+            prior_offset.append(truth[sku] - prior_mean)
             errors.append(error)
             stds.append(std)
             covered.append(abs(error) <= Z90 * std)
@@ -322,6 +333,9 @@ def _score(
             "day_effect_std_mean": float(
                 np.mean([math.sqrt(s.pool.day_variance) for s in states.values()])
             ),
+            "evidence_z_var": _variance(z_evidence),
+            "prior_z_var": _variance(z_prior),
+            "truth_minus_prior_mean": float(np.mean(prior_offset)) if prior_offset else math.nan,
         },
     }
 
@@ -341,6 +355,38 @@ def at_bound(pricer: ProductPricer) -> bool:
     )
     price = pricer.price
     return math.log(price / floor) < AT_BOUND or math.log(upper / price) < AT_BOUND
+
+
+def evidence_z(glm: PoissonLaplace, truth: float) -> float:
+    """The error of what a product's evidence alone says of its elasticity (its likelihood,
+    the prior divided out), in the likelihood's standard deviations: over many products its
+    variance is 1 when the evidence is as precise as it claims, < 1 when it claims too little.
+
+    The same as reading the evidence under a flat prior:
+
+    >>> glm = PoissonLaplace([0.0, 0.0, -1.5], [3.0, 3.0, 1.0])
+    >>> for x, units in [(-0.2, 30), (0.0, 20), (0.2, 12)] * 20:
+    ...     _ = glm.learn_one([1.0, 0.0, x], units, exposure=1.0)
+    >>> flat = copy.deepcopy(glm)
+    >>> flat.set_prior(ELASTICITY, 0.0, 1e4)
+    >>> mean, std = flat.marginal(ELASTICITY)
+    >>> bool(abs(evidence_z(glm, -2.0) - (mean + 2.0) / std) < 1e-3)
+    True
+    """
+    information, weighted = glm.likelihood(ELASTICITY)
+    if information <= 0.0:
+        return math.nan
+    return (weighted / information - truth) * math.sqrt(information)
+
+
+def _variance(values: list[float]) -> float:
+    """Variance of the finite values (NaN when fewer than two).
+
+    >>> _variance([1.0, -1.0, math.nan]), math.isnan(_variance([1.0]))
+    (2.0, True)
+    """
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.var(finite, ddof=1)) if len(finite) > 1 else math.nan
 
 
 def widest_test_information(pricer: ProductPricer) -> float:

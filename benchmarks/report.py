@@ -849,6 +849,9 @@ DIAGNOSTICS: list[tuple[str, str]] = [
     ("mae_floor_widest_test", "MAE that widest possible test would imply"),
     ("share_priced_at_a_bound", "priced at the floor, ceiling or competitor cap (±1 test leg)"),
     ("day_effect_std_mean", "learned day-to-day std of log demand, mean over categories"),
+    ("evidence_z_var", "variance of the evidence's errors in its own std (1: honest width)"),
+    ("prior_z_var", "variance of the category prior's errors in its own std (1: honest width)"),
+    ("truth_minus_prior_mean", "true − prior mean (× the prior's weight: the bias)"),
 ]
 
 
