@@ -258,9 +258,9 @@ def test_metrics_count_requests_per_route_and_cache_hits(client: TestClient) -> 
     assert client.get("/healthz", headers={"X-Request-ID": "abc"}).headers["x-request-id"] == "abc"
 
 
-def test_a_cached_price_is_answered_without_solving_the_routes_dependencies(
-    shop: Settings,
-) -> None:
+def test_a_price_is_answered_without_solving_the_routes_dependencies(shop: Settings) -> None:
+    """A read from Redis and a cached answer both go past FastAPI's routing, with the
+    route's bytes and statuses; only a sku the route's validation refuses reaches it."""
     app = create_app(shop)
     solved: list[str] = []
 
@@ -270,17 +270,22 @@ def test_a_cached_price_is_answered_without_solving_the_routes_dependencies(
 
     app.dependency_overrides[get_prices] = counted
     with TestClient(app) as c:
-        first = c.get(f"/prices/{C}")  # a miss: through the route
-        again = c.get(f"/prices/{C}")  # a hit: from the cache, as the route answered it
-        assert solved == [f"/prices/{C}"]
+        first = c.get(f"/prices/{C}")  # a miss: read from Redis, then cached
+        again = c.get(f"/prices/{C}")  # a hit: the cached bytes
+        assert solved == []
         assert again.content == first.content
+        assert PriceView.model_validate_json(first.content).sku == C
         assert again.headers["content-type"] == "application/json"
         assert again.headers["x-request-id"]
-        assert c.get("/prices/SKU-NOPE").status_code == 404  # unknown: through the route
+        unknown = c.get("/prices/SKU-NOPE")
+        assert unknown.status_code == 404
+        assert unknown.json() == {"detail": "unknown sku 'SKU-NOPE'"}
         assert c.get("/prices/bad%01sku").status_code == 422
-        assert solved[1:] == ["/prices/SKU-NOPE", "/prices/bad\x01sku"]
+        assert solved == ["/prices/bad\x01sku"]  # the route's validation answered it
         metrics = c.get("/metrics").text
     assert _ok_requests(metrics, "/prices/{sku}") == 2
+    counted = 'tillflow_http_requests_total{method="GET",route="/prices/{sku}",status="404"}'
+    assert counted in metrics
 
 
 def test_a_kept_list_is_sent_before_routing_while_its_inputs_are_fresh(shop: Settings) -> None:
