@@ -1,14 +1,16 @@
-"""A cached answer sent before FastAPI's routing: the shared shape of ``api/hot_prices.py``
-and ``api/hot_lists.py``.
+"""An answer sent before FastAPI's routing: the shared shape of ``api/hot_prices.py`` and
+``api/hot_lists.py``.
 
-A subclass says which requests it can answer from a cache (:meth:`HotPath.cached_body`);
-every other request goes to the app unchanged. It sits inside the rate limit, body limit and
+A subclass says which requests it can answer from a cache (:meth:`HotPath.cached_body`) and,
+optionally, which it can answer by reading them itself (:meth:`HotPath.answer`); every other
+request goes to the app unchanged. It sits inside the rate limit, body limit and
 request metrics (``api/main.py``) and names the route it answers for (``scope["route"]``),
 so a hit is limited, counted and timed as the route's own answer.
 """
 
 from __future__ import annotations
 
+from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -16,7 +18,8 @@ from api.responses import JsonBytes
 
 
 class HotPath:
-    """Send :meth:`cached_body`'s bytes when it has them; pass everything else to ``app``."""
+    """Send :meth:`cached_body`'s bytes, or else :meth:`answer`'s response, when there is one;
+    pass everything else to ``app``."""
 
     def __init__(self, app: ASGIApp, route: BaseRoute) -> None:
         self.app = app
@@ -24,15 +27,21 @@ class HotPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = self.cached_body(scope)
-        if body is None:
+        response = JsonBytes(body) if body is not None else await self.answer(scope)
+        if response is None:
             await self.app(scope, receive, send)
             return
         scope["route"] = self.route
-        await JsonBytes(body)(scope, receive, send)
+        await response(scope, receive, send)
 
     def cached_body(self, scope: Scope) -> bytes | None:
-        """The answer to send for this request, or None to let the app answer it."""
+        """The cached answer to send for this request, or None (then :meth:`answer`)."""
         raise NotImplementedError
+
+    async def answer(self, scope: Scope) -> Response | None:
+        """The answer read for a request the cache could not answer, or None to let the app
+        answer it (by default, every such request)."""
+        return None
 
 
 def get_path_id(scope: Scope, prefix: str) -> str | None:

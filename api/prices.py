@@ -154,6 +154,11 @@ def explain_forecast(
     return demand.explainer.explain_row(np.array(demand_features(state.features, price, when)))
 
 
+def unknown_sku(sku: str) -> str:
+    """The ``detail`` of the 404 for a sku Redis does not know."""
+    return f"unknown sku {sku!r}"
+
+
 class PriceService:
     """Products' prices for the HTTP and websocket handlers (one per API process)."""
 
@@ -197,6 +202,10 @@ class PriceService:
             else model_json(price_view(p.state, stale=sku in stale, demand=demand))
             for sku, p in found.values.items()
         }
+
+    async def answer(self, sku: str) -> bytes | None:
+        """``sku``'s answer as :meth:`answers` reads it; None for an unknown sku."""
+        return (await self.answers([sku])).get(sku)
 
     def cached(self, sku: str) -> bytes | None:
         """``sku``'s answer when the cache holds it fresh and rendered by the demand model

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from api.deps import Prices
 from api.ids import MAX_SKUS, SKUS_MAX_CHARS, SkuPath, parse_skus
+from api.prices import unknown_sku
 from api.responses import JsonBytes, json_object
 from schemas.serving import PriceView
 
@@ -25,10 +26,10 @@ _UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     responses={404: {"description": "Unknown sku."}, **_UNAVAILABLE},
 )
 async def get_price(sku: SkuPath, prices: Prices) -> JsonBytes:
-    bodies = await prices.answers([sku])
-    if sku not in bodies:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown sku {sku!r}")
-    return JsonBytes(bodies[sku])
+    body = await prices.answer(sku)
+    if body is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, unknown_sku(sku))
+    return JsonBytes(body)
 
 
 @router.get(

@@ -258,9 +258,9 @@ def test_metrics_count_requests_per_route_and_cache_hits(client: TestClient) -> 
     assert client.get("/healthz", headers={"X-Request-ID": "abc"}).headers["x-request-id"] == "abc"
 
 
-def test_a_cached_price_is_answered_without_solving_the_routes_dependencies(
-    shop: Settings,
-) -> None:
+def test_a_price_is_answered_without_solving_the_routes_dependencies(shop: Settings) -> None:
+    """A read from Redis and a cached answer both go past FastAPI's routing, with the
+    route's bytes and statuses; only a sku the route's validation refuses reaches it."""
     app = create_app(shop)
     solved: list[str] = []
 
@@ -270,23 +270,31 @@ def test_a_cached_price_is_answered_without_solving_the_routes_dependencies(
 
     app.dependency_overrides[get_prices] = counted
     with TestClient(app) as c:
-        first = c.get(f"/prices/{C}")  # a miss: through the route
-        again = c.get(f"/prices/{C}")  # a hit: from the cache, as the route answered it
-        assert solved == [f"/prices/{C}"]
+        first = c.get(f"/prices/{C}")  # a miss: read from Redis, then cached
+        again = c.get(f"/prices/{C}")  # a hit: the cached bytes
+        assert solved == []
         assert again.content == first.content
+        assert PriceView.model_validate_json(first.content).sku == C
         assert again.headers["content-type"] == "application/json"
         assert again.headers["x-request-id"]
-        assert c.get("/prices/SKU-NOPE").status_code == 404  # unknown: through the route
+        unknown = c.get("/prices/SKU-NOPE")
+        assert unknown.status_code == 404
+        assert unknown.json() == {"detail": "unknown sku 'SKU-NOPE'"}
         assert c.get("/prices/bad%01sku").status_code == 422
-        assert solved[1:] == ["/prices/SKU-NOPE", "/prices/bad\x01sku"]
+        assert solved == ["/prices/bad\x01sku"]  # the route's validation answered it
         metrics = c.get("/metrics").text
     assert _ok_requests(metrics, "/prices/{sku}") == 2
+    counted = 'tillflow_http_requests_total{method="GET",route="/prices/{sku}",status="404"}'
+    assert counted in metrics
 
 
-def test_a_kept_list_is_sent_before_routing_while_its_inputs_are_fresh(shop: Settings) -> None:
-    """A list answered again is the route's own bytes, sent without solving the route's
-    dependencies; the caller is still checked, and a change of the shopper's lists (pub/sub)
-    sends the next request through the route, which answers the new lists."""
+def test_a_list_is_sent_before_routing_and_kept_while_its_inputs_are_fresh(
+    shop: Settings,
+) -> None:
+    """A list read for a plain query string and a list answered again are the route's own
+    bytes, sent without solving the route's dependencies; the caller is still checked, any
+    other query string goes to the route, and a change of the shopper's lists (pub/sub)
+    makes the next request read the new lists."""
     app = create_app(shop)
     solved: list[str] = []
 
@@ -301,17 +309,22 @@ def test_a_kept_list_is_sent_before_routing_while_its_inputs_are_fresh(shop: Set
     other, _ = issue_token(shop, "shopper", "u-other", [], now=time.time())
     own, _ = issue_token(shop, "shopper", "u-kept", [], now=time.time())
     with TestClient(app, headers=admin_headers(shop)) as c:
-        first = c.get("/recommendations/u-kept?k=2")  # through the route, kept
+        first = c.get("/recommendations/u-kept?k=2")  # read before routing, kept
         again = c.get("/recommendations/u-kept?k=2")  # the kept answer
-        assert solved == ["k=2"]
+        assert solved == []
         assert again.content == first.content
         assert again.headers["content-type"] == "application/json"
+        routed = c.get("/recommendations/u-kept?k=2&k=2")  # not a plain query: the route's
+        assert solved == ["k=2&k=2"]
+        assert routed.content == first.content
         assert c.get("/recommendations/u-kept?k=2", headers=bearer(own)).content == first.content
         assert c.get("/recommendations/u-kept?k=2", headers=bearer(other)).status_code == 403
         anonymous = c.get("/recommendations/u-kept?k=2", headers={"Authorization": ""})
         assert anonymous.status_code == 401
         assert c.get("/recommendations/u-kept?k=3").status_code == 200  # another query string
-        assert solved == ["k=2", "k=2", "k=2", "k=3"]  # the refused callers went to the route
+        assert c.get("/recommendations/u-kept?k=51").status_code == 422
+        # the refused callers and the invalid k went to the route
+        assert solved == ["k=2&k=2", "k=2", "k=2", "k=51"]
         # Another shopper's websocket tells when the listener has handled both changes, in
         # the order published (a websocket of u-kept would read them again itself).
         with c.websocket_connect("/ws/recommendations/u-sync") as ws:
@@ -321,14 +334,13 @@ def test_a_kept_list_is_sent_before_routing_while_its_inputs_are_fresh(shop: Set
             )
             ws.receive_text()
         changed = c.get("/recommendations/u-kept?k=2")
-        assert solved[-1] == "k=2"
+        assert len(solved) == 4
         assert changed.json()["updated_at"] != first.json()["updated_at"]
         metrics = c.get("/metrics").text
     writer.close()
-    assert _ok_requests(metrics, "/recommendations/{user_id}") == 5
+    assert _ok_requests(metrics, "/recommendations/{user_id}") == 6
 
 
-@pytest.mark.cluster
 def test_rate_limit_answers_429_with_retry_after(shop: Settings) -> None:
     limited = shop.model_copy(update={"rate_limit_per_s": 1.0, "rate_limit_burst": 2})
     with TestClient(create_app(limited)) as c:
