@@ -122,6 +122,17 @@ TABLES: dict[str, list[tuple[str, str, str]]] = {
         ("tracking_overhead_cpu_ratio", "", "median of paired with / without, CPU of this process"),
         ("tracking_overhead_cpu_ratio_min", "", "the lowest paired CPU ratio"),
         ("tracking_overhead_cpu_ratio_max", "", "the highest paired CPU ratio"),
+        (
+            "train_server_cpu_s_with_tracking",
+            "train_server_cpu_s_without_tracking",
+            "the local MLflow server's CPU during the same trainings",
+        ),
+        (
+            "tracking_overhead_cpu_with_server_ratio",
+            "",
+            "median of paired with / without, CPU of this process and the MLflow server",
+        ),
+        ("tracking_overhead_cpu_with_server_ratio_ci90", "", "its 90 % bootstrap interval"),
         ("governance_overhead_ratio", "", "median of paired with / bare, wall: all the job adds"),
         ("governance_overhead_cpu_ratio", "", "the same in CPU time"),
         ("load_1m", "", "machine load average when the tracking section ended (2 cores)"),

@@ -77,6 +77,7 @@ from benchmarks.common import (
     parse_mode,
     percentile,
     print_repeat,
+    tree_cpu_s,
     write_medians,
 )
 from featurestore.layout import sku_layout
@@ -322,23 +323,6 @@ def wrk(
         "p99": lat[99],
         "errors": float(errors.group(1)) if errors else 0.0,
     }
-
-
-def tree_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) used so far by process ``pid`` and its live descendants
-    (the server and its workers; Linux ``/proc``)."""
-    total = 0.0
-    pending = [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except FileNotFoundError:  # it ended meanwhile
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        pending.extend(int(c) for c in children)
-    return total
 
 
 def children_cpu_s() -> float:

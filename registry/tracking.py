@@ -248,27 +248,47 @@ def submit_model(
 def model_folder(
     onnx_bytes: bytes, example_rows: np.ndarray, example_scores: np.ndarray
 ) -> dict[tuple[str, str], bytes]:
-    """The model folder's files by (artifact folder, name): the ONNX file in MLflow's ``onnx``
-    flavour with its signature, inferred from the example rows and their scores."""
+    """The model folder's files by (artifact folder, name): what ``mlflow.onnx.save_model``
+    writes for these ONNX bytes — the ONNX file, ``MLmodel`` (the ``onnx`` and
+    ``python_function`` flavours, the signature inferred from the example rows and their
+    scores, the model's size) and the environment files — built from the bytes in hand.
+    ``save_model`` would parse the ONNX bytes and serialise them again (the same bytes),
+    check every requirement against the installed packages and describe the interpreter on
+    every call (~11 ms of CPU per run); the environment files are the same for every model
+    (:func:`environment_files`) and ``MLmodel`` is written with MLflow's own ``Model``."""
     import mlflow.onnx
     import onnx
-    from mlflow.models import infer_signature
+    from mlflow import pyfunc
+    from mlflow.models import Model, infer_signature
 
-    signature = infer_signature(example_rows.astype(np.float32), example_scores.astype(np.float32))
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / MODEL_ARTIFACT
-        mlflow.onnx.save_model(
-            onnx.load_from_string(onnx_bytes),
-            str(folder),
-            signature=signature,
-            pip_requirements=list(runtime_requirements()),
-            save_as_external_data=False,  # a tree ensemble has no large tensors: one file
+    model = Model(
+        signature=infer_signature(
+            example_rows.astype(np.float32), example_scores.astype(np.float32)
         )
-        return {
-            (_artifact_dir(folder, path), path.name): path.read_bytes()
-            for path in sorted(folder.rglob("*"))
-            if path.is_file()
-        }
+    )
+    pyfunc.add_to_model(
+        model,
+        loader_module="mlflow.onnx",
+        data=ONNX_FILE,
+        conda_env=ENVIRONMENT_NAMES[0],
+        python_env=ENVIRONMENT_NAMES[1],
+        code=None,
+    )
+    model.add_flavor(
+        mlflow.onnx.FLAVOR_NAME,
+        onnx_version=onnx.__version__,
+        data=ONNX_FILE,
+        providers=mlflow.onnx.ONNX_EXECUTION_PROVIDERS,
+        onnx_session_options=None,
+        code=None,
+    )
+    model.model_size_bytes = len(onnx_bytes)  # the folder's size when MLflow measures it
+    files = {
+        ONNX_FILE: onnx_bytes,
+        "MLmodel": model.to_yaml().encode(),
+        **dict(environment_files()),
+    }
+    return {(MODEL_ARTIFACT, name): files[name] for name in sorted(files)}
 
 
 def log_model(
@@ -378,15 +398,6 @@ def _experiment_id(rest: MlflowRest, settings: Settings) -> str:
         experiment_id = str(rest.post("experiments/create", {"name": name})["experiment_id"])
     EXPERIMENT_IDS[(settings.mlflow_url, name)] = experiment_id
     return experiment_id
-
-
-def _artifact_dir(folder: Path, path: Path) -> str:
-    """Where a file of the local model folder goes in the run's artifacts.
-
-    >>> _artifact_dir(Path("/t/model"), Path("/t/model/sub/x.txt"))
-    'model/sub'
-    """
-    return "/".join((MODEL_ARTIFACT, *path.relative_to(folder).parent.parts))
 
 
 def log_audit_run(

@@ -12,6 +12,8 @@ import mlflow.onnx
 import numpy as np
 import onnx
 import pytest
+import yaml
+from mlflow.models import infer_signature
 
 from batch.demand import DemandSet, evaluate_demand, fit_demand, importance
 from batch.onnx_export import Checked
@@ -21,6 +23,7 @@ from registry.tracking import (
     ONNX_FILE,
     OpenRun,
     environment_files,
+    model_folder,
     runtime_requirements,
     submit_model,
 )
@@ -56,6 +59,49 @@ def test_the_environment_files_logged_when_a_run_starts_are_those_of_its_model(
     for name in ENVIRONMENT_NAMES:
         assert early[name] == (folder / name).read_bytes(), name
     assert b"onnxruntime==" in early["requirements.txt"]
+
+
+def test_the_model_folder_is_what_mlflow_writes_for_the_model(
+    demand_set: DemandSet, tmp_path: Path
+) -> None:
+    """A run builds its model folder from the bytes in hand instead of calling
+    ``mlflow.onnx.save_model``: every file must be what ``save_model`` writes (``MLmodel``
+    but for the id and time it gives every model), so MLflow loads it as its own."""
+    trained = evaluate_demand(fit_demand(demand_set))
+    rows, scores = trained.holdout[:5], trained.exported.check_scores[:5]
+    saved = tmp_path / "model"
+    mlflow.onnx.save_model(
+        onnx.load_from_string(trained.exported.onnx),
+        str(saved),
+        signature=infer_signature(rows, scores.astype(np.float32)),
+        pip_requirements=list(runtime_requirements()),
+        save_as_external_data=False,
+    )
+    built = model_folder(trained.exported.onnx, rows, scores)
+    assert {parent for parent, _ in built} == {"model"}
+    files = {name: content for (_, name), content in built.items()}
+    assert sorted(files) == sorted(path.name for path in saved.iterdir())
+    for name in files.keys() - {"MLmodel"}:
+        assert files[name] == (saved / name).read_bytes(), name
+    made, expected = (
+        {
+            k: v
+            for k, v in yaml.safe_load(text).items()
+            if k not in ("model_uuid", "utc_time_created")
+        }
+        for text in (files["MLmodel"], (saved / "MLmodel").read_bytes())
+    )
+    assert made == expected
+    loaded = mlflow.pyfunc.load_model(str(_written(files, tmp_path / "built")))
+    predicted = loaded.predict(rows)["variable"]
+    np.testing.assert_allclose(np.ravel(predicted), scores, rtol=1e-6)
+
+
+def _written(files: dict[str, bytes], folder: Path) -> Path:
+    folder.mkdir()
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    return folder
 
 
 def test_the_importance_of_the_fitted_booster_is_that_of_the_exported_one(
