@@ -20,9 +20,9 @@ closes it ``FINISHED`` (or ``FAILED``). :func:`log_training_run` chains them.
 
 The requests go through MLflow's REST API (:class:`registry.rest.MlflowRest`, plain
 ``urllib``): ~0.7 ms of client CPU each where ``MlflowClient`` spent ~2.3 ms (``requests``,
-retries, request-header plugins). The ``mlflow`` package writes the model folder
-(``mlflow.onnx.save_model``: the flavour, the signature, the requirements); it is imported here
-only (training), never on the serving path.
+retries, request-header plugins). The ``mlflow`` package builds the model folder's ``MLmodel``
+and environment files (:func:`model_folder`); it is imported here only (training), never on
+the serving path.
 """
 
 from __future__ import annotations
