@@ -341,6 +341,7 @@ def test_a_list_is_sent_before_routing_and_kept_while_its_inputs_are_fresh(
     assert _ok_requests(metrics, "/recommendations/{user_id}") == 6
 
 
+@pytest.mark.cluster
 def test_rate_limit_answers_429_with_retry_after(shop: Settings) -> None:
     limited = shop.model_copy(update={"rate_limit_per_s": 1.0, "rate_limit_burst": 2})
     with TestClient(create_app(limited)) as c:
