@@ -425,12 +425,24 @@ def process_index(argv: Sequence[str], env: Mapping[str, str]) -> int:
     >>> process_index(["bytewax.run", "f:flow"], {})
     0
     """
+    given = cli_option(argv, "-i", "--process-id")
+    return int(given if given is not None else env.get("BYTEWAX_PROCESS_ID", "0"))
+
+
+def cli_option(argv: Sequence[str], short: str, long: str) -> str | None:
+    """The value of a ``bytewax.run`` option (``short v``, ``long v`` or ``long=v``), or None.
+
+    >>> cli_option(["f:flow", "-a", "h:1;h:2"], "-a", "--addresses")
+    'h:1;h:2'
+    >>> cli_option(["f:flow", "--addresses=h:1"], "-a", "--addresses"), cli_option([], "-a", "--a")
+    ('h:1', None)
+    """
     for i, arg in enumerate(argv):
-        if arg in ("-i", "--process-id") and i + 1 < len(argv):
-            return int(argv[i + 1])
-        if arg.startswith("--process-id="):
-            return int(arg.split("=", 1)[1])
-    return int(env.get("BYTEWAX_PROCESS_ID", "0"))
+        if arg in (short, long) and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(f"{long}="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def start_flow_metrics(settings: Settings, env: Mapping[str, str]) -> MetricsServer | None:

@@ -41,7 +41,7 @@ from typing import Generic, TypeVar
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition, StatelessSinkPartition
 
-from flows.metrics import process_index
+from flows.metrics import cli_option, process_index
 
 X = TypeVar("X")
 MAX_PROCESSES = 256
@@ -69,13 +69,8 @@ def process_count(argv: Sequence[str], env: Mapping[str, str]) -> int:
     >>> process_count(["bytewax.run", "f:flow"], {})
     1
     """
-    addresses = env.get("BYTEWAX_ADDRESSES")
-    for i, arg in enumerate(argv):
-        if arg in ("-a", "--addresses") and i + 1 < len(argv):
-            addresses = argv[i + 1]
-        elif arg.startswith("--addresses="):
-            addresses = arg.split("=", 1)[1]
-    return max(1, len([a for a in (addresses or "").split(";") if a]))
+    addresses = cli_option(argv, "-a", "--addresses") or env.get("BYTEWAX_ADDRESSES", "")
+    return max(1, len([a for a in addresses.split(";") if a]))
 
 
 class OverlappedSink(FixedPartitionedSink[Sequence[X], None], Generic[X]):

@@ -15,7 +15,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import uuid
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
@@ -40,7 +39,7 @@ from simulator.shop import Shop
 from tests.flow_processes import (
     bronze_offsets,
     flow_env,
-    free_port,
+    flow_settings,
     metric_values,
     read_so_far,
     topic_offsets,
@@ -91,25 +90,11 @@ def _feature_times(settings: Settings, users: list[str]) -> dict[str, float | No
 def test_a_flow_killed_with_writes_in_flight_loses_none_of_them(
     stack: Settings, tmp_path: Path
 ) -> None:
-    rid = uuid.uuid4().hex[:6]
     real = urlparse(stack.redis_url)
     proxy = TcpProxy(real.hostname or "127.0.0.1", real.port or 6379)
-    settings = stack.model_copy(
-        update={
-            "topic_prefix": f"{stack.topic_prefix}inflight{rid}.",
-            "redis_prefix": f"{stack.redis_prefix}inflight{rid}:",
-            "lake_dir": tmp_path / "lake",
-            "recovery_dir": tmp_path / "recovery",
-            "snapshot_s": 1,
-            "lake_flush_s": 0.2,
-            "kafka_batch": 200,
-            # Room for every batch of the run: only the join at each epoch's end stops the
-            # flow from reading on (and committing epochs) while Redis takes nothing.
-            "sink_in_flight": 10_000,
-            "flow_base_port": free_port(),
-            "flow_metrics_port": free_port(),
-        }
-    )
+    # Room for every batch of the run: only the join at each epoch's end stops the flow from
+    # reading on (and committing epochs) while Redis takes nothing.
+    settings = flow_settings(stack, "inflight", tmp_path, kafka_batch=200, sink_in_flight=10_000)
     proxied = settings.model_copy(
         update={"redis_url": f"redis://127.0.0.1:{proxy.port}{real.path or '/0'}"}
     )
