@@ -102,9 +102,11 @@ class Partition:
 
     def fetch(
         self, batch_size: int, on_error: Callable[[ConfluentError], None], ceiling: float
-    ) -> None:
-        """Fetch what the consumer has; a timestamp above ``ceiling`` (ms) keeps the time."""
-        for m in self.consumer.consume(batch_size, 0):
+    ) -> int:
+        """Fetch what the consumer has; a timestamp above ``ceiling`` (ms) keeps the time.
+        Returns how many messages and events the consumer gave."""
+        got = self.consumer.consume(batch_size, 0)
+        for m in got:
             error = m.error()
             if error is not None:
                 if error.code() == ConfluentError._PARTITION_EOF:
@@ -128,6 +130,7 @@ class Partition:
             if self.time < ts <= ceiling:
                 self.time = ts
             self.fetched.append((self.time, offset, message))
+        return len(got)
 
 
 class Merge:
@@ -138,6 +141,14 @@ class Merge:
     nothing new (the quiet topics, the caught-up partitions) would sleep ~15 ms a round with
     15 partitions while messages wait in the others. Only a round that hands over nothing at
     all makes the worker wait, IDLE_WAIT, before the next (``idle``).
+
+    ``linger_s``: after a round that handed messages over and left no backlog (nothing
+    fetched still waiting, no fetch that came back full), the next round waits until
+    ``linger_s`` after it. A tailing flow then takes what arrived in that time as one
+    batch instead of a few messages a round: the keyed steps emit one output per key and
+    batch (a product's feature row, a shopper's lists, each a Redis write), so small
+    batches cost more per event. An event waits at most ``linger_s`` longer; a backlog
+    (a replay, a restart) never waits.
     """
 
     def __init__(
@@ -150,6 +161,7 @@ class Merge:
         max_ahead_s: float,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        linger_s: float = 0.0,
     ) -> None:
         self.tail = tail
         self.batch_size = batch_size
@@ -161,6 +173,9 @@ class Merge:
         self.parts: dict[str, Partition] = {}
         self.leader: str | None = None  # the partition that hands over the merged batches
         self.idle = False  # the last round handed over nothing
+        self.linger_s = linger_s
+        self.handed_at = -math.inf  # when the last round handed messages over (clock)
+        self.backlog = False  # the last round left messages waiting
 
     def add(self, name: str, consumer: Fetcher, resume: int) -> Partition:
         part = Partition(name, consumer, resume, self.clock())
@@ -180,9 +195,11 @@ class Merge:
         now = self.clock()
         ceiling = (self.wall() + self.max_ahead_s) * 1000.0
         limit = math.inf
+        full = False
         for part in self.parts.values():
             if not part.fetched and not self.done(part.name):
-                part.fetch(self.batch_size, self.on_error, ceiling)
+                got = part.fetch(self.batch_size, self.on_error, ceiling)
+                full = full or got >= self.batch_size
             if part.fetched:
                 limit = min(limit, part.fetched[-1][0])
             elif not part.answered and now < part.born + self.grace_s:
@@ -196,7 +213,20 @@ class Merge:
                 part.resume = taken[-1][1] + 1
                 ready.append(taken)
         self.idle = not ready
+        if ready:
+            self.handed_at = now
+        self.backlog = full or any(part.fetched for part in self.parts.values())
         return [m for _, _, m in heapq.merge(*ready, key=lambda t: t[0])]
+
+    def awake(self) -> datetime | None:
+        """When the next round may run (None: at once): IDLE_WAIT after a round that found
+        nothing, ``linger_s`` after the last batch handed over while no backlog waits."""
+        if self.idle:
+            return datetime.now(UTC) + IDLE_WAIT
+        if self.backlog or self.linger_s <= 0:
+            return None
+        left = self.handed_at + self.linger_s - self.clock()
+        return datetime.now(UTC) + timedelta(seconds=left) if left > 0 else None
 
     def all_done(self) -> bool:
         return all(self.done(name) for name in self.parts)
@@ -222,6 +252,7 @@ class TolerantKafkaSource(FixedPartitionedSource[SourceMessage, int | None]):
         on_error: Callable[[ConfluentError], None],
         max_ahead_s: float,
         grace_s: float = 5.0,
+        linger_s: float = 0.0,
     ) -> None:
         self.brokers = brokers
         self.topics = topics
@@ -230,6 +261,7 @@ class TolerantKafkaSource(FixedPartitionedSource[SourceMessage, int | None]):
         self.on_error = on_error
         self.max_ahead_s = max_ahead_s
         self.grace_s = grace_s
+        self.linger_s = linger_s
         self.lister = KafkaSource(brokers, topics)
         self._merges: dict[int, Merge] = {}  # per worker thread
         self._lock = threading.Lock()
@@ -259,6 +291,7 @@ class TolerantKafkaSource(FixedPartitionedSource[SourceMessage, int | None]):
                     grace_s=self.grace_s,
                     on_error=self.on_error,
                     max_ahead_s=self.max_ahead_s,
+                    linger_s=self.linger_s,
                 ),
             )
         return Merged(merge, merge.add(for_part, consumer, start))
@@ -283,7 +316,7 @@ class Merged(StatefulSourcePartition[SourceMessage, int | None]):
 
     def next_awake(self) -> datetime | None:
         if self.name == self.merge.leader:
-            return datetime.now(UTC) + IDLE_WAIT if self.merge.idle else None
+            return self.merge.awake()
         return datetime.now(UTC) + FOLLOWER_POLL  # only to learn that it has ended
 
     def snapshot(self) -> int | None:

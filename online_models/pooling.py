@@ -207,6 +207,10 @@ class ShopPrior:
     base_mean: float = BASE_MEAN
     reports: dict[str, tuple[float, float]] = field(default_factory=dict)
     version: int = 0  # counts the reports: a category knows whether the others moved
+    # each category's prior as last fitted (:meth:`for_category`), until another reports
+    priors: dict[str, tuple[float, float]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def report(self, category: str, information: float, information_mean: float) -> None:
         """What a category's products say of its mean (precision, precision × estimate)."""
@@ -215,6 +219,9 @@ class ShopPrior:
         else:
             self.reports.pop(category, None)
         self.version += 1
+        # a category's prior leaves its own report out: only the other categories' moved
+        own = self.priors.get(category)
+        self.priors = {} if own is None else {category: own}
 
     def shop_mean(self) -> tuple[float, float]:
         """Mean and std of the shop's mean elasticity, every category's report counted."""
@@ -223,10 +230,25 @@ class ShopPrior:
         return fit.mean_posterior()
 
     def for_category(self, category: str) -> tuple[float, float]:
-        """Mean and std of the prior of ``category``'s mean elasticity."""
-        pairs = _pairs(self.reports, leave_out=category)
-        fit = grid_fit(pairs[:, 0], pairs[:, 1], self.base_mean, SHOP_MEAN_STD, SIGMA_SCALE)
-        return fit.predictive()
+        """Mean and std of the prior of ``category``'s mean elasticity (fitted once per
+        change of the other categories' reports: a category asks after each of its refits
+        and whenever the others moved)."""
+        prior = self.priors.get(category)
+        if prior is None:
+            pairs = _pairs(self.reports, leave_out=category)
+            fit = grid_fit(pairs[:, 0], pairs[:, 1], self.base_mean, SHOP_MEAN_STD, SIGMA_SCALE)
+            prior = self.priors[category] = fit.predictive()
+        return prior
+
+    def __getstate__(self) -> dict[str, object]:
+        """The reports and version, as snapshots hold them (the fitted priors are rebuilt)."""
+        state = dict(self.__dict__)
+        del state["priors"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self.priors = {}
 
 
 _EMPTY_SHOP = ShopPrior().for_category("")  # the prior of a category mean in a new shop

@@ -5,7 +5,7 @@ in offset order at its partition time."""
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from confluent_kafka import TIMESTAMP_CREATE_TIME
@@ -80,17 +80,22 @@ MAX_AHEAD_S = 5.0
 
 
 def merge_of(
-    fetches: dict[str, list[list[Raw]]], tail: bool = False, clock: Clock | None = None
+    fetches: dict[str, list[list[Raw]]],
+    tail: bool = False,
+    clock: Clock | None = None,
+    batch_size: int = 100,
+    linger_s: float = 0.0,
 ) -> tuple[list[Merged], list[ConfluentError]]:
     errors: list[ConfluentError] = []
     merge = Merge(
         tail=tail,
-        batch_size=100,
+        batch_size=batch_size,
         grace_s=5,
         on_error=errors.append,
         max_ahead_s=MAX_AHEAD_S,
         clock=clock or Clock(),
         wall=lambda: WALL_S,
+        linger_s=linger_s,
     )
     return [Merged(merge, merge.add(n, Scripted(f), 0)) for n, f in fetches.items()], errors
 
@@ -222,3 +227,28 @@ def test_fetches_never_wait_and_only_a_round_that_found_nothing_waits_before_the
     busy, quiet = (cast(Scripted, p.part.consumer) for p in parts)
     assert quiet.timeouts  # the quiet partition was asked in every round, and never waited
     assert all(t == 0 for t in busy.timeouts + quiet.timeouts)
+
+
+def test_a_tailing_merge_lingers_after_a_batch_unless_a_backlog_waits() -> None:
+    clock = Clock()
+    fetches = [[Raw(0, 10)], [Raw(1, 20), Raw(2, 30)], [Raw(3, 40)], []]
+    (leader,), _ = merge_of({"a": fetches}, tail=True, clock=clock, batch_size=2, linger_s=0.05)
+    assert [m.offset for m in leader.next_batch()] == [0]
+    waited = leader.next_awake()  # caught up: what arrives next waits for the linger
+    assert waited is not None
+    assert timedelta(milliseconds=40) < waited - datetime.now(UTC) <= timedelta(milliseconds=50)
+    clock.now = 0.03
+    left = leader.next_awake()  # the linger counts from the batch handed over
+    assert left is not None
+    assert left - datetime.now(UTC) <= timedelta(milliseconds=20)
+    clock.now = 0.05
+    assert leader.next_awake() is None
+    assert [m.offset for m in leader.next_batch()] == [1, 2]
+    assert leader.next_awake() is None  # the fetch came back full: more waits, straight on
+    assert [m.offset for m in leader.next_batch()] == [3]
+    assert leader.next_awake() is not None
+    clock.now = 0.2
+    assert list(leader.next_batch()) == []
+    idle = leader.next_awake()  # nothing anywhere: the short idle wait, as without a linger
+    assert idle is not None
+    assert idle - datetime.now(UTC) <= IDLE_WAIT
