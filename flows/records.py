@@ -84,7 +84,7 @@ class Rejected(NamedTuple):
     correlation_id: str | None = None  # the message's x-correlation-id header
 
 
-SkuKind = Literal["view", "add_to_cart", "sale", "stock", "competitor"]
+SkuKind = Literal["view", "add_to_cart", "remove_from_cart", "sale", "stock", "competitor"]
 
 
 class SkuSignal(NamedTuple):

@@ -50,7 +50,9 @@ from infra.errors import StackError
 # 7: a product's demand model has a fifth coefficient, the open day's effect
 #    (online_models.elasticity.ElasticityModel.day), and a category learns the day-to-day
 #    variance of demand (CategoryPool.day_sum / .day_weight).
-STATE_FORMAT = 7
+# 8: a product's demand model keeps its open carts, to tell a web order from a till sale
+#    (online_models.elasticity.ElasticityModel._carts).
+STATE_FORMAT = 8
 FORMAT_FILE = "state-format"
 UNSTAMPED = 1
 

@@ -45,7 +45,10 @@ POPULARITY_EVERY = 10  # publish a product's popularity every n interactions
 Keyed = tuple[str, tuple[str, Any]]  # (key, (key, value)): stateful steps see their key
 
 
-PRODUCT_ACTIONS = frozenset({Action.VIEW.value, Action.ADD_TO_CART.value})  # product signals
+# product signals: views and carts are demand; a removed cart tells a web order from a till sale
+PRODUCT_ACTIONS = frozenset(
+    {Action.VIEW.value, Action.ADD_TO_CART.value, Action.REMOVE_FROM_CART.value}
+)
 
 
 def signals(rec: Accepted) -> tuple[list[Keyed], Keyed | None]:
@@ -151,6 +154,8 @@ class SkuState:
             pricer.start(s.t)
             if s.kind == "add_to_cart":
                 pricer.on_cart(s.t, self.pool)
+            elif s.kind == "remove_from_cart":
+                pricer.on_uncart(s.t)
             elif s.kind == "view":
                 change, drifted = pricer.on_view(s.t, self.market(), self.pool)
             elif s.kind == "sale":

@@ -12,10 +12,17 @@ elasticity ``e`` and one competitor coefficient ``c``:
   hours are clock hours weighted by the category's hour-of-day × weekday pattern of sales, so
   a price that held at night is not mistaken for a price that sells less.
 
+A shop with web and tills gives both: carts per view, and the till's units per busy hour,
+each with its own level (``a_v``, ``a_h``) and one shared elasticity. Orders carry no channel,
+so a sale is told apart by the carts: each product keeps its carts that were neither bought
+nor removed (for at most ``cart_hold_s``, after which a cart counts as abandoned), and a sale
+line that finds such a cart is that shopper's web order, already counted as its cart; a sale
+line that finds none was rung up at a till. Without carts (a web shop that sends only views and
+orders) the sales are the views' conversions and there are no till hours.
+
 Evidence accumulates in a bucket at one price; the bucket becomes one observation when it is
 full, when the price changes, or (hours) when it has been open long enough, so zero-sale hours
-count too. A product that shows views learns from views only: its orders are the same
-shoppers' carts, and orders carry no channel that would tell a till sale from a web one.
+count too.
 Units sold in baskets of several are more dispersed than a Poisson count; their likelihood is
 tempered by the category's E[q²]/E[q] (quasi-Poisson). Demand also moves from day to day for
 reasons no price explains (weather, events, a display), so buckets of the same day share a
@@ -51,6 +58,7 @@ class ElasticityConfig:
     hourly_prior: float = 0.5  # prior median of units per busy hour
     intercept_std: float = 2.5  # wide: the level of demand is the data's to say
     competitor_std: float = 0.5  # cross-price coefficient: zero unless the data say otherwise
+    cart_hold_s: float = 1800.0  # a cart neither bought nor removed this long is abandoned
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +104,7 @@ class ElasticityModel:
     _h_unconfirmed: float | None = None  # the price before a publish no sale confirmed yet
     # closed hours buckets (start, end, price, units, competitor) waiting for the pattern
     _h_waiting: list[tuple[float, float, float, float, float]] = field(default_factory=list)
+    _carts: list[float] = field(default_factory=list)  # times of carts not bought nor removed
 
     def __post_init__(self) -> None:
         c = self.config
@@ -197,15 +206,44 @@ class ElasticityModel:
             self._v_units, self._v_weight = 0.0, 1.0  # carts replace sales as conversions
         if self._v_views:
             self._v_units += 1.0
+        self._open_carts(t).append(t)
+
+    def on_uncart(self, t: float) -> None:
+        """A shopper took the product out of their cart: that cart will not be an order."""
+        carts = self._open_carts(t)
+        if carts:
+            carts.pop(0)
+
+    def _open_carts(self, t: float) -> list[float]:
+        """The carts still waiting for their order at ``t`` (abandoned ones dropped)."""
+        carts, hold = self._carts, self.config.cart_hold_s
+        while carts and carts[0] < t - hold:
+            carts.pop(0)
+        return carts
+
+    def _web_order(self, t: float) -> bool:
+        """Whether a sale line at ``t`` is a web order: it takes the oldest open cart."""
+        carts = self._open_carts(t)
+        if not carts:
+            return False
+        carts.pop(0)
+        return True
 
     def on_sale(self, price: float, quantity: int, t: float, pool: CategoryPool) -> float | None:
         """Units sold at ``price``; returns the residual of a bucket this sale closed."""
+        if self.has_carts and self._web_order(t):
+            return None  # counted as its cart
         mean, _ = self.glm.marginal(ELASTICITY)
         pool.add_sale_line(t, quantity, (price / self.list_price) ** -mean)
-        if self.has_views:
-            if not self.has_carts and self._v_views and _same(price, self._v_price):
+        if self.has_views and not self.has_carts:
+            if self._v_views and _same(price, self._v_price):
                 self._v_units += quantity
                 self._v_weight = 1.0 / pool.unit_dispersion
+            return None
+        if self.has_views and self._h_open is None:
+            # The first till sale of a product with views: the tills' clock starts now. The
+            # sale that started it is not counted, or every clock would open on a sale.
+            self._h_open, self._h_price, self._h_last_sale = t, price, t
             return None
         closed = None
         unconfirmed, self._h_unconfirmed = self._h_unconfirmed, None
@@ -263,7 +301,7 @@ class ElasticityModel:
         """
         if self.has_views:
             self.close_views(pool)
-        elif self._h_open is not None:
+        if self._h_open is not None:
             self.close_hours(t, pool)
             self._h_unconfirmed = self._h_price
             self._h_price = price

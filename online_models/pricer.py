@@ -109,6 +109,10 @@ class ProductPricer:
         """
         self.demand.on_cart(t, pool)
 
+    def on_uncart(self, t: float) -> None:
+        """A shopper removed the product from their cart: no order will follow that cart."""
+        self.demand.on_uncart(t)
+
     def on_sale(
         self, price: float, quantity: int, t: float, market: Market, pool: CategoryPool
     ) -> tuple[PriceChange | None, bool]:

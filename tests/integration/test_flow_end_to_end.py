@@ -198,7 +198,7 @@ def _sku_signals(run: Run) -> dict[str, list[tuple[float, str, dict[str, Any]]]]
             seen.add(p["event_id"])
             if name == "user-activity":
                 e = UserActivity.model_validate(p)
-                if e.sku and e.action.value in ("view", "add_to_cart"):
+                if e.sku and e.action.value in ("view", "add_to_cart", "remove_from_cart"):
                     signals[e.sku].append((e.event_time.timestamp(), e.action.value, {}))
             elif name == "orders":
                 o = Order.model_validate(p)

@@ -110,10 +110,19 @@ def _hourly(t: float) -> float:
     return 0.25 + 1.5 * math.sin(math.pi * hour_of(t) / 24) ** 2
 
 
-def _run_category(truth: dict[str, float], channels: str, days: int, seed: int) -> CategoryState:
+def _run_category(
+    truth: dict[str, float],
+    channels: str,
+    days: int,
+    seed: int,
+    counts: dict[str, float] | None = None,
+) -> CategoryState:
     """A synthetic category fed as the flow feeds it: signals in time order, prices from the
-    pricer itself (closed loop), demand from the true elasticities."""
+    pricer itself (closed loop), demand from the true elasticities. A cart not bought is
+    removed, as a shop's storefront reports it. ``counts`` adds up the carts, web units and
+    till units sent."""
     rng = random.Random(seed)
+    counts = {} if counts is None else counts
     catalogue = _category(truth)
     state = CategoryState()
     step = 60.0
@@ -130,12 +139,17 @@ def _run_category(truth: dict[str, float], channels: str, days: int, seed: int) 
                     state.apply((sku, SkuSignal("view", t)), catalogue)
                     if rng.random() < 0.1 * factor:
                         state.apply((sku, SkuSignal("add_to_cart", t)), catalogue)
+                        counts["carts"] = counts.get("carts", 0) + 1
                         if rng.random() < 0.6:
                             state.apply((sku, SkuSignal("sale", t, 1, price)), catalogue)
+                            counts["web"] = counts.get("web", 0) + 1
+                        else:
+                            state.apply((sku, SkuSignal("remove_from_cart", t)), catalogue)
             if channels in ("pos", "both"):
                 for _ in range(_poisson(rng, 0.03 * busy * factor)):  # till lines
                     quantity = rng.choice((1, 1, 1, 2))
                     state.apply((sku, SkuSignal("sale", t, quantity, price)), catalogue)
+                    counts["till"] = counts.get("till", 0) + quantity
     return state
 
 
@@ -157,6 +171,49 @@ def test_each_mode_recovers_known_elasticities(channels: str, days: int) -> None
     assert float(np.mean(np.abs(errors))) < 0.35
     assert max(abs(z) for z in zs) < 3.0
     assert sum(st.pricer.changes for st in state.skus.values() if st.pricer) > 0
+
+
+def test_web_and_tills_both_count_and_a_web_order_counts_once() -> None:
+    """With views and tills, the tills' units per busy hour join the carts per view as
+    evidence on the one elasticity; a web order, already counted as its cart, is not counted
+    again as a till sale."""
+    truth = {"A": -1.5}
+    counts: dict[str, float] = {}
+    both = _run_category(truth, "both", 8, seed=5, counts=counts)
+    web = _run_category(truth, "web", 8, seed=5)
+    demand = both.skus["A"].pricer.demand  # type: ignore[union-attr]
+    end = max(demand.hours_due() or 0.0, T0 + 8 * 86_400)
+    demand.close_views(both.pool)
+    demand.close_hours(end, both.pool)
+    # every cart and every till unit once (but the till sale that started the clock and a
+    # cart whose view closed its bucket by changing the price): not the web units again
+    once = counts["carts"] + counts["till"]
+    assert once - 0.01 * counts["carts"] - 2 <= demand.units <= once - 1
+    assert counts["web"] > 0.1 * once
+    assert demand.exposure > 0
+    web_information = web.skus["A"].pricer.demand.glm.information(ELASTICITY)  # type: ignore[union-attr]
+    assert demand.glm.information(ELASTICITY) > 1.3 * web_information
+    mean, std = demand.posterior(both.pool)
+    assert abs(mean - truth["A"]) < 3 * std
+
+
+def test_a_sale_is_a_web_order_only_while_its_cart_is_open() -> None:
+    """A sale line takes an open cart (a web order); with the cart removed or abandoned,
+    the next sale was rung up at a till."""
+    pool = CategoryPool()
+    model = ElasticityModel("S", LIST)
+    hold = model.config.cart_hold_s
+    t = T0
+    model.on_view(LIST, t, pool)
+    model.on_cart(t, pool)
+    assert model._web_order(t + 60)  # the cart's order
+    assert not model._web_order(t + 61)  # no cart left: a till sale
+    model.on_cart(t + 100, pool)
+    model.on_uncart(t + 120)
+    assert not model._web_order(t + 130)  # the cart was removed
+    model.on_cart(t + 200, pool)
+    assert not model._web_order(t + 201 + hold)  # abandoned
+    assert model._carts == []
 
 
 def test_time_without_sales_is_evidence_and_triggers_decisions() -> None:
