@@ -27,7 +27,6 @@ from online_models.pooling import CategoryPool, ShopPrior
 from online_models.pricer import Market, PriceChange, ProductPricer
 from online_models.recommender import (
     DISCOVER_DEPTH,
-    PROFILE_ITEMS,
     DecayedWeights,
     Profile,
     again,
@@ -387,13 +386,12 @@ class ShopperState:
         return Profile.of(self.interest, categories, self.history)
 
     def lists(self, categories: dict[str, str], k: int) -> ShopperLists:
-        """What the shopper's recommendations are served from, as they are now, frozen: buy
-        again at least :data:`PROFILE_ITEMS` deep, so that the API can order the profile's
-        items by popularity and serve the likeliest ``k`` (``likely_again``)."""
+        """What the shopper's recommendations are served from, as they are now, frozen."""
         profile = self.profile(categories)
         recent = profile.recent[:DISCOVER_DEPTH]
-        own = again(profile, max(k, PROFILE_ITEMS))
-        return ShopperLists(self.user_id, own, recent, profile.seen, profile.categories)
+        return ShopperLists(
+            self.user_id, again(profile, k), recent, profile.seen, profile.categories
+        )
 
 
 @dataclass

@@ -21,7 +21,7 @@ from flows.snapshots import (
     stamp_format,
 )
 from flows.steps import CategoryState, ItemNeighbours, ShopperState, coalesce_pairs
-from online_models.recommender import PROFILE_ITEMS, again
+from online_models.recommender import again
 from schemas.catalogue import CatalogueItem
 
 T0 = 1_767_571_200.0
@@ -86,7 +86,7 @@ def test_a_shopper_batch_emits_its_pairs_in_order_and_its_lists_once() -> None:
     assert out.features.values == single.features.values()
     profile = single.profile(CATEGORIES)
     assert out.lists.user == "u"
-    assert list(out.lists.again) == again(profile, PROFILE_ITEMS)  # deeper than k, for the API
+    assert list(out.lists.again) == again(profile, 2)
     assert list(out.lists.recent) == profile.recent[:10] == ["B", "A", "C"]
     assert out.lists.seen == profile.seen
     assert list(out.lists.categories) == profile.categories
