@@ -3,9 +3,10 @@
 Reads are split by how widely they are shared, so each can be cached on its own: the
 shopper's lists (buy again as stored, discover built from the stored shopper) and feature
 hash (one per shopper), the popularity list (one for all: the discover lists' best sellers,
-their neighbours' popularity and the popular top-up), and each candidate item's features
-and category (shared by every shopper who sees it). A shopper's discover list is built only
-as deep as the answer needs (:func:`depth_for`), and built again when a deeper one is asked.
+their neighbours' popularity, the order of buy again and the popular top-up), and each
+candidate item's features and category (shared by every shopper who sees it). A shopper's
+discover list is built only as deep as the answer needs (:func:`depth_for`), and built
+again when a deeper one is asked.
 
 Each list answered is kept as sent (:class:`Answer`) with the shopper's cached read it was
 computed from, and the other cached inputs it used: while every one of them is still the
@@ -37,7 +38,7 @@ from infra.clients import AsyncRedis
 from online_models.candidate_signals import NO_SIGNALS
 from online_models.ranking import RANKER_FEATURES, candidate_row, item_values
 from online_models.ranking import shopper as parse_shopper
-from online_models.recommender import Candidate, mixed
+from online_models.recommender import Candidate, likely_again, mixed
 from schemas.keys import RedisKeys
 from schemas.serving import (
     ListName,
@@ -136,9 +137,10 @@ async def read_shopper(
     popularity: Popularity | None = None,
     graph: GraphReads | None = None,
 ) -> Shopper:
-    """The shopper's buy-again list, their discover list (``discover_k`` long, built now
-    over ``popularity`` and ``graph``: ``api/discover.py``) and, for the ranker, features
-    and what the discover sources say of each listed item (``client`` returns bytes)."""
+    """The shopper's buy-again list (ordered over ``popularity`` when given:
+    ``online_models.recommender.likely_again``), their discover list (``discover_k`` long,
+    built now over ``popularity`` and ``graph``: ``api/discover.py``) and, for the ranker,
+    features and what the discover sources say of each listed item (``client`` returns bytes)."""
     pipe = client.pipeline(transaction=False)
     pipe.get(keys.recommendations(user_id))
     if with_features:
@@ -158,9 +160,12 @@ async def read_shopper(
             if len(found) < discover_k:  # the pool is topped up from the popular items
                 listed += [sku for sku, _ in inputs.popularity.ranked[:POPULAR_DEPTH]]
             signals = inputs.signals(dict.fromkeys(listed))
+    own = [(i.sku, i.score) for i in stored.again]
+    if popularity is not None:  # the likelier purchases first (likely_again)
+        own = likely_again(own, popularity.scores, popularity.floor)
     return Shopper(
         user_id=user_id,
-        again=[RecommendedItem(sku=i.sku, score=i.score, source="again") for i in stored.again],
+        again=[RecommendedItem(sku=s, score=v, source="again") for s, v in own],
         discover=[RecommendedItem(sku=s, score=v, source=source) for s, v, source in found],
         updated_at=stored.updated_at,
         features=features,

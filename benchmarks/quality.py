@@ -81,7 +81,14 @@ from online_models.poisson_glm import PoissonLaplace
 from online_models.pooling import ShopPrior
 from online_models.pricer import ProductPricer
 from online_models.pricing import Guardrails, optimal_price
-from online_models.recommender import CATEGORY_ITEMS, DISCOVER_DEPTH, again, discover, mixed
+from online_models.recommender import (
+    CATEGORY_ITEMS,
+    DISCOVER_DEPTH,
+    again,
+    discover,
+    likely_again,
+    mixed,
+)
 from online_models.similarity import POPULARITY_DAMPING, damped
 from schemas.catalogue import CatalogueItem
 from schemas.topics import by_name
@@ -213,7 +220,9 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
         pop = {o: st.popularity for n in similar.values() for o in n if (st := sku_state(o))}
         near = {s: damped(n, pop, POPULARITY_DAMPING) for s, n in similar.items()}
         found, _ = discover(profile, best, near, top, 10)
-        ranked = mixed(again(profile, 10), found, 10)
+        own = again(profile, 10)  # as the flow stores it, ordered as the API serves it
+        scores = {s: st.popularity for s, _ in own if (st := sku_state(s)) is not None}
+        ranked = mixed(likely_again(own, scores), found, 10)
         shown[user] = ({s for s, _ in ranked}, {s for s, _ in top[:10]}, bool(profile.items))
 
     for e in shop.events(until=shop.start + size.days * DAY):

@@ -49,7 +49,7 @@ import redis
 import redis.asyncio as aioredis
 from confluent_kafka import Producer
 
-from api.discover import read_discover
+from api.discover import read_discover, read_popularity
 from benchmarks.common import Mode, meta
 from benchmarks.recs_data import (
     Interaction,
@@ -80,6 +80,7 @@ from infra.readiness import require_kafka, require_redis
 from infra.stack.topics import delete_topics, ensure_topics
 from ingest.validation import parse_one
 from online_models.factors import WEIGHTS, factors_path, fit_item_factors, save_factors
+from online_models.recommender import likely_again
 from schemas.catalogue import CatalogueItem
 from schemas.event_time import EventTimePolicy
 from schemas.serving import StoredShopper
@@ -276,15 +277,19 @@ def publish_factors(s: Settings, sent: list[Interaction]) -> float:
 
 
 async def served_lists(s: Settings, stored: dict[str, StoredShopper]) -> dict[str, Lists]:
-    """Each shopper's buy-again top-10 and discover top-:data:`DEPTH`, as the API builds them
-    (the first 10 of discover are the k=10 list: the same blend, cut later)."""
+    """Each shopper's buy-again top-10 (ordered over the popularity list) and discover
+    top-:data:`DEPTH`, as the API builds them (the first 10 of discover are the k=10 list:
+    the same blend, cut later), over one read of the popularity list."""
     client = aioredis.Redis.from_url(s.redis_url)
     graph = factor_reads(s)
     try:
         out = {}
+        popularity = await read_popularity(client, s.keys)
         for user, shopper in stored.items():
-            found = await read_discover(client, s.keys, shopper, DEPTH, graph=graph)
-            out[user] = Lists([i.sku for i in shopper.again], [sku for sku, _, _ in found])
+            found = await read_discover(client, s.keys, shopper, DEPTH, popularity, graph)
+            own = [(i.sku, i.score) for i in shopper.again]
+            again = likely_again(own, popularity.scores, popularity.floor)
+            out[user] = Lists([sku for sku, _ in again], [sku for sku, _, _ in found])
         return out
     finally:
         await client.aclose()

@@ -52,6 +52,7 @@ CATEGORY_ITEMS = 100  # best sellers read per category
 FACTOR_MIX = 0.6  # weight of the factor source (online_models.factors), when there is one
 FALLBACK_WEIGHT = 0.001  # popular items rank after every other candidate
 DISCOVER_SLOTS = 2  # places of a mixed list kept for discover (when it has new items)
+AGAIN_POPULARITY = 0.5  # buy again is ordered by share × popularity**this (likely_again)
 
 Scored = list[tuple[str, float]]
 Candidate = tuple[str, float, CandidateSource]  # (sku, score, where it came from)
@@ -151,6 +152,33 @@ def again(profile: Profile, k: int = 10) -> Scored:
         profile.items, key=lambda kv: (-round(kv[1], 9), position.get(kv[0], len(position)), kv[0])
     )
     return [(s, round(v, 6)) for s, v in ordered[:k]]
+
+
+def likely_again(
+    own: Sequence[tuple[str, float]], popularity: Mapping[str, float], floor: float = 1.0
+) -> Scored:
+    """Buy again ordered by how likely each item is in the shopper's next order: their share
+    of it × its popularity (at least 1; ``floor`` for an item ``popularity`` does not list)
+    to the power :data:`AGAIN_POPULARITY`. Each item keeps its share as its score.
+
+    Why: the share says how often the shopper came to the item, the popularity how often
+    anyone who comes to it takes it; of two items the shopper touched alike, the one
+    everybody buys is the likelier purchase (docs/recommendations.md, "Buy again ordered by
+    popularity").
+
+    >>> likely_again([("tea", 0.5), ("jam", 0.3), ("salt", 0.2)], {"jam": 9.0, "tea": 1.0})
+    [('jam', 0.3), ('tea', 0.5), ('salt', 0.2)]
+    """
+    if not popularity:
+        return list(own)
+    ranked = sorted(
+        enumerate(own),
+        key=lambda e: (
+            -e[1][1] * max(1.0, popularity.get(e[1][0], floor)) ** AGAIN_POPULARITY,
+            e[0],
+        ),
+    )
+    return [entry for _, entry in ranked]
 
 
 def discover(

@@ -23,6 +23,7 @@ from api.main import create_app
 from flows.catalogue import load_catalogue, store_catalogue
 from flows.dataflow import build_flow
 from infra.stack.topics import delete_topics, ensure_topics
+from online_models.recommender import likely_again
 from schemas.catalogue import CatalogueItem
 from schemas.serving import StoredShopper
 from schemas.settings import Settings
@@ -97,6 +98,16 @@ def _stored(settings: Settings, user: str) -> StoredShopper:
     return StoredShopper.model_validate_json(raw)
 
 
+def _popularity(settings: Settings) -> dict[str, float]:
+    """The popularity list the flow published, as the API reads it."""
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        ranked = client.zrevrange(settings.keys.popularity, 0, -1, withscores=True)
+    finally:
+        client.close()
+    return {sku.decode(): float(score) for sku, score in ranked}
+
+
 def test_items_viewed_in_the_same_histories_become_neighbours(flow_run: Run) -> None:
     s = flow_run.settings
     client = redis.Redis.from_url(s.redis_url, decode_responses=True)
@@ -131,8 +142,13 @@ def test_the_api_serves_both_lists_from_what_the_flow_stored(flow_run: Run) -> N
             assert (body["list"], body["source"]) == (name, "streaming")
             return [i["sku"] for i in body["items"]]
 
+        popularity = _popularity(s)
         for user, _skus in LOG:
-            own = [i.sku for i in _stored(s, user).again]
+            stored = [(i.sku, i.score) for i in _stored(s, user).again]
+            floor = min(popularity.values())
+            # the stored list, the likelier purchases first (by the popularity list)
+            own = [sku for sku, _ in likely_again(stored, popularity, floor)]
+            assert sorted(own) == sorted(sku for sku, _ in stored)
             assert served(user, "again") == own
             discover = served(user, "discover")
             assert sorted(discover) == sorted(set(CATEGORY) - set(own))  # every new item

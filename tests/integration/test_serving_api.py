@@ -448,3 +448,38 @@ def _ok_requests(metrics: str, route: str) -> float:
         and f'route="{route}"' in line
         and 'status="200"' in line
     )
+
+
+def test_buy_again_puts_the_likelier_purchase_first(
+    stack: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Of the shopper's own items, one everybody buys comes before one they looked at more
+    but few buy (online_models.recommender.likely_again), in buy again and in the mixed list."""
+    settings = stack.model_copy(
+        update={
+            "redis_prefix": f"{stack.redis_prefix}again{uuid.uuid4().hex[:6]}:",
+            "registry_dir": tmp_path_factory.mktemp("registry"),
+            "rate_limit_per_s": 0.0,
+        }
+    )
+    rare, staple = "SKU-RARE", "SKU-STAPLE"
+    categories = {rare: "pantry", staple: "pantry"}
+    store_catalogue(
+        settings,
+        [
+            CatalogueItem(sku=s, category=c, list_price=3.0, unit_cost=1.0)
+            for s, c in categories.items()
+        ],
+    )
+    graph = ItemGraphWriter(settings)
+    graph.write_batch([(rare, ("pantry", 1.0)), (staple, ("pantry", 100.0))])
+    graph.close()
+    writer = RecommendationWriter(settings)
+    writer.write_batch([viewed("u-again", [rare, staple, rare], categories)])
+    writer.close()
+    with TestClient(create_app(settings), headers=admin_headers(settings)) as c:
+        again = c.get("/recommendations/u-again", params={"list": "again"}).json()
+        mixed = c.get("/recommendations/u-again", params={"k": 2}).json()
+    # the shopper's share of the rare item is twice the staple's; the staple sells 100×
+    assert [i["sku"] for i in again["items"]] == [staple, rare]
+    assert [i["sku"] for i in mixed["items"]] == [staple, rare]

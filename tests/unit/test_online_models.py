@@ -27,6 +27,7 @@ from online_models.recommender import (
     Profile,
     again,
     discover,
+    likely_again,
     mixed,
     new_interest,
 )
@@ -240,6 +241,22 @@ def test_again_lists_own_items_by_interest_then_recency() -> None:
     assert [s for s, _ in again(profile, 5)] == ["tea", "butter", "jam"]
     assert again(profile, 1) == [("tea", 0.4)]
     assert again(Profile([], [], []), 5) == []
+
+
+def test_buy_again_puts_what_everybody_buys_before_what_the_shopper_only_looked_at() -> None:
+    own = [("cheese", 0.4), ("salt", 0.3), ("milk", 0.2), ("saffron", 0.1)]
+    popularity = {"cheese": 4.0, "salt": 1.0, "milk": 16.0}  # saffron past the list's end
+    # share × popularity**0.5: cheese 0.8, salt 0.3, milk 0.8 (the earlier first), saffron
+    # 0.4 (it counts the list's floor, 16)
+    assert [s for s, _ in likely_again(own, popularity, floor=16.0)] == [
+        "cheese",
+        "milk",
+        "saffron",
+        "salt",
+    ]
+    assert dict(likely_again(own, popularity)) == dict(own)  # each keeps its share
+    assert likely_again(own, {}) == own  # no popularity read: the order as stored
+    assert likely_again(own, {"salt": 0.2}) == own  # popularity under 1 counts 1
 
 
 def test_discover_never_lists_what_the_shopper_touched() -> None:
