@@ -143,8 +143,8 @@ class Merge:
     its own threads) and never waits: waiting even a millisecond on each partition with
     nothing new (the quiet topics, the caught-up partitions) would sleep ~15 ms a round with
     15 partitions while messages wait in the others. Only a round that hands over nothing at
-    all makes the worker wait, IDLE_WAIT, before the next (``idle``); each further empty round
-    in a row doubles the wait up to IDLE_WAIT_MAX. Every round is a step of the whole
+    all makes the worker wait, IDLE_WAIT, before the next (``idle_rounds``); each further empty
+    round in a row doubles the wait up to IDLE_WAIT_MAX. Every round is a step of the whole
     dataflow (Bytewax activates the worker for it) and a fetch from every partition, so a
     quiet flow polling every 5 ms spends a few per cent of a core on nothing; backing off to
     IDLE_WAIT_MAX cuts that, and costs the first message after a quiet spell at most
