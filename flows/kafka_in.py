@@ -53,8 +53,11 @@ from confluent_kafka import Message as RawMessage
 
 FOLLOWER_POLL = timedelta(milliseconds=200)
 # How long the merge waits before fetching again after a round that found nothing waiting
-# in any of its partitions (fetches themselves never wait: see Merge).
+# in any of its partitions (fetches themselves never wait: see Merge); each further empty
+# round in a row doubles the wait, up to IDLE_WAIT_MAX.
 IDLE_WAIT = timedelta(milliseconds=5)
+IDLE_WAIT_MAX = timedelta(milliseconds=50)
+IDLE_DOUBLINGS = math.ceil(math.log2(IDLE_WAIT_MAX / IDLE_WAIT))
 
 
 class SourceMessage(NamedTuple):
@@ -140,7 +143,13 @@ class Merge:
     its own threads) and never waits: waiting even a millisecond on each partition with
     nothing new (the quiet topics, the caught-up partitions) would sleep ~15 ms a round with
     15 partitions while messages wait in the others. Only a round that hands over nothing at
-    all makes the worker wait, IDLE_WAIT, before the next (``idle``).
+    all makes the worker wait, IDLE_WAIT, before the next (``idle_rounds``); each further empty
+    round in a row doubles the wait up to IDLE_WAIT_MAX. Every round is a step of the whole
+    dataflow (Bytewax activates the worker for it) and a fetch from every partition, so a
+    quiet flow polling every 5 ms spends a few per cent of a core on nothing; backing off to
+    IDLE_WAIT_MAX cuts that, and costs the first message after a quiet spell at most
+    IDLE_WAIT_MAX of extra wait. A round that hands anything over starts again at IDLE_WAIT,
+    so a live load's short gaps wait as before.
 
     ``linger_s``: after a round that handed messages over and left no backlog (nothing
     fetched still waiting, no fetch that came back full), the next round waits until
@@ -172,7 +181,7 @@ class Merge:
         self.wall = wall
         self.parts: dict[str, Partition] = {}
         self.leader: str | None = None  # the partition that hands over the merged batches
-        self.idle = False  # the last round handed over nothing
+        self.idle_rounds = 0  # rounds in a row that handed over nothing
         self.linger_s = linger_s
         self.handed_at = -math.inf  # when the last round handed messages over (clock)
         self.backlog = False  # the last round left messages waiting
@@ -212,17 +221,19 @@ class Merge:
             if taken:
                 part.resume = taken[-1][1] + 1
                 ready.append(taken)
-        self.idle = not ready
+        self.idle_rounds = 0 if ready else self.idle_rounds + 1
         if ready:
             self.handed_at = now
         self.backlog = full or any(part.fetched for part in self.parts.values())
         return [m for _, _, m in heapq.merge(*ready, key=lambda t: t[0])]
 
     def awake(self) -> datetime | None:
-        """When the next round may run (None: at once): IDLE_WAIT after a round that found
-        nothing, ``linger_s`` after the last batch handed over while no backlog waits."""
-        if self.idle:
-            return datetime.now(UTC) + IDLE_WAIT
+        """When the next round may run (None: at once): after a round that found nothing,
+        IDLE_WAIT doubled for each earlier empty round in a row (at most IDLE_WAIT_MAX);
+        ``linger_s`` after the last batch handed over while no backlog waits."""
+        if self.idle_rounds:
+            doublings = min(self.idle_rounds - 1, IDLE_DOUBLINGS)
+            return datetime.now(UTC) + min(IDLE_WAIT * (1 << doublings), IDLE_WAIT_MAX)
         if self.backlog or self.linger_s <= 0:
             return None
         left = self.handed_at + self.linger_s - self.clock()

@@ -11,7 +11,7 @@ from typing import cast
 from confluent_kafka import TIMESTAMP_CREATE_TIME
 from confluent_kafka import KafkaError as ConfluentError
 
-from flows.kafka_in import IDLE_WAIT, Merge, Merged
+from flows.kafka_in import IDLE_WAIT, IDLE_WAIT_MAX, Merge, Merged
 
 
 class Raw:
@@ -227,6 +227,28 @@ def test_fetches_never_wait_and_only_a_round_that_found_nothing_waits_before_the
     busy, quiet = (cast(Scripted, p.part.consumer) for p in parts)
     assert quiet.timeouts  # the quiet partition was asked in every round, and never waited
     assert all(t == 0 for t in busy.timeouts + quiet.timeouts)
+
+
+def test_a_quiet_merge_backs_off_to_the_longest_idle_wait_and_a_message_resets_it() -> None:
+    quiet = [[]] * 8
+    (leader,), _ = merge_of({"a": [*quiet, [Raw(0, 10)], [], []]}, tail=True)
+    waits = []
+    for _ in quiet:
+        assert list(leader.next_batch()) == []
+        at = leader.next_awake()
+        assert at is not None
+        waits.append(at - datetime.now(UTC))
+    # each empty round in a row waits about twice as long as the last, never beyond the cap
+    assert waits[0] <= IDLE_WAIT
+    assert waits[2] > IDLE_WAIT * 2
+    assert all(w <= IDLE_WAIT_MAX for w in waits)
+    assert waits[-1] > IDLE_WAIT_MAX / 2
+    assert [m.offset for m in leader.next_batch()] == [0]
+    assert leader.next_awake() is None
+    assert list(leader.next_batch()) == []
+    again = leader.next_awake()  # a message came: the next quiet round waits the short wait
+    assert again is not None
+    assert again - datetime.now(UTC) <= IDLE_WAIT
 
 
 def test_a_tailing_merge_lingers_after_a_batch_unless_a_backlog_waits() -> None:
