@@ -59,6 +59,7 @@ class ElasticityConfig:
     intercept_std: float = 2.5  # wide: the level of demand is the data's to say
     competitor_std: float = 0.5  # cross-price coefficient: zero unless the data say otherwise
     cart_hold_s: float = 1800.0  # a cart neither bought nor removed this long is abandoned
+    open_carts_max: int = 1_000  # open carts kept per product (the oldest go first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +207,10 @@ class ElasticityModel:
             self._v_units, self._v_weight = 0.0, 1.0  # carts replace sales as conversions
         if self._v_views:
             self._v_units += 1.0
-        self._open_carts(t).append(t)
+        carts = self._open_carts(t)
+        carts.append(t)
+        if len(carts) > self.config.open_carts_max:  # a flood of carts keeps the state bounded
+            del carts[: len(carts) - self.config.open_carts_max]
 
     def on_uncart(self, t: float) -> None:
         """A shopper took the product out of their cart: that cart will not be an order."""

@@ -216,6 +216,18 @@ def test_a_sale_is_a_web_order_only_while_its_cart_is_open() -> None:
     assert model._carts == []
 
 
+def test_open_carts_stay_bounded_under_a_flood_of_carts() -> None:
+    """However many carts arrive within the hold, a product keeps at most ``open_carts_max``
+    of them (the newest), so its state cannot grow without bound."""
+    pool = CategoryPool()
+    model = ElasticityModel("S", LIST)
+    cap = model.config.open_carts_max
+    for i in range(3 * cap):
+        model.on_cart(T0 + i * 0.01, pool)
+    assert len(model._carts) == cap
+    assert model._carts[0] == T0 + 2 * cap * 0.01  # the oldest were dropped
+
+
 def test_time_without_sales_is_evidence_and_triggers_decisions() -> None:
     """A point-of-sale product that stops selling is still re-priced, by time alone."""
     catalogue = _category({"A": -2.0, "B": -2.0})
