@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from infra.errors import StackError
@@ -51,8 +52,17 @@ def server_properties(settings: Settings, log_dir: Path) -> str:
     )
 
 
-def _cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+def _cluster_id(draw: Callable[[], uuid.UUID] = uuid.uuid4) -> str:
+    """A random KRaft cluster id: 16 bytes in URL-safe base64, as Kafka's `Uuid` writes them.
+
+    About one id in 64 would start with `-`, which the storage tool's argument parser reads as
+    an option ("--cluster-id: expected one argument"); Kafka's own `Uuid.randomUuid` draws
+    again in that case, and so does this.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(draw().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def start(settings: Settings) -> int:

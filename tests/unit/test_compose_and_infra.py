@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -142,6 +144,14 @@ def test_broker_config_is_a_single_kraft_node_on_loopback(tmp_path: Path) -> Non
     assert props["group.initial.rebalance.delay.ms"] == "0"
     assert props["num.partitions"] == "4"
     assert props["auto.create.topics.enable"] == "false"
+
+
+def test_a_cluster_id_never_starts_with_a_dash() -> None:
+    # A first byte of 0xF8 encodes to "-" first: the storage tool would read it as an option.
+    draws = iter([uuid.UUID(bytes=bytes([0xF8]) + bytes(15)), uuid.UUID(int=7)])
+    cluster_id = kafka._cluster_id(lambda: next(draws))
+    assert cluster_id == base64.urlsafe_b64encode(uuid.UUID(int=7).bytes).decode().rstrip("=")
+    assert len(cluster_id) == 22
 
 
 def test_missing_java_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
