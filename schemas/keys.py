@@ -59,13 +59,20 @@ class RedisKeys:
         """Hash ``sku -> sequence`` of the last price change published to the price-updates
         topic by the flow whose recovery state is ``lineage``; replaying after a crash, it
         skips changes at or below it. (A flow started from fresh state has a new lineage.)
-        Tagged with the lineage, like :meth:`price_pending`: both change in one transaction."""
+        Tagged with the lineage, like :meth:`price_pending` and :meth:`price_produced`: they
+        change in one transaction."""
         return f"{self.prefix}prices:sequence:{tag(lineage)}"
 
-    def price_pending(self, lineage: str, worker: int) -> str:
-        """String: epoch milliseconds at which flow worker ``worker`` began producing a batch
-        of price changes that Redis does not yet record (deleted once it does)."""
-        return f"{self.prefix}prices:pending:{tag(lineage)}:{worker}"
+    def price_pending(self, lineage: str) -> str:
+        """Hash ``worker -> epoch milliseconds`` at which each flow worker began producing a
+        batch of price changes that Redis does not yet record (the field deleted once it
+        does)."""
+        return f"{self.prefix}prices:pending:{tag(lineage)}"
+
+    def price_produced(self, lineage: str) -> str:
+        """Hash ``sku -> sequence``: changes found in the price-updates topic after a crash
+        that Redis did not record (the field deleted once a replay records them)."""
+        return f"{self.prefix}prices:produced:{tag(lineage)}"
 
     @property
     def price_channel(self) -> str:

@@ -13,14 +13,15 @@ from flows.recovery_lock import recovery_dir_of, recovery_lineage
 @dataclass(frozen=True)
 class SinkContext:
     """The Bytewax step and the flow process (``worker``: the process index; each process has
-    one writer per sink, flows/sinks/overlap.py) a sink writes for, the process's metrics, and the
+    one writer per sink, flows/sinks/overlap.py) a sink writes for, the process's metrics, the
     lineage of the flow's recovery state (flows/recovery_lock.py): output of one lineage is
-    replayed after a crash, output of another never."""
+    replayed after a crash, output of another never; and how many processes the flow runs."""
 
     step_id: str
     worker: int
     metrics: FlowMetrics
     lineage: str = field(default_factory=lambda: process_lineage(sys.argv))
+    processes: int = 1
 
     @classmethod
     def standalone(cls, step_id: str) -> SinkContext:

@@ -3,23 +3,28 @@
 A change is published in three steps, each retried until its service takes it
 (flows/sinks/outage.py):
 
-1. Redis: read the last published sequence of the batch's products, and mark the batch
-   pending (``prices:pending:<worker>`` = now);
+1. Redis: read the last published sequence of the batch's products (and any a crash left
+   produced but not recorded, below), and mark the batch pending (the worker's field of
+   ``prices:pending`` = now);
 2. Kafka: produce the changes not yet published and wait until all are acknowledged
    (flows/sinks/delivery.py);
 3. Redis: current price, details and history (one pipeline, which a Redis Cluster spreads
    over the products' masters), then the pub/sub announcements (a second pipeline, so that a
    subscriber reading the product's price on the announcement finds it stored: a cluster runs
    one pipeline's commands on several masters in no fixed order); then, in one transaction,
-   the new sequences and the pending mark removed (both keys carry the lineage's hash tag, so
-   one slot holds them).
+   the new sequences and the pending mark removed (the bookkeeping keys carry the lineage's
+   hash tag, so one slot holds them).
 
 After a crash Bytewax replays the epochs since its last snapshot, and the writer skips
 changes at or below a product's published sequence. Sequences and marks are kept per
 lineage of the recovery state (flows/sinks/context.py): a flow started from fresh state
 counts from 1 again and must not be mistaken for a replay. A crash between steps 2 and 3 leaves
-the pending mark: the restarted writer then reads the price-updates published since that
-moment (a few messages) to learn their sequences, so no change is produced twice. A crash
+the pending mark: the restarted writers then read the price-updates published since the
+earliest mark of any worker (a few messages) and store the sequences they find in Redis
+(``prices:produced``) before removing their own mark, so no change is produced twice, however
+often the flow is killed before its replay records them and whichever worker prices a product
+after a restart with another number of processes (process 0 also removes the marks of workers
+beyond the current count, once it has stored what they left). A crash
 within step 3 leaves the mark and the old sequences too: the writer then stores the same
 absolute values again, and subscribers may see a change announced twice. Event ids
 ``price:<sku>:<sequence>`` are stable, so a reader can check it.
@@ -163,20 +168,7 @@ class PriceWriter(StatelessSinkPartition[PriceChange]):
         self.kafka = Delivering(lambda: delivering_producer(settings.kafka_bootstrap))
         self.ride_out = RideOut(ctx.step_id, ctx.metrics)
         self.expiry = Expiry(settings.product_ttl_s)
-        self.produced: dict[str, int] = {}  # sku -> highest sequence known to be in Kafka
-        pending = self.ride_out(self._pending)
-        if pending is not None:
-            since = int(pending) - PENDING_MARGIN_MS
-            self.produced = self.ride_out(
-                lambda: published_since(
-                    settings.kafka_bootstrap, self.topic, since, settings.kafka_timeout_s
-                )
-            )
-            log.info(
-                "price updates of an unfinished batch found",
-                worker=ctx.worker,
-                products=len(self.produced),
-            )
+        self.ride_out(self._learn_unfinished)
 
     def write_batch(self, items: list[PriceChange]) -> None:
         encoded = encode_each(
@@ -189,34 +181,75 @@ class PriceWriter(StatelessSinkPartition[PriceChange]):
         if not encoded:
             return
         skus = sorted({c.sku for c, _ in encoded})
-        stored = self.ride_out(lambda: self._begin(skus))
-        known = {s: max(stored.get(s, -1), self.produced.get(s, -1)) for s in skus}
+        stored, produced = self.ride_out(lambda: self._begin(skus))
+        known = {s: max(stored.get(s, -1), produced.get(s, -1)) for s in skus}
         fresh = [(c, v) for c, v in encoded if c.sequence > known[c.sku]]
         self.kafka.produce([Outgoing(self.topic, c.sku.encode(), v.encode()) for c, v in fresh])
         self.ride_out(self.kafka.deliver)
-        for c, _ in fresh:
-            self.produced[c.sku] = max(self.produced.get(c.sku, -1), c.sequence)
         unrecorded = [(c, v) for c, v in encoded if c.sequence > stored.get(c.sku, -1)]
-        expire = {sku: self.expiry.due(sku) for sku in {c.sku for c, _ in unrecorded}}
-        self.ride_out(lambda: self._record(unrecorded, expire))
+        recorded = {c.sku: c.sequence for c, _ in unrecorded}  # in order: a product's last wins
+        settled = [
+            s for s, q in produced.items() if max(recorded.get(s, -1), stored.get(s, -1)) >= q
+        ]
+        expire = {sku: self.expiry.due(sku) for sku in recorded}
+        self.ride_out(lambda: self._record(unrecorded, expire, settled))
         self.ctx.metrics.on_price_changes([c for c, _ in fresh])
 
-    def _pending(self) -> str | None:
-        return self.redis.get(self.keys.price_pending(self.ctx.lineage, self.ctx.worker))  # type: ignore[return-value]
-
-    def _begin(self, skus: list[str]) -> dict[str, int]:
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hmget(self.keys.price_sequences(self.ctx.lineage), skus)
-        pipe.set(
-            self.keys.price_pending(self.ctx.lineage, self.ctx.worker), int(self.clock() * 1000)
+    def _learn_unfinished(self) -> None:
+        """Store in Redis what unfinished batches of any worker produced and Redis does not
+        record (module doc), then remove this worker's mark (and, on worker 0, those of
+        workers no longer running)."""
+        lineage, worker = self.ctx.lineage, self.ctx.worker
+        marks: dict[str, str] = self.redis.hgetall(self.keys.price_pending(lineage))  # type: ignore[assignment]
+        if not marks:
+            return
+        since = min(int(t) for t in marks.values()) - PENDING_MARGIN_MS
+        learned = published_since(
+            self.settings.kafka_bootstrap, self.topic, since, self.settings.kafka_timeout_s
         )
-        sequences, _ = pipe.execute()
-        return {s: int(q) for s, q in zip(skus, sequences, strict=True) if q is not None}
+        if learned:
+            skus = sorted(learned)
+            stored = _known(skus, self.redis.hmget(self.keys.price_sequences(lineage), skus))  # type: ignore[arg-type]
+            learned = {s: q for s, q in learned.items() if q > stored.get(s, -1)}
+        done = [
+            w for w in marks if int(w) == worker or (worker == 0 and int(w) >= self.ctx.processes)
+        ]
+        pipe = self.redis.pipeline(transaction=True)
+        if learned:
+            pipe.hset(
+                self.keys.price_produced(lineage),
+                mapping={s: str(q) for s, q in learned.items()},
+            )
+        if done:
+            pipe.hdel(self.keys.price_pending(lineage), *done)
+        pipe.execute()
+        log.info(
+            "price updates of unfinished batches found",
+            worker=worker,
+            marks=sorted(marks),
+            products=len(learned),
+        )
 
-    def _record(self, changes: list[tuple[PriceChange, str]], expire: dict[str, bool]) -> None:
-        """The prices first, then the bookkeeping that says they are stored (module doc); the
-        expiry of a product's keys set with its last change in the batch, when ``expire``
-        says it is due."""
+    def _begin(self, skus: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+        """The sequences Redis records for ``skus`` and those a crash left produced but not
+        recorded; the batch marked pending."""
+        lineage = self.ctx.lineage
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(self.keys.price_sequences(lineage), skus)
+        pipe.hmget(self.keys.price_produced(lineage), skus)
+        pipe.hset(
+            self.keys.price_pending(lineage), str(self.ctx.worker), str(int(self.clock() * 1000))
+        )
+        stored, produced, _ = pipe.execute()
+        return _known(skus, stored), _known(skus, produced)
+
+    def _record(
+        self, changes: list[tuple[PriceChange, str]], expire: dict[str, bool], settled: list[str]
+    ) -> None:
+        """The prices first, then the bookkeeping that says they are stored (module doc): the
+        new sequences, the ``settled`` products' entries of what a crash left produced, and
+        the pending mark; the expiry of a product's keys set with its last change in the
+        batch, when ``expire`` says it is due."""
         pipe = self.redis.pipeline(transaction=False)
         last = {c.sku: i for i, (c, _) in enumerate(changes)}
         for i, (change, value) in enumerate(changes):
@@ -227,13 +260,25 @@ class PriceWriter(StatelessSinkPartition[PriceChange]):
         for _, value in changes:
             queue_publish(announce, self.keys.price_channel, value)
         announce.execute()
+        lineage = self.ctx.lineage
         done = self.redis.pipeline(transaction=True)
         if changes:  # in order, so a product's last change wins
             sequences = {c.sku: str(c.sequence) for c, _ in changes}
-            done.hset(self.keys.price_sequences(self.ctx.lineage), mapping=sequences)
-        done.delete(self.keys.price_pending(self.ctx.lineage, self.ctx.worker))
+            done.hset(self.keys.price_sequences(lineage), mapping=sequences)
+        if settled:
+            done.hdel(self.keys.price_produced(lineage), *settled)
+        done.hdel(self.keys.price_pending(lineage), str(self.ctx.worker))
         done.execute()
 
     def close(self) -> None:
         self.kafka.close()
         self.redis.close()
+
+
+def _known(skus: list[str], sequences: list[str | None]) -> dict[str, int]:
+    """The sequences Redis answered for ``skus`` (absent ones left out).
+
+    >>> _known(["SKU-1", "SKU-2"], ["4", None])
+    {'SKU-1': 4}
+    """
+    return {s: int(q) for s, q in zip(skus, sequences, strict=True) if q is not None}

@@ -75,7 +75,7 @@ class ServingSink(OverlappedSink[T]):
 
     def writer_for(self, step_id: str, process: int) -> StatelessSinkPartition[T]:
         """The writer itself, logging its errors: each ``write_batch`` writes before it returns."""
-        ctx = SinkContext(step_id, process, flow_metrics())
+        ctx = SinkContext(step_id, process, flow_metrics(), processes=self.processes)
         return _Logged(step_id, self.writer(self.settings, ctx=ctx))
 
 

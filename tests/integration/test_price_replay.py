@@ -1,12 +1,15 @@
 """The price sink publishes each change to the price-updates topic exactly once across
 replays: a replayed batch is skipped; a crash between Kafka's acknowledgement and the Redis
-record is found from the pending mark; a flow started from fresh state is not a replay."""
+record is found from the pending marks, however often the flow is killed before its replay
+records it and whichever worker prices the product after a restart with another number of
+processes; a flow started from fresh state is not a replay."""
 
 from __future__ import annotations
 
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -15,6 +18,7 @@ from flows.metrics import FlowMetrics
 from flows.sinks.context import SinkContext
 from flows.sinks.delivery import Outgoing
 from flows.sinks.prices import PriceWriter, price_update_event
+from infra.clients import redis_client
 from infra.stack.topics import delete_topics, ensure_topics
 from online_models.pricer import PriceChange
 from schemas.settings import Settings
@@ -39,9 +43,8 @@ def _changes(sku: str, sequences: range) -> list[PriceChange]:
     ]
 
 
-def test_each_price_change_reaches_the_topic_once_across_replays_and_crashes(
-    stack: Settings,
-) -> None:
+@pytest.fixture
+def isolated(stack: Settings) -> Iterator[Settings]:
     rid = uuid.uuid4().hex[:6]
     settings = stack.model_copy(
         update={
@@ -50,34 +53,114 @@ def test_each_price_change_reaches_the_topic_once_across_replays_and_crashes(
         }
     )
     ensure_topics(settings)
-    metrics = FlowMetrics(CollectorRegistry())
-
-    def writer(lineage: str) -> PriceWriter:
-        return PriceWriter(settings, SinkContext("prices", 0, metrics, lineage))
-
     try:
-        first = writer("state-1")
-        first.write_batch(_changes("SKU-A", range(1, 4)))
-        first.close()
-
-        replay = writer("state-1")  # restarted from the same state: the batch again
-        replay.write_batch(_changes("SKU-A", range(1, 4)))
-        # Killed after Kafka acknowledged change 4 but before Redis recorded it:
-        replay._begin(["SKU-A"])
-        event = price_update_event(_changes("SKU-A", range(4, 5))[0]).model_dump_json()
-        replay.kafka.produce([Outgoing(replay.topic, b"SKU-A", event.encode())])
-        replay.kafka.deliver()
-
-        recovered = writer("state-1")  # finds the pending mark, reads what was produced
-        assert recovered.produced == {"SKU-A": 4}
-        recovered.write_batch(_changes("SKU-A", range(1, 6)))
-        recovered.close()
-        ids = _price_update_ids(settings)
-        assert Counter(ids) == {f"price:SKU-A:{n}": 1 for n in range(1, 6)}
-
-        fresh = writer("state-2")  # started from fresh state: counts from 1 and publishes
-        fresh.write_batch(_changes("SKU-A", range(1, 2)))
-        fresh.close()
-        assert Counter(_price_update_ids(settings))["price:SKU-A:1"] == 2
+        yield settings
     finally:
         delete_topics(settings, [settings.topic(t) for t in ALL_TOPICS])
+
+
+def _writers(settings: Settings, lineage: str, processes: int = 1) -> list[PriceWriter]:
+    """The price writers of a flow started with ``processes`` processes (one worker each)."""
+    metrics = FlowMetrics(CollectorRegistry())
+    return [
+        PriceWriter(settings, SinkContext("prices", w, metrics, lineage, processes=processes))
+        for w in range(processes)
+    ]
+
+
+def _killed_after_producing(writer: PriceWriter, changes: list[PriceChange]) -> None:
+    """The writer is killed after Kafka acknowledged ``changes``, before Redis recorded them."""
+    writer._begin(sorted({c.sku for c in changes}))
+    writer.kafka.produce(
+        [
+            Outgoing(writer.topic, c.sku.encode(), price_update_event(c).model_dump_json().encode())
+            for c in changes
+        ]
+    )
+    writer.kafka.deliver()
+    writer.close()
+
+
+def _bookkeeping(settings: Settings, lineage: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The pending marks and the changes found produced but not recorded, as Redis has them."""
+    redis = redis_client(settings, decode_responses=True)
+    try:
+        marks = redis.hgetall(settings.keys.price_pending(lineage))
+        produced = redis.hgetall(settings.keys.price_produced(lineage))
+        return marks, produced  # type: ignore[return-value]
+    finally:
+        redis.close()
+
+
+def _once(*products: tuple[str, int]) -> dict[str, int]:
+    return {f"price:{sku}:{n}": 1 for sku, last in products for n in range(1, last + 1)}
+
+
+def test_each_price_change_reaches_the_topic_once_across_replays_and_crashes(
+    isolated: Settings,
+) -> None:
+    settings = isolated  # its own topics and keys
+    (first,) = _writers(settings, "state-1")
+    first.write_batch(_changes("SKU-A", range(1, 4)))
+    first.close()
+
+    (replay,) = _writers(settings, "state-1")  # restarted from the same state: the batch again
+    replay.write_batch(_changes("SKU-A", range(1, 4)))
+    _killed_after_producing(replay, _changes("SKU-A", range(4, 5)))
+
+    (recovered,) = _writers(settings, "state-1")  # finds the mark, reads what was produced
+    assert _bookkeeping(settings, "state-1") == ({}, {"SKU-A": "4"})
+    recovered.write_batch(_changes("SKU-A", range(1, 6)))
+    recovered.close()
+    assert Counter(_price_update_ids(settings)) == _once(("SKU-A", 5))
+    assert _bookkeeping(settings, "state-1") == ({}, {})
+
+    # Killed twice in a row: after changes 6 of SKU-A and SKU-B reached Kafka only, and again
+    # after the next writer's first batch, which held SKU-B alone.
+    (crashed,) = _writers(settings, "state-1")
+    crashed.write_batch(_changes("SKU-B", range(1, 6)))
+    _killed_after_producing(
+        crashed, [*_changes("SKU-A", range(6, 7)), *_changes("SKU-B", range(6, 7))]
+    )
+    (again,) = _writers(settings, "state-1")
+    again.write_batch(_changes("SKU-B", range(1, 7)))  # SKU-A's change not replayed yet
+    assert _bookkeeping(settings, "state-1") == ({}, {"SKU-A": "6"})
+    again.close()
+    (last,) = _writers(settings, "state-1")  # must still know SKU-A's change 6 is in Kafka
+    last.write_batch([*_changes("SKU-A", range(1, 8)), *_changes("SKU-B", range(1, 8))])
+    last.close()
+    assert Counter(_price_update_ids(settings)) == _once(("SKU-A", 7), ("SKU-B", 7))
+    assert _bookkeeping(settings, "state-1") == ({}, {})
+
+    (fresh,) = _writers(settings, "state-2")  # started from fresh state: counts from 1
+    fresh.write_batch(_changes("SKU-A", range(1, 2)))
+    fresh.close()
+    assert Counter(_price_update_ids(settings))["price:SKU-A:1"] == 2
+
+
+def test_a_crash_is_not_published_twice_when_the_flow_restarts_with_another_process_count(
+    isolated: Settings,
+) -> None:
+    settings = isolated  # its own topics and keys
+    (alone,) = _writers(settings, "state-1")
+    alone.write_batch(_changes("SKU-C", range(1, 6)))
+    _killed_after_producing(alone, _changes("SKU-C", range(6, 7)))
+
+    # Restarted on two processes: SKU-C is now priced by worker 1; worker 0's writer found its
+    # own mark and stored what it had left in Kafka, which worker 1 reads with its batch.
+    zero, one = _writers(settings, "state-1", processes=2)
+    one.write_batch(_changes("SKU-C", range(1, 8)))
+    assert Counter(_price_update_ids(settings)) == _once(("SKU-C", 7))
+    zero.close()
+
+    # Killed on two processes while worker 1 had SKU-D's change 3 in Kafka only; restarted on
+    # one process, whose worker 0 prices SKU-D and removes the absent worker's mark.
+    one.write_batch(_changes("SKU-D", range(1, 3)))
+    _killed_after_producing(one, _changes("SKU-D", range(3, 4)))
+    assert list(_bookkeeping(settings, "state-1")[0]) == ["1"]
+    (back,) = _writers(settings, "state-1")
+    assert _bookkeeping(settings, "state-1") == ({}, {"SKU-D": "3"})
+    back.write_batch(_changes("SKU-D", range(1, 5)))
+    back.close()
+    assert Counter(_price_update_ids(settings)) == _once(("SKU-C", 7), ("SKU-D", 4))
+    assert _bookkeeping(settings, "state-1") == ({}, {})

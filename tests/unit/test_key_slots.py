@@ -36,9 +36,12 @@ def test_a_shoppers_keys_share_one_slot(user: str) -> None:
 
 @pytest.mark.parametrize("lineage", ["0f3a", "lineage-7"])
 def test_the_price_bookkeeping_of_a_lineage_shares_one_slot(lineage: str) -> None:
-    """Sequences and pending marks change in one transaction (flows/sinks/prices.py)."""
-    bookkeeping = [KEYS.price_sequences(lineage)] + [
-        KEYS.price_pending(lineage, w) for w in range(8)
+    """Sequences, pending marks and what a crash left produced change in one transaction
+    (flows/sinks/prices.py)."""
+    bookkeeping = [
+        KEYS.price_sequences(lineage),
+        KEYS.price_pending(lineage),
+        KEYS.price_produced(lineage),
     ]
     assert len({slot(k) for k in bookkeeping}) == 1
 
