@@ -24,7 +24,9 @@ in each channel mode:
   each product's units been sold half at the guardrails' floor, half at their ceiling
   (``mae_floor_widest_test``: the most any price test could learn from this traffic);
 - the shop level (categories' means drawn around a learned shop mean): ``shop_mean`` against
-  ``true_mean``; ``--no-shop-level`` gives each category a prior of its own products only;
+  ``true_mean``, ``shop_mean_evidence`` (the same with the hyperprior on the shop mean made
+  flat: what the categories' evidence alone says) and ``hyperprior_pull`` (the difference);
+  ``--no-shop-level`` gives each category a prior of its own products only;
 - what learning costs: the loop's profit against an oracle pricing at each true demand curve
   under the same guardrails (``profit_vs_oracle``) and against fixed list prices
   (``profit_vs_static``), on the same shop.
@@ -127,6 +129,8 @@ def run(config: ShopConfig, days: float, shop_level: bool = True) -> dict[str, A
     loop_s = time.perf_counter() - started
     scored = score(states, tables.categories, truth, prices)
     shop_mean, shop_std = shared.shop_mean()
+    # what the categories' evidence alone says of the shop mean (none before any reported)
+    evidence = shared.shop_mean(hyperprior=False)[0] if shop_level and shared.reports else None
     return scored | {
         "shop_level": shop_level,
         "shop_mean": round(shop_mean, 4) if shop_level else None,
@@ -134,6 +138,8 @@ def run(config: ShopConfig, days: float, shop_level: bool = True) -> dict[str, A
         "shop_mean_z": round((shop_mean - scored["true_mean"]) / shop_std, 4)
         if shop_level
         else None,
+        "shop_mean_evidence": None if evidence is None else round(evidence, 4),
+        "hyperprior_pull": None if evidence is None else round(shop_mean - evidence, 4),
         "profit": round(shop.stats.profit, 2),
         "loop_seconds": round(loop_s, 1),
     }
@@ -239,6 +245,7 @@ ACROSS_SEEDS = (
     ("learned", "coverage_90"),
     ("learned", "mae"),
     ("data_only", "bias_weighted"),
+    ("hyperprior_pull",),
     ("profit_vs_oracle",),
     ("profit_vs_static",),
 )

@@ -11,6 +11,9 @@ cap), and fixed list prices.
 - ``elasticity_mae``, ``elasticity_bias`` (mean signed error learned − true) and
   ``elasticity_coverage_90`` (share whose 90 % posterior interval holds the truth), over the
   products with ≥ MIN_UNITS units sold.
+- ``all_products``: the same bias, MAE and coverage over every product the loop priced,
+  sold or not: the units rule selects products by an outcome, so the two side by side show
+  whether the selection moves the figures.
 - ``profit_vs_oracle``, ``profit_vs_static``: profit ratios of the three runs.
 - ``hr_at_10`` (and ``_popularity``, ``_vs_popularity``): when a shopper arrives (the first
   event of a web session after a week of warm-up; in ``pos``, a till order, before it is
@@ -37,7 +40,12 @@ cap), and fixed list prices.
   says, the prior divided out; 1 when its width is honest), ``prior_z_var`` the same for the
   category prior each product gets, and ``truth_minus_prior_mean`` how far the scored
   products' true elasticities lie from their priors' centres on average (with weak evidence
-  the posterior mean stays near the prior, so this, times the prior's weight, is the bias).
+  the posterior mean stays near the prior, so this, times the prior's weight, is the bias);
+  ``prior_weight_median`` that weight (the share of a scored product's posterior precision
+  that is its prior), ``scored_true_mean`` against ``true_mean`` (all products), and
+  ``shop_mean_error`` (the shop level's mean elasticity − ``true_mean``) with
+  ``shop_mean_std``: every category's prior hangs from the shop's mean, so its error moves
+  every product's estimate together and is most of one run's bias.
 - ``oracle_vs_static``: the oracle's own profit over list prices', the room any price policy
   had for ``profit_vs_static``.
 - ``learner``: the cost of the pricing path per product signal (``pricing_us_per_signal``,
@@ -264,7 +272,7 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
             for item, (_, counts) in shopper.apply(signal, categories).pairs:
                 items.setdefault(item, ItemNeighbours()).add(counts)
                 neighbours.pop(item, None)  # its counts moved
-    return _score(shop, states, categories, prices, size) | {
+    return _score(shop, states, shop_level, prices, size) | {
         "profit": shop.stats.profit,
         "hr_at_10": hits / trials if trials else 0.0,
         "hr_at_10_popularity": hits_popular / trials if trials else 0.0,
@@ -280,7 +288,7 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
 def _score(
     shop: Shop,
     states: dict[str, CategoryState],
-    categories: dict[str, str],
+    shop_level: ShopPrior,
     prices: PriceLog,
     size: Size,
 ) -> dict[str, Any]:
@@ -289,28 +297,31 @@ def _score(
     for purchases in shop.purchases.values():
         for pu in purchases:
             sold[pu.sku] = sold.get(pu.sku, 0) + pu.quantity
-    errors, stds, infos, spreads, covered, changes = [], [], [], [], [], 0
+    errors, stds, infos, spreads, changes = [], [], [], [], 0
     true_mean, true_std = float(np.mean(list(truth.values()))), float(np.std(list(truth.values())))
     learned, ideal, scored = [], [], []  # posterior means: learned, under the true prior
     widest: list[float] = []
     bounded = []  # scored products priced at a guardrail (within one price-test leg of it)
     z_evidence, z_prior, prior_offset = [], [], []  # calibration of each part of the posterior
+    every: list[tuple[float, float]] = []  # (error, std) of every product, scored or not
+    prior_weights = []  # the share of each scored product's posterior precision that is prior
     for state in states.values():
         for sku, st in state.skus.items():
             if st.pricer is None:
                 continue
             changes += st.pricer.changes
-            if sold.get(sku, 0) < size.min_units:
-                continue
             mean, std = st.pricer.demand.posterior(st.pool)
             error = mean - truth[sku]
+            every.append((error, std))
+            if sold.get(sku, 0) < size.min_units:
+                continue
             z_evidence.append(evidence_z(st.pricer.demand.glm, truth[sku]))
             prior_mean, prior_std = st.pool.prior.for_product(sku)
             z_prior.append((prior_mean - truth[sku]) / prior_std)
             prior_offset.append(truth[sku] - prior_mean)
+            prior_weights.append(std**2 / prior_std**2)
             errors.append(error)
             stds.append(std)
-            covered.append(abs(error) <= Z90 * std)
             infos.append(st.pricer.demand.glm.information(ELASTICITY))
             spreads.append(prices.spread(sku))
             widest.append(widest_test_information(st.pricer))
@@ -319,11 +330,10 @@ def _score(
             ideal.append(reading(st.pricer.demand.glm, true_mean, true_std)[0])
             scored.append(truth[sku])
     if not errors:
-        errors, stds, infos, spreads, covered = [math.nan], [math.nan], [0.0], [0.0], [False]
+        errors, stds, infos, spreads = [math.nan], [math.nan], [0.0], [0.0]
+    shop_mean, shop_std = shop_level.shop_mean() if shop_level.reports else (math.nan, math.nan)
     return {
-        "elasticity_mae": float(np.mean(np.abs(errors))),
-        "elasticity_bias": float(np.mean(errors)),
-        "elasticity_coverage_90": float(np.mean(covered)),
+        **accuracy(list(zip(errors, stds, strict=True))),
         "products_scored": len(errors),
         "price_changes": changes,
         "diagnostics": {
@@ -345,7 +355,35 @@ def _score(
             "evidence_z_var": _variance(z_evidence),
             "prior_z_var": _variance(z_prior),
             "truth_minus_prior_mean": float(np.mean(prior_offset)) if prior_offset else math.nan,
+            "prior_weight_median": float(np.median(prior_weights)) if prior_weights else math.nan,
+            "scored_true_mean": float(np.mean(scored)) if scored else math.nan,
+            "true_mean": true_mean,
+            "shop_mean_error": shop_mean - true_mean,
+            "shop_mean_std": shop_std,
         },
+        "all_products": all_products(every),
+    }
+
+
+def all_products(every: list[tuple[float, float]]) -> dict[str, float]:
+    """Bias, MAE and 90 % coverage over every product the loop priced, sold or not, from
+    (error, std) pairs: beside the scored products' figures, whether the units rule selects.
+
+    >>> all_products([(0.2, 0.1), (-0.1, 0.1)])["elasticity_bias"]
+    0.05
+    """
+    return {"products": len(every), **accuracy(every)}
+
+
+def accuracy(pairs: list[tuple[float, float]]) -> dict[str, float]:
+    """Bias, MAE and the share of 90 % intervals holding the truth, from (error, std) pairs
+    (NaN, NaN and 0 for none)."""
+    errors = np.array([e for e, _ in pairs]) if pairs else np.array([math.nan])
+    stds = np.array([s for _, s in pairs]) if pairs else np.array([math.nan])
+    return {
+        "elasticity_mae": float(np.abs(errors).mean()),
+        "elasticity_bias": float(errors.mean()),
+        "elasticity_coverage_90": float(np.mean(np.abs(errors) <= Z90 * stds)),
     }
 
 
@@ -505,6 +543,7 @@ def run_mode(mode: str, size: Size, seed: int) -> dict[str, Any]:
         "hr_at_10_popularity": hr_pop,
         "hr_at_10_vs_popularity": hr / hr_pop if hr_pop else 0.0,
         "products_scored": tillflow["products_scored"],
+        "all_products": tillflow["all_products"],
         "price_changes": tillflow["price_changes"],
         "recommendation_trials": tillflow["recommendation_trials"],
         "recommendation_trials_new": tillflow["recommendation_trials_new"],

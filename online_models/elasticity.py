@@ -24,10 +24,12 @@ Evidence accumulates in a bucket at one price; the bucket becomes one observatio
 full, when the price changes, or (hours) when it has been open long enough, so zero-sale hours
 count too.
 Units sold in baskets of several are more dispersed than a Poisson count; their likelihood is
-tempered by the category's E[q²]/E[q] (quasi-Poisson). Demand also moves from day to day for
-reasons no price explains (weather, events, a display), so buckets of the same day share a
-**day effect** ``u_day ~ Normal(0, day_variance)`` on the log rate: a fifth coefficient,
-integrated out of the evidence when the product's next day begins
+tempered by the category's E[q²]/E[q] (quasi-Poisson). Carts per view are less dispersed (a
+view converts at most once: Bernoulli trials), so their likelihood is weighted up by
+1/(1 − p), p the conversion per view the posterior expects (quasi-binomial). Demand also
+moves from day to day for reasons no price explains (weather, events, a display), so buckets
+of the same day share a **day effect** ``u_day ~ Normal(0, day_variance)`` on the log rate: a
+fifth coefficient, integrated out of the evidence when the product's next day begins
 (:meth:`PoissonLaplace.absorb`). Price contrasts within a day keep their full weight; levels
 that differ between days count only as far as the day variance allows, so many buckets of a
 few days do not claim the precision of as many independent counts. The day variance is the
@@ -47,6 +49,9 @@ from online_models.pooling import CategoryPool
 A_VIEWS, A_HOURS, ELASTICITY, COMPETITOR, DAY = range(5)
 DAY_S = 86_400.0
 PRICE_TOLERANCE = 0.005  # relative: prices closer than this are the same price
+# The largest conversion per view the binomial weight believes (a weight of at most 2): an
+# early posterior far off cannot make one bucket count many times over.
+MAX_CONVERSION = 0.5
 
 
 @dataclass(frozen=True)  # no slots: unpickling slotted frozen classes is slow (snapshots)
@@ -148,7 +153,10 @@ class ElasticityModel:
         weight: float,
         t: float,
         competitor: float | None = None,
+        trials: int = 0,
     ) -> float:
+        """One observation; ``trials`` > 0: ``units`` are conversions of that many views,
+        each of which converts at most once."""
         competitor = self.competitor if competitor is None else competitor
         x = [0.0, 0.0, math.log(price / self.list_price), competitor, 1.0]
         x[intercept] = 1.0
@@ -158,6 +166,15 @@ class ElasticityModel:
             self.day = day
         self.glm.set_prior(DAY, 0.0, math.sqrt(pool.day_variance))
         self.glm.set_prior(ELASTICITY, *pool.prior.for_product(self.sku))
+        if trials:
+            # A view converts at most once, so conversions of n views are Bernoulli trials:
+            # their count varies by μ(1 − p) around its mean μ, less than the Poisson μ, and
+            # a Poisson likelihood would claim a (1 − p) share of what they tell. Weighted by
+            # 1/(1 − p) (quasi-likelihood, binomial variance), with p the conversion per view
+            # the posterior expected before this bucket: the bucket's own rate would weigh
+            # buckets by their outcome.
+            expected = exposure * self.glm.rate(x) / trials
+            weight /= 1.0 - min(expected, MAX_CONVERSION)
         residual = self.glm.learn_one(x, units, exposure, weight)
         pool.report(self.sku, *self.glm.likelihood(ELASTICITY))
         self.units += units
@@ -196,6 +213,7 @@ class ElasticityModel:
             self._v_exposure,
             self._v_weight,
             self._v_time,
+            trials=self._v_views if self.has_carts else 0,  # sales are not bounded by views
         )
         self._v_views, self._v_exposure, self._v_units = 0, 0.0, 0.0
         return residual

@@ -223,10 +223,22 @@ class ShopPrior:
         own = self.priors.get(category)
         self.priors = {} if own is None else {category: own}
 
-    def shop_mean(self) -> tuple[float, float]:
-        """Mean and std of the shop's mean elasticity, every category's report counted."""
+    def shop_mean(self, hyperprior: bool = True) -> tuple[float, float]:
+        """Mean and std of the shop's mean elasticity, every category's report counted.
+
+        ``hyperprior=False`` makes the mean's prior flat: what the categories' evidence
+        alone says (at least one category must have reported). The difference is the pull
+        of ``Normal(BASE_MEAN, SHOP_MEAN_STD²)`` toward a typical retail elasticity.
+
+        >>> shop = ShopPrior()
+        >>> for i in range(20):
+        ...     shop.report(f"c{i}", information=2.0, information_mean=2.0 * -2.0)
+        >>> [round(v, 3) for v in shop.shop_mean()], round(shop.shop_mean(False)[0], 3)
+        ([-1.966, 0.156], -2.0)
+        """
         pairs = _pairs(self.reports)
-        fit = grid_fit(pairs[:, 0], pairs[:, 1], self.base_mean, SHOP_MEAN_STD, SIGMA_SCALE)
+        mean_std = SHOP_MEAN_STD if hyperprior else math.inf
+        fit = grid_fit(pairs[:, 0], pairs[:, 1], self.base_mean, mean_std, SIGMA_SCALE)
         return fit.mean_posterior()
 
     def for_category(self, category: str) -> tuple[float, float]:

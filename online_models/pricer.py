@@ -40,6 +40,12 @@ class PriceChange:
     t: float
     sequence: int
 
+    def __reduce__(self) -> tuple[type[PriceChange], tuple[object, ...]]:
+        # Each product's latest change is in its category's snapshot every epoch: built from
+        # its fields, without the Python that dataclasses' own __getstate__ runs to list them.
+        args = (self.sku, self.price, self.previous_price, self.reason, self.model_version)
+        return PriceChange, (*args, self.t, self.sequence)
+
 
 @dataclass(frozen=True, slots=True)
 class Market:

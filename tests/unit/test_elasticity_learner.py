@@ -173,6 +173,37 @@ def test_each_mode_recovers_known_elasticities(channels: str, days: int) -> None
     assert sum(st.pricer.changes for st in state.skus.values() if st.pricer) > 0
 
 
+def _legs_evidence_z(seed: int, conversion: float, true_e: float = -2.0) -> float:
+    """One product's carts per view at two prices ±5 % around the list price (legs of 120
+    views, a view every 30 s), read with a flat elasticity prior: the evidence's error in its
+    own standard deviations."""
+    rng = random.Random(seed)
+    pool = CategoryPool()
+    model = ElasticityModel("S", LIST)
+    model.glm.set_prior(ELASTICITY, -1.5, 100.0)  # the evidence alone
+    t = T0
+    for i in range(2_400):
+        price = LIST * math.exp(0.05 if (i // 120) % 2 else -0.05)
+        t += 30.0
+        model.on_view(price, t, pool)
+        if rng.random() < conversion * (price / LIST) ** true_e:
+            model.on_cart(t, pool)
+    model.close_views(pool)
+    information, weighted = model.glm.likelihood(ELASTICITY)
+    return (weighted / information - true_e) * math.sqrt(information)
+
+
+def test_conversions_per_view_claim_what_they_hold() -> None:
+    """A view converts at most once, so carts per view are Bernoulli trials, whose count
+    varies less than a Poisson count of the same mean (by 1 − p). At a conversion of 30 %
+    the Poisson likelihood claims ~0.7 of what the carts tell (its errors in its own standard
+    deviations have a variance of ~0.65 over 200 products: intervals ~1.2× too wide); read
+    with the binomial variance they have a variance near 1, and no lean."""
+    z = [_legs_evidence_z(seed, conversion=0.3) for seed in range(200)]
+    assert 0.8 <= float(np.var(z, ddof=1)) <= 1.25
+    assert abs(float(np.mean(z))) < 0.2
+
+
 def test_web_and_tills_both_count_and_a_web_order_counts_once() -> None:
     """With views and tills, the tills' units per busy hour join the carts per view as
     evidence on the one elasticity; a web order, already counted as its cart, is not counted
@@ -181,14 +212,17 @@ def test_web_and_tills_both_count_and_a_web_order_counts_once() -> None:
     counts: dict[str, float] = {}
     both = _run_category(truth, "both", 8, seed=5, counts=counts)
     web = _run_category(truth, "web", 8, seed=5)
-    demand = both.skus["A"].pricer.demand  # type: ignore[union-attr]
+    pricer = both.skus["A"].pricer
+    assert pricer is not None
+    demand = pricer.demand
     end = max(demand.hours_due() or 0.0, T0 + 8 * 86_400)
     demand.close_views(both.pool)
     demand.close_hours(end, both.pool)
-    # every cart and every till unit once (but the till sale that started the clock and a
-    # cart whose view closed its bucket by changing the price): not the web units again
+    # every cart and every till unit once (but the till sale that started the clock, and a
+    # cart whose view was the last of a bucket that a price change closed: at most one per
+    # change, with the view's ~10 % chance of a cart): not the web units again
     once = counts["carts"] + counts["till"]
-    assert once - 0.01 * counts["carts"] - 2 <= demand.units <= once - 1
+    assert once - 0.2 * pricer.changes - 2 <= demand.units <= once - 1
     assert counts["web"] > 0.1 * once
     assert demand.exposure > 0
     web_information = web.skus["A"].pricer.demand.glm.information(ELASTICITY)  # type: ignore[union-attr]

@@ -23,6 +23,8 @@ from online_models.pricing import (
     price_test_size,
 )
 from online_models.recommender import (
+    HISTORY,
+    INTEREST_ITEMS,
     DecayedWeights,
     Profile,
     again,
@@ -30,6 +32,7 @@ from online_models.recommender import (
     likely_again,
     mixed,
     new_interest,
+    remember,
 )
 
 # current, list, cost, elasticity, competitor, cover -> expected price (None = no change)
@@ -278,6 +281,26 @@ def test_discover_never_lists_what_the_shopper_touched() -> None:
     # the blend: the category source's only item holds its whole share (0.6 of 1.6), the
     # neighbours split theirs (the newest item's first); popular items fill the rest
     assert skus == ["milk", "cheese", "lemon", "eggs"]
+
+
+def test_discover_leaves_out_what_a_long_history_touched_long_ago() -> None:
+    """A shopper with more items than buy again keeps (INTEREST_ITEMS): the items touched
+    first are no longer among the strongest nor the latest, but they were touched, so
+    discover (and the factor source, which leaves out the same set) must not show them."""
+    interest = new_interest()
+    history: list[str] = []
+    skus = [f"p{i:02d}" for i in range(INTEREST_ITEMS + HISTORY)]
+    for sku in skus:  # each touched once: the later, the stronger
+        interest.add(sku, 1.0)
+        remember(history, sku)
+    profile = Profile.of(interest, {}, history)
+    oldest = skus[0]
+    assert oldest not in {s for s, _ in interest.shares()}  # not among the strongest 50
+    assert oldest not in history  # nor the latest 20
+    assert profile.has_seen(oldest)
+    near = {history[0]: {oldest: 0.9, "new": 0.1}}
+    ranked, _ = discover(profile, {}, near, [(oldest, 9.0), ("hit", 5.0)], k=3)
+    assert [s for s, _ in ranked] == ["new", "hit"]
 
 
 @pytest.mark.parametrize(
