@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from pydantic import BaseModel, PrivateAttr
@@ -172,6 +172,16 @@ async def read_shopper(
         depth=discover_k,
         signals=signals,
     )
+
+
+async def read_shopper_features(
+    client: AsyncRedis, reads: FeatureReads, user_id: str
+) -> dict[str, str]:
+    """Only the shopper's features, by name ({} for a shopper with none): one ``HMGET``, for
+    a reader that needs nothing of their stored lists (the ranker over search results)."""
+    fields = list(reads.shopper.fields)
+    read = client.hmget(reads.user.key(user_id), fields)  # type: ignore[arg-type]
+    return reads.shopper.decode(await cast(Awaitable[list[Any]], read))
 
 
 async def read_popular(client: AsyncRedis, keys: RedisKeys, depth: int) -> Popular:
@@ -474,6 +484,7 @@ __all__ = [
     "read_items",
     "read_popular",
     "read_shopper",
+    "read_shopper_features",
     "usable_ranker",
     "without_ranker",
 ]

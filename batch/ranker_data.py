@@ -12,7 +12,8 @@ sources):
   taken (:data:`TAKEN`: carted or bought) within a short horizon is a positive, an item
   shown and not taken a **real negative**, whether the shopper looked at it or not.
 - :func:`ranking_set` (the fallback): every shopper who buys within ``(c, c + horizon]``, with
-  both of the flow's lists rebuilt at the cut-off (``online_models.recommender.again`` and
+  both of the flow's lists rebuilt at the cut-off (``online_models.recommender.again``,
+  ordered by ``likely_again`` over the week's popularity as the API serves it, and
   ``discover_candidates``, over co-interaction pairs of the week before ``c``) as candidates;
   the products bought are the positives, and every candidate not bought counts as a negative
   although nobody showed it.
@@ -43,6 +44,7 @@ from online_models.recommender import (
     Profile,
     again,
     discover_candidates,
+    likely_again,
     new_interest,
 )
 from online_models.similarity import BACKWARD, PAIR_DECAY, PAIR_DEPTH
@@ -261,8 +263,9 @@ def ranking_set(
         found = discover_candidates(
             profile, ctx.by_category, ctx.neighbours, ctx.popular, CANDIDATES
         )
+        own = likely_again(again(profile, CANDIDATES // 2), ctx.popularity)  # as served
         candidates: list[tuple[str, float, CandidateSource | None]] = [
-            (sku, score, "again") for sku, score in again(profile, CANDIDATES // 2)
+            (sku, score, "again") for sku, score in own
         ]
         candidates.extend(found[: CANDIDATES - CANDIDATES // 2])
         wanted = set(purchased)  # type: ignore[call-overload]

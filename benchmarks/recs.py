@@ -6,9 +6,10 @@ between a *discover* and an *again* holdout). What remains becomes contract even
 as the ingestion API and ``tillflow replay`` validate them), produced in time order to fresh
 topics at :data:`RATE` events per second while the dataflow (one process, as
 ``tillflow flows run``) tails them. Once a last event on every partition has been processed,
-each target user's lists are read as the API reads them: buy again as the flow stored it
-(``schemas.serving.StoredShopper``), discover built from the stored shopper and the
-neighbours published by then (``api/discover.py``). Two baselines come from the same sent
+each target user's lists are read by the API's own read (``api.recommendations.read_shopper``):
+buy again as the flow stored it (``schemas.serving.StoredShopper``), ordered over the
+popularity list, and discover built from the stored shopper and the neighbours published by
+then (``api/discover.py``). Two baselines come from the same sent
 events in the same run: the most popular items the user has not touched, and batch item-kNN.
 
 The replay pauses to serve discover lists through the API's reads; a ranker trained on what
@@ -42,14 +43,16 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import orjson
 import redis
 import redis.asyncio as aioredis
 from confluent_kafka import Producer
 
-from api.discover import read_discover, read_popularity
+from api.discover import read_popularity
+from api.features import FeatureReads
+from api.recommendations import read_shopper
 from benchmarks.common import Mode, meta
 from benchmarks.recs_data import (
     Interaction,
@@ -80,10 +83,8 @@ from infra.readiness import require_kafka, require_redis
 from infra.stack.topics import delete_topics, ensure_topics
 from ingest.validation import parse_one
 from online_models.factors import WEIGHTS, factors_path, fit_item_factors, save_factors
-from online_models.recommender import likely_again
 from schemas.catalogue import CatalogueItem
 from schemas.event_time import EventTimePolicy
-from schemas.serving import StoredShopper
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, ORDERS, USER_ACTIVITY, Topic
 from simulator.config import ShopConfig
@@ -240,12 +241,7 @@ def through_flow(
             if end < len(events):
                 after = split.sent[end : bounds[n + 2]]
                 shown.append((asyncio.run(served(s, next_users(after))), after))
-        users = [t.user for t in split.targets]
-        raw = cast(list[bytes | None], client.mget([s.keys.recommendations(u) for u in users]))
-        stored = {
-            u: StoredShopper.model_validate_json(v) for u, v in zip(users, raw, strict=True) if v
-        }
-        lists = asyncio.run(served_lists(s, stored))
+        lists = asyncio.run(served_lists(s, [t.user for t in split.targets]))
         discover = {t.user: t.target for t in split.targets if t.kind == "discover"}
         ranked = rank_phase(s, shown, discover, workdir, dump)
     finally:
@@ -276,20 +272,23 @@ def publish_factors(s: Settings, sent: list[Interaction]) -> float:
     return time.process_time() - started
 
 
-async def served_lists(s: Settings, stored: dict[str, StoredShopper]) -> dict[str, Lists]:
-    """Each shopper's buy-again top-10 (ordered over the popularity list) and discover
-    top-:data:`DEPTH`, as the API builds them (the first 10 of discover are the k=10 list:
-    the same blend, cut later), over one read of the popularity list."""
+async def served_lists(s: Settings, users: list[str]) -> dict[str, Lists]:
+    """Each of ``users``' buy-again top-10 and discover top-:data:`DEPTH` as the API serves
+    them: ``api.recommendations.read_shopper`` over one read of the popularity list (buy
+    again ordered over it, discover built from the stored shopper; the first 10 of discover
+    are the k=10 list: the same blend, cut later). A user the flow has not stored has none."""
     client = aioredis.Redis.from_url(s.redis_url)
+    reads = FeatureReads.create(s)
     graph = factor_reads(s)
     try:
         out = {}
         popularity = await read_popularity(client, s.keys)
-        for user, shopper in stored.items():
-            found = await read_discover(client, s.keys, shopper, DEPTH, popularity, graph)
-            own = [(i.sku, i.score) for i in shopper.again]
-            again = likely_again(own, popularity.scores, popularity.floor)
-            out[user] = Lists([sku for sku, _ in again], [sku for sku, _, _ in found])
+        for user in users:
+            shopper = await read_shopper(
+                client, s.keys, reads, user, False, DEPTH, popularity, graph
+            )
+            if shopper.known:
+                out[user] = Lists([i.sku for i in shopper.again], [i.sku for i in shopper.discover])
         return out
     finally:
         await client.aclose()

@@ -120,7 +120,7 @@ class Profile:
     items: Scored  # own interest: (sku, share), strongest first
     categories: Scored  # (category, share), strongest first
     recent: list[str]  # distinct items of the history, newest first
-    seen: frozenset[str] = frozenset()  # items known touched: the strongest 50 and the history
+    seen: frozenset[str] = frozenset()  # items known touched (Profile.of: every item it keeps)
 
     @classmethod
     def of(
@@ -133,7 +133,11 @@ class Profile:
             if cat is not None:
                 by_category[cat] = by_category.get(cat, 0.0) + share
         top = heapq.nlargest(PROFILE_CATEGORIES, by_category.items(), key=lambda kv: kv[1])
-        seen = frozenset(s for s, _ in items) | frozenset(recent)  # bounded: ≤ 50 + 20 items
+        # Every item the decayed interest still holds, not only its strongest: discover is
+        # for items the shopper has not interacted with, and a shopper with a long history
+        # (more than INTEREST_ITEMS items) would otherwise be shown the items they touched
+        # longer ago. Bounded: at most 4 × INTEREST_ITEMS + HISTORY items.
+        seen = frozenset(interest.weights) | frozenset(recent)
         return cls(items[:PROFILE_ITEMS], top, list(recent), seen)
 
     def __post_init__(self) -> None:  # every item of the profile counts as seen

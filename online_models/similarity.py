@@ -83,7 +83,18 @@ class CoOccurrence:
         self.co.add(neighbour, weight)
         self.total = self.total * DECAY + weight
         self.updates += 1
-        return self.updates <= 5 or self.updates % PUBLISH_EVERY == 0
+        return self.due_within(self.updates - 1, self.updates)
+
+    @staticmethod
+    def due_within(before: int, after: int) -> bool:
+        """Whether the list falls due at some count of updates in ``(before, after]``: each
+        of the first five updates, then every :data:`PUBLISH_EVERY`-th.
+
+        >>> due = CoOccurrence.due_within
+        >>> due(5, 24), due(5, 25), due(4, 4)
+        (False, True, False)
+        """
+        return after > before and (before < 5 or after // PUBLISH_EVERY > before // PUBLISH_EVERY)
 
     def similar(self, n: int = NEIGHBOURS) -> list[tuple[str, float]]:
         """The strongest neighbours with their share of all this item's pair weight."""

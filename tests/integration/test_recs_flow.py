@@ -7,6 +7,7 @@ stops at the end of its topics; every check then reads what the flow wrote.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from confluent_kafka import Producer
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from benchmarks.recs import served_lists
 from flows.catalogue import load_catalogue, store_catalogue
 from flows.dataflow import build_flow
 from infra.stack.topics import delete_topics, ensure_topics
@@ -157,3 +159,20 @@ def test_the_api_serves_both_lists_from_what_the_flow_stored(flow_run: Run) -> N
         assert set(served("u-ghost", "discover")[:2]) == {"B", "C"}
         # no neighbour is new to the crowd: their category's best seller they have not seen
         assert served("u-crowd00", "discover")[0] == "D"
+
+
+def test_the_recs_benchmark_scores_the_lists_the_api_serves(flow_run: Run) -> None:
+    """``benchmarks.recs`` reads each shopper's lists through the API's own read, so it
+    measures what ``GET /recommendations`` serves (u-again's buy again is re-ordered by
+    popularity: the items everybody views before D, the one they view most)."""
+    s = flow_run.settings
+    users = [user for user, _ in LOG]
+    lists = asyncio.run(served_lists(s, [*users, "u-never-seen"]))
+    assert set(lists) == set(users)  # a shopper the flow never stored has no lists
+    assert lists["u-again"].again[0] != _stored(s, "u-again").again[0].sku == "D"
+    k = s.recommendations_k
+    with TestClient(create_app(s), headers=admin_headers(s)) as api:
+        for user in users:
+            for name, found in (("again", lists[user].again), ("discover", lists[user].discover)):
+                body = api.get(f"/recommendations/{user}", params={"list": name, "k": k}).json()
+                assert [i["sku"] for i in body["items"]] == found[:k], (user, name)

@@ -121,7 +121,10 @@ def models_shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Se
         ),
     )
     store.write_to_online_store(
-        USER_VIEW, pd.DataFrame([{**USER_ROW, "user_id": "u-1", "event_timestamp": now}])
+        USER_VIEW,
+        pd.DataFrame(
+            [{**USER_ROW, "user_id": u, "event_timestamp": now} for u in ("u-1", "u-features")]
+        ),
     )
     graph = ItemGraphWriter(settings)
     graph.write_batch(
@@ -294,7 +297,18 @@ def test_search_for_a_shopper_blends_in_the_rankers_score(
         body = client.get(
             "/search", params={"category": "tea", "user": "u-1"}, headers=admin_headers(models_shop)
         ).json()
+        # The re-ranking reads the shopper's features only: a shopper with the same features
+        # whose stored lists are unreadable (never parsed) gets the same page.
+        r = redis.Redis.from_url(models_shop.redis_url)
+        r.set(models_shop.keys.recommendations("u-features"), b"not a stored shopper")
+        r.close()
+        same = client.get(
+            "/search",
+            params={"category": "tea", "user": "u-features"},
+            headers=admin_headers(models_shop),
+        ).json()
         os_client.indices.delete(index=models_shop.search_index)
+    assert same["items"] == body["items"]
     assert plain["ranked_by"] == "search"
     assert (body["ranked_by"], body["model_version"]) == ("search+ranker", "ranker:v1")
     # The ranker's rows as training builds them: the search score (scaled to the page's best)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from flows.records import UserSignal
 from flows.steps import PAIR_WEIGHTS, ItemNeighbours, ShopperState, coalesce_pairs
-from online_models.recommender import HISTORY, NEIGHBOURS, remember
+from online_models.recommender import HISTORY, INTEREST_ITEMS, NEIGHBOURS, remember
 from online_models.similarity import (
     BACKWARD,
     PAIR_DECAY,
@@ -74,6 +74,21 @@ def test_shopper_pairs_with_earlier_items_not_only_the_latest() -> None:
     formed = {(item, other) for item, (_, counts) in out for other, _w in counts}
     assert formed == {("milk", "cake"), ("cake", "milk"), ("tea", "cake"), ("cake", "tea")}
     assert shopper.profile(catalogue).recent == ["cake", "milk", "tea"]
+
+
+def test_the_stored_shopper_lists_as_touched_what_a_long_history_touched_first() -> None:
+    """What the flow stores for the API (``ShopperState.lists``, the ``seen`` of
+    ``reco:user:{user}``) holds every item the shopper's interest keeps, so discover leaves
+    out an item touched before the 50 strongest and the 20 latest."""
+    shopper = ShopperState("u")
+    skus = [f"p{n:02d}" for n in range(INTEREST_ITEMS + HISTORY)]
+    catalogue = dict.fromkeys(skus, "shelf")
+    for t, sku in enumerate(skus):
+        shopper.apply(UserSignal("view", float(t), "s", (sku,)), catalogue)
+    lists = shopper.lists(catalogue, 10)
+    assert "p00" not in {s for s, _ in shopper.interest.shares()}
+    assert "p00" not in lists.recent
+    assert set(skus) <= lists.seen
 
 
 def test_products_missing_from_the_catalogue_neither_pair_nor_enter_the_history() -> None:
