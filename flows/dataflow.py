@@ -87,7 +87,6 @@ def build_flow(
         batch_size=settings.kafka_batch,
         on_error=metrics.on_consumer_error,
         max_ahead_s=settings.event_time_skew_s,
-        linger_s=settings.kafka_linger_s,
     )
     messages = op.input("kafka-in", flow, source)
 

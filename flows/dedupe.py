@@ -94,6 +94,11 @@ class SeenSnapshot:
     hashes: bytes  # sorted native-endian uint64 hashes of the key's ids
     active_at: float  # wall clock (epoch seconds) of the key's latest event
 
+    def __reduce__(self) -> tuple[type[SeenSnapshot], tuple[bytes, float]]:
+        # pickled at each epoch's end for every key read in it: built from its fields, without
+        # the Python that dataclasses' own __getstate__ runs to list them
+        return SeenSnapshot, (self.hashes, self.active_at)
+
 
 class SeenIds(StatefulLogic[E, E | None, SeenSnapshot]):
     """One key's ids: emits each event the first time, ``None`` for a repeat."""

@@ -5,9 +5,11 @@ Names and meanings are defined once in ``schemas.features``; this module compute
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from flows.records import SkuSignal, UserSignal
@@ -23,7 +25,34 @@ AFFINITY_MIN = 0.01  # categories whose decayed weight fell below this are forgo
 
 
 def iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
+    """``t`` (epoch seconds) as ISO 8601 in UTC to the millisecond, as
+    ``datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")`` writes it.
+
+    Every feature row carries one, so the date and time of day are formatted once per
+    second (:func:`_second`) and only the milliseconds per call: the fraction is rounded to
+    microseconds half to even, as ``fromtimestamp`` rounds it, then truncated, as
+    ``isoformat`` does.
+
+    >>> iso(1767571200.0), iso(1767571200.9995)
+    ('2026-01-05T00:00:00.000+00:00', '2026-01-05T00:00:00.999+00:00')
+    >>> iso(1767571200.9999996)  # rounds up to the next second, as fromtimestamp does
+    '2026-01-05T00:00:01.000+00:00'
+    """
+    frac, whole = math.modf(t)
+    if not math.isfinite(whole):
+        return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")  # raises
+    us = round(frac * 1e6)
+    if us >= 1_000_000:
+        whole, us = whole + 1.0, us - 1_000_000
+    elif us < 0:
+        whole, us = whole - 1.0, us + 1_000_000
+    return f"{_second(int(whole))}.{us // 1000:03d}+00:00"
+
+
+@lru_cache(maxsize=4_096)
+def _second(s: int) -> str:
+    """A whole second as ``YYYY-MM-DDTHH:MM:SS`` in UTC."""
+    return datetime.fromtimestamp(s, UTC).isoformat()[:19]
 
 
 BUCKET_SIZES = tuple(sorted({w.bucket_s for w in WINDOWS}))

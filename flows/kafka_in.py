@@ -15,12 +15,23 @@ topics (a replay, a restart after an outage) reaches the flow a partition's batc
 days of one partition's events before the first hour of another's, and a product's learner,
 which counts the time between sales, sees time run backwards. So, as Kafka Streams does within
 a task, the partitions a worker reads are merged by message timestamp (the time the shop
-produced each event): the worker's first partition hands over the merged batch, every
-message up to the newest time all partitions with messages waiting have reached, in
-timestamp order; the other partitions hand over nothing and keep their own resume offsets.
-A partition with nothing waiting holds nobody back (its next fetch may bring older messages:
-the disorder is at most one fetch), except before its first fetch has answered, for at most
-``grace_s``. Across workers partitions are not merged (each merges its own).
+produced each event): a merge round takes from every partition the messages up to the newest
+time all partitions with messages waiting have reached. A partition with nothing waiting
+holds nobody back (its next fetch may bring older messages: the disorder is at most one
+fetch), except before its first fetch has answered, for at most ``grace_s``. Across workers
+partitions are not merged (each merges its own).
+
+**Each partition hands over its own messages.** The worker's first partition in Bytewax's
+order (the smallest name) runs each round when it is polled; every partition then hands
+over its own share of the round when Bytewax polls it, right after in the same activation,
+and the downstream steps order what they receive by event time. The next round waits until
+every share is handed over. A partition's resume offset therefore moves only with what that
+partition gave the flow, which is what Bytewax's recovery needs: it closes the epochs of a
+worker's partitions each on its own timer and snapshots each partition at the end of its own
+epoch, so one partition handing over another's messages could do so in an epoch after the one
+in which the other snapshotted the offset past them, and a restart from that epoch would skip
+them (seen as a few hundred events missing from the features after a restart, though their
+bronze rows, written before the kill, were all there).
 
 **Partition time.** Within a partition messages always leave in offset order, and the time a
 message is merged at is its *partition time*, the newest timestamp of its partition so far
@@ -36,7 +47,6 @@ messages behind every other partition's backlog.
 
 from __future__ import annotations
 
-import heapq
 import math
 import threading
 import time
@@ -51,7 +61,6 @@ from confluent_kafka import OFFSET_BEGINNING, TIMESTAMP_NOT_AVAILABLE, Consumer,
 from confluent_kafka import KafkaError as ConfluentError
 from confluent_kafka import Message as RawMessage
 
-FOLLOWER_POLL = timedelta(milliseconds=200)
 # How long the merge waits before fetching again after a round that found nothing waiting
 # in any of its partitions (fetches themselves never wait: see Merge); each further empty
 # round in a row doubles the wait, up to IDLE_WAIT_MAX.
@@ -102,12 +111,13 @@ class Partition:
         self.time = -math.inf  # the newest timestamp so far, ignoring those too far ahead
         self.answered = False  # a fetch has brought a message or the partition's end
         self.caught_up = False  # the last fetch reached the partition's end
+        self.share: list[SourceMessage] = []  # of the last round, not handed over yet
+        self.share_end = resume  # the offset after the share
 
     def fetch(
         self, batch_size: int, on_error: Callable[[ConfluentError], None], ceiling: float
-    ) -> int:
-        """Fetch what the consumer has; a timestamp above ``ceiling`` (ms) keeps the time.
-        Returns how many messages and events the consumer gave."""
+    ) -> None:
+        """Fetch what the consumer has; a timestamp above ``ceiling`` (ms) keeps the time."""
         got = self.consumer.consume(batch_size, 0)
         for m in got:
             error = m.error()
@@ -133,11 +143,11 @@ class Partition:
             if self.time < ts <= ceiling:
                 self.time = ts
             self.fetched.append((self.time, offset, message))
-        return len(got)
 
 
 class Merge:
-    """The partitions one worker reads, handed over as one batch in timestamp order.
+    """The partitions one worker reads, merged in rounds: each round's messages are handed over
+    by the partitions they came from (:class:`Merged`), before the next round.
 
     A fetch takes what the partition's consumer has already received (librdkafka fetches in
     its own threads) and never waits: waiting even a millisecond on each partition with
@@ -150,14 +160,6 @@ class Merge:
     IDLE_WAIT_MAX cuts that, and costs the first message after a quiet spell at most
     IDLE_WAIT_MAX of extra wait. A round that hands anything over starts again at IDLE_WAIT,
     so a live load's short gaps wait as before.
-
-    ``linger_s``: after a round that handed messages over and left no backlog (nothing
-    fetched still waiting, no fetch that came back full), the next round waits until
-    ``linger_s`` after it. A tailing flow then takes what arrived in that time as one
-    batch instead of a few messages a round: the keyed steps emit one output per key and
-    batch (a product's feature row, a shopper's lists, each a Redis write), so small
-    batches cost more per event. An event waits at most ``linger_s`` longer; a backlog
-    (a replay, a restart) never waits.
     """
 
     def __init__(
@@ -170,7 +172,6 @@ class Merge:
         max_ahead_s: float,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
-        linger_s: float = 0.0,
     ) -> None:
         self.tail = tail
         self.batch_size = batch_size
@@ -180,64 +181,69 @@ class Merge:
         self.clock = clock
         self.wall = wall
         self.parts: dict[str, Partition] = {}
-        self.leader: str | None = None  # the partition that hands over the merged batches
+        self.leader: str | None = None  # the partition that runs the rounds
         self.idle_rounds = 0  # rounds in a row that handed over nothing
-        self.linger_s = linger_s
-        self.handed_at = -math.inf  # when the last round handed messages over (clock)
-        self.backlog = False  # the last round left messages waiting
+        self.waiting = 0  # partitions whose share of the last round is not handed over yet
 
     def add(self, name: str, consumer: Fetcher, resume: int) -> Partition:
         part = Partition(name, consumer, resume, self.clock())
         self.parts[name] = part
-        if self.leader is None:
-            self.leader = name
+        self.leader = min(self.parts)  # Bytewax polls a worker's partitions in name order
         return part
 
     def done(self, name: str) -> bool:
         """Whether ``name`` has nothing more to hand over (``tail=False``: at its end)."""
         part = self.parts[name]
-        return not self.tail and part.caught_up and not part.fetched
+        return not self.tail and part.caught_up and not part.fetched and not part.share
 
-    def next_batch(self) -> list[SourceMessage]:
-        """Every partition's messages up to the newest time all partitions with messages
-        waiting have reached, merged by partition time."""
+    def next_batch(self, name: str) -> list[SourceMessage]:
+        """What partition ``name`` hands over now: its share of the last round, which the
+        leader runs first once every share of the round before has been handed over."""
+        if name == self.leader and not self.waiting:
+            self._round()
+        part = self.parts[name]
+        share = part.share
+        if share:
+            part.share = []
+            part.resume = part.share_end
+            self.waiting -= 1
+        return share
+
+    def _round(self) -> None:
+        """Give each partition its share: its messages up to the newest partition time all
+        partitions with messages waiting have reached."""
         now = self.clock()
         ceiling = (self.wall() + self.max_ahead_s) * 1000.0
         limit = math.inf
-        full = False
         for part in self.parts.values():
             if not part.fetched and not self.done(part.name):
-                got = part.fetch(self.batch_size, self.on_error, ceiling)
-                full = full or got >= self.batch_size
+                part.fetch(self.batch_size, self.on_error, ceiling)
             if part.fetched:
                 limit = min(limit, part.fetched[-1][0])
             elif not part.answered and now < part.born + self.grace_s:
                 limit = -math.inf  # its first fetch may still bring the oldest messages
-        ready = []
+        shares = 0
         for part in self.parts.values():
-            taken = []
-            while part.fetched and part.fetched[0][0] <= limit:
-                taken.append(part.fetched.popleft())
-            if taken:
-                part.resume = taken[-1][1] + 1
-                ready.append(taken)
-        self.idle_rounds = 0 if ready else self.idle_rounds + 1
-        if ready:
-            self.handed_at = now
-        self.backlog = full or any(part.fetched for part in self.parts.values())
-        return [m for _, _, m in heapq.merge(*ready, key=lambda t: t[0])]
+            fetched = part.fetched
+            if not fetched or fetched[0][0] > limit:
+                continue
+            share = []
+            while fetched and fetched[0][0] <= limit:
+                _, offset, message = fetched.popleft()
+                share.append(message)
+            part.share, part.share_end = share, offset + 1
+            shares += 1
+        self.waiting = shares
+        self.idle_rounds = 0 if shares else self.idle_rounds + 1
 
     def awake(self) -> datetime | None:
-        """When the next round may run (None: at once): after a round that found nothing,
-        IDLE_WAIT doubled for each earlier empty round in a row (at most IDLE_WAIT_MAX);
-        ``linger_s`` after the last batch handed over while no backlog waits."""
-        if self.idle_rounds:
-            doublings = min(self.idle_rounds - 1, IDLE_DOUBLINGS)
-            return datetime.now(UTC) + min(IDLE_WAIT * (1 << doublings), IDLE_WAIT_MAX)
-        if self.backlog or self.linger_s <= 0:
+        """When the partitions may be polled again (None: at once): at once while a share
+        waits or after a round that gave some; after a round that found nothing, IDLE_WAIT
+        doubled for each earlier empty round in a row (at most IDLE_WAIT_MAX)."""
+        if self.waiting or not self.idle_rounds:
             return None
-        left = self.handed_at + self.linger_s - self.clock()
-        return datetime.now(UTC) + timedelta(seconds=left) if left > 0 else None
+        doublings = min(self.idle_rounds - 1, IDLE_DOUBLINGS)
+        return datetime.now(UTC) + min(IDLE_WAIT * (1 << doublings), IDLE_WAIT_MAX)
 
     def all_done(self) -> bool:
         return all(self.done(name) for name in self.parts)
@@ -245,8 +251,7 @@ class Merge:
     def remove(self, name: str) -> None:
         part = self.parts.pop(name)
         part.consumer.close()
-        if self.leader == name:
-            self.leader = next(iter(self.parts), None)
+        self.leader = min(self.parts) if self.parts else None
 
 
 class TolerantKafkaSource(FixedPartitionedSource[SourceMessage, int | None]):
@@ -263,7 +268,6 @@ class TolerantKafkaSource(FixedPartitionedSource[SourceMessage, int | None]):
         on_error: Callable[[ConfluentError], None],
         max_ahead_s: float,
         grace_s: float = 5.0,
-        linger_s: float = 0.0,
     ) -> None:
         self.brokers = brokers
         self.topics = topics
@@ -272,7 +276,6 @@ class TolerantKafkaSource(FixedPartitionedSource[SourceMessage, int | None]):
         self.on_error = on_error
         self.max_ahead_s = max_ahead_s
         self.grace_s = grace_s
-        self.linger_s = linger_s
         self.lister = KafkaSource(brokers, topics)
         self._merges: dict[int, Merge] = {}  # per worker thread
         self._lock = threading.Lock()
@@ -302,14 +305,14 @@ class TolerantKafkaSource(FixedPartitionedSource[SourceMessage, int | None]):
                     grace_s=self.grace_s,
                     on_error=self.on_error,
                     max_ahead_s=self.max_ahead_s,
-                    linger_s=self.linger_s,
                 ),
             )
         return Merged(merge, merge.add(for_part, consumer, start))
 
 
 class Merged(StatefulSourcePartition[SourceMessage, int | None]):
-    """One partition of a worker's merge, as Bytewax sees it."""
+    """One partition of a worker's merge, as Bytewax sees it: it hands over its own share of
+    each round, and its snapshot is the offset after the last message it handed over."""
 
     def __init__(self, merge: Merge, part: Partition) -> None:
         self.merge = merge
@@ -317,18 +320,16 @@ class Merged(StatefulSourcePartition[SourceMessage, int | None]):
         self.name = part.name
 
     def next_batch(self) -> list[SourceMessage]:
-        if self.name != self.merge.leader:
-            if self.merge.done(self.name):
+        merge = self.merge
+        if self.name == merge.leader:
+            if merge.all_done():  # it runs the rounds until every partition has ended
                 raise StopIteration
-            return []  # the leader hands over this partition's messages
-        if self.merge.all_done():
+        elif merge.done(self.name):
             raise StopIteration
-        return self.merge.next_batch()
+        return merge.next_batch(self.name)
 
     def next_awake(self) -> datetime | None:
-        if self.name == self.merge.leader:
-            return self.merge.awake()
-        return datetime.now(UTC) + FOLLOWER_POLL  # only to learn that it has ended
+        return self.merge.awake()  # every partition is polled with the leader
 
     def snapshot(self) -> int | None:
         return self.part.resume

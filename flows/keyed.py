@@ -45,6 +45,7 @@ batch, so a recovered key keeps its deadline.
 
 from __future__ import annotations
 
+import pickle
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ from typing import Any, Generic, TypeVar
 
 from bytewax.operators import StatefulBatchLogic
 
-from flows.snapshots import pickled
+from flows.snapshots import Snapshot, pickled
 
 S = TypeVar("S")  # the state
 V = TypeVar("V")  # what a value carries besides its key
@@ -64,6 +65,20 @@ W = TypeVar("W")  # what the step emits
 class KeyedSnapshot:
     state: Any  # the state, pickled once (flows.snapshots); loads as the state itself
     active_at: float  # wall clock (epoch seconds) of the key's latest batch
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Bytewax pickles every key's snapshot at each epoch's end, while the worker waits:
+        # a pickled state goes as its bytes and the time under one global, ~3 µs a key,
+        # where the dataclass's own pickle (its fields listed in Python by dataclasses'
+        # __getstate__, then the Snapshot's reduce) took ~8.
+        if isinstance(self.state, Snapshot):
+            return _resume, (self.state.blob, self.active_at)
+        return KeyedSnapshot, (self.state, self.active_at)
+
+
+def _resume(blob: bytes, active_at: float) -> KeyedSnapshot:
+    """A key's snapshot as Bytewax loads it: the state itself and the time."""
+    return KeyedSnapshot(pickle.loads(blob), active_at)
 
 
 class KeyedState(StatefulBatchLogic[tuple[str, Any], W, KeyedSnapshot], Generic[S, V, W]):

@@ -414,12 +414,24 @@ class ItemNeighbours:
 
     def add_each(self, interactions: list[Counts]) -> list[tuple[str, float]] | None:
         """Count several interactions' pairs of this item, in order; the neighbour list as
-        :meth:`add` would have published it last (None when none was due)."""
+        :meth:`add` would have published it last (None when none was due).
+
+        Only that list is built: whether an interaction makes the list due depends only on
+        how many pairs came before it, so the last due one is found by counting ahead, and
+        the lists :meth:`add` would have built for the earlier ones (each a sort of the
+        item's neighbours) are never made."""
+        similarity = self.similarity
+        last, count = -1, similarity.updates
+        for i, counts in enumerate(interactions):
+            if similarity.due_within(count, count + len(counts)):
+                last = i
+            count += len(counts)
         published = None
-        for counts in interactions:
-            top = self.add(counts)
-            if top is not None:
-                published = top
+        for i, counts in enumerate(interactions):
+            for neighbour, weight in counts:
+                similarity.add(neighbour, weight)
+            if i == last:
+                published = similarity.similar()
         return published
 
     def apply_batch(self, batch: list[list[Counts]]) -> list[list[tuple[str, float]]]:

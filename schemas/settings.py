@@ -150,8 +150,6 @@ class Settings(BaseSettings):
     lake_batch_rows: int = Field(default=20_000, ge=1)
     lake_flush_s: float = Field(default=5.0, gt=0)  # longest a bronze row waits in its buffer
     kafka_batch: int = Field(default=2_000, ge=1)
-    # While the flow keeps up, the input hands a batch over at most this often (flows/kafka_in.py).
-    kafka_linger_s: float = Field(default=0.0, ge=0, le=1.0)
     # Batches each sink holds for its writer thread, written by each epoch's end.
     sink_in_flight: int = Field(default=4, ge=1)
     dedupe_horizon_s: float = Field(default=86_400.0, gt=0)  # 8 bytes per event within it

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from flows.features import MAX_COVER_DAYS, ShopperFeatures, SkuFeatures
+from datetime import UTC, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flows.features import MAX_COVER_DAYS, ShopperFeatures, SkuFeatures, iso
 from flows.records import SkuSignal, UserSignal
+from schemas.event_time import EARLIEST
 
 T0 = 1_767_571_200.0  # 2026-01-05T00:00Z
 
@@ -95,3 +101,21 @@ def test_a_failing_sink_logs_its_error_before_bytewax_swallows_it() -> None:
         part.write_batch([1, 2])
     assert logs[0]["step"] == "prices"
     assert "redis said no" in logs[0]["error"]
+
+
+@given(
+    st.one_of(
+        st.floats(min_value=EARLIEST.timestamp(), max_value=4e9),
+        # a fraction at or next to a half microsecond, a rounding to the next millisecond or
+        # second: where rounding and truncation differ
+        st.builds(
+            lambda s, us, nudge: s + us / 1e6 + nudge,
+            st.integers(min_value=int(EARLIEST.timestamp()), max_value=4_000_000_000),
+            st.sampled_from([0, 499, 500, 999, 999_499, 999_500, 999_999]),
+            st.sampled_from([0.0, 5e-7, 4.9e-7, 5.1e-7, -5e-7, 1e-9]),
+        ),
+    )
+)
+@settings(max_examples=2_000, deadline=None)
+def test_iso_writes_what_datetime_writes(t: float) -> None:
+    assert iso(t) == datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")

@@ -5,7 +5,7 @@ in offset order at its partition time."""
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import cast
 
 from confluent_kafka import TIMESTAMP_CREATE_TIME
@@ -84,7 +84,6 @@ def merge_of(
     tail: bool = False,
     clock: Clock | None = None,
     batch_size: int = 100,
-    linger_s: float = 0.0,
 ) -> tuple[list[Merged], list[ConfluentError]]:
     errors: list[ConfluentError] = []
     merge = Merge(
@@ -95,27 +94,32 @@ def merge_of(
         max_ahead_s=MAX_AHEAD_S,
         clock=clock or Clock(),
         wall=lambda: WALL_S,
-        linger_s=linger_s,
     )
     return [Merged(merge, merge.add(n, Scripted(f), 0)) for n, f in fetches.items()], errors
 
 
-def drain(parts: list[Merged], max_polls: int = 1_000) -> list[tuple[str, int]]:
-    """Poll the partitions round-robin, as a worker does, until every one has ended;
-    ``(partition, timestamp)`` of each message handed over, in order."""
-    out: list[tuple[str, int]] = []
-    live = list(parts)
-    for polls, p in enumerate(itertools.cycle(parts)):
+def drain(parts: list[Merged], max_polls: int = 1_000) -> list[list[tuple[str, int]]]:
+    """Poll the partitions in name order, as a worker does in each activation, until every
+    one has ended; per activation that handed anything over, ``(partition, timestamp)`` of
+    each message, in the order handed over."""
+    out: list[list[tuple[str, int]]] = []
+    live = sorted(parts, key=lambda p: p.name)
+    for _ in range(max_polls):
         if not live:
             return out
-        assert polls < max_polls, f"stalled after {len(out)} messages"
-        if p not in live:
-            continue
-        try:
-            out.extend((p.name, m.timestamp[1]) for m in p.next_batch() if m.timestamp)
-        except StopIteration:
-            live.remove(p)
-    return out
+        activation = []
+        for p in list(live):
+            try:
+                activation.extend((p.name, m.timestamp[1]) for m in p.next_batch() if m.timestamp)
+            except StopIteration:
+                live.remove(p)
+        if activation:
+            out.append(activation)
+    raise AssertionError(f"stalled after {sum(map(len, out))} messages")
+
+
+def times(activations: list[list[tuple[str, int]]]) -> list[list[int]]:
+    return [[t for _, t in a] for a in activations]
 
 
 def test_consumer_errors_are_reported_and_never_move_the_resume_offset() -> None:
@@ -170,19 +174,67 @@ def test_a_backlog_is_handed_over_in_timestamp_order_across_partitions() -> None
     b = [[Raw(i, 1000 * i + 500) for i in range(3)], [Raw(3, 3500)], [Raw(4, 9000)], [eof()]]
     parts, _ = merge_of({"a": a, "b": b})
     order = drain(parts)
-    assert len(order) == 11
-    assert [t for _, t in order] == sorted(t for _, t in order)
+    # each activation (what the steps downstream order by event time) ends before the next
+    assert [sorted(t) for t in times(order)] == [
+        [0, 500, 1000, 1500, 2000, 2500],
+        [3000, 3500],
+        [4000, 5000],
+        [9000],
+    ]
     assert [p.snapshot() for p in parts] == [6, 5]  # each: the offset after its last one
 
 
-def test_the_first_partition_hands_over_for_all_and_each_keeps_its_own_offset() -> None:
-    parts, _ = merge_of({"a": [[Raw(0, 10)]], "b": [[Raw(7, 5)]]}, tail=True)
+def test_the_first_partition_runs_the_round_and_each_hands_over_its_own_share() -> None:
+    parts, _ = merge_of({"b": [[Raw(7, 5)]], "a": [[Raw(0, 10)]]}, tail=True)
+    first, second = sorted(parts, key=lambda p: p.name)  # Bytewax polls in name order
     # "a" holds 10 back until "b", which had reached 5, has nothing more waiting
-    assert [m.offset for m in parts[0].next_batch()] == [7]
-    assert list(parts[1].next_batch()) == []
-    assert [m.offset for m in parts[0].next_batch()] == [0]
-    assert parts[0].snapshot() == 1
-    assert parts[1].snapshot() == 8
+    assert list(first.next_batch()) == []
+    assert second.snapshot() == 0  # "b"'s share is not handed over yet: its offset stays
+    assert first.next_awake() is None  # a share waits: no idle wait
+    assert list(first.next_batch()) == []  # no next round before every share is handed over
+    assert [m.offset for m in second.next_batch()] == [7]
+    assert second.snapshot() == 8
+    assert [m.offset for m in first.next_batch()] == [0]
+    assert first.snapshot() == 1
+
+
+def test_a_restart_from_any_epoch_loses_no_message_when_partitions_close_epochs_apart() -> None:
+    """Bytewax closes each partition's epochs on its own timer and snapshots the partition at
+    the end of its own epoch; a restart from epoch E keeps what the flow received in the
+    epochs before E and resumes each partition from its snapshot of epoch E - 1. With the
+    epochs of two partitions closing in different activations, every restart must resume
+    each partition exactly after the messages it gave the flow before E: none skipped."""
+    a = [[Raw(i, 100 * i) for i in range(j, j + 3)] for j in range(0, 30, 3)] + [[eof()]]
+    b = [[Raw(i, 100 * i + 50) for i in range(j, j + 2)] for j in range(0, 30, 2)] + [[eof()]]
+    parts, _ = merge_of({"a": a, "b": b})
+    epoch = {p.name: 0 for p in parts}
+    given: list[tuple[str, int, int]] = []  # (partition, offset, epoch it was given in)
+    source = {0: "a", 50: "b"}  # a message's partition, by its timestamp
+    snapshots: dict[tuple[str, int], int | None] = {}  # (partition, epoch) -> resume offset
+    live = sorted(parts, key=lambda p: p.name)
+    for activation in itertools.count():
+        if not live:
+            break
+        assert activation < 1_000, "stalled"
+        for p in list(live):
+            try:
+                given += [
+                    (source[(m.timestamp or (0, 0))[1] % 100], m.offset or 0, epoch[p.name])
+                    for m in p.next_batch()
+                ]
+                ended = False
+            except StopIteration:
+                live.remove(p)
+                ended = True
+            # "a" closes its epochs in even activations, "b" in odd ones; both at their end
+            if ended or activation % 2 == (p.name == "b"):
+                snapshots[p.name, epoch[p.name]] = p.snapshot()
+                epoch[p.name] += 1
+    assert len(given) == 60
+    for p in parts:
+        for e in range(epoch[p.name]):
+            kept = sorted(o for name, o, at in given if name == p.name and at <= e)
+            assert kept == list(range(snapshots[p.name, e] or 0)), (p.name, e)
 
 
 def test_a_partition_whose_first_fetch_has_not_answered_holds_the_others_for_a_while() -> None:
@@ -199,7 +251,7 @@ def test_timestamps_that_go_back_within_a_partition_never_stall_the_merge() -> N
     b = [[Raw(0, 300)], [Raw(1, 400)], [Raw(2, 1_000)], [eof()]]
     parts, _ = merge_of({"a": a, "b": b})
     # each partition in offset order; "a"'s 200 leaves at its partition's time, 900
-    assert [t for _, t in drain(parts)] == [100, 300, 400, 900, 200, 950, 1_000]
+    assert times(drain(parts)) == [[100, 300], [400], [900, 200], [950], [1_000]]
     assert [p.snapshot() for p in parts] == [4, 3]
 
 
@@ -209,7 +261,7 @@ def test_a_timestamp_far_ahead_of_the_clock_does_not_hold_its_partition_back() -
     b = [[Raw(0, 200), Raw(1, 400)], [eof()]]
     parts, _ = merge_of({"a": a, "b": b})
     # the far-future message leaves at its partition's time (100), and 300 before "b"'s 400
-    assert [t for _, t in drain(parts)] == [100, future, 200, 300, 400]
+    assert times(drain(parts)) == [[100, future, 300, 200], [400]]
 
 
 def test_fetches_never_wait_and_only_a_round_that_found_nothing_waits_before_the_next() -> None:
@@ -249,28 +301,3 @@ def test_a_quiet_merge_backs_off_to_the_longest_idle_wait_and_a_message_resets_i
     again = leader.next_awake()  # a message came: the next quiet round waits the short wait
     assert again is not None
     assert again - datetime.now(UTC) <= IDLE_WAIT
-
-
-def test_a_tailing_merge_lingers_after_a_batch_unless_a_backlog_waits() -> None:
-    clock = Clock()
-    fetches = [[Raw(0, 10)], [Raw(1, 20), Raw(2, 30)], [Raw(3, 40)], []]
-    (leader,), _ = merge_of({"a": fetches}, tail=True, clock=clock, batch_size=2, linger_s=0.05)
-    assert [m.offset for m in leader.next_batch()] == [0]
-    waited = leader.next_awake()  # caught up: what arrives next waits for the linger
-    assert waited is not None
-    assert timedelta(milliseconds=40) < waited - datetime.now(UTC) <= timedelta(milliseconds=50)
-    clock.now = 0.03
-    left = leader.next_awake()  # the linger counts from the batch handed over
-    assert left is not None
-    assert left - datetime.now(UTC) <= timedelta(milliseconds=20)
-    clock.now = 0.05
-    assert leader.next_awake() is None
-    assert [m.offset for m in leader.next_batch()] == [1, 2]
-    assert leader.next_awake() is None  # the fetch came back full: more waits, straight on
-    assert [m.offset for m in leader.next_batch()] == [3]
-    assert leader.next_awake() is not None
-    clock.now = 0.2
-    assert list(leader.next_batch()) == []
-    idle = leader.next_awake()  # nothing anywhere: the short idle wait, as without a linger
-    assert idle is not None
-    assert idle - datetime.now(UTC) <= IDLE_WAIT
