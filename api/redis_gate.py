@@ -1,6 +1,7 @@
 """The API's Redis access: bounded waits, and a short pause after a failure.
 
-When Redis does not answer within ``TILLFLOW_API_REDIS_TIMEOUT_S`` the gate raises
+When a call (every command it sends, one pipeline or several) is not answered within
+``TILLFLOW_API_REDIS_TIMEOUT_S`` the gate raises
 ``ServiceUnavailable("Redis", ...)`` and, for the next second, fails at once instead of
 waiting again, so a Redis outage costs one timeout per second rather than one per request.
 Callers serve last-known values (flagged ``stale``) or answer 503 naming Redis. A Redis
@@ -10,6 +11,7 @@ slot map).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -34,14 +36,20 @@ class RedisGate:
 
     def __init__(self, settings: Settings) -> None:
         self.url = settings.redis_url
+        self.timeout_s = settings.api_redis_timeout_s
         self.client = self._client(settings, decode=True)
         self.raw = self._client(settings, decode=False)
         self._down_until = 0.0
 
     @staticmethod
     def _client(settings: Settings, *, decode: bool) -> AsyncRedis:
+        # No timer per command: run() bounds each call as a whole (one timer per call, where
+        # redis-py's socket timeout costs a task per send and a timer per reply read).
         return async_redis_client(
-            settings, decode_responses=decode, timeout_s=settings.api_redis_timeout_s
+            settings,
+            decode_responses=decode,
+            timeout_s=settings.api_redis_timeout_s,
+            command_timeouts=False,
         )
 
     @property
@@ -54,7 +62,8 @@ class RedisGate:
         if self.down:
             raise ServiceUnavailable("Redis", self.url, "it failed less than a second ago")
         try:
-            return await call(self.raw if raw else self.client)
+            async with asyncio.timeout(self.timeout_s):
+                return await call(self.raw if raw else self.client)
         except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
             self._down_until = time.monotonic() + PAUSE_S
             raise ServiceUnavailable("Redis", self.url, f"{type(exc).__name__}: {exc}") from None

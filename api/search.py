@@ -20,7 +20,7 @@ from api.recommendations import (
     Shopper,
     ranked,
     read_items,
-    read_shopper,
+    read_shopper_features,
     usable_ranker,
 )
 from api.state import AppState
@@ -90,14 +90,17 @@ async def personalised(state: AppState, results: SearchResults, user_id: str) ->
     keys, reads = state.settings.keys, state.features
     categories = await state.catalogue_service.categories()
 
-    async def read(client: AsyncRedis) -> tuple[Shopper, dict[str, Item]]:
-        shopper = await read_shopper(client, keys, reads, user_id, with_features=True)
+    async def read(client: AsyncRedis) -> tuple[dict[str, str], dict[str, Item]]:
+        features = await read_shopper_features(client, reads, user_id)
         skus = [hit.sku for hit in results.items]
-        return shopper, await read_items(client, keys, reads, skus, categories)
+        return features, await read_items(client, keys, reads, skus, categories)
 
-    shopper, items = await state.redis.run(read, raw=True)
-    if not shopper.features:
+    # The ranker's rows need the shopper's features only (no list of theirs is ranked here),
+    # so their stored lists are neither read nor parsed.
+    features, items = await state.redis.run(read, raw=True)
+    if not features:
         return results
+    shopper = Shopper(user_id=user_id, again=[], discover=[], updated_at=None, features=features)
     best = max(hit.score for hit in results.items) or 1.0
     candidates = [RecommendedItem(sku=h.sku, score=h.score / best) for h in results.items]
     scored = ranked(shopper, candidates, items, ranker, k=len(candidates))

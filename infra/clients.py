@@ -81,13 +81,23 @@ def queue_eval(pipe: SyncPipeline, script: str, key: str, *args: str | int) -> N
 
 
 def async_redis_client(
-    settings: Settings, *, decode_responses: bool = False, timeout_s: float | None = None
+    settings: Settings,
+    *,
+    decode_responses: bool = False,
+    timeout_s: float | None = None,
+    command_timeouts: bool = True,
 ) -> AsyncRedis:
     """The asyncio twin of :func:`redis_client` (the API, the simulator); no health-check
-    round trips: a failed command already says Redis is away."""
+    round trips: a failed command already says Redis is away.
+
+    ``command_timeouts=False`` leaves only the connect timeout, for a caller that bounds
+    each of its calls itself (the API's ``api/redis_gate.py``): with a socket timeout,
+    redis-py runs every send as a task of its own (``asyncio.wait_for``) and reads every
+    reply of a pipeline under a timer of its own.
+    """
     timeout = settings.redis_timeout_s if timeout_s is None else timeout_s
     options: dict[str, Any] = {
-        "socket_timeout": timeout,
+        "socket_timeout": timeout if command_timeouts else None,
         "socket_connect_timeout": timeout,
         "decode_responses": decode_responses,
     }
