@@ -138,8 +138,12 @@ def measure(n: int, passes: int) -> dict[str, float]:
     finally:
         restore_gc()
     out: dict[str, float] = {}
-    for kind, unit, scale in (("category", "ms", 1e3), ("shopper", "us", 1e6), ("item", "us", 1e6)):
-        out[f"{kind}s"] = len(kinds[kind])
+    for kind, plural, unit, scale in (
+        ("category", "categories", "ms", 1e3),
+        ("shopper", "shoppers", "us", 1e6),
+        ("item", "items", "us", 1e6),
+    ):
+        out[plural] = len(kinds[kind])
         out[f"{kind}_bytes"] = median([float(len(b)) for b in blobs[kind].values()])
         out[f"{kind}_pickle_{unit}"] = median([median(t) for t in pickling[kind].values()]) * scale
         out[f"{kind}_load_{unit}"] = median([median(t) for t in loading[kind].values()]) * scale
@@ -157,7 +161,7 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=PASSES)
     parser.add_argument("--smoke", action="store_true", help="tiny size")
     args = parser.parse_args()
-    n, passes = (2_000, 1) if args.smoke else (args.events, args.passes)
+    n, passes = (5_000, 1) if args.smoke else (args.events, args.passes)
     print(json.dumps({"events": n, "passes": passes, **measure(n, passes)}, indent=2))
 
 
