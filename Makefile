@@ -55,9 +55,9 @@ docs: ## Build the docs site (docs/ -> .tillflow/site) strictly: any warning or 
 	@NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 BENCH_MODULES := ingest stream quality elasticity observability batch serving graph search fuzz soak governance recs demo
-# Tools run by hand (stream_ab compares commits, recs_replay scores discover variants in
-# process); bench-smoke keeps them working.
-SMOKE_ONLY := stream_ab recs_replay
+# Tools run by hand (stream_ab compares commits, stream_snapshots times the keyed states'
+# snapshots, recs_replay scores discover variants in process); bench-smoke keeps them working.
+SMOKE_ONLY := stream_ab stream_snapshots recs_replay
 
 bench: setup up ## Run every benchmark (progress per module); write benchmarks/results/*.json and BENCHMARKS.md
 	@set -e; n=0; total=$(words $(BENCH_MODULES)); for m in $(BENCH_MODULES); do \

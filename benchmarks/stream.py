@@ -83,6 +83,7 @@ PROBES = 300
 PROBE_WAIT_S = 5.0  # a probe not seen by then counts as this late (freshness_missed)
 PROBE_SKU = "probe-item"  # outside the catalogue: probes never move a category's clock
 STARTUP_WAIT_S = 180.0  # for the first probe, before the load starts
+STOP_GRACE_S = 30.0  # a flow process still running this long after SIGTERM is SIGKILLed
 EXCHANGE_BATCH = 500  # messages per input batch in the exchange measurement
 
 
@@ -214,7 +215,46 @@ def freshness(
 ) -> list[Probe]:
     """Probes sent while ``processes`` flow processes tail a load of ``rate`` events/s."""
     s = variant(base, tag, workdir)
-    ensure_topics(s)
+    flows: list[subprocess.Popen[bytes]] = []
+    client = redis.Redis.from_url(s.redis_url)
+    try:
+        ensure_topics(s)
+        return _probe_flows(s, flows, client, probes, load_n, rate, processes)
+    finally:
+        # Whatever ended the run (a flow process killed, a failed start, an interrupt): the
+        # flows stopped by PID, then the run's topics and Redis keys deleted.
+        try:
+            stop_flows(flows)
+        finally:
+            client.close()
+            delete_topics(s, [s.topic(t) for t in ALL_TOPICS])
+            drop_keys(s)
+
+
+def stop_flows(flows: list[subprocess.Popen[bytes]], grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM each flow process; SIGKILL, by its PID, one still running ``grace_s`` later.
+    Each is waited for, so none is left behind (nor a zombie)."""
+    for f in flows:
+        f.terminate()  # nothing is sent to one that has already exited
+    deadline = time.monotonic() + grace_s
+    for f in flows:
+        try:
+            f.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            f.kill()
+            f.wait()
+
+
+def _probe_flows(
+    s: Settings,
+    flows: list[subprocess.Popen[bytes]],
+    client: redis.Redis,
+    probes: int,
+    load_n: int,
+    rate: float,
+    processes: int,
+) -> list[Probe]:
+    """:func:`freshness`'s run on its topics; the flow processes it starts join ``flows``."""
     shop = Shop(ShopConfig(seed=3))
     store_catalogue(s, shop.catalogue())
     load = [
@@ -222,11 +262,8 @@ def freshness(
         for _, e in zip(range(load_n), shop.events(), strict=False)
     ]
     init_recovery(s.recovery_dir, processes)
-    flows = [
-        subprocess.Popen(cmd, env=env_of(s, tail=True), stdout=subprocess.DEVNULL)
-        for cmd in process_commands(s, processes, 1, recovery=True)
-    ]
-    client = redis.Redis.from_url(s.redis_url)
+    for cmd in process_commands(s, processes, 1, recovery=True):
+        flows.append(subprocess.Popen(cmd, env=env_of(s, tail=True), stdout=subprocess.DEVNULL))
     users = user_layout(s)  # the probe reads Feast's online store, as get_online_features does
     stamp_field = field_name(USER_VIEW, "event_time")
     producer = Producer({"bootstrap.servers": s.kafka_bootstrap, "linger.ms": 1})
@@ -273,6 +310,9 @@ def freshness(
         while time.perf_counter() - sent < wait_s:
             if client.hget(key, stamp_field) == value:  # type: ignore[arg-type,comparison-overlap]
                 return (time.perf_counter() - sent) * 1000
+            exited = [f"{f.pid} ({f.returncode})" for f in flows if f.poll() is not None]
+            if exited:  # a probe would never show: end the run (and clean up) now
+                raise RuntimeError(f"flow process exited during the run: {', '.join(exited)}")
             time.sleep(0.001)
         return None
 
@@ -297,13 +337,6 @@ def freshness(
         gc.enable()
         gc.unfreeze()
         stop.set()
-        for f in flows:
-            f.terminate()
-        for f in flows:
-            f.wait(30)
-        client.close()
-        delete_topics(s, [s.topic(t) for t in ALL_TOPICS])
-        drop_keys(s)
     return samples
 
 

@@ -67,6 +67,12 @@ class ElasticityConfig:
     open_carts_max: int = 1_000  # open carts kept per product (the oldest go first)
 
 
+# The configuration of every product not given one of its own: one object, so a category's
+# snapshot pickles it once (pickle's memo), not once per product, and the products of a
+# restored category share one again.
+DEFAULT_CONFIG = ElasticityConfig()
+
+
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """What a product's elasticity rests on."""
@@ -88,7 +94,7 @@ class ElasticityModel:
 
     sku: str
     list_price: float
-    config: ElasticityConfig = field(default_factory=ElasticityConfig)
+    config: ElasticityConfig = DEFAULT_CONFIG
     glm: PoissonLaplace = field(init=False)
     views: int = 0
     units: float = 0.0

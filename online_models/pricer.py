@@ -17,7 +17,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from online_models.drift import ErrorDrift
-from online_models.elasticity import ElasticityConfig, ElasticityModel
+from online_models.elasticity import DEFAULT_CONFIG, ElasticityConfig, ElasticityModel
 from online_models.pooling import CategoryPool
 from online_models.pricing import Guardrails, PriceDecision, PricingInput, decide
 from online_models.pricing import thompson_elasticity as bounded
@@ -26,6 +26,9 @@ MODEL_NAME = "elasticity-poisson"
 EXPLORE_UNTIL_STD = 0.25  # a full-width price test while the elasticity's std is at least this
 DECIDE_EVERY_S = 2 * 3600.0  # a decision at least this often in event time
 THOMPSON_SCALE = 0.5  # the draw's std as a share of the posterior's (tempered Thompson sampling)
+# The guardrails of every product not given its own: one object, pickled once per category
+# snapshot (as the elasticity's DEFAULT_CONFIG), not once per product.
+DEFAULT_RAILS = Guardrails()
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +68,8 @@ class ProductPricer:
     sku: str
     list_price: float
     unit_cost: float
-    rails: Guardrails = field(default_factory=Guardrails)
-    config: ElasticityConfig = field(default_factory=ElasticityConfig)
+    rails: Guardrails = DEFAULT_RAILS
+    config: ElasticityConfig = DEFAULT_CONFIG
     price: float = 0.0
     demand: ElasticityModel = field(init=False)
     drift: ErrorDrift = field(default_factory=ErrorDrift)

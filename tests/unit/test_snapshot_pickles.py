@@ -28,9 +28,11 @@ from flows.steps import (
     sharing,
     sku_signals,
 )
+from online_models.elasticity import ElasticityConfig
 from online_models.poisson_glm import PoissonLaplace
 from online_models.pooling import ShopPrior
 from online_models.pricer import PriceChange
+from online_models.pricing import Guardrails
 from schemas.catalogue import CatalogueItem
 from schemas.event_time import EventTimePolicy
 from schemas.topics import INPUT_TOPICS
@@ -141,6 +143,27 @@ def test_a_category_restored_mid_replay_decides_as_the_original() -> None:
                 learned += product.pricer.demand.glm.n > 0
     assert learned > 50
     assert any(c.changes for c in (out[0] for out in ran[0::2]))
+
+
+def test_a_categorys_products_keep_one_shared_guardrails_and_config_through_a_snapshot() -> None:
+    """Products not given their own guardrails and elasticity configuration share one object
+    of each, so a category's snapshot pickles them once (pickle's memo), not once per
+    product; restored, its products share them again, and a product's own guardrails stay its
+    own."""
+    category = _states()["category"]
+    priced = [p.pricer for p in category.skus.values() if p.pricer is not None]
+    assert len(priced) > 5
+    own = Guardrails(max_change=0.2)
+    priced[0].rails = own
+    restored = pickle.loads(pickle.dumps(pickled(category)))
+    pricers = [p.pricer for p in restored.skus.values() if p.pricer is not None]
+    assert pricers[0].rails == own
+    rails = {id(p.rails) for p in pricers[1:]}
+    configs = {id(p.config) for p in pricers} | {id(p.demand.config) for p in pricers}
+    assert len(rails) == 1
+    assert len(configs) == 1
+    assert pricers[1].rails == Guardrails()
+    assert pricers[1].config == ElasticityConfig()
 
 
 def _python_calls_while(pickling: object) -> set[str]:
