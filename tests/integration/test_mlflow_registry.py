@@ -560,8 +560,9 @@ def test_a_ranker_that_orders_worse_than_the_candidates_own_order_is_not_promote
     assert registry.alias("ranker", CHALLENGER) == refused.version.version
     metrics = client.get_run(refused.run_id).data.metrics
     assert metrics["gate_passed"] == 0.0
-    worse = min(metrics["gate_hr_at_10_difference"], metrics["gate_ndcg_at_10_difference"])
+    worse = min(metrics["gate_hr_at_10_lower_bound"], metrics["gate_ndcg_at_10_lower_bound"])
     assert worse < -metrics["gate_margin"]
+    assert metrics["gate_lists"] == noise.test.queries
     version = registry.version("ranker", refused.version.version)
     assert version.metadata["order_gate"] == refused.refused
 
