@@ -21,10 +21,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Annotated, Any, TypeVar, cast
 
 import numpy as np
-from pydantic import BaseModel, PrivateAttr
+from pydantic import BaseModel, PrivateAttr, SkipValidation
 
 from api.cache import LastKnown, read_through
 from api.catalogue import CatalogueService
@@ -76,6 +76,9 @@ class Shopper(BaseModel):
     depth: int = 0  # how deep ``discover`` was built (its first ``depth`` items are final)
     # What the discover sources say of each listed item (read with the ranker's features)
     signals: dict[str, tuple[float, ...]] = {}
+    # The items the shopper is known to have touched (the stored shopper's ``seen``, already
+    # validated when it was read: not validated again), which ``pool`` does not top up with
+    seen: Annotated[tuple[str, ...], SkipValidation] = ()
     # The lists answered from this read of the shopper, by the raw query string the route
     # validated (RecommendationService.answer); they go with it when it is read again. None
     # until the first is kept (a plain default: a default factory costs pydantic a call
@@ -171,6 +174,7 @@ async def read_shopper(
         features=features,
         depth=discover_k,
         signals=signals,
+        seen=stored.seen,
     )
 
 
@@ -219,14 +223,17 @@ def pool(
     shopper: Shopper, name: ListName, popular: list[RecommendedItem], depth: int
 ) -> list[RecommendedItem]:
     """The first ``depth`` candidates of list ``name``: the list itself, then (except for
-    ``again``, the shopper's own items) popular items they do not buy again, no repeats."""
+    ``again``, the shopper's own items) popular items they have not touched (``seen``) and do
+    not buy again, no repeats. Discover promises items new to the shopper, and so does the
+    top-up standing in for it: a shopper who has touched every popular item left gets a
+    shorter list, not items they know."""
     out = {i.sku: i for i in shopper.stored(name, depth)}
-    if name != "again":
-        own = {i.sku for i in shopper.again}
+    if name != "again" and len(out) < depth:
+        known = {i.sku for i in shopper.again}.union(shopper.seen)
         for item in popular:
             if len(out) >= depth:
                 break
-            if item.sku not in own:
+            if item.sku not in known:
                 out.setdefault(item.sku, item)
     return list(out.values())[:depth]
 

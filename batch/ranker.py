@@ -16,9 +16,10 @@ popularity list and against the candidates' own order.
 The holdout's candidates come in the order they were shown (served lists) or built (the
 fallback): the blend's own order, which the API serves when no ranker is loaded. A ranker is
 worth serving only if it orders them at least as well, so :func:`order_gate` compares the two
-on the holdout (later lists than any the ranker was trained on) and, when those are served
-lists, refuses a ranker whose HR@10 or NDCG@10 of the taken items is lower by more than
-:data:`GATE_MARGIN`; a refused ranker is registered but not promoted
+list by list on the holdout (later lists than any the ranker was trained on) and, when those
+are served lists, refuses a ranker unless the :data:`GATE_CONFIDENCE` lower bounds of its mean
+differences in HR@10 and NDCG@10 of the taken items are no lower than -:data:`GATE_MARGIN`: a
+few lists cannot pass a ranker by chance. A refused ranker is registered but not promoted
 (``batch.training.register_ranker``).
 """
 
@@ -36,6 +37,7 @@ import lightgbm as lgb
 import numpy as np
 import pyarrow as pa
 import structlog
+from scipy.stats import t as t_dist
 
 from batch.demand import THREADS
 from batch.lake import table_version
@@ -57,6 +59,7 @@ CHOSEN_WITHIN = timedelta(hours=1)  # a served item carted or bought this soon a
 MIN_HISTORY = timedelta(days=1)
 K = 10
 GATE_MARGIN = 0.01  # how much lower than the candidates' own order HR@10 / NDCG@10 may be
+GATE_CONFIDENCE = 0.9  # of the lower bound on the ranker's mean difference from that order
 
 
 def hit_and_ndcg(ranked: list[str], positives: set[str], k: int = K) -> tuple[float, float]:
@@ -73,16 +76,43 @@ def hit_and_ndcg(ranked: list[str], positives: set[str], k: int = K) -> tuple[fl
     return (1.0 if dcg > 0 else 0.0), (dcg / ideal if ideal else 0.0)
 
 
-def evaluate(data: RankingSet, scores: np.ndarray) -> tuple[float, float]:
-    """Mean HR@10 and NDCG@10 over the queries when candidates are sorted by ``scores``."""
-    hits, gains = [], []
+def per_list(data: RankingSet, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """HR@10 and NDCG@10 of each query when its candidates are sorted by ``scores``."""
+    hits, gains = np.zeros(data.queries), np.zeros(data.queries)
     for query, positives in enumerate(data.positives):
         rows = np.flatnonzero(data.groups == query)
         order = rows[np.argsort(-scores[rows], kind="stable")]
-        hit, gain = hit_and_ndcg([data.candidate_skus[i] for i in order], positives)
-        hits.append(hit)
-        gains.append(gain)
-    return float(np.mean(hits)) if hits else math.nan, float(np.mean(gains)) if gains else math.nan
+        hits[query], gains[query] = hit_and_ndcg([data.candidate_skus[i] for i in order], positives)
+    return hits, gains
+
+
+def evaluate(data: RankingSet, scores: np.ndarray) -> tuple[float, float]:
+    """Mean HR@10 and NDCG@10 over the queries when candidates are sorted by ``scores``."""
+    hits, gains = per_list(data, scores)
+    return _mean(hits), _mean(gains)
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if len(values) else math.nan
+
+
+def lower_bound(differences: np.ndarray, confidence: float = GATE_CONFIDENCE) -> float:
+    """One-sided lower confidence bound of the mean of paired per-list differences: Student's
+    t, mean - t(confidence, n - 1) x standard error, never below -1 (the lowest a difference
+    of HR@10 or NDCG@10 can be). With fewer than two lists nothing bounds the mean: -1.
+
+    >>> round(lower_bound(np.array([0.1, -0.1] * 50)), 3)  # equal on average, 100 lists
+    -0.013
+    >>> round(lower_bound(np.array([0.1, -0.1] * 5)), 3)  # the same on 10 lists: wider
+    -0.046
+    >>> lower_bound(np.array([0.2])), lower_bound(np.array([0.0, 0.0]))
+    (-1.0, 0.0)
+    """
+    n = len(differences)
+    if n < 2:
+        return -1.0
+    spread = float(np.std(differences, ddof=1)) / math.sqrt(n)
+    return max(-1.0, float(np.mean(differences)) - float(t_dist.ppf(confidence, n - 1)) * spread)
 
 
 def _popularity(data: RankingSet) -> tuple[float, float]:
@@ -107,45 +137,65 @@ class Gate:
 
 
 def order_gate(
-    test: RankingSet, scores: np.ndarray, margin: float = GATE_MARGIN, applied: bool = True
+    test: RankingSet,
+    scores: np.ndarray,
+    margin: float = GATE_MARGIN,
+    applied: bool = True,
+    confidence: float = GATE_CONFIDENCE,
 ) -> Gate:
     """Pass when the ranker's ``scores`` order the holdout's candidates no worse than their
-    own order (the blend's, as shown or built) within ``margin``, on both HR@10 and NDCG@10
-    of the taken items; a holdout without a taken item passes nothing. ``applied`` is False
-    when the holdout is not lists the API served (the fallback's rebuilt lists put the
-    buy-again candidates before discover's, not in the order served): the figures are then
-    recorded and decide nothing.
+    own order (the blend's, as shown or built) with confidence: per holdout list, the paired
+    difference (ranker - own order) of HR@10 and of NDCG@10 of the taken items, and on both
+    a one-sided lower ``confidence`` bound of the mean difference (:func:`lower_bound`) at
+    least ``-margin``. Few lists mean a wide bound, so a ranker that differs from the own
+    order by chance on a few lists is refused however its means compare; a holdout of fewer
+    than two lists with a taken item passes nothing. ``applied`` is False when the holdout is
+    not lists the API served (the fallback's rebuilt lists put the buy-again candidates before
+    discover's, not in the order served): the figures are then recorded and decide nothing.
 
     >>> from batch.ranker_data import RankingSet
-    >>> rank = np.eye(1, len(RANKER_FEATURES), RANKER_FEATURES.index("candidate_rank"))
-    >>> test = RankingSet((np.arange(12.0)[:, None] * rank).astype(np.float32),
-    ...                   np.eye(1, 12, 0, int)[0], np.zeros(12, int),
-    ...                   [str(i) for i in range(12)], [{"0"}], [])
-    >>> order_gate(test, -np.arange(12.0)).passed  # the same order
-    True
-    >>> gate = order_gate(test, np.arange(12.0))  # the taken item last: out of the top 10
-    >>> gate.passed, gate.metrics["gate_hr_at_10_difference"]
-    (False, -1.0)
-    >>> gate.reason.split(" against ")  # doctest: +NORMALIZE_WHITESPACE
-    ["refused: the ranker's HR@10 0.000 / NDCG@10 0.000",
-     "the candidates' own order 1.000 / 1.000 on 1 holdout lists (margin 0.01)"]
+    >>> def holdout(lists):  # 12 candidates a list in their own order, the taken one 0 or 1
+    ...     rank = np.eye(1, len(RANKER_FEATURES), RANKER_FEATURES.index("candidate_rank"))
+    ...     taken = [str(n % 2) for n in range(lists)]
+    ...     return RankingSet((np.tile(np.arange(12.0), lists)[:, None] * rank).astype(np.float32),
+    ...                       np.array([int(str(i) == t) for t in taken for i in range(12)]),
+    ...                       np.repeat(np.arange(lists), 12),
+    ...                       [str(i) for _ in range(lists) for i in range(12)],
+    ...                       [{t} for t in taken], [])
+    >>> own = -np.tile(np.arange(12.0), 40)  # the same order as the candidates' own
+    >>> order_gate(holdout(40), own).passed, order_gate(holdout(1), own[:12]).passed
+    (True, False)
+    >>> gate = order_gate(holdout(40), -own)  # the taken items last: out of the top 10
+    >>> gate.passed, gate.metrics["gate_hr_at_10_difference"], gate.metrics["gate_lists"]
+    (False, -1.0, 40.0)
+    >>> gate.reason.split("; ")  # doctest: +NORMALIZE_WHITESPACE
+    ["refused: the ranker's HR@10 0.000 / NDCG@10 0.000 against the candidates' own order
+      1.000 / 0.815 on 40 holdout lists",
+     '90% lower bounds of the mean differences -1.000 / -0.854 (margin 0.01)']
     """
-    hr, ndcg = evaluate(test, scores)
-    hr_given, ndcg_given = evaluate(
-        test, -test.features[:, RANKER_FEATURES.index("candidate_rank")]
+    ranker = per_list(test, scores)
+    given = per_list(test, -test.features[:, RANKER_FEATURES.index("candidate_rank")])
+    (hr, ndcg), (hr_given, ndcg_given) = map(_mean, ranker), map(_mean, given)
+    hr_bound, ndcg_bound = (
+        lower_bound(r - g, confidence) for r, g in zip(ranker, given, strict=True)
     )
-    passed = test.queries > 0 and hr >= hr_given - margin and ndcg >= ndcg_given - margin
+    passed = min(hr_bound, ndcg_bound) >= -margin
     verdict = "passed" if passed else "refused"
     if not applied:
         verdict = f"not applied, the holdout not being served lists ({verdict} otherwise)"
     reason = (
         f"{verdict}: the ranker's HR@10 {hr:.3f} / NDCG@10 {ndcg:.3f} "
         f"against the candidates' own order {hr_given:.3f} / {ndcg_given:.3f} on "
-        f"{test.queries} holdout lists (margin {margin})"
+        f"{test.queries} holdout lists; {confidence:.0%} lower bounds of the mean differences "
+        f"{hr_bound:+.3f} / {ndcg_bound:+.3f} (margin {margin})"
     )
     metrics = {
         "gate_hr_at_10_difference": hr - hr_given,
         "gate_ndcg_at_10_difference": ndcg - ndcg_given,
+        "gate_hr_at_10_lower_bound": hr_bound,
+        "gate_ndcg_at_10_lower_bound": ndcg_bound,
+        "gate_lists": float(test.queries),
+        "gate_confidence": confidence,
         "gate_margin": margin,
         "gate_passed": float(passed),
         "gate_applied": float(applied),
