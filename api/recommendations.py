@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, PrivateAttr
@@ -144,7 +144,7 @@ async def read_shopper(
     pipe = client.pipeline(transaction=False)
     pipe.get(keys.recommendations(user_id))
     if with_features:
-        pipe.hmget(reads.user.key(user_id), list(reads.shopper.fields))  # type: ignore[arg-type]
+        reads.hmget_shopper(pipe, user_id)
     replies = await pipe.execute()
     features = reads.shopper.decode(replies[1]) if with_features else {}
     if replies[0] is None:
@@ -179,9 +179,7 @@ async def read_shopper_features(
 ) -> dict[str, str]:
     """Only the shopper's features, by name ({} for a shopper with none): one ``HMGET``, for
     a reader that needs nothing of their stored lists (the ranker over search results)."""
-    fields = list(reads.shopper.fields)
-    read = client.hmget(reads.user.key(user_id), fields)  # type: ignore[arg-type]
-    return reads.shopper.decode(await cast(Awaitable[list[Any]], read))
+    return reads.shopper.decode(await reads.hmget_shopper(client, user_id))
 
 
 async def read_popular(client: AsyncRedis, keys: RedisKeys, depth: int) -> Popular:
