@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, PrivateAttr
 
 from api.cache import LastKnown, read_through
 from api.catalogue import CatalogueService
@@ -65,8 +64,10 @@ def depth_for(k: int) -> int:
     return min(CANDIDATES_MAX, max(2 * k, 20))
 
 
-class Shopper(BaseModel):
-    """One shopper's lists as read now."""
+@dataclass(slots=True)
+class Shopper:
+    """One shopper's lists as read now (a plain dataclass: it is built on every read of a
+    shopper from values already checked, and never sent as it is, so nothing validates it)."""
 
     user_id: str
     again: list[RecommendedItem]  # the flows' buy-again list, best first ([] when unknown)
@@ -75,12 +76,11 @@ class Shopper(BaseModel):
     features: dict[str, str]  # the shopper's features by name ({} when not read)
     depth: int = 0  # how deep ``discover`` was built (its first ``depth`` items are final)
     # What the discover sources say of each listed item (read with the ranker's features)
-    signals: dict[str, tuple[float, ...]] = {}
+    signals: dict[str, tuple[float, ...]] = field(default_factory=dict)
     # The lists answered from this read of the shopper, by the raw query string the route
     # validated (RecommendationService.answer); they go with it when it is read again. None
-    # until the first is kept (a plain default: a default factory costs pydantic a call
-    # signature inspection on every read of a shopper).
-    _answers: dict[str, Answer] | None = PrivateAttr(default=None)
+    # until the first is kept.
+    answers: dict[str, Answer] | None = field(default=None, repr=False, compare=False)
 
     @property
     def known(self) -> bool:
@@ -100,11 +100,15 @@ class Shopper(BaseModel):
         return [by_sku[s] for s, _ in both]
 
 
-class Item(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Item:
     """What the ranker needs of one candidate item (its part of the row, computed once)."""
 
     values: tuple[float, ...]  # online_models.ranking.item_values of its features
     category: str | None
+
+
+NO_ITEM = Item(values=item_values({}), category=None)  # a candidate whose features are unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,10 +265,9 @@ def ranker_rows(
     as in training): the shopper's JSON is parsed once, each item's part comes precomputed
     from the shared item cache and the discover sources' signals from the shopper's read."""
     who = parse_shopper(shopper.features)
-    empty = Item(values=item_values({}), category=None)
     rows = []
     for rank, c in enumerate(candidates):
-        item = items.get(c.sku, empty)
+        item = items.get(c.sku, NO_ITEM)
         signals = shopper.signals.get(c.sku, NO_SIGNALS)
         rows.append(
             candidate_row(who, item.values, c.score, rank, item.category, c.sku, c.source, signals)
@@ -356,9 +359,9 @@ class RecommendationService:
         found, shopper = await self._lists(user_id, k, name)
         self.on_served(found.served)
         if not found.served.stale:
-            answers = shopper._answers
+            answers = shopper.answers
             if answers is None:
-                answers = shopper._answers = {}
+                answers = shopper.answers = {}
             answers[query] = found
             while len(answers) > ANSWERS_KEPT:
                 del answers[next(iter(answers))]
@@ -372,7 +375,7 @@ class RecommendationService:
         is counted or logged: :meth:`send_again` does."""
         now = time.monotonic()
         shopper = self.shoppers.fresh(user_id, now)
-        answers = None if shopper is None else shopper._answers
+        answers = None if shopper is None else shopper.answers
         kept = None if answers is None else answers.get(query)
         if (
             kept is None
