@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from featurestore.layout import FeastLayout, Selection, batch_sku_layout, sku_layout, user_layout
 from online_models.demand_features import BATCH_INPUTS, ONLINE_INPUTS
@@ -48,6 +49,11 @@ class FeatureReads:
             item_state=tuple(n for n in ITEM_INPUTS if n in PRICING_STATE),
             shopper=user.select(),
         )
+
+    def hmget_shopper(self, client: Any, user_id: str) -> Any:
+        """The ``HMGET`` of a shopper's features, sent by ``client`` or queued on a pipeline
+        (``shopper.decode`` reads its reply): the one read of them every reader shares."""
+        return client.hmget(self.user.key(user_id), list(self.shopper.fields))
 
 
 def text(raw: Mapping[bytes, bytes]) -> dict[str, str]:

@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, PrivateAttr, SkipValidation
 
 from api.cache import LastKnown, read_through
 from api.catalogue import CatalogueService
@@ -65,8 +64,10 @@ def depth_for(k: int) -> int:
     return min(CANDIDATES_MAX, max(2 * k, 20))
 
 
-class Shopper(BaseModel):
-    """One shopper's lists as read now."""
+@dataclass(slots=True)
+class Shopper:
+    """One shopper's lists as read now (a plain dataclass: it is built on every read of a
+    shopper from values already checked, and never sent as it is, so nothing validates it)."""
 
     user_id: str
     again: list[RecommendedItem]  # the flows' buy-again list, best first ([] when unknown)
@@ -75,15 +76,14 @@ class Shopper(BaseModel):
     features: dict[str, str]  # the shopper's features by name ({} when not read)
     depth: int = 0  # how deep ``discover`` was built (its first ``depth`` items are final)
     # What the discover sources say of each listed item (read with the ranker's features)
-    signals: dict[str, tuple[float, ...]] = {}
-    # The items the shopper is known to have touched (the stored shopper's ``seen``, already
-    # validated when it was read: not validated again), which ``pool`` does not top up with
-    seen: Annotated[tuple[str, ...], SkipValidation] = ()
+    signals: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    # The items the shopper is known to have touched (the stored shopper's ``seen``), which
+    # ``pool`` does not top up with
+    seen: tuple[str, ...] = ()
     # The lists answered from this read of the shopper, by the raw query string the route
     # validated (RecommendationService.answer); they go with it when it is read again. None
-    # until the first is kept (a plain default: a default factory costs pydantic a call
-    # signature inspection on every read of a shopper).
-    _answers: dict[str, Answer] | None = PrivateAttr(default=None)
+    # until the first is kept.
+    answers: dict[str, Answer] | None = field(default=None, repr=False, compare=False)
 
     @property
     def known(self) -> bool:
@@ -103,11 +103,15 @@ class Shopper(BaseModel):
         return [by_sku[s] for s, _ in both]
 
 
-class Item(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Item:
     """What the ranker needs of one candidate item (its part of the row, computed once)."""
 
     values: tuple[float, ...]  # online_models.ranking.item_values of its features
     category: str | None
+
+
+NO_ITEM = Item(values=item_values({}), category=None)  # a candidate whose features are unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +151,7 @@ async def read_shopper(
     pipe = client.pipeline(transaction=False)
     pipe.get(keys.recommendations(user_id))
     if with_features:
-        pipe.hmget(reads.user.key(user_id), list(reads.shopper.fields))  # type: ignore[arg-type]
+        reads.hmget_shopper(pipe, user_id)
     replies = await pipe.execute()
     features = reads.shopper.decode(replies[1]) if with_features else {}
     if replies[0] is None:
@@ -183,9 +187,7 @@ async def read_shopper_features(
 ) -> dict[str, str]:
     """Only the shopper's features, by name ({} for a shopper with none): one ``HMGET``, for
     a reader that needs nothing of their stored lists (the ranker over search results)."""
-    fields = list(reads.shopper.fields)
-    read = client.hmget(reads.user.key(user_id), fields)  # type: ignore[arg-type]
-    return reads.shopper.decode(await cast(Awaitable[list[Any]], read))
+    return reads.shopper.decode(await reads.hmget_shopper(client, user_id))
 
 
 async def read_popular(client: AsyncRedis, keys: RedisKeys, depth: int) -> Popular:
@@ -270,10 +272,9 @@ def ranker_rows(
     as in training): the shopper's JSON is parsed once, each item's part comes precomputed
     from the shared item cache and the discover sources' signals from the shopper's read."""
     who = parse_shopper(shopper.features)
-    empty = Item(values=item_values({}), category=None)
     rows = []
     for rank, c in enumerate(candidates):
-        item = items.get(c.sku, empty)
+        item = items.get(c.sku, NO_ITEM)
         signals = shopper.signals.get(c.sku, NO_SIGNALS)
         rows.append(
             candidate_row(who, item.values, c.score, rank, item.category, c.sku, c.source, signals)
@@ -365,9 +366,9 @@ class RecommendationService:
         found, shopper = await self._lists(user_id, k, name)
         self.on_served(found.served)
         if not found.served.stale:
-            answers = shopper._answers
+            answers = shopper.answers
             if answers is None:
-                answers = shopper._answers = {}
+                answers = shopper.answers = {}
             answers[query] = found
             while len(answers) > ANSWERS_KEPT:
                 del answers[next(iter(answers))]
@@ -381,7 +382,7 @@ class RecommendationService:
         is counted or logged: :meth:`send_again` does."""
         now = time.monotonic()
         shopper = self.shoppers.fresh(user_id, now)
-        answers = None if shopper is None else shopper._answers
+        answers = None if shopper is None else shopper.answers
         kept = None if answers is None else answers.get(query)
         if (
             kept is None

@@ -110,11 +110,14 @@ def factor_source(
     # the n best unseen are among the n + len(seen) best: partition, then sort only those
     head = min(len(scores), n + len(seen))
     best = np.argpartition(-scores, head - 1)[:head] if head < len(scores) else np.arange(head)
+    order = best[np.argsort(-scores[best], kind="stable")]
+    skus = items.skus
     top: list[tuple[str, float]] = []
-    for i in best[np.argsort(-scores[best], kind="stable")]:
-        sku = items.skus[i]
+    # as Python ints and floats: indexing numpy arrays item by item boxes a scalar each time
+    for i, score in zip(order.tolist(), scores[order].tolist(), strict=True):
+        sku = skus[i]
         if sku not in seen:
-            top.append((sku, float(scores[i])))
+            top.append((sku, score))
             if len(top) == n:
                 break
     floor = top[-1][1] if top else 0.0

@@ -71,32 +71,53 @@ def _json(values: Mapping[str, str], name: str) -> Any:
         return None
 
 
-def _position(items: list[Any], sku: str | None) -> float:
-    if sku is None:
-        return 0.0
-    for i, other in enumerate(items):
-        if other == sku:
-            return 1.0 / (1.0 + i)
-    return 0.0
+def _first_places(items: list[Any]) -> dict[str | None, float]:
+    """``1 / (1 + i)`` of each sku at its first place ``i`` in ``items`` (entries that are
+    not strings are skipped: no sku equals them)."""
+    out: dict[str | None, float] = {}
+    for i, item in enumerate(items):
+        if isinstance(item, str) and item not in out:
+            out[item] = 1.0 / (1.0 + i)
+    return out
+
+
+def _counts(items: list[Any]) -> dict[str | None, int]:
+    out: dict[str | None, int] = {}
+    for item in items:
+        if isinstance(item, str):
+            out[item] = out.get(item, 0) + 1
+    return out
 
 
 @dataclass(frozen=True, slots=True)
 class Shopper:
-    """The parsed JSON parts of a shopper's hash (parse once, score many candidates)."""
+    """The parsed JSON parts of a shopper's hash (parse once, score many candidates), with
+    what a candidate's position features look up: each sku's first place in the recent
+    views and purchases, and its count in the views (one dictionary look-up a candidate
+    instead of a scan of the lists)."""
 
     views: list[Any]
     purchases: list[Any]
     affinity: dict[str, Any]
+    # By sku (keyed ``str | None`` so that a candidate without a sku looks up 0 as well)
+    viewed_at: dict[str | None, float]  # 1 / (1 + first position) in ``views``
+    view_counts: dict[str | None, int]
+    purchased_at: dict[str | None, float]
 
 
 def shopper(user: Mapping[str, str]) -> Shopper:
     views = _json(user, "recent_views")
     purchases = _json(user, "recent_purchases")
     affinity = _json(user, "category_affinity")
+    views = views if isinstance(views, list) else []
+    purchases = purchases if isinstance(purchases, list) else []
     return Shopper(
-        views if isinstance(views, list) else [],
-        purchases if isinstance(purchases, list) else [],
+        views,
+        purchases,
         affinity if isinstance(affinity, dict) else {},
+        _first_places(views),
+        _counts(views),
+        _first_places(purchases),
     )
 
 
@@ -127,6 +148,13 @@ def item_values(item: Mapping[str, str]) -> tuple[float, ...]:
     )
 
 
+# The from_* columns of each source: 1 for its own, 0 for the others (all 0: unknown).
+_SOURCE_COLUMNS: dict[CandidateSource | None, tuple[float, ...]] = {
+    None: (0.0,) * len(CANDIDATE_SOURCES),
+    **{s: tuple(1.0 if s == t else 0.0 for t in CANDIDATE_SOURCES) for s in CANDIDATE_SOURCES},
+}
+
+
 def candidate_row(
     who: Shopper,
     item: tuple[float, ...],
@@ -150,10 +178,10 @@ def candidate_row(
         float(len(who.views)),
         float(len(who.purchases)),
         float(share) if isinstance(share, int | float) else 0.0,
-        _position(who.views, sku),
-        float(sum(1 for v in who.views if sku is not None and v == sku)),
-        _position(who.purchases, sku),
-        *(1.0 if source == s else 0.0 for s in CANDIDATE_SOURCES),
+        who.viewed_at.get(sku, 0.0),
+        float(who.view_counts.get(sku, 0)),
+        who.purchased_at.get(sku, 0.0),
+        *_SOURCE_COLUMNS.get(source, _SOURCE_COLUMNS[None]),
         *signals,
     ]
 

@@ -4,6 +4,7 @@ discover and the mixed list are topped up with popular items the shopper has not
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 from api.recommendations import Shopper, pool, without_ranker
@@ -48,5 +49,5 @@ def test_the_mixed_list_is_topped_up_the_same_way_and_buy_again_not_at_all() -> 
 
 
 def test_a_shopper_who_touched_every_popular_item_gets_a_shorter_list() -> None:
-    shopper = _shopper().model_copy(update={"seen": tuple(i.sku for i in POPULAR)})
+    shopper = dataclasses.replace(_shopper(), seen=tuple(i.sku for i in POPULAR))
     assert [i.sku for i in pool(shopper, "discover", POPULAR, 4)] == ["NEAR"]

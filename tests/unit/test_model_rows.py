@@ -38,6 +38,20 @@ def test_ranker_rows_tolerate_missing_and_malformed_user_state(
     assert row["viewed_count"] == (2.0 if expected_views else 0.0)
 
 
+def test_position_features_skip_recent_entries_that_are_not_skus() -> None:
+    user = {
+        "recent_views": '[["s1"], {"s1": 1}, 7, "s2", "s1", "s1"]',
+        "recent_purchases": '[null, ["s1"], "s1"]',
+    }
+    row = dict(zip(RANKER_FEATURES, ranker_features(user, {}, 1.0, 0, None, "s1"), strict=True))
+    assert row["user_recent_views"] == 6.0
+    assert row["viewed_position"] == pytest.approx(1 / 5)
+    assert row["viewed_count"] == 2.0
+    assert row["purchased_position"] == pytest.approx(1 / 3)
+    unnamed = dict(zip(RANKER_FEATURES, ranker_features(user, {}, 1.0, 0, None), strict=True))
+    assert unnamed["viewed_position"] == unnamed["viewed_count"] == 0.0
+
+
 def test_demand_row_follows_price_and_weekday() -> None:
     state = {"units_24h": "4", "views_24h": "50", "last_price": "5", "min_competitor_price": "4"}
     cheap = dict(zip(DEMAND_FEATURES, demand_features(state, 4.0, WHEN), strict=True))
