@@ -74,7 +74,7 @@ class Hub:
         self.render_prices: Renderer | None = None
         self._reco_prefix = self.keys.recommendation_channel("")
         self._changed: dict[str, None] = {}  # skus changed since the last render, in order
-        self._price_changed = asyncio.Event()
+        self._price_changed: asyncio.Event | None = None  # while push_prices runs
 
     def subscribe_prices(self, skus: frozenset[str] | None) -> Subscriber:
         sub = Subscriber("prices", self.queue_size, self.metrics)
@@ -113,7 +113,8 @@ class Hub:
             if self.prices:
                 self._changed.pop(sku, None)  # sent after the latest change, in its place
                 self._changed[sku] = None
-                self._price_changed.set()
+                if self._price_changed is not None:
+                    self._price_changed.set()
         elif channel == self.keys.catalogue_channel:
             self._catalogue_changed()
         elif channel.startswith(self._reco_prefix):
@@ -129,23 +130,30 @@ class Hub:
 
     async def push_prices(self, render: Renderer) -> None:
         """Render the changed skus' views and offer them to the price subscribers, until
-        cancelled (:meth:`listen` runs it with :attr:`render_prices`)."""
-        while True:
-            await self._price_changed.wait()
-            self._price_changed.clear()
-            skus, self._changed = list(self._changed), {}
-            try:
-                views = await render(skus)
-            except ServiceUnavailable:  # Redis is down: the next change after it brings them
-                continue
-            for sku in skus:
-                view = views.get(sku)
-                if view is None:  # unknown to Redis
+        cancelled (:meth:`listen` runs it with :attr:`render_prices`). Its event belongs to
+        the loop it runs in (a lifespan's), like every task of the API."""
+        self._price_changed = changed = asyncio.Event()
+        if self._changed:
+            changed.set()
+        try:
+            while True:
+                await changed.wait()
+                changed.clear()
+                skus, self._changed = list(self._changed), {}
+                try:
+                    views = await render(skus)
+                except ServiceUnavailable:  # Redis is down: the next change after it brings them
                     continue
-                text = view.decode()
-                for sub, wanted in list(self.prices.items()):
-                    if wanted is None or sku in wanted:
-                        sub.offer(text)
+                for sku in skus:
+                    view = views.get(sku)
+                    if view is None:  # unknown to Redis
+                        continue
+                    text = view.decode()
+                    for sub, wanted in list(self.prices.items()):
+                        if wanted is None or sku in wanted:
+                            sub.offer(text)
+        finally:
+            self._price_changed = None
 
     async def listen(self, settings: Settings, ready: asyncio.Event | None = None) -> None:
         """Follow Redis pub/sub until cancelled, reconnecting after failures; push the price

@@ -145,3 +145,25 @@ def test_a_client_that_stopped_reading_never_stalls_the_others() -> None:
         assert sent == 2 * changes
 
     asyncio.run(scenario())
+
+
+def test_the_hub_pushes_in_each_lifespan_of_the_app() -> None:
+    """An app's lifespan may run again in another event loop (a test client entered twice):
+    the hub's pushes follow it there."""
+    h, _ = hub()
+
+    async def lifespan() -> list[str]:
+        sub = h.subscribe_prices(None)  # a connection lives within one lifespan
+        pushing = asyncio.create_task(h.push_prices(Views()))
+        try:
+            got = []
+            for sku in ("A", "B"):  # the second waits for the pusher's wait after the first
+                h.dispatch(h.keys.price_channel, change(sku, 2.0))
+                got += await texts(sub, 1)
+            return got
+        finally:
+            pushing.cancel()
+            h.unsubscribe(sub)
+
+    pushed = ['{"sku":"A","v":1}', '{"sku":"B","v":2}']
+    assert asyncio.run(lifespan()) == asyncio.run(lifespan()) == pushed
