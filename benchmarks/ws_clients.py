@@ -9,9 +9,10 @@ handled the messages that came before it: what it spends per message lands in th
 the clients served after it, and the figure would be this process's as much as the API's.
 So it does as little as possible per message, as a browser tab does for its one connection:
 the connections offer compression as a browser does (the server decides), the loop is
-uvloop's, each arrival is stored with its time and parsed only after the last one, and
+uvloop's, each arrival is stored with its time and parsed only after the last one,
 garbage collection is off while the changes arrive (the connections, all opened by then,
-are frozen out of it first).
+are frozen out of it first), and no connection closes before every client has its last
+message.
 """
 
 from __future__ import annotations
@@ -28,21 +29,35 @@ import uvloop
 from websockets.asyncio.client import connect
 
 
+class Turnout:
+    """How many clients have reached a point, and an event set when all of them have."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.count = 0
+        self.everyone = asyncio.Event()
+
+    def arrive(self) -> None:
+        self.count += 1
+        if self.count == self.total:
+            self.everyone.set()
+
+
 async def client(
     url: str,
     expect: int,
     arrivals: list[tuple[float, bytes]],
-    opened: asyncio.Event,
-    counter: list[int],
-    total: int,
+    opened: Turnout,
+    received: Turnout,
 ) -> None:
     async with connect(url, max_queue=None, open_timeout=60) as ws:
-        counter[0] += 1
-        if counter[0] == total:
-            opened.set()
+        opened.arrive()
         for _ in range(expect):
             message = await ws.recv(decode=False)
             arrivals.append((time.time(), message))
+        # Closing is work for this process and the API: none until the last change is in.
+        received.arrive()
+        await received.everyone.wait()
 
 
 def delay_ms(arrived: float, message: bytes) -> float:
@@ -52,13 +67,11 @@ def delay_ms(arrived: float, message: bytes) -> float:
 
 async def main(url: str, clients: int, expect: int) -> None:
     arrivals: list[tuple[float, bytes]] = []
-    opened = asyncio.Event()
-    counter = [0]
+    opened, received = Turnout(clients), Turnout(clients)
     tasks = [
-        asyncio.create_task(client(url, expect, arrivals, opened, counter, clients))
-        for _ in range(clients)
+        asyncio.create_task(client(url, expect, arrivals, opened, received)) for _ in range(clients)
     ]
-    await asyncio.wait_for(opened.wait(), timeout=120)
+    await asyncio.wait_for(opened.everyone.wait(), timeout=120)
     gc.freeze()
     gc.disable()
     sys.stdout.write("ready\n")
