@@ -7,12 +7,20 @@ The listener never waits for a client: it offers each message to every intereste
 subscriber's queue and moves on. A full queue drops its oldest message (counted in
 ``tillflow_ws_messages_dropped_total``), so a slow client sees fewer, newer messages and
 never stalls the others.
+
+A price change is sent as the product's view, the same for every client, so it is rendered
+once, before it is queued: the listener notes the changed sku, and one task of the hub
+renders the skus changed since its last render together (one read of the price service:
+cache, then Redis) and offers each view's text to the queues. A connection's task then only
+sends: one wake-up per client and change, and no per-client work beyond the send. Changes
+that arrive while a render is in flight wait for the next one, so a burst of changes costs
+one read, and a product changed twice in it is sent once, as it is after its latest change.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 
 import structlog
@@ -20,11 +28,16 @@ from redis.exceptions import RedisError
 
 from api.metrics import ApiMetrics
 from infra.clients import async_pubsub_client
+from infra.errors import ServiceUnavailable
 from schemas.events import PriceUpdate
 from schemas.keys import RedisKeys
 from schemas.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+# The views (JSON) of the known skus among those given, as ``GET /prices`` answers them;
+# ServiceUnavailable when they cannot be read now.
+Renderer = Callable[[list[str]], Awaitable[dict[str, bytes]]]
 
 
 class Subscriber:
@@ -58,7 +71,10 @@ class Hub:
         self.on_recommendations: list[Callable[[str], None]] = []  # with the user id
         # called when the catalogue changed, or when a change may have gone unheard (connecting)
         self.on_catalogue: list[Callable[[], None]] = []
+        self.render_prices: Renderer | None = None
         self._reco_prefix = self.keys.recommendation_channel("")
+        self._changed: dict[str, None] = {}  # skus changed since the last render, in order
+        self._price_changed: asyncio.Event | None = None  # while push_prices runs
 
     def subscribe_prices(self, skus: frozenset[str] | None) -> Subscriber:
         sub = Subscriber("prices", self.queue_size, self.metrics)
@@ -94,9 +110,11 @@ class Hub:
                 return
             for callback in self.on_price:
                 callback(sku)
-            for sub, skus in list(self.prices.items()):
-                if skus is None or sku in skus:
-                    sub.offer(text)
+            if self.prices:
+                self._changed.pop(sku, None)  # sent after the latest change, in its place
+                self._changed[sku] = None
+                if self._price_changed is not None:
+                    self._price_changed.set()
         elif channel == self.keys.catalogue_channel:
             self._catalogue_changed()
         elif channel.startswith(self._reco_prefix):
@@ -110,8 +128,47 @@ class Hub:
         for callback in self.on_catalogue:
             callback()
 
+    async def push_prices(self, render: Renderer) -> None:
+        """Render the changed skus' views and offer them to the price subscribers, until
+        cancelled (:meth:`listen` runs it with :attr:`render_prices`). Its event belongs to
+        the loop it runs in (a lifespan's), like every task of the API."""
+        self._price_changed = changed = asyncio.Event()
+        if self._changed:
+            changed.set()
+        try:
+            while True:
+                await changed.wait()
+                changed.clear()
+                skus, self._changed = list(self._changed), {}
+                try:
+                    views = await render(skus)
+                except ServiceUnavailable:  # Redis is down: the next change after it brings them
+                    continue
+                for sku in skus:
+                    view = views.get(sku)
+                    if view is None:  # unknown to Redis
+                        continue
+                    text = view.decode()
+                    for sub, wanted in list(self.prices.items()):
+                        if wanted is None or sku in wanted:
+                            sub.offer(text)
+        finally:
+            self._price_changed = None
+
     async def listen(self, settings: Settings, ready: asyncio.Event | None = None) -> None:
-        """Follow Redis pub/sub until cancelled, reconnecting after failures."""
+        """Follow Redis pub/sub until cancelled, reconnecting after failures; push the price
+        changes it hears meanwhile (:meth:`push_prices`)."""
+        if self.render_prices is None:
+            raise RuntimeError("the hub has no price renderer (api/state.py gives it one)")
+        pushing = asyncio.create_task(self.push_prices(self.render_prices), name="price pushes")
+        try:
+            await self._follow(settings, ready)
+        finally:
+            pushing.cancel()
+            with suppress(asyncio.CancelledError):
+                await pushing
+
+    async def _follow(self, settings: Settings, ready: asyncio.Event | None) -> None:
         while True:
             client = async_pubsub_client(settings, timeout_s=2.0)
             pubsub = client.pubsub(ignore_subscribe_messages=True)

@@ -19,14 +19,16 @@ async def pump(
     websocket: WebSocket,
     state: AppState,
     sub: Subscriber,
-    render: Callable[[str], Awaitable[str | None]],
+    render: Callable[[str], Awaitable[str | None]] | None = None,
 ) -> None:
-    """Send the subscriber's queue (through ``render``) until the client disconnects."""
+    """Send the subscriber's queue until the client disconnects: each text through
+    ``render`` (None: not sent), or as it is without one."""
     sent = state.metrics.ws_sent.labels(channel=sub.channel)
 
     async def send() -> None:
         while True:
-            text = await render(await sub.queue.get())
+            queued = await sub.queue.get()
+            text = queued if render is None else await render(queued)
             if text is not None:
                 await websocket.send_text(text)
                 sent.inc()

@@ -7,9 +7,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -24,7 +22,6 @@ from api.redis_gate import RedisGate
 from api.responses import model_json
 from governance.explain import Explanation
 from infra.clients import AsyncRedis
-from infra.errors import ServiceUnavailable
 from online_models.demand_features import demand_features
 from schemas.catalogue import CatalogueItem
 from schemas.events import PriceUpdate
@@ -32,7 +29,6 @@ from schemas.keys import RedisKeys
 from schemas.serving import PriceDetails, PriceView, PricingState
 
 NOT_SHOWN = {"published_price", "elasticity_information"}  # of the pricing state, in a view
-PUSHES_KEPT = 1_024  # rendered push messages shared by the websockets that send them
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +173,6 @@ class PriceService:
         self.reads = reads
         self.demand = demand
         self.metrics = metrics
-        self._pushes: OrderedDict[str, asyncio.Task[bytes | None]] = OrderedDict()
 
     async def answers(self, skus: list[str]) -> dict[str, bytes]:
         """Each known sku's answer (JSON): cache, then Redis, then last-known (``stale``);
@@ -216,25 +211,6 @@ class PriceService:
             return None
         self.metrics.count_lookups("price", "hit")
         return found.body
-
-    async def pushed(self, message: str) -> bytes | None:
-        """The answer to push for one price-change message (``PriceUpdate`` JSON): the
-        product's view after the change, rendered once for every websocket that sends it.
-        None when it cannot be read now (the next change brings it)."""
-        task = self._pushes.get(message)
-        if task is None:
-            task = asyncio.ensure_future(self._render(message))
-            self._pushes[message] = task
-            while len(self._pushes) > PUSHES_KEPT:
-                self._pushes.popitem(last=False)
-        return await asyncio.shield(task)
-
-    async def _render(self, message: str) -> bytes | None:
-        try:
-            sku = PriceUpdate.model_validate_json(message).sku
-            return (await self.answers([sku])).get(sku)
-        except (ValueError, ServiceUnavailable):  # not a price update, or Redis is down
-            return None
 
     async def detail(self, sku: str, history: int) -> PricingDetail | None:
         """The pricing page's view of ``sku`` with its last ``history`` changes (None: unknown)."""

@@ -7,6 +7,13 @@ follow the registry's ``champion`` alias, and its share of every per-process bud
 limits, failed logins, websocket caps: ``api/state.py``). ``benchmarks/serving.py`` compares
 the servers and worker counts in one run; ``docs/scaling.md`` says which one is the default
 and why.
+
+Websocket messages are sent uncompressed under both servers (Granian has no
+permessage-deflate; uvicorn's is turned off). A compressed connection keeps its own zlib
+stream, so a price change fanned out to N clients is compressed N times, each time in the
+event loop that serves every request: with it on, one uvicorn worker spent ~55 % more CPU
+per fan-out to 1,000 clients and held ~30 KB more per connection (docs/scaling.md), to save
+a few hundred bytes a message on connections that are mostly idle.
 """
 
 from __future__ import annotations
@@ -66,4 +73,5 @@ def serve(settings: Settings, host: str, port: int) -> None:
         log_config=None,
         access_log=False,  # the API logs each request itself (with its request id)
         ws="websockets-sansio",
+        ws_per_message_deflate=False,  # see the module's docstring
     )

@@ -110,6 +110,7 @@ class AppState:
                 factors_path(settings.registry_dir, settings.mlflow_model_prefix),
             ),
         )
+        state.hub.render_prices = state.price_service.answers
         state.hub.on_price.append(state.prices.invalidate)
         state.hub.on_recommendations.append(state.shoppers.invalidate)
         state.hub.on_catalogue.append(state.catalogue_service.invalidate)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, WebSocket
 
 from api.auth import shopper_reader
-from api.deps import Prices, Recommender, State
+from api.deps import Recommender, State
 from api.ids import parse_skus, valid_id
 from api.live import deny, pump, slot
 from api.recommendations import LIST_HELP, RecommendationService
@@ -22,11 +22,11 @@ router = APIRouter(tags=["live"])
 async def ws_prices(
     websocket: WebSocket,
     state: State,
-    prices: Prices,
     sku: Annotated[str | None, Query(description="Comma-separated skus; all when absent.")] = None,
 ) -> None:
     """Pushes every price change as the flows publish it: the product's ``PriceView`` JSON,
-    exactly what ``GET /prices/{sku}`` answers at that moment."""
+    exactly what ``GET /prices/{sku}`` answers at that moment (changes that come together are
+    sent together, each product once, as it is after its latest change)."""
     try:
         skus = None if sku is None else frozenset(parse_skus(sku))
     except HTTPException as exc:
@@ -36,14 +36,9 @@ async def ws_prices(
         if not granted:
             return
         await websocket.accept()
-        sub = state.hub.subscribe_prices(skus)
-
-        async def render(message: str) -> str | None:
-            body = await prices.pushed(message)
-            return None if body is None else body.decode()
-
+        sub = state.hub.subscribe_prices(skus)  # its queue holds the views' texts
         try:
-            await pump(websocket, state, sub, render)
+            await pump(websocket, state, sub)
         finally:
             state.hub.unsubscribe(sub)
 
