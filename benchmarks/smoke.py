@@ -188,10 +188,11 @@ def report(outcome: Outcome) -> None:
 
 
 def summary(outcomes: list[Outcome], wall_s: float) -> str:
-    rows = [f"{'pass':<14}{'result':>8}{'wall s':>9}{'cpu s':>9}"]
+    width = max([len("pass"), *(len(o.module) for o in outcomes)]) + 2
+    rows = [f"{'pass':<{width}}{'result':>8}{'wall s':>9}{'cpu s':>9}"]
     for o in sorted(outcomes, key=lambda o: -o.wall_s):
         result = "ok" if o.ok else ("skipped" if o.code is None else f"exit {o.code}")
-        rows.append(f"{o.module:<14}{result:>8}{o.wall_s:>9.1f}{o.cpu_s:>9.1f}")
+        rows.append(f"{o.module:<{width}}{result:>8}{o.wall_s:>9.1f}{o.cpu_s:>9.1f}")
     cpu = sum(o.cpu_s for o in outcomes)
     passes = sum(o.wall_s for o in outcomes)
     rows.append(
