@@ -144,6 +144,9 @@ class Hub:
                     views = await render(skus)
                 except ServiceUnavailable:  # Redis is down: the next change after it brings them
                     continue
+                except Exception:  # a view that cannot be rendered must not end every push
+                    log.exception("price views not rendered", skus=len(skus))
+                    continue
                 for sku in skus:
                     view = views.get(sku)
                     if view is None:  # unknown to Redis

@@ -167,3 +167,34 @@ def test_the_hub_pushes_in_each_lifespan_of_the_app() -> None:
 
     pushed = ['{"sku":"A","v":1}', '{"sku":"B","v":2}']
     assert asyncio.run(lifespan()) == asyncio.run(lifespan()) == pushed
+
+
+def test_a_render_that_fails_does_not_end_the_pushes() -> None:
+    """One batch of views that cannot be rendered (a bug, a malformed stored price) is
+    skipped; the changes after it are pushed."""
+
+    class Failing(Views):
+        def __init__(self) -> None:
+            super().__init__()
+            self.failed = asyncio.Event()
+
+        async def __call__(self, skus: list[str]) -> dict[str, bytes]:
+            if skus == ["bad"]:
+                self.failed.set()
+                raise ValueError("malformed")
+            return await super().__call__(skus)
+
+    async def scenario() -> list[str]:
+        h, _ = hub()
+        views = Failing()
+        sub = h.subscribe_prices(None)
+        pushing = asyncio.create_task(h.push_prices(views))
+        try:
+            h.dispatch(h.keys.price_channel, change("bad", 2.0))
+            await asyncio.wait_for(views.failed.wait(), WAIT_S)
+            h.dispatch(h.keys.price_channel, change("A", 2.0))
+            return await texts(sub, 1)
+        finally:
+            pushing.cancel()
+
+    assert asyncio.run(scenario()) == ['{"sku":"A","v":1}']
