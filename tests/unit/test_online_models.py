@@ -28,6 +28,7 @@ from online_models.recommender import (
     DecayedWeights,
     Profile,
     again,
+    best,
     discover,
     likely_again,
     mixed,
@@ -344,6 +345,18 @@ def test_discover_reaches_a_category_s_hundredth_best_seller() -> None:
     ranked, source = discover(Profile([], [("drinks", 1.0)], []), best, {}, [], k=150)
     assert source == "category"
     assert [s for s, _ in ranked] == [f"d{i}" for i in range(100)]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_discover_top_is_the_head_of_the_full_order(seed: int) -> None:
+    """``best`` sorts only the items that can be in the top; its answer is the full sort's
+    head, ties by sku, whatever the number of items, of ties (scores drawn from a few values
+    here) and ``k``."""
+    rng = random.Random(seed)
+    values = [rng.random() for _ in range(rng.choice([3, 50, 1000]))]
+    scores = {f"s{rng.randrange(10_000)}": rng.choice(values) for _ in range(rng.randrange(700))}
+    for k in (0, 1, 2, 10, 50, len(scores), len(scores) + 5):
+        assert best(scores, k) == sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
 
 
 def test_discover_falls_back_to_categories_then_popularity() -> None:
