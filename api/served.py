@@ -102,7 +102,9 @@ class ServedLog:
         logged = 0
         while self.pending:
             taken = [self.pending.popleft() for _ in range(min(BATCH, len(self.pending)))]
-            events = [served_list(*entry) for entry in taken]
+            events = self._events(taken)
+            if not events:
+                continue
             try:
                 await self.producer.send_all(
                     RECOMMENDATIONS_SERVED, events, timeout_s=self.timeout_s
@@ -119,6 +121,19 @@ class ServedLog:
             self._logged.inc(len(events))
             logged += len(events)
         return logged
+
+    def _events(self, taken: list[tuple[Recommendations, datetime, str]]) -> list[ServedList]:
+        """The log's events of ``taken``; a list the log's schema refuses (a score that is not
+        finite, say) is counted as dropped and logged, never raised into the task that
+        produces every list."""
+        events = []
+        for entry in taken:
+            try:
+                events.append(served_list(*entry))
+            except ValueError as exc:  # pydantic's ValidationError is one
+                self._dropped.inc()
+                log.warning("served list not logged", user_id=entry[0].user_id, error=str(exc))
+        return events
 
     async def run(self) -> None:
         """Produce queued lists as they come, until cancelled (the lifespan's task). A flush

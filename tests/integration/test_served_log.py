@@ -4,6 +4,8 @@ bronze, where the ranker's training reads it."""
 
 from __future__ import annotations
 
+import asyncio
+import math
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,14 +18,18 @@ from confluent_kafka import Consumer
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from api.metrics import ApiMetrics
+from api.served import ServedLog
 from batch.lake import read_all
 from flows.catalogue import store_catalogue
 from flows.dataflow import build_flow
 from flows.sinks.serving import ItemGraphWriter, RecommendationWriter
 from infra.stack.topics import delete_topics, ensure_topics
+from ingest.producer import EventProducer
 from schemas.catalogue import CatalogueItem
 from schemas.lake import bronze_path
 from schemas.served import ServedList
+from schemas.serving import Recommendations, RecommendedItem
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, RECOMMENDATIONS_SERVED
 from tests.credentials import admin_headers
@@ -117,3 +123,40 @@ def test_each_served_list_is_logged_and_kept_in_bronze(shop: Settings) -> None:
     assert bronze is not None
     kept = [ServedList.model_validate_json(p) for p in bronze.column("payload").to_pylist()]
     assert sorted(kept, key=lambda e: e.list_name) == logged
+
+
+def test_a_list_the_log_refuses_is_counted_and_the_others_are_logged(
+    stack: Settings, tmp_path: Path
+) -> None:
+    """A served list the log's schema refuses (a score that is not finite) is dropped and
+    counted; the lists queued with it still reach the topic, and the log keeps running."""
+    settings = isolated_settings(stack, "served-bad", tmp_path)
+    ensure_topics(settings)
+    metrics = ApiMetrics()
+
+    def shown(user: str, score: float) -> Recommendations:
+        item = RecommendedItem(sku="A", score=score, source="popular")
+        return Recommendations(
+            user_id=user, list_name="discover", items=[item], source="popularity"
+        )
+
+    async def scenario() -> tuple[int, int]:
+        producer = EventProducer(settings)
+        await producer.start()
+        served = ServedLog(producer, 10.0, metrics)
+        try:
+            served.record(shown("u-nan", math.nan))
+            served.record(shown("u-1", 0.5))
+            first = await served.flush()
+            served.record(shown("u-2", 0.25))  # the log still works after the refused list
+            return first, await served.flush()
+        finally:
+            await producer.stop()
+
+    try:
+        assert asyncio.run(scenario()) == (1, 1)
+        assert [e.user_id for e in _consume(settings, 2)] == ["u-1", "u-2"]
+        dropped = {"outcome": "dropped"}
+        assert metrics.registry.get_sample_value("tillflow_served_lists_total", dropped) == 1
+    finally:
+        delete_topics(settings, [settings.topic(t) for t in ALL_TOPICS])
