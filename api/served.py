@@ -9,9 +9,10 @@ keeps the topic in Delta bronze, where the ranker's training finds what was show
 chosen (``batch/ranker_data.py``).
 
 The log is best effort by design: a served list must never wait for, or fail because of,
-Kafka. When Kafka is unavailable or the queue is full (the oldest list is dropped), the lists
-are counted as dropped (``tillflow_served_lists_total{outcome="dropped"}``) and the training
-has fewer real negatives, nothing else.
+Kafka. When Kafka is unavailable, the queue is full (the oldest list is dropped) or a list
+fails the log's schema (a score that is not finite), the lists are counted as dropped
+(``tillflow_served_lists_total{outcome="dropped"}``) and the training has fewer real
+negatives, nothing else.
 """
 
 from __future__ import annotations
