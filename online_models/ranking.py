@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -81,14 +82,6 @@ def _first_places(items: list[Any]) -> dict[str | None, float]:
     return out
 
 
-def _counts(items: list[Any]) -> dict[str | None, int]:
-    out: dict[str | None, int] = {}
-    for item in items:
-        if isinstance(item, str):
-            out[item] = out.get(item, 0) + 1
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class Shopper:
     """The parsed JSON parts of a shopper's hash (parse once, score many candidates), with
@@ -101,7 +94,7 @@ class Shopper:
     affinity: dict[str, Any]
     # By sku (keyed ``str | None`` so that a candidate without a sku looks up 0 as well)
     viewed_at: dict[str | None, float]  # 1 / (1 + first position) in ``views``
-    view_counts: dict[str | None, int]
+    view_counts: Counter[str | None]
     purchased_at: dict[str | None, float]
 
 
@@ -116,7 +109,7 @@ def shopper(user: Mapping[str, str]) -> Shopper:
         purchases,
         affinity if isinstance(affinity, dict) else {},
         _first_places(views),
-        _counts(views),
+        Counter(v for v in views if isinstance(v, str)),
         _first_places(purchases),
     )
 
@@ -179,7 +172,7 @@ def candidate_row(
         float(len(who.purchases)),
         float(share) if isinstance(share, int | float) else 0.0,
         who.viewed_at.get(sku, 0.0),
-        float(who.view_counts.get(sku, 0)),
+        float(who.view_counts[sku]),
         who.purchased_at.get(sku, 0.0),
         *_SOURCE_COLUMNS.get(source, _SOURCE_COLUMNS[None]),
         *signals,
