@@ -1,4 +1,7 @@
-"""Write BENCHMARKS.md from the latest benchmarks/results/*.json."""
+"""Write BENCHMARKS.md from the latest benchmarks/results/*.json.
+
+Also re-derives the capacity table of docs/scaling.md from the same figures.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from benchmarks import capacity
 from benchmarks.common import RESULTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -1034,6 +1038,8 @@ def render() -> str:
 def main() -> None:
     (ROOT / "BENCHMARKS.md").write_text(render())
     print(f"wrote {ROOT / 'BENCHMARKS.md'}")
+    if capacity.rewrite_doc(capacity.render_table(capacity.load_inputs())):
+        print(f"re-derived the capacity table in {capacity.SCALING_DOC}")
 
 
 if __name__ == "__main__":
