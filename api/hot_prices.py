@@ -69,10 +69,10 @@ class PriceHits:
     Even before FastAPI's routing, a cached price still cost the server's ASGI request (a
     scope, a task, the middleware stack, two socket writes): most of a hit's CPU
     (docs/scaling.md). The server's protocol (``api/server.py`` ``PriceHitsProtocol``) asks
-    :meth:`body` once a plain request's headers are parsed, and sends the answer in one write
-    with the headers the app would send. A hit is what the app answers: inside the client's
-    rate limit, counted as a lookup and as a request of the route, with its latency. Anything
-    else (a miss, a refused rate limit, the access log on) is left to the app.
+    :meth:`fresh` and :meth:`spend` once a plain request's headers are parsed, and sends the
+    answer in one write with the headers the app would send. A hit is what the app answers:
+    inside the client's rate limit, counted as a lookup and as a request of the route, with its
+    latency. Anything else (a miss, a refused rate limit, the access log on) is left to the app.
     """
 
     def __init__(
@@ -89,19 +89,21 @@ class PriceHits:
         self.route = route
         self.access_log = access_log
 
-    def body(self, path: str, scope: Mapping[str, object]) -> bytes | None:
-        """The cached answer to a plain ``GET`` of ``path`` from ``scope``'s client, with the
-        hit counted and the client's budget spent; None when the app must answer it (nothing
-        spent or counted: a refused rate limit spends nothing)."""
+    def fresh(self, path: str) -> bytes | None:
+        """The cached answer to a plain ``GET`` of ``path``, if the cache holds it fresh
+        (nothing spent or counted yet: :meth:`spend`)."""
         if self.access_log or not path.startswith(PREFIX) or len(path) == len(PREFIX):
             return None
-        body = self.prices.fresh(path[len(PREFIX) :])
-        if body is None:
-            return None
+        return self.prices.fresh(path[len(PREFIX) :])
+
+    def spend(self, scope: Mapping[str, object]) -> bool:
+        """Spend one unit of ``scope``'s client's budget and count the hit; False when the
+        budget is spent (nothing counted: the app answers the 429, and a refused take spends
+        nothing)."""
         if self.limit is not None and not self.limit.take(client_address(scope), time.monotonic()):
-            return None  # the app answers the 429
+            return False
         self.metrics.count_lookups("price", "hit")
-        return body
+        return True
 
     def answered(self, seconds: float) -> None:
         """Count a sent answer with its latency, as the app's request metrics count its own."""

@@ -126,10 +126,13 @@ class PriceHitsProtocol(HttpToolsProtocol):
         ):
             return None, b""
         path = httptools.parse_url(self.url).path
-        request_id = new_request_id(self.headers).encode("latin-1")
-        if b"%" in path or HEADER_VALUE_RE.search(request_id):
+        body = None if b"%" in path else self.hits.fresh(path.decode("ascii"))
+        if body is None:
             return None, b""
-        return self.hits.body(path.decode("ascii"), self.scope), request_id
+        request_id = new_request_id(self.headers).encode("latin-1")
+        if HEADER_VALUE_RE.search(request_id) or not self.hits.spend(self.scope):
+            return None, b""
+        return body, request_id
 
     def _answered_cycle(self) -> RequestResponseCycle:
         """A cycle whose response is complete: what the parser's later callbacks of the request
