@@ -72,7 +72,9 @@ def shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @contextmanager
-def serving(settings: Settings, http: type[asyncio.Protocol] | str) -> Iterator[Served]:
+def serving(
+    settings: Settings, http: type[asyncio.Protocol] | str, keep_alive_s: int = 5
+) -> Iterator[Served]:
     """The app served by uvicorn with the protocol ``http``, until the block ends."""
     app = Counted(create_app(settings))
     port = free_port()
@@ -84,6 +86,7 @@ def serving(settings: Settings, http: type[asyncio.Protocol] | str) -> Iterator[
         http=http,
         log_config=None,
         access_log=False,  # as api/server.py serves it
+        timeout_keep_alive=keep_alive_s,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -105,27 +108,34 @@ def both(shop: Settings) -> Iterator[tuple[Served, Served]]:
 
 def exchange(port: int, request: bytes, answers: int = 1) -> list[bytes]:
     """Send ``request`` (raw bytes, possibly several requests) on one connection and read
-    ``answers`` responses, each without its ``date`` header (it follows the clock)."""
+    ``answers`` responses."""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
         conn.sendall(request)
-        buffer, out = b"", []
-        while len(out) < answers:
-            while b"\r\n\r\n" not in buffer:
+        return read_answers(conn, answers)
+
+
+def read_answers(conn: socket.socket, answers: int) -> list[bytes]:
+    """The next ``answers`` responses on ``conn``, each without its ``date`` header (it
+    follows the clock)."""
+    buffer, out = b"", []
+    while len(out) < answers:
+        while b"\r\n\r\n" not in buffer:
+            buffer += _received(conn)
+        head, buffer = buffer.split(b"\r\n\r\n", 1)
+        lines = head.split(b"\r\n")
+        if b"transfer-encoding: chunked" in lines:  # the 429's body: up to its last chunk
+            while b"0\r\n\r\n" not in buffer:
                 buffer += _received(conn)
-            head, buffer = buffer.split(b"\r\n\r\n", 1)
-            lines = head.split(b"\r\n")
-            if b"transfer-encoding: chunked" in lines:  # the 429's body: up to its last chunk
-                while b"0\r\n\r\n" not in buffer:
-                    buffer += _received(conn)
-                length = buffer.index(b"0\r\n\r\n") + 5
-            else:
-                sized = (line for line in lines if line.startswith(b"content-length:"))
-                length = int(next(sized).split(b":")[1])
-            while len(buffer) < length:
-                buffer += _received(conn)
-            kept = [line for line in lines if not line.startswith(b"date:")]
-            out.append(b"\r\n".join(kept) + b"\r\n\r\n" + buffer[:length])
-            buffer = buffer[length:]
+            length = buffer.index(b"0\r\n\r\n") + 5
+        else:
+            sized = (line for line in lines if line.startswith(b"content-length:"))
+            length = int(next(sized).split(b":")[1])
+        while len(buffer) < length:
+            buffer += _received(conn)
+        kept = [line for line in lines if not line.startswith(b"date:")]
+        out.append(b"\r\n".join(kept) + b"\r\n\r\n" + buffer[:length])
+        buffer = buffer[length:]
+    assert not buffer, "more bytes than the answers expected"
     return out
 
 
@@ -195,6 +205,12 @@ def test_pipelined_answers_keep_their_order(both: tuple[Served, Served]) -> None
     assert [first, second] == exchange(plain.port, request, answers=2)
     assert b'"sku":"SKU-HIT-B"' in first
     assert b'"sku":"SKU-HIT-A"' in second
+    # A hit sent by the protocol, then a request the app answers, on the same connection.
+    request = get(f"/prices/{A}") + get("/prices/SKU-UNKNOWN")
+    hit, unknown = exchange(hits.port, request, answers=2)
+    assert [hit, unknown] == exchange(plain.port, request, answers=2)
+    assert unknown.startswith(b"HTTP/1.1 404 Not Found\r\n")
+    assert hits.app.paths == [f"/prices/{A}", f"/prices/{B}", f"/prices/{A}", "/prices/SKU-UNKNOWN"]
 
 
 def test_a_cached_price_spends_the_clients_rate_limit(shop: Settings) -> None:
@@ -208,3 +224,14 @@ def test_a_cached_price_spends_the_clients_rate_limit(shop: Settings) -> None:
     ]
     assert hits.app.paths == [f"/prices/{A}"] * 2  # the miss, then the refusal
     assert b'{"detail":"rate limit exceeded: at most 0.001 requests/s per client"}' in answers[2]
+
+
+def test_an_idle_connection_is_closed_after_a_hit_as_after_any_answer(shop: Settings) -> None:
+    with serving(shop, PriceHitsProtocol, keep_alive_s=1) as hits:
+        exchange(hits.port, get(f"/prices/{A}"))
+        with socket.create_connection(("127.0.0.1", hits.port), timeout=30) as conn:
+            conn.sendall(get(f"/prices/{A}"))
+            [answer] = read_answers(conn, 1)
+            assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+            assert conn.recv(1) == b""  # closed by the keep-alive timeout, not left open
+    assert hits.app.paths == [f"/prices/{A}"]  # the second was the protocol's hit
