@@ -73,10 +73,10 @@ class PriceHitsProtocol(HttpToolsProtocol):
     headers are parsed.
 
     Only a plain request is answered here: ``GET``, HTTP/1.1 kept alive, no body, no upgrade,
-    no proxy headers, no percent-escapes in the path, nothing of this connection's still being
-    answered (so pipelined answers keep their order), the socket's buffer not full, and the
-    app's :class:`~api.hot_prices.PriceHits` holding the answer. The bytes are uvicorn's own
-    for the same answer: its status line and default headers, then the app's
+    no proxy headers, no percent-escapes in the path, nothing of this connection's
+    still being answered (so pipelined answers keep their order), the socket's buffer not
+    full, and the app's :class:`~api.hot_prices.PriceHits` holding the answer. The bytes are
+    uvicorn's own for the same answer: its status line and default headers, then the app's
     ``content-length``, ``content-type`` and ``x-request-id`` (``tests/integration``'s
     ``test_price_hits_protocol.py`` compares them).
     """
@@ -96,7 +96,10 @@ class PriceHitsProtocol(HttpToolsProtocol):
             b"".join(
                 [
                     STATUS_LINE[200],
-                    *(b"%s: %s\r\n" % header for header in self.server_state.default_headers),
+                    *(
+                        b"%s: %s\r\n" % (name.lower(), value)
+                        for name, value in self.server_state.default_headers
+                    ),
                     b"content-length: %d\r\ncontent-type: application/json\r\n" % len(body),
                     b"x-request-id: %s\r\n\r\n" % request_id,
                     body,

@@ -193,6 +193,8 @@ def test_requests_that_are_not_plain_are_answered_by_the_app(
     for request in not_plain:
         assert exchange(hits.port, request) == exchange(plain.port, request)
     assert len(hits.app.paths) == len(plain.app.paths) == 1 + len(not_plain)
+    raw = "GET /prices/SKU-HIT-é HTTP/1.1\r\nhost: shop\r\n\r\n".encode()  # not ASCII
+    assert exchange(hits.port, raw) == exchange(plain.port, raw)
 
 
 def test_pipelined_answers_keep_their_order(both: tuple[Served, Served]) -> None:
