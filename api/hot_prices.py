@@ -14,9 +14,15 @@ other path and method.
 It sits inside the rate limit, body limit and request metrics (``api/main.py``), and names
 the route it serves for them (``scope["route"]``), so an answer is limited, counted and timed
 as the route's own.
+
+Under uvicorn, a fresh cached answer is sent earlier still, by the HTTP server's protocol as
+soon as the request's headers are parsed (:class:`PriceHits`, ``api/server.py``).
 """
 
 from __future__ import annotations
+
+import time
+from collections.abc import Mapping
 
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
@@ -24,7 +30,9 @@ from starlette.types import ASGIApp, Scope
 
 from api.hot_path import HotPath, get_path_id
 from api.ids import valid_id
+from api.metrics import ApiMetrics
 from api.prices import PriceService, unknown_sku
+from api.ratelimit import TokenBucket, client_address
 from api.responses import JsonBytes
 from infra.errors import ServiceUnavailable
 
@@ -53,3 +61,50 @@ class CachedPrices(HotPath):
         if body is None:  # as the route's HTTPException is answered (api/main.py)
             return JSONResponse({"detail": unknown_sku(sku)}, status_code=404)
         return JsonBytes(body)
+
+
+class PriceHits:
+    """The fresh cached answers of ``GET /prices/{sku}``, for the HTTP server to send itself.
+
+    Even before FastAPI's routing, a cached price still cost the server's ASGI request (a
+    scope, a task, the middleware stack, two socket writes): most of a hit's CPU
+    (docs/scaling.md). The server's protocol (``api/server.py`` ``PriceHitsProtocol``) asks
+    :meth:`fresh` and :meth:`spend` once a plain request's headers are parsed, and sends the
+    answer in one write with the headers the app would send. A hit is what the app answers:
+    inside the client's rate limit, counted as a lookup and as a request of the route, with its
+    latency. Anything else (a miss, a refused rate limit, the access log on) is left to the app.
+    """
+
+    def __init__(
+        self,
+        prices: PriceService,
+        limit: TokenBucket | None,
+        metrics: ApiMetrics,
+        route: str,
+        access_log: bool,
+    ) -> None:
+        self.prices = prices
+        self.limit = limit
+        self.metrics = metrics
+        self.route = route
+        self.access_log = access_log
+
+    def fresh(self, path: str) -> bytes | None:
+        """The cached answer to a plain ``GET`` of ``path``, if the cache holds it fresh
+        (nothing spent or counted yet: :meth:`spend`)."""
+        if self.access_log or not path.startswith(PREFIX) or len(path) == len(PREFIX):
+            return None
+        return self.prices.fresh(path[len(PREFIX) :])
+
+    def spend(self, scope: Mapping[str, object]) -> bool:
+        """Spend one unit of ``scope``'s client's budget and count the hit; False when the
+        budget is spent (nothing counted: the app answers the 429, and a refused take spends
+        nothing)."""
+        if self.limit is not None and not self.limit.take(client_address(scope), time.monotonic()):
+            return False
+        self.metrics.count_lookups("price", "hit")
+        return True
+
+    def answered(self, seconds: float) -> None:
+        """Count a sent answer with its latency, as the app's request metrics count its own."""
+        self.metrics.observe_request(self.route, "GET", 200, seconds)

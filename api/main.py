@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from api.hot_lists import CachedLists
-from api.hot_prices import CachedPrices
+from api.hot_prices import CachedPrices, PriceHits
 from api.limits import BodyLimitMiddleware
 from api.metrics import ObservabilityMiddleware
 from api.openapi import document_middleware
@@ -137,8 +137,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pages,
     ):
         app.include_router(module.router)
-    app.add_middleware(
-        CachedPrices, prices=state.price_service, route=_route(prices.router, prices.get_price)
+    price_route = _route(prices.router, prices.get_price)
+    app.add_middleware(CachedPrices, prices=state.price_service, route=price_route)
+    # Sent by uvicorn's protocol itself when it can (api/server.py); the rate limit is the one
+    # RateLimitMiddleware spends, since "/prices" is one of PUBLIC_PREFIXES.
+    app.state.price_hits = PriceHits(
+        state.price_service,
+        state.public_limit,
+        state.metrics,
+        price_route.path_format,
+        settings.api_access_log,
     )
     app.add_middleware(
         CachedLists,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import structlog
@@ -41,7 +41,7 @@ LATENCY_BUCKETS = (
     2.5,
 )
 
-SERIES_KEPT = 1_024  # label sets whose metric children the middleware keeps at hand
+SERIES_KEPT = 1_024  # request label sets whose metric children are kept at hand
 
 log = structlog.get_logger("tillflow.api.access")
 
@@ -102,11 +102,25 @@ class ApiMetrics:
             self.ws_connections.labels(channel=channel).set(0)
             self.ws_sent.labels(channel=channel)
             self.ws_dropped.labels(channel=channel)
+        # Each request label set's histogram and counter, looked up once (prometheus_client's
+        # ``labels()`` validates and locks at every call).
+        self._series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self._lookups = {
             (kind, result): self.lookups.labels(kind=kind, result=result)
             for kind in ("price", "recommendations")
             for result in ("hit", "miss", "stale")
         }
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency under its route template."""
+        labels = (route, method, str(status))
+        series = self._series.get(labels)
+        if series is None:
+            series = (self.request_seconds.labels(*labels), self.requests.labels(*labels))
+            if len(self._series) < SERIES_KEPT:
+                self._series[labels] = series
+        series[0].observe(seconds)
+        series[1].inc()
 
     def count_lookups(self, kind: str, result: str, n: int = 1) -> None:
         """Count ``n`` lookups of ``kind`` with ``result`` (label children made once)."""
@@ -169,15 +183,12 @@ class ObservabilityMiddleware:
         self.app = app
         self.metrics = metrics
         self.access_log = access_log
-        # Each label set's histogram and counter, looked up once (prometheus_client's
-        # ``labels()`` validates and locks at every call).
-        self._series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
+        request_id = new_request_id(scope["headers"])
         scope.setdefault("state", {})["request_id"] = request_id
         start = time.perf_counter()
         status_code = 500
@@ -195,17 +206,7 @@ class ObservabilityMiddleware:
             finally:
                 elapsed = time.perf_counter() - start
                 route = route_template(scope)
-                labels = (route, scope["method"], str(status_code))
-                series = self._series.get(labels)
-                if series is None:
-                    series = (
-                        self.metrics.request_seconds.labels(*labels),
-                        self.metrics.requests.labels(*labels),
-                    )
-                    if len(self._series) < SERIES_KEPT:
-                        self._series[labels] = series
-                series[0].observe(elapsed)
-                series[1].inc()
+                self.metrics.observe_request(route, scope["method"], status_code, elapsed)
                 if self.access_log and route != "/metrics":
                     log.info(
                         "request",
@@ -217,9 +218,11 @@ class ObservabilityMiddleware:
                     )
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key == name:
+def new_request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The request's id: its ``X-Request-ID`` header (stripped, at most 128 characters), or a
+    new one when it sends none."""
+    for key, value in headers:
+        if key == b"x-request-id":
             text = value.decode("latin-1").strip()
-            return text[:128] if text else None
-    return None
+            return text[:128] if text else uuid.uuid4().hex
+    return uuid.uuid4().hex

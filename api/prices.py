@@ -203,13 +203,20 @@ class PriceService:
         return (await self.answers([sku])).get(sku)
 
     def cached(self, sku: str) -> bytes | None:
+        """``sku``'s answer when the cache holds it fresh (counted as a hit); None otherwise
+        (:meth:`answers` then reads it)."""
+        body = self.fresh(sku)
+        if body is not None:
+            self.metrics.count_lookups("price", "hit")
+        return body
+
+    def fresh(self, sku: str) -> bytes | None:
         """``sku``'s answer when the cache holds it fresh and rendered by the demand model
-        served now (counted as a hit); None otherwise (:meth:`answers` then reads it)."""
+        served now, not counted as a lookup (the caller counts it if it sends it)."""
         found = self.cache.fresh(sku, time.monotonic())
         demand = self.demand.model
         if found is None or found.model != (None if demand is None else demand.label):
             return None
-        self.metrics.count_lookups("price", "hit")
         return found.body
 
     async def detail(self, sku: str, history: int) -> PricingDetail | None:

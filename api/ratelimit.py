@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -115,9 +116,10 @@ class LoginThrottle:
         self.by_user.take(user, now)
 
 
-def client_address(scope: Scope) -> str:
+def client_address(scope: Mapping[str, object]) -> str:
+    """The client's address in an ASGI scope (or in uvicorn's scope being built)."""
     client = scope.get("client")
-    return str(client[0]) if client else "unknown"
+    return str(client[0]) if isinstance(client, tuple | list) and client else "unknown"
 
 
 def too_many(detail: str, retry_after_s: int) -> tuple[dict[str, str], bytes]:

@@ -8,6 +8,11 @@ limits, failed logins, websocket caps: ``api/state.py``). ``benchmarks/serving.p
 the servers and worker counts in one run; ``docs/scaling.md`` says which one is the default
 and why.
 
+Under uvicorn, a fresh cached ``GET /prices/{sku}`` is answered by the HTTP protocol itself
+(:class:`PriceHitsProtocol`): as soon as httptools has parsed a plain request's headers, its
+answer is written in one write, with no ASGI scope, task or middleware stack; every other
+request is uvicorn's as before. Figures: docs/scaling.md.
+
 Websocket messages are sent uncompressed under both servers (Granian has no
 permessage-deflate; uvicorn's is turned off). A compressed connection keeps its own zlib
 stream, so a price change fanned out to N clients is compressed N times, each time in the
@@ -18,13 +23,31 @@ a few hundred bytes a message on connections that are mostly idle.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 
+import httptools
 from fastapi import FastAPI
+from starlette.applications import Starlette
+from uvicorn.protocols.http.httptools_impl import (
+    HEADER_VALUE_RE,
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 
+from api.hot_prices import PriceHits
 from api.main import create_app
+from api.metrics import new_request_id
 from observability.logs import configure_logging
 from schemas.settings import Settings
+
+# A request with any of these is left to uvicorn and the app: a body (and its limit), a
+# client address or scheme rewritten by uvicorn's proxy headers middleware.
+NOT_PLAIN = frozenset(
+    (b"content-length", b"transfer-encoding", b"expect", b"x-forwarded-for", b"x-forwarded-proto")
+)
 
 
 def worker_app() -> FastAPI:
@@ -33,6 +56,106 @@ def worker_app() -> FastAPI:
     settings = Settings()
     configure_logging(settings)
     return create_app(settings)
+
+
+def price_hits(app: object) -> PriceHits | None:
+    """The :class:`~api.hot_prices.PriceHits` of the app uvicorn serves (inside its
+    middleware, such as the proxy headers one), if it has one."""
+    while not isinstance(app, Starlette):
+        app = getattr(app, "app", None)
+        if app is None:
+            return None
+    return getattr(app.state, "price_hits", None)
+
+
+class PriceHitsProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol, sending a fresh cached price as soon as the request's
+    headers are parsed.
+
+    Only a plain request is answered here: ``GET``, HTTP/1.1 kept alive, no body, no upgrade,
+    no proxy headers, no percent-escapes in the path, nothing of this connection's
+    still being answered (so pipelined answers keep their order), the socket's buffer not
+    full, and the app's :class:`~api.hot_prices.PriceHits` holding the answer. The bytes are
+    uvicorn's own for the same answer: its status line and default headers, then the app's
+    ``content-length``, ``content-type`` and ``x-request-id`` (``tests/integration``'s
+    ``test_price_hits_protocol.py`` compares them).
+    """
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.hits = price_hits(self.app)
+        self.answered: RequestResponseCycle | None = None  # a finished cycle, made once
+
+    def on_headers_complete(self) -> None:
+        start = time.perf_counter()
+        body, request_id = self._hit()
+        if body is None:
+            super().on_headers_complete()
+            return
+        self.transport.write(
+            b"".join(
+                [
+                    STATUS_LINE[200],
+                    *(
+                        b"%s: %s\r\n" % (name.lower(), value)
+                        for name, value in self.server_state.default_headers
+                    ),
+                    b"content-length: %d\r\ncontent-type: application/json\r\n" % len(body),
+                    b"x-request-id: %s\r\n\r\n" % request_id,
+                    body,
+                ]
+            )
+        )
+        self.cycle = self._answered_cycle()
+        self.on_response_complete()
+        assert self.hits is not None
+        self.hits.answered(time.perf_counter() - start)
+
+    def _hit(self) -> tuple[bytes | None, bytes]:
+        """The cached answer to send now and the request's id, or (None, b"")."""
+        parser = self.parser
+        if (
+            self.hits is None
+            or (self.cycle is not None and not self.cycle.response_complete)
+            or self.flow.write_paused
+            or self.root_path
+            or self.limit_concurrency is not None
+            or self.config.access_log  # uvicorn's own access log (api/server.py: off)
+            or parser.get_method() != b"GET"
+            or parser.get_http_version() != "1.1"
+            or not parser.should_keep_alive()
+            or parser.should_upgrade()
+            or any(name in NOT_PLAIN for name, _ in self.headers)
+        ):
+            return None, b""
+        path = httptools.parse_url(self.url).path
+        body = None if b"%" in path else self.hits.fresh(path.decode("ascii"))
+        if body is None:
+            return None, b""
+        request_id = new_request_id(self.headers).encode("latin-1")
+        if HEADER_VALUE_RE.search(request_id) or not self.hits.spend(self.scope):
+            return None, b""
+        return body, request_id
+
+    def _answered_cycle(self) -> RequestResponseCycle:
+        """A cycle whose response is complete: what the parser's later callbacks of the request
+        (its end), a pipelined request and a shutdown look at."""
+        if self.answered is None:
+            self.answered = RequestResponseCycle(
+                scope=self.scope,
+                transport=self.transport,
+                flow=self.flow,
+                logger=self.logger,
+                access_logger=self.access_logger,
+                access_log=self.access_log,
+                default_headers=self.server_state.default_headers,
+                message_event=asyncio.Event(),
+                expect_100_continue=False,
+                keep_alive=True,
+                on_response=self.on_response_complete,
+            )
+            self.answered.response_complete = True
+        return self.answered
 
 
 def serve(settings: Settings, host: str, port: int) -> None:
@@ -69,7 +192,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
         port=port,
         workers=settings.api_workers,
         loop="uvloop",
-        http="httptools",
+        http=PriceHitsProtocol,
         log_config=None,
         access_log=False,  # the API logs each request itself (with its request id)
         ws="websockets-sansio",

@@ -22,7 +22,8 @@ Figures (each the median of ``Load.repeats`` runs):
 - ``prices_cpu_ms``, ``recs_cpu_ms``: CPU time of the whole API process tree per answered
   request during the paced runs (user + system, from ``/proc``): the per-request cost, which
   a loaded machine stretches far less than latency. A price read at the paced rate is a mix
-  of cache hits (answered before FastAPI's routing, ``api/hot_prices.py``) and misses (500
+  of cache hits (under uvicorn sent by its protocol, ``api/server.py``; under Granian before
+  FastAPI's routing, ``api/hot_prices.py``) and misses (500
   skus, each read again once per 1 s cache interval), so its cost falls as the rate rises.
 - ``prices_loadgen_cpu_ms``, ``recs_loadgen_cpu_ms``: wrk's own CPU time per answered request
   in the same paced runs. It shares the 2 cores with the API, so it is what the load costs
