@@ -19,12 +19,16 @@ When the batch job has published item factors (``online_models.factors``: an ``.
 the local model copies), the shopper is folded into them from the stored profile and the 100
 unseen items their vector scores highest are a third source of the blend (:class:`FactorFile`
 follows the file: a new one is loaded at the next check, a broken one leaves the previous in
-place). Without the file the list is the two-source blend.
+place). Without the file the list is the two-source blend. The factor source is a function of
+the shopper's profile and the published factors alone, so it is kept per profile
+(:class:`FoldedProfiles`) and computed again only when either changes: a shopper read again
+between their own events gets it back, whatever the shared reads did meanwhile.
 """
 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,15 +108,62 @@ class FactorFile:
         return self.items
 
 
+class FoldedProfiles:
+    """Each profile's factor source (``online_models.factors.factor_source``) as last
+    computed over the current item factors, by what it is computed from: the profile's
+    fold-in weights and seen items. The source is a pure function of those and the factors,
+    so a profile met again gets the same dict back (its readers only read it); new factors
+    drop every entry. Bounded (``max_entries``, least recently used first out): an entry is
+    a profile's ~100 scored items, a few KB.
+
+    >>> import numpy as np
+    >>> folds, items = FoldedProfiles(), ItemFactors(["tea", "milk", "jam"], np.eye(3, 2))
+    >>> profile = Profile([("tea", 1.0)], [], ["tea"], frozenset({"tea"}))
+    >>> first = folds.source(items, profile)
+    >>> first, folds.source(items, profile) is first, folds.source(None, profile)
+    ({'milk': 0.0, 'jam': 0.0}, True, {})
+    """
+
+    def __init__(self, max_entries: int = 4_096) -> None:
+        self.max_entries = max_entries
+        self.factors: ItemFactors | None = None
+        self._found: OrderedDict[
+            tuple[tuple[tuple[str, float], ...], frozenset[str]], dict[str, float]
+        ] = OrderedDict()
+
+    def source(self, factors: ItemFactors | None, profile: Profile) -> dict[str, float]:
+        """The profile's factor source over ``factors`` ({} without factors), computed once
+        per distinct fold-in weights and seen items."""
+        if factors is None:
+            return {}
+        if factors is not self.factors:
+            self._found.clear()
+            self.factors = factors
+        weights = profile_weights(profile.items, profile.recent)
+        key = (tuple(weights.items()), profile.seen)
+        found = self._found.get(key)
+        if found is not None:
+            self._found.move_to_end(key)
+            return found
+        found = self._found[key] = factor_source(factors, weights, profile.seen)
+        if len(self._found) > self.max_entries:
+            self._found.popitem(last=False)
+        return found
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+
 @dataclass(frozen=True)
 class GraphReads:
     """Each item's neighbours and each category's best sellers as last read, kept for the
     cache interval and shared by every shopper whose discover list reads them, and the item
-    factors as last published."""
+    factors as last published, with the factor source of each profile met over them."""
 
     neighbours: LastKnown[dict[str, float]] = field(default_factory=lambda: LastKnown(0.0))
     best_sellers: LastKnown[list[tuple[str, float]]] = field(default_factory=lambda: LastKnown(0.0))
     factors: FactorFile = field(default_factory=FactorFile)
+    folds: FoldedProfiles = field(default_factory=FoldedProfiles)
 
     @classmethod
     def kept_for(cls, ttl_s: float, factors: Path | None = None) -> GraphReads:
@@ -151,13 +202,9 @@ class DiscoverInputs:
         best_sellers: dict[str, list[tuple[str, float]]],
         neighbours: dict[str, dict[str, float]],
         popularity: Popularity,
-        factors: ItemFactors | None = None,
+        factored: dict[str, float],
     ) -> DiscoverInputs:
         similar, by_category = sources(profile, best_sellers, neighbours)
-        factored = {}
-        if factors is not None:
-            weights = profile_weights(profile.items, profile.recent)
-            factored = factor_source(factors, weights, profile.seen)
         return cls(profile, neighbours, popularity, similar, by_category, factored)
 
     def candidates(self, k: int) -> list[Candidate]:
@@ -224,12 +271,13 @@ async def read_inputs(
         for cat, best in zip(best_wanted, answers[len(near_wanted) :], strict=False):
             by_category[cat] = [(_text(s), float(v)) for s, v in best]
             graph.best_sellers.put(cat, by_category[cat], now)
+    profile = profile_of(stored)
     return DiscoverInputs.of(
-        profile_of(stored),
+        profile,
         by_category,
         _damped(similar, popularity),
         popularity,
-        graph.factors.current(now),
+        graph.folds.source(graph.factors.current(now), profile),
     )
 
 

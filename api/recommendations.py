@@ -297,8 +297,9 @@ def ranked(
     together as ``online_models.recommender.mixed`` does."""
     rows = ranker_rows(shopper, candidates, items)
     predicted = model.predict(rows) if candidates else np.zeros(0)
-    order = np.argsort(-predicted, kind="stable")
-    best = [(candidates[i].sku, round(float(predicted[i]), 6)) for i in order]
+    order = np.argsort(-predicted, kind="stable").tolist()
+    scores = predicted.tolist()  # Python floats: indexing the array boxes a scalar per item
+    best = [(candidates[i].sku, round(scores[i], 6)) for i in order]
     if name == "mixed":
         own = {i.sku for i in shopper.again}
         best = mixed([b for b in best if b[0] in own], [b for b in best if b[0] not in own], k)

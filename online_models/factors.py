@@ -68,13 +68,13 @@ class ItemFactors:
 def fold_in(items: ItemFactors, weights: Mapping[str, float]) -> np.ndarray:
     """The shopper's vector from their interaction ``weights`` per sku (unknown skus are
     left out; no known sku gives the zero vector)."""
-    rows = [(items.index[s], w) for s, w in weights.items() if s in items.index and w > 0]
-    f = items.factors.shape[1]
+    index = items.index
+    rows = [(i, w) for s, w in weights.items() if (i := index.get(s)) is not None and w > 0]
     if not rows:
-        return np.zeros(f)
-    idx = np.fromiter((i for i, _ in rows), dtype=np.intp, count=len(rows))
-    c = items.alpha * np.fromiter((w for _, w in rows), dtype=np.float64, count=len(rows))
-    y = items.factors[idx]
+        return np.zeros(items.factors.shape[1])
+    idx, touched = zip(*rows, strict=True)
+    c = items.alpha * np.array(touched, dtype=np.float64)
+    y = items.factors[list(idx)]
     a = items.gram + (y.T * (c - 1.0)) @ y
     return np.linalg.solve(a, y.T @ c)
 
@@ -107,21 +107,21 @@ def factor_source(
     if not x.any():
         return {}
     scores = items.factors @ x
-    # the n best unseen are among the n + len(seen) best: partition, then sort only those
-    head = min(len(scores), n + len(seen))
+    # the seen items scored below every other, so the n best are the n best unseen:
+    # partition, then sort only those (no check per item)
+    index = items.index
+    seen_at = [i for sku in seen if (i := index.get(sku)) is not None]
+    scores[seen_at] = -np.inf
+    head = min(n, len(scores) - len(seen_at))
+    if head <= 0:
+        return {}
     best = np.argpartition(-scores, head - 1)[:head] if head < len(scores) else np.arange(head)
     order = best[np.argsort(-scores[best], kind="stable")]
     skus = items.skus
-    top: list[tuple[str, float]] = []
     # as Python ints and floats: indexing numpy arrays item by item boxes a scalar each time
-    for i, score in zip(order.tolist(), scores[order].tolist(), strict=True):
-        sku = skus[i]
-        if sku not in seen:
-            top.append((sku, score))
-            if len(top) == n:
-                break
-    floor = top[-1][1] if top else 0.0
-    return {sku: s - floor for sku, s in top}
+    top = scores[order].tolist()
+    floor = top[-1]
+    return {skus[i]: s - floor for i, s in zip(order.tolist(), top, strict=True)}
 
 
 def fit_item_factors(
