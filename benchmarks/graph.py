@@ -80,7 +80,10 @@ class Recommender:
         rec = accepted(e)
         for sku, (_, signal) in sku_signals(rec):
             if signal.kind in ("view", "add_to_cart", "sale"):
-                (self.skus.get(sku) or self.skus.setdefault(sku, SkuState(sku))).apply(signal)
+                state = self.skus.get(sku)
+                if state is None:  # with its category: popularity counts catalogue products only
+                    state = self.skus[sku] = SkuState(sku, category=self.categories.get(sku, ""))
+                state.apply(signal)
         routed = user_signal(rec)
         if routed is not None:
             user, (_, signal) = routed

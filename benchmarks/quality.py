@@ -87,6 +87,7 @@ from flows.steps import (
 from online_models.elasticity import ELASTICITY
 from online_models.poisson_glm import PoissonLaplace
 from online_models.pooling import ShopPrior
+from online_models.popularity import counts as popularity_counts
 from online_models.pricer import ProductPricer
 from online_models.pricing import Guardrails, optimal_price
 from online_models.recommender import (
@@ -210,9 +211,8 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
     def most_popular(candidates: list[str], n: int, reference: float) -> list[tuple[str, float]]:
         """The ``n`` most popular of ``candidates``, counted relative to ``reference``."""
         scored = [(s, st.popularity) for s in candidates if (st := known.get(s)) is not None]
-        return list(
-            counts(dict(heapq.nlargest(n, scored, key=lambda kv: kv[1])), reference).items()
-        )
+        best = dict(heapq.nlargest(n, scored, key=lambda kv: kv[1]))
+        return list(popularity_counts(best, reference).items())
 
     neighbours: dict[str, dict[str, float]] = {}  # an item's similar(), until its next pair
 
@@ -232,12 +232,13 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
         }
         recent = profile.recent[:DISCOVER_DEPTH]
         similar = {s: neighbours_of(s) for s in recent if s in items}
-        pop = {o: st.popularity for n in similar.values() for o in n if (st := sku_state(o))}
-        near = {s: damped(n, counts(pop, least), POPULARITY_DAMPING) for s, n in similar.items()}
+        scored = {o: st.popularity for n in similar.values() for o in n if (st := sku_state(o))}
+        pop = popularity_counts(scored, least)
+        near = {s: damped(n, pop, POPULARITY_DAMPING) for s, n in similar.items()}
         found, _ = discover(profile, best, near, top, 10)
         own = again(profile, 10)  # as the flow stores it, ordered as the API serves it
         scores = {s: st.popularity for s, _ in own if (st := sku_state(s)) is not None}
-        ranked = mixed(likely_again(own, counts(scores, least)), found, 10)
+        ranked = mixed(likely_again(own, popularity_counts(scores, least)), found, 10)
         shown[user] = ({s for s, _ in ranked}, {s for s, _ in top[:10]}, bool(profile.items))
 
     for e in shop.events(until=shop.start + size.days * DAY):
