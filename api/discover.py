@@ -40,6 +40,7 @@ from api.cache import LastKnown
 from infra.clients import AsyncRedis
 from online_models.candidate_signals import Signals, signals_of
 from online_models.factors import ItemFactors, factor_source, load_factors, profile_weights
+from online_models.popularity import counts
 from online_models.recommender import (
     CATEGORY_ITEMS,
     DISCOVER_DEPTH,
@@ -60,20 +61,28 @@ POPULAR_FALLBACK = 4 * DEEPEST + 1  # best sellers a discover list may be topped
 
 @dataclass(frozen=True, slots=True)
 class Popularity:
-    """The popularity list as read at one moment."""
+    """The popularity list as read at one moment, its scores (``online_models.popularity``)
+    turned into counts relative to the least popular product it keeps."""
 
-    ranked: list[tuple[str, float]]  # (sku, popularity), most popular first
+    ranked: list[tuple[str, float]]  # (sku, relative count), most popular first
     scores: dict[str, float]  # the same, by sku
-    floor: float  # what a product past the list's end counts: the least popular kept (or 1)
-    # Each item's neighbours damped by this list, with the read of them they were damped
-    # from (:func:`_damped`): shared by every shopper while both reads are kept.
+    reference: float  # the score that counts 1: the least popular kept (past the end: 1)
+    # Each item's neighbours damped by this list, and each category's best sellers counted
+    # on its scale, with the read of them they come from (:func:`_damped`, :func:`_counted`):
+    # shared by every shopper while both reads are kept.
     damped: dict[str, tuple[dict[str, float], dict[str, float]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    counted: dict[str, tuple[list[tuple[str, float]], list[tuple[str, float]]]] = field(
         default_factory=dict, compare=False, repr=False
     )
 
     @classmethod
-    def of(cls, ranked: list[tuple[str, float]]) -> Popularity:
-        return cls(ranked, dict(ranked), ranked[-1][1] if ranked else 1.0)
+    def of(cls, scored: list[tuple[str, float]]) -> Popularity:
+        """The list from the flows' scores, most popular first."""
+        reference = scored[-1][1] if scored else 0.0
+        ranked = list(counts(dict(scored), reference).items())
+        return cls(ranked, dict(ranked), reference)
 
 
 class FactorFile:
@@ -274,7 +283,7 @@ async def read_inputs(
     profile = profile_of(stored)
     return DiscoverInputs.of(
         profile,
-        by_category,
+        _counted(by_category, popularity),
         _damped(similar, popularity),
         popularity,
         graph.folds.source(graph.factors.current(now), profile),
@@ -299,14 +308,31 @@ def _damped(
     a new read of either is another object, damped afresh)."""
     if POPULARITY_DAMPING == 0:
         return similar
-    scores, floor, kept = popularity.scores, popularity.floor, popularity.damped
+    scores, kept = popularity.scores, popularity.damped
     out = {}
     for sku, near in similar.items():
         found = kept.get(sku)
         if found is None or found[0] is not near:
-            found = (near, damped(near, scores, POPULARITY_DAMPING, floor))
+            found = (near, damped(near, scores, POPULARITY_DAMPING))
             kept[sku] = found
         out[sku] = found[1]
+    return out
+
+
+def _counted(
+    best_sellers: dict[str, list[tuple[str, float]]], popularity: Popularity
+) -> dict[str, list[tuple[str, float]]]:
+    """Each category's best sellers as read (the flows' scores) counted on the scale of
+    ``popularity`` (the categories' counts must share one scale: a shopper's category
+    source adds them up), once per read of either, like :func:`_damped`."""
+    kept = popularity.counted
+    out = {}
+    for category, best in best_sellers.items():
+        found = kept.get(category)
+        if found is None or found[0] is not best:
+            found = (best, list(counts(dict(best), popularity.reference).items()))
+            kept[category] = found
+        out[category] = found[1]
     return out
 
 

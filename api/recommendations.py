@@ -169,7 +169,7 @@ async def read_shopper(
             signals = inputs.signals(dict.fromkeys(listed))
     own = [(i.sku, i.score) for i in stored.again]
     if popularity is not None:  # the likelier purchases first (likely_again)
-        own = likely_again(own, popularity.scores, popularity.floor)
+        own = likely_again(own, popularity.scores)
     return Shopper(
         user_id=user_id,
         again=[RecommendedItem(sku=s, score=v, source="again") for s, v in own],

@@ -51,6 +51,7 @@ from graph.load import drop_namespace, load_graph
 from graph.queries import candidates
 from infra.clients import neo4j_async_driver, neo4j_driver, redis_client
 from infra.readiness import require_neo4j
+from online_models.popularity import counts
 from online_models.recommender import CATEGORY_ITEMS, NEIGHBOURS, Profile, discover
 from schemas.settings import Settings
 from simulator.config import ShopConfig
@@ -79,7 +80,10 @@ class Recommender:
         rec = accepted(e)
         for sku, (_, signal) in sku_signals(rec):
             if signal.kind in ("view", "add_to_cart", "sale"):
-                (self.skus.get(sku) or self.skus.setdefault(sku, SkuState(sku))).apply(signal)
+                state = self.skus.get(sku)
+                if state is None:  # with its category: popularity counts catalogue products only
+                    state = self.skus[sku] = SkuState(sku, category=self.categories.get(sku, ""))
+                state.apply(signal)
         routed = user_signal(rec)
         if routed is not None:
             user, (_, signal) = routed
@@ -93,7 +97,9 @@ class Recommender:
         streaming = {
             s: dict(self.items[s].similarity.similar()) for s in profile.recent if s in self.items
         }
-        popular = sorted(((s, st.popularity) for s, st in self.skus.items()), key=lambda kv: -kv[1])
+        scored = {s: st.popularity for s, st in self.skus.items() if st.interactions}
+        counted = counts(scored, min(scored.values(), default=0.0))  # as the API counts them
+        popular = sorted(counted.items(), key=lambda kv: -kv[1])
         best: dict[str, Any] = {}
         for sku, score in popular:
             cat = self.categories.get(sku)

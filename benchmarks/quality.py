@@ -87,6 +87,7 @@ from flows.steps import (
 from online_models.elasticity import ELASTICITY
 from online_models.poisson_glm import PoissonLaplace
 from online_models.pooling import ShopPrior
+from online_models.popularity import counts as popularity_counts
 from online_models.pricer import ProductPricer
 from online_models.pricing import Guardrails, optimal_price
 from online_models.recommender import (
@@ -207,9 +208,11 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
     shown: dict[str, tuple[set[str], set[str], bool]] = {}
     sessions: dict[str, str] = {}
 
-    def most_popular(candidates: list[str], n: int) -> list[tuple[str, float]]:
+    def most_popular(candidates: list[str], n: int, reference: float) -> list[tuple[str, float]]:
+        """The ``n`` most popular of ``candidates``, counted relative to ``reference``."""
         scored = [(s, st.popularity) for s in candidates if (st := known.get(s)) is not None]
-        return heapq.nlargest(n, scored, key=lambda kv: kv[1])
+        best = dict(heapq.nlargest(n, scored, key=lambda kv: kv[1]))
+        return list(popularity_counts(best, reference).items())
 
     neighbours: dict[str, dict[str, float]] = {}  # an item's similar(), until its next pair
 
@@ -221,16 +224,21 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
 
     def arrive(user: str) -> None:
         profile = (shoppers.get(user) or ShopperState(user)).profile(categories)
-        top = most_popular(list(categories), 20)
-        best = {c: most_popular(by_category[c], CATEGORY_ITEMS) for c, _ in profile.categories}
+        # counts relative to the least popular product, as the API counts them
+        least = min((st.popularity for st in known.values() if st.interactions), default=0.0)
+        top = most_popular(list(categories), 20, least)
+        best = {
+            c: most_popular(by_category[c], CATEGORY_ITEMS, least) for c, _ in profile.categories
+        }
         recent = profile.recent[:DISCOVER_DEPTH]
         similar = {s: neighbours_of(s) for s in recent if s in items}
-        pop = {o: st.popularity for n in similar.values() for o in n if (st := sku_state(o))}
+        scored = {o: st.popularity for n in similar.values() for o in n if (st := sku_state(o))}
+        pop = popularity_counts(scored, least)
         near = {s: damped(n, pop, POPULARITY_DAMPING) for s, n in similar.items()}
         found, _ = discover(profile, best, near, top, 10)
         own = again(profile, 10)  # as the flow stores it, ordered as the API serves it
         scores = {s: st.popularity for s, _ in own if (st := sku_state(s)) is not None}
-        ranked = mixed(likely_again(own, scores), found, 10)
+        ranked = mixed(likely_again(own, popularity_counts(scores, least)), found, 10)
         shown[user] = ({s for s, _ in ranked}, {s for s, _ in top[:10]}, bool(profile.items))
 
     for e in shop.events(until=shop.start + size.days * DAY):

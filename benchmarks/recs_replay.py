@@ -39,7 +39,8 @@ from benchmarks.recs_data import (
     validation_split,
 )
 from flows.records import UserSignal
-from flows.steps import POPULARITY_DECAY, POPULARITY_EVERY, ItemNeighbours, ShopperState
+from flows.steps import POPULARITY_EVERY, ItemNeighbours, ShopperState
+from online_models import popularity as popular
 from online_models.factors import (
     WEIGHTS,
     ItemFactors,
@@ -68,14 +69,15 @@ COUNTED = frozenset({"view", "add_to_cart", "purchase"})  # what moves a product
 class Published:
     """What the flow would have published by the end of the log."""
 
-    def __init__(self) -> None:
+    def __init__(self, rate: float = popular.RATE) -> None:
+        self.rate = rate
         self.neighbours: dict[str, dict[str, float]] = {}
         self.popularity: dict[str, float] = {}
-        self._popularity: dict[str, float] = defaultdict(float)
+        self._popularity: dict[str, float] = defaultdict(lambda: popular.NONE)
         self._counts: dict[str, int] = defaultdict(int)
 
-    def interaction(self, sku: str) -> None:
-        self._popularity[sku] = self._popularity[sku] * POPULARITY_DECAY + 1.0
+    def interaction(self, sku: str, t: float) -> None:
+        self._popularity[sku] = popular.add(self._popularity[sku], t, self.rate)
         self._counts[sku] += 1
         if self._counts[sku] % POPULARITY_EVERY == 1:
             self.popularity[sku] = self._popularity[sku]
@@ -86,38 +88,41 @@ def replay(
     categories: dict[str, str],
     factors: ItemFactors | None = None,
     factor_mix: float = FACTOR_MIX,
+    rate: float = popular.RATE,
 ) -> dict[str, dict[str, list[str]]]:
     """Each discover user's top-10 after replaying ``split.sent``: ``{"blend": lists}``, and
     with ``factors`` also ``"factors"`` (the factor source alone) and ``"with_factors"``."""
     shoppers: dict[str, ShopperState] = {}
     items: dict[str, ItemNeighbours] = defaultdict(ItemNeighbours)
-    out = Published()
+    out = Published(rate)
     for i in split.sent:
         if i.sku in categories and i.kind in COUNTED:
-            out.interaction(i.sku)
+            out.interaction(i.sku, i.t)
         shopper = shoppers.setdefault(i.user, ShopperState(i.user))
         signal = UserSignal(i.kind, i.t, f"s-{i.user}", (i.sku,))  # type: ignore[arg-type]
         for item, (_, counts) in shopper.apply(signal, categories).pairs:
             due = items[item].add(counts)
             if due is not None:
                 out.neighbours[item] = dict(due)
+    listed = dict(sorted(out.popularity.items(), key=lambda kv: -kv[1]))
+    kept = dict(list(listed.items())[:KEPT])
+    counted = popular.counts(listed, min(kept.values(), default=0.0))  # as api/discover.py
     by_category: dict[str, list[tuple[str, float]]] = defaultdict(list)
-    for sku, score in sorted(out.popularity.items(), key=lambda kv: -kv[1]):
+    for sku in listed:
         if len(by_category[categories[sku]]) < CATEGORY_ITEMS:
-            by_category[categories[sku]].append((sku, score))
-    kept = dict(sorted(out.popularity.items(), key=lambda kv: -kv[1])[:KEPT])
-    floor = min(kept.values(), default=1.0)
-    popular = list(kept.items())[:POPULAR_CANDIDATES]
+            by_category[categories[sku]].append((sku, counted[sku]))
+    kept = {sku: counted[sku] for sku in kept}
+    best_sellers = list(kept.items())[:POPULAR_CANDIDATES]
     lists: dict[str, dict[str, list[str]]] = defaultdict(dict)
     for t in split.targets:
         if t.kind != "discover":
             continue
         profile = (shoppers.get(t.user) or ShopperState(t.user)).profile(categories)
         near = {
-            sku: damped(out.neighbours.get(sku, {}), kept, POPULARITY_DAMPING, floor)
+            sku: damped(out.neighbours.get(sku, {}), kept, POPULARITY_DAMPING)
             for sku in profile.recent[:DISCOVER_DEPTH]
         }
-        found, _ = discover(profile, by_category, near, popular, 10)
+        found, _ = discover(profile, by_category, near, best_sellers, 10)
         lists["blend"][t.user] = [sku for sku, _ in found]
         if factors is not None:
             alone, mixed = with_factors(profile, by_category, near, factors, factor_mix)

@@ -151,4 +151,4 @@ class Drift(NamedTuple):
 
 
 Neighbours = tuple[str, list[tuple[str, float]]]  # (sku, [(neighbour, weight), ...])
-Popularity = tuple[str, tuple[str, float]]  # (sku, (category, decayed interaction count))
+Popularity = tuple[str, tuple[str, float]]  # (sku, (category, online_models.popularity score))

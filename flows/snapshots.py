@@ -59,7 +59,9 @@ from infra.errors import StackError
 # 10: a key's snapshot pickles as its state's bytes and its time under one function
 #    (flows.keyed.KeyedSnapshot.__reduce__, loaded by flows.keyed._resume), which the code of
 #    format 9 cannot load.
-STATE_FORMAT = 10
+# 11: a product's popularity is a log score of its interactions decayed in event time
+#    (online_models.popularity), no longer a count decayed per interaction.
+STATE_FORMAT = 11
 FORMAT_FILE = "state-format"
 UNSTAMPED = 1
 

@@ -23,6 +23,7 @@ from flows.records import (
     SkuSignal,
     UserSignal,
 )
+from online_models import popularity as popular
 from online_models.pooling import CategoryPool, ShopPrior
 from online_models.pricer import Market, PriceChange, ProductPricer
 from online_models.recommender import (
@@ -38,7 +39,6 @@ from schemas.catalogue import CatalogueItem
 from schemas.events import Action, CompetitorPrice, InventoryLevel, Order, UserActivity
 
 PAIR_WEIGHTS = {"view": 1.0, "add_to_cart": 2.0, "wishlist": 1.0, "purchase": 3.0}
-POPULARITY_DECAY = 0.9995
 POPULARITY_EVERY = 10  # publish a product's popularity every n interactions
 
 
@@ -111,7 +111,7 @@ class SkuOutput(NamedTuple):
     sku: str
     change: PriceChange | None = None
     drift: Drift | None = None
-    popularity: tuple[str, float] | None = None  # (category, decayed interaction count)
+    popularity: tuple[str, float] | None = None  # (category, popularity score)
 
 
 class ProductsOutput(NamedTuple):
@@ -135,7 +135,7 @@ class SkuState:
     features: SkuFeatures = field(default_factory=SkuFeatures)
     pricer: ProductPricer | None = None
     category: str = ""
-    popularity: float = 0.0
+    popularity: float = popular.NONE  # online_models.popularity: a log score
     interactions: int = 0
     last_change: PriceChange | None = None  # the published price, to rebuild Redis from
     pool: CategoryPool = field(default_factory=CategoryPool)
@@ -161,7 +161,7 @@ class SkuState:
             elif s.kind == "sale":
                 change, drifted = pricer.on_sale(s.price, s.quantity, s.t, self.market(), self.pool)
         if s.kind in ("view", "add_to_cart", "sale") and self.category:  # catalogue products
-            self.popularity = self.popularity * POPULARITY_DECAY + 1.0
+            self.popularity = popular.add(self.popularity, s.t)
             self.interactions += 1
             if self.interactions % POPULARITY_EVERY == 1:
                 popularity = (self.category, round(self.popularity, 4))

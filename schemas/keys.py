@@ -111,12 +111,14 @@ class RedisKeys:
 
     @property
     def popularity(self) -> str:
-        """Sorted set of skus scored by decayed interaction counts (the fallback list)."""
-        return f"{self.prefix}reco:popular"
+        """Sorted set of skus scored by popularity (the fallback list): interactions decayed
+        in event time, as the log score of ``online_models.popularity``. (Named apart from
+        the decayed counts that ``reco:popular`` held before, which do not compare with it.)"""
+        return f"{self.prefix}reco:popularity"
 
     def category_popularity(self, category: str) -> str:
-        """Sorted set of one category's skus scored by decayed interaction counts."""
-        return f"{self.prefix}reco:popular:{category}"
+        """Sorted set of one category's skus scored like :attr:`popularity`."""
+        return f"{self.prefix}reco:popularity:{category}"
 
     def recommendations(self, user_id: str) -> str:
         """String: JSON ``schemas.serving.StoredShopper`` (what the lists come from)."""

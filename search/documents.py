@@ -141,7 +141,8 @@ def stock_actions(index: str, stock: Mapping[str, Mapping[str, int]]) -> list[Ac
 
 
 def popularity_actions(index: str, scores: Mapping[str, float]) -> list[Action]:
-    """Bulk lines that set each product's popularity (the flows' decayed interaction count)."""
+    """Bulk lines that set each product's popularity (its decayed interaction count relative
+    to the least popular product listed: ``online_models.popularity``)."""
     return [
         line
         for sku, score in scores.items()

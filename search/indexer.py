@@ -25,6 +25,7 @@ from opensearchpy.exceptions import OpenSearchException
 from pydantic import ValidationError
 
 from infra.clients import redis_client
+from online_models.popularity import counts
 from schemas.catalogue import CatalogueItem
 from schemas.events import InventoryLevel, PriceUpdate
 from schemas.settings import Settings
@@ -148,7 +149,8 @@ class Indexer:
         self.pending.touch(self.clock())
 
     def poll_redis(self) -> None:
-        """Popularity scores and catalogue entries that changed since the last poll."""
+        """Popularity counts (``online_models.popularity``: relative to the least popular
+        product listed) and catalogue entries that changed since the last poll."""
         keys = self.settings.keys
         client = redis_client(self.settings, decode_responses=True)
         try:
@@ -157,9 +159,11 @@ class Indexer:
         finally:
             client.close()
         changed = False
-        for sku, score in scores:  # type: ignore[union-attr]
-            if self.popularity.get(sku) != score:
-                self.popularity[sku] = self.pending.popularity[sku] = float(score)
+        listed = dict(scores)  # type: ignore[arg-type]
+        least = min(listed.values(), default=0.0)
+        for sku, count in counts(listed, least).items():
+            if self.popularity.get(sku) != count:
+                self.popularity[sku] = self.pending.popularity[sku] = count
                 changed = True
         for sku, raw in catalogue.items():
             if self.catalogue.get(sku) != raw:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import uuid
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ import redis.asyncio as aioredis
 from api.discover import DEEPEST, GraphReads, profile_of, read_discover, read_popularity
 from api.recommendations import MAX_K, depth_for
 from flows.sinks.serving import ItemGraphWriter
+from online_models.popularity import counts
 from online_models.recommender import (
     CATEGORY_ITEMS,
     DISCOVER_DEPTH,
@@ -29,8 +31,8 @@ async def test_a_neighbour_past_the_popularity_lists_end_is_damped_as_the_last_k
     stack: Settings,
 ) -> None:
     """The popularity list keeps the ``popularity_len`` most popular products; a neighbour
-    beyond it is at most as popular as the last one kept. Read as unknown (popularity 1),
-    it would escape the damping and outrank a stronger neighbour that the list does keep."""
+    beyond it is at most as popular as the last one kept, and counts as much: 1, as the API
+    counts the list relative to the least popular product it keeps."""
     settings = stack.model_copy(
         update={
             "redis_prefix": f"{stack.redis_prefix}disc{uuid.uuid4().hex[:6]}:",
@@ -40,9 +42,9 @@ async def test_a_neighbour_past_the_popularity_lists_end_is_damped_as_the_last_k
     writer = ItemGraphWriter(settings)
     writer.write_batch(
         [
-            ("HIT", ("", 10_000.0)),
-            ("KEPT", ("", 10_000.0)),
-            ("RARE", ("", 9_000.0)),  # cut: only the two most popular are kept
+            ("HIT", ("", math.log(20_000.0))),
+            ("KEPT", ("", math.log(10_000.0))),
+            ("RARE", ("", math.log(9_000.0))),  # cut: only the two most popular are kept
             ("SEEN", [("KEPT", 0.6), ("RARE", 0.5)]),
         ]
     )
@@ -61,7 +63,7 @@ async def test_a_neighbour_past_the_popularity_lists_end_is_damped_as_the_last_k
         ("HIT", "popular"),
     ]
     kept, rare = found[0][1], found[1][1]
-    assert rare / kept == pytest.approx(0.5 / 0.6, rel=1e-3)  # both damped by 10,000**0.25
+    assert rare / kept == pytest.approx(0.5 / 0.6, rel=1e-3)  # both count 1: not damped
 
 
 def _reference(
@@ -72,14 +74,17 @@ def _reference(
     k: int,
 ) -> list[Candidate]:
     """The discover list built ``k`` deep from values read independently of the API's reads:
-    each neighbour damped by its own popularity (the least popular kept past the list's
-    end), topped up from the 4k + 1 most popular."""
-    floor = min(popularity.values())
+    the popularity scores as written counted relative to the least popular (1, also past
+    the list's end), each neighbour damped by its count, topped up from the 4k + 1 most
+    popular."""
+    least = min(popularity.values())
+    counted = counts(popularity, least)
     damped_near = {
-        sku: damped(near, popularity, POPULARITY_DAMPING, floor) for sku, near in neighbours.items()
+        sku: damped(near, counted, POPULARITY_DAMPING) for sku, near in neighbours.items()
     }
-    popular = sorted(popularity.items(), key=lambda kv: (-kv[1], kv[0]))[: 4 * k + 1]
-    return discover_candidates(profile_of(stored), by_category, damped_near, popular, k)
+    best = {c: list(counts(dict(b), least).items()) for c, b in by_category.items()}
+    popular = sorted(counted.items(), key=lambda kv: (-kv[1], kv[0]))[: 4 * k + 1]
+    return discover_candidates(profile_of(stored), best, damped_near, popular, k)
 
 
 async def test_a_shallow_discover_list_is_the_deep_lists_head(stack: Settings) -> None:
@@ -93,7 +98,7 @@ async def test_a_shallow_discover_list_is_the_deep_lists_head(stack: Settings) -
     )
     rng = random.Random(11)
     skus = [f"P{i:03d}" for i in range(300)]
-    popularity = {s: float(1_000 - 3 * i) for i, s in enumerate(skus)}  # P000 the best seller
+    popularity = {s: math.log(1_000 - 3 * i) for i, s in enumerate(skus)}  # P000 the best seller
     categories = {s: f"c{i % 4}" for i, s in enumerate(skus)}
     neighbours = {s: {n: rng.random() for n in rng.sample(skus, 25)} for s in skus}
     # The heavy shopper has seen the 75 best sellers; their one recent item's neighbours are
@@ -146,7 +151,7 @@ async def test_damped_neighbours_follow_a_new_read_of_the_neighbours(stack: Sett
     settings = stack.model_copy(
         update={"redis_prefix": f"{stack.redis_prefix}disc{uuid.uuid4().hex[:6]}:"}
     )
-    popularity = {"SEEN": 50.0, "A": 40.0, "B": 30.0, "C": 20.0}
+    popularity = {s: math.log(n) for s, n in {"SEEN": 50, "A": 40, "B": 30, "C": 20}.items()}
     writer = ItemGraphWriter(settings)
     writer.write_batch([(s, ("", v)) for s, v in popularity.items()])
     writer.write_batch([("SEEN", [("A", 0.9), ("B", 0.1)])])

@@ -6,6 +6,7 @@ so these tests exercise the same key layout and pub/sub messages as production.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import uuid
@@ -472,7 +473,8 @@ def test_buy_again_puts_the_likelier_purchase_first(
         ],
     )
     graph = ItemGraphWriter(settings)
-    graph.write_batch([(rare, ("pantry", 1.0)), (staple, ("pantry", 100.0))])
+    # popularity scores are logs of decayed counts (online_models.popularity)
+    graph.write_batch([(rare, ("pantry", math.log(1.0))), (staple, ("pantry", math.log(100.0)))])
     graph.close()
     writer = RecommendationWriter(settings)
     writer.write_batch([viewed("u-again", [rare, staple, rare], categories)])

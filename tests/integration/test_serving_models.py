@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 from skl2onnx import to_onnx
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from api.discover import profile_of, read_discover
+from api.discover import Popularity, profile_of, read_discover
 from api.main import create_app
 from api.onnx_models import ModelSlot
 from api.recommendations import CANDIDATES_MAX
@@ -36,6 +36,7 @@ from flows.catalogue import store_catalogue
 from flows.sinks.serving import ItemGraphWriter, RecommendationWriter
 from online_models.candidate_signals import SIGNAL_FEATURES, candidate_signals
 from online_models.demand_features import DEMAND_FEATURES, demand_features
+from online_models.popularity import counts
 from online_models.ranking import RANKER_FEATURES, ranker_features
 from online_models.recommender import CATEGORY_ITEMS, DISCOVER_DEPTH, Candidate, mixed
 from online_models.similarity import POPULARITY_DAMPING, damped
@@ -195,7 +196,7 @@ def test_the_ranker_orders_each_list_of_a_known_shopper(
     if name == "mixed":  # buy again first, then discover, 20 deep (depth_for(5))
         pool = dict(mixed(list(own.items()), list(found.items()), 20))
     if name != "again":
-        for sku, score in r.zrevrange(keys.popularity, 0, -1, withscores=True):
+        for sku, score in _popularity(r, keys).ranked:
             if len(pool) >= 20:
                 break
             if sku not in own:
@@ -391,28 +392,39 @@ def _signals(
     r: redis.Redis, keys: RedisKeys, stored: StoredShopper, skus: list[str]
 ) -> dict[str, tuple[float, ...]]:
     """What the discover sources say of each of ``skus``, from the neighbours, best sellers
-    and popularity read here (each neighbour damped by its popularity, as the list ranks)."""
-    popularity = {s: float(v) for s, v in r.zrevrange(keys.popularity, 0, -1, withscores=True)}
-    floor = min(popularity.values())
+    and popularity read here (each neighbour damped by its popularity, as the list ranks;
+    every count relative to the least popular kept, as the API counts them)."""
+    popularity = _popularity(r, keys)
     near = {
         sku: damped(
             {n: float(w) for n, w in r.hgetall(keys.neighbours(sku)).items()},
-            popularity,
+            popularity.scores,
             POPULARITY_DAMPING,
-            floor,
         )
         for sku in stored.recent[:DISCOVER_DEPTH]
     }
     best = {
-        c: [
-            (s, float(v))
-            for s, v in r.zrevrange(
-                keys.category_popularity(c), 0, CATEGORY_ITEMS - 1, withscores=True
-            )
-        ]
+        c: list(
+            counts(
+                {
+                    s: float(v)
+                    for s, v in r.zrevrange(
+                        keys.category_popularity(c), 0, CATEGORY_ITEMS - 1, withscores=True
+                    )
+                },
+                popularity.reference,
+            ).items()
+        )
         for c, _ in stored.categories
     }
-    return candidate_signals(profile_of(stored), best, near, popularity, skus)
+    return candidate_signals(profile_of(stored), best, near, popularity.scores, skus)
+
+
+def _popularity(r: redis.Redis, keys: RedisKeys) -> Popularity:
+    """The popularity list read here, counted as the API counts it."""
+    return Popularity.of(
+        [(s, float(v)) for s, v in r.zrevrange(keys.popularity, 0, -1, withscores=True)]
+    )
 
 
 async def _discover(settings: Settings, stored: StoredShopper) -> list[Candidate]:
