@@ -59,7 +59,9 @@ from infra.errors import StackError
 # 10: a key's snapshot pickles as its state's bytes and its time under one function
 #    (flows.keyed.KeyedSnapshot.__reduce__, loaded by flows.keyed._resume), which the code of
 #    format 9 cannot load.
-STATE_FORMAT = 10
+# 11: a shopper's state pickles as one flat tuple (flows.steps.ShopperState.__reduce__, loaded
+#    by flows.steps._shopper), which the code of format 10 cannot load.
+STATE_FORMAT = 11
 FORMAT_FILE = "state-format"
 UNSTAMPED = 1
 
