@@ -61,7 +61,9 @@ from infra.errors import StackError
 #    format 9 cannot load.
 # 11: a shopper's state pickles as one flat tuple (flows.steps.ShopperState.__reduce__, loaded
 #    by flows.steps._shopper), which the code of format 10 cannot load.
-STATE_FORMAT = 11
+# 12: a bronze buffer's snapshot keeps its rows' Kafka offsets, read again on resume
+#    (flows.lake_offsets.KafkaOffsets), instead of the rows.
+STATE_FORMAT = 12
 FORMAT_FILE = "state-format"
 UNSTAMPED = 1
 
