@@ -59,11 +59,13 @@ from infra.errors import StackError
 # 10: a key's snapshot pickles as its state's bytes and its time under one function
 #    (flows.keyed.KeyedSnapshot.__reduce__, loaded by flows.keyed._resume), which the code of
 #    format 9 cannot load.
-# 11: a shopper's state pickles as one flat tuple (flows.steps.ShopperState.__reduce__, loaded
-#    by flows.steps._shopper), which the code of format 10 cannot load.
-# 12: a bronze buffer's snapshot keeps its rows' Kafka offsets, read again on resume
+# 11: a product's popularity is a log score of its interactions decayed in event time
+#    (online_models.popularity), no longer a count decayed per interaction.
+# 12: a shopper's state pickles as one flat tuple (flows.steps.ShopperState.__reduce__, loaded
+#    by flows.steps._shopper), which the code of format 11 cannot load.
+# 13: a bronze buffer's snapshot keeps its rows' Kafka offsets, read again on resume
 #    (flows.lake_offsets.KafkaOffsets), instead of the rows.
-STATE_FORMAT = 12
+STATE_FORMAT = 13
 FORMAT_FILE = "state-format"
 UNSTAMPED = 1
 
