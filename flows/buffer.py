@@ -4,14 +4,16 @@ A key's rows arrive as lists (one per input batch, :mod:`flows.ingest`) and leav
 when ``max_rows`` are buffered, ``wait_s`` after the first of them arrived (Bytewax's
 notification timer, wall clock), or when the input ends: no row waits longer than ``wait_s``,
 whatever the rate. The buffer is the key's snapshot, so it holds only the rows of the last
-``wait_s`` seconds, as plain tuples: pickling a named tuple runs Python code per row
-(``__getnewargs__``, ~3 µs), a plain tuple of plain values is pickled in C; ``make`` rebuilds
-the rows on resume.
+``wait_s`` seconds, kept as its ``store`` keeps them: the flow's lake keeps their Kafka
+offsets, and reads them again on resume (:mod:`flows.lake_offsets`).
 
 >>> from collections import namedtuple
 >>> Row = namedtuple("Row", "offset raw")
+>>> class AsTuples:  # keeps the rows as plain tuples
+...     def keep(self, rows): return tuple(map(tuple, rows))
+...     def restore(self, kept): return list(map(Row._make, kept))
 >>> clock = iter([0.0, 0.5]).__next__
->>> buffer = RowBuffer(Row._make, wait_s=2.0, max_rows=3, clock=clock)
+>>> buffer = RowBuffer(AsTuples(), wait_s=2.0, max_rows=3, clock=clock)
 >>> buffer.on_batch([[Row(1, b"a")], [Row(2, b"b")]]), buffer.notify_at().timestamp()
 (((), False), 2.0)
 >>> buffer.snapshot()
@@ -19,7 +21,7 @@ Buffered(rows=((1, b'a'), (2, b'b')), flush_at=2.0)
 >>> (rows,), dropped = buffer.on_batch([[Row(3, b"c"), Row(4, b"d")]])  # full: all of it leaves
 >>> [r.offset for r in rows], dropped  # and the key's state is dropped
 ([1, 2, 3, 4], True)
->>> resumed = RowBuffer(Row._make, 2.0, 3, Buffered(((5, b"x"),), 9.0))
+>>> resumed = RowBuffer(AsTuples(), 2.0, 3, Buffered(((5, b"x"),), 9.0))
 >>> resumed.notify_at().timestamp(), resumed.on_notify()
 (9.0, ([[Row(offset=5, raw=b'x')]], True))
 """
@@ -27,9 +29,9 @@ Buffered(rows=((1, b'a'), (2, b'b')), flush_at=2.0)
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from bytewax.operators import StatefulBatchLogic
 
@@ -37,8 +39,16 @@ R = TypeVar("R", bound=tuple[Any, ...])
 
 
 class Buffered(NamedTuple):
-    rows: tuple[tuple[Any, ...], ...]  # each row as a plain tuple of its fields
+    rows: Any  # the rows as the buffer's store keeps them
     flush_at: float | None  # wall clock (epoch seconds) when the rows leave at the latest
+
+
+class RowStore(Protocol[R]):
+    """How a buffer's rows are kept in its snapshot and rebuilt on resume."""
+
+    def keep(self, rows: list[R]) -> Any: ...
+
+    def restore(self, kept: Any) -> list[R]: ...
 
 
 class RowBuffer(StatefulBatchLogic[list[R], list[R], Buffered], Generic[R]):
@@ -46,16 +56,17 @@ class RowBuffer(StatefulBatchLogic[list[R], list[R], Buffered], Generic[R]):
 
     def __init__(
         self,
-        make: Callable[[Iterable[Any]], R],
+        store: RowStore[R],
         wait_s: float,
         max_rows: int,
         resume: Buffered | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.store = store
         self.wait_s = wait_s
         self.max_rows = max_rows
         self.clock = clock
-        self.rows: list[R] = list(map(make, resume.rows)) if resume is not None else []
+        self.rows: list[R] = store.restore(resume.rows) if resume is not None else []
         self.flush_at = resume.flush_at if resume is not None else None
 
     def on_batch(self, values: list[list[R]]) -> tuple[tuple[()] | list[list[R]], bool]:
@@ -82,4 +93,4 @@ class RowBuffer(StatefulBatchLogic[list[R], list[R], Buffered], Generic[R]):
         return datetime.fromtimestamp(self.flush_at, UTC)
 
     def snapshot(self) -> Buffered:
-        return Buffered(tuple(map(tuple, self.rows)), self.flush_at)
+        return Buffered(self.store.keep(self.rows), self.flush_at)

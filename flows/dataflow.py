@@ -34,6 +34,7 @@ from flows.fanout import FanOut
 from flows.ingest import Ingest
 from flows.kafka_in import TolerantKafkaSource
 from flows.keyed import KeyedSnapshot, KeyedState
+from flows.lake_offsets import KafkaOffsets
 from flows.metrics import flow_metrics
 from flows.parse import dead_letter, encode_dead_letter
 from flows.records import LakeRow, Rejected
@@ -119,8 +120,12 @@ def build_flow(
     )
 
     # -- lake: batches per Kafka partition, appended idempotently to Delta bronze --------
+    # A snapshot keeps the buffered rows' Kafka offsets, read again on resume
+    # (flows/lake_offsets.py): Kafka holds the rows already.
+    lake_rows = KafkaOffsets(brokers, topics, Ingest(topics, settings.event_time_policy()).parse)
+
     def lake_buffer(resume: Buffered | None) -> RowBuffer[LakeRow]:
-        return RowBuffer(LakeRow._make, settings.lake_flush_s, settings.lake_batch_rows, resume)
+        return RowBuffer(lake_rows, settings.lake_flush_s, settings.lake_batch_rows, resume)
 
     batches = op.stateful_batch(
         "lake-batch", op.flat_map("lake-rows", ingested, lambda b: b.lake), lake_buffer

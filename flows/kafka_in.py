@@ -84,6 +84,20 @@ class SourceMessage(NamedTuple):
     partition: int | None = None
     timestamp: tuple[int, int] | None = None
 
+    @classmethod
+    def of(cls, m: RawMessage) -> SourceMessage:
+        """A message a consumer fetched (without an error)."""
+        return cls(
+            m.key(),
+            m.value(),
+            m.topic(),
+            m.headers() or (),  # type: ignore[arg-type]  # bytes values here
+            m.latency(),
+            m.offset(),
+            m.partition(),
+            m.timestamp(),
+        )
+
 
 class Fetcher(Protocol):
     """What a partition needs of its consumer (``confluent_kafka.Consumer``)."""
@@ -129,16 +143,7 @@ class Partition:
                 continue
             self.caught_up, self.answered = False, True
             offset = m.offset() or 0
-            message = SourceMessage(
-                m.key(),
-                m.value(),
-                m.topic(),
-                m.headers() or (),  # type: ignore[arg-type]  # bytes values here
-                m.latency(),
-                offset,
-                m.partition(),
-                m.timestamp(),
-            )
+            message = SourceMessage.of(m)
             ts = _timestamp(m)
             if self.time < ts <= ceiling:
                 self.time = ts

@@ -61,7 +61,11 @@ from infra.errors import StackError
 #    format 9 cannot load.
 # 11: a product's popularity is a log score of its interactions decayed in event time
 #    (online_models.popularity), no longer a count decayed per interaction.
-STATE_FORMAT = 11
+# 12: a shopper's state pickles as one flat tuple (flows.steps.ShopperState.__reduce__, loaded
+#    by flows.steps._shopper), which the code of format 11 cannot load.
+# 13: a bronze buffer's snapshot keeps its rows' Kafka offsets, read again on resume
+#    (flows.lake_offsets.KafkaOffsets), instead of the rows.
+STATE_FORMAT = 13
 FORMAT_FILE = "state-format"
 UNSTAMPED = 1
 

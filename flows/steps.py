@@ -9,6 +9,7 @@ themselves never leave their step.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
@@ -397,6 +398,63 @@ class ShopperState:
         return ShopperLists(
             self.user_id, again(profile, k), recent, profile.seen, profile.categories
         )
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Bytewax snapshots every shopper an epoch touched (thousands an epoch in a busy shop)
+        # while the input waits. As one flat tuple of plain values a shopper pickles in under
+        # half the bytes and about a third of the time of its three dataclasses (their class
+        # references and field names, the deques' reducer in Python), and loads back equal.
+        f, interest = self.features, self.interest
+        return _shopper, (
+            self.user_id,
+            tuple(f.recent_views),
+            f.recent_views.maxlen,
+            tuple(f.recent_purchases),
+            f.recent_purchases.maxlen,
+            f.affinity,
+            f.affinity_scale,
+            f.session_id,
+            f.session_events,
+            f.session_start,
+            f.watermark,
+            interest.decay,
+            interest.capacity,
+            interest.weights,
+            interest.scale,
+            self.history,
+        )
+
+
+def _shopper(
+    user_id: str,
+    views: tuple[str, ...],
+    views_max: int | None,
+    purchases: tuple[str, ...],
+    purchases_max: int | None,
+    affinity: dict[str, float],
+    affinity_scale: float,
+    session_id: str,
+    session_events: int,
+    session_start: float,
+    watermark: float,
+    decay: float,
+    capacity: int,
+    weights: dict[str, float],
+    scale: float,
+    history: list[str],
+) -> ShopperState:
+    """A shopper's state from :meth:`ShopperState.__reduce__`'s tuple."""
+    features = ShopperFeatures(
+        deque(views, views_max),
+        deque(purchases, purchases_max),
+        affinity,
+        affinity_scale,
+        session_id,
+        session_events,
+        session_start,
+        watermark,
+    )
+    return ShopperState(user_id, features, DecayedWeights(decay, capacity, weights, scale), history)
 
 
 @dataclass

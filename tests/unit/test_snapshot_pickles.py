@@ -9,12 +9,14 @@ import io
 import pickle
 import sys
 from collections import deque
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
 import orjson
 
 from flows.dedupe import Item, SeenIds
+from flows.features import ShopperFeatures
 from flows.keyed import KeyedSnapshot, KeyedState
 from flows.parse import parse_message
 from flows.records import Accepted, UserSignal
@@ -33,6 +35,7 @@ from online_models.poisson_glm import PoissonLaplace
 from online_models.pooling import ShopPrior
 from online_models.pricer import PriceChange
 from online_models.pricing import Guardrails
+from online_models.recommender import DecayedWeights
 from schemas.catalogue import CatalogueItem
 from schemas.event_time import EventTimePolicy
 from schemas.topics import INPUT_TOPICS
@@ -253,3 +256,45 @@ def test_a_deque_pickles_to_the_bytes_of_its_own_reduce() -> None:
     loaded = pickle.loads(pickle.dumps([shared, shared]))
     assert loaded[0] is loaded[1]
     assert pickle.loads(pickle.dumps(deque([1], maxlen=2))).maxlen == 2
+
+
+def _shopper_with_every_field_set() -> ShopperState:
+    """A shopper after real signals, each field of its state and of the dataclasses inside it
+    away from its default (so a field the flat pickle left out could not load back equal)."""
+    catalogue = {f"S{i}": f"cat{i % 3}" for i in range(40)}
+    shopper = ShopperState("u1", interest=DecayedWeights(decay=0.98, capacity=30))
+    kinds = ("view", "add_to_cart", "purchase", "wishlist")
+    signals = [
+        UserSignal(kinds[i % 4], 10.0 + i, f"s{i // 7}", (f"S{i % 40}", f"S{(i * 7) % 40}"))
+        for i in range(60)
+    ]
+    shopper.apply_batch(signals, catalogue, 10)
+    shopper.interest.add("S1", 0.5)  # the lazy decay's scale away from 1
+    for part, defaults in (
+        (shopper, ShopperState("other")),
+        (shopper.features, ShopperFeatures()),
+        (shopper.interest, DecayedWeights()),
+    ):
+        for f in fields(part):  # type: ignore[arg-type]
+            assert getattr(part, f.name) != getattr(defaults, f.name), f.name
+    return shopper
+
+
+def test_a_shopper_restored_from_its_flat_pickle_is_the_original() -> None:
+    shopper = _shopper_with_every_field_set()
+    loaded = pickle.loads(pickle.dumps(pickled(shopper), protocol=pickle.HIGHEST_PROTOCOL))
+    assert loaded == shopper
+    assert loaded.features.recent_views.maxlen == shopper.features.recent_views.maxlen
+    assert loaded.features.recent_purchases.maxlen == shopper.features.recent_purchases.maxlen
+    categories = {f"S{i}": f"cat{i % 3}" for i in range(40)}
+    more = [UserSignal("view", 100.0 + i, "s99", (f"S{i}",)) for i in range(5)]
+    assert loaded.apply_batch(more, categories, 10) == shopper.apply_batch(more, categories, 10)
+    assert loaded == shopper
+
+
+def test_a_shoppers_snapshot_holds_its_values_not_its_classes_field_names() -> None:
+    """The flat tuple: no dataclass's field names nor a deque's reducer in the bytes."""
+    blob = pickled(_shopper_with_every_field_set()).blob
+    for name in (b"recent_views", b"affinity_scale", b"session_events", b"ShopperFeatures"):
+        assert name not in blob
+    assert b"deque" not in blob
