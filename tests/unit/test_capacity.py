@@ -12,7 +12,8 @@ from benchmarks import capacity
 
 INPUTS = capacity.Inputs(
     flow_cpu_us_per_event=200.0,  # 4,000 events/s planned per process
-    prices_per_worker=10_000.0,
+    price_hits_per_worker=20_000.0,  # 0.05 ms a hit
+    price_miss_cpu_ms=0.15,  # half missing: 1 / (0.5 x 0.05 + 0.5 x 0.15 ms) = 10,000 prices/s
     lists_per_worker=1_000.0,  # 1 / (0.5/10,000 + 0.5/1,000) = 1,818.2 reads/s, 1,272.7 planned
     redis_kb_per_shopper=0.25,
     duckdb_cpu_s_per_m_events=40.0,
@@ -21,6 +22,7 @@ INPUTS = capacity.Inputs(
 
 
 def test_plan_follows_the_formulas() -> None:
+    assert INPUTS.prices_per_worker == pytest.approx(10_000)
     small = capacity.plan(INPUTS, 1_000)
     assert small.flow_processes == 1
     assert small.partitions == 3
