@@ -13,6 +13,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 import numpy as np
 import structlog
@@ -34,6 +35,10 @@ from schemas.keys import RedisKeys
 from schemas.serving import PriceDetails, PriceView, PricingState
 
 log = structlog.get_logger(__name__)
+
+# A refresh-ahead's reads: skus a pipeline, and answers rendered between two turns of the loop
+READ_AT_ONCE = 32
+RENDERED_AT_ONCE = 4
 
 NOT_SHOWN = {"published_price", "elasticity_information"}  # of the pricing state, in a view
 
@@ -235,7 +240,7 @@ class PriceService:
         return found.body
 
     async def refresh(self, within_s: float, limit: int) -> int:
-        """Re-read, in one pipelined round trip, the answers requested in the last cache
+        """Re-read, in pipelined round trips, the answers requested in the last cache
         interval that expire within ``within_s`` (at most ``limit``, the most recently
         requested first) and cache them; how many were cached. ServiceUnavailable when
         Redis cannot answer (the cache keeps what it holds)."""
@@ -243,14 +248,21 @@ class PriceService:
         if not skus:
             return 0
         keys, reads, demand = self.keys, self.reads, self.demand.model
-        now = time.monotonic()  # as read_through stamps a read: before it is sent
-        loaded = await self.redis.run(
-            lambda client: read_priced(client, keys, reads, skus, demand), raw=True
-        )
-        for sku, priced in loaded.items():
-            self.cache.put(sku, priced, now)
-        self.metrics.count_refreshed("price", len(loaded))
-        return len(loaded)
+        refreshed = 0
+        # A few at a time, with turns of the event loop between: a tick's replies parsed and
+        # its model runs made in one go held the requests behind them (p99 ~9 ms at 2,000/s).
+        for start in range(0, len(skus), READ_AT_ONCE):
+            batch = skus[start : start + READ_AT_ONCE]
+            now = time.monotonic()  # as read_through stamps a read: before it is sent
+            read = partial(read_price_states, keys=keys, reads=reads, skus=batch)
+            states = await self.redis.run(read, raw=True)
+            for i, (sku, state) in enumerate(states.items()):
+                if i % RENDERED_AT_ONCE == 0:
+                    await asyncio.sleep(0)
+                self.cache.put(sku, Priced.of(state, demand), now)
+            refreshed += len(states)
+            self.metrics.count_refreshed("price", len(states))
+        return refreshed
 
     async def keep_fresh(self, limit: int) -> None:
         """Refresh-ahead, until cancelled: every quarter of the cache interval,
