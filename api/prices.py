@@ -269,7 +269,7 @@ class PriceService:
         :meth:`refresh` the answers that would expire before the tick after next.
 
         A product read in the last interval is then re-read about every half to three
-        quarters of the interval, in one pipeline with the others, so its reads are hits and
+        quarters of the interval, batched with the others, so its reads are hits and
         each answer is still at most the interval old (what Caffeine's ``refreshAfterWrite``
         does for a cache read by many threads). Products not read in the last interval
         expire as before, and ``limit`` bounds a tick's read. A tick that fails never ends
