@@ -53,6 +53,11 @@ class LastKnown(Generic[V]):
         while len(self._items) > self.max_entries:
             self._items.popitem(last=False)
 
+    def stored_at(self, key: str) -> float | None:
+        """When ``key``'s value was stored (``-inf`` once invalidated; None: not held)."""
+        item = self._items.get(key)
+        return None if item is None else item[0]
+
     def invalidate(self, key: str) -> None:
         """Make the next read of ``key`` go to Redis (the last value stays for stale use)."""
         item = self._items.get(key)
@@ -61,6 +66,50 @@ class LastKnown(Generic[V]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class Requested:
+    """The keys read in the last ``window_s`` seconds, the most recently read last: the ones a
+    refresh-ahead keeps fresh (:meth:`due`), so that a key read often is re-read from Redis
+    in the background, batched, instead of by the request that finds it expired.
+
+    >>> c, r = LastKnown[str](ttl_s=1.0), Requested(window_s=1.0)
+    >>> for key in "abc": c.put(key, key, now=0.0)
+    >>> r.note("a", now=0.1); r.note("b", now=0.2); r.note("a", now=0.3)
+    >>> r.due(c, now=0.6, within_s=0.5, limit=10), r.due(c, now=0.6, within_s=0.5, limit=1)
+    (['a', 'b'], ['a'])
+    >>> r.due(c, now=1.25, within_s=0.5, limit=10), len(r)  # b not read in the last second
+    (['a'], 1)
+    """
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self._at: dict[str, float] = {}  # key -> when last read, in the order of those times
+
+    def note(self, key: str, now: float) -> None:
+        at = self._at
+        at.pop(key, None)
+        at[key] = now
+
+    def due(self, cache: LastKnown[V], now: float, within_s: float, limit: int) -> list[str]:
+        """The keys read within the window whose value in ``cache`` expires within
+        ``within_s``, the most recently read first, at most ``limit``. Keys ``cache`` does not
+        hold are left out (unknown, or evicted: their next read loads them); keys not read
+        within the window are forgotten (they expire as they would without a refresh)."""
+        at, oldest = self._at, now - self.window_s
+        for key in [k for k, t in at.items() if t < oldest]:
+            del at[key]
+        due = []
+        for key in reversed(at):
+            stored = cache.stored_at(key)
+            if stored is not None and stored + cache.ttl_s - now <= within_s:
+                due.append(key)
+                if len(due) == limit:
+                    break
+        return due
+
+    def __len__(self) -> int:
+        return len(self._at)
 
 
 @dataclass

@@ -95,6 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             asyncio.create_task(_follow_registry(state), name="registry"),
             asyncio.create_task(state.served.run(), name="served-log"),
         ]
+        if settings.api_cache_ttl_s > 0 and settings.api_refresh_ahead_max > 0:
+            refreshes = state.price_service.keep_fresh(settings.api_refresh_ahead_max)
+            tasks.append(asyncio.create_task(refreshes, name="price refresh"))
         with suppress(TimeoutError):
             await asyncio.wait_for(hub_ready.wait(), timeout=2.0)
         app.state.tillflow = state

@@ -98,6 +98,13 @@ class ApiMetrics:
             ["kind", "result"],
             registry=r,
         )
+        self.refreshed = Counter(
+            "tillflow_serving_refreshed",
+            "Cached answers re-read from Redis ahead of their expiry (refresh-ahead), by kind.",
+            ["kind"],
+            registry=r,
+        )
+        self.refreshed.labels(kind="price")
         for channel in ("prices", "recommendations"):
             self.ws_connections.labels(channel=channel).set(0)
             self.ws_sent.labels(channel=channel)
@@ -126,6 +133,10 @@ class ApiMetrics:
         """Count ``n`` lookups of ``kind`` with ``result`` (label children made once)."""
         if n:
             self._lookups[kind, result].inc(n)
+
+    def count_refreshed(self, kind: str, n: int) -> None:
+        """Count ``n`` answers of ``kind`` refreshed ahead of their expiry."""
+        self.refreshed.labels(kind=kind).inc(n)
 
     def set_model(self, model: str, version: str | None) -> None:
         """Record that ``model`` now serves ``version`` (None: not loaded)."""

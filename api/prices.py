@@ -2,18 +2,23 @@
 
 :class:`PriceService` is the one read path of ``GET /prices``, ``GET /pricing/{sku}`` and the
 ``/ws/prices`` push: cache, then Redis, then last known (``api/cache.py``), each answer a
-:class:`~schemas.serving.PriceView`.
+:class:`~schemas.serving.PriceView`. Its :meth:`~PriceService.keep_fresh` task re-reads the
+answers read in the last cache interval before they expire (refresh-ahead), so a product
+read often is a hit on every read and its misses are batched off the request path.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 import numpy as np
+import structlog
 
-from api.cache import LastKnown, read_through
+from api.cache import LastKnown, Requested, read_through
 from api.features import FeatureReads, text
 from api.metrics import ApiMetrics
 from api.onnx_models import LoadedModel, ModelSlot
@@ -22,11 +27,18 @@ from api.redis_gate import RedisGate
 from api.responses import model_json
 from governance.explain import Explanation
 from infra.clients import AsyncRedis
+from infra.errors import ServiceUnavailable
 from online_models.demand_features import demand_features
 from schemas.catalogue import CatalogueItem
 from schemas.events import PriceUpdate
 from schemas.keys import RedisKeys
 from schemas.serving import PriceDetails, PriceView, PricingState
+
+log = structlog.get_logger(__name__)
+
+# A refresh-ahead's reads: skus a pipeline, and answers rendered between two turns of the loop
+READ_AT_ONCE = 32
+RENDERED_AT_ONCE = 4
 
 NOT_SHOWN = {"published_price", "elasticity_information"}  # of the pricing state, in a view
 
@@ -173,6 +185,7 @@ class PriceService:
         self.reads = reads
         self.demand = demand
         self.metrics = metrics
+        self.requested = Requested(cache.ttl_s)  # by GET /prices/{sku}: what keep_fresh reads
 
     async def answers(self, skus: list[str]) -> dict[str, bytes]:
         """Each known sku's answer (JSON): cache, then Redis, then last-known (``stale``);
@@ -199,8 +212,12 @@ class PriceService:
         }
 
     async def answer(self, sku: str) -> bytes | None:
-        """``sku``'s answer as :meth:`answers` reads it; None for an unknown sku."""
-        return (await self.answers([sku])).get(sku)
+        """``sku``'s answer as :meth:`answers` reads it; None for an unknown sku. A known
+        sku is noted as requested (:meth:`keep_fresh`)."""
+        body = (await self.answers([sku])).get(sku)
+        if body is not None:
+            self.requested.note(sku, time.monotonic())
+        return body
 
     def cached(self, sku: str) -> bytes | None:
         """``sku``'s answer when the cache holds it fresh (counted as a hit); None otherwise
@@ -212,12 +229,69 @@ class PriceService:
 
     def fresh(self, sku: str) -> bytes | None:
         """``sku``'s answer when the cache holds it fresh and rendered by the demand model
-        served now, not counted as a lookup (the caller counts it if it sends it)."""
-        found = self.cache.fresh(sku, time.monotonic())
+        served now, not counted as a lookup (the caller counts it if it sends it). A fresh
+        sku is noted as requested (:meth:`keep_fresh`)."""
+        now = time.monotonic()
+        found = self.cache.fresh(sku, now)
         demand = self.demand.model
         if found is None or found.model != (None if demand is None else demand.label):
             return None
+        self.requested.note(sku, now)
         return found.body
+
+    async def refresh(self, within_s: float, limit: int) -> int:
+        """Re-read, in pipelined round trips, the answers requested in the last cache
+        interval that expire within ``within_s`` (at most ``limit``, the most recently
+        requested first) and cache them; how many were cached. ServiceUnavailable when
+        Redis cannot answer (the cache keeps what it holds)."""
+        skus = self.requested.due(self.cache, time.monotonic(), within_s, limit)
+        if not skus:
+            return 0
+        keys, reads, demand = self.keys, self.reads, self.demand.model
+        refreshed = 0
+        # A few at a time, with turns of the event loop between: a tick's replies parsed and
+        # its model runs made in one go held the requests behind them (p99 ~9 ms at 2,000/s).
+        for start in range(0, len(skus), READ_AT_ONCE):
+            batch = skus[start : start + READ_AT_ONCE]
+            now = time.monotonic()  # as read_through stamps a read: before it is sent
+            read = partial(read_price_states, keys=keys, reads=reads, skus=batch)
+            states = await self.redis.run(read, raw=True)
+            for i, (sku, state) in enumerate(states.items()):
+                if i % RENDERED_AT_ONCE == 0:
+                    await asyncio.sleep(0)
+                self.cache.put(sku, Priced.of(state, demand), now)
+            refreshed += len(states)
+            self.metrics.count_refreshed("price", len(states))
+        return refreshed
+
+    async def keep_fresh(self, limit: int) -> None:
+        """Refresh-ahead, until cancelled: every quarter of the cache interval,
+        :meth:`refresh` the answers that would expire before the tick after next.
+
+        A product read in the last interval is then re-read about every half to three
+        quarters of the interval, batched with the others, so its reads are hits and
+        each answer is still at most the interval old (what Caffeine's ``refreshAfterWrite``
+        does for a cache read by many threads). Products not read in the last interval
+        expire as before, and ``limit`` bounds a tick's read. A tick that fails never ends
+        the task: a Redis outage is logged once (requests fall back to last-known values or
+        503 as before), any other failure each time.
+        """
+        tick_s = self.cache.ttl_s / 4
+        down = False
+        while True:
+            await asyncio.sleep(tick_s)
+            try:
+                await self.refresh(2 * tick_s, limit)
+            except ServiceUnavailable as exc:
+                if not down:
+                    log.warning("prices not refreshed ahead: Redis unavailable", error=str(exc))
+                down = True
+            except Exception:  # one tick's failure must not end the refreshes
+                log.exception("prices not refreshed ahead")
+            else:
+                if down:
+                    log.info("prices refreshed ahead again")
+                down = False
 
     async def detail(self, sku: str, history: int) -> PricingDetail | None:
         """The pricing page's view of ``sku`` with its last ``history`` changes (None: unknown)."""

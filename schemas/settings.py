@@ -189,6 +189,9 @@ class Settings(BaseSettings):
     api_workers: int = Field(default=1, ge=1)
     max_events_per_request: int = Field(default=10_000, ge=1)
     api_cache_ttl_s: float = Field(default=1.0, ge=0)  # in-process cache of price/reco reads
+    # Prices requested in the last cache interval are re-read before they expire, at most this
+    # many a tick (a quarter of the interval), the most recently requested first. 0: off.
+    api_refresh_ahead_max: int = Field(default=5_000, ge=0)
     # One structured log line per request; off by default: it was about a third of a cached
     # price read's CPU (docs/serving.md); the request metrics count every request anyway.
     api_access_log: bool = False
