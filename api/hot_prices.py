@@ -104,7 +104,7 @@ class PriceHits:
         app answers the 429, and a refused take spends nothing)."""
         return self.limit is None or self.limit.take(client_address(scope), time.monotonic())
 
-    def answered(self, seconds: float) -> None:
+    def answered(self, seconds: float, loop: asyncio.AbstractEventLoop) -> None:
         """Count a sent answer as the app counts its own: a hit, and a request of the route
         with its latency (``seconds``, up to its write).
 
@@ -113,9 +113,11 @@ class PriceHits:
         counting (~1.1 µs an answer, a sixth of a hit's Python) would otherwise delay every
         later answer of the burst. It runs at the loop's next turn, before the app handles any
         request read after it: a scrape of ``/metrics`` sees every answer sent before it.
+        ``loop`` is the one serving the request (``asyncio.get_running_loop`` makes a
+        ``getpid`` system call each time).
         """
         if not self._sent:
-            asyncio.get_running_loop().call_soon(self._count)
+            loop.call_soon(self._count)
         self._sent.append(seconds)
 
     def _count(self) -> None:

@@ -106,7 +106,7 @@ class PriceHitsProtocol(HttpToolsProtocol):
         self.cycle = self._answered_cycle()
         self.on_response_complete()
         assert self.hits is not None
-        self.hits.answered(time.perf_counter() - start)
+        self.hits.answered(time.perf_counter() - start, self.loop)
 
     def _default_headers(self) -> bytes:
         """The status line and uvicorn's default headers (its date, once a second, and
