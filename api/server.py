@@ -85,6 +85,7 @@ class PriceHitsProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         self.hits = price_hits(self.app)
         self.answered: RequestResponseCycle | None = None  # a finished cycle, made once
+        self._encoded: tuple[list[tuple[bytes, bytes]] | None, bytes] = (None, b"")
 
     def on_headers_complete(self) -> None:
         start = time.perf_counter()
@@ -94,22 +95,27 @@ class PriceHitsProtocol(HttpToolsProtocol):
             return
         self.transport.write(
             b"".join(
-                [
-                    STATUS_LINE[200],
-                    *(
-                        b"%s: %s\r\n" % (name.lower(), value)
-                        for name, value in self.server_state.default_headers
-                    ),
-                    b"content-length: %d\r\ncontent-type: application/json\r\n" % len(body),
-                    b"x-request-id: %s\r\n\r\n" % request_id,
+                (
+                    self._default_headers(),
+                    b"content-length: %d\r\ncontent-type: application/json\r\n"
+                    b"x-request-id: %s\r\n\r\n" % (len(body), request_id),
                     body,
-                ]
+                )
             )
         )
         self.cycle = self._answered_cycle()
         self.on_response_complete()
         assert self.hits is not None
-        self.hits.answered(time.perf_counter() - start)
+        self.hits.answered(time.perf_counter() - start, self.loop)
+
+    def _default_headers(self) -> bytes:
+        """The status line and uvicorn's default headers (its date, once a second, and
+        ``server``), encoded once for every answer until uvicorn replaces them."""
+        defaults = self.server_state.default_headers
+        if defaults is not self._encoded[0]:
+            lines = (b"%s: %s\r\n" % (name.lower(), value) for name, value in defaults)
+            self._encoded = (defaults, b"".join((STATUS_LINE[200], *lines)))
+        return self._encoded[1]
 
     def _hit(self) -> tuple[bytes | None, bytes]:
         """The cached answer to send now and the request's id, or (None, b"")."""

@@ -44,10 +44,16 @@ Figures (each the median of ``Load.repeats`` runs):
 - ``<server>_<n>w_<figure>``: the paced and saturating figures and CPU per request of every
   server and worker count in ``SERVERS`` (uvicorn and Granian, one and two workers), each
   started in turn in the same repeat, so the choice of the default reads off one run.
+
+``--only prices`` runs the paced price phase alone (the default server, its cache on) and the
+floor, each repeat, and prints their figures and the ratio of their medians without writing
+the results: a minute instead of the whole run, to compare two versions of the price path in
+turn (docs/scaling.md).
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import random
@@ -60,7 +66,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -75,6 +81,7 @@ from api.tokens import issue_token
 from benchmarks.common import (
     Mode,
     free_port,
+    median,
     parse_mode,
     percentile,
     print_repeat,
@@ -495,7 +502,28 @@ def exercise(
         record(runs, f"{prefix}{name}_max", {k: most[k] for k in ("rps", "p99", "errors")})
 
 
-def main(mode: Mode) -> None:
+# What ``--only prices`` prints (medians of its repeats)
+PRICES_ONLY = ("prices_p50_ms", "floor_p50_ms", "prices_p99_ms", "prices_cpu_ms", "prices_rps")
+
+
+def prices_only(
+    settings: Settings, default: Server, skus: list[str], log: Path, load: Load
+) -> dict[str, list[float]]:
+    """``--only prices``: each repeat, the paced price phase of :func:`exercise` (its warm-up
+    first) and the floor."""
+    runs: dict[str, list[float]] = {}
+    for repeat in range(load.repeats):
+        with running_api(settings, settings.api_cache_ttl_s, log, default) as (api, url):
+            wrk(url, skus, "/prices/", settings, 1, 1_000)
+            paced = partial(wrk, url, skus, "/prices/", settings, load.seconds, load.prices_per_s)
+            record(runs, "prices", measured(api, paced))
+        floor = floor_ms(settings, skus, n=load.shoppers)
+        runs.setdefault("floor_p50_ms", []).append(percentile(floor, 50))
+        print_repeat(repeat, load.repeats, runs)
+    return runs
+
+
+def main(mode: Mode, only_prices: bool = False) -> None:
     load = SMOKE if mode.smoke else FULL
     raise_fd_limit()
     base = Settings()
@@ -517,6 +545,13 @@ def main(mode: Mode) -> None:
     log = Path(tempfile.mkdtemp()) / "api.log"
     runs: dict[str, list[float]] = {}
     try:
+        if only_prices:
+            runs = prices_only(settings, default, skus, log, load)
+            figures = {k: median(runs[k]) for k in PRICES_ONLY}
+            ratio = figures["prices_p50_ms"] / figures["floor_p50_ms"]
+            shown = ", ".join(f"{k}={v:.4f}" for k, v in figures.items())
+            print(f"medians: {shown}, prices_p50_vs_floor={ratio:.3f} (no results written)")
+            return
         for repeat in range(load.repeats):
             with running_api(settings, settings.api_cache_ttl_s, log, default) as (api, url):
                 exercise(runs, "", api, url, (skus, users), settings, load)
@@ -564,5 +599,14 @@ def main(mode: Mode) -> None:
     )
 
 
+def parse_args(argv: Sequence[str] | None = None) -> tuple[Mode, bool]:
+    """The mode (:func:`~benchmarks.common.parse_mode`) and whether ``--only prices`` was
+    given."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--only", choices=("prices",))
+    known, rest = parser.parse_known_args(argv)
+    return parse_mode(__doc__, rest), known.only == "prices"
+
+
 if __name__ == "__main__":
-    main(parse_mode(__doc__))
+    main(*parse_args())
