@@ -4,9 +4,16 @@ The API runs as its own process tree on 127.0.0.1 (``tillflow api``: a server an
 processes), over a Redis filled by the flows' own sinks; load comes from ``wrk`` (a separate
 C process). Two kinds of load, in the same run:
 
-- *paced*: each of ``c`` connections waits ``PACE_MS`` after every answer, so the offered rate
-  is about the goal's (2,000 prices/s, 1,000 recommendations/s) whatever the server could
-  do at most; the latency read there is the latency *at that rate*, which the goals name.
+- *paced*: each of ``c`` connections waits a pause of ``PACE_MS`` on average after every
+  answer, so the offered rate is about the goal's (2,000 prices/s, 1,000 recommendations/s)
+  whatever the server could do at most; the latency read there is the latency *at that
+  rate*, which the goals name. The pauses are drawn from an exponential distribution (whole
+  milliseconds, as wrk's ``delay()`` takes them), so each connection sends as a Poisson
+  process would and the connections arrive independently, as many shoppers do. A fixed
+  pause (``--pacing fixed``, the load of the runs before 2026-12-01) keeps them in lockstep:
+  answered in one burst, they all wait the same pause and send again together, so most
+  requests arrive in bursts of ``c`` and wait behind the rest of their burst
+  (docs/scaling.md, *Where a hit's latency goes*).
 - *saturating*: ``CONCURRENCY`` connections, each sending again as soon as it is answered:
   the most the API answers (``*_max_rps``), with the latency that queueing then adds.
 
@@ -45,6 +52,7 @@ Figures (each the median of ``Load.repeats`` runs):
   server and worker count in ``SERVERS`` (uvicorn and Granian, one and two workers), each
   started in turn in the same repeat, so the choice of the default reads off one run.
 
+``--pacing fixed`` paces with the fixed pause instead (to compare the two loads).
 ``--only prices`` runs the paced price phase alone (the default server, its cache on) and the
 floor, each repeat, and prints their figures and the ratio of their medians without writing
 the results: a minute instead of the whole run, to compare two versions of the price path in
@@ -68,7 +76,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -138,6 +146,7 @@ class Load:
     prices_per_s: int = 2_000  # the goals' rates, offered by the paced runs
     recs_per_s: int = 1_000
     servers: tuple[Server, ...] = SERVERS
+    pacing: str = "exponential"  # the paced runs' pauses (WRK_PACE)
 
 
 FULL = Load()
@@ -159,11 +168,20 @@ request = function()
   return wrk.format("GET", "%s" .. ids[math.random(#ids)], headers)
 end
 """
-WRK_PACE = """
+# each connection's pause after an answer, in wrk's whole milliseconds (mean PACE_MS)
+WRK_PACE = {
+    "exponential": """
+delay = function()
+  return math.floor(-%d * math.log(1 - math.random()) + 0.5)
+end
+""",
+    "fixed": """
 delay = function()
   return %d
 end
-"""
+""",
+}
+PACINGS = tuple(WRK_PACE)
 
 
 def paced_connections(per_s: int) -> int:
@@ -293,17 +311,19 @@ def wrk(
     settings: Settings,
     seconds: int,
     per_s: int | None = None,
+    pacing: str = "exponential",
 ) -> dict[str, float]:
     """wrk over ``path`` + a random id as an admin (recommendations need a credential; the
     token's check is part of what is measured): paced at about ``per_s`` requests/s, or
-    saturating with ``CONCURRENCY`` requests in flight when ``per_s`` is None."""
+    saturating with ``CONCURRENCY`` requests in flight when ``per_s`` is None; ``pacing``
+    names the paced pauses (``WRK_PACE``)."""
     token, _ = issue_token(settings, "admin", "bench", ["admin:read"], now=time.time())
     connections = CONCURRENCY if per_s is None else paced_connections(per_s)
     with tempfile.TemporaryDirectory() as tmp:
         ids_file = Path(tmp) / "ids.txt"
         ids_file.write_text("\n".join(ids))
         script = Path(tmp) / "load.lua"
-        pace = "" if per_s is None else WRK_PACE % PACE_MS
+        pace = "" if per_s is None else WRK_PACE[pacing] % PACE_MS
         script.write_text(WRK_SCRIPT % (ids_file, f"Bearer {token}", path) + pace)
         out = subprocess.run(
             [
@@ -491,12 +511,14 @@ def exercise(
     """Paced and saturating prices and recommendations against one running API."""
     skus, users = ids
     for path, keys, per_s in (("/prices/", skus, 1_000), ("/recommendations/", users, 500)):
-        wrk(url, keys, path, settings, 1, per_s)  # warm-up: caches, first model runs
+        wrk(url, keys, path, settings, 1, per_s, load.pacing)  # warm-up: caches, models
     for name, path, keys, per_s in (
         ("prices", "/prices/", skus, load.prices_per_s),
         ("recs", "/recommendations/", users, load.recs_per_s),
     ):
-        paced = measured(api, partial(wrk, url, keys, path, settings, load.seconds, per_s))
+        paced = measured(
+            api, partial(wrk, url, keys, path, settings, load.seconds, per_s, load.pacing)
+        )
         record(runs, f"{prefix}{name}", paced)
         most = wrk(url, keys, path, settings, load.seconds)
         record(runs, f"{prefix}{name}_max", {k: most[k] for k in ("rps", "p99", "errors")})
@@ -514,8 +536,9 @@ def prices_only(
     runs: dict[str, list[float]] = {}
     for repeat in range(load.repeats):
         with running_api(settings, settings.api_cache_ttl_s, log, default) as (api, url):
-            wrk(url, skus, "/prices/", settings, 1, 1_000)
-            paced = partial(wrk, url, skus, "/prices/", settings, load.seconds, load.prices_per_s)
+            wrk(url, skus, "/prices/", settings, 1, 1_000, load.pacing)
+            pace = load.prices_per_s
+            paced = partial(wrk, url, skus, "/prices/", settings, load.seconds, pace, load.pacing)
             record(runs, "prices", measured(api, paced))
         floor = floor_ms(settings, skus, n=load.shoppers)
         runs.setdefault("floor_p50_ms", []).append(percentile(floor, 50))
@@ -523,8 +546,8 @@ def prices_only(
     return runs
 
 
-def main(mode: Mode, only_prices: bool = False) -> None:
-    load = SMOKE if mode.smoke else FULL
+def main(mode: Mode, only_prices: bool = False, pacing: str = "exponential") -> None:
+    load = replace(SMOKE if mode.smoke else FULL, pacing=pacing)
     raise_fd_limit()
     base = Settings()
     require_kafka(base)
@@ -560,9 +583,11 @@ def main(mode: Mode, only_prices: bool = False) -> None:
                     percentile(fanout_ms(settings, port, skus, load), 99)
                 )
             with running_api(settings, 0.0, log, default) as (api, url):
-                wrk(url, skus, "/prices/", settings, 1, 1_000)
+                wrk(url, skus, "/prices/", settings, 1, 1_000, load.pacing)
                 pace = load.prices_per_s
-                paced = partial(wrk, url, skus, "/prices/", settings, load.seconds, pace)
+                paced = partial(
+                    wrk, url, skus, "/prices/", settings, load.seconds, pace, load.pacing
+                )
                 record(runs, "prices_nocache", measured(api, paced))
             for server in load.servers:
                 if server == default:  # measured above, in this repeat
@@ -599,13 +624,14 @@ def main(mode: Mode, only_prices: bool = False) -> None:
     )
 
 
-def parse_args(argv: Sequence[str] | None = None) -> tuple[Mode, bool]:
-    """The mode (:func:`~benchmarks.common.parse_mode`) and whether ``--only prices`` was
-    given."""
+def parse_args(argv: Sequence[str] | None = None) -> tuple[Mode, bool, str]:
+    """The mode (:func:`~benchmarks.common.parse_mode`), whether ``--only prices`` was
+    given, and the paced runs' pauses (``--pacing``)."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--only", choices=("prices",))
+    parser.add_argument("--pacing", choices=PACINGS, default="exponential")
     known, rest = parser.parse_known_args(argv)
-    return parse_mode(__doc__, rest), known.only == "prices"
+    return parse_mode(__doc__, rest), known.only == "prices", known.pacing
 
 
 if __name__ == "__main__":
