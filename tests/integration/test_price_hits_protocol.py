@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from api.server import PriceHitsProtocol
 from flows.catalogue import store_catalogue
 from schemas.catalogue import CatalogueItem
 from schemas.settings import Settings
-from tests.flow_processes import free_port, wait_until
+from tests.flow_processes import free_port, isolated_settings, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -52,14 +51,13 @@ class Served:
 
 @pytest.fixture(scope="module")
 def shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    settings = stack.model_copy(
-        update={
-            "redis_prefix": f"{stack.redis_prefix}hits{uuid.uuid4().hex[:6]}:",
-            "registry_dir": tmp_path_factory.mktemp("registry"),
-            "rate_limit_per_s": 0.001,  # no refill within a test
-            "rate_limit_burst": 1_000,
-            "api_cache_ttl_s": 60.0,
-        }
+    settings = isolated_settings(
+        stack,
+        "hits",
+        tmp_path_factory.mktemp("hits"),
+        rate_limit_per_s=0.001,  # no refill within a test
+        rate_limit_burst=1_000,
+        api_cache_ttl_s=60.0,
     )
     store_catalogue(
         settings,

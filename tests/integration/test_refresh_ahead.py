@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator
 from functools import partial
 from socket import create_server
@@ -22,6 +21,7 @@ from online_models.pricer import PriceChange
 from schemas.catalogue import CatalogueItem
 from schemas.serving import PriceView
 from schemas.settings import Settings
+from tests.flow_processes import isolated_settings
 
 pytestmark = pytest.mark.integration
 
@@ -31,13 +31,9 @@ TTL_S = 1.0
 
 @pytest.fixture(scope="module")
 def shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    settings = stack.model_copy(
-        update={
-            "redis_prefix": f"{stack.redis_prefix}refresh{uuid.uuid4().hex[:6]}:",
-            "registry_dir": tmp_path_factory.mktemp("registry"),
-            "catalogue_file": tmp_path_factory.mktemp("catalogue") / "catalogue.jsonl",
-            "api_cache_ttl_s": TTL_S,
-        }
+    root = tmp_path_factory.mktemp("refresh")
+    settings = isolated_settings(
+        stack, "refresh", root, catalogue_file=root / "catalogue.jsonl", api_cache_ttl_s=TTL_S
     )
     store_catalogue(
         settings,
