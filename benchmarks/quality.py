@@ -20,7 +20,9 @@ cap), and fixed list prices.
   seen), take their top-10 from tillflow's recommender and the 10 most popular products at
   that moment; does the order contain one of them? A shopper with no history gets the
   popularity list itself, so ``hr_at_10_vs_popularity_known`` is the ratio over the shoppers
-  who had one (``recommendation_trials_new``: those who had none).
+  who had one (``recommendation_trials_new``: those who had none). ``hr_at_10_ceiling`` (and
+  ``_vs_popularity``): the same for the 10 products the shopper was likeliest to buy by the
+  simulator's truth (:class:`Ceiling`), the most any list could score on these arrivals.
 - ``diagnostics``: what bounds the elasticity error — the posterior std and the Fisher
   information per scored product, the spread of log prices each product was sold at, and
   ``mae_floor``: the mean absolute error a calibrated posterior of that width implies
@@ -182,6 +184,54 @@ class PriceLog:
         return math.sqrt(float(np.average((x - mean) ** 2, weights=weights)))
 
 
+@dataclass(frozen=True)
+class Ceiling:
+    """The list that knows the simulator's truth: the ``n`` products a shopper is likeliest
+    to buy at a moment, by their true chance of looking at each (category taste × latent
+    taste × popularity) × each product's true chance of being carted when looked at, at its
+    current price and weekday (the day's demand noise left out: it is drawn as the shop runs,
+    and reading it early would move the shop's random stream). Checking out is one chance for
+    every product, so it does not change the order. Its hit rate is what bounds the
+    recommender's, as ``mae_floor`` bounds the elasticity error: the lists estimate these
+    chances from each shopper's few dozen interactions.
+    """
+
+    shop: Shop
+    view: np.ndarray  # (shoppers, products): P(product | the shopper looks at one)
+    shopper: dict[str, int]  # user id -> row of view
+    conversion: np.ndarray
+    list_price: np.ndarray
+    elasticity: np.ndarray
+    seasonality: np.ndarray  # (products, 7)
+
+    @classmethod
+    def of(cls, shop: Shop) -> Ceiling:
+        products = shop.products
+        return cls(
+            shop,
+            shop.shoppers.view_probabilities(),
+            {user: u for u, user in enumerate(shop.user_ids)},
+            np.array([p.conversion for p in products]),
+            np.array([p.list_price for p in products]),
+            np.array([p.elasticity for p in products]),
+            np.array([p.seasonality for p in products]),
+        )
+
+    def buying(self, user: str, t: float) -> np.ndarray:
+        """Each product's chance, up to a common factor, that ``user`` buys it at ``t``."""
+        shop = self.shop
+        price = np.asarray(shop.prices.current)
+        demand = (price / self.list_price) ** self.elasticity * self.seasonality[:, shop.weekday(t)]
+        cart = np.minimum(shop.config.max_cart_probability, self.conversion * demand)
+        chances: np.ndarray = self.view[self.shopper[user]] * cart
+        return chances
+
+    def best(self, user: str, t: float, n: int = 10) -> set[str]:
+        chances = self.buying(user, t)
+        top = np.argsort(-chances, kind="stable")[:n]
+        return {self.shop.products[j].sku for j in top.tolist()}
+
+
 def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
     shop = Shop(config)
     tables = shop_tables(shop)
@@ -191,7 +241,8 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
     shop_level = ShopPrior()  # the level above the categories, shared as in a flow process
     shoppers: dict[str, ShopperState] = {}
     items: dict[str, ItemNeighbours] = {}
-    hits = hits_popular = trials = 0
+    hits = hits_popular = hits_ceiling = trials = 0
+    ceiling = Ceiling.of(shop)
     new = hits_known = hits_popular_known = 0  # arrivals without / with a history
     warm = shop.start + size.warmup_days * DAY
     prices = PriceLog()
@@ -204,8 +255,8 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
     by_category: dict[str, list[str]] = {}
     for sku, cat in categories.items():
         by_category.setdefault(cat, []).append(sku)
-    # user -> (ours, most popular, had a history) on arrival
-    shown: dict[str, tuple[set[str], set[str], bool]] = {}
+    # user -> (ours, most popular, the ceiling's, had a history) on arrival
+    shown: dict[str, tuple[set[str], set[str], set[str], bool]] = {}
     sessions: dict[str, str] = {}
 
     def most_popular(candidates: list[str], n: int, reference: float) -> list[tuple[str, float]]:
@@ -222,7 +273,7 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
             near = neighbours[item] = dict(items[item].similarity.similar())
         return near
 
-    def arrive(user: str) -> None:
+    def arrive(user: str, t: float) -> None:
         profile = (shoppers.get(user) or ShopperState(user)).profile(categories)
         # counts relative to the least popular product, as the API counts them
         least = min((st.popularity for st in known.values() if st.interactions), default=0.0)
@@ -239,20 +290,26 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
         own = again(profile, 10)  # as the flow stores it, ordered as the API serves it
         scores = {s: st.popularity for s, _ in own if (st := sku_state(s)) is not None}
         ranked = mixed(likely_again(own, popularity_counts(scores, least)), found, 10)
-        shown[user] = ({s for s, _ in ranked}, {s for s, _ in top[:10]}, bool(profile.items))
+        shown[user] = (
+            {s for s, _ in ranked},
+            {s for s, _ in top[:10]},
+            ceiling.best(user, t),
+            bool(profile.items),
+        )
 
     for e in shop.events(until=shop.start + size.days * DAY):
         rec = accepted(e)
         if e.topic.name == "orders":
             user = e.payload["user_id"]
             if config.channels == "pos" and e.time >= warm:
-                arrive(user)
+                arrive(user, e.time)
             if user in shown:
                 bought = {line["sku"] for line in e.payload["lines"]}
-                ours, popular, had_history = shown.pop(user)
+                ours, popular, best, had_history = shown.pop(user)
                 trials += 1
                 hits += bool(bought & ours)
                 hits_popular += bool(bought & popular)
+                hits_ceiling += bool(bought & best)
                 new += not had_history
                 hits_known += had_history and bool(bought & ours)
                 hits_popular_known += had_history and bool(bought & popular)
@@ -261,7 +318,7 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
             user, session = e.payload["user_id"], e.payload["session_id"]
             if sessions.get(user) != session:  # a shopper arrives: what would we show?
                 sessions[user] = session
-                arrive(user)
+                arrive(user, e.time)
         started = time.process_time()
         for sku, value in sku_signals(rec):
             key = category_key(sku, categories)
@@ -284,6 +341,7 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
         "profit": shop.stats.profit,
         "hr_at_10": hits / trials if trials else 0.0,
         "hr_at_10_popularity": hits_popular / trials if trials else 0.0,
+        "hr_at_10_ceiling": hits_ceiling / trials if trials else 0.0,
         "recommendation_trials": trials,
         "recommendation_trials_new": new,
         "hr_at_10_known": hits_known / (trials - new) if trials > new else 0.0,
@@ -550,6 +608,10 @@ def run_mode(mode: str, size: Size, seed: int) -> dict[str, Any]:
         "hr_at_10": hr,
         "hr_at_10_popularity": hr_pop,
         "hr_at_10_vs_popularity": hr / hr_pop if hr_pop else 0.0,
+        "hr_at_10_ceiling": tillflow["hr_at_10_ceiling"],
+        "hr_at_10_ceiling_vs_popularity": (
+            tillflow["hr_at_10_ceiling"] / hr_pop if hr_pop else 0.0
+        ),
         "products_scored": tillflow["products_scored"],
         "all_products": tillflow["all_products"],
         "price_changes": tillflow["price_changes"],

@@ -63,6 +63,7 @@ from schemas.settings import Settings
 
 POPULAR_CANDIDATES = 41  # as api/discover.py reads for k = 10
 KEPT = Settings.model_fields["popularity_len"].default  # products the popularity list keeps
+STORED = Settings.model_fields["recommendations_k"].default  # buy-again items the flow stores
 COUNTED = frozenset({"view", "add_to_cart", "purchase"})  # what moves a product's popularity
 
 
@@ -117,7 +118,7 @@ def replay(
     for t in split.targets:
         if t.kind != "discover":
             continue
-        profile = (shoppers.get(t.user) or ShopperState(t.user)).profile(categories)
+        profile = served_profile(shoppers.get(t.user) or ShopperState(t.user), categories)
         near = {
             sku: damped(out.neighbours.get(sku, {}), kept, POPULARITY_DAMPING)
             for sku in profile.recent[:DISCOVER_DEPTH]
@@ -128,6 +129,18 @@ def replay(
             alone, mixed = with_factors(profile, by_category, near, factors, factor_mix)
             lists["factors"][t.user], lists["with_factors"][t.user] = alone, mixed
     return lists
+
+
+def served_profile(shopper: ShopperState, categories: dict[str, str]) -> Profile:
+    """The profile the API builds a shopper's discover list from: what the flow stores of
+    them (``ShopperState.lists``: buy again's first ``recommendations_k`` items, the recent
+    items discover starts from, every item touched, the top categories), not the shopper's
+    whole state. The factor source folds the shopper in from those buy-again items, so a
+    replay that folded in the state's :data:`~online_models.recommender.PROFILE_ITEMS` would
+    score a list the API does not serve.
+    """
+    stored = shopper.lists(categories, STORED)
+    return Profile(list(stored.again), list(stored.categories), list(stored.recent), stored.seen)
 
 
 def with_factors(

@@ -553,6 +553,7 @@ MODE_GOALS: list[tuple[str, str]] = [
     ("oracle_vs_static", "the oracle's own: the room any price policy had"),
     ("hr_at_10", ""),
     ("hr_at_10_vs_popularity", "≥ 2"),
+    ("hr_at_10_ceiling_vs_popularity", "the truth's own: the most any list could reach"),
     ("products_scored", ""),
     ("pricing_us_per_signal", "pricing path, in-process, per product signal"),
 ]

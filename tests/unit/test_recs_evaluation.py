@@ -3,12 +3,19 @@ and the users whom only item-kNN finds."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 
+from api.discover import profile_of
 from benchmarks.recs import Lists, evaluate
 from benchmarks.recs_data import Interaction, Split, Target
 from benchmarks.recs_ranker import POOL, SERVED_DEPTH, Ranked, Served, held_out, labelled
+from benchmarks.recs_replay import STORED, served_profile
+from flows.records import UserSignal
+from flows.steps import ShopperState
 from online_models.ranking import RANKER_FEATURES
+from schemas.serving import StoredShopper
 
 FILLER = [f"f{n}" for n in range(10)]
 
@@ -88,3 +95,24 @@ def test_the_gate_holds_out_what_the_api_ranks_of_lists_with_a_taken_item() -> N
     assert holdout.positives == [{"s3"}]
     assert holdout.labels.tolist() == [int(n == 3) for n in range(SERVED_DEPTH)]
     assert np.array_equal(holdout.features, rows[:SERVED_DEPTH])
+
+
+def test_the_replay_builds_discover_from_what_the_api_reads_of_a_shopper() -> None:
+    categories = {f"p{n}": f"c{n % 4}" for n in range(30)}
+    shopper = ShopperState("u")
+    for n in range(30):
+        shopper.apply(UserSignal("view", float(n), "s", (f"p{n % 25}",)), categories)
+    lists = shopper.lists(categories, STORED)
+    stored = StoredShopper.model_validate_json(
+        StoredShopper.encode(
+            "u", lists.again, lists.recent, sorted(lists.seen), lists.categories, datetime.now(UTC)
+        )
+    )
+    api = profile_of(stored)
+    replayed = served_profile(shopper, categories)
+    # the factor source folds the shopper in from these items: the stored buy again, not the
+    # state's longer profile
+    assert replayed.items == api.items
+    assert len(api.items) == STORED
+    assert (replayed.recent, replayed.seen) == (api.recent, api.seen)
+    assert [tuple(c) for c in replayed.categories] == [tuple(c) for c in api.categories]
