@@ -27,7 +27,14 @@ import numpy as np
 
 from api.cache import LastKnown, read_through
 from api.catalogue import CatalogueService
-from api.discover import DEEPEST, GraphReads, Popularity, read_inputs, read_popularity
+from api.discover import (
+    DEEPEST,
+    GraphReads,
+    Popularity,
+    read_inputs,
+    read_popularity,
+    read_this_interval,
+)
 from api.features import FeatureReads
 from api.metrics import ApiMetrics
 from api.onnx_models import LoadedModel, ModelSlot
@@ -461,17 +468,20 @@ class RecommendationService:
         return found.values[key], "hit" if found.hits else "stale" if found.stale else "miss"
 
     async def _items(self, candidates: list[RecommendedItem]) -> tuple[dict[str, Item], bool]:
-        """Each candidate's features and category: shared cache first, one pipeline for the
-        rest; True when Redis was unavailable (last-known items, where there are any)."""
-        keys, reads, catalogue = self.keys, self.reads, self.catalogue
+        """Each candidate's features and category: shared cache first (what was read within
+        this cache interval: ``api.discover.read_this_interval``), one pipeline for the rest;
+        True when Redis was unavailable (last-known items, where there are any)."""
+        keys, reads, catalogue, cache = self.keys, self.reads, self.catalogue, self.items
+        now = time.monotonic()
+        for c in candidates:  # read in an earlier interval: read again with the rest
+            if read_this_interval(cache, c.sku, now) is None:
+                cache.invalidate(c.sku)
 
         async def read(client: AsyncRedis, missing: list[str]) -> dict[str, Item]:
             categories = await catalogue.categories()
             return await read_items(client, keys, reads, missing, categories)
 
-        found = await read_through(
-            self.redis, self.items, [c.sku for c in candidates], read, raw=True
-        )
+        found = await read_through(self.redis, cache, [c.sku for c in candidates], read, raw=True)
         return found.values, found.error is not None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -174,3 +175,32 @@ async def test_damped_neighbours_follow_a_new_read_of_the_neighbours(stack: Sett
     finally:
         writer.close()
         await client.aclose()
+
+
+async def test_graph_reads_of_an_earlier_cache_interval_are_read_again(stack: Settings) -> None:
+    """Shared reads expire together at the turn of each cache interval: neighbours read
+    before the interval began are read again even though they are younger than the interval
+    (so a list meeting one expired read reads the rest with it); those read within it are
+    used as they are."""
+    settings = stack.model_copy(
+        update={"redis_prefix": f"{stack.redis_prefix}disc{uuid.uuid4().hex[:6]}:"}
+    )
+    writer = ItemGraphWriter(settings)
+    writer.write_batch([(s, ("", math.log(n))) for s, n in {"A": 40, "B": 30, "C": 20}.items()])
+    writer.write_batch([("OLD", [("A", 0.9)]), ("NEW", [("B", 0.9)])])
+    stored = StoredShopper.model_validate_json(
+        StoredShopper.encode("u-1", [], ["OLD", "NEW"], ["OLD", "NEW"], [], datetime.now(UTC))
+    )
+    now = time.monotonic()
+    graph = GraphReads.kept_for(2 * now)  # one interval from the clock's zero to 2 * now
+    graph.neighbours.put("OLD", {"C": 0.9}, now=-1.0)  # the interval before: read again
+    graph.neighbours.put("NEW", {"C": 0.5}, now=now)  # this interval: kept
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        found = await read_discover(client, settings.keys, stored, 3, None, graph)
+    finally:
+        writer.close()
+        await client.aclose()
+    assert graph.neighbours.last("OLD") == {"A": 0.9}
+    assert graph.neighbours.last("NEW") == {"C": 0.5}
+    assert {sku for sku, _, source in found if source == "similar"} == {"A", "C"}
