@@ -28,7 +28,9 @@ import numpy as np
 from api.cache import LastKnown, read_through
 from api.catalogue import CatalogueService
 from api.discover import (
+    CARRIED_AT_ONCE,
     DEEPEST,
+    Carried,
     GraphReads,
     Popularity,
     read_inputs,
@@ -355,6 +357,7 @@ class RecommendationService:
         self.metrics = metrics
         self.on_served = on_served
         self.graph = graph or GraphReads()
+        self.items_carried = Carried()  # of ``items``
 
     async def for_shopper(self, user_id: str, k: int, name: ListName = "mixed") -> Recommendations:
         """The shopper's top-``k`` of list ``name`` (ranked when a ranker is loaded), logged
@@ -469,19 +472,29 @@ class RecommendationService:
 
     async def _items(self, candidates: list[RecommendedItem]) -> tuple[dict[str, Item], bool]:
         """Each candidate's features and category: shared cache first (what was read within
-        this cache interval: ``api.discover.read_this_interval``), one pipeline for the rest;
+        this cache interval: ``api.discover.read_this_interval``), one pipeline for the rest
+        and for items other lists asked for in the last interval (``api.discover.Carried``);
         True when Redis was unavailable (last-known items, where there are any)."""
         keys, reads, catalogue, cache = self.keys, self.reads, self.catalogue, self.items
         now = time.monotonic()
-        for c in candidates:  # read in an earlier interval: read again with the rest
-            if read_this_interval(cache, c.sku, now) is None:
-                cache.invalidate(c.sku)
+        skus = [c.sku for c in candidates]
+        due = False
+        for sku in skus:  # read in an earlier interval: read again with the rest
+            if read_this_interval(cache, sku, now) is None:
+                cache.invalidate(sku)
+                due = True
+        self.items_carried.note(skus, now, cache.ttl_s)
+        if due:  # and other lists' items of the last interval with them
+            carried = self.items_carried.take(cache, now, CARRIED_AT_ONCE)
+            for sku in carried:
+                cache.invalidate(sku)
+            skus += carried
 
         async def read(client: AsyncRedis, missing: list[str]) -> dict[str, Item]:
             categories = await catalogue.categories()
             return await read_items(client, keys, reads, missing, categories)
 
-        found = await read_through(self.redis, cache, [c.sku for c in candidates], read, raw=True)
+        found = await read_through(self.redis, cache, skus, read, raw=True)
         return found.values, found.error is not None
 
 

@@ -270,7 +270,8 @@ def test_items_read_in_an_earlier_cache_interval_are_read_again(
 ) -> None:
     """The candidates' features expire together at the turn of each cache interval: a
     candidate read before the interval began is read again with the list's other reads even
-    though it is younger than the interval; one read within it is used as it is."""
+    though it is younger than the interval, and so is an item other lists asked for in the
+    interval before; one read within it is used as it is."""
     now = time.monotonic()
     settings = models_shop.model_copy(update={"api_cache_ttl_s": 2 * now})  # one interval
     state = AppState.create(settings)
@@ -280,7 +281,9 @@ def test_items_read_in_an_earlier_cache_interval_are_read_again(
     marked = Item(NO_ITEM.values, "marked")
 
     async def read_twice() -> tuple[str, str]:
-        try:
+        try:  # an item another list asked for in the interval before: read with these
+            items.put("GONE", marked, now=-1.0)
+            service.items_carried.note(["GONE"], now=-1.0, ttl_s=settings.api_cache_ttl_s)
             first = await service.for_shopper("u-1", 5, "discover")
             old, new = (i.sku for i in first.items[:2])
             items.put(old, marked, now=-1.0)  # the interval before
@@ -293,6 +296,7 @@ def test_items_read_in_an_earlier_cache_interval_are_read_again(
 
     old, new = asyncio.run(read_twice())
     assert items.last(new) == marked  # read within this interval: used as it is
+    assert items.last("GONE") == Item(NO_ITEM.values, None)  # read again: unknown now
     again = items.last(old)
     assert again is not None
     assert again.category == CATEGORIES[old]  # read again: the catalogue's category
