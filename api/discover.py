@@ -57,7 +57,6 @@ V = TypeVar("V")
 log = structlog.get_logger(__name__)
 DEEPEST = 100  # the deepest discover list the API builds (the ranker's pool for k = 50)
 POPULAR_FALLBACK = 4 * DEEPEST + 1  # best sellers a discover list may be topped up from
-CARRIED_AT_ONCE = 32  # carried keys a list's pipeline reads besides its own (Carried)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,74 +163,6 @@ class FoldedProfiles:
         return len(self._found)
 
 
-def read_this_interval(cache: LastKnown[V], key: str, now: float) -> V | None:
-    """``cache``'s value of ``key`` when it was read within the cache interval that ``now``
-    falls in (intervals of ``cache.ttl_s`` counted from the monotonic clock's zero), else None.
-
-    The shared reads of a list (neighbours, best sellers, the candidates' features) expire
-    together at the end of each interval instead of an interval after each one's own read.
-    Expiring one by one, they were read again one or two at a time by whichever list met one
-    expired: about 1.4 round trips more a shopper's first read at ~600 lists/s, each ~60 µs of
-    the API's CPU. Together, only the lists served just after the turn of an interval read
-    them, many in one round trip (with what other lists asked for: :class:`Carried`). A
-    value is still at most one interval old (the freshness promise, docs/serving.md), half of
-    one on average; a key read once in a while is read a little more often.
-
-    >>> c = LastKnown[str](ttl_s=1.0); c.put("a", "x", now=10.2)
-    >>> read_this_interval(c, "a", 10.9), read_this_interval(c, "a", 11.1), c.fresh("a", 11.1)
-    ('x', None, 'x')
-    """
-    stored, ttl = cache.stored_at(key), cache.ttl_s
-    if stored is None or ttl <= 0 or stored < now - now % ttl:
-        return None
-    return cache.last(key)
-
-
-class Carried:
-    """The keys of one shared cache that lists asked for in the previous cache interval and
-    that no read has brought into this one yet: a list that makes a pipeline for its own
-    expired values reads up to :data:`CARRIED_AT_ONCE` of them with it, so that after the
-    turn of an interval a few lists read the hot set again instead of a few hundred, each
-    missing one or two of its values. A key asked for in one interval is read once more in
-    the next, and not carried further unless it is asked for again.
-
-    >>> c, cache = Carried(), LastKnown[str](ttl_s=1.0)
-    >>> for key in "ab": cache.put(key, key, now=10.2)
-    >>> c.note(["a", "b"], now=10.2, ttl_s=1.0); c.take(cache, now=10.5, limit=5)
-    []
-    >>> cache.put("b", "b", now=11.1); c.note(["c"], now=11.2, ttl_s=1.0)  # b read again
-    >>> c.take(cache, now=11.2, limit=5), c.take(cache, now=11.3, limit=5)
-    (['a'], [])
-    >>> c.note([], now=12.1, ttl_s=1.0); c.take(cache, now=12.1, limit=5)  # only c was asked
-    []
-    """
-
-    def __init__(self) -> None:
-        self.interval = -1  # the interval ``asked`` is of, counted from the clock's zero
-        self.asked: dict[str, None] = {}
-        self.due: list[str] = []  # asked in the interval before ``interval``
-
-    def note(self, keys: Iterable[str], now: float, ttl_s: float) -> None:
-        """Lists asked for ``keys`` at ``now``."""
-        if ttl_s <= 0:
-            return
-        interval = int(now // ttl_s)
-        if interval != self.interval:
-            self.due = list(self.asked) if interval == self.interval + 1 else []
-            self.asked = {}
-            self.interval = interval
-        self.asked.update(dict.fromkeys(keys))
-
-    def take(self, cache: LastKnown[V], now: float, limit: int) -> list[str]:
-        """Up to ``limit`` carried keys that ``cache`` holds from an earlier interval only."""
-        out: list[str] = []
-        while self.due and len(out) < limit:
-            key = self.due.pop()
-            if cache.stored_at(key) is not None and read_this_interval(cache, key, now) is None:
-                out.append(key)
-        return out
-
-
 @dataclass(frozen=True)
 class GraphReads:
     """Each item's neighbours and each category's best sellers as last read, kept for the
@@ -242,8 +173,6 @@ class GraphReads:
     best_sellers: LastKnown[list[tuple[str, float]]] = field(default_factory=lambda: LastKnown(0.0))
     factors: FactorFile = field(default_factory=FactorFile)
     folds: FoldedProfiles = field(default_factory=FoldedProfiles)
-    near_carried: Carried = field(default_factory=Carried)  # of ``neighbours``
-    best_carried: Carried = field(default_factory=Carried)  # of ``best_sellers``
 
     @classmethod
     def kept_for(cls, ttl_s: float, factors: Path | None = None) -> GraphReads:
@@ -338,28 +267,19 @@ async def read_inputs(
     by_category = _fresh(graph.best_sellers, categories, now)
     near_wanted = [sku for sku in recent if sku not in similar]
     best_wanted = [cat for cat in categories if cat not in by_category]
-    graph.near_carried.note(recent, now, graph.neighbours.ttl_s)
-    graph.best_carried.note(categories, now, graph.best_sellers.ttl_s)
     if near_wanted or best_wanted:
-        near_read = near_wanted + graph.near_carried.take(graph.neighbours, now, CARRIED_AT_ONCE)
-        best_read = best_wanted + graph.best_carried.take(graph.best_sellers, now, CARRIED_AT_ONCE)
         pipe = client.pipeline(transaction=False)
-        for sku in near_read:
+        for sku in near_wanted:
             pipe.hgetall(keys.neighbours(sku))
-        for cat in best_read:
+        for cat in best_wanted:
             pipe.zrevrange(keys.category_popularity(cat), 0, CATEGORY_ITEMS - 1, withscores=True)
         answers: list[Any] = await pipe.execute()
-        for i, (sku, near) in enumerate(zip(near_read, answers, strict=False)):
-            read = {_text(n): float(w) for n, w in near.items()}
-            graph.neighbours.put(sku, read, now)
-            if i < len(near_wanted):  # the shopper's own (the rest were carried)
-                similar[sku] = read
-        best_answers = answers[len(near_read) :]
-        for i, (cat, best) in enumerate(zip(best_read, best_answers, strict=False)):
-            top = [(_text(s), float(v)) for s, v in best]
-            graph.best_sellers.put(cat, top, now)
-            if i < len(best_wanted):
-                by_category[cat] = top
+        for sku, near in zip(near_wanted, answers, strict=False):
+            similar[sku] = {_text(n): float(w) for n, w in near.items()}
+            graph.neighbours.put(sku, similar[sku], now)
+        for cat, best in zip(best_wanted, answers[len(near_wanted) :], strict=False):
+            by_category[cat] = [(_text(s), float(v)) for s, v in best]
+            graph.best_sellers.put(cat, by_category[cat], now)
     profile = profile_of(stored)
     return DiscoverInputs.of(
         profile,
@@ -373,7 +293,7 @@ async def read_inputs(
 def _fresh(cache: LastKnown[V], keys: Sequence[str], now: float) -> dict[str, V]:
     found = {}
     for key in keys:
-        value = read_this_interval(cache, key, now)
+        value = cache.fresh(key, now)
         if value is not None:
             found[key] = value
     return found

@@ -27,16 +27,7 @@ import numpy as np
 
 from api.cache import LastKnown, read_through
 from api.catalogue import CatalogueService
-from api.discover import (
-    CARRIED_AT_ONCE,
-    DEEPEST,
-    Carried,
-    GraphReads,
-    Popularity,
-    read_inputs,
-    read_popularity,
-    read_this_interval,
-)
+from api.discover import DEEPEST, GraphReads, Popularity, read_inputs, read_popularity
 from api.features import FeatureReads
 from api.metrics import ApiMetrics
 from api.onnx_models import LoadedModel, ModelSlot
@@ -357,7 +348,6 @@ class RecommendationService:
         self.metrics = metrics
         self.on_served = on_served
         self.graph = graph or GraphReads()
-        self.items_carried = Carried()  # of ``items``
 
     async def for_shopper(self, user_id: str, k: int, name: ListName = "mixed") -> Recommendations:
         """The shopper's top-``k`` of list ``name`` (ranked when a ranker is loaded), logged
@@ -471,30 +461,17 @@ class RecommendationService:
         return found.values[key], "hit" if found.hits else "stale" if found.stale else "miss"
 
     async def _items(self, candidates: list[RecommendedItem]) -> tuple[dict[str, Item], bool]:
-        """Each candidate's features and category: shared cache first (what was read within
-        this cache interval: ``api.discover.read_this_interval``), one pipeline for the rest
-        and for items other lists asked for in the last interval (``api.discover.Carried``);
-        True when Redis was unavailable (last-known items, where there are any)."""
-        keys, reads, catalogue, cache = self.keys, self.reads, self.catalogue, self.items
-        now = time.monotonic()
-        skus = [c.sku for c in candidates]
-        due = False
-        for sku in skus:  # read in an earlier interval: read again with the rest
-            if read_this_interval(cache, sku, now) is None:
-                cache.invalidate(sku)
-                due = True
-        self.items_carried.note(skus, now, cache.ttl_s)
-        if due:  # and other lists' items of the last interval with them
-            carried = self.items_carried.take(cache, now, CARRIED_AT_ONCE)
-            for sku in carried:
-                cache.invalidate(sku)
-            skus += carried
+        """Each candidate's features and category: shared cache first, one pipeline for the
+        rest; True when Redis was unavailable (last-known items, where there are any)."""
+        keys, reads, catalogue = self.keys, self.reads, self.catalogue
 
         async def read(client: AsyncRedis, missing: list[str]) -> dict[str, Item]:
             categories = await catalogue.categories()
             return await read_items(client, keys, reads, missing, categories)
 
-        found = await read_through(self.redis, cache, skus, read, raw=True)
+        found = await read_through(
+            self.redis, self.items, [c.sku for c in candidates], read, raw=True
+        )
         return found.values, found.error is not None
 
 

@@ -8,7 +8,7 @@ gate of ``POST /events``, whose callers a failed log must not pause). Woken by a
 first waits ``LINGER_S`` for the lists served behind it, and a flush takes only what queued
 before it began: at ~600 lists/s a flush on every wake, draining until the queue stayed empty,
 sent a produce request (and waited for its acknowledgement) for every list or two, and that
-client work cost more than a tenth of a millisecond of the API's CPU a list
+client work cost 0.05–0.09 ms of the API's CPU a list through HTTP
 (docs/scaling.md); a list now reaches the log up to ``LINGER_S`` later, and is served no
 later. The flow's lake sink keeps the topic in Delta bronze, where the ranker's training
 finds what was shown and not chosen (``batch/ranker_data.py``).

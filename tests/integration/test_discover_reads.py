@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import random
-import time
 import uuid
 from datetime import UTC, datetime
 
@@ -175,63 +174,3 @@ async def test_damped_neighbours_follow_a_new_read_of_the_neighbours(stack: Sett
     finally:
         writer.close()
         await client.aclose()
-
-
-async def _read_once(
-    stack: Settings,
-    graph: GraphReads,
-    bought: dict[str, int],
-    neighbours: dict[str, list[tuple[str, float]]],
-    recent: list[str],
-    k: int,
-) -> list[Candidate]:
-    """The discover list of a shopper who saw ``recent``, read once over ``graph`` from a
-    fresh Redis prefix holding ``bought`` (counts, the popularity list) and ``neighbours``."""
-    settings = stack.model_copy(
-        update={"redis_prefix": f"{stack.redis_prefix}disc{uuid.uuid4().hex[:6]}:"}
-    )
-    writer = ItemGraphWriter(settings)
-    writer.write_batch([(s, ("", math.log(n))) for s, n in bought.items()])
-    writer.write_batch(list(neighbours.items()))
-    stored = StoredShopper.model_validate_json(
-        StoredShopper.encode("u-1", [], recent, recent, [], datetime.now(UTC))
-    )
-    client = aioredis.Redis.from_url(settings.redis_url)
-    try:
-        return await read_discover(client, settings.keys, stored, k, None, graph)
-    finally:
-        writer.close()
-        await client.aclose()
-
-
-async def test_graph_reads_of_an_earlier_cache_interval_are_read_again(stack: Settings) -> None:
-    """Shared reads expire together at the turn of each cache interval: neighbours read
-    before the interval began are read again even though they are younger than the interval
-    (so a list meeting one expired read reads the rest with it); those read within it are
-    used as they are."""
-    now = time.monotonic()
-    graph = GraphReads.kept_for(2 * now)  # one interval from the clock's zero to 2 * now
-    graph.neighbours.put("OLD", {"C": 0.9}, now=-1.0)  # the interval before: read again
-    graph.neighbours.put("NEW", {"C": 0.5}, now=now)  # this interval: kept
-    bought = {"A": 40, "B": 30, "C": 20}
-    near = {"OLD": [("A", 0.9)], "NEW": [("B", 0.9)]}
-    found = await _read_once(stack, graph, bought, near, ["OLD", "NEW"], 3)
-    assert graph.neighbours.last("OLD") == {"A": 0.9}
-    assert graph.neighbours.last("NEW") == {"C": 0.5}
-    assert {sku for sku, _, source in found if source == "similar"} == {"A", "C"}
-
-
-async def test_a_lists_pipeline_reads_other_lists_neighbours_of_the_last_interval(
-    stack: Settings,
-) -> None:
-    """A list that reads its own expired neighbours reads with them those other lists asked
-    for in the previous interval (so that the hot set is read again by a few lists), and
-    builds its own list from its own items' only."""
-    now = time.monotonic()
-    graph = GraphReads.kept_for(2 * now)  # one interval from the clock's zero to 2 * now
-    graph.neighbours.put("OTHER", {"A": 0.1}, now=-1.0)  # read in the interval before
-    graph.near_carried.note(["OTHER"], now=-1.0, ttl_s=2 * now)  # asked for then
-    near = {"MINE": [("A", 0.9)], "OTHER": [("B", 0.9)]}
-    found = await _read_once(stack, graph, {"A": 40, "B": 30}, near, ["MINE"], 2)
-    assert graph.neighbours.last("OTHER") == {"B": 0.9}  # read again, with MINE's
-    assert [(sku, source) for sku, _, source in found] == [("A", "similar"), ("B", "popular")]

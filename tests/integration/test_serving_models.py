@@ -29,8 +29,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from api.discover import Popularity, profile_of, read_discover
 from api.main import create_app
 from api.onnx_models import ModelSlot
-from api.recommendations import CANDIDATES_MAX, NO_ITEM, Item
-from api.state import AppState
+from api.recommendations import CANDIDATES_MAX
 from benchmarks.recs_ranker import SERVED_DEPTH, ranked_lists
 from featurestore.repo import BATCH_SKU_VIEW, SKU_VIEW, USER_VIEW, apply
 from flows.catalogue import store_catalogue
@@ -263,43 +262,6 @@ def test_the_rankers_categories_follow_a_catalogue_change(
         state.hub.on_catalogue.remove(heard.set)
         state.items.invalidate(sku)
         state.shoppers.invalidate("u-1")
-
-
-def test_items_read_in_an_earlier_cache_interval_are_read_again(
-    models_shop: Settings, trained: object
-) -> None:
-    """The candidates' features expire together at the turn of each cache interval: a
-    candidate read before the interval began is read again with the list's other reads even
-    though it is younger than the interval, and so is an item other lists asked for in the
-    interval before; one read within it is used as it is."""
-    now = time.monotonic()
-    settings = models_shop.model_copy(update={"api_cache_ttl_s": 2 * now})  # one interval
-    state = AppState.create(settings)
-    state.refresh_models()
-    service, items = state.recommendation_service, state.items
-
-    marked = Item(NO_ITEM.values, "marked")
-
-    async def read_twice() -> tuple[str, str]:
-        try:  # an item another list asked for in the interval before: read with these
-            items.put("GONE", marked, now=-1.0)
-            service.items_carried.note(["GONE"], now=-1.0, ttl_s=settings.api_cache_ttl_s)
-            first = await service.for_shopper("u-1", 5, "discover")
-            old, new = (i.sku for i in first.items[:2])
-            items.put(old, marked, now=-1.0)  # the interval before
-            items.put(new, marked, now=time.monotonic())
-            state.shoppers.invalidate("u-1")  # computed again, over the cached items
-            await service.for_shopper("u-1", 5, "discover")
-            return old, new
-        finally:
-            await state.redis.close()
-
-    old, new = asyncio.run(read_twice())
-    assert items.last(new) == marked  # read within this interval: used as it is
-    assert items.last("GONE") == Item(NO_ITEM.values, None)  # read again: unknown now
-    again = items.last(old)
-    assert again is not None
-    assert again.category == CATEGORIES[old]  # read again: the catalogue's category
 
 
 def test_the_recs_benchmark_ranks_discover_as_the_api_serves_it(
