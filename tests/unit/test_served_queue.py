@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from contextlib import suppress
 from datetime import UTC, datetime
+from typing import Any
 
 from api.metrics import ApiMetrics
 from api.served import ServedLog, served_list
 from ingest.producer import EventProducer
+from schemas.events import Event
 from schemas.serving import Recommendations, RecommendedItem
 from schemas.settings import Settings
+from schemas.topics import Topic
 
 WHEN = datetime(2026, 1, 5, 10, tzinfo=UTC)
 
@@ -37,3 +43,45 @@ def test_a_full_queue_drops_the_oldest_list_and_counts_it() -> None:
         WHEN,
         ["a", "b"],
     )
+
+
+class CountingProducer(EventProducer):
+    """Acknowledges every batch a few turns of the event loop later and counts the produce
+    calls (no Kafka: the integration test ``test_served_log`` sends through the real one)."""
+
+    def __init__(self, expected: int) -> None:
+        super().__init__(Settings(environment="test"))
+        self.batches: list[int] = []
+        self.expected = expected
+        self.all_sent = asyncio.Event()
+
+    async def send_all(self, topic: Topic, events: Sequence[Event], **_: Any) -> None:
+        self.batches.append(len(events))
+        for _turn in range(3):  # the broker's acknowledgement: requests go on meanwhile
+            await asyncio.sleep(0)
+        if sum(self.batches) >= self.expected:
+            self.all_sent.set()
+
+
+def test_lists_served_one_after_another_go_in_one_produce_call() -> None:
+    """Lists served a turn of the event loop apart (as requests are), also while a batch is
+    being produced, wait for each other: flushed on every wake, and again while lists kept
+    coming, the log sent one produce request per list or two."""
+
+    async def serve() -> list[int]:
+        producer = CountingProducer(expected=100)
+        log = ServedLog(producer, 1.0, ApiMetrics(), clock=lambda: WHEN, linger_s=0.5)
+        task = asyncio.create_task(log.run())
+        for n in range(100):
+            log.record(_shown(f"u-{n}", ["a"]))
+            await asyncio.sleep(0)  # the next request's turn
+        await asyncio.wait_for(producer.all_sent.wait(), 30)
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+        await log.close()
+        return producer.batches
+
+    batches = asyncio.run(serve())
+    assert sum(batches) == 100
+    assert len(batches) <= 2  # a stall of half a second between two lists splits it in two
