@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from socket import create_server
 
@@ -17,10 +17,12 @@ from api.redis_gate import RedisGate
 from api.state import AppState
 from flows.catalogue import store_catalogue
 from flows.sinks.prices import PriceWriter
+from infra.stack.topics import delete_topics, ensure_topics
 from online_models.pricer import PriceChange
 from schemas.catalogue import CatalogueItem
 from schemas.serving import PriceView
 from schemas.settings import Settings
+from schemas.topics import ALL_TOPICS
 from tests.flow_processes import isolated_settings
 
 pytestmark = pytest.mark.integration
@@ -30,16 +32,20 @@ TTL_S = 1.0
 
 
 @pytest.fixture(scope="module")
-def shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     root = tmp_path_factory.mktemp("refresh")
     settings = isolated_settings(
         stack, "refresh", root, catalogue_file=root / "catalogue.jsonl", api_cache_ttl_s=TTL_S
     )
+    ensure_topics(settings)  # the price writer's price-updates topic
     store_catalogue(
         settings,
         [CatalogueItem(sku=s, category="tea", list_price=10.0, unit_cost=4.0) for s in SKUS],
     )
-    return settings
+    try:
+        yield settings
+    finally:
+        delete_topics(settings, [settings.topic(t) for t in ALL_TOPICS])
 
 
 @pytest.fixture
