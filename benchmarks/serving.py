@@ -39,8 +39,8 @@ Figures (each the median of ``Load.repeats`` runs):
   six times its CPU per request on these cores. What caps the paced rate below the goal's is
   not the generator's CPU but the pacing itself: each connection sends its next request
   ``PACE_MS`` after an answer (a closed loop), so the rate offered is about connections ÷
-  (``PACE_MS`` + latency), and it reaches the goal only while an answer takes at most
-  ``EXPECTED_MS``; a slower API is offered less, and the figures say what it got.
+  (``PACE_MS`` + latency), and it reaches the goal only while an answer takes at most the
+  route's ``EXPECTED_MS``; a slower API is offered less, and the figures say what it got.
 - ``floor_p50_ms``: the same request's work without HTTP: one pipelined Redis round trip for
   the price state plus one ONNX run of the demand model (one row), measured in-process;
   ``prices_p50_vs_floor`` = prices_p50_ms / floor_p50_ms.
@@ -114,9 +114,11 @@ from simulator.shop import Shop
 
 CONCURRENCY = 4  # saturating load: requests in flight
 PACE_MS = 4  # paced load: each connection's wait after an answer (wrk's delay(), whole ms)
-# About one answer's latency as wrk reads it (a quiet price p50 is 0.8–1.0 ms), to size the
-# paced connections: at 0.5 ms, 9 connections offered only ~1,700 of the 2,000 prices/s.
-EXPECTED_MS = 1.0
+# About one answer's latency as wrk reads it, per route, to size the paced connections so
+# that they offer at least the goal's rate: at 0.5 ms a price, 9 connections offered only
+# ~1,700 of the 2,000 prices/s; at 1.0 ms a list, 5 offered ~890-940 of the 1,000 lists/s
+# (a quiet list's p50 is ~1.2 ms, and wrk adds its own time between answer and pause).
+EXPECTED_MS = {"/prices/": 1.0, "/recommendations/": 2.0}
 
 
 @dataclass(frozen=True)
@@ -184,14 +186,16 @@ end
 PACINGS = tuple(WRK_PACE)
 
 
-def paced_connections(per_s: int) -> int:
+def paced_connections(per_s: int, expected_ms: float) -> int:
     """Connections that offer about ``per_s`` requests/s when each waits ``PACE_MS`` after
-    an answer of about ``EXPECTED_MS``.
+    an answer of about ``expected_ms``.
 
-    >>> paced_connections(2_000), paced_connections(1_000)
-    (10, 5)
+    >>> paced_connections(2_000, EXPECTED_MS["/prices/"])
+    10
+    >>> paced_connections(1_000, EXPECTED_MS["/recommendations/"])
+    6
     """
-    return max(1, math.ceil(per_s * (PACE_MS + EXPECTED_MS) / 1000))
+    return max(1, math.ceil(per_s * (PACE_MS + expected_ms) / 1000))
 
 
 def raise_fd_limit() -> None:
@@ -318,7 +322,7 @@ def wrk(
     saturating with ``CONCURRENCY`` requests in flight when ``per_s`` is None; ``pacing``
     names the paced pauses (``WRK_PACE``)."""
     token, _ = issue_token(settings, "admin", "bench", ["admin:read"], now=time.time())
-    connections = CONCURRENCY if per_s is None else paced_connections(per_s)
+    connections = CONCURRENCY if per_s is None else paced_connections(per_s, EXPECTED_MS[path])
     with tempfile.TemporaryDirectory() as tmp:
         ids_file = Path(tmp) / "ids.txt"
         ids_file.write_text("\n".join(ids))
