@@ -37,7 +37,7 @@ from api.routes import (
 from api.state import AppState
 from graph.serving import GraphService
 from infra.errors import ServiceUnavailable
-from infra.runtime import restore_gc, tune_gc
+from infra.runtime import collect_on_a_clock, restore_gc, tune_gc
 from schemas.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -95,6 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             asyncio.create_task(_follow_registry(state), name="registry"),
             asyncio.create_task(state.served.run(), name="served-log"),
         ]
+        if settings.api_gc_young_s > 0:
+            collect = collect_on_a_clock(settings.api_gc_young_s, settings.api_gc_full_s)
+            tasks.append(asyncio.create_task(collect, name="garbage collection"))
         if settings.api_cache_ttl_s > 0 and settings.api_refresh_ahead_max > 0:
             refreshes = state.price_service.keep_fresh(settings.api_refresh_ahead_max)
             tasks.append(asyncio.create_task(refreshes, name="price refresh"))

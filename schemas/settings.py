@@ -192,6 +192,11 @@ class Settings(BaseSettings):
     # Prices requested in the last cache interval are re-read before they expire, at most this
     # many a tick (a quarter of the interval), the most recently requested first. 0: off.
     api_refresh_ahead_max: int = Field(default=5_000, ge=0)
+    # The API's garbage collection on a clock (infra/runtime.py collect_on_a_clock): the
+    # youngest generation every api_gc_young_s, everything every api_gc_full_s. 0: CPython's
+    # allocation thresholds instead.
+    api_gc_young_s: float = Field(default=0.05, ge=0)
+    api_gc_full_s: float = Field(default=60.0, gt=0)
     # One structured log line per request; off by default: it was about a third of a cached
     # price read's CPU (docs/serving.md); the request metrics count every request anyway.
     api_access_log: bool = False
