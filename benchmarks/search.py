@@ -267,11 +267,13 @@ def main() -> None:
             try:
                 api_cpu, node_cpu = process_cpu_s(api.pid), node_cpu_s(settings)
                 url = f"http://127.0.0.1:{port}"
-                r = wrk(url, lines, "/search?", settings, size.seconds, CONNECTIONS)
+                r = wrk(url, lines, "/search?", settings, size.seconds, in_flight=CONNECTIONS)
                 served = max(r["rps"] * size.seconds, 1.0)
                 api_cpu = process_cpu_s(api.pid) - api_cpu
                 node_cpu = node_cpu_s(settings) - node_cpu
-                wide = wrk(url, lines, "/search?", settings, size.seconds, WIDE_CONNECTIONS)
+                wide = wrk(
+                    url, lines, "/search?", settings, size.seconds, in_flight=WIDE_CONNECTIONS
+                )
             finally:
                 api.terminate()
                 api.wait(30)

@@ -316,18 +316,20 @@ def wrk(
     seconds: int,
     per_s: int | None = None,
     pacing: str = "exponential",
+    in_flight: int = CONCURRENCY,
 ) -> dict[str, float]:
     """wrk over ``path`` + a random id as an admin (recommendations need a credential; the
     token's check is part of what is measured): paced at about ``per_s`` requests/s, or
-    saturating with ``CONCURRENCY`` requests in flight when ``per_s`` is None; ``pacing``
+    saturating with ``in_flight`` requests in flight when ``per_s`` is None; ``pacing``
     names the paced pauses (``WRK_PACE``)."""
     token, _ = issue_token(settings, "admin", "bench", ["admin:read"], now=time.time())
-    connections = CONCURRENCY if per_s is None else paced_connections(per_s, EXPECTED_MS[path])
+    paced = per_s is not None
+    connections = in_flight if per_s is None else paced_connections(per_s, EXPECTED_MS[path])
     with tempfile.TemporaryDirectory() as tmp:
         ids_file = Path(tmp) / "ids.txt"
         ids_file.write_text("\n".join(ids))
         script = Path(tmp) / "load.lua"
-        pace = "" if per_s is None else WRK_PACE[pacing] % PACE_MS
+        pace = WRK_PACE[pacing] % PACE_MS if paced else ""
         script.write_text(WRK_SCRIPT % (ids_file, f"Bearer {token}", path) + pace)
         out = subprocess.run(
             [
