@@ -63,25 +63,44 @@ class CountingProducer(EventProducer):
             self.all_sent.set()
 
 
-def test_lists_served_one_after_another_go_in_one_produce_call() -> None:
-    """Lists served a turn of the event loop apart (as requests are), also while a batch is
-    being produced, wait for each other: flushed on every wake, and again while lists kept
-    coming, the log sent one produce request per list or two."""
+def test_lists_served_while_a_woken_log_lingers_go_in_one_produce_call() -> None:
+    """Lists served a turn of the event loop apart (as requests are) after the first woke
+    the log wait with it for the linger (longer here than the test: ``close`` sends them),
+    instead of a produce request for every list or two."""
 
     async def serve() -> list[int]:
         producer = CountingProducer(expected=100)
-        log = ServedLog(producer, 1.0, ApiMetrics(), clock=lambda: WHEN, linger_s=0.5)
+        log = ServedLog(producer, 1.0, ApiMetrics(), clock=lambda: WHEN, linger_s=3_600)
         task = asyncio.create_task(log.run())
+        await asyncio.sleep(0)  # the task starts its first flush, of the empty queue
+        assert log._flushing is not None
+        await log._flushing
         for n in range(100):
             log.record(_shown(f"u-{n}", ["a"]))
-            await asyncio.sleep(0)  # the next request's turn
-        await asyncio.wait_for(producer.all_sent.wait(), 30)
+            await asyncio.sleep(0)  # the next request's turn (no time passes)
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
-        await log.close()
+        await log.close()  # what lingered
         return producer.batches
 
-    batches = asyncio.run(serve())
-    assert sum(batches) == 100
-    assert len(batches) <= 2  # a stall of half a second between two lists splits it in two
+    assert asyncio.run(serve()) == [100]
+
+
+def test_a_flush_takes_the_lists_queued_before_it_began() -> None:
+    """Lists served while a batch is being produced wait for the next flush: one that
+    drained until the queue stayed empty sent a produce request for every list or two."""
+
+    async def serve() -> tuple[int, int, list[int]]:
+        producer = CountingProducer(expected=5)
+        log = ServedLog(producer, 1.0, ApiMetrics(), clock=lambda: WHEN)
+        for n in range(3):
+            log.record(_shown(f"u-{n}", ["a"]))
+        flushing = asyncio.ensure_future(log.flush())
+        await asyncio.sleep(0)  # the flush has taken the three and is producing them
+        for n in range(3, 5):
+            log.record(_shown(f"u-{n}", ["a"]))
+        logged = await flushing
+        return logged, len(log.pending), producer.batches
+
+    assert asyncio.run(serve()) == (3, 2, [3])
