@@ -9,6 +9,7 @@ given to :meth:`Delivering.deliver` is ever dropped.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -43,12 +44,18 @@ def delivering_producer(bootstrap: str) -> Producer:
 
 
 class Delivering:
-    """Produces batches and returns only once every message was acknowledged."""
+    """Produces batches and returns only once every message was acknowledged.
+
+    It counts the messages waiting per topic, so that a wait names where they are stuck (a
+    topic deleted while the flow runs waits here, with the sink reported blocked, until it is
+    created again)."""
 
     def __init__(self, new_producer: Callable[[], Producer]) -> None:
         self.new_producer = new_producer
         self.producer = new_producer()
         self.failed: list[Outgoing] = []
+        self.errors: set[str] = set()
+        self.waiting: Counter[str] = Counter()
 
     def produce(self, messages: Sequence[Outgoing]) -> None:
         """Queue ``messages``; :meth:`deliver` waits for them."""
@@ -57,23 +64,32 @@ class Delivering:
 
     def _produce(self, m: Outgoing) -> None:
         def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+            self.waiting[m.topic] -= 1
             if err is not None:
                 self.failed.append(m)
+                self.errors.add(f"{m.topic}: {err.str()}")
 
         self.producer.produce(m.topic, value=m.value, key=m.key, on_delivery=on_delivery)
+        self.waiting[m.topic] += 1
 
     def deliver(self) -> None:
         """Return once everything produced is acknowledged; raise :class:`Pending` if some is
         still queued after one wait (call again: the queue is kept)."""
-        left = self.producer.flush(FLUSH_S)
-        if left:
-            raise Pending(f"{left} message(s) not yet acknowledged by Kafka")
+        if self.producer.flush(FLUSH_S):
+            raise Pending(f"not yet acknowledged by Kafka: {self.describe_waiting()}")
         if self.failed:
             again, self.failed = self.failed, []
+            errors, self.errors = "; ".join(sorted(self.errors)), set()
+            self.waiting.clear()
             self.producer = self.new_producer()  # a failed idempotent producer is unusable
             for m in again:
                 self._produce(m)
-            raise Pending(f"{len(again)} message(s) failed and were produced again")
+            raise Pending(f"{len(again)} message(s) failed ({errors}) and were produced again")
+
+    def describe_waiting(self) -> str:
+        """The messages waiting for an acknowledgement, per topic: ``"3 to orders"``."""
+        waiting = sorted((t, n) for t, n in self.waiting.items() if n > 0)
+        return ", ".join(f"{n} to {t}" for t, n in waiting) or "none"
 
     def close(self) -> None:
         self.producer.flush(FLUSH_S)

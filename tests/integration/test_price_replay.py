@@ -6,6 +6,7 @@ processes; a flow started from fresh state is not a replay."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections import Counter
@@ -16,13 +17,13 @@ from prometheus_client import CollectorRegistry
 
 from flows.metrics import FlowMetrics
 from flows.sinks.context import SinkContext
-from flows.sinks.delivery import Outgoing
+from flows.sinks.delivery import Delivering, Outgoing, Pending, delivering_producer
 from flows.sinks.prices import PriceWriter, price_update_event
 from infra.clients import redis_client
 from infra.stack.topics import delete_topics, ensure_topics
 from online_models.pricer import PriceChange
 from schemas.settings import Settings
-from schemas.topics import ALL_TOPICS
+from schemas.topics import ALL_TOPICS, PRICE_UPDATES
 from tests.integration.test_flow_recovery import _price_update_ids
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
@@ -164,3 +165,35 @@ def test_a_crash_is_not_published_twice_when_the_flow_restarts_with_another_proc
     back.close()
     assert Counter(_price_update_ids(settings)) == _once(("SKU-C", 7), ("SKU-D", 4))
     assert _bookkeeping(settings, "state-1") == ({}, {})
+
+
+def test_a_missing_topic_is_named_while_delivery_waits_and_its_messages_arrive_once_created(
+    stack: Settings,
+) -> None:
+    """A price-updates topic deleted under a running flow: the sink's wait names the topic
+    (its log line and the blocked metric carry this), keeps the change queued, and delivers
+    it exactly once when the topic exists again."""
+    rid = uuid.uuid4().hex[:6]
+    settings = stack.model_copy(update={"topic_prefix": f"{stack.topic_prefix}mt{rid}."})
+    topic = settings.topic(PRICE_UPDATES)
+    kafka = Delivering(lambda: delivering_producer(settings.kafka_bootstrap))
+    (change,) = _changes("SKU-MISSING", range(1, 2))
+    event = price_update_event(change)
+    kafka.produce([Outgoing(topic, b"SKU-MISSING", event.model_dump_json().encode())])
+    with pytest.raises(Pending, match=re.escape(topic)):
+        kafka.deliver()
+    ensure_topics(settings)
+    try:
+        for _ in range(30):  # each wait is up to FLUSH_S; librdkafka refreshes its metadata
+            try:
+                kafka.deliver()
+                break
+            except Pending:
+                continue
+        else:
+            pytest.fail(f"not delivered once {topic} existed: {kafka.describe_waiting()}")
+        assert kafka.describe_waiting() == "none"
+        assert _price_update_ids(settings) == [event.event_id]
+    finally:
+        kafka.close()
+        delete_topics(settings, [settings.topic(t) for t in ALL_TOPICS])
