@@ -4,7 +4,6 @@ source finds for them (and did not before); a broken file leaves the last factor
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from online_models.factors import factors_path
 from schemas.lake import USER_ACTIVITY
 from schemas.settings import Settings
 from tests.credentials import admin_headers
+from tests.flow_processes import isolated_settings
 from tests.shoppers import viewed
 from tests.silver_rows import activity, write_silver
 
@@ -31,15 +31,8 @@ CATEGORIES = {TEA: "tea", LEMON: "fruit", HONEY: "sweet"}
 def shop(stack: Settings, tmp_path: Path) -> Settings:
     """A shop whose graph knows tea's neighbour (lemon) and nothing of honey: only the factors
     (other shoppers viewed tea and honey together) can find honey."""
-    settings = stack.model_copy(
-        update={
-            "redis_prefix": f"{stack.redis_prefix}factors{uuid.uuid4().hex[:6]}:",
-            "registry_dir": tmp_path / "models",
-            "lake_dir": tmp_path / "lake",
-            "rate_limit_per_s": 0.0,
-            "api_cache_ttl_s": 0.0,  # every request reads again: the file is checked each time
-        }
-    )
+    # every request reads again (no API cache): the file is checked each time
+    settings = isolated_settings(stack, "factors", tmp_path, api_cache_ttl_s=0.0)
     graph = ItemGraphWriter(settings)
     graph.write_batch([(TEA, [(LEMON, 1.0)]), (TEA, ("tea", 5.0)), (LEMON, ("fruit", 3.0))])
     graph.close()

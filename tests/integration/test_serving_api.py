@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from urllib.parse import quote, urlparse
 
@@ -26,11 +25,14 @@ from api.tokens import issue_token
 from flows.catalogue import store_catalogue
 from flows.sinks.prices import PriceWriter
 from flows.sinks.serving import ItemGraphWriter, RecommendationWriter
+from infra.stack.topics import delete_topics, ensure_topics
 from online_models.pricer import PriceChange
 from schemas.catalogue import CatalogueItem
 from schemas.serving import PriceView
 from schemas.settings import Settings
+from schemas.topics import ALL_TOPICS
 from tests.credentials import admin_headers, bearer
+from tests.flow_processes import isolated_settings
 from tests.shoppers import viewed
 from tests.tcp_proxy import TcpProxy
 
@@ -41,16 +43,14 @@ CATEGORIES = {A: "tea", B: "tea", C: "coffee"}
 
 
 @pytest.fixture(scope="module")
-def shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    rid = uuid.uuid4().hex[:6]
-    settings = stack.model_copy(
-        update={
-            "redis_prefix": f"{stack.redis_prefix}serve{rid}:",
-            "registry_dir": tmp_path_factory.mktemp("registry"),
-            "rate_limit_per_s": 0.0,
-            "api_cache_ttl_s": 30.0,  # long: the tests prove pub/sub invalidates it
-        }
+def shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    settings = isolated_settings(
+        stack,
+        "serve",
+        tmp_path_factory.mktemp("serve"),
+        api_cache_ttl_s=30.0,  # long: the tests prove pub/sub invalidates it
     )
+    ensure_topics(settings)  # the price writer's price-updates, the served lists' log
     store_catalogue(
         settings,
         [
@@ -70,7 +70,10 @@ def shop(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
         ]
     )
     graph.close()
-    return settings
+    try:
+        yield settings
+    finally:
+        delete_topics(settings, [settings.topic(t) for t in ALL_TOPICS])
 
 
 @pytest.fixture(scope="module")
@@ -456,13 +459,7 @@ def test_buy_again_puts_the_likelier_purchase_first(
 ) -> None:
     """Of the shopper's own items, one everybody buys comes before one they looked at more
     but few buy (online_models.recommender.likely_again), in buy again and in the mixed list."""
-    settings = stack.model_copy(
-        update={
-            "redis_prefix": f"{stack.redis_prefix}again{uuid.uuid4().hex[:6]}:",
-            "registry_dir": tmp_path_factory.mktemp("registry"),
-            "rate_limit_per_s": 0.0,
-        }
-    )
+    settings = isolated_settings(stack, "again", tmp_path_factory.mktemp("again"))
     rare, staple = "SKU-RARE", "SKU-STAPLE"
     categories = {rare: "pantry", staple: "pantry"}
     store_catalogue(
