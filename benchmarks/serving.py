@@ -118,7 +118,8 @@ PACE_MS = 4  # paced load: each connection's wait after an answer (wrk's delay()
 # that they offer at least the goal's rate: at 0.5 ms a price, 9 connections offered only
 # ~1,700 of the 2,000 prices/s; at 1.0 ms a list, 5 offered ~890-940 of the 1,000 lists/s
 # (a quiet list's p50 is ~1.2 ms, and wrk adds its own time between answer and pause).
-EXPECTED_MS = {"/prices/": 1.0, "/recommendations/": 2.0}
+PRICES, LISTS = "/prices/", "/recommendations/"  # the routes measured, as wrk's path prefixes
+EXPECTED_MS = {PRICES: 1.0, LISTS: 2.0}
 
 
 @dataclass(frozen=True)
@@ -190,9 +191,9 @@ def paced_connections(per_s: int, expected_ms: float) -> int:
     """Connections that offer about ``per_s`` requests/s when each waits ``PACE_MS`` after
     an answer of about ``expected_ms``.
 
-    >>> paced_connections(2_000, EXPECTED_MS["/prices/"])
+    >>> paced_connections(2_000, EXPECTED_MS[PRICES])
     10
-    >>> paced_connections(1_000, EXPECTED_MS["/recommendations/"])
+    >>> paced_connections(1_000, EXPECTED_MS[LISTS])
     6
     """
     return max(1, math.ceil(per_s * (PACE_MS + expected_ms) / 1000))
@@ -516,11 +517,11 @@ def exercise(
 ) -> None:
     """Paced and saturating prices and recommendations against one running API."""
     skus, users = ids
-    for path, keys, per_s in (("/prices/", skus, 1_000), ("/recommendations/", users, 500)):
+    for path, keys, per_s in ((PRICES, skus, 1_000), (LISTS, users, 500)):
         wrk(url, keys, path, settings, 1, per_s, load.pacing)  # warm-up: caches, models
     for name, path, keys, per_s in (
-        ("prices", "/prices/", skus, load.prices_per_s),
-        ("recs", "/recommendations/", users, load.recs_per_s),
+        ("prices", PRICES, skus, load.prices_per_s),
+        ("recs", LISTS, users, load.recs_per_s),
     ):
         paced = measured(
             api, partial(wrk, url, keys, path, settings, load.seconds, per_s, load.pacing)
@@ -528,6 +529,15 @@ def exercise(
         record(runs, f"{prefix}{name}", paced)
         most = wrk(url, keys, path, settings, load.seconds)
         record(runs, f"{prefix}{name}_max", {k: most[k] for k in ("rps", "p99", "errors")})
+
+
+def paced_prices(
+    api: subprocess.Popen[bytes], url: str, skus: list[str], settings: Settings, load: Load
+) -> dict[str, float]:
+    """The paced price phase alone, after its one-second warm-up (as in :func:`exercise`)."""
+    wrk(url, skus, PRICES, settings, 1, 1_000, load.pacing)
+    paced = partial(wrk, url, skus, PRICES, settings, load.seconds, load.prices_per_s, load.pacing)
+    return measured(api, paced)
 
 
 # What ``--only prices`` prints (medians of its repeats)
@@ -542,10 +552,7 @@ def prices_only(
     runs: dict[str, list[float]] = {}
     for repeat in range(load.repeats):
         with running_api(settings, settings.api_cache_ttl_s, log, default) as (api, url):
-            wrk(url, skus, "/prices/", settings, 1, 1_000, load.pacing)
-            pace = load.prices_per_s
-            paced = partial(wrk, url, skus, "/prices/", settings, load.seconds, pace, load.pacing)
-            record(runs, "prices", measured(api, paced))
+            record(runs, "prices", paced_prices(api, url, skus, settings, load))
         floor = floor_ms(settings, skus, n=load.shoppers)
         runs.setdefault("floor_p50_ms", []).append(percentile(floor, 50))
         print_repeat(repeat, load.repeats, runs)
@@ -589,12 +596,7 @@ def main(mode: Mode, only_prices: bool = False, pacing: str = "exponential") -> 
                     percentile(fanout_ms(settings, port, skus, load), 99)
                 )
             with running_api(settings, 0.0, log, default) as (api, url):
-                wrk(url, skus, "/prices/", settings, 1, 1_000, load.pacing)
-                pace = load.prices_per_s
-                paced = partial(
-                    wrk, url, skus, "/prices/", settings, load.seconds, pace, load.pacing
-                )
-                record(runs, "prices_nocache", measured(api, paced))
+                record(runs, "prices_nocache", paced_prices(api, url, skus, settings, load))
             for server in load.servers:
                 if server == default:  # measured above, in this repeat
                     for key in [k for k in runs if k.startswith(("prices_", "recs_"))]:
