@@ -31,8 +31,9 @@ from api.ratelimit import client_address
 from api.state import AppState
 from api.tokens import Claims
 from ingest.validation import InvalidEvent, validate_one
+from schemas.event_time import EventTimePolicy
 from schemas.events import Event, UserActivity
-from schemas.topics import INPUT_TOPICS, input_topic
+from schemas.topics import INPUT_TOPICS, Topic, input_topic
 
 router = APIRouter(tags=["ingestion"])
 
@@ -130,10 +131,22 @@ async def ingest_events(topic: str, request: Request, state: State) -> Accepted:
             f"{len(items)} events in one request; at most {limit} are accepted",
         )
     _charge(state, request, writer, len(items))
+    events = _validated(target, items, is_batch, state.settings.event_time_policy())
+    if writer.kind == "shopper":
+        _same_shopper(writer, events)
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    await state.kafka.send_all(target, events, correlation_id=request_id)
+    return Accepted(topic=topic, accepted=len(events), event_ids=[e.event_id for e in events])
+
+
+def _validated(
+    target: Topic, items: list[Any], is_batch: bool, policy: EventTimePolicy
+) -> list[Event]:
+    """Every item as its topic's event, or a 422 naming each problem (by index in a batch)
+    and producing nothing: one invalid or repeated event refuses the whole request."""
     events: list[Event] = []
     problems: list[tuple[int | None, str, str, str]] = []
     seen: set[str] = set()
-    policy = state.settings.event_time_policy()
     for i, item in enumerate(items):
         index = i if is_batch else None
         try:
@@ -148,13 +161,9 @@ async def ingest_events(topic: str, request: Request, state: State) -> Accepted:
     if problems:
         count = len({p[0] for p in problems})
         raise _rejection(
-            f"{count} invalid event(s) for topic {topic!r}; nothing produced", problems
+            f"{count} invalid event(s) for topic {target.name!r}; nothing produced", problems
         )
-    if writer.kind == "shopper":
-        _same_shopper(writer, events)
-    request_id = structlog.contextvars.get_contextvars().get("request_id")
-    await state.kafka.send_all(target, events, correlation_id=request_id)
-    return Accepted(topic=topic, accepted=len(events), event_ids=[e.event_id for e in events])
+    return events
 
 
 def _charge(state: AppState, request: Request, writer: Claims, events: int) -> None:
