@@ -106,6 +106,7 @@ class SkuFeatures:
             self.late_events += 1
         if s.t > before:
             self.watermark = s.t
+        added = s.kind in ("view", "add_to_cart", "sale")
         if s.kind == "view":
             self._add(s.t, VIEWS, 1.0)
         elif s.kind == "add_to_cart":
@@ -120,9 +121,10 @@ class SkuFeatures:
             self.stock[s.source] = s.quantity
         elif s.kind == "competitor" and self._latest("competitor", s.source, s.t, self.competitors):
             self.competitors[s.source] = s.price
-        # Every window ends at the watermark: each apply leaves all of them in its bucket, so
-        # they move only when the watermark enters a later bucket of some window size.
-        if self.watermark > before and new_bucket(before, self.watermark):
+        # Every window ends at the watermark. A value added at a new watermark moved them all
+        # to it; otherwise each apply leaves all of them in its bucket, so they move only when
+        # the watermark enters a later bucket of some window size.
+        if not added and self.watermark > before and new_bucket(before, self.watermark):
             for w in self.windows.values():
                 w.advance(self.watermark)
 
