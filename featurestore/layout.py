@@ -34,6 +34,7 @@ import re
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import mmh3
@@ -64,15 +65,21 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
-_DOUBLE = struct.Struct("<d")
+_TAGGED_DOUBLE = struct.Struct("<cd")  # the tag, then the double (no padding with "<")
+# The values of the integers below 128, whose varint is their one byte: most counts a row
+# holds, encoded once here instead of by _varint's loop at every row.
+_SMALL_INTS = tuple(_INT64_TAG + bytes((n,)) for n in range(0x80))
 
 
 def _encode_int(value: Any) -> bytes:
-    return _INT64_TAG + _varint(int(value))
+    n = int(value)
+    if 0 <= n < 0x80:
+        return _SMALL_INTS[n]
+    return _INT64_TAG + _varint(n)
 
 
 def _encode_float(value: Any) -> bytes:
-    return _DOUBLE_TAG + _DOUBLE.pack(float(value))
+    return _TAGGED_DOUBLE.pack(_DOUBLE_TAG, float(value))
 
 
 def _encode_string(value: Any) -> bytes:
@@ -139,8 +146,14 @@ def timestamp(t: float) -> bytes:
     micros = round(t * 1_000_000)
     seconds, nanos = micros // 1_000_000, micros % 1_000_000 * 1000
     # google.protobuf.Timestamp: seconds = field 1, nanos = field 2, zeros omitted (proto3).
-    out = _SECONDS_TAG + _varint(seconds) if seconds else b""
+    out = _seconds(seconds)
     return out + _NANOS_TAG + _varint(nanos) if nanos else out
+
+
+@lru_cache(maxsize=4_096)
+def _seconds(seconds: int) -> bytes:
+    """A timestamp's seconds field: the rows stamped within one second share it."""
+    return _SECONDS_TAG + _varint(seconds) if seconds else b""
 
 
 @dataclass(frozen=True, slots=True)

@@ -151,19 +151,25 @@ def fit_leaving_each_out(
     >>> fit.predictive() == grid_fit(info, mean, -1.5, 0.5, 0.7).predictive()
     True
     """
-    return _leaving_each_out(
-        _member_terms(information, information_mean), base_mean, mean_std, spread_scale
-    )
+    terms = _member_terms(information, information_mean)
+    return _leaving_each_out(terms, _sums(terms), base_mean, mean_std, spread_scale)
 
 
 Terms = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-def _leaving_each_out(
-    terms: Terms, base_mean: float, mean_std: float, spread_scale: float
-) -> tuple[GridFit, np.ndarray, np.ndarray]:
-    """:func:`fit_leaving_each_out` from the members' terms (:func:`_member_terms`)."""
+def _sums(terms: Terms) -> Terms:
+    """The members' terms summed over the members: one column, a row per spread."""
     w, wd, wdd, log_w = (t.sum(axis=1, keepdims=True) for t in terms)
+    return w, wd, wdd, log_w
+
+
+def _leaving_each_out(
+    terms: Terms, sums: Terms, base_mean: float, mean_std: float, spread_scale: float
+) -> tuple[GridFit, np.ndarray, np.ndarray]:
+    """:func:`fit_leaving_each_out` from the members' terms (:func:`_member_terms`) and
+    their sums (:func:`_sums`)."""
+    w, wd, wdd, log_w = sums
     fit = GridFit(
         TAU_GRID,
         *_fit_from_sums(
@@ -174,9 +180,8 @@ def _leaving_each_out(
     weights, mu, precision = _fit_from_sums(
         w - ow, wd - owd, wdd - owdd, log_w - olog_w, base_mean, mean_std, spread_scale
     )
-    grid2 = TAU_GRID[:, None] ** 2
     mean = (weights * mu).sum(axis=0)
-    second = (weights * (grid2 + 1.0 / precision + mu**2)).sum(axis=0)
+    second = (weights * (_GRID2_COLUMN + 1.0 / precision + mu**2)).sum(axis=0)
     return fit, mean, np.sqrt(np.maximum(second - mean * mean, 1e-12))
 
 
@@ -266,12 +271,13 @@ class ShopPrior:
 _EMPTY_SHOP = ShopPrior().for_category("")  # the prior of a category mean in a new shop
 
 
-def _flat_evidence(terms: Terms) -> tuple[float, float]:
+def _flat_evidence(sums: Terms, members: int) -> tuple[float, float]:
     """What the members say of their level's mean under a flat prior (the spread
-    integrated out): its precision and precision × mean; ``(0, 0)`` without members."""
-    if not terms[0].shape[1]:
+    integrated out), from their terms' sums (:func:`_sums`): its precision and precision ×
+    mean; ``(0, 0)`` without members."""
+    if not members:
         return 0.0, 0.0
-    w, wd, wdd, log_w = (t.sum(axis=1) for t in terms)
+    w, wd, wdd, log_w = (t[:, 0] for t in sums)
     fit = GridFit(TAU_GRID, *_fit_from_sums(w, wd, wdd, log_w, 0.0, math.inf, TAU_SCALE))
     mean, std = fit.mean_posterior()
     return 1.0 / std**2, mean / std**2
@@ -365,7 +371,7 @@ class CategoryPrior:
         reports of the last fit (what the category last told the level above it)."""
         reports = self.fitted if fitted else None
         pairs = _pairs(self.reports if reports is None else reports)
-        return _flat_evidence(_member_terms(pairs[:, 0], pairs[:, 1]))
+        return _flat_evidence(_sums(_member_terms(pairs[:, 0], pairs[:, 1])), len(pairs))
 
     def for_product(self, sku: str) -> tuple[float, float]:
         """Mean and std of ``sku``'s elasticity prior: the category without its own report."""
@@ -376,14 +382,16 @@ class CategoryPrior:
         members' terms (one pass over the grid serves both)."""
         pairs = _pairs(self.reports)
         terms = _member_terms(pairs[:, 0], pairs[:, 1])
-        fit, means, stds = _leaving_each_out(terms, self.base_mean, self.base_std, TAU_SCALE)
+        sums = _sums(terms)
+        fit, means, stds = _leaving_each_out(terms, sums, self.base_mean, self.base_std, TAU_SCALE)
         self.mean, self.std = fit.predictive()
         skus = [k for k, v in self.reports.items() if v[0] > MIN_INFORMATION]
-        self.own = {k: (float(m), float(s)) for k, m, s in zip(skus, means, stds, strict=True)}
+        own = zip(skus, means.tolist(), stds.tolist(), strict=True)
+        self.own = {k: (m, s) for k, m, s in own}
         self.fitted = dict(self.reports)
         mean, std = fit.mean_posterior()
         self.fitted_mean = (mean, 1.0 / std**2)  # the category mean and its precision
-        return _flat_evidence(terms)
+        return _flat_evidence(sums, len(pairs))
 
 
 # Day-to-day variation of a product's demand (a multiplicative effect per product and day):

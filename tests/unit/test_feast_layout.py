@@ -48,6 +48,13 @@ def test_values_encode_as_feast_value_protos(dtype: str, value: object, expected
     assert encode_value(dtype, value) == expected.SerializeToString()
 
 
+def test_integers_around_the_one_byte_table_encode_as_feast_does() -> None:
+    """The integers below 128 are looked up (one varint byte), the rest encoded."""
+    for n in [*range(-3, 300), 2**14 - 1, 2**14, 2**63 - 1, -(2**63)]:
+        assert encode_value("int", n) == Value(int64_val=n).SerializeToString(), n
+    assert encode_value("int", 127.0) == Value(int64_val=127).SerializeToString()
+
+
 @pytest.mark.parametrize("entity", ["SKU-00001", "u-000042", "", "ü-1"])
 def test_keys_are_feasts_redis_keys(entity: str) -> None:
     layout = FeastLayout("shop_1", "sku_features", "sku", {})
@@ -110,7 +117,9 @@ def test_a_selection_reads_several_views_of_one_entity() -> None:
     assert selection.decode([None, raw[1]]) == {"units_per_day_7d": "2.5"}
 
 
-@pytest.mark.parametrize("t", [0.0, 0.5, 1.0, 1e-6, 1_767_607_200.0, 1_767_607_200.123456])
+@pytest.mark.parametrize(
+    "t", [0.0, 0.5, 1.0, 1e-6, 1_767_607_200.0, 1_767_607_200.123456, 1_767_607_200.5]
+)
 def test_event_times_encode_as_protobuf_timestamps(t: float) -> None:
     micros = round(t * 1_000_000)
     expected = Timestamp(seconds=micros // 1_000_000, nanos=micros % 1_000_000 * 1000)

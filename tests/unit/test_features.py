@@ -114,6 +114,12 @@ def test_a_failing_sink_logs_its_error_before_bytewax_swallows_it() -> None:
             st.sampled_from([0, 499, 500, 999, 999_499, 999_500, 999_999]),
             st.sampled_from([0.0, 5e-7, 4.9e-7, 5.1e-7, -5e-7, 1e-9]),
         ),
+        # either side of midnight, where the day and the time of day turn over
+        st.builds(
+            lambda day, offset: day * 86_400.0 + offset,
+            st.integers(min_value=int(EARLIEST.timestamp()) // 86_400 + 1, max_value=46_000),
+            st.sampled_from([-1.0, -0.0005, 0.0, 0.0004, 1.0, 59.9996, 3_599.0, 3_600.0]),
+        ),
     )
 )
 @settings(max_examples=2_000, deadline=None)
