@@ -388,9 +388,15 @@ class CategoryPrior:
 
 # Day-to-day variation of a product's demand (a multiplicative effect per product and day):
 # the prior guess is a day's demand ~20 % off the product's usual, held as if read from this
-# many well-measured days; the products' own days soon outweigh it.
+# many product-days of this many units each (each weighing as add_day weighs such a day), so
+# the products' own days soon outweigh it. Days measured without noise would weigh
+# 1 / DAY_VARIANCE_PRIOR² each, ~12 times a day of 10 units: ten of them outweighed the first
+# hundred days of a category's products, and the learned variance stayed near the guess.
 DAY_VARIANCE_PRIOR = 0.04
 DAY_PRIOR_DAYS = 10.0
+DAY_PRIOR_UNITS = 10.0
+_PRIOR_DAY = DAY_PRIOR_UNITS / (1 + DAY_PRIOR_UNITS * DAY_VARIANCE_PRIOR)  # λ / (1 + λ·variance)
+DAY_PRIOR_WEIGHT = DAY_PRIOR_DAYS * _PRIOR_DAY**2
 # A day whose evidence on its effect is below this share of the prior's says nothing of it
 # (its posterior variance is the prior's but for rounding).
 NOTHING_READ = 1e-9
@@ -418,8 +424,8 @@ class CategoryPool:
     line_units: float = 0.0
     line_units_squared: float = 0.0
     # the day effects' second moment: weighted sums of each product-day's reading
-    day_sum: float = DAY_PRIOR_DAYS / DAY_VARIANCE_PRIOR
-    day_weight: float = DAY_PRIOR_DAYS / DAY_VARIANCE_PRIOR**2
+    day_sum: float = DAY_PRIOR_WEIGHT * DAY_VARIANCE_PRIOR
+    day_weight: float = DAY_PRIOR_WEIGHT
     refit_change: float = REFIT_CHANGE
     shop_seen: int = field(default=-1, repr=False)  # the shop's version last taken
 
@@ -479,8 +485,9 @@ class CategoryPool:
         variance they were integrated under, so a product's second day reads about
         ``2·true − prior``; later days, against a level of more days, much less so.) Readings are
         weighted by their precision's square, ``(λ / (1 + λ·day_variance))²``, so a day that
-        saw few units weighs little. A pseudo-reading of ``DAY_PRIOR_DAYS`` well-measured
-        days at ``DAY_VARIANCE_PRIOR`` holds the estimate until the products' days say more.
+        saw few units weighs little (a day of ``n`` units has ``λ ≈ n``). Pseudo-readings of
+        ``DAY_PRIOR_DAYS`` days of ``DAY_PRIOR_UNITS`` units at ``DAY_VARIANCE_PRIOR`` hold
+        the estimate until the products' days say more.
 
         >>> pool = CategoryPool()
         >>> import random

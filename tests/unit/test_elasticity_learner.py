@@ -718,6 +718,21 @@ def test_a_day_is_read_under_the_prior_it_was_learned_with() -> None:
         assert _second_day_reading(moved) == pytest.approx(still, rel=1e-9)
 
 
+def test_the_day_variance_follows_days_of_few_units() -> None:
+    """A category's first weeks: sixty product-days of ~10 units each (six products, ten
+    days), whose effects each read a day variance of 0.01 exactly (``d² − 1/λ``). The prior
+    guess (0.04) weighs as ten such days, so the learned variance is the days' reading
+    shrunk by ~10/70 toward it; not held near the guess, as when the prior's days weighed as
+    if measured without noise (~12 times a day of 10 units each)."""
+    pool = CategoryPool()
+    for _ in range(60):
+        prior = pool.day_variance
+        variance = 1.0 / (1.0 / prior + 10.0)  # the day's posterior after ~10 units
+        reading = math.sqrt(0.01 + 1.0 / 10.0)
+        pool.add_day(reading * variance * 10.0, variance, prior)
+    assert 0.01 < pool.day_variance < 0.01 + 0.03 * 15 / 70
+
+
 def test_day_effects_keep_intervals_honest_on_overdispersed_demand() -> None:
     """Negative-binomial day counts at prices that change between days, the case where the
     day-to-day variation of demand weighs most: with the day effect and its learned variance
