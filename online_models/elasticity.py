@@ -168,7 +168,10 @@ class ElasticityModel:
         x[intercept] = 1.0
         day = int(t // DAY_S)
         if day != self.day:
-            pool.add_day(*self.glm.absorb(DAY))  # yesterday's effect, integrated out
+            # yesterday's effect, integrated out; read against the product's own evidence of
+            # its level, so its first day, whose level nothing else tells, reads nothing
+            prior = self.glm.prior_variance(DAY)
+            pool.add_day(*self.glm.absorb(DAY, vague=(A_VIEWS, A_HOURS)), prior)
             self.day = day
         self.glm.set_prior(DAY, 0.0, math.sqrt(pool.day_variance))
         self.glm.set_prior(ELASTICITY, *pool.prior.for_product(self.sku))

@@ -90,6 +90,10 @@ class PoissonLaplace:
         self._prior_precision[index, index] = precision
         self._cov = None
 
+    def prior_variance(self, index: int) -> float:
+        """The variance of one coefficient's current prior (what its evidence is read against)."""
+        return 1.0 / float(self._prior_precision[index, index])
+
     def _posterior(self) -> tuple[np.ndarray, np.ndarray]:
         if self._cov is None or self._mean is None:
             self._cov = np.linalg.inv(self._prior_precision + self._precision_data)
@@ -162,7 +166,7 @@ class PoissonLaplace:
         self.n += 1
         return residual
 
-    def absorb(self, index: int) -> tuple[float, float]:
+    def absorb(self, index: int, vague: Sequence[int] = ()) -> tuple[float, float]:
         """Integrate coefficient ``index`` out of the evidence, under its prior, and start it
         afresh: what the evidence said jointly of it and the others becomes what it says of
         the others alone. A random effect that holds for a while (e.g. one day's level of
@@ -170,7 +174,10 @@ class PoissonLaplace:
         keep their weight, differences between whiles count as far as its prior allows.
 
         Returns the mean and variance of the coefficient's posterior before it was absorbed
-        (what the evidence said of it), or ``(0, 0)`` when no evidence touched it.
+        (what the evidence said of it), or ``(0, 0)`` when no evidence touched it. The
+        posterior is read with the priors of the ``vague`` coefficients set aside (those the
+        evidence has touched): a prior kept wide on purpose, e.g. a level of demand the data
+        are to say, would otherwise claim that the coefficient is unknown by more than it is.
 
         One while of 50 units: the level's std is then that of 50 counts and of the
         while's own effect (std 0.1), √(1/50 + 0.1²) ≈ 0.17, however many units it held.
@@ -188,8 +195,7 @@ class PoissonLaplace:
         data = self._precision_data
         if data[index, index] <= 0.0:
             return 0.0, 0.0
-        mean, cov = self._posterior()
-        moment = float(mean[index]), float(cov[index, index])
+        moment = self._moment(index, [j for j in vague if data[j, j] > 0.0])
         joint = data[index, index] + self._prior_precision[index, index]
         column = data[:, index].copy()
         column[index] = 0.0
@@ -201,6 +207,18 @@ class PoissonLaplace:
         self._info[index] = 0.0
         self._cov = self._mean = None
         return moment
+
+    def _moment(self, index: int, vague: Sequence[int]) -> tuple[float, float]:
+        """Posterior mean and variance of one coefficient, the priors of ``vague`` set aside."""
+        if not vague:
+            mean, cov = self._posterior()
+            return float(mean[index]), float(cov[index, index])
+        prior = self._prior_precision.copy()
+        for j in vague:
+            prior[j, j] = 0.0
+        cov = np.linalg.inv(prior + self._precision_data)
+        mean = cov @ (prior @ self._prior_mean + self._info)
+        return float(mean[index]), float(cov[index, index])
 
     def information(self, index: int) -> float:
         """The precision the evidence added to one coefficient's marginal posterior (the

@@ -396,9 +396,18 @@ class CategoryPrior:
 
 # Day-to-day variation of a product's demand (a multiplicative effect per product and day):
 # the prior guess is a day's demand ~20 % off the product's usual, held as if read from this
-# many well-measured days; the products' own days soon outweigh it.
+# many product-days of this many units each (each weighing as add_day weighs such a day), so
+# the products' own days soon outweigh it. Days measured without noise would weigh
+# 1 / DAY_VARIANCE_PRIOR² each, ~12 times a day of 10 units: ten of them outweighed the first
+# hundred days of a category's products, and the learned variance stayed near the guess.
 DAY_VARIANCE_PRIOR = 0.04
 DAY_PRIOR_DAYS = 10.0
+DAY_PRIOR_UNITS = 10.0
+_PRIOR_DAY = DAY_PRIOR_UNITS / (1 + DAY_PRIOR_UNITS * DAY_VARIANCE_PRIOR)  # λ / (1 + λ·variance)
+DAY_PRIOR_WEIGHT = DAY_PRIOR_DAYS * _PRIOR_DAY**2
+# A day whose evidence on its effect is below this share of the prior's says nothing of it
+# (its posterior variance is the prior's but for rounding).
+NOTHING_READ = 1e-9
 DAY_VARIANCE_MIN = 1e-4  # a 1 % day-to-day variation at least: keeps the prior proper
 DAY_VARIANCE_MAX = 1.0
 
@@ -423,8 +432,8 @@ class CategoryPool:
     line_units: float = 0.0
     line_units_squared: float = 0.0
     # the day effects' second moment: weighted sums of each product-day's reading
-    day_sum: float = DAY_PRIOR_DAYS / DAY_VARIANCE_PRIOR
-    day_weight: float = DAY_PRIOR_DAYS / DAY_VARIANCE_PRIOR**2
+    day_sum: float = DAY_PRIOR_WEIGHT * DAY_VARIANCE_PRIOR
+    day_weight: float = DAY_PRIOR_WEIGHT
     refit_change: float = REFIT_CHANGE
     shop_seen: int = field(default=-1, repr=False)  # the shop's version last taken
 
@@ -473,14 +482,20 @@ class CategoryPool:
         :meth:`add_day`."""
         return min(DAY_VARIANCE_MAX, max(DAY_VARIANCE_MIN, self.day_sum / self.day_weight))
 
-    def add_day(self, mean: float, variance: float) -> None:
+    def add_day(self, mean: float, variance: float, prior: float) -> None:
         """A product-day's effect, read from its posterior (``mean``, ``variance``) under the
-        current prior: what that day's evidence alone says of it is ``u ~ Normal(d, 1/λ)``
-        with ``λ = 1/variance − 1/prior``; ``E[d²] = day_variance + 1/λ`` whatever the
-        prior, so ``d² − 1/λ`` is an unbiased reading of the day variance. Readings are
+        ``prior`` variance it was learned with (the category's when the product last learned,
+        which other products' days may have moved since): what that day's evidence alone
+        says of it is ``u ~ Normal(d, 1/λ)`` with ``λ = 1/variance − 1/prior``;
+        ``E[d²] = day_variance + 1/λ``, so ``d² − 1/λ`` reads the day variance. (Unbiased
+        once the product's earlier days were integrated out under the true variance: the
+        level ``d`` is read against carries their effects, and ``1/λ`` counts them at the
+        variance they were integrated under, so a product's second day reads about
+        ``2·true − prior``; later days, against a level of more days, much less so.) Readings are
         weighted by their precision's square, ``(λ / (1 + λ·day_variance))²``, so a day that
-        saw few units weighs little. A pseudo-reading of ``DAY_PRIOR_DAYS`` well-measured
-        days at ``DAY_VARIANCE_PRIOR`` holds the estimate until the products' days say more.
+        saw few units weighs little (a day of ``n`` units has ``λ ≈ n``). Pseudo-readings of
+        ``DAY_PRIOR_DAYS`` days of ``DAY_PRIOR_UNITS`` units at ``DAY_VARIANCE_PRIOR`` hold
+        the estimate until the products' days say more.
 
         >>> pool = CategoryPool()
         >>> import random
@@ -489,16 +504,15 @@ class CategoryPool:
         ...     d = rng.gauss(0.0, 0.1) + rng.gauss(0.0, 0.1)  # effect + counting noise
         ...     prior = pool.day_variance
         ...     variance = 1 / (1 / prior + 100)
-        ...     pool.add_day(variance * 100 * d, variance)
+        ...     pool.add_day(variance * 100 * d, variance, prior)
         >>> round(pool.day_variance, 3)
         0.01
         """
-        prior = self.day_variance
-        if variance <= 0.0 or variance >= prior:
+        information = 1.0 / variance - 1.0 / prior if variance > 0.0 else 0.0
+        if information * prior < NOTHING_READ:
             return  # the day's evidence said nothing of its effect
-        information = 1.0 / variance - 1.0 / prior
         reading = mean / variance / information  # the effect the day's evidence alone says
-        weight = (information / (1.0 + information * prior)) ** 2
+        weight = (information / (1.0 + information * self.day_variance)) ** 2
         self.day_sum += weight * (reading * reading - 1.0 / information)
         self.day_weight += weight
 

@@ -654,6 +654,85 @@ def _overdispersed_shop(seed: int, pinned: bool) -> tuple[list[bool], float]:
     return covered, pool.day_variance
 
 
+def test_a_products_first_day_reads_nothing_of_the_day_variance() -> None:
+    """A new product's level is known only from its first day, so that day's effect cannot
+    be told from the level: the day closes without moving the category's day variance (read
+    against the level's wide prior instead, it claimed to be known to ±2.5 and read a large
+    negative variance)."""
+    pool = CategoryPool()
+    model = ElasticityModel("S", LIST)
+    for v in range(200):
+        model.on_view(LIST, T0 + v, pool)
+        if v % 10 == 0:
+            model.on_cart(T0 + v, pool)
+    before = (pool.day_sum, pool.day_weight)
+    model.on_view(LIST, T0 + 86_400.0, pool)  # the next day: the first one closes
+    model.close_views(pool)
+    assert model.day == int((T0 + 86_400.0) // 86_400.0)
+    assert (pool.day_sum, pool.day_weight) == before
+
+
+class _Readings(CategoryPool):
+    """A category that keeps each day reading it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.readings: list[tuple[float, float, float]] = []
+
+    def add_day(self, mean: float, variance: float, prior: float) -> None:
+        self.readings.append((mean, variance, prior))
+        super().add_day(mean, variance, prior)
+
+
+def _second_day_reading(moved_to: float | None) -> tuple[float, float]:
+    """What a product's second day says of its effect, (reading, information): two days of
+    views at a 10 % conversion (the second 20 % busier), the category's day variance moved to
+    ``moved_to`` by other products after the product's last view of that day."""
+    pool = _Readings()
+    model = ElasticityModel("S", LIST)
+    for day, every in ((0, 10), (1, 8)):
+        t = T0 + day * 86_400.0
+        for v in range(240):
+            model.on_view(LIST, t + v, pool)
+            if v % every == 0:
+                model.on_cart(t + v, pool)
+        model.close_views(pool)
+    if moved_to is not None:
+        pool.day_sum, pool.day_weight = moved_to * 1e6, 1e6
+    model.on_view(LIST, T0 + 2 * 86_400.0, pool)
+    model.close_views(pool)
+    mean, variance, prior = pool.readings[-1]
+    information = 1 / variance - 1 / prior
+    return mean / variance / information, information
+
+
+def test_a_day_is_read_under_the_prior_it_was_learned_with() -> None:
+    """Other products' days move the category's day variance while a product's day is open;
+    the day is read (what its evidence alone says of its effect) under the prior it was
+    learned with, so the reading does not depend on how the category moved meanwhile. Read
+    under the category's current variance instead, ``1/variance − 1/prior`` mixes two priors:
+    a day learned under 0.04 read against 0.01 claims negative information."""
+    still = _second_day_reading(None)
+    assert still[1] > 0.0
+    for moved in (0.01, 0.1):
+        assert _second_day_reading(moved) == pytest.approx(still, rel=1e-9)
+
+
+def test_the_day_variance_follows_days_of_few_units() -> None:
+    """A category's first weeks: sixty product-days of ~10 units each (six products, ten
+    days), whose effects each read a day variance of 0.01 exactly (``d² − 1/λ``). The prior
+    guess (0.04) weighs as ten such days, so the learned variance is the days' reading
+    shrunk by ~10/70 toward it; not held near the guess, as when the prior's days weighed as
+    if measured without noise (~12 times a day of 10 units each)."""
+    pool = CategoryPool()
+    for _ in range(60):
+        prior = pool.day_variance
+        variance = 1.0 / (1.0 / prior + 10.0)  # the day's posterior after ~10 units
+        reading = math.sqrt(0.01 + 1.0 / 10.0)
+        pool.add_day(reading * variance * 10.0, variance, prior)
+    assert 0.01 < pool.day_variance < 0.01 + 0.03 * 15 / 70
+
+
 def test_day_effects_keep_intervals_honest_on_overdispersed_demand() -> None:
     """Negative-binomial day counts at prices that change between days, the case where the
     day-to-day variation of demand weighs most: with the day effect and its learned variance
