@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -40,6 +40,7 @@ from online_models.ranking import shopper as parse_shopper
 from online_models.recommender import Candidate, likely_again, mixed
 from schemas.keys import RedisKeys
 from schemas.serving import (
+    CandidateSource,
     ListName,
     Recommendations,
     RecommendedItem,
@@ -64,14 +65,34 @@ def depth_for(k: int) -> int:
     return min(CANDIDATES_MAX, max(2 * k, 20))
 
 
+class ListedItem(NamedTuple):
+    """One item of a shopper's lists or of the popular list as held between requests.
+
+    A read holds some 30 of these for a cache interval and an answer serves ``k`` of them,
+    so they are named tuples, made a :class:`RecommendedItem` only when served
+    (:func:`served_items`): 0.15 us to make instead of 1.2, and one object for the garbage
+    collector's young passes to scan instead of three (the model, its dict, its set of
+    fields set).
+    """
+
+    sku: str
+    score: float
+    source: CandidateSource | None
+
+
+def served_items(listed: list[ListedItem]) -> list[RecommendedItem]:
+    """``listed`` as the items of an answer."""
+    return [RecommendedItem(sku=i.sku, score=i.score, source=i.source) for i in listed]
+
+
 @dataclass(slots=True)
 class Shopper:
     """One shopper's lists as read now (a plain dataclass: it is built on every read of a
     shopper from values already checked, and never sent as it is, so nothing validates it)."""
 
     user_id: str
-    again: list[RecommendedItem]  # the flows' buy-again list, best first ([] when unknown)
-    discover: list[RecommendedItem]  # built from the flows' state now ([] when unknown)
+    again: list[ListedItem]  # the flows' buy-again list, best first ([] when unknown)
+    discover: list[ListedItem]  # built from the flows' state now ([] when unknown)
     updated_at: datetime | None  # when the flows last stored the shopper (None: unknown)
     features: dict[str, str]  # the shopper's features by name ({} when not read)
     depth: int = 0  # how deep ``discover`` was built (its first ``depth`` items are final)
@@ -89,7 +110,7 @@ class Shopper:
     def known(self) -> bool:
         return self.updated_at is not None
 
-    def stored(self, name: ListName, k: int) -> list[RecommendedItem]:
+    def stored(self, name: ListName, k: int) -> list[ListedItem]:
         """The stored list ``name``; ``mixed`` is the two as a list of ``k``
         (``online_models.recommender.mixed``: buy again first, places kept for discover)."""
         if name == "again":
@@ -119,7 +140,7 @@ class Popular:
     """The popularity list, read once per cache interval and shared by every request."""
 
     counts: Popularity  # for the discover lists
-    top: list[RecommendedItem]  # the POPULAR_DEPTH most popular, as served
+    top: list[ListedItem]  # the POPULAR_DEPTH most popular
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,8 +193,8 @@ async def read_shopper(
         own = likely_again(own, popularity.scores)
     return Shopper(
         user_id=user_id,
-        again=[RecommendedItem(sku=s, score=v, source="again") for s, v in own],
-        discover=[RecommendedItem(sku=s, score=v, source=source) for s, v, source in found],
+        again=[ListedItem(s, v, "again") for s, v in own],
+        discover=[ListedItem(s, v, source) for s, v, source in found],
         updated_at=stored.updated_at,
         features=features,
         depth=discover_k,
@@ -193,7 +214,7 @@ async def read_shopper_features(
 async def read_popular(client: AsyncRedis, keys: RedisKeys, depth: int) -> Popular:
     """The popularity list, and its first ``depth`` as served items (one round trip)."""
     counts = await read_popularity(client, keys)
-    top = [RecommendedItem(sku=s, score=v, source="popular") for s, v in counts.ranked[:depth]]
+    top = [ListedItem(s, v, "popular") for s, v in counts.ranked[:depth]]
     return Popular(counts, top)
 
 
@@ -222,8 +243,8 @@ async def read_items(
 
 
 def pool(
-    shopper: Shopper, name: ListName, popular: list[RecommendedItem], depth: int
-) -> list[RecommendedItem]:
+    shopper: Shopper, name: ListName, popular: list[ListedItem], depth: int
+) -> list[ListedItem]:
     """The first ``depth`` candidates of list ``name``: the list itself, then (except for
     ``again``, the shopper's own items) popular items they have not touched (``seen``) and do
     not buy again, no repeats. Discover promises items new to the shopper, and so does the
@@ -243,7 +264,7 @@ def pool(
 def without_ranker(
     shopper: Shopper,
     name: ListName,
-    popular: list[RecommendedItem],
+    popular: list[ListedItem],
     k: int,
     *,
     stale: bool = False,
@@ -251,14 +272,14 @@ def without_ranker(
     """The stored list (topped up from popularity), or popularity alone for new shoppers
     (nothing to buy again for them)."""
     if not shopper.known:
-        items = [] if name == "again" else popular[:k]
+        items = [] if name == "again" else served_items(popular[:k])
         return Recommendations(
             user_id=shopper.user_id, list_name=name, items=items, source="popularity", stale=stale
         )
     return Recommendations(
         user_id=shopper.user_id,
         list_name=name,
-        items=pool(shopper, name, popular, k)[:k],
+        items=served_items(pool(shopper, name, popular, k)[:k]),
         source="streaming",
         updated_at=shopper.updated_at,
         stale=stale,
@@ -266,7 +287,7 @@ def without_ranker(
 
 
 def ranker_rows(
-    shopper: Shopper, candidates: list[RecommendedItem], items: dict[str, Item]
+    shopper: Shopper, candidates: list[ListedItem], items: dict[str, Item]
 ) -> np.ndarray[Any, Any]:
     """The ranker's input rows of the candidates, in order (``online_models.ranking``'s rows,
     as in training): the shopper's JSON is parsed once, each item's part comes precomputed
@@ -284,7 +305,7 @@ def ranker_rows(
 
 def ranked(
     shopper: Shopper,
-    candidates: list[RecommendedItem],
+    candidates: list[ListedItem],
     items: dict[str, Item],
     model: LoadedModel,
     k: int,
@@ -460,7 +481,7 @@ class RecommendationService:
             raise found.error
         return found.values[key], "hit" if found.hits else "stale" if found.stale else "miss"
 
-    async def _items(self, candidates: list[RecommendedItem]) -> tuple[dict[str, Item], bool]:
+    async def _items(self, candidates: list[ListedItem]) -> tuple[dict[str, Item], bool]:
         """Each candidate's features and category: shared cache first, one pipeline for the
         rest; True when Redis was unavailable (last-known items, where there are any)."""
         keys, reads, catalogue = self.keys, self.reads, self.catalogue
@@ -481,6 +502,7 @@ __all__ = [
     "MAX_K",
     "Answer",
     "Item",
+    "ListedItem",
     "Popular",
     "RecommendationService",
     "Recommendations",
@@ -494,6 +516,7 @@ __all__ = [
     "read_popular",
     "read_shopper",
     "read_shopper_features",
+    "served_items",
     "usable_ranker",
     "without_ranker",
 ]
