@@ -18,7 +18,7 @@ is (:meth:`RecommendationService.cached`) — also before FastAPI's routing
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
@@ -42,6 +42,7 @@ from schemas.keys import RedisKeys
 from schemas.serving import (
     CandidateSource,
     ListName,
+    ListSource,
     Recommendations,
     RecommendedItem,
     StoredShopper,
@@ -70,7 +71,7 @@ class ListedItem(NamedTuple):
 
     A read holds some 30 of these for a cache interval and an answer serves ``k`` of them,
     so they are named tuples, made a :class:`RecommendedItem` only when served
-    (:func:`served_items`): 0.15 us to make instead of 1.2, and one object for the garbage
+    (:func:`served`): 0.15 us to make instead of 1.2, and one object for the garbage
     collector's young passes to scan instead of three (the model, its dict, its set of
     fields set).
     """
@@ -80,9 +81,29 @@ class ListedItem(NamedTuple):
     source: CandidateSource | None
 
 
-def served_items(listed: list[ListedItem]) -> list[RecommendedItem]:
-    """``listed`` as the items of an answer."""
-    return [RecommendedItem(sku=i.sku, score=i.score, source=i.source) for i in listed]
+def served(
+    shopper: Shopper,
+    name: ListName,
+    items: Iterable[tuple[str, float, CandidateSource | None]],
+    source: ListSource,
+    *,
+    stale: bool,
+    model_version: str | None = None,
+) -> Recommendations:
+    """The answer serving ``items`` (sku, score, where it came from) of list ``name`` to
+    ``shopper``, validated in one call for the list and its items: ~15 us for 10 items,
+    where a model built per item and then the list took ~25."""
+    return Recommendations.model_validate(
+        {
+            "user_id": shopper.user_id,
+            "list_name": name,
+            "items": [{"sku": sku, "score": score, "source": by} for sku, score, by in items],
+            "source": source,
+            "model_version": model_version,
+            "updated_at": shopper.updated_at,
+            "stale": stale,
+        }
+    )
 
 
 @dataclass(slots=True)
@@ -275,18 +296,10 @@ def without_ranker(
     """The stored list (topped up from popularity), or popularity alone for new shoppers
     (nothing to buy again for them)."""
     if not shopper.known:
-        items = [] if name == "again" else served_items(popular[:k])
-        return Recommendations(
-            user_id=shopper.user_id, list_name=name, items=items, source="popularity", stale=stale
+        return served(
+            shopper, name, [] if name == "again" else popular[:k], "popularity", stale=stale
         )
-    return Recommendations(
-        user_id=shopper.user_id,
-        list_name=name,
-        items=served_items(pool(shopper, name, popular, k)[:k]),
-        source="streaming",
-        updated_at=shopper.updated_at,
-        stale=stale,
-    )
+    return served(shopper, name, pool(shopper, name, popular, k)[:k], "streaming", stale=stale)
 
 
 def ranker_rows(
@@ -328,15 +341,8 @@ def ranked(
         own = {i.sku for i in shopper.again}
         best = mixed([b for b in best if b[0] in own], [b for b in best if b[0] not in own], k)
     source = {c.sku: c.source for c in candidates}
-    return Recommendations(
-        user_id=shopper.user_id,
-        list_name=name,
-        items=[RecommendedItem(sku=s, score=v, source=source[s]) for s, v in best[:k]],
-        source="ranker",
-        model_version=model.label,
-        updated_at=shopper.updated_at,
-        stale=stale,
-    )
+    shown = [(sku, score, source[sku]) for sku, score in best[:k]]
+    return served(shopper, name, shown, "ranker", stale=stale, model_version=model.label)
 
 
 def usable_ranker(slot: ModelSlot) -> LoadedModel | None:
@@ -520,7 +526,7 @@ __all__ = [
     "read_popular",
     "read_shopper",
     "read_shopper_features",
-    "served_items",
+    "served",
     "usable_ranker",
     "without_ranker",
 ]
