@@ -18,10 +18,10 @@ is (:meth:`RecommendationService.cached`) — also before FastAPI's routing
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -40,7 +40,9 @@ from online_models.ranking import shopper as parse_shopper
 from online_models.recommender import Candidate, likely_again, mixed
 from schemas.keys import RedisKeys
 from schemas.serving import (
+    CandidateSource,
     ListName,
+    ListSource,
     Recommendations,
     RecommendedItem,
     StoredShopper,
@@ -64,14 +66,54 @@ def depth_for(k: int) -> int:
     return min(CANDIDATES_MAX, max(2 * k, 20))
 
 
+class ListedItem(NamedTuple):
+    """One item of a shopper's lists or of the popular list as held between requests.
+
+    A read holds some 30 of these for a cache interval and an answer serves ``k`` of them,
+    so they are named tuples, made a :class:`RecommendedItem` only when served
+    (:func:`served`): 0.15 us to make instead of 1.2, and one object for the garbage
+    collector's young passes to scan instead of two (the model and its set of fields set;
+    its dict of strings and numbers is not tracked).
+    """
+
+    sku: str
+    score: float
+    source: CandidateSource | None
+
+
+def served(
+    shopper: Shopper,
+    name: ListName,
+    items: Iterable[tuple[str, float, CandidateSource | None]],
+    source: ListSource,
+    *,
+    stale: bool,
+    model_version: str | None = None,
+) -> Recommendations:
+    """The answer serving ``items`` (sku, score, where it came from) of list ``name`` to
+    ``shopper``, validated in one call for the list and its items: ~15 us for 10 items,
+    where a model built per item and then the list took ~25."""
+    return Recommendations.model_validate(
+        {
+            "user_id": shopper.user_id,
+            "list_name": name,
+            "items": [{"sku": sku, "score": score, "source": by} for sku, score, by in items],
+            "source": source,
+            "model_version": model_version,
+            "updated_at": shopper.updated_at,
+            "stale": stale,
+        }
+    )
+
+
 @dataclass(slots=True)
 class Shopper:
     """One shopper's lists as read now (a plain dataclass: it is built on every read of a
     shopper from values already checked, and never sent as it is, so nothing validates it)."""
 
     user_id: str
-    again: list[RecommendedItem]  # the flows' buy-again list, best first ([] when unknown)
-    discover: list[RecommendedItem]  # built from the flows' state now ([] when unknown)
+    again: list[ListedItem]  # the flows' buy-again list, best first ([] when unknown)
+    discover: list[ListedItem]  # built from the flows' state now ([] when unknown)
     updated_at: datetime | None  # when the flows last stored the shopper (None: unknown)
     features: dict[str, str]  # the shopper's features by name ({} when not read)
     depth: int = 0  # how deep ``discover`` was built (its first ``depth`` items are final)
@@ -89,7 +131,7 @@ class Shopper:
     def known(self) -> bool:
         return self.updated_at is not None
 
-    def stored(self, name: ListName, k: int) -> list[RecommendedItem]:
+    def stored(self, name: ListName, k: int) -> list[ListedItem]:
         """The stored list ``name``; ``mixed`` is the two as a list of ``k``
         (``online_models.recommender.mixed``: buy again first, places kept for discover)."""
         if name == "again":
@@ -119,7 +161,7 @@ class Popular:
     """The popularity list, read once per cache interval and shared by every request."""
 
     counts: Popularity  # for the discover lists
-    top: list[RecommendedItem]  # the POPULAR_DEPTH most popular, as served
+    top: list[ListedItem]  # the POPULAR_DEPTH most popular
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +172,10 @@ class Answer:
     served: Recommendations
     body: bytes  # ``served`` as JSON
     popular: Popular
-    items: tuple[tuple[str, Item], ...]  # the candidates' items (none without a ranker)
+    # The candidates' skus and their items (none without a ranker): two tuples rather than a
+    # pair each, 20 fewer objects a list kept for the collector to scan
+    skus: tuple[str, ...]
+    items: tuple[Item, ...]
     model: LoadedModel | None
 
 
@@ -172,8 +217,8 @@ async def read_shopper(
         own = likely_again(own, popularity.scores)
     return Shopper(
         user_id=user_id,
-        again=[RecommendedItem(sku=s, score=v, source="again") for s, v in own],
-        discover=[RecommendedItem(sku=s, score=v, source=source) for s, v, source in found],
+        again=[ListedItem(s, v, "again") for s, v in own],
+        discover=[ListedItem(s, v, source) for s, v, source in found],
         updated_at=stored.updated_at,
         features=features,
         depth=discover_k,
@@ -193,7 +238,7 @@ async def read_shopper_features(
 async def read_popular(client: AsyncRedis, keys: RedisKeys, depth: int) -> Popular:
     """The popularity list, and its first ``depth`` as served items (one round trip)."""
     counts = await read_popularity(client, keys)
-    top = [RecommendedItem(sku=s, score=v, source="popular") for s, v in counts.ranked[:depth]]
+    top = [ListedItem(s, v, "popular") for s, v in counts.ranked[:depth]]
     return Popular(counts, top)
 
 
@@ -222,8 +267,8 @@ async def read_items(
 
 
 def pool(
-    shopper: Shopper, name: ListName, popular: list[RecommendedItem], depth: int
-) -> list[RecommendedItem]:
+    shopper: Shopper, name: ListName, popular: list[ListedItem], depth: int
+) -> list[ListedItem]:
     """The first ``depth`` candidates of list ``name``: the list itself, then (except for
     ``again``, the shopper's own items) popular items they have not touched (``seen``) and do
     not buy again, no repeats. Discover promises items new to the shopper, and so does the
@@ -243,7 +288,7 @@ def pool(
 def without_ranker(
     shopper: Shopper,
     name: ListName,
-    popular: list[RecommendedItem],
+    popular: list[ListedItem],
     k: int,
     *,
     stale: bool = False,
@@ -251,40 +296,33 @@ def without_ranker(
     """The stored list (topped up from popularity), or popularity alone for new shoppers
     (nothing to buy again for them)."""
     if not shopper.known:
-        items = [] if name == "again" else popular[:k]
-        return Recommendations(
-            user_id=shopper.user_id, list_name=name, items=items, source="popularity", stale=stale
+        return served(
+            shopper, name, [] if name == "again" else popular[:k], "popularity", stale=stale
         )
-    return Recommendations(
-        user_id=shopper.user_id,
-        list_name=name,
-        items=pool(shopper, name, popular, k)[:k],
-        source="streaming",
-        updated_at=shopper.updated_at,
-        stale=stale,
-    )
+    return served(shopper, name, pool(shopper, name, popular, k)[:k], "streaming", stale=stale)
 
 
 def ranker_rows(
-    shopper: Shopper, candidates: list[RecommendedItem], items: dict[str, Item]
+    shopper: Shopper, candidates: list[ListedItem], items: dict[str, Item]
 ) -> np.ndarray[Any, Any]:
     """The ranker's input rows of the candidates, in order (``online_models.ranking``'s rows,
     as in training): the shopper's JSON is parsed once, each item's part comes precomputed
-    from the shared item cache and the discover sources' signals from the shopper's read."""
+    from the shared item cache and the discover sources' signals from the shopper's read.
+    The rows go to numpy as one flat list: 8 us for 20 rows, where a list of rows took 13."""
     who = parse_shopper(shopper.features)
-    rows = []
+    rows: list[float] = []
     for rank, c in enumerate(candidates):
         item = items.get(c.sku, NO_ITEM)
         signals = shopper.signals.get(c.sku, NO_SIGNALS)
-        rows.append(
-            candidate_row(who, item.values, c.score, rank, item.category, c.sku, c.source, signals)
+        rows += candidate_row(
+            who, item.values, c.score, rank, item.category, c.sku, c.source, signals
         )
     return np.array(rows, dtype=np.float32).reshape(len(candidates), len(RANKER_FEATURES))
 
 
 def ranked(
     shopper: Shopper,
-    candidates: list[RecommendedItem],
+    candidates: list[ListedItem],
     items: dict[str, Item],
     model: LoadedModel,
     k: int,
@@ -304,15 +342,8 @@ def ranked(
         own = {i.sku for i in shopper.again}
         best = mixed([b for b in best if b[0] in own], [b for b in best if b[0] not in own], k)
     source = {c.sku: c.source for c in candidates}
-    return Recommendations(
-        user_id=shopper.user_id,
-        list_name=name,
-        items=[RecommendedItem(sku=s, score=v, source=source[s]) for s, v in best[:k]],
-        source="ranker",
-        model_version=model.label,
-        updated_at=shopper.updated_at,
-        stale=stale,
-    )
+    shown = [(sku, score, source[sku]) for sku, score in best[:k]]
+    return served(shopper, name, shown, "ranker", stale=stale, model_version=model.label)
 
 
 def usable_ranker(slot: ModelSlot) -> LoadedModel | None:
@@ -392,7 +423,7 @@ class RecommendationService:
         ):
             return None
         items = self.items
-        for sku, item in kept.items:
+        for sku, item in zip(kept.skus, kept.items, strict=True):
             if items.fresh(sku, now) is not item:
                 return None
         return kept
@@ -432,14 +463,15 @@ class RecommendationService:
         stale = "stale" in (result, popular_result)
         if ranker is None or not shopper.known:
             served = without_ranker(shopper, name, popular.top, k, stale=stale)
-            return Answer(served, model_json(served), popular, (), ranker), shopper
+            return Answer(served, model_json(served), popular, (), (), ranker), shopper
         candidates = pool(shopper, name, popular.top, depth)
         items, stale_items = await self._items(candidates)
         served = ranked(
             shopper, candidates, items, ranker, k, name=name, stale=stale or stale_items
         )
-        used = tuple((c.sku, items[c.sku]) for c in candidates if c.sku in items)
-        return Answer(served, model_json(served), popular, used, ranker), shopper
+        skus = tuple(c.sku for c in candidates if c.sku in items)
+        used = tuple(items[sku] for sku in skus)
+        return Answer(served, model_json(served), popular, skus, used, ranker), shopper
 
     async def _cached(
         self,
@@ -460,7 +492,7 @@ class RecommendationService:
             raise found.error
         return found.values[key], "hit" if found.hits else "stale" if found.stale else "miss"
 
-    async def _items(self, candidates: list[RecommendedItem]) -> tuple[dict[str, Item], bool]:
+    async def _items(self, candidates: list[ListedItem]) -> tuple[dict[str, Item], bool]:
         """Each candidate's features and category: shared cache first, one pipeline for the
         rest; True when Redis was unavailable (last-known items, where there are any)."""
         keys, reads, catalogue = self.keys, self.reads, self.catalogue
@@ -481,6 +513,7 @@ __all__ = [
     "MAX_K",
     "Answer",
     "Item",
+    "ListedItem",
     "Popular",
     "RecommendationService",
     "Recommendations",
@@ -494,6 +527,7 @@ __all__ = [
     "read_popular",
     "read_shopper",
     "read_shopper_features",
+    "served",
     "usable_ranker",
     "without_ranker",
 ]

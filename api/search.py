@@ -16,7 +16,7 @@ from opensearchpy.exceptions import NotFoundError, OpenSearchException
 
 from api.recommendations import (
     Item,
-    RecommendedItem,
+    ListedItem,
     Shopper,
     ranked,
     read_items,
@@ -102,7 +102,7 @@ async def personalised(state: AppState, results: SearchResults, user_id: str) ->
         return results
     shopper = Shopper(user_id=user_id, again=[], discover=[], updated_at=None, features=features)
     best = max(hit.score for hit in results.items) or 1.0
-    candidates = [RecommendedItem(sku=h.sku, score=h.score / best) for h in results.items]
+    candidates = [ListedItem(h.sku, h.score / best, None) for h in results.items]
     scored = ranked(shopper, candidates, items, ranker, k=len(candidates))
     personal = {item.sku: item.score for item in scored.items}
     weight = state.settings.search_personal_weight

@@ -45,7 +45,7 @@ from api.onnx_models import LoadedModel, load
 from api.recommendations import (
     POPULAR_DEPTH,
     Item,
-    RecommendedItem,
+    ListedItem,
     Shopper,
     depth_for,
     pool,
@@ -85,7 +85,7 @@ class Listed:
     """One shopper's discover candidates as the API reads them with a ranker loaded."""
 
     shopper: Shopper
-    candidates: list[RecommendedItem]
+    candidates: list[ListedItem]
     items: dict[str, Item]
 
 
@@ -129,7 +129,7 @@ async def served(s: Settings, users: list[str]) -> list[Served]:
     ]
 
 
-def _parts(one: Listed) -> tuple[Shopper, list[RecommendedItem], dict[str, Item]]:
+def _parts(one: Listed) -> tuple[Shopper, list[ListedItem], dict[str, Item]]:
     return one.shopper, one.candidates, one.items
 
 

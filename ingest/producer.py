@@ -16,6 +16,11 @@ from schemas.headers import correlation_headers
 from schemas.settings import Settings
 from schemas.topics import Topic
 
+# Messages sent between turns of the event loop: each send is ~20-40 us of the client's
+# Python, and a batch sent in one turn held the API's loop (55 served lists: ~2 ms, the lists'
+# p99; docs/scaling.md, *The served-list log in slices*).
+TURN_EVERY = 16
+
 
 def aiokafka_producer(settings: Settings, linger_ms: int = 2) -> AIOKafkaProducer:
     """An idempotent producer that waits for all in-sync replicas (acks=all)."""
@@ -114,10 +119,13 @@ class EventProducer:
 
         async def produce_all() -> None:
             # send() itself waits for topic metadata when the broker is away: bounded too.
-            futures = [
-                await producer.send(name, value=encode(e), key=topic.key_of(e), headers=headers)
-                for e in events
-            ]
+            futures = []
+            for n, e in enumerate(events, 1):
+                futures.append(
+                    await producer.send(name, value=encode(e), key=topic.key_of(e), headers=headers)
+                )
+                if n % TURN_EVERY == 0:  # send() rarely suspends: let the loop's other work in
+                    await asyncio.sleep(0)
             await asyncio.gather(*futures)
 
         wait = self.settings.kafka_timeout_s * 2 if timeout_s is None else timeout_s

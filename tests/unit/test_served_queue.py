@@ -10,7 +10,7 @@ from typing import Any
 
 from api.metrics import ApiMetrics
 from api.served import ServedLog, served_list
-from ingest.producer import EventProducer
+from ingest.producer import TURN_EVERY, EventProducer
 from schemas.events import Event
 from schemas.serving import Recommendations, RecommendedItem
 from schemas.settings import Settings
@@ -104,3 +104,49 @@ def test_a_flush_takes_the_lists_queued_before_it_began() -> None:
         return logged, len(log.pending), producer.batches
 
     assert asyncio.run(serve()) == (3, 2, [3])
+
+
+class LoopTurns:
+    """Counts the turns of the event loop that another task (a request's, say) gets while
+    the block it enters runs."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> LoopTurns:
+        self._task = asyncio.create_task(self._turns())
+        await asyncio.sleep(0)  # its first turn
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+    async def _turns(self) -> None:
+        while True:
+            self.count += 1
+            await asyncio.sleep(0)
+
+
+def test_a_flush_builds_its_events_between_turns_of_the_event_loop() -> None:
+    """The requests served while a flush builds the log's events get turns of the loop
+    every TURN_EVERY lists: a flush of every list at once held them for all of its lists."""
+
+    async def flush(lists: int) -> tuple[int, int]:
+        async with LoopTurns() as turns:
+
+            class TurnsAtSend(CountingProducer):
+                async def send_all(self, topic: Topic, events: Sequence[Event], **_: Any) -> None:
+                    self.batches.append(turns.count)
+
+            producer = TurnsAtSend(expected=lists)
+            log = ServedLog(producer, 1.0, ApiMetrics(), clock=lambda: WHEN)
+            for n in range(lists):
+                log.record(_shown(f"u-{n}", ["a"]))
+            before = turns.count
+            await log.flush()
+        return before, producer.batches[0]
+
+    before, at_send = asyncio.run(flush(4 * TURN_EVERY))
+    assert at_send - before >= 4  # a turn every TURN_EVERY events built
