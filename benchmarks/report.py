@@ -28,7 +28,7 @@ TABLES: dict[str, list[tuple[str, str, str]]] = {
     ],
     "stream": [
         ("events_per_s_1proc", "raw_consume_events_per_s", "goal ≥ 25,000"),
-        ("events_per_s_2proc", "events_per_s_1proc", "two processes, 3 partitions"),
+        ("events_per_s_2proc", "events_per_s_1proc", "two processes, 4 partitions a topic"),
         ("scaling_2proc", "", "2proc / 1proc; goal ≥ 1.0 (0.43 in the issue's reference run)"),
         ("raw_consume_events_per_s", "", "baseline: confluent-kafka consume + orjson"),
         ("ratio_to_raw_consume", "", "goal ≥ 0.25"),
@@ -441,28 +441,30 @@ NOTES: dict[str, str] = {
         "110 bytes per id as a set of strings."
     ),
     "stream": (
-        "Quiet run of 2026-12-01 13:10–13:16 UTC (load 2–3 from the benchmark itself, nothing "
-        "else running), the table above: one process 12,121 events/s (repeats 12,210, 12,121, "
-        "10,851), two 11,374 (11,509, 11,117, 11,374), `scaling_2proc` 0.94 (goal ≥ 1.0: not "
-        "met in this run; 1.12 in the previous one, when one process read 9,731/s: the cuts "
-        "since made one process faster, and the second process has no free core beside Kafka, "
-        "Redis and the load on this 2-core machine); freshness p50 21 ms, **p99 197 ms at "
-        "5,000/s** with one process (repeats 197, 348, 170 ms; goal ≤ 250 ms met by the median; "
-        "no probe unseen), 239 ms with two; sustained at 5,000/s p99 185 ms; 162 µs of flow CPU "
-        "per load event (185 before). A run six minutes earlier on the same code gave 12,051 / "
-        "11,677 events/s (`scaling_2proc` 0.97) and freshness p99 188 ms (145, 188, 279). Since "
-        "the previous run: a category's pooled refit sums its terms once, a product's windows "
-        "move only when a signal adds nothing, the Feast encoders look up small integers and "
-        "cache a timestamp's seconds, and an event time is formatted from its day "
-        "(docs/scaling.md, eleventh round; the same outputs); the categories learn their "
-        "day-to-day variance (docs/pricing.md), which changes the loop's prices. The "
-        "raw-consume baseline asked each call for up to 1,000 messages, so its last call waited "
-        "out its one-second timeout unless the run ended on a full batch: it now asks for no "
-        "more than are left. Its first repeat still read 138k events/s against 1.14–1.18M in "
-        "the other two (not explained; the median is the fast figure), so `ratio_to_raw_consume` "
-        "reads 0.011 against 0.07 before with the same flow. The previous quiet run "
-        "(2026-12-01 07:07–07:15): 9,731 / 10,864 events/s, freshness p99 434 ms. The earlier "
-        "runs and what each round changed are in docs/scaling.md and this file's history."
+        "Quiet run of 2026-12-01 13:19–13:25 UTC (load 2.5–3.3 from the benchmark itself, "
+        "nothing else running), the table above, with 4 input partitions a topic: one process "
+        "12,762 events/s (repeats 12,762, 13,114, 12,234), two 12,868 (11,653, 12,868, 12,773), "
+        "`scaling_2proc` 1.01 (per repeat 0.91, 0.98, 1.13); freshness p50 21 ms, **p99 184 ms "
+        "at 5,000/s** with one process (repeats 134, 225, 184 ms; goal ≤ 250 ms; no probe "
+        "unseen), 428 ms with two; sustained at 5,000/s p99 267 ms; 156 µs of flow CPU per load "
+        "event (185 in the previous recorded run). The two runs before it on the same flow code, "
+        "with 3 partitions a topic (13:04–13:16): one process 12,051 and 12,121 events/s, two "
+        "11,677 and 11,374 (`scaling_2proc` 0.97 and 0.94), freshness p99 188 and 197 ms, 279 "
+        "and 239 ms with two. With 3 partitions one of two processes read two of every topic's "
+        "partitions and the other one; the benchmark now sizes the topics as the capacity model "
+        "does (two partitions per process, docs/scaling.md, Formulas). Since the previous "
+        "recorded run: a category's pooled refit sums its terms once, a product's windows move "
+        "only when a signal adds nothing, the Feast encoders look up small integers and cache a "
+        "timestamp's seconds, and an event time is formatted from its day (docs/scaling.md, "
+        "eleventh round; the same outputs); the categories learn their day-to-day variance "
+        "(docs/pricing.md), which changes the loop's prices. The raw-consume baseline asked each "
+        "call for up to 1,000 messages, so its last call waited out its one-second timeout "
+        "unless the run ended on a full batch: it now asks for no more than are left. Its first "
+        "repeat still reads ~138k events/s against 0.99–1.18M in the others (in all three runs; "
+        "not explained), so `ratio_to_raw_consume` reads 0.013 against 0.07 before with much "
+        "the same flow. The previous recorded run (2026-12-01 07:07–07:15, 3 partitions): 9,731 "
+        "/ 10,864 events/s, freshness p99 434 ms. The earlier runs and what each round changed "
+        "are in docs/scaling.md and this file's history."
     ),
     "serving": (
         "Quiet run of 2026-12-01 12:58–13:04 UTC (load 1–1.8 from the benchmark itself, nothing "

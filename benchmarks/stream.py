@@ -87,9 +87,16 @@ STOP_GRACE_S = 30.0  # a flow process still running this long after SIGTERM is S
 EXCHANGE_BATCH = 500  # messages per input batch in the exchange measurement
 
 
+# Input partitions per topic: two per flow process of the largest run (two processes), as the
+# capacity model sizes them (docs/scaling.md, Formulas). With 3, one of two processes read two
+# partitions of every topic and the other one.
+INPUT_PARTITIONS = 4
+
+
 def variant(base: Settings, tag: str, workdir: Path) -> Settings:
     return base.model_copy(
         update={
+            "input_partitions": INPUT_PARTITIONS,
             "topic_prefix": f"bench-{tag}.",
             "redis_prefix": f"bench-{tag}:",
             "lake_dir": workdir / tag / "lake",
@@ -179,7 +186,7 @@ def raw_consume(s: Settings, total: int) -> float:
             "enable.auto.commit": False,
         }
     )
-    parts = [TopicPartition(s.topic(t), p, 0) for t in INPUT_TOPICS for p in range(3)]
+    parts = [TopicPartition(s.topic(t), p, 0) for t in INPUT_TOPICS for p in range(s.partitions(t))]
     consumer.assign(parts)
     seen = 0
     started = time.perf_counter()
