@@ -18,7 +18,7 @@ from schemas.topics import Topic
 
 # Messages sent between turns of the event loop: each send is ~20-40 us of the client's
 # Python, and a batch sent in one turn held the API's loop (55 served lists: ~2 ms, the lists'
-# p99; docs/scaling.md, *The served-list log in slices*).
+# p99; docs/scaling.md, *The lists' objects, and the served-list log's turns*).
 TURN_EVERY = 16
 
 
