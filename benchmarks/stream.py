@@ -177,13 +177,17 @@ def exchange_cost(s: Settings, n: int, batch: int = EXCHANGE_BATCH) -> tuple[flo
 def raw_consume(s: Settings, total: int) -> float:
     """Events per second a plain consume-and-parse loop reads ``total`` events at. Each call
     asks for no more than are left: a call asking for more than the topics hold waits out its
-    whole timeout, which once timed a second of waiting (137k against 1.1-1.2M events/s in
-    the runs that happened to end on a full batch)."""
+    whole timeout. And a partition whose local queue is full is fetched again after
+    ``fetch.queue.backoff.ms``, by default a second: a loop faster than the fetches drained
+    the queues and waited for it (~0.9 s in most runs, 140-180k against 0.7-1.2M events/s),
+    so the baseline sets it to 10 ms. The flows read far slower than Kafka serves, so their
+    queues never run dry this way."""
     consumer = Consumer(
         {
             "bootstrap.servers": s.kafka_bootstrap,
             "group.id": uuid.uuid4().hex,
             "enable.auto.commit": False,
+            "fetch.queue.backoff.ms": 10,
         }
     )
     parts = [TopicPartition(s.topic(t), p, 0) for t in INPUT_TOPICS for p in range(s.partitions(t))]
