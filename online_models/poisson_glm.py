@@ -96,9 +96,14 @@ class PoissonLaplace:
 
     def _posterior(self) -> tuple[np.ndarray, np.ndarray]:
         if self._cov is None or self._mean is None:
-            self._cov = np.linalg.inv(self._prior_precision + self._precision_data)
-            self._mean = self._cov @ (self._prior_precision @ self._prior_mean + self._info)
+            self._mean, self._cov = self._solve(self._prior_precision)
         return self._mean, self._cov
+
+    def _solve(self, prior_precision: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and covariance of the evidence under a prior of this precision
+        (and the prior means)."""
+        cov = np.linalg.inv(prior_precision + self._precision_data)
+        return cov @ (prior_precision @ self._prior_mean + self._info), cov
 
     def mean(self) -> list[float]:
         mean, _ = self._posterior()
@@ -216,8 +221,7 @@ class PoissonLaplace:
         prior = self._prior_precision.copy()
         for j in vague:
             prior[j, j] = 0.0
-        cov = np.linalg.inv(prior + self._precision_data)
-        mean = cov @ (prior @ self._prior_mean + self._info)
+        mean, cov = self._solve(prior)
         return float(mean[index]), float(cov[index, index])
 
     def information(self, index: int) -> float:
