@@ -324,13 +324,15 @@ def wrk(
     saturating with ``in_flight`` requests in flight when ``per_s`` is None; ``pacing``
     names the paced pauses (``WRK_PACE``)."""
     token, _ = issue_token(settings, "admin", "bench", ["admin:read"], now=time.time())
-    paced = per_s is not None
-    connections = in_flight if per_s is None else paced_connections(per_s, EXPECTED_MS[path])
+    if per_s is None:
+        connections, pace = in_flight, ""
+    else:
+        connections = paced_connections(per_s, EXPECTED_MS[path])
+        pace = WRK_PACE[pacing] % PACE_MS
     with tempfile.TemporaryDirectory() as tmp:
         ids_file = Path(tmp) / "ids.txt"
         ids_file.write_text("\n".join(ids))
         script = Path(tmp) / "load.lua"
-        pace = WRK_PACE[pacing] % PACE_MS if paced else ""
         script.write_text(WRK_SCRIPT % (ids_file, f"Bearer {token}", path) + pace)
         out = subprocess.run(
             [
