@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
@@ -64,6 +65,7 @@ class CachedPrices(HotPath):
         return JsonBytes(body)
 
 
+@dataclass
 class PriceHits:
     """The fresh cached answers of ``GET /prices/{sku}``, for the HTTP server to send itself.
 
@@ -77,20 +79,13 @@ class PriceHits:
     access log on) is left to the app.
     """
 
-    def __init__(
-        self,
-        prices: PriceService,
-        limit: TokenBucket | None,
-        metrics: ApiMetrics,
-        route: str,
-        access_log: bool,
-    ) -> None:
-        self.prices = prices
-        self.limit = limit
-        self.metrics = metrics
-        self.route = route
-        self.access_log = access_log
-        self._sent: list[float] = []  # the latencies of answers sent and not yet counted
+    prices: PriceService
+    limit: TokenBucket | None
+    metrics: ApiMetrics
+    route: str
+    access_log: bool
+    # the latencies of answers sent and not yet counted
+    _sent: list[float] = field(default_factory=list, init=False, repr=False)
 
     def fresh(self, path: str) -> bytes | None:
         """The cached answer to a plain ``GET`` of ``path``, if the cache holds it fresh
