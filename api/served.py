@@ -33,7 +33,7 @@ import structlog
 
 from api.metrics import ApiMetrics
 from infra.errors import ServiceUnavailable
-from ingest.producer import TURN_EVERY, EventProducer
+from ingest.producer import EventProducer, in_turns
 from schemas.served import MAX_SERVED_ITEMS, ServedList
 from schemas.serving import Recommendations
 from schemas.topics import RECOMMENDATIONS_SERVED
@@ -135,14 +135,12 @@ class ServedLog:
         return logged
 
     async def _events(self, taken: list[tuple[Recommendations, datetime, str]]) -> list[ServedList]:
-        """The log's events of ``taken``, :data:`TURN_EVERY` between turns of the loop (each
-        is ~8 us: a flush's lists at once held the requests behind them); a list the log's
-        schema refuses (a score that is not finite, say) is counted as dropped and logged,
-        never raised into the task that produces every list."""
+        """The log's events of ``taken``, with turns of the loop between them (each is ~8 us:
+        a flush's lists at once held the requests behind them); a list the log's schema refuses
+        (a score that is not finite, say) is counted as dropped and logged, never raised into
+        the task that produces every list."""
         events = []
-        for n, entry in enumerate(taken, 1):
-            if n % TURN_EVERY == 0:
-                await asyncio.sleep(0)
+        async for entry in in_turns(taken):
             try:
                 events.append(served_list(*entry))
             except ValueError as exc:  # pydantic's ValidationError is one

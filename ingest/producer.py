@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import suppress
+from typing import TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -20,6 +21,18 @@ from schemas.topics import Topic
 # Python, and a batch sent in one turn held the API's loop (55 served lists: ~2 ms, the lists'
 # p99; docs/scaling.md, *The lists' objects, and the served-list log's turns*).
 TURN_EVERY = 16
+
+T = TypeVar("T")
+
+
+async def in_turns(items: Iterable[T]) -> AsyncIterator[T]:
+    """``items`` in order, with a turn of the event loop after every :data:`TURN_EVERY` of
+    them: for a loop of short synchronous steps that would otherwise hold the event loop
+    (the requests waiting behind it) for all of its items."""
+    for n, item in enumerate(items, 1):
+        yield item
+        if n % TURN_EVERY == 0:
+            await asyncio.sleep(0)
 
 
 def aiokafka_producer(settings: Settings, linger_ms: int = 2) -> AIOKafkaProducer:
@@ -120,12 +133,10 @@ class EventProducer:
         async def produce_all() -> None:
             # send() itself waits for topic metadata when the broker is away: bounded too.
             futures = []
-            for n, e in enumerate(events, 1):
+            async for e in in_turns(events):  # send() rarely suspends: the loop gets turns
                 futures.append(
                     await producer.send(name, value=encode(e), key=topic.key_of(e), headers=headers)
                 )
-                if n % TURN_EVERY == 0:  # send() rarely suspends: let the loop's other work in
-                    await asyncio.sleep(0)
             await asyncio.gather(*futures)
 
         wait = self.settings.kafka_timeout_s * 2 if timeout_s is None else timeout_s

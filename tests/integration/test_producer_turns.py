@@ -14,7 +14,7 @@ from ingest.producer import TURN_EVERY, EventProducer
 from schemas.events import InventoryLevel
 from schemas.settings import Settings
 from schemas.topics import INVENTORY
-from tests.unit.test_served_queue import LoopTurns
+from tests.loop_turns import LoopTurns
 
 pytestmark = pytest.mark.integration
 

@@ -15,6 +15,7 @@ from schemas.events import Event
 from schemas.serving import Recommendations, RecommendedItem
 from schemas.settings import Settings
 from schemas.topics import Topic
+from tests.loop_turns import LoopTurns
 
 WHEN = datetime(2026, 1, 5, 10, tzinfo=UTC)
 
@@ -104,29 +105,6 @@ def test_a_flush_takes_the_lists_queued_before_it_began() -> None:
         return logged, len(log.pending), producer.batches
 
     assert asyncio.run(serve()) == (3, 2, [3])
-
-
-class LoopTurns:
-    """Counts the turns of the event loop that another task (a request's, say) gets while
-    the block it enters runs."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> LoopTurns:
-        self._task = asyncio.create_task(self._turns())
-        await asyncio.sleep(0)  # its first turn
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-
-    async def _turns(self) -> None:
-        while True:
-            self.count += 1
-            await asyncio.sleep(0)
 
 
 def test_a_flush_builds_its_events_between_turns_of_the_event_loop() -> None:
