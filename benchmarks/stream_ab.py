@@ -12,8 +12,10 @@ working tree as it is). One replay of each commit before the measured ones warms
 (bytecode, page cache).
 
 Per commit: ``cpu_s`` (median user + system time of the flow process, all its threads: what
-other load on the machine stretches least), ``wall_s`` (median wall time, start-up included)
-and their ratios to the first commit (``cpu_ratio_to_first``, ``wall_ratio_to_first``);
+other load on the machine stretches least), ``wall_s`` (median wall time, start-up included),
+``max_rss_mb`` (median peak resident memory of the flow process: what its consumers read ahead
+of a backlog counts in it) and the CPU and wall ratios to the first commit
+(``cpu_ratio_to_first``, ``wall_ratio_to_first``);
 each replay's figures and the machine's 1-minute load average as it ended are in ``meta``.
 
 Run: ``python -m benchmarks.stream_ab BASE OTHER... [--events N] [--repeats R]``;
@@ -74,6 +76,7 @@ def commit_of(ref: str) -> str:
 class Replay(NamedTuple):
     wall_s: float
     cpu_s: float  # user + system time of the flow process, all its threads
+    max_rss_mb: float  # the flow process's peak resident memory
     load_1m: float  # the machine's 1-minute load average as the replay ended
 
 
@@ -105,7 +108,8 @@ def replay(data: Settings, code: Path, workdir: Path) -> Replay:
     drop_keys(s)
     if proc.returncode != 0:
         raise RuntimeError(f"flow at {code} exited with {proc.returncode}")
-    return Replay(elapsed, usage.ru_utime + usage.ru_stime, round(os.getloadavg()[0], 2))
+    cpu_s, rss_mb = usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # Linux: in KiB
+    return Replay(elapsed, cpu_s, round(rss_mb, 1), round(os.getloadavg()[0], 2))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -134,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
             for i in [(repeat + j) % len(refs) for j in range(len(refs))]:
                 runs[i].append(replay(data, code[i], workdir))
             latest = ", ".join(
-                f"{ref}={r[-1].cpu_s:.2f} cpu-s/{r[-1].wall_s:.2f} s"
+                f"{ref}={r[-1].cpu_s:.2f} cpu-s/{r[-1].wall_s:.2f} s/{r[-1].max_rss_mb:.0f} MB"
                 for ref, r in zip(refs, runs, strict=True)
             )
             print(f"repeat {repeat + 1}/{repeats}: {latest}", flush=True)
@@ -143,9 +147,11 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     cpu = [median([r.cpu_s for r in each]) for each in runs]
     wall = [median([r.wall_s for r in each]) for each in runs]
+    rss = [median([r.max_rss_mb for r in each]) for each in runs]
     figures = {
         "cpu_s": dict(zip(refs, cpu, strict=True)),
         "wall_s": dict(zip(refs, wall, strict=True)),
+        "max_rss_mb": dict(zip(refs, rss, strict=True)),
         "cpu_ratio_to_first": {ref: round(c / cpu[0], 4) for ref, c in zip(refs, cpu, strict=True)},
         "wall_ratio_to_first": {
             ref: round(w / wall[0], 4) for ref, w in zip(refs, wall, strict=True)

@@ -88,6 +88,7 @@ def build_flow(
         batch_size=settings.kafka_batch,
         on_error=metrics.on_consumer_error,
         max_ahead_s=settings.event_time_skew_s,
+        read_ahead_kb=settings.kafka_read_ahead_kb,
     )
     messages = op.input("kafka-in", flow, source)
 

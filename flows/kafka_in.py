@@ -68,6 +68,19 @@ IDLE_WAIT = timedelta(milliseconds=5)
 IDLE_WAIT_MAX = timedelta(milliseconds=50)
 IDLE_DOUBLINGS = math.ceil(math.log2(IDLE_WAIT_MAX / IDLE_WAIT))
 
+# How soon librdkafka fetches a partition again once its read-ahead was full
+# (``fetch.queue.backoff.ms``, a second by default): a reader that drains a bounded read-ahead
+# in less than that would wait out the rest with nothing to read.
+REFETCH_MS = 10
+
+
+def read_ahead(kb: int) -> dict[str, int]:
+    """A consumer's settings bounding what it fetches ahead of its reader to ``kb`` KiB a
+    partition (one more fetch, ``max.partition.fetch.bytes``, may land on top). librdkafka's
+    defaults fetch ahead until 100,000 messages or 64 MB wait a partition, so replaying a
+    backlog held it in the process's memory, partition by partition (docs/flows.md)."""
+    return {"queued.max.messages.kbytes": kb, "fetch.queue.backoff.ms": REFETCH_MS}
+
 
 class SourceMessage(NamedTuple):
     """A Kafka message as the flow's input hands it over: the fields of Bytewax's
@@ -272,6 +285,7 @@ class TolerantKafkaSource(FixedPartitionedSource[SourceMessage, int | None]):
         batch_size: int,
         on_error: Callable[[ConfluentError], None],
         max_ahead_s: float,
+        read_ahead_kb: int,
         grace_s: float = 5.0,
     ) -> None:
         self.brokers = brokers
@@ -281,6 +295,7 @@ class TolerantKafkaSource(FixedPartitionedSource[SourceMessage, int | None]):
         self.on_error = on_error
         self.max_ahead_s = max_ahead_s
         self.grace_s = grace_s
+        self.read_ahead_kb = read_ahead_kb
         self.lister = KafkaSource(brokers, topics)
         self._merges: dict[int, Merge] = {}  # per worker thread
         self._lock = threading.Lock()
@@ -288,18 +303,21 @@ class TolerantKafkaSource(FixedPartitionedSource[SourceMessage, int | None]):
     def list_parts(self) -> list[str]:
         return self.lister.list_parts()
 
+    def consumer_config(self) -> dict[str, object]:
+        """The settings of each partition's consumer."""
+        return {
+            "group.id": "tillflow-flow",  # unused: offsets live in the recovery store
+            "enable.auto.commit": False,
+            "bootstrap.servers": ",".join(self.brokers),
+            "enable.partition.eof": True,  # "caught up" is how a partition stops waiting
+            "error_cb": self.on_error,  # client-wide errors (all brokers down, transport)
+            **read_ahead(self.read_ahead_kb),
+        }
+
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> Merged:
         index, topic = for_part.split("-", 1)
         start = OFFSET_BEGINNING if resume_state is None else resume_state
-        consumer = Consumer(
-            {
-                "group.id": "tillflow-flow",  # unused: offsets live in the recovery store
-                "enable.auto.commit": False,
-                "bootstrap.servers": ",".join(self.brokers),
-                "enable.partition.eof": True,  # "caught up" is how a partition stops waiting
-                "error_cb": self.on_error,  # client-wide errors (all brokers down, transport)
-            }
-        )
+        consumer = Consumer(self.consumer_config())
         consumer.assign([TopicPartition(topic, int(index), start)])
         with self._lock:
             merge = self._merges.setdefault(

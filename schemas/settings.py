@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     lake_batch_rows: int = Field(default=20_000, ge=1)
     lake_flush_s: float = Field(default=5.0, gt=0)  # longest a bronze row waits in its buffer
     kafka_batch: int = Field(default=2_000, ge=1)
+    # What a flow consumer reads ahead per partition, at most (KiB): librdkafka's own default
+    # (64 MB or 100,000 messages a partition) held a backlog in memory (docs/flows.md).
+    kafka_read_ahead_kb: int = Field(default=1_024, ge=1)
     # Batches each sink holds for its writer thread, written by each epoch's end.
     sink_in_flight: int = Field(default=4, ge=1)
     dedupe_horizon_s: float = Field(default=86_400.0, gt=0)  # 8 bytes per event within it

@@ -125,3 +125,26 @@ def test_a_failing_sink_logs_its_error_before_bytewax_swallows_it() -> None:
 @settings(max_examples=2_000, deadline=None)
 def test_iso_writes_what_datetime_writes(t: float) -> None:
     assert iso(t) == datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
+
+
+revenue_sum = st.one_of(
+    st.sampled_from([0.0, -0.0, 1e-13, -1e-13, 0.005, 0.015, 2.0]),
+    st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
+)
+
+
+@given(
+    views=st.sampled_from([0.0, 1.0, 7.0]),
+    units=st.integers(min_value=0, max_value=50).map(float),  # whole quantities: sums exact
+    revenue=revenue_sum,
+)
+@settings(max_examples=500, deadline=None)
+def test_revenue_and_conversion_are_rounded_as_written_whatever_the_sums(
+    views: float, units: float, revenue: float
+) -> None:
+    # revenue as float drift may leave it: zero of either sign, a crumb either side of it
+    f = SkuFeatures(watermark=T0)
+    f.windows["5m"].totals[:] = [views, 0.0, units, revenue]
+    v = f.values(published_price=1.0)
+    expected = (round(revenue, 2) + 0.0, round(units / views, 6) if views else 0.0)
+    assert repr((v["revenue_5m"], v["conversion_5m"])) == repr(expected)  # -0.0 told apart

@@ -8,10 +8,12 @@ import itertools
 from datetime import UTC, datetime
 from typing import cast
 
-from confluent_kafka import TIMESTAMP_CREATE_TIME
+from confluent_kafka import TIMESTAMP_CREATE_TIME, Consumer
 from confluent_kafka import KafkaError as ConfluentError
 
-from flows.kafka_in import IDLE_WAIT, IDLE_WAIT_MAX, Merge, Merged
+from flows.dataflow import build_flow
+from flows.kafka_in import IDLE_WAIT, IDLE_WAIT_MAX, REFETCH_MS, Merge, Merged, TolerantKafkaSource
+from schemas.settings import Settings
 
 
 class Raw:
@@ -301,3 +303,14 @@ def test_a_quiet_merge_backs_off_to_the_longest_idle_wait_and_a_message_resets_i
     again = leader.next_awake()  # a message came: the next quiet round waits the short wait
     assert again is not None
     assert again - datetime.now(UTC) <= IDLE_WAIT
+
+
+def test_the_flow_s_consumers_read_ahead_no_more_than_the_setting() -> None:
+    flow = build_flow(Settings(environment="test", kafka_read_ahead_kb=256), {})
+    (source,) = [s.source for s in flow.substeps if s.step_name == "kafka-in"]
+    assert isinstance(source, TolerantKafkaSource)
+    config = source.consumer_config()
+    assert config["queued.max.messages.kbytes"] == 256
+    # a full read-ahead is fetched again soon, not after librdkafka's default second
+    assert config["fetch.queue.backoff.ms"] == REFETCH_MS < 1_000
+    Consumer(config).close()  # librdkafka knows every setting (an unknown name raises)
