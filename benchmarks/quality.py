@@ -36,7 +36,10 @@ cap), and fixed list prices.
   the guardrails could learn from this traffic, whatever it cost.
   ``share_priced_at_a_bound``: the scored products whose final price sits at the floor, the
   ceiling or the competitor cap (within a price-test leg), where price follows the bound;
-  ``day_effect_std_mean``: the day-to-day variation of demand the categories learned.
+  ``day_effect_std_mean``: the day-to-day variation of demand the categories learned;
+  ``category_spread_mean`` the spread of elasticities within a category they learned (``τ``,
+  the posterior root mean square of its fit), against ``true_category_spread_mean``, the
+  sample std of the true elasticities within a category (both averaged over categories).
   Calibration of the posterior's two parts, over the scored products: ``evidence_z_var``, the
   variance of the evidence's error in its own standard deviations (what the likelihood alone
   says, the prior divided out; 1 when its width is honest), ``prior_z_var`` the same for the
@@ -88,7 +91,7 @@ from flows.steps import (
 )
 from online_models.elasticity import ELASTICITY
 from online_models.poisson_glm import PoissonLaplace
-from online_models.pooling import ShopPrior
+from online_models.pooling import MIN_INFORMATION, TAU_SCALE, CategoryPrior, ShopPrior, grid_fit
 from online_models.popularity import counts as popularity_counts
 from online_models.pricer import ProductPricer
 from online_models.pricing import Guardrails, optimal_price
@@ -408,6 +411,8 @@ def _score(
             "median_information": float(np.median(infos)),
             "median_log_price_spread": float(np.median(spreads)),
             "category_prior_std_mean": float(np.mean([s.pool.prior.std for s in states.values()])),
+            "category_spread_mean": float(np.mean([spread(s.pool.prior) for s in states.values()])),
+            "true_category_spread_mean": true_spread(truth, states),
             "slope": slope(learned, scored),
             "true_prior_mae": float(np.mean(np.abs(np.subtract(ideal, scored)))) if ideal else 0.0,
             "true_prior_slope": slope(ideal, scored),
@@ -429,6 +434,25 @@ def _score(
         },
         "all_products": all_products(every),
     }
+
+
+def spread(prior: CategoryPrior) -> float:
+    """The spread of elasticities within the category that its prior holds (``τ``, the
+    posterior root mean square), from its fit on every product's report."""
+    reports = [v for v in prior.reports.values() if v[0] > MIN_INFORMATION]
+    pairs = np.array(reports, dtype=float).reshape(-1, 2)
+    return grid_fit(pairs[:, 0], pairs[:, 1], prior.base_mean, prior.base_std, TAU_SCALE).spread()
+
+
+def true_spread(truth: dict[str, float], states: dict[str, CategoryState]) -> float:
+    """The spread of the true elasticities within a category (their sample std), averaged
+    over the categories of more than one product: what ``category_spread_mean`` learns."""
+    spreads = [
+        float(np.std([truth[sku] for sku in state.skus], ddof=1))
+        for state in states.values()
+        if len(state.skus) > 1
+    ]
+    return float(np.mean(spreads)) if spreads else math.nan
 
 
 def all_products(every: list[tuple[float, float]]) -> dict[str, float]:

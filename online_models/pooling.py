@@ -76,6 +76,10 @@ class GridFit:
         second = float(self.weights @ (_GRID2 + 1.0 / self.precision + self.mu**2))
         return mean, math.sqrt(max(second - mean * mean, 1e-12))
 
+    def spread(self) -> float:
+        """The spread's posterior root mean square: the level's ``τ`` (or ``σ``)."""
+        return math.sqrt(float(self.weights @ (self.grid * self.grid)))
+
     def mean_posterior(self) -> tuple[float, float]:
         """Mean and std of the level's mean itself (the spread integrated out)."""
         mean = float(self.weights @ self.mu)

@@ -40,3 +40,14 @@ def test_a_refit_agrees_with_each_fit_on_its_own(seed: int) -> None:
         own = prior.for_product(sku)
         assert own == pytest.approx(alone.predictive(), rel=1e-9)
         assert all(type(v) is float for v in own)  # plain floats, as snapshots hold them
+
+
+@pytest.mark.parametrize("spread", [0.3, 0.7, 1.2])
+def test_the_spread_a_fit_holds_is_that_of_precisely_known_members(spread: float) -> None:
+    """Sixty members known almost exactly: the fit's spread (``τ``, the posterior root mean
+    square of the grid) is the spread of their values, whatever the hyperprior's scale."""
+    rng = np.random.default_rng(4)
+    values = rng.normal(-1.7, spread, 60)
+    information = np.full(60, 1e4)
+    fit = grid_fit(information, information * values, -1.5, 0.6, TAU_SCALE)
+    assert fit.spread() == pytest.approx(float(np.std(values, ddof=1)), rel=0.05)
