@@ -574,7 +574,7 @@ DIAGNOSTICS: list[tuple[str, str]] = [
     ("mae_floor", "MAE a calibrated posterior of that width implies: std·√(2/π)"),
     ("median_information", "Fisher information on the elasticity per product"),
     ("median_log_price_spread", "std of the log prices a product sold at"),
-    ("category_prior_std_mean", "a category prior's predictive std: its spread and its mean's uncertainty"),
+    ("category_prior_std_mean", "a category prior's predictive std: spread and mean's error"),
     ("category_spread_mean", "learned spread of elasticities within a category (τ)"),
     ("true_category_spread_mean", "the truth's spread within a category"),
     ("slope", "least squares of estimated on true elasticity (1: follows the truth)"),
