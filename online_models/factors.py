@@ -39,9 +39,10 @@ from scipy.sparse import csr_matrix
 FACTORS = 32  # latent dimensions of an item
 REGULARIZATION = 0.1  # λ of the ridge, in training and in the fold-in
 ALPHA = 3.0  # confidence per unit of interaction weight
-ITERATIONS = 50  # ALS sweeps in training: from implicit's small random start, 15 left the
-# fit (and the lists) depending on the start; by 50 the loss falls < 0.1 % a sweep
-# (docs/recommendations.md, thirteenth round)
+# ALS sweeps in training: from implicit's small random start, 15 left the fit (and the lists)
+# depending on the start; by 50 the loss falls < 0.1 % a sweep (docs/recommendations.md,
+# thirteenth round)
+ITERATIONS = 50
 FACTOR_ITEMS = 100  # items of the factor source per shopper
 RECENT_DECAY = 0.7  # a profile's i-th most recent item weighs RECENT_DECAY**i in the fold-in
 SHARE_SCALE = 30.0  # ... plus this × its share of the shopper's decayed interest
