@@ -26,7 +26,7 @@ Figures (each the median of ``Load.repeats`` runs):
   saturating.
 - ``recs_*``: the same for ``GET /recommendations/{user}`` over random shoppers (ranked by
   the ONNX ranker when the registry has one), the paced run right after a warm-up at its own
-  rate and measured over ``Load.lists_seconds`` (30 s: the p99 of ~33,000 lists, not ~55 of
+  rate and measured over ``Load.lists_seconds`` (20 s: the p99 of ~22,000 lists, not ~55 of
   a 5 s window's slowest).
 - ``prices_cpu_ms``, ``recs_cpu_ms``: CPU time of the whole API process tree per answered
   request during the paced runs (user + system, from ``/proc``): the per-request cost, which
@@ -155,7 +155,7 @@ class Load:
     pacing: str = "exponential"  # the paced runs' pauses (WRK_PACE)
     # The paced lists' measured window: at ~1,100 lists/s, 5 s held ~5,500 lists, so their
     # p99 rested on the ~55 slowest (docs/scaling.md, *The lists in the whole benchmark*)
-    lists_seconds: int = 30
+    lists_seconds: int = 20
 
 
 FULL = Load()

@@ -58,6 +58,6 @@ def test_the_paced_lists_are_measured_right_after_their_warm_up_at_their_rate(
 
 
 def test_the_lists_window_holds_enough_lists_for_their_p99() -> None:
-    """At the goal's rate the measured window holds some 30,000 lists: their p99 rests on
-    ~300 of the slowest, where 5 s rested on ~50."""
-    assert FULL.lists_seconds * FULL.recs_per_s * 0.01 >= 300
+    """At the goal's rate the measured window holds some 20,000 lists: their p99 rests on
+    ~200 of the slowest, where 5 s rested on ~50."""
+    assert FULL.lists_seconds * FULL.recs_per_s * 0.01 >= 200
