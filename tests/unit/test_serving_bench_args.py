@@ -1,4 +1,4 @@
-"""The serving benchmark's command line (``benchmarks/serving.py``): ``--only prices`` and
+"""The serving benchmark's command line (``benchmarks/serving.py``): ``--only`` a phase and
 ``--pacing``, and the paced pauses each pacing gives wrk."""
 
 from __future__ import annotations
@@ -12,15 +12,16 @@ from benchmarks.common import Mode
 from benchmarks.serving import PACE_MS, WRK_PACE, parse_args
 
 
-def test_only_prices_and_the_pacing_are_read_beside_the_mode() -> None:
-    assert parse_args(["--only", "prices", "--smoke"]) == (Mode(smoke=True), True, "exponential")
-    assert parse_args(["--only", "prices"]) == (Mode(smoke=False), True, "exponential")
-    assert parse_args(["--smoke", "--pacing", "fixed"]) == (Mode(smoke=True), False, "fixed")
-    assert parse_args([]) == (Mode(smoke=False), False, "exponential")
+def test_the_phase_alone_and_the_pacing_are_read_beside_the_mode() -> None:
+    smoke = parse_args(["--only", "prices", "--smoke"])
+    assert smoke == (Mode(smoke=True), "prices", "exponential")
+    assert parse_args(["--only", "lists"]) == (Mode(smoke=False), "lists", "exponential")
+    assert parse_args(["--smoke", "--pacing", "fixed"]) == (Mode(smoke=True), None, "fixed")
+    assert parse_args([]) == (Mode(smoke=False), None, "exponential")
 
 
 def test_an_unknown_phase_pacing_or_option_is_refused() -> None:
-    for argv in (["--only", "lists"], ["--pacing", "uniform"], ["--fast"]):
+    for argv in (["--only", "recs"], ["--pacing", "uniform"], ["--fast"]):
         with pytest.raises(SystemExit):
             parse_args(argv)
 
