@@ -8,22 +8,20 @@ import asyncio
 
 class LoopTurns:
     """Counts the turns of the event loop that another task (a request's, say) gets while
-    the block it enters runs."""
+    the block it enters runs: a callback that schedules itself again runs once a turn."""
 
     def __init__(self) -> None:
         self.count = 0
-        self._task: asyncio.Task[None] | None = None
+        self._next: asyncio.Handle | None = None
 
     async def __aenter__(self) -> LoopTurns:
-        self._task = asyncio.create_task(self._turns())
-        await asyncio.sleep(0)  # its first turn
+        self._turn()  # the turn the block is entered in
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
+        assert self._next is not None
+        self._next.cancel()
 
-    async def _turns(self) -> None:
-        while True:
-            self.count += 1
-            await asyncio.sleep(0)
+    def _turn(self) -> None:
+        self.count += 1
+        self._next = asyncio.get_running_loop().call_soon(self._turn)
