@@ -91,7 +91,7 @@ from flows.steps import (
 )
 from online_models.elasticity import ELASTICITY
 from online_models.poisson_glm import PoissonLaplace
-from online_models.pooling import MIN_INFORMATION, TAU_SCALE, CategoryPrior, ShopPrior, grid_fit
+from online_models.pooling import ShopPrior
 from online_models.popularity import counts as popularity_counts
 from online_models.pricer import ProductPricer
 from online_models.pricing import Guardrails, optimal_price
@@ -411,7 +411,9 @@ def _score(
             "median_information": float(np.median(infos)),
             "median_log_price_spread": float(np.median(spreads)),
             "category_prior_std_mean": float(np.mean([s.pool.prior.std for s in states.values()])),
-            "category_spread_mean": float(np.mean([spread(s.pool.prior) for s in states.values()])),
+            "category_spread_mean": float(
+                np.mean([s.pool.prior.spread() for s in states.values()])
+            ),
             "true_category_spread_mean": true_spread(truth, states),
             "slope": slope(learned, scored),
             "true_prior_mae": float(np.mean(np.abs(np.subtract(ideal, scored)))) if ideal else 0.0,
@@ -434,14 +436,6 @@ def _score(
         },
         "all_products": all_products(every),
     }
-
-
-def spread(prior: CategoryPrior) -> float:
-    """The spread of elasticities within the category that its prior holds (``τ``, the
-    posterior root mean square), from its fit on every product's report."""
-    reports = [v for v in prior.reports.values() if v[0] > MIN_INFORMATION]
-    pairs = np.array(reports, dtype=float).reshape(-1, 2)
-    return grid_fit(pairs[:, 0], pairs[:, 1], prior.base_mean, prior.base_std, TAU_SCALE).spread()
 
 
 def true_spread(truth: dict[str, float], states: dict[str, CategoryState]) -> float:

@@ -381,6 +381,13 @@ class CategoryPrior:
         """Mean and std of ``sku``'s elasticity prior: the category without its own report."""
         return self.own.get(sku) or (self.mean, self.std)
 
+    def spread(self) -> float:
+        """The spread of elasticities within the category (``τ``, the posterior root mean
+        square) that a fit on every product's current report holds."""
+        pairs = _pairs(self.reports)
+        fit = grid_fit(pairs[:, 0], pairs[:, 1], self.base_mean, self.base_std, TAU_SCALE)
+        return fit.spread()
+
     def _fit(self) -> tuple[float, float]:
         """Refit on the current reports; returns their :meth:`evidence`, from the same
         members' terms (one pass over the grid serves both)."""
