@@ -585,13 +585,13 @@ def phase_only(
     """``--only PHASE``: each repeat, that paced phase of :func:`exercise` (its warm-up first)
     on an API of its own, and for the prices the floor."""
     skus, users = ids
+    name, paced, keys = (
+        ("prices", paced_prices, skus) if phase == "prices" else ("recs", paced_lists, users)
+    )
     runs: dict[str, list[float]] = {}
     for repeat in range(load.repeats):
         with running_api(settings, settings.api_cache_ttl_s, log, default) as (api, url):
-            if phase == "prices":
-                record(runs, "prices", paced_prices(api, url, skus, settings, load))
-            else:
-                record(runs, "recs", paced_lists(api, url, users, settings, load))
+            record(runs, name, paced(api, url, keys, settings, load))
         if phase == "prices":
             floor = floor_ms(settings, skus, n=load.shoppers)
             runs.setdefault("floor_p50_ms", []).append(percentile(floor, 50))

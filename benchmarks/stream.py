@@ -65,6 +65,7 @@ from flows.catalogue import store_catalogue
 from flows.dedupe import Deduped
 from flows.fanout import FanOut
 from flows.ingest import Ingest, Message
+from flows.kafka_in import REFETCH_MS
 from flows.run import TAIL_ENV, init_recovery, process_commands
 from infra.readiness import require_kafka, require_redis
 from infra.stack.topics import delete_topics, ensure_topics
@@ -180,14 +181,13 @@ def raw_consume(s: Settings, total: int) -> float:
     whole timeout. And a partition whose local queue is full is fetched again after
     ``fetch.queue.backoff.ms``, by default a second: a loop faster than the fetches drained
     the queues and waited for it (~0.9 s in most runs, 140-180k against 0.7-1.2M events/s),
-    so the baseline sets it to 10 ms. The flows read far slower than Kafka serves, so their
-    queues never run dry this way."""
+    so the baseline sets it as the flow's consumers do (10 ms)."""
     consumer = Consumer(
         {
             "bootstrap.servers": s.kafka_bootstrap,
             "group.id": uuid.uuid4().hex,
             "enable.auto.commit": False,
-            "fetch.queue.backoff.ms": 10,
+            "fetch.queue.backoff.ms": REFETCH_MS,
         }
     )
     parts = [TopicPartition(s.topic(t), p, 0) for t in INPUT_TOPICS for p in range(s.partitions(t))]
