@@ -123,7 +123,12 @@ def build_flow(
     # -- lake: batches per Kafka partition, appended idempotently to Delta bronze --------
     # A snapshot keeps the buffered rows' Kafka offsets, read again on resume
     # (flows/lake_offsets.py): Kafka holds the rows already.
-    lake_rows = KafkaOffsets(brokers, topics, Ingest(topics, settings.event_time_policy()).parse)
+    lake_rows = KafkaOffsets(
+        brokers,
+        topics,
+        Ingest(topics, settings.event_time_policy()).parse,
+        settings.kafka_read_ahead_kb,
+    )
 
     def lake_buffer(resume: Buffered | None) -> RowBuffer[LakeRow]:
         return RowBuffer(lake_rows, settings.lake_flush_s, settings.lake_batch_rows, resume)

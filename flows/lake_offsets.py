@@ -14,7 +14,7 @@ instead of leaving a hole in bronze.
 
 >>> from schemas.topics import INVENTORY
 >>> rows = [LakeRow("inventory", 2, o, None, b"{}", "e", 0) for o in (5, 9)]
->>> kept = KafkaOffsets(["x:9092"], {"shop.inventory": INVENTORY}, lambda m: m).keep(rows)
+>>> kept = KafkaOffsets(["x:9092"], {"shop.inventory": INVENTORY}, lambda m: m, 1024).keep(rows)
 >>> kept[:2], array("q", kept[2]).tolist()
 (('inventory', 2), [5, 9])
 """
@@ -29,7 +29,7 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from flows.ingest import Message
-from flows.kafka_in import Fetcher, SourceMessage
+from flows.kafka_in import Fetcher, SourceMessage, read_ahead
 from flows.records import Accepted, LakeRow, Rejected
 from schemas.topics import Topic
 
@@ -47,7 +47,10 @@ class KafkaOffsets:
     """Keeps a partition's buffered rows as their offsets; reads them again on resume.
 
     ``topics`` maps broker-side topic names to contract topics (as :class:`flows.ingest.Ingest`
-    is given them); ``parse`` validates a message as ingest does (:meth:`Ingest.parse`).
+    is given them); ``parse`` validates a message as ingest does (:meth:`Ingest.parse`);
+    ``read_ahead_kb`` bounds what a resume's consumer fetches ahead of it, as the flow's own
+    consumers are bounded (``TILLFLOW_KAFKA_READ_AHEAD_KB``): a buffer's rows are the last
+    seconds of a partition, and librdkafka's default would fetch up to 64 MB past them.
     """
 
     def __init__(
@@ -55,9 +58,11 @@ class KafkaOffsets:
         brokers: list[str],
         topics: Mapping[str, Topic],
         parse: Callable[[Message], Accepted | Rejected],
+        read_ahead_kb: int,
         consumer: Callable[[str, int, int], Fetcher] | None = None,
     ) -> None:
         self.brokers = brokers
+        self.read_ahead_kb = read_ahead_kb
         self.broker_topic = {contract.name: name for name, contract in topics.items()}
         self.parse = parse
         self.consumer = consumer or self._consumer
@@ -108,13 +113,16 @@ class KafkaOffsets:
             )
         return [found[o] for o in offsets]
 
+    def consumer_config(self) -> dict[str, object]:
+        """The settings of the consumer that reads a partition's rows again."""
+        return {
+            "group.id": "tillflow-lake-resume",  # unused: nothing is committed
+            "enable.auto.commit": False,
+            "bootstrap.servers": ",".join(self.brokers),
+            **read_ahead(self.read_ahead_kb),
+        }
+
     def _consumer(self, topic: str, partition: int, start: int) -> Fetcher:
-        consumer = Consumer(
-            {
-                "group.id": "tillflow-lake-resume",  # unused: nothing is committed
-                "enable.auto.commit": False,
-                "bootstrap.servers": ",".join(self.brokers),
-            }
-        )
+        consumer = Consumer(self.consumer_config())
         consumer.assign([TopicPartition(topic, partition, start)])
         return consumer

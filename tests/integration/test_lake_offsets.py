@@ -62,7 +62,8 @@ def test_buffered_rows_kept_as_offsets_are_read_again_from_kafka_as_they_were(
     assert [r.offset for r in rows] == offsets
     topics = {stack.topic(t): t for t in INPUT_TOPICS}
     parse = Ingest(topics, stack.event_time_policy()).parse
-    store = KafkaOffsets([stack.kafka_bootstrap], topics, parse)
+    # the smallest read-ahead: a resume reads its rows however little is fetched at a time
+    store = KafkaOffsets([stack.kafka_bootstrap], topics, parse, read_ahead_kb=1)
     buffered = rows[5:30:2]  # a buffer holds some of a partition's rows, with gaps
     kept = pickle.loads(pickle.dumps(store.keep(buffered)))
     assert store.restore(kept) == buffered

@@ -10,10 +10,11 @@ from typing import Any
 
 import orjson
 import pytest
+from confluent_kafka import Consumer
 
 from flows.buffer import RowBuffer
 from flows.ingest import Ingest
-from flows.kafka_in import SourceMessage
+from flows.kafka_in import REFETCH_MS, SourceMessage
 from flows.lake_offsets import KafkaOffsets, UnreadableRows
 from flows.records import LakeRow
 from schemas.settings import Settings
@@ -89,7 +90,7 @@ def _store(messages: list[SourceMessage]) -> tuple[KafkaOffsets, list[_Partition
         return opened[-1]
 
     parse = Ingest(TOPICS, SETTINGS.event_time_policy()).parse
-    return KafkaOffsets(["unused:9092"], TOPICS, parse, consumer), opened
+    return KafkaOffsets(["unused:9092"], TOPICS, parse, 1_024, consumer), opened
 
 
 def test_a_resumed_lake_buffer_holds_the_rows_ingest_made_read_again_from_their_offsets() -> None:
@@ -133,3 +134,11 @@ def test_a_buffered_row_refused_when_read_again_fails_the_resume() -> None:
     store, _ = _store(changed)
     with pytest.raises(UnreadableRows, match="offset 6 is refused when read again"):
         store.restore(store.keep(rows))
+
+
+def test_a_resume_reads_ahead_no_more_than_the_flow_s_setting() -> None:
+    parse = Ingest(TOPICS, SETTINGS.event_time_policy()).parse
+    config = KafkaOffsets(["unused:9092"], TOPICS, parse, 256).consumer_config()
+    assert config["queued.max.messages.kbytes"] == 256
+    assert config["fetch.queue.backoff.ms"] == REFETCH_MS
+    Consumer(config).close()  # librdkafka knows every setting (an unknown name raises)
