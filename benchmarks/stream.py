@@ -34,22 +34,28 @@
 - ``freshness_sustained_*``: the same with one process at ``freshness_sustained_rate``,
   SUSTAINED of the one-process rate this repeat measured (at most 5,000/s): the freshness of a
   process that has headroom, which the pauses (snapshots, commits, sink round trips) set.
+``--only freshness`` runs the one-process freshness run alone (REPEATS times) and prints its
+figures (and p90) without writing the results, every probe to a JSON file: to see what its
+slow probes wait for. ``benchmarks.stream_ab --freshness`` runs it at several commits in turn.
 Medians of REPEATS runs. Every run's Redis keys (its prefix and its Feast entities) are deleted
 when it ends, so a long-lived Redis keeps none of them.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
 import os
 import pickle
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -59,7 +65,14 @@ import redis
 from bytewax.connectors.kafka import KafkaSourceMessage
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from benchmarks.common import Mode, parse_mode, percentile, print_repeat, write_medians
+from benchmarks.common import (
+    Mode,
+    median,
+    parse_mode,
+    percentile,
+    print_repeat,
+    write_medians,
+)
 from featurestore.layout import USER_VIEW, encode_value, field_name, project_name, user_layout
 from flows.catalogue import store_catalogue
 from flows.dedupe import Deduped
@@ -106,10 +119,12 @@ def variant(base: Settings, tag: str, workdir: Path) -> Settings:
     )
 
 
-def env_of(s: Settings, tail: bool) -> dict[str, str]:
+def env_of(s: Settings, tail: bool, code: Path | None = None) -> dict[str, str]:
+    """A flow process's environment; ``code``: the folder of the flow's source (None: this
+    checkout)."""
     return {
         **os.environ,
-        "PYTHONPATH": str(Path.cwd()),
+        "PYTHONPATH": str(code or Path.cwd()),
         TAIL_ENV: "1" if tail else "0",
         "TILLFLOW_TOPIC_PREFIX": s.topic_prefix,
         "TILLFLOW_REDIS_PREFIX": s.redis_prefix,
@@ -131,6 +146,15 @@ def drop_keys(s: Settings) -> None:
             client.delete(*keys[i : i + 500])
     finally:
         client.close()
+
+
+def unstamped_recovery(directory: Path, processes: int) -> None:
+    """Bytewax's own recovery partitions, unstamped: a flow of another commit stamps its own
+    state format when it starts (:func:`flows.snapshots.require_format`)."""
+    directory.mkdir(parents=True)
+    subprocess.run(
+        [sys.executable, "-m", "bytewax.recovery", str(directory), str(processes)], check=True
+    )
 
 
 def run_flow(s: Settings, processes: int) -> float:
@@ -227,14 +251,16 @@ def freshness(
     load_n: int = 200_000,
     rate: float = LOAD_RATE,
     processes: int = 1,
+    code: Path | None = None,
 ) -> list[Probe]:
-    """Probes sent while ``processes`` flow processes tail a load of ``rate`` events/s."""
+    """Probes sent while ``processes`` flow processes tail a load of ``rate`` events/s;
+    ``code``: the folder of the flows' source (None: this checkout)."""
     s = variant(base, tag, workdir)
     flows: list[subprocess.Popen[bytes]] = []
     client = redis.Redis.from_url(s.redis_url)
     try:
         ensure_topics(s)
-        return _probe_flows(s, flows, client, probes, load_n, rate, processes)
+        return _probe_flows(s, flows, client, probes, load_n, rate, processes, code)
     finally:
         # Whatever ended the run (a flow process killed, a failed start, an interrupt): the
         # flows stopped by PID, then the run's topics and Redis keys deleted.
@@ -268,6 +294,7 @@ def _probe_flows(
     load_n: int,
     rate: float,
     processes: int,
+    code: Path | None,
 ) -> list[Probe]:
     """:func:`freshness`'s run on its topics; the flow processes it starts join ``flows``."""
     shop = Shop(ShopConfig(seed=3))
@@ -276,9 +303,14 @@ def _probe_flows(
         (e.topic, e.key, orjson.dumps(e.payload))
         for _, e in zip(range(load_n), shop.events(), strict=False)
     ]
-    init_recovery(s.recovery_dir, processes)
+    if code is None:
+        init_recovery(s.recovery_dir, processes)
+    else:
+        unstamped_recovery(s.recovery_dir, processes)
+    env = env_of(s, tail=True, code=code)
     for cmd in process_commands(s, processes, 1, recovery=True):
-        flows.append(subprocess.Popen(cmd, env=env_of(s, tail=True), stdout=subprocess.DEVNULL))
+        # in ``code``: ``python -m`` puts the working folder first on the import path
+        flows.append(subprocess.Popen(cmd, env=env, cwd=code, stdout=subprocess.DEVNULL))
     users = user_layout(s)  # the probe reads Feast's online store, as get_online_features does
     stamp_field = field_name(USER_VIEW, "event_time")
     producer = Producer({"bootstrap.servers": s.kafka_bootstrap, "linger.ms": 1})
@@ -355,12 +387,60 @@ def _probe_flows(
     return samples
 
 
-def main(mode: Mode) -> None:
+def figures(seen: list[Probe], load_s: float) -> dict[str, float]:
+    """A freshness run's figures: its probes' latency percentiles, how many were missed, the
+    same for the probes sent while the load ran (``load_s`` seconds; the probes after it take
+    ~20 ms and are most of a run's when the flow falls behind, since each waits for the one
+    before), and the flow's CPU per load event produced by the last probe (a lower bound when
+    probes were missed: the flow had not yet processed them all)."""
+    lat = [p.latency_ms for p in seen]
+    in_load = [p.latency_ms for p in seen if p.at_s < load_s]
+    last = seen[-1]
+    return {
+        "p50_ms": percentile(lat, 50),
+        "p90_ms": percentile(lat, 90),
+        "p99_ms": percentile(lat, 99),
+        "missed": sum(x >= PROBE_WAIT_S * 1000 for x in lat),
+        "load_probes": len(in_load),
+        "load_p50_ms": percentile(in_load, 50),
+        "load_p90_ms": percentile(in_load, 90),
+        "cpu_us_per_event": last.flow_cpu_s / max(last.produced, 1) * 1e6,
+    }
+
+
+def freshness_only(base: Settings, workdir: Path, mode: Mode) -> None:
+    """``--only freshness``: the one-process run at LOAD_RATE alone, each repeat, with the
+    machine's 1-minute load average as it ended; prints the figures and their medians and
+    writes no results, but every probe of every run to a JSON file (printed): a few minutes
+    instead of the whole benchmark, to see what the slow probes waited for."""
+    repeats, probes, load_s = mode.size(REPEATS, 1), mode.size(PROBES, 10), mode.size(LOAD_S, 1)
+    runs: dict[str, list[float]] = {}
+    every: list[list[dict[str, float]]] = []
+    for repeat in range(repeats):
+        tag = f"{uuid.uuid4().hex[:6]}f"
+        seen = freshness(base, workdir, tag, probes, LOAD_RATE * load_s, LOAD_RATE)
+        every.append([p._asdict() for p in seen])
+        for key, value in {**figures(seen, load_s), "load_1m": os.getloadavg()[0]}.items():
+            runs.setdefault(key, []).append(value)
+        print_repeat(repeat, repeats, runs)
+    shown = ", ".join(f"{k}={median(v):,.1f}" for k, v in runs.items())
+    trace = Path(tempfile.mkstemp(prefix="tillflow-freshness-", suffix=".json")[1])
+    trace.write_bytes(orjson.dumps(every))
+    print(f"medians: {shown} (no results written; the probes: {trace})")
+
+
+def main(mode: Mode, only: str | None = None) -> None:
     events_n, repeats = mode.size(EVENTS, 2_000), mode.size(REPEATS, 1)
     base = Settings(environment="test")
     require_kafka(base)
     require_redis(base)
     workdir = Path(tempfile.mkdtemp(prefix="tillflow-bench-"))
+    if only == "freshness":
+        try:
+            freshness_only(base, workdir, mode)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return
     runs: dict[str, list[float]] = {
         k: []
         for k in (
@@ -425,16 +505,12 @@ def main(mode: Mode) -> None:
                 )
             ):
                 load_n = int(rate * load_s)
-                seen = freshness(base, workdir, f"{tag}f{i}", probes, load_n, rate, processes)
-                lat = [p.latency_ms for p in seen]
-                runs[f"{name}_p50_ms"].append(percentile(lat, 50))
-                runs[f"{name}_p99_ms"].append(percentile(lat, 99))
-                runs[f"{name}_missed"].append(sum(x >= PROBE_WAIT_S * 1000 for x in lat))
+                run = freshness(base, workdir, f"{tag}f{i}", probes, load_n, rate, processes)
+                seen = figures(run, load_s)
+                for figure in ("p50_ms", "p99_ms", "missed"):
+                    runs[f"{name}_{figure}"].append(seen[figure])
                 if name == "freshness":  # the flow's CPU per load event, while it ran
-                    last = seen[-1]
-                    runs["freshness_cpu_us_per_event"].append(
-                        last.flow_cpu_s / max(last.produced, 1) * 1e6
-                    )
+                    runs["freshness_cpu_us_per_event"].append(seen["cpu_us_per_event"])
             for s in (data, empty):
                 delete_topics(s, [s.topic(t) for t in ALL_TOPICS])
             while written:
@@ -454,5 +530,14 @@ def main(mode: Mode) -> None:
     )
 
 
+def parse_args(argv: Sequence[str] | None = None) -> tuple[Mode, str | None]:
+    """The mode (:func:`~benchmarks.common.parse_mode`) and the phase ``--only`` names (None:
+    the whole run)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--only", choices=("freshness",))
+    known, rest = parser.parse_known_args(argv)
+    return parse_mode(__doc__, rest), known.only
+
+
 if __name__ == "__main__":
-    main(parse_mode(__doc__))
+    main(*parse_args())

@@ -18,7 +18,12 @@ of a backlog counts in it) and the CPU and wall ratios to the first commit
 (``cpu_ratio_to_first``, ``wall_ratio_to_first``);
 each replay's figures and the machine's 1-minute load average as it ended are in ``meta``.
 
-Run: ``python -m benchmarks.stream_ab BASE OTHER... [--events N] [--repeats R]``;
+``--freshness`` runs the stream benchmark's one-process freshness run instead of the replay,
+each commit's flow in turn (:func:`freshness_ab`): whether a change moved the probes' latency
+or the machine did.
+
+Run: ``python -m benchmarks.stream_ab BASE OTHER... [--events N] [--repeats R]
+[--freshness [--load-s S]]``;
 ``--smoke`` is a tiny size of the same path (by default the working tree against itself).
 """
 
@@ -29,7 +34,6 @@ import asyncio
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -37,7 +41,18 @@ from pathlib import Path
 from typing import NamedTuple
 
 from benchmarks.common import Mode, median, write_result
-from benchmarks.stream import drop_keys, env_of, variant
+from benchmarks.stream import (
+    LOAD_RATE,
+    LOAD_S,
+    PROBES,
+    Probe,
+    drop_keys,
+    env_of,
+    figures,
+    freshness,
+    unstamped_recovery,
+    variant,
+)
 from flows.catalogue import store_catalogue
 from flows.run import process_commands
 from infra.readiness import require_kafka, require_redis
@@ -91,10 +106,8 @@ def replay(data: Settings, code: Path, workdir: Path) -> Replay:
         }
     )
     store_catalogue(s, Shop(ShopConfig()).catalogue())
-    # Bytewax's own partitions, unstamped: the flow at ``code`` stamps its own state format.
-    s.recovery_dir.mkdir(parents=True)
-    subprocess.run([sys.executable, "-m", "bytewax.recovery", str(s.recovery_dir), "1"], check=True)
-    env = {**env_of(s, tail=False), "PYTHONPATH": str(code)}
+    unstamped_recovery(s.recovery_dir, 1)
+    env = env_of(s, tail=False, code=code)
     started = time.perf_counter()
     proc = subprocess.Popen(  # in ``code``: ``python -m`` puts the working folder first
         process_commands(s, 1, 1, recovery=True)[0],
@@ -112,15 +125,69 @@ def replay(data: Settings, code: Path, workdir: Path) -> Replay:
     return Replay(elapsed, cpu_s, round(rss_mb, 1), round(os.getloadavg()[0], 2))
 
 
+def freshness_ab(refs: list[str], mode: Mode, repeats: int, load_s: int) -> None:
+    """``--freshness``: the stream benchmark's one-process freshness run (LOAD_RATE events/s
+    for ``load_s`` seconds, PROBES probes) with the flow of each commit in turn, interleaved as
+    the replays are -> results/stream_ab_freshness.json: per commit the medians of
+    :func:`benchmarks.stream.figures`; each run's figures, probes and the 1-minute load average
+    as it ended in ``meta``."""
+    repeats, probes = mode.size(repeats, 1), mode.size(PROBES, 10)
+    load_n = mode.size(LOAD_RATE * load_s, LOAD_RATE)
+    base = Settings(environment="test")
+    require_kafka(base)
+    require_redis(base)
+    workdir = Path(tempfile.mkdtemp(prefix="tillflow-ab-"))
+    runs: list[list[dict[str, float]]] = [[] for _ in refs]
+    probes_of: list[list[list[Probe]]] = [[] for _ in refs]
+    try:
+        code = [source_tree(ref, workdir) for ref in refs]
+        for repeat in range(repeats):
+            for i in [(repeat + j) % len(refs) for j in range(len(refs))]:
+                tag = f"abf{uuid.uuid4().hex[:6]}"
+                seen = freshness(base, workdir, tag, probes, load_n, LOAD_RATE, code=code[i])
+                runs[i].append({**figures(seen, load_s), "load_1m": round(os.getloadavg()[0], 2)})
+                probes_of[i].append(seen)
+            latest = "; ".join(
+                f"{ref}: " + ", ".join(f"{k}={v:,.1f}" for k, v in r[-1].items())
+                for ref, r in zip(refs, runs, strict=True)
+            )
+            print(f"repeat {repeat + 1}/{repeats}: {latest}", flush=True)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    medians = {
+        key: {ref: median([r[key] for r in each]) for ref, each in zip(refs, runs, strict=True)}
+        for key in runs[0][0]
+    }
+    meta = {
+        "refs": refs,
+        "commits": {ref: commit_of(ref) for ref in refs},
+        "load_rate": LOAD_RATE,
+        "load_s": load_s,
+        "repeats": repeats,
+        "each": {ref: each for ref, each in zip(refs, runs, strict=True)},
+        "probes": {
+            ref: [[list(p) for p in run] for run in each]
+            for ref, each in zip(refs, probes_of, strict=True)
+        },
+        "probe_fields": list(Probe._fields),
+    }
+    print(f"wrote {write_result('stream_ab_freshness', medians, meta, mode)}: {medians}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("refs", nargs="*", help="commits to compare, the first the baseline")
     parser.add_argument("--events", type=int, default=EVENTS)
     parser.add_argument("--repeats", type=int, default=REPEATS)
     parser.add_argument("--smoke", action="store_true", help="tiny size, results to a temp dir")
+    parser.add_argument("--freshness", action="store_true", help="freshness runs, not replays")
+    parser.add_argument("--load-s", type=int, default=LOAD_S, help="seconds of load a run")
     args = parser.parse_args(argv)
     refs: list[str] = args.refs or [HERE, HERE]
     mode = Mode(smoke=args.smoke)
+    if args.freshness:
+        freshness_ab(refs, mode, args.repeats, args.load_s)
+        return
     events_n, repeats = mode.size(args.events, 2_000), mode.size(args.repeats, 1)
     base = Settings(environment="test")
     require_kafka(base)

@@ -5,6 +5,14 @@ worker goes on with the next input while Redis or the lake takes the write (thei
 on sockets and files with the GIL released). The thread writes the batches in the order they
 were handed over, so a later value of a key still lands after an earlier one.
 
+**What waits is written together.** When the thread comes back for more and several batches
+wait (the worker handed them over while it wrote), it writes them as one batch, in order: one
+Redis pipeline or Delta commit instead of one each, and a key written in several of them is
+written once, with its latest value (each writer keeps the latest per key of a batch:
+:mod:`flows.sinks.serving`). A flow tailing a live load hands over a batch per small input
+batch, so a product's feature row or a shopper's lists would otherwise be written again for
+every batch that touched them. Nothing waits for this: the thread takes only what is there.
+
 **Nothing is lost on a crash.** The sink is a Bytewax ``FixedPartitionedSink``: Bytewax calls
 a partition's ``snapshot()`` once at the end of every epoch in which it wrote, after that
 epoch's last ``write_batch``, and the recovery store commits an epoch only once every
@@ -144,16 +152,23 @@ class Overlapped(StatefulSinkPartition[Sequence[X], None]):
 
     def _write(self) -> None:
         while True:
-            items = self.waiting.get()
+            batches = [self.waiting.get()]
+            while batches[-1] is not None:  # what else waits already goes in the same write
+                try:
+                    batches.append(self.waiting.get_nowait())
+                except queue.Empty:
+                    break
             try:
-                if items is None:
-                    return
-                if self.failure is None:
+                items = [x for batch in batches if batch is not None for x in batch]
+                if items and self.failure is None:
                     self.writer.write_batch(items)
             except BaseException as exc:  # noqa: BLE001 -- raised again in the worker
                 self.failure = exc
             finally:
-                self.waiting.task_done()
+                for _ in batches:
+                    self.waiting.task_done()
+            if batches[-1] is None:
+                return
 
 
 class _Idle(StatefulSinkPartition[Sequence[X], None]):

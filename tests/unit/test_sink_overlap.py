@@ -69,6 +69,35 @@ def test_the_snapshot_returns_once_every_batch_handed_over_is_written(
     assert writer.closed
 
 
+class Calls(StatelessSinkPartition[int]):
+    """Records each ``write_batch`` call, made once ``gate`` is open (``begun``: one has begun)."""
+
+    def __init__(self, gate: threading.Event) -> None:
+        self.gate = gate
+        self.begun = threading.Event()
+        self.calls: list[list[int]] = []
+
+    def write_batch(self, items: list[int]) -> None:
+        self.begun.set()
+        self.gate.wait()
+        self.calls.append(items)
+
+
+def test_batches_waiting_while_the_thread_writes_are_written_together_in_order() -> None:
+    gate = threading.Event()
+    writer = Calls(gate)
+    part = Overlapped(writer, "features", 4)
+    part.write_batch([[1]])
+    assert writer.begun.wait(10)  # the thread writes [1] and holds there
+    for batch in ([2, 3], [4], [5]):
+        part.write_batch([batch])
+    gate.set()
+    part.snapshot()
+    part.write_batch([[6]])
+    part.close()
+    assert writer.calls == [[1], [2, 3, 4, 5], [6]]
+
+
 def test_an_error_in_the_thread_is_raised_in_the_worker_and_nothing_after_it_is_written() -> None:
     writer = Recorder(fail_on=3)
     part = Overlapped(writer, "prices", 4)
