@@ -28,7 +28,7 @@ TABLES: dict[str, list[tuple[str, str, str]]] = {
     ],
     "stream": [
         ("events_per_s_1proc", "raw_consume_events_per_s", "goal ≥ 25,000"),
-        ("events_per_s_2proc", "events_per_s_1proc", "two processes, 4 partitions a topic"),
+        ("events_per_s_2proc", "events_per_s_1proc", "two processes, the same partitions"),
         ("scaling_2proc", "", "2proc / 1proc; goal ≥ 1.0 (0.43 in the issue's reference run)"),
         ("raw_consume_events_per_s", "", "baseline: confluent-kafka consume + orjson"),
         ("ratio_to_raw_consume", "", "goal ≥ 0.25"),
@@ -442,7 +442,7 @@ NOTES: dict[str, str] = {
     ),
     "stream": (
         "Run of 2026-12-01 16:08–16:16 UTC (nothing else running; load from the benchmark "
-        "itself), the table above, 4 input partitions a topic: one process 10,599 events/s "
+        "itself), the table above: one process 10,599 events/s "
         "(repeats 10,486, 10,816, 10,599), two 10,586 (10,331, 10,586, 11,179), "
         "`scaling_2proc` 1.00; freshness p50 34 ms, **p99 608 ms at 5,000/s** with one "
         "process (repeats 662, 194, 608 ms; goal ≤ 250 ms not met), 620 ms with two; "
@@ -1017,6 +1017,15 @@ def render_servers(data: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+SETUP = {"events": "events", "input_partitions": "input partitions a topic"}
+
+
+def setup(meta: dict[str, Any]) -> str:
+    """What a run recorded of its own set-up (the sizes it ran at), as the header states it."""
+    runs = meta.get("runs", {})
+    return "".join(f"; {label}: {runs[key]:,}" for key, label in SETUP.items() if key in runs)
+
+
 def render() -> str:
     parts = [INTRO]
     for name, rows in TABLES.items():
@@ -1030,7 +1039,7 @@ def render() -> str:
             f"## {name} (`benchmarks/results/{name}.json`)\n\n"
             f"Measured {meta.get('measured_at', '?')} on {meta.get('cpus', '?')} CPUs, "
             f"Python {meta.get('python', '?')}; "
-            f"repeats: {meta.get('runs', {}).get('repeats', '?')}."
+            f"repeats: {meta.get('runs', {}).get('repeats', '?')}{setup(meta)}."
             "\n\n| figure | value | baseline (same run) | note |\n|---|---:|---:|---|"
         )
         for key, baseline, note in rows:

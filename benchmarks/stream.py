@@ -524,7 +524,7 @@ def main(mode: Mode, only: str | None = None) -> None:
         "stream",
         runs,
         ("ratio_to_raw_consume", "events_per_s_1proc", "raw_consume_events_per_s"),
-        {"repeats": repeats, "events": events_n},
+        {"repeats": repeats, "events": events_n, "input_partitions": INPUT_PARTITIONS},
         mode,
         more_ratios=(("scaling_2proc", "events_per_s_2proc", "events_per_s_1proc"),),
     )
