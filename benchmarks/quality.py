@@ -18,7 +18,10 @@ cap), and fixed list prices.
 - ``hr_at_10`` (and ``_popularity``, ``_vs_popularity``): when a shopper arrives (the first
   event of a web session after a week of warm-up; in ``pos``, a till order, before it is
   seen), take their top-10 from tillflow's recommender and the 10 most popular products at
-  that moment; does the order contain one of them? A shopper with no history gets the
+  that moment; does the order contain one of them? The recommender's discover part blends
+  in the item factors as a shop's scheduler publishes them (:class:`ScheduledFactors`:
+  refitted at every pipeline run once the training has its days; ``factor_fits``, and their
+  CPU time ``factor_fit_cpu_s``, in each mode). A shopper with no history gets the
   popularity list itself, so ``hr_at_10_vs_popularity_known`` is the ratio over the shoppers
   who had one (``recommendation_trials_new``: those who had none). ``hr_at_10_ceiling`` (and
   ``_vs_popularity``): the same for the 10 products the shopper was likeliest to buy by the
@@ -77,6 +80,8 @@ from typing import Any
 
 import numpy as np
 
+from batch.demand import MIN_DAYS
+from batch.scheduler import parse_schedule
 from benchmarks.common import Mode, meta
 from flows.records import Accepted
 from flows.steps import (
@@ -90,6 +95,13 @@ from flows.steps import (
     user_signal,
 )
 from online_models.elasticity import ELASTICITY
+from online_models.factors import (
+    WEIGHTS,
+    ItemFactors,
+    factor_source,
+    fit_item_factors,
+    profile_weights,
+)
 from online_models.poisson_glm import PoissonLaplace
 from online_models.pooling import ShopPrior
 from online_models.popularity import counts as popularity_counts
@@ -99,12 +111,14 @@ from online_models.recommender import (
     CATEGORY_ITEMS,
     DISCOVER_DEPTH,
     again,
-    discover,
     likely_again,
     mixed,
+    ranked_candidates,
+    sources,
 )
 from online_models.similarity import POPULARITY_DAMPING, damped
 from schemas.catalogue import CatalogueItem
+from schemas.settings import Settings
 from schemas.topics import by_name
 from simulator.config import ShopConfig
 from simulator.shop import DAY, Emitted, Shop
@@ -114,6 +128,8 @@ WARMUP_DAYS = 7
 MIN_UNITS = 200
 MODES = ("web", "pos", "both")
 Z90 = 1.6449
+# how often a shop's scheduler runs the pipeline whose training publishes the item factors
+PIPELINE_S = parse_schedule(Settings.model_fields["batch_schedule"].default)["pipeline"]
 
 
 @dataclass(frozen=True)
@@ -235,6 +251,54 @@ class Ceiling:
         return {self.shop.products[j].sku for j in top.tolist()}
 
 
+@dataclass
+class ScheduledFactors:
+    """The item factors as a shop's scheduler publishes them for its discover lists: the
+    pipeline runs every ``every`` seconds, and its training (``batch.training.run_training``)
+    fits the factors on every interaction in silver by then, weighted as ``batch/factors.py``
+    weighs them; the first run to publish any is the first after ``first``, once the demand
+    model, trained before them, has its days (``batch.demand.MIN_DAYS``). The API folds each
+    shopper into the factors last published."""
+
+    first: float
+    every: float = PIPELINE_S
+    weights: dict[tuple[str, str], float] = field(default_factory=dict)
+    items: ItemFactors | None = None
+    fits: int = 0
+    fit_cpu_s: float = 0.0
+    due: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.due = self.first + self.every
+
+    def add(self, e: Emitted) -> None:
+        """What the event adds to the shopper × product weights the next fit reads."""
+        if e.topic.name == "orders":
+            for line in e.payload["lines"]:
+                self._add(e.payload["user_id"], line["sku"], WEIGHTS["purchase"])
+        elif e.topic.name == "user-activity":
+            action, sku = e.payload["action"], e.payload["sku"]
+            if sku is not None and action != "purchase" and action in WEIGHTS:
+                self._add(e.payload["user_id"], sku, WEIGHTS[action])
+
+    def _add(self, user: str, sku: str, weight: float) -> None:
+        self.weights[user, sku] = self.weights.get((user, sku), 0.0) + weight
+
+    def at(self, t: float) -> ItemFactors | None:
+        """The factors published by ``t``: refitted on what was added so far when a run fell
+        due (the events of one moment are added after it; runs that fell due with nothing
+        new between them would fit the same factors, so one fit stands for them)."""
+        if t >= self.due:
+            self.due += self.every * (1 + (t - self.due) // self.every)
+            if self.weights:
+                started = time.process_time()
+                pairs = sorted(self.weights.items())  # as the batch orders them: the same fit
+                self.items = fit_item_factors([(u, s, w) for (u, s), w in pairs])
+                self.fit_cpu_s += time.process_time() - started
+                self.fits += 1
+        return self.items
+
+
 def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
     shop = Shop(config)
     tables = shop_tables(shop)
@@ -261,6 +325,7 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
     # user -> (ours, most popular, the ceiling's, had a history) on arrival
     shown: dict[str, tuple[set[str], set[str], set[str], bool]] = {}
     sessions: dict[str, str] = {}
+    factors = ScheduledFactors(shop.start + MIN_DAYS * DAY)
 
     def most_popular(candidates: list[str], n: int, reference: float) -> list[tuple[str, float]]:
         """The ``n`` most popular of ``candidates``, counted relative to ``reference``."""
@@ -289,10 +354,14 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
         scored = {o: st.popularity for n in similar.values() for o in n if (st := sku_state(o))}
         pop = popularity_counts(scored, least)
         near = {s: damped(n, pop, POPULARITY_DAMPING) for s, n in similar.items()}
-        found, _ = discover(profile, best, near, top, 10)
+        weights = profile_weights(profile.items, profile.recent)
+        factored = factor_source(factors.items, weights, profile.seen) if factors.items else {}
+        neighbouring, from_categories = sources(profile, best, near)
+        found = ranked_candidates(profile, neighbouring, from_categories, top, 10, factored)
         own = again(profile, 10)  # as the flow stores it, ordered as the API serves it
         scores = {s: st.popularity for s, _ in own if (st := sku_state(s)) is not None}
-        ranked = mixed(likely_again(own, popularity_counts(scores, least)), found, 10)
+        listed = [(s, v) for s, v, _ in found]
+        ranked = mixed(likely_again(own, popularity_counts(scores, least)), listed, 10)
         shown[user] = (
             {s for s, _ in ranked},
             {s for s, _ in top[:10]},
@@ -301,6 +370,7 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
         )
 
     for e in shop.events(until=shop.start + size.days * DAY):
+        factors.at(e.time)
         rec = accepted(e)
         if e.topic.name == "orders":
             user = e.payload["user_id"]
@@ -340,6 +410,7 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
             for item, (_, counts) in shopper.apply(signal, categories).pairs:
                 items.setdefault(item, ItemNeighbours()).add(counts)
                 neighbours.pop(item, None)  # its counts moved
+        factors.add(e)
     return _score(shop, states, shop_level, prices, size) | {
         "profit": shop.stats.profit,
         "hr_at_10": hits / trials if trials else 0.0,
@@ -349,6 +420,8 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
         "recommendation_trials_new": new,
         "hr_at_10_known": hits_known / (trials - new) if trials > new else 0.0,
         "hr_at_10_popularity_known": hits_popular_known / (trials - new) if trials > new else 0.0,
+        "factor_fits": factors.fits,
+        "factor_fit_cpu_s": factors.fit_cpu_s,
         "pricing_signals": signals,
         "pricing_us_per_signal": 1e6 * pricing_s / max(1, signals),
     }
@@ -640,6 +713,8 @@ def run_mode(mode: str, size: Size, seed: int) -> dict[str, Any]:
             if tillflow["hr_at_10_popularity_known"]
             else 0.0
         ),
+        "factor_fits": tillflow["factor_fits"],
+        "factor_fit_cpu_s": tillflow["factor_fit_cpu_s"],
         "pricing_us_per_signal": tillflow["pricing_us_per_signal"],
         "diagnostics": tillflow["diagnostics"],
         "seconds": time.perf_counter() - started,

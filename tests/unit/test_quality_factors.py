@@ -1,0 +1,73 @@
+"""The quality benchmark's loop folds its shoppers into item factors as a shop's scheduler
+publishes them (benchmarks.quality.ScheduledFactors): none before the first run that trains,
+then refitted on each pipeline run on what was sent before it, weighted as the batch job
+weighs silver."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.quality import ScheduledFactors, Size, run_tillflow, shop_config
+from online_models.factors import WEIGHTS
+from schemas.topics import by_name
+from simulator.shop import DAY, Emitted
+
+HOUR = 3_600.0
+
+
+def _activity(user: str, sku: str | None, action: str, t: float) -> Emitted:
+    payload: dict[str, Any] = {"user_id": user, "session_id": "s", "action": action, "sku": sku}
+    return Emitted(by_name("user-activity"), user, payload, t)
+
+
+def _order(user: str, skus: list[str], t: float) -> Emitted:
+    lines = [{"sku": s, "quantity": 2, "unit_price": 1.0} for s in skus]
+    return Emitted(by_name("orders"), user, {"user_id": user, "lines": lines}, t)
+
+
+def test_interactions_weigh_as_the_batch_job_weighs_silver() -> None:
+    factors = ScheduledFactors(first=0.0, every=HOUR)
+    for e in [
+        _activity("ann", "tea", "view", 1.0),
+        _activity("ann", "tea", "add_to_cart", 2.0),
+        _activity("ann", "tea", "remove_from_cart", 3.0),  # not an interaction the fit reads
+        _activity("ann", None, "search", 4.0),
+        _activity("ann", "jam", "wishlist", 5.0),
+        _order("ann", ["tea", "milk"], 6.0),  # one purchase a line, whatever its quantity
+    ]:
+        factors.add(e)
+    assert factors.weights == {
+        ("ann", "tea"): WEIGHTS["view"] + WEIGHTS["add_to_cart"] + WEIGHTS["purchase"],
+        ("ann", "jam"): WEIGHTS["wishlist"],
+        ("ann", "milk"): WEIGHTS["purchase"],
+    }
+
+
+def test_factors_are_published_on_schedule_from_what_came_before_each_run() -> None:
+    factors = ScheduledFactors(first=10 * HOUR, every=HOUR)
+    factors.add(_order("ann", ["tea", "milk"], 0.0))
+    factors.add(_order("bob", ["tea", "jam"], HOUR))
+    # the first run after `first` is the first to publish: none before it
+    assert factors.at(10.5 * HOUR) is None
+    first = factors.at(11 * HOUR)
+    assert first is not None
+    assert set(first.skus) == {"tea", "milk", "jam"}
+    factors.add(_order("cid", ["honey"], 11.2 * HOUR))
+    assert factors.at(11.9 * HOUR) is first  # published only by the next run
+    # runs at 12 h and 13 h fell due with only honey's order between them: one fit
+    latest = factors.at(13.5 * HOUR)
+    assert latest is not None
+    assert latest is not first
+    assert "honey" in latest.skus
+    assert factors.fits == 2
+    assert factors.at(13.9 * HOUR) is latest
+
+
+def test_the_loop_refits_the_factors_every_pipeline_run_once_training_has_its_days() -> None:
+    size = Size(
+        days=3.5, warmup_days=3, min_units=20, products=30, shoppers=300, sessions_per_day=2_000
+    )
+    result = run_tillflow(shop_config("both", size, 5), size)
+    # the runs at 3 days + 1, 2, ... 11 hours, each with new events before it (a busy shop)
+    assert result["factor_fits"] == int(0.5 * DAY // HOUR) - 1
+    assert result["recommendation_trials"] > 100
