@@ -25,7 +25,7 @@ from batch.promotion import (
     lay_groundwork,
     register_and_promote,
 )
-from batch.result import StepResult
+from batch.result import StepResult, WaitingForData
 from governance.importance_plot import IMPORTANCE_FILE
 from infra.readiness import require_mlflow
 from online_models.demand_features import DEMAND_FEATURES
@@ -319,9 +319,15 @@ def train_models(
 def run_training(
     settings: Settings, catalogue: pa.Table, step: Callable[[str], None] = lambda _: None
 ) -> StepResult:
-    trained = train_models(settings, catalogue, step)
+    # The item factors need only silver, so they are fitted first: a young shop's discover
+    # lists get them from its first run, not once the demand model has its days, and a demand
+    # or ranker fit that fails does not hold them back.
     step("fit item factors")
     factors = publish_item_factors(settings)
+    try:
+        trained = train_models(settings, catalogue, step)
+    except WaitingForData as exc:
+        raise WaitingForData(f"{exc} (item factors published: {factors.rows_out} items)") from exc
     details: dict[str, object] = {}
     for name, outcome in trained.outcomes.items():
         details[f"{name}_version"] = outcome.version.label

@@ -80,7 +80,6 @@ from typing import Any
 
 import numpy as np
 
-from batch.demand import MIN_DAYS
 from batch.scheduler import parse_schedule
 from benchmarks.common import Mode, meta
 from flows.records import Accepted
@@ -256,9 +255,9 @@ class ScheduledFactors:
     """The item factors as a shop's scheduler publishes them for its discover lists: the
     pipeline runs every ``every`` seconds, and its training (``batch.training.run_training``)
     fits the factors on every interaction in silver by then, weighted as ``batch/factors.py``
-    weighs them; the first run to publish any is the first after ``first``, once the demand
-    model, trained before them, has its days (``batch.demand.MIN_DAYS``). The API folds each
-    shopper into the factors last published."""
+    weighs them, before the models that wait for days of history; the first run to publish
+    any is the first after ``first`` (the shop's opening). The API folds each shopper into the
+    factors last published."""
 
     first: float
     every: float = PIPELINE_S
@@ -325,7 +324,7 @@ def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:
     # user -> (ours, most popular, the ceiling's, had a history) on arrival
     shown: dict[str, tuple[set[str], set[str], set[str], bool]] = {}
     sessions: dict[str, str] = {}
-    factors = ScheduledFactors(shop.start + MIN_DAYS * DAY)
+    factors = ScheduledFactors(shop.start)
 
     def most_popular(candidates: list[str], n: int, reference: float) -> list[tuple[str, float]]:
         """The ``n`` most popular of ``candidates``, counted relative to ``reference``."""

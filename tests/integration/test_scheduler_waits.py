@@ -1,4 +1,5 @@
-"""A young shop: the scheduled pipeline waits for data (``skipped``, with why), never fails."""
+"""A young shop: the scheduled pipeline waits for data (``skipped``, with why), never fails; the
+item factors, which need no days of history, are published meanwhile."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from flows.catalogue import load_catalogue
 from flows.dataflow import build_flow
 from infra.clients import redis_client
 from infra.stack.topics import delete_topics, ensure_topics
+from online_models.factors import factors_path, load_factors
 from schemas.jobs import scheduled_jobs
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS
@@ -68,8 +70,14 @@ def test_the_scheduled_pipeline_waits_for_enough_days_and_says_how_many(
         client.close()
     assert run.status == "skipped"
     assert run.trigger == "schedule"
-    # silver, gold and features ran; training waits for three complete days, one exists
-    assert re.fullmatch(r"waiting for 3 complete days of gold sku_daily; 1 so far", run.error or "")
+    # silver, gold and features ran; the models wait for three complete days, one exists; the
+    # discover list's item factors need no days of history and are published already
+    assert re.fullmatch(
+        r"waiting for 3 complete days of gold sku_daily; 1 so far "
+        r"\(item factors published: [1-9]\d* items\)",
+        run.error or "",
+    )
+    assert load_factors(factors_path(young_shop.registry_dir, young_shop.mlflow_model_prefix))
     assert run.rows_out > 0
     [scheduled] = scheduled_jobs(state)
     assert (scheduled.job, scheduled.last_at, scheduled.next_at) == ("pipeline", 1_000.0, 4_600.0)
