@@ -20,7 +20,7 @@ cap), and fixed list prices.
   seen), take their top-10 from tillflow's recommender and the 10 most popular products at
   that moment; does the order contain one of them? The recommender's discover part blends
   in the item factors as a shop's scheduler publishes them (:class:`ScheduledFactors`:
-  refitted at every pipeline run once the training has its days; ``factor_fits``, and their
+  refitted at every pipeline run from the shop's first hour; ``factor_fits``, and their
   CPU time ``factor_fit_cpu_s``, in each mode). A shopper with no history gets the
   popularity list itself, so ``hr_at_10_vs_popularity_known`` is the ratio over the shoppers
   who had one (``recommendation_trials_new``: those who had none). ``hr_at_10_ceiling`` (and
