@@ -249,6 +249,10 @@ class CategoryState:
     skus: dict[str, SkuState] = field(default_factory=dict)
     pool: CategoryPool = field(default_factory=CategoryPool)
     next_due: float = float("inf")
+    # Products touched since their last feature row, and the wall clock of the category's
+    # last rows: a row goes out at most once per interval (rows below).
+    pending: dict[str, None] = field(default_factory=dict)
+    rows_at: float = float("-inf")
 
     def apply(
         self, item: tuple[str, SkuSignal], catalogue: dict[str, CatalogueItem]
@@ -271,25 +275,54 @@ class CategoryState:
         return out
 
     def apply_batch(
-        self, items: list[tuple[str, SkuSignal]], catalogue: dict[str, CatalogueItem]
+        self,
+        items: list[tuple[str, SkuSignal]],
+        catalogue: dict[str, CatalogueItem],
+        now: float = 0.0,
+        every_s: float = 0.0,
     ) -> list[ProductsOutput]:
         """Apply a batch of the category's signals (in event-time order); one output: every
-        price change and drift, and per product touched its features and latest popularity."""
-        touched: dict[str, None] = {}
+        price change and drift, each product's latest popularity, and the feature rows that
+        are due at wall time ``now`` (:meth:`rows`)."""
         changes: list[PriceChange] = []
         drift: list[Drift] = []
         popularity: dict[str, tuple[str, float]] = {}
         for item in items:
             for out in self.apply(item, catalogue):
-                touched[out.sku] = None
+                self.pending[out.sku] = None
                 if out.change is not None:
                     changes.append(out.change)
                 if out.drift is not None:
                     drift.append(out.drift)
                 if out.popularity is not None:
                     popularity[out.sku] = out.popularity
-        features = [self.skus[sku].feature_row() for sku in touched]
+        features = self.rows(now, every_s)
         return [ProductsOutput(features, changes, drift, list(popularity.items()))]
+
+    def rows(self, now: float, every_s: float = 0.0) -> list[FeatureRow]:
+        """The feature rows of the products touched since their last row, as they are now,
+        unless the category's last rows are less than ``every_s`` (wall clock) before ``now``.
+
+        A tailing flow gets batches of a few dozen messages, and a row per product and batch
+        was mostly rebuilt and rewritten within milliseconds (docs/scaling.md): held, a
+        product's row reaches the online store at most ``every_s`` late, and its last row is
+        the same as without holding (those held go out on a wake-up and at the flow's end,
+        and are in the snapshots meanwhile)."""
+        if not self.pending or (every_s > 0 and now < self.rows_at + every_s):
+            return []
+        rows = [self.skus[sku].feature_row() for sku in self.pending]
+        self.pending = {}
+        self.rows_at = now
+        return rows
+
+    def rows_due(self, every_s: float) -> float | None:
+        """The wall clock at which the held rows are due (None: none held)."""
+        return self.rows_at + every_s if self.pending else None
+
+    def held_rows(self, now: float) -> list[ProductsOutput]:
+        """The held rows, now, as an output of their own (no signal came)."""
+        rows = self.rows(now)
+        return [ProductsOutput(rows, [], [], [])] if rows else []
 
     def _time_passed(self, t: float) -> list[SkuOutput]:
         out = []
