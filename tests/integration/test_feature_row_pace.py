@@ -4,7 +4,6 @@ row in Redis ends at its last event."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 import uuid
 from datetime import UTC, datetime
@@ -16,14 +15,14 @@ from confluent_kafka import Producer
 
 from featurestore.layout import SKU_VIEW, encode_value, field_name, sku_layout
 from flows.catalogue import store_catalogue
-from flows.run import init_recovery, process_commands
+from flows.run import init_recovery
 from infra.clients import redis_client
 from infra.stack.topics import delete_topics, ensure_topics
 from schemas.settings import Settings
 from schemas.topics import ALL_TOPICS, USER_ACTIVITY
 from simulator.config import ShopConfig
 from simulator.shop import Shop
-from tests.flow_processes import flow_env, flow_settings, wait_until
+from tests.flow_processes import flow_settings, start_flow, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -63,13 +62,7 @@ def test_held_rows_reach_redis_on_a_wake_up_when_no_more_input_comes(
     def stored(sku: str) -> bytes | None:
         return client.hget(layout.key(sku), stamp_field)  # type: ignore[return-value]
 
-    with (tmp_path / "flow.log").open("wb") as out:
-        flow = subprocess.Popen(
-            process_commands(settings, 1, 1, recovery=True)[0],
-            env=flow_env(settings),
-            stdout=out,
-            stderr=out,
-        )
+    flow = start_flow(settings, tmp_path / "flow.log")
     try:
         # Every product's first row goes at once (none before it): the flow is reading, and
         # each category's last rows are now younger than the interval.
