@@ -249,9 +249,9 @@ class CategoryState:
     skus: dict[str, SkuState] = field(default_factory=dict)
     pool: CategoryPool = field(default_factory=CategoryPool)
     next_due: float = float("inf")
-    # Products touched since their last feature row, and the wall clock of the category's
-    # last rows: a row goes out at most once per interval (rows below).
-    pending: dict[str, None] = field(default_factory=dict)
+    # The latest feature row of each product touched since its last row went out, and the
+    # wall clock of the category's last rows: rows go out at most once per interval (rows).
+    pending: dict[str, FeatureRow] = field(default_factory=dict)
     rows_at: float = float("-inf")
 
     def apply(
@@ -284,33 +284,39 @@ class CategoryState:
         """Apply a batch of the category's signals (in event-time order); one output: every
         price change and drift, each product's latest popularity, and the feature rows that
         are due at wall time ``now`` (:meth:`rows`)."""
+        touched: dict[str, None] = {}
         changes: list[PriceChange] = []
         drift: list[Drift] = []
         popularity: dict[str, tuple[str, float]] = {}
         for item in items:
             for out in self.apply(item, catalogue):
-                self.pending[out.sku] = None
+                touched[out.sku] = None
                 if out.change is not None:
                     changes.append(out.change)
                 if out.drift is not None:
                     drift.append(out.drift)
                 if out.popularity is not None:
                     popularity[out.sku] = out.popularity
+        for sku in touched:
+            self.pending[sku] = self.skus[sku].feature_row()
         features = self.rows(now, every_s)
         return [ProductsOutput(features, changes, drift, list(popularity.items()))]
 
     def rows(self, now: float, every_s: float = 0.0) -> list[FeatureRow]:
-        """The feature rows of the products touched since their last row, as they are now,
-        unless the category's last rows are less than ``every_s`` (wall clock) before ``now``.
+        """The held feature rows (each product's latest since its last row went out), unless
+        the category's last rows are less than ``every_s`` (wall clock) before ``now``.
 
         A tailing flow gets batches of a few dozen messages, and a row per product and batch
-        was mostly rebuilt and rewritten within milliseconds (docs/scaling.md): held, a
-        product's row reaches the online store at most ``every_s`` late, and its last row is
-        the same as without holding (those held go out on a wake-up and at the flow's end,
-        and are in the snapshots meanwhile)."""
+        was mostly rewritten within milliseconds (docs/scaling.md): held, a product's row
+        reaches the online store at most ``every_s`` late, and its last row is the same as
+        without holding (those held go out on a wake-up and at the flow's end, and are in the
+        snapshots meanwhile). Each row is still built at the end of its batch: building one
+        sets the product's learner's prior to the category's current one
+        (``ElasticityModel.posterior``), which later decisions start from, so building it at
+        another time would change the prices."""
         if not self.pending or (every_s > 0 and now < self.rows_at + every_s):
             return []
-        rows = [self.skus[sku].feature_row() for sku in self.pending]
+        rows = list(self.pending.values())
         self.pending = {}
         self.rows_at = now
         return rows

@@ -36,7 +36,7 @@ def _batches(n: int, seed: int) -> list[Batch]:
         per_key: dict[str, list[tuple[str, SkuSignal]]] = {}
         for i in range(rng.randint(1, 6)):
             sku = rng.choice(skus)
-            t = T0 + b * 60 + i
+            t = T0 + b * 3_600 + i  # hours apart: the category refits its prior meanwhile
             kind = rng.choice(["view", "view", "add_to_cart", "sale", "stock", "competitor"])
             signal = {
                 "sale": SkuSignal("sale", t, rng.randint(1, 3), round(rng.uniform(8, 11), 2)),
