@@ -22,6 +22,7 @@ values (:mod:`flows.records`), once per key and batch where the latest is all a 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import bytewax.operators as op
@@ -153,21 +154,26 @@ def build_flow(
     # TILLFLOW_PRODUCT_IDLE_S is forgotten, as is a product outside the catalogue (its own key).
     # Products missing from the catalogue are counted; features only, never priced.
     # One output per category and batch: its price changes, drift, popularity, and the
-    # feature rows of the products it touched.
+    # feature rows of the products touched since the category's last rows, if due.
     # The categories of a process share the level above them (the shop's mean elasticity):
     # rebuilt from the categories' own evidence as they resume, it has no state of its own.
     shop_level = ShopPrior()
+    # A product's feature row at most once per TILLFLOW_FEATURE_ROW_EVERY_MS of wall time,
+    # its latest values (the products touched since held in the category's state).
+    every_s = settings.feature_row_every_ms / 1000
 
     def category_state(resume: KeyedSnapshot | None) -> KeyedState[Any, Any, Any]:
         if resume is not None and isinstance(resume.state, CategoryState):
             rejoined(resume.state, shop_level)
         return KeyedState(
             lambda _key: sharing(shop_level),
-            lambda state, items: state.apply_batch(items, catalogue),
+            lambda state, items: state.apply_batch(items, catalogue, time.time(), every_s),
             resume,
             idle_s=settings.product_idle_s,
             when=lambda item: item[1].t,
             grouped=True,
+            held_until=lambda state: state.rows_due(every_s),
+            release=CategoryState.held_rows,
         )
 
     sku_out = op.stateful_batch(

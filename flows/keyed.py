@@ -23,11 +23,18 @@ With ``idle_s`` the state is discarded ``idle_s`` after its last batch (wall clo
 notification timer): a shopper who never comes back costs memory for ``idle_s``, not forever;
 one who comes back later starts afresh. Without it the state is kept as long as the flow runs.
 
+With ``held_until`` and ``release`` a state may hold output back (a category's feature rows,
+at most one per interval of wall time: :meth:`flows.steps.CategoryState.rows`):
+``held_until`` tells when what it holds is due (None: nothing held), and the state is woken
+then, though no value comes, to ``release`` it; what is still held when the input ends is
+released too (``--once``), and a snapshot keeps it with the state (Bytewax tells a step
+nothing at an epoch's end), so a recovered key releases it on its first wake-up.
+
 Snapshots carry the state pickled once (:mod:`flows.snapshots`) and the time of its last
 batch, so a recovered key keeps its deadline.
 
 >>> import pickle
->>> clock = iter([0.0, 10.0, 20.0]).__next__
+>>> clock = iter([0.0, 10.0, 20.0, 80.0]).__next__
 >>> def append(state, values):
 ...     state.extend(values)
 ...     return [len(state)]
@@ -95,6 +102,8 @@ class KeyedState(StatefulBatchLogic[tuple[str, Any], W, KeyedSnapshot], Generic[
         clock: Callable[[], float] = time.time,
         when: Callable[[V], float] | None = None,
         grouped: bool = False,
+        held_until: Callable[[S], float | None] | None = None,
+        release: Callable[[S, float], Iterable[W]] = lambda _state, _now: (),
     ) -> None:
         self.new = new
         self.grouped = grouped
@@ -102,6 +111,8 @@ class KeyedState(StatefulBatchLogic[tuple[str, Any], W, KeyedSnapshot], Generic[
         self.idle_s = idle_s
         self.clock = clock
         self.when = when
+        self.held_until = held_until
+        self.release = release
         self.state: S | None = resume.state if resume is not None else None
         self.active_at = resume.active_at if resume is not None else clock()
 
@@ -118,12 +129,30 @@ class KeyedState(StatefulBatchLogic[tuple[str, Any], W, KeyedSnapshot], Generic[
         return self.apply(self.state, items), StatefulBatchLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
-        if self.idle_s is None:
-            return None
-        return datetime.fromtimestamp(self.active_at + self.idle_s, UTC)
+        times = [] if self.idle_s is None else [self.active_at + self.idle_s]
+        if self.held_until is not None and self.state is not None:
+            due = self.held_until(self.state)
+            times += [] if due is None else [due]
+        return datetime.fromtimestamp(min(times), UTC) if times else None
 
-    def on_notify(self) -> tuple[tuple[()], bool]:
-        return (), StatefulBatchLogic.DISCARD
+    def on_notify(self) -> tuple[Iterable[W], bool]:
+        now = self.clock()
+        idle = self.idle_s is not None and now >= self.active_at + self.idle_s
+        out = self._released(now, everything=idle)
+        return out, StatefulBatchLogic.DISCARD if idle else StatefulBatchLogic.RETAIN
+
+    def on_eof(self) -> tuple[Iterable[W], bool]:
+        return self._released(self.clock(), everything=True), StatefulBatchLogic.RETAIN
+
+    def _released(self, now: float, everything: bool) -> Iterable[W]:
+        """What the state holds and is due at ``now`` (``everything``: all it holds)."""
+        state = self.state
+        if self.held_until is None or state is None:
+            return ()
+        due = self.held_until(state)
+        if due is None or (due > now and not everything):
+            return ()
+        return self.release(state, now)
 
     def snapshot(self) -> KeyedSnapshot:
         return KeyedSnapshot(pickled(self.state), self.active_at)

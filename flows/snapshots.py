@@ -65,7 +65,9 @@ from infra.errors import StackError
 #    by flows.steps._shopper), which the code of format 11 cannot load.
 # 13: a bronze buffer's snapshot keeps its rows' Kafka offsets, read again on resume
 #    (flows.lake_offsets.KafkaOffsets), instead of the rows.
-STATE_FORMAT = 13
+# 14: a category's state keeps the latest feature row of each product touched since its last
+#    row went out, and the time of its last rows (flows.steps.CategoryState.pending, rows_at).
+STATE_FORMAT = 14
 FORMAT_FILE = "state-format"
 UNSTAMPED = 1
 

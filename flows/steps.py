@@ -249,6 +249,10 @@ class CategoryState:
     skus: dict[str, SkuState] = field(default_factory=dict)
     pool: CategoryPool = field(default_factory=CategoryPool)
     next_due: float = float("inf")
+    # The latest feature row of each product touched since its last row went out, and the
+    # wall clock of the category's last rows: rows go out at most once per interval (rows).
+    pending: dict[str, FeatureRow] = field(default_factory=dict)
+    rows_at: float = float("-inf")
 
     def apply(
         self, item: tuple[str, SkuSignal], catalogue: dict[str, CatalogueItem]
@@ -271,10 +275,15 @@ class CategoryState:
         return out
 
     def apply_batch(
-        self, items: list[tuple[str, SkuSignal]], catalogue: dict[str, CatalogueItem]
+        self,
+        items: list[tuple[str, SkuSignal]],
+        catalogue: dict[str, CatalogueItem],
+        now: float = 0.0,
+        every_s: float = 0.0,
     ) -> list[ProductsOutput]:
         """Apply a batch of the category's signals (in event-time order); one output: every
-        price change and drift, and per product touched its features and latest popularity."""
+        price change and drift, each product's latest popularity, and the feature rows that
+        are due at wall time ``now`` (:meth:`rows`)."""
         touched: dict[str, None] = {}
         changes: list[PriceChange] = []
         drift: list[Drift] = []
@@ -288,8 +297,38 @@ class CategoryState:
                     drift.append(out.drift)
                 if out.popularity is not None:
                     popularity[out.sku] = out.popularity
-        features = [self.skus[sku].feature_row() for sku in touched]
+        for sku in touched:
+            self.pending[sku] = self.skus[sku].feature_row()
+        features = self.rows(now, every_s)
         return [ProductsOutput(features, changes, drift, list(popularity.items()))]
+
+    def rows(self, now: float, every_s: float = 0.0) -> list[FeatureRow]:
+        """The held feature rows (each product's latest since its last row went out), unless
+        the category's last rows are less than ``every_s`` (wall clock) before ``now``.
+
+        A tailing flow gets batches of a few dozen messages, and a row per product and batch
+        was mostly rewritten within milliseconds (docs/scaling.md): held, a product's row
+        reaches the online store at most ``every_s`` late, and its last row is the same as
+        without holding (those held go out on a wake-up and at the flow's end, and are in the
+        snapshots meanwhile). Each row is still built at the end of its batch: building one
+        sets the product's learner's prior to the category's current one
+        (``ElasticityModel.posterior``), which later decisions start from, so building it at
+        another time would change the prices."""
+        if not self.pending or (every_s > 0 and now < self.rows_at + every_s):
+            return []
+        rows = list(self.pending.values())
+        self.pending = {}
+        self.rows_at = now
+        return rows
+
+    def rows_due(self, every_s: float) -> float | None:
+        """The wall clock at which the held rows are due (None: none held)."""
+        return self.rows_at + every_s if self.pending else None
+
+    def held_rows(self, now: float) -> list[ProductsOutput]:
+        """The held rows, now, as an output of their own (no signal came)."""
+        rows = self.rows(now)
+        return [ProductsOutput(rows, [], [], [])] if rows else []
 
     def _time_passed(self, t: float) -> list[SkuOutput]:
         out = []

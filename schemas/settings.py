@@ -159,6 +159,9 @@ class Settings(BaseSettings):
     # Idle time after which a shopper's / a product's flow state and Redis keys are dropped.
     shopper_idle_s: float = Field(default=30 * 86_400.0, gt=0)
     product_idle_s: float = Field(default=90 * 86_400.0, gt=0)
+    # Wall time between two feature rows of a product at least (0: one per batch that
+    # touched it); the latest row is always written (flows.steps.CategoryState.rows).
+    feature_row_every_ms: float = Field(default=100.0, ge=0)
     price_history_len: int = Field(default=1_000, ge=1)  # price changes kept per product
     popularity_len: int = Field(default=1_000, ge=1)  # products kept per popularity list
     stream_len: int = Field(default=10_000, ge=1)  # entries kept in the drift stream (about)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import threading
 import time
 import urllib.request
@@ -19,7 +20,7 @@ from confluent_kafka import Consumer, TopicPartition
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from flows.run import TAIL_ENV
+from flows.run import TAIL_ENV, process_commands
 from schemas.lake import bronze_path
 from schemas.settings import Settings
 from schemas.topics import INPUT_TOPICS
@@ -53,6 +54,18 @@ def flow_env(settings: Settings, tail: bool = True) -> dict[str, str]:
         "TILLFLOW_ADMIN_PASSWORD": settings.admin_password.get_secret_value(),
         "TILLFLOW_NEO4J_PASSWORD": settings.neo4j_password.get_secret_value(),
     }
+
+
+def start_flow(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    """One tailing flow process with recovery, as ``tillflow flows run`` starts it; its output
+    in ``log``."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            process_commands(settings, 1, 1, recovery=True)[0],
+            env=flow_env(settings),
+            stdout=out,
+            stderr=out,
+        )
 
 
 def wait_until(observe: Callable[[], T | None], what: str, timeout_s: float = 180.0) -> T:

@@ -6,7 +6,6 @@ price update is published twice. The broker is this test's own."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from flows.catalogue import store_catalogue
-from flows.run import init_recovery, process_commands
+from flows.run import init_recovery
 from infra.stack.topics import ensure_topics
 from schemas.settings import Settings
 from simulator.config import ShopConfig
@@ -22,10 +21,10 @@ from simulator.producer import RunOptions, run_shop
 from simulator.shop import Shop
 from tests.flow_processes import (
     bronze_offsets,
-    flow_env,
     flow_settings,
     metric_values,
     read_so_far,
+    start_flow,
     topic_offsets,
     wait_until,
 )
@@ -57,13 +56,7 @@ def test_a_broker_killed_and_restarted_under_load_loses_and_repeats_nothing(
         init_recovery(settings.recovery_dir, 1)
         port = settings.flow_metrics_port
         options = RunOptions(max_events=EVENTS, rate=RATE)
-        with (tmp_path / "flow.log").open("wb") as out:
-            flow = subprocess.Popen(
-                process_commands(settings, 1, 1, recovery=True)[0],
-                env=flow_env(settings),
-                stdout=out,
-                stderr=out,
-            )
+        flow = start_flow(settings, tmp_path / "flow.log")
         try:
             # A few events first, so that the live stream starts once the flow is reading.
             warmup = asyncio.run(run_shop(settings, WARMUP, RunOptions(max_events=1_000)))

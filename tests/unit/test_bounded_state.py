@@ -45,6 +45,9 @@ def test_keyed_state_is_created_from_its_key_and_dropped_an_idle_time_after_its_
     now[0] = 1_030.0
     logic.on_batch([("U-1", UserSignal("view", 1_030.0, "s-1", ("SKU-1",)))])
     assert logic.notify_at() == datetime.fromtimestamp(1_090.0, UTC)  # the deadline moved
+    now[0] = 1_089.0  # woken before its deadline (for output it held): kept
+    assert logic.on_notify() == ((), False)
+    now[0] = 1_090.0
     assert logic.on_notify() == ((), True)  # discarded
 
 
