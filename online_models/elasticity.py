@@ -131,9 +131,10 @@ class ElasticityModel:
         return self.glm.n
 
     def posterior(self, pool: CategoryPool) -> tuple[float, float]:
-        """Elasticity mean and standard deviation under the category's current prior."""
-        self.glm.set_prior(ELASTICITY, *pool.prior.for_product(self.sku))
-        return self.glm.marginal(ELASTICITY)
+        """Elasticity mean and standard deviation under the category's current prior. Reading
+        it changes nothing (learning sets the prior it learns under), so prices do not depend
+        on when a feature row or a price was read, nor on how the input was batched."""
+        return self.glm.marginal_under(ELASTICITY, *pool.prior.for_product(self.sku))
 
     def sample(self, pool: CategoryPool, rng: random.Random) -> float:
         mean, std = self.posterior(pool)

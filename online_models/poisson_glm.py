@@ -80,15 +80,37 @@ class PoissonLaplace:
     def set_prior(self, index: int, mean: float, std: float) -> None:
         """Replace the prior of one coefficient; the evidence already seen is kept."""
         precision = 1.0 / (std * std)
-        old_mean, old_precision = self._prior_mean[index], self._prior_precision[index, index]
-        if (
-            abs(old_mean - mean) < PRIOR_TOLERANCE
-            and abs(precision / old_precision - 1) < PRIOR_TOLERANCE
-        ):
+        if self._holds_prior(index, mean, precision):
             return
         self._prior_mean[index] = mean
         self._prior_precision[index, index] = precision
         self._cov = None
+
+    def _holds_prior(self, index: int, mean: float, precision: float) -> bool:
+        """Whether the coefficient's prior is already (``mean``, ``precision``), within
+        PRIOR_TOLERANCE."""
+        old_mean = float(self._prior_mean[index])
+        old_precision = float(self._prior_precision[index, index])
+        return (
+            abs(old_mean - mean) < PRIOR_TOLERANCE
+            and abs(precision / old_precision - 1) < PRIOR_TOLERANCE
+        )
+
+    def marginal_under(self, index: int, mean: float, std: float) -> tuple[float, float]:
+        """One coefficient's posterior mean and standard deviation were its prior (``mean``,
+        ``std``), without keeping that prior: a reading leaves the model as it was, so what it
+        learns next does not depend on when, or how often, it was read (:meth:`set_prior`
+        drops the cached posterior, whose rank-one updates differ from a fresh solve in the
+        last bits)."""
+        precision = 1.0 / (std * std)
+        if self._holds_prior(index, mean, precision):
+            return self.marginal(index)
+        prior_mean = self._prior_mean.copy()
+        prior_precision = self._prior_precision.copy()
+        prior_mean[index], prior_precision[index, index] = mean, precision
+        cov = np.linalg.inv(prior_precision + self._precision_data)
+        coefficients = cov @ (prior_precision @ prior_mean + self._info)
+        return float(coefficients[index]), math.sqrt(float(cov[index, index]))
 
     def prior_variance(self, index: int) -> float:
         """The variance of one coefficient's current prior (what its evidence is read against)."""
