@@ -129,11 +129,12 @@ class KeyedState(StatefulBatchLogic[tuple[str, Any], W, KeyedSnapshot], Generic[
         return self.apply(self.state, items), StatefulBatchLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
-        times = [] if self.idle_s is None else [self.active_at + self.idle_s]
+        at = None if self.idle_s is None else self.active_at + self.idle_s
         if self.held_until is not None and self.state is not None:
             due = self.held_until(self.state)
-            times += [] if due is None else [due]
-        return datetime.fromtimestamp(min(times), UTC) if times else None
+            if due is not None and (at is None or due < at):
+                at = due
+        return None if at is None else datetime.fromtimestamp(at, UTC)
 
     def on_notify(self) -> tuple[Iterable[W], bool]:
         now = self.clock()

@@ -108,8 +108,7 @@ class PoissonLaplace:
         prior_mean = self._prior_mean.copy()
         prior_precision = self._prior_precision.copy()
         prior_mean[index], prior_precision[index, index] = mean, precision
-        cov = np.linalg.inv(prior_precision + self._precision_data)
-        coefficients = cov @ (prior_precision @ prior_mean + self._info)
+        coefficients, cov = self._solve(prior_precision, prior_mean)
         return float(coefficients[index]), math.sqrt(float(cov[index, index]))
 
     def prior_variance(self, index: int) -> float:
@@ -121,11 +120,14 @@ class PoissonLaplace:
             self._mean, self._cov = self._solve(self._prior_precision)
         return self._mean, self._cov
 
-    def _solve(self, prior_precision: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean and covariance of the evidence under a prior of this precision
-        (and the prior means)."""
+    def _solve(
+        self, prior_precision: np.ndarray, prior_mean: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and covariance of the evidence under a prior of this precision and
+        these means (None: the prior's own)."""
+        means = self._prior_mean if prior_mean is None else prior_mean
         cov = np.linalg.inv(prior_precision + self._precision_data)
-        return cov @ (prior_precision @ self._prior_mean + self._info), cov
+        return cov @ (prior_precision @ means + self._info), cov
 
     def mean(self) -> list[float]:
         mean, _ = self._posterior()
