@@ -408,6 +408,16 @@ def figures(seen: list[Probe], load_s: float) -> dict[str, float]:
     }
 
 
+def timed_freshness(
+    base: Settings, workdir: Path, tag: str, probes: int, load_s: float, code: Path | None = None
+) -> tuple[dict[str, float], list[Probe]]:
+    """One process's freshness run at LOAD_RATE for ``load_s`` seconds (``code``: the folder
+    of the flow's source; None: this checkout): its :func:`figures` with the machine's
+    1-minute load average as it ended, and its probes."""
+    seen = freshness(base, workdir, tag, probes, int(LOAD_RATE * load_s), LOAD_RATE, code=code)
+    return {**figures(seen, load_s), "load_1m": round(os.getloadavg()[0], 2)}, seen
+
+
 def freshness_only(base: Settings, workdir: Path, mode: Mode) -> None:
     """``--only freshness``: the one-process run at LOAD_RATE alone, each repeat, with the
     machine's 1-minute load average as it ended; prints the figures and their medians and
@@ -417,10 +427,9 @@ def freshness_only(base: Settings, workdir: Path, mode: Mode) -> None:
     runs: dict[str, list[float]] = {}
     every: list[list[dict[str, float]]] = []
     for repeat in range(repeats):
-        tag = f"{uuid.uuid4().hex[:6]}f"
-        seen = freshness(base, workdir, tag, probes, LOAD_RATE * load_s, LOAD_RATE)
-        every.append([p._asdict() for p in seen])
-        for key, value in {**figures(seen, load_s), "load_1m": os.getloadavg()[0]}.items():
+        seen, probed = timed_freshness(base, workdir, f"{uuid.uuid4().hex[:6]}f", probes, load_s)
+        every.append([p._asdict() for p in probed])
+        for key, value in seen.items():
             runs.setdefault(key, []).append(value)
         print_repeat(repeat, repeats, runs)
     shown = ", ".join(f"{k}={median(v):,.1f}" for k, v in runs.items())

@@ -48,8 +48,7 @@ from benchmarks.stream import (
     Probe,
     drop_keys,
     env_of,
-    figures,
-    freshness,
+    timed_freshness,
     unstamped_recovery,
     variant,
 )
@@ -131,8 +130,7 @@ def freshness_ab(refs: list[str], mode: Mode, repeats: int, load_s: int) -> None
     the replays are -> results/stream_ab_freshness.json: per commit the medians of
     :func:`benchmarks.stream.figures`; each run's figures, probes and the 1-minute load average
     as it ended in ``meta``."""
-    repeats, probes = mode.size(repeats, 1), mode.size(PROBES, 10)
-    load_n = mode.size(LOAD_RATE * load_s, LOAD_RATE)
+    repeats, probes, load_s = mode.size(repeats, 1), mode.size(PROBES, 10), mode.size(load_s, 1)
     base = Settings(environment="test")
     require_kafka(base)
     require_redis(base)
@@ -144,9 +142,9 @@ def freshness_ab(refs: list[str], mode: Mode, repeats: int, load_s: int) -> None
         for repeat in range(repeats):
             for i in [(repeat + j) % len(refs) for j in range(len(refs))]:
                 tag = f"abf{uuid.uuid4().hex[:6]}"
-                seen = freshness(base, workdir, tag, probes, load_n, LOAD_RATE, code=code[i])
-                runs[i].append({**figures(seen, load_s), "load_1m": round(os.getloadavg()[0], 2)})
-                probes_of[i].append(seen)
+                seen, probed = timed_freshness(base, workdir, tag, probes, load_s, code[i])
+                runs[i].append(seen)
+                probes_of[i].append(probed)
             latest = "; ".join(
                 f"{ref}: " + ", ".join(f"{k}={v:,.1f}" for k, v in r[-1].items())
                 for ref, r in zip(refs, runs, strict=True)
