@@ -67,7 +67,10 @@ from infra.errors import StackError
 #    (flows.lake_offsets.KafkaOffsets), instead of the rows.
 # 14: a category's state keeps the latest feature row of each product touched since its last
 #    row went out, and the time of its last rows (flows.steps.CategoryState.pending, rows_at).
-STATE_FORMAT = 14
+# 15: a category's state holds the products touched since their last row went out with their
+#    elasticity priors, not their rows (flows.steps.CategoryState.pending): rows are built when
+#    they go out.
+STATE_FORMAT = 15
 FORMAT_FILE = "state-format"
 UNSTAMPED = 1
 

@@ -185,9 +185,11 @@ class SkuState:
             drift = Drift("elasticity", self.sku, t, round(self.pricer.drift.mean_error, 6))
         return SkuOutput(self.sku, change, drift, popularity)
 
-    def feature_row(self) -> FeatureRow:
-        """The product's feature values as they are now, frozen."""
-        return FeatureRow("sku", self.sku, self.values(), self.watermark, self.model_error())
+    def feature_row(self, prior: tuple[float, float] | None = None) -> FeatureRow:
+        """The product's feature values as they are now, frozen; ``prior``: its elasticity
+        prior (mean, std) as the row reads it (None: the category's current one)."""
+        values = self.values(prior)
+        return FeatureRow("sku", self.sku, values, self.watermark, self.model_error())
 
     def model_error(self) -> float | None:
         """The elasticity learner's recent mean absolute error (for metrics), if it learned."""
@@ -199,16 +201,16 @@ class SkuState:
     def watermark(self) -> float:
         return self.features.watermark
 
-    def values(self) -> dict[str, Any]:
+    def values(self, prior: tuple[float, float] | None = None) -> dict[str, Any]:
         price = self.pricer.price if self.pricer is not None else self.features.last_price
         values = self.features.values(price)
         if self.pricer is not None:
-            mean, std = self.pricer.demand.posterior(self.pool)
+            prior_mean, prior_std = prior or self.pool.prior.for_product(self.sku)
+            mean, std = self.pricer.demand.posterior_under(prior_mean, prior_std)
             evidence = self.pricer.demand.evidence()
             values["elasticity"] = round(mean, 6)
             values["elasticity_std"] = round(std, 6)
             values["observations"] = evidence.observations
-            prior_mean, prior_std = self.pool.prior.for_product(self.sku)
             values["elasticity_prior"] = round(prior_mean, 6)
             values["elasticity_prior_std"] = round(prior_std, 6)
             values["evidence_views"] = evidence.views
@@ -249,9 +251,10 @@ class CategoryState:
     skus: dict[str, SkuState] = field(default_factory=dict)
     pool: CategoryPool = field(default_factory=CategoryPool)
     next_due: float = float("inf")
-    # The latest feature row of each product touched since its last row went out, and the
-    # wall clock of the category's last rows: rows go out at most once per interval (rows).
-    pending: dict[str, FeatureRow] = field(default_factory=dict)
+    # Each product touched since its last row went out, with its elasticity prior as its last
+    # batch left it, and the wall clock of the category's last rows: rows go out at most once
+    # per interval, and are built when they go (rows).
+    pending: dict[str, tuple[float, float]] = field(default_factory=dict)
     rows_at: float = float("-inf")
 
     def apply(
@@ -297,26 +300,29 @@ class CategoryState:
                     drift.append(out.drift)
                 if out.popularity is not None:
                     popularity[out.sku] = out.popularity
+        prior = self.pool.prior
         for sku in touched:
-            self.pending[sku] = self.skus[sku].feature_row()
+            self.pending[sku] = prior.for_product(sku)
         features = self.rows(now, every_s)
         return [ProductsOutput(features, changes, drift, list(popularity.items()))]
 
     def rows(self, now: float, every_s: float = 0.0) -> list[FeatureRow]:
-        """The held feature rows (each product's latest since its last row went out), unless
+        """The feature rows of the products held (each as its last batch left it), unless
         the category's last rows are less than ``every_s`` (wall clock) before ``now``.
 
         A tailing flow gets batches of a few dozen messages, and a row per product and batch
         was mostly rewritten within milliseconds (docs/scaling.md): held, a product's row
         reaches the online store at most ``every_s`` late, and its last row is the same as
         without holding (those held go out on a wake-up and at the flow's end, and are in the
-        snapshots meanwhile). Each row is still built at the end of its batch: building one
-        sets the product's learner's prior to the category's current one
-        (``ElasticityModel.posterior``), which later decisions start from, so building it at
-        another time would change the prices."""
+        snapshots meanwhile). A row is built only when it goes out: what it reads of the
+        product changes only in a batch that touches the product (and holds it again), and
+        what it reads of the category, the product's elasticity prior, is held with it as that
+        batch left it; reading the posterior changes nothing. So the row is the one the batch
+        would have built, and a row that a later one replaces is never built."""
         if not self.pending or (every_s > 0 and now < self.rows_at + every_s):
             return []
-        rows = list(self.pending.values())
+        skus = self.skus
+        rows = [skus[sku].feature_row(prior) for sku, prior in self.pending.items()]
         self.pending = {}
         self.rows_at = now
         return rows

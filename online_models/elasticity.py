@@ -134,7 +134,12 @@ class ElasticityModel:
         """Elasticity mean and standard deviation under the category's current prior. Reading
         it changes nothing (learning sets the prior it learns under), so prices do not depend
         on when a feature row or a price was read, nor on how the input was batched."""
-        return self.glm.marginal_under(ELASTICITY, *pool.prior.for_product(self.sku))
+        return self.posterior_under(*pool.prior.for_product(self.sku))
+
+    def posterior_under(self, mean: float, std: float) -> tuple[float, float]:
+        """Elasticity mean and standard deviation were its prior ``mean`` ± ``std`` (reading
+        it changes nothing, as :meth:`posterior`)."""
+        return self.glm.marginal_under(ELASTICITY, mean, std)
 
     def sample(self, pool: CategoryPool, rng: random.Random) -> float:
         mean, std = self.posterior(pool)

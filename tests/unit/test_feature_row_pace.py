@@ -10,12 +10,13 @@ import time
 from typing import Any
 
 import bytewax.operators as op
+import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 
 from flows.keyed import KeyedState
 from flows.records import FeatureRow, SkuSignal
-from flows.steps import CategoryState, ProductsOutput
+from flows.steps import CategoryState, ProductsOutput, SkuState
 from schemas.catalogue import CatalogueItem
 
 T0 = 1_767_571_200.0  # event time of the first signal
@@ -72,22 +73,27 @@ def _last(rows: list[FeatureRow]) -> dict[str, FeatureRow]:
 
 
 def _run(batches: list[Batch], every_s: float, step_s: float) -> list[FeatureRow]:
+    return [row for _, row in _run_at(batches, every_s, step_s)]
+
+
+def _run_at(batches: list[Batch], every_s: float, step_s: float) -> list[tuple[int, FeatureRow]]:
     """The batches ``step_s`` of wall time apart, each key woken as Bytewax wakes it (once its
-    notification time has passed), then the input's end."""
+    notification time has passed), then the input's end; each row with when it went out:
+    ``2i`` on a wake-up before batch ``i``, ``2i + 1`` with batch ``i``."""
     now = [1_000.0]
     logics: dict[str, KeyedState] = {}  # type: ignore[type-arg]
-    rows: list[FeatureRow] = []
-    for batch in batches:
+    rows: list[tuple[int, FeatureRow]] = []
+    for i, batch in enumerate(batches):
         now[0] += step_s
         for logic in logics.values():
             due = logic.notify_at()
             if due is not None and due.timestamp() <= now[0]:
-                rows += _rows(logic.on_notify()[0])
+                rows += [(2 * i, row) for row in _rows(logic.on_notify()[0])]
         for key, signals in batch:
             logic = logics.setdefault(key, _category(now, every_s))
-            rows += _rows(logic.on_batch([(key, signals)])[0])
+            rows += [(2 * i + 1, row) for row in _rows(logic.on_batch([(key, signals)])[0])]
     for logic in logics.values():
-        rows += _rows(logic.on_eof()[0])
+        rows += [(2 * len(batches), row) for row in _rows(logic.on_eof()[0])]
     return rows
 
 
@@ -98,6 +104,35 @@ def test_each_products_last_row_is_the_one_a_row_per_batch_ends_with() -> None:
     assert _last(paced) == _last(every)
     assert len(_last(every)) == len(CATALOGUE) + 1
     assert len(paced) < len(every) / 3  # a category's rows at most every tenth batch
+
+
+def test_a_held_row_is_the_one_its_products_last_batch_would_have_built() -> None:
+    """Rows are built only when they go out, yet each is the row of its product as of the end
+    of the last batch that touched it, though the category refits its products' elasticity
+    prior in the batches between (hours of event time apart)."""
+    batches = _batches(400, seed=3)
+    every = _run_at(batches, every_s=0.0, step_s=0.005)  # a row per product and batch
+    paced = _run_at(batches, every_s=0.05, step_s=0.005)
+    assert len(paced) < len(every) / 3
+    for at, row in paced:
+        latest = [r for when, r in every if when <= at and r.key == row.key][-1]
+        assert row == latest
+
+
+def test_a_row_that_a_later_one_replaces_before_it_goes_out_is_never_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built = 0
+    build = SkuState.feature_row
+
+    def counted(state: SkuState, *prior: tuple[float, float]) -> FeatureRow:
+        nonlocal built
+        built += 1
+        return build(state, *prior)
+
+    monkeypatch.setattr(SkuState, "feature_row", counted)
+    paced = _run(_batches(200, seed=4), every_s=0.05, step_s=0.005)
+    assert built == len(paced)
 
 
 def test_held_rows_are_released_on_a_wake_up_when_no_more_input_comes() -> None:
