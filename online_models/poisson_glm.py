@@ -36,6 +36,10 @@ TOLERANCE = 1e-9  # on the linear predictor
 MAX_STEP = 2.0  # largest Newton step on the linear predictor: keeps exp() from overshooting
 PRIOR_TOLERANCE = 1e-3  # prior changes smaller than this keep the cached posterior
 
+# A reading of one coefficient's marginal under a given prior: (index, prior mean, prior std,
+# (posterior mean, posterior std)).
+Read = tuple[int, float, float, tuple[float, float]]
+
 
 class PoissonLaplace:
     """A Gaussian posterior over the coefficients of a Poisson rate with an offset.
@@ -52,6 +56,7 @@ class PoissonLaplace:
         "_precision_data",
         "_prior_mean",
         "_prior_precision",
+        "_read",
         "n",
     )
 
@@ -63,6 +68,7 @@ class PoissonLaplace:
         self._info = np.zeros(d)
         self._mean: np.ndarray | None = None
         self._cov: np.ndarray | None = None
+        self._read: Read | None = None
         self.n = 0
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
@@ -85,6 +91,7 @@ class PoissonLaplace:
         self._prior_mean[index] = mean
         self._prior_precision[index, index] = precision
         self._cov = None
+        self._read = None
 
     def _holds_prior(self, index: int, mean: float, precision: float) -> bool:
         """Whether the coefficient's prior is already (``mean``, ``precision``), within
@@ -101,15 +108,25 @@ class PoissonLaplace:
         ``std``), without keeping that prior: a reading leaves the model as it was, so what it
         learns next does not depend on when, or how often, it was read (:meth:`set_prior`
         drops the cached posterior, whose rank-one updates differ from a fresh solve in the
-        last bits)."""
+        last bits).
+
+        The last reading is kept until the model learns or its prior is set: a product's
+        feature rows read it under the same prior far more often than it learns, and each
+        reading under another prior than the model's own is a solve."""
+        read = self._read
+        if read is not None and read[0] == index and read[1] == mean and read[2] == std:
+            return read[3]
         precision = 1.0 / (std * std)
         if self._holds_prior(index, mean, precision):
-            return self.marginal(index)
-        prior_mean = self._prior_mean.copy()
-        prior_precision = self._prior_precision.copy()
-        prior_mean[index], prior_precision[index, index] = mean, precision
-        coefficients, cov = self._solve(prior_precision, prior_mean)
-        return float(coefficients[index]), math.sqrt(float(cov[index, index]))
+            marginal = self.marginal(index)
+        else:
+            prior_mean = self._prior_mean.copy()
+            prior_precision = self._prior_precision.copy()
+            prior_mean[index], prior_precision[index, index] = mean, precision
+            coefficients, cov = self._solve(prior_precision, prior_mean)
+            marginal = float(coefficients[index]), math.sqrt(float(cov[index, index]))
+        self._read = (index, mean, std, marginal)
+        return marginal
 
     def prior_variance(self, index: int) -> float:
         """The variance of one coefficient's current prior (what its evidence is read against)."""
@@ -193,6 +210,7 @@ class PoissonLaplace:
         self._precision_data += curvature * (v[:, None] * v)
         self._info += v * (weight * (units - rate) + curvature * eta)
         self.n += 1
+        self._read = None
         return residual
 
     def absorb(self, index: int, vague: Sequence[int] = ()) -> tuple[float, float]:
@@ -235,6 +253,7 @@ class PoissonLaplace:
         self._precision_data[:, index] = 0.0
         self._info[index] = 0.0
         self._cov = self._mean = None
+        self._read = None
         return moment
 
     def _moment(self, index: int, vague: Sequence[int]) -> tuple[float, float]:
@@ -291,6 +310,7 @@ def _restore_laplace(d: int, n: int, held: tuple[bool, bool], flat: bytes) -> Po
     model._info = values[at : at + vector]
     at += vector
     model._mean = model._cov = None
+    model._read = None
     if held[0]:
         model._mean = values[at : at + vector]
         at += vector
