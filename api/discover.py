@@ -232,6 +232,7 @@ class DiscoverInputs:
             self.neighbours,
             self.popularity.scores,
             skus,
+            self.factored,
         )
 
 

@@ -70,14 +70,53 @@ def load(version: ModelVersion) -> LoadedModel:
     )
 
 
-class ModelSlot:
-    """The champion of one named model; ``refresh`` follows the ``champion`` alias."""
+def refusal(label: str, trained_on: tuple[str, ...], expected: tuple[str, ...]) -> str | None:
+    """Why a version trained on the columns ``trained_on`` cannot be served by an API that
+    builds the rows ``expected`` (None when it can). Its rows would need columns this API
+    does not build or would miss ones it does; a column that lost its old meaning (a source
+    named apart) is no better, so the version waits for a training on today's columns.
 
-    def __init__(self, registry: ModelRegistry, name: str) -> None:
+    >>> why = refusal("ranker:v3", ("a", "b", "old"), ("a", "b", "c"))
+    >>> why.startswith("ranker:v3 was trained on other input columns")
+    True
+    >>> "(missing: c; not built: old)" in why
+    True
+    >>> refusal("ranker:v4", ("a", "b"), ("a", "b")) is None
+    True
+    """
+    if trained_on == expected:
+        return None
+    missing = [f for f in expected if f not in trained_on]
+    unknown = [f for f in trained_on if f not in expected]
+    what = "; ".join(
+        part
+        for part in (
+            f"missing: {', '.join(missing)}" if missing else "",
+            f"not built: {', '.join(unknown)}" if unknown else "",
+        )
+        if part
+    ) or ("in another order" if trained_on else "no column list in its metadata")
+    return (
+        f"{label} was trained on other input columns than this API builds ({what}): not "
+        "served; the lists are served without it until a version trained on today's columns "
+        "is promoted (the next training)"
+    )
+
+
+class ModelSlot:
+    """The champion of one named model; ``refresh`` follows the ``champion`` alias. With
+    ``features`` (the input columns the API builds for it), a champion trained on other
+    columns is not loaded: the slot keeps what it served and says why (:func:`refusal`)."""
+
+    def __init__(
+        self, registry: ModelRegistry, name: str, features: tuple[str, ...] | None = None
+    ) -> None:
         self.registry = registry
         self.name = name
+        self.features = features
         self.model: LoadedModel | None = None
         self.error: str | None = None
+        self.refused: int | None = None  # the version refused last (not checked again)
 
     def refresh(self) -> bool:
         """Load the champion if the alias moved; True when the slot changed."""
@@ -90,6 +129,15 @@ class ModelSlot:
         if current is None or current.version == loaded:
             self.error = None if current else f"no current version of {self.name!r}"
             return False
+        if current.version == self.refused:
+            return False
+        if self.features is not None:
+            trained_on = tuple(current.metadata.get("features", ()))
+            reason = refusal(current.label, trained_on, self.features)
+            if reason is not None:
+                self.error, self.refused = reason, current.version
+                log.warning("model refused", model=current.label, reason=reason)
+                return False
         try:
             model = load(current)
         except Exception as exc:  # noqa: BLE001 - a broken model must not take the API down

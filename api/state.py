@@ -23,11 +23,14 @@ from api.tokens import VerifiedTokens
 from graph.serving import GraphService
 from ingest.producer import EventProducer
 from online_models.factors import factors_path
+from online_models.ranking import RANKER_FEATURES
 from registry import ModelRegistry
 from schemas.producers import ProducerClient
 from schemas.settings import Settings
 
 MODEL_NAMES = ("demand", "ranker")
+MODEL_FEATURES = {"ranker": RANKER_FEATURES}
+"""The input columns the API builds for a model: a champion trained on others is refused."""
 
 
 @dataclass
@@ -73,7 +76,9 @@ class AppState:
             served=ServedLog(kafka.producer, settings.api_kafka_timeout_s, metrics),
             registry=registry,
             features=FeatureReads.create(settings),
-            models={name: ModelSlot(registry, name) for name in MODEL_NAMES},
+            models={
+                name: ModelSlot(registry, name, MODEL_FEATURES.get(name)) for name in MODEL_NAMES
+            },
             prices=LastKnown(settings.api_cache_ttl_s),
             shoppers=LastKnown(settings.api_cache_ttl_s),
             popular=LastKnown(settings.api_cache_ttl_s),

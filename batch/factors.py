@@ -9,6 +9,8 @@ API follows that file and folds each shopper in when their discover list is buil
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import duckdb
 
 from batch.lake import read_all
@@ -26,17 +28,44 @@ from schemas.settings import Settings
 
 _ACTIONS = ", ".join(f"'{a}'" for a in WEIGHTS if a != "purchase")
 _WEIGHT = " ".join(f"WHEN '{a}' THEN {w}" for a, w in WEIGHTS.items() if a != "purchase")
-INTERACTIONS_SQL = f"""
+
+
+def interactions_sql(before: bool = False) -> str:
+    """Each shopper × product pair's summed interaction weight over silver's ``user_activity``
+    and ``order_lines`` (sorted: the same lake gives the same matrix, so the seeded fit gives
+    the same factors); with ``before``, only the events strictly before the query's one
+    parameter (a naive UTC timestamp): what a fit made at that moment could read."""
+    when = " AND event_time::TIMESTAMP < $1" if before else ""
+    return f"""
 SELECT user_id, sku, sum(w) AS w FROM (
     SELECT user_id, sku, CASE action {_WEIGHT} END AS w FROM user_activity
-    WHERE sku IS NOT NULL AND action IN ({_ACTIONS})
+    WHERE sku IS NOT NULL AND action IN ({_ACTIONS}){when}
     UNION ALL
-    SELECT user_id, sku, {WEIGHTS["purchase"]} FROM order_lines
+    SELECT user_id, sku, {WEIGHTS["purchase"]} FROM order_lines WHERE TRUE{when}
 ) GROUP BY user_id, sku ORDER BY user_id, sku
 """
-COLUMNS = {USER_ACTIVITY: ["user_id", "sku", "action"], ORDER_LINES: ["user_id", "sku"]}
-"""Each shopper × product pair's summed interaction weight (sorted: the same lake gives the
-same matrix, so the seeded fit gives the same factors)."""
+
+
+INTERACTIONS_SQL = interactions_sql()
+COLUMNS = {
+    USER_ACTIVITY: ["user_id", "sku", "action", "event_time"],
+    ORDER_LINES: ["user_id", "sku", "event_time"],
+}
+"""The silver columns the fit reads."""
+
+
+def interactions(
+    con: duckdb.DuckDBPyConnection, before: datetime | None = None
+) -> list[tuple[str, str, float]]:
+    """The ``(shopper, sku, weight)`` triples the factors are fitted on (:func:`interactions_sql`,
+    every event, or those strictly before ``before``, timezone-aware) from the silver tables
+    registered on ``con``."""
+    if before is None:
+        rows = con.execute(INTERACTIONS_SQL).fetchall()
+    else:
+        naive = before.astimezone(UTC).replace(tzinfo=None)
+        rows = con.execute(interactions_sql(before=True), [naive]).fetchall()
+    return [(u, s, float(w)) for u, s, w in rows]
 
 
 def publish_item_factors(settings: Settings, seed: int = 0) -> StepResult:
@@ -49,7 +78,7 @@ def publish_item_factors(settings: Settings, seed: int = 0) -> StepResult:
             if rows is None:  # not written yet: none of its kind of interaction so far
                 rows = SILVER_SCHEMAS[name].empty_table().select(columns)
             con.register(name, rows)
-        triples = [(u, s, float(w)) for u, s, w in con.sql(INTERACTIONS_SQL).fetchall()]
+        triples = interactions(con)
     finally:
         con.close()
     if not triples:

@@ -3,9 +3,15 @@
 Two kinds of query, both with every shopper and product state rebuilt from silver events
 strictly before a cut-off time ``c``, in the very hash forms the flows write to Redis, and
 rows built with ``online_models.ranking.candidate_row`` as at serving time (each candidate's
-source, ``again``, ``similar``, ``category`` or ``popular``, and what each discover source
-says of it, ``online_models.candidate_signals``, are features: the ranker learns to blend the
-sources):
+source, ``again``, ``similar``, ``factors``, ``category`` or ``popular``, and what each
+discover source says of it, ``online_models.candidate_signals``, are features: the ranker
+learns to blend the sources).
+
+The factor source a candidate is described by is the one a shop would have served at the
+cut-off: item factors fitted on the silver interactions strictly before it
+(``batch.factors.interactions``, one fit per cut-off, as the scheduled training would have
+published them), never the factors fitted on all of silver, whose items and vectors would
+carry what shoppers did in the horizon the labels come from.
 
 - :func:`served_set` (when the served-list log exists): every list the API served in
   ``[c, c + horizon)`` (bronze ``recommendations-served``), as shown; an item shown and then
@@ -14,7 +20,8 @@ sources):
 - :func:`ranking_set` (the fallback): every shopper who buys within ``(c, c + horizon]``, with
   both of the flow's lists rebuilt at the cut-off (``online_models.recommender.again``,
   ordered by ``likely_again`` over the week's popularity as the API serves it, and
-  ``discover_candidates``, over co-interaction pairs of the week before ``c``) as candidates;
+  ``ranked_candidates``, over co-interaction pairs of the week before ``c`` and the factor
+  source at ``c``) as candidates;
   the products bought are the positives, and every candidate not bought counts as a negative
   although nobody showed it.
 """
@@ -33,9 +40,11 @@ import numpy as np
 import pyarrow as pa
 from pydantic import ValidationError
 
+from batch.factors import interactions
 from batch.lake import read_all
 from batch.result import WaitingForData
 from online_models.candidate_signals import candidate_signals
+from online_models.factors import ItemFactors, factor_source, fit_item_factors, profile_weights
 from online_models.ranking import RANKER_FEATURES, candidate_row, item_values, shopper
 from online_models.recommender import (
     CATEGORY_ITEMS,
@@ -43,9 +52,10 @@ from online_models.recommender import (
     NEIGHBOURS,
     Profile,
     again,
-    discover_candidates,
     likely_again,
     new_interest,
+    ranked_candidates,
+    sources,
 )
 from online_models.similarity import BACKWARD, PAIR_DECAY, PAIR_DEPTH
 from schemas.lake import (
@@ -151,11 +161,20 @@ class Context:
     popular: list[tuple[str, float]]
     by_category: dict[str, list[tuple[str, float]]]
     popularity: dict[str, float]  # every product's interactions in the week before
+    factors: ItemFactors | None  # fitted on the interactions before the cut-off (None: none)
 
     def profile(self, user: str, categories: dict[str, str]) -> Profile:
         """The recommender's profile of ``user`` at the cut-off."""
         latest = self.interests.get(user, [])
         return _profile(latest, categories, list(dict.fromkeys(latest))[:HISTORY])
+
+    def factored(self, profile: Profile) -> dict[str, float]:
+        """The shopper's factor source at the cut-off, as the API folds a stored profile in
+        (``api.discover.FoldedProfiles``); {} without factors."""
+        if self.factors is None:
+            return {}
+        weights = profile_weights(profile.items, profile.recent)
+        return factor_source(self.factors, weights, profile.seen)
 
 
 def _context(
@@ -177,6 +196,7 @@ def _context(
         best = by_category.setdefault(categories.get(sku, ""), [])
         if len(best) < CATEGORY_ITEMS:
             best.append((sku, float(n)))
+    fitted = interactions(con, c.replace(tzinfo=UTC))
     return Context(
         states,
         interests,
@@ -185,6 +205,7 @@ def _context(
         counts[:CANDIDATES],
         by_category,
         {sku: float(n) for sku, n in counts},
+        fit_item_factors(fitted) if fitted else None,
     )
 
 
@@ -210,12 +231,14 @@ class _Rows:
         query = len(self.positives)
         who = shopper(ctx.users.get(user, {}))
         no_item = item_values({})
+        profile = ctx.profile(user, categories)
         signals = candidate_signals(
-            ctx.profile(user, categories),
+            profile,
             ctx.by_category,
             ctx.neighbours,
             ctx.popularity,
             [sku for sku, _, _ in candidates],
+            ctx.factored(profile),
         )
         self.positives.append(wanted)
         self.users.append(user)
@@ -260,8 +283,9 @@ def ranking_set(
     out = _Rows()
     for user, purchased in bought.items():
         profile = ctx.profile(str(user), categories)
-        found = discover_candidates(
-            profile, ctx.by_category, ctx.neighbours, ctx.popular, CANDIDATES
+        similar, by_category = sources(profile, ctx.by_category, ctx.neighbours)
+        found = ranked_candidates(
+            profile, similar, by_category, ctx.popular, CANDIDATES, ctx.factored(profile)
         )
         own = likely_again(again(profile, CANDIDATES // 2), ctx.popularity)  # as served
         candidates: list[tuple[str, float, CandidateSource | None]] = [
@@ -381,8 +405,8 @@ def _user_states(
     ).fetchall()
     states: dict[str, dict[str, str]] = {}
     interests: dict[str, list[str]] = {}
-    for user, views, purchases, latest, interactions in recent:
-        interests[user] = interactions or []
+    for user, views, purchases, latest, interacted in recent:
+        interests[user] = interacted or []
         affinity: dict[str, float] = defaultdict(float)
         for i, sku in enumerate(latest or []):
             category = categories.get(sku)

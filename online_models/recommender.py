@@ -260,10 +260,9 @@ def ranked_candidates(
     factored: Mapping[str, float] | None = None,
 ) -> list[Candidate]:
     """:func:`discover_candidates` from the two sources as :func:`sources` gives them, and
-    the factor source (``online_models.factors.factor_source``) as a third when given. An
-    item the factor source gave the largest part of its score is labelled ``similar``: like
-    the neighbours it comes from what other shoppers did (the ranker's source feature has
-    no separate value for it)."""
+    the factor source (``online_models.factors.factor_source``) as a third when given. Each
+    item is labelled with the source that gave the largest part of its score (``similar``,
+    ``factors``, ``category``; ties in that order)."""
     factored = factored or {}
     weighted = source_weights(similar, by_category, factored)
     parts = scales(weighted)
@@ -271,10 +270,14 @@ def ranked_candidates(
     out: list[Candidate] = []
     for sku, v in ranked:
         from_similar = parts[0] * similar.get(sku, 0.0)
-        if factored:
-            from_similar = max(from_similar, parts[2] * factored.get(sku, 0.0))
+        from_factors = parts[2] * factored.get(sku, 0.0) if factored else 0.0
         from_category = parts[1] * by_category.get(sku, 0.0)
-        out.append((sku, round(v, 6), "similar" if from_similar >= from_category else "category"))
+        source: CandidateSource = "similar"
+        if from_factors > from_similar and from_factors >= from_category:
+            source = "factors"
+        elif from_category > max(from_similar, from_factors):
+            source = "category"
+        out.append((sku, round(v, 6), source))
     have = {s for s, _ in ranked}
     for sku, weight in popular:
         if len(out) >= k:

@@ -281,11 +281,19 @@ DiscoverOrigin = Literal["similar", "category", "popularity"]
 (``similar``), their categories' best sellers (``category``) or the popular items."""
 
 
-CandidateSource = Literal["again", "similar", "category", "popular"]
+CandidateSource = Literal["again", "similar", "factors", "category", "popular"]
 """Where a served item came from: the shopper's own items (``again``), the neighbours of their
-history (``similar``), their categories' best sellers (``category``) or the popular items
-(``popular``). The ranker reads it as a feature, so it learns how much each source is worth."""
-CANDIDATE_SOURCES: tuple[CandidateSource, ...] = ("again", "similar", "category", "popular")
+history (``similar``), the item factors the shopper is folded into (``factors``), their
+categories' best sellers (``category``) or the popular items (``popular``). A discover item
+is named by the source that gave the largest part of its blended score. The ranker reads it
+as a feature, so it learns how much each source is worth."""
+CANDIDATE_SOURCES: tuple[CandidateSource, ...] = (
+    "again",
+    "similar",
+    "factors",
+    "category",
+    "popular",
+)
 
 
 class RecommendedItem(BaseModel):
@@ -294,7 +302,9 @@ class RecommendedItem(BaseModel):
     sku: str
     score: float
     source: CandidateSource | None = Field(
-        None, description="Where the item came from: `again`, `similar`, `category`, `popular`."
+        None,
+        description="Where the item came from: `again`, `similar`, `factors`, `category`, "
+        "`popular`.",
     )
 
 

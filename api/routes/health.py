@@ -71,6 +71,8 @@ async def readyz(state: State, request: Request, response: Response) -> Readines
             checks[f"model:{name}"] = f"ok ({slot.model.label})"
         elif slot.error and "failed to load" in slot.error:
             checks[f"model:{name}"], failed = slot.error, True
+        elif slot.error and slot.refused is not None:  # served without it: still ready
+            checks[f"model:{name}"] = slot.error
         else:
             checks[f"model:{name}"] = "not registered"
     checks["opensearch"] = await search_readiness(request)  # reported; only search needs it

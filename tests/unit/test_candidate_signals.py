@@ -8,7 +8,13 @@ import pytest
 
 from online_models.candidate_signals import NO_SIGNALS, SIGNAL_FEATURES, candidate_signals
 from online_models.ranking import RANKER_FEATURES, ranker_features
-from online_models.recommender import DISCOVER_DEPTH, Profile, discover_candidates
+from online_models.recommender import (
+    DISCOVER_DEPTH,
+    Profile,
+    discover_candidates,
+    ranked_candidates,
+    sources,
+)
 
 
 def _shop(
@@ -48,6 +54,49 @@ def test_the_two_parts_add_up_to_the_discover_score_and_name_its_source(seed: in
             continue
         assert sum(parts) == pytest.approx(score, abs=1e-6)
         assert source == ("similar" if parts[0] >= parts[1] else "category")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_with_factors_the_three_parts_add_up_to_the_served_score_and_name_its_source(
+    seed: int,
+) -> None:
+    """The parts are scaled as the served three-source blend scales them: a candidate's
+    parts sum to its discover score, and its label is the source of the largest part."""
+    profile, by_category, neighbours, popularity = _shop(seed)
+    rng = random.Random(seed)
+    factored = {sku: rng.random() for sku in rng.sample(sorted(popularity), 60)}
+    popular = sorted(popularity.items(), key=lambda kv: -kv[1])
+    similar, from_categories = sources(profile, by_category, neighbours)
+    found = ranked_candidates(profile, similar, from_categories, popular, 100, factored)
+    skus = [sku for sku, _, _ in found]
+    signals = candidate_signals(profile, by_category, neighbours, popularity, skus, factored)
+    names = ("similar_part", "factor_part", "category_part")
+    columns = [SIGNAL_FEATURES.index(name) for name in names]
+    labels = {source for _, _, source in found}
+    assert {"similar", "factors", "category"} <= labels
+    for sku, score, source in found:
+        parts = [signals[sku][i] for i in columns]
+        if source == "popular":
+            assert parts == [0.0, 0.0, 0.0]
+            continue
+        assert sum(parts) == pytest.approx(score, abs=1e-6)
+        assert source == ("similar", "factors", "category")[parts.index(max(parts))]
+    # each candidate's factor rank is its place in the factor source, 0 outside it
+    rank = SIGNAL_FEATURES.index("factor_rank")
+    ordered = sorted(factored, key=lambda sku: (-factored[sku], sku))
+    for sku in skus:
+        place = ordered.index(sku) if sku in factored else None
+        assert signals[sku][rank] == (0.0 if place is None else 1.0 / (1 + place))
+
+
+def test_without_factors_the_factor_columns_are_zero() -> None:
+    profile, by_category, neighbours, popularity = _shop(4)
+    skus = sorted(popularity)
+    plain = candidate_signals(profile, by_category, neighbours, popularity, skus)
+    empty = candidate_signals(profile, by_category, neighbours, popularity, skus, {})
+    assert plain == empty
+    for name in ("factor_part", "factor_rank"):
+        assert all(v[SIGNAL_FEATURES.index(name)] == 0.0 for v in plain.values())
 
 
 def test_links_count_the_recent_items_that_list_a_candidate() -> None:

@@ -83,7 +83,12 @@ def test_the_factor_source_is_a_third_source_of_the_blend() -> None:
     assert [sku for sku, _, _ in without] == ["lemon", "coffee"]
     found = ranked_candidates(profile, similar, by_category, [], 5, {"honey": 2.0, "milk": 1.0})
     assert {sku for sku, _, _ in found} == {"lemon", "coffee", "honey", "milk"}
-    assert dict((sku, source) for sku, _, source in found)["honey"] == "similar"
+    labels = {sku: source for sku, _, source in found}
+    assert (labels["honey"], labels["lemon"], labels["coffee"]) == (
+        "factors",
+        "similar",
+        "category",
+    )
     scores = {sku: v for sku, v, _ in found}
     # neighbours 1 : categories 0.6 : factors 0.6, each source scaled to sum to its weight
     assert scores["lemon"] == pytest.approx(1 / 2.2, abs=1e-6)

@@ -10,6 +10,7 @@ import duckdb
 
 from batch.ranker_data import PAIRS_SQL, ranking_set
 from online_models.ranking import RANKER_FEATURES
+from schemas.lake import ORDER_LINES, SILVER_SCHEMAS, USER_ACTIVITY
 
 CUTOFF = datetime(2026, 1, 10, tzinfo=UTC)
 CATEGORIES = {"tea": "drinks", "jam": "spreads", "bread": "bakery"}
@@ -30,6 +31,8 @@ def _events(con: duckdb.DuckDBPyConnection) -> None:
     )
     con.executemany("INSERT INTO events VALUES (?, ?, ?, ?, 1, 2.0)", rows)
     con.execute(PAIRS_SQL)
+    for name in (USER_ACTIVITY, ORDER_LINES):  # what the item factors are fitted on: none
+        con.register(name, SILVER_SCHEMAS[name].empty_table())
     con.execute(
         "CREATE TEMP TABLE inventory (sku VARCHAR, store_id VARCHAR, on_hand INTEGER,"
         " event_time TIMESTAMP)"

@@ -1,0 +1,94 @@
+"""The ranker's training rows describe each candidate by the factor source a shop would have
+served at the cut-off: item factors fitted on the silver interactions before it only (an
+in-memory DuckDB over silver-shaped tables)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import pyarrow as pa
+
+from batch.factors import interactions
+from batch.ranker_data import EVENTS_SQL, PAIRS_SQL, ranking_set
+from online_models.ranking import RANKER_FEATURES
+from schemas.lake import (
+    COMPETITOR_PRICES,
+    INVENTORY,
+    ORDER_LINES,
+    SILVER_SCHEMAS,
+    USER_ACTIVITY,
+)
+
+CUTOFF = datetime(2026, 1, 10, tzinfo=UTC)
+PRODUCTS = [f"P{n:02d}" for n in range(12)]
+CATEGORIES = {sku: ("tea", "jam", "bread")[n % 3] for n, sku in enumerate(PRODUCTS)}
+LATE = "LATE"  # an item nobody touched before the cut-off, viewed and bought after it
+
+
+def _silver(con: duckdb.DuckDBPyConnection) -> None:
+    views: list[tuple[str, str, datetime]] = []
+    lines: list[tuple[str, str, datetime]] = []
+    start = CUTOFF - timedelta(days=3)
+    for n in range(40):  # shoppers of two halves of the catalogue, before the cut-off
+        half = PRODUCTS[: len(PRODUCTS) // 2] if n % 2 else PRODUCTS[len(PRODUCTS) // 2 :]
+        for i, sku in enumerate(half[n % 3 : n % 3 + 4]):
+            views.append((f"u{n:02d}", sku, start + timedelta(hours=n, minutes=i)))
+    for n in range(40):  # after it, everyone goes for the new item and buys it
+        views.append((f"u{n:02d}", LATE, CUTOFF + timedelta(minutes=n)))
+        lines.append((f"u{n:02d}", LATE, CUTOFF + timedelta(minutes=n, seconds=30)))
+    lines.append(("u01", PRODUCTS[0], CUTOFF - timedelta(hours=1)))
+    con.register(USER_ACTIVITY, _table(USER_ACTIVITY, views, action="view"))
+    con.register(ORDER_LINES, _table(ORDER_LINES, lines))
+    for name in (INVENTORY, COMPETITOR_PRICES):
+        con.register(name, SILVER_SCHEMAS[name].empty_table())
+    con.execute(EVENTS_SQL)
+    con.execute(PAIRS_SQL)
+
+
+def _table(name: str, rows: list[tuple[str, str, datetime]], action: str = "") -> pa.Table:
+    schema = SILVER_SCHEMAS[name].empty_table().schema
+    n = len(rows)
+    columns: dict[str, list[object]] = {
+        "event_id": [f"{name}-{i}" for i in range(n)],
+        "event_time": [t for _, _, t in rows],
+        "date": [t.date().isoformat() for _, _, t in rows],
+        "user_id": [u for u, _, _ in rows],
+        "sku": [s for _, s, _ in rows],
+    }
+    if name == USER_ACTIVITY:
+        columns |= {"session_id": ["s"] * n, "action": [action] * n, "query": [None] * n}
+    else:
+        columns |= {
+            "order_id": [f"o{i}" for i in range(n)],
+            "store_id": ["web"] * n,
+            "line": [0] * n,
+            "quantity": [1] * n,
+            "unit_price": [2.0] * n,
+        }
+    return pa.table({field.name: columns[field.name] for field in schema}, schema=schema)
+
+
+def test_the_interactions_before_a_cut_off_leave_out_every_event_from_it_on() -> None:
+    con = duckdb.connect()
+    _silver(con)
+    before = interactions(con, CUTOFF)
+    assert before
+    assert LATE not in {sku for _, sku, _ in before}
+    assert ("u01", PRODUCTS[0], 3.0) in before  # an order line weighs 3
+    assert LATE in {sku for _, sku, _ in interactions(con)}  # no cut-off: every event
+
+
+def test_the_training_rows_factor_source_is_fitted_before_the_cut_off() -> None:
+    """Fitted on all of silver, the factors would hold the item every shopper buys in the
+    horizon and offer it to each as a factor candidate: the label would leak into the rows."""
+    con = duckdb.connect()
+    _silver(con)
+    rows = ranking_set(con, CUTOFF, timedelta(days=1), CATEGORIES)
+    assert rows.queries == 40
+    assert all(LATE in bought for bought in rows.positives)
+    assert LATE not in rows.candidate_skus
+    # the factor source is there (fitted on the days before): it leads some candidates
+    part = RANKER_FEATURES.index("factor_part")
+    assert (rows.features[:, part] > 0).any()
+    assert (rows.features[:, RANKER_FEATURES.index("from_factors")] == 1).any()
