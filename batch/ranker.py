@@ -42,7 +42,14 @@ from scipy.stats import t as t_dist
 from batch.demand import THREADS
 from batch.lake import table_version
 from batch.onnx_export import Checked, Export, export
-from batch.ranker_data import RankingSet, load_events, load_served, ranking_set, served_set
+from batch.ranker_data import (
+    CutoffFactors,
+    RankingSet,
+    load_events,
+    load_served,
+    ranking_set,
+    served_set,
+)
 from batch.result import WaitingForData
 from batch.silver import connect
 from online_models.ranking import RANKER_FEATURES
@@ -373,9 +380,10 @@ def _training_sets(
 ) -> tuple[list[RankingSet], RankingSet, str, int | None]:
     """The training sets, the holdout, what they are (the run's ``training_set`` parameter)
     and how many negatives to sample per query (None: keep every real negative)."""
+    factors = CutoffFactors(con, [*cutoffs, test_cutoff])  # each fitted once, oldest first
     if served_lists:
-        train = [served_set(con, c, HORIZON, CHOSEN_WITHIN, categories) for c in cutoffs]
-        test = served_set(con, test_cutoff, HORIZON, CHOSEN_WITHIN, categories)
+        train = [served_set(con, c, HORIZON, CHOSEN_WITHIN, categories, factors) for c in cutoffs]
+        test = served_set(con, test_cutoff, HORIZON, CHOSEN_WITHIN, categories, factors)
         if test.queries and any(t.queries for t in train):
             minutes = CHOSEN_WITHIN / timedelta(minutes=1)
             return (
@@ -392,8 +400,8 @@ def _training_sets(
         )
     else:
         why = "no served-list log in the lake"
-    train = [ranking_set(con, c, HORIZON, categories) for c in cutoffs]
-    test = ranking_set(con, test_cutoff, HORIZON, categories)
+    train = [ranking_set(con, c, HORIZON, categories, factors) for c in cutoffs]
+    test = ranking_set(con, test_cutoff, HORIZON, categories, factors)
     return (
         train,
         test,

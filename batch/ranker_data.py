@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -142,8 +142,9 @@ def load_events(lake_dir: Path, con: duckdb.DuckDBPyConnection) -> tuple[datetim
 
 
 def _naive(t: datetime) -> datetime:
-    """UTC wall time without tzinfo: DuckDB (without ICU) compares it with TIMESTAMP columns."""
-    return t.astimezone(UTC).replace(tzinfo=None)
+    """UTC wall time without tzinfo: DuckDB (without ICU) compares it with TIMESTAMP columns
+    (a time without tzinfo is taken as that already)."""
+    return t if t.tzinfo is None else t.astimezone(UTC).replace(tzinfo=None)
 
 
 def _by_key(con: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> dict[str, object]:
@@ -177,8 +178,38 @@ class Context:
         return factor_source(self.factors, weights, profile.seen)
 
 
+class CutoffFactors:
+    """The item factors of each cut-off a training reads: fitted on the silver interactions
+    strictly before it (``batch.factors.interactions``), as the scheduled training would
+    have published them, each fitted once. The cut-offs are fitted oldest first, each one
+    after the first from the one before it (``fit_item_factors``'s ``start``; a fifth of the
+    sweeps): a later cut-off's history holds the earlier one's, never the reverse, so no fit
+    reads past its own cut-off."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, cutoffs: Iterable[datetime]) -> None:
+        self._con = con
+        self._due = sorted({_naive(c) for c in cutoffs})
+        self._fitted: dict[datetime, ItemFactors | None] = {}
+        self._last: ItemFactors | None = None
+
+    def at(self, cutoff: datetime) -> ItemFactors | None:
+        """The factors at ``cutoff`` (one of the cut-offs given); None when nothing before it
+        was an interaction."""
+        c = _naive(cutoff)
+        for due in [d for d in self._due if d <= c and d not in self._fitted]:
+            fitted = interactions(self._con, due.replace(tzinfo=UTC))
+            factors = fit_item_factors(fitted, start=self._last) if fitted else None
+            self._fitted[due] = factors
+            self._last = factors or self._last
+        return self._fitted[c]
+
+
 def _context(
-    con: duckdb.DuckDBPyConnection, c: datetime, users: list[str], categories: dict[str, str]
+    con: duckdb.DuckDBPyConnection,
+    c: datetime,
+    users: list[str],
+    categories: dict[str, str],
+    factors: CutoffFactors,
 ) -> Context:
     """The states at ``c`` (naive UTC) of ``users`` and of every product."""
     day, week = c - timedelta(days=1), c - timedelta(days=7)
@@ -196,7 +227,6 @@ def _context(
         best = by_category.setdefault(categories.get(sku, ""), [])
         if len(best) < CATEGORY_ITEMS:
             best.append((sku, float(n)))
-    fitted = interactions(con, c.replace(tzinfo=UTC))
     return Context(
         states,
         interests,
@@ -205,7 +235,7 @@ def _context(
         counts[:CANDIDATES],
         by_category,
         {sku: float(n) for sku, n in counts},
-        fit_item_factors(fitted) if fitted else None,
+        factors.at(c),
     )
 
 
@@ -227,18 +257,24 @@ class _Rows:
         candidates: Sequence[tuple[str, float, CandidateSource | None]],
         wanted: set[str],
         categories: dict[str, str],
+        known: tuple[Profile, dict[str, float]] | None = None,
     ) -> None:
+        """One query's rows; ``known``: the shopper's profile and factor source at the
+        cut-off when the caller has them already (else read from ``ctx``)."""
         query = len(self.positives)
         who = shopper(ctx.users.get(user, {}))
         no_item = item_values({})
-        profile = ctx.profile(user, categories)
+        if known is None:
+            profile = ctx.profile(user, categories)
+            known = profile, ctx.factored(profile)
+        profile, factored = known
         signals = candidate_signals(
             profile,
             ctx.by_category,
             ctx.neighbours,
             ctx.popularity,
             [sku for sku, _, _ in candidates],
-            ctx.factored(profile),
+            factored,
         )
         self.positives.append(wanted)
         self.users.append(user)
@@ -267,11 +303,16 @@ class _Rows:
 
 
 def ranking_set(
-    con: duckdb.DuckDBPyConnection, cutoff: datetime, horizon: timedelta, categories: dict[str, str]
+    con: duckdb.DuckDBPyConnection,
+    cutoff: datetime,
+    horizon: timedelta,
+    categories: dict[str, str],
+    factors: CutoffFactors | None = None,
 ) -> RankingSet:
     """The candidate rows of every shopper who buys within ``(cutoff, cutoff + horizon]``:
     both of the flow's lists rebuilt at the cut-off; every candidate not bought is a
-    negative (the fallback when no served-list log exists)."""
+    negative (the fallback when no served-list log exists). ``factors``: the training's
+    (None: the cut-off's own fit)."""
     c = _naive(cutoff)
     bought = _by_key(
         con,
@@ -279,21 +320,20 @@ def ranking_set(
         " AND t > ? AND t <= ? GROUP BY ALL ORDER BY user_id",
         [c, c + horizon],
     )
-    ctx = _context(con, c, list(bought), categories)
+    ctx = _context(con, c, list(bought), categories, factors or CutoffFactors(con, [c]))
     out = _Rows()
     for user, purchased in bought.items():
         profile = ctx.profile(str(user), categories)
         similar, by_category = sources(profile, ctx.by_category, ctx.neighbours)
-        found = ranked_candidates(
-            profile, similar, by_category, ctx.popular, CANDIDATES, ctx.factored(profile)
-        )
+        factored = ctx.factored(profile)
+        found = ranked_candidates(profile, similar, by_category, ctx.popular, CANDIDATES, factored)
         own = likely_again(again(profile, CANDIDATES // 2), ctx.popularity)  # as served
         candidates: list[tuple[str, float, CandidateSource | None]] = [
             (sku, score, "again") for sku, score in own
         ]
         candidates.extend(found[: CANDIDATES - CANDIDATES // 2])
         wanted = set(purchased)  # type: ignore[call-overload]
-        out.query(ctx, str(user), candidates, wanted, categories)
+        out.query(ctx, str(user), candidates, wanted, categories, (profile, factored))
     return out.done(ctx)
 
 
@@ -344,12 +384,14 @@ def served_set(
     horizon: timedelta,
     chosen_within: timedelta,
     categories: dict[str, str],
+    factors: CutoffFactors | None = None,
 ) -> RankingSet:
     """The rows of the lists served in ``[cutoff, cutoff + horizon)`` (``load_served``), one
     query per list with at least one item taken: an item shown and then carted or bought
     (:data:`TAKEN`) by the shopper within ``chosen_within`` is a positive, every other item
     shown is a real negative (viewed or not). Features are the states at the cut-off (before
-    any of these lists was served: nothing the shopper did after is in them)."""
+    any of these lists was served: nothing the shopper did after is in them). ``factors``: the
+    training's (None: the cut-off's own fit)."""
     c = _naive(cutoff)
     seconds = int(chosen_within.total_seconds())
     taken = ", ".join(f"'{kind}'" for kind in TAKEN)
@@ -372,7 +414,8 @@ def served_set(
         if chosen:
             wanted.add(sku)
     kept = {k: v for k, v in lists.items() if v[2]}
-    ctx = _context(con, c, sorted({user for user, _, _ in kept.values()}), categories)
+    users = sorted({user for user, _, _ in kept.values()})
+    ctx = _context(con, c, users, categories, factors or CutoffFactors(con, [c]))
     out = _Rows()
     for user, items, wanted in kept.values():
         out.query(ctx, user, items, wanted, categories)

@@ -10,7 +10,8 @@ import duckdb
 import pyarrow as pa
 
 from batch.factors import interactions
-from batch.ranker_data import EVENTS_SQL, PAIRS_SQL, ranking_set
+from batch.ranker_data import EVENTS_SQL, PAIRS_SQL, CutoffFactors, ranking_set
+from online_models.factors import fit_item_factors
 from online_models.ranking import RANKER_FEATURES
 from schemas.lake import (
     COMPETITOR_PRICES,
@@ -92,3 +93,25 @@ def test_the_training_rows_factor_source_is_fitted_before_the_cut_off() -> None:
     part = RANKER_FEATURES.index("factor_part")
     assert (rows.features[:, part] > 0).any()
     assert (rows.features[:, RANKER_FEATURES.index("from_factors")] == 1).any()
+
+
+def test_each_cut_off_is_fitted_once_on_its_own_past_whatever_the_order_asked() -> None:
+    """The training asks for its cut-offs newest first and the holdout's last; the fits run
+    oldest first (each later one starting from the one before), and none reads past its
+    own cut-off."""
+    con = duckdb.connect()
+    _silver(con)
+    later = CUTOFF + timedelta(hours=2)  # after every shopper viewed and bought LATE
+    factors = CutoffFactors(con, [later, CUTOFF])
+    at_later = factors.at(later)
+    at_cutoff = factors.at(CUTOFF)
+    assert at_later is not None
+    assert at_cutoff is not None
+    assert LATE in at_later.skus
+    assert LATE not in at_cutoff.skus
+    assert factors.at(later) is at_later  # kept, not fitted again
+    # the oldest is fitted from scratch: started from the later one, it would carry what
+    # shoppers did after its cut-off
+    alone = fit_item_factors(interactions(con, CUTOFF))
+    assert at_cutoff.skus == alone.skus
+    assert (at_cutoff.factors == alone.factors).all()
