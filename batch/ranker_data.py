@@ -34,6 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import numpy as np
@@ -43,7 +44,7 @@ from pydantic import ValidationError
 from batch.factors import interactions
 from batch.lake import read_all
 from batch.result import WaitingForData
-from online_models.candidate_signals import candidate_signals
+from online_models.candidate_signals import signals_of
 from online_models.factors import ItemFactors, factor_source, fit_item_factors, profile_weights
 from online_models.ranking import RANKER_FEATURES, candidate_row, item_values, shopper
 from online_models.recommender import (
@@ -177,6 +178,23 @@ class Context:
         weights = profile_weights(profile.items, profile.recent)
         return factor_source(self.factors, weights, profile.seen)
 
+    def reads(self, user: str, categories: dict[str, str]) -> Reads:
+        """What the shopper's discover list is built from at the cut-off: their profile, the
+        neighbour and category sources (``online_models.recommender.sources``) and their
+        factor source."""
+        profile = self.profile(user, categories)
+        similar, by_category = sources(profile, self.by_category, self.neighbours)
+        return Reads(profile, similar, by_category, self.factored(profile))
+
+
+class Reads(NamedTuple):
+    """:meth:`Context.reads`: one shopper's discover inputs at a cut-off."""
+
+    profile: Profile
+    similar: dict[str, float]
+    by_category: dict[str, float]
+    factored: dict[str, float]
+
 
 class CutoffFactors:
     """The item factors of each cut-off a training reads: fitted on the silver interactions
@@ -257,20 +275,18 @@ class _Rows:
         candidates: Sequence[tuple[str, float, CandidateSource | None]],
         wanted: set[str],
         categories: dict[str, str],
-        known: tuple[Profile, dict[str, float]] | None = None,
+        reads: Reads | None = None,
     ) -> None:
-        """One query's rows; ``known``: the shopper's profile and factor source at the
-        cut-off when the caller has them already (else read from ``ctx``)."""
+        """One query's rows; ``reads``: the shopper's discover inputs when the caller has
+        them already (else read from ``ctx``)."""
         query = len(self.positives)
         who = shopper(ctx.users.get(user, {}))
         no_item = item_values({})
-        if known is None:
-            profile = ctx.profile(user, categories)
-            known = profile, ctx.factored(profile)
-        profile, factored = known
-        signals = candidate_signals(
+        profile, similar, by_category, factored = reads or ctx.reads(user, categories)
+        signals = signals_of(
             profile,
-            ctx.by_category,
+            similar,
+            by_category,
             ctx.neighbours,
             ctx.popularity,
             [sku for sku, _, _ in candidates],
@@ -323,9 +339,8 @@ def ranking_set(
     ctx = _context(con, c, list(bought), categories, factors or CutoffFactors(con, [c]))
     out = _Rows()
     for user, purchased in bought.items():
-        profile = ctx.profile(str(user), categories)
-        similar, by_category = sources(profile, ctx.by_category, ctx.neighbours)
-        factored = ctx.factored(profile)
+        reads = ctx.reads(str(user), categories)
+        profile, similar, by_category, factored = reads
         found = ranked_candidates(profile, similar, by_category, ctx.popular, CANDIDATES, factored)
         own = likely_again(again(profile, CANDIDATES // 2), ctx.popularity)  # as served
         candidates: list[tuple[str, float, CandidateSource | None]] = [
@@ -333,7 +348,7 @@ def ranking_set(
         ]
         candidates.extend(found[: CANDIDATES - CANDIDATES // 2])
         wanted = set(purchased)  # type: ignore[call-overload]
-        out.query(ctx, str(user), candidates, wanted, categories, (profile, factored))
+        out.query(ctx, str(user), candidates, wanted, categories, reads)
     return out.done(ctx)
 
 
