@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from batch.lake import read_all
 from batch.result import StepResult, WaitingForData
@@ -19,6 +21,7 @@ from online_models.factors import (
     FACTORS,
     ITERATIONS,
     WEIGHTS,
+    Interactions,
     factors_path,
     fit_item_factors,
     save_factors,
@@ -54,18 +57,33 @@ COLUMNS = {
 """The silver columns the fit reads."""
 
 
-def interactions(
-    con: duckdb.DuckDBPyConnection, before: datetime | None = None
-) -> list[tuple[str, str, float]]:
-    """The ``(shopper, sku, weight)`` triples the factors are fitted on (:func:`interactions_sql`,
-    every event, or those strictly before ``before``, timezone-aware) from the silver tables
-    registered on ``con``."""
+def interactions(con: duckdb.DuckDBPyConnection, before: datetime | None = None) -> Interactions:
+    """The shopper × product weights the factors are fitted on (:func:`interactions_sql`, every
+    event, or those strictly before ``before``, timezone-aware) from the silver tables
+    registered on ``con``. Read as Arrow columns and encoded there: a Python tuple per pair
+    cost three times the CPU (~280,000 pairs in the batch benchmark, read once for the
+    published fit and once per cut-off of a ranker training)."""
     if before is None:
-        rows = con.execute(INTERACTIONS_SQL).fetchall()
+        rows = con.sql(INTERACTIONS_SQL).to_arrow_table()
     else:
         naive = before.astimezone(UTC).replace(tzinfo=None)
-        rows = con.execute(interactions_sql(before=True), [naive]).fetchall()
-    return [(u, s, float(w)) for u, s, w in rows]
+        rows = con.sql(interactions_sql(before=True), params=[naive]).to_arrow_table()
+    # codes in order of first appearance, as Interactions.of gives them
+    shoppers, skus = (_encoded(rows.column(name)) for name in ("user_id", "sku"))
+    weights = rows.column("w").to_numpy()
+    return Interactions.of_codes(
+        shoppers.dictionary.to_pylist(),
+        skus.dictionary.to_pylist(),
+        shoppers.indices.to_numpy(),
+        skus.indices.to_numpy(),
+        weights,
+    )
+
+
+def _encoded(column: pa.ChunkedArray) -> pa.DictionaryArray:
+    encoded = pc.dictionary_encode(column.combine_chunks())
+    assert isinstance(encoded, pa.DictionaryArray)
+    return encoded
 
 
 def publish_item_factors(settings: Settings, seed: int = 0) -> StepResult:
@@ -78,16 +96,16 @@ def publish_item_factors(settings: Settings, seed: int = 0) -> StepResult:
             if rows is None:  # not written yet: none of its kind of interaction so far
                 rows = SILVER_SCHEMAS[name].empty_table().select(columns)
             con.register(name, rows)
-        triples = interactions(con)
+        pairs = interactions(con)
     finally:
         con.close()
-    if not triples:
+    if not pairs:
         raise WaitingForData("waiting for shopper interactions in silver to fit item factors")
-    items = fit_item_factors(triples, seed)
+    items = fit_item_factors(pairs, seed)
     path = factors_path(settings.registry_dir, settings.mlflow_model_prefix)
     save_factors(items, path)
     return StepResult(
-        rows_in=len(triples),
+        rows_in=len(pairs),
         rows_out=len(items.skus),
         inputs=("silver/user_activity", "silver/order_lines"),
         outputs=(f"models/{path.name}",),

@@ -29,7 +29,7 @@ rounds).
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +51,59 @@ FACTOR_ITEMS = 100  # items of the factor source per shopper
 RECENT_DECAY = 0.7  # a profile's i-th most recent item weighs RECENT_DECAY**i in the fold-in
 SHARE_SCALE = 30.0  # ... plus this × its share of the shopper's decayed interest
 WEIGHTS = {"view": 1.0, "wishlist": 1.0, "add_to_cart": 2.0, "purchase": 3.0}
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """What :func:`fit_item_factors` factorises: the shoppers × items matrix of interaction
+    weights (a pair's weights added up), with the shoppers and items of its rows and columns
+    in the order each first appears in the input (the same input, the same matrix, so the
+    seeded fit gives the same factors). ``len`` is the number of shopper × item pairs."""
+
+    shoppers: list[str]
+    skus: list[str]
+    matrix: csr_matrix  # float32, (shoppers, skus)
+
+    @classmethod
+    def of(cls, triples: Iterable[tuple[str, str, float]]) -> Interactions:
+        """From ``(shopper, sku, weight)`` triples.
+
+        >>> pairs = Interactions.of([("ann", "tea", 1.0), ("bob", "jam", 2.0), ("ann", "tea", 3.0)])
+        >>> pairs.skus, len(pairs), pairs.weight("ann", "tea"), pairs.weight("bob", "tea")
+        (['tea', 'jam'], 2, 4.0, 0.0)
+        """
+        users: dict[str, int] = {}
+        skus: dict[str, int] = {}
+        rows, cols, weights = [], [], []
+        for user, sku, weight in triples:
+            rows.append(users.setdefault(user, len(users)))
+            cols.append(skus.setdefault(sku, len(skus)))
+            weights.append(weight)
+        return cls.of_codes(list(users), list(skus), rows, cols, weights)
+
+    @classmethod
+    def of_codes(
+        cls,
+        shoppers: list[str],
+        skus: list[str],
+        rows: Sequence[int] | np.ndarray,
+        cols: Sequence[int] | np.ndarray,
+        weights: Sequence[float] | np.ndarray,
+    ) -> Interactions:
+        """From each entry's shopper and item positions in ``shoppers`` and ``skus`` and its
+        weight (a pair's repeated entries are added up by the conversion to CSR)."""
+        shape = (len(shoppers), len(skus))
+        matrix = csr_matrix((weights, (rows, cols)), shape=shape, dtype=np.float32)
+        return cls(shoppers, skus, matrix)
+
+    def __len__(self) -> int:
+        return int(self.matrix.nnz)
+
+    def weight(self, shopper: str, sku: str) -> float:
+        """The pair's summed weight (0 when the shopper never touched the item)."""
+        if shopper not in self.shoppers or sku not in self.skus:
+            return 0.0
+        return float(self.matrix[self.shoppers.index(shopper), self.skus.index(sku)])
 
 
 @dataclass(frozen=True)
@@ -132,13 +185,14 @@ def factor_source(
 
 
 def fit_item_factors(
-    interactions: Sequence[tuple[str, str, float]],
+    interactions: Interactions | Sequence[tuple[str, str, float]],
     seed: int = 0,
     factors: int = FACTORS,
     start: ItemFactors | None = None,
 ) -> ItemFactors:
-    """Item factors fitted by implicit ALS on ``(shopper, sku, weight)`` triples (a pair's
-    weights add up), single-threaded and seeded: the same input gives the same factors.
+    """Item factors fitted by implicit ALS on ``interactions`` (or ``(shopper, sku, weight)``
+    triples, :meth:`Interactions.of`), single-threaded and seeded: the same input gives the
+    same factors.
 
     With ``start`` (factors fitted on an earlier part of the same interactions) its items
     begin where it left them, new items at the seeded random start, and
@@ -148,13 +202,9 @@ def fit_item_factors(
     from implicit.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
 
-    users: dict[str, int] = {}
-    skus: dict[str, int] = {}
-    rows = [users.setdefault(user, len(users)) for user, _, _ in interactions]
-    cols = [skus.setdefault(sku, len(skus)) for _, sku, _ in interactions]
-    weights = [w for _, _, w in interactions]
-    # a pair's repeated entries are added up by the conversion to CSR
-    matrix = csr_matrix((weights, (rows, cols)), shape=(len(users), len(skus)), dtype=np.float32)
+    pairs = interactions
+    if not isinstance(pairs, Interactions):
+        pairs = Interactions.of(pairs)
     with threadpool_limits(1, "blas"):  # implicit warns of (and is slowed by) BLAS threads
         model = AlternatingLeastSquares(
             factors=factors,
@@ -166,11 +216,11 @@ def fit_item_factors(
             num_threads=1,
         )
         if start is not None:
-            model.item_factors = _started(start, list(skus), factors, seed)
+            model.item_factors = _started(start, pairs.skus, factors, seed)
             # the first sweep solves the shoppers from the items: no start of their own
-            model.user_factors = np.zeros((len(users), factors), dtype=np.float32)
-        model.fit(matrix, show_progress=False)
-    return ItemFactors(list(skus), np.asarray(model.item_factors))
+            model.user_factors = np.zeros((len(pairs.shoppers), factors), dtype=np.float32)
+        model.fit(pairs.matrix, show_progress=False)
+    return ItemFactors(list(pairs.skus), np.asarray(model.item_factors))
 
 
 def _started(start: ItemFactors, skus: list[str], factors: int, seed: int) -> np.ndarray:

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import pyarrow as pa
 
-from batch.factors import interactions
+from batch.factors import INTERACTIONS_SQL, interactions, interactions_sql
 from batch.ranker_data import EVENTS_SQL, PAIRS_SQL, CutoffFactors, ranking_set
-from online_models.factors import fit_item_factors
+from online_models.factors import Interactions, fit_item_factors
 from online_models.ranking import RANKER_FEATURES
 from schemas.lake import (
     COMPETITOR_PRICES,
@@ -75,9 +75,9 @@ def test_the_interactions_before_a_cut_off_leave_out_every_event_from_it_on() ->
     _silver(con)
     before = interactions(con, CUTOFF)
     assert before
-    assert LATE not in {sku for _, sku, _ in before}
-    assert ("u01", PRODUCTS[0], 3.0) in before  # an order line weighs 3
-    assert LATE in {sku for _, sku, _ in interactions(con)}  # no cut-off: every event
+    assert LATE not in before.skus
+    assert before.weight("u01", PRODUCTS[0]) == 3.0  # an order line weighs 3
+    assert LATE in interactions(con).skus  # no cut-off: every event
 
 
 def test_the_training_rows_factor_source_is_fitted_before_the_cut_off() -> None:
@@ -115,3 +115,18 @@ def test_each_cut_off_is_fitted_once_on_its_own_past_whatever_the_order_asked() 
     alone = fit_item_factors(interactions(con, CUTOFF))
     assert at_cutoff.skus == alone.skus
     assert (at_cutoff.factors == alone.factors).all()
+
+
+def test_the_interactions_read_as_columns_are_the_matrix_the_triples_give() -> None:
+    """The same shoppers, items (in the same order) and weights as the pairs read row by row
+    and built one triple at a time: the seeded fit then gives the same factors."""
+    con = duckdb.connect()
+    _silver(con)
+    for before, sql in ((CUTOFF, interactions_sql(before=True)), (None, INTERACTIONS_SQL)):
+        params = [CUTOFF.replace(tzinfo=None)] if before else []
+        rows = con.execute(sql, params).fetchall()
+        by_rows = Interactions.of((u, s, float(w)) for u, s, w in rows)
+        read = interactions(con, before)
+        assert (read.shoppers, read.skus) == (by_rows.shoppers, by_rows.skus)
+        assert (read.matrix != by_rows.matrix).nnz == 0
+        assert len(read) == len(rows)
