@@ -97,6 +97,7 @@ def up(settings: Settings) -> list[ServiceStatus]:
         lambda: n.start(settings),
         lambda: n.wait_ready(settings),
     )
+    warm_graph_reads(settings)
     _ensure(
         p.files(settings),
         lambda: p.answers(settings, 0.5),
@@ -118,6 +119,16 @@ def up(settings: Settings) -> list[ServiceStatus]:
     prepare_log_indices(settings)
     rsyslog_service.start(settings)
     return status(settings)
+
+
+def warm_graph_reads(settings: Settings) -> None:
+    """The graph reads sent once (``graph.queries.warm_up``): a Neo4j just started answers
+    its first related-products query in seconds, the next ones in milliseconds."""
+    from graph.queries import warm_up
+    from infra.clients import neo4j_driver
+
+    with neo4j_driver(settings) as driver:
+        warm_up(driver, settings)
 
 
 def prepare_log_indices(settings: Settings) -> None:

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from graph.copurchase import MIN_SUPPORT
 from graph.load import drop_namespace, load_graph
-from graph.queries import candidates, related_lists
+from graph.queries import WARM_UP, candidates, related_lists, warm_up
 from infra.clients import neo4j_driver, redis_client
 from infra.errors import ServiceUnavailable
 from infra.readiness import require_neo4j
@@ -30,6 +30,7 @@ from schemas.lake import ORDERS_ENRICHED, USER_ITEM_INTERACTIONS, gold_path
 from schemas.settings import Settings
 from simulator.config import ShopConfig
 from simulator.shop import DAY, Shop
+from tests.flow_processes import free_port
 from tests.sample_gold import SampleGold
 from tests.tcp_proxy import TcpProxy
 
@@ -194,6 +195,21 @@ def test_incremental_update_equals_a_full_load(
     assert snapshot(driver, incremental.graph_namespace) == snapshot(driver, full.graph_namespace)
     pairs = snapshot(driver, incremental.graph_namespace)["pairs"]
     assert_pairs(pairs, expected_pairs(inter))
+
+
+def test_the_warm_up_sends_each_graph_read_with_the_parameters_it_takes(
+    settings: Settings, driver: neo4j.Driver
+) -> None:
+    """What ``tillflow up`` sends once Neo4j answers: each read Neo4j accepts as given (a
+    parameter missing or misnamed is Neo4j's client error, raised as it is); a Neo4j that
+    does not answer is named."""
+    assert warm_up(driver, settings) == len(WARM_UP) == 4
+    query, _ = WARM_UP[0]
+    with pytest.raises(neo4j.exceptions.ClientError, match="limit"):
+        driver.execute_query(query, ns=settings.graph_namespace, sku="")
+    closed = settings.model_copy(update={"neo4j_uri": f"bolt://127.0.0.1:{free_port()}"})
+    with neo4j_driver(closed) as nowhere, pytest.raises(ServiceUnavailable, match="Neo4j"):
+        warm_up(nowhere, closed)
 
 
 def test_candidates_are_the_highest_lift_pairs_with_support(
