@@ -100,7 +100,8 @@ class Interactions:
         return int(self.matrix.nnz)
 
     def weight(self, shopper: str, sku: str) -> float:
-        """The pair's summed weight (0 when the shopper never touched the item)."""
+        """The pair's summed weight (0 when the shopper never touched the item); a search of
+        the lists, for checks, not for a loop over pairs."""
         if shopper not in self.shoppers or sku not in self.skus:
             return 0.0
         return float(self.matrix[self.shoppers.index(shopper), self.skus.index(sku)])
