@@ -69,8 +69,8 @@ class Interactions:
         """From ``(shopper, sku, weight)`` triples.
 
         >>> pairs = Interactions.of([("ann", "tea", 1.0), ("bob", "jam", 2.0), ("ann", "tea", 3.0)])
-        >>> pairs.skus, len(pairs), pairs.weight("ann", "tea"), pairs.weight("bob", "tea")
-        (['tea', 'jam'], 2, 4.0, 0.0)
+        >>> pairs.shoppers, pairs.skus, len(pairs), pairs.matrix.toarray().tolist()
+        (['ann', 'bob'], ['tea', 'jam'], 2, [[4.0, 0.0], [0.0, 2.0]])
         """
         users: dict[str, int] = {}
         skus: dict[str, int] = {}
@@ -98,13 +98,6 @@ class Interactions:
 
     def __len__(self) -> int:
         return int(self.matrix.nnz)
-
-    def weight(self, shopper: str, sku: str) -> float:
-        """The pair's summed weight (0 when the shopper never touched the item); a search of
-        the lists, for checks, not for a loop over pairs."""
-        if shopper not in self.shoppers or sku not in self.skus:
-            return 0.0
-        return float(self.matrix[self.shoppers.index(shopper), self.skus.index(sku)])
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlparse
 
 import neo4j
@@ -20,6 +20,7 @@ from deltalake import DeltaTable
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from graph import cypher
 from graph.copurchase import MIN_SUPPORT
 from graph.load import drop_namespace, load_graph
 from graph.queries import WARM_UP, candidates, related_lists, warm_up
@@ -200,10 +201,18 @@ def test_incremental_update_equals_a_full_load(
 def test_the_warm_up_sends_each_graph_read_with_the_parameters_it_takes(
     settings: Settings, driver: neo4j.Driver
 ) -> None:
-    """What ``tillflow up`` sends once Neo4j answers: each read Neo4j accepts as given (a
-    parameter missing or misnamed is Neo4j's client error, raised as it is); a Neo4j that
-    does not answer is named."""
-    assert warm_up(driver, settings) == len(WARM_UP) == 4
+    """What ``tillflow up`` sends once Neo4j answers: each read the API and the graph jobs
+    make, each accepted by Neo4j as given (a parameter missing or misnamed is Neo4j's client
+    error, raised as it is); a Neo4j that does not answer is named."""
+    sent: list[str] = []
+
+    class Recording:  # the real driver, each query it is given noted
+        def execute_query(self, query: str, **params: Any) -> Any:
+            sent.append(query)
+            return driver.execute_query(query, **params)  # type: ignore[arg-type]
+
+    assert warm_up(cast(neo4j.Driver, Recording()), settings) == len(WARM_UP)
+    assert sent == [cypher.RELATED, cypher.INFLUENCE, cypher.NEIGHBOURS, cypher.CANDIDATES]
     query, _ = WARM_UP[0]
     with pytest.raises(neo4j.exceptions.ClientError, match="limit"):
         driver.execute_query(query, ns=settings.graph_namespace, sku="")

@@ -76,7 +76,8 @@ def test_the_interactions_before_a_cut_off_leave_out_every_event_from_it_on() ->
     before = interactions(con, CUTOFF)
     assert before
     assert LATE not in before.skus
-    assert before.weight("u01", PRODUCTS[0]) == 3.0  # an order line weighs 3
+    at = before.shoppers.index("u01"), before.skus.index(PRODUCTS[0])
+    assert before.matrix[at] == 3.0  # an order line weighs 3
     assert LATE in interactions(con).skus  # no cut-off: every event
 
 
