@@ -94,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             asyncio.create_task(state.hub.listen(settings, hub_ready), name="pubsub"),
             asyncio.create_task(_follow_registry(state), name="registry"),
             asyncio.create_task(state.served.run(), name="served-log"),
+            asyncio.create_task(state.graph.warm_up(), name="graph warm-up"),
         ]
         if settings.api_gc_young_s > 0:
             collect = collect_on_a_clock(settings.api_gc_young_s, settings.api_gc_full_s)

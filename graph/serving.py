@@ -69,5 +69,19 @@ class GraphService:
     async def influence(self, sku: str) -> Influence | None:
         return await queries.influence(self.driver, self.settings, sku)
 
+    async def warm_up(self) -> int:
+        """Ask Neo4j each of the API's two reads once, for a product no graph holds; how many
+        were answered. A Neo4j just started plans each query on first use (7.1 s for the
+        related products on the 2-core machine: docs/graph.md), so the API's start asks
+        first, in the background, and the first shopper does not wait for it. Neo4j not
+        answering is logged and left to the requests' own 503s."""
+        try:
+            await queries.related(self.driver, self.settings, "", 1)
+            await queries.influence(self.driver, self.settings, "")
+        except ServiceUnavailable as exc:
+            log.warning("graph reads not warmed up", error=str(exc))
+            return 0
+        return 2
+
     async def close(self) -> None:
         await self.driver.close()

@@ -24,6 +24,7 @@ from graph import cypher
 from graph.copurchase import MIN_SUPPORT
 from graph.load import drop_namespace, load_graph
 from graph.queries import WARM_UP, candidates, related_lists, warm_up
+from graph.serving import GraphService
 from infra.clients import neo4j_driver, redis_client
 from infra.errors import ServiceUnavailable
 from infra.readiness import require_neo4j
@@ -219,6 +220,67 @@ def test_the_warm_up_sends_each_graph_read_with_the_parameters_it_takes(
     closed = settings.model_copy(update={"neo4j_uri": f"bolt://127.0.0.1:{free_port()}"})
     with neo4j_driver(closed) as nowhere, pytest.raises(ServiceUnavailable, match="Neo4j"):
         warm_up(nowhere, closed)
+
+
+async def test_the_api_asks_its_graph_reads_once_at_start(settings: Settings) -> None:
+    """The API's own warm-up (for a Neo4j started without ``tillflow up``, as in the compose
+    file): its lifespan asks the related products and the influence of a product no graph
+    holds, each accepted by the real Neo4j; a Neo4j that does not answer is logged, not
+    raised, so the API still starts."""
+    service = GraphService(settings, lambda key: _none())
+    sent: list[str] = []
+    real = service.driver
+
+    class Session:  # a real session, each query it runs noted
+        def __init__(self, session: Any) -> None:
+            self.session = session
+
+        async def __aenter__(self) -> Session:
+            await self.session.__aenter__()
+            return self
+
+        async def __aexit__(self, *exc: object) -> None:
+            await self.session.__aexit__(*exc)
+
+        async def run(self, query: str, **params: Any) -> Any:
+            sent.append(query)
+            return await self.session.run(query, **params)
+
+    class Recording:
+        def session(self, **config: Any) -> Session:
+            return Session(real.session(**config))
+
+    service.driver = cast(neo4j.AsyncDriver, Recording())
+    try:
+        assert await service.warm_up() == 2
+    finally:
+        await real.close()
+    assert sent == [cypher.RELATED, cypher.INFLUENCE]
+    closed = settings.model_copy(update={"neo4j_uri": f"bolt://127.0.0.1:{free_port()}"})
+    nowhere = GraphService(closed, lambda key: _none())
+    try:
+        assert await nowhere.warm_up() == 0
+    finally:
+        await nowhere.close()
+
+
+def test_the_api_lifespan_starts_the_graph_warm_up(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[GraphService] = []
+
+    async def noted(self: GraphService) -> int:
+        started.append(self)
+        return 0
+
+    monkeypatch.setattr(GraphService, "warm_up", noted)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/healthz").status_code == 200
+        assert started == [client.app.state.tillflow.graph]  # type: ignore[attr-defined]
+
+
+async def _none() -> None:
+    return None
 
 
 def test_candidates_are_the_highest_lift_pairs_with_support(
