@@ -96,6 +96,7 @@ from flows.steps import (
 from online_models.elasticity import ELASTICITY
 from online_models.factors import (
     WEIGHTS,
+    Interactions,
     ItemFactors,
     factor_source,
     fit_item_factors,
@@ -257,15 +258,25 @@ class ScheduledFactors:
     fits the factors on every interaction in silver by then, weighted as ``batch/factors.py``
     weighs them, before the models that wait for days of history; the first run to publish
     any is the first after ``first`` (the shop's opening). The API folds each shopper into the
-    factors last published."""
+    factors last published.
+
+    The shopper × product weights are kept as growing columns of codes, and each fit orders
+    them as the batch's query does (by shopper, then product) with NumPy: a full-size shop
+    refits ~670 times on up to a million pairs, which sorting them as Python tuples made a
+    sixth of the loop's time."""
 
     first: float
     every: float = PIPELINE_S
-    weights: dict[tuple[str, str], float] = field(default_factory=dict)
     items: ItemFactors | None = None
     fits: int = 0
     fit_cpu_s: float = 0.0
     due: float = field(init=False)
+    _shoppers: dict[str, int] = field(default_factory=dict)
+    _skus: dict[str, int] = field(default_factory=dict)
+    _pairs: dict[tuple[int, int], int] = field(default_factory=dict)  # -> position in columns
+    _rows: list[int] = field(default_factory=list)
+    _cols: list[int] = field(default_factory=list)
+    _weights: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.due = self.first + self.every
@@ -281,7 +292,36 @@ class ScheduledFactors:
                 self._add(e.payload["user_id"], sku, WEIGHTS[action])
 
     def _add(self, user: str, sku: str, weight: float) -> None:
-        self.weights[user, sku] = self.weights.get((user, sku), 0.0) + weight
+        row = self._shoppers.setdefault(user, len(self._shoppers))
+        col = self._skus.setdefault(sku, len(self._skus))
+        at = self._pairs.setdefault((row, col), len(self._weights))
+        if at == len(self._weights):
+            self._rows.append(row)
+            self._cols.append(col)
+            self._weights.append(weight)
+        else:
+            self._weights[at] += weight
+
+    def interactions(self) -> Interactions:
+        """The weights so far as the batch reads them: pairs ordered by shopper, then product
+        (``ORDER BY user_id, sku``), codes in order of first appearance."""
+        shoppers, skus = list(self._shoppers), list(self._skus)
+        shopper_rank, sku_rank = _ranks(shoppers), _ranks(skus)
+        rows = shopper_rank[np.asarray(self._rows, dtype=np.int64)]
+        cols = sku_rank[np.asarray(self._cols, dtype=np.int64)]
+        order = np.lexsort((cols, rows))
+        rows, cols = rows[order], cols[order]
+        weights = np.asarray(self._weights)[order]
+        # every shopper has a pair, so the shoppers appear in sorted order; the products in
+        # the order the sorted pairs first name them
+        ranked = np.unique(cols, return_index=True)  # (product ranks, first positions)
+        appearance = ranked[0][np.argsort(ranked[1], kind="stable")]
+        position = np.empty(len(skus), dtype=np.int64)
+        position[appearance] = np.arange(len(appearance))
+        by_rank = sorted(skus)
+        return Interactions.of_codes(
+            sorted(shoppers), [by_rank[r] for r in appearance], rows, position[cols], weights
+        )
 
     def at(self, t: float) -> ItemFactors | None:
         """The factors published by ``t``: refitted on what was added so far when a run fell
@@ -289,13 +329,23 @@ class ScheduledFactors:
         new between them would fit the same factors, so one fit stands for them)."""
         if t >= self.due:
             self.due += self.every * (1 + (t - self.due) // self.every)
-            if self.weights:
+            if self._weights:
                 started = time.process_time()
-                pairs = sorted(self.weights.items())  # as the batch orders them: the same fit
-                self.items = fit_item_factors([(u, s, w) for (u, s), w in pairs])
+                self.items = fit_item_factors(self.interactions())
                 self.fit_cpu_s += time.process_time() - started
                 self.fits += 1
         return self.items
+
+
+def _ranks(names: list[str]) -> np.ndarray:
+    """Each name's position in the sorted names (names are distinct).
+
+    >>> _ranks(["tea", "jam", "milk"]).tolist()
+    [2, 0, 1]
+    """
+    ranks = np.empty(len(names), dtype=np.int64)
+    ranks[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
+    return ranks
 
 
 def run_tillflow(config: ShopConfig, size: Size) -> dict[str, Any]:

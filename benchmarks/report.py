@@ -47,7 +47,7 @@ TABLES: dict[str, list[tuple[str, str, str]]] = {
         ("exchange_us_per_event", "", "pickle + unpickle of them, in-process"),
     ],
     "quality": [
-        ("elasticity_mae", "", "`both` mode, products with ≥ 200 units; goal ≤ 0.10"),
+        ("elasticity_mae", "", "`both`, products with ≥ meta.runs.min_units units; goal ≤ 0.10"),
         ("profit_vs_oracle", "profit_oracle", "goal ≥ 0.95"),
         ("profit_vs_static", "profit_static", "goal ≥ 1.10"),
         ("profit_tillflow", "", "simulated days and seed in meta.runs"),

@@ -5,10 +5,11 @@ weighs silver."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from benchmarks.quality import ScheduledFactors, Size, run_tillflow, shop_config
-from online_models.factors import WEIGHTS
+from online_models.factors import WEIGHTS, Interactions
 from schemas.topics import by_name
 from simulator.shop import DAY, Emitted
 
@@ -36,10 +37,42 @@ def test_interactions_weigh_as_the_batch_job_weighs_silver() -> None:
         _order("ann", ["tea", "milk"], 6.0),  # one purchase a line, whatever its quantity
     ]:
         factors.add(e)
-    assert factors.weights == {
+    assert _weights(factors.interactions()) == {
         ("ann", "tea"): WEIGHTS["view"] + WEIGHTS["add_to_cart"] + WEIGHTS["purchase"],
         ("ann", "jam"): WEIGHTS["wishlist"],
         ("ann", "milk"): WEIGHTS["purchase"],
+    }
+
+
+def test_the_fit_reads_the_pairs_in_the_batch_s_order() -> None:
+    """The batch's query orders the pairs by shopper, then product, and codes them in order
+    of first appearance; the seeded fit depends on that order, so the loop must give the same
+    matrix however its events arrived."""
+    rng = random.Random(3)
+    users = [f"u{rng.randrange(10**6)}" for _ in range(60)]
+    skus = [f"SKU-{rng.randrange(10**4)}" for _ in range(40)]
+    factors = ScheduledFactors(first=0.0, every=HOUR)
+    totals: dict[tuple[str, str], float] = {}
+    for i in range(3_000):
+        user, sku = rng.choice(users), rng.choice(skus)
+        action = rng.choice(["view", "add_to_cart", "wishlist"])
+        factors.add(_activity(user, sku, action, float(i)))
+        totals[user, sku] = totals.get((user, sku), 0.0) + WEIGHTS[action]
+    expected = Interactions.of([(u, s, w) for (u, s), w in sorted(totals.items())])
+    got = factors.interactions()
+    assert got.shoppers == expected.shoppers
+    assert got.skus == expected.skus
+    assert got.skus != sorted(got.skus)  # first appearance in the sorted pairs, not by name
+    assert (got.matrix != expected.matrix).nnz == 0
+    assert got.matrix.indptr.tolist() == expected.matrix.indptr.tolist()
+    assert got.matrix.indices.tolist() == expected.matrix.indices.tolist()
+
+
+def _weights(pairs: Interactions) -> dict[tuple[str, str], float]:
+    coo = pairs.matrix.tocoo()
+    return {
+        (pairs.shoppers[r], pairs.skus[c]): float(w)
+        for r, c, w in zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist(), strict=True)
     }
 
 
