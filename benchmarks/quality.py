@@ -1,6 +1,6 @@
 """Model quality against the simulator's ground truth -> benchmarks/results/quality.json.
 
-Closed loop over DAYS simulated days, in process, in each channel mode of the simulator
+Closed loop over a shop's simulated days, in process, in each channel mode of the simulator
 (``web``: views, carts and web orders; ``pos``: till orders only; ``both``): the shop's events
 drive the same state classes the dataflow runs (flows.steps: CategoryState with each product's
 ProductPricer, ShopperState, ItemNeighbours), and every price change is applied to the shop at
@@ -10,7 +10,7 @@ cap), and fixed list prices.
 
 - ``elasticity_mae``, ``elasticity_bias`` (mean signed error learned − true) and
   ``elasticity_coverage_90`` (share whose 90 % posterior interval holds the truth), over the
-  products with ≥ MIN_UNITS units sold.
+  products with at least the size's ``min_units`` sold (meta.runs.min_units).
 - ``all_products``: the same bias, MAE and coverage over every product the loop priced,
   sold or not: the units rule selects products by an outcome, so the two side by side show
   whether the selection moves the figures.
@@ -60,8 +60,11 @@ cap), and fixed list prices.
   CPU time) and per Laplace update; ``seconds`` and ``cpu_seconds``: a mode's wall and CPU
   time (its three runs).
 
-The top-level keys are those of the ``both`` mode. ``--smoke`` runs a tiny shop for a couple
-of days (results in a temporary folder: benchmarks.common.smoke_results).
+The top-level keys are those of the ``both`` mode. The shop is :data:`RECORDED` (150
+products, 10 days) unless ``--full`` asks for :data:`FULL` (500 products, 28 days; written to
+``quality_full.json``, or ``quality_<modes>_full.json`` for some of the modes), and
+``--smoke`` runs a tiny shop for a couple of days (results in a temporary folder:
+benchmarks.common.smoke_results).
 """
 
 from __future__ import annotations
@@ -142,6 +145,13 @@ class Size:
     sessions_per_day: float = 10_000.0
 
 
+# The size the recorded figures are measured at (BENCHMARKS.md, quality.json): a mode takes
+# minutes. ``--full`` runs the default shop above (500 products, 28 days): a mode takes tens
+# of minutes (the point of sale) to hours (views: the hourly factor fits on their history).
+RECORDED = Size(
+    days=10, warmup_days=10 / 3, min_units=70, products=150, shoppers=1_500, sessions_per_day=3_000
+)
+FULL = Size()
 SMOKE = Size(days=2, warmup_days=1, min_units=20, products=30, shoppers=300, sessions_per_day=800)
 
 
@@ -823,9 +833,25 @@ def _payload(
     }
 
 
+def result_name(modes: list[str], full: bool) -> str:
+    """The results file of a run: the recorded size's ``quality.json``; a full-size run's
+    beside it, named by its modes when it ran some of them, so no run replaces another's.
+
+    >>> result_name(["web", "pos", "both"], full=False), result_name(["both", "pos"], full=True)
+    ('quality.json', 'quality_both_pos_full.json')
+    >>> result_name(list(MODES), full=True)
+    'quality_full.json'
+    """
+    if not full:
+        return "quality.json"
+    some = "" if set(modes) == set(MODES) else "_" + "_".join(modes)
+    return f"quality{some}_full.json"
+
+
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="a tiny shop for a few days")
+    parser.add_argument("--full", action="store_true", help="500 products for 28 days (hours)")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--days", type=float, default=None, help="simulated days per run")
@@ -834,7 +860,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--min-units", type=int, default=None, help="units to be scored")
     parser.add_argument("--jobs", type=int, default=1, help="modes run in parallel processes")
     args = parser.parse_args(argv)
-    size = SMOKE if args.smoke else Size()
+    size = SMOKE if args.smoke else FULL if args.full else RECORDED
     if args.days is not None:
         size = replace(size, days=args.days, warmup_days=min(size.warmup_days, args.days / 3))
     if args.products is not None:
@@ -846,7 +872,7 @@ def main(argv: list[str] | None = None) -> Path:
     started = time.perf_counter()
     results = Mode(smoke=args.smoke).results
     results.mkdir(parents=True, exist_ok=True)
-    path = results / "quality.json"
+    path = results / result_name(args.modes, full=args.full and not args.smoke)
     learner = {"us_per_update": learner_update_cost(2_000 if args.smoke else 20_000)}
     modes: dict[str, dict[str, Any]] = {}
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:

@@ -608,18 +608,24 @@ def quality_modes(
 
 
 def render_quality_full() -> str:
-    """A full-size run of some of the quality modes (``quality_pos_full.json``), when kept."""
-    path = RESULTS / "quality_pos_full.json"
-    if not path.exists():
-        return ""
-    data = json.loads(path.read_text())
-    runs = data.get("meta", {}).get("runs", {})
-    return quality_modes(
-        data,
-        f"Full size, point of sale only (`benchmarks/results/quality_pos_full.json`, measured "
-        f"{data.get('meta', {}).get('measured_at', '?')}: {runs.get('products', '?')} products, "
-        f"{runs.get('days', '?')} days, seed {runs.get('seed', '?')}, with the day effect)",
-    )
+    """The full-size runs of the quality modes (``--full``: ``quality_full.json``, or
+    ``quality_<modes>_full.json`` for some of them), those kept."""
+    parts = []
+    for path in sorted(RESULTS.glob("quality*_full.json")):
+        data = json.loads(path.read_text())
+        runs = data.get("meta", {}).get("runs", {})
+        names = {"pos": "point of sale", "web": "web", "both": "web and tills"}
+        modes = " / ".join(names.get(m, m) for m in data.get("modes", {}))
+        parts.append(
+            quality_modes(
+                data,
+                f"Full size, {modes} (`benchmarks/results/{path.name}`, measured "
+                f"{data.get('meta', {}).get('measured_at', '?')}: "
+                f"{runs.get('products', '?')} products, {runs.get('days', '?')} days, "
+                f"seed {runs.get('seed', '?')}, with the day effect)",
+            )
+        )
+    return "\n".join(parts)
 
 
 ELASTICITY_FIGURES = ("bias", "mae", "slope", "coverage_90", "z_mean", "median_std")
