@@ -315,23 +315,12 @@ class ScheduledFactors:
     def interactions(self) -> Interactions:
         """The weights so far as the batch reads them: pairs ordered by shopper, then product
         (``ORDER BY user_id, sku``), codes in order of first appearance."""
-        shoppers, skus = list(self._shoppers), list(self._skus)
-        shopper_rank, sku_rank = _ranks(shoppers), _ranks(skus)
-        rows = shopper_rank[np.asarray(self._rows, dtype=np.int64)]
-        cols = sku_rank[np.asarray(self._cols, dtype=np.int64)]
+        shoppers, skus = sorted(self._shoppers), sorted(self._skus)
+        rows = _ranks(list(self._shoppers))[np.asarray(self._rows, dtype=np.int64)]
+        cols = _ranks(list(self._skus))[np.asarray(self._cols, dtype=np.int64)]
         order = np.lexsort((cols, rows))
-        rows, cols = rows[order], cols[order]
         weights = np.asarray(self._weights)[order]
-        # every shopper has a pair, so the shoppers appear in sorted order; the products in
-        # the order the sorted pairs first name them
-        ranked = np.unique(cols, return_index=True)  # (product ranks, first positions)
-        appearance = ranked[0][np.argsort(ranked[1], kind="stable")]
-        position = np.empty(len(skus), dtype=np.int64)
-        position[appearance] = np.arange(len(appearance))
-        by_rank = sorted(skus)
-        return Interactions.of_codes(
-            sorted(shoppers), [by_rank[r] for r in appearance], rows, position[cols], weights
-        )
+        return Interactions.in_order(shoppers, skus, rows[order], cols[order], weights)
 
     def at(self, t: float) -> ItemFactors | None:
         """The factors published by ``t``: refitted on what was added so far when a run fell
@@ -348,13 +337,14 @@ class ScheduledFactors:
 
 
 def _ranks(names: list[str]) -> np.ndarray:
-    """Each name's position in the sorted names (names are distinct).
+    """Each name's position in the sorted names (names are distinct; NumPy orders strings by
+    code point, as ``sorted`` does).
 
     >>> _ranks(["tea", "jam", "milk"]).tolist()
     [2, 0, 1]
     """
     ranks = np.empty(len(names), dtype=np.int64)
-    ranks[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
+    ranks[np.argsort(np.array(names, dtype=str), kind="stable")] = np.arange(len(names))
     return ranks
 
 

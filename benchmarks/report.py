@@ -607,6 +607,9 @@ def quality_modes(
     return "\n".join(rows)
 
 
+MODE_NAMES = {"pos": "point of sale", "web": "web", "both": "web and tills"}
+
+
 def render_quality_full() -> str:
     """The full-size runs of the quality modes (``--full``: ``quality_full.json``, or
     ``quality_<modes>_full.json`` for some of them), those kept."""
@@ -614,8 +617,7 @@ def render_quality_full() -> str:
     for path in sorted(RESULTS.glob("quality*_full.json")):
         data = json.loads(path.read_text())
         runs = data.get("meta", {}).get("runs", {})
-        names = {"pos": "point of sale", "web": "web", "both": "web and tills"}
-        modes = " / ".join(names.get(m, m) for m in data.get("modes", {}))
+        modes = " / ".join(MODE_NAMES.get(m, m) for m in data.get("modes", {}))
         parts.append(
             quality_modes(
                 data,

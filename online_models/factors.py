@@ -96,8 +96,41 @@ class Interactions:
         matrix = csr_matrix((weights, (rows, cols)), shape=shape, dtype=np.float32)
         return cls(shoppers, skus, matrix)
 
+    @classmethod
+    def in_order(
+        cls,
+        shoppers: Sequence[str],
+        skus: Sequence[str],
+        rows: np.ndarray,
+        cols: np.ndarray,
+        weights: np.ndarray,
+    ) -> Interactions:
+        """From entries already in the order they are read, whose codes index ``shoppers``
+        and ``skus`` in any order: the codes are renumbered in the order each first appears,
+        as :meth:`of` numbers them (names no entry holds are left out).
+
+        >>> pairs = Interactions.in_order(
+        ...     ["ann", "bob"], ["jam", "tea"], np.array([1, 0]), np.array([1, 0]), np.ones(2)
+        ... )
+        >>> pairs.shoppers, pairs.skus, pairs.matrix.toarray().tolist()
+        (['bob', 'ann'], ['tea', 'jam'], [[1.0, 0.0], [0.0, 1.0]])
+        """
+        shopper_names, row_codes = _first_appearance(shoppers, rows)
+        sku_names, col_codes = _first_appearance(skus, cols)
+        return cls.of_codes(shopper_names, sku_names, row_codes, col_codes, weights)
+
     def __len__(self) -> int:
         return int(self.matrix.nnz)
+
+
+def _first_appearance(names: Sequence[str], codes: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The names ``codes`` hold in the order each first appears, and the codes renumbered
+    to index them."""
+    held, first = np.unique(codes, return_index=True)
+    appearance = held[np.argsort(first, kind="stable")]
+    renumbered = np.empty(len(names), dtype=np.int64)
+    renumbered[appearance] = np.arange(len(appearance))
+    return [names[c] for c in appearance], renumbered[codes]
 
 
 @dataclass(frozen=True)
