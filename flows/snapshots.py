@@ -70,7 +70,12 @@ from infra.errors import StackError
 # 15: a category's state holds the products touched since their last row went out with their
 #    elasticity priors, not their rows (flows.steps.CategoryState.pending): rows are built when
 #    they go out.
-STATE_FORMAT = 15
+# 16: a product's demand learner keeps its odd days' evidence apart as well (the halves,
+#    online_models.poisson_glm.PoissonLaplace._odd_precision / _odd_info / _halves, in its
+#    block of doubles), a category the halves its products reported (CategoryPrior.halves),
+#    and a product's pricer the day's draw of its elasticity (ProductPricer.held_day /
+#    held_deviate).
+STATE_FORMAT = 16
 FORMAT_FILE = "state-format"
 UNSTAMPED = 1
 

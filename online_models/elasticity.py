@@ -177,7 +177,8 @@ class ElasticityModel:
             # yesterday's effect, integrated out; read against the product's own evidence of
             # its level, so its first day, whose level nothing else tells, reads nothing
             prior = self.glm.prior_variance(DAY)
-            pool.add_day(*self.glm.absorb(DAY, vague=(A_VIEWS, A_HOURS)), prior)
+            closed = self.glm.absorb(DAY, vague=(A_VIEWS, A_HOURS), odd=self.day % 2 == 1)
+            pool.add_day(*closed, prior)
             self.day = day
         self.glm.set_prior(DAY, 0.0, math.sqrt(pool.day_variance))
         self.glm.set_prior(ELASTICITY, *pool.prior.for_product(self.sku))
@@ -190,8 +191,12 @@ class ElasticityModel:
             # buckets by their outcome.
             expected = exposure * self.glm.rate(x) / trials
             weight /= 1.0 - min(expected, MAX_CONVERSION)
-        residual = self.glm.learn_one(x, units, exposure, weight)
-        pool.report(self.sku, *self.glm.likelihood(ELASTICITY))
+        residual = self.glm.learn_one(x, units, exposure, weight, odd=day % 2 == 1)
+        pool.report(
+            self.sku,
+            *self.glm.likelihood(ELASTICITY),
+            halves=self.glm.half_likelihood(ELASTICITY),
+        )
         self.units += units
         return residual
 

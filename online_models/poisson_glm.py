@@ -51,8 +51,11 @@ class PoissonLaplace:
 
     __slots__ = (
         "_cov",
+        "_halves",
         "_info",
         "_mean",
+        "_odd_info",
+        "_odd_precision",
         "_precision_data",
         "_prior_mean",
         "_prior_precision",
@@ -66,6 +69,12 @@ class PoissonLaplace:
         self._prior_precision = np.diag(1.0 / np.square(np.asarray(prior_std, dtype=float)))
         self._precision_data = np.zeros((d, d))
         self._info = np.zeros(d)
+        # the evidence of the odd whiles (days) alone; the even whiles' is the whole less it
+        self._odd_precision = np.zeros((d, d))
+        self._odd_info = np.zeros(d)
+        # what each half said of one coefficient when last read: (index, λ_odd, λ_odd·d_odd,
+        # λ_even, λ_even·d_even), NaN for a half whose evidence moved since
+        self._halves: np.ndarray = np.full(5, math.nan)
         self._mean: np.ndarray | None = None
         self._cov: np.ndarray | None = None
         self._read: Read | None = None
@@ -78,6 +87,7 @@ class PoissonLaplace:
         # updates of learn_one make it differ from a fresh inverse in the last bits.
         mean, cov = self._mean, self._cov
         parts = [self._prior_mean, self._prior_precision, self._precision_data, self._info]
+        parts += [self._odd_precision, self._odd_info, self._halves]
         parts += [a for a in (mean, cov) if a is not None]
         flat = np.concatenate([a.ravel() for a in parts]).tobytes()
         held = (mean is not None, cov is not None)
@@ -174,13 +184,19 @@ class PoissonLaplace:
         return math.exp(min(30.0, float(np.asarray(x, dtype=float) @ mean)))
 
     def learn_one(
-        self, x: Sequence[float], units: float, exposure: float, weight: float = 1.0
+        self,
+        x: Sequence[float],
+        units: float,
+        exposure: float,
+        weight: float = 1.0,
+        odd: bool = False,
     ) -> float:
         """Learn ``units`` seen over ``exposure`` at covariates ``x``; returns the Pearson
         residual of the count under the posterior before this update.
 
         ``weight`` < 1 tempers the likelihood (quasi-Poisson: counts more dispersed than
-        Poisson, e.g. units sold in baskets of several).
+        Poisson, e.g. units sold in baskets of several). ``odd``: the observation falls in an
+        odd while (day), whose evidence is also kept apart (:meth:`half_likelihood`).
         """
         if exposure <= 0.0:
             return 0.0
@@ -207,13 +223,21 @@ class PoissonLaplace:
         self._mean = mean + cx * (weight * (units - rate))
         # outer products by broadcasting (np.outer's own arithmetic, without its call overhead)
         self._cov = cov - cx[:, None] * cx * (curvature / (1.0 + curvature * spread))
-        self._precision_data += curvature * (v[:, None] * v)
-        self._info += v * (weight * (units - rate) + curvature * eta)
+        precision = curvature * (v[:, None] * v)
+        info = v * (weight * (units - rate) + curvature * eta)
+        self._precision_data += precision
+        self._info += info
+        if odd:
+            self._odd_precision += precision
+            self._odd_info += info
+        self._halves[1 if odd else 3] = math.nan
         self.n += 1
         self._read = None
         return residual
 
-    def absorb(self, index: int, vague: Sequence[int] = ()) -> tuple[float, float]:
+    def absorb(
+        self, index: int, vague: Sequence[int] = (), odd: bool = False
+    ) -> tuple[float, float]:
         """Integrate coefficient ``index`` out of the evidence, under its prior, and start it
         afresh: what the evidence said jointly of it and the others becomes what it says of
         the others alone. A random effect that holds for a while (e.g. one day's level of
@@ -225,6 +249,9 @@ class PoissonLaplace:
         posterior is read with the priors of the ``vague`` coefficients set aside (those the
         evidence has touched): a prior kept wide on purpose, e.g. a level of demand the data
         are to say, would otherwise claim that the coefficient is unknown by more than it is.
+
+        ``odd``: the while fell in the odd half of the evidence (:meth:`learn_one`), which
+        absorbs it too; the other half holds nothing of it.
 
         One while of 50 units: the level's std is then that of 50 counts and of the
         while's own effect (std 0.1), √(1/50 + 0.1²) ≈ 0.17, however many units it held.
@@ -252,6 +279,21 @@ class PoissonLaplace:
         self._precision_data[index, :] = 0.0
         self._precision_data[:, index] = 0.0
         self._info[index] = 0.0
+        if odd:
+            # the while's evidence is all in the odd half: the same update, on its part
+            half = self._odd_precision
+            column = half[:, index].copy()
+            column[index] = 0.0
+            info = (
+                self._odd_info[index]
+                + self._prior_precision[index, index] * self._prior_mean[index]
+            )
+            self._odd_precision = half - column[:, None] * column / joint
+            self._odd_info = self._odd_info - column * (info / joint)
+            self._odd_precision[index, :] = 0.0
+            self._odd_precision[:, index] = 0.0
+            self._odd_info[index] = 0.0
+        self._halves[1 if odd else 3] = math.nan
         self._cov = self._mean = None
         self._read = None
         return moment
@@ -294,6 +336,48 @@ class PoissonLaplace:
         information = max(0.0, 1.0 / (std * std) - prior_precision)
         return information, mean / (std * std) - prior_precision * float(self._prior_mean[index])
 
+    def half_likelihood(self, index: int) -> tuple[float, float, float, float]:
+        """What each half of the evidence alone says of one coefficient, as
+        :meth:`likelihood` reads the whole: ``(λ_odd, λ_odd·d_odd, λ_even, λ_even·d_even)``,
+        the odd whiles' (days') evidence and the even ones'. Two estimates of the same
+        coefficient whose errors do not go together, even where what was observed followed
+        the evidence (each observation's error is news to both), so their product reads the
+        spread of the coefficient across models whatever noise the evidence claims
+        (``online_models.pooling``). A half is solved again only once its evidence moved.
+
+        >>> model = PoissonLaplace(prior_mean=[0.0, -1.5], prior_std=[3.0, 1.0])
+        >>> for day in range(4):
+        ...     for x, units in [(-0.2, 30), (0.2, 12)] * 5:
+        ...         _ = model.learn_one([1.0, x], units, exposure=1.0, odd=day % 2 == 1)
+        >>> odd, odd_weighted, even, even_weighted = model.half_likelihood(1)
+        >>> whole, whole_weighted = model.likelihood(1)
+        >>> round(odd_weighted / odd, 2), round(even_weighted / even, 2)  # the same days
+        (-2.29, -2.29)
+        >>> bool(abs(odd - even) < 0.05 * odd and abs(odd + even - whole) < 0.05 * whole)
+        True
+        """
+        halves = self._halves
+        if halves[0] != index:
+            halves[:] = (index, math.nan, math.nan, math.nan, math.nan)
+        if math.isnan(halves[1]):
+            halves[1:3] = self._half(index, self._odd_precision, self._odd_info)
+        if math.isnan(halves[3]):
+            even = self._precision_data - self._odd_precision, self._info - self._odd_info
+            halves[3:5] = self._half(index, *even)
+        return float(halves[1]), float(halves[2]), float(halves[3]), float(halves[4])
+
+    def _half(self, index: int, precision: np.ndarray, info: np.ndarray) -> tuple[float, float]:
+        """:meth:`likelihood` of the evidence ``precision``, ``info`` (a half of the whole)."""
+        if precision[index, index] <= 0.0:
+            return 0.0, 0.0
+        prior = self._prior_precision
+        cov = np.linalg.inv(prior + precision)
+        variance = float(cov[index, index])
+        mean = float(cov[index] @ (prior @ self._prior_mean + info))
+        prior_precision = float(prior[index, index])
+        information = max(0.0, 1.0 / variance - prior_precision)
+        return information, mean / variance - prior_precision * float(self._prior_mean[index])
+
 
 def _restore_laplace(d: int, n: int, held: tuple[bool, bool], flat: bytes) -> PoissonLaplace:
     """A model from :meth:`PoissonLaplace.__reduce__`'s block: each array a view of one
@@ -309,6 +393,12 @@ def _restore_laplace(d: int, n: int, held: tuple[bool, bool], flat: bytes) -> Po
     at += matrix
     model._info = values[at : at + vector]
     at += vector
+    model._odd_precision = values[at : at + matrix].reshape(d, d)
+    at += matrix
+    model._odd_info = values[at : at + vector]
+    at += vector
+    model._halves = values[at : at + 5]
+    at += 5
     model._mean = model._cov = None
     model._read = None
     if held[0]:

@@ -169,10 +169,16 @@ def _sums(terms: Terms) -> Terms:
 
 
 def _leaving_each_out(
-    terms: Terms, sums: Terms, base_mean: float, mean_std: float, spread_scale: float
+    terms: Terms,
+    sums: Terms,
+    base_mean: float,
+    mean_std: float,
+    spread_scale: float,
+    halves: Halves | None = None,
 ) -> tuple[GridFit, np.ndarray, np.ndarray]:
     """:func:`fit_leaving_each_out` from the members' terms (:func:`_member_terms`) and
-    their sums (:func:`_sums`)."""
+    their sums (:func:`_sums`). With ``halves`` (:func:`halves_spread_fit`) the spread's
+    weights are read from the members' halves, for the level's fit and every member's."""
     w, wd, wdd, log_w = sums
     fit = GridFit(
         TAU_GRID,
@@ -184,9 +190,72 @@ def _leaving_each_out(
     weights, mu, precision = _fit_from_sums(
         w - ow, wd - owd, wdd - owdd, log_w - olog_w, base_mean, mean_std, spread_scale
     )
+    if halves is not None:
+        spread = halves_spread_weights(halves, mu, precision, spread_scale)
+        if spread is not None:
+            whole, each = spread
+            fit = GridFit(TAU_GRID, whole, fit.mu, fit.precision)
+            weights = np.where(np.isnan(each), weights, each)
     mean = (weights * mu).sum(axis=0)
     second = (weights * (_GRID2_COLUMN + 1.0 / precision + mu**2)).sum(axis=0)
     return fit, mean, np.sqrt(np.maximum(second - mean * mean, 1e-12))
+
+
+# Per member of a level (columns, in the order of its reports): whether it reported both
+# halves, and what each said (rows λ_a, λ_a·d_a, λ_b, λ_b·d_b; :func:`halves_spread_weights`).
+Halves = tuple[np.ndarray, np.ndarray]
+
+
+def halves_spread_weights(
+    halves: Halves, mu: np.ndarray, precision: np.ndarray, spread_scale: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The spread's posterior weights on the grid, read from the members' halves: the
+    level's, and each member's with its own halves left out (a column per member, NaN where
+    no other member has evidence in both halves); None when no member has.
+
+    A member's evidence in two halves (odd and even days) gives two estimates ``d_a``, ``d_b``
+    of its coefficient whose errors are uncorrelated even where the data followed the
+    evidence (an observation's error is news to both halves), though each half may claim
+    more noise (``1/λ``) than it holds. Around the level's mean fitted without the member
+    (``μ₋ᵢ``, precision ``P₋ᵢ``: the columns of ``mu``, ``precision``), the product
+    ``(d_a − μ₋ᵢ)(d_b − μ₋ᵢ)`` has the expectation ``τ² + 1/P₋ᵢ`` whatever the claimed noise,
+    and the variance ``(τ² + 1/λ_a + 1/P₋ᵢ)(τ² + 1/λ_b + 1/P₋ᵢ) + (τ² + 1/P₋ᵢ)²`` (a Gaussian
+    pair's). The members' moment conditions ``m_i`` over their variances ``v_i``, summed, give
+    a pseudo-likelihood of the spread, ``−(Σ m/v)² / (2 Σ 1/v)``, in place of the marginal
+    likelihood (which takes the claimed noise at its word), under the same half-normal
+    hyperprior.
+
+    >>> rng = np.random.default_rng(0)
+    >>> n, tau = 400, 0.6
+    >>> e = rng.normal(-2.0, tau, n)
+    >>> a, b = e + rng.normal(0, 0.5, n), e + rng.normal(0, 0.5, n)  # each half claims 1.0
+    >>> halves = (np.ones(n, bool), np.array([np.ones(n), a, np.ones(n), b]))
+    >>> mu, precision = np.full((64, n), -2.0), np.full((64, n), 1e6)
+    >>> whole, each = halves_spread_weights(halves, mu, precision, 0.7)
+    >>> round(float(np.sqrt(whole @ TAU_GRID**2)), 1), each.shape
+    (0.6, (64, 400))
+    """
+    both, values = halves
+    if not both.any():
+        return None
+    la, ha, lb, hb = values
+    around = 1.0 / precision + _GRID2_COLUMN  # the covariance of the two halves' deviations
+    m = (ha / la - mu) * (hb / lb - mu) - around
+    v = (around + 1.0 / la) * (around + 1.0 / lb) + around * around
+    m_v, one_v = np.where(both, m / v, 0.0), np.where(both, 1.0 / v, 0.0)
+    total_m_v, total_one_v = m_v.sum(axis=1, keepdims=True), one_v.sum(axis=1, keepdims=True)
+    prior = _spread_prior(spread_scale)[:, None]
+    whole = _weights(-(total_m_v**2) / (2.0 * total_one_v) - prior)[:, 0]
+    others = (both.sum() - both) > 0  # another member has both halves
+    rest_m_v, rest_one_v = total_m_v - m_v, np.where(others, total_one_v - one_v, 1.0)
+    each = _weights(-(rest_m_v**2) / (2.0 * rest_one_v) - prior)
+    return whole, np.where(others, each, np.nan)
+
+
+def _weights(log_post: np.ndarray) -> np.ndarray:
+    """Normalised weights over the grid (the first axis) from log posteriors."""
+    weights = np.exp(log_post - log_post.max(axis=0))
+    return np.asarray(weights / weights.sum(axis=0))
 
 
 def _pairs(reports: dict[str, tuple[float, float]], leave_out: str = "") -> np.ndarray:
@@ -314,22 +383,51 @@ class CategoryPrior:
     own: dict[str, tuple[float, float]] = field(default_factory=dict, repr=False)
     fitted: dict[str, tuple[float, float]] | None = field(default=None, repr=False)
     fitted_mean: tuple[float, float] = field(default=(BASE_MEAN, 1.0), repr=False)
+    # what each half of a product's evidence says (:meth:`report`), where both say something
+    halves: dict[str, tuple[float, float, float, float]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._fit()
 
     def report(
-        self, sku: str, information: float, information_mean: float, refit: bool = True
+        self,
+        sku: str,
+        information: float,
+        information_mean: float,
+        refit: bool = True,
+        halves: tuple[float, float, float, float] | None = None,
     ) -> None:
         """What a product's own evidence says of its elasticity (its likelihood, the prior
         divided out: precision ``information`` and ``information × estimate``); refits
-        unless told not to (:meth:`rebase` will)."""
+        unless told not to (:meth:`rebase` will).
+
+        ``halves``: the same of each half of the evidence (odd and even days,
+        ``PoissonLaplace.half_likelihood``). Once a product's halves both say something,
+        the category reads its spread from the halves (:func:`halves_spread_weights`), not
+        from the scatter of the products' estimates less the noise their evidence claims."""
         if information > MIN_INFORMATION:
             self.reports[sku] = (information, information_mean)
         else:
             self.reports.pop(sku, None)
+        if halves is not None and min(halves[0], halves[2]) > MIN_INFORMATION:
+            self.halves[sku] = halves
+        else:
+            self.halves.pop(sku, None)
         if refit:
             self._fit()
+
+    def _halves(self, reports: dict[str, tuple[float, float]]) -> Halves | None:
+        """The halves of the products of ``reports`` that count (:func:`_pairs`'s order);
+        None while no product's halves both say something."""
+        if not self.halves:
+            return None
+        skus = [k for k, v in reports.items() if v[0] > MIN_INFORMATION]
+        both = np.array([k in self.halves for k in skus], dtype=bool)
+        values = np.ones((4, len(skus)))
+        for i, k in enumerate(skus):
+            if both[i]:
+                values[:, i] = self.halves[k]
+        return both, values
 
     def moved(self, share: float) -> bool:
         """Whether the products' reports moved materially since the last fit: a product
@@ -385,7 +483,11 @@ class CategoryPrior:
         """The spread of elasticities within the category (``τ``, the posterior root mean
         square) that a fit on every product's current report holds."""
         pairs = _pairs(self.reports)
-        fit = grid_fit(pairs[:, 0], pairs[:, 1], self.base_mean, self.base_std, TAU_SCALE)
+        terms = _member_terms(pairs[:, 0], pairs[:, 1])
+        fit, _, _ = _leaving_each_out(
+            terms, _sums(terms), self.base_mean, self.base_std, TAU_SCALE,
+            self._halves(self.reports),
+        )  # fmt: skip
         return fit.spread()
 
     def _fit(self) -> tuple[float, float]:
@@ -394,7 +496,9 @@ class CategoryPrior:
         pairs = _pairs(self.reports)
         terms = _member_terms(pairs[:, 0], pairs[:, 1])
         sums = _sums(terms)
-        fit, means, stds = _leaving_each_out(terms, sums, self.base_mean, self.base_std, TAU_SCALE)
+        fit, means, stds = _leaving_each_out(
+            terms, sums, self.base_mean, self.base_std, TAU_SCALE, self._halves(self.reports)
+        )
         self.mean, self.std = fit.predictive()
         skus = [k for k, v in self.reports.items() if v[0] > MIN_INFORMATION]
         own = zip(skus, means.tolist(), stds.tolist(), strict=True)
@@ -448,15 +552,22 @@ class CategoryPool:
     refit_change: float = REFIT_CHANGE
     shop_seen: int = field(default=-1, repr=False)  # the shop's version last taken
 
-    def report(self, sku: str, information: float, information_mean: float) -> None:
-        """A product's evidence on its elasticity (:meth:`CategoryPrior.report`). Once the
+    def report(
+        self,
+        sku: str,
+        information: float,
+        information_mean: float,
+        halves: tuple[float, float, float, float] | None = None,
+    ) -> None:
+        """A product's evidence on its elasticity, whole and by halves
+        (:meth:`CategoryPrior.report`). Once the
         products' reports moved materially since the category's last fit
         (:meth:`CategoryPrior.moved`), or the shop's prior for the category's mean moved by
         more than ``refit_change`` of its std, the category reports to the shop, takes the
         shop's prior for its mean and refits; ``refit_change = 0`` refits at every change.
         A smaller move is kept and enters the next refit: a refit is four fits over the
         spread grid, and a product's report moves a little at every observation."""
-        self.prior.report(sku, information, information_mean, refit=False)
+        self.prior.report(sku, information, information_mean, refit=False, halves=halves)
         share, prior = self.refit_change, self.prior
         moved = prior.moved(share)
         base = None

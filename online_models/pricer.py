@@ -3,9 +3,15 @@
 Decisions are taken when evidence arrives (a views bucket or an hours bucket closes: by views,
 by sales, or because time passed without a sale) and, where nothing closes, at least every
 ``DECIDE_EVERY_S`` of event time, so a shop that sends only till orders is priced from the
-first day. Each decision draws the elasticity from its posterior with half the posterior's
-std (tempered Thompson sampling: prices still follow the uncertainty, at about a quarter of
-a full draw's cost in profit) and says why: the elasticity ± std and the evidence behind it.
+first day. Each decision prices a draw of the elasticity from its posterior with half the
+posterior's std (tempered Thompson sampling: prices still follow the uncertainty, at about a
+quarter of a full draw's cost in profit). The draw's standard normal deviate is drawn at the
+day's first decision (event time, the demand model's day) and held for the day, so the day's
+decisions price ``mean + z·std/2`` of a posterior that moves only as its evidence does: the
+legs of the price test alternate around a centre that does not jump between them (a fresh
+draw between two legs would lean the evidence toward its prior), while the price still
+follows what the day's sales and views say. Every decision says why: the elasticity ± std
+and the evidence behind it.
 """
 
 from __future__ import annotations
@@ -17,10 +23,15 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from online_models.drift import ErrorDrift
-from online_models.elasticity import DEFAULT_CONFIG, ElasticityConfig, ElasticityModel
+from online_models.elasticity import DAY_S, DEFAULT_CONFIG, ElasticityConfig, ElasticityModel
 from online_models.pooling import CategoryPool
-from online_models.pricing import Guardrails, PriceDecision, PricingInput, decide
-from online_models.pricing import thompson_elasticity as bounded
+from online_models.pricing import (
+    Guardrails,
+    PriceDecision,
+    PricingInput,
+    decide,
+    plausible_elasticity,
+)
 
 MODEL_NAME = "elasticity-poisson"
 EXPLORE_UNTIL_STD = 0.25  # a full-width price test while the elasticity's std is at least this
@@ -77,6 +88,8 @@ class ProductPricer:
     decisions: int = 0
     last_decision: float | None = None
     reason: str = ""  # why the latest decision set or kept the price
+    held_day: int = -1  # the day (event time) whose draw prices its decisions
+    held_deviate: float = 0.0  # that draw's standard normal deviate
     _recent: deque[float] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
@@ -161,6 +174,28 @@ class ProductPricer:
         size = math.log1p(self.rails.max_change) / 2 * min(1.0, std / EXPLORE_UNTIL_STD)
         return size if self.decisions % 2 == 0 else -size
 
+    def draw(self, t: float, mean: float, std: float) -> float:
+        """The elasticity a decision at ``t`` prices, from the posterior ``mean`` ± ``std``
+        with half the std: the day's deviate (drawn at its first decision) on today's
+        posterior, kept within plausible bounds.
+
+        >>> pricer = ProductPricer("SKU-1", list_price=10.0, unit_cost=5.0)
+        >>> first = pricer.draw(3_600.0, -2.0, 0.4)
+        >>> pricer.draw(7_200.0, -2.0, 0.4) == first  # the same day, the same posterior
+        True
+        >>> moved = pricer.draw(7_200.0, -2.2, 0.2)  # the posterior moved: the deviate held
+        >>> round(moved - -2.2, 9) == round((first - -2.0) / 2, 9)
+        True
+        >>> pricer.decisions += 1  # a new day's first decision draws again
+        >>> pricer.draw(86_400.0, -2.0, 0.4) == first
+        False
+        """
+        day = int(t // DAY_S)
+        if day != self.held_day:
+            self.held_day = day
+            self.held_deviate = self._rng().gauss(0.0, 1.0)
+        return plausible_elasticity(mean + self.held_deviate * std * THOMPSON_SCALE)
+
     def why(self, pool: CategoryPool, posterior: tuple[float, float] | None = None) -> str:
         """The elasticity ± std (``posterior``, if already read) and the evidence it rests
         on, in words."""
@@ -193,7 +228,7 @@ class ProductPricer:
         if len(self._recent) >= self.rails.max_updates_per_hour:
             return None, drifted
         mean, std = self.demand.posterior(pool)
-        elasticity = bounded(mean, std * THOMPSON_SCALE, self._rng())
+        elasticity = self.draw(t, mean, std)
         decision: PriceDecision | None = decide(
             PricingInput(
                 current=self.price,

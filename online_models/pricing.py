@@ -11,7 +11,6 @@ the elasticity to be learned.
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import dataclass
 
 MIN_TEST = 0.005  # log half-width below which a price test is not worth a decision
@@ -194,6 +193,6 @@ def decide(inp: PricingInput, rails: Guardrails) -> PriceDecision | None:
     return PriceDecision(price, "; ".join(reasons))
 
 
-def thompson_elasticity(mean: float, std: float, rng: random.Random) -> float:
-    """A draw of the elasticity, kept within plausible bounds."""
-    return min(-0.1, max(-6.0, rng.gauss(mean, std)))
+def plausible_elasticity(elasticity: float) -> float:
+    """``elasticity`` kept within plausible bounds (−6 to −0.1)."""
+    return min(-0.1, max(-6.0, elasticity))

@@ -268,7 +268,6 @@ def test_web_and_tills_both_count_and_a_web_order_counts_once() -> None:
     truth = {"A": -1.5}
     counts: dict[str, float] = {}
     both = _run_category(truth, "both", 8, seed=5, counts=counts)
-    web = _run_category(truth, "web", 8, seed=5)
     pricer = both.skus["A"].pricer
     assert pricer is not None
     demand = pricer.demand
@@ -282,10 +281,18 @@ def test_web_and_tills_both_count_and_a_web_order_counts_once() -> None:
     assert once - 0.2 * pricer.changes - 2 <= demand.units <= once - 1
     assert counts["web"] > 0.1 * once
     assert demand.exposure > 0
-    web_information = web.skus["A"].pricer.demand.glm.information(ELASTICITY)  # type: ignore[union-attr]
-    assert demand.glm.information(ELASTICITY) > 1.3 * web_information
     mean, std = demand.posterior(both.pool)
     assert abs(mean - truth["A"]) < 3 * std
+    # The tills add about half the carts' information here (their units, ~0.75 of the carts',
+    # tempered by the baskets' dispersion, 1.6): summed over eight shops, as one closed loop's
+    # prices (a product held at the ceiling for days learns little) move it by ±50 % a shop.
+    information = {"both": 0.0, "web": 0.0}
+    for shop in range(1, 9):
+        for mode in information:
+            loop = _run_category(truth, mode, 8, seed=shop).skus["A"].pricer
+            assert loop is not None
+            information[mode] += loop.demand.glm.information(ELASTICITY)
+    assert information["both"] > 1.2 * information["web"]
 
 
 def test_a_sale_is_a_web_order_only_while_its_cart_is_open() -> None:

@@ -147,10 +147,10 @@ def test_pricer_limits_updates_per_hour_and_learns() -> None:
     t = 1_767_571_200.0
     changes = []
     late_prices = []
-    for step in range(40_000):
-        t += 2.0
+    for step in range(60_000):
+        t += 6.0  # four days: each day's decisions price a draw of their own
         change, _ = pricer.on_view(t, Market(), pool)
-        if step >= 30_000:
+        if step >= 45_000:
             late_prices.append(pricer.price)
         if rng.random() < min(1.0, 0.1 * (pricer.price / 10.0) ** -2.0):
             pricer.on_cart(t, pool)
@@ -164,9 +164,9 @@ def test_pricer_limits_updates_per_hour_and_learns() -> None:
     mean, _ = pricer.demand.posterior(pool)
     assert mean == pytest.approx(-2.0, abs=0.35)
     assert all("elasticity" in c.reason and "views" in c.reason for c in changes)
-    # the optimum for e = -2 and cost 5 is 10: prices settle near it (Thompson draws keep
-    # single prices moving around it)
-    assert 8.5 <= float(np.median(late_prices)) <= 12.0
+    # the optimum for e = -2 and cost 5 is 10: prices settle near it (each day's Thompson
+    # draw and the price test keep single prices moving around it)
+    assert 8.5 <= float(np.median(late_prices)) <= 12.5
 
 
 def test_adwin_flags_a_shift_in_the_error() -> None:
