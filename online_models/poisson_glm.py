@@ -271,28 +271,15 @@ class PoissonLaplace:
             return 0.0, 0.0
         moment = self._moment(index, [j for j in vague if data[j, j] > 0.0])
         joint = data[index, index] + self._prior_precision[index, index]
-        column = data[:, index].copy()
-        column[index] = 0.0
-        info = self._info[index] + self._prior_precision[index, index] * self._prior_mean[index]
-        self._precision_data = data - column[:, None] * column / joint
-        self._info = self._info - column * (info / joint)
-        self._precision_data[index, :] = 0.0
-        self._precision_data[:, index] = 0.0
-        self._info[index] = 0.0
+        prior_info = self._prior_precision[index, index] * self._prior_mean[index]
+        self._precision_data, self._info = _integrated_out(
+            data, self._info, index, joint, prior_info
+        )
         if odd:
             # the while's evidence is all in the odd half: the same update, on its part
-            half = self._odd_precision
-            column = half[:, index].copy()
-            column[index] = 0.0
-            info = (
-                self._odd_info[index]
-                + self._prior_precision[index, index] * self._prior_mean[index]
+            self._odd_precision, self._odd_info = _integrated_out(
+                self._odd_precision, self._odd_info, index, joint, prior_info
             )
-            self._odd_precision = half - column[:, None] * column / joint
-            self._odd_info = self._odd_info - column * (info / joint)
-            self._odd_precision[index, :] = 0.0
-            self._odd_precision[:, index] = 0.0
-            self._odd_info[index] = 0.0
         self._halves[1 if odd else 3] = math.nan
         self._cov = self._mean = None
         self._read = None
@@ -377,6 +364,23 @@ class PoissonLaplace:
         prior_precision = float(prior[index, index])
         information = max(0.0, 1.0 / variance - prior_precision)
         return information, mean / variance - prior_precision * float(self._prior_mean[index])
+
+
+def _integrated_out(
+    precision: np.ndarray, info: np.ndarray, index: int, joint: float, prior_info: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Evidence (``precision``, ``info``) with coefficient ``index`` integrated out under a
+    prior of information ``prior_info``; ``joint`` is its posterior precision (the Schur
+    complement of :meth:`PoissonLaplace.absorb`)."""
+    column = precision[:, index].copy()
+    column[index] = 0.0
+    total = info[index] + prior_info
+    precision = precision - column[:, None] * column / joint
+    info = info - column * (total / joint)
+    precision[index, :] = 0.0
+    precision[:, index] = 0.0
+    info[index] = 0.0
+    return precision, info
 
 
 def _restore_laplace(d: int, n: int, held: tuple[bool, bool], flat: bytes) -> PoissonLaplace:

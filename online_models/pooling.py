@@ -177,7 +177,7 @@ def _leaving_each_out(
     halves: Halves | None = None,
 ) -> tuple[GridFit, np.ndarray, np.ndarray]:
     """:func:`fit_leaving_each_out` from the members' terms (:func:`_member_terms`) and
-    their sums (:func:`_sums`). With ``halves`` (:func:`halves_spread_fit`) the spread's
+    their sums (:func:`_sums`). With ``halves`` (:func:`halves_spread_weights`) the spread's
     weights are read from the members' halves, for the level's fit and every member's."""
     w, wd, wdd, log_w = sums
     fit = GridFit(
