@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numpy.linalg import _umath_linalg
 
 NEWTON_STEPS = 30
 TOLERANCE = 1e-9  # on the linear predictor
@@ -39,6 +40,22 @@ PRIOR_TOLERANCE = 1e-3  # prior changes smaller than this keep the cached poster
 # A reading of one coefficient's marginal under a given prior: (index, prior mean, prior std,
 # (posterior mean, posterior std)).
 Read = tuple[int, float, float, tuple[float, float]]
+
+
+def inverse(matrix: np.ndarray) -> np.ndarray:
+    """The inverse of a symmetric positive definite matrix, as ``np.linalg.inv`` gives it.
+
+    The same LAPACK routine, bit for bit, without the public function's checks and its
+    floating-point error state, which cost two thirds of a 5 × 5 inverse (~5 of 7.4 µs; a
+    pricing step inverts one or two). Those exist to report a singular matrix, and none is
+    inverted here: each is a diagonal prior precision (> 0) plus the evidence's precision,
+    which is positive semi-definite.
+
+    >>> m = np.array([[2.0, 0.5], [0.5, 1.0]])
+    >>> bool((inverse(m) == np.linalg.inv(m)).all())
+    True
+    """
+    return np.asarray(_umath_linalg.inv(matrix, signature="d->d"))
 
 
 class PoissonLaplace:
@@ -153,7 +170,7 @@ class PoissonLaplace:
         """Posterior mean and covariance of the evidence under a prior of this precision and
         these means (None: the prior's own)."""
         means = self._prior_mean if prior_mean is None else prior_mean
-        cov = np.linalg.inv(prior_precision + self._precision_data)
+        cov = inverse(prior_precision + self._precision_data)
         return cov @ (prior_precision @ means + self._info), cov
 
     def mean(self) -> list[float]:
@@ -358,7 +375,7 @@ class PoissonLaplace:
         if precision[index, index] <= 0.0:
             return 0.0, 0.0
         prior = self._prior_precision
-        cov = np.linalg.inv(prior + precision)
+        cov = inverse(prior + precision)
         variance = float(cov[index, index])
         mean = float(cov[index] @ (prior @ self._prior_mean + info))
         prior_precision = float(prior[index, index])
